@@ -1,0 +1,53 @@
+"""Connectors: one module per product, each a sink (or source) registered by URL scheme.
+
+`open_sink("splunk+https://hec.example:8088")` picks the class registered under the scheme's
+first part (`splunk`). Adding a connector is one module and one line in SINKS; modules are
+imported on first use, so a deployment only loads (and needs the client library of) what it uses.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from wia_security.errors import ConfigError
+
+from .base import BaseSink, DeliveryReport, Rejected, Sink
+
+#: URL scheme (before any "+") -> "module:Class" in this package
+SINKS: dict[str, str] = {
+    "sqlite": "sqlite:SqliteSink",
+    "file": "file:FileSink",
+}
+
+
+def scheme_of(url: str) -> str:
+    if url == "-":
+        return "file"
+    if "://" not in url:
+        raise ConfigError("a destination is a URL such as sqlite:///wia-events.db or file:///tmp/out.ndjson",
+                          key="url", source=_redact(url))
+    return url.split("://", 1)[0].split("+", 1)[0].lower()
+
+
+def open_sink(url: str, **options: Any) -> Sink:
+    """The sink for a destination URL; ConfigError (credentials redacted) for an unknown scheme."""
+    scheme = scheme_of(url)
+    try:
+        module_name, class_name = SINKS[scheme].split(":")
+    except KeyError:
+        raise ConfigError(f"unknown destination scheme {scheme!r}; known: {', '.join(sorted(SINKS))}",
+                          key="url", source=_redact(url)) from None
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    return getattr(module, class_name).from_url(url, **options)
+
+
+def _redact(url: str) -> str:
+    """A URL with any user:password part and query string removed, safe for errors and logs."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/..." if "/" in rest or "?" in rest else f"{scheme}://{host}"
+
+
+__all__ = ["SINKS", "open_sink", "scheme_of", "Sink", "BaseSink", "DeliveryReport", "Rejected"]

@@ -1,0 +1,87 @@
+"""The sink protocol every destination follows, and the report a delivery returns.
+
+A sink takes validated WIA event dicts: `send(events) -> DeliveryReport`, `flush()`, `close()`,
+and is a context manager (closing flushes). Nothing is ever dropped: an event a sink cannot
+deliver comes back in `report.failed` with the reason, for the dead-letter output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+
+@dataclass(slots=True)
+class Rejected:
+    """An event that was not delivered, and why. `event` is the parsed value when there is one;
+    `raw` the original bytes when the input did not even parse."""
+
+    reason: str
+    event: Any = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    where: str | None = None          # "file:line" of the input
+    raw: bytes | None = None
+    sink: str | None = None
+    retryable: bool = False
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    """What a send or flush achieved. `delivered + duplicates + len(failed)` = events handed over
+    (for buffering sinks, counted when the buffer is written)."""
+
+    sink: str = ""
+    delivered: int = 0
+    duplicates: int = 0               # already present at an idempotent destination
+    failed: list[Rejected] = field(default_factory=list)
+
+    def merge(self, other: "DeliveryReport") -> "DeliveryReport":
+        self.delivered += other.delivered
+        self.duplicates += other.duplicates
+        self.failed.extend(other.failed)
+        return self
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """A destination for WIA events."""
+
+    name: str
+
+    def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport: ...
+
+    def flush(self) -> DeliveryReport: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Sink": ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class BaseSink:
+    """Context-manager plumbing and a no-op flush for sinks that write synchronously."""
+
+    name: str = "sink"
+
+    def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def flush(self) -> DeliveryReport:
+        return DeliveryReport(self.name)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "BaseSink":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        # Never include credentials: subclasses keep secrets out of `name`.
+        return f"<{type(self).__name__} {self.name}>"

@@ -1,0 +1,209 @@
+"""EventBuilder: the envelope half of every fluent builder, with the standard's defaults.
+
+Defaults (PHASE-1 doc, section 2): a uuid4 `id`, the current UTC time with milliseconds and a
+"Z" (`2025-12-14T04:30:00.000Z`), `version` 1.0.0, `$schema` set, severity 5 and a `custom`
+source named "wia-security" until `.source()` says otherwise. `build()` validates and raises
+InvalidEventError listing every violation instead of returning an invalid event.
+"""
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar, Self
+
+from .._version import WIA_SCHEMA_URI, WIA_VERSION
+from ..attack import table
+from ..errors import InvalidEventError, InvalidValueError
+from ..model import Event
+from ..timeutil import now_iso, to_iso
+
+
+def _clean(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def timestamp_text(value: str | datetime) -> str:
+    return to_iso(value) if isinstance(value, datetime) else value
+
+
+class EventBuilder:
+    """Base builder; subclasses set `event_type` and add methods for their `data` fields."""
+
+    event_type: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._event: dict[str, Any] = {
+            "$schema": WIA_SCHEMA_URI,
+            "version": WIA_VERSION,
+            "id": str(uuid.uuid4()),
+            "type": self.event_type,
+            "timestamp": now_iso(),
+            "severity": 5,
+            "source": {"type": "custom", "name": "wia-security"},
+            "data": {},
+        }
+        self._severity_set = False
+
+    # -- generic -----------------------------------------------------------------------------
+    def set(self, path: str, value: Any) -> Self:
+        """Set any field by dotted path (`"data.http.method"`); the escape hatch for rare fields."""
+        keys = path.split(".")
+        node = self._event
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise InvalidValueError(type(self), path, f"{key!r} is not an object")
+        node[keys[-1]] = value
+        return self
+
+    def _merge(self, path: str, fields: dict[str, Any]) -> Self:
+        node = self._event
+        for key in path.split("."):
+            node = node.setdefault(key, {})
+        node.update(_clean(fields))
+        return self
+
+    def _append(self, path: str, item: dict[str, Any] | str) -> Self:
+        keys = path.split(".")
+        node = self._event
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node.setdefault(keys[-1], []).append(_clean(item) if isinstance(item, dict) else item)
+        return self
+
+    def _data(self, **fields: Any) -> Self:
+        self._event["data"].update(_clean(fields))
+        return self
+
+    # -- envelope ------------------------------------------------------------------------------
+    def id(self, event_id: str) -> Self:
+        self._event["id"] = event_id
+        return self
+
+    def timestamp(self, value: str | datetime) -> Self:
+        self._event["timestamp"] = timestamp_text(value)
+        return self
+
+    def severity(self, value: float) -> Self:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
+            raise InvalidValueError(type(self), "severity", f"{value!r} is not a number from 0 to 10")
+        self._event["severity"] = value
+        self._severity_set = True
+        return self
+
+    def source(self, type: str, name: str, vendor: str | None = None, version: str | None = None) -> Self:
+        """Source type: siem, edr, ids, firewall, scanner or custom."""
+        self._event["source"] = _clean({"type": type, "name": name, "vendor": vendor, "version": version})
+        return self
+
+    def host(self, hostname: str | None = None, ip: list[str] | str | None = None,
+             mac: list[str] | str | None = None, os_name: str | None = None, os_version: str | None = None,
+             os_build: str | None = None) -> Self:
+        self._merge("context.host", {"hostname": hostname, "ip": _listify(ip), "mac": _listify(mac)})
+        if os_name or os_version or os_build:
+            self._merge("context.host.os", {"name": os_name, "version": os_version, "build": os_build})
+        return self
+
+    def network(self, src_ip: str | None = None, src_port: int | None = None, dst_ip: str | None = None,
+                dst_port: int | None = None, protocol: str | None = None, direction: str | None = None,
+                src_hostname: str | None = None, dst_hostname: str | None = None) -> Self:
+        if src_ip or src_port is not None or src_hostname:
+            self._merge("context.network.source", {"ip": src_ip, "port": src_port, "hostname": src_hostname})
+        if dst_ip or dst_port is not None or dst_hostname:
+            self._merge("context.network.destination", {"ip": dst_ip, "port": dst_port, "hostname": dst_hostname})
+        return self._merge("context.network", {"protocol": protocol, "direction": direction})
+
+    def user(self, name: str | None = None, domain: str | None = None, email: str | None = None,
+             employee_id: str | None = None) -> Self:
+        return self._merge("context.user", {"name": name, "domain": domain, "email": email, "employee_id": employee_id})
+
+    def cloud(self, provider: str, account_id: str | None = None, region: str | None = None) -> Self:
+        return self._merge("context.cloud", {"provider": provider, "account_id": account_id, "region": region})
+
+    def mitre(self, technique: str, tactic: str | None = None) -> Self:
+        """ATT&CK technique or sub-technique id; names and (when unambiguous) the tactic come from ATT&CK v18.1.
+
+        `.mitre("T1059.001")` sets technique T1059, sub_technique T1059.001, tactic TA0002 and all three names.
+        """
+        self._event["mitre"] = attack_block(type(self), technique, tactic)
+        return self
+
+    def confidence(self, value: float) -> Self:
+        return self._merge("meta", {"confidence": value})
+
+    def tags(self, *tags: str) -> Self:
+        self._event.setdefault("meta", {}).setdefault("tags", []).extend(tags)
+        return self
+
+    def label(self, key: str, value: str) -> Self:
+        self._event.setdefault("meta", {}).setdefault("labels", {})[key] = value
+        return self
+
+    def raw(self, original: str) -> Self:
+        return self._merge("meta", {"raw": original})
+
+    def correlation_id(self, value: str) -> Self:
+        return self._merge("meta", {"correlation_id": value})
+
+    def custom(self, **fields: Any) -> Self:
+        self._event.setdefault("meta", {}).setdefault("custom", {}).update(fields)
+        return self
+
+    # -- result --------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The event as built so far (a copy; not validated)."""
+        return copy.deepcopy(self._finish())
+
+    def build(self) -> Event:
+        """Validate and return the Event; InvalidEventError (listing every violation) if it is not valid."""
+        from ..validation import validate_event
+        event = self.to_dict()
+        result = validate_event(event, warnings=False)
+        if not result.valid:
+            raise InvalidEventError(result.errors, event_id=event.get("id"))
+        return Event.from_dict(event)
+
+    def _finish(self) -> dict[str, Any]:
+        """Hook for defaults that depend on other fields (e.g. priority from severity)."""
+        return self._event
+
+
+def attack_block(cls: type | str, technique: str, tactic: str | None = None) -> dict[str, str]:
+    """The `mitre` object for a technique id, names filled from ATT&CK; refuses unknown or revoked ids."""
+    t = table()
+    tech = t.technique(technique) if isinstance(technique, str) else None
+    if tech is None:
+        raise InvalidValueError(cls, "mitre", f"{technique!r} is not an ATT&CK v{t.version} Enterprise technique")
+    if tech.status == "revoked":
+        repl = t.replacement(tech.id)
+        hint = f"; use {repl.id} ({repl.name})" if repl else ""
+        raise InvalidValueError(cls, "mitre", f"{tech.id} ({tech.name}) is revoked{hint}")
+    block: dict[str, str] = {}
+    if tech.is_subtechnique:
+        parent = t.technique(tech.parent_id or "")
+        block.update(technique=tech.parent_id or "", sub_technique=tech.id, sub_technique_name=tech.name)
+        if parent is not None:
+            block["technique_name"] = parent.name
+    else:
+        block.update(technique=tech.id, technique_name=tech.name)
+    if tactic is not None:
+        tac = t.tactic(tactic)
+        if tac is None:
+            raise InvalidValueError(cls, "mitre", f"{tactic!r} is not an ATT&CK tactic")
+        if tac.id not in tech.tactic_ids:
+            raise InvalidValueError(cls, "mitre", f"{tech.id} is not in tactic {tac.id} ({tac.name}); "
+                                                  f"its tactics: {', '.join(tech.tactic_ids)}")
+    elif tech.tactic_ids:
+        # Several tactics: take the first in matrix order (pass `tactic=` to choose another).
+        order = {tac.id: i for i, tac in enumerate(t.tactics)}
+        tac = t.tactic(min(tech.tactic_ids, key=order.__getitem__))
+    else:
+        tac = None
+    if tac is not None:
+        block = {"tactic": tac.id, "tactic_name": tac.name, **block}
+    return block
+
+
+def _listify(value: list[str] | str | None) -> list[str] | None:
+    return [value] if isinstance(value, str) else value

@@ -1,0 +1,94 @@
+"""IncidentBuilder: incident events (incident.schema.json). Status "new"; priority from severity; created_at now."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Self
+
+from ..severity import BAND_PRIORITY, band
+from ..timeutil import now_iso
+from .base import EventBuilder, timestamp_text
+
+
+class IncidentBuilder(EventBuilder):
+    event_type = "incident"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._data(incident_id="INC-" + self._event["id"][:8].upper(), status="new", category="other")
+
+    def incident_id(self, value: str) -> Self:
+        return self._data(incident_id=value)
+
+    def title(self, value: str) -> Self:
+        return self._data(title=value)
+
+    def description(self, value: str) -> Self:
+        return self._data(description=value)
+
+    def category(self, value: str) -> Self:
+        """malware, phishing, ransomware, data_breach, ddos, unauthorized_access, insider_threat, apt or other."""
+        return self._data(category=value)
+
+    def status(self, value: str) -> Self:
+        """new, triaging, investigating, containing, eradicating, recovering or closed."""
+        return self._data(status=value)
+
+    def priority(self, value: str) -> Self:
+        """critical, high, medium or low."""
+        return self._data(priority=value)
+
+    def impact(self, availability: str | None = None, confidentiality: str | None = None,
+               integrity: str | None = None, financial: str | None = None, reputation: str | None = None) -> Self:
+        return self._merge("data.impact", {"availability": availability, "confidentiality": confidentiality,
+                                           "integrity": integrity, "financial": financial, "reputation": reputation})
+
+    def timeline(self, action: str, timestamp: str | datetime | None = None, actor: str | None = None,
+                 details: str | None = None) -> Self:
+        return self._append("data.timeline", {"timestamp": timestamp_text(timestamp) if timestamp else now_iso(),
+                                              "action": action, "actor": actor, "details": details})
+
+    def affected_asset(self, type: str, id: str, name: str | None = None, ip: str | None = None,
+                       criticality: str | None = None) -> Self:
+        """type: host, server, network, application, database or user."""
+        return self._append("data.affected_assets", {"type": type, "id": id, "name": name, "ip": ip,
+                                                     "criticality": criticality})
+
+    def ioc(self, type: str, value: str, description: str | None = None,
+            first_seen: str | datetime | None = None) -> Self:
+        """type: ip, domain, url, hash or email."""
+        return self._append("data.iocs", {"type": type, "value": value, "description": description,
+                                          "first_seen": first_seen and timestamp_text(first_seen)})
+
+    def response_action(self, action: str, target: str, status: str = "pending",
+                        timestamp: str | datetime | None = None, actor: str | None = None,
+                        notes: str | None = None) -> Self:
+        """action: isolate_host, block_ip, disable_user, quarantine_file or collect_forensics."""
+        return self._append("data.response_actions", {
+            "action": action, "target": target, "status": status,
+            "timestamp": timestamp and timestamp_text(timestamp), "actor": actor, "notes": notes})
+
+    def root_cause(self, value: str) -> Self:
+        return self._data(root_cause=value)
+
+    def lessons_learned(self, value: str) -> Self:
+        return self._data(lessons_learned=value)
+
+    def lead_analyst(self, value: str) -> Self:
+        return self._data(lead_analyst=value)
+
+    def team(self, *members: str) -> Self:
+        self._event["data"].setdefault("team", []).extend(members)
+        return self
+
+    def dates(self, created_at: str | datetime | None = None, updated_at: str | datetime | None = None,
+              closed_at: str | datetime | None = None) -> Self:
+        return self._data(created_at=created_at and timestamp_text(created_at),
+                          updated_at=updated_at and timestamp_text(updated_at),
+                          closed_at=closed_at and timestamp_text(closed_at))
+
+    def _finish(self) -> dict[str, Any]:
+        data = self._event["data"]
+        priority = BAND_PRIORITY.get(band(self._event["severity"]), "medium")
+        data.setdefault("priority", "low" if priority == "info" else priority)
+        data.setdefault("created_at", self._event["timestamp"])
+        return self._event

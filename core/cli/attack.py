@@ -1,0 +1,49 @@
+"""`wia-security attack ID|NAME`: look up an ATT&CK technique or tactic in the bundled v18.1 table."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .. import jsonio
+from ..attack import table
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("attack", help="look up MITRE ATT&CK techniques and tactics",
+                              description="Look up a technique (T1059.001), tactic (TA0002, execution) or name.")
+    p.add_argument("query", help="technique or tactic id, tactic shortname, or a technique name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    t = table()
+    q = args.query.strip()
+    tech = t.technique(q)
+    found: list[dict[str, Any]] = []
+    if tech is not None:
+        found.append(_technique(tech, t))
+    elif (tactic := t.tactic(q)) is not None:
+        found.append({"id": tactic.id, "name": tactic.name, "shortname": tactic.shortname, "url": tactic.url,
+                      "techniques": len([x for x in t.techniques_in(tactic.id) if not x.is_subtechnique])})
+    else:
+        found += [_technique(x, t) for x in t.techniques_named(q)]
+    if not found:
+        print(f"wia-security: {q!r} is not in ATT&CK v{t.version}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(jsonio.dumps(found))
+    else:
+        for f in found:
+            print("  ".join(f"{k}: {v}" for k, v in f.items()))
+        print(f"(MITRE ATT&CK® v{t.version}. {t.copyright})", file=sys.stderr)
+    return 0
+
+
+def _technique(tech: Any, t: Any) -> dict[str, Any]:
+    out = {"id": tech.id, "name": tech.name, "status": tech.status,
+           "tactics": [f"{x} {t.tactic(x).name}" for x in tech.tactic_ids], "url": tech.url}
+    if tech.status == "revoked" and (repl := t.replacement(tech.id)):
+        out["replaced_by"] = f"{repl.id} {repl.name}"
+    return out

@@ -1,0 +1,89 @@
+"""`wia-security query`: read events back from the embedded SQLite store."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .. import jsonio
+from ..severity import band
+from ..timeutil import to_iso
+from .common import fail
+from .forward import DEFAULT_DESTINATION
+
+_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("query", help="read events from the embedded store",
+                              description="Query the embedded SQLite event store, newest first.")
+    p.add_argument("--db", default=DEFAULT_DESTINATION, metavar="URL",
+                   help=f"store URL or path (default {DEFAULT_DESTINATION})")
+    p.add_argument("--type", dest="types", action="append", default=[], metavar="TYPE",
+                   help="event type (repeatable)")
+    p.add_argument("--since", metavar="TIME", help="RFC 3339 time, or relative: 30m, 24h, 7d")
+    p.add_argument("--until", metavar="TIME", help="RFC 3339 time, or relative (exclusive)")
+    p.add_argument("--min-severity", type=float, metavar="N")
+    p.add_argument("--max-severity", type=float, metavar="N")
+    p.add_argument("--source", metavar="NAME", help="source.name")
+    p.add_argument("--id", dest="event_id", metavar="UUID")
+    p.add_argument("--limit", type=int, default=100, help="at most N events (default 100; 0 = no limit)")
+    p.add_argument("--oldest-first", action="store_true")
+    p.add_argument("--format", choices=("table", "ndjson", "json"), default="table")
+    p.add_argument("--count", action="store_true", help="print only the number of matching events")
+    p.set_defaults(run=run)
+
+
+def relative_time(value: str | None) -> str | None:
+    if value is None:
+        return None
+    m = _RELATIVE.match(value)
+    if m:
+        return to_iso(datetime.now(timezone.utc) - timedelta(**{_UNITS[m[2]]: int(m[1])}))
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from wia_security.connectors.sqlite import EventStore, path_from_url
+    try:
+        path = path_from_url(args.db)
+    except Exception as exc:  # noqa: BLE001 - ConfigError with a clear message
+        return fail(exc)
+    if not os.path.exists(path):
+        return fail(f"{path}: no event store here (run `wia-security forward` first)")
+    store = EventStore(path)
+    try:
+        filters = dict(types=args.types, since=relative_time(args.since), until=relative_time(args.until),
+                       min_severity=args.min_severity, max_severity=args.max_severity, source=args.source,
+                       event_id=args.event_id)
+        if args.count:
+            print(store.count(**filters))
+            return 0
+        rows = store.query(**filters, limit=args.limit or None, newest_first=not args.oldest_first)
+        if args.format == "ndjson":
+            for row in rows:
+                sys.stdout.write(jsonio.dumps(row.event) + "\n")
+        elif args.format == "json":
+            sys.stdout.write(jsonio.dumps([row.event for row in rows]) + "\n")
+        else:
+            print(f"{'timestamp':<26} {'type':<15} {'sev':>4} {'band':<13} {'source':<24} {'id':<36}  summary")
+            for row in rows:
+                print(f"{row.timestamp:<26} {row.type:<15} {row.severity:>4g} {band(row.severity):<13} "
+                      f"{(row.source_name or '')[:24]:<24} {row.id:<36}  {_headline(row.event)}")
+    except ValueError as exc:
+        return fail(f"bad time filter: {exc}")
+    finally:
+        store.close()
+    return 0
+
+
+def _headline(event: dict[str, Any]) -> str:
+    data = event.get("data") or {}
+    for key in ("title", "threat_name", "event_type"):
+        if isinstance(data.get(key), str):
+            return data[key][:60]
+    return ""

@@ -1,0 +1,107 @@
+"""`wia-security validate PATH...|-`: per-event verdicts with file, line and JSON path."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from typing import Any
+
+from .. import jsonio
+from ..locate import line_of
+from ..reader import InputSource, Item
+from ..validation import ValidationResult, Validator
+from .common import fail, missing_inputs
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "validate", help="check events against the WIA Security schemas",
+        description="Validate WIA events in JSON, JSON-array or NDJSON files (gzip too; - for stdin). "
+                    "Exit 0 when all are valid, 1 when any is invalid or unreadable, 2 on usage or I/O errors.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="input files, or - for standard input")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text (default) or json: one result object per line, then a summary line")
+    p.add_argument("--lenient", action="store_true",
+                   help="treat optional fields that are null as absent (reported as warnings)")
+    p.add_argument("--no-warnings", action="store_true", help="do not report advisory warnings")
+    p.add_argument("-q", "--quiet", action="store_true", help="text format: print only invalid events")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if missing := missing_inputs(args.paths):
+        if len(missing) == len(args.paths):
+            return 2
+    validator = Validator(lenient=args.lenient, warnings=not args.no_warnings)
+    totals: Counter[str] = Counter()
+    out = sys.stdout
+    io_error = bool(missing)
+    for path in args.paths:
+        if path in missing:
+            continue
+        try:
+            with InputSource(path) as src:
+                for item in src.items():
+                    report(item, validator, args, totals, out)
+        except OSError as exc:
+            fail(f"{path}: {exc.strerror or exc}")
+            io_error = True
+    summary = {"events": totals["events"], "valid": totals["valid"], "invalid": totals["invalid"],
+               "unparseable": totals["unparseable"], "warnings": totals["warnings"]}
+    if args.format == "json":
+        out.write(jsonio.dumps({"summary": summary}) + "\n")
+    else:
+        print(f"{summary['events']:,} events: {summary['valid']:,} valid, {summary['invalid']:,} invalid, "
+              f"{summary['unparseable']:,} unparseable, {summary['warnings']:,} warnings", file=sys.stderr)
+    if io_error:
+        return 2
+    return 1 if totals["invalid"] or totals["unparseable"] else 0
+
+
+def report(item: Item, validator: Validator, args: argparse.Namespace, totals: Counter[str], out: Any) -> None:
+    totals["events"] += 1
+    if item.error is not None:
+        totals["unparseable"] += 1
+        if args.format == "json":
+            out.write(jsonio.dumps({"source": item.source, "line": item.line, "valid": False, "errors": [
+                {"path": "", "code": "parse_error", "message": item.error.reason,
+                 "line": item.error.line or item.line}], "warnings": []}) + "\n")
+        else:
+            out.write(f"{item.error.source or item.source}:{item.error.line or item.line}: "
+                      f"error: {item.error.reason} [parse_error]\n")
+        return
+    result = validator.validate(item.value)
+    totals["valid" if result.valid else "invalid"] += 1
+    totals["warnings"] += len(result.warnings)
+    text = item.raw.decode("utf-8", "replace") if item.raw else None
+
+    def line(path: str) -> int:
+        if text is None:
+            return item.line
+        found = line_of(text, path)
+        return item.line + (found - 1 if found else 0)
+
+    if args.format == "json":
+        out.write(jsonio.dumps(_result_json(item, result, line)) + "\n")
+        return
+    if result.valid and args.quiet:
+        return
+    value = item.value if isinstance(item.value, dict) else {}
+    label = f"{value.get('type', '?')} {value.get('id', '')}".strip() if isinstance(value.get("id", ""), str) else "?"
+    out.write(f"{item.where}: {'valid' if result.valid else 'INVALID'} {label}\n")
+    for e in result.errors:
+        out.write(f"{item.source}:{line(e.path)}: error: {e.path or '/'}: {e.message} [{e.code}]\n")
+    if not args.quiet:
+        for w in result.warnings:
+            out.write(f"{item.source}:{line(w.path)}: warning: {w.path or '/'}: {w.message} [{w.code}]\n")
+
+
+def _result_json(item: Item, result: ValidationResult, line: Any) -> dict[str, Any]:
+    value = item.value if isinstance(item.value, dict) else {}
+    return {
+        "source": item.source, "line": item.line, "valid": result.valid,
+        "id": value.get("id") if isinstance(value.get("id"), str) else None,
+        "type": value.get("type") if isinstance(value.get("type"), str) else None,
+        "errors": [{**e.to_dict(), "line": line(e.path)} for e in result.errors],
+        "warnings": [{**w.to_dict(), "line": line(w.path)} for w in result.warnings],
+    }

@@ -1,0 +1,47 @@
+"""Public formats, one module each, registered by name: `convert(event, to="ocsf")`, `parse(doc, from_="stix")`.
+
+Adding a format is one module with one Format subclass and one line in FORMATS. Modules are
+imported on first use, so `import wia_security` stays cheap.
+"""
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from typing import Any
+
+from ..errors import UnknownFormatError
+from .base import Format
+
+#: format name -> "module:Class" (relative to this package)
+FORMATS: dict[str, str] = {
+    "wia": "wia:WiaFormat",
+}
+
+
+@lru_cache(maxsize=None)
+def get_format(name: str) -> Format:
+    """The converter registered under `name` (UnknownFormatError lists the known ones)."""
+    try:
+        module_name, class_name = FORMATS[name].split(":")
+    except KeyError:
+        raise UnknownFormatError(name, FORMATS) from None
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    return getattr(module, class_name)()
+
+
+def _as_dict(event: Any) -> dict[str, Any]:
+    return event if isinstance(event, dict) else event.to_dict()
+
+
+def convert(event: Any, to: str, **options: Any) -> Any:
+    """One WIA event (Event or dict) in the format `to`: a dict for JSON formats, a str for LEEF/CEF."""
+    return get_format(to).from_wia(_as_dict(event), **options)
+
+
+def parse(doc: Any, from_: str, **options: Any) -> list[Any]:
+    """The WIA events (as Event objects) held by one document of format `from_`."""
+    from ..model import Event
+    return [Event.from_dict(d) for d in get_format(from_).to_wia(doc, **options)]
+
+
+__all__ = ["FORMATS", "Format", "get_format", "convert", "parse"]

@@ -1,0 +1,176 @@
+"""The forward pipeline: read -> validate -> normalize -> deliver in batches; every reject dead-lettered.
+
+Normalization is deliberately small and never changes what an event says: a missing `$schema`
+is added, missing ATT&CK names are filled from the bundled table, and in lenient mode optional
+fields that are `null` are removed (each removal reported as a warning).
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Protocol
+
+from ._version import WIA_SCHEMA_URI
+from .attack import _enrich_mapping
+from .reader import Item
+from .severity import BAND_NAMES, band
+from .validation import Validator
+
+DEFAULT_BATCH_SIZE = 1000
+
+
+class _Sink(Protocol):
+    name: str
+
+    def send(self, events: list[dict[str, Any]]) -> Any: ...
+
+    def flush(self) -> Any: ...
+
+
+class _DeadLetter(Protocol):
+    def put(self, rejected: Any) -> None: ...
+
+
+@dataclass
+class ForwardSummary:
+    read: int = 0
+    accepted: int = 0
+    delivered: int = 0
+    duplicates: int = 0
+    invalid: int = 0                 # failed schema validation
+    unparseable: int = 0             # not JSON / not readable
+    undeliverable: int = 0           # refused by the destination
+    dead_lettered: int = 0
+    by_type: Counter = field(default_factory=Counter)
+    by_band: Counter = field(default_factory=Counter)
+    warnings: Counter = field(default_factory=Counter)
+    reject_reasons: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def rejected(self) -> int:
+        return self.invalid + self.unparseable + self.undeliverable
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read, "accepted": self.accepted, "delivered": self.delivered,
+            "duplicates": self.duplicates, "rejected": self.rejected, "invalid": self.invalid,
+            "unparseable": self.unparseable, "undeliverable": self.undeliverable,
+            "dead_lettered": self.dead_lettered, "by_type": dict(self.by_type),
+            "by_severity_band": {b: self.by_band[b] for b in BAND_NAMES if self.by_band[b]},
+            "warnings": dict(self.warnings), "reject_reasons": dict(self.reject_reasons),
+            "seconds": round(self.seconds, 3),
+            "events_per_second": round(self.read / self.seconds) if self.seconds else None,
+        }
+
+    def render(self) -> str:
+        lines = [f"read {self.read:,} events in {self.seconds:.2f}s"
+                 + (f" ({self.read / self.seconds:,.0f}/s)" if self.seconds else ""),
+                 f"  delivered   {self.delivered:>10,}",
+                 f"  duplicates  {self.duplicates:>10,}   (already at the destination; idempotent on event id)",
+                 f"  rejected    {self.rejected:>10,}   (invalid {self.invalid:,}, unparseable {self.unparseable:,}, "
+                 f"undeliverable {self.undeliverable:,}; {self.dead_lettered:,} written to the dead-letter file)"]
+        if self.by_type:
+            lines.append("by type:")
+            lines += [f"  {t:<16}{n:>10,}" for t, n in self.by_type.most_common()]
+        if self.by_band:
+            lines.append("by severity band:")
+            lines += [f"  {b:<16}{self.by_band[b]:>10,}" for b in BAND_NAMES if self.by_band[b]]
+        if self.reject_reasons:
+            lines.append("rejects by reason:")
+            lines += [f"  {n:>8,}  {r}" for r, n in self.reject_reasons.most_common(10)]
+        if self.warnings:
+            lines.append("warnings:")
+            lines += [f"  {n:>8,}  {code}" for code, n in self.warnings.most_common()]
+        return "\n".join(lines)
+
+
+class Forwarder:
+    """Runs items through validation into a sink; nothing is dropped (rejects go to `dead_letter`)."""
+
+    def __init__(self, sink: _Sink, dead_letter: _DeadLetter, *, lenient: bool = False,
+                 batch_size: int = DEFAULT_BATCH_SIZE, progress: Any = None) -> None:
+        from wia_security.connectors.base import Rejected  # the shared record type
+        self._Rejected = Rejected
+        self.sink = sink
+        self.dead_letter = dead_letter
+        self.validator = Validator(lenient=lenient)
+        self.batch_size = batch_size
+        self.progress = progress
+        self.summary = ForwardSummary()
+
+    def run(self, items: Iterable[Item]) -> ForwardSummary:
+        started = time.monotonic()
+        s = self.summary
+        validate = self.validator.validate
+        batch: list[dict[str, Any]] = []
+        progress = self.progress
+        for item in items:
+            s.read += 1
+            if item.error is not None:
+                s.unparseable += 1
+                self._reject(item, "unparseable input: " + item.error.reason, None,
+                             [{"path": "", "code": "parse_error", "message": str(item.error)}])
+                continue
+            result = validate(item.value)
+            for w in result.warnings:
+                s.warnings[w.code] += 1
+            if not result.valid:
+                s.invalid += 1
+                first = result.errors[0]
+                self._reject(item, f"invalid: {first.path or '/'}: {first.message}", item.value,
+                             [e.to_dict() for e in result.errors])
+                continue
+            event = normalize(result.event)
+            s.accepted += 1
+            s.by_type[event["type"]] += 1
+            s.by_band[band(event["severity"])] += 1
+            batch.append(event)
+            if len(batch) >= self.batch_size:
+                self._deliver(batch)
+                batch = []
+            if progress is not None:
+                progress.update(s.read, s.rejected)
+        if batch:
+            self._deliver(batch)
+        self._account(self.sink.flush())
+        if progress is not None:
+            progress.update(s.read, s.rejected, force=True)
+        s.seconds = time.monotonic() - started
+        return s
+
+    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        self._account(self.sink.send(batch))
+
+    def _account(self, report: Any) -> None:
+        s = self.summary
+        s.delivered += report.delivered
+        s.duplicates += report.duplicates
+        for rejected in report.failed:
+            s.undeliverable += 1
+            s.reject_reasons[_reason_key(rejected.reason)] += 1
+            self.dead_letter.put(rejected)
+            s.dead_lettered += 1
+
+    def _reject(self, item: Item, reason: str, event: Any, errors: list[dict[str, Any]]) -> None:
+        self.summary.reject_reasons[_reason_key(reason)] += 1
+        self.dead_letter.put(self._Rejected(reason, event=event, errors=errors, where=item.where,
+                                            raw=item.raw if event is None else None))
+        self.summary.dead_lettered += 1
+
+
+def normalize(event: dict[str, Any]) -> dict[str, Any]:
+    """Adds a missing `$schema` and missing ATT&CK names. Returns the same dict."""
+    if "$schema" not in event:
+        event["$schema"] = WIA_SCHEMA_URI
+    mitre = event.get("mitre")
+    if mitre and ("technique_name" not in mitre or "tactic_name" not in mitre
+                  or ("sub_technique" in mitre and "sub_technique_name" not in mitre)):
+        _enrich_mapping(mitre)
+    return event
+
+
+def _reason_key(reason: str) -> str:
+    """A reason with its specifics cut, so the summary groups alike rejects."""
+    return reason.split(": ", 2)[0] + (": " + reason.split(": ", 2)[1] if reason.count(": ") >= 1 else "")

@@ -1,0 +1,216 @@
+"""Events from files and streams: NDJSON, a JSON array, or concatenated (pretty-printed) JSON; gzip or not.
+
+Every value comes out as an Item naming its source and the line it starts on, so a bad event can
+be reported as `file:line` and dead-lettered with its raw text. Memory stays flat: values are cut
+out of the stream one at a time, top-level arrays element by element.
+
+The format is told from the first value: when the first non-blank line is one whole JSON value,
+the file is NDJSON and every line stands alone (a bad line is one error, the next line goes on).
+Otherwise values are delimited by bracket depth, which works across line breaks.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Iterable, Iterator
+
+from . import jsonio
+from .errors import ParseError
+
+#: A single document bigger than this is refused rather than buffered.
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+
+_TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[\]{},]')
+_MISSING = object()
+
+
+@dataclass(slots=True)
+class Item:
+    """One value read from a source: `value` when it parsed, `error` (a ParseError) when not."""
+
+    source: str
+    line: int
+    value: Any = None
+    error: ParseError | None = None
+    raw: bytes | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+class InputSource:
+    """An open input (file or stdin), gzip-transparent, that knows how far through it we are."""
+
+    def __init__(self, path: str) -> None:
+        self.name = "<stdin>" if path == "-" else path
+        self._raw: BinaryIO = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+        self.size: int | None = None if path == "-" else os.fstat(self._raw.fileno()).st_size
+        buffered = self._raw if isinstance(self._raw, io.BufferedReader) else io.BufferedReader(self._raw)  # type: ignore[arg-type]
+        self._buffered = buffered
+        self.compressed = buffered.peek(2)[:2] == b"\x1f\x8b"
+        self.stream: BinaryIO = gzip.GzipFile(fileobj=buffered) if self.compressed else buffered  # type: ignore[assignment]
+
+    def position(self) -> int:
+        """Bytes consumed from the underlying file (compressed bytes for gzip)."""
+        try:
+            return self._raw.tell()
+        except (OSError, ValueError):
+            return 0
+
+    def close(self) -> None:
+        if self._raw is not sys.stdin.buffer:
+            self._raw.close()
+
+    def __enter__(self) -> "InputSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def items(self) -> Iterator[Item]:
+        try:
+            yield from iter_items(self.stream, self.name)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:  # corrupt or truncated gzip
+            yield Item(self.name, 0, error=ParseError(f"unreadable input: {exc}", source=self.name))
+
+
+def iter_items(stream: Iterable[bytes], name: str) -> Iterator[Item]:
+    """The values in a binary line stream, as Items."""
+    lines = iter(stream)
+    lineno = 0
+    for first in lines:
+        lineno += 1
+        if first.strip():
+            break
+    else:
+        return
+    if first.lstrip()[:1] != b"[":
+        value = _try_load(first)
+        if value is not _MISSING and isinstance(value, dict):
+            yield Item(name, lineno, value)
+            yield from _ndjson(lines, name, lineno)
+            return
+    yield from _documents(first, lines, name, lineno)
+
+
+def _try_load(raw: bytes) -> Any:
+    try:
+        return jsonio.loads(raw)
+    except ParseError:
+        return _MISSING
+
+
+def _ndjson(lines: Iterator[bytes], name: str, lineno: int) -> Iterator[Item]:
+    loads = jsonio.loads
+    for raw in lines:
+        lineno += 1
+        try:
+            yield Item(name, lineno, loads(raw))
+        except ParseError as exc:
+            if not raw.strip():
+                continue
+            exc.source, exc.line = name, lineno
+            exc.args = (exc._describe(),)
+            yield Item(name, lineno, error=exc, raw=raw.rstrip(b"\r\n"))
+
+
+def _documents(first: bytes, lines: Iterator[bytes], name: str, lineno: int) -> Iterator[Item]:
+    """Values delimited by bracket depth; the elements of a top-level array one by one."""
+    depth = 0
+    in_array = False
+    parts: list[str] = []        # text of the value being collected
+    size = 0
+    start = 0                    # line the value being collected starts on
+
+    def emit(text: str, line: int) -> Item:
+        raw = text.strip().encode("utf-8", "surrogateescape")
+        try:
+            return Item(name, line, jsonio.loads(raw, source=name, line=line), raw=raw if b"\n" in raw else None)
+        except ParseError as exc:
+            return Item(name, line, error=exc, raw=raw)
+
+    def process(raw_line: bytes, line: int) -> Iterator[Item]:
+        nonlocal depth, in_array, start, size
+        text = raw_line.decode("utf-8", "surrogateescape")
+        base = 1 if in_array else 0
+        pos = 0                                   # start of the not-yet-assigned text on this line
+        for m in _TOKENS.finditer(text):
+            tok = m.group()
+            if tok[0] == '"':
+                continue
+            if tok in "[{":
+                if depth == 0 and tok == "[" and not in_array and not "".join(parts).strip() \
+                        and not text[pos:m.start()].strip():
+                    in_array, depth, base, pos = True, 1, 1, m.end()
+                    continue
+                if depth == base and not parts and not text[pos:m.start()].strip():
+                    start = line
+                depth += 1
+            elif tok in "]}":
+                depth -= 1
+                if in_array and depth == 0:        # the top-level array closes
+                    tail = "".join(parts) + text[pos:m.start()]
+                    parts.clear()
+                    if tail.strip():
+                        yield emit(tail, start or line)
+                    in_array, base, pos, start = False, 0, m.end(), 0
+                elif depth == base and not in_array:  # a top-level value closes
+                    yield emit("".join(parts) + text[pos:m.end()], start or line)
+                    parts.clear()
+                    pos, start = m.end(), 0
+                elif depth < base:                 # stray closing bracket
+                    yield Item(name, line, error=ParseError(f"unexpected {tok!r}", source=name, line=line,
+                                                            column=m.start() + 1), raw=raw_line.rstrip(b"\r\n"))
+                    depth, pos = base, m.end()
+                    parts.clear()
+            elif tok == "," and in_array and depth == 1:
+                element = "".join(parts) + text[pos:m.start()]
+                parts.clear()
+                yield emit(element, start or line)
+                pos, start = m.end(), 0
+        rest = text[pos:]
+        if depth > base or (in_array and depth == 1):
+            if depth > base and not start:
+                start = line
+            if rest.strip() and not start:
+                start = line
+            parts.append(rest)
+            size += len(rest)
+            if size > MAX_DOCUMENT_BYTES:
+                yield Item(name, start, error=ParseError(
+                    f"document larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB", source=name, line=start))
+                parts.clear()
+                size = depth = 0
+                in_array = False
+        elif rest.strip():                        # a scalar or garbage at top level
+            yield emit(rest, line)
+        if not parts:
+            size = 0
+
+    yield from process(first, lineno)
+    for raw_line in lines:
+        lineno += 1
+        yield from process(raw_line, lineno)
+    leftover = "".join(parts)
+    if depth > 0 and (leftover.strip() or not in_array):
+        yield Item(name, start or lineno, error=ParseError(
+            "truncated JSON: the value is never closed", source=name, line=start or lineno),
+            raw=leftover.strip().encode("utf-8", "surrogateescape")[:4096])
+    elif in_array:
+        yield Item(name, lineno, error=ParseError("truncated JSON: the array is never closed", source=name, line=lineno))
+
+
+def read_items(paths: Iterable[str]) -> Iterator[Item]:
+    """Items from every path in turn ("-" is stdin). OSError propagates for a missing file."""
+    for path in paths:
+        with InputSource(path) as src:
+            yield from src.items()

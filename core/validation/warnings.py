@@ -1,0 +1,77 @@
+"""Checks that never fail an event but tell the sender something is off: $schema, ATT&CK ids and names, timestamps."""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from ..attack import table
+from .result import ValidationIssue
+
+# The upstream SDK validators accept only this timestamp spelling (UTC "Z", 0 or 3 fraction digits).
+_SDK_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z", re.ASCII).fullmatch
+
+
+def semantic_warnings(event: dict[str, Any]) -> Iterator[ValidationIssue]:
+    if "$schema" not in event:
+        yield ValidationIssue("/$schema", "schema_missing",
+                              "no $schema: the standard recommends https://wia.live/security/v1/schema.json")
+    ts = event.get("timestamp")
+    if isinstance(ts, str) and not _SDK_TIMESTAMP(ts):
+        yield ValidationIssue("/timestamp", "timestamp_not_canonical",
+                              f"{ts[:40]!r} is valid RFC 3339 but not UTC 'Z' with 0 or 3 fraction digits; "
+                              "upstream SDK validators reject it")
+    mitre = event.get("mitre")
+    if isinstance(mitre, dict):
+        yield from attack_warnings(mitre, "/mitre")
+    data = event.get("data")
+    if event.get("type") == "threat_intel" and isinstance(data, dict) and isinstance(data.get("ttps"), list):
+        for i, ttp in enumerate(data["ttps"]):
+            if isinstance(ttp, dict):
+                yield from attack_warnings(ttp, f"/data/ttps/{i}")
+
+
+def attack_warnings(mitre: dict[str, Any], base: str) -> Iterator[ValidationIssue]:
+    """Unknown, revoked or deprecated ids; a technique outside its tactic; names that disagree with ATT&CK."""
+    t = table()
+    tactic_id = mitre.get("tactic")
+    tactic = None
+    if isinstance(tactic_id, str):
+        tactic = t.tactic(tactic_id)
+        if tactic is None or tactic.id != tactic_id:
+            yield ValidationIssue(f"{base}/tactic", "attack_unknown_tactic",
+                                  f"{tactic_id!r} is not an ATT&CK v{t.version} Enterprise tactic id")
+            tactic = None
+        else:
+            yield from _name_check(mitre, base, "tactic_name", tactic.name)
+    for key, name_key in (("technique", "technique_name"), ("sub_technique", "sub_technique_name")):
+        tid = mitre.get(key)
+        if not isinstance(tid, str):
+            continue
+        tech = t.technique(tid)
+        if tech is None or tech.id != tid:
+            yield ValidationIssue(f"{base}/{key}", "attack_unknown_technique",
+                                  f"{tid!r} is not an ATT&CK v{t.version} Enterprise technique")
+            continue
+        if tech.status == "revoked":
+            repl = t.replacement(tid)
+            hint = f"; use {repl.id} ({repl.name})" if repl else ""
+            yield ValidationIssue(f"{base}/{key}", "attack_revoked", f"{tid} ({tech.name}) is revoked in ATT&CK{hint}")
+        elif tech.status == "deprecated":
+            yield ValidationIssue(f"{base}/{key}", "attack_deprecated", f"{tid} ({tech.name}) is deprecated in ATT&CK")
+        yield from _name_check(mitre, base, name_key, tech.name)
+        if tactic is not None and tech.status == "active" and tactic.id not in tech.tactic_ids:
+            yield ValidationIssue(f"{base}/{key}", "attack_tactic_mismatch",
+                                  f"{tid} ({tech.name}) is not in tactic {tactic.id} ({tactic.name}); "
+                                  f"its tactics: {', '.join(tech.tactic_ids) or 'none'}")
+    sub, technique = mitre.get("sub_technique"), mitre.get("technique")
+    if isinstance(sub, str) and isinstance(technique, str) and "." in sub \
+            and technique.split(".")[0] != sub.split(".")[0]:
+        yield ValidationIssue(f"{base}/sub_technique", "attack_parent_mismatch",
+                              f"{sub} is not a sub-technique of {technique}")
+
+
+def _name_check(mitre: dict[str, Any], base: str, key: str, expected: str) -> Iterator[ValidationIssue]:
+    given = mitre.get(key)
+    if isinstance(given, str) and given.casefold() != expected.casefold():
+        yield ValidationIssue(f"{base}/{key}", "attack_name_mismatch",
+                              f"{given[:80]!r} disagrees with ATT&CK's name {expected!r}")

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a warm one: installs what it needs, then runs pytest.
+# Each area adds its own set-up (Debian packages, validator venvs, server binaries) as a script in
+# scripts/test-setup.d/, run in name order; each must be idempotent and quick when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-venv.sh "test,all"
+for step in scripts/test-setup.d/*.sh; do
+    [ -e "$step" ] || continue
+    echo "== test set-up: $step"
+    bash "$step"
+done
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
