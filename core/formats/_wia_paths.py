@@ -1,0 +1,119 @@
+"""Consume-and-remainder helpers for converters: what a mapping did not take is kept, never dropped silently.
+
+A converter reads an event through `Remainder.pop(...)`; what is left afterwards (`leftover()`) is
+exactly the part of the event the native format has no home for, which the converter stores in
+its documented custom namespace (ECS `wia.*`, ASFF `ProductFields`, ...). `merge` puts such a
+leftover back over a rebuilt event, lists element by element.
+"""
+from __future__ import annotations
+
+import copy
+import ipaddress
+import re
+from typing import Any
+
+_MISSING = object()
+
+
+class Remainder:
+    """A deep copy of an event from which mapped values are popped."""
+
+    __slots__ = ("doc",)
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.doc = copy.deepcopy(event)
+
+    def get(self, *path: Any, default: Any = None) -> Any:
+        node: Any = self.doc
+        for key in path:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                return default
+        return node
+
+    def pop(self, *path: Any, default: Any = None) -> Any:
+        """The value at `path`, removed from the remainder (default when absent)."""
+        parent = self.get(*path[:-1], default=_MISSING)
+        key = path[-1]
+        if isinstance(parent, dict) and key in parent:
+            return parent.pop(key)
+        if isinstance(parent, list) and isinstance(key, int) and 0 <= key < len(parent):
+            value = parent[key]
+            parent[key] = _MISSING          # keep the positions of the other elements
+            return value
+        return default
+
+    def leftover(self) -> dict[str, Any]:
+        pruned = _prune(self.doc)
+        return pruned if isinstance(pruned, dict) else {}
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {k: p for k, v in value.items() if (p := _prune(v)) is not _MISSING}
+        return out if out else _MISSING
+    if isinstance(value, list):
+        items = [_prune(v) for v in value]
+        if all(i is _MISSING for i in items):
+            return _MISSING
+        return [{} if i is _MISSING else i for i in items]   # {} = "nothing left at this position"
+    return value
+
+
+def merge(base: Any, extra: Any) -> Any:
+    """`extra` laid over `base`: dicts key by key, lists element by element; scalars from `extra` win."""
+    if isinstance(base, dict) and isinstance(extra, dict):
+        out = dict(base)
+        for k, v in extra.items():
+            out[k] = merge(out[k], v) if k in out else copy.deepcopy(v)
+        return out
+    if isinstance(base, list) and isinstance(extra, list):
+        out_list = list(base)
+        for i, v in enumerate(extra):
+            if i < len(out_list):
+                out_list[i] = merge(out_list[i], v)
+            else:
+                out_list.append(copy.deepcopy(v))
+        return out_list
+    return copy.deepcopy(extra)
+
+
+def clean(value: Any) -> Any:
+    """Without None values and empty containers (recursively)."""
+    if isinstance(value, dict):
+        out = {k: c for k, v in value.items() if (c := clean(v)) is not None}
+        return out or None
+    if isinstance(value, list):
+        items = [c for v in value if (c := clean(v)) is not None]
+        return items or None
+    return value
+
+
+def ip_version(value: Any) -> int | None:
+    """4 or 6 for a textual IP address, None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return ipaddress.ip_address(value).version
+    except ValueError:
+        return None
+
+
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$")
+
+
+def is_mac(value: Any) -> bool:
+    return isinstance(value, str) and bool(_MAC.match(value))
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def nonblank(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())

@@ -1,0 +1,770 @@
+"""AWS Security Finding Format (ASFF, SchemaVersion 2018-10-08): one finding per WIA event, and back.
+
+Spec: Security Hub `BatchImportFindings` / `AwsSecurityFinding` (botocore securityhub model) and the
+ASFF pages of the Security Hub user guide ("Required top-level attributes", "Types taxonomy",
+"ProductFields"). Every required member is always present; each WIA value goes to its ASFF home.
+What ASFF has no member for is kept in `ProductFields` as `<company>/<product>/wia.<path>` (JSON
+values), within the documented limits (50 pairs, keys <= 128 and values <= 2048 characters); what
+still does not fit is listed under `.../wia.omitted`, never dropped silently.
+
+Options: `account_id` (12 digits; default: `context.cloud.account_id` of an AWS event),
+`region` (default: the event's AWS region, else us-east-1), `partition` (aws), `product_arn`
+(default `arn:{partition}:securityhub:{region}:{account}:product/{account}/default`, the private
+"default" product every account may import into), `generator_id`.
+The mapping table: docs/formats/asff.md.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from .._version import WIA_SCHEMA_URI, WIA_VERSION
+from ..errors import ConversionError
+from ..severity import BAND_PRIORITY, band
+from ..timeutil import parse_iso, to_iso
+from ._wia_paths import Remainder, clean, ip_version, is_int, is_mac, is_number, merge, nonblank
+from .base import Format
+
+SCHEMA_VERSION = "2018-10-08"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_PARTITION = "aws"
+
+# Documented limits (AwsSecurityFinding in the Security Hub API reference / botocore model docs).
+MAX_FINDING_BYTES = 240 * 1024          # one finding in a BatchImportFindings request
+MAX_BATCH_FINDINGS = 100
+MAX_ID = 512
+MAX_GENERATOR_ID = 512
+MAX_TITLE = 256
+MAX_DESCRIPTION = 1024
+MAX_PRODUCT_FIELDS = 50
+MAX_PRODUCT_FIELD_KEY = 128
+MAX_PRODUCT_FIELD_VALUE = 2048
+MAX_RESOURCES = 32
+MAX_TYPES = 50
+MAX_THREAT_INTEL_INDICATORS = 5
+MAX_MALWARE = 5
+MAX_THREATS = 32
+MAX_RELATED_FINDINGS = 10
+
+#: Security Hub timestamp syntax (Z or +-hh[:mm] offset, at most 9 fraction digits).
+TIMESTAMP = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
+                       r"(\.\d{1,9})?(Z|[+-]\d\d(:?\d\d)?)$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+INSTANCE_ID = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
+_PRODUCT_ARN = re.compile(r"^arn:[^:]+:securityhub:[^:]*:[^:]*:product/([^/]+)/([^/]+)$")
+
+#: ATT&CK tactic -> ASFF Types entry (the TTPs categories follow ATT&CK; the taxonomy has no TTPs
+#: category for the other tactics, so they map to the Effects category that fits or to "TTPs").
+TACTIC_TYPES = {
+    "TA0001": "TTPs/Initial Access", "TA0002": "TTPs/Execution", "TA0003": "TTPs/Persistence",
+    "TA0004": "TTPs/Privilege Escalation", "TA0005": "TTPs/Defense Evasion", "TA0006": "TTPs/Credential Access",
+    "TA0007": "TTPs/Discovery", "TA0008": "TTPs/Lateral Movement", "TA0009": "TTPs/Collection",
+    "TA0011": "TTPs/Command and Control", "TA0010": "Effects/Data Exfiltration", "TA0040": "Effects",
+    "TA0043": "TTPs", "TA0042": "TTPs",
+}
+_TYPE_TACTIC = {v: k for k, v in TACTIC_TYPES.items() if v.startswith("TTPs/") or v == "Effects/Data Exfiltration"}
+
+ALERT_TYPES = {"malware": "TTPs/Execution", "intrusion": "TTPs", "reconnaissance": "TTPs/Discovery",
+               "policy": "Software and Configuration Checks", "other": "Unusual Behaviors"}
+INCIDENT_TYPES = {"malware": "TTPs/Execution", "phishing": "TTPs/Initial Access", "ransomware": "Effects/Data Destruction",
+                  "data_breach": "Effects/Data Exposure", "ddos": "Effects/Denial of Service",
+                  "unauthorized_access": "TTPs/Initial Access", "insider_threat": "Unusual Behaviors/User",
+                  "apt": "TTPs", "other": "Unusual Behaviors"}
+ENDPOINT_TYPES = {"network_connection": "Unusual Behaviors/Network Flow", "file_create": "Unusual Behaviors/VM",
+                  "file_modify": "Unusual Behaviors/VM", "file_delete": "Unusual Behaviors/VM",
+                  "registry_create": "Unusual Behaviors/VM", "registry_modify": "Unusual Behaviors/VM",
+                  "registry_delete": "Unusual Behaviors/VM"}          # the rest: Unusual Behaviors/Process
+VULNERABILITY_TYPE = "Software and Configuration Checks/Vulnerabilities/CVE"
+
+ALERT_WORKFLOW = {"new": "NEW", "investigating": "NOTIFIED", "resolved": "RESOLVED", "closed": "RESOLVED",
+                  "false_positive": "SUPPRESSED"}
+INCIDENT_WORKFLOW = {"new": "NEW", "triaging": "NEW", "investigating": "NOTIFIED", "containing": "NOTIFIED",
+                     "eradicating": "NOTIFIED", "recovering": "NOTIFIED", "closed": "RESOLVED"}
+_WORKFLOW_ALERT = {"NEW": "new", "NOTIFIED": "investigating", "RESOLVED": "resolved", "SUPPRESSED": "false_positive"}
+
+INDICATOR_TYPES = {"domain": "DOMAIN", "url": "URL", "email": "EMAIL_ADDRESS", "file_hash_md5": "HASH_MD5",
+                   "file_hash_sha1": "HASH_SHA1", "file_hash_sha256": "HASH_SHA256", "mutex": "MUTEX"}
+_HASH_BY_LENGTH = {32: "HASH_MD5", 40: "HASH_SHA1", 64: "HASH_SHA256", 128: "HASH_SHA512"}
+_INDICATOR_BACK = {"DOMAIN": "domain", "URL": "url", "EMAIL_ADDRESS": "email", "HASH_MD5": "file_hash_md5",
+                   "HASH_SHA1": "file_hash_sha1", "HASH_SHA256": "file_hash_sha256", "HASH_SHA512": "hash",
+                   "MUTEX": "mutex", "IPV4_ADDRESS": "ip", "IPV6_ADDRESS": "ip", "PROCESS": "file"}
+MALWARE_TYPES = {"ransomware": "RANSOMWARE", "botnet": "BOTNET_AGENT"}
+CRITICALITY = {"critical": 90, "high": 70, "medium": 50, "low": 30}
+
+
+def severity_label(severity: float) -> str:
+    """Security Hub's Normalized -> Label ranges (0 INFORMATIONAL, 1-39 LOW, 40-69 MEDIUM, 70-89 HIGH, 90-100 CRITICAL)."""
+    normalized = normalized_severity(severity)
+    if normalized == 0:
+        return "INFORMATIONAL"
+    if normalized < 40:
+        return "LOW"
+    if normalized < 70:
+        return "MEDIUM"
+    if normalized < 90:
+        return "HIGH"
+    return "CRITICAL"
+
+
+def normalized_severity(severity: float) -> int:
+    """WIA 0..10 -> ASFF 0..100."""
+    return max(0, min(100, int(round(severity * 10))))
+
+
+_LABEL_SEVERITY = {"INFORMATIONAL": 0, "LOW": 3, "MEDIUM": 5, "HIGH": 8, "CRITICAL": 9.5}
+
+
+def default_product_arn(account_id: str, region: str, partition: str = DEFAULT_PARTITION) -> str:
+    return f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default"
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if not nonblank(value):
+        return None
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _timestamp(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    if TIMESTAMP.match(value):
+        return value
+    try:
+        return to_iso(parse_iso(value))
+    except ValueError:
+        return None
+
+
+def _event_id(finding: dict[str, Any]) -> str:
+    """The finding Id when it is a UUID (ours are); otherwise a UUIDv5 of ProductArn + Id, so that
+    parsing the same finding twice gives the same event id."""
+    try:
+        return str(uuid.UUID(finding["Id"])) if len(finding["Id"]) == 36 else _uuid5(finding)
+    except ValueError:
+        return _uuid5(finding)
+
+
+def _uuid5(finding: dict[str, Any]) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{finding.get('ProductArn', '')}/{finding['Id']}"))
+
+
+def _put(target: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None and value != "" and value != [] and value != {}:
+        target[key] = value
+
+
+class AsffFormat(Format):
+    name = "asff"
+    title = "AWS Security Finding Format"
+    spec_version = SCHEMA_VERSION
+    can_parse = True
+
+    #: WIA fields (patterns; `[]` = every list element, `.*` = the whole subtree) that survive
+    #: WIA -> ASFF -> WIA exactly. Everything else survives only while ProductFields has room
+    #: (50 pairs of at most 2048 characters): see docs/formats/asff.md.
+    survives = ("$schema", "version", "id", "type", "timestamp", "severity", "source.*")
+    #: Survive when the ProductFields budget allows (always for events of ordinary size).
+    survives_if_room = ("data.*", "context.*", "mitre.*", "meta.*")
+
+    # -- WIA -> ASFF ---------------------------------------------------------------------------
+    def from_wia(self, event: dict[str, Any], **options: Any) -> dict[str, Any]:
+        rest = Remainder(event)
+        etype = event.get("type")
+        data = event.get("data") or {}
+        ctx = event.get("context") or {}
+        cloud = ctx.get("cloud") or {}
+        aws = cloud.get("provider") == "aws"
+        account = options.get("account_id") or (cloud.get("account_id") if aws else None)
+        if not isinstance(account, str) or not ACCOUNT_ID.match(account):
+            raise ConversionError(self.name, "an AWS account id (12 digits) is needed: pass account_id=... "
+                                  "or give the event context.cloud {provider: aws, account_id}", path="/context/cloud/account_id")
+        region = options.get("region") or (cloud.get("region") if aws and nonblank(cloud.get("region")) else DEFAULT_REGION)
+        partition = options.get("partition") or DEFAULT_PARTITION
+        product_arn = options.get("product_arn") or default_product_arn(account, region, partition)
+        m = _PRODUCT_ARN.match(product_arn)
+        if not m:
+            raise ConversionError(self.name, f"not a Security Hub product ARN: {product_arn!r}")
+        field_prefix = f"{m.group(1)}/{m.group(2)}/"
+
+        event_id = rest.pop("id")
+        severity = rest.pop("severity")
+        created = _timestamp(event.get("timestamp"))
+        if created == event.get("timestamp"):
+            rest.pop("timestamp")
+        label = severity_label(severity)
+        original = json.dumps(severity)
+        finding: dict[str, Any] = {
+            "SchemaVersion": SCHEMA_VERSION,
+            "Id": event_id if len(event_id) <= MAX_ID else event_id[:MAX_ID],
+            "ProductArn": product_arn,
+            "GeneratorId": self._generator_id(event, options),
+            "AwsAccountId": account,
+            "Types": self._types(event),
+            "CreatedAt": created,
+            "UpdatedAt": created,
+            "Severity": {"Label": label, "Normalized": normalized_severity(severity), "Original": original},
+            "Title": "", "Description": "",
+        }
+        title = data.get("title") if etype in ("alert", "vulnerability", "incident") else None
+        if title is not None and _text(title, MAX_TITLE) == title:
+            rest.pop("data", "title")
+        finding["Title"] = _text(title, MAX_TITLE) or _text(self._summary(event), MAX_TITLE) or etype
+        description = data.get("description")
+        if description is not None and _text(description, MAX_DESCRIPTION) == description:
+            rest.pop("data", "description")
+        finding["Description"] = _text(description, MAX_DESCRIPTION) or _text(self._summary(event), MAX_DESCRIPTION) or etype
+
+        # Observation times: when the provider first/last saw the issue; UpdatedAt must equal CreatedAt on creation.
+        first, last = _timestamp(data.get("first_seen")), _timestamp(data.get("last_seen"))
+        _put(finding, "FirstObservedAt", first)
+        _put(finding, "LastObservedAt", last)
+        updated = _timestamp(data.get("updated_at")) if etype == "incident" else None
+        if updated and parse_iso(updated) > parse_iso(created):
+            finding["UpdatedAt"] = updated
+
+        provider: dict[str, Any] = {"Severity": {"Label": label, "Original": original}, "Types": finding["Types"]}
+        confidence = (event.get("meta") or {}).get("confidence")
+        if is_number(confidence):
+            finding["Confidence"] = provider["Confidence"] = int(round(confidence * 100))
+        criticality = self._criticality(data) if etype == "incident" else None
+        if criticality is not None:
+            finding["Criticality"] = provider["Criticality"] = criticality
+        finding["FindingProviderFields"] = provider
+
+        finding["Resources"] = self._resources(event, account, region, partition)
+        network = self._network(event, rest)
+        if network:
+            finding["Network"] = network
+        process = self._process(event, rest)
+        if process:
+            finding["Process"] = process
+        indicators = self._indicators(event)
+        if indicators:
+            finding["ThreatIntelIndicators"] = indicators[:MAX_THREAT_INTEL_INDICATORS]
+        if etype == "threat_intel":
+            malware = self._malware(data)
+            if malware:
+                finding["Malware"] = malware
+        threats = self._threats(event)
+        if threats:
+            finding["Threats"] = threats
+        if etype == "vulnerability":
+            finding["Vulnerabilities"] = [self._vulnerability(data, rest)]
+            remediation = self._remediation(data)
+            if remediation:
+                finding["Remediation"] = remediation
+        workflow = (ALERT_WORKFLOW if etype == "alert" else INCIDENT_WORKFLOW if etype == "incident" else {}).get(data.get("status"))
+        finding["Workflow"] = {"Status": workflow or "NEW"}
+        archived = (etype == "alert" and data.get("status") in ("resolved", "closed", "false_positive")) \
+            or (etype == "incident" and data.get("status") == "closed") \
+            or (etype == "threat_intel" and data.get("status") == "inactive")
+        finding["RecordState"] = "ARCHIVED" if archived else "ACTIVE"
+        if etype == "alert" and data.get("status") == "false_positive":
+            finding["VerificationState"] = "FALSE_POSITIVE"
+        product_fields = self._product_fields(rest.leftover(), field_prefix)
+        if product_fields:
+            finding["ProductFields"] = product_fields
+        refs = data.get("references") if etype in ("threat_intel",) else None
+        if isinstance(refs, list) and refs and nonblank(refs[0]):
+            finding["SourceUrl"] = refs[0]
+        return finding
+
+    def _generator_id(self, event: dict[str, Any], options: dict[str, Any]) -> str:
+        if nonblank(options.get("generator_id")):
+            return options["generator_id"][:MAX_GENERATOR_ID]
+        data = event.get("data") or {}
+        rule = data.get("detection_rule") or {}
+        for candidate in (rule.get("id"), rule.get("name")):
+            if nonblank(candidate):
+                return candidate[:MAX_GENERATOR_ID]
+        src = event.get("source") or {}
+        name = src.get("name") if nonblank(src.get("name")) else "wia-security"
+        return f"{name}/{event.get('type')}"[:MAX_GENERATOR_ID]
+
+    def _types(self, event: dict[str, Any]) -> list[str]:
+        etype, data = event.get("type"), event.get("data") or {}
+        types: list[str] = []
+        tactic = (event.get("mitre") or {}).get("tactic")
+        if tactic in TACTIC_TYPES:
+            types.append(TACTIC_TYPES[tactic])
+        if etype == "alert":
+            types.append(ALERT_TYPES.get(data.get("category"), "Unusual Behaviors"))
+        elif etype == "incident":
+            types.append(INCIDENT_TYPES.get(data.get("category"), "Unusual Behaviors"))
+        elif etype == "vulnerability":
+            types.append(VULNERABILITY_TYPE)
+        elif etype == "threat_intel":
+            for ttp in data.get("ttps") or []:
+                if isinstance(ttp, dict) and ttp.get("tactic") in TACTIC_TYPES:
+                    types.append(TACTIC_TYPES[ttp["tactic"]])
+            types.append("TTPs")
+        elif etype == "network_event":
+            types.append("Unusual Behaviors/Network Flow")
+        elif etype == "endpoint_event":
+            types.append(ENDPOINT_TYPES.get(data.get("event_type"), "Unusual Behaviors/Process"))
+        elif etype == "auth_event":
+            types.append("TTPs/Privilege Escalation" if data.get("event_type") == "privilege_escalation"
+                         else "Unusual Behaviors/User")
+        return list(dict.fromkeys(types))[:MAX_TYPES]
+
+    def _summary(self, event: dict[str, Any]) -> str:
+        etype, data = event.get("type"), event.get("data") or {}
+        if etype == "threat_intel":
+            return f"{data.get('threat_type')} threat intelligence: {data.get('threat_name')}"
+        if etype == "network_event":
+            s, d = data.get("source") or {}, data.get("destination") or {}
+            return (f"{data.get('event_type')} {data.get('protocol')} {s.get('ip')}:{s.get('port', '')} -> "
+                    f"{d.get('ip')}:{d.get('port', '')}" + (f" ({data['action']})" if data.get("action") else ""))
+        if etype == "endpoint_event":
+            return f"{data.get('event_type')} on {(data.get('host') or {}).get('hostname')}"
+        if etype == "auth_event":
+            return (f"{data.get('event_type')} ({data.get('result')}) for {(data.get('user') or {}).get('name')} "
+                    f"on {(data.get('target') or {}).get('name')}")
+        return f"{etype} {event.get('id')}"
+
+    @staticmethod
+    def _criticality(data: dict[str, Any]) -> int | None:
+        values = [CRITICALITY[a["criticality"]] for a in data.get("affected_assets") or []
+                  if isinstance(a, dict) and a.get("criticality") in CRITICALITY]
+        return max(values) if values else None
+
+    def _resources(self, event: dict[str, Any], account: str, region: str, partition: str) -> list[dict[str, Any]]:
+        etype, data, ctx = event.get("type"), event.get("data") or {}, event.get("context") or {}
+        cloud = ctx.get("cloud") or {}
+        resources: list[dict[str, Any]] = []
+
+        def host(h: dict[str, Any], role: str) -> None:
+            ips = h.get("ip") if isinstance(h.get("ip"), list) else [h["ip"]] if isinstance(h.get("ip"), str) else []
+            ipv4 = [ip for ip in ips if ip_version(ip) == 4]
+            ipv6 = [ip for ip in ips if ip_version(ip) == 6]
+            instance = next((v for v in (h.get("hostname"), h.get("agent_id"), h.get("id"))
+                             if isinstance(v, str) and INSTANCE_ID.match(v)), None)
+            if instance and cloud.get("provider") in (None, "aws"):
+                details = clean({"IpV4Addresses": ipv4, "IpV6Addresses": ipv6})
+                resources.append(clean({"Type": "AwsEc2Instance", "Partition": partition, "Region": region,
+                                        "Id": f"arn:{partition}:ec2:{region}:{account}:instance/{instance}",
+                                        "ResourceRole": role, "Details": {"AwsEc2Instance": details} if details else None}))
+                return
+            ident = next((v for v in (h.get("hostname"), h.get("id"), h.get("name"), *ips) if nonblank(v)), None)
+            if ident is None:
+                return
+            other = {k: str(v) if not isinstance(v, (list, dict)) else json.dumps(v)
+                     for k, v in h.items() if nonblank(v) or is_number(v) or (isinstance(v, list) and v)}
+            os_ = h.get("os")
+            if isinstance(os_, dict):
+                other.pop("os", None)
+                other.update({f"os.{k}": v for k, v in os_.items() if nonblank(v)})
+            other = {k[:128]: v[:1024] for k, v in other.items() if nonblank(v)}
+            resources.append(clean({"Type": "Other", "Id": ident, "Partition": partition, "Region": region,
+                                    "ResourceRole": role, "Details": {"Other": other} if other else None}))
+
+        if isinstance(ctx.get("host"), dict):
+            host(ctx["host"], "Target")
+        if etype == "endpoint_event" and isinstance(data.get("host"), dict):
+            host(data["host"], "Target")
+        if etype == "incident":
+            for asset in data.get("affected_assets") or []:
+                if isinstance(asset, dict):
+                    host({k: asset.get(k) for k in ("id", "name", "ip", "type", "criticality") if asset.get(k) is not None},
+                         "Target")
+        if etype == "auth_event" and isinstance(data.get("target"), dict):
+            t = data["target"]
+            host({"name": t.get("name"), "ip": t.get("ip"), "type": t.get("type"), "url": t.get("url")}, "Target")
+        if etype == "network_event" and isinstance(data.get("destination"), dict):
+            d = data["destination"]
+            host({"hostname": d.get("hostname"), "ip": d.get("ip")}, "Target")
+        if not resources:
+            kind = {"vulnerability": "vulnerability", "threat_intel": "threat"}.get(etype, "event")
+            resources.append({"Type": "Other", "Id": f"wia:{kind}:{event.get('id')}", "Partition": partition,
+                              "Region": region})
+        # The same resource named twice (context host = endpoint host) is listed once.
+        unique = list({r["Id"]: r for r in resources}.values())
+        return unique[:MAX_RESOURCES]
+
+    def _network(self, event: dict[str, Any], rest: Remainder) -> dict[str, Any]:
+        etype, data = event.get("type"), event.get("data") or {}
+        if etype == "network_event":
+            base = ("data",)
+            src, dst = data.get("source") or {}, data.get("destination") or {}
+            proto, direction = data.get("protocol"), data.get("direction")
+        else:
+            net = (event.get("context") or {}).get("network") or {}
+            if not net:
+                return {}
+            base = ("context", "network")
+            src, dst = net.get("source") or {}, net.get("destination") or {}
+            proto, direction = net.get("protocol"), net.get("direction")
+        out: dict[str, Any] = {}
+        for side, host in (("Source", src), ("Destination", dst)):
+            key = "source" if side == "Source" else "destination"
+            version = ip_version(host.get("ip"))
+            if version:
+                out[f"{side}IpV{version}"] = rest.pop(*base, key, "ip")
+            if is_int(host.get("port")):
+                out[f"{side}Port"] = rest.pop(*base, key, "port")
+            if nonblank(host.get("hostname")):
+                out[f"{side}Domain"] = rest.pop(*base, key, "hostname")
+            if side == "Source" and is_mac(host.get("mac")):
+                out["SourceMac"] = rest.pop(*base, key, "mac")
+        if nonblank(proto):
+            out["Protocol"] = rest.pop(*base, "protocol")
+        if direction in ("inbound", "outbound"):
+            out["Direction"] = "IN" if rest.pop(*base, "direction") == "inbound" else "OUT"
+        return out
+
+    def _process(self, event: dict[str, Any], rest: Remainder) -> dict[str, Any]:
+        if event.get("type") != "endpoint_event":
+            return {}
+        proc = (event.get("data") or {}).get("process") or {}
+        out: dict[str, Any] = {}
+        for key, member in (("name", "Name"), ("path", "Path")):
+            if nonblank(proc.get(key)):
+                out[member] = rest.pop("data", "process", key)
+        for key, member in (("pid", "Pid"), ("ppid", "ParentPid")):
+            if is_int(proc.get(key)):
+                out[member] = rest.pop("data", "process", key)
+        started = proc.get("start_time")
+        if isinstance(started, str) and _timestamp(started) == started:
+            out["LaunchedAt"] = rest.pop("data", "process", "start_time")
+        if out and (event.get("data") or {}).get("event_type") == "process_termination":
+            out["TerminatedAt"] = _timestamp(event.get("timestamp"))
+        return out
+
+    def _indicators(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        etype, data = event.get("type"), event.get("data") or {}
+        items = data.get("indicators") if etype in ("alert", "threat_intel") else data.get("iocs") if etype == "incident" else None
+        out = []
+        for ind in items or []:
+            if not isinstance(ind, dict) or not nonblank(ind.get("value")):
+                continue
+            kind, value = ind.get("type"), ind["value"]
+            if kind == "ip":
+                version = ip_version(value)
+                asff_type = f"IPV{version}_ADDRESS" if version else None
+            elif kind == "hash":
+                asff_type = _HASH_BY_LENGTH.get(len(value))
+            else:
+                asff_type = INDICATOR_TYPES.get(kind)
+            if asff_type is None:
+                continue
+            entry = {"Type": asff_type, "Value": value}
+            last = _timestamp(ind.get("last_seen"))
+            if last:
+                entry["LastObservedAt"] = last
+            src = (event.get("source") or {}).get("name")
+            if nonblank(src):
+                entry["Source"] = src
+            out.append(entry)
+        return out
+
+    @staticmethod
+    def _malware(data: dict[str, Any]) -> list[dict[str, Any]]:
+        if data.get("threat_type") not in ("malware", "ransomware", "botnet"):
+            return []
+        names = [n for n in [data.get("threat_name"), data.get("threat_family"), *(data.get("aliases") or [])] if nonblank(n)]
+        kind = MALWARE_TYPES.get(data.get("threat_type"))
+        return [clean({"Name": n[:64], "Type": kind}) for n in dict.fromkeys(names)][:MAX_MALWARE]
+
+    def _threats(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        etype, data = event.get("type"), event.get("data") or {}
+        if etype == "alert" and data.get("category") == "malware":
+            name = data.get("title")
+        elif etype == "threat_intel":
+            name = data.get("threat_name")
+        else:
+            return []
+        if not nonblank(name):
+            return []
+        threat: dict[str, Any] = {"Name": name, "Severity": severity_label(event["severity"])}
+        if is_int(data.get("count")):
+            threat["ItemCount"] = data["count"]
+        return [threat]
+
+    def _vulnerability(self, data: dict[str, Any], rest: Remainder) -> dict[str, Any]:
+        vuln: dict[str, Any] = {"Id": rest.pop("data", "vuln_id")}
+        cvss = data.get("cvss") or {}
+        entry: dict[str, Any] = {}
+        if nonblank(cvss.get("version")):
+            entry["Version"] = rest.pop("data", "cvss", "version")
+        if is_number(cvss.get("score")):
+            entry["BaseScore"] = rest.pop("data", "cvss", "score")
+        if nonblank(cvss.get("vector")):
+            entry["BaseVector"] = rest.pop("data", "cvss", "vector")
+        if entry:
+            vuln["Cvss"] = [entry]
+        refs = [r for r in data.get("references") or [] if nonblank(r)]
+        if refs and refs == data.get("references"):
+            vuln["ReferenceUrls"] = rest.pop("data", "references")
+        packages = []
+        fixed = (data.get("patch_details") or {}).get("fixed_versions") or []
+        for product in data.get("affected_products") or []:
+            if not isinstance(product, dict) or not nonblank(product.get("product")):
+                continue
+            versions = [v for v in product.get("versions") or [] if nonblank(v)] or [None]
+            for version in versions:
+                packages.append(clean({"Name": product["product"], "Version": version,
+                                       "FixedInVersion": fixed[0] if fixed and nonblank(fixed[0]) else None}))
+        if packages:
+            vuln["VulnerablePackages"] = packages
+        vendor = clean({"Name": next((p.get("vendor") for p in data.get("affected_products") or []
+                                      if isinstance(p, dict) and nonblank(p.get("vendor"))), None),
+                        "Url": (data.get("patch_details") or {}).get("vendor_url") if nonblank((data.get("patch_details") or {}).get("vendor_url")) else None,
+                        "VendorSeverity": cvss.get("severity") if nonblank(cvss.get("severity")) else None,
+                        "VendorCreatedAt": _timestamp(data.get("published")),
+                        "VendorUpdatedAt": _timestamp(data.get("modified"))})
+        if vendor and "Name" in vendor:
+            vuln["Vendor"] = vendor
+        if isinstance(data.get("patch_available"), bool):
+            vuln["FixAvailable"] = "YES" if data["patch_available"] else "NO"
+        if isinstance(data.get("exploit_available"), bool):
+            vuln["ExploitAvailable"] = "YES" if data["exploit_available"] else "NO"
+        return vuln
+
+    @staticmethod
+    def _remediation(data: dict[str, Any]) -> dict[str, Any]:
+        patch = data.get("patch_details") or {}
+        parts = []
+        if patch.get("fixed_versions"):
+            parts.append("Upgrade to " + ", ".join(v for v in patch["fixed_versions"] if isinstance(v, str)) + ".")
+        if patch.get("workarounds"):
+            parts.append("Workarounds: " + "; ".join(w for w in patch["workarounds"] if isinstance(w, str)))
+        text = _text(" ".join(parts), 512) if parts else None
+        url = patch.get("vendor_url") if nonblank(patch.get("vendor_url")) else None
+        if not text and not url:
+            return {}
+        return {"Recommendation": clean({"Text": text or "See the vendor advisory.", "Url": url})}
+
+    @staticmethod
+    def _product_fields(leftover: dict[str, Any], prefix: str) -> dict[str, str]:
+        """Leftover WIA values as `prefix + "wia." + path` -> JSON text, coarse first, split only when too long."""
+        fields: dict[str, str] = {}
+        omitted: list[str] = []
+        room = MAX_PRODUCT_FIELDS - 1                    # one pair is kept for the omission note
+
+        def emit(path: str, value: Any) -> None:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            key = f"{prefix}wia.{path}"
+            if len(text) <= MAX_PRODUCT_FIELD_VALUE and len(key) <= MAX_PRODUCT_FIELD_KEY:
+                if len(fields) < room:
+                    fields[key] = text
+                else:
+                    omitted.append(path)
+            elif isinstance(value, dict) and value:
+                for k, v in value.items():
+                    emit(f"{path}.{k}", v)
+            elif isinstance(value, list) and value:
+                for i, v in enumerate(value):
+                    emit(f"{path}[{i}]", v)
+            else:
+                omitted.append(path)
+
+        # Per field of each top-level block ("wia.data.alert_id") when that fits, per block otherwise.
+        fine: list[tuple[str, Any]] = []
+        for top, value in leftover.items():
+            if isinstance(value, dict) and value:
+                fine += [(f"{top}.{k}", v) for k, v in value.items()]
+            else:
+                fine.append((top, value))
+        pairs = fine if len(fine) <= room else list(leftover.items())
+        for path, value in pairs:
+            emit(path, value)
+        if omitted:
+            note = json.dumps(omitted, separators=(",", ":"))
+            fields[f"{prefix}wia.omitted"] = note if len(note) <= MAX_PRODUCT_FIELD_VALUE else note[: MAX_PRODUCT_FIELD_VALUE - 5] + '..."]'
+        return fields
+
+    # -- ASFF -> WIA ---------------------------------------------------------------------------
+    def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
+        """A finding, a list of findings, or a `{"Findings": [...]}` request/response -> WIA event dicts."""
+        if isinstance(doc, dict) and isinstance(doc.get("Findings"), list):
+            findings = doc["Findings"]
+        elif isinstance(doc, list):
+            findings = doc
+        else:
+            findings = [doc]
+        return [self._finding_to_wia(f, i) for i, f in enumerate(findings)]
+
+    def _finding_to_wia(self, finding: Any, index: int) -> dict[str, Any]:
+        where = f"/Findings/{index}"
+        if not isinstance(finding, dict):
+            raise ConversionError(self.name, "a finding must be a JSON object", path=where)
+        for member in ("Id", "CreatedAt"):
+            if not nonblank(finding.get(member)):
+                raise ConversionError(self.name, f"required member {member} is missing", path=f"{where}/{member}")
+        leftover = self._leftover(finding.get("ProductFields") or {})
+        etype = leftover.get("type")
+        vulns = [v for v in finding.get("Vulnerabilities") or [] if isinstance(v, dict)]
+        if etype is None:
+            etype = "vulnerability" if any(re.match(r"^CVE-\d{4}-\d{4,}$", str(v.get("Id", ""))) for v in vulns) else "alert"
+        event: dict[str, Any] = {
+            "$schema": WIA_SCHEMA_URI, "version": WIA_VERSION, "id": _event_id(finding), "type": etype,
+            "timestamp": finding["CreatedAt"], "severity": self._severity_back(finding),
+            "source": leftover.pop("source", None) or self._source_back(finding), "data": {},
+        }
+        data = event["data"]
+        title, description = finding.get("Title"), finding.get("Description")
+        if etype in ("alert", "vulnerability", "incident") and nonblank(title):
+            data["title"] = title
+        own = bool(leftover)
+        if nonblank(description) and etype in ("alert", "vulnerability", "incident"):
+            data["description"] = description
+        net = self._network_back(finding.get("Network") or {})
+        if net:
+            if etype == "network_event":
+                data.update(net)
+            else:
+                event.setdefault("context", {})["network"] = net
+        if etype == "endpoint_event":
+            proc = clean({"name": (finding.get("Process") or {}).get("Name"), "path": (finding.get("Process") or {}).get("Path"),
+                          "pid": (finding.get("Process") or {}).get("Pid"), "ppid": (finding.get("Process") or {}).get("ParentPid"),
+                          "start_time": (finding.get("Process") or {}).get("LaunchedAt")})
+            if proc:
+                data["process"] = proc
+        if etype == "vulnerability" and vulns:
+            v = next((v for v in vulns if re.match(r"^CVE-\d{4}-\d{4,}$", str(v.get("Id", "")))), vulns[0])
+            data["vuln_id"] = v.get("Id")
+            cvss = next((c for c in v.get("Cvss") or [] if isinstance(c, dict)), {})
+            data["cvss"] = clean({"version": cvss.get("Version"), "score": cvss.get("BaseScore"), "vector": cvss.get("BaseVector")}) or {}
+            if v.get("ReferenceUrls"):
+                data["references"] = v["ReferenceUrls"]
+        event = merge(event, leftover)
+        if own:
+            # A description this converter generated (the event had none) is not part of the event.
+            if data.get("description") == self._summary(event) and "description" not in (leftover.get("data") or {}):
+                event["data"].pop("description", None)
+            return event
+        return self._complete_foreign(event, finding)
+
+    @staticmethod
+    def _leftover(product_fields: dict[str, Any]) -> dict[str, Any]:
+        """The `.../wia.<path>` ProductFields rebuilt into a nested WIA fragment."""
+        out: dict[str, Any] = {}
+        for key, text in product_fields.items():
+            m = re.match(r"^[^/]+/[^/]+/wia\.(.+)$", key) if isinstance(key, str) else None
+            if not m or m.group(1) == "omitted":
+                continue
+            try:
+                value = json.loads(text)
+            except (TypeError, ValueError):
+                continue
+            steps = re.findall(r"[^.\[\]]+|\[\d+\]", m.group(1).replace("$schema", "\x00"))
+            steps = [s.replace("\x00", "$schema") for s in steps]
+            fragment: Any = value
+            for step in reversed(steps):
+                if step.startswith("["):
+                    idx = int(step[1:-1])
+                    fragment = [{}] * idx + [fragment]
+                else:
+                    fragment = {step: fragment}
+            out = merge(out, fragment)
+        return out
+
+    @staticmethod
+    def _severity_back(finding: dict[str, Any]) -> float:
+        sev = finding.get("Severity") or {}
+        provider = (finding.get("FindingProviderFields") or {}).get("Severity") or {}
+        for original in (sev.get("Original"), provider.get("Original")):
+            try:
+                value = json.loads(original) if isinstance(original, str) else None
+            except ValueError:
+                value = None
+            if is_number(value) and 0 <= value <= 10:
+                return value
+        if is_number(sev.get("Normalized")) and 0 <= sev["Normalized"] <= 100:
+            return sev["Normalized"] / 10
+        return _LABEL_SEVERITY.get(sev.get("Label") or provider.get("Label"), 5)
+
+    @staticmethod
+    def _source_back(finding: dict[str, Any]) -> dict[str, Any]:
+        m = _PRODUCT_ARN.match(str(finding.get("ProductArn", "")))
+        name = finding.get("ProductName") if nonblank(finding.get("ProductName")) else (m.group(2) if m else "security-hub")
+        source = {"type": "custom", "name": name}
+        vendor = finding.get("CompanyName") if nonblank(finding.get("CompanyName")) else (m.group(1) if m else None)
+        if vendor:
+            source["vendor"] = vendor
+        return source
+
+    @staticmethod
+    def _network_back(net: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for side, key in (("Source", "source"), ("Destination", "destination")):
+            host = clean({"ip": net.get(f"{side}IpV4") or net.get(f"{side}IpV6"), "port": net.get(f"{side}Port"),
+                          "hostname": net.get(f"{side}Domain"), "mac": net.get("SourceMac") if side == "Source" else None})
+            if host:
+                out[key] = host
+        if nonblank(net.get("Protocol")):
+            out["protocol"] = net["Protocol"]
+        if net.get("Direction") in ("IN", "OUT"):
+            out["direction"] = "inbound" if net["Direction"] == "IN" else "outbound"
+        return out
+
+    def _complete_foreign(self, event: dict[str, Any], finding: dict[str, Any]) -> dict[str, Any]:
+        """A finding from another product (GuardDuty, Inspector, ...): fill what the WIA schema requires."""
+        data = event["data"]
+        if event["type"] == "vulnerability":
+            cvss = data.setdefault("cvss", {})
+            cvss.setdefault("version", "3.1")
+            if cvss.get("version") not in ("2.0", "3.0", "3.1", "4.0"):
+                cvss["version"] = "3.1" if str(cvss["version"]).startswith("3") else "2.0" if str(cvss["version"]).startswith("2") else "4.0"
+            cvss.setdefault("score", event["severity"])
+            score = cvss["score"]
+            cvss["severity"] = ("none" if score == 0 else "low" if score < 4 else "medium" if score < 7
+                                else "high" if score < 9 else "critical")
+            data.setdefault("title", finding.get("Title") or data["vuln_id"])
+            return event
+        types = [t for t in finding.get("Types") or [] if isinstance(t, str)]
+        data.setdefault("alert_id", finding["Id"])
+        data.setdefault("title", finding.get("Title") or finding.get("GeneratorId") or finding["Id"])
+        data["category"] = ("malware" if finding.get("Malware") else
+                            "reconnaissance" if any(t.startswith("TTPs/Discovery") for t in types) else
+                            "policy" if any(t.startswith("Software and Configuration Checks") for t in types) else
+                            "intrusion" if any(t.startswith(("TTPs", "Effects")) for t in types) else "other")
+        status = _WORKFLOW_ALERT.get((finding.get("Workflow") or {}).get("Status") or finding.get("WorkflowState"), "new")
+        if finding.get("VerificationState") == "FALSE_POSITIVE":
+            status = "false_positive"
+        elif finding.get("RecordState") == "ARCHIVED" and status == "new":
+            status = "closed"
+        data["status"] = status
+        data["priority"] = BAND_PRIORITY.get(band(event["severity"]), "medium")
+        data["detection_rule"] = {"id": finding["GeneratorId"]} if nonblank(finding.get("GeneratorId")) else None
+        if not data["detection_rule"]:
+            del data["detection_rule"]
+        for member, key in (("FirstObservedAt", "first_seen"), ("LastObservedAt", "last_seen")):
+            if nonblank(finding.get(member)):
+                data[key] = finding[member]
+        indicators = []
+        for ind in finding.get("ThreatIntelIndicators") or []:
+            if isinstance(ind, dict) and nonblank(ind.get("Value")) and ind.get("Type") in _INDICATOR_BACK:
+                indicators.append(clean({"type": _INDICATOR_BACK[ind["Type"]], "value": ind["Value"],
+                                         "last_seen": ind.get("LastObservedAt")}))
+        if indicators:
+            data["indicators"] = indicators
+        for t in types:
+            for prefix, tactic in _TYPE_TACTIC.items():
+                if t == prefix or t.startswith(prefix + "/"):
+                    from ..attack import table
+                    tac = table().tactic(tactic)
+                    event["mitre"] = {"tactic": tactic, **({"tactic_name": tac.name} if tac else {})}
+                    break
+            if "mitre" in event:
+                break
+        confidence = finding.get("Confidence")
+        if is_int(confidence) and 0 <= confidence <= 100:
+            event.setdefault("meta", {})["confidence"] = confidence / 100
+        m = re.match(r"^\d{12}$", str(finding.get("AwsAccountId", "")))
+        if m:
+            cloud = {"provider": "aws", "account_id": finding["AwsAccountId"]}
+            if nonblank(finding.get("Region")):
+                cloud["region"] = finding["Region"]
+            event.setdefault("context", {})["cloud"] = cloud
+        for res in finding.get("Resources") or []:
+            if isinstance(res, dict) and res.get("Type") == "AwsEc2Instance":
+                details = (res.get("Details") or {}).get("AwsEc2Instance") or {}
+                ips = [*(details.get("IpV4Addresses") or []), *(details.get("IpV6Addresses") or [])]
+                event.setdefault("context", {})["host"] = clean({"hostname": str(res.get("Id", "")).rsplit("/", 1)[-1], "ip": ips})
+                break
+        event.setdefault("meta", {})["custom"] = {"asff": clean({"Id": finding["Id"], "ProductArn": finding.get("ProductArn"),
+                                                                 "Types": types})}
+        return event
