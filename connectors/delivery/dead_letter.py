@@ -1,0 +1,167 @@
+"""Dead-letter outputs beyond the NDJSON file: a SQLite table, or any sink; `open_dead_letter(spec)` picks one.
+
+Every dead letter has `put(rejected)`, `flush()`, `close()` and a `count`. The record is the one
+`connectors.dead_letter.dead_letter_record` builds: reason, errors, where, sink (the destination),
+failed_at, and the event (or its raw bytes).
+
+- `path` or `file:///path` -> `DeadLetterFile` (NDJSON, one record a line)
+- `sqlite:///path.db` -> `SqliteDeadLetter` (table `dead_letters`, one row a record)
+- `sink+<any destination URL>` (e.g. `sink+sqlite:///events.db`, `sink+kafka://…`), or any other
+  destination URL -> `SinkDeadLetter`: the undeliverable *event* goes to that sink with the record
+  (minus the event) under `meta.custom.dead_letter`, so it stays a valid WIA event; records without
+  a parsed event (unparseable input) go to a fallback file, because a sink only takes events.
+"""
+from __future__ import annotations
+
+import copy
+import sqlite3
+import threading
+from typing import Any, Protocol
+
+from wia_security import jsonio
+
+from ..base import Rejected
+from ..dead_letter import DeadLetterFile, dead_letter_record
+
+
+class DeadLetter(Protocol):
+    count: int
+
+    def put(self, rejected: Rejected) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    failed_at  TEXT NOT NULL,
+    sink       TEXT,
+    reason     TEXT NOT NULL,
+    retryable  INTEGER NOT NULL DEFAULT 0,
+    event_id   TEXT,
+    record     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_sink ON dead_letters (sink, failed_at);
+"""
+
+
+class SqliteDeadLetter:
+    """Rejected events as rows of `dead_letters` in a SQLite file; `record` holds the full JSON record."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.count = 0
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_DDL)
+
+    def put(self, rejected: Rejected) -> None:
+        record = dead_letter_record(rejected)
+        event = record.get("event")
+        event_id = event.get("id") if isinstance(event, dict) and isinstance(event.get("id"), str) else None
+        row = (record["failed_at"], record.get("sink"), record["reason"], int(bool(rejected.retryable)),
+               event_id, _dumps(record))
+        with self._lock:
+            self._db.execute("INSERT INTO dead_letters (failed_at, sink, reason, retryable, event_id, record) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", row)
+            self.count += 1
+
+    def records(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [jsonio.loads(r[0]) for r in self._db.execute("SELECT record FROM dead_letters ORDER BY seq")]
+
+    def flush(self) -> None:
+        pass                                     # autocommit: each put is durable when it returns
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "SqliteDeadLetter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SinkDeadLetter:
+    """Undeliverable events re-sent to another sink, annotated with why under meta.custom.dead_letter.
+    The event dict handed to the sink is a copy: other destinations keep the original."""
+
+    def __init__(self, sink: Any, fallback: DeadLetterFile) -> None:
+        self.sink = sink
+        self.fallback = fallback
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def put(self, rejected: Rejected) -> None:
+        with self._lock:
+            self.count += 1
+            if not isinstance(rejected.event, dict):
+                self.fallback.put(rejected)
+                return
+            record = dead_letter_record(rejected)
+            record.pop("event", None)
+            event = copy.deepcopy(rejected.event)
+            meta = event.setdefault("meta", {})
+            if not isinstance(meta, dict):
+                self.fallback.put(rejected)
+                return
+            custom = meta.setdefault("custom", {})
+            if not isinstance(custom, dict):
+                self.fallback.put(rejected)
+                return
+            custom["dead_letter"] = record
+            report = self.sink.send([event])
+            for failed in report.failed:     # the dead-letter sink refused it too: keep it in the file
+                self.fallback.put(Rejected(f"{rejected.reason}; dead-letter sink also failed: {failed.reason}",
+                                           event=rejected.event, errors=rejected.errors, where=rejected.where,
+                                           sink=rejected.sink, retryable=rejected.retryable))
+
+    def flush(self) -> None:
+        with self._lock:
+            report = self.sink.flush()
+            for failed in report.failed:
+                self.fallback.put(failed)
+        self.fallback.flush()
+
+    def close(self) -> None:
+        self.flush()
+        self.sink.close()
+        self.fallback.close()
+
+    def __enter__(self) -> "SinkDeadLetter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_dead_letter(spec: str, *, fallback_path: str = "wia-dead-letter.ndjson") -> DeadLetter:
+    """The dead letter for a path or URL (see the module docstring)."""
+    if "://" not in spec:
+        return DeadLetterFile(spec)
+    if spec.lower().startswith("sink+"):
+        from .. import open_sink
+        return SinkDeadLetter(open_sink(spec[5:]), DeadLetterFile(fallback_path))
+    scheme = spec.split("://", 1)[0].lower()
+    if scheme == "file":
+        from urllib.parse import unquote, urlsplit
+        return DeadLetterFile(unquote(urlsplit(spec).path))
+    if scheme == "sqlite":
+        from ..sqlite import path_from_url
+        return SqliteDeadLetter(path_from_url(spec))
+    from .. import open_sink
+    return SinkDeadLetter(open_sink(spec), DeadLetterFile(fallback_path))
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    try:
+        return jsonio.dumps(record)
+    except (TypeError, ValueError):
+        import json
+        return json.dumps(record, default=repr, ensure_ascii=True)
