@@ -16,6 +16,8 @@ from .base import Format
 FORMATS: dict[str, str] = {
     "wia": "wia:WiaFormat",
     "asff": "asff:AsffFormat",
+    "leef": "leef:LeefFormat",
+    "cef": "cef:CefFormat",
 }
 
 

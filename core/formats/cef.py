@@ -1,0 +1,348 @@
+"""CEF (ArcSight Common Event Format, as Microsoft Sentinel's CommonSecurityLog reads it): one WIA event <-> one CEF line.
+
+Spec: "Implementing ArcSight Common Event Format (CEF)" (Micro Focus, rev. 25), sections "Header
+information" (`CEF:Version|Device Vendor|Device Product|Device Version|Device Event Class ID|Name|
+Severity|[Extension]`, Severity 0-10), "Character encoding" (UTF-8) and "ArcSight extension
+dictionary" (rt, src, dst, spt, dpt, shost, dhost, smac, dmac, suser, sntdom, proto, act, app,
+request, requestMethod, requestClientApplication, in, out, cnt, start, end, msg, cat, outcome,
+reason, sproc, spid, fname, filePath, fsize, fileHash, dvchost, deviceDirection,
+destinationServiceName, cs1..cs6 with cs1Label..cs6Label, cfp1..cfp2 with labels). Escaping,
+exactly as the spec's "Special characters" rules say:
+
+    header fields   \\ -> \\\\   | -> \\|        (a header cannot hold a line break: replaced by a space)
+    extension value \\ -> \\\\   = -> \\=   LF -> \\n   CR -> \\r   (pipes and spaces need no escape)
+
+The Name field (at most 512 characters) holds the title; Severity is WIA's 0-10 rounded half up.
+Sentinel maps the keys to CommonSecurityLog columns (docs/formats/cef.md lists both names). What
+no dictionary key holds travels under `wia.<path>` keys (Sentinel: AdditionalExtensions), so
+WIA -> CEF -> WIA is lossless. A CEF line from another product parses into an `alert`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConversionError
+from ..schemas import EVENT_TYPES
+from ..timeutil import now_iso
+from .base import Format
+from .keyvalue import (EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
+                       epoch_ms_value, foreign_alert, get_path, leaves, mapping)
+
+CEF_VERSION = "0"
+VENDOR = "WIA"
+PRODUCT = "Security"
+#: The spec's limit on the Name header field.
+NAME_MAX = 512
+#: Text severities the spec allows besides 0-10 (for parsing other products' lines).
+TEXT_SEVERITY = {"unknown": None, "low": 3, "medium": 5, "high": 8, "very-high": 10}
+
+
+# --- escaping ----------------------------------------------------------------------------------------
+def escape_header(value: str) -> str:
+    return (value.replace("\\", "\\\\").replace("|", "\\|")
+            .replace("\r\n", " ").replace("\n", " ").replace("\r", " "))
+
+
+def escape_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("=", "\\=").replace("\n", "\\n").replace("\r", "\\r")
+
+
+_UNESCAPE = {"\\": "\\", "=": "=", "n": "\n", "r": "\r"}
+
+
+def unescape_value(text: str) -> str:
+    """The spec's four escapes undone; any other backslash pair is kept as written."""
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n and text[i + 1] in _UNESCAPE:
+            out.append(_UNESCAPE[text[i + 1]])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+# --- codecs and the mapping table --------------------------------------------------------------------
+def _severity(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return str(min(10, max(0, int(value + 0.5))))
+
+
+SEVERITY = Codec(_severity, INT.decode)
+DIRECTION = mapping({"inbound": "0", "outbound": "1"})   # the spec's deviceDirection values
+
+#: Labels of the custom string/number slots (a line carries `csNLabel=<label>` beside each `csN`).
+LABELS: dict[str, str] = {"cs1": "wiaEventId", "cs2": "mitreTactic", "cs3": "mitreTechnique",
+                          "cs4": "mitreSubTechnique", "cs5": "correlationId", "cfp1": "confidence"}
+#: cs6 and cfp2 hold one type-specific value each.
+TYPE_LABELS: dict[str, dict[str, str]] = {
+    "alert": {"cs6": "alertId"}, "incident": {"cs6": "incidentId"}, "threat_intel": {"cs6": "reportId"},
+    "vulnerability": {"cs6": "cve", "cfp2": "cvssScore"}, "network_event": {"cs6": "ruleMatched"},
+    "endpoint_event": {"cs6": "commandLine"}, "auth_event": {"cs6": "sessionId"},
+}
+
+COMMON: tuple[Field, ...] = (
+    Field("rt", "timestamp", EPOCH_MS),
+    Field("cs1", "id"),
+    Field("cs2", "mitre.tactic"), Field("cs3", "mitre.technique"), Field("cs4", "mitre.sub_technique"),
+    Field("cs5", "meta.correlation_id"),
+    Field("cfp1", "meta.confidence", NUMBER),
+    Field("dvchost", "context.host.hostname"),
+    Field("suser", "context.user.name"), Field("sntdom", "context.user.domain"),
+    Field("src", "context.network.source.ip"), Field("spt", "context.network.source.port", INT),
+    Field("shost", "context.network.source.hostname"),
+    Field("dst", "context.network.destination.ip"), Field("dpt", "context.network.destination.port", INT),
+    Field("dhost", "context.network.destination.hostname"),
+    Field("proto", "context.network.protocol"),
+    Field("deviceDirection", "context.network.direction", DIRECTION),
+)
+
+BY_TYPE: dict[str, tuple[Field, ...]] = {
+    "alert": (Field("cat", "data.category"), Field("cs6", "data.alert_id"), Field("msg", "data.description"),
+              Field("cnt", "data.count", INT), Field("start", "data.first_seen", EPOCH_MS),
+              Field("end", "data.last_seen", EPOCH_MS)),
+    "incident": (Field("cat", "data.category"), Field("cs6", "data.incident_id"), Field("msg", "data.description"),
+                 Field("start", "data.created_at", EPOCH_MS), Field("end", "data.closed_at", EPOCH_MS)),
+    "threat_intel": (Field("cat", "data.threat_type"), Field("cs6", "data.report_id"),
+                     Field("start", "data.first_seen", EPOCH_MS), Field("end", "data.last_seen", EPOCH_MS)),
+    "vulnerability": (Field("cat", "data.cvss.severity"), Field("cs6", "data.vuln_id"),
+                      Field("msg", "data.description"), Field("cfp2", "data.cvss.score", NUMBER)),
+    "network_event": (
+        Field("cat", "data.event_type"),
+        Field("src", "data.source.ip"), Field("spt", "data.source.port", INT), Field("shost", "data.source.hostname"),
+        Field("smac", "data.source.mac"),
+        Field("dst", "data.destination.ip"), Field("dpt", "data.destination.port", INT),
+        Field("dhost", "data.destination.hostname"), Field("dmac", "data.destination.mac"),
+        Field("proto", "data.protocol"), Field("deviceDirection", "data.direction", DIRECTION),
+        Field("act", "data.action"), Field("out", "data.bytes_sent", INT), Field("in", "data.bytes_received", INT),
+        Field("app", "data.application"), Field("request", "data.url"),
+        Field("requestMethod", "data.http.method"), Field("requestClientApplication", "data.http.user_agent"),
+        Field("cs6", "data.rule_matched"),
+    ),
+    "endpoint_event": (
+        Field("cat", "data.event_type"), Field("dvchost", "data.host.hostname"),
+        Field("suser", "data.process.user"), Field("sproc", "data.process.name"),
+        Field("spid", "data.process.pid", INT), Field("cs6", "data.process.command_line"),
+        Field("fname", "data.file.name"), Field("filePath", "data.file.path"), Field("fsize", "data.file.size", INT),
+        Field("fileHash", "data.file.hash.sha256"),
+        Field("src", "data.network_connection.local_ip"), Field("spt", "data.network_connection.local_port", INT),
+        Field("dst", "data.network_connection.remote_ip"), Field("dpt", "data.network_connection.remote_port", INT),
+        Field("proto", "data.network_connection.protocol"),
+    ),
+    "auth_event": (
+        Field("cat", "data.event_type"), Field("suser", "data.user.name"), Field("sntdom", "data.user.domain"),
+        Field("src", "data.source.ip"), Field("shost", "data.source.hostname"),
+        Field("requestClientApplication", "data.source.user_agent"),
+        Field("dst", "data.target.ip"), Field("destinationServiceName", "data.target.name"),
+        Field("request", "data.target.url"), Field("outcome", "data.result"), Field("reason", "data.failure_reason"),
+        Field("cs6", "data.session_id"), Field("cnt", "data.attempt_count", INT),
+    ),
+}
+
+#: The WIA field the Name header carries, for types whose title is required (others get a made-up name).
+NAME_PATHS: dict[str, tuple[str, ...]] = {
+    "alert": ("data", "title"), "incident": ("data", "title"), "vulnerability": ("data", "title"),
+    "threat_intel": ("data", "threat_name"),
+}
+
+
+def fields_for(event_type: str) -> list[Field]:
+    own = BY_TYPE.get(event_type, ())
+    taken = {f.key for f in own}
+    return [*own, *(f for f in COMMON if f.key not in taken)]
+
+
+def _made_up_name(event: dict[str, Any]) -> str:
+    """A Name for types without a title: the rule that matched, else the event kind and protocol."""
+    data = event.get("data") or {}
+    parts = [data.get("rule_matched")] if data.get("rule_matched") else [
+        data.get("event_type"), data.get("protocol"), data.get("result"), (data.get("user") or {}).get("name")]
+    return " ".join(str(p) for p in parts if p) or str(event.get("type"))
+
+
+# --- parsing -------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class CefRecord:
+    cef_version: str
+    vendor: str
+    product: str
+    product_version: str
+    event_class_id: str
+    name: str
+    severity: str
+    extension: dict[str, str] = field(default_factory=dict)
+    prefix: str = ""
+
+
+def _header_fields(text: str, start: int, count: int) -> tuple[list[str], int]:
+    fields: list[str] = []
+    current: list[str] = []
+    i = start
+    while len(fields) < count:
+        if i >= len(text):
+            raise ConversionError("cef", f"the CEF header needs {count} '|'-terminated fields after 'CEF:', "
+                                         f"found {len(fields)}", path="header")
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text) and text[i + 1] in "\\|":
+            current.append(text[i + 1])
+            i += 2
+            continue
+        if ch == "|":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    return fields, i
+
+
+_KEY = re.compile(r"[^\s=\\]+$")
+
+
+def split_extension(text: str) -> dict[str, str]:
+    """`key=value key2=value with spaces` -> {key: value}; a key is the word before an unescaped `=`."""
+    equals: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "=":
+            equals.append(i)
+        i += 1
+    pairs: dict[str, str] = {}
+    starts: list[tuple[int, int, str]] = []           # (key start, '=' offset, key)
+    floor = 0
+    for eq in equals:
+        space = max(text.rfind(" ", floor, eq), text.rfind("\t", floor, eq))
+        key = text[space + 1:eq]
+        if not key or not _KEY.match(key):
+            continue                                   # an '=' inside a value that was not escaped
+        starts.append((space + 1, eq, key))
+        floor = eq + 1
+    if starts and text[:starts[0][0]].strip():
+        raise ConversionError("cef", f"extension text before the first key: {text[:starts[0][0]][:40]!r}",
+                              path="extension")
+    if not starts and text.strip():
+        raise ConversionError("cef", f"extension without any key=value pair: {text[:40]!r}", path="extension")
+    for index, (_, eq, key) in enumerate(starts):
+        end = starts[index + 1][0] - 1 if index + 1 < len(starts) else n
+        pairs[key] = unescape_value(text[eq + 1:end])
+    return pairs
+
+
+def split_line(line: str | bytes) -> CefRecord:
+    """Parse one CEF line (an optional syslog header before `CEF:` is kept as `prefix`)."""
+    text = line.decode("utf-8") if isinstance(line, (bytes, bytearray)) else line
+    text = text.rstrip("\r\n")
+    at = text.find("CEF:")
+    if at < 0:
+        raise ConversionError("cef", "no 'CEF:' header in the line", path="header")
+    (version, vendor, product, product_version, class_id, name, severity), end = _header_fields(text, at, 7)
+    return CefRecord(version[len("CEF:"):], vendor, product, product_version, class_id, name, severity,
+                     split_extension(text[end:]), text[:at].rstrip())
+
+
+# --- the format -------------------------------------------------------------------------------------------
+class CefFormat(Format):
+    name = "cef"
+    title = "CEF (ArcSight Common Event Format; Sentinel CommonSecurityLog)"
+    spec_version = CEF_VERSION
+    text = True
+    can_parse = True
+
+    def from_wia(self, event: dict[str, Any], *, vendor: str = VENDOR, product: str = PRODUCT,
+                 **options: Any) -> str:
+        event_type, version = event.get("type"), event.get("version")
+        if event_type not in EVENT_TYPES or not isinstance(version, str):
+            raise ConversionError("cef", "a WIA event needs a known `type` and a `version`", path="/type")
+        pairs, exact = encode_fields(event, fields_for(event_type), "cef")
+        labels = {**LABELS, **TYPE_LABELS.get(event_type, {})}
+        used = {key for key, _ in pairs}
+        pairs += [(f"{slot}Label", label) for slot, label in labels.items() if slot in used]
+        severity = event.get("severity")
+        sev_text = _severity(severity)
+        if sev_text is None:
+            raise ConversionError("cef", "severity must be a number 0-10", path="/severity")
+        if _same_number(int(sev_text), severity):
+            exact.add(("severity",))
+        name_path = NAME_PATHS.get(event_type)
+        if name_path is not None:
+            title = get_path(event, name_path)
+            name = _trim_escape(escape_header(title)[:NAME_MAX]) if isinstance(title, str) else ""
+            if isinstance(title, str) and unescape_header(name) == title:
+                exact.add(name_path)
+        else:
+            name = _trim_escape(escape_header(_made_up_name(event))[:NAME_MAX])
+        exact |= {("type",), ("version",)}
+        pairs.extend(leaves(event, exact, "cef"))
+        header = "|".join(("CEF:" + CEF_VERSION, escape_header(vendor), escape_header(product),
+                           escape_header(version), escape_header(event_type), name, sev_text))
+        return header + "|" + " ".join(f"{key}={escape_value(value)}" for key, value in pairs)
+
+    def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
+        lines = doc if isinstance(doc, list) else [doc]
+        return [record_to_wia(split_line(line)) for line in lines]
+
+
+def unescape_header(text: str) -> str:
+    return re.sub(r"\\([\\|])", r"\1", text)
+
+
+def _trim_escape(name: str) -> str:
+    """A Name cut at NAME_MAX must not end inside an escape (an odd run of trailing backslashes)."""
+    trailing = len(name) - len(name.rstrip("\\"))
+    return name[:-1] if trailing % 2 else name
+
+
+def _same_number(a: int, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def record_to_wia(record: CefRecord) -> dict[str, Any]:
+    """The WIA event a parsed CEF line holds: exact for lines this module wrote, best effort otherwise."""
+    ext = record.extension
+    if record.event_class_id not in EVENT_TYPES or not re.fullmatch(r"\d+\.\d+\.\d+", record.product_version):
+        return foreign_event(record)
+    event: dict[str, Any] = {"version": record.product_version, "type": record.event_class_id}
+    if record.severity.isdigit():
+        event["severity"] = int(record.severity)
+    name_path = NAME_PATHS.get(record.event_class_id)
+    if name_path is not None:
+        event.setdefault("data", {})[name_path[1]] = record.name
+    decode_fields(ext, fields_for(record.event_class_id), event)
+    decode_carried({k: v for k, v in ext.items() if k.startswith("wia.")}, event, "cef")
+    return event
+
+
+def foreign_event(record: CefRecord) -> dict[str, Any]:
+    """Another product's CEF line as a WIA `alert` (keyvalue.foreign_alert): Name is the title, the
+    Device Event Class ID the alert id; csN values are kept under their csNLabel names too."""
+    ext = dict(record.extension)
+    for slot in [k for k in ext if re.fullmatch(r"(cs|cn|cfp|c6a|flexString|deviceCustomDate)\d", k)]:
+        label = ext.get(slot + "Label")
+        if label:
+            ext.setdefault(label, ext[slot])
+    severity = record.severity
+    if not severity.isdigit():
+        mapped = TEXT_SEVERITY.get(severity.lower())
+        severity = str(mapped) if mapped is not None else ""
+    timestamp = epoch_ms_value(ext["rt"]) if ext.get("rt", "").isdigit() else now_iso()
+    return foreign_alert(
+        "cef", vendor=record.vendor, product=record.product, product_version=record.product_version,
+        event_id=record.event_class_id, title=record.name, severity=severity, timestamp=timestamp, attributes=ext,
+        network=(ext.get("src"), ext.get("spt"), ext.get("dst"), ext.get("dpt"), ext.get("proto")),
+        user=ext.get("suser"))
+
+
+__all__ = ["CefFormat", "CefRecord", "split_line", "split_extension", "escape_header", "escape_value",
+           "unescape_value", "record_to_wia", "NAME_MAX"]

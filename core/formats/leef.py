@@ -1,0 +1,337 @@
+"""LEEF 2.0 (IBM QRadar Log Event Extended Format): one WIA event <-> one LEEF line.
+
+Spec: IBM QRadar "Log Event Extended Format (LEEF) Version 2" guide, sections "LEEF event
+components" (header `LEEF:2.0|Vendor|Product|Version|EventID|DelimiterCharacter|`, the delimiter
+a single character or its hex value `0x5E`/`x5E`, tab when empty) and "Predefined LEEF event
+attributes" (cat, devTime, devTimeFormat, sev 1-10, src, dst, srcPort, dstPort, srcMAC, dstMAC,
+proto, usrName, domain, srcBytes, dstBytes, srcPackets, dstPackets, url, resource,
+isLoginEvent, isLogoutEvent). The guide asks vendors to keep the delimiter, tab and pipe out of
+values but defines no escape; this module escapes with a backslash so any value survives:
+
+    header fields   \\ -> \\\\   | -> \\|        (line breaks cannot be carried: replaced by a space)
+    attribute value \\ -> \\\\   <delimiter> -> \\<delimiter>   LF -> \\n   CR -> \\r
+
+`=` needs no escape in a value (a pair splits at its first `=`; keys never hold one); the parser
+also accepts `\\=`. The default delimiter is `^` (as in IBM's LEEF 2.0 examples), not tab,
+because syslog relays such as rsyslog rewrite tabs to `#011` by default.
+
+The mapping table is in docs/formats/leef.md. What no predefined key holds, and any value a key
+holds only approximately, travels under `wia.<path>` keys (see keyvalue.py), so WIA -> LEEF ->
+WIA is lossless. A LEEF line from another product parses into an `alert` (see `foreign_event`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import ConversionError
+from ..schemas import EVENT_TYPES
+from ..timeutil import now_iso, parse_iso, to_iso
+from .base import Format
+from .keyvalue import (INT, Codec, Field, decode_carried, decode_fields, encode_fields, foreign_alert, leaves)
+
+SPEC_VERSION = "2.0"
+VENDOR = "WIA"
+PRODUCT = "Security"
+DEFAULT_DELIMITER = "^"
+#: The devTime spelling this module writes: Java SimpleDateFormat, as IBM's own example uses.
+DEV_TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSZ"
+#: Characters that cannot be a delimiter: they are the header separator or part of the escapes.
+FORBIDDEN_DELIMITERS = frozenset("|\\=nr\n\r")
+
+
+# --- escaping (the only place the format's special characters are handled) -----------------------
+def escape_header(value: str) -> str:
+    return (value.replace("\\", "\\\\").replace("|", "\\|")
+            .replace("\r\n", " ").replace("\n", " ").replace("\r", " "))
+
+
+def escape_value(value: str, delimiter: str) -> str:
+    out = value.replace("\\", "\\\\").replace(delimiter, "\\" + delimiter)
+    return out.replace("\n", "\\n").replace("\r", "\\r")
+
+
+def delimiter_spec(delimiter: str) -> str:
+    """The header's delimiter field: printable characters as they are, others in `xHH` hex."""
+    check_delimiter(delimiter)
+    return delimiter if delimiter.isprintable() and not delimiter.isspace() else f"x{ord(delimiter):02X}"
+
+
+def check_delimiter(delimiter: str) -> None:
+    if len(delimiter) != 1 or delimiter in FORBIDDEN_DELIMITERS:
+        raise ConversionError("leef", f"the delimiter must be one character other than "
+                                      f"| \\ = n r or a line break, got {delimiter!r}", path="delimiter")
+
+
+def parse_delimiter(spec: str) -> str:
+    """Header delimiter field -> the character: `^`, `0x5E`, `x5E` (1-4 hex digits); empty -> tab."""
+    if spec == "":
+        return "\t"
+    if len(spec) == 1:
+        return spec
+    match = re.fullmatch(r"(?:0x|x)([0-9A-Fa-f]{1,4})", spec)
+    if not match:
+        raise ConversionError("leef", f"bad delimiter field {spec!r} (one character, 0xHH or xHH)", path="header")
+    return chr(int(match.group(1), 16))
+
+
+# --- codecs specific to LEEF ---------------------------------------------------------------------
+def _dev_time(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = parse_iso(value).astimezone(timezone.utc)
+    except ValueError:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+def _dev_time_value(text: str) -> Any:
+    try:
+        return to_iso(datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z"))
+    except ValueError:
+        return text
+
+
+def _sev(value: Any) -> str | None:
+    """LEEF sev is an integer 1-10: WIA's 0-10 rounded half up, 0 raised to 1 (exact value carried)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return str(min(10, max(1, int(value + 0.5))))
+
+
+#: Keys written first, in this order (the rest follow the mapping table, then the `wia.` keys).
+FIRST_KEYS = {"devTime": 0, "devTimeFormat": 1, "sev": 2, "cat": 3}
+
+DEV_TIME = Codec(_dev_time, _dev_time_value)
+SEV = Codec(_sev, INT.decode)
+
+#: Keys every event type fills from the envelope and context (a type's own table overrides a key).
+COMMON: tuple[Field, ...] = (
+    Field("devTime", "timestamp", DEV_TIME),
+    Field("sev", "severity", SEV),
+    Field("usrName", "context.user.name"),
+    Field("domain", "context.user.domain"),
+    Field("src", "context.network.source.ip"),
+    Field("srcPort", "context.network.source.port", INT),
+    Field("dst", "context.network.destination.ip"),
+    Field("dstPort", "context.network.destination.port", INT),
+    Field("proto", "context.network.protocol"),
+)
+
+BY_TYPE: dict[str, tuple[Field, ...]] = {
+    "alert": (Field("cat", "data.category"),),
+    "incident": (Field("cat", "data.category"),),
+    "threat_intel": (Field("cat", "data.threat_type"),),
+    "vulnerability": (Field("cat", "data.cvss.severity"),),
+    "network_event": (
+        Field("cat", "data.event_type"),
+        Field("src", "data.source.ip"), Field("srcPort", "data.source.port", INT),
+        Field("srcMAC", "data.source.mac"),
+        Field("dst", "data.destination.ip"), Field("dstPort", "data.destination.port", INT),
+        Field("dstMAC", "data.destination.mac"),
+        Field("proto", "data.protocol"),
+        Field("srcBytes", "data.bytes_sent", INT), Field("dstBytes", "data.bytes_received", INT),
+        Field("srcPackets", "data.packets_sent", INT), Field("dstPackets", "data.packets_received", INT),
+        Field("url", "data.url"),
+    ),
+    "endpoint_event": (
+        Field("cat", "data.event_type"),
+        Field("usrName", "data.process.user"),
+        Field("src", "data.network_connection.local_ip"),
+        Field("srcPort", "data.network_connection.local_port", INT),
+        Field("dst", "data.network_connection.remote_ip"),
+        Field("dstPort", "data.network_connection.remote_port", INT),
+        Field("proto", "data.network_connection.protocol"),
+    ),
+    "auth_event": (
+        Field("cat", "data.event_type"),
+        Field("usrName", "data.user.name"),
+        Field("domain", "data.user.domain"),
+        Field("src", "data.source.ip"),
+        Field("dst", "data.target.ip"),
+        Field("url", "data.target.url"),
+        Field("resource", "data.target.name"),
+    ),
+}
+
+
+def fields_for(event_type: str) -> list[Field]:
+    """The mapping table of one event type: its own keys, then the common keys it does not redefine."""
+    own = BY_TYPE.get(event_type, ())
+    taken = {f.key for f in own}
+    return [*own, *(f for f in COMMON if f.key not in taken)]
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class LeefRecord:
+    """One parsed LEEF line: the header fields and the attributes in order of appearance."""
+
+    leef_version: str
+    vendor: str
+    product: str
+    product_version: str
+    event_id: str
+    delimiter: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    prefix: str = ""                  # a syslog header before "LEEF:", if any
+
+
+def _header_fields(text: str, count: int, start: int) -> tuple[list[str], int]:
+    """`count` pipe-terminated header fields from `start` (backslash escapes undone) and the end offset."""
+    fields: list[str] = []
+    current: list[str] = []
+    i = start
+    while len(fields) < count:
+        if i >= len(text):
+            raise ConversionError("leef", f"the LEEF header needs {count} '|'-terminated fields, found {len(fields)}",
+                                  path="header")
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            current.append(text[i + 1])
+            i += 2
+            continue
+        if ch == "|":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    return fields, i
+
+
+def split_attributes(text: str, delimiter: str) -> dict[str, str]:
+    """`key=value<delimiter>...` -> {key: value}, backslash escapes undone (`\\n`, `\\r`, `\\<any>`)."""
+    pairs: dict[str, str] = {}
+    key: str | None = None
+    current: list[str] = []
+    last: str | None = None
+    i, n = 0, len(text)
+
+    def close() -> None:
+        nonlocal key, current, last
+        if key is not None:
+            pairs[key] = "".join(current)
+            last = key
+        elif current:
+            if last is None:
+                raise ConversionError("leef", f"attribute text without a key: {''.join(current)[:40]!r}",
+                                      path="attributes")
+            pairs[last] += delimiter + "".join(current)   # a stray delimiter inside a value: keep the text
+        key, current = None, []
+
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = text[i + 1]
+            current.append("\n" if nxt == "n" else "\r" if nxt == "r" else nxt)
+            i += 2
+            continue
+        if ch == delimiter:
+            close()
+        elif ch == "=" and key is None:
+            key = "".join(current)
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    close()
+    return pairs
+
+
+def split_line(line: str | bytes) -> LeefRecord:
+    """Parse one LEEF 1.0 or 2.0 line (an optional syslog header before `LEEF:` is kept as `prefix`)."""
+    text = line.decode("utf-8") if isinstance(line, (bytes, bytearray)) else line
+    text = text.rstrip("\r\n")
+    at = text.find("LEEF:")
+    if at < 0:
+        raise ConversionError("leef", "no 'LEEF:' header in the line", path="header")
+    head, end = _header_fields(text, 5, at)
+    version = head[0][len("LEEF:"):]
+    if version.startswith("2"):
+        (spec,), end = _header_fields(text, 1, end)
+        delimiter = parse_delimiter(spec)
+    elif version.startswith("1"):
+        delimiter = "\t"
+    else:
+        raise ConversionError("leef", f"unsupported LEEF version {version!r}", path="header")
+    return LeefRecord(version, head[1], head[2], head[3], head[4], delimiter,
+                      split_attributes(text[end:], delimiter), text[:at].rstrip())
+
+
+# --- the format ------------------------------------------------------------------------------------
+class LeefFormat(Format):
+    name = "leef"
+    title = "LEEF 2.0 (IBM QRadar)"
+    spec_version = SPEC_VERSION
+    text = True
+    can_parse = True
+
+    def from_wia(self, event: dict[str, Any], *, delimiter: str = DEFAULT_DELIMITER, vendor: str = VENDOR,
+                 product: str = PRODUCT, **options: Any) -> str:
+        check_delimiter(delimiter)
+        event_type, version = event.get("type"), event.get("version")
+        if event_type not in EVENT_TYPES or not isinstance(version, str):
+            raise ConversionError("leef", "a WIA event needs a known `type` and a `version`", path="/type")
+        pairs, exact = encode_fields(event, fields_for(event_type), "leef")
+        pairs.append(("devTimeFormat", DEV_TIME_FORMAT))
+        if event_type == "auth_event":
+            kind = (event.get("data") or {}).get("event_type")
+            if kind == "login_success":
+                pairs.append(("isLoginEvent", "true"))
+            elif kind == "logout":
+                pairs.append(("isLogoutEvent", "true"))
+        pairs.sort(key=lambda pair: FIRST_KEYS.get(pair[0], len(FIRST_KEYS)))
+        exact |= {("type",), ("version",)}
+        pairs.extend(leaves(event, exact, "leef"))
+        header = "|".join(("LEEF:" + SPEC_VERSION, escape_header(vendor), escape_header(product),
+                           escape_header(version), escape_header(event_type), delimiter_spec(delimiter)))
+        return header + "|" + delimiter.join(f"{k}={escape_value(v, delimiter)}" for k, v in pairs)
+
+    def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
+        lines = doc if isinstance(doc, list) else [doc]
+        return [record_to_wia(split_line(line)) for line in lines]
+
+
+def record_to_wia(record: LeefRecord) -> dict[str, Any]:
+    """The WIA event a parsed LEEF line holds: exact for lines this module wrote, best effort otherwise."""
+    attrs = record.attributes
+    if record.event_id not in EVENT_TYPES or not re.fullmatch(r"\d+\.\d+\.\d+", record.product_version):
+        return foreign_event(record)
+    event: dict[str, Any] = {"version": record.product_version, "type": record.event_id}
+    decode_fields(attrs, fields_for(record.event_id), event)
+    decode_carried(attrs, event, "leef")
+    return event
+
+
+def foreign_event(record: LeefRecord) -> dict[str, Any]:
+    """Another product's LEEF line as a WIA `alert` (keyvalue.foreign_alert): EventID and cat make
+    the title, sev the severity, src/dst/srcPort/dstPort/proto/usrName the context, devTime the
+    timestamp; every attribute is kept in `meta.custom.leef`."""
+    attrs = record.attributes
+    return foreign_alert(
+        "leef", vendor=record.vendor, product=record.product, product_version=record.product_version,
+        event_id=record.event_id, title=record.event_id + (f" ({attrs['cat']})" if attrs.get("cat") else ""),
+        severity=attrs.get("sev"), timestamp=_foreign_time(attrs), attributes=attrs,
+        network=(attrs.get("src"), attrs.get("srcPort"), attrs.get("dst"), attrs.get("dstPort"), attrs.get("proto")),
+        user=attrs.get("usrName"))
+
+
+def _foreign_time(attrs: dict[str, str]) -> str:
+    """devTime in the spellings the guide names: epoch milliseconds, `MMM dd yyyy HH:mm:ss`, or ours."""
+    text = attrs.get("devTime", "")
+    if text.isdigit():
+        return to_iso(datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc))
+    for pattern in ("%b %d %Y %H:%M:%S", "%b %d %Y %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f%z"):
+        try:
+            return to_iso(datetime.strptime(text, pattern))
+        except ValueError:
+            continue
+    return now_iso()      # no usable devTime: the time of parsing (documented)
+
+
+__all__ = ["LeefFormat", "LeefRecord", "split_line", "split_attributes", "escape_header", "escape_value",
+           "parse_delimiter", "delimiter_spec", "record_to_wia", "DEFAULT_DELIMITER", "DEV_TIME_FORMAT"]
