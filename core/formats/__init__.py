@@ -15,6 +15,7 @@ from .base import Format
 #: format name -> "module:Class" (relative to this package)
 FORMATS: dict[str, str] = {
     "wia": "wia:WiaFormat",
+    "stix": "stix:StixFormat",
     "asff": "asff:AsffFormat",
     "leef": "leef:LeefFormat",
     "cef": "cef:CefFormat",
