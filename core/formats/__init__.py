@@ -17,6 +17,7 @@ FORMATS: dict[str, str] = {
     "wia": "wia:WiaFormat",
     "stix": "stix:StixFormat",
     "asff": "asff:AsffFormat",
+    "cim": "cim:CimFormat",
     "leef": "leef:LeefFormat",
     "cef": "cef:CefFormat",
 }
