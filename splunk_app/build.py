@@ -1,0 +1,141 @@
+"""Builds the Splunk app package: copies splunk_app/wia_security, vendors the pure-Python core
+(and the connectors the alert action uses) into bin/lib, stamps the core's version, and writes
+dist/wia_security-<version>.tgz (a .spl is the same archive).
+
+    python splunk_app/build.py [--out dist] [--keep-tree build/splunk_app]
+
+Only pure-Python code is vendored: the core is standard library only, and third-party libraries
+are installed with `pip --only-binary=:all: --platform any`, so a library that needs a compiled
+extension fails the build instead of shipping a binary AppInspect would reject.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_SRC = ROOT / "splunk_app" / "wia_security"
+APP_ID = "wia_security"
+#: Core pieces the app does not need (the CLI runs outside Splunk).
+CORE_EXCLUDE = {"cli", "__main__.py", "__pycache__"}
+#: Connector modules (and their pure-Python client libraries) the alert action delivers through.
+CONNECTOR_MODULES = ["__init__.py", "base.py", "config.py", "dead_letter.py", "delivery", "soar"]
+THIRD_PARTY = ["requests>=2.32", "demisto-py>=3.2"]
+#: Python the vendored libraries are chosen for (Splunk's python.required = 3.13 runtime).
+TARGET_PYTHON = "3.13"
+
+
+def version() -> str:
+    text = (ROOT / "core" / "_version.py").read_text(encoding="utf-8")
+    return re.search(r'__version__\s*=\s*"([^"]+)"', text).group(1)
+
+
+def _ignore(directory: str, names: list[str]) -> set[str]:
+    return {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".pyo"))}
+
+
+def vendor_core(lib: Path) -> None:
+    target = lib / "wia_security"
+    target.mkdir(parents=True)
+    for item in (ROOT / "core").iterdir():
+        if item.name in CORE_EXCLUDE or item.name.endswith((".pyc", ".pyo")):
+            continue
+        if item.is_dir():
+            shutil.copytree(item, target / item.name, ignore=_ignore)
+        else:
+            shutil.copy2(item, target / item.name)
+    connectors = target / "connectors"
+    connectors.mkdir()
+    for name in CONNECTOR_MODULES:
+        item = ROOT / "connectors" / name
+        if not item.exists():
+            continue
+        if item.is_dir():
+            shutil.copytree(item, connectors / name, ignore=_ignore)
+        else:
+            shutil.copy2(item, connectors / name)
+
+
+def vendor_third_party(lib: Path) -> None:
+    with tempfile.TemporaryDirectory() as cache:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
+                        "--target", str(lib), "--only-binary=:all:", "--platform", "any",
+                        "--python-version", TARGET_PYTHON, "--implementation", "py", "--cache-dir", cache,
+                        *THIRD_PARTY], check=True)
+    # demisto-py declares setuptools but never imports it at run time; it would ship Windows .exe
+    # launchers and a .pth hook, so it is left out.
+    for junk in [*lib.glob("bin"), *lib.glob("setuptools*"), *lib.glob("_distutils_hack"), *lib.glob("pkg_resources"),
+                 *lib.rglob("__pycache__")]:
+        shutil.rmtree(junk, ignore_errors=True)
+    for hook in lib.glob("*.pth"):
+        hook.unlink()
+
+
+def stamp(app: Path, ver: str) -> None:
+    conf = app / "default" / "app.conf"
+    text = conf.read_text(encoding="utf-8")
+    conf.write_text(re.sub(r"(?m)^version = .*$", f"version = {ver}", text), encoding="utf-8")
+    manifest_path = app / "app.manifest"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["info"]["id"]["version"] = ver
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def build_tree(dest: Path, *, third_party: bool = True) -> Path:
+    app = dest / APP_ID
+    if app.exists():
+        shutil.rmtree(app)
+    shutil.copytree(APP_SRC, app, ignore=_ignore)
+    lib = app / "bin" / "lib"
+    vendor_core(lib)
+    if third_party:
+        vendor_third_party(lib)
+    stamp(app, version())
+    return app
+
+
+def package(app: Path, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    archive = out_dir / f"{APP_ID}-{version()}.tgz"
+
+    def normalise(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        if "__pycache__" in info.name or info.name.endswith((".pyc", ".pyo")):
+            return None
+        info.uid = info.gid = 0
+        info.uname = info.gname = "splunk"
+        executable = info.isdir() or (info.name.startswith(f"{APP_ID}/bin/") and info.name.count("/") == 2
+                                      and info.name.endswith(".py"))
+        info.mode = 0o755 if executable else 0o644
+        return info
+
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(app, arcname=APP_ID, filter=normalise)
+    return archive
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "dist"), help="where the .tgz goes (default dist/)")
+    parser.add_argument("--keep-tree", default=None, help="build the app tree here instead of a temp dir")
+    args = parser.parse_args(argv)
+    if args.keep_tree:
+        tree = Path(args.keep_tree)
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = package(build_tree(tree), Path(args.out))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = package(build_tree(Path(tmp)), Path(args.out))
+    print(archive)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

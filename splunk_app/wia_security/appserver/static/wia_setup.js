@@ -1,0 +1,69 @@
+/*
+ * WIA Security setup page: saves a destination to wia_security.conf and its secret to
+ * storage/passwords (realm wia_security), then marks the app configured. The secret never goes
+ * into a .conf file, and is cleared from the form once saved.
+ */
+require([
+    "jquery",
+    "splunkjs/mvc",
+    "splunkjs/mvc/simplexml/ready!"
+], function ($, mvc) {
+    "use strict";
+    var APP = "wia_security";
+    var REALM = "wia_security";
+    var service = mvc.createService({ owner: "nobody", app: APP });
+
+    function status(text, isError) {
+        $("#wia-setup-status").text(text).css("color", isError ? "#c0392b" : "#2d7d46");
+    }
+
+    function post(path, data) {
+        return new Promise(function (resolve, reject) {
+            service.request(path, "POST", { output_mode: "json" }, null, $.param(data),
+                { "Content-Type": "application/x-www-form-urlencoded" },
+                function (err, response) { if (err) { reject(err); } else { resolve(response); } });
+        });
+    }
+
+    function saveSecret(name, secret) {
+        var id = encodeURIComponent(REALM + ":" + name + ":");
+        // Update in place when the credential exists, create it otherwise.
+        return post("storage/passwords/" + id, { password: secret }).catch(function () {
+            return post("storage/passwords", { name: name, realm: REALM, password: secret });
+        });
+    }
+
+    function saveDestination(name, url, credential, verify) {
+        var stanza = "destination:" + name;
+        var fields = { url: url, credential: credential, verify_tls: verify ? "true" : "false" };
+        return post("configs/conf-wia_security/" + encodeURIComponent(stanza), fields).catch(function () {
+            return post("configs/conf-wia_security", $.extend({ name: stanza }, fields));
+        });
+    }
+
+    $("#wia-setup-save").on("click", function () {
+        var name = $.trim($("#wia-destination-name").val()) || "default";
+        var url = $.trim($("#wia-destination-url").val());
+        var credential = $.trim($("#wia-credential-name").val());
+        var secret = $("#wia-credential-secret").val();
+        if (!/^(xsoar|phantom|splunksoar|gateway)\+https:\/\/|^securityhub:\/\//.test(url)) {
+            status("The URL must start with xsoar+https://, phantom+https://, gateway+https:// or securityhub://", true);
+            return;
+        }
+        if (secret && !credential) {
+            status("Give the credential a name", true);
+            return;
+        }
+        var steps = secret ? saveSecret(credential, secret) : Promise.resolve();
+        steps.then(function () {
+            return saveDestination(name, url, credential, $("#wia-destination-verify").is(":checked"));
+        }).then(function () {
+            return post("apps/local/" + APP, { configured: "true" });
+        }).then(function () {
+            $("#wia-credential-secret").val("");
+            status("Saved destination " + name + (secret ? " and its credential" : ""), false);
+        }).catch(function (err) {
+            status("Not saved: " + ((err && err.data && err.data.messages && err.data.messages[0].text) || err.status || err), true);
+        });
+    });
+});

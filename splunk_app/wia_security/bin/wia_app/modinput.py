@@ -1,0 +1,177 @@
+"""The wia_events modular input, following Splunk's modular-input protocol.
+
+`--scheme` prints the scheme; `--validate-arguments` reads <items> XML and exits 1 with an
+<error><message> on bad arguments; with no argument it reads the <input> XML (server_uri,
+session_key, checkpoint_dir, one <stanza>) and streams XML <event>s to stdout, one per WIA
+event, with sourcetype wia:security:<type>, time = the event's timestamp and the event JSON as
+data. Invalid events are not indexed as WIA events: they are logged (stderr goes to splunkd.log)
+with the validation errors and counted; nothing is dropped silently.
+"""
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET
+from typing import Any, TextIO
+from xml.sax.saxutils import escape
+
+from .checkpoint import Checkpoint
+from .pull import SourceError, open_source
+from .splunkd import Splunkd, SplunkdError
+
+SCHEME = """<scheme>
+    <title>WIA Security events</title>
+    <description>Pull WIA Security events from a TAXII 2.1 collection or a WIA gateway.</description>
+    <use_external_validation>true</use_external_validation>
+    <use_single_instance>false</use_single_instance>
+    <streaming_mode>xml</streaming_mode>
+    <endpoint>
+        <args>
+            <arg name="source_url">
+                <title>Source URL</title>
+                <description>taxii+https://host/api-root/collections/ID/ or gateway+https://host</description>
+                <required_on_create>true</required_on_create>
+            </arg>
+            <arg name="credential">
+                <title>Credential name</title>
+                <description>Name of the secret in storage/passwords (realm wia_security); never the secret itself</description>
+                <required_on_create>false</required_on_create>
+            </arg>
+            <arg name="username">
+                <title>User name</title>
+                <description>User for HTTP Basic authentication; empty sends the credential as a bearer token</description>
+                <required_on_create>false</required_on_create>
+            </arg>
+            <arg name="verify_tls">
+                <title>Verify TLS</title>
+                <data_type>boolean</data_type>
+                <required_on_create>false</required_on_create>
+            </arg>
+            <arg name="page_size">
+                <title>Page size</title>
+                <data_type>number</data_type>
+                <required_on_create>false</required_on_create>
+            </arg>
+            <arg name="max_events">
+                <title>Most events per run</title>
+                <data_type>number</data_type>
+                <required_on_create>false</required_on_create>
+            </arg>
+        </args>
+    </endpoint>
+</scheme>
+"""
+
+_SECRET_PARAMS = ("password", "token", "api_key", "apikey", "secret")
+
+
+def main(argv: list[str], stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+    if argv[1:2] == ["--scheme"]:
+        stdout.write(SCHEME)
+        return 0
+    if argv[1:2] == ["--validate-arguments"]:
+        params = _params(ET.fromstring(stdin.read()).find("item"))
+        problem = validate(params)
+        if problem:
+            stdout.write(f"<error><message>{escape(problem)}</message></error>")
+            return 1
+        return 0
+    root = ET.fromstring(stdin.read())
+    stanza = root.find("configuration/stanza")
+    if stanza is None:
+        stderr.write("ERROR wia_events: no <stanza> in the input configuration\n")
+        return 2
+    return run(stanza.get("name", "wia_events://unnamed"), _params(stanza), root.findtext("server_uri", ""),
+               root.findtext("session_key", ""), root.findtext("checkpoint_dir", "."), stdout, stderr)
+
+
+def validate(params: dict[str, str]) -> str | None:
+    url = params.get("source_url", "")
+    if not url:
+        return "source_url is required"
+    scheme = url.split("://", 1)[0]
+    if "://" not in url or scheme.split("+", 1)[0] not in ("taxii", "gateway"):
+        return "source_url must start with taxii+https:// or gateway+https://"
+    for key in params:
+        if key.lower() in _SECRET_PARAMS:
+            return f"parameter {key!r} would store a secret in inputs.conf; store it in storage/passwords and name it in 'credential'"
+    if "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        return "source_url must not carry user:password; use the 'credential' parameter"
+    for key in ("page_size", "max_events"):
+        if params.get(key) and not params[key].isdigit():
+            return f"{key} must be a whole number"
+    return None
+
+
+def run(name: str, params: dict[str, str], server_uri: str, session_key: str, checkpoint_dir: str,
+        stdout: TextIO, stderr: TextIO) -> int:
+    from wia_security import validate_event
+
+    problem = validate(params)
+    if problem:
+        stderr.write(f"ERROR wia_events input={name}: {problem}\n")
+        return 2
+    secret = None
+    if params.get("credential"):
+        try:
+            secret = Splunkd(server_uri, session_key).password(params["credential"])
+        except SplunkdError as exc:
+            stderr.write(f"ERROR wia_events input={name}: {exc}\n")
+            return 2
+    source = open_source(params["source_url"], secret=secret, username=params.get("username"),
+                         verify_tls=_bool(params.get("verify_tls", "true")),
+                         page_size=int(params.get("page_size") or 500))
+    max_events = int(params.get("max_events") or 10_000)
+    checkpoint = Checkpoint(checkpoint_dir, name)
+    emitted = invalid = duplicates = 0
+    stdout.write("<stream>")
+    try:
+        for page in source.pages(checkpoint.position):
+            for reason in page.skipped:
+                stderr.write(f"ERROR wia_events input={name}: {reason}\n")
+            for event in page.events:
+                event_id = str(event.get("id", ""))
+                if event_id and checkpoint.seen(event_id):
+                    duplicates += 1
+                    continue
+                result = validate_event(event)
+                if not result.valid:
+                    invalid += 1
+                    errors = "; ".join(f"{e.path}: {e.message}" for e in result.errors[:5])
+                    stderr.write(f"ERROR wia_events input={name} event_id={event_id or '?'} rejected: {errors}\n")
+                else:
+                    stdout.write(_event_xml(event, name))
+                    emitted += 1
+                if event_id:
+                    checkpoint.remember(event_id)
+            stdout.flush()                      # Splunk has the page before the checkpoint moves
+            checkpoint.save(page.position)
+            if emitted >= max_events:
+                break
+    except SourceError as exc:
+        stderr.write(f"ERROR wia_events input={name}: {exc}; will resume from the last checkpoint\n")
+        return 1
+    finally:
+        stdout.write("</stream>")
+        stdout.flush()
+        stderr.write(f"INFO wia_events input={name} emitted={emitted} invalid={invalid} duplicates={duplicates}\n")
+    return 0
+
+
+def _event_xml(event: dict[str, Any], name: str) -> str:
+    from wia_security import jsonio
+    from wia_security.timeutil import parse_iso
+
+    etype = event.get("type", "event")
+    when = f"{parse_iso(event['timestamp']).timestamp():.3f}"
+    return (f'<event unbroken="1"><time>{when}</time><sourcetype>wia:security:{escape(etype)}</sourcetype>'
+            f"<source>{escape(name)}</source><data>{escape(jsonio.dumps(event))}</data><done/></event>")
+
+
+def _params(node: Any) -> dict[str, str]:
+    if node is None:
+        return {}
+    return {p.get("name"): (p.text or "").strip() for p in node.findall("param")}
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() not in ("0", "false", "no", "off", "f", "n")

@@ -1,0 +1,95 @@
+"""A minimal splunkd REST client (standard library only): stored secrets and app settings.
+
+Splunk hands modular inputs and alert actions a session key and the management URI; secrets are
+read from storage/passwords with it (never from .conf files). Requests use `output_mode=json`.
+REST reference: storage/passwords and configs/conf-{file} endpoints (Splunk REST API reference,
+"Access control endpoints" and "Configuration endpoints").
+"""
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from . import APP, REALM
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class SplunkdError(Exception):
+    """A splunkd REST call failed; carries the HTTP status and the endpoint (never the session key)."""
+
+    def __init__(self, reason: str, *, status: int | None = None, endpoint: str = "") -> None:
+        super().__init__(f"{reason} (splunkd {endpoint}, status {status})")
+        self.status = status
+        self.endpoint = endpoint
+
+
+class Splunkd:
+    def __init__(self, server_uri: str, session_key: str, *, app: str = APP, timeout: float = 30.0) -> None:
+        self.server_uri = server_uri.rstrip("/")
+        self._session_key = session_key
+        self.app = app
+        self.timeout = timeout
+        host = urllib.parse.urlsplit(self.server_uri).hostname or ""
+        # splunkd on the loopback interface serves Splunk's self-signed certificate by default;
+        # any other management URI is verified.
+        self._ssl = ssl._create_unverified_context() if host in _LOOPBACK else ssl.create_default_context()
+
+    def __repr__(self) -> str:
+        return f"<Splunkd {self.server_uri} app={self.app}>"
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        params["output_mode"] = "json"
+        url = f"{self.server_uri}/servicesNS/nobody/{self.app}/{path}?{urllib.parse.urlencode(params)}"
+        request = urllib.request.Request(url, headers={"Authorization": f"Splunk {self._session_key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._ssl) as response:
+                return json.loads(response.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            raise SplunkdError(_message(exc), status=exc.code, endpoint=path) from None
+        except urllib.error.URLError as exc:
+            raise SplunkdError(f"cannot reach splunkd: {exc.reason}", endpoint=path) from None
+
+    def password(self, name: str, realm: str = REALM) -> str:
+        """The clear password stored under realm:name: (storage/passwords entry id)."""
+        entry_id = urllib.parse.quote(f"{_escape(realm)}:{_escape(name)}:", safe="")
+        try:
+            body = self.get(f"storage/passwords/{entry_id}")
+        except SplunkdError as exc:
+            if exc.status == 404:
+                raise SplunkdError(f"no credential {name!r} in storage/passwords realm {realm!r}; "
+                                   "add it on the app's setup page", status=404, endpoint="storage/passwords") from None
+            raise
+        entries = body.get("entry") or []
+        if not entries:
+            raise SplunkdError(f"no credential {name!r} in realm {realm!r}", status=404, endpoint="storage/passwords")
+        return entries[0]["content"]["clear_password"]
+
+    def conf_stanza(self, conf: str, stanza: str) -> dict[str, str]:
+        """One stanza of an app .conf file (merged default + local), without eai: metadata keys."""
+        try:
+            body = self.get(f"configs/conf-{conf}/{urllib.parse.quote(stanza, safe='')}")
+        except SplunkdError as exc:
+            if exc.status == 404:
+                raise SplunkdError(f"no [{stanza}] in {conf}.conf; configure it on the setup page",
+                                   status=404, endpoint=f"configs/conf-{conf}") from None
+            raise
+        content = (body.get("entry") or [{}])[0].get("content", {})
+        return {k: v for k, v in content.items() if not k.startswith("eai:") and k != "disabled"}
+
+
+def _escape(part: str) -> str:
+    # storage/passwords ids are realm:user: with ":" inside a part escaped as "\:"
+    return part.replace(":", "\\:")
+
+
+def _message(exc: urllib.error.HTTPError) -> str:
+    try:
+        messages = json.loads(exc.read().decode("utf-8")).get("messages", [])
+        return "; ".join(m.get("text", "") for m in messages) or exc.reason
+    except (ValueError, AttributeError):
+        return str(exc.reason)

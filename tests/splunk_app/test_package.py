@@ -1,0 +1,161 @@
+"""The built Splunk app package: AppInspect's cloud gate, and what AppInspect does not check
+(plaintext secrets in .conf params, spec coverage of every custom conf, vendoring hygiene)."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from wia_security import __version__
+
+from .conftest import APP_SRC, ROOT
+from .splunkconf import read_conf, read_spec
+
+APPINSPECT = ROOT / ".venv-appinspect" / "bin" / "splunk-appinspect"
+#: .conf files Splunk itself defines (a spec ships with Splunk); any other conf is custom.
+SPLUNK_CONFS = {"app", "props", "transforms", "eventtypes", "tags", "inputs", "alert_actions", "macros",
+                "savedsearches", "server", "restmap", "web", "indexes", "collections", "commands", "datamodels",
+                "authorize", "ui-prefs", "workflow_actions", "times", "fields", "limits", "visualizations"}
+SECRET_KEY = re.compile(r"(^|[._-])(pass(word|wd)?|secret|client_secret|token|auth_token|api_?key|private_?key)$", re.I)
+SECRET_VALUE = re.compile(r"(AKIA[0-9A-Z]{16}|Bearer\s+\S{8,}|Splunk\s+[0-9a-f-]{20,}|ph-auth-token|-----BEGIN [A-Z ]*PRIVATE KEY)", re.I)
+
+
+def test_appinspect_cloud_gate(built_app, tmp_path):
+    """`splunk-appinspect inspect PKG --mode precert --included-tags cloud --ci`: 0 failures,
+    0 future failures, 0 errors (the exit code alone is not trusted: the JSON summary is read)."""
+    assert APPINSPECT.exists(), "AppInspect missing: run scripts/test-setup.d/50-splunk-appinspect.sh"
+    _, package = built_app
+    report = tmp_path / "appinspect.json"
+    run = subprocess.run([str(APPINSPECT), "inspect", str(package), "--mode", "precert", "--included-tags", "cloud",
+                          "--skip-trusted-libraries-update", "--ci", "--data-format", "json", "--output-file", str(report)],
+                         capture_output=True, text=True, timeout=600)
+    assert report.exists(), run.stdout[-2000:] + run.stderr[-2000:]
+    result = json.loads(report.read_text())
+    summary = result["summary"]
+    bad = [f"{c['result']}: {c['name']}: " + "; ".join(m["message"] for m in c.get("messages", [])[:3])
+           for r in result["reports"] for g in r["groups"] for c in g["checks"]
+           if c["result"] in ("failure", "future_failure", "error", "manual_check")]
+    assert summary["failure"] == 0 and summary["future_failure"] == 0 and summary["error"] == 0, "\n".join(bad)
+    assert run.returncode in (0, 103), f"exit {run.returncode} (103 = warnings only)"
+    assert summary["success"] > 100
+
+
+def _confs(app: Path) -> list[Path]:
+    return sorted(p for p in app.rglob("*.conf") if "lib" not in p.relative_to(app).parts)
+
+
+def plaintext_secrets(app: Path) -> list[str]:
+    found = [f"{p.relative_to(app)} exists" for p in app.rglob("passwords.conf")]
+    for conf in _confs(app):
+        for stanza, keys in read_conf(conf).items():
+            for key, value in keys.items():
+                if SECRET_KEY.search(key) and value:
+                    found.append(f"{conf.name} [{stanza}] {key} holds a value")
+                elif SECRET_VALUE.search(value):
+                    found.append(f"{conf.name} [{stanza}] {key} looks like a credential")
+    return found
+
+
+def test_no_plaintext_secret_in_any_conf(built_app):
+    app, _ = built_app
+    assert not (app / "local").exists(), "a package ships no local/ folder"
+    assert plaintext_secrets(app) == []
+
+
+def test_plaintext_secret_detector_finds_planted_secrets(built_app, tmp_path):
+    app, _ = built_app
+    copy = tmp_path / "wia_security"
+    shutil.copytree(app / "default", copy / "default")
+    with open(copy / "default" / "alert_actions.conf", "a") as fh:
+        fh.write("param.api_key = 0123456789abcdef\n")
+    with open(copy / "default" / "inputs.conf", "a") as fh:
+        fh.write("[wia_events://x]\nheaders = Authorization: Bearer abcdefghijklmnop\n")
+    (copy / "default" / "passwords.conf").write_text("[credential::x:]\npassword = y\n")
+    found = plaintext_secrets(copy)
+    assert len(found) == 4, found
+
+
+def test_secret_params_are_rejected_by_the_inputs_validation():
+    sys.path.insert(0, str(APP_SRC / "bin"))
+    try:
+        from wia_app.modinput import validate
+    finally:
+        sys.path.pop(0)
+    assert validate({"source_url": "taxii+https://t.example/api1/collections/x/", "password": "hunter2"}) \
+        and "storage/passwords" in validate({"source_url": "taxii+https://t.example/api1/collections/x/", "password": "x"})
+    assert "user:password" in validate({"source_url": "gateway+https://u:p@gw.example"})
+    assert validate({"source_url": "taxii+https://t.example/api1/collections/x/", "credential": "taxii"}) is None
+
+
+def test_every_custom_conf_and_modular_setting_is_documented_in_a_spec():
+    specs = {p.name[:-len(".conf.spec")]: read_spec(p) for p in (APP_SRC / "README").glob("*.conf.spec")}
+    for conf in _confs(APP_SRC):
+        name = conf.stem
+        if name in SPLUNK_CONFS and name not in ("inputs", "alert_actions"):
+            continue
+        assert name in specs, f"custom conf {name}.conf has no README/{name}.conf.spec"
+        patterns = specs[name]
+        for stanza, keys in read_conf(conf).items():
+            spec_keys = set().union(*(v for k, v in patterns.items() if _stanza_matches(k, stanza)), set())
+            if name in ("inputs", "alert_actions"):
+                # Splunk's own spec documents the generic keys; ours must document every param / arg.
+                keys = {k: v for k, v in keys.items() if k.startswith("param.")} if name == "alert_actions" else {}
+            for key in keys:
+                assert key in spec_keys, f"{name}.conf [{stanza}] {key} is not in README/{name}.conf.spec"
+    # Every argument of the modular input's scheme is documented too.
+    sys.path.insert(0, str(APP_SRC / "bin"))
+    try:
+        from wia_app.modinput import SCHEME
+    finally:
+        sys.path.pop(0)
+    documented = specs["inputs"]["wia_events://<name>"]
+    assert set(re.findall(r'<arg name="([^"]+)"', SCHEME)) == documented
+
+
+def _stanza_matches(pattern: str, stanza: str) -> bool:
+    regex = re.escape(pattern).replace(re.escape("<name>"), ".+")
+    return pattern == "default" or re.fullmatch(regex, stanza) is not None
+
+
+def test_python_entry_points_require_python_3_13():
+    inputs = read_conf(APP_SRC / "default" / "inputs.conf")
+    actions = read_conf(APP_SRC / "default" / "alert_actions.conf")
+    assert inputs["wia_events"]["python.required"] == "3.13"
+    assert actions["wia_send_event"]["python.required"] == "3.13"
+    assert (APP_SRC / "bin" / "wia_events.py").exists() and (APP_SRC / "bin" / "wia_send_event.py").exists()
+
+
+def test_package_is_versioned_and_holds_only_pure_python(built_app):
+    app, package = built_app
+    assert package.name == f"wia_security-{__version__}.tgz"
+    assert read_conf(app / "default" / "app.conf")["id"]["version"] == __version__
+    assert json.loads((app / "app.manifest").read_text())["info"]["id"]["version"] == __version__
+    with tarfile.open(package) as tar:
+        names = tar.getnames()
+    assert all(n == "wia_security" or n.startswith("wia_security/") for n in names)
+    assert not [n for n in names if n.endswith((".pyc", ".so", ".pyd", ".dll", ".exe", ".dylib", ".pth"))]
+    lib = "wia_security/bin/lib/wia_security/"
+    assert f"{lib}__init__.py" in names and f"{lib}attack/LICENSE.txt" in names
+    assert not [n for n in names if n.startswith(f"{lib}cli/")], "the CLI is not vendored"
+    assert f"{lib}connectors/base.py" in names
+
+
+@pytest.mark.parametrize("python", [sys.executable, "/root/.pyenv/versions/3.13.0/bin/python3.13"])
+def test_vendored_core_runs_without_the_project_installed(built_app, python):
+    """Splunk's Python has nothing installed: the app's bin/lib alone must import and validate."""
+    if not Path(python).exists():
+        pytest.skip(f"{python} not on this machine")
+    app, _ = built_app
+    code = ("import sys; sys.path[:0] = [sys.argv[1]]; import wia_security, json; "
+            "assert wia_security.__file__.startswith(sys.argv[1]), wia_security.__file__; "
+            "e = wia_security.AlertBuilder().title('t').mitre('T1059.001').build().to_dict(); "
+            "print(json.dumps([wia_security.__version__, wia_security.validate_event(e).valid]))")
+    out = subprocess.run([python, "-I", "-S", "-c", code, str(app / "bin" / "lib")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [__version__, True]
