@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "forward": "forward",
     "query": "query",
     "attack": "attack",
+    "report": "report",
 }
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2

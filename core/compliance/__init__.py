@@ -1,0 +1,9 @@
+"""Compliance tracker: map WIA events to NIST CSF 2.0, NIST SP 800-53 Rev. 5, CIS Controls v8 and
+ISO/IEC 27001:2022 controls (per event type and per ATT&CK technique), with coverage, score and evidence."""
+from __future__ import annotations
+
+from .tables import FRAMEWORK_IDS, ctid_table, event_rules, framework, in_scope, tactic_controls
+from .tracker import ComplianceTracker, controls_for, is_open_finding
+
+__all__ = ["ComplianceTracker", "controls_for", "is_open_finding", "FRAMEWORK_IDS", "framework", "in_scope",
+           "event_rules", "tactic_controls", "ctid_table"]

@@ -1,0 +1,174 @@
+"""The compliance data files as lookup tables: framework control lists and the event/ATT&CK -> control mappings.
+
+Every table is a data file under `data/` that names its source (see each file's `source` block and
+`docs/compliance.md`). Loaded once, lazily; standard library only.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from ..attack import table as attack_table
+
+#: framework id -> data file with its control list
+FRAMEWORK_FILES: dict[str, str] = {
+    "nist-csf-2.0": "nist-csf-2.0.json",
+    "nist-sp800-53r5": "nist-sp800-53r5.json",
+    "cis-v8": "cis-controls-v8.json",
+    "iso27001-2022": "iso27001-2022.json",
+}
+FRAMEWORK_IDS: tuple[str, ...] = tuple(FRAMEWORK_FILES)
+EVENT_TYPE_FILE = "event-type-controls.json"
+TACTIC_FILE = "attack-tactic-controls.json"
+CTID_FILE = "attack-to-nist-sp800-53r5.ctid.tsv"
+
+
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath("data", name).read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class Framework:
+    id: str
+    name: str
+    version: str
+    source: dict[str, Any]
+    controls: dict[str, str | None]      # control id -> title (None when the file lists the id only)
+
+    def __contains__(self, control_id: str) -> bool:
+        return control_id in self.controls
+
+
+def _csf(raw: dict[str, Any]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for cat, info in raw["categories"].items():
+        for n in info["numbers"]:
+            cid = f"{cat}-{n:02d}"
+            out[cid] = raw["statements"].get(cid) or f"{info['title']} ({cat})"
+    return out
+
+
+def _sp800_53(raw: dict[str, Any]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for fam, info in raw["families"].items():
+        for n in range(1, info["last"] + 1):
+            if n not in info["withdrawn"]:
+                out[f"{fam}-{n}"] = raw["titles"].get(f"{fam}-{n}")
+    return out
+
+
+def _cis(raw: dict[str, Any]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for num, info in raw["controls"].items():
+        for n in range(1, info["safeguards"] + 1):
+            out[f"{num}.{n}"] = raw["titles"].get(f"{num}.{n}")
+    return out
+
+
+@lru_cache(maxsize=None)
+def framework(framework_id: str) -> Framework:
+    """A framework's control list by id (KeyError for an unknown id)."""
+    raw = json.loads(_read(FRAMEWORK_FILES[framework_id]))
+    builders = {"nist-csf-2.0": _csf, "nist-sp800-53r5": _sp800_53, "cis-v8": _cis,
+                "iso27001-2022": lambda r: dict(r["controls"])}
+    return Framework(raw["id"], raw["name"], raw["version"], raw["source"], builders[framework_id](raw))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One event-type rule: `when` conditions on the event, the controls it evidences, and why."""
+
+    when: dict[str, Any]
+    controls: dict[str, tuple[str, ...]]
+    why: str
+
+    def label(self) -> str:
+        parts = [str(self.when.get("type"))]
+        for key, value in self.when.items():
+            if key == "type":
+                continue
+            parts.append(f"{key}" if key == "has" else f"{key}={'|'.join(map(str, value))}")
+        return "event:" + " ".join(parts)
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        for key, expected in self.when.items():
+            if key == "type":
+                if event.get("type") != expected:
+                    return False
+            elif key == "has":
+                if _dig(event, expected) in (None, "", [], {}):
+                    return False
+            elif _dig(event, key) not in expected:
+                return False
+        return True
+
+
+def _dig(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+@lru_cache(maxsize=1)
+def event_rules() -> tuple[Rule, ...]:
+    raw = json.loads(_read(EVENT_TYPE_FILE))
+    return tuple(Rule(r["when"], {fw: tuple(ids) for fw, ids in r["controls"].items()}, r["why"]) for r in raw["rules"])
+
+
+@lru_cache(maxsize=1)
+def tactic_controls() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Tactic id -> framework id -> controls (project judgement; see the data file)."""
+    raw = json.loads(_read(TACTIC_FILE))
+    return {tid: {fw: tuple(v) for fw, v in row.items() if fw in FRAMEWORK_FILES}
+            for tid, row in raw["tactics"].items()}
+
+
+@dataclass
+class CtidTable:
+    """The CTID ATT&CK -> SP 800-53 rows, expanded against ATT&CK v18.1 and the 800-53 control list."""
+
+    by_technique: dict[str, set[str]] = field(default_factory=dict)
+    rows: int = 0
+    rows_without_technique: list[str] = field(default_factory=list)   # patterns matching no v18.1 technique
+    rows_without_control: list[str] = field(default_factory=list)     # control patterns matching no control
+
+
+@lru_cache(maxsize=1)
+def ctid_table() -> CtidTable:
+    attack_ids = [t.id for t in attack_table() if t.status != "revoked"]
+    control_ids = list(framework("nist-sp800-53r5").controls)
+    out = CtidTable()
+    lines = [line for line in _read(CTID_FILE).splitlines() if line and not line.startswith("#")]
+    for row in csv.DictReader(lines, delimiter="\t"):
+        out.rows += 1
+        tech_re = re.compile(row["technique"])
+        ctl_re = re.compile(row["controls"])
+        techniques = [t for t in attack_ids if tech_re.fullmatch(t)]
+        controls = {c for c in control_ids if ctl_re.fullmatch(c)}
+        if not techniques:
+            out.rows_without_technique.append(f"{row['mitigation']} {row['technique']}")
+        if not controls:
+            out.rows_without_control.append(f"{row['mitigation']} {row['controls']}")
+        for tech in techniques:
+            out.by_technique.setdefault(tech, set()).update(controls)
+    return out
+
+
+def in_scope(framework_id: str) -> set[str]:
+    """Every control the mapping tables can ever evidence for a framework (the coverage denominator)."""
+    ids: set[str] = set()
+    for rule in event_rules():
+        ids.update(rule.controls.get(framework_id, ()))
+    for row in tactic_controls().values():
+        ids.update(row.get(framework_id, ()))
+    if framework_id == "nist-sp800-53r5":
+        for controls in ctid_table().by_technique.values():
+            ids.update(controls)
+    return ids

@@ -1,0 +1,151 @@
+"""Compliance tracker: which framework controls the events in a window evidence, with the events listed.
+
+An event evidences a control when an event-type rule matches it (`data/event-type-controls.json`)
+or when one of its ATT&CK techniques maps to the control (CTID table for SP 800-53; the tactic
+table for the other frameworks, and for 800-53 techniques the CTID table lacks). Definitions of
+coverage, score and "open finding" are in `docs/compliance.md`; standard library only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from ..attack import table as attack_table
+from ..dashboard.aggregator import event_tactics, event_techniques
+from . import tables
+
+#: At most this many evidence event ids are listed per control (the count is always exact).
+EVIDENCE_LIST_LIMIT = 25
+#: Severity at or above which an unresolved event is an open finding (the critical band starts at 7).
+FINDING_SEVERITY = 7.0
+#: data.status values that mean an alert or incident no longer needs action.
+CLOSED_STATUSES = {"alert": {"resolved", "false_positive", "closed"}, "incident": {"closed"}}
+
+
+def is_open_finding(event: dict[str, Any]) -> bool:
+    """Severity >= 7 and not resolved: alerts/incidents by data.status; vulnerabilities always (no fix state)."""
+    severity = event.get("severity")
+    if isinstance(severity, bool) or not isinstance(severity, (int, float)) or severity < FINDING_SEVERITY:
+        return False
+    etype = event.get("type")
+    status = (event.get("data") or {}).get("status") if isinstance(event.get("data"), dict) else None
+    if etype in CLOSED_STATUSES:
+        return status not in CLOSED_STATUSES[etype]
+    return etype == "vulnerability"
+
+
+@dataclass
+class ControlEvidence:
+    evidence_count: int = 0
+    evidence: list[str] = field(default_factory=list)
+    open_findings: int = 0
+    max_severity: float = 0.0
+    via: set[str] = field(default_factory=set)
+
+    def add(self, event: dict[str, Any], reasons: Iterable[str], open_finding: bool) -> None:
+        self.evidence_count += 1
+        if len(self.evidence) < EVIDENCE_LIST_LIMIT:
+            self.evidence.append(str(event.get("id")))
+        self.open_findings += open_finding
+        severity = event.get("severity")
+        if isinstance(severity, (int, float)) and not isinstance(severity, bool):
+            self.max_severity = max(self.max_severity, float(severity))
+        self.via.update(reasons)
+
+
+def controls_for(event: dict[str, Any], framework_id: str) -> dict[str, set[str]]:
+    """Control id -> reasons (rule labels, "technique:T1110 (CTID)", "tactic:TA0006") for one event."""
+    found: dict[str, set[str]] = {}
+
+    def put(ids: Iterable[str], reason: str) -> None:
+        for cid in ids:
+            found.setdefault(cid, set()).add(reason)
+
+    for rule in tables.event_rules():
+        if framework_id in rule.controls and rule.matches(event):
+            put(rule.controls[framework_id], rule.label())
+    techniques = event_techniques(event)
+    ctid = tables.ctid_table().by_technique if framework_id == "nist-sp800-53r5" else {}
+    covered_by_ctid = False
+    for tech in sorted(techniques):
+        controls = ctid.get(tech) or ctid.get(tech.split(".")[0])
+        if controls:
+            covered_by_ctid = True
+            put(controls, f"technique:{tech} (CTID)")
+    tactic_map = tables.tactic_controls()
+    tactics = event_tactics(event)
+    if not tactics:
+        attack = attack_table()
+        for tech in techniques:
+            found_tech = attack.technique(tech)
+            if found_tech is not None:
+                tactics.update(found_tech.tactic_ids)
+    if not covered_by_ctid:
+        for tactic in sorted(tactics):
+            put(tactic_map.get(tactic, {}).get(framework_id, ()), f"tactic:{tactic}")
+    return found
+
+
+class ComplianceTracker:
+    """Feed events with `add`/`add_all`, then `report()` -> per-framework coverage, score and evidence."""
+
+    def __init__(self, frameworks: Sequence[str] | None = None) -> None:
+        ids = list(frameworks) if frameworks else list(tables.FRAMEWORK_IDS)
+        for fid in ids:
+            if fid not in tables.FRAMEWORK_FILES:
+                raise KeyError(fid)
+        self.framework_ids = ids
+        self.events = 0
+        self._evidence: dict[str, dict[str, ControlEvidence]] = {fid: {} for fid in ids}
+
+    def add(self, event: dict[str, Any]) -> None:
+        self.events += 1
+        open_finding = is_open_finding(event)
+        for fid in self.framework_ids:
+            for cid, reasons in controls_for(event, fid).items():
+                self._evidence[fid].setdefault(cid, ControlEvidence()).add(event, reasons, open_finding)
+
+    def add_all(self, events: Iterable[dict[str, Any]]) -> "ComplianceTracker":
+        for event in events:
+            self.add(event)
+        return self
+
+    def framework_report(self, fid: str) -> dict[str, Any]:
+        fw = tables.framework(fid)
+        scope = tables.in_scope(fid)
+        evidence = self._evidence[fid]
+        evidenced = [cid for cid in evidence if cid in scope]
+        attention = [cid for cid in evidenced if evidence[cid].open_findings]
+        denominator = len(scope) or 1
+        controls = []
+        for cid in sorted(evidenced, key=lambda c: (-evidence[c].evidence_count, c)):
+            e = evidence[cid]
+            controls.append({"id": cid, "title": fw.controls.get(cid),
+                             "status": "attention" if e.open_findings else "evidenced",
+                             "evidence_count": e.evidence_count, "open_findings": e.open_findings,
+                             "max_severity": e.max_severity, "evidence": e.evidence, "via": sorted(e.via)})
+        return {
+            "id": fid, "name": fw.name, "version": fw.version, "source": fw.source.get("url"),
+            "controls_total": len(fw.controls), "controls_in_scope": len(scope),
+            "controls_evidenced": len(evidenced), "controls_attention": len(attention),
+            "coverage_percent": round(100 * len(evidenced) / denominator, 1),
+            "score_percent": round(100 * (len(evidenced) - len(attention)) / denominator, 1),
+            "controls": controls,
+            "gaps": sorted(scope - set(evidenced)),
+        }
+
+    def report(self) -> dict[str, Any]:
+        ctid = tables.ctid_table()
+        return {
+            "events": self.events,
+            "method": "coverage = in-scope controls with at least one evidence event / in-scope controls; "
+                      "score = evidenced controls without open findings / in-scope controls; "
+                      f"open finding = severity >= {FINDING_SEVERITY:g} and not resolved (see docs/compliance.md)",
+            "mapping_sources": {
+                "event_types": "wia-security project judgement (core/compliance/data/event-type-controls.json)",
+                "attack_tactics": "wia-security project judgement (core/compliance/data/attack-tactic-controls.json)",
+                "attack_to_sp800_53": f"CTID Mappings Explorer, ATT&CK v10.1 -> SP 800-53 Rev. 5 ({ctid.rows} rows, "
+                                      f"{len(ctid.by_technique)} ATT&CK v{attack_table().version} techniques)",
+            },
+            "frameworks": [self.framework_report(fid) for fid in self.framework_ids],
+        }

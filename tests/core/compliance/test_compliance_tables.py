@@ -1,0 +1,88 @@
+"""The compliance data files: every control id exists in its framework's list, every ATT&CK id in v18.1,
+and each file names its source."""
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+
+import pytest
+
+from wia_security.attack import table as attack_table
+from wia_security.compliance import FRAMEWORK_IDS, ctid_table, event_rules, framework, in_scope, tactic_controls
+
+DATA = resources.files("wia_security.compliance").joinpath("data")
+ID_SHAPES = {"nist-csf-2.0": r"(GV|ID|PR|DE|RS|RC)\.[A-Z]{2}-\d{2}", "nist-sp800-53r5": r"[A-Z]{2}-\d{1,2}",
+             "cis-v8": r"\d{1,2}\.\d{1,2}", "iso27001-2022": r"A\.[5-8]\.\d{1,2}"}
+
+
+def test_framework_lists_have_the_official_sizes():
+    # CSF 2.0 Core: 106 subcategories; CIS v8: 153 safeguards; ISO/IEC 27001:2022 Annex A: 93 controls;
+    # SP 800-53 Rev. 5.1.1: 323 base controls of which 24 are withdrawn.
+    sizes = {fid: len(framework(fid).controls) for fid in FRAMEWORK_IDS}
+    assert sizes == {"nist-csf-2.0": 106, "nist-sp800-53r5": 299, "cis-v8": 153, "iso27001-2022": 93}
+    for fid in FRAMEWORK_IDS:
+        assert all(re.fullmatch(ID_SHAPES[fid], cid) for cid in framework(fid).controls), fid
+
+
+@pytest.mark.parametrize("name", ["nist-csf-2.0.json", "nist-sp800-53r5.json", "cis-controls-v8.json", "iso27001-2022.json"])
+def test_each_framework_file_cites_its_source(name):
+    source = json.loads(DATA.joinpath(name).read_text())["source"]
+    assert source["title"] and source["publisher"] and source["url"].startswith("https://") and source["license"]
+
+
+def test_mapping_files_cite_their_source():
+    for name in ("event-type-controls.json", "attack-tactic-controls.json"):
+        assert "project judgement" in json.loads(DATA.joinpath(name).read_text())["source"]
+    header = DATA.joinpath("attack-to-nist-sp800-53r5.ctid.tsv").read_text().splitlines()[:4]
+    assert any("Mappings Explorer" in line for line in header) and any("Apache" in line for line in header)
+    assert "Apache License" in DATA.joinpath("LICENSE-CTID.txt").read_text()
+
+
+def test_every_mapped_control_exists_and_has_a_title():
+    for rule in event_rules():
+        for fid, ids in rule.controls.items():
+            fw = framework(fid)
+            for cid in ids:
+                assert cid in fw, f"{rule.label()}: {fid} {cid} not in the framework list"
+                assert fw.controls[cid], f"{fid} {cid} has no title"
+    for tactic, row in tactic_controls().items():
+        for fid, ids in row.items():
+            for cid in ids:
+                assert cid in framework(fid), f"{tactic}: {fid} {cid}"
+                assert framework(fid).controls[cid], f"{fid} {cid} has no title"
+    sp = framework("nist-sp800-53r5")
+    for tech, controls in ctid_table().by_technique.items():
+        for cid in controls:
+            assert cid in sp and sp.controls[cid], f"{tech} -> {cid} missing or untitled"
+    for fid in FRAMEWORK_IDS:
+        assert in_scope(fid) <= set(framework(fid).controls)
+
+
+def test_every_attack_id_exists_in_v18_1():
+    attack = attack_table()
+    assert attack.version == "18.1"
+    assert set(tactic_controls()) == {t.id for t in attack.tactics}
+    raw = json.loads(DATA.joinpath("attack-tactic-controls.json").read_text())["tactics"]
+    for tid, row in raw.items():
+        assert attack.tactic(tid).name == row["name"]
+    table = ctid_table()
+    for tech in table.by_technique:
+        found = attack.technique(tech)
+        assert found is not None and found.status != "revoked", tech
+    assert len(table.by_technique) > 350
+    # Exactly two CTID rows name only techniques that ATT&CK v18.1 has revoked; they are dropped.
+    assert table.rows_without_technique == ["M1013 T1547(\\.011)", "M1013 T1574\\.002"]
+    for tech in ("T1547.011", "T1574.002"):
+        assert attack.technique(tech).status == "revoked"
+    assert table.rows_without_control == []
+
+
+def test_ctid_rows_expand_as_the_source_says():
+    by_tech = ctid_table().by_technique
+    # M1032 (MFA) and M1027 (password policies) rows for T1110 Brute Force include AC-7 and IA-5
+    assert {"AC-7", "IA-5", "IA-2", "SI-4"} <= by_tech["T1110"] and {"AC-7", "IA-5"} <= by_tech["T1110.003"]
+    # M1053 (data backup) for T1486 Data Encrypted for Impact
+    assert {"CP-9", "CP-10", "SI-3"} <= by_tech["T1486"]
+    # the corrected typo: T1537 maps to SC-28 (not the nonexistent AC-28)
+    assert "SC-28" in by_tech["T1537"]

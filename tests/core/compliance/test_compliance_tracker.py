@@ -1,0 +1,78 @@
+"""ComplianceTracker: controls per event type and per ATT&CK technique, coverage/score, evidence events."""
+from __future__ import annotations
+
+import dataset
+from wia_security.builders import AlertBuilder, AuthEventBuilder, IncidentBuilder, VulnerabilityBuilder
+from wia_security.compliance import ComplianceTracker, controls_for, in_scope, is_open_finding
+
+
+def _fw(report, fid):
+    return next(f for f in report["frameworks"] if f["id"] == fid)
+
+
+def test_auth_failure_maps_per_event_type():
+    e = (AuthEventBuilder().kind("login_failure").result("failure").account("alice").target("application", "VPN")
+         .build().to_dict())
+    sp = controls_for(e, "nist-sp800-53r5")
+    assert {"AC-7", "IA-2", "AU-12"} <= set(sp)
+    assert sp["AC-7"] == {"event:auth_event data.event_type=login_failure|account_locked"}
+    assert "A.5.17" in controls_for(e, "iso27001-2022")
+    assert "8.2" in controls_for(e, "cis-v8")
+    assert {"PR.AA-03", "DE.CM-03"} <= set(controls_for(e, "nist-csf-2.0"))
+
+
+def test_technique_maps_through_ctid_for_800_53_and_tactic_for_others():
+    e = AlertBuilder().title("brute force").mitre("T1110.003").build().to_dict()
+    sp = controls_for(e, "nist-sp800-53r5")
+    assert "technique:T1110.003 (CTID)" in sp["AC-7"]
+    assert not any(r.startswith("tactic:") for reasons in sp.values() for r in reasons)
+    cis = controls_for(e, "cis-v8")
+    assert cis["5.2"] == {"tactic:TA0006"}                                   # Credential Access
+    # a technique CTID has no row for falls back to its tactic for 800-53 too
+    e2 = AlertBuilder().title("x").mitre("T1659").build().to_dict()         # Content Injection (after v10.1)
+    assert any(r.startswith("tactic:") for reasons in controls_for(e2, "nist-sp800-53r5").values() for r in reasons)
+
+
+def test_open_findings_definition():
+    assert is_open_finding(AlertBuilder().title("x").severity(8).status("new").build().to_dict())
+    assert not is_open_finding(AlertBuilder().title("x").severity(8).status("false_positive").build().to_dict())
+    assert not is_open_finding(AlertBuilder().title("x").severity(6.9).build().to_dict())
+    assert is_open_finding(IncidentBuilder().title("x").severity(9).status("containing").build().to_dict())
+    assert not is_open_finding(IncidentBuilder().title("x").severity(9).status("closed").build().to_dict())
+    assert is_open_finding(VulnerabilityBuilder().cve("CVE-2025-10001").title("x").cvss(9.8).severity(9.8).build().to_dict())
+
+
+def test_report_coverage_score_and_evidence():
+    events = dataset.week()
+    report = ComplianceTracker().add_all(events).report()
+    assert report["events"] == len(events)
+    for fw in report["frameworks"]:
+        scope = in_scope(fw["id"])
+        assert fw["controls_in_scope"] == len(scope)
+        assert fw["controls_evidenced"] == len(fw["controls"])
+        assert set(fw["gaps"]) == scope - {c["id"] for c in fw["controls"]}
+        assert fw["coverage_percent"] == round(100 * fw["controls_evidenced"] / len(scope), 1)
+        attention = sum(1 for c in fw["controls"] if c["open_findings"])
+        assert fw["controls_attention"] == attention
+        assert fw["score_percent"] == round(100 * (fw["controls_evidenced"] - attention) / len(scope), 1)
+        for c in fw["controls"]:
+            assert c["status"] == ("attention" if c["open_findings"] else "evidenced")
+            assert len(c["evidence"]) == min(25, c["evidence_count"]) and c["via"]
+    # recount one control independently: AC-7 evidence = auth failures/lockouts + events whose technique maps to it
+    sp = _fw(report, "nist-sp800-53r5")
+    ac7 = next(c for c in sp["controls"] if c["id"] == "AC-7")
+    expected = [e for e in events if "AC-7" in controls_for(e, "nist-sp800-53r5")]
+    assert ac7["evidence_count"] == len(expected) > 0
+    assert set(ac7["evidence"]) <= {e["id"] for e in expected}
+    assert ac7["open_findings"] == sum(is_open_finding(e) for e in expected)
+
+
+def test_only_selected_frameworks_and_unknown_ones_refused():
+    report = ComplianceTracker(["iso27001-2022"]).add_all(dataset.week()[:20]).report()
+    assert [f["id"] for f in report["frameworks"]] == ["iso27001-2022"]
+    try:
+        ComplianceTracker(["sox"])
+    except KeyError as exc:
+        assert exc.args[0] == "sox"
+    else:
+        raise AssertionError("unknown framework accepted")

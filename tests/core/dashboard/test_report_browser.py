@@ -1,0 +1,110 @@
+"""The HTML dashboard in real headless Chromium (Debian `chromium`, DevTools protocol over a pipe):
+it renders every chart with no console errors and no network request, and the numbers it draws are
+exactly those of its JSON twin."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import dataset
+from chromium import Browser, chromium_path
+from wia_security.builders import AlertBuilder
+from wia_security.cli import main
+
+COLLECT = """(() => {
+  const bars = {};
+  for (const el of document.querySelectorAll('[data-chart]')) {
+    (bars[el.dataset.chart] = bars[el.dataset.chart] || {})[el.dataset.key] = Number(el.dataset.value);
+  }
+  const bands = {};
+  for (const g of document.querySelectorAll('g.bucket')) {
+    bands[g.dataset.key] = {};
+    for (const r of g.querySelectorAll('rect')) bands[g.dataset.key][r.dataset.band] = Number(r.dataset.value);
+  }
+  const kpis = {};
+  for (const el of document.querySelectorAll('[data-kpi]')) kpis[el.dataset.kpi] = el.dataset.value;
+  const controls = {};
+  for (const tr of document.querySelectorAll('tr[data-control]')) controls[tr.dataset.control] = Number(tr.dataset.evidence);
+  const svgs = [...document.querySelectorAll('svg[data-chart-root]')].map(s => [s.dataset.chartRoot, s.getBoundingClientRect().width]);
+  return {rendered: document.body.dataset.rendered, bars, bands, kpis, controls, svgs,
+          sources: [...document.querySelectorAll('[data-chart-root=by_source] text')].map(t => t.textContent)};
+})()"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert chromium_path(), "Debian chromium is required (scripts/test-setup.d/60-chromium.sh installs it)"
+    with Browser() as b:
+        yield b
+
+
+def _report(tmp_path: Path, events: list[dict]) -> tuple[Path, dict]:
+    src = tmp_path / "events.ndjson"
+    src.write_text("".join(json.dumps(e) + "\n" for e in events))
+    html = tmp_path / "dash.html"
+    assert main(["report", str(src), "-o", str(html)]) == 0
+    return html, json.loads(html.with_suffix(".json").read_text())
+
+
+def test_dashboard_renders_and_matches_its_json_twin(browser, tmp_path):
+    html, twin = _report(tmp_path, dataset.week())
+    page = browser.open(html.as_uri())
+    seen = page.evaluate(COLLECT)
+    assert page.console_problems() == []
+    assert [u for u in page.requests() if not u.startswith(("file:", "data:", "about:"))] == []
+    assert seen["rendered"] == "ok"
+    # every chart drew at a real size
+    assert {name for name, width in seen["svgs"] if width > 100} >= {
+        "time_series", "by_band", "by_type", "by_source", "top_tactics", "top_techniques", "by_status", "compliance"}
+
+    totals = twin["totals"]
+    assert seen["bars"]["by_type"] == totals["by_type"]
+    assert seen["bars"]["by_source"] == totals["by_source"]
+    assert seen["bars"]["by_band"] == {k: v for k, v in totals["by_band"].items() if v}
+    assert seen["bars"]["by_status"] == {f"{t}:{s}": n for t, c in totals["by_status"].items() for s, n in c.items()}
+    assert seen["bars"]["top_tactics"] == {t["id"]: t["count"] for t in twin["attack"]["top_tactics"]}
+    assert seen["bars"]["top_techniques"] == {t["id"]: t["count"] for t in twin["attack"]["top_techniques"]}
+    buckets = twin["time_series"]["buckets"]
+    assert seen["bars"]["time_series"] == {b["start"]: b["total"] for b in buckets}
+    assert seen["bands"] == {b["start"]: {k: v for k, v in b["by_band"].items() if v} for b in buckets}
+    r = twin["response"]
+    assert seen["kpis"]["events"] == str(totals["events"])
+    assert float(seen["kpis"]["mttd"]) == r["mttd"]["mean_seconds"]
+    assert float(seen["kpis"]["mttr"]) == r["mttr"]["mean_seconds"]
+    assert float(seen["kpis"]["first_action"]) == r["time_to_first_action"]["mean_seconds"]
+    frameworks = twin["compliance"]["frameworks"]
+    assert seen["bars"]["compliance"] == {
+        **{f"{f['id']}:coverage": f["coverage_percent"] for f in frameworks},
+        **{f"{f['id']}:score": f["score_percent"] for f in frameworks}}
+    for key, count in seen["controls"].items():
+        fid, cid = key.split(":", 1)
+        assert count == next(c for f in frameworks if f["id"] == fid for c in f["controls"] if c["id"] == cid)["evidence_count"]
+    assert len(seen["controls"]) == sum(min(8, f["controls_evidenced"]) for f in frameworks)
+
+
+def test_hostile_event_text_is_shown_as_text_not_markup(browser, tmp_path):
+    evil = "</script><img src=http://198.51.100.1/x onerror=alert(1)>"
+    event = AlertBuilder().title("x").source("custom", evil).build().to_dict()
+    html, twin = _report(tmp_path, [event])
+    assert "</script><img" not in html.read_text()                 # the embedded JSON is escaped
+    page = browser.open(html.as_uri())
+    seen = page.evaluate(COLLECT)
+    assert seen["rendered"] == "ok"
+    assert page.console_problems() == []
+    assert page.requests() == [html.as_uri()]
+    assert seen["bars"]["by_source"] == {evil: 1}
+    assert any(text.startswith("</script><img") for text in seen["sources"])
+
+
+def test_empty_report_renders_placeholders(browser, tmp_path):
+    src = tmp_path / "none.ndjson"
+    src.write_text("")
+    html = tmp_path / "empty.html"
+    assert main(["report", str(src), "-o", str(html), "--no-compliance"]) == 0
+    page = browser.open(html.as_uri())
+    assert page.evaluate("document.body.dataset.rendered") == "ok"
+    assert page.console_problems() == []
+    assert page.evaluate("document.querySelectorAll('.empty').length") >= 6
+    assert page.evaluate("getComputedStyle(document.getElementById('compliance-card')).display") == "none"
