@@ -17,6 +17,9 @@ from .base import BaseSink, DeliveryReport, Rejected, Sink
 SINKS: dict[str, str] = {
     "sqlite": "sqlite:SqliteSink",
     "file": "file:FileSink",
+    "sentinel": "azure.sentinel:SentinelSink",
+    "sentinel-incidents": "azure.sentinel:SentinelIncidents",
+    "scc": "gcp.scc:SccSink",
 }
 
 

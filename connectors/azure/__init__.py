@@ -1,0 +1,1 @@
+"""Azure connectors: Microsoft Sentinel (Logs Ingestion API rows, SecurityInsights incidents)."""

@@ -1,0 +1,1 @@
+"""Google Cloud connectors: Security Command Center findings (v2 API)."""

@@ -1,0 +1,395 @@
+"""Google Security Command Center (v2 API, `google-cloud-securitycenter`): WIA events as findings under
+a source, and findings back as WIA events.
+
+    scc://organizations/<org>/sources/<source>[?location=global][&resource=//cloudresourcemanager.googleapis.com/projects/<p>]
+    (tests and emulators: &endpoint=host:port&ca_file=ca.pem&credentials=anonymous)
+
+Each event becomes one finding whose id is the event's UUID without dashes: 32 hex characters, which
+is the API's rule for a finding id ("alphanumeric, 1 to 32 characters", CreateFindingRequest). A
+re-sent event meets ALREADY_EXISTS and updates the same finding (UpdateFinding with an empty mask
+replaces every mutable field), so delivery is idempotent. The mapping (`to_finding`):
+
+| Finding field      | from the WIA event                                                            |
+| ------------------ | ----------------------------------------------------------------------------- |
+| category           | `WIA_<TYPE>` + `_<data.category or data.event_type>` upper-cased              |
+| state              | INACTIVE when data.status is resolved/closed/false_positive/inactive, else ACTIVE |
+| event_time         | timestamp                                                                     |
+| severity           | band: informational/low LOW, medium MEDIUM, high HIGH, critical/emergency CRITICAL |
+| finding_class      | vulnerability VULNERABILITY; alert/incident/threat_intel THREAT; others OBSERVATION |
+| resource_name      | `//cloudresourcemanager.googleapis.com/projects/<context.cloud.account_id>` for gcp, else the sink's `resource` |
+| description        | data.description, else the title                                             |
+| mitre_attack       | mitre + threat-intel ttps, through the client's own enum table (ids in its docstrings); a sub-technique SCC lacks falls back to its parent |
+| indicator          | ip / domain / url indicators and IOCs                                         |
+| vulnerability.cve  | vuln_id, references, CVSS v3 score, patch (upstream fix), in-the-wild exploit |
+| source_properties  | wia_event (the whole event, JSON), wia_event_id, wia_type, wia_severity, title, host, user |
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Any, Iterator, Sequence
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from wia_security.attack import table as attack_table
+from wia_security.errors import ConfigError, DeliveryError
+from wia_security.severity import band
+from wia_security.timeutil import now_iso, parse_iso, to_iso
+
+from .. import _eventview as view
+from ..delivery.batching import Batch, BatchingSink, Outcome
+from ..delivery.policy import DeliveryPolicy
+
+#: CreateFindingRequest.finding_id: "alphanumeric and less than or equal to 32 characters".
+FINDING_ID_MAX = 32
+_FINDING_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
+#: Findings created per batch (one RPC each, run on a few threads: SCC has no batch create).
+BATCH_FINDINGS = 100
+RPC_WORKERS = 8
+RPC_TIMEOUT = 30.0
+
+SEVERITY_BY_BAND = {"informational": "LOW", "low": "LOW", "medium": "MEDIUM", "high": "HIGH",
+                    "critical": "CRITICAL", "emergency": "CRITICAL", "unknown": "LOW"}
+#: SCC severity -> a WIA severity inside the band it came from (for findings that were not WIA events).
+WIA_SEVERITY = {"LOW": 2, "MEDIUM": 4, "HIGH": 6, "CRITICAL": 8}
+CLASS_BY_TYPE = {"vulnerability": "VULNERABILITY", "alert": "THREAT", "incident": "THREAT",
+                 "threat_intel": "THREAT", "network_event": "OBSERVATION", "endpoint_event": "OBSERVATION",
+                 "auth_event": "OBSERVATION"}
+INACTIVE_STATUSES = frozenset({"resolved", "closed", "false_positive", "inactive"})
+#: gRPC codes worth another attempt (AIP-194); everything else is permanent for this event.
+RETRYABLE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED",
+                             "INTERNAL", "UNKNOWN"})
+_SOURCE = re.compile(r"^organizations/(\d+)/sources/(\d+)$")
+
+
+def finding_id_for(event: dict[str, Any]) -> str:
+    """The finding id of an event: its UUID as 32 hex digits (alphanumeric, exactly the API's maximum)."""
+    finding_id = uuid.UUID(str(event["id"])).hex
+    assert _FINDING_ID.match(finding_id) and len(finding_id) <= FINDING_ID_MAX
+    return finding_id
+
+
+@lru_cache(maxsize=1)
+def mitre_enums() -> tuple[dict[str, str], dict[str, str]]:
+    """(ATT&CK tactic id -> SCC Tactic name, technique id -> SCC Technique name), read from the installed
+    client's enum docstrings, where each value is documented with its ATT&CK id ("EXECUTION (3): TA0002")."""
+    from google.cloud.securitycenter_v2 import MitreAttack
+    pattern = re.compile(r"^\s*([A-Z0-9_]+) \(\d+\):\s*\n\s*(TA?\d{4}(?:\.\d{3})?)\s*$", re.M)
+    tactics = {attack_id: name for name, attack_id in pattern.findall(MitreAttack.Tactic.__doc__ or "")}
+    techniques = {attack_id: name for name, attack_id in pattern.findall(MitreAttack.Technique.__doc__ or "")}
+    return tactics, techniques
+
+
+def _mitre(event: dict[str, Any]) -> dict[str, Any] | None:
+    tactics, techniques = mitre_enums()
+    refs: list[tuple[str | None, str | None]] = []
+    mitre = event.get("mitre") or {}
+    if mitre:
+        refs.append((mitre.get("tactic"), mitre.get("sub_technique") or mitre.get("technique")))
+    for ttp in view.data(event).get("ttps") or [] if event.get("type") == "threat_intel" else []:
+        refs.append((ttp.get("tactic"), ttp.get("technique")))
+    chosen_tactics: list[str] = []
+    chosen_techniques: list[str] = []
+    for tactic_id, technique_id in refs:
+        if tactic_id in tactics and tactics[tactic_id] not in chosen_tactics:
+            chosen_tactics.append(tactics[tactic_id])
+        for candidate in (technique_id, technique_id.split(".")[0] if technique_id else None):
+            if candidate in techniques:
+                if techniques[candidate] not in chosen_techniques:
+                    chosen_techniques.append(techniques[candidate])
+                break
+        if tactic_id is None and technique_id:       # no tactic given: the technique's first tactic
+            technique = attack_table().technique(technique_id.split(".")[0])
+            for tid in (technique.tactic_ids if technique else ()):
+                if tid in tactics and tactics[tid] not in chosen_tactics:
+                    chosen_tactics.append(tactics[tid])
+                    break
+    if not chosen_tactics and not chosen_techniques:
+        return None
+    block: dict[str, Any] = {"version": attack_table().version}
+    if chosen_tactics:
+        block["primary_tactic"] = chosen_tactics[0]
+        block["additional_tactics"] = chosen_tactics[1:]
+    if chosen_techniques:
+        block["primary_techniques"] = chosen_techniques[:1]
+        block["additional_techniques"] = chosen_techniques[1:]
+    return block
+
+
+def _category(event: dict[str, Any]) -> str:
+    d = view.data(event)
+    detail = d.get("category") or d.get("event_type") or d.get("threat_type")
+    text = f"WIA_{event.get('type', 'event')}" + (f"_{detail}" if isinstance(detail, str) else "")
+    return re.sub(r"[^A-Z0-9_]+", "_", text.upper())
+
+
+def _indicator(event: dict[str, Any]) -> dict[str, list[str]] | None:
+    ips: list[str] = []
+    domains: list[str] = []
+    uris: list[str] = []
+    for kind, value in view.indicators(event):
+        target = {"ip": ips, "domain": domains, "url": uris}.get(kind)
+        if target is not None and value not in target:
+            target.append(value)
+    block = {k: v for k, v in (("ip_addresses", ips), ("domains", domains), ("uris", uris)) if v}
+    return block or None
+
+
+def _vulnerability(event: dict[str, Any]) -> dict[str, Any] | None:
+    cve = view.cve(event)
+    if not cve:
+        return None
+    d = view.data(event)
+    cvss = d.get("cvss") or {}
+    block: dict[str, Any] = {"id": cve}
+    refs = [{"source": "WIA", "uri": uri} for uri in d.get("references") or [] if isinstance(uri, str)]
+    if refs:
+        block["references"] = refs
+    if str(cvss.get("version", "")).startswith("3"):
+        block["cvssv3"] = {"base_score": float(cvss.get("base_score", cvss.get("score", 0)))}
+    if "patch_available" in d:
+        block["upstream_fix_available"] = bool(d["patch_available"])
+    exploit = d.get("exploit_details") or {}
+    if exploit.get("type") == "in_the_wild":
+        block["observed_in_the_wild"] = True
+    vulnerability: dict[str, Any] = {"cve": block}
+    cwes = [{"id": cwe} for cwe in d.get("cwe") or [] if isinstance(cwe, str)]
+    if cwes:
+        vulnerability["cwes"] = cwes
+    return vulnerability
+
+
+def to_finding(event: dict[str, Any], *, default_resource: str | None = None) -> dict[str, Any]:
+    """The v2 Finding (as a dict the client accepts) for a WIA event; `name`/`parent` are set by the sink."""
+    d = view.data(event)
+    cloud = (event.get("context") or {}).get("cloud") or {}
+    resource = default_resource
+    if cloud.get("provider") == "gcp" and cloud.get("account_id"):
+        resource = f"//cloudresourcemanager.googleapis.com/projects/{cloud['account_id']}"
+    props: dict[str, Any] = {
+        "wia_event": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+        "wia_event_id": event["id"], "wia_type": event.get("type"), "wia_severity": event.get("severity"),
+        "title": view.title(event), "source_name": (event.get("source") or {}).get("name"),
+    }
+    for key, value in (("hostname", view.hostname(event)), ("user", view.user_name(event))):
+        if value:
+            props[key] = value
+    hashes = [v for k, v in view.indicators(event) if k.startswith("file_hash") or k == "hash"]
+    if hashes:
+        props["indicator_hashes"] = ", ".join(hashes)
+    finding: dict[str, Any] = {
+        "state": "INACTIVE" if (view.status(event) or "") in INACTIVE_STATUSES else "ACTIVE",
+        "category": _category(event),
+        "event_time": to_iso(parse_iso(event["timestamp"])),
+        "severity": SEVERITY_BY_BAND[band(event.get("severity"))],
+        "finding_class": CLASS_BY_TYPE.get(event.get("type", ""), "OBSERVATION"),
+        "description": view.description(event),
+        "source_properties": {k: v for k, v in props.items() if v is not None},
+    }
+    if resource:
+        finding["resource_name"] = resource
+    refs = d.get("references") or []
+    if refs and isinstance(refs[0], str):
+        finding["external_uri"] = refs[0]
+    for key, value in (("mitre_attack", _mitre(event)), ("indicator", _indicator(event)),
+                       ("vulnerability", _vulnerability(event))):
+        if value:
+            finding[key] = value
+    return finding
+
+
+def finding_to_event(finding: Any) -> dict[str, Any]:
+    """A finding as a WIA event: the stored event for findings this connector made (state changes made
+    in SCC reflected in data.status where the type has one), else an alert (or a vulnerability for a
+    finding with a CVE) built from the finding's fields."""
+    from google.cloud.securitycenter_v2 import Finding
+    if not isinstance(finding, Finding):
+        finding = Finding(finding)
+    props = dict(finding.source_properties)
+    stored = props.get("wia_event")
+    state = finding.state.name if finding.state else "STATE_UNSPECIFIED"
+    if isinstance(stored, str):
+        event = json.loads(stored)
+        status = view.data(event).get("status")
+        if state == "INACTIVE" and status not in INACTIVE_STATUSES and event.get("type") in ("alert",):
+            event["data"]["status"] = "resolved"
+        return event
+    return _foreign_finding_to_event(finding, state)
+
+
+def _foreign_finding_to_event(finding: Any, state: str) -> dict[str, Any]:
+    tactics, techniques = mitre_enums()
+    by_tactic = {v: k for k, v in tactics.items()}
+    by_technique = {v: k for k, v in techniques.items()}
+    severity_name = finding.severity.name if finding.severity else "SEVERITY_UNSPECIFIED"
+    severity = WIA_SEVERITY.get(severity_name, 0)
+    timestamp = to_iso(finding.event_time) if finding.event_time else now_iso()
+    base: dict[str, Any] = {
+        "$schema": "https://wia.live/security/v1/schema.json", "version": "1.0.0",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, finding.name or finding.canonical_name)),
+        "timestamp": timestamp, "severity": severity,
+        "source": {"type": "custom", "name": "Google Security Command Center", "vendor": "Google"},
+    }
+    project = re.search(r"projects/([^/]+)", finding.resource_name or "")
+    if project:
+        base["context"] = {"cloud": {"provider": "gcp", "account_id": project.group(1)}}
+    base["meta"] = {"labels": {"scc_finding": finding.name, "scc_category": finding.category}}
+    cve = finding.vulnerability.cve.id if finding.vulnerability and finding.vulnerability.cve else ""
+    if re.fullmatch(r"CVE-\d{4}-\d{4,}", cve or ""):
+        score = finding.vulnerability.cve.cvssv3.base_score if finding.vulnerability.cve.cvssv3 else float(severity)
+        return {**base, "type": "vulnerability", "data": {
+            "vuln_id": cve, "title": finding.category or cve,
+            "cvss": {"version": "3.1", "score": score, "severity": _cvss_band(score)},
+            **({"description": finding.description} if finding.description else {}),
+        }}
+    indicators = [{"type": "ip", "value": v} for v in finding.indicator.ip_addresses] + \
+                 [{"type": "domain", "value": v} for v in finding.indicator.domains] + \
+                 [{"type": "url", "value": v} for v in finding.indicator.uris]
+    data: dict[str, Any] = {
+        "alert_id": (finding.name or "").rsplit("/", 1)[-1] or "scc",
+        "title": finding.category or "Security Command Center finding",
+        "category": "malware" if "malware" in (finding.category or "").lower() else "other",
+        "status": "resolved" if state == "INACTIVE" else "new",
+        "priority": {"CRITICAL": "critical", "HIGH": "high", "MEDIUM": "medium"}.get(severity_name, "low"),
+    }
+    if finding.description:
+        data["description"] = finding.description
+    if indicators:
+        data["indicators"] = indicators
+    event = {**base, "type": "alert", "data": data}
+    mitre = finding.mitre_attack
+    if mitre and (mitre.primary_tactic or mitre.primary_techniques):
+        block = {}
+        if mitre.primary_tactic and mitre.primary_tactic.name in by_tactic:
+            block["tactic"] = by_tactic[mitre.primary_tactic.name]
+        names = [t.name for t in mitre.primary_techniques if t.name in by_technique]
+        if names:
+            technique_id = by_technique[names[0]]
+            block["technique" if "." not in technique_id else "sub_technique"] = technique_id
+            if "." in technique_id:
+                block["technique"] = technique_id.split(".")[0]
+        if block:
+            event["mitre"] = block
+    return event
+
+
+def _cvss_band(score: float) -> str:
+    return "critical" if score >= 9 else "high" if score >= 7 else "medium" if score >= 4 else "low" if score > 0 else "none"
+
+
+def _grpc_error(exc: Exception) -> DeliveryError:
+    """A google.api_core error as a DeliveryError: retryable by gRPC code, RetryInfo delay kept."""
+    from google.api_core import exceptions as gexc
+    if not isinstance(exc, gexc.GoogleAPICallError):
+        raise exc
+    code = exc.grpc_status_code.name if exc.grpc_status_code is not None else str(exc.code)
+    retry_after = None
+    for detail in getattr(exc, "details", None) or []:
+        delay = getattr(detail, "retry_delay", None)
+        if delay is not None and hasattr(delay, "seconds"):
+            retry_after = delay.seconds + delay.nanos / 1e9
+    return DeliveryError(f"SCC {code}: {exc.message}", retryable=code in RETRYABLE_CODES,
+                         retry_after=retry_after, details={"grpc_code": code})
+
+
+def make_client(*, endpoint: str | None = None, ca_file: str | None = None, credentials: Any = None) -> Any:
+    """A SecurityCenterClient (v2, gRPC): Application Default Credentials unless `credentials` is given
+    ("anonymous" for emulators); `endpoint`+`ca_file` to reach a private endpoint with its own CA."""
+    import grpc
+    from google.cloud import securitycenter_v2
+    from google.cloud.securitycenter_v2.services.security_center.transports.grpc import SecurityCenterGrpcTransport
+    if credentials == "anonymous":
+        from google.auth.credentials import AnonymousCredentials
+        credentials = AnonymousCredentials()
+    elif isinstance(credentials, str):
+        raise ConfigError("credentials must be 'anonymous' or a google.auth credentials object", key="credentials")
+    if not endpoint:
+        return securitycenter_v2.SecurityCenterClient(credentials=credentials)
+    ssl = None
+    if ca_file:
+        with open(ca_file, "rb") as fh:
+            ssl = grpc.ssl_channel_credentials(root_certificates=fh.read())
+    transport = SecurityCenterGrpcTransport(host=endpoint, credentials=credentials, ssl_channel_credentials=ssl)
+    return securitycenter_v2.SecurityCenterClient(transport=transport)
+
+
+class SccSink(BatchingSink):
+    """WIA events as findings under one SCC source (`organizations/<org>/sources/<id>`, a location)."""
+
+    max_batch_events = BATCH_FINDINGS
+
+    def __init__(self, source: str, *, location: str = "global", resource: str | None = None,
+                 client: Any = None, endpoint: str | None = None, ca_file: str | None = None,
+                 credentials: Any = None, delivery: DeliveryPolicy | None = None, dead_letter: Any = None,
+                 name: str | None = None) -> None:
+        if not _SOURCE.match(source):
+            raise ConfigError("the source is organizations/<numeric org id>/sources/<numeric source id> "
+                              "(create one with `gcloud scc sources create` or CreateSource)", key="source")
+        if not re.fullmatch(r"[a-z0-9-]+", location):
+            raise ConfigError("the location is a region name such as 'global'", key="location")
+        super().__init__(name=name or f"scc:{source}/locations/{location}", delivery=delivery,
+                         dead_letter=dead_letter)
+        self.source, self.location, self.resource = source, location, resource
+        self.parent = f"{source}/locations/{location}"
+        self._client = client or make_client(endpoint=endpoint, ca_file=ca_file, credentials=credentials)
+        self._pool = ThreadPoolExecutor(max_workers=RPC_WORKERS, thread_name_prefix="scc")
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> "SccSink":
+        parts = urlsplit(url)
+        source = unquote((parts.netloc + parts.path).strip("/"))
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        policy = {k: query.pop(k) for k in list(query) if k in DeliveryPolicy.keys()}
+        delivery = options.pop("delivery", None)
+        if policy:
+            delivery = DeliveryPolicy.from_mapping(policy, base=delivery, source="scc URL")
+        for key in ("location", "resource", "endpoint", "ca_file", "credentials"):
+            if key in query and key not in options:
+                options[key] = query.pop(key)
+        if query:
+            raise ConfigError(f"unknown option(s) {', '.join(sorted(query))}", key=sorted(query)[0], source="scc URL")
+        return cls(source, delivery=delivery, **options)
+
+    def encode(self, event: dict[str, Any]) -> bytes:
+        finding_id_for(event)                      # a non-UUID id cannot become a finding id: fails alone
+        return json.dumps(to_finding(event, default_resource=self.resource), ensure_ascii=False).encode()
+
+    def post(self, batch: Batch) -> Sequence[Outcome] | None:
+        jobs = [(finding_id_for(item.event), json.loads(item.payload)) for item in batch.items]
+        return list(self._pool.map(lambda job: self._upsert(*job), jobs))
+
+    def _upsert(self, finding_id: str, finding: dict[str, Any]) -> Outcome:
+        from google.api_core import exceptions as gexc
+        try:
+            try:
+                self._client.create_finding(request={"parent": self.parent, "finding_id": finding_id,
+                                                     "finding": finding}, retry=None, timeout=RPC_TIMEOUT)
+            except gexc.AlreadyExists:
+                finding["name"] = f"{self.parent}/findings/{finding_id}"
+                self._client.update_finding(request={"finding": finding}, retry=None, timeout=RPC_TIMEOUT)
+            return Outcome.delivered()
+        except gexc.GoogleAPICallError as exc:
+            return Outcome.from_error(_grpc_error(exc))
+
+    def list_events(self, *, filter: str = "", page_size: int = 100, all_sources: bool = False) -> Iterator[dict[str, Any]]:
+        """The findings of this source (or every source of the organization) as WIA events, following
+        page tokens. `filter` is SCC's filter syntax, e.g. `state="ACTIVE" AND severity="HIGH"`."""
+        parent = f"{self.source.rsplit('/', 1)[0]}/-/locations/{self.location}" if all_sources else self.parent
+        pager = self._client.list_findings(request={"parent": parent, "filter": filter, "page_size": page_size},
+                                           retry=None, timeout=RPC_TIMEOUT)
+        for result in pager:
+            yield finding_to_event(result.finding)
+
+    def set_state(self, event_id: str, state: str) -> None:
+        """Mark the finding of an event ACTIVE or INACTIVE (SetFindingState)."""
+        self._client.set_finding_state(request={
+            "name": f"{self.parent}/findings/{finding_id_for({'id': event_id})}", "state": state},
+            retry=None, timeout=RPC_TIMEOUT)
+
+    def close_transport(self) -> None:
+        self._pool.shutdown(wait=True)
+        transport = getattr(self._client, "transport", None)
+        if transport is not None:
+            transport.close()
