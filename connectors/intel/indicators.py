@@ -1,0 +1,91 @@
+"""The observables of any WIA event that a reputation service can look up: file hashes, URLs, domains, IPs.
+
+Each is returned once per event as (kind, value) with kind in "file", "url", "domain", "ip". IP
+addresses that are not globally routable (RFC 1918, loopback, link-local, documentation ranges...)
+are left out: no reputation service knows them and a lookup would spend quota for nothing.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+KINDS = ("file", "url", "domain", "ip")
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+\.?$")
+
+#: WIA indicator / ioc type -> lookup kind
+INDICATOR_KINDS = {"ip": "ip", "domain": "domain", "url": "url", "hash": "file", "file_hash_md5": "file",
+                   "file_hash_sha1": "file", "file_hash_sha256": "file"}
+
+
+def normalize(kind: str, value: Any) -> str | None:
+    """The canonical lookup value, or None when the value is not usable for that kind."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    if kind == "file":
+        return value.lower() if len(value) in (32, 40, 64) and _HEX.match(value) else None
+    if kind == "ip":
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return None
+        return str(address) if address.is_global else None
+    if kind == "domain":
+        value = value.rstrip(".").lower()
+        try:
+            ipaddress.ip_address(value)
+            return None
+        except ValueError:
+            pass
+        return value if _DOMAIN.match(value) else None
+    if kind == "url":
+        parts = urlsplit(value)
+        return value if parts.scheme in ("http", "https", "ftp") and parts.netloc else None
+    return None
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _candidates(event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    etype = event.get("type")
+    for key in ("indicators", "iocs"):
+        for item in data.get(key) or []:
+            if isinstance(item, dict) and item.get("type") in INDICATOR_KINDS:
+                yield INDICATOR_KINDS[item["type"]], item.get("value")
+    if etype == "network_event":
+        for side in ("source", "destination"):
+            yield "ip", _get(data, side, "ip")
+            yield "domain", _get(data, side, "hostname")
+        yield "url", data.get("url")
+        yield "domain", _get(data, "dns", "query")
+        yield "domain", _get(data, "tls", "sni")
+    if etype == "endpoint_event":
+        for part in ("process", "file", "dll"):
+            for algo in ("sha256", "sha1", "md5"):
+                yield "file", _get(data, part, "hash", algo)
+        yield "ip", _get(data, "network_connection", "remote_ip")
+    if etype == "auth_event":
+        yield "ip", _get(data, "source", "ip")
+    for side in ("source", "destination"):
+        yield "ip", _get(event, "context", "network", side, "ip")
+        yield "domain", _get(event, "context", "network", side, "hostname")
+
+
+def observables(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """Distinct (kind, value) pairs worth looking up, in the order they appear in the event."""
+    seen: dict[tuple[str, str], None] = {}
+    for kind, raw in _candidates(event):
+        value = normalize(kind, raw)
+        if value is not None:
+            seen.setdefault((kind, value), None)
+    return list(seen)

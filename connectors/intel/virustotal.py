@@ -1,0 +1,284 @@
+"""VirusTotal enrichment (vt-py): reputation, detections and first/last seen for the observables of any event.
+
+Results go to `meta.custom.enrichment.virustotal` (the schema allows any keys under meta.custom only).
+Enrichment never blocks delivery: every `enrich_all` call has a time budget, each request a timeout
+(the client runs on a private event loop, so a hung request is abandoned, not waited for), a circuit
+breaker stops calling a VirusTotal that keeps failing, and a 429 QuotaExceededError backs off with
+full jitter (retrying within the budget, else skipping lookups until the backoff ends). Events always
+come back, enriched or marked `partial`/`unavailable` with the reason. One lookup per indicator per
+TTL through `EnrichmentCache`. API: https://docs.virustotal.com/reference/overview (v3).
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+from wia_security.connectors.base import BaseSink, DeliveryReport, Sink
+from wia_security.connectors.delivery.policy import DeliveryPolicy
+from wia_security.errors import ConfigError
+from wia_security.timeutil import now_iso, to_iso
+
+from .cache import EnrichmentCache
+from .indicators import observables
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "virustotal"
+GUI_URL = "https://www.virustotal.com/gui"
+#: Seconds one `enrich_all` call may spend talking to VirusTotal.
+DEFAULT_TIME_BUDGET = 10.0
+#: Seconds for one request (capped by what is left of the budget).
+DEFAULT_REQUEST_TIMEOUT = 5.0
+#: Consecutive failures that open the circuit, and how long it stays open.
+BREAKER_THRESHOLD = 3
+BREAKER_COOLDOWN = 60.0
+#: Backoff after a 429 when VirusTotal gives no hint: the public API's quota is per minute.
+QUOTA_POLICY = DeliveryPolicy(initial_backoff=2.0, max_backoff=60.0, max_attempts=3)
+#: Error codes (docs.virustotal.com/reference/errors) by how they are handled.
+QUOTA_CODES = frozenset({"QuotaExceededError", "TooManyRequestsError"})
+AUTH_CODES = frozenset({"AuthenticationRequiredError", "WrongCredentialsError", "ForbiddenError", "UserNotActiveError"})
+NOT_FOUND_CODES = frozenset({"NotFoundError"})
+
+_PATHS = {"file": "/files/{}", "url": "/urls/{}", "domain": "/domains/{}", "ip": "/ip_addresses/{}"}
+_GUI = {"file": "file", "url": "url", "domain": "domain", "ip": "ip-address"}
+
+
+class CircuitBreaker:
+    """Closed -> open after `threshold` consecutive failures -> half-open after `cooldown` (one trial call)."""
+
+    def __init__(self, threshold: int = BREAKER_THRESHOLD, cooldown: float = BREAKER_COOLDOWN,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.threshold, self.cooldown, self._clock = threshold, cooldown, clock
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.last_error: str | None = None
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if self._clock() - self.opened_at >= self.cooldown else "open"
+
+    def allow(self) -> bool:
+        return self.state != "open"
+
+    def success(self) -> None:
+        self.failures, self.opened_at = 0, None
+
+    def failure(self, reason: str, *, cooldown: float | None = None) -> None:
+        self.failures += 1
+        self.last_error = reason
+        if self.failures >= self.threshold or self.state == "half-open" or cooldown is not None:
+            self.opened_at = self._clock() - (self.cooldown - cooldown if cooldown is not None else 0)
+
+
+@dataclass
+class _Run:
+    deadline: float
+    status: str = "complete"
+    notes: list[str] = field(default_factory=list)
+
+    def degrade(self, status: str, note: str) -> None:
+        if self.status == "complete" or status == "unavailable":
+            self.status = status
+        if note not in self.notes:
+            self.notes.append(note)
+
+
+def _iso(epoch: Any) -> str | None:
+    if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) and epoch > 0:
+        return to_iso(datetime.fromtimestamp(epoch, tz=timezone.utc))
+    return None
+
+
+def summarize(kind: str, value: str, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """The part of a VirusTotal object we keep: reputation, detection counts, first/last seen."""
+    stats = attributes.get("last_analysis_stats") or {}
+    total = sum(v for v in stats.values() if isinstance(v, int))
+    malicious = int(stats.get("malicious", 0) or 0)
+    first = attributes.get("first_submission_date") or attributes.get("creation_date")
+    last = attributes.get("last_analysis_date") or attributes.get("last_modification_date")
+    out = {"type": kind, "value": value, "found": True, "reputation": attributes.get("reputation"),
+           "malicious": malicious, "suspicious": int(stats.get("suspicious", 0) or 0), "engines": total,
+           "detection_ratio": f"{malicious}/{total}" if total else None,
+           "first_seen": _iso(first), "last_seen": _iso(last), "link": f"{GUI_URL}/{_GUI[kind]}/{obj_id}"}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+class VirusTotalEnricher:
+    """Enriches WIA event dicts in place of copies; `enrich_all(events) -> list[dict]` never raises for VT trouble."""
+
+    def __init__(self, api_key: str, *, host: str | None = None, cache: EnrichmentCache | None = None,
+                 time_budget: float = DEFAULT_TIME_BUDGET, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 breaker: CircuitBreaker | None = None, quota_policy: DeliveryPolicy = QUOTA_POLICY,
+                 verify_tls: bool = True, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ConfigError("a VirusTotal API key is required", key="api_key")
+        import vt  # vt-py: the official client; imported here so the core never needs it
+        self._vt = vt
+        self._api_key = api_key.strip()
+        self.host = host                      # None = https://www.virustotal.com (vt-py's default)
+        self.cache = cache or EnrichmentCache()
+        self.time_budget = time_budget
+        self.request_timeout = request_timeout
+        self.breaker = breaker or CircuitBreaker(clock=clock)
+        self.quota_policy = quota_policy
+        self.verify_tls = verify_tls
+        self._clock, self._sleep = clock, sleep
+        self.quota_blocked_until = 0.0
+        self.requests = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="vt-enricher", daemon=True)
+        self._thread.start()
+        self._client = asyncio.run_coroutine_threadsafe(self._new_client(), self._loop).result(30)
+
+    async def _new_client(self) -> Any:
+        return self._vt.Client(self._api_key, agent="wia-security", host=self.host, timeout=int(max(1, self.request_timeout)),
+                               verify_ssl=self.verify_tls)
+
+    def __repr__(self) -> str:  # never the key
+        return f"<VirusTotalEnricher host={self.host or 'https://www.virustotal.com'} breaker={self.breaker.state}>"
+
+    # -- one lookup ------------------------------------------------------------------------------------
+    def _fetch(self, kind: str, value: str, timeout: float) -> dict[str, Any]:
+        obj_id = self._vt.url_id(value) if kind == "url" else value
+        coro = asyncio.wait_for(self._client.get_object_async(_PATHS[kind].format(obj_id)), timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        self.requests += 1
+        try:
+            obj = future.result(timeout + 1.0)
+        except BaseException:
+            future.cancel()
+            raise
+        return summarize(kind, value, obj.id, obj.to_dict().get("attributes", {}))
+
+    def lookup(self, kind: str, value: str, run: _Run) -> dict[str, Any] | None:
+        """The cached or fetched result for one observable; None when it could not be had (run says why)."""
+        cached = self.cache.get(PROVIDER, kind, value)
+        if cached is not None:
+            return cached | {"cached": True}
+        attempt = 0
+        while True:
+            now = self._clock()
+            if now >= run.deadline:
+                run.degrade("partial", "time budget exhausted")
+                return None
+            if now < self.quota_blocked_until:
+                run.degrade("partial", "VirusTotal quota exceeded; backing off")
+                return None
+            if not self.breaker.allow():
+                run.degrade("unavailable", f"circuit open after: {self.breaker.last_error}")
+                return None
+            timeout = min(self.request_timeout, run.deadline - now)
+            try:
+                result = self._fetch(kind, value, timeout)
+            except self._vt.APIError as exc:
+                if exc.code in NOT_FOUND_CODES:
+                    self.breaker.success()
+                    result = {"type": kind, "value": value, "found": False}
+                    self.cache.put(PROVIDER, kind, value, result)
+                    return result
+                if exc.code in QUOTA_CODES:
+                    attempt += 1
+                    # VirusTotal sends no Retry-After and its quotas are per minute: wait at least half
+                    # the backoff ceiling (jitter above that spreads clients out).
+                    ceiling = self.quota_policy.backoff_ceiling(attempt)
+                    delay = self.quota_policy.delay(attempt, retry_after=ceiling / 2)
+                    if attempt < self.quota_policy.max_attempts and self._clock() + delay < run.deadline:
+                        self._sleep(delay)
+                        continue
+                    self.quota_blocked_until = self._clock() + delay
+                    run.degrade("partial", "VirusTotal quota exceeded; backing off")
+                    return None
+                if exc.code in AUTH_CODES:   # will not heal by retrying: stay open for the whole cooldown
+                    self.breaker.failure(f"{exc.code}", cooldown=self.breaker.cooldown)
+                    run.degrade("unavailable", f"VirusTotal refused the API key ({exc.code})")
+                    return None
+                self.breaker.failure(f"{exc.code}")
+                run.degrade("partial", f"VirusTotal error {exc.code}")
+                return None
+            except (asyncio.TimeoutError, TimeoutError):
+                self.breaker.failure("timeout")
+                run.degrade("partial", "VirusTotal did not answer in time")
+                return None
+            except Exception as exc:  # noqa: BLE001 - connection errors and the like: VT is down, delivery goes on
+                self.breaker.failure(type(exc).__name__)
+                run.degrade("partial", f"VirusTotal unreachable ({type(exc).__name__})")
+                return None
+            self.breaker.success()
+            self.cache.put(PROVIDER, kind, value, result)
+            return result
+
+    # -- events ----------------------------------------------------------------------------------------
+    def enrich_all(self, events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Copies of the events, each with meta.custom.enrichment.virustotal when it has observables."""
+        run = _Run(deadline=self._clock() + self.time_budget)
+        results: dict[tuple[str, str], dict[str, Any] | None] = {}
+        out = []
+        for event in events:
+            pairs = observables(event)
+            if not pairs:
+                out.append(event)
+                continue
+            found, missing = [], []
+            for pair in pairs:
+                if pair not in results:
+                    results[pair] = self.lookup(*pair, run)
+                (found if results[pair] is not None else missing).append(results[pair] or
+                                                                         {"type": pair[0], "value": pair[1]})
+            enriched = copy.deepcopy(event)
+            block = {"provider": PROVIDER, "checked_at": now_iso(),
+                     "status": "complete" if not missing else run.status if run.status != "complete" else "partial",
+                     "indicators": found}
+            if missing:
+                block["not_checked"] = missing
+                block["notes"] = list(run.notes)
+            enriched.setdefault("meta", {}).setdefault("custom", {}).setdefault("enrichment", {})[PROVIDER] = block
+            out.append(enriched)
+        return out
+
+    def enrich(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.enrich_all([event])[0]
+
+    def close(self) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self._client.close_async(), self._loop).result(10)
+        except Exception:  # noqa: BLE001 - closing a broken session must not fail the caller
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+        self.cache.close()
+
+
+class EnrichingSink(BaseSink):
+    """Wraps any sink: events are enriched (within the enricher's budget) and then handed on.
+    An enrichment failure of any kind is logged and the original events are delivered."""
+
+    def __init__(self, inner: Sink, enricher: VirusTotalEnricher) -> None:
+        self.inner, self.enricher = inner, enricher
+        self.name = f"{inner.name}+virustotal"
+
+    def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:
+        try:
+            enriched = self.enricher.enrich_all(events)
+        except Exception as exc:  # noqa: BLE001 - never block delivery on enrichment
+            log.warning("enrichment skipped: %s: %s", type(exc).__name__, exc)
+            enriched = list(events)
+        return self.inner.send(enriched)
+
+    def flush(self) -> DeliveryReport:
+        return self.inner.flush()
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            self.enricher.close()
