@@ -86,14 +86,36 @@ def _events() -> dict[str, tuple[dict, set[tuple[str, str]]]]:
                .src("10.0.0.8", 5353).dst("8.8.8.8", 53).build().to_dict())
     privileged = (AuthEventBuilder().kind("privilege_escalation").result("success").account("svc_backup")
                   .target("host", "DC-01", ip="10.0.0.2").origin(ip="10.0.0.77").build().to_dict())
+    locked = (AuthEventBuilder().kind("account_locked").result("failure", "account_locked")
+              .account("jdoe", employee_id="E-7").target("application", "VPN").build().to_dict())
+    password = (AuthEventBuilder().kind("password_change").result("success").account("jdoe")
+                .target("service", "AD").build().to_dict())
+    recon = (AlertBuilder().title("Port scan").category("reconnaissance").host(hostname="FW-1")
+             .indicator("hash", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").build().to_dict())
+    dns = (NetworkEventBuilder().kind("dns").protocol("UDP").src("10.0.0.9", 53000).dst("10.0.0.53", 53)
+           .dns(query="evil.example", query_type="A", response=["203.0.113.66"], response_code="NOERROR")
+           .traffic(duration_ms=12).build().to_dict())
+    nxdomain = (NetworkEventBuilder().kind("dns").protocol("UDP").src("10.0.0.9").dst("10.0.0.53")
+                .dns(query="nope.example", query_type="AAAA", response_code="NXDOMAIN").build().to_dict())
+    http = (NetworkEventBuilder().kind("http").protocol("TCP").action("allowed").src("10.0.0.10", 51000)
+            .dst("198.51.100.20", 8080, hostname="app.example").url("http://app.example:8080/login?next=%2F")
+            .http(method="POST", status_code=302, user_agent="curl/8.5").traffic(bytes_sent=300, bytes_received=900)
+            .application("web-app").build().to_dict())
+    dll = (EndpointEventBuilder().kind("dll_load").endpoint("WS-5").dll(path="C:\\Windows\\Temp\\evil.dll", sha256="a" * 64)
+           .process(name="rundll32.exe", pid=42).build().to_dict())
+    driver = (EndpointEventBuilder().kind("driver_load").endpoint("WS-6").file(path="C:\\Windows\\System32\\drivers\\rk.sys")
+              .build().to_dict())
+    inbound = (EndpointEventBuilder().kind("network_connection").endpoint("SRV-9")
+               .connection(remote_ip="203.0.113.4", remote_port=40000, local_ip="10.9.9.9", local_port=3389,
+                           protocol="TCP", direction="inbound").build().to_dict())
     alerts = {("Alerts", "Alerts")}
     return {
         "alert sample": (_sample("alert"), alerts | {("Malware", "Malware Attacks")}),
         "incident sample": (_sample("incident"), alerts),
-        "threat_intel sample": (_sample("threat-intel"), alerts),
+        "threat_intel sample": (_sample("threat-intel"), set()),
         "vulnerability sample": (_sample("vulnerability"), {("Vulnerabilities", "Vulnerabilities")}),
         "auth_event sample": (_sample("auth-event"), {("Authentication", "Authentication")}),
-        "network_event sample": (_sample("network-event"), {("Network_Traffic", "All_Traffic")}),
+        "network_event sample": (_sample("network-event"), {("Network_Traffic", "All_Traffic"), ("Web", "Web")}),
         "endpoint_event sample": (_sample("endpoint-event"), {("Endpoint", "Processes")}),
         "alert intrusion": (intrusion, alerts | {("Intrusion_Detection", "IDS_Attacks")}),
         "alert malware": (malware, alerts | {("Malware", "Malware Attacks")}),
@@ -103,10 +125,25 @@ def _events() -> dict[str, tuple[dict, set[tuple[str, str]]]]:
         "endpoint network_connection": (connection, {("Network_Traffic", "All_Traffic")}),
         "network_event udp dropped": (network, {("Network_Traffic", "All_Traffic")}),
         "auth privilege_escalation": (privileged, {("Authentication", "Authentication")}),
+        "auth account_locked": (locked, {("Change", "All_Changes")}),
+        "auth password_change": (password, {("Change", "All_Changes")}),
+        "alert reconnaissance (host IDS)": (recon, alerts | {("Intrusion_Detection", "IDS_Attacks")}),
+        "network dns": (dns, {("Network_Traffic", "All_Traffic"), ("Network_Resolution", "DNS")}),
+        "network dns nxdomain": (nxdomain, {("Network_Traffic", "All_Traffic"), ("Network_Resolution", "DNS")}),
+        "network http": (http, {("Network_Traffic", "All_Traffic"), ("Web", "Web")}),
+        "endpoint dll_load": (dll, {("Endpoint", "Filesystem")}),
+        "endpoint driver_load": (driver, {("Endpoint", "Services")}),
+        "endpoint inbound connection": (inbound, {("Network_Traffic", "All_Traffic")}),
     }
 
 
 EVENTS = _events()
+#: Required numeric fields left out when the event has no number for them, as the core's CIM
+#: converter does ("the data models null non-numbers anyway"); reply_code_id 0 (NOERROR) is not in
+#: CIM's expected list although RFC 1035 defines it.
+NUMERIC_LEFT_OUT = {("Web", "bytes"), ("Web", "bytes_in"), ("Web", "bytes_out"), ("Network_Resolution", "reply_code_id"),
+                    ("Network_Resolution", "response_time"), ("Endpoint", "file_size")}
+ZERO_REPLY_CODE = ("Network_Resolution", "reply_code_id", "0")
 
 
 def test_every_wia_type_has_a_sourcetype_stanza():
@@ -119,12 +156,16 @@ def test_event_lands_in_its_data_models_with_required_fields(name):
     event, expected_models = EVENTS[name]
     fields, eventtypes, tags = search_time(event)
     landed = {(model, dataset) for model, dataset, need in DATASETS if need <= tags}
-    assert expected_models <= landed, f"{name}: tags {sorted(tags)} (event types {sorted(eventtypes)}) miss {expected_models - landed}"
+    assert landed == expected_models, f"{name}: tags {sorted(tags)} (event types {sorted(eventtypes)}) -> {landed}"
     for model, dataset in landed:
         for field, allowed in REQUIRED[(model, dataset)].items():
             value = fields.get(field)
+            if (model, field) in NUMERIC_LEFT_OUT and value is None:
+                continue
             assert value not in (None, "", []), f"{name}: {model}.{dataset} needs {field}; fields: {sorted(fields)}"
             for v in (value if isinstance(value, list) else [value]):
+                if (model, field, v) == ZERO_REPLY_CODE:
+                    continue
                 assert not allowed or v in allowed, f"{name}: {model}.{dataset} {field}={v!r} not in {allowed}"
 
 
@@ -145,7 +186,7 @@ def test_values_are_the_events_own_data():
     fields, _, _ = search_time(EVENTS["vulnerability sample"][0])
     assert fields["cve"] == EVENTS["vulnerability sample"][0]["data"]["vuln_id"]
     fields, _, _ = search_time(EVENTS["alert malware"][0])
-    assert fields["file_name"] == "C:\\Users\\bob\\invoice.exe"
+    assert fields["file_name"] == "invoice.exe" and fields["file_path"] == "C:\\Users\\bob\\invoice.exe"
     assert fields["file_hash"] == "d41d8cd98f00b204e9800998ecf8427e"
 
 
@@ -211,3 +252,37 @@ def test_spl_subset_semantics():
     assert evaluate("'nope' . \"x\"", f) is None
     assert evaluate("case(2 >= 7, \"a\", 2 >= 1, \"b\")", f) == "b"
     assert evaluate("if('nope' == \"x\", 1, 2)", f) == "2"
+
+
+def _same(core_value, app_value) -> bool:
+    """Equal as Splunk would show them: numbers compare as numbers, lists by their values."""
+    if isinstance(core_value, list):
+        # Where the core lists every match, a props EVAL (mvfind) yields the first one.
+        values = app_value if isinstance(app_value, list) else [app_value]
+        return [str(v) for v in core_value] == [str(v) for v in values] or str(core_value[0]) == str(values[0])
+    try:
+        return float(core_value) == float(app_value)
+    except (TypeError, ValueError):
+        return str(core_value) == str(app_value)
+
+
+#: Where props.conf cannot say what the converter says, and why.
+KNOWN_GAPS = {
+    "_time": "index-time metadata, set by TIME_PREFIX/TIME_FORMAT (tested above), not a search-time field",
+    "wia_tags": "meta.tags; the app aliases meta.tags{} including tags the converter drops as CIM tags",
+}
+
+
+@pytest.mark.parametrize("name", list(EVENTS))
+def test_props_agree_with_the_core_cim_converter(name):
+    """The app and wia_security.convert(event, to="cim") give an event the same tags and the same
+    value for every field the converter sets (docs/formats/cim.md is the shared mapping table)."""
+    from wia_security import convert
+
+    event, _ = EVENTS[name]
+    core = convert(event, to="cim")
+    fields, _, tags = search_time(event)
+    assert tags == set(core["tags"]), f"{name}: app tags {sorted(tags)} vs core {core['tags']}"
+    differ = {k: (v, fields.get(k)) for k, v in core["fields"].items()
+              if k not in KNOWN_GAPS and not (k in fields and _same(v, fields[k]))}
+    assert not differ, f"{name}: (core, app) values differ: {differ}"
