@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from ...errors import ConversionError
 from ..base import Format
 from .ids import derived_id
+from .reader import read_objects
 from .writer import WIA_EXTENSION, event_objects
 
 __all__ = ["StixFormat", "to_bundle", "WIA_EXTENSION"]
@@ -38,9 +39,23 @@ class StixFormat(Format):
     name = "stix"
     title = "STIX 2.1"
     spec_version = "2.1"
-    can_parse = False
+    can_parse = True
 
     def from_wia(self, event: dict[str, Any], **options: Any) -> dict[str, Any]:
         """A bundle for one event. Option `wia_extension` (default True) keeps the whole WIA event
         in a property extension on the primary object, so parsing the bundle back loses nothing."""
         return to_bundle([event], **options)
+
+    def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
+        """The WIA events held by a bundle, a list of STIX objects or one STIX object."""
+        if isinstance(doc, dict) and doc.get("type") == "bundle":
+            objects = doc.get("objects")
+            if not isinstance(objects, list):
+                raise ConversionError("stix", "a bundle needs an `objects` array", path="/objects")
+        elif isinstance(doc, dict) and isinstance(doc.get("type"), str):
+            objects = [doc]
+        elif isinstance(doc, list):
+            objects = doc
+        else:
+            raise ConversionError("stix", "expected a STIX bundle, a STIX object or a list of objects")
+        return read_objects(objects, **options)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import timezone
 from typing import Any
 
 from ...timeutil import parse_iso, to_iso
@@ -90,7 +91,10 @@ def stix_time(value: str) -> str:
     """An RFC 3339 timestamp in the form STIX requires (UTC, `Z`); kept as is when already in that form."""
     if _STIX_TIME.match(value):
         return value
-    return to_iso(parse_iso(value))
+    moment = parse_iso(value).astimezone(timezone.utc)
+    if moment.microsecond % 1000:      # keep every digit the source had, not just milliseconds
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return to_iso(moment)
 
 
 def later(a: str, b: str) -> bool:

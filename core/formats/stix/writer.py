@@ -139,7 +139,8 @@ class Writer:
         return self.add(ident)
 
     # -- shared pieces --------------------------------------------------------------------------------
-    def attack_pattern(self, technique_id: str, name: str | None = None, tactic: str | None = None) -> str:
+    def attack_pattern(self, technique_id: str, name: str | None = None, tactic: str | None = None,
+                       role: str = "mitre") -> str:
         """An ATT&CK technique as an attack-pattern (name and tactics from ATT&CK v18.1 when it knows the id).
 
         Its id derives from the event id like every SDO's: shared attack-patterns would tie the
@@ -156,7 +157,7 @@ class Writer:
             tac = attack_table().tactic(tactic_id)
             if tac is not None:
                 phases.append({"kill_chain_name": ATTACK_SOURCE, "phase_name": tac.shortname})
-        obj = self.sdo("attack-pattern", f"technique|{technique_id.upper()}", name=name or technique_id,
+        obj = self.sdo("attack-pattern", f"technique|{role}|{technique_id.upper()}", name=name or technique_id,
                        external_references=[{"source_name": ATTACK_SOURCE, "external_id": technique_id.upper(),
                                              "url": url}])
         if phases:
@@ -268,12 +269,8 @@ class Writer:
             return None
         layer = next((r.split("--")[0].replace("-addr", "") for r in (src, dst) if r), "ipv4")
         names = [layer]
-        for p in protocols:
-            p = p.lower()
-            if p in IANA_PROTOCOLS and p not in names:
-                names.append(p)
-            elif p not in names:
-                self.fail(path, f"protocol {p!r} is not an IANA service name (network-traffic protocols)")
+        # Only IANA service names (what `protocols` SHOULD hold); others (GRE, free text) stay unmapped.
+        names += [p for p in (p.lower() for p in protocols) if p in IANA_PROTOCOLS and p not in names]
         return self.sco("network-traffic", src_ref=src, dst_ref=dst, src_port=src_port, dst_port=dst_port,
                         protocols=names, **props)
 
@@ -346,10 +343,10 @@ def threat_intel(w: Writer) -> list[dict[str, Any]]:
         ref = w.indicator(i, f"/data/indicators/{i}", ind, ctx.get("description"), ctx.get("kill_chain_phase"))
         if ref:
             w.relate(ref, "indicates", threat["id"])
-    for ttp in d.get("ttps") or ():
+    for i, ttp in enumerate(d.get("ttps") or ()):
         if ttp.get("technique"):
             w.relate(threat["id"], "uses", w.attack_pattern(ttp["technique"], ttp.get("technique_name"),
-                                                             ttp.get("tactic")))
+                                                             ttp.get("tactic"), role=f"ttp{i}"))
     return w.finish(threat)
 
 

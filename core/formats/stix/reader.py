@@ -1,0 +1,537 @@
+"""STIX 2.1 objects -> WIA events: the WIA extension when present, else the native mapping with documented defaults.
+
+Roots, in this order, each claiming the objects it uses: objects carrying the WIA extension (the
+event comes back whole); sighting -> alert; incident -> incident; vulnerability -> vulnerability;
+malware / intrusion-set / threat-actor / campaign -> threat_intel; an indicator no root claimed ->
+threat_intel; observed-data no sighting claimed -> network_event (network-traffic), endpoint_event
+(process, file, registry key) or auth_event (a user account). Identities, extension definitions
+and marking definitions are never events. Defaults for what the STIX lacks are listed in
+docs/formats/stix.md ("Parsing plain STIX").
+"""
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from ..._version import WIA_SCHEMA_URI, WIA_VERSION
+from ...attack import table as attack_table
+from ...errors import ConversionError
+from ...severity import BAND_PRIORITY, band
+from .ids import WIA_NAMESPACE
+from .patterns import comparisons
+from .writer import ATTACK_SOURCE, INCIDENT_CORE_EXTENSION, WIA_EXTENSION
+
+DEFAULT_SEVERITY = 5
+THREAT_TYPES = ("malware", "intrusion-set", "threat-actor", "campaign")
+_ALERT_VOCAB = frozenset({"ip", "domain", "url", "hash", "email", "file", "file_hash_md5", "file_hash_sha1",
+                          "file_hash_sha256", "mutex", "registry"})
+_TI_VOCAB = frozenset({"ip", "domain", "url", "file_hash_md5", "file_hash_sha1", "file_hash_sha256", "email",
+                       "mutex", "registry"})
+_IOC_VOCAB = frozenset({"ip", "domain", "url", "hash", "email"})
+_INCIDENT_CATEGORIES = frozenset({"malware", "phishing", "ransomware", "data_breach", "ddos", "unauthorized_access",
+                                  "insider_threat", "apt", "other"})
+_TRANSPORTS = {"tcp": "TCP", "udp": "UDP", "icmp": "ICMP", "gre": "GRE", "esp": "ESP"}
+_APPS = {"http": "http", "https": "http", "dns": "dns", "domain": "dns", "tls": "tls", "ssl": "tls", "smtp": "smtp",
+         "ftp": "ftp", "ssh": "ssh", "rdp": "rdp"}
+
+
+class Graph:
+    """The objects of one document, indexed by id, with relationships by endpoint."""
+
+    def __init__(self, objects: list[Any]) -> None:
+        self.objects: list[dict[str, Any]] = []
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.rels_to: dict[str, list[dict[str, Any]]] = {}
+        self.rels_from: dict[str, list[dict[str, Any]]] = {}
+        for i, obj in enumerate(objects):
+            if not isinstance(obj, dict) or not isinstance(obj.get("type"), str) or not isinstance(obj.get("id"), str):
+                raise ConversionError("stix", "every STIX object needs a string `type` and `id`", path=f"/objects/{i}")
+            self.objects.append(obj)
+            self.by_id[obj["id"]] = obj
+            if obj["type"] == "relationship":
+                self.rels_to.setdefault(obj.get("target_ref", ""), []).append(obj)
+                self.rels_from.setdefault(obj.get("source_ref", ""), []).append(obj)
+
+    def get(self, ref: Any) -> dict[str, Any] | None:
+        return self.by_id.get(ref) if isinstance(ref, str) else None
+
+    def sources(self, target: str, rel: str, stix_type: str) -> list[dict[str, Any]]:
+        return [o for r in self.rels_to.get(target, ()) if r.get("relationship_type") == rel
+                for o in [self.get(r.get("source_ref"))] if o is not None and o["type"] == stix_type]
+
+    def targets(self, source: str, rel: str, stix_type: str) -> list[dict[str, Any]]:
+        return [o for r in self.rels_from.get(source, ()) if r.get("relationship_type") == rel
+                for o in [self.get(r.get("target_ref"))] if o is not None and o["type"] == stix_type]
+
+    def closure(self, root: dict[str, Any]) -> set[str]:
+        """Every object the writer made for the event `root` belongs to (refs and relationships, transitively)."""
+        seen: set[str] = set()
+        todo = [root["id"]]
+        while todo:
+            oid = todo.pop()
+            obj = self.by_id.get(oid)
+            if oid in seen or obj is None or obj["type"] in ("identity", "extension-definition", "marking-definition"):
+                continue
+            seen.add(oid)
+            todo += _refs(obj)
+            for rel in (*self.rels_to.get(oid, ()), *self.rels_from.get(oid, ())):
+                todo += [rel["id"], rel.get("source_ref"), rel.get("target_ref")]
+        return seen
+
+
+def _refs(obj: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for key, value in obj.items():
+        if key.endswith("_ref") and isinstance(value, str) and key != "created_by_ref":
+            out.append(value)
+        elif key.endswith("_refs") and isinstance(value, list) and key != "object_marking_refs":
+            out += [v for v in value if isinstance(v, str)]
+    return out
+
+
+def read_objects(objects: list[Any], **options: Any) -> list[dict[str, Any]]:
+    graph = Graph(objects)
+    events: list[dict[str, Any]] = []
+    claimed: set[str] = set()
+    for obj in graph.objects:
+        carried = (obj.get("extensions") or {}).get(WIA_EXTENSION)
+        if isinstance(carried, dict) and isinstance(carried.get("event"), dict):
+            events.append(copy.deepcopy(carried["event"]))
+            claimed |= graph.closure(obj)
+    for stix_type, reader in _READERS:
+        for obj in graph.objects:
+            if obj["type"] == stix_type and obj["id"] not in claimed:
+                event, used = reader(graph, obj)
+                claimed |= used
+                claimed.add(obj["id"])
+                events.append(event)
+    return events
+
+
+# -- envelope ----------------------------------------------------------------------------------------
+
+def _envelope(graph: Graph, root: dict[str, Any], event_type: str, data: dict[str, Any],
+              severity: float | None = None) -> dict[str, Any]:
+    creator = graph.get(root.get("created_by_ref")) or {}
+    event: dict[str, Any] = {
+        "$schema": WIA_SCHEMA_URI, "version": WIA_VERSION,
+        "id": str(uuid.uuid5(WIA_NAMESPACE, root["id"])),
+        "type": event_type, "timestamp": root.get("created") or root.get("first_observed") or "1970-01-01T00:00:00Z",
+        "severity": DEFAULT_SEVERITY if severity is None else severity,
+        "source": {"type": "custom", "name": creator.get("name") or "stix"},
+        "data": data,
+    }
+    meta: dict[str, Any] = {}
+    if isinstance(root.get("confidence"), int):
+        meta["confidence"] = root["confidence"] / 100
+    if root.get("labels"):
+        meta["tags"] = list(root["labels"])
+    if meta:
+        event["meta"] = meta
+    return event
+
+
+def _mitre(pattern: dict[str, Any] | None) -> dict[str, str] | None:
+    """The WIA mitre block for an attack-pattern with an ATT&CK reference."""
+    tech_id = _attack_id(pattern)
+    if tech_id is None:
+        return None
+    t = attack_table()
+    tech = t.technique(tech_id)
+    block: dict[str, str] = {}
+    if "." in tech_id:
+        parent = t.technique(tech_id.split(".")[0])
+        block.update(technique=tech_id.split(".")[0], sub_technique=tech_id)
+        if parent:
+            block["technique_name"] = parent.name
+        block["sub_technique_name"] = tech.name if tech else pattern.get("name", tech_id)
+    else:
+        block.update(technique=tech_id, technique_name=tech.name if tech else pattern.get("name", tech_id))
+    tactic = _tactic(pattern)
+    if tactic:
+        block = {"tactic": tactic.id, "tactic_name": tactic.name, **block}
+    return block
+
+
+def _attack_id(pattern: dict[str, Any] | None) -> str | None:
+    for ref in (pattern or {}).get("external_references") or ():
+        if ref.get("source_name") == ATTACK_SOURCE and isinstance(ref.get("external_id"), str) \
+                and ref["external_id"].upper().startswith("T"):
+            return ref["external_id"].upper()
+    return None
+
+
+def _tactic(obj: dict[str, Any]) -> Any:
+    order = {tac.id: i for i, tac in enumerate(attack_table().tactics)}
+    found = [attack_table().tactic(p.get("phase_name", "")) for p in obj.get("kill_chain_phases") or ()
+             if p.get("kill_chain_name") == ATTACK_SOURCE]
+    found = [t for t in found if t is not None]
+    return min(found, key=lambda t: order[t.id]) if found else None
+
+
+def _indicators(indicators: list[dict[str, Any]], vocab: frozenset[str], context_as: str) -> list[dict[str, Any]]:
+    out = []
+    for ind in indicators:
+        pairs = comparisons(ind.get("pattern", ""), vocab) if ind.get("pattern_type", "stix") == "stix" else []
+        if not pairs:
+            raise ConversionError("stix", f"no WIA indicator type fits the pattern {ind.get('pattern')!r}",
+                                  path=ind["id"])
+        for wia_type, value in pairs:
+            item: dict[str, Any] = {"type": wia_type, "value": value}
+            desc = ind.get("description")
+            if context_as == "text" and desc:
+                item["context"] = desc
+            elif context_as == "object":
+                ctx = {"description": desc} if desc else {}
+                phases = ind.get("kill_chain_phases") or ()
+                if phases:
+                    ctx["kill_chain_phase"] = phases[0].get("phase_name")
+                if ctx:
+                    item["context"] = ctx
+            elif context_as == "ioc" and desc:
+                item["description"] = desc
+            if isinstance(ind.get("confidence"), int) and context_as != "ioc":
+                item["confidence"] = ind["confidence"] / 100
+            if ind.get("valid_from"):
+                item["first_seen"] = ind["valid_from"]
+            out.append(item)
+    return out
+
+
+# -- per root type ------------------------------------------------------------------------------------
+
+def _alert(graph: Graph, sighting: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    sighted = graph.get(sighting.get("sighting_of_ref")) or {}
+    used = {sighted.get("id", "")}
+    if sighted.get("type") == "indicator":
+        indicators = [sighted]
+    else:
+        indicators = graph.sources(sighted.get("id", ""), "indicates", "indicator")
+    used |= {i["id"] for i in indicators}
+    short = sighting["id"].split("--")[1][:8].upper()
+    data: dict[str, Any] = {"alert_id": f"ALERT-{short}", "title": sighted.get("name") or "STIX sighting",
+                            "category": "other", "status": "new"}
+    if sighting.get("description"):
+        data["description"] = sighting["description"]
+    mitre = _mitre(sighted) if sighted.get("type") == "attack-pattern" else None
+    if sighted.get("type") == "attack-pattern" and mitre is None:
+        rule = {"name": sighted.get("name")}
+        rule.update({"id": r["external_id"] for r in sighted.get("external_references") or () if r.get("external_id")})
+        data["detection_rule"] = {k: v for k, v in rule.items() if v}
+    if indicators:
+        data["indicators"] = _indicators(indicators, _ALERT_VOCAB, "text")
+    for key in ("first_seen", "last_seen", "count"):
+        if sighting.get(key) is not None and not (key == "count" and sighting[key] < 1):
+            data[key] = sighting[key]
+    event = _envelope(graph, sighting, "alert", data)
+    data["priority"] = BAND_PRIORITY.get(band(event["severity"]), "medium")
+    if mitre:
+        event["mitre"] = mitre
+    context: dict[str, Any] = {}
+    for ref in sighting.get("observed_data_refs") or ():
+        od = graph.get(ref)
+        if od is not None:
+            used.add(od["id"])
+            used |= set(od.get("object_refs") or ())
+            context = _context(graph, od)
+    if context:
+        event["context"] = context
+    return event, used
+
+
+def _context(graph: Graph, od: dict[str, Any]) -> dict[str, Any]:
+    scos = [o for o in (graph.get(r) for r in od.get("object_refs") or ()) if o is not None]
+    context: dict[str, Any] = {}
+    traffic = next((o for o in scos if o["type"] == "network-traffic"), None)
+    in_traffic = {traffic.get("src_ref"), traffic.get("dst_ref")} if traffic else set()
+    if traffic:
+        network: dict[str, Any] = {}
+        for side, ref_key, port_key in (("source", "src_ref", "src_port"), ("destination", "dst_ref", "dst_port")):
+            end = _endpoint(graph, scos, traffic.get(ref_key), traffic.get(port_key))
+            if end:
+                network[side] = end
+        app = [p for p in traffic.get("protocols") or () if p not in ("ipv4", "ipv6")]
+        if app:
+            network["protocol"] = app[-1].upper()
+        if network:
+            context["network"] = network
+    host_ips = [o["value"] for o in scos if o["type"] in ("ipv4-addr", "ipv6-addr") and o["id"] not in in_traffic]
+    macs = [o["value"] for o in scos if o["type"] == "mac-addr"]
+    host = {k: v for k, v in (("ip", host_ips), ("mac", macs)) if v}
+    if host:
+        context["host"] = host
+    account = next((o for o in scos if o["type"] == "user-account"), None)
+    if account and (account.get("account_login") or account.get("user_id")):
+        user = {"name": account.get("account_login") or account.get("user_id")}
+        email = next((o["value"] for o in scos if o["type"] == "email-addr" and o.get("belongs_to_ref") == account["id"]),
+                     None)
+        if email:
+            user["email"] = email
+        context["user"] = user
+    return context
+
+
+def _endpoint(graph: Graph, scos: list[dict[str, Any]], ref: Any, port: Any) -> dict[str, Any]:
+    addr = graph.get(ref)
+    end: dict[str, Any] = {}
+    if addr and addr["type"] in ("ipv4-addr", "ipv6-addr"):
+        end["ip"] = addr["value"]
+        name = next((o["value"] for o in scos if o["type"] == "domain-name" and addr["id"] in (o.get("resolves_to_refs") or ())),
+                    None)
+        if name:
+            end["hostname"] = name
+    if isinstance(port, int):
+        end["port"] = port
+    return end
+
+
+def _threat(graph: Graph, threat: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    kind = threat["type"]
+    if kind == "malware":
+        types = threat.get("malware_types") or ()
+        threat_type = "ransomware" if "ransomware" in types else "botnet" if "bot" in types else "malware"
+    else:
+        threat_type = {"intrusion-set": "apt", "threat-actor": "apt"}.get(kind, "campaign")
+    indicators = graph.sources(threat["id"], "indicates", "indicator")
+    patterns = graph.targets(threat["id"], "uses", "attack-pattern")
+    used = {o["id"] for o in (*indicators, *patterns)}
+    data: dict[str, Any] = {"threat_type": threat_type, "threat_name": threat.get("name") or threat["id"],
+                            "status": "unknown"}
+    for key in ("aliases", "first_seen", "last_seen"):
+        if threat.get(key):
+            data[key] = threat[key]
+    if indicators:
+        data["indicators"] = _indicators(indicators, _TI_VOCAB, "object")
+    ttps = []
+    for p in patterns:
+        mitre = _mitre(p)
+        if mitre:
+            ttp = {"technique": mitre.get("sub_technique", mitre["technique"]),
+                   "technique_name": mitre.get("sub_technique_name", mitre.get("technique_name"))}
+            if mitre.get("tactic"):
+                ttp = {"tactic": mitre["tactic"], "tactic_name": mitre["tactic_name"], **ttp}
+            ttps.append(ttp)
+    if ttps:
+        data["ttps"] = ttps
+    creator = (graph.get(threat.get("created_by_ref")) or {}).get("name")
+    refs = threat.get("external_references") or ()
+    urls = [r["url"] for r in refs if r.get("url") and r.get("source_name") not in ("cve", "cwe", ATTACK_SOURCE)]
+    if urls:
+        data["references"] = urls
+    report = next((r["external_id"] for r in refs if r.get("external_id") and not r.get("url")
+                   and r.get("source_name") in (creator, "wia-security")), None)
+    if report:
+        data["report_id"] = report
+    return _envelope(graph, threat, "threat_intel", data), used
+
+
+def _lone_indicator(graph: Graph, ind: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    data = {"threat_type": "malware", "threat_name": ind.get("name") or ind["id"], "status": "unknown",
+            "indicators": _indicators([ind], _TI_VOCAB, "object")}
+    return _envelope(graph, ind, "threat_intel", data), set()
+
+
+def _vulnerability(graph: Graph, vuln: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    refs = vuln.get("external_references") or ()
+    cve = next((r["external_id"] for r in refs if r.get("source_name") == "cve" and r.get("external_id")), None)
+    if cve is None and str(vuln.get("name", "")).upper().startswith("CVE-"):
+        cve = vuln["name"].upper()
+    if cve is None:
+        raise ConversionError("stix", "a WIA vulnerability needs a CVE id; this vulnerability has none", path=vuln["id"])
+    data: dict[str, Any] = {"vuln_id": cve, "title": vuln.get("name") or cve,
+                            "cvss": {"version": "3.1", "score": 0, "severity": "none"}}
+    if vuln.get("description"):
+        data["description"] = vuln["description"]
+    cwes = [r["external_id"] for r in refs if r.get("source_name") == "cwe" and r.get("external_id")]
+    if cwes:
+        data["cwe"] = cwes
+    urls = [r["url"] for r in refs if r.get("url")]
+    if urls:
+        data["references"] = urls
+    return _envelope(graph, vuln, "vulnerability", data), set()
+
+
+def _incident(graph: Graph, inc: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    core = (inc.get("extensions") or {}).get(INCIDENT_CORE_EXTENSION) or {}
+    severity = next((s["value"] for s in core.get("scores") or () if s.get("name") == "wia-severity"
+                     and isinstance(s.get("value"), (int, float)) and 0 <= s["value"] <= 10), None)
+    category = ((core.get("incident_types") or ["other"])[0]).replace("-", "_")
+    status = {"new": "new", "closed": "closed"}.get(core.get("investigation_status"), "investigating")
+    crit = core.get("criticality")
+    short = inc["id"].split("--")[1][:8].upper()
+    data: dict[str, Any] = {"incident_id": f"INC-{short}", "title": inc.get("name") or short,
+                            "category": category if category in _INCIDENT_CATEGORIES else "other", "status": status}
+    if inc.get("description"):
+        data["description"] = inc["description"]
+    related = [graph.get(r.get("source_ref") if r.get("target_ref") == inc["id"] else r.get("target_ref"))
+               for r in (*graph.rels_to.get(inc["id"], ()), *graph.rels_from.get(inc["id"], ()))
+               if r.get("relationship_type") == "related-to"]
+    related = [o for o in related if o is not None]
+    iocs = [o for o in related if o["type"] == "indicator"]
+    if iocs:
+        data["iocs"] = [{k: v for k, v in i.items() if k in ("type", "value", "description", "first_seen")}
+                        for i in _indicators(iocs, _IOC_VOCAB, "ioc")]
+    event = _envelope(graph, inc, "incident", data, severity)
+    if isinstance(crit, int):
+        data["priority"] = "critical" if crit >= 100 else "high" if crit >= 75 else "medium" if crit >= 50 else "low"
+    else:
+        priority = BAND_PRIORITY.get(band(event["severity"]), "medium")
+        data["priority"] = "low" if priority == "info" else priority     # incident priority has no "info"
+    mitre = next((m for m in (_mitre(o) for o in related if o["type"] == "attack-pattern") if m), None)
+    if mitre:
+        event["mitre"] = mitre
+    return event, {o["id"] for o in related}
+
+
+def _observed(graph: Graph, od: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    scos = [o for o in (graph.get(r) for r in od.get("object_refs") or ()) if o is not None]
+    types = {o["type"] for o in scos}
+    traffic = next((o for o in scos if o["type"] == "network-traffic"), None)
+    # A flow with both ends is a network event; a half-known one (a connection an endpoint saw) is not.
+    complete = traffic is not None and all(
+        (graph.get(traffic.get(k)) or {}).get("type") in ("ipv4-addr", "ipv6-addr") for k in ("src_ref", "dst_ref"))
+    if scos and scos[0]["type"] == "user-account" and not types & {"process", "file", "windows-registry-key"}:
+        return _auth_event(graph, od, scos), set(od.get("object_refs") or ())   # the account leads: an auth event
+    if types & {"process", "file", "windows-registry-key"} or (traffic is not None and not complete):
+        return _endpoint_event(graph, od, scos), set(od.get("object_refs") or ())
+    if traffic is not None:
+        return _network_event(graph, od, scos, traffic), set(od.get("object_refs") or ())
+    return _auth_event(graph, od, scos), set(od.get("object_refs") or ())
+
+
+def _network_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]],
+                   traffic: dict[str, Any]) -> dict[str, Any]:
+    protocols = traffic.get("protocols") or ()
+    ext = (traffic.get("extensions") or {}).get("http-request-ext") or {}
+    kind = "http" if ext else next((_APPS[p] for p in protocols if p in _APPS), "connection")
+    data: dict[str, Any] = {"event_type": kind,
+                            "protocol": next((_TRANSPORTS[p] for p in protocols if p in _TRANSPORTS), "TCP")}
+    for side, ref_key, port_key in (("source", "src_ref", "src_port"), ("destination", "dst_ref", "dst_port")):
+        end = _endpoint(graph, scos, traffic.get(ref_key), traffic.get(port_key))
+        if "ip" not in end:
+            raise ConversionError("stix", f"a WIA network event needs the {side} IP address", path=traffic["id"])
+        data[side] = end
+    for stix_key, wia_key in (("src_byte_count", "bytes_sent"), ("dst_byte_count", "bytes_received"),
+                              ("src_packets", "packets_sent"), ("dst_packets", "packets_received")):
+        if isinstance(traffic.get(stix_key), int) and traffic[stix_key] >= 0:
+            data[wia_key] = traffic[stix_key]
+    url = next((o["value"] for o in scos if o["type"] == "url"), None)
+    if url:
+        data["url"] = url
+    if ext:
+        headers = ext.get("request_header") or {}
+        http = {"method": str(ext.get("request_method", "")).upper()}
+        for header, key in (("User-Agent", "user_agent"), ("Referer", "referer")):
+            value = headers.get(header)
+            if value:
+                http[key] = value[0] if isinstance(value, list) else value
+        data["http"] = http
+    hosts = {data["source"].get("hostname"), data["destination"].get("hostname")}
+    query = next((o for o in scos if o["type"] == "domain-name" and o["value"] not in hosts and o.get("resolves_to_refs")),
+                 None)
+    if kind == "dns" and query:
+        answers = [a["value"] for a in (graph.get(r) for r in query["resolves_to_refs"]) if a]
+        data["dns"] = {"query": query["value"], "response": answers}
+    cert = next((o for o in scos if o["type"] == "x509-certificate"), None)
+    if cert:
+        certificate = {k: cert[s] for s, k in (("issuer", "issuer"), ("subject", "subject"))
+                       if s in cert}
+        certificate.update({k: cert[s] for s, k in (("validity_not_before", "not_before"),
+                                                     ("validity_not_after", "not_after")) if s in cert})
+        if (cert.get("hashes") or {}).get("SHA-256"):
+            certificate["fingerprint_sha256"] = cert["hashes"]["SHA-256"]
+        data["tls"] = {"certificate": certificate}
+    return _envelope(graph, od, "network_event", data)
+
+
+def _file_obj(graph: Graph, f: dict[str, Any] | None) -> dict[str, Any]:
+    if not f:
+        return {}
+    out: dict[str, Any] = {}
+    directory = graph.get(f.get("parent_directory_ref"))
+    if f.get("name"):
+        out["name"] = f["name"]
+        if directory and directory.get("path"):
+            sep = "\\" if "\\" in directory["path"] or ":" in directory["path"] else "/"
+            out["path"] = directory["path"].rstrip(sep) + sep + f["name"]
+    hashes = {w: f["hashes"][s] for s, w in (("MD5", "md5"), ("SHA-1", "sha1"), ("SHA-256", "sha256"))
+              if s in (f.get("hashes") or {})}
+    if hashes:
+        out["hash"] = hashes
+    return out
+
+
+def _endpoint_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]]) -> dict[str, Any]:
+    procs = [o for o in scos if o["type"] == "process"]
+    parents = {p.get("parent_ref") for p in procs}
+    main = next((p for p in procs if p["id"] not in parents), procs[0] if procs else None)
+    images = {p.get("image_ref") for p in procs}
+    data: dict[str, Any] = {"event_type": "process_creation", "host": {"hostname": "unknown"}}
+    traffic = next((o for o in scos if o["type"] == "network-traffic"), None)
+    in_traffic = {traffic.get("src_ref"), traffic.get("dst_ref")} if traffic else set()
+    ips = [o["value"] for o in scos if o["type"] in ("ipv4-addr", "ipv6-addr") and o["id"] not in in_traffic]
+    if ips:
+        data["host"]["ip"] = ips
+    if main:
+        proc: dict[str, Any] = {k: main[k] for k in ("pid", "command_line") if k in main}
+        proc.update(_file_obj(graph, graph.get(main.get("image_ref"))))
+        if main.get("created_time"):
+            proc["start_time"] = main["created_time"]
+        user = graph.get(main.get("creator_user_ref"))
+        if user and user.get("account_login"):
+            proc["user"] = user["account_login"]
+        parent = graph.get(main.get("parent_ref"))
+        if parent:
+            par = {k: parent[k] for k in ("pid", "command_line") if k in parent}
+            image = _file_obj(graph, graph.get(parent.get("image_ref")))
+            par.update({k: image[k] for k in ("name", "path") if k in image})
+            if "pid" in par:
+                proc["ppid"] = par["pid"]
+            proc["parent"] = par
+        data["process"] = proc
+    files = [o for o in scos if o["type"] == "file" and o["id"] not in images]    # images of every process
+    if files:
+        f = files[0]
+        info = _file_obj(graph, f)
+        for s, w in (("size", "size"), ("ctime", "created"), ("mtime", "modified"), ("atime", "accessed")):
+            if s in f:
+                info[w] = f[s]
+        data["file"] = info
+        data["event_type"] = "file_create"
+    key = next((o for o in scos if o["type"] == "windows-registry-key"), None)
+    if key:
+        reg: dict[str, Any] = {"key": key.get("key", "")}
+        value = (key.get("values") or [{}])[0]
+        for s, w in (("name", "value_name"), ("data", "value_data"), ("data_type", "value_type")):
+            if s in value:
+                reg[w] = value[s]
+        data["registry"] = reg
+        data["event_type"] = "registry_modify"
+    if traffic:
+        src = graph.get(traffic.get("src_ref")) or {}
+        dst = graph.get(traffic.get("dst_ref")) or {}
+        conn = {"direction": "outbound", "local_ip": src.get("value"), "local_port": traffic.get("src_port"),
+                "remote_ip": dst.get("value"), "remote_port": traffic.get("dst_port"),
+                "protocol": next((_TRANSPORTS[p] for p in traffic.get("protocols") or () if p in ("tcp", "udp")), None)}
+        data["network_connection"] = {k: v for k, v in conn.items() if v is not None}
+    return _envelope(graph, od, "endpoint_event", data)
+
+
+def _auth_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]]) -> dict[str, Any]:
+    account = next((o for o in scos if o["type"] == "user-account"), {})
+    user = {"name": account.get("account_login") or account.get("user_id") or "unknown"}
+    email = next((o["value"] for o in scos if o["type"] == "email-addr" and o.get("belongs_to_ref") == account.get("id")),
+                 None)
+    if email:
+        user["email"] = email
+    url = next((o["value"] for o in scos if o["type"] == "url"), None)
+    target: dict[str, Any] = {"type": "application", "name": url or "unknown"}
+    if url:
+        target["url"] = url
+    data = {"event_type": "login_success", "result": "success", "user": user, "target": target}
+    return _envelope(graph, od, "auth_event", data)
+
+
+_READERS = (("sighting", _alert), ("incident", _incident), ("vulnerability", _vulnerability),
+            *((t, _threat) for t in THREAT_TYPES), ("indicator", _lone_indicator), ("observed-data", _observed))
