@@ -1,0 +1,284 @@
+"""AWS Security Hub (boto3): WIA events imported as ASFF findings, workflow updates, findings back as WIA events.
+
+    securityhub://[<region>][?account_id=123456789012][&product_arn=arn:aws:securityhub:...]
+
+Rules, as the Security Hub API reference and partner guide state them:
+
+- BatchImportFindings takes at most 100 findings per request (`MAX_BATCH_FINDINGS`), at most 240 KB
+  per finding (`MAX_FINDING_BYTES`; a bigger finding fails alone, dead-lettered with the reason) and
+  about 6 MB per request (`MAX_REQUEST_BYTES`). Throttle: 10 TPS per account and Region, burst 30.
+- It "must be called by the account that is associated with a finding if you are using the default
+  product ARN": `AwsAccountId` must equal the caller's account, and the default product ARN is
+  `arn:<partition>:securityhub:<region>:<account>:product/<account>/default`. Without `account_id`
+  the sink asks STS GetCallerIdentity (no IAM permission needed) once; a default product ARN of
+  another account, or of another Region than the client's, is refused when the sink is built.
+  A partner product ARN (`product/<company>/<product>`) may send for other accounts.
+- `FailedFindings` entries are per finding: throttling/internal errors are retried by the delivery
+  machinery, everything else is dead-lettered with `ErrorCode: ErrorMessage`.
+- After creation, Note, UserDefinedFields, VerificationState and Workflow belong to the customer:
+  BatchImportFindings ignores them on update; `update_workflow()` uses BatchUpdateFindings (100
+  findings per request), as customers and SOAR tools must.
+- GetFindings pages with NextToken (MaxResults 1-100); `get_events()` turns findings back into WIA
+  events (the ASFF converter), reflecting the customer's workflow status in `data.status`.
+
+Finding Id = the WIA event id, so a re-sent event updates its finding (idempotent).
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterable, Iterator, Sequence
+from urllib.parse import parse_qs, urlsplit
+
+from wia_security.errors import ConfigError, DeliveryError
+from wia_security.formats import convert
+from wia_security.formats import asff as asff_format
+
+from ..delivery.batching import Batch, BatchingSink, Outcome
+from ..delivery.policy import DeliveryPolicy
+
+#: BatchImportFindings: findings per request (API reference; partner guide "up to 100 findings per batch").
+MAX_BATCH_FINDINGS = 100
+#: BatchImportFindings: "The maximum allowed size for a finding is 240 Kb."
+MAX_FINDING_BYTES = 240 * 1024
+#: BatchImportFindings: "up to 6 MB per batch" (partner guide).
+MAX_REQUEST_BYTES = 6 * 1024 * 1024
+#: BatchUpdateFindings: "you can use it to update up to 100 existing findings at a time".
+MAX_UPDATE_FINDINGS = 100
+#: GetFindings MaxResults range.
+MAX_GET_RESULTS = 100
+WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
+#: Fields the customer owns once a finding exists (BatchImportFindings ignores them on update).
+CUSTOMER_FIELDS = ("Note", "UserDefinedFields", "VerificationState", "Workflow")
+
+#: Error codes (whole request or FailedFindings entry) worth retrying.
+RETRYABLE_CODES = frozenset({"LimitExceededException", "ThrottlingException", "TooManyRequestsException",
+                             "Throttling", "RequestLimitExceeded", "InternalException", "InternalFailure",
+                             "InternalServerError", "ServiceUnavailable", "ServiceUnavailableException",
+                             "RequestTimeout", "RequestTimeoutException"})
+_PRODUCT_ARN = re.compile(r"^arn:(aws[a-z-]*):securityhub:([a-z0-9-]+):(\d{12}|):product/([^/]+)/([^/]+)$")
+
+#: WIA status from a customer's Workflow.Status (alerts; incidents map RESOLVED/SUPPRESSED to closed).
+_ALERT_STATUS = {"NEW": "new", "NOTIFIED": "investigating", "RESOLVED": "resolved", "SUPPRESSED": "false_positive"}
+_INCIDENT_STATUS = {"NEW": "new", "NOTIFIED": "investigating", "RESOLVED": "closed", "SUPPRESSED": "closed"}
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of a Region (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("us-isob-"):
+        return "aws-iso-b"
+    if region.startswith("us-iso-"):
+        return "aws-iso"
+    return "aws"
+
+
+def default_product_arn(account_id: str, region: str) -> str:
+    return asff_format.default_product_arn(account_id, region, partition_of(region))
+
+
+def check_product_arn(product_arn: str, *, account_id: str, region: str) -> None:
+    """ConfigError when a product ARN cannot work for this account and Region (the documented rules)."""
+    m = _PRODUCT_ARN.match(product_arn)
+    if not m:
+        raise ConfigError(f"not a Security Hub product ARN: {product_arn!r}", key="product_arn")
+    partition, arn_region, _, company, product = m.groups()
+    if arn_region != region:
+        raise ConfigError(f"the product ARN is for Region {arn_region}, the client for {region}: findings are "
+                          "imported in the Region of the product ARN", key="product_arn")
+    if partition != partition_of(region):
+        raise ConfigError(f"partition {partition} does not match Region {region}", key="product_arn")
+    if product == "default" and company != account_id:
+        raise ConfigError(f"the default product of account {company} cannot receive findings from account "
+                          f"{account_id}: with the default product ARN the caller's account must be the "
+                          "finding's AwsAccountId", key="product_arn")
+
+
+def _client_error(exc: Exception) -> DeliveryError:
+    """A botocore error as a DeliveryError (retryable for throttling, 5xx and network errors)."""
+    from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedError, ConnectTimeoutError,
+                                     EndpointConnectionError, ReadTimeoutError)
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        retryable = code in RETRYABLE_CODES or (isinstance(status, int) and status >= 500) or status == 429
+        return DeliveryError(f"Security Hub {code}: {error.get('Message', '')}", retryable=retryable,
+                             status=status, details={"code": code})
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)):
+        return DeliveryError(f"network error: {exc}", retryable=True)
+    if isinstance(exc, BotoCoreError):
+        text = str(exc)
+        if "SSL" in text and "CERTIFICATE" in text.upper():
+            return DeliveryError(f"TLS verification failed: {text}", retryable=False)
+        return DeliveryError(f"boto3: {type(exc).__name__}: {text}", retryable=False)
+    raise exc
+
+
+def make_client(service: str, region: str | None = None, **config: Any) -> Any:
+    """A boto3 client with the SDK's own retries off (the delivery machinery counts attempts)."""
+    import boto3
+    from botocore.config import Config
+    return boto3.client(service, region_name=region,
+                        config=Config(retries={"mode": "standard", "max_attempts": 1},
+                                      user_agent_extra="wia-security", **config))
+
+
+class SecurityHubSink(BatchingSink):
+    """WIA events into Security Hub as findings of a product (the account's default one unless told)."""
+
+    max_batch_events = MAX_BATCH_FINDINGS
+    max_batch_bytes = MAX_REQUEST_BYTES
+    item_separator = b","
+    body_prefix = b'{"Findings":['
+    body_suffix = b"]}"
+
+    def __init__(self, region: str | None = None, *, account_id: str | None = None, product_arn: str | None = None,
+                 client: Any = None, sts_client: Any = None, delivery: DeliveryPolicy | None = None,
+                 dead_letter: Any = None, name: str | None = None) -> None:
+        self._client = client or make_client("securityhub", region)
+        self.region = region or self._client.meta.region_name
+        if not self.region:
+            raise ConfigError("no AWS Region: give securityhub://<region> or set AWS_REGION", key="region")
+        if account_id is None:
+            sts = sts_client or make_client("sts", self.region)
+            try:
+                account_id = sts.get_caller_identity()["Account"]
+            except Exception as exc:  # noqa: BLE001 - no credentials, no network: say so plainly
+                raise ConfigError(f"cannot tell the caller's AWS account (STS GetCallerIdentity failed: "
+                                  f"{type(exc).__name__}); pass account_id", key="account_id") from None
+        if not re.fullmatch(r"\d{12}", account_id):
+            raise ConfigError("an AWS account id is 12 digits", key="account_id")
+        self.account_id = account_id
+        self.product_arn = product_arn or default_product_arn(account_id, self.region)
+        check_product_arn(self.product_arn, account_id=account_id, region=self.region)
+        super().__init__(name=name or f"securityhub:{self.region}:{account_id}", delivery=delivery,
+                         dead_letter=dead_letter)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> "SecurityHubSink":
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        policy = {k: query.pop(k) for k in list(query) if k in DeliveryPolicy.keys()}
+        delivery = options.pop("delivery", None)
+        if policy:
+            delivery = DeliveryPolicy.from_mapping(policy, base=delivery, source="securityhub URL")
+        for key in ("account_id", "product_arn", "region"):
+            if key in query and key not in options:
+                options[key] = query.pop(key)
+        if query:
+            raise ConfigError(f"unknown option(s) {', '.join(sorted(query))}", key=sorted(query)[0],
+                              source="securityhub URL")
+        region = options.pop("region", None) or parts.netloc or None
+        return cls(region, delivery=delivery, **options)
+
+    # -- import ----------------------------------------------------------------------------------
+    def finding(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The ASFF finding this sink imports for `event`."""
+        return convert(event, to="asff", account_id=self.account_id, region=self.region,
+                       partition=partition_of(self.region), product_arn=self.product_arn)
+
+    def encode(self, event: dict[str, Any]) -> bytes:
+        payload = json.dumps(self.finding(event), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        if len(payload) > MAX_FINDING_BYTES:
+            raise ValueError(f"the finding is {len(payload):,} bytes; Security Hub accepts at most 240 KB "
+                             f"({MAX_FINDING_BYTES:,} bytes) per finding")
+        return payload
+
+    def post(self, batch: Batch) -> Sequence[Outcome] | None:
+        findings = [json.loads(p) for p in batch.payloads]
+        try:
+            response = self._client.batch_import_findings(Findings=findings)
+        except Exception as exc:  # noqa: BLE001 - classified (unknown ones re-raised)
+            raise _client_error(exc) from None
+        failures: dict[str, dict[str, Any]] = {}
+        for entry in response.get("FailedFindings") or []:
+            failures[entry.get("Id", "")] = entry
+        if not failures:
+            return None
+        outcomes = []
+        for finding in findings:
+            entry = failures.get(finding["Id"])
+            if entry is None:
+                outcomes.append(Outcome.delivered())
+                continue
+            code, message = entry.get("ErrorCode", "Unknown"), entry.get("ErrorMessage", "")
+            reason = f"Security Hub FailedFindings {code}: {message}"
+            outcomes.append(Outcome.retry(reason, details=entry) if code in RETRYABLE_CODES
+                            else Outcome.failed(reason, details=entry))
+        return outcomes
+
+    # -- customer-side updates and reads ---------------------------------------------------------
+    def update_workflow(self, event_ids: Iterable[str], status: str, *, note: str | None = None,
+                        updated_by: str = "wia-security") -> tuple[list[str], list[dict[str, Any]]]:
+        """Set Workflow.Status (NEW, NOTIFIED, RESOLVED, SUPPRESSED) of this product's findings for the given
+        event ids with BatchUpdateFindings. Returns (processed ids, unprocessed entries with ErrorCode)."""
+        if status not in WORKFLOW_STATUSES:
+            raise ConfigError(f"workflow status must be one of {', '.join(WORKFLOW_STATUSES)}", key="status")
+        ids = list(event_ids)
+        processed: list[str] = []
+        unprocessed: list[dict[str, Any]] = []
+        for start in range(0, len(ids), MAX_UPDATE_FINDINGS):
+            chunk = ids[start:start + MAX_UPDATE_FINDINGS]
+            request: dict[str, Any] = {
+                "FindingIdentifiers": [{"Id": i, "ProductArn": self.product_arn} for i in chunk],
+                "Workflow": {"Status": status}}
+            if note:
+                request["Note"] = {"Text": note[:512], "UpdatedBy": updated_by[:512]}
+            try:
+                response = self._client.batch_update_findings(**request)
+            except Exception as exc:  # noqa: BLE001
+                raise _client_error(exc) from None
+            processed += [f["Id"] for f in response.get("ProcessedFindings") or []]
+            unprocessed += response.get("UnprocessedFindings") or []
+        return processed, unprocessed
+
+    def get_findings(self, filters: dict[str, Any] | None = None, *, own_only: bool = True,
+                     page_size: int = MAX_GET_RESULTS) -> Iterator[dict[str, Any]]:
+        """Findings (ASFF dicts) matching `filters` (Security Hub's AwsSecurityFindingFilters syntax),
+        only this product's unless `own_only=False`, following NextToken."""
+        filters = dict(filters or {})
+        if own_only:
+            filters.setdefault("ProductArn", [{"Value": self.product_arn, "Comparison": "EQUALS"}])
+        page_size = max(1, min(MAX_GET_RESULTS, page_size))
+        token = None
+        while True:
+            request: dict[str, Any] = {"Filters": filters, "MaxResults": page_size}
+            if token:
+                request["NextToken"] = token
+            try:
+                response = self._client.get_findings(**request)
+            except Exception as exc:  # noqa: BLE001
+                raise _client_error(exc) from None
+            yield from response.get("Findings") or []
+            token = response.get("NextToken")
+            if not token:
+                return
+
+    def get_events(self, filters: dict[str, Any] | None = None, **options: Any) -> Iterator[dict[str, Any]]:
+        """Findings as WIA events; the customer's Workflow.Status (BatchUpdateFindings) wins over the
+        status the event was imported with."""
+        fmt = asff_format.AsffFormat()
+        for finding in self.get_findings(filters, **options):
+            for event in fmt.to_wia(finding):
+                _apply_workflow(event, finding)
+                yield event
+
+    def close_transport(self) -> None:
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
+
+
+def _apply_workflow(event: dict[str, Any], finding: dict[str, Any]) -> None:
+    status = (finding.get("Workflow") or {}).get("Status")
+    table = _ALERT_STATUS if event.get("type") == "alert" else _INCIDENT_STATUS if event.get("type") == "incident" else None
+    if not status or table is None or not isinstance(event.get("data"), dict):
+        return
+    current = event["data"].get("status")
+    imported = (asff_format.ALERT_WORKFLOW if event["type"] == "alert" else asff_format.INCIDENT_WORKFLOW).get(current)
+    if imported != status:                       # changed in Security Hub after import
+        event["data"]["status"] = table[status]
