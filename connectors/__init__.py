@@ -20,6 +20,7 @@ SINKS: dict[str, str] = {
     "sentinel": "azure.sentinel:SentinelSink",
     "sentinel-incidents": "azure.sentinel:SentinelIncidents",
     "scc": "gcp.scc:SccSink",
+    "misp": "intel.misp:MispSink",
     "securityhub": "aws.securityhub:SecurityHubSink",
 }
 

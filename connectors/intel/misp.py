@@ -1,0 +1,516 @@
+"""MISP (pymisp): pull events/attributes as WIA threat_intel events; push threat intel and incident IOCs.
+
+Pull: `MispSource(url, key).events(**filters)` / `.attributes(**filters)` page through
+`/events/restSearch` and `/attributes/restSearch` (pymisp `search`, `limit`/`page`) and yield one
+threat_intel event per MISP event. Push: `MispSink` (`misp+https://host`, key from `MISP_KEY` or
+`key=`) adds one MISP event per WIA event through pymisp `add_event`, idempotently: the MISP event
+uuid is the WIA event id, an existing one (HEAD /events/view/{uuid}) counts as a duplicate.
+The mapping tables below are the contract; docs/connectors/intel.md shows them as tables.
+API: https://www.misp-project.org/openapi/ ; taxonomies: https://www.misp-project.org/taxonomies.html
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Iterator, Sequence
+from urllib.parse import parse_qs, urlsplit
+
+from wia_security import jsonio
+from wia_security.attack import table as attack_table
+from wia_security.connectors.delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
+from wia_security.errors import ConfigError, DeliveryError
+from wia_security.timeutil import parse_iso, to_iso
+
+from .indicators import normalize
+
+#: Namespace of the deterministic WIA ids given to pulled MISP events (uuid5 of url, uuid and version).
+WIA_MISP_NAMESPACE = uuid.UUID("5b4f2a4e-1f0e-4b7a-9a53-7f1f2f6b1c01")
+DEFAULT_PAGE_SIZE = 100
+
+# -- MISP -> WIA -----------------------------------------------------------------------------------------
+#: MISP attribute type -> WIA threat-intel indicator type (composite types keep their first part).
+MISP_TO_WIA_TYPE = {
+    "ip-src": "ip", "ip-dst": "ip", "ip-src|port": "ip", "ip-dst|port": "ip",
+    "domain": "domain", "hostname": "domain", "domain|ip": "domain", "hostname|port": "domain",
+    "url": "url",
+    "md5": "file_hash_md5", "sha1": "file_hash_sha1", "sha256": "file_hash_sha256",
+    "filename|md5": "file_hash_md5", "filename|sha1": "file_hash_sha1", "filename|sha256": "file_hash_sha256",
+    "email": "email", "email-src": "email", "email-dst": "email",
+    "mutex": "mutex", "regkey": "registry", "regkey|value": "registry",
+}
+#: `misp:confidence-level` taxonomy -> 0..1 (attribute tag first, then event tag).
+CONFIDENCE_LEVELS = {"completely-confident": 1.0, "usually-confident": 0.75, "fairly-confident": 0.5,
+                     "rarely-confident": 0.25, "unconfident": 0.0}
+#: `admiralty-scale:information-credibility` 1 (confirmed) .. 5 (improbable); 6 = cannot be judged.
+ADMIRALTY_CREDIBILITY = {"1": 1.0, "2": 0.8, "3": 0.6, "4": 0.4, "5": 0.2}
+#: Without a confidence tag: an IDS-flagged attribute is trusted more than context-only data.
+CONFIDENCE_TO_IDS, CONFIDENCE_CONTEXT = 0.8, 0.5
+#: MISP threat_level_id -> WIA severity (1 High, 2 Medium, 3 Low, 4 Undefined).
+THREAT_LEVEL_SEVERITY = {"1": 8.0, "2": 5.0, "3": 3.0, "4": 1.0}
+#: MISP galaxy type -> WIA threat_type, in priority order; anything else -> "campaign".
+GALAXY_THREAT_TYPE = (("ransomware", "ransomware"), ("threat-actor", "apt"), ("mitre-intrusion-set", "apt"),
+                      ("botnet", "botnet"), ("malpedia", "malware"), ("mitre-malware", "malware"),
+                      ("mitre-tool", "malware"), ("tool", "malware"), ("rat", "malware"), ("stealer", "malware"),
+                      ("banker", "malware"))
+_ATTACK_ID = re.compile(r"\bT\d{4}(?:\.\d{3})?\b")
+
+# -- WIA -> MISP -----------------------------------------------------------------------------------------
+#: WIA indicator / ioc type -> (MISP type, category). "hash" is resolved by length.
+WIA_TO_MISP_TYPE = {
+    "ip": ("ip-dst", "Network activity"), "domain": ("domain", "Network activity"),
+    "url": ("url", "Network activity"), "email": ("email-src", "Payload delivery"),
+    "file_hash_md5": ("md5", "Payload delivery"), "file_hash_sha1": ("sha1", "Payload delivery"),
+    "file_hash_sha256": ("sha256", "Payload delivery"), "mutex": ("mutex", "Artifacts dropped"),
+    "registry": ("regkey", "Persistence mechanism"),
+}
+HASH_BY_LENGTH = {32: "file_hash_md5", 40: "file_hash_sha1", 64: "file_hash_sha256"}
+#: distribution 0 = "Your organisation only": sharing wider is a deliberate setting, not a default.
+DEFAULT_DISTRIBUTION = 0
+#: analysis: 0 initial, 1 ongoing, 2 completed.
+ANALYSIS_FOR_STATUS = {"active": 1, "inactive": 2, "unknown": 0}
+
+
+def _epoch_iso(value: Any) -> str | None:
+    try:
+        return to_iso(datetime.fromtimestamp(int(value), tz=timezone.utc))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _any_iso(value: Any) -> str | None:
+    """MISP dates come as epoch strings, ISO date-times or plain dates."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+        return _epoch_iso(value)
+    try:
+        if isinstance(value, str) and len(value) == 10:
+            return to_iso(datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=timezone.utc))
+        return to_iso(parse_iso(str(value)))
+    except ValueError:
+        return None
+
+
+def _tag_names(obj: dict[str, Any]) -> list[str]:
+    return [t["name"] for t in obj.get("Tag") or [] if isinstance(t, dict) and isinstance(t.get("name"), str)]
+
+
+def confidence_from_tags(tags: Sequence[str]) -> float | None:
+    for tag in tags:
+        m = re.fullmatch(r'misp:confidence-level="([^"]+)"', tag)
+        if m and m[1] in CONFIDENCE_LEVELS:
+            return CONFIDENCE_LEVELS[m[1]]
+        m = re.fullmatch(r'admiralty-scale:information-credibility="(\d)"', tag)
+        if m and m[1] in ADMIRALTY_CREDIBILITY:
+            return ADMIRALTY_CREDIBILITY[m[1]]
+    return None
+
+
+def _galaxy_clusters(event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(galaxy type, cluster) pairs from the event's Galaxy list and from misp-galaxy tags."""
+    out = []
+    for galaxy in event.get("Galaxy") or []:
+        for cluster in galaxy.get("GalaxyCluster") or []:
+            out.append((str(galaxy.get("type") or cluster.get("type") or ""), cluster))
+    seen = {c.get("tag_name") for _, c in out}
+    for tag in _tag_names(event):
+        m = re.fullmatch(r'misp-galaxy:([\w-]+)="(.*)"', tag)
+        if m and tag not in seen:
+            out.append((m[1], {"value": m[2], "tag_name": tag}))
+    return out
+
+
+def attack_ids(cluster: dict[str, Any]) -> list[str]:
+    """ATT&CK ids a cluster carries (meta.external_id, else its value/tag), resolved against v18.1."""
+    meta = cluster.get("meta") or {}
+    candidates = meta.get("external_id") or []
+    if isinstance(candidates, str):
+        candidates = [candidates]
+    if not candidates:
+        candidates = _ATTACK_ID.findall(f"{cluster.get('value', '')} {cluster.get('tag_name', '')}")
+    attack = attack_table()
+    out = []
+    for raw in candidates:
+        tech = attack.technique(str(raw))
+        if tech is not None and tech.status == "revoked":
+            tech = attack.replacement(tech.id)
+        if tech is not None and tech.id not in out:
+            out.append(tech.id)
+    return out
+
+
+def _ttp(technique_id: str) -> dict[str, str]:
+    attack = attack_table()
+    tech = attack.technique(technique_id)
+    ttp = {"technique": technique_id}
+    if tech is not None:
+        ttp["technique_name"] = tech.name
+        if len(tech.tactic_ids) >= 1:
+            order = {t.id: i for i, t in enumerate(attack.tactics)}
+            tactic = attack.tactic(min(tech.tactic_ids, key=order.__getitem__))
+            if tactic is not None:
+                ttp.update(tactic=tactic.id, tactic_name=tactic.name)
+    return ttp
+
+
+def attribute_to_indicator(attr: dict[str, Any], event_tags: Sequence[str]) -> dict[str, Any] | None:
+    wia_type = MISP_TO_WIA_TYPE.get(str(attr.get("type")))
+    if wia_type is None:
+        return None
+    value = str(attr.get("value") or "")
+    if "|" in str(attr.get("type")):
+        first, _, second = value.partition("|")
+        value = second if str(attr["type"]).startswith("filename|") else first
+    if not value:
+        return None
+    confidence = confidence_from_tags(_tag_names(attr))
+    if confidence is None and isinstance(attr.get("decay_score"), list) and attr["decay_score"]:
+        score = attr["decay_score"][0].get("score")
+        confidence = round(float(score) / 100, 3) if isinstance(score, (int, float)) else None
+    if confidence is None:
+        confidence = confidence_from_tags(event_tags)
+    if confidence is None:
+        confidence = CONFIDENCE_TO_IDS if attr.get("to_ids") in (True, 1, "1") else CONFIDENCE_CONTEXT
+    indicator: dict[str, Any] = {"type": wia_type, "value": value, "confidence": confidence}
+    context = {k: v for k, v in (("description", attr.get("comment")), ("kill_chain_phase", attr.get("category"))) if v}
+    if context:
+        indicator["context"] = context
+    for key in ("first_seen", "last_seen"):
+        if iso := _any_iso(attr.get(key)):
+            indicator[key] = iso
+    return indicator
+
+
+def event_to_wia(event: dict[str, Any], *, base_url: str = "", attributes: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One MISP event (the inner "Event" object) as a WIA threat_intel event dict (not yet validated)."""
+    ev = event.get("Event", event)
+    tags = _tag_names(ev)
+    attrs = list(attributes if attributes is not None else ev.get("Attribute") or [])
+    for obj in ev.get("Object") or []:
+        attrs.extend(obj.get("Attribute") or [])
+    indicators, references, unmapped = [], [], 0
+    for attr in attrs:
+        if attr.get("type") == "link" and str(attr.get("value", "")).startswith(("http://", "https://")):
+            references.append(attr["value"])
+            continue
+        ind = attribute_to_indicator(attr, tags)
+        if ind is None:
+            unmapped += 1
+        elif not any(i["type"] == ind["type"] and i["value"] == ind["value"] for i in indicators):
+            indicators.append(ind)
+    clusters = _galaxy_clusters(ev)
+    threat_type, family, aliases, sectors, countries, ttps = "campaign", None, [], [], [], []
+    for gtype, _ in clusters:
+        for key, wia in GALAXY_THREAT_TYPE:
+            if gtype == key:
+                threat_type = wia if threat_type == "campaign" else threat_type
+    for gtype, cluster in clusters:
+        if gtype in ("malpedia", "mitre-malware", "ransomware", "tool", "mitre-tool", "rat", "botnet", "stealer", "banker") and not family:
+            family = str(cluster.get("value"))
+        if gtype in ("threat-actor", "mitre-intrusion-set"):
+            aliases.extend(str(s) for s in (cluster.get("meta") or {}).get("synonyms") or [])
+        if gtype == "sector":
+            sectors.append(str(cluster.get("value")))
+        if gtype in ("country", "target-information"):
+            countries.append(str(cluster.get("value")))
+        if gtype.startswith("mitre-") and "attack-pattern" in gtype or gtype == "mitre-attack-pattern":
+            for tid in attack_ids(cluster):
+                if not any(t["technique"] == tid for t in ttps):
+                    ttps.append(_ttp(tid))
+    if any("phishing" in t.lower() for t in tags) and threat_type == "campaign":
+        threat_type = "phishing"
+    times = [i[k] for i in indicators for k in ("first_seen", "last_seen") if k in i]
+    event_time = _epoch_iso(ev.get("timestamp")) or _any_iso(ev.get("date")) or to_iso(datetime.now(timezone.utc))
+    data: dict[str, Any] = {
+        "threat_type": threat_type, "threat_name": str(ev.get("info") or f"MISP event {ev.get('uuid')}")[:1000],
+        "status": "active", "report_id": f"misp:{ev.get('uuid')}",
+    }
+    if family:
+        data["threat_family"] = family
+    if aliases:
+        data["aliases"] = sorted(set(aliases))
+    data["first_seen"] = min(times) if times else (_any_iso(ev.get("date")) or event_time)
+    data["last_seen"] = max(times) if times else event_time
+    if indicators:
+        data["indicators"] = indicators
+    if ttps:
+        data["ttps"] = ttps
+    if sectors:
+        data["target_sectors"] = sectors
+    if countries:
+        data["target_countries"] = countries
+    if references:
+        data["references"] = references
+    host = urlsplit(base_url).netloc or "misp"
+    wia: dict[str, Any] = {
+        "$schema": "https://wia.live/security/v1/schema.json", "version": "1.0.0",
+        "id": str(uuid.uuid5(WIA_MISP_NAMESPACE, f"{host}|{ev.get('uuid')}|{ev.get('timestamp')}")),
+        "type": "threat_intel", "timestamp": event_time,
+        "severity": THREAT_LEVEL_SEVERITY.get(str(ev.get("threat_level_id")), 5.0),
+        "source": {"type": "custom", "name": "MISP", "vendor": "MISP Project"},
+        "data": data,
+    }
+    if ttps:
+        wia["mitre"] = {k: ttps[0][k] for k in ("tactic", "tactic_name", "technique", "technique_name") if k in ttps[0]}
+        if "." in wia["mitre"]["technique"]:
+            sub = wia["mitre"]["technique"]
+            parent = attack_table().technique(sub.split(".")[0])
+            wia["mitre"].update(sub_technique=sub, sub_technique_name=wia["mitre"].get("technique_name", ""),
+                                technique=sub.split(".")[0])
+            if parent is not None:
+                wia["mitre"]["technique_name"] = parent.name
+    plain_tags = [t for t in tags if not t.startswith("misp-galaxy:")]
+    meta: dict[str, Any] = {"custom": {"misp": {k: v for k, v in {
+        "event_uuid": ev.get("uuid"), "event_id": ev.get("id"),
+        "url": f"{base_url.rstrip('/')}/events/view/{ev.get('id')}" if base_url and ev.get("id") else None,
+        "org": (ev.get("Orgc") or {}).get("name"), "unmapped_attributes": unmapped or None}.items() if v is not None}}}
+    if plain_tags:
+        meta["tags"] = plain_tags
+    if (conf := confidence_from_tags(tags)) is not None:
+        meta["confidence"] = conf
+    wia["meta"] = meta
+    return wia
+
+
+# -- WIA -> MISP -----------------------------------------------------------------------------------------
+def threat_level(severity: Any) -> int:
+    """WIA severity -> MISP threat_level_id: >= 7 High (1), >= 4 Medium (2), >= 1 Low (3), else Undefined (4)."""
+    sev = float(severity) if isinstance(severity, (int, float)) and not isinstance(severity, bool) else 0.0
+    return 1 if sev >= 7 else 2 if sev >= 4 else 3 if sev >= 1 else 4
+
+
+def _attribute(event_id: str, wia_type: str, value: str, comment: str | None = None,
+               first_seen: str | None = None, last_seen: str | None = None) -> dict[str, Any] | None:
+    if wia_type == "hash":
+        wia_type = HASH_BY_LENGTH.get(len(value), "")
+    if wia_type not in WIA_TO_MISP_TYPE:
+        return None
+    kind = {"ip": "ip", "domain": "domain", "url": "url"}.get(wia_type, "file" if wia_type.startswith("file_hash") else "")
+    if kind and normalize(kind, value) is None and kind != "ip":
+        return None
+    misp_type, category = WIA_TO_MISP_TYPE[wia_type]
+    attr: dict[str, Any] = {"uuid": str(uuid.uuid5(uuid.UUID(event_id), f"{misp_type}|{value}")), "type": misp_type,
+                            "category": category, "value": value, "to_ids": True}
+    if comment:
+        attr["comment"] = comment[:1000]
+    for key, val in (("first_seen", first_seen), ("last_seen", last_seen)):
+        if val:
+            attr[key] = val
+    return attr
+
+
+def galaxy_tag(technique_id: str) -> str | None:
+    tech = attack_table().technique(technique_id)
+    return f'misp-galaxy:mitre-attack-pattern="{tech.name} - {tech.id}"' if tech else None
+
+
+def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTION,
+                extra_tags: Sequence[str] = ()) -> dict[str, Any]:
+    """A WIA threat_intel or incident event as a MISP event body for /events/add (`{"Event": {...}}`).
+    ValueError for other types or when there is nothing to share."""
+    etype, data = event.get("type"), event.get("data") or {}
+    if etype not in ("threat_intel", "incident"):
+        raise ValueError(f"MISP push takes threat_intel and incident events, not {etype!r}")
+    eid = str(event["id"])
+    attributes: list[dict[str, Any]] = []
+    techniques: list[str] = []
+    if etype == "threat_intel":
+        info = data.get("threat_name") or "WIA threat intelligence"
+        if data.get("threat_family") and data["threat_family"] not in info:
+            info = f"{info} ({data['threat_family']})"
+        for ind in data.get("indicators") or []:
+            ctx = ind.get("context") if isinstance(ind.get("context"), dict) else {}
+            attr = _attribute(eid, ind.get("type", ""), str(ind.get("value", "")), ctx.get("description"),
+                              ind.get("first_seen"), ind.get("last_seen"))
+            if attr:
+                attributes.append(attr)
+        techniques += [t["technique"] for t in data.get("ttps") or [] if isinstance(t, dict) and t.get("technique")]
+        for ref in data.get("references") or []:
+            attributes.append({"uuid": str(uuid.uuid5(uuid.UUID(eid), f"link|{ref}")), "type": "link",
+                               "category": "External analysis", "value": ref, "to_ids": False})
+        analysis = ANALYSIS_FOR_STATUS.get(str(data.get("status")), 0)
+        first = data.get("first_seen")
+    else:
+        info = f"{data.get('incident_id', '')} {data.get('title', '')}".strip() or "WIA incident"
+        for ioc in data.get("iocs") or []:
+            attr = _attribute(eid, ioc.get("type", ""), str(ioc.get("value", "")), ioc.get("description"),
+                              ioc.get("first_seen"))
+            if attr:
+                attributes.append(attr)
+        analysis = 2 if data.get("status") == "closed" else 1
+        first = data.get("created_at")
+    mitre = event.get("mitre") or {}
+    if mitre.get("sub_technique") or mitre.get("technique"):
+        techniques.insert(0, mitre.get("sub_technique") or mitre["technique"])
+    if not attributes:
+        raise ValueError("the event has no indicator MISP can store")
+    tags = [f'wia-security:event-type="{etype}"', *extra_tags, *((event.get("meta") or {}).get("tags") or [])]
+    if etype == "incident":
+        tags += [f'wia-security:incident-category="{data.get("category")}"']
+    tags += [t for t in (galaxy_tag(tid) for tid in dict.fromkeys(techniques)) if t]
+    when = first or event["timestamp"]
+    body = {"uuid": eid, "info": info[:1000], "date": parse_iso(when).date().isoformat(),
+            "threat_level_id": str(threat_level(event.get("severity"))), "analysis": str(analysis),
+            "distribution": str(distribution), "published": False,
+            "Attribute": attributes, "Tag": [{"name": t} for t in dict.fromkeys(tags)]}
+    return {"Event": body}
+
+
+# -- client plumbing -------------------------------------------------------------------------------------
+def _client(url: str, key: str, verify_tls: bool | str, timeout: float | None) -> Any:
+    from pymisp import PyMISP
+    from pymisp.exceptions import PyMISPError
+    try:
+        return PyMISP(url, key, ssl=verify_tls, timeout=timeout, tool="wia-security")
+    except PyMISPError as exc:   # pymisp's messages never contain the key
+        raise ConfigError(f"cannot connect to MISP: {exc}", key="url", source=url) from None
+
+
+def _raise_for(result: Any, what: str) -> None:
+    if isinstance(result, dict) and "errors" in result:
+        status, body = result["errors"] if isinstance(result["errors"], tuple) else (None, result["errors"])
+        retryable = isinstance(status, int) and (status == 429 or status >= 500)
+        raise DeliveryError(f"MISP {what} failed: HTTP {status}: {_message(body)}", sink="misp",
+                            retryable=retryable, status=status if isinstance(status, int) else None, details=body)
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("name") or body)[:300]
+    return str(body)[:300]
+
+
+class MispSource:
+    """Pulls threat intelligence from MISP through pymisp; every page request is retried on 5xx/connection
+    errors with the delivery backoff policy."""
+
+    def __init__(self, url: str, key: str, *, verify_tls: bool | str = True, page_size: int = DEFAULT_PAGE_SIZE,
+                 timeout: float | None = 30.0, retry: DeliveryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if not key:
+            raise ConfigError("a MISP API key is required", key="key")
+        self.url = url.rstrip("/")
+        self.page_size = page_size
+        self.retry = retry or DeliveryPolicy(max_attempts=4, initial_backoff=1.0)
+        self._sleep = sleep
+        self.misp = _client(self.url, key, verify_tls, timeout)
+
+    def __repr__(self) -> str:
+        return f"<MispSource {self.url}>"
+
+    def _search(self, controller: str, page: int, filters: dict[str, Any]) -> Any:
+        from pymisp.exceptions import MISPServerError
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = self.misp.search(controller=controller, return_format="json", limit=self.page_size,
+                                          page=page, **filters)
+                _raise_for(result, f"{controller}/restSearch")
+                return result
+            except (MISPServerError, DeliveryError, OSError) as exc:
+                retryable = getattr(exc, "retryable", True)
+                if not retryable or attempt >= self.retry.max_attempts:
+                    if isinstance(exc, DeliveryError):
+                        raise
+                    raise DeliveryError(f"MISP {controller}/restSearch failed: {str(exc)[:300]}", sink="misp",
+                                        retryable=True) from None
+                self._sleep(self.retry.delay(attempt, getattr(exc, "retry_after", None)))
+
+    def events(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """WIA threat_intel events for the MISP events matching pymisp `search` filters (tags, timestamp,
+        last, published, to_ids, eventid, ...), page by page."""
+        filters.setdefault("include_event_tags", True)
+        page = 1
+        while True:
+            result = self._search("events", page, filters)
+            for item in result:
+                yield event_to_wia(item, base_url=self.url)
+            if len(result) < self.page_size:
+                return
+            page += 1
+
+    def attributes(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Attribute search (type_attribute, value, tags, to_ids, timestamp, ...) grouped into one WIA
+        threat_intel event per MISP event; events are emitted once all pages are read."""
+        filters.setdefault("include_event_tags", True)
+        groups: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        page = 1
+        while True:
+            result = self._search("attributes", page, filters)
+            batch = result.get("Attribute", []) if isinstance(result, dict) else []
+            for attr in batch:
+                ev = attr.get("Event") or {"uuid": attr.get("event_uuid") or attr.get("event_id"), "info": None}
+                key = str(ev.get("uuid") or attr.get("event_id"))
+                groups.setdefault(key, (ev, []))[1].append(attr)
+            if len(batch) < self.page_size:
+                break
+            page += 1
+        for ev, attrs in groups.values():
+            yield event_to_wia(ev, base_url=self.url, attributes=attrs)
+
+
+# -- sink ------------------------------------------------------------------------------------------------
+class MispSink(BatchingSink):
+    """Pushes threat_intel and incident events as MISP events (one request per event; idempotent by uuid)."""
+
+    max_batch_events = 1        # /events/add takes one event per request
+
+    def __init__(self, url: str, key: str, *, verify_tls: bool | str = True, distribution: int = DEFAULT_DISTRIBUTION,
+                 tags: Sequence[str] = (), timeout: float | None = 30.0, **options: Any) -> None:
+        if not key:
+            raise ConfigError("a MISP API key is required (MISP_KEY or key=)", key="key")
+        if distribution not in range(0, 6):
+            raise ConfigError("distribution must be 0..5 (0 = your organisation only)", key="distribution")
+        super().__init__(name=f"misp:{urlsplit(url).netloc}", **options)
+        self.url = url.rstrip("/")
+        self.distribution = distribution
+        self.tags = list(tags)
+        self.misp = _client(self.url, key, verify_tls, timeout)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> "MispSink":
+        """misp+https://host[:port][/path][?distribution=0&tag=tlp:amber&verify=false]; key from `key=` option
+        or the MISP_KEY environment variable (never from the URL)."""
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            raise ConfigError("put the MISP key in MISP_KEY, not in the URL", key="url", source=f"misp+{parts.scheme}://...")
+        scheme = parts.scheme.split("+", 1)[1] if "+" in parts.scheme else "https"
+        query = parse_qs(parts.query)
+        key = options.pop("key", None) or os.environ.get("MISP_KEY", "")
+        verify: bool | str = options.pop("verify_tls", True)
+        if query.get("verify", ["true"])[0].lower() in ("false", "0", "no"):
+            verify = False
+        return cls(f"{scheme}://{parts.netloc}{parts.path}", key, verify_tls=verify,
+                   distribution=int(query.get("distribution", [DEFAULT_DISTRIBUTION])[0]),
+                   tags=query.get("tag", []), **options)
+
+    def encode(self, event: dict[str, Any]) -> bytes:
+        return jsonio.dumpb(wia_to_misp(event, distribution=self.distribution, extra_tags=self.tags))
+
+    def post(self, batch: Batch) -> Sequence[Outcome] | None:
+        from pymisp.exceptions import MISPServerError, PyMISPError
+        body = jsonio.loads(batch.payloads[0])
+        event_uuid = body["Event"]["uuid"]
+        try:
+            if self.misp.event_exists(event_uuid):
+                return [Outcome.duplicate()]
+            result = self.misp.add_event(body, pythonify=False)
+        except MISPServerError as exc:
+            raise DeliveryError(f"MISP server error: {str(exc)[:300]}", sink=self.name, retryable=True) from None
+        except PyMISPError as exc:
+            raise DeliveryError(f"MISP client error: {str(exc)[:300]}", sink=self.name, retryable=False) from None
+        if isinstance(result, dict) and "errors" in result:
+            status, detail = result["errors"] if isinstance(result["errors"], tuple) else (None, result["errors"])
+            if "already exists" in jsonio.dumps(detail).lower():
+                return [Outcome.duplicate()]          # a concurrent writer won the race
+            if isinstance(status, int) and (status == 429 or status >= 500):
+                return [Outcome.retry(f"MISP HTTP {status}: {_message(detail)}")]
+            return [Outcome.failed(f"MISP refused the event: HTTP {status}: {_message(detail)}", details=detail)]
+        return None
+
+    def __repr__(self) -> str:
+        return f"<MispSink {self.url}>"
