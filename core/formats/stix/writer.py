@@ -68,6 +68,17 @@ _PRIORITY_CRITICALITY = {"critical": 100, "high": 75, "medium": 50, "low": 25}
 _INVESTIGATION_STATUS = {"new": "new", "closed": "closed"}   # everything else is "open"
 
 
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _is_hostname(value: str) -> bool:
+    try:
+        ascii_name = value.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return 0 < len(ascii_name) <= 253 and all(_LABEL.match(label) for label in ascii_name.split("."))
+
+
 class Writer:
     """Builds the STIX objects of one WIA event (one instance per event; not reused)."""
 
@@ -172,7 +183,7 @@ class Writer:
         name = mitre.get("sub_technique_name") if mitre.get("sub_technique") else mitre.get("technique_name")
         return self.attack_pattern(tech, name, mitre.get("tactic"))
 
-    def kill_chain_phase(self, phase: str) -> dict[str, str]:
+    def kill_chain_phase(self, phase: str) -> dict[str, str] | None:
         # Lockheed Martin's names first: "command-and-control" is both a phase there and an ATT&CK
         # tactic, and the WIA samples use the Lockheed chain (delivery, installation, ...).
         name = re.sub(r"[\s_]+", "-", phase.strip().lower())
@@ -181,6 +192,8 @@ class Writer:
         tac = attack_table().tactic(name)
         if tac is not None:
             return {"kill_chain_name": ATTACK_SOURCE, "phase_name": tac.shortname}
+        if not name.islower():      # section 3.3: lower case with hyphens (needs at least one letter)
+            return None
         return {"kill_chain_name": "wia-security", "phase_name": name}
 
     def indicator(self, index: int, path: str, ind: dict[str, Any], description: str | None,
@@ -197,7 +210,11 @@ class Writer:
                        indicator_types=["malicious-activity"], pattern=pattern, pattern_type="stix",
                        pattern_version="2.1", valid_from=valid_from)
         if phase:
-            obj["kill_chain_phases"] = [self.kill_chain_phase(phase)]
+            kcp = self.kill_chain_phase(phase)
+            if kcp is None:
+                self.fail(f"{path}/context/kill_chain_phase", f"{phase!r} is not a kill-chain phase name")
+            else:
+                obj["kill_chain_phases"] = [kcp]
         if isinstance(ind.get("confidence"), (int, float)):
             obj["confidence"] = round(ind["confidence"] * 100)
         return self.add(obj)
@@ -229,8 +246,13 @@ class Writer:
             return None
         return self.sco("url", value=value)
 
-    def domain(self, value: str | None, resolves_to: list[str] | None = None) -> str | None:
-        return self.sco("domain-name", value=value, resolves_to_refs=resolves_to or None) if value else None
+    def domain(self, value: str | None, resolves_to: list[str] | None = None, path: str = "") -> str | None:
+        if not value:
+            return None
+        if not _is_hostname(value):     # domain-name `value` has format idn-hostname
+            self.fail(path, f"{value!r} is not a host name")
+            return None
+        return self.sco("domain-name", value=value, resolves_to_refs=resolves_to or None)
 
     def hashes(self, hashes: dict[str, str] | None, path: str) -> dict[str, str] | None:
         out = {}
@@ -287,7 +309,7 @@ class Writer:
         src, dst = net.get("source") or {}, net.get("destination") or {}
         src_ip = self.ip(src.get("ip"), "/context/network/source/ip")
         dst_ip = self.ip(dst.get("ip"), "/context/network/destination/ip")
-        self.domain(dst.get("hostname"), [dst_ip] if dst_ip else None)
+        self.domain(dst.get("hostname"), [dst_ip] if dst_ip else None, "/context/network/destination/hostname")
         self.traffic(src_ip, dst_ip, src.get("port"), dst.get("port"),
                      [net["protocol"]] if net.get("protocol") else [], "/context/network/protocol")
 
@@ -425,8 +447,8 @@ def network_event(w: Writer) -> list[dict[str, Any]]:
     src, dst = d.get("source") or {}, d.get("destination") or {}
     src_ip = w.ip(src.get("ip"), "/data/source/ip")
     dst_ip = w.ip(dst.get("ip"), "/data/destination/ip")
-    w.domain(src.get("hostname"), [src_ip] if src_ip else None)
-    w.domain(dst.get("hostname"), [dst_ip] if dst_ip else None)
+    w.domain(src.get("hostname"), [src_ip] if src_ip else None, "/data/source/hostname")
+    w.domain(dst.get("hostname"), [dst_ip] if dst_ip else None, "/data/destination/hostname")
     for side, host in (("source", src), ("destination", dst)):
         if host.get("mac"):
             w.mac(host["mac"], f"/data/{side}/mac")
@@ -457,11 +479,13 @@ def network_event(w: Writer) -> list[dict[str, Any]]:
             try:
                 answers.append(w.sco(ip_kind(answer), value=answer.strip()))
             except PatternValueError:
-                answers.append(w.sco("domain-name", value=answer))
-        w.domain(dns["query"], answers)
+                name = w.domain(answer, None, f"/data/dns/response/{i}")
+                if name:
+                    answers.append(name)
+        w.domain(dns["query"], answers, "/data/dns/query")
     tls = d.get("tls") or {}
     if tls.get("sni"):
-        w.domain(tls["sni"])
+        w.domain(tls["sni"], None, "/data/tls/sni")
     cert = tls.get("certificate") or {}
     if cert:
         _certificate(w, cert)
