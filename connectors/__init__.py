@@ -22,6 +22,10 @@ SINKS: dict[str, str] = {
     "scc": "gcp.scc:SccSink",
     "misp": "intel.misp:MispSink",
     "securityhub": "aws.securityhub:SecurityHubSink",
+    "elasticsearch": "elastic:ElasticSink",
+    "opensearch": "elastic:OpenSearchSink",
+    "qradar": "qradar:SyslogSink",
+    "syslog": "qradar:SyslogSink",
 }
 
 

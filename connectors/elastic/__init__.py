@@ -1,0 +1,264 @@
+"""Elasticsearch / OpenSearch bulk sink: WIA events as ECS documents, idempotent by event id.
+
+`elasticsearch+https://es.example:9200?index=wia-security` (elasticsearch-py) or
+`opensearch+https://os.example:9200` (opensearch-py). Each event becomes one bulk `create` action
+with `_id` = the event id, so a retry after a timeout or a dead server never duplicates: the
+server answers 409 (version_conflict_engine_exception) and the event counts as a duplicate.
+Index naming: `daily` (default) -> `<index>-<type>-YYYY.MM.DD` from the event's own UTC date (a
+retry lands in the same index); `datastream` -> `<index>-<type>` data streams. Before the first
+bulk request the sink installs a composable index template with ECS mappings (template.py).
+
+Per-item results of a bulk response (Elasticsearch "Bulk API" docs: the response's `items` hold
+one object per action with `status` and, on failure, `error.type`/`error.reason`):
+201/200 delivered; 409 duplicate; 429 and `es_rejected_execution_exception` (the write queue is
+full) and 5xx retried with backoff; anything else (`mapper_parsing_exception`,
+`illegal_argument_exception`, ...) dead-lettered with the server's reason. Whole-request errors:
+429/5xx/timeouts/connection failures are retried (honouring `Retry-After` where the client exposes
+the header), others fail the batch. The clients' own retries are off: the delivery machinery
+(docs/connectors/delivery.md) does it once, with jitter, for both.
+"""
+from __future__ import annotations
+
+import time
+from datetime import timezone
+from typing import Any, Callable, Sequence
+from urllib.parse import parse_qsl, urlsplit
+
+from wia_security import jsonio
+from wia_security.errors import ConfigError, DeliveryError
+from wia_security.formats import FORMATS, convert
+from wia_security.timeutil import parse_iso
+
+from ..config import reveal
+from ..delivery.batching import Batch, BatchingSink, Outcome
+from ..delivery.http import is_retryable_status
+from ..delivery.policy import DeliveryPolicy, parse_retry_after
+from . import template
+
+#: Elastic's bulk guidance: requests of a few MB to ~15 MB; `http.max_content_length` is 100 MB.
+BULK_MAX_BYTES = 10 * 1024 * 1024
+#: Actions per bulk request we never exceed (the delivery policy's max_events is usually lower).
+BULK_MAX_ACTIONS = 5000
+#: The server's default hard limit on one request body (`http.max_content_length`).
+HTTP_MAX_CONTENT_LENGTH = 100 * 1024 * 1024
+DEFAULT_INDEX = "wia-security"
+NAMINGS = ("daily", "datastream")
+#: Per-item error types that mean "try again later" even when the status says otherwise.
+RETRYABLE_ITEM_ERRORS = frozenset({"es_rejected_execution_exception", "rejected_execution_exception",
+                                   "unavailable_shards_exception", "circuit_breaking_exception",
+                                   "cluster_block_exception"})
+_URL_KEYS = {"index", "naming", "format", "install_template", "mapping_dialect", "verify", "ca_certs",
+             "request_timeout"}
+
+
+class ElasticSink(BatchingSink):
+    """Bulk-indexes ECS documents into Elasticsearch (elasticsearch-py 8/9) or OpenSearch (opensearch-py)."""
+
+    flavor = "elasticsearch"
+    max_batch_events = BULK_MAX_ACTIONS
+    max_batch_bytes = BULK_MAX_BYTES
+    item_separator = b""                  # each payload is two NDJSON lines ending in "\n"
+
+    def __init__(self, url: str, *, index: str = DEFAULT_INDEX, naming: str = "daily", format: str = "ecs",
+                 install_template: bool = True, mapping_dialect: str | None = None, api_key: Any = None, username: str | None = None,
+                 password: Any = None, verify: bool = True, ca_certs: str | None = None,
+                 request_timeout: float = 30.0, client: Any = None, client_options: dict[str, Any] | None = None,
+                 delivery: DeliveryPolicy | None = None, dead_letter: Any = None, name: str | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if naming not in NAMINGS:
+            raise ConfigError(f"naming must be one of {', '.join(NAMINGS)}", key="naming")
+        if format not in FORMATS:
+            raise ConfigError(f"unknown format {format!r}; known: {', '.join(sorted(FORMATS))}", key="format")
+        if index != index.lower() or not index or index.startswith(("-", "_", "+")):
+            raise ConfigError("an index prefix is lower case and does not start with -, _ or +", key="index")
+        parts = urlsplit(url)
+        super().__init__(name=name or f"{self.flavor}:{parts.hostname}:{parts.port or 9200}",
+                         delivery=delivery, dead_letter=dead_letter, sleep=sleep)
+        self.index, self.naming, self.format = index, naming, format
+        self.install_template = install_template
+        # The server's type names (match_only_text, flattened... vs text, flat_object): the client's by default.
+        self.mapping_dialect = mapping_dialect or self.flavor
+        if self.mapping_dialect not in ("elasticsearch", "opensearch"):
+            raise ConfigError("mapping_dialect must be elasticsearch or opensearch", key="mapping_dialect")
+        self.template_installed = False
+        self.client = client if client is not None else self._client(
+            url, api_key=reveal(api_key), username=username, password=reveal(password), verify=verify,
+            ca_certs=ca_certs, request_timeout=request_timeout, extra=client_options or {})
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> "ElasticSink":
+        """`elasticsearch+https://host:9200?index=wia-security&naming=daily&max_events=1000`; credentials
+        come as options (`api_key`, `username` + `password`, Secrets from the config file), never in the URL."""
+        scheme, _, rest = url.partition("://")
+        transport = scheme.split("+", 1)[1] if "+" in scheme else "https"
+        parts = urlsplit(f"{transport}://{rest}")
+        if parts.username or parts.password:
+            raise ConfigError("credentials do not belong in the URL; use api_key_env / password_env",
+                              key="url", source=f"{scheme}://{parts.hostname}")
+        query = dict(parse_qsl(parts.query))
+        policy_keys = {k: query.pop(k) for k in list(query) if k in DeliveryPolicy.keys()}
+        unknown = set(query) - _URL_KEYS
+        if unknown:
+            raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}", key=sorted(unknown)[0],
+                              source=f"{scheme}://{parts.hostname}")
+        for key, value in query.items():
+            if key in ("install_template", "verify"):
+                options.setdefault(key, value.lower() not in ("0", "false", "no"))
+            elif key == "request_timeout":
+                options.setdefault(key, float(value))
+            else:
+                options.setdefault(key, value)
+        if policy_keys:
+            options["delivery"] = DeliveryPolicy.from_mapping(policy_keys, base=options.get("delivery"))
+        return cls(f"{parts.scheme}://{parts.netloc}{parts.path}", **options)
+
+    def _client(self, url: str, *, api_key: str | None, username: str | None, password: str | None, verify: bool,
+                ca_certs: str | None, request_timeout: float, extra: dict[str, Any]) -> Any:
+        from elasticsearch import Elasticsearch
+        # No client-side retries or dead-node pauses: the delivery machinery owns backoff.
+        options: dict[str, Any] = {"verify_certs": verify, "request_timeout": request_timeout, "max_retries": 0,
+                                   "retry_on_timeout": False, "retry_on_status": (), "dead_node_backoff_factor": 0.0,
+                                   "max_dead_node_backoff": 0.0}
+        if ca_certs:
+            options["ca_certs"] = ca_certs
+        if api_key:
+            options["api_key"] = api_key
+        if username:
+            options["basic_auth"] = (username, password or "")
+        return Elasticsearch(url, **{**options, **extra})
+
+    # -- naming and encoding --------------------------------------------------------------------
+    def index_for(self, event: dict[str, Any]) -> str:
+        kind = str(event.get("type", "unknown")).lower()
+        if self.naming == "datastream":
+            return f"{self.index}-{kind}"
+        day = parse_iso(event["timestamp"]).astimezone(timezone.utc).strftime("%Y.%m.%d")
+        return f"{self.index}-{kind}-{day}"
+
+    def document(self, event: dict[str, Any]) -> dict[str, Any]:
+        doc = convert(event, to=self.format)
+        if not isinstance(doc, dict):
+            raise ValueError(f"format {self.format!r} does not produce a JSON document")
+        if "@timestamp" not in doc:           # non-ECS formats: index time from the event itself
+            doc = {"@timestamp": event["timestamp"], **doc}
+        return doc
+
+    def encode(self, event: dict[str, Any]) -> bytes:
+        event_id = event.get("id")
+        if not isinstance(event_id, str) or not event_id:
+            raise ValueError("an event needs an id (it is the document _id)")
+        action = {"create": {"_index": self.index_for(event), "_id": event_id}}
+        return jsonio.dumpb(action) + b"\n" + jsonio.dumpb(self.document(event)) + b"\n"
+
+    # -- requests -------------------------------------------------------------------------------
+    def template_body(self) -> dict[str, Any]:
+        return template.index_template([f"{self.index}-*"], self.mapping_dialect, data_stream=self.naming == "datastream")
+
+    def put_template(self) -> None:
+        body = self.template_body()
+        kwargs = {k: v for k, v in body.items() if k != "_meta"}
+        self.client.indices.put_index_template(name=template.TEMPLATE_NAME, meta=body["_meta"], **kwargs)
+
+    def bulk(self, body: bytes) -> dict[str, Any]:
+        return self.client.bulk(operations=body).body
+
+    def post(self, batch: Batch) -> Sequence[Outcome] | None:
+        try:
+            if self.install_template and not self.template_installed:
+                self.put_template()
+                self.template_installed = True
+            response = self.bulk(batch.body())
+        except Exception as exc:  # noqa: BLE001 - turned into a DeliveryError the machinery understands
+            raise self.as_delivery_error(exc) from None
+        if not response.get("errors"):
+            return None
+        items = response.get("items") or []
+        if len(items) != len(batch):
+            raise DeliveryError(f"bulk response has {len(items)} item(s) for {len(batch)} action(s)",
+                                sink=self.name, retryable=True)
+        return [item_outcome(item) for item in items]
+
+    def as_delivery_error(self, exc: Exception) -> DeliveryError:
+        """A client exception as a DeliveryError: HTTP status decides retryability; network errors retry."""
+        status, headers, info = _status_of(exc)
+        if status is None:
+            from ..delivery.batching import classify_exception
+            return classify_exception(exc)
+        reason = f"HTTP {status}: {_error_text(info) or type(exc).__name__}"
+        retry_after = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
+        return DeliveryError(reason, sink=self.name, retryable=is_retryable_status(status), status=status,
+                             retry_after=parse_retry_after(retry_after), details=info)
+
+    def close_transport(self) -> None:
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()
+
+
+class OpenSearchSink(ElasticSink):
+    """The same sink on opensearch-py (its `bulk(body=...)`, `TransportError.status_code`)."""
+
+    flavor = "opensearch"
+
+    def _client(self, url: str, *, api_key: str | None, username: str | None, password: str | None, verify: bool,
+                ca_certs: str | None, request_timeout: float, extra: dict[str, Any]) -> Any:
+        from opensearchpy import OpenSearch
+        options: dict[str, Any] = {"verify_certs": verify, "timeout": request_timeout, "max_retries": 0,
+                                   "retry_on_timeout": False, "retry_on_status": ()}
+        if ca_certs:
+            options["ca_certs"] = ca_certs
+        if username:
+            options["http_auth"] = (username, password or "")
+        if api_key:
+            options["headers"] = {"Authorization": f"ApiKey {api_key}"}
+        return OpenSearch(hosts=[url], **{**options, **extra})
+
+    def put_template(self) -> None:
+        self.client.indices.put_index_template(name=template.TEMPLATE_NAME, body=self.template_body())
+
+    def bulk(self, body: bytes) -> dict[str, Any]:
+        return self.client.bulk(body=body)
+
+
+def item_outcome(item: dict[str, Any]) -> Outcome:
+    """One bulk response item -> its Outcome (see the module docstring for the rules)."""
+    result = next(iter(item.values())) if item else {}
+    status = result.get("status", 0)
+    error = result.get("error")
+    if 200 <= status < 300:
+        return Outcome.delivered()
+    if status == 409:
+        return Outcome.duplicate()
+    kind = error.get("type", "") if isinstance(error, dict) else ""
+    text = f"bulk item {status}: {_error_text(error)}"
+    if status == 429 or status >= 500 or kind in RETRYABLE_ITEM_ERRORS:
+        return Outcome.retry(text, details=error)
+    return Outcome.failed(text, details=error)
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict) and "error" in error:
+        error = error["error"]
+    if isinstance(error, dict):
+        text = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+        cause = error.get("caused_by")
+        if isinstance(cause, dict):
+            text += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+        return text
+    return str(error) if error else ""
+
+
+def _status_of(exc: Exception) -> tuple[int | None, dict[str, str] | None, Any]:
+    """(HTTP status, response headers, error body) of an elasticsearch-py or opensearch-py error."""
+    meta = getattr(exc, "meta", None)
+    if meta is not None and isinstance(getattr(meta, "status", None), int) and meta.status > 0:
+        return meta.status, dict(getattr(meta, "headers", {}) or {}), getattr(exc, "body", None)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status, None, getattr(exc, "info", None)
+    return None, None, None
+
+
+__all__ = ["ElasticSink", "OpenSearchSink", "item_outcome", "BULK_MAX_BYTES", "BULK_MAX_ACTIONS",
+           "HTTP_MAX_CONTENT_LENGTH"]

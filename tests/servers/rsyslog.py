@@ -1,0 +1,156 @@
+"""A real rsyslog (Debian's package, scripts/test-setup.d/20-rsyslog.sh) listening on loopback UDP, TCP and TLS.
+
+The fixture writes a config into a temporary directory, runs `rsyslogd -n` in the foreground
+(stopped by PID), and has every received message's MSG part written to a file, one per line,
+with control-character escaping switched off so messages arrive byte for byte. The TLS listener
+uses a throwaway CA and server certificate made with `cryptography` (SAN 127.0.0.1 / localhost).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+
+CONFIG = """
+global(workDirectory="{dir}" parser.escapeControlCharactersOnReceive="off"
+       maxMessageSize="64k"
+       defaultNetstreamDriverCAFile="{dir}/ca.pem" defaultNetstreamDriverCertFile="{dir}/server.pem"
+       defaultNetstreamDriverKeyFile="{dir}/server.key")
+module(load="imudp")
+module(load="imtcp" maxSessions="200")
+input(type="imudp" address="127.0.0.1" port="{udp}" ruleset="out")
+input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="out")
+input(type="imtcp" address="127.0.0.1" port="{tls}" ruleset="out" streamDriver.name="ossl"
+      streamDriver.mode="1" streamDriver.authMode="anon")
+template(name="msgonly" type="string" string="%msg%\\n")
+ruleset(name="out") {{
+    action(type="omfile" file="{dir}/received.log" template="msgonly" flushOnTXEnd="on" asyncWriting="off")
+}}
+"""
+
+
+@dataclass
+class Rsyslog:
+    dir: Path
+    udp: int
+    tcp: int
+    tls: int
+    ca: Path
+    process: subprocess.Popen
+
+    @property
+    def received(self) -> Path:
+        return self.dir / "received.log"
+
+    def lines(self) -> list[str]:
+        return self.received.read_text("utf-8").splitlines() if self.received.exists() else []
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[str]:
+        """The received lines once there are at least `count` (fails after `timeout` seconds)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.lines()
+            if len(lines) >= count:
+                return lines
+            time.sleep(0.05)
+        raise AssertionError(f"rsyslog received {len(self.lines())} of {count} messages in {timeout}s")
+
+    def clear(self) -> None:
+        if self.received.exists():
+            self.received.write_text("")
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_certificates(directory: Path) -> None:
+    """A throwaway CA (ca.pem) and a server certificate for 127.0.0.1/localhost (server.pem, server.key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wia-security test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                                       key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                             serialization.PrivateFormat.TraditionalOpenSSL,
+                                                             serialization.NoEncryption()))
+    os.chmod(directory / "server.key", 0o600)
+
+
+def start_rsyslog(directory: Path) -> Rsyslog:
+    make_certificates(directory)
+    ports = {"udp": free_port(socket.SOCK_DGRAM), "tcp": free_port(), "tls": free_port()}
+    conf = directory / "rsyslog.conf"
+    conf.write_text(CONFIG.format(dir=directory, **ports))
+    check = subprocess.run([RSYSLOGD, "-N1", "-f", str(conf)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr + check.stdout
+    log = open(directory / "rsyslogd.out", "w")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen([RSYSLOGD, "-n", "-f", str(conf), "-i", str(directory / "rsyslogd.pid")],
+                               stdout=log, stderr=subprocess.STDOUT)
+    server = Rsyslog(directory, ports["udp"], ports["tcp"], ports["tls"], directory / "ca.pem", process)
+    deadline = time.monotonic() + 15
+    for port in (ports["tcp"], ports["tls"]):
+        while True:
+            assert process.poll() is None, (directory / "rsyslogd.out").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("rsyslogd did not open its ports: " + (directory / "rsyslogd.out").read_text())
+                time.sleep(0.05)
+    return server
+
+
+def stop(server: Rsyslog) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def rsyslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
+    if not os.path.exists(RSYSLOGD):
+        pytest.fail("rsyslogd is not installed: run scripts/test-setup.d/20-rsyslog.sh")
+    server = start_rsyslog(tmp_path_factory.mktemp("rsyslog"))
+    yield server
+    stop(server)
