@@ -18,6 +18,9 @@ COMMANDS: dict[str, str] = {
     "query": "query",
     "attack": "attack",
     "report": "report",
+    "compliance": "compliance",
+    "enrich": "enrich",
+    "intel": "intel",
 }
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2

@@ -70,6 +70,13 @@ def _file_events(paths: list[str], problems: list[str], lenient: bool = False) -
                 yield result.event if isinstance(result.event, dict) else item.value
 
 
+def event_stream(args: argparse.Namespace, problems: list[str]) -> Iterator[dict[str, Any]]:
+    """Events from the input files (validated; rejects described in `problems`) or from the store."""
+    if args.paths:
+        return _file_events(args.paths, problems, getattr(args, "lenient", False))
+    return _store_events(args.db, relative_time(args.since), relative_time(args.until))
+
+
 def run(args: argparse.Namespace) -> int:
     from wia_security.dashboard import DashboardAggregator, write_report
     since, until = relative_time(args.since), relative_time(args.until)
@@ -85,12 +92,9 @@ def run(args: argparse.Namespace) -> int:
         except KeyError as exc:
             return fail(f"unknown framework {exc.args[0]!r}")
     problems: list[str] = []
-    if args.paths:
-        if missing_inputs(args.paths):
-            return 2
-        events = _file_events(args.paths, problems, args.lenient)
-    else:
-        events = _store_events(args.db, since, until)
+    if args.paths and missing_inputs(args.paths):
+        return 2
+    events = event_stream(args, problems)
     try:
         for event in events:
             if aggregator.add(event) and tracker is not None:

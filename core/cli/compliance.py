@@ -1,0 +1,69 @@
+"""`wia-security compliance`: control coverage per framework, with the evidence events, from the store or files."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .common import fail, missing_inputs
+from .forward import DEFAULT_DESTINATION
+from .query import relative_time
+from .report import event_stream
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "compliance", help="map events to NIST CSF 2.0, SP 800-53 r5, CIS v8 and ISO 27001:2022 controls",
+        description="Which framework controls the events evidence (per event type and per ATT&CK technique), "
+                    "with coverage and score per framework and the evidence events of each control. Mapping "
+                    "sources and definitions: docs/compliance.md.")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="event files instead of the store (- for stdin)")
+    p.add_argument("--db", default=DEFAULT_DESTINATION, metavar="URL", help=f"store (default {DEFAULT_DESTINATION})")
+    p.add_argument("--since", metavar="TIME", help="RFC 3339 time, or relative: 30m, 24h, 7d")
+    p.add_argument("--until", metavar="TIME", help="RFC 3339 time, or relative (exclusive)")
+    p.add_argument("--framework", dest="frameworks", action="append", default=[], metavar="ID",
+                   help="nist-csf-2.0, nist-sp800-53r5, cis-v8 or iso27001-2022 (repeatable; default all)")
+    p.add_argument("--lenient", action="store_true", help="files: treat null optional fields as absent")
+    p.add_argument("--controls", action="store_true", help="text format: list the evidenced controls too")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from wia_security.compliance import ComplianceTracker
+    from wia_security.dashboard import DashboardAggregator
+    try:
+        tracker = ComplianceTracker(frameworks=args.frameworks or None)
+        window = DashboardAggregator(relative_time(args.since), relative_time(args.until))
+    except KeyError as exc:
+        return fail(f"unknown framework {exc.args[0]!r}")
+    except ValueError as exc:
+        return fail(f"bad time window: {exc}")
+    if args.paths and missing_inputs(args.paths):
+        return 2
+    problems: list[str] = []
+    try:
+        for event in event_stream(args, problems):
+            if window.add(event):               # the same window rules as the dashboard
+                tracker.add(event)
+    except FileNotFoundError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+    report = tracker.report()
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    else:
+        print(f"{report['events']:,} events")
+        print(f"{'framework':<26} {'coverage':>9} {'score':>7} {'evidenced':>10} {'in scope':>9} {'attention':>10}")
+        for fw in report["frameworks"]:
+            print(f"{fw['name']:<26} {fw['coverage_percent']:>8}% {fw['score_percent']:>6}% "
+                  f"{fw['controls_evidenced']:>10} {fw['controls_in_scope']:>9} {fw['controls_attention']:>10}")
+            if args.controls:
+                for c in fw["controls"]:
+                    print(f"    {c['id']:<10} {c['status']:<9} {c['evidence_count']:>6} events  "
+                          f"{(c['title'] or '')[:60]}  e.g. {', '.join(c['evidence'][:2])}")
+    for line in problems:
+        print(f"wia-security: {line}", file=sys.stderr)
+    return 1 if problems else 0

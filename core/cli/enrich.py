@@ -1,0 +1,79 @@
+"""`wia-security enrich PATH...`: add VirusTotal reputation to the observables of events (NDJSON out).
+
+The API key is read from an environment variable (never from the command line, where `ps` shows it).
+Events always come out: when VirusTotal is slow, over quota or down, they carry the reason instead.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from .common import fail, missing_inputs
+from .report import _file_events
+
+BATCH = 100
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "enrich", help="add VirusTotal reputation to event indicators (meta.custom.enrichment)",
+        description="Look up the hashes, URLs, domains and public IPs of each event on VirusTotal (vt-py) and "
+                    "write the events, enriched under meta.custom.enrichment.virustotal, as NDJSON. Needs the "
+                    "`intel` extra. See docs/connectors/intel.md.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="event files (- for stdin)")
+    p.add_argument("-o", "--out", default="-", metavar="FILE", help="NDJSON output (default stdout)")
+    p.add_argument("--key-env", default="VT_API_KEY", metavar="NAME",
+                   help="environment variable holding the VirusTotal API key (default VT_API_KEY)")
+    p.add_argument("--vt-url", default=None, metavar="URL", help="API host (default https://www.virustotal.com)")
+    p.add_argument("--cache", default=None, metavar="PATH", help="SQLite cache file shared across runs")
+    p.add_argument("--ttl", type=float, default=24 * 3600, metavar="SECONDS", help="cache TTL (default 1 day)")
+    p.add_argument("--budget", type=float, default=10.0, metavar="SECONDS",
+                   help="time VirusTotal may take per batch of 100 events (default 10)")
+    p.add_argument("--lenient", action="store_true", help="treat null optional fields as absent")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    key = os.environ.get(args.key_env, "")
+    if not key:
+        return fail(f"set the VirusTotal API key in ${args.key_env}")
+    if missing_inputs(args.paths):
+        return 2
+    try:
+        from wia_security.connectors.intel.cache import EnrichmentCache
+        from wia_security.connectors.intel.virustotal import VirusTotalEnricher
+    except ImportError as exc:
+        return fail(f"{exc.name} is missing: pip install 'wia-security[intel]'")
+    enricher = VirusTotalEnricher(key, host=args.vt_url, cache=EnrichmentCache(args.cache, ttl=args.ttl),
+                                  time_budget=args.budget)
+    problems: list[str] = []
+    out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    written = 0
+    try:
+        batch: list[dict[str, Any]] = []
+        for event in _file_events(args.paths, problems, args.lenient):
+            batch.append(event)
+            if len(batch) == BATCH:
+                written += _write(enricher.enrich_all(batch), out)
+                batch = []
+        written += _write(enricher.enrich_all(batch), out)
+    except OSError as exc:
+        return fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+    finally:
+        enricher.close()
+        if out is not sys.stdout:
+            out.close()
+    for line in problems:
+        print(f"wia-security: {line}", file=sys.stderr)
+    print(f"{written:,} events written; {enricher.requests:,} VirusTotal requests, "
+          f"{enricher.cache.hits:,} cache hits; circuit {enricher.breaker.state}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _write(events: list[dict[str, Any]], out: Any) -> int:
+    for event in events:
+        out.write(json.dumps(event, ensure_ascii=False) + "\n")
+    return len(events)

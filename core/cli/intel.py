@@ -1,0 +1,102 @@
+"""`wia-security intel pull misp|otx --to URL`: threat intelligence into any destination.
+
+MISP: events (or attributes) matching the filters, as threat_intel events. OTX: subscribed pulses
+modified since the cursor kept in `--state`, advanced only after the batch was delivered or
+dead-lettered. Keys come from environment variables, never from the command line.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from ..errors import WiaError
+from .common import fail
+from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION
+
+BATCH = 500
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("intel", help="pull threat intelligence from MISP or AlienVault OTX",
+                              description="Threat-intel feeds into WIA events. See docs/connectors/intel.md.")
+    sub = p.add_subparsers(dest="intel_command", metavar="ACTION", required=True)
+    pull = sub.add_parser("pull", help="pull MISP events or OTX subscribed pulses and deliver them")
+    pull.add_argument("feed", choices=("misp", "otx"))
+    pull.add_argument("--url", metavar="URL", help="MISP base URL (required for misp); OTX API base URL "
+                                                    "(default https://otx.alienvault.com)")
+    pull.add_argument("--key-env", metavar="NAME", help="environment variable with the API key "
+                                                        "(default MISP_KEY or OTX_API_KEY)")
+    pull.add_argument("--to", dest="destination", default=DEFAULT_DESTINATION, metavar="URL",
+                      help=f"destination URL (default {DEFAULT_DESTINATION})")
+    pull.add_argument("--dead-letter", default=DEFAULT_DEAD_LETTER, metavar="PATH|URL")
+    pull.add_argument("--since", metavar="TIME", help="MISP: events changed since (epoch, or 1d/12h...); "
+                                                      "OTX: modified_since (ISO 8601), overriding --state")
+    pull.add_argument("--tag", dest="tags", action="append", default=[], help="MISP: only events with this tag")
+    pull.add_argument("--attributes", action="store_true", help="MISP: search attributes (to_ids only) instead of events")
+    pull.add_argument("--state", metavar="PATH", default="wia-otx-state.json", help="OTX cursor file")
+    pull.add_argument("--no-verify-tls", action="store_true", help="accept any TLS certificate (testing only)")
+    pull.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    env = args.key_env or ("MISP_KEY" if args.feed == "misp" else "OTX_API_KEY")
+    key = os.environ.get(env, "")
+    if not key:
+        return fail(f"set the {args.feed.upper()} API key in ${env}")
+    from wia_security.connectors import open_sink
+    from wia_security.connectors.delivery import open_dead_letter
+    verify = not args.no_verify_tls
+    try:
+        if args.feed == "misp":
+            if not args.url:
+                return fail("--url is required for misp")
+            from wia_security.connectors.intel.misp import MispSource
+            source: Any = MispSource(args.url, key, verify_tls=verify)
+            filters: dict[str, Any] = {}
+            if args.since:
+                filters["timestamp"] = args.since
+            if args.tags:
+                filters["tags"] = args.tags
+            events = source.attributes(to_ids=1, **filters) if args.attributes else source.events(**filters)
+        else:
+            from wia_security.connectors.intel.otx import DEFAULT_BASE_URL, OtxSource
+            source = OtxSource(key, base_url=args.url or DEFAULT_BASE_URL, state_path=args.state, verify_tls=verify)
+            events = source.poll(args.since)
+        sink = open_sink(args.destination)
+        dead_letter = open_dead_letter(args.dead_letter)
+    except (WiaError, OSError, ImportError) as exc:
+        return fail(exc)
+    delivered = duplicates = rejected = 0
+    try:
+        with sink, dead_letter:
+            batch: list[dict[str, Any]] = []
+
+            def ship() -> None:
+                nonlocal delivered, duplicates, rejected
+                report = sink.send(batch)
+                delivered, duplicates = delivered + report.delivered, duplicates + report.duplicates
+                for item in report.failed:
+                    dead_letter.put(item)
+                rejected += len(report.failed)
+                batch.clear()
+
+            for event in events:
+                batch.append(event)
+                if len(batch) >= BATCH:
+                    ship()
+            ship()
+            final = sink.flush()
+            delivered += final.delivered
+            duplicates += final.duplicates
+            for item in final.failed:
+                dead_letter.put(item)
+            rejected += len(final.failed)
+    except WiaError as exc:
+        return fail(exc)
+    if args.feed == "otx":
+        source.commit()        # everything is delivered or dead-lettered: safe to move the cursor
+    print(f"{args.feed}: {delivered:,} delivered, {duplicates:,} duplicates, {rejected:,} dead-lettered",
+          file=sys.stderr)
+    return 1 if rejected else 0
