@@ -18,6 +18,7 @@ FORMATS: dict[str, str] = {
     "stix": "stix:StixFormat",
     "asff": "asff:AsffFormat",
     "cim": "cim:CimFormat",
+    "ecs": "ecs:EcsFormat",
     "leef": "leef:LeefFormat",
     "cef": "cef:CefFormat",
 }
