@@ -17,6 +17,9 @@ from .base import BaseSink, DeliveryReport, Rejected, Sink
 SINKS: dict[str, str] = {
     "sqlite": "sqlite:SqliteSink",
     "file": "file:FileSink",
+    "phantom": "soar.splunk_soar:SplunkSoarSink",
+    "splunksoar": "soar.splunk_soar:SplunkSoarSink",
+    "xsoar": "soar.xsoar:XsoarSink",
     "sentinel": "azure.sentinel:SentinelSink",
     "sentinel-incidents": "azure.sentinel:SentinelIncidents",
     "scc": "gcp.scc:SccSink",

@@ -1,0 +1,124 @@
+"""What the SOAR connectors make of a WIA event: severities, CEF fields, indicators, XSOAR fields.
+
+CEF fields come from the event's Splunk CIM fields (wia_security.convert(event, to="cim")) through
+the CIM -> CEF table the Splunk SOAR ingestion apps use (src -> sourceAddress, dest ->
+destinationAddress, user -> destinationUserName, file_hash -> fileHash, ...), plus wia* custom keys
+whose "contains" types are declared in cef_types so SOAR playbooks can act on them.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from wia_security import convert
+from wia_security.severity import band
+
+from .. import _eventview as view
+
+#: WIA severity band -> Splunk SOAR container/artifact severity (the three built-in labels).
+SOAR_SEVERITY = {"informational": "low", "low": "low", "medium": "medium", "high": "high",
+                 "critical": "high", "emergency": "high"}
+#: WIA severity band -> XSOAR incident severity (0 unknown, 0.5 informational, 1 low, 2 medium, 3 high, 4 critical).
+XSOAR_SEVERITY = {"informational": 0.5, "low": 1, "medium": 2, "high": 3, "critical": 4, "emergency": 4}
+
+#: CIM field -> (CEF key, contains types); the Splunk SOAR ingestion convention.
+CIM_TO_CEF: dict[str, tuple[str, list[str]]] = {
+    "action": ("act", []), "app": ("app", []), "bytes_in": ("bytesIn", []), "bytes_out": ("bytesOut", []),
+    "category": ("cat", []), "dest": ("destinationAddress", ["ip", "host name"]),
+    "dest_ip": ("destinationAddress", ["ip"]), "dest_mac": ("destinationMacAddress", ["mac address"]),
+    "dest_nt_domain": ("destinationNtDomain", ["domain"]), "dest_port": ("destinationPort", ["port"]),
+    "direction": ("deviceDirection", []), "dvc": ("dvc", ["ip", "host name"]),
+    "file_create_time": ("fileCreateTime", []), "file_hash": ("fileHash", ["hash"]),
+    "file_modify_time": ("fileModificationTime", []), "file_name": ("fileName", ["file name"]),
+    "file_path": ("filePath", ["file path"]), "file_size": ("fileSize", []),
+    "transport": ("transportProtocol", []), "src": ("sourceAddress", ["ip", "host name"]),
+    "src_ip": ("sourceAddress", ["ip"]), "src_mac": ("sourceMacAddress", ["mac address"]),
+    "src_port": ("sourcePort", ["port"]), "src_user": ("sourceUserId", ["user name"]),
+    "url": ("requestURL", ["url"]), "user": ("destinationUserName", ["user name"]),
+    "process": ("destinationProcessName", ["process name"]), "process_id": ("destinationProcessId", ["pid"]),
+    "signature": ("signature", []), "cve": ("cve", ["cve"]),
+}
+#: WIA indicator type -> (CEF key, contains types) for indicator artifacts.
+INDICATOR_CEF: dict[str, tuple[str, list[str]]] = {
+    "ip": ("destinationAddress", ["ip"]), "domain": ("destinationDnsDomain", ["domain"]),
+    "url": ("requestURL", ["url"]), "hash": ("fileHash", ["hash"]), "file_hash_md5": ("fileHashMd5", ["hash", "md5"]),
+    "file_hash_sha1": ("fileHashSha1", ["hash", "sha1"]), "file_hash_sha256": ("fileHashSha256", ["hash", "sha256"]),
+    "email": ("emailAddress", ["email"]), "file": ("filePath", ["file path"]), "mutex": ("mutexName", ["mutex"]),
+    "registry": ("registryKey", ["registry key"]),
+}
+_UNKNOWN = "unknown"
+
+
+def soar_severity(event: dict[str, Any]) -> str:
+    return SOAR_SEVERITY.get(band(event.get("severity")), "medium")
+
+
+def xsoar_severity(event: dict[str, Any]) -> float:
+    return XSOAR_SEVERITY.get(band(event.get("severity")), 0)
+
+
+def event_cef(event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """(cef, cef_types) for the event artifact: CIM-derived fields plus the WIA envelope."""
+    fields = convert(event, to="cim")["fields"]
+    cef: dict[str, Any] = {}
+    types: dict[str, list[str]] = {}
+    for cim_field, (key, contains) in CIM_TO_CEF.items():
+        value = fields.get(cim_field)
+        if value in (None, "", _UNKNOWN) or key in cef:
+            continue
+        cef[key] = value if not isinstance(value, list) else ", ".join(map(str, value))
+        if contains:
+            types[key] = contains
+    mitre = event.get("mitre") or {}
+    extra = {"wiaEventId": event.get("id"), "wiaEventType": event.get("type"), "wiaSeverity": event.get("severity"),
+             "wiaSourceName": (event.get("source") or {}).get("name"),
+             "mitreTacticId": mitre.get("tactic"), "mitreTechniqueId": mitre.get("sub_technique") or mitre.get("technique"),
+             "mitreTechniqueName": mitre.get("sub_technique_name") or mitre.get("technique_name")}
+    cef.update({k: v for k, v in extra.items() if v not in (None, "")})
+    types.update(wiaEventId=["wia event id"], mitreTechniqueId=["mitre attack technique"])
+    return cef, {k: v for k, v in types.items() if k in cef}
+
+
+def indicator_cef(kind: str, value: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    key, contains = INDICATOR_CEF.get(kind, ("wiaIndicator", [kind]))
+    return {key: value}, {key: contains}
+
+
+def indicators(event: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """(type, value, context) of every indicator: alert/threat-intel indicators and incident IOCs."""
+    d = view.data(event)
+    for key in ("indicators", "iocs"):
+        for ind in d.get(key) or []:
+            if isinstance(ind, dict) and isinstance(ind.get("type"), str) and isinstance(ind.get("value"), str):
+                context = ind.get("context") if isinstance(ind.get("context"), str) else ind.get("description")
+                yield ind["type"], ind["value"], context if isinstance(context, str) else None
+
+
+#: cliName of each incident field of the WIA Security content pack (xsoar_pack/Packs/WIASecurity/IncidentFields).
+XSOAR_FIELDS = ("wiaeventid", "wiaeventtype", "wiaversion", "wiaseverityscore", "wiasourcetype", "wiasourcename",
+                "wiasourcevendor", "wiaconfidence", "wiacorrelationid", "wiamitretacticid", "wiamitretactic",
+                "wiamitretechniqueid", "wiamitretechnique", "wiastatus", "wiaindicators")
+
+
+def xsoar_custom_fields(event: dict[str, Any]) -> dict[str, Any]:
+    """The WIA Security pack's incident fields for an event (the same the pack's incoming mapper sets)."""
+    source, mitre, meta = event.get("source") or {}, event.get("mitre") or {}, event.get("meta") or {}
+    values = {
+        "wiaeventid": event.get("id"), "wiaeventtype": event.get("type"), "wiaversion": event.get("version"),
+        "wiaseverityscore": event.get("severity"), "wiasourcetype": source.get("type"),
+        "wiasourcename": source.get("name"), "wiasourcevendor": source.get("vendor"),
+        "wiaconfidence": meta.get("confidence"), "wiacorrelationid": meta.get("correlation_id"),
+        "wiamitretacticid": mitre.get("tactic"), "wiamitretactic": mitre.get("tactic_name"),
+        "wiamitretechniqueid": mitre.get("sub_technique") or mitre.get("technique"),
+        "wiamitretechnique": mitre.get("sub_technique_name") or mitre.get("technique_name"),
+        "wiastatus": view.status(event),
+        "wiaindicators": [f"{kind}:{value}" for kind, value, _ in indicators(event)] or None,
+    }
+    return {k: v for k, v in values.items() if v not in (None, "")}
+
+
+def xsoar_labels(event: dict[str, Any]) -> list[dict[str, str]]:
+    meta = event.get("meta") or {}
+    labels = [{"type": "wia_event_id", "value": str(event.get("id"))}, {"type": "wia_event_type", "value": str(event.get("type"))}]
+    labels += [{"type": str(k), "value": str(v)} for k, v in (meta.get("labels") or {}).items()]
+    labels += [{"type": "tag", "value": str(t)} for t in meta.get("tags") or []]
+    return labels

@@ -1,0 +1,215 @@
+"""Splunk SOAR (Phantom) sink: one container per WIA event, its evidence as artifacts, over the REST API.
+
+Splunk SOAR has no official Python client for its REST API, so this is hand-written on `requests`
+(the delivery machinery's session: TLS verified, pooled). Documented contract (Splunk SOAR REST API
+reference: "REST Containers", "REST Artifact", "REST Run Playbook", "Query for Data"):
+
+- auth: the automation user's token in the `ph-auth-token` header;
+- POST /rest/container with the container fields and an `artifacts` list creates both in one
+  request (SOAR sets run_automation on the last artifact); answers {"id": N, "success": true};
+- a container whose `source_data_identifier` already exists is not created again: the answer
+  carries `existing_container_id` (reported here as a duplicate, never as a failure);
+- failures answer {"failed": true, "message": "..."} with a non-2xx status;
+- POST /rest/playbook_run {container_id, playbook_id ("repo/name" or id), scope, run: true}
+  answers {"playbook_run_id": N}; GET /rest/playbook_run/N gives its `status`;
+- GET /rest/container/N and /rest/container?_filter_source_data_identifier="..." read containers.
+
+URL: `phantom+https://soar.example.com` (or `splunksoar+https://...`); options: `token` (secret:
+token_env / token_file in config files), `label` (default "events"; labels must exist in SOAR),
+`playbook` (run after each new container), `scope` ("new"), `sensitivity` ("amber"),
+`tls_verify`, `ca_file`, delivery keys.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Sequence
+from urllib.parse import parse_qsl, urlsplit
+
+from wia_security import jsonio
+from wia_security.errors import ConfigError, DeliveryError
+
+from .. import _eventview as view
+from ..config import Secret, reveal, resolve_options
+from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
+from . import mapping
+
+log = logging.getLogger(__name__)
+
+#: One container per POST /rest/container: the API creates a single container per request.
+SOAR_EVENTS_PER_REQUEST = 1
+#: Longest container name kept (SOAR shows names in lists; the full title stays in `description`).
+SOAR_MAX_NAME_CHARS = 512
+DEFAULT_LABEL = "events"
+DEFAULT_SENSITIVITY = "amber"
+OPTIONS = ("token", "label", "playbook", "scope", "sensitivity", "tls_verify", "ca_file", "timeout")
+
+
+class SplunkSoarSink(BatchingSink):
+    max_batch_events = SOAR_EVENTS_PER_REQUEST
+    item_separator = b""
+
+    def __init__(self, base_url: str, *, token: Secret | str, label: str = DEFAULT_LABEL,
+                 playbook: str | None = None, scope: str = "new", sensitivity: str = DEFAULT_SENSITIVITY,
+                 tls_verify: bool = True, ca_file: str | None = None, timeout: Any = None,
+                 delivery: DeliveryPolicy | None = None, dead_letter: Any = None, **machinery: Any) -> None:
+        from ..delivery.http import DEFAULT_TIMEOUT, new_session
+
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("expected phantom+https://host[:port]", key="url", source=f"{parts.scheme}://{parts.hostname}")
+        if not token:
+            raise ConfigError("a Splunk SOAR automation token is required (token_env = \"VAR\" or token_file)", key="token")
+        if scope not in ("new", "all"):
+            raise ConfigError("must be new or all", key="scope")
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        super().__init__(name=f"splunk-soar:{host}", delivery=delivery, dead_letter=dead_letter, **machinery)
+        self.base_url = f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
+        self.label, self.playbook, self.scope, self.sensitivity = label, playbook, scope, sensitivity
+        self.timeout = timeout or DEFAULT_TIMEOUT
+        if not tls_verify:
+            log.warning("%s: TLS certificate verification is OFF (tls_verify=false)", self.name)
+        self.session = new_session(verify=ca_file or bool(tls_verify),
+                                   headers={"ph-auth-token": reveal(token) or "", "Content-Type": "application/json"})
+        #: event id -> container id, for every event delivered or found already there
+        self.containers: dict[str, int] = {}
+        #: container id -> playbook run id (or the reason the playbook did not start)
+        self.playbook_runs: dict[int, int | str] = {}
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> "SplunkSoarSink":
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        transport = scheme.split("+", 1)[1] if "+" in scheme else "https"
+        where = f"{scheme}://{parts.hostname}"
+        if transport not in ("http", "https"):
+            raise ConfigError("use phantom+https:// (phantom+http:// only for a local test server)", key="url", source=where)
+        if parts.username or parts.password:
+            raise ConfigError("put the token in token_env/token_file, not in the URL", key="url", source=where)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        twice = set(query) & set(options)
+        if twice:
+            raise ConfigError(f"given in both the URL and the options: {', '.join(sorted(twice))}", key=sorted(twice)[0])
+        raw = {**resolve_options(query, source=where), **options}
+        delivery = raw.pop("delivery", None)
+        delivery_keys = {k: raw.pop(k) for k in list(raw) if k in DeliveryPolicy.keys()}
+        if delivery_keys:
+            delivery = DeliveryPolicy.from_mapping(delivery_keys, base=delivery, source=where)
+        unknown = set(raw) - set(OPTIONS) - {"dead_letter", "sleep", "clock"}
+        if unknown:
+            raise ConfigError(f"unknown Splunk SOAR option(s) {', '.join(sorted(unknown))}; known: {', '.join(OPTIONS)}",
+                              key=sorted(unknown)[0], source=where)
+        if isinstance(raw.get("tls_verify"), str):
+            raw["tls_verify"] = raw["tls_verify"].lower() not in ("0", "false", "no", "off")
+        if "token" not in raw:
+            raise ConfigError("a Splunk SOAR token is required: token_env=VAR or token_file=/path", key="token", source=where)
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        return cls(f"{transport}://{netloc}{parts.path}", delivery=delivery, **raw)
+
+    # -- mapping ----------------------------------------------------------------------------------
+    def container_for(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The container (with its artifacts) for one event; source_data_identifier = the event id."""
+        event = dict(event)
+        severity = mapping.soar_severity(event)
+        cef, cef_types = mapping.event_cef(event)
+        artifacts = [{"name": f"WIA {event['type']}", "label": "event", "severity": severity,
+                      "source_data_identifier": f"{event['id']}:event", "cef": cef, "cef_types": cef_types,
+                      "data": event, "start_time": event["timestamp"]}]
+        for n, (kind, value, context) in enumerate(mapping.indicators(event)):
+            ind_cef, ind_types = mapping.indicator_cef(kind, value)
+            artifacts.append({"name": context or f"{kind} indicator", "label": "indicator", "severity": severity,
+                              "source_data_identifier": f"{event['id']}:indicator:{n}", "cef": ind_cef,
+                              "cef_types": ind_types, "start_time": event["timestamp"]})
+        tags = [t for t in (event.get("meta") or {}).get("tags") or [] if isinstance(t, str)]
+        container = {"name": view.title(event)[:SOAR_MAX_NAME_CHARS], "label": self.label,
+                     "description": view.description(event), "severity": severity, "status": "new",
+                     "sensitivity": self.sensitivity, "source_data_identifier": event["id"],
+                     "start_time": event["timestamp"], "data": {"wia_event": event}, "tags": tags,
+                     "artifacts": artifacts}
+        # SOAR's kill_chain field is Lockheed Martin's kill chain, not ATT&CK: ATT&CK goes in the CEF.
+        return container
+
+    def encode(self, event: Mapping[str, Any]) -> bytes:
+        return jsonio.dumpb(self.container_for(event))
+
+    # -- delivery ---------------------------------------------------------------------------------
+    def post(self, batch: Batch) -> Sequence[Outcome] | None:
+        from ..delivery.http import error_for_response
+
+        event = batch.events[0]
+        response = self.session.post(f"{self.base_url}/rest/container", data=batch.payloads[0], timeout=self.timeout)
+        body = _json(response)
+        existing = body.get("existing_container_id") if isinstance(body, dict) else None
+        if existing is not None:
+            # Same source_data_identifier already ingested: SOAR kept the first, nothing was lost.
+            self.containers[event["id"]] = int(existing)
+            return [Outcome.duplicate()]
+        if response.status_code >= 300 or not isinstance(body, dict) or body.get("failed"):
+            message = body.get("message") if isinstance(body, dict) else None
+            error = error_for_response(response, reason=message, sink=self.name, details=body if isinstance(body, dict) else None)
+            if response.status_code in (401, 403):
+                raise DeliveryError(f"Splunk SOAR refused the token: {error}", sink=self.name, status=response.status_code)
+            if error.retryable:
+                raise error
+            return [Outcome.failed(str(error), details=body if isinstance(body, dict) else None)]
+        container_id = int(body["id"])
+        self.containers[event["id"]] = container_id
+        if self.playbook:
+            self._start_playbook(container_id)
+        return None
+
+    def _start_playbook(self, container_id: int) -> None:
+        """Run the configured playbook; a failure to start it is recorded, the container stays delivered."""
+        try:
+            self.playbook_runs[container_id] = self.run_playbook(container_id, self.playbook or "", self.scope)
+        except DeliveryError as exc:
+            self.playbook_runs[container_id] = f"not started: {exc}"
+            log.warning("%s: container %s created, playbook %s not started: %s", self.name, container_id, self.playbook, exc)
+
+    # -- reading and automation -------------------------------------------------------------------
+    def run_playbook(self, container_id: int, playbook: str | int, scope: str | list[int] = "new") -> int:
+        """Start `playbook` ("repo/name" or id) on a container; returns the playbook run id."""
+        body = self._request("POST", "/rest/playbook_run",
+                             {"container_id": container_id, "playbook_id": playbook, "scope": scope, "run": True})
+        return int(body["playbook_run_id"])
+
+    def playbook_run_status(self, run_id: int) -> str:
+        """"running", "success", "failed", ... as SOAR reports the run."""
+        return str(self._request("GET", f"/rest/playbook_run/{int(run_id)}").get("status"))
+
+    def container(self, container_id: int) -> dict[str, Any]:
+        return self._request("GET", f"/rest/container/{int(container_id)}")
+
+    def container_status(self, container_id: int) -> str:
+        return str(self.container(container_id).get("status"))
+
+    def find_container(self, event_id: str) -> dict[str, Any] | None:
+        """The container ingested for a WIA event id (its source_data_identifier), if any."""
+        body = self._request("GET", "/rest/container",
+                             params={"_filter_source_data_identifier": jsonio.dumps(str(event_id)), "page_size": 1})
+        data = body.get("data") or []
+        return data[0] if data else None
+
+    def _request(self, method: str, path: str, body: Any = None, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        from ..delivery.http import error_for_response
+
+        try:
+            response = self.session.request(method, self.base_url + path, params=params,
+                                            data=None if body is None else jsonio.dumpb(body), timeout=self.timeout)
+        except Exception as exc:  # noqa: BLE001 - classified into a DeliveryError
+            from ..delivery import classify_exception
+            raise classify_exception(exc) from None
+        data = _json(response)
+        if response.status_code >= 300 or (isinstance(data, dict) and data.get("failed")):
+            message = data.get("message") if isinstance(data, dict) else None
+            raise error_for_response(response, reason=message, sink=self.name, details=data if isinstance(data, dict) else None)
+        return data if isinstance(data, dict) else {}
+
+    def close_transport(self) -> None:
+        self.session.close()
+
+
+def _json(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

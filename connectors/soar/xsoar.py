@@ -1,0 +1,204 @@
+"""Cortex XSOAR sink: one incident per WIA event through demisto-py (the official XSOAR API client).
+
+Incident (XSOAR REST API, `POST /incident`, demisto-py `create_incident`): `name`, `type` ("WIA
+Security Event", the content pack's incident type), `severity` mapped from the WIA band (0.5
+informational, 1 low, 2 medium, 3 high, 4 critical), `occurred` = the event timestamp, `labels`
+(wia_event_id, wia_event_type, meta.labels, meta.tags), `CustomFields` (the pack's wia* incident
+fields, see mapping.XSOAR_FIELDS) and `rawJSON` = the WIA event, which the pack's incoming mapper
+and playbook read. XSOAR has no idempotency key, so before creating, the sink searches
+(`POST /incidents/search`, query `wiaeventid:"<id>"`) and reports an event already there as a
+duplicate. `update(event)` re-posts the incident with its `id` and current `version` (XSOAR's
+optimistic locking); `search(query)` lists incidents.
+
+Auth: the API key in `Authorization`; XSOAR 8 / XSIAM also needs the key id (`auth_id`, sent as
+`x-xdr-auth-id`). URL: `xsoar+https://xsoar.example.com` (XSOAR 8: the API URL, e.g.
+`xsoar+https://api-tenant.xdr.us.paloaltonetworks.com`); options: `token` (the API key; secret:
+token_env / token_file), `auth_id`, `incident_type`, `playbook` (playbookId to start),
+`tls_verify`, `ca_file`, delivery keys.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Mapping, Sequence
+from urllib.parse import parse_qsl, urlsplit
+
+from wia_security import jsonio
+from wia_security.errors import ConfigError, DeliveryError
+
+from .. import _eventview as view
+from ..config import Secret, reveal, resolve_options
+from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
+from ..delivery.policy import parse_retry_after
+from . import mapping
+
+log = logging.getLogger(__name__)
+
+#: One incident per createIncident call (the batch endpoint /incident/batch is for updates).
+XSOAR_EVENTS_PER_REQUEST = 1
+DEFAULT_INCIDENT_TYPE = "WIA Security Event"
+#: Longest incident name kept (the full text stays in `details`).
+XSOAR_MAX_NAME_CHARS = 512
+OPTIONS = ("token", "auth_id", "incident_type", "playbook", "tls_verify", "ca_file")
+_RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class XsoarSink(BatchingSink):
+    max_batch_events = XSOAR_EVENTS_PER_REQUEST
+    item_separator = b""
+
+    def __init__(self, base_url: str, *, token: Secret | str, auth_id: str | int | None = None,
+                 incident_type: str = DEFAULT_INCIDENT_TYPE, playbook: str | None = None, tls_verify: bool = True,
+                 ca_file: str | None = None, delivery: DeliveryPolicy | None = None, dead_letter: Any = None,
+                 **machinery: Any) -> None:
+        import demisto_client
+
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("expected xsoar+https://host[:port]", key="url", source=f"{parts.scheme}://{parts.hostname}")
+        if not token:
+            raise ConfigError("an XSOAR API key is required (token_env = \"VAR\" or token_file)", key="token")
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        super().__init__(name=f"xsoar:{host}", delivery=delivery, dead_letter=dead_letter, **machinery)
+        self.base_url = f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
+        self.incident_type, self.playbook = incident_type, playbook
+        if not tls_verify:
+            log.warning("%s: TLS certificate verification is OFF (tls_verify=false)", self.name)
+        self.client = demisto_client.configure(base_url=self.base_url, api_key=reveal(token),
+                                               auth_id=str(auth_id) if auth_id is not None else None,
+                                               verify_ssl=bool(tls_verify), ssl_ca_cert=ca_file)
+        #: event id -> incident id, for every event delivered or found already there
+        self.incidents: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"<XsoarSink {self.name}>"
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> "XsoarSink":
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        transport = scheme.split("+", 1)[1] if "+" in scheme else "https"
+        where = f"{scheme}://{parts.hostname}"
+        if transport not in ("http", "https"):
+            raise ConfigError("use xsoar+https:// (xsoar+http:// only for a local test server)", key="url", source=where)
+        if parts.username or parts.password:
+            raise ConfigError("put the API key in token_env/token_file, not in the URL", key="url", source=where)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        twice = set(query) & set(options)
+        if twice:
+            raise ConfigError(f"given in both the URL and the options: {', '.join(sorted(twice))}", key=sorted(twice)[0])
+        raw = {**resolve_options(query, source=where), **options}
+        delivery = raw.pop("delivery", None)
+        delivery_keys = {k: raw.pop(k) for k in list(raw) if k in DeliveryPolicy.keys()}
+        if delivery_keys:
+            delivery = DeliveryPolicy.from_mapping(delivery_keys, base=delivery, source=where)
+        unknown = set(raw) - set(OPTIONS) - {"dead_letter", "sleep", "clock"}
+        if unknown:
+            raise ConfigError(f"unknown XSOAR option(s) {', '.join(sorted(unknown))}; known: {', '.join(OPTIONS)}",
+                              key=sorted(unknown)[0], source=where)
+        if isinstance(raw.get("tls_verify"), str):
+            raw["tls_verify"] = raw["tls_verify"].lower() not in ("0", "false", "no", "off")
+        if "token" not in raw:
+            raise ConfigError("an XSOAR API key is required: token_env=VAR or token_file=/path", key="token", source=where)
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        return cls(f"{transport}://{netloc}{parts.path}", delivery=delivery, **raw)
+
+    # -- mapping ----------------------------------------------------------------------------------
+    def incident_for(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The createIncident body (XSOAR JSON names) for one event."""
+        event = dict(event)
+        incident = {"name": view.title(event)[:XSOAR_MAX_NAME_CHARS], "type": self.incident_type,
+                    "severity": mapping.xsoar_severity(event), "occurred": event["timestamp"],
+                    "details": view.description(event), "labels": mapping.xsoar_labels(event),
+                    "CustomFields": mapping.xsoar_custom_fields(event), "rawJSON": jsonio.dumps(event),
+                    "createInvestigation": True}
+        if self.playbook:
+            incident["playbookId"] = self.playbook
+        return incident
+
+    def encode(self, event: Mapping[str, Any]) -> bytes:
+        return jsonio.dumpb(self.incident_for(event))
+
+    def _request_model(self, body: dict[str, Any]) -> Any:
+        from demisto_client.demisto_api import CreateIncidentRequest, Label
+
+        attribute = {v: k for k, v in CreateIncidentRequest.attribute_map.items()}
+        kwargs = {attribute[k]: v for k, v in body.items() if k in attribute}
+        kwargs["labels"] = [Label(type=l["type"], value=l["value"]) for l in body.get("labels", [])]
+        return CreateIncidentRequest(**kwargs)
+
+    # -- delivery ---------------------------------------------------------------------------------
+    def post(self, batch: Batch) -> Sequence[Outcome] | None:
+        event = batch.events[0]
+        existing = self.find_incident(event["id"])
+        if existing is not None:
+            self.incidents[event["id"]] = str(existing["id"])
+            return [Outcome.duplicate()]
+        body = json.loads(batch.payloads[0])
+        created = self._call("create_incident", create_incident_request=self._request_model(body))
+        self.incidents[event["id"]] = str(created.id)
+        return None
+
+    def update(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Re-post the incident of an event already in XSOAR (same id, its current version) with the
+        event's new content, e.g. a later status of the same WIA incident; returns the stored incident."""
+        existing = self.find_incident(event["id"])
+        if existing is None:
+            raise DeliveryError(f"no XSOAR incident for WIA event {event['id']}", sink=self.name)
+        body = self.incident_for(event)
+        body.pop("createInvestigation", None)
+        body.update(id=existing["id"], version=existing["version"])
+        updated = self._call("create_incident", create_incident_request=self._request_model(body))
+        return self._as_json(updated)
+
+    def search(self, query: str, *, page: int = 0, size: int = 50) -> list[dict[str, Any]]:
+        """Incidents matching an XSOAR query (`type:"WIA Security Event" and severity:>=3`)."""
+        from demisto_client.demisto_api import IncidentFilter, SearchIncidentsData
+
+        result = self._call("search_incidents", filter=SearchIncidentsData(filter=IncidentFilter(query=query, page=page, size=size)))
+        return [self._as_json(i) for i in (result.data or [])]
+
+    def _as_json(self, model: Any) -> dict[str, Any]:
+        """An incident model as XSOAR's JSON (demisto-py's Incident is a dict subclass holding the
+        fields it has no attribute for, such as CustomFields and rawJSON, as items)."""
+        out: dict[str, Any] = dict(model) if isinstance(model, dict) else {}
+        for attr, key in model.attribute_map.items():
+            value = getattr(model, attr, None)
+            if value is not None:
+                out[key] = self.client.api_client.sanitize_for_serialization(value)
+        return out
+
+    def find_incident(self, event_id: str) -> dict[str, Any] | None:
+        found = self.search(f'wiaeventid:"{event_id}"', size=1)
+        return found[0] if found else None
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        from demisto_client.demisto_api.rest import ApiException
+
+        try:
+            return getattr(self.client, method)(**kwargs)
+        except ApiException as exc:
+            status = exc.status or 0
+            detail = _error_text(exc.body)
+            retry_after = parse_retry_after((exc.headers or {}).get("Retry-After")) if status in _RETRYABLE else None
+            if status in (401, 403):
+                raise DeliveryError(f"XSOAR refused the API key (HTTP {status}): {detail}", sink=self.name, status=status) from None
+            raise DeliveryError(f"XSOAR {method}: HTTP {status}: {detail}", sink=self.name, status=status,
+                                retryable=status in _RETRYABLE, retry_after=retry_after) from None
+
+    def close_transport(self) -> None:
+        pool = getattr(self.client.api_client, "rest_client", None)
+        if pool is not None and hasattr(pool, "pool_manager"):
+            pool.pool_manager.clear()
+
+
+def _error_text(body: Any) -> str:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        doc = json.loads(body) if isinstance(body, str) else body
+    except ValueError:
+        return str(body)[:300]
+    if isinstance(doc, dict):
+        return str(doc.get("detail") or doc.get("title") or doc.get("error") or doc)[:300]
+    return str(doc)[:300]

@@ -1,0 +1,166 @@
+"""A Splunk SOAR (Phantom) REST API contract server: containers, artifacts, playbook runs, queries.
+
+What it follows (Splunk SOAR REST API reference: "Using the REST API", "REST Containers", "REST
+Artifact", "REST Run Playbook", "Query for Data"):
+  - Auth: the `ph-auth-token` header (an automation user's token); missing or wrong -> 401
+    {"failed": true, "message": ...}. Every failure answers {"failed": true, "message": ...}.
+  - POST /rest/container: JSON object; `label` must be an existing label, `severity` an existing
+    severity, `status` an existing status, `sensitivity` a TLP value, `name` non-empty; `artifacts`
+    (optional) a list of artifact objects created with the container. A `source_data_identifier`
+    already used by a container -> the first is kept and the answer carries
+    {"existing_container_id": N, "failed": true, "message": "duplicate"}. Success -> 200
+    {"id": N, "success": true}.
+  - Artifacts: `cef` an object, every `cef_types` key present in `cef` with a list of strings as
+    value, `label` non-empty, `severity` an existing severity. (SOAR does not de-duplicate
+    artifacts by source_data_identifier.)
+  - POST /rest/playbook_run {container_id (existing), playbook_id ("repo/name" or id of an existing
+    playbook), scope ("new", "all" or a list of artifact ids), run: true} -> {"playbook_run_id": N,
+    "message": "playbook run request received"}; GET /rest/playbook_run/N -> {"id", "status"}:
+    "running" on the first read, then "success".
+  - GET /rest/container/N, GET /rest/container?_filter_source_data_identifier="x"&page_size=n ->
+    {"count", "num_pages", "data"}; GET /rest/artifact?_filter_container=N likewise.
+Fault injection: `faults` (intel_http.Fault), e.g. a 503 with Retry-After.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from intel_http import ContractServer, Fault, Request  # noqa: F401 - re-exported for tests
+
+LABELS = {"events", "incident", "wia_security"}
+SEVERITIES = {"low", "medium", "high"}
+STATUSES = {"new", "open", "closed"}
+SENSITIVITIES = {"white", "green", "amber", "red"}
+PLAYBOOKS = {1: "local/wia_triage", 2: "community/investigate"}
+
+
+def _fail(status: int, message: str, **extra: Any) -> tuple[int, Any, dict]:
+    return status, {"failed": True, "message": message, **extra}, {}
+
+
+class SplunkSoarServer(ContractServer):
+    secret_headers = ("ph-auth-token", "authorization")
+
+    def __init__(self, token: str = "soar-test-token") -> None:
+        super().__init__()
+        self.token = token
+        #: status of the "existing_container_id" answer (the reference shows the body, not the status)
+        self.duplicate_status = 200
+        self.containers: dict[int, dict[str, Any]] = {}
+        self.artifacts: dict[int, dict[str, Any]] = {}
+        self.playbook_runs: dict[int, dict[str, Any]] = {}
+        self._ids = {"container": 0, "artifact": 0, "run": 0}
+
+    def _next(self, kind: str) -> int:
+        self._ids[kind] += 1
+        return self._ids[kind]
+
+    def handle(self, req: Request, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if headers.get("ph-auth-token") != self.token:
+            return _fail(401, "Authentication failed: a valid ph-auth-token header is required")
+        if req.method == "POST" and not isinstance(req.body, dict):
+            return _fail(400, "Request body must be a JSON object")
+        path = req.path.rstrip("/")
+        if req.method == "POST" and path == "/rest/container":
+            return self._create_container(req.body)
+        if req.method == "GET" and path == "/rest/container":
+            return self._query(self.containers, req.query)
+        if req.method == "GET" and path.startswith("/rest/container/"):
+            item = self.containers.get(_int(path.rsplit("/", 1)[1]))
+            return (200, item, {}) if item else _fail(404, "container not found")
+        if req.method == "GET" and path == "/rest/artifact":
+            return self._query(self.artifacts, req.query)
+        if req.method == "POST" and path == "/rest/playbook_run":
+            return self._run_playbook(req.body)
+        if req.method == "GET" and path.startswith("/rest/playbook_run/"):
+            run = self.playbook_runs.get(_int(path.rsplit("/", 1)[1]))
+            if run is None:
+                return _fail(404, "playbook run not found")
+            reply = dict(run)
+            run["status"] = "success"            # the run finishes after the first status read
+            return 200, reply, {}
+        return _fail(404, f"no such endpoint {req.method} {req.path}")
+
+    def _create_container(self, body: dict[str, Any]) -> tuple[int, Any, dict]:
+        if not isinstance(body.get("name"), str) or not body["name"].strip():
+            return _fail(400, "container name is required")
+        if body.get("label") not in LABELS:
+            return _fail(400, f"Invalid label: {body.get('label')!r}; labels are created in the SOAR UI")
+        for key, allowed in (("severity", SEVERITIES), ("status", STATUSES), ("sensitivity", SENSITIVITIES)):
+            if key in body and body[key] not in allowed:
+                return _fail(400, f"Invalid {key}: {body[key]!r}")
+        sdi = body.get("source_data_identifier")
+        if sdi is not None:
+            for cid, existing in self.containers.items():
+                if existing.get("source_data_identifier") == sdi:
+                    return self.duplicate_status, {"existing_container_id": cid, "failed": True, "message": "duplicate"}, {}
+        artifacts = body.get("artifacts") or []
+        if not isinstance(artifacts, list):
+            return _fail(400, "artifacts must be a list")
+        for n, artifact in enumerate(artifacts):
+            problem = _artifact_problem(artifact)
+            if problem:
+                return _fail(400, f"artifact {n}: {problem}")
+        cid = self._next("container")
+        stored = {k: v for k, v in body.items() if k != "artifacts"}
+        stored.update(id=cid, status=body.get("status", "new"), artifact_count=len(artifacts))
+        self.containers[cid] = stored
+        for artifact in artifacts:
+            aid = self._next("artifact")
+            self.artifacts[aid] = {**artifact, "id": aid, "container": cid}
+        return 200, {"id": cid, "success": True}, {}
+
+    def _run_playbook(self, body: dict[str, Any]) -> tuple[int, Any, dict]:
+        if body.get("run") is not True:
+            return _fail(400, "run must be true")
+        if body.get("container_id") not in self.containers:
+            return _fail(400, f"container {body.get('container_id')!r} does not exist")
+        playbook = body.get("playbook_id")
+        if playbook not in PLAYBOOKS and playbook not in PLAYBOOKS.values():
+            return _fail(400, f"playbook {playbook!r} not found")
+        scope = body.get("scope", "new")
+        if not (scope in ("new", "all") or (isinstance(scope, list) and all(isinstance(a, int) for a in scope))):
+            return _fail(400, "scope must be new, all or a list of artifact ids")
+        rid = self._next("run")
+        self.playbook_runs[rid] = {"id": rid, "container": body["container_id"], "playbook": playbook,
+                                   "scope": scope, "status": "running"}
+        return 200, {"playbook_run_id": rid, "message": "playbook run request received"}, {}
+
+    @staticmethod
+    def _query(table: dict[int, dict[str, Any]], query: dict[str, list[str]]) -> tuple[int, Any, dict]:
+        rows = list(table.values())
+        for key, values in query.items():
+            if key.startswith("_filter_"):
+                field = key[len("_filter_"):]
+                wanted = json.loads(values[-1])        # SOAR filter values are JSON literals: "x", 5
+                rows = [r for r in rows if r.get(field) == wanted]
+        size = int(query.get("page_size", ["10"])[-1]) or len(rows) or 1
+        page = int(query.get("page", ["0"])[-1])
+        data = rows[page * size:(page + 1) * size]
+        return 200, {"count": len(rows), "num_pages": -(-len(rows) // size), "data": data}, {}
+
+
+def _artifact_problem(artifact: Any) -> str | None:
+    if not isinstance(artifact, dict):
+        return "must be an object"
+    if not isinstance(artifact.get("label"), str) or not artifact["label"]:
+        return "label is required"
+    if "severity" in artifact and artifact["severity"] not in SEVERITIES:
+        return f"Invalid severity {artifact['severity']!r}"
+    cef = artifact.get("cef", {})
+    if not isinstance(cef, dict):
+        return "cef must be an object"
+    for key, contains in (artifact.get("cef_types") or {}).items():
+        if key not in cef:
+            return f"cef_types key {key!r} is not in cef"
+        if not isinstance(contains, list) or not all(isinstance(c, str) for c in contains):
+            return f"cef_types[{key!r}] must be a list of strings"
+    return None
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return -1
