@@ -1,0 +1,141 @@
+"""Dead letters on AWS: an SQS queue (one record a message) or S3 objects (NDJSON, gzip).
+
+Both follow the dead-letter protocol (`put`, `flush`, `close`, `count`) with one addition the
+function relay relies on: `flush()` returns the Rejected it could not store (empty when all were
+stored), so the records they came from are reported back for retry instead of being lost.
+
+    sqs://sqs.<region>.amazonaws.com/<account>/<queue>   (or the https:// queue URL itself)
+    s3://<bucket>/<prefix>
+
+SQS: SendMessageBatch of at most 10 entries (`MAX_BATCH_ENTRIES`) and 256 KiB (`MAX_BATCH_BYTES`, the
+classic per-message and per-batch limit every queue accepts); a record bigger than one message is
+returned unstored. S3: one object per flush, `<prefix>/YYYY/MM/DD/<time>-<uuid>.ndjson.gz`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from wia_security import jsonio
+from wia_security.errors import ConfigError
+
+from ..base import Rejected
+from ..dead_letter import dead_letter_record
+
+#: SendMessageBatch: at most 10 entries per call.
+MAX_BATCH_ENTRIES = 10
+#: The classic SQS message size limit, also the batch total: 262,144 bytes.
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_BATCH_BYTES = 256 * 1024
+
+
+def queue_url(spec: str) -> str:
+    """An SQS queue URL from `sqs://host/account/queue` or an https:// queue URL."""
+    if spec.startswith("https://") or spec.startswith("http://"):
+        return spec
+    parts = urlsplit(spec)
+    if parts.scheme != "sqs" or not parts.netloc or parts.path.count("/") != 2:
+        raise ConfigError("expected sqs://sqs.<region>.amazonaws.com/<account>/<queue> or the queue's https URL",
+                          key="dead_letter")
+    return f"https://{parts.netloc}{parts.path}"
+
+
+def _region_of_queue(url: str) -> str | None:
+    host = urlsplit(url).hostname or ""
+    parts = host.split(".")
+    return parts[1] if len(parts) > 3 and parts[0] == "sqs" else None
+
+
+class SqsDeadLetter:
+    def __init__(self, url: str, *, client: Any = None) -> None:
+        self.url = queue_url(url)
+        if client is None:
+            from .securityhub import make_client
+            client = make_client("sqs", _region_of_queue(self.url))
+        self._client = client
+        self._pending: list[tuple[Rejected, str]] = []
+        self.count = 0
+
+    def put(self, rejected: Rejected) -> None:
+        self._pending.append((rejected, jsonio.dumps(dead_letter_record(rejected))))
+
+    def flush(self) -> list[Rejected]:
+        pending, self._pending = self._pending, []
+        unstored = [r for r, body in pending if len(body.encode()) > MAX_MESSAGE_BYTES]
+        batch: list[tuple[Rejected, str]] = []
+        size = 0
+        for rejected, body in pending:
+            n = len(body.encode())
+            if n > MAX_MESSAGE_BYTES:
+                continue
+            if batch and (len(batch) == MAX_BATCH_ENTRIES or size + n > MAX_BATCH_BYTES):
+                unstored += self._send(batch)
+                batch, size = [], 0
+            batch.append((rejected, body))
+            size += n
+        if batch:
+            unstored += self._send(batch)
+        return unstored
+
+    def _send(self, batch: list[tuple[Rejected, str]]) -> list[Rejected]:
+        entries = [{"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(batch)]
+        try:
+            response = self._client.send_message_batch(QueueUrl=self.url, Entries=entries)
+        except Exception:  # noqa: BLE001 - the caller retries the records; the reason is in its log
+            return [r for r, _ in batch]
+        failed = {entry["Id"] for entry in response.get("Failed") or []}
+        self.count += len(batch) - len(failed)
+        return [batch[int(i)][0] for i in sorted(failed, key=int)]
+
+    def close(self) -> None:
+        self.flush()
+
+
+class S3DeadLetter:
+    def __init__(self, spec: str, *, client: Any = None) -> None:
+        parts = urlsplit(spec)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ConfigError("expected s3://<bucket>/<prefix>", key="dead_letter")
+        self.bucket, self.prefix = parts.netloc, parts.path.strip("/")
+        if client is None:
+            from .securityhub import make_client
+            client = make_client("s3")
+        self._client = client
+        self._pending: list[Rejected] = []
+        self.count = 0
+        self.keys: list[str] = []
+
+    def put(self, rejected: Rejected) -> None:
+        self._pending.append(rejected)
+
+    def flush(self) -> list[Rejected]:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        body = gzip.compress(("\n".join(jsonio.dumps(dead_letter_record(r)) for r in pending) + "\n").encode())
+        now = dt.datetime.now(dt.timezone.utc)
+        key = "/".join(p for p in (self.prefix, now.strftime("%Y/%m/%d"),
+                                   f"{now.strftime('%H%M%S')}-{uuid.uuid4().hex}.ndjson.gz") if p)
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson",
+                                    ContentEncoding="gzip")
+        except Exception:  # noqa: BLE001 - unstored: the caller retries the records
+            return pending
+        self.count += len(pending)
+        self.keys.append(key)
+        return []
+
+    def close(self) -> None:
+        self.flush()
+
+
+def open_aws_dead_letter(spec: str) -> Any | None:
+    """SqsDeadLetter / S3DeadLetter for an sqs:// , SQS https:// or s3:// spec; None for anything else."""
+    if spec.startswith("sqs://") or (spec.startswith("https://sqs.") and ".amazonaws.com/" in spec):
+        return SqsDeadLetter(spec)
+    if spec.startswith("s3://"):
+        return S3DeadLetter(spec)
+    return None

@@ -1,0 +1,220 @@
+"""The cloud-function relay: records from a trigger -> validate -> deliver -> one outcome per record.
+
+A trigger (an SQS batch, a Kinesis batch, an Event Hub batch, an S3 object, an HTTP body) hands over
+`SourceRecord`s; each carries zero or more values (reader `Item`s, so a bad line is reported as
+`record:line`). The relay validates and normalizes every value, delivers the valid events to the
+destination sink in chunks (memory stays flat for a multi-gigabyte S3 object), and accounts for
+every record as exactly one of:
+
+- done: every value it carried was delivered, or dead-lettered with the reason (invalid JSON,
+  schema errors, permanent destination refusals);
+- retry: a destination failed in a way worth retrying (or the dead letter could not be written),
+  so the trigger reports the record back (`batchItemFailures`, an exception, HTTP 503) and the
+  platform redelivers it. Nothing is dropped; a retried record may deliver some events twice
+  (at-least-once; idempotent destinations report duplicates).
+
+The relay never decides *how* a trigger reports retries: `RelayResult.retry` lists the record ids in
+input order and the trigger shapes its own response.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from wia_security.pipeline import normalize
+from wia_security.reader import Item
+from wia_security.validation import Validator
+
+from .base import DeliveryReport, Rejected
+
+#: Events handed to the sink per send(): bounds memory for huge records (S3 objects).
+CHUNK_EVENTS = 500
+
+
+@dataclass
+class SourceRecord:
+    """One unit the trigger can report back: `id` is what the platform expects (SQS messageId, Kinesis
+    sequence number, an S3 object URI, an HTTP item index); `items` the values it carries (lazy)."""
+
+    id: str
+    items: Iterable[Item]
+
+
+@dataclass
+class RecordOutcome:
+    id: str
+    values: int = 0
+    delivered: int = 0           # events delivered to every destination (duplicates included)
+    dead_lettered: int = 0       # dead-letter records written (one per value or per failed destination)
+    retry: bool = False
+    errors: list[dict[str, Any]] = field(default_factory=list)   # what went wrong, for HTTP answers/logs
+
+
+@dataclass
+class RelayResult:
+    records: list[RecordOutcome] = field(default_factory=list)
+    events: int = 0              # valid events handed to the destinations
+    invalid: int = 0
+    unparseable: int = 0
+
+    @property
+    def retry(self) -> list[str]:
+        """Ids of the records to report back for retry, in input order."""
+        return [r.id for r in self.records if r.retry]
+
+    @property
+    def delivered(self) -> int:
+        return sum(r.delivered for r in self.records)
+
+    @property
+    def dead_lettered(self) -> int:
+        return sum(r.dead_lettered for r in self.records)
+
+    def summary(self) -> dict[str, Any]:
+        return {"records": len(self.records), "events": self.events, "delivered": self.delivered,
+                "dead_lettered": self.dead_lettered, "invalid": self.invalid, "unparseable": self.unparseable,
+                "retry": len(self.retry)}
+
+
+class Relay:
+    """Runs trigger records through validation into `sink` (one sink or a FanOut), dead-lettering what
+    cannot be delivered. `dead_letter` has `put(Rejected)` and `flush()`; a `flush()` may return the
+    Rejected it could not store (the records they came from are then retried)."""
+
+    def __init__(self, sink: Any, dead_letter: Any, *, lenient: bool = False, chunk_events: int = CHUNK_EVENTS,
+                 on_reject: Callable[[Rejected], None] | None = None) -> None:
+        self.sink = sink
+        self.dead_letter = dead_letter
+        self.validator = Validator(lenient=lenient)
+        self.chunk_events = chunk_events
+        self.on_reject = on_reject
+
+    def process(self, records: Iterable[SourceRecord]) -> RelayResult:
+        result = RelayResult()
+        pending: list[tuple[RecordOutcome, dict[str, Any]]] = []
+        dead: list[tuple[RecordOutcome, Rejected]] = []
+        for record in records:
+            outcome = RecordOutcome(record.id)
+            result.records.append(outcome)
+            try:
+                for item in record.items:
+                    outcome.values += 1
+                    event = self._check(item, outcome, result, dead)
+                    if event is not None:
+                        pending.append((outcome, event))
+                        if len(pending) >= self.chunk_events:
+                            self._deliver(pending, dead)
+                            pending = []
+                            self._write_dead(dead)
+                            dead = []
+            except Exception as exc:  # noqa: BLE001 - reading the record failed (S3 read error, ...)
+                outcome.retry = True
+                outcome.errors.append({"reason": f"could not read the record: {type(exc).__name__}: {exc}"})
+        if pending:
+            self._deliver(pending, dead)
+        self._write_dead(dead)
+        return result
+
+    # -- steps ----------------------------------------------------------------------------------
+    def _check(self, item: Item, outcome: RecordOutcome, result: RelayResult,
+               dead: list[tuple[RecordOutcome, Rejected]]) -> dict[str, Any] | None:
+        if item.error is not None:
+            result.unparseable += 1
+            dead.append((outcome, Rejected("unparseable input: " + item.error.reason, where=item.where, raw=item.raw,
+                                           errors=[{"path": "", "code": "parse_error", "message": str(item.error)}])))
+            return None
+        checked = self.validator.validate(item.value)
+        if not checked.valid:
+            result.invalid += 1
+            first = checked.errors[0]
+            dead.append((outcome, Rejected(f"invalid: {first.path or '/'}: {first.message}", event=item.value,
+                                           where=item.where, errors=[e.to_dict() for e in checked.errors])))
+            return None
+        result.events += 1
+        return normalize(checked.event)
+
+    def _deliver(self, pending: list[tuple[RecordOutcome, dict[str, Any]]],
+                 dead: list[tuple[RecordOutcome, Rejected]]) -> None:
+        by_object = {id(event): (outcome, event) for outcome, event in pending}
+        by_event_id: dict[Any, tuple[RecordOutcome, dict[str, Any]]] = {}
+        for outcome, event in pending:
+            by_event_id.setdefault(event.get("id"), (outcome, event))
+        events = [event for _, event in pending]
+        try:
+            report = self.sink.send(events)
+            report.merge(self.sink.flush())
+        except Exception as exc:  # noqa: BLE001 - a sink that raises: every event of the chunk is retried
+            report = DeliveryReport(getattr(self.sink, "name", "sink"), failed=[
+                Rejected(f"destination raised {type(exc).__name__}: {exc}", event=e, retryable=True) for e in events])
+        failed_ids = set()
+        for rejected in report.failed:
+            match = by_object.get(id(rejected.event))
+            if match is None and isinstance(rejected.event, dict):   # a sink that copied the event
+                match = by_event_id.get(rejected.event.get("id"))
+            if match is None:
+                # a failure we cannot attribute (a sink bug): retry every record of the chunk rather than lose it
+                for outcome, _ in pending:
+                    outcome.retry = True
+                    outcome.errors.append({"reason": f"unattributable failure: {rejected.reason}", "retry": True})
+                continue
+            outcome, event = match
+            failed_ids.add(id(event))
+            if rejected.retryable:
+                outcome.retry = True
+                outcome.errors.append({"event_id": event.get("id"), "sink": rejected.sink,
+                                       "reason": rejected.reason, "retry": True})
+            else:
+                dead.append((outcome, rejected))
+        for outcome, event in pending:
+            if id(event) not in failed_ids:
+                outcome.delivered += 1
+
+    def _write_dead(self, dead: list[tuple[RecordOutcome, Rejected]]) -> None:
+        if not dead:
+            return
+        for outcome, rejected in dead:
+            if self.on_reject is not None:
+                self.on_reject(rejected)
+            self.dead_letter.put(rejected)
+        try:
+            unstored = self.dead_letter.flush() or []
+        except Exception as exc:  # noqa: BLE001 - the dead letter is unavailable: retry the records
+            unstored = [rejected for _, rejected in dead]
+            for outcome, _ in dead:
+                outcome.errors.append({"reason": f"dead letter unavailable: {type(exc).__name__}: {exc}", "retry": True})
+        lost = {id(r) for r in unstored}
+        for outcome, rejected in dead:
+            if id(rejected) in lost:
+                outcome.retry = True
+            else:
+                outcome.dead_lettered += 1
+                outcome.errors.append({"event_id": (rejected.event or {}).get("id") if isinstance(rejected.event, dict) else None,
+                                       "where": rejected.where, "sink": rejected.sink, "reason": rejected.reason,
+                                       "dead_lettered": True})
+
+
+def items_of(values: Iterable[Any], source: str) -> Iterator[Item]:
+    """Already-parsed values as Items named `source:1`, `source:2`, ... (for triggers that decode JSON)."""
+    for index, value in enumerate(values, 1):
+        yield Item(source, index, value)
+
+
+class LogDeadLetter:
+    """A dead letter that writes each record as one structured ERROR log entry (`wia_dead_letter`), for
+    runtimes whose log service is the durable store (CloudWatch Logs, Cloud Logging) when no queue or
+    bucket is configured. A log sink/subscription can route these entries elsewhere."""
+
+    def __init__(self, logger: Any) -> None:
+        self.logger = logger
+        self.count = 0
+
+    def put(self, rejected: Rejected) -> None:
+        from .dead_letter import dead_letter_record
+        self.logger.error("dead letter", extra={"wia_dead_letter": dead_letter_record(rejected)})
+        self.count += 1
+
+    def flush(self) -> list[Rejected]:
+        return []
+
+    def close(self) -> None:
+        pass

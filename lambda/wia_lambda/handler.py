@@ -1,0 +1,94 @@
+"""The Lambda entry point: `wia_lambda.handler.handler(event, context)`.
+
+Detects the trigger from the event's shape, runs its records through the relay (validate ->
+deliver to the configured destinations -> dead-letter what cannot be delivered) and answers in the
+trigger's own terms: a partial batch response for SQS and Kinesis, an exception for asynchronous
+sources that must retry, an HTTP response for Function URL / API Gateway.
+
+Importing this module loads only the standard library and the JSON logger: the core, the
+connectors and boto3 are imported on the first invocation, and only the connectors the
+configuration names (a cold start pays only for what is deployed).
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from .logs import get_logger
+
+log = get_logger()
+_runtime: Any = None
+
+
+class _Runtime:
+    """Per-container state: the relay (sinks + dead letter) and an S3 opener, rebuilt after the secrets TTL."""
+
+    def __init__(self) -> None:
+        from . import settings
+        self.settings = settings.build_runtime(os.environ)
+        self.relay = self.settings.relay
+
+    def open_object(self, bucket: str, key: str) -> Any:
+        from .payloads import stream_object
+        return stream_object(self.settings.clients.client("s3"), bucket, key)
+
+
+def runtime() -> _Runtime:
+    global _runtime
+    from .settings import secrets_ttl
+    if _runtime is not None and time.monotonic() - _runtime.settings.created > secrets_ttl():
+        try:
+            _runtime.settings.close()
+        finally:
+            _runtime = None
+    if _runtime is None:
+        _runtime = _Runtime()
+        log.info("configured", extra={"destinations": _runtime.settings.destinations,
+                                      "dead_letter": type(_runtime.settings.dead_letter).__name__})
+    return _runtime
+
+
+def reset() -> None:
+    """Drop the cached runtime (closing its sinks), e.g. after the configuration changed."""
+    global _runtime
+    if _runtime is not None:
+        _runtime.settings.close()
+    _runtime = None
+
+
+def handler(event: Any, context: Any = None) -> Any:
+    from .triggers import detect, load
+
+    started = time.monotonic()
+    request_id = getattr(context, "aws_request_id", None)
+    try:
+        name = detect(event)
+    except ValueError as exc:
+        log.error(str(exc), extra={"request_id": request_id})
+        raise
+    trigger = load(name)
+    if name == "http":
+        return _http(trigger, event, request_id, started)
+    result = runtime().relay.process(trigger.records(event, runtime()))
+    _log_result(name, result, request_id, started)
+    return trigger.respond(event, result)
+
+
+def _http(trigger: Any, event: Any, request_id: str | None, started: float) -> Any:
+    from wia_security.errors import ConfigError
+    try:
+        result = runtime().relay.process(trigger.records(event, runtime()))
+    except trigger.HttpError as exc:
+        return trigger.response(exc.status, {"error": str(exc)})
+    except ConfigError as exc:
+        log.error("configuration error", extra={"request_id": request_id, "error": str(exc)})
+        return trigger.response(500, {"error": "the forwarder is misconfigured; see its logs"})
+    _log_result("http", result, request_id, started)
+    return trigger.respond(event, result)
+
+
+def _log_result(trigger: str, result: Any, request_id: str | None, started: float) -> None:
+    fields = {"trigger": trigger, "request_id": request_id, **result.summary(),
+              "retry_ids": result.retry[:20], "ms": round((time.monotonic() - started) * 1000, 1)}
+    (log.warning if result.retry else log.info)("batch processed", extra=fields)

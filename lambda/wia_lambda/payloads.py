@@ -1,0 +1,118 @@
+"""What a record body carries, as reader Items: WIA events directly (one JSON value, a JSON array, NDJSON,
+gzip or not), or wrapped by the AWS service that passed it on:
+
+- an SNS notification (`Type: Notification`, `Message` = the text) -> the message's values;
+- an EventBridge event (`detail-type`, `detail`) -> `detail`; "Object Created" from aws.s3 -> the object;
+- an S3 event notification (`Records[].s3`) -> every object it names; `s3:TestEvent` -> nothing.
+
+S3 objects are streamed: the body is read through a buffered reader (gzip-transparent) and cut into
+values line by line by `wia_security.reader`, so memory stays flat whatever the object's size.
+Object keys in notifications are URL-encoded (spaces as "+"): they are decoded before use.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import unquote_plus
+
+from wia_security.errors import ParseError
+from wia_security.reader import Item, iter_items
+
+GZIP_MAGIC = b"\x1f\x8b"
+READ_CHUNK = 1 << 16
+
+
+def body_lines(data: bytes) -> Iterator[bytes]:
+    """The lines of a (possibly gzip-compressed) body."""
+    if data[:2] == GZIP_MAGIC:
+        data = gzip.decompress(data)
+    return iter(io.BytesIO(data))
+
+
+def s3_objects_of(value: Any) -> list[tuple[str, str]] | None:
+    """(bucket, decoded key) of every object an S3 notification or an EventBridge "Object Created"
+    event names; [] for s3:TestEvent; None when `value` is neither."""
+    if not isinstance(value, dict):
+        return None
+    if value.get("Event") == "s3:TestEvent":
+        return []
+    records = value.get("Records")
+    if isinstance(records, list) and records and all(isinstance(r, dict) and "s3" in r for r in records):
+        return [(r["s3"]["bucket"]["name"], unquote_plus(r["s3"]["object"]["key"])) for r in records
+                if str(r.get("eventName", "ObjectCreated")).startswith("ObjectCreated")]
+    if value.get("source") == "aws.s3" and value.get("detail-type") == "Object Created":
+        detail = value.get("detail") or {}
+        # EventBridge delivers the key as is (not URL-encoded)
+        return [(detail["bucket"]["name"], detail["object"]["key"])]
+    return None
+
+
+def unwrap(items: Iterable[Item], open_object: Callable[[str, str], Iterator[Item]], depth: int = 0) -> Iterator[Item]:
+    """Items with SNS/EventBridge envelopes and S3 notifications replaced by what they carry."""
+    for item in items:
+        value = item.value
+        if not item.ok or not isinstance(value, dict) or depth > 3:
+            yield item
+            continue
+        objects = s3_objects_of(value)
+        if objects is not None:
+            for bucket, key in objects:
+                yield from open_object(bucket, key)
+        elif value.get("Type") == "Notification" and isinstance(value.get("Message"), str) and "TopicArn" in value:
+            inner = iter_items(body_lines(value["Message"].encode("utf-8")), item.source)
+            yield from unwrap(inner, open_object, depth + 1)
+        elif "detail-type" in value and isinstance(value.get("detail"), (dict, list)):
+            detail = value["detail"]
+            values = detail if isinstance(detail, list) else [detail]
+            yield from unwrap((Item(item.source, item.line, v) for v in values), open_object, depth + 1)
+        else:
+            yield item
+
+
+def body_items(data: bytes, source: str, open_object: Callable[[str, str], Iterator[Item]]) -> Iterator[Item]:
+    """The values a record body carries (see the module docstring)."""
+    try:
+        lines = body_lines(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        yield Item(source, 0, error=ParseError(f"unreadable gzip body: {exc}", source=source), raw=data[:4096])
+        return
+    yield from unwrap(iter_items(lines, source), open_object)
+
+
+class _StreamingBodyIO(io.RawIOBase):
+    """A botocore StreamingBody as a raw binary stream (for io.BufferedReader / gzip)."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._body.close()
+        finally:
+            super().close()
+
+
+def stream_object(s3: Any, bucket: str, key: str) -> Iterator[Item]:
+    """The values of one S3 object, streamed. Network errors propagate (the record is retried); a
+    corrupt gzip stream is one unparseable item (retrying cannot fix it)."""
+    source = f"s3://{bucket}/{key}"
+    response = s3.get_object(Bucket=bucket, Key=key)
+    raw = io.BufferedReader(_StreamingBodyIO(response["Body"]), buffer_size=READ_CHUNK)
+    try:
+        stream: Any = gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == GZIP_MAGIC else raw
+        try:
+            yield from iter_items(stream, source)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            yield Item(source, 0, error=ParseError(f"corrupt or truncated gzip object: {exc}", source=source))
+    finally:
+        raw.close()

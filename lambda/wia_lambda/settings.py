@@ -1,0 +1,123 @@
+"""Forwarder configuration: destinations, dead letter and secrets, read once per container.
+
+- `WIA_CONFIG`: the destinations config (the project's TOML format, docs/connectors/delivery.md; JSON
+  accepted too), or `WIA_CONFIG_PARAMETER`: the name of an SSM parameter holding it.
+- Secrets by reference only: `<key>_secretsmanager = "<ARN>[#json key]"` or `<key>_ssm = "<name>"`
+  (secrets.py). Literal secrets and `_env`/`_file` references are refused.
+- `WIA_DEAD_LETTER` (or `[forward] dead_letter`): `sqs://...`/queue URL, `s3://bucket/prefix`, or any
+  spec `open_dead_letter` takes; without one, dead letters are structured ERROR log entries.
+- Delivery defaults suited to a function: no background flush timer, 4 attempts within 20 s
+  (`[delivery]` in the config overrides them; keep `max_elapsed` below the function timeout).
+The runtime is rebuilt after `WIA_SECRETS_TTL` seconds so rotated secrets take effect.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from wia_security.connectors.config import parse_config
+from wia_security.errors import ConfigError
+
+from . import secrets
+from .logs import get_logger
+
+ENV_CONFIG = "WIA_CONFIG"
+ENV_CONFIG_PARAMETER = "WIA_CONFIG_PARAMETER"
+ENV_DEAD_LETTER = "WIA_DEAD_LETTER"
+ENV_SECRETS_TTL = "WIA_SECRETS_TTL"
+ENV_LENIENT = "WIA_LENIENT"
+DEFAULT_SECRETS_TTL = 300.0
+LAMBDA_DELIVERY = {"max_wait": 0, "max_attempts": 4, "max_elapsed": 20}
+
+
+class Clients:
+    """boto3 clients, created on first use (importing this module does not import boto3)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            from wia_security.connectors.aws.securityhub import make_client
+            self._clients[service] = make_client(service, os.environ.get("AWS_REGION"))
+        return self._clients[service]
+
+
+@dataclass
+class Runtime:
+    relay: Any
+    sink: Any
+    dead_letter: Any
+    clients: Clients
+    destinations: list[str]
+    created: float = field(default_factory=time.monotonic)
+
+    def close(self) -> None:
+        try:
+            self.sink.close()
+        finally:
+            close = getattr(self.dead_letter, "close", None)
+            if close is not None:
+                close()
+
+
+def config_document(environ: Mapping[str, str], clients: Clients) -> dict[str, Any]:
+    text = environ.get(ENV_CONFIG)
+    source = ENV_CONFIG
+    if not text and environ.get(ENV_CONFIG_PARAMETER):
+        source = f"ssm {environ[ENV_CONFIG_PARAMETER]}"
+        try:
+            text = secrets.fetch_ssm(environ[ENV_CONFIG_PARAMETER], clients.client("ssm"))
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigError(f"cannot read the config parameter: {type(exc).__name__}", source=source) from None
+    if not text:
+        raise ConfigError(f"no destinations: set {ENV_CONFIG} (TOML or JSON) or {ENV_CONFIG_PARAMETER}",
+                          key=ENV_CONFIG)
+    try:
+        return json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"not valid TOML or JSON: {exc}", source=source) from None
+
+
+def build_runtime(environ: Mapping[str, str] = os.environ) -> Runtime:
+    from wia_security.connectors.relay import LogDeadLetter, Relay
+
+    clients = Clients()
+    document = config_document(environ, clients)
+    document = dict(document)
+    document["delivery"] = {**LAMBDA_DELIVERY, **(document.get("delivery") or {})}
+    destinations = {}
+    for name, table in (document.get("destinations") or {}).items():
+        if isinstance(table, dict):
+            destinations[name] = secrets.resolve(dict(table), where=f"destinations.{name}", clients=clients)
+        else:
+            destinations[name] = table
+    document["destinations"] = destinations
+    config = parse_config(document, source=ENV_CONFIG)
+    sink = config.open()
+    spec = environ.get(ENV_DEAD_LETTER) or config.forward.get("dead_letter")
+    logger = get_logger()
+    if spec:
+        from wia_security.connectors.aws.dead_letter import open_aws_dead_letter
+        dead_letter = open_aws_dead_letter(spec)
+        if dead_letter is None:
+            from wia_security.connectors.delivery.dead_letter import open_dead_letter
+            dead_letter = open_dead_letter(spec, fallback_path="/tmp/wia-dead-letter.ndjson")
+    else:
+        dead_letter = LogDeadLetter(logger)
+    lenient = environ.get(ENV_LENIENT, str(config.forward.get("lenient", False))).lower() in ("1", "true", "yes")
+    relay = Relay(sink, dead_letter, lenient=lenient, on_reject=lambda r: logger.warning(
+        "rejected", extra={"reason": r.reason, "where": r.where, "sink": r.sink,
+                           "event_id": r.event.get("id") if isinstance(r.event, dict) else None}))
+    return Runtime(relay, sink, dead_letter, clients, [d.name for d in config.destinations])
+
+
+def secrets_ttl(environ: Mapping[str, str] = os.environ) -> float:
+    try:
+        return float(environ.get(ENV_SECRETS_TTL, DEFAULT_SECRETS_TTL))
+    except ValueError:
+        return DEFAULT_SECRETS_TTL

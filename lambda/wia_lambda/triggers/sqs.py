@@ -1,0 +1,20 @@
+"""SQS: each message is one record (its body: WIA events, or an SNS/EventBridge/S3 notification);
+failed messages are reported back with a partial batch response (`ReportBatchItemFailures`)."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from wia_security.connectors.relay import RelayResult, SourceRecord
+
+from ..payloads import body_items
+
+
+def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
+    for message in event["Records"]:
+        message_id = message["messageId"]
+        body = (message.get("body") or "").encode("utf-8")
+        yield SourceRecord(message_id, body_items(body, f"sqs:{message_id}", runtime.open_object))
+
+
+def respond(event: dict[str, Any], result: RelayResult) -> dict[str, Any]:
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in result.retry]}
