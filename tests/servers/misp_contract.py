@@ -9,7 +9,7 @@ What it follows:
     (User, Role, UserSetting); GET /attributes/describeTypes.json -> 404 here (pymisp uses its bundled copy).
   - POST /events/restSearch and /attributes/restSearch with a JSON filter body: `returnFormat` must be
     "json"; `limit` + `page` (1-based) page the results; `tags` (str or list; "!" negates), `to_ids`,
-    `published`, `timestamp` (epoch seconds, lower bound), `eventid`, `type`, `value`. Replies
+    `published`, `timestamp` (epoch seconds or 30m/12h/7d, lower bound), `eventid`, `type`, `value`. Replies
     `{"response": [{"Event": {...}}]}` and `{"response": {"Attribute": [...]}}` (attributes carry an
     "Event" summary {id, uuid, info, orgc_id}; event tags only with includeEventTags).
   - HEAD /events/view/{id|uuid}: 200 or 404.
@@ -22,6 +22,7 @@ Fault injection: `faults` (see intel_http.Fault).
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -53,6 +54,15 @@ def _forbidden(path: str, errors: Any = None, name: str = "Could not add Event")
     if errors is not None:
         body = {"saved": False, **body, "errors": errors}
     return 403, body, {}
+
+
+def _since(value: Any) -> int:
+    """restSearch `timestamp`: epoch seconds, or relative "30m", "12h", "7d" (MISP's documented forms)."""
+    text = str(value).strip()
+    m = re.fullmatch(r"(\d+)([smhd])", text)
+    if m:
+        return int(time.time()) - int(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+    return int(text)
 
 
 class MispServer(ContractServer):
@@ -131,7 +141,7 @@ class MispServer(ContractServer):
                 continue
             if "published" in q and bool(q["published"]) != bool(ev.get("published")):
                 continue
-            if "timestamp" in q and int(ev["timestamp"]) < int(q["timestamp"]):
+            if "timestamp" in q and int(ev["timestamp"]) < _since(q["timestamp"]):
                 continue
             ev_tags = [t["name"] for t in ev.get("Tag", [])]
             if controller == "events":

@@ -215,3 +215,10 @@ def test_threat_level_and_direct_mapping():
     e = event_to_wia({"Event": {"uuid": "u", "info": "", "timestamp": "1767225600", "Attribute": []}})
     assert e["data"]["threat_name"] == "MISP event u" and e["data"]["threat_type"] == "campaign"
     assert validate_event(e).valid
+
+
+def test_relative_timestamp_filter(misp):
+    misp.events[0]["timestamp"] = str(int(__import__("time").time()) - 3600)       # changed an hour ago
+    recent = list(MispSource(misp.url, KEY).events(timestamp="1d"))
+    assert [e["data"]["threat_name"] for e in recent] == ["Emotet spam wave"]
+    assert misp.calls("/events/restSearch")[-1].body["timestamp"] == "1d"

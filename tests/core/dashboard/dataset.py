@@ -120,3 +120,10 @@ def week(seed: int = 7, scale: int = 1) -> list[dict[str, Any]]:
         events.append(b.build().to_dict())
     rnd.shuffle(events)
     return events
+
+
+if __name__ == "__main__":  # pragma: no cover - `python tests/core/dashboard/dataset.py > week.ndjson`
+    import json
+    import sys
+    for item in week():
+        sys.stdout.write(json.dumps(item) + "\n")
