@@ -15,6 +15,7 @@ from .._version import WIA_VERSION, __version__
 COMMANDS: dict[str, str] = {
     "validate": "validate",
     "forward": "forward",
+    "convert": "convert",
     "query": "query",
     "attack": "attack",
     "report": "report",

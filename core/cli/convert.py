@@ -1,0 +1,241 @@
+"""`wia-security convert INPUT... --to NAME | --from NAME`: stream events between WIA and a public format.
+
+One document per output line (NDJSON for JSON formats, one line per event for text formats such as
+LEEF and CEF), in constant memory. Every input that cannot be converted is reported on stderr as
+`file:line: reason` and written to the dead-letter file with the reason; nothing is dropped.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from typing import IO, Any, Iterator
+
+from .. import jsonio
+from ..errors import ConversionError, ParseError, UnknownFormatError, WiaError
+from ..formats import FORMATS, get_format
+from ..progress import Progress
+from ..reader import InputSource, Item
+from ..validation import Validator
+from .common import fail, missing_inputs
+
+DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
+#: How many rejects are echoed on stderr (all of them go to the dead-letter file).
+MAX_REPORTED = 20
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "convert", help="convert events to or from STIX, OCSF, ECS, ASFF, CIM, LEEF, CEF, ...",
+        description="Convert WIA events (JSON, JSON array or NDJSON; gzip too; - for stdin) to a public format "
+                    "with --to, or documents of a format back to WIA events with --from. Output: one document per "
+                    "line. Inputs that cannot be converted go to the dead-letter file with the reason. "
+                    "Exit 0 when everything converted, 1 when some inputs were rejected, 2 on usage or I/O errors. "
+                    "`--list-formats` (or `--to help`) lists the formats.")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="input files, or - for standard input")
+    direction = p.add_mutually_exclusive_group()
+    direction.add_argument("--to", metavar="NAME", help="convert WIA events to this format")
+    direction.add_argument("--from", dest="from_", metavar="NAME", help="convert documents of this format to WIA events")
+    direction.add_argument("--list-formats", action="store_true", help="list the registered formats and exit")
+    p.add_argument("-o", "--output", default="-", metavar="PATH", help="output file (default: standard output)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="converter option, e.g. --option account_id=123456789012 for asff (repeatable; "
+                        "KEY:=JSON passes a JSON value)")
+    p.add_argument("--dead-letter", default=DEFAULT_DEAD_LETTER, metavar="PATH",
+                   help=f"where rejected inputs go, one JSON line each with the reason (default {DEFAULT_DEAD_LETTER})")
+    p.add_argument("--lenient", action="store_true",
+                   help="treat optional fields that are null as absent instead of rejecting the event")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar on stderr (default: when stderr is a terminal)")
+    p.add_argument("--summary", choices=("text", "json"), default="text", help="summary on stderr (default text)")
+    p.set_defaults(run=run)
+
+
+def list_formats(out: IO[str]) -> int:
+    out.write(f"{'name':<8} {'to':<3} {'from':<5} {'kind':<5} format\n")
+    for name in FORMATS:
+        try:
+            fmt = get_format(name)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the others
+            out.write(f"{name:<8} unavailable: {exc}\n")
+            continue
+        out.write(f"{name:<8} {'yes':<3} {'yes' if fmt.can_parse else 'no':<5} {'text' if fmt.text else 'json':<5} "
+                  f"{fmt.title} {fmt.spec_version}\n")
+    return 0
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` gives the text VALUE; `KEY:=JSON` gives a JSON value (number, boolean, list, ...)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.rstrip(":"):
+            raise ValueError(f"--option {pair!r}: expected KEY=VALUE or KEY:=JSON")
+        if key.endswith(":"):
+            try:
+                options[key[:-1]] = jsonio.loads(value)
+            except ParseError as exc:
+                raise ValueError(f"--option {pair!r}: {exc.reason}") from None
+        else:
+            options[key] = value
+    return options
+
+
+class Converter:
+    """The streaming loop: items in, documents out, rejects to the dead-letter file."""
+
+    def __init__(self, fmt: Any, direction: str, out: IO[bytes], dead_letter: Any, *, lenient: bool,
+                 options: dict[str, Any], progress: Progress | None = None) -> None:
+        from wia_security.connectors.base import Rejected
+        self.Rejected = Rejected
+        self.fmt, self.direction, self.out, self.dead_letter = fmt, direction, out, dead_letter
+        self.validator = Validator(lenient=lenient, warnings=False)
+        self.options = options
+        self.progress = progress
+        self.counts: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+
+    def run(self, items: Iterator[Item]) -> None:
+        write = self.out.write
+        one = self._to if self.direction == "to" else self._from
+        for item in items:
+            self.counts["read"] += 1
+            if item.error is not None:
+                self._reject(item, f"unparseable input: {item.error.reason}", None, item.raw)
+            else:
+                for line in one(item):
+                    write(line)
+                    self.counts["written"] += 1
+            if self.progress is not None:
+                self.progress.update(self.counts["read"], self.counts["rejected"])
+
+    def _to(self, item: Item) -> Iterator[bytes]:
+        result = self.validator.validate(item.value)
+        if not result.valid:
+            first = result.errors[0]
+            self._reject(item, f"invalid WIA event: {first.path or '/'}: {first.message}", item.value, None,
+                         [e.to_dict() for e in result.errors])
+            return
+        try:
+            doc = self.fmt.from_wia(result.event, **self.options)
+        except (WiaError, ValueError, TypeError, KeyError) as exc:
+            self._reject(item, f"cannot convert to {self.fmt.name}: {exc}", item.value, None)
+            return
+        if isinstance(doc, str):
+            yield doc.encode("utf-8") + b"\n"
+        else:
+            yield jsonio.dumpb(doc) + b"\n"
+        self.counts["converted"] += 1
+
+    def _from(self, item: Item) -> Iterator[bytes]:
+        try:
+            events = self.fmt.to_wia(item.value, **self.options)
+        except (WiaError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            self._reject(item, f"cannot convert from {self.fmt.name}: {exc}", item.value, item.raw)
+            return
+        self.counts["converted"] += 1
+        for event in events:
+            result = self.validator.validate(event)
+            if not result.valid:
+                first = result.errors[0]
+                self._reject(item, f"converted event is not valid WIA: {first.path or '/'}: {first.message}", event,
+                             None, [e.to_dict() for e in result.errors])
+                continue
+            yield jsonio.dumpb(result.event) + b"\n"
+
+    def _reject(self, item: Item, reason: str, value: Any, raw: bytes | None,
+                errors: list[dict[str, Any]] | None = None) -> None:
+        self.counts["rejected"] += 1
+        self.reasons[reason.split(": ")[0]] += 1
+        if self.counts["rejected"] <= MAX_REPORTED:
+            print(f"{item.where}: {reason}", file=sys.stderr)
+        self.dead_letter.put(self.Rejected(reason, event=value, errors=errors or [], where=item.where,
+                                           raw=raw if value is None else None))
+
+
+def _text_items(src: InputSource) -> Iterator[Item]:
+    """Line formats (LEEF, CEF): every non-blank line is one document."""
+    for lineno, raw in enumerate(src.stream, 1):
+        line = raw.rstrip(b"\r\n")
+        if not line.strip():
+            continue
+        try:
+            yield Item(src.name, lineno, line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            yield Item(src.name, lineno, error=ParseError(f"not valid UTF-8 at byte {exc.start}", source=src.name,
+                                                          line=lineno), raw=line)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_formats or args.to == "help" or args.from_ == "help":
+        return list_formats(sys.stdout)
+    if not args.to and not args.from_:
+        return fail("convert: give --to NAME or --from NAME (--list-formats lists them)")
+    if not args.inputs:
+        return fail("convert: no INPUT given (use - for standard input)")
+    name = args.to or args.from_
+    try:
+        fmt = get_format(name)
+        options = parse_options(args.option)
+    except (UnknownFormatError, ValueError) as exc:
+        return fail(exc)
+    direction = "to" if args.to else "from"
+    if direction == "from" and not fmt.can_parse:
+        return fail(f"convert: {name} documents cannot be converted back to WIA events")
+    if missing_inputs(args.inputs):
+        return 2
+    from wia_security.connectors.dead_letter import DeadLetterFile
+    try:
+        out: IO[bytes] = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
+    except OSError as exc:
+        return fail(f"{args.output}: {exc.strerror or exc}")
+    sources: list[InputSource] = []
+    io_error = False
+    try:
+        sources = [InputSource(path) for path in args.inputs]
+        total = sum(s.size or 0 for s in sources) or None
+        progress = Progress(total, lambda: sum(s.position() for s in sources), enabled=args.progress)
+        with DeadLetterFile(args.dead_letter) as dead_letter:
+            converter = Converter(fmt, direction, out, dead_letter, lenient=args.lenient, options=options,
+                                  progress=progress)
+            try:
+                for src in sources:
+                    text = direction == "from" and fmt.text
+                    converter.run(_text_items(src) if text else src.items())
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                fail(f"{exc.filename or 'output'}: {exc.strerror or exc}")
+                io_error = True
+            finally:
+                progress.close()
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): stop quietly, as Unix tools do.
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        return fail(f"{exc.filename or 'input'}: {exc.strerror or exc}")
+    finally:
+        for s in sources:
+            s.close()
+        if out is not sys.stdout.buffer:
+            out.close()
+        else:
+            try:
+                out.flush()
+            except BrokenPipeError:
+                pass
+    counts = converter.counts
+    summary = {"format": name, "direction": direction, "read": counts["read"], "converted": counts["converted"],
+               "written": counts["written"], "rejected": counts["rejected"],
+               "dead_letter": args.dead_letter if counts["rejected"] else None, "reasons": dict(converter.reasons)}
+    if args.summary == "json":
+        print(jsonio.dumps(summary), file=sys.stderr)
+    else:
+        extra = f"; {counts['rejected']:,} rejected, written to {args.dead_letter}" if counts["rejected"] else ""
+        print(f"{counts['read']:,} inputs: {counts['written']:,} {'documents' if direction == 'to' else 'events'} "
+              f"written ({name}, {'WIA -> ' + name if direction == 'to' else name + ' -> WIA'}){extra}", file=sys.stderr)
+    if io_error:
+        return 2
+    return 1 if counts["rejected"] else 0

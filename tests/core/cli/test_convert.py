@@ -1,0 +1,161 @@
+"""`wia-security convert`: --to / --from for every registered format, dead-lettering with file:line, exit codes."""
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wia_security import convert, parse, validate_event
+from wia_security.cli import main
+from wia_security.formats import FORMATS, get_format
+
+ROOT = Path(__file__).resolve().parents[3]
+SAMPLES = sorted(str(p) for p in (ROOT / "samples").glob("*-sample.json"))
+#: options a format needs (ASFF needs an AWS account id when the event names none)
+OPTIONS = {"asff": ["--option", "account_id=111111111111"]}
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def events_file(tmp_path):
+    """The seven samples as NDJSON (lenient-cleaned, so all are valid)."""
+    lines = [json.dumps(validate_event(json.loads(Path(p).read_text()), lenient=True).event) for p in SAMPLES]
+    path = tmp_path / "events.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_format_converts_to_and_back(name, events_file, tmp_path, capsys):
+    fmt = get_format(name)
+    out = tmp_path / f"out.{name}"
+    dead = tmp_path / "dead.ndjson"
+    code, _, err = run(["convert", str(events_file), "--to", name, "-o", str(out), "--dead-letter", str(dead),
+                        *OPTIONS.get(name, [])], capsys)
+    assert code == 0, err
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 7 and not dead.exists()
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    for line, event in zip(lines, events):
+        expected = convert(event, to=name, **({"account_id": "111111111111"} if name == "asff" else {}))
+        assert (line == expected) if fmt.text else (json.loads(line) == json.loads(json.dumps(expected)))
+    if not fmt.can_parse:
+        return
+    back = tmp_path / "back.ndjson"
+    code, _, err = run(["convert", str(out), "--from", name, "-o", str(back), "--dead-letter", str(dead)], capsys)
+    assert code == 0, err
+    parsed = [json.loads(line) for line in back.read_text().splitlines()]
+    assert len(parsed) >= 7
+    assert all(validate_event(e).valid for e in parsed)
+    assert "7 inputs" in err
+
+
+def test_rejects_are_reported_with_file_and_line_and_dead_lettered(events_file, tmp_path, capsys):
+    good = events_file.read_text().splitlines()[0]
+    bad_schema = json.loads(good)
+    bad_schema["severity"] = 11
+    src = tmp_path / "mixed.ndjson"
+    src.write_text("\n".join([good, "{not json", json.dumps(bad_schema), good]) + "\n")
+    dead = tmp_path / "dead.ndjson"
+    out = tmp_path / "out.ndjson"
+    code, _, err = run(["convert", str(src), "--to", "ecs", "-o", str(out), "--dead-letter", str(dead)], capsys)
+    assert code == 1
+    assert f"{src}:2: unparseable input" in err
+    assert f"{src}:3: invalid WIA event: /severity" in err
+    assert len(out.read_text().splitlines()) == 2
+    records = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert [r["where"] for r in records] == [f"{src}:2", f"{src}:3"]
+    assert records[0]["raw"] == "{not json" and records[1]["event"]["severity"] == 11
+    assert "2 rejected" in err
+
+
+def test_conversion_errors_are_dead_lettered_too(events_file, tmp_path, capsys):
+    dead = tmp_path / "dead.ndjson"
+    code, out, err = run(["convert", str(events_file), "--to", "asff", "--dead-letter", str(dead)], capsys)
+    assert code == 1                     # six samples name no AWS account (one has context.cloud aws)
+    records = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert len(records) == 6 and all("account id" in r["reason"] for r in records)
+    assert len(out.splitlines()) == 1 and json.loads(out)["AwsAccountId"] == "123456789012"
+
+
+def test_from_rejects_documents_it_cannot_read(tmp_path, capsys):
+    src = tmp_path / "findings.ndjson"
+    src.write_text(json.dumps({"Id": "x"}) + "\n")
+    dead = tmp_path / "dead.ndjson"
+    code, _, err = run(["convert", str(src), "--from", "asff", "--dead-letter", str(dead)], capsys)
+    assert code == 1 and f"{src}:1: cannot convert from asff" in err and "CreatedAt" in err
+    assert json.loads(dead.read_text())["event"] == {"Id": "x"}
+
+
+def test_text_formats_read_one_document_per_line(events_file, tmp_path, capsys):
+    text_formats = [n for n in FORMATS if get_format(n).text and get_format(n).can_parse]
+    assert text_formats, "LEEF and CEF are text formats"
+    for name in text_formats:
+        out = tmp_path / f"{name}.log"
+        assert main(["convert", str(events_file), "--to", name, "-o", str(out)]) == 0
+        with gzip.open(tmp_path / f"{name}.log.gz", "wb") as fh:       # gzip is read transparently
+            fh.write(b"\n" + out.read_bytes() + b"\n")
+        back = tmp_path / f"{name}.back"
+        assert main(["convert", str(tmp_path / f"{name}.log.gz"), "--from", name, "-o", str(back)]) == 0
+        assert len(back.read_text().splitlines()) == 7
+    capsys.readouterr()
+
+
+def test_list_formats_and_help(capsys):
+    for argv in (["convert", "--list-formats"], ["convert", "--to", "help"]):
+        code, out, _ = run(argv, capsys)
+        assert code == 0
+        for name in FORMATS:
+            assert f"\n{name} " in "\n" + out
+
+
+def test_usage_errors_exit_2(events_file, tmp_path, capsys):
+    code, _, err = run(["convert", str(events_file), "--to", "nope"], capsys)
+    assert code == 2 and "unknown format 'nope'" in err and "ecs" in err
+    code, _, err = run(["convert", str(tmp_path / "missing.json"), "--to", "ecs"], capsys)
+    assert code == 2 and "no such file" in err
+    code, _, err = run(["convert", str(events_file)], capsys)
+    assert code == 2 and "--to NAME or --from NAME" in err
+    code, _, err = run(["convert", str(events_file), "--to", "ecs", "--option", "novalue"], capsys)
+    assert code == 2 and "KEY=VALUE" in err
+
+
+def test_option_values(tmp_path, capsys):
+    from wia_security.cli.convert import parse_options
+    assert parse_options(["account_id=012345678901", "n:=5", "flags:=[1,2]"]) == \
+        {"account_id": "012345678901", "n": 5, "flags": [1, 2]}
+    with pytest.raises(ValueError):
+        parse_options(["x:={"])
+
+
+def test_subprocess_stdin_to_stdout_and_exit_code(events_file):
+    proc = subprocess.run([sys.executable, "-m", "wia_security", "convert", "-", "--to", "cim", "--summary", "json"],
+                          input=events_file.read_bytes(), capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    docs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(docs) == 7 and {d["sourcetype"] for d in docs} >= {"wia:security:alert", "wia:security:network_event"}
+    summary = json.loads(proc.stderr.decode().strip().splitlines()[-1])
+    assert summary["read"] == 7 and summary["written"] == 7 and summary["rejected"] == 0
+    back = subprocess.run([sys.executable, "-m", "wia_security", "convert", "-", "--from", "cim"],
+                          input=proc.stdout, capture_output=True, timeout=120)
+    assert back.returncode == 0
+    events = [parse(json.loads(line), from_="wia")[0] for line in back.stdout.splitlines()]
+    assert len(events) == 7
+
+
+def test_subprocess_invalid_input_exits_1(tmp_path):
+    src = tmp_path / "bad.ndjson"
+    src.write_text('{"type": "alert"}\n')
+    proc = subprocess.run([sys.executable, "-m", "wia_security", "convert", str(src), "--to", "ecs",
+                           "--dead-letter", str(tmp_path / "dl.ndjson")], capture_output=True, timeout=120)
+    assert proc.returncode == 1 and b"bad.ndjson:1: invalid WIA event" in proc.stderr
+    assert (tmp_path / "dl.ndjson").exists()
