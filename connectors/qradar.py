@@ -161,23 +161,48 @@ class SyslogSink(BatchingSink):
         return sock
 
     def _peer_closed(self, sock: socket.socket) -> bool:
-        """True when the server has closed (or reset) a stream connection we have not written to yet."""
+        """True when the server has closed (or reset) a stream connection. A syslog server never
+        sends application data, so anything readable is either EOF or TLS housekeeping (TLS 1.3
+        session tickets), which a non-blocking read consumes."""
         try:
             readable, _, _ = select.select([sock], [], [], 0)
             if not readable:
                 return False
-            data = sock.recv(1, socket.MSG_PEEK) if not isinstance(sock, ssl.SSLSocket) else sock.recv(1)
-            return data == b""
+            sock.setblocking(False)
+            try:
+                return sock.recv(4096) == b""
+            finally:
+                sock.settimeout(self.timeout)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return False
         except (OSError, ssl.SSLError):
             return True
 
-    def _drop(self) -> None:
-        if self._sock is not None:
+    def _drop(self, *, graceful: bool = False) -> None:
+        """Close the connection. Gracefully: end the TLS session (close_notify), send FIN, and read
+        until the server's EOF, so no unread bytes (e.g. TLS tickets) turn our close into a reset
+        that would make the server discard messages it has not processed yet."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        try:
+            if graceful and self.transport != "udp":
+                sock.settimeout(2.0)
+                if isinstance(sock, ssl.SSLSocket):
+                    try:
+                        sock = sock.unwrap()
+                    except (OSError, ssl.SSLError, ValueError):
+                        pass
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(4096):
+                    pass
+        except OSError:
+            pass
+        finally:
             try:
-                self._sock.close()
+                sock.close()
             except OSError:
                 pass
-            self._sock = None
 
     def post(self, batch: Batch) -> Sequence[Outcome] | None:
         try:
@@ -200,7 +225,7 @@ class SyslogSink(BatchingSink):
         return None
 
     def close_transport(self) -> None:
-        self._drop()
+        self._drop(graceful=True)
 
 
 # --- REST: offense read-back ------------------------------------------------------------------------

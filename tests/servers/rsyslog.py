@@ -55,7 +55,8 @@ class Rsyslog:
         return self.dir / "received.log"
 
     def lines(self) -> list[str]:
-        return self.received.read_text("utf-8").splitlines() if self.received.exists() else []
+        text = self.received.read_text("utf-8") if self.received.exists() else ""
+        return text.split("\n")[:-1]          # only LF ends a line (str.splitlines also splits on \x1c, \u2028...)
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[str]:
         """The received lines once there are at least `count` (fails after `timeout` seconds)."""

@@ -1,0 +1,46 @@
+"""QRadar offense read-back against the REST contract server (SEC token, Version header, Range paging)."""
+from __future__ import annotations
+
+import pytest
+
+from servers.qradar_contract import QRadarContract
+from wia_security import validate_event
+from wia_security.connectors.config import Secret
+from wia_security.connectors.qradar import API_VERSION, QRadarClient, offense_to_wia
+from wia_security.errors import DeliveryError
+
+TOKEN = Secret("7e0a1b2c-test-token", "env QRADAR_TOKEN")
+
+
+def test_contract_pages_through_every_offense_with_range_headers(qradar_api: QRadarContract) -> None:
+    client = QRadarClient(qradar_api.url, token=TOKEN)
+    got = list(client.offenses(page_size=50))
+    assert [o["id"] for o in got] == list(range(1, 121))
+    assert [r["Range"] for r in qradar_api.requests] == ["items=0-49", "items=50-99", "items=100-149"]
+    assert all(r["SEC"] == TOKEN.reveal() and r["Version"] == API_VERSION for r in qradar_api.requests)
+    assert "test-token" not in repr(client)
+
+
+def test_contract_filter_is_passed_through(qradar_api: QRadarContract) -> None:
+    got = list(QRadarClient(qradar_api.url, token=TOKEN).offenses(filter='status = "OPEN"', page_size=30))
+    assert got and all(o["status"] == "OPEN" for o in got) and len(got) == 80
+
+
+@pytest.mark.parametrize("token,version,status", [("wrong", API_VERSION, 401), (TOKEN, "1.0", 406)])
+def test_contract_errors_carry_status_and_message(qradar_api: QRadarContract, token, version, status) -> None:
+    with pytest.raises(DeliveryError) as info:
+        list(QRadarClient(qradar_api.url, token=token, version=version).offenses())
+    assert info.value.status == status and "HTTP" in str(info.value.reason)
+    assert "test-token" not in str(info.value)
+
+
+def test_offenses_become_valid_wia_incidents(qradar_api: QRadarContract) -> None:
+    events = [offense_to_wia(o, console="qradar.example") for o in QRadarClient(qradar_api.url, token=TOKEN).offenses()]
+    assert len(events) == 120 and len({e["id"] for e in events}) == 120
+    for event in events:
+        result = validate_event(event)
+        assert result.valid, result.errors
+    third = events[2]
+    assert third["data"]["status"] == "closed" and third["data"]["closed_at"] == "2025-12-14T09:33:20.000Z"
+    assert third["data"]["title"] == "Multiple Login Failures for user3"
+    assert offense_to_wia({"id": 3}, console="qradar.example")["id"] == third["id"]     # stable ids
