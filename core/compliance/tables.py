@@ -88,12 +88,15 @@ class Rule:
     why: str
 
     def label(self) -> str:
-        parts = [str(self.when.get("type"))]
-        for key, value in self.when.items():
-            if key == "type":
-                continue
-            parts.append(f"{key}" if key == "has" else f"{key}={'|'.join(map(str, value))}")
-        return "event:" + " ".join(parts)
+        """"event:incident data.status=closed", "event:incident has data.lessons_learned" (cached)."""
+        cached = _LABELS.get(id(self))
+        if cached is None:
+            parts = [str(self.when.get("type"))]
+            for key, value in self.when.items():
+                if key != "type":
+                    parts.append(f"has {value}" if key == "has" else f"{key}={'|'.join(map(str, value))}")
+            cached = _LABELS[id(self)] = "event:" + " ".join(parts)
+        return cached
 
     def matches(self, event: dict[str, Any]) -> bool:
         for key, expected in self.when.items():
@@ -108,6 +111,9 @@ class Rule:
         return True
 
 
+_LABELS: dict[int, str] = {}   # rules live for the process (lru_cache), so their ids are stable
+
+
 def _dig(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         if not isinstance(obj, dict):
@@ -120,6 +126,12 @@ def _dig(obj: Any, dotted: str) -> Any:
 def event_rules() -> tuple[Rule, ...]:
     raw = json.loads(_read(EVENT_TYPE_FILE))
     return tuple(Rule(r["when"], {fw: tuple(ids) for fw, ids in r["controls"].items()}, r["why"]) for r in raw["rules"])
+
+
+@lru_cache(maxsize=None)
+def rules_for_type(event_type: Any) -> tuple[Rule, ...]:
+    """The event-type rules that can match an event of this type (index over `event_rules()`)."""
+    return tuple(r for r in event_rules() if r.when.get("type") == event_type) if isinstance(event_type, str) else ()
 
 
 @lru_cache(maxsize=1)

@@ -42,47 +42,58 @@ class ControlEvidence:
     max_severity: float = 0.0
     via: set[str] = field(default_factory=set)
 
-    def add(self, event: dict[str, Any], reasons: Iterable[str], open_finding: bool) -> None:
+    def add(self, event_id: str, severity: float, reasons: Iterable[str], open_finding: bool) -> None:
         self.evidence_count += 1
         if len(self.evidence) < EVIDENCE_LIST_LIMIT:
-            self.evidence.append(str(event.get("id")))
+            self.evidence.append(event_id)
         self.open_findings += open_finding
-        severity = event.get("severity")
-        if isinstance(severity, (int, float)) and not isinstance(severity, bool):
-            self.max_severity = max(self.max_severity, float(severity))
+        if severity > self.max_severity:
+            self.max_severity = severity
         self.via.update(reasons)
 
 
 def controls_for(event: dict[str, Any], framework_id: str) -> dict[str, set[str]]:
     """Control id -> reasons (rule labels, "technique:T1110 (CTID)", "tactic:TA0006") for one event."""
-    found: dict[str, set[str]] = {}
+    return event_controls(event, (framework_id,))[framework_id]
 
-    def put(ids: Iterable[str], reason: str) -> None:
+
+def event_controls(event: dict[str, Any], framework_ids: Sequence[str]) -> dict[str, dict[str, set[str]]]:
+    """`controls_for` for several frameworks at once (the event's techniques and tactics are resolved once)."""
+    found: dict[str, dict[str, set[str]]] = {fid: {} for fid in framework_ids}
+
+    def put(fid: str, ids: Iterable[str], reason: str) -> None:
         for cid in ids:
-            found.setdefault(cid, set()).add(reason)
+            found[fid].setdefault(cid, set()).add(reason)
 
-    for rule in tables.event_rules():
-        if framework_id in rule.controls and rule.matches(event):
-            put(rule.controls[framework_id], rule.label())
+    for rule in tables.rules_for_type(event.get("type")):
+        if rule.matches(event):
+            for fid in framework_ids:
+                put(fid, rule.controls.get(fid, ()), rule.label())
     techniques = event_techniques(event)
-    ctid = tables.ctid_table().by_technique if framework_id == "nist-sp800-53r5" else {}
-    covered_by_ctid = False
-    for tech in sorted(techniques):
-        controls = ctid.get(tech) or ctid.get(tech.split(".")[0])
-        if controls:
-            covered_by_ctid = True
-            put(controls, f"technique:{tech} (CTID)")
-    tactic_map = tables.tactic_controls()
-    tactics = event_tactics(event)
-    if not tactics:
+    tactics: set[str] = set()
+    if techniques:
+        tactics = event_tactics(event)
         attack = attack_table()
-        for tech in techniques:
-            found_tech = attack.technique(tech)
-            if found_tech is not None:
-                tactics.update(found_tech.tactic_ids)
-    if not covered_by_ctid:
-        for tactic in sorted(tactics):
-            put(tactic_map.get(tactic, {}).get(framework_id, ()), f"tactic:{tactic}")
+        if not tactics:
+            for tech in techniques:
+                found_tech = attack.technique(tech)
+                if found_tech is not None:
+                    tactics.update(found_tech.tactic_ids)
+    elif isinstance(event.get("mitre"), dict):
+        tactics = event_tactics(event)
+    tactic_map = tables.tactic_controls()
+    ctid = tables.ctid_table().by_technique
+    for fid in framework_ids:
+        covered_by_ctid = False
+        if fid == "nist-sp800-53r5":
+            for tech in sorted(techniques):
+                controls = ctid.get(tech) or ctid.get(tech.split(".")[0])
+                if controls:
+                    covered_by_ctid = True
+                    put(fid, controls, f"technique:{tech} (CTID)")
+        if not covered_by_ctid:
+            for tactic in sorted(tactics):
+                put(fid, tactic_map.get(tactic, {}).get(fid, ()), f"tactic:{tactic}")
     return found
 
 
@@ -101,9 +112,16 @@ class ComplianceTracker:
     def add(self, event: dict[str, Any]) -> None:
         self.events += 1
         open_finding = is_open_finding(event)
-        for fid in self.framework_ids:
-            for cid, reasons in controls_for(event, fid).items():
-                self._evidence[fid].setdefault(cid, ControlEvidence()).add(event, reasons, open_finding)
+        event_id = str(event.get("id"))
+        severity = event.get("severity")
+        severity = float(severity) if isinstance(severity, (int, float)) and not isinstance(severity, bool) else 0.0
+        for fid, controls in event_controls(event, self.framework_ids).items():
+            evidence = self._evidence[fid]
+            for cid, reasons in controls.items():
+                entry = evidence.get(cid)
+                if entry is None:
+                    entry = evidence[cid] = ControlEvidence()
+                entry.add(event_id, severity, reasons, open_finding)
 
     def add_all(self, events: Iterable[dict[str, Any]]) -> "ComplianceTracker":
         for event in events:
