@@ -3,8 +3,9 @@
 Results go to `meta.custom.enrichment.virustotal` (the schema allows any keys under meta.custom only).
 Enrichment never blocks delivery: every `enrich_all` call has a time budget, each request a timeout
 (the client runs on a private event loop, so a hung request is abandoned, not waited for), a circuit
-breaker stops calling a VirusTotal that keeps failing, and a 429 QuotaExceededError backs off with
-full jitter (retrying within the budget, else skipping lookups until the backoff ends). Events always
+breaker stops calling a VirusTotal that keeps failing, and a 429 QuotaExceededError backs off (between
+half the backoff ceiling and the ceiling; VirusTotal sends no Retry-After), retrying within the budget,
+else skipping lookups until the backoff ends. Events always
 come back, enriched or marked `partial`/`unavailable` with the reason. One lookup per indicator per
 TTL through `EnrichmentCache`. API: https://docs.virustotal.com/reference/overview (v3).
 """
