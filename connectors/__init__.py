@@ -25,6 +25,8 @@ SINKS: dict[str, str] = {
     "scc": "gcp.scc:SccSink",
     "misp": "intel.misp:MispSink",
     "securityhub": "aws.securityhub:SecurityHubSink",
+    "kafka": "kafka:KafkaSink",
+    "splunk": "splunk.hec:HecSink",
     "elasticsearch": "elastic:ElasticSink",
     "opensearch": "elastic:OpenSearchSink",
     "qradar": "qradar:SyslogSink",

@@ -1,0 +1,344 @@
+"""Kafka sink and source on confluent-kafka: messages keyed by event id; the source commits offsets only after downstream delivery.
+
+URL: `kafka://broker1:9092,broker2:9092/TOPIC?client_id=wia&compression=zstd`
+(`kafka+ssl://` for TLS, `kafka+sasl_ssl://USER:PASSWORD@host/TOPIC?sasl_mechanism=SCRAM-SHA-512`
+for SASL over TLS, `kafka+sasl://` for SASL without TLS). Query keys that contain a dot
+(`?linger.ms=20`) are passed to librdkafka as they are; `config=` does the same from code.
+
+Sink: `send()` produces every event (key = event id, value = the event as JSON, or another
+format with `?format=`), then waits for every delivery report. A message the broker did not
+take comes back in `report.failed` with librdkafka's reason; nothing is left unaccounted.
+
+Source: at-least-once. A batch of messages is validated, handed to the downstream sink and
+dead letter, and only then are the batch's offsets committed, synchronously. A consumer that
+dies between delivery and commit re-reads at most that uncommitted batch (duplicates, never
+loss); idempotent sinks (SQLite, Elasticsearch `_id`) make those duplicates no-ops. Scale-out:
+run several processes with the same `group_id`; Kafka spreads the topic's partitions over them.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from wia_security import jsonio
+from wia_security.errors import ConfigError, ConversionError
+from wia_security.formats import get_format
+from wia_security.pipeline import Forwarder, ForwardSummary
+from wia_security.reader import Item
+
+from .base import BaseSink, DeliveryReport, Rejected
+
+log = logging.getLogger(__name__)
+
+#: librdkafka's own default for `message.timeout.ms` is 300 s; a sink that reports failures
+#: promptly is more useful to the delivery machinery, which retries what is retryable.
+DEFAULT_DELIVERY_TIMEOUT_MS = 30_000
+#: Kafka's broker default `message.max.bytes` (and librdkafka's producer default): 1,000,000 bytes.
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+#: Messages consumed per batch; the uncommitted window a crash can replay is at most this.
+DEFAULT_BATCH_SIZE = 500
+#: Consumer-group members must heartbeat within this; tansu and small clusters need >= 6 s.
+DEFAULT_SESSION_TIMEOUT_MS = 6_000
+TYPE_HEADER = "wia-type"
+
+_SCHEMES = {"kafka": "PLAINTEXT", "kafka+ssl": "SSL", "kafka+sasl": "SASL_PLAINTEXT", "kafka+sasl_ssl": "SASL_SSL"}
+
+
+@dataclass(frozen=True)
+class KafkaTarget:
+    """A parsed Kafka URL: librdkafka settings (secrets included, never printed), topic, our options."""
+
+    config: dict[str, Any]
+    topic: str
+    options: dict[str, str]
+    display: str                      # the URL without credentials or query
+
+
+def parse_url(url: str) -> KafkaTarget:
+    # "sasl_ssl" is not a valid RFC 3986 scheme character sequence, so split the scheme off by hand.
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    parts = urlsplit("kafka://" + rest)
+    if not sep or scheme not in _SCHEMES:
+        raise ConfigError(f"expected one of {', '.join(f'{s}://' for s in _SCHEMES)}", key="url", source=scheme + "://")
+    hosts = parts.netloc.rsplit("@", 1)[-1]
+    if not hosts:
+        raise ConfigError("no broker address (kafka://HOST:PORT/TOPIC)", key="url", source=f"{scheme}://")
+    topic = unquote(parts.path.strip("/"))
+    config: dict[str, Any] = {"bootstrap.servers": hosts, "security.protocol": _SCHEMES[scheme]}
+    options: dict[str, str] = {}
+    for key, values in parse_qs(parts.query).items():
+        if "." in key:
+            config[key] = values[-1]
+        else:
+            options[key] = values[-1]
+    if parts.username is not None:
+        if "sasl" not in scheme:
+            raise ConfigError("credentials in a Kafka URL need kafka+sasl:// or kafka+sasl_ssl://", key="url",
+                              source=f"{scheme}://{hosts}")
+        config["sasl.username"] = unquote(parts.username)
+        config["sasl.password"] = unquote(parts.password or "")
+        config["sasl.mechanism"] = options.pop("sasl_mechanism", "SCRAM-SHA-512")
+    if "client_id" in options:
+        config["client.id"] = options.pop("client_id")
+    if "compression" in options:
+        config["compression.type"] = options.pop("compression")
+    return KafkaTarget(config, topic, options, f"{scheme}://{hosts}/{topic}")
+
+
+class KafkaSink(BaseSink):
+    """Produces each event keyed by its id and waits for the broker's delivery report."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, *, config: dict[str, Any] | None = None,
+                 format: str = "wia", delivery_timeout_ms: int = DEFAULT_DELIVERY_TIMEOUT_MS,
+                 display: str | None = None) -> None:
+        if not topic:
+            raise ConfigError("no topic (kafka://HOST:PORT/TOPIC)", key="topic")
+        self.topic = topic
+        self.format = get_format(format)
+        self.name = f"kafka:{display or f'{bootstrap_servers}/{topic}'}"
+        settings = {
+            "bootstrap.servers": bootstrap_servers,
+            # Idempotent producer: broker-side retries never duplicate or reorder a message.
+            "enable.idempotence": True,
+            "acks": "all",
+            "message.timeout.ms": delivery_timeout_ms,
+            "linger.ms": 5,
+            **(config or {}),
+        }
+        self.delivery_timeout = int(settings["message.timeout.ms"]) / 1000
+        self._producer = Producer(settings)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> "KafkaSink":
+        target = parse_url(url)
+        config = {**target.config, **options.pop("config", {})}
+        bootstrap = config.pop("bootstrap.servers")
+        fmt = options.pop("format", target.options.get("format", "wia"))
+        return cls(bootstrap, target.topic, config=config, format=fmt, display=target.display, **options)
+
+    def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:
+        report = DeliveryReport(self.name)
+        # Per event: _PENDING until its delivery report arrives, then _OK or the KafkaError;
+        # _FAILED when it never reached the producer (already in report.failed).
+        outcomes: list[Any] = [_PENDING] * len(events)
+        waiting = [0]
+
+        def on_delivery(index: int) -> Callable[[KafkaError | None, Any], None]:
+            def callback(err: KafkaError | None, _msg: Any) -> None:
+                outcomes[index] = _OK if err is None else err
+                waiting[0] -= 1
+            return callback
+
+        for index, event in enumerate(events):
+            try:
+                value = self._encode(event)
+            except (ConversionError, ValueError, TypeError, KeyError) as exc:
+                outcomes[index] = _FAILED
+                report.failed.append(Rejected(f"{self.format.name} conversion failed: {exc}", event=event, sink=self.name))
+                continue
+            if self._produce(event, value, on_delivery(index), report):
+                waiting[0] += 1
+            else:
+                outcomes[index] = _FAILED
+        self._await_reports(waiting)
+        for event, outcome in zip(events, outcomes):
+            if outcome is _OK:
+                report.delivered += 1
+            elif outcome is _PENDING:
+                report.failed.append(Rejected(
+                    f"kafka: no delivery report within {self.delivery_timeout + 5:g}s", event=event,
+                    sink=self.name, retryable=True))
+            elif isinstance(outcome, KafkaError):
+                report.failed.append(Rejected(
+                    f"kafka delivery failed: {outcome.name()}: {outcome.str()}", event=event, sink=self.name,
+                    retryable=bool(outcome.retriable()) or outcome.code() in _RETRYABLE_CODES))
+        return report
+
+    def _encode(self, event: dict[str, Any]) -> bytes:
+        doc = self.format.from_wia(event)
+        return doc.encode("utf-8") if self.format.text else jsonio.dumpb(doc)
+
+    def _produce(self, event: dict[str, Any], value: bytes, callback: Callable[..., None], report: DeliveryReport) -> bool:
+        headers = [(TYPE_HEADER, str(event.get("type", "")).encode())]
+        while True:
+            try:
+                self._producer.produce(self.topic, value=value, key=str(event["id"]).encode(),
+                                       headers=headers, on_delivery=callback)
+                return True
+            except BufferError:
+                self._producer.poll(0.1)        # local queue full: let reports drain, then retry
+            except KafkaException as exc:
+                err = exc.args[0]
+                report.failed.append(Rejected(f"kafka refused the message: {err.name()}: {err.str()}",
+                                              event=event, sink=self.name, retryable=bool(err.retriable())))
+                return False
+
+    def _await_reports(self, waiting: list[int]) -> None:
+        # Every produced message gets a report by message.timeout.ms; wait a little longer than that.
+        deadline = time.monotonic() + self.delivery_timeout + 5
+        while waiting[0] > 0 and time.monotonic() < deadline:
+            self._producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    def close(self) -> None:
+        remaining = self._producer.flush(self.delivery_timeout + 5)
+        if remaining:
+            log.warning("%s: %d messages without a delivery report at close", self.name, remaining)
+
+
+_PENDING, _OK, _FAILED = object(), object(), object()
+_RETRYABLE_CODES = {KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+                    KafkaError.REQUEST_TIMED_OUT, KafkaError.NOT_ENOUGH_REPLICAS, KafkaError.LEADER_NOT_AVAILABLE}
+
+
+@dataclass
+class KafkaBatch:
+    """Consumed messages as reader Items (where = kafka:TOPIC[PARTITION]:OFFSET) and the offsets to commit after them."""
+
+    items: list[Item]
+    offsets: list[TopicPartition] = field(default_factory=list)
+
+
+@dataclass
+class SourceStats:
+    batches: int = 0
+    messages: int = 0
+    commits: int = 0
+    commit_failures: int = 0          # e.g. lost partition in a rebalance: those messages are re-read elsewhere
+
+
+class KafkaSource:
+    """Consumes WIA events from topics in a consumer group, committing only what was delivered."""
+
+    def __init__(self, bootstrap_servers: str, topics: Sequence[str], group_id: str, *,
+                 config: dict[str, Any] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                 poll_timeout: float = 1.0) -> None:
+        if not topics:
+            raise ConfigError("no topic to consume", key="topics")
+        if not group_id:
+            raise ConfigError("a consumer group id is required (offsets are committed per group)", key="group_id")
+        self.topics = list(topics)
+        self.batch_size = batch_size
+        self.poll_timeout = poll_timeout
+        self.stats = SourceStats()
+        self.name = f"kafka:{bootstrap_servers}/{','.join(self.topics)}#{group_id}"
+        self._consumer = Consumer({
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": group_id,
+            "enable.auto.commit": False,          # we commit after delivery, never before
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": DEFAULT_SESSION_TIMEOUT_MS,
+            **(config or {}),
+        })
+        self._assigned_at: float | None = None
+        self._consumer.subscribe(self.topics, on_assign=self._on_assign)
+        self._closed = False
+
+    def _on_assign(self, _consumer: Any, _partitions: list[TopicPartition]) -> None:
+        self._assigned_at = time.monotonic()
+
+    @classmethod
+    def from_url(cls, url: str, *, group_id: str | None = None, **options: Any) -> "KafkaSource":
+        """kafka://HOST:PORT/TOPIC[,TOPIC2]?group=NAME&batch_size=500"""
+        target = parse_url(url)
+        config = {**target.config, **options.pop("config", {})}
+        bootstrap = config.pop("bootstrap.servers")
+        group = group_id or target.options.get("group")
+        if "batch_size" in target.options:
+            options.setdefault("batch_size", int(target.options["batch_size"]))
+        return cls(bootstrap, target.topic.split(","), group or "", config=config, **options)
+
+    def batches(self, *, idle_timeout: float | None = None, stop: threading.Event | None = None) -> Iterator[KafkaBatch]:
+        """Yields batches until `stop` is set, or nothing arrived for `idle_timeout` seconds.
+
+        The idle clock runs only while this member holds an assignment: joining a group (or waiting
+        out a dead member's session after a crash) is not idleness.
+        """
+        idle_since = time.monotonic()
+        while not (stop is not None and stop.is_set()):
+            messages = self._consumer.consume(self.batch_size, self.poll_timeout)
+            batch = self._to_batch(messages)
+            if batch.items:
+                idle_since = time.monotonic()
+                self.stats.batches += 1
+                self.stats.messages += len(batch.items)
+                yield batch
+            elif idle_timeout is not None and self._assigned_at is not None \
+                    and time.monotonic() - max(idle_since, self._assigned_at) >= idle_timeout:
+                return
+
+    def _to_batch(self, messages: list[Any]) -> KafkaBatch:
+        items: list[Item] = []
+        last: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if err.fatal():
+                    raise KafkaException(err)
+                log.warning("%s: consumer error: %s", self.name, err.str())
+                continue
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            raw = msg.value() or b""
+            item = Item(f"kafka:{topic}[{partition}]", offset, raw=raw)
+            try:
+                item.value = jsonio.loads(raw, source=item.source)
+            except Exception as exc:  # noqa: BLE001 - ParseError, or anything else the bytes provoke
+                from wia_security.errors import ParseError
+                item.error = exc if isinstance(exc, ParseError) else ParseError(str(exc), source=item.source)
+            items.append(item)
+            last[(topic, partition)] = max(offset, last.get((topic, partition), -1))
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        return KafkaBatch(items, offsets)
+
+    def commit(self, batch: KafkaBatch) -> bool:
+        """Commit a delivered batch's offsets synchronously; False (and a warning) when the group moved on."""
+        if not batch.offsets:
+            return True
+        try:
+            self._consumer.commit(offsets=batch.offsets, asynchronous=False)
+        except KafkaException as exc:
+            # Typically a rebalance took the partition away: the new owner re-reads these (duplicates, not loss).
+            self.stats.commit_failures += 1
+            log.warning("%s: offset commit failed (%s); the batch will be re-read", self.name, exc.args[0].str())
+            return False
+        self.stats.commits += 1
+        return True
+
+    def run(self, sink: Any, dead_letter: Any, *, lenient: bool = False, idle_timeout: float | None = None,
+            stop: threading.Event | None = None, after_batch: Callable[[KafkaBatch], None] | None = None) -> ForwardSummary:
+        """Validate -> sink -> dead letter, then commit, batch after batch. Exceptions propagate uncommitted."""
+        forwarder = Forwarder(sink, dead_letter, lenient=lenient, batch_size=self.batch_size)
+        started = time.monotonic()
+        for batch in self.batches(idle_timeout=idle_timeout, stop=stop):
+            forwarder.run(batch.items)            # sends and flushes the sink; rejects dead-lettered
+            flush = getattr(dead_letter, "flush", None)
+            if flush is not None:
+                flush()                           # the dead letter is durable before the offsets move
+            self.commit(batch)
+            if after_batch is not None:
+                after_batch(batch)
+        forwarder.summary.seconds = time.monotonic() - started
+        return forwarder.summary
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._consumer.close()              # leaves the group now, so a rebalance need not wait for the session timeout
+
+    def __enter__(self) -> "KafkaSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<KafkaSource {self.name}>"
