@@ -46,22 +46,28 @@ class Validator:
         self.warnings = warnings
         # Compile every schema now, so the first event does not pay for it.
         self._checks = {t: _compiled(t) for t in (None, *schemas.EVENT_TYPES)}
+        self._envelope = self._checks[None]
 
     def is_valid(self, obj: Any) -> bool:
         """The schema verdict alone (no lenient mode, no warnings)."""
-        node, check = self._checks[_schema_key(obj)]
+        t = obj.get("type") if type(obj) is dict else None
+        node, check = self._checks[t if type(t) is str and t in self._checks else None]
         return check(obj) or next(iter_errors(node, obj), None) is None
 
     def validate(self, obj: Any) -> ValidationResult:
-        if hasattr(obj, "to_dict") and not isinstance(obj, dict):
-            obj = obj.to_dict()
-        node, check = self._checks[_schema_key(obj)]
+        if type(obj) is dict:
+            t = obj.get("type")
+            node, check = (self._checks.get(t) if type(t) is str else None) or self._envelope
+        else:
+            if hasattr(obj, "to_dict"):
+                return self.validate(obj.to_dict())
+            node, check = self._checks[_schema_key(obj)]
         warnings: list[ValidationIssue] = []
         if self.lenient:
             obj, warnings = drop_nulls(node, obj)
         errors = [] if check(obj) else list(iter_errors(node, obj))
-        if self.warnings and isinstance(obj, dict):
-            warnings.extend(semantic_warnings(obj))
+        if self.warnings and type(obj) is dict:
+            warnings += semantic_warnings(obj)
         return ValidationResult(not errors, errors, warnings, obj)
 
 

@@ -45,8 +45,10 @@ _FAST_DATE_TIME = re.compile(
 
 
 def fast_date_time(value: str) -> bool:
-    """Canonical upper-case RFC 3339 only; days 29-31 and year 0000 defer to the exact check."""
-    return _FAST_DATE_TIME(value) is not None and value[8:10] < "29" and value[:4] != "0000"
+    """Canonical upper-case RFC 3339 only (days 29-31 checked against the calendar)."""
+    if _FAST_DATE_TIME(value) is None or value[:4] == "0000":
+        return False
+    return value[8:10] < "29" or is_date_time(value)
 
 
 # --- uuid ----------------------------------------------------------------------------------------

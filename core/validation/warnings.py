@@ -11,23 +11,46 @@ from .result import ValidationIssue
 _SDK_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z", re.ASCII).fullmatch
 
 
-def semantic_warnings(event: dict[str, Any]) -> Iterator[ValidationIssue]:
+_SCHEMA_MISSING = ValidationIssue("/$schema", "schema_missing",
+                                  "no $schema: the standard recommends https://wia.live/security/v1/schema.json")
+_MITRE_KEYS = ("tactic", "tactic_name", "technique", "technique_name", "sub_technique", "sub_technique_name")
+_cache: dict[tuple[Any, ...], tuple[ValidationIssue, ...]] = {}
+
+
+def semantic_warnings(event: dict[str, Any]) -> list[ValidationIssue]:
+    out: list[ValidationIssue] = []
     if "$schema" not in event:
-        yield ValidationIssue("/$schema", "schema_missing",
-                              "no $schema: the standard recommends https://wia.live/security/v1/schema.json")
+        out.append(_SCHEMA_MISSING)
     ts = event.get("timestamp")
-    if isinstance(ts, str) and not _SDK_TIMESTAMP(ts):
-        yield ValidationIssue("/timestamp", "timestamp_not_canonical",
-                              f"{ts[:40]!r} is valid RFC 3339 but not UTC 'Z' with 0 or 3 fraction digits; "
-                              "upstream SDK validators reject it")
+    if type(ts) is str and _SDK_TIMESTAMP(ts) is None:
+        out.append(ValidationIssue("/timestamp", "timestamp_not_canonical",
+                                   f"{ts[:40]!r} is valid RFC 3339 but not UTC 'Z' with 0 or 3 fraction digits; "
+                                   "upstream SDK validators reject it"))
     mitre = event.get("mitre")
-    if isinstance(mitre, dict):
-        yield from attack_warnings(mitre, "/mitre")
-    data = event.get("data")
-    if event.get("type") == "threat_intel" and isinstance(data, dict) and isinstance(data.get("ttps"), list):
-        for i, ttp in enumerate(data["ttps"]):
-            if isinstance(ttp, dict):
-                yield from attack_warnings(ttp, f"/data/ttps/{i}")
+    if type(mitre) is dict:
+        out += cached_attack_warnings(mitre, "/mitre")
+    if event.get("type") == "threat_intel":
+        data = event.get("data")
+        ttps = data.get("ttps") if type(data) is dict else None
+        if type(ttps) is list:
+            for i, ttp in enumerate(ttps):
+                if type(ttp) is dict:
+                    out += cached_attack_warnings(ttp, f"/data/ttps/{i}")
+    return out
+
+
+def cached_attack_warnings(mitre: dict[str, Any], base: str) -> tuple[ValidationIssue, ...]:
+    """attack_warnings, memoized by the block's values: the same few ATT&CK blocks recur in a stream."""
+    try:
+        key = (base, *(mitre.get(k) for k in _MITRE_KEYS))
+        found = _cache.get(key)
+    except TypeError:                       # an unhashable value: just compute
+        return tuple(attack_warnings(mitre, base))
+    if found is None:
+        if len(_cache) > 8192:
+            _cache.clear()
+        found = _cache[key] = tuple(attack_warnings(mitre, base))
+    return found
 
 
 def attack_warnings(mitre: dict[str, Any], base: str) -> Iterator[ValidationIssue]:
