@@ -33,7 +33,7 @@ def is_retryable_status(status: int) -> bool:
 def new_session(*, verify: bool | str = True, headers: dict[str, str] | None = None) -> requests.Session:
     """A Session with TLS verification on (pass a CA bundle path to trust a private CA), no
     automatic retries (the delivery machinery retries) and the project's User-Agent."""
-    session = requests.Session()
+    session = _Session()
     session.verify = verify
     session.trust_env = True            # honour HTTPS_PROXY / REQUESTS_CA_BUNDLE like other tools
     adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=0)
@@ -43,6 +43,17 @@ def new_session(*, verify: bool | str = True, headers: dict[str, str] | None = N
     if headers:
         session.headers.update(headers)
     return session
+
+
+class _Session(requests.Session):
+    """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a Session's own `verify`
+    (psf/requests#3829); here an explicit CA path or False set on the session wins."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[override]
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:
+            settings["verify"] = self.verify
+        return settings
 
 
 def error_for_response(response: requests.Response, reason: str | None = None, *, sink: str = "",

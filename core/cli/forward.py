@@ -24,13 +24,19 @@ def add_parser(subparsers: Any) -> None:
                     "destination refuses go to the dead-letter file with the reason; nothing is dropped. "
                     f"The default destination is the embedded SQLite store ({DEFAULT_DESTINATION}).")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files, or - for standard input")
-    p.add_argument("--to", dest="destination", default=DEFAULT_DESTINATION, metavar="URL",
-                   help=f"destination URL (default {DEFAULT_DESTINATION}); e.g. file:///tmp/out.ndjson")
-    p.add_argument("--dead-letter", default=DEFAULT_DEAD_LETTER, metavar="PATH",
-                   help=f"where rejected events go, one JSON line each with the reason (default {DEFAULT_DEAD_LETTER})")
-    p.add_argument("--lenient", action="store_true",
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--to", dest="destination", default=None, metavar="URL",
+                        help=f"destination URL (default {DEFAULT_DESTINATION}); e.g. file:///tmp/out.ndjson, "
+                             "splunk+https://hec.example.com:8088?index=security&token_env=SPLUNK_HEC_TOKEN")
+    target.add_argument("--config", metavar="FILE",
+                        help="TOML file listing several destinations (each event goes to all of them); "
+                             "see docs/connectors/delivery.md")
+    p.add_argument("--dead-letter", default=None, metavar="PATH|URL",
+                   help=f"where rejected events go, with the reason: an NDJSON path (default {DEFAULT_DEAD_LETTER}), "
+                        "sqlite:///dead.db, or sink+URL")
+    p.add_argument("--lenient", action="store_true", default=None,
                    help="treat optional fields that are null as absent instead of rejecting the event")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help=f"events per delivery batch (default {DEFAULT_BATCH_SIZE})")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar on stderr (default: when stderr is a terminal)")
@@ -39,35 +45,61 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         return fail("--batch-size must be at least 1")
     if missing_inputs(args.inputs):
         return 2
     from wia_security.connectors import open_sink
-    from wia_security.connectors.dead_letter import DeadLetterFile
+    from wia_security.connectors.delivery import open_dead_letter
+    settings: dict[str, Any] = {}
     try:
-        sink = open_sink(args.destination)
+        if args.config:
+            from wia_security.connectors.config import load_config
+            config = load_config(args.config)
+            settings = config.forward
+            sink = config.open()
+        else:
+            sink = open_sink(args.destination or DEFAULT_DESTINATION)
     except (WiaError, OSError) as exc:
+        return fail(exc)
+    dead_letter_spec = args.dead_letter or settings.get("dead_letter") or DEFAULT_DEAD_LETTER
+    batch_size = args.batch_size or settings.get("batch_size") or DEFAULT_BATCH_SIZE
+    lenient = args.lenient if args.lenient is not None else bool(settings.get("lenient", False))
+    try:
+        dead_letter_output = open_dead_letter(dead_letter_spec)
+    except (WiaError, OSError) as exc:
+        sink.close()
         return fail(exc)
     sources = [InputSource(path) for path in args.inputs]
     total = sum(s.size or 0 for s in sources) or None
     progress = Progress(total, lambda: sum(s.position() for s in sources), enabled=args.progress)
-    with sink, DeadLetterFile(args.dead_letter) as dead_letter:
-        forwarder = Forwarder(sink, dead_letter, lenient=args.lenient, batch_size=args.batch_size, progress=progress)
+    with sink, dead_letter_output as dead_letter:
+        forwarder = Forwarder(sink, dead_letter, lenient=lenient, batch_size=batch_size, progress=progress)
         try:
             summary = forwarder.run(_items(sources))
         finally:
             progress.close()
             for s in sources:
                 s.close()
+    stats = getattr(sink, "stats", None)           # a --config fan-out reports per destination
     if args.summary == "json":
-        print(jsonio.dumps({**summary.to_dict(), "destination": sink.name,
-                            "dead_letter": args.dead_letter if summary.dead_lettered else None}))
+        doc = {**summary.to_dict(), "destination": sink.name,
+               "dead_letter": dead_letter_spec if summary.dead_lettered else None}
+        if stats is not None:
+            doc["destinations"] = {name: st.to_dict() for name, st in stats.items()}
+        print(jsonio.dumps(doc))
     else:
         print(f"destination: {sink.name}")
         print(summary.render())
+        if stats is not None:
+            print("per destination:")
+            width = max(len(name) for name in stats)
+            for name, st in stats.items():
+                reasons = ", ".join(f"{r}: {n:,}" for r, n in sorted(st.reasons.items(), key=lambda x: -x[1])[:3])
+                print(f"  {name:<{width}}  delivered {st.delivered:>10,}  duplicates {st.duplicates:>8,}  "
+                      f"failed {st.failed:>8,}" + (f"   ({reasons})" if reasons else ""))
         if summary.dead_lettered:
-            print(f"dead-letter file: {args.dead_letter} ({summary.dead_lettered:,} new records)")
+            print(f"dead-letter file: {dead_letter_spec} ({summary.dead_lettered:,} new records)")
     return 1 if summary.rejected else 0
 
 
