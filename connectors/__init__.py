@@ -17,7 +17,6 @@ from .base import BaseSink, DeliveryReport, Rejected, Sink
 SINKS: dict[str, str] = {
     "sqlite": "sqlite:SqliteSink",
     "file": "file:FileSink",
-    "splunk": "splunk.hec:HecSink",
     "phantom": "soar.splunk_soar:SplunkSoarSink",
     "splunksoar": "soar.splunk_soar:SplunkSoarSink",
     "xsoar": "soar.xsoar:XsoarSink",
