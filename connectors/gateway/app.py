@@ -1,0 +1,448 @@
+"""The Starlette app: routes, auth, the ingest endpoints, the stream endpoint, and startup/shutdown (which flushes)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from wia_security import jsonio
+from wia_security.validation import Validator
+
+from . import hec
+from .auth import TokenSet, credential
+from .dispatch import Busy, Dispatcher, StoreUnavailable
+from .ingest import BadEncoding, BodyTooLarge, Verdicts, read_body, split_values, validate_items
+from .settings import GatewaySettings
+from .stream import (CHANNELS, CLOSE_GOING_AWAY, CLOSE_RATE_LIMITED, E_INVALID_MESSAGE, E_RATE_LIMITED,
+                     E_UNAVAILABLE, PROTOCOL_VERSION, Client, FilterError, Hub, RateLimiter, parse_message,
+                     sdk_to_action)
+
+log = logging.getLogger("wia_security.gateway")
+access_log = logging.getLogger("wia_security.gateway.access")
+
+#: Largest page of GET /v1/events.
+MAX_QUERY_LIMIT = 1000
+
+
+class Gateway:
+    """State shared by every request: tokens, validator, delivery thread, stream hub, TAXII collection."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        settings.check()
+        self.settings = settings
+        self.tokens = TokenSet(settings.tokens, allow_anonymous=settings.allow_anonymous)
+        self.validator = Validator(lenient=settings.lenient)
+        self.hub = Hub(replay_events=settings.replay_events, client_queue=settings.client_queue,
+                       slow_consumer=settings.slow_consumer)
+        self.dispatcher: Dispatcher | None = None
+        self.store: Any = None
+        self.taxii: Any = None
+        self.hec_acks = hec.AckRegistry()
+        self.started = time.time()
+        self._streams: set[asyncio.Task] = set()
+        self.closing = False
+
+    # --- lifecycle ---
+    def open(self) -> None:
+        from ..delivery.dead_letter import open_dead_letter
+        from .. import open_sink
+        s = self.settings
+        store_sink = open_sink(s.store) if s.store else None
+        self.store = getattr(store_sink, "store", None)
+        sinks: dict[str, Any] = {}
+        try:
+            if s.destinations:
+                from ..config import load_config
+                for d in load_config(s.destinations).destinations:
+                    sinks[d.name] = d.open()
+            for url in s.extra_sinks:
+                sinks[url.split("?", 1)[0]] = open_sink(url)
+        except BaseException:
+            for sink in sinks.values():
+                sink.close()
+            if store_sink is not None:
+                store_sink.close()
+            raise
+        fanout = None
+        if sinks:
+            from ..delivery.fanout import FanOut
+            fanout = FanOut(sinks)
+        self.dispatcher = Dispatcher(store_sink, fanout, open_dead_letter(s.dead_letter),
+                                     max_pending=s.max_pending_events, batch=s.delivery_batch)
+        self.dispatcher.start()
+        if s.taxii and store_sink is not None:
+            from .taxii_server import TaxiiCollection
+            self.taxii = TaxiiCollection(store_sink.store.path, title=s.taxii_title)
+
+    async def close_streams(self, reason: str = "server_shutdown", delay: float = 5.0) -> None:
+        """Tell every stream client to reconnect later, close with 1001, wait briefly for them."""
+        self.closing = True
+        for client in list(self.hub.clients):
+            client.close_with(CLOSE_GOING_AWAY, client.control(
+                "close", reason=reason, message="the gateway is shutting down", reconnect_allowed=True,
+                reconnect_delay_seconds=delay, sequence=self.hub.sequence, stream_id=self.hub.stream_id))
+        if self._streams:
+            await asyncio.wait(list(self._streams), timeout=5)
+
+    def close(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.close()
+            self.dispatcher = None
+        if self.taxii is not None:
+            self.taxii.close()
+
+    # --- auth ---
+    def authorized(self, headers: Any, schemes: tuple[str, ...] = ("bearer", "basic")) -> bool:
+        return self.tokens.check(credential(headers.get("authorization"), schemes)[1])
+
+    # --- ingest shared by every entry point ---
+    async def ingest(self, verdicts: Verdicts) -> None:
+        """Deliver the accepted events (dead-letter the refused ones); publish to the stream."""
+        assert self.dispatcher is not None
+        if not verdicts.events and not verdicts.rejected:
+            return
+        await self.dispatcher.submit(verdicts.events, verdicts.rejected)
+        if verdicts.events:
+            self.hub.publish(verdicts.events)
+            if self.taxii is not None and any(e.get("type") == "threat_intel" for e in verdicts.events):
+                self.taxii.mark_dirty()
+
+
+def unauthorized() -> JSONResponse:
+    return JSONResponse({"error": {"code": "E2001", "message": "a valid bearer token is required"}}, 401,
+                        headers={"WWW-Authenticate": 'Bearer realm="wia-security"'})
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
+
+
+async def post_events(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    if not gw.authorized(request.headers):
+        return unauthorized()
+    try:
+        body = await read_body(request.headers, request.stream(), gw.settings.max_body_bytes)
+    except BodyTooLarge as exc:
+        return error(413, "E1001", str(exc))
+    except BadEncoding as exc:
+        return error(400, "E1001", str(exc))
+    where = f"http:{request.client.host if request.client else '?'}"
+    verdicts = await run_in_threadpool(lambda: validate_items(split_values(body, where), gw.validator))
+    if not verdicts.results:
+        return error(400, "E1001", "no events in the request body")
+    try:
+        await gw.ingest(verdicts)
+    except Busy as exc:
+        return error(503, "E3003", f"busy: {exc}", {"Retry-After": "1"})
+    except StoreUnavailable as exc:
+        return error(503, "E3003", f"the event store is unavailable: {exc}", {"Retry-After": "5"})
+    rejected = len(verdicts.results) - verdicts.accepted
+    status = 200 if not rejected else (207 if verdicts.accepted else 400)
+    return Response(jsonio.dumpb({"accepted": verdicts.accepted, "rejected": rejected, "results": verdicts.results}),
+                    status, media_type="application/json")
+
+
+async def get_events(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    if not gw.authorized(request.headers):
+        return unauthorized()
+    if gw.store is None:
+        return error(404, "E3001", "no event store is configured")
+    q = request.query_params
+    try:
+        limit = min(int(q.get("limit", "100")), MAX_QUERY_LIMIT)
+        filters = {
+            "types": q.getlist("type"), "since": q.get("since"), "until": q.get("until"),
+            "min_severity": float(q["severity_min"]) if "severity_min" in q else None,
+            "max_severity": float(q["severity_max"]) if "severity_max" in q else None,
+            "event_id": q.get("id"),
+        }
+        newest_first = q.get("order", "newest") != "oldest"
+    except (ValueError, TypeError) as exc:
+        return error(400, "E1001", f"bad query parameter: {exc}")
+
+    def query() -> list[dict[str, Any]]:
+        from ..sqlite import EventStore
+        store = EventStore(gw.store.path)     # its own connection: the delivery thread owns the other
+        try:
+            return [s.event for s in store.query(limit=limit, newest_first=newest_first, **filters)]
+        finally:
+            store.close()
+    try:
+        events = await run_in_threadpool(query)
+    except ValueError as exc:
+        return error(400, "E1001", f"bad query parameter: {exc}")
+    return Response(jsonio.dumpb({"count": len(events), "events": events}), media_type="application/json")
+
+
+async def healthz(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    return JSONResponse({"status": "shutting_down" if gw.closing else "ok"}, 503 if gw.closing else 200)
+
+
+async def stats(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    if not gw.authorized(request.headers):
+        return unauthorized()
+    d = gw.dispatcher
+    return JSONResponse({
+        "uptime_seconds": round(time.time() - gw.started, 1),
+        "delivery": d.stats.to_dict() if d else None,
+        "pending": d.pending if d else 0,
+        "stream": {"clients": len(gw.hub.clients), "sequence": gw.hub.sequence, "stream_id": gw.hub.stream_id,
+                   "published": gw.hub.published, "deliveries": gw.hub.deliveries,
+                   "slow_disconnects": gw.hub.slow_disconnects, "dropped": gw.hub.dropped},
+    })
+
+
+# --- the WebSocket stream ---
+async def stream(ws: WebSocket) -> None:
+    gw: Gateway = ws.app.state.gateway
+    if not gw.authorized(ws.headers, ("bearer",)):
+        await deny(ws)
+        return
+    if gw.closing:
+        await ws.close(CLOSE_GOING_AWAY)
+        return
+    await ws.accept()
+    client = Client(gw.hub, ws.send_text, client_id=ws.headers.get("x-wia-client-id"))
+    gw.hub.clients.add(client)
+    task = asyncio.current_task()
+    if task is not None:
+        gw._streams.add(task)
+    sender = asyncio.create_task(_sender(client))
+    receiver = asyncio.create_task(_receiver(gw, ws, client))
+    heartbeat = asyncio.create_task(_heartbeat(gw, client))
+    close_code = None
+    try:
+        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        if sender in done and not sender.cancelled() and sender.exception() is None:
+            close_code = sender.result()
+        elif receiver in done and not receiver.cancelled() and receiver.exception() is None:
+            close_code = receiver.result()
+    finally:
+        gw.hub.clients.discard(client)
+        for t in (sender, receiver, heartbeat):
+            t.cancel()
+        if task is not None:
+            gw._streams.discard(task)
+    if close_code is not None:
+        if close_code == 4008:
+            gw.hub.slow_disconnects += 1
+        try:
+            await asyncio.wait_for(ws.close(close_code), 5)
+        except (asyncio.TimeoutError, RuntimeError, WebSocketDisconnect, OSError):
+            pass
+
+
+async def deny(ws: WebSocket) -> None:
+    """HTTP 401 at the handshake where the server supports it; otherwise close before accept (HTTP 403)."""
+    try:
+        await ws.send_denial_response(unauthorized())
+    except RuntimeError:
+        await ws.close(1008)
+
+
+async def _sender(client: Client) -> int | None:
+    sender = asyncio.ensure_future(client.sender())
+    closer = asyncio.ensure_future(client.close_event.wait())
+    try:
+        done, _ = await asyncio.wait({sender, closer}, return_when=asyncio.FIRST_COMPLETED)
+        if closer in done:
+            sender.cancel()
+            code, message = client.closing
+            try:
+                await asyncio.wait_for(client.send_text(message), 2)
+            except Exception:  # noqa: BLE001 - the peer is gone or stuck; close anyway
+                pass
+            return code
+        code = sender.result()
+        if code == 4008:
+            try:
+                await asyncio.wait_for(client.send_text(client.control(
+                    "close", reason="slow_consumer", message="this client fell behind the stream",
+                    reconnect_allowed=True, reconnect_delay_seconds=0, sequence=client.hub.sequence,
+                    stream_id=client.hub.stream_id)), 2)
+            except Exception:  # noqa: BLE001
+                pass
+        return code
+    finally:
+        sender.cancel()
+        closer.cancel()
+
+
+async def _heartbeat(gw: Gateway, client: Client) -> None:
+    while True:
+        await asyncio.sleep(gw.settings.heartbeat_seconds)
+        now = _now()
+        client.enqueue(client.control("heartbeat", timestamp=now, server_time=now, sequence=gw.hub.sequence,
+                                      stream_id=gw.hub.stream_id))
+
+
+def _now() -> str:
+    from wia_security.timeutil import now_iso
+    return now_iso()
+
+
+async def _receiver(gw: Gateway, ws: WebSocket, client: Client) -> int | None:
+    limiter = RateLimiter(gw.settings.client_rate)
+    first = True
+    while True:
+        try:
+            message = await ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        if text is None:
+            client.enqueue(client.control("error", code=E_INVALID_MESSAGE, message="binary messages are not accepted"))
+            continue
+        if not limiter.allow():
+            if limiter.strikes > 10 * gw.settings.client_rate:
+                return CLOSE_RATE_LIMITED
+            client.enqueue(client.control("error", code=E_RATE_LIMITED,
+                                          message=f"more than {gw.settings.client_rate} messages per second"))
+            continue
+        try:
+            doc = parse_message(text)
+            if first and "action" not in doc and "type" in doc:
+                client.dialect = "sdk"
+            first = False
+            if client.dialect == "sdk":
+                doc = sdk_to_action(doc)
+            await _handle(gw, client, doc)
+        except FilterError as exc:
+            client.enqueue(client.control("error", code=E_INVALID_MESSAGE, message=str(exc),
+                                          request_id=doc.get("request_id") if isinstance(locals().get("doc"), dict) else None))
+
+
+async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
+    action = doc.get("action")
+    request_id = doc.get("request_id")
+    if action == "subscribe":
+        specs = doc.get("subscriptions")
+        if specs is None:
+            specs = [{"channel": doc.get("channel", "events"), "filters": doc.get("filters")}]
+        if not isinstance(specs, list) or not specs:
+            raise FilterError("subscriptions must be a non-empty list")
+        resume = doc.get("resume")
+        if resume is not None and not isinstance(resume, dict):
+            raise FilterError("resume must be an object {stream_id, sequence}")
+        reply, replay = client.subscribe(specs, resume)
+        client.enqueue(client.control("subscribed", request_id=request_id, connected_at=_now(),
+                                      protocol_version=PROTOCOL_VERSION, **reply, config={
+                                          "heartbeat_interval_seconds": gw.settings.heartbeat_seconds,
+                                          "rate_limit_per_second": gw.settings.client_rate,
+                                          "max_message_size": gw.settings.max_message_bytes,
+                                          "queue_limit": gw.settings.client_queue,
+                                          "slow_consumer": gw.settings.slow_consumer,
+                                          "replay_events": gw.settings.replay_events,
+                                          "channels": list(CHANNELS)}))
+        for text in replay:
+            client.enqueue(text)
+    elif action == "unsubscribe":
+        ids, channels = doc.get("subscription_ids"), doc.get("channels")
+        if ids is not None and not isinstance(ids, list) or channels is not None and not isinstance(channels, list):
+            raise FilterError("subscription_ids and channels must be lists")
+        removed = client.unsubscribe(ids, channels)
+        client.enqueue(client.control("unsubscribed", request_id=request_id, subscription_ids=removed))
+    elif action == "publish":
+        events = doc.get("events")
+        if events is None and "event" in doc:
+            events = [doc["event"]]
+        if not isinstance(events, list) or not events:
+            raise FilterError("publish needs events: [...] (or event: {...})")
+        from wia_security.reader import Item
+        items = [Item(f"ws:{client.id}", i, e) for i, e in enumerate(events)]
+        verdicts = validate_items(items, gw.validator)
+        try:
+            await gw.ingest(verdicts)
+        except (Busy, StoreUnavailable) as exc:
+            client.enqueue(client.control("error", code=E_UNAVAILABLE, message=str(exc), request_id=request_id))
+            return
+        client.enqueue(client.control("published", request_id=request_id, accepted=verdicts.accepted,
+                                      rejected=len(verdicts.results) - verdicts.accepted, results=verdicts.results))
+    elif action in ("ping", "heartbeat"):
+        client.enqueue(client.control("pong", timestamp=_now(), sequence=gw.hub.sequence, request_id=request_id))
+    elif action in ("heartbeat_ack", "noop", "pong"):
+        return
+    else:
+        raise FilterError(f"unknown action {action!r}; known: subscribe, unsubscribe, publish, ping")
+
+
+class AccessLog:
+    """Logs method, path (never the query string or headers: they may carry tokens), status and time."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = [0]
+
+        async def capture(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            elif message["type"] == "websocket.accept":
+                status[0] = 101
+            await send(message)
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client") or ("-", 0)
+                access_log.info("%s %s %s %s %.1fms", client[0], scope.get("method", "WS"), scope["path"],
+                                status[0], (time.monotonic() - started) * 1000)
+
+
+def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> Starlette:
+    gw = gateway or Gateway(settings)
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        await run_in_threadpool(gw.open)
+        try:
+            yield
+        finally:
+            await gw.close_streams()
+            await run_in_threadpool(gw.close)          # drains the delivery queue, flushes, closes sinks
+
+    routes = [
+        Route("/v1/events", post_events, methods=["POST"]),
+        Route("/v1/events", get_events, methods=["GET"]),
+        Route("/v1/stats", stats, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        WebSocketRoute("/v1/stream", stream),
+        *hec.routes(),
+    ]
+    if settings.taxii and settings.store:
+        from .taxii_server import routes as taxii_routes
+        routes += taxii_routes()
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gw
+    app.add_middleware(_Wrap, inner=AccessLog)
+    return app
+
+
+class _Wrap:
+    """Adapter so a plain ASGI middleware class can be added with Starlette's add_middleware."""
+
+    def __init__(self, app: Any, inner: Any) -> None:
+        self.app = inner(app)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)

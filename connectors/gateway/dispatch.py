@@ -1,0 +1,188 @@
+"""The delivery thread: owns the store and the fan-out sinks; groups concurrent requests into one send; dead-letters failures.
+
+Sinks are synchronous and not thread-safe, so exactly one thread talks to them. Requests queue
+jobs; the thread takes every job waiting (up to `batch` events), stores them in one SQLite
+transaction, fans them out, writes every failure to the dead letter (flushed), then completes
+the jobs' futures on the event loop. An ingest request is answered only after this, so an
+"accepted" event is in the store (or, if a destination refused it, in the dead letter).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..base import Rejected
+
+log = logging.getLogger("wia_security.gateway")
+
+
+class Busy(Exception):
+    """Too many events waiting for delivery: the client should retry later."""
+
+
+class StoreUnavailable(Exception):
+    """The embedded store raised: nothing of the request was accepted."""
+
+
+@dataclass
+class _Job:
+    events: list[dict[str, Any]]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+    rejected: list[Rejected]                 # refused at validation: only dead-lettered
+
+
+@dataclass
+class DispatchStats:
+    events: int = 0
+    groups: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    delivered: int = 0
+    dead_lettered: int = 0
+    store_errors: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class Dispatcher:
+    def __init__(self, store: Any | None, fanout: Any | None, dead_letter: Any, *, max_pending: int,
+                 batch: int) -> None:
+        self.store = store
+        self.fanout = fanout
+        self.dead_letter = dead_letter
+        self.max_pending = max_pending
+        self.batch = batch
+        self.stats = DispatchStats()
+        self._queue: "queue.Queue[_Job | None]" = queue.Queue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="wia-gateway-delivery", daemon=True)
+        self._closed = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def submit(self, events: list[dict[str, Any]], rejected: list[Rejected] = ()) -> asyncio.Future:
+        """A future resolved (on the running loop) with the list of Rejected among `events`.
+
+        `rejected` (events refused at validation) are written to the dead letter by this thread,
+        which owns it."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._closed:
+                raise Busy("the gateway is shutting down")
+            if self._pending and self._pending + len(events) > self.max_pending:
+                raise Busy(f"{self._pending} events waiting for delivery")
+            self._pending += len(events)
+        future = loop.create_future()
+        self._queue.put(_Job(events, loop, future, list(rejected)))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            size = len(job.events)
+            stop = False
+            while size < self.batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.append(more)
+                size += len(more.events)
+            self._deliver(jobs)
+            with self._lock:
+                self._pending -= size
+            if stop:
+                return
+
+    def _deliver(self, jobs: list[_Job]) -> None:
+        events = [e for job in jobs for e in job.events]
+        self.stats.events += len(events)
+        self.stats.groups += 1
+        failed: dict[int, list[Rejected]] = {}
+        refused = [r for job in jobs for r in job.rejected]
+        self._dead_letter(refused, {})
+        if self.store is not None and events:
+            try:
+                report = self.store.send(events)
+            except Exception as exc:  # noqa: BLE001 - disk full, locked database, ...
+                self.stats.store_errors += 1
+                log.error("store failed; %d events refused with 503: %s", len(events), exc)
+                for job in jobs:
+                    _resolve(job, exception=StoreUnavailable(f"{type(exc).__name__}: {exc}"))
+                return
+            self.stats.stored += report.delivered
+            self.stats.duplicates += report.duplicates
+            self._dead_letter(report.failed, failed)
+        if self.fanout is not None and events:
+            report = self.fanout.send(events)     # FanOut reports a destination's exception per event
+            self.stats.delivered += report.delivered
+            self._dead_letter(report.failed, failed)
+        if failed or refused:
+            self.dead_letter.flush()
+        for job in jobs:
+            _resolve(job, result=[r for e in job.events for r in failed.get(id(e), ())])
+
+    def _dead_letter(self, rejected: list[Rejected], failed: dict[int, list[Rejected]]) -> None:
+        for r in rejected:
+            self.dead_letter.put(r)
+            self.stats.dead_lettered += 1
+            failed.setdefault(id(r.event), []).append(r)
+
+    def flush(self) -> None:
+        """Flush buffering destinations and dead-letter what they report (called from this thread's owner at close)."""
+        if self.fanout is not None:
+            self._dead_letter(self.fanout.flush().failed, {})
+        self.dead_letter.flush()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Deliver everything queued, flush, close every sink and the dead letter."""
+        with self._lock:
+            self._closed = True
+        self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            log.error("delivery thread still busy after %.0fs at shutdown", timeout)
+        if self.fanout is not None:
+            try:
+                report = self.fanout.close()
+                if report is not None:
+                    self._dead_letter(getattr(report, "failed", []), {})
+            except Exception:  # noqa: BLE001
+                log.exception("closing the destinations failed")
+        if self.store is not None:
+            self.store.close()
+        self.dead_letter.close()
+
+
+def _resolve(job: _Job, *, result: Any = None, exception: BaseException | None = None) -> None:
+    def settle() -> None:
+        if job.future.done():
+            return
+        if exception is not None:
+            job.future.set_exception(exception)
+        else:
+            job.future.set_result(result)
+    try:
+        job.loop.call_soon_threadsafe(settle)
+    except RuntimeError:
+        pass  # the loop is gone (shutdown): nobody is waiting for this answer

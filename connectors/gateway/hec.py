@@ -1,0 +1,178 @@
+"""Splunk-HEC-compatible ingest, so existing HEC forwarders can point at the gateway.
+
+Follows Splunk's documented HEC contract ("Format events for HTTP Event Collector", "Troubleshoot
+HTTP Event Collector"): `POST /services/collector/event` (and `/services/collector`,
+`/services/collector/event/1.0`) with JSON event objects concatenated; `Authorization: Splunk
+<token>` (Bearer and Basic with the token as password work too); replies `{"text", "code"}`.
+Each HEC object's `event` must be a WIA event (an object, or a string holding one). As Splunk
+does with a bad event in a batch, the events before the first invalid one are accepted and the
+reply is 400 code 6 with `invalid-event-number`; the rest are not processed (the forwarder
+re-sends them). With a channel (`X-Splunk-Request-Channel` or `?channel=`) a reply carries an
+`ackId`; since the gateway answers only after storing, every issued ackId is already true at
+`POST /services/collector/ack`.
+"""
+from __future__ import annotations
+
+import collections
+import io
+import threading
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from wia_security import jsonio
+from wia_security.errors import ParseError
+from wia_security.reader import Item, iter_items
+
+from .auth import credential
+from .dispatch import Busy, StoreUnavailable
+from .ingest import BadEncoding, BodyTooLarge, read_body, validate_items
+
+EVENT_PATHS = ("/services/collector", "/services/collector/event", "/services/collector/event/1.0")
+ACK_PATH = "/services/collector/ack"
+HEALTH_PATHS = ("/services/collector/health", "/services/collector/health/1.0")
+CHANNEL_HEADER = "x-splunk-request-channel"
+#: Channels whose ackIds are remembered (least recently used beyond this are forgotten).
+MAX_ACK_CHANNELS = 10_000
+
+#: HEC code -> (HTTP status, text), from Splunk's status-code table.
+CODES: dict[int, tuple[int, str]] = {
+    0: (200, "Success"), 2: (401, "Token is required"), 3: (401, "Invalid authorization"),
+    4: (403, "Invalid token"), 5: (400, "No data"), 6: (400, "Invalid data format"),
+    8: (500, "Internal server error"), 9: (503, "Server is busy"), 10: (400, "Data channel is missing"),
+    12: (400, "Event field is required"), 13: (400, "Event field cannot be blank"), 17: (200, "HEC is healthy"),
+}
+
+
+def reply(code: int, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    status, text = CODES[code]
+    return JSONResponse({"text": text, "code": code, **extra}, status, headers=headers)
+
+
+class AckRegistry:
+    """Per channel, the next ackId. Every issued id is true: replies come after the events are stored."""
+
+    def __init__(self) -> None:
+        self._next: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def issue(self, channel: str) -> int:
+        with self._lock:
+            ack_id = self._next.pop(channel, 0)
+            self._next[channel] = ack_id + 1
+            while len(self._next) > MAX_ACK_CHANNELS:
+                self._next.popitem(last=False)
+            return ack_id
+
+    def status(self, channel: str, ids: list[Any]) -> dict[str, bool]:
+        with self._lock:
+            issued = self._next.get(channel, 0)
+        return {str(i): isinstance(i, int) and 0 <= i < issued for i in ids}
+
+
+def _auth(request: Request) -> JSONResponse | None:
+    gw = request.app.state.gateway
+    header = request.headers.get("authorization")
+    if not header:
+        return None if gw.tokens.allow_anonymous else reply(2)
+    scheme, token = credential(header, ("splunk", "bearer", "basic"))
+    if token is None:
+        return None if gw.tokens.allow_anonymous else reply(3)
+    return None if gw.tokens.check(token) else reply(4)
+
+
+def _channel(request: Request) -> str | None:
+    return request.headers.get(CHANNEL_HEADER) or request.query_params.get("channel")
+
+
+async def collector(request: Request) -> Response:
+    gw = request.app.state.gateway
+    denied = _auth(request)
+    if denied is not None:
+        return denied
+    try:
+        body = await read_body(request.headers, request.stream(), gw.settings.max_body_bytes)
+    except BodyTooLarge:
+        return JSONResponse({"text": "Content too large", "code": 6}, 413)
+    except BadEncoding:
+        return reply(6)
+    if not body.strip():
+        return reply(5)
+    where = f"hec:{request.client.host if request.client else '?'}"
+    items, failure = unwrap(body, where)
+    verdicts = validate_items(items, gw.validator)
+    invalid = next((r["index"] for r in verdicts.results if r["status"] == "rejected"), None)
+    if invalid is not None:
+        # As Splunk: events before the first bad one are taken, the rest are left for the re-send.
+        keep = [r for r in verdicts.results[:invalid] if r["status"] == "accepted"]
+        verdicts.events = verdicts.events[:len(keep)]
+        bad = verdicts.rejected[0]
+        verdicts.rejected = [bad]
+        verdicts.results = verdicts.results[:invalid + 1]
+        failure = (6, invalid)            # earlier than any failure unwrap() found
+    try:
+        await gw.ingest(verdicts)
+    except Busy:
+        return reply(9, {"Retry-After": "1"})
+    except StoreUnavailable:
+        return reply(9, {"Retry-After": "5"})
+    if failure is not None:
+        code, index = failure
+        return reply(code, **{"invalid-event-number": index})
+    extra: dict[str, Any] = {}
+    channel = _channel(request)
+    if channel:
+        extra["ackId"] = gw.hec_acks.issue(channel)
+    return reply(0, **extra)
+
+
+def unwrap(body: bytes, where: str) -> tuple[list[Item], tuple[int, int] | None]:
+    """HEC objects -> Items holding their `event` values, up to the first object HEC itself refuses."""
+    items: list[Item] = []
+    for index, item in enumerate(iter_items(io.BytesIO(body), where)):
+        if item.error is not None or not isinstance(item.value, dict):
+            return items, (6, index)
+        hec_event = item.value
+        if "event" not in hec_event:
+            return items, (12, index)
+        value = hec_event["event"]
+        if value is None or value == "" or value == {}:
+            return items, (13, index)
+        if isinstance(value, str):
+            try:
+                value = jsonio.loads(value, source=item.source, line=item.line)
+            except ParseError as exc:
+                items.append(Item(item.source, item.line, error=exc, raw=value.encode("utf-8", "replace")))
+                continue
+        items.append(Item(item.source, item.line, value))
+    return items, None
+
+
+async def ack(request: Request) -> Response:
+    gw = request.app.state.gateway
+    denied = _auth(request)
+    if denied is not None:
+        return denied
+    channel = _channel(request)
+    if not channel:
+        return reply(10)
+    try:
+        doc = jsonio.loads(await request.body())
+        ids = doc["acks"]
+        if not isinstance(ids, list):
+            raise TypeError
+    except (ParseError, KeyError, TypeError):
+        return reply(6)
+    return JSONResponse({"acks": gw.hec_acks.status(channel, ids)})
+
+
+async def health(request: Request) -> Response:
+    return reply(17)
+
+
+def routes() -> list[Route]:
+    return [*(Route(p, collector, methods=["POST"]) for p in EVENT_PATHS),
+            Route(ACK_PATH, ack, methods=["POST"]),
+            *(Route(p, health, methods=["GET", "POST"]) for p in HEALTH_PATHS)]

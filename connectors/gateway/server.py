@@ -1,0 +1,136 @@
+"""Serving the gateway with uvicorn: `run()` for the CLI, `GatewayServer` (in a thread) for tests and benchmarks.
+
+Shutdown order on SIGINT/SIGTERM (or `stop()`): stream clients get a `close` message
+(`reason: server_shutdown`, `reconnect_allowed: true`) and close code 1001; uvicorn stops
+accepting and finishes in-flight requests; then the lifespan drains the delivery queue, flushes
+every destination and the dead letter, and closes them. A second signal forces the exit.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from typing import Any
+
+import uvicorn
+
+from .app import Gateway, create_app
+from .settings import GatewaySettings
+
+log = logging.getLogger("wia_security.gateway")
+
+#: Seconds uvicorn waits for in-flight requests at shutdown before cancelling them.
+GRACEFUL_SHUTDOWN_SECONDS = 15
+#: WebSocket protocol pings (dead peers are dropped after interval + timeout).
+WS_PING_INTERVAL = 20.0
+WS_PING_TIMEOUT = 20.0
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._graceful = False
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self._graceful or self._loop is None:
+            super().handle_exit(sig, frame)
+            return
+        self._graceful = True
+        self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._stop_streams_then_exit()))
+
+    async def _stop_streams_then_exit(self) -> None:
+        try:
+            await self.gateway.close_streams()
+        finally:
+            self.should_exit = True
+
+
+def uvicorn_config(app: Any, settings: GatewaySettings, host: str, port: int, *, fd: int | None = None,
+                   ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+                   log_level: str = "info") -> uvicorn.Config:
+    return uvicorn.Config(
+        app, host=host, port=port, fd=fd, lifespan="on", log_level=log_level,
+        access_log=False,                      # ours (AccessLog) never logs query strings or headers
+        server_header=False, proxy_headers=False,
+        ws="websockets-sansio", ws_max_size=settings.max_message_bytes,
+        ws_ping_interval=WS_PING_INTERVAL, ws_ping_timeout=WS_PING_TIMEOUT,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+
+
+def run(settings: GatewaySettings, host: str = "127.0.0.1", port: int = 8088, **options: Any) -> None:
+    """Serve until SIGINT/SIGTERM (blocking)."""
+    gateway = Gateway(settings)
+    server = _Server(uvicorn_config(create_app(settings, gateway=gateway), settings, host, port, **options), gateway)
+    server.run()
+
+
+class GatewayServer:
+    """The gateway on 127.0.0.1 in a background thread, on a free port: `with GatewayServer(settings) as gw: gw.url`."""
+
+    def __init__(self, settings: GatewaySettings, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        self.settings = settings
+        self.gateway = Gateway(settings)
+        self.app = create_app(settings, gateway=self.gateway)
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.host, self.port = self._socket.getsockname()[:2]
+        options.setdefault("log_level", "warning")
+        self.server = _Server(uvicorn_config(self.app, settings, host, self.port, **options), self.gateway)
+        self._thread = threading.Thread(target=self._serve, name="wia-gateway", daemon=True)
+        self.error: BaseException | None = None
+
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self.server.serve(sockets=[self._socket]))
+        except BaseException as exc:  # noqa: BLE001 - reported by start()/stop()
+            self.error = exc
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/v1/stream"
+
+    def start(self, timeout: float = 15.0) -> "GatewayServer":
+        self._thread.start()
+        deadline = threading.Event()
+        for _ in range(int(timeout / 0.02)):
+            if self.server.started or self.error is not None or not self._thread.is_alive():
+                break
+            deadline.wait(0.02)
+        if not self.server.started:
+            raise RuntimeError(f"the gateway did not start: {self.error!r}")
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """The same graceful path as a signal: streams closed with 1001, queue drained, sinks flushed."""
+        if self._thread.is_alive():
+            self.server.handle_exit(2, None)
+            self._thread.join(timeout)
+        self._socket.close()
+        if self.error is not None:
+            raise self.error
+
+    def kill(self) -> None:
+        """Abrupt stop (for fault tests): no close messages, but the lifespan still flushes."""
+        self.server.should_exit = True
+        self.server.force_exit = True
+        self._thread.join(30)
+        self._socket.close()
+
+    def __enter__(self) -> "GatewayServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

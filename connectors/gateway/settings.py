@@ -1,0 +1,77 @@
+"""Gateway settings: one dataclass with every limit named, and bearer tokens read from the environment or a file."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from wia_security.errors import ConfigError
+
+#: Largest request body accepted on the ingest endpoints (after gzip decoding too): 413 beyond.
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+#: Largest WebSocket message a client may send (the Phase-3 example's `max_message_size`).
+DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
+#: Messages queued for one stream client before the slow-consumer policy applies.
+DEFAULT_CLIENT_QUEUE = 1_000
+#: Events kept for resume after a reconnect.
+DEFAULT_REPLAY_EVENTS = 10_000
+#: Application heartbeat on the stream (the Phase-3 example's `heartbeat_interval_seconds`).
+DEFAULT_HEARTBEAT_SECONDS = 30.0
+#: Client -> server stream messages per second (the Phase-3 doc's WebSocket rate limit).
+DEFAULT_CLIENT_RATE = 100
+#: Events waiting for the delivery thread before ingest answers 503 (HEC code 9) with Retry-After.
+DEFAULT_MAX_PENDING_EVENTS = 100_000
+#: Events per store/fan-out call: concurrent requests are grouped into one transaction up to this.
+DEFAULT_DELIVERY_BATCH = 5_000
+SLOW_CONSUMER_POLICIES = ("disconnect", "drop_oldest")
+TOKEN_ENV = "WIA_GATEWAY_TOKENS"
+
+
+@dataclass
+class GatewaySettings:
+    tokens: Sequence[str] = ()                     # bearer tokens; empty only with allow_anonymous
+    allow_anonymous: bool = False                  # explicit opt-out of auth (local development)
+    store: str | None = "sqlite:///wia-events.db"  # the embedded store; None disables it (and TAXII)
+    destinations: str | None = None                # TOML config with [destinations.*] (C1's format)
+    extra_sinks: Sequence[str] = ()                # --to URLs
+    dead_letter: str = "wia-dead-letter.ndjson"
+    lenient: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    client_queue: int = DEFAULT_CLIENT_QUEUE
+    slow_consumer: str = "disconnect"
+    replay_events: int = DEFAULT_REPLAY_EVENTS
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    client_rate: int = DEFAULT_CLIENT_RATE
+    max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS
+    delivery_batch: int = DEFAULT_DELIVERY_BATCH
+    taxii: bool = False                            # the TAXII 2.1 endpoint (needs the taxii extra)
+    taxii_title: str = "WIA Security gateway"
+    extra: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        if not self.tokens and not self.allow_anonymous:
+            raise ConfigError(f"no bearer token configured: set {TOKEN_ENV}, use --token-file, "
+                              "or pass --allow-anonymous for local development", key="tokens")
+        if self.slow_consumer not in SLOW_CONSUMER_POLICIES:
+            raise ConfigError(f"must be one of {', '.join(SLOW_CONSUMER_POLICIES)}", key="slow_consumer")
+        for key in ("max_body_bytes", "max_message_bytes", "client_queue", "replay_events", "client_rate",
+                    "max_pending_events", "delivery_batch"):
+            if getattr(self, key) < 1:
+                raise ConfigError("must be at least 1", key=key)
+        if any(len(t) < 16 for t in self.tokens):
+            raise ConfigError("tokens must be at least 16 characters", key="tokens")
+
+
+def load_tokens(*, env: str = TOKEN_ENV, path: str | None = None) -> list[str]:
+    """Tokens from a file (one per line, # comments) and/or the environment (comma-separated). Never logged."""
+    tokens: list[str] = []
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                tokens += [line.strip() for line in fh if line.strip() and not line.lstrip().startswith("#")]
+        except OSError as exc:
+            raise ConfigError(f"cannot read the token file: {exc.strerror}", key="token_file", source=path) from None
+    value = os.environ.get(env, "")
+    tokens += [t.strip() for t in value.split(",") if t.strip()]
+    return tokens

@@ -1,0 +1,409 @@
+"""The WebSocket stream `/v1/stream`: subscriptions with filters, a replay buffer for resume, bounded per-client queues.
+
+Wire protocol (docs/connectors/gateway.md): JSON text messages keyed by `action`, the Phase-3
+spec's dialect (`subscribe` / `subscribed` / `event` / `heartbeat` / `close`), extended with
+filters by event type, severity min/max and tags, `unsubscribe`, `publish`, `resume`. The upstream
+Python/TypeScript SDK dialect (`{"type": ..., "payload": ...}`) is accepted too: a connection whose
+first message has `type` instead of `action` is answered in that dialect.
+
+Publishing never waits for a client: each event is offered to every connection's bounded queue.
+A full queue is the slow-consumer case: policy `disconnect` closes the connection with code 4008
+(the client resumes from its last sequence out of the replay buffer); `drop_oldest` drops the
+oldest queued messages and tells the client how many in a `dropped` message.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable
+
+from wia_security import jsonio
+from wia_security.errors import ParseError
+from wia_security.severity import BAND_NAMES, band
+from wia_security.timeutil import now_iso
+
+log = logging.getLogger("wia_security.gateway.stream")
+
+PROTOCOL_VERSION = "1.0"
+
+#: channel -> the WIA event type it carries (None: every type)
+CHANNELS: dict[str, str | None] = {
+    "events": None,
+    "alerts": "alert",
+    "threat_intel": "threat_intel",
+    "vulnerabilities": "vulnerability",
+    "incidents": "incident",
+    "network_events": "network_event",
+    "endpoint_events": "endpoint_event",
+    "auth_events": "auth_event",
+}
+EVENT_TYPES = tuple(t for t in CHANNELS.values() if t)
+FILTER_KEYS = ("event_types", "severity_min", "severity_max", "severity", "tags", "categories")
+#: The SDK dialect's camelCase filter keys.
+SDK_FILTER_KEYS = {"eventTypes": "event_types", "severityMin": "severity_min", "severityMax": "severity_max",
+                   "tags": "tags"}
+
+# Close codes (RFC 6455 section 7.4; 4000-4999 are ours).
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001           # the gateway shuts down; reconnect later
+CLOSE_POLICY = 1008               # unauthorized
+CLOSE_TOO_BIG = 1009              # a client message above max_message_size
+CLOSE_SLOW_CONSUMER = 4008        # the client's queue overflowed (policy "disconnect"); resume to catch up
+CLOSE_RATE_LIMITED = 4029         # the client kept sending past the rate limit
+
+# Error codes: the Phase-3 doc's table.
+E_INVALID_MESSAGE = "E1001"
+E_NOT_FOUND = "E3001"
+E_RATE_LIMITED = "E3002"
+E_UNAVAILABLE = "E3003"
+
+
+class FilterError(ValueError):
+    pass
+
+
+@dataclass
+class Filter:
+    event_types: frozenset[str] | None = None
+    severity_min: float | None = None
+    severity_max: float | None = None
+    bands: frozenset[str] | None = None
+    tags: frozenset[str] | None = None
+    categories: frozenset[str] | None = None
+
+    @classmethod
+    def parse(cls, doc: Any) -> "Filter":
+        if doc is None:
+            return cls()
+        if not isinstance(doc, dict):
+            raise FilterError("filters must be an object")
+        unknown = sorted(set(doc) - set(FILTER_KEYS))
+        if unknown:
+            raise FilterError(f"unknown filter key(s) {', '.join(unknown)}; known: {', '.join(FILTER_KEYS)}")
+        f = cls()
+        if doc.get("event_types") is not None:
+            types = _strings(doc["event_types"], "event_types")
+            bad = sorted(set(types) - set(EVENT_TYPES))
+            if bad:
+                raise FilterError(f"unknown event type(s) {', '.join(bad)}")
+            f.event_types = frozenset(types)
+        for key in ("severity_min", "severity_max"):
+            value = doc.get(key)
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
+                    raise FilterError(f"{key} must be a number from 0 to 10")
+                setattr(f, key, float(value))
+        if doc.get("severity") is not None:
+            bands = _strings(doc["severity"], "severity")
+            bad = sorted(set(bands) - set(BAND_NAMES))
+            if bad:
+                raise FilterError(f"unknown severity band(s) {', '.join(bad)}; known: {', '.join(BAND_NAMES)}")
+            f.bands = frozenset(bands)
+        if doc.get("tags") is not None:
+            f.tags = frozenset(_strings(doc["tags"], "tags"))
+        if doc.get("categories") is not None:
+            f.categories = frozenset(_strings(doc["categories"], "categories"))
+        return f
+
+    def matches(self, rec: "Record") -> bool:
+        if self.event_types is not None and rec.type not in self.event_types:
+            return False
+        if self.severity_min is not None and rec.severity < self.severity_min:
+            return False
+        if self.severity_max is not None and rec.severity > self.severity_max:
+            return False
+        if self.bands is not None and rec.band not in self.bands:
+            return False
+        if self.tags is not None and not (rec.tags & self.tags):        # any tag matches
+            return False
+        if self.categories is not None and rec.category not in self.categories:
+            return False
+        return True
+
+
+def _strings(value: Any, key: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FilterError(f"{key} must be a list of strings")
+    return value
+
+
+@dataclass
+class Subscription:
+    id: str
+    channel: str
+    event_type: str | None
+    filter: Filter
+
+    def matches(self, rec: "Record") -> bool:
+        return (self.event_type is None or rec.type == self.event_type) and self.filter.matches(rec)
+
+
+@dataclass(slots=True)
+class Record:
+    """One published event, with what filters look at and its JSON text (serialized once for all clients)."""
+
+    sequence: int
+    type: str
+    severity: float
+    band: str
+    tags: frozenset[str]
+    category: str | None
+    timestamp: str
+    json: str
+    event: dict[str, Any]
+
+
+def make_record(sequence: int, event: dict[str, Any], published: str) -> Record:
+    meta = event.get("meta") or {}
+    data = event.get("data") or {}
+    severity = event.get("severity", 0)
+    category = data.get("category") if isinstance(data, dict) else None
+    return Record(sequence, event.get("type", ""), float(severity), band(severity),
+                  frozenset(t for t in meta.get("tags", ()) if isinstance(t, str)) if isinstance(meta, dict) else frozenset(),
+                  category if isinstance(category, str) else None, published, jsonio.dumps(event), event)
+
+
+class Hub:
+    """Every connected stream client, the sequence counter, and the replay buffer."""
+
+    def __init__(self, *, replay_events: int, client_queue: int, slow_consumer: str) -> None:
+        self.stream_id = uuid.uuid4().hex        # a new id per gateway process: sequences restart
+        self.sequence = 0
+        self.replay: collections.deque[Record] = collections.deque(maxlen=replay_events)
+        self.client_queue = client_queue
+        self.slow_consumer = slow_consumer
+        self.clients: set[Client] = set()
+        self.published = 0
+        self.deliveries = 0
+        self.slow_disconnects = 0
+        self.dropped = 0
+
+    def publish(self, events: Iterable[dict[str, Any]]) -> None:
+        """Called on the event loop after events were accepted. Never blocks."""
+        published = now_iso()
+        clients = list(self.clients)
+        for event in events:
+            self.sequence += 1
+            rec = make_record(self.sequence, event, published)
+            self.replay.append(rec)
+            self.published += 1
+            for client in clients:
+                client.offer(rec)
+
+    def replay_after(self, sequence: int) -> tuple[list[Record], bool]:
+        """Records after `sequence` still buffered, and whether none in between was evicted."""
+        if not self.replay:
+            return [], sequence >= self.sequence
+        oldest = self.replay[0].sequence
+        complete = sequence >= oldest - 1
+        if sequence >= self.sequence:
+            return [], True
+        start = max(0, sequence - oldest + 1)
+        return list(self.replay)[start:], complete
+
+
+class Client:
+    """One WebSocket connection: its subscriptions, its bounded queue, its dialect."""
+
+    def __init__(self, hub: Hub, send_text: Callable[[str], Awaitable[None]], *, client_id: str | None) -> None:
+        self.hub = hub
+        self.send_text = send_text
+        self.id = client_id or f"client-{uuid.uuid4().hex[:12]}"
+        self.dialect = "action"                  # or "sdk" (upstream SDK's type/payload messages)
+        self.subscriptions: dict[str, Subscription] = {}
+        self.queue: collections.deque[str] = collections.deque()
+        self.wakeup = asyncio.Event()
+        self.dropped_pending = 0
+        self.overflowed = False
+        self.closing: tuple[int, str] | None = None   # (close code, final message) set at shutdown
+        self.close_event = asyncio.Event()
+        self.sent = 0
+
+    def close_with(self, code: int, message: str) -> None:
+        self.closing = (code, message)
+        self.close_event.set()
+
+    # --- publishing side (event loop, synchronous) ---
+    def offer(self, rec: Record) -> None:
+        if not self.subscriptions or self.overflowed:
+            return
+        matching = [s for s in self.subscriptions.values() if s.matches(rec)]
+        if not matching:
+            return
+        self.enqueue(self.event_message(rec, matching))
+
+    def enqueue(self, text: str) -> None:
+        if len(self.queue) >= self.hub.client_queue:
+            if self.hub.slow_consumer == "drop_oldest":
+                self.queue.popleft()
+                self.dropped_pending += 1
+                self.hub.dropped += 1
+            else:
+                self.overflowed = True           # the sender closes with CLOSE_SLOW_CONSUMER
+                self.queue.clear()
+                self.wakeup.set()
+                return
+        self.queue.append(text)
+        self.wakeup.set()
+
+    def event_message(self, rec: Record, matching: list[Subscription]) -> str:
+        if self.dialect == "sdk":
+            return ('{"type":"event","id":"%d","timestamp":"%s","payload":%s}' % (rec.sequence, rec.timestamp, rec.json))
+        ids = ",".join('"%s"' % s.id for s in matching)
+        return ('{"action":"event","channel":"%s","sequence":%d,"stream_id":"%s","timestamp":"%s",'
+                '"subscription_ids":[%s],"event":%s}'
+                % (matching[0].channel, rec.sequence, self.hub.stream_id, rec.timestamp, ids, rec.json))
+
+    # --- sending side ---
+    async def sender(self) -> int | None:
+        """Drains the queue to the socket; returns a close code when the client must be dropped."""
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            if self.overflowed:
+                return CLOSE_SLOW_CONSUMER
+            if self.dropped_pending:
+                count, self.dropped_pending = self.dropped_pending, 0
+                await self.send_text(self.control("dropped", count=count,
+                                                  message=f"{count} events dropped: this client reads too slowly"))
+            while self.queue:
+                text = self.queue.popleft()
+                await self.send_text(text)
+                self.sent += 1
+                self.hub.deliveries += 1
+                if self.overflowed:
+                    return CLOSE_SLOW_CONSUMER
+
+    def control(self, action: str, **fields: Any) -> str:
+        if self.dialect == "sdk":
+            sdk_type = {"subscribed": "ack", "unsubscribed": "ack", "published": "ack"}.get(action, action)
+            message_id = fields.pop("request_id", None)
+            doc: dict[str, Any] = {"type": sdk_type, "timestamp": now_iso(), "payload": fields}
+            if message_id is not None:
+                doc["id"] = message_id
+            return jsonio.dumps(doc)
+        if fields.get("request_id") is None:
+            fields.pop("request_id", None)        # echoed only when the client sent one
+        return jsonio.dumps({"action": action, **fields})
+
+    # --- requests from the client ---
+    def subscribe(self, specs: list[dict[str, Any]], resume: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+        """Adds subscriptions; returns the reply fields and, for a resume, the missed events' messages.
+
+        The caller queues the reply, then the replayed messages, with no await in between, so
+        nothing published meanwhile is missed or doubled."""
+        new: list[Subscription] = []
+        for spec in specs:
+            if not isinstance(spec, dict):
+                raise FilterError("each subscription is an object {channel, filters}")
+            channel = spec.get("channel", "events")
+            if not isinstance(channel, str):
+                raise FilterError("channel must be a string")
+            if channel in CHANNELS:
+                event_type = CHANNELS[channel]
+            elif self.dialect == "sdk":
+                event_type = None                # SDK channels are free names; the filter decides
+            else:
+                raise FilterError(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
+            new.append(Subscription(f"sub-{uuid.uuid4()}", channel, event_type, Filter.parse(spec.get("filters"))))
+        reply: dict[str, Any] = {}
+        replay: list[str] = []
+        if resume is not None:
+            reply["resume"], replay = self._resume(resume, new)
+        for sub in new:
+            self.subscriptions[sub.id] = sub
+        reply.update({
+            "subscription_id": new[0].id if len(new) == 1 else None,
+            "subscription_ids": [s.id for s in new],
+            "channels": [s.channel for s in new],
+            "stream_id": self.hub.stream_id,
+            "sequence": self.hub.sequence,
+        })
+        return reply, replay
+
+    def _resume(self, resume: dict[str, Any], subs: list[Subscription]) -> tuple[dict[str, Any], list[str]]:
+        stream_id, sequence = resume.get("stream_id"), resume.get("sequence")
+        if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
+            raise FilterError("resume.sequence must be a non-negative integer")
+        if stream_id != self.hub.stream_id:
+            return {"status": "unknown_stream", "replayed": 0,
+                    "message": "the gateway restarted since; events before this connection cannot be replayed"}, []
+        records, complete = self.hub.replay_after(sequence)
+        messages = []
+        for rec in records:
+            matching = [s for s in subs if s.matches(rec)]
+            if matching:
+                messages.append(self.event_message(rec, matching))
+        replayed = len(messages)
+        status = "complete" if complete else "gap"
+        out: dict[str, Any] = {"status": status, "replayed": replayed}
+        if not complete:
+            out["missed_from"] = sequence + 1
+            out["missed_to"] = records[0].sequence - 1 if records else self.hub.sequence
+        return out, messages
+
+    def unsubscribe(self, ids: list[str] | None, channels: list[str] | None) -> list[str]:
+        removed = []
+        for sub in list(self.subscriptions.values()):
+            if (ids and sub.id in ids) or (channels and sub.channel in channels) or (ids is None and channels is None):
+                del self.subscriptions[sub.id]
+                removed.append(sub.id)
+        return removed
+
+
+class RateLimiter:
+    """Token bucket: `rate` messages per second, bursts up to `rate`."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = float(rate)
+        self.tokens = float(rate)
+        self.stamp = time.monotonic()
+        self.strikes = 0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.strikes = 0
+            return True
+        self.strikes += 1
+        return False
+
+
+def parse_message(text: str) -> dict[str, Any]:
+    try:
+        doc = jsonio.loads(text)
+    except ParseError as exc:
+        raise FilterError(f"not JSON: {exc.reason}") from None
+    if not isinstance(doc, dict):
+        raise FilterError("a message is a JSON object")
+    return doc
+
+
+def sdk_to_action(doc: dict[str, Any]) -> dict[str, Any]:
+    """The upstream SDK's {type, payload, id} message as the equivalent action message."""
+    kind = doc.get("type")
+    payload = doc.get("payload") if isinstance(doc.get("payload"), dict) else {}
+    out: dict[str, Any] = {"request_id": doc.get("id")}
+    if kind == "subscribe":
+        sdk_filter = payload.get("filter") or {}
+        filters = {SDK_FILTER_KEYS.get(k, k): v for k, v in sdk_filter.items() if v is not None} \
+            if isinstance(sdk_filter, dict) else sdk_filter
+        out.update(action="subscribe", subscriptions=[{"channel": payload.get("channel", "events"), "filters": filters}])
+    elif kind == "unsubscribe":
+        out.update(action="unsubscribe", channels=[payload.get("channel")])
+    elif kind == "event":
+        out.update(action="publish", events=[doc.get("payload")])
+    elif kind in ("heartbeat", "ack"):
+        out.update(action="heartbeat_ack" if kind == "heartbeat" else "noop")
+    else:
+        out.update(action=kind)
+    return out

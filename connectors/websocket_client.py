@@ -1,0 +1,271 @@
+"""WebSocket client for the gateway's `/v1/stream`: subscribe with filters, reconnect with backoff and jitter, resume by sequence.
+
+    async with StreamClient("wss://gw.example/v1/stream", token=token,
+                            subscriptions=[StreamSubscription("alerts", severity_min=7)]) as client:
+        async for item in client.events():
+            handle(item.event)                      # a WIA event dict; item.sequence orders them
+
+Reconnects: on a dropped connection (network, gateway restart, slow-consumer close 4008) the
+client waits a full-jitter exponential backoff (at least the server's `reconnect_delay_seconds`),
+reconnects, and subscribes again with `resume: {stream_id, sequence}` = the last event it saw.
+The gateway replays what the client missed from its replay buffer; events are de-duplicated by
+sequence, so `events()` yields each at most once and in order. What cannot be replayed (the
+gateway restarted, or the buffer no longer reaches back) is reported in `gaps` and to `on_gap`;
+backfill those from `GET /v1/events`. A 401/403 at the handshake is not retried (StreamAuthError).
+Built on `websockets` (the asyncio API).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import ssl as _ssl
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Sequence
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from wia_security.errors import WiaError
+
+log = logging.getLogger("wia_security.connectors.websocket_client")
+
+PROTOCOL_VERSION = "1.0"
+DEFAULT_INITIAL_BACKOFF = 0.5
+DEFAULT_MAX_BACKOFF = 30.0
+#: The gateway's default `max_message_size`; larger server messages close the connection (1009).
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class StreamError(WiaError):
+    """The stream cannot go on (auth refused, reconnect attempts exhausted, server said not to reconnect)."""
+
+
+class StreamAuthError(StreamError):
+    def __init__(self, status: int) -> None:
+        self.status = status
+        super().__init__(f"the gateway refused the token (HTTP {status})")
+
+
+@dataclass
+class StreamSubscription:
+    """One subscription: a channel (events, alerts, threat_intel, ...) and optional filters."""
+
+    channel: str = "events"
+    event_types: Sequence[str] | None = None
+    severity_min: float | None = None
+    severity_max: float | None = None
+    severity: Sequence[str] | None = None          # band names: informational ... emergency
+    tags: Sequence[str] | None = None              # any of these in meta.tags
+    categories: Sequence[str] | None = None        # data.category
+
+    def to_wire(self) -> dict[str, Any]:
+        filters = {k: (list(v) if isinstance(v, (list, tuple, set, frozenset)) else v)
+                   for k, v in self.__dict__.items() if k != "channel" and v is not None}
+        return {"channel": self.channel, "filters": filters}
+
+
+@dataclass
+class StreamEvent:
+    sequence: int
+    channel: str
+    event: dict[str, Any]
+    subscription_ids: list[str]
+    timestamp: str
+    stream_id: str
+
+
+@dataclass
+class StreamStats:
+    connects: int = 0
+    reconnects: int = 0
+    events: int = 0
+    duplicates_skipped: int = 0
+    replayed: int = 0
+    dropped_by_server: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    close_codes: list[int | None] = field(default_factory=list)
+
+
+class StreamClient:
+    def __init__(self, url: str, *, token: Any = None, subscriptions: Sequence[StreamSubscription] = (StreamSubscription(),),
+                 reconnect: bool = True, initial_backoff: float = DEFAULT_INITIAL_BACKOFF,
+                 max_backoff: float = DEFAULT_MAX_BACKOFF, max_attempts: int | None = None,
+                 client_id: str | None = None, open_timeout: float = 10.0, ssl: _ssl.SSLContext | None = None,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 on_gap: Callable[[dict[str, Any]], None] | None = None) -> None:
+        if not subscriptions:
+            raise ValueError("at least one subscription")
+        self.url = url
+        self._token = token.reveal() if hasattr(token, "reveal") else token
+        self.subscriptions = list(subscriptions)
+        self.reconnect = reconnect
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self.max_attempts = max_attempts
+        self.client_id = client_id
+        self.open_timeout = open_timeout
+        self.ssl = ssl
+        self.max_message_bytes = max_message_bytes
+        self.on_gap = on_gap
+        self.stream_id: str | None = None
+        self.last_sequence = 0
+        self.subscription_ids: list[str] = []
+        self.stats = StreamStats()
+        self._ws: ClientConnection | None = None
+        self._closing = False
+        self._pending: dict[str, asyncio.Future] = {}
+        self._request_seq = 0
+
+    def __repr__(self) -> str:
+        return f"<StreamClient {self.url.split('?', 1)[0]}>"     # never the token
+
+    async def __aenter__(self) -> "StreamClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
+
+    # --- the event stream ---
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        attempt = 0
+        while not self._closing:
+            server_delay = 0.0
+            reconnect_allowed = True
+            try:
+                async with self._connect() as ws:
+                    self._ws = ws
+                    self.stats.connects += 1
+                    if self.stats.connects > 1:
+                        self.stats.reconnects += 1
+                    await ws.send(json.dumps(self._subscribe_message()))
+                    async for raw in ws:
+                        msg = json.loads(raw)
+                        action = msg.get("action")
+                        if action == "event":
+                            item = self._accept_event(msg)
+                            if item is not None:
+                                yield item
+                        elif action == "subscribed":
+                            attempt = 0                      # a working connection resets the backoff
+                            self._on_subscribed(msg)
+                        elif action == "close":
+                            server_delay = float(msg.get("reconnect_delay_seconds") or 0)
+                            reconnect_allowed = bool(msg.get("reconnect_allowed", True))
+                        elif action == "dropped":
+                            self.stats.dropped_by_server += int(msg.get("count", 0))
+                            self._gap({"status": "dropped", "count": msg.get("count"), "after": self.last_sequence})
+                        elif action == "error":
+                            self.stats.errors.append(msg)
+                            log.warning("stream error %s: %s", msg.get("code"), msg.get("message"))
+                            self._settle(msg)
+                        elif action in ("published", "unsubscribed", "pong"):
+                            self._settle(msg)
+                    self.stats.close_codes.append(ws.close_code)
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                if status in (401, 403):
+                    raise StreamAuthError(status) from None
+                log.warning("stream handshake refused with HTTP %s", status)
+            except ConnectionClosed as exc:
+                self.stats.close_codes.append(exc.rcvd.code if exc.rcvd else None)
+            except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
+                log.info("stream connection failed: %s", exc)
+            finally:
+                self._ws = None
+                for future in self._pending.values():
+                    if not future.done():
+                        future.set_exception(StreamError("the connection closed before the reply"))
+                self._pending.clear()
+            if self._closing:
+                return
+            if not self.reconnect or not reconnect_allowed:
+                raise StreamError("the stream closed and reconnecting is off (or the server said not to)")
+            attempt += 1
+            if self.max_attempts is not None and attempt > self.max_attempts:
+                raise StreamError(f"gave up after {self.max_attempts} reconnect attempts")
+            ceiling = min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1))
+            await asyncio.sleep(max(server_delay, random.uniform(0, ceiling)))
+
+    def _connect(self) -> Any:
+        headers = {"X-WIA-Protocol-Version": PROTOCOL_VERSION}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        if self.client_id:
+            headers["X-WIA-Client-ID"] = self.client_id
+        kwargs: dict[str, Any] = {"additional_headers": headers, "open_timeout": self.open_timeout,
+                                  "max_size": self.max_message_bytes}
+        if self.ssl is not None:
+            kwargs["ssl"] = self.ssl
+        return connect(self.url, **kwargs)
+
+    def _subscribe_message(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {"action": "subscribe", "subscriptions": [s.to_wire() for s in self.subscriptions]}
+        if self.stream_id is not None:
+            msg["resume"] = {"stream_id": self.stream_id, "sequence": self.last_sequence}
+        return msg
+
+    def _on_subscribed(self, msg: dict[str, Any]) -> None:
+        self.subscription_ids = list(msg.get("subscription_ids") or [])
+        resume = msg.get("resume")
+        new_stream = msg.get("stream_id")
+        if resume is not None:
+            self.stats.replayed += int(resume.get("replayed", 0))
+            if resume.get("status") != "complete":
+                self._gap({**resume, "after": self.last_sequence, "stream_id": self.stream_id})
+        if new_stream != self.stream_id:
+            # First connection, or the gateway restarted: sequences start again on the new stream.
+            self.stream_id = new_stream
+            self.last_sequence = int(msg.get("sequence") or 0)
+
+    def _accept_event(self, msg: dict[str, Any]) -> StreamEvent | None:
+        sequence = int(msg["sequence"])
+        if msg.get("stream_id", self.stream_id) == self.stream_id and sequence <= self.last_sequence:
+            self.stats.duplicates_skipped += 1
+            return None
+        self.last_sequence = sequence
+        self.stats.events += 1
+        return StreamEvent(sequence, msg.get("channel", ""), msg["event"], list(msg.get("subscription_ids") or []),
+                           msg.get("timestamp", ""), msg.get("stream_id", self.stream_id or ""))
+
+    def _gap(self, info: dict[str, Any]) -> None:
+        self.stats.gaps.append(info)
+        log.warning("stream gap: %s", info)
+        if self.on_gap is not None:
+            self.on_gap(info)
+
+    # --- requests on the open connection (publish, unsubscribe) ---
+    async def publish(self, events: Sequence[dict[str, Any]], timeout: float = 30.0) -> dict[str, Any]:
+        """Send events to the gateway over the stream; returns its `published` reply (per-event results).
+
+        Needs `events()` to be running (it reads the replies)."""
+        return await self._request({"action": "publish", "events": list(events)}, timeout)
+
+    async def _request(self, msg: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if self._ws is None:
+            raise StreamError("not connected")
+        self._request_seq += 1
+        request_id = f"r{self._request_seq}"
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        await self._ws.send(json.dumps({**msg, "request_id": request_id}))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending.pop(request_id, None)
+
+    def _settle(self, msg: dict[str, Any]) -> None:
+        future = self._pending.pop(str(msg.get("request_id")), None)
+        if future is None or future.done():
+            return
+        if msg.get("action") == "error":
+            future.set_exception(StreamError(f"{msg.get('code')}: {msg.get('message')}"))
+        else:
+            future.set_result(msg)

@@ -1,0 +1,30 @@
+"""The gateway runs as a real server on 127.0.0.1 (uvicorn in a thread); tests drive it with real clients."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("starlette", reason="the server extra is not installed")
+pytest.importorskip("websockets", reason="the server extra is not installed")
+
+from wia_security.connectors.gateway import GatewaySettings  # noqa: E402
+from wia_security.connectors.gateway.server import GatewayServer  # noqa: E402
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def make_gateway(tmp_path):
+    """make_gateway(**settings) -> a started GatewayServer with its store and dead letter under tmp_path."""
+    servers: list[GatewayServer] = []
+
+    def make(**overrides) -> GatewayServer:
+        options = {"tokens": [TOKEN], "store": f"sqlite:///{tmp_path}/events.db",
+                   "dead_letter": str(tmp_path / "dead.ndjson"), "taxii": False, **overrides}
+        server = GatewayServer(GatewaySettings(**options)).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
