@@ -48,6 +48,7 @@ class RecordOutcome:
     dead_lettered: int = 0       # dead-letter records written (one per value or per failed destination)
     retry: bool = False
     errors: list[dict[str, Any]] = field(default_factory=list)   # what went wrong, for HTTP answers/logs
+    retryable: list[Rejected] = field(default_factory=list)      # the retryable failures, events included
 
 
 @dataclass
@@ -161,6 +162,7 @@ class Relay:
             failed_ids.add(id(event))
             if rejected.retryable:
                 outcome.retry = True
+                outcome.retryable.append(rejected)
                 outcome.errors.append({"event_id": event.get("id"), "sink": rejected.sink,
                                        "reason": rejected.reason, "retry": True})
             else:

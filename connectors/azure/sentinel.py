@@ -181,7 +181,7 @@ class SentinelSink(BatchingSink):
             raise ConfigError("expected sentinel://<data-collection-endpoint-host>/<dcr-immutable-id>",
                               key="url", source=f"sentinel://{parts.hostname or ''}/...")
         host = parts.hostname + (f":{parts.port}" if parts.port else "")
-        stream = path[1] if len(path) > 1 else query.pop("stream", DEFAULT_STREAM)
+        stream = options.pop("stream", None) or (path[1] if len(path) > 1 else query.get("stream", DEFAULT_STREAM))
         query.pop("stream", None)
         policy_keys = {k: query.pop(k) for k in list(query) if k in DeliveryPolicy.keys()}
         delivery = options.pop("delivery", None)

@@ -1,0 +1,188 @@
+"""WIA Security for Azure Functions (Python v2 programming model): Event Hub and HTTP triggers -> Sentinel.
+
+Two functions:
+- `eventhub_to_sentinel`: a batch of Event Hub events (each a WIA event, a JSON array or NDJSON)
+  into the `WIASecurity_CL` table through the Logs Ingestion API. A retryable failure (throttling,
+  a 5xx, the identity endpoint) raises, so the host's exponential-backoff retry policy re-runs the
+  batch; on the last allowed retry the failures are dead-lettered instead, so nothing is dropped when
+  the trigger moves its checkpoint on.
+- `http_to_sentinel`: POST /api/events (function key), answered per value like the Lambda URL:
+  200 with what was delivered and rejected, 503 + Retry-After naming the values to send again.
+
+Rejected events (invalid, or refused by the destination) are written to blob storage through an
+output binding: one NDJSON blob per invocation under `wia-dead-letter/`, one record (reason, where,
+event) a line.
+
+Settings (app settings; no secrets needed: the managed identity authenticates):
+  WIA_SENTINEL_ENDPOINT   data collection endpoint, https://<dce>.<region>.ingest.monitor.azure.com
+  WIA_SENTINEL_DCR_ID     the DCR's immutable id (dcr-...)
+  WIA_SENTINEL_STREAM     default Custom-WIASecurity
+  WIA_MANAGED_IDENTITY_CLIENT_ID   a user-assigned identity's client id (system-assigned if unset)
+  WIA_CONFIG              optional: a destinations config (TOML) instead of the three above
+  WIA_EVENTHUB_NAME, WIA_EVENTHUB__fullyQualifiedNamespace   the trigger's hub (identity-based connection)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+# The package's own code (wia_security) sits beside this file in the deployed zip.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+log = logging.getLogger("wia_security.azure_function")
+app = func.FunctionApp()
+
+MAX_RETRIES = 5
+RETRY_AFTER_SECONDS = 5
+_runtime: dict[str, Any] = {}
+
+
+def _config_document() -> dict[str, Any]:
+    import tomllib
+    text = os.environ.get("WIA_CONFIG")
+    if text:
+        return json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+    endpoint, dcr = os.environ.get("WIA_SENTINEL_ENDPOINT", ""), os.environ.get("WIA_SENTINEL_DCR_ID", "")
+    if not endpoint or not dcr:
+        from wia_security.errors import ConfigError
+        raise ConfigError("set WIA_SENTINEL_ENDPOINT and WIA_SENTINEL_DCR_ID (or WIA_CONFIG)", key="WIA_SENTINEL_ENDPOINT")
+    host = endpoint.split("://", 1)[-1].rstrip("/")
+    destination: dict[str, Any] = {"url": f"sentinel://{host}/{dcr}",
+                                   "stream": os.environ.get("WIA_SENTINEL_STREAM", "Custom-WIASecurity")}
+    client_id = os.environ.get("WIA_MANAGED_IDENTITY_CLIENT_ID")
+    if client_id:
+        destination["client_id"] = client_id
+    return {"destinations": {"sentinel": destination}}
+
+
+def relay() -> Any:
+    """The relay (destinations + a per-invocation dead letter), built once per worker process."""
+    if "config" not in _runtime:
+        from wia_security.connectors.config import parse_config
+        document = _config_document()
+        document.setdefault("delivery", {"max_wait": 0, "max_attempts": 3, "max_elapsed": 30})
+        _runtime["config"] = parse_config(document, source="app settings")
+        _runtime["sink"] = _runtime["config"].open()
+        log.info("configured destinations: %s", ", ".join(d.name for d in _runtime["config"].destinations))
+    return _runtime["sink"]
+
+
+class BlobDeadLetter:
+    """Dead letters of one invocation, written as one NDJSON blob through the output binding."""
+
+    def __init__(self, out: func.Out[str]) -> None:
+        self.out = out
+        self.lines: list[str] = []
+        self.count = 0
+
+    def put(self, rejected: Any) -> None:
+        from wia_security import jsonio
+        from wia_security.connectors.dead_letter import dead_letter_record
+        self.lines.append(jsonio.dumps(dead_letter_record(rejected)))
+        self.count += 1
+
+    def flush(self) -> list:
+        if self.lines:
+            self.out.set("\n".join(self.lines) + "\n")     # the host writes the blob when the function returns
+        return []
+
+    def close(self) -> None:
+        self.flush()
+
+
+def _process(records: list[Any], deadletter: func.Out[str]) -> Any:
+    from wia_security.connectors.relay import Relay
+    dead = BlobDeadLetter(deadletter)
+    result = Relay(relay(), dead, on_reject=lambda r: log.warning(
+        "rejected: %s", r.reason, extra={"where": r.where, "sink": r.sink})).process(records)
+    dead.flush()
+    return result, dead
+
+
+@app.function_name("eventhub_to_sentinel")
+@app.event_hub_message_trigger(arg_name="events", event_hub_name="%WIA_EVENTHUB_NAME%", connection="WIA_EVENTHUB",
+                               cardinality=func.Cardinality.MANY, consumer_group="$Default")
+@app.retry(strategy="exponential_backoff", max_retry_count=str(MAX_RETRIES),
+           minimum_interval="00:00:05", maximum_interval="00:05:00")
+@app.blob_output(arg_name="deadletter", path="wia-dead-letter/{rand-guid}.ndjson", connection="AzureWebJobsStorage")
+def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[str], context: func.Context) -> None:
+    from wia_security.connectors.base import Rejected
+    from wia_security.connectors.relay import SourceRecord
+    from wia_security.reader import iter_items
+
+    records, bodies = [], {}
+    for index, event in enumerate(events):
+        name = f"eventhub:{event.partition_key or '-'}:{event.sequence_number if event.sequence_number is not None else index}"
+        bodies[name] = event.get_body()
+        records.append(SourceRecord(name, iter_items(_lines(bodies[name]), name)))
+    result, dead = _process(records, deadletter)
+    retry = result.retry
+    if retry:
+        retry_context = getattr(context, "retry_context", None)
+        attempt = getattr(retry_context, "retry_count", 0) or 0
+        allowed = getattr(retry_context, "max_retry_count", MAX_RETRIES)
+        if attempt < allowed:
+            log.warning("retrying the batch: %d of %d event(s) failed retryably", len(retry), len(records))
+            raise RuntimeError(f"{len(retry)} event(s) must be retried (attempt {attempt + 1} of {allowed + 1})")
+        # last attempt: dead-letter what still fails, so the checkpoint moving on loses nothing
+        for outcome in result.records:
+            if not outcome.retry:
+                continue
+            for rejected in outcome.retryable:
+                dead.put(Rejected(f"gave up after {attempt + 1} attempt(s): {rejected.reason}", event=rejected.event,
+                                  errors=rejected.errors, where=outcome.id, sink=rejected.sink, retryable=True))
+            if not outcome.retryable:
+                dead.put(Rejected("gave up after {} attempt(s): {}".format(
+                    attempt + 1, "; ".join(e.get("reason", "") for e in outcome.errors)), where=outcome.id,
+                    raw=bodies[outcome.id], retryable=True))
+        dead.flush()
+    log.info("batch processed", extra=result.summary())
+
+
+@app.function_name("http_to_sentinel")
+@app.route(route="events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@app.blob_output(arg_name="deadletter", path="wia-dead-letter/{rand-guid}.ndjson", connection="AzureWebJobsStorage")
+def http_to_sentinel(req: func.HttpRequest, deadletter: func.Out[str]) -> func.HttpResponse:
+    from wia_security.connectors.relay import SourceRecord
+    from wia_security.errors import ConfigError
+    from wia_security.reader import iter_items
+
+    if req.method.upper() != "POST":
+        return _json(405, {"error": "POST WIA events (a JSON object, a JSON array or NDJSON)"})
+    try:
+        lines = _lines(req.get_body())
+    except OSError as exc:
+        return _json(400, {"error": f"unreadable gzip body: {exc}"})
+    records = [SourceRecord(str(i), [item]) for i, item in enumerate(iter_items(lines, "request"))]
+    try:
+        result, _ = _process(records, deadletter)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return _json(500, {"error": "the function is misconfigured; see its logs"})
+    body: dict[str, Any] = {
+        "accepted": result.events, "delivered": sum(r.delivered for r in result.records),
+        "dead_lettered": result.dead_lettered,
+        "rejected": [{"index": int(r.id), "reason": e["reason"]} for r in result.records for e in r.errors
+                     if e.get("dead_lettered")]}
+    if result.retry:
+        body["retry"] = [int(i) for i in result.retry]
+        return _json(503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return _json(200, body)
+
+
+def _lines(data: bytes) -> Any:
+    import gzip
+    import io
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return iter(io.BytesIO(data))
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json", headers=headers)
