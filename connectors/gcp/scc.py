@@ -2,7 +2,7 @@
 a source, and findings back as WIA events.
 
     scc://organizations/<org>/sources/<source>[?location=global][&resource=//cloudresourcemanager.googleapis.com/projects/<p>]
-    (tests and emulators: &endpoint=host:port&ca_file=ca.pem&credentials=anonymous)
+    (tests and emulators: &endpoint=host:port&ca_file=ca.pem&auth=anonymous)
 
 Each event becomes one finding whose id is the event's UUID without dashes: 32 hex characters, which
 is the API's rule for a finding id ("alphanumeric, 1 to 32 characters", CreateFindingRequest). A
@@ -296,7 +296,8 @@ def _grpc_error(exc: Exception) -> DeliveryError:
 
 def make_client(*, endpoint: str | None = None, ca_file: str | None = None, credentials: Any = None) -> Any:
     """A SecurityCenterClient (v2, gRPC): Application Default Credentials unless `credentials` is given
-    ("anonymous" for emulators); `endpoint`+`ca_file` to reach a private endpoint with its own CA."""
+    (a google.auth credentials object, or "anonymous" for emulators); `endpoint`+`ca_file` to reach a
+    private endpoint with its own CA."""
     import grpc
     from google.cloud import securitycenter_v2
     from google.cloud.securitycenter_v2.services.security_center.transports.grpc import SecurityCenterGrpcTransport
@@ -322,8 +323,8 @@ class SccSink(BatchingSink):
 
     def __init__(self, source: str, *, location: str = "global", resource: str | None = None,
                  client: Any = None, endpoint: str | None = None, ca_file: str | None = None,
-                 credentials: Any = None, delivery: DeliveryPolicy | None = None, dead_letter: Any = None,
-                 name: str | None = None) -> None:
+                 credentials: Any = None, auth: str = "adc", delivery: DeliveryPolicy | None = None,
+                 dead_letter: Any = None, name: str | None = None) -> None:
         if not _SOURCE.match(source):
             raise ConfigError("the source is organizations/<numeric org id>/sources/<numeric source id> "
                               "(create one with `gcloud scc sources create` or CreateSource)", key="source")
@@ -333,6 +334,10 @@ class SccSink(BatchingSink):
                          dead_letter=dead_letter)
         self.source, self.location, self.resource = source, location, resource
         self.parent = f"{source}/locations/{location}"
+        if auth not in ("adc", "anonymous"):
+            raise ConfigError("auth is 'adc' (Application Default Credentials) or 'anonymous' (emulators)", key="auth")
+        if credentials is None and auth == "anonymous":
+            credentials = "anonymous"
         self._client = client or make_client(endpoint=endpoint, ca_file=ca_file, credentials=credentials)
         self._pool = ThreadPoolExecutor(max_workers=RPC_WORKERS, thread_name_prefix="scc")
 
@@ -345,7 +350,7 @@ class SccSink(BatchingSink):
         delivery = options.pop("delivery", None)
         if policy:
             delivery = DeliveryPolicy.from_mapping(policy, base=delivery, source="scc URL")
-        for key in ("location", "resource", "endpoint", "ca_file", "credentials"):
+        for key in ("location", "resource", "endpoint", "ca_file", "auth"):
             if key in query and key not in options:
                 options[key] = query.pop(key)
         if query:

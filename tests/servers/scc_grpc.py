@@ -19,6 +19,7 @@ Everything else answers UNIMPLEMENTED. `fail_next(code)` injects errors.
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 from concurrent import futures
@@ -29,6 +30,9 @@ from typing import Any, Callable
 import grpc
 
 from .sentinel_contract import throwaway_certificate
+
+# gRPC C-core logs connection teardown (GOAWAY) at INFO when the server stops: keep test output clean.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 SERVICE = "google.cloud.securitycenter.v2.SecurityCenter"
 _FINDING_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")

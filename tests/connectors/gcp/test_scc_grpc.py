@@ -23,7 +23,7 @@ FAST = DeliveryPolicy(max_wait=0, initial_backoff=0.001, max_backoff=0.01, max_a
 
 
 def make_sink(server, source: str, **options) -> SccSink:
-    url = (f"scc://{source}?endpoint={server.endpoint}&ca_file={server.ca_file}&credentials=anonymous")
+    url = (f"scc://{source}?endpoint={server.endpoint}&ca_file={server.ca_file}&auth=anonymous")
     return open_sink(url, delivery=options.pop("delivery", FAST), **options)
 
 
@@ -178,7 +178,7 @@ def test_non_uuid_event_id_fails_alone(scc, samples):
 
 def test_tls_is_verified_by_default(scc, samples):
     source = scc.create_source()
-    url = f"scc://{source}?endpoint={scc.endpoint}&credentials=anonymous"
+    url = f"scc://{source}?endpoint={scc.endpoint}&auth=anonymous"
     with open_sink(url, delivery=DeliveryPolicy(max_wait=0, max_attempts=1)) as sink:
         report = sink.send([samples["alert-sample"]])
         report.merge(sink.flush())
@@ -196,6 +196,6 @@ def test_every_generated_event_maps_to_a_finding_the_client_accepts():
 def test_url_errors_name_the_problem():
     from wia_security.errors import ConfigError
     with pytest.raises(ConfigError, match="organizations/<numeric org id>"):
-        open_sink("scc://projects/p/sources/1?credentials=anonymous")
+        open_sink("scc://projects/p/sources/1?auth=anonymous")
     with pytest.raises(ConfigError, match="unknown option"):
-        open_sink("scc://organizations/1/sources/2?credentials=anonymous&nope=1")
+        open_sink("scc://organizations/1/sources/2?auth=anonymous&nope=1")

@@ -1,0 +1,166 @@
+"""WIA Security for Google Cloud Functions (2nd gen / Cloud Run functions): Pub/Sub CloudEvents and HTTP
+-> Security Command Center findings.
+
+- `pubsub_to_scc` (CloudEvent `google.cloud.pubsub.topic.v1.messagePublished`): the message data is
+  a WIA event, a JSON array or NDJSON (gzip allowed). Rejected values are dead-lettered; a retryable
+  failure raises, so with retries enabled on the trigger Pub/Sub redelivers the message (and, after
+  the subscription's maximum delivery attempts, moves it to its dead-letter topic: nothing is lost).
+- `http_to_scc` (POST): answered per value like the Lambda URL: 200 with what was delivered and
+  rejected, 503 + Retry-After naming the values to send again, 405 for other methods.
+
+Dead letters are structured log entries (severity ERROR, `wia_dead_letter`: reason, where, event) in
+Cloud Logging; route them with a log sink (docs/cloud/gcp.md). Logs are JSON lines on stdout, which
+Cloud Logging reads as structured entries.
+
+Settings (environment):
+  WIA_SCC_SOURCE     organizations/<org>/sources/<source id>
+  WIA_SCC_LOCATION   default global
+  WIA_SCC_RESOURCE   full resource name for events without a GCP resource (optional)
+  WIA_CONFIG         optional: a destinations config (TOML) instead of the above
+Credentials: the function's service account through Application Default Credentials.
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+# The deployment zip carries wia_security/ beside this file and its libraries in vendor/.
+for path in (HERE / "vendor", HERE):
+    if path.is_dir() and str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import functions_framework  # noqa: E402
+
+RETRY_AFTER_SECONDS = 5
+_runtime: dict[str, Any] = {}
+
+
+class _CloudLoggingFormatter(logging.Formatter):
+    """One JSON object per line with Cloud Logging's `severity`, `message` and the record's extras."""
+
+    _standard = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {"severity": record.levelname, "message": record.getMessage(),
+                                 "logger": record.name}
+        entry.update({k: v for k, v in vars(record).items() if k not in self._standard and not k.startswith("_")})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class _Stdout(logging.StreamHandler):
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+log = logging.getLogger("wia_security.gcp_function")
+if not log.handlers:
+    _handler = _Stdout()
+    _handler.setFormatter(_CloudLoggingFormatter())
+    log.addHandler(_handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+
+
+def _config_document() -> dict[str, Any]:
+    import tomllib
+    text = os.environ.get("WIA_CONFIG")
+    if text:
+        return json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+    source = os.environ.get("WIA_SCC_SOURCE")
+    if not source:
+        from wia_security.errors import ConfigError
+        raise ConfigError("set WIA_SCC_SOURCE to organizations/<org>/sources/<id> (or WIA_CONFIG)", key="WIA_SCC_SOURCE")
+    destination: dict[str, Any] = {"url": f"scc://{source}", "location": os.environ.get("WIA_SCC_LOCATION", "global")}
+    if os.environ.get("WIA_SCC_RESOURCE"):
+        destination["resource"] = os.environ["WIA_SCC_RESOURCE"]
+    return {"destinations": {"scc": destination}}
+
+
+def relay() -> Any:
+    """The relay (destinations + log dead letter), built once per instance."""
+    if "relay" not in _runtime:
+        from wia_security.connectors.config import parse_config
+        from wia_security.connectors.relay import LogDeadLetter, Relay
+        document = _config_document()
+        document.setdefault("delivery", {"max_wait": 0, "max_attempts": 3, "max_elapsed": 30})
+        config = parse_config(document, source="environment")
+        sink = config.open()
+        _runtime["relay"] = Relay(sink, LogDeadLetter(log), on_reject=lambda r: log.warning(
+            "rejected: %s", r.reason, extra={"where": r.where, "sink": r.sink}))
+        _runtime["sink"] = sink
+        log.info("configured", extra={"destinations": [d.name for d in config.destinations]})
+    return _runtime["relay"]
+
+
+def _lines(data: bytes) -> Any:
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return iter(io.BytesIO(data))
+
+
+@functions_framework.cloud_event
+def pubsub_to_scc(cloud_event: Any) -> None:
+    from wia_security.connectors.relay import SourceRecord
+    from wia_security.errors import ParseError
+    from wia_security.reader import Item, iter_items
+
+    message = (cloud_event.data or {}).get("message") or {}
+    message_id = message.get("messageId") or message.get("message_id") or cloud_event["id"]
+    name = f"pubsub:{message_id}"
+    try:
+        items = iter_items(_lines(base64.b64decode(message.get("data") or "")), name)
+    except (ValueError, OSError, EOFError) as exc:
+        items = iter([Item(name, 0, error=ParseError(f"message data is not base64/gzip: {exc}", source=name),
+                           raw=str(message.get("data", "")).encode()[:4096])])
+    result = relay().process([SourceRecord(message_id, items)])
+    log.info("message processed", extra={"message_id": message_id, **result.summary()})
+    if result.retry:
+        raise RuntimeError(f"message {message_id}: delivery must be retried")
+
+
+@functions_framework.http
+def http_to_scc(request: Any) -> Any:
+    from wia_security.connectors.relay import SourceRecord
+    from wia_security.errors import ConfigError
+    from wia_security.reader import iter_items
+
+    if request.method.upper() != "POST":
+        return _json(405, {"error": "POST WIA events (a JSON object, a JSON array or NDJSON)"})
+    try:
+        lines = _lines(request.get_data())
+    except (OSError, EOFError) as exc:
+        return _json(400, {"error": f"unreadable gzip body: {exc}"})
+    records = [SourceRecord(str(i), [item]) for i, item in enumerate(iter_items(lines, "request"))]
+    try:
+        result = relay().process(records)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return _json(500, {"error": "the function is misconfigured; see its logs"})
+    body: dict[str, Any] = {
+        "accepted": result.events, "delivered": sum(r.delivered for r in result.records),
+        "dead_lettered": result.dead_lettered,
+        "rejected": [{"index": int(r.id), "reason": e["reason"]} for r in result.records for e in r.errors
+                     if e.get("dead_lettered")]}
+    if result.retry:
+        body["retry"] = [int(i) for i in result.retry]
+        return _json(503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return _json(200, body)
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Any:
+    return json.dumps(body), status, {"Content-Type": "application/json", **(headers or {})}

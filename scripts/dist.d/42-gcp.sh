@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# The Cloud Function (Pub/Sub / HTTP -> Security Command Center) zip.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+.venv/bin/python gcp_function/build.py --dist dist
