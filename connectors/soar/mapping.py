@@ -96,7 +96,8 @@ def indicators(event: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
 #: cliName of each incident field of the WIA Security content pack (xsoar_pack/Packs/WIASecurity/IncidentFields).
 XSOAR_FIELDS = ("wiaeventid", "wiaeventtype", "wiaversion", "wiaseverityscore", "wiasourcetype", "wiasourcename",
                 "wiasourcevendor", "wiaconfidence", "wiacorrelationid", "wiamitretacticid", "wiamitretactic",
-                "wiamitretechniqueid", "wiamitretechnique", "wiastatus", "wiaindicators")
+                "wiamitretechniqueid", "wiamitretechnique", "wiamitresubtechniqueid", "wiamitresubtechnique", "wiastatus",
+                "wiaindicators")
 
 
 def xsoar_custom_fields(event: dict[str, Any]) -> dict[str, Any]:
@@ -108,8 +109,8 @@ def xsoar_custom_fields(event: dict[str, Any]) -> dict[str, Any]:
         "wiasourcename": source.get("name"), "wiasourcevendor": source.get("vendor"),
         "wiaconfidence": meta.get("confidence"), "wiacorrelationid": meta.get("correlation_id"),
         "wiamitretacticid": mitre.get("tactic"), "wiamitretactic": mitre.get("tactic_name"),
-        "wiamitretechniqueid": mitre.get("sub_technique") or mitre.get("technique"),
-        "wiamitretechnique": mitre.get("sub_technique_name") or mitre.get("technique_name"),
+        "wiamitretechniqueid": mitre.get("technique"), "wiamitretechnique": mitre.get("technique_name"),
+        "wiamitresubtechniqueid": mitre.get("sub_technique"), "wiamitresubtechnique": mitre.get("sub_technique_name"),
         "wiastatus": view.status(event),
         "wiaindicators": [f"{kind}:{value}" for kind, value, _ in indicators(event)] or None,
     }

@@ -28,7 +28,8 @@ SEVERITIES = {0, 0.5, 1, 2, 3, 4}
 #: cliNames of the incident fields the WIA Security pack defines (a server with the pack installed).
 CUSTOM_FIELDS = {"wiaeventid", "wiaeventtype", "wiaversion", "wiaseverityscore", "wiasourcetype", "wiasourcename",
                  "wiasourcevendor", "wiaconfidence", "wiacorrelationid", "wiamitretacticid", "wiamitretactic",
-                 "wiamitretechniqueid", "wiamitretechnique", "wiastatus", "wiaindicators"}
+                 "wiamitretechniqueid", "wiamitretechnique", "wiamitresubtechniqueid", "wiamitresubtechnique", "wiastatus",
+                 "wiaindicators"}
 _TERM = re.compile(r'\s*(?:and\s+)?([\w.]+):(?:"((?:[^"\\]|\\.)*)"|(>=|<=|>|<)?([^\s"]+))\s*', re.I)
 
 

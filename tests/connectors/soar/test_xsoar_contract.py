@@ -43,7 +43,8 @@ def test_contract_incidents_carry_type_severity_labels_fields_and_raw_json(xsoar
     labels = {(l["type"], l["value"]) for l in incident["labels"]}
     assert {("wia_event_id", alert["id"]), ("wia_event_type", "alert"), ("environment", "production"),
             ("tag", "powershell")} <= labels
-    assert incident["CustomFields"]["wiamitretechniqueid"] == "T1059.001"
+    assert incident["CustomFields"]["wiamitretechniqueid"] == "T1059"
+    assert incident["CustomFields"]["wiamitresubtechniqueid"] == "T1059.001"
     assert incident["CustomFields"]["wiamitretactic"] == "Execution"
     assert "hash:d41d8cd98f00b204e9800998ecf8427e" in incident["CustomFields"]["wiaindicators"]
     severities = {json.loads(i["rawJSON"])["severity"]: i["severity"] for i in incidents}

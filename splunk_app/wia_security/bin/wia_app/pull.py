@@ -98,7 +98,8 @@ class TaxiiSource(HttpSource):
                 params["added_after"] = _step_back(after)
             body, headers = self._get(f"{objects_url}?{urllib.parse.urlencode(params)}", TAXII_MEDIA_TYPE)
             objects = body.get("objects") or []
-            last = headers.get("X-TAXII-Date-Added-Last") or after
+            # A one-object page may carry only X-TAXII-Date-Added-First (medallion does so).
+            last = headers.get("X-TAXII-Date-Added-Last") or headers.get("X-TAXII-Date-Added-First") or after
             events: list[dict[str, Any]] = []
             skipped: list[str] = []
             if objects:

@@ -1,0 +1,56 @@
+"""The WIA Security integration loaded as XSOAR loads it: `demistomock` and `CommonServerPython` are
+the stand-ins in stubs/; tests/servers holds the gateway feed stand-in, medallion and intel_http."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+INTEGRATION = ROOT / "xsoar_pack" / "Packs" / "WIASecurity" / "Integrations" / "WIASecurity" / "WIASecurity.py"
+sys.path.insert(0, str(HERE / "stubs"))
+sys.path.insert(0, str(ROOT / "tests" / "servers"))
+
+import demistomock  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def integration():
+    spec = importlib.util.spec_from_file_location("WIASecurity", INTEGRATION)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def demisto():
+    demistomock.reset()
+    return demistomock
+
+
+@pytest.fixture(scope="session")
+def sample_events():
+    from wia_security import validate_event
+    return [validate_event(json.loads(p.read_text()), lenient=True).event for p in sorted((ROOT / "samples").glob("*-sample.json"))]
+
+
+@pytest.fixture
+def gateway():
+    from wia_gateway_feed import GatewayFeed
+    with GatewayFeed() as server:
+        yield server
+
+
+def run_command(integration, demisto, command: str, args: dict | None = None, params: dict | None = None,
+                last_run: dict | None = None):
+    """Runs main() for one command as XSOAR would; returns the entries it produced."""
+    demisto.reset(params=params or {}, args=args or {}, command=command, last=last_run)
+    try:
+        integration.main()
+    except SystemExit:          # return_error exits, like the real one
+        pass
+    return demisto.results_log

@@ -1,0 +1,153 @@
+"""The XSOAR pack's gate: demisto-sdk validate (offline config) passes on the source pack and fails on
+a broken copy; demisto-sdk zip-packs makes the upload zip whose unified integration embeds the core
+and runs in a bare interpreter with only the XSOAR stand-ins and requests (the demisto/python3 image)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wia_security import __version__
+
+from .conftest import HERE, ROOT
+
+
+def _build():
+    spec = importlib.util.spec_from_file_location("wia_xsoar_build", ROOT / "xsoar_pack" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["wia_xsoar_build"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def build():
+    module = _build()
+    assert (module.SDK_BIN / "demisto-sdk").exists(), "demisto-sdk missing: run scripts/test-setup.d/51-demisto-sdk.sh"
+    return module
+
+
+@pytest.fixture(scope="module")
+def pack_zip(build, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("xsoar")
+    built = build.repo_copy(tmp / "built", embed=True)
+    return build.zip_pack(built, tmp / "dist")
+
+
+def test_demisto_sdk_validate_passes_on_the_pack(build, tmp_path):
+    run = build.validate(build.repo_copy(tmp_path / "source", embed=False))
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    assert "All validations passed" in output
+
+
+@pytest.mark.parametrize("breakage,code", [
+    ("category", "IN"),          # an integration category outside Config/approved_categories.json
+    ("field", "IF"),             # an incident field of a type XSOAR does not have
+])
+def test_demisto_sdk_validate_catches_a_broken_pack(build, tmp_path, breakage, code):
+    """Control: the same gate on a deliberately broken copy fails, so a pass above means something."""
+    tree = tmp_path / "broken"
+    shutil.copytree(ROOT / "xsoar_pack", tree, ignore=shutil.ignore_patterns("build.py", "__pycache__"))
+    if breakage == "category":
+        yml_path = tree / "Packs" / "WIASecurity" / "Integrations" / "WIASecurity" / "WIASecurity.yml"
+        doc = yaml.safe_load(yml_path.read_text())
+        doc["category"] = "Not An Approved Category"
+        yml_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    else:
+        field_path = tree / "Packs" / "WIASecurity" / "IncidentFields" / "incidentfield-WIA_Event_ID.json"
+        field = json.loads(field_path.read_text())
+        field["type"] = "notAFieldType"
+        field_path.write_text(json.dumps(field, indent=4))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "-c", "init.defaultBranch=master"]
+    subprocess.run([*git, "init", "-q"], cwd=tree, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=tree, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "broken"], cwd=tree, check=True)
+    run = build.validate(tree)
+    assert run.returncode != 0
+    assert f"[{code}" in run.stdout + run.stderr
+
+
+def test_pack_version_is_the_core_version():
+    metadata = json.loads((ROOT / "xsoar_pack" / "Packs" / "WIASecurity" / "pack_metadata.json").read_text())
+    assert metadata["currentVersion"] == __version__
+    assert (ROOT / "xsoar_pack" / "Packs" / "WIASecurity" / "ReleaseNotes" / f"{__version__.replace('.', '_')}.md").exists()
+
+
+def test_zip_packs_makes_the_upload_zip_with_the_core_embedded(pack_zip):
+    assert pack_zip.name == f"WIASecurity-{__version__}.zip"
+    with zipfile.ZipFile(pack_zip) as zf:
+        names = set(zf.namelist())
+        unified = yaml.safe_load(zf.read("Integrations/integration-WIASecurity.yml"))
+        metadata = json.loads(zf.read("metadata.json"))
+    assert {"IncidentTypes/incidenttype-WIA_Security_Event.json", "Classifiers/classifier-mapper-incoming-WIA_Security.json",
+            "Layouts/layoutscontainer-WIA_Security_Event.json", "Playbooks/playbook-WIA_Security_-_Enrich_and_Triage.yml"} <= names
+    assert len([n for n in names if n.startswith("IncidentFields/") and n.endswith(".json")]) == 17
+    assert metadata["currentVersion"] == __version__
+    script = unified["script"]["script"]
+    assert 'WIA_CORE_ZIP_B64 = ""' not in script and 'WIA_CORE_ZIP_B64 = "UEsDB' in script   # "PK\x03\x04" in base64
+    assert unified["image"].startswith("data:image/png;base64,") and unified["detaileddescription"]
+    commands = {c["name"]: c for c in unified["script"]["commands"]}
+    assert set(commands) == {"wia-validate-event", "wia-convert-event", "wia-send-event", "wia-get-events", "wia-attack-lookup"}
+    assert all(c["outputs"] for c in commands.values())
+    credentials = next(p for p in unified["configuration"] if p["name"] == "credentials")
+    assert credentials["type"] == 9
+
+
+DRIVER = r"""
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import demistomock as demisto
+from CommonServerPython import *
+script = open(sys.argv[3], encoding="utf-8").read()
+out = {}
+for command, args in json.loads(sys.argv[4]):
+    demisto.reset(params={"url": "http://127.0.0.1:9", "source_type": "gateway"}, args=args, command=command)
+    namespace = {k: v for k, v in globals().items() if not k.startswith("__")}
+    namespace["__name__"] = "__main__"
+    import CommonServerPython
+    namespace["__line__"] = CommonServerPython.__line__
+    try:
+        exec(compile(script, "integration-WIASecurity", "exec"), namespace)
+    except SystemExit:
+        pass
+    out[command] = list(demisto.results_log)
+import wia_security
+out["core_from"] = wia_security.__file__
+print(json.dumps(out, default=str))
+"""
+
+
+def test_unified_integration_runs_with_nothing_but_the_image_libraries(pack_zip, tmp_path, sample_events):
+    """Only the XSOAR stand-ins and requests (with its dependencies) on the path, no site-packages:
+    the embedded core is what gets imported."""
+    with zipfile.ZipFile(pack_zip) as zf:
+        script = yaml.safe_load(zf.read("Integrations/integration-WIASecurity.yml"))["script"]["script"]
+    (tmp_path / "integration.py").write_text(script)
+    deps = tmp_path / "image-libs"
+    import certifi, charset_normalizer, idna, requests, urllib3  # noqa: E401
+    for module in (requests, urllib3, idna, certifi, charset_normalizer):
+        shutil.copytree(Path(module.__file__).parent, deps / module.__name__, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "driver.py").write_text(DRIVER)
+    commands = [["wia-attack-lookup", {"technique": "T1059.001"}],
+                ["wia-validate-event", {"event": json.dumps(sample_events[0])}],
+                ["wia-convert-event", {"event": json.dumps(sample_events[0]), "format": "stix"}]]
+    run = subprocess.run([sys.executable, "-I", "-S", str(tmp_path / "driver.py"), str(HERE / "stubs"), str(deps),
+                          str(tmp_path / "integration.py"), json.dumps(commands)],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["core_from"].endswith(".zip/wia_security/__init__.py"), out["core_from"]
+    (lookup,) = out["wia-attack-lookup"]
+    assert next(iter(lookup["EntryContext"].values()))[0]["Name"] == "PowerShell"
+    (validation,) = out["wia-validate-event"]
+    assert next(iter(validation["EntryContext"].values()))["Valid"] is True
+    (conversion,) = out["wia-convert-event"]
+    assert next(iter(conversion["EntryContext"].values()))["Document"]["type"] == "bundle"

@@ -1,0 +1,339 @@
+"""WIA Security for Cortex XSOAR: fetch WIA events as incidents; validate, convert, send and look up.
+
+Layout as XSOAR's HelloWorld: a Client (HTTP to a WIA gateway or a TAXII 2.1 collection), one
+function per command, and main() dispatching demisto.command(). The WIA Security core
+(`wia_security`: model, validator, converters, ATT&CK table) is embedded by the pack build
+(xsoar_pack/build.py) as a zip in WIA_CORE_ZIP_B64, so the integration runs in the plain
+demisto/python3 image with nothing else installed.
+"""
+import demistomock as demisto  # noqa: F401
+from CommonServerPython import *  # noqa: F401
+
+import base64
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from typing import Any
+
+import urllib3
+
+# The build replaces this with the base64 zip of the wia_security package.
+WIA_CORE_ZIP_B64 = ""
+
+
+def _load_core() -> None:
+    """Puts the embedded core zip on sys.path (zipimport); without one, an installed wia_security is used."""
+    if not WIA_CORE_ZIP_B64:
+        return
+    blob = base64.b64decode(WIA_CORE_ZIP_B64)
+    path = os.path.join(tempfile.gettempdir(), f"wia_security_core_{hashlib.sha256(blob).hexdigest()[:16]}.zip")
+    if not os.path.exists(path):
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(blob)
+        os.replace(tmp, path)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
+_load_core()
+
+import wia_security  # noqa: E402
+from wia_security.attack import table as attack_table  # noqa: E402
+from wia_security.severity import band  # noqa: E402
+
+urllib3.disable_warnings()  # noqa - only reached when the user unticks "Trust any certificate"
+
+''' CONSTANTS '''
+
+INTEGRATION_NAME = "WIA Security"
+TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+CONVERT_FORMATS = ("stix", "ocsf", "ecs", "asff")
+#: WIA severity band -> XSOAR incident severity (0.5 info, 1 low, 2 medium, 3 high, 4 critical)
+XSOAR_SEVERITY = {"informational": 0.5, "low": 1, "medium": 2, "high": 3, "critical": 4, "emergency": 4}
+#: Event ids remembered in the last-run state to drop events a source hands over twice.
+RECENT_IDS = 5000
+DEFAULT_MAX_FETCH = 50
+
+''' CLIENT CLASS '''
+
+
+class Client(BaseClient):
+    """HTTP to the configured source: a WIA gateway (GET/POST /v1/events) or a TAXII 2.1 collection."""
+
+    def __init__(self, base_url: str, source_type: str, verify: bool, proxy: bool, token: str | None = None,
+                 username: str | None = None):
+        headers = {"User-Agent": f"wia-security-xsoar/{wia_security.__version__}"}
+        auth = None
+        if username and token:
+            auth = (username, token)
+        elif token:
+            headers["Authorization"] = f"Bearer {token}"
+        super().__init__(base_url=base_url.rstrip("/"), verify=verify, proxy=proxy, headers=headers, auth=auth)
+        self.source_type = source_type
+
+    def gateway_events(self, after: str | None, limit: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if after:
+            params["after"] = after
+        return self._http_request("GET", "/v1/events", params=params)
+
+    def gateway_send(self, event: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/events with one WIA event as the JSON body."""
+        return self._http_request("POST", "/v1/events", json_data=event)
+
+    def taxii_objects(self, added_after: str | None, limit: int) -> tuple[dict[str, Any], str | None]:
+        """TAXII 2.1 Get Objects (section 5.4): one page after `added_after`; returns (envelope, X-TAXII-Date-Added-Last)."""
+        params: dict[str, Any] = {"limit": limit}
+        if added_after:
+            params["added_after"] = added_after
+        response = self._http_request("GET", "/objects/", params=params, resp_type="response",
+                                      headers={**self._headers, "Accept": TAXII_MEDIA_TYPE})
+        # medallion (the OASIS reference server) sends only -First when a page holds one object.
+        last = response.headers.get("X-TAXII-Date-Added-Last") or response.headers.get("X-TAXII-Date-Added-First")
+        return response.json(), last
+
+
+''' HELPER FUNCTIONS '''
+
+
+def parse_event_arg(args: dict[str, Any], name: str = "event") -> dict[str, Any]:
+    """The WIA event given as JSON text in `name` (or as an already parsed object)."""
+    value = args.get(name)
+    if isinstance(value, dict):
+        return value
+    if not value:
+        raise DemistoException(f"the {name} argument is required (a WIA event as JSON)")
+    try:
+        event = json.loads(value)
+    except ValueError as exc:
+        raise DemistoException(f"the {name} argument is not JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise DemistoException(f"the {name} argument must be a JSON object, not {type(event).__name__}")
+    return event
+
+
+def xsoar_severity(event: dict[str, Any]) -> float:
+    return XSOAR_SEVERITY.get(band(event.get("severity")), 0)
+
+
+def event_title(event: dict[str, Any]) -> str:
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    for key in ("title", "threat_name"):
+        if isinstance(data.get(key), str) and data[key].strip():
+            return data[key].strip()
+    kind = str(event.get("type", "event")).replace("_", " ")
+    what = data.get("event_type") or data.get("result") or ""
+    return f"WIA {kind}: {str(what).replace('_', ' ')}".strip(": ")
+
+
+def event_to_incident(event: dict[str, Any], incident_type: str | None) -> dict[str, Any]:
+    incident = {"name": event_title(event), "occurred": event.get("timestamp"), "severity": xsoar_severity(event),
+                "rawJSON": json.dumps(event), "dbotMirrorId": str(event.get("id"))}
+    if incident_type:
+        incident["type"] = incident_type
+    return incident
+
+
+def event_summary(event: dict[str, Any]) -> dict[str, Any]:
+    mitre = event.get("mitre") or {}
+    return {"ID": event.get("id"), "Type": event.get("type"), "Timestamp": event.get("timestamp"),
+            "Severity": event.get("severity"), "Title": event_title(event),
+            "Source": (event.get("source") or {}).get("name"),
+            "Technique": mitre.get("sub_technique") or mitre.get("technique")}
+
+
+def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """Up to `limit` new, valid WIA events from the source after `state`; (events, new state, problems).
+
+    Invalid events are not turned into incidents; each is reported (event id and JSON-pointer
+    errors) so nothing disappears silently."""
+    recent = list(state.get("recent_ids") or [])
+    seen = set(recent)
+    events: list[dict[str, Any]] = []
+    problems: list[str] = []
+    new_state = dict(state)
+    while len(events) < limit:
+        if client.source_type == "taxii":
+            envelope, last = client.taxii_objects(new_state.get("added_after"), limit)
+            objects = envelope.get("objects") or []
+            batch = [e.to_dict() for e in wia_security.parse({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000",
+                                                              "objects": objects}, from_="stix")] if objects else []
+            more = bool(envelope.get("more")) and last not in (None, new_state.get("added_after"))
+            if last:
+                new_state["added_after"] = last
+        else:
+            page = client.gateway_events(new_state.get("cursor"), limit)
+            batch = page.get("events") or []
+            nxt = page.get("next")
+            more = bool(batch) and bool(nxt) and nxt != new_state.get("cursor")
+            if nxt:
+                new_state["cursor"] = nxt
+        for event in batch:
+            event_id = str(event.get("id", ""))
+            if event_id and event_id in seen:
+                continue
+            result = wia_security.validate_event(event)
+            if not result.valid:
+                problems.append(f"event {event_id or '?'} rejected: " +
+                                "; ".join(f"{e.path or '/'}: {e.message}" for e in result.errors[:5]))
+            else:
+                events.append(event)
+            if event_id:
+                seen.add(event_id)
+                recent.append(event_id)
+        if not more:
+            break
+    new_state["recent_ids"] = recent[-RECENT_IDS:]
+    return events, new_state, problems
+
+
+''' COMMAND FUNCTIONS '''
+
+
+def test_module(client: Client) -> str:
+    """Reads one page from the source: proves the URL, the credentials and the TLS settings."""
+    if client.source_type == "taxii":
+        client.taxii_objects(None, 1)
+    else:
+        client.gateway_events(None, 1)
+    return "ok"
+
+
+def fetch_incidents(client: Client, last_run: dict[str, Any], max_fetch: int,
+                    incident_type: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    events, state, problems = pull_events(client, last_run, max_fetch)
+    for problem in problems:
+        demisto.error(f"{INTEGRATION_NAME}: {problem}")
+    return state, [event_to_incident(e, incident_type) for e in events]
+
+
+def validate_event_command(args: dict[str, Any]) -> CommandResults:
+    event = parse_event_arg(args)
+    result = wia_security.validate_event(event, lenient=argToBoolean(args.get("lenient", False)))
+    outputs = {"EventID": event.get("id"), "Valid": result.valid,
+               "Errors": [{"Path": e.path, "Code": e.code, "Message": e.message} for e in result.errors],
+               "Warnings": [{"Path": w.path, "Code": w.code, "Message": w.message} for w in result.warnings]}
+    readable = tableToMarkdown(f"WIA event {event.get('id')} is {'valid' if result.valid else 'invalid'}",
+                               outputs["Errors"], headers=["Path", "Code", "Message"])
+    return CommandResults(outputs_prefix="WIA.Validation", outputs_key_field="EventID", outputs=outputs,
+                          readable_output=readable, raw_response=outputs)
+
+
+def convert_event_command(args: dict[str, Any]) -> CommandResults:
+    event = parse_event_arg(args)
+    target = str(args.get("format", "")).lower()
+    if target not in CONVERT_FORMATS:
+        raise DemistoException(f"format must be one of {', '.join(CONVERT_FORMATS)}, not {target!r}")
+    result = wia_security.validate_event(event)
+    if not result.valid:
+        raise DemistoException("the event is not a valid WIA event: " +
+                               "; ".join(f"{e.path or '/'}: {e.message}" for e in result.errors[:5]))
+    options = {}
+    if target == "asff":
+        options = {k: v for k, v in (("account_id", args.get("aws_account_id")), ("region", args.get("aws_region"))) if v}
+    try:
+        document = wia_security.convert(event, to=target, **options)
+    except wia_security.UnknownFormatError:
+        raise DemistoException(f"the embedded WIA Security core {wia_security.__version__} has no {target} converter") from None
+    outputs = {"EventID": event.get("id"), "Format": target, "Document": document}
+    return CommandResults(outputs_prefix="WIA.Conversion", outputs_key_field=["EventID", "Format"], outputs=outputs,
+                          readable_output=f"### WIA event {event.get('id')} as {target}\n```json\n"
+                                          f"{json.dumps(document, indent=2)[:4000]}\n```", raw_response=document)
+
+
+def send_event_command(client: Client, args: dict[str, Any]) -> CommandResults:
+    event = parse_event_arg(args)
+    result = wia_security.validate_event(event)
+    if not result.valid:
+        raise DemistoException("not sent, the event is not a valid WIA event: " +
+                               "; ".join(f"{e.path or '/'}: {e.message}" for e in result.errors[:5]))
+    if client.source_type != "gateway":
+        raise DemistoException("wia-send-event posts to a WIA gateway: set the instance's source type to gateway")
+    response = client.gateway_send(event)
+    outputs = {"EventID": event.get("id"), "Status": "sent", "Response": response}
+    return CommandResults(outputs_prefix="WIA.Sent", outputs_key_field="EventID", outputs=outputs,
+                          readable_output=f"Sent WIA event {event.get('id')} to the gateway.", raw_response=response)
+
+
+def get_events_command(client: Client, args: dict[str, Any]) -> CommandResults:
+    limit = arg_to_number(args.get("limit")) or 10
+    state = {}
+    if args.get("after"):
+        state["cursor" if client.source_type == "gateway" else "added_after"] = args["after"]
+    events, _, problems = pull_events(client, state, limit)
+    types = set(argToList(args.get("event_type")))
+    if types:
+        events = [e for e in events if e.get("type") in types]
+    events = events[:limit]
+    readable = tableToMarkdown("WIA events", [event_summary(e) for e in events],
+                               headers=["ID", "Type", "Timestamp", "Severity", "Title", "Source", "Technique"])
+    if problems:
+        readable += "\n" + "\n".join(f"- {p}" for p in problems)
+    return CommandResults(outputs_prefix="WIA.Event", outputs_key_field="id", outputs=events,
+                          readable_output=readable, raw_response=events)
+
+
+def attack_lookup_command(args: dict[str, Any]) -> CommandResults:
+    t = attack_table()
+    rows = []
+    for key in argToList(args.get("technique")):
+        tech = t.technique(key) or next(iter(t.techniques_named(key)), None)
+        if tech is None:
+            raise DemistoException(f"{key!r} is not an ATT&CK v{t.version} Enterprise technique id or name")
+        replacement = t.replacement(tech.id) if tech.status == "revoked" else None
+        rows.append({"ID": tech.id, "Name": tech.name, "Status": tech.status, "URL": tech.url,
+                     "IsSubtechnique": tech.is_subtechnique, "ParentID": tech.parent_id,
+                     "Tactics": [{"ID": tac.id, "Name": tac.name} for tac in (t.tactic(i) for i in tech.tactic_ids) if tac],
+                     "RevokedBy": replacement.id if replacement else None, "AttackVersion": t.version})
+    readable = tableToMarkdown(f"MITRE ATT&CK v{t.version}",
+                               [{**r, "Tactics": ", ".join(x["Name"] for x in r["Tactics"])} for r in rows],
+                               headers=["ID", "Name", "Tactics", "Status", "RevokedBy", "URL"])
+    return CommandResults(outputs_prefix="WIA.Attack.Technique", outputs_key_field="ID", outputs=rows,
+                          readable_output=readable, raw_response=rows)
+
+
+''' MAIN FUNCTION '''
+
+
+def main() -> None:  # pragma: no cover - exercised through the tests' demistomock
+    params = demisto.params()
+    args = demisto.args()
+    command = demisto.command()
+    demisto.debug(f"{INTEGRATION_NAME}: command {command}")
+    try:
+        credentials = params.get("credentials") or {}
+        client = Client(base_url=params.get("url", ""), source_type=params.get("source_type", "gateway"),
+                        verify=not argToBoolean(params.get("insecure", False)),
+                        proxy=argToBoolean(params.get("proxy", False)),
+                        token=credentials.get("password") or None, username=credentials.get("identifier") or None)
+        if command == "test-module":
+            return_results(test_module(client))
+        elif command == "fetch-incidents":
+            state, incidents = fetch_incidents(client, demisto.getLastRun() or {},
+                                               arg_to_number(params.get("max_fetch")) or DEFAULT_MAX_FETCH,
+                                               params.get("incidentType"))
+            demisto.incidents(incidents)
+            demisto.setLastRun(state)
+        elif command == "wia-validate-event":
+            return_results(validate_event_command(args))
+        elif command == "wia-convert-event":
+            return_results(convert_event_command(args))
+        elif command == "wia-send-event":
+            return_results(send_event_command(client, args))
+        elif command == "wia-get-events":
+            return_results(get_events_command(client, args))
+        elif command == "wia-attack-lookup":
+            return_results(attack_lookup_command(args))
+        else:
+            raise NotImplementedError(f"command {command} is not implemented")
+    except Exception as exc:
+        return_error(f"Failed to execute {command} command.\nError:\n{exc}")
+
+
+''' ENTRY POINT '''
+
+if __name__ in ("__main__", "__builtin__", "builtins"):
+    main()
