@@ -79,6 +79,8 @@ class HecState:
     max_content_length: int = 1_000_000
     ack_after_polls: int = 1                               # an ackId turns true on this poll (0 = immediately)
     never_ack: bool = False
+    keep_events: bool = True                               # False: only count (benchmarks)
+    indexed_count: int = 0
     events: list[IndexedEvent] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     requests: int = 0
@@ -219,7 +221,9 @@ class HecHandler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "invalid_event":
             events, bad = events[:fault.index], (fault.index, fault.code)
         with state.lock:
-            state.events.extend(IndexedEvent(e, token, channel) for e in events)
+            state.indexed_count += len(events)
+            if state.keep_events:
+                state.events.extend(IndexedEvent(e, token, channel) for e in events)
         if bad is not None:
             self._reply(bad[1], {"invalid-event-number": bad[0]})
             return
