@@ -15,6 +15,9 @@ try:  # optional speed-up
 except ImportError:  # pragma: no cover - exercised in the no-extras CI job
     _orjson = None
 
+#: orjson.loads when installed (raises ValueError subclasses), for callers that pre-check depth themselves.
+fast_loads = _orjson.loads if _orjson is not None else None
+
 #: Deeper documents are refused: no real event nests beyond a dozen levels, and orjson cannot
 #: serialize more than 254.
 MAX_DEPTH = 128

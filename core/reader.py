@@ -111,8 +111,16 @@ def _try_load(raw: bytes) -> Any:
 
 def _ndjson(lines: Iterator[bytes], name: str, lineno: int) -> Iterator[Item]:
     loads = jsonio.loads
+    fast = jsonio.fast_loads               # None without orjson
+    limit = jsonio.MAX_DEPTH
     for raw in lines:
         lineno += 1
+        if fast is not None and raw.count(b"{") + raw.count(b"[") <= limit:
+            try:
+                yield Item(name, lineno, fast(raw))
+                continue
+            except ValueError:
+                pass                       # the full parser below names the problem precisely
         try:
             yield Item(name, lineno, loads(raw))
         except ParseError as exc:

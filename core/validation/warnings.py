@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterator
 
 from ..attack import table
@@ -55,42 +56,59 @@ def cached_attack_warnings(mitre: dict[str, Any], base: str) -> tuple[Validation
 
 def attack_warnings(mitre: dict[str, Any], base: str) -> Iterator[ValidationIssue]:
     """Unknown, revoked or deprecated ids; a technique outside its tactic; names that disagree with ATT&CK."""
-    t = table()
     tactic_id = mitre.get("tactic")
     tactic = None
     if isinstance(tactic_id, str):
-        tactic = t.tactic(tactic_id)
-        if tactic is None or tactic.id != tactic_id:
-            yield ValidationIssue(f"{base}/tactic", "attack_unknown_tactic",
-                                  f"{tactic_id!r} is not an ATT&CK v{t.version} Enterprise tactic id")
-            tactic = None
-        else:
-            yield from _name_check(mitre, base, "tactic_name", tactic.name)
+        tactic, issues = _tactic_issues(base, tactic_id, _str_or_none(mitre.get("tactic_name")))
+        yield from issues
+    tactic_key = tactic.id if tactic is not None else None
     for key, name_key in (("technique", "technique_name"), ("sub_technique", "sub_technique_name")):
         tid = mitre.get(key)
-        if not isinstance(tid, str):
-            continue
-        tech = t.technique(tid)
-        if tech is None or tech.id != tid:
-            yield ValidationIssue(f"{base}/{key}", "attack_unknown_technique",
-                                  f"{tid!r} is not an ATT&CK v{t.version} Enterprise technique")
-            continue
-        if tech.status == "revoked":
-            repl = t.replacement(tid)
-            hint = f"; use {repl.id} ({repl.name})" if repl else ""
-            yield ValidationIssue(f"{base}/{key}", "attack_revoked", f"{tid} ({tech.name}) is revoked in ATT&CK{hint}")
-        elif tech.status == "deprecated":
-            yield ValidationIssue(f"{base}/{key}", "attack_deprecated", f"{tid} ({tech.name}) is deprecated in ATT&CK")
-        yield from _name_check(mitre, base, name_key, tech.name)
-        if tactic is not None and tech.status == "active" and tactic.id not in tech.tactic_ids:
-            yield ValidationIssue(f"{base}/{key}", "attack_tactic_mismatch",
-                                  f"{tid} ({tech.name}) is not in tactic {tactic.id} ({tactic.name}); "
-                                  f"its tactics: {', '.join(tech.tactic_ids) or 'none'}")
+        if isinstance(tid, str):
+            yield from _technique_issues(base, key, name_key, tid, _str_or_none(mitre.get(name_key)), tactic_key)
     sub, technique = mitre.get("sub_technique"), mitre.get("technique")
     if isinstance(sub, str) and isinstance(technique, str) and "." in sub \
             and technique.split(".")[0] != sub.split(".")[0]:
         yield ValidationIssue(f"{base}/sub_technique", "attack_parent_mismatch",
                               f"{sub} is not a sub-technique of {technique}")
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=4096)
+def _tactic_issues(base: str, tactic_id: str, name: str | None) -> tuple[Any, tuple[ValidationIssue, ...]]:
+    t = table()
+    tactic = t.tactic(tactic_id)
+    if tactic is None or tactic.id != tactic_id:
+        return None, (ValidationIssue(f"{base}/tactic", "attack_unknown_tactic",
+                                      f"{tactic_id!r} is not an ATT&CK v{t.version} Enterprise tactic id"),)
+    return tactic, tuple(_name_check({"tactic_name": name}, base, "tactic_name", tactic.name))
+
+
+@lru_cache(maxsize=16384)
+def _technique_issues(base: str, key: str, name_key: str, tid: str, name: str | None,
+                      tactic_id: str | None) -> tuple[ValidationIssue, ...]:
+    t = table()
+    tech = t.technique(tid)
+    if tech is None or tech.id != tid:
+        return (ValidationIssue(f"{base}/{key}", "attack_unknown_technique",
+                                f"{tid!r} is not an ATT&CK v{t.version} Enterprise technique"),)
+    out: list[ValidationIssue] = []
+    if tech.status == "revoked":
+        repl = t.replacement(tid)
+        hint = f"; use {repl.id} ({repl.name})" if repl else ""
+        out.append(ValidationIssue(f"{base}/{key}", "attack_revoked", f"{tid} ({tech.name}) is revoked in ATT&CK{hint}"))
+    elif tech.status == "deprecated":
+        out.append(ValidationIssue(f"{base}/{key}", "attack_deprecated", f"{tid} ({tech.name}) is deprecated in ATT&CK"))
+    out += _name_check({name_key: name}, base, name_key, tech.name)
+    if tactic_id is not None and tech.status == "active" and tactic_id not in tech.tactic_ids:
+        tactic = t.tactic(tactic_id)
+        out.append(ValidationIssue(f"{base}/{key}", "attack_tactic_mismatch",
+                                   f"{tid} ({tech.name}) is not in tactic {tactic.id} ({tactic.name}); "
+                                   f"its tactics: {', '.join(tech.tactic_ids) or 'none'}"))
+    return tuple(out)
 
 
 def _name_check(mitre: dict[str, Any], base: str, key: str, expected: str) -> Iterator[ValidationIssue]:
