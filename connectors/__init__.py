@@ -26,6 +26,7 @@ SINKS: dict[str, str] = {
     "misp": "intel.misp:MispSink",
     "securityhub": "aws.securityhub:SecurityHubSink",
     "kafka": "kafka:KafkaSink",
+    "taxii": "taxii:TaxiiSink",
     "splunk": "splunk.hec:HecSink",
     "elasticsearch": "elastic:ElasticSink",
     "opensearch": "elastic:OpenSearchSink",

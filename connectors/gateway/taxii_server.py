@@ -1,0 +1,399 @@
+"""TAXII 2.1 server endpoint: the stored threat intel as one read-only collection (OASIS TAXII 2.1, sections 4-5).
+
+    GET /taxii2/                                            discovery (4.1)
+    GET /taxii2/wia/                                        API root information (4.2)
+    GET /taxii2/wia/collections/                            collections (5.1)
+    GET /taxii2/wia/collections/{id}/                       one collection (5.2)
+    GET /taxii2/wia/collections/{id}/objects/               objects, filtered and paged (5.3)
+    GET /taxii2/wia/collections/{id}/objects/{object-id}/   one object (5.5)
+    GET /taxii2/wia/collections/{id}/objects/{object-id}/versions/   its versions (5.8)
+    GET /taxii2/wia/collections/{id}/manifest/              manifest (5.6)
+
+Threat-intel events in the embedded store are converted with the STIX converter
+(`convert(event, to="stix")`) into a side table of the same SQLite file, each object stamped with
+the `date_added` at which the gateway first served it (microseconds; every object of one sync
+shares it). Filters: `added_after`, `match[id]`, `match[type]`, `match[version]` (last — the
+default —, first, all, or timestamps), `match[spec_version]`, `limit`. Paging: `next` is an opaque
+cursor over (date_added, row), so any number of objects may share one `date_added` without being
+skipped or repeated; `X-TAXII-Date-Added-First/-Last` carry the page's range. Auth: the gateway's
+bearer token (or HTTP Basic with the token as password). Responses are
+`application/taxii+json;version=2.1`; a request whose Accept excludes it gets 406.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from wia_security import jsonio
+from wia_security.formats import convert
+from wia_security.timeutil import parse_iso
+
+log = logging.getLogger("wia_security.gateway.taxii")
+
+MEDIA_TAXII = "application/taxii+json;version=2.1"
+MEDIA_STIX = "application/stix+json;version=2.1"
+API_ROOT = "wia"
+#: The collection's id: fixed, so clients can be configured once.
+COLLECTION_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://wia.live/security/taxii/threat-intel"))
+COLLECTION_ALIAS = "wia-threat-intel"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+#: Re-read the store at least this often, for events written by other processes (forward, Kafka).
+RESYNC_SECONDS = 5.0
+SYNC_CHUNK = 2000
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS taxii_objects (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id     TEXT NOT NULL,
+    stix_id      TEXT NOT NULL,
+    stix_type    TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    version_us   INTEGER NOT NULL,
+    spec_version TEXT NOT NULL,
+    date_added   TEXT NOT NULL,
+    added_us     INTEGER NOT NULL,
+    body         TEXT NOT NULL,
+    UNIQUE (stix_id, version_us)
+);
+CREATE INDEX IF NOT EXISTS taxii_objects_added ON taxii_objects (added_us, seq);
+CREATE INDEX IF NOT EXISTS taxii_objects_id ON taxii_objects (stix_id, version_us);
+CREATE TABLE IF NOT EXISTS taxii_synced (event_id TEXT PRIMARY KEY, objects INTEGER NOT NULL, error TEXT);
+"""
+
+
+class TaxiiRequestError(Exception):
+    def __init__(self, status: int, title: str, description: str = "") -> None:
+        self.status, self.title, self.description = status, title, description
+        super().__init__(title)
+
+
+def _us(timestamp: str) -> int:
+    moment = parse_iso(timestamp)
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+def _iso_us(us: int) -> str:
+    moment = datetime.fromtimestamp(us // 1_000_000, tz=timezone.utc).replace(microsecond=us % 1_000_000)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class TaxiiCollection:
+    """The threat-intel collection over the store file: sync from `events`, then filtered, paged reads."""
+
+    def __init__(self, db_path: str, *, title: str = "WIA Security gateway", use_next: bool = True) -> None:
+        self.title = title
+        self.use_next = use_next                 # False: page by added_after only (for client tests)
+        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_DDL)
+        self._lock = threading.Lock()
+        self._dirty = True
+        self._synced_at = 0.0
+        self._last_added = 0
+        self.conversion_failures = 0
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- sync from the event store ---
+    def ensure_synced(self) -> None:
+        if self._dirty or time.monotonic() - self._synced_at > RESYNC_SECONDS:
+            self.sync()
+
+    def sync(self) -> int:
+        """Convert threat-intel events not yet in the collection; returns the number of new objects."""
+        with self._lock:
+            self._dirty = False
+            self._synced_at = time.monotonic()
+            added = 0
+            while True:
+                rows = self._db.execute(
+                    "SELECT e.id, e.body FROM events e WHERE e.type = 'threat_intel' AND NOT EXISTS "
+                    "(SELECT 1 FROM taxii_synced s WHERE s.event_id = e.id) ORDER BY e.rowid LIMIT ?",
+                    (SYNC_CHUNK,)).fetchall()
+                if not rows:
+                    return added
+                added_us = max(int(time.time() * 1_000_000), self._last_added + 1)
+                self._last_added = added_us
+                date_added = _iso_us(added_us)
+                self._db.execute("BEGIN")
+                try:
+                    for event_id, body in rows:
+                        added += self._add_event(event_id, jsonio.loads(body), date_added, added_us)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+
+    def _add_event(self, event_id: str, event: dict[str, Any], date_added: str, added_us: int) -> int:
+        try:
+            objects = convert(event, to="stix")["objects"]
+        except Exception as exc:  # noqa: BLE001 - the event stays in the store; TAXII cannot show it
+            self.conversion_failures += 1
+            log.warning("threat-intel event %s cannot be served over TAXII: %s", event_id, exc)
+            self._db.execute("INSERT OR REPLACE INTO taxii_synced VALUES (?, 0, ?)", (event_id, str(exc)[:500]))
+            return 0
+        count = 0
+        for obj in objects:
+            version = obj.get("modified") or obj.get("created") or date_added
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO taxii_objects (event_id, stix_id, stix_type, version, version_us, spec_version,"
+                " date_added, added_us, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (event_id, obj["id"], obj["type"], version, _us(version), obj.get("spec_version", "2.1"),
+                 date_added, added_us, jsonio.dumps(obj)))
+            count += cursor.rowcount
+        self._db.execute("INSERT OR REPLACE INTO taxii_synced VALUES (?, ?, NULL)", (event_id, count))
+        return count
+
+    # --- reads ---
+    def query(self, params: Any, *, object_id: str | None = None, versions_only: bool = False
+              ) -> tuple[list[tuple[Any, ...]], bool, str | None]:
+        """Rows (seq, stix_id, version, date_added, added_us, body) of one page, `more`, and the next cursor."""
+        limit = _limit(params.get("limit"))
+        where: list[str] = []
+        args: list[Any] = []
+        if params.get("added_after"):
+            where.append("added_us > ?")
+            args.append(_timestamp_param(params["added_after"], "added_after"))
+        ids = [object_id] if object_id else _list(params.get("match[id]"))
+        if ids:
+            where.append(f"stix_id IN ({','.join('?' * len(ids))})")
+            args += ids
+        types = _list(params.get("match[type]"))
+        if types:
+            where.append(f"stix_type IN ({','.join('?' * len(types))})")
+            args += types
+        spec_versions = _list(params.get("match[spec_version]"))
+        if spec_versions:
+            where.append(f"spec_version IN ({','.join('?' * len(spec_versions))})")
+            args += spec_versions
+        versions = _list(params.get("match[version]")) or (["all"] if versions_only else ["last"])
+        if "all" not in versions:
+            clauses = []
+            for v in versions:
+                if v == "last":
+                    clauses.append("version_us = (SELECT MAX(version_us) FROM taxii_objects t WHERE t.stix_id = o.stix_id)")
+                elif v == "first":
+                    clauses.append("version_us = (SELECT MIN(version_us) FROM taxii_objects t WHERE t.stix_id = o.stix_id)")
+                else:
+                    clauses.append("version_us = ?")
+                    args.append(_timestamp_param(v, "match[version]"))
+            where.append("(" + " OR ".join(clauses) + ")")
+        token = params.get("next")
+        if token:
+            added_us, seq = _decode_next(token)
+            where.append("(added_us > ? OR (added_us = ? AND seq > ?))")
+            args += [added_us, added_us, seq]
+        sql = ("SELECT seq, stix_id, version, date_added, added_us, body FROM taxii_objects o"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY added_us, seq LIMIT ?")
+        with self._lock:
+            rows = self._db.execute(sql, [*args, limit + 1]).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_token = _encode_next(rows[-1][4], rows[-1][0]) if more and self.use_next else None
+        return rows, more, next_token
+
+
+def _limit(value: Any) -> int:
+    if value is None:
+        return DEFAULT_PAGE_SIZE
+    try:
+        limit = int(value)
+    except ValueError:
+        raise TaxiiRequestError(400, "limit must be a positive integer") from None
+    if limit < 1:
+        raise TaxiiRequestError(400, "limit must be a positive integer")
+    return min(limit, MAX_PAGE_SIZE)
+
+
+def _list(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _timestamp_param(value: str, name: str) -> int:
+    try:
+        return _us(value)
+    except ValueError:
+        raise TaxiiRequestError(400, f"{name} must be an RFC 3339 timestamp") from None
+
+
+def _encode_next(added_us: int, seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{added_us}:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_next(token: str) -> tuple[int, int]:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        added, seq = text.split(":")
+        return int(added), int(seq)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise TaxiiRequestError(400, "next is not a cursor this server issued") from None
+
+
+# --- HTTP ---
+def taxii_response(doc: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(jsonio.dumpb(doc), status, headers=headers, media_type=MEDIA_TAXII)
+
+
+def taxii_error(status: int, title: str, description: str = "") -> Response:
+    doc = {"title": title, "http_status": str(status)}
+    if description:
+        doc["description"] = description
+    headers = {"WWW-Authenticate": 'Bearer realm="wia-security", Basic realm="wia-security"'} if status == 401 else None
+    return taxii_response(doc, status, headers)
+
+
+def _accepts_taxii(request: Request) -> bool:
+    accept = request.headers.get("accept", "*/*").replace(" ", "").lower()
+    for part in accept.split(","):
+        media, _, params = part.partition(";")
+        if media in ("*/*", "application/*"):
+            return True
+        if media == "application/taxii+json" and (not params or "version=2.1" in params.split(";")):
+            return True
+    return False
+
+
+def _guard(request: Request) -> tuple[Any, Response | None]:
+    gw = request.app.state.gateway
+    if not gw.authorized(request.headers, ("bearer", "basic")):
+        return gw, taxii_error(401, "Unauthorized", "a bearer token, or HTTP Basic with the token as password")
+    if not _accepts_taxii(request):
+        return gw, taxii_error(406, "Not Acceptable", f"this server answers {MEDIA_TAXII}")
+    if gw.taxii is None:
+        return gw, taxii_error(404, "Not Found", "TAXII is not enabled on this gateway")
+    return gw, None
+
+
+def _root_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + f"/taxii2/{API_ROOT}/"
+
+
+async def discovery(request: Request) -> Response:
+    gw, denied = _guard(request)
+    if denied:
+        return denied
+    root = _root_url(request)
+    return taxii_response({"title": gw.taxii.title, "description": "WIA Security events as STIX 2.1 threat intelligence",
+                           "default": root, "api_roots": [root]})
+
+
+async def api_root(request: Request) -> Response:
+    gw, denied = _guard(request)
+    if denied:
+        return denied
+    return taxii_response({"title": f"{gw.taxii.title}: threat intel", "versions": [MEDIA_TAXII],
+                           "max_content_length": gw.settings.max_body_bytes})
+
+
+def _collection_doc() -> dict[str, Any]:
+    return {"id": COLLECTION_ID, "title": "WIA threat intelligence", "alias": COLLECTION_ALIAS,
+            "description": "Threat-intel events stored by the gateway, as STIX 2.1 objects",
+            "can_read": True, "can_write": False, "media_types": [MEDIA_STIX]}
+
+
+async def collections(request: Request) -> Response:
+    gw, denied = _guard(request)
+    if denied:
+        return denied
+    return taxii_response({"collections": [_collection_doc()]})
+
+
+def _check_collection(request: Request) -> Response | None:
+    if request.path_params["collection"] not in (COLLECTION_ID, COLLECTION_ALIAS):
+        return taxii_error(404, "Collection not found", request.path_params["collection"])
+    return None
+
+
+async def collection(request: Request) -> Response:
+    gw, denied = _guard(request)
+    if denied:
+        return denied
+    return _check_collection(request) or taxii_response(_collection_doc())
+
+
+async def objects(request: Request) -> Response:
+    gw, denied = _guard(request)
+    if denied:
+        return denied
+    missing = _check_collection(request)
+    if missing:
+        return missing
+    if request.method == "POST":
+        return taxii_error(403, "Forbidden", "this collection is read-only (can_write is false)")
+    return await _page(request, gw, object_id=request.path_params.get("object_id"), kind="objects")
+
+
+async def versions(request: Request) -> Response:
+    gw, denied = _guard(request)
+    if denied:
+        return denied
+    return _check_collection(request) or await _page(request, gw, object_id=request.path_params["object_id"],
+                                                     kind="versions")
+
+
+async def manifest(request: Request) -> Response:
+    gw, denied = _guard(request)
+    if denied:
+        return denied
+    return _check_collection(request) or await _page(request, gw, object_id=None, kind="manifest")
+
+
+async def _page(request: Request, gw: Any, *, object_id: str | None, kind: str) -> Response:
+    params = request.query_params
+    coll: TaxiiCollection = gw.taxii
+    try:
+        def read() -> tuple[list[tuple[Any, ...]], bool, str | None]:
+            coll.ensure_synced()
+            return coll.query(params, object_id=object_id, versions_only=kind == "versions")
+        rows, more, next_token = await run_in_threadpool(read)
+    except TaxiiRequestError as exc:
+        return taxii_error(exc.status, exc.title, exc.description)
+    if object_id and not rows and not params.get("next"):
+        return taxii_error(404, "Object not found", object_id)
+    doc: dict[str, Any] = {"more": more}
+    if next_token:
+        doc["next"] = next_token
+    if kind == "objects":
+        if rows:
+            doc["objects"] = [jsonio.loads(r[5]) for r in rows]
+    elif kind == "versions":
+        if rows:
+            doc["versions"] = [r[2] for r in rows]
+    else:
+        if rows:
+            doc["objects"] = [{"id": r[1], "date_added": r[3], "version": r[2], "media_type": MEDIA_STIX} for r in rows]
+    headers = {"X-TAXII-Date-Added-First": rows[0][3], "X-TAXII-Date-Added-Last": rows[-1][3]} if rows else None
+    return taxii_response(doc, headers=headers)
+
+
+def routes() -> list[Route]:
+    base = f"/taxii2/{API_ROOT}"
+    coll = base + "/collections/{collection}"
+    return [
+        Route("/taxii2/", discovery, methods=["GET"]),
+        Route(base + "/", api_root, methods=["GET"]),
+        Route(base + "/collections/", collections, methods=["GET"]),
+        Route(coll + "/", collection, methods=["GET"]),
+        Route(coll + "/objects/", objects, methods=["GET", "POST"]),
+        Route(coll + "/objects/{object_id}/", objects, methods=["GET"]),
+        Route(coll + "/objects/{object_id}/versions/", versions, methods=["GET"]),
+        Route(coll + "/manifest/", manifest, methods=["GET"]),
+    ]

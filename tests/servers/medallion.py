@@ -1,0 +1,96 @@
+"""medallion 3 (the OASIS TAXII 2.1 reference server) in-process on 127.0.0.1, memory backend.
+
+`load_app()` works once per process, so one app serves the whole session (werkzeug in a thread);
+`reset()` gives each test fresh data by assigning a new MemoryBackend. One API root `api1` with
+a read/write collection and a read-only one; HTTP Basic user `wia` / `wia-secret-pass`.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+USER, PASSWORD = "wia", "wia-secret-pass"
+MEDIA = "application/stix+json;version=2.1"
+WRITABLE = "365fed99-08fa-fdcd-a1b3-fb247eb41d01"
+READ_ONLY = "472c94ae-3113-4e3e-a4dd-a9f4ac7471d4"
+MAX_PAGE_SIZE = 100
+
+
+def _data(url: str) -> dict:
+    collection = {"can_read": True, "media_types": [MEDIA], "objects": [], "manifest": []}
+    return {
+        "/discovery": {"title": "medallion (test)", "description": "OASIS TAXII 2.1 reference server",
+                       "default": f"{url}/api1/", "api_roots": [f"{url}/api1/"]},
+        "api1": {
+            "information": {"title": "api1", "versions": ["application/taxii+json;version=2.1"],
+                            "max_content_length": 9_765_625},
+            "status": [],
+            "collections": [{**collection, "id": WRITABLE, "title": "writable", "can_write": True},
+                            {**collection, "id": READ_ONLY, "title": "read-only", "can_write": False,
+                             "objects": [], "manifest": []}],
+        },
+    }
+
+
+@dataclass
+class Medallion:
+    app: object
+    url: str
+    server: object = field(repr=False)
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.url}/taxii2/"
+
+    @property
+    def api_root_url(self) -> str:
+        return f"{self.url}/api1/"
+
+    def collection_url(self, collection_id: str = WRITABLE) -> str:
+        return f"{self.url}/api1/collections/{collection_id}/"
+
+    def reset(self) -> None:
+        from medallion.backends.memory_backend import MemoryBackend
+        path = Path(tempfile.mkdtemp(prefix="wia-medallion-")) / "data.json"
+        path.write_text(json.dumps(_data(self.url)))
+        self.app.medallion_backend = MemoryBackend(filename=str(path))
+
+    def load(self, collection_id: str, objects: list[dict], date_added: str) -> None:
+        """Seed a collection directly in the backend, every object with the same date_added."""
+        backend = self.app.medallion_backend
+        for coll in backend.data["api1"]["collections"]:
+            if coll["id"] == collection_id:
+                for obj in objects:
+                    coll["objects"].append(obj)
+                    coll["manifest"].append({"id": obj["id"], "date_added": date_added,
+                                             "version": obj.get("modified", obj.get("created")), "media_type": MEDIA})
+
+
+@pytest.fixture(scope="session")
+def medallion_server():
+    medallion = pytest.importorskip("medallion", reason="medallion is in the test extra")
+    from werkzeug.serving import make_server
+    folder = Path(tempfile.mkdtemp(prefix="wia-medallion-"))
+    (folder / "data.json").write_text(json.dumps(_data("http://127.0.0.1")))
+    (folder / "config.json").write_text(json.dumps({
+        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
+                    "filename": str(folder / "data.json")},
+        "users": {USER: PASSWORD}, "taxii": {"max_page_size": MAX_PAGE_SIZE}}))
+    app = medallion.load_app(str(folder / "config.json"))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=f"medallion-{uuid.uuid4().hex[:6]}", daemon=True)
+    thread.start()
+    yield Medallion(app, f"http://127.0.0.1:{server.server_port}", server)
+    server.shutdown()
+
+
+@pytest.fixture
+def medallion(medallion_server):
+    medallion_server.reset()
+    return medallion_server
