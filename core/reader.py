@@ -6,7 +6,9 @@ out of the stream one at a time, top-level arrays element by element.
 
 The format is told from the first value: when the first non-blank line is one whole JSON value,
 the file is NDJSON and every line stands alone (a bad line is one error, the next line goes on).
-Otherwise values are delimited by bracket depth, which works across line breaks.
+Otherwise values are delimited by bracket depth, which works across line breaks; if a whole
+object then shows up on one line at column 0 while a value is still open, the file was NDJSON
+after all (its first line was cut short), and reading goes on line by line.
 """
 from __future__ import annotations
 
@@ -207,6 +209,17 @@ def _documents(first: bytes, lines: Iterator[bytes], name: str, lineno: int) -> 
     yield from process(first, lineno)
     for raw_line in lines:
         lineno += 1
+        if depth > 0 and not in_array and raw_line[:1] == b"{":
+            # A whole object on one line, at column 0, while a value is still open: this is NDJSON
+            # whose earlier line was cut short. Report that value and read the rest line by line.
+            value = _try_load(raw_line)
+            if isinstance(value, dict):
+                yield Item(name, start or lineno, error=ParseError(
+                    "truncated JSON: the value is never closed", source=name, line=start or lineno),
+                    raw="".join(parts).strip().encode("utf-8", "surrogateescape")[:1_048_576])
+                yield Item(name, lineno, value)
+                yield from _ndjson(lines, name, lineno)
+                return
         yield from process(raw_line, lineno)
     leftover = "".join(parts)
     if depth > 0 and (leftover.strip() or not in_array):

@@ -87,7 +87,7 @@ def report(item: Item, validator: Validator, args: argparse.Namespace, totals: C
     if result.valid and args.quiet:
         return
     value = item.value if isinstance(item.value, dict) else {}
-    label = f"{value.get('type', '?')} {value.get('id', '')}".strip() if isinstance(value.get("id", ""), str) else "?"
+    label = " ".join(str(v)[:40] for v in (value.get("type"), value.get("id")) if isinstance(v, str))
     out.write(f"{item.where}: {'valid' if result.valid else 'INVALID'} {label}\n")
     for e in result.errors:
         out.write(f"{item.source}:{line(e.path)}: error: {e.path or '/'}: {e.message} [{e.code}]\n")

@@ -1,0 +1,116 @@
+"""`wia-security forward`: into the embedded store by default, nothing lost, rejects dead-lettered with reasons."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bad_inputs import BAD_INPUTS, VALID, valid_line
+from strategies import event_dicts
+
+SAMPLES = sorted(str(p) for p in Path(__file__).resolve().parents[3].joinpath("samples").glob("*.json"))
+
+
+def dead_letters(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def stored(db: Path) -> int:
+    return sqlite3.connect(db).execute("select count(*) from events").fetchone()[0]
+
+
+def test_samples_into_the_default_store(cli, tmp_path):
+    r = cli("forward", *SAMPLES)
+    assert r.code == 1                       # two samples are invalid in strict mode
+    assert "destination: sqlite:wia-events.db" in r.out
+    assert stored(tmp_path / "wia-events.db") == 5
+    dl = dead_letters(tmp_path / "wia-dead-letter.ndjson")
+    assert {d["event"]["id"] for d in dl} == {"550e8400-e29b-41d4-a716-446655440007", "550e8400-e29b-41d4-a716-446655440004"}
+    assert all(d["reason"].startswith("invalid: /data/") and d["errors"] and d["where"] for d in dl)
+    assert "by severity band:" in r.out and "rejects by reason:" in r.out
+
+
+def test_second_run_is_idempotent(cli, tmp_path):
+    cli("forward", "--lenient", *SAMPLES)
+    r = cli("forward", "--lenient", "--summary", "json", *SAMPLES)
+    summary = json.loads(r.out)
+    assert r.code == 0
+    assert (summary["delivered"], summary["duplicates"]) == (0, 7)
+    assert stored(tmp_path / "wia-events.db") == 7
+
+
+def test_nothing_is_lost_across_good_bad_and_unparseable_input(cli, tmp_path):
+    good = event_dicts(300, seed=11)
+    lines = [json.dumps(e).encode() for e in good]
+    bad_count = 0
+    for i, (data, _) in enumerate(BAD_INPUTS.values()):
+        lines.insert(i * 30, data.rstrip(b"\n"))
+        bad_count += 1
+    lines.insert(5, json.dumps(dict(VALID, severity="high")).encode())
+    bad_count += 1
+    (tmp_path / "in.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    r = cli("forward", "--summary", "json", "--to", "sqlite:///out.db", "--dead-letter", "dl.ndjson", "in.ndjson")
+    s = json.loads(r.out)
+    assert r.code == 1
+    assert s["read"] == len(lines)
+    assert s["delivered"] + s["duplicates"] + s["rejected"] == s["read"]
+    assert s["rejected"] == bad_count and s["dead_lettered"] == bad_count
+    assert stored(tmp_path / "out.db") == 300
+    dl = dead_letters(tmp_path / "dl.ndjson")
+    assert len(dl) == bad_count
+    assert all(d["reason"] and d["where"].startswith("in.ndjson:") for d in dl)
+    # unparseable input keeps its raw bytes (as text or base64) so nothing is lost
+    unparseable = [d for d in dl if d["reason"].startswith("unparseable")]
+    assert unparseable and all("raw" in d or "raw_base64" in d for d in unparseable)
+    assert any("raw_base64" in d for d in unparseable)          # the non-UTF-8 line
+
+
+def test_file_destination_and_batching(cli, tmp_path):
+    events = event_dicts(25, seed=3)
+    (tmp_path / "in.ndjson").write_text("\n".join(json.dumps(e) for e in events))
+    r = cli("forward", "--batch-size", "7", "--to", "file:///" + str(tmp_path / "out.ndjson"), "in.ndjson")
+    assert r.code == 0
+    out = [json.loads(x) for x in (tmp_path / "out.ndjson").read_text().splitlines()]
+    assert [e["id"] for e in out] == [e["id"] for e in events]
+
+
+def test_normalization_adds_schema_and_attack_names(cli, tmp_path):
+    event = dict(VALID)
+    del event["$schema"]
+    event["mitre"] = {"technique": "T1059", "sub_technique": "T1059.001"}
+    (tmp_path / "in.json").write_text(json.dumps(event))
+    cli("forward", "--to", "file:///" + str(tmp_path / "out.ndjson"), "in.json")
+    out = json.loads((tmp_path / "out.ndjson").read_text())
+    assert out["$schema"] == "https://wia.live/security/v1/schema.json"
+    assert out["mitre"] == {"technique": "T1059", "sub_technique": "T1059.001", "technique_name": "Command and Scripting Interpreter",
+                            "sub_technique_name": "PowerShell", "tactic": "TA0002", "tactic_name": "Execution"}
+
+
+def test_progress_bar_when_asked(cli, tmp_path):
+    (tmp_path / "in.ndjson").write_text("\n".join(json.dumps(e) for e in event_dicts(50, seed=4)))
+    r = cli("forward", "--progress", "in.ndjson")
+    assert "events" in r.err and "100.0%" in r.err
+
+
+@pytest.mark.parametrize("url, message", [
+    ("nosuch://x", "unknown destination scheme 'nosuch'"),
+    ("just-a-path", "a destination is a URL"),
+    ("sqlite://host/db", "expected sqlite:///relative.db"),
+])
+def test_bad_destination_is_a_usage_error(cli, tmp_path, url, message):
+    (tmp_path / "in.json").write_bytes(valid_line())
+    r = cli("forward", "--to", url, "in.json")
+    assert r.code == 2 and message in r.err
+
+
+def test_credentials_in_a_bad_destination_url_are_not_echoed(cli, tmp_path):
+    (tmp_path / "in.json").write_bytes(valid_line())
+    r = cli("forward", "--to", "nosuch://user:s3cr3t@host/path?token=abc", "in.json")
+    assert r.code == 2
+    assert "s3cr3t" not in r.err and "abc" not in r.err
+
+
+def test_missing_input_is_a_usage_error(cli):
+    assert cli("forward", "absent.json").code == 2
