@@ -109,12 +109,14 @@ class SccState:
     sources: dict[str, Any] = field(default_factory=dict)        # source name -> Source
     findings: dict[str, Any] = field(default_factory=dict)       # finding name -> Finding
     calls: list[str] = field(default_factory=list)
-    faults: list[tuple[grpc.StatusCode, str]] = field(default_factory=list)
+    faults: list[tuple[grpc.StatusCode, str, float | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_source: int = 1000
 
-    def fail_next(self, code: grpc.StatusCode, times: int = 1, message: str = "injected") -> None:
-        self.faults.extend([(code, message)] * times)
+    def fail_next(self, code: grpc.StatusCode, times: int = 1, message: str = "injected",
+                  retry_delay: float | None = None) -> None:
+        """Fail the next `times` calls with `code`; `retry_delay` adds a google.rpc.RetryInfo detail (AIP-194)."""
+        self.faults.extend([(code, message, retry_delay)] * times)
 
 
 class FakeSecurityCenter:
@@ -312,7 +314,17 @@ def _serve(rpc: str, impl: Callable | None, state: SccState) -> Callable:
             state.calls.append(rpc)
             fault = state.faults.pop(0) if state.faults else None
         if fault:
-            context.abort(fault[0], fault[1])
+            code, message, delay = fault
+            if delay is None:
+                context.abort(code, message)
+            from google.protobuf import any_pb2, duration_pb2
+            from google.rpc import error_details_pb2, status_pb2
+            from grpc_status import rpc_status
+            detail = any_pb2.Any()
+            detail.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(
+                seconds=int(delay), nanos=int((delay % 1) * 1e9))))
+            context.abort_with_status(rpc_status.to_status(status_pb2.Status(
+                code=code.value[0], message=message, details=[detail])))
         if impl is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{rpc} is not part of the contract server")
         try:

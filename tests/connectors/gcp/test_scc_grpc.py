@@ -147,6 +147,18 @@ def test_contract_unavailable_is_retried_and_permanent_errors_are_not(scc, sampl
     assert not report.failed[0].retryable and "NOT_FOUND" in report.failed[0].reason
 
 
+def test_contract_retry_info_delay_is_honoured(scc, samples):
+    source = scc.create_source()
+    scc.state.fail_next(grpc.StatusCode.RESOURCE_EXHAUSTED, times=1, retry_delay=3.5)
+    sink = make_sink(scc, source)
+    slept: list[float] = []
+    sink._sleep = slept.append
+    report = sink.send([samples["alert-sample"]])
+    report.merge(sink.flush())
+    sink.close()
+    assert report.delivered == 1 and slept and slept[0] >= 3.5
+
+
 def test_contract_retry_budget_spent_is_reported_retryable(scc, samples):
     source = scc.create_source()
     scc.state.fail_next(grpc.StatusCode.RESOURCE_EXHAUSTED, times=20)
