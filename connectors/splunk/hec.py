@@ -174,7 +174,7 @@ class HecSink(BatchingSink):
             doc["index"] = self.index
         doc["event"] = event
         if self._cim is not None:
-            doc["fields"] = indexed_fields(self._cim(event))
+            doc["fields"] = self._cim(event)
         payload = jsonio.dumpb(doc)
         if len(payload) > HEC_MAX_EVENT_SIZE:
             raise ValueError(f"event is {len(payload):,} bytes, over HEC's maxEventSize default of {HEC_MAX_EVENT_SIZE:,}")
@@ -323,7 +323,13 @@ def _cim_converter() -> Any:
     if "cim" not in FORMATS:
         raise ConfigError("fields=cim needs the CIM format (core/formats/cim.py), which this build lacks", key="fields")
     fmt = get_format("cim")
-    return fmt.from_wia
+
+    def cim_fields(event: Mapping[str, Any]) -> dict[str, Any]:
+        # The CIM document's `fields` (src, dest, user, signature, ...); names starting with "_"
+        # (_time) are Splunk's own and not indexed-field material.
+        cim = fmt.from_wia(dict(event))
+        return indexed_fields({k: v for k, v in cim.get("fields", {}).items() if not k.startswith("_")})
+    return cim_fields
 
 
 def _epoch_seconds(timestamp: str) -> float:

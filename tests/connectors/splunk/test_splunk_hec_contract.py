@@ -264,6 +264,9 @@ def test_fields_cim_uses_the_cim_format_when_present(hec, samples):
         assert sink.flush().delivered == 1
     fields = hec.events[0]["fields"]
     assert fields and all(isinstance(v, (str, list)) for v in fields.values())
+    assert fields["wia_id"] == samples["alert-sample"]["id"] and fields["wia_type"] == "alert"
+    assert fields["src"] == samples["alert-sample"]["context"]["network"]["source"]["ip"]
+    assert not any(k.startswith("_") or k.startswith("fields.") for k in fields)
 
 
 @pytest.fixture(scope="module")
