@@ -1,0 +1,59 @@
+"""The bundled ATT&CK v18.1 table: counts, lookups, tactics, sub-techniques, revocations, enrichment, license."""
+from __future__ import annotations
+
+from importlib import resources
+
+from wia_security.attack import enrich, table
+
+
+def test_counts_match_the_published_v18_1_totals():
+    t = table()
+    assert t.version == "18.1"
+    assert len(t) == 835
+    active = [x for x in t if x.status == "active"]
+    assert len(active) == 691
+    assert sum(not x.is_subtechnique for x in active) == 216
+    assert [x.id for x in t.tactics][:3] == ["TA0043", "TA0042", "TA0001"] and len(t.tactics) == 14
+
+
+def test_lookups_by_id_and_name():
+    t = table()
+    assert t.technique("T1059.001").name == "PowerShell"
+    assert t.technique("t1059.001").id == "T1059.001"
+    assert t.technique("T0000") is None
+    named = t.techniques_named("powershell")
+    assert [x.id for x in named] == ["T1059.001", "T1086"]           # active first, then the revoked one
+    assert named[1].status == "revoked" and t.replacement("T1086").id == "T1059.001"
+    assert t.tactic("execution").id == t.tactic("TA0002").id == t.tactic("Execution").id == "TA0002"
+
+
+def test_tactic_membership_and_subtechniques():
+    t = table()
+    assert t.in_tactic("T1078", "TA0004") and not t.in_tactic("T1078", "TA0002")
+    execution = {x.id for x in t.techniques_in("TA0002")}
+    assert {"T1059", "T1059.001"} <= execution
+    assert {x.id for x in t.subtechniques("T1110")} == {"T1110.001", "T1110.002", "T1110.003", "T1110.004"}
+    assert t.technique("T1110.003").parent_id == "T1110"
+
+
+def test_revoked_techniques_lead_to_their_replacement():
+    t = table()
+    assert t.technique("T1004").status == "revoked"
+    assert t.replacement("T1004").id == "T1547.004"
+    assert t.replacement("T1059") is None
+    assert t.technique("T1026").status == "deprecated"
+
+
+def test_enrich_fills_only_missing_names():
+    event = {"mitre": {"technique": "T1110", "sub_technique": "T1110.003", "technique_name": "Mine"}}
+    enrich(event)
+    assert event["mitre"] == {"technique": "T1110", "sub_technique": "T1110.003", "technique_name": "Mine",
+                              "sub_technique_name": "Password Spraying", "tactic": "TA0006",
+                              "tactic_name": "Credential Access"}
+
+
+def test_license_and_copyright_ship_with_the_data():
+    files = resources.files("wia_security.attack")
+    assert "The MITRE Corporation" in files.joinpath("LICENSE.txt").read_text()
+    assert "© 2025 The MITRE Corporation" in files.joinpath("NOTICE.md").read_text()
+    assert table().copyright.startswith("© 2025 The MITRE Corporation")
