@@ -18,10 +18,11 @@ _MISSING = object()
 class Remainder:
     """A deep copy of an event from which mapped values are popped."""
 
-    __slots__ = ("doc",)
+    __slots__ = ("doc", "original")
 
     def __init__(self, event: dict[str, Any]) -> None:
         self.doc = copy.deepcopy(event)
+        self.original = event
 
     def get(self, *path: Any, default: Any = None) -> Any:
         node: Any = self.doc
@@ -45,16 +46,23 @@ class Remainder:
         return default
 
     def leftover(self) -> dict[str, Any]:
-        pruned = _prune(self.doc)
+        pruned = _prune(self.doc, self.original)
         return pruned if isinstance(pruned, dict) else {}
 
 
-def _prune(value: Any) -> Any:
+def _prune(value: Any, original: Any) -> Any:
+    """Containers emptied by pops disappear; containers that were empty in the event stay (`[]`, `{}`)."""
     if isinstance(value, dict):
-        out = {k: p for k, v in value.items() if (p := _prune(v)) is not _MISSING}
+        if not value and original == {}:
+            return {}
+        out = {k: p for k, v in value.items()
+               if (p := _prune(v, original.get(k) if isinstance(original, dict) else None)) is not _MISSING}
         return out if out else _MISSING
     if isinstance(value, list):
-        items = [_prune(v) for v in value]
+        if not value and original == []:
+            return []
+        items = [_prune(v, original[i] if isinstance(original, list) and i < len(original) else None)
+                 for i, v in enumerate(value)]
         if all(i is _MISSING for i in items):
             return _MISSING
         return [{} if i is _MISSING else i for i in items]   # {} = "nothing left at this position"

@@ -52,6 +52,7 @@ MAX_RELATED_FINDINGS = 10
 TIMESTAMP = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
                        r"(\.\d{1,9})?(Z|[+-]\d\d(:?\d\d)?)$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 INSTANCE_ID = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
 _PRODUCT_ARN = re.compile(r"^arn:[^:]+:securityhub:[^:]*:[^:]*:product/([^/]+)/([^/]+)$")
 
@@ -161,12 +162,10 @@ class AsffFormat(Format):
     spec_version = SCHEMA_VERSION
     can_parse = True
 
-    #: WIA fields (patterns; `[]` = every list element, `.*` = the whole subtree) that survive
-    #: WIA -> ASFF -> WIA exactly. Everything else survives only while ProductFields has room
-    #: (50 pairs of at most 2048 characters): see docs/formats/asff.md.
-    survives = ("$schema", "version", "id", "type", "timestamp", "severity", "source.*")
-    #: Survive when the ProductFields budget allows (always for events of ordinary size).
-    survives_if_room = ("data.*", "context.*", "mitre.*", "meta.*")
+    #: Every WIA field survives WIA -> ASFF -> WIA: mapped members are rebuilt exactly, the rest travels in
+    #: ProductFields, as long as the documented ProductFields limits leave room (50 pairs of <= 2048
+    #: characters; an event too big for them lists what was left out under `wia.omitted`).
+    survives = ("*",)
 
     # -- WIA -> ASFF ---------------------------------------------------------------------------
     def from_wia(self, event: dict[str, Any], **options: Any) -> dict[str, Any]:
@@ -180,7 +179,8 @@ class AsffFormat(Format):
         if not isinstance(account, str) or not ACCOUNT_ID.match(account):
             raise ConversionError(self.name, "an AWS account id (12 digits) is needed: pass account_id=... "
                                   "or give the event context.cloud {provider: aws, account_id}", path="/context/cloud/account_id")
-        region = options.get("region") or (cloud.get("region") if aws and nonblank(cloud.get("region")) else DEFAULT_REGION)
+        region = options.get("region") or (cloud.get("region") if aws and isinstance(cloud.get("region"), str)
+                                           and REGION.match(cloud["region"]) else DEFAULT_REGION)
         partition = options.get("partition") or DEFAULT_PARTITION
         product_arn = options.get("product_arn") or default_product_arn(account, region, partition)
         m = _PRODUCT_ARN.match(product_arn)

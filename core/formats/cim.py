@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
-from ..timeutil import from_epoch_ms, to_epoch_ms
+from ..timeutil import parse_iso, to_iso
 from ._wia_paths import clean, ip_version, is_int, is_mac, is_number, nonblank
 from .base import Format
 
@@ -68,7 +69,8 @@ ACCOUNT_EVENTS = {"password_change", "account_locked", "account_unlocked"}
 
 
 def _first(*values: Any) -> Any:
-    return next((v for v in values if nonblank(v) or is_number(v)), None)
+    """The first value that says something (a non-empty string or a number)."""
+    return next((v for v in values if (isinstance(v, str) and v != "") or is_number(v)), None)
 
 
 def _or_unknown(*values: Any) -> Any:
@@ -105,28 +107,28 @@ class CimFormat(Format):
     spec_version = CIM_VERSION
     can_parse = True
 
-    #: WIA fields that survive WIA -> CIM -> WIA, per event type (see docs/formats/cim.md).
-    survives = ("$schema", "version", "id", "type", "timestamp", "severity")
+    #: WIA fields (dotted patterns) that survive WIA -> CIM -> WIA for every event that has them, measured by
+    #: tests/core/formats/test_roundtrip_properties.py over the corpus and generated events (docs/formats/cim.md).
+    _MITRE = ("mitre.sub_technique", "mitre.tactic", "mitre.technique")
+    survives = ("$schema", "id", "severity", "source.name", "source.vendor", "source.version", "timestamp", "type")
     survives_by_type = {
-        "alert": ("data.alert_id", "data.title", "data.detection_rule.id", "data.detection_rule.name",
-                  "context.user.name", "context.network.source.port", "context.network.destination.port",
-                  "context.cloud.account_id", "context.cloud.region"),
-        "incident": ("data.incident_id", "data.title"),
-        "vulnerability": ("data.vuln_id", "data.title", "data.cvss.score", "data.cvss.severity", "data.cwe"),
-        "auth_event": ("data.event_type", "data.result", "data.user.name", "data.target.name", "data.session_id",
-                       "data.auth_method", "data.failure_reason", "data.source.ip", "data.source.user_agent"),
-        "network_event": ("data.event_type", "data.protocol", "data.source.ip", "data.source.port",
-                          "data.destination.ip", "data.destination.port", "data.bytes_sent", "data.bytes_received",
-                          "data.packets_sent", "data.packets_received", "data.rule_matched", "data.url",
-                          "data.dns.query", "data.dns.query_type", "data.dns.response", "data.dns.response_code",
-                          "data.http.method", "data.http.status_code", "data.http.user_agent",
-                          "data.http.referer", "data.http.content_type"),
-        "endpoint_event": ("data.event_type", "data.host.hostname", "data.process.pid", "data.process.ppid",
-                           "data.process.path", "data.process.command_line", "data.process.user",
-                           "data.process.integrity_level", "data.file.path", "data.file.size",
-                           "data.registry.key", "data.registry.value_name", "data.registry.value_data",
-                           "data.registry.value_type"),
-        "threat_intel": ("data.threat_name", "data.threat_type", "data.status"),
+        "alert": ("context.network.destination.ip", "context.network.destination.port", "context.network.source.ip",
+                  "context.network.source.port", "context.user.name", "data.alert_id", "data.assignee", "data.category",
+                  "data.count", "data.detection_rule.id", "data.detection_rule.name", "data.priority", "data.status",
+                  "data.title", *_MITRE),
+        "auth_event": ("data.auth_method", "data.event_type", "data.failure_reason", "data.result", "data.session_id",
+                       "data.source.ip", "data.source.user_agent", "data.target.name", "data.user.name", *_MITRE),
+        "endpoint_event": ("data.event_type", "data.process.command_line", "data.process.integrity_level",
+                           "data.process.path", "data.process.pid", "data.process.user", *_MITRE),
+        "incident": ("data.category", "data.incident_id", "data.lead_analyst", "data.priority", "data.status",
+                     "data.title", *_MITRE),
+        "network_event": ("data.action", "data.bytes_received", "data.bytes_sent", "data.destination.hostname",
+                          "data.destination.ip", "data.event_type", "data.packets_received", "data.packets_sent",
+                          "data.protocol", "data.rule_matched", "data.source.hostname", "data.source.ip", "data.url",
+                          *_MITRE),
+        "threat_intel": ("data.status", "data.threat_family", "data.threat_name", "data.threat_type"),
+        "vulnerability": ("data.cvss.score", "data.cvss.severity", "data.cwe", "data.description", "data.title",
+                          "data.vuln_id", *_MITRE),
     }
 
     # -- WIA -> CIM ----------------------------------------------------------------------------
@@ -137,7 +139,7 @@ class CimFormat(Format):
             raise ConversionError(self.name, f"no CIM mapping for event type {etype!r}", path="/type")
         src = event.get("source") or {}
         fields: dict[str, Any] = {
-            "_time": to_epoch_ms(event["timestamp"]) / 1000,
+            "_time": round(parse_iso(event["timestamp"]).timestamp(), 6),
             "wia_id": event.get("id"), "wia_type": etype, "wia_severity": event.get("severity"),
             "severity": SEVERITY[band(event["severity"])], "severity_id": event.get("severity"),
             "vendor_product": " ".join(v for v in (src.get("vendor"), src.get("name")) if nonblank(v)) or UNKNOWN,
@@ -177,10 +179,12 @@ class CimFormat(Format):
         data = event["data"]
         rule = data.get("detection_rule") or {}
         indicators = [i for i in data.get("indicators") or [] if isinstance(i, dict)]
-        f.update({"type": "alert", "id": data.get("alert_id"), "description": _first(data.get("description"), data.get("title")),
+        f.update({"type": "alert", "id": data.get("alert_id"), "subject": data.get("title"),
+                  "description": _first(data.get("description"), data.get("title")),
                   "signature": _first(rule.get("name"), data.get("title")), "signature_id": _first(rule.get("id"), data.get("alert_id")),
                   "app": _or_unknown((event.get("source") or {}).get("name")), "src": _or_unknown(f["src"]),
                   "dest": _or_unknown(f["dest"]), "user": _or_unknown(f["user"]), "category": data.get("category"),
+                  "rule_id": rule.get("id"), "rule_name": rule.get("name"),
                   "status": data.get("status"), "priority": data.get("priority"), "owner": data.get("assignee"),
                   "count": data.get("count") if is_int(data.get("count")) else None})
         self._indicator_fields(indicators, f)
@@ -434,10 +438,11 @@ class CimFormat(Format):
         if not is_number(severity):
             severity = {"critical": 8, "high": 6, "medium": 4, "low": 2, "informational": 0}.get(fields.get("severity"), 5)
         event_id = fields.get("wia_id") if _is_uuid(fields.get("wia_id")) else str(uuid.uuid5(uuid.NAMESPACE_URL, f"cim:{sorted(fields.items())!r}"))
-        product = fields.get("product") if nonblank(fields.get("product")) else (fields.get("vendor_product") if _known(fields.get("vendor_product")) else "splunk")
+        product = fields.get("product") if isinstance(fields.get("product"), str) else \
+            (fields.get("vendor_product") if _known(fields.get("vendor_product")) else "splunk")
         event: dict[str, Any] = {
             "$schema": WIA_SCHEMA_URI, "version": WIA_VERSION, "id": event_id, "type": etype,
-            "timestamp": from_epoch_ms(round(fields["_time"] * 1000)), "severity": severity,
+            "timestamp": _iso(fields["_time"]), "severity": severity,
             "source": clean({"type": "siem", "name": product, "vendor": fields.get("vendor"), "version": fields.get("product_version")}),
         }
         event["data"] = builder(fields, models, event)
@@ -478,13 +483,12 @@ class CimFormat(Format):
         priority = f.get("priority") if f.get("priority") in ("critical", "high", "medium", "low", "info") else \
             BAND_PRIORITY.get(band(event["severity"]), "medium")
         signature = f.get("signature") if nonblank(f.get("signature")) else f.get("description")
-        rule = clean({"id": f.get("signature_id") if f.get("signature_id") != f.get("id") else None,
-                      "name": f.get("signature") if f.get("signature") not in (None, f.get("description")) else None})
-        return clean({"alert_id": _first(f.get("id"), f.get("signature_id"), event["id"]),
-                      "title": _first(f.get("description") if signature == f.get("description") else signature, f.get("description"), "alert"),
+        rule = clean({"id": f.get("rule_id"), "name": f.get("rule_name")})
+        return clean({"alert_id": _text(f.get("id")) if _text(f.get("id")) is not None else _first(f.get("signature_id"), event["id"]),
+                      "title": _text(f.get("subject")) if _text(f.get("subject")) is not None else _first(signature, f.get("description"), "alert"),
                       "category": category, "status": status, "priority": priority, "detection_rule": rule or None,
                       "count": f.get("count") if is_int(f.get("count")) and f["count"] >= 1 else None,
-                      "assignee": f.get("owner") if nonblank(f.get("owner")) else None})
+                      "assignee": _text(f.get("owner"))})
 
     def _back_incident(self, f: dict[str, Any], models: list[str], event: dict[str, Any]) -> dict[str, Any]:
         category = f.get("category") if f.get("category") in ("malware", "phishing", "ransomware", "data_breach", "ddos",
@@ -492,9 +496,10 @@ class CimFormat(Format):
         status = f.get("status") if f.get("status") in ("new", "triaging", "investigating", "containing", "eradicating",
                                                        "recovering", "closed") else "new"
         priority = f.get("priority") if f.get("priority") in ("critical", "high", "medium", "low") else "medium"
-        return clean({"incident_id": _first(f.get("id"), event["id"]), "title": _first(f.get("signature"), f.get("description"), "incident"),
+        return clean({"incident_id": _text(f.get("id")) if _text(f.get("id")) is not None else event["id"],
+                      "title": _text(f.get("signature")) if _text(f.get("signature")) is not None else _first(f.get("description"), "incident"),
                       "category": category, "status": status, "priority": priority,
-                      "lead_analyst": f.get("owner") if nonblank(f.get("owner")) else None})
+                      "lead_analyst": _text(f.get("owner"))})
 
     def _back_vulnerability(self, f: dict[str, Any], models: list[str], event: dict[str, Any]) -> dict[str, Any]:
         cve = _first(f.get("cve"), f.get("signature_id"))
@@ -578,7 +583,7 @@ class CimFormat(Format):
         data["process"] = {"pid": f.get("process_id") if is_int(f.get("process_id")) else None,
                            "ppid": f.get("parent_process_id") if is_int(f.get("parent_process_id")) else None,
                            "name": known("process_name"), "path": known("process_path"),
-                           "command_line": known("process") if known("process") != known("process_name") else None,
+                           "command_line": known("process"),   # CIM `process` is the command line (the name when none)
                            "user": known("user"),
                            "integrity_level": f.get("process_integrity_level") if f.get("process_integrity_level") in
                            ("system", "high", "medium", "low") else None}
@@ -601,8 +606,21 @@ class CimFormat(Format):
                       "status": f.get("threat_status") if f.get("threat_status") in ("active", "inactive", "unknown") else "unknown"})
 
 
+def _iso(seconds: float) -> str:
+    """Epoch seconds as RFC 3339 UTC: milliseconds as the builders write them, microseconds when there are any."""
+    moment = datetime.fromtimestamp(round(seconds, 6), tz=timezone.utc)
+    if moment.microsecond % 1000:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return to_iso(moment)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _known(value: Any) -> bool:
-    return nonblank(value) and value != UNKNOWN
+    """A field value that is not empty and not the data models' placeholder "unknown"."""
+    return isinstance(value, str) and value not in ("", UNKNOWN)
 
 
 def _is_uuid(value: Any) -> bool:

@@ -365,6 +365,10 @@ class EcsFormat(Format):
             value = _get(event, wia_head)
             if value is _MISSING:
                 return
+            if rule.ecs.endswith((".location.lat", ".location.lon")):
+                geo = _get(event, wia_head[:-1])        # a geo_point needs both coordinates
+                if not (is_number(geo.get("latitude")) and is_number(geo.get("longitude"))):
+                    return
             out = rule.out(value)
             if out is None:
                 return
@@ -419,11 +423,6 @@ class EcsFormat(Format):
             node = doc.get(side)
             if isinstance(node, dict):
                 _setdefault(doc, f"{side}.address", node.get("ip") or node.get("domain"))
-        for side in ("source", "destination"):
-            node = doc.get(side) or {}
-            loc = (node.get("geo") or {}).get("location")
-            if isinstance(loc, dict) and not ("lat" in loc and "lon" in loc):
-                del node["geo"]["location"]              # a geo_point needs both; the WIA value stays in wia.*
         if etype == "network_event":
             sb, db = _get(doc, ["source", "bytes"]), _get(doc, ["destination", "bytes"])
             if is_int(sb) and is_int(db):
