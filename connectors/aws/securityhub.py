@@ -118,12 +118,14 @@ def _client_error(exc: Exception) -> DeliveryError:
     raise exc
 
 
-def make_client(service: str, region: str | None = None, **config: Any) -> Any:
-    """A boto3 client with the SDK's own retries off (the delivery machinery counts attempts)."""
+def make_client(service: str, region: str | None = None, *, max_attempts: int = 1, **config: Any) -> Any:
+    """A boto3 client; by default with the SDK's own retries off (the delivery machinery counts attempts
+    for sinks). Clients that are not sinks (S3 reads, secrets) pass `max_attempts` for the SDK's
+    standard retry mode."""
     import boto3
     from botocore.config import Config
     return boto3.client(service, region_name=region,
-                        config=Config(retries={"mode": "standard", "max_attempts": 1},
+                        config=Config(retries={"mode": "standard", "max_attempts": max_attempts},
                                       user_agent_extra="wia-security", **config))
 
 

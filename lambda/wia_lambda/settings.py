@@ -43,7 +43,8 @@ class Clients:
     def client(self, service: str) -> Any:
         if service not in self._clients:
             from wia_security.connectors.aws.securityhub import make_client
-            self._clients[service] = make_client(service, os.environ.get("AWS_REGION"))
+            # S3 reads and secret/parameter lookups: the SDK's standard retries (3 attempts)
+            self._clients[service] = make_client(service, os.environ.get("AWS_REGION"), max_attempts=3)
         return self._clients[service]
 
 
