@@ -54,7 +54,7 @@ def fast_date_time(value: str) -> bool:
 # --- uuid ----------------------------------------------------------------------------------------
 def is_uuid(value: object) -> bool:
     """What `uuid.UUID` parses, with hyphens at offsets 8, 13, 18 and 23 (the reference's rule; it
-    lets `urn:uuid:`-free forms with extra trailing hyphens or braces through, as UUID does)."""
+    lets upper case and extra trailing hyphens through, as UUID does)."""
     if not isinstance(value, str):
         return True
     try:
