@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "compliance": "compliance",
     "enrich": "enrich",
     "intel": "intel",
+    "serve": "serve",
 }
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2

@@ -1,0 +1,84 @@
+"""`wia-security serve`: the event gateway (HTTP + HEC ingest, WebSocket stream, TAXII 2.1) — needs the `server` extra.
+
+The server code is imported only when the command runs, so the core stays standard-library-only.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from ..errors import WiaError
+from .common import fail
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8088
+TOKEN_ENV = "WIA_GATEWAY_TOKENS"
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "serve", help="run the event gateway (HTTP/HEC ingest, WebSocket stream, TAXII 2.1)",
+        description="Accept WIA events over HTTP (POST /v1/events: JSON, array or NDJSON) and a Splunk-HEC-compatible "
+                    "endpoint, validate them, store them in the embedded SQLite store, fan them out to configured "
+                    "destinations, stream them over WebSocket (/v1/stream) and serve threat intel over TAXII 2.1 "
+                    f"(/taxii2/). Bearer tokens come from ${TOKEN_ENV} (comma-separated) and/or --token-file. "
+                    "Protocol reference: docs/connectors/gateway.md.")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--store", default="sqlite:///wia-events.db", metavar="URL",
+                   help="the embedded store (default sqlite:///wia-events.db)")
+    p.add_argument("--no-store", action="store_true", help="run without the embedded store (no query API, no TAXII)")
+    p.add_argument("--config", metavar="TOML", help="destinations file ([destinations.*], as for forward --config)")
+    p.add_argument("--to", dest="destinations", action="append", default=[], metavar="URL",
+                   help="an extra destination URL (repeatable), e.g. kafka://broker:9092/wia-events")
+    p.add_argument("--dead-letter", default="wia-dead-letter.ndjson", metavar="SPEC",
+                   help="where refused events go with the reason: a path, sqlite:///x.db, or sink+URL")
+    p.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line")
+    p.add_argument("--allow-anonymous", action="store_true",
+                   help="accept requests without a token (local development only)")
+    p.add_argument("--lenient", action="store_true", help="treat optional null fields as absent")
+    p.add_argument("--max-body-bytes", type=int, metavar="N", help="largest request body (default 10 MiB); 413 beyond")
+    p.add_argument("--client-queue", type=int, metavar="N", help="messages queued per stream client (default 1000)")
+    p.add_argument("--slow-consumer", choices=("disconnect", "drop_oldest"), default="disconnect",
+                   help="what to do with a stream client whose queue is full (default disconnect, close code 4008)")
+    p.add_argument("--replay-events", type=int, metavar="N", help="events kept for stream resume (default 10000)")
+    p.add_argument("--heartbeat", type=float, metavar="SECONDS", help="stream heartbeat interval (default 30)")
+    p.add_argument("--no-taxii", action="store_true", help="do not serve the TAXII 2.1 endpoint")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS/WSS with this certificate chain")
+    p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from wia_security.connectors.gateway import GatewaySettings, load_tokens
+        from wia_security.connectors.gateway.server import run as serve
+    except ImportError as exc:
+        return fail(f"the gateway needs the server extra: pip install 'wia-security[server]' ({exc.name} is missing)")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        return fail("--tls-cert and --tls-key go together")
+    overrides = {k: v for k, v in {
+        "max_body_bytes": args.max_body_bytes, "client_queue": args.client_queue,
+        "replay_events": args.replay_events, "heartbeat_seconds": args.heartbeat}.items() if v is not None}
+    try:
+        settings = GatewaySettings(
+            tokens=load_tokens(env=TOKEN_ENV, path=args.token_file), allow_anonymous=args.allow_anonymous,
+            store=None if args.no_store else args.store, destinations=args.config, extra_sinks=args.destinations,
+            dead_letter=args.dead_letter, lenient=args.lenient, slow_consumer=args.slow_consumer,
+            taxii=not args.no_taxii, **overrides)
+        settings.check()
+    except (WiaError, OSError) as exc:
+        return fail(exc)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.allow_anonymous and not settings.tokens:
+        logging.getLogger("wia_security.gateway").warning("authentication is OFF (--allow-anonymous)")
+    try:
+        serve(settings, args.host, args.port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+              log_level=args.log_level)
+    except (WiaError, OSError) as exc:
+        return fail(exc)
+    return 0

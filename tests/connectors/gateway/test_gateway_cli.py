@@ -1,0 +1,64 @@
+"""`wia-security serve` as a user runs it: a subprocess, SIGINT to stop, the store flushed."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+from strategies import event_dicts
+
+TOKEN = "cli-test-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_runs_until_sigint_and_keeps_what_it_accepted(tmp_path):
+    port = free_port()
+    env = {**os.environ, "WIA_GATEWAY_TOKENS": TOKEN}
+    proc = subprocess.Popen([sys.executable, "-m", "wia_security", "serve", "--port", str(port),
+                             "--store", f"sqlite:///{tmp_path}/events.db", "--dead-letter", str(tmp_path / "dead.ndjson"),
+                             "--to", f"file://{tmp_path}/copy.ndjson"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        events = event_dicts(25, seed=80)
+        r = requests.post(url + "/v1/events", json=events, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 200 and r.json()["accepted"] == 25
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert TOKEN not in output
+    copied = [json.loads(line)["id"] for line in (tmp_path / "copy.ndjson").read_text().splitlines()]
+    assert copied == [e["id"] for e in events]
+    import sqlite3
+    assert sqlite3.connect(tmp_path / "events.db").execute("select count(*) from events").fetchone()[0] == 25
+
+
+def test_serve_refuses_to_start_without_a_token(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "WIA_GATEWAY_TOKENS"}
+    r = subprocess.run([sys.executable, "-m", "wia_security", "serve", "--port", "1"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "no bearer token" in r.stderr
+
+
+def test_the_cli_imports_no_server_code_until_serve_runs():
+    code = ("import sys, wia_security.cli as c; c.build_parser(); "
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'websockets') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert r.stdout.strip() == "[]", r.stderr
