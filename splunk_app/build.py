@@ -27,7 +27,7 @@ APP_ID = "wia_security"
 #: Core pieces the app does not need (the CLI runs outside Splunk).
 CORE_EXCLUDE = {"cli", "__main__.py", "__pycache__"}
 #: Connector modules (and their pure-Python client libraries) the alert action delivers through.
-CONNECTOR_MODULES = ["__init__.py", "base.py", "config.py", "dead_letter.py", "delivery", "soar"]
+CONNECTOR_MODULES = ["__init__.py", "base.py", "config.py", "dead_letter.py", "_eventview.py", "delivery", "soar"]
 THIRD_PARTY = ["requests>=2.32", "demisto-py>=3.2"]
 #: Python the vendored libraries are chosen for (Splunk's python.required = 3.13 runtime).
 TARGET_PYTHON = "3.13"
@@ -70,8 +70,16 @@ def vendor_third_party(lib: Path) -> None:
                         "--target", str(lib), "--only-binary=:all:", "--platform", "any",
                         "--python-version", TARGET_PYTHON, "--implementation", "py", "--cache-dir", cache,
                         *THIRD_PARTY], check=True)
-    # demisto-py declares setuptools but never imports it at run time; it would ship Windows .exe
-    # launchers and a .pth hook, so it is left out.
+    # demisto-py imports distutils.version.LooseVersion, and Python 3.12+ has no distutils: ship
+    # setuptools' copy of that one module (stdlib imports only) as distutils/version.py. setuptools
+    # itself is left out: it would ship Windows .exe launchers and a .pth hook.
+    shim = lib / "distutils"
+    shim.mkdir(exist_ok=True)
+    shutil.copy2(lib / "setuptools" / "_distutils" / "version.py", shim / "version.py")
+    (shim / "__init__.py").write_text('"""Only distutils.version (from setuptools, MIT), for demisto-py on Python 3.12+."""\n')
+    licenses = sorted(lib.glob("setuptools-*.dist-info/licenses/LICENSE")) + sorted(lib.glob("setuptools-*.dist-info/LICENSE"))
+    if licenses:
+        shutil.copy2(licenses[0], shim / "LICENSE.setuptools")
     for junk in [*lib.glob("bin"), *lib.glob("setuptools*"), *lib.glob("_distutils_hack"), *lib.glob("pkg_resources"),
                  *lib.rglob("__pycache__")]:
         shutil.rmtree(junk, ignore_errors=True)

@@ -148,12 +148,14 @@ def test_package_is_versioned_and_holds_only_pure_python(built_app):
 
 @pytest.mark.parametrize("python", [sys.executable, "/root/.pyenv/versions/3.13.0/bin/python3.13"])
 def test_vendored_core_runs_without_the_project_installed(built_app, python):
-    """Splunk's Python has nothing installed: the app's bin/lib alone must import and validate."""
+    """Splunk's Python has nothing installed: the app's bin/lib alone must import and validate, and the
+    connectors the alert action uses must import (demisto-py needs the distutils.version shim on 3.12+)."""
     if not Path(python).exists():
         pytest.skip(f"{python} not on this machine")
     app, _ = built_app
     code = ("import sys; sys.path[:0] = [sys.argv[1]]; import wia_security, json; "
             "assert wia_security.__file__.startswith(sys.argv[1]), wia_security.__file__; "
+            "import demisto_client, requests; from wia_security.connectors.soar import xsoar, splunk_soar; "
             "e = wia_security.AlertBuilder().title('t').mitre('T1059.001').build().to_dict(); "
             "print(json.dumps([wia_security.__version__, wia_security.validate_event(e).valid]))")
     out = subprocess.run([python, "-I", "-S", "-c", code, str(app / "bin" / "lib")], capture_output=True, text=True, timeout=120)

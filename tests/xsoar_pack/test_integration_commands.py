@@ -158,20 +158,28 @@ def taxii():
 
 
 def test_fetch_incidents_from_a_taxii_collection(integration, demisto, taxii, sample_events):
-    from medallion_subprocess import PASSWORD, USER
-    from medallion_subprocess import publish_event
-    valid = sample_events
-    for event in valid:
+    """Pages of 3 objects (events' objects span pages; one envelope's objects share a date_added):
+    repeated fetches with last-run state bring every event exactly once, equal to what was published."""
+    from medallion_subprocess import PASSWORD, USER, publish_event
+    for event in sample_events[:4]:
         publish_event(taxii, event)
     params = {"url": taxii.collection_url, "source_type": "taxii", "credentials": {"identifier": USER, "password": PASSWORD},
-              "max_fetch": "50"}
+              "max_fetch": "3"}
     assert run_command(integration, demisto, "test-module", params=params) == ["ok"]
-    run_command(integration, demisto, "fetch-incidents", params=params)
-    incidents, state = demisto.incidents_out[-1], demisto.last_run
-    assert sorted(json.loads(i["rawJSON"])["id"] for i in incidents) == sorted(e["id"] for e in valid)
+    fetched, state = [], {}
+    for round_ in range(8):
+        if round_ == 4:
+            for event in sample_events[4:]:
+                publish_event(taxii, event)
+        run_command(integration, demisto, "fetch-incidents", params=params, last_run=state)
+        fetched += demisto.incidents_out[-1]
+        state = demisto.last_run
+    events = [json.loads(i["rawJSON"]) for i in fetched]
+    assert sorted(e["id"] for e in events) == sorted(e["id"] for e in sample_events)
+    assert len(events) == len({e["id"] for e in events})
+    by_id = {e["id"]: e for e in events}
+    assert all(by_id[e["id"]] == e for e in sample_events)
     assert state["added_after"]
-    run_command(integration, demisto, "fetch-incidents", params=params, last_run=state)
-    assert demisto.incidents_out[-1] == []
 
 
 # -- wia-attack-lookup -------------------------------------------------------------------------------------

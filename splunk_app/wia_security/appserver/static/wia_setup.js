@@ -46,8 +46,8 @@ require([
         var url = $.trim($("#wia-destination-url").val());
         var credential = $.trim($("#wia-credential-name").val());
         var secret = $("#wia-credential-secret").val();
-        if (!/^(xsoar|phantom|splunksoar|gateway)\+https:\/\/|^securityhub:\/\//.test(url)) {
-            status("The URL must start with xsoar+https://, phantom+https://, gateway+https:// or securityhub://", true);
+        if (!/^(xsoar|phantom|splunksoar)\+https:\/\//.test(url)) {
+            status("The URL must start with xsoar+https://, phantom+https:// or splunksoar+https://", true);
             return;
         }
         if (secret && !credential) {

@@ -62,7 +62,7 @@ def execute(payload: dict[str, Any], stderr: TextIO) -> int:
         stderr.write(f"ERROR wia_send_event sid={payload.get('sid')} destination={destination}: {exc}\n")
         dead_letter(event, f"destination {destination!r} not usable: {exc}")
         return 2
-    options: dict[str, Any] = {"verify_tls": settings.get("verify_tls", "true").lower() not in ("0", "false", "no")}
+    options: dict[str, Any] = {"tls_verify": settings.get("verify_tls", "true").lower() not in ("0", "false", "no")}
     if secret is not None:
         options["token"] = secret
     try:

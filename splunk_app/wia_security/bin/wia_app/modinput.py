@@ -46,6 +46,11 @@ SCHEME = """<scheme>
                 <data_type>boolean</data_type>
                 <required_on_create>false</required_on_create>
             </arg>
+            <arg name="stix_content">
+                <title>TAXII content</title>
+                <description>wia: WIA events as wia-security writes them to STIX (default); stix: any STIX, read natively</description>
+                <required_on_create>false</required_on_create>
+            </arg>
             <arg name="page_size">
                 <title>Page size</title>
                 <data_type>number</data_type>
@@ -96,6 +101,8 @@ def validate(params: dict[str, str]) -> str | None:
             return f"parameter {key!r} would store a secret in inputs.conf; store it in storage/passwords and name it in 'credential'"
     if "@" in url.split("://", 1)[1].split("/", 1)[0]:
         return "source_url must not carry user:password; use the 'credential' parameter"
+    if params.get("stix_content", "wia") not in ("wia", "stix"):
+        return "stix_content must be wia or stix"
     for key in ("page_size", "max_events"):
         if params.get(key) and not params[key].isdigit():
             return f"{key} must be a whole number"
@@ -119,7 +126,7 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
             return 2
     source = open_source(params["source_url"], secret=secret, username=params.get("username"),
                          verify_tls=_bool(params.get("verify_tls", "true")),
-                         page_size=int(params.get("page_size") or 500))
+                         page_size=int(params.get("page_size") or 500), stix_content=params.get("stix_content") or "wia")
     max_events = int(params.get("max_events") or 10_000)
     checkpoint = Checkpoint(checkpoint_dir, name)
     emitted = invalid = duplicates = 0

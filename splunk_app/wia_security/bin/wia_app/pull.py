@@ -6,8 +6,12 @@ nothing but the vendored pure-Python core.
 
 - taxii+https://host/api-root/collections/<id>/ : TAXII 2.1 "Get Objects" (section 5.4) with
   `added_after` (exclusive, section 3.4.2) and `limit`; the position is the response's
-  X-TAXII-Date-Added-Last header. STIX objects become WIA events through
-  wia_security.parse(bundle, from_="stix").
+  X-TAXII-Date-Added-Last header. `stix_content="wia"` (default): the collection holds WIA events
+  as wia_security writes them (convert(event, to="stix")), each whole in the WIA property extension
+  of its primary object; only those objects are read, each giving its event back exactly, so an
+  event whose companion objects fall on another page is still complete, and the companions are
+  skipped. `stix_content="stix"`: any STIX; each page is read natively with
+  wia_security.parse(objects, from_="stix") (relationships split across pages are not joined).
 - gateway+https://host : the WIA gateway's `GET /v1/events?after=<cursor>&limit=N`, answering
   {"events": [...], "next": <cursor>}.
 """
@@ -44,12 +48,13 @@ class HttpSource:
     scheme = ""
 
     def __init__(self, url: str, *, secret: str | None = None, username: str | None = None,
-                 verify_tls: bool = True, page_size: int = 500, timeout: float = 60.0) -> None:
+                 verify_tls: bool = True, page_size: int = 500, timeout: float = 60.0, stix_content: str = "wia") -> None:
         self.base = url.split("+", 1)[1] if "+" in url.split("://", 1)[0] else url
         self._secret = secret
         self._username = username or None
         self.page_size = page_size
         self.timeout = timeout
+        self.stix_content = stix_content
         self._ssl = ssl.create_default_context() if verify_tls else ssl._create_unverified_context()
 
     def __repr__(self) -> str:  # never the secret
@@ -86,32 +91,44 @@ class TaxiiSource(HttpSource):
     scheme = "taxii"
 
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:
+        """TAXII 2.1 Get Objects (section 5.4). Within a run, pages follow the server's `next` token
+        (objects added in one request share one date_added, so added_after alone cannot page through
+        them); across runs, the checkpoint is the last page's date_added, stepped back 1 microsecond
+        because added_after is exclusive (section 3.4.2): objects of that instant are read again and
+        the caller skips the event ids it already emitted."""
         from wia_security import parse
 
         objects_url = self.base.rstrip("/") + "/objects/"
         after = position.get("added_after")
+        params = {"limit": str(self.page_size)}
+        if after:
+            params["added_after"] = _step_back(after)
+        next_token = None
         while True:
-            params = {"limit": str(self.page_size)}
-            if after:
-                # added_after is exclusive; step back 1 microsecond so objects sharing the last
-                # date_added are fetched again (the caller skips the ids it already emitted).
-                params["added_after"] = _step_back(after)
-            body, headers = self._get(f"{objects_url}?{urllib.parse.urlencode(params)}", TAXII_MEDIA_TYPE)
+            query = dict(params, next=next_token) if next_token else params
+            body, headers = self._get(f"{objects_url}?{urllib.parse.urlencode(query)}", TAXII_MEDIA_TYPE)
             objects = body.get("objects") or []
             # A one-object page may carry only X-TAXII-Date-Added-First (medallion does so).
             last = headers.get("X-TAXII-Date-Added-Last") or headers.get("X-TAXII-Date-Added-First") or after
             events: list[dict[str, Any]] = []
             skipped: list[str] = []
-            if objects:
+            for chunk in self._readable(objects):
                 try:
-                    events = [e.to_dict() for e in parse({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000",
-                                                          "objects": objects}, from_="stix")]
-                except Exception as exc:  # a converter error names the object; keep going with the next page
+                    events += [e.to_dict() for e in parse(chunk, from_="stix")]
+                except Exception as exc:  # a converter error names the object; keep going with the rest
                     skipped.append(f"STIX objects added up to {last}: {exc}")
-            yield Page(events, {"added_after": last}, skipped)
-            if not body.get("more") or not objects or last == after:
+            yield Page(events, {"added_after": last} if last else dict(position), skipped)
+            next_token = body.get("next")
+            if not body.get("more") or not objects or not next_token:
                 return
-            after = last
+
+    def _readable(self, objects: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """The groups of objects to parse: each WIA-extension carrier alone, or the whole page."""
+        from wia_security.formats.stix import WIA_EXTENSION
+
+        if self.stix_content == "stix":
+            return [objects] if objects else []
+        return [[o] for o in objects if WIA_EXTENSION in (o.get("extensions") or {})]
 
 
 class GatewaySource(HttpSource):

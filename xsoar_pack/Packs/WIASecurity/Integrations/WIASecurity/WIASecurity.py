@@ -64,7 +64,7 @@ class Client(BaseClient):
     """HTTP to the configured source: a WIA gateway (GET/POST /v1/events) or a TAXII 2.1 collection."""
 
     def __init__(self, base_url: str, source_type: str, verify: bool, proxy: bool, token: str | None = None,
-                 username: str | None = None):
+                 username: str | None = None, stix_content: str = "wia"):
         headers = {"User-Agent": f"wia-security-xsoar/{wia_security.__version__}"}
         auth = None
         if username and token:
@@ -73,6 +73,7 @@ class Client(BaseClient):
             headers["Authorization"] = f"Bearer {token}"
         super().__init__(base_url=base_url.rstrip("/"), verify=verify, proxy=proxy, headers=headers, auth=auth)
         self.source_type = source_type
+        self.stix_content = stix_content
 
     def gateway_events(self, after: str | None, limit: int) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit}
@@ -84,11 +85,14 @@ class Client(BaseClient):
         """POST /v1/events with one WIA event as the JSON body."""
         return self._http_request("POST", "/v1/events", json_data=event)
 
-    def taxii_objects(self, added_after: str | None, limit: int) -> tuple[dict[str, Any], str | None]:
-        """TAXII 2.1 Get Objects (section 5.4): one page after `added_after`; returns (envelope, X-TAXII-Date-Added-Last)."""
+    def taxii_objects(self, added_after: str | None, limit: int, next_token: str | None = None) -> tuple[dict[str, Any], str | None]:
+        """TAXII 2.1 Get Objects (section 5.4): one page after `added_after` (continued with the server's
+        `next` token); returns (envelope, X-TAXII-Date-Added-Last)."""
         params: dict[str, Any] = {"limit": limit}
         if added_after:
             params["added_after"] = added_after
+        if next_token:
+            params["next"] = next_token
         response = self._http_request("GET", "/objects/", params=params, resp_type="response",
                                       headers={**self._headers, "Accept": TAXII_MEDIA_TYPE})
         # medallion (the OASIS reference server) sends only -First when a page holds one object.
@@ -145,6 +149,25 @@ def event_summary(event: dict[str, Any]) -> dict[str, Any]:
             "Technique": mitre.get("sub_technique") or mitre.get("technique")}
 
 
+def step_back(timestamp: str) -> str:
+    """One microsecond before an RFC 3339 UTC timestamp (TAXII added_after is exclusive)."""
+    from datetime import datetime, timedelta, timezone
+    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) - timedelta(microseconds=1)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def events_from_stix(objects: list[dict[str, Any]], stix_content: str) -> list[dict[str, Any]]:
+    """WIA events in a page of STIX objects. "wia": only the objects carrying the WIA property
+    extension (each holds its whole event, so paging cannot split an event); "stix": the page read
+    natively."""
+    from wia_security.formats.stix import WIA_EXTENSION
+    if stix_content == "stix":
+        chunks = [objects] if objects else []
+    else:
+        chunks = [[o] for o in objects if WIA_EXTENSION in (o.get("extensions") or {})]
+    return [e.to_dict() for chunk in chunks for e in wia_security.parse(chunk, from_="stix")]
+
+
 def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
     """Up to `limit` new, valid WIA events from the source after `state`; (events, new state, problems).
 
@@ -155,13 +178,18 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
     events: list[dict[str, Any]] = []
     problems: list[str] = []
     new_state = dict(state)
+    next_token = None
+    taxii_after = step_back(state["added_after"]) if state.get("added_after") else None
     while len(events) < limit:
         if client.source_type == "taxii":
-            envelope, last = client.taxii_objects(new_state.get("added_after"), limit)
+            # Within a fetch, pages follow `next` (objects added in one request share one date_added);
+            # across fetches the state is the last page's date_added, read again from 1 microsecond
+            # before (added_after is exclusive) with the event ids already fetched skipped.
+            envelope, last = client.taxii_objects(taxii_after, limit, next_token)
             objects = envelope.get("objects") or []
-            batch = [e.to_dict() for e in wia_security.parse({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000",
-                                                              "objects": objects}, from_="stix")] if objects else []
-            more = bool(envelope.get("more")) and last not in (None, new_state.get("added_after"))
+            batch = events_from_stix(objects, client.stix_content)
+            next_token = envelope.get("next")
+            more = bool(envelope.get("more")) and bool(objects) and bool(next_token)
             if last:
                 new_state["added_after"] = last
         else:
@@ -308,7 +336,8 @@ def main() -> None:  # pragma: no cover - exercised through the tests' demistomo
         client = Client(base_url=params.get("url", ""), source_type=params.get("source_type", "gateway"),
                         verify=not argToBoolean(params.get("insecure", False)),
                         proxy=argToBoolean(params.get("proxy", False)),
-                        token=credentials.get("password") or None, username=credentials.get("identifier") or None)
+                        token=credentials.get("password") or None, username=credentials.get("identifier") or None,
+                        stix_content=params.get("stix_content") or "wia")
         if command == "test-module":
             return_results(test_module(client))
         elif command == "fetch-incidents":

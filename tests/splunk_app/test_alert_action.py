@@ -1,0 +1,131 @@
+"""The "Send as WIA event" alert action run as Splunk runs it: `python bin/wia_send_event.py --execute`
+from the built app (only bin/lib on the path) with the alert payload JSON on stdin; the destination
+and its secret come from splunkd (stand-in) and the delivery goes through the vendored connectors to
+the Splunk SOAR and XSOAR contract servers."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+from .splunkd_stub import Splunkd
+
+sys.path.insert(0, str(ROOT / "tests" / "servers"))
+
+from splunk_soar_contract import SplunkSoarServer  # noqa: E402
+from xsoar_contract import XsoarServer  # noqa: E402
+from intel_http import Fault  # noqa: E402
+
+RESULT = {"_time": "1765704600.25", "search_name": "x", "signature": "Encoded PowerShell", "severity": "high",
+          "dest": "WS-17", "dest_ip": "10.1.2.3", "src_ip": "203.0.113.9", "dest_port": "443", "user": "bob",
+          "mitre_technique_id": "T1059.001", "file_hash": "d41d8cd98f00b204e9800998ecf8427e", "url": "http://evil.example/x",
+          "category": "malware", "_raw": "raw line"}
+
+
+def payload(splunkd: Splunkd, destination: str, result: dict | None = None, sid: str = "scheduler__admin__search__RMD5_at_1") -> dict:
+    return {"app": "search", "owner": "admin", "search_name": "PowerShell from Office", "sid": sid,
+            "results_link": "https://splunk.example/app/search/@go?sid=" + sid, "server_host": "sh1",
+            "server_uri": splunkd.url, "session_key": splunkd.session_key,
+            "configuration": {"destination": destination, "title": "", "severity": "5", "category": "other"},
+            "result": dict(RESULT if result is None else result)}
+
+
+def run_action(app: Path, body: dict, splunk_home: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", ""), "SPLUNK_HOME": str(splunk_home)}
+    return subprocess.run([sys.executable, "-I", "-S", str(app / "bin" / "wia_send_event.py"), "--execute"],
+                          input=json.dumps(body), capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.fixture
+def splunkd():
+    with Splunkd() as server:
+        yield server
+
+
+@pytest.fixture
+def splunk_home(tmp_path):
+    (tmp_path / "var" / "log" / "splunk").mkdir(parents=True)
+    return tmp_path
+
+
+def test_contract_alert_result_becomes_a_soar_container(built_app, splunkd, splunk_home):
+    app, _ = built_app
+    with SplunkSoarServer() as soar:
+        splunkd.confs["wia_security"] = {"destination:soar": {"url": soar.url.replace("http://", "phantom+http://"),
+                                                             "credential": "soar_token", "verify_tls": "true"}}
+        splunkd.passwords[("wia_security", "soar_token")] = soar.token
+        run = run_action(app, payload(splunkd, "soar"), splunk_home)
+        assert run.returncode == 0, run.stderr
+        assert "delivered=1" in run.stderr and soar.token not in run.stderr
+        (container,) = soar.containers.values()
+        event = container["data"]["wia_event"]
+        assert event["type"] == "alert" and event["data"]["title"] == "Encoded PowerShell"
+        assert event["severity"] == 6 and event["data"]["category"] == "malware"            # CIM "high" -> 6
+        assert event["timestamp"] == "2025-12-14T09:30:00.250Z"
+        assert event["mitre"]["sub_technique"] == "T1059.001" and event["mitre"]["tactic"] == "TA0002"
+        assert event["context"]["host"] == {"hostname": "WS-17", "ip": ["10.1.2.3"]}
+        assert event["context"]["network"]["source"]["ip"] == "203.0.113.9"
+        assert event["data"]["detection_rule"]["name"] == "PowerShell from Office"
+        assert {(i["type"], i["value"]) for i in event["data"]["indicators"]} == {
+            ("ip", "203.0.113.9"), ("ip", "10.1.2.3"), ("url", "http://evil.example/x"),
+            ("hash", "d41d8cd98f00b204e9800998ecf8427e")}
+        assert event["meta"]["correlation_id"] == "scheduler__admin__search__RMD5_at_1" and event["meta"]["raw"] == "raw line"
+        # Splunk re-running the same alert for the same result: same event id, SOAR keeps one container.
+        again = run_action(app, payload(splunkd, "soar"), splunk_home)
+        assert again.returncode == 0 and "duplicates=1" in again.stderr
+        assert len(soar.containers) == 1
+
+
+def test_contract_alert_result_becomes_an_xsoar_incident(built_app, splunkd, splunk_home):
+    """Python 3.12+ has no distutils; demisto-py imports distutils.version: the app ships that module."""
+    app, _ = built_app
+    with XsoarServer() as xsoar:
+        splunkd.confs["wia_security"] = {"destination:xsoar": {"url": xsoar.url.replace("http://", "xsoar+http://"),
+                                                              "credential": "xsoar_key"}}
+        splunkd.passwords[("wia_security", "xsoar_key")] = xsoar.api_key
+        run = run_action(app, payload(splunkd, "xsoar"), splunk_home)
+        assert run.returncode == 0, run.stderr
+        (incident,) = xsoar.incidents.values()
+        assert incident["type"] == "WIA Security Event" and incident["severity"] == 3
+        assert json.loads(incident["rawJSON"])["data"]["title"] == "Encoded PowerShell"
+
+
+def test_undeliverable_alert_goes_to_the_dead_letter_log(built_app, splunkd, splunk_home):
+    app, _ = built_app
+    with SplunkSoarServer() as soar:
+        soar.faults += [Fault(500, {"failed": True, "message": "boom"}, path_prefix="/rest/container")] * 20
+        splunkd.confs["wia_security"] = {"destination:soar": {
+            "url": soar.url.replace("http://", "phantom+http://") + "?max_attempts=2&initial_backoff=0",
+            "credential": "soar_token"}}
+        splunkd.passwords[("wia_security", "soar_token")] = soar.token
+        run = run_action(app, payload(splunkd, "soar"), splunk_home)
+    assert run.returncode == 2 and "boom" in run.stderr
+    (line,) = (splunk_home / "var" / "log" / "splunk" / "wia_security_dead_letter.log").read_text().splitlines()
+    record = json.loads(line)
+    assert "gave up after 2 attempt(s)" in record["reason"] and record["event"]["data"]["title"] == "Encoded PowerShell"
+
+
+def test_unknown_destination_or_credential_is_a_clear_error(built_app, splunkd, splunk_home):
+    app, _ = built_app
+    run = run_action(app, payload(splunkd, "nowhere"), splunk_home)
+    assert run.returncode == 2 and "no [destination:nowhere] in wia_security.conf" in run.stderr
+    splunkd.confs["wia_security"] = {"destination:soar": {"url": "phantom+https://soar.example", "credential": "missing"}}
+    run = run_action(app, payload(splunkd, "soar"), splunk_home)
+    assert run.returncode == 2 and "no credential 'missing'" in run.stderr
+
+
+def test_a_result_that_cannot_make_a_valid_alert_is_refused(built_app, splunkd, splunk_home):
+    app, _ = built_app
+    run = run_action(app, payload(splunkd, "soar", result={"mitre_technique_id": "T9999"}), splunk_home)
+    assert run.returncode == 2 and "does not make a valid WIA alert" in run.stderr and "T9999" in run.stderr
+
+
+def test_not_run_by_splunk():
+    run = subprocess.run([sys.executable, "-I", "-S", str(ROOT / "splunk_app" / "wia_security" / "bin" / "wia_send_event.py")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "--execute" in run.stderr

@@ -1,0 +1,162 @@
+"""The wia_events modular input run as Splunk runs it: `python bin/wia_events.py` from the built app
+with only bin/lib on the path, the scheme / validation / input-config XML on stdin, XML events on
+stdout, the checkpoint in the checkpoint directory. Sources: the gateway feed stand-in and a real
+TAXII 2.1 server (medallion)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+
+from wia_security import AlertBuilder, NetworkEventBuilder, validate_event
+
+from .conftest import ROOT
+from .splunkd_stub import Splunkd
+
+sys.path.insert(0, str(ROOT / "tests" / "servers"))
+
+from intel_http import Fault  # noqa: E402
+from wia_gateway_feed import GatewayFeed  # noqa: E402
+
+
+def run_input(app: Path, args: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-I", "-S", str(app / "bin" / "wia_events.py"), *args], input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def input_xml(splunkd: Splunkd, checkpoint_dir: Path, name: str, params: dict[str, str]) -> str:
+    body = "".join(f'<param name="{k}">{escape(v)}</param>' for k, v in params.items())
+    return (f"<input><server_host>sh1</server_host><server_uri>{splunkd.url}</server_uri>"
+            f"<session_key>{splunkd.session_key}</session_key><checkpoint_dir>{checkpoint_dir}</checkpoint_dir>"
+            f'<configuration><stanza name="wia_events://{name}" app="wia_security">{body}</stanza></configuration></input>')
+
+
+def streamed(out: str) -> list[dict]:
+    root = ET.fromstring(out)
+    assert root.tag == "stream"
+    return [{"time": e.findtext("time"), "sourcetype": e.findtext("sourcetype"), "source": e.findtext("source"),
+             "event": json.loads(e.findtext("data"))} for e in root.findall("event")]
+
+
+@pytest.fixture
+def splunkd():
+    with Splunkd() as server:
+        yield server
+
+
+@pytest.fixture
+def events():
+    made = [AlertBuilder().title(f"alert {n}").severity(n % 10).build().to_dict() for n in range(6)]
+    made += [NetworkEventBuilder().kind("connection").protocol("TCP").src("10.0.0.1").dst("10.0.0.2").build().to_dict()]
+    return made
+
+
+def test_scheme_describes_every_argument(built_app):
+    app, _ = built_app
+    run = run_input(app, ["--scheme"], "")
+    assert run.returncode == 0
+    scheme = ET.fromstring(run.stdout)
+    assert scheme.findtext("streaming_mode") == "xml" and scheme.findtext("use_external_validation") == "true"
+    assert {a.get("name") for a in scheme.iter("arg")} == {"source_url", "credential", "username", "verify_tls",
+                                                           "stix_content", "page_size", "max_events"}
+
+
+@pytest.mark.parametrize("params,ok,why", [
+    ({"source_url": "gateway+https://gw.example"}, True, ""),
+    ({"source_url": "ftp://x"}, False, "taxii+https://"),
+    ({"source_url": "taxii+https://t.example/api1/collections/x/", "password": "s3cret"}, False, "storage/passwords"),
+    ({"source_url": "gateway+https://user:pw@gw.example"}, False, "user:password"),
+    ({"source_url": "gateway+https://gw.example", "page_size": "many"}, False, "whole number"),
+])
+def test_validate_arguments(built_app, params, ok, why):
+    app, _ = built_app
+    items = "".join(f'<param name="{k}">{escape(v)}</param>' for k, v in params.items())
+    run = run_input(app, ["--validate-arguments"], f'<items><item name="x">{items}</item></items>')
+    assert (run.returncode == 0) is ok
+    if not ok:
+        assert why in ET.fromstring(run.stdout).findtext("message")
+        assert "s3cret" not in run.stdout + run.stderr
+
+
+def test_gateway_restart_neither_loses_nor_repeats(built_app, splunkd, tmp_path, events):
+    app, _ = built_app
+    splunkd.passwords[("wia_security", "gw_token")] = "gateway-test-token"
+    with GatewayFeed() as gateway:
+        gateway.events.extend(events[:4])
+        params = {"source_url": gateway.url.replace("http://", "gateway+http://"), "credential": "gw_token",
+                  "page_size": "2"}
+        conf = input_xml(splunkd, tmp_path, "gw", params)
+        first = run_input(app, [], conf)
+        assert first.returncode == 0, first.stderr
+        got = streamed(first.stdout)
+        assert [g["event"] for g in got] == events[:4]
+        assert {g["sourcetype"] for g in got} == {"wia:security:alert"} and got[0]["source"] == "wia_events://gw"
+        assert float(got[0]["time"]) == pytest.approx(__import__("wia_security").timeutil.to_epoch_ms(events[0]["timestamp"]) / 1000)
+        assert streamed(run_input(app, [], conf).stdout) == []                  # restart: nothing repeated
+        gateway.events.extend(events[4:])
+        # The feed fails on its second page: the first page is indexed and checkpointed, the run exits 1 ...
+        gateway.faults.append(Fault(503, {"error": "busy"}, path_prefix="/v1/events"))
+        calls_before = len(gateway.requests)
+        crashed = run_input(app, [], input_xml(splunkd, tmp_path, "gw", {**params, "page_size": "1"}))
+        assert crashed.returncode == 1 and "will resume" in crashed.stderr
+        assert len(gateway.requests) == calls_before + 1
+        # ... and the next run continues where the checkpoint stands.
+        resumed = run_input(app, [], conf)
+        assert resumed.returncode == 0
+        assert [g["event"] for g in streamed(crashed.stdout) + streamed(resumed.stdout)] == events[4:]
+        assert all(r.headers["authorization"] == "***" for r in gateway.requests)
+    assert "gateway-test-token" not in first.stderr + first.stdout
+
+
+def test_invalid_events_are_logged_with_their_errors_not_indexed(built_app, splunkd, tmp_path, events):
+    app, _ = built_app
+    splunkd.passwords[("wia_security", "gw_token")] = "gateway-test-token"
+    broken = dict(events[0], id="00000000-0000-4000-8000-0000000000bb", severity=99)
+    with GatewayFeed() as gateway:
+        gateway.events.extend([broken, events[1]])
+        run = run_input(app, [], input_xml(splunkd, tmp_path, "gw", {
+            "source_url": gateway.url.replace("http://", "gateway+http://"), "credential": "gw_token"}))
+    assert [g["event"]["id"] for g in streamed(run.stdout)] == [events[1]["id"]]
+    assert f"event_id={broken['id']} rejected: /severity" in run.stderr and "invalid=1" in run.stderr
+
+
+def test_missing_credential_is_a_clear_error(built_app, splunkd, tmp_path):
+    app, _ = built_app
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "gw", {"source_url": "gateway+http://127.0.0.1:9",
+                                                                   "credential": "nope"}))
+    assert run.returncode == 2 and "no credential 'nope'" in run.stderr and "setup page" in run.stderr
+
+
+def test_taxii_collection_in_small_pages_across_restarts(built_app, splunkd, tmp_path, events):
+    """medallion pages of 3 objects: an event's STIX objects span pages, runs stop at max_events and
+    restart from the checkpoint; every event arrives exactly once, equal to what was published."""
+    from medallion_subprocess import PASSWORD, USER, Medallion, publish_event
+    app, _ = built_app
+    samples = [validate_event(json.loads(p.read_text()), lenient=True).event for p in sorted((ROOT / "samples").glob("*.json"))]
+    splunkd.passwords[("wia_security", "taxii")] = PASSWORD
+    with Medallion() as taxii:
+        for event in samples[:4]:
+            publish_event(taxii, event)
+        params = {"source_url": taxii.collection_url.replace("http://", "taxii+http://"), "credential": "taxii",
+                  "username": USER, "page_size": "3", "max_events": "2"}
+        conf = input_xml(splunkd, tmp_path, "taxii", params)
+        seen: list[dict] = []
+        for _ in range(6):
+            run = run_input(app, [], conf)
+            assert run.returncode == 0, run.stderr
+            seen += streamed(run.stdout)
+        for event in samples[4:]:
+            publish_event(taxii, event)
+        for _ in range(6):
+            seen += streamed(run_input(app, [], conf).stdout)
+    ids = [s["event"]["id"] for s in seen]
+    assert sorted(ids) == sorted(e["id"] for e in samples) and len(ids) == len(set(ids))
+    by_id = {s["event"]["id"]: s for s in seen}
+    for event in samples:
+        assert by_id[event["id"]]["event"] == event
+        assert by_id[event["id"]]["sourcetype"] == f"wia:security:{event['type']}"
