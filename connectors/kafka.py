@@ -92,6 +92,17 @@ def parse_url(url: str) -> KafkaTarget:
     return KafkaTarget(config, topic, options, f"{scheme}://{hosts}/{topic}")
 
 
+def sasl_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Pops username/password(/sasl_mechanism) from `options` into librdkafka SASL settings."""
+    from .config import reveal
+    out: dict[str, Any] = {}
+    if "username" in options or "password" in options:
+        out["sasl.username"] = options.pop("username", "")
+        out["sasl.password"] = reveal(options.pop("password", "")) or ""
+        out["sasl.mechanism"] = options.pop("sasl_mechanism", "SCRAM-SHA-512")
+    return out
+
+
 class KafkaSink(BaseSink):
     """Produces each event keyed by its id and waits for the broker's delivery report."""
 
@@ -117,10 +128,18 @@ class KafkaSink(BaseSink):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "KafkaSink":
+        """Options (config file or code): format, username, password (a Secret: password_env/_file),
+        sasl_mechanism, delivery_timeout_ms, config (librdkafka settings)."""
         target = parse_url(url)
-        config = {**target.config, **options.pop("config", {})}
+        config = {**target.config, **sasl_options(options)}
+        config.update(options.pop("config", {}))
         bootstrap = config.pop("bootstrap.servers")
         fmt = options.pop("format", target.options.get("format", "wia"))
+        known = {"delivery_timeout_ms"}
+        unknown = set(options) - known
+        if unknown:
+            raise ConfigError(f"unknown Kafka option(s) {', '.join(sorted(unknown))}", key=sorted(unknown)[0],
+                              source=target.display)
         return cls(bootstrap, target.topic, config=config, format=fmt, display=target.display, **options)
 
     def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:
@@ -248,7 +267,8 @@ class KafkaSource:
     def from_url(cls, url: str, *, group_id: str | None = None, **options: Any) -> "KafkaSource":
         """kafka://HOST:PORT/TOPIC[,TOPIC2]?group=NAME&batch_size=500"""
         target = parse_url(url)
-        config = {**target.config, **options.pop("config", {})}
+        config = {**target.config, **sasl_options(options)}
+        config.update(options.pop("config", {}))
         bootstrap = config.pop("bootstrap.servers")
         group = group_id or target.options.get("group")
         if "batch_size" in target.options:

@@ -147,8 +147,10 @@ async def post_events(request: Request) -> Response:
         return error(503, "E3003", f"the event store is unavailable: {exc}", {"Retry-After": "5"})
     rejected = len(verdicts.results) - verdicts.accepted
     status = 200 if not rejected else (207 if verdicts.accepted else 400)
-    return Response(jsonio.dumpb({"accepted": verdicts.accepted, "rejected": rejected, "results": verdicts.results}),
-                    status, media_type="application/json")
+    reply: dict[str, Any] = {"accepted": verdicts.accepted, "rejected": rejected, "results": verdicts.results}
+    if len(verdicts.results) == 1 and "id" in verdicts.results[0]:
+        reply["id"] = verdicts.results[0]["id"]
+    return Response(jsonio.dumpb(reply), status, media_type="application/json")
 
 
 async def get_events(request: Request) -> Response:
@@ -158,6 +160,8 @@ async def get_events(request: Request) -> Response:
     if gw.store is None:
         return error(404, "E3001", "no event store is configured")
     q = request.query_params
+    if "after" in q:
+        return await _events_after(gw, q)
     try:
         limit = min(int(q.get("limit", "100")), MAX_QUERY_LIMIT)
         filters = {
@@ -182,6 +186,35 @@ async def get_events(request: Request) -> Response:
     except ValueError as exc:
         return error(400, "E1001", f"bad query parameter: {exc}")
     return Response(jsonio.dumpb({"count": len(events), "events": events}), media_type="application/json")
+
+
+async def _events_after(gw: Gateway, q: Any) -> Response:
+    """Arrival-order feed: events stored after an opaque cursor, and the cursor to ask with next time."""
+    try:
+        after = int(q["after"] or 0)
+        limit = min(int(q.get("limit", "100")), MAX_QUERY_LIMIT)
+        if after < 0 or limit < 1:
+            raise ValueError("after and limit must be positive")
+    except ValueError as exc:
+        return error(400, "E1001", f"bad query parameter: {exc}")
+    types = q.getlist("type")
+
+    def read() -> tuple[list[dict[str, Any]], int]:
+        import sqlite3
+        db = sqlite3.connect(gw.store.path)
+        try:
+            sql = "SELECT rowid, body FROM events WHERE rowid > ?"
+            args: list[Any] = [after]
+            if types:
+                sql += f" AND type IN ({','.join('?' * len(types))})"
+                args += types
+            rows = db.execute(sql + " ORDER BY rowid LIMIT ?", [*args, limit]).fetchall()
+        finally:
+            db.close()
+        return [jsonio.loads(body) for _, body in rows], (rows[-1][0] if rows else after)
+    events, cursor = await run_in_threadpool(read)
+    return Response(jsonio.dumpb({"count": len(events), "events": events, "next": str(cursor)}),
+                    media_type="application/json")
 
 
 async def healthz(request: Request) -> Response:

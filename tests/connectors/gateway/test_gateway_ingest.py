@@ -152,3 +152,21 @@ def test_query_filters_on_stored_events(make_gateway):
     assert {e["id"] for e in high} == {e["id"] for e in events if e["severity"] >= 7}
     r = requests.get(gw.url + "/v1/events", params={"severity_min": "x"}, headers=AUTH)
     assert r.status_code == 400
+
+
+def test_arrival_order_feed_with_a_cursor(make_gateway):
+    gw = make_gateway()
+    events = event_dicts(25, seed=26)
+    for e in events:                                  # one at a time, as a forwarder would
+        r = requests.post(gw.url + "/v1/events", json=e, headers=AUTH)
+        assert r.status_code == 200 and r.json()["id"] == e["id"]
+    seen, cursor = [], "0"
+    while True:
+        page = requests.get(gw.url + "/v1/events", params={"after": cursor, "limit": 10}, headers=AUTH).json()
+        if not page["events"]:
+            assert page["next"] == cursor             # nothing new: the same cursor comes back
+            break
+        seen += [e["id"] for e in page["events"]]
+        cursor = page["next"]
+    assert seen == [e["id"] for e in events]
+    assert requests.get(gw.url + "/v1/events", params={"after": "x"}, headers=AUTH).status_code == 400

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from confluent_kafka import Consumer
 from servers.tansu import start_tansu
 from strategies import event_dicts
@@ -96,3 +98,19 @@ def test_url_parsing_keeps_credentials_out_of_names():
         assert "s3cr3t" not in repr(sink) and "s3cr3t" not in sink.name
     finally:
         sink._producer.purge()
+
+
+def test_config_file_options_take_secrets_by_reference(monkeypatch):
+    from wia_security.connectors.config import parse_config
+    monkeypatch.setenv("KAFKA_PW", "pw-from-env")
+    config = parse_config({"destinations": {"bus": {
+        "url": "kafka+sasl_ssl://b1:9093/wia-events", "username": "svc", "password_env": "KAFKA_PW",
+        "sasl_mechanism": "PLAIN"}}})
+    [dest] = config.destinations
+    sink = dest.open()
+    try:
+        assert isinstance(sink, KafkaSink) and "pw-from-env" not in repr(sink)
+    finally:
+        sink._producer.purge()
+    with pytest.raises(Exception, match="unknown Kafka option"):
+        KafkaSink.from_url("kafka://127.0.0.1:1/t", colour="blue")
