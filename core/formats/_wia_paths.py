@@ -16,16 +16,21 @@ _MISSING = object()
 
 
 class Remainder:
-    """A deep copy of an event from which mapped values are popped."""
+    """An event from which mapped values are popped (the event itself is never changed).
 
-    __slots__ = ("doc", "original")
+    Pops are recorded as paths; `leftover()` then rebuilds, in one walk, the part of the event
+    no pop took: containers emptied by pops disappear, containers that were empty stay, and a list
+    element taken whole leaves `{}` so the other elements keep their positions.
+    """
+
+    __slots__ = ("original", "popped")
 
     def __init__(self, event: dict[str, Any]) -> None:
-        self.doc = copy.deepcopy(event)
         self.original = event
+        self.popped: set[tuple[Any, ...]] = set()
 
     def get(self, *path: Any, default: Any = None) -> Any:
-        node: Any = self.doc
+        node: Any = self.original
         for key in path:
             try:
                 node = node[key]
@@ -34,35 +39,44 @@ class Remainder:
         return node
 
     def pop(self, *path: Any, default: Any = None) -> Any:
-        """The value at `path`, removed from the remainder (default when absent)."""
-        parent = self.get(*path[:-1], default=_MISSING)
-        key = path[-1]
-        if isinstance(parent, dict) and key in parent:
-            return parent.pop(key)
-        if isinstance(parent, list) and isinstance(key, int) and 0 <= key < len(parent):
-            value = parent[key]
-            parent[key] = _MISSING          # keep the positions of the other elements
-            return value
-        return default
+        """The value at `path`, marked as taken (default when absent or already taken)."""
+        if path in self.popped:
+            return default
+        value = self.get(*path, default=_MISSING)
+        if value is _MISSING:
+            return default
+        self.popped.add(path)
+        return value
 
     def leftover(self) -> dict[str, Any]:
-        pruned = _prune(self.doc, self.original)
+        if not self.popped:
+            return copy.deepcopy(self.original)
+        pruned = _rest(self.original, (), self.popped, {p[:i] for p in self.popped for i in range(1, len(p))})
         return pruned if isinstance(pruned, dict) else {}
 
 
-def _prune(value: Any, original: Any) -> Any:
-    """Containers emptied by pops disappear; containers that were empty in the event stay (`[]`, `{}`)."""
+def _rest(value: Any, path: tuple[Any, ...], popped: set[tuple[Any, ...]], touched: set[tuple[Any, ...]]) -> Any:
+    if path and path not in touched:          # nothing below was taken: copy it whole
+        return copy.deepcopy(value) if isinstance(value, (dict, list)) else value
     if isinstance(value, dict):
-        if not value and original == {}:
+        if not value:
             return {}
-        out = {k: p for k, v in value.items()
-               if (p := _prune(v, original.get(k) if isinstance(original, dict) else None)) is not _MISSING}
+        out = {}
+        for k, v in value.items():
+            q = path + (k,)
+            if q in popped:
+                continue
+            r = _rest(v, q, popped, touched)
+            if r is not _MISSING:
+                out[k] = r
         return out if out else _MISSING
     if isinstance(value, list):
-        if not value and original == []:
+        if not value:
             return []
-        items = [_prune(v, original[i] if isinstance(original, list) and i < len(original) else None)
-                 for i, v in enumerate(value)]
+        items = []
+        for i, v in enumerate(value):
+            q = path + (i,)
+            items.append(_MISSING if q in popped else _rest(v, q, popped, touched))
         if all(i is _MISSING for i in items):
             return _MISSING
         return [{} if i is _MISSING else i for i in items]   # {} = "nothing left at this position"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 from .._version import WIA_SCHEMA_URI, WIA_VERSION
@@ -44,7 +45,7 @@ def _ip(v: Any) -> Any:
 
 
 def _ips(v: Any) -> Any:
-    return v if isinstance(v, list) and v and all(ip_version(i) for i in v) else None
+    return list(v) if isinstance(v, list) and v and all(ip_version(i) for i in v) else None
 
 
 def _int(v: Any) -> Any:
@@ -60,7 +61,11 @@ def _bool(v: Any) -> Any:
 
 
 def _strs(v: Any) -> Any:
-    return v if isinstance(v, list) and all(isinstance(i, str) for i in v) else None
+    return list(v) if isinstance(v, list) and all(isinstance(i, str) for i in v) else None
+
+
+def _labels(v: Any) -> Any:
+    return dict(v) if isinstance(v, dict) else None
 
 
 def _one(v: Any) -> Any:
@@ -79,6 +84,14 @@ def _upper(v: Any) -> Any:
     return v.upper() if isinstance(v, str) else None
 
 
+def _split(path: str) -> tuple[list[str], list[str]]:
+    """"a.b[].c" -> (["a", "b"], ["c"]); no list -> (parts, [])."""
+    if "[]" in path:
+        head, _, tail = path.partition("[]")
+        return head.split("."), [p for p in tail.strip(".").split(".") if p]
+    return path.split("."), []
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """WIA path (dotted; `[]` marks the list being walked) <-> ECS field (dotted; `[]` likewise)."""
@@ -87,10 +100,20 @@ class Rule:
     ecs: str
     out: Fn = _same
     back: Fn = _same
+    # the paths split once: (head, tail) where tail is the part after "[]" (empty when no list)
+    wia_head: tuple[str, ...] = ()
+    wia_tail: tuple[str, ...] = ()
+    ecs_head: tuple[str, ...] = ()
+    ecs_tail: tuple[str, ...] = ()
+    listed: bool = False
+    geo: bool = False
 
 
 def R(wia: str, ecs: str, out: Fn = _same, back: Fn = _same) -> Rule:
-    return Rule(wia, ecs, out, back)
+    wh, wt = _split(wia)
+    eh, et = _split(ecs)
+    return Rule(wia, ecs, out, back, tuple(wh), tuple(wt), tuple(eh), tuple(et), "[]" in wia,
+                ecs.endswith((".location.lat", ".location.lon")))
 
 
 def _hash_rules(wia: str, ecs: str) -> list[Rule]:
@@ -117,7 +140,7 @@ ENVELOPE = [
     R("id", "event.id", _str), R("timestamp", "@timestamp", _str), R("severity", "event.risk_score", _num),
     R("source.type", "observer.type", _str), R("source.name", "observer.product", _str),
     R("source.vendor", "observer.vendor", _str), R("source.version", "observer.version", _str),
-    R("meta.raw", "event.original", _str), R("meta.tags", "tags", _strs), R("meta.labels", "labels"),
+    R("meta.raw", "event.original", _str), R("meta.tags", "tags", _strs), R("meta.labels", "labels", _labels),
 ]
 MITRE = [
     R("mitre.tactic", "threat.tactic.id", _one, _first), R("mitre.tactic_name", "threat.tactic.name", _one, _first),
@@ -276,14 +299,6 @@ _HIVES = {"HKEY_LOCAL_MACHINE": "HKLM", "HKEY_CURRENT_USER": "HKCU", "HKEY_USERS
 _MISSING = object()
 
 
-def _split(path: str) -> tuple[list[str], list[str]]:
-    """"a.b[].c" -> (["a", "b"], ["c"]); no list -> (parts, [])."""
-    if "[]" in path:
-        head, _, tail = path.partition("[]")
-        return head.split("."), [p for p in tail.strip(".").split(".") if p]
-    return path.split("."), []
-
-
 def _get(doc: Any, parts: list[str]) -> Any:
     node = doc
     for p in parts:
@@ -308,7 +323,8 @@ def _setdefault(doc: dict[str, Any], dotted: str, value: Any) -> None:
         _set(doc, parts, value)
 
 
-def rules_for(event_type: str, direction: str | None = None) -> list[Rule]:
+@lru_cache(maxsize=None)
+def rules_for(event_type: str, direction: str | None = None) -> tuple[Rule, ...]:
     """The rule table of one event type: its own rules first; a shared rule whose ECS field the type
     already uses is left out (the field has one owner, so the way back is unambiguous)."""
     own = list(TYPE_RULES.get(event_type, []))
@@ -329,7 +345,7 @@ def rules_for(event_type: str, direction: str | None = None) -> list[Rule]:
             continue
         taken.add(rule.ecs)
         out.append(rule)
-    return out
+    return tuple(out)
 
 
 class EcsFormat(Format):
@@ -359,42 +375,40 @@ class EcsFormat(Format):
 
     @staticmethod
     def _forward(rule: Rule, event: dict[str, Any], rest: Remainder, doc: dict[str, Any]) -> None:
-        wia_head, wia_tail = _split(rule.wia)
-        ecs_head, ecs_tail = _split(rule.ecs)
-        if not wia_tail and "[]" not in rule.wia:
-            value = _get(event, wia_head)
+        if not rule.listed:
+            value = _get(event, rule.wia_head)
             if value is _MISSING:
                 return
-            if rule.ecs.endswith((".location.lat", ".location.lon")):
-                geo = _get(event, wia_head[:-1])        # a geo_point needs both coordinates
+            if rule.geo:
+                geo = _get(event, rule.wia_head[:-1])        # a geo_point needs both coordinates
                 if not (is_number(geo.get("latitude")) and is_number(geo.get("longitude"))):
                     return
             out = rule.out(value)
-            if out is None:
+            if out is None or _get(doc, rule.ecs_head) is not _MISSING:
                 return
-            if _get(doc, ecs_head) is not _MISSING:
-                return
-            _set(doc, ecs_head, out)
-            if rule.back(out) == value and type(rule.back(out)) is type(value):
-                rest.pop(*wia_head)
+            _set(doc, rule.ecs_head, out)
+            back = rule.back(out)
+            if back == value and type(back) is type(value):
+                rest.pop(*rule.wia_head)
             return
-        items = _get(event, wia_head)
+        items = _get(event, rule.wia_head)
         if not isinstance(items, list):
             return
-        target = _get(doc, ecs_head)
+        target = _get(doc, rule.ecs_head)
         if target is _MISSING:
             target = [{} for _ in items]
-            _set(doc, ecs_head, target)
+            _set(doc, rule.ecs_head, target)
         for i, item in enumerate(items):
-            value = _get(item, wia_tail)
+            value = _get(item, rule.wia_tail)
             if value is _MISSING or i >= len(target):
                 continue
             out = rule.out(value)
-            if out is None or _get(target[i], ecs_tail) is not _MISSING:
+            if out is None or _get(target[i], rule.ecs_tail) is not _MISSING:
                 continue
-            _set(target[i], ecs_tail, out)
-            if rule.back(out) == value and type(rule.back(out)) is type(value):
-                rest.pop(*wia_head, i, *wia_tail)
+            _set(target[i], rule.ecs_tail, out)
+            back = rule.back(out)
+            if back == value and type(back) is type(value):
+                rest.pop(*rule.wia_head, i, *rule.wia_tail)
 
     def _derived(self, event: dict[str, Any], doc: dict[str, Any]) -> None:
         """ECS fields that restate WIA values (ignored on the way back)."""
@@ -640,30 +654,28 @@ class EcsFormat(Format):
 
     @staticmethod
     def _backward(rule: Rule, doc: dict[str, Any], event: dict[str, Any]) -> None:
-        wia_head, wia_tail = _split(rule.wia)
-        ecs_head, ecs_tail = _split(rule.ecs)
-        if "[]" not in rule.ecs:
-            value = _get(doc, ecs_head)
+        if not rule.listed:
+            value = _get(doc, rule.ecs_head)
             if value is _MISSING or value is None:
                 return
             back = rule.back(value)
             if back is not None:
-                _set(event, wia_head, back)
+                _set(event, rule.wia_head, back)
             return
-        items = _get(doc, ecs_head)
+        items = _get(doc, rule.ecs_head)
         if not isinstance(items, list):
             return
-        target = _get(event, wia_head)
+        target = _get(event, rule.wia_head)
         if target is _MISSING:
             target = [{} for _ in items]
-            _set(event, wia_head, target)
+            _set(event, rule.wia_head, target)
         for i, item in enumerate(items):
-            value = _get(item, ecs_tail) if isinstance(item, dict) else _MISSING
+            value = _get(item, rule.ecs_tail) if isinstance(item, dict) else _MISSING
             if value is _MISSING or value is None or i >= len(target):
                 continue
             back = rule.back(value)
             if back is not None:
-                _set(target[i], wia_tail, back)
+                _set(target[i], rule.wia_tail, back)
 
     @staticmethod
     def _type_from_ecs(doc: dict[str, Any]) -> str | None:
