@@ -247,7 +247,13 @@ async def stream(ws: WebSocket) -> None:
         await ws.close(CLOSE_GOING_AWAY)
         return
     await ws.accept()
-    client = Client(gw.hub, ws.send_text, client_id=ws.headers.get("x-wia-client-id"))
+    # Events go straight to the ASGI send (Starlette's WebSocket.send re-checks its state on every
+    # message; at 100 subscribers that is a measurable share of the fan-out cost).
+    asgi_send = ws._send
+
+    async def send_text(text: str) -> None:
+        await asgi_send({"type": "websocket.send", "text": text})
+    client = Client(gw.hub, send_text, client_id=ws.headers.get("x-wia-client-id"))
     gw.hub.clients.add(client)
     task = asyncio.current_task()
     if task is not None:
@@ -425,6 +431,15 @@ class AccessLog:
             return
         started = time.monotonic()
         status = [0]
+        if scope["type"] == "websocket":
+            # Not wrapping send: a stream sends millions of messages; log the connection at its end.
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                if access_log.isEnabledFor(logging.INFO):
+                    client = scope.get("client") or ("-", 0)
+                    access_log.info("%s WS %s closed after %.1fs", client[0], scope["path"], time.monotonic() - started)
+            return
 
         async def capture(message: dict) -> None:
             if message["type"] == "http.response.start":

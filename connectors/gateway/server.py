@@ -60,6 +60,9 @@ def uvicorn_config(app: Any, settings: GatewaySettings, host: str, port: int, *,
         access_log=False,                      # ours (AccessLog) never logs query strings or headers
         server_header=False, proxy_headers=False,
         ws="websockets-sansio", ws_max_size=settings.max_message_bytes,
+        # permessage-deflate costs one compression per message per subscriber (a third of the CPU
+        # of a 100-subscriber fan-out, benchmarks/bench_gateway.py): off unless asked for.
+        ws_per_message_deflate=settings.ws_compression,
         ws_ping_interval=WS_PING_INTERVAL, ws_ping_timeout=WS_PING_TIMEOUT,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)

@@ -45,6 +45,7 @@ class GatewaySettings:
     client_rate: int = DEFAULT_CLIENT_RATE
     max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS
     delivery_batch: int = DEFAULT_DELIVERY_BATCH
+    ws_compression: bool = False                   # permessage-deflate on the stream (CPU per subscriber)
     taxii: bool = True                             # the TAXII 2.1 endpoint over the store
     taxii_title: str = "WIA Security gateway"
     extra: dict = field(default_factory=dict)

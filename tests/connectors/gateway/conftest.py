@@ -9,8 +9,7 @@ pytest.importorskip("websockets", reason="the server extra is not installed")
 from wia_security.connectors.gateway import GatewaySettings  # noqa: E402
 from wia_security.connectors.gateway.server import GatewayServer  # noqa: E402
 
-TOKEN = "test-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+from gateway_helpers import TOKEN  # noqa: E402
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import requests
-from conftest import AUTH
+from gateway_helpers import AUTH
 from strategies import event_dicts
 
 pytest.importorskip("confluent_kafka", reason="the kafka extra is not installed")

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 import requests
-from conftest import AUTH, TOKEN
+from gateway_helpers import AUTH, TOKEN
 from strategies import event_dicts
 
 SPLUNK = {"Authorization": f"Splunk {TOKEN}"}

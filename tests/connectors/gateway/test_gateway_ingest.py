@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import requests
-from conftest import AUTH, TOKEN
+from gateway_helpers import AUTH, TOKEN
 from strategies import event_dicts
 
 from wia_security.connectors.gateway import GatewaySettings, load_tokens

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import requests
-from conftest import AUTH, TOKEN
+from gateway_helpers import AUTH, TOKEN
 from strategies import event_dicts
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
