@@ -28,7 +28,7 @@ APP_ID = "wia_security"
 CORE_EXCLUDE = {"cli", "__main__.py", "__pycache__"}
 #: Connector modules (and their pure-Python client libraries) the alert action delivers through.
 CONNECTOR_MODULES = ["__init__.py", "base.py", "config.py", "dead_letter.py", "_eventview.py", "delivery", "soar"]
-THIRD_PARTY = ["requests>=2.32", "demisto-py>=3.2"]
+THIRD_PARTY = ["requests>=2.32", "demisto-py>=3.2", "kafka-python>=3.0"]
 #: Python the vendored libraries are chosen for (Splunk's python.required = 3.13 runtime).
 TARGET_PYTHON = "3.13"
 
@@ -85,6 +85,31 @@ def vendor_third_party(lib: Path) -> None:
         shutil.rmtree(junk, ignore_errors=True)
     for hook in lib.glob("*.pth"):
         hook.unlink()
+    strict_json(lib / "kafka")
+
+
+#: kafka-python's loader (kafka/protocol/schemas/load_json.py) strips these comment blocks.
+_JSON_COMMENTS = re.compile(r"(?m)((?:^\s*//.*\n?)+)")
+
+
+def strict_json(tree: Path) -> None:
+    """kafka-python ships Apache Kafka's message schemas as JSON with // comment blocks, which
+    AppInspect rejects as malformed JSON. Rewrite each as strict JSON holding what kafka-python's
+    loader makes of it: the first comment block under "license", the second under "doc"."""
+    for path in sorted(tree.rglob("*.json")):
+        text = path.read_text(encoding="utf-8")
+        try:
+            json.loads(text)
+            continue
+        except ValueError:
+            pass
+        data = json.loads(_JSON_COMMENTS.sub("", text))
+        comments = _JSON_COMMENTS.findall(text)
+        if comments:
+            data["license"] = comments[0]
+            if len(comments) > 1:
+                data["doc"] = comments[1]
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def stamp(app: Path, ver: str) -> None:

@@ -32,6 +32,10 @@ PACK_SRC = ROOT / "xsoar_pack"
 PACK = "WIASecurity"
 INTEGRATION = Path("Packs") / PACK / "Integrations" / "WIASecurity" / "WIASecurity.py"
 SDK_BIN = ROOT / ".venv-demisto" / "bin"
+#: Pure-Python libraries embedded beside the core (Kafka fetch); the image has requests already.
+EMBEDDED_LIBRARIES = ["kafka-python>=3.0"]
+#: Python of the demisto/python3 image the pack names.
+TARGET_PYTHON = "3.12"
 #: Core pieces the integration does not need (the CLI, the HTML report).
 CORE_EXCLUDE = {"cli", "__main__.py", "dashboard", "__pycache__"}
 EMBED_MARKER = 'WIA_CORE_ZIP_B64 = ""'
@@ -64,7 +68,24 @@ def core_zip() -> bytes:
             info = zipfile.ZipInfo(str(Path("wia_security") / rel), date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, path.read_bytes())
+        for wheel in library_wheels():
+            with zipfile.ZipFile(wheel) as whl:
+                for name in whl.namelist():
+                    if name.endswith("/") or "__pycache__" in name or name.endswith((".pyc", ".pyo")):
+                        continue
+                    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    zf.writestr(info, whl.read(name))      # the package and its dist-info (license)
     return buffer.getvalue()
+
+
+def library_wheels() -> list[Path]:
+    """Pure-Python wheels of EMBEDDED_LIBRARIES (a library that needs compiled code fails here)."""
+    target = Path(tempfile.mkdtemp(prefix="wia-xsoar-wheels-"))
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
+                    "--only-binary=:all:", "--platform", "any", "--python-version", TARGET_PYTHON, "--implementation", "py",
+                    "-d", str(target), *EMBEDDED_LIBRARIES], check=True)
+    return sorted(target.glob("*.whl"))
 
 
 def check_version(tree: Path) -> None:

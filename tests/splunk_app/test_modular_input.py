@@ -160,3 +160,41 @@ def test_taxii_collection_in_small_pages_across_restarts(built_app, splunkd, tmp
     for event in samples:
         assert by_id[event["id"]]["event"] == event
         assert by_id[event["id"]]["sourcetype"] == f"wia:security:{event['type']}"
+
+
+@pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning", "ignore:open_text is deprecated:DeprecationWarning")
+def test_kafka_topic_offsets_checkpointed_across_restarts(built_app, splunkd, tmp_path, events):
+    """tansu (a Kafka-protocol broker) with a two-partition topic, written by the project's kafka sink
+    (key = event id, value = event JSON); the input reads with the vendored kafka-python, resumes
+    from its own per-partition offsets, and reports a message that is not a WIA event."""
+    from tansu import start_tansu
+    from wia_security.connectors import open_sink
+    app, _ = built_app
+    broker = start_tansu()
+    try:
+        topic = broker.create_topic(partitions=2)
+        with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
+            assert sink.send(events[:5]).merge(sink.flush()).delivered == 5
+        params = {"source_url": f"kafka://{broker.bootstrap}/{topic}", "page_size": "2", "max_events": "3"}
+        conf = input_xml(splunkd, tmp_path, "kafka", params)
+        seen: list[dict] = []
+        for _ in range(3):
+            run = run_input(app, [], conf)
+            assert run.returncode == 0, run.stderr
+            seen += streamed(run.stdout)
+        assert sorted(s["event"]["id"] for s in seen) == sorted(e["id"] for e in events[:5])
+        from confluent_kafka import Producer
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer.produce(topic, key=b"junk", value=b"{not json", partition=0)
+        assert producer.flush(15) == 0
+        with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
+            sink.send(events[5:])
+            sink.flush()
+        last = run_input(app, [], conf)
+        seen += streamed(last.stdout)
+        assert f"{topic}/0@" in last.stderr and "not a WIA event" in last.stderr
+    finally:
+        broker.kill()
+    ids = [s["event"]["id"] for s in seen]
+    assert sorted(ids) == sorted(e["id"] for e in events) and len(ids) == len(set(ids))
+    assert {s["sourcetype"] for s in seen} == {"wia:security:alert", "wia:security:network_event"}

@@ -155,7 +155,7 @@ def test_vendored_core_runs_without_the_project_installed(built_app, python):
     app, _ = built_app
     code = ("import sys; sys.path[:0] = [sys.argv[1]]; import wia_security, json; "
             "assert wia_security.__file__.startswith(sys.argv[1]), wia_security.__file__; "
-            "import demisto_client, requests; from wia_security.connectors.soar import xsoar, splunk_soar; "
+            "import demisto_client, requests, kafka; from wia_security.connectors.soar import xsoar, splunk_soar; "
             "e = wia_security.AlertBuilder().title('t').mitre('T1059.001').build().to_dict(); "
             "print(json.dumps([wia_security.__version__, wia_security.validate_event(e).valid]))")
     out = subprocess.run([python, "-I", "-S", "-c", code, str(app / "bin" / "lib")], capture_output=True, text=True, timeout=120)

@@ -208,3 +208,44 @@ def test_attack_lookup_unknown(integration, demisto):
 def test_unknown_command(integration, demisto):
     (entry,) = run_command(integration, demisto, "wia-nope")
     assert entry["Type"] == 4 and "not implemented" in entry["Contents"]
+
+
+# -- Kafka (tansu broker) ----------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning", "ignore:open_text is deprecated:DeprecationWarning")
+def test_fetch_incidents_from_a_kafka_topic(integration, demisto, sample_events):
+    """Two partitions written by the project's kafka sink; fetches of at most 3 resume from the
+    per-partition offsets kept in last-run state; a message that is not a WIA event is reported."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "servers"))
+    from tansu import start_tansu
+    from confluent_kafka import Producer
+    from wia_security.connectors import open_sink
+    broker = start_tansu()
+    try:
+        topic = broker.create_topic(partitions=2)
+        with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
+            sink.send(sample_events[:5])
+            sink.flush()
+        params = {"url": f"kafka://{broker.bootstrap}/{topic}", "source_type": "kafka", "max_fetch": "3"}
+        assert run_command(integration, demisto, "test-module", params=params) == ["ok"]
+        fetched, state, errors = [], {}, []
+        for round_ in range(5):
+            if round_ == 3:
+                producer = Producer({"bootstrap.servers": broker.bootstrap})
+                producer.produce(topic, value=b"[1, 2]", partition=1)
+                assert producer.flush(15) == 0
+                with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
+                    sink.send(sample_events[5:])
+                    sink.flush()
+            run_command(integration, demisto, "fetch-incidents", params=params, last_run=state)
+            assert len(demisto.incidents_out[-1]) <= 3
+            fetched += demisto.incidents_out[-1]
+            state = demisto.last_run
+            errors += [m for level, m in demisto.logs if level == "error"]
+    finally:
+        broker.kill()
+    ids = [json.loads(i["rawJSON"])["id"] for i in fetched]
+    assert sorted(ids) == sorted(e["id"] for e in sample_events) and len(ids) == len(set(ids))
+    assert set(state["offsets"]) == {"0", "1"}
+    assert any(f"{topic}/1@" in m and "not a WIA event" in m for m in errors), errors

@@ -119,8 +119,9 @@ for command, args in json.loads(sys.argv[4]):
     except SystemExit:
         pass
     out[command] = list(demisto.results_log)
-import wia_security
+import wia_security, kafka
 out["core_from"] = wia_security.__file__
+out["kafka_from"] = kafka.__file__
 print(json.dumps(out, default=str))
 """
 
@@ -145,6 +146,7 @@ def test_unified_integration_runs_with_nothing_but_the_image_libraries(pack_zip,
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["core_from"].endswith(".zip/wia_security/__init__.py"), out["core_from"]
+    assert out["kafka_from"].endswith(".zip/kafka/__init__.py"), out["kafka_from"]      # embedded for Kafka fetch
     (lookup,) = out["wia-attack-lookup"]
     assert next(iter(lookup["EntryContext"].values()))[0]["Name"] == "PowerShell"
     (validation,) = out["wia-validate-event"]

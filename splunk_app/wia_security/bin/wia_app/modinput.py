@@ -20,7 +20,7 @@ from .splunkd import Splunkd, SplunkdError
 
 SCHEME = """<scheme>
     <title>WIA Security events</title>
-    <description>Pull WIA Security events from a TAXII 2.1 collection or a WIA gateway.</description>
+    <description>Pull WIA Security events from a TAXII 2.1 collection, a WIA gateway or a Kafka topic.</description>
     <use_external_validation>true</use_external_validation>
     <use_single_instance>false</use_single_instance>
     <streaming_mode>xml</streaming_mode>
@@ -28,7 +28,7 @@ SCHEME = """<scheme>
         <args>
             <arg name="source_url">
                 <title>Source URL</title>
-                <description>taxii+https://host/api-root/collections/ID/ or gateway+https://host</description>
+                <description>taxii+https://host/api-root/collections/ID/, gateway+https://host or kafka://broker:9092/TOPIC</description>
                 <required_on_create>true</required_on_create>
             </arg>
             <arg name="credential">
@@ -38,7 +38,7 @@ SCHEME = """<scheme>
             </arg>
             <arg name="username">
                 <title>User name</title>
-                <description>User for HTTP Basic authentication; empty sends the credential as a bearer token</description>
+                <description>User for HTTP Basic (TAXII) or SASL (Kafka) authentication; empty sends the credential as a bearer token</description>
                 <required_on_create>false</required_on_create>
             </arg>
             <arg name="verify_tls">
@@ -94,8 +94,8 @@ def validate(params: dict[str, str]) -> str | None:
     if not url:
         return "source_url is required"
     scheme = url.split("://", 1)[0]
-    if "://" not in url or scheme.split("+", 1)[0] not in ("taxii", "gateway"):
-        return "source_url must start with taxii+https:// or gateway+https://"
+    if "://" not in url or scheme.split("+", 1)[0] not in ("taxii", "gateway", "kafka"):
+        return "source_url must start with taxii+https://, gateway+https:// or kafka:// (kafka+ssl://, kafka+sasl_ssl://)"
     for key in params:
         if key.lower() in _SECRET_PARAMS:
             return f"parameter {key!r} would store a secret in inputs.conf; store it in storage/passwords and name it in 'credential'"

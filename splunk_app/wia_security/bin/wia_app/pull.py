@@ -14,6 +14,11 @@ nothing but the vendored pure-Python core.
   wia_security.parse(objects, from_="stix") (relationships split across pages are not joined).
 - gateway+https://host : the WIA gateway's `GET /v1/events?after=<cursor>&limit=N`, answering
   {"events": [...], "next": <cursor>}.
+- kafka://broker:9092[,broker2:9092]/TOPIC (kafka+ssl://, kafka+sasl_ssl://, kafka+sasl:// with
+  ?sasl_mechanism=PLAIN|SCRAM-SHA-256|SCRAM-SHA-512): messages whose value is one WIA event as JSON
+  (what the project's kafka sink writes), read with kafka-python (pure Python, vendored) on manually
+  assigned partitions; the position is the next offset of every partition, so no consumer group and
+  no broker-side commit is involved: the checkpoint alone says where to resume.
 """
 from __future__ import annotations
 
@@ -149,7 +154,90 @@ class GatewaySource(HttpSource):
             cursor = next_cursor
 
 
-SOURCES: dict[str, type[HttpSource]] = {"taxii": TaxiiSource, "gateway": GatewaySource}
+class KafkaSource:
+    scheme = "kafka"
+    #: A poll that brings nothing this many times in a row ends the run (the topic is drained).
+    IDLE_POLLS = 2
+    POLL_MS = 1000
+    _PROTOCOLS = {"kafka": "PLAINTEXT", "kafka+ssl": "SSL", "kafka+sasl": "SASL_PLAINTEXT", "kafka+sasl_ssl": "SASL_SSL"}
+
+    def __init__(self, url: str, *, secret: str | None = None, username: str | None = None, verify_tls: bool = True,
+                 page_size: int = 500, timeout: float = 60.0, stix_content: str = "wia") -> None:
+        parts = urllib.parse.urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in self._PROTOCOLS:
+            raise SourceError(f"use one of {', '.join(s + '://' for s in self._PROTOCOLS)}", url=_redact(url))
+        self.brokers = [b for b in parts.netloc.split(",") if b]
+        self.topic = urllib.parse.unquote(parts.path.strip("/"))
+        if not self.brokers or not self.topic or parts.username or parts.password:
+            raise SourceError("expected kafka://host:port[,host:port]/TOPIC (credentials go in 'credential')", url=_redact(url))
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        self.config: dict[str, Any] = {"bootstrap_servers": self.brokers, "security_protocol": self._PROTOCOLS[scheme],
+                                       "enable_auto_commit": False, "group_id": None, "request_timeout_ms": int(timeout * 1000) + 5000,
+                                       "client_id": "wia-security-splunk-app"}
+        if "ssl" in scheme:
+            self.config["ssl_check_hostname"] = verify_tls
+            if not verify_tls:
+                import ssl as _ssl
+                self.config["ssl_context"] = _ssl._create_unverified_context()
+        if "sasl" in scheme:
+            self.config.update(sasl_mechanism=query.get("sasl_mechanism", "PLAIN"), sasl_plain_username=username,
+                               sasl_plain_password=secret)
+        self.page_size = page_size
+        self._where = f"{scheme}://{','.join(self.brokers)}/{self.topic}"
+
+    def __repr__(self) -> str:
+        return f"<KafkaSource {self._where}>"
+
+    def pages(self, position: dict[str, Any]) -> Iterator[Page]:
+        try:
+            from kafka import KafkaConsumer, TopicPartition
+            from kafka.errors import KafkaError
+        except ImportError as exc:  # pragma: no cover - vendored in bin/lib
+            raise SourceError(f"kafka-python is not available: {exc}", url=self._where) from None
+        offsets: dict[str, int] = {str(k): int(v) for k, v in (position.get("offsets") or {}).items()}
+        try:
+            consumer = KafkaConsumer(**self.config)
+        except KafkaError as exc:
+            raise SourceError(f"cannot reach the Kafka brokers: {exc}", url=self._where, retryable=True) from None
+        try:
+            partitions = consumer.partitions_for_topic(self.topic)
+            if not partitions:
+                raise SourceError(f"topic {self.topic!r} does not exist or has no partitions", url=self._where)
+            assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(assigned)
+            for tp in assigned:
+                if str(tp.partition) in offsets:
+                    consumer.seek(tp, offsets[str(tp.partition)])
+                else:
+                    consumer.seek_to_beginning(tp)
+            idle = 0
+            while idle < self.IDLE_POLLS:
+                batch = consumer.poll(timeout_ms=self.POLL_MS, max_records=self.page_size)
+                if not batch:
+                    idle += 1
+                    continue
+                idle = 0
+                events: list[dict[str, Any]] = []
+                skipped: list[str] = []
+                for tp, records in sorted(batch.items(), key=lambda item: item[0].partition):
+                    for record in records:
+                        try:
+                            value = json.loads(record.value.decode("utf-8"))
+                            if not isinstance(value, dict):
+                                raise ValueError(f"a JSON {type(value).__name__}, not an object")
+                            events.append(value)
+                        except (ValueError, UnicodeDecodeError) as exc:
+                            skipped.append(f"{self.topic}/{tp.partition}@{record.offset}: not a WIA event: {exc}")
+                        offsets[str(tp.partition)] = record.offset + 1
+                yield Page(events, {"offsets": dict(offsets)}, skipped)
+        except KafkaError as exc:
+            raise SourceError(f"Kafka: {exc}", url=self._where, retryable=True) from None
+        finally:
+            consumer.close()
+
+
+SOURCES: dict[str, type] = {"taxii": TaxiiSource, "gateway": GatewaySource, "kafka": KafkaSource}
 
 
 def open_source(url: str, **options: Any) -> HttpSource:

@@ -61,7 +61,8 @@ DEFAULT_MAX_FETCH = 50
 
 
 class Client(BaseClient):
-    """HTTP to the configured source: a WIA gateway (GET/POST /v1/events) or a TAXII 2.1 collection."""
+    """The configured source: a WIA gateway (GET/POST /v1/events), a TAXII 2.1 collection (HTTP) or
+    a Kafka topic (kafka-python, embedded with the core)."""
 
     def __init__(self, base_url: str, source_type: str, verify: bool, proxy: bool, token: str | None = None,
                  username: str | None = None, stix_content: str = "wia"):
@@ -74,6 +75,8 @@ class Client(BaseClient):
         super().__init__(base_url=base_url.rstrip("/"), verify=verify, proxy=proxy, headers=headers, auth=auth)
         self.source_type = source_type
         self.stix_content = stix_content
+        self.kafka_url, self.kafka_username, self.kafka_password = base_url, username, token
+        self.verify = verify
 
     def gateway_events(self, after: str | None, limit: int) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit}
@@ -84,6 +87,64 @@ class Client(BaseClient):
     def gateway_send(self, event: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/events with one WIA event as the JSON body."""
         return self._http_request("POST", "/v1/events", json_data=event)
+
+    def kafka_messages(self, offsets: dict[str, int], limit: int) -> tuple[list[dict[str, Any]], dict[str, int], list[str]]:
+        """Up to `limit` messages (one WIA event as JSON each) after `offsets` (partition -> next
+        offset), read on manually assigned partitions: no consumer group, the last-run state alone
+        says where to resume. Returns (events, new offsets, problems)."""
+        from urllib.parse import parse_qsl, unquote, urlsplit
+
+        from kafka import KafkaConsumer, TopicPartition
+
+        parts = urlsplit(self.kafka_url)
+        protocols = {"kafka": "PLAINTEXT", "kafka+ssl": "SSL", "kafka+sasl": "SASL_PLAINTEXT", "kafka+sasl_ssl": "SASL_SSL"}
+        scheme = parts.scheme.lower()
+        topic = unquote(parts.path.strip("/"))
+        if scheme not in protocols or not parts.netloc or not topic:
+            raise DemistoException("a Kafka source URL is kafka://broker:9092[,broker2:9092]/TOPIC "
+                                   "(kafka+ssl://, kafka+sasl_ssl://, kafka+sasl://)")
+        config: dict[str, Any] = {"bootstrap_servers": parts.netloc.split(","), "security_protocol": protocols[scheme],
+                                  "enable_auto_commit": False, "group_id": None, "client_id": "wia-security-xsoar"}
+        if "ssl" in scheme:
+            config["ssl_check_hostname"] = self.verify
+        if "sasl" in scheme:
+            config.update(sasl_mechanism=dict(parse_qsl(parts.query)).get("sasl_mechanism", "PLAIN"),
+                          sasl_plain_username=self.kafka_username, sasl_plain_password=self.kafka_password)
+        consumer = KafkaConsumer(**config)
+        events: list[dict[str, Any]] = []
+        problems: list[str] = []
+        offsets = dict(offsets)
+        try:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                raise DemistoException(f"Kafka topic {topic!r} does not exist")
+            assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+            consumer.assign(assigned)
+            for tp in assigned:
+                if str(tp.partition) in offsets:
+                    consumer.seek(tp, offsets[str(tp.partition)])
+                else:
+                    consumer.seek_to_beginning(tp)
+            idle = 0
+            while idle < 2 and len(events) < limit:
+                batch = consumer.poll(timeout_ms=1000, max_records=limit - len(events))
+                if not batch:
+                    idle += 1
+                    continue
+                idle = 0
+                for tp, records in sorted(batch.items(), key=lambda item: item[0].partition):
+                    for record in records:
+                        try:
+                            value = json.loads(record.value.decode("utf-8"))
+                            if not isinstance(value, dict):
+                                raise ValueError(f"a JSON {type(value).__name__}")
+                            events.append(value)
+                        except (ValueError, UnicodeDecodeError) as exc:
+                            problems.append(f"{topic}/{tp.partition}@{record.offset} is not a WIA event: {exc}")
+                        offsets[str(tp.partition)] = record.offset + 1
+        finally:
+            consumer.close()
+        return events, offsets, problems
 
     def taxii_objects(self, added_after: str | None, limit: int, next_token: str | None = None) -> tuple[dict[str, Any], str | None]:
         """TAXII 2.1 Get Objects (section 5.4): one page after `added_after` (continued with the server's
@@ -181,7 +242,12 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
     next_token = None
     taxii_after = step_back(state["added_after"]) if state.get("added_after") else None
     while len(events) < limit:
-        if client.source_type == "taxii":
+        if client.source_type == "kafka":
+            batch, offsets, kafka_problems = client.kafka_messages(new_state.get("offsets") or {}, limit - len(events))
+            problems += kafka_problems
+            new_state["offsets"] = offsets
+            more = False
+        elif client.source_type == "taxii":
             # Within a fetch, pages follow `next` (objects added in one request share one date_added);
             # across fetches the state is the last page's date_added, read again from 1 microsecond
             # before (added_after is exclusive) with the event ids already fetched skipped.
@@ -225,6 +291,8 @@ def test_module(client: Client) -> str:
     """Reads one page from the source: proves the URL, the credentials and the TLS settings."""
     if client.source_type == "taxii":
         client.taxii_objects(None, 1)
+    elif client.source_type == "kafka":
+        client.kafka_messages({}, 1)
     else:
         client.gateway_events(None, 1)
     return "ok"
