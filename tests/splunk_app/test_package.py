@@ -161,3 +161,25 @@ def test_vendored_core_runs_without_the_project_installed(built_app, python):
     out = subprocess.run([python, "-I", "-S", "-c", code, str(app / "bin" / "lib")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [__version__, True]
+
+
+def test_dashboard_and_setup_views():
+    """The overview dashboard answers its four questions over the WIA sourcetypes; the setup view is
+    the app's setup_view and writes secrets to storage/passwords only."""
+    import xml.etree.ElementTree as ET
+    views = APP_SRC / "default" / "data" / "ui" / "views"
+    overview = ET.parse(views / "wia_overview.xml").getroot()
+    assert overview.get("version") == "1.1"
+    titles = [p.findtext("title") for p in overview.iter("panel")]
+    assert titles == ["Events by type", "Events by type and severity", "Top ATT&CK techniques", "Open incidents"]
+    queries = [q.text for q in overview.iter("query")]
+    macros = read_conf(APP_SRC / "default" / "macros.conf")
+    assert macros["wia_security_events"]["definition"] == 'sourcetype="wia:security:*"'
+    assert all("`wia_security_events`" in q for q in queries[:3]) and 'sourcetype="wia:security:incident"' in queries[3]
+    assert "by severity" in queries[1] and "mitre.technique" in queries[2] and 'status!="closed"' in queries[3]
+    assert read_conf(APP_SRC / "default" / "app.conf")["ui"]["setup_view"] == "wia_setup"
+    setup = ET.parse(views / "wia_setup.xml").getroot()
+    assert setup.get("script") == "wia_setup.js" and setup.get("version") == "1.1"
+    js = (APP_SRC / "appserver" / "static" / "wia_setup.js").read_text()
+    assert '"storage/passwords"' in js and 'REALM = "wia_security"' in js
+    assert "conf-wia_security" in js and "password:" not in js.split("saveDestination")[1]   # the conf never gets the secret
