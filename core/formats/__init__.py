@@ -21,6 +21,7 @@ FORMATS: dict[str, str] = {
     "ecs": "ecs:EcsFormat",
     "leef": "leef:LeefFormat",
     "cef": "cef:CefFormat",
+    "ocsf": "ocsf:OcsfFormat",
 }
 
 

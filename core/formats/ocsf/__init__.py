@@ -1,0 +1,43 @@
+"""OCSF 1.8.0 (Open Cybersecurity Schema Framework): one WIA event <-> one OCSF event.
+
+    >>> doc = convert(event, to="ocsf")                          # Detection Finding, Network Activity, ...
+    >>> doc = convert(event, to="ocsf", unmapped=False)          # plain OCSF, no `unmapped.wia` patch
+    >>> events = parse(doc, from_="ocsf")                        # list[Event] (also Security Lake output)
+
+Class per event type, the mapping table and the fields that survive a round trip without the patch:
+docs/formats/ocsf.md. Every output passes the project's validator built from the pinned schema
+(tests/core/formats/ocsf_validator.py).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import ConversionError
+from ..base import Format
+from .reader import from_ocsf
+from .tables import OCSF_VERSION
+from .writer import to_ocsf
+
+__all__ = ["OcsfFormat", "to_ocsf", "from_ocsf", "OCSF_VERSION"]
+
+
+class OcsfFormat(Format):
+    name = "ocsf"
+    title = "OCSF"
+    spec_version = OCSF_VERSION
+    can_parse = True
+
+    #: With the `unmapped.wia` patch (the default) every WIA field survives WIA -> OCSF -> WIA.
+    survives = ("*",)
+
+    def from_wia(self, event: dict[str, Any], **options: Any) -> dict[str, Any]:
+        """Option `unmapped` (default True): keep what OCSF has no attribute for in `unmapped.wia`."""
+        return to_ocsf(event, unmapped=bool(options.get("unmapped", True)))
+
+    def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
+        """One OCSF event, or a JSON array of them (as a Security Lake export holds), -> WIA events."""
+        if isinstance(doc, list):
+            return [from_ocsf(d) for d in doc]
+        if not isinstance(doc, dict):
+            raise ConversionError(self.name, "expected an OCSF event (a JSON object) or an array of them")
+        return [from_ocsf(doc)]
