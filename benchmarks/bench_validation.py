@@ -1,6 +1,7 @@
 """Validation throughput: wia_security vs fastjsonschema (compiled from the same schemas) vs jsonschema.
 
     python benchmarks/bench_validation.py [N_EVENTS] [INVALID_SHARE]
+    python benchmarks/bench_validation.py --instructions [N_EVENTS]   # callgrind counts, load-independent
 
 All three validate the same events, each with the schema chosen by the event's type; the script
 first checks that their verdicts agree on every event, then prints events/s and ratios, for three
@@ -126,5 +127,38 @@ def compare(events: list[dict[str, Any]]) -> None:
           " validate+warnings adds the ATT&CK/$schema/timestamp advisories.")
 
 
+INSTRUCTION_SETUP = """
+import sys, json
+sys.path[:0] = ["../tests", "../tests/core/validation"]
+import fastjsonschema
+from bench_validation import corpora, fastjsonschema_validators, key
+from wia_security.validation import Validator
+events = corpora({n}, 0.0)[{corpus!r}]
+ours = Validator(warnings=False)
+fjs = fastjsonschema_validators()
+ours.validate(events[0])
+"""
+INSTRUCTION_WORK = {
+    "fastjsonschema": "for e in events:\n    fjs[key(e)](e)",
+    "wia_security validate": "v = ours.validate\nfor e in events:\n    v(e)",
+}
+
+
+def instruction_counts(n: int = 2000) -> None:
+    """The same comparison in instructions (callgrind): independent of machine load."""
+    from _callgrind import instructions
+    for corpus_name in ("builder", "samples", "generated"):
+        setup = INSTRUCTION_SETUP.format(n=n, corpus=corpus_name)
+        counts = {name: instructions(setup, work) for name, work in INSTRUCTION_WORK.items()}
+        base = counts["fastjsonschema"]
+        print(f"== corpus: {corpus_name} ({n} events), instructions per event (callgrind)")
+        for name, count in counts.items():
+            print(f"{name:24} {count / n:>12,.0f}   speed ratio vs fastjsonschema {base / count:5.2f}x")
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000, float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if "--instructions" in sys.argv:
+        instruction_counts(int(args[0]) if args else 2000)
+    else:
+        main(int(args[0]) if args else 20_000, float(args[1]) if len(args) > 1 else 0.0)

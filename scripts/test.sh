@@ -10,4 +10,5 @@ for step in scripts/test-setup.d/*.sh; do
     echo "== test set-up: $step"
     bash "$step"
 done
+export WIA_NO_SKIPS=1
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

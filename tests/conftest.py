@@ -14,3 +14,23 @@ SAMPLES = ROOT / "samples"
 def samples() -> dict[str, dict]:
     """The seven upstream sample events, by file stem (e.g. "alert-sample")."""
     return {p.stem: json.loads(p.read_text()) for p in sorted(SAMPLES.glob("*-sample.json"))}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """`make test` sets WIA_NO_SKIPS=1: there, every extra is installed, so a skipped test means a broken
+    install or a missing feature, and the run fails instead of passing quietly."""
+    import os
+    skipped = terminalreporter.stats.get("skipped", [])
+    if os.environ.get("WIA_NO_SKIPS") == "1" and skipped:
+        terminalreporter.write_line(f"WIA_NO_SKIPS: {len(skipped)} tests were skipped; every test must run here:",
+                                    red=True)
+        for report in skipped[:20]:
+            terminalreporter.write_line(f"  {report.nodeid}: {report.longrepr[-1] if report.longrepr else ''}")
+        terminalreporter._session.exitstatus = 1
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import os
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if os.environ.get("WIA_NO_SKIPS") == "1" and reporter is not None and reporter.stats.get("skipped"):
+        session.exitstatus = 1

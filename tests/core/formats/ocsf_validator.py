@@ -1,4 +1,4 @@
-"""A validator for OCSF 1.8.0 events built from the pinned compiled schema (../shared/reference/ocsf/schema).
+"""A validator for OCSF 1.8.0 events built from the pinned compiled schema (tests/reference/ocsf, vendored with its license).
 
 Checks, with a JSON-pointer path per finding: the class exists and is not deprecated; every
 required attribute is present (attributes a profile adds only when that profile is listed in
@@ -17,10 +17,11 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
+
+from refdata import OCSF_SCHEMA
 from typing import Any
 
-SCHEMA_PATH = (Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "ocsf" / "schema"
-               / "ocsf-schema-1.8.0.compiled.json.gz")
+SCHEMA_PATH = OCSF_SCHEMA
 
 
 @lru_cache(maxsize=1)
