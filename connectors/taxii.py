@@ -422,8 +422,10 @@ class TaxiiSource:
         except ConversionError as exc:
             return [], [str(exc)]
 
-    def run(self, sink: Any, dead_letter: Any, checkpoint_path: str, *, lenient: bool = False) -> dict[str, int]:
-        """One incremental poll: events -> sink (rejects dead-lettered), checkpoint saved after each page."""
+    def run(self, sink: Any, dead_letter: Any, checkpoint_path: str, *, lenient: bool = False) -> dict[str, Any]:
+        """One incremental poll: events -> sink (rejects dead-lettered), checkpoint saved after each page.
+
+        Returns page/object/event totals and, under "summary", the forwarder's ForwardSummary."""
         from wia_security.pipeline import Forwarder
         from wia_security.reader import Item
         checkpoint = Checkpoint.load(checkpoint_path)
@@ -435,13 +437,15 @@ class TaxiiSource:
             for error in page.errors:
                 from .base import Rejected
                 dead_letter.put(Rejected(f"stix conversion failed: {error}", where=f"taxii:{self.collection.url}"))
+                totals["conversion_errors"] = totals.get("conversion_errors", 0) + 1
             if hasattr(dead_letter, "flush"):
                 dead_letter.flush()
             page.checkpoint.save(checkpoint_path)      # only after the page was delivered
             totals["pages"] += 1
             totals["objects"] += page.objects
             totals["events"] += len(page.events)
-        return totals
+        forwarder.summary.unparseable += totals.get("conversion_errors", 0)
+        return {**totals, "summary": forwarder.summary}
 
     def close(self) -> None:
         self.collection.close()

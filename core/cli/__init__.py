@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "enrich": "enrich",
     "intel": "intel",
     "serve": "serve",
+    "pull": "pull",
 }
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2

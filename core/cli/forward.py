@@ -6,7 +6,7 @@ import sys
 from typing import Any, Iterator
 
 from .. import jsonio
-from ..errors import WiaError
+from ..errors import ConfigError, WiaError
 from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource, Item
@@ -41,6 +41,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar on stderr (default: when stderr is a terminal)")
     p.add_argument("--summary", choices=("text", "json"), default="text", help="summary format (default text)")
+    p.add_argument("--enrich", choices=("virustotal",), default=None,
+                   help="add VirusTotal reputation to indicators before delivery (API key in $VT_API_KEY; "
+                        "cached, time-boxed, never blocks delivery)")
+    p.add_argument("--enrich-cache", default=None, metavar="PATH", help="SQLite cache for --enrich across runs")
     p.set_defaults(run=run)
 
 
@@ -62,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
             sink = open_sink(args.destination or DEFAULT_DESTINATION)
     except (WiaError, OSError) as exc:
         return fail(exc)
+    if args.enrich:
+        try:
+            sink = _enriching(sink, args.enrich_cache)
+        except (WiaError, ImportError) as exc:
+            sink.close()
+            return fail(exc if isinstance(exc, WiaError) else f"{exc.name} is missing: pip install 'wia-security[intel]'")
     dead_letter_spec = args.dead_letter or settings.get("dead_letter") or DEFAULT_DEAD_LETTER
     batch_size = args.batch_size or settings.get("batch_size") or DEFAULT_BATCH_SIZE
     lenient = args.lenient if args.lenient is not None else bool(settings.get("lenient", False))
@@ -101,6 +111,19 @@ def run(args: argparse.Namespace) -> int:
         if summary.dead_lettered:
             print(f"dead-letter file: {dead_letter_spec} ({summary.dead_lettered:,} new records)")
     return 1 if summary.rejected else 0
+
+
+def _enriching(sink: Any, cache_path: str | None) -> Any:
+    """`sink` wrapped so events get VirusTotal enrichment first (see connectors/intel/virustotal.py)."""
+    import os
+
+    from wia_security.connectors.intel.cache import EnrichmentCache
+    from wia_security.connectors.intel.virustotal import EnrichingSink, VirusTotalEnricher
+    key = os.environ.get("VT_API_KEY", "")
+    if not key:
+        raise ConfigError("set the VirusTotal API key in $VT_API_KEY", key="--enrich")
+    return EnrichingSink(sink, VirusTotalEnricher(key, host=os.environ.get("VT_API_URL") or None,
+                                                  cache=EnrichmentCache(cache_path)))
 
 
 def _items(sources: list[InputSource]) -> Iterator[Item]:

@@ -65,3 +65,32 @@ def test_intel_pull_otx_moves_the_cursor(tmp_path, monkeypatch, capsys):
     store = EventStore(str(db))
     assert store.count() == 3
     store.close()
+
+
+def test_forward_with_virustotal_enrichment(tmp_path, monkeypatch, capsys):
+    event = AlertBuilder().title("x").indicator("file_hash_sha256", SHA256).build().to_dict()
+    src = tmp_path / "in.ndjson"
+    src.write_text(json.dumps(event) + "\n")
+    with VirusTotalServer(api_key="k") as vt:
+        vt.add_file(SHA256, last_analysis_stats={"malicious": 5, "undetected": 55})
+        monkeypatch.setenv("VT_API_KEY", "k")
+        monkeypatch.setenv("VT_API_URL", vt.url)
+        rc = main(["forward", str(src), "--enrich", "virustotal", "--to", f"sqlite:///{tmp_path}/s.db",
+                   "--summary", "json"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["delivered"] == 1
+    [stored] = list(EventStore(str(tmp_path / "s.db")).query())
+    assert stored.event["meta"]["custom"]["enrichment"]["virustotal"]["indicators"][0]["detection_ratio"] == "5/60"
+
+
+def test_forward_enrichment_never_blocks_delivery_when_virustotal_is_down(tmp_path, monkeypatch, capsys):
+    event = AlertBuilder().title("x").indicator("file_hash_sha256", SHA256).build().to_dict()
+    src = tmp_path / "in.ndjson"
+    src.write_text(json.dumps(event) + "\n")
+    monkeypatch.setenv("VT_API_KEY", "k")
+    monkeypatch.setenv("VT_API_URL", "http://127.0.0.1:9")          # nothing listens there
+    rc = main(["forward", str(src), "--enrich", "virustotal", "--to", f"sqlite:///{tmp_path}/s.db", "--summary", "json"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["delivered"] == 1
+    [stored] = list(EventStore(str(tmp_path / "s.db")).query())
+    vt = stored.event["meta"]["custom"]["enrichment"]["virustotal"]
+    assert vt["status"] == "partial" and vt["indicators"] == []
+    assert any("unreachable" in note for note in vt["notes"])

@@ -1,0 +1,113 @@
+"""`wia-security pull SOURCE --to URL`: pull events from Kafka, a TAXII 2.1 collection or a Splunk search and forward them.
+
+Each source keeps its own position so a restart neither loses nor repeats events: Kafka commits
+consumer-group offsets only after delivery, TAXII saves a checkpoint file after each delivered
+page, and a Splunk search covers the time range you give it.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from .. import jsonio
+from ..errors import WiaError
+from ..pipeline import ForwardSummary
+from .common import fail
+from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION
+
+SCHEMES = ("kafka", "taxii", "splunk")
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "pull", help="pull events from Kafka, a TAXII collection or a Splunk search, and forward them",
+        description="SOURCE is kafka://HOST:PORT/TOPIC?group=NAME, taxii+https://HOST/API-ROOT/collections/ID/ "
+                    "(options token_env, user, password_env), or splunk+https://HOST:8089?token_env=VAR. Events are "
+                    "validated and delivered like `forward`; rejects go to the dead-letter file.")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("--to", dest="destination", default=DEFAULT_DESTINATION, metavar="URL")
+    p.add_argument("--dead-letter", default=DEFAULT_DEAD_LETTER, metavar="PATH")
+    p.add_argument("--lenient", action="store_true")
+    p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                   help="kafka: stop after this long without messages (default: run until interrupted)")
+    p.add_argument("--group", help="kafka: consumer group (or ?group= in the URL)")
+    p.add_argument("--checkpoint", default="wia-taxii-checkpoint.json", metavar="PATH",
+                   help="taxii: where the position in the collection is kept (default %(default)s)")
+    p.add_argument("--query", default=None, help="splunk: search (default: the WIA sourcetypes)")
+    p.add_argument("--earliest", default="-24h", help="splunk: earliest time (default %(default)s; write --earliest=-7d)")
+    p.add_argument("--latest", default="now", help="splunk: latest time (default %(default)s)")
+    p.add_argument("--summary", choices=("text", "json"), default="text")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    scheme = args.source.split("://", 1)[0].split("+", 1)[0].lower() if "://" in args.source else ""
+    if scheme not in SCHEMES:
+        return fail(f"unknown source {scheme or args.source!r}; known: kafka://, taxii+https://, splunk+https://")
+    from wia_security.connectors import open_sink
+    from wia_security.connectors.dead_letter import DeadLetterFile
+    try:
+        sink = open_sink(args.destination)
+    except (WiaError, OSError) as exc:
+        return fail(exc)
+    try:
+        with sink, DeadLetterFile(args.dead_letter) as dead_letter:
+            summary = _PULLERS[scheme](args, sink, dead_letter)
+    except (WiaError, OSError) as exc:
+        return fail(exc)
+    if args.summary == "json":
+        print(jsonio.dumps({**summary.to_dict(), "source": _redacted(args.source), "destination": sink.name}))
+    else:
+        print(f"source: {_redacted(args.source)}\ndestination: {sink.name}\n{summary.render()}")
+    return 1 if summary.rejected else 0
+
+
+def _kafka(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSummary:
+    from wia_security.connectors.kafka import KafkaSource
+    source = KafkaSource.from_url(args.source, group_id=args.group)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        return source.run(sink, dead_letter, lenient=args.lenient, idle_timeout=args.idle_timeout, stop=stop)
+    except KeyboardInterrupt:
+        return ForwardSummary()              # offsets of undelivered batches were not committed
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        source.close()
+
+
+def _taxii(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSummary:
+    from wia_security.connectors.config import resolve_options
+    from wia_security.connectors.taxii import TaxiiSource
+    url, options = _split(args.source, "taxii")
+    source = TaxiiSource(url, **resolve_options(options, source="taxii"))
+    try:
+        return source.run(sink, dead_letter, args.checkpoint, lenient=args.lenient)["summary"]
+    finally:
+        source.close()
+
+
+def _splunk(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSummary:
+    from wia_security.connectors.splunk.search import DEFAULT_QUERY, SplunkSearchSource
+    from wia_security.pipeline import Forwarder
+    source = SplunkSearchSource.from_url(args.source)
+    items = source.items(args.query or DEFAULT_QUERY, earliest=args.earliest, latest=args.latest)
+    return Forwarder(sink, dead_letter, lenient=args.lenient).run(items)
+
+
+_PULLERS = {"kafka": _kafka, "taxii": _taxii, "splunk": _splunk}
+
+
+def _split(url: str, prefix: str) -> tuple[str, dict[str, str]]:
+    """prefix+https://host/path?opt=v -> (https://host/path, {opt: v})."""
+    target = url.split("+", 1)[1] if url.startswith(prefix + "+") else url
+    parts = urlsplit(target)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), dict(parse_qsl(parts.query))
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
