@@ -18,7 +18,9 @@ from wia_security.formats import asff  # noqa: E402
 from wia_corpus import all_events  # noqa: E402
 
 ACCOUNT = "111111111111"
-REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "asff"
+from refdata import ASFF
+
+REFERENCE = ASFF
 EVENTS = all_events()
 TAXONOMY_NAMESPACES = {"Software and Configuration Checks", "TTPs", "Effects", "Unusual Behaviors",
                        "Sensitive Data Identifications"}

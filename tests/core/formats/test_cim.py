@@ -1,6 +1,6 @@
 """Splunk CIM: for every builder event and sample, each data model the converter claims gets every
 required field (and every conditional field whose condition holds) with an expected value, checked
-against the CIM data-model definitions in shared/reference/splunk-cim; and the documents parse back."""
+against the CIM data-model definitions in tests/reference/splunk-cim; and the documents parse back."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,9 @@ from wia_security.formats.cim import DATASET_TAGS, UNKNOWN
 
 from wia_corpus import all_events
 
-REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "splunk-cim" / "data_models"
+from refdata import SPLUNK_CIM
+
+REFERENCE = SPLUNK_CIM / "data_models"
 EVENTS = all_events()
 
 #: Values outside a field's CIM expected list that the converter emits on purpose (docs/formats/cim.md):

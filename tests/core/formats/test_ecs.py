@@ -19,7 +19,9 @@ from wia_security.formats.ecs import ECS_VERSION
 
 from wia_corpus import all_events
 
-REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "ecs" / f"v{ECS_VERSION}"
+from refdata import ECS
+
+REFERENCE = ECS
 EVENTS = all_events()
 STRINGS = {"keyword", "wildcard", "match_only_text", "text", "constant_keyword"}
 
