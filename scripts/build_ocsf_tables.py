@@ -60,7 +60,8 @@ ENUMS = {
 TYPES = ("ip_t", "mac_t", "email_t", "datetime_t")
 
 
-def main(schema_path: Path = DEFAULT_SCHEMA) -> None:
+def build(schema_path: Path = DEFAULT_SCHEMA) -> dict:
+    """The tables, as the converter loads them, from one compiled schema file."""
     schema = json.loads(gzip.decompress(schema_path.read_bytes()))
     by_uid = {c["uid"]: c for c in schema["classes"].values()}
     categories = {c["name"]: c for c in schema["categories"].values()}
@@ -83,12 +84,16 @@ def main(schema_path: Path = DEFAULT_SCHEMA) -> None:
         owner = by_uid[name] if where == "class" else schema["objects"][name]
         enums[key] = captions(owner["attributes"][attr])
     types = {name: {k: schema["types"][name].get(k) for k in ("regex", "max_len", "range")} for name in TYPES}
-    tables = {"ocsf_version": schema["version"], "source": f"{schema_path.name} (compiled OCSF schema)",
-              "license": "Apache-2.0 (LICENSE.ocsf-schema.txt)", "classes": classes, "enums": enums, "types": types}
+    return {"ocsf_version": schema["version"], "source": f"{schema_path.name} (compiled OCSF schema)",
+            "license": "Apache-2.0 (LICENSE.ocsf-schema.txt)", "classes": classes, "enums": enums, "types": types}
+
+
+def main(schema_path: Path = DEFAULT_SCHEMA) -> None:
+    tables = build(schema_path)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"ocsf-{schema['version']}-tables.json").write_text(json.dumps(tables, indent=1, ensure_ascii=False) + "\n")
-    shutil.copyfile(REFERENCE / "LICENSE.ocsf-schema.txt", OUT / "LICENSE.ocsf-schema.txt")
-    print(f"wrote {len(classes)} classes, {len(enums)} enums, {len(types)} types")
+    (OUT / f"ocsf-{tables['ocsf_version']}-tables.json").write_text(json.dumps(tables, indent=1, ensure_ascii=False) + "\n")
+    shutil.copyfile(schema_path.with_name("LICENSE.ocsf-schema.txt"), OUT / "LICENSE.ocsf-schema.txt")
+    print(f"wrote {len(tables['classes'])} classes, {len(tables['enums'])} enums, {len(tables['types'])} types")
 
 
 if __name__ == "__main__":

@@ -31,8 +31,12 @@ class OcsfFormat(Format):
     survives = ("*",)
 
     def from_wia(self, event: dict[str, Any], **options: Any) -> dict[str, Any]:
-        """Option `unmapped` (default True): keep what OCSF has no attribute for in `unmapped.wia`."""
-        return to_ocsf(event, unmapped=bool(options.get("unmapped", True)))
+        """Option `unmapped` (default True): keep what OCSF has no attribute for in `unmapped.wia`
+        (the CLI passes `--option unmapped=false` as a string, so "false"/"0"/"no"/"off" mean False)."""
+        unmapped = options.get("unmapped", True)
+        if isinstance(unmapped, str):
+            unmapped = unmapped.strip().lower() not in ("false", "0", "no", "off")
+        return to_ocsf(event, unmapped=bool(unmapped))
 
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         """One OCSF event, or a JSON array of them (as a Security Lake export holds), -> WIA events."""

@@ -60,6 +60,8 @@ INCIDENT_STATUSES = tuple(w.INCIDENT_STATUS)
 THREAT_TYPES = ("malware", "apt", "campaign", "botnet", "ransomware", "phishing")
 FAILURE_REASONS = ("invalid_credentials", "account_disabled", "account_locked", "expired_password", "mfa_failed",
                    "unknown")
+CLOUD_PROVIDERS = ("aws", "azure", "gcp")
+PROTOCOL_BY_NUMBER = {n: name for name, n in w.PROTOCOL_NUMBER.items()}
 AUTH_METHODS = ("password", "sso", "certificate", "biometric", "mfa", "api_key", "oauth")
 UNSPECIFIED_IP = "0.0.0.0"
 UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://wia.live/security/v1/ocsf")
@@ -281,8 +283,9 @@ def _envelope(doc: Doc, event_type: str, data: Doc, *, host: bool = True, eviden
     if isinstance(user, dict):
         context["user"] = read_user(user)
     cloud = doc.get("cloud")
-    if isinstance(cloud, dict) and cloud.get("provider") is not None:
-        c: Doc = {"provider": cloud["provider"]}
+    provider = cloud.get("provider") if isinstance(cloud, dict) else None
+    if isinstance(provider, str) and provider.lower() in CLOUD_PROVIDERS:
+        c: Doc = {"provider": provider.lower()}
         _set(c, "account_id", _obj(cloud.get("account")).get("uid"))
         _set(c, "region", cloud.get("region"))
         context["cloud"] = c
@@ -407,7 +410,8 @@ def _vulnerability(doc: Doc) -> Doc:
         for p in packages:
             key = (p.get("name"), p.get("vendor_name"), p.get("cpe_name"))
             if key != last:
-                product: Doc = {"vendor": p.get("vendor_name"), "product": p.get("name"), "versions": []}
+                product: Doc = {"vendor": _coalesce(p.get("vendor_name"), "unknown"), "product": p.get("name"),
+                                "versions": []}
                 _set(product, "cpe", p.get("cpe_name"))
                 products.append(product)
                 last = key
@@ -478,6 +482,8 @@ def _network(doc: Doc) -> Doc:
     proto = ci.get("protocol_name")
     if isinstance(proto, str):
         data["protocol"] = proto.upper()
+    elif ci.get("protocol_num") in PROTOCOL_BY_NUMBER:
+        data["protocol"] = PROTOCOL_BY_NUMBER[ci["protocol_num"]]
     _set(data, "direction", DIRECTION_BACK.get(ci.get("direction_id")))
     _set(data, "action", _coalesce(ACTION_BACK.get(doc.get("disposition_id")),
                                    {1: "allowed", 2: "blocked"}.get(doc.get("action_id"))))

@@ -1375,7 +1375,10 @@ def _auth_event(c: _Ctx, d: Doc) -> Doc:
     request: Doc = {}
     if "source" in d:
         src, lo_s = d["source"], {}
-        ep = _endpoint(c, {k: v for k, v in src.items() if k not in ("user_agent", "device_type")}, lo_s, "src_endpoint")
+        ep = _endpoint(c, {k: v for k, v in src.items() if k in ("ip", "hostname", "geo")}, lo_s, "src_endpoint")
+        for k in src:
+            if k not in ("ip", "hostname", "geo", "user_agent", "device_type"):
+                lo_s[k] = src[k]
         if "user_agent" in src:
             request["user_agent"] = src["user_agent"]
             c.ob("http_request.user_agent", 16, src["user_agent"])
