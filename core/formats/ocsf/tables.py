@@ -34,9 +34,19 @@ _MAC, _MAC_MAX = _pattern("mac_t")
 _EMAIL, _ = _pattern("email_t")
 
 
+_IP_SEEN: dict[str, bool] = {}         # addresses repeat in real streams; bounded below
+
+
 def is_ip(value: Any) -> bool:
     """An ip_t value (the schema's own pattern and length limit)."""
-    return type(value) is str and len(value) <= (_IP_MAX or 40) and _IP(value) is not None
+    known = _IP_SEEN.get(value) if type(value) is str else False
+    if known is not None:
+        return known
+    ok = len(value) <= (_IP_MAX or 40) and _IP(value) is not None
+    if len(_IP_SEEN) >= 4096:
+        _IP_SEEN.clear()
+    _IP_SEEN[value] = ok
+    return ok
 
 
 def is_mac(value: Any) -> bool:

@@ -149,6 +149,9 @@ def _put(lo: Doc, key: str, sub: Doc, native: bool) -> None:
 
 
 def _rest(src: Doc, known: frozenset[str], lo: Doc) -> None:
+    """Keys of `src` outside `known` go to the leftover (the usual case, none, is one C-level check)."""
+    if known.issuperset(src):
+        return
     for k in src:
         if k not in known:
             lo[k] = src[k]
@@ -221,30 +224,43 @@ def _device(c: _Ctx, h: Doc, lo: Doc) -> Doc | None:
     if type(hostname) is str:
         dev["hostname"] = dev["name"] = hostname
         c.ob("device.hostname", 1, hostname)
-    for key, check, name in (("ip", is_ip, "device.ip"), ("mac", is_mac, None)):
-        if key in h:
-            values = h[key]
-            ok = type(values) is list and len(values) > 0 and check(values[0])
-            if ok:
-                dev[key] = values[0]
-                if name:
-                    c.ob(name, 2, values[0])
-            if not ok or len(values) != 1:
-                lo[key] = values
+    ips = h.get("ip")
+    if ips is not None:
+        if type(ips) is list and ips and is_ip(ips[0]):
+            dev["ip"] = ips[0]
+            c.ob("device.ip", 2, ips[0])
+            if len(ips) != 1:
+                lo["ip"] = ips
+        else:
+            lo["ip"] = ips
+    macs = h.get("mac")
+    if macs is not None:
+        if type(macs) is list and macs and is_mac(macs[0]):
+            dev["mac"] = macs[0]
+            if len(macs) != 1:
+                lo["mac"] = macs
+        else:
+            lo["mac"] = macs
     if "name" not in dev:
         if "ip" not in dev:
             return None
         dev["name"] = dev["ip"]
-    if "os" in h:
+    os_in = h.get("os")
+    if os_in is not None:
         lo_os: Doc = {}
-        os_ = _os(h["os"], lo_os)
+        os_ = _os(os_in, lo_os)
         if os_ is not None:
             dev["os"] = os_
-        _put(lo, "os", lo_os if os_ is not None else h["os"], os_ is not None)
-    if "domain" in h:
-        dev["domain"] = h["domain"]
-    if "agent_id" in h:
-        dev["agent_list"] = [{"uid": h["agent_id"]}]
+            if lo_os:
+                lo["os"] = lo_os
+        else:
+            lo["os"] = os_in
+    domain = h.get("domain")
+    if domain is not None:
+        dev["domain"] = domain
+    agent = h.get("agent_id")
+    if agent is not None:
+        dev["agent_list"] = [{"uid": agent}]
     _rest(h, _HOST_KEYS, lo)
     return dev
 
