@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "servers"))
+sys.path.append(str(Path(__file__).resolve().parents[1] / "servers"))  # after site-packages: tests/servers has modules named like packages (medallion, moto)
 
 from intel_http import ContractServer, Request  # noqa: E402
 

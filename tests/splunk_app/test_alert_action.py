@@ -15,7 +15,7 @@ import pytest
 from .conftest import ROOT
 from .splunkd_stub import Splunkd
 
-sys.path.insert(0, str(ROOT / "tests" / "servers"))
+sys.path.append(str(ROOT / "tests" / "servers"))  # after site-packages: tests/servers has modules named like packages (medallion, moto)
 
 from splunk_soar_contract import SplunkSoarServer  # noqa: E402
 from xsoar_contract import XsoarServer  # noqa: E402

@@ -18,7 +18,7 @@ from wia_security import AlertBuilder, NetworkEventBuilder, validate_event
 from .conftest import ROOT
 from .splunkd_stub import Splunkd
 
-sys.path.insert(0, str(ROOT / "tests" / "servers"))
+sys.path.append(str(ROOT / "tests" / "servers"))  # after site-packages: tests/servers has modules named like packages (medallion, moto)
 
 from intel_http import Fault  # noqa: E402
 from wia_gateway_feed import GatewayFeed  # noqa: E402

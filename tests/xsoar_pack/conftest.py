@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 INTEGRATION = ROOT / "xsoar_pack" / "Packs" / "WIASecurity" / "Integrations" / "WIASecurity" / "WIASecurity.py"
 sys.path.insert(0, str(HERE / "stubs"))
-sys.path.insert(0, str(ROOT / "tests" / "servers"))
+sys.path.append(str(ROOT / "tests" / "servers"))  # after site-packages: tests/servers has modules named like packages (medallion, moto)
 
 import demistomock  # noqa: E402
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "servers"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "servers"))  # after site-packages: tests/servers has modules named like packages (medallion, moto)
 
 from splunk_soar_contract import SplunkSoarServer  # noqa: E402
 from xsoar_contract import XsoarServer  # noqa: E402
