@@ -25,6 +25,9 @@ def read_conf(path: Path | str) -> dict[str, dict[str, str]]:
             raise ValueError(f"{path}: not a key = value line: {raw!r}")
         key, _, value = line.partition("=")
         key, value = key.strip(), value.strip()
+        if key in current:
+            # Splunk keeps the last one silently; a repeated key is always a mistake in a shipped conf.
+            raise ValueError(f"{path}: {key} appears twice in the same stanza")
         if value.endswith("\\"):
             pending_key, value = key, value[:-1]
         current[key] = value
