@@ -4,4 +4,4 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "servers"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "servers"))  # after site-packages: tests/servers has modules named like packages (medallion, moto)
