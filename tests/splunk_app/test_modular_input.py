@@ -187,6 +187,7 @@ def test_kafka_topic_offsets_checkpointed_across_restarts(built_app, splunkd, tm
         producer = Producer({"bootstrap.servers": broker.bootstrap})
         producer.produce(topic, key=b"junk", value=b"{not json", partition=0)
         assert producer.flush(15) == 0
+        del producer                      # librdkafka stops its threads when the Producer is freed
         with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
             sink.send(events[5:])
             sink.flush()

@@ -235,6 +235,7 @@ def test_fetch_incidents_from_a_kafka_topic(integration, demisto, sample_events)
                 producer = Producer({"bootstrap.servers": broker.bootstrap})
                 producer.produce(topic, value=b"[1, 2]", partition=1)
                 assert producer.flush(15) == 0
+                del producer              # librdkafka stops its threads when the Producer is freed
                 with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
                     sink.send(sample_events[5:])
                     sink.flush()
