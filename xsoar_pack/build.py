@@ -7,7 +7,8 @@ version is the core's, validates with demisto-sdk and zips the pack for upload.
 demisto-sdk runs from its own venv (.venv-demisto, scripts/test-setup.d/51-demisto-sdk.sh) in a
 temporary copy of xsoar_pack/ initialised as a git repository (validate needs Packs/ in the working
 directory, the Config/approved_*.json lists and a resolvable HEAD), with the offline validation
-config from ../shared/tools/xsoar/ (or $WIA_XSOAR_VALIDATION_CONFIG).
+config (tests/reference/xsoar-tools/, a copy of the project's shared tools; or
+$WIA_XSOAR_VALIDATION_CONFIG).
 
 The core goes in as a base64 zip in WIA_CORE_ZIP_B64 (the integration puts it on sys.path and
 imports it with zipimport), so the unified integration runs in a plain demisto/python3 image.
@@ -50,8 +51,8 @@ def validation_config() -> Path:
     configured = os.environ.get("WIA_XSOAR_VALIDATION_CONFIG")
     if configured:
         return Path(configured)
-    for base in (ROOT.parent / "shared", ROOT / "shared"):
-        path = base / "tools" / "xsoar" / "offline_validation_config.toml"
+    for path in (ROOT / "tests" / "reference" / "xsoar-tools" / "offline_validation_config.toml",
+                 ROOT.parent / "shared" / "tools" / "xsoar" / "offline_validation_config.toml"):
         if path.exists():
             return path
     raise SystemExit("offline_validation_config.toml not found: set WIA_XSOAR_VALIDATION_CONFIG")

@@ -1,11 +1,13 @@
-"""Stand-in for the WIA gateway's event feed, as the Splunk app's modular input and the XSOAR integration consume it.
+"""Stand-in for the WIA gateway's feed (docs/connectors/gateway.md) for what the real gateway never does:
+serve events that are not valid WIA (it validates on ingest) and fail on cue. The main flows of the
+Splunk app and the XSOAR integration are tested against the real gateway (GatewayServer).
 
-Until the gateway (`wia-security serve`) lands, this pins the two calls they make:
   - GET /v1/events?after=<cursor>&limit=<n> -> {"events": [...], "next": <cursor>}: events after the
-    cursor in arrival order, at most `limit`; the cursor is opaque (here the position as a string);
-  - POST /v1/events with one WIA event as the JSON body -> 202 {"accepted": 1, "id": <event id>}.
-Auth: `Authorization: Bearer <token>`; missing or wrong -> 401 {"error": {"code": "E2001", ...}}
-(the WIA Phase-3 error codes). Fault injection: `faults` (intel_http.Fault).
+    cursor in arrival order; the first cursor is "0"; `after` is required here (without it the real
+    gateway answers a store query, not the feed);
+  - POST /v1/events with one event -> 200 {"accepted": 1, "rejected": 0, "results": [...], "id": ...}.
+Auth: `Authorization: Bearer <token>`; missing or wrong -> 401 {"error": {"code": "E2001", ...}}.
+Fault injection: `faults` (intel_http.Fault).
 """
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ class GatewayFeed(ContractServer):
         if headers.get("authorization") != f"Bearer {self.token}":
             return 401, {"error": {"code": "E2001", "name": "AUTH_REQUIRED", "message": "a valid bearer token is required"}}, {}
         if req.path == "/v1/events" and req.method == "GET":
-            after = int((req.query.get("after") or ["0"])[-1])
+            if "after" not in req.query:
+                return 400, {"error": {"code": "E1001", "message": "this stand-in serves the feed only: pass after="}}, {}
+            after = int(req.query["after"][-1])
             limit = int((req.query.get("limit") or ["100"])[-1])
             page = self.events[after:after + limit]
             return 200, {"events": page, "next": str(after + len(page))}, {}
@@ -34,5 +38,6 @@ class GatewayFeed(ContractServer):
             if not isinstance(req.body, dict) or "id" not in req.body:
                 return 400, {"error": {"code": "E1001", "name": "INVALID_MESSAGE", "message": "body must be one WIA event"}}, {}
             self.events.append(req.body)
-            return 202, {"accepted": 1, "id": req.body["id"]}, {}
+            return 200, {"accepted": 1, "rejected": 0, "results": [{"index": 0, "status": "accepted", "id": req.body["id"]}],
+                         "id": req.body["id"]}, {}
         return 404, {"error": {"code": "E3001", "name": "RESOURCE_NOT_FOUND", "message": req.path}}, {}

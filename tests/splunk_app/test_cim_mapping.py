@@ -2,7 +2,7 @@
 applies them at search time, see spl_eval.py), lands in its CIM data model(s) with every field the
 model requires, and with values from the model's expected list where it has one.
 
-Requirements come from ../shared/reference/splunk-cim (CIM 6.x, pytest-splunk-addon's tables).
+Requirements come from tests/reference/splunk-cim (CIM 6.x, pytest-splunk-addon's tables).
 """
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ import pytest
 from wia_security import (AlertBuilder, AuthEventBuilder, EndpointEventBuilder, NetworkEventBuilder)
 
 from .conftest import APP_SRC, ROOT
+from refdata import SPLUNK_CIM
+
 from .spl_eval import apply_props, evaluate, flatten_json, matches_search
 from .splunkconf import read_conf
 
-CIM = ROOT.parent / "shared" / "reference" / "splunk-cim"
+CIM = SPLUNK_CIM
 PROPS = read_conf(APP_SRC / "default" / "props.conf")
 EVENTTYPES = read_conf(APP_SRC / "default" / "eventtypes.conf")
 TAGS = read_conf(APP_SRC / "default" / "tags.conf")

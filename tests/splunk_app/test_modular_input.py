@@ -1,7 +1,8 @@
 """The wia_events modular input run as Splunk runs it: `python bin/wia_events.py` from the built app
 with only bin/lib on the path, the scheme / validation / input-config XML on stdin, XML events on
-stdout, the checkpoint in the checkpoint directory. Sources: the gateway feed stand-in and a real
-TAXII 2.1 server (medallion)."""
+stdout, the checkpoint in the checkpoint directory. Sources: the project's gateway, a real TAXII 2.1
+server (medallion), a Kafka-protocol broker (tansu); the feed stand-in injects faults and invalid
+events a real gateway never serves."""
 from __future__ import annotations
 
 import json
@@ -84,13 +85,23 @@ def test_validate_arguments(built_app, params, ok, why):
 
 
 def test_gateway_restart_neither_loses_nor_repeats(built_app, splunkd, tmp_path, events):
+    """The project's gateway (`wia-security serve`), its arrival-order feed read across runs."""
+    import requests
+    from wia_security.connectors.gateway import GatewaySettings
+    from wia_security.connectors.gateway.server import GatewayServer
     app, _ = built_app
-    splunkd.passwords[("wia_security", "gw_token")] = "gateway-test-token"
-    with GatewayFeed() as gateway:
-        gateway.events.extend(events[:4])
-        params = {"source_url": gateway.url.replace("http://", "gateway+http://"), "credential": "gw_token",
-                  "page_size": "2"}
-        conf = input_xml(splunkd, tmp_path, "gw", params)
+    token = "splunk-test-gateway-token-0123456789"
+    splunkd.passwords[("wia_security", "gw_token")] = token
+    gateway = GatewayServer(GatewaySettings(tokens=[token], store=f"sqlite:///{tmp_path}/events.db",
+                                            dead_letter=str(tmp_path / "dead.ndjson"), taxii=False)).start()
+    try:
+        def publish(batch):
+            reply = requests.post(f"{gateway.url}/v1/events", json=batch, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            assert reply.status_code == 200, reply.text
+
+        publish(events[:4])
+        params = {"source_url": gateway.url.replace("http://", "gateway+http://"), "credential": "gw_token", "page_size": "2"}
+        conf = input_xml(splunkd, tmp_path / "ckpt", "gw", params)
         first = run_input(app, [], conf)
         assert first.returncode == 0, first.stderr
         got = streamed(first.stdout)
@@ -98,29 +109,44 @@ def test_gateway_restart_neither_loses_nor_repeats(built_app, splunkd, tmp_path,
         assert {g["sourcetype"] for g in got} == {"wia:security:alert"} and got[0]["source"] == "wia_events://gw"
         assert float(got[0]["time"]) == pytest.approx(__import__("wia_security").timeutil.to_epoch_ms(events[0]["timestamp"]) / 1000)
         assert streamed(run_input(app, [], conf).stdout) == []                  # restart: nothing repeated
-        gateway.events.extend(events[4:])
-        # The feed fails on its second page: the first page is indexed and checkpointed, the run exits 1 ...
-        gateway.faults.append(Fault(503, {"error": "busy"}, path_prefix="/v1/events"))
-        calls_before = len(gateway.requests)
-        crashed = run_input(app, [], input_xml(splunkd, tmp_path, "gw", {**params, "page_size": "1"}))
+        publish(events[4:])
+        small = input_xml(splunkd, tmp_path / "ckpt", "gw", {**params, "page_size": "1", "max_events": "2"})
+        later = streamed(run_input(app, [], small).stdout)
+        assert len(later) == 2                                                   # stopped at max_events ...
+        later += streamed(run_input(app, [], conf).stdout)                       # ... and resumed after them
+        assert [g["event"] for g in later] == events[4:]
+    finally:
+        gateway.stop()
+    assert token not in first.stderr + first.stdout
+
+
+def test_feed_failing_mid_run_resumes_from_the_checkpoint(built_app, splunkd, tmp_path, events):
+    """A source error after the first page: that page is indexed and checkpointed, the run exits 1,
+    the next run continues after it (feed stand-in: a real gateway does not fail on cue)."""
+    app, _ = built_app
+    splunkd.passwords[("wia_security", "gw_token")] = "gateway-test-token"
+    with GatewayFeed() as feed:
+        feed.events.extend(events)
+        params = {"source_url": feed.url.replace("http://", "gateway+http://"), "credential": "gw_token", "page_size": "3"}
+        conf = input_xml(splunkd, tmp_path, "gw", params)
+        feed.faults.append(Fault(503, {"error": "busy"}, path_prefix="/v1/events"))
+        feed.faults.insert(0, Fault(200, {"events": events[:3], "next": "3"}, path_prefix="/v1/events"))
+        crashed = run_input(app, [], conf)
         assert crashed.returncode == 1 and "will resume" in crashed.stderr
-        assert len(gateway.requests) == calls_before + 1
-        # ... and the next run continues where the checkpoint stands.
         resumed = run_input(app, [], conf)
         assert resumed.returncode == 0
-        assert [g["event"] for g in streamed(crashed.stdout) + streamed(resumed.stdout)] == events[4:]
-        assert all(r.headers["authorization"] == "***" for r in gateway.requests)
-    assert "gateway-test-token" not in first.stderr + first.stdout
+        assert [g["event"] for g in streamed(crashed.stdout) + streamed(resumed.stdout)] == events
+        assert all(r.headers["authorization"] == "***" for r in feed.requests)
 
 
 def test_invalid_events_are_logged_with_their_errors_not_indexed(built_app, splunkd, tmp_path, events):
     app, _ = built_app
     splunkd.passwords[("wia_security", "gw_token")] = "gateway-test-token"
     broken = dict(events[0], id="00000000-0000-4000-8000-0000000000bb", severity=99)
-    with GatewayFeed() as gateway:
-        gateway.events.extend([broken, events[1]])
+    with GatewayFeed() as feed:       # a real gateway validates on ingest: the stand-in serves the bad event
+        feed.events.extend([broken, events[1]])
         run = run_input(app, [], input_xml(splunkd, tmp_path, "gw", {
-            "source_url": gateway.url.replace("http://", "gateway+http://"), "credential": "gw_token"}))
+            "source_url": feed.url.replace("http://", "gateway+http://"), "credential": "gw_token"}))
     assert [g["event"]["id"] for g in streamed(run.stdout)] == [events[1]["id"]]
     assert f"event_id={broken['id']} rejected: /severity" in run.stderr and "invalid=1" in run.stderr
 

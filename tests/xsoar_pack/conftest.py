@@ -38,8 +38,43 @@ def sample_events():
     return [validate_event(json.loads(p.read_text()), lenient=True).event for p in sorted((ROOT / "samples").glob("*-sample.json"))]
 
 
+class RealGateway:
+    """The project's gateway (`wia-security serve`) on 127.0.0.1 with a SQLite store."""
+
+    token = "xsoar-test-gateway-token-0123456789"
+
+    def __init__(self, tmp_path: Path) -> None:
+        from wia_security.connectors.gateway import GatewaySettings
+        from wia_security.connectors.gateway.server import GatewayServer
+        self.server = GatewayServer(GatewaySettings(tokens=[self.token], store=f"sqlite:///{tmp_path}/events.db",
+                                                    dead_letter=str(tmp_path / "dead.ndjson"), taxii=False)).start()
+        self.url = self.server.url
+
+    def publish(self, events: list[dict]) -> dict:
+        import requests
+        reply = requests.post(f"{self.url}/v1/events", json=events, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def feed(self) -> list[dict]:
+        import requests
+        reply = requests.get(f"{self.url}/v1/events", params={"after": "0", "limit": 1000},
+                             headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+        return reply.json()["events"]
+
+
 @pytest.fixture
-def gateway():
+def gateway(tmp_path):
+    server = RealGateway(tmp_path)
+    try:
+        yield server
+    finally:
+        server.server.stop()
+
+
+@pytest.fixture
+def feed():
+    """The feed stand-in: serves what a real gateway never does (invalid events, faults)."""
     from wia_gateway_feed import GatewayFeed
     with GatewayFeed() as server:
         yield server

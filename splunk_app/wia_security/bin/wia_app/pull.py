@@ -12,8 +12,9 @@ nothing but the vendored pure-Python core.
   event whose companion objects fall on another page is still complete, and the companions are
   skipped. `stix_content="stix"`: any STIX; each page is read natively with
   wia_security.parse(objects, from_="stix") (relationships split across pages are not joined).
-- gateway+https://host : the WIA gateway's `GET /v1/events?after=<cursor>&limit=N`, answering
-  {"events": [...], "next": <cursor>}.
+- gateway+https://host : the WIA gateway's arrival-order feed `GET /v1/events?after=<cursor>&limit=N`
+  (the first cursor is "0"), answering {"events": [...], "next": <cursor>}; the same cursor comes
+  back when nothing is new (docs/connectors/gateway.md).
 - kafka://broker:9092[,broker2:9092]/TOPIC (kafka+ssl://, kafka+sasl_ssl://, kafka+sasl:// with
   ?sasl_mechanism=PLAIN|SCRAM-SHA-256|SCRAM-SHA-512): messages whose value is one WIA event as JSON
   (what the project's kafka sink writes), read with kafka-python (pure Python, vendored) on manually
@@ -140,11 +141,9 @@ class GatewaySource(HttpSource):
     scheme = "gateway"
 
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:
-        cursor = position.get("cursor")
+        cursor = position.get("cursor") or "0"
         while True:
-            params = {"limit": str(self.page_size)}
-            if cursor:
-                params["after"] = cursor
+            params = {"after": cursor, "limit": str(self.page_size)}
             body, _ = self._get(f"{self.base.rstrip('/')}/v1/events?{urllib.parse.urlencode(params)}", "application/json")
             events = body.get("events") or []
             next_cursor = body.get("next") or cursor

@@ -79,10 +79,9 @@ class Client(BaseClient):
         self.verify = verify
 
     def gateway_events(self, after: str | None, limit: int) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": limit}
-        if after:
-            params["after"] = after
-        return self._http_request("GET", "/v1/events", params=params)
+        """The gateway's arrival-order feed: GET /v1/events?after=<cursor>&limit=N (first cursor "0")
+        -> {"events": [...], "next": <cursor>}; the same cursor comes back when nothing is new."""
+        return self._http_request("GET", "/v1/events", params={"after": after or "0", "limit": limit})
 
     def gateway_send(self, event: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/events with one WIA event as the JSON body."""
