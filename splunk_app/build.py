@@ -26,8 +26,10 @@ APP_SRC = ROOT / "splunk_app" / "wia_security"
 APP_ID = "wia_security"
 #: Core pieces the app does not need (the CLI runs outside Splunk).
 CORE_EXCLUDE = {"cli", "__main__.py", "__pycache__"}
-#: Connector modules (and their pure-Python client libraries) the alert action delivers through.
-CONNECTOR_MODULES = ["__init__.py", "base.py", "config.py", "dead_letter.py", "_eventview.py", "delivery", "soar"]
+#: Connector modules (and their pure-Python client libraries) the alert action delivers through:
+#: Splunk SOAR, XSOAR, and HEC (another Splunk, or a WIA gateway's HEC-compatible endpoint).
+CONNECTOR_MODULES = ["__init__.py", "base.py", "config.py", "dead_letter.py", "_eventview.py", "delivery", "soar",
+                     "splunk"]
 THIRD_PARTY = ["requests>=2.32", "demisto-py>=3.2", "kafka-python>=3.0"]
 #: Python the vendored libraries are chosen for (Splunk's python.required = 3.13 runtime).
 TARGET_PYTHON = "3.13"

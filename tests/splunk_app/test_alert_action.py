@@ -129,3 +129,27 @@ def test_not_run_by_splunk():
     run = subprocess.run([sys.executable, "-I", "-S", str(ROOT / "splunk_app" / "wia_security" / "bin" / "wia_send_event.py")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "--execute" in run.stderr
+
+
+def test_alert_result_reaches_a_wia_gateway_through_its_hec_endpoint(built_app, splunkd, splunk_home, tmp_path):
+    """The project's gateway accepts `Splunk <token>` on its HEC-compatible endpoint: the vendored HEC
+    sink delivers there (`splunk+http://gateway`), and the event comes out of the gateway's feed."""
+    import requests
+    from wia_security.connectors.gateway import GatewaySettings
+    from wia_security.connectors.gateway.server import GatewayServer
+    app, _ = built_app
+    token = "alert-test-gateway-token-0123456789"
+    gateway = GatewayServer(GatewaySettings(tokens=[token], store=f"sqlite:///{tmp_path}/events.db",
+                                            dead_letter=str(tmp_path / "dead.ndjson"), taxii=False)).start()
+    try:
+        splunkd.confs["wia_security"] = {"destination:gw": {"url": gateway.url.replace("http://", "splunk+http://"),
+                                                           "credential": "gw_token"}}
+        splunkd.passwords[("wia_security", "gw_token")] = token
+        run = run_action(app, payload(splunkd, "gw"), splunk_home)
+        assert run.returncode == 0, run.stderr
+        feed = requests.get(f"{gateway.url}/v1/events", params={"after": "0"}, headers={"Authorization": f"Bearer {token}"},
+                            timeout=30).json()["events"]
+    finally:
+        gateway.stop()
+    (event,) = feed
+    assert event["data"]["title"] == "Encoded PowerShell" and event["mitre"]["sub_technique"] == "T1059.001"

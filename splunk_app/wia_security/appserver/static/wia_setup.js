@@ -46,8 +46,8 @@ require([
         var url = $.trim($("#wia-destination-url").val());
         var credential = $.trim($("#wia-credential-name").val());
         var secret = $("#wia-credential-secret").val();
-        if (!/^(xsoar|phantom|splunksoar)\+https:\/\//.test(url)) {
-            status("The URL must start with xsoar+https://, phantom+https:// or splunksoar+https://", true);
+        if (!/^(xsoar|phantom|splunksoar|splunk)\+https:\/\//.test(url)) {
+            status("The URL must start with xsoar+https://, phantom+https://, splunksoar+https:// or splunk+https:// (a gateway's HEC endpoint)", true);
             return;
         }
         if (secret && !credential) {
