@@ -1,6 +1,7 @@
 """`forward` throughput into the embedded SQLite store vs a floor of plain JSON parse + SQLite insert.
 
     python benchmarks/bench_forward.py [N_EVENTS]
+    python benchmarks/bench_forward.py --instructions [N_EVENTS]   # callgrind counts, load-independent
 
 Both read the same NDJSON file and end with the same rows in a fresh store (same table, same
 indexes). The floor does only what storing needs: parse each line and insert it in batches. The
@@ -74,5 +75,51 @@ def run(events: list) -> None:
     print(table(rows, "floor: parse + SQLite insert"))
 
 
+INSTRUCTION_SETUP = """
+import os, sys, tempfile
+from datetime import datetime
+sys.path[:0] = ["../tests", "../tests/core/validation"]
+from test_parity import builder_events
+from wia_security import jsonio
+from wia_security.connectors.dead_letter import DeadLetterFile
+from wia_security.connectors.sqlite import EventStore, SqliteSink, _INSERT
+from wia_security.pipeline import Forwarder
+from wia_security.reader import InputSource
+from wia_security.validation import Validator
+Validator()
+tmp = tempfile.mkdtemp()
+path = os.path.join(tmp, "e.ndjson")
+with open(path, "wb") as fh:
+    for e in builder_events({n}, seed=1):
+        fh.write(jsonio.dumpb(e) + b"\\n")
+"""
+INSTRUCTION_WORK = {
+    "floor: parse + SQLite insert": (
+        "store = EventStore(os.path.join(tmp, 'f.db')); db = store._db; rows = []\n"
+        "for line in open(path, 'rb'):\n"
+        "    e = jsonio.loads(line); ts = e['timestamp']\n"
+        "    rows.append((e['id'], e['type'], int(datetime.fromisoformat(ts).timestamp() * 1000), ts, e['severity'],"
+        " e['source']['name'], line.decode()))\n"
+        "db.execute('BEGIN'); db.executemany(_INSERT, rows); db.execute('COMMIT')"),
+    "wia-security forward": (
+        "with SqliteSink(os.path.join(tmp, 's.db')) as sink, DeadLetterFile(os.path.join(tmp, 'd')) as dead, "
+        "InputSource(path) as src:\n    Forwarder(sink, dead).run(src.items())"),
+}
+
+
+def instruction_counts(n: int = 2000) -> None:
+    """The same comparison in instructions (callgrind), on builder events: independent of machine load."""
+    from _callgrind import instructions
+    setup = INSTRUCTION_SETUP.format(n=n)
+    counts = {name: instructions(setup, work) for name, work in INSTRUCTION_WORK.items()}
+    base = counts["floor: parse + SQLite insert"]
+    for name, count in counts.items():
+        print(f"{name:30} {count / n:>10,.0f} instructions/event   speed ratio vs floor {base / count:5.2f}x")
+
+
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 50_000))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if "--instructions" in sys.argv:
+        instruction_counts(int(args[0]) if args else 2000)
+    else:
+        sys.exit(main(int(args[0]) if args else 50_000))

@@ -1,7 +1,9 @@
 """The sink protocol every destination follows, and the report a delivery returns.
 
 A sink takes validated WIA event dicts: `send(events) -> DeliveryReport`, `flush()`, `close()`,
-and is a context manager (closing flushes). Nothing is ever dropped: an event a sink cannot
+and is a context manager (closing flushes). A sink that stores events as JSON text may also offer
+`send_with_bodies(events, bodies)`, where `bodies[i]` is the JSON text `events[i]` arrived as (or
+None): the forward pipeline then passes the input lines of unchanged events, saving a re-serialization. Nothing is ever dropped: an event a sink cannot
 deliver comes back in `report.failed` with the reason, for the dead-letter output.
 """
 from __future__ import annotations

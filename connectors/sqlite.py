@@ -83,13 +83,18 @@ class EventStore:
         self._db.executescript(_DDL)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
-    def insert(self, events: Sequence[dict[str, Any]], bodies: Sequence[str] | None = None) -> tuple[int, int, list[Rejected]]:
-        """Store events in one transaction -> (inserted, duplicates, rejected)."""
+    def insert(self, events: Sequence[dict[str, Any]],
+               bodies: Sequence[str | None] | None = None) -> tuple[int, int, list[Rejected]]:
+        """Store events in one transaction -> (inserted, duplicates, rejected).
+
+        `bodies[i]`, when given and not None, is the JSON text of `events[i]` as received (the
+        pipeline passes the input line of an event it did not change): stored as is, not re-serialized."""
         rows = []
         rejected: list[Rejected] = []
+        dumps = jsonio.dumps
         for i, e in enumerate(events):
             try:
-                body = bodies[i] if bodies is not None else jsonio.dumps(e)
+                body = (bodies[i] if bodies is not None else None) or dumps(e)
                 source = e.get("source")
                 rows.append((e["id"], e["type"], epoch_ms(e["timestamp"]), e["timestamp"], e["severity"],
                              source.get("name") if isinstance(source, dict) else None, body))
@@ -174,7 +179,11 @@ class SqliteSink(BaseSink):
         return cls(path_from_url(url))
 
     def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:
-        inserted, duplicates, rejected = self.store.insert(events)
+        return self.send_with_bodies(events, None)
+
+    def send_with_bodies(self, events: Sequence[dict[str, Any]], bodies: Sequence[str | None] | None) -> DeliveryReport:
+        """send(), reusing the JSON text each event arrived as where the pipeline still has it."""
+        inserted, duplicates, rejected = self.store.insert(events, bodies)
         return DeliveryReport(self.name, inserted, duplicates, rejected)
 
     def close(self) -> None:

@@ -112,43 +112,59 @@ class Forwarder:
         s = self.summary
         validate = self.validator.validate
         batch: list[dict[str, Any]] = []
+        bodies: list[str | None] = []
+        keep_bodies = callable(getattr(self.sink, "send_with_bodies", None))
         progress = self.progress
+        warnings, by_type, by_band = s.warnings, s.by_type, s.by_band
+        batch_size = self.batch_size
+        read = accepted = 0
         for item in items:
-            s.read += 1
+            read += 1
             if item.error is not None:
                 s.unparseable += 1
                 self._reject(item, "unparseable input: " + item.error.reason, None,
                              [{"path": "", "code": "parse_error", "message": str(item.error)}])
                 continue
-            result = validate(item.value)
+            value = item.value
+            result = validate(value)
             for w in result.warnings:
-                s.warnings[w.code] += 1
+                warnings[w.code] += 1
             if not result.valid:
                 s.invalid += 1
                 first = result.errors[0]
-                self._reject(item, f"invalid: {first.path or '/'}: {first.message}", item.value,
+                self._reject(item, f"invalid: {first.path or '/'}: {first.message}", value,
                              [e.to_dict() for e in result.errors])
                 continue
-            event = normalize(result.event)
-            s.accepted += 1
-            s.by_type[event["type"]] += 1
-            s.by_band[band(event["severity"])] += 1
+            event = result.event
+            changed = normalize_in_place(event) or event is not value
+            accepted += 1
+            by_type[event["type"]] += 1
+            severity = event["severity"]
+            by_band[_BAND_OF_INT[int(severity)] if 0 <= severity <= 10 else band(severity)] += 1
             batch.append(event)
-            if len(batch) >= self.batch_size:
-                self._deliver(batch)
-                batch = []
+            if keep_bodies:
+                raw = item.raw
+                bodies.append(None if changed or raw is None else raw.rstrip(b"\r\n").decode("utf-8"))
+            if len(batch) >= batch_size:
+                self._deliver(batch, bodies if keep_bodies else None)
+                batch, bodies = [], []
             if progress is not None:
-                progress.update(s.read, s.rejected)
+                s.read, s.accepted = read, accepted
+                progress.update(read, s.rejected)
+        s.read, s.accepted = read, accepted
         if batch:
-            self._deliver(batch)
+            self._deliver(batch, bodies if keep_bodies else None)
         self._account(self.sink.flush())
         if progress is not None:
             progress.update(s.read, s.rejected, force=True)
         s.seconds = time.monotonic() - started
         return s
 
-    def _deliver(self, batch: list[dict[str, Any]]) -> None:
-        self._account(self.sink.send(batch))
+    def _deliver(self, batch: list[dict[str, Any]], bodies: list[str | None] | None = None) -> None:
+        if bodies is not None:
+            self._account(self.sink.send_with_bodies(batch, bodies))
+        else:
+            self._account(self.sink.send(batch))
         self._batches += 1
         if self._batches % 50 == 0:
             gc.collect(1)           # bounds cyclic garbage (e.g. exception tracebacks in sinks)
@@ -189,13 +205,27 @@ def _gc_paused() -> Any:
 
 def normalize(event: dict[str, Any]) -> dict[str, Any]:
     """Adds a missing `$schema` and missing ATT&CK names. Returns the same dict."""
+    normalize_in_place(event)
+    return event
+
+
+def normalize_in_place(event: dict[str, Any]) -> bool:
+    """normalize(), telling whether anything was added."""
+    changed = False
     if "$schema" not in event:
         event["$schema"] = WIA_SCHEMA_URI
+        changed = True
     mitre = event.get("mitre")
     if mitre and ("technique_name" not in mitre or "tactic_name" not in mitre
                   or ("sub_technique" in mitre and "sub_technique_name" not in mitre)):
+        before = len(mitre)
         _enrich_mapping(mitre)
-    return event
+        changed = changed or len(mitre) != before
+    return changed
+
+
+#: severity band by int(severity) for 0..10 (the bands split at whole numbers)
+_BAND_OF_INT = tuple(band(i) for i in range(11))
 
 
 def _reason_key(reason: str) -> str:

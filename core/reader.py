@@ -119,7 +119,7 @@ def _ndjson(lines: Iterator[bytes], name: str, lineno: int) -> Iterator[Item]:
         lineno += 1
         if fast is not None and raw.count(b"{") + raw.count(b"[") <= limit:
             try:
-                yield Item(name, lineno, fast(raw))
+                yield Item(name, lineno, fast(raw), raw=raw)     # raw: the line, reusable as the stored body
                 continue
             except ValueError:
                 pass                       # the full parser below names the problem precisely
