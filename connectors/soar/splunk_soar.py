@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Mapping, Sequence
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from wia_security import jsonio
 from wia_security.errors import ConfigError, DeliveryError
 
 from .. import _eventview as view
-from ..config import Secret, reveal, resolve_options
+from ..config import Secret, reveal
 from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
+from ..delivery.urls import parse_sink_url
 from . import mapping
 
 log = logging.getLogger(__name__)
@@ -77,33 +78,9 @@ class SplunkSoarSink(BatchingSink):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SplunkSoarSink":
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        transport = scheme.split("+", 1)[1] if "+" in scheme else "https"
-        where = f"{scheme}://{parts.hostname}"
-        if transport not in ("http", "https"):
-            raise ConfigError("use phantom+https:// (phantom+http:// only for a local test server)", key="url", source=where)
-        if parts.username or parts.password:
-            raise ConfigError("put the token in token_env/token_file, not in the URL", key="url", source=where)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        twice = set(query) & set(options)
-        if twice:
-            raise ConfigError(f"given in both the URL and the options: {', '.join(sorted(twice))}", key=sorted(twice)[0])
-        raw = {**resolve_options(query, source=where), **options}
-        delivery = raw.pop("delivery", None)
-        delivery_keys = {k: raw.pop(k) for k in list(raw) if k in DeliveryPolicy.keys()}
-        if delivery_keys:
-            delivery = DeliveryPolicy.from_mapping(delivery_keys, base=delivery, source=where)
-        unknown = set(raw) - set(OPTIONS) - {"dead_letter", "sleep", "clock"}
-        if unknown:
-            raise ConfigError(f"unknown Splunk SOAR option(s) {', '.join(sorted(unknown))}; known: {', '.join(OPTIONS)}",
-                              key=sorted(unknown)[0], source=where)
-        if isinstance(raw.get("tls_verify"), str):
-            raw["tls_verify"] = raw["tls_verify"].lower() not in ("0", "false", "no", "off")
-        if "token" not in raw:
-            raise ConfigError("a Splunk SOAR token is required: token_env=VAR or token_file=/path", key="token", source=where)
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-        return cls(f"{transport}://{netloc}{parts.path}", delivery=delivery, **raw)
+        parsed = parse_sink_url(url, options, product="Splunk SOAR", known=OPTIONS,
+                                required={"token": "a Splunk SOAR token is required"})
+        return cls(parsed.base, delivery=parsed.delivery, **parsed.options)
 
     # -- mapping ----------------------------------------------------------------------------------
     def container_for(self, event: Mapping[str, Any]) -> dict[str, Any]:

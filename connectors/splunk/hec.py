@@ -17,14 +17,15 @@ import logging
 import uuid
 from datetime import datetime
 from typing import Any, Mapping, Sequence
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from wia_security import jsonio
 from wia_security.errors import ConfigError
 from wia_security.timeutil import to_epoch_ms
 
-from ..config import Secret, resolve_options
+from ..config import Secret
 from ..delivery import Batch, BatchingSink, BatchItem, DeliveryPolicy, Outcome, classify_exception
+from ..delivery.urls import parse_sink_url
 from ..delivery.http import DEFAULT_TIMEOUT, error_for_response, new_session
 
 log = logging.getLogger("wia_security.connectors.splunk")
@@ -127,38 +128,11 @@ class HecSink(BatchingSink):
     def from_url(cls, url: str, **options: Any) -> "HecSink":
         """`splunk+https://host:8088?index=..&token_env=..`; query keys and `options` are the same
         names (options win is an error: give each once); delivery keys (max_events, ...) allowed."""
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        transport = scheme.split("+", 1)[1] if "+" in scheme else "https"
-        if transport not in ("http", "https"):
-            raise ConfigError("use splunk+https:// (or splunk+http:// for a local test HEC)", key="url",
-                              source=f"{scheme}://{parts.hostname}")
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        twice = set(query) & set(options)
-        if twice:
-            raise ConfigError(f"given in both the URL and the options: {', '.join(sorted(twice))}", key=sorted(twice)[0])
-        where = f"{scheme}://{parts.hostname}"
-        raw = {**resolve_options(query, source=where), **options}
-        delivery = raw.pop("delivery", None)
-        delivery_keys = {k: raw.pop(k) for k in list(raw) if k in DeliveryPolicy.keys()}
-        if delivery_keys:
-            delivery = DeliveryPolicy.from_mapping(delivery_keys, base=delivery, source=where)
-        unknown = set(raw) - set(OPTIONS) - {"dead_letter", "sleep", "clock"}
-        if unknown:
-            raise ConfigError(f"unknown Splunk HEC option(s) {', '.join(sorted(unknown))}; known: {', '.join(OPTIONS)}",
-                              key=sorted(unknown)[0], source=where)
-        for key in ("gzip", "ack", "tls_verify"):
-            if key in raw:
-                raw[key] = _boolean(raw[key], key, where)
-        for key in ("ack_timeout", "timeout"):
-            if isinstance(raw.get(key), str):
-                raw[key] = _number(raw[key], key, where)
-        if isinstance(raw.get("max_content_length"), str):
-            raw["max_content_length"] = int(_number(raw["max_content_length"], "max_content_length", where))
-        if "token" not in raw:
-            raise ConfigError("a HEC token is required: token_env=VAR or token_file=/path", key="token", source=where)
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-        return cls(f"{transport}://{netloc}{parts.path}", delivery=delivery, **raw)
+        parsed = parse_sink_url(url, options, product="Splunk HEC", known=OPTIONS,
+                                required={"token": "a HEC token is required"},
+                                booleans=("gzip", "ack", "tls_verify"), numbers=("ack_timeout", "timeout"),
+                                integers=("max_content_length",))
+        return cls(parsed.base, delivery=parsed.delivery, **parsed.options)
 
     # -- encoding ---------------------------------------------------------------------------------
     def encode(self, event: Mapping[str, Any]) -> bytes:
@@ -356,24 +330,6 @@ def _json(response: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return doc if isinstance(doc, dict) else {}
-
-
-def _boolean(value: Any, key: str, source: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"must be true or false, got {value!r}", key=key, source=source)
-
-
-def _number(value: str, key: str, source: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigError(f"must be a number, got {value!r}", key=key, source=source) from None
 
 
 __all__ = ["HecSink", "HEC_CODES", "HEC_DEFAULT_MAX_CONTENT_LENGTH", "HEC_MAX_CONTENT_LENGTH_CEILING",
