@@ -39,7 +39,6 @@ log = logging.getLogger("wia_security.azure_function")
 app = func.FunctionApp()
 
 MAX_RETRIES = 5
-RETRY_AFTER_SECONDS = 5
 _runtime: dict[str, Any] = {}
 
 
@@ -149,7 +148,7 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
 @app.route(route="events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @app.blob_output(arg_name="deadletter", path="wia-dead-letter/{rand-guid}.ndjson", connection="AzureWebJobsStorage")
 def http_to_sentinel(req: func.HttpRequest, deadletter: func.Out[str]) -> func.HttpResponse:
-    from wia_security.connectors.relay import SourceRecord
+    from wia_security.connectors.relay import SourceRecord, http_reply
     from wia_security.errors import ConfigError
     from wia_security.reader import iter_items
 
@@ -165,15 +164,8 @@ def http_to_sentinel(req: func.HttpRequest, deadletter: func.Out[str]) -> func.H
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return _json(500, {"error": "the function is misconfigured; see its logs"})
-    body: dict[str, Any] = {
-        "accepted": result.events, "delivered": sum(r.delivered for r in result.records),
-        "dead_lettered": result.dead_lettered,
-        "rejected": [{"index": int(r.id), "reason": e["reason"]} for r in result.records for e in r.errors
-                     if e.get("dead_lettered")]}
-    if result.retry:
-        body["retry"] = [int(i) for i in result.retry]
-        return _json(503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
-    return _json(200, body)
+    status, body, headers = http_reply(result)
+    return _json(status, body, headers)
 
 
 def _lines(data: bytes) -> Any:

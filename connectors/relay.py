@@ -77,6 +77,23 @@ class RelayResult:
                 "retry": len(self.retry)}
 
 
+#: what an HTTP trigger tells a client to wait before re-sending the records that may succeed later
+RETRY_AFTER_SECONDS = 5
+
+
+def http_reply(result: RelayResult) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, JSON body, headers) an HTTP trigger answers with: 200, or 503 + Retry-After naming the
+    records to send again; records dead-lettered are listed with their reasons."""
+    rejected = [{"index": int(r.id), "reason": e["reason"]} for r in result.records for e in r.errors
+                if e.get("dead_lettered")]
+    body: dict[str, Any] = {"accepted": result.events, "delivered": result.delivered,
+                            "dead_lettered": result.dead_lettered, "rejected": rejected}
+    if result.retry:
+        body["retry"] = [int(i) for i in result.retry]
+        return 503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return 200, body, {}
+
+
 class Relay:
     """Runs trigger records through validation into `sink` (one sink or a FanOut), dead-lettering what
     cannot be delivered. `dead_letter` has `put(Rejected)` and `flush()`; a `flush()` may return the

@@ -39,7 +39,6 @@ for path in (HERE / "vendor", HERE):
 
 import functions_framework  # noqa: E402
 
-RETRY_AFTER_SECONDS = 5
 _runtime: dict[str, Any] = {}
 
 
@@ -135,7 +134,7 @@ def pubsub_to_scc(cloud_event: Any) -> None:
 
 @functions_framework.http
 def http_to_scc(request: Any) -> Any:
-    from wia_security.connectors.relay import SourceRecord
+    from wia_security.connectors.relay import SourceRecord, http_reply
     from wia_security.errors import ConfigError
     from wia_security.reader import iter_items
 
@@ -151,15 +150,8 @@ def http_to_scc(request: Any) -> Any:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return _json(500, {"error": "the function is misconfigured; see its logs"})
-    body: dict[str, Any] = {
-        "accepted": result.events, "delivered": sum(r.delivered for r in result.records),
-        "dead_lettered": result.dead_lettered,
-        "rejected": [{"index": int(r.id), "reason": e["reason"]} for r in result.records for e in r.errors
-                     if e.get("dead_lettered")]}
-    if result.retry:
-        body["retry"] = [int(i) for i in result.retry]
-        return _json(503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
-    return _json(200, body)
+    status, body, headers = http_reply(result)
+    return _json(status, body, headers)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Any:

@@ -12,14 +12,13 @@ import base64
 import json
 from typing import Any, Iterator
 
-from wia_security.connectors.relay import RelayResult, SourceRecord
+from wia_security.connectors.relay import RelayResult, SourceRecord, http_reply
 from wia_security.reader import iter_items
 
 from ..payloads import body_lines
 
 #: Lambda's synchronous invocation payload limit is 6 MB; refuse more after decompression.
 MAX_BODY_BYTES = 6 * 1024 * 1024
-RETRY_AFTER_SECONDS = 5
 
 
 class HttpError(Exception):
@@ -53,14 +52,8 @@ def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
 
 
 def respond(event: dict[str, Any], result: RelayResult) -> dict[str, Any]:
-    rejected = [{"index": int(r.id), "reason": e["reason"]} for r in result.records for e in r.errors
-                if e.get("dead_lettered")]
-    body: dict[str, Any] = {"accepted": result.events, "delivered": sum(r.delivered for r in result.records),
-                            "dead_lettered": result.dead_lettered, "rejected": rejected}
-    if result.retry:
-        body["retry"] = [int(i) for i in result.retry]
-        return response(503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
-    return response(200, body)
+    status, body, headers = http_reply(result)
+    return response(status, body, headers or None)
 
 
 def response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
