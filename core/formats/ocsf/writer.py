@@ -138,7 +138,8 @@ def band_id(value: float, bands: tuple[tuple[float, int], ...]) -> int:
     return bands[-1][1]
 
 
-CONFIDENCE_BANDS = ((0.7, 3), (0.4, 2), (0.0, 1))                      # confidence_id High / Medium / Low
+CONFIDENCE_BANDS = ((0.7, 3), (0.4, 2), (0.0, 1))
+CONFIDENCE_CAPTION = ENUMS["confidence_id"]                      # confidence_id High / Medium / Low
 RISK_BANDS = ((0.9, 4), (0.7, 3), (0.4, 2), (0.000001, 1), (0.0, 0))    # risk_level_id Critical .. Info
 
 
@@ -219,7 +220,7 @@ _HOST_KEYS = frozenset(("hostname", "ip", "mac", "os", "domain", "agent_id"))
 
 def _device(c: _Ctx, h: Doc, lo: Doc) -> Doc | None:
     """WIA host (context.host or endpoint data.host) -> OCSF device; None when it has neither name nor address."""
-    dev: Doc = {"type_id": 0, "type": "Unknown"}
+    dev: Doc = {"type_id": 0}
     hostname = h.get("hostname")
     if type(hostname) is str:
         dev["hostname"] = dev["name"] = hostname
@@ -387,7 +388,7 @@ def _file(c: _Ctx, f: Doc, lo: Doc, path: str) -> Doc | None:
             return None
         name = _basename(fpath)
         lo["name"] = None                        # derived: the reader must not invent data.file.name
-    out: Doc = {"name": name, "type_id": 0, "type": "Unknown"}
+    out: Doc = {"name": name, "type_id": 0}
     c.ob(f"{path}.name", 7, name)
     if fpath is not None:
         out["path"] = fpath
@@ -451,7 +452,7 @@ def _process(c: _Ctx, p: Doc, lo: Doc, path: str) -> Doc | None:
     if "signature" in p:
         sig, lo_s = p["signature"], {}
         if sig.get("signed") is True:
-            signature: Doc = {"algorithm_id": 0, "algorithm": "Unknown"}
+            signature: Doc = {"algorithm_id": 0}
             if sig.get("valid") is True:
                 signature["state_id"] = 1
                 signature["state"] = ENUMS["digital_signature.state_id"][1]
@@ -506,12 +507,16 @@ _attack_version: list[str] = []
 def _attack(m: Doc, lo: Doc) -> Doc | None:
     """WIA mitre block (or a threat-intel TTP) -> an OCSF attack (tactic / technique / sub_technique)."""
     out: Doc = {}
-    for key, name_key in _ATTACK_PARTS:
-        uid, name = m.get(key), m.get(name_key)
-        if uid is not None:
-            out[key] = {"uid": uid, "name": name} if name is not None else {"uid": uid}
-        elif name is not None:
-            out[key] = {"name": name}
+    get = m.get
+    uid, name = get("tactic"), get("tactic_name")
+    if uid is not None or name is not None:
+        out["tactic"] = _named(uid, name)
+    uid, name = get("technique"), get("technique_name")
+    if uid is not None or name is not None:
+        out["technique"] = _named(uid, name)
+    uid, name = get("sub_technique"), get("sub_technique_name")
+    if uid is not None or name is not None:
+        out["sub_technique"] = _named(uid, name)
     _rest(m, _ATTACK_KEYS, lo)
     if not out:
         return None
@@ -519,6 +524,12 @@ def _attack(m: Doc, lo: Doc) -> Doc | None:
         _attack_version.append(attack_version())
     out["version"] = _attack_version[0]
     return out
+
+
+def _named(uid: Any, name: Any) -> Doc:
+    if uid is None:
+        return {"name": name}
+    return {"uid": uid} if name is None else {"uid": uid, "name": name}
 
 
 _INDICATOR_KEYS = {"alert": frozenset(("type", "value", "context", "confidence")),
@@ -644,35 +655,48 @@ def _envelope(c: _Ctx, doc: Doc, data_lo: Doc, *, host: bool = True, network: st
     return doc
 
 
+_META_KEYS = frozenset(("confidence", "tags", "labels", "raw", "correlation_id"))
+
+
 def _meta(c: _Ctx, doc: Doc, metadata: Doc, m: Doc) -> None:
     lo: Doc = {}
     native = False
-    for k, v in m.items():
-        if k == "confidence":
-            score = round(v * 100)
-            ident = band_id(v, CONFIDENCE_BANDS)
-            doc["confidence_score"] = score
-            doc["confidence_id"] = ident
-            doc["confidence"] = ENUMS["confidence_id"][ident]
-            c.profiles.add("security_control")
-            native = True
-            if score / 100 != v:
-                lo[k] = v
-        elif k == "tags" and v and all(type(t) is str for t in v):
-            metadata["labels"] = list(v)
-            native = True
-        elif k == "labels" and v and all(type(x) is str for x in v.values()):
-            metadata["tags"] = [{"name": n, "value": x} for n, x in v.items()]
-            native = True
-        elif k == "raw" and type(v) is str:
-            doc["raw_data"] = v
-            native = True
-        elif k == "correlation_id" and type(v) is str:
-            metadata["correlation_uid"] = v
+    conf = m.get("confidence")
+    if conf is not None:
+        score = round(conf * 100)
+        ident = 3 if conf >= 0.7 else 2 if conf >= 0.4 else 1
+        doc["confidence_score"] = score
+        doc["confidence_id"] = ident
+        doc["confidence"] = CONFIDENCE_CAPTION[ident]
+        c.profiles.add("security_control")
+        native = True
+        if score / 100 != conf:
+            lo["confidence"] = conf
+    tags = m.get("tags")
+    if tags is not None:
+        if tags and all(type(t) is str for t in tags):
+            metadata["labels"] = list(tags)
             native = True
         else:
-            lo[k] = v
-    _put(c.lo, "meta", lo, native)
+            lo["tags"] = tags
+    labels = m.get("labels")
+    if labels is not None:
+        if labels and all(type(x) is str for x in labels.values()):
+            metadata["tags"] = [{"name": n, "value": x} for n, x in labels.items()]
+            native = True
+        else:
+            lo["labels"] = labels
+    raw = m.get("raw")
+    if raw is not None:
+        doc["raw_data"] = raw
+        native = True
+    correlation = m.get("correlation_id")
+    if correlation is not None:
+        metadata["correlation_uid"] = correlation
+        native = True
+    _rest(m, _META_KEYS, lo)
+    if lo or not native:
+        c.lo["meta"] = lo
 
 
 _NET_CONTEXT_KEYS = frozenset(("source", "destination", "protocol", "direction"))
@@ -681,50 +705,62 @@ _NET_CONTEXT_KEYS = frozenset(("source", "destination", "protocol", "direction")
 def _context(c: _Ctx, doc: Doc, ctx: Doc, host: bool, network: str | None) -> None:
     lo: Doc = {}
     native = False
-    for k, v in ctx.items():
-        if k == "host" and host:
-            lo_h: Doc = {}
-            dev = _device(c, v, lo_h)
-            if dev is None:
-                lo[k] = v
-                continue
+    h = ctx.get("host")
+    if h is not None:
+        dev = _device(c, h, lo_h := {}) if host else None
+        if dev is None:
+            lo["host"] = h
+        else:
             doc["device"] = dev
             c.profiles.add("host")
             native = True
-            _put(lo, k, lo_h, True)
-        elif k == "user":
-            lo_u: Doc = {}
-            user = _user(c, v, lo_u, "actor.user")
-            if user is None:
-                lo[k] = v
-                continue
+            if lo_h:
+                lo["host"] = lo_h
+    u = ctx.get("user")
+    if u is not None:
+        user = _user(c, u, lo_u := {}, "actor.user")
+        if user is None:
+            lo["user"] = u
+        else:
             c.actor["user"] = user
             native = True
-            _put(lo, k, lo_u, True)
-        elif k == "cloud" and "provider" in v:
-            cloud: Doc = {"provider": v["provider"]}
-            if "account_id" in v:
-                cloud["account"] = {"uid": v["account_id"]}
-            if "region" in v:
-                cloud["region"] = v["region"]
+            if lo_u:
+                lo["user"] = lo_u
+    cl = ctx.get("cloud")
+    if cl is not None:
+        provider = cl.get("provider")
+        if provider is None:
+            lo["cloud"] = cl
+        else:
+            cloud: Doc = {"provider": provider}
+            account = cl.get("account_id")
+            if account is not None:
+                cloud["account"] = {"uid": account}
+            region = cl.get("region")
+            if region is not None:
+                cloud["region"] = region
             doc["cloud"] = cloud
             c.profiles.add("cloud")
             native = True
-            lo_cl: Doc = {}
-            _rest(v, _K_PROVIDER_ACCOUNT_ID_REGION, lo_cl)
-            _put(lo, k, lo_cl, True)
-        elif k == "network" and network == "evidences":
-            lo_n: Doc = {}
-            evidence = _net_context(c, v, lo_n)
-            if evidence is None:
-                lo[k] = v
-                continue
+            _rest(cl, _K_PROVIDER_ACCOUNT_ID_REGION, lo_cl := {})
+            if lo_cl:
+                lo["cloud"] = lo_cl
+    n = ctx.get("network")
+    if n is not None:
+        evidence = _net_context(c, n, lo_n := {}) if network == "evidences" else None
+        if evidence is None:
+            lo["network"] = n
+        else:
             doc["evidences"] = [evidence]
             native = True
-            _put(lo, k, lo_n, True)
-        else:
-            lo[k] = v
-    _put(c.lo, "context", lo, native)
+            if lo_n:
+                lo["network"] = lo_n
+    _rest(ctx, _CONTEXT_KEYS, lo)
+    if lo or not native:
+        c.lo["context"] = lo
+
+
+_CONTEXT_KEYS = frozenset(("host", "user", "cloud", "network"))
 
 
 def _net_context(c: _Ctx, n: Doc, lo: Doc) -> Doc | None:
@@ -1227,7 +1263,7 @@ def _endpoint_event(c: _Ctx, d: Doc) -> Doc:
             taken.add("network_connection")
     elif kind == "dll_load":
         doc = header(1005, 1)
-        module: Doc = {"load_type_id": 0, "load_type": ENUMS["module.load_type_id"][0]}
+        module: Doc = {"load_type_id": 0}
         if "dll" in d:
             lo_dl: Doc = {}
             file = _dll(c, d["dll"], lo_dl)
@@ -1358,7 +1394,7 @@ def _dll(c: _Ctx, dll: Doc, lo: Doc) -> Doc | None:
         return None
     lo.update(lo_f)
     if dll.get("signed") is True:
-        file["signature"] = {"algorithm_id": 0, "algorithm": "Unknown"}
+        file["signature"] = {"algorithm_id": 0}
     elif "signed" in dll:
         lo["signed"] = dll["signed"]
     _rest(dll, _K_PATH_NAME_HASH, lo)
