@@ -20,12 +20,14 @@ CLASSES: dict[int, dict[str, Any]] = {
                "status": {int(k): v for k, v in c["status"].items()}}
     for uid, c in _DATA["classes"].items()
 }
+#: value type name -> {"regex", "max_len", "range"} (ip_t, mac_t, email_t, datetime_t)
+TYPES: dict[str, dict[str, Any]] = _DATA["types"]
 #: enum key (see the build script) -> {id: caption}
 ENUMS: dict[str, dict[int, str]] = {k: {int(i): c for i, c in e.items()} for k, e in _DATA["enums"].items()}
 
 
 def _pattern(type_name: str) -> tuple[Any, int | None]:
-    spec = _DATA["types"][type_name]
+    spec = TYPES[type_name]
     return re.compile(spec["regex"]).search, spec.get("max_len")
 
 

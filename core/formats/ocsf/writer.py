@@ -30,7 +30,7 @@ from typing import Any, Callable
 from ..._version import WIA_SCHEMA_URI, WIA_VERSION
 from ...errors import ConversionError
 from ...timeutil import parse_iso
-from .tables import CLASSES, ENUMS, OCSF_VERSION, _DATA, header, is_email, is_ip, is_mac, is_port
+from .tables import CLASSES, ENUMS, OCSF_VERSION, TYPES, header, is_email, is_ip, is_mac, is_port
 
 Doc = dict[str, Any]
 
@@ -82,21 +82,21 @@ AUTH_CLASS = {"login_success": (3002, 1), "login_failure": (3002, 1), "logout": 
 CLASS_STATUS = {uid: info["status"] for uid, info in CLASSES.items()}
 _TOP = frozenset(("$schema", "version", "id", "type", "timestamp", "severity", "source", "data", "context", "mitre", "meta"))
 #: the keys each `_rest` call treats as mapped
-_K_SIGNED_VALID = frozenset(("signed", "valid"))
-_K_DESCRIPTION_KILL_CHAIN_PHASE = frozenset(("description", "kill_chain_phase"))
-_K_TYPE_NAME_VENDOR = frozenset(("type", "name", "vendor", "version"))
-_K_PROVIDER_ACCOUNT_ID_REGION = frozenset(("provider", "account_id", "region"))
-_K_ID_NAME_VERSION = frozenset(("id", "name", "version"))
-_K_TYPE_URL = frozenset(("type", "url"))
-_K_WORKAROUNDS_VENDOR_URL = frozenset(("workarounds", "vendor_url"))
-_K_VERSION_CIPHER_SNI = frozenset(("version", "cipher", "sni"))
-_K_METHOD_USER_AGENT_REFERER = frozenset(("method", "user_agent", "referer", "status_code", "content_type"))
-_K_QUERY_QUERY_TYPE_RESPONSE = frozenset(("query", "query_type", "response", "response_code"))
-_K_KEY_VALUE_NAME_VALUE_TYPE = frozenset(("key", "value_name", "value_type", "value_data", "previous_data"))
-_K_KEY = frozenset(("key",))
-_K_PATH_NAME_HASH = frozenset(("path", "name", "hash", "signed"))
-_K_TYPE_NAME_IP = frozenset(("type", "name", "ip", "url"))
-_DT = re.compile(_DATA["types"]["datetime_t"]["regex"]).search
+_SIGNATURE_KEYS = frozenset(("signed", "valid"))
+_TI_CONTEXT_KEYS = frozenset(("description", "kill_chain_phase"))
+_SOURCE_KEYS = frozenset(("type", "name", "vendor", "version"))
+_CLOUD_KEYS = frozenset(("provider", "account_id", "region"))
+_RULE_KEYS = frozenset(("id", "name", "version"))
+_EXPLOIT_KEYS = frozenset(("type", "url"))
+_PATCH_KEYS = frozenset(("workarounds", "vendor_url"))
+_TLS_KEYS = frozenset(("version", "cipher", "sni"))
+_HTTP_KEYS = frozenset(("method", "user_agent", "referer", "status_code", "content_type"))
+_DNS_KEYS = frozenset(("query", "query_type", "response", "response_code"))
+_REG_VALUE_KEYS = frozenset(("key", "value_name", "value_type", "value_data", "previous_data"))
+_REG_KEY_KEYS = frozenset(("key",))
+_DLL_KEYS = frozenset(("path", "name", "hash", "signed"))
+_TARGET_KEYS = frozenset(("type", "name", "ip", "url"))
+_DT = re.compile(TYPES["datetime_t"]["regex"]).search
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
 
@@ -459,7 +459,7 @@ def _process(c: _Ctx, p: Doc, lo: Doc, path: str) -> Doc | None:
             elif "valid" in sig:
                 lo_s["valid"] = sig["valid"]
             file["signature"] = signature
-            _rest(sig, _K_SIGNED_VALID, lo_s)
+            _rest(sig, _SIGNATURE_KEYS, lo_s)
             _put(lo, "signature", lo_s, True)
         else:
             lo["signature"] = sig
@@ -500,7 +500,6 @@ def _process(c: _Ctx, p: Doc, lo: Doc, path: str) -> Doc | None:
 _ATTACK_KEYS = frozenset(("tactic", "tactic_name", "technique", "technique_name", "sub_technique", "sub_technique_name"))
 
 
-_ATTACK_PARTS = (("tactic", "tactic_name"), ("technique", "technique_name"), ("sub_technique", "sub_technique_name"))
 _attack_version: list[str] = []
 
 
@@ -573,7 +572,7 @@ def _osint(c: _Ctx, item: Doc, lo: Doc, i: int, extra: Doc | None, event_type: s
                 phase = context["kill_chain_phase"]
                 ident = KILL_CHAIN.get(phase.lower(), 99)
                 out["kill_chain"] = [{"phase": phase, "phase_id": ident}]
-            _rest(context, _K_DESCRIPTION_KILL_CHAIN_PHASE, lo_ctx)
+            _rest(context, _TI_CONTEXT_KEYS, lo_ctx)
             _put(lo, "context", lo_ctx, "desc" in out or "kill_chain" in out)
     if "confidence" in item:
         conf = item["confidence"]
@@ -631,7 +630,7 @@ def _envelope(c: _Ctx, doc: Doc, data_lo: Doc, *, host: bool = True, network: st
         product["vendor_name"] = src["vendor"]
     if "version" in src:
         product["version"] = src["version"]
-    _rest(src, _K_TYPE_NAME_VENDOR, lo_src)
+    _rest(src, _SOURCE_KEYS, lo_src)
     lo["source"] = lo_src
     metadata: Doc = {"version": OCSF_VERSION, "product": product, "uid": e["id"]}
     if event_code is not None:
@@ -742,7 +741,7 @@ def _context(c: _Ctx, doc: Doc, ctx: Doc, host: bool, network: str | None) -> No
             doc["cloud"] = cloud
             c.profiles.add("cloud")
             native = True
-            _rest(cl, _K_PROVIDER_ACCOUNT_ID_REGION, lo_cl := {})
+            _rest(cl, _CLOUD_KEYS, lo_cl := {})
             if lo_cl:
                 lo["cloud"] = lo_cl
     n = ctx.get("network")
@@ -834,7 +833,7 @@ def _alert(c: _Ctx, d: Doc) -> Doc:
                 if src in rule:
                     analytic[dst] = rule[src]
             fi["analytic"] = analytic
-            _rest(rule, _K_ID_NAME_VERSION, lo_r)
+            _rest(rule, _RULE_KEYS, lo_r)
             _put(lo, "detection_rule", lo_r, True)
         else:
             lo["detection_rule"] = rule
@@ -984,7 +983,7 @@ def _vulnerability(c: _Ctx, d: Doc) -> Doc:
             vuln["exploit_type"] = x["type"]
         if "url" in x:
             vuln["exploit_ref_url"] = x["url"]
-        _rest(x, _K_TYPE_URL, lo_x)
+        _rest(x, _EXPLOIT_KEYS, lo_x)
         _put(lo, "exploit_details", lo_x, "type" in x or "url" in x)
     if "patch_available" in d:
         vuln["is_fix_available"] = d["patch_available"]
@@ -998,7 +997,7 @@ def _vulnerability(c: _Ctx, d: Doc) -> Doc:
             if "vendor_url" in pd:
                 remediation["references"] = [pd["vendor_url"]]
             vuln["remediation"] = remediation
-            _rest(pd, _K_WORKAROUNDS_VENDOR_URL, lo_p)
+            _rest(pd, _PATCH_KEYS, lo_p)
             _put(lo, "patch_details", lo_p, True)
         else:
             lo["patch_details"] = pd
@@ -1065,27 +1064,28 @@ _NET_KEYS = frozenset(("event_type", "protocol", "direction", "action", "source"
                        "application"))
 
 
-def _network_activity(kind: str, uid: int, d: Doc) -> tuple[int, str | None]:
+_CONNECTION_ACTIVITY = {None: 6, "allowed": 1, "blocked": 5, "dropped": 5, "reset": 3}   # Traffic / Open / Refuse / Reset
+
+
+def _network_activity(uid: int, d: Doc) -> int:
     if uid == 4002:
-        method = (d.get("http") or {}).get("method")
-        return HTTP_ACTIVITY.get(method, 0), None
+        return HTTP_ACTIVITY.get((d.get("http") or {}).get("method"), 0)
     if uid == 4003:
         dns = d.get("dns")
         if dns is None:
-            return 0, None
-        return (2 if "response" in dns or "response_code" in dns else 1), None
-    if uid == 4008:
-        return 0, None
-    if uid == 4005:
-        return 6, None
-    action = d.get("action")
-    return {None: 6, "allowed": 1, "blocked": 5, "dropped": 5, "reset": 3}[action], None
+            return 0
+        return 2 if "response" in dns or "response_code" in dns else 1
+    if uid == 4008:                       # FTP activities are commands WIA does not report
+        return 0
+    if uid == 4005:                       # RDP activities are protocol steps WIA does not report
+        return 6
+    return _CONNECTION_ACTIVITY[d.get("action")]
 
 
 def _network_event(c: _Ctx, d: Doc) -> Doc:
     kind = d["event_type"]
     uid = NETWORK_CLASS[kind]
-    activity, _ = _network_activity(kind, uid, d)
+    activity = _network_activity(uid, d)
     doc = header(uid, activity)
     lo: Doc = {}
     for key, attr in (("source", "src_endpoint"), ("destination", "dst_endpoint")):
@@ -1168,7 +1168,7 @@ def _network_event(c: _Ctx, d: Doc) -> Doc:
                 out["sni"] = tls["sni"]
                 c.ob("tls.sni", 1, tls["sni"])
             doc["tls"] = out
-            _rest(tls, _K_VERSION_CIPHER_SNI, lo_t)    # certificate: OCSF needs a serial number
+            _rest(tls, _TLS_KEYS, lo_t)    # certificate: OCSF needs a serial number
             _put(lo, "tls", lo_t, True)
         else:
             lo["tls"] = tls
@@ -1196,7 +1196,7 @@ def _http(c: _Ctx, h: Doc, doc: Doc, request: Doc, lo: Doc) -> bool:
         native = True
     elif "content_type" in h:
         lo["content_type"] = h["content_type"]
-    _rest(h, _K_METHOD_USER_AGENT_REFERER, lo)
+    _rest(h, _HTTP_KEYS, lo)
     return native
 
 
@@ -1222,7 +1222,7 @@ def _dns(c: _Ctx, dns: Doc, doc: Doc, lo: Doc) -> bool:
         doc["rcode_id"] = rcode
         doc["rcode"] = ENUMS["rcode_id"][rcode]
         native = True
-    _rest(dns, _K_QUERY_QUERY_TYPE_RESPONSE, lo)
+    _rest(dns, _DNS_KEYS, lo)
     return native
 
 
@@ -1340,11 +1340,11 @@ def _registry(c: _Ctx, kind: str, reg: Doc, lo: Doc) -> Doc:
         doc["reg_value"] = value
         if "previous_data" in reg:
             doc["prev_reg_value"] = {"path": key, "name": reg["value_name"], "data": reg["previous_data"]}
-        _rest(reg, _K_KEY_VALUE_NAME_VALUE_TYPE, lo_r)
+        _rest(reg, _REG_VALUE_KEYS, lo_r)
     else:
         doc = header(201001, REG_KEY_ACTIVITY[kind])
         doc["reg_key"] = {"path": key}
-        _rest(reg, _K_KEY, lo_r)
+        _rest(reg, _REG_KEY_KEYS, lo_r)
     _put(lo, "registry", lo_r, True)
     return doc
 
@@ -1397,7 +1397,7 @@ def _dll(c: _Ctx, dll: Doc, lo: Doc) -> Doc | None:
         file["signature"] = {"algorithm_id": 0}
     elif "signed" in dll:
         lo["signed"] = dll["signed"]
-    _rest(dll, _K_PATH_NAME_HASH, lo)
+    _rest(dll, _DLL_KEYS, lo)
     return file
 
 
@@ -1467,7 +1467,7 @@ def _auth_event(c: _Ctx, d: Doc) -> Doc:
         if "url" in target:
             request["url"] = {"url_string": target["url"]}
             c.ob("http_request.url.url_string", 6, target["url"])
-        _rest(target, _K_TYPE_NAME_IP, lo_t)
+        _rest(target, _TARGET_KEYS, lo_t)
         _put(lo, "target", lo_t, True)
         if "auth_method" in d:
             method = d["auth_method"]
