@@ -89,6 +89,13 @@ def _when(obj: Doc, key: str) -> str | None:
     return None
 
 
+def _count(value: Any, low: int = 1, high: int | None = None) -> int | None:
+    """An integer within WIA's bounds (counts start at 1), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high):
+        return value
+    return None
+
+
 def _coalesce(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
@@ -150,8 +157,9 @@ def read_user(u: Doc) -> Doc:
 
 def read_endpoint(ep: Doc) -> Doc:
     out: Doc = {}
-    for key in ("ip", "port", "hostname", "mac"):
+    for key in ("ip", "hostname", "mac"):
         _set(out, key, ep.get(key))
+    _set(out, "port", _count(ep.get("port"), 0, 65535))
     geo: Doc = {}
     loc = ep.get("location")
     if isinstance(loc, dict):
@@ -295,7 +303,7 @@ def _envelope(doc: Doc, event_type: str, data: Doc, *, host: bool = True, eviden
         for attr, key in (("src_endpoint", "source"), ("dst_endpoint", "destination")):
             if isinstance(evidence.get(attr), dict):
                 ep = evidence[attr]
-                network[key] = {k: ep[k] for k in ("ip", "port", "hostname") if k in ep}
+                network[key] = {k: v for k, v in read_endpoint(ep).items() if k in ("ip", "port", "hostname")}
         ci = evidence.get("connection_info")
         if isinstance(ci, dict):
             _set(network, "protocol", ci.get("protocol_name"))
@@ -312,9 +320,10 @@ def _envelope(doc: Doc, event_type: str, data: Doc, *, host: bool = True, eviden
     if isinstance(score, (int, float)) and not isinstance(score, bool):
         meta["confidence"] = score / 100
     if isinstance(metadata.get("labels"), list):
-        meta["tags"] = list(metadata["labels"])
+        meta["tags"] = [t for t in metadata["labels"] if isinstance(t, str)]
     if isinstance(metadata.get("tags"), list):
-        meta["labels"] = {t["name"]: t.get("value") for t in metadata["tags"] if isinstance(t, dict) and "name" in t}
+        meta["labels"] = {t["name"]: t["value"] for t in metadata["tags"]
+                          if isinstance(t, dict) and isinstance(t.get("name"), str) and isinstance(t.get("value"), str)}
     _set(meta, "raw", doc.get("raw_data"))
     _set(meta, "correlation_id", metadata.get("correlation_uid"))
     if meta:
@@ -348,7 +357,7 @@ def _alert(doc: Doc) -> Doc:
         data["indicators"] = read_indicators(doc["osint"], "alert")
     _set(data, "first_seen", _when(fi, "first_seen_time"))
     _set(data, "last_seen", _when(fi, "last_seen_time"))
-    _set(data, "count", doc.get("count"))
+    _set(data, "count", _count(doc.get("count")))
     return _envelope(doc, "alert", data, evidences=True, attacks=fi.get("attacks"))
 
 
@@ -625,7 +634,7 @@ def _auth(doc: Doc) -> Doc:
         _set(data, "mfa_used", doc.get("is_mfa"))
         _set(data, "session_id", _obj(doc.get("session")).get("uid"))
         _set(data, "logon_type", LOGON_TYPE_BACK.get(doc.get("logon_type_id")))
-    _set(data, "attempt_count", doc.get("count"))
+    _set(data, "attempt_count", _count(doc.get("count")))
     factor = _first(doc.get("auth_factors"))
     _set(data, "mfa_method", MFA_FACTOR_BACK.get(factor.get("factor_type_id")))
     risk = doc.get("risk_score")

@@ -330,3 +330,13 @@ def test_arrays_and_errors() -> None:
     with pytest.raises(ConversionError) as err:
         parse({"class_uid": 2002, "time": T, "vulnerabilities": [{"desc": "no CVE"}]}, from_="ocsf")
     assert "CVE" in str(err.value)
+
+
+def test_foreign_values_outside_wias_bounds_are_left_out() -> None:
+    doc = copy.deepcopy(FOREIGN["security hub finding"])
+    doc.update(count=0, evidences=[{"src_endpoint": {"ip": "10.0.0.1", "port": -1}}])
+    doc["metadata"].update(labels=["ok", 7], tags=[{"name": "env", "value": "prod"}, {"name": "n", "value": 3}])
+    event = parse(doc, from_="ocsf")[0].to_dict()
+    assert validate_event(event, warnings=False).valid
+    assert "count" not in event["data"] and event["context"]["network"]["source"] == {"ip": "10.0.0.1"}
+    assert event["meta"] == {"tags": ["ok"], "labels": {"env": "prod"}}
