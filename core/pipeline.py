@@ -117,7 +117,7 @@ class Forwarder:
         progress = self.progress
         warnings, by_type, by_band = s.warnings, s.by_type, s.by_band
         batch_size = self.batch_size
-        read = accepted = 0
+        read, accepted = s.read, s.accepted          # run() may be called per batch on one summary
         for item in items:
             read += 1
             if item.error is not None:

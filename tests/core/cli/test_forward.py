@@ -114,3 +114,18 @@ def test_credentials_in_a_bad_destination_url_are_not_echoed(cli, tmp_path):
 
 def test_missing_input_is_a_usage_error(cli):
     assert cli("forward", "absent.json").code == 2
+
+
+def test_a_forwarder_run_per_batch_accumulates_one_summary(tmp_path):
+    """Sources (Kafka, TAXII) call run() once per batch on the same Forwarder: totals must add up."""
+    from wia_security.connectors.dead_letter import DeadLetterFile
+    from wia_security.connectors.sqlite import SqliteSink
+    from wia_security.pipeline import Forwarder
+    from wia_security.reader import Item
+    events = event_dicts(30, seed=12)
+    with SqliteSink(str(tmp_path / "s.db")) as sink, DeadLetterFile(str(tmp_path / "d.ndjson")) as dead:
+        forwarder = Forwarder(sink, dead)
+        for start in (0, 10, 20):
+            forwarder.run([Item("b", i, e) for i, e in enumerate(events[start:start + 10])])
+    s = forwarder.summary
+    assert (s.read, s.accepted, s.delivered) == (30, 30, 30)
