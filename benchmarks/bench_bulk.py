@@ -1,17 +1,23 @@
 """Bulk sink throughput vs a floor: the same pre-serialized bulk bodies POSTed with a bare HTTP client.
 
-Both run in the same process against the same local osmem-server (OpenSearch-API emulator), each
-into a fresh clone. The floor posts bodies the sink itself produced (`sink.encode` joined per
+Two servers, each run for floor and sink alike:
+  contract  a `_bulk` responder in its own process that parses every action and document (the
+            product's request work) and answers with per-item results, as a real cluster does;
+  osmem     osmem-server, the OpenSearch-API emulator, which indexes for real but slowly (its own
+            speed then bounds both sides, so that ratio says little). The floor posts bodies the sink itself produced (`sink.encode` joined per
 batch), with one keep-alive `http.client` connection and no parsing of the answer; the sink adds
 conversion, batching, the client library and per-item result handling. Prints events/s of each and
 the ratio (issue 4 goal: >= 0.8).
 
     .venv/bin/python benchmarks/bench_bulk.py [--events 20000] [--batch 500] [--client opensearch-py|elasticsearch-py]
+                                              [--osmem-events 1000]
 """
 from __future__ import annotations
 
 import argparse
 import http.client
+import multiprocessing
+import socket
 import sys
 import time
 from pathlib import Path
@@ -35,9 +41,10 @@ def make_sink(kind: str, url: str, batch: int, fmt: str) -> ElasticSink:
     return OpenSearchSink(url, format=fmt, delivery=policy)
 
 
-def run_sink(kind: str, url: str, events: list[dict], batch: int, fmt: str) -> float:
+def run_sink(kind: str, url: str, events: list[dict], batch: int, fmt: str, *, put_template: bool = True) -> float:
     sink = make_sink(kind, url, batch, fmt)
-    sink.put_template()                      # outside the timing, like the floor's index setup
+    if put_template:
+        sink.put_template()                  # outside the timing, like the floor's index setup
     sink.template_installed = True
     start = time.perf_counter()
     report = sink.send(events)
@@ -64,6 +71,78 @@ def run_floor(url: str, bodies: list[bytes]) -> float:
     return elapsed
 
 
+def _bulk_responder(sock: "socket.socket") -> None:  # pragma: no cover - runs in a child process
+    """Minimal keep-alive HTTP/1.1 `_bulk` endpoint: parses each action/document pair, answers per item."""
+    import json
+    import threading
+
+    root = json.dumps({"version": {"number": "2.11.0", "distribution": "opensearch"},
+                       "tagline": "The OpenSearch Project: https://opensearch.org/"}).encode()
+
+    def serve(conn: "socket.socket") -> None:
+        f = conn.makefile("rb")
+        try:
+            while True:
+                request = f.readline()
+                if not request:
+                    return
+                length, line = 0, f.readline()
+                while line not in (b"\r\n", b"\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                    line = f.readline()
+                body = f.read(length)
+                if b"/_bulk" in request:
+                    items = []
+                    lines = body.splitlines()
+                    for action_line, doc_line in zip(lines[0::2], lines[1::2]):
+                        (op, meta), = json.loads(action_line).items()
+                        json.loads(doc_line)
+                        items.append({op: {"_index": meta.get("_index"), "_id": meta.get("_id"), "_version": 1,
+                                           "result": "created", "status": 201}})
+                    payload = json.dumps({"took": 1, "errors": False, "items": items}).encode()
+                else:
+                    payload = root if request.startswith(b"GET / ") else b"{}"
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                             + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+        except (ConnectionError, OSError):
+            return
+        finally:
+            conn.close()
+
+    while True:
+        conn, _ = sock.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+def start_contract() -> tuple[str, "multiprocessing.Process"]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    process = multiprocessing.Process(target=_bulk_responder, args=(listener,), daemon=True)
+    process.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", process
+
+
+def compare(label: str, floor_url: str, sink_url: str, events: list[dict], args: argparse.Namespace,
+            put_template: bool) -> float:
+    encoder = make_sink(args.client, floor_url, args.batch, args.format)
+    if put_template:
+        encoder.put_template()
+    payloads = [encoder.encode(e) for e in events]
+    bodies = [b"".join(payloads[i:i + args.batch]) for i in range(0, len(payloads), args.batch)]
+    floor = run_floor(floor_url, bodies)
+    sink = run_sink(args.client, sink_url, events, args.batch, args.format, put_template=put_template)
+    mb = sum(map(len, bodies)) / 1e6
+    print(f"== {label}: documents {args.format}, {len(events):,} events, {len(bodies)} bulk requests of "
+          f"{args.batch}, {mb:.1f} MB")
+    print(f"floor (bare http.client, pre-serialized bodies): {len(events) / floor:10,.0f} events/s")
+    print(f"sink  ({args.client}, convert + batch + bulk):   {len(events) / sink:10,.0f} events/s")
+    print(f"ratio sink/floor: {floor / sink:.2f}  (goal >= 0.8)")
+    return floor / sink
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20000)
@@ -71,27 +150,25 @@ def main() -> None:
     parser.add_argument("--client", choices=["opensearch-py", "elasticsearch-py"], default="opensearch-py")
     parser.add_argument("--format", default="ecs" if "ecs" in FORMATS else "wia",
                         help="document format (ecs: what the sink sends; wia: the event itself)")
+    parser.add_argument("--osmem-events", type=int, default=1000,
+                        help="events for the osmem run (it indexes slowly; 0 skips it)")
     args = parser.parse_args()
-    fmt = args.format
     events = event_dicts(args.events, seed=1)
-    server = start_osmem()
+    url, process = start_contract()
     try:
-        floor_clone, sink_clone = server.clone(), server.clone()
-        encoder = make_sink(args.client, floor_clone.url, args.batch, fmt)
-        encoder.put_template()
-        payloads = [encoder.encode(e) for e in events]
-        bodies = [b"".join(payloads[i:i + args.batch]) for i in range(0, len(payloads), args.batch)]
-        floor = run_floor(floor_clone.url, bodies)
-        sink = run_sink(args.client, sink_clone.url, events, args.batch, fmt)
-        mb = sum(map(len, bodies)) / 1e6
-        print(f"documents: {fmt}, {args.events:,} events, {len(bodies)} bulk requests of {args.batch}, {mb:.1f} MB")
-        print(f"floor (bare http.client, pre-serialized bodies): {args.events / floor:10,.0f} events/s")
-        print(f"sink  ({args.client}, convert + batch + bulk):   {args.events / sink:10,.0f} events/s")
-        print(f"ratio sink/floor: {floor / sink:.2f}  (goal >= 0.8)")
-        floor_clone.close()
-        sink_clone.close()
+        compare("contract _bulk server (parses every action and document)", url, url, events, args, False)
     finally:
-        server.close()
+        process.terminate()
+    if args.osmem_events:
+        server = start_osmem()
+        try:
+            floor_clone, sink_clone = server.clone(), server.clone()
+            compare("osmem-server (emulator; its indexing speed bounds both sides)", floor_clone.url,
+                    sink_clone.url, events[:args.osmem_events], args, True)
+            floor_clone.close()
+            sink_clone.close()
+        finally:
+            server.close()
 
 
 if __name__ == "__main__":
