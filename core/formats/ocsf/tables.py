@@ -39,9 +39,19 @@ _EMAIL, _ = _pattern("email_t")
 _IP_SEEN: dict[str, bool] = {}         # addresses repeat in real streams; bounded below
 
 
+#: the octets the pattern's IPv4 branch takes ("0".."255", no leading zeros)
+_OCTETS = frozenset(str(i) for i in range(256))
+
+
 def is_ip(value: Any) -> bool:
     """An ip_t value (the schema's own pattern and length limit)."""
-    known = _IP_SEEN.get(value) if type(value) is str else False
+    if type(value) is not str:
+        return False
+    # Fast accept: a plain dotted quad is what the pattern's first branch matches (the pattern costs ~1 us).
+    parts = value.split(".")
+    if len(parts) == 4 and _OCTETS.issuperset(parts):
+        return True
+    known = _IP_SEEN.get(value)
     if known is not None:
         return known
     ok = len(value) <= (_IP_MAX or 40) and _IP(value) is not None

@@ -30,7 +30,7 @@ from typing import Any, Callable
 from ..._version import WIA_SCHEMA_URI, WIA_VERSION
 from ...errors import ConversionError
 from ...timeutil import parse_iso
-from .tables import CLASSES, ENUMS, OCSF_VERSION, TYPES, header, is_email, is_ip, is_mac, is_port
+from .tables import CLASSES, ENUMS, HEADERS, OCSF_VERSION, TYPES, header, is_email, is_ip, is_mac, is_port
 
 Doc = dict[str, Any]
 
@@ -98,6 +98,7 @@ _DLL_KEYS = frozenset(("path", "name", "hash", "signed"))
 _TARGET_KEYS = frozenset(("type", "name", "ip", "url"))
 _DT = re.compile(TYPES["datetime_t"]["regex"]).search
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_fromisoformat = datetime.fromisoformat
 _MS = timedelta(milliseconds=1)
 
 
@@ -150,12 +151,18 @@ def _put(lo: Doc, key: str, sub: Doc, native: bool) -> None:
 
 
 def _rest(src: Doc, known: frozenset[str], lo: Doc) -> None:
-    """Keys of `src` outside `known` go to the leftover (the usual case, none, is one C-level check)."""
-    if known.issuperset(src):
-        return
+    """Keys of `src` outside `known` go to the leftover. Callers test `known.issuperset(src)` first: the
+    usual case, no such key, then costs one C-level call and no Python call."""
     for k in src:
         if k not in known:
             lo[k] = src[k]
+
+
+#: OCSF profiles as bits (set per event with `|=`); the sorted name list per bit mask is prebuilt
+PROFILE_BITS = {"cloud": 1, "datetime": 2, "host": 4, "incident": 8, "osint": 16, "security_control": 32}
+CLOUD, DATETIME, HOST, INCIDENT, OSINT, SECURITY_CONTROL = PROFILE_BITS.values()
+_PROFILE_NAMES = tuple(tuple(sorted(name for name, bit in PROFILE_BITS.items() if mask & bit))
+                       for mask in range(1 << len(PROFILE_BITS)))
 
 
 class _Ctx:
@@ -167,7 +174,7 @@ class _Ctx:
         self.event = event
         self.lo: Doc = {}
         self.obs: list[Doc] = []
-        self.profiles = {"datetime"}
+        self.profiles = DATETIME              # a mask of PROFILE_BITS
         self.actor: Doc = {}
 
     def ob(self, name: str, type_id: int, value: Any) -> None:
@@ -178,7 +185,7 @@ def _time(out: Doc, key: str, value: Any, lo: Doc, wia_key: str) -> bool:
     """out[key] = epoch ms (nearest) and out[key_dt] = the RFC 3339 text (datetime profile); else the
     leftover keeps the value."""
     try:                                  # fast path: the common spellings, offset included
-        moment = datetime.fromisoformat(value)
+        moment = _fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError(value)
         ms = round(moment.timestamp() * 1000)
@@ -198,6 +205,7 @@ _DT_KEY = {k: k + "_dt" for k in ("time", "start_time", "end_time", "created_tim
 
 # --- shared objects -------------------------------------------------------------------------------
 _OS_KEYS = frozenset(("name", "version", "build"))
+OS_TYPE_CAPTION = ENUMS["os.type_id"]
 
 
 def _os(o: Doc, lo: Doc) -> Doc | None:
@@ -205,13 +213,18 @@ def _os(o: Doc, lo: Doc) -> Doc | None:
     if type(name) is not str:
         return None
     low = name.lower()
-    type_id = next((t for prefix, t in OS_TYPE if low.startswith(prefix)), 99)
-    out = {"name": name, "type_id": type_id, "type": ENUMS["os.type_id"][type_id]}
+    for prefix, type_id in OS_TYPE:
+        if low.startswith(prefix):
+            break
+    else:
+        type_id = 99
+    out = {"name": name, "type_id": type_id, "type": OS_TYPE_CAPTION[type_id]}
     if "version" in o:
         out["version"] = o["version"]
     if "build" in o:
         out["build"] = o["build"]
-    _rest(o, _OS_KEYS, lo)
+    if not _OS_KEYS.issuperset(o):
+        _rest(o, _OS_KEYS, lo)
     return out
 
 
@@ -224,12 +237,12 @@ def _device(c: _Ctx, h: Doc, lo: Doc) -> Doc | None:
     hostname = h.get("hostname")
     if type(hostname) is str:
         dev["hostname"] = dev["name"] = hostname
-        c.ob("device.hostname", 1, hostname)
+        c.obs.append({"name": "device.hostname", "type_id": 1, "value": hostname})
     ips = h.get("ip")
     if ips is not None:
         if type(ips) is list and ips and is_ip(ips[0]):
-            dev["ip"] = ips[0]
-            c.ob("device.ip", 2, ips[0])
+            dev["ip"] = ip = ips[0]
+            c.obs.append({"name": "device.ip", "type_id": 2, "value": ip})
             if len(ips) != 1:
                 lo["ip"] = ips
         else:
@@ -262,7 +275,8 @@ def _device(c: _Ctx, h: Doc, lo: Doc) -> Doc | None:
     agent = h.get("agent_id")
     if agent is not None:
         dev["agent_list"] = [{"uid": agent}]
-    _rest(h, _HOST_KEYS, lo)
+    if not _HOST_KEYS.issuperset(h):
+        _rest(h, _HOST_KEYS, lo)
     return dev
 
 
@@ -274,15 +288,16 @@ def _user(c: _Ctx, u: Doc, lo: Doc, path: str) -> Doc | None:
     if type(name) is not str:
         return None
     user: Doc = {"name": name}
-    c.ob(f"{path}.name", 4, name)
+    c.obs.append({"name": path + ".name", "type_id": 4, "value": name})
     if "domain" in u:
         user["domain"] = u["domain"]
     if "email" in u:
-        if is_email(u["email"]):
-            user["email_addr"] = u["email"]
-            c.ob(f"{path}.email_addr", 5, u["email"])
+        email = u["email"]
+        if is_email(email):
+            user["email_addr"] = email
+            c.obs.append({"name": path + ".email_addr", "type_id": 5, "value": email})
         else:
-            lo["email"] = u["email"]
+            lo["email"] = email
     if "employee_id" in u:
         user["ldap_person"] = {"employee_uid": u["employee_id"]}
     if "groups" in u:
@@ -291,7 +306,8 @@ def _user(c: _Ctx, u: Doc, lo: Doc, path: str) -> Doc | None:
             user["groups"] = [{"name": g} for g in groups]
         else:
             lo["groups"] = groups
-    _rest(u, _USER_KEYS, lo)
+    if not _USER_KEYS.issuperset(u):
+        _rest(u, _USER_KEYS, lo)
     return user
 
 
@@ -303,15 +319,21 @@ def _geo(g: Doc, out: Doc, lo: Doc) -> bool:
     native = False
     if "country" in g or "city" in g:
         loc = {}
-        for src, dst in (("country", "country"), ("city", "city"), ("latitude", "lat"), ("longitude", "long")):
-            if src in g:
-                loc[dst] = g[src]
+        if "country" in g:
+            loc["country"] = g["country"]
+        if "city" in g:
+            loc["city"] = g["city"]
+        if "latitude" in g:
+            loc["lat"] = g["latitude"]
+        if "longitude" in g:
+            loc["long"] = g["longitude"]
         out["location"] = loc
         native = True
     else:
-        for k in ("latitude", "longitude"):
-            if k in g:
-                lo[k] = g[k]
+        if "latitude" in g:
+            lo["latitude"] = g["latitude"]
+        if "longitude" in g:
+            lo["longitude"] = g["longitude"]
     if "asn" in g or "org" in g:
         asys = {}
         if "asn" in g:
@@ -320,7 +342,8 @@ def _geo(g: Doc, out: Doc, lo: Doc) -> bool:
             asys["name"] = g["org"]
         out["autonomous_system"] = asys
         native = True
-    _rest(g, _GEO_KEYS, lo)
+    if not _GEO_KEYS.issuperset(g):
+        _rest(g, _GEO_KEYS, lo)
     return native
 
 
@@ -335,18 +358,19 @@ def _endpoint(c: _Ctx, ep: Doc, lo: Doc, path: str) -> Doc | None:
     if ip is not None:
         if is_ip(ip):
             out["ip"] = ip
-            c.ob(f"{path}.ip", 2, ip)
+            c.obs.append({"name": path + ".ip", "type_id": 2, "value": ip})
         else:
             lo["ip"] = ip
     if "port" in ep:
-        if is_port(ep["port"]):
-            out["port"] = ep["port"]
+        port = ep["port"]
+        if type(port) is int and 0 <= port <= 65535:          # is_port()
+            out["port"] = port
         else:
-            lo["port"] = ep["port"]
+            lo["port"] = port
     hostname = ep.get("hostname")
     if hostname is not None:
         out["hostname"] = hostname
-        c.ob(f"{path}.hostname", 1, hostname)
+        c.ob(path + ".hostname", 1, hostname)
     name = hostname if type(hostname) is str else ip if type(ip) is str else None
     if name is None:
         return None
@@ -359,19 +383,23 @@ def _endpoint(c: _Ctx, ep: Doc, lo: Doc, path: str) -> Doc | None:
     if "geo" in ep:
         lo_g: Doc = {}
         _put(lo, "geo", lo_g, _geo(ep["geo"], out, lo_g))
-    _rest(ep, _ENDPOINT_KEYS, lo)
+    if not _ENDPOINT_KEYS.issuperset(ep):
+        _rest(ep, _ENDPOINT_KEYS, lo)
     return out
 
 
+_HASH_KEYS = frozenset(name for name, _ in HASHES)
+ALGORITHM_CAPTION = ENUMS["fingerprint.algorithm_id"]
+
+
 def _hashes(h: Doc, lo: Doc) -> list[Doc] | None:
-    out = [{"algorithm_id": ident, "algorithm": ENUMS["fingerprint.algorithm_id"][ident], "value": h[name]}
-           for name, ident in HASHES if name in h]
-    for k in h:
-        if k not in ("md5", "sha1", "sha256"):
-            lo[k] = h[k]
+    out = []
+    for name, ident in HASHES:
+        if name in h:
+            out.append({"algorithm_id": ident, "algorithm": ALGORITHM_CAPTION[ident], "value": h[name]})
+    if not _HASH_KEYS.issuperset(h):
+        _rest(h, _HASH_KEYS, lo)
     return out or None
-
-
 def _basename(path: str) -> str:
     cut = max(path.rfind("/"), path.rfind("\\"))
     return path[cut + 1:] or path
@@ -389,10 +417,10 @@ def _file(c: _Ctx, f: Doc, lo: Doc, path: str) -> Doc | None:
         name = _basename(fpath)
         lo["name"] = None                        # derived: the reader must not invent data.file.name
     out: Doc = {"name": name, "type_id": 0}
-    c.ob(f"{path}.name", 7, name)
+    c.obs.append({"name": path + ".name", "type_id": 7, "value": name})
     if fpath is not None:
         out["path"] = fpath
-        c.ob(f"{path}.path", 45, fpath)
+        c.ob(path + ".path", 45, fpath)
     if "extension" in f:
         out["ext"] = f["extension"]
     if "size" in f:
@@ -403,20 +431,25 @@ def _file(c: _Ctx, f: Doc, lo: Doc, path: str) -> Doc | None:
         if hashes:
             out["hashes"] = hashes
             for h in hashes:
-                c.ob(f"{path}.hashes.value", 8, h["value"])
+                c.ob(path + ".hashes.value", 8, h["value"])
         _put(lo, "hash", lo_h, hashes is not None)
-    for src, dst in (("created", "created_time"), ("modified", "modified_time"), ("accessed", "accessed_time")):
-        if src in f:
-            _time(out, dst, f[src], lo, src)
+    if "created" in f:
+        _time(out, "created_time", f["created"], lo, "created")
+    if "modified" in f:
+        _time(out, "modified_time", f["modified"], lo, "modified")
+    if "accessed" in f:
+        _time(out, "accessed_time", f["accessed"], lo, "accessed")
     if "owner" in f:
         out["owner"] = {"name": f["owner"]}
-    _rest(f, _FILE_KEYS, lo)
+    if not _FILE_KEYS.issuperset(f):
+        _rest(f, _FILE_KEYS, lo)
     return out
 
 
 _PARENT_KEYS = frozenset(("pid", "name", "path", "command_line"))
 _PROCESS_KEYS = frozenset(("pid", "ppid", "name", "path", "command_line", "user", "integrity_level", "start_time",
                            "hash", "signature", "parent"))
+INTEGRITY_CAPTION = ENUMS["process.integrity_id"]
 
 
 def _process(c: _Ctx, p: Doc, lo: Doc, path: str) -> Doc | None:
@@ -428,18 +461,18 @@ def _process(c: _Ctx, p: Doc, lo: Doc, path: str) -> Doc | None:
     name = p.get("name")
     if name is not None:
         out["name"] = name
-        c.ob(f"{path}.name", 9, name)
+        c.ob(path + ".name", 9, name)
     if "path" in p:
         out["path"] = p["path"]
     if "command_line" in p:
         out["cmd_line"] = p["command_line"]
     if "user" in p:
         out["user"] = {"name": p["user"]}
-        c.ob(f"{path}.user.name", 4, p["user"])
+        c.ob(path + ".user.name", 4, p["user"])
     if "integrity_level" in p:
         ident = INTEGRITY[p["integrity_level"]]
         out["integrity_id"] = ident
-        out["integrity"] = ENUMS["process.integrity_id"][ident]
+        out["integrity"] = INTEGRITY_CAPTION[ident]
     if "start_time" in p:
         _time(out, "created_time", p["start_time"], lo, "start_time")
     file: Doc = {}
@@ -459,7 +492,8 @@ def _process(c: _Ctx, p: Doc, lo: Doc, path: str) -> Doc | None:
             elif "valid" in sig:
                 lo_s["valid"] = sig["valid"]
             file["signature"] = signature
-            _rest(sig, _SIGNATURE_KEYS, lo_s)
+            if not _SIGNATURE_KEYS.issuperset(sig):
+                _rest(sig, _SIGNATURE_KEYS, lo_s)
             _put(lo, "signature", lo_s, True)
         else:
             lo["signature"] = sig
@@ -471,7 +505,7 @@ def _process(c: _Ctx, p: Doc, lo: Doc, path: str) -> Doc | None:
             file["path"] = fpath
         out["file"] = file
         for h in file.get("hashes", ()):
-            c.ob(f"{path}.file.hashes.value", 8, h["value"])
+            c.ob(path + ".file.hashes.value", 8, h["value"])
     parent, ppid = p.get("parent"), p.get("ppid")
     parent_pid = ppid if ppid is not None else parent.get("pid") if parent is not None else None
     if type(parent_pid) is int:
@@ -480,12 +514,16 @@ def _process(c: _Ctx, p: Doc, lo: Doc, path: str) -> Doc | None:
             lo["ppid"] = None                    # the reader writes the parent pid to `ppid`
         if parent is not None:
             lo_p: Doc = {}
-            for src, dst in (("name", "name"), ("path", "path"), ("command_line", "cmd_line")):
-                if src in parent:
-                    pp[dst] = parent[src]
+            if "name" in parent:
+                pp["name"] = parent["name"]
+            if "path" in parent:
+                pp["path"] = parent["path"]
+            if "command_line" in parent:
+                pp["cmd_line"] = parent["command_line"]
             if "pid" in parent:
                 lo_p["pid"] = parent["pid"]
-            _rest(parent, _PARENT_KEYS, lo_p)
+            if not _PARENT_KEYS.issuperset(parent):
+                _rest(parent, _PARENT_KEYS, lo_p)
             _put(lo, "parent", lo_p, len(pp) > 1)
         out["parent_process"] = pp
     else:
@@ -493,11 +531,15 @@ def _process(c: _Ctx, p: Doc, lo: Doc, path: str) -> Doc | None:
             lo["ppid"] = ppid
         if parent is not None:
             lo["parent"] = parent
-    _rest(p, _PROCESS_KEYS, lo)
+    if not _PROCESS_KEYS.issuperset(p):
+        _rest(p, _PROCESS_KEYS, lo)
     return out
 
 
 _ATTACK_KEYS = frozenset(("tactic", "tactic_name", "technique", "technique_name", "sub_technique", "sub_technique_name"))
+#: attack attribute <- the WIA (uid key, name key) pair
+_ATTACK_PARTS = (("tactic", "tactic", "tactic_name"), ("technique", "technique", "technique_name"),
+                 ("sub_technique", "sub_technique", "sub_technique_name"))
 
 
 _attack_version: list[str] = []
@@ -507,16 +549,14 @@ def _attack(m: Doc, lo: Doc) -> Doc | None:
     """WIA mitre block (or a threat-intel TTP) -> an OCSF attack (tactic / technique / sub_technique)."""
     out: Doc = {}
     get = m.get
-    uid, name = get("tactic"), get("tactic_name")
-    if uid is not None or name is not None:
-        out["tactic"] = _named(uid, name)
-    uid, name = get("technique"), get("technique_name")
-    if uid is not None or name is not None:
-        out["technique"] = _named(uid, name)
-    uid, name = get("sub_technique"), get("sub_technique_name")
-    if uid is not None or name is not None:
-        out["sub_technique"] = _named(uid, name)
-    _rest(m, _ATTACK_KEYS, lo)
+    for attr, uid_key, name_key in _ATTACK_PARTS:
+        uid, name = get(uid_key), get(name_key)
+        if uid is not None:
+            out[attr] = {"uid": uid} if name is None else {"uid": uid, "name": name}
+        elif name is not None:
+            out[attr] = {"name": name}
+    if not _ATTACK_KEYS.issuperset(m):
+        _rest(m, _ATTACK_KEYS, lo)
     if not out:
         return None
     if not _attack_version:
@@ -525,15 +565,10 @@ def _attack(m: Doc, lo: Doc) -> Doc | None:
     return out
 
 
-def _named(uid: Any, name: Any) -> Doc:
-    if uid is None:
-        return {"name": name}
-    return {"uid": uid} if name is None else {"uid": uid, "name": name}
-
-
 _INDICATOR_KEYS = {"alert": frozenset(("type", "value", "context", "confidence")),
                    "threat_intel": frozenset(("type", "value", "context", "confidence")),
                    "incident": frozenset(("type", "value", "description"))}
+OSINT_TYPE_CAPTION = ENUMS["osint.type_id"]
 
 
 def indicator_kind(type_id: int, osint_type: Any, value: Any, event_type: str) -> str | None:
@@ -547,13 +582,18 @@ def indicator_kind(type_id: int, osint_type: Any, value: Any, event_type: str) -
     return INDICATOR_BACK.get(type_id)
 
 
+#: indicator types that read back as themselves whatever the value and event type (no check per entry)
+_KIND_READS_BACK = frozenset(kind for kind, (type_id, _) in INDICATOR.items() if type_id != 4 and indicator_kind(
+    type_id, kind.capitalize() if type_id == 99 else OSINT_TYPE_CAPTION[type_id], None, "alert") == kind)
+
+
 def _osint(c: _Ctx, item: Doc, lo: Doc, i: int, extra: Doc | None, event_type: str) -> Doc:
     """A WIA indicator / IOC -> one `osint` entry. Confidence and first/last seen have no osint home."""
     kind, value = item["type"], item["value"]
     type_id, observable = INDICATOR.get(kind, (99, None))
-    osint_type = kind.capitalize() if type_id == 99 else ENUMS["osint.type_id"][type_id]
+    osint_type = kind.capitalize() if type_id == 99 else OSINT_TYPE_CAPTION[type_id]
     out: Doc = {"type_id": type_id, "type": osint_type, "value": value}
-    if indicator_kind(type_id, osint_type, value, event_type) != kind:
+    if kind not in _KIND_READS_BACK and indicator_kind(type_id, osint_type, value, event_type) != kind:
         lo["type"] = kind
     if observable is not None:
         c.ob(f"osint[{i}].value", observable, value)
@@ -572,18 +612,18 @@ def _osint(c: _Ctx, item: Doc, lo: Doc, i: int, extra: Doc | None, event_type: s
                 phase = context["kill_chain_phase"]
                 ident = KILL_CHAIN.get(phase.lower(), 99)
                 out["kill_chain"] = [{"phase": phase, "phase_id": ident}]
-            _rest(context, _TI_CONTEXT_KEYS, lo_ctx)
+            if not _TI_CONTEXT_KEYS.issuperset(context):
+                _rest(context, _TI_CONTEXT_KEYS, lo_ctx)
             _put(lo, "context", lo_ctx, "desc" in out or "kill_chain" in out)
     if "confidence" in item:
         conf = item["confidence"]
-        ident = band_id(conf, CONFIDENCE_BANDS)
+        ident = 3 if conf >= 0.7 else 2 if conf >= 0.4 else 1          # CONFIDENCE_BANDS
         out["confidence_id"] = ident
-        out["confidence"] = ENUMS["confidence_id"][ident]
+        out["confidence"] = CONFIDENCE_CAPTION[ident]
         lo["confidence"] = conf
     known = _INDICATOR_KEYS[event_type]
-    for k in item:
-        if k not in known:
-            lo[k] = item[k]
+    if not known.issuperset(item):
+        _rest(item, known, lo)
     if extra:
         out.update(extra)
     return out
@@ -593,11 +633,13 @@ def _osint_list(c: _Ctx, items: list[Doc], lo: Doc, key: str, extra: Doc | None 
     entries = []
     patches: Doc = {}
     event_type = c.event["type"]
-    for i, item in enumerate(items):
+    i = 0
+    for item in items:
         lo_i: Doc = {}
         entries.append(_osint(c, item, lo_i, i, extra, event_type))
         if lo_i:
             patches[str(i)] = lo_i
+        i += 1
     if patches:
         lo[key] = patches
     return entries
@@ -608,14 +650,12 @@ def _envelope(c: _Ctx, doc: Doc, data_lo: Doc, *, host: bool = True, network: st
               event_code: str | None = None) -> Doc:
     """The attributes every class shares: time, severity, metadata, meta, context, and the unmapped patch."""
     e, lo = c.event, c.lo
-    if "version" not in e:
-        lo["version"] = None
-    elif e["version"] != WIA_VERSION:
-        lo["version"] = e["version"]
-    if "$schema" not in e:
-        lo["$schema"] = None
-    elif e["$schema"] != WIA_SCHEMA_URI:
-        lo["$schema"] = e["$schema"]
+    version = e.get("version")                 # absent reads as None: the patch's "absent" marker
+    if version != WIA_VERSION:
+        lo["version"] = version
+    schema = e.get("$schema")
+    if schema != WIA_SCHEMA_URI:
+        lo["$schema"] = schema
     _time(doc, "time", e["timestamp"], lo, "timestamp")
     score = e["severity"]
     sid = severity_id(score)
@@ -625,12 +665,13 @@ def _envelope(c: _Ctx, doc: Doc, data_lo: Doc, *, host: bool = True, network: st
         lo["severity"] = score
     src = e["source"]
     product: Doc = {"name": src["name"]}
-    lo_src: Doc = {"type": src["type"]}
     if "vendor" in src:
         product["vendor_name"] = src["vendor"]
     if "version" in src:
         product["version"] = src["version"]
-    _rest(src, _SOURCE_KEYS, lo_src)
+    lo_src: Doc = {"type": src["type"]}
+    if not _SOURCE_KEYS.issuperset(src):
+        _rest(src, _SOURCE_KEYS, lo_src)
     lo["source"] = lo_src
     metadata: Doc = {"version": OCSF_VERSION, "product": product, "uid": e["id"]}
     if event_code is not None:
@@ -642,13 +683,15 @@ def _envelope(c: _Ctx, doc: Doc, data_lo: Doc, *, host: bool = True, network: st
         _context(c, doc, e["context"], host, network)
     if data_lo:
         lo["data"] = data_lo
-    _rest(e, _TOP, lo)
-    if c.actor:
-        doc["actor"] = c.actor
-        c.profiles.add("host")
+    if not _TOP.issuperset(e):
+        _rest(e, _TOP, lo)
+    actor = c.actor
+    if actor:
+        doc["actor"] = actor
+        c.profiles |= HOST
     if c.obs:
         doc["observables"] = c.obs
-    metadata["profiles"] = sorted(c.profiles)
+    metadata["profiles"] = list(_PROFILE_NAMES[c.profiles])
     if lo:
         doc["unmapped"] = {"wia": lo}
     return doc
@@ -657,30 +700,37 @@ def _envelope(c: _Ctx, doc: Doc, data_lo: Doc, *, host: bool = True, network: st
 _META_KEYS = frozenset(("confidence", "tags", "labels", "raw", "correlation_id"))
 
 
+def _all_str(values: Any) -> bool:
+    for value in values:
+        if type(value) is not str:
+            return False
+    return True
+
+
 def _meta(c: _Ctx, doc: Doc, metadata: Doc, m: Doc) -> None:
     lo: Doc = {}
     native = False
     conf = m.get("confidence")
     if conf is not None:
         score = round(conf * 100)
-        ident = 3 if conf >= 0.7 else 2 if conf >= 0.4 else 1
+        ident = 3 if conf >= 0.7 else 2 if conf >= 0.4 else 1          # CONFIDENCE_BANDS
         doc["confidence_score"] = score
         doc["confidence_id"] = ident
         doc["confidence"] = CONFIDENCE_CAPTION[ident]
-        c.profiles.add("security_control")
+        c.profiles |= SECURITY_CONTROL
         native = True
         if score / 100 != conf:
             lo["confidence"] = conf
     tags = m.get("tags")
     if tags is not None:
-        if tags and all(type(t) is str for t in tags):
+        if tags and _all_str(tags):
             metadata["labels"] = list(tags)
             native = True
         else:
             lo["tags"] = tags
     labels = m.get("labels")
     if labels is not None:
-        if labels and all(type(x) is str for x in labels.values()):
+        if labels and _all_str(labels.values()):
             metadata["tags"] = [{"name": n, "value": x} for n, x in labels.items()]
             native = True
         else:
@@ -693,12 +743,14 @@ def _meta(c: _Ctx, doc: Doc, metadata: Doc, m: Doc) -> None:
     if correlation is not None:
         metadata["correlation_uid"] = correlation
         native = True
-    _rest(m, _META_KEYS, lo)
+    if not _META_KEYS.issuperset(m):
+        _rest(m, _META_KEYS, lo)
     if lo or not native:
         c.lo["meta"] = lo
 
 
 _NET_CONTEXT_KEYS = frozenset(("source", "destination", "protocol", "direction"))
+_CONTEXT_KEYS = frozenset(("host", "user", "cloud", "network"))
 
 
 def _context(c: _Ctx, doc: Doc, ctx: Doc, host: bool, network: str | None) -> None:
@@ -711,7 +763,7 @@ def _context(c: _Ctx, doc: Doc, ctx: Doc, host: bool, network: str | None) -> No
             lo["host"] = h
         else:
             doc["device"] = dev
-            c.profiles.add("host")
+            c.profiles |= HOST
             native = True
             if lo_h:
                 lo["host"] = lo_h
@@ -739,11 +791,12 @@ def _context(c: _Ctx, doc: Doc, ctx: Doc, host: bool, network: str | None) -> No
             if region is not None:
                 cloud["region"] = region
             doc["cloud"] = cloud
-            c.profiles.add("cloud")
+            c.profiles |= CLOUD
             native = True
-            _rest(cl, _CLOUD_KEYS, lo_cl := {})
-            if lo_cl:
-                lo["cloud"] = lo_cl
+            if not _CLOUD_KEYS.issuperset(cl):
+                _rest(cl, _CLOUD_KEYS, lo_cl := {})
+                if lo_cl:
+                    lo["cloud"] = lo_cl
     n = ctx.get("network")
     if n is not None:
         evidence = _net_context(c, n, lo_n := {}) if network == "evidences" else None
@@ -754,41 +807,50 @@ def _context(c: _Ctx, doc: Doc, ctx: Doc, host: bool, network: str | None) -> No
             native = True
             if lo_n:
                 lo["network"] = lo_n
-    _rest(ctx, _CONTEXT_KEYS, lo)
+    if not _CONTEXT_KEYS.issuperset(ctx):
+        _rest(ctx, _CONTEXT_KEYS, lo)
     if lo or not native:
         c.lo["context"] = lo
-
-
-_CONTEXT_KEYS = frozenset(("host", "user", "cloud", "network"))
 
 
 def _net_context(c: _Ctx, n: Doc, lo: Doc) -> Doc | None:
     """context.network -> one Detection Finding evidence (src/dst endpoint, connection_info)."""
     out: Doc = {}
-    for key, attr in (("source", "src_endpoint"), ("destination", "dst_endpoint")):
-        if key in n:
-            lo_e: Doc = {}
-            ep = _endpoint(c, n[key], lo_e, f"evidences[0].{attr}")
-            if ep is None:
-                lo[key] = n[key]
-            else:
-                out[attr] = ep
-                _put(lo, key, lo_e, True)
+    if "source" in n:
+        lo_e: Doc = {}
+        ep = _endpoint(c, n["source"], lo_e, "evidences[0].src_endpoint")
+        if ep is None:
+            lo["source"] = n["source"]
+        else:
+            out["src_endpoint"] = ep
+            _put(lo, "source", lo_e, True)
+    if "destination" in n:
+        lo_e = {}
+        ep = _endpoint(c, n["destination"], lo_e, "evidences[0].dst_endpoint")
+        if ep is None:
+            lo["destination"] = n["destination"]
+        else:
+            out["dst_endpoint"] = ep
+            _put(lo, "destination", lo_e, True)
     if "protocol" in n or "direction" in n:
         ci: Doc = _connection_info(n.get("direction"))
         if "protocol" in n:
             proto = n["protocol"]
-            ci["protocol_name"] = proto.lower()
-            if proto != proto.lower():
+            ci["protocol_name"] = low = proto.lower()
+            if proto != low:
                 lo["protocol"] = proto
         out["connection_info"] = ci
-    _rest(n, _NET_CONTEXT_KEYS, lo)
+    if not _NET_CONTEXT_KEYS.issuperset(n):
+        _rest(n, _NET_CONTEXT_KEYS, lo)
     return out or None
+
+
+DIRECTION_CAPTION = ENUMS["connection_info.direction_id"]
 
 
 def _connection_info(direction: str | None) -> Doc:
     ident = DIRECTION.get(direction, 0) if direction is not None else 0
-    return {"direction_id": ident, "direction": ENUMS["connection_info.direction_id"][ident]}
+    return {"direction_id": ident, "direction": DIRECTION_CAPTION[ident]}
 
 
 def _set_attacks(c: _Ctx, doc: Doc, target: Doc | None = None) -> None:
@@ -806,34 +868,42 @@ def _set_attacks(c: _Ctx, doc: Doc, target: Doc | None = None) -> None:
         target["attacks"] = [attack]
     else:
         doc["attacks"] = [attack]
-        c.profiles.add("security_control")
-    _put(c.lo, "mitre", lo, True)
+        c.profiles |= SECURITY_CONTROL
+    if lo:                                # _put(..., native=True)
+        c.lo["mitre"] = lo
 
 
 # --- per event type --------------------------------------------------------------------------------
 _ALERT_KEYS = frozenset(("alert_id", "title", "description", "category", "status", "priority", "assignee",
                          "detection_rule", "indicators", "first_seen", "last_seen", "count"))
+ALERT_STATUS_CAPTION = CLASS_STATUS[2004]
 
 
 def _alert(c: _Ctx, d: Doc) -> Doc:
-    doc = header(2004, 1)
+    doc = dict(HEADERS[2004, 1])
     lo: Doc = {}
-    fi: Doc = {"uid": d["alert_id"], "title": d["title"], "types": [d["category"]]}
-    doc["message"] = d["title"]
+    title = d["title"]
+    fi: Doc = {"uid": d["alert_id"], "title": title, "types": [d["category"]]}
+    doc["message"] = title
     if "description" in d:
         fi["desc"] = d["description"]
-    for src, dst in (("first_seen", "first_seen_time"), ("last_seen", "last_seen_time")):
-        if src in d:
-            _time(fi, dst, d[src], lo, src)
+    if "first_seen" in d:
+        _time(fi, "first_seen_time", d["first_seen"], lo, "first_seen")
+    if "last_seen" in d:
+        _time(fi, "last_seen_time", d["last_seen"], lo, "last_seen")
     if "detection_rule" in d:
         rule, lo_r = d["detection_rule"], {}
         if "id" in rule or "name" in rule:
             analytic: Doc = {"type_id": 1, "type": ENUMS["analytic.type_id"][1]}
-            for src, dst in (("id", "uid"), ("name", "name"), ("version", "version")):
-                if src in rule:
-                    analytic[dst] = rule[src]
+            if "id" in rule:
+                analytic["uid"] = rule["id"]
+            if "name" in rule:
+                analytic["name"] = rule["name"]
+            if "version" in rule:
+                analytic["version"] = rule["version"]
             fi["analytic"] = analytic
-            _rest(rule, _RULE_KEYS, lo_r)
+            if not _RULE_KEYS.issuperset(rule):
+                _rest(rule, _RULE_KEYS, lo_r)
             _put(lo, "detection_rule", lo_r, True)
         else:
             lo["detection_rule"] = rule
@@ -841,14 +911,14 @@ def _alert(c: _Ctx, d: Doc) -> Doc:
     doc["finding_info"] = fi
     status = ALERT_STATUS[d["status"]]
     doc["status_id"] = status
-    doc["status"] = CLASS_STATUS[2004][status]
+    doc["status"] = ALERT_STATUS_CAPTION[status]
     if status == 3:
         doc["verdict_id"] = 1
         doc["verdict"] = ENUMS["verdict_id"][1]
     priority = PRIORITY[d["priority"]]
     doc["priority_id"] = priority
     doc["priority"] = "Info" if priority == 99 else ENUMS["priority_id"][priority]
-    c.profiles.add("incident")
+    c.profiles |= INCIDENT
     if "assignee" in d:
         doc["assignee"] = {"name": d["assignee"]}
     if "count" in d:
@@ -857,31 +927,34 @@ def _alert(c: _Ctx, d: Doc) -> Doc:
         items = d["indicators"]
         if items:
             doc["osint"] = _osint_list(c, items, lo, "indicators")
-            c.profiles.add("osint")
+            c.profiles |= OSINT
         else:
             lo["indicators"] = items
-    _rest(d, _ALERT_KEYS, lo)
+    if not _ALERT_KEYS.issuperset(d):
+        _rest(d, _ALERT_KEYS, lo)
     return _envelope(c, doc, lo, network="evidences")
 
 
 _TI_KEYS = frozenset(("threat_type", "threat_name", "indicators", "ttps", "references", "first_seen", "last_seen"))
+MALWARE_CLASS_CAPTION = ENUMS["malware.classification_ids"]
 
 
 def _threat_intel(c: _Ctx, d: Doc) -> Doc:
-    doc = header(5021, 2)
+    doc = dict(HEADERS[5021, 2])
     lo: Doc = {}
     kind, name = d["threat_type"], d["threat_name"]
     shared: Doc = {"category": kind}
     if kind in MALWARE_CLASS:
         ident = MALWARE_CLASS[kind]
         shared["malware"] = [{"name": name, "classification_ids": [ident],
-                              "classifications": [ENUMS["malware.classification_ids"][ident]]}]
+                              "classifications": [MALWARE_CLASS_CAPTION[ident]]}]
     elif kind == "apt":
         shared["threat_actor"] = {"name": name}
     else:
         shared["campaign"] = {"name": name}
     if "ttps" in d:
-        ttps, attacks, exact = d["ttps"], [], bool(d["ttps"])
+        ttps, attacks = d["ttps"], []
+        exact = bool(ttps)
         for ttp in ttps:
             lo_i: Doc = {}
             attack = _attack(ttp, lo_i)
@@ -906,12 +979,14 @@ def _threat_intel(c: _Ctx, d: Doc) -> Doc:
         if items is not None:
             lo["indicators"] = items
         doc["osint"] = [{"type_id": 99, "type": THREAT_PLACEHOLDER, "value": name, **shared}]
-    c.profiles.add("osint")
-    for src, dst in (("first_seen", "start_time"), ("last_seen", "end_time")):
-        if src in d:
-            _time(doc, dst, d[src], lo, src)
+    c.profiles |= OSINT
+    if "first_seen" in d:
+        _time(doc, "start_time", d["first_seen"], lo, "first_seen")
+    if "last_seen" in d:
+        _time(doc, "end_time", d["last_seen"], lo, "last_seen")
     doc["message"] = name
-    _rest(d, _TI_KEYS, lo)
+    if not _TI_KEYS.issuperset(d):
+        _rest(d, _TI_KEYS, lo)
     _set_attacks(c, doc)
     return _envelope(c, doc, lo)
 
@@ -919,40 +994,48 @@ def _threat_intel(c: _Ctx, d: Doc) -> Doc:
 _CVSS_KEYS = frozenset(("version", "score", "vector", "severity", "base_score", "temporal_score", "environmental_score"))
 _VULN_KEYS = frozenset(("vuln_id", "title", "description", "cvss", "cwe", "affected_products", "exploit_available",
                         "exploit_details", "patch_available", "patch_details", "references", "published", "modified"))
+_PRODUCT_KEYS = frozenset(("vendor", "product", "versions", "cpe"))
 
 
 def _vulnerability(c: _Ctx, d: Doc) -> Doc:
-    doc = header(2002, 1)
+    doc = dict(HEADERS[2002, 1])
     lo: Doc = {}
-    e = c.event
-    doc["finding_info"] = {"uid": e["id"], "title": d["title"]}
-    doc["message"] = d["title"]
-    cve: Doc = {"uid": d["vuln_id"]}
-    c.ob("vulnerabilities[0].cve.uid", 18, d["vuln_id"])
-    vuln: Doc = {"cve": cve, "title": d["title"]}
+    title, vuln_id = d["title"], d["vuln_id"]
+    fi: Doc = {"uid": c.event["id"], "title": title}
+    doc["finding_info"] = fi
+    doc["message"] = title
+    cve: Doc = {"uid": vuln_id}
+    c.ob("vulnerabilities[0].cve.uid", 18, vuln_id)
+    vuln: Doc = {"cve": cve, "title": title}
     cvss, lo_cv = d["cvss"], {}
     score, version = cvss["score"], cvss["version"]
     base = cvss.get("base_score", score)
-    entries = [{"version": version, "base_score": base, "overall_score": score, "depth": "Base",
-                "severity": cvss["severity"].capitalize()}]
+    first = {"version": version, "base_score": base, "overall_score": score, "depth": "Base",
+             "severity": cvss["severity"].capitalize()}
+    entries = [first]
     if "vector" in cvss:
-        entries[0]["vector_string"] = cvss["vector"]
+        first["vector_string"] = cvss["vector"]
     if "base_score" in cvss and base == score:
         lo_cv["base_score"] = base               # the reader writes base_score only when it differs from the score
-    for key, depth in (("temporal_score", "Temporal"), ("environmental_score", "Environmental")):
-        if key in cvss:
-            entries.append({"version": version, "base_score": base, "overall_score": cvss[key], "depth": depth})
+    if "temporal_score" in cvss:
+        entries.append({"version": version, "base_score": base, "overall_score": cvss["temporal_score"],
+                        "depth": "Temporal"})
+    if "environmental_score" in cvss:
+        entries.append({"version": version, "base_score": base, "overall_score": cvss["environmental_score"],
+                        "depth": "Environmental"})
     cve["cvss"] = entries
-    _rest(cvss, _CVSS_KEYS, lo_cv)
+    if not _CVSS_KEYS.issuperset(cvss):
+        _rest(cvss, _CVSS_KEYS, lo_cv)
     _put(lo, "cvss", lo_cv, True)
     if "cwe" in d:
         if d["cwe"]:
             cve["related_cwes"] = [{"uid": w} for w in d["cwe"]]
         else:
             lo["cwe"] = d["cwe"]
-    for src, dst in (("published", "created_time"), ("modified", "modified_time")):
-        if src in d:
-            _time(cve, dst, d[src], lo, src)
+    if "published" in d:
+        _time(cve, "created_time", d["published"], lo, "published")
+    if "modified" in d:
+        _time(cve, "modified_time", d["modified"], lo, "modified")
     if "description" in d:
         vuln["desc"] = d["description"]
     if "affected_products" in d:
@@ -961,7 +1044,7 @@ def _vulnerability(c: _Ctx, d: Doc) -> Doc:
         for p in products:
             key = (p.get("product"), p.get("vendor"), p.get("cpe"))
             versions = p.get("versions") or []
-            if not versions or key == last or any(k not in ("vendor", "product", "versions", "cpe") for k in p):
+            if not versions or key == last or not _PRODUCT_KEYS.issuperset(p):
                 exact = False
             last = key
             for v in versions:
@@ -983,7 +1066,8 @@ def _vulnerability(c: _Ctx, d: Doc) -> Doc:
             vuln["exploit_type"] = x["type"]
         if "url" in x:
             vuln["exploit_ref_url"] = x["url"]
-        _rest(x, _EXPLOIT_KEYS, lo_x)
+        if not _EXPLOIT_KEYS.issuperset(x):
+            _rest(x, _EXPLOIT_KEYS, lo_x)
         _put(lo, "exploit_details", lo_x, "type" in x or "url" in x)
     if "patch_available" in d:
         vuln["is_fix_available"] = d["patch_available"]
@@ -992,12 +1076,15 @@ def _vulnerability(c: _Ctx, d: Doc) -> Doc:
         workarounds = pd.get("workarounds")
         if workarounds:
             remediation: Doc = {"desc": "\n".join(workarounds)}
-            if any("\n" in w for w in workarounds):
-                lo_p["workarounds"] = workarounds
+            for w in workarounds:
+                if "\n" in w:
+                    lo_p["workarounds"] = workarounds
+                    break
             if "vendor_url" in pd:
                 remediation["references"] = [pd["vendor_url"]]
             vuln["remediation"] = remediation
-            _rest(pd, _PATCH_KEYS, lo_p)
+            if not _PATCH_KEYS.issuperset(pd):
+                _rest(pd, _PATCH_KEYS, lo_p)
             _put(lo, "patch_details", lo_p, True)
         else:
             lo["patch_details"] = pd
@@ -1007,34 +1094,39 @@ def _vulnerability(c: _Ctx, d: Doc) -> Doc:
         else:
             lo["references"] = d["references"]
     doc["vulnerabilities"] = [vuln]
-    _rest(d, _VULN_KEYS, lo)
-    _set_attacks(c, doc, doc["finding_info"])
+    if not _VULN_KEYS.issuperset(d):
+        _rest(d, _VULN_KEYS, lo)
+    _set_attacks(c, doc, fi)
     return _envelope(c, doc, lo)
 
 
 _INCIDENT_KEYS = frozenset(("incident_id", "title", "description", "category", "status", "priority", "iocs",
                             "created_at", "updated_at", "closed_at", "lead_analyst"))
 _IMPACT_LEVEL = {"none": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+INCIDENT_STATUS_CAPTION = CLASS_STATUS[2005]
 
 
 def _incident(c: _Ctx, d: Doc) -> Doc:
-    doc = header(2005, 1)
+    doc = dict(HEADERS[2005, 1])
     lo: Doc = {}
-    fi: Doc = {"uid": d["incident_id"], "title": d["title"], "types": [d["category"]]}
-    doc["message"] = d["title"]
+    title = d["title"]
+    fi: Doc = {"uid": d["incident_id"], "title": title, "types": [d["category"]]}
+    doc["message"] = title
     if "description" in d:
         fi["desc"] = d["description"]
-    for src, dst in (("created_at", "created_time"), ("updated_at", "modified_time")):
-        if src in d:
-            _time(fi, dst, d[src], lo, src)
+    if "created_at" in d:
+        _time(fi, "created_time", d["created_at"], lo, "created_at")
+    if "updated_at" in d:
+        _time(fi, "modified_time", d["updated_at"], lo, "updated_at")
     if "closed_at" in d:
         _time(doc, "end_time", d["closed_at"], lo, "closed_at")
     _set_attacks(c, doc, fi)
     doc["finding_info_list"] = [fi]
-    status = INCIDENT_STATUS[d["status"]]
+    wia_status = d["status"]
+    status = INCIDENT_STATUS[wia_status]
     doc["status_id"] = status
-    doc["status"] = CLASS_STATUS[2005][status]
-    doc["status_detail"] = d["status"]
+    doc["status"] = INCIDENT_STATUS_CAPTION[status]
+    doc["status_detail"] = wia_status
     priority = PRIORITY[d["priority"]]
     doc["priority_id"] = priority
     doc["priority"] = ENUMS["priority_id"][priority]
@@ -1052,16 +1144,18 @@ def _incident(c: _Ctx, d: Doc) -> Doc:
     if "iocs" in d:
         if d["iocs"]:
             doc["osint"] = _osint_list(c, d["iocs"], lo, "iocs")
-            c.profiles.add("osint")
+            c.profiles |= OSINT
         else:
             lo["iocs"] = d["iocs"]
-    _rest(d, _INCIDENT_KEYS, lo)
+    if not _INCIDENT_KEYS.issuperset(d):
+        _rest(d, _INCIDENT_KEYS, lo)
     return _envelope(c, doc, lo)
 
 
 _NET_KEYS = frozenset(("event_type", "protocol", "direction", "action", "source", "destination", "bytes_sent",
                        "bytes_received", "packets_sent", "packets_received", "duration_ms", "rule_matched",
                        "application"))
+_NET_ALL_KEYS = _NET_KEYS | {"url", "http", "dns", "tls"}       # the keys _network_event reads
 
 
 _CONNECTION_ACTIVITY = {None: 6, "allowed": 1, "blocked": 5, "dropped": 5, "reset": 3}   # Traffic / Open / Refuse / Reset
@@ -1082,21 +1176,31 @@ def _network_activity(uid: int, d: Doc) -> int:
     return _CONNECTION_ACTIVITY[d.get("action")]
 
 
+ACTION_CAPTION = ENUMS["action_id"]
+DISPOSITION_CAPTION = ENUMS["disposition_id"]
+
+
 def _network_event(c: _Ctx, d: Doc) -> Doc:
     kind = d["event_type"]
     uid = NETWORK_CLASS[kind]
-    activity = _network_activity(uid, d)
-    doc = header(uid, activity)
+    doc = dict(HEADERS[uid, _network_activity(uid, d)])
     lo: Doc = {}
-    for key, attr in (("source", "src_endpoint"), ("destination", "dst_endpoint")):
-        if key in d:
-            lo_e: Doc = {}
-            ep = _endpoint(c, d[key], lo_e, attr)
-            if ep is None:
-                lo[key] = d[key]
-            else:
-                doc[attr] = ep
-                _put(lo, key, lo_e, True)
+    if "source" in d:
+        lo_e: Doc = {}
+        ep = _endpoint(c, d["source"], lo_e, "src_endpoint")
+        if ep is None:
+            lo["source"] = d["source"]
+        else:
+            doc["src_endpoint"] = ep
+            _put(lo, "source", lo_e, True)
+    if "destination" in d:
+        lo_e = {}
+        ep = _endpoint(c, d["destination"], lo_e, "dst_endpoint")
+        if ep is None:
+            lo["destination"] = d["destination"]
+        else:
+            doc["dst_endpoint"] = ep
+            _put(lo, "destination", lo_e, True)
     ci = _connection_info(d.get("direction"))
     proto = d["protocol"]
     ci["protocol_name"] = proto.lower()
@@ -1106,15 +1210,19 @@ def _network_event(c: _Ctx, d: Doc) -> Doc:
     if "action" in d:
         action_id, disposition_id = ACTION[d["action"]]
         doc["action_id"] = action_id
-        doc["action"] = ENUMS["action_id"][action_id]
+        doc["action"] = ACTION_CAPTION[action_id]
         doc["disposition_id"] = disposition_id
-        doc["disposition"] = ENUMS["disposition_id"][disposition_id]
-        c.profiles.add("security_control")
+        doc["disposition"] = DISPOSITION_CAPTION[disposition_id]
+        c.profiles |= SECURITY_CONTROL
     traffic: Doc = {}
-    for src, dst in (("bytes_sent", "bytes_out"), ("bytes_received", "bytes_in"), ("packets_sent", "packets_out"),
-                     ("packets_received", "packets_in")):
-        if src in d:
-            traffic[dst] = d[src]
+    if "bytes_sent" in d:
+        traffic["bytes_out"] = d["bytes_sent"]
+    if "bytes_received" in d:
+        traffic["bytes_in"] = d["bytes_received"]
+    if "packets_sent" in d:
+        traffic["packets_out"] = d["packets_sent"]
+    if "packets_received" in d:
+        traffic["packets_in"] = d["packets_received"]
     if traffic:
         if "bytes_out" in traffic and "bytes_in" in traffic:
             traffic["bytes"] = traffic["bytes_out"] + traffic["bytes_in"]
@@ -1125,7 +1233,7 @@ def _network_event(c: _Ctx, d: Doc) -> Doc:
         doc["duration"] = d["duration_ms"]
     if "rule_matched" in d:
         doc["firewall_rule"] = {"name": d["rule_matched"]}
-        c.profiles.add("security_control")
+        c.profiles |= SECURITY_CONTROL
     if "application" in d:
         doc["app_name"] = d["application"]
     if kind == "smtp":
@@ -1168,23 +1276,28 @@ def _network_event(c: _Ctx, d: Doc) -> Doc:
                 out["sni"] = tls["sni"]
                 c.ob("tls.sni", 1, tls["sni"])
             doc["tls"] = out
-            _rest(tls, _TLS_KEYS, lo_t)    # certificate: OCSF needs a serial number
+            if not _TLS_KEYS.issuperset(tls):
+                _rest(tls, _TLS_KEYS, lo_t)    # certificate: OCSF needs a serial number
             _put(lo, "tls", lo_t, True)
         else:
             lo["tls"] = tls
-    for k in d:
-        if k not in _NET_KEYS and k not in ("url", "http", "dns", "tls"):
-            lo[k] = d[k]
+    if not _NET_ALL_KEYS.issuperset(d):
+        _rest(d, _NET_ALL_KEYS, lo)
     _set_attacks(c, doc)
     return _envelope(c, doc, lo, event_code=kind)
 
 
 def _http(c: _Ctx, h: Doc, doc: Doc, request: Doc, lo: Doc) -> bool:
     native = False
-    for src, dst in (("method", "http_method"), ("user_agent", "user_agent"), ("referer", "referrer")):
-        if src in h:
-            request[dst] = h[src]
-            native = True
+    if "method" in h:
+        request["http_method"] = h["method"]
+        native = True
+    if "user_agent" in h:
+        request["user_agent"] = h["user_agent"]
+        native = True
+    if "referer" in h:
+        request["referrer"] = h["referer"]
+        native = True
     if "user_agent" in h:
         c.ob("http_request.user_agent", 16, h["user_agent"])
     if "status_code" in h:
@@ -1196,7 +1309,8 @@ def _http(c: _Ctx, h: Doc, doc: Doc, request: Doc, lo: Doc) -> bool:
         native = True
     elif "content_type" in h:
         lo["content_type"] = h["content_type"]
-    _rest(h, _HTTP_KEYS, lo)
+    if not _HTTP_KEYS.issuperset(h):
+        _rest(h, _HTTP_KEYS, lo)
     return native
 
 
@@ -1222,7 +1336,8 @@ def _dns(c: _Ctx, dns: Doc, doc: Doc, lo: Doc) -> bool:
         doc["rcode_id"] = rcode
         doc["rcode"] = ENUMS["rcode_id"][rcode]
         native = True
-    _rest(dns, _DNS_KEYS, lo)
+    if not _DNS_KEYS.issuperset(dns):
+        _rest(dns, _DNS_KEYS, lo)
     return native
 
 
@@ -1241,7 +1356,7 @@ def _endpoint_event(c: _Ctx, d: Doc) -> Doc:
     taken: set[str] = set()               # the data keys the chosen class holds natively
     doc: Doc | None = None
     if kind in ("process_creation", "process_termination") and process is not None:
-        doc = header(1007, 1 if kind == "process_creation" else 2)
+        doc = dict(HEADERS[1007, 1 if kind == "process_creation" else 2])
         doc["process"] = process
         parent = process.get("parent_process")
         if parent is not None:
@@ -1250,7 +1365,7 @@ def _endpoint_event(c: _Ctx, d: Doc) -> Doc:
         lo_f: Doc = {}
         file = _file(c, d["file"], lo_f, "file")
         if file is not None:
-            doc = header(1001, FILE_ACTIVITY[kind])
+            doc = dict(HEADERS[1001, FILE_ACTIVITY[kind]])
             doc["file"] = file
             taken.add("file")
             _put(lo, "file", lo_f, True)
@@ -1262,7 +1377,7 @@ def _endpoint_event(c: _Ctx, d: Doc) -> Doc:
         if doc is not None:
             taken.add("network_connection")
     elif kind == "dll_load":
-        doc = header(1005, 1)
+        doc = dict(HEADERS[1005, 1])
         module: Doc = {"load_type_id": 0}
         if "dll" in d:
             lo_dl: Doc = {}
@@ -1278,12 +1393,12 @@ def _endpoint_event(c: _Ctx, d: Doc) -> Doc:
         lo_f = {}
         file = _file(c, d["file"], lo_f, "driver.file")
         if file is not None:
-            doc = header(1002, 1)
+            doc = dict(HEADERS[1002, 1])
             doc["driver"] = {"file": file}
             taken.add("file")
             _put(lo, "file", lo_f, True)
     elif kind == "service_install":
-        doc = header(201004, 1)
+        doc = dict(HEADERS[201004, 1])
         service: Doc = {"name": UNKNOWN_SERVICE}
         if "file" in d:
             lo_f = {}
@@ -1308,11 +1423,12 @@ def _endpoint_event(c: _Ctx, d: Doc) -> Doc:
     if device is None:                    # cannot happen for a valid event (hostname is required)
         raise ConversionError("ocsf", "endpoint_event data.host needs a hostname", path="/data/host/hostname")
     doc["device"] = device
-    c.profiles.add("host")
+    c.profiles |= HOST
     _put(lo, "host", lo_h, True)
-    for k in d:
-        if k not in _ENDPOINT_EVENT_KEYS and k not in taken and k not in lo:
-            lo[k] = d[k]
+    if not _ENDPOINT_EVENT_KEYS.issuperset(d):
+        for k in d:
+            if k not in _ENDPOINT_EVENT_KEYS and k not in taken and k not in lo:
+                lo[k] = d[k]
     _set_attacks(c, doc)
     out = _envelope(c, doc, lo, host=False, event_code=kind)
     if "actor" not in out:              # System Activity classes require an actor; WIA names no acting process or user
@@ -1329,7 +1445,7 @@ def _registry(c: _Ctx, kind: str, reg: Doc, lo: Doc) -> Doc:
     key = reg["key"]
     c.ob("reg_key.path" if "value_name" not in reg else "reg_value.path", 46, key)
     if "value_name" in reg:
-        doc = header(201002, REG_VALUE_ACTIVITY[kind])
+        doc = dict(HEADERS[201002, REG_VALUE_ACTIVITY[kind]])
         value: Doc = {"path": key, "name": reg["value_name"]}
         if "value_type" in reg:
             ident = REG_TYPE[reg["value_type"]]
@@ -1340,11 +1456,13 @@ def _registry(c: _Ctx, kind: str, reg: Doc, lo: Doc) -> Doc:
         doc["reg_value"] = value
         if "previous_data" in reg:
             doc["prev_reg_value"] = {"path": key, "name": reg["value_name"], "data": reg["previous_data"]}
-        _rest(reg, _REG_VALUE_KEYS, lo_r)
+        if not _REG_VALUE_KEYS.issuperset(reg):
+            _rest(reg, _REG_VALUE_KEYS, lo_r)
     else:
-        doc = header(201001, REG_KEY_ACTIVITY[kind])
+        doc = dict(HEADERS[201001, REG_KEY_ACTIVITY[kind]])
         doc["reg_key"] = {"path": key}
-        _rest(reg, _REG_KEY_KEYS, lo_r)
+        if not _REG_KEY_KEYS.issuperset(reg):
+            _rest(reg, _REG_KEY_KEYS, lo_r)
     _put(lo, "registry", lo_r, True)
     return doc
 
@@ -1354,35 +1472,36 @@ def _connection(c: _Ctx, n: Doc, lo: Doc) -> Doc | None:
     inbound = n.get("direction") == "inbound"
     lo_n: Doc = {}
     sides = {}
-    for side in ("local", "remote"):
-        ip, port = n.get(f"{side}_ip"), n.get(f"{side}_port")
+    for side, ip_key, port_key in (("local", "local_ip", "local_port"), ("remote", "remote_ip", "remote_port")):
+        ip, port = n.get(ip_key), n.get(port_key)
         ep: Doc = {}
         if ip is not None:
             if is_ip(ip):
                 ep["ip"] = ep["name"] = ip
             else:
-                lo_n[f"{side}_ip"] = ip
+                lo_n[ip_key] = ip
         if port is not None:
             if ep and is_port(port):
                 ep["port"] = port
             else:
-                lo_n[f"{side}_port"] = port
+                lo_n[port_key] = port
         if ep:
             sides[side] = ep
     if not sides:
         return None
-    doc = header(4001, 1)
+    doc = dict(HEADERS[4001, 1])
     for side, attr in (("local", "dst_endpoint" if inbound else "src_endpoint"),
                        ("remote", "src_endpoint" if inbound else "dst_endpoint")):
         if side in sides:
             doc[attr] = sides[side]
-            c.ob(f"{attr}.ip", 2, sides[side]["ip"])
+            c.ob(attr + ".ip", 2, sides[side]["ip"])
     ci = _connection_info(n.get("direction"))
     if "protocol" in n:
         ci["protocol_name"] = n["protocol"].lower()
         ci["protocol_num"] = PROTOCOL_NUMBER[n["protocol"]]
     doc["connection_info"] = ci
-    _rest(n, _CONNECTION_KEYS, lo_n)
+    if not _CONNECTION_KEYS.issuperset(n):
+        _rest(n, _CONNECTION_KEYS, lo_n)
     _put(lo, "network_connection", lo_n, True)
     return doc
 
@@ -1397,19 +1516,22 @@ def _dll(c: _Ctx, dll: Doc, lo: Doc) -> Doc | None:
         file["signature"] = {"algorithm_id": 0}
     elif "signed" in dll:
         lo["signed"] = dll["signed"]
-    _rest(dll, _DLL_KEYS, lo)
+    if not _DLL_KEYS.issuperset(dll):
+        _rest(dll, _DLL_KEYS, lo)
     return file
 
 
 _AUTH_KEYS = frozenset(("event_type", "result", "failure_reason", "user", "source", "target", "auth_method",
                         "mfa_used", "mfa_method", "session_id", "logon_type", "attempt_count", "risk_score"))
 _3002_ONLY = ("target", "auth_method", "mfa_used", "session_id", "logon_type")
+_AUTH_ENDPOINT_KEYS = frozenset(("ip", "hostname", "geo"))          # of data.source: the src_endpoint
+_AUTH_SOURCE_KEYS = _AUTH_ENDPOINT_KEYS | {"user_agent", "device_type"}
 
 
 def _auth_event(c: _Ctx, d: Doc) -> Doc:
     kind = d["event_type"]
     uid, activity = AUTH_CLASS[kind]
-    doc = header(uid, activity, kind if activity == 99 else None)
+    doc = dict(HEADERS[uid, activity]) if activity != 99 else header(uid, activity, kind)
     lo: Doc = {}
     lo_u: Doc = {}
     user = _user(c, d["user"], lo_u, "user")
@@ -1419,18 +1541,19 @@ def _auth_event(c: _Ctx, d: Doc) -> Doc:
     else:
         _put(lo, "user", lo_u, True)
     doc["user"] = user
-    ok = d["result"] == "success"
-    doc["status_id"] = 1 if ok else 2
-    doc["status"] = CLASS_STATUS[uid][doc["status_id"]]
+    status = 1 if d["result"] == "success" else 2
+    doc["status_id"] = status
+    doc["status"] = CLASS_STATUS[uid][status]
     if "failure_reason" in d:
         doc["status_detail"] = d["failure_reason"]
     request: Doc = {}
     if "source" in d:
         src, lo_s = d["source"], {}
-        ep = _endpoint(c, {k: v for k, v in src.items() if k in ("ip", "hostname", "geo")}, lo_s, "src_endpoint")
-        for k in src:
-            if k not in ("ip", "hostname", "geo", "user_agent", "device_type"):
-                lo_s[k] = src[k]
+        on_endpoint = src if _AUTH_ENDPOINT_KEYS.issuperset(src) else \
+            {k: v for k, v in src.items() if k in _AUTH_ENDPOINT_KEYS}
+        ep = _endpoint(c, on_endpoint, lo_s, "src_endpoint")
+        if not _AUTH_SOURCE_KEYS.issuperset(src):
+            _rest(src, _AUTH_SOURCE_KEYS, lo_s)
         if "user_agent" in src:
             request["user_agent"] = src["user_agent"]
             c.ob("http_request.user_agent", 16, src["user_agent"])
@@ -1447,14 +1570,15 @@ def _auth_event(c: _Ctx, d: Doc) -> Doc:
     if uid == 3002:
         target, lo_t = d["target"], {}
         ip = target.get("ip")
-        if target["type"] == "host":
-            dst: Doc = {"hostname": target["name"], "name": target["name"]}
-            c.ob("dst_endpoint.hostname", 1, target["name"])
+        target_type, target_name = target["type"], target["name"]
+        if target_type == "host":
+            dst: Doc = {"hostname": target_name, "name": target_name}
+            c.ob("dst_endpoint.hostname", 1, target_name)
         else:
-            doc["service"] = {"name": target["name"]}
+            doc["service"] = {"name": target_name}
             dst = {}
-            if target["type"] != "application":
-                lo_t["type"] = target["type"]
+            if target_type != "application":
+                lo_t["type"] = target_type
         if ip is not None:
             if is_ip(ip):
                 dst["ip"] = ip
@@ -1467,7 +1591,8 @@ def _auth_event(c: _Ctx, d: Doc) -> Doc:
         if "url" in target:
             request["url"] = {"url_string": target["url"]}
             c.ob("http_request.url.url_string", 6, target["url"])
-        _rest(target, _TARGET_KEYS, lo_t)
+        if not _TARGET_KEYS.issuperset(target):
+            _rest(target, _TARGET_KEYS, lo_t)
         _put(lo, "target", lo_t, True)
         if "auth_method" in d:
             method = d["auth_method"]
@@ -1501,14 +1626,14 @@ def _auth_event(c: _Ctx, d: Doc) -> Doc:
         ident = band_id(risk, RISK_BANDS)
         doc["risk_level_id"] = ident
         doc["risk_level"] = ENUMS["risk_level_id"][ident]
-        doc["risk_score"] = round(risk * 100)
-        if doc["risk_score"] / 100 != risk:
+        doc["risk_score"] = score = round(risk * 100)
+        if score / 100 != risk:
             lo["risk_score"] = risk
-        c.profiles.add("security_control")
-    _rest(d, _AUTH_KEYS, lo)
+        c.profiles |= SECURITY_CONTROL
+    if not _AUTH_KEYS.issuperset(d):
+        _rest(d, _AUTH_KEYS, lo)
     _set_attacks(c, doc)
     return _envelope(c, doc, lo, event_code=kind)
-
 
 
 BUILDERS: dict[str, Callable[[_Ctx, Doc], Doc]] = {
