@@ -112,10 +112,18 @@ def clean(value: Any) -> Any:
     return value
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: exactly the strings ipaddress.IPv4Address accepts (four ASCII decimal octets <= 255, no leading zeros),
+#: checked without building an address object: the converters test every IP field of every event
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 def ip_version(value: Any) -> int | None:
     """4 or 6 for a textual IP address, None for anything else."""
     if not isinstance(value, str):
         return None
+    if _IPV4.fullmatch(value):
+        return 4
     try:
         return ipaddress.ip_address(value).version
     except ValueError:

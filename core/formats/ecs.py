@@ -15,6 +15,7 @@ back. Suggested Elasticsearch mapping for `wia`: `flattened`. The mapping table:
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,7 +23,7 @@ from typing import Any, Callable
 
 from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
-from ._wia_paths import Remainder, clean, ip_version, is_int, is_number, merge, nonblank
+from ._wia_paths import clean, ip_version, is_int, is_number, merge, nonblank
 from .base import Format
 
 ECS_VERSION = "9.4.0"
@@ -315,12 +316,24 @@ def _set(doc: dict[str, Any], parts: list[str], value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _filled(value: Any) -> bool:
+    return value is not None and value != [] and value != ""
+
+
+_PARTS: dict[str, list[str]] = {}       # dotted field -> its parts (the fields are the constants of this module)
+
+
 def _setdefault(doc: dict[str, Any], dotted: str, value: Any) -> None:
     if value is None or value == [] or value == "":
         return
-    parts = dotted.split(".")
+    parts = _PARTS.get(dotted)
+    if parts is None:
+        parts = _PARTS[dotted] = dotted.split(".")
     if _get(doc, parts) is _MISSING:
         _set(doc, parts, value)
+
+
+_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://([^/?#:]*)(?::(\d+))?([^?#]*)(?:\?([^#]*))?")
 
 
 @lru_cache(maxsize=None)
@@ -348,6 +361,261 @@ def rules_for(event_type: str, direction: str | None = None) -> tuple[Rule, ...]
     return tuple(out)
 
 
+# -- the rule tables, compiled ----------------------------------------------------------------
+# Interpreting a table per event (split paths walked in both documents, several calls per rule,
+# ~50 rules) was most of the converter's time. So each table is compiled once, on first use, into
+# two plain functions that do exactly what its rules say, in table order:
+#   forward(event, doc, popped)  WIA -> ECS; the path id of every value taken by its ECS field goes
+#                                into `popped` ((id, index) inside a `[]` list): `_rest` leaves it out
+#                                of the `wia.*` leftover;
+#   backward(doc, event)         ECS -> WIA.
+# Each dict on the way is looked up once per event; a rule is then one `.get`, a test and a store.
+# A rule whose way back is the identity for every value it accepts (_INLINE) is a type test; any
+# other rule calls its own `out` and `back` and compares, as the interpreter did. To read the code
+# of one table: `print(wia_security.formats.ecs.compiled_source("alert"))`.
+
+#: (out, back) -> (test of the WIA value `v`, the ECS value). Such a value is taken for sure, except
+#: a NaN number: not equal to itself, it stays in `wia.*` too.
+_INLINE: dict[tuple[Fn, Fn], tuple[str, str]] = {
+    (_str, _same): ("isinstance(v, str)", "v"),
+    (_int, _same): ("isinstance(v, int) and not isinstance(v, bool)", "v"),
+    (_num, _same): ("isinstance(v, (int, float)) and not isinstance(v, bool)", "v"),
+    (_bool, _same): ("isinstance(v, bool)", "v"),
+    (_ip, _same): ("ip_version(v)", "v"),
+    (_one, _first): ("isinstance(v, str)", "[v]"),
+}
+
+
+class _Each:
+    """A node of the taken-paths tree: the list a `[]` rule walks; `tree` holds the element paths."""
+
+    __slots__ = ("tree",)
+
+    def __init__(self, tree: dict[str, Any]) -> None:
+        self.tree = tree
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One compiled rule table."""
+
+    forward: Callable[[dict[str, Any], dict[str, Any], set[Any]], None]
+    backward: Callable[[dict[str, Any], dict[str, Any]], None]
+    taken: dict[str, Any]          # the WIA paths of the rules: key -> path id, subtree or _Each
+    source: str
+
+
+def _check(rules: tuple[Rule, ...]) -> None:
+    """What the compiled code relies on: on each side a field has one rule and is not inside another
+    rule's field, there is at most one `[]` list, and a null maps to nothing (it is never taken)."""
+    for side in ("wia", "ecs"):
+        names = [getattr(r, side).replace("[]", "") for r in rules]
+        clash = {n for n in names if names.count(n) > 1} | {b for a in names for b in names if b.startswith(a + ".")}
+        lists = {getattr(r, f"{side}_head") for r in rules if r.listed}
+        if clash or len(lists) > 1 or any("[]" in getattr(r, side).partition("[]")[2] for r in rules):
+            raise ValueError(f"ECS rule table: {side} fields {sorted(clash) or sorted(lists)} cannot be compiled")
+    for r in rules:
+        if r.out(None) is not None:
+            raise ValueError(f"ECS rule {r.wia} -> {r.ecs}: a null must map to nothing")
+
+
+class _Source:
+    """Python source of one table's two functions, with one variable per dict on the way."""
+
+    def __init__(self) -> None:
+        self.names: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    def var(self, side: str, parts: tuple[str, ...]) -> str:
+        if not parts:
+            return {"w": "event", "e": "doc"}[side]
+        key = (side, parts)
+        if key not in self.names:
+            name = "_".join([side, *(re.sub(r"[^0-9a-zA-Z]", "_", p) for p in parts)])
+            while name in self.names.values():       # "a_b" and "a.b" would share one
+                name += "_"
+            self.names[key] = name
+        return self.names[key]
+
+    def read(self, side: str, parts: tuple[str, ...], target: str) -> str:
+        """`target` = the value at `parts` (None when absent), given that the parent variable holds a dict or None."""
+        parent = self.var(side, parts[:-1])
+        if len(parts) == 1:
+            return f"{target} = {parent}.get({parts[-1]!r})"
+        return f"{target} = {parent}.get({parts[-1]!r}) if {parent} is not None else None"
+
+    def parents(self, side: str, heads: list[tuple[str, ...]]) -> list[str]:
+        """Lines looking up every dict the rules read from, parents first (None when absent or not a dict)."""
+        seen: dict[tuple[str, ...], None] = {}
+        for head in heads:
+            for k in range(1, len(head)):
+                seen.setdefault(head[:k])
+        lines = []
+        for parts in seen:
+            var = self.var(side, parts)
+            lines += [self.read(side, parts, var), f"if not isinstance({var}, dict):", f"    {var} = None"]
+        return lines
+
+    def ensure(self, side: str, parts: tuple[str, ...], made: dict[str, None]) -> list[str]:
+        """Lines creating the dict at `parts` (and its parents) unless an earlier rule did."""
+        if not parts:
+            return []
+        var = self.var(side, parts)
+        made.setdefault(var)
+        inner = self.ensure(side, parts[:-1], made) + [f"{var} = {self.var(side, parts[:-1])}[{parts[-1]!r}] = {{}}"]
+        return [f"if {var} is None:", *_indent(inner)]
+
+
+def _indent(lines: list[str], depth: int = 1) -> list[str]:
+    return ["    " * depth + line for line in lines]
+
+
+def _item_read(parts: tuple[str, ...]) -> list[str]:
+    """Lines reading `parts` below a list element `item` into `v` (None when absent)."""
+    lines, node = [], "item"
+    for p in parts:
+        lines.append(f"v = {node}.get({p!r}) if isinstance({node}, dict) else None")
+        node = "v"
+    return lines
+
+
+def _forward_rule(n: int, r: Rule, src: _Source, made: dict[str, None]) -> list[str]:
+    """Rule `n` (its path id is `n` too: a WIA path has one rule) as forward code."""
+    inline = _INLINE.get((r.out, r.back))
+    if r.listed:
+        store = f"t{''.join(f'.setdefault({p!r}, {{}})' for p in r.ecs_tail[:-1])}[{r.ecs_tail[-1]!r}]"
+        take = f"popped.add(({n}, i))"
+    else:
+        store = f"{src.var('e', r.ecs_head[:-1])}[{r.ecs_head[-1]!r}]"
+        take = f"popped.add({n})"
+    ensure = [] if r.listed else src.ensure("e", r.ecs_head[:-1], made)
+    if inline:
+        test, value = inline
+        body = [*ensure, f"{store} = {value}"] + (["if v == v:", f"    {take}"] if r.out is _num else [take])
+    else:
+        test = "v is not None"
+        body = [f"o = out_{n}(v)", "if o is not None:",
+                *_indent([*ensure, f"{store} = o", f"b = back_{n}(o)", "if b == v and type(b) is type(v):", f"    {take}"])]
+    if r.geo:                                   # a geo_point needs both coordinates
+        geo = src.var("w", r.wia_head[:-1])
+        test += f" and is_number({geo}.get('latitude')) and is_number({geo}.get('longitude'))"
+    rule = [f"if {test}:", *_indent(body)]
+    if not r.listed:
+        return [f"# {r.wia} -> {r.ecs}", src.read("w", r.wia_head, "v"), *rule]
+    target = src.var("e", r.ecs_head)
+    made.setdefault(target)
+    return [f"# {r.wia} -> {r.ecs}", src.read("w", r.wia_head, "items"), "if isinstance(items, list):",
+            *_indent([f"if {target} is None:",
+                      *_indent([*src.ensure("e", r.ecs_head[:-1], made),
+                                f"{target} = {src.var('e', r.ecs_head[:-1])}[{r.ecs_head[-1]!r}] = [{{}} for _ in items]"]),
+                      f"for i, (item, t) in enumerate(zip(items, {target})):",
+                      *_indent([*_item_read(r.wia_tail), *rule])])]
+
+
+def _backward_rule(n: int, r: Rule, src: _Source, made: dict[str, None]) -> list[str]:
+    back = [] if r.back is _same else [f"v = back_{n}(v)", "if v is not None:"]
+    if not r.listed:
+        store = [*src.ensure("w", r.wia_head[:-1], made), f"{src.var('w', r.wia_head[:-1])}[{r.wia_head[-1]!r}] = v"]
+        return [f"# {r.ecs} -> {r.wia}", src.read("e", r.ecs_head, "v"), "if v is not None:",
+                *_indent([*back, *_indent(store, 1 if back else 0)])]
+    target = src.var("w", r.wia_head)
+    made.setdefault(target)
+    store = [f"t{''.join(f'.setdefault({p!r}, {{}})' for p in r.wia_tail[:-1])}[{r.wia_tail[-1]!r}] = v"]
+    return [f"# {r.ecs} -> {r.wia}", src.read("e", r.ecs_head, "items"), "if isinstance(items, list):",
+            *_indent([f"if {target} is None:",
+                      *_indent([*src.ensure("w", r.wia_head[:-1], made),
+                                f"{target} = {src.var('w', r.wia_head[:-1])}[{r.wia_head[-1]!r}] = [{{}} for _ in items]"]),
+                      f"for item, t in zip(items, {target}):",
+                      *_indent([*_item_read(r.ecs_tail), "if v is not None:", *_indent([*back, *_indent(store, 1 if back else 0)])])])]
+
+
+def _compile(rules: tuple[Rule, ...]) -> _Plan:
+    _check(rules)
+    src = _Source()
+    env: dict[str, Any] = {"ip_version": ip_version, "is_number": is_number}
+    taken: dict[str, Any] = {}
+    forward: list[str] = []
+    backward: list[str] = []
+    made_e: dict[str, None] = {}
+    made_w: dict[str, None] = {}
+    for n, r in enumerate(rules):
+        env[f"out_{n}"], env[f"back_{n}"] = r.out, r.back
+        node = taken
+        for p in r.wia_head[:-1]:
+            node = node.setdefault(p, {})
+        if r.listed:
+            node = node.setdefault(r.wia_head[-1], _Each({})).tree
+            for p in r.wia_tail[:-1]:
+                node = node.setdefault(p, {})
+            node[r.wia_tail[-1]] = n
+        else:
+            node[r.wia_head[-1]] = n
+        forward += _forward_rule(n, r, src, made_e)
+        backward += _backward_rule(n, r, src, made_w)
+    source = "\n".join([
+        "def forward(event, doc, popped):",
+        *_indent(src.parents("w", [r.wia_head for r in rules])), *_indent([f"{v} = None" for v in made_e]),
+        *_indent(forward), "",
+        "def backward(doc, event):",
+        *_indent(src.parents("e", [r.ecs_head for r in rules])), *_indent([f"{v} = None" for v in made_w]),
+        *_indent(backward), ""])
+    exec(compile(source, "<ecs rule table>", "exec"), env)
+    return _Plan(env["forward"], env["backward"], taken, source)
+
+
+_PLANS: dict[tuple[str, bool], _Plan] = {}
+
+
+def plan_for(event_type: str, inbound: bool = False) -> _Plan:
+    """The compiled `rules_for(event_type, direction)`; the direction matters only for endpoint events."""
+    key = (event_type, inbound and event_type == "endpoint_event")
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = _compile(rules_for(event_type, "inbound" if key[1] else None))
+    return plan
+
+
+def compiled_source(event_type: str, direction: str | None = None) -> str:
+    """The Python source the rule table of `event_type` compiles to (for reading and debugging)."""
+    return plan_for(event_type, direction == "inbound").source
+
+
+def _copy(value: Any) -> Any:
+    """A copy of a JSON value: dicts and lists are new, everything else is shared."""
+    if isinstance(value, dict):
+        return {k: _copy(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) if isinstance(v, (dict, list)) else v for v in value]
+    return value
+
+
+def _rest(node: dict[str, Any], taken: dict[str, Any], popped: set[Any], index: int | None = None) -> Any:
+    """A copy of `node` without the values the rules took, or _MISSING when nothing is left.
+
+    `taken` is the tree of rule paths below `node`; `index` the position in the `[]` list being
+    walked, if any. Dicts emptied by the rules disappear, dicts that were empty stay, and a list
+    element emptied entirely leaves `{}` so that the others keep their positions.
+    """
+    out: dict[str, Any] = {}
+    for k, v in node.items():
+        sub = taken.get(k)
+        if sub is None or (sub.__class__ is dict and not (isinstance(v, dict) and v)) \
+                or (sub.__class__ is _Each and not (isinstance(v, list) and v)):
+            out[k] = _copy(v) if isinstance(v, (dict, list)) else v      # no rule reads below here
+        elif sub.__class__ is int:
+            if (sub if index is None else (sub, index)) not in popped:
+                out[k] = _copy(v) if isinstance(v, (dict, list)) else v
+        elif sub.__class__ is dict:
+            rest = _rest(v, sub, popped, index)
+            if rest is not _MISSING:
+                out[k] = rest
+        else:
+            items = [_rest(item, sub.tree, popped, i) if isinstance(item, dict) and item else _copy(item)
+                     for i, item in enumerate(v)]
+            if any(item is not _MISSING for item in items):
+                out[k] = [{} if item is _MISSING else item for item in items]
+    return out or _MISSING
+
+
 class EcsFormat(Format):
     name = "ecs"
     title = "Elastic Common Schema"
@@ -362,123 +630,108 @@ class EcsFormat(Format):
         etype = event.get("type")
         if etype not in TYPE_RULES:
             raise ConversionError(self.name, f"no ECS mapping for event type {etype!r}", path="/type")
-        rest = Remainder(event)
-        doc: dict[str, Any] = {}
         direction = ((event.get("data") or {}).get("network_connection") or {}).get("direction")
-        for rule in rules_for(etype, direction):
-            self._forward(rule, event, rest, doc)
+        plan = plan_for(etype, direction == "inbound")
+        doc: dict[str, Any] = {}
+        popped: set[Any] = set()
+        if isinstance(event, dict):
+            plan.forward(event, doc, popped)
         self._derived(event, doc)
-        leftover = rest.leftover()
-        if leftover:
+        leftover = _rest(event, plan.taken, popped) if isinstance(event, dict) else copy.deepcopy(event)
+        if leftover and leftover is not _MISSING:
             doc[CUSTOM_NAMESPACE] = leftover
         return doc
 
-    @staticmethod
-    def _forward(rule: Rule, event: dict[str, Any], rest: Remainder, doc: dict[str, Any]) -> None:
-        if not rule.listed:
-            value = _get(event, rule.wia_head)
-            if value is _MISSING:
-                return
-            if rule.geo:
-                geo = _get(event, rule.wia_head[:-1])        # a geo_point needs both coordinates
-                if not (is_number(geo.get("latitude")) and is_number(geo.get("longitude"))):
-                    return
-            out = rule.out(value)
-            if out is None or _get(doc, rule.ecs_head) is not _MISSING:
-                return
-            _set(doc, rule.ecs_head, out)
-            back = rule.back(out)
-            if back == value and type(back) is type(value):
-                rest.pop(*rule.wia_head)
-            return
-        items = _get(event, rule.wia_head)
-        if not isinstance(items, list):
-            return
-        target = _get(doc, rule.ecs_head)
-        if target is _MISSING:
-            target = [{} for _ in items]
-            _set(doc, rule.ecs_head, target)
-        for i, item in enumerate(items):
-            value = _get(item, rule.wia_tail)
-            if value is _MISSING or i >= len(target):
-                continue
-            out = rule.out(value)
-            if out is None or _get(target[i], rule.ecs_tail) is not _MISSING:
-                continue
-            _set(target[i], rule.ecs_tail, out)
-            back = rule.back(out)
-            if back == value and type(back) is type(value):
-                rest.pop(*rule.wia_head, i, *rule.wia_tail)
-
     def _derived(self, event: dict[str, Any], doc: dict[str, Any]) -> None:
-        """ECS fields that restate WIA values (ignored on the way back)."""
+        """ECS fields that restate WIA values (ignored on the way back). Like `_setdefault`, each is
+        set only when it has a value and no rule set it; the ECS dicts here are all made by the rules
+        (never a non-dict on the way), so `setdefault` on them does exactly that."""
         etype, data = event["type"], event.get("data") or {}
         severity = event.get("severity")
         kind, category, types, outcome = self._categorization(event)
-        _setdefault(doc, "ecs.version", ECS_VERSION)
-        _setdefault(doc, "event.kind", kind)
-        _setdefault(doc, "event.category", category)
-        _setdefault(doc, "event.type", types)
-        _setdefault(doc, "event.outcome", outcome)
-        _setdefault(doc, "event.module", "wia")
-        _setdefault(doc, "event.dataset", f"wia.{etype}")
+        doc.setdefault("ecs", {}).setdefault("version", ECS_VERSION)
+        ev = doc.setdefault("event", {})
+        ev.setdefault("kind", kind)
+        ev.setdefault("category", category)
+        ev.setdefault("type", types)
+        if outcome is not None:
+            ev.setdefault("outcome", outcome)
+        ev.setdefault("module", "wia")
+        ev.setdefault("dataset", f"wia.{etype}")
         if is_number(severity):
-            _setdefault(doc, "event.severity", int(round(severity)))
-            _setdefault(doc, "event.risk_score_norm", round(severity * 10, 3))
+            ev.setdefault("severity", int(round(severity)))
+            ev.setdefault("risk_score_norm", round(severity * 10, 3))
         src = event.get("source") or {}
-        _setdefault(doc, "event.provider", src.get("name") if nonblank(src.get("name")) else None)
+        provider = src.get("name")
+        if nonblank(provider):
+            ev.setdefault("provider", provider)
         # host / endpoints
-        if nonblank(_get(doc, ["host", "hostname"]) if _get(doc, ["host", "hostname"]) is not _MISSING else None):
-            _setdefault(doc, "host.name", doc["host"]["hostname"])
-        os_name = _get(doc, ["host", "os", "name"])
-        if isinstance(os_name, str) and os_name.lower() in ("windows", "linux", "macos"):
-            _setdefault(doc, "host.os.type", os_name.lower())
+        host = doc.get("host")
+        if host is not None:
+            hostname = host.get("hostname")
+            if nonblank(hostname):
+                host.setdefault("name", hostname)
+            os_name = (host.get("os") or {}).get("name")
+            if isinstance(os_name, str) and os_name.lower() in ("windows", "linux", "macos"):
+                host["os"].setdefault("type", os_name.lower())
         for side in ("source", "destination", "client", "server"):
             node = doc.get(side)
             if isinstance(node, dict):
-                _setdefault(doc, f"{side}.address", node.get("ip") or node.get("domain"))
+                address = node.get("ip") or node.get("domain")
+                if _filled(address):
+                    node.setdefault("address", address)
         if etype == "network_event":
-            sb, db = _get(doc, ["source", "bytes"]), _get(doc, ["destination", "bytes"])
+            source, destination = doc.get("source") or {}, doc.get("destination") or {}
+            sb, db = source.get("bytes"), destination.get("bytes")
             if is_int(sb) and is_int(db):
-                _setdefault(doc, "network.bytes", sb + db)
-            sp, dp = _get(doc, ["source", "packets"]), _get(doc, ["destination", "packets"])
+                doc.setdefault("network", {}).setdefault("bytes", sb + db)
+            sp, dp = source.get("packets"), destination.get("packets")
             if is_int(sp) and is_int(dp):
-                _setdefault(doc, "network.packets", sp + dp)
+                doc.setdefault("network", {}).setdefault("packets", sp + dp)
             if data.get("event_type") in APP_PROTOCOLS:
-                _setdefault(doc, "network.protocol", data["event_type"])
+                doc.setdefault("network", {}).setdefault("protocol", data["event_type"])
             ipv = ip_version((data.get("source") or {}).get("ip"))
-            _setdefault(doc, "network.type", f"ipv{ipv}" if ipv else None)
+            if ipv:
+                doc.setdefault("network", {}).setdefault("type", f"ipv{ipv}")
             dns = data.get("dns") or {}
             if dns:
-                _setdefault(doc, "dns.type", "answer" if dns.get("response") or dns.get("response_code") else "query")
-                _setdefault(doc, "dns.resolved_ip", [a for a in dns.get("response") or [] if ip_version(a)])
+                node = doc.setdefault("dns", {})
+                node.setdefault("type", "answer" if dns.get("response") or dns.get("response_code") else "query")
+                resolved = [a for a in dns.get("response") or [] if ip_version(a)]
+                if resolved:
+                    node.setdefault("resolved_ip", resolved)
             tls = data.get("tls") or {}
             if isinstance(tls.get("version"), str) and tls["version"].startswith("TLS "):
-                _setdefault(doc, "tls.version_protocol", "tls")
+                doc.setdefault("tls", {}).setdefault("version_protocol", "tls")
             self._url_parts(doc, data.get("url"))
         if etype == "auth_event":
             self._url_parts(doc, (data.get("target") or {}).get("url"))
         if etype == "endpoint_event":
             reg = data.get("registry") or {}
             if nonblank(reg.get("key")):
+                node = doc.setdefault("registry", {})        # the path below is always set
                 head, _, rest = reg["key"].partition("\\")
                 hive = _HIVES.get(head.upper(), head.upper() if head.upper() in _HIVES.values() else None)
                 if hive:
-                    _setdefault(doc, "registry.hive", hive)
-                    _setdefault(doc, "registry.key", rest)
+                    node.setdefault("hive", hive)
+                    if rest:
+                        node.setdefault("key", rest)
                 else:
-                    _setdefault(doc, "registry.key", reg["key"])
+                    node.setdefault("key", reg["key"])
                 value = reg.get("value_name")
-                _setdefault(doc, "registry.path", f"{reg['key']}\\{value}" if nonblank(value) else reg["key"])
+                node.setdefault("path", f"{reg['key']}\\{value}" if nonblank(value) else reg["key"])
         # message for types without a title
         if etype in ("network_event", "endpoint_event", "auth_event"):
-            _setdefault(doc, "message", self._summary(event))
+            doc.setdefault("message", self._summary(event))
         if etype == "vulnerability":
-            _setdefault(doc, "vulnerability.classification", "CVSS")
-            _setdefault(doc, "vulnerability.enumeration", "CVE")
-            _setdefault(doc, "vulnerability.scanner.vendor", src.get("vendor") if nonblank(src.get("vendor")) else None)
+            node = doc.setdefault("vulnerability", {})
+            node.setdefault("classification", "CVSS")
+            node.setdefault("enumeration", "CVE")
+            if nonblank(src.get("vendor")):
+                node.setdefault("scanner", {}).setdefault("vendor", src["vendor"])
             cwe = [c for c in data.get("cwe") or [] if isinstance(c, str)]
-            _setdefault(doc, "vulnerability.category", cwe)
+            if cwe:
+                node.setdefault("category", cwe)
         self._threat(event, doc)
         self._related(doc)
 
@@ -486,16 +739,20 @@ class EcsFormat(Format):
     def _url_parts(doc: dict[str, Any], url: Any) -> None:
         if not nonblank(url):
             return
-        m = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://([^/?#:]*)(?::(\d+))?([^?#]*)(?:\?([^#]*))?", url)
+        m = _URL.match(url)
         if not m:
             return
-        _setdefault(doc, "url.full", url)
-        _setdefault(doc, "url.scheme", m.group(1))
-        _setdefault(doc, "url.domain", m.group(2) or None)
+        node = doc.setdefault("url", {})
+        node.setdefault("full", url)
+        node.setdefault("scheme", m.group(1))
+        if m.group(2):
+            node.setdefault("domain", m.group(2))
         if m.group(3) and int(m.group(3)) <= 65535:
-            _setdefault(doc, "url.port", int(m.group(3)))
-        _setdefault(doc, "url.path", m.group(4) or None)
-        _setdefault(doc, "url.query", m.group(5) or None)
+            node.setdefault("port", int(m.group(3)))
+        if m.group(4):
+            node.setdefault("path", m.group(4))
+        if m.group(5):
+            node.setdefault("query", m.group(5))
 
     @staticmethod
     def _categorization(event: dict[str, Any]) -> tuple[str, list[str], list[str], str | None]:
@@ -563,15 +820,16 @@ class EcsFormat(Format):
             threat = doc.get("threat") if isinstance(doc.get("threat"), dict) else None
         if threat is None:
             return
-        if any(k in threat for k in ("tactic", "technique")):
+        if "tactic" in threat or "technique" in threat:
             threat.setdefault("framework", "MITRE ATT&CK")
-        for key, kind in (("tactic", "tactics"), ("technique", "techniques")):
-            node = threat.get(key)
-            if isinstance(node, dict) and isinstance(node.get("id"), list):
-                node.setdefault("reference", [f"{ATTACK_URL}/{kind}/{i}/" for i in node["id"]])
-                sub = node.get("subtechnique")
-                if key == "technique" and isinstance(sub, dict) and isinstance(sub.get("id"), list):
-                    sub.setdefault("reference", [f"{ATTACK_URL}/techniques/{i.replace('.', '/')}/" for i in sub["id"]])
+        tactic, technique = threat.get("tactic"), threat.get("technique")
+        if isinstance(tactic, dict) and isinstance(tactic.get("id"), list):
+            tactic.setdefault("reference", [f"{ATTACK_URL}/tactics/{i}/" for i in tactic["id"]])
+        if isinstance(technique, dict) and isinstance(technique.get("id"), list):
+            technique.setdefault("reference", [f"{ATTACK_URL}/techniques/{i}/" for i in technique["id"]])
+            sub = technique.get("subtechnique")
+            if isinstance(sub, dict) and isinstance(sub.get("id"), list):
+                sub.setdefault("reference", [f"{ATTACK_URL}/techniques/{i.replace('.', '/')}/" for i in sub["id"]])
         source = "indicators" if etype in ("alert", "threat_intel") else "iocs" if etype == "incident" else None
         enrichments = threat.get("enrichments")
         if source and isinstance(enrichments, list):
@@ -613,21 +871,29 @@ class EcsFormat(Format):
 
     @staticmethod
     def _related(doc: dict[str, Any]) -> None:
+        source, destination, host, process = doc.get("source"), doc.get("destination"), doc.get("host"), doc.get("process")
         ips: list[str] = []
-        for side in ("source", "destination", "host"):
-            value = (doc.get(side) or {}).get("ip") if isinstance(doc.get(side), dict) else None
-            ips += value if isinstance(value, list) else [value] if isinstance(value, str) else []
-        users = [u for u in ((doc.get("user") or {}).get("name"), ((doc.get("process") or {}).get("user") or {}).get("name"))
+        for node in (source, destination, host):
+            value = node.get("ip") if isinstance(node, dict) else None
+            if isinstance(value, list):
+                ips += value
+            elif isinstance(value, str):
+                ips.append(value)
+        users = [u for u in ((doc.get("user") or {}).get("name"), ((process or {}).get("user") or {}).get("name"))
                  if isinstance(u, str)]
-        hosts = [h for h in ((doc.get("host") or {}).get("hostname"), (doc.get("source") or {}).get("domain"),
-                             (doc.get("destination") or {}).get("domain")) if isinstance(h, str)]
-        hashes = []
-        for field in ("process", "file", "dll"):
-            node = ((doc.get(field) or {}).get("hash")) if isinstance(doc.get(field), dict) else None
+        hosts = [h for h in ((host or {}).get("hostname"), (source or {}).get("domain"), (destination or {}).get("domain"))
+                 if isinstance(h, str)]
+        hashes: list[str] = []
+        for node in (process, doc.get("file"), doc.get("dll")):
+            node = node.get("hash") if isinstance(node, dict) else None
             if isinstance(node, dict):
                 hashes += [v for v in node.values() if isinstance(v, str)]
+        related = None
         for key, values in (("ip", ips), ("user", users), ("hosts", hosts), ("hash", hashes)):
-            _setdefault(doc, f"related.{key}", list(dict.fromkeys(values)))
+            if values:
+                if related is None:
+                    related = doc.setdefault("related", {})
+                related.setdefault(key, list(dict.fromkeys(values)) if len(values) > 1 else values)
 
     # -- ECS -> WIA ----------------------------------------------------------------------------
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
