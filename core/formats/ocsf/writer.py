@@ -180,6 +180,7 @@ class _Ctx:
         self.actor: Doc = {}
 
     def ob(self, name: str, type_id: int, value: Any) -> None:
+        """One observable (the hot mappings append the dict themselves where the value is a checked string)."""
         self.obs.append({"name": name, "type_id": type_id, "value": value if type(value) is str else str(value)})
 
 
@@ -403,6 +404,8 @@ def _hashes(h: Doc, lo: Doc) -> list[Doc] | None:
     if not _HASH_KEYS.issuperset(h):
         _rest(h, _HASH_KEYS, lo)
     return out or None
+
+
 def _basename(path: str) -> str:
     cut = max(path.rfind("/"), path.rfind("\\"))
     return path[cut + 1:] or path
@@ -641,13 +644,11 @@ def _osint_list(c: _Ctx, items: list[Doc], lo: Doc, key: str, extra: Doc | None 
     entries = []
     patches: Doc = {}
     event_type = c.event["type"]
-    i = 0
-    for item in items:
+    for i, item in enumerate(items):
         lo_i: Doc = {}
         entries.append(_osint(c, item, lo_i, i, extra, event_type))
         if lo_i:
             patches[str(i)] = lo_i
-        i += 1
     if patches:
         lo[key] = patches
     return entries
