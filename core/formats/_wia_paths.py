@@ -118,12 +118,33 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
+_HEX_COLONS = re.compile(r"[0-9a-fA-F:]+")
+#: no IP address has other characters, except in an IPv6 scope id (after "%")
+_IP_CHARACTERS = re.compile(r"[0-9a-fA-F:.]*")
+
+
+def _is_plain_ipv6(text: str) -> bool:
+    """An IPv6 address of hex groups and colons only (no IPv4 tail, no scope id), by the rules of
+    ipaddress.IPv6Address: 8 groups of 1-4 hex digits, or at most 7 with one "::" for the rest."""
+    if "::" not in text:
+        groups = text.split(":")
+        return len(groups) == 8 and "" not in groups and max(map(len, groups)) <= 4
+    head, _, tail = text.partition("::")
+    groups = (head.split(":") if head else []) + (tail.split(":") if tail else [])
+    return len(groups) <= 7 and "" not in groups and (not groups or max(map(len, groups)) <= 4)
+
+
 def ip_version(value: Any) -> int | None:
-    """4 or 6 for a textual IP address, None for anything else."""
+    """4 or 6 for a textual IP address, None for anything else (exactly as `ipaddress.ip_address`;
+    the common forms are checked here without building an address object)."""
     if not isinstance(value, str):
         return None
     if _IPV4.fullmatch(value):
         return 4
+    if _HEX_COLONS.fullmatch(value) and _is_plain_ipv6(value):
+        return 6
+    if "%" not in value and not _IP_CHARACTERS.fullmatch(value):
+        return None
     try:
         return ipaddress.ip_address(value).version
     except ValueError:

@@ -420,7 +420,7 @@ def _check(rules: tuple[Rule, ...]) -> None:
 
 
 class _Source:
-    """Python source of one table's two functions, with one variable per dict on the way."""
+    """Python source of one table's two functions: one variable per dict on the way."""
 
     def __init__(self) -> None:
         self.names: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -436,23 +436,21 @@ class _Source:
             self.names[key] = name
         return self.names[key]
 
-    def read(self, side: str, parts: tuple[str, ...], target: str) -> str:
-        """`target` = the value at `parts` (None when absent), given that the parent variable holds a dict or None."""
-        parent = self.var(side, parts[:-1])
-        if len(parts) == 1:
-            return f"{target} = {parent}.get({parts[-1]!r})"
-        return f"{target} = {parent}.get({parts[-1]!r}) if {parent} is not None else None"
-
-    def parents(self, side: str, heads: list[tuple[str, ...]]) -> list[str]:
-        """Lines looking up every dict the rules read from, parents first (None when absent or not a dict)."""
-        seen: dict[tuple[str, ...], None] = {}
-        for head in heads:
-            for k in range(1, len(head)):
-                seen.setdefault(head[:k])
-        lines = []
-        for parts in seen:
-            var = self.var(side, parts)
-            lines += [self.read(side, parts, var), f"if not isinstance({var}, dict):", f"    {var} = None"]
+    def nest(self, side: str, rules: list[tuple[tuple[str, ...], list[str]]]) -> list[str]:
+        """Each rule's lines inside `if` blocks that look up its parent dicts. Rules stay in table
+        order; consecutive rules share the blocks of their common parents (reopened when needed)."""
+        lines: list[str] = []
+        open_: tuple[str, ...] = ()
+        for parent, body in rules:
+            common = 0
+            while common < min(len(open_), len(parent)) and open_[common] == parent[common]:
+                common += 1
+            for k in range(common + 1, len(parent) + 1):
+                var = self.var(side, parent[:k])
+                lines += _indent([f"{var} = {self.var(side, parent[:k - 1])}.get({parent[k - 1]!r})",
+                                  f"if isinstance({var}, dict):"], k - 1)
+            open_ = parent
+            lines += _indent(body, len(parent))
         return lines
 
     def ensure(self, side: str, parts: tuple[str, ...], made: dict[str, None]) -> list[str]:
@@ -479,8 +477,10 @@ def _item_read(parts: tuple[str, ...]) -> list[str]:
 
 
 def _forward_rule(n: int, r: Rule, src: _Source, made: dict[str, None]) -> list[str]:
-    """Rule `n` (its path id is `n` too: a WIA path has one rule) as forward code."""
+    """Rule `n` as forward code, inside the block of its parent dict (its path id is `n` too: a WIA
+    path has one rule)."""
     inline = _INLINE.get((r.out, r.back))
+    parent = src.var("w", r.wia_head[:-1])
     if r.listed:
         store = f"t{''.join(f'.setdefault({p!r}, {{}})' for p in r.ecs_tail[:-1])}[{r.ecs_tail[-1]!r}]"
         take = f"popped.add(({n}, i))"
@@ -496,14 +496,13 @@ def _forward_rule(n: int, r: Rule, src: _Source, made: dict[str, None]) -> list[
         body = [f"o = out_{n}(v)", "if o is not None:",
                 *_indent([*ensure, f"{store} = o", f"b = back_{n}(o)", "if b == v and type(b) is type(v):", f"    {take}"])]
     if r.geo:                                   # a geo_point needs both coordinates
-        geo = src.var("w", r.wia_head[:-1])
-        test += f" and is_number({geo}.get('latitude')) and is_number({geo}.get('longitude'))"
+        test += f" and is_number({parent}.get('latitude')) and is_number({parent}.get('longitude'))"
     rule = [f"if {test}:", *_indent(body)]
     if not r.listed:
-        return [f"# {r.wia} -> {r.ecs}", src.read("w", r.wia_head, "v"), *rule]
+        return [f"# {r.wia} -> {r.ecs}", f"v = {parent}.get({r.wia_head[-1]!r})", *rule]
     target = src.var("e", r.ecs_head)
     made.setdefault(target)
-    return [f"# {r.wia} -> {r.ecs}", src.read("w", r.wia_head, "items"), "if isinstance(items, list):",
+    return [f"# {r.wia} -> {r.ecs}", f"items = {parent}.get({r.wia_head[-1]!r})", "if isinstance(items, list):",
             *_indent([f"if {target} is None:",
                       *_indent([*src.ensure("e", r.ecs_head[:-1], made),
                                 f"{target} = {src.var('e', r.ecs_head[:-1])}[{r.ecs_head[-1]!r}] = [{{}} for _ in items]"]),
@@ -512,15 +511,17 @@ def _forward_rule(n: int, r: Rule, src: _Source, made: dict[str, None]) -> list[
 
 
 def _backward_rule(n: int, r: Rule, src: _Source, made: dict[str, None]) -> list[str]:
+    """Rule `n` as backward code, inside the block of its parent ECS dict."""
     back = [] if r.back is _same else [f"v = back_{n}(v)", "if v is not None:"]
+    parent = src.var("e", r.ecs_head[:-1])
     if not r.listed:
         store = [*src.ensure("w", r.wia_head[:-1], made), f"{src.var('w', r.wia_head[:-1])}[{r.wia_head[-1]!r}] = v"]
-        return [f"# {r.ecs} -> {r.wia}", src.read("e", r.ecs_head, "v"), "if v is not None:",
+        return [f"# {r.ecs} -> {r.wia}", f"v = {parent}.get({r.ecs_head[-1]!r})", "if v is not None:",
                 *_indent([*back, *_indent(store, 1 if back else 0)])]
     target = src.var("w", r.wia_head)
     made.setdefault(target)
     store = [f"t{''.join(f'.setdefault({p!r}, {{}})' for p in r.wia_tail[:-1])}[{r.wia_tail[-1]!r}] = v"]
-    return [f"# {r.ecs} -> {r.wia}", src.read("e", r.ecs_head, "items"), "if isinstance(items, list):",
+    return [f"# {r.ecs} -> {r.wia}", f"items = {parent}.get({r.ecs_head[-1]!r})", "if isinstance(items, list):",
             *_indent([f"if {target} is None:",
                       *_indent([*src.ensure("w", r.wia_head[:-1], made),
                                 f"{target} = {src.var('w', r.wia_head[:-1])}[{r.wia_head[-1]!r}] = [{{}} for _ in items]"]),
@@ -533,8 +534,8 @@ def _compile(rules: tuple[Rule, ...]) -> _Plan:
     src = _Source()
     env: dict[str, Any] = {"ip_version": ip_version, "is_number": is_number}
     taken: dict[str, Any] = {}
-    forward: list[str] = []
-    backward: list[str] = []
+    forward: list[tuple[tuple[str, ...], list[str]]] = []
+    backward: list[tuple[tuple[str, ...], list[str]]] = []
     made_e: dict[str, None] = {}
     made_w: dict[str, None] = {}
     for n, r in enumerate(rules):
@@ -549,15 +550,11 @@ def _compile(rules: tuple[Rule, ...]) -> _Plan:
             node[r.wia_tail[-1]] = n
         else:
             node[r.wia_head[-1]] = n
-        forward += _forward_rule(n, r, src, made_e)
-        backward += _backward_rule(n, r, src, made_w)
+        forward.append((r.wia_head[:-1], _forward_rule(n, r, src, made_e)))
+        backward.append((r.ecs_head[:-1], _backward_rule(n, r, src, made_w)))
     source = "\n".join([
-        "def forward(event, doc, popped):",
-        *_indent(src.parents("w", [r.wia_head for r in rules])), *_indent([f"{v} = None" for v in made_e]),
-        *_indent(forward), "",
-        "def backward(doc, event):",
-        *_indent(src.parents("e", [r.ecs_head for r in rules])), *_indent([f"{v} = None" for v in made_w]),
-        *_indent(backward), ""])
+        "def forward(event, doc, popped):", *_indent([f"{v} = None" for v in made_e]), *_indent(src.nest("w", forward)), "",
+        "def backward(doc, event):", *_indent([f"{v} = None" for v in made_w]), *_indent(src.nest("e", backward)), ""])
     exec(compile(source, "<ecs rule table>", "exec"), env)
     return _Plan(env["forward"], env["backward"], taken, source)
 
@@ -582,10 +579,33 @@ def compiled_source(event_type: str, direction: str | None = None) -> str:
 def _copy(value: Any) -> Any:
     """A copy of a JSON value: dicts and lists are new, everything else is shared."""
     if isinstance(value, dict):
-        return {k: _copy(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+        out = dict(value)
+        for k, v in value.items():
+            if isinstance(v, (dict, list)):
+                out[k] = _copy(v)
+        return out
     if isinstance(value, list):
         return [_copy(v) if isinstance(v, (dict, list)) else v for v in value]
     return value
+
+
+def _merge(base: Any, extra: Any) -> Any:
+    """`_wia_paths.merge` with `_copy` for the copies: `extra` laid over `base`, dicts key by key,
+    lists element by element, scalars from `extra` win."""
+    if isinstance(base, dict) and isinstance(extra, dict):
+        out = dict(base)
+        for k, v in extra.items():
+            out[k] = _merge(out[k], v) if k in out else _copy(v) if isinstance(v, (dict, list)) else v
+        return out
+    if isinstance(base, list) and isinstance(extra, list):
+        items = list(base)
+        for i, v in enumerate(extra):
+            if i < len(items):
+                items[i] = _merge(items[i], v)
+            else:
+                items.append(_copy(v))
+        return items
+    return _copy(extra)
 
 
 def _rest(node: dict[str, Any], taken: dict[str, Any], popped: set[Any], index: int | None = None) -> Any:
@@ -595,24 +615,32 @@ def _rest(node: dict[str, Any], taken: dict[str, Any], popped: set[Any], index: 
     walked, if any. Dicts emptied by the rules disappear, dicts that were empty stay, and a list
     element emptied entirely leaves `{}` so that the others keep their positions.
     """
-    out: dict[str, Any] = {}
+    out = dict(node)
     for k, v in node.items():
         sub = taken.get(k)
-        if sub is None or (sub.__class__ is dict and not (isinstance(v, dict) and v)) \
-                or (sub.__class__ is _Each and not (isinstance(v, list) and v)):
-            out[k] = _copy(v) if isinstance(v, (dict, list)) else v      # no rule reads below here
-        elif sub.__class__ is int:
-            if (sub if index is None else (sub, index)) not in popped:
-                out[k] = _copy(v) if isinstance(v, (dict, list)) else v
-        elif sub.__class__ is dict:
+        if sub is None:                                     # no rule reads here or below
+            if isinstance(v, (dict, list)):
+                out[k] = _copy(v)
+        elif sub.__class__ is int:                          # a rule's field
+            if (sub if index is None else (sub, index)) in popped:
+                del out[k]
+            elif isinstance(v, (dict, list)):
+                out[k] = _copy(v)
+        elif sub.__class__ is dict and isinstance(v, dict) and v:
             rest = _rest(v, sub, popped, index)
-            if rest is not _MISSING:
+            if rest is _MISSING:
+                del out[k]
+            else:
                 out[k] = rest
-        else:
+        elif sub.__class__ is _Each and isinstance(v, list) and v:
             items = [_rest(item, sub.tree, popped, i) if isinstance(item, dict) and item else _copy(item)
                      for i, item in enumerate(v)]
             if any(item is not _MISSING for item in items):
                 out[k] = [{} if item is _MISSING else item for item in items]
+            else:
+                del out[k]
+        elif isinstance(v, (dict, list)):                   # not what the rules read: kept whole
+            out[k] = _copy(v)
     return out or _MISSING
 
 
@@ -911,37 +939,11 @@ class EcsFormat(Format):
             lo = ((leftover.get("data") or {}).get("network_connection") or {}).get("direction")
             direction = lo or direction
         event: dict[str, Any] = {}
-        for rule in rules_for(etype, direction if isinstance(direction, str) else None):
-            self._backward(rule, doc, event)
-        event = merge(event, leftover)
+        plan_for(etype, direction == "inbound").backward(doc, event)
+        event = _merge(event, leftover)
         if leftover:
             return [event]
         return [self._complete_foreign(event, doc, etype)]
-
-    @staticmethod
-    def _backward(rule: Rule, doc: dict[str, Any], event: dict[str, Any]) -> None:
-        if not rule.listed:
-            value = _get(doc, rule.ecs_head)
-            if value is _MISSING or value is None:
-                return
-            back = rule.back(value)
-            if back is not None:
-                _set(event, rule.wia_head, back)
-            return
-        items = _get(doc, rule.ecs_head)
-        if not isinstance(items, list):
-            return
-        target = _get(event, rule.wia_head)
-        if target is _MISSING:
-            target = [{} for _ in items]
-            _set(event, rule.wia_head, target)
-        for i, item in enumerate(items):
-            value = _get(item, rule.ecs_tail) if isinstance(item, dict) else _MISSING
-            if value is _MISSING or value is None or i >= len(target):
-                continue
-            back = rule.back(value)
-            if back is not None:
-                _set(target[i], rule.wia_tail, back)
 
     @staticmethod
     def _type_from_ecs(doc: dict[str, Any]) -> str | None:
@@ -1032,7 +1034,10 @@ class EcsFormat(Format):
 
 def _undot(doc: dict[str, Any]) -> dict[str, Any]:
     """{"event.kind": "x"} -> {"event": {"kind": "x"}} (recursively), for flattened documents."""
-    if not any("." in k for k in doc):
+    for key in doc:
+        if "." in key:
+            break
+    else:
         return doc
     out: dict[str, Any] = {}
     for key, value in doc.items():
