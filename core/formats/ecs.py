@@ -365,10 +365,10 @@ def rules_for(event_type: str, direction: str | None = None) -> tuple[Rule, ...]
 # Interpreting a table per event (split paths walked in both documents, several calls per rule,
 # ~50 rules) was most of the converter's time. So each table is compiled once, on first use, into
 # two plain functions that do exactly what its rules say, in table order:
-#   forward(event, doc, popped)  WIA -> ECS; the path id of every value taken by its ECS field goes
-#                                into `popped` ((id, index) inside a `[]` list): `_rest` leaves it out
-#                                of the `wia.*` leftover;
-#   backward(doc, event)         ECS -> WIA.
+#   forward(event, doc)    WIA -> ECS; returns the `wia.*` leftover: every WIA dict a rule reads is
+#                          copied when first reached and a value its ECS field takes is deleted from
+#                          the copy; at the end the copies are put together (see _finish_lines);
+#   backward(doc, event)   ECS -> WIA.
 # Each dict on the way is looked up once per event; a rule is then one `.get`, a test and a store.
 # A rule whose way back is the identity for every value it accepts (_INLINE) is a type test; any
 # other rule calls its own `out` and `back` and compares, as the interpreter did. To read the code
@@ -399,9 +399,9 @@ class _Each:
 class _Plan:
     """One compiled rule table."""
 
-    forward: Callable[[dict[str, Any], dict[str, Any], set[Any]], None]
+    forward: Callable[[dict[str, Any], dict[str, Any]], Any]
     backward: Callable[[dict[str, Any], dict[str, Any]], None]
-    taken: dict[str, Any]          # the WIA paths of the rules: key -> path id, subtree or _Each
+    taken: dict[str, Any]          # the WIA paths of the rules: key -> rule number, subtree or _Each
     source: str
 
 
@@ -427,7 +427,7 @@ class _Source:
 
     def var(self, side: str, parts: tuple[str, ...]) -> str:
         if not parts:
-            return {"w": "event", "e": "doc"}[side]
+            return {"w": "event", "e": "doc", "l": "rest"}[side]
         key = (side, parts)
         if key not in self.names:
             name = "_".join([side, *(re.sub(r"[^0-9a-zA-Z]", "_", p) for p in parts)])
@@ -438,7 +438,8 @@ class _Source:
 
     def nest(self, side: str, rules: list[tuple[tuple[str, ...], list[str]]]) -> list[str]:
         """Each rule's lines inside `if` blocks that look up its parent dicts. Rules stay in table
-        order; consecutive rules share the blocks of their common parents (reopened when needed)."""
+        order; consecutive rules share the blocks of their common parents (reopened when needed).
+        Forward, a block also copies its dict for the leftover, once."""
         lines: list[str] = []
         open_: tuple[str, ...] = ()
         for parent, body in rules:
@@ -449,6 +450,9 @@ class _Source:
                 var = self.var(side, parent[:k])
                 lines += _indent([f"{var} = {self.var(side, parent[:k - 1])}.get({parent[k - 1]!r})",
                                   f"if isinstance({var}, dict):"], k - 1)
+                if side == "w":
+                    rest = self.var("l", parent[:k])
+                    lines += _indent([f"if {rest} is None:", f"    {rest} = dict({var})"], k)
             open_ = parent
             lines += _indent(body, len(parent))
         return lines
@@ -486,7 +490,7 @@ def _forward_rule(n: int, r: Rule, src: _Source, made: dict[str, None]) -> list[
         take = f"popped.add(({n}, i))"
     else:
         store = f"{src.var('e', r.ecs_head[:-1])}[{r.ecs_head[-1]!r}]"
-        take = f"popped.add({n})"
+        take = f"del {src.var('l', r.wia_head[:-1])}[{r.wia_head[-1]!r}]"
     ensure = [] if r.listed else src.ensure("e", r.ecs_head[:-1], made)
     if inline:
         test, value = inline
@@ -529,10 +533,48 @@ def _backward_rule(n: int, r: Rule, src: _Source, made: dict[str, None]) -> list
                       *_indent([*_item_read(r.ecs_tail), "if v is not None:", *_indent([*back, *_indent(store, 1 if back else 0)])])])]
 
 
+def _finish_lines(src: _Source, parts: tuple[str, ...], taken: dict[str, Any], env: dict[str, Any]) -> list[str]:
+    """Forward's last lines for the dict at `parts` and those below it (children first): its copy
+    `rest` (what no rule took) gets copies of the containers no rule reads, the finished copies of
+    its children (the `[]` list via `_rest`), and goes into its parent's copy; a dict the rules
+    emptied is left out, one that was empty stays."""
+    lines: list[str] = []
+    for key, sub in taken.items():
+        if sub.__class__ is dict:
+            lines += _finish_lines(src, (*parts, key), sub, env)
+    rest = src.var("l", parts)
+    body: list[str] = []
+    walked: dict[str, type] = {}             # key -> the type its value has when a rule walked it
+    for key, sub in taken.items():
+        if sub.__class__ is dict:
+            walked[key] = dict
+        elif sub.__class__ is _Each:
+            walked[key] = list
+            tree = f"each_{len(env)}"
+            env[tree] = sub.tree
+            body += [f"v = {rest}.get({key!r})", "if isinstance(v, list):",
+                     f"    v = _rest_items(v, {tree}, popped)", "    if v is _MISSING:", f"        del {rest}[{key!r}]",
+                     "    else:", f"        {rest}[{key!r}] = v"]
+    skip = f"walked_{len(env)}"
+    env[skip] = walked
+    body += [f"if not _ATOMS.issuperset(map(type, {rest}.values())):", f"    _copy_unwalked({rest}, {skip})"]
+    if not parts:
+        return [*lines, *body, "return rest or _MISSING"]
+    parent = src.var("l", parts[:-1])
+    body += [f"if {rest} or not {src.var('w', parts)}:", f"    {parent}[{parts[-1]!r}] = {rest}",
+             "else:", f"    del {parent}[{parts[-1]!r}]"]
+    return [*lines, f"if {rest} is not None:", *_indent(body)]
+
+
+def _dict_paths(tree: dict[str, Any], parts: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    return [p for key, sub in tree.items() if sub.__class__ is dict for p in [(*parts, key), *_dict_paths(sub, (*parts, key))]]
+
+
 def _compile(rules: tuple[Rule, ...]) -> _Plan:
     _check(rules)
     src = _Source()
-    env: dict[str, Any] = {"ip_version": ip_version, "is_number": is_number}
+    env: dict[str, Any] = {"ip_version": ip_version, "is_number": is_number, "_ATOMS": _ATOMS, "_MISSING": _MISSING,
+                           "_copy_unwalked": _copy_unwalked, "_rest_items": _rest_items}
     taken: dict[str, Any] = {}
     forward: list[tuple[tuple[str, ...], list[str]]] = []
     backward: list[tuple[tuple[str, ...], list[str]]] = []
@@ -552,8 +594,12 @@ def _compile(rules: tuple[Rule, ...]) -> _Plan:
             node[r.wia_head[-1]] = n
         forward.append((r.wia_head[:-1], _forward_rule(n, r, src, made_e)))
         backward.append((r.ecs_head[:-1], _backward_rule(n, r, src, made_w)))
+    fwd_body = src.nest("w", forward)             # first: it names the variables
     source = "\n".join([
-        "def forward(event, doc, popped):", *_indent([f"{v} = None" for v in made_e]), *_indent(src.nest("w", forward)), "",
+        "def forward(event, doc):", *_indent([f"{v} = None" for v in made_e]),
+        *_indent([f"{src.var('l', p)} = None" for p in _dict_paths(taken)]),
+        *_indent(["rest = dict(event)", "popped = set()" if any(r.listed for r in rules) else "popped = None"]),
+        *_indent(fwd_body), *_indent(_finish_lines(src, (), taken, env)), "",
         "def backward(doc, event):", *_indent([f"{v} = None" for v in made_w]), *_indent(src.nest("e", backward)), ""])
     exec(compile(source, "<ecs rule table>", "exec"), env)
     return _Plan(env["forward"], env["backward"], taken, source)
@@ -606,6 +652,27 @@ def _merge(base: Any, extra: Any) -> Any:
                 items.append(_copy(v))
         return items
     return _copy(extra)
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def _copy_unwalked(node: dict[str, Any], walked: dict[str, type]) -> None:
+    """Copies of the containers in `node` (a copy itself) that no rule walked, in place."""
+    for k, v in node.items():
+        if isinstance(v, (dict, list)) and not isinstance(v, walked.get(k, ())):
+            node[k] = _copy(v)
+
+
+def _rest_items(items: list[Any], tree: dict[str, Any], popped: set[Any]) -> Any:
+    """The leftover of a `[]` list (a copy): each element without what the rules took from it
+    (`popped` holds (rule, index)); `{}` for an element they emptied, _MISSING if they emptied all."""
+    if not items:
+        return []
+    rest = [_rest(item, tree, popped, i) if isinstance(item, dict) and item else _copy(item) for i, item in enumerate(items)]
+    if all(item is _MISSING for item in rest):
+        return _MISSING
+    return [{} if item is _MISSING else item for item in rest]
 
 
 def _rest(node: dict[str, Any], taken: dict[str, Any], popped: set[Any], index: int | None = None) -> Any:
@@ -661,11 +728,8 @@ class EcsFormat(Format):
         direction = ((event.get("data") or {}).get("network_connection") or {}).get("direction")
         plan = plan_for(etype, direction == "inbound")
         doc: dict[str, Any] = {}
-        popped: set[Any] = set()
-        if isinstance(event, dict):
-            plan.forward(event, doc, popped)
+        leftover = plan.forward(event, doc) if isinstance(event, dict) else copy.deepcopy(event)
         self._derived(event, doc)
-        leftover = _rest(event, plan.taken, popped) if isinstance(event, dict) else copy.deepcopy(event)
         if leftover and leftover is not _MISSING:
             doc[CUSTOM_NAMESPACE] = leftover
         return doc
