@@ -316,8 +316,20 @@ def _set(doc: dict[str, Any], parts: list[str], value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _filled(value: Any) -> bool:
-    return value is not None and value != [] and value != ""
+_NORMS: dict[float, float] = {}
+
+
+def _risk_score_norm(severity: int | float) -> int | float:
+    """round(severity * 10, 3). Rounding a float to digits is slow and a stream has few distinct
+    severities, so non-zero floats are remembered (not 0.0: it equals -0.0, which stays -0.0)."""
+    if severity.__class__ is not float or not severity:
+        return round(severity * 10, 3)
+    norm = _NORMS.get(severity)
+    if norm is None:
+        if len(_NORMS) >= 4096:
+            _NORMS.clear()
+        norm = _NORMS[severity] = round(severity * 10, 3)
+    return norm
 
 
 _PARTS: dict[str, list[str]] = {}       # dotted field -> its parts (the fields are the constants of this module)
@@ -375,14 +387,16 @@ def rules_for(event_type: str, direction: str | None = None) -> tuple[Rule, ...]
 # of one table: `print(wia_security.formats.ecs.compiled_source("alert"))`.
 
 #: (out, back) -> (test of the WIA value `v`, the ECS value). Such a value is taken for sure, except
-#: a NaN number: not equal to itself, it stays in `wia.*` too.
+#: a NaN number: not equal to itself, it stays in `wia.*` too. The tests are `isinstance` with the
+#: common exact types first (`v` is None when the field is absent).
 _INLINE: dict[tuple[Fn, Fn], tuple[str, str]] = {
-    (_str, _same): ("isinstance(v, str)", "v"),
-    (_int, _same): ("isinstance(v, int) and not isinstance(v, bool)", "v"),
-    (_num, _same): ("isinstance(v, (int, float)) and not isinstance(v, bool)", "v"),
-    (_bool, _same): ("isinstance(v, bool)", "v"),
-    (_ip, _same): ("ip_version(v)", "v"),
-    (_one, _first): ("isinstance(v, str)", "[v]"),
+    (_str, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))", "v"),
+    (_int, _same): ("v is not None and (v.__class__ is int or isinstance(v, int) and not isinstance(v, bool))", "v"),
+    (_num, _same): ("v is not None and (v.__class__ is float or v.__class__ is int"
+                    " or isinstance(v, (int, float)) and not isinstance(v, bool))", "v"),
+    (_bool, _same): ("(v is True or v is False)", "v"),
+    (_ip, _same): ("v is not None and ip_version(v)", "v"),
+    (_one, _first): ("v is not None and (v.__class__ is str or isinstance(v, str))", "[v]"),
 }
 
 
@@ -439,9 +453,11 @@ class _Source:
     def nest(self, side: str, rules: list[tuple[tuple[str, ...], list[str]]]) -> list[str]:
         """Each rule's lines inside `if` blocks that look up its parent dicts. Rules stay in table
         order; consecutive rules share the blocks of their common parents (reopened when needed).
-        Forward, a block also copies its dict for the leftover, once."""
+        Forward, the first block of a dict also copies it for the leftover (if that block's test
+        fails, so do the others: they test the same dict)."""
         lines: list[str] = []
         open_: tuple[str, ...] = ()
+        opened: set[tuple[str, ...]] = set()
         for parent, body in rules:
             common = 0
             while common < min(len(open_), len(parent)) and open_[common] == parent[common]:
@@ -449,10 +465,11 @@ class _Source:
             for k in range(common + 1, len(parent) + 1):
                 var = self.var(side, parent[:k])
                 lines += _indent([f"{var} = {self.var(side, parent[:k - 1])}.get({parent[k - 1]!r})",
-                                  f"if isinstance({var}, dict):"], k - 1)
-                if side == "w":
+                                  f"if {var} is not None and ({var}.__class__ is dict or isinstance({var}, dict)):"], k - 1)
+                if side == "w" and parent[:k] not in opened:       # a reopened block finds it copied
+                    opened.add(parent[:k])
                     rest = self.var("l", parent[:k])
-                    lines += _indent([f"if {rest} is None:", f"    {rest} = dict({var})"], k)
+                    lines += _indent([f"{rest} = {var}.copy() if {var}.__class__ is dict else dict({var})"], k)
             open_ = parent
             lines += _indent(body, len(parent))
         return lines
@@ -557,7 +574,10 @@ def _finish_lines(src: _Source, parts: tuple[str, ...], taken: dict[str, Any], e
                      "    else:", f"        {rest}[{key!r}] = v"]
     skip = f"walked_{len(env)}"
     env[skip] = walked
-    body += [f"if not _ATOMS.issuperset(map(type, {rest}.values())):", f"    _copy_unwalked({rest}, {skip})"]
+    if walked:                  # children (dicts most of the time): look at every value
+        body += [f"_copy_unwalked({rest}, {skip})"]
+    else:                       # leaves: mostly strings and numbers, which the C-level test finds at once
+        body += [f"if not _ATOMS.issuperset(map(type, {rest}.values())):", f"    _copy_unwalked({rest}, {skip})"]
     if not parts:
         return [*lines, *body, "return rest or _MISSING"]
     parent = src.var("l", parts[:-1])
@@ -598,7 +618,8 @@ def _compile(rules: tuple[Rule, ...]) -> _Plan:
     source = "\n".join([
         "def forward(event, doc):", *_indent([f"{v} = None" for v in made_e]),
         *_indent([f"{src.var('l', p)} = None" for p in _dict_paths(taken)]),
-        *_indent(["rest = dict(event)", "popped = set()" if any(r.listed for r in rules) else "popped = None"]),
+        *_indent(["rest = event.copy() if event.__class__ is dict else dict(event)",
+                  "popped = set()" if any(r.listed for r in rules) else "popped = None"]),
         *_indent(fwd_body), *_indent(_finish_lines(src, (), taken, env)), "",
         "def backward(doc, event):", *_indent([f"{v} = None" for v in made_w]), *_indent(src.nest("e", backward)), ""])
     exec(compile(source, "<ecs rule table>", "exec"), env)
@@ -752,7 +773,7 @@ class EcsFormat(Format):
         ev.setdefault("dataset", f"wia.{etype}")
         if is_number(severity):
             ev.setdefault("severity", int(round(severity)))
-            ev.setdefault("risk_score_norm", round(severity * 10, 3))
+            ev.setdefault("risk_score_norm", _risk_score_norm(severity))
         src = event.get("source") or {}
         provider = src.get("name")
         if nonblank(provider):
@@ -770,7 +791,7 @@ class EcsFormat(Format):
             node = doc.get(side)
             if isinstance(node, dict):
                 address = node.get("ip") or node.get("domain")
-                if _filled(address):
+                if address:                 # a string from the rules (_ip, _str): set unless empty
                     node.setdefault("address", address)
         if etype == "network_event":
             source, destination = doc.get("source") or {}, doc.get("destination") or {}
@@ -963,22 +984,25 @@ class EcsFormat(Format):
 
     @staticmethod
     def _related(doc: dict[str, Any]) -> None:
-        source, destination, host, process = doc.get("source"), doc.get("destination"), doc.get("host"), doc.get("process")
+        """related.ip/user/hosts/hash: the values of those kinds in the document, each once, in order."""
+        get = doc.get           # the dicts below are the rules' (dicts or absent)
+        source, destination, host, process, user = get("source"), get("destination"), get("host"), get("process"), get("user")
         ips: list[str] = []
         for node in (source, destination, host):
-            value = node.get("ip") if isinstance(node, dict) else None
+            value = node.get("ip") if node else None
             if isinstance(value, list):
                 ips += value
             elif isinstance(value, str):
                 ips.append(value)
-        users = [u for u in ((doc.get("user") or {}).get("name"), ((process or {}).get("user") or {}).get("name"))
+        process_user = process.get("user") if process else None
+        users = [u for u in (user.get("name") if user else None, process_user.get("name") if process_user else None)
                  if isinstance(u, str)]
-        hosts = [h for h in ((host or {}).get("hostname"), (source or {}).get("domain"), (destination or {}).get("domain"))
-                 if isinstance(h, str)]
+        hosts = [h for h in (host.get("hostname") if host else None, source.get("domain") if source else None,
+                             destination.get("domain") if destination else None) if isinstance(h, str)]
         hashes: list[str] = []
-        for node in (process, doc.get("file"), doc.get("dll")):
-            node = node.get("hash") if isinstance(node, dict) else None
-            if isinstance(node, dict):
+        for node in (process, get("file"), get("dll")):
+            node = node.get("hash") if node else None
+            if node:
                 hashes += [v for v in node.values() if isinstance(v, str)]
         related = None
         for key, values in (("ip", ips), ("user", users), ("hosts", hosts), ("hash", hashes)):

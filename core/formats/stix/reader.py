@@ -397,6 +397,8 @@ def _observed(graph: Graph, od: dict[str, Any]) -> tuple[dict[str, Any], set[str
         return _endpoint_event(graph, od, scos), set(od.get("object_refs") or ())
     if traffic is not None:
         return _network_event(graph, od, scos, traffic), set(od.get("object_refs") or ())
+    if "user-account" not in types:         # host details only (addresses, its name): an endpoint event
+        return _endpoint_event(graph, od, scos), set(od.get("object_refs") or ())
     return _auth_event(graph, od, scos), set(od.get("object_refs") or ())
 
 
@@ -473,6 +475,9 @@ def _endpoint_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]]
     ips = [o["value"] for o in scos if o["type"] in ("ipv4-addr", "ipv6-addr") and o["id"] not in in_traffic]
     if ips:
         data["host"]["ip"] = ips
+    names = [o["value"] for o in scos if o["type"] == "domain-name"]
+    if len(names) == 1 and not {o["type"] for o in scos} & {"process", "file", "windows-registry-key", "network-traffic"}:
+        data["host"]["hostname"] = names[0]         # what the writer makes of a host with nothing else seen
     if main:
         proc: dict[str, Any] = {k: main[k] for k in ("pid", "command_line") if k in main}
         proc.update(_file_obj(graph, graph.get(main.get("image_ref"))))

@@ -545,7 +545,14 @@ def endpoint_event(w: Writer) -> list[dict[str, Any]]:
     if dll:
         w.file(dll.get("path"), dll.get("name"), dll.get("hash"), "/data/dll")
     w.context_scos()
-    return w.finish(w.observed("observed-data", w.scos_since(0)))
+    refs = w.scos_since(0)
+    if not refs:    # only host details: the host name is what was observed (observed-data needs one object)
+        name = w.domain(host.get("hostname"), None, "/data/host/hostname")
+        if name is None:      # not a DNS name either (the WIA extension, on here, keeps the event)
+            return w.finish(w.sdo("infrastructure", "host", name=host.get("hostname") or "unknown",
+                                  infrastructure_types=["unknown"]))
+        refs = [name]
+    return w.finish(w.observed("observed-data", refs))
 
 
 def _process(w: Writer, proc: dict[str, Any]) -> str | None:

@@ -5,6 +5,7 @@ import gzip
 import hmac
 import json
 import logging
+import time
 
 import pytest
 import requests
@@ -107,8 +108,15 @@ def test_auth_is_required_and_the_token_never_leaks(make_gateway, caplog):
         assert TOKEN not in r.text
     r = requests.post(gw.url + f"/v1/events?token={TOKEN}", json=event, headers=AUTH)
     assert r.status_code == 200
-    server_log = "\n".join(r.getMessage() for r in caplog.records
-                           if r.name.startswith(("wia_security", "uvicorn", "starlette")))
+
+    def server_log() -> str:
+        return "\n".join(r.getMessage() for r in caplog.records
+                         if r.name.startswith(("wia_security", "uvicorn", "starlette")))
+    # The access line is written once the response is sent, on the server's thread: wait for it.
+    deadline = time.monotonic() + 10
+    while "POST /v1/events 200" not in server_log() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server_log = server_log()
     assert TOKEN not in server_log
     assert "POST /v1/events 200" in server_log           # the access log ran, without the query string
     assert TOKEN not in repr(gw.gateway.tokens) and TOKEN not in repr(gw.gateway.settings.tokens.__class__)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from strategies import events
-from wia_security import ConversionError, ThreatIntelBuilder, convert
+from wia_security import ConversionError, ThreatIntelBuilder, convert, parse
 from wia_security.formats.stix import to_bundle
 from wia_security.formats.stix.ids import SCO_NAMESPACE, derived_id, sco_id
 from wia_security.formats.stix.writer import INCIDENT_CORE_EXTENSION, WIA_EXTENSION
@@ -267,3 +267,35 @@ def test_many_events_share_one_bundle() -> None:
     assert len(by_type(bundle, "extension-definition")) == 1
     assert bundle["id"] == derived_id("bundle", *(e["id"] for e in evs))
     assert findings(bundle) == []
+
+
+def _host_only_endpoint(hostname: str) -> dict:
+    return {"$schema": "https://wia.live/security/v1/schema.json", "version": "1.0.0",
+            "id": "00000000-0000-4000-8000-000000000000", "type": "endpoint_event",
+            "timestamp": "2015-01-01T00:00:00+00:00", "severity": 0, "source": {"type": "siem", "name": "edr"},
+            "data": {"event_type": "service_install", "host": {"hostname": hostname, "mac": [], "agent_id": "0"}}}
+
+
+def test_an_endpoint_event_with_only_a_host_name_observes_that_name() -> None:
+    # Found by Hypothesis: nothing else to observe left observed-data with empty object_refs (invalid).
+    event = _host_only_endpoint("ws01.corp.example")
+    for extension in (True, False):
+        bundle = convert(event, to="stix", wia_extension=extension)
+        assert findings(bundle) == []
+        (od,) = by_type(bundle, "observed-data")
+        (name,) = by_type(bundle, "domain-name")
+        assert od["object_refs"] == [name["id"]] and name["value"] == "ws01.corp.example"
+    (back,) = parse(bundle, from_="stix")           # plain STIX: the name comes back as the host
+    assert back.type == "endpoint_event" and back.data.host.hostname == "ws01.corp.example"
+
+
+def test_an_endpoint_host_name_that_is_no_dns_name_becomes_an_infrastructure_object() -> None:
+    event = _host_only_endpoint("HOST_01 (lab)")
+    bundle = convert(event, to="stix")
+    assert findings(bundle) == [] and not by_type(bundle, "observed-data")
+    (infra,) = by_type(bundle, "infrastructure")
+    assert infra["name"] == "HOST_01 (lab)" and WIA_EXTENSION in infra["extensions"]
+    assert parse(bundle, from_="stix")[0].to_dict() == event
+    with pytest.raises(ConversionError) as exc:
+        convert(event, to="stix", wia_extension=False)
+    assert exc.value.path == "/data/host/hostname"
