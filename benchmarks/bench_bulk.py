@@ -10,7 +10,7 @@ conversion, batching, the client library and per-item result handling. Prints ev
 the ratio (issue 4 goal: >= 0.8).
 
     .venv/bin/python benchmarks/bench_bulk.py [--events 20000] [--batch 500] [--client opensearch-py|elasticsearch-py]
-                                              [--osmem-events 1000]
+                                              [--osmem-events 1000] [--latency-ms 0]
 """
 from __future__ import annotations
 
@@ -71,10 +71,12 @@ def run_floor(url: str, bodies: list[bytes]) -> float:
     return elapsed
 
 
-def _bulk_responder(sock: "socket.socket") -> None:  # pragma: no cover - runs in a child process
-    """Minimal keep-alive HTTP/1.1 `_bulk` endpoint: parses each action/document pair, answers per item."""
+def _bulk_responder(sock: "socket.socket", latency: float = 0.0) -> None:  # pragma: no cover - child process
+    """Minimal keep-alive HTTP/1.1 `_bulk` endpoint: parses each action/document pair, answers per item
+    (after `latency` seconds: a cluster's network round trip and indexing time)."""
     import json
     import threading
+    import time
 
     root = json.dumps({"version": {"number": "2.11.0", "distribution": "opensearch"},
                        "tagline": "The OpenSearch Project: https://opensearch.org/"}).encode()
@@ -101,6 +103,8 @@ def _bulk_responder(sock: "socket.socket") -> None:  # pragma: no cover - runs i
                         items.append({op: {"_index": meta.get("_index"), "_id": meta.get("_id"), "_version": 1,
                                            "result": "created", "status": 201}})
                     payload = json.dumps({"took": 1, "errors": False, "items": items}).encode()
+                    if latency:
+                        time.sleep(latency)
                 else:
                     payload = root if request.startswith(b"GET / ") else b"{}"
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
@@ -116,11 +120,11 @@ def _bulk_responder(sock: "socket.socket") -> None:  # pragma: no cover - runs i
         threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
 
-def start_contract() -> tuple[str, "multiprocessing.Process"]:
+def start_contract(latency: float = 0.0) -> tuple[str, "multiprocessing.Process"]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
-    process = multiprocessing.Process(target=_bulk_responder, args=(listener,), daemon=True)
+    process = multiprocessing.Process(target=_bulk_responder, args=(listener, latency), daemon=True)
     process.start()
     return f"http://127.0.0.1:{listener.getsockname()[1]}", process
 
@@ -150,13 +154,16 @@ def main() -> None:
     parser.add_argument("--client", choices=["opensearch-py", "elasticsearch-py"], default="opensearch-py")
     parser.add_argument("--format", default="ecs" if "ecs" in FORMATS else "wia",
                         help="document format (ecs: what the sink sends; wia: the event itself)")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="the contract server answers each _bulk this much later (a remote cluster)")
     parser.add_argument("--osmem-events", type=int, default=1000,
                         help="events for the osmem run (it indexes slowly; 0 skips it)")
     args = parser.parse_args()
     events = event_dicts(args.events, seed=1)
-    url, process = start_contract()
+    url, process = start_contract(args.latency_ms / 1000)
+    latency = f", answers after {args.latency_ms:g} ms" if args.latency_ms else ""
     try:
-        compare("contract _bulk server (parses every action and document)", url, url, events, args, False)
+        compare(f"contract _bulk server (parses every action and document{latency})", url, url, events, args, False)
     finally:
         process.terminate()
     if args.osmem_events:

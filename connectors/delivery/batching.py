@@ -6,9 +6,13 @@ machinery does the rest: batching by count, bytes and time, full-jitter backoff 
 `Retry-After`, per-item retries, and reports in which every event handed over is delivered, a
 duplicate, or failed with a reason (for the dead letter). It never drops an event.
 
-Thread-safety: one re-entrant lock guards the buffer and the transport, so `send`, `flush`, `close`
-and the max-wait timer thread never post concurrently. A report produced by the timer is kept and
-returned by the next `send`/`flush`/`close` call.
+Pipelining: `send` hands each full batch to one worker thread and goes on encoding the next while
+it is in flight (at most one request in flight, so batches still go out in order). What settles
+after `send` returns is in the report of a later `send`, or of `flush`/`close`, which wait for it.
+
+Thread-safety: one re-entrant lock guards the buffer, so `send`, `flush`, `close` and the max-wait
+timer thread never post concurrently (a new batch waits for the one in flight). A report produced by
+the timer is kept and returned by the next `send`/`flush`/`close` call.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import logging
 import socket
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -140,6 +145,7 @@ class BatchingSink(BaseSink):
       - `post(batch) -> Sequence[Outcome] | None`: one request. Return one Outcome per item (same
         order) or None when all were delivered; raise DeliveryError for a whole-batch failure
         (`retryable`, `retry_after`). Other exceptions are classified by `classify_exception`.
+        It runs on the worker thread while `encode` runs on the caller's (see `pipelined`).
       - optionally `close_transport()`.
     """
 
@@ -148,6 +154,9 @@ class BatchingSink(BaseSink):
     item_separator: ClassVar[bytes] = b"\n"
     body_prefix: ClassVar[bytes] = b""
     body_suffix: ClassVar[bytes] = b""
+    #: Post full batches from a worker while the next one is encoded. Off for sinks whose callers read
+    #: what a post learned (incident ids, playbook runs) right after `send`.
+    pipelined: ClassVar[bool] = True
 
     def __init__(self, *, name: str, delivery: DeliveryPolicy | None = None,
                  dead_letter: Any = None, sleep: Callable[[float], None] = time.sleep,
@@ -166,6 +175,8 @@ class BatchingSink(BaseSink):
         self._unclaimed = DeliveryReport(name)
         self._closed = False
         self._timer: threading.Thread | None = None
+        self._in_flight: Future[DeliveryReport] | None = None
+        self._worker: ThreadPoolExecutor | None = None
         self._overhead = len(self.body_prefix) + len(self.body_suffix)
 
     # -- to implement ----------------------------------------------------------------------------
@@ -180,8 +191,8 @@ class BatchingSink(BaseSink):
 
     # -- the sink protocol ------------------------------------------------------------------------
     def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:
-        """Buffer events; post every batch that fills. Returns what was settled during this call
-        (plus anything the timer settled since the last call)."""
+        """Buffer events; post every batch that fills (the last one may still be in flight on return).
+        Returns what was settled by now and not reported before; `flush()` settles the rest."""
         report = DeliveryReport(self.name)
         with self._lock:
             if self._closed:
@@ -193,7 +204,7 @@ class BatchingSink(BaseSink):
                 size = len(item.payload)
                 if self._buffer and (len(self._buffer) >= self.policy.max_events
                                      or self._body_size(len(self._buffer) + 1, self._buffer_bytes + size) > self.policy.max_bytes):
-                    report.merge(self._send_buffer())
+                    report.merge(self._send_buffer(wait=False))
                 self._buffer.append(item)
                 self._buffer_bytes += size
                 if self._oldest is None:
@@ -201,13 +212,14 @@ class BatchingSink(BaseSink):
                     self._start_timer()
                     self._wake.notify_all()
             if len(self._buffer) >= self.policy.max_events:
-                report.merge(self._send_buffer())
+                report.merge(self._send_buffer(wait=False))
             return self._claim(report)
 
     def flush(self) -> DeliveryReport:
-        """Post everything buffered (retrying as the policy allows) and return the settled report."""
+        """Post everything buffered (retrying as the policy allows), wait for the batch in flight, and
+        return the settled report."""
         with self._lock:
-            report = self._send_buffer() if self._buffer else DeliveryReport(self.name)
+            report = self._send_buffer(wait=True) if self._buffer else self._settle_in_flight()
             return self._claim(report)
 
     def close(self) -> DeliveryReport:  # type: ignore[override]
@@ -223,6 +235,8 @@ class BatchingSink(BaseSink):
         timer = self._timer
         if timer is not None and timer is not threading.current_thread():
             timer.join(timeout=5)
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
         self.close_transport()
         return report
 
@@ -253,9 +267,21 @@ class BatchingSink(BaseSink):
     def _body_size(self, count: int, payload_bytes: int) -> int:
         return self._overhead + payload_bytes + len(self.item_separator) * max(0, count - 1)
 
-    def _send_buffer(self) -> DeliveryReport:
+    def _send_buffer(self, *, wait: bool) -> DeliveryReport:
+        """Post the buffer: in the worker when not `wait` (returning what the batch before it settled),
+        else here, after the batch in flight."""
         items, self._buffer, self._buffer_bytes, self._oldest = self._buffer, [], 0, None
-        return self.deliver(items)
+        report = self._settle_in_flight()
+        if wait or not self.pipelined:
+            return report.merge(self.deliver(items))
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"deliver {self.name}")
+        self._in_flight = self._worker.submit(self.deliver, items)
+        return report
+
+    def _settle_in_flight(self) -> DeliveryReport:
+        future, self._in_flight = self._in_flight, None
+        return future.result() if future is not None else DeliveryReport(self.name)
 
     def _claim(self, report: DeliveryReport) -> DeliveryReport:
         if self._unclaimed.delivered or self._unclaimed.duplicates or self._unclaimed.failed:
@@ -345,6 +371,6 @@ class BatchingSink(BaseSink):
                     self._wake.wait(timeout=due)
                     continue
                 try:
-                    self._unclaimed.merge(self._send_buffer())
+                    self._unclaimed.merge(self._send_buffer(wait=True))
                 except Exception:  # noqa: BLE001 - keep the timer alive; deliver() already settles items
                     log.exception("%s: timer flush failed", self.name)

@@ -458,6 +458,7 @@ class MispSink(BatchingSink):
     """Pushes threat_intel and incident events as MISP events (one request per event; idempotent by uuid)."""
 
     max_batch_events = 1        # /events/add takes one event per request
+    pipelined = False           # callers read the ids a post learned right after send()
 
     def __init__(self, url: str, key: str, *, verify_tls: bool | str = True, distribution: int = DEFAULT_DISTRIBUTION,
                  tags: Sequence[str] = (), timeout: float | None = 30.0, **options: Any) -> None:

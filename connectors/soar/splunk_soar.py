@@ -48,6 +48,7 @@ OPTIONS = ("token", "label", "playbook", "scope", "sensitivity", "tls_verify", "
 class SplunkSoarSink(BatchingSink):
     max_batch_events = SOAR_EVENTS_PER_REQUEST
     item_separator = b""
+    pipelined = False           # callers read the ids a post learned right after send()
 
     def __init__(self, base_url: str, *, token: Secret | str, label: str = DEFAULT_LABEL,
                  playbook: str | None = None, scope: str = "new", sensitivity: str = DEFAULT_SENSITIVITY,

@@ -47,6 +47,7 @@ _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 class XsoarSink(BatchingSink):
     max_batch_events = XSOAR_EVENTS_PER_REQUEST
     item_separator = b""
+    pipelined = False           # callers read the ids a post learned right after send()
 
     def __init__(self, base_url: str, *, token: Secret | str, auth_id: str | int | None = None,
                  incident_type: str = DEFAULT_INCIDENT_TYPE, playbook: str | None = None, tls_verify: bool = True,

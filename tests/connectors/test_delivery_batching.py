@@ -60,11 +60,50 @@ def test_batches_by_count_and_flush_sends_the_rest():
     sink = Scripted(delivery=DeliveryPolicy(max_events=10, **FAST))
     evs = events(25)
     r1 = sink.send(evs)
-    assert [len(p) for p in sink.posts] == [10, 10]
-    assert r1.delivered == 20
+    assert r1.delivered == 10           # the first batch; the second may still be in flight
     r2 = sink.flush()
-    assert r2.delivered == 5 and [len(p) for p in sink.posts] == [10, 10, 5]
+    assert r2.delivered == 15 and [len(p) for p in sink.posts] == [10, 10, 5]
     assert [n for p in sink.posts for n in p] == list(range(25))       # order kept, no duplicates
+
+
+def test_a_full_batch_is_posted_while_the_next_is_encoded_one_at_a_time():
+    gate, posting = threading.Event(), threading.Event()
+    encoded_while_posting: list[int] = []
+    in_flight = [0]
+
+    class Slow(Scripted):
+        def encode(self, event):
+            if event["n"] == 12:
+                posting.wait(5)         # the worker has taken the batch of 0..9
+            if posting.is_set():
+                encoded_while_posting.append(event["n"])
+            if event["n"] == 15:
+                gate.set()              # the batch of 10..19 is half encoded: let the post finish
+            return super().encode(event)
+
+        def post(self, batch):
+            in_flight[0] += 1
+            assert in_flight[0] == 1    # never two requests at once
+            posting.set()
+            gate.wait(5)
+            posting.clear()
+            in_flight[0] -= 1
+            return super().post(batch)
+
+    sink = Slow(delivery=DeliveryPolicy(max_events=10, **FAST))
+    report = sink.send(events(30))
+    report.merge(sink.flush())
+    assert report.delivered == 30 and [n for p in sink.posts for n in p] == list(range(30))
+    assert {12, 13, 14, 15} <= set(encoded_while_posting)     # encoding went on during the first post
+    assert sink.close().delivered == 0
+
+
+def test_not_pipelined_sinks_settle_every_full_batch_within_send():
+    class Synchronous(Scripted):
+        pipelined = False
+
+    sink = Synchronous(delivery=DeliveryPolicy(max_events=10, **FAST))
+    assert sink.send(events(25)).delivered == 20 and [len(p) for p in sink.posts] == [10, 10]
 
 
 def test_batches_by_bytes_counting_separators():
