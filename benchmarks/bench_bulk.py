@@ -41,8 +41,10 @@ def make_sink(kind: str, url: str, batch: int, fmt: str) -> ElasticSink:
     return OpenSearchSink(url, format=fmt, delivery=policy)
 
 
-def run_sink(kind: str, url: str, events: list[dict], batch: int, fmt: str, *, put_template: bool = True) -> float:
+def run_sink(kind: str, url: str, events: list[dict], batch: int, fmt: str, *, put_template: bool = True,
+             pipelined: bool = True) -> float:
     sink = make_sink(kind, url, batch, fmt)
+    sink.pipelined = pipelined               # False: each batch posted within send(), as before pipelining
     if put_template:
         sink.put_template()                  # outside the timing, like the floor's index setup
     sink.template_installed = True
@@ -138,11 +140,14 @@ def compare(label: str, floor_url: str, sink_url: str, events: list[dict], args:
     bodies = [b"".join(payloads[i:i + args.batch]) for i in range(0, len(payloads), args.batch)]
     floor = run_floor(floor_url, bodies)
     sink = run_sink(args.client, sink_url, events, args.batch, args.format, put_template=put_template)
+    serial = run_sink(args.client, sink_url, events, args.batch, args.format, put_template=False, pipelined=False)
     mb = sum(map(len, bodies)) / 1e6
     print(f"== {label}: documents {args.format}, {len(events):,} events, {len(bodies)} bulk requests of "
           f"{args.batch}, {mb:.1f} MB")
     print(f"floor (bare http.client, pre-serialized bodies): {len(events) / floor:10,.0f} events/s")
     print(f"sink  ({args.client}, convert + batch + bulk):   {len(events) / sink:10,.0f} events/s")
+    print(f"sink, one request at a time (not pipelined): {len(events) / serial:10,.0f} events/s"
+          f"  ratio {floor / serial:.2f}")
     print(f"ratio sink/floor: {floor / sink:.2f}  (goal >= 0.8)")
     return floor / sink
 
