@@ -397,7 +397,7 @@ def _observed(graph: Graph, od: dict[str, Any]) -> tuple[dict[str, Any], set[str
         return _endpoint_event(graph, od, scos), set(od.get("object_refs") or ())
     if traffic is not None:
         return _network_event(graph, od, scos, traffic), set(od.get("object_refs") or ())
-    if "user-account" not in types:         # host details only (addresses, its name): an endpoint event
+    if types <= {"ipv4-addr", "ipv6-addr", "mac-addr", "domain-name"}:    # host details only: an endpoint event
         return _endpoint_event(graph, od, scos), set(od.get("object_refs") or ())
     return _auth_event(graph, od, scos), set(od.get("object_refs") or ())
 
