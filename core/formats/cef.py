@@ -28,7 +28,7 @@ from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
 from .base import Format
 from .keyvalue import (EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
-                       epoch_ms_value, foreign_alert, get_path, leaves, mapping)
+                       epoch_ms_value, foreign_alert, get_path, header_fields, leaves, mapping)
 
 CEF_VERSION = "0"
 VENDOR = "WIA"
@@ -182,28 +182,6 @@ class CefRecord:
     prefix: str = ""
 
 
-def _header_fields(text: str, start: int, count: int) -> tuple[list[str], int]:
-    fields: list[str] = []
-    current: list[str] = []
-    i = start
-    while len(fields) < count:
-        if i >= len(text):
-            raise ConversionError("cef", f"the CEF header needs {count} '|'-terminated fields after 'CEF:', "
-                                         f"found {len(fields)}", path="header")
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text) and text[i + 1] in "\\|":
-            current.append(text[i + 1])
-            i += 2
-            continue
-        if ch == "|":
-            fields.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-        i += 1
-    return fields, i
-
-
 _KEY = re.compile(r"[^\s=\\]+$")
 
 
@@ -247,7 +225,8 @@ def split_line(line: str | bytes) -> CefRecord:
     at = text.find("CEF:")
     if at < 0:
         raise ConversionError("cef", "no 'CEF:' header in the line", path="header")
-    (version, vendor, product, product_version, class_id, name, severity), end = _header_fields(text, at, 7)
+    head, end = header_fields(text, at, 7, format_name="cef", escaped="\\|", after=" after 'CEF:'")
+    version, vendor, product, product_version, class_id, name, severity = head
     return CefRecord(version[len("CEF:"):], vendor, product, product_version, class_id, name, severity,
                      split_extension(text[end:]), text[:at].rstrip())
 

@@ -36,6 +36,31 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 Path = tuple[str, ...]
 
 
+def header_fields(text: str, start: int, count: int, *, format_name: str, escaped: str | None,
+                  after: str = "") -> tuple[list[str], int]:
+    """`count` pipe-terminated header fields from `start`, and the offset after them. A backslash
+    escapes the next character when it is in `escaped` (any character when None)."""
+    fields: list[str] = []
+    current: list[str] = []
+    i, n = start, len(text)
+    while len(fields) < count:
+        if i >= n:
+            raise ConversionError(format_name, f"the {format_name.upper()} header needs {count} '|'-terminated "
+                                               f"fields{after}, found {len(fields)}", path="header")
+        ch = text[i]
+        if ch == "\\" and i + 1 < n and (escaped is None or text[i + 1] in escaped):
+            current.append(text[i + 1])
+            i += 2
+            continue
+        if ch == "|":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    return fields, i
+
+
 # --- codecs: WIA value <-> key text ------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Codec:

@@ -30,7 +30,8 @@ from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
 from .base import Format
-from .keyvalue import (INT, Codec, Field, decode_carried, decode_fields, encode_fields, foreign_alert, leaves)
+from .keyvalue import (INT, Codec, Field, decode_carried, decode_fields, encode_fields, foreign_alert,
+                       header_fields, leaves)
 
 SPEC_VERSION = "2.0"
 VENDOR = "WIA"
@@ -180,29 +181,6 @@ class LeefRecord:
     prefix: str = ""                  # a syslog header before "LEEF:", if any
 
 
-def _header_fields(text: str, count: int, start: int) -> tuple[list[str], int]:
-    """`count` pipe-terminated header fields from `start` (backslash escapes undone) and the end offset."""
-    fields: list[str] = []
-    current: list[str] = []
-    i = start
-    while len(fields) < count:
-        if i >= len(text):
-            raise ConversionError("leef", f"the LEEF header needs {count} '|'-terminated fields, found {len(fields)}",
-                                  path="header")
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            current.append(text[i + 1])
-            i += 2
-            continue
-        if ch == "|":
-            fields.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-        i += 1
-    return fields, i
-
-
 def split_attributes(text: str, delimiter: str) -> dict[str, str]:
     """`key=value<delimiter>...` -> {key: value}, backslash escapes undone (`\\n`, `\\r`, `\\<any>`)."""
     pairs: dict[str, str] = {}
@@ -249,10 +227,10 @@ def split_line(line: str | bytes) -> LeefRecord:
     at = text.find("LEEF:")
     if at < 0:
         raise ConversionError("leef", "no 'LEEF:' header in the line", path="header")
-    head, end = _header_fields(text, 5, at)
+    head, end = header_fields(text, at, 5, format_name="leef", escaped=None)
     version = head[0][len("LEEF:"):]
     if version.startswith("2"):
-        (spec,), end = _header_fields(text, 1, end)
+        (spec,), end = header_fields(text, end, 1, format_name="leef", escaped=None)
         delimiter = parse_delimiter(spec)
     elif version.startswith("1"):
         delimiter = "\t"
