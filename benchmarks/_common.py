@@ -57,3 +57,35 @@ def table(rows: list[tuple[str, float]], baseline: str, unit: str = "events/s") 
     lines = [f"{'':{width}}  {unit:>14}  ratio vs {baseline}"]
     lines += [f"{name:{width}}  {rate:>14,.0f}  {rate / base:6.2f}x" for name, rate in rows]
     return "\n".join(lines)
+
+
+def keep_alive_responder(sock: Any, answer: Callable[[bytes, bytes], bytes]) -> None:  # pragma: no cover - child
+    """A minimal HTTP/1.1 keep-alive server on a listening socket (a thread per connection):
+    `answer(request_line, body)` returns the JSON payload of a 200 reply. Runs until killed."""
+    import socket
+    import threading
+
+    def serve(conn: socket.socket) -> None:
+        f = conn.makefile("rb")
+        try:
+            while True:
+                request = f.readline()
+                if not request:
+                    return
+                length, line = 0, f.readline()
+                while line not in (b"\r\n", b"\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                    line = f.readline()
+                payload = answer(request, f.read(length))
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                             + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+        except (ConnectionError, OSError):
+            return
+        finally:
+            conn.close()
+
+    while True:
+        conn, _ = sock.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()

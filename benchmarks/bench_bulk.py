@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _common import keep_alive_responder  # noqa: E402
 from servers.osmem import EsCompatNode, start_osmem  # noqa: E402
 from strategies import event_dicts  # noqa: E402
 from wia_security.connectors.delivery.policy import DeliveryPolicy  # noqa: E402
@@ -93,49 +94,25 @@ def _bulk_responder(sock: "socket.socket", latency: float = 0.0) -> None:  # pra
     """Minimal keep-alive HTTP/1.1 `_bulk` endpoint: parses each action/document pair, answers per item
     (after `latency` seconds: a cluster's network round trip and indexing time)."""
     import json
-    import threading
-    import time
 
     root = json.dumps({"version": {"number": "2.11.0", "distribution": "opensearch"},
                        "tagline": "The OpenSearch Project: https://opensearch.org/"}).encode()
 
-    def serve(conn: "socket.socket") -> None:
-        f = conn.makefile("rb")
-        try:
-            while True:
-                request = f.readline()
-                if not request:
-                    return
-                length, line = 0, f.readline()
-                while line not in (b"\r\n", b"\n", b""):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                    line = f.readline()
-                body = f.read(length)
-                if b"/_bulk" in request:
-                    items = []
-                    lines = body.splitlines()
-                    for action_line, doc_line in zip(lines[0::2], lines[1::2]):
-                        (op, meta), = json.loads(action_line).items()
-                        json.loads(doc_line)
-                        items.append({op: {"_index": meta.get("_index"), "_id": meta.get("_id"), "_version": 1,
-                                           "result": "created", "status": 201}})
-                    payload = json.dumps({"took": 1, "errors": False, "items": items}).encode()
-                    if latency:
-                        time.sleep(latency)
-                else:
-                    payload = root if request.startswith(b"GET / ") else b"{}"
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                             + str(len(payload)).encode() + b"\r\n\r\n" + payload)
-        except (ConnectionError, OSError):
-            return
-        finally:
-            conn.close()
+    def answer(request: bytes, body: bytes) -> bytes:
+        if b"/_bulk" not in request:
+            return root if request.startswith(b"GET / ") else b"{}"
+        items = []
+        lines = body.splitlines()
+        for action_line, doc_line in zip(lines[0::2], lines[1::2]):
+            (op, meta), = json.loads(action_line).items()
+            json.loads(doc_line)
+            items.append({op: {"_index": meta.get("_index"), "_id": meta.get("_id"), "_version": 1,
+                               "result": "created", "status": 201}})
+        if latency:
+            time.sleep(latency)
+        return json.dumps({"took": 1, "errors": False, "items": items}).encode()
 
-    while True:
-        conn, _ = sock.accept()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    keep_alive_responder(sock, answer)
 
 
 def start_contract(latency: float = 0.0) -> tuple[str, "multiprocessing.Process"]:

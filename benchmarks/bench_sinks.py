@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import corpus, race, table  # noqa: E402
+from _common import corpus, keep_alive_responder, race, table  # noqa: E402
 
 from wia_security.connectors.delivery import DeliveryPolicy  # noqa: E402
 from wia_security.connectors.splunk.hec import HEC_EVENT_PATH, HecSink  # noqa: E402
@@ -44,35 +44,13 @@ OK = b'{"text":"Success","code":0}'
 
 
 def _responder(sock: socket.socket, counter) -> None:  # type: ignore[no-untyped-def]
-    """A minimal HTTP/1.1 keep-alive HEC: one thread per connection, counts events (lines)."""
-    import threading
+    """A minimal HTTP/1.1 keep-alive HEC: reads each body, counts its events (lines), parses nothing."""
+    def answer(request: bytes, body: bytes) -> bytes:
+        with counter.get_lock():
+            counter.value += body.count(b"\n") + 1 if body else 0
+        return OK
 
-    def serve(conn: socket.socket) -> None:
-        f = conn.makefile("rb")
-        try:
-            while True:
-                line = f.readline()
-                if not line:
-                    return
-                length = 0
-                while line not in (b"\r\n", b"\n", b""):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                    line = f.readline()
-                body = f.read(length)
-                with counter.get_lock():
-                    counter.value += body.count(b"\n") + 1 if body else 0
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                             + str(len(OK)).encode() + b"\r\n\r\n" + OK)
-        except (ConnectionError, OSError):
-            return
-        finally:
-            conn.close()
-
-    while True:
-        conn, _ = sock.accept()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    keep_alive_responder(sock, answer)
 
 
 def _contract(sock: socket.socket, counter) -> None:  # type: ignore[no-untyped-def]
