@@ -58,7 +58,7 @@ def _contract(sock: socket.socket, counter) -> None:  # type: ignore[no-untyped-
     sys.path.insert(0, str(ROOT / "tests"))
     import threading
     import time
-    from servers.hec_contract import HecHandler, HecState, _Server
+    from servers.hec_contract import HecState, _Server
 
     state = HecState(tokens={TOKEN: {}}, max_content_length=10**9, keep_events=False)
     server = _Server.__new__(_Server)

@@ -13,7 +13,6 @@ out of the native objects; the WIA property extension then keeps them, and witho
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 from ...attack import table as attack_table
 from ...errors import ConversionError
 from .ids import derived_id, later, sco_id, stix_time
-from .patterns import HIVES, PatternValueError, expand_hive, hash_algorithm, ip_kind, pattern_for
+from .patterns import PatternValueError, expand_hive, hash_algorithm, ip_kind, pattern_for
 
 #: Incident Core Extension (OASIS cti-stix-common-objects, extension-definition-specifications/incident-core)
 INCIDENT_CORE_EXTENSION = "extension-definition--ef765651-680c-498d-9894-99799f2fa126"
