@@ -98,6 +98,33 @@ def test_a_full_batch_is_posted_while_the_next_is_encoded_one_at_a_time():
     assert sink.close().delivered == 0
 
 
+def test_encoding_lets_the_worker_take_the_interpreter_lock_while_a_batch_is_in_flight(monkeypatch):
+    from wia_security.connectors.delivery import batching
+
+    encoded: list[int] = []
+    yielded_before: list[int] = []          # the event about to be encoded at each yield
+
+    class Counting(Scripted):
+        def encode(self, event):
+            encoded.append(event["n"])
+            return super().encode(event)
+
+    monkeypatch.setattr(batching, "yield_gil", lambda: yielded_before.append(len(encoded)))
+    sink = Counting(delivery=DeliveryPolicy(max_events=50, **FAST))
+    sink.send(events(100))
+    sink.flush()
+    # None before the first batch leaves (nothing in flight); then one every YIELD_EVERY events.
+    every = batching.YIELD_EVERY
+    assert yielded_before == [n for n in range(51, 100) if n % every == 0] != []
+
+    class Synchronous(Counting):
+        pipelined = False
+
+    yielded_before.clear()
+    Synchronous(delivery=DeliveryPolicy(max_events=50, **FAST)).send(events(100))
+    assert yielded_before == []             # nothing ever in flight: no reason to yield
+
+
 def test_not_pipelined_sinks_settle_every_full_batch_within_send():
     class Synchronous(Scripted):
         pipelined = False
