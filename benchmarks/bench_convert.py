@@ -1,12 +1,16 @@
 """Convert throughput per format, the end-to-end NDJSON pipeline against a plain-JSON floor, and peak RSS.
 
-    python benchmarks/bench_convert.py [--events N] [--rss-mb MB] [--no-rss]
+    python benchmarks/bench_convert.py [--events N] [--rss-mb MB] [--no-rss] [--pipeline-only] [--without-orjson]
 
 1. Every registered format converts the same N generated events (WIA -> format, and format -> WIA
    where the format parses): events/s, and the ratio against serializing the same events as JSON.
+   Each result is dropped as soon as it is made, as `convert` does when it streams: keeping thousands
+   of documents alive would time the cyclic garbage collector walking them (2x on ECS), not the converter.
 2. The pipeline the issue names, on the same events as NDJSON bytes: parse -> validate -> OCSF ->
    serialize, against the floor of plain JSON parse + serialize of the same bytes in the same run
-   (goal: at least 0.3 of the floor). Until an `ocsf` format is registered, ECS stands in (printed).
+   (goal: at least 0.3 of the floor). Both sides use the JSON library the core uses: orjson when it is
+   installed (the `speedups` extra), else the standard library. With orjson installed the pipeline is
+   measured a second time, in a child process without it (what a default install runs).
 3. Peak RSS of `wia-security convert FILE --to <that format> -o /dev/null` on an NDJSON file of
    about MB megabytes (default 64; the issue's figure is 1024, i.e. 1 GB: goal under 150 MB).
 """
@@ -22,6 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+if "--without-orjson" in sys.argv:      # before the core is imported: it picks its JSON library then
+    sys.modules["orjson"] = None  # type: ignore[assignment]
+
 from _common import race, best_of, corpus, table
 
 from wia_security import jsonio
@@ -36,9 +43,16 @@ def pipeline_format() -> str:
     return "ocsf" if "ocsf" in FORMATS else "ecs"
 
 
+def drain(fn: Any, items: list[Any]) -> None:
+    """fn(item) for every item, each result dropped at once (as a streaming conversion does)."""
+    for item in items:
+        fn(item)
+
+
 def per_format(events: list[dict[str, Any]], repeat: int) -> None:
     # The baseline: serializing the same events as JSON (what any output costs at least).
-    floor = len(events) / best_of(lambda: [jsonio.dumpb(e) for e in events], repeat)
+    dumpb = jsonio.dumpb
+    floor = len(events) / best_of(lambda: drain(dumpb, events), repeat)
     rows_to: list[tuple[str, float]] = [("json serialize", floor)]
     rows_from: list[tuple[str, float]] = [("json serialize", floor)]
     for name in FORMATS:
@@ -47,10 +61,10 @@ def per_format(events: list[dict[str, Any]], repeat: int) -> None:
         fmt = get_format(name)
         options = OPTIONS.get(name, {})
         docs = [fmt.from_wia(e, **options) for e in events]
-        seconds = best_of(lambda: [fmt.from_wia(e, **options) for e in events], repeat)
+        seconds = best_of(lambda: drain(lambda e: fmt.from_wia(e, **options), events), repeat)
         rows_to.append((f"wia -> {name}", len(events) / seconds))
         if fmt.can_parse:
-            seconds = best_of(lambda: [fmt.to_wia(d) for d in docs], repeat)
+            seconds = best_of(lambda: drain(fmt.to_wia, docs), repeat)
             rows_from.append((f"{name} -> wia", len(events) / seconds))
     print(f"== convert throughput, {len(events):,} generated events (best of {repeat})")
     print(table(rows_to, "json serialize"))
@@ -140,10 +154,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs (default 3)")
     parser.add_argument("--rss-mb", type=float, default=64, help="size of the NDJSON file for the RSS run (default 64)")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS run")
+    parser.add_argument("--pipeline-only", action="store_true", help="only the NDJSON pipeline")
+    parser.add_argument("--without-orjson", action="store_true",
+                        help="run as if orjson were not installed (the standard library's json)")
     args = parser.parse_args(argv)
     events = corpus(args.events, seed=42)
+    if args.pipeline_only:
+        pipeline(events, args.repeat)
+        return 0
     per_format(events, args.repeat)
     pipeline(events, args.repeat)
+    if jsonio._orjson is not None:
+        sys.stdout.flush()
+        subprocess.run([sys.executable, __file__, "--pipeline-only", "--without-orjson",
+                        "--events", str(args.events), "--repeat", str(args.repeat)], check=True)
     if not args.no_rss:
         peak_rss(args.rss_mb, events[:2000])
     return 0
