@@ -8,8 +8,13 @@ deliver comes back in `report.failed` with the reason, for the dead-letter outpu
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
+
+from wia_security.errors import ConversionError
+
+log = logging.getLogger("wia_security.delivery")
 
 
 @dataclass(slots=True)
@@ -87,3 +92,26 @@ class BaseSink:
     def __repr__(self) -> str:
         # Never include credentials: subclasses keep secrets out of `name`.
         return f"<{type(self).__name__} {self.name}>"
+
+
+_validator: Any = None
+
+
+def unencodable(sink: str, event: Any, exc: Exception, what: str = "cannot encode event") -> Rejected:
+    """The rejection of an event a sink could not encode. Converters raise ConversionError or
+    ValueError with a reason; anything else means the event is not what the schemas allow (sinks take
+    validated events, but library callers may pass any dict), so the reason names the first schema
+    error and its JSON path. A valid event that still fails is a bug here: logged with its traceback."""
+    if isinstance(exc, (ConversionError, ValueError)):
+        return Rejected(f"{what} for {sink}: {exc}", event=event, sink=sink)
+    global _validator
+    if _validator is None:
+        from wia_security.validation import Validator
+        _validator = Validator(warnings=False)
+    result = _validator.validate(event)
+    if not result.valid:
+        first = result.errors[0]
+        return Rejected(f"{what} for {sink}: invalid WIA event: {first.path or '/'}: {first.message}", event=event,
+                        errors=[e.to_dict() for e in result.errors], sink=sink)
+    log.error("%s: %s: %s", sink, what, type(exc).__name__, exc_info=exc)
+    return Rejected(f"{what} for {sink}: {type(exc).__name__}: {exc}", event=event, sink=sink)

@@ -27,12 +27,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from wia_security import jsonio
-from wia_security.errors import ConfigError, ConversionError
+from wia_security.errors import ConfigError
 from wia_security.formats import get_format
 from wia_security.pipeline import Forwarder, ForwardSummary
 from wia_security.reader import Item
 
-from .base import BaseSink, DeliveryReport, Rejected
+from .base import BaseSink, DeliveryReport, Rejected, unencodable
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +158,9 @@ class KafkaSink(BaseSink):
         for index, event in enumerate(events):
             try:
                 value = self._encode(event)
-            except (ConversionError, ValueError, TypeError, KeyError) as exc:
+            except Exception as exc:  # noqa: BLE001 - one bad event fails alone, with its reason
                 outcomes[index] = _FAILED
-                report.failed.append(Rejected(f"{self.format.name} conversion failed: {exc}", event=event, sink=self.name))
+                report.failed.append(unencodable(self.name, event, exc, f"{self.format.name} conversion failed"))
                 continue
             if self._produce(event, value, on_delivery(index), report):
                 waiting[0] += 1

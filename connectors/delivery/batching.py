@@ -24,9 +24,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
-from wia_security.errors import ConversionError, DeliveryError
+from wia_security.errors import DeliveryError
 
-from ..base import BaseSink, DeliveryReport, Rejected
+from ..base import BaseSink, DeliveryReport, Rejected, unencodable
 from .policy import DeliveryPolicy
 
 log = logging.getLogger("wia_security.delivery")
@@ -262,8 +262,8 @@ class BatchingSink(BaseSink):
     def _encode(self, event: dict[str, Any], report: DeliveryReport) -> BatchItem | None:
         try:
             payload = self.encode(event)
-        except (ConversionError, ValueError, TypeError, KeyError) as exc:
-            report.failed.append(Rejected(f"cannot encode event for {self.name}: {exc}", event=event, sink=self.name))
+        except Exception as exc:  # noqa: BLE001 - one bad event fails alone, with its reason
+            report.failed.append(unencodable(self.name, event, exc))
             return None
         if self._body_size(1, len(payload)) > self.policy.max_bytes:
             report.failed.append(Rejected(

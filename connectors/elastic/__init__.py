@@ -19,8 +19,9 @@ the header), others fail the batch. The clients' own retries are off: the delive
 """
 from __future__ import annotations
 
+import re
 import time
-from datetime import timezone
+from datetime import date, timezone
 from typing import Any, Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
@@ -133,8 +134,7 @@ class ElasticSink(BatchingSink):
         kind = str(event.get("type", "unknown")).lower()
         if self.naming == "datastream":
             return f"{self.index}-{kind}"
-        day = parse_iso(event["timestamp"]).astimezone(timezone.utc).strftime("%Y.%m.%d")
-        return f"{self.index}-{kind}-{day}"
+        return f"{self.index}-{kind}-{utc_day(event['timestamp'])}"
 
     def document(self, event: dict[str, Any]) -> dict[str, Any]:
         doc = convert(event, to=self.format)
@@ -219,6 +219,29 @@ class OpenSearchSink(ElasticSink):
 
     def bulk(self, body: bytes) -> dict[str, Any]:
         return self.client.bulk(body=body)
+
+
+#: A UTC timestamp whose date is the UTC day as written (the builders' spelling): no parsing needed.
+_UTC_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[Tt](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?[Zz]")
+_days: dict[str, str] = {}        # "2025-12-14" -> "2025.12.14", each date checked once
+
+
+def utc_day(timestamp: Any) -> str:
+    """The UTC day of an RFC 3339 timestamp as `YYYY.MM.DD` (daily index names); ValueError or
+    TypeError when it is not one (the event then fails alone, with that reason)."""
+    if not isinstance(timestamp, str):
+        raise TypeError(f"timestamp is {type(timestamp).__name__}, not an RFC 3339 string")
+    match = _UTC_STAMP.fullmatch(timestamp)
+    if match is None:       # offsets, odd spellings, errors: the full parse
+        return parse_iso(timestamp).astimezone(timezone.utc).strftime("%Y.%m.%d")
+    ymd = match.group(1)
+    day = _days.get(ymd)
+    if day is None:
+        day = date.fromisoformat(ymd).strftime("%Y.%m.%d")       # ValueError for 2025-02-30
+        if len(_days) >= 4096:                                   # many distinct days: stay bounded
+            _days.clear()
+        _days[ymd] = day
+    return day
 
 
 def item_outcome(item: dict[str, Any]) -> Outcome:

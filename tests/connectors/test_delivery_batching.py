@@ -159,6 +159,39 @@ def test_oversized_and_unencodable_events_fail_alone():
     assert all(not f.retryable and f.sink == "scripted" for f in report.failed)
 
 
+def test_a_malformed_event_that_breaks_the_encoder_fails_alone_naming_the_schema_error(caplog):
+    from wia_security.builders import AlertBuilder
+
+    class Converting(Scripted):
+        def encode(self, event):
+            return jsonio.dumpb({"host": event["context"]["host"].get("hostname")})
+
+        def post(self, batch):
+            self.posts.append([e["id"] for e in batch.events])
+
+    def alert() -> dict[str, Any]:
+        return AlertBuilder().source("edr", "EDR").title("t").severity(5).host(hostname="h").build().to_dict()
+
+    first, broken, last = alert(), alert(), alert()
+    broken["context"]["host"] = "not-an-object"              # .get on a str: AttributeError
+    sink = Converting()
+    report = sink.send([first, broken, last])
+    report.merge(sink.flush())
+    assert report.delivered == 2 and sink.posts == [[first["id"], last["id"]]]
+    (failed,) = report.failed
+    assert failed.event is broken
+    assert failed.reason.startswith("cannot encode event for scripted: invalid WIA event: /context/host:")
+    assert failed.errors and failed.errors[0]["path"] == "/context/host"
+
+    class Buggy(Scripted):                  # a valid event and an encoder bug: reported and logged
+        def encode(self, event):
+            raise AttributeError("no attribute 'oops'")
+
+    report = Buggy().send([first])
+    assert report.failed[0].reason == "cannot encode event for scripted: AttributeError: no attribute 'oops'"
+    assert "AttributeError" in caplog.text
+
+
 def test_per_item_outcomes_retry_only_the_retryable():
     def script(batch: Batch):
         if batch.attempt == 1:

@@ -222,6 +222,37 @@ def test_fault_mixture_over_many_batches_loses_nothing(kind: str, fault_proxy: F
 
 
 # --- configuration, limits, template ------------------------------------------------------------------
+def test_daily_index_day_is_the_utc_day_for_every_spelling_and_errors_stay_errors() -> None:
+    from datetime import timezone
+
+    from wia_security.connectors.elastic import utc_day
+    from wia_security.timeutil import parse_iso
+
+    def outcome(fn: Any, value: Any) -> str:
+        try:
+            return fn(value)
+        except (ValueError, TypeError) as exc:
+            return type(exc).__name__
+
+    def by_parsing(value: Any) -> str:
+        return parse_iso(value).astimezone(timezone.utc).strftime("%Y.%m.%d")
+
+    rnd = random.Random(5)
+    stamps = ["2025-12-14T23:30:00Z", "2025-12-14t23:30:00.123456789z", "2025-12-14T23:30:00-02:00",
+              "2024-02-29T00:00:00Z", "2025-02-29T00:00:00Z", "2025-02-30T10:00:00Z", "2025-12-14T24:00:00Z",
+              "2025-12-14T23:59:60Z", "2025-12-14", ""]
+    for _ in range(20_000):      # valid and invalid dates and times, offsets, fractions, case
+        stamps.append(f"{rnd.choice(['2025', '1999', '0001', '9999'])}-{rnd.randint(0, 13):02d}-{rnd.randint(0, 32):02d}"
+                      f"{rnd.choice('Tt ')}{rnd.randint(0, 25):02d}:{rnd.randint(0, 61):02d}:{rnd.randint(0, 61):02d}"
+                      f"{rnd.choice(['', '.5', '.123456789', '.'])}{rnd.choice(['Z', 'z', '+00:00', '-05:00', '', 'Zx'])}")
+    for stamp in stamps:
+        assert outcome(utc_day, stamp) == outcome(by_parsing, stamp), stamp
+    assert utc_day("2025-12-14T23:30:00-02:00") == "2025.12.15" and utc_day("2025-12-14T23:30:00Z") == "2025.12.14"
+    for not_text in (None, 17, ["2025-12-14T23:30:00Z"]):
+        with pytest.raises(TypeError, match="not an RFC 3339 string"):
+            utc_day(not_text)
+
+
 def test_from_url_reads_options_and_keeps_secrets_out_of_names_and_reprs() -> None:
     sink = open_sink("opensearch+https://os.example:9243?index=soc&naming=datastream&max_events=100&verify=false",
                      username="wia", password=Secret("hunter2-secret", "env WIA_OS_PASSWORD"), format="wia")
