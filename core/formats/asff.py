@@ -15,7 +15,9 @@ The mapping table: docs/formats/asff.md.
 """
 from __future__ import annotations
 
+import functools
 import json
+import math
 import re
 import uuid
 from typing import Any
@@ -24,7 +26,7 @@ from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
-from ._wia_paths import Remainder, clean, ip_version, is_int, is_mac, is_number, merge, nonblank
+from ._wia_paths import Remainder, clean, ip_version, is_int, is_mac, is_number, nonblank
 from .base import Format
 
 SCHEMA_VERSION = "2018-10-08"
@@ -141,6 +143,8 @@ def _timestamp(value: Any) -> str | None:
 def _event_id(finding: dict[str, Any]) -> str:
     """The finding Id when it is a UUID (ours are); otherwise a UUIDv5 of ProductArn + Id, so that
     parsing the same finding twice gives the same event id."""
+    if type(finding["Id"]) is str and _CANONICAL_UUID.fullmatch(finding["Id"]):
+        return finding["Id"]                        # what str(uuid.UUID(...)) would give back
     try:
         return str(uuid.UUID(finding["Id"])) if len(finding["Id"]) == 36 else _uuid5(finding)
     except ValueError:
@@ -154,6 +158,153 @@ def _uuid5(finding: dict[str, Any]) -> str:
 def _put(target: dict[str, Any], key: str, value: Any) -> None:
     if value is not None and value != "" and value != [] and value != {}:
         target[key] = value
+
+
+#: What `json.dumps(value, ensure_ascii=False, separators=(",", ":"))` uses, built once: dumps with
+#: non-default options makes a new encoder per call, and ProductFields encodes ~20 values per event.
+_FIELD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_encode_string = json.encoder.encode_basestring   # what that encoder does with a str
+
+
+def _field_json(value: Any) -> str:
+    """`json.dumps(value, ensure_ascii=False, separators=(",", ":"))`, the same text. Strings and plain
+    numbers (most values) are written here as the encoder writes them, without its per-call setup."""
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    return _FIELD_ENCODER.encode(value)        # containers, None, NaN/Infinity, subclasses
+
+
+_NOTHING = object()
+_Path = tuple[Any, ...]
+
+
+def _unpopped(rest: Remainder) -> dict[str, Any]:
+    """`rest.leftover()` without its deep copy: the parts no pop touched are shared with the event.
+    ProductFields only serializes the leftover, so a copy would buy nothing (it was a third of from_wia)."""
+    if not rest.popped:
+        return rest.original
+    below: dict[_Path, set[Any]] = {}       # path -> its keys that were popped or lead to a pop
+    for p in rest.popped:
+        for i in range(len(p)):
+            below.setdefault(p[:i], set()).add(p[i])
+    pruned = _unpopped_at(rest.original, (), rest.popped, below)
+    return pruned if isinstance(pruned, dict) else {}
+
+
+def _unpopped_at(value: Any, path: _Path, popped: set[_Path], below: dict[_Path, set[Any]]) -> Any:
+    """`_wia_paths._rest` for a node below which something was popped, with the same pruning (emptied
+    containers vanish, a list element taken whole leaves {}); a dict is copied and only the keys
+    `below` names are visited."""
+    if isinstance(value, dict):
+        if not value:
+            return {}
+        out = dict(value)
+        for k in below[path]:
+            q = path + (k,)
+            r = _NOTHING if q in popped else _unpopped_at(out[k], q, popped, below)
+            if r is _NOTHING:
+                del out[k]
+            else:
+                out[k] = r
+        return out if out else _NOTHING
+    if isinstance(value, list):
+        if not value:
+            return []
+        items = []
+        for i, v in enumerate(value):
+            q = path + (i,)
+            items.append(_NOTHING if q in popped else _unpopped_at(v, q, popped, below) if q in below else v)
+        if all(i is _NOTHING for i in items):
+            return _NOTHING
+        return [{} if i is _NOTHING else i for i in items]
+    return value
+
+
+def _overlay(base: Any, extra: Any) -> Any:
+    """`_wia_paths.merge` for an `extra` built from parsed ProductFields and used nowhere else: the
+    same result, but `extra`'s parts are taken as they are instead of deep-copied (`base` is still
+    never changed: its containers on the way are copied, as merge does)."""
+    if isinstance(base, dict) and isinstance(extra, dict):
+        out = dict(base)
+        for k, v in extra.items():
+            out[k] = _overlay(out[k], v) if k in out else v
+        return out
+    if isinstance(base, list) and isinstance(extra, list):
+        out_list = list(base)
+        for i, v in enumerate(extra):
+            if i < len(out_list):
+                out_list[i] = _overlay(out_list[i], v)
+            else:
+                out_list.append(v)
+        return out_list
+    return extra
+
+
+def _nest(steps: tuple[str | int, ...], value: Any) -> Any:
+    """`value` under `steps`: ("data", "tags", 1) -> {"data": {"tags": [{}, value]}}."""
+    for step in reversed(steps):
+        value = [{} for _ in range(step)] + [value] if isinstance(step, int) else {step: value}
+    return value
+
+
+def _place(node: Any, steps: tuple[str | int, ...], value: Any) -> Any:
+    """`_overlay(node, _nest(steps, value))`, changing `node`'s containers in place instead of copying
+    them on the way: the parser owns them and each sits in one place (list gaps get a new {} each)."""
+    if not steps:
+        return _overlay(node, value)
+    step, tail = steps[0], steps[1:]
+    if isinstance(step, int):
+        if not isinstance(node, list):
+            return _nest(steps, value)
+        for i in range(min(step, len(node))):   # merged with a {} filler: a dict stays, the rest becomes {}
+            if not isinstance(node[i], dict):
+                node[i] = {}
+        if step < len(node):
+            node[step] = _place(node[step], tail, value)
+        else:
+            node += [{} for _ in range(step - len(node))] + [_nest(tail, value)]
+        return node
+    if not isinstance(node, dict) or not node:
+        return _nest(steps, value)
+    node[step] = _place(node[step], tail, value) if step in node else _nest(tail, value)
+    return node
+
+
+_WIA_FIELD = re.compile(r"^[^/]+/[^/]+/wia\.(.+)$")
+_PATH_STEP = re.compile(r"[^.\[\]]+|\[\d+\]")
+_CVE_ID = re.compile(r"^CVE-\d{4}-\d{4,}$")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_PLAIN_JSON_STRING = re.compile(r'"[^"\\\x00-\x1f]*"')     # no escapes, nothing json rejects
+_decode = json.JSONDecoder().decode       # json.loads of a str, without its per-call checks
+
+
+def _json_value(text: Any) -> Any:
+    """`json.loads(text)`; most ProductFields values are JSON strings without escapes, taken as they are."""
+    if type(text) is not str:
+        return json.loads(text)
+    return text[1:-1] if _PLAIN_JSON_STRING.fullmatch(text) else _decode(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _wia_path(key: str) -> str | None:
+    """The `data.alert_id` of a `<company>/<product>/wia.data.alert_id` key; None for other keys and
+    for the omission note. Cached, like `_path_steps`: the findings of one product repeat the same keys."""
+    m = _WIA_FIELD.match(key)
+    return m.group(1) if m and m.group(1) != "omitted" else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_steps(path: str) -> tuple[str | int, ...]:
+    """`data.tags[1]` -> ("data", "tags", 1)."""
+    steps = _PATH_STEP.findall(path.replace("$schema", "\x00"))
+    return tuple(int(s[1:-1]) if s.startswith("[") else s.replace("\x00", "$schema") for s in steps)
 
 
 class AsffFormat(Format):
@@ -194,7 +345,7 @@ class AsffFormat(Format):
         if created == event.get("timestamp"):
             rest.pop("timestamp")
         label = severity_label(severity)
-        original = json.dumps(severity)
+        original = _field_json(severity)        # = json.dumps(severity): a number here
         finding: dict[str, Any] = {
             "SchemaVersion": SCHEMA_VERSION,
             "Id": event_id if len(event_id) <= MAX_ID else event_id[:MAX_ID],
@@ -263,7 +414,7 @@ class AsffFormat(Format):
         finding["RecordState"] = "ARCHIVED" if archived else "ACTIVE"
         if etype == "alert" and data.get("status") == "false_positive":
             finding["VerificationState"] = "FALSE_POSITIVE"
-        product_fields = self._product_fields(rest.leftover(), field_prefix)
+        product_fields = self._product_fields(_unpopped(rest), field_prefix)
         if product_fields:
             finding["ProductFields"] = product_fields
         refs = data.get("references") if etype in ("threat_intel",) else None
@@ -357,8 +508,11 @@ class AsffFormat(Format):
                 other.pop("os", None)
                 other.update({f"os.{k}": v for k, v in os_.items() if nonblank(v)})
             other = {k[:128]: v[:1024] for k, v in other.items() if nonblank(v)}
-            resources.append(clean({"Type": "Other", "Id": ident, "Partition": partition, "Region": region,
-                                    "ResourceRole": role, "Details": {"Other": other} if other else None}))
+            resource = clean({"Type": "Other", "Id": ident, "Partition": partition, "Region": region,
+                              "ResourceRole": role})
+            if other:                       # nonblank strings only: clean() would just copy it
+                resource["Details"] = {"Other": other}
+            resources.append(resource)
 
         if isinstance(ctx.get("host"), dict):
             host(ctx["host"], "Target")
@@ -544,7 +698,7 @@ class AsffFormat(Format):
         room = MAX_PRODUCT_FIELDS - 1                    # one pair is kept for the omission note
 
         def emit(path: str, value: Any) -> None:
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            text = _field_json(value)
             key = f"{prefix}wia.{path}"
             if len(text) <= MAX_PRODUCT_FIELD_VALUE and len(key) <= MAX_PRODUCT_FIELD_KEY:
                 if len(fields) < room:
@@ -561,15 +715,13 @@ class AsffFormat(Format):
                 omitted.append(path)
 
         # Per field of each top-level block ("wia.data.alert_id") when that fits, per block otherwise.
-        fine: list[tuple[str, Any]] = []
+        fine = sum(len(value) if isinstance(value, dict) and value else 1 for value in leftover.values()) <= room
         for top, value in leftover.items():
-            if isinstance(value, dict) and value:
-                fine += [(f"{top}.{k}", v) for k, v in value.items()]
+            if fine and isinstance(value, dict) and value:
+                for k, v in value.items():
+                    emit(f"{top}.{k}", v)
             else:
-                fine.append((top, value))
-        pairs = fine if len(fine) <= room else list(leftover.items())
-        for path, value in pairs:
-            emit(path, value)
+                emit(top, value)
         if omitted:
             note = json.dumps(omitted, separators=(",", ":"))
             fields[f"{prefix}wia.omitted"] = note if len(note) <= MAX_PRODUCT_FIELD_VALUE else note[: MAX_PRODUCT_FIELD_VALUE - 5] + '..."]'
@@ -597,7 +749,7 @@ class AsffFormat(Format):
         etype = leftover.get("type")
         vulns = [v for v in finding.get("Vulnerabilities") or [] if isinstance(v, dict)]
         if etype is None:
-            etype = "vulnerability" if any(re.match(r"^CVE-\d{4}-\d{4,}$", str(v.get("Id", ""))) for v in vulns) else "alert"
+            etype = "vulnerability" if any(_CVE_ID.match(str(v.get("Id", ""))) for v in vulns) else "alert"
         event: dict[str, Any] = {
             "$schema": WIA_SCHEMA_URI, "version": WIA_VERSION, "id": _event_id(finding), "type": etype,
             "timestamp": finding["CreatedAt"], "severity": self._severity_back(finding),
@@ -623,13 +775,13 @@ class AsffFormat(Format):
             if proc:
                 data["process"] = proc
         if etype == "vulnerability" and vulns:
-            v = next((v for v in vulns if re.match(r"^CVE-\d{4}-\d{4,}$", str(v.get("Id", "")))), vulns[0])
+            v = next((v for v in vulns if _CVE_ID.match(str(v.get("Id", "")))), vulns[0])
             data["vuln_id"] = v.get("Id")
             cvss = next((c for c in v.get("Cvss") or [] if isinstance(c, dict)), {})
             data["cvss"] = clean({"version": cvss.get("Version"), "score": cvss.get("BaseScore"), "vector": cvss.get("BaseVector")}) or {}
             if v.get("ReferenceUrls"):
                 data["references"] = v["ReferenceUrls"]
-        event = merge(event, leftover)
+        event = _overlay(event, leftover)
         if own:
             # A description this converter generated (the event had none) is not part of the event.
             if data.get("description") == self._summary(event) and "description" not in (leftover.get("data") or {}):
@@ -640,25 +792,16 @@ class AsffFormat(Format):
     @staticmethod
     def _leftover(product_fields: dict[str, Any]) -> dict[str, Any]:
         """The `.../wia.<path>` ProductFields rebuilt into a nested WIA fragment."""
-        out: dict[str, Any] = {}
+        out: Any = {}
         for key, text in product_fields.items():
-            m = re.match(r"^[^/]+/[^/]+/wia\.(.+)$", key) if isinstance(key, str) else None
-            if not m or m.group(1) == "omitted":
+            path = _wia_path(key) if isinstance(key, str) else None
+            if path is None:
                 continue
             try:
-                value = json.loads(text)
+                value = _json_value(text)
             except (TypeError, ValueError):
                 continue
-            steps = re.findall(r"[^.\[\]]+|\[\d+\]", m.group(1).replace("$schema", "\x00"))
-            steps = [s.replace("\x00", "$schema") for s in steps]
-            fragment: Any = value
-            for step in reversed(steps):
-                if step.startswith("["):
-                    idx = int(step[1:-1])
-                    fragment = [{}] * idx + [fragment]
-                else:
-                    fragment = {step: fragment}
-            out = merge(out, fragment)
+            out = _place(out, _path_steps(path), value)
         return out
 
     @staticmethod
