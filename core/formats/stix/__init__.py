@@ -22,16 +22,22 @@ __all__ = ["StixFormat", "to_bundle", "WIA_EXTENSION"]
 
 def to_bundle(events: Iterable[Any], *, wia_extension: bool = True) -> dict[str, Any]:
     """One bundle holding the objects of every event (objects shared between events appear once)."""
-    objects: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    per_event: list[list[dict[str, Any]]] = []
     event_ids = []
     for event in events:
         event = event if isinstance(event, dict) else event.to_dict()
         event_ids.append(event["id"])
-        for obj in event_objects(event, wia_extension=wia_extension):
-            if obj["id"] not in seen:
-                seen.add(obj["id"])
-                objects.append(obj)
+        per_event.append(event_objects(event, wia_extension=wia_extension))
+    if len(per_event) == 1:
+        objects = per_event[0]      # one event's writer makes every object once already
+    else:
+        objects = []
+        seen: set[str] = set()
+        for made in per_event:
+            for obj in made:
+                if obj["id"] not in seen:
+                    seen.add(obj["id"])
+                    objects.append(obj)
     return {"type": "bundle", "id": derived_id("bundle", *event_ids), "objects": objects}
 
 

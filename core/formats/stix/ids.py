@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import timezone
+from datetime import datetime, timezone
+from hashlib import sha1
+from json.encoder import encode_basestring
 from typing import Any
 
 from ...timeutil import parse_iso, to_iso
@@ -48,12 +50,33 @@ ID_CONTRIBUTING: dict[str, tuple[str, ...]] = {
 #: Section 2.9: when `hashes` contributes, only one hash is used, in this order of preference.
 _HASH_PREFERENCE = ("MD5", "SHA-1", "SHA-256", "SHA-512")
 
+_SCO_NAMESPACE_BYTES = SCO_NAMESPACE.bytes
+_WIA_NAMESPACE_BYTES = WIA_NAMESPACE.bytes
+#: hex digit of UUID byte 8 -> the same digit with the RFC 4122 variant bits (10xx) set
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
 _STIX_TIME = re.compile(r"^\d{4}-(0[1-9]|1[012])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?Z$")
 
 
-def _canonical(value: Any) -> str:
+# One encoder for all calls: json.dumps with these options would build a new JSONEncoder every time.
+_encode_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _canonical(contributing: dict[str, Any]) -> str:
     # RFC 8785 for the values SCOs hold here (strings, integers, lists, objects with ASCII keys).
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if len(contributing) == 1:
+        (key, value), = contributing.items()
+        if type(value) is str:      # most SCOs ({"value": ...}): the encoder's own output, 5x faster
+            return f"{{{encode_basestring(key)}:{encode_basestring(value)}}}"
+    return _encode_canonical(contributing)
+
+
+def uuid5_str(namespace: bytes, name: str, version: str = "5") -> str:
+    """`str(uuid.uuid5(UUID(bytes=namespace), name))`, without building UUID objects (the bulk of the
+    cost of an id); `version="4"` gives the same UUID with its version digit set to 4."""
+    digest = sha1(namespace + name.encode("utf-8")).hexdigest()
+    return (f"{digest[:8]}-{digest[8:12]}-{version}{digest[13:16]}-"
+            f"{_VARIANT[digest[16]]}{digest[17:20]}-{digest[20:32]}")
 
 
 def _one_hash(hashes: dict[str, str]) -> dict[str, str]:
@@ -66,25 +89,28 @@ def _one_hash(hashes: dict[str, str]) -> dict[str, str]:
 
 def sco_id(obj: dict[str, Any]) -> str:
     """The deterministic id of an SCO (set `type` and its properties first; refs must already be ids)."""
-    sco_type = obj["type"]
+    return typed_sco_id(obj["type"], obj)
+
+
+def typed_sco_id(sco_type: str, props: dict[str, Any]) -> str:
+    """sco_id() of an SCO of type `sco_type` with properties `props` (which need not hold `type`)."""
     contributing = {}
     for key in ID_CONTRIBUTING.get(sco_type, ()):
-        if key in obj:
-            contributing[key] = _one_hash(obj[key]) if key == "hashes" else obj[key]
+        if key in props:
+            contributing[key] = _one_hash(props[key]) if key == "hashes" else props[key]
     if not contributing:
         raise ValueError(f"{sco_type} has no ID Contributing Property; use derived_id()")
-    return f"{sco_type}--{uuid.uuid5(SCO_NAMESPACE, _canonical(contributing))}"
+    return f"{sco_type}--{uuid5_str(_SCO_NAMESPACE_BYTES, _canonical(contributing))}"
 
 
 def derived_uuid(*parts: str) -> str:
     """A UUIDv4-form id that is a pure function of `parts` (see the module docstring)."""
-    raw = bytearray(uuid.uuid5(WIA_NAMESPACE, "|".join(parts)).bytes)
-    raw[6] = (raw[6] & 0x0F) | 0x40     # version 4; uuid5 already set the RFC 4122 variant
-    return str(uuid.UUID(bytes=bytes(raw)))
+    return uuid5_str(_WIA_NAMESPACE_BYTES, "|".join(parts), version="4")
 
 
 def derived_id(stix_type: str, *parts: str) -> str:
-    return f"{stix_type}--{derived_uuid(stix_type, *parts)}"
+    # derived_uuid inlined: this runs for every SDO
+    return f"{stix_type}--{uuid5_str(_WIA_NAMESPACE_BYTES, '|'.join((stix_type, *parts)), version='4')}"
 
 
 def stix_time(value: str) -> str:
@@ -99,4 +125,10 @@ def stix_time(value: str) -> str:
 
 def later(a: str, b: str) -> bool:
     """True when timestamp `a` is strictly after `b` (both RFC 3339)."""
+    if isinstance(a, str) and isinstance(b, str) and _STIX_TIME.match(a) and _STIX_TIME.match(b):
+        # The `Z` form stix_time() writes: fromisoformat reads it as parse_iso would, 5x faster.
+        try:
+            return datetime.fromisoformat(a) > datetime.fromisoformat(b)
+        except ValueError:
+            pass        # parse_iso below raises its own error (or reads what fromisoformat refused)
     return parse_iso(a) > parse_iso(b)

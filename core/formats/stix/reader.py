@@ -11,14 +11,13 @@ docs/formats/stix.md ("Parsing plain STIX").
 from __future__ import annotations
 
 import copy
-import uuid
 from typing import Any
 
 from ..._version import WIA_SCHEMA_URI, WIA_VERSION
 from ...attack import table as attack_table
 from ...errors import ConversionError
 from ...severity import BAND_PRIORITY, band
-from .ids import WIA_NAMESPACE
+from .ids import WIA_NAMESPACE, uuid5_str
 from .patterns import comparisons
 from .writer import ATTACK_SOURCE, INCIDENT_CORE_EXTENSION, WIA_EXTENSION
 
@@ -32,6 +31,7 @@ _IOC_VOCAB = frozenset({"ip", "domain", "url", "hash", "email"})
 _INCIDENT_CATEGORIES = frozenset({"malware", "phishing", "ransomware", "data_breach", "ddos", "unauthorized_access",
                                   "insider_threat", "apt", "other"})
 _TRANSPORTS = {"tcp": "TCP", "udp": "UDP", "icmp": "ICMP", "gre": "GRE", "esp": "ESP"}
+_WIA_NAMESPACE_BYTES = WIA_NAMESPACE.bytes
 _APPS = {"http": "http", "https": "http", "dns": "dns", "domain": "dns", "tls": "tls", "ssl": "tls", "smtp": "smtp",
          "ftp": "ftp", "ssh": "ssh", "rdp": "rdp"}
 
@@ -83,11 +83,44 @@ class Graph:
 def _refs(obj: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for key, value in obj.items():
+        if not key.endswith(("_ref", "_refs")):     # most keys: one test instead of two
+            continue
         if key.endswith("_ref") and isinstance(value, str) and key != "created_by_ref":
             out.append(value)
         elif key.endswith("_refs") and isinstance(value, list) and key != "object_marking_refs":
             out += [v for v in value if isinstance(v, str)]
     return out
+
+
+#: immutable JSON values: copying keeps them (as copy.deepcopy does)
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def _copy_json(value: Any, memo: dict[int, Any]) -> Any:
+    """copy.deepcopy(value, memo) at a fraction of the cost for JSON data: plain dicts and lists are
+    copied here (shared and cyclic ones once, through `memo` as deepcopy does), strings, numbers and
+    None are kept, anything else goes to copy.deepcopy with the same memo."""
+    cls = type(value)
+    if cls in _ATOMS:
+        return value
+    if cls is dict:
+        if id(value) in memo:
+            return memo[id(value)]
+        out: dict[Any, Any] = {}
+        memo[id(value)] = out
+        for key, item in value.items():
+            if type(key) is not str:
+                key = copy.deepcopy(key, memo)
+            out[key] = item if type(item) in _ATOMS else _copy_json(item, memo)
+        return out
+    if cls is list:
+        if id(value) in memo:
+            return memo[id(value)]
+        items: list[Any] = []
+        memo[id(value)] = items     # before the items, for a list that holds itself
+        items += [item if type(item) in _ATOMS else _copy_json(item, memo) for item in value]
+        return items
+    return copy.deepcopy(value, memo)
 
 
 def read_objects(objects: list[Any], **options: Any) -> list[dict[str, Any]]:
@@ -97,11 +130,15 @@ def read_objects(objects: list[Any], **options: Any) -> list[dict[str, Any]]:
     for obj in graph.objects:
         carried = (obj.get("extensions") or {}).get(WIA_EXTENSION)
         if isinstance(carried, dict) and isinstance(carried.get("event"), dict):
-            events.append(copy.deepcopy(carried["event"]))
+            events.append(_copy_json(carried["event"], {}))
             claimed |= graph.closure(obj)
+    unclaimed: dict[str, list[dict[str, Any]]] = {}     # by type, in document order (claims only grow)
+    for obj in graph.objects:
+        if obj["id"] not in claimed:
+            unclaimed.setdefault(obj["type"], []).append(obj)
     for stix_type, reader in _READERS:
-        for obj in graph.objects:
-            if obj["type"] == stix_type and obj["id"] not in claimed:
+        for obj in unclaimed.get(stix_type, ()):
+            if obj["id"] not in claimed:
                 event, used = reader(graph, obj)
                 claimed |= used
                 claimed.add(obj["id"])
@@ -116,7 +153,7 @@ def _envelope(graph: Graph, root: dict[str, Any], event_type: str, data: dict[st
     creator = graph.get(root.get("created_by_ref")) or {}
     event: dict[str, Any] = {
         "$schema": WIA_SCHEMA_URI, "version": WIA_VERSION,
-        "id": str(uuid.uuid5(WIA_NAMESPACE, root["id"])),
+        "id": uuid5_str(_WIA_NAMESPACE_BYTES, root["id"]),
         "type": event_type, "timestamp": root.get("created") or root.get("first_observed") or "1970-01-01T00:00:00Z",
         "severity": DEFAULT_SEVERITY if severity is None else severity,
         "source": {"type": "custom", "name": creator.get("name") or "stix"},

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from ...attack import table as attack_table
 from ...errors import ConversionError
-from .ids import derived_id, later, sco_id, stix_time
+from .ids import derived_id, later, stix_time, typed_sco_id
 from .patterns import PatternValueError, expand_hive, hash_algorithm, ip_kind, pattern_for
 
 #: Incident Core Extension (OASIS cti-stix-common-objects, extension-definition-specifications/incident-core)
@@ -63,6 +63,7 @@ IANA_PROTOCOLS = frozenset({"ipv4", "ipv6", "tcp", "udp", "icmp", "esp", "sctp",
                             "domain", "bgp", "dhcp", "tftp", "nfs", "vnc", "irc", "xmpp", "socks"})
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _MAC = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
+_NOT_HEX = re.compile(r"[^0-9a-f]")
 _PRIORITY_CRITICALITY = {"critical": 100, "high": 75, "medium": 50, "low": 25}
 _INVESTIGATION_STATUS = {"new": "new", "closed": "closed"}   # everything else is "open"
 
@@ -71,8 +72,13 @@ _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 def _is_hostname(value: str) -> bool:
+    name = value.rstrip(".")
+    if name.isascii():
+        # What the idna codec does with an ASCII name (it refuses labels of 64 characters or more,
+        # which _LABEL can let through when they end in a newline), without the codec's overhead.
+        return 0 < len(name) <= 253 and all(len(label) < 64 and _LABEL.match(label) for label in name.split("."))
     try:
-        ascii_name = value.rstrip(".").encode("idna").decode("ascii")
+        ascii_name = name.encode("idna").decode("ascii")
     except UnicodeError:
         return False
     return 0 < len(ascii_name) <= 253 and all(_LABEL.match(label) for label in ascii_name.split("."))
@@ -98,24 +104,23 @@ class Writer:
             raise ConversionError("stix", f"{reason} (the WIA extension, off here, would keep it)", path=path)
 
     def add(self, obj: dict[str, Any]) -> str:
-        if obj["id"] not in self._seen:
-            self._seen.add(obj["id"])
+        oid = obj["id"]
+        if oid not in self._seen:
+            self._seen.add(oid)
             self.objects.append(obj)
-        return obj["id"]
+        return oid
 
     def sdo(self, stix_type: str, role: str, **props: Any) -> dict[str, Any]:
         obj = {"type": stix_type, "spec_version": "2.1", "id": derived_id(stix_type, self.event_id, role),
                "created_by_ref": self.identity, "created": self.time, "modified": self.time}
-        obj.update({k: v for k, v in props.items() if v is not None})
+        for key, value in props.items():
+            if value is not None:
+                obj[key] = value
         return obj
 
     def sco(self, sco_type: str, **props: Any) -> str:
         props = {k: v for k, v in props.items() if v is not None}
-        props["type"] = sco_type
-        obj = {"type": sco_type, "spec_version": "2.1", "id": sco_id(props)}
-        del props["type"]
-        obj.update(props)
-        return self.add(obj)
+        return self.add({"type": sco_type, "spec_version": "2.1", "id": typed_sco_id(sco_type, props), **props})
 
     def relate(self, source: str, rel: str, target: str) -> str:
         return self.add(self.sdo("relationship", f"{rel}|{source}|{target}", relationship_type=rel,
@@ -143,7 +148,7 @@ class Writer:
                  "id": derived_id("identity", "source", src.get("type", ""), name, src.get("vendor", ""),
                                   src.get("version", "")),
                  "created": SHARED_TIME, "modified": SHARED_TIME, "name": name, "identity_class": "system"}
-        described = " ".join(p for p in (src.get("vendor"), name, src.get("version")) if p)
+        described = " ".join([p for p in (src.get("vendor"), name, src.get("version")) if p])
         if described != name:
             ident["description"] = described
         return self.add(ident)
@@ -288,7 +293,7 @@ class Writer:
                 protocols: list[str], path: str, **props: Any) -> str | None:
         if not (src or dst):
             return None
-        layer = next((r.split("--")[0].replace("-addr", "") for r in (src, dst) if r), "ipv4")
+        layer = (src or dst).split("--")[0].replace("-addr", "")
         names = [layer]
         # Only IANA service names (what `protocols` SHOULD hold); others (GRE, free text) stay unmapped.
         names += [p for p in (p.lower() for p in protocols) if p in IANA_PROTOCOLS and p not in names]
@@ -298,6 +303,8 @@ class Writer:
     def context_scos(self) -> None:
         """SCOs for the envelope's context (host addresses, user, network flow)."""
         ctx = self.event.get("context") or {}
+        if not ctx:     # nothing below would make an object (about half the events)
+            return
         host = ctx.get("host") or {}
         for i, addr in enumerate(host.get("ip") or ()):
             self.ip(addr, f"/context/host/ip/{i}")
@@ -317,8 +324,8 @@ class Writer:
         if not _MAC.match(mac):
             self.fail(path, f"{value!r} is not a MAC-48 address")
             return None
-        digits = re.sub(r"[^0-9a-f]", "", mac)
-        return self.sco("mac-addr", value=":".join(digits[i:i + 2] for i in range(0, 12, 2)))
+        digits = _NOT_HEX.sub("", mac)
+        return self.sco("mac-addr", value=":".join([digits[i:i + 2] for i in range(0, 12, 2)]))
 
     def observed(self, role: str, refs: list[str], first: str | None = None, last: str | None = None,
                  count: int = 1) -> dict[str, Any]:

@@ -3,7 +3,9 @@ objects, patterns, references and deterministic ids docs/formats/stix.md promise
 from __future__ import annotations
 
 import copy
+import random
 import re
+import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from strategies import events
 from wia_security import ConversionError, ThreatIntelBuilder, convert, parse
 from wia_security.formats.stix import to_bundle
-from wia_security.formats.stix.ids import SCO_NAMESPACE, derived_id, sco_id
+from wia_security.formats.stix.ids import SCO_NAMESPACE, WIA_NAMESPACE, derived_id, derived_uuid, sco_id, uuid5_str
 from wia_security.formats.stix.writer import INCIDENT_CORE_EXTENSION, WIA_EXTENSION
 
 from stix_validator import findings
@@ -97,6 +99,18 @@ def test_sco_ids_equal_the_stix2_librarys_deterministic_ids() -> None:
                 assert stix2.parse(props, allow_custom=False).id == obj["id"], obj
                 checked += 1
     assert checked > 100
+
+
+def test_ids_are_what_the_uuid_module_gives() -> None:
+    # ids.py formats UUIDs itself (UUID objects cost most of an id); they must stay uuid.uuid5's.
+    rnd = random.Random(1)
+    for _ in range(2000):
+        namespace = uuid.UUID(int=rnd.getrandbits(128))
+        name = "".join(rnd.choice("ab|-:{}\"é日\U0001F600") for _ in range(rnd.randrange(40)))
+        assert uuid5_str(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
+        raw = bytearray(uuid.uuid5(WIA_NAMESPACE, name).bytes)
+        raw[6] = (raw[6] & 0x0F) | 0x40         # the derived form: version 4
+        assert derived_uuid(*name.split("|")) == str(uuid.UUID(bytes=bytes(raw)))
 
 
 def test_threat_intel_maps_indicators_threat_object_and_ttps() -> None:
