@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..errors import ConversionError
@@ -28,7 +29,8 @@ from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
 from .base import Format
 from .keyvalue import (EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
-                       epoch_ms_value, foreign_alert, get_path, header_fields, leaves, mapping)
+                       epoch_ms_value, foreign_alert, get_path, header_fields, leaves, mapping,
+                       odd_backslashes)
 
 CEF_VERSION = "0"
 VENDOR = "WIA"
@@ -46,27 +48,20 @@ def escape_header(value: str) -> str:
 
 
 def escape_value(value: str) -> str:
+    if "\\" not in value and "=" not in value and "\n" not in value and "\r" not in value:
+        return value                  # the common case: nothing to escape, skip four replace calls
     return value.replace("\\", "\\\\").replace("=", "\\=").replace("\n", "\\n").replace("\r", "\\r")
 
 
 _UNESCAPE = {"\\": "\\", "=": "=", "n": "\n", "r": "\r"}
+_ESCAPE = re.compile(r"\\([\\=nr])")
 
 
 def unescape_value(text: str) -> str:
     """The spec's four escapes undone; any other backslash pair is kept as written."""
     if "\\" not in text:
         return text
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\" and i + 1 < n and text[i + 1] in _UNESCAPE:
-            out.append(_UNESCAPE[text[i + 1]])
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
+    return _ESCAPE.sub(lambda match: _UNESCAPE[match.group(1)], text)
 
 
 # --- codecs and the mapping table --------------------------------------------------------------------
@@ -154,10 +149,11 @@ NAME_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-def fields_for(event_type: str) -> list[Field]:
+@lru_cache(maxsize=None)
+def fields_for(event_type: str) -> tuple[Field, ...]:
     own = BY_TYPE.get(event_type, ())
     taken = {f.key for f in own}
-    return [*own, *(f for f in COMMON if f.key not in taken)]
+    return (*own, *(f for f in COMMON if f.key not in taken))
 
 
 def _made_up_name(event: dict[str, Any]) -> str:
@@ -185,36 +181,44 @@ class CefRecord:
 _KEY = re.compile(r"[^\s=\\]+$")
 
 
+@lru_cache(maxsize=1024)
+def _is_key(name: str) -> bool:
+    """Whether `name` can be an extension key (cached: the same keys recur line after line)."""
+    return _KEY.match(name) is not None
+
+
 def split_extension(text: str) -> dict[str, str]:
-    """`key=value key2=value with spaces` -> {key: value}; a key is the word before an unescaped `=`."""
-    equals: list[int] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "=":
-            equals.append(i)
-        i += 1
+    """`key=value key2=value with spaces` -> {key: value}; a key is the word before an unescaped `=`.
+
+    One pass over the `=`s: each one that has a key ends the previous key's value. Here a backslash
+    takes any next character, so an `=` is escaped exactly when the backslashes before it are odd.
+    """
     pairs: dict[str, str] = {}
-    starts: list[tuple[int, int, str]] = []           # (key start, '=' offset, key)
-    floor = 0
-    for eq in equals:
-        space = max(text.rfind(" ", floor, eq), text.rfind("\t", floor, eq))
-        key = text[space + 1:eq]
-        if not key or not _KEY.match(key):
+    has_tab = "\t" in text          # most lines have none: one rfind per '=' instead of two
+    has_escape = "\\" in text
+    key: str | None = None          # the key whose value is being read
+    value_at = floor = 0
+    eq = -1
+    while (eq := text.find("=", eq + 1)) >= 0:
+        if has_escape and odd_backslashes(text, eq):
+            continue                                   # an escaped '='
+        space = text.rfind(" ", floor, eq)
+        if has_tab:
+            space = max(space, text.rfind("\t", floor, eq))
+        name = text[space + 1:eq]
+        if not name or not _is_key(name):
             continue                                   # an '=' inside a value that was not escaped
-        starts.append((space + 1, eq, key))
-        floor = eq + 1
-    if starts and text[:starts[0][0]].strip():
-        raise ConversionError("cef", f"extension text before the first key: {text[:starts[0][0]][:40]!r}",
-                              path="extension")
-    if not starts and text.strip():
-        raise ConversionError("cef", f"extension without any key=value pair: {text[:40]!r}", path="extension")
-    for index, (_, eq, key) in enumerate(starts):
-        end = starts[index + 1][0] - 1 if index + 1 < len(starts) else n
-        pairs[key] = unescape_value(text[eq + 1:end])
+        if key is not None:
+            pairs[key] = unescape_value(text[value_at:space])
+        elif text[:space + 1].strip():
+            raise ConversionError("cef", f"extension text before the first key: {text[:space + 1][:40]!r}",
+                                  path="extension")
+        key, value_at, floor = name, eq + 1, eq + 1
+    if key is None:
+        if text.strip():
+            raise ConversionError("cef", f"extension without any key=value pair: {text[:40]!r}", path="extension")
+    else:
+        pairs[key] = unescape_value(text[value_at:])
     return pairs
 
 
@@ -266,15 +270,18 @@ class CefFormat(Format):
         pairs.extend(leaves(event, exact, "cef"))
         header = "|".join(("CEF:" + CEF_VERSION, escape_header(vendor), escape_header(product),
                            escape_header(version), escape_header(event_type), name, sev_text))
-        return header + "|" + " ".join(f"{key}={escape_value(value)}" for key, value in pairs)
+        return header + "|" + " ".join([f"{key}={escape_value(value)}" for key, value in pairs])
 
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         lines = doc if isinstance(doc, list) else [doc]
         return [record_to_wia(split_line(line)) for line in lines]
 
 
+_HEADER_ESCAPE = re.compile(r"\\([\\|])")
+
+
 def unescape_header(text: str) -> str:
-    return re.sub(r"\\([\\|])", r"\1", text)
+    return _HEADER_ESCAPE.sub(r"\1", text)
 
 
 def _trim_escape(name: str) -> str:
@@ -287,10 +294,13 @@ def _same_number(a: int, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+_VERSION = re.compile(r"\d+\.\d+\.\d+")
+
+
 def record_to_wia(record: CefRecord) -> dict[str, Any]:
     """The WIA event a parsed CEF line holds: exact for lines this module wrote, best effort otherwise."""
     ext = record.extension
-    if record.event_class_id not in EVENT_TYPES or not re.fullmatch(r"\d+\.\d+\.\d+", record.product_version):
+    if record.event_class_id not in EVENT_TYPES or not _VERSION.fullmatch(record.product_version):
         return foreign_event(record)
     event: dict[str, Any] = {"version": record.product_version, "type": record.event_class_id}
     if record.severity.isdigit():
@@ -299,7 +309,7 @@ def record_to_wia(record: CefRecord) -> dict[str, Any]:
     if name_path is not None:
         event.setdefault("data", {})[name_path[1]] = record.name
     decode_fields(ext, fields_for(record.event_class_id), event)
-    decode_carried({k: v for k, v in ext.items() if k.startswith("wia.")}, event, "cef")
+    decode_carried(ext, event, "cef")                  # it reads only the `wia.` keys
     return event
 
 

@@ -10,19 +10,21 @@ undo it, so "5" (a string field) and 5 (a number field) never get confused.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Sequence
 
 from .. import schemas
 from .._version import WIA_VERSION
 from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
-from ..timeutil import parse_iso, to_iso
+from ..timeutil import parse_iso
 from ..validation.nodes import Node, load_node
 
 #: Prefix of the keys that carry WIA fields no predefined key holds.
@@ -32,6 +34,8 @@ EXTRA_KEY = "wia.extra"
 _NAME = re.compile(r"^[A-Za-z0-9_$]+$")
 _MISSING = object()
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 Path = tuple[str, ...]
 
@@ -39,26 +43,49 @@ Path = tuple[str, ...]
 def header_fields(text: str, start: int, count: int, *, format_name: str, escaped: str | None,
                   after: str = "") -> tuple[list[str], int]:
     """`count` pipe-terminated header fields from `start`, and the offset after them. A backslash
-    escapes the next character when it is in `escaped` (any character when None)."""
+    escapes the next character when it is in `escaped` (any character when None; else `escaped`
+    must hold the backslash and the pipe)."""
+    # A backslash always escapes a following backslash or pipe, so a pipe ends a field exactly
+    # when the run of backslashes before it is even: find the pipes, then undo the escapes.
+    unescape = _escape_pattern(escaped)
     fields: list[str] = []
-    current: list[str] = []
-    i, n = start, len(text)
+    i = start
     while len(fields) < count:
-        if i >= n:
+        bar = text.find("|", i)
+        while bar >= 0 and odd_backslashes(text, bar, i):
+            bar = text.find("|", bar + 1)
+        if bar < 0:
             raise ConversionError(format_name, f"the {format_name.upper()} header needs {count} '|'-terminated "
                                                f"fields{after}, found {len(fields)}", path="header")
-        ch = text[i]
-        if ch == "\\" and i + 1 < n and (escaped is None or text[i + 1] in escaped):
-            current.append(text[i + 1])
-            i += 2
-            continue
-        if ch == "|":
-            fields.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-        i += 1
+        field = text[i:bar]
+        fields.append(unescape.sub(r"\1", field) if "\\" in field else field)
+        i = bar + 1
     return fields, i
+
+
+@lru_cache(maxsize=None)
+def _escape_pattern(escaped: str | None) -> re.Pattern[str]:
+    return re.compile(r"\\(.)" if escaped is None else r"\\([" + re.escape(escaped) + "])", re.DOTALL)
+
+
+def odd_backslashes(text: str, at: int, start: int = 0) -> bool:
+    """Whether the character at `at` is escaped: the run of backslashes before it (not looking
+    before `start`, where scanning began) is odd, each backslash having taken the next character."""
+    i = at
+    while i > start and text[i - 1] == "\\":
+        i -= 1
+    return (at - i) % 2 == 1
+
+
+def _dumps(value: Any) -> str:
+    """json.dumps(value, ensure_ascii=False, separators=(",", ":")). A number or boolean is spelled
+    here as the encoder spells it: setting the encoder up costs more than the work for one scalar."""
+    kind = type(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)
+    if kind is bool:
+        return "true" if value else "false"
+    return _encode(value)
 
 
 # --- codecs: WIA value <-> key text ------------------------------------------------------------
@@ -100,14 +127,22 @@ def epoch_ms_text(value: Any) -> str | None:
         moment = parse_iso(value)
     except ValueError:
         return None
-    return str((moment - EPOCH) // timedelta(milliseconds=1))
+    return str((moment - EPOCH) // _MS)
 
 
 def epoch_ms_value(text: str) -> Any:
     try:
-        return to_iso(EPOCH + timedelta(milliseconds=int(text)))
+        return iso_ms(EPOCH + _MS * int(text)) + "Z"       # = to_iso(...)
     except (ValueError, OverflowError, OSError):
         return text
+
+
+def iso_ms(moment: datetime) -> str:
+    """A UTC `moment` as `YYYY-MM-DDTHH:MM:SS.mmm`, as to_iso spells it before the Z. isoformat is
+    much faster than strftime, and the same but for years below 1000 (strftime does not pad them)."""
+    if moment.year >= 1000:
+        return moment.isoformat(timespec="milliseconds")[:23]
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
 def first_item(codec: "Codec") -> Codec:
@@ -137,10 +172,10 @@ class Field:
     key: str
     path: str
     codec: Codec = TEXT
+    parts: Path = dataclasses.field(init=False, repr=False, compare=False)
 
-    @property
-    def parts(self) -> Path:
-        return tuple(self.path.split("."))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.path.split(".")))
 
 
 # --- schema lookups ------------------------------------------------------------------------------
@@ -164,12 +199,42 @@ def _child(nodes: tuple[Node, ...], name: str) -> tuple[Node, ...]:
     return tuple(out)
 
 
-def _properties(nodes: tuple[Node, ...]) -> set[str]:
-    return {name for node in nodes for name in node.properties}
-
-
 def _types(nodes: tuple[Node, ...]) -> tuple[str, ...]:
     return next((node.types for node in nodes if node.types), ())
+
+
+class _Level:
+    """The schema at one path, with what the encoder asks of it worked out once: every event walks
+    the same paths, and rebuilding the name sets per value was most of the encoder's time."""
+
+    __slots__ = ("names", "walkable", "string", "children")
+
+    def __init__(self, nodes: tuple[Node, ...]) -> None:
+        self.names = frozenset(name for node in nodes for name in node.properties)
+        # The members an object is walked by: named by the schema and fit for a dotted key.
+        self.walkable = frozenset(name for name in self.names if _NAME.match(name))
+        self.string = "string" in _types(nodes)
+        self.children = _Children(nodes)
+
+
+class _Children(dict[str, _Level]):
+    """Member name -> its _Level, made on first use (a plain dict lookup after that)."""
+
+    __slots__ = ("nodes",)
+
+    def __init__(self, nodes: tuple[Node, ...]) -> None:
+        super().__init__()
+        self.nodes = nodes
+
+    def __missing__(self, name: str) -> _Level:
+        level = self[name] = _level(_child(self.nodes, name))
+        return level
+
+
+@lru_cache(maxsize=None)
+def _level(nodes: tuple[Node, ...]) -> _Level:
+    """One _Level per distinct set of schema nodes (so a recursive schema still gives finitely many)."""
+    return _Level(nodes)
 
 
 @lru_cache(maxsize=4096)
@@ -200,60 +265,63 @@ def set_path(event: dict[str, Any], path: Path, value: Any) -> None:
     node[path[-1]] = value
 
 
-def carry_text(event_type: str | None, path: Path, value: Any, format_name: str) -> str:
+def carry_text(string: bool, path: Path, value: Any, format_name: str) -> str:
     """The spelling of one `wia.` value: raw text where the schema says string, JSON otherwise."""
-    if "string" in schema_types(event_type, path):
+    if string:
         if not isinstance(value, str):
             raise ConversionError(format_name, f"expected a string, got {type(value).__name__}",
                                   path="/" + "/".join(path))
         return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _dumps(value)
 
 
-def leaves(event: dict[str, Any], skip: set[Path], format_name: str) -> Iterator[tuple[str, str]]:
+def leaves(event: dict[str, Any], skip: set[Path], format_name: str) -> list[tuple[str, str]]:
     """`(wia.<path>, text)` for every value of the event not in `skip` (already carried exactly).
 
     Objects whose members the schema names are walked member by member; arrays and free-form
     objects go whole as JSON. Top-level members the schema does not name go together under EXTRA_KEY.
     """
     event_type = event.get("type") if isinstance(event.get("type"), str) else None
-    root = _root(event_type)
-    known = _properties(root)
+    root = _level(_root(event_type))
+    known = root.names
     extra = {k: v for k, v in event.items() if k not in known}
-    for name, value in event.items():
-        if name in known:
-            yield from _walk(event_type, _child(root, name), (name,), value, skip, format_name)
+    out: list[tuple[str, str]] = []
+    _walk(root, (), CARRY_PREFIX, ((k, v) for k, v in event.items() if k in known), skip, format_name, out)
     if extra:
-        yield EXTRA_KEY, json.dumps(extra, ensure_ascii=False, separators=(",", ":"))
+        out.append((EXTRA_KEY, _dumps(extra)))
+    return out
 
 
-def _walk(event_type: str | None, nodes: tuple[Node, ...], path: Path, value: Any, skip: set[Path],
-          format_name: str) -> Iterator[tuple[str, str]]:
-    if path in skip or value is None:
-        return                           # null = absent, as lenient validation reads it
-    names = _properties(nodes)
-    if isinstance(value, dict) and names and value and all(k in names and _NAME.match(k) for k in value):
-        for name, sub in value.items():
-            yield from _walk(event_type, _child(nodes, name), (*path, name), sub, skip, format_name)
-        return
-    yield CARRY_PREFIX + ".".join(path), carry_text(event_type, path, value, format_name)
+def _walk(level: _Level, path: Path, prefix: str, members: Iterable[tuple[str, Any]], skip: set[Path],
+          format_name: str, out: list[tuple[str, str]]) -> None:
+    """Append the leaves of an object's members to `out`; `prefix` is the key of `path` plus a dot."""
+    for name, value in members:
+        sub_path = (*path, name)
+        if value is None or sub_path in skip:
+            continue                     # null = absent, as lenient validation reads it
+        sub_level = level.children[name]
+        if isinstance(value, dict) and value and value.keys() <= sub_level.walkable:
+            _walk(sub_level, sub_path, prefix + name + ".", value.items(), skip, format_name, out)
+        else:
+            out.append((prefix + name, carry_text(sub_level.string, sub_path, value, format_name)))
 
 
 # --- the mapping table, both ways -----------------------------------------------------------------
-def encode_fields(event: dict[str, Any], fields: list[Field], format_name: str) -> tuple[list[tuple[str, str]], set[Path]]:
+def encode_fields(event: dict[str, Any], fields: Sequence[Field], format_name: str) -> tuple[list[tuple[str, str]], set[Path]]:
     """Product keys for the table's fields present in the event, and the paths they carry exactly."""
     pairs: list[tuple[str, str]] = []
     exact: set[Path] = set()
     for field in fields:
-        value = get_path(event, field.parts)
-        if value is _MISSING or value is None:
-            continue
-        text = field.codec.encode(value)
-        if text is None:
-            continue
-        pairs.append((field.key, text))
-        if _same(field.codec.decode(text), value):
-            exact.add(field.parts)
+        value: Any = event
+        for name in field.parts:                 # get_path inlined: this runs for every row of the table
+            if not isinstance(value, dict) or name not in value:
+                break
+            value = value[name]
+        else:
+            if value is not None and (text := field.codec.encode(value)) is not None:
+                pairs.append((field.key, text))
+                if _same(field.codec.decode(text), value):
+                    exact.add(field.parts)
     return pairs, exact
 
 
@@ -261,7 +329,7 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def decode_fields(pairs: dict[str, str], fields: list[Field], event: dict[str, Any]) -> None:
+def decode_fields(pairs: dict[str, str], fields: Sequence[Field], event: dict[str, Any]) -> None:
     for field in fields:
         if field.key in pairs:
             set_path(event, field.parts, field.codec.decode(pairs[field.key]))
@@ -277,11 +345,15 @@ def decode_carried(pairs: dict[str, str], event: dict[str, Any], format_name: st
                 raise ConversionError(format_name, "expected a JSON object", path=key)
             event.update(extra)
         elif key.startswith(CARRY_PREFIX):
-            path = tuple(key[len(CARRY_PREFIX):].split("."))
-            if "string" in schema_types(event_type, path):
-                set_path(event, path, text)
-            else:
-                set_path(event, path, _json(text, key, format_name))
+            path, string = _carried(event_type, key)
+            set_path(event, path, text if string else _json(text, key, format_name))
+
+
+@lru_cache(maxsize=4096)
+def _carried(event_type: str | None, key: str) -> tuple[Path, bool]:
+    """The path a `wia.` key names, and whether the schema says string there (keys recur line after line)."""
+    path = tuple(key[len(CARRY_PREFIX):].split("."))
+    return path, "string" in schema_types(event_type, path)
 
 
 def _json(text: str, key: str, format_name: str) -> Any:

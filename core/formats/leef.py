@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from ..errors import ConversionError
@@ -31,7 +32,7 @@ from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
 from .base import Format
 from .keyvalue import (INT, Codec, Field, decode_carried, decode_fields, encode_fields, foreign_alert,
-                       header_fields, leaves)
+                       header_fields, iso_ms, leaves, odd_backslashes)
 
 SPEC_VERSION = "2.0"
 VENDOR = "WIA"
@@ -50,6 +51,8 @@ def escape_header(value: str) -> str:
 
 
 def escape_value(value: str, delimiter: str) -> str:
+    if "\\" not in value and delimiter not in value and "\n" not in value and "\r" not in value:
+        return value                  # the common case: nothing to escape, skip four replace calls
     out = value.replace("\\", "\\\\").replace(delimiter, "\\" + delimiter)
     return out.replace("\n", "\\n").replace("\r", "\\r")
 
@@ -86,10 +89,23 @@ def _dev_time(value: Any) -> str | None:
         moment = parse_iso(value).astimezone(timezone.utc)
     except ValueError:
         return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+    return iso_ms(moment) + "+0000"
+
+
+#: devTime as _dev_time writes it (a year below 1000 is left to strptime: strftime does not pad it).
+_OUR_DEV_TIME = re.compile(r"[1-9]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", re.ASCII)
 
 
 def _dev_time_value(text: str) -> Any:
+    if _OUR_DEV_TIME.fullmatch(text):
+        # Our own spelling (every line this module writes, and every encode checks one): strptime
+        # would accept it exactly when the date and time exist, and to_iso would give it back in UTC.
+        try:
+            datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
+                     int(text[17:19]))
+        except ValueError:
+            return text
+        return text[:23] + "Z"
     try:
         return to_iso(datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z"))
     except ValueError:
@@ -159,11 +175,12 @@ BY_TYPE: dict[str, tuple[Field, ...]] = {
 }
 
 
-def fields_for(event_type: str) -> list[Field]:
+@lru_cache(maxsize=None)
+def fields_for(event_type: str) -> tuple[Field, ...]:
     """The mapping table of one event type: its own keys, then the common keys it does not redefine."""
     own = BY_TYPE.get(event_type, ())
     taken = {f.key for f in own}
-    return [*own, *(f for f in COMMON if f.key not in taken)]
+    return (*own, *(f for f in COMMON if f.key not in taken))
 
 
 # --- parsing ---------------------------------------------------------------------------------------
@@ -182,42 +199,57 @@ class LeefRecord:
 
 
 def split_attributes(text: str, delimiter: str) -> dict[str, str]:
-    """`key=value<delimiter>...` -> {key: value}, backslash escapes undone (`\\n`, `\\r`, `\\<any>`)."""
+    """`key=value<delimiter>...` -> {key: value}, backslash escapes undone (`\\n`, `\\r`, `\\<any>`).
+
+    A backslash takes the next character whatever it is, so a delimiter or `=` is escaped exactly
+    when the run of backslashes before it is odd: split with str methods, then undo the escapes.
+    """
     pairs: dict[str, str] = {}
-    key: str | None = None
-    current: list[str] = []
     last: str | None = None
-    i, n = 0, len(text)
-
-    def close() -> None:
-        nonlocal key, current, last
-        if key is not None:
-            pairs[key] = "".join(current)
-            last = key
-        elif current:
+    for segment in _segments(text, delimiter):
+        eq = segment.find("=")
+        while eq >= 0 and odd_backslashes(segment, eq):
+            eq = segment.find("=", eq + 1)
+        if eq >= 0:
+            last = _unescape(segment[:eq])
+            pairs[last] = _unescape(segment[eq + 1:])
+        elif segment:
             if last is None:
-                raise ConversionError("leef", f"attribute text without a key: {''.join(current)[:40]!r}",
+                raise ConversionError("leef", f"attribute text without a key: {_unescape(segment)[:40]!r}",
                                       path="attributes")
-            pairs[last] += delimiter + "".join(current)   # a stray delimiter inside a value: keep the text
-        key, current = None, []
-
-    while i < n:
-        ch = text[i]
-        if ch == "\\" and i + 1 < n:
-            nxt = text[i + 1]
-            current.append("\n" if nxt == "n" else "\r" if nxt == "r" else nxt)
-            i += 2
-            continue
-        if ch == delimiter:
-            close()
-        elif ch == "=" and key is None:
-            key = "".join(current)
-            current = []
-        else:
-            current.append(ch)
-        i += 1
-    close()
+            pairs[last] += delimiter + _unescape(segment)   # a stray delimiter inside a value: keep the text
     return pairs
+
+
+def _segments(text: str, delimiter: str) -> list[str]:
+    """`text` cut at every delimiter no backslash escapes (escapes left in)."""
+    if delimiter == "\\":
+        # Every backslash with a character after it escapes that character: only a last lone one delimits.
+        return [text[:-1]] if odd_backslashes(text, len(text)) else [text]
+    pieces = text.split(delimiter)
+    if "\\" not in text:
+        return pieces
+    out: list[str] = []
+    joined: list[str] = []             # pieces whose delimiter was escaped, up to the current one
+    for piece in pieces:
+        joined.append(piece)
+        # The delimiter is no backslash, so the run of backslashes before it lies within this piece.
+        if not odd_backslashes(piece, len(piece)):
+            out.append(delimiter.join(joined))
+            joined = []
+    if joined:
+        out.append(delimiter.join(joined))   # a lone backslash at the very end: kept as written
+    return out
+
+
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_ESCAPED = {"n": "\n", "r": "\r"}
+
+
+def _unescape(raw: str) -> str:
+    if "\\" not in raw:
+        return raw
+    return _ESCAPE.sub(lambda match: _ESCAPED.get(match.group(1), match.group(1)), raw)
 
 
 def split_line(line: str | bytes) -> LeefRecord:
@@ -267,17 +299,20 @@ class LeefFormat(Format):
         pairs.extend(leaves(event, exact, "leef"))
         header = "|".join(("LEEF:" + SPEC_VERSION, escape_header(vendor), escape_header(product),
                            escape_header(version), escape_header(event_type), delimiter_spec(delimiter)))
-        return header + "|" + delimiter.join(f"{k}={escape_value(v, delimiter)}" for k, v in pairs)
+        return header + "|" + delimiter.join([f"{k}={escape_value(v, delimiter)}" for k, v in pairs])
 
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         lines = doc if isinstance(doc, list) else [doc]
         return [record_to_wia(split_line(line)) for line in lines]
 
 
+_VERSION = re.compile(r"\d+\.\d+\.\d+")
+
+
 def record_to_wia(record: LeefRecord) -> dict[str, Any]:
     """The WIA event a parsed LEEF line holds: exact for lines this module wrote, best effort otherwise."""
     attrs = record.attributes
-    if record.event_id not in EVENT_TYPES or not re.fullmatch(r"\d+\.\d+\.\d+", record.product_version):
+    if record.event_id not in EVENT_TYPES or not _VERSION.fullmatch(record.product_version):
         return foreign_event(record)
     event: dict[str, Any] = {"version": record.product_version, "type": record.event_id}
     decode_fields(attrs, fields_for(record.event_id), event)

@@ -105,6 +105,21 @@ def test_extension_escaping_round_trips_any_string(value: str) -> None:
     assert cef.split_extension(text) == {"a": value, "b": value + " x=1", "c": "end"}
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # An '=' after an odd run of backslashes is escaped; after an even run it ends a key (if one is there).
+    ("a=1 b=x\\\\=y c=\\=z", {"a": "1", "b": "x\\=y", "c": "=z"}),
+    ("a=\\\\\\= b=2", {"a": "\\=", "b": "2"}),
+    ("a=1\tb=2 c=x=y", {"a": "1", "b": "2", "c": "x=y"}),
+])
+def test_extension_splitting_with_backslash_runs(text: str, expected: dict) -> None:
+    assert cef.split_extension(text) == expected
+
+
+def test_header_fields_with_backslash_runs() -> None:
+    record = cef.split_line("CEF:0|V\\\\|P\\|x\\q|1.0|alert|n|5|a=1")
+    assert (record.vendor, record.product, record.product_version) == ("V\\", "P|x\\q", "1.0")
+
+
 @given(st.text().filter(lambda s: "\n" not in s and "\r" not in s))
 def test_header_escaping_round_trips_strings_without_line_breaks(value: str) -> None:
     line = convert(event_dicts(1, seed=2)[0], to="cef", vendor=value, product="|" + value)

@@ -95,6 +95,23 @@ def test_attribute_escaping_round_trips_any_string(value: str, delimiter: str) -
     assert "\n" not in leef.escape_value(value, delimiter)
 
 
+@pytest.mark.parametrize(("text", "delimiter", "expected"), [
+    # A delimiter or '=' is escaped by an odd run of backslashes, not by an even one.
+    ("a=1^b=x\\^y^c=\\\\^d=2", "^", {"a": "1", "b": "x^y", "c": "\\", "d": "2"}),
+    ("a=1^b=\\\\\\^c^d=\\", "^", {"a": "1", "b": "\\^c", "d": "\\"}),
+    ("k\\=x=v\\n^z=1", "^", {"k=x": "v\n", "z": "1"}),
+    ("a=1^^b=2^tail", "^", {"a": "1", "b": "2^tail"}),   # text without a key joins the value before
+    ("a=b\\", "\\", {"a": "b"}),                        # a backslash delimiter: only a lone last one
+])
+def test_attribute_splitting_with_backslash_runs(text: str, delimiter: str, expected: dict) -> None:
+    assert leef.split_attributes(text, delimiter) == expected
+
+
+def test_header_fields_with_backslash_runs() -> None:
+    record = leef.split_line("LEEF:2.0|V\\\\|P\\|x|1.0|e|^|a=1")
+    assert (record.vendor, record.product, record.product_version, record.event_id) == ("V\\", "P|x", "1.0", "e")
+
+
 @given(st.text().filter(lambda s: "\n" not in s and "\r" not in s))
 def test_header_escaping_round_trips_strings_without_line_breaks(value: str) -> None:
     line = convert(event_dicts(1, seed=1)[0], to="leef", vendor=value, product=value + "|")
