@@ -30,7 +30,7 @@ global(workDirectory="{dir}" parser.escapeControlCharactersOnReceive="off"
        defaultNetstreamDriverKeyFile="{dir}/server.key")
 module(load="imudp")
 module(load="imtcp" maxSessions="200")
-input(type="imudp" address="127.0.0.1" port="{udp}" ruleset="out")
+input(type="imudp" address="127.0.0.1" port="{udp}" ruleset="out" rcvbufSize="4m")
 input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="out")
 input(type="imtcp" address="127.0.0.1" port="{tls}" ruleset="out" streamDriver.name="ossl"
       streamDriver.mode="1" streamDriver.authMode="anon")
