@@ -49,25 +49,31 @@ class Remainder:
         return value
 
     def leftover(self) -> dict[str, Any]:
+        """What no pop took. Parts no pop touched are shared with the event, not copied: callers
+        serialize the leftover (a deep copy was a third of ASFF's from_wia)."""
         if not self.popped:
-            return copy.deepcopy(self.original)
-        pruned = _rest(self.original, (), self.popped, {p[:i] for p in self.popped for i in range(1, len(p))})
+            return self.original
+        below: dict[tuple[Any, ...], set[Any]] = {}     # path -> its keys that were popped or lead to a pop
+        for p in self.popped:
+            for i in range(len(p)):
+                below.setdefault(p[:i], set()).add(p[i])
+        pruned = _rest(self.original, (), self.popped, below)
         return pruned if isinstance(pruned, dict) else {}
 
 
-def _rest(value: Any, path: tuple[Any, ...], popped: set[tuple[Any, ...]], touched: set[tuple[Any, ...]]) -> Any:
-    if path and path not in touched:          # nothing below was taken: copy it whole
-        return copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+def _rest(value: Any, path: tuple[Any, ...], popped: set[tuple[Any, ...]], below: dict[tuple[Any, ...], set[Any]]) -> Any:
+    """`value` at `path` (below which something was popped) without the popped parts: a dict is copied
+    and only the keys `below` names are visited; emptied containers vanish (_MISSING)."""
     if isinstance(value, dict):
         if not value:
             return {}
-        out = {}
-        for k, v in value.items():
+        out = dict(value)
+        for k in below[path]:
             q = path + (k,)
-            if q in popped:
-                continue
-            r = _rest(v, q, popped, touched)
-            if r is not _MISSING:
+            r = _MISSING if q in popped else _rest(out[k], q, popped, below)
+            if r is _MISSING:
+                del out[k]
+            else:
                 out[k] = r
         return out if out else _MISSING
     if isinstance(value, list):
@@ -76,7 +82,7 @@ def _rest(value: Any, path: tuple[Any, ...], popped: set[tuple[Any, ...]], touch
         items = []
         for i, v in enumerate(value):
             q = path + (i,)
-            items.append(_MISSING if q in popped else _rest(v, q, popped, touched))
+            items.append(_MISSING if q in popped else _rest(v, q, popped, below) if q in below else v)
         if all(i is _MISSING for i in items):
             return _MISSING
         return [{} if i is _MISSING else i for i in items]   # {} = "nothing left at this position"

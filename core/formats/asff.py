@@ -181,52 +181,6 @@ def _field_json(value: Any) -> str:
     return _FIELD_ENCODER.encode(value)        # containers, None, NaN/Infinity, subclasses
 
 
-_NOTHING = object()
-_Path = tuple[Any, ...]
-
-
-def _unpopped(rest: Remainder) -> dict[str, Any]:
-    """`rest.leftover()` without its deep copy: the parts no pop touched are shared with the event.
-    ProductFields only serializes the leftover, so a copy would buy nothing (it was a third of from_wia)."""
-    if not rest.popped:
-        return rest.original
-    below: dict[_Path, set[Any]] = {}       # path -> its keys that were popped or lead to a pop
-    for p in rest.popped:
-        for i in range(len(p)):
-            below.setdefault(p[:i], set()).add(p[i])
-    pruned = _unpopped_at(rest.original, (), rest.popped, below)
-    return pruned if isinstance(pruned, dict) else {}
-
-
-def _unpopped_at(value: Any, path: _Path, popped: set[_Path], below: dict[_Path, set[Any]]) -> Any:
-    """`_wia_paths._rest` for a node below which something was popped, with the same pruning (emptied
-    containers vanish, a list element taken whole leaves {}); a dict is copied and only the keys
-    `below` names are visited."""
-    if isinstance(value, dict):
-        if not value:
-            return {}
-        out = dict(value)
-        for k in below[path]:
-            q = path + (k,)
-            r = _NOTHING if q in popped else _unpopped_at(out[k], q, popped, below)
-            if r is _NOTHING:
-                del out[k]
-            else:
-                out[k] = r
-        return out if out else _NOTHING
-    if isinstance(value, list):
-        if not value:
-            return []
-        items = []
-        for i, v in enumerate(value):
-            q = path + (i,)
-            items.append(_NOTHING if q in popped else _unpopped_at(v, q, popped, below) if q in below else v)
-        if all(i is _NOTHING for i in items):
-            return _NOTHING
-        return [{} if i is _NOTHING else i for i in items]
-    return value
-
-
 def _overlay(base: Any, extra: Any) -> Any:
     """`_wia_paths.merge` for an `extra` built from parsed ProductFields and used nowhere else: the
     same result, but `extra`'s parts are taken as they are instead of deep-copied (`base` is still
@@ -414,7 +368,7 @@ class AsffFormat(Format):
         finding["RecordState"] = "ARCHIVED" if archived else "ACTIVE"
         if etype == "alert" and data.get("status") == "false_positive":
             finding["VerificationState"] = "FALSE_POSITIVE"
-        product_fields = self._product_fields(_unpopped(rest), field_prefix)
+        product_fields = self._product_fields(rest.leftover(), field_prefix)
         if product_fields:
             finding["ProductFields"] = product_fields
         refs = data.get("references") if etype in ("threat_intel",) else None
