@@ -300,6 +300,27 @@ _HIVES = {"HKEY_LOCAL_MACHINE": "HKLM", "HKEY_CURRENT_USER": "HKCU", "HKEY_USERS
 _MISSING = object()
 
 
+def _unique(values: list[Any]) -> list[Any]:
+    """`values` without repeats, in order (most lists here have one or two values)."""
+    if len(values) == 1:
+        return values
+    if len(values) == 2:
+        return values if values[0] != values[1] else values[:1]
+    return list(dict.fromkeys(values))
+
+
+_DATASETS = {etype: f"wia.{etype}" for etype in TYPE_RULES}
+_IP_TYPES = {4: "ipv4", 6: "ipv6"}
+#: ECS fields that only EcsFormat._derived sets: no rule may map to them or below them (_check),
+#: so they are stored without looking whether a rule set them first
+_DERIVED_ONLY = ("ecs", "related", "client", "server", "event.kind", "event.category", "event.type", "event.module",
+                 "event.dataset", "event.severity", "event.risk_score_norm", "event.provider", "host.name",
+                 "network.bytes", "network.packets", "network.type", "dns.type", "dns.resolved_ip", "tls.version_protocol",
+                 "url.full", "url.scheme", "url.domain", "url.port", "url.path", "url.query", "registry.hive",
+                 "registry.path", "vulnerability.classification", "vulnerability.enumeration", "vulnerability.scanner",
+                 "vulnerability.category")
+
+
 def _get(doc: Any, parts: list[str]) -> Any:
     node = doc
     for p in parts:
@@ -336,13 +357,28 @@ _PARTS: dict[str, list[str]] = {}       # dotted field -> its parts (the fields 
 
 
 def _setdefault(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    """`value` at the dotted field unless it is empty or the field is set; missing dicts on the way
+    are made."""
     if value is None or value == [] or value == "":
         return
     parts = _PARTS.get(dotted)
     if parts is None:
         parts = _PARTS[dotted] = dotted.split(".")
-    if _get(doc, parts) is _MISSING:
-        _set(doc, parts, value)
+    node = doc
+    for i in range(len(parts) - 1):
+        child = node.get(parts[i], _MISSING)
+        if child is _MISSING:           # the field is missing too: make the rest of the way
+            for p in parts[i:-1]:
+                child = node[p] = {}
+                node = child
+            break
+        if child.__class__ is not dict:         # not made here (never in practice): the general way
+            if _get(doc, parts) is _MISSING:
+                _set(doc, parts, value)
+            return
+        node = child
+    if parts[-1] not in node:
+        node[parts[-1]] = value
 
 
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://([^/?#:]*)(?::(\d+))?([^?#]*)(?:\?([^#]*))?")
@@ -431,6 +467,9 @@ def _check(rules: tuple[Rule, ...]) -> None:
     for r in rules:
         if r.out(None) is not None:
             raise ValueError(f"ECS rule {r.wia} -> {r.ecs}: a null must map to nothing")
+        name = r.ecs.replace("[]", "")
+        if any(name == f or name.startswith(f + ".") for f in _DERIVED_ONLY):
+            raise ValueError(f"ECS rule {r.wia} -> {r.ecs}: the field is derived (_DERIVED_ONLY)")
 
 
 class _Source:
@@ -645,6 +684,12 @@ def compiled_source(event_type: str, direction: str | None = None) -> str:
 
 def _copy(value: Any) -> Any:
     """A copy of a JSON value: dicts and lists are new, everything else is shared."""
+    cls = value.__class__
+    # most containers hold only strings and numbers: copied whole (the C-level test finds that at once)
+    if cls is list and _ATOMS.issuperset(map(type, value)):
+        return value[:]
+    if cls is dict and _ATOMS.issuperset(map(type, value.values())):
+        return value.copy()
     if isinstance(value, dict):
         out = dict(value)
         for k, v in value.items():
@@ -746,107 +791,124 @@ class EcsFormat(Format):
         etype = event.get("type")
         if etype not in TYPE_RULES:
             raise ConversionError(self.name, f"no ECS mapping for event type {etype!r}", path="/type")
-        direction = ((event.get("data") or {}).get("network_connection") or {}).get("direction")
+        data = event.get("data") or {}
+        direction = (data.get("network_connection") or {}).get("direction")
         plan = plan_for(etype, direction == "inbound")
         doc: dict[str, Any] = {}
         leftover = plan.forward(event, doc) if isinstance(event, dict) else copy.deepcopy(event)
-        self._derived(event, doc)
+        self._derived(event, etype, data, doc)
         if leftover and leftover is not _MISSING:
             doc[CUSTOM_NAMESPACE] = leftover
         return doc
 
-    def _derived(self, event: dict[str, Any], doc: dict[str, Any]) -> None:
+    def _derived(self, event: dict[str, Any], etype: str, data: dict[str, Any], doc: dict[str, Any]) -> None:
         """ECS fields that restate WIA values (ignored on the way back). Like `_setdefault`, each is
         set only when it has a value and no rule set it; the ECS dicts here are all made by the rules
-        (never a non-dict on the way), so `setdefault` on them does exactly that."""
-        etype, data = event["type"], event.get("data") or {}
+        (never a non-dict on the way), so `setdefault` on them does exactly that. Fields no rule can
+        set (_DERIVED_ONLY, checked when a table compiles) are plainly stored.
+
+        The steps run in a fixed order: it decides the key order of the document and, for a
+        malformed event, which error is raised first."""
         severity = event.get("severity")
-        kind, category, types, outcome = self._categorization(event)
-        doc.setdefault("ecs", {}).setdefault("version", ECS_VERSION)
-        ev = doc.setdefault("event", {})
-        ev.setdefault("kind", kind)
-        ev.setdefault("category", category)
-        ev.setdefault("type", types)
+        kind, category, types, outcome = self._categorization(etype, data)
+        doc["ecs"] = {"version": ECS_VERSION}
+        ev = doc.get("event")
+        if ev is None:
+            ev = doc["event"] = {}
+        ev["kind"] = kind
+        ev["category"] = category
+        ev["type"] = types
         if outcome is not None:
             ev.setdefault("outcome", outcome)
-        ev.setdefault("module", "wia")
-        ev.setdefault("dataset", f"wia.{etype}")
-        if is_number(severity):
-            ev.setdefault("severity", int(round(severity)))
-            ev.setdefault("risk_score_norm", _risk_score_norm(severity))
+        ev["module"] = "wia"
+        ev["dataset"] = _DATASETS[etype]
+        if severity is not None and (severity.__class__ is int or severity.__class__ is float or is_number(severity)):
+            ev["severity"] = int(round(severity))
+            ev["risk_score_norm"] = _risk_score_norm(severity)
         src = event.get("source") or {}
         provider = src.get("name")
-        if nonblank(provider):
-            ev.setdefault("provider", provider)
+        if isinstance(provider, str) and provider.strip():
+            ev["provider"] = provider
         # host / endpoints
         host = doc.get("host")
         if host is not None:
             hostname = host.get("hostname")
-            if nonblank(hostname):
-                host.setdefault("name", hostname)
-            os_name = (host.get("os") or {}).get("name")
+            if isinstance(hostname, str) and hostname.strip():
+                host["name"] = hostname
+            host_os = host.get("os")
+            os_name = host_os.get("name") if host_os else None
             if isinstance(os_name, str) and os_name.lower() in ("windows", "linux", "macos"):
-                host["os"].setdefault("type", os_name.lower())
-        for side in ("source", "destination", "client", "server"):
-            node = doc.get(side)
-            if isinstance(node, dict):
+                host_os.setdefault("type", os_name.lower())
+        source, destination = doc.get("source"), doc.get("destination")
+        for node in (source, destination):         # no rule makes client.* or server.* (_DERIVED_ONLY)
+            if node is not None:
                 address = node.get("ip") or node.get("domain")
                 if address:                 # a string from the rules (_ip, _str): set unless empty
                     node.setdefault("address", address)
         if etype == "network_event":
-            source, destination = doc.get("source") or {}, doc.get("destination") or {}
-            sb, db = source.get("bytes"), destination.get("bytes")
-            if is_int(sb) and is_int(db):
-                doc.setdefault("network", {}).setdefault("bytes", sb + db)
-            sp, dp = source.get("packets"), destination.get("packets")
-            if is_int(sp) and is_int(dp):
-                doc.setdefault("network", {}).setdefault("packets", sp + dp)
-            if data.get("event_type") in APP_PROTOCOLS:
-                doc.setdefault("network", {}).setdefault("protocol", data["event_type"])
-            ipv = ip_version((data.get("source") or {}).get("ip"))
-            if ipv:
-                doc.setdefault("network", {}).setdefault("type", f"ipv{ipv}")
-            dns = data.get("dns") or {}
-            if dns:
-                node = doc.setdefault("dns", {})
-                node.setdefault("type", "answer" if dns.get("response") or dns.get("response_code") else "query")
-                resolved = [a for a in dns.get("response") or [] if ip_version(a)]
-                if resolved:
-                    node.setdefault("resolved_ip", resolved)
-            tls = data.get("tls") or {}
-            if isinstance(tls.get("version"), str) and tls["version"].startswith("TLS "):
-                doc.setdefault("tls", {}).setdefault("version_protocol", "tls")
-            self._url_parts(doc, data.get("url"))
-        if etype == "auth_event":
-            self._url_parts(doc, (data.get("target") or {}).get("url"))
-        if etype == "endpoint_event":
+            self._network(data, doc, source or {}, destination or {})
+            doc.setdefault("message", self._summary(etype, data))
+        elif etype == "endpoint_event":
             reg = data.get("registry") or {}
             if nonblank(reg.get("key")):
-                node = doc.setdefault("registry", {})        # the path below is always set
-                head, _, rest = reg["key"].partition("\\")
-                hive = _HIVES.get(head.upper(), head.upper() if head.upper() in _HIVES.values() else None)
-                if hive:
-                    node.setdefault("hive", hive)
-                    if rest:
-                        node.setdefault("key", rest)
-                else:
-                    node.setdefault("key", reg["key"])
-                value = reg.get("value_name")
-                node.setdefault("path", f"{reg['key']}\\{value}" if nonblank(value) else reg["key"])
-        # message for types without a title
-        if etype in ("network_event", "endpoint_event", "auth_event"):
-            doc.setdefault("message", self._summary(event))
-        if etype == "vulnerability":
+                self._registry(reg, doc)
+            doc.setdefault("message", self._summary(etype, data))
+        elif etype == "auth_event":
+            self._url_parts(doc, (data.get("target") or {}).get("url"))
+            doc.setdefault("message", self._summary(etype, data))
+        elif etype == "vulnerability":
             node = doc.setdefault("vulnerability", {})
-            node.setdefault("classification", "CVSS")
-            node.setdefault("enumeration", "CVE")
+            node["classification"] = "CVSS"
+            node["enumeration"] = "CVE"
             if nonblank(src.get("vendor")):
-                node.setdefault("scanner", {}).setdefault("vendor", src["vendor"])
+                node["scanner"] = {"vendor": src["vendor"]}
             cwe = [c for c in data.get("cwe") or [] if isinstance(c, str)]
             if cwe:
-                node.setdefault("category", cwe)
-        self._threat(event, doc)
-        self._related(doc)
+                node["category"] = cwe
+        if etype == "threat_intel" or "threat" in doc:
+            self._threat(etype, data, doc)
+        self._related(doc, source, destination, host)
+
+    def _network(self, data: dict[str, Any], doc: dict[str, Any], source: dict[str, Any], destination: dict[str, Any]) -> None:
+        """The derived fields of a network event (network.*, dns.*, tls.*, url.*)."""
+        sb, db = source.get("bytes"), destination.get("bytes")
+        if is_int(sb) and is_int(db):
+            doc.setdefault("network", {})["bytes"] = sb + db
+        sp, dp = source.get("packets"), destination.get("packets")
+        if is_int(sp) and is_int(dp):
+            doc.setdefault("network", {})["packets"] = sp + dp
+        if data.get("event_type") in APP_PROTOCOLS:
+            doc.setdefault("network", {}).setdefault("protocol", data["event_type"])
+        ipv = ip_version((data.get("source") or {}).get("ip"))
+        if ipv:
+            doc.setdefault("network", {})["type"] = _IP_TYPES[ipv]
+        dns = data.get("dns") or {}
+        if dns:
+            node = doc.setdefault("dns", {})
+            node["type"] = "answer" if dns.get("response") or dns.get("response_code") else "query"
+            resolved = [a for a in dns.get("response") or [] if ip_version(a)]
+            if resolved:
+                node["resolved_ip"] = resolved
+        tls = data.get("tls") or {}
+        version = tls.get("version")
+        if isinstance(version, str) and version.startswith("TLS "):
+            doc.setdefault("tls", {})["version_protocol"] = "tls"
+        self._url_parts(doc, data.get("url"))
+
+    @staticmethod
+    def _registry(reg: dict[str, Any], doc: dict[str, Any]) -> None:
+        """registry.hive/key/path from the WIA key (HKEY_LOCAL_MACHINE\\Software\\... -> HKLM, Software\\...)."""
+        node = doc.setdefault("registry", {})        # the path below is always set
+        head, _, rest = reg["key"].partition("\\")
+        hive = _HIVES.get(head.upper(), head.upper() if head.upper() in _HIVES.values() else None)
+        if hive:
+            node["hive"] = hive
+            if rest:
+                node.setdefault("key", rest)
+        else:
+            node.setdefault("key", reg["key"])
+        value = reg.get("value_name")
+        node["path"] = f"{reg['key']}\\{value}" if nonblank(value) else reg["key"]
 
     @staticmethod
     def _url_parts(doc: dict[str, Any], url: Any) -> None:
@@ -855,21 +917,21 @@ class EcsFormat(Format):
         m = _URL.match(url)
         if not m:
             return
+        scheme, domain, port, path, query = m.groups()
         node = doc.setdefault("url", {})
-        node.setdefault("full", url)
-        node.setdefault("scheme", m.group(1))
-        if m.group(2):
-            node.setdefault("domain", m.group(2))
-        if m.group(3) and int(m.group(3)) <= 65535:
-            node.setdefault("port", int(m.group(3)))
-        if m.group(4):
-            node.setdefault("path", m.group(4))
-        if m.group(5):
-            node.setdefault("query", m.group(5))
+        node["full"] = url
+        node["scheme"] = scheme
+        if domain:
+            node["domain"] = domain
+        if port and int(port) <= 65535:
+            node["port"] = int(port)
+        if path:
+            node["path"] = path
+        if query:
+            node["query"] = query
 
     @staticmethod
-    def _categorization(event: dict[str, Any]) -> tuple[str, list[str], list[str], str | None]:
-        etype, data = event["type"], event.get("data") or {}
+    def _categorization(etype: str, data: dict[str, Any]) -> tuple[str, list[str], list[str], str | None]:
         if etype == "alert":
             return "alert", ALERT_CATEGORIES.get(data.get("category"), ["intrusion_detection"]), ["info"], None
         if etype == "incident":
@@ -899,8 +961,7 @@ class EcsFormat(Format):
         return "event", category, types, None          # event.outcome comes from data.result (a mapped field)
 
     @staticmethod
-    def _summary(event: dict[str, Any]) -> str:
-        etype, data = event["type"], event.get("data") or {}
+    def _summary(etype: str, data: dict[str, Any]) -> str:
         if etype == "network_event":
             s, d = data.get("source") or {}, data.get("destination") or {}
             return f"{data.get('event_type')} {s.get('ip')} -> {d.get('ip')}" + (f" {data['action']}" if data.get("action") else "")
@@ -908,9 +969,7 @@ class EcsFormat(Format):
             return f"{data.get('event_type')} on {(data.get('host') or {}).get('hostname')}"
         return f"{data.get('event_type')} for {(data.get('user') or {}).get('name')} ({data.get('result')})"
 
-    def _threat(self, event: dict[str, Any], doc: dict[str, Any]) -> None:
-        etype, data = event["type"], event.get("data") or {}
-        threat = doc.get("threat") if isinstance(doc.get("threat"), dict) else None
+    def _threat(self, etype: str, data: dict[str, Any], doc: dict[str, Any]) -> None:
         if etype == "threat_intel":
             ttps = [t for t in data.get("ttps") or [] if isinstance(t, dict)]
             if ttps:
@@ -930,18 +989,18 @@ class EcsFormat(Format):
                 _setdefault(doc, "threat.software.alias", names)
             refs = [r for r in data.get("references") or [] if isinstance(r, str)]
             _setdefault(doc, "threat.software.reference", refs[0] if refs and "software" in doc.get("threat", {}) else None)
-            threat = doc.get("threat") if isinstance(doc.get("threat"), dict) else None
+        threat = doc.get("threat")          # made by the rules or above: a dict
         if threat is None:
             return
         if "tactic" in threat or "technique" in threat:
             threat.setdefault("framework", "MITRE ATT&CK")
         tactic, technique = threat.get("tactic"), threat.get("technique")
-        if isinstance(tactic, dict) and isinstance(tactic.get("id"), list):
+        if tactic is not None and isinstance(tactic.get("id"), list):
             tactic.setdefault("reference", [f"{ATTACK_URL}/tactics/{i}/" for i in tactic["id"]])
-        if isinstance(technique, dict) and isinstance(technique.get("id"), list):
+        if technique is not None and isinstance(technique.get("id"), list):
             technique.setdefault("reference", [f"{ATTACK_URL}/techniques/{i}/" for i in technique["id"]])
             sub = technique.get("subtechnique")
-            if isinstance(sub, dict) and isinstance(sub.get("id"), list):
+            if sub is not None and isinstance(sub.get("id"), list):
                 sub.setdefault("reference", [f"{ATTACK_URL}/techniques/{i.replace('.', '/')}/" for i in sub["id"]])
         source = "indicators" if etype in ("alert", "threat_intel") else "iocs" if etype == "incident" else None
         enrichments = threat.get("enrichments")
@@ -983,33 +1042,46 @@ class EcsFormat(Format):
             indicator.setdefault("confidence", "High" if conf >= 0.7 else "Medium" if conf >= 0.4 else "Low" if conf > 0 else "None")
 
     @staticmethod
-    def _related(doc: dict[str, Any]) -> None:
-        """related.ip/user/hosts/hash: the values of those kinds in the document, each once, in order."""
-        get = doc.get           # the dicts below are the rules' (dicts or absent)
-        source, destination, host, process, user = get("source"), get("destination"), get("host"), get("process"), get("user")
-        ips: list[str] = []
+    def _related(doc: dict[str, Any], source: Any, destination: Any, host: Any) -> None:
+        """related.ip/user/hosts/hash: the values of those kinds in the document, each once, in order.
+        `source`, `destination` and `host` are the document's (dicts made by the rules, or None)."""
+        get = doc.get
+        ips: list[Any] = []
         for node in (source, destination, host):
             value = node.get("ip") if node else None
             if isinstance(value, list):
                 ips += value
             elif isinstance(value, str):
                 ips.append(value)
+        users: list[str] = []
+        user, process = get("user"), get("process")
+        name = user.get("name") if user else None
+        if isinstance(name, str):
+            users.append(name)
         process_user = process.get("user") if process else None
-        users = [u for u in (user.get("name") if user else None, process_user.get("name") if process_user else None)
-                 if isinstance(u, str)]
-        hosts = [h for h in (host.get("hostname") if host else None, source.get("domain") if source else None,
-                             destination.get("domain") if destination else None) if isinstance(h, str)]
+        name = process_user.get("name") if process_user else None
+        if isinstance(name, str):
+            users.append(name)
+        hosts: list[str] = []
+        for node, key in ((host, "hostname"), (source, "domain"), (destination, "domain")):
+            name = node.get(key) if node else None
+            if isinstance(name, str):
+                hosts.append(name)
         hashes: list[str] = []
         for node in (process, get("file"), get("dll")):
             node = node.get("hash") if node else None
             if node:
                 hashes += [v for v in node.values() if isinstance(v, str)]
-        related = None
-        for key, values in (("ip", ips), ("user", users), ("hosts", hosts), ("hash", hashes)):
-            if values:
-                if related is None:
-                    related = doc.setdefault("related", {})
-                related.setdefault(key, list(dict.fromkeys(values)) if len(values) > 1 else values)
+        if ips or users or hosts or hashes:
+            related = doc["related"] = {}                   # _DERIVED_ONLY
+            if ips:
+                related["ip"] = _unique(ips)
+            if users:
+                related["user"] = _unique(users)
+            if hosts:
+                related["hosts"] = _unique(hosts)
+            if hashes:
+                related["hash"] = _unique(hashes)
 
     # -- ECS -> WIA ----------------------------------------------------------------------------
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
