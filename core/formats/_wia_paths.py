@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
-from typing import Any
+from typing import Any, Callable
 
 _MISSING = object()
 
@@ -89,22 +89,24 @@ def _rest(value: Any, path: tuple[Any, ...], popped: set[tuple[Any, ...]], below
     return value
 
 
-def merge(base: Any, extra: Any) -> Any:
-    """`extra` laid over `base`: dicts key by key, lists element by element; scalars from `extra` win."""
+def merge(base: Any, extra: Any, take: Callable[[Any], Any] = copy.deepcopy) -> Any:
+    """`extra` laid over `base`: dicts key by key, lists element by element; scalars from `extra` win.
+    `base` is never changed; the parts of `extra` used go through `take` (a copy by default; a
+    caller that owns `extra` may pass them through as they are)."""
     if isinstance(base, dict) and isinstance(extra, dict):
         out = dict(base)
         for k, v in extra.items():
-            out[k] = merge(out[k], v) if k in out else copy.deepcopy(v)
+            out[k] = merge(out[k], v, take) if k in out else take(v)
         return out
     if isinstance(base, list) and isinstance(extra, list):
         out_list = list(base)
         for i, v in enumerate(extra):
             if i < len(out_list):
-                out_list[i] = merge(out_list[i], v)
+                out_list[i] = merge(out_list[i], v, take)
             else:
-                out_list.append(copy.deepcopy(v))
+                out_list.append(take(v))
         return out_list
-    return copy.deepcopy(extra)
+    return take(extra)
 
 
 def clean(value: Any) -> Any:

@@ -26,7 +26,7 @@ from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
-from ._wia_paths import Remainder, clean, ip_version, is_int, is_mac, is_number, nonblank
+from ._wia_paths import Remainder, clean, ip_version, is_int, is_mac, is_number, merge, nonblank
 from .base import Format
 
 SCHEMA_VERSION = "2018-10-08"
@@ -181,24 +181,9 @@ def _field_json(value: Any) -> str:
     return _FIELD_ENCODER.encode(value)        # containers, None, NaN/Infinity, subclasses
 
 
-def _overlay(base: Any, extra: Any) -> Any:
-    """`_wia_paths.merge` for an `extra` built from parsed ProductFields and used nowhere else: the
-    same result, but `extra`'s parts are taken as they are instead of deep-copied (`base` is still
-    never changed: its containers on the way are copied, as merge does)."""
-    if isinstance(base, dict) and isinstance(extra, dict):
-        out = dict(base)
-        for k, v in extra.items():
-            out[k] = _overlay(out[k], v) if k in out else v
-        return out
-    if isinstance(base, list) and isinstance(extra, list):
-        out_list = list(base)
-        for i, v in enumerate(extra):
-            if i < len(out_list):
-                out_list[i] = _overlay(out_list[i], v)
-            else:
-                out_list.append(v)
-        return out_list
-    return extra
+def _as_is(value: Any) -> Any:
+    """For `merge` of values built from parsed ProductFields and used nowhere else: no copy needed."""
+    return value
 
 
 def _nest(steps: tuple[str | int, ...], value: Any) -> Any:
@@ -209,10 +194,10 @@ def _nest(steps: tuple[str | int, ...], value: Any) -> Any:
 
 
 def _place(node: Any, steps: tuple[str | int, ...], value: Any) -> Any:
-    """`_overlay(node, _nest(steps, value))`, changing `node`'s containers in place instead of copying
+    """`merge(node, _nest(steps, value), _as_is)`, changing `node`'s containers in place instead of copying
     them on the way: the parser owns them and each sits in one place (list gaps get a new {} each)."""
     if not steps:
-        return _overlay(node, value)
+        return merge(node, value, _as_is)
     step, tail = steps[0], steps[1:]
     if isinstance(step, int):
         if not isinstance(node, list):
@@ -735,7 +720,7 @@ class AsffFormat(Format):
             data["cvss"] = clean({"version": cvss.get("Version"), "score": cvss.get("BaseScore"), "vector": cvss.get("BaseVector")}) or {}
             if v.get("ReferenceUrls"):
                 data["references"] = v["ReferenceUrls"]
-        event = _overlay(event, leftover)
+        event = merge(event, leftover, _as_is)
         if own:
             # A description this converter generated (the event had none) is not part of the event.
             if data.get("description") == self._summary(event) and "description" not in (leftover.get("data") or {}):

@@ -701,25 +701,6 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _merge(base: Any, extra: Any) -> Any:
-    """`_wia_paths.merge` with `_copy` for the copies: `extra` laid over `base`, dicts key by key,
-    lists element by element, scalars from `extra` win."""
-    if isinstance(base, dict) and isinstance(extra, dict):
-        out = dict(base)
-        for k, v in extra.items():
-            out[k] = _merge(out[k], v) if k in out else _copy(v) if isinstance(v, (dict, list)) else v
-        return out
-    if isinstance(base, list) and isinstance(extra, list):
-        items = list(base)
-        for i, v in enumerate(extra):
-            if i < len(items):
-                items[i] = _merge(items[i], v)
-            else:
-                items.append(_copy(v))
-        return items
-    return _copy(extra)
-
-
 _ATOMS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -1100,7 +1081,7 @@ class EcsFormat(Format):
             direction = lo or direction
         event: dict[str, Any] = {}
         plan_for(etype, direction == "inbound").backward(doc, event)
-        event = _merge(event, leftover)
+        event = merge(event, leftover, _copy)
         if leftover:
             return [event]
         return [self._complete_foreign(event, doc, etype)]
