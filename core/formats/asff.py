@@ -27,7 +27,7 @@ from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
 from ._wia_paths import Remainder, clean, ip_version, is_int, is_mac, is_number, merge, nonblank
-from .base import Format
+from .base import Format, guarded_reader
 
 SCHEMA_VERSION = "2018-10-08"
 DEFAULT_REGION = "us-east-1"
@@ -667,6 +667,7 @@ class AsffFormat(Format):
         return fields
 
     # -- ASFF -> WIA ---------------------------------------------------------------------------
+    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         """A finding, a list of findings, or a `{"Findings": [...]}` request/response -> WIA event dicts."""
         if isinstance(doc, dict) and isinstance(doc.get("Findings"), list):

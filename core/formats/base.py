@@ -1,9 +1,31 @@
 """Format: the small class every converter is (pySigma-style: mostly declarative attributes + two methods)."""
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import functools
+from typing import Any, Callable, ClassVar
 
-from ..errors import ConversionError
+from ..errors import ConversionError, WiaError
+
+#: What a reader raises when a document is not shaped as the format says (a string where an object
+#: belongs, a missing key, a number out of range, nesting too deep).
+MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError, OverflowError, RecursionError)
+
+ToWia = Callable[..., list[dict[str, Any]]]
+
+
+def guarded_reader(to_wia: ToWia) -> ToWia:
+    """Decorates a Format's `to_wia`: a document the reader trips over raises ConversionError naming
+    the format and what went wrong, never a bare AttributeError from deep inside the reader."""
+    @functools.wraps(to_wia)
+    def guarded(self: "Format", doc: Any, **options: Any) -> list[dict[str, Any]]:
+        try:
+            return to_wia(self, doc, **options)
+        except WiaError:
+            raise
+        except MALFORMED as exc:
+            raise ConversionError(self.name, f"not a valid {self.title} document "
+                                             f"({type(exc).__name__}: {exc})") from exc
+    return guarded
 
 
 class Format:

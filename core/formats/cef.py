@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
-from .base import Format
+from .base import Format, guarded_reader
 from .keyvalue import (EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
                        epoch_ms_value, foreign_alert, get_path, header_fields, leaves, mapping,
                        odd_backslashes)
@@ -272,6 +272,7 @@ class CefFormat(Format):
                            escape_header(version), escape_header(event_type), name, sev_text))
         return header + "|" + " ".join([f"{key}={escape_value(value)}" for key, value in pairs])
 
+    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         lines = doc if isinstance(doc, list) else [doc]
         return [record_to_wia(split_line(line)) for line in lines]

@@ -26,7 +26,7 @@ from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
 from ._wia_paths import clean, ip_version, is_int, is_mac, is_number, nonblank
-from .base import Format
+from .base import Format, guarded_reader
 
 CIM_VERSION = "6.x"
 UNKNOWN = "unknown"
@@ -422,6 +422,7 @@ class CimFormat(Format):
         return []
 
     # -- CIM -> WIA ----------------------------------------------------------------------------
+    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         """A `from_wia` document (or its flat `fields`, as a Splunk search returns them) -> one WIA event."""
         if not isinstance(doc, dict):

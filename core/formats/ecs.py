@@ -24,7 +24,7 @@ from typing import Any, Callable
 from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ._wia_paths import clean, ip_version, is_int, is_number, merge, nonblank
-from .base import Format
+from .base import Format, guarded_reader
 
 ECS_VERSION = "9.4.0"
 CUSTOM_NAMESPACE = "wia"
@@ -1065,6 +1065,7 @@ class EcsFormat(Format):
                 related["hash"] = _unique(hashes)
 
     # -- ECS -> WIA ----------------------------------------------------------------------------
+    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         """One ECS document (nested or with dotted keys, as Elasticsearch `_source` or Beats output) -> one WIA event."""
         if not isinstance(doc, dict):

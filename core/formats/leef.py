@@ -30,7 +30,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
-from .base import Format
+from .base import Format, guarded_reader
 from .keyvalue import (INT, Codec, Field, decode_carried, decode_fields, encode_fields, foreign_alert,
                        header_fields, iso_ms, leaves, odd_backslashes)
 
@@ -301,6 +301,7 @@ class LeefFormat(Format):
                            escape_header(version), escape_header(event_type), delimiter_spec(delimiter)))
         return header + "|" + delimiter.join([f"{k}={escape_value(v, delimiter)}" for k, v in pairs])
 
+    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         lines = doc if isinstance(doc, list) else [doc]
         return [record_to_wia(split_line(line)) for line in lines]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._version import WIA_VERSION
-from .base import Format
+from .base import Format, guarded_reader
 
 
 class WiaFormat(Format):
@@ -16,5 +16,6 @@ class WiaFormat(Format):
     def from_wia(self, event: dict[str, Any], **options: Any) -> dict[str, Any]:
         return event
 
+    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         return list(doc) if isinstance(doc, list) else [doc]

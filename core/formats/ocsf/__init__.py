@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ConversionError
-from ..base import Format
+from ..base import Format, guarded_reader
 from .reader import from_ocsf
 from .tables import OCSF_VERSION
 from .writer import to_ocsf
@@ -38,6 +38,7 @@ class OcsfFormat(Format):
             unmapped = unmapped.strip().lower() not in ("false", "0", "no", "off")
         return to_ocsf(event, unmapped=bool(unmapped))
 
+    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         """One OCSF event, or a JSON array of them (as a Security Lake export holds), -> WIA events."""
         if isinstance(doc, list):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ...errors import ConversionError
-from ..base import Format
+from ..base import Format, guarded_reader
 from .ids import derived_id
 from .reader import read_objects
 from .writer import WIA_EXTENSION, event_objects
@@ -52,6 +52,7 @@ class StixFormat(Format):
         in a property extension on the primary object, so parsing the bundle back loses nothing."""
         return to_bundle([event], **options)
 
+    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         """The WIA events held by a bundle, a list of STIX objects or one STIX object."""
         if isinstance(doc, dict) and doc.get("type") == "bundle":
