@@ -825,27 +825,25 @@ def _context(c: _Ctx, doc: Doc, ctx: Doc, host: bool, network: str | None) -> No
         c.lo["context"] = lo
 
 
+def _endpoints(c: _Ctx, src: Doc, out: Doc, lo: Doc, at: str) -> None:
+    """src.source / src.destination -> out.src_endpoint / dst_endpoint (`at` prefixes the observable
+    names); what an endpoint cannot hold stays in `lo`."""
+    for key, attr in (("source", "src_endpoint"), ("destination", "dst_endpoint")):
+        if key in src:
+            lo_e: Doc = {}
+            ep = _endpoint(c, src[key], lo_e, at + attr)
+            if ep is None:
+                lo[key] = src[key]
+            else:
+                out[attr] = ep
+                if lo_e:
+                    lo[key] = lo_e
+
+
 def _net_context(c: _Ctx, n: Doc, lo: Doc) -> Doc | None:
     """context.network -> one Detection Finding evidence (src/dst endpoint, connection_info)."""
     out: Doc = {}
-    if "source" in n:
-        lo_e: Doc = {}
-        ep = _endpoint(c, n["source"], lo_e, "evidences[0].src_endpoint")
-        if ep is None:
-            lo["source"] = n["source"]
-        else:
-            out["src_endpoint"] = ep
-            if lo_e:
-                lo["source"] = lo_e
-    if "destination" in n:
-        lo_e = {}
-        ep = _endpoint(c, n["destination"], lo_e, "evidences[0].dst_endpoint")
-        if ep is None:
-            lo["destination"] = n["destination"]
-        else:
-            out["dst_endpoint"] = ep
-            if lo_e:
-                lo["destination"] = lo_e
+    _endpoints(c, n, out, lo, "evidences[0].")
     if "protocol" in n or "direction" in n:
         ci: Doc = _connection_info(n.get("direction"))
         if "protocol" in n:
@@ -1202,24 +1200,7 @@ def _network_event(c: _Ctx, d: Doc) -> Doc:
     uid = NETWORK_CLASS[kind]
     doc = dict(HEADERS[uid, _network_activity(uid, d)])
     lo: Doc = {}
-    if "source" in d:
-        lo_e: Doc = {}
-        ep = _endpoint(c, d["source"], lo_e, "src_endpoint")
-        if ep is None:
-            lo["source"] = d["source"]
-        else:
-            doc["src_endpoint"] = ep
-            if lo_e:
-                lo["source"] = lo_e
-    if "destination" in d:
-        lo_e = {}
-        ep = _endpoint(c, d["destination"], lo_e, "dst_endpoint")
-        if ep is None:
-            lo["destination"] = d["destination"]
-        else:
-            doc["dst_endpoint"] = ep
-            if lo_e:
-                lo["destination"] = lo_e
+    _endpoints(c, d, doc, lo, "")
     ci = _connection_info(d.get("direction"))
     proto = d["protocol"]
     ci["protocol_name"] = proto.lower()
