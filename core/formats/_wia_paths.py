@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
+import math
 import re
 from typing import Any, Callable
 
@@ -176,3 +178,22 @@ def is_number(value: Any) -> bool:
 
 def nonblank(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
+
+
+#: json.dumps with non-default options builds a new encoder per call; converters encode many small values.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def compact_json(value: Any) -> str:
+    """`json.dumps(value, ensure_ascii=False, separators=(",", ":"))`, the same text. Strings and plain
+    numbers (most values) are written here as the encoder writes them, without its per-call setup."""
+    kind = type(value)
+    if kind is str:
+        return json.encoder.encode_basestring(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    return _COMPACT.encode(value)        # containers, None, NaN/Infinity, subclasses

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
 import uuid
 from typing import Any
@@ -26,7 +25,7 @@ from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
-from ._wia_paths import Remainder, clean, ip_version, is_int, is_mac, is_number, merge, nonblank
+from ._wia_paths import Remainder, clean, compact_json, ip_version, is_int, is_mac, is_number, merge, nonblank
 from .base import Format, guarded_reader
 
 SCHEMA_VERSION = "2018-10-08"
@@ -160,25 +159,6 @@ def _put(target: dict[str, Any], key: str, value: Any) -> None:
         target[key] = value
 
 
-#: What `json.dumps(value, ensure_ascii=False, separators=(",", ":"))` uses, built once: dumps with
-#: non-default options makes a new encoder per call, and ProductFields encodes ~20 values per event.
-_FIELD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_encode_string = json.encoder.encode_basestring   # what that encoder does with a str
-
-
-def _field_json(value: Any) -> str:
-    """`json.dumps(value, ensure_ascii=False, separators=(",", ":"))`, the same text. Strings and plain
-    numbers (most values) are written here as the encoder writes them, without its per-call setup."""
-    kind = type(value)
-    if kind is str:
-        return _encode_string(value)
-    if kind is int:
-        return int.__repr__(value)
-    if kind is float and math.isfinite(value):
-        return float.__repr__(value)
-    if kind is bool:
-        return "true" if value else "false"
-    return _FIELD_ENCODER.encode(value)        # containers, None, NaN/Infinity, subclasses
 
 
 def _as_is(value: Any) -> Any:
@@ -284,7 +264,7 @@ class AsffFormat(Format):
         if created == event.get("timestamp"):
             rest.pop("timestamp")
         label = severity_label(severity)
-        original = _field_json(severity)        # = json.dumps(severity): a number here
+        original = compact_json(severity)        # = json.dumps(severity): a number here
         finding: dict[str, Any] = {
             "SchemaVersion": SCHEMA_VERSION,
             "Id": event_id if len(event_id) <= MAX_ID else event_id[:MAX_ID],
@@ -637,7 +617,7 @@ class AsffFormat(Format):
         room = MAX_PRODUCT_FIELDS - 1                    # one pair is kept for the omission note
 
         def emit(path: str, value: Any) -> None:
-            text = _field_json(value)
+            text = compact_json(value)
             key = f"{prefix}wia.{path}"
             if len(text) <= MAX_PRODUCT_FIELD_VALUE and len(key) <= MAX_PRODUCT_FIELD_KEY:
                 if len(fields) < room:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso
 from ..validation.nodes import Node, load_node
+from ._wia_paths import compact_json
 
 #: Prefix of the keys that carry WIA fields no predefined key holds.
 CARRY_PREFIX = "wia."
@@ -35,7 +35,6 @@ _NAME = re.compile(r"^[A-Za-z0-9_$]+$")
 _MISSING = object()
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 Path = tuple[str, ...]
 
@@ -77,15 +76,6 @@ def odd_backslashes(text: str, at: int, start: int = 0) -> bool:
     return (at - i) % 2 == 1
 
 
-def _dumps(value: Any) -> str:
-    """json.dumps(value, ensure_ascii=False, separators=(",", ":")). A number or boolean is spelled
-    here as the encoder spells it: setting the encoder up costs more than the work for one scalar."""
-    kind = type(value)
-    if kind is int or (kind is float and math.isfinite(value)):
-        return repr(value)
-    if kind is bool:
-        return "true" if value else "false"
-    return _encode(value)
 
 
 # --- codecs: WIA value <-> key text ------------------------------------------------------------
@@ -272,7 +262,7 @@ def carry_text(string: bool, path: Path, value: Any, format_name: str) -> str:
             raise ConversionError(format_name, f"expected a string, got {type(value).__name__}",
                                   path="/" + "/".join(path))
         return value
-    return _dumps(value)
+    return compact_json(value)
 
 
 def leaves(event: dict[str, Any], skip: set[Path], format_name: str) -> list[tuple[str, str]]:
@@ -288,7 +278,7 @@ def leaves(event: dict[str, Any], skip: set[Path], format_name: str) -> list[tup
     out: list[tuple[str, str]] = []
     _walk(root, (), CARRY_PREFIX, ((k, v) for k, v in event.items() if k in known), skip, format_name, out)
     if extra:
-        out.append((EXTRA_KEY, _dumps(extra)))
+        out.append((EXTRA_KEY, compact_json(extra)))
     return out
 
 
