@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Sequence
 
 from wia_security.errors import DeliveryError
@@ -194,6 +194,14 @@ class BatchingSink(BaseSink):
 
     def close_transport(self) -> None:
         pass
+
+    def lower_byte_limit(self, body_size: int, reason: str) -> None:
+        """Batch below `body_size` from now on: a server or proxy refused a body that size (413)."""
+        new = max(1, body_size - 1)
+        if new < self.policy.max_bytes:
+            log.warning("%s: a %d-byte request was refused (%s); batching to %d bytes from now on",
+                        self.name, body_size, reason, new)
+            self.policy = replace(self.policy, max_bytes=new)
 
     # -- the sink protocol ------------------------------------------------------------------------
     def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:

@@ -31,7 +31,7 @@ from wia_security.formats import FORMATS, convert
 from wia_security.timeutil import parse_iso
 
 from ..config import reveal
-from ..delivery.batching import Batch, BatchingSink, Outcome
+from ..delivery.batching import Batch, BatchingSink, BatchItem, Outcome
 from ..delivery.http import is_retryable_status
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
 from . import template
@@ -168,27 +168,68 @@ class ElasticSink(BatchingSink):
             if self.install_template and not self.template_installed:
                 self.put_template()
                 self.template_installed = True
-            response = self.bulk(batch.body())
         except Exception as exc:  # noqa: BLE001 - turned into a DeliveryError the machinery understands
             raise self.as_delivery_error(exc) from None
+        return self._post_items(batch.items, whole=True)
+
+    def _post_items(self, items: list[BatchItem], *, whole: bool) -> list[Outcome] | None:
+        """One `_bulk` request for `items`. A 413 (the server's `http.max_content_length`, or a proxy's
+        body limit such as nginx's 1 MB default) halves the request until it fits. Once split, a part's
+        error becomes the outcome of its items only: parts already indexed are not re-sent."""
+        body = b"".join(item.payload for item in items)           # item_separator is b""
+        try:
+            try:
+                response = self.bulk(body)
+            except Exception as exc:  # noqa: BLE001 - turned into a DeliveryError the machinery understands
+                error = self.as_delivery_error(exc)
+                if error.status == 413:
+                    return self._split(items, len(body), error)
+                raise error from None
+            return self._outcomes(response, len(items))
+        except DeliveryError as error:
+            if whole:
+                raise
+            return [Outcome.from_error(error)] * len(items)
+
+    def _split(self, items: list[BatchItem], body_size: int, error: DeliveryError) -> list[Outcome]:
+        if len(items) == 1:
+            return [Outcome.failed(f"{error.reason} (one document of {body_size:,} bytes is over the server's "
+                                   f"or a proxy's request size limit)", details=error.details)]
+        self.lower_byte_limit(body_size, error.reason)
+        half = len(items) // 2
+        return [*(self._post_items(items[:half], whole=False) or [Outcome.delivered()] * half),
+                *(self._post_items(items[half:], whole=False) or [Outcome.delivered()] * (len(items) - half))]
+
+    def _outcomes(self, response: Any, count: int) -> list[Outcome] | None:
+        """Per-item outcomes of a bulk response (None: all delivered). A body that is not a bulk
+        response (a proxy's page answered with 200, a cut-off body) retries: `create` by `_id` makes
+        re-sending safe, whatever the server did with the first try."""
+        if not isinstance(response, dict):
+            raise DeliveryError(f"bulk response is not a JSON object: {_short(response)}", sink=self.name,
+                                retryable=True)
         if not response.get("errors"):
             return None
-        items = response.get("items") or []
-        if len(items) != len(batch):
-            raise DeliveryError(f"bulk response has {len(items)} item(s) for {len(batch)} action(s)",
-                                sink=self.name, retryable=True)
-        return [item_outcome(item) for item in items]
+        items = response.get("items")
+        if not isinstance(items, list) or len(items) != count:
+            found = f"{len(items)} item(s)" if isinstance(items, list) else f"items {_short(items)}"
+            raise DeliveryError(f"bulk response has {found} for {count} action(s)", sink=self.name, retryable=True)
+        return [item_outcome(item, n) for n, item in enumerate(items)]
 
     def as_delivery_error(self, exc: Exception) -> DeliveryError:
-        """A client exception as a DeliveryError: HTTP status decides retryability; network errors retry."""
+        """A client exception as a DeliveryError: HTTP status decides retryability; network errors retry;
+        an answer the client could not parse (a proxy's page, a cut-off body) retries too."""
         status, headers, info = _status_of(exc)
         if status is None:
+            if type(exc).__name__ == "SerializationError":         # both clients' name for it
+                return DeliveryError(f"bulk response could not be read: {_short(str(exc))}", sink=self.name,
+                                     retryable=True)
             from ..delivery.batching import classify_exception
             return classify_exception(exc)
-        reason = f"HTTP {status}: {_error_text(info) or type(exc).__name__}"
+        # opensearch-py keeps a body that is not JSON (an HTML error page) as the error's text, not its info.
+        text = _error_text(info) or _error_text(getattr(exc, "error", None)) or type(exc).__name__
         retry_after = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
-        return DeliveryError(reason, sink=self.name, retryable=is_retryable_status(status), status=status,
-                             retry_after=parse_retry_after(retry_after), details=info)
+        return DeliveryError(f"HTTP {status}: {_short(text)}", sink=self.name, retryable=is_retryable_status(status),
+                             status=status, retry_after=parse_retry_after(retry_after), details=info)
 
     def close_transport(self) -> None:
         close = getattr(self.client, "close", None)
@@ -244,10 +285,14 @@ def utc_day(timestamp: Any) -> str:
     return day
 
 
-def item_outcome(item: dict[str, Any]) -> Outcome:
-    """One bulk response item -> its Outcome (see the module docstring for the rules)."""
-    result = next(iter(item.values())) if item else {}
-    status = result.get("status", 0)
+def item_outcome(item: Any, index: int = 0) -> Outcome:
+    """One bulk response item -> its Outcome (see the module docstring for the rules). An item that is
+    not `{action: {"status": int, ...}}` retries: whether it was indexed is unknown, and `create` by
+    `_id` makes re-sending safe."""
+    result = next(iter(item.values()), None) if isinstance(item, dict) and len(item) == 1 else None
+    status = result.get("status") if isinstance(result, dict) else None
+    if status.__class__ is not int:
+        return Outcome.retry(f"malformed bulk response item #{index}: {_short(item)}")
     error = result.get("error")
     if 200 <= status < 300:
         return Outcome.delivered()
@@ -258,6 +303,13 @@ def item_outcome(item: dict[str, Any]) -> Outcome:
     if status == 429 or status >= 500 or kind in RETRYABLE_ITEM_ERRORS:
         return Outcome.retry(text, details=error)
     return Outcome.failed(text, details=error)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    """A response fragment for an error message: one line, at most `limit` characters."""
+    text = " ".join((value.decode("utf-8", "replace") if isinstance(value, bytes) else
+                     value if isinstance(value, str) else repr(value)).split())
+    return (text[:limit] + "…" if len(text) > limit else text) or "(empty)"
 
 
 def _error_text(error: Any) -> str:

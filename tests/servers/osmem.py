@@ -76,8 +76,14 @@ class Fault:
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
+    raw: bytes | None = None            # status: this body as is (a proxy's HTML page, a cut-off JSON)
     seconds: float = 0.0
     every: int = 0                  # reject_items: refuse actions whose index % every == 0
+
+
+#: What nginx answers for a body over `client_max_body_size` (1 MB by default).
+NGINX_413 = (b"<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request "
+             b"Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 
 
 class FaultProxy:
@@ -87,6 +93,7 @@ class FaultProxy:
         self.upstream = urlsplit(upstream)
         self.faults: deque[Fault] = deque()
         self.requests: list[tuple[str, str, int]] = []     # (method, path, response status or 0)
+        self.max_body: int | None = None    # bulk bodies over this get nginx's 413 page (client_max_body_size)
         self.lock = threading.Lock()
         proxy = self
 
@@ -103,6 +110,8 @@ class FaultProxy:
                 if "_bulk" in self.path:
                     with proxy.lock:
                         fault = proxy.faults.popleft() if proxy.faults else None
+                    if fault is None and proxy.max_body is not None and length > proxy.max_body:
+                        fault = Fault("status", 413, {"Content-Type": "text/html"}, raw=NGINX_413)
                 proxy.handle(self, body, fault)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any
@@ -136,9 +145,10 @@ class FaultProxy:
                 self._reply(handler, status, payload, headers)
             elif fault.kind == "status":
                 status = fault.status
-                payload = json.dumps(fault.body or {"error": {"type": "fault", "reason": f"injected {status}"},
-                                                     "status": status}).encode()
-                self._reply(handler, status, payload, [("Content-Type", "application/json"), *fault.headers.items()])
+                payload = fault.raw if fault.raw is not None else json.dumps(
+                    fault.body or {"error": {"type": "fault", "reason": f"injected {status}"}, "status": status}).encode()
+                headers = {"Content-Type": "application/json", **fault.headers}
+                self._reply(handler, status, payload, list(headers.items()))
             elif fault.kind == "reset":
                 _reset(handler.connection)
             elif fault.kind == "stall":
