@@ -7,11 +7,13 @@ fed back to `wia-security forward` after fixing: `jq -c .event dead.ndjson | wia
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import threading
 from typing import IO, Any
 
 from wia_security import jsonio
+from wia_security.errors import OutputError
 from wia_security.timeutil import now_iso
 
 from .base import Rejected
@@ -36,38 +38,68 @@ def dead_letter_record(rejected: Rejected) -> dict[str, Any]:
 
 
 class DeadLetterFile:
-    """Appends rejected events to an NDJSON file, created on the first rejection (so a clean run leaves none)."""
+    """Appends rejected events to an NDJSON file, created on the first rejection (so a clean run leaves none).
+
+    Each record reaches the operating system when `put` returns (no buffer), so a full disk or a
+    vanished directory raises OutputError at the record that was lost, and `count` stays exact."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.count = 0
-        self._fh: IO[str] | None = None
+        self._fh: IO[bytes] | None = None
         self._lock = threading.Lock()
 
     def put(self, rejected: Rejected) -> None:
-        line = _dumps(dead_letter_record(rejected))
+        data = (_dumps(dead_letter_record(rejected)) + "\n").encode("utf-8", "surrogatepass")
         with self._lock:
-            if self._fh is None:
-                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-            self._fh.write(line + "\n")
+            try:
+                if self._fh is None:
+                    self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115
+                view = memoryview(data)
+                while view:                          # an unbuffered write may take part of the data
+                    view = view[self._fh.write(view) or 0:]
+            except OSError as exc:
+                raise OutputError(f"the dead-letter file {self.path}", exc.strerror or str(exc)) from exc
             self.count += 1
 
     def flush(self) -> None:
         if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            self._sync(self._fh)
 
     def close(self) -> None:
-        if self._fh is not None:
-            self.flush()
-            self._fh.close()
-            self._fh = None
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                self._sync(fh)
+            finally:
+                fh.close()
+
+    def _sync(self, fh: IO[bytes]) -> None:
+        try:
+            os.fsync(fh.fileno())
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.ENOTSUP):
+                return                  # a pipe or terminal (/dev/stderr): nothing to sync
+            raise OutputError(f"the dead-letter file {self.path}", exc.strerror or str(exc)) from exc
 
     def __enter__(self) -> "DeadLetterFile":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def unwritable(path: str) -> str | None:
+    """Why a file cannot be created or appended at `path`, or None: checked before a run starts, so
+    the first rejected event does not find out."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return "is a directory"
+    if os.path.exists(path):
+        return None if os.access(path, os.W_OK) else "permission denied"
+    if not os.path.isdir(directory):
+        return f"directory {directory} does not exist"
+    return None if os.access(directory, os.W_OK | os.X_OK) else f"directory {directory} is not writable"
 
 
 def _dumps(record: dict[str, Any]) -> str:

@@ -21,7 +21,9 @@ class FileSink(BaseSink):
         self.path = path
         self.format = get_format(format)
         self.name = f"file:{path}"
-        self._fh: IO[str] = sys.stdout if path == "-" else open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
+        # Unbuffered: a batch is on its way to the disk when send() reports it, and a failed write
+        # leaves nothing behind in a buffer to surface later.
+        self._fh: IO[bytes] | None = None if path == "-" else open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "FileSink":
@@ -34,23 +36,39 @@ class FileSink(BaseSink):
 
     def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:
         report = DeliveryReport(self.name)
-        lines = []
+        lines: list[bytes] = []
+        written: list[dict[str, Any]] = []
         for event in events:
             try:
                 doc = self.format.from_wia(event)
-                lines.append(doc if self.format.text else jsonio.dumps(doc))
+                lines.append((doc if self.format.text else jsonio.dumps(doc)).encode("utf-8"))
+                written.append(event)
             except (ConversionError, ValueError, TypeError, KeyError) as exc:
                 report.failed.append(Rejected(f"{self.format.name} conversion failed: {exc}", event=event, sink=self.name))
         if lines:
-            self._fh.write("\n".join(lines) + "\n")
+            # Written through before counting them delivered: a full disk fails this batch's events
+            # (to the dead letter), not events already reported.
+            try:
+                self._write(b"\n".join(lines) + b"\n")
+            except OSError as exc:
+                reason = f"cannot write to {self.path}: {exc.strerror or exc} (the file may end with part of this batch)"
+                report.failed += [Rejected(reason, event=e, sink=self.name, retryable=True) for e in written]
+                return report
         report.delivered = len(lines)
         return report
 
+    def _write(self, data: bytes) -> None:
+        if self._fh is None:
+            sys.stdout.write(data.decode("utf-8"))
+            sys.stdout.flush()
+            return
+        view = memoryview(data)
+        while view:                              # an unbuffered write may take part of the data
+            view = view[self._fh.write(view) or 0:]
+
     def flush(self) -> DeliveryReport:
-        self._fh.flush()
-        return DeliveryReport(self.name)
+        return DeliveryReport(self.name)         # send() writes through
 
     def close(self) -> None:
-        self._fh.flush()
-        if self._fh is not sys.stdout:
+        if self._fh is not None:
             self._fh.close()

@@ -72,16 +72,27 @@ class StoredEvent:
     event: dict[str, Any]
 
 
+def _hint(path: str) -> str:
+    import os
+    if os.path.isdir(path):
+        return " (the path is a directory)"
+    folder = os.path.dirname(os.path.abspath(path))
+    return "" if os.path.isdir(folder) else f" (directory {folder} does not exist)"
+
+
 class EventStore:
     """The SQLite file itself: insert, query and count."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_DDL)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_DDL)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as exc:        # a directory, a missing folder, not a database, read-only...
+            raise ConfigError(f"cannot open the SQLite store: {exc}{_hint(path)}", source=path) from None
 
     def insert(self, events: Sequence[dict[str, Any]],
                bodies: Sequence[str | None] | None = None) -> tuple[int, int, list[Rejected]]:
@@ -183,7 +194,13 @@ class SqliteSink(BaseSink):
 
     def send_with_bodies(self, events: Sequence[dict[str, Any]], bodies: Sequence[str | None] | None) -> DeliveryReport:
         """send(), reusing the JSON text each event arrived as where the pipeline still has it."""
-        inserted, duplicates, rejected = self.store.insert(events, bodies)
+        try:
+            inserted, duplicates, rejected = self.store.insert(events, bodies)
+        except sqlite3.Error as exc:        # disk full, database locked past the timeout, I/O error
+            # The transaction was rolled back: none of the batch is stored; it may be sent again.
+            reason = f"cannot store in {self.store.path}: {type(exc).__name__}: {exc}"
+            return DeliveryReport(self.name, failed=[Rejected(reason, event=e, sink=self.name, retryable=True)
+                                                     for e in events])
         return DeliveryReport(self.name, inserted, duplicates, rejected)
 
     def close(self) -> None:

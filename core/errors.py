@@ -102,3 +102,13 @@ class DeliveryError(WiaError):
         self.details = details
         prefix = f"{sink}: " if sink else ""
         super().__init__(f"{prefix}{reason}")
+
+
+class OutputError(WiaError):
+    """A dead-letter output cannot be written: the run stops, since it could no longer account for
+    every event. `target` names the output, `reason` the operating system's words."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        self.target = target
+        self.reason = reason
+        super().__init__(f"cannot write {target}: {reason}")

@@ -118,46 +118,49 @@ class Forwarder:
         warnings, by_type, by_band = s.warnings, s.by_type, s.by_band
         batch_size = self.batch_size
         read, accepted = s.read, s.accepted          # run() may be called per batch on one summary
-        for item in items:
-            read += 1
-            if item.error is not None:
-                s.unparseable += 1
-                self._reject(item, "unparseable input: " + item.error.reason, None,
-                             [{"path": "", "code": "parse_error", "message": str(item.error)}])
-                continue
-            value = item.value
-            result = validate(value)
-            for w in result.warnings:
-                warnings[w.code] += 1
-            if not result.valid:
-                s.invalid += 1
-                first = result.errors[0]
-                self._reject(item, f"invalid: {first.path or '/'}: {first.message}", value,
-                             [e.to_dict() for e in result.errors])
-                continue
-            event = result.event
-            changed = normalize_in_place(event) or event is not value
-            accepted += 1
-            by_type[event["type"]] += 1
-            severity = event["severity"]
-            by_band[_BAND_OF_INT[int(severity)] if 0 <= severity <= 10 else band(severity)] += 1
-            batch.append(event)
-            if keep_bodies:
-                raw = item.raw
-                bodies.append(None if changed or raw is None else raw.rstrip(b"\r\n").decode("utf-8"))
-            if len(batch) >= batch_size:
+        try:
+            for item in items:
+                read += 1
+                if item.error is not None:
+                    s.unparseable += 1
+                    self._reject(item, "unparseable input: " + item.error.reason, None,
+                                 [{"path": "", "code": "parse_error", "message": str(item.error)}])
+                    continue
+                value = item.value
+                result = validate(value)
+                for w in result.warnings:
+                    warnings[w.code] += 1
+                if not result.valid:
+                    s.invalid += 1
+                    first = result.errors[0]
+                    self._reject(item, f"invalid: {first.path or '/'}: {first.message}", value,
+                                 [e.to_dict() for e in result.errors])
+                    continue
+                event = result.event
+                changed = normalize_in_place(event) or event is not value
+                accepted += 1
+                by_type[event["type"]] += 1
+                severity = event["severity"]
+                by_band[_BAND_OF_INT[int(severity)] if 0 <= severity <= 10 else band(severity)] += 1
+                batch.append(event)
+                if keep_bodies:
+                    raw = item.raw
+                    bodies.append(None if changed or raw is None else raw.rstrip(b"\r\n").decode("utf-8"))
+                if len(batch) >= batch_size:
+                    self._deliver(batch, bodies if keep_bodies else None)
+                    batch, bodies = [], []
+                if progress is not None:
+                    s.read, s.accepted = read, accepted
+                    progress.update(read, s.rejected)
+            s.read, s.accepted = read, accepted
+            if batch:
                 self._deliver(batch, bodies if keep_bodies else None)
-                batch, bodies = [], []
+            self._account(self.sink.flush())
             if progress is not None:
-                s.read, s.accepted = read, accepted
-                progress.update(read, s.rejected)
-        s.read, s.accepted = read, accepted
-        if batch:
-            self._deliver(batch, bodies if keep_bodies else None)
-        self._account(self.sink.flush())
-        if progress is not None:
-            progress.update(s.read, s.rejected, force=True)
-        s.seconds = time.monotonic() - started
+                progress.update(s.read, s.rejected, force=True)
+        finally:                                     # also when an output fails midway: counts stay true
+            s.read, s.accepted = read, accepted
+            s.seconds = time.monotonic() - started
         return s
 
     def _deliver(self, batch: list[dict[str, Any]], bodies: list[str | None] | None = None) -> None:

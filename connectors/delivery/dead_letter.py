@@ -19,6 +19,7 @@ import threading
 from typing import Any, Protocol
 
 from wia_security import jsonio
+from wia_security.errors import OutputError
 
 from ..base import Rejected
 from ..dead_letter import DeadLetterFile, dead_letter_record
@@ -55,9 +56,12 @@ class SqliteDeadLetter:
         self.path = path
         self.count = 0
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_DDL)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_DDL)
+        except sqlite3.Error as exc:
+            raise OutputError(f"the dead-letter store {path}", str(exc)) from None
 
     def put(self, rejected: Rejected) -> None:
         record = dead_letter_record(rejected)
@@ -66,8 +70,11 @@ class SqliteDeadLetter:
         row = (record["failed_at"], record.get("sink"), record["reason"], int(bool(rejected.retryable)),
                event_id, _dumps(record))
         with self._lock:
-            self._db.execute("INSERT INTO dead_letters (failed_at, sink, reason, retryable, event_id, record) "
-                             "VALUES (?, ?, ?, ?, ?, ?)", row)
+            try:
+                self._db.execute("INSERT INTO dead_letters (failed_at, sink, reason, retryable, event_id, record) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", row)
+            except sqlite3.Error as exc:
+                raise OutputError(f"the dead-letter store {self.path}", str(exc)) from None
             self.count += 1
 
     def records(self) -> list[dict[str, Any]]:

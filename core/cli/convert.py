@@ -12,7 +12,7 @@ from collections import Counter
 from typing import IO, Any, Iterator
 
 from .. import jsonio
-from ..errors import ConversionError, ParseError, UnknownFormatError, WiaError
+from ..errors import OutputError, ParseError, UnknownFormatError, WiaError
 from ..formats import FORMATS, get_format
 from ..progress import Progress
 from ..reader import InputSource, Item
@@ -184,7 +184,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"convert: {name} documents cannot be converted back to WIA events")
     if missing_inputs(args.inputs):
         return 2
-    from wia_security.connectors.dead_letter import DeadLetterFile
+    from wia_security.connectors.dead_letter import DeadLetterFile, unwritable
+    problem = unwritable(args.dead_letter)
+    if problem:
+        return fail(f"cannot write the dead-letter file {args.dead_letter}: {problem}")
     try:
         out: IO[bytes] = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
     except OSError as exc:
@@ -207,8 +210,14 @@ def run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 fail(f"{exc.filename or 'output'}: {exc.strerror or exc}")
                 io_error = True
+            except OutputError as exc:         # rejects can no longer be recorded: stop, say so
+                fail(f"stopped: {exc}")
+                io_error = True
             finally:
                 progress.close()
+    except OutputError as exc:
+        fail(f"stopped: {exc}")
+        io_error = True
     except BrokenPipeError:
         # The reader of our output went away (`| head`): stop quietly, as Unix tools do.
         import os
@@ -229,11 +238,15 @@ def run(args: argparse.Namespace) -> int:
     counts = converter.counts
     summary = {"format": name, "direction": direction, "read": counts["read"], "converted": counts["converted"],
                "written": counts["written"], "rejected": counts["rejected"],
-               "dead_letter": args.dead_letter if counts["rejected"] else None, "reasons": dict(converter.reasons)}
+               "dead_letter": args.dead_letter if counts["rejected"] else None, "dead_lettered": dead_letter.count,
+               "reasons": dict(converter.reasons)}
     if args.summary == "json":
         print(jsonio.dumps(summary), file=sys.stderr)
     else:
-        extra = f"; {counts['rejected']:,} rejected, written to {args.dead_letter}" if counts["rejected"] else ""
+        recorded = dead_letter.count
+        extra = "" if not counts["rejected"] else (
+            f"; {counts['rejected']:,} rejected, written to {args.dead_letter}" if recorded == counts["rejected"] else
+            f"; {counts['rejected']:,} rejected, {recorded:,} of them written to {args.dead_letter}")
         print(f"{counts['read']:,} inputs: {counts['written']:,} {'documents' if direction == 'to' else 'events'} "
               f"written ({name}, {'WIA -> ' + name if direction == 'to' else name + ' -> WIA'}){extra}", file=sys.stderr)
     if io_error:

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any, Iterator
 
 from .. import jsonio
-from ..errors import ConfigError, WiaError
+from ..errors import ConfigError, OutputError, WiaError
 from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource, Item
@@ -54,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if missing_inputs(args.inputs):
         return 2
     from wia_security.connectors import open_sink
+    from wia_security.connectors.dead_letter import DeadLetterFile, unwritable
     from wia_security.connectors.delivery import open_dead_letter
     settings: dict[str, Any] = {}
     try:
@@ -77,20 +77,32 @@ def run(args: argparse.Namespace) -> int:
     lenient = args.lenient if args.lenient is not None else bool(settings.get("lenient", False))
     try:
         dead_letter_output = open_dead_letter(dead_letter_spec)
+        problem = unwritable(dead_letter_output.path) if isinstance(dead_letter_output, DeadLetterFile) else None
+        if problem:
+            raise OutputError(f"the dead-letter file {dead_letter_output.path}", problem)
     except (WiaError, OSError) as exc:
         sink.close()
         return fail(exc)
     sources = [InputSource(path) for path in args.inputs]
     total = sum(s.size or 0 for s in sources) or None
     progress = Progress(total, lambda: sum(s.position() for s in sources), enabled=args.progress)
-    with sink, dead_letter_output as dead_letter:
-        forwarder = Forwarder(sink, dead_letter, lenient=lenient, batch_size=batch_size, progress=progress)
-        try:
-            summary = forwarder.run(_items(sources))
-        finally:
-            progress.close()
-            for s in sources:
-                s.close()
+    forwarder = Forwarder(sink, dead_letter_output, lenient=lenient, batch_size=batch_size, progress=progress)
+    try:
+        with sink, dead_letter_output:
+            try:
+                summary = forwarder.run(_items(sources))
+            finally:
+                progress.close()
+                for s in sources:
+                    s.close()
+    except OutputError as exc:
+        # Rejected events can no longer be recorded: stop rather than lose them, and say how far it got.
+        done = forwarder.summary
+        print(f"destination: {sink.name}")
+        print(done.render())
+        return fail(f"stopped: {exc}. The counts above are up to that point; events read but not counted as "
+                    f"delivered or dead-lettered were not recorded anywhere. Fix the output and run again "
+                    f"(idempotent destinations count the delivered events as duplicates).")
     stats = getattr(sink, "stats", None)           # a --config fan-out reports per destination
     if args.summary == "json":
         doc = {**summary.to_dict(), "destination": sink.name,

@@ -65,3 +65,24 @@ def test_sink_through_the_registry(tmp_path):
     with open_sink(f"sqlite:///{tmp_path}/s.db") as sink:
         report = sink.send(event_dicts(10, seed=5))
     assert (report.delivered, report.duplicates, report.failed) == (10, 0, [])
+
+
+def test_a_batch_the_database_refuses_fails_whole_and_retryable_then_goes_in(tmp_path):
+    from wia_security.connectors.sqlite import SqliteSink
+    sink = SqliteSink(str(tmp_path / "s.db"))
+    events = event_dicts(10, seed=5)
+    sink.store._db.execute("PRAGMA query_only=ON")       # sqlite refuses writes, as on a read-only file
+    report = sink.send(events)
+    assert (report.delivered, report.duplicates, len(report.failed)) == (0, 0, 10)
+    assert all(r.retryable and "attempt to write a readonly database" in r.reason for r in report.failed)
+    assert [r.event for r in report.failed] == events
+    sink.store._db.execute("PRAGMA query_only=OFF")
+    assert sink.send(events).delivered == 10                 # the transaction was rolled back: nothing half-stored
+    assert sink.store.count() == 10
+
+
+def test_a_store_path_that_cannot_be_opened_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot open the SQLite store.*the path is a directory"):
+        EventStore(str(tmp_path))
+    with pytest.raises(ConfigError, match="directory .*missing does not exist"):
+        EventStore(str(tmp_path / "missing" / "s.db"))

@@ -173,3 +173,15 @@ def test_a_malformed_document_goes_to_the_dead_letter_and_the_rest_converts(tmp_
     assert f"{src}:2: cannot convert from cim: cim: not a valid" in err and "Traceback" not in err
     (rejected,) = [json.loads(line) for line in dead.read_text().splitlines()]
     assert rejected["where"] == f"{src}:2" and "OverflowError" in rejected["reason"]
+
+
+def test_a_dead_letter_that_cannot_be_written_stops_the_run_with_exit_2(tmp_path, capsys):
+    assert Path("/dev/full").exists()             # every write fails with ENOSPC, as on a full disk
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text('{"not": "an event"}\n{"nor": "this"}\n')
+    code, _, err = run(["convert", str(bad), "--to", "ocsf", "--dead-letter", "/dev/full"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "stopped: cannot write the dead-letter file /dev/full: No space left on device" in err
+    assert "1 rejected, 0 of them written to /dev/full" in err      # it stopped at the first reject
+    code, _, err = run(["convert", str(bad), "--to", "ocsf", "--dead-letter", str(tmp_path / "no" / "dl.ndjson")], capsys)
+    assert code == 2 and "cannot write the dead-letter file" in err and "does not exist" in err

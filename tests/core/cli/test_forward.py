@@ -129,3 +129,60 @@ def test_a_forwarder_run_per_batch_accumulates_one_summary(tmp_path):
             forwarder.run([Item("b", i, e) for i, e in enumerate(events[start:start + 10])])
     s = forwarder.summary
     assert (s.read, s.accepted, s.delivered) == (30, 30, 30)
+
+
+# --- outputs that cannot be written ------------------------------------------------------------------
+FULL_DISK = "/dev/full"             # every write fails with ENOSPC, as on a full disk (Linux)
+
+
+def _mixed_input(tmp_path: Path, good: int = 20) -> int:
+    """`in.ndjson` with `good` valid events, one invalid and one unparseable line; returns the line count."""
+    lines = [json.dumps(e) for e in event_dicts(good, seed=41)] + ['{"bad": 1}', "not json"]
+    (tmp_path / "in.ndjson").write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
+@pytest.mark.parametrize("where, message", [
+    ("missing/dl.ndjson", "directory"),
+    (".", "is a directory"),
+])
+def test_a_dead_letter_path_that_cannot_be_written_is_refused_before_reading(cli, tmp_path, where, message):
+    _mixed_input(tmp_path)
+    r = cli("forward", "--to", "file:///" + str(tmp_path / "out.ndjson"), "--dead-letter", where, "in.ndjson")
+    assert r.code == 2
+    assert "cannot write the dead-letter file" in r.err and message in r.err and "Traceback" not in r.err
+    assert (tmp_path / "out.ndjson").read_text() == ""          # nothing was forwarded
+
+
+def test_a_full_disk_under_the_dead_letter_stops_the_run_and_says_how_far_it_got(cli, tmp_path):
+    assert Path(FULL_DISK).exists()
+    lines = _mixed_input(tmp_path)
+    r = cli("forward", "--batch-size", "5", "--to", "file:///" + str(tmp_path / "out.ndjson"),
+            "--dead-letter", FULL_DISK, "in.ndjson")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert f"stopped: cannot write the dead-letter file {FULL_DISK}: No space left on device" in r.err
+    # The invalid line came after 20 good ones: those were delivered and the summary says so.
+    assert f"read {lines - 1} events" in r.out and "delivered           20" in r.out
+    assert "0 written to the dead-letter file" in r.out
+    assert len((tmp_path / "out.ndjson").read_text().splitlines()) == 20
+
+
+def test_a_destination_file_that_cannot_be_written_dead_letters_the_batch(cli, tmp_path):
+    lines = _mixed_input(tmp_path)
+    r = cli("forward", "--summary", "json", "--to", f"file://{FULL_DISK}", "--dead-letter", "dl.ndjson", "in.ndjson")
+    s = json.loads(r.out)
+    assert r.code == 1
+    assert (s["read"], s["delivered"], s["undeliverable"], s["rejected"]) == (lines, 0, 20, 22)
+    dl = dead_letters(tmp_path / "dl.ndjson")
+    assert len(dl) == 22
+    refused = [d for d in dl if d.get("sink") == f"file:{FULL_DISK}"]
+    assert len(refused) == 20
+    assert all(d["reason"].startswith(f"cannot write to {FULL_DISK}: No space left on device") for d in refused)
+
+
+def test_a_sqlite_destination_that_cannot_be_opened_is_a_usage_error(cli, tmp_path):
+    _mixed_input(tmp_path)
+    (tmp_path / "adir").mkdir()
+    r = cli("forward", "--to", "sqlite:///adir", "in.ndjson")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert "cannot open the SQLite store" in r.err and "the path is a directory" in r.err
