@@ -9,11 +9,12 @@ names the key, never the value. The file format is documented in docs/connectors
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from wia_security.errors import ConfigError
+from wia_security.errors import ConfigError, UnknownFormatError
 
 from .delivery.policy import DeliveryPolicy
 
@@ -119,8 +120,18 @@ class Destination:
         if isinstance(cls, type) and issubclass(cls, BatchingSink):
             if self.delivery is not None:
                 options["delivery"] = self.delivery
-        sink = cls.from_url(self.url, **options)
-        return sink
+        where = f"destinations.{self.name}"
+        try:
+            return cls.from_url(self.url, **options)
+        except UnknownFormatError as exc:
+            raise ConfigError(str(exc), key=f"{where}.format") from None
+        except ConfigError as exc:          # name the destination as well as the key
+            raise ConfigError(exc.reason, key=f"{where}.{exc.key}" if exc.key else where, source=exc.source) from None
+        except TypeError as exc:            # a key the sink's constructor does not take
+            match = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+            if match is None:
+                raise
+            raise ConfigError(f"unknown option for the {scheme} destination", key=f"{where}.{match.group(1)}") from None
 
 
 @dataclass
@@ -136,9 +147,11 @@ class Config:
         try:
             for d in self.destinations:
                 opened[d.name] = d.open()
-        except BaseException:
+        except BaseException as exc:
             for sink in opened.values():
                 sink.close()
+            if isinstance(exc, ConfigError) and not exc.source:
+                raise ConfigError(exc.reason, key=exc.key, source=self.path) from None
             raise
         return FanOut(opened)
 

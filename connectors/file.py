@@ -10,7 +10,7 @@ from typing import IO, Any, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from wia_security import jsonio
-from wia_security.errors import ConversionError
+from wia_security.errors import ConfigError, ConversionError
 from wia_security.formats import get_format
 
 from .base import BaseSink, DeliveryReport, Rejected
@@ -27,11 +27,12 @@ class FileSink(BaseSink):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "FileSink":
-        if url == "-":
-            return cls("-", **options)
         parts = urlsplit(url)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        path = unquote(parts.path) if parts.scheme == "file" else url
+        unknown = sorted((set(options) | set(query)) - {"format"})
+        if unknown:
+            raise ConfigError("unknown option for a file destination; it takes format", key=unknown[0])
+        path = "-" if url == "-" else unquote(parts.path) if parts.scheme == "file" else url
         return cls(path, format=options.get("format", query.get("format", "wia")))
 
     def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:

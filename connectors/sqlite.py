@@ -187,6 +187,8 @@ class SqliteSink(BaseSink):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SqliteSink":
+        if options:
+            raise ConfigError("the sqlite destination takes no options", key=sorted(options)[0])
         return cls(path_from_url(url))
 
     def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:

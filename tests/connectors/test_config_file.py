@@ -157,6 +157,22 @@ def test_config_open_builds_a_fanout_of_real_sinks(tmp_path):
     assert json.loads((tmp_path / "a.ndjson").read_text())["id"] == ev["id"]
 
 
+@pytest.mark.parametrize("table, key, words", [
+    ({"url": "file:///tmp/x.ndjson", "formta": "ocsf"}, "destinations.a.formta", "unknown option for a file destination"),
+    ({"url": "file:///tmp/x.ndjson?fmt=ocsf"}, "destinations.a.fmt", "unknown option"),
+    ({"url": "file:///tmp/x.ndjson", "format": "nope"}, "destinations.a.format", "unknown format 'nope'"),
+    ({"url": "sqlite:///x.db", "index": "main"}, "destinations.a.index", "takes no options"),
+    ({"url": "opensearch+http://127.0.0.1:9", "indx": "wia"}, "destinations.a.indx", "unknown option for the opensearch"),
+    ({"url": "opensearch+http://127.0.0.1:9", "naming": "hourly"}, "destinations.a.naming", "naming must be one of"),
+])
+def test_opening_a_destination_names_its_bad_option_and_the_file(tmp_path, table, key, words):
+    cfg = parse_config({"destinations": {"a": table}}, source=str(tmp_path / "wia.toml"))
+    with pytest.raises(ConfigError) as err:
+        cfg.open()
+    assert err.value.key == key and words in str(err.value)
+    assert str(err.value).startswith(f"{tmp_path / 'wia.toml'}: {key}: ")
+
+
 def test_dead_letter_targets(tmp_path):
     rejected = Rejected("HTTP 400: Invalid data format", event={"id": "e1"}, sink="splunk", retryable=False)
     sq = open_dead_letter(f"sqlite:///{tmp_path}/dlq.db")
