@@ -9,6 +9,7 @@ import importlib
 import sys
 from typing import Sequence
 
+from ..errors import WiaError
 from .._version import WIA_VERSION, __version__
 
 #: subcommand -> module in this package exposing `add_parser(subparsers)` and `run(args) -> int`
@@ -51,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.run(args))
+    except WiaError as exc:             # a subcommand that did not catch its own: still one clear line
+        print(f"wia-security {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

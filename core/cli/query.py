@@ -9,8 +9,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .. import jsonio
+from ..errors import ConfigError
+from ..schemas import EVENT_TYPES
 from ..severity import band
-from ..timeutil import to_iso
+from ..timeutil import parse_iso, to_iso
 from .common import fail
 from .forward import DEFAULT_DESTINATION
 
@@ -53,9 +55,15 @@ def run(args: argparse.Namespace) -> int:
         path = path_from_url(args.db)
     except Exception as exc:  # noqa: BLE001 - ConfigError with a clear message
         return fail(exc)
+    problem = _filter_problem(args)
+    if problem:
+        return fail(problem)
     if not os.path.exists(path):
         return fail(f"{path}: no event store here (run `wia-security forward` first)")
-    store = EventStore(path)
+    try:
+        store = EventStore(path)
+    except ConfigError as exc:
+        return fail(exc)
     try:
         filters = dict(types=args.types, since=relative_time(args.since), until=relative_time(args.until),
                        min_severity=args.min_severity, max_severity=args.max_severity, source=args.source,
@@ -79,6 +87,25 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _filter_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the filters, checked before the store is read (a typo must not look like
+    'no events')."""
+    unknown = [t for t in args.types if t not in EVENT_TYPES]
+    if unknown:
+        return f"--type: unknown event type {unknown[0]!r}; known: {', '.join(EVENT_TYPES)}"
+    for flag, value in (("--since", args.since), ("--until", args.until)):
+        if value is not None and not _RELATIVE.match(value):
+            try:
+                parse_iso(value)
+            except ValueError:
+                return f"{flag}: {value!r} is neither an RFC 3339 time (2025-12-14T09:30:00Z) nor relative (30m, 24h, 7d)"
+    if args.limit < 0:
+        return "--limit: must be 0 (no limit) or more"
+    if None not in (args.min_severity, args.max_severity) and args.min_severity > args.max_severity:
+        return "--min-severity is above --max-severity: nothing could match"
+    return None
 
 
 def _headline(event: dict[str, Any]) -> str:

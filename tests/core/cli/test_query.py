@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 SAMPLES = sorted(str(p) for p in Path(__file__).resolve().parents[3].joinpath("samples").glob("*.json"))
 
 
@@ -29,7 +31,22 @@ def test_query_without_a_store_is_a_usage_error(cli):
     assert r.code == 2 and "no event store" in r.err
 
 
-def test_bad_time_filter_is_a_usage_error(cli):
+@pytest.mark.parametrize("args, says", [
+    (["--since", "yesterday-ish"], "--since: 'yesterday-ish' is neither an RFC 3339 time"),
+    (["--until", "2025-13-45T00:00:00Z"], "--until: '2025-13-45T00:00:00Z' is neither"),
+    (["--type", "alerts"], "--type: unknown event type 'alerts'; known: alert, threat_intel"),
+    (["--limit", "-1"], "--limit: must be 0 (no limit) or more"),
+    (["--min-severity", "8", "--max-severity", "2"], "--min-severity is above --max-severity"),
+])
+def test_a_filter_that_cannot_match_anything_is_a_usage_error_not_an_empty_answer(cli, args, says):
     cli("forward", "--lenient", *SAMPLES)
-    r = cli("query", "--since", "yesterday-ish")
-    assert r.code == 2 and "bad time filter" in r.err
+    r = cli("query", *args)
+    assert r.code == 2 and says in r.err
+    assert r.out == ""                       # no table header before the error
+
+
+def test_a_store_path_that_is_a_directory_is_a_usage_error(cli, tmp_path):
+    (tmp_path / "adir").mkdir()
+    for command in ("query", "compliance"):
+        r = cli(command, "--db", "adir")
+        assert r.code == 2 and "cannot open the SQLite store" in r.err and "the path is a directory" in r.err
