@@ -102,11 +102,24 @@ class _StreamingBodyIO(io.RawIOBase):
             super().close()
 
 
+#: get_object error codes that mean the object is not there to read, now or later.
+GONE = frozenset({"NoSuchKey", "NoSuchBucket", "404"})
+
+
 def stream_object(s3: Any, bucket: str, key: str) -> Iterator[Item]:
     """The values of one S3 object, streamed. Network errors propagate (the record is retried); a
     corrupt gzip stream is one unparseable item (retrying cannot fix it)."""
     source = f"s3://{bucket}/{key}"
-    response = s3.get_object(Bucket=bucket, Key=key)
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+    except Exception as exc:  # noqa: BLE001 - botocore's ClientError, told apart by its code
+        code = ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code")
+        if code not in GONE:
+            raise                           # throttling, 5xx, access: the record is retried
+        # Deleted (or never there) before we read it: retrying cannot help. The notification goes to
+        # the dead letter, naming the object, so the loss is on record.
+        yield Item(source, 0, error=ParseError(f"object not found ({code}); nothing was read", source=source))
+        return
     raw = io.BufferedReader(_StreamingBodyIO(response["Body"]), buffer_size=READ_CHUNK)
     try:
         stream: Any = gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == GZIP_MAGIC else raw

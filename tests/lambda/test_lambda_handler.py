@@ -339,6 +339,40 @@ def test_http_other_methods_are_405(forwarder):
     assert fw.handler(shapes.function_url_event("", method="GET"), None)["statusCode"] == 405
 
 
+@pytest.mark.parametrize("event, says", [
+    ({**shapes.function_url_event("{}"), "body": "!!not base64!!", "isBase64Encoded": True}, "not valid base64"),
+    (shapes.function_url_event("   \n"), "empty body"),
+])
+def test_http_bodies_with_nothing_readable_are_400_not_an_empty_success(forwarder, event, says):
+    # base64 decoding without validation dropped the bad characters and answered 200 "accepted 0".
+    fw = forwarder()
+    response = fw.handler(event, None)
+    assert response["statusCode"] == 400 and says in response["body"]
+
+
+def test_an_s3_object_deleted_before_it_was_read_is_dead_lettered_not_retried(forwarder, samples):
+    fw = forwarder()
+    fw.aws.client("s3").create_bucket(Bucket="wia-drop")
+    result = fw.handler(shapes.s3_notification("wia-drop", ["gone.ndjson"]), None)    # no RetryInvocation
+    assert result["retry"] == 0 and result["dead_lettered"] == 1
+    (dead,) = fw.dead_letters()
+    assert dead["where"].startswith("s3://wia-drop/gone.ndjson")
+    assert "object not found (NoSuchKey)" in dead["reason"]
+
+
+def test_an_sqs_record_without_a_body_is_dead_lettered_not_skipped(forwarder, samples):
+    fw = forwarder()
+    sqs = fw.aws.client("sqs")
+    queue = sqs.create_queue(QueueName="wia-ingest")["QueueUrl"]
+    event = shapes.sqs_event(sqs, queue, [json.dumps(fresh(samples["alert-sample"]))])
+    hand_made = dict(event["Records"][0], messageId="m-no-body")
+    del hand_made["body"]
+    event["Records"].append(hand_made)
+    assert fw.handler(event, None) == {"batchItemFailures": []}
+    (dead,) = fw.dead_letters()
+    assert dead["where"].startswith("sqs:m-no-body") and "the SQS message has no body" in dead["reason"]
+
+
 # -- secrets and logs -------------------------------------------------------------------------------
 
 def test_secrets_come_from_secrets_manager_and_ssm_and_never_reach_logs(aws, capsys):

@@ -9,6 +9,7 @@ some must be sent again; 405 for another method; 413 for a body over `MAX_BODY_B
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from typing import Any, Iterator
 
@@ -33,7 +34,15 @@ def method_of(event: dict[str, Any]) -> str:
 
 def body_of(event: dict[str, Any]) -> bytes:
     body = event.get("body") or ""
-    data = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+    if event.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(body, validate=True)    # not validating would drop bad characters silently
+        except (binascii.Error, ValueError):
+            raise HttpError(400, "the body is marked base64 but is not valid base64") from None
+    else:
+        data = body.encode("utf-8")
+    if not data.strip():
+        raise HttpError(400, "empty body: POST WIA events (a JSON object, a JSON array or NDJSON)")
     if len(data) > MAX_BODY_BYTES:
         raise HttpError(413, f"body over {MAX_BODY_BYTES} bytes")
     return data

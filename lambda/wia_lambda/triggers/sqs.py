@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from wia_security.connectors.relay import RelayResult, SourceRecord
+from wia_security.errors import ParseError
+from wia_security.reader import Item
 
 from ..payloads import body_items
 
@@ -12,8 +14,13 @@ from ..payloads import body_items
 def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
     for message in event["Records"]:
         message_id = message["messageId"]
-        body = (message.get("body") or "").encode("utf-8")
-        yield SourceRecord(message_id, body_items(body, f"sqs:{message_id}", runtime.open_object))
+        body = message.get("body")
+        if not isinstance(body, str) or not body.strip():
+            # SQS never sends one, but a hand-made invocation can: on record, not silently skipped.
+            problem = ParseError("the SQS message has no body", source=f"sqs:{message_id}")
+            yield SourceRecord(message_id, [Item(f"sqs:{message_id}", 0, error=problem)])
+            continue
+        yield SourceRecord(message_id, body_items(body.encode("utf-8"), f"sqs:{message_id}", runtime.open_object))
 
 
 def respond(event: dict[str, Any], result: RelayResult) -> dict[str, Any]:
