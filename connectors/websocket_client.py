@@ -36,6 +36,8 @@ DEFAULT_INITIAL_BACKOFF = 0.5
 DEFAULT_MAX_BACKOFF = 30.0
 #: The gateway's default `max_message_size`; larger server messages close the connection (1009).
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: request_id of the subscribe message: an error carrying it means the subscription itself was refused.
+SUBSCRIBE_REQUEST_ID = "subscribe"
 
 
 class StreamError(WiaError):
@@ -116,6 +118,7 @@ class StreamClient:
         self.stats = StreamStats()
         self._ws: ClientConnection | None = None
         self._closing = False
+        self._closed = asyncio.Event()
         self._pending: dict[str, asyncio.Future] = {}
         self._request_seq = 0
 
@@ -130,6 +133,7 @@ class StreamClient:
 
     async def close(self) -> None:
         self._closing = True
+        self._closed.set()
         if self._ws is not None:
             await self._ws.close()
 
@@ -147,7 +151,9 @@ class StreamClient:
                         self.stats.reconnects += 1
                     await ws.send(json.dumps(self._subscribe_message()))
                     async for raw in ws:
-                        msg = json.loads(raw)
+                        msg = self._decode(raw)
+                        if msg is None:
+                            continue
                         action = msg.get("action")
                         if action == "event":
                             item = self._accept_event(msg)
@@ -157,14 +163,18 @@ class StreamClient:
                             attempt = 0                      # a working connection resets the backoff
                             self._on_subscribed(msg)
                         elif action == "close":
-                            server_delay = float(msg.get("reconnect_delay_seconds") or 0)
+                            server_delay = _number(msg.get("reconnect_delay_seconds"))
                             reconnect_allowed = bool(msg.get("reconnect_allowed", True))
                         elif action == "dropped":
-                            self.stats.dropped_by_server += int(msg.get("count", 0))
+                            self.stats.dropped_by_server += int(_number(msg.get("count")))
                             self._gap({"status": "dropped", "count": msg.get("count"), "after": self.last_sequence})
                         elif action == "error":
                             self.stats.errors.append(msg)
                             log.warning("stream error %s: %s", msg.get("code"), msg.get("message"))
+                            if msg.get("request_id") == SUBSCRIBE_REQUEST_ID:
+                                # Reconnecting would send the same subscription and be refused again.
+                                raise StreamError(f"the gateway refused the subscription: {msg.get('code')}: "
+                                                  f"{msg.get('message')}")
                             self._settle(msg)
                         elif action in ("published", "unsubscribed", "pong"):
                             self._settle(msg)
@@ -192,7 +202,10 @@ class StreamClient:
             if self.max_attempts is not None and attempt > self.max_attempts:
                 raise StreamError(f"gave up after {self.max_attempts} reconnect attempts")
             ceiling = min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1))
-            await asyncio.sleep(max(server_delay, random.uniform(0, ceiling)))
+            try:                                 # close() ends the wait at once
+                await asyncio.wait_for(self._closed.wait(), max(server_delay, random.uniform(0, ceiling)))
+            except asyncio.TimeoutError:
+                pass
 
     def _connect(self) -> Any:
         headers = {"X-WIA-Protocol-Version": PROTOCOL_VERSION}
@@ -207,7 +220,8 @@ class StreamClient:
         return connect(self.url, **kwargs)
 
     def _subscribe_message(self) -> dict[str, Any]:
-        msg: dict[str, Any] = {"action": "subscribe", "subscriptions": [s.to_wire() for s in self.subscriptions]}
+        msg: dict[str, Any] = {"action": "subscribe", "subscriptions": [s.to_wire() for s in self.subscriptions],
+                               "request_id": SUBSCRIBE_REQUEST_ID}
         if self.stream_id is not None:
             msg["resume"] = {"stream_id": self.stream_id, "sequence": self.last_sequence}
         return msg
@@ -215,18 +229,36 @@ class StreamClient:
     def _on_subscribed(self, msg: dict[str, Any]) -> None:
         self.subscription_ids = list(msg.get("subscription_ids") or [])
         resume = msg.get("resume")
+        if not isinstance(resume, dict):
+            resume = None
         new_stream = msg.get("stream_id")
         if resume is not None:
-            self.stats.replayed += int(resume.get("replayed", 0))
+            self.stats.replayed += int(_number(resume.get("replayed")))
             if resume.get("status") != "complete":
                 self._gap({**resume, "after": self.last_sequence, "stream_id": self.stream_id})
         if new_stream != self.stream_id:
             # First connection, or the gateway restarted: sequences start again on the new stream.
             self.stream_id = new_stream
-            self.last_sequence = int(msg.get("sequence") or 0)
+            self.last_sequence = int(_number(msg.get("sequence")))
+
+    def _decode(self, raw: str | bytes) -> dict[str, Any] | None:
+        """A server message as a dict; anything else is recorded in stats.errors and skipped."""
+        try:
+            msg = json.loads(raw)
+        except ValueError as exc:                 # also UnicodeDecodeError of a binary frame
+            msg = {"code": "client", "message": f"the gateway sent a message that is not JSON: {exc}"}
+        else:
+            if isinstance(msg, dict) and (msg.get("action") != "event" or (
+                    isinstance(msg.get("sequence"), int) and isinstance(msg.get("event"), dict))):
+                return msg
+            msg = {"code": "client", "message": "the gateway sent a message this client does not understand: "
+                   f"{str(raw)[:200]}"}
+        self.stats.errors.append({"action": "error", **msg})
+        log.warning("stream: %s", msg["message"])
+        return None
 
     def _accept_event(self, msg: dict[str, Any]) -> StreamEvent | None:
-        sequence = int(msg["sequence"])
+        sequence = msg["sequence"]
         if msg.get("stream_id", self.stream_id) == self.stream_id and sequence <= self.last_sequence:
             self.stats.duplicates_skipped += 1
             return None
@@ -269,3 +301,10 @@ class StreamClient:
             future.set_exception(StreamError(f"{msg.get('code')}: {msg.get('message')}"))
         else:
             future.set_result(msg)
+
+
+def _number(value: Any) -> float:
+    """A count or delay from a server message; 0 for anything that is not a non-negative finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        return 0.0
+    return float(value)

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -21,9 +21,9 @@ from .auth import TokenSet, credential
 from .dispatch import Busy, Dispatcher, StoreUnavailable
 from .ingest import BadEncoding, BodyTooLarge, Verdicts, read_body, split_values, validate_items
 from .settings import GatewaySettings
-from .stream import (CHANNELS, CLOSE_GOING_AWAY, CLOSE_RATE_LIMITED, E_INVALID_MESSAGE, E_RATE_LIMITED,
-                     E_UNAVAILABLE, PROTOCOL_VERSION, Client, FilterError, Hub, RateLimiter, parse_message,
-                     sdk_to_action)
+from .stream import (CHANNELS, CLOSE_GOING_AWAY, CLOSE_RATE_LIMITED, E_INTERNAL, E_INVALID_MESSAGE,
+                     E_RATE_LIMITED, E_UNAVAILABLE, PROTOCOL_VERSION, Client, FilterError, Hub, RateLimiter,
+                     parse_message, sdk_to_action)
 
 log = logging.getLogger("wia_security.gateway")
 access_log = logging.getLogger("wia_security.gateway.access")
@@ -41,6 +41,7 @@ class Gateway:
         self.tokens = TokenSet(settings.tokens, allow_anonymous=settings.allow_anonymous)
         self.validator = Validator(lenient=settings.lenient)
         self.hub = Hub(replay_events=settings.replay_events, client_queue=settings.client_queue,
+                       client_queue_bytes=settings.client_queue_bytes,
                        slow_consumer=settings.slow_consumer)
         self.dispatcher: Dispatcher | None = None
         self.store: Any = None
@@ -105,20 +106,45 @@ class Gateway:
 
     # --- ingest shared by every entry point ---
     async def ingest(self, verdicts: Verdicts) -> None:
-        """Deliver the accepted events (dead-letter the refused ones); publish to the stream."""
+        """Deliver the accepted events (dead-letter the refused ones); publish to the stream.
+
+        An event the store refused (already dead-lettered with the reason) becomes `rejected` in
+        `verdicts`: `accepted` promises the event is stored."""
         assert self.dispatcher is not None
         if not verdicts.events and not verdicts.rejected:
             return
-        await self.dispatcher.submit(verdicts.events, verdicts.rejected)
+        outcome = await self.dispatcher.submit(verdicts.events, verdicts.rejected)
+        if outcome.not_stored:
+            _mark_not_stored(verdicts, outcome.not_stored)
         if verdicts.events:
-            self.hub.publish(verdicts.events)
+            try:
+                await self.hub.publish(verdicts.events)
+            except Exception:  # noqa: BLE001 - the events are stored; a stream fault must not fail the request
+                log.exception("publishing %d stored events to the stream failed", len(verdicts.events))
             if self.taxii is not None and any(e.get("type") == "threat_intel" for e in verdicts.events):
                 self.taxii.mark_dirty()
+
+
+def _mark_not_stored(verdicts: Verdicts, not_stored: dict[int, Any]) -> None:
+    accepted = iter(verdicts.events)
+    for result in verdicts.results:
+        if result["status"] != "accepted":
+            continue
+        rejected = not_stored.get(id(next(accepted)))
+        if rejected is not None:
+            result["status"] = "rejected"
+            result["errors"] = [{"path": "", "code": "store_refused", "message": rejected.reason}]
+    verdicts.events = [e for e in verdicts.events if id(e) not in not_stored]
 
 
 def unauthorized() -> JSONResponse:
     return JSONResponse({"error": {"code": "E2001", "message": "a valid bearer token is required"}}, 401,
                         headers={"WWW-Authenticate": 'Bearer realm="wia-security"'})
+
+
+def gone() -> Response:
+    """The client hung up mid-body: nobody reads this answer, but the access log gets a status."""
+    return Response(status_code=499)
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -135,8 +161,14 @@ async def post_events(request: Request) -> Response:
         return error(413, "E1001", str(exc))
     except BadEncoding as exc:
         return error(400, "E1001", str(exc))
+    except ClientDisconnect:
+        return gone()
     where = f"http:{request.client.host if request.client else '?'}"
-    verdicts = await run_in_threadpool(lambda: validate_items(split_values(body, where), gw.validator))
+
+    def validate() -> Verdicts:
+        values = split_values(body, where)
+        return validate_items(values.items, gw.validator, values.layout)
+    verdicts = await run_in_threadpool(validate)
     if not verdicts.results:
         return error(400, "E1001", "no events in the request body")
     try:
@@ -163,15 +195,17 @@ async def get_events(request: Request) -> Response:
     if "after" in q:
         return await _events_after(gw, q)
     try:
-        limit = min(int(q.get("limit", "100")), MAX_QUERY_LIMIT)
+        limit = _int_param(q, "limit", 100, 1, MAX_QUERY_LIMIT)
         filters = {
             "types": q.getlist("type"), "since": q.get("since"), "until": q.get("until"),
-            "min_severity": float(q["severity_min"]) if "severity_min" in q else None,
-            "max_severity": float(q["severity_max"]) if "severity_max" in q else None,
+            "min_severity": _severity_param(q, "severity_min"), "max_severity": _severity_param(q, "severity_max"),
             "event_id": q.get("id"),
         }
-        newest_first = q.get("order", "newest") != "oldest"
-    except (ValueError, TypeError) as exc:
+        order = q.get("order", "newest")
+        if order not in ("newest", "oldest"):
+            raise ValueError(f"order must be newest or oldest, not {order!r}")
+        newest_first = order == "newest"
+    except ValueError as exc:
         return error(400, "E1001", f"bad query parameter: {exc}")
 
     def query() -> list[dict[str, Any]]:
@@ -188,13 +222,45 @@ async def get_events(request: Request) -> Response:
     return Response(jsonio.dumpb({"count": len(events), "events": events}), media_type="application/json")
 
 
+#: Largest cursor SQLite can compare (a rowid is a signed 64-bit integer).
+SQLITE_MAX_INT = 2 ** 63 - 1
+
+
+def _int_param(q: Any, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter; above `high` is capped for `limit` (documented) and refused otherwise."""
+    raw = q.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().lstrip("-").isdigit():
+        raise ValueError(f"{name} must be an integer, not {raw[:40]!r}")
+    value = int(raw)
+    if value < low:
+        raise ValueError(f"{name} must be at least {low}")
+    if value > high:
+        if name == "limit":
+            return high
+        raise ValueError(f"{name} must be at most {high}")
+    return value
+
+
+def _severity_param(q: Any, name: str) -> float | None:
+    raw = q.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number from 0 to 10, not {raw[:40]!r}") from None
+    if not 0 <= value <= 10:                   # also refuses nan and inf
+        raise ValueError(f"{name} must be a number from 0 to 10")
+    return value
+
+
 async def _events_after(gw: Gateway, q: Any) -> Response:
     """Arrival-order feed: events stored after an opaque cursor, and the cursor to ask with next time."""
     try:
-        after = int(q["after"] or 0)
-        limit = min(int(q.get("limit", "100")), MAX_QUERY_LIMIT)
-        if after < 0 or limit < 1:
-            raise ValueError("after and limit must be positive")
+        after = _int_param(q, "after", 0, 0, SQLITE_MAX_INT)
+        limit = _int_param(q, "limit", 100, 1, MAX_QUERY_LIMIT)
     except ValueError as exc:
         return error(400, "E1001", f"bad query parameter: {exc}")
     types = q.getlist("type")
@@ -342,16 +408,18 @@ async def _receiver(gw: Gateway, ws: WebSocket, client: Client) -> int | None:
             return None
         if message["type"] == "websocket.disconnect":
             return None
-        text = message.get("text")
-        if text is None:
-            client.enqueue(client.control("error", code=E_INVALID_MESSAGE, message="binary messages are not accepted"))
-            continue
+        # Every frame counts against the rate limit, binary ones too (each earns an error reply).
         if not limiter.allow():
             if limiter.strikes > 10 * gw.settings.client_rate:
                 return CLOSE_RATE_LIMITED
             client.enqueue(client.control("error", code=E_RATE_LIMITED,
                                           message=f"more than {gw.settings.client_rate} messages per second"))
             continue
+        text = message.get("text")
+        if text is None:
+            client.enqueue(client.control("error", code=E_INVALID_MESSAGE, message="binary messages are not accepted"))
+            continue
+        doc: Any = None            # the message as parsed (and converted), for the request id of an error
         try:
             doc = parse_message(text)
             if first and "action" not in doc and "type" in doc:
@@ -361,8 +429,18 @@ async def _receiver(gw: Gateway, ws: WebSocket, client: Client) -> int | None:
                 doc = sdk_to_action(doc)
             await _handle(gw, client, doc)
         except FilterError as exc:
-            client.enqueue(client.control("error", code=E_INVALID_MESSAGE, message=str(exc),
-                                          request_id=doc.get("request_id") if isinstance(locals().get("doc"), dict) else None))
+            client.enqueue(client.control("error", code=exc.code, message=str(exc), request_id=_request_id(doc)))
+        except Exception:  # noqa: BLE001 - a bug must not drop the connection silently or show a trace
+            log.exception("stream message from %s failed", client.id)
+            client.enqueue(client.control("error", code=E_INTERNAL, message="internal error handling this message; "
+                                          "it was not processed", request_id=_request_id(doc)))
+
+
+def _request_id(doc: Any) -> Any:
+    """The id to echo in an error: `request_id`, or the SDK dialect's `id` when the message was not converted yet."""
+    if not isinstance(doc, dict):
+        return None
+    return doc["request_id"] if "request_id" in doc else doc.get("id") if "type" in doc else None
 
 
 async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
@@ -384,6 +462,7 @@ async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
                                           "rate_limit_per_second": gw.settings.client_rate,
                                           "max_message_size": gw.settings.max_message_bytes,
                                           "queue_limit": gw.settings.client_queue,
+                                          "queue_limit_bytes": gw.settings.client_queue_bytes,
                                           "slow_consumer": gw.settings.slow_consumer,
                                           "replay_events": gw.settings.replay_events,
                                           "channels": list(CHANNELS)}))
@@ -403,7 +482,7 @@ async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
             raise FilterError("publish needs events: [...] (or event: {...})")
         from wia_security.reader import Item
         items = [Item(f"ws:{client.id}", i, e) for i, e in enumerate(events)]
-        verdicts = validate_items(items, gw.validator)
+        verdicts = validate_items(items, gw.validator, "array")
         try:
             await gw.ingest(verdicts)
         except (Busy, StoreUnavailable) as exc:

@@ -38,6 +38,14 @@ class _Job:
 
 
 @dataclass
+class Outcome:
+    """What became of one job's events: every failure (store or destination), and the store's refusals by id(event)."""
+
+    failed: list[Rejected] = field(default_factory=list)
+    not_stored: dict[int, Rejected] = field(default_factory=dict)
+
+
+@dataclass
 class DispatchStats:
     events: int = 0
     groups: int = 0
@@ -74,7 +82,7 @@ class Dispatcher:
         return self._pending
 
     def submit(self, events: list[dict[str, Any]], rejected: list[Rejected] = ()) -> asyncio.Future:
-        """A future resolved (on the running loop) with the list of Rejected among `events`.
+        """A future resolved (on the running loop) with the Outcome of `events`.
 
         `rejected` (events refused at validation) are written to the dead letter by this thread,
         which owns it."""
@@ -114,10 +122,20 @@ class Dispatcher:
                 return
 
     def _deliver(self, jobs: list[_Job]) -> None:
+        try:
+            self._deliver_group(jobs)
+        except Exception as exc:  # noqa: BLE001 - a dead letter that cannot write, a destination that raised
+            # This thread must live on: a dead delivery thread would leave every later request hanging.
+            log.exception("delivery failed; %d request(s) answered with 503", len(jobs))
+            for job in jobs:
+                _resolve(job, exception=StoreUnavailable(f"delivery failed ({type(exc).__name__}; see the gateway log)"))
+
+    def _deliver_group(self, jobs: list[_Job]) -> None:
         events = [e for job in jobs for e in job.events]
         self.stats.events += len(events)
         self.stats.groups += 1
         failed: dict[int, list[Rejected]] = {}
+        not_stored: dict[int, Rejected] = {}
         refused = [r for job in jobs for r in job.rejected]
         self._dead_letter(refused, {})
         if self.store is not None and events:
@@ -132,6 +150,10 @@ class Dispatcher:
             self.stats.stored += report.delivered
             self.stats.duplicates += report.duplicates
             self._dead_letter(report.failed, failed)
+            # An event the store refused is answered `rejected`, so it goes nowhere else either.
+            not_stored = {id(r.event): r for r in report.failed}
+            if not_stored:
+                events = [e for e in events if id(e) not in not_stored]
         if self.fanout is not None and events:
             report = self.fanout.send(events)     # FanOut reports a destination's exception per event
             self.stats.delivered += report.delivered
@@ -139,7 +161,8 @@ class Dispatcher:
         if failed or refused:
             self.dead_letter.flush()
         for job in jobs:
-            _resolve(job, result=[r for e in job.events for r in failed.get(id(e), ())])
+            _resolve(job, result=Outcome([r for e in job.events for r in failed.get(id(e), ())],
+                                         {id(e): not_stored[id(e)] for e in job.events if id(e) in not_stored}))
 
     def _dead_letter(self, rejected: list[Rejected], failed: dict[int, list[Rejected]]) -> None:
         for r in rejected:

@@ -18,7 +18,8 @@ import io
 import threading
 from typing import Any
 
-from starlette.requests import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -28,7 +29,8 @@ from wia_security.reader import Item, iter_items
 
 from .auth import credential
 from .dispatch import Busy, StoreUnavailable
-from .ingest import BadEncoding, BodyTooLarge, read_body, validate_items
+from ..base import Rejected
+from .ingest import BadEncoding, BodyTooLarge, Verdicts, read_body, validate_items
 
 EVENT_PATHS = ("/services/collector", "/services/collector/event", "/services/collector/event/1.0")
 ACK_PATH = "/services/collector/ack"
@@ -98,20 +100,27 @@ async def collector(request: Request) -> Response:
         return JSONResponse({"text": "Content too large", "code": 6}, 413)
     except BadEncoding:
         return reply(6)
+    except ClientDisconnect:
+        return Response(status_code=499)          # nobody reads it; the access log records the hang-up
     if not body.strip():
         return reply(5)
     where = f"hec:{request.client.host if request.client else '?'}"
-    items, failure = unwrap(body, where)
-    verdicts = validate_items(items, gw.validator)
-    invalid = next((r["index"] for r in verdicts.results if r["status"] == "rejected"), None)
-    if invalid is not None:
-        # As Splunk: events before the first bad one are taken, the rest are left for the re-send.
-        keep = [r for r in verdicts.results[:invalid] if r["status"] == "accepted"]
-        verdicts.events = verdicts.events[:len(keep)]
-        bad = verdicts.rejected[0]
-        verdicts.rejected = [bad]
-        verdicts.results = verdicts.results[:invalid + 1]
-        failure = (6, invalid)            # earlier than any failure unwrap() found
+
+    def validate() -> tuple[Verdicts, tuple[int, int] | None]:
+        items, refused, failure = unwrap(body, where)
+        verdicts = validate_items(items, gw.validator)
+        invalid = next((r["index"] for r in verdicts.results if r["status"] == "rejected"), None)
+        if invalid is not None:
+            # As Splunk: events before the first bad one are taken, the rest are left for the re-send.
+            keep = [r for r in verdicts.results[:invalid] if r["status"] == "accepted"]
+            verdicts.events = verdicts.events[:len(keep)]
+            verdicts.rejected = verdicts.rejected[:1]
+            verdicts.results = verdicts.results[:invalid + 1]
+            return verdicts, (6, invalid)         # earlier than any failure unwrap() found
+        if refused is not None:
+            verdicts.rejected.append(refused)     # the HEC object itself was refused: dead-letter it too
+        return verdicts, failure
+    verdicts, failure = await run_in_threadpool(validate)
     try:
         await gw.ingest(verdicts)
     except Busy:
@@ -128,18 +137,25 @@ async def collector(request: Request) -> Response:
     return reply(0, **extra)
 
 
-def unwrap(body: bytes, where: str) -> tuple[list[Item], tuple[int, int] | None]:
-    """HEC objects -> Items holding their `event` values, up to the first object HEC itself refuses."""
+def unwrap(body: bytes, where: str) -> tuple[list[Item], Rejected | None, tuple[int, int] | None]:
+    """HEC objects -> Items holding their `event` values, up to the first object HEC itself refuses.
+
+    Returns the items, that refused object as a Rejected (for the dead letter) and its (HEC code, number)."""
     items: list[Item] = []
     for index, item in enumerate(iter_items(io.BytesIO(body), where)):
-        if item.error is not None or not isinstance(item.value, dict):
-            return items, (6, index)
-        hec_event = item.value
-        if "event" not in hec_event:
-            return items, (12, index)
-        value = hec_event["event"]
-        if value is None or value == "" or value == {}:
-            return items, (13, index)
+        code, why = 0, ""
+        if item.error is not None:
+            code, why = 6, f"unparseable HEC object: {item.error.reason}"
+        elif not isinstance(item.value, dict):
+            code, why = 6, f"a HEC object must be a JSON object, not {type(item.value).__name__}"
+        elif "event" not in item.value:
+            code, why = 12, "the HEC object has no event field"
+        elif item.value["event"] is None or item.value["event"] == "" or item.value["event"] == {}:
+            code, why = 13, "the HEC object's event field is blank"
+        if code:
+            return items, Rejected(f"HEC code {code}: {why}", event=item.value, where=item.where, raw=item.raw,
+                                   errors=[{"path": "", "code": f"hec_{code}", "message": why}]), (code, index)
+        value = item.value["event"]
         if isinstance(value, str):
             try:
                 value = jsonio.loads(value, source=item.source, line=item.line)
@@ -147,7 +163,7 @@ def unwrap(body: bytes, where: str) -> tuple[list[Item], tuple[int, int] | None]
                 items.append(Item(item.source, item.line, error=exc, raw=value.encode("utf-8", "replace")))
                 continue
         items.append(Item(item.source, item.line, value))
-    return items, None
+    return items, None, None
 
 
 async def ack(request: Request) -> Response:
@@ -159,7 +175,15 @@ async def ack(request: Request) -> Response:
     if not channel:
         return reply(10)
     try:
-        doc = jsonio.loads(await request.body())
+        body = await read_body(request.headers, request.stream(), gw.settings.max_body_bytes)
+    except BodyTooLarge:
+        return JSONResponse({"text": "Content too large", "code": 6}, 413)
+    except BadEncoding:
+        return reply(6)
+    except ClientDisconnect:
+        return Response(status_code=499)
+    try:
+        doc = jsonio.loads(body)
         ids = doc["acks"]
         if not isinstance(ids, list):
             raise TypeError

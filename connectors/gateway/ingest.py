@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
@@ -40,37 +41,66 @@ async def read_body(headers: Any, stream: AsyncIterator[bytes], limit: int) -> b
     body = b"".join(chunks)
     encoding = (headers.get("content-encoding") or "").strip().lower()
     if encoding in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            body = inflater.decompress(body, limit + 1)
-        except zlib.error as exc:
-            raise BadEncoding(f"body is not valid gzip: {exc}") from None
-        if len(body) > limit or inflater.unconsumed_tail:
-            raise BodyTooLarge(limit)
-        if not inflater.eof:
-            raise BadEncoding("gzip body is truncated")
+        body = _gunzip(body, limit)
     elif encoding not in ("", "identity"):
         raise BadEncoding(f"unsupported Content-Encoding {encoding!r} (gzip or none)")
     return body
 
 
-def split_values(body: bytes, source: str) -> list[Item]:
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Every gzip member (RFC 1952 allows several, `cat a.gz b.gz` makes them), inflated to at most `limit` bytes."""
+    out: list[bytes] = []
+    size = 0
+    offset = 0                                   # where the current member starts, for the error message
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            chunk = inflater.decompress(data, limit - size + 1)
+        except zlib.error as exc:
+            raise BadEncoding(f"body is not valid gzip (member at byte {offset}): {exc}") from None
+        size += len(chunk)
+        if size > limit or inflater.unconsumed_tail:
+            raise BodyTooLarge(limit)
+        if not inflater.eof:
+            raise BadEncoding(f"gzip body is truncated (member at byte {offset})")
+        out.append(chunk)
+        rest = inflater.unused_data
+        if not rest.strip(b"\0"):             # NUL padding after the last member is allowed (gzip(1) skips it)
+            return b"".join(out)
+        if rest[:2] != b"\x1f\x8b":
+            # Anything after the last member but the start of another one is not gzip: refuse
+            # rather than silently ignore it (it may be events).
+            raise BadEncoding(f"{len(rest)} bytes after the end of the gzip data are not gzip")
+        offset += len(data) - len(rest)
+        data = rest
+
+
+def split_values(body: bytes, source: str) -> Values:
     """One JSON object, a JSON array of objects, or NDJSON/concatenated objects -> Items in order."""
     stripped = body.strip()
     if not stripped:
-        return []
+        return Values([], "lines")
     try:
         whole = jsonio.loads(stripped, source=source)
     except ParseError:
         whole = _MISSING
     if isinstance(whole, list):
-        return [Item(source, i, value) for i, value in enumerate(whole)]
+        return Values([Item(source, i, value) for i, value in enumerate(whole)], "array")
     if whole is not _MISSING:
-        return [Item(source, 1, whole)]
-    return list(iter_items(io.BytesIO(body), source))
+        return Values([Item(source, 1, whole)], "object")
+    return Values(list(iter_items(io.BytesIO(body), source)), "lines")
 
 
 _MISSING = object()
+
+
+@dataclass
+class Values:
+    """The values of one request body and how they were laid out: `object`, `array` (Item.line is
+    the element's index) or `lines` (NDJSON or concatenated objects; Item.line is a line number)."""
+
+    items: list[Item]
+    layout: str
 
 
 @dataclass
@@ -87,29 +117,70 @@ class Verdicts:
         return len(self.events)
 
 
-def validate_items(items: list[Item], validator: Validator) -> Verdicts:
+#: Integers beyond what every JSON consumer downstream (orjson, Elasticsearch, Kafka consumers in
+#: other languages) can hold; a value outside is refused rather than rounded or crashed on.
+INT_MIN, INT_MAX = -(2 ** 63), 2 ** 64 - 1
+
+
+def out_of_range(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(JSON pointer, why) of the first number no JSON writer can reproduce: 1e400 parses to infinity,
+    and integers past 64 bits cannot be serialized again (they would crash the store and the stream)."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(item) in (dict, list, float, int):
+                found = out_of_range(item, f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}")
+                if found:
+                    return found
+    elif kind is list:
+        for i, item in enumerate(value):
+            if type(item) in (dict, list, float, int):
+                found = out_of_range(item, f"{path}/{i}")
+                if found:
+                    return found
+    elif kind is float:
+        if value != value or value in (math.inf, -math.inf):
+            return path, "number too large (not a finite double)"
+    elif kind is int:
+        if not INT_MIN <= value <= INT_MAX:
+            return path, "integer outside the 64-bit range"
+    return None
+
+
+def validate_items(items: list[Item], validator: Validator, layout: str = "lines") -> Verdicts:
+    """Validate each value. With layout `lines` results carry the `line` each value starts on, and
+    dead-letter records say `source:line`; with `array` they say `source[index]`."""
     out = Verdicts()
     for index, item in enumerate(items):
+        where = f"{item.source}[{item.line}]" if layout == "array" else item.where
+        entry: dict[str, Any] = {"index": index}
+        if layout == "lines":
+            entry["line"] = item.line
         if item.error is not None:
             reason = f"unparseable input: {item.error.reason}"
             errors = [{"path": "", "code": "parse_error", "message": str(item.error)}]
-            out.results.append({"index": index, "status": "rejected", "errors": errors})
-            out.rejected.append(Rejected(reason, errors=errors, where=item.where, raw=item.raw))
+            out.results.append({**entry, "status": "rejected", "errors": errors})
+            out.rejected.append(Rejected(reason, errors=errors, where=where, raw=item.raw))
             continue
-        result = validator.validate(item.value)
+        value = item.value
+        result = validator.validate(value)
         out.warnings += len(result.warnings)
-        if not result.valid:
-            errors = [e.to_dict() for e in result.errors]
-            first = result.errors[0]
-            value = item.value
-            entry: dict[str, Any] = {"index": index, "status": "rejected", "errors": errors}
+        bad_number = out_of_range(value) if result.valid else None
+        if not result.valid or bad_number:
+            if bad_number:
+                errors = [{"path": bad_number[0], "code": "number_range", "message": bad_number[1]}]
+            else:
+                errors = [e.to_dict() for e in result.errors]
+            first = errors[0]
+            entry["status"] = "rejected"
+            entry["errors"] = errors
             if isinstance(value, dict) and isinstance(value.get("id"), str):
                 entry["id"] = value["id"]
             out.results.append(entry)
-            out.rejected.append(Rejected(f"invalid: {first.path or '/'}: {first.message}", event=value,
-                                         errors=errors, where=item.where))
+            out.rejected.append(Rejected(f"invalid: {first['path'] or '/'}: {first['message']}", event=value,
+                                         errors=errors, where=where))
             continue
         event = normalize(result.event)
         out.events.append(event)
-        out.results.append({"index": index, "status": "accepted", "id": event["id"]})
+        out.results.append({**entry, "status": "accepted", "id": event["id"]})
     return out

@@ -82,7 +82,9 @@ class GatewayServer:
         self.settings = settings
         self.gateway = Gateway(settings)
         self.app = create_app(settings, gateway=self.gateway)
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say TCP,
+        # and without it every keep-alive response waits ~40 ms for the peer's delayed ACK (Nagle).
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]

@@ -13,6 +13,9 @@ DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
 #: Messages queued for one stream client before the slow-consumer policy applies.
 DEFAULT_CLIENT_QUEUE = 1_000
+#: ... and the most characters those queued messages may hold: events can be megabytes each, so a
+#: count alone would let one client that never reads hold gigabytes.
+DEFAULT_CLIENT_QUEUE_BYTES = 16 * 1024 * 1024
 #: Events kept for resume after a reconnect.
 DEFAULT_REPLAY_EVENTS = 10_000
 #: Application heartbeat on the stream (the Phase-3 example's `heartbeat_interval_seconds`).
@@ -39,6 +42,7 @@ class GatewaySettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     client_queue: int = DEFAULT_CLIENT_QUEUE
+    client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES
     slow_consumer: str = "disconnect"
     replay_events: int = DEFAULT_REPLAY_EVENTS
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
@@ -56,7 +60,7 @@ class GatewaySettings:
                               "or pass --allow-anonymous for local development", key="tokens")
         if self.slow_consumer not in SLOW_CONSUMER_POLICIES:
             raise ConfigError(f"must be one of {', '.join(SLOW_CONSUMER_POLICIES)}", key="slow_consumer")
-        for key in ("max_body_bytes", "max_message_bytes", "client_queue", "replay_events", "client_rate",
+        for key in ("max_body_bytes", "max_message_bytes", "client_queue", "client_queue_bytes", "replay_events", "client_rate",
                     "max_pending_events", "delivery_batch"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be at least 1", key=key)

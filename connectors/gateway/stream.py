@@ -18,13 +18,15 @@ import collections
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
 from wia_security import jsonio
 from wia_security.errors import ParseError
 from wia_security.severity import BAND_NAMES, band
 from wia_security.timeutil import now_iso
+
+from .settings import DEFAULT_CLIENT_QUEUE_BYTES
 
 log = logging.getLogger("wia_security.gateway.stream")
 
@@ -60,10 +62,19 @@ E_INVALID_MESSAGE = "E1001"
 E_NOT_FOUND = "E3001"
 E_RATE_LIMITED = "E3002"
 E_UNAVAILABLE = "E3003"
+E_INTERNAL = "E5001"
+
+#: Subscriptions one connection may hold: every published event is matched against each of them
+#: on the event loop, so an unbounded number would let one client slow the stream for everyone.
+MAX_SUBSCRIPTIONS = 100
 
 
 class FilterError(ValueError):
-    pass
+    """A client message the gateway refuses; `code` is the error code sent back (E1001 unless said)."""
+
+    def __init__(self, message: str, code: str = E_INVALID_MESSAGE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -97,6 +108,9 @@ class Filter:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
                     raise FilterError(f"{key} must be a number from 0 to 10")
                 setattr(f, key, float(value))
+        if f.severity_min is not None and f.severity_max is not None and f.severity_min > f.severity_max:
+            raise FilterError(f"severity_min ({doc['severity_min']}) is greater than severity_max "
+                              f"({doc['severity_max']}): the filter would match nothing")
         if doc.get("severity") is not None:
             bands = _strings(doc["severity"], "severity")
             bad = sorted(set(bands) - set(BAND_NAMES))
@@ -130,6 +144,8 @@ def _strings(value: Any, key: str) -> list[str]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise FilterError(f"{key} must be a list of strings")
+    if not value:
+        raise FilterError(f"{key} is an empty list, which would match nothing (leave it out to match any)")
     return value
 
 
@@ -172,11 +188,13 @@ def make_record(sequence: int, event: dict[str, Any], published: str) -> Record:
 class Hub:
     """Every connected stream client, the sequence counter, and the replay buffer."""
 
-    def __init__(self, *, replay_events: int, client_queue: int, slow_consumer: str) -> None:
+    def __init__(self, *, replay_events: int, client_queue: int, slow_consumer: str,
+                 client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES) -> None:
         self.stream_id = uuid.uuid4().hex        # a new id per gateway process: sequences restart
         self.sequence = 0
         self.replay: collections.deque[Record] = collections.deque(maxlen=replay_events)
         self.client_queue = client_queue
+        self.client_queue_bytes = client_queue_bytes     # characters, counted with len(): cheap and close enough
         self.slow_consumer = slow_consumer
         self.clients: set[Client] = set()
         self.published = 0
@@ -184,10 +202,18 @@ class Hub:
         self.slow_disconnects = 0
         self.dropped = 0
 
-    def publish(self, events: Iterable[dict[str, Any]]) -> None:
-        """Called on the event loop after events were accepted. Never blocks."""
+    async def publish(self, events: Iterable[dict[str, Any]]) -> None:
+        """Called on the event loop after events were accepted. Never waits for a client.
+
+        Between slices of a quarter of a client queue (in messages or in size) it yields to the
+        loop once, so the senders of clients that keep up drain their queues into their sockets:
+        one large request must not look like a slow consumer (a 1,500-event POST used to close
+        every subscriber with 4008)."""
         published = now_iso()
         clients = list(self.clients)
+        slice_events = max(1, self.client_queue // 4)
+        slice_chars = max(1, self.client_queue_bytes // 4)
+        count = chars = 0
         for event in events:
             self.sequence += 1
             rec = make_record(self.sequence, event, published)
@@ -195,6 +221,12 @@ class Hub:
             self.published += 1
             for client in clients:
                 client.offer(rec)
+            count += 1
+            chars += len(rec.json)
+            if count >= slice_events or chars >= slice_chars:
+                count = chars = 0
+                await asyncio.sleep(0)
+                clients = list(self.clients)     # who connected or subscribed meanwhile gets the rest
 
     def replay_after(self, sequence: int) -> tuple[list[Record], bool]:
         """Records after `sequence` still buffered, and whether none in between was evicted."""
@@ -218,6 +250,7 @@ class Client:
         self.dialect = "action"                  # or "sdk" (upstream SDK's type/payload messages)
         self.subscriptions: dict[str, Subscription] = {}
         self.queue: collections.deque[str] = collections.deque()
+        self.queued_chars = 0
         self.wakeup = asyncio.Event()
         self.dropped_pending = 0
         self.overflowed = False
@@ -239,17 +272,20 @@ class Client:
         self.enqueue(self.event_message(rec, matching))
 
     def enqueue(self, text: str) -> None:
-        if len(self.queue) >= self.hub.client_queue:
-            if self.hub.slow_consumer == "drop_oldest":
-                self.queue.popleft()
-                self.dropped_pending += 1
-                self.hub.dropped += 1
-            else:
+        hub = self.hub
+        while self.queue and (len(self.queue) >= hub.client_queue
+                              or self.queued_chars + len(text) > hub.client_queue_bytes):
+            if hub.slow_consumer != "drop_oldest":
                 self.overflowed = True           # the sender closes with CLOSE_SLOW_CONSUMER
                 self.queue.clear()
+                self.queued_chars = 0
                 self.wakeup.set()
                 return
+            self.queued_chars -= len(self.queue.popleft())
+            self.dropped_pending += 1
+            hub.dropped += 1
         self.queue.append(text)
+        self.queued_chars += len(text)
         self.wakeup.set()
 
     def event_message(self, rec: Record, matching: list[Subscription]) -> str:
@@ -274,6 +310,7 @@ class Client:
                                                   message=f"{count} events dropped: this client reads too slowly"))
             while self.queue:
                 text = self.queue.popleft()
+                self.queued_chars -= len(text)
                 await self.send_text(text)
                 self.sent += 1
                 self.hub.deliveries += 1
@@ -302,6 +339,9 @@ class Client:
         for spec in specs:
             if not isinstance(spec, dict):
                 raise FilterError("each subscription is an object {channel, filters}")
+            unknown = sorted(set(spec) - {"channel", "filters"})
+            if unknown:                          # e.g. "filter": ignoring it would subscribe to everything
+                raise FilterError(f"unknown subscription key(s) {', '.join(map(str, unknown))}; known: channel, filters")
             channel = spec.get("channel", "events")
             if not isinstance(channel, str):
                 raise FilterError("channel must be a string")
@@ -312,6 +352,9 @@ class Client:
             else:
                 raise FilterError(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
             new.append(Subscription(f"sub-{uuid.uuid4()}", channel, event_type, Filter.parse(spec.get("filters"))))
+        if len(self.subscriptions) + len(new) > MAX_SUBSCRIPTIONS:
+            raise FilterError(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection "
+                              f"(this one has {len(self.subscriptions)}; unsubscribe first)")
         reply: dict[str, Any] = {}
         replay: list[str] = []
         if resume is not None:
@@ -334,6 +377,8 @@ class Client:
         if stream_id != self.hub.stream_id:
             return {"status": "unknown_stream", "replayed": 0,
                     "message": "the gateway restarted since; events before this connection cannot be replayed"}, []
+        if sequence > self.hub.sequence:
+            raise FilterError(f"resume.sequence {sequence} is ahead of this stream (now at {self.hub.sequence})")
         records, complete = self.hub.replay_after(sequence)
         messages = []
         for rec in records:
@@ -349,6 +394,18 @@ class Client:
         return out, messages
 
     def unsubscribe(self, ids: list[str] | None, channels: list[str] | None) -> list[str]:
+        """Removes the named subscriptions (all of them when neither ids nor channels are given).
+
+        Unknown ids are an error (E3001) and then nothing is removed: a client that unsubscribes
+        an id it never got has lost track of its state and should hear about it."""
+        if ids:
+            unknown = [i for i in ids if not isinstance(i, str) or i not in self.subscriptions]
+            if unknown:
+                raise FilterError(f"unknown subscription id(s) {', '.join(map(str, unknown[:10]))}", code=E_NOT_FOUND)
+        if channels:
+            bad = [c for c in channels if not isinstance(c, str)]
+            if bad:
+                raise FilterError("channels must be a list of strings")
         removed = []
         for sub in list(self.subscriptions.values()):
             if (ids and sub.id in ids) or (channels and sub.channel in channels) or (ids is None and channels is None):
@@ -391,17 +448,23 @@ def parse_message(text: str) -> dict[str, Any]:
 def sdk_to_action(doc: dict[str, Any]) -> dict[str, Any]:
     """The upstream SDK's {type, payload, id} message as the equivalent action message."""
     kind = doc.get("type")
-    payload = doc.get("payload") if isinstance(doc.get("payload"), dict) else {}
     out: dict[str, Any] = {"request_id": doc.get("id")}
+    if kind == "event":                          # the payload is the event, checked by validation
+        out.update(action="publish", events=[doc.get("payload")])
+        return out
+    payload = doc.get("payload")
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise FilterError("payload must be an object")
     if kind == "subscribe":
         sdk_filter = payload.get("filter") or {}
-        filters = {SDK_FILTER_KEYS.get(k, k): v for k, v in sdk_filter.items() if v is not None} \
-            if isinstance(sdk_filter, dict) else sdk_filter
+        if not isinstance(sdk_filter, dict):
+            raise FilterError("payload.filter must be an object")
+        filters = {SDK_FILTER_KEYS.get(k, k): v for k, v in sdk_filter.items() if v is not None}
         out.update(action="subscribe", subscriptions=[{"channel": payload.get("channel", "events"), "filters": filters}])
     elif kind == "unsubscribe":
         out.update(action="unsubscribe", channels=[payload.get("channel")])
-    elif kind == "event":
-        out.update(action="publish", events=[doc.get("payload")])
     elif kind in ("heartbeat", "ack"):
         out.update(action="heartbeat_ack" if kind == "heartbeat" else "noop")
     else:

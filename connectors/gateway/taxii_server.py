@@ -242,7 +242,10 @@ def _decode_next(token: str) -> tuple[int, int]:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         added, seq = text.split(":")
-        return int(added), int(seq)
+        cursor = int(added), int(seq)
+        if not all(0 <= part < 2 ** 63 for part in cursor):     # SQLite integers are signed 64-bit
+            raise ValueError(text)
+        return cursor
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise TaxiiRequestError(400, "next is not a cursor this server issued") from None
 
