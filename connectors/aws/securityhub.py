@@ -30,12 +30,13 @@ import re
 from typing import Any, Iterable, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit
 
-from wia_security.errors import ConfigError, DeliveryError
+from wia_security.errors import ConfigError, ConversionError, DeliveryError, ParseError, WiaError
 from wia_security.formats import convert
 from wia_security.formats import asff as asff_format
+from wia_security.reader import Item
 
 from ..delivery.batching import Batch, BatchingSink, Outcome
-from ..delivery.policy import DeliveryPolicy
+from ..delivery.policy import DeliveryPolicy, parse_retry_after
 
 #: BatchImportFindings: findings per request (API reference; partner guide "up to 100 findings per batch").
 MAX_BATCH_FINDINGS = 100
@@ -100,16 +101,29 @@ def check_product_arn(product_arn: str, *, account_id: str, region: str) -> None
 def _client_error(exc: Exception) -> DeliveryError:
     """A botocore error as a DeliveryError (retryable for throttling, 5xx and network errors)."""
     from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedError, ConnectTimeoutError,
-                                     EndpointConnectionError, ReadTimeoutError)
+                                     EndpointConnectionError, HTTPClientError, IncompleteReadError,
+                                     ReadTimeoutError)
+    from botocore.exceptions import ConnectionError as BotoConnectionError
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = error.get("Code", "Unknown")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        metadata = exc.response.get("ResponseMetadata", {})
+        status = metadata.get("HTTPStatusCode")
+        headers = metadata.get("HTTPHeaders") or {}
         retryable = code in RETRYABLE_CODES or (isinstance(status, int) and status >= 500) or status == 429
-        return DeliveryError(f"Security Hub {code}: {error.get('Message', '')}", retryable=retryable,
-                             status=status, details={"code": code})
-    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)):
-        return DeliveryError(f"network error: {exc}", retryable=True)
+        message = error.get("Message", "")
+        if isinstance(status, int) and 300 <= status < 400:
+            # botocore does not follow it, and neither do we: an endpoint override or proxy pointing wrong
+            message = f"redirect to {headers.get('location') or '(no Location)'}; set the endpoint that answers"
+        elif not message and code == str(status):
+            message = "the answer is not an AWS error document (a proxy page?)"
+        return DeliveryError(f"Security Hub {code}: {message}", retryable=retryable, status=status,
+                             retry_after=parse_retry_after(headers.get("retry-after")) if retryable else None,
+                             details={"code": code})
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError,
+                        HTTPClientError, BotoConnectionError, IncompleteReadError)):
+        # HTTPClientError covers a reply cut mid-body (ResponseStreamingError) and proxy errors
+        return DeliveryError(f"network error: {type(exc).__name__}: {exc}", retryable=True)
     if isinstance(exc, BotoCoreError):
         text = str(exc)
         if "SSL" in text and "CERTIFICATE" in text.upper():
@@ -121,11 +135,12 @@ def _client_error(exc: Exception) -> DeliveryError:
 def make_client(service: str, region: str | None = None, *, max_attempts: int = 1, **config: Any) -> Any:
     """A boto3 client; by default with the SDK's own retries off (the delivery machinery counts attempts
     for sinks). Clients that are not sinks (S3 reads, secrets) pass `max_attempts` for the SDK's
-    standard retry mode."""
+    standard retry mode. `max_attempts` counts every try, the first included: botocore's own
+    `max_attempts` key counts retries only (1 would be two tries), hence `total_max_attempts`."""
     import boto3
     from botocore.config import Config
     return boto3.client(service, region_name=region,
-                        config=Config(retries={"mode": "standard", "max_attempts": max_attempts},
+                        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
                                       user_agent_extra="wia-security", **config))
 
 
@@ -140,7 +155,7 @@ class SecurityHubSink(BatchingSink):
 
     def __init__(self, region: str | None = None, *, account_id: str | None = None, product_arn: str | None = None,
                  client: Any = None, sts_client: Any = None, delivery: DeliveryPolicy | None = None,
-                 dead_letter: Any = None, name: str | None = None) -> None:
+                 dead_letter: Any = None, name: str | None = None, **machinery: Any) -> None:
         self._client = client or make_client("securityhub", region)
         self.region = region or self._client.meta.region_name
         if not self.region:
@@ -158,7 +173,7 @@ class SecurityHubSink(BatchingSink):
         self.product_arn = product_arn or default_product_arn(account_id, self.region)
         check_product_arn(self.product_arn, account_id=account_id, region=self.region)
         super().__init__(name=name or f"securityhub:{self.region}:{account_id}", delivery=delivery,
-                         dead_letter=dead_letter)
+                         dead_letter=dead_letter, **machinery)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SecurityHubSink":
@@ -196,16 +211,34 @@ class SecurityHubSink(BatchingSink):
             response = self._client.batch_import_findings(Findings=findings)
         except Exception as exc:  # noqa: BLE001 - classified (unknown ones re-raised)
             raise _client_error(exc) from None
+        success, failed = response.get("SuccessCount"), response.get("FailedCount")
+        if not _count(success) or not _count(failed):
+            # Both are always in Security Hub's answer; without them this is not one (a proxy's 200 page,
+            # an empty body). Re-importing is safe: the finding Id is the event id.
+            raise DeliveryError("BatchImportFindings answered without SuccessCount/FailedCount; not counted as "
+                                "imported", retryable=True)
+        entries = response.get("FailedFindings") or []
+        if not isinstance(entries, list):
+            entries = []
         failures: dict[str, dict[str, Any]] = {}
-        for entry in response.get("FailedFindings") or []:
-            failures[entry.get("Id", "")] = entry
-        if not failures:
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("Id"), str):
+                failures[entry["Id"]] = entry
+        sent = {f["Id"] for f in findings}
+        stray = [e for e in entries if not isinstance(e, dict) or e.get("Id") not in sent]
+        # An answer that does not add up (failures for ids not sent, counts that disagree with the list or
+        # with the request) cannot say which findings were imported: those not named are re-imported.
+        doubt = (f"BatchImportFindings answer does not add up (SuccessCount {success}, FailedCount {failed}, "
+                 f"{len(entries)} FailedFindings, {len(stray)} of them for ids not sent, {len(findings)} sent)"
+                 if stray or failed != len(entries) or success + failed != len(findings) else None)
+        if not failures and doubt is None:
             return None
         outcomes = []
         for finding in findings:
             entry = failures.get(finding["Id"])
             if entry is None:
-                outcomes.append(Outcome.delivered())
+                outcomes.append(Outcome.retry(doubt, details=response.get("FailedFindings")) if doubt
+                                else Outcome.delivered())
                 continue
             code, message = entry.get("ErrorCode", "Unknown"), entry.get("ErrorMessage", "")
             reason = f"Security Hub FailedFindings {code}: {message}"
@@ -247,27 +280,66 @@ class SecurityHubSink(BatchingSink):
             filters.setdefault("ProductArn", [{"Value": self.product_arn, "Comparison": "EQUALS"}])
         page_size = max(1, min(MAX_GET_RESULTS, page_size))
         token = None
+        page = 0
         while True:
+            page += 1
             request: dict[str, Any] = {"Filters": filters, "MaxResults": page_size}
             if token:
                 request["NextToken"] = token
             try:
                 response = self._client.get_findings(**request)
             except Exception as exc:  # noqa: BLE001
-                raise _client_error(exc) from None
-            yield from response.get("Findings") or []
-            token = response.get("NextToken")
+                try:
+                    error = _client_error(exc)
+                except Exception:  # noqa: BLE001 - botocore could not parse the answer (a string for a finding)
+                    error = DeliveryError(f"GetFindings page {page}: the answer is not a readable GetFindings "
+                                          f"response ({type(exc).__name__}: {exc})")
+                raise error from None
+            findings = response.get("Findings")
+            if not isinstance(findings, list):
+                # always present (maybe empty) in Security Hub's answer: anything else must not read as "none"
+                raise DeliveryError(f"GetFindings page {page} has no Findings list (not Security Hub's answer?)",
+                                    retryable=True)
+            yield from findings
+            next_token = response.get("NextToken")
+            if next_token is not None and not isinstance(next_token, str):
+                raise DeliveryError(f"GetFindings page {page}: NextToken is a {type(next_token).__name__}, not a string")
+            if next_token and next_token == token:
+                raise DeliveryError(f"GetFindings page {page} answered the NextToken it was asked with: paging "
+                                    "would never end")
+            token = next_token
             if not token:
                 return
 
+    def items(self, filters: dict[str, Any] | None = None, **options: Any) -> Iterator[Item]:
+        """Findings as reader Items, numbered from 1 in GetFindings order: the WIA event(s) of each
+        (see `get_events`), or an error naming the finding (number, Id) and why, which the Forwarder
+        dead-letters with the finding's JSON."""
+        fmt = asff_format.AsffFormat()
+        where = f"{self.name}/GetFindings"
+        for n, finding in enumerate(self.get_findings(filters, **options), 1):
+            try:
+                if not isinstance(finding, dict):
+                    raise ConversionError("asff", f"a JSON {type(finding).__name__}, not a finding object")
+                events = fmt.to_wia(finding)
+                for event in events:
+                    _apply_workflow(event, finding)
+            except (WiaError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                ident = finding.get("Id") if isinstance(finding, dict) else None
+                yield Item(where, n, error=ParseError(f"finding {n}{f' (Id {ident!r})' if ident else ''}: {exc}",
+                                                      source=where, line=n), raw=_finding_bytes(finding))
+                continue
+            for event in events:
+                yield Item(where, n, value=event)
+
     def get_events(self, filters: dict[str, Any] | None = None, **options: Any) -> Iterator[dict[str, Any]]:
         """Findings as WIA events; the customer's Workflow.Status (BatchUpdateFindings) wins over the
-        status the event was imported with."""
-        fmt = asff_format.AsffFormat()
-        for finding in self.get_findings(filters, **options):
-            for event in fmt.to_wia(finding):
-                _apply_workflow(event, finding)
-                yield event
+        status the event was imported with. A finding that is not a readable ASFF document raises
+        ParseError naming it (use `items()` to go on past it and dead-letter it)."""
+        for item in self.items(filters, **options):
+            if item.error is not None:
+                raise item.error
+            yield item.value
 
     def close_transport(self) -> None:
         close = getattr(self._client, "close", None)
@@ -275,11 +347,22 @@ class SecurityHubSink(BatchingSink):
             close()
 
 
+def _finding_bytes(finding: Any) -> bytes:
+    try:
+        return json.dumps(finding, ensure_ascii=False, default=str).encode("utf-8")
+    except (TypeError, ValueError):
+        return repr(finding).encode("utf-8")
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _apply_workflow(event: dict[str, Any], finding: dict[str, Any]) -> None:
     status = (finding.get("Workflow") or {}).get("Status")
     table = _ALERT_STATUS if event.get("type") == "alert" else _INCIDENT_STATUS if event.get("type") == "incident" else None
-    if not status or table is None or not isinstance(event.get("data"), dict):
-        return
+    if not status or table is None or not isinstance(event.get("data"), dict) or status not in table:
+        return                                   # an unknown status keeps the one the event was imported with
     current = event["data"].get("status")
     imported = (asff_format.ALERT_WORKFLOW if event["type"] == "alert" else asff_format.INCIDENT_WORKFLOW).get(current)
     if imported != status:                       # changed in Security Hub after import

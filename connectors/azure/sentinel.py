@@ -23,7 +23,8 @@ from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from wia_security import __version__
-from wia_security.errors import ConfigError, DeliveryError
+from wia_security.errors import ConfigError, DeliveryError, ParseError, WiaError
+from wia_security.reader import Item
 from wia_security.severity import band
 from wia_security.timeutil import now_iso
 
@@ -117,7 +118,12 @@ def make_credential(kind: str = "managed_identity", client_id: str | None = None
 
 def _http_error(exc: Exception, what: str) -> DeliveryError:
     """An azure-core error as a DeliveryError: retryable by status, Retry-After kept, body as details."""
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+    from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, IncompleteReadError,
+                                       ServiceRequestError, ServiceResponseError)
+    if isinstance(exc, (ServiceResponseError, IncompleteReadError)):
+        # the request went out and the answer never came whole (connection closed, read timeout, body cut
+        # short): the rows may or may not be stored; re-sending is the at-least-once choice
+        return DeliveryError(f"{what}: network error: {type(exc).__name__}: {exc}", retryable=True)
     if isinstance(exc, ClientAuthenticationError) and getattr(exc, "status_code", None) is None:
         # no token could be obtained (identity endpoint down or not configured): may clear up
         return DeliveryError(f"{what}: could not get an access token: {exc.message}", retryable=True)
@@ -130,6 +136,12 @@ def _http_error(exc: Exception, what: str) -> DeliveryError:
         except (ValueError, AttributeError):
             details = None
         message = (getattr(exc.error, "message", None) if exc.error is not None else None) or exc.reason or ""
+        if 300 <= exc.status_code < 400 and response is not None:
+            # redirects are not followed (permit_redirects=False): the rows would go wherever Location says
+            message = f"redirect to {response.headers.get('Location') or '(no Location)'}; set the endpoint that answers"
+        elif 200 <= exc.status_code < 300:
+            expected = "; the Logs Ingestion API answers 204" if what == "Logs Ingestion API" else ""
+            message = f"{message}: not a readable answer of this API{expected} (a proxy page?)"
         return DeliveryError(f"{what}: HTTP {exc.status_code}{' ' + code if code else ''}: {message}",
                              retryable=is_retryable_status(exc.status_code), retry_after=retry_after,
                              status=exc.status_code, details=details)
@@ -165,7 +177,8 @@ class SentinelSink(BatchingSink):
             from azure.monitor.ingestion import LogsIngestionClient
             if credential is None or isinstance(credential, str):
                 credential = make_credential(credential or "managed_identity", client_id)
-            options: dict[str, Any] = {"retry_total": 0, "user_agent": f"wia-security/{__version__}"}
+            options: dict[str, Any] = {"retry_total": 0, "permit_redirects": False,
+                                       "user_agent": f"wia-security/{__version__}"}
             if ca_file:
                 options["connection_verify"] = ca_file
             options.update(client_options)
@@ -277,10 +290,13 @@ def incident_to_event(incident: dict[str, Any]) -> dict[str, Any]:
             labels[key] = value
         elif name:
             tags.append(name)
+    name = incident.get("name") or ""
     try:
-        event_id = str(uuid.UUID(incident.get("name", "")))
+        event_id = str(uuid.UUID(name))
     except ValueError:
-        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, incident.get("id") or incident.get("name", "")))
+        if not (incident.get("id") or name):
+            raise ValueError("the incident has neither a name nor an id") from None
+        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, incident.get("id") or name))
     try:
         severity = float(labels["severity"])
         severity = int(severity) if severity.is_integer() else severity
@@ -361,7 +377,7 @@ class SentinelIncidents(BaseSink):
             from azure.mgmt.securityinsight import SecurityInsights
             if credential is None or isinstance(credential, str):
                 credential = make_credential(credential or "managed_identity", client_id)
-            options: dict[str, Any] = {"retry_total": 3}
+            options: dict[str, Any] = {"retry_total": 3, "permit_redirects": False}
             if base_url:
                 options["base_url"] = base_url
                 options["credential_scopes"] = client_options.pop("credential_scopes",
@@ -415,9 +431,41 @@ class SentinelIncidents(BaseSink):
         return report
 
     def list_events(self, *, top: int | None = None) -> Iterator[dict[str, Any]]:
-        """Every incident of the workspace as a WIA incident event (the client follows nextLink)."""
-        for incident in self._client.incidents.list(self.resource_group, self.workspace, top=top):
-            yield incident_to_event(_as_arm_json(incident))
+        """Every incident of the workspace as a WIA incident event (the client follows nextLink). An
+        incident that cannot be read raises ParseError naming it (`items()` goes on past it)."""
+        for item in self.items(top=top):
+            if item.error is not None:
+                raise item.error
+            yield item.value
+
+    def items(self, *, top: int | None = None) -> Iterator[Item]:
+        """`list_events` as reader Items, numbered from 1 in listing order: the WIA event of each incident,
+        or an error naming the incident (number, name) and why, which the Forwarder dead-letters. A page
+        the client cannot read is a DeliveryError naming how many incidents came before it."""
+        where = f"{self.name}/incidents"
+        count = 0
+        try:
+            for incident in self._client.incidents.list(self.resource_group, self.workspace, top=top):
+                count += 1
+                try:
+                    doc = _as_arm_json(incident)
+                    event = incident_to_event(doc)
+                except (WiaError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                    label = getattr(incident, "name", None) or "no name"
+                    yield Item(where, count, error=ParseError(f"incident {count} ({label}): {exc}", source=where,
+                                                              line=count), raw=repr(incident).encode("utf-8"))
+                    continue
+                yield Item(where, count, value=event)
+        except Exception as exc:  # noqa: BLE001 - every failure of the listing itself becomes one clear error
+            try:
+                error = _http_error(exc, "SecurityInsights")
+            except Exception:  # noqa: BLE001 - the SDK could not read a page (not an incident list)
+                text = str(exc).split(". Data:", 1)[0]             # the SDK appends the whole page
+                error = DeliveryError(f"SecurityInsights: a page of incidents is not readable "
+                                      f"({type(exc).__name__}: {text[:200]})")
+            raise DeliveryError(f"listing incidents failed after {count} incident(s): {error.reason}",
+                                sink=self.name, retryable=error.retryable, retry_after=error.retry_after,
+                                status=error.status) from None
 
     def set_status(self, incident_id: str, status: str, *, classification: str | None = None,
                    classification_comment: str | None = None) -> dict[str, Any]:

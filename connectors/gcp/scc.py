@@ -34,7 +34,8 @@ from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from wia_security.attack import table as attack_table
-from wia_security.errors import ConfigError, DeliveryError
+from wia_security.errors import ConfigError, ConversionError, DeliveryError, ParseError, WiaError
+from wia_security.reader import Item
 from wia_security.severity import band
 from wia_security.timeutil import now_iso, parse_iso, to_iso
 
@@ -211,10 +212,17 @@ def finding_to_event(finding: Any) -> dict[str, Any]:
     stored = props.get("wia_event")
     state = finding.state.name if finding.state else "STATE_UNSPECIFIED"
     if isinstance(stored, str):
-        event = json.loads(stored)
-        status = view.data(event).get("status")
-        if state == "INACTIVE" and status not in INACTIVE_STATUSES and event.get("type") in ("alert",):
-            event["data"]["status"] = "resolved"
+        try:
+            event = json.loads(stored)
+        except ValueError as exc:
+            raise ConversionError("scc", f"not JSON ({exc})", path="/source_properties/wia_event") from None
+        if not isinstance(event, dict):
+            raise ConversionError("scc", f"a JSON {type(event).__name__}, not a WIA event object",
+                                  path="/source_properties/wia_event")
+        data = event.get("data")
+        if state == "INACTIVE" and event.get("type") in ("alert",) and isinstance(data, dict) \
+                and data.get("status") not in INACTIVE_STATUSES:
+            data["status"] = "resolved"
         return event
     return _foreign_finding_to_event(finding, state)
 
@@ -275,6 +283,14 @@ def _foreign_finding_to_event(finding: Any, state: str) -> dict[str, Any]:
     return event
 
 
+def _finding_bytes(finding: Any) -> bytes:
+    """A finding as JSON (the proto's JSON mapping), for the dead-letter record."""
+    try:
+        return type(finding).to_json(finding).encode("utf-8")
+    except Exception:  # noqa: BLE001 - keep something readable
+        return repr(finding).encode("utf-8")
+
+
 def _cvss_band(score: float) -> str:
     return "critical" if score >= 9 else "high" if score >= 7 else "medium" if score >= 4 else "low" if score > 0 else "none"
 
@@ -323,16 +339,23 @@ class SccSink(BatchingSink):
 
     def __init__(self, source: str, *, location: str = "global", resource: str | None = None,
                  client: Any = None, endpoint: str | None = None, ca_file: str | None = None,
-                 credentials: Any = None, auth: str = "adc", delivery: DeliveryPolicy | None = None,
-                 dead_letter: Any = None, name: str | None = None) -> None:
+                 credentials: Any = None, auth: str = "adc", timeout: float = RPC_TIMEOUT,
+                 delivery: DeliveryPolicy | None = None, dead_letter: Any = None, name: str | None = None,
+                 **machinery: Any) -> None:
         if not _SOURCE.match(source):
             raise ConfigError("the source is organizations/<numeric org id>/sources/<numeric source id> "
                               "(create one with `gcloud scc sources create` or CreateSource)", key="source")
         if not re.fullmatch(r"[a-z0-9-]+", location):
             raise ConfigError("the location is a region name such as 'global'", key="location")
         super().__init__(name=name or f"scc:{source}/locations/{location}", delivery=delivery,
-                         dead_letter=dead_letter)
+                         dead_letter=dead_letter, **machinery)
         self.source, self.location, self.resource = source, location, resource
+        try:
+            self.timeout = float(timeout)
+        except (TypeError, ValueError):
+            raise ConfigError(f"must be a number of seconds, got {timeout!r}", key="timeout") from None
+        if not self.timeout > 0:
+            raise ConfigError(f"must be a number of seconds > 0, got {timeout!r}", key="timeout")
         self.parent = f"{source}/locations/{location}"
         if auth not in ("adc", "anonymous"):
             raise ConfigError("auth is 'adc' (Application Default Credentials) or 'anonymous' (emulators)", key="auth")
@@ -350,7 +373,7 @@ class SccSink(BatchingSink):
         delivery = options.pop("delivery", None)
         if policy:
             delivery = DeliveryPolicy.from_mapping(policy, base=delivery, source="scc URL")
-        for key in ("location", "resource", "endpoint", "ca_file", "auth"):
+        for key in ("location", "resource", "endpoint", "ca_file", "auth", "timeout"):
             if key in query and key not in options:
                 options[key] = query.pop(key)
         if query:
@@ -370,28 +393,58 @@ class SccSink(BatchingSink):
         try:
             try:
                 self._client.create_finding(request={"parent": self.parent, "finding_id": finding_id,
-                                                     "finding": finding}, retry=None, timeout=RPC_TIMEOUT)
+                                                     "finding": finding}, retry=None, timeout=self.timeout)
             except gexc.AlreadyExists:
                 finding["name"] = f"{self.parent}/findings/{finding_id}"
-                self._client.update_finding(request={"finding": finding}, retry=None, timeout=RPC_TIMEOUT)
+                self._client.update_finding(request={"finding": finding}, retry=None, timeout=self.timeout)
             return Outcome.delivered()
         except gexc.GoogleAPICallError as exc:
             return Outcome.from_error(_grpc_error(exc))
+        except Exception as exc:  # noqa: BLE001 - one finding's failure must not take its batch-mates' outcomes
+            from ..delivery.batching import classify_exception
+            return Outcome.from_error(classify_exception(exc))
 
     def list_events(self, *, filter: str = "", page_size: int = 100, all_sources: bool = False) -> Iterator[dict[str, Any]]:
         """The findings of this source (or every source of the organization) as WIA events, following
-        page tokens. `filter` is SCC's filter syntax, e.g. `state="ACTIVE" AND severity="HIGH"`."""
+        page tokens. `filter` is SCC's filter syntax, e.g. `state="ACTIVE" AND severity="HIGH"`. A finding
+        that cannot be read raises ParseError naming it (use `items()` to go on past it and dead-letter it)."""
+        for item in self.items(filter=filter, page_size=page_size, all_sources=all_sources):
+            if item.error is not None:
+                raise item.error
+            yield item.value
+
+    def items(self, *, filter: str = "", page_size: int = 100, all_sources: bool = False) -> Iterator[Item]:
+        """`list_events` as reader Items, numbered from 1 in ListFindings order: the WIA event of each
+        finding, or an error naming the finding (number, name, JSON path) and why, which the Forwarder
+        dead-letters. A failed page is a DeliveryError naming how many findings came before it."""
+        from google.api_core import exceptions as gexc
         parent = f"{self.source.rsplit('/', 1)[0]}/-/locations/{self.location}" if all_sources else self.parent
-        pager = self._client.list_findings(request={"parent": parent, "filter": filter, "page_size": page_size},
-                                           retry=None, timeout=RPC_TIMEOUT)
-        for result in pager:
-            yield finding_to_event(result.finding)
+        where = f"{self.name}/ListFindings"
+        count = 0
+        try:
+            pager = self._client.list_findings(request={"parent": parent, "filter": filter, "page_size": page_size},
+                                               retry=None, timeout=self.timeout)
+            for result in pager:
+                count += 1
+                finding = result.finding
+                try:
+                    event = finding_to_event(finding)
+                except (WiaError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                    yield Item(where, count, error=ParseError(f"finding {count} ({finding.name or 'no name'}): {exc}",
+                                                              source=where, line=count),
+                               raw=_finding_bytes(finding))
+                    continue
+                yield Item(where, count, value=event)
+        except gexc.GoogleAPICallError as exc:
+            error = _grpc_error(exc)
+            raise DeliveryError(f"ListFindings failed after {count} finding(s): {error.reason}", sink=self.name,
+                                retryable=error.retryable, retry_after=error.retry_after) from None
 
     def set_state(self, event_id: str, state: str) -> None:
         """Mark the finding of an event ACTIVE or INACTIVE (SetFindingState)."""
         self._client.set_finding_state(request={
             "name": f"{self.parent}/findings/{finding_id_for({'id': event_id})}", "state": state},
-            retry=None, timeout=RPC_TIMEOUT)
+            retry=None, timeout=self.timeout)
 
     def close_transport(self) -> None:
         self._pool.shutdown(wait=True)

@@ -114,13 +114,26 @@ class SplunkSoarSink(BatchingSink):
         from ..delivery.http import error_for_response
 
         event = batch.events[0]
-        response = self.session.post(f"{self.base_url}/rest/container", data=batch.payloads[0], timeout=self.timeout)
+        # No redirects: requests would re-send the POST as a GET (301/302) and read a container list as
+        # the answer, or carry the token header to wherever Location points.
+        response = self.session.post(f"{self.base_url}/rest/container", data=batch.payloads[0], timeout=self.timeout,
+                                     allow_redirects=False)
         body = _json(response)
         existing = body.get("existing_container_id") if isinstance(body, dict) else None
-        if existing is not None:
+        if existing is not None and _container_id(existing) is not None:
             # Same source_data_identifier already ingested: SOAR kept the first, nothing was lost.
-            self.containers[event["id"]] = int(existing)
+            self.containers[event["id"]] = _container_id(existing)  # type: ignore[assignment]
             return [Outcome.duplicate()]
+        if 300 <= response.status_code < 400:
+            location = response.headers.get("Location") or "(no Location)"
+            return [Outcome.failed(f"HTTP {response.status_code} redirect to {location}: the SOAR REST API does not "
+                                   "redirect; set the URL to the address that answers")]
+        if 200 <= response.status_code < 300 and (not isinstance(body, dict) or _container_id(body.get("id")) is None) \
+                and not (isinstance(body, dict) and body.get("failed")):
+            # A 2xx that is not SOAR's {"id": N, "success": true} (a proxy page, a cut reply): the container
+            # may or may not exist. Re-sending is safe: SOAR answers existing_container_id for it.
+            raise DeliveryError(f"Splunk SOAR answered HTTP {response.status_code} without a container id "
+                                f"({_excerpt(response)}); not counted as created", sink=self.name, retryable=True)
         if response.status_code >= 300 or not isinstance(body, dict) or body.get("failed"):
             message = body.get("message") if isinstance(body, dict) else None
             error = error_for_response(response, reason=message, sink=self.name, details=body if isinstance(body, dict) else None)
@@ -129,7 +142,8 @@ class SplunkSoarSink(BatchingSink):
             if error.retryable:
                 raise error
             return [Outcome.failed(str(error), details=body if isinstance(body, dict) else None)]
-        container_id = int(body["id"])
+        container_id = _container_id(body["id"])
+        assert container_id is not None
         self.containers[event["id"]] = container_id
         if self.playbook:
             self._start_playbook(container_id)
@@ -148,7 +162,11 @@ class SplunkSoarSink(BatchingSink):
         """Start `playbook` ("repo/name" or id) on a container; returns the playbook run id."""
         body = self._request("POST", "/rest/playbook_run",
                              {"container_id": container_id, "playbook_id": playbook, "scope": scope, "run": True})
-        return int(body["playbook_run_id"])
+        run_id = _container_id(body.get("playbook_run_id"))
+        if run_id is None:
+            raise DeliveryError(f"Splunk SOAR playbook_run answered without a playbook_run_id: {str(body)[:200]}",
+                                sink=self.name)
+        return run_id
 
     def playbook_run_status(self, run_id: int) -> str:
         """"running", "success", "failed", ... as SOAR reports the run."""
@@ -165,25 +183,55 @@ class SplunkSoarSink(BatchingSink):
         body = self._request("GET", "/rest/container",
                              params={"_filter_source_data_identifier": jsonio.dumps(str(event_id)), "page_size": 1})
         data = body.get("data") or []
+        if not isinstance(data, list) or not all(isinstance(c, dict) for c in data):
+            raise DeliveryError(f"Splunk SOAR container query: /data is not a list of containers: {str(data)[:200]}",
+                                sink=self.name)
         return data[0] if data else None
 
     def _request(self, method: str, path: str, body: Any = None, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         from ..delivery.http import error_for_response
 
         try:
-            response = self.session.request(method, self.base_url + path, params=params,
+            response = self.session.request(method, self.base_url + path, params=params, allow_redirects=False,
                                             data=None if body is None else jsonio.dumpb(body), timeout=self.timeout)
         except Exception as exc:  # noqa: BLE001 - classified into a DeliveryError
             from ..delivery import classify_exception
             raise classify_exception(exc) from None
         data = _json(response)
+        if 300 <= response.status_code < 400:
+            raise DeliveryError(f"Splunk SOAR {method} {path}: HTTP {response.status_code} redirect to "
+                                f"{response.headers.get('Location') or '(no Location)'}", sink=self.name,
+                                status=response.status_code)
         if response.status_code >= 300 or (isinstance(data, dict) and data.get("failed")):
             message = data.get("message") if isinstance(data, dict) else None
             raise error_for_response(response, reason=message, sink=self.name, details=data if isinstance(data, dict) else None)
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            raise DeliveryError(f"Splunk SOAR {method} {path}: HTTP {response.status_code} with a body that is not a "
+                                f"JSON object ({_excerpt(response)})", sink=self.name, status=response.status_code,
+                                retryable=True)
+        return data
 
     def close_transport(self) -> None:
         self.session.close()
+
+
+def _container_id(value: Any) -> int | None:
+    """A SOAR object id (a positive integer; digits in a string tolerated), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.isdigit() and int(value) > 0:
+        return int(value)
+    return None
+
+
+def _excerpt(response: Any, limit: int = 120) -> str:
+    try:
+        text = " ".join(response.text.split())
+    except Exception:  # noqa: BLE001 - an undecodable body is described, not raised
+        return "an undecodable body"
+    return repr(text[:limit] + ("…" if len(text) > limit else "")) if text else "an empty body"
 
 
 def _json(response: Any) -> Any:

@@ -40,7 +40,7 @@ XSOAR_EVENTS_PER_REQUEST = 1
 DEFAULT_INCIDENT_TYPE = "WIA Security Event"
 #: Longest incident name kept (the full text stays in `details`).
 XSOAR_MAX_NAME_CHARS = 512
-OPTIONS = ("token", "auth_id", "incident_type", "playbook", "tls_verify", "ca_file")
+OPTIONS = ("token", "auth_id", "incident_type", "playbook", "tls_verify", "ca_file", "timeout")
 _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
@@ -51,9 +51,11 @@ class XsoarSink(BatchingSink):
 
     def __init__(self, base_url: str, *, token: Secret | str, auth_id: str | int | None = None,
                  incident_type: str = DEFAULT_INCIDENT_TYPE, playbook: str | None = None, tls_verify: bool = True,
-                 ca_file: str | None = None, delivery: DeliveryPolicy | None = None, dead_letter: Any = None,
-                 **machinery: Any) -> None:
+                 ca_file: str | None = None, timeout: float | tuple[float, float] | None = None,
+                 delivery: DeliveryPolicy | None = None, dead_letter: Any = None, **machinery: Any) -> None:
         import demisto_client
+
+        from ..delivery.http import DEFAULT_TIMEOUT
 
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -69,6 +71,12 @@ class XsoarSink(BatchingSink):
         self.client = demisto_client.configure(base_url=self.base_url, api_key=reveal(token),
                                                auth_id=str(auth_id) if auth_id is not None else None,
                                                verify_ssl=bool(tls_verify), ssl_ca_cert=ca_file)
+        # demisto-py sets no timeout (a stalled server blocks forever), lets urllib3 retry on its own
+        # (attempts would not be counted once) and follow redirects (a POST to a login page, the key
+        # re-sent to wherever Location points): none of that here.
+        self.timeout = timeout or DEFAULT_TIMEOUT
+        pool = self.client.api_client.rest_client.pool_manager
+        pool.urlopen = _without_retries_or_redirects(pool.urlopen)
         #: event id -> incident id, for every event delivered or found already there
         self.incidents: dict[str, str] = {}
 
@@ -77,7 +85,7 @@ class XsoarSink(BatchingSink):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "XsoarSink":
-        parsed = parse_sink_url(url, options, product="XSOAR", known=OPTIONS,
+        parsed = parse_sink_url(url, options, product="XSOAR", known=OPTIONS, numbers=("timeout",),
                                 required={"token": "an XSOAR API key is required"})
         return cls(parsed.base, delivery=parsed.delivery, **parsed.options)
 
@@ -114,6 +122,11 @@ class XsoarSink(BatchingSink):
             return [Outcome.duplicate()]
         body = json.loads(batch.payloads[0])
         created = self._call("create_incident", create_incident_request=self._request_model(body))
+        if not getattr(created, "id", None):
+            # No incident id: not XSOAR's createIncident answer (a proxy page, an empty body). Retrying
+            # is safe: the search above finds the incident if this request did create it.
+            raise DeliveryError("XSOAR create_incident answered without an incident id; not counted as created",
+                                sink=self.name, retryable=True)
         self.incidents[event["id"]] = str(created.id)
         return None
 
@@ -134,7 +147,17 @@ class XsoarSink(BatchingSink):
         from demisto_client.demisto_api import IncidentFilter, SearchIncidentsData
 
         result = self._call("search_incidents", filter=SearchIncidentsData(filter=IncidentFilter(query=query, page=page, size=size)))
-        return [self._as_json(i) for i in (result.data or [])]
+        total, data = getattr(result, "total", None), getattr(result, "data", None)
+        # A reply that is not a search result must not read as "no incident": the sink would create a
+        # second one. XSOAR always sends `total`, and `data` with the incidents when total > 0.
+        if not isinstance(total, int) or isinstance(total, bool) or (total and not isinstance(data, list)):
+            raise DeliveryError(f"XSOAR search_incidents answered something that is not a search result "
+                                f"(total={total!r}, data {type(data).__name__})", sink=self.name, retryable=True)
+        found = [self._as_json(i) for i in (data or [])]
+        for n, incident in enumerate(found):
+            if not incident.get("id"):
+                raise DeliveryError(f"XSOAR search_incidents: /data/{n} has no id", sink=self.name, retryable=True)
+        return found
 
     def _as_json(self, model: Any) -> dict[str, Any]:
         """An incident model as XSOAR's JSON (demisto-py's Incident is a dict subclass holding the
@@ -151,13 +174,24 @@ class XsoarSink(BatchingSink):
         return found[0] if found else None
 
     def _call(self, method: str, **kwargs: Any) -> Any:
+        import urllib3
         from demisto_client.demisto_api.rest import ApiException
 
         try:
-            return getattr(self.client, method)(**kwargs)
+            return getattr(self.client, method)(_request_timeout=self.timeout, **kwargs)
+        except urllib3.exceptions.HTTPError as exc:
+            # With urllib3's own retries off its errors arrive bare (ReadTimeoutError, NewConnectionError),
+            # names the shared classifier does not know: every one is a network failure worth a retry.
+            raise DeliveryError(f"XSOAR {method}: network error: {type(exc).__name__}: {exc}", sink=self.name,
+                                retryable=True) from None
         except ApiException as exc:
             status = exc.status or 0
             detail = _error_text(exc.body)
+            if 300 <= status < 400:
+                location = (exc.headers or {}).get("Location") or "(no Location)"
+                raise DeliveryError(f"XSOAR {method}: HTTP {status} redirect to {location}: the XSOAR API does not "
+                                    "redirect; set the URL to the API address (XSOAR 8: the api- host)",
+                                    sink=self.name, status=status) from None
             retry_after = parse_retry_after((exc.headers or {}).get("Retry-After")) if status in _RETRYABLE else None
             if status in (401, 403):
                 raise DeliveryError(f"XSOAR refused the API key (HTTP {status}): {detail}", sink=self.name, status=status) from None
@@ -168,6 +202,13 @@ class XsoarSink(BatchingSink):
         pool = getattr(self.client.api_client, "rest_client", None)
         if pool is not None and hasattr(pool, "pool_manager"):
             pool.pool_manager.clear()
+
+
+def _without_retries_or_redirects(urlopen: Any) -> Any:
+    def urlopen_once(method: str, url: str, redirect: bool = True, **kw: Any) -> Any:
+        kw["retries"] = False
+        return urlopen(method, url, redirect=False, **kw)
+    return urlopen_once
 
 
 def _error_text(body: Any) -> str:

@@ -187,18 +187,32 @@ class HecSink(BatchingSink):
             body = _gzip.compress(body, compresslevel=GZIP_LEVEL)
             headers["Content-Encoding"] = "gzip"
         try:
-            response = self.session.post(self.base_url + HEC_EVENT_PATH, data=body, headers=headers, timeout=self.timeout)
+            # Never follow a redirect: requests would turn the POST into a GET (301/302) and count what
+            # answers that as indexed, or carry the events to whatever host the Location names.
+            response = self.session.post(self.base_url + HEC_EVENT_PATH, data=body, headers=headers,
+                                         timeout=self.timeout, allow_redirects=False)
         except Exception as exc:  # noqa: BLE001 - classified: network errors retry, TLS errors fail
             return "settled", [Outcome.from_error(classify_exception(exc))] * len(items)
         doc = _json(response)
-        code = doc.get("code") if isinstance(doc.get("code"), int) else None
+        code = doc.get("code") if _is_code(doc.get("code")) else None
         status = response.status_code
-        if status == 200 and code in (0, None):
+        if status == 200 and code == 0:
             if not self.ack:
                 return "settled", [Outcome.delivered()] * len(items)
             return "settled", [self._acknowledged(doc.get("ackId"))] * len(items)
-        text = doc.get("text") or HEC_CODES.get(code or -1, ("",))[0]
+        if status == 200 and code is None:
+            # Not HEC's {"text", "code"}: a captive portal, a web UI, a cut reply. Proof of nothing, so
+            # re-send (at-least-once) rather than count the events as indexed.
+            return "settled", [Outcome.retry(f"HEC 200 but the body is not a HEC reply ({_excerpt(response)}); "
+                                             "not counted as indexed")] * len(items)
+        text = doc.get("text") or HEC_CODES.get(code if code is not None else -1, ("",))[0]
+        if not text and not doc:
+            text = _excerpt(response)                       # an HTML error page of a proxy, say
         reason = f"HEC {status}" + (f" code {code}" if code is not None else "") + (f": {text}" if text else "")
+        if 300 <= status < 400:
+            location = response.headers.get("Location") or "(no Location)"
+            return "settled", [Outcome.failed(f"HEC {status} redirect to {location}: HEC does not redirect; set the "
+                                              "URL to the address that answers (a proxy or a wrong URL?)")] * len(items)
         if status == 413:
             if len(items) > 1:
                 self._lower_byte_limit(len(body))
@@ -207,7 +221,7 @@ class HecSink(BatchingSink):
                                               f"HEC's max_content_length)", details=doc or None)]
         action = HEC_CODES.get(code, ("", ""))[1] if code is not None else ""
         number = doc.get("invalid-event-number")
-        if action == "event" and isinstance(number, int) and 0 <= number < len(items):
+        if action == "event" and _is_code(number) and 0 <= number < len(items):
             return "invalid", (number, Outcome.failed(f"{reason} (invalid-event-number {number})", details=doc), None)
         if action == "channel":
             self.channel = str(uuid.uuid4())
@@ -215,9 +229,9 @@ class HecSink(BatchingSink):
         if action == "config" or (action == "event" and status < 500):
             return "settled", [Outcome.failed(reason, details=doc or None)] * len(items)
         error = error_for_response(response, reason, sink=self.name, details=doc or None)
-        if action == "retry" and not error.retryable:
-            return "settled", [Outcome.retry(reason, details=doc)] * len(items)
-        return "settled", [Outcome.from_error(error)] * len(items)
+        if action == "retry" or error.retryable:
+            return "settled", [Outcome.retry(reason, error.retry_after, details=doc or None)] * len(items)
+        return "settled", [Outcome.failed(reason, details=doc or None)] * len(items)
 
     def _acknowledged(self, ack_id: Any) -> Outcome:
         """Poll /services/collector/ack until the ackId is true (delivered) or ack_timeout passes
@@ -237,7 +251,7 @@ class HecSink(BatchingSink):
             try:
                 r = self.session.post(self.base_url + HEC_ACK_PATH, params={"channel": self.channel},
                                       data=jsonio.dumpb({"acks": [ack_id]}), headers={CHANNEL_HEADER: self.channel},
-                                      timeout=self.timeout)
+                                      timeout=self.timeout, allow_redirects=False)
                 doc = _json(r)
                 if r.status_code == 200 and isinstance(doc.get("acks"), dict):
                     if doc["acks"].get(str(ack_id)) is True:
@@ -322,6 +336,21 @@ def _hostname(event: Mapping[str, Any]) -> str | None:
     host = context.get("host") if isinstance(context, dict) else None
     name = host.get("hostname") if isinstance(host, dict) else None
     return name if isinstance(name, str) and name else None
+
+
+def _is_code(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _excerpt(response: Any, limit: int = 120) -> str:
+    """The start of a reply body as one line (for reasons), or that it was empty."""
+    try:
+        text = " ".join(response.text.split())
+    except Exception:  # noqa: BLE001 - an undecodable body is described, not raised
+        return "an undecodable body"
+    if not text:
+        return "an empty body"
+    return repr(text[:limit] + ("…" if len(text) > limit else ""))
 
 
 def _json(response: Any) -> dict[str, Any]:

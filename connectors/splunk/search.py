@@ -70,44 +70,140 @@ class SplunkSearchSource:
     @property
     def service(self) -> Any:
         if self._service is None:
-            from splunklib import client
-            self._service = client.connect(host=self.host, port=self.port, scheme=self.scheme,
-                                           splunkToken=self._token.reveal(), autologin=False,
-                                           verify=self._verify, context=self._context, app=self.app,
-                                           owner=self.owner, timeout=self.timeout)
+            from splunklib import binding, client
+            # splunk-sdk 2.x accepts `timeout` in connect() but never hands it to its HTTP handler:
+            # a handler built here is the only way a stalled splunkd times out.
+            http = binding.handler(timeout=self.timeout, verify=self._verify, context=self._context)
+            try:
+                service = client.connect(host=self.host, port=self.port, scheme=self.scheme, handler=http,
+                                         splunkToken=self._token.reveal(), autologin=False,
+                                         verify=self._verify, context=self._context, app=self.app,
+                                         owner=self.owner, timeout=self.timeout)
+                service.splunk_version          # GET /services/server/info now, so its failures are named here
+                self._service = service
+            except Exception as exc:  # noqa: BLE001 - every way connecting fails becomes one clear error
+                raise self._error("connecting (GET /services/server/info)", exc) from None
         return self._service
 
     def items(self, query: str = DEFAULT_QUERY, *, earliest: str = "-24h", latest: str = "now",
               max_results: int | None = None, **params: Any) -> Iterator[Item]:
-        """Run an export search; one Item per result (see the module docstring)."""
-        from splunklib import results
+        """Run an export search; one Item per result (see the module docstring). A line of the export
+        stream that is not a result Item is an error Item naming the line; a stream that breaks off
+        raises DeliveryError naming how many results came before."""
         if not query.lstrip().startswith(("search ", "|")):
             query = "search " + query
-        from splunklib.binding import HTTPError
+        service = self.service
+        params = {"segmentation": "none", **params}
         try:
-            stream = self.service.jobs.export(query, output_mode="json", earliest_time=earliest,
-                                              latest_time=latest, **params)
-        except HTTPError as exc:
-            detail = " ".join(str(exc).split())
-            raise DeliveryError(f"Splunk search failed: HTTP {exc.status}: {detail}", sink=self.name, status=exc.status,
-                                retryable=exc.status in (429, 500, 502, 503, 504)) from None
-        reader = results.JSONResultsReader(stream)
-        count = 0
+            # jobs.export() without dropping the status: splunklib raises only for >= 400, so a 3xx
+            # (a proxy, a wrong port) would otherwise read as a search that found nothing.
+            response = service.jobs.post(path_segment="export", search=query, output_mode="json",
+                                         earliest_time=earliest, latest_time=latest, **params)
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("starting the export search", exc) from None
+        stream = response.body
         try:
-            for result in reader:
-                if isinstance(result, results.Message):
-                    self.messages.append((result.type, result.message))
-                    continue
-                if reader.is_preview:            # previews are superseded by final results
-                    continue
-                count += 1
-                yield self._item(result, count)
-                if max_results is not None and count >= max_results:
-                    break
+            if response.status != 200:
+                location = dict((k.lower(), v) for k, v in response.headers).get("location")
+                raise DeliveryError(f"Splunk search failed: HTTP {response.status} {response.reason}"
+                                    + (f" (redirect to {location})" if location else "")
+                                    + ": expected 200 and a JSON results stream", sink=self.name,
+                                    status=response.status)
+            kind = dict((k.lower(), v) for k, v in response.headers).get("content-type", "")
+            if kind and "json" not in kind.lower():
+                raise DeliveryError(f"Splunk search failed: the export answered {kind!r}, not a JSON results "
+                                    "stream (a proxy page?)", sink=self.name, status=response.status)
+            count = 0
+            for line_number, line in enumerate(self._lines(stream, lambda: count), 1):
+                for item in self._parse_line(line, line_number, count):
+                    count += 1
+                    yield item
+                    if max_results is not None and count >= max_results:
+                        return
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+
+    def _lines(self, stream: Any, results_so_far: Any) -> Iterator[bytes]:
+        try:
+            while True:
+                line = stream.readline()
+                if not line:
+                    return
+                if line.strip():
+                    yield line
+        except Exception as exc:  # noqa: BLE001 - a cut or stalled stream: say how far it got
+            raise self._error(f"reading the export stream after {results_so_far()} result(s)", exc) from None
+
+    def _parse_line(self, line: bytes, line_number: int, count: int) -> Iterator[Item]:
+        """The Items of one export line; messages go to `messages`, previews are skipped (final
+        results supersede them). splunk-sdk's JSONResultsReader is not used: one bad line ends its
+        stream, and it keeps only the last message of a line."""
+        where = f"{self.name}/export"
+
+        def bad(why: str) -> Item:
+            return Item(where, count + 1, error=ParseError(f"export line {line_number}: {why}", source=where,
+                                                           line=count + 1), raw=line.strip())
+        try:
+            doc = jsonio.loads(line, source=where, line=line_number)
+        except ParseError as exc:
+            yield bad(f"not JSON ({exc.reason})")
+            return
+        if not isinstance(doc, dict):
+            yield bad(f"a JSON {type(doc).__name__}, not an object")
+            return
+        known = False
+        messages = doc.get("messages")
+        if messages is not None:
+            known = True
+            for message in messages if isinstance(messages, list) else [messages]:
+                if isinstance(message, dict):
+                    self.messages.append((str(message.get("type", "UNKNOWN")), str(message.get("text", ""))))
+                else:
+                    self.messages.append(("UNKNOWN", f"malformed message on export line {line_number}: {message!r}"))
+        results: Any = None
+        if "result" in doc:
+            results = [doc["result"]]
+        elif "results" in doc:
+            results = doc["results"]
+            if not isinstance(results, list):
+                yield bad("/results is not a list")
+                return
+        if results is None:
+            if not known:
+                yield bad("no result, results or messages member")
+            return
+        if doc.get("preview") is True:
+            return
+        for n, result in enumerate(results):
+            if isinstance(result, dict):
+                yield self._item(result, count + 1)
+            else:
+                path = "/result" if "result" in doc else f"/results/{n}"
+                yield bad(f"{path} is a JSON {type(result).__name__}, not an object")
+            count += 1
+
+    def _error(self, what: str, exc: Exception) -> DeliveryError:
+        """A DeliveryError for a failed step: HTTP status and Splunk's message when there is one, the
+        network error otherwise; never the token."""
+        from splunklib.binding import HTTPError
+        from ..delivery import classify_exception
+        if isinstance(exc, DeliveryError):
+            return exc
+        if isinstance(exc, HTTPError):
+            detail = " ".join(str(exc).split())[:300]
+            return DeliveryError(f"Splunk search failed {what}: HTTP {exc.status}: {detail}", sink=self.name,
+                                 status=exc.status, retryable=exc.status in (429, 500, 502, 503, 504))
+        if isinstance(exc, (SyntaxError, ValueError, AttributeError, KeyError, TypeError)):
+            # splunk-sdk choking on a reply it cannot read: an HTML page where splunkd answers Atom XML
+            # (a proxy, the web UI's port)
+            return DeliveryError(f"Splunk search failed {what}: the reply is not splunkd's "
+                                 f"({type(exc).__name__}: {exc}); is the URL the management port (8089)?",
+                                 sink=self.name)
+        error = classify_exception(exc)
+        return DeliveryError(f"Splunk search failed {what}: {error.reason}", sink=self.name,
+                             retryable=error.retryable)
 
     def events(self, query: str = DEFAULT_QUERY, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Only the WIA events (unvalidated dicts); use `items()` to see what was not one."""

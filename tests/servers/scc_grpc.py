@@ -15,7 +15,9 @@ RPCs the connector uses follow the documented contract (contract test server):
 - ListFindings: parent `.../sources/{id or -}/locations/{loc}`, `filter` with `field="value"` terms
   joined by AND (category, state, severity, finding_class, resource_name), page_size (default 10,
   max 1000) and page tokens.
-Everything else answers UNIMPLEMENTED. `fail_next(code)` injects errors.
+Everything else answers UNIMPLEMENTED. `fail_next(code)` injects errors; `override_next(rpc, fn)` answers
+the next call of `rpc` with `fn(request, context, impl)` instead (a delay, raw `bytes` that are not the
+response message, an abort with any code).
 """
 from __future__ import annotations
 
@@ -110,8 +112,12 @@ class SccState:
     findings: dict[str, Any] = field(default_factory=dict)       # finding name -> Finding
     calls: list[str] = field(default_factory=list)
     faults: list[tuple[grpc.StatusCode, str, float | None]] = field(default_factory=list)
+    overrides: list[tuple[str, Callable]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_source: int = 1000
+
+    def override_next(self, rpc: str, fn: Callable, times: int = 1) -> None:
+        self.overrides.extend([(rpc, fn)] * times)
 
     def fail_next(self, code: grpc.StatusCode, times: int = 1, message: str = "injected",
                   retry_delay: float | None = None) -> None:
@@ -278,6 +284,7 @@ class SccServer:
         self.state.findings.clear()
         self.state.calls.clear()
         self.state.faults.clear()
+        self.state.overrides.clear()
 
     def stop(self) -> None:
         self.server.stop(grace=None)
@@ -292,7 +299,7 @@ def start_scc(workdir: Path, organization: str = "123456789") -> SccServer:
     for rpc, (request_cls, response_cls) in method_table().items():
         handlers[rpc] = grpc.unary_unary_rpc_method_handler(
             _serve(rpc, getattr(fake, rpc, None), state),
-            request_deserializer=_codec(request_cls)[0], response_serializer=_codec(response_cls)[1])
+            request_deserializer=_codec(request_cls)[0], response_serializer=_raw_or(_codec(response_cls)[1]))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     cert, key = throwaway_certificate(workdir)
@@ -308,11 +315,24 @@ def _codec(cls: type) -> tuple[Callable, Callable]:
     return cls.FromString, lambda message: message.SerializeToString()
 
 
+def _raw_or(serialize: Callable) -> Callable:
+    """The response serializer, passing `bytes` from an override through as they are."""
+    return lambda message: message if isinstance(message, bytes) else serialize(message)
+
+
 def _serve(rpc: str, impl: Callable | None, state: SccState) -> Callable:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         with state.lock:
             state.calls.append(rpc)
-            fault = state.faults.pop(0) if state.faults else None
+            override = next((o for o in state.overrides if o[0] == rpc), None)
+            if override is not None:
+                state.overrides.remove(override)
+            fault = state.faults.pop(0) if state.faults and override is None else None
+        if override is not None:
+            def call_impl(req: Any) -> Any:
+                with state.lock:
+                    return impl(req)  # type: ignore[misc]
+            return override[1](request, context, call_impl)
         if fault:
             code, message, delay = fault
             if delay is None:
