@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from wia_security import jsonio
-from wia_security.errors import ConfigError
+from wia_security.errors import ConfigError, ParseError
 from wia_security.formats import get_format
 from wia_security.pipeline import Forwarder, ForwardSummary
 from wia_security.reader import Item
@@ -232,6 +232,28 @@ class SourceStats:
     commit_failures: int = 0          # e.g. lost partition in a rebalance: those messages are re-read elsewhere
 
 
+class _Located:
+    """The dead letter as the forwarder sees it: an event the *sink* refused comes back without the
+    message it was read from, so its `where` (kafka:TOPIC[PARTITION]:OFFSET) is filled in by event id."""
+
+    def __init__(self, dead_letter: Any) -> None:
+        self.dead_letter = dead_letter
+        self._where: dict[Any, list[str]] = {}
+
+    def remember(self, items: Sequence[Item]) -> None:
+        self._where = {}
+        for item in items:
+            if isinstance(item.value, dict) and isinstance(item.value.get("id"), str):
+                self._where.setdefault(item.value["id"], []).append(item.where)
+
+    def put(self, rejected: Rejected) -> None:
+        if rejected.where is None and isinstance(rejected.event, dict):
+            where = self._where.get(rejected.event.get("id"))
+            if where:               # one id read from several messages: each is named
+                rejected.where = " or ".join(where)
+        self.dead_letter.put(rejected)
+
+
 class KafkaSource:
     """Consumes WIA events from topics in a consumer group, committing only what was delivered."""
 
@@ -307,13 +329,16 @@ class KafkaSource:
                 log.warning("%s: consumer error: %s", self.name, err.str())
                 continue
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            raw = msg.value() or b""
-            item = Item(f"kafka:{topic}[{partition}]", offset, raw=raw)
-            try:
-                item.value = jsonio.loads(raw, source=item.source)
-            except Exception as exc:  # noqa: BLE001 - ParseError, or anything else the bytes provoke
-                from wia_security.errors import ParseError
-                item.error = exc if isinstance(exc, ParseError) else ParseError(str(exc), source=item.source)
+            raw = msg.value()
+            item = Item(f"kafka:{topic}[{partition}]", offset, raw=raw or b"")
+            if not raw:             # a tombstone (null value) or an empty message: say so, not "truncated JSON"
+                item.error = ParseError("empty message (null value: a tombstone?)" if raw is None else "empty message",
+                                        source=item.source, line=offset)
+            else:
+                try:
+                    item.value = jsonio.loads(raw, source=item.source)
+                except Exception as exc:  # noqa: BLE001 - ParseError, or anything else the bytes provoke
+                    item.error = exc if isinstance(exc, ParseError) else ParseError(str(exc), source=item.source)
             items.append(item)
             last[(topic, partition)] = max(offset, last.get((topic, partition), -1))
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
@@ -336,9 +361,11 @@ class KafkaSource:
     def run(self, sink: Any, dead_letter: Any, *, lenient: bool = False, idle_timeout: float | None = None,
             stop: threading.Event | None = None, after_batch: Callable[[KafkaBatch], None] | None = None) -> ForwardSummary:
         """Validate -> sink -> dead letter, then commit, batch after batch. Exceptions propagate uncommitted."""
-        forwarder = Forwarder(sink, dead_letter, lenient=lenient, batch_size=self.batch_size)
+        located = _Located(dead_letter)
+        forwarder = Forwarder(sink, located, lenient=lenient, batch_size=self.batch_size)
         started = time.monotonic()
         for batch in self.batches(idle_timeout=idle_timeout, stop=stop):
+            located.remember(batch.items)
             forwarder.run(batch.items)            # sends and flushes the sink; rejects dead-lettered
             flush = getattr(dead_letter, "flush", None)
             if flush is not None:

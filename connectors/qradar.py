@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
-from wia_security.errors import ConfigError, DeliveryError
+from wia_security.errors import ConfigError, ConversionError, DeliveryError
 from wia_security.formats import convert
 from wia_security.severity import band
 from wia_security.timeutil import from_epoch_ms
@@ -66,6 +66,10 @@ def syslog_message(payload: str, event: dict[str, Any], *, hostname: str, facili
     return f"<{pri}>1 {stamp} {hostname} {APP_NAME} - {msgid} - {payload}".encode("utf-8")
 
 
+def _header_field(value: str) -> bool:
+    return 0 < len(value) <= 255 and all(33 <= ord(c) <= 126 for c in value)
+
+
 def octet_counted(message: bytes) -> bytes:
     """RFC 6587 section 3.4.1: MSG-LEN SP SYSLOG-MSG."""
     return str(len(message)).encode("ascii") + b" " + message
@@ -94,7 +98,11 @@ class SyslogSink(BatchingSink):
                          dead_letter=dead_letter, sleep=sleep)
         self.host, self.port, self.transport, self.format = host, port, transport, format
         self.facility, self.timeout = int(facility), timeout
-        self.hostname = hostname or socket.gethostname().split(".")[0] or "-"
+        if hostname is not None and not _header_field(hostname):
+            # RFC 5424 HOSTNAME: 1-255 printable US-ASCII, no space; anything else shifts every header field
+            raise ConfigError("hostname must be 1-255 printable ASCII characters without spaces", key="hostname")
+        local = socket.gethostname().split(".")[0]
+        self.hostname = hostname or (local if _header_field(local) else "-")
         self.max_message_bytes = min(max_message_bytes, UDP_MAX_MESSAGE_BYTES) if transport == "udp" else max_message_bytes
         self.format_options = {"delimiter": delimiter} if delimiter and format == "leef" else {}
         self._sock: socket.socket | None = None
@@ -260,16 +268,33 @@ class QRadarClient:
         with `Range: items=<first>-<last>` until `Content-Range: items x-y/<total>` says it is done."""
         params = {k: v for k, v in (("filter", filter), ("fields", fields), ("sort", sort)) if v}
         first = 0
+        previous: list[Any] | None = None
         while True:
+            wanted = f"items={first}-{first + page_size - 1}"
             response = self.session.get(self.url + OFFENSES_PATH, params=params, timeout=self.timeout,
-                                        headers={"Range": f"items={first}-{first + page_size - 1}"})
+                                        headers={"Range": wanted})
             if response.status_code not in (200, 206):
                 raise DeliveryError(f"QRadar {OFFENSES_PATH}: HTTP {response.status_code}: {_qradar_error(response)}",
                                     sink="qradar", status=response.status_code,
                                     retryable=response.status_code in (429, 500, 502, 503, 504))
-            page = response.json()
+            try:
+                page = response.json()
+            except ValueError:
+                raise DeliveryError(f"QRadar {OFFENSES_PATH} ({wanted}): the answer is not JSON: "
+                                    f"{response.text[:120]!r}", sink="qradar", retryable=True) from None
+            if not isinstance(page, list):
+                raise DeliveryError(f"QRadar {OFFENSES_PATH} ({wanted}): expected a JSON array of offenses, "
+                                    f"got {type(page).__name__}", sink="qradar", retryable=False)
+            content_range = response.headers.get("Content-Range")
+            start = _start(content_range)
+            # A server (or proxy) that ignores Range would hand out the same page for ever.
+            if (start is not None and start != first) or (start is None and page and page == previous):
+                raise DeliveryError(f"QRadar {OFFENSES_PATH}: asked for {wanted} but got "
+                                    f"{content_range or 'the previous page again'}: the server ignores Range",
+                                    sink="qradar", retryable=False)
+            previous = page
             yield from page
-            total = _total(response.headers.get("Content-Range"))
+            total = _total(content_range)
             first += len(page)
             if not page or len(page) < page_size or (total is not None and first >= total):
                 return
@@ -286,6 +311,14 @@ def _total(content_range: str | None) -> int | None:
     return int(total) if total.isdigit() else None
 
 
+def _start(content_range: str | None) -> int | None:
+    """`items 50-99/120` -> 50 (None when absent or unreadable)."""
+    if not content_range:
+        return None
+    first = content_range.strip().removeprefix("items").strip().split("-", 1)[0].strip()
+    return int(first) if first.isdigit() else None
+
+
 def _qradar_error(response: Any) -> str:
     try:
         body = response.json()
@@ -294,35 +327,82 @@ def _qradar_error(response: Any) -> str:
     return f"{body.get('message', '')} {body.get('description', '')}".strip() or str(body)[:200]
 
 
+#: Offense fields that are epoch milliseconds.
+_TIMES = ("start_time", "last_updated_time", "last_persisted_time", "close_time")
+
+
+def _malformed(offense: dict[str, Any], field: str, why: str) -> ConversionError:
+    return ConversionError("qradar", f"offense {str(offense.get('id'))[:40]}: {why}", path=f"/{field}")
+
+
+def _number(offense: dict[str, Any], field: str) -> float | None:
+    value = offense.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
+        raise _malformed(offense, field, f"{field} is {str(value)[:40]!r}, not a number")
+    return value
+
+
+def _epoch_ms(offense: dict[str, Any], field: str) -> str | None:
+    value = _number(offense, field)
+    if value is None:
+        return None
+    try:
+        return from_epoch_ms(value)
+    except (OverflowError, OSError, ValueError):
+        raise _malformed(offense, field, f"{field} {value!r} is not a time QRadar can have (epoch milliseconds)") from None
+
+
+def _text(offense: dict[str, Any], field: str) -> str | None:
+    value = offense.get(field)
+    if value is None or isinstance(value, str):
+        return value
+    raise _malformed(offense, field, f"{field} is a {type(value).__name__}, not a string")
+
+
 def offense_to_wia(offense: dict[str, Any], *, console: str) -> dict[str, Any]:
-    """One QRadar offense as a WIA `incident` (QRadar severity is already 0-10)."""
-    severity = offense.get("severity", 5)
-    severity = max(0, min(10, severity)) if isinstance(severity, (int, float)) else 5
-    magnitude = offense.get("magnitude", 0) or 0
+    """One QRadar offense as a WIA `incident` (QRadar severity is already 0-10). An offense record
+    that is not what the API documents raises ConversionError naming the field (`path`) and why."""
+    if not isinstance(offense, dict):
+        raise ConversionError("qradar", f"an offense is a JSON object, not {type(offense).__name__}", path="/")
+    offense_id = offense.get("id")
+    if isinstance(offense_id, bool) or not isinstance(offense_id, (int, str)) or offense_id == "":
+        raise _malformed(offense, "id", "an offense needs an id (a number)")
+    severity = _number(offense, "severity")
+    severity = 5 if severity is None else max(0, min(10, severity))
+    magnitude = _number(offense, "magnitude") or 0
     priority = "critical" if magnitude >= 8 else "high" if magnitude >= 6 else "medium" if magnitude >= 3 else "low"
-    created = offense.get("start_time")
-    updated = offense.get("last_updated_time") or offense.get("last_persisted_time")
+    created, updated, closed = (_epoch_ms(offense, "start_time"),
+                                _epoch_ms(offense, "last_updated_time") or _epoch_ms(offense, "last_persisted_time"),
+                                _epoch_ms(offense, "close_time"))
+    status = _text(offense, "status")
+    description = (_text(offense, "description") or "").strip()
+    assigned = _text(offense, "assigned_to")
+    categories = offense.get("categories")
+    if categories is not None and not (isinstance(categories, list) and all(isinstance(c, str) for c in categories)):
+        raise _malformed(offense, "categories", "categories is not a list of names")
     data: dict[str, Any] = {
-        "incident_id": str(offense.get("id")),
-        "title": (offense.get("description") or f"QRadar offense {offense.get('id')}").strip(),
+        "incident_id": str(offense_id),
+        "title": description or f"QRadar offense {offense_id}",
         "category": "other",
-        "status": OFFENSE_STATUS.get(str(offense.get("status", "OPEN")).upper(), "new"),
+        "status": OFFENSE_STATUS.get((status or "OPEN").upper(), "new"),
         "priority": priority,
     }
-    if offense.get("assigned_to"):
-        data["lead_analyst"] = offense["assigned_to"]
-    if isinstance(created, int):
-        data["created_at"] = from_epoch_ms(created)
-    if isinstance(updated, int):
-        data["updated_at"] = from_epoch_ms(updated)
-    if isinstance(offense.get("close_time"), int):
-        data["closed_at"] = from_epoch_ms(offense["close_time"])
+    if assigned:
+        data["lead_analyst"] = assigned
+    if created:
+        data["created_at"] = created
+    if updated:
+        data["updated_at"] = updated
+    if closed:
+        data["closed_at"] = closed
     event: dict[str, Any] = {
         "$schema": "https://wia.live/security/v1/schema.json",
         "version": "1.0.0",
-        "id": str(uuid.uuid5(OFFENSE_NAMESPACE, f"{console}/{offense.get('id')}")),
+        "id": str(uuid.uuid5(OFFENSE_NAMESPACE, f"{console}/{offense_id}")),
         "type": "incident",
-        "timestamp": from_epoch_ms(updated if isinstance(updated, int) else created or 0),
+        "timestamp": updated or created or from_epoch_ms(0),
         "severity": severity,
         "source": {"type": "siem", "name": "IBM QRadar", "vendor": "IBM"},
         "data": data,
@@ -330,8 +410,8 @@ def offense_to_wia(offense: dict[str, Any], *, console: str) -> dict[str, Any]:
                                                                 "credibility", "relevance", "categories",
                                                                 "event_count", "flow_count") if k in offense}}},
     }
-    if offense.get("categories"):
-        event["meta"]["tags"] = [str(c) for c in offense["categories"]]
+    if categories:
+        event["meta"]["tags"] = list(categories)
     return event
 
 

@@ -8,8 +8,9 @@ every record as exactly one of:
 
 - done: every value it carried was delivered, or dead-lettered with the reason (invalid JSON,
   schema errors, permanent destination refusals);
-- retry: a destination failed in a way worth retrying (or the dead letter could not be written),
-  so the trigger reports the record back (`batchItemFailures`, an exception, HTTP 503) and the
+- retry: a destination failed in a way worth retrying (or the dead letter could not be written, or
+  the destination's report accounts for fewer events than it was given, so which were delivered is
+  unknown), so the trigger reports the record back (`batchItemFailures`, an exception, HTTP 503) and the
   platform redelivers it. Nothing is dropped; a retried record may deliver some events twice
   (at-least-once; idempotent destinations report duplicates).
 
@@ -18,6 +19,7 @@ input order and the trigger shapes its own response.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
@@ -26,6 +28,8 @@ from wia_security.reader import Item
 from wia_security.validation import Validator
 
 from .base import DeliveryReport, Rejected
+
+log = logging.getLogger(__name__)
 
 #: Events handed to the sink per send(): bounds memory for huge records (S3 objects).
 CHUNK_EVENTS = 500
@@ -84,20 +88,27 @@ RETRY_AFTER_SECONDS = 5
 def http_reply(result: RelayResult) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, JSON body, headers) an HTTP trigger answers with: 200, or 503 + Retry-After naming the
     records to send again; records dead-lettered are listed with their reasons."""
-    rejected = [{"index": int(r.id), "reason": e["reason"]} for r in result.records for e in r.errors
+    rejected = [{"index": _index(r.id), "reason": e["reason"]} for r in result.records for e in r.errors
                 if e.get("dead_lettered")]
     body: dict[str, Any] = {"accepted": result.events, "delivered": result.delivered,
                             "dead_lettered": result.dead_lettered, "rejected": rejected}
     if result.retry:
-        body["retry"] = [int(i) for i in result.retry]
+        body["retry"] = [_index(i) for i in result.retry]
         return 503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return 200, body, {}
+
+
+def _index(record_id: str) -> int | str:
+    """An HTTP item index as a number; any other record id as it is (never a ValueError in the reply)."""
+    return int(record_id) if record_id.isdigit() else record_id
 
 
 class Relay:
     """Runs trigger records through validation into `sink` (one sink or a FanOut), dead-lettering what
     cannot be delivered. `dead_letter` has `put(Rejected)` and `flush()`; a `flush()` may return the
-    Rejected it could not store (the records they came from are then retried)."""
+    Rejected it could not store, and a `put()` may raise: either way the records they came from are
+    retried. `on_reject` is a notification (e.g. a log line): if it raises, that is logged and the
+    rejection is still stored."""
 
     def __init__(self, sink: Any, dead_letter: Any, *, lenient: bool = False, chunk_events: int = CHUNK_EVENTS,
                  on_reject: Callable[[Rejected], None] | None = None) -> None:
@@ -184,19 +195,37 @@ class Relay:
                                        "reason": rejected.reason, "retry": True})
             else:
                 dead.append((outcome, rejected))
+        accounted = report.delivered + report.duplicates + len(report.failed)
+        if accounted < len(events):
+            # The destination says nothing about some events (a sink bug): which ones is unknown, so
+            # every record of the chunk not already failed goes back rather than count them delivered.
+            for outcome, event in pending:
+                if id(event) not in failed_ids and not outcome.retry:
+                    outcome.retry = True
+                    outcome.errors.append({"reason": f"the destination accounted for {accounted} of {len(events)} "
+                                                     "events (delivered + duplicates + failed)", "retry": True})
         for outcome, event in pending:
-            if id(event) not in failed_ids:
+            if id(event) not in failed_ids and not (accounted < len(events)):
                 outcome.delivered += 1
 
     def _write_dead(self, dead: list[tuple[RecordOutcome, Rejected]]) -> None:
         if not dead:
             return
+        unstored: list[Rejected] = []
         for outcome, rejected in dead:
             if self.on_reject is not None:
-                self.on_reject(rejected)
-            self.dead_letter.put(rejected)
+                try:
+                    self.on_reject(rejected)
+                except Exception as exc:  # noqa: BLE001 - a notification hook must not cost the accounting
+                    log.warning("on_reject failed for %s: %s: %s", rejected.where or "a rejected event",
+                                type(exc).__name__, exc)
+            try:
+                self.dead_letter.put(rejected)
+            except Exception as exc:  # noqa: BLE001 - this one is not stored: its record is retried
+                unstored.append(rejected)
+                outcome.errors.append({"reason": f"dead letter unavailable: {type(exc).__name__}: {exc}", "retry": True})
         try:
-            unstored = self.dead_letter.flush() or []
+            unstored += self.dead_letter.flush() or []
         except Exception as exc:  # noqa: BLE001 - the dead letter is unavailable: retry the records
             unstored = [rejected for _, rejected in dead]
             for outcome, _ in dead:

@@ -28,11 +28,11 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import requests
-from taxii2client.exceptions import AccessError, TAXIIServiceException
+from taxii2client.exceptions import AccessError, TAXIIServiceException, ValidationError
 from taxii2client.v21 import ApiRoot, Collection, Server
 
 from wia_security import jsonio
@@ -40,6 +40,7 @@ from wia_security.errors import ConfigError, ConversionError, DeliveryError, Wia
 from wia_security.formats import convert, get_format
 from wia_security.timeutil import parse_iso
 
+from .base import Rejected
 from .config import Secret, resolve_options
 from .delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
 from .delivery.http import is_retryable_status
@@ -126,6 +127,19 @@ class TaxiiClient:
         headers = getattr(self._headers, "last", None)
         return headers.get(name) if headers is not None else None
 
+    def _date_header(self, name: str) -> str | None:
+        """An X-TAXII-Date-Added-* header, or None when absent or not a timestamp: a garbled one must not
+        reach a checkpoint (the next poll could not resume from it) nor the date paging."""
+        value = self._last_header(name)
+        if value is None:
+            return None
+        try:
+            parse_iso(value)
+        except (TypeError, ValueError):
+            log.warning("%s: ignoring %s %r: not a timestamp", self.url, name, value[:60])
+            return None
+        return value
+
     def server(self) -> Server:
         return self._endpoint(Server, self.url)
 
@@ -156,10 +170,18 @@ class TaxiiClient:
         fetch = collection.get_manifest if manifest else collection.get_objects
         key = "objects"
         seen_at: dict[str, set[tuple[str, str]]] = {}      # fallback paging: keys already yielded, by date
+        previous: tuple[Any, list[tuple[str, str]]] | None = None   # last (`next`, page keys): no progress = loop
+        followed = 0
         envelope = fetch(limit=page_size, **filters)
         while True:
-            page = Page(list(envelope.get(key) or []), bool(envelope.get("more")),
-                        self._last_header("X-TAXII-Date-Added-First"), self._last_header("X-TAXII-Date-Added-Last"))
+            if not isinstance(envelope, dict):
+                raise TaxiiPagingError(f"the server answered a {type(envelope).__name__}, not a TAXII envelope "
+                                       f"(after {followed} page(s))")
+            items = envelope.get(key) or []
+            if not isinstance(items, list):
+                raise TaxiiPagingError(f"the server's envelope has `{key}` as a {type(items).__name__}, not a list")
+            page = Page(list(items), bool(envelope.get("more")),
+                        self._date_header("X-TAXII-Date-Added-First"), self._date_header("X-TAXII-Date-Added-Last"))
             if not page.more:
                 if seen_at:                     # date-paged: drop what the overlap brings again
                     already = next(iter(seen_at.values()))
@@ -168,13 +190,21 @@ class TaxiiClient:
                 return
             token = envelope.get("next")
             if token:
+                # Servers may reuse one cursor for a whole walk (medallion does); the same cursor
+                # answering the very same page again, though, would be followed forever.
+                keys = [_key(o) for o in page.items]
+                if previous is not None and previous == (token, keys):
+                    raise TaxiiPagingError(f"the server answered the `next` cursor {str(token)[:80]!r} with the same "
+                                           f"page again after {followed} page(s): following it would loop")
+                previous = (token, keys)
+                followed += 1
                 yield page
                 envelope = fetch(limit=page_size, next=token, **filters)
                 continue
             # No `next`: page by date. Re-ask from just before the last date; drop what we saw.
             if not page.date_added_last:
                 raise TaxiiPagingError("the server says more objects follow but gives neither `next` "
-                                       "nor X-TAXII-Date-Added-Last")
+                                       "nor X-TAXII-Date-Added-Last (a timestamp)")
             last = page.date_added_last
             fresh = [o for o in page.items if _key(o) not in seen_at.get(last, set())]
             if not fresh and page.items:
@@ -203,8 +233,21 @@ class TaxiiClient:
         return status._raw
 
 
-def _key(obj: dict[str, Any]) -> tuple[str, str]:
-    return obj.get("id", ""), obj.get("modified") or obj.get("version") or obj.get("created") or ""
+def _key(obj: Any) -> tuple[str, str]:
+    """(id, version) of an object; always two strings (checkpoints store and sort them), also for a
+    malformed object, which is keyed by its JSON text so it is still seen once."""
+    if not isinstance(obj, dict):
+        return "", _json_text(obj)
+    oid = obj.get("id")
+    version = obj.get("modified") or obj.get("version") or obj.get("created") or ""
+    return (oid if isinstance(oid, str) else _json_text(oid)), (version if isinstance(version, str) else _json_text(version))
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return jsonio.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _just_before(timestamp: str) -> str:
@@ -277,19 +320,29 @@ class TaxiiSink(BatchingSink):
             raise _delivery_error(exc, self.name) from None
         except AccessError as exc:             # the collection says can_write: false
             raise DeliveryError(f"the collection does not accept objects: {exc}", sink=self.name) from None
+        except (ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # taxii2-client checks the status resource (required fields; counts that add up): a server
+            # answering nonsense may still have added the objects, so retry (re-adds are duplicates).
+            raise DeliveryError(f"unusable TAXII status resource: {type(exc).__name__}: {_safe(exc)}",
+                                sink=self.name, retryable=True) from None
         if status.get("status") != "complete":
             return [Outcome.retry(f"TAXII status {status.get('id')} still {status.get('status')} "
                                   f"after {self.status_timeout:g}s")] * len(batch.items)
-        failures = {f.get("id"): f for f in status.get("failures") or []}
-        if not failures:
+        failures = {f.get("id"): f for f in _entries(status.get("failures"))}
+        pending = {f.get("id") for f in _entries(status.get("pendings"))}
+        if not failures and not pending and not status.get("pending_count"):
             return None
-        added = {x.get("id") for x in status.get("successes") or []}
-        present = self._present({i for i in failures if i})
+        added = {x.get("id") for x in _entries(status.get("successes"))}
+        present = self._present({i for i in failures if isinstance(i, str)})
         outcomes = []
         for item in batch.items:
             ids = {o["id"] for o in json.loads(b"[" + item.payload + b"]")}
             refused = [failures[i] for i in sorted(ids) if i in failures and i not in present]
-            if refused:
+            if ids & pending or (status.get("pending_count") and not pending and not ids <= added | set(failures)):
+                # "complete" yet pending: a contradiction; the objects not known to be stored are sent again
+                outcomes.append(Outcome.retry(f"TAXII status {status.get('id')} is complete but lists "
+                                              f"{status.get('pending_count')} object(s) as pending"))
+            elif refused:
                 first = refused[0]
                 outcomes.append(Outcome.failed(f"TAXII server refused {first.get('id')}: "
                                                f"{first.get('message') or 'no reason given'}", details=refused))
@@ -310,6 +363,11 @@ class TaxiiSink(BatchingSink):
 
     def close_transport(self) -> None:
         self.collection.close()
+
+
+def _entries(value: Any) -> list[dict[str, Any]]:
+    """A status resource's successes/failures/pendings: status entries (dicts with an id) only."""
+    return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
 
 
 def _delivery_error(exc: requests.HTTPError, sink: str) -> DeliveryError:
@@ -345,7 +403,23 @@ class Checkpoint:
                 doc = json.load(fh)
         except FileNotFoundError:
             return cls()
-        return cls(doc.get("added_after"), doc.get("seen") or [])
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"unreadable TAXII checkpoint: {exc}", key="checkpoint", source=path) from None
+        # A damaged checkpoint must stop the poll: guessing would re-read everything or skip objects.
+        if not isinstance(doc, dict):
+            raise ConfigError(f"a TAXII checkpoint is a JSON object, not {type(doc).__name__}", key="checkpoint",
+                              source=path)
+        added_after, seen = doc.get("added_after"), doc.get("seen") or []
+        if added_after is not None:
+            try:
+                _just_before(added_after)
+            except (TypeError, ValueError, AttributeError):
+                raise ConfigError(f"added_after {str(added_after)[:40]!r} is not a timestamp", key="checkpoint",
+                                  source=path) from None
+        if not isinstance(seen, list) or not all(isinstance(k, list) and len(k) == 2 and all(isinstance(x, str) for x in k)
+                                                 for k in seen):
+            raise ConfigError("`seen` is not a list of [id, version] pairs", key="checkpoint", source=path)
+        return cls(added_after, seen)
 
     def save(self, path: str) -> None:
         """Atomically (write + rename), so a crash leaves the old or the new checkpoint, never half."""
@@ -362,8 +436,45 @@ class Checkpoint:
 class PolledPage:
     events: list[dict[str, Any]]
     objects: int
-    errors: list[str]
+    rejected: list[Rejected]          # objects that did not become events, with why (for the dead letter)
     checkpoint: Checkpoint
+
+
+#: Objects that are never events themselves; every group parsed alone gets them (creator names, markings).
+_CONTEXT_TYPES = frozenset({"identity", "marking-definition", "extension-definition"})
+
+
+def _well_formed(obj: Any) -> bool:
+    return isinstance(obj, dict) and isinstance(obj.get("type"), str) and isinstance(obj.get("id"), str)
+
+
+def _groups(objects: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The objects split into groups that share no reference or relationship (union-find over `*_ref(s)`
+    except created_by_ref / object_marking_refs), in document order. Context objects go into no group."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for obj in objects:
+        if obj["type"] in _CONTEXT_TYPES:
+            continue
+        root = find(obj["id"])
+        for key, value in obj.items():
+            if key in ("created_by_ref", "object_marking_refs") or not key.endswith(("_ref", "_refs")):
+                continue
+            for ref in (value if isinstance(value, list) else [value]):
+                # a shared identity or marking (where_sighted_refs...) must not join unrelated events
+                if isinstance(ref, str) and ref.split("--", 1)[0] not in _CONTEXT_TYPES:
+                    parent[find(ref)] = root
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        if obj["type"] not in _CONTEXT_TYPES:
+            groups.setdefault(find(obj["id"]), []).append(obj)
+    return list(groups.values())
 
 
 class TaxiiSource:
@@ -390,7 +501,7 @@ class TaxiiSource:
         seen = {tuple(k) for k in checkpoint.seen}
         start = _just_before(checkpoint.added_after) if checkpoint.added_after else None
         newest = checkpoint.added_after
-        buffered: dict[tuple[str, str], dict[str, Any]] = {}
+        buffered: dict[tuple[str, str], Any] = {}
         pages = self.client.pages(self.collection, page_size=self.page_size, added_after=start, type=self.types)
         for page in pages:
             for obj in page.items:
@@ -408,19 +519,42 @@ class TaxiiSource:
                 buffered = {}
         yield self._page(buffered, newest, seen)
 
-    def _page(self, buffered: dict[tuple[str, str], dict[str, Any]], newest: str | None,
+    def _page(self, buffered: dict[tuple[str, str], Any], newest: str | None,
               seen: set[tuple[str, str]]) -> PolledPage:
-        events, errors = self._parse(list(buffered.values()))
-        return PolledPage(events, len(buffered), errors, Checkpoint(newest, sorted([list(k) for k in seen])))
+        events, rejected = self._parse(list(buffered.values()))
+        return PolledPage(events, len(buffered), rejected, Checkpoint(newest, sorted([list(k) for k in seen])))
 
-    def _parse(self, objects: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    def _parse(self, objects: list[Any]) -> tuple[list[dict[str, Any]], list[Rejected]]:
+        """Events from the objects. What cannot be read is dead-lettered with its objects, never the
+        whole chunk: malformed objects one by one, and when the reader trips over an object, the chunk
+        is parsed again group by group (objects linked by references) so only that group is rejected."""
+        rejected = [self._reject("not a STIX object: it needs a string `type` and `id`", [o])
+                    for o in objects if not _well_formed(o)]
+        objects = [o for o in objects if _well_formed(o)]
         if not objects:
-            return [], []
+            return [], rejected
         try:
-            return self.stix.to_wia({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000",
-                                     "objects": objects}), []
-        except ConversionError as exc:
-            return [], [str(exc)]
+            return self._read(objects), rejected
+        except ConversionError:
+            pass
+        context = [o for o in objects if o["type"] in _CONTEXT_TYPES]
+        events: list[dict[str, Any]] = []
+        for group in _groups(objects):
+            try:
+                events += self._read(context + group)
+            except ConversionError as exc:
+                rejected.append(self._reject(f"stix conversion failed: {exc}", group))
+        return events, rejected
+
+    def _read(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.stix.to_wia({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000",
+                                 "objects": objects})
+
+    def _reject(self, reason: str, objects: list[Any]) -> Rejected:
+        ids = [o["id"] for o in objects if _well_formed(o)]
+        named = f" object(s) {', '.join(ids[:5])}{f' and {len(ids) - 5} more' if len(ids) > 5 else ''}" if ids else ""
+        return Rejected(reason, where=f"taxii:{self.collection.url}{named}",
+                        raw=_json_text({"type": "bundle", "objects": objects}).encode("utf-8"))
 
     def run(self, sink: Any, dead_letter: Any, checkpoint_path: str, *, lenient: bool = False) -> dict[str, Any]:
         """One incremental poll: events -> sink (rejects dead-lettered), checkpoint saved after each page.
@@ -430,13 +564,16 @@ class TaxiiSource:
         from wia_security.reader import Item
         checkpoint = Checkpoint.load(checkpoint_path)
         forwarder = Forwarder(sink, dead_letter, lenient=lenient)
+        summary = forwarder.summary
         totals = {"pages": 0, "objects": 0, "events": 0}
         for page in self.poll(checkpoint):
             items = [Item(f"taxii:{self.collection.url}", i, e) for i, e in enumerate(page.events)]
             forwarder.run(items)
-            for error in page.errors:
-                from .base import Rejected
-                dead_letter.put(Rejected(f"stix conversion failed: {error}", where=f"taxii:{self.collection.url}"))
+            for rejected in page.rejected:
+                dead_letter.put(rejected)
+                summary.unparseable += 1
+                summary.dead_lettered += 1
+                summary.reject_reasons[rejected.reason.split(": ", 1)[0]] += 1
                 totals["conversion_errors"] = totals.get("conversion_errors", 0) + 1
             if hasattr(dead_letter, "flush"):
                 dead_letter.flush()
@@ -444,8 +581,7 @@ class TaxiiSource:
             totals["pages"] += 1
             totals["objects"] += page.objects
             totals["events"] += len(page.events)
-        forwarder.summary.unparseable += totals.get("conversion_errors", 0)
-        return {**totals, "summary": forwarder.summary}
+        return {**totals, "summary": summary}
 
     def close(self) -> None:
         self.collection.close()

@@ -2,14 +2,24 @@
 
 Hits and misses ("not found") are both cached, misses for a shorter TTL since an unknown indicator
 may appear later. Keys are (provider, kind, value); values are JSON. Thread-safe.
+
+The file is only a cache, so damage never stops enrichment: a file that is not a SQLite database is
+moved aside to `<path>.corrupt` (and a fresh one started), a row that does not read back (bad JSON,
+not an object, a stored_at that is not a number) is deleted and counts as a miss, and a database
+that fails later (a malformed disk image) is left alone while the run goes on in memory. Each is
+logged as a warning naming the file, and counted in `damaged`.
 """
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
 from typing import Any, Callable
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 24 * 3600.0          # a found indicator's verdict is reused for a day
 DEFAULT_NEGATIVE_TTL = 3600.0      # "not found" is re-asked after an hour
@@ -27,29 +37,71 @@ class EnrichmentCache:
                  clock: Callable[[], float] = time.time) -> None:
         self.ttl = ttl
         self.negative_ttl = negative_ttl
+        self.path = path
         self._clock = clock
         self._lock = threading.Lock()
         self._memory: dict[tuple[str, str, str], tuple[float, bool, dict[str, Any]]] = {}
-        self._db = None
-        if path:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_DDL)
+        self._db: sqlite3.Connection | None = None
         self.hits = 0
         self.misses = 0
+        self.damaged = 0                # unreadable rows dropped, or files set aside
+        if path:
+            try:
+                self._db = _open(path)
+            except sqlite3.DatabaseError as exc:
+                aside = path + ".corrupt"
+                for suffix in ("", "-wal", "-shm"):      # its WAL must not be replayed into the new file
+                    if os.path.exists(path + suffix):
+                        os.replace(path + suffix, aside + suffix)
+                log.warning("enrichment cache %s is not a usable SQLite database (%s): moved to %s, starting empty",
+                            path, exc, aside)
+                self.damaged += 1
+                self._db = _open(path)
 
     def _fresh(self, stored_at: float, found: bool) -> bool:
         return self._clock() - stored_at < (self.ttl if found else self.negative_ttl)
+
+    def _disk_failed(self, exc: sqlite3.DatabaseError) -> None:
+        log.warning("enrichment cache %s failed (%s): going on in memory for this run", self.path, exc)
+        self.damaged += 1
+        try:
+            self._db.close()            # type: ignore[union-attr]
+        except sqlite3.Error:
+            pass
+        self._db = None
+
+    def _read_row(self, key: tuple[str, str, str]) -> tuple[float, bool, dict[str, Any]] | None:
+        try:
+            found_row = self._db.execute(     # type: ignore[union-attr]
+                "SELECT stored_at, found, body FROM enrichment WHERE provider=? AND kind=? AND value=?", key).fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._disk_failed(exc)
+            return None
+        if not found_row:
+            return None
+        stored_at, found, body = found_row
+        try:
+            result = json.loads(body)
+            if not isinstance(result, dict) or isinstance(stored_at, bool) or not isinstance(stored_at, (int, float)):
+                raise ValueError("not a result object with a numeric stored_at")
+        except (TypeError, ValueError) as exc:
+            log.warning("enrichment cache %s: unreadable entry for %s %s %r (%s): dropped, looking it up again",
+                        self.path, *key, exc)
+            self.damaged += 1
+            try:
+                self._db.execute("DELETE FROM enrichment WHERE provider=? AND kind=? AND value=?", key)  # type: ignore[union-attr]
+            except sqlite3.DatabaseError as db_exc:
+                self._disk_failed(db_exc)
+            return None
+        return float(stored_at), bool(found), result
 
     def get(self, provider: str, kind: str, value: str) -> dict[str, Any] | None:
         key = (provider, kind, value)
         with self._lock:
             row = self._memory.get(key)
             if row is None and self._db is not None:
-                found_row = self._db.execute(
-                    "SELECT stored_at, found, body FROM enrichment WHERE provider=? AND kind=? AND value=?", key).fetchone()
-                if found_row:
-                    row = (found_row[0], bool(found_row[1]), json.loads(found_row[2]))
+                row = self._read_row(key)
+                if row is not None:
                     self._memory[key] = row
             if row is not None and self._fresh(row[0], row[1]):
                 self.hits += 1
@@ -63,10 +115,25 @@ class EnrichmentCache:
         with self._lock:
             self._memory[(provider, kind, value)] = (now, found, dict(result))
             if self._db is not None:
-                self._db.execute("INSERT OR REPLACE INTO enrichment VALUES (?, ?, ?, ?, ?, ?)",
-                                 (provider, kind, value, now, int(found), json.dumps(result, sort_keys=True)))
+                try:
+                    self._db.execute("INSERT OR REPLACE INTO enrichment VALUES (?, ?, ?, ?, ?, ?)",
+                                     (provider, kind, value, now, int(found), json.dumps(result, sort_keys=True)))
+                except sqlite3.DatabaseError as exc:
+                    self._disk_failed(exc)
 
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _open(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(_DDL)
+        db.execute("SELECT count(*) FROM enrichment").fetchone()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db

@@ -20,11 +20,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from wia_security import jsonio
 from wia_security.attack import table as attack_table
+from wia_security.connectors.base import Rejected
 from wia_security.connectors.delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
-from wia_security.errors import ConfigError, DeliveryError
+from wia_security.errors import ConfigError, ConversionError, DeliveryError
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
+from .records import RecordRejecter
 
 #: Namespace of the deterministic WIA ids given to pulled MISP events (uuid5 of url, uuid and version).
 WIA_MISP_NAMESPACE = uuid.UUID("5b4f2a4e-1f0e-4b7a-9a53-7f1f2f6b1c01")
@@ -56,6 +58,8 @@ GALAXY_THREAT_TYPE = (("ransomware", "ransomware"), ("threat-actor", "apt"), ("m
                       ("mitre-tool", "malware"), ("tool", "malware"), ("rat", "malware"), ("stealer", "malware"),
                       ("banker", "malware"))
 _ATTACK_ID = re.compile(r"\bT\d{4}(?:\.\d{3})?\b")
+#: A reference link the standard's `uri` format accepts (no spaces or control characters).
+_URI = re.compile(r"https?://[^\s\x00-\x1f\x7f]+")
 
 # -- WIA -> MISP -----------------------------------------------------------------------------------------
 #: WIA indicator / ioc type -> (MISP type, category). "hash" is resolved by length.
@@ -95,7 +99,19 @@ def _any_iso(value: Any) -> str | None:
 
 
 def _tag_names(obj: dict[str, Any]) -> list[str]:
-    return [t["name"] for t in obj.get("Tag") or [] if isinstance(t, dict) and isinstance(t.get("name"), str)]
+    return [t["name"] for t in _dicts(obj.get("Tag")) if isinstance(t.get("name"), str)]
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The JSON objects of a list member (MISP's Attribute, Object, Galaxy, Tag...); anything else is none."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> list[str]:
+    """A list of names, also when MISP sent a single string."""
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return [str(v) for v in value if isinstance(v, (str, int, float)) and str(v).strip()] if isinstance(value, list) else []
 
 
 def confidence_from_tags(tags: Sequence[str]) -> float | None:
@@ -112,10 +128,10 @@ def confidence_from_tags(tags: Sequence[str]) -> float | None:
 def _galaxy_clusters(event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(galaxy type, cluster) pairs from the event's Galaxy list and from misp-galaxy tags."""
     out = []
-    for galaxy in event.get("Galaxy") or []:
-        for cluster in galaxy.get("GalaxyCluster") or []:
+    for galaxy in _dicts(event.get("Galaxy")):
+        for cluster in _dicts(galaxy.get("GalaxyCluster")):
             out.append((str(galaxy.get("type") or cluster.get("type") or ""), cluster))
-    seen = {c.get("tag_name") for _, c in out}
+    seen = {c.get("tag_name") for _, c in out if isinstance(c.get("tag_name"), str)}
     for tag in _tag_names(event):
         m = re.fullmatch(r'misp-galaxy:([\w-]+)="(.*)"', tag)
         if m and tag not in seen:
@@ -125,10 +141,8 @@ def _galaxy_clusters(event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def attack_ids(cluster: dict[str, Any]) -> list[str]:
     """ATT&CK ids a cluster carries (meta.external_id, else its value/tag), resolved against v18.1."""
-    meta = cluster.get("meta") or {}
-    candidates = meta.get("external_id") or []
-    if isinstance(candidates, str):
-        candidates = [candidates]
+    meta = cluster.get("meta") if isinstance(cluster.get("meta"), dict) else {}
+    candidates = _strings(meta.get("external_id"))
     if not candidates:
         candidates = _ATTACK_ID.findall(f"{cluster.get('value', '')} {cluster.get('tag_name', '')}")
     attack = attack_table()
@@ -160,22 +174,27 @@ def attribute_to_indicator(attr: dict[str, Any], event_tags: Sequence[str]) -> d
     wia_type = MISP_TO_WIA_TYPE.get(str(attr.get("type")))
     if wia_type is None:
         return None
-    value = str(attr.get("value") or "")
+    value = attr.get("value")
+    if not isinstance(value, str):
+        return None
     if "|" in str(attr.get("type")):
         first, _, second = value.partition("|")
         value = second if str(attr["type"]).startswith("filename|") else first
     if not value:
         return None
     confidence = confidence_from_tags(_tag_names(attr))
-    if confidence is None and isinstance(attr.get("decay_score"), list) and attr["decay_score"]:
-        score = attr["decay_score"][0].get("score")
-        confidence = round(float(score) / 100, 3) if isinstance(score, (int, float)) else None
+    scores = _dicts(attr.get("decay_score"))
+    if confidence is None and scores:
+        score = scores[0].get("score")
+        if isinstance(score, (int, float)) and not isinstance(score, bool) and 0 <= score <= 100:
+            confidence = round(float(score) / 100, 3)        # MISP decay scores are 0-100; others are not one
     if confidence is None:
         confidence = confidence_from_tags(event_tags)
     if confidence is None:
         confidence = CONFIDENCE_TO_IDS if attr.get("to_ids") in (True, 1, "1") else CONFIDENCE_CONTEXT
     indicator: dict[str, Any] = {"type": wia_type, "value": value, "confidence": confidence}
-    context = {k: v for k, v in (("description", attr.get("comment")), ("kill_chain_phase", attr.get("category"))) if v}
+    context = {k: str(v)[:1000] for k, v in (("description", attr.get("comment")), ("kill_chain_phase", attr.get("category")))
+               if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).strip()}
     if context:
         indicator["context"] = context
     for key in ("first_seen", "last_seen"):
@@ -186,15 +205,23 @@ def attribute_to_indicator(attr: dict[str, Any], event_tags: Sequence[str]) -> d
 
 def event_to_wia(event: dict[str, Any], *, base_url: str = "", attributes: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One MISP event (the inner "Event" object) as a WIA threat_intel event dict (not yet validated)."""
-    ev = event.get("Event", event)
+    ev = event.get("Event", event) if isinstance(event, dict) else event
+    if not isinstance(ev, dict):
+        raise ConversionError("misp", f"a MISP event is a JSON object, not {type(ev).__name__}",
+                              path="/Event" if isinstance(event, dict) else "/")
     tags = _tag_names(ev)
-    attrs = list(attributes if attributes is not None else ev.get("Attribute") or [])
-    for obj in ev.get("Object") or []:
-        attrs.extend(obj.get("Attribute") or [])
-    indicators, references, unmapped = [], [], 0
+    raw_attrs = list(attributes) if attributes is not None else \
+        (ev.get("Attribute") if isinstance(ev.get("Attribute"), list) else
+         [] if ev.get("Attribute") in (None, {}) else [ev["Attribute"]])      # a lone non-list: one unmapped
+    for obj in _dicts(ev.get("Object")):
+        raw_attrs += obj.get("Attribute") if isinstance(obj.get("Attribute"), list) else []
+    attrs = [a for a in raw_attrs if isinstance(a, dict)]
+    # entries that are not objects are counted with the unmapped ones (meta.custom.misp), never dropped unseen
+    indicators, references, unmapped = [], [], len(raw_attrs) - len(attrs)
     for attr in attrs:
-        if attr.get("type") == "link" and str(attr.get("value", "")).startswith(("http://", "https://")):
-            references.append(attr["value"])
+        link = attr.get("value")
+        if attr.get("type") == "link" and isinstance(link, str) and _URI.fullmatch(link):
+            references.append(link)
             continue
         ind = attribute_to_indicator(attr, tags)
         if ind is None:
@@ -208,14 +235,16 @@ def event_to_wia(event: dict[str, Any], *, base_url: str = "", attributes: Seque
             if gtype == key:
                 threat_type = wia if threat_type == "campaign" else threat_type
     for gtype, cluster in clusters:
-        if gtype in ("malpedia", "mitre-malware", "ransomware", "tool", "mitre-tool", "rat", "botnet", "stealer", "banker") and not family:
-            family = str(cluster.get("value"))
+        if gtype in ("malpedia", "mitre-malware", "ransomware", "tool", "mitre-tool", "rat", "botnet", "stealer", "banker") \
+                and not family and isinstance(cluster.get("value"), str) and cluster["value"].strip():
+            family = cluster["value"]
         if gtype in ("threat-actor", "mitre-intrusion-set"):
-            aliases.extend(str(s) for s in (cluster.get("meta") or {}).get("synonyms") or [])
-        if gtype == "sector":
-            sectors.append(str(cluster.get("value")))
-        if gtype in ("country", "target-information"):
-            countries.append(str(cluster.get("value")))
+            meta = cluster.get("meta") if isinstance(cluster.get("meta"), dict) else {}
+            aliases.extend(_strings(meta.get("synonyms")))
+        if gtype == "sector" and isinstance(cluster.get("value"), str):
+            sectors.append(cluster["value"])
+        if gtype in ("country", "target-information") and isinstance(cluster.get("value"), str):
+            countries.append(cluster["value"])
         if gtype.startswith("mitre-") and "attack-pattern" in gtype or gtype == "mitre-attack-pattern":
             for tid in attack_ids(cluster):
                 if not any(t["technique"] == tid for t in ttps):
@@ -266,7 +295,8 @@ def event_to_wia(event: dict[str, Any], *, base_url: str = "", attributes: Seque
     meta: dict[str, Any] = {"custom": {"misp": {k: v for k, v in {
         "event_uuid": ev.get("uuid"), "event_id": ev.get("id"),
         "url": f"{base_url.rstrip('/')}/events/view/{ev.get('id')}" if base_url and ev.get("id") else None,
-        "org": (ev.get("Orgc") or {}).get("name"), "unmapped_attributes": unmapped or None}.items() if v is not None}}}
+        "org": ev["Orgc"].get("name") if isinstance(ev.get("Orgc"), dict) else None,
+        "unmapped_attributes": unmapped or None}.items() if v is not None}}}
     if plain_tags:
         meta["tags"] = plain_tags
     if (conf := confidence_from_tags(tags)) is not None:
@@ -369,12 +399,31 @@ def _client(url: str, key: str, verify_tls: bool | str, timeout: float | None) -
         raise ConfigError(f"cannot connect to MISP: {exc}", key="url", source=url) from None
 
 
-def _raise_for(result: Any, what: str) -> None:
+def _raise_for(result: Any, what: str, retry_after: float | None = None) -> None:
     if isinstance(result, dict) and "errors" in result:
         status, body = result["errors"] if isinstance(result["errors"], tuple) else (None, result["errors"])
         retryable = isinstance(status, int) and (status == 429 or status >= 500)
         raise DeliveryError(f"MISP {what} failed: HTTP {status}: {_message(body)}", sink="misp",
-                            retryable=retryable, status=status if isinstance(status, int) else None, details=body)
+                            retryable=retryable, status=status if isinstance(status, int) else None, details=body,
+                            retry_after=retry_after if retryable else None)
+
+
+class _RetryAfter:
+    """The Retry-After of the last response pymisp received (pymisp returns bodies only), taken by a
+    response hook on its requests session."""
+
+    def __init__(self, misp: Any) -> None:
+        self.value: str | None = None
+        session = getattr(misp, "_PyMISP__session", None)      # pymisp keeps its requests.Session private
+        if session is not None:
+            session.hooks["response"].append(self._remember)
+
+    def _remember(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.value = response.headers.get("Retry-After")
+
+    def seconds(self) -> float | None:
+        from wia_security.connectors.delivery.policy import parse_retry_after
+        return parse_retry_after(self.value)
 
 
 def _message(body: Any) -> str:
@@ -384,73 +433,113 @@ def _message(body: Any) -> str:
 
 
 class MispSource:
-    """Pulls threat intelligence from MISP through pymisp; every page request is retried on 5xx/connection
-    errors with the delivery backoff policy."""
+    """Pulls threat intelligence from MISP through pymisp; every page request is retried on 429/5xx/connection
+    errors with the delivery backoff policy (honouring Retry-After).
+
+    Each MISP event becomes one validated WIA event. A record that cannot be one (not a JSON object, or
+    mapped to an invalid event) goes to `on_reject` as a `Rejected` naming where (`misp:events page P
+    item I`) and why, with the record; without `on_reject` it raises ConversionError saying the same."""
 
     def __init__(self, url: str, key: str, *, verify_tls: bool | str = True, page_size: int = DEFAULT_PAGE_SIZE,
                  timeout: float | None = 30.0, retry: DeliveryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_reject: Callable[[Rejected], None] | None = None) -> None:
         if not key:
             raise ConfigError("a MISP API key is required", key="key")
         self.url = url.rstrip("/")
         self.page_size = page_size
         self.retry = retry or DeliveryPolicy(max_attempts=4, initial_backoff=1.0)
         self._sleep = sleep
+        self._records = RecordRejecter("misp", on_reject)
         self.misp = _client(self.url, key, verify_tls, timeout)
+        self._retry_after = _RetryAfter(self.misp)
 
     def __repr__(self) -> str:
         return f"<MispSource {self.url}>"
 
     def _search(self, controller: str, page: int, filters: dict[str, Any]) -> Any:
-        from pymisp.exceptions import MISPServerError
+        from pymisp.exceptions import MISPServerError, PyMISPUnexpectedResponse
         attempt = 0
         while True:
             attempt += 1
+            self._retry_after.value = None
             try:
                 result = self.misp.search(controller=controller, return_format="json", limit=self.page_size,
                                           page=page, **filters)
-                _raise_for(result, f"{controller}/restSearch")
+                _raise_for(result, f"{controller}/restSearch", self._retry_after.seconds())
                 return result
-            except (MISPServerError, DeliveryError, OSError) as exc:
-                retryable = getattr(exc, "retryable", True)
+            except (MISPServerError, PyMISPUnexpectedResponse, DeliveryError, OSError) as exc:
+                retryable = getattr(exc, "retryable", True)       # pymisp's: 5xx, a 4xx or 200 that is not JSON
                 if not retryable or attempt >= self.retry.max_attempts:
                     if isinstance(exc, DeliveryError):
                         raise
-                    raise DeliveryError(f"MISP {controller}/restSearch failed: {str(exc)[:300]}", sink="misp",
-                                        retryable=True) from None
-                self._sleep(self.retry.delay(attempt, getattr(exc, "retry_after", None)))
+                    raise DeliveryError(f"MISP {controller}/restSearch page {page} failed: {str(exc)[:300]}",
+                                        sink="misp", retryable=True) from None
+                self._sleep(self.retry.delay(attempt, getattr(exc, "retry_after", None) or self._retry_after.seconds()))
+
+    def _page(self, controller: str, page: int, filters: dict[str, Any], previous: Any) -> list[Any]:
+        """One page of search results, checked: a list (attributes: under "Attribute"), not the previous
+        page again (a server that ignores `page` would be read for ever)."""
+        result = self._search(controller, page, filters)
+        if controller == "attributes":
+            result = result.get("Attribute", []) if isinstance(result, dict) else result
+        if not isinstance(result, list):
+            raise DeliveryError(f"MISP {controller}/restSearch page {page}: expected a list of "
+                                f"{'attributes' if controller == 'attributes' else 'events'}, got {type(result).__name__}",
+                                sink="misp", retryable=False)
+        if result and len(result) >= self.page_size and result == previous:
+            raise DeliveryError(f"MISP {controller}/restSearch answered page {page} with page {page - 1} again: "
+                                "the server ignores `page`", sink="misp", retryable=False)
+        return result
+
+    def _emit(self, record: Any, where: str, **options: Any) -> dict[str, Any] | None:
+        """The validated WIA event of one record, or None once the record was handed to `on_reject`."""
+        try:
+            event = event_to_wia(record, base_url=self.url, **options)
+        except ConversionError as exc:
+            self._records.reject(f"not a MISP event: {exc}", where, record)
+            return None
+        return self._records.checked(event, where, record)
 
     def events(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """WIA threat_intel events for the MISP events matching pymisp `search` filters (tags, timestamp,
         last, published, to_ids, eventid, ...), page by page."""
         filters.setdefault("include_event_tags", True)
-        page = 1
+        page, previous = 1, None
         while True:
-            result = self._search("events", page, filters)
-            for item in result:
-                yield event_to_wia(item, base_url=self.url)
+            result = self._page("events", page, filters, previous)
+            for index, item in enumerate(result):
+                event = self._emit(item, f"misp:{self.url}/events/restSearch page {page} item {index}")
+                if event is not None:
+                    yield event
             if len(result) < self.page_size:
                 return
-            page += 1
+            page, previous = page + 1, result
 
     def attributes(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """Attribute search (type_attribute, value, tags, to_ids, timestamp, ...) grouped into one WIA
         threat_intel event per MISP event; events are emitted once all pages are read."""
         filters.setdefault("include_event_tags", True)
-        groups: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
-        page = 1
+        groups: dict[str, tuple[dict[str, Any], list[dict[str, Any]], str]] = {}
+        page, previous = 1, None
         while True:
-            result = self._search("attributes", page, filters)
-            batch = result.get("Attribute", []) if isinstance(result, dict) else []
-            for attr in batch:
-                ev = attr.get("Event") or {"uuid": attr.get("event_uuid") or attr.get("event_id"), "info": None}
+            batch = self._page("attributes", page, filters, previous)
+            for index, attr in enumerate(batch):
+                where = f"misp:{self.url}/attributes/restSearch page {page} item {index}"
+                if not isinstance(attr, dict):
+                    self._records.reject(f"an attribute is a JSON object, not {type(attr).__name__}", where, attr)
+                    continue
+                ev = attr.get("Event") if isinstance(attr.get("Event"), dict) else \
+                    {"uuid": attr.get("event_uuid") or attr.get("event_id"), "info": None}
                 key = str(ev.get("uuid") or attr.get("event_id"))
-                groups.setdefault(key, (ev, []))[1].append(attr)
+                groups.setdefault(key, (ev, [], where))[1].append(attr)
             if len(batch) < self.page_size:
                 break
-            page += 1
-        for ev, attrs in groups.values():
-            yield event_to_wia(ev, base_url=self.url, attributes=attrs)
+            page, previous = page + 1, batch
+        for ev, attrs, where in groups.values():
+            event = self._emit(ev, where, attributes=attrs)
+            if event is not None:
+                yield event
 
 
 # -- sink ------------------------------------------------------------------------------------------------
@@ -471,6 +560,7 @@ class MispSink(BatchingSink):
         self.distribution = distribution
         self.tags = list(tags)
         self.misp = _client(self.url, key, verify_tls, timeout)
+        self._retry_after = _RetryAfter(self.misp)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "MispSink":
@@ -496,6 +586,7 @@ class MispSink(BatchingSink):
         from pymisp.exceptions import MISPServerError, PyMISPError
         body = jsonio.loads(batch.payloads[0])
         event_uuid = body["Event"]["uuid"]
+        self._retry_after.value = None
         try:
             if self.misp.event_exists(event_uuid):
                 return [Outcome.duplicate()]
@@ -509,7 +600,7 @@ class MispSink(BatchingSink):
             if "already exists" in jsonio.dumps(detail).lower():
                 return [Outcome.duplicate()]          # a concurrent writer won the race
             if isinstance(status, int) and (status == 429 or status >= 500):
-                return [Outcome.retry(f"MISP HTTP {status}: {_message(detail)}")]
+                return [Outcome.retry(f"MISP HTTP {status}: {_message(detail)}", retry_after=self._retry_after.seconds())]
             return [Outcome.failed(f"MISP refused the event: HTTP {status}: {_message(detail)}", details=detail)]
         return None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -22,11 +23,13 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from wia_security.attack import table as attack_table
+from wia_security.connectors.base import Rejected
 from wia_security.connectors.delivery.policy import DeliveryPolicy
-from wia_security.errors import ConfigError, DeliveryError
+from wia_security.errors import ConfigError, ConversionError, DeliveryError
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
+from .records import RecordRejecter
 
 DEFAULT_BASE_URL = "https://otx.alienvault.com"
 SUBSCRIBED_PATH = "/api/v1/pulses/subscribed"
@@ -38,6 +41,8 @@ WIA_OTX_NAMESPACE = uuid.UUID("0b7f6d2c-8f6e-4d43-9c1e-3f2d8a0c4e11")
 OTX_TO_WIA_TYPE = {"IPv4": "ip", "IPv6": "ip", "domain": "domain", "hostname": "domain", "URL": "url",
                    "FileHash-MD5": "file_hash_md5", "FileHash-SHA1": "file_hash_sha1",
                    "FileHash-SHA256": "file_hash_sha256", "email": "email", "Mutex": "mutex"}
+#: A reference link the standard's `uri` format accepts (no spaces or control characters).
+_URI = re.compile(r"https?://[^\s\x00-\x1f\x7f]+")
 #: OTX pulses carry no severity: every pulse gets this one (the standard's "high" band starts at 5).
 PULSE_SEVERITY = 5.0
 
@@ -52,9 +57,17 @@ def _utc(value: Any) -> str | None:
         return None
 
 
+def _strings(value: Any) -> list[str]:
+    """A list of names, also when OTX sent a single string; other values are not names."""
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return [str(v) for v in value if isinstance(v, (str, int, float)) and not isinstance(v, bool)] \
+        if isinstance(value, list) else []
+
+
 def _names(items: Any) -> list[str]:
     out = []
-    for item in items or []:
+    for item in (items if isinstance(items, list) else [items] if isinstance(items, str) else []):
         name = item.get("display_name") or item.get("name") or item.get("id") if isinstance(item, dict) else item
         if isinstance(name, str) and name.strip():
             out.append(name.strip())
@@ -63,10 +76,17 @@ def _names(items: Any) -> list[str]:
 
 def pulse_to_wia(pulse: dict[str, Any], *, base_url: str = DEFAULT_BASE_URL) -> dict[str, Any]:
     """One OTX pulse as a WIA threat_intel event dict."""
-    indicators, unmapped, active = [], 0, False
-    for ind in pulse.get("indicators") or []:
+    if not isinstance(pulse, dict):
+        raise ConversionError("otx", f"a pulse is a JSON object, not {type(pulse).__name__}", path="/")
+    listed = pulse.get("indicators") if isinstance(pulse.get("indicators"), list) else []
+    # an `indicators` member that is not a list counts as one unmapped entry: seen, not dropped unseen
+    indicators, unmapped, active = [], int(pulse.get("indicators") not in (None, []) and not listed), False
+    for ind in listed:
+        if not isinstance(ind, dict) or not isinstance(ind.get("indicator"), str):
+            unmapped += 1                 # counted in meta.custom.otx.unmapped_indicators
+            continue
         wia_type = OTX_TO_WIA_TYPE.get(str(ind.get("type")))
-        value = str(ind.get("indicator") or "").strip()
+        value = ind["indicator"].strip()
         kind = {"ip": "ip", "domain": "domain", "url": "url"}.get(wia_type or "", "")
         if wia_type is None or not value or (kind == "domain" and normalize("domain", value) is None):
             unmapped += 1
@@ -74,22 +94,24 @@ def pulse_to_wia(pulse: dict[str, Any], *, base_url: str = DEFAULT_BASE_URL) -> 
         active = active or ind.get("is_active", 1) in (1, True)
         entry: dict[str, Any] = {"type": wia_type, "value": value}
         description = ind.get("description") or ind.get("title")
-        if description:
-            entry["context"] = {"description": str(description)[:1000]}
+        if isinstance(description, str) and description.strip():
+            entry["context"] = {"description": description[:1000]}
         if first := _utc(ind.get("created")):
             entry["first_seen"] = first
         if last := _utc(ind.get("expiration")):
             entry["last_seen"] = last
         if not any(i["type"] == wia_type and i["value"] == value for i in indicators):
             indicators.append(entry)
-    text = " ".join([str(pulse.get("name", "")), *map(str, pulse.get("tags") or [])]).lower()
+    tag_list = _strings(pulse.get("tags"))
+    text = " ".join([str(pulse.get("name", "")), *tag_list]).lower()
     families = _names(pulse.get("malware_families"))
-    adversary = str(pulse.get("adversary") or "").strip()
+    adversary = pulse["adversary"].strip() if isinstance(pulse.get("adversary"), str) else ""
     threat_type = ("ransomware" if "ransomware" in text else "malware" if families else "apt" if adversary
                    else "phishing" if "phishing" in text else "botnet" if "botnet" in text else "campaign")
     attack = attack_table()
     ttps = []
-    attack_refs = [(a.get("id") or a.get("name")) if isinstance(a, dict) else a for a in pulse.get("attack_ids") or []]
+    attack_refs = [(a.get("id") or a.get("name")) if isinstance(a, dict) else a
+                   for a in (pulse.get("attack_ids") if isinstance(pulse.get("attack_ids"), list) else [])]
     for raw in (r.strip() for r in attack_refs if isinstance(r, str) and r.strip()):
         tech = attack.technique(raw.split()[0])
         if tech is not None and tech.status == "revoked":
@@ -119,10 +141,10 @@ def pulse_to_wia(pulse: dict[str, Any], *, base_url: str = DEFAULT_BASE_URL) -> 
         data["target_sectors"] = industries
     if countries := _names(pulse.get("targeted_countries")):
         data["target_countries"] = countries
-    refs = [r for r in pulse.get("references") or [] if isinstance(r, str) and r.startswith(("http://", "https://"))]
+    refs = [r for r in _strings(pulse.get("references")) if _URI.fullmatch(r)]
     if refs:
         data["references"] = refs
-    tags = [str(t) for t in pulse.get("tags") or []]
+    tags = list(tag_list)
     if pulse.get("tlp"):
         tags.append(f"tlp:{str(pulse['tlp']).lower()}")
     event: dict[str, Any] = {
@@ -152,9 +174,11 @@ class OtxSource:
 
     def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, state_path: str | None = None,
                  page_size: int = DEFAULT_PAGE_SIZE, verify_tls: bool | str = True, timeout: tuple[float, float] = (10.0, 60.0),
-                 retry: DeliveryPolicy | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+                 retry: DeliveryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
+                 on_reject: Callable[[Rejected], None] | None = None) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigError("an OTX API key is required", key="api_key")
+        self._records = RecordRejecter("otx", on_reject)
         from wia_security.connectors.delivery.http import new_session
         self.base_url = base_url.rstrip("/")
         self._origin = urlsplit(self.base_url)[:2]
@@ -176,9 +200,15 @@ class OtxSource:
             return None
         try:
             with open(self.state_path, encoding="utf-8") as fh:
-                return json.load(fh).get("modified_since")
+                state = json.load(fh)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"unreadable OTX state file: {exc}", key="state_path", source=self.state_path) from None
+        cursor = state.get("modified_since") if isinstance(state, dict) else None
+        if not isinstance(state, dict) or (cursor is not None and (not isinstance(cursor, str) or _utc(cursor) is None)):
+            # a damaged cursor must stop the pull: guessing would re-read everything or skip pulses
+            raise ConfigError("the OTX state file must be {\"modified_since\": \"<ISO 8601 time>\"}", key="state_path",
+                              source=self.state_path)
+        return cursor
 
     def _get(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
         import requests
@@ -208,18 +238,44 @@ class OtxSource:
             params["modified_since"] = since
         url = self.base_url + SUBSCRIBED_PATH
         newest = since
+        followed: set[str] = set()
+        number = 0                          # pages of this poll (self.pages counts them all)
         while url:
             page = self._get(url, params)
             self.pages += 1
-            for pulse in page.get("results") or []:
-                modified = pulse.get("modified")
-                if isinstance(modified, str) and (newest is None or _key(modified) > _key(newest)):
+            number += 1
+            results = page.get("results") if isinstance(page, dict) else None
+            if not isinstance(results, list) and not (isinstance(page, dict) and results is None):
+                raise DeliveryError(f"OTX page {number} ({_no_query(url)}): expected an object with a `results` "
+                                    f"list, got {type(results if isinstance(page, dict) else page).__name__}",
+                                    sink="otx", retryable=False)
+            for index, pulse in enumerate(results or []):
+                where = f"otx:{_no_query(url)} page {number} result {index}"
+                modified = pulse.get("modified") if isinstance(pulse, dict) else None
+                # only a readable time may become the cursor: the state file must load next time
+                if isinstance(modified, str) and _utc(modified) and (newest is None or _key(modified) > _key(newest)):
                     newest = modified
-                yield pulse_to_wia(pulse, base_url=self.base_url)
+                try:
+                    event = self._records.checked(pulse_to_wia(pulse, base_url=self.base_url), where, pulse)
+                except ConversionError as exc:
+                    if exc.format_name == "otx" and exc.path == "/":
+                        self._records.reject(f"not an OTX pulse: {exc}", where, pulse)
+                        continue
+                    raise
+                if event is not None:
+                    yield event
             url, params = page.get("next"), None
+            if url is not None and not isinstance(url, str):
+                raise DeliveryError(f"OTX page {number}: `next` is a {type(url).__name__}, not a URL",
+                                    sink="otx", retryable=False)
             if url and urlsplit(url)[:2] != self._origin:
                 raise DeliveryError(f"OTX paging link leaves {self.base_url}; refusing to send the key there",
                                     sink="otx", retryable=False)
+            if url in followed:                 # a server that links back would be read for ever
+                raise DeliveryError(f"OTX page {number} links to a page already read ({url}): "
+                                    "refusing to loop", sink="otx", retryable=False)
+            if url:
+                followed.add(url)
         self._pending = newest
 
     def commit(self) -> None:
@@ -236,6 +292,11 @@ class OtxSource:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _no_query(url: str) -> str:
+    """A URL as it may appear in an error: without its query (which holds the cursor, never the key)."""
+    return url.split("?", 1)[0]
 
 
 def _detail(response: Any) -> str | None:

@@ -94,19 +94,36 @@ class _Run:
 
 def _iso(epoch: Any) -> str | None:
     if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) and epoch > 0:
-        return to_iso(datetime.fromtimestamp(epoch, tz=timezone.utc))
+        try:
+            return to_iso(datetime.fromtimestamp(epoch, tz=timezone.utc))
+        except (OverflowError, OSError, ValueError):
+            return None                 # not a time VirusTotal can have: left out, like a missing one
     return None
 
 
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+class MalformedAnswer(ValueError):
+    """VirusTotal answered, but not with an object this client can read (not an outage: the breaker stays closed)."""
+
+
 def summarize(kind: str, value: str, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
-    """The part of a VirusTotal object we keep: reputation, detection counts, first/last seen."""
-    stats = attributes.get("last_analysis_stats") or {}
-    total = sum(v for v in stats.values() if isinstance(v, int))
-    malicious = int(stats.get("malicious", 0) or 0)
+    """The part of a VirusTotal object we keep: reputation, detection counts, first/last seen. Fields of
+    the wrong type are left out (counts as 0) rather than passed on."""
+    if not isinstance(attributes, dict):
+        raise MalformedAnswer(f"its attributes are a {type(attributes).__name__}, not an object")
+    stats = attributes.get("last_analysis_stats")
+    stats = stats if isinstance(stats, dict) else {}
+    total = sum(_count(v) for v in stats.values())
+    malicious = _count(stats.get("malicious"))
     first = attributes.get("first_submission_date") or attributes.get("creation_date")
     last = attributes.get("last_analysis_date") or attributes.get("last_modification_date")
-    out = {"type": kind, "value": value, "found": True, "reputation": attributes.get("reputation"),
-           "malicious": malicious, "suspicious": int(stats.get("suspicious", 0) or 0), "engines": total,
+    reputation = attributes.get("reputation")
+    out = {"type": kind, "value": value, "found": True,
+           "reputation": reputation if isinstance(reputation, (int, float)) and not isinstance(reputation, bool) else None,
+           "malicious": malicious, "suspicious": _count(stats.get("suspicious")), "engines": total,
            "detection_ratio": f"{malicious}/{total}" if total else None,
            "first_seen": _iso(first), "last_seen": _iso(last), "link": f"{GUI_URL}/{_GUI[kind]}/{obj_id}"}
     return {k: v for k, v in out.items() if v is not None}
@@ -155,10 +172,17 @@ class VirusTotalEnricher:
         self.requests += 1
         try:
             obj = future.result(timeout + 1.0)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:   # vt-py could not read the answer
+            raise MalformedAnswer(f"{type(exc).__name__}: {str(exc)[:120]}") from None
         except BaseException:
             future.cancel()
             raise
-        return summarize(kind, value, obj.id, obj.to_dict().get("attributes", {}))
+        try:
+            return summarize(kind, value, str(obj.id), obj.to_dict().get("attributes", {}))
+        except MalformedAnswer:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise MalformedAnswer(f"{type(exc).__name__}: {str(exc)[:120]}") from None
 
     def lookup(self, kind: str, value: str, run: _Run) -> dict[str, Any] | None:
         """The cached or fetched result for one observable; None when it could not be had (run says why)."""
@@ -204,6 +228,10 @@ class VirusTotalEnricher:
                     return None
                 self.breaker.failure(f"{exc.code}")
                 run.degrade("partial", f"VirusTotal error {exc.code}")
+                return None
+            except MalformedAnswer as exc:
+                self.breaker.success()          # VirusTotal is up; this one answer is unreadable (not cached)
+                run.degrade("partial", f"VirusTotal sent an unreadable {kind} object for {value[:200]}: {exc}")
                 return None
             except (asyncio.TimeoutError, TimeoutError):
                 self.breaker.failure("timeout")

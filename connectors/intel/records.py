@@ -1,0 +1,46 @@
+"""What the threat-intel sources do with a record: map it, check the result against the standard's
+schema, and hand what cannot be an event to the caller's `on_reject` (or raise), never drop it."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from wia_security import jsonio
+from wia_security.connectors.base import Rejected
+from wia_security.errors import ConversionError
+
+_validator: Any = None
+
+
+class RecordRejecter:
+    """`reject(reason, where, record, event=, errors=)`: to `on_reject` as a `Rejected` with the record's
+    JSON as `raw`, or, without `on_reject`, a ConversionError saying where and why."""
+
+    def __init__(self, fmt: str, on_reject: Callable[[Rejected], None] | None) -> None:
+        self.fmt, self.on_reject = fmt, on_reject
+
+    def reject(self, reason: str, where: str, record: Any, event: Any = None,
+               errors: list[dict[str, Any]] | None = None) -> None:
+        if self.on_reject is None:
+            raise ConversionError(self.fmt, f"{where}: {reason}")
+        self.on_reject(Rejected(reason, event=event, errors=errors or [], where=where, raw=_raw(record)))
+
+    def checked(self, event: dict[str, Any], where: str, record: Any) -> dict[str, Any] | None:
+        """`event` when the schema accepts it; else it is rejected with the first error's JSON path."""
+        global _validator
+        if _validator is None:
+            from wia_security.validation import Validator
+            _validator = Validator(warnings=False)
+        result = _validator.validate(event)
+        if result.valid:
+            return event
+        first = result.errors[0]
+        self.reject(f"mapped to an invalid WIA event: {first.path or '/'}: {first.message}", where, record,
+                    event, [e.to_dict() for e in result.errors])
+        return None
+
+
+def _raw(record: Any) -> bytes:
+    try:
+        return jsonio.dumpb(record)
+    except (TypeError, ValueError):
+        return repr(record).encode("utf-8", "replace")
