@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import date, timezone
+from datetime import date, timedelta, timezone
 from typing import Any, Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from wia_security import jsonio
 from wia_security.errors import ConfigError, DeliveryError
-from wia_security.formats import FORMATS, convert
+from wia_security.formats import FORMATS, get_format
 from wia_security.timeutil import parse_iso
 
 from ..config import reveal
@@ -82,6 +82,7 @@ class ElasticSink(BatchingSink):
         if self.mapping_dialect not in ("elasticsearch", "opensearch"):
             raise ConfigError("mapping_dialect must be elasticsearch or opensearch", key="mapping_dialect")
         self.template_installed = False
+        self._converter: tuple[str, Any] = (format, get_format(format))
         self.client = client if client is not None else self._client(
             url, api_key=reveal(api_key), username=username, password=reveal(password), verify=verify,
             ca_certs=ca_certs, request_timeout=request_timeout, extra=client_options or {})
@@ -137,7 +138,10 @@ class ElasticSink(BatchingSink):
         return f"{self.index}-{kind}-{utc_day(event['timestamp'])}"
 
     def document(self, event: dict[str, Any]) -> dict[str, Any]:
-        doc = convert(event, to=self.format)
+        name, converter = self._converter
+        if name != self.format:           # what convert(event, to=self.format) does, minus the look-up per event
+            name, converter = self._converter = (self.format, get_format(self.format))
+        doc = converter.from_wia(event if isinstance(event, dict) else event.to_dict())
         if not isinstance(doc, dict):
             raise ValueError(f"format {self.format!r} does not produce a JSON document")
         if "@timestamp" not in doc:           # non-ECS formats: index time from the event itself
@@ -148,8 +152,16 @@ class ElasticSink(BatchingSink):
         event_id = event.get("id")
         if not isinstance(event_id, str) or not event_id:
             raise ValueError("an event needs an id (it is the document _id)")
-        action = {"create": {"_index": self.index_for(event), "_id": event_id}}
-        return jsonio.dumpb(action) + b"\n" + jsonio.dumpb(self.document(event)) + b"\n"
+        index = self.index_for(event)
+        try:
+            # The action line {"create":{"_index":...,"_id":...}} written around its two JSON strings:
+            # the same bytes as dumping that dict, without building it.
+            index_json, id_json = jsonio.dumpb(index), jsonio.dumpb(event_id)
+        except Exception:       # a string JSON cannot hold (a lone surrogate): raise what dumping the dict raises
+            jsonio.dumpb({"create": {"_index": index, "_id": event_id}})
+            raise
+        return b"".join((b'{"create":{"_index":', index_json, b',"_id":', id_json, b'}}\n',
+                         jsonio.dumpb(self.document(event)), b"\n"))
 
     # -- requests -------------------------------------------------------------------------------
     def template_body(self) -> dict[str, Any]:
@@ -264,7 +276,12 @@ class OpenSearchSink(ElasticSink):
 
 #: A UTC timestamp whose date is the UTC day as written (the builders' spelling): no parsing needed.
 _UTC_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[Tt](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?[Zz]")
+#: A timestamp with a numeric offset, in ASCII digits and a time of day that exists: its UTC day is the
+#: day written, or the one before or after when the offset crosses midnight (no datetime is built).
+_OFFSET_STAMP = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([01][0-9]|2[0-3]):([0-5][0-9]):[0-5][0-9](?:\.[0-9]+)?"
+                           r"([+-])([01][0-9]|2[0-3]):([0-5][0-9])")
 _days: dict[str, str] = {}        # "2025-12-14" -> "2025.12.14", each date checked once
+_shifted_days: dict[tuple[str, int], str] = {}      # ("2025-12-14", -1) -> "2025.12.13"
 
 
 def utc_day(timestamp: Any) -> str:
@@ -273,8 +290,12 @@ def utc_day(timestamp: Any) -> str:
     if not isinstance(timestamp, str):
         raise TypeError(f"timestamp is {type(timestamp).__name__}, not an RFC 3339 string")
     match = _UTC_STAMP.fullmatch(timestamp)
-    if match is None:       # offsets, odd spellings, errors: the full parse
-        return parse_iso(timestamp).astimezone(timezone.utc).strftime("%Y.%m.%d")
+    if match is None:
+        offset = _OFFSET_STAMP.fullmatch(timestamp)
+        day = _offset_day(*offset.groups()) if offset is not None else None
+        if day is None:         # other spellings, errors: the full parse
+            return parse_iso(timestamp).astimezone(timezone.utc).strftime("%Y.%m.%d")
+        return day
     ymd = match.group(1)
     day = _days.get(ymd)
     if day is None:
@@ -282,6 +303,24 @@ def utc_day(timestamp: Any) -> str:
         if len(_days) >= 4096:                                   # many distinct days: stay bounded
             _days.clear()
         _days[ymd] = day
+    return day
+
+
+def _offset_day(ymd: str, hour: str, minute: str, sign: str, offset_hour: str, offset_minute: str) -> str | None:
+    """utc_day of a timestamp _OFFSET_STAMP matched, or None when only the full parse can tell (a day
+    that does not exist, a shift past year 1 or 9999: it raises its own error then)."""
+    minutes = int(hour) * 60 + int(minute) - (1 if sign == "+" else -1) * (int(offset_hour) * 60 + int(offset_minute))
+    shift = -1 if minutes < 0 else 1 if minutes >= 1440 else 0       # the offset is under a day
+    key = (ymd, shift)
+    day = _shifted_days.get(key)
+    if day is None:
+        try:
+            day = (date.fromisoformat(ymd) + timedelta(days=shift)).strftime("%Y.%m.%d")
+        except (ValueError, OverflowError):
+            return None
+        if len(_shifted_days) >= 4096:
+            _shifted_days.clear()
+        _shifted_days[key] = day
     return day
 
 

@@ -66,7 +66,7 @@ def _strs(v: Any) -> Any:
 
 
 def _labels(v: Any) -> Any:
-    return dict(v) if isinstance(v, dict) else None
+    return _copy(v) if isinstance(v, dict) else None        # a copy all the way down: never the event's own values
 
 
 def _one(v: Any) -> Any:
@@ -288,6 +288,8 @@ AUTH_CATEGORIES = {
 ALERT_CATEGORIES = {"malware": ["malware"], "intrusion": ["intrusion_detection"], "reconnaissance": ["intrusion_detection"],
                     "policy": ["intrusion_detection"], "other": ["intrusion_detection"]}
 INCIDENT_CATEGORIES = {"malware": ["malware"], "ransomware": ["malware"]}       # others: intrusion_detection
+#: the defaults of the tables above (copied into each document like the tables' own lists)
+_INTRUSION, _HOST_INFO, _AUTHENTICATION_INFO = ["intrusion_detection"], (["host"], ["info"]), (["authentication"], ["info"])
 APP_PROTOCOLS = {"dns", "http", "tls", "smtp", "ftp", "ssh", "rdp"}
 #: WIA indicator type -> (ECS indicator type, the threat.*.indicator field that holds the value)
 INDICATOR_FIELDS = {"domain": ("domain-name", "url.domain"), "url": ("url", "url.full"), "email": ("email-addr", "email.address"),
@@ -353,6 +355,20 @@ def _risk_score_norm(severity: int | float) -> int | float:
     return norm
 
 
+_SEVERITY_FIELDS: dict[float, tuple[int, int | float]] = {}
+
+
+def _severity_fields(severity: float) -> tuple[int, int | float]:
+    """(event.severity, event.risk_score_norm) of a non-zero float severity, remembered like
+    _risk_score_norm's (a stream has few distinct severities; rounding is slow). NaN and infinities
+    raise here, as `int(round(...))` does, and are never stored."""
+    fields = (int(round(severity)), _risk_score_norm(severity))
+    if len(_SEVERITY_FIELDS) >= 4096:
+        _SEVERITY_FIELDS.clear()
+    _SEVERITY_FIELDS[severity] = fields
+    return fields
+
+
 _PARTS: dict[str, list[str]] = {}       # dotted field -> its parts (the fields are the constants of this module)
 
 
@@ -379,6 +395,33 @@ def _setdefault(doc: dict[str, Any], dotted: str, value: Any) -> None:
         node = child
     if parts[-1] not in node:
         node[parts[-1]] = value
+
+
+#: ATT&CK id -> its page (threat.*.reference). A stream repeats few ids; an f-string per id and event was
+#: 2% of a conversion's instructions. Each dict is bounded like the other caches here.
+_TACTIC_URLS: dict[str, str] = {}
+_TECHNIQUE_URLS: dict[str, str] = {}
+_SUBTECHNIQUE_URLS: dict[str, str] = {}
+
+
+def _references(ids: list[Any], urls: dict[str, str]) -> list[str]:
+    """The ATT&CK URLs of `ids` (strings: one-element lists from `mitre.*` or the ids of data.ttps)."""
+    out = []
+    for i in ids:
+        url = urls.get(i) if i.__class__ is str else None       # only exact strings are remembered
+        if url is None:
+            if urls is _SUBTECHNIQUE_URLS:
+                url = f"{ATTACK_URL}/techniques/{i.replace('.', '/')}/"
+            elif urls is _TACTIC_URLS:
+                url = f"{ATTACK_URL}/tactics/{i}/"
+            else:
+                url = f"{ATTACK_URL}/techniques/{i}/"
+            if i.__class__ is str:
+                if len(urls) >= 4096:
+                    urls.clear()
+                urls[i] = url
+        out.append(url)
+    return out
 
 
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://([^/?#:]*)(?::(\d+))?([^?#]*)(?:\?([^#]*))?")
@@ -422,18 +465,28 @@ def rules_for(event_type: str, direction: str | None = None) -> tuple[Rule, ...]
 # other rule calls its own `out` and `back` and compares, as the interpreter did. To read the code
 # of one table: `print(wia_security.formats.ecs.compiled_source("alert"))`.
 
-#: (out, back) -> (test of the WIA value `v`, the ECS value). Such a value is taken for sure, except
-#: a NaN number: not equal to itself, it stays in `wia.*` too. The tests are `isinstance` with the
-#: common exact types first (`v` is None when the field is absent).
-_INLINE: dict[tuple[Fn, Fn], tuple[str, str]] = {
-    (_str, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))", "v"),
-    (_int, _same): ("v is not None and (v.__class__ is int or isinstance(v, int) and not isinstance(v, bool))", "v"),
+#: (out, back) -> (test of the WIA value `v`, the ECS value, when it is taken). Without a condition a
+#: value is taken for sure, except a NaN number: not equal to itself, it stays in `wia.*` too. A
+#: condition (on `v` and the ECS value `o`) is what `back(o) == v and type(back(o)) is type(v)` comes
+#: to for the values the test accepts: a copied list or dict comes back equal, so only its type
+#: decides. The tests are `isinstance` with the common exact types first (`v` is None when the field
+#: is absent).
+_INLINE: dict[tuple[Fn, Fn], tuple[str, str, str | None]] = {
+    (_str, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))", "v", None),
+    (_int, _same): ("v is not None and (v.__class__ is int or isinstance(v, int) and not isinstance(v, bool))", "v", None),
     (_num, _same): ("v is not None and (v.__class__ is float or v.__class__ is int"
-                    " or isinstance(v, (int, float)) and not isinstance(v, bool))", "v"),
-    (_bool, _same): ("(v is True or v is False)", "v"),
-    (_ip, _same): ("v is not None and ip_version(v)", "v"),
-    (_one, _first): ("v is not None and (v.__class__ is str or isinstance(v, str))", "[v]"),
+                    " or isinstance(v, (int, float)) and not isinstance(v, bool))", "v", None),
+    (_bool, _same): ("(v is True or v is False)", "v", None),
+    (_ip, _same): ("v is not None and ip_version(v)", "v", None),
+    (_one, _first): ("v is not None and (v.__class__ is str or isinstance(v, str))", "[v]", None),
+    (_strs, _same): ("v is not None and isinstance(v, list)"
+                     " and (_STR.issuperset(map(type, v)) or all(isinstance(i, str) for i in v))", "list(v)", "type(v) is list"),
+    (_ips, _same): ("v is not None and isinstance(v, list) and v and all(map(ip_version, v))", "list(v)", "type(v) is list"),
+    (_labels, _same): ("v is not None and isinstance(v, dict)", "_copy(v)", "type(v) is dict"),
+    (_lower, _same): ("v is not None and isinstance(v, str)", "v.lower()", "type(v) is str and o == v"),
+    (_lower, _upper): ("v is not None and isinstance(v, str)", "v.lower()", "type(v) is str and o.upper() == v"),
 }
+_STR = frozenset({str})
 
 
 class _Each:
@@ -549,8 +602,11 @@ def _forward_rule(n: int, r: Rule, src: _Source, made: dict[str, None]) -> list[
         take = f"del {src.var('l', r.wia_head[:-1])}[{r.wia_head[-1]!r}]"
     ensure = [] if r.listed else src.ensure("e", r.ecs_head[:-1], made)
     if inline:
-        test, value = inline
-        body = [*ensure, f"{store} = {value}"] + (["if v == v:", f"    {take}"] if r.out is _num else [take])
+        test, value, taken_if = inline
+        if taken_if is None:
+            body = [*ensure, f"{store} = {value}"] + (["if v == v:", f"    {take}"] if r.out is _num else [take])
+        else:
+            body = [f"o = {value}", *ensure, f"{store} = o", f"if {taken_if}:", f"    {take}"]
     else:
         test = "v is not None"
         body = [f"o = out_{n}(v)", "if o is not None:",
@@ -613,15 +669,23 @@ def _finish_lines(src: _Source, parts: tuple[str, ...], taken: dict[str, Any], e
                      "    else:", f"        {rest}[{key!r}] = v"]
     skip = f"walked_{len(env)}"
     env[skip] = walked
-    if walked:                  # children (dicts most of the time): look at every value
-        body += [f"_copy_unwalked({rest}, {skip})"]
+    if walked:
+        # Children: every value is looked at, in line (a call to _copy_unwalked per dict cost more
+        # than the loop). A value whose class is exactly the type a rule walked is that walk's new
+        # copy (a walked dict or `[]` list of the event is always replaced by one, or removed), so
+        # only other containers are copied: what _copy_unwalked does, atoms ruled out first.
+        copies = [f"for k, v in {rest}.items():",
+                  f"    if v.__class__ not in _ATOMS and {skip}.get(k) is not v.__class__ and isinstance(v, (dict, list)):",
+                  f"        {rest}[k] = _copy(v)"]
     else:                       # leaves: mostly strings and numbers, which the C-level test finds at once
-        body += [f"if not _ATOMS.issuperset(map(type, {rest}.values())):", f"    _copy_unwalked({rest}, {skip})"]
+        copies = [f"if not _ATOMS.issuperset(map(type, {rest}.values())):", f"    _copy_unwalked({rest}, {skip})"]
     if not parts:
-        return [*lines, *body, "return rest or _MISSING"]
+        return [*lines, *body, *copies, "return rest or _MISSING"]
     parent = src.var("l", parts[:-1])
-    body += [f"if {rest} or not {src.var('w', parts)}:", f"    {parent}[{parts[-1]!r}] = {rest}",
-             "else:", f"    del {parent}[{parts[-1]!r}]"]
+    # a dict the rules emptied needs no copying: the test for that comes first
+    body += [f"if {rest}:", *_indent(copies), f"    {parent}[{parts[-1]!r}] = {rest}",
+             f"elif {src.var('w', parts)}:", f"    del {parent}[{parts[-1]!r}]",
+             "else:", f"    {parent}[{parts[-1]!r}] = {rest}"]
     return [*lines, f"if {rest} is not None:", *_indent(body)]
 
 
@@ -633,7 +697,7 @@ def _compile(rules: tuple[Rule, ...]) -> _Plan:
     _check(rules)
     src = _Source()
     env: dict[str, Any] = {"ip_version": ip_version, "is_number": is_number, "_ATOMS": _ATOMS, "_MISSING": _MISSING,
-                           "_copy_unwalked": _copy_unwalked, "_rest_items": _rest_items}
+                           "_copy": _copy, "_STR": _STR, "_copy_unwalked": _copy_unwalked, "_rest_items": _rest_items}
     taken: dict[str, Any] = {}
     forward: list[tuple[tuple[str, ...], list[str]]] = []
     backward: list[tuple[tuple[str, ...], list[str]]] = []
@@ -774,7 +838,9 @@ class EcsFormat(Format):
             raise ConversionError(self.name, f"no ECS mapping for event type {etype!r}", path="/type")
         data = event.get("data") or {}
         direction = (data.get("network_connection") or {}).get("direction")
-        plan = plan_for(etype, direction == "inbound")
+        # the compiled table looked up directly; plan_for compiles it on first use
+        plan = _PLANS.get((etype, direction == "inbound" and etype == "endpoint_event")) \
+            or plan_for(etype, direction == "inbound")
         doc: dict[str, Any] = {}
         leftover = plan.forward(event, doc) if isinstance(event, dict) else copy.deepcopy(event)
         self._derived(event, etype, data, doc)
@@ -803,9 +869,18 @@ class EcsFormat(Format):
             ev.setdefault("outcome", outcome)
         ev["module"] = "wia"
         ev["dataset"] = _DATASETS[etype]
-        if severity is not None and (severity.__class__ is int or severity.__class__ is float or is_number(severity)):
-            ev["severity"] = int(round(severity))
-            ev["risk_score_norm"] = _risk_score_norm(severity)
+        if severity is not None:
+            if severity.__class__ is int:               # int(round(n)) is n; round(n * 10, 3) is n * 10
+                ev["severity"] = severity
+                ev["risk_score_norm"] = severity * 10
+            elif severity.__class__ is float and severity:
+                fields = _SEVERITY_FIELDS.get(severity)
+                if fields is None:
+                    fields = _severity_fields(severity)
+                ev["severity"], ev["risk_score_norm"] = fields
+            elif is_number(severity):
+                ev["severity"] = int(round(severity))
+                ev["risk_score_norm"] = _risk_score_norm(severity)
         src = event.get("source") or {}
         provider = src.get("name")
         if isinstance(provider, str) and provider.strip():
@@ -893,19 +968,21 @@ class EcsFormat(Format):
 
     @staticmethod
     def _url_parts(doc: dict[str, Any], url: Any) -> None:
-        if not nonblank(url):
+        if url is None or not nonblank(url):
             return
         m = _URL.match(url)
         if not m:
             return
         scheme, domain, port, path, query = m.groups()
-        node = doc.setdefault("url", {})
+        node = doc.get("url")               # made by the rules (url.original) or here
+        if node is None:
+            node = doc["url"] = {}
         node["full"] = url
         node["scheme"] = scheme
         if domain:
             node["domain"] = domain
-        if port and int(port) <= 65535:
-            node["port"] = int(port)
+        if port and (number := int(port)) <= 65535:
+            node["port"] = number
         if path:
             node["path"] = path
         if query:
@@ -913,16 +990,18 @@ class EcsFormat(Format):
 
     @staticmethod
     def _categorization(etype: str, data: dict[str, Any]) -> tuple[str, list[str], list[str], str | None]:
+        """event.kind/category/type/outcome. The lists are new each time: a caller may change its
+        document, and the tables' own lists must not change with it."""
         if etype == "alert":
-            return "alert", ALERT_CATEGORIES.get(data.get("category"), ["intrusion_detection"]), ["info"], None
+            return "alert", [*ALERT_CATEGORIES.get(data.get("category"), _INTRUSION)], ["info"], None
         if etype == "incident":
-            return "alert", INCIDENT_CATEGORIES.get(data.get("category"), ["intrusion_detection"]), ["info"], None
+            return "alert", [*INCIDENT_CATEGORIES.get(data.get("category"), _INTRUSION)], ["info"], None
         if etype == "threat_intel":
             return "enrichment", ["threat"], ["indicator"], None
         if etype == "vulnerability":
             return "state", ["vulnerability"], ["info"], None
         if etype == "network_event":
-            types = ["connection"] + (["protocol"] if data.get("event_type") in APP_PROTOCOLS else [])
+            types = ["connection", "protocol"] if data.get("event_type") in APP_PROTOCOLS else ["connection"]
             action = data.get("action")
             if action == "allowed":
                 types.append("allowed")
@@ -936,10 +1015,10 @@ class EcsFormat(Format):
                 outcome = "success" if data["dns"]["response_code"] == "NOERROR" else "failure"
             return "event", ["network"], types, outcome
         if etype == "endpoint_event":
-            category, types = ENDPOINT_CATEGORIES.get(data.get("event_type"), (["host"], ["info"]))
-            return "event", category, types, None
-        category, types = AUTH_CATEGORIES.get(data.get("event_type"), (["authentication"], ["info"]))
-        return "event", category, types, None          # event.outcome comes from data.result (a mapped field)
+            category, types = ENDPOINT_CATEGORIES.get(data.get("event_type"), _HOST_INFO)
+            return "event", [*category], [*types], None
+        category, types = AUTH_CATEGORIES.get(data.get("event_type"), _AUTHENTICATION_INFO)
+        return "event", [*category], [*types], None          # event.outcome comes from data.result (a mapped field)
 
     @staticmethod
     def _summary(etype: str, data: dict[str, Any]) -> str:
@@ -963,7 +1042,7 @@ class EcsFormat(Format):
                 _setdefault(doc, "threat.tactic.id", tactics)
             names = [n for n in data.get("aliases") or [] if isinstance(n, str)]
             if data.get("threat_type") == "apt":
-                _setdefault(doc, "threat.group.name", data.get("threat_name"))
+                _setdefault(doc, "threat.group.name", _copy(data.get("threat_name")))      # any value: never the event's own
                 _setdefault(doc, "threat.group.alias", names)
             elif data.get("threat_type") in ("malware", "ransomware", "botnet"):
                 _setdefault(doc, "threat.software.type", "Malware")
@@ -976,13 +1055,20 @@ class EcsFormat(Format):
         if "tactic" in threat or "technique" in threat:
             threat.setdefault("framework", "MITRE ATT&CK")
         tactic, technique = threat.get("tactic"), threat.get("technique")
-        if tactic is not None and isinstance(tactic.get("id"), list):
-            tactic.setdefault("reference", [f"{ATTACK_URL}/tactics/{i}/" for i in tactic["id"]])
-        if technique is not None and isinstance(technique.get("id"), list):
-            technique.setdefault("reference", [f"{ATTACK_URL}/techniques/{i}/" for i in technique["id"]])
-            sub = technique.get("subtechnique")
-            if sub is not None and isinstance(sub.get("id"), list):
-                sub.setdefault("reference", [f"{ATTACK_URL}/techniques/{i.replace('.', '/')}/" for i in sub["id"]])
+        if tactic is not None:
+            ids = tactic.get("id")
+            if isinstance(ids, list) and "reference" not in tactic:
+                tactic["reference"] = _references(ids, _TACTIC_URLS)
+        if technique is not None:
+            ids = technique.get("id")
+            if isinstance(ids, list):
+                if "reference" not in technique:
+                    technique["reference"] = _references(ids, _TECHNIQUE_URLS)
+                sub = technique.get("subtechnique")
+                if sub is not None:
+                    ids = sub.get("id")
+                    if isinstance(ids, list) and "reference" not in sub:
+                        sub["reference"] = _references(ids, _SUBTECHNIQUE_URLS)
         source = "indicators" if etype in ("alert", "threat_intel") else "iocs" if etype == "incident" else None
         enrichments = threat.get("enrichments")
         if source and isinstance(enrichments, list):
@@ -992,13 +1078,19 @@ class EcsFormat(Format):
                 self._indicator(item, enrichment, etype)
             first = enrichments[0].get("indicator") if enrichments and etype == "threat_intel" else None
             if first:
-                threat.setdefault("indicator", dict(first))
+                threat.setdefault("indicator", _copy(first))      # its own dicts, not those of enrichments[0]
 
     @staticmethod
     def _indicator(item: dict[str, Any], enrichment: dict[str, Any], etype: str) -> None:
         kind, value = item.get("type"), item.get("value")
-        indicator = enrichment.setdefault("indicator", {})
-        enrichment.setdefault("matched", {}).setdefault("type", "indicator_match_rule")
+        # the enrichment and its dicts are made by the rules (never None): looked up, not setdefault({})
+        indicator = enrichment.get("indicator")
+        if indicator is None:
+            indicator = enrichment["indicator"] = {}
+        matched = enrichment.get("matched")
+        if matched is None:
+            matched = enrichment["matched"] = {}
+        matched.setdefault("type", "indicator_match_rule")
         if not isinstance(value, str):
             return
         if kind == "ip":
@@ -1025,44 +1117,66 @@ class EcsFormat(Format):
     @staticmethod
     def _related(doc: dict[str, Any], source: Any, destination: Any, host: Any) -> None:
         """related.ip/user/hosts/hash: the values of those kinds in the document, each once, in order.
-        `source`, `destination` and `host` are the document's (dicts made by the rules, or None)."""
-        get = doc.get
+        `source`, `destination` and `host` are the document's (dicts made by the rules, or None).
+        Written out node by node: the loops over (node, key) pairs this replaces cost twice the
+        instructions, and it runs for every event."""
         ips: list[Any] = []
-        for node in (source, destination, host):
-            value = node.get("ip") if node else None
-            if isinstance(value, list):
-                ips += value
-            elif isinstance(value, str):
-                ips.append(value)
+        hosts: list[str] = []
+        if host is not None:
+            name = host.get("hostname")
+            if name is not None and isinstance(name, str):
+                hosts.append(name)
+        for node in (source, destination):
+            if node is not None:
+                value = node.get("ip")
+                if value is not None:
+                    if isinstance(value, list):
+                        ips += value
+                    elif isinstance(value, str):
+                        ips.append(value)
+                name = node.get("domain")
+                if name is not None and isinstance(name, str):
+                    hosts.append(name)
+        if host is not None:
+            value = host.get("ip")
+            if value is not None:
+                if isinstance(value, list):
+                    ips += value
+                elif isinstance(value, str):
+                    ips.append(value)
+        get = doc.get
         users: list[str] = []
         user, process = get("user"), get("process")
-        name = user.get("name") if user else None
-        if isinstance(name, str):
-            users.append(name)
-        process_user = process.get("user") if process else None
-        name = process_user.get("name") if process_user else None
-        if isinstance(name, str):
-            users.append(name)
-        hosts: list[str] = []
-        for node, key in ((host, "hostname"), (source, "domain"), (destination, "domain")):
-            name = node.get(key) if node else None
-            if isinstance(name, str):
-                hosts.append(name)
+        if user is not None:
+            name = user.get("name")
+            if name is not None and isinstance(name, str):
+                users.append(name)
         hashes: list[str] = []
-        for node in (process, get("file"), get("dll")):
-            node = node.get("hash") if node else None
+        if process is not None:
+            process_user = process.get("user")
+            if process_user is not None:
+                name = process_user.get("name")
+                if name is not None and isinstance(name, str):
+                    users.append(name)
+            node = process.get("hash")
             if node:
                 hashes += [v for v in node.values() if isinstance(v, str)]
+        for node in (get("file"), get("dll")):
+            if node is not None:
+                node = node.get("hash")
+                if node:
+                    hashes += [v for v in node.values() if isinstance(v, str)]
         if ips or users or hosts or hashes:
             related = doc["related"] = {}                   # _DERIVED_ONLY
+            # one value (the common case) is unique as it is: _unique is called only for more
             if ips:
-                related["ip"] = _unique(ips)
+                related["ip"] = ips if len(ips) == 1 else _unique(ips)
             if users:
-                related["user"] = _unique(users)
+                related["user"] = users if len(users) == 1 else _unique(users)
             if hosts:
-                related["hosts"] = _unique(hosts)
+                related["hosts"] = hosts if len(hosts) == 1 else _unique(hosts)
             if hashes:
-                related["hash"] = _unique(hashes)
+                related["hash"] = hashes if len(hashes) == 1 else _unique(hashes)
 
     # -- ECS -> WIA ----------------------------------------------------------------------------
     @guarded_reader

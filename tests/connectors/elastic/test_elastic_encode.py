@@ -1,0 +1,111 @@
+"""The sink's encoding without a server: the action line is written around the JSON of the index
+name and the id (not by dumping a dict), the daily index name skips utc_day for timestamps it has
+seen, and the converter is looked up once. Each must give exactly what the plain way gives."""
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from strategies import event_dicts
+from wia_security import convert, jsonio
+from wia_security.connectors.elastic import ElasticSink, OpenSearchSink, utc_day
+
+
+def sink(**options: Any) -> ElasticSink:
+    return OpenSearchSink("http://127.0.0.1:9", client=object(), **options)
+
+
+def outcome(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - the exception itself is what is compared
+        return type(exc), str(exc)
+
+
+def plain_index(s: ElasticSink, event: dict[str, Any]) -> str:
+    kind = str(event.get("type", "unknown")).lower()
+    if s.naming == "datastream":
+        return f"{s.index}-{kind}"
+    return f"{s.index}-{kind}-{utc_day(event['timestamp'])}"
+
+
+IDS = ['quote " backslash \\ slash /', "tab\t newline\n nul\x00 del\x7f", "\u2028\u2029 line separators",
+       "ünïcødé – 漢字 🙂", "\x1f\x01", "plain-id"]
+
+
+@pytest.mark.parametrize("naming", ["daily", "datastream"])
+def test_action_line_is_the_dumped_action_for_any_id_and_type(naming: str) -> None:
+    s = sink(naming=naming, format="wia")
+    events = event_dicts(50, seed=3)
+    for i, event in enumerate(events):
+        event["id"] = IDS[i % len(IDS)] + str(i)
+        if i % 7 == 0:
+            event["type"] = 'Odd "Type\\' + "\u2028"
+        action, doc, end = s.encode(event).split(b"\n")
+        assert action == jsonio.dumpb({"create": {"_index": plain_index(s, event), "_id": event["id"]}})
+        assert json.loads(action)["create"]["_id"] == event["id"] and end == b""
+        assert doc == jsonio.dumpb({"@timestamp": event["timestamp"], **convert(event, to="wia")})
+
+
+def test_an_id_json_cannot_hold_fails_as_dumping_the_action_does() -> None:
+    s = sink()
+    event = event_dicts(1, seed=4)[0]
+    event["id"] = "lone \ud800 surrogate"
+    expected = outcome(jsonio.dumpb, {"create": {"_index": s.index_for(event), "_id": event["id"]}})
+    assert isinstance(expected, tuple)                   # it does fail
+    assert outcome(s.encode, event) == expected
+
+
+def test_index_names_equal_the_plain_computation_for_any_spelling() -> None:
+    rnd = random.Random(8)
+    daily, stream = sink(), sink(naming="datastream", index="soc")
+    events: list[dict[str, Any]] = []
+    for _ in range(5000):
+        stamp = (f"{rnd.choice(['2025', '1999'])}-{rnd.randint(0, 13):02d}-{rnd.randint(0, 31):02d}"
+                 f"{rnd.choice('Tt ')}{rnd.randint(0, 24):02d}:{rnd.randint(0, 60):02d}:00"
+                 f"{rnd.choice(['', '.5'])}{rnd.choice(['Z', 'z', '+02:00', '-05:00', ''])}")
+        events.append({"type": rnd.choice(["alert", "Auth_Event", None, 7, "x\u0130"]), "timestamp": stamp})
+    events += [{"type": "alert"}, {"timestamp": "2025-01-01T00:00:00Z"}, {"type": "alert", "timestamp": None},
+               {"type": "alert", "timestamp": "\u0662\u0660\u0662\u0665-01-01T00:00:00Z"}]
+    for event in events * 2:                # the second time, the days are known
+        for s in (daily, stream):
+            assert outcome(s.index_for, event) == outcome(plain_index, s, event), event
+
+
+def test_documents_are_what_convert_gives_and_follow_a_changed_format() -> None:
+    s = sink()
+    events = event_dicts(30, seed=5)
+    assert [s.document(e) for e in events] == [convert(e, to="ecs") for e in events]
+    s.format = "ocsf"                       # the converter is looked up again
+    assert [s.document(e) for e in events] == [{"@timestamp": e["timestamp"], **convert(e, to="ocsf")} for e in events]
+
+
+def test_utc_day_of_offset_timestamps_is_the_full_parse_s_answer_or_error() -> None:
+    """utc_day works out the day of `±HH:MM` timestamps itself; the answer, or the error and its
+    message, must be what parsing the whole timestamp gives (days and times that do not exist,
+    offsets across midnight, years 1 and 9999)."""
+    from datetime import timezone
+
+    from wia_security.timeutil import parse_iso
+
+    def by_parsing(value: str) -> str:
+        return parse_iso(value).astimezone(timezone.utc).strftime("%Y.%m.%d")
+
+    rnd = random.Random(11)
+    stamps = ["2025-12-31T23:30:00-01:00", "2025-01-01T00:10:00+00:11", "0001-01-01T00:00:00+00:01",
+              "9999-12-31T23:59:59-00:01", "2024-02-28T23:00:00-01:00", "2025-02-28T23:00:00-01:00",
+              "2025-03-01T00:30:00+01:00", "2024-03-01T00:30:00+23:59", "2025-02-29T12:00:00+01:00"]
+    for _ in range(30_000):
+        stamps.append(f"{rnd.choice(['0001', '1999', '2024', '2025', '9999'])}-{rnd.randint(0, 13):02d}-"
+                      f"{rnd.randint(0, 32):02d}{rnd.choice('Tt')}{rnd.randint(0, 24):02d}:{rnd.randint(0, 60):02d}:"
+                      f"{rnd.randint(0, 60):02d}{rnd.choice(['', '.5', '.123456789'])}{rnd.choice('+-')}"
+                      f"{rnd.randint(0, 24):02d}:{rnd.randint(0, 60):02d}")
+    shifted = 0
+    for stamp in stamps * 2:            # the second time from the remembered days
+        assert outcome(utc_day, stamp) == outcome(by_parsing, stamp), stamp
+        shifted += isinstance(outcome(by_parsing, stamp), str) and utc_day(stamp).replace(".", "-") != stamp[:10]
+    assert utc_day("2025-12-31T23:30:00-01:00") == "2026.01.01" and utc_day("2025-03-01T00:30:00+01:00") == "2025.02.28"
+    assert shifted > 1000                # many cross midnight
