@@ -130,7 +130,10 @@ def classify_exception(exc: BaseException) -> DeliveryError:
     mro = {k.__name__ for k in type(exc).__mro__}
     if mro & {"Timeout", "ConnectTimeout", "ReadTimeout", "TimeoutException", "ConnectionError",
               "ChunkedEncodingError", "ProtocolError", "RemoteDisconnected", "NetworkError",
-              "TransportError", "IncompleteRead", "ConnectError", "ReadError", "WriteError"}:
+              "TransportError", "IncompleteRead", "ConnectError", "ReadError", "WriteError",
+              # urllib3 (its own TimeoutError), azure-core, botocore
+              "TimeoutError", "NewConnectionError", "MaxRetryError", "ServiceRequestError",
+              "ServiceResponseError", "HTTPClientError"}:
         return DeliveryError(f"network error: {text}", retryable=True)
     if isinstance(exc, OSError):
         return DeliveryError(f"I/O error: {text}", retryable=True)

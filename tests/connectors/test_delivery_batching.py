@@ -343,3 +343,30 @@ def test_policy_validation_names_the_key():
         DeliveryPolicy.from_mapping({"max_evnets": 3})
     assert "unknown delivery option" in str(err.value)
     assert DeliveryPolicy.from_mapping({"max_events": "3", "max_wait": 1}).max_events == 3
+
+
+def _client_network_errors() -> list[BaseException]:
+    """Network failures as the clients the sinks use raise them (their own classes, not the builtins)."""
+    import azure.core.exceptions as azure
+    import botocore.exceptions as boto
+    import urllib3.exceptions as urllib3
+    return [urllib3.ReadTimeoutError(None, "/", "Read timed out"), urllib3.NewConnectionError(None, "refused"),
+            urllib3.MaxRetryError(None, "/", None), urllib3.ConnectTimeoutError("timed out"),
+            azure.ServiceRequestError("connection refused"), azure.ServiceResponseError("connection closed"),
+            boto.ResponseStreamingError(error="cut"), boto.ConnectionClosedError(endpoint_url="https://x"),
+            boto.EndpointConnectionError(endpoint_url="https://x"), boto.ReadTimeoutError(endpoint_url="https://x")]
+
+
+@pytest.mark.parametrize("exc", _client_network_errors(), ids=lambda e: f"{type(e).__module__}.{type(e).__name__}")
+def test_client_libraries_network_errors_are_retryable(exc):
+    from wia_security.connectors.delivery.batching import classify_exception
+    error = classify_exception(exc)
+    assert error.retryable and error.reason.startswith("network error: ")
+
+
+def test_a_certificate_failure_inside_a_client_error_is_not_retried():
+    import urllib3.exceptions as urllib3
+    from wia_security.connectors.delivery.batching import classify_exception
+    inner = urllib3.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    error = classify_exception(urllib3.MaxRetryError(None, "/", inner))
+    assert not error.retryable and error.reason.startswith("TLS verification failed")
