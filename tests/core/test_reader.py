@@ -73,3 +73,68 @@ def test_large_array_streams_element_by_element(tmp_path):
     with InputSource(str(path)) as src:
         values = [i.value["i"] for i in src.items()]
     assert values == list(range(20_000))
+
+
+# --- lines longer than LONG_LINE_BYTES: read in pieces --------------------------------------------------
+def _all(data: bytes, as_stream: bool) -> list[tuple]:
+    source = io.BytesIO(data) if as_stream else iter(io.BytesIO(data).readlines())
+    return [(i.line, json.dumps(i.value) if i.ok else None, str(i.error) if i.error else None,
+             None if i.error and "unexpected" in str(i.error) else i.raw) for i in iter_items(source, "x")]
+
+
+def _shapes() -> list[bytes]:
+    from strategies import event_dicts
+    events = event_dicts(5, seed=61, wild=True)
+    events[0].setdefault("meta", {})["note"] = 'a[b]{c},"d" \\"]} ünï'
+    texts = ["\n".join(json.dumps(e) for e in events) + "\n", json.dumps(events), json.dumps(events, indent=2),
+             "".join(json.dumps(e) for e in events), "1 2 [3] ,e {\"a\": [1,2]} \"x\" null\n" + json.dumps(events[:2]),
+             json.dumps(events[0], indent=1) + "\n" + "\n".join(json.dumps(e) for e in events[1:])]
+    out = []
+    for text in texts:
+        data = text.encode()
+        out += [data, data[: len(data) // 3], data[:50] + b"]" + data[50:], data[:80] + b'"open ' + data[80:],
+                data[:120] + b"\xff" + data[120:]]
+    return out
+
+
+@pytest.mark.parametrize("as_stream", [True, False], ids=["stream", "lines"])
+def test_long_lines_read_in_pieces_give_exactly_what_whole_lines_give(monkeypatch, as_stream):
+    """Differential: pieces cut after brackets and commas outside strings, down to 1-byte windows,
+    yield the same values, errors (with line and column) and raw text as reading each line whole."""
+    import wia_security.reader as reader
+    for data in _shapes():
+        expected = _all(data, as_stream)
+        for window in (1, 2, 5, 13, 64, 300):
+            monkeypatch.setattr(reader, "LONG_LINE_BYTES", window)
+            assert _all(data, as_stream) == expected, (window, data[:100])
+            monkeypatch.setattr(reader, "LONG_LINE_BYTES", 1024 * 1024)
+
+
+def test_a_json_array_on_one_line_streams_in_flat_memory(tmp_path, monkeypatch):
+    import tracemalloc
+
+    import wia_security.reader as reader
+    from strategies import event_dicts
+    monkeypatch.setattr(reader, "LONG_LINE_BYTES", 64 * 1024)     # 1 MiB by default; smaller keeps the test quick
+    path = tmp_path / "one-line.json"
+    events = event_dicts(200, seed=62)
+    path.write_text("[" + ",".join(json.dumps(e) for e in events * 25) + "]")     # ~5 MB, no newline
+    size = path.stat().st_size
+    tracemalloc.start()
+    with InputSource(str(path)) as src:
+        count = sum(1 for i in src.items() if i.ok)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 5_000 and size > 4_000_000
+    # Read whole, the line alone would be `size` bytes; in pieces the peak is a few windows.
+    assert peak < 16 * 64 * 1024 < size / 4, (peak, size)
+
+
+def test_an_ndjson_line_over_the_document_limit_is_one_error_and_reading_goes_on(monkeypatch):
+    import wia_security.reader as reader
+    monkeypatch.setattr(reader, "LONG_LINE_BYTES", 64)
+    monkeypatch.setattr(reader, "MAX_DOCUMENT_BYTES", 1000)
+    data = b'{"a":1}\n{"big": "' + b"x" * 5000 + b'"}\n{"b":2}\n'
+    assert items(data) == [(1, {"a": 1}), (2, "ERR"), (3, {"b": 2})]
+    [bad] = [i for i in iter_items(io.BytesIO(data), "x") if not i.ok]
+    assert bad.where == "x:2" and "line longer than" in bad.error.reason
