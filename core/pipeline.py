@@ -20,6 +20,9 @@ from .severity import BAND_NAMES, band
 from .validation import Validator
 
 DEFAULT_BATCH_SIZE = 1000
+#: Events whose input line is remembered for naming it in a refusal the sink reports later (two
+#: generations of this many: a few MB, far more than a sink holds unsettled).
+WHERE_MEMORY = 50_000
 
 
 class _Sink(Protocol):
@@ -102,6 +105,10 @@ class Forwarder:
         self.progress = progress
         self.summary = ForwardSummary()
         self._batches = 0
+        # event id -> "file:line" of the events most recently handed to the sink, in two generations of
+        # at most WHERE_MEMORY each, so a refusal the sink reports later still names its input line.
+        self._where: dict[str, str] = {}
+        self._where_before: dict[str, str] = {}
 
     def run(self, items: Iterable[Item]) -> ForwardSummary:
         with _gc_paused():
@@ -117,6 +124,7 @@ class Forwarder:
         progress = self.progress
         warnings, by_type, by_band = s.warnings, s.by_type, s.by_band
         batch_size = self.batch_size
+        remember = self._remember
         read, accepted = s.read, s.accepted          # run() may be called per batch on one summary
         try:
             for item in items:
@@ -143,6 +151,7 @@ class Forwarder:
                 severity = event["severity"]
                 by_band[_BAND_OF_INT[int(severity)] if 0 <= severity <= 10 else band(severity)] += 1
                 batch.append(event)
+                remember(event, item)
                 if keep_bodies:
                     raw = item.raw
                     bodies.append(None if changed or raw is None else raw.rstrip(b"\r\n").decode("utf-8"))
@@ -172,11 +181,21 @@ class Forwarder:
         if self._batches % 50 == 0:
             gc.collect(1)           # bounds cyclic garbage (e.g. exception tracebacks in sinks)
 
+    def _remember(self, event: dict[str, Any], item: Item) -> None:
+        where = self._where
+        if len(where) >= WHERE_MEMORY:
+            self._where_before, self._where = where, {}
+            where = self._where
+        where[event["id"]] = item.where
+
     def _account(self, report: Any) -> None:
         s = self.summary
         s.delivered += report.delivered
         s.duplicates += report.duplicates
         for rejected in report.failed:
+            if rejected.where is None and isinstance(rejected.event, dict):
+                event_id = rejected.event.get("id")
+                rejected.where = self._where.get(event_id) or self._where_before.get(event_id)
             s.undeliverable += 1
             s.reject_reasons[_reason_key(rejected.reason)] += 1
             self.dead_letter.put(rejected)

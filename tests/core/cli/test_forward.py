@@ -178,6 +178,8 @@ def test_a_destination_file_that_cannot_be_written_dead_letters_the_batch(cli, t
     refused = [d for d in dl if d.get("sink") == f"file:{FULL_DISK}"]
     assert len(refused) == 20
     assert all(d["reason"].startswith(f"cannot write to {FULL_DISK}: No space left on device") for d in refused)
+    # The destination refused them after the reader let go of them: the records still name their line.
+    assert sorted(int(d["where"].split(":")[1]) for d in refused) == list(range(1, 21))
 
 
 def test_a_sqlite_destination_that_cannot_be_opened_is_a_usage_error(cli, tmp_path):
