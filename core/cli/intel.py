@@ -48,12 +48,21 @@ def run(args: argparse.Namespace) -> int:
     from wia_security.connectors import open_sink
     from wia_security.connectors.delivery import open_dead_letter
     verify = not args.no_verify_tls
+    delivered = duplicates = rejected = 0
+
+    def reject(record: Any) -> None:
+        """A feed record that cannot become an event: on record with where and why, and counted."""
+        nonlocal rejected
+        dead_letter.put(record)
+        rejected += 1
+
     try:
+        dead_letter = open_dead_letter(args.dead_letter)
         if args.feed == "misp":
             if not args.url:
                 return fail("--url is required for misp")
             from wia_security.connectors.intel.misp import MispSource
-            source: Any = MispSource(args.url, key, verify_tls=verify)
+            source: Any = MispSource(args.url, key, verify_tls=verify, on_reject=reject)
             filters: dict[str, Any] = {}
             if args.since:
                 filters["timestamp"] = args.since
@@ -62,13 +71,12 @@ def run(args: argparse.Namespace) -> int:
             events = source.attributes(to_ids=1, **filters) if args.attributes else source.events(**filters)
         else:
             from wia_security.connectors.intel.otx import DEFAULT_BASE_URL, OtxSource
-            source = OtxSource(key, base_url=args.url or DEFAULT_BASE_URL, state_path=args.state, verify_tls=verify)
+            source = OtxSource(key, base_url=args.url or DEFAULT_BASE_URL, state_path=args.state, verify_tls=verify,
+                               on_reject=reject)
             events = source.poll(args.since)
         sink = open_sink(args.destination)
-        dead_letter = open_dead_letter(args.dead_letter)
     except (WiaError, OSError, ImportError) as exc:
         return fail(exc)
-    delivered = duplicates = rejected = 0
     try:
         with sink, dead_letter:
             batch: list[dict[str, Any]] = []

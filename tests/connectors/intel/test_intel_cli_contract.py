@@ -94,3 +94,21 @@ def test_forward_enrichment_never_blocks_delivery_when_virustotal_is_down(tmp_pa
     vt = stored.event["meta"]["custom"]["enrichment"]["virustotal"]
     assert vt["status"] == "partial" and vt["indicators"] == []
     assert any("unreachable" in note for note in vt["notes"])
+
+
+def test_intel_pull_dead_letters_pulses_it_cannot_map_and_still_moves_the_cursor(tmp_path, monkeypatch, capsys):
+    from misp_contract import Fault
+    good = {"id": "p1", "name": "Pulse 1", "modified": "2026-02-01T00:00:00",
+            "indicators": [{"indicator": "evil1.example.net", "type": "domain"}]}
+    with OtxServer(api_key="o") as otx:
+        otx.faults.append(Fault(200, {"count": 3, "next": None, "previous": None,
+                                      "results": [good, "not a pulse", None]}))
+        monkeypatch.setenv("OTX_API_KEY", "o")
+        state, db, dead = tmp_path / "state.json", tmp_path / "intel.db", tmp_path / "dl.ndjson"
+        rc = main(["intel", "pull", "otx", "--url", otx.url, "--state", str(state), "--to", f"sqlite:///{db}",
+                   "--dead-letter", str(dead)])
+    assert rc == 1 and "otx: 1 delivered, 0 duplicates, 2 dead-lettered" in capsys.readouterr().err
+    records = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert [r["where"].rsplit(" ", 1)[1] for r in records] == ["1", "2"]
+    assert all(r["reason"].startswith("not an OTX pulse") for r in records)
+    assert json.loads(state.read_text()) == {"modified_since": "2026-02-01T00:00:00"}   # all settled: cursor moves
