@@ -112,14 +112,20 @@ def _process(records: list[Any], deadletter: func.Out[str]) -> Any:
 @app.blob_output(arg_name="deadletter", path="wia-dead-letter/{rand-guid}.ndjson", connection="AzureWebJobsStorage")
 def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[str], context: func.Context) -> None:
     from wia_security.connectors.base import Rejected
-    from wia_security.connectors.relay import SourceRecord
-    from wia_security.reader import iter_items
+    from wia_security.connectors.relay import GzipBodyError, SourceRecord, body_lines
+    from wia_security.errors import ParseError
+    from wia_security.reader import Item, iter_items
 
     records, bodies = [], {}
     for index, event in enumerate(events):
         name = f"eventhub:{event.partition_key or '-'}:{event.sequence_number if event.sequence_number is not None else index}"
         bodies[name] = event.get_body()
-        records.append(SourceRecord(name, iter_items(_lines(bodies[name]), name)))
+        try:
+            items = iter_items(body_lines(bodies[name], name), name)
+        except GzipBodyError as exc:        # a poison event: on record, never retried forever
+            items = iter([Item(name, 0, error=ParseError(f"unreadable gzip body: {exc.reason}", source=name),
+                               raw=bodies[name][:4096])])
+        records.append(SourceRecord(name, items))
     result, dead = _process(records, deadletter)
     retry = result.retry
     if retry:
@@ -148,16 +154,16 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
 @app.route(route="events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @app.blob_output(arg_name="deadletter", path="wia-dead-letter/{rand-guid}.ndjson", connection="AzureWebJobsStorage")
 def http_to_sentinel(req: func.HttpRequest, deadletter: func.Out[str]) -> func.HttpResponse:
-    from wia_security.connectors.relay import SourceRecord, http_reply
+    from wia_security.connectors.relay import GzipBodyError, SourceRecord, body_lines, http_reply
     from wia_security.errors import ConfigError
     from wia_security.reader import iter_items
 
     if req.method.upper() != "POST":
         return _json(405, {"error": "POST WIA events (a JSON object, a JSON array or NDJSON)"})
     try:
-        lines = _lines(req.get_body())
-    except OSError as exc:
-        return _json(400, {"error": f"unreadable gzip body: {exc}"})
+        lines = body_lines(req.get_body(), "request")
+    except GzipBodyError as exc:
+        return _json(413 if exc.too_large else 400, {"error": f"unreadable gzip body: {exc.reason}"})
     records = [SourceRecord(str(i), [item]) for i, item in enumerate(iter_items(lines, "request"))]
     try:
         result, _ = _process(records, deadletter)
@@ -166,14 +172,6 @@ def http_to_sentinel(req: func.HttpRequest, deadletter: func.Out[str]) -> func.H
         return _json(500, {"error": "the function is misconfigured; see its logs"})
     status, body, headers = http_reply(result)
     return _json(status, body, headers)
-
-
-def _lines(data: bytes) -> Any:
-    import gzip
-    import io
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return iter(io.BytesIO(data))
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:

@@ -19,10 +19,13 @@ input order and the trigger shapes its own response.
 """
 from __future__ import annotations
 
+import io
 import logging
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
+from wia_security.errors import ParseError
 from wia_security.pipeline import normalize
 from wia_security.reader import Item
 from wia_security.validation import Validator
@@ -30,6 +33,53 @@ from wia_security.validation import Validator
 from .base import DeliveryReport, Rejected
 
 log = logging.getLogger(__name__)
+
+#: A record or request body is never inflated beyond this: a gzip bomb is refused, not unpacked.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class GzipBodyError(ParseError):
+    """Gzip data that cannot be unpacked: corrupt, cut short, followed by other bytes, or `too_large`."""
+
+    def __init__(self, reason: str, *, source: str | None = None, too_large: bool = False) -> None:
+        super().__init__(reason, source=source)
+        self.too_large = too_large
+
+
+def gunzip(data: bytes, limit: int, source: str | None = None) -> bytes:
+    """Every gzip member of `data` (RFC 1952 allows several: `cat a.gz b.gz`), inflated to at most
+    `limit` bytes; NUL padding after the last member is allowed, as gzip(1) allows it."""
+    out: list[bytes] = []
+    size = offset = 0                            # offset: where the current member starts
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            chunk = inflater.decompress(data, limit - size + 1)
+        except zlib.error as exc:
+            raise GzipBodyError(f"body is not valid gzip (member at byte {offset}): {exc}", source=source) from None
+        size += len(chunk)
+        if size > limit or inflater.unconsumed_tail:
+            raise GzipBodyError(f"gzip body inflates beyond {limit:,} bytes", source=source, too_large=True)
+        if not inflater.eof:
+            raise GzipBodyError(f"gzip body is truncated (member at byte {offset})", source=source)
+        out.append(chunk)
+        rest = inflater.unused_data
+        if not rest.strip(b"\0"):
+            return b"".join(out)
+        if rest[:2] != GZIP_MAGIC:               # refused rather than ignored: it may be events
+            raise GzipBodyError(f"{len(rest)} bytes after the end of the gzip data are not gzip", source=source)
+        offset += len(data) - len(rest)
+        data = rest
+
+
+def body_lines(data: bytes, source: str | None = None, limit: int = MAX_BODY_BYTES) -> Iterator[bytes]:
+    """The lines of a record or request body, unpacked first when it starts with gzip's magic bytes
+    (GzipBodyError when that fails)."""
+    if data[:2] == GZIP_MAGIC:
+        data = gunzip(data, limit, source)
+    return iter(io.BytesIO(data))
+
 
 #: Events handed to the sink per send(): bounds memory for huge records (S3 objects).
 CHUNK_EVENTS = 500

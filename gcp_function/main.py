@@ -22,8 +22,6 @@ Credentials: the function's service account through Application Default Credenti
 from __future__ import annotations
 
 import base64
-import gzip
-import io
 import json
 import logging
 import os
@@ -106,15 +104,9 @@ def relay() -> Any:
     return _runtime["relay"]
 
 
-def _lines(data: bytes) -> Any:
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return iter(io.BytesIO(data))
-
-
 @functions_framework.cloud_event
 def pubsub_to_scc(cloud_event: Any) -> None:
-    from wia_security.connectors.relay import SourceRecord
+    from wia_security.connectors.relay import SourceRecord, body_lines
     from wia_security.errors import ParseError
     from wia_security.reader import Item, iter_items
 
@@ -122,8 +114,8 @@ def pubsub_to_scc(cloud_event: Any) -> None:
     message_id = message.get("messageId") or message.get("message_id") or cloud_event["id"]
     name = f"pubsub:{message_id}"
     try:
-        items = iter_items(_lines(base64.b64decode(message.get("data") or "")), name)
-    except (ValueError, OSError, EOFError) as exc:
+        items = iter_items(body_lines(base64.b64decode(message.get("data") or "", validate=True), name), name)
+    except ValueError as exc:               # not base64, or gzip that cannot be unpacked (GzipBodyError)
         items = iter([Item(name, 0, error=ParseError(f"message data is not base64/gzip: {exc}", source=name),
                            raw=str(message.get("data", "")).encode()[:4096])])
     result = relay().process([SourceRecord(message_id, items)])
@@ -134,16 +126,16 @@ def pubsub_to_scc(cloud_event: Any) -> None:
 
 @functions_framework.http
 def http_to_scc(request: Any) -> Any:
-    from wia_security.connectors.relay import SourceRecord, http_reply
+    from wia_security.connectors.relay import GzipBodyError, SourceRecord, body_lines, http_reply
     from wia_security.errors import ConfigError
     from wia_security.reader import iter_items
 
     if request.method.upper() != "POST":
         return _json(405, {"error": "POST WIA events (a JSON object, a JSON array or NDJSON)"})
     try:
-        lines = _lines(request.get_data())
-    except (OSError, EOFError) as exc:
-        return _json(400, {"error": f"unreadable gzip body: {exc}"})
+        lines = body_lines(request.get_data(), "request")
+    except GzipBodyError as exc:
+        return _json(413 if exc.too_large else 400, {"error": f"unreadable gzip body: {exc.reason}"})
     records = [SourceRecord(str(i), [item]) for i, item in enumerate(iter_items(lines, "request"))]
     try:
         result = relay().process(records)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import math
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
@@ -14,6 +13,7 @@ from wia_security.reader import Item, iter_items
 from wia_security.validation import Validator
 
 from ..base import Rejected
+from ..relay import GzipBodyError, gunzip
 
 
 class BodyTooLarge(Exception):
@@ -48,31 +48,12 @@ async def read_body(headers: Any, stream: AsyncIterator[bytes], limit: int) -> b
 
 
 def _gunzip(data: bytes, limit: int) -> bytes:
-    """Every gzip member (RFC 1952 allows several, `cat a.gz b.gz` makes them), inflated to at most `limit` bytes."""
-    out: list[bytes] = []
-    size = 0
-    offset = 0                                   # where the current member starts, for the error message
-    while True:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            chunk = inflater.decompress(data, limit - size + 1)
-        except zlib.error as exc:
-            raise BadEncoding(f"body is not valid gzip (member at byte {offset}): {exc}") from None
-        size += len(chunk)
-        if size > limit or inflater.unconsumed_tail:
-            raise BodyTooLarge(limit)
-        if not inflater.eof:
-            raise BadEncoding(f"gzip body is truncated (member at byte {offset})")
-        out.append(chunk)
-        rest = inflater.unused_data
-        if not rest.strip(b"\0"):             # NUL padding after the last member is allowed (gzip(1) skips it)
-            return b"".join(out)
-        if rest[:2] != b"\x1f\x8b":
-            # Anything after the last member but the start of another one is not gzip: refuse
-            # rather than silently ignore it (it may be events).
-            raise BadEncoding(f"{len(rest)} bytes after the end of the gzip data are not gzip")
-        offset += len(data) - len(rest)
-        data = rest
+    try:
+        return gunzip(data, limit)
+    except GzipBodyError as exc:
+        if exc.too_large:
+            raise BodyTooLarge(limit) from None
+        raise BadEncoding(exc.reason) from None
 
 
 def split_values(body: bytes, source: str) -> Values:

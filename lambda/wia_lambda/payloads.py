@@ -17,6 +17,7 @@ import zlib
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote_plus
 
+from wia_security.connectors.relay import GzipBodyError, body_lines
 from wia_security.errors import ParseError
 from wia_security.reader import Item, iter_items
 
@@ -24,11 +25,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK = 1 << 16
 
 
-def body_lines(data: bytes) -> Iterator[bytes]:
-    """The lines of a (possibly gzip-compressed) body."""
-    if data[:2] == GZIP_MAGIC:
-        data = gzip.decompress(data)
-    return iter(io.BytesIO(data))
 
 
 def s3_objects_of(value: Any) -> list[tuple[str, str]] | None:
@@ -61,8 +57,13 @@ def unwrap(items: Iterable[Item], open_object: Callable[[str, str], Iterator[Ite
             for bucket, key in objects:
                 yield from open_object(bucket, key)
         elif value.get("Type") == "Notification" and isinstance(value.get("Message"), str) and "TopicArn" in value:
-            inner = iter_items(body_lines(value["Message"].encode("utf-8")), item.source)
-            yield from unwrap(inner, open_object, depth + 1)
+            try:
+                lines = body_lines(value["Message"].encode("utf-8"), item.source)
+            except GzipBodyError as exc:
+                yield Item(item.source, item.line, error=ParseError(f"unreadable gzip body: {exc.reason}",
+                                                                   source=item.source))
+                continue
+            yield from unwrap(iter_items(lines, item.source), open_object, depth + 1)
         elif "detail-type" in value and isinstance(value.get("detail"), (dict, list)):
             detail = value["detail"]
             values = detail if isinstance(detail, list) else [detail]
@@ -74,9 +75,9 @@ def unwrap(items: Iterable[Item], open_object: Callable[[str, str], Iterator[Ite
 def body_items(data: bytes, source: str, open_object: Callable[[str, str], Iterator[Item]]) -> Iterator[Item]:
     """The values a record body carries (see the module docstring)."""
     try:
-        lines = body_lines(data)
-    except (OSError, EOFError, zlib.error) as exc:
-        yield Item(source, 0, error=ParseError(f"unreadable gzip body: {exc}", source=source), raw=data[:4096])
+        lines = body_lines(data, source)
+    except GzipBodyError as exc:             # corrupt, cut short, or a gzip bomb: on record, not retried
+        yield Item(source, 0, error=ParseError(f"unreadable gzip body: {exc.reason}", source=source), raw=data[:4096])
         return
     yield from unwrap(iter_items(lines, source), open_object)
 

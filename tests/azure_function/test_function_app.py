@@ -184,3 +184,22 @@ def test_host_json_and_requirements():
     for name in ("azure-functions", "azure-identity", "azure-monitor-ingestion", "azure-mgmt-securityinsight"):
         assert name in requirements
     sys.modules.pop("function_app", None)
+
+
+#: Gzip that zlib cannot inflate ("invalid code lengths set"), a cut-off member, and a bomb (> 64 MiB inflated).
+CORRUPT_GZIP = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage-garbage-garbage"
+GZIP_BOMB = gzip.compress(b"\0" * (65 * 1024 * 1024), compresslevel=9)
+
+
+def test_eventhub_poison_gzip_events_are_dead_lettered_not_retried_forever(app, sentinel, samples):
+    fn = app.eventhub_to_sentinel.build().get_user_function()
+    good = fresh(samples["alert-sample"])
+    events = [hub_event(CORRUPT_GZIP, 1), hub_event(gzip.compress(json.dumps(good).encode())[:-12], 2),
+              hub_event(GZIP_BOMB, 3), hub_event(json.dumps(good).encode(), 4)]
+    out = Out()
+    fn(events=events, deadletter=out, context=Context())          # no exception: nothing to retry
+    assert [r["EventId"] for r in sentinel.state.rows[(DCR, "Custom-WIASecurity")]] == [good["id"]]
+    dead = out.records()
+    assert [d["where"] for d in dead] == ["eventhub:p0:1:0", "eventhub:p0:2:0", "eventhub:p0:3:0"]
+    assert "not valid gzip" in dead[0]["reason"] and "truncated" in dead[1]["reason"]
+    assert "inflates beyond 67,108,864 bytes" in dead[2]["reason"]

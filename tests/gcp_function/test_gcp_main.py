@@ -129,3 +129,23 @@ def test_logs_are_structured_for_cloud_logging(configured, samples, capsys):
     entries = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     processed = [e for e in entries if e["message"] == "message processed"][0]
     assert processed["severity"] == "INFO" and processed["message_id"] == "4004" and processed["events"] == 1
+
+
+CORRUPT_GZIP = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage-garbage-garbage"
+
+
+def test_pubsub_poison_gzip_is_dead_lettered_and_acknowledged(configured, capsys):
+    # zlib.error escaped before: the function failed and Pub/Sub redelivered the message forever.
+    response = client("pubsub_to_scc", "cloudevent").post(
+        "/", json=structured(CORRUPT_GZIP, "4004"), headers={"Content-Type": "application/cloudevents+json"})
+    assert response.status_code == 200, response.data
+    [dead] = dead_letters(capsys.readouterr().out)
+    assert dead["where"] == "pubsub:4004:0" and "not valid gzip" in dead["reason"]
+
+
+def test_http_gzip_bodies_that_cannot_be_unpacked_are_400_and_a_bomb_is_413(configured):
+    http = client("http_to_scc", "http")
+    assert http.post("/", data=CORRUPT_GZIP).status_code == 400
+    bomb = gzip.compress(b"\0" * (65 * 1024 * 1024), compresslevel=9)
+    response = http.post("/", data=bomb)
+    assert response.status_code == 413 and "inflates beyond" in response.get_json()["error"]

@@ -341,6 +341,9 @@ def test_http_other_methods_are_405(forwarder):
 
 @pytest.mark.parametrize("event, says", [
     ({**shapes.function_url_event("{}"), "body": "!!not base64!!", "isBase64Encoded": True}, "not valid base64"),
+    # zlib.error escaped before (the invocation failed): corrupt gzip, then more than 6 MB once inflated
+    (shapes.function_url_event(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage-garbage", base64_body=True),
+     "not valid gzip"),
     (shapes.function_url_event("   \n"), "empty body"),
 ])
 def test_http_bodies_with_nothing_readable_are_400_not_an_empty_success(forwarder, event, says):
@@ -348,6 +351,13 @@ def test_http_bodies_with_nothing_readable_are_400_not_an_empty_success(forwarde
     fw = forwarder()
     response = fw.handler(event, None)
     assert response["statusCode"] == 400 and says in response["body"]
+
+
+def test_http_gzip_body_inflating_past_the_lambda_payload_limit_is_413(forwarder):
+    fw = forwarder()
+    bomb = gzip.compress(b"\n" * (7 * 1024 * 1024))
+    response = fw.handler(shapes.function_url_event(bomb, base64_body=True), None)
+    assert response["statusCode"] == 413 and "inflates beyond 6,291,456 bytes" in response["body"]
 
 
 def test_an_s3_object_deleted_before_it_was_read_is_dead_lettered_not_retried(forwarder, samples):

@@ -13,10 +13,9 @@ import binascii
 import json
 from typing import Any, Iterator
 
-from wia_security.connectors.relay import RelayResult, SourceRecord, http_reply
+from wia_security.connectors.relay import GzipBodyError, RelayResult, SourceRecord, body_lines, http_reply
 from wia_security.reader import iter_items
 
-from ..payloads import body_lines
 
 #: Lambda's synchronous invocation payload limit is 6 MB; refuse more after decompression.
 MAX_BODY_BYTES = 6 * 1024 * 1024
@@ -53,9 +52,9 @@ def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
         raise HttpError(405, "POST WIA events (a JSON object, a JSON array or NDJSON)")
     data = body_of(event)
     try:
-        lines = body_lines(data)
-    except (OSError, EOFError) as exc:
-        raise HttpError(400, f"unreadable gzip body: {exc}") from None
+        lines = body_lines(data, "request", MAX_BODY_BYTES)
+    except GzipBodyError as exc:
+        raise HttpError(413 if exc.too_large else 400, f"unreadable gzip body: {exc.reason}") from None
     for index, item in enumerate(iter_items(lines, "request")):
         yield SourceRecord(str(index), [item])
 
