@@ -89,19 +89,26 @@ def _channel(request: Request) -> str | None:
     return request.headers.get(CHANNEL_HEADER) or request.query_params.get("channel")
 
 
-async def collector(request: Request) -> Response:
-    gw = request.app.state.gateway
-    denied = _auth(request)
-    if denied is not None:
-        return denied
+async def _body(request: Request, gw: Any) -> bytes | Response:
+    """The request body, or the HEC answer when it cannot be read (too large, bad gzip, hung up)."""
     try:
-        body = await read_body(request.headers, request.stream(), gw.settings.max_body_bytes)
+        return await read_body(request.headers, request.stream(), gw.settings.max_body_bytes)
     except BodyTooLarge:
         return JSONResponse({"text": "Content too large", "code": 6}, 413)
     except BadEncoding:
         return reply(6)
     except ClientDisconnect:
         return Response(status_code=499)          # nobody reads it; the access log records the hang-up
+
+
+async def collector(request: Request) -> Response:
+    gw = request.app.state.gateway
+    denied = _auth(request)
+    if denied is not None:
+        return denied
+    body = await _body(request, gw)
+    if isinstance(body, Response):
+        return body
     if not body.strip():
         return reply(5)
     where = f"hec:{request.client.host if request.client else '?'}"
@@ -174,14 +181,9 @@ async def ack(request: Request) -> Response:
     channel = _channel(request)
     if not channel:
         return reply(10)
-    try:
-        body = await read_body(request.headers, request.stream(), gw.settings.max_body_bytes)
-    except BodyTooLarge:
-        return JSONResponse({"text": "Content too large", "code": 6}, 413)
-    except BadEncoding:
-        return reply(6)
-    except ClientDisconnect:
-        return Response(status_code=499)
+    body = await _body(request, gw)
+    if isinstance(body, Response):
+        return body
     try:
         doc = jsonio.loads(body)
         ids = doc["acks"]
