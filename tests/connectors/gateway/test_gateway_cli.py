@@ -62,3 +62,12 @@ def test_the_cli_imports_no_server_code_until_serve_runs():
             "print(sorted(m for m in ('starlette', 'uvicorn', 'websockets') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert r.stdout.strip() == "[]", r.stderr
+
+
+def test_serve_checks_the_stream_queue_bounds_it_is_given(tmp_path):
+    env = {**os.environ, "WIA_GATEWAY_TOKENS": TOKEN}
+    for flag in ("--client-queue", "--client-queue-bytes"):
+        r = subprocess.run([sys.executable, "-m", "wia_security", "serve", "--port", "1", flag, "0"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        key = flag[2:].replace("-", "_")
+        assert r.returncode == 2 and f"{key}: must be at least 1" in r.stderr, r.stderr
