@@ -215,7 +215,7 @@ class HecSink(BatchingSink):
                                               "URL to the address that answers (a proxy or a wrong URL?)")] * len(items)
         if status == 413:
             if len(items) > 1:
-                self._lower_byte_limit(len(body))
+                self.lower_byte_limit(len(body), reason)
                 return "split", None
             return "settled", [Outcome.failed(f"{reason} (one event of {len(items[0].payload):,} bytes is over this "
                                               f"HEC's max_content_length)", details=doc or None)]
@@ -265,14 +265,6 @@ class HecSink(BatchingSink):
                 return Outcome.retry(f"indexer acknowledgement for ackId {ack_id} not received within "
                                      f"{self.ack_timeout:g}s ({last})")
             interval = min(interval * 2, ACK_POLL_MAX)
-
-    def _lower_byte_limit(self, body_size: int) -> None:
-        from dataclasses import replace
-        new = max(1, body_size - 1)                 # strictly below a size the server refused
-        if new < self.policy.max_bytes:
-            log.warning("%s: HEC refused a %d-byte request (413); batching to %d bytes from now on",
-                        self.name, body_size, new)
-            self.policy = replace(self.policy, max_bytes=new)
 
     def health(self) -> bool:
         """GET /services/collector/health -> True when HEC says it is healthy (code 17)."""
