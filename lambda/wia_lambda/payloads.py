@@ -17,14 +17,11 @@ import zlib
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote_plus
 
-from wia_security.connectors.relay import GzipBodyError, body_lines
+from wia_security.connectors.relay import GZIP_MAGIC, GzipBodyError, body_lines
 from wia_security.errors import ParseError
 from wia_security.reader import Item, iter_items
 
-GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK = 1 << 16
-
-
 
 
 def s3_objects_of(value: Any) -> list[tuple[str, str]] | None:
