@@ -36,6 +36,7 @@ from wia_security.formats import asff as asff_format
 from wia_security.reader import Item
 
 from ..delivery.batching import Batch, BatchingSink, Outcome
+from ..delivery.urls import seconds
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
 
 #: BatchImportFindings: findings per request (API reference; partner guide "up to 100 findings per batch").
@@ -48,6 +49,10 @@ MAX_REQUEST_BYTES = 6 * 1024 * 1024
 MAX_UPDATE_FINDINGS = 100
 #: GetFindings MaxResults range.
 MAX_GET_RESULTS = 100
+#: seconds to wait for one answer (botocore waits 60 s to connect and 60 s to read; a hung connect
+#: should fail fast so the retry goes elsewhere); connecting gets at most CONNECT_TIMEOUT of it
+DEFAULT_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 10.0
 WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
 #: Fields the customer owns once a finding exists (BatchImportFindings ignores them on update).
 CUSTOMER_FIELDS = ("Note", "UserDefinedFields", "VerificationState", "Workflow")
@@ -154,14 +159,17 @@ class SecurityHubSink(BatchingSink):
     body_suffix = b"]}"
 
     def __init__(self, region: str | None = None, *, account_id: str | None = None, product_arn: str | None = None,
-                 client: Any = None, sts_client: Any = None, delivery: DeliveryPolicy | None = None,
-                 dead_letter: Any = None, name: str | None = None, **machinery: Any) -> None:
-        self._client = client or make_client("securityhub", region)
+                 client: Any = None, sts_client: Any = None, timeout: float = DEFAULT_TIMEOUT,
+                 delivery: DeliveryPolicy | None = None, dead_letter: Any = None, name: str | None = None,
+                 **machinery: Any) -> None:
+        self.timeout = timeout = seconds(timeout, "timeout", "securityhub")
+        limits = {"connect_timeout": min(timeout, CONNECT_TIMEOUT), "read_timeout": timeout}
+        self._client = client or make_client("securityhub", region, **limits)
         self.region = region or self._client.meta.region_name
         if not self.region:
             raise ConfigError("no AWS Region: give securityhub://<region> or set AWS_REGION", key="region")
         if account_id is None:
-            sts = sts_client or make_client("sts", self.region)
+            sts = sts_client or make_client("sts", self.region, **limits)
             try:
                 account_id = sts.get_caller_identity()["Account"]
             except Exception as exc:  # noqa: BLE001 - no credentials, no network: say so plainly
@@ -183,7 +191,7 @@ class SecurityHubSink(BatchingSink):
         delivery = options.pop("delivery", None)
         if policy:
             delivery = DeliveryPolicy.from_mapping(policy, base=delivery, source="securityhub URL")
-        for key in ("account_id", "product_arn", "region"):
+        for key in ("account_id", "product_arn", "region", "timeout"):
             if key in query and key not in options:
                 options[key] = query.pop(key)
         if query:

@@ -33,6 +33,7 @@ from ..base import BaseSink, DeliveryReport, Rejected
 from ..delivery.batching import Batch, BatchingSink, Outcome
 from ..delivery.http import is_retryable_status
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
+from ..delivery.urls import seconds
 
 #: Logs Ingestion API: maximum size of one API call (1 MB; Azure Monitor service limits).
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -41,6 +42,10 @@ MAX_FIELD_BYTES = 64 * 1024
 #: The custom table and the DCR input stream that feeds it (azure_function/deploy/sentinel.json).
 TABLE = "WIASecurity_CL"
 DEFAULT_STREAM = "Custom-WIASecurity"
+#: seconds to wait for the answer to one upload (azure-core's own default is 300 s, which stalls a
+#: pipeline for five minutes per hung request); connecting gets at most CONNECT_TIMEOUT of it
+DEFAULT_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 10.0
 #: Token audiences of the two APIs.
 MONITOR_SCOPE = "https://monitor.azure.com//.default"
 
@@ -164,8 +169,9 @@ class SentinelSink(BatchingSink):
 
     def __init__(self, endpoint: str, rule_id: str, stream: str = DEFAULT_STREAM, *,
                  credential: Any = None, client_id: str | None = None, ca_file: str | None = None,
-                 client: Any = None, delivery: DeliveryPolicy | None = None, dead_letter: Any = None,
-                 name: str | None = None, **client_options: Any) -> None:
+                 client: Any = None, timeout: float = DEFAULT_TIMEOUT, delivery: DeliveryPolicy | None = None,
+                 dead_letter: Any = None, name: str | None = None, **client_options: Any) -> None:
+        self.timeout = timeout = seconds(timeout, "timeout", "sentinel")
         if not endpoint.startswith("https://"):
             raise ConfigError("the data collection endpoint must be an https:// URL", key="endpoint")
         if not rule_id.startswith("dcr-"):
@@ -178,7 +184,8 @@ class SentinelSink(BatchingSink):
             if credential is None or isinstance(credential, str):
                 credential = make_credential(credential or "managed_identity", client_id)
             options: dict[str, Any] = {"retry_total": 0, "permit_redirects": False,
-                                       "user_agent": f"wia-security/{__version__}"}
+                                       "user_agent": f"wia-security/{__version__}",
+                                       "connection_timeout": min(timeout, CONNECT_TIMEOUT), "read_timeout": timeout}
             if ca_file:
                 options["connection_verify"] = ca_file
             options.update(client_options)
@@ -200,7 +207,7 @@ class SentinelSink(BatchingSink):
         delivery = options.pop("delivery", None)
         if policy_keys:
             delivery = DeliveryPolicy.from_mapping(policy_keys, base=delivery, source="sentinel URL")
-        for key in ("credential", "client_id", "ca_file"):
+        for key in ("credential", "client_id", "ca_file", "timeout"):
             if key in query and key not in options:
                 options[key] = query.pop(key)
         if query:

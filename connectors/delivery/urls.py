@@ -84,6 +84,17 @@ def boolean(value: Any, key: str, source: str) -> bool:
     raise ConfigError(f"must be true or false, got {value!r}", key=key, source=source)
 
 
+def seconds(value: Any, key: str, source: str | None = None) -> float:
+    """A timeout: a finite number of seconds > 0 (`nan`, `inf`, 0 and negatives would mean never or at once)."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"must be a number of seconds, got {value!r}", key=key, source=source) from None
+    if not 0 < result < float("inf"):
+        raise ConfigError(f"must be a number of seconds > 0, got {value!r}", key=key, source=source)
+    return result
+
+
 def number(value: str, key: str, source: str) -> float:
     try:
         return float(value)

@@ -18,7 +18,7 @@ from wia_security.connectors.aws.securityhub import SecurityHubSink, make_client
 from wia_security.connectors.dead_letter import DeadLetterFile
 from wia_security.connectors.delivery.policy import DeliveryPolicy
 from wia_security.connectors.sqlite import SqliteSink
-from wia_security.errors import DeliveryError, ParseError
+from wia_security.errors import ConfigError, DeliveryError, ParseError
 from wia_security.pipeline import Forwarder
 
 POLICY = DeliveryPolicy(max_wait=0, initial_backoff=0.001, max_backoff=0.005, max_attempts=3)
@@ -178,6 +178,31 @@ def test_contract_hang_past_the_read_timeout_is_retried_then_dead_lettered(hub):
     report, _, _ = run(hub, *[Fault("hang", seconds=1.0, path=IMPORT)] * 3, read_timeout=0.2, connect_timeout=1)
     assert time.monotonic() - started < 2.5 and len(hub.seen) == 3
     assert len(report.failed) == 3 and all("network error" in r.reason and r.retryable for r in report.failed)
+
+
+def test_contract_timeout_option_bounds_a_hung_import(hub):
+    # The sink's own client (no client= given) takes `timeout` from the URL; botocore alone would wait 60 s.
+    hub.add(*[Fault("hang", seconds=1.0, path=IMPORT)] * 3)
+    sink = SecurityHubSink.from_url("securityhub://us-east-1?timeout=0.2&account_id=123456789012", delivery=POLICY,
+                                    sleep=lambda s: None)
+    assert sink.timeout == 0.2 and sink._client.meta.config.read_timeout == 0.2
+    started = time.monotonic()
+    report = sink.send(event_dicts(2, seed=43))
+    report.merge(sink.flush())
+    sink.close()
+    assert time.monotonic() - started < 2.5 and len(hub.seen) == 3
+    assert len(report.failed) == 2 and all("network error" in r.reason for r in report.failed)
+
+
+def test_default_timeouts_are_bounded_and_bad_ones_refused(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    sink = SecurityHubSink("us-east-1", account_id="123456789012")
+    config = sink._client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (10.0, 60.0)
+    for bad in ("0", "-1", "nan", "inf", "soon"):
+        with pytest.raises(ConfigError, match="timeout.*seconds"):
+            SecurityHubSink.from_url(f"securityhub://us-east-1?account_id=123456789012&timeout={bad}")
 
 
 # -- GetFindings ---------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from strategies import event_dicts  # noqa: E402
 from wia_security.connectors import open_sink  # noqa: E402
 from wia_security.connectors.azure.sentinel import SentinelIncidents  # noqa: E402
 from wia_security.connectors.delivery.policy import DeliveryPolicy  # noqa: E402
-from wia_security.errors import DeliveryError, ParseError  # noqa: E402
+from wia_security.errors import ConfigError, DeliveryError, ParseError  # noqa: E402
 
 DCR = "dcr-00000000000000000000000000000000"
 POLICY = DeliveryPolicy(max_wait=0, initial_backoff=0.001, max_backoff=0.005, max_attempts=3)
@@ -47,7 +47,8 @@ def rows(proxy) -> list[str]:
 def run(proxy, *faults, n=3, caplog=None, **client_options):
     proxy.add(*faults)
     events = event_dicts(n, seed=61)
-    client_options.setdefault("read_timeout", 2)
+    if "timeout" not in client_options:
+        client_options.setdefault("read_timeout", 2)
     sink = open_sink(f"sentinel://localhost:{proxy.port}/{DCR}?ca_file={proxy.contract.ca_file}", delivery=POLICY,
                      **client_options)
     sleeps: list[float] = []
@@ -139,6 +140,22 @@ def test_contract_hang_past_the_read_timeout_is_retried_then_dead_lettered(proxy
     assert time.monotonic() - started < 2.5
     assert len(report.failed) == 3
     assert all("gave up after 3 attempt(s)" in r.reason and "network error" in r.reason for r in report.failed)
+
+
+def test_contract_timeout_option_bounds_a_hung_upload(proxy):
+    # `timeout` in the URL sets azure-core's connection and read timeouts (its own default read timeout is 300 s).
+    started = time.monotonic()
+    report, _, _ = run(proxy, *[Fault("hang", seconds=1.0, path=INGEST)] * 3, timeout=0.2)
+    assert time.monotonic() - started < 2.5
+    assert len(report.failed) == 3 and all("network error" in r.reason for r in report.failed)
+
+
+def test_default_timeouts_are_bounded_and_bad_ones_refused():
+    sink = open_sink(f"sentinel://dce.example.com/{DCR}", credential="default")
+    assert sink.timeout == 60.0
+    for bad in ("0", "-1", "nan", "inf", "soon"):
+        with pytest.raises(ConfigError, match="timeout.*seconds"):
+            open_sink(f"sentinel://dce.example.com/{DCR}?timeout={bad}", credential="default")
 
 
 # -- incidents source --------------------------------------------------------------------------------
