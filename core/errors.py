@@ -15,8 +15,9 @@ class ParseError(WiaError, ValueError):
     """Input that is not a JSON value we can read: truncated, not UTF-8, too deep, NaN, ..."""
 
     def __init__(self, reason: str, *, source: str | None = None, line: int | None = None,
-                 column: int | None = None, offset: int | None = None) -> None:
+                 column: int | None = None, offset: int | None = None, path: str | None = None) -> None:
         self.reason = reason
+        self.path = path            # JSON pointer of the faulty value, where the parser knows it
         self.source = source
         self.line = line
         self.column = column

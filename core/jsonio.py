@@ -1,6 +1,9 @@
 """Strict JSON in and out: RFC 8259 only (no NaN/Infinity), bounded nesting, errors with line and column.
 
 orjson is used when installed (it is optional); the standard library otherwise, with the same verdicts.
+A number beyond a 64-bit float's range (`1e400`) is refused by both, naming its line, column and JSON
+pointer: read as infinity it would be written back as `null`. Integers beyond 64 bits stay exact with
+the standard library; orjson reads them as (rounded) floats, and `dumps` writes them either way.
 """
 from __future__ import annotations
 
@@ -27,11 +30,28 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+class _OutOfRange(ValueError):
+    def __init__(self, literal: str) -> None:
+        super().__init__(literal)
+        self.literal = literal
 
 
-def loads(data: bytes | bytearray | memoryview | str, *, source: str | None = None, line: int | None = None) -> Any:
-    """Parse one JSON document; raise ParseError naming the source, line and column of the problem."""
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if value - value:           # inf - inf is nan: a literal beyond a double's range
+        raise _OutOfRange(literal)
+    return value
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_infinity_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def loads(data: bytes | bytearray | memoryview | str, *, source: str | None = None, line: int | None = None,
+          infinity: bool = False) -> Any:
+    """Parse one JSON document; raise ParseError naming the source, line and column of the problem.
+    `infinity=True` reads a number beyond a double's range as +-inf instead, for a caller that checks
+    each value of the document itself (the gateway refuses one event of a frame, not the frame)."""
     if isinstance(data, memoryview):
         data = bytes(data)
     brackets = data.count(b"[") + data.count(b"{") if isinstance(data, (bytes, bytearray)) \
@@ -45,17 +65,50 @@ def loads(data: bytes | bytearray | memoryview | str, *, source: str | None = No
             pass  # parse again below, for one precise message whichever parser is installed
     text = _text(data, source, line)
     try:
-        return _decoder.decode(text)
+        return (_infinity_decoder if infinity else _decoder).decode(text)
     except json.JSONDecodeError as exc:
         lineno = exc.lineno + (line - 1 if line else 0)
         reason = exc.msg
         if exc.pos >= len(text.rstrip()):
             reason = f"truncated JSON ({exc.msg})"
         raise ParseError(reason, source=source, line=lineno, column=exc.colno, offset=exc.pos) from None
+    except _OutOfRange as exc:
+        raise _out_of_range(text, exc.literal, source, line) from None
     except ValueError as exc:  # NaN / Infinity
         raise ParseError(str(exc), source=source, line=line) from None
     except RecursionError:
         raise ParseError(f"nesting deeper than {MAX_DEPTH} levels", source=source, line=line) from None
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?', re.DOTALL)
+
+
+def _out_of_range(text: str, literal: str, source: str | None, line: int | None) -> ParseError:
+    """Where the first number beyond a double's range is: line, column and JSON pointer (error path only)."""
+    offset = next((m.start() for m in _TOKEN.finditer(text) if m.group() == literal), None)
+    mark = object()
+    try:
+        marked = json.JSONDecoder(parse_float=lambda s: mark if s == literal else 0.0).decode(text)
+    except ValueError:          # another fault later in the text: the position alone must do
+        marked = None
+    pointer = _pointer_to(marked, mark)
+    where: dict[str, Any] = {"source": source, "line": line}
+    if offset is not None:
+        where = {"source": source, "line": text.count("\n", 0, offset) + (line or 1),
+                 "column": offset - text.rfind("\n", 0, offset), "offset": offset}
+    at = "" if pointer is None else f" (at {pointer or '/'})"
+    return ParseError(f"number {literal[:40]} is beyond a 64-bit float's range{at}", path=pointer, **where)
+
+
+def _pointer_to(node: Any, mark: object, path: str = "") -> str | None:
+    if node is mark:
+        return path
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        found = _pointer_to(child, mark, f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}")
+        if found is not None:
+            return found
+    return None
 
 
 def _text(data: bytes | bytearray | str, source: str | None, line: int | None) -> str:
@@ -94,13 +147,18 @@ def _check_depth(text: str, source: str | None, line: int | None) -> None:
 
 def dumps(obj: Any) -> str:
     """Compact JSON text (UTF-8, no NaN)."""
-    if _orjson is not None:
-        return _orjson.dumps(obj).decode("utf-8")
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return dumpb(obj).decode("utf-8") if _orjson is not None else _std_dumps(obj)
 
 
 def dumpb(obj: Any) -> bytes:
     """Compact JSON bytes."""
     if _orjson is not None:
-        return _orjson.dumps(obj)
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        try:
+            return _orjson.dumps(obj)
+        except _orjson.JSONEncodeError:
+            pass                # an integer beyond 64 bits (kept exact by the standard library) or a real fault
+    return _std_dumps(obj).encode("utf-8")
+
+
+def _std_dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

@@ -139,7 +139,7 @@ def validate_items(items: list[Item], validator: Validator, layout: str = "lines
             entry["line"] = item.line
         if item.error is not None:
             reason = f"unparseable input: {item.error.reason}"
-            errors = [{"path": "", "code": "parse_error", "message": str(item.error)}]
+            errors = [{"path": item.error.path or "", "code": "parse_error", "message": str(item.error)}]
             out.results.append({**entry, "status": "rejected", "errors": errors})
             out.rejected.append(Rejected(reason, errors=errors, where=where, raw=item.raw))
             continue

@@ -42,3 +42,53 @@ def test_utf8_errors_name_the_offset(parser):
 def test_round_trip_of_unicode(parser):
     value = {"s": "\u00e9\u4e2d\U0001f600\u200f|\\\"\n"}
     assert parser(jsonio.dumpb(value)) == value
+
+
+@pytest.mark.parametrize("text, pointer, line, column", [
+    ("1e400", "", 1, 1),
+    ('{"a": {"b/c~": [1, -1e400]}}', "/a/b~1c~0/1", 1, 20),
+    ('{\n  "s": "1e400",\n  "y": 2.5E999\n}', "/y", 3, 8),
+    ('[1.0, 1e308, {"x": 1e309}]', "/2/x", 1, 20),
+])
+def test_a_number_beyond_a_double_is_refused_with_line_column_and_pointer(parser, text, pointer, line, column):
+    # Read as infinity it would be written back as null (orjson) or not at all (json): a silent change.
+    with pytest.raises(ParseError) as exc:
+        parser(text.encode(), source="f.ndjson")
+    assert (exc.value.path, exc.value.line, exc.value.column) == (pointer, line, column)
+    assert str(exc.value).startswith(f"f.ndjson:{line}:{column}: number ")
+    assert f"is beyond a 64-bit float's range (at {pointer or '/'})" in exc.value.reason
+
+
+def test_overflow_position_counts_from_the_documents_first_line(parser):
+    with pytest.raises(ParseError) as exc:
+        parser(b'{\n"a": 1e400}', source="f.json", line=10)
+    assert (exc.value.line, exc.value.column, exc.value.path) == (11, 6, "/a")
+
+
+def test_overflow_before_a_syntax_error_still_names_its_position(parser):
+    with pytest.raises(ParseError) as exc:
+        parser(b'{"a": 1e400, "b": }')
+    assert (exc.value.line, exc.value.column, exc.value.path) == (1, 7, None)
+    assert exc.value.reason == "number 1e400 is beyond a 64-bit float's range"
+
+
+def test_infinity_opt_in_reads_overflow_as_inf_for_callers_that_check_values(parser):
+    assert parser(b'{"a": [1e400, -1e400]}', infinity=True) == {"a": [float("inf"), float("-inf")]}
+    with pytest.raises(ParseError, match="NaN is not valid JSON"):
+        parser(b'{"a": NaN}', infinity=True)
+
+
+def test_the_largest_finite_doubles_and_numbers_in_strings_are_fine(parser):
+    assert parser(b'[1.7976931348623157e308, -1.7976931348623157e308, 5e-324, 1e-400, "1e400"]') == \
+        [1.7976931348623157e308, -1.7976931348623157e308, 5e-324, 0.0, "1e400"]
+
+
+@pytest.mark.parametrize("with_orjson", [True, False])
+def test_integers_beyond_64_bits_are_written_exactly(monkeypatch, with_orjson):
+    if not with_orjson:
+        monkeypatch.setattr(jsonio, "_orjson", None)
+    doc = {"big": 2 ** 70, "neg": -(2 ** 64), "list": [10 ** 30]}
+    assert jsonio.dumps(doc) == '{"big":1180591620717411303424,"neg":-18446744073709551616,"list":[' + "1" + "0" * 30 + "]}"
+    assert jsonio.dumpb(doc) == jsonio.dumps(doc).encode()
+    with pytest.raises(TypeError):
+        jsonio.dumpb({"x": object()})

@@ -138,3 +138,15 @@ def test_an_ndjson_line_over_the_document_limit_is_one_error_and_reading_goes_on
     assert items(data) == [(1, {"a": 1}), (2, "ERR"), (3, {"b": 2})]
     [bad] = [i for i in iter_items(io.BytesIO(data), "x") if not i.ok]
     assert bad.where == "x:2" and "line longer than" in bad.error.reason
+
+
+@pytest.mark.parametrize("data, line", [
+    (b'{"id": 1}\n{"id": 2, "x": 1e400}\n{"id": 3}\n', 2),                  # NDJSON
+    (b'[\n  {"id": 1},\n  {"id": 2,\n   "x": 1e400},\n  {"id": 3}\n]\n', 4),  # a pretty-printed array
+])
+def test_a_number_beyond_a_double_rejects_its_value_alone_naming_line_and_pointer(data, line):
+    items = list(iter_items(io.BytesIO(data), "in.json"))
+    assert [i.value["id"] for i in items if i.error is None] == [1, 3]
+    [bad] = [i for i in items if i.error is not None]
+    assert bad.error.line == line and bad.error.path == "/x"
+    assert str(bad.error).startswith(f"in.json:{line}:") and "1e400 is beyond a 64-bit float's range" in str(bad.error)
