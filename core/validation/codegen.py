@@ -69,7 +69,7 @@ class _Generator:
         elif t == "integer":
             terms.append(f"type({var}) is int")
         elif t == "number":
-            terms.append(f"(type({var}) is int or type({var}) is float)")
+            terms.append(f"(type({var}) is int or type({var}) is float and {var} - {var} == 0)")   # not NaN/inf
         elif t == "null":
             terms.append(f"{var} is None")
         elif t is not None:

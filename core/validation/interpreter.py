@@ -48,8 +48,8 @@ def is_type(value: Any, name: str) -> bool:
         return value is None
     if isinstance(value, bool):
         return False
-    if name == "number":
-        return isinstance(value, numbers.Number)
+    if name == "number":                # NaN and infinity are Python floats, not JSON numbers (RFC 8259 s6)
+        return isinstance(value, numbers.Number) and (type(value) is not float or value - value == 0)
     if name == "integer":
         return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     raise ValueError(f"unknown JSON type {name!r}")
