@@ -65,7 +65,7 @@ def loads(data: bytes | bytearray | memoryview | str, *, source: str | None = No
             pass  # parse again below, for one precise message whichever parser is installed
     text = _text(data, source, line)
     try:
-        return (_infinity_decoder if infinity else _decoder).decode(text)
+        value = (_infinity_decoder if infinity else _decoder).decode(text)
     except json.JSONDecodeError as exc:
         lineno = exc.lineno + (line - 1 if line else 0)
         reason = exc.msg
@@ -78,6 +78,9 @@ def loads(data: bytes | bytearray | memoryview | str, *, source: str | None = No
         raise ParseError(str(exc), source=source, line=line) from None
     except RecursionError:
         raise ParseError(f"nesting deeper than {MAX_DEPTH} levels", source=source, line=line) from None
+    if "\\ud" in text or "\\uD" in text:
+        _refuse_lone_surrogates(value, text, source, line)
+    return value
 
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?', re.DOTALL)
@@ -98,6 +101,41 @@ def _out_of_range(text: str, literal: str, source: str | None, line: int | None)
                  "column": offset - text.rfind("\n", 0, offset), "offset": offset}
     at = "" if pointer is None else f" (at {pointer or '/'})"
     return ParseError(f"number {literal[:40]} is beyond a 64-bit float's range{at}", path=pointer, **where)
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(value: Any, text: str, source: str | None, line: int | None) -> None:
+    """orjson refuses `"\\ud800"` (half of a pair: no UTF-8 writer can write it); so does this parser."""
+    found = _first_surrogate(value, "")
+    if found is None:
+        return
+    pointer, char = found
+    pointer = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", pointer)     # printable, writable
+    offset = next((m.start() for m in _STRING.finditer(text)
+                   if "\\u" in m.group() and _SURROGATE.search(json.loads(m.group()))), None)
+    where: dict[str, Any] = {"source": source, "line": line}
+    if offset is not None:
+        where = {"source": source, "line": text.count("\n", 0, offset) + (line or 1),
+                 "column": offset - text.rfind("\n", 0, offset), "offset": offset}
+    raise ParseError(f"lone surrogate \\u{ord(char):04x} in a string (at {pointer or '/'}): half of a UTF-16 pair "
+                     f"is not Unicode text", path=pointer, **where)
+
+
+def _first_surrogate(node: Any, path: str) -> tuple[str, str] | None:
+    if isinstance(node, str):
+        m = _SURROGATE.search(node)
+        return (path, m.group()) if m else None
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        here = f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+        found = _first_surrogate(key, here) if isinstance(key, str) else None
+        found = found or _first_surrogate(child, here)
+        if found is not None:
+            return found
+    return None
 
 
 def _pointer_to(node: Any, mark: object, path: str = "") -> str | None:
@@ -155,8 +193,10 @@ def dumpb(obj: Any) -> bytes:
     if _orjson is not None:
         try:
             return _orjson.dumps(obj)
-        except _orjson.JSONEncodeError:
-            pass                # an integer beyond 64 bits (kept exact by the standard library) or a real fault
+        except _orjson.JSONEncodeError as exc:
+            if "Integer" not in str(exc):
+                raise
+            # an integer beyond 64 bits: the standard library writes it exactly
     return _std_dumps(obj).encode("utf-8")
 
 

@@ -92,3 +92,28 @@ def test_integers_beyond_64_bits_are_written_exactly(monkeypatch, with_orjson):
     assert jsonio.dumpb(doc) == jsonio.dumps(doc).encode()
     with pytest.raises(TypeError):
         jsonio.dumpb({"x": object()})
+
+
+@pytest.mark.parametrize("text, pointer, line, column, char", [
+    ('"\\ud800"', "", 1, 1, "d800"),
+    ('{"a": ["ok", "x\\udc00y"]}', "/a/1", 1, 14, "dc00"),
+    ('{"k\\uDBFF": 1}', "/k\\udbff", 1, 2, "dbff"),                 # in a key; the pointer stays printable
+    ('{\n"a":\n "\\ud800 and \\ud83d\\ude00"}', "/a", 3, 2, "d800"),
+])
+def test_a_lone_surrogate_is_refused_with_line_column_and_pointer(parser, text, pointer, line, column, char):
+    # Half of a UTF-16 pair is not Unicode text: orjson refuses it, and no UTF-8 writer downstream could write it.
+    with pytest.raises(ParseError) as exc:
+        parser(text.encode(), source="f.ndjson")
+    assert (exc.value.path, exc.value.line, exc.value.column) == (pointer, line, column)
+    assert f"lone surrogate \\u{char} in a string (at {pointer or '/'})" in str(exc.value)
+    str(exc.value).encode("utf-8")                                   # the message itself is writable
+
+
+def test_surrogate_pairs_and_escaped_backslashes_are_fine(parser):
+    assert parser(b'["\\ud83d\\ude00", "\\\\ud800", "\\\\uD800"]') == ["\U0001F600", "\\ud800", "\\uD800"]
+
+
+def test_dumps_of_a_lone_surrogate_still_fails_as_a_type_error_with_orjson():
+    assert jsonio._orjson is not None                                # part of the test install
+    with pytest.raises(TypeError, match="surrogates"):
+        jsonio.dumpb({"a": "\ud800"})
