@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from .common import fail, missing_inputs
 from .forward import DEFAULT_DESTINATION
-from .query import relative_time
-from .report import event_stream
+from .report import RejectLog, event_stream, summary_line, window
 
 
 def add_parser(subparsers: Any) -> None:
@@ -32,28 +30,30 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from wia_security.compliance import ComplianceTracker
-    from wia_security.dashboard import DashboardAggregator
+    from wia_security.dashboard.report import dumps
     try:
         tracker = ComplianceTracker(frameworks=args.frameworks or None)
-        window = DashboardAggregator(relative_time(args.since), relative_time(args.until))
-    except KeyError as exc:
-        return fail(f"unknown framework {exc.args[0]!r}")
+        in_window = window(args)
+    except KeyError as exc:                     # UnknownFrameworkError: names the id and the known ones
+        return fail(exc)
     except ValueError as exc:
         return fail(f"bad time window: {exc}")
     if args.paths and missing_inputs(args.paths):
         return 2
-    problems: list[str] = []
+    problems = RejectLog()
     try:
         for event in event_stream(args, problems):
-            if window.add(event):               # the same window rules as the dashboard
+            if in_window.add(event):            # the same window rules as the dashboard
                 tracker.add(event)
     except FileNotFoundError as exc:
         return fail(str(exc))
     except OSError as exc:
-        return fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+        return fail(f"{exc.filename or 'input'}: {exc.strerror or exc}")
     report = tracker.report()
+    inputs = {"events_read": in_window.seen, "in_window": tracker.events, "outside_window": in_window.outside_window,
+              "without_timestamp": in_window.without_timestamp, "rejected": problems.count}
     if args.format == "json":
-        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(dumps({"inputs": inputs, **report}, indent=2) + "\n")
     else:
         print(f"{report['events']:,} events")
         print(f"{'framework':<26} {'coverage':>9} {'score':>7} {'evidenced':>10} {'in scope':>9} {'attention':>10}")
@@ -64,6 +64,5 @@ def run(args: argparse.Namespace) -> int:
                 for c in fw["controls"]:
                     print(f"    {c['id']:<10} {c['status']:<9} {c['evidence_count']:>6} events  "
                           f"{(c['title'] or '')[:60]}  e.g. {', '.join(c['evidence'][:2])}")
-    for line in problems:
-        print(f"wia-security: {line}", file=sys.stderr)
-    return 1 if problems else 0
+    print(summary_line(inputs), file=sys.stderr)
+    return 1 if problems.count else 0

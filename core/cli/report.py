@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..errors import OutputError
 from ..reader import InputSource
 from ..validation import Validator
 from .common import fail, missing_inputs
@@ -52,7 +53,19 @@ def _store_events(url: str, since: str | None, until: str | None) -> Iterator[di
         store.close()
 
 
-def _file_events(paths: list[str], problems: list[str], lenient: bool = False) -> Iterator[dict[str, Any]]:
+class RejectLog:
+    """Each input that is not a valid event, printed on stderr as soon as it is met (file:line: /json/path:
+    message [code]) and counted; nothing is kept per reject, so a million bad lines cost no memory."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def append(self, line: str) -> None:
+        self.count += 1
+        print(f"wia-security: {line}", file=sys.stderr)
+
+
+def _file_events(paths: list[str], problems: RejectLog, lenient: bool = False) -> Iterator[dict[str, Any]]:
     """Valid events from files; each unreadable or invalid one is reported (file:line, JSON path) and skipped."""
     validator = Validator(lenient=lenient, warnings=False)
     for path in paths:
@@ -70,18 +83,30 @@ def _file_events(paths: list[str], problems: list[str], lenient: bool = False) -
                 yield result.event if isinstance(result.event, dict) else item.value
 
 
-def event_stream(args: argparse.Namespace, problems: list[str]) -> Iterator[dict[str, Any]]:
+def event_stream(args: argparse.Namespace, problems: RejectLog) -> Iterator[dict[str, Any]]:
     """Events from the input files (validated; rejects described in `problems`) or from the store."""
     if args.paths:
         return _file_events(args.paths, problems, getattr(args, "lenient", False))
     return _store_events(args.db, relative_time(args.since), relative_time(args.until))
 
 
+def window(args: argparse.Namespace) -> Any:
+    """The DashboardAggregator for --since/--until (relative ones resolved); ValueError says which is bad."""
+    from wia_security.dashboard import DashboardAggregator
+    bounds = []
+    for flag, value in (("--since", args.since), ("--until", args.until)):
+        try:
+            bounds.append(relative_time(value))
+        except OverflowError:                # "99999999d" ago is before the year 1
+            raise ValueError(f"{flag} {value!r} is out of range (years 0001-9999)") from None
+    return DashboardAggregator(*bounds)
+
+
 def run(args: argparse.Namespace) -> int:
-    from wia_security.dashboard import DashboardAggregator, write_report
-    since, until = relative_time(args.since), relative_time(args.until)
+    from wia_security.dashboard import write_report
+    from wia_security.dashboard.report import dumps, unwritable
     try:
-        aggregator = DashboardAggregator(since, until)
+        aggregator = window(args)
     except ValueError as exc:
         return fail(f"bad time window: {exc}")
     tracker = None
@@ -89,35 +114,48 @@ def run(args: argparse.Namespace) -> int:
         from wia_security.compliance import ComplianceTracker
         try:
             tracker = ComplianceTracker(frameworks=args.frameworks or None)
-        except KeyError as exc:
-            return fail(f"unknown framework {exc.args[0]!r}")
-    problems: list[str] = []
+        except KeyError as exc:                 # UnknownFrameworkError: names the id and the known ones
+            return fail(exc)
+    json_out = args.json_out or str(Path(args.out).with_suffix(".json"))
+    if json_out != "-" and os.path.realpath(json_out) == os.path.realpath(args.out):
+        return fail(f"{args.out}: the HTML report and its JSON twin would be the same file; give --json")
+    for target in (args.out, None if json_out == "-" else json_out):
+        problem = unwritable(target) if target else None
+        if problem:                     # found out before reading what may be gigabytes of input
+            return fail(OutputError(target, problem))
     if args.paths and missing_inputs(args.paths):
         return 2
-    events = event_stream(args, problems)
+    problems = RejectLog()
     try:
-        for event in events:
+        for event in event_stream(args, problems):
             if aggregator.add(event) and tracker is not None:
                 tracker.add(event)
     except FileNotFoundError as exc:
         return fail(str(exc))
     except OSError as exc:
-        return fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+        return fail(f"{exc.filename or 'input'}: {exc.strerror or exc}")
     report = aggregator.report()
     report["title"] = args.title
-    report["inputs"]["rejected"] = len(problems)
+    report["inputs"]["rejected"] = problems.count
     if tracker is not None:
         report["compliance"] = tracker.report()
-    json_out = args.json_out or str(Path(args.out).with_suffix(".json"))
     try:
         write_report(report, args.out, None if json_out == "-" else json_out)
-    except OSError as exc:
-        return fail(f"{exc.filename or args.out}: {exc.strerror or exc}")
+    except OutputError as exc:
+        return fail(exc)
     if json_out == "-":
-        import json
-        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    for line in problems:
-        print(f"wia-security: {line}", file=sys.stderr)
-    print(f"{report['totals']['events']:,} events in window -> {args.out}"
-          + (f" and {json_out}" if json_out != "-" else ""), file=sys.stderr)
-    return 1 if problems else 0
+        sys.stdout.write(dumps(report, indent=2) + "\n")
+    print(summary_line(report["inputs"]) + f" -> {args.out}" + (f" and {json_out}" if json_out != "-" else ""),
+          file=sys.stderr)
+    return 1 if problems.count else 0
+
+
+def summary_line(inputs: dict[str, int]) -> str:
+    """"1,000 events read: 990 in window, 10 outside it; 2 rejected (listed above)" (zero counts left out)."""
+    parts = [f"{inputs['in_window']:,} in window"]
+    if inputs.get("outside_window"):
+        parts.append(f"{inputs['outside_window']:,} outside it")
+    if inputs.get("without_timestamp"):
+        parts.append(f"{inputs['without_timestamp']:,} without a usable timestamp")
+    line = f"{inputs['events_read']:,} events read: " + ", ".join(parts)
+    return line + (f"; {inputs['rejected']:,} rejected (listed above)" if inputs.get("rejected") else "")

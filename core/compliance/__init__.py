@@ -2,8 +2,8 @@
 ISO/IEC 27001:2022 controls (per event type and per ATT&CK technique), with coverage, score and evidence."""
 from __future__ import annotations
 
-from .tables import FRAMEWORK_IDS, ctid_table, event_rules, framework, in_scope, tactic_controls
+from .tables import FRAMEWORK_IDS, UnknownFrameworkError, ctid_table, event_rules, framework, in_scope, tactic_controls
 from .tracker import ComplianceTracker, controls_for, is_open_finding
 
-__all__ = ["ComplianceTracker", "controls_for", "is_open_finding", "FRAMEWORK_IDS", "framework", "in_scope",
-           "event_rules", "tactic_controls", "ctid_table"]
+__all__ = ["ComplianceTracker", "UnknownFrameworkError", "controls_for", "is_open_finding", "FRAMEWORK_IDS",
+           "framework", "in_scope", "event_rules", "tactic_controls", "ctid_table"]

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from ..attack import table as attack_table
+from ..errors import WiaError
 
 #: framework id -> data file with its control list
 FRAMEWORK_FILES: dict[str, str] = {
@@ -26,6 +27,25 @@ FRAMEWORK_IDS: tuple[str, ...] = tuple(FRAMEWORK_FILES)
 EVENT_TYPE_FILE = "event-type-controls.json"
 TACTIC_FILE = "attack-tactic-controls.json"
 CTID_FILE = "attack-to-nist-sp800-53r5.ctid.tsv"
+
+
+class UnknownFrameworkError(WiaError, KeyError):
+    """A framework id that has no control list here (`args[0]` is the id as given)."""
+
+    def __init__(self, framework_id: object) -> None:
+        self.framework_id = framework_id
+        self.known = FRAMEWORK_IDS
+        super().__init__(framework_id)
+
+    def __str__(self) -> str:
+        return f"unknown framework {self.framework_id!r}; known: {', '.join(self.known)}"
+
+
+def check_framework(framework_id: object) -> str:
+    """The id itself when it names a framework; UnknownFrameworkError otherwise (any type, any text)."""
+    if not isinstance(framework_id, str) or framework_id not in FRAMEWORK_FILES:
+        raise UnknownFrameworkError(framework_id)
+    return framework_id
 
 
 def _read(name: str) -> str:
@@ -70,9 +90,13 @@ def _cis(raw: dict[str, Any]) -> dict[str, str | None]:
     return out
 
 
-@lru_cache(maxsize=None)
 def framework(framework_id: str) -> Framework:
-    """A framework's control list by id (KeyError for an unknown id)."""
+    """A framework's control list by id (UnknownFrameworkError, a KeyError, for an unknown id)."""
+    return _framework(check_framework(framework_id))      # checked first: a list id is not even hashable
+
+
+@lru_cache(maxsize=None)
+def _framework(framework_id: str) -> Framework:
     raw = json.loads(_read(FRAMEWORK_FILES[framework_id]))
     builders = {"nist-csf-2.0": _csf, "nist-sp800-53r5": _sp800_53, "cis-v8": _cis,
                 "iso27001-2022": lambda r: dict(r["controls"])}
@@ -106,9 +130,14 @@ class Rule:
             elif key == "has":
                 if _dig(event, expected) in (None, "", [], {}):
                     return False
-            elif _dig(event, key) not in expected:
+            elif not _one_of(_dig(event, key), expected):
                 return False
         return True
+
+
+def _one_of(value: Any, expected: list[Any]) -> bool:
+    """`value in expected` without Python's 1 == True: a status 1 is not the boolean true."""
+    return any(value == e and type(value) is type(e) for e in expected)
 
 
 _LABELS: dict[int, str] = {}   # rules live for the process (lru_cache), so their ids are stable
@@ -175,6 +204,7 @@ def ctid_table() -> CtidTable:
 
 def in_scope(framework_id: str) -> set[str]:
     """Every control the mapping tables can ever evidence for a framework (the coverage denominator)."""
+    check_framework(framework_id)
     ids: set[str] = set()
     for rule in event_rules():
         ids.update(rule.controls.get(framework_id, ()))

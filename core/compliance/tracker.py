@@ -7,11 +7,12 @@ coverage, score and "open finding" are in `docs/compliance.md`; standard library
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from ..attack import table as attack_table
-from ..dashboard.aggregator import event_tactics, event_techniques
+from ..dashboard.aggregator import event_techniques, named_tactics
 from . import tables
 
 #: At most this many evidence event ids are listed per control (the count is always exact).
@@ -25,7 +26,7 @@ CLOSED_STATUSES = {"alert": {"resolved", "false_positive", "closed"}, "incident"
 def is_open_finding(event: dict[str, Any]) -> bool:
     """Severity >= 7 and not resolved: alerts/incidents by data.status; vulnerabilities always (no fix state)."""
     severity = event.get("severity")
-    if isinstance(severity, bool) or not isinstance(severity, (int, float)) or severity < FINDING_SEVERITY:
+    if isinstance(severity, bool) or not isinstance(severity, (int, float)) or not severity >= FINDING_SEVERITY:
         return False
     etype = event.get("type")
     status = (event.get("data") or {}).get("status") if isinstance(event.get("data"), dict) else None
@@ -54,7 +55,7 @@ class ControlEvidence:
 
 def controls_for(event: dict[str, Any], framework_id: str) -> dict[str, set[str]]:
     """Control id -> reasons (rule labels, "technique:T1110 (CTID)", "tactic:TA0006") for one event."""
-    return event_controls(event, (framework_id,))[framework_id]
+    return event_controls(event, (tables.check_framework(framework_id),))[framework_id]
 
 
 def event_controls(event: dict[str, Any], framework_ids: Sequence[str]) -> dict[str, dict[str, set[str]]]:
@@ -70,28 +71,27 @@ def event_controls(event: dict[str, Any], framework_ids: Sequence[str]) -> dict[
             for fid in framework_ids:
                 put(fid, rule.controls.get(fid, ()), rule.label())
     techniques = event_techniques(event)
-    tactics: set[str] = set()
-    if techniques:
-        tactics = event_tactics(event)
+    tactics = named_tactics(event)
+    if not tactics:                          # the event names none: every tactic of its techniques
         attack = attack_table()
-        if not tactics:
-            for tech in techniques:
-                found_tech = attack.technique(tech)
-                if found_tech is not None:
-                    tactics.update(found_tech.tactic_ids)
-    elif isinstance(event.get("mitre"), dict):
-        tactics = event_tactics(event)
+        for tech in techniques:
+            found_tech = attack.technique(tech)
+            if found_tech is not None:
+                tactics.update(found_tech.tactic_ids)
     tactic_map = tables.tactic_controls()
     ctid = tables.ctid_table().by_technique
     for fid in framework_ids:
-        covered_by_ctid = False
+        uncovered = True
         if fid == "nist-sp800-53r5":
+            # CTID rows per technique; the event's tactics add theirs when some technique has no row.
+            uncovered = not techniques
             for tech in sorted(techniques):
                 controls = ctid.get(tech) or ctid.get(tech.split(".")[0])
                 if controls:
-                    covered_by_ctid = True
                     put(fid, controls, f"technique:{tech} (CTID)")
-        if not covered_by_ctid:
+                else:
+                    uncovered = True
+        if uncovered:
             for tactic in sorted(tactics):
                 put(fid, tactic_map.get(tactic, {}).get(fid, ()), f"tactic:{tactic}")
     return found
@@ -103,9 +103,8 @@ class ComplianceTracker:
     def __init__(self, frameworks: Sequence[str] | None = None) -> None:
         ids = list(frameworks) if frameworks else list(tables.FRAMEWORK_IDS)
         for fid in ids:
-            if fid not in tables.FRAMEWORK_FILES:
-                raise KeyError(fid)
-        self.framework_ids = ids
+            tables.check_framework(fid)          # UnknownFrameworkError (a KeyError) naming it
+        self.framework_ids = list(dict.fromkeys(ids))   # --framework x --framework x: once
         self.events = 0
         self._evidence: dict[str, dict[str, ControlEvidence]] = {fid: {} for fid in ids}
 
@@ -115,6 +114,7 @@ class ComplianceTracker:
         event_id = str(event.get("id"))
         severity = event.get("severity")
         severity = float(severity) if isinstance(severity, (int, float)) and not isinstance(severity, bool) else 0.0
+        severity = severity if math.isfinite(severity) else 0.0
         for fid, controls in event_controls(event, self.framework_ids).items():
             evidence = self._evidence[fid]
             for cid, reasons in controls.items():

@@ -2,28 +2,42 @@
 
 No network at view time: no CDN, no fonts, no images; a Content-Security-Policy of `default-src 'none'`
 makes the browser refuse any fetch. The JSON twin written beside it holds exactly the embedded data.
+Event text reaches the page only as JSON inside a `<script type="application/json">` element (with
+`<`, `>`, `&`, U+2028 and U+2029 escaped) and is put on the page with `textContent`/`setAttribute`.
 """
 from __future__ import annotations
 
+import html
 import json
+import os
+import re
+import tempfile
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from ..errors import OutputError
 
 TEMPLATE = "report.html"
+_PLACEHOLDER = re.compile(r"__TITLE__|__DATA__")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029]")
+
+
+def dumps(obj: Any, indent: int | None = None) -> str:
+    """JSON text that always encodes to UTF-8: lone surrogates (which events may carry, since JSON's
+    "\\ud800" escape allows them) are written as escapes instead of failing the write; NaN is refused."""
+    text = json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _embed(report: dict[str, Any]) -> str:
-    """JSON safe inside a <script> element: no "</script>", "<!--" or U+2028/2029 can break out."""
-    text = json.dumps(report, ensure_ascii=False, sort_keys=False)
-    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    """JSON safe inside a <script> element: no "</script>", "<!--" or U+2028/2029 can break out.
 
-
-def _escape_html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    These characters can only occur inside JSON strings, where a \\uXXXX escape means the same."""
+    return _SCRIPT_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", dumps(report))
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -31,14 +45,65 @@ def render_html(report: dict[str, Any]) -> str:
     report = dict(report)
     report.setdefault("tool_version", __version__)
     template = resources.files(__package__).joinpath(TEMPLATE).read_text("utf-8")
-    title = report.get("title") or "WIA Security dashboard"
-    return template.replace("__TITLE__", _escape_html(str(title))).replace("__DATA__", _embed(report))
+    title = str(report.get("title") or "WIA Security dashboard")
+    values = {"__TITLE__": _SURROGATE.sub("\ufffd", html.escape(title, quote=True)), "__DATA__": _embed(report)}
+    # One pass, so a title containing "__DATA__" is not expanded.
+    return _PLACEHOLDER.sub(lambda m: values[m.group()], template)
+
+
+def unwritable(path: str | Path) -> str | None:
+    """Why `path` cannot be written, or None; checked before any input is read."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return "is a directory"
+    if os.path.exists(path):
+        return None if os.access(path, os.W_OK) else "permission denied"
+    if not os.path.isdir(directory):
+        return f"directory {directory} does not exist"
+    return None if os.access(directory, os.W_OK | os.X_OK) else f"directory {directory} is not writable"
+
+
+def _write_atomically(path: str | Path, text: str) -> None:
+    """Write via a temporary file in the same directory and rename, so a failed write leaves no half file."""
+    name = os.fspath(path)
+    try:
+        if os.path.exists(name) and not os.path.isfile(name):
+            with open(name, "w", encoding="utf-8") as out:     # /dev/stdout, a FIFO: write in place
+                out.write(text)
+            return
+        target = os.path.realpath(name)      # through a symlink: replace its target, not the link
+        fd, tmp = tempfile.mkstemp(prefix=".wia-report-", dir=os.path.dirname(target))
+    except OSError as exc:
+        raise OutputError(name, exc.strerror or str(exc)) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())     # as a plain open() would create it
+        os.replace(tmp, target)
+    except OSError as exc:
+        os.unlink(tmp)
+        raise OutputError(name, exc.strerror or str(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def _umask() -> int:
+    mask = os.umask(0)   # the only way to read it; done once, before any thread could create files
+    os.umask(mask)
+    return mask
 
 
 def write_report(report: dict[str, Any], html_path: str | Path, json_path: str | Path | None = None) -> None:
-    """Write the HTML dashboard and, when asked, its JSON twin (the same data, pretty-printed)."""
+    """Write the HTML dashboard and, when asked, its JSON twin (the same data, pretty-printed).
+
+    Raises OutputError naming the file when one cannot be written (a directory, a missing directory,
+    no permission, a full disk); the target is then left as it was."""
     report = dict(report)
     report.setdefault("tool_version", __version__)
-    Path(html_path).write_text(render_html(report), encoding="utf-8")
+    for path in (html_path, json_path):
+        problem = unwritable(path) if path is not None else None
+        if problem:
+            raise OutputError(os.fspath(path), problem)
+    _write_atomically(html_path, render_html(report))
     if json_path is not None:
-        Path(json_path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _write_atomically(json_path, dumps(report, indent=2) + "\n")

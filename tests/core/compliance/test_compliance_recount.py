@@ -1,0 +1,285 @@
+"""The compliance tracker against a recount built straight from the data files (JSON + TSV read here,
+rules applied by this file's own code), over random wild corpora with hostile values; the tables against
+the event schemas; hostile framework ids."""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import random
+import re
+import sys
+from collections import defaultdict
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))          # tests/ for strategies
+from strategies import event_dicts  # noqa: E402
+
+import dataset  # noqa: E402
+from wia_security import schemas  # noqa: E402
+from wia_security.attack import table  # noqa: E402
+from wia_security.compliance import ComplianceTracker, UnknownFrameworkError, controls_for, framework, in_scope  # noqa: E402
+from wia_security.validation.nodes import load_node  # noqa: E402
+
+DATA = resources.files("wia_security.compliance").joinpath("data")
+FRAMEWORKS = ("nist-csf-2.0", "nist-sp800-53r5", "cis-v8", "iso27001-2022")
+
+
+def _json(name: str) -> Any:
+    return json.loads(DATA.joinpath(name).read_text("utf-8"))
+
+
+RULES = _json("event-type-controls.json")["rules"]
+TACTICS = _json("attack-tactic-controls.json")["tactics"]
+
+
+def _sp800_53_ids() -> list[str]:
+    raw = _json("nist-sp800-53r5.json")
+    return [f"{fam}-{n}" for fam, info in raw["families"].items() for n in range(1, info["last"] + 1)
+            if n not in info["withdrawn"]]
+
+
+def _ctid() -> dict[str, set[str]]:
+    techniques = [t.id for t in table() if t.status != "revoked"]
+    controls = _sp800_53_ids()
+    out: dict[str, set[str]] = defaultdict(set)
+    lines = [x for x in DATA.joinpath("attack-to-nist-sp800-53r5.ctid.tsv").read_text("utf-8").splitlines()
+             if x and not x.startswith("#")]
+    for row in csv.DictReader(lines, delimiter="\t"):
+        mapped = {c for c in controls if re.fullmatch(row["controls"], c)}
+        for t in techniques:
+            if re.fullmatch(row["technique"], t):
+                out[t] |= mapped
+    return out
+
+
+CTID = _ctid()
+
+
+def _get(event: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        event = event.get(part) if isinstance(event, dict) else None
+    return event
+
+
+def _rule_hits(event: dict) -> list[dict]:
+    hits = []
+    for rule in RULES:
+        ok = True
+        for key, want in rule["when"].items():
+            value = event.get("type") if key == "type" else _get(event, want if key == "has" else key)
+            if key == "type":
+                ok = value == want
+            elif key == "has":
+                ok = value not in (None, "", [], {})
+            else:
+                ok = any(type(value) is type(w) and value == w for w in want)
+            if not ok:
+                break
+        if ok:
+            hits.append(rule)
+    return hits
+
+
+def _techniques(event: dict) -> set[str]:
+    out = set()
+    m = event.get("mitre")
+    if isinstance(m, dict):
+        t = m.get("sub_technique") or m.get("technique")
+        if isinstance(t, str) and t:
+            out.add(t.upper())
+    ttps = _get(event, "data.ttps") if event.get("type") == "threat_intel" else None
+    for ttp in ttps if isinstance(ttps, list) else []:
+        if isinstance(ttp, dict) and isinstance(ttp.get("technique"), str) and ttp["technique"]:
+            out.add(ttp["technique"].upper())
+    return out
+
+
+def _tactics(event: dict) -> set[str]:
+    out = set()
+    m = event.get("mitre")
+    if isinstance(m, dict) and isinstance(m.get("tactic"), str) and m["tactic"]:
+        out.add(m["tactic"].upper())
+    ttps = _get(event, "data.ttps") if event.get("type") == "threat_intel" else None
+    for ttp in ttps if isinstance(ttps, list) else []:
+        if isinstance(ttp, dict) and isinstance(ttp.get("tactic"), str) and ttp["tactic"]:
+            out.add(ttp["tactic"].upper())
+    if not out:
+        for t in _techniques(event):
+            if table().technique(t) is not None:
+                out |= set(table().technique(t).tactic_ids)
+    return out
+
+
+def expected_controls(event: dict, fid: str) -> set[str]:
+    """docs/compliance.md, "How an event maps to controls", applied literally."""
+    ids = {c for rule in _rule_hits(event) for c in rule["controls"].get(fid, [])}
+    techniques, tactics = _techniques(event), _tactics(event)
+    missing_ctid = not techniques
+    if fid == "nist-sp800-53r5":
+        for t in techniques:
+            rows = CTID.get(t) or CTID.get(t.split(".")[0])
+            ids |= rows or set()
+            missing_ctid |= not rows
+    if fid != "nist-sp800-53r5" or missing_ctid:
+        for tactic in tactics:
+            ids |= set(TACTICS.get(tactic, {}).get(fid, []))
+    return ids
+
+
+def open_finding(event: dict) -> bool:
+    sev = event.get("severity")
+    if isinstance(sev, bool) or not isinstance(sev, (int, float)) or not sev >= 7:
+        return False
+    status = _get(event, "data.status")
+    return {"alert": status not in ("resolved", "false_positive", "closed"), "incident": status != "closed",
+            "vulnerability": True}.get(event.get("type"), False)
+
+
+def scope(fid: str) -> set[str]:
+    ids = {c for rule in RULES for c in rule["controls"].get(fid, [])}
+    ids |= {c for row in TACTICS.values() for c in row.get(fid, [])}
+    if fid == "nist-sp800-53r5":
+        ids |= {c for cs in CTID.values() for c in cs}
+    return ids
+
+
+def recount(events: list[dict], fid: str) -> dict[str, Any]:
+    evidence: dict[str, dict[str, Any]] = {}
+    for e in events:
+        sev = e.get("severity")
+        sev = float(sev) if isinstance(sev, (int, float)) and not isinstance(sev, bool) and sev == sev \
+            and abs(sev) != float("inf") else 0.0
+        for cid in expected_controls(e, fid):
+            c = evidence.setdefault(cid, {"evidence_count": 0, "evidence": [], "open_findings": 0, "max_severity": 0.0})
+            c["evidence_count"] += 1
+            if len(c["evidence"]) < 25:
+                c["evidence"].append(str(e.get("id")))
+            c["open_findings"] += open_finding(e)
+            c["max_severity"] = max(c["max_severity"], sev)
+    in_scope_ids = scope(fid)
+    evidenced = {k: v for k, v in evidence.items() if k in in_scope_ids}
+    attention = sum(1 for v in evidenced.values() if v["open_findings"])
+    return {"controls_in_scope": len(in_scope_ids), "controls_evidenced": len(evidenced), "controls_attention": attention,
+            "coverage_percent": round(100 * len(evidenced) / len(in_scope_ids), 1),
+            "score_percent": round(100 * (len(evidenced) - attention) / len(in_scope_ids), 1),
+            "controls": {k: {**v, "status": "attention" if v["open_findings"] else "evidenced"}
+                         for k, v in evidenced.items()},
+            "gaps": sorted(in_scope_ids - set(evidenced))}
+
+
+def hostile(events: list[dict], rnd: random.Random) -> list[dict]:
+    attack_ids = ["T1059.001", "T1659", "t1110.003", "T1547.011", "T9999", "T1078.004", "", "TA0006", "__proto__"]
+    out = []
+    for e in events:
+        e = copy.deepcopy(e)
+        if rnd.random() < 0.2:
+            e["mitre"] = {"tactic": rnd.choice(["TA0006", "ta0002", "TA9999", "", None, "constructor"]),
+                          "technique": rnd.choice(attack_ids)}
+        if rnd.random() < 0.1:
+            e["severity"] = rnd.choice([None, True, 7, 7.0, 6.999, 10, float("nan"), float("inf"), "9"])
+        if rnd.random() < 0.1 and isinstance(e.get("data"), dict):
+            e["data"]["status"] = rnd.choice(["closed", "resolved", 1, True, None, "CLOSED", "new"])
+        if rnd.random() < 0.05 and isinstance(e.get("data"), dict):
+            e["data"]["patch_available"] = rnd.choice([True, 1, "true", None])
+        if rnd.random() < 0.05 and isinstance(e.get("data"), dict) and e.get("type") == "threat_intel":
+            e["data"]["ttps"] = [{"technique": rnd.choice(attack_ids)}, {"tactic": "TA0040"}, None, "T1486"]
+        out.append(e)
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_tracker_matches_a_recount_from_the_data_files(seed):
+    events = hostile(event_dicts(700, seed=seed, wild=True), random.Random(seed)) + dataset.week()[:150]
+    report = ComplianceTracker().add_all(events).report()
+    assert report["events"] == len(events)
+    for fw in report["frameworks"]:
+        want = recount(events, fw["id"])
+        got_controls = {c["id"]: {k: c[k] for k in ("evidence_count", "evidence", "open_findings", "max_severity", "status")}
+                        for c in fw["controls"]}
+        assert got_controls == want.pop("controls")
+        for key, value in want.items():
+            assert fw[key] == value, (fw["id"], key)
+        assert [c["id"] for c in fw["controls"]] == sorted(got_controls, key=lambda k: (-got_controls[k]["evidence_count"], k))
+
+
+def test_a_technique_without_a_ctid_row_still_maps_through_its_tactic():
+    """threat intel with T1059.001 (CTID row) and T1659 (newer than CTID's ATT&CK v10.1): the second used to
+    be ignored for SP 800-53 because the first had a row."""
+    both = {"type": "threat_intel", "id": "x", "data": {"ttps": [{"tactic": "TA0002", "technique": "T1059.001"},
+                                                                {"tactic": "TA0001", "technique": "T1659"}]}}
+    reasons = {r for rs in controls_for(both, "nist-sp800-53r5").values() for r in rs}
+    assert "technique:T1059.001 (CTID)" in reasons and "tactic:TA0001" in reasons
+    assert set(controls_for(both, "nist-sp800-53r5")) == expected_controls(both, "nist-sp800-53r5")
+
+
+def test_an_integer_is_not_the_boolean_a_rule_asks_for():
+    one = {"type": "vulnerability", "id": "v", "data": {"patch_available": 1}}
+    true = {"type": "vulnerability", "id": "v", "data": {"patch_available": True}}
+    assert not any("patch_available" in r for rs in controls_for(one, "cis-v8").values() for r in rs)
+    assert any("patch_available" in r for rs in controls_for(true, "cis-v8").values() for r in rs)
+
+
+@pytest.mark.parametrize("bad", ["sox", "", "NIST-CSF-2.0", "../../etc/passwd", "\x1b[2J", "__proto__", None, 7,
+                                 ["cis-v8"]])
+def test_hostile_framework_ids_get_a_clear_error_everywhere(bad):
+    for call in (lambda: ComplianceTracker([bad]), lambda: framework(bad), lambda: in_scope(bad),
+                 lambda: controls_for({"type": "alert"}, bad)):
+        with pytest.raises(UnknownFrameworkError) as info:
+            call()
+        assert isinstance(info.value, KeyError) and info.value.args[0] == bad
+        assert str(info.value) == f"unknown framework {bad!r}; known: nist-csf-2.0, nist-sp800-53r5, cis-v8, iso27001-2022"
+
+
+def test_a_repeated_framework_is_reported_once():
+    report = ComplianceTracker(["cis-v8", "cis-v8"]).add_all(dataset.week()[:10]).report()
+    assert [f["id"] for f in report["frameworks"]] == ["cis-v8"]
+
+
+def _schema_node(event_type: str, dotted: str) -> list:
+    """The schema nodes at a dotted path of an event type (allOf parts merged), [] when the path is unknown."""
+    def parts(node):
+        out = [node]
+        for sub in node.all_of:
+            out += parts(sub)
+        return out
+    nodes = parts(load_node(schemas.schema_uri(event_type)))
+    for name in dotted.split("."):
+        nodes = [p for n in nodes if name in n.properties for p in parts(n.properties[name])]
+    return nodes
+
+
+def test_every_rule_names_fields_and_values_the_schemas_define():
+    """A misspelt field or enum value in event-type-controls.json would silently never match."""
+    for rule in RULES:
+        when = rule["when"]
+        assert when["type"] in schemas.EVENT_TYPES
+        for key, want in when.items():
+            if key == "type":
+                continue
+            path = want if key == "has" else key
+            nodes = _schema_node(when["type"], path)
+            assert nodes, f"{when['type']}: {path} is not in the schema"
+            if key == "has":
+                continue
+            enum = next((n.enum for n in nodes if n.enum is not None), None)
+            types = next((n.types for n in nodes if n.types), None)
+            for value in want:
+                if enum is not None:
+                    assert value in enum, f"{when['type']}: {key}={value!r} is not one of {enum}"
+                else:
+                    assert types == ("boolean",) and isinstance(value, bool), (key, value, types)
+
+
+def test_every_control_in_every_rule_and_tactic_row_exists_and_every_tactic_is_real():
+    for fid in FRAMEWORKS:
+        known = framework(fid).controls
+        assert scope(fid) <= set(known), (fid, scope(fid) - set(known))
+        assert in_scope(fid) == scope(fid)
+    for tactic_id, row in TACTICS.items():
+        assert table().tactic(tactic_id) is not None and table().tactic(tactic_id).name == row["name"]
+    assert set(TACTICS) == {t.id for t in table().tactics}

@@ -1,0 +1,143 @@
+"""`wia-security report` / `compliance` with bad input and bad outputs: clear errors, exit codes as the
+other commands (2 usage/output, 1 some input rejected), nothing dropped silently."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from wia_security.builders import AlertBuilder, IncidentBuilder
+from wia_security.cli import main
+
+
+def _alert(**changes) -> dict:
+    event = AlertBuilder().title("x").timestamp("2026-03-01T10:00:00Z").severity(8).mitre("T1059.001").build().to_dict()
+    event.update(changes)
+    return event
+
+
+@pytest.fixture
+def good(tmp_path):
+    path = tmp_path / "good.ndjson"
+    path.write_text(json.dumps(_alert()) + "\n")
+    return path
+
+
+@pytest.fixture
+def bad_lines(tmp_path):
+    """One valid event and three rejects: unparseable, invalid, not an object."""
+    path = tmp_path / "bad.ndjson"
+    path.write_text(json.dumps(_alert()) + "\n{\"truncated\n" + json.dumps(_alert(severity="high")) + "\n[1, 2]\n")
+    return path
+
+
+@pytest.mark.parametrize("command", ["report", "compliance"])
+def test_every_reject_is_named_with_file_line_and_counted(command, bad_lines, tmp_path, capsys):
+    extra = ["-o", str(tmp_path / "r.html"), "--json", "-"] if command == "report" else ["--format", "json"]
+    assert main([command, str(bad_lines), *extra]) == 1
+    out, err = capsys.readouterr()
+    assert f"{bad_lines}:2:" in err and "[parse_error]" in err
+    assert f"{bad_lines}:3: /severity:" in err
+    assert f"{bad_lines}:4:" in err
+    inputs = json.loads(out)["inputs"]
+    assert inputs["rejected"] == 3 and inputs["events_read"] == 1
+    assert "1 events read: 1 in window; 3 rejected (listed above)" in err
+
+
+@pytest.mark.parametrize("make_out,reason", [
+    (lambda tmp: tmp, "is a directory"),
+    (lambda tmp: tmp / "missing" / "r.html", "does not exist"),
+    (lambda tmp: tmp / "good.ndjson" / "r.html", "does not exist"),        # a file used as a directory
+])
+def test_unwritable_html_output_is_refused_before_any_input_is_read(make_out, reason, good, bad_lines, tmp_path, capsys):
+    out = make_out(tmp_path)
+    assert main(["report", str(bad_lines), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"wia-security: cannot write {out}: " in err and reason in err
+    assert "parse_error" not in err                      # the input was never read
+
+
+def test_unwritable_json_twin_leaves_no_html_behind(good, tmp_path, capsys):
+    html = tmp_path / "r.html"
+    assert main(["report", str(good), "-o", str(html), "--json", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert not html.exists()
+    assert main(["report", str(good), "-o", str(html), "--json", str(html)]) == 2
+    assert "would be the same file" in capsys.readouterr().err
+
+
+def test_a_failing_write_is_an_output_error_and_keeps_the_old_file(good, tmp_path, capsys):
+    assert main(["report", str(good), "-o", "/dev/full", "--json", "-"]) == 2
+    assert "cannot write /dev/full: No space left on device" in capsys.readouterr().err
+    html = tmp_path / "r.html"
+    html.write_text("previous report")
+    (tmp_path / "r.json").mkdir()                        # the twin cannot be replaced
+    assert main(["report", str(good), "-o", str(html)]) == 2
+    assert html.read_text() == "previous report"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".wia-report-")] == []
+
+
+def test_output_through_a_symlink_replaces_the_target(good, tmp_path):
+    target = tmp_path / "real.html"
+    target.write_text("old")
+    link = tmp_path / "link.html"
+    link.symlink_to(target)
+    assert main(["report", str(good), "-o", str(link), "--json", str(tmp_path / "r.json")]) == 0
+    assert link.is_symlink() and "<!DOCTYPE html>" in target.read_text()
+
+
+def test_empty_input_gives_an_empty_report_and_exit_0(tmp_path, capsys):
+    empty = tmp_path / "empty.ndjson"
+    empty.write_text("")
+    assert main(["report", str(empty), "-o", str(tmp_path / "r.html")]) == 0
+    twin = json.loads((tmp_path / "r.json").read_text())
+    assert twin["inputs"] == {"events_read": 0, "in_window": 0, "outside_window": 0, "without_timestamp": 0, "rejected": 0}
+    assert "0 events read: 0 in window" in capsys.readouterr().err
+    assert main(["compliance", str(empty), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 0
+
+
+def test_lone_surrogates_are_refused_when_read_and_written_when_handed_over(tmp_path, capsys):
+    """JSON's \\ud800 escape would give an event a lone surrogate: the reader refuses it (naming file, line and
+    JSON path), and one handed over through the library is written as the escape instead of crashing the writer."""
+    from wia_security.dashboard import DashboardAggregator, write_report
+    src = tmp_path / "s.ndjson"
+    event = _alert()
+    event["source"]["name"] = "a\udfffb"
+    src.write_text(json.dumps(event) + "\n")                 # ensure_ascii: the file holds the escape
+    assert main(["report", str(src), "-o", str(tmp_path / "r.html")]) == 1
+    assert f"{src}:1:" in capsys.readouterr().err
+    assert main(["compliance", str(src), "--format", "json"]) == 1
+    assert "lone surrogate \\udfff in a string (at /source/name)" in capsys.readouterr().err
+    write_report(DashboardAggregator().add_all([event]).report(), tmp_path / "r.html", tmp_path / "r.json")
+    twin = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert twin["totals"]["by_source"] == {"a\udfffb": 1}
+    (tmp_path / "r.html").read_text(encoding="utf-8")        # valid UTF-8
+
+
+def test_window_and_framework_errors_are_usage_errors(good, tmp_path, capsys):
+    out = ["-o", str(tmp_path / "r.html")]
+    assert main(["report", str(good), "--since", "2026-03-02T00:00:00Z", "--until", "2026-03-01T00:00:00Z", *out]) == 2
+    assert "is not before until" in capsys.readouterr().err
+    for command in (["report", str(good), *out], ["compliance", str(good)]):
+        assert main([*command, "--since", "99999999999d"]) == 2           # was an OverflowError traceback
+        assert "bad time window: --since '99999999999d' is out of range" in capsys.readouterr().err
+    for command in (["report", str(good), *out], ["compliance", str(good)]):
+        assert main([*command, "--framework", "\x1b[2Jsox"]) == 2
+        err = capsys.readouterr().err
+        assert "unknown framework '\\x1b[2Jsox'; known: nist-csf-2.0, nist-sp800-53r5, cis-v8, iso27001-2022" in err
+        assert "\x1b" not in err                                  # echoed as repr, never raw to the terminal
+
+
+def test_outside_window_and_rejected_are_in_the_summary(tmp_path, capsys):
+    src = tmp_path / "w.ndjson"
+    events = [_alert(), _alert(timestamp="2020-01-01T00:00:00Z"),
+              IncidentBuilder().title("i").timestamp("2026-03-01T11:00:00Z").build().to_dict()]
+    src.write_text("".join(json.dumps(e) + "\n" for e in events))
+    assert main(["compliance", str(src), "--since", "2026-01-01T00:00:00Z", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["inputs"] == {"events_read": 3, "in_window": 2, "outside_window": 1,
+                                         "without_timestamp": 0, "rejected": 0}
+    assert "3 events read: 2 in window, 1 outside it" in err
+    assert os.path.exists(src)
