@@ -1,7 +1,10 @@
 """Timestamps: the standard's UTC millisecond spelling, RFC 3339 parsing and epoch conversion."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
 
 
 def now_iso() -> str:
@@ -13,8 +16,10 @@ def to_iso(moment: datetime) -> str:
     """UTC, millisecond precision, "Z" suffix (the spelling every upstream SDK accepts)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = moment.astimezone(timezone.utc)
+    # Not strftime: glibc's %Y writes the year 232 as "232", which is no RFC 3339 date.
+    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
+            f"{m.microsecond // 1000:03d}Z")
 
 
 def parse_iso(value: str) -> datetime:
@@ -30,8 +35,11 @@ def parse_iso(value: str) -> datetime:
 
 
 def to_epoch_ms(value: str) -> int:
-    return int(parse_iso(value).timestamp() * 1000)
+    """Epoch milliseconds, floored, in exact integer arithmetic (`timestamp() * 1000` is a float product
+    that lands one below for about a fifth of instants before 1970 or with microseconds)."""
+    return (parse_iso(value) - _EPOCH) // _MS
 
 
 def from_epoch_ms(ms: float) -> str:
-    return to_iso(datetime.fromtimestamp(ms / 1000, tz=timezone.utc))
+    """The instant `ms` milliseconds after the epoch, as `to_iso` spells it (any year 0001-9999)."""
+    return to_iso(_EPOCH + timedelta(milliseconds=ms))
