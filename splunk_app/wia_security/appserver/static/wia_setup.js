@@ -3,6 +3,24 @@
  * storage/passwords (realm wia_security), then marks the app configured. The secret never goes
  * into a .conf file, and is cleared from the form once saved.
  */
+/*
+ * Why a destination URL cannot be saved, or "" when it can. A URL is stored in wia_security.conf in
+ * plain text, so user:password inside it is refused (the secret belongs in storage/passwords).
+ */
+function wiaDestinationUrlProblem(url) {
+    if (!/^(xsoar|phantom|splunksoar|splunk)\+https:\/\//.test(url)) {
+        return "The URL must start with xsoar+https://, phantom+https://, splunksoar+https:// or splunk+https:// (a gateway's HEC endpoint)";
+    }
+    var authority = url.split("://")[1].split(/[\/?#]/)[0];
+    if (authority.indexOf("@") !== -1) {
+        return "Remove user:password from the URL: put the secret in the credential field (it is kept in storage/passwords)";
+    }
+    if (/[?&](token|api_key|apikey|password|secret)(_env|_file)?=/i.test(url)) {
+        return "Remove the secret from the URL's query: put it in the credential field (it is kept in storage/passwords)";
+    }
+    return "";
+}
+
 require([
     "jquery",
     "splunkjs/mvc",
@@ -46,8 +64,9 @@ require([
         var url = $.trim($("#wia-destination-url").val());
         var credential = $.trim($("#wia-credential-name").val());
         var secret = $("#wia-credential-secret").val();
-        if (!/^(xsoar|phantom|splunksoar|splunk)\+https:\/\//.test(url)) {
-            status("The URL must start with xsoar+https://, phantom+https://, splunksoar+https:// or splunk+https:// (a gateway's HEC endpoint)", true);
+        var problem = wiaDestinationUrlProblem(url);
+        if (problem) {
+            status(problem, true);
             return;
         }
         if (secret && !credential) {

@@ -16,8 +16,9 @@ import os
 import re
 import sys
 import uuid
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
+from .redact import Redactor
 from .splunkd import Splunkd, SplunkdError
 
 #: Namespace for the deterministic event ids of alert results.
@@ -34,52 +35,78 @@ def main(argv: list[str], stdin: TextIO = sys.stdin, stderr: TextIO = sys.stderr
         return 2
     try:
         payload = json.loads(stdin.read())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         stderr.write(f"FATAL wia_send_event: the alert payload is not JSON: {exc}\n")
         return 2
     return execute(payload, stderr)
 
 
-def execute(payload: dict[str, Any], stderr: TextIO) -> int:
+def execute(payload: Any, stderr: TextIO) -> int:
+    """Builds the alert, delivers it, and says what happened; every message goes through the redactor
+    (the session key and the destination's secret never reach splunkd.log)."""
     from wia_security.connectors import open_sink
     from wia_security.errors import WiaError
 
+    redact = Redactor()
+
+    def log(line: str) -> None:
+        stderr.write(redact(line) + "\n")
+
+    if not isinstance(payload, dict):
+        log(f"FATAL wia_send_event: the alert payload must be a JSON object, not {type(payload).__name__}")
+        return 2
+    redact.add(str(payload.get("session_key") or ""))
+    sid = payload.get("sid")
+    for key in ("configuration", "result"):
+        if payload.get(key) is not None and not isinstance(payload[key], dict):
+            log(f"ERROR wia_send_event sid={sid}: the payload's {key!r} must be a JSON object, "
+                f"not {type(payload[key]).__name__}")
+            dead_letter({"reason": f"payload {key} is not an object", "result": payload.get("result")}, log, redact)
+            return 2
     config = payload.get("configuration") or {}
-    destination = (config.get("destination") or "default").strip()
+    destination = str(config.get("destination") or "default").strip()
     try:
         event = result_to_alert(payload)
-    except WiaError as exc:
-        stderr.write(f"ERROR wia_send_event sid={payload.get('sid')}: the result does not make a valid WIA alert: {exc}\n")
+    except (WiaError, ValueError, TypeError, OverflowError) as exc:
+        reason = f"the result does not make a valid WIA alert: {exc}"
+        log(f"ERROR wia_send_event sid={sid}: {reason}")
+        dead_letter({"reason": reason, "result": payload.get("result")}, log, redact)
         return 2
     try:
-        splunkd = Splunkd(payload["server_uri"], payload["session_key"])
+        splunkd = Splunkd(str(payload["server_uri"]), str(payload["session_key"]))
         settings = splunkd.conf_stanza("wia_security", f"destination:{destination}")
         url = settings.get("url", "").strip()
         if not url:
             raise SplunkdError(f"destination {destination!r} has no url; set it on the setup page", endpoint="configs/conf-wia_security")
+        if _has_userinfo(url):
+            # A secret in wia_security.conf is stored in plain text: refuse it, and never repeat it.
+            raise SplunkdError(f"destination {destination!r} url carries user:password; remove them and store the "
+                               "secret in storage/passwords through the setup page", endpoint="configs/conf-wia_security")
         secret = splunkd.password(settings["credential"]) if settings.get("credential") else None
     except (SplunkdError, KeyError) as exc:
-        stderr.write(f"ERROR wia_send_event sid={payload.get('sid')} destination={destination}: {exc}\n")
-        dead_letter(event, f"destination {destination!r} not usable: {exc}")
+        log(f"ERROR wia_send_event sid={sid} destination={destination}: {exc}")
+        dead_letter({"reason": f"destination {destination!r} not usable: {exc}", "event": event}, log, redact)
         return 2
-    options: dict[str, Any] = {"tls_verify": settings.get("verify_tls", "true").lower() not in ("0", "false", "no")}
+    redact.add(secret)
+    options: dict[str, Any] = {"tls_verify": settings.get("verify_tls", "true").strip().lower() not in ("0", "false", "no", "off")}
     if secret is not None:
         options["token"] = secret
     try:
         with open_sink(url, **options) as sink:
             report = sink.send([event])
             report.merge(sink.flush())
-    except WiaError as exc:
-        stderr.write(f"ERROR wia_send_event sid={payload.get('sid')} destination={destination}: {exc}\n")
-        dead_letter(event, str(exc))
+    except Exception as exc:   # noqa: BLE001 - whatever the connector raises, the event goes to the dead letters
+        reason = str(exc) if isinstance(exc, WiaError) else f"{type(exc).__name__}: {exc}"
+        log(f"ERROR wia_send_event event_id={event['id']} destination={destination}: {reason}")
+        dead_letter({"reason": reason, "event": event}, log, redact)
         return 2
     if report.failed:
         for rejected in report.failed:
-            stderr.write(f"ERROR wia_send_event event_id={event['id']} destination={destination}: {rejected.reason}\n")
-            dead_letter(event, rejected.reason)
+            log(f"ERROR wia_send_event event_id={event['id']} destination={destination}: {rejected.reason}")
+            dead_letter({"reason": rejected.reason, "event": event}, log, redact)
         return 2
-    stderr.write(f"INFO wia_send_event event_id={event['id']} destination={destination} "
-                 f"delivered={report.delivered} duplicates={report.duplicates}\n")
+    log(f"INFO wia_send_event event_id={event['id']} destination={destination} "
+        f"delivered={report.delivered} duplicates={report.duplicates}")
     return 0
 
 
@@ -89,10 +116,12 @@ def result_to_alert(payload: dict[str, Any]) -> dict[str, Any]:
     from wia_security.timeutil import from_epoch_ms
 
     config = payload.get("configuration") or {}
-    result = {k: v for k, v in (payload.get("result") or {}).items() if v not in (None, "")}
-    search_name = payload.get("search_name") or "Splunk alert"
+    row = {str(k): v for k, v in (payload.get("result") or {}).items() if v not in (None, "", [])}
+    # A multivalue field comes as a JSON array: context fields take its first value, indicators all.
+    result = {k: _single(v) for k, v in row.items()}
+    search_name = _first(payload.get("search_name")) or "Splunk alert"
     sid = str(payload.get("sid") or "")
-    row_key = json.dumps(result, sort_keys=True, default=str)
+    row_key = json.dumps(row, sort_keys=True, default=str)
     builder = (AlertBuilder()
                .id(str(uuid.uuid5(RESULT_NAMESPACE, f"{sid}\n{row_key}")))
                .title(_first(config.get("title"), result.get("signature"), search_name)[:512])
@@ -106,13 +135,13 @@ def result_to_alert(payload: dict[str, Any]) -> dict[str, Any]:
     if "_time" in result:
         try:
             builder.timestamp(from_epoch_ms(float(result["_time"]) * 1000))
-        except ValueError:
+        except (ValueError, TypeError, OverflowError, OSError):   # not epoch seconds, or out of range
             pass
     technique = _first(result.get("mitre_technique_id"), config.get("mitre_technique"))
     if technique:
         builder.mitre(technique.split("|")[0].split(",")[0].strip())
     host = _first(result.get("dest_host"), result.get("dest"), result.get("host"))
-    dest_ip, src_ip = result.get("dest_ip"), result.get("src_ip")
+    dest_ip, src_ip = _first(result.get("dest_ip")), _first(result.get("src_ip"))
     if host or dest_ip:
         builder.host(hostname=host, ip=dest_ip)
     if src_ip or dest_ip:
@@ -123,9 +152,9 @@ def result_to_alert(payload: dict[str, Any]) -> dict[str, Any]:
         builder.user(name=user)
     for field, kind in (("src_ip", "ip"), ("dest_ip", "ip"), ("url", "url"), ("domain", "domain"),
                         ("file_hash", "hash"), ("file_name", "file"), ("sender", "email")):
-        value = result.get(field)
-        if value and not (kind == "hash" and not _HASH.match(value)):
-            builder.indicator(kind, value, context=f"Splunk field {field}")
+        for value in _values(row.get(field)):
+            if not (kind == "hash" and not _HASH.match(value)):
+                builder.indicator(kind, value, context=f"Splunk field {field}")
     if result.get("_raw"):
         builder.raw(result["_raw"])
     if sid:
@@ -136,14 +165,38 @@ def result_to_alert(payload: dict[str, Any]) -> dict[str, Any]:
     return builder.build().to_dict()
 
 
-def dead_letter(event: dict[str, Any], reason: str) -> None:
-    """Appends the undelivered event and the reason to $SPLUNK_HOME/var/log/splunk (indexed into _internal)."""
+def dead_letter(record: dict[str, Any], log: Callable[[str], None], redact: Redactor) -> None:
+    """Appends the undelivered event (or the refused result) and the reason to
+    $SPLUNK_HOME/var/log/splunk/wia_security_dead_letter.log (indexed into _internal). Where that
+    file cannot be written, the record goes to splunkd.log instead: never dropped silently."""
+    line = redact(json.dumps(record, separators=(",", ":"), default=str))
     home = os.environ.get("SPLUNK_HOME")
-    if not home:
-        return
-    path = os.path.join(home, "var", "log", "splunk", "wia_security_dead_letter.log")
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"reason": reason, "event": event}, separators=(",", ":")) + "\n")
+    if home:
+        path = os.path.join(home, "var", "log", "splunk", "wia_security_dead_letter.log")
+        try:
+            with open(path, "a", encoding="utf-8", errors="backslashreplace") as fh:
+                fh.write(line + "\n")
+            return
+        except OSError as exc:
+            log(f"ERROR wia_send_event: cannot write the dead-letter log {path}: {exc.strerror}")
+    log(f"ERROR wia_send_event dead_letter={line}")
+
+
+def _has_userinfo(url: str) -> bool:
+    return "@" in url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+
+
+def _single(value: Any) -> Any:
+    """A multivalue field's first value (Splunk sends multivalue fields as JSON arrays)."""
+    if isinstance(value, list):
+        return next((v for v in value if isinstance(v, (str, int, float)) and v != ""), None)
+    return value
+
+
+def _values(value: Any) -> list[str]:
+    """Every non-empty string of a field, single or multivalue."""
+    items = value if isinstance(value, list) else [value]
+    return list(dict.fromkeys(v.strip() for v in items if isinstance(v, str) and v.strip()))
 
 
 def _first(*values: Any) -> str | None:

@@ -16,17 +16,29 @@ from typing import Any
 RECENT_IDS = 20_000
 
 
+class CheckpointError(Exception):
+    """The checkpoint file cannot be read. The input stops instead of starting over from the beginning,
+    which would index everything the source still holds a second time."""
+
+
 class Checkpoint:
     def __init__(self, directory: str, input_name: str) -> None:
-        digest = hashlib.sha256(input_name.encode("utf-8")).hexdigest()[:32]
+        digest = hashlib.sha256(input_name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         self.path = os.path.join(directory, f"wia_events_{digest}.json")
         self.position: dict[str, Any] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
         if os.path.exists(self.path):
-            with open(self.path, encoding="utf-8") as fh:
-                saved = json.load(fh)
-            self.position = saved.get("position", {})
-            self._recent = OrderedDict.fromkeys(saved.get("recent_ids", []))
+            try:
+                with open(self.path, encoding="utf-8") as fh:
+                    saved = json.load(fh)
+                position, recent = saved["position"], saved["recent_ids"]
+                if not isinstance(position, dict) or not isinstance(recent, list):
+                    raise ValueError("position must be an object and recent_ids a list")
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise CheckpointError(f"checkpoint {self.path} is unreadable ({type(exc).__name__}: {exc}); "
+                                      "fix or delete it (deleting restarts from the source's beginning)") from None
+            self.position = position
+            self._recent = OrderedDict.fromkeys(str(i) for i in recent)
 
     def seen(self, event_id: str) -> bool:
         return event_id in self._recent

@@ -9,13 +9,15 @@ with the validation errors and counted; nothing is dropped silently.
 """
 from __future__ import annotations
 
+import re
 import sys
 import xml.etree.ElementTree as ET
 from typing import Any, TextIO
 from xml.sax.saxutils import escape
 
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, CheckpointError
 from .pull import SourceError, open_source
+from .redact import Redactor
 from .splunkd import Splunkd, SplunkdError
 
 SCHEME = """<scheme>
@@ -67,6 +69,13 @@ SCHEME = """<scheme>
 """
 
 _SECRET_PARAMS = ("password", "token", "api_key", "apikey", "secret")
+#: props.conf TRUNCATE of every wia:security:* sourcetype (bytes): Splunk cuts a longer event there,
+#: which would index broken JSON, so such an event is rejected with its size instead.
+MAX_EVENT_BYTES = 1_048_576
+#: Characters XML 1.0 does not allow in a document (lone surrogates, U+FFFE, U+FFFF). They can only
+#: sit inside JSON strings, where the JSON escape \uXXXX says the same thing in plain ASCII.
+_NOT_XML = re.compile(r"[\ud800-\udfff\ufffe\uffff]")
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 def main(argv: list[str], stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
@@ -74,13 +83,21 @@ def main(argv: list[str], stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
         stdout.write(SCHEME)
         return 0
     if argv[1:2] == ["--validate-arguments"]:
-        params = _params(ET.fromstring(stdin.read()).find("item"))
+        try:
+            params = _params(ET.fromstring(stdin.read()).find("item"))
+        except ET.ParseError as exc:
+            stdout.write(f"<error><message>{escape(f'the validation request is not XML: {exc}')}</message></error>")
+            return 1
         problem = validate(params)
         if problem:
             stdout.write(f"<error><message>{escape(problem)}</message></error>")
             return 1
         return 0
-    root = ET.fromstring(stdin.read())
+    try:
+        root = ET.fromstring(stdin.read())
+    except ET.ParseError as exc:
+        stderr.write(f"ERROR wia_events: the input configuration from splunkd is not XML: {exc}\n")
+        return 2
     stanza = root.find("configuration/stanza")
     if stanza is None:
         stderr.write("ERROR wia_events: no <stanza> in the input configuration\n")
@@ -104,8 +121,8 @@ def validate(params: dict[str, str]) -> str | None:
     if params.get("stix_content", "wia") not in ("wia", "stix"):
         return "stix_content must be wia or stix"
     for key in ("page_size", "max_events"):
-        if params.get(key) and not params[key].isdigit():
-            return f"{key} must be a whole number"
+        if params.get(key) and not (_WHOLE_NUMBER.fullmatch(params[key]) and int(params[key]) >= 1):
+            return f"{key} must be a whole number from 1 to 999999999, not {params[key][:40]!r}"
     return None
 
 
@@ -113,41 +130,58 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
         stdout: TextIO, stderr: TextIO) -> int:
     from wia_security import validate_event
 
+    redact = Redactor(session_key)
+
+    def log(line: str) -> None:     # stderr goes to splunkd.log: never a secret there
+        stderr.write(redact(line) + "\n")
+
     problem = validate(params)
     if problem:
-        stderr.write(f"ERROR wia_events input={name}: {problem}\n")
+        log(f"ERROR wia_events input={name}: {problem}")
         return 2
     secret = None
     if params.get("credential"):
         try:
             secret = Splunkd(server_uri, session_key).password(params["credential"])
         except SplunkdError as exc:
-            stderr.write(f"ERROR wia_events input={name}: {exc}\n")
+            log(f"ERROR wia_events input={name}: {exc}")
             return 2
-    source = open_source(params["source_url"], secret=secret, username=params.get("username"),
-                         verify_tls=_bool(params.get("verify_tls", "true")),
-                         page_size=int(params.get("page_size") or 500), stix_content=params.get("stix_content") or "wia")
+        redact.add(secret, params.get("username"))
+    try:
+        source = open_source(params["source_url"], secret=secret, username=params.get("username"),
+                             verify_tls=_bool(params.get("verify_tls", "true")),
+                             page_size=int(params.get("page_size") or 500), stix_content=params.get("stix_content") or "wia")
+        checkpoint = Checkpoint(checkpoint_dir, name)
+    except (SourceError, CheckpointError) as exc:
+        log(f"ERROR wia_events input={name}: {exc}")
+        return 2
     max_events = int(params.get("max_events") or 10_000)
-    checkpoint = Checkpoint(checkpoint_dir, name)
-    emitted = invalid = duplicates = 0
+    emitted = invalid = duplicates = skipped = 0
     stdout.write("<stream>")
     try:
         for page in source.pages(checkpoint.position):
             for reason in page.skipped:
-                stderr.write(f"ERROR wia_events input={name}: {reason}\n")
-            for event in page.events:
+                skipped += 1
+                log(f"ERROR wia_events input={name}: {reason}")
+            for index, event in enumerate(page.events):
+                if not isinstance(event, dict):
+                    invalid += 1
+                    log(f"ERROR wia_events input={name} event #{index} of the page rejected: "
+                        f"a JSON {type(event).__name__}, not a WIA event object")
+                    continue
                 event_id = str(event.get("id", ""))
                 if event_id and checkpoint.seen(event_id):
                     duplicates += 1
                     continue
                 result = validate_event(event)
-                if not result.valid:
-                    invalid += 1
-                    errors = "; ".join(f"{e.path}: {e.message}" for e in result.errors[:5])
-                    stderr.write(f"ERROR wia_events input={name} event_id={event_id or '?'} rejected: {errors}\n")
-                else:
-                    stdout.write(_event_xml(event, name))
+                rendered = _event_xml(event, name) if result.valid else None
+                if isinstance(rendered, str):
+                    stdout.write(rendered)
                     emitted += 1
+                else:
+                    invalid += 1
+                    why = rendered or "; ".join(f"{e.path}: {e.message}" for e in result.errors[:5])
+                    log(f"ERROR wia_events input={name} event_id={event_id or '?'} rejected: {why}")
                 if event_id:
                     checkpoint.remember(event_id)
             stdout.flush()                      # Splunk has the page before the checkpoint moves
@@ -155,23 +189,32 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
             if emitted >= max_events:
                 break
     except SourceError as exc:
-        stderr.write(f"ERROR wia_events input={name}: {exc}; will resume from the last checkpoint\n")
+        log(f"ERROR wia_events input={name}: {exc}; will resume from the last checkpoint")
         return 1
     finally:
         stdout.write("</stream>")
         stdout.flush()
-        stderr.write(f"INFO wia_events input={name} emitted={emitted} invalid={invalid} duplicates={duplicates}\n")
+        log(f"INFO wia_events input={name} emitted={emitted} invalid={invalid} duplicates={duplicates} skipped={skipped}")
     return 0
 
 
-def _event_xml(event: dict[str, Any], name: str) -> str:
+def _event_xml(event: dict[str, Any], name: str) -> str | ValueError:
+    """The <event> element for a valid event, or why Splunk cannot index it whole."""
     from wia_security import jsonio
     from wia_security.timeutil import parse_iso
 
     etype = event.get("type", "event")
-    when = f"{parse_iso(event['timestamp']).timestamp():.3f}"
+    try:
+        when = f"{parse_iso(event['timestamp']).timestamp():.3f}"
+    except (ValueError, OverflowError, OSError) as exc:
+        return ValueError(f"/timestamp: {event.get('timestamp')!r} cannot be an index time: {exc}")
+    data = _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", jsonio.dumps(event))
+    size = len(data.encode("utf-8"))
+    if size > MAX_EVENT_BYTES:
+        return ValueError(f"the event is {size:,} bytes of JSON, over the sourcetype's TRUNCATE of {MAX_EVENT_BYTES:,} "
+                          "(Splunk would index it cut short)")
     return (f'<event unbroken="1"><time>{when}</time><sourcetype>wia:security:{escape(etype)}</sourcetype>'
-            f"<source>{escape(name)}</source><data>{escape(jsonio.dumps(event))}</data><done/></event>")
+            f"<source>{escape(name)}</source><data>{escape(data)}</data><done/></event>")
 
 
 def _params(node: Any) -> dict[str, str]:

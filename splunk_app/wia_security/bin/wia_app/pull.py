@@ -86,8 +86,18 @@ class HttpSource:
                               retryable=retryable) from None
         except urllib.error.URLError as exc:
             raise SourceError(f"cannot reach source: {exc.reason}", url=_redact(url), retryable=True) from None
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise SourceError(f"source sent invalid JSON: {exc}", url=_redact(url)) from None
+
+    def _get_object(self, url: str, accept: str, listing: str) -> tuple[dict[str, Any], Any, list[Any]]:
+        """A JSON object answer and its `listing` array (missing = empty); anything else is a SourceError,
+        so the run stops at the last checkpoint instead of skipping what it could not read."""
+        body, headers = self._get(url, accept)
+        items = body.get(listing) if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(items, (list, type(None))):
+            raise SourceError(f"source answered {type(body).__name__ if not isinstance(body, dict) else 'an object'} "
+                              f"without a {listing!r} array", url=_redact(url))
+        return body, headers, items or []
 
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -112,13 +122,21 @@ class TaxiiSource(HttpSource):
         next_token = None
         while True:
             query = dict(params, next=next_token) if next_token else params
-            body, headers = self._get(f"{objects_url}?{urllib.parse.urlencode(query)}", TAXII_MEDIA_TYPE)
-            objects = body.get("objects") or []
+            body, headers, objects = self._get_object(f"{objects_url}?{urllib.parse.urlencode(query)}", TAXII_MEDIA_TYPE,
+                                                      "objects")
             # A one-object page may carry only X-TAXII-Date-Added-First (medallion does so).
             last = headers.get("X-TAXII-Date-Added-Last") or headers.get("X-TAXII-Date-Added-First") or after
+            try:
+                if last:
+                    _step_back(last)
+            except (ValueError, OverflowError):
+                # Checkpointed, it would fail every later run; the page is not indexed, the run stops here.
+                raise SourceError(f"the TAXII server's X-TAXII-Date-Added-Last {last[:40]!r} is not a timestamp",
+                                  url=_redact(objects_url)) from None
             events: list[dict[str, Any]] = []
-            skipped: list[str] = []
-            for chunk in self._readable(objects):
+            skipped = [f"STIX object #{i} added up to {last}: a JSON {type(o).__name__}, not an object"
+                       for i, o in enumerate(objects) if not isinstance(o, dict)]
+            for chunk in self._readable([o for o in objects if isinstance(o, dict)]):
                 try:
                     events += [e.to_dict() for e in parse(chunk, from_="stix")]
                 except Exception as exc:  # a converter error names the object; keep going with the rest
@@ -144,8 +162,8 @@ class GatewaySource(HttpSource):
         cursor = position.get("cursor") or "0"
         while True:
             params = {"after": cursor, "limit": str(self.page_size)}
-            body, _ = self._get(f"{self.base.rstrip('/')}/v1/events?{urllib.parse.urlencode(params)}", "application/json")
-            events = body.get("events") or []
+            body, _, events = self._get_object(f"{self.base.rstrip('/')}/v1/events?{urllib.parse.urlencode(params)}",
+                                               "application/json", "events")
             next_cursor = body.get("next") or cursor
             yield Page(events, {"cursor": next_cursor})
             if not events or next_cursor == cursor:
@@ -222,11 +240,13 @@ class KafkaSource:
                 for tp, records in sorted(batch.items(), key=lambda item: item[0].partition):
                     for record in records:
                         try:
+                            if record.value is None:     # a tombstone (null value) of a compacted topic
+                                raise ValueError("no value (a tombstone)")
                             value = json.loads(record.value.decode("utf-8"))
                             if not isinstance(value, dict):
                                 raise ValueError(f"a JSON {type(value).__name__}, not an object")
                             events.append(value)
-                        except (ValueError, UnicodeDecodeError) as exc:
+                        except (ValueError, RecursionError) as exc:
                             skipped.append(f"{self.topic}/{tp.partition}@{record.offset}: not a WIA event: {exc}")
                         offsets[str(tp.partition)] = record.offset + 1
                 yield Page(events, {"offsets": dict(offsets)}, skipped)

@@ -48,11 +48,16 @@ class Splunkd:
         request = urllib.request.Request(url, headers={"Authorization": f"Splunk {self._session_key}"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout, context=self._ssl) as response:
-                return json.loads(response.read().decode("utf-8"))
+                body = json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as exc:
             raise SplunkdError(_message(exc), status=exc.code, endpoint=path) from None
         except urllib.error.URLError as exc:
             raise SplunkdError(f"cannot reach splunkd: {exc.reason}", endpoint=path) from None
+        except (OSError, ValueError) as exc:      # a timeout, a reset, or not JSON (a proxy's page)
+            raise SplunkdError(f"no usable answer from splunkd: {type(exc).__name__}: {exc}", endpoint=path) from None
+        if not isinstance(body, dict):
+            raise SplunkdError(f"splunkd answered a JSON {type(body).__name__}, not an object", endpoint=path)
+        return body
 
     def password(self, name: str, realm: str = REALM) -> str:
         """The clear password stored under realm:name: (storage/passwords entry id)."""
@@ -67,7 +72,14 @@ class Splunkd:
         entries = body.get("entry") or []
         if not entries:
             raise SplunkdError(f"no credential {name!r} in realm {realm!r}", status=404, endpoint="storage/passwords")
-        return entries[0]["content"]["clear_password"]
+        try:
+            secret = entries[0]["content"]["clear_password"]
+        except (KeyError, TypeError, IndexError):
+            secret = None
+        if not isinstance(secret, str):
+            raise SplunkdError(f"the storage/passwords entry of {name!r} has no clear_password (the session's user "
+                               "needs the list_storage_passwords capability)", endpoint="storage/passwords")
+        return secret
 
     def conf_stanza(self, conf: str, stanza: str) -> dict[str, str]:
         """One stanza of an app .conf file (merged default + local), without eai: metadata keys."""
@@ -78,8 +90,11 @@ class Splunkd:
                 raise SplunkdError(f"no [{stanza}] in {conf}.conf; configure it on the setup page",
                                    status=404, endpoint=f"configs/conf-{conf}") from None
             raise
-        content = (body.get("entry") or [{}])[0].get("content", {})
-        return {k: v for k, v in content.items() if not k.startswith("eai:") and k != "disabled"}
+        entries = body.get("entry")
+        content = entries[0].get("content") if isinstance(entries, list) and entries and isinstance(entries[0], dict) else None
+        if not isinstance(content, dict):
+            raise SplunkdError(f"splunkd's answer for [{stanza}] has no entry content", endpoint=f"configs/conf-{conf}")
+        return {k: str(v) for k, v in content.items() if not k.startswith("eai:") and k != "disabled"}
 
 
 def _escape(part: str) -> str:

@@ -56,6 +56,10 @@ XSOAR_SEVERITY = {"informational": 0.5, "low": 1, "medium": 2, "high": 3, "criti
 #: Event ids remembered in the last-run state to drop events a source hands over twice.
 RECENT_IDS = 5000
 DEFAULT_MAX_FETCH = 50
+#: The event types of the WIA Security standard (wia-get-events event_type).
+EVENT_TYPES = ("alert", "threat_intel", "vulnerability", "incident", "network_event", "endpoint_event", "auth_event")
+#: Largest limit / max_fetch taken (XSOAR creates incidents in one call; a source is read in pages of this).
+MAX_LIMIT = 10_000
 
 ''' CLIENT CLASS '''
 
@@ -134,11 +138,13 @@ class Client(BaseClient):
                 for tp, records in sorted(batch.items(), key=lambda item: item[0].partition):
                     for record in records:
                         try:
+                            if record.value is None:       # a tombstone (null value) of a compacted topic
+                                raise ValueError("no value (a tombstone)")
                             value = json.loads(record.value.decode("utf-8"))
                             if not isinstance(value, dict):
                                 raise ValueError(f"a JSON {type(value).__name__}")
                             events.append(value)
-                        except (ValueError, UnicodeDecodeError) as exc:
+                        except (ValueError, RecursionError) as exc:
                             problems.append(f"{topic}/{tp.partition}@{record.offset} is not a WIA event: {exc}")
                         offsets[str(tp.partition)] = record.offset + 1
         finally:
@@ -170,13 +176,79 @@ def parse_event_arg(args: dict[str, Any], name: str = "event") -> dict[str, Any]
         return value
     if not value:
         raise DemistoException(f"the {name} argument is required (a WIA event as JSON)")
+    if not isinstance(value, str):
+        raise DemistoException(f"the {name} argument must be one WIA event (a JSON object), not a {type(value).__name__}")
     try:
         event = json.loads(value)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise DemistoException(f"the {name} argument is not JSON: {exc}") from None
     if not isinstance(event, dict):
         raise DemistoException(f"the {name} argument must be a JSON object, not {type(event).__name__}")
     return event
+
+
+def positive_int(value: Any, name: str, default: int) -> int:
+    """A whole-number argument or parameter from 1 to MAX_LIMIT; the error names it."""
+    if value in (None, ""):
+        return default
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdecimal() or not 1 <= int(text) <= MAX_LIMIT:
+        raise DemistoException(f"{name} must be a whole number from 1 to {MAX_LIMIT}, not {text[:40]!r}")
+    return int(text)
+
+
+def boolean_arg(value: Any, name: str) -> bool:
+    try:
+        return argToBoolean(value)
+    except ValueError:
+        raise DemistoException(f"{name} must be true or false, not {str(value)[:40]!r}") from None
+
+
+def rfc3339(value: str, name: str) -> str:
+    """A TAXII added_after timestamp (RFC 3339, UTC or with an offset); the error names the argument."""
+    from datetime import datetime
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise DemistoException(f"{name} must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z "
+                               f"for a TAXII source, not {value[:40]!r}") from None
+    if moment.tzinfo is None:
+        raise DemistoException(f"{name} must carry a time zone (Z or +hh:mm), not {value[:40]!r}")
+    return value.strip()
+
+
+def check_url(url: str) -> str:
+    """The source URL, refused when it carries user:password (they belong in the Credentials parameter,
+    which XSOAR stores encrypted and masks; in the URL they would surface in errors). The message never
+    repeats them."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(url)
+        userinfo = parts.username is not None or parts.password is not None
+    except ValueError:
+        raise DemistoException("the Source URL parameter is not a URL") from None
+    if userinfo:
+        raise DemistoException("the Source URL must not carry user:password; put them in the Credentials "
+                               "parameter (user name and API token or password)")
+    return url
+
+
+class Redactor:
+    """Masks the instance's secrets in messages: a source answering an error may echo the request
+    (its Authorization header), and the error text reaches the war room and the server log."""
+
+    def __init__(self, secret: str | None, username: str | None = None) -> None:
+        from urllib.parse import quote
+        self._values: set[str] = set()
+        if secret and len(secret) >= 4:
+            self._values |= {secret, quote(secret, safe="")}
+            if username:
+                self._values.add(base64.b64encode(f"{username}:{secret}".encode()).decode("ascii"))
+
+    def __call__(self, text: str) -> str:
+        for value in sorted(self._values, key=len, reverse=True):
+            text = text.replace(value, "***")
+        return text
 
 
 def xsoar_severity(event: dict[str, Any]) -> float:
@@ -216,16 +288,36 @@ def step_back(timestamp: str) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def events_from_stix(objects: list[dict[str, Any]], stix_content: str) -> list[dict[str, Any]]:
+def events_from_stix(objects: list[dict[str, Any]], stix_content: str,
+                     problems: list[str] | None = None) -> list[dict[str, Any]]:
     """WIA events in a page of STIX objects. "wia": only the objects carrying the WIA property
     extension (each holds its whole event, so paging cannot split an event); "stix": the page read
     natively."""
     from wia_security.formats.stix import WIA_EXTENSION
+    objects = [o for o in objects if isinstance(o, dict)]
     if stix_content == "stix":
         chunks = [objects] if objects else []
     else:
-        chunks = [[o] for o in objects if WIA_EXTENSION in (o.get("extensions") or {})]
-    return [e.to_dict() for chunk in chunks for e in wia_security.parse(chunk, from_="stix")]
+        chunks = [[o] for o in objects if isinstance(o.get("extensions"), dict) and WIA_EXTENSION in o["extensions"]]
+    events: list[dict[str, Any]] = []
+    for chunk in chunks:
+        try:
+            events += [e.to_dict() for e in wia_security.parse(chunk, from_="stix")]
+        except Exception as exc:  # noqa: BLE001 - a malformed object is reported; the rest of the page is read
+            if problems is None:
+                raise
+            problems.append(f"STIX {chunk[0].get('type')} {chunk[0].get('id')} gave no WIA event: {exc}"
+                            if len(chunk) == 1 else f"the STIX page gave no WIA events: {exc}")
+    return events
+
+
+def feed_list(body: Any, key: str, who: str) -> list[Any]:
+    """The `key` array of a source's answer; an answer of another shape is an error, so the last-run
+    state does not move past what could not be read."""
+    items = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(items, (list, type(None))):
+        raise DemistoException(f"{who} answered a JSON {type(body).__name__} without a {key!r} array")
+    return items or []
 
 
 def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
@@ -251,20 +343,30 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
             # across fetches the state is the last page's date_added, read again from 1 microsecond
             # before (added_after is exclusive) with the event ids already fetched skipped.
             envelope, last = client.taxii_objects(taxii_after, limit, next_token)
-            objects = envelope.get("objects") or []
-            batch = events_from_stix(objects, client.stix_content)
+            objects = feed_list(envelope, "objects", "the TAXII server")
+            problems += [f"STIX object #{i} of the page is a JSON {type(o).__name__}, not an object"
+                         for i, o in enumerate(objects) if not isinstance(o, dict)]
+            batch = events_from_stix(objects, client.stix_content, problems)
             next_token = envelope.get("next")
             more = bool(envelope.get("more")) and bool(objects) and bool(next_token)
             if last:
+                try:
+                    step_back(last)
+                except (ValueError, OverflowError):
+                    # Kept in last_run, it would fail every later fetch: fail this one, last_run unchanged.
+                    raise DemistoException(f"the TAXII server's X-TAXII-Date-Added-Last {last[:40]!r} is not a timestamp") from None
                 new_state["added_after"] = last
         else:
             page = client.gateway_events(new_state.get("cursor"), limit)
-            batch = page.get("events") or []
+            batch = feed_list(page, "events", "the gateway")
             nxt = page.get("next")
             more = bool(batch) and bool(nxt) and nxt != new_state.get("cursor")
             if nxt:
                 new_state["cursor"] = nxt
-        for event in batch:
+        for index, event in enumerate(batch):
+            if not isinstance(event, dict):
+                problems.append(f"item #{index} of the page rejected: a JSON {type(event).__name__}, not a WIA event object")
+                continue
             event_id = str(event.get("id", ""))
             if event_id and event_id in seen:
                 continue
@@ -307,7 +409,7 @@ def fetch_incidents(client: Client, last_run: dict[str, Any], max_fetch: int,
 
 def validate_event_command(args: dict[str, Any]) -> CommandResults:
     event = parse_event_arg(args)
-    result = wia_security.validate_event(event, lenient=argToBoolean(args.get("lenient", False)))
+    result = wia_security.validate_event(event, lenient=boolean_arg(args.get("lenient", False), "lenient"))
     outputs = {"EventID": event.get("id"), "Valid": result.valid,
                "Errors": [{"Path": e.path, "Code": e.code, "Message": e.message} for e in result.errors],
                "Warnings": [{"Path": w.path, "Code": w.code, "Message": w.message} for w in result.warnings]}
@@ -354,12 +456,21 @@ def send_event_command(client: Client, args: dict[str, Any]) -> CommandResults:
 
 
 def get_events_command(client: Client, args: dict[str, Any]) -> CommandResults:
-    limit = arg_to_number(args.get("limit")) or 10
-    state = {}
-    if args.get("after"):
-        state["cursor" if client.source_type == "gateway" else "added_after"] = args["after"]
-    events, _, problems = pull_events(client, state, limit)
+    limit = positive_int(args.get("limit"), "limit", 10)
     types = set(argToList(args.get("event_type")))
+    unknown = sorted(types - set(EVENT_TYPES))
+    if unknown:
+        raise DemistoException(f"event_type {', '.join(unknown)} is not a WIA event type; use {', '.join(EVENT_TYPES)}")
+    state = {}
+    after = str(args.get("after") or "").strip()
+    if after:
+        if client.source_type == "gateway":
+            state["cursor"] = after
+        elif client.source_type == "taxii":
+            state["added_after"] = rfc3339(after, "after")
+        else:
+            raise DemistoException("after applies to gateway and TAXII sources; a Kafka source is read from its beginning")
+    events, _, problems = pull_events(client, state, limit)
     if types:
         events = [e for e in events if e.get("type") in types]
     events = events[:limit]
@@ -398,18 +509,22 @@ def main() -> None:  # pragma: no cover - exercised through the tests' demistomo
     args = demisto.args()
     command = demisto.command()
     demisto.debug(f"{INTEGRATION_NAME}: command {command}")
+    credentials = params.get("credentials") or {}
+    if not isinstance(credentials, dict):
+        credentials = {}
+    redact = Redactor(credentials.get("password") or None, credentials.get("identifier") or None)
     try:
-        credentials = params.get("credentials") or {}
-        client = Client(base_url=params.get("url", ""), source_type=params.get("source_type", "gateway"),
-                        verify=not argToBoolean(params.get("insecure", False)),
-                        proxy=argToBoolean(params.get("proxy", False)),
+        client = Client(base_url=check_url(str(params.get("url") or "")), source_type=params.get("source_type", "gateway"),
+                        verify=not boolean_arg(params.get("insecure", False), "Trust any certificate"),
+                        proxy=boolean_arg(params.get("proxy", False), "Use system proxy settings"),
                         token=credentials.get("password") or None, username=credentials.get("identifier") or None,
                         stix_content=params.get("stix_content") or "wia")
         if command == "test-module":
             return_results(test_module(client))
         elif command == "fetch-incidents":
             state, incidents = fetch_incidents(client, demisto.getLastRun() or {},
-                                               arg_to_number(params.get("max_fetch")) or DEFAULT_MAX_FETCH,
+                                               positive_int(params.get("max_fetch"), "Maximum number of incidents per fetch",
+                                                            DEFAULT_MAX_FETCH),
                                                params.get("incidentType"))
             demisto.incidents(incidents)
             demisto.setLastRun(state)
@@ -426,7 +541,7 @@ def main() -> None:  # pragma: no cover - exercised through the tests' demistomo
         else:
             raise NotImplementedError(f"command {command} is not implemented")
     except Exception as exc:
-        return_error(f"Failed to execute {command} command.\nError:\n{exc}")
+        return_error(redact(f"Failed to execute {command} command.\nError:\n{exc}"))
 
 
 ''' ENTRY POINT '''

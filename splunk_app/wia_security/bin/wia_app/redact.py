@@ -1,0 +1,39 @@
+"""Masks secrets in every line the app writes (splunkd.log, the dead-letter log).
+
+A destination or source that answers an error by echoing the request (its Authorization header, a
+token in a query string) would otherwise put the secret into splunkd.log through the error message;
+masking the known secret values, and the forms they travel in, catches that wherever it comes from.
+"""
+from __future__ import annotations
+
+import base64
+import urllib.parse
+
+MASK = "***"
+#: Shorter values are not masked: replacing "1" or "ab" everywhere would garble messages, and such
+#: values are not secrets worth the name.
+MIN_SECRET_CHARS = 4
+
+
+class Redactor:
+    def __init__(self, *secrets: str | None) -> None:
+        self._values: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None, username: str | None = None) -> None:
+        """Masks `secret` as is, URL-quoted, and (with `username`) as the HTTP Basic credential."""
+        if not secret or len(secret) < MIN_SECRET_CHARS:
+            return
+        forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+        if username:
+            forms.add(base64.b64encode(f"{username}:{secret}".encode("utf-8")).decode("ascii"))
+        self._values |= {f for f in forms if len(f) >= MIN_SECRET_CHARS}
+
+    def __call__(self, text: str) -> str:
+        for value in sorted(self._values, key=len, reverse=True):   # longest first: no partial leftovers
+            text = text.replace(value, MASK)
+        return text
+
+    def __repr__(self) -> str:  # never the values
+        return f"<Redactor of {len(self._values)} value(s)>"

@@ -1,0 +1,256 @@
+"""The wia_events modular input against hostile sources and settings, run as Splunk runs it (built app,
+config XML on stdin): a feed serving things that are not WIA event objects, oversized events, characters
+XML cannot carry, a corrupt checkpoint, bad numbers in the settings, a Kafka tombstone. Each bad item is
+reported in splunkd.log (stderr) with why and counted, the good ones are indexed, the checkpoint never
+skips past what was not read, and a run never dies on one item (which would block the input for good)."""
+from __future__ import annotations
+
+import re
+import sys
+import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
+
+import pytest
+
+from wia_security import AlertBuilder
+
+from .conftest import APP_SRC, ROOT
+from .splunkd_stub import Splunkd
+from .test_modular_input import input_xml, run_input, streamed
+
+sys.path.append(str(ROOT / "tests" / "servers"))  # after site-packages: tests/servers has modules named like packages (medallion, moto)
+
+from intel_http import Fault  # noqa: E402
+from wia_gateway_feed import GatewayFeed  # noqa: E402
+
+TOKEN = "gateway-feed-token-61d0c7a94e2b"
+SESSION_KEY = "splunkd-session-key-0b7f3e91"
+
+
+def counts(stderr: str) -> dict[str, int]:
+    line = next(line for line in stderr.splitlines() if line.startswith("INFO wia_events"))
+    return {k: int(v) for k, v in re.findall(r"(emitted|invalid|duplicates|skipped)=(\d+)", line)}
+
+
+@pytest.fixture
+def splunkd():
+    with Splunkd(session_key=SESSION_KEY) as server:
+        server.passwords[("wia_security", "gw")] = TOKEN
+        yield server
+
+
+@pytest.fixture
+def feed():
+    with GatewayFeed(token=TOKEN) as server:
+        yield server
+
+
+def gateway_conf(splunkd, feed, tmp_path, **extra) -> str:
+    return input_xml(splunkd, tmp_path / "ckpt", "gw", {"source_url": feed.url.replace("http://", "gateway+http://"),
+                                                        "credential": "gw", **extra})
+
+
+def alerts(n: int) -> list[dict]:
+    return [AlertBuilder().title(f"alert {i}").severity(i % 10).build().to_dict() for i in range(n)]
+
+
+def test_items_that_are_not_event_objects_are_reported_and_the_run_goes_on(built_app, splunkd, feed, tmp_path):
+    """They used to end the run with a traceback before the checkpoint: every later run died on the
+    same item, so the input never moved again."""
+    app, _ = built_app
+    good = alerts(3)
+    feed.events.extend([good[0], "junk", 7, None, [good[1]], good[1], good[2]])
+    conf = gateway_conf(splunkd, feed, tmp_path, page_size="3")
+    run = run_input(app, [], conf)
+    assert run.returncode == 0, run.stderr
+    assert [g["event"] for g in streamed(run.stdout)] == good
+    assert counts(run.stderr) == {"emitted": 3, "invalid": 4, "duplicates": 0, "skipped": 0}
+    assert "a JSON str, not a WIA event object" in run.stderr and "a JSON NoneType" in run.stderr
+    assert "Traceback" not in run.stderr
+    again = run_input(app, [], conf)
+    assert streamed(again.stdout) == [] and counts(again.stderr)["invalid"] == 0      # checkpoint moved past them
+
+
+@pytest.mark.parametrize("body", [[1, 2], {"events": "none"}, "text"])
+def test_an_answer_that_is_not_a_feed_page_stops_at_the_checkpoint(built_app, splunkd, feed, tmp_path, body):
+    app, _ = built_app
+    events = alerts(4)
+    feed.events.extend(events)
+    conf = gateway_conf(splunkd, feed, tmp_path, page_size="2")
+    feed.faults.append(Fault(200, body, path_prefix="/v1/events"))
+    feed.faults.insert(0, Fault(200, {"events": events[:2], "next": "2"}, path_prefix="/v1/events"))
+    broken = run_input(app, [], conf)
+    assert broken.returncode == 1 and "will resume from the last checkpoint" in broken.stderr
+    assert "Traceback" not in broken.stderr
+    resumed = run_input(app, [], conf)
+    assert [g["event"] for g in streamed(broken.stdout) + streamed(resumed.stdout)] == events
+
+
+def test_an_event_over_the_sourcetype_truncate_is_rejected_with_its_size(built_app, splunkd, feed, tmp_path):
+    """props.conf TRUNCATE would cut it and index broken JSON; the input says so instead."""
+    app, _ = built_app
+    big, small = alerts(2)
+    big["data"]["description"] = "x" * 1_100_000
+    feed.events.extend([big, small])
+    run = run_input(app, [], gateway_conf(splunkd, feed, tmp_path))
+    assert run.returncode == 0, run.stderr
+    assert [g["event"]["id"] for g in streamed(run.stdout)] == [small["id"]]
+    assert f"event_id={big['id']} rejected: the event is 1,1" in run.stderr and "TRUNCATE of 1,048,576" in run.stderr
+    assert counts(run.stderr) == {"emitted": 1, "invalid": 1, "duplicates": 0, "skipped": 0}
+
+
+def test_max_event_bytes_is_the_truncate_of_every_wia_sourcetype():
+    sys.path.insert(0, str(APP_SRC / "bin"))
+    try:
+        from wia_app.modinput import MAX_EVENT_BYTES
+    finally:
+        sys.path.remove(str(APP_SRC / "bin"))
+    props = (APP_SRC / "default" / "props.conf").read_text()
+    stanzas = re.findall(r"^\[(wia:security:[a-z_]+)\]", props, re.M)
+    truncates = re.findall(r"^TRUNCATE\s*=\s*(\d+)", props, re.M)
+    assert len(stanzas) == 7 and truncates == [str(MAX_EVENT_BYTES)] * len(stanzas)
+
+
+def test_characters_xml_cannot_carry_are_escaped_in_the_event_json(built_app, splunkd, feed, tmp_path):
+    """A lone surrogate (what a JSON \\ud800 escape decodes to) used to kill the run with
+    UnicodeEncodeError; U+FFFF would make the stream invalid XML for splunkd."""
+    app, _ = built_app
+    odd, plain = alerts(2)
+    odd["data"]["title"] = "攻撃 \ud800 \uffff \u0007 end"
+    feed.events.extend([odd, plain])
+    run = run_input(app, [], gateway_conf(splunkd, feed, tmp_path))
+    assert run.returncode == 0, run.stderr
+    got = streamed(run.stdout)                      # ET parses the whole stream: it is well-formed XML
+    assert [g["event"] for g in got] == [odd, plain]
+    data = ET.fromstring(run.stdout).find("event").findtext("data")
+    assert "攻撃" in data and "\\ud800" in data and "\\uffff" in data
+
+
+def test_a_corrupt_checkpoint_stops_the_input_with_a_clear_error(built_app, splunkd, feed, tmp_path):
+    """Starting over would index everything the source still holds a second time."""
+    app, _ = built_app
+    feed.events.extend(alerts(2))
+    conf = gateway_conf(splunkd, feed, tmp_path)
+    assert len(streamed(run_input(app, [], conf).stdout)) == 2
+    (checkpoint,) = (tmp_path / "ckpt").glob("wia_events_*.json")
+    checkpoint.write_text('{"position": {"cursor": "2"}, "recent_')
+    run = run_input(app, [], conf)
+    assert run.returncode == 2 and f"checkpoint {checkpoint} is unreadable" in run.stderr
+    assert "Traceback" not in run.stderr and "<event" not in run.stdout
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "²", "1e3", "9" * 12])
+def test_page_size_and_max_events_must_be_positive_whole_numbers(built_app, value):
+    app, _ = built_app
+    for key in ("page_size", "max_events"):
+        items = (f'<param name="source_url">gateway+https://gw.example</param>'
+                 f'<param name="{key}">{escape(value)}</param>')
+        run = run_input(app, ["--validate-arguments"], f'<items><item name="x">{items}</item></items>')
+        assert run.returncode == 1 and f"{key} must be a whole number" in ET.fromstring(run.stdout).findtext("message")
+
+
+def test_malformed_xml_from_splunkd_is_a_clear_error(built_app):
+    app, _ = built_app
+    run = run_input(app, ["--validate-arguments"], "<items><item")
+    assert run.returncode == 1 and "not XML" in ET.fromstring(run.stdout).findtext("message")
+    run = run_input(app, [], "<input><configuration>")
+    assert run.returncode == 2 and "not XML" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_secrets_never_reach_splunkd_log(built_app, splunkd, tmp_path):
+    """A source that repeats the request in its status line (here: a proxy) cannot put the bearer token
+    or the session key into splunkd.log."""
+    import http.server
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(502, f"bad gateway for {self.headers.get('Authorization')} {SESSION_KEY}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app, _ = built_app
+        run = run_input(app, [], input_xml(splunkd, tmp_path, "gw", {
+            "source_url": f"gateway+http://127.0.0.1:{server.server_address[1]}", "credential": "gw"}))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.returncode == 1 and "502" in run.stderr and "Bearer ***" in run.stderr
+    assert TOKEN not in run.stderr + run.stdout and SESSION_KEY not in run.stderr + run.stdout
+
+
+@pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning", "ignore:open_text is deprecated:DeprecationWarning")
+def test_kafka_tombstone_is_reported_and_the_partition_moves_on(built_app, splunkd, tmp_path):
+    """A null-valued message (a compacted topic's tombstone) used to raise AttributeError and end every
+    run at the same offset."""
+    from confluent_kafka import Producer
+    from tansu import start_tansu
+    from wia_security.connectors import open_sink
+    app, _ = built_app
+    events = alerts(3)
+    broker = start_tansu()
+    try:
+        topic = broker.create_topic(partitions=1)
+        with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
+            sink.send(events[:1])
+            sink.flush()
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer.produce(topic, key=b"gone", value=None, partition=0)
+        assert producer.flush(15) == 0
+        del producer                      # librdkafka stops its threads when the Producer is freed
+        with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
+            sink.send(events[1:])
+            sink.flush()
+        conf = input_xml(splunkd, tmp_path, "kafka", {"source_url": f"kafka://{broker.bootstrap}/{topic}"})
+        run = run_input(app, [], conf)
+        again = run_input(app, [], conf)
+    finally:
+        broker.kill()
+    assert run.returncode == 0, run.stderr
+    assert sorted(g["event"]["id"] for g in streamed(run.stdout)) == sorted(e["id"] for e in events)
+    assert f"{topic}/0@1: not a WIA event: no value (a tombstone)" in run.stderr
+    assert counts(run.stderr) == {"emitted": 3, "invalid": 0, "duplicates": 0, "skipped": 1}
+    assert streamed(again.stdout) == []
+
+
+@pytest.mark.parametrize("answer,why", [
+    (b"<html>proxy login</html>", "no usable answer from splunkd: JSONDecodeError"),
+    (b"[1, 2]", "splunkd answered a JSON list, not an object"),
+    (b'{"entry": [{"content": {"realm": "wia_security"}}]}', "has no clear_password"),
+])
+def test_an_unusable_splunkd_answer_is_a_clear_error(built_app, tmp_path, answer, why):
+    """splunkd (or a proxy in front of it) answering storage/passwords with something that is not a
+    password entry used to end the input with a traceback."""
+    class Odd(Splunkd):
+        def handle(self, req, headers):
+            if "storage/passwords" in req.path:
+                return 200, answer, {}
+            return super().handle(req, headers)
+
+    app, _ = built_app
+    with Odd(session_key=SESSION_KEY) as odd:
+        run = run_input(app, [], input_xml(odd, tmp_path, "gw", {"source_url": "gateway+http://127.0.0.1:9",
+                                                                "credential": "gw"}))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert why in run.stderr
+    assert SESSION_KEY not in run.stderr
+
+
+def test_a_taxii_date_header_that_is_not_a_timestamp_is_never_checkpointed(built_app, splunkd, feed, tmp_path):
+    """Checkpointed, it used to fail every later run with a ValueError traceback."""
+    from wia_security import convert
+    app, _ = built_app
+    alert = alerts(1)[0]
+    feed.faults.append(Fault(200, {"more": False, "objects": convert(alert, to="stix")["objects"]},
+                             headers={"X-TAXII-Date-Added-Last": "soon", "Content-Type": "application/taxii+json;version=2.1"},
+                             path_prefix="/objects/"))
+    conf = input_xml(splunkd, tmp_path, "taxii", {"source_url": feed.url.replace("http://", "taxii+http://"), "credential": "gw"})
+    run = run_input(app, [], conf)
+    assert run.returncode == 1 and "X-TAXII-Date-Added-Last 'soon' is not a timestamp" in run.stderr
+    assert streamed(run.stdout) == [] and not list(tmp_path.glob("wia_events_*.json"))
