@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 from wia_security.errors import ConversionError
+from wia_security.redact import redact, redact_value
 
 log = logging.getLogger("wia_security.delivery")
 
@@ -29,6 +30,11 @@ class Rejected:
     raw: bytes | None = None
     sink: str | None = None
     retryable: bool = False
+
+    def __post_init__(self) -> None:
+        # Reasons may quote a server's answer, which may echo a credential (see wia_security.redact).
+        self.reason = redact(self.reason)
+        self.errors = redact_value(self.errors)
 
 
 @dataclass(slots=True)

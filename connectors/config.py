@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from wia_security.errors import ConfigError, UnknownFormatError
+from wia_security.redact import remember
 
 from .delivery.policy import DeliveryPolicy
 
@@ -34,6 +35,7 @@ class Secret:
     def __init__(self, value: str, origin: str = "literal") -> None:
         self._value = value
         self.origin = origin
+        remember(value)                      # masked in every error and dead-letter reason from now on
 
     def reveal(self) -> str:
         return self._value
@@ -48,8 +50,12 @@ class Secret:
 
 
 def reveal(value: "Secret | str | None") -> str | None:
-    """The plain value of a Secret or str (for the one place that sends it)."""
-    return value.reveal() if isinstance(value, Secret) else value
+    """The plain value of a Secret or str (for the one place that sends it); a plain str is remembered
+    for masking as a Secret is."""
+    if isinstance(value, Secret):
+        return value.reveal()
+    remember(value)
+    return value
 
 
 def is_secret_key(key: str) -> bool:

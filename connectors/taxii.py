@@ -41,7 +41,7 @@ from wia_security.formats import convert, get_format
 from wia_security.timeutil import parse_iso
 
 from .base import Rejected
-from .config import Secret, resolve_options
+from .config import resolve_options, reveal
 from .delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
 from .delivery.http import is_retryable_status
 
@@ -95,8 +95,7 @@ class Page:
 
 
 def _credentials(user: str | None, password: Any, token: Any) -> dict[str, Any]:
-    password = password.reveal() if isinstance(password, Secret) else password
-    token = token.reveal() if isinstance(token, Secret) else token
+    password, token = reveal(password), reveal(token)      # remembered for masking in errors
     if token:
         return {"auth": BearerAuth(token)}
     if user or password:

@@ -28,6 +28,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from wia_security.errors import WiaError
+from wia_security.redact import remember
 
 log = logging.getLogger("wia_security.connectors.websocket_client")
 
@@ -102,6 +103,7 @@ class StreamClient:
             raise ValueError("at least one subscription")
         self.url = url
         self._token = token.reveal() if hasattr(token, "reveal") else token
+        remember(self._token)
         self.subscriptions = list(subscriptions)
         self.reconnect = reconnect
         self.initial_backoff = initial_backoff

@@ -95,6 +95,9 @@ class DeliveryError(WiaError):
     def __init__(self, reason: str, *, sink: str = "", retryable: bool = False,
                  retry_after: float | None = None, status: int | None = None,
                  details: Any = None) -> None:
+        from .redact import redact, redact_value      # a server may echo the credential in its error
+        reason = redact(reason)
+        details = redact_value(details)
         self.reason = reason
         self.sink = sink
         self.retryable = retryable

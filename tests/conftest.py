@@ -16,6 +16,15 @@ def samples() -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(SAMPLES.glob("*-sample.json"))}
 
 
+@pytest.fixture(autouse=True)
+def _forget_secrets():
+    """Secrets a test's sinks were given are masked process-wide (wia_security.redact); forget them after
+    each test so one test's short made-up key cannot mask words in another's messages."""
+    yield
+    from wia_security.redact import forget_all
+    forget_all()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """`make test` sets WIA_NO_SKIPS=1: there, every extra is installed, so a skipped test means a broken
     install or a missing feature, and the run fails instead of passing quietly."""

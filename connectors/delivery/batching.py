@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Sequence
 
 from wia_security.errors import DeliveryError
+from wia_security.redact import redact, redact_value
 
 from ..base import BaseSink, DeliveryReport, Rejected, unencodable
 from .policy import DeliveryPolicy
@@ -62,11 +63,11 @@ class Outcome:
 
     @staticmethod
     def retry(reason: str, retry_after: float | None = None, details: Any = None) -> "Outcome":
-        return Outcome(RETRY, reason, retry_after, details)
+        return Outcome(RETRY, redact(reason), retry_after, redact_value(details))
 
     @staticmethod
     def failed(reason: str, details: Any = None) -> "Outcome":
-        return Outcome(FAILED, reason, None, details)
+        return Outcome(FAILED, redact(reason), None, redact_value(details))
 
     @staticmethod
     def from_error(error: DeliveryError) -> "Outcome":

@@ -23,6 +23,7 @@ from wia_security.attack import table as attack_table
 from wia_security.connectors.base import Rejected
 from wia_security.connectors.delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
 from wia_security.errors import ConfigError, ConversionError, DeliveryError
+from wia_security.redact import remember
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
@@ -391,6 +392,7 @@ def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTI
 
 # -- client plumbing -------------------------------------------------------------------------------------
 def _client(url: str, key: str, verify_tls: bool | str, timeout: float | None) -> Any:
+    remember(key)                            # masked if MISP ever echoes it in an error
     from pymisp import PyMISP
     from pymisp.exceptions import PyMISPError
     try:

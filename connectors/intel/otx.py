@@ -26,6 +26,7 @@ from wia_security.attack import table as attack_table
 from wia_security.connectors.base import Rejected
 from wia_security.connectors.delivery.policy import DeliveryPolicy
 from wia_security.errors import ConfigError, ConversionError, DeliveryError
+from wia_security.redact import remember
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
@@ -187,6 +188,7 @@ class OtxSource:
         self.timeout = timeout
         self.retry = retry or DeliveryPolicy(max_attempts=5, initial_backoff=2.0, max_backoff=60.0)
         self._sleep = sleep
+        remember(api_key.strip())
         self.session = new_session(verify=verify_tls, headers={"X-OTX-API-KEY": api_key.strip(), "Accept": "application/json"})
         self.cursor: str | None = self._load_cursor()
         self._pending: str | None = None

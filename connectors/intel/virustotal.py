@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 from wia_security.connectors.base import BaseSink, DeliveryReport, Sink
 from wia_security.connectors.delivery.policy import DeliveryPolicy
 from wia_security.errors import ConfigError
+from wia_security.redact import remember
 from wia_security.timeutil import now_iso, to_iso
 
 from .cache import EnrichmentCache
@@ -142,6 +143,7 @@ class VirusTotalEnricher:
         import vt  # vt-py: the official client; imported here so the core never needs it
         self._vt = vt
         self._api_key = api_key.strip()
+        remember(self._api_key)
         self.host = host                      # None = https://www.virustotal.com (vt-py's default)
         self.cache = cache or EnrichmentCache()
         self.time_budget = time_budget
