@@ -1,16 +1,20 @@
 """The `wia-security` command: one module per subcommand, registered in COMMANDS.
 
-Exit codes, for every subcommand: 0 success, 1 some events invalid or rejected, 2 usage or I/O error.
+Exit codes, for every subcommand: 0 success, 1 some events invalid or rejected, 2 usage or I/O error,
+130 interrupted, 143 terminated, 141 output pipe closed (see common.py).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from ..errors import WiaError
 from .._version import WIA_VERSION, __version__
+from .common import EXIT_BROKEN_PIPE, EXIT_CODES_HELP, EXIT_INVALID, EXIT_OK, EXIT_USAGE, closest, silence_stdout
 
 #: subcommand -> module in this package exposing `add_parser(subparsers)` and `run(args) -> int`
 COMMANDS: dict[str, str] = {
@@ -27,14 +31,24 @@ COMMANDS: dict[str, str] = {
     "pull": "pull",
 }
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+__all__ = ["COMMANDS", "EXIT_INVALID", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus the closest valid name when a choice is misspelled (subcommands inherit it)."""
+
+    def error(self, message: str) -> NoReturn:
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if m:
+            message += closest(m[1], re.findall(r"'([^']*)'", m[2]))
+        super().error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wia-security",
         description="Validate, convert and deliver WIA Security events.",
-        epilog="Exit codes: 0 success, 1 some events invalid or rejected, 2 usage or I/O error.")
+        epilog=EXIT_CODES_HELP + " `wia-security COMMAND --help` for each command.")
     parser.add_argument("--version", action="version",
                         version=f"wia-security {__version__} (WIA Security standard {WIA_VERSION})")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -45,21 +59,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Started with stdout or stderr closed (`>&-`): Python leaves them None; write into /dev/null rather
+    # than fail on the first print with a traceback.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        sys.stdout.flush()              # a closed pipe shows here, not in the interpreter's last flush
+        return code
     except WiaError as exc:             # a subcommand that did not catch its own: still one clear line
         print(f"wia-security {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("wia-security: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return EXIT_OK
+        # The reader of our output went away (`| head -1`): stop quietly, with the status a shell
+        # gives a tool killed by SIGPIPE, so `set -o pipefail` scripts still see the cut.
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

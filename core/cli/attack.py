@@ -7,13 +7,16 @@ from typing import Any
 
 from .. import jsonio
 from ..attack import table
+from .common import EXIT_CODES_HELP, closest_match, fail
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("attack", help="look up MITRE ATT&CK techniques and tactics",
-                              description="Look up a technique (T1059.001), tactic (TA0002, execution) or name.")
+                              description="Look up a technique (T1059.001), tactic (TA0002, execution) or name.",
+                              epilog="Exit 0 when found, 1 when not (with the closest name, if any). "
+                                     + EXIT_CODES_HELP)
     p.add_argument("query", help="technique or tactic id, tactic shortname, or a technique name")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the matches as one JSON array")
     p.set_defaults(run=run)
 
 
@@ -29,8 +32,14 @@ def run(args: argparse.Namespace) -> int:
                       "techniques": len([x for x in t.techniques_in(tactic.id) if not x.is_subtechnique])})
     else:
         found += [_technique(x, t) for x in t.techniques_named(q)]
+    if not q:
+        return fail("attack: give a technique or tactic id, a tactic shortname or a technique name")
     if not found:
-        print(f"wia-security: {q!r} is not in ATT&CK v{t.version}", file=sys.stderr)
+        names = {x.name.casefold(): x.name for x in t}
+        names.update({x.shortname: x.shortname for x in t.tactics})
+        match = closest_match(q.casefold(), names)
+        hint = f" (did you mean {names[match]!r}?)" if match else ""
+        print(f"wia-security: {q!r} is not in ATT&CK v{t.version}{hint}", file=sys.stderr)
         return 1
     if args.json:
         print(jsonio.dumps(found))

@@ -1,33 +1,187 @@
-"""Small helpers the subcommands share: input checks and error printing."""
+"""Small helpers the subcommands share: input checks, error printing, stopping cleanly on a signal.
+
+Exit codes (every subcommand): 0 success, 1 some events invalid or rejected, 2 usage or I/O error,
+130 interrupted (SIGINT, Ctrl-C), 143 terminated (SIGTERM), 141 the reader of standard output went
+away (`| head`), as a shell reports a tool killed by SIGPIPE.
+"""
 from __future__ import annotations
 
+import difflib
+import errno
 import os
+import signal
+import stat
 import sys
-from typing import Sequence
+import threading
+from types import FrameType
+from typing import Iterable, Iterator, Sequence, TypeVar
 
-from ..errors import WiaError
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141            # 128 + SIGPIPE (13); signal.SIGPIPE does not exist on Windows
+EXIT_CODES_HELP = ("Exit codes: 0 success, 1 some events invalid or rejected, 2 usage or I/O error, "
+                   "130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 141 output pipe closed (| head).")
+
+T = TypeVar("T")
 
 
 def missing_inputs(paths: Sequence[str]) -> list[str]:
-    """Paths that cannot be opened, each reported on stderr."""
+    """Paths that cannot be read, each reported on stderr. For a regular file opening it is the test
+    (os.access answers yes to root for any file)."""
     bad = []
+    if list(paths).count("-") > 1:
+        print("wia-security: -: standard input can be read only once", file=sys.stderr)
+        bad.append("-")
     for path in paths:
         if path == "-":
             continue
-        if not os.path.exists(path):
-            print(f"wia-security: {path}: no such file", file=sys.stderr)
-            bad.append(path)
-        elif os.path.isdir(path):
-            print(f"wia-security: {path}: is a directory", file=sys.stderr)
-            bad.append(path)
-        elif not os.access(path, os.R_OK):
-            print(f"wia-security: {path}: permission denied", file=sys.stderr)
+        problem = _unreadable(path)
+        if problem:
+            print(f"wia-security: {path}: {problem}", file=sys.stderr)
             bad.append(path)
     return bad
 
 
+def _unreadable(path: str) -> str | None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return _reason(exc)
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if not stat.S_ISREG(mode):
+        # A FIFO or device: opening it here would take the writer's one connection (a FIFO) or
+        # have effects; the permission bits are all that can be checked without reading.
+        return None if os.access(path, os.R_OK) else "permission denied"
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as exc:
+        return _reason(exc)
+    return None
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    if exc.errno == errno.EACCES:
+        return "permission denied"
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
+
+
 def fail(error: BaseException | str) -> int:
     """Print a usage/configuration error and return exit code 2."""
-    text = str(error) if isinstance(error, (WiaError, OSError)) else str(error)
-    print(f"wia-security: {text}", file=sys.stderr)
-    return 2
+    print(f"wia-security: {error}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def closest_match(word: str, choices: Iterable[str]) -> str | None:
+    match = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def closest(word: str, choices: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the nearest choice, or ''."""
+    match = closest_match(word, choices)
+    return f" (did you mean {match!r}?)" if match else ""
+
+
+def same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+class Interrupted(BaseException):
+    """Raised out of a blocked read when a stop signal arrives (BaseException: no reader swallows it)."""
+
+
+class StopSignals:
+    """SIGINT and SIGTERM ask a run to stop between two input items, so that everything read so far is
+    finished (written, delivered or dead-lettered), the output ends with complete lines, and the counts
+    printed are exact. A second signal aborts at once (KeyboardInterrupt).
+
+    Use as a context manager around the run and read the input through `items()`. `exit_code` is
+    128 + the signal number once one arrived. A signal the process was started ignoring (`nohup`, a
+    background job) stays ignored."""
+
+    def __init__(self, signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> None:
+        self.signals = signals
+        self.received: int | None = None
+        self._reading = False
+        self._previous: dict[int, object] = {}
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.received is None else 128 + self.received
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.signals:
+                previous = signal.getsignal(sig)
+                if previous is signal.SIG_IGN:
+                    continue
+                self._previous[sig] = previous
+                signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)  # type: ignore[arg-type]
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+        # os.write, not print: the main thread may be inside a write to sys.stderr right now.
+        name = "interrupted" if signum == signal.SIGINT else f"{signal.Signals(signum).name} received"
+        _write_stderr(f"\nwia-security: {name}: finishing what was read so far "
+                      "(send it again to stop at once)\n")
+        if self._reading:
+            raise Interrupted
+
+    def items(self, iterables: Iterable[Iterable[T]]) -> Iterator[T]:
+        """The items of each iterable in turn, until a stop signal arrives. A signal during a blocking
+        read (a quiet pipe) ends the read; one at any other moment ends the run before the next item."""
+        for iterable in iterables:
+            iterator = iter(iterable)
+            while True:
+                try:
+                    self._reading = True
+                    if self.received is not None:
+                        return
+                    item = next(iterator, _END)
+                    self._reading = False
+                except Interrupted:
+                    self._reading = False
+                    return
+                if item is _END:
+                    break
+                yield item  # type: ignore[misc]
+
+    def note(self) -> str:
+        """What to say after the counts when the run was stopped by a signal."""
+        if self.received is None:
+            return ""
+        name = "interrupted" if self.received == signal.SIGINT else f"stopped by {signal.Signals(self.received).name}"
+        return f"wia-security: {name}: the counts above cover everything read before the signal; the rest was not read"
+
+
+_END = object()
+
+
+def _write_stderr(text: str) -> None:
+    try:
+        os.write(2, text.encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+def silence_stdout() -> None:
+    """After EPIPE on stdout: point fd 1 at /dev/null so the interpreter's final flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass

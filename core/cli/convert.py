@@ -17,7 +17,8 @@ from ..formats import FORMATS, get_format
 from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
-from .common import fail, missing_inputs
+from .common import (EXIT_BROKEN_PIPE, EXIT_CODES_HELP, StopSignals, closest, fail, missing_inputs, same_file,
+                     silence_stdout)
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
 #: How many rejects are echoed on stderr (all of them go to the dead-letter file).
@@ -30,8 +31,10 @@ def add_parser(subparsers: Any) -> None:
         description="Convert WIA events (JSON, JSON array or NDJSON; gzip too; - for stdin) to a public format "
                     "with --to, or documents of a format back to WIA events with --from. Output: one document per "
                     "line. Inputs that cannot be converted go to the dead-letter file with the reason. "
-                    "Exit 0 when everything converted, 1 when some inputs were rejected, 2 on usage or I/O errors. "
-                    "`--list-formats` (or `--to help`) lists the formats.")
+                    "The summary goes to standard error. `--list-formats` (or `--to help`) lists the formats. "
+                    "Ctrl-C stops after the input being converted: the output ends with whole lines and the counts "
+                    "so far are printed.",
+        epilog="Exit 0 when everything converted, 1 when some inputs were rejected. " + EXIT_CODES_HELP)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="input files, or - for standard input")
     direction = p.add_mutually_exclusive_group()
     direction.add_argument("--to", metavar="NAME", help="convert WIA events to this format")
@@ -46,7 +49,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--lenient", action="store_true",
                    help="treat optional fields that are null as absent instead of rejecting the event")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show a progress bar on stderr (default: when stderr is a terminal)")
+                   help="show a progress bar on stderr (default: when stderr is a terminal and the documents "
+                        "do not go to that terminal too)")
     p.add_argument("--summary", choices=("text", "json"), default="text", help="summary on stderr (default text)")
     p.set_defaults(run=run)
 
@@ -118,7 +122,11 @@ class Converter:
             return
         try:
             doc = self.fmt.from_wia(result.event, **self.options)
-        except (WiaError, ValueError, TypeError, KeyError) as exc:
+        except TypeError as exc:
+            _unknown_option(exc, self.fmt.name)
+            self._reject(item, f"cannot convert to {self.fmt.name}: {exc}", item.value, None)
+            return
+        except (WiaError, ValueError, KeyError) as exc:
             self._reject(item, f"cannot convert to {self.fmt.name}: {exc}", item.value, None)
             return
         if isinstance(doc, str):
@@ -130,7 +138,11 @@ class Converter:
     def _from(self, item: Item) -> Iterator[bytes]:
         try:
             events = self.fmt.to_wia(item.value, **self.options)
-        except (WiaError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except TypeError as exc:
+            _unknown_option(exc, self.fmt.name)
+            self._reject(item, f"cannot convert from {self.fmt.name}: {exc}", item.value, item.raw)
+            return
+        except (WiaError, ValueError, KeyError, AttributeError) as exc:
             self._reject(item, f"cannot convert from {self.fmt.name}: {exc}", item.value, item.raw)
             return
         self.counts["converted"] += 1
@@ -148,26 +160,52 @@ class Converter:
         self.counts["rejected"] += 1
         self.reasons[reason.split(": ")[0]] += 1
         if self.counts["rejected"] <= MAX_REPORTED:
-            print(f"{item.where}: {reason}", file=sys.stderr)
+            if self.progress is not None:
+                self.progress.clear()
+            where = item.where if item.line else item.source
+            print(f"{where}: {reason}", file=sys.stderr)
         self.dead_letter.put(self.Rejected(reason, event=value, errors=errors or [], where=item.where,
                                            raw=raw if value is None else None))
 
 
+def _unknown_option(exc: TypeError, fmt_name: str) -> None:
+    """A TypeError naming an unexpected keyword is a --option the format does not take: a usage error
+    for the whole run, not a reason to dead-letter every event."""
+    text = str(exc)
+    if "unexpected keyword argument" in text:
+        option = text.rsplit("argument", 1)[-1].strip(" '\"")
+        raise _UsageStop(f"convert: --option {option}: not an option of the {fmt_name} format")
+
+
 def _text_items(src: InputSource) -> Iterator[Item]:
-    """Line formats (LEEF, CEF): every non-blank line is one document."""
-    for lineno, raw in enumerate(src.stream, 1):
-        line = raw.rstrip(b"\r\n")
-        if not line.strip():
-            continue
-        try:
-            yield Item(src.name, lineno, line.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            yield Item(src.name, lineno, error=ParseError(f"not valid UTF-8 at byte {exc.start}", source=src.name,
-                                                          line=lineno), raw=line)
+    """Line formats (LEEF, CEF): every non-blank line is one document (a UTF-8 BOM before the first is not
+    part of it)."""
+    lineno = 0
+    try:
+        for lineno, raw in enumerate(src.stream, 1):
+            line = raw.rstrip(b"\r\n")
+            if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            if not line.strip():
+                continue
+            try:
+                yield Item(src.name, lineno, line.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                yield Item(src.name, lineno, error=ParseError(f"not valid UTF-8 at byte {exc.start}", source=src.name,
+                                                              line=lineno), raw=line)
+    except (OSError, EOFError) as exc:          # a corrupt or truncated gzip stream
+        yield Item(src.name, lineno + 1, error=ParseError(f"unreadable input after line {lineno}: {exc}",
+                                                          source=src.name, line=lineno + 1))
+
+
+class _UsageStop(Exception):
+    """A converter option the format does not take: stop the run as a usage error."""
 
 
 def run(args: argparse.Namespace) -> int:
     if args.list_formats or args.to == "help" or args.from_ == "help":
+        if args.inputs:
+            return fail("convert: --list-formats takes no INPUT")
         return list_formats(sys.stdout)
     if not args.to and not args.from_:
         return fail("convert: give --to NAME or --from NAME (--list-formats lists them)")
@@ -177,13 +215,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         fmt = get_format(name)
         options = parse_options(args.option)
-    except (UnknownFormatError, ValueError) as exc:
+    except UnknownFormatError as exc:
+        return fail(f"convert: {exc}{closest(name, FORMATS)}")
+    except ValueError as exc:
         return fail(exc)
     direction = "to" if args.to else "from"
     if direction == "from" and not fmt.can_parse:
         return fail(f"convert: {name} documents cannot be converted back to WIA events")
     if missing_inputs(args.inputs):
         return 2
+    for path in args.inputs:
+        for target, flag in ((args.output, "--output"), (args.dead_letter, "--dead-letter")):
+            if target != "-" and path != "-" and same_file(path, target):
+                return fail(f"convert: {flag} {target} is also an INPUT; it would be written while it is read")
+    if args.output != "-" and same_file(args.output, args.dead_letter):
+        return fail(f"convert: --output and --dead-letter are the same file ({args.output})")
     from wia_security.connectors.dead_letter import DeadLetterFile, unwritable
     problem = unwritable(args.dead_letter)
     if problem:
@@ -192,37 +238,46 @@ def run(args: argparse.Namespace) -> int:
         out: IO[bytes] = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
     except OSError as exc:
         return fail(f"{args.output}: {exc.strerror or exc}")
+    show_progress = args.progress
+    if show_progress is None:      # documents on the same terminal as the bar would garble both
+        show_progress = sys.stderr.isatty() and not (args.output == "-" and sys.stdout.isatty())
     sources: list[InputSource] = []
     io_error = False
+    converter: Converter | None = None
+    dead_letter: Any = None
+    stop = StopSignals()
     try:
-        sources = [InputSource(path) for path in args.inputs]
-        total = sum(s.size or 0 for s in sources) or None
-        progress = Progress(total, lambda: sum(s.position() for s in sources), enabled=args.progress)
-        with DeadLetterFile(args.dead_letter) as dead_letter:
-            converter = Converter(fmt, direction, out, dead_letter, lenient=args.lenient, options=options,
-                                  progress=progress)
-            try:
-                for src in sources:
-                    text = direction == "from" and fmt.text
-                    converter.run(_text_items(src) if text else src.items())
-            except BrokenPipeError:
-                raise
-            except OSError as exc:
-                fail(f"{exc.filename or 'output'}: {exc.strerror or exc}")
-                io_error = True
-            except OutputError as exc:         # rejects can no longer be recorded: stop, say so
-                fail(f"stopped: {exc}")
-                io_error = True
-            finally:
-                progress.close()
+        with stop:
+            sources = [InputSource(path) for path in args.inputs]
+            total = sum(s.size or 0 for s in sources) or None
+            progress = Progress(total, lambda: sum(s.position() for s in sources), enabled=show_progress)
+            with DeadLetterFile(args.dead_letter) as dead_letter:
+                converter = Converter(fmt, direction, out, dead_letter, lenient=args.lenient, options=options,
+                                      progress=progress)
+                text = direction == "from" and fmt.text
+                try:
+                    converter.run(stop.items(_text_items(src) if text else src.items() for src in sources))
+                    progress.update(converter.counts["read"], converter.counts["rejected"], force=True)
+                except BrokenPipeError:
+                    raise
+                except _UsageStop as exc:
+                    progress.close()
+                    return fail(exc)
+                except OSError as exc:
+                    fail(f"{exc.filename or 'output'}: {exc.strerror or exc}")
+                    io_error = True
+                except OutputError as exc:         # rejects can no longer be recorded: stop, say so
+                    fail(f"stopped: {exc}")
+                    io_error = True
+                finally:
+                    progress.close()
     except OutputError as exc:
         fail(f"stopped: {exc}")
         io_error = True
     except BrokenPipeError:
-        # The reader of our output went away (`| head`): stop quietly, as Unix tools do.
-        import os
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        # The reader of our output went away (`| head`): stop quietly, as Unix tools do (main's convention).
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as exc:
         return fail(f"{exc.filename or 'input'}: {exc.strerror or exc}")
     finally:
@@ -234,21 +289,29 @@ def run(args: argparse.Namespace) -> int:
             try:
                 out.flush()
             except BrokenPipeError:
-                pass
+                silence_stdout()
+                return EXIT_BROKEN_PIPE    # noqa: B012 - the pipe closed on the last write: same as above
+    if converter is None:
+        return 2
     counts = converter.counts
+    recorded = dead_letter.count if dead_letter is not None else 0
     summary = {"format": name, "direction": direction, "read": counts["read"], "converted": counts["converted"],
                "written": counts["written"], "rejected": counts["rejected"],
-               "dead_letter": args.dead_letter if counts["rejected"] else None, "dead_lettered": dead_letter.count,
+               "dead_letter": args.dead_letter if counts["rejected"] else None, "dead_lettered": recorded,
                "reasons": dict(converter.reasons)}
+    if stop.received is not None:
+        summary["interrupted"] = True
     if args.summary == "json":
         print(jsonio.dumps(summary), file=sys.stderr)
     else:
-        recorded = dead_letter.count
         extra = "" if not counts["rejected"] else (
             f"; {counts['rejected']:,} rejected, written to {args.dead_letter}" if recorded == counts["rejected"] else
             f"; {counts['rejected']:,} rejected, {recorded:,} of them written to {args.dead_letter}")
         print(f"{counts['read']:,} inputs: {counts['written']:,} {'documents' if direction == 'to' else 'events'} "
               f"written ({name}, {'WIA -> ' + name if direction == 'to' else name + ' -> WIA'}){extra}", file=sys.stderr)
+    if stop.received is not None:
+        print(stop.note(), file=sys.stderr)
+        return stop.exit_code or 130
     if io_error:
         return 2
     return 1 if counts["rejected"] else 0

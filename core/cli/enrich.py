@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from .common import fail, missing_inputs
+from .common import EXIT_CODES_HELP, fail, missing_inputs, same_file
 from .report import _file_events
 
 BATCH = 100
@@ -22,7 +22,8 @@ def add_parser(subparsers: Any) -> None:
         "enrich", help="add VirusTotal reputation to event indicators (meta.custom.enrichment)",
         description="Look up the hashes, URLs, domains and public IPs of each event on VirusTotal (vt-py) and "
                     "write the events, enriched under meta.custom.enrichment.virustotal, as NDJSON. Needs the "
-                    "`intel` extra. See docs/connectors/intel.md.")
+                    "`intel` extra. See docs/connectors/intel.md.",
+        epilog=EXIT_CODES_HELP)
     p.add_argument("paths", nargs="+", metavar="PATH", help="event files (- for stdin)")
     p.add_argument("-o", "--out", default="-", metavar="FILE", help="NDJSON output (default stdout)")
     p.add_argument("--key-env", default="VT_API_KEY", metavar="NAME",
@@ -37,6 +38,13 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.ttl >= 0:
+        return fail("--ttl must be 0 or more seconds")
+    if not args.budget > 0:
+        return fail("--budget must be a positive number of seconds")
+    clash = next((p for p in args.paths if args.out != "-" and p != "-" and same_file(p, args.out)), None)
+    if clash:
+        return fail(f"--out {args.out} is also an input; it would be overwritten while it is read")
     key = os.environ.get(args.key_env, "")
     if not key:
         return fail(f"set the VirusTotal API key in ${args.key_env}")
@@ -50,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
     enricher = VirusTotalEnricher(key, host=args.vt_url, cache=EnrichmentCache(args.cache, ttl=args.ttl),
                                   time_budget=args.budget)
     problems: list[str] = []
-    out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        enricher.close()
+        return fail(f"{args.out}: {exc.strerror or exc}")
     written = 0
     try:
         batch: list[dict[str, Any]] = []
@@ -60,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
                 written += _write(enricher.enrich_all(batch), out)
                 batch = []
         written += _write(enricher.enrich_all(batch), out)
+    except BrokenPipeError:
+        raise                              # our reader went away: main() stops quietly
     except OSError as exc:
         return fail(f"{exc.filename or ''}: {exc.strerror or exc}")
     finally:

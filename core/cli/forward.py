@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Iterator
+import sys
+from typing import Any
 
 from .. import jsonio
 from ..errors import ConfigError, OutputError, WiaError
 from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
-from ..reader import InputSource, Item
-from .common import fail, missing_inputs
+from ..reader import InputSource
+from .common import EXIT_CODES_HELP, StopSignals, fail, missing_inputs, same_file
 
 DEFAULT_DESTINATION = "sqlite:///wia-events.db"
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
+#: How many rejects are named on stderr (all of them go to the dead-letter output).
+MAX_ECHOED = 20
 
 
 def add_parser(subparsers: Any) -> None:
@@ -20,13 +23,19 @@ def add_parser(subparsers: Any) -> None:
         "forward", help="validate events and deliver them to a destination",
         description="Read WIA events (JSON, JSON array or NDJSON; gzip too; - for stdin), validate and "
                     "normalize them, and deliver them to a destination. Events that are invalid or that the "
-                    "destination refuses go to the dead-letter file with the reason; nothing is dropped. "
-                    f"The default destination is the embedded SQLite store ({DEFAULT_DESTINATION}).")
+                    "destination refuses go to the dead-letter file with the reason (the first "
+                    f"{MAX_ECHOED} are also named on standard error); nothing is dropped. "
+                    f"The default destination is the embedded SQLite store ({DEFAULT_DESTINATION}). The summary "
+                    "goes to standard output (to standard error when the events do, with --to -). Ctrl-C or SIGTERM "
+                    "stops reading, delivers or dead-letters what was read, prints the counts and exits 130 or 143; "
+                    "a second signal stops at once.",
+        epilog=EXIT_CODES_HELP)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files, or - for standard input")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--to", dest="destination", default=None, metavar="URL",
-                        help=f"destination URL (default {DEFAULT_DESTINATION}); e.g. file:///tmp/out.ndjson, "
-                             "splunk+https://hec.example.com:8088?index=security&token_env=SPLUNK_HEC_TOKEN")
+                        help=f"destination URL (default {DEFAULT_DESTINATION}); e.g. file:///tmp/out.ndjson, - (standard "
+                             "output), 'splunk+https://hec.example.com:8088?index=security&token_env=SPLUNK_HEC_TOKEN' "
+                             "(quote URLs with ? or & in a shell)")
     target.add_argument("--config", metavar="FILE",
                         help="TOML file listing several destinations (each event goes to all of them); "
                              "see docs/connectors/delivery.md")
@@ -50,6 +59,8 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         return fail("--batch-size must be at least 1")
+    if args.enrich_cache and not args.enrich:
+        return fail("--enrich-cache is the cache of --enrich: give --enrich virustotal too")
     if missing_inputs(args.inputs):
         return 2
     from wia_security.connectors import open_sink
@@ -66,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
             sink = open_sink(args.destination or DEFAULT_DESTINATION)
     except (WiaError, OSError) as exc:
         return fail(exc)
+    clash = _overwrites_input(args.inputs, getattr(sink, "path", None))
+    if clash:
+        sink.close()
+        return fail(f"the destination {sink.name} is also an INPUT ({clash}): it would grow while it is read")
     if args.enrich:
         try:
             sink = _enriching(sink, args.enrich_cache)
@@ -80,17 +95,33 @@ def run(args: argparse.Namespace) -> int:
         problem = unwritable(dead_letter_output.path) if isinstance(dead_letter_output, DeadLetterFile) else None
         if problem:
             raise OutputError(f"the dead-letter file {dead_letter_output.path}", problem)
+        clash = _overwrites_input(args.inputs, getattr(dead_letter_output, "path", None))
+        if clash:
+            raise OutputError(f"the dead-letter file {dead_letter_output.path}",
+                              f"it is also an INPUT ({clash}) and would grow while it is read")
     except (WiaError, OSError) as exc:
         sink.close()
         return fail(exc)
-    sources = [InputSource(path) for path in args.inputs]
+    # With the events themselves on standard output (--to -), the summary must not go there too.
+    report_to = sys.stderr if _writes_stdout(sink) else sys.stdout
+    sources: list[InputSource] = []
+    try:
+        sources = [InputSource(path) for path in args.inputs]
+    except OSError as exc:
+        for src in sources:
+            src.close()
+        sink.close()
+        dead_letter_output.close()
+        return fail(f"{exc.filename or 'input'}: {exc.strerror or exc}")
     total = sum(s.size or 0 for s in sources) or None
     progress = Progress(total, lambda: sum(s.position() for s in sources), enabled=args.progress)
-    forwarder = Forwarder(sink, dead_letter_output, lenient=lenient, batch_size=batch_size, progress=progress)
+    forwarder = Forwarder(sink, _Echoing(dead_letter_output, progress), lenient=lenient, batch_size=batch_size,
+                          progress=progress)
+    stop = StopSignals()
     try:
-        with sink, dead_letter_output:
+        with stop, sink, dead_letter_output:
             try:
-                summary = forwarder.run(_items(sources))
+                summary = forwarder.run(stop.items(src.items() for src in sources))
             finally:
                 progress.close()
                 for s in sources:
@@ -98,31 +129,81 @@ def run(args: argparse.Namespace) -> int:
     except OutputError as exc:
         # Rejected events can no longer be recorded: stop rather than lose them, and say how far it got.
         done = forwarder.summary
-        print(f"destination: {sink.name}")
-        print(done.render())
+        print(f"destination: {sink.name}", file=report_to)
+        print(done.render(), file=report_to)
         return fail(f"stopped: {exc}. The counts above are up to that point; events read but not counted as "
                     f"delivered or dead-lettered were not recorded anywhere. Fix the output and run again "
                     f"(idempotent destinations count the delivered events as duplicates).")
+    except KeyboardInterrupt:
+        # A second signal while a batch was on its way: its fate is unknown, so say so.
+        done = forwarder.summary
+        print(f"destination: {sink.name}", file=report_to)
+        print(done.render(), file=report_to)
+        in_flight = max(0, done.accepted - done.delivered - done.duplicates - done.undeliverable)
+        print(f"wia-security: aborted: up to {in_flight:,} accepted events "
+              "were on their way to the destination and may or may not have arrived; run again to make sure "
+              "(idempotent destinations count the delivered ones as duplicates)", file=sys.stderr)
+        return stop.exit_code or 130
     stats = getattr(sink, "stats", None)           # a --config fan-out reports per destination
     if args.summary == "json":
         doc = {**summary.to_dict(), "destination": sink.name,
                "dead_letter": dead_letter_spec if summary.dead_lettered else None}
         if stats is not None:
             doc["destinations"] = {name: st.to_dict() for name, st in stats.items()}
-        print(jsonio.dumps(doc))
+        if stop.received is not None:
+            doc["interrupted"] = True
+        print(jsonio.dumps(doc), file=report_to)
     else:
-        print(f"destination: {sink.name}")
-        print(summary.render())
+        print(f"destination: {sink.name}", file=report_to)
+        print(summary.render(), file=report_to)
         if stats is not None:
-            print("per destination:")
+            print("per destination:", file=report_to)
             width = max(len(name) for name in stats)
             for name, st in stats.items():
                 reasons = ", ".join(f"{r}: {n:,}" for r, n in sorted(st.reasons.items(), key=lambda x: -x[1])[:3])
                 print(f"  {name:<{width}}  delivered {st.delivered:>10,}  duplicates {st.duplicates:>8,}  "
-                      f"failed {st.failed:>8,}" + (f"   ({reasons})" if reasons else ""))
+                      f"failed {st.failed:>8,}" + (f"   ({reasons})" if reasons else ""), file=report_to)
         if summary.dead_lettered:
-            print(f"dead-letter file: {dead_letter_spec} ({summary.dead_lettered:,} new records)")
+            print(f"dead-letter file: {dead_letter_spec} ({summary.dead_lettered:,} new records)", file=report_to)
+    if stop.received is not None:
+        report_to.flush()
+        print(stop.note(), file=sys.stderr)
+        return stop.exit_code or 130
     return 1 if summary.rejected else 0
+
+
+class _Echoing:
+    """The dead-letter output, also naming the first MAX_ECHOED rejects on stderr as `file:line: reason`
+    (as convert does), so a bad input is seen at once, not only in the dead-letter file."""
+
+    def __init__(self, inner: Any, progress: Progress) -> None:
+        self.inner, self.progress, self.seen = inner, progress, 0
+
+    def put(self, rejected: Any) -> None:
+        self.seen += 1
+        if self.seen <= MAX_ECHOED:
+            where = rejected.where or rejected.sink or "input"
+            self.progress.clear()
+            print(f"{where.removesuffix(':0')}: {rejected.reason}", file=sys.stderr)
+        elif self.seen == MAX_ECHOED + 1:
+            self.progress.clear()
+            print("(more rejects: see the dead-letter output)", file=sys.stderr)
+        self.inner.put(rejected)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _overwrites_input(inputs: list[str], output: Any) -> str | None:
+    """The INPUT that `output` (a path, or None) is the same file as."""
+    if not isinstance(output, str) or output == "-":
+        return None
+    return next((path for path in inputs if path != "-" and same_file(path, output)), None)
+
+
+def _writes_stdout(sink: Any) -> bool:
+    path = getattr(sink, "path", None)
+    return path == "-" or (isinstance(path, str) and path in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"))
 
 
 def _enriching(sink: Any, cache_path: str | None) -> Any:
@@ -137,7 +218,3 @@ def _enriching(sink: Any, cache_path: str | None) -> Any:
     return EnrichingSink(sink, VirusTotalEnricher(key, host=os.environ.get("VT_API_URL") or None,
                                                   cache=EnrichmentCache(cache_path)))
 
-
-def _items(sources: list[InputSource]) -> Iterator[Item]:
-    for src in sources:
-        yield from src.items()

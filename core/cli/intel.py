@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from ..errors import WiaError
-from .common import fail
+from .common import EXIT_CODES_HELP, fail
 from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION
 
 BATCH = 500
@@ -22,15 +22,19 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("intel", help="pull threat intelligence from MISP or AlienVault OTX",
                               description="Threat-intel feeds into WIA events. See docs/connectors/intel.md.")
     sub = p.add_subparsers(dest="intel_command", metavar="ACTION", required=True)
-    pull = sub.add_parser("pull", help="pull MISP events or OTX subscribed pulses and deliver them")
-    pull.add_argument("feed", choices=("misp", "otx"))
+    pull = sub.add_parser("pull", help="pull MISP events or OTX subscribed pulses and deliver them",
+                          description="Pull MISP events (or attributes) or OTX subscribed pulses as threat_intel events "
+                                      "and deliver them. A one-line count goes to standard error.",
+                          epilog=EXIT_CODES_HELP)
+    pull.add_argument("feed", choices=("misp", "otx"), help="misp or otx")
     pull.add_argument("--url", metavar="URL", help="MISP base URL (required for misp); OTX API base URL "
                                                     "(default https://otx.alienvault.com)")
     pull.add_argument("--key-env", metavar="NAME", help="environment variable with the API key "
                                                         "(default MISP_KEY or OTX_API_KEY)")
     pull.add_argument("--to", dest="destination", default=DEFAULT_DESTINATION, metavar="URL",
                       help=f"destination URL (default {DEFAULT_DESTINATION})")
-    pull.add_argument("--dead-letter", default=DEFAULT_DEAD_LETTER, metavar="PATH|URL")
+    pull.add_argument("--dead-letter", default=DEFAULT_DEAD_LETTER, metavar="PATH|URL",
+                      help=f"where records that cannot become events go, with the reason (default {DEFAULT_DEAD_LETTER})")
     pull.add_argument("--since", metavar="TIME", help="MISP: events changed since (epoch, or 1d/12h...); "
                                                       "OTX: modified_since (ISO 8601), overriding --state")
     pull.add_argument("--tag", dest="tags", action="append", default=[], help="MISP: only events with this tag")
@@ -41,6 +45,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.feed == "misp" and not args.url:
+        return fail("--url is required for misp (the MISP base URL, e.g. https://misp.example)")
     env = args.key_env or ("MISP_KEY" if args.feed == "misp" else "OTX_API_KEY")
     key = os.environ.get(env, "")
     if not key:
@@ -59,8 +65,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         dead_letter = open_dead_letter(args.dead_letter)
         if args.feed == "misp":
-            if not args.url:
-                return fail("--url is required for misp")
             from wia_security.connectors.intel.misp import MispSource
             source: Any = MispSource(args.url, key, verify_tls=verify, on_reject=reject)
             filters: dict[str, Any] = {}

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from .. import jsonio
 from ..errors import WiaError
 from ..pipeline import ForwardSummary
-from .common import fail
+from .common import EXIT_CODES_HELP, fail
 from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION
 
 SCHEMES = ("kafka", "taxii", "splunk")
@@ -26,11 +26,15 @@ def add_parser(subparsers: Any) -> None:
         "pull", help="pull events from Kafka, a TAXII collection or a Splunk search, and forward them",
         description="SOURCE is kafka://HOST:PORT/TOPIC?group=NAME, taxii+https://HOST/API-ROOT/collections/ID/ "
                     "(options token_env, user, password_env), or splunk+https://HOST:8089?token_env=VAR. Events are "
-                    "validated and delivered like `forward`; rejects go to the dead-letter file.")
-    p.add_argument("source", metavar="SOURCE")
-    p.add_argument("--to", dest="destination", default=DEFAULT_DESTINATION, metavar="URL")
-    p.add_argument("--dead-letter", default=DEFAULT_DEAD_LETTER, metavar="PATH")
-    p.add_argument("--lenient", action="store_true")
+                    "validated and delivered like `forward`; rejects go to the dead-letter file.",
+        epilog=EXIT_CODES_HELP)
+    p.add_argument("source", metavar="SOURCE", help="where to pull from (see above; quote URLs with ? or &)")
+    p.add_argument("--to", dest="destination", default=DEFAULT_DESTINATION, metavar="URL",
+                   help=f"destination URL, as for forward (default {DEFAULT_DESTINATION})")
+    p.add_argument("--dead-letter", default=DEFAULT_DEAD_LETTER, metavar="PATH",
+                   help=f"where rejected events go, with the reason (default {DEFAULT_DEAD_LETTER})")
+    p.add_argument("--lenient", action="store_true",
+                   help="treat optional fields that are null as absent instead of rejecting the event")
     p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
                    help="kafka: stop after this long without messages (default: run until interrupted)")
     p.add_argument("--group", help="kafka: consumer group (or ?group= in the URL)")
@@ -39,11 +43,14 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--query", default=None, help="splunk: search (default: the WIA sourcetypes)")
     p.add_argument("--earliest", default="-24h", help="splunk: earliest time (default %(default)s; write --earliest=-7d)")
     p.add_argument("--latest", default="now", help="splunk: latest time (default %(default)s)")
-    p.add_argument("--summary", choices=("text", "json"), default="text")
+    p.add_argument("--summary", choices=("text", "json"), default="text",
+                   help="summary format, on standard output (default text)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.idle_timeout is not None and not args.idle_timeout > 0:
+        return fail("--idle-timeout must be a positive number of seconds")
     scheme = args.source.split("://", 1)[0].split("+", 1)[0].lower() if "://" in args.source else ""
     if scheme not in SCHEMES:
         return fail(f"unknown source {scheme or args.source!r}; known: kafka://, taxii+https://, splunk+https://")
@@ -65,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         print(jsonio.dumps({**summary.to_dict(), "source": _redacted(args.source), "destination": sink.name}))
     else:
         print(f"source: {_redacted(args.source)}\ndestination: {sink.name}\n{summary.render()}")
+    stopped_by = getattr(args, "stopped_by", None)
+    if stopped_by is not None:
+        return 128 + stopped_by
     return 1 if summary.rejected else 0
 
 
@@ -72,13 +82,22 @@ def _kafka(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSumm
     from wia_security.connectors.kafka import KafkaSource
     source = KafkaSource.from_url(args.source, group_id=args.group)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def stop_after_batch(signum: int, frame: Any) -> None:
+        # The first SIGINT/SIGTERM ends the run after the batch in hand is delivered and committed, so the
+        # counts printed are true; a second one stops at once (that batch is re-read next time).
+        if stop.is_set():
+            raise KeyboardInterrupt
+        args.stopped_by = signum
+        stop.set()
+
+    previous = {sig: signal.signal(sig, stop_after_batch) for sig in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         return source.run(sink, dead_letter, lenient=args.lenient, idle_timeout=args.idle_timeout, stop=stop)
-    except KeyboardInterrupt:
-        return ForwardSummary()              # offsets of undelivered batches were not committed
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         source.close()
 
 

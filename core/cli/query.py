@@ -13,29 +13,35 @@ from ..errors import ConfigError
 from ..schemas import EVENT_TYPES
 from ..severity import band
 from ..timeutil import parse_iso, to_iso
-from .common import fail
+from .common import EXIT_CODES_HELP, closest, fail
 from .forward import DEFAULT_DESTINATION
 
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("query", help="read events from the embedded store",
-                              description="Query the embedded SQLite event store, newest first.")
+                              description="Query the embedded SQLite event store, newest first. Events go to "
+                                          "standard output; when --limit cut the list short, a note says so on "
+                                          "standard error.",
+                              epilog=EXIT_CODES_HELP)
     p.add_argument("--db", default=DEFAULT_DESTINATION, metavar="URL",
                    help=f"store URL or path (default {DEFAULT_DESTINATION})")
     p.add_argument("--type", dest="types", action="append", default=[], metavar="TYPE",
-                   help="event type (repeatable)")
+                   help=f"event type (repeatable): {', '.join(EVENT_TYPES)}")
     p.add_argument("--since", metavar="TIME", help="RFC 3339 time, or relative: 30m, 24h, 7d")
     p.add_argument("--until", metavar="TIME", help="RFC 3339 time, or relative (exclusive)")
-    p.add_argument("--min-severity", type=float, metavar="N")
-    p.add_argument("--max-severity", type=float, metavar="N")
+    p.add_argument("--min-severity", type=float, metavar="N", help="severity at least N (0 to 10)")
+    p.add_argument("--max-severity", type=float, metavar="N", help="severity at most N (0 to 10)")
     p.add_argument("--source", metavar="NAME", help="source.name")
-    p.add_argument("--id", dest="event_id", metavar="UUID")
-    p.add_argument("--limit", type=int, default=100, help="at most N events (default 100; 0 = no limit)")
-    p.add_argument("--oldest-first", action="store_true")
-    p.add_argument("--format", choices=("table", "ndjson", "json"), default="table")
+    p.add_argument("--id", dest="event_id", metavar="UUID", help="the event with this id")
+    p.add_argument("--limit", type=int, default=100, metavar="N",
+                   help="at most N events (default 100; 0 = no limit)")
+    p.add_argument("--oldest-first", action="store_true", help="oldest events first (default newest first)")
+    p.add_argument("--format", choices=("table", "ndjson", "json"), default="table",
+                   help="table (default), ndjson (one event per line) or json (one array)")
     p.add_argument("--count", action="store_true", help="print only the number of matching events")
     p.set_defaults(run=run)
 
@@ -72,16 +78,25 @@ def run(args: argparse.Namespace) -> int:
             print(store.count(**filters))
             return 0
         rows = store.query(**filters, limit=args.limit or None, newest_first=not args.oldest_first)
+        shown = 0
         if args.format == "ndjson":
-            for row in rows:
+            for shown, row in enumerate(rows, 1):
                 sys.stdout.write(jsonio.dumps(row.event) + "\n")
         elif args.format == "json":
-            sys.stdout.write(jsonio.dumps([row.event for row in rows]) + "\n")
+            events = [row.event for row in rows]
+            shown = len(events)
+            sys.stdout.write(jsonio.dumps(events) + "\n")
         else:
             print(f"{'timestamp':<26} {'type':<15} {'sev':>4} {'band':<13} {'source':<24} {'id':<36}  summary")
-            for row in rows:
+            for shown, row in enumerate(rows, 1):
                 print(f"{row.timestamp:<26} {row.type:<15} {row.severity:>4g} {band(row.severity):<13} "
                       f"{(row.source_name or '')[:24]:<24} {row.id:<36}  {_headline(row.event)}")
+        if args.limit and shown == args.limit:
+            matching = store.count(**filters)
+            if matching > shown:
+                sys.stdout.flush()
+                print(f"wia-security: showing {shown:,} of {matching:,} matching events "
+                      f"({'oldest' if args.oldest_first else 'newest'} first); --limit 0 shows all", file=sys.stderr)
     except ValueError as exc:
         return fail(f"bad time filter: {exc}")
     finally:
@@ -94,7 +109,13 @@ def _filter_problem(args: argparse.Namespace) -> str | None:
     'no events')."""
     unknown = [t for t in args.types if t not in EVENT_TYPES]
     if unknown:
-        return f"--type: unknown event type {unknown[0]!r}; known: {', '.join(EVENT_TYPES)}"
+        return (f"--type: unknown event type {unknown[0]!r}{closest(unknown[0], EVENT_TYPES)}; "
+                f"known: {', '.join(EVENT_TYPES)}")
+    for flag, value in (("--min-severity", args.min_severity), ("--max-severity", args.max_severity)):
+        if value is not None and not 0 <= value <= 10:       # also refuses nan, which matches nothing
+            return f"{flag}: {value:g} is outside the WIA severity range 0 to 10"
+    if args.event_id is not None and not _UUID.match(args.event_id):
+        return f"--id: {args.event_id!r} is not an event id (a UUID such as 550e8400-e29b-41d4-a716-446655440000)"
     for flag, value in (("--since", args.since), ("--until", args.until)):
         if value is not None and not _RELATIVE.match(value):
             try:

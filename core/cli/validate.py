@@ -10,25 +10,31 @@ from .. import jsonio
 from ..locate import line_of
 from ..reader import InputSource, Item
 from ..validation import ValidationResult, Validator
-from .common import fail, missing_inputs
+from .common import EXIT_CODES_HELP, StopSignals, fail, missing_inputs
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "validate", help="check events against the WIA Security schemas",
         description="Validate WIA events in JSON, JSON-array or NDJSON files (gzip too; - for stdin). "
-                    "Exit 0 when all are valid, 1 when any is invalid or unreadable, 2 on usage or I/O errors.")
+                    "Verdicts go to standard output, the summary to standard error (--format json: the summary is "
+                    "the last line on standard output). Ctrl-C stops after the event being checked and prints the "
+                    "counts so far.",
+        epilog="Exit 0 when all are valid, 1 when any event is invalid or unparseable. " + EXIT_CODES_HELP)
     p.add_argument("paths", nargs="+", metavar="PATH", help="input files, or - for standard input")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default) or json: one result object per line, then a summary line")
     p.add_argument("--lenient", action="store_true",
                    help="treat optional fields that are null as absent (reported as warnings)")
     p.add_argument("--no-warnings", action="store_true", help="do not report advisory warnings")
-    p.add_argument("-q", "--quiet", action="store_true", help="text format: print only invalid events")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="text format: print only invalid events (and their errors, without warnings)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.quiet and args.format == "json":
+        return fail("validate: --quiet applies to --format text only")
     if missing := missing_inputs(args.paths):
         if len(missing) == len(args.paths):
             return 2
@@ -36,23 +42,34 @@ def run(args: argparse.Namespace) -> int:
     totals: Counter[str] = Counter()
     out = sys.stdout
     io_error = bool(missing)
-    for path in args.paths:
-        if path in missing:
-            continue
-        try:
-            with InputSource(path) as src:
-                for item in src.items():
-                    report(item, validator, args, totals, out)
-        except OSError as exc:
-            fail(f"{path}: {exc.strerror or exc}")
-            io_error = True
+    with StopSignals() as stop:
+        for path in args.paths:
+            if path in missing:
+                continue
+            if stop.received is not None:
+                break
+            try:
+                with InputSource(path) as src:
+                    for item in stop.items([src.items()]):
+                        report(item, validator, args, totals, out)
+            except BrokenPipeError:
+                raise                      # our reader went away: main() stops quietly
+            except OSError as exc:
+                fail(f"{path}: {exc.strerror or exc}")
+                io_error = True
     summary = {"events": totals["events"], "valid": totals["valid"], "invalid": totals["invalid"],
                "unparseable": totals["unparseable"], "warnings": totals["warnings"]}
+    if stop.received is not None:
+        summary["interrupted"] = True
     if args.format == "json":
         out.write(jsonio.dumps({"summary": summary}) + "\n")
     else:
         print(f"{summary['events']:,} events: {summary['valid']:,} valid, {summary['invalid']:,} invalid, "
               f"{summary['unparseable']:,} unparseable, {summary['warnings']:,} warnings", file=sys.stderr)
+    if stop.received is not None:
+        out.flush()
+        print(stop.note(), file=sys.stderr)
+        return stop.exit_code or 130
     if io_error:
         return 2
     return 1 if totals["invalid"] or totals["unparseable"] else 0
@@ -67,8 +84,10 @@ def report(item: Item, validator: Validator, args: argparse.Namespace, totals: C
                 {"path": "", "code": "parse_error", "message": item.error.reason,
                  "line": item.error.line or item.line}], "warnings": []}) + "\n")
         else:
-            out.write(f"{item.error.source or item.source}:{item.error.line or item.line}: "
-                      f"error: {item.error.reason} [parse_error]\n")
+            line = item.error.line or item.line
+            # line 0: the reader could not say where (a gzip stream that ends early)
+            where = f"{item.error.source or item.source}:{line}" if line else f"{item.error.source or item.source}"
+            out.write(f"{where}: error: {item.error.reason} [parse_error]\n")
         return
     result = validator.validate(item.value)
     totals["valid" if result.valid else "invalid"] += 1

@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from bad_inputs import BAD_INPUTS, VALID, valid_line
-from conftest import Run  # noqa: F401 - fixture type
 
 SAMPLES = sorted(str(p) for p in __import__("pathlib").Path(__file__).resolve().parents[3].joinpath("samples").glob("*.json"))
 
