@@ -29,6 +29,7 @@ MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 #: A line longer than this is read in pieces of about this size (a whole JSON array written on one
 #: line, as `jq -c` or many APIs produce it), so memory does not grow with the line.
 LONG_LINE_BYTES = 1024 * 1024
+UTF8_BOM = b"\xef\xbb\xbf"
 
 _TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[\]{},]')
 #: _TOKENS for a piece of a long line that is not its last: a string still open at the piece's end is
@@ -86,10 +87,16 @@ class InputSource:
         self.close()
 
     def items(self) -> Iterator[Item]:
+        last = 0
         try:
-            yield from iter_items(self.stream, self.name)
+            for item in iter_items(self.stream, self.name):
+                last = item.line
+                yield item
         except (OSError, EOFError, gzip.BadGzipFile) as exc:  # corrupt or truncated gzip
-            yield Item(self.name, 0, error=ParseError(f"unreadable input: {exc}", source=self.name))
+            # The line after the last value read: where the reading stopped (1 when nothing could be read).
+            after = f" after line {last}" if last else ""
+            yield Item(self.name, last + 1, error=ParseError(f"unreadable input{after}: {exc}", source=self.name,
+                                                             line=last + 1))
 
 
 class _LongLine:
@@ -153,7 +160,9 @@ def _lines(stream: Iterable[bytes]) -> Iterator["bytes | _LongLine"]:
     stream has `readline`)."""
     readline = getattr(stream, "readline", None)
     if readline is None:
-        for line in stream:
+        for n, line in enumerate(stream):
+            if n == 0 and line.startswith(UTF8_BOM):
+                line = line[len(UTF8_BOM):]      # else "[" would not be the first byte of an array
             if len(line) > LONG_LINE_BYTES:
                 long = _LongLine(line, None)
                 yield long
@@ -161,10 +170,15 @@ def _lines(stream: Iterable[bytes]) -> Iterator["bytes | _LongLine"]:
             else:
                 yield line
         return
+    first = True
     while True:
         line = readline(LONG_LINE_BYTES + 1)
         if not line:
             return
+        if first:
+            first = False
+            if line.startswith(UTF8_BOM):
+                line = line[len(UTF8_BOM):]      # else "[" would not be the first byte of an array
         if len(line) <= LONG_LINE_BYTES or line.endswith(b"\n"):
             yield line
             continue

@@ -65,6 +65,26 @@ def test_corrupt_gzip_is_one_clear_error(tmp_path):
         result = list(src.items())
     assert all(i.ok for i in result[:-1]) and len(result) > 10
     assert result[-1].error is not None and "unreadable input" in result[-1].error.reason
+    last_read = result[-2].line                          # the error says where reading stopped, not line 0
+    assert result[-1].line == last_read + 1 and result[-1].where == f"{path}:{last_read + 1}"
+    assert f"unreadable input after line {last_read}: " in result[-1].error.reason
+
+
+def test_a_gzip_that_cannot_even_start_is_an_error_at_line_1(tmp_path):
+    path = tmp_path / "bad.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    with InputSource(str(path)) as src:
+        (item,) = list(src.items())
+    assert item.line == 1 and item.error.reason.startswith("unreadable input: ")
+
+
+@pytest.mark.parametrize("layout", [b'[{"a": 1}, {"a": 2}]', b'[\n  {"a": 1},\n  {"a": 2}\n]\n',
+                                    b'{"a": 1}\n{"a": 2}\n'])
+@pytest.mark.parametrize("stream", ["file", "lines"])
+def test_a_byte_order_mark_before_any_layout_is_skipped(layout, stream):
+    data = b"\xef\xbb\xbf" + layout
+    source = io.BytesIO(data) if stream == "file" else iter(io.BytesIO(data).readlines())
+    assert [i.value for i in iter_items(source, "bom.json")] == [{"a": 1}, {"a": 2}]
 
 
 def test_large_array_streams_element_by_element(tmp_path):
