@@ -51,6 +51,8 @@ class FileSink(BaseSink):
             # (to the dead letter), not events already reported.
             try:
                 self._write(b"\n".join(lines) + b"\n")
+            except BrokenPipeError:
+                raise        # the reader of stdout or a FIFO went away (`| head`): the run stops, as cat does
             except OSError as exc:
                 reason = f"cannot write to {self.path}: {exc.strerror or exc} (the file may end with part of this batch)"
                 report.failed += [Rejected(reason, event=e, sink=self.name, retryable=True) for e in written]

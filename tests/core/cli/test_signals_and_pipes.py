@@ -47,6 +47,17 @@ def test_a_closed_output_pipe_ends_the_run_quietly_with_141(big, tmp_path, args)
     assert "Traceback" not in err and "Broken pipe" not in err and "Exception ignored" not in err
 
 
+def test_forward_to_stdout_into_a_closed_pipe_stops_instead_of_dead_lettering_the_rest(big, tmp_path):
+    # `forward --to - | head -1`: the file sink used to count the broken pipe as a retryable failure and
+    # dead-letter every later event (1,000 in one run) instead of stopping as cat does.
+    proc = start("forward", str(big), "--to", "-", "--dead-letter", "dead.ndjson", cwd=tmp_path)
+    assert json.loads(read_first_line_then_close(proc))["id"]
+    err = proc.stderr.read().decode()
+    assert proc.returncode == 141, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert not (tmp_path / "dead.ndjson").exists() or not (tmp_path / "dead.ndjson").read_text()
+
+
 def test_query_into_a_closed_pipe_exits_141(big, tmp_path):
     # 3,000 events stored, then `query --limit 0 --format ndjson | head -1`
     small = tmp_path / "small.ndjson"
