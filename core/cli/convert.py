@@ -222,6 +222,12 @@ def run(args: argparse.Namespace) -> int:
     direction = "to" if args.to else "from"
     if direction == "from" and not fmt.can_parse:
         return fail(f"convert: {name} documents cannot be converted back to WIA events")
+    known = fmt.options if direction == "to" else frozenset()      # no reader takes options
+    for key in options:
+        if key not in known:
+            takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
+            return fail(f"convert: --option {key}: not an option of the {fmt.name} format "
+                        f"{'when writing' if direction == 'to' else 'when reading'} ({takes}){closest(key, known)}")
     if missing_inputs(args.inputs):
         return 2
     for path in args.inputs:

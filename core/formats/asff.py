@@ -231,6 +231,7 @@ class AsffFormat(Format):
     title = "AWS Security Finding Format"
     spec_version = SCHEMA_VERSION
     can_parse = True
+    options = frozenset({"account_id", "region", "partition", "product_arn", "generator_id"})
 
     #: Every WIA field survives WIA -> ASFF -> WIA: mapped members are rebuilt exactly, the rest travels in
     #: ProductFields, as long as the documented ProductFields limits leave room (50 pairs of <= 2048

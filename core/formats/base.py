@@ -42,6 +42,8 @@ class Format:
     spec_version: ClassVar[str]         # the pinned version of the format
     text: ClassVar[bool] = False        # True when a document is one line of text, not JSON
     can_parse: ClassVar[bool] = False
+    #: the keyword options `from_wia` understands (the CLI's `convert --option KEY=VALUE` refuses others)
+    options: ClassVar[frozenset[str]] = frozenset()
 
     def from_wia(self, event: dict[str, Any], **options: Any) -> Any:
         raise NotImplementedError

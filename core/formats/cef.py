@@ -242,6 +242,7 @@ class CefFormat(Format):
     spec_version = CEF_VERSION
     text = True
     can_parse = True
+    options = frozenset({"vendor", "product"})
 
     def from_wia(self, event: dict[str, Any], *, vendor: str = VENDOR, product: str = PRODUCT,
                  **options: Any) -> str:

@@ -279,6 +279,7 @@ class LeefFormat(Format):
     spec_version = SPEC_VERSION
     text = True
     can_parse = True
+    options = frozenset({"delimiter", "vendor", "product"})
 
     def from_wia(self, event: dict[str, Any], *, delimiter: str = DEFAULT_DELIMITER, vendor: str = VENDOR,
                  product: str = PRODUCT, **options: Any) -> str:

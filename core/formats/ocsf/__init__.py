@@ -26,6 +26,7 @@ class OcsfFormat(Format):
     title = "OCSF"
     spec_version = OCSF_VERSION
     can_parse = True
+    options = frozenset({"unmapped"})
 
     #: With the `unmapped.wia` patch (the default) every WIA field survives WIA -> OCSF -> WIA.
     survives = ("*",)

@@ -46,6 +46,7 @@ class StixFormat(Format):
     title = "STIX 2.1"
     spec_version = "2.1"
     can_parse = True
+    options = frozenset({"wia_extension"})
 
     def from_wia(self, event: dict[str, Any], **options: Any) -> dict[str, Any]:
         """A bundle for one event. Option `wia_extension` (default True) keeps the whole WIA event

@@ -58,6 +58,30 @@ def test_an_unknown_converter_option_is_one_usage_error_not_a_dead_letter_per_ev
 
 
 @pytest.mark.parametrize("args, says", [
+    # formats that take any keyword used to ignore a misspelt option silently (OCSF kept unmapped=True)
+    (["--to", "ocsf", "--option", "unmaped=false"], "not an option of the ocsf format when writing (it takes "
+                                                    "unmapped) (did you mean 'unmapped'?)"),
+    (["--to", "asff", "--option", "acount_id=123456789012"], "(did you mean 'account_id'?)"),
+    (["--to", "ecs", "--option", "index=x"], "not an option of the ecs format when writing (it takes none)"),
+    (["--from", "ocsf", "--option", "unmapped=false"], "not an option of the ocsf format when reading"),
+])
+def test_every_format_names_the_options_it_takes(cli, tmp_path, one, args, says):
+    r = cli("convert", *args, "in.ndjson")
+    assert r.code == 2 and says in r.err
+    assert not (tmp_path / "wia-dead-letter.ndjson").exists()
+
+
+def test_every_declared_format_option_is_accepted_by_its_converter(samples):
+    from wia_security.formats import FORMATS, get_format
+    values = {"account_id": "123456789012", "region": "eu-west-1", "partition": "aws", "generator_id": "g",
+              "product_arn": "arn:aws:securityhub:eu-west-1:123456789012:product/123456789012/default",
+              "delimiter": "^", "vendor": "V", "product": "P", "unmapped": False, "wia_extension": False}
+    for name in FORMATS:
+        fmt = get_format(name)
+        fmt.from_wia(samples["alert-sample"], **{k: values[k] for k in fmt.options})
+
+
+@pytest.mark.parametrize("args, says", [
     (["convert", "--list-formats", "in.ndjson"], "--list-formats takes no INPUT"),
     (["forward", "--enrich-cache", "c.db", "in.ndjson"], "--enrich-cache is the cache of --enrich"),
     (["validate", "--quiet", "--format", "json", "in.ndjson"], "--quiet applies to --format text only"),
