@@ -39,6 +39,7 @@ from wia_security.timeutil import from_epoch_ms
 from .config import reveal
 from .delivery.batching import Batch, BatchingSink, Outcome
 from .delivery.policy import DeliveryPolicy
+from .delivery.urls import boolean, seconds
 
 TRANSPORTS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"udp": 514, "tcp": 514, "tls": 6514}
@@ -108,7 +109,11 @@ class SyslogSink(BatchingSink):
         self._sock: socket.socket | None = None
         self._tls: ssl.SSLContext | None = None
         if transport == "tls":
-            self._tls = ssl.create_default_context(cafile=ca_certs)
+            try:
+                self._tls = ssl.create_default_context(cafile=ca_certs)
+            except (OSError, ssl.SSLError) as exc:     # a missing or unreadable CA file: say which option
+                raise ConfigError(f"cannot load the CA file {ca_certs}: {getattr(exc, 'strerror', None) or exc}",
+                                  key="ca_certs") from None
             if not verify:
                 self._tls.check_hostname = False
                 self._tls.verify_mode = ssl.CERT_NONE
@@ -127,13 +132,16 @@ class SyslogSink(BatchingSink):
         if unknown:
             raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}", key=sorted(unknown)[0],
                               source=f"{scheme}://{parts.hostname}")
+        where = f"{scheme}://{parts.hostname}"
         for key, value in query.items():
             if key in ("facility", "max_message_bytes"):
+                if not value.strip().isdigit():
+                    raise ConfigError(f"must be a whole number, got {value!r}", key=key, source=where)
                 options.setdefault(key, int(value))
             elif key == "timeout":
-                options.setdefault(key, float(value))
+                options.setdefault(key, seconds(value, key, where))
             elif key == "verify":
-                options.setdefault(key, value.lower() not in ("0", "false", "no"))
+                options.setdefault(key, boolean(value, key, where))
             else:
                 options.setdefault(key, value)
         if policy:

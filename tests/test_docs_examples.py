@@ -284,6 +284,7 @@ def _code_options() -> dict[str, set[str]]:
     from wia_security.connectors.aws import securityhub
     from wia_security.connectors.azure import sentinel
     from wia_security.connectors.gcp import scc
+    from wia_security.connectors.intel import misp
     from wia_security.connectors.soar import splunk_soar, xsoar
     from wia_security.connectors.splunk import hec
     return {
@@ -292,10 +293,11 @@ def _code_options() -> dict[str, set[str]]:
         "xsoar": set(xsoar.OPTIONS),
         "elasticsearch": set(elastic._URL_KEYS) | {"api_key", "username", "password"},
         "qradar": set(qradar._URL_KEYS),
-        # KafkaSink.from_url and MispSink.from_url keep their option lists in local variables: written out here
+        # KafkaSink.from_url keeps its option list in local variables: written out here
         "kafka": {"format", "username", "password", "sasl_mechanism", "delivery_timeout_ms", "config"},
         "taxii": _init_keywords(taxii.TaxiiSink, "collection_url"),
-        "misp": {"verify", "verify_tls", "distribution", "tag", "timeout"},
+        "misp": (set(misp.MispSink.URL_OPTIONS) | set(misp.MispSink.OPTIONS)) - {"delivery", "dead_letter", "sleep",
+                                                                                   "clock"},
         "securityhub": _init_keywords(securityhub.SecurityHubSink) | {"region"},
         "sentinel": _init_keywords(sentinel.SentinelSink, "endpoint", "rule_id") | {"stream"},
         "sentinel-incidents": _init_keywords(sentinel.SentinelIncidents, "subscription_id", "resource_group",

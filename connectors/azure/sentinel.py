@@ -46,6 +46,9 @@ DEFAULT_STREAM = "Custom-WIASecurity"
 #: pipeline for five minutes per hung request); connecting gets at most CONNECT_TIMEOUT of it
 DEFAULT_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
+#: options `from_url` (and a config table) take: the sink's own, and azure-core client settings
+SINK_OPTIONS = frozenset({"credential", "client_id", "ca_file", "timeout", "client", "dead_letter", "name"})
+CLIENT_OPTIONS = frozenset({"read_timeout", "connection_timeout", "proxies", "logging_enable"})
 #: Token audiences of the two APIs.
 MONITOR_SCOPE = "https://monitor.azure.com//.default"
 
@@ -213,6 +216,12 @@ class SentinelSink(BatchingSink):
         if query:
             raise ConfigError(f"unknown option(s) {', '.join(sorted(query))}", key=sorted(query)[0],
                               source=f"sentinel://{host}/...")
+        # The rest go to azure-core's client: only the ones worth setting, so a misspelt key is refused
+        # (a config table's `stram = "x"` was handed to LogsIngestionClient and silently ignored).
+        unknown = sorted(set(options) - SINK_OPTIONS - CLIENT_OPTIONS)
+        if unknown:
+            raise ConfigError(f"unknown option {unknown[0]!r}; known: {', '.join(sorted(SINK_OPTIONS | CLIENT_OPTIONS))}",
+                              key=unknown[0], source=f"sentinel://{host}/...")
         return cls(f"https://{host}", path[0], stream, delivery=delivery, **options)
 
     def encode(self, event: dict[str, Any]) -> bytes:

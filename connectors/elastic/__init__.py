@@ -34,6 +34,7 @@ from ..config import reveal
 from ..delivery.batching import Batch, BatchingSink, BatchItem, Outcome
 from ..delivery.http import is_retryable_status
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
+from ..delivery.urls import boolean, seconds
 from . import template
 
 #: Elastic's bulk guidance: requests of a few MB to ~15 MB; `http.max_content_length` is 100 MB.
@@ -104,11 +105,12 @@ class ElasticSink(BatchingSink):
         if unknown:
             raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}", key=sorted(unknown)[0],
                               source=f"{scheme}://{parts.hostname}")
+        where = f"{scheme}://{parts.hostname}"
         for key, value in query.items():
             if key in ("install_template", "verify"):
-                options.setdefault(key, value.lower() not in ("0", "false", "no"))
+                options.setdefault(key, boolean(value, key, where))
             elif key == "request_timeout":
-                options.setdefault(key, float(value))
+                options.setdefault(key, seconds(value, key, where))
             else:
                 options.setdefault(key, value)
         if policy_keys:

@@ -564,22 +564,47 @@ class MispSink(BatchingSink):
         self.misp = _client(self.url, key, verify_tls, timeout)
         self._retry_after = _RetryAfter(self.misp)
 
+    #: URL query keys and config-table keys besides the delivery policy's (`tag` may repeat in the URL)
+    URL_OPTIONS = ("distribution", "tag", "verify")
+    OPTIONS = ("key", "distribution", "tags", "verify_tls", "timeout", "delivery", "dead_letter", "sleep", "clock")
+
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "MispSink":
-        """misp+https://host[:port][/path][?distribution=0&tag=tlp:amber&verify=false]; key from `key=` option
-        or the MISP_KEY environment variable (never from the URL)."""
+        """misp+https://host[:port][/path][?distribution=0&tag=tlp:amber&verify=false&max_events=...]; the key
+        from the `key` option (a config file's key_env/key_file) or the MISP_KEY environment variable, never
+        from the URL. Unknown keys are refused, naming the known ones."""
+        from ..config import reveal
+        from ..delivery.urls import boolean, seconds
+
         parts = urlsplit(url)
+        where = f"{parts.scheme}://{parts.hostname or ''}"
         if "@" in parts.netloc:
-            raise ConfigError("put the MISP key in MISP_KEY, not in the URL", key="url", source=f"misp+{parts.scheme}://...")
+            raise ConfigError("put the MISP key in MISP_KEY, not in the URL", key="url", source=where)
         scheme = parts.scheme.split("+", 1)[1] if "+" in parts.scheme else "https"
-        query = parse_qs(parts.query)
-        key = options.pop("key", None) or os.environ.get("MISP_KEY", "")
+        query = parse_qs(parts.query, keep_blank_values=True)
+        policy = {k: query.pop(k)[-1] for k in list(query) if k in DeliveryPolicy.keys()}
+        unknown = sorted(set(query) - set(cls.URL_OPTIONS)) or sorted(set(options) - set(cls.OPTIONS))
+        if unknown:
+            known = sorted(set(cls.URL_OPTIONS + cls.OPTIONS[:-3]))
+            raise ConfigError(f"unknown MISP option {unknown[0]!r}; known: {', '.join(known)} and the delivery keys",
+                              key=unknown[0], source=where)
+        if policy:
+            options["delivery"] = DeliveryPolicy.from_mapping(policy, base=options.get("delivery"), source=where)
+        key = reveal(options.pop("key", None)) or os.environ.get("MISP_KEY", "")
         verify: bool | str = options.pop("verify_tls", True)
-        if query.get("verify", ["true"])[0].lower() in ("false", "0", "no"):
-            verify = False
-        return cls(f"{scheme}://{parts.netloc}{parts.path}", key, verify_tls=verify,
-                   distribution=int(query.get("distribution", [DEFAULT_DISTRIBUTION])[0]),
-                   tags=query.get("tag", []), **options)
+        if "verify" in query:
+            verify = boolean(query["verify"][-1], "verify", where)
+        distribution = options.pop("distribution", query.get("distribution", [DEFAULT_DISTRIBUTION])[-1])
+        try:
+            distribution = int(distribution)
+        except (TypeError, ValueError):
+            raise ConfigError(f"must be a whole number 0..5, got {distribution!r}", key="distribution",
+                              source=where) from None
+        tags = list(options.pop("tags", ())) + query.get("tag", [])
+        if "timeout" in options:
+            options["timeout"] = seconds(options["timeout"], "timeout", where)
+        return cls(f"{scheme}://{parts.netloc}{parts.path}", key, verify_tls=verify, distribution=distribution,
+                   tags=tags, **options)
 
     def encode(self, event: dict[str, Any]) -> bytes:
         return jsonio.dumpb(wia_to_misp(event, distribution=self.distribution, extra_tags=self.tags))

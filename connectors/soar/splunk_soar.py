@@ -80,7 +80,7 @@ class SplunkSoarSink(BatchingSink):
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SplunkSoarSink":
         parsed = parse_sink_url(url, options, product="Splunk SOAR", known=OPTIONS,
-                                required={"token": "a Splunk SOAR token is required"})
+                                required={"token": "a Splunk SOAR token is required"}, numbers=("timeout",))
         return cls(parsed.base, delivery=parsed.delivery, **parsed.options)
 
     # -- mapping ----------------------------------------------------------------------------------

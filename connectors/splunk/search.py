@@ -22,6 +22,7 @@ from wia_security.errors import ConfigError, DeliveryError, ParseError
 from wia_security.reader import Item
 
 from ..config import Secret, resolve_options
+from ..delivery.urls import boolean, seconds
 from .hec import SOURCETYPE_PREFIX
 
 SPLUNK_MANAGEMENT_PORT = 8089
@@ -59,8 +60,11 @@ class SplunkSearchSource:
         if unknown:
             raise ConfigError(f"unknown Splunk search option(s) {', '.join(sorted(unknown))}; known: {', '.join(OPTIONS)}",
                               key=sorted(unknown)[0])
-        if isinstance(merged.get("tls_verify"), str):
-            merged["tls_verify"] = merged["tls_verify"].lower() not in ("0", "false", "no", "off")
+        where = f"{parts.scheme}://{parts.hostname}"
+        if "tls_verify" in merged:
+            merged["tls_verify"] = boolean(merged["tls_verify"], "tls_verify", where)
+        if isinstance(merged.get("timeout"), str):        # from the URL or a config file: a number of seconds
+            merged["timeout"] = seconds(merged["timeout"], "timeout", where)
         netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
         return cls(f"{transport}://{netloc}", **merged)
 

@@ -210,6 +210,27 @@ def test_sink_url_and_secret_handling(misp, monkeypatch):
     assert all(r.headers.get("authorization") == "***" for r in misp.calls())
 
 
+def test_sink_from_a_config_file_with_key_env_and_typed_values(misp, monkeypatch):
+    # A config table's key_env arrives as a Secret (PyMISP crashed on it), an integer distribution was
+    # given twice (TypeError), and misspelt or delivery keys in the URL were silently ignored.
+    from wia_security.connectors.config import parse_config
+    monkeypatch.setenv("MY_MISP_KEY", KEY)
+    url = misp.url.replace("http://", "misp+http://")
+    config = parse_config({"destinations": {"m": {"url": url + "?max_events=1&max_wait=0", "key_env": "MY_MISP_KEY",
+                                                  "distribution": 1, "tags": ["tlp:amber"]}}})
+    with config.destinations[0].open() as sink:
+        assert (sink.distribution, sink.tags, sink.policy.max_events) == (1, ["tlp:amber"], 1)
+        report = sink.send([_threat_intel()])
+        report.merge(sink.flush())
+    assert report.delivered == 1 and KEY not in repr(sink)
+    for query, says in (("?distrbution=3", "unknown MISP option 'distrbution'"), ("?verify=maybe", "true or false"),
+                        ("?distribution=x", "whole number 0..5")):
+        with pytest.raises(ConfigError, match=says):
+            open_sink(url + query, key=KEY)
+    with pytest.raises(ConfigError, match="unknown MISP option 'distrbution'"):
+        open_sink(url, key=KEY, distrbution=3)
+
+
 def test_threat_level_and_direct_mapping():
     assert [threat_level(s) for s in (10, 7, 6.9, 4, 1, 0.5)] == [1, 1, 2, 2, 3, 4]
     e = event_to_wia({"Event": {"uuid": "u", "info": "", "timestamp": "1767225600", "Attribute": []}})
