@@ -40,15 +40,30 @@ def _as_dict(event: Any) -> dict[str, Any]:
     return event if isinstance(event, dict) else event.to_dict()
 
 
+def _check_options(fmt: Format, options: dict[str, Any], known: frozenset[str], what: str) -> None:
+    """A misspelt option would otherwise be ignored (most converters take **options)."""
+    for key in options:
+        if key not in known:
+            takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
+            raise TypeError(f"{what}: {key!r} is not an option of the {fmt.name} format ({takes})")
+
+
 def convert(event: Any, to: str, **options: Any) -> Any:
-    """One WIA event (Event or dict) in the format `to`: a dict for JSON formats, a str for LEEF/CEF."""
-    return get_format(to).from_wia(_as_dict(event), **options)
+    """One WIA event (Event or dict) in the format `to`: a dict for JSON formats, a str for LEEF/CEF.
+    `options` are the format's own (`Format.options`); any other raises TypeError."""
+    fmt = get_format(to)
+    if options:
+        _check_options(fmt, options, fmt.options, "convert")
+    return fmt.from_wia(_as_dict(event), **options)
 
 
 def parse(doc: Any, from_: str, **options: Any) -> list[Any]:
-    """The WIA events (as Event objects) held by one document of format `from_`."""
+    """The WIA events (as Event objects) held by one document of format `from_` (no reader takes options)."""
     from ..model import Event
-    return [Event.from_dict(d) for d in get_format(from_).to_wia(doc, **options)]
+    fmt = get_format(from_)
+    if options:
+        _check_options(fmt, options, frozenset(), "parse")
+    return [Event.from_dict(d) for d in fmt.to_wia(doc, **options)]
 
 
 __all__ = ["FORMATS", "Format", "get_format", "convert", "parse"]
