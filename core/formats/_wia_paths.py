@@ -197,3 +197,32 @@ def compact_json(value: Any) -> str:
     if kind is bool:
         return "true" if value else "false"
     return _COMPACT.encode(value)        # containers, None, NaN/Infinity, subclasses
+
+
+#: WIA members that hold an RFC 3339 date-time (every event type's schema).
+TIME_KEYS = frozenset({"timestamp", "first_seen", "last_seen", "start_time", "created", "modified", "accessed",
+                       "published", "created_at", "updated_at", "closed_at", "not_before", "not_after"})
+
+
+_CANONICAL_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$")
+
+
+def canonical_times(node: Any) -> Any:
+    """Every date-time string in a WIA event from another product, rewritten as WIA writes them (UTC,
+    "Z", milliseconds: what the upstream SDK validators accept; RFC 3339 allows offsets and any
+    fraction, as ASFF, ECS and STIX producers write). A string that is no RFC 3339 time is left to
+    the validator. Changes the event in place and returns it."""
+    from ..timeutil import parse_iso, to_iso
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in TIME_KEYS and isinstance(value, str) and not _CANONICAL_TIME.match(value):
+                try:
+                    node[key] = to_iso(parse_iso(value)) if re.match(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d", value) else value
+                except ValueError:
+                    pass
+            elif key != "custom":          # meta.custom keeps the product's own values verbatim
+                canonical_times(value)
+    elif isinstance(node, list):
+        for item in node:
+            canonical_times(item)
+    return node

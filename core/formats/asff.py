@@ -25,7 +25,7 @@ from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
-from ._wia_paths import Remainder, clean, compact_json, ip_version, is_int, is_mac, is_number, merge, nonblank
+from ._wia_paths import Remainder, canonical_times, clean, compact_json, ip_version, is_int, is_mac, is_number, merge, nonblank
 from .base import Format, guarded_reader
 
 SCHEMA_VERSION = "2018-10-08"
@@ -224,6 +224,11 @@ def _path_steps(path: str) -> tuple[str | int, ...]:
     """`data.tags[1]` -> ("data", "tags", 1)."""
     steps = _PATH_STEP.findall(path.replace("$schema", "\x00"))
     return tuple(int(s[1:-1]) if s.startswith("[") else s.replace("\x00", "$schema") for s in steps)
+
+
+#: Members of another product's finding that no WIA field holds, kept in `meta.custom.asff` as they came.
+_FOREIGN_KEPT = ("GeneratorId", "ProductFields", "Resources", "Compliance", "Action", "Remediation", "Workflow",
+                 "RecordState", "SourceUrl", "Malware", "Process", "Vulnerabilities", "FindingProviderFields", "UserDefinedFields")
 
 
 class AsffFormat(Format):
@@ -650,9 +655,13 @@ class AsffFormat(Format):
     # -- ASFF -> WIA ---------------------------------------------------------------------------
     @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
-        """A finding, a list of findings, or a `{"Findings": [...]}` request/response -> WIA event dicts."""
+        """A finding, a list of findings, a `{"Findings": [...]}` request/response, or the EventBridge
+        event Security Hub sends (`{"detail-type": "Security Hub Findings - Imported", "detail":
+        {"findings": [...]}}`) -> WIA event dicts."""
         if isinstance(doc, dict) and isinstance(doc.get("Findings"), list):
             findings = doc["Findings"]
+        elif isinstance(doc, dict) and isinstance(doc.get("detail"), dict) and isinstance(doc["detail"].get("findings"), list):
+            findings = doc["detail"]["findings"]
         elif isinstance(doc, list):
             findings = doc
         else:
@@ -729,16 +738,24 @@ class AsffFormat(Format):
     def _severity_back(finding: dict[str, Any]) -> float:
         sev = finding.get("Severity") or {}
         provider = (finding.get("FindingProviderFields") or {}).get("Severity") or {}
+        label = sev.get("Label") or provider.get("Label")
+        # `Label` is the preferred attribute (ASFF required attributes, Severity): a finer number
+        # (a 0-10 `Original` such as GuardDuty's, else `Normalized` / 10) counts only when it
+        # agrees with the label, so a partner's CRITICAL with Normalized 0 stays critical.
+        agrees = (lambda v: severity_label(v) == label) if label in _LABEL_SEVERITY else (lambda v: True)
         for original in (sev.get("Original"), provider.get("Original")):
             try:
                 value = json.loads(original) if isinstance(original, str) else None
             except ValueError:
                 value = None
-            if is_number(value) and 0 <= value <= 10:
+            if is_number(value) and 0 <= value <= 10 and agrees(value):
                 return value
-        if is_number(sev.get("Normalized")) and 0 <= sev["Normalized"] <= 100:
-            return sev["Normalized"] / 10
-        return _LABEL_SEVERITY.get(sev.get("Label") or provider.get("Label"), 5)
+        normalized = sev.get("Normalized")
+        if isinstance(normalized, str) and normalized.strip().isdigit():
+            normalized = int(normalized)          # AWS's own sample control findings write "40"
+        if is_number(normalized) and 0 <= normalized <= 100 and agrees(normalized / 10):
+            return normalized / 10
+        return _LABEL_SEVERITY.get(label, 5)
 
     @staticmethod
     def _source_back(finding: dict[str, Any]) -> dict[str, Any]:
@@ -777,7 +794,18 @@ class AsffFormat(Format):
             cvss["severity"] = ("none" if score == 0 else "low" if score < 4 else "medium" if score < 7
                                 else "high" if score < 9 else "critical")
             data.setdefault("title", finding.get("Title") or data["vuln_id"])
-            return event
+            vuln = next((v for v in finding.get("Vulnerabilities") or [] if isinstance(v, dict) and v.get("Id") == data["vuln_id"]), {})
+            products = [clean({"vendor": (vuln.get("Vendor") or {}).get("Name") if isinstance(vuln.get("Vendor"), dict) else None,
+                               "product": p.get("Name"), "versions": [p["Version"]] if nonblank(p.get("Version")) else None})
+                        for p in vuln.get("VulnerablePackages") or [] if isinstance(p, dict) and nonblank(p.get("Name"))]
+            products = [p for p in products if nonblank(p.get("vendor"))]
+            if products and "affected_products" not in data:
+                data["affected_products"] = products
+            for member, key in (("ExploitAvailable", "exploit_available"), ("FixAvailable", "patch_available")):
+                if vuln.get(member) in ("YES", "NO") and key not in data:
+                    data[key] = vuln[member] == "YES"
+            self._context_foreign(event, finding)
+            return canonical_times(event)
         types = [t for t in finding.get("Types") or [] if isinstance(t, str)]
         data.setdefault("alert_id", finding["Id"])
         data.setdefault("title", finding.get("Title") or finding.get("GeneratorId") or finding["Id"])
@@ -814,9 +842,30 @@ class AsffFormat(Format):
                     break
             if "mitre" in event:
                 break
+        if "mitre" not in event:
+            # GuardDuty also writes tactics the ASFF taxonomy does not list (TTPs/Impact/...): an
+            # ATT&CK tactic name as the second level still names the tactic.
+            from ..attack import table
+            for t in types:
+                parts = t.split("/")
+                tac = table().tactic(parts[1]) if len(parts) > 1 and parts[0] == "TTPs" else None
+                if tac is not None:
+                    event["mitre"] = {"tactic": tac.id, "tactic_name": tac.name}
+                    break
         confidence = finding.get("Confidence")
         if is_int(confidence) and 0 <= confidence <= 100:
             event.setdefault("meta", {})["confidence"] = confidence / 100
+        action = finding.get("Action") if isinstance(finding.get("Action"), dict) else {}
+        dns = action.get("DnsRequestAction") if isinstance(action.get("DnsRequestAction"), dict) else {}
+        if nonblank(dns.get("Domain")) and "indicators" not in data:
+            data["indicators"] = [{"type": "domain", "value": dns["Domain"]}]
+        self._context_foreign(event, finding)
+        return canonical_times(event)
+
+    @staticmethod
+    def _context_foreign(event: dict[str, Any], finding: dict[str, Any]) -> None:
+        """Account, host and remote address of another product's finding, and in `meta.custom.asff`
+        what has no WIA field (Id, ProductArn, Types, ProductFields, Resources, Compliance, Action...)."""
         m = re.match(r"^\d{12}$", str(finding.get("AwsAccountId", "")))
         if m:
             cloud = {"provider": "aws", "account_id": finding["AwsAccountId"]}
@@ -829,6 +878,16 @@ class AsffFormat(Format):
                 ips = [*(details.get("IpV4Addresses") or []), *(details.get("IpV6Addresses") or [])]
                 event.setdefault("context", {})["host"] = clean({"hostname": str(res.get("Id", "")).rsplit("/", 1)[-1], "ip": ips})
                 break
+        action = finding.get("Action") if isinstance(finding.get("Action"), dict) else {}
+        for member in ("AwsApiCallAction", "NetworkConnectionAction", "PortProbeAction"):
+            remote = (action.get(member) or {}).get("RemoteIpDetails") if isinstance(action.get(member), dict) else None
+            ip = (remote or {}).get("IpAddressV4") if isinstance(remote, dict) else None
+            network = event.setdefault("context", {}).get("network") or {}
+            if ip_version(ip) and not (network.get("source") or {}).get("ip"):
+                event["context"]["network"] = {**network, "source": {**(network.get("source") or {}), "ip": ip}}
+        if not event.get("context"):
+            event.pop("context", None)
+        types = [t for t in finding.get("Types") or [] if isinstance(t, str)]
+        kept = {member: finding.get(member) for member in _FOREIGN_KEPT}
         event.setdefault("meta", {})["custom"] = {"asff": clean({"Id": finding["Id"], "ProductArn": finding.get("ProductArn"),
-                                                                 "Types": types})}
-        return event
+                                                                 "Types": types, **kept})}

@@ -29,7 +29,7 @@ from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
 from .base import Format, guarded_reader
 from .keyvalue import (EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
-                       epoch_ms_value, foreign_alert, get_path, header_fields, leaves, mapping,
+                       foreign_alert, foreign_time, get_path, header_fields, leaves, mapping,
                        odd_backslashes)
 
 CEF_VERSION = "0"
@@ -302,7 +302,10 @@ _VERSION = re.compile(r"\d+\.\d+\.\d+")
 def record_to_wia(record: CefRecord) -> dict[str, Any]:
     """The WIA event a parsed CEF line holds: exact for lines this module wrote, best effort otherwise."""
     ext = record.extension
-    if record.event_class_id not in EVENT_TYPES or not _VERSION.fullmatch(record.product_version):
+    if (record.event_class_id not in EVENT_TYPES or not _VERSION.fullmatch(record.product_version)
+            or ext.get("cs1Label") != LABELS["cs1"]):
+        # Not one of ours (every line from_wia writes carries the event id as cs1 "wiaEventId"): PAN-OS,
+        # for one, writes `|11.0.0|vulnerability|THREAT|`, a WIA type and a version in the same places.
         return foreign_event(record)
     event: dict[str, Any] = {"version": record.product_version, "type": record.event_class_id}
     if record.severity.isdigit():
@@ -317,7 +320,9 @@ def record_to_wia(record: CefRecord) -> dict[str, Any]:
 
 def foreign_event(record: CefRecord) -> dict[str, Any]:
     """Another product's CEF line as a WIA `alert` (keyvalue.foreign_alert): Name is the title, the
-    Device Event Class ID the alert id; csN values are kept under their csNLabel names too."""
+    Device Event Class ID the alert id; csN values are kept under their csNLabel names too. The time
+    is rt, else end, else start, in any spelling the spec allows (epoch ms or `MMM dd [yyyy]
+    HH:mm:ss[.SSS] [zzz]`); the time of parsing only when none of them can be read."""
     ext = dict(record.extension)
     for slot in [k for k in ext if re.fullmatch(r"(cs|cn|cfp|c6a|flexString|deviceCustomDate)\d", k)]:
         label = ext.get(slot + "Label")
@@ -327,12 +332,15 @@ def foreign_event(record: CefRecord) -> dict[str, Any]:
     if not severity.isdigit():
         mapped = TEXT_SEVERITY.get(severity.lower())
         severity = str(mapped) if mapped is not None else ""
-    timestamp = epoch_ms_value(ext["rt"]) if ext.get("rt", "").isdigit() else now_iso()
+    timestamp = next(filter(None, (foreign_time(ext.get(key)) for key in ("rt", "end", "start"))), None) or now_iso()
+    direction = {"0": "inbound", "1": "outbound"}.get(ext.get("deviceDirection", ""))
     return foreign_alert(
         "cef", vendor=record.vendor, product=record.product, product_version=record.product_version,
         event_id=record.event_class_id, title=record.name, severity=severity, timestamp=timestamp, attributes=ext,
-        network=(ext.get("src"), ext.get("spt"), ext.get("dst"), ext.get("dpt"), ext.get("proto")),
-        user=ext.get("suser"))
+        network=(ext.get("src") or ext.get("c6a2"), ext.get("spt"), ext.get("dst") or ext.get("c6a3"), ext.get("dpt"),
+                 ext.get("proto")),
+        user=ext.get("suser") or ext.get("duser"), hosts=(ext.get("shost"), ext.get("dhost")),
+        direction=direction, hashes=(ext.get("fileHash"), ext.get("oldFileHash")))
 
 
 __all__ = ["CefFormat", "CefRecord", "split_line", "split_extension", "escape_header", "escape_value",

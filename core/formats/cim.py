@@ -25,7 +25,7 @@ from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
-from ._wia_paths import clean, ip_version, is_int, is_mac, is_number, nonblank
+from ._wia_paths import canonical_times, clean, ip_version, is_int, is_mac, is_number, nonblank
 from .base import Format, guarded_reader
 
 CIM_VERSION = "6.x"
@@ -427,17 +427,28 @@ class CimFormat(Format):
         """A `from_wia` document (or its flat `fields`, as a Splunk search returns them) -> one WIA event."""
         if not isinstance(doc, dict):
             raise ConversionError(self.name, "a CIM document must be a JSON object")
+        if isinstance(doc.get("result"), dict):
+            doc = doc["result"]         # search/jobs/export rows and alert-action webhooks wrap the fields
         fields = doc.get("fields") if isinstance(doc.get("fields"), dict) else doc
         models = doc.get("datamodels") if isinstance(doc.get("datamodels"), list) else []
+        foreign = "wia_type" not in fields
+        if foreign:
+            fields, prefixed = search_result_fields(fields)
+            models = [*models, *prefixed]
         etype = fields.get("wia_type") or self._type_from_models(models, fields)
+        if etype is None and foreign:
+            models = [*models, *_models_from_tags(fields)]
+            etype = self._type_from_models(models, fields)
         builder = getattr(self, f"_back_{etype}", None)
         if builder is None:
-            raise ConversionError(self.name, f"cannot tell the WIA event type of this document (wia_type {etype!r})", path="/fields/wia_type")
+            raise ConversionError(self.name, f"cannot tell the WIA event type of this document (wia_type {etype!r}; "
+                                  "no data model, field prefix or `tag` names one)", path="/fields/wia_type")
         if not is_number(fields.get("_time")):
-            raise ConversionError(self.name, "_time (epoch seconds) is required", path="/fields/_time")
+            raise ConversionError(self.name, "_time (epoch seconds or an ISO 8601 time) is required", path="/fields/_time")
         severity = fields.get("wia_severity")
         if not is_number(severity):
-            severity = {"critical": 8, "high": 6, "medium": 4, "low": 2, "informational": 0}.get(fields.get("severity"), 5)
+            severity = {"critical": 8, "high": 6, "medium": 4, "low": 2, "informational": 0}.get(
+                str(fields.get("severity", "")).lower(), 5)
         event_id = fields.get("wia_id") if _is_uuid(fields.get("wia_id")) else str(uuid.uuid5(uuid.NAMESPACE_URL, f"cim:{sorted(fields.items())!r}"))
         product = fields.get("product") if isinstance(fields.get("product"), str) else \
             (fields.get("vendor_product") if _known(fields.get("vendor_product")) else "splunk")
@@ -452,7 +463,51 @@ class CimFormat(Format):
             event["mitre"] = {"technique": mitre.split(".")[0], **({"sub_technique": mitre} if "." in mitre else {})}
             if re.match(r"^TA\d{4}$", str(fields.get("mitre_tactic_id", ""))):
                 event["mitre"] = {"tactic": fields["mitre_tactic_id"], **event["mitre"]}
+        if foreign:
+            self._complete_foreign(fields, event)
+            canonical_times(event)
         return [clean(event)]
+
+    @staticmethod
+    def _complete_foreign(f: dict[str, Any], event: dict[str, Any]) -> None:
+        """A search result Splunk (or Enterprise Security) made: what the CIM fields say beyond the
+        table (ES notable names, ATT&CK annotations, file hashes, xref URLs), and every field as it
+        came in `meta.custom.cim`, so nothing is dropped."""
+        data, etype = event["data"], event["type"]
+        if etype == "alert":
+            title = _first(f.get("rule_title"), f.get("rule_name"), f.get("search_name"))
+            if title is not None and data.get("title") in ("alert", f.get("description")):
+                data["title"] = title
+            if _first(f.get("event_id")) is not None and not _known(f.get("id")):
+                data["alert_id"] = f["event_id"]
+            if _first(f.get("rule_description")) is not None:
+                data.setdefault("description", f["rule_description"])
+            dest = f.get("dest")
+            if _known(dest) and not ip_version(dest):
+                event.setdefault("context", {}).setdefault("host", {"hostname": dest})
+            hashes = [h for h in _values(f.get("file_hash")) if re.fullmatch(r"[0-9A-Fa-f]{32}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64}", h)]
+            if hashes:
+                kinds = {32: "file_hash_md5", 40: "file_hash_sha1", 64: "file_hash_sha256"}
+                data["indicators"] = [{"type": kinds[len(h)], "value": h.lower()} for h in hashes]
+        if etype == "vulnerability":
+            urls = [x for x in _values(f.get("xref")) if re.match(r"^https?://", x)]
+            if urls:
+                data.setdefault("references", urls)
+        if etype == "auth_event" and ip_version(f.get("src")) and not (data.get("source") or {}).get("ip"):
+            data.setdefault("source", {})["ip"] = f["src"]
+        if "mitre" not in event:
+            ids = [t for t in _values(f.get("annotations.mitre_attack")) if re.match(r"^T\d{4}(\.\d{3})?$", t)]
+            tactics = [t for t in _values(f.get("annotations.mitre_attack.mitre_tactic_id")) if re.match(r"^TA\d{4}$", t)]
+            if ids:
+                sub = next((t for t in ids if "." in t), None)
+                technique = next((t for t in ids if "." not in t), sub[:5] if sub else None)
+                mitre = {"technique": technique}
+                if sub and sub.startswith(technique):
+                    mitre["sub_technique"] = sub
+                if tactics:
+                    mitre = {"tactic": tactics[0], **mitre}
+                event["mitre"] = mitre
+        event.setdefault("meta", {}).setdefault("custom", {})["cim"] = f.get("_original", {})
 
     @staticmethod
     def _type_from_models(models: list[str], fields: dict[str, Any]) -> str | None:
@@ -605,6 +660,80 @@ class CimFormat(Format):
                       "threat_type": f.get("threat_category") if f.get("threat_category") in types else "malware",
                       "threat_family": f.get("threat_group"),
                       "status": f.get("threat_status") if f.get("threat_status") in ("active", "inactive", "unknown") else "unknown"})
+
+
+#: A search over a data model names its fields `<dataset>.<field>` (`| tstats ... from datamodel=...`,
+#: `| datamodel Authentication search`): the prefix -> the dataset it stands for.
+_PREFIX_DATASET = {dataset.split(".")[1]: dataset for dataset in DATASET_TAGS}
+#: CIM fields that are numbers (Splunk returns every value as a string).
+_INT_FIELDS = frozenset({"src_port", "dest_port", "bytes", "bytes_in", "bytes_out", "packets", "packets_in", "packets_out",
+                         "process_id", "parent_process_id", "file_size", "count", "status", "duration", "dest_port_range"})
+_FLOAT_FIELDS = frozenset({"cvss", "_time"})
+#: Network_Resolution reply_code spellings (CIM lists "NoError", Stream writes "No Error") -> the table's.
+_REPLY_CODES = {"noerror": "No Error", "nxdomain": "Non-Existent Domain", "nonexistentdomain": "Non-Existent Domain",
+                "servfail": "Server Failure", "serverfailure": "Server Failure", "refused": "Refused",
+                "formerr": "Format Error", "formaterror": "Format Error"}
+
+
+def search_result_fields(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A Splunk search result as this module's reader expects the fields: data-model prefixes taken
+    off (the datasets they name returned), number fields as numbers, `_time` in epoch seconds.
+    The original fields travel under `_original` (they end up in `meta.custom.cim`)."""
+    fields: dict[str, Any] = {}
+    datasets: list[str] = []
+    for key, value in raw.items():
+        prefix, dot, rest = key.partition(".")
+        if dot and prefix in _PREFIX_DATASET and rest:
+            datasets.append(_PREFIX_DATASET[prefix])
+            key = rest
+        fields.setdefault(key, value)
+    for key in _INT_FIELDS & fields.keys():
+        value = fields[key]
+        if isinstance(value, str) and value.strip().isdigit():
+            fields[key] = int(value)
+    for key in _FLOAT_FIELDS & fields.keys():
+        fields[key] = _number_or_time(fields[key]) if key == "_time" else _number(fields[key])
+    reply = fields.get("reply_code")
+    if isinstance(reply, str):
+        fields["reply_code"] = _REPLY_CODES.get(re.sub(r"[\s_-]", "", reply.lower()), reply)
+    fields["_original"] = dict(raw)
+    return fields, list(dict.fromkeys(datasets))
+
+
+def _models_from_tags(fields: dict[str, Any]) -> list[str]:
+    """The datasets whose constraint tags (CIM 6.x) the result's `tag` field has; an Enterprise
+    Security notable (`search_name`/`rule_name`) is an Alerts event."""
+    tags = set(_values(fields.get("tag")))
+    found = [dataset for dataset, needed in DATASET_TAGS.items() if tags.issuperset(needed)]
+    if not found and (_known(fields.get("search_name")) or _known(fields.get("rule_name"))):
+        found.append("Alerts.Alerts")
+    return found
+
+
+def _values(value: Any) -> list[str]:
+    """A CIM field as a list of strings (a multivalue field is a list, a single value a string)."""
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, str) and v != ""]
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return float(value) if "." in value or "e" in value.lower() else int(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _number_or_time(value: Any) -> Any:
+    """`_time` as epoch seconds: a number, a numeric string, or the ISO 8601 text the export API writes."""
+    number = _number(value)
+    if not isinstance(number, str):
+        return number
+    try:
+        return parse_iso(number).timestamp()
+    except ValueError:
+        return value
 
 
 def _iso(seconds: float) -> str:

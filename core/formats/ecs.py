@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
-from ._wia_paths import clean, ip_version, is_int, is_number, merge, nonblank
+from ..timeutil import parse_iso, to_iso
+from ._wia_paths import canonical_times, clean, ip_version, is_int, is_number, merge, nonblank
 from .base import Format, guarded_reader
 
 ECS_VERSION = "9.4.0"
@@ -1184,6 +1185,8 @@ class EcsFormat(Format):
         """One ECS document (nested or with dotted keys, as Elasticsearch `_source` or Beats output) -> one WIA event."""
         if not isinstance(doc, dict):
             raise ConversionError(self.name, "an ECS document must be a JSON object")
+        if isinstance(doc.get("_source"), dict) and "_index" in doc:
+            doc = doc["_source"]        # a search hit as the _search / scroll APIs return it
         doc = _undot(doc)
         leftover = doc.get(CUSTOM_NAMESPACE) if isinstance(doc.get(CUSTOM_NAMESPACE), dict) else {}
         etype = leftover.get("type") or self._type_from_ecs(doc)
@@ -1230,9 +1233,19 @@ class EcsFormat(Format):
         if not nonblank(event.get("timestamp")):
             raise ConversionError(self.name, "@timestamp is required", path="/@timestamp")
         event.update({"$schema": WIA_SCHEMA_URI, "version": WIA_VERSION, "type": etype})
-        if not is_number(event.get("severity")) or not 0 <= event["severity"] <= 10:
-            sev = ev.get("severity")
-            event["severity"] = min(10, max(0, sev)) if is_number(sev) else 5
+        kept: dict[str, Any] = {}          # source values this completion had to change, as they came
+        severity = _foreign_severity(doc, ev)
+        cvss_score = _dig(doc, "vulnerability", "score", "base")
+        event["severity"] = severity if severity is not None else \
+            cvss_score if etype == "vulnerability" and is_number(cvss_score) and 0 <= cvss_score <= 10 else 5
+        try:
+            moment = to_iso(parse_iso(event["timestamp"]))
+        except (TypeError, ValueError):
+            raise ConversionError(self.name, f"@timestamp {event['timestamp']!r} is not an ISO 8601 time", path="/@timestamp") from None
+        if moment != event["timestamp"]:
+            # WIA writes UTC with milliseconds (what every WIA SDK accepts); the exact original stays.
+            kept["@timestamp"], event["timestamp"] = event["timestamp"], moment
+        rule = _alert_fields(doc)
         observer = doc.get("observer") if isinstance(doc.get("observer"), dict) else {}
         source = event.setdefault("source", {})
         source.setdefault("name", (doc.get("agent") or {}).get("type") or ev.get("module") or "ecs")
@@ -1240,9 +1253,29 @@ class EcsFormat(Format):
         source["type"] = stype if stype in ("siem", "edr", "ids", "firewall", "scanner", "custom") else "custom"
         data = event.setdefault("data", {})
         categories = ev.get("category") or []
+        host = doc.get("host") if isinstance(doc.get("host"), dict) else {}
+        hostname = host.get("name") if nonblank(host.get("name")) else host.get("hostname")
+        if etype != "endpoint_event" and nonblank(hostname):
+            event.setdefault("context", {}).setdefault("host", {}).setdefault("hostname", hostname)
+        if etype in ("alert", "network_event") and data.get("direction") not in (None, "inbound", "outbound", "internal"):
+            kept["network.direction"] = data["direction"]
+            direction = _DIRECTIONS.get(data.pop("direction"))
+            if direction:
+                data["direction"] = direction
         if etype == "alert":
+            for key in ("alert_id", "title", "description", "status"):
+                if nonblank(rule.get(key)):
+                    data[key] = rule[key]
+            if rule.get("detection_rule"):
+                data["detection_rule"] = rule["detection_rule"]
+            if rule.get("mitre") and "mitre" not in event:
+                event["mitre"] = rule["mitre"]
             data.setdefault("alert_id", ev.get("id") or event["id"])
             data.setdefault("title", doc.get("message") or (doc.get("rule") or {}).get("name") or "alert")
+            hashes = ((doc.get("file") or {}).get("hash") or {}) if isinstance(doc.get("file"), dict) else {}
+            if "malware" in categories and isinstance(hashes, dict) and "indicators" not in data:
+                data["indicators"] = [{"type": f"file_hash_{algo}", "value": hashes[algo]}
+                                      for algo in ("md5", "sha1", "sha256") if nonblank(hashes.get(algo))] or None
             data.setdefault("category", "malware" if "malware" in categories else "intrusion")
             data.setdefault("status", "new")
             from ..severity import BAND_PRIORITY, band
@@ -1264,7 +1297,15 @@ class EcsFormat(Format):
             types = ev.get("type") or ["start"]
             if data.get("event_type") not in ENDPOINT_CATEGORIES:
                 data["event_type"] = kinds.get(f"{cat}/{types[0] if isinstance(types, list) else types}", "process_creation")
-            data.setdefault("host", {}).setdefault("hostname", (doc.get("host") or {}).get("name") or "unknown")
+            data.setdefault("host", {}).setdefault("hostname", hostname if nonblank(hostname) else "unknown")
+            os_ = data["host"].get("os") or {}
+            if os_.get("name") not in (None, "Windows", "Linux", "macOS"):
+                kept["host.os.name"] = os_["name"]
+                family = _os_family(host.get("os"))
+                if family:
+                    os_["name"] = family
+                else:
+                    del os_["name"]
         elif etype == "auth_event":
             if data.get("event_type") not in AUTH_CATEGORIES:
                 data["event_type"] = "login_failure" if ev.get("outcome") == "failure" else "login_success"
@@ -1281,11 +1322,152 @@ class EcsFormat(Format):
             score = cvss["score"]
             cvss["severity"] = "none" if score == 0 else "low" if score < 4 else "medium" if score < 7 else "high" if score < 9 else "critical"
             data.setdefault("title", doc.get("message") or data.get("vuln_id"))
+            if isinstance(data.get("references"), str):
+                data["references"] = [data["references"]]     # ECS keyword fields hold one value or an array
         elif etype == "threat_intel":
-            data.setdefault("threat_name", doc.get("message") or "unknown")
+            indicator = (doc.get("threat") or {}).get("indicator") if isinstance(doc.get("threat"), dict) else None
+            if isinstance(indicator, dict) and "indicators" not in data:
+                data["indicators"] = _indicators_from(indicator) or None
+            software = ((doc.get("threat") or {}).get("software") or {}).get("name")
+            data.setdefault("threat_name", doc.get("message") or software or
+                            (isinstance(indicator, dict) and indicator.get("description")) or "unknown")
             data.setdefault("threat_type", "malware")
             data.setdefault("status", "unknown")
-        return clean(event)
+        for key, value in doc.items():
+            if key not in ECS_TOP_LEVEL and key != CUSTOM_NAMESPACE:
+                kept[key] = _copy(value)   # an integration's own namespace (winlog, zeek, panw, kibana...)
+        if kept:
+            event.setdefault("meta", {}).setdefault("custom", {})["ecs"] = kept
+        return canonical_times(clean(event))
+
+
+#: The top-level names of ECS 9.4.0 (fields.csv): any other top-level key of a document is an
+#: integration's own namespace, which a foreign document's event keeps in `meta.custom.ecs`.
+ECS_TOP_LEVEL = frozenset({
+    "@timestamp", "agent", "client", "cloud", "container", "data_stream", "destination", "device", "dll", "dns", "ecs",
+    "email", "entity", "error", "event", "faas", "file", "gen_ai", "group", "host", "http", "labels", "log", "message",
+    "network", "observer", "orchestrator", "organization", "package", "process", "registry", "related", "rule",
+    "server", "service", "source", "span", "tags", "threat", "tls", "trace", "transaction", "url", "user",
+    "user_agent", "volume", "vulnerability"})
+#: ECS network.direction values WIA has a word for (ECS: ingress/egress are the observer's view).
+_DIRECTIONS = {"ingress": "inbound", "egress": "outbound", "inbound": "inbound", "outbound": "outbound", "internal": "internal"}
+#: Elastic Security's severity words and the risk scores its rules default to (detection rules docs).
+_ELASTIC_SEVERITY = {"low": 21, "medium": 47, "high": 73, "critical": 99}
+_WORKFLOW_STATUS = {"open": "new", "acknowledged": "investigating", "in-progress": "investigating", "closed": "closed"}
+
+
+def _foreign_severity(doc: dict[str, Any], ev: dict[str, Any]) -> int | float | None:
+    """0-10 from what the document says. ECS leaves `event.severity` to the source; Elastic's own
+    products score 0-100 (`*.risk_score`, Elastic Defend's `event.severity`: 21/47/73/99), so a
+    risk score or severity word of Elastic Security comes first, then `event.risk_score_norm`
+    (0-100), then `event.severity` (Suricata/Snort priorities 1-4 by their table, else 0-10 as is,
+    11-100 as a 0-100 score); None when none says."""
+    alert = _dig(doc, "kibana", "alert") or {}
+    signal_rule = _dig(doc, "signal", "rule") or {}
+    for score in (alert.get("risk_score"), _dig(alert, "rule", "parameters", "risk_score"), signal_rule.get("risk_score"),
+                  ev.get("risk_score"), ev.get("risk_score_norm")):
+        if is_number(score) and 0 <= score <= 100:
+            return _tenth(score)
+    for word in (alert.get("severity"), _dig(alert, "rule", "parameters", "severity"), signal_rule.get("severity")):
+        if isinstance(word, str) and word.lower() in _ELASTIC_SEVERITY:
+            return _tenth(_ELASTIC_SEVERITY[word.lower()])
+    sev = ev.get("severity")
+    inverted = _PRIORITY_SCALES.get(str(ev.get("module") or str(ev.get("dataset") or "").split(".")[0]))
+    if inverted and sev in inverted:
+        return inverted[sev]
+    if is_number(sev) and sev >= 0:
+        return sev if sev <= 10 else _tenth(min(sev, 100))
+    return None
+
+
+#: Sources whose `event.severity` is a priority, 1 the most urgent (the Suricata and Snort
+#: integrations copy alert.severity / priority: 1 high, 2 medium, 3 low) -> WIA 0-10.
+_PRIORITY_SCALES = {"suricata": {1: 8, 2: 5, 3: 3, 4: 1}, "snort": {1: 8, 2: 5, 3: 3, 4: 1}}
+
+
+def _tenth(score: int | float) -> int | float:
+    value = round(score / 10, 1)
+    return int(value) if value == int(value) else value
+
+
+def _dig(node: Any, *keys: str) -> Any:
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _alert_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """What an Elastic Security alert (`kibana.alert.*`, 8.x) or signal (`signal.*`, 7.x) says about
+    itself: id, rule, reason, workflow status and the rule's ATT&CK mapping."""
+    alert = _dig(doc, "kibana", "alert") or {}
+    signal = doc.get("signal") if isinstance(doc.get("signal"), dict) else {}
+    rule = alert.get("rule") if isinstance(alert.get("rule"), dict) else signal.get("rule") if isinstance(signal.get("rule"), dict) else {}
+    out: dict[str, Any] = {"alert_id": alert.get("uuid") or signal.get("id"), "title": rule.get("name"),
+                           "description": alert.get("reason") or signal.get("reason"),
+                           "status": _WORKFLOW_STATUS.get(alert.get("workflow_status") or signal.get("status"))}
+    detection = clean({"id": rule.get("rule_id") or rule.get("uuid") or rule.get("id"), "name": rule.get("name"),
+                       "version": str(rule["version"]) if is_number(rule.get("version")) else None})
+    if detection:
+        out["detection_rule"] = detection
+    threat = rule.get("threat") or (_dig(rule, "parameters", "threat"))
+    for entry in threat if isinstance(threat, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        tactic = entry.get("tactic") if isinstance(entry.get("tactic"), dict) else {}
+        techniques = [t for t in entry.get("technique") or [] if isinstance(t, dict)]
+        technique = techniques[0] if techniques else {}
+        subs = [t for t in technique.get("subtechnique") or [] if isinstance(t, dict)]
+        mitre = clean({"tactic": tactic.get("id"), "tactic_name": tactic.get("name"),
+                       "technique": technique.get("id"), "technique_name": technique.get("name"),
+                       "sub_technique": subs[0].get("id") if subs else None,
+                       "sub_technique_name": subs[0].get("name") if subs else None})
+        if not re.fullmatch(r"TA\d{4}", str(mitre.get("tactic", "TA0000"))):
+            mitre.pop("tactic", None)
+        if mitre:
+            out["mitre"] = mitre
+            break
+    return out
+
+
+def _os_family(os_: Any) -> str | None:
+    """WIA's endpoint OS word (Windows, Linux, macOS) for an ECS host.os: from os.type, platform, family or name."""
+    if not isinstance(os_, dict):
+        return None
+    text = " ".join(str(os_.get(k, "")) for k in ("type", "platform", "family", "name")).lower()
+    if "windows" in text:
+        return "Windows"
+    if re.search(r"\b(macos|darwin|mac os|os x)\b", text):
+        return "macOS"
+    if re.search(r"\b(linux|ubuntu|debian|rhel|redhat|centos|fedora|amazon|suse|alpine|rocky|alma|arch)\b", text):
+        return "Linux"
+    return None
+
+
+def _indicators_from(indicator: dict[str, Any]) -> list[dict[str, Any]]:
+    """The observables of an ECS threat.indicator (Filebeat/Agent threat intel integrations)."""
+    out = []
+    ip = indicator.get("ip")
+    if nonblank(ip):
+        out.append({"type": "ip", "value": ip})
+    url = indicator.get("url") if isinstance(indicator.get("url"), dict) else {}
+    if nonblank(url.get("full")) or nonblank(url.get("original")):
+        out.append({"type": "url", "value": url.get("full") or url.get("original")})
+    elif nonblank(url.get("domain")):
+        out.append({"type": "domain", "value": url["domain"]})
+    email = indicator.get("email") if isinstance(indicator.get("email"), dict) else {}
+    if nonblank(email.get("address")):
+        out.append({"type": "email", "value": email["address"]})
+    hashes = _dig(indicator, "file", "hash") or {}
+    for algo in ("md5", "sha1", "sha256"):
+        if isinstance(hashes, dict) and nonblank(hashes.get(algo)):
+            out.append({"type": f"file_hash_{algo}", "value": hashes[algo]})
+    for item in out:
+        for src, dst in (("first_seen", "first_seen"), ("last_seen", "last_seen")):
+            if nonblank(indicator.get(src)):
+                item[dst] = indicator[src]
+        if nonblank(indicator.get("description")):
+            item["context"] = {"description": indicator["description"]}
+    return out
 
 
 def _undot(doc: dict[str, Any]) -> dict[str, Any]:

@@ -358,13 +358,108 @@ def _json(text: str, key: str, format_name: str) -> Any:
 FOREIGN_NAMESPACE = uuid.UUID("6f1d7c52-5a39-4d5e-9a43-8f0c2f6b1e21")
 
 
+#: IANA protocol numbers some products write in `proto` (Fortinet: proto=6).
+IANA_PROTOCOLS = {"1": "ICMP", "6": "TCP", "17": "UDP", "47": "GRE", "50": "ESP", "58": "ICMP"}
+#: Time-zone names the CEF spec's `zzz` and common syslog lines use (others are not guessed).
+_ZONES = {"UTC": 0, "GMT": 0, "Z": 0, "UT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
+          "PST": -8, "PDT": -7, "CET": 1, "CEST": 2, "BST": 1, "IST": 5.5, "JST": 9, "AEST": 10}
+#: Java SimpleDateFormat letters (LEEF devTimeFormat) -> strptime directives, longest first.
+_JAVA_DIRECTIVES = (("yyyy", "%Y"), ("yy", "%y"), ("MMMM", "%B"), ("MMM", "%b"), ("MM", "%m"), ("dd", "%d"),
+                    ("d", "%d"), ("HH", "%H"), ("H", "%H"), ("hh", "%I"), ("mm", "%M"), ("ss", "%S"),
+                    ("SSS", "%f"), ("EEEE", "%A"), ("EEE", "%a"), ("a", "%p"), ("XXX", "%z"), ("XX", "%z"),
+                    ("X", "%z"), ("ZZ", "%z"), ("Z", "%z"), ("zzz", "%Z"), ("z", "%Z"))
+#: The spellings the CEF spec allows for rt/start/end besides epoch milliseconds (zone handled apart).
+CEF_TIME_FORMATS = ("%b %d %Y %H:%M:%S.%f", "%b %d %Y %H:%M:%S", "%b %d %H:%M:%S.%f", "%b %d %H:%M:%S")
+
+
+def java_time_format(pattern: str) -> str | None:
+    """A Java SimpleDateFormat pattern as a strptime format ('quoted' text literal), None if it has other letters."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "'":
+            end = pattern.find("'", i + 1)
+            if end < 0:
+                return None
+            out.append(pattern[i + 1:end].replace("%", "%%") or "'")
+            i = end + 1
+            continue
+        if ch.isalpha():
+            for java, directive in _JAVA_DIRECTIVES:
+                if pattern.startswith(java, i):
+                    out.append(directive)
+                    i += len(java)
+                    break
+            else:
+                return None
+            continue
+        out.append("%%" if ch == "%" else ch)
+        i += 1
+    return "".join(out)
+
+
+def _epoch(text: str) -> datetime:
+    """Digits as epoch time, the unit told by the size (s, ms, us, ns: products use all four)."""
+    value = int(text)
+    for limit, scale in ((10**17, 10**9), (10**14, 10**6), (10**11, 10**3)):
+        if value >= limit:
+            return EPOCH + timedelta(microseconds=value * 10**6 // scale)
+    return EPOCH + timedelta(seconds=value)
+
+
+def _with_year(moment: datetime, now: datetime) -> datetime:
+    """A time written without a year (syslog style) is the latest one not after tomorrow."""
+    moment = moment.replace(year=now.year)
+    return moment.replace(year=now.year - 1) if moment - now > timedelta(days=1) else moment
+
+
+def foreign_time(text: str | None, formats: Sequence[str] = CEF_TIME_FORMATS, *, now: datetime | None = None) -> str | None:
+    """A time stamp another product wrote (epoch digits, RFC 3339, or one of `formats` optionally
+    followed by a zone name) as WIA's UTC spelling; None when it cannot be read for sure."""
+    from ..timeutil import to_iso
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return to_iso(_epoch(text))
+    try:
+        return to_iso(parse_iso(text))
+    except ValueError:
+        pass
+    now = now or datetime.now(timezone.utc)
+    offset: float | None = None
+    head, _, zone = text.rpartition(" ")
+    if head and zone.upper() in _ZONES:
+        text, offset = head, _ZONES[zone.upper()]
+    for fmt in formats:
+        try:
+            moment = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone(timedelta(hours=offset or 0)))
+        if "%Y" not in fmt and "%y" not in fmt:
+            moment = _with_year(moment, now)
+        return to_iso(moment)
+    return None
+
+
+def _hash_indicator(value: str | None) -> dict[str, str] | None:
+    kind = {32: "file_hash_md5", 40: "file_hash_sha1", 64: "file_hash_sha256"}.get(len(value or ""))
+    if kind and re.fullmatch(r"[0-9A-Fa-f]+", value or ""):
+        return {"type": kind, "value": value.lower()}
+    return None
+
+
 def foreign_alert(format_name: str, *, vendor: str, product: str, product_version: str, event_id: str,
                   title: str, severity: str | None, timestamp: str, attributes: dict[str, str],
                   network: tuple[str | None, str | None, str | None, str | None, str | None],
-                  user: str | None) -> dict[str, Any]:
+                  user: str | None, hosts: tuple[str | None, str | None] = (None, None),
+                  host: str | None = None, direction: str | None = None, hashes: Iterable[str | None] = ()) -> dict[str, Any]:
     """A WIA `alert` from a line another product wrote: its header names the source, its own keys
-    land in `meta.custom.<format>` verbatim, the common ones (addresses, ports, user) in `context`.
-    The id is a UUIDv5 of the header and attributes, so parsing the same line twice gives one event."""
+    land in `meta.custom.<format>` verbatim, the common ones (addresses, ports, host names, user,
+    file hashes) in `context` and `data.indicators`. The id is a UUIDv5 of the header and
+    attributes, so parsing the same line twice gives one event."""
     try:
         score = max(0.0, min(10.0, float(severity if severity not in (None, "") else 5)))
     except ValueError:
@@ -385,21 +480,30 @@ def foreign_alert(format_name: str, *, vendor: str, product: str, product_versio
     }
     src, spt, dst, dpt, proto = network
     net: dict[str, Any] = {}
-    for side, ip, port in (("source", src, spt), ("destination", dst, dpt)):
+    for side, ip, port, hostname in (("source", src, spt, hosts[0]), ("destination", dst, dpt, hosts[1])):
         endpoint: dict[str, Any] = {}
         if ip:
             endpoint["ip"] = ip
         if port and port.isdigit() and int(port) <= 65535:
             endpoint["port"] = int(port)
+        if hostname:
+            endpoint["hostname"] = hostname
         if endpoint:
             net[side] = endpoint
     if proto:
-        net["protocol"] = proto
+        net["protocol"] = IANA_PROTOCOLS.get(proto, proto)
+    if direction in ("inbound", "outbound", "internal"):
+        net["direction"] = direction
     context: dict[str, Any] = {}
     if net:
         context["network"] = net
     if user:
         context["user"] = {"name": user}
+    if host:
+        context["host"] = {"hostname": host}
     if context:
         event["context"] = context
+    indicators = [ind for ind in map(_hash_indicator, hashes) if ind]
+    if indicators:
+        event["data"]["indicators"] = [dict(t) for t in dict.fromkeys(tuple(i.items()) for i in indicators)]
     return event

@@ -31,7 +31,8 @@ from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
 from .base import Format, guarded_reader
-from .keyvalue import (INT, Codec, Field, decode_carried, decode_fields, encode_fields, foreign_alert,
+from .keyvalue import (CEF_TIME_FORMATS, INT, Codec, Field, decode_carried, decode_fields, encode_fields,
+                       foreign_alert, foreign_time, java_time_format,
                        header_fields, iso_ms, leaves, odd_backslashes)
 
 SPEC_VERSION = "2.0"
@@ -314,7 +315,9 @@ _VERSION = re.compile(r"\d+\.\d+\.\d+")
 def record_to_wia(record: LeefRecord) -> dict[str, Any]:
     """The WIA event a parsed LEEF line holds: exact for lines this module wrote, best effort otherwise."""
     attrs = record.attributes
-    if record.event_id not in EVENT_TYPES or not _VERSION.fullmatch(record.product_version):
+    if record.event_id not in EVENT_TYPES or not _VERSION.fullmatch(record.product_version) or "wia.id" not in attrs:
+        # Not one of ours (every line from_wia writes carries the event id as `wia.id`): another
+        # product may well name its EventID "alert" and version itself 1.0.0.
         return foreign_event(record)
     event: dict[str, Any] = {"version": record.product_version, "type": record.event_id}
     decode_fields(attrs, fields_for(record.event_id), event)
@@ -324,28 +327,24 @@ def record_to_wia(record: LeefRecord) -> dict[str, Any]:
 
 def foreign_event(record: LeefRecord) -> dict[str, Any]:
     """Another product's LEEF line as a WIA `alert` (keyvalue.foreign_alert): EventID and cat make
-    the title, sev the severity, src/dst/srcPort/dstPort/proto/usrName the context, devTime the
-    timestamp; every attribute is kept in `meta.custom.leef`."""
+    the title, sev the severity, src/dst/srcPort/dstPort/proto/usrName the context, identHostName
+    the host, devTime the timestamp; every attribute is kept in `meta.custom.leef`."""
     attrs = record.attributes
     return foreign_alert(
         "leef", vendor=record.vendor, product=record.product, product_version=record.product_version,
         event_id=record.event_id, title=record.event_id + (f" ({attrs['cat']})" if attrs.get("cat") else ""),
         severity=attrs.get("sev"), timestamp=_foreign_time(attrs), attributes=attrs,
         network=(attrs.get("src"), attrs.get("srcPort"), attrs.get("dst"), attrs.get("dstPort"), attrs.get("proto")),
-        user=attrs.get("usrName"))
+        user=attrs.get("usrName") or attrs.get("accountName"), host=attrs.get("identHostName"))
 
 
 def _foreign_time(attrs: dict[str, str]) -> str:
-    """devTime in the spellings the guide names: epoch milliseconds, `MMM dd yyyy HH:mm:ss`, or ours."""
-    text = attrs.get("devTime", "")
-    if text.isdigit():
-        return to_iso(datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc))
-    for pattern in ("%b %d %Y %H:%M:%S", "%b %d %Y %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f%z"):
-        try:
-            return to_iso(datetime.strptime(text, pattern))
-        except ValueError:
-            continue
-    return now_iso()      # no usable devTime: the time of parsing (documented)
+    """devTime as its devTimeFormat (a Java SimpleDateFormat pattern) says, else in the spellings the
+    guide names (epoch milliseconds, `MMM dd yyyy HH:mm:ss[.SSS] [zzz]`, RFC 3339); the time of
+    parsing when there is no devTime or it cannot be read (the line is kept in meta.custom.leef)."""
+    pattern = java_time_format(attrs.get("devTimeFormat", ""))
+    formats = ((pattern,) if pattern else ()) + CEF_TIME_FORMATS
+    return foreign_time(attrs.get("devTime"), formats) or now_iso()
 
 
 __all__ = ["LeefFormat", "LeefRecord", "split_line", "split_attributes", "escape_header", "escape_value",

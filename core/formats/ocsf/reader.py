@@ -126,6 +126,21 @@ def merge(base: Doc, patch: Doc) -> None:
 
 
 # --- shared objects -------------------------------------------------------------------------------
+ENDPOINT_OS = ("Windows", "Linux", "macOS")
+_OS_TYPE_IDS = {100: "Windows", 200: "Linux", 300: "macOS"}
+
+
+def endpoint_os(os_: Doc) -> str | None:
+    """WIA's endpoint OS word for an OCSF os object: by type_id, else by the words in type/name."""
+    if os_.get("type_id") in _OS_TYPE_IDS:
+        return _OS_TYPE_IDS[os_["type_id"]]
+    text = f"{os_.get('type', '')} {os_.get('name', '')}".lower()
+    for word, family in (("windows", "Windows"), ("macos", "macOS"), ("mac os", "macOS"), ("darwin", "macOS"), ("linux", "Linux")):
+        if word in text:
+            return family
+    return None
+
+
 def read_device(dev: Doc) -> Doc:
     host: Doc = {}
     _set(host, "hostname", dev.get("hostname"))
@@ -537,6 +552,15 @@ def _endpoint(doc: Doc) -> Doc:
     code = _obj(doc.get("metadata")).get("event_code")
     data: Doc = {"event_type": code if code in ENDPOINT_TYPES else _endpoint_type(uid, activity, doc)}
     data["host"] = read_device(_obj(doc.get("device")))
+    os_name = (data["host"].get("os") or {}).get("name")
+    if os_name is not None and os_name not in ENDPOINT_OS:
+        # An endpoint event's host.os.name is one of three words in WIA; OCSF's is free text
+        # ("Windows 11"), its os.type_id says which family (100 Windows, 200 Linux, 300 macOS).
+        family = endpoint_os(_obj(_obj(doc.get("device")).get("os")))
+        if family:
+            data["host"]["os"]["name"] = family
+        else:
+            del data["host"]["os"]["name"]
     actor = _obj(doc.get("actor"))
     process = doc.get("process") if uid == 1007 else actor.get("process")
     if isinstance(process, dict):
@@ -675,7 +699,17 @@ def from_ocsf(doc: Any) -> Doc:
     patch = _obj(doc.get("unmapped")).get("wia")
     if isinstance(patch, dict) and patch:
         merge(event, patch)
+    else:
+        _keep_foreign(event, doc)
     return _complete(event, doc)
+
+
+def _keep_foreign(event: Doc, doc: Doc) -> None:
+    """An OCSF event another product wrote (no `unmapped.wia`): its `unmapped` object, which OCSF
+    defines as the producer's own fields that no attribute holds, is kept in `meta.custom.ocsf`."""
+    unmapped = _obj(doc.get("unmapped"))
+    if unmapped:
+        event.setdefault("meta", {}).setdefault("custom", {}).setdefault("ocsf", {})["unmapped"] = copy.deepcopy(unmapped)
 
 
 def _complete(event: Doc, doc: Doc) -> Doc:

@@ -143,6 +143,11 @@ def read_objects(objects: list[Any], **options: Any) -> list[dict[str, Any]]:
                 claimed |= used
                 claimed.add(obj["id"])
                 events.append(event)
+    if not events and graph.objects:
+        kinds = sorted({obj["type"] for obj in graph.objects})
+        raise ConversionError("stix", f"no object here is one a WIA event is made from (this has {', '.join(kinds)}; "
+                              "WIA reads indicator, malware, threat-actor, intrusion-set, campaign, vulnerability, "
+                              "sighting, incident and observed-data)", path="/objects")
     return events
 
 
@@ -364,8 +369,13 @@ def _threat(graph: Graph, threat: dict[str, Any]) -> tuple[dict[str, Any], set[s
 
 
 def _lone_indicator(graph: Graph, ind: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-    data = {"threat_type": "malware", "threat_name": ind.get("name") or ind["id"], "status": "unknown",
-            "indicators": _indicators([ind], _TI_VOCAB, "object")}
+    data: dict[str, Any] = {"threat_type": "malware", "threat_name": ind.get("name") or ind["id"], "status": "unknown"}
+    if ind.get("pattern_type", "stix") != "stix":
+        # A Snort/YARA/Sigma rule names no observable WIA has a type for: the rule itself is kept.
+        event = _envelope(graph, ind, "threat_intel", data)
+        event.setdefault("meta", {})["custom"] = {"stix": {k: ind[k] for k in ("id", "pattern_type", "pattern") if k in ind}}
+        return event, set()
+    data["indicators"] = _indicators([ind], _TI_VOCAB, "object")
     return _envelope(graph, ind, "threat_intel", data), set()
 
 
@@ -378,6 +388,10 @@ def _vulnerability(graph: Graph, vuln: dict[str, Any]) -> tuple[dict[str, Any], 
         raise ConversionError("stix", "a WIA vulnerability needs a CVE id; this vulnerability has none", path=vuln["id"])
     data: dict[str, Any] = {"vuln_id": cve, "title": vuln.get("name") or cve,
                             "cvss": {"version": "3.1", "score": 0, "severity": "none"}}
+    score = vuln.get("x_opencti_cvss_base_score")     # STIX has no CVSS property; OpenCTI exports add this one
+    if isinstance(score, (int, float)) and not isinstance(score, bool) and 0 <= score <= 10:
+        data["cvss"] = {"version": "3.1", "score": score, "severity": "none" if score == 0 else "low" if score < 4 else
+                        "medium" if score < 7 else "high" if score < 9 else "critical"}
     if vuln.get("description"):
         data["description"] = vuln["description"]
     cwes = [r["external_id"] for r in refs if r.get("source_name") == "cwe" and r.get("external_id")]
