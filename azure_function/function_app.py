@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,42 @@ log = logging.getLogger("wia_security.azure_function")
 app = func.FunctionApp()
 
 MAX_RETRIES = 5
+#: delivery defaults for a function: no flush timer, 3 attempts within 30 s per request
+FUNCTION_DELIVERY = {"max_wait": 0, "max_attempts": 3, "max_elapsed": 30}
+#: Seconds an Event Hub invocation may spend starting work (`WIA_TIME_BUDGET`): host.json's
+#: functionTimeout (300 s) less the worst case of the delivery already under way (one chunk of
+#: CHUNK_EVENTS events, one Sentinel request: 30 s of retries, then up to a 60 s answer wait) and a
+#: margin. Records not started by then are retried with the batch, or dead-lettered with their bodies
+#: on the last retry. Without it a slow destination lets the host kill the invocation, and on the last
+#: retry the checkpoint then moves past the batch with nothing on record.
+DEFAULT_TIME_BUDGET = 180.0
+#: events handed to the destination at a time, so the budget is checked between deliveries
+CHUNK_EVENTS = 100
 _runtime: dict[str, Any] = {}
+
+
+class OutOfTime(Exception):
+    """The invocation's time budget ran out before this record was (wholly) read: it is retried."""
+
+
+def time_budget() -> float:
+    try:
+        budget = float(os.environ.get("WIA_TIME_BUDGET", DEFAULT_TIME_BUDGET))
+    except ValueError:
+        return DEFAULT_TIME_BUDGET
+    return budget if budget >= 0 else DEFAULT_TIME_BUDGET
+
+
+def _until(items: Any, stop_at: float) -> Any:
+    """The record's items until `stop_at`: checked before the first and after reading each later one."""
+    started = False
+    for item in items:
+        if time.monotonic() >= stop_at and not started:
+            raise OutOfTime(f"not started within the invocation's {time_budget():g}s budget (WIA_TIME_BUDGET)")
+        if time.monotonic() >= stop_at:
+            raise OutOfTime(f"not finished within the invocation's {time_budget():g}s budget (WIA_TIME_BUDGET)")
+        started = True
+        yield item
 
 
 def _config_document() -> dict[str, Any]:
@@ -60,12 +96,57 @@ def _config_document() -> dict[str, Any]:
     return {"destinations": {"sentinel": destination}}
 
 
+class RedactedTokens:
+    """An azure-identity credential whose access tokens are masked in every delivery error from the
+    moment they are issued (wia_security.redact): a service that quotes the Authorization header back
+    in an error must not carry the bearer token into HTTP answers, logs or dead-letter blobs."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return self._remember(self._inner.get_token(*scopes, **kwargs))
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        if hasattr(self._inner, "get_token_info"):
+            return self._remember(self._inner.get_token_info(*scopes, options=options))
+        from azure.core.credentials import AccessTokenInfo
+        token = self._remember(self._inner.get_token(*scopes))
+        return AccessTokenInfo(token.token, token.expires_on)
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+    @staticmethod
+    def _remember(token: Any) -> Any:
+        from wia_security.redact import remember
+        remember(token.token)
+        return token
+
+
+def _with_redacted_tokens(document: dict[str, Any]) -> dict[str, Any]:
+    """Sentinel destinations given a credential kind (or none: the managed identity) get that
+    credential wrapped in RedactedTokens."""
+    destinations = {}
+    for name, table in (document.get("destinations") or {}).items():
+        if isinstance(table, dict) and str(table.get("url", "")).startswith("sentinel") and \
+                (table.get("credential") is None or isinstance(table.get("credential"), str)):
+            from wia_security.connectors.azure.sentinel import make_credential
+            table = dict(table)
+            kind, client_id = table.pop("credential", None), table.pop("client_id", None)
+            table["credential"] = RedactedTokens(make_credential(kind or "managed_identity", client_id))
+        destinations[name] = table
+    return {**document, "destinations": destinations}
+
+
 def relay() -> Any:
     """The relay (destinations + a per-invocation dead letter), built once per worker process."""
     if "config" not in _runtime:
         from wia_security.connectors.config import parse_config
-        document = _config_document()
-        document.setdefault("delivery", {"max_wait": 0, "max_attempts": 3, "max_elapsed": 30})
+        document = _with_redacted_tokens(_config_document())
+        document.setdefault("delivery", dict(FUNCTION_DELIVERY))
         _runtime["config"] = parse_config(document, source="app settings")
         _runtime["sink"] = _runtime["config"].open()
         log.info("configured destinations: %s", ", ".join(d.name for d in _runtime["config"].destinations))
@@ -98,7 +179,7 @@ class BlobDeadLetter:
 def _process(records: list[Any], deadletter: func.Out[str]) -> Any:
     from wia_security.connectors.relay import Relay
     dead = BlobDeadLetter(deadletter)
-    result = Relay(relay(), dead, on_reject=lambda r: log.warning(
+    result = Relay(relay(), dead, chunk_events=CHUNK_EVENTS, on_reject=lambda r: log.warning(
         "rejected: %s", r.reason, extra={"where": r.where, "sink": r.sink})).process(records)
     dead.flush()
     return result, dead
@@ -116,16 +197,21 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
     from wia_security.errors import ParseError
     from wia_security.reader import Item, iter_items
 
+    stop_at = time.monotonic() + time_budget()
     records, bodies = [], {}
     for index, event in enumerate(events):
         name = f"eventhub:{event.partition_key or '-'}:{event.sequence_number if event.sequence_number is not None else index}"
-        bodies[name] = event.get_body()
+        bodies[name] = event.get_body() or b""
+        if not bodies[name].strip():         # nothing to forward: on record, never skipped silently
+            items = iter([Item(name, 0, error=ParseError("the Event Hub event has no body", source=name))])
+            records.append(SourceRecord(name, items))
+            continue
         try:
             items = iter_items(body_lines(bodies[name], name), name)
         except GzipBodyError as exc:        # a poison event: on record, never retried forever
             items = iter([Item(name, 0, error=ParseError(f"unreadable gzip body: {exc.reason}", source=name),
                                raw=bodies[name][:4096])])
-        records.append(SourceRecord(name, items))
+        records.append(SourceRecord(name, _until(items, stop_at)))
     result, dead = _process(records, deadletter)
     retry = result.retry
     if retry:
@@ -136,6 +222,7 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
             log.warning("retrying the batch: %d of %d event(s) failed retryably", len(retry), len(records))
             raise RuntimeError(f"{len(retry)} event(s) must be retried (attempt {attempt + 1} of {allowed + 1})")
         # last attempt: dead-letter what still fails, so the checkpoint moving on loses nothing
+        gave_up = 0
         for outcome in result.records:
             if not outcome.retry:
                 continue
@@ -146,7 +233,9 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
                 dead.put(Rejected("gave up after {} attempt(s): {}".format(
                     attempt + 1, "; ".join(e.get("reason", "") for e in outcome.errors)), where=outcome.id,
                     raw=bodies[outcome.id], retryable=True))
+            gave_up += 1
         dead.flush()
+        log.warning("gave up on %d event(s) after %d attempt(s): dead-lettered", gave_up, attempt + 1)
     log.info("batch processed", extra=result.summary())
 
 
@@ -160,8 +249,11 @@ def http_to_sentinel(req: func.HttpRequest, deadletter: func.Out[str]) -> func.H
 
     if req.method.upper() != "POST":
         return _json(405, {"error": "POST WIA events (a JSON object, a JSON array or NDJSON)"})
+    body = req.get_body() or b""
+    if not body.strip():                     # not "200, accepted 0": the client sent nothing
+        return _json(400, {"error": "empty body: POST WIA events (a JSON object, a JSON array or NDJSON)"})
     try:
-        lines = body_lines(req.get_body(), "request")
+        lines = body_lines(body, "request")
     except GzipBodyError as exc:
         return _json(413 if exc.too_large else 400, {"error": f"unreadable gzip body: {exc.reason}"})
     records = [SourceRecord(str(i), [item]) for i, item in enumerate(iter_items(lines, "request"))]

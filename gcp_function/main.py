@@ -110,14 +110,25 @@ def pubsub_to_scc(cloud_event: Any) -> None:
     from wia_security.errors import ParseError
     from wia_security.reader import Item, iter_items
 
-    message = (cloud_event.data or {}).get("message") or {}
-    message_id = message.get("messageId") or message.get("message_id") or cloud_event["id"]
+    envelope = cloud_event.data
+    message = envelope.get("message") if isinstance(envelope, dict) else None
+    message_id = str((message.get("messageId") or message.get("message_id") if isinstance(message, dict) else None)
+                     or cloud_event["id"])
     name = f"pubsub:{message_id}"
-    try:
-        items = iter_items(body_lines(base64.b64decode(message.get("data") or "", validate=True), name), name)
-    except ValueError as exc:               # not base64, or gzip that cannot be unpacked (GzipBodyError)
-        items = iter([Item(name, 0, error=ParseError(f"message data is not base64/gzip: {exc}", source=name),
-                           raw=str(message.get("data", "")).encode()[:4096])])
+    data = message.get("data") if isinstance(message, dict) else None
+    # A poison message is dead-lettered and acknowledged (200): raising would make Pub/Sub redeliver it
+    # until its retention or dead-letter policy ends that, with no reason on record.
+    problem = ("the CloudEvent carries no Pub/Sub message (data.message)" if not isinstance(message, dict)
+               else "the Pub/Sub message has no data" if data is None or data == ""
+               else "the message data is not a base64 string" if not isinstance(data, str) else None)
+    if problem is None:
+        try:
+            items = iter_items(body_lines(base64.b64decode(data, validate=True), name), name)
+        except ValueError as exc:           # not base64, or gzip that cannot be unpacked (GzipBodyError)
+            problem = f"message data is not base64/gzip: {exc}"
+    if problem is not None:
+        raw = json.dumps(envelope, default=str).encode()[:4096]
+        items = iter([Item(name, 0, error=ParseError(problem, source=name), raw=raw)])
     result = relay().process([SourceRecord(message_id, items)])
     log.info("message processed", extra={"message_id": message_id, **result.summary()})
     if result.retry:
@@ -132,8 +143,11 @@ def http_to_scc(request: Any) -> Any:
 
     if request.method.upper() != "POST":
         return _json(405, {"error": "POST WIA events (a JSON object, a JSON array or NDJSON)"})
+    body = request.get_data()
+    if not body.strip():                     # not "200, accepted 0": the client sent nothing
+        return _json(400, {"error": "empty body: POST WIA events (a JSON object, a JSON array or NDJSON)"})
     try:
-        lines = body_lines(request.get_data(), "request")
+        lines = body_lines(body, "request")
     except GzipBodyError as exc:
         return _json(413 if exc.too_large else 400, {"error": f"unreadable gzip body: {exc.reason}"})
     records = [SourceRecord(str(i), [item]) for i, item in enumerate(iter_items(lines, "request"))]

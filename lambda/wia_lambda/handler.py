@@ -20,6 +20,18 @@ from .logs import get_logger
 log = get_logger()
 _runtime: Any = None
 
+#: Seconds kept free at the end of an invocation (`WIA_TIME_RESERVE`) for the delivery already under
+#: way and the dead-letter writes. A record not started when less than this is left is reported back
+#: for retry; otherwise a slow or hanging destination lets Lambda kill the function mid-batch, and
+#: the platform then redelivers the whole batch, delivered records included, until it is moved to
+#: the redrive queue. At most half of the invocation's time is reserved, so a batch always progresses.
+ENV_TIME_RESERVE = "WIA_TIME_RESERVE"
+DEFAULT_TIME_RESERVE = 90.0
+
+
+class OutOfTime(Exception):
+    """The invocation's time ran out before this record was (wholly) read: it is retried."""
+
 
 class _Runtime:
     """Per-container state: the relay (sinks + dead letter) and an S3 opener, rebuilt after the secrets TTL."""
@@ -69,16 +81,66 @@ def handler(event: Any, context: Any = None) -> Any:
         raise
     trigger = load(name)
     if name == "http":
-        return _http(trigger, event, request_id, started)
-    result = runtime().relay.process(trigger.records(event, runtime()))
+        return _http(trigger, event, request_id, started, context)
+    result = runtime().relay.process(in_time(trigger.records(event, runtime()), context))
     _log_result(name, result, request_id, started)
     return trigger.respond(event, result)
 
 
-def _http(trigger: Any, event: Any, request_id: str | None, started: float) -> Any:
+def time_reserve(environ: Any = os.environ) -> float:
+    try:
+        reserve = float(environ.get(ENV_TIME_RESERVE, DEFAULT_TIME_RESERVE))
+    except ValueError:
+        return DEFAULT_TIME_RESERVE
+    return reserve if reserve >= 0 else DEFAULT_TIME_RESERVE
+
+
+def in_time(records: Any, context: Any) -> Any:
+    """`records` whose values stop (OutOfTime, so the relay reports the record for retry) once the
+    invocation has less than the time reserve left; as they are without a Lambda context."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        yield from records
+        return
+    from wia_security.connectors.relay import SourceRecord
+    left = remaining() / 1000
+    stop_at = time.monotonic() + left - min(time_reserve(), left / 2)
+    for record in records:
+        yield SourceRecord(record.id, _until(record.items, stop_at))
+
+
+def _until(items: Any, stop_at: float) -> Any:
+    """The record's items until `stop_at`: checked before the first (an S3 object not started stays
+    unopened) and after reading each later one (a record read to its end in time is finished)."""
+    iterator = iter(items)
+    started = False
+    try:
+        while True:
+            if not started and time.monotonic() >= stop_at:
+                raise _out_of_time()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            if started and time.monotonic() >= stop_at:
+                raise _out_of_time()
+            started = True
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+def _out_of_time() -> OutOfTime:
+    return OutOfTime(f"not finished: less than {time_reserve():g}s of the invocation was left "
+                     f"({ENV_TIME_RESERVE}); the record is retried")
+
+
+def _http(trigger: Any, event: Any, request_id: str | None, started: float, context: Any = None) -> Any:
     from wia_security.errors import ConfigError
     try:
-        result = runtime().relay.process(trigger.records(event, runtime()))
+        result = runtime().relay.process(in_time(trigger.records(event, runtime()), context))
     except trigger.HttpError as exc:
         return trigger.response(exc.status, {"error": str(exc)})
     except ConfigError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import zlib
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote_plus
@@ -26,20 +27,32 @@ READ_CHUNK = 1 << 16
 
 def s3_objects_of(value: Any) -> list[tuple[str, str]] | None:
     """(bucket, decoded key) of every object an S3 notification or an EventBridge "Object Created"
-    event names; [] for s3:TestEvent; None when `value` is neither."""
+    event names; [] for s3:TestEvent; None when `value` is neither. A notification without a bucket
+    name or key is a ParseError naming what is missing (retrying cannot fix it: it is dead-lettered)."""
     if not isinstance(value, dict):
         return None
     if value.get("Event") == "s3:TestEvent":
         return []
     records = value.get("Records")
     if isinstance(records, list) and records and all(isinstance(r, dict) and "s3" in r for r in records):
-        return [(r["s3"]["bucket"]["name"], unquote_plus(r["s3"]["object"]["key"])) for r in records
+        return [(_named(r.get("s3"), "bucket", f"Records[{i}].s3"), unquote_plus(_named(r.get("s3"), "object", f"Records[{i}].s3")))
+                for i, r in enumerate(records)
                 if str(r.get("eventName", "ObjectCreated")).startswith("ObjectCreated")]
     if value.get("source") == "aws.s3" and value.get("detail-type") == "Object Created":
-        detail = value.get("detail") or {}
+        detail = value.get("detail")
         # EventBridge delivers the key as is (not URL-encoded)
-        return [(detail["bucket"]["name"], detail["object"]["key"])]
+        return [(_named(detail, "bucket", "detail"), _named(detail, "object", "detail"))]
     return None
+
+
+def _named(parent: Any, member: str, where: str) -> str:
+    """`parent[member]["name"]` (bucket) or `["key"]` (object): a non-empty string, else a ParseError."""
+    field = "name" if member == "bucket" else "key"
+    value = (parent.get(member) if isinstance(parent, dict) else None) or {}
+    found = value.get(field) if isinstance(value, dict) else None
+    if not isinstance(found, str) or not found:
+        raise ParseError(f"S3 notification has no {member} {field} (at {where}.{member}.{field})")
+    return found
 
 
 def unwrap(items: Iterable[Item], open_object: Callable[[str, str], Iterator[Item]], depth: int = 0) -> Iterator[Item]:
@@ -49,7 +62,11 @@ def unwrap(items: Iterable[Item], open_object: Callable[[str, str], Iterator[Ite
         if not item.ok or not isinstance(value, dict) or depth > 3:
             yield item
             continue
-        objects = s3_objects_of(value)
+        try:
+            objects = s3_objects_of(value)
+        except ParseError as exc:
+            yield Item(item.source, item.line, error=ParseError(exc.reason, source=item.source), raw=_raw(value))
+            continue
         if objects is not None:
             for bucket, key in objects:
                 yield from open_object(bucket, key)
@@ -67,6 +84,11 @@ def unwrap(items: Iterable[Item], open_object: Callable[[str, str], Iterator[Ite
             yield from unwrap((Item(item.source, item.line, v) for v in values), open_object, depth + 1)
         else:
             yield item
+
+
+def _raw(value: Any) -> bytes:
+    """A bounded JSON copy of a value that could not be used, for the dead-letter record."""
+    return json.dumps(value, default=str).encode()[:4096]
 
 
 def body_items(data: bytes, source: str, open_object: Callable[[str, str], Iterator[Item]]) -> Iterator[Item]:

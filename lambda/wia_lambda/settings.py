@@ -7,7 +7,10 @@
 - `WIA_DEAD_LETTER` (or `[forward] dead_letter`): `sqs://...`/queue URL, `s3://bucket/prefix`, or any
   spec `open_dead_letter` takes; without one, dead letters are structured ERROR log entries.
 - Delivery defaults suited to a function: no background flush timer, 4 attempts within 20 s
-  (`[delivery]` in the config overrides them; keep `max_elapsed` below the function timeout).
+  (`[delivery]` in the config overrides them), 100 events per chunk. One chunk may take `max_elapsed`
+  plus one last attempt (Security Hub: up to 60 s); the handler stops starting records when less than
+  `WIA_TIME_RESERVE` (90 s) is left, so raise both together (and the template's Timeout, at least twice
+  the reserve) for slower destinations, e.g. Splunk HEC with acknowledgements (up to 60 s more).
 The runtime is rebuilt after `WIA_SECRETS_TTL` seconds so rotated secrets take effect.
 """
 from __future__ import annotations
@@ -32,6 +35,9 @@ ENV_SECRETS_TTL = "WIA_SECRETS_TTL"
 ENV_LENIENT = "WIA_LENIENT"
 DEFAULT_SECRETS_TTL = 300.0
 LAMBDA_DELIVERY = {"max_wait": 0, "max_attempts": 4, "max_elapsed": 20}
+#: Events the relay hands the destinations at a time: one Security Hub request (100 findings), so the
+#: time between two checks of the invocation's deadline (handler.in_time) is one request's retries.
+LAMBDA_CHUNK_EVENTS = 100
 
 
 class Clients:
@@ -111,7 +117,7 @@ def build_runtime(environ: Mapping[str, str] = os.environ) -> Runtime:
     else:
         dead_letter = LogDeadLetter(logger)
     lenient = environ.get(ENV_LENIENT, str(config.forward.get("lenient", False))).lower() in ("1", "true", "yes")
-    relay = Relay(sink, dead_letter, lenient=lenient, on_reject=lambda r: logger.warning(
+    relay = Relay(sink, dead_letter, lenient=lenient, chunk_events=LAMBDA_CHUNK_EVENTS, on_reject=lambda r: logger.warning(
         "rejected", extra={"reason": r.reason, "where": r.where, "sink": r.sink,
                            "event_id": r.event.get("id") if isinstance(r.event, dict) else None}))
     return Runtime(relay, sink, dead_letter, clients, [d.name for d in config.destinations])

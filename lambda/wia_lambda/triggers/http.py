@@ -33,6 +33,8 @@ def method_of(event: dict[str, Any]) -> str:
 
 def body_of(event: dict[str, Any]) -> bytes:
     body = event.get("body") or ""
+    if not isinstance(body, str):           # API Gateway and Function URLs send text; a hand-made test event may not
+        raise HttpError(400, "the body must be a string (JSON text or NDJSON, or base64 with isBase64Encoded)")
     if event.get("isBase64Encoded"):
         try:
             data = base64.b64decode(body, validate=True)    # not validating would drop bad characters silently

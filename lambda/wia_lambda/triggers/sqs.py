@@ -20,7 +20,10 @@ def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
             problem = ParseError("the SQS message has no body", source=f"sqs:{message_id}")
             yield SourceRecord(message_id, [Item(f"sqs:{message_id}", 0, error=problem)])
             continue
-        yield SourceRecord(message_id, body_items(body.encode("utf-8"), f"sqs:{message_id}", runtime.open_object))
+        # SQS bodies are XML-legal Unicode, but a hand-made invocation can carry a lone surrogate: pass it
+        # through as bytes the reader reports as not UTF-8 (one record dead-lettered, not a failed batch).
+        data = body.encode("utf-8", "surrogatepass")
+        yield SourceRecord(message_id, body_items(data, f"sqs:{message_id}", runtime.open_object))
 
 
 def respond(event: dict[str, Any], result: RelayResult) -> dict[str, Any]:

@@ -1,0 +1,35 @@
+"""Least privilege, checked against the code: the custom role the function's service account gets holds
+exactly the permissions of the Security Command Center methods the function's delivery path calls
+(SccSink.post -> _upsert), as the API reference names them."""
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("google.cloud.securitycenter_v2", reason="the gcp extra is not installed")
+import yaml  # noqa: E402  (cfn-lint, in the test extra, brings PyYAML)
+
+ROOT = Path(__file__).resolve().parents[2]
+#: SCC v2 method -> the IAM permission its reference page requires
+PERMISSION = {"create_finding": "securitycenter.findings.create", "update_finding": "securitycenter.findings.update",
+              "set_finding_state": "securitycenter.findings.setState", "list_findings": "securitycenter.findings.list"}
+
+
+def called(source: str) -> set[str]:
+    return set(re.findall(r"self\._client\.(\w+)\(", source))
+
+
+def test_the_role_grants_exactly_what_the_delivery_path_calls():
+    from wia_security.connectors.gcp.scc import SccSink
+    delivery = inspect.getsource(SccSink.post) + inspect.getsource(SccSink._upsert)
+    assert called(delivery) == {"create_finding", "update_finding"}
+    # the function's entry points use the sink only through the relay (no set_state, no list_events)
+    main = (ROOT / "gcp_function" / "main.py").read_text()
+    assert not re.search(r"\.(set_state|list_events|list_findings|set_finding_state)\(", main)
+    role = yaml.safe_load((ROOT / "gcp_function" / "deploy" / "scc-findings-writer.yaml").read_text())
+    # before: securitycenter.findings.setState too, which only SccSink.set_state (not the function) needs
+    assert sorted(role["includedPermissions"]) == sorted(PERMISSION[m] for m in called(delivery))
+    assert role["stage"] == "GA"
