@@ -54,28 +54,12 @@ CHUNK_EVENTS = 100
 _runtime: dict[str, Any] = {}
 
 
-class OutOfTime(Exception):
-    """The invocation's time budget ran out before this record was (wholly) read: it is retried."""
-
-
 def time_budget() -> float:
     try:
         budget = float(os.environ.get("WIA_TIME_BUDGET", DEFAULT_TIME_BUDGET))
     except ValueError:
         return DEFAULT_TIME_BUDGET
     return budget if budget >= 0 else DEFAULT_TIME_BUDGET
-
-
-def _until(items: Any, stop_at: float) -> Any:
-    """The record's items until `stop_at`: checked before the first and after reading each later one."""
-    started = False
-    for item in items:
-        if time.monotonic() >= stop_at and not started:
-            raise OutOfTime(f"not started within the invocation's {time_budget():g}s budget (WIA_TIME_BUDGET)")
-        if time.monotonic() >= stop_at:
-            raise OutOfTime(f"not finished within the invocation's {time_budget():g}s budget (WIA_TIME_BUDGET)")
-        started = True
-        yield item
 
 
 def _config_document() -> dict[str, Any]:
@@ -96,56 +80,11 @@ def _config_document() -> dict[str, Any]:
     return {"destinations": {"sentinel": destination}}
 
 
-class RedactedTokens:
-    """An azure-identity credential whose access tokens are masked in every delivery error from the
-    moment they are issued (wia_security.redact): a service that quotes the Authorization header back
-    in an error must not carry the bearer token into HTTP answers, logs or dead-letter blobs."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        return self._remember(self._inner.get_token(*scopes, **kwargs))
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
-        if hasattr(self._inner, "get_token_info"):
-            return self._remember(self._inner.get_token_info(*scopes, options=options))
-        from azure.core.credentials import AccessTokenInfo
-        token = self._remember(self._inner.get_token(*scopes))
-        return AccessTokenInfo(token.token, token.expires_on)
-
-    def close(self) -> None:
-        close = getattr(self._inner, "close", None)
-        if close is not None:
-            close()
-
-    @staticmethod
-    def _remember(token: Any) -> Any:
-        from wia_security.redact import remember
-        remember(token.token)
-        return token
-
-
-def _with_redacted_tokens(document: dict[str, Any]) -> dict[str, Any]:
-    """Sentinel destinations given a credential kind (or none: the managed identity) get that
-    credential wrapped in RedactedTokens."""
-    destinations = {}
-    for name, table in (document.get("destinations") or {}).items():
-        if isinstance(table, dict) and str(table.get("url", "")).startswith("sentinel") and \
-                (table.get("credential") is None or isinstance(table.get("credential"), str)):
-            from wia_security.connectors.azure.sentinel import make_credential
-            table = dict(table)
-            kind, client_id = table.pop("credential", None), table.pop("client_id", None)
-            table["credential"] = RedactedTokens(make_credential(kind or "managed_identity", client_id))
-        destinations[name] = table
-    return {**document, "destinations": destinations}
-
-
 def relay() -> Any:
     """The relay (destinations + a per-invocation dead letter), built once per worker process."""
     if "config" not in _runtime:
         from wia_security.connectors.config import parse_config
-        document = _with_redacted_tokens(_config_document())
+        document = _config_document()      # Sentinel's credential masks its tokens itself (RedactedTokens)
         document.setdefault("delivery", dict(FUNCTION_DELIVERY))
         _runtime["config"] = parse_config(document, source="app settings")
         _runtime["sink"] = _runtime["config"].open()
@@ -193,11 +132,12 @@ def _process(records: list[Any], deadletter: func.Out[str]) -> Any:
 @app.blob_output(arg_name="deadletter", path="wia-dead-letter/{rand-guid}.ndjson", connection="AzureWebJobsStorage")
 def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[str], context: func.Context) -> None:
     from wia_security.connectors.base import Rejected
-    from wia_security.connectors.relay import GzipBodyError, SourceRecord, body_lines
+    from wia_security.connectors.relay import GzipBodyError, SourceRecord, body_lines, until
     from wia_security.errors import ParseError
     from wia_security.reader import Item, iter_items
 
     stop_at = time.monotonic() + time_budget()
+    why = f"within the invocation's {time_budget():g}s budget (WIA_TIME_BUDGET)"
     records, bodies = [], {}
     for index, event in enumerate(events):
         name = f"eventhub:{event.partition_key or '-'}:{event.sequence_number if event.sequence_number is not None else index}"
@@ -211,7 +151,7 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
         except GzipBodyError as exc:        # a poison event: on record, never retried forever
             items = iter([Item(name, 0, error=ParseError(f"unreadable gzip body: {exc.reason}", source=name),
                                raw=bodies[name][:4096])])
-        records.append(SourceRecord(name, _until(items, stop_at)))
+        records.append(SourceRecord(name, until(items, stop_at, why)))
     result, dead = _process(records, deadletter)
     retry = result.retry
     if retry:

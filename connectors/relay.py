@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -83,6 +84,34 @@ def body_lines(data: bytes, source: str | None = None, limit: int = MAX_BODY_BYT
 
 #: Events handed to the sink per send(): bounds memory for huge records (S3 objects).
 CHUNK_EVENTS = 500
+
+
+class OutOfTime(Exception):
+    """The invocation's time ran out before a record was (wholly) read: the trigger has it retried."""
+
+
+def until(items: Iterable[Item], stop_at: float, why: str) -> Iterator[Item]:
+    """`items` while time.monotonic() is before `stop_at`, then OutOfTime("not started|not finished: why").
+    Checked before the first item (a record not started stays unopened: an S3 object is not fetched)
+    and after reading each later one (a record read to its end in time is finished)."""
+    iterator = iter(items)
+    started = False
+    try:
+        while True:
+            if not started and time.monotonic() >= stop_at:
+                raise OutOfTime(f"not started: {why}")
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            if started and time.monotonic() >= stop_at:
+                raise OutOfTime(f"not finished: {why}")
+            started = True
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 @dataclass

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from wia_security import __version__
 from wia_security.errors import ConfigError, DeliveryError, ParseError, WiaError
+from wia_security.redact import remember
 from wia_security.reader import Item
 from wia_security.severity import band
 from wia_security.timeutil import now_iso
@@ -114,14 +115,51 @@ def to_row(event: dict[str, Any], *, ingested_at: str | None = None) -> dict[str
 
 
 def make_credential(kind: str = "managed_identity", client_id: str | None = None) -> Any:
-    """ManagedIdentityCredential (default; `client_id` picks a user-assigned identity) or DefaultAzureCredential."""
+    """ManagedIdentityCredential (default; `client_id` picks a user-assigned identity) or DefaultAzureCredential,
+    its tokens masked in errors (RedactedTokens)."""
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
     if kind == "managed_identity":
-        return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+        return RedactedTokens(ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential())
     if kind == "default":
-        return DefaultAzureCredential(managed_identity_client_id=client_id,
-                                      exclude_interactive_browser_credential=True)
+        return RedactedTokens(DefaultAzureCredential(managed_identity_client_id=client_id,
+                                                     exclude_interactive_browser_credential=True))
     raise ConfigError("credential must be 'managed_identity' or 'default'", key="credential")
+
+
+class RedactedTokens:
+    """An azure-identity credential whose access tokens are masked in every delivery error from the moment
+    they are issued (wia_security.redact): a service that quotes the Authorization header back in an
+    error must not carry the bearer token into reasons, logs or dead-letter records."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @classmethod
+    def wrap(cls, credential: Any) -> Any:
+        return credential if isinstance(credential, cls) or credential is None else cls(credential)
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return self._remember(self._inner.get_token(*scopes, **kwargs))
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        if hasattr(self._inner, "get_token_info"):
+            return self._remember(self._inner.get_token_info(*scopes, options=options))
+        from azure.core.credentials import AccessTokenInfo
+        token = self._remember(self._inner.get_token(*scopes))
+        return AccessTokenInfo(token.token, token.expires_on)
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+    def __repr__(self) -> str:
+        return f"RedactedTokens({type(self._inner).__name__})"
+
+    @staticmethod
+    def _remember(token: Any) -> Any:
+        remember(token.token)
+        return token
 
 
 def _http_error(exc: Exception, what: str) -> DeliveryError:
@@ -186,6 +224,7 @@ class SentinelSink(BatchingSink):
             from azure.monitor.ingestion import LogsIngestionClient
             if credential is None or isinstance(credential, str):
                 credential = make_credential(credential or "managed_identity", client_id)
+            credential = RedactedTokens.wrap(credential)     # a credential object given in Python too
             options: dict[str, Any] = {"retry_total": 0, "permit_redirects": False,
                                        "user_agent": f"wia-security/{__version__}",
                                        "connection_timeout": min(timeout, CONNECT_TIMEOUT), "read_timeout": timeout}
@@ -393,6 +432,7 @@ class SentinelIncidents(BaseSink):
             from azure.mgmt.securityinsight import SecurityInsights
             if credential is None or isinstance(credential, str):
                 credential = make_credential(credential or "managed_identity", client_id)
+            credential = RedactedTokens.wrap(credential)     # a credential object given in Python too
             options: dict[str, Any] = {"retry_total": 3, "permit_redirects": False}
             if base_url:
                 options["base_url"] = base_url

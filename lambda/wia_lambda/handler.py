@@ -29,10 +29,6 @@ ENV_TIME_RESERVE = "WIA_TIME_RESERVE"
 DEFAULT_TIME_RESERVE = 90.0
 
 
-class OutOfTime(Exception):
-    """The invocation's time ran out before this record was (wholly) read: it is retried."""
-
-
 class _Runtime:
     """Per-container state: the relay (sinks + dead letter) and an S3 opener, rebuilt after the secrets TTL."""
 
@@ -102,39 +98,12 @@ def in_time(records: Any, context: Any) -> Any:
     if not callable(remaining):
         yield from records
         return
-    from wia_security.connectors.relay import SourceRecord
+    from wia_security.connectors.relay import SourceRecord, until
     left = remaining() / 1000
     stop_at = time.monotonic() + left - min(time_reserve(), left / 2)
+    why = f"less than {time_reserve():g}s of the invocation was left ({ENV_TIME_RESERVE}); the record is retried"
     for record in records:
-        yield SourceRecord(record.id, _until(record.items, stop_at))
-
-
-def _until(items: Any, stop_at: float) -> Any:
-    """The record's items until `stop_at`: checked before the first (an S3 object not started stays
-    unopened) and after reading each later one (a record read to its end in time is finished)."""
-    iterator = iter(items)
-    started = False
-    try:
-        while True:
-            if not started and time.monotonic() >= stop_at:
-                raise _out_of_time()
-            try:
-                item = next(iterator)
-            except StopIteration:
-                return
-            if started and time.monotonic() >= stop_at:
-                raise _out_of_time()
-            started = True
-            yield item
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
-
-
-def _out_of_time() -> OutOfTime:
-    return OutOfTime(f"not finished: less than {time_reserve():g}s of the invocation was left "
-                     f"({ENV_TIME_RESERVE}); the record is retried")
+        yield SourceRecord(record.id, until(record.items, stop_at, why))
 
 
 def _http(trigger: Any, event: Any, request_id: str | None, started: float, context: Any = None) -> Any:

@@ -105,6 +105,16 @@ def test_contract_auth_failure_is_not_retried_and_never_shows_the_token(proxy, s
     assert len(report.failed) == 3 and not sleeps and all(f"HTTP {status}" in r.reason for r in report.failed)
 
 
+def test_contract_bearer_token_echoed_in_an_error_is_masked(proxy, caplog):
+    # The managed identity's token is registered for masking when issued (RedactedTokens); a service that
+    # quotes the Authorization header back used to carry it into the reason and the dead letter.
+    caplog.set_level(logging.DEBUG)
+    token = proxy.contract.state.token
+    echo = json.dumps({"error": {"code": "BadRequest", "message": f"got Authorization: Bearer {token}"}}).encode()
+    report, _, _ = run(proxy, *[reply(400, echo, JSON)] * 3, caplog=caplog)    # run() asserts the token is absent
+    assert len(report.failed) == 3 and all("Bearer <redacted>" in r.reason for r in report.failed)
+
+
 def test_contract_retry_after_seconds_and_http_date_are_floors(proxy):
     date = formatdate(time.time() + 20, usegmt=True)
     report, sleeps, _ = run(proxy, reply(429, b"{}", {**JSON, "Retry-After": "3"}),
