@@ -231,6 +231,35 @@ _FOREIGN_KEPT = ("GeneratorId", "ProductFields", "Resources", "Compliance", "Act
                  "RecordState", "SourceUrl", "Malware", "Process", "Vulnerabilities", "FindingProviderFields", "UserDefinedFields")
 
 
+def _remote_address(details: Any, member: str, event: dict[str, Any]) -> None:
+    """The remote side of an ASFF action as the event's network source (or destination, for an outbound
+    connection). ASFF: `RemoteIpDetails` (+ `RemotePortDetails`) on AwsApiCallAction and
+    NetworkConnectionAction (with `ConnectionDirection` IN|OUT); PortProbeAction has them per probe in
+    `PortProbeDetails[]`."""
+    if not isinstance(details, dict):
+        return
+    probes = [details]
+    if member == "PortProbeAction":
+        probes = [p for p in details.get("PortProbeDetails") or [] if isinstance(p, dict)]
+    found = next((p for p in probes if isinstance(p.get("RemoteIpDetails"), dict)
+                  and ip_version(p["RemoteIpDetails"].get("IpAddressV4"))), None)
+    if found is None:
+        return
+    endpoint: dict[str, Any] = {"ip": found["RemoteIpDetails"]["IpAddressV4"]}
+    port = (found.get("RemotePortDetails") or {}).get("Port") if isinstance(found.get("RemotePortDetails"), dict) else None
+    if is_int(port) and 0 <= port <= 65535:
+        endpoint["port"] = port
+    # ASFF says IN|OUT; GuardDuty's own findings (and some converted ones) say INBOUND|OUTBOUND
+    raw = details.get("ConnectionDirection") if member == "NetworkConnectionAction" else None
+    direction = {"IN": "IN", "INBOUND": "IN", "OUT": "OUT", "OUTBOUND": "OUT"}.get(str(raw).upper())
+    side = "destination" if direction == "OUT" else "source"
+    network = event.setdefault("context", {}).setdefault("network", {})
+    if not (network.get(side) or {}).get("ip"):
+        network[side] = {**(network.get(side) or {}), **endpoint}
+    if direction in ("IN", "OUT"):
+        network.setdefault("direction", "inbound" if direction == "IN" else "outbound")
+
+
 class AsffFormat(Format):
     name = "asff"
     title = "AWS Security Finding Format"
@@ -880,11 +909,7 @@ class AsffFormat(Format):
                 break
         action = finding.get("Action") if isinstance(finding.get("Action"), dict) else {}
         for member in ("AwsApiCallAction", "NetworkConnectionAction", "PortProbeAction"):
-            remote = (action.get(member) or {}).get("RemoteIpDetails") if isinstance(action.get(member), dict) else None
-            ip = (remote or {}).get("IpAddressV4") if isinstance(remote, dict) else None
-            network = event.setdefault("context", {}).get("network") or {}
-            if ip_version(ip) and not (network.get("source") or {}).get("ip"):
-                event["context"]["network"] = {**network, "source": {**(network.get("source") or {}), "ip": ip}}
+            _remote_address(action.get(member), member, event)
         if not event.get("context"):
             event.pop("context", None)
         types = [t for t in finding.get("Types") or [] if isinstance(t, str)]

@@ -1257,11 +1257,15 @@ class EcsFormat(Format):
         hostname = host.get("name") if nonblank(host.get("name")) else host.get("hostname")
         if etype != "endpoint_event" and nonblank(hostname):
             event.setdefault("context", {}).setdefault("host", {}).setdefault("hostname", hostname)
-        if etype in ("alert", "network_event") and data.get("direction") not in (None, "inbound", "outbound", "internal"):
-            kept["network.direction"] = data["direction"]
-            direction = _DIRECTIONS.get(data.pop("direction"))
-            if direction:
-                data["direction"] = direction
+        # ECS directions WIA has no word for (ingress/egress, unknown, ...) land in data.direction
+        # (network events) or context.network.direction (every type): translated, or kept aside.
+        network = (event.get("context") or {}).get("network")
+        for where in (data if etype == "network_event" else None, network if isinstance(network, dict) else None):
+            if where is not None and where.get("direction") not in (None, "inbound", "outbound", "internal"):
+                kept["network.direction"] = where["direction"]
+                direction = _DIRECTIONS.get(where.pop("direction"))
+                if direction:
+                    where["direction"] = direction
         if etype == "alert":
             for key in ("alert_id", "title", "description", "status"):
                 if nonblank(rule.get(key)):

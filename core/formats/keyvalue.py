@@ -431,6 +431,8 @@ def foreign_time(text: str | None, formats: Sequence[str] = CEF_TIME_FORMATS, *,
     head, _, zone = text.rpartition(" ")
     if head and zone.upper() in _ZONES:
         text, offset = head, _ZONES[zone.upper()]
+        # the zone was read here: a pattern ending in it (LEEF devTimeFormat "... zzz") must not expect it
+        formats = [fmt[:-3] if fmt.endswith(" %Z") else fmt for fmt in formats]
     for fmt in formats:
         try:
             moment = datetime.strptime(text, fmt)

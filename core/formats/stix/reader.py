@@ -212,10 +212,26 @@ def _tactic(obj: dict[str, Any]) -> Any:
     return min(found, key=lambda t: order[t.id]) if found else None
 
 
+def _rules(indicators: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Indicators whose pattern is another language's rule (Snort, YARA, Sigma, ...): no observable WIA
+    has a type for, so each rule is kept whole (meta.custom.stix.rules) instead of failing the bundle."""
+    return [{k: i[k] for k in ("id", "pattern_type", "pattern") if k in i}
+            for i in indicators if i.get("pattern_type", "stix") != "stix"]
+
+
+def _with_rules(event: dict[str, Any], indicators: list[dict[str, Any]]) -> dict[str, Any]:
+    rules = _rules(indicators)
+    if rules:
+        event.setdefault("meta", {}).setdefault("custom", {}).setdefault("stix", {})["rules"] = rules
+    return event
+
+
 def _indicators(indicators: list[dict[str, Any]], vocab: frozenset[str], context_as: str) -> list[dict[str, Any]]:
     out = []
     for ind in indicators:
-        pairs = comparisons(ind.get("pattern", ""), vocab) if ind.get("pattern_type", "stix") == "stix" else []
+        if ind.get("pattern_type", "stix") != "stix":
+            continue                         # a rule, kept by _with_rules
+        pairs = comparisons(ind.get("pattern", ""), vocab)
         if not pairs:
             raise ConversionError("stix", f"no WIA indicator type fits the pattern {ind.get('pattern')!r}",
                                   path=ind["id"])
@@ -261,8 +277,9 @@ def _alert(graph: Graph, sighting: dict[str, Any]) -> tuple[dict[str, Any], set[
         rule = {"name": sighted.get("name")}
         rule.update({"id": r["external_id"] for r in sighted.get("external_references") or () if r.get("external_id")})
         data["detection_rule"] = {k: v for k, v in rule.items() if v}
-    if indicators:
-        data["indicators"] = _indicators(indicators, _ALERT_VOCAB, "text")
+    items = _indicators(indicators, _ALERT_VOCAB, "text")
+    if items:
+        data["indicators"] = items
     for key in ("first_seen", "last_seen", "count"):
         if sighting.get(key) is not None and not (key == "count" and sighting[key] < 1):
             data[key] = sighting[key]
@@ -279,7 +296,7 @@ def _alert(graph: Graph, sighting: dict[str, Any]) -> tuple[dict[str, Any], set[
             context = _context(graph, od)
     if context:
         event["context"] = context
-    return event, used
+    return _with_rules(event, indicators), used
 
 
 def _context(graph: Graph, od: dict[str, Any]) -> dict[str, Any]:
@@ -343,8 +360,9 @@ def _threat(graph: Graph, threat: dict[str, Any]) -> tuple[dict[str, Any], set[s
     for key in ("aliases", "first_seen", "last_seen"):
         if threat.get(key):
             data[key] = threat[key]
-    if indicators:
-        data["indicators"] = _indicators(indicators, _TI_VOCAB, "object")
+    items = _indicators(indicators, _TI_VOCAB, "object")
+    if items:
+        data["indicators"] = items
     ttps = []
     for p in patterns:
         mitre = _mitre(p)
@@ -365,7 +383,7 @@ def _threat(graph: Graph, threat: dict[str, Any]) -> tuple[dict[str, Any], set[s
                    and r.get("source_name") in (creator, "wia-security")), None)
     if report:
         data["report_id"] = report
-    return _envelope(graph, threat, "threat_intel", data), used
+    return _with_rules(_envelope(graph, threat, "threat_intel", data), indicators), used
 
 
 def _lone_indicator(graph: Graph, ind: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
@@ -420,9 +438,10 @@ def _incident(graph: Graph, inc: dict[str, Any]) -> tuple[dict[str, Any], set[st
                if r.get("relationship_type") == "related-to"]
     related = [o for o in related if o is not None]
     iocs = [o for o in related if o["type"] == "indicator"]
-    if iocs:
+    items = _indicators(iocs, _IOC_VOCAB, "ioc")
+    if items:
         data["iocs"] = [{k: v for k, v in i.items() if k in ("type", "value", "description", "first_seen")}
-                        for i in _indicators(iocs, _IOC_VOCAB, "ioc")]
+                        for i in items]
     event = _envelope(graph, inc, "incident", data, severity)
     if isinstance(crit, int):
         data["priority"] = "critical" if crit >= 100 else "high" if crit >= 75 else "medium" if crit >= 50 else "low"
@@ -432,7 +451,7 @@ def _incident(graph: Graph, inc: dict[str, Any]) -> tuple[dict[str, Any], set[st
     mitre = next((m for m in (_mitre(o) for o in related if o["type"] == "attack-pattern") if m), None)
     if mitre:
         event["mitre"] = mitre
-    return event, {o["id"] for o in related}
+    return _with_rules(event, iocs), {o["id"] for o in related}
 
 
 def _observed(graph: Graph, od: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
