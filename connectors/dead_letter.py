@@ -17,6 +17,7 @@ from wia_security.errors import OutputError
 from wia_security.timeutil import now_iso
 
 from .base import Rejected
+from .file import open_append
 
 
 def dead_letter_record(rejected: Rejected) -> dict[str, Any]:
@@ -40,8 +41,10 @@ def dead_letter_record(rejected: Rejected) -> dict[str, Any]:
 class DeadLetterFile:
     """Appends rejected events to an NDJSON file, created on the first rejection (so a clean run leaves none).
 
-    Each record reaches the operating system when `put` returns (no buffer), so a full disk or a
-    vanished directory raises OutputError at the record that was lost, and `count` stays exact."""
+    Each record reaches the operating system in one O_APPEND write when `put` returns (no buffer),
+    so a full disk or a vanished directory raises OutputError at the record that was lost, and
+    `count` stays exact; flush() and close() fsync. A kill can leave at most the last record torn,
+    and the next run starts a new line after it (see `file.open_append`)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -54,7 +57,7 @@ class DeadLetterFile:
         with self._lock:
             try:
                 if self._fh is None:
-                    self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115
+                    self._fh = open_append(self.path)    # a torn last record (a crash) gets its newline
                 view = memoryview(data)
                 while view:                          # an unbuffered write may take part of the data
                     view = view[self._fh.write(view) or 0:]

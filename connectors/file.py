@@ -1,16 +1,22 @@
 """NDJSON file sink: `file:///path/events.ndjson` (or `-` for stdout), optionally in another format.
 
 `file:///tmp/out.ndjson?format=ocsf` writes one OCSF document per line; text formats (LEEF,
-CEF) write one record per line.
+CEF) write one record per line. Crash consistency: whole batches are appended with O_APPEND, a
+file that a crash left ending in a torn record gets a newline before the next record (so that
+record is not glued onto the fragment), and flush() fsyncs, so what a source commits after a
+flush (a Kafka offset, a TAXII checkpoint) is on the disk.
 """
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import sys
 from typing import IO, Any, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from wia_security import jsonio
-from wia_security.errors import ConfigError, ConversionError
+from wia_security.errors import ConfigError, ConversionError, OutputError
 from wia_security.formats import get_format
 
 from .base import BaseSink, DeliveryReport, Rejected
@@ -23,7 +29,9 @@ class FileSink(BaseSink):
         self.name = f"file:{path}"
         # Unbuffered: a batch is on its way to the disk when send() reports it, and a failed write
         # leaves nothing behind in a buffer to surface later.
-        self._fh: IO[bytes] | None = None if path == "-" else open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115
+        self._fh: IO[bytes] | None = (None if path == "-" else open_append(path) if append
+                                      else open(path, "wb", buffering=0))  # noqa: SIM115
+        self._torn = False                       # a failed write may have left part of a line
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "FileSink":
@@ -54,6 +62,7 @@ class FileSink(BaseSink):
             except BrokenPipeError:
                 raise        # the reader of stdout or a FIFO went away (`| head`): the run stops, as cat does
             except OSError as exc:
+                self._torn = True
                 reason = f"cannot write to {self.path}: {exc.strerror or exc} (the file may end with part of this batch)"
                 report.failed += [Rejected(reason, event=e, sink=self.name, retryable=True) for e in written]
                 return report
@@ -65,13 +74,61 @@ class FileSink(BaseSink):
             sys.stdout.write(data.decode("utf-8"))
             sys.stdout.flush()
             return
+        if self._torn:                           # start after the part of a line a failed write left
+            data = b"\n" + data
         view = memoryview(data)
         while view:                              # an unbuffered write may take part of the data
             view = view[self._fh.write(view) or 0:]
+        self._torn = False
 
     def flush(self) -> DeliveryReport:
-        return DeliveryReport(self.name)         # send() writes through
+        """send() writes through to the OS; this makes it durable (fsync), so a power cut after a
+        source committed its position past these events cannot lose them. A failed sync raises
+        OutputError (the run stops; a source does not move its position)."""
+        if self._fh is not None:
+            try:
+                sync(self._fh.fileno())
+            except OSError as exc:
+                raise OutputError(f"the file {self.path}", f"fsync failed: {exc.strerror or exc}") from exc
+        return DeliveryReport(self.name)
 
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
+
+
+def open_append(path: str) -> IO[bytes]:
+    """`path` opened for appending whole lines (O_APPEND, unbuffered).
+
+    A regular file that does not end with a newline ends with a record torn by a crash (a kill in
+    the middle of a write, or a power cut before the data reached the disk). A newline is written
+    first, so the fragment stays a line of its own and the next record is not glued onto it."""
+    fh = open(path, "ab", buffering=0)  # noqa: SIM115
+    try:
+        info = os.fstat(fh.fileno())
+        if stat.S_ISREG(info.st_mode) and info.st_size and _last_byte(path, info.st_size) not in (b"\n", None):
+            fh.write(b"\n")
+    except OSError:
+        fh.close()
+        raise
+    return fh
+
+
+def _last_byte(path: str, size: int) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None                              # a write-only file: nothing to check it with
+    try:
+        return os.pread(fd, 1, size - 1)
+    finally:
+        os.close(fd)
+
+
+def sync(fd: int) -> None:
+    """fsync, ignoring what cannot be synced (a pipe, a terminal, /dev/stdout)."""
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise

@@ -21,6 +21,8 @@ converter's reader) and a checkpoint {added_after, seen} that callers persist af
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -421,14 +423,39 @@ class Checkpoint:
         return cls(added_after, seen)
 
     def save(self, path: str) -> None:
-        """Atomically (write + rename), so a crash leaves the old or the new checkpoint, never half."""
+        """Atomically, so a crash or power cut leaves the old or the new checkpoint, never half: write a
+        temporary file in the same folder, fsync it, rename it over `path`, fsync the folder (the
+        rename itself is durable only then). A temporary file a kill left behind is removed by the
+        next save."""
         folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".taxii-checkpoint-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        prefix = f".{os.path.basename(path)}."
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self.to_dict(), fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _sync_folder(folder)
+        for name in os.listdir(folder):          # leftovers of saves a kill interrupted
+            if name.startswith(prefix) and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+
+
+def _sync_folder(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):   # a file system without directory sync
+            raise
+    finally:
+        os.close(fd)
 
 
 @dataclass

@@ -59,6 +59,7 @@ class SqliteDeadLetter:
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")   # a put is in the fsynced WAL when it returns
             self._db.executescript(_DDL)
         except sqlite3.Error as exc:
             raise OutputError(f"the dead-letter store {path}", str(exc)) from None
