@@ -293,13 +293,16 @@ class TaxiiSink(BatchingSink):
         policy = (delivery or DeliveryPolicy()).capped(max_events=None, max_bytes=self.max_content_length)
         super().__init__(name=f"taxii:{parts.hostname}{parts.path}", delivery=policy, dead_letter=dead_letter, **machinery)
 
+    #: options besides the delivery policy's, in the URL query or as keywords / config-table keys
+    OPTIONS = ("user", "password", "token", "verify", "status_timeout", "max_content_length",
+               "send_extension_definition", "delivery", "dead_letter", "sleep", "clock")
+
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "TaxiiSink":
-        """taxii+https://host/api-root/collections/<id>/ with user/password_env or token_env options."""
-        options = resolve_options(options, source="taxii", allow_literal_secrets=True)
-        target = url.split("+", 1)[1] if url.startswith("taxii+") else url
-        if "verify" in options and isinstance(options["verify"], str) and options["verify"].lower() in ("false", "0"):
-            options["verify"] = False
+        """taxii+https://host/api-root/collections/<id>/[?option=value] with user/password_env or token_env;
+        delivery keys (max_events, ...) in the query or as keywords."""
+        target, options = taxii_options(url, options, cls.OPTIONS, numbers=("status_timeout",),
+                                        integers=("max_content_length",), booleans=("send_extension_definition",))
         return cls(target, **options)
 
     def encode(self, event: dict[str, Any]) -> bytes:
@@ -503,8 +506,66 @@ def _groups(objects: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
+def taxii_options(url: str, options: dict[str, Any], known: Sequence[str], *, numbers: Sequence[str] = (),
+                  integers: Sequence[str] = (), booleans: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
+    """`taxii+https://host/.../collections/<id>/?k=v` and keyword options -> (the collection URL without its
+    query, typed options). Secrets only by reference (`password_env`, `token_file`, ...; literal ones too,
+    from Python); delivery keys become a DeliveryPolicy; unknown keys are refused naming the known ones."""
+    from urllib.parse import parse_qsl, urlunsplit
+
+    from .delivery.urls import boolean, number, seconds
+    target = url.split("+", 1)[1] if url.startswith("taxii+") else url
+    parts = urlsplit(target)
+    where = f"taxii+{parts.scheme}://{parts.hostname or ''}"
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    twice = sorted(set(query) & set(options))
+    if twice:
+        raise ConfigError(f"given in both the URL and the options: {', '.join(twice)}", key=twice[0], source=where)
+    # a literal secret is refused in the URL (it ends up in logs and shell history), allowed from Python
+    merged = {**resolve_options(query, source=where), **resolve_options(options, source=where, allow_literal_secrets=True)}
+    policy = {k: merged.pop(k) for k in list(merged) if k in DeliveryPolicy.keys()}
+    unknown = sorted(set(merged) - set(known))
+    if unknown:
+        shown = [k for k in known if k not in ("delivery", "dead_letter", "sleep", "clock")]
+        more = " and the delivery keys" if "delivery" in known else ""
+        raise ConfigError(f"unknown TAXII option {unknown[0]!r}; known: {', '.join(shown)}{more}",
+                          key=unknown[0], source=where)
+    if policy:
+        if "delivery" not in known:
+            raise ConfigError("a TAXII source takes no delivery keys", key=sorted(policy)[0], source=where)
+        merged["delivery"] = DeliveryPolicy.from_mapping(policy, base=merged.get("delivery"), source=where)
+    if isinstance(merged.get("verify"), str) and merged["verify"].strip().lower() in ("0", "1", "true", "false", "yes",
+                                                                                    "no", "on", "off"):
+        merged["verify"] = boolean(merged["verify"], "verify", where)     # else: a CA bundle's path
+    for key in numbers:
+        if isinstance(merged.get(key), str):
+            merged[key] = seconds(merged[key], key, where)
+    for key in integers:
+        if isinstance(merged.get(key), str):
+            value = number(merged[key], key, where)
+            if value != int(value) or value < 1:
+                raise ConfigError(f"must be a whole number >= 1, got {merged[key]!r}", key=key, source=where)
+            merged[key] = int(value)
+    for key in booleans:
+        if key in merged:
+            merged[key] = boolean(merged[key], key, where)
+    if isinstance(merged.get("types"), str):
+        merged["types"] = [t.strip() for t in merged["types"].split(",") if t.strip()]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), merged
+
+
 class TaxiiSource:
     """A collection as WIA events, incrementally: each poll asks for what was added after the checkpoint."""
+
+    #: options in the URL query or as keywords / config-table keys
+    OPTIONS = ("user", "password", "token", "verify", "page_size", "types", "batch_objects")
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> "TaxiiSource":
+        """taxii+https://host/api-root/collections/<id>/?page_size=..&types=indicator,malware&batch_objects=..
+        with user/password_env or token_env."""
+        target, options = taxii_options(url, options, cls.OPTIONS, integers=("page_size", "batch_objects"))
+        return cls(target, **options)
 
     def __init__(self, collection_url: str, *, user: str | None = None, password: Any = None, token: Any = None,
                  verify: bool | str = True, page_size: int = DEFAULT_PAGE_SIZE, types: Sequence[str] | None = None,
@@ -520,7 +581,10 @@ class TaxiiSource:
         """What was added since `checkpoint`, as events, with the checkpoint to store once they are delivered.
 
         Objects are gathered over pages and parsed together (an event's objects and the
-        relationships between them may straddle a page boundary), in chunks of `batch_objects`.
+        relationships between them may straddle a page boundary), in chunks of about `batch_objects`.
+        A chunk ends only where the next page starts a later date_added instant: objects added
+        together (one event's, posted in one request) are never split between chunks, which would
+        read them as several partial events.
         A checkpoint's `added_after` is the newest X-TAXII-Date-Added-Last seen; the next poll asks
         from one microsecond before it and skips the `seen` objects of that instant, so an object
         added later with the same date_added is not lost."""
@@ -528,8 +592,13 @@ class TaxiiSource:
         start = _just_before(checkpoint.added_after) if checkpoint.added_after else None
         newest = checkpoint.added_after
         buffered: dict[tuple[str, str], Any] = {}
+        full = False                       # the chunk is big enough: end it where a later instant starts
         pages = self.client.pages(self.collection, page_size=self.page_size, added_after=start, type=self.types)
         for page in pages:
+            first = page.date_added_first
+            if full and buffered and first and newest and first != newest and _later(first, newest) == first:
+                yield self._page(buffered, newest, seen)
+                buffered, full = {}, False
             for obj in page.items:
                 if _key(obj) not in seen:
                     buffered.setdefault(_key(obj), obj)
@@ -540,9 +609,7 @@ class TaxiiSource:
                 # Which objects sit at exactly `newest` is not in the objects envelope, so every
                 # key of the page is remembered (a superset is harmless).
                 seen |= {_key(o) for o in page.items}
-            if len(buffered) >= self.batch_objects and page.more:
-                yield self._page(buffered, newest, seen)
-                buffered = {}
+            full = len(buffered) >= self.batch_objects
         yield self._page(buffered, newest, seen)
 
     def _page(self, buffered: dict[tuple[str, str], Any], newest: str | None,

@@ -102,10 +102,8 @@ def _kafka(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSumm
 
 
 def _taxii(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSummary:
-    from wia_security.connectors.config import resolve_options
     from wia_security.connectors.taxii import TaxiiSource
-    url, options = _split(args.source, "taxii")
-    source = TaxiiSource(url, **resolve_options(options, source="taxii"))
+    source = TaxiiSource.from_url(args.source)
     try:
         return source.run(sink, dead_letter, args.checkpoint, lenient=args.lenient)["summary"]
     finally:

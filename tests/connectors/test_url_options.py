@@ -43,3 +43,32 @@ def test_timeouts_from_a_url_are_numbers():
 def test_a_bad_option_value_is_a_config_error_naming_its_key(open_, url, kwargs, says):
     with pytest.raises(ConfigError, match=says.replace("(", r"\(")):
         open_(url, **kwargs)
+
+
+def test_taxii_url_options_are_typed_for_the_source_and_the_sink(monkeypatch):
+    # `?batch_objects=N` reached TaxiiSource as text (TypeError); the sink kept a query string as part
+    # of the collection URL and refused delivery keywords.
+    from wia_security.connectors.taxii import TaxiiSink, TaxiiSource, taxii_options
+    url, options = taxii_options("taxii+https://h/api/collections/c1/?page_size=50&types=indicator,malware"
+                                 "&batch_objects=100&user=u&password_env=SOME_TOKEN&verify=false", {},
+                                 TaxiiSource.OPTIONS, integers=("page_size", "batch_objects"))
+    assert url == "https://h/api/collections/c1/"
+    assert (options["page_size"], options["batch_objects"], options["types"], options["verify"]) == \
+        (50, 100, ["indicator", "malware"], False)
+    assert options["password"].reveal() == "token-value-123456"
+    url, options = taxii_options("taxii+https://h/api/collections/c1/?max_events=5&status_timeout=30",
+                                 {"max_wait": 0}, TaxiiSink.OPTIONS, numbers=("status_timeout",))
+    assert url == "https://h/api/collections/c1/" and options["status_timeout"] == 30.0
+    assert (options["delivery"].max_events, options["delivery"].max_wait) == (5, 0)
+
+
+@pytest.mark.parametrize("query, says", [
+    ("?page_sise=5", "unknown TAXII option 'page_sise'"),
+    ("?page_size=0", "page_size: must be a whole number >= 1"),
+    ("?password=hunter22", "secrets are not accepted as literals"),
+    ("?max_events=3", "a TAXII source takes no delivery keys"),
+])
+def test_taxii_source_url_mistakes_are_config_errors(query, says):
+    from wia_security.connectors.taxii import TaxiiSource
+    with pytest.raises(ConfigError, match=says):
+        TaxiiSource.from_url("taxii+https://h/api/collections/c1/" + query)

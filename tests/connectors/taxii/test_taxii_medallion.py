@@ -12,6 +12,7 @@ from strategies import event_dicts
 from wia_security import convert
 from wia_security.connectors import open_sink
 from wia_security.connectors.dead_letter import DeadLetterFile
+from wia_security.connectors.delivery import DeliveryPolicy
 from wia_security.connectors.sqlite import SqliteSink
 from wia_security.connectors.taxii import Checkpoint, TaxiiClient, TaxiiSink, TaxiiSource
 from wia_security.errors import ConfigError
@@ -132,3 +133,20 @@ def test_source_polls_incrementally_with_a_checkpoint(medallion, tmp_path):
     assert not (tmp_path / "dead.ndjson").exists()
     source.close()
 
+
+
+def test_chunks_end_between_date_added_instants_never_inside_one_events_objects(medallion, tmp_path):
+    # With a chunk size smaller than a poll, a cut in the middle of one event's objects read them as
+    # two partial events (60 events stored as 62). A chunk now ends only where a later instant starts.
+    events = event_dicts(60, seed=34, event_type="threat_intel")
+    policy = DeliveryPolicy(max_events=1, max_wait=0)             # 60 requests: 60 date_added instants
+    with TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD, delivery=policy) as sink:
+        assert sink.send(events).merge(sink.flush()).delivered == 60
+    source = TaxiiSource(medallion.collection_url(), user=USER, password=PASSWORD, page_size=7, batch_objects=40)
+    chunks = list(source.poll(Checkpoint()))
+    assert len(chunks) > 2                                          # it did cut, between instants
+    assert sorted(e["id"] for c in chunks for e in c.events) == sorted(e["id"] for e in events)
+    assert all(not c.rejected for c in chunks)
+    with SqliteSink(str(tmp_path / "events.db")) as store, DeadLetterFile(str(tmp_path / "dead.ndjson")) as dead:
+        source.run(store, dead, str(tmp_path / "checkpoint.json"))
+        assert store.store.count() == 60
