@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 #: librdkafka's own default for `message.timeout.ms` is 300 s; a sink that reports failures
 #: promptly is more useful to the delivery machinery, which retries what is retryable.
 DEFAULT_DELIVERY_TIMEOUT_MS = 30_000
-#: Kafka's broker default `message.max.bytes` (and librdkafka's producer default): 1,000,000 bytes.
-DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 #: Messages consumed per batch; the uncommitted window a crash can replay is at most this.
 DEFAULT_BATCH_SIZE = 500
 #: Consumer-group members must heartbeat within this; tansu and small clusters need >= 6 s.
@@ -60,7 +58,14 @@ class KafkaTarget:
     display: str                      # the URL without credentials or query
 
 
-def parse_url(url: str) -> KafkaTarget:
+#: dotless query keys each role reads (keys with a dot go to librdkafka as they are)
+SINK_URL_KEYS = frozenset({"format", "client_id", "compression", "delivery_timeout_ms", "sasl_mechanism"})
+SOURCE_URL_KEYS = frozenset({"group", "batch_size", "client_id", "sasl_mechanism"})
+
+
+def parse_url(url: str, known: frozenset[str] = SINK_URL_KEYS | SOURCE_URL_KEYS) -> KafkaTarget:
+    """A Kafka URL: scheme -> security.protocol, brokers, topic, librdkafka keys (with a dot) and the
+    `known` plain keys; any other plain key, or credentials in the URL, is a ConfigError."""
     # "sasl_ssl" is not a valid RFC 3986 scheme character sequence, so split the scheme off by hand.
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
@@ -73,18 +78,20 @@ def parse_url(url: str) -> KafkaTarget:
     topic = unquote(parts.path.strip("/"))
     config: dict[str, Any] = {"bootstrap.servers": hosts, "security.protocol": _SCHEMES[scheme]}
     options: dict[str, str] = {}
-    for key, values in parse_qs(parts.query).items():
+    for key, values in parse_qs(parts.query, keep_blank_values=True).items():
         if "." in key:
             config[key] = values[-1]
-        else:
+        elif key in known:
             options[key] = values[-1]
-    if parts.username is not None:
-        if "sasl" not in scheme:
-            raise ConfigError("credentials in a Kafka URL need kafka+sasl:// or kafka+sasl_ssl://", key="url",
-                              source=f"{scheme}://{hosts}")
-        config["sasl.username"] = unquote(parts.username)
-        config["sasl.password"] = unquote(parts.password or "")
-        config["sasl.mechanism"] = options.pop("sasl_mechanism", "SCRAM-SHA-512")
+        else:
+            raise ConfigError(f"unknown Kafka URL option {key!r}; known: {', '.join(sorted(known))} and librdkafka "
+                              "settings (keys with a dot)", key=key, source=f"{scheme}://{hosts}")
+    if parts.username is not None or parts.password is not None:
+        # a URL ends up in shell history, process lists and logs
+        raise ConfigError("put credentials in the username and password_env / password_file options, not in "
+                          "the URL", key="url", source=f"{scheme}://{hosts}")
+    if "sasl_mechanism" in options:
+        config["sasl.mechanism"] = options.pop("sasl_mechanism")
     if "client_id" in options:
         config["client.id"] = options.pop("client_id")
     if "compression" in options:
@@ -99,7 +106,9 @@ def sasl_options(options: dict[str, Any]) -> dict[str, Any]:
     if "username" in options or "password" in options:
         out["sasl.username"] = options.pop("username", "")
         out["sasl.password"] = reveal(options.pop("password", "")) or ""
-        out["sasl.mechanism"] = options.pop("sasl_mechanism", "SCRAM-SHA-512")
+        out["sasl.mechanism"] = "SCRAM-SHA-512"
+    if "sasl_mechanism" in options:           # also alone: the credentials may come from `config`
+        out["sasl.mechanism"] = options.pop("sasl_mechanism")
     return out
 
 
@@ -130,11 +139,19 @@ class KafkaSink(BaseSink):
     def from_url(cls, url: str, **options: Any) -> "KafkaSink":
         """Options (config file or code): format, username, password (a Secret: password_env/_file),
         sasl_mechanism, delivery_timeout_ms, config (librdkafka settings)."""
-        target = parse_url(url)
+        target = parse_url(url, SINK_URL_KEYS)
         config = {**target.config, **sasl_options(options)}
+        if "sasl.mechanism" in target.config and "sasl_mechanism" not in options:
+            config["sasl.mechanism"] = target.config["sasl.mechanism"]      # the URL's, over the default
         config.update(options.pop("config", {}))
         bootstrap = config.pop("bootstrap.servers")
         fmt = options.pop("format", target.options.get("format", "wia"))
+        if "delivery_timeout_ms" in target.options and "delivery_timeout_ms" not in options:
+            value = target.options["delivery_timeout_ms"]
+            if not value.isdigit() or int(value) < 1:
+                raise ConfigError(f"must be a whole number of milliseconds >= 1, got {value!r}",
+                                  key="delivery_timeout_ms", source=target.display)
+            options["delivery_timeout_ms"] = int(value)
         known = {"delivery_timeout_ms"}
         unknown = set(options) - known
         if unknown:
@@ -288,13 +305,19 @@ class KafkaSource:
     @classmethod
     def from_url(cls, url: str, *, group_id: str | None = None, **options: Any) -> "KafkaSource":
         """kafka://HOST:PORT/TOPIC[,TOPIC2]?group=NAME&batch_size=500"""
-        target = parse_url(url)
+        target = parse_url(url, SOURCE_URL_KEYS)
         config = {**target.config, **sasl_options(options)}
+        if "sasl.mechanism" in target.config and "sasl_mechanism" not in options:
+            config["sasl.mechanism"] = target.config["sasl.mechanism"]
         config.update(options.pop("config", {}))
         bootstrap = config.pop("bootstrap.servers")
         group = group_id or target.options.get("group")
         if "batch_size" in target.options:
-            options.setdefault("batch_size", int(target.options["batch_size"]))
+            value = target.options["batch_size"]
+            if not value.isdigit() or int(value) < 1:
+                raise ConfigError(f"must be a whole number >= 1, got {value!r}", key="batch_size",
+                                  source=target.display)
+            options.setdefault("batch_size", int(value))
         return cls(bootstrap, target.topic.split(","), group or "", config=config, **options)
 
     def batches(self, *, idle_timeout: float | None = None, stop: threading.Event | None = None) -> Iterator[KafkaBatch]:
