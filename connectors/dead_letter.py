@@ -92,19 +92,6 @@ class DeadLetterFile:
         self.close()
 
 
-def unwritable(path: str) -> str | None:
-    """Why a file cannot be created or appended at `path`, or None: checked before a run starts, so
-    the first rejected event does not find out."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return "is a directory"
-    if os.path.exists(path):
-        return None if os.access(path, os.W_OK) else "permission denied"
-    if not os.path.isdir(directory):
-        return f"directory {directory} does not exist"
-    return None if os.access(directory, os.W_OK | os.X_OK) else f"directory {directory} is not writable"
-
-
 def _dumps(record: dict[str, Any]) -> str:
     try:
         return jsonio.dumps(record)

@@ -236,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
                 return fail(f"convert: {flag} {target} is also an INPUT; it would be written while it is read")
     if args.output != "-" and same_file(args.output, args.dead_letter):
         return fail(f"convert: --output and --dead-letter are the same file ({args.output})")
-    from wia_security.connectors.dead_letter import DeadLetterFile, unwritable
+    from wia_security.connectors.dead_letter import DeadLetterFile
+    from wia_security.outputs import unwritable
     problem = unwritable(args.dead_letter)
     if problem:
         return fail(f"cannot write the dead-letter file {args.dead_letter}: {problem}")

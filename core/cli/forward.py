@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if missing_inputs(args.inputs):
         return 2
     from wia_security.connectors import open_sink
-    from wia_security.connectors.dead_letter import DeadLetterFile, unwritable
+    from wia_security.connectors.dead_letter import DeadLetterFile
+    from wia_security.outputs import unwritable
     from wia_security.connectors.delivery import open_dead_letter
     settings: dict[str, Any] = {}
     try:

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if scheme not in SCHEMES:
         return fail(f"unknown source {scheme or args.source!r}; known: kafka://, taxii+https://, splunk+https://")
     from wia_security.connectors import open_sink
-    from wia_security.connectors.dead_letter import DeadLetterFile, unwritable
+    from wia_security.connectors.dead_letter import DeadLetterFile
+    from wia_security.outputs import unwritable
     problem = unwritable(args.dead_letter)
     if problem:
         return fail(f"cannot write the dead-letter file {args.dead_letter}: {problem}")

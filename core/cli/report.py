@@ -104,7 +104,8 @@ def window(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from wia_security.dashboard import write_report
-    from wia_security.dashboard.report import dumps, unwritable
+    from wia_security.dashboard.report import dumps
+    from wia_security.outputs import unwritable
     try:
         aggregator = window(args)
     except ValueError as exc:

@@ -19,6 +19,7 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import OutputError
+from ..outputs import unwritable
 
 TEMPLATE = "report.html"
 _PLACEHOLDER = re.compile(r"__TITLE__|__DATA__")
@@ -49,19 +50,6 @@ def render_html(report: dict[str, Any]) -> str:
     values = {"__TITLE__": _SURROGATE.sub("\ufffd", html.escape(title, quote=True)), "__DATA__": _embed(report)}
     # One pass, so a title containing "__DATA__" is not expanded.
     return _PLACEHOLDER.sub(lambda m: values[m.group()], template)
-
-
-def unwritable(path: str | Path) -> str | None:
-    """Why `path` cannot be written, or None; checked before any input is read."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return "is a directory"
-    if os.path.exists(path):
-        return None if os.access(path, os.W_OK) else "permission denied"
-    if not os.path.isdir(directory):
-        return f"directory {directory} does not exist"
-    return None if os.access(directory, os.W_OK | os.X_OK) else f"directory {directory} is not writable"
 
 
 def _write_atomically(path: str | Path, text: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from crash_checks import stored_ids
 from strategies import event_dicts
 
 N_EVENTS = 30_000
@@ -76,21 +77,9 @@ def ndjson_records(path: Path) -> tuple[list[dict], list[bytes]]:
 
 def check_store(db_path: Path, universe: set[str]) -> set[str]:
     """The store opens after a kill, passes integrity_check, and holds only whole rows of known events."""
-    if not db_path.exists():
-        return set()
-    db = sqlite3.connect(db_path)
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
-            return set()                     # killed (or looked at) before the store made its table
-        ids = set()
-        for event_id, body in db.execute("SELECT id, body FROM events"):
-            assert json.loads(body)["id"] == event_id          # no half-written row
-            ids.add(event_id)
-        assert ids <= universe
-        return ids
-    finally:
-        db.close()
+    ids = stored_ids(db_path)
+    assert ids <= universe
+    return ids
 
 
 def check_ndjson(path: Path, *, fragments_allowed: int) -> list[dict]:

@@ -44,6 +44,24 @@ class Tansu:
         futures[name].result(15)
         return name
 
+    def topic_with_a_tombstone(self, events: list[dict]) -> str:
+        """A new one-partition topic holding events[0], a tombstone (key, null value), then events[1:]."""
+        from confluent_kafka import Producer
+
+        from wia_security.connectors import open_sink
+        topic = self.create_topic(partitions=1)
+        with open_sink(f"kafka://{self.bootstrap}/{topic}") as sink:
+            sink.send(events[:1])
+            sink.flush()
+        producer = Producer({"bootstrap.servers": self.bootstrap})
+        producer.produce(topic, key=b"gone", value=None, partition=0)
+        assert producer.flush(15) == 0
+        del producer                      # librdkafka stops its threads when the Producer is freed
+        with open_sink(f"kafka://{self.bootstrap}/{topic}") as sink:
+            sink.send(events[1:])
+            sink.flush()
+        return topic
+
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)

@@ -189,24 +189,12 @@ def test_secrets_never_reach_splunkd_log(built_app, splunkd, tmp_path):
 def test_kafka_tombstone_is_reported_and_the_partition_moves_on(built_app, splunkd, tmp_path):
     """A null-valued message (a compacted topic's tombstone) used to raise AttributeError and end every
     run at the same offset."""
-    from confluent_kafka import Producer
     from tansu import start_tansu
-    from wia_security.connectors import open_sink
     app, _ = built_app
     events = alerts(3)
     broker = start_tansu()
     try:
-        topic = broker.create_topic(partitions=1)
-        with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
-            sink.send(events[:1])
-            sink.flush()
-        producer = Producer({"bootstrap.servers": broker.bootstrap})
-        producer.produce(topic, key=b"gone", value=None, partition=0)
-        assert producer.flush(15) == 0
-        del producer                      # librdkafka stops its threads when the Producer is freed
-        with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
-            sink.send(events[1:])
-            sink.flush()
+        topic = broker.topic_with_a_tombstone(events)
         conf = input_xml(splunkd, tmp_path, "kafka", {"source_url": f"kafka://{broker.bootstrap}/{topic}"})
         run = run_input(app, [], conf)
         again = run_input(app, [], conf)

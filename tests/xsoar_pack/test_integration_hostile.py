@@ -200,23 +200,11 @@ def test_fetch_reports_a_kafka_tombstone_and_moves_on(integration, demisto):
     import sys
     from pathlib import Path
     sys.path.append(str(Path(__file__).resolve().parents[1] / "servers"))
-    from confluent_kafka import Producer
     from tansu import start_tansu
-    from wia_security.connectors import open_sink
     events = alerts(3)
     broker = start_tansu()
     try:
-        topic = broker.create_topic(partitions=1)
-        with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
-            sink.send(events[:1])
-            sink.flush()
-        producer = Producer({"bootstrap.servers": broker.bootstrap})
-        producer.produce(topic, key=b"gone", value=None, partition=0)
-        assert producer.flush(15) == 0
-        del producer                      # librdkafka stops its threads when the Producer is freed
-        with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
-            sink.send(events[1:])
-            sink.flush()
+        topic = broker.topic_with_a_tombstone(events)
         params = {"url": f"kafka://{broker.bootstrap}/{topic}", "source_type": "kafka", "max_fetch": "10"}
         run_command(integration, demisto, "fetch-incidents", params=params)
         first, logged, state = fetched_ids(demisto), errors_and_logs(demisto), demisto.last_run

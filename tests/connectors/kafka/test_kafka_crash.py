@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -23,6 +22,7 @@ pytest.importorskip("confluent_kafka", reason="the kafka extra is not installed"
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
 
+from crash_checks import stored_ids  # noqa: E402
 from strategies import event_dicts  # noqa: E402
 
 N_EVENTS = 40_000
@@ -58,23 +58,6 @@ def _committed(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def _stored(db_path: Path) -> set[str]:
-    if not db_path.exists():
-        return set()
-    db = sqlite3.connect(db_path)
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
-            return set()                     # killed (or looked at) before the store made its table
-        ids = set()
-        for event_id, body in db.execute("SELECT id, body FROM events"):
-            assert json.loads(body)["id"] == event_id
-            ids.add(event_id)
-        return ids
-    finally:
-        db.close()
-
-
 def test_pull_killed_ten_times_stores_every_event_and_never_commits_ahead(tansu, tmp_path):
     topic = tansu.create_topic(partitions=PARTITIONS)
     base = event_dicts(1000, seed=2407)
@@ -89,17 +72,17 @@ def test_pull_killed_ten_times_stores_every_event_and_never_commits_ahead(tansu,
     rnd = random.Random(2407)
     kills, progress = 0, []
     for _ in range(10):
-        before = len(_stored(db))
+        before = len(stored_ids(db))
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
-        while len(_stored(db)) == before and proc.poll() is None and time.monotonic() < deadline:
+        while len(stored_ids(db)) == before and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)                         # wait for this run's first stored batch
         time.sleep(rnd.uniform(0.0, 0.03))
         killed = proc.poll() is None
         if killed:
             proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        stored = _stored(db)
+        stored = stored_ids(db)
         kills += killed and len(stored) < N_EVENTS           # killed with work left
         for partition, offset in _committed(tansu.bootstrap, topic).items():
             missing = [where[(partition, o)] for o in range(max(offset, 0)) if where[(partition, o)] not in stored]
@@ -109,7 +92,7 @@ def test_pull_killed_ten_times_stores_every_event_and_never_commits_ahead(tansu,
     assert progress == sorted(progress)
     done = subprocess.run(cmd, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    assert _stored(db) == {e["id"] for e in events}
+    assert stored_ids(db) == {e["id"] for e in events}
     assert sqlite3.connect(db).execute("SELECT count(*) FROM events").fetchone()[0] == N_EVENTS
     assert _committed(tansu.bootstrap, topic) == {p: sum(1 for (q, _) in where if q == p) for p in range(PARTITIONS)}
     assert not (tmp_path / "d.ndjson").exists()

@@ -10,35 +10,19 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("taxii2client", reason="the taxii extra is not installed")
 
 from servers.medallion import PASSWORD, USER  # noqa: E402  (fixtures: taxii/conftest.py)
+from crash_checks import stored_ids  # noqa: E402
 from strategies import event_dicts  # noqa: E402
 from wia_security.connectors.taxii import Checkpoint, TaxiiSink  # noqa: E402
 
 ROUNDS, PER_ROUND, KILLS_PER_ROUND = 3, 30, 3
-
-
-def _stored(db_path: Path) -> set[str]:
-    if not db_path.exists():
-        return set()
-    db = sqlite3.connect(db_path)
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
-            return set()                     # killed (or looked at) before the store made its table
-        rows = db.execute("SELECT id, body FROM events").fetchall()
-    finally:
-        db.close()
-    assert all(json.loads(body)["id"] == event_id for event_id, body in rows)
-    return {event_id for event_id, _ in rows}
 
 
 def test_pull_killed_mid_poll_resumes_from_a_whole_checkpoint_and_skips_nothing(medallion, tmp_path):
@@ -68,12 +52,12 @@ def test_pull_killed_mid_poll_resumes_from_a_whole_checkpoint_and_skips_nothing(
                 kills += 1
             else:
                 assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
-            assert _stored(db) <= published
+            assert stored_ids(db) <= published
             if checkpoint.exists():
                 saved.append(Checkpoint.load(str(checkpoint)).added_after)    # loads: never half a file
         done = subprocess.run(cmd, capture_output=True, timeout=120, env=env)
         assert done.returncode == 0, done.stderr.decode()[-2000:]
-        assert _stored(db) == published                     # nothing skipped across the kills
+        assert stored_ids(db) == published                     # nothing skipped across the kills
         saved.append(Checkpoint.load(str(checkpoint)).added_after)
     assert kills >= ROUNDS * KILLS_PER_ROUND // 2, kills
     assert saved == sorted(saved) and len(set(saved)) == ROUNDS    # the position only moves forward
