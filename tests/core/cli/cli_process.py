@@ -57,3 +57,13 @@ def size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def stored_count(db: Path) -> int:
+    """Rows in a SQLite store another process is writing (0 before it exists or while it is locked)."""
+    import sqlite3
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("select count(*) from events").fetchone()[0]
+    except sqlite3.Error:
+        return 0

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 
 import pytest
 
-from cli_process import start, wait_until
+from cli_process import start, stored_count, wait_until
 from strategies import event_dicts
 
 pytest.importorskip("confluent_kafka", reason="the kafka extra is not installed")
@@ -29,11 +28,7 @@ def test_a_signal_stops_a_kafka_pull_with_true_counts(tansu, tmp_path, sig, code
     proc = start("pull", url, "--to", "sqlite:///s.db", "--summary", "json", cwd=tmp_path)
 
     def stored() -> int:
-        try:
-            with sqlite3.connect(tmp_path / "s.db", timeout=5) as db:
-                return db.execute("select count(*) from events").fetchone()[0]
-        except sqlite3.Error:
-            return 0
+        return stored_count(tmp_path / "s.db")
 
     wait_until(lambda: stored() == 30 or proc.poll() is not None, what="the pull to store the events")
     assert proc.poll() is None, proc.communicate()[1]

@@ -6,7 +6,6 @@ import json
 import os
 import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_process import run, size, start, wait_until, write_events
+from cli_process import run, size, start, stored_count, wait_until, write_events
 
 BIG = 60_000          # events: a few seconds of work, so a signal lands mid-run
 
@@ -114,11 +113,7 @@ def test_a_signal_during_forward_delivers_what_was_read_and_the_store_agrees_wit
                  cwd=tmp_path)
 
     def stored() -> int:
-        try:
-            with sqlite3.connect(tmp_path / "s.db", timeout=5) as db:
-                return db.execute("select count(*) from events").fetchone()[0]
-        except sqlite3.Error:
-            return 0
+        return stored_count(tmp_path / "s.db")
 
     out, err = interrupt_when(proc, lambda: stored() >= 2000, sig)
     assert proc.returncode == code, err
