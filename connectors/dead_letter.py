@@ -14,10 +14,10 @@ from typing import IO, Any
 
 from wia_security import jsonio
 from wia_security.errors import OutputError
+from wia_security.outputs import open_append
 from wia_security.timeutil import now_iso
 
 from .base import Rejected
-from .file import open_append
 
 
 def dead_letter_record(rejected: Rejected) -> dict[str, Any]:
@@ -44,7 +44,7 @@ class DeadLetterFile:
     Each record reaches the operating system in one O_APPEND write when `put` returns (no buffer),
     so a full disk or a vanished directory raises OutputError at the record that was lost, and
     `count` stays exact; flush() and close() fsync. A kill can leave at most the last record torn,
-    and the next run starts a new line after it (see `file.open_append`)."""
+    and the next run starts a new line after it (see `wia_security.outputs.open_append`)."""
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -8,9 +8,6 @@ flush (a Kafka offset, a TAXII checkpoint) is on the disk.
 """
 from __future__ import annotations
 
-import errno
-import os
-import stat
 import sys
 from typing import IO, Any, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -18,6 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from wia_security import jsonio
 from wia_security.errors import ConfigError, ConversionError, OutputError
 from wia_security.formats import get_format
+from wia_security.outputs import open_append, sync
 
 from .base import BaseSink, DeliveryReport, Rejected
 
@@ -95,40 +93,3 @@ class FileSink(BaseSink):
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
-
-
-def open_append(path: str) -> IO[bytes]:
-    """`path` opened for appending whole lines (O_APPEND, unbuffered).
-
-    A regular file that does not end with a newline ends with a record torn by a crash (a kill in
-    the middle of a write, or a power cut before the data reached the disk). A newline is written
-    first, so the fragment stays a line of its own and the next record is not glued onto it."""
-    fh = open(path, "ab", buffering=0)  # noqa: SIM115
-    try:
-        info = os.fstat(fh.fileno())
-        if stat.S_ISREG(info.st_mode) and info.st_size and _last_byte(path, info.st_size) not in (b"\n", None):
-            fh.write(b"\n")
-    except OSError:
-        fh.close()
-        raise
-    return fh
-
-
-def _last_byte(path: str, size: int) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None                              # a write-only file: nothing to check it with
-    try:
-        return os.pread(fd, 1, size - 1)
-    finally:
-        os.close(fd)
-
-
-def sync(fd: int) -> None:
-    """fsync, ignoring what cannot be synced (a pipe, a terminal, /dev/stdout)."""
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise

@@ -1,7 +1,11 @@
-"""Output files are checked before a run reads anything, so the first write does not find out."""
+"""Output files: checked before a run reads anything (so the first write does not find out), and
+appended to in whole lines that a crash cannot glue together."""
 from __future__ import annotations
 
+import errno
 import os
+import stat
+from typing import IO
 
 
 def unwritable(path: str | os.PathLike[str]) -> str | None:
@@ -16,3 +20,40 @@ def unwritable(path: str | os.PathLike[str]) -> str | None:
     if not os.path.isdir(directory):
         return f"directory {directory} does not exist"
     return None if os.access(directory, os.W_OK | os.X_OK) else f"directory {directory} is not writable"
+
+
+def open_append(path: str) -> IO[bytes]:
+    """`path` opened for appending whole lines (O_APPEND, unbuffered).
+
+    A regular file that does not end with a newline ends with a record torn by a crash (a kill in
+    the middle of a write, or a power cut before the data reached the disk). A newline is written
+    first, so the fragment stays a line of its own and the next record is not glued onto it."""
+    fh = open(path, "ab", buffering=0)  # noqa: SIM115
+    try:
+        info = os.fstat(fh.fileno())
+        if stat.S_ISREG(info.st_mode) and info.st_size and _last_byte(path, info.st_size) not in (b"\n", None):
+            fh.write(b"\n")
+    except OSError:
+        fh.close()
+        raise
+    return fh
+
+
+def _last_byte(path: str, size: int) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None                              # a write-only file: nothing to check it with
+    try:
+        return os.pread(fd, 1, size - 1)
+    finally:
+        os.close(fd)
+
+
+def sync(fd: int) -> None:
+    """fsync, ignoring what cannot be synced (a pipe, a terminal, /dev/stdout)."""
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise

@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+# gRPC (the SCC tests' client) installs fork handlers; a test that starts `wia-security` with subprocess
+# while a gRPC thread is busy can then deadlock the child before it execs ("Other threads are currently
+# calling into gRPC, skipping fork() handlers"). Read when grpc is first imported, hence here.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 import pytest
 
