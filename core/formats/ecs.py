@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
-from ..timeutil import parse_iso, to_iso
+from ..timeutil import from_epoch_ms, parse_iso, to_iso
 from ._wia_paths import canonical_times, clean, ip_version, is_int, is_number, merge, nonblank
 from .base import Format, guarded_reader
 
@@ -1185,8 +1185,27 @@ class EcsFormat(Format):
         """One ECS document (nested or with dotted keys, as Elasticsearch `_source` or Beats output) -> one WIA event."""
         if not isinstance(doc, dict):
             raise ConversionError(self.name, "an ECS document must be a JSON object")
+        hits = doc.get("hits")
+        if isinstance(hits, dict) and isinstance(hits.get("hits"), list) and "@timestamp" not in doc:
+            # a whole _search / scroll response: every hit, or an error naming the one that failed
+            events: list[dict[str, Any]] = []
+            for n, hit in enumerate(hits["hits"]):
+                if not (isinstance(hit, dict) and isinstance(hit.get("_source"), dict)):
+                    raise ConversionError(self.name, "a search hit without a _source object", path=f"/hits/hits/{n}")
+                events.extend(self._located(hit["_source"], f"/hits/hits/{n}/_source"))
+            return events
         if isinstance(doc.get("_source"), dict) and "_index" in doc:
-            doc = doc["_source"]        # a search hit as the _search / scroll APIs return it
+            return self._located(doc["_source"], "/_source")     # a search hit as _search / scroll return it
+        return [self._document(doc)]
+
+    def _located(self, doc: dict[str, Any], where: str) -> list[dict[str, Any]]:
+        """`_document(doc)`, its errors' paths prefixed with where `doc` sits in what was read."""
+        try:
+            return [self._document(doc)]
+        except ConversionError as exc:
+            raise ConversionError(self.name, exc.reason, path=where + exc.path) from None
+
+    def _document(self, doc: dict[str, Any]) -> dict[str, Any]:
         doc = _undot(doc)
         leftover = doc.get(CUSTOM_NAMESPACE) if isinstance(doc.get(CUSTOM_NAMESPACE), dict) else {}
         etype = leftover.get("type") or self._type_from_ecs(doc)
@@ -1201,8 +1220,8 @@ class EcsFormat(Format):
         plan_for(etype, direction == "inbound").backward(doc, event)
         event = merge(event, leftover, _copy)
         if leftover:
-            return [event]
-        return [self._complete_foreign(event, doc, etype)]
+            return event
+        return self._complete_foreign(event, doc, etype)
 
     @staticmethod
     def _type_from_ecs(doc: dict[str, Any]) -> str | None:
@@ -1230,10 +1249,21 @@ class EcsFormat(Format):
         ev = doc.get("event") if isinstance(doc.get("event"), dict) else {}
         if not _is_uuid(event.get("id")):
             event["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"ecs:{ev.get('id') or doc.get('@timestamp')}:{doc.get('message')}"))
-        if not nonblank(event.get("timestamp")):
-            raise ConversionError(self.name, "@timestamp is required", path="/@timestamp")
-        event.update({"$schema": WIA_SCHEMA_URI, "version": WIA_VERSION, "type": etype})
         kept: dict[str, Any] = {}          # source values this completion had to change, as they came
+        stamp = doc.get("@timestamp")
+        if _EPOCH_MILLIS.fullmatch(str(stamp)) and stamp is not True and stamp is not False:
+            # Elasticsearch `date` fields take epoch milliseconds too (the default epoch_millis format)
+            try:
+                event["timestamp"] = from_epoch_ms(float(stamp))
+            except (OverflowError, ValueError):
+                raise ConversionError(self.name, f"@timestamp {stamp!r} milliseconds is outside years 1-9999",
+                                      path="/@timestamp") from None
+            kept["@timestamp"] = stamp
+        if not nonblank(event.get("timestamp")):
+            raise ConversionError(self.name, "@timestamp is required" if stamp is None else
+                                  f"@timestamp {stamp!r} is neither an RFC 3339 time nor epoch milliseconds",
+                                  path="/@timestamp")
+        event.update({"$schema": WIA_SCHEMA_URI, "version": WIA_VERSION, "type": etype})
         severity = _foreign_severity(doc, ev)
         cvss_score = _dig(doc, "vulnerability", "score", "base")
         event["severity"] = severity if severity is not None else \
@@ -1242,7 +1272,7 @@ class EcsFormat(Format):
             moment = to_iso(parse_iso(event["timestamp"]))
         except (TypeError, ValueError):
             raise ConversionError(self.name, f"@timestamp {event['timestamp']!r} is not an ISO 8601 time", path="/@timestamp") from None
-        if moment != event["timestamp"]:
+        if moment != event["timestamp"] and "@timestamp" not in kept:
             # WIA writes UTC with milliseconds (what every WIA SDK accepts); the exact original stays.
             kept["@timestamp"], event["timestamp"] = event["timestamp"], moment
         rule = _alert_fields(doc)
@@ -1340,11 +1370,16 @@ class EcsFormat(Format):
         for key, value in doc.items():
             if key not in ECS_TOP_LEVEL and key != CUSTOM_NAMESPACE:
                 kept[key] = _copy(value)   # an integration's own namespace (winlog, zeek, panw, kibana...)
+        # Nulls and empty containers are cleaned from the WIA fields only: under meta.custom the
+        # schema takes any JSON, so the integration's namespaces are kept exactly as they came.
+        event = clean(event)
         if kept:
             event.setdefault("meta", {}).setdefault("custom", {})["ecs"] = kept
-        return canonical_times(clean(event))
+        return canonical_times(event)
 
 
+#: Epoch milliseconds as a JSON number or a string of digits (Elasticsearch's `epoch_millis`).
+_EPOCH_MILLIS = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]+)?")
 #: The top-level names of ECS 9.4.0 (fields.csv): any other top-level key of a document is an
 #: integration's own namespace, which a foreign document's event keeps in `meta.custom.ecs`.
 ECS_TOP_LEVEL = frozenset({

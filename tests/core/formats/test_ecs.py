@@ -246,3 +246,64 @@ def test_dotted_and_foreign_documents_parse():
     assert validate_event(net).valid and net["data"]["destination"] == {"ip": "10.0.0.2", "port": 443}
     with pytest.raises(ConversionError):
         parse({"@timestamp": "2024-05-01T10:00:00Z", "event": {"kind": "metric"}}, from_="ecs")
+
+
+def test_an_integrations_namespace_is_kept_with_its_nulls_and_empty_values():
+    # Winlogbeat and Zeek write nulls and empty objects; meta.custom takes any JSON, so they stay as sent
+    zeek = {"uid": "C1", "history": None, "tunnel_parents": [], "service": [None, "dns"], "extra": {}}
+    doc = {"@timestamp": "2024-05-01T10:00:00+02:00", "message": "conn",
+           "event": {"kind": "event", "category": ["network"], "type": ["connection"]},
+           "source": {"ip": "10.0.0.1", "port": None}, "destination": {"ip": "10.0.0.2"}, "zeek": zeek}
+    (event,) = parse(doc, from_="ecs")
+    event = event.to_dict()
+    assert validate_event(event).valid, validate_event(event).errors
+    assert event["meta"]["custom"]["ecs"]["zeek"] == zeek
+    assert "port" not in event["data"]["source"]                 # a null in an ECS field WIA maps is still cleaned
+    assert event["timestamp"] == "2024-05-01T08:00:00.000Z"
+    assert event["meta"]["custom"]["ecs"]["@timestamp"] == "2024-05-01T10:00:00+02:00"
+
+
+_CONNECTION = {"event": {"kind": "event", "category": ["network"], "type": ["connection"]},
+               "source": {"ip": "10.0.0.1"}, "destination": {"ip": "10.0.0.2"}}
+
+
+@pytest.mark.parametrize("stamp", [1714557600000, "1714557600000", 1714557600000.25])
+def test_timestamp_in_epoch_milliseconds_is_read_and_the_original_kept(stamp):
+    (event,) = parse({**_CONNECTION, "@timestamp": stamp}, from_="ecs")
+    event = event.to_dict()
+    assert validate_event(event).valid
+    assert event["timestamp"] == "2024-05-01T10:00:00.000Z"
+    assert event["meta"]["custom"]["ecs"]["@timestamp"] == stamp
+
+
+@pytest.mark.parametrize("stamp, reason", [
+    (True, "neither an RFC 3339 time nor epoch milliseconds"), (1e20, "neither"),
+    (999999999999999, "outside years 1-9999"), ("yesterday", "is not an ISO 8601 time")])
+def test_a_timestamp_that_is_no_time_is_refused_at_its_path(stamp, reason):
+    with pytest.raises(ConversionError, match=reason) as caught:
+        parse({**_CONNECTION, "@timestamp": stamp}, from_="ecs")
+    assert caught.value.path == "/@timestamp"
+
+
+def test_a_whole_search_response_gives_one_event_per_hit():
+    hits = [{"_index": "logs", "_id": str(n), "_source": {**_CONNECTION, "@timestamp": f"2024-05-01T10:00:0{n}Z"}}
+            for n in range(3)]
+    response = {"took": 2, "timed_out": False, "hits": {"total": {"value": 3}, "hits": hits}}
+    events = [e.to_dict() for e in parse(response, from_="ecs")]
+    assert [e["timestamp"] for e in events] == [f"2024-05-01T10:00:0{n}.000Z" for n in range(3)]
+    assert all(validate_event(e).valid for e in events)
+    assert parse({"hits": {"hits": []}}, from_="ecs") == []
+
+
+def test_a_bad_hit_is_named_by_its_path_in_the_response():
+    hits = [{"_index": "logs", "_source": {**_CONNECTION, "@timestamp": "2024-05-01T10:00:00Z"}},
+            {"_index": "logs", "_source": {**_CONNECTION, "@timestamp": "late"}}]
+    with pytest.raises(ConversionError) as caught:
+        parse({"hits": {"hits": hits}}, from_="ecs")
+    assert caught.value.path == "/hits/hits/1/_source/@timestamp"
+    with pytest.raises(ConversionError) as caught:
+        parse({"hits": {"hits": [hits[0], {"_index": "logs"}]}}, from_="ecs")
+    assert caught.value.path == "/hits/hits/1" and "_source" in caught.value.reason
+    with pytest.raises(ConversionError) as caught:
+        parse({"_index": "logs", "_source": dict(_CONNECTION)}, from_="ecs")
+    assert caught.value.path == "/_source/@timestamp"
