@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 from wia_security.errors import ConfigError
+from wia_security.extras import missing_package
 
 from .base import BaseSink, DeliveryReport, Rejected, Sink
 
@@ -34,6 +35,13 @@ SINKS: dict[str, str] = {
     "syslog": "qradar:SyslogSink",
 }
 
+#: URL scheme -> the extra that installs its client libraries (schemes not listed need none)
+EXTRAS: dict[str, str] = {
+    "phantom": "soar", "splunksoar": "soar", "xsoar": "soar", "sentinel": "azure", "sentinel-incidents": "azure",
+    "scc": "gcp", "misp": "misp", "securityhub": "aws", "kafka": "kafka", "taxii": "taxii", "splunk": "splunk",
+    "elasticsearch": "elastic", "opensearch": "elastic",
+}
+
 
 def scheme_of(url: str) -> str:
     if url == "-":
@@ -52,8 +60,22 @@ def open_sink(url: str, **options: Any) -> Sink:
     except KeyError:
         raise ConfigError(f"unknown destination scheme {scheme!r}; known: {', '.join(sorted(SINKS))}",
                           key="url", source=_redact(url)) from None
-    module = importlib.import_module(f"{__name__}.{module_name}")
-    return getattr(module, class_name).from_url(url, **options)
+    try:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        return getattr(module, class_name).from_url(url, **options)
+    except ModuleNotFoundError as exc:
+        raise_missing_package(exc, scheme, key="url", source=_redact(url))
+        raise
+
+
+def raise_missing_package(exc: ModuleNotFoundError, scheme: str, *, key: str, source: str) -> None:
+    """ConfigError naming the extra to install, when `exc` is a client library this scheme needs."""
+    reason = missing_package(exc, EXTRAS.get(scheme))
+    if (exc.name or "").startswith(f"{__name__}."):
+        # a build that ships a subset of the connectors (the Splunk app's bin/lib): not a broken install
+        reason = f"not included in this build of wia-security ({exc.name} is not shipped)"
+    if reason is not None:
+        raise ConfigError(f"{scheme} destinations: {reason}", key=key, source=source) from None
 
 
 def _redact(url: str) -> str:
@@ -65,4 +87,4 @@ def _redact(url: str) -> str:
     return f"{scheme}://{host}/..." if "/" in rest or "?" in rest else f"{scheme}://{host}"
 
 
-__all__ = ["SINKS", "open_sink", "scheme_of", "Sink", "BaseSink", "DeliveryReport", "Rejected"]
+__all__ = ["EXTRAS", "SINKS", "open_sink", "scheme_of", "Sink", "BaseSink", "DeliveryReport", "Rejected"]

@@ -112,7 +112,7 @@ class Destination:
 
     def open(self) -> Any:
         """The sink for this destination (BatchingSink subclasses get the delivery policy)."""
-        from . import SINKS, _redact, scheme_of
+        from . import SINKS, _redact, raise_missing_package, scheme_of
         from .delivery.batching import BatchingSink
         import importlib
 
@@ -121,14 +121,21 @@ class Destination:
             raise ConfigError(f"unknown destination scheme {scheme!r}; known: {', '.join(sorted(SINKS))}",
                               key=f"destinations.{self.name}.url", source=_redact(self.url))
         module_name, class_name = SINKS[scheme].split(":")
-        cls = getattr(importlib.import_module(f"{__package__}.{module_name}"), class_name)
+        where = f"destinations.{self.name}"
+        try:
+            cls = getattr(importlib.import_module(f"{__package__}.{module_name}"), class_name)
+        except ModuleNotFoundError as exc:
+            raise_missing_package(exc, scheme, key=f"{where}.url", source=_redact(self.url))
+            raise
         options = dict(self.options)
         if isinstance(cls, type) and issubclass(cls, BatchingSink):
             if self.delivery is not None:
                 options["delivery"] = self.delivery
-        where = f"destinations.{self.name}"
         try:
             return cls.from_url(self.url, **options)
+        except ModuleNotFoundError as exc:
+            raise_missing_package(exc, scheme, key=f"{where}.url", source=_redact(self.url))
+            raise
         except UnknownFormatError as exc:
             raise ConfigError(str(exc), key=f"{where}.format") from None
         except ConfigError as exc:          # name the destination as well as the key

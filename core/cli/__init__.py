@@ -13,6 +13,7 @@ import sys
 from typing import NoReturn, Sequence
 
 from ..errors import WiaError
+from ..extras import missing_package
 from .._version import WIA_VERSION, __version__
 from .common import EXIT_BROKEN_PIPE, EXIT_CODES_HELP, EXIT_INVALID, EXIT_OK, EXIT_USAGE, closest, silence_stdout
 
@@ -30,6 +31,9 @@ COMMANDS: dict[str, str] = {
     "serve": "serve",
     "pull": "pull",
 }
+
+#: subcommand -> the extra its client libraries come from, where only one can be meant
+COMMAND_EXTRAS: dict[str, str] = {"serve": "server", "enrich": "intel"}
 
 __all__ = ["COMMANDS", "EXIT_INVALID", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -76,6 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except WiaError as exc:             # a subcommand that did not catch its own: still one clear line
         print(f"wia-security {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as exc:  # a client library of an optional extra: say which extra
+        reason = missing_package(exc, COMMAND_EXTRAS.get(args.command))
+        if reason is None:
+            raise
+        print(f"wia-security {args.command}: {reason}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("wia-security: interrupted", file=sys.stderr)

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any
 
+from ..extras import missing_package
 from .common import EXIT_CODES_HELP, fail, missing_inputs, same_file
 from .report import _file_events
 
@@ -53,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         from wia_security.connectors.intel.cache import EnrichmentCache
         from wia_security.connectors.intel.virustotal import VirusTotalEnricher
-    except ImportError as exc:
-        return fail(f"{exc.name} is missing: pip install 'wia-security[intel]'")
+    except ModuleNotFoundError as exc:
+        return fail(missing_package(exc, "intel") or exc)
     enricher = VirusTotalEnricher(key, host=args.vt_url, cache=EnrichmentCache(args.cache, ttl=args.ttl),
                                   time_budget=args.budget)
     problems: list[str] = []

@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from .. import jsonio
+from ..extras import missing_package
 from ..errors import ConfigError, OutputError, WiaError
 from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
@@ -85,9 +86,11 @@ def run(args: argparse.Namespace) -> int:
     if args.enrich:
         try:
             sink = _enriching(sink, args.enrich_cache)
-        except (WiaError, ImportError) as exc:
+        except (WiaError, ModuleNotFoundError) as exc:
             sink.close()
-            return fail(exc if isinstance(exc, WiaError) else f"{exc.name} is missing: pip install 'wia-security[intel]'")
+            if isinstance(exc, WiaError):
+                return fail(exc)
+            return fail(f"--enrich: {missing_package(exc, 'intel') or exc}")
     dead_letter_spec = args.dead_letter or settings.get("dead_letter") or DEFAULT_DEAD_LETTER
     batch_size = args.batch_size or settings.get("batch_size") or DEFAULT_BATCH_SIZE
     lenient = args.lenient if args.lenient is not None else bool(settings.get("lenient", False))

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any
 
+from ..extras import missing_package
 from ..errors import WiaError
 from .common import EXIT_CODES_HELP, fail
 from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION
@@ -79,8 +80,10 @@ def run(args: argparse.Namespace) -> int:
                                on_reject=reject)
             events = source.poll(args.since)
         sink = open_sink(args.destination)
-    except (WiaError, OSError, ImportError) as exc:
+    except (WiaError, OSError) as exc:
         return fail(exc)
+    except ModuleNotFoundError as exc:       # pymisp for MISP; OTX and most destinations need requests
+        return fail(missing_package(exc, "misp" if args.feed == "misp" else "intel") or exc)
     try:
         with sink, dead_letter:
             batch: list[dict[str, Any]] = []

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .. import jsonio
 from ..errors import WiaError
+from ..extras import missing_package
 from ..pipeline import ForwardSummary
 from .common import EXIT_CODES_HELP, fail
 from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION
@@ -69,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
             summary = _PULLERS[scheme](args, sink, dead_letter)
     except (WiaError, OSError) as exc:
         return fail(exc)
+    except ModuleNotFoundError as exc:     # the source's client library (the extras are named as the schemes)
+        reason = missing_package(exc, scheme)
+        if reason is None:
+            raise
+        return fail(f"{scheme} sources: {reason}")
     if args.summary == "json":
         print(jsonio.dumps({**summary.to_dict(), "source": _redacted(args.source), "destination": sink.name}))
     else:

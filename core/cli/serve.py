@@ -9,6 +9,7 @@ import logging
 import sys
 from typing import Any
 
+from ..extras import missing_package
 from ..errors import WiaError
 from .common import fail
 
@@ -58,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         from wia_security.connectors.gateway import GatewaySettings, load_tokens
         from wia_security.connectors.gateway.server import run as serve
-    except ImportError as exc:
-        return fail(f"the gateway needs the server extra: pip install 'wia-security[server]' ({exc.name} is missing)")
+    except ModuleNotFoundError as exc:
+        return fail(f"the gateway: {missing_package(exc, 'server') or exc}")
     if bool(args.tls_cert) != bool(args.tls_key):
         return fail("--tls-cert and --tls-key go together")
     overrides = {k: v for k, v in {

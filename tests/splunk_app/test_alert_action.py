@@ -119,6 +119,17 @@ def test_unknown_destination_or_credential_is_a_clear_error(built_app, splunkd, 
     assert run.returncode == 2 and "no credential 'missing'" in run.stderr
 
 
+def test_a_destination_whose_connector_the_app_does_not_ship_is_named_as_such(built_app, splunkd, splunk_home):
+    # The app ships SOAR, XSOAR and HEC; an Elasticsearch URL used to end in "ModuleNotFoundError: No module ..."
+    app, _ = built_app
+    splunkd.confs["wia_security"] = {"destination:es": {"url": "elasticsearch+https://es.example:9200"}}
+    run = run_action(app, payload(splunkd, "es"), splunk_home)
+    assert run.returncode == 2, run.stderr
+    assert "elasticsearch destinations: not included in this build of wia-security" in run.stderr
+    (line,) = (splunk_home / "var" / "log" / "splunk" / "wia_security_dead_letter.log").read_text().splitlines()
+    assert "not included in this build" in json.loads(line)["reason"]
+
+
 def test_a_result_that_cannot_make_a_valid_alert_is_refused(built_app, splunkd, splunk_home):
     app, _ = built_app
     run = run_action(app, payload(splunkd, "soar", result={"mitre_technique_id": "T9999"}), splunk_home)
