@@ -25,12 +25,17 @@ def json_type_name(value: Any) -> str:
     return type(value).__name__
 
 
+_JSON_CONSTANTS = {None: "null", True: "true", False: "false"}
+
+
 def short_repr(value: Any, limit: int = 80) -> str:
     """repr() cut to `limit` characters, so a 10 MB string never lands in a message whole."""
     if isinstance(value, str) and len(value) > limit:
         return repr(value[:limit]) + f"... ({len(value)} chars)"
     if isinstance(value, (dict, list)):
         return f"<{json_type_name(value)} of {len(value)}>"
+    if value is None or value is True or value is False:
+        return _JSON_CONSTANTS[value]        # the JSON the user wrote, not Python's None/True/False
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 

@@ -24,7 +24,7 @@ def test_all_valid_exits_0(cli, tmp_path):
 def test_samples_report_the_null_paths_with_their_lines(cli):
     r = cli("validate", *SAMPLES)
     assert r.code == 1
-    assert "auth-event-sample.json:28: error: /data/source/hostname: None is not of type string [type]" in r.out
+    assert "auth-event-sample.json:28: error: /data/source/hostname: null is not of type string [type]" in r.out
     assert "incident-sample.json:168: error: /data/closed_at" in r.out
     assert "7 events: 5 valid, 2 invalid" in r.err
 

@@ -4,6 +4,7 @@ required fields, bad formats, out-of-range numbers)."""
 from __future__ import annotations
 
 import copy
+import math
 import random
 
 import pytest
@@ -126,8 +127,16 @@ def test_parity_under_arbitrary_replacement(event, data):
     target = doc
     for p in path[:-1]:
         target = target[p]
-    target[path[-1]] = data.draw(st.sampled_from(ODD_VALUES))
-    assert validate_event(doc).valid == reference_is_valid(doc)
+    value = target[path[-1]] = data.draw(st.sampled_from(ODD_VALUES))
+    ours, reference = validate_event(doc), reference_is_valid(doc)
+    if isinstance(value, float) and not math.isfinite(value) and reference and not ours.valid:
+        # the one documented difference (docs/validation.md): JSON has no NaN or Infinity, so a `number`
+        # field refuses them as a type error at that path, where jsonschema takes any Python float
+        pointer = "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path)
+        assert [(e.path, e.code) for e in ours.errors] == [(pointer, "type")]
+        assert "is not of type number" in ours.errors[0].message
+    else:
+        assert ours.valid == reference
 
 
 @pytest.mark.parametrize("value", [None, [], "x", 1, [{"type": "alert"}], {"type": None}, {"type": ["alert"]},
