@@ -112,7 +112,11 @@ class EventStore:
                 source = e.get("source")
                 rows.append((e["id"], e["type"], epoch_ms(e["timestamp"]), e["timestamp"], e["severity"],
                              source.get("name") if isinstance(source, dict) else None, body))
-            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            except KeyError as exc:         # a library caller that did not validate first (the CLI does)
+                rejected.append(Rejected(f"cannot store event: it has no {exc.args[0]!r} (the store indexes id, type, "
+                                         "timestamp and severity: validate events before sending them)",
+                                         event=e, sink="sqlite"))
+            except (TypeError, ValueError, OverflowError) as exc:
                 rejected.append(Rejected(f"cannot store event: {type(exc).__name__}: {exc}", event=e, sink="sqlite"))
         db = self._db
         before = db.total_changes

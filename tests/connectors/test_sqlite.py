@@ -45,7 +45,7 @@ def test_events_that_cannot_be_stored_are_rejected_not_dropped(tmp_path):
     good = event_dicts(3, seed=4)
     inserted, dupes, rejected = store.insert(good + [{"id": "x", "type": "alert"}])
     assert (inserted, dupes, len(rejected)) == (3, 0, 1)
-    assert "cannot store event" in rejected[0].reason
+    assert "cannot store event: it has no 'timestamp'" in rejected[0].reason and "validate" in rejected[0].reason
 
 
 @pytest.mark.parametrize("url, path", [
