@@ -11,7 +11,9 @@ Two functions:
 
 Rejected events (invalid, or refused by the destination) are written to blob storage through an
 output binding: one NDJSON blob per invocation under `wia-dead-letter/`, one record (reason, where,
-event) a line.
+event, dead_letter_id) a line. An Event Hub invocation that raises for a retry writes no blob: the
+retry re-runs the same batch and rejects the same values again, so each is dead-lettered once, by the
+invocation that settles the batch (a success, or the last retry).
 
 Settings (app settings; no secrets needed: the managed identity authenticates):
   WIA_SENTINEL_ENDPOINT   data collection endpoint, https://<dce>.<region>.ingest.monitor.azure.com
@@ -103,25 +105,28 @@ class BlobDeadLetter:
     def put(self, rejected: Any) -> None:
         from wia_security import jsonio
         from wia_security.connectors.dead_letter import dead_letter_record
-        self.lines.append(jsonio.dumps(dead_letter_record(rejected)))
+        from wia_security.connectors.relay import dead_letter_id
+        self.lines.append(jsonio.dumps({**dead_letter_record(rejected), "dead_letter_id": dead_letter_id(rejected)}))
         self.count += 1
 
     def flush(self) -> list:
+        return []                                 # the blob is written once, by write(), when the outcome is known
+
+    def write(self) -> None:
         if self.lines:
             self.out.set("\n".join(self.lines) + "\n")     # the host writes the blob when the function returns
-        return []
 
     def close(self) -> None:
-        self.flush()
+        self.write()
 
 
 def _process(records: list[Any], deadletter: func.Out[str]) -> Any:
+    """(result, dead letter, relay); the dead letter is not written yet (`dead.write()`)."""
     from wia_security.connectors.relay import Relay
     dead = BlobDeadLetter(deadletter)
-    result = Relay(relay(), dead, chunk_events=CHUNK_EVENTS, on_reject=lambda r: log.warning(
-        "rejected: %s", r.reason, extra={"where": r.where, "sink": r.sink})).process(records)
-    dead.flush()
-    return result, dead
+    runner = Relay(relay(), dead, chunk_events=CHUNK_EVENTS, on_reject=lambda r: log.warning(
+        "rejected: %s", r.reason, extra={"where": r.where, "sink": r.sink}))
+    return runner.process(records), dead, runner
 
 
 @app.function_name("eventhub_to_sentinel")
@@ -131,7 +136,6 @@ def _process(records: list[Any], deadletter: func.Out[str]) -> Any:
            minimum_interval="00:00:05", maximum_interval="00:05:00")
 @app.blob_output(arg_name="deadletter", path="wia-dead-letter/{rand-guid}.ndjson", connection="AzureWebJobsStorage")
 def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[str], context: func.Context) -> None:
-    from wia_security.connectors.base import Rejected
     from wia_security.connectors.relay import GzipBodyError, SourceRecord, body_lines, until
     from wia_security.errors import ParseError
     from wia_security.reader import Item, iter_items
@@ -152,30 +156,22 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
             items = iter([Item(name, 0, error=ParseError(f"unreadable gzip body: {exc.reason}", source=name),
                                raw=bodies[name][:4096])])
         records.append(SourceRecord(name, until(items, stop_at, why)))
-    result, dead = _process(records, deadletter)
+    result, dead, runner = _process(records, deadletter)
     retry = result.retry
     if retry:
         retry_context = getattr(context, "retry_context", None)
         attempt = getattr(retry_context, "retry_count", 0) or 0
         allowed = getattr(retry_context, "max_retry_count", MAX_RETRIES)
         if attempt < allowed:
-            log.warning("retrying the batch: %d of %d event(s) failed retryably", len(retry), len(records))
+            # no blob: the retry re-runs this batch and dead-letters its rejections then, once
+            log.warning("retrying the batch: %d of %d event(s) failed retryably; %d rejection(s) held back",
+                        len(retry), len(records), dead.count)
             raise RuntimeError(f"{len(retry)} event(s) must be retried (attempt {attempt + 1} of {allowed + 1})")
-        # last attempt: dead-letter what still fails, so the checkpoint moving on loses nothing
-        gave_up = 0
-        for outcome in result.records:
-            if not outcome.retry:
-                continue
-            for rejected in outcome.retryable:
-                dead.put(Rejected(f"gave up after {attempt + 1} attempt(s): {rejected.reason}", event=rejected.event,
-                                  errors=rejected.errors, where=outcome.id, sink=rejected.sink, retryable=True))
-            if not outcome.retryable:
-                dead.put(Rejected("gave up after {} attempt(s): {}".format(
-                    attempt + 1, "; ".join(e.get("reason", "") for e in outcome.errors)), where=outcome.id,
-                    raw=bodies[outcome.id], retryable=True))
-            gave_up += 1
-        dead.flush()
+        # last attempt: dead-letter what still fails (the events the destination refused, or the whole
+        # body of an event not read to its end), so the checkpoint moving on loses nothing
+        gave_up = runner.give_up(result, f"gave up after {attempt + 1} attempt(s)", bodies.get)
         log.warning("gave up on %d event(s) after %d attempt(s): dead-lettered", gave_up, attempt + 1)
+    dead.write()
     log.info("batch processed", extra=result.summary())
 
 
@@ -198,7 +194,8 @@ def http_to_sentinel(req: func.HttpRequest, deadletter: func.Out[str]) -> func.H
         return _json(413 if exc.too_large else 400, {"error": f"unreadable gzip body: {exc.reason}"})
     records = [SourceRecord(str(i), [item]) for i, item in enumerate(iter_items(lines, "request"))]
     try:
-        result, _ = _process(records, deadletter)
+        result, dead, _ = _process(records, deadletter)
+        dead.write()
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return _json(500, {"error": "the function is misconfigured; see its logs"})

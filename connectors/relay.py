@@ -15,11 +15,21 @@ every record as exactly one of:
   (at-least-once; idempotent destinations report duplicates).
 
 The relay never decides *how* a trigger reports retries: `RelayResult.retry` lists the record ids in
-input order and the trigger shapes its own response.
+input order and the trigger shapes its own response. When the platform will not deliver a record
+again (an SQS message on its last receive, an Event Hub batch on its last retry, a Pub/Sub message on
+its last delivery attempt), the trigger calls `Relay.give_up`, which dead-letters what is still
+unsettled with the reason, so a record never leaves the platform's hands with its reason only in a log.
+
+Every dead-letter record has a `dead_letter_id` (`dead_letter_id()`): a hash of where the value came
+from, the destination that refused it and the value itself, never of the reason or the time. A
+redelivered record that is rejected again gets the same id, so a consumer (or a store keyed by it,
+such as the Lambda's S3 dead letter) can tell a repeat from a new failure.
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import logging
 import time
 import zlib
@@ -132,6 +142,12 @@ class RecordOutcome:
     retry: bool = False
     errors: list[dict[str, Any]] = field(default_factory=list)   # what went wrong, for HTTP answers/logs
     retryable: list[Rejected] = field(default_factory=list)      # the retryable failures, events included
+    #: which of the record's values were settled is not known (it could not be read to its end, its
+    #: destination's report did not add up, a dead letter was not stored): giving up on it must keep
+    #: the whole record, not only `retryable`
+    whole: bool = False
+    #: rejections not yet dead-lettered because the record is delivered again (`process(hold_back=)`)
+    held: list[Rejected] = field(default_factory=list)
 
 
 @dataclass
@@ -154,11 +170,23 @@ class RelayResult:
     def dead_lettered(self) -> int:
         return sum(r.dead_lettered for r in self.records)
 
-    def summary(self) -> dict[str, Any]:
-        return {"records": len(self.records), "events": self.events, "delivered": self.delivered,
-                "dead_lettered": self.dead_lettered, "invalid": self.invalid, "unparseable": self.unparseable,
-                "retry": len(self.retry)}
+    @property
+    def held_back(self) -> int:
+        return sum(len(r.held) for r in self.records if r.retry)
 
+    def summary(self) -> dict[str, Any]:
+        summary = {"records": len(self.records), "events": self.events, "delivered": self.delivered,
+                   "dead_lettered": self.dead_lettered, "invalid": self.invalid, "unparseable": self.unparseable,
+                   "retry": len(self.retry)}
+        if self.held_back:
+            summary["held_back"] = self.held_back
+        return summary
+
+
+#: Rejections one record may hold back (`Relay.process(hold_back=)`): a record's memory stays bounded
+#: (an S3 object of bad lines); past this many, its rejections are written at once, and a redelivery
+#: writes them again (same `dead_letter_id`).
+HOLD_LIMIT = 1000
 
 #: what an HTTP trigger tells a client to wait before re-sending the records that may succeed later
 RETRY_AFTER_SECONDS = 5
@@ -196,8 +224,21 @@ class Relay:
         self.validator = Validator(lenient=lenient)
         self.chunk_events = chunk_events
         self.on_reject = on_reject
+        self._hold_back: Callable[[str], bool] | None = None
 
-    def process(self, records: Iterable[SourceRecord]) -> RelayResult:
+    def process(self, records: Iterable[SourceRecord], *, hold_back: Callable[[str], bool] | None = None) -> RelayResult:
+        """Every record's outcome. `hold_back(record id)` true means the platform delivers that record
+        again if it is reported for retry (an SQS message before its last receive): its rejections
+        are then written only once it settles, so a redelivery does not dead-letter the same values
+        again; if it ends reported for retry they are dropped (the redelivery rejects them again) and
+        counted in `RelayResult.held_back`."""
+        self._hold_back = hold_back
+        try:
+            return self._process(records)
+        finally:
+            self._hold_back = None
+
+    def _process(self, records: Iterable[SourceRecord]) -> RelayResult:
         result = RelayResult()
         pending: list[tuple[RecordOutcome, dict[str, Any]]] = []
         dead: list[tuple[RecordOutcome, Rejected]] = []
@@ -216,11 +257,20 @@ class Relay:
                             self._write_dead(dead)
                             dead = []
             except Exception as exc:  # noqa: BLE001 - reading the record failed (S3 read error, ...)
-                outcome.retry = True
+                outcome.retry = outcome.whole = True
                 outcome.errors.append({"reason": f"could not read the record: {type(exc).__name__}: {exc}"})
         if pending:
             self._deliver(pending, dead)
         self._write_dead(dead)
+        self._hold_back = None
+        self._write_dead([(outcome, rejected) for outcome in result.records if not outcome.retry
+                          for rejected in outcome.held])
+        for outcome in result.records:
+            if outcome.retry and outcome.held:
+                outcome.errors.append({"reason": f"{len(outcome.held)} rejection(s) held back: the record is "
+                                                 "delivered again and rejects them again"})
+            elif outcome.held:
+                outcome.held = []
         return result
 
     # -- steps ----------------------------------------------------------------------------------
@@ -229,7 +279,8 @@ class Relay:
         if item.error is not None:
             result.unparseable += 1
             dead.append((outcome, Rejected("unparseable input: " + item.error.reason, where=item.where, raw=item.raw,
-                                           errors=[{"path": "", "code": "parse_error", "message": str(item.error)}])))
+                                           errors=[{"path": item.error.path or "", "code": "parse_error",
+                                                    "message": str(item.error)}])))
             return None
         checked = self.validator.validate(item.value)
         if not checked.valid:
@@ -262,7 +313,7 @@ class Relay:
             if match is None:
                 # a failure we cannot attribute (a sink bug): retry every record of the chunk rather than lose it
                 for outcome, _ in pending:
-                    outcome.retry = True
+                    outcome.retry = outcome.whole = True
                     outcome.errors.append({"reason": f"unattributable failure: {rejected.reason}", "retry": True})
                 continue
             outcome, event = match
@@ -280,7 +331,7 @@ class Relay:
             # every record of the chunk not already failed goes back rather than count them delivered.
             for outcome, event in pending:
                 if id(event) not in failed_ids and not outcome.retry:
-                    outcome.retry = True
+                    outcome.retry = outcome.whole = True
                     outcome.errors.append({"reason": f"the destination accounted for {accounted} of {len(events)} "
                                                      "events (delivered + duplicates + failed)", "retry": True})
         for outcome, event in pending:
@@ -288,6 +339,14 @@ class Relay:
                 outcome.delivered += 1
 
     def _write_dead(self, dead: list[tuple[RecordOutcome, Rejected]]) -> None:
+        if self._hold_back is not None:
+            kept = []
+            for outcome, rejected in dead:
+                if len(outcome.held) < HOLD_LIMIT and self._hold_back(outcome.id):
+                    outcome.held.append(rejected)
+                else:
+                    kept.append((outcome, rejected))
+            dead = kept
         if not dead:
             return
         unstored: list[Rejected] = []
@@ -312,12 +371,67 @@ class Relay:
         lost = {id(r) for r in unstored}
         for outcome, rejected in dead:
             if id(rejected) in lost:
-                outcome.retry = True
+                outcome.retry = outcome.whole = True
             else:
                 outcome.dead_lettered += 1
                 outcome.errors.append({"event_id": (rejected.event or {}).get("id") if isinstance(rejected.event, dict) else None,
                                        "where": rejected.where, "sink": rejected.sink, "reason": rejected.reason,
                                        "dead_lettered": True})
+
+    def give_up(self, result: RelayResult, why: str, raw_of: Callable[[str], bytes | None],
+                where_of: Callable[[str], str] = str) -> int:
+        """Dead-letter every record of `result` still marked for retry, because the platform will not
+        deliver it again (`why` says so, e.g. "receive 5 of 5"). A record whose unsettled values are
+        known (destination failures, events included) has those dead-lettered, one record each with
+        the destination's reason; any other (unread, partly read, unattributable) is dead-lettered
+        whole: `raw_of(record id)` is its body, `where_of(record id)` its name in the dead letter
+        (`sqs:<message id>`). A record whose dead letter is stored is no longer
+        retried; one whose dead letter fails stays marked (the platform's own dead-letter queue then
+        takes it, with this reason in the log). Returns the number of records given up."""
+        given_up: list[tuple[RecordOutcome, list[Rejected]]] = []
+        for outcome in result.records:
+            if not outcome.retry:
+                continue
+            if outcome.retryable and not outcome.whole:
+                letters = [Rejected(f"{why}: {r.reason}", event=r.event, errors=r.errors, where=r.where or where_of(outcome.id),
+                                    sink=r.sink, retryable=True) for r in outcome.retryable]
+            else:
+                reasons = "; ".join(dict.fromkeys(e["reason"] for e in outcome.errors if e.get("retry") or
+                                                  e["reason"].startswith("could not read"))) or "not settled"
+                letters = [Rejected(f"{why}: {reasons}", where=where_of(outcome.id), raw=raw_of(outcome.id),
+                                    retryable=True)]
+            given_up.append((outcome, letters))
+        if not given_up:
+            return 0
+        unstored: set[int] = set()
+        try:
+            for outcome, letters in given_up:
+                for rejected in letters:
+                    self.dead_letter.put(rejected)
+            unstored = {id(r) for r in (self.dead_letter.flush() or [])}
+        except Exception as exc:  # noqa: BLE001 - nothing given up: the platform's dead-letter queue takes them
+            log.error("could not dead-letter records given up (%s): %s: %s", why, type(exc).__name__, exc)
+            return 0
+        done = 0
+        for outcome, letters in given_up:
+            if any(id(r) in unstored for r in letters):
+                continue            # kept for the platform (a partial store may repeat, never lose)
+            outcome.retry = False
+            outcome.dead_lettered += len(letters)
+            outcome.errors.extend({"where": r.where, "sink": r.sink, "reason": r.reason, "dead_lettered": True}
+                                  for r in letters)
+            done += 1
+        return done
+
+
+def dead_letter_id(rejected: Rejected) -> str:
+    """A stable id for one rejection: where the value came from, the destination that refused it (none
+    for invalid input) and the value, hashed; the reason and the time are left out, so a redelivered
+    record rejected again (even with a reworded reason) gets the same id."""
+    content: Any = rejected.event if rejected.event is not None else (rejected.raw or b"").decode("utf-8", "replace")
+    text = json.dumps([rejected.where or "", rejected.sink or "", content], sort_keys=True, default=str,
+                      ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def items_of(values: Iterable[Any], source: str) -> Iterator[Item]:
@@ -337,7 +451,8 @@ class LogDeadLetter:
 
     def put(self, rejected: Rejected) -> None:
         from .dead_letter import dead_letter_record
-        self.logger.error("dead letter", extra={"wia_dead_letter": dead_letter_record(rejected)})
+        record = {**dead_letter_record(rejected), "dead_letter_id": dead_letter_id(rejected)}
+        self.logger.error("dead letter", extra={"wia_dead_letter": record})
         self.count += 1
 
     def flush(self) -> list[Rejected]:

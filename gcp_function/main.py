@@ -5,6 +5,11 @@
   a WIA event, a JSON array or NDJSON (gzip allowed). Rejected values are dead-lettered; a retryable
   failure raises, so with retries enabled on the trigger Pub/Sub redelivers the message (and, after
   the subscription's maximum delivery attempts, moves it to its dead-letter topic: nothing is lost).
+  With a dead-letter policy Pub/Sub says which attempt this is (`deliveryAttempt`); given the policy's
+  maximum (`WIA_PUBSUB_MAX_DELIVERY_ATTEMPTS`), a message still failing on its last attempt is
+  dead-lettered here with the reason and acknowledged (the dead-letter topic would get it without
+  one), and before that the message's rejections are held back, so a redelivery never logs the same
+  dead letter twice.
 - `http_to_scc` (POST): answered per value like the Lambda URL: 200 with what was delivered and
   rejected, 503 + Retry-After naming the values to send again, 405 for other methods.
 
@@ -17,6 +22,7 @@ Settings (environment):
   WIA_SCC_LOCATION   default global
   WIA_SCC_RESOURCE   full resource name for events without a GCP resource (optional)
   WIA_CONFIG         optional: a destinations config (TOML) instead of the above
+  WIA_PUBSUB_MAX_DELIVERY_ATTEMPTS   the subscription's dead-letter policy maximum (5-100), optional
 Credentials: the function's service account through Application Default Credentials.
 """
 from __future__ import annotations
@@ -38,6 +44,19 @@ for path in (HERE / "vendor", HERE):
 import functions_framework  # noqa: E402
 
 _runtime: dict[str, Any] = {}
+ENV_MAX_DELIVERY_ATTEMPTS = "WIA_PUBSUB_MAX_DELIVERY_ATTEMPTS"
+
+
+def max_delivery_attempts() -> int | None:
+    """The dead-letter policy's maxDeliveryAttempts (Pub/Sub allows 5 to 100), or None when not set."""
+    text = os.environ.get(ENV_MAX_DELIVERY_ATTEMPTS, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 5 <= int(text) <= 100:
+        from wia_security.errors import ConfigError
+        raise ConfigError("must be the subscription's dead-letter policy maxDeliveryAttempts, 5 to 100",
+                          key=ENV_MAX_DELIVERY_ATTEMPTS)
+    return int(text)
 
 
 class _CloudLoggingFormatter(logging.Formatter):
@@ -121,16 +140,28 @@ def pubsub_to_scc(cloud_event: Any) -> None:
     problem = ("the CloudEvent carries no Pub/Sub message (data.message)" if not isinstance(message, dict)
                else "the Pub/Sub message has no data" if data is None or data == ""
                else "the message data is not a base64 string" if not isinstance(data, str) else None)
+    payload = b""
     if problem is None:
         try:
-            items = iter_items(body_lines(base64.b64decode(data, validate=True), name), name)
+            payload = base64.b64decode(data, validate=True)
+            items = iter_items(body_lines(payload, name), name)
         except ValueError as exc:           # not base64, or gzip that cannot be unpacked (GzipBodyError)
             problem = f"message data is not base64/gzip: {exc}"
     if problem is not None:
         raw = json.dumps(envelope, default=str).encode()[:4096]
         items = iter([Item(name, 0, error=ParseError(problem, source=name), raw=raw)])
-    result = relay().process([SourceRecord(message_id, items)])
-    log.info("message processed", extra={"message_id": message_id, **result.summary()})
+    # Pub/Sub counts delivery attempts only for a subscription with a dead-letter policy
+    attempt = envelope.get("deliveryAttempt") if isinstance(envelope, dict) else None
+    attempt = attempt if isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 0 else None
+    limit = max_delivery_attempts()
+    last = attempt is not None and limit is not None and attempt >= limit
+    held = attempt is not None and limit is not None and not last
+    runner = relay()
+    result = runner.process([SourceRecord(message_id, items)], hold_back=(lambda _: True) if held else None)
+    if result.retry and last:
+        runner.give_up(result, f"gave up on delivery attempt {attempt} ({ENV_MAX_DELIVERY_ATTEMPTS}={limit}, "
+                               "the dead-letter policy's last)", lambda _: payload, lambda _: name)
+    log.info("message processed", extra={"message_id": message_id, "delivery_attempt": attempt, **result.summary()})
     if result.retry:
         raise RuntimeError(f"message {message_id}: delivery must be retried")
 

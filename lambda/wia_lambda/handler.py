@@ -78,7 +78,14 @@ def handler(event: Any, context: Any = None) -> Any:
     trigger = load(name)
     if name == "http":
         return _http(trigger, event, request_id, started, context)
-    result = runtime().relay.process(in_time(trigger.records(event, runtime()), context))
+    hold_back = getattr(trigger, "hold_back", None)   # which records the platform delivers again
+    result = runtime().relay.process(in_time(trigger.records(event, runtime()), context),
+                                     hold_back=hold_back(event, runtime()) if hold_back is not None else None)
+    settle = getattr(trigger, "settle", None)        # the trigger's last delivery: dead-letter, not report
+    given_up = settle(event, result, runtime()) if settle is not None else 0
+    if given_up:
+        log.warning("gave up on records on their last delivery: dead-lettered with the reason",
+                    extra={"trigger": name, "request_id": request_id, "records": given_up})
     _log_result(name, result, request_id, started)
     return trigger.respond(event, result)
 

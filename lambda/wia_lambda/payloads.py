@@ -25,24 +25,59 @@ from wia_security.reader import Item, iter_items
 READ_CHUNK = 1 << 16
 
 
-def s3_objects_of(value: Any) -> list[tuple[str, str]] | None:
+def s3_objects_of(value: Any) -> list[tuple[str, str] | ParseError] | None:
     """(bucket, decoded key) of every object an S3 notification or an EventBridge "Object Created"
-    event names; [] for s3:TestEvent; None when `value` is neither. A notification without a bucket
-    name or key is a ParseError naming what is missing (retrying cannot fix it: it is dead-lettered)."""
+    event names, in order; [] for s3:TestEvent; None when `value` is neither. A record of a
+    notification that names no bucket or key is a ParseError in its place naming the JSON path of
+    what is missing (`/Records/2/s3/object/key`): the other records are still read, and only that one
+    is dead-lettered (retrying cannot fix it)."""
     if not isinstance(value, dict):
         return None
     if value.get("Event") == "s3:TestEvent":
         return []
     records = value.get("Records")
-    if isinstance(records, list) and records and all(isinstance(r, dict) and "s3" in r for r in records):
-        return [(_named(r.get("s3"), "bucket", f"Records[{i}].s3"), unquote_plus(_named(r.get("s3"), "object", f"Records[{i}].s3")))
-                for i, r in enumerate(records)
-                if str(r.get("eventName", "ObjectCreated")).startswith("ObjectCreated")]
+    if isinstance(records, list) and records and any(_is_s3_record(r) for r in records):
+        found: list[tuple[str, str] | ParseError] = []
+        for i, record in enumerate(records):
+            if isinstance(record, dict) and not str(record.get("eventName", "ObjectCreated")).startswith("ObjectCreated"):
+                continue                    # a deletion or restore: nothing to read
+            try:
+                if not isinstance(record, dict) or not isinstance(record.get("s3"), dict):
+                    raise ParseError(f"S3 notification record is not an S3 event record (at /Records/{i}/s3)",
+                                     path=f"/Records/{i}/s3")
+                found.append((_named(record["s3"], "bucket", f"/Records/{i}/s3"),
+                              unquote_plus(_named(record["s3"], "object", f"/Records/{i}/s3"))))
+            except ParseError as exc:
+                found.append(exc)
+        return found
     if value.get("source") == "aws.s3" and value.get("detail-type") == "Object Created":
         detail = value.get("detail")
         # EventBridge delivers the key as is (not URL-encoded)
-        return [(_named(detail, "bucket", "detail"), _named(detail, "object", "detail"))]
+        try:
+            return [(_named(detail, "bucket", "/detail"), _named(detail, "object", "/detail"))]
+        except ParseError as exc:
+            return [exc]
     return None
+
+
+def _is_s3_record(record: Any) -> bool:
+    return isinstance(record, dict) and ("s3" in record or record.get("eventSource") == "aws:s3")
+
+
+def s3_record_path(error: ParseError) -> str:
+    """The JSON pointer of the notification record (`/Records/2`) or EventBridge `/detail` that a
+    ParseError of `s3_objects_of` is about."""
+    parts = (error.path or "").split("/")
+    return "/".join(parts[:3] if len(parts) > 2 and parts[1] == "Records" else parts[:2])
+
+
+def s3_record_of(value: dict[str, Any], error: ParseError) -> Any:
+    """The notification record (or EventBridge detail) a ParseError of `s3_objects_of` names, for its
+    dead-letter record: that record only, not the whole notification."""
+    parts = s3_record_path(error).split("/")[1:]
+    if parts[:1] == ["Records"] and len(parts) == 2:
+        return value["Records"][int(parts[1])]
+    return value.get(parts[0]) if parts else value
 
 
 def _named(parent: Any, member: str, where: str) -> str:
@@ -51,7 +86,8 @@ def _named(parent: Any, member: str, where: str) -> str:
     value = (parent.get(member) if isinstance(parent, dict) else None) or {}
     found = value.get(field) if isinstance(value, dict) else None
     if not isinstance(found, str) or not found:
-        raise ParseError(f"S3 notification has no {member} {field} (at {where}.{member}.{field})")
+        raise ParseError(f"S3 notification has no {member} {field} (at {where}/{member}/{field})",
+                         path=f"{where}/{member}/{field}")
     return found
 
 
@@ -62,14 +98,15 @@ def unwrap(items: Iterable[Item], open_object: Callable[[str, str], Iterator[Ite
         if not item.ok or not isinstance(value, dict) or depth > 3:
             yield item
             continue
-        try:
-            objects = s3_objects_of(value)
-        except ParseError as exc:
-            yield Item(item.source, item.line, error=ParseError(exc.reason, source=item.source), raw=_raw(value))
-            continue
+        objects = s3_objects_of(value)
         if objects is not None:
-            for bucket, key in objects:
-                yield from open_object(bucket, key)
+            for found in objects:
+                if isinstance(found, ParseError):       # that record only; the others are read
+                    yield Item(item.source, item.line, error=ParseError(found.reason, source=item.source,
+                                                                       path=found.path),
+                               raw=_raw(s3_record_of(value, found)))
+                else:
+                    yield from open_object(*found)
         elif value.get("Type") == "Notification" and isinstance(value.get("Message"), str) and "TopicArn" in value:
             try:
                 lines = body_lines(value["Message"].encode("utf-8"), item.source)

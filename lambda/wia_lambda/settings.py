@@ -4,8 +4,13 @@
   accepted too), or `WIA_CONFIG_PARAMETER`: the name of an SSM parameter holding it.
 - Secrets by reference only: `<key>_secretsmanager = "<ARN>[#json key]"` or `<key>_ssm = "<name>"`
   (secrets.py). Literal secrets and `_env`/`_file` references are refused.
-- `WIA_DEAD_LETTER` (or `[forward] dead_letter`): `sqs://...`/queue URL, `s3://bucket/prefix`, or any
-  spec `open_dead_letter` takes; without one, dead letters are structured ERROR log entries.
+- `WIA_DEAD_LETTER` (or `[forward] dead_letter`): `sqs://...`/queue URL, `s3://bucket/prefix` (one
+  object per rejection named by its `dead_letter_id`: a redelivery overwrites, see dead_letter.py), or
+  any spec `open_dead_letter` takes; without one, dead letters are structured ERROR log entries.
+- `WIA_SQS_MAX_RECEIVE_COUNT`: the ingest queue's redrive `maxReceiveCount` (the template sets both
+  from one parameter). A message still failing on that receive is dead-lettered with the reason
+  instead of being reported back, so it never reaches the redrive queue with its reason only in the
+  log. Unset: every failing message is reported back (the redrive queue takes it after the last).
 - Delivery defaults suited to a function: no background flush timer, 4 attempts within 20 s
   (`[delivery]` in the config overrides them), 100 events per chunk. One chunk may take `max_elapsed`
   plus one last attempt (Security Hub: up to 60 s); the handler stops starting records when less than
@@ -33,6 +38,7 @@ ENV_CONFIG_PARAMETER = "WIA_CONFIG_PARAMETER"
 ENV_DEAD_LETTER = "WIA_DEAD_LETTER"
 ENV_SECRETS_TTL = "WIA_SECRETS_TTL"
 ENV_LENIENT = "WIA_LENIENT"
+ENV_SQS_MAX_RECEIVE_COUNT = "WIA_SQS_MAX_RECEIVE_COUNT"
 DEFAULT_SECRETS_TTL = 300.0
 LAMBDA_DELIVERY = {"max_wait": 0, "max_attempts": 4, "max_elapsed": 20}
 #: Events the relay hands the destinations at a time: one Security Hub request (100 findings), so the
@@ -61,6 +67,7 @@ class Runtime:
     dead_letter: Any
     clients: Clients
     destinations: list[str]
+    max_receive_count: int | None = None
     created: float = field(default_factory=time.monotonic)
 
     def close(self) -> None:
@@ -108,7 +115,10 @@ def build_runtime(environ: Mapping[str, str] = os.environ) -> Runtime:
     sink = config.open()
     spec = environ.get(ENV_DEAD_LETTER) or config.forward.get("dead_letter")
     logger = get_logger()
-    if spec:
+    if spec and spec.startswith("s3://"):
+        from .dead_letter import KeyedS3DeadLetter    # one object per rejection: a retry overwrites, never adds
+        dead_letter = KeyedS3DeadLetter(spec, clients.client("s3"))
+    elif spec:
         from wia_security.connectors.aws.dead_letter import open_aws_dead_letter
         dead_letter = open_aws_dead_letter(spec)
         if dead_letter is None:
@@ -120,7 +130,19 @@ def build_runtime(environ: Mapping[str, str] = os.environ) -> Runtime:
     relay = Relay(sink, dead_letter, lenient=lenient, chunk_events=LAMBDA_CHUNK_EVENTS, on_reject=lambda r: logger.warning(
         "rejected", extra={"reason": r.reason, "where": r.where, "sink": r.sink,
                            "event_id": r.event.get("id") if isinstance(r.event, dict) else None}))
-    return Runtime(relay, sink, dead_letter, clients, [d.name for d in config.destinations])
+    return Runtime(relay, sink, dead_letter, clients, [d.name for d in config.destinations],
+                   max_receive_count(environ))
+
+
+def max_receive_count(environ: Mapping[str, str]) -> int | None:
+    """The redrive policy's maxReceiveCount (1 to 1000, SQS's range), or None when not configured."""
+    text = environ.get(ENV_SQS_MAX_RECEIVE_COUNT, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise ConfigError("must be the ingest queue's maxReceiveCount, a whole number from 1 to 1000",
+                          key=ENV_SQS_MAX_RECEIVE_COUNT)
+    return int(text)
 
 
 def secrets_ttl(environ: Mapping[str, str] = os.environ) -> float:

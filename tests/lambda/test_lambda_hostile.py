@@ -90,11 +90,11 @@ def hand_made_sqs(bodies: list[str]) -> dict:
 MALFORMED_NOTIFICATIONS = [
     # before: KeyError / TypeError while reading the record -> "could not read the record" -> reported back
     # for retry on every receive until the redrive queue took it, with no reason on record
-    ({"Records": [{"eventSource": "aws:s3", "s3": {}}]}, "has no bucket name (at Records[0].s3.bucket.name)"),
-    ({"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": 7}}}]}, "has no object key (at Records[0].s3.object.key)"),
-    ({"Records": [{"s3": "not an object"}]}, "has no bucket name"),
+    ({"Records": [{"eventSource": "aws:s3", "s3": {}}]}, "has no bucket name (at /Records/0/s3/bucket/name)"),
+    ({"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": 7}}}]}, "has no object key (at /Records/0/s3/object/key)"),
+    ({"Records": [{"s3": "not an object"}]}, "is not an S3 event record (at /Records/0/s3)"),
     ({"source": "aws.s3", "detail-type": "Object Created", "detail": {"object": {"key": "k"}}},
-     "has no bucket name (at detail.bucket.name)"),
+     "has no bucket name (at /detail/bucket/name)"),
 ]
 
 
@@ -107,7 +107,9 @@ def test_a_malformed_s3_notification_in_a_queue_message_is_dead_lettered_not_ret
     assert run(event, None) == {"batchItemFailures": []}
     (dead,) = handler.dead_letters()
     assert dead["where"].startswith("sqs:m1") and says in dead["reason"]
-    assert json.loads(dead["raw"]) == notification                    # the notification itself, for replay
+    # the malformed notification record itself (or the EventBridge detail), for replay after fixing
+    assert json.loads(dead["raw"]) == (notification["Records"][0] if "Records" in notification else notification["detail"])
+    assert dead["errors"][0]["path"] == says.rpartition("(at ")[2].rstrip(")")
     assert [e["id"] for e in archived(tmp_path)] == [good["id"]]
 
 
@@ -118,7 +120,7 @@ def test_a_malformed_direct_s3_notification_is_dead_lettered_not_raised(handler,
     result = run(event, None)
     assert result["retry"] == 0 and result["dead_lettered"] == 1
     (dead,) = handler.dead_letters()
-    assert "has no bucket name" in dead["reason"] and dead["where"].startswith("s3-notification")
+    assert "has no bucket name" in dead["reason"] and dead["where"].startswith("s3-notification/Records/0")
 
 
 def test_eventbridge_object_created_without_a_bucket_is_dead_lettered(handler, tmp_path):
@@ -126,7 +128,7 @@ def test_eventbridge_object_created_without_a_bucket_is_dead_lettered(handler, t
     event = shapes.eventbridge_event({"object": {"key": "k"}}, source="aws.s3", detail_type="Object Created")
     result = run(event, None)                                          # no RetryInvocation
     assert result["retry"] == 0 and result["dead_lettered"] == 1
-    assert "has no bucket name (at detail.bucket.name)" in handler.dead_letters()[0]["reason"]
+    assert "has no bucket name (at /detail/bucket/name)" in handler.dead_letters()[0]["reason"]
 
 
 def test_a_body_with_a_lone_surrogate_fails_one_record_not_the_batch(handler, samples, tmp_path):

@@ -25,8 +25,9 @@ AUTHORIZED_BY = {"sqs:SendMessageBatch": "sqs:SendMessage"}
 #: calls that need no permission
 NO_PERMISSION = {"sts:GetCallerIdentity"}
 #: calls in the connectors that the forwarder never makes: the Security Hub sink's workflow updates and
-#: reads serve other tools (`update_workflow`, `get_events`), and the S3 dead letter is used only when
-#: WIA_DEAD_LETTER is changed to s3:// (the template sets it to its queue); each needs its own grant
+#: reads serve other tools (`update_workflow`, `get_events`), and the S3 dead letter (the forwarder's
+#: own keyed one, wia_lambda/dead_letter.py) is used only when WIA_DEAD_LETTER is changed to s3:// (the
+#: template sets it to its queue); each needs its own grant
 NOT_IN_THE_FORWARDER = {"securityhub:BatchUpdateFindings", "securityhub:GetFindings", "s3:PutObject"}
 #: what Lambda does with the execution role on the function's behalf, by statement
 PLATFORM = {

@@ -80,7 +80,10 @@ def test_template_wires_partial_batch_responses_dead_letters_and_alarms():
     assert resources["IngestQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == \
         {"Fn::GetAtt": ["IngestRedriveQueue", "Arn"]}
     env = function["Environment"]["Variables"]
-    assert set(env) == {"WIA_CONFIG", "WIA_DEAD_LETTER"}                # no secret in the environment
+    assert set(env) == {"WIA_CONFIG", "WIA_DEAD_LETTER", "WIA_SQS_MAX_RECEIVE_COUNT"}   # no secret in the environment
+    # the forwarder knows the redrive policy's last receive because both come from one parameter
+    assert env["WIA_SQS_MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"} == \
+        resources["IngestQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
     assert env["WIA_DEAD_LETTER"] == {"Ref": "DeadLetterQueue"}
     alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     metrics = {(a["Namespace"], a["MetricName"]) for a in alarms.values()}

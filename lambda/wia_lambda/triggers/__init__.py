@@ -25,6 +25,26 @@ class RetryInvocation(Exception):
     (then hands the event to the on-failure destination / DLQ). Everything else was settled."""
 
 
+#: Lambda's dead-letter queue keeps the error message as the message attribute `ErrorMessage`,
+#: truncated to 1 KB: the reasons are cut to fit, so the event lands there with why it failed.
+ERROR_MESSAGE_BYTES = 1024
+
+
+def retry_invocation(result: Any) -> RetryInvocation:
+    """A RetryInvocation naming each record to retry with its first reason (secrets scrubbed), at most
+    `ERROR_MESSAGE_BYTES` long: after the last retry it is the failure queue's `ErrorMessage`."""
+    from ..logs import scrub
+    parts = []
+    for outcome in result.records:
+        if outcome.retry:
+            reasons = [e["reason"] for e in outcome.errors if e.get("retry") or "dead_lettered" not in e]
+            parts.append(f"{outcome.id}: {reasons[0] if reasons else 'must be retried'}")
+    text = scrub(f"{len(parts)} record(s) to retry: " + "; ".join(parts))
+    if len(text.encode()) > ERROR_MESSAGE_BYTES:
+        text = text.encode()[:ERROR_MESSAGE_BYTES - 3].decode("utf-8", "ignore") + "..."
+    return RetryInvocation(text)
+
+
 def detect(event: Any) -> str:
     """The trigger an event came from, by its documented shape."""
     if isinstance(event, dict):

@@ -8,7 +8,7 @@ from wia_security.connectors.relay import RelayResult, SourceRecord
 from wia_security.reader import Item
 
 from ..payloads import unwrap
-from . import RetryInvocation
+from . import retry_invocation
 
 
 def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
@@ -18,5 +18,5 @@ def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
 
 def respond(event: dict[str, Any], result: RelayResult) -> dict[str, Any]:
     if result.retry:
-        raise RetryInvocation(f"event {event.get('id')} must be retried")
+        raise retry_invocation(result)
     return result.summary()

@@ -9,22 +9,23 @@ from wia_security.connectors.relay import RelayResult, SourceRecord
 from wia_security.errors import ParseError
 from wia_security.reader import Item
 
-from ..payloads import s3_objects_of
-from . import RetryInvocation
+from ..payloads import s3_objects_of, s3_record_of, s3_record_path
+from . import retry_invocation
 
 
 def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
-    try:
-        objects = s3_objects_of(event) or []
-    except ParseError as exc:               # a malformed notification: dead-lettered, never retried
-        yield SourceRecord("s3-notification", [Item("s3-notification", 0, error=exc,
-                                                     raw=json.dumps(event, default=str).encode()[:4096])])
-        return
-    for bucket, key in objects:
-        yield SourceRecord(f"s3://{bucket}/{key}", runtime.open_object(bucket, key))
+    for found in s3_objects_of(event) or []:
+        if isinstance(found, ParseError):   # a malformed record: it alone is dead-lettered, never retried
+            source = f"s3-notification{s3_record_path(found)}"
+            raw = json.dumps(s3_record_of(event, found), default=str).encode()[:4096]
+            yield SourceRecord(source, [Item(source, 0, error=ParseError(found.reason, source=source, path=found.path),
+                                             raw=raw)])
+        else:
+            bucket, key = found
+            yield SourceRecord(f"s3://{bucket}/{key}", runtime.open_object(bucket, key))
 
 
 def respond(event: dict[str, Any], result: RelayResult) -> dict[str, Any]:
     if result.retry:
-        raise RetryInvocation(f"{len(result.retry)} object(s) to retry: {', '.join(result.retry[:5])}")
+        raise retry_invocation(result)
     return result.summary()

@@ -1,14 +1,23 @@
 """SQS: each message is one record (its body: WIA events, or an SNS/EventBridge/S3 notification);
-failed messages are reported back with a partial batch response (`ReportBatchItemFailures`)."""
+failed messages are reported back with a partial batch response (`ReportBatchItemFailures`).
+
+A message reported back on its last receive (its `ApproximateReceiveCount` has reached the redrive
+policy's `maxReceiveCount`, `WIA_SQS_MAX_RECEIVE_COUNT`) would be moved to the redrive queue by SQS
+with no reason attached: `settle` dead-letters it instead (the events that failed, each with the
+destination's reason, or the whole body when it could not be read to its end) and no longer reports
+it, unless the dead letter itself fails. Before the last receive, a failing message's rejections (an
+invalid line beside an event the destination must retry) are held back (`hold_back`): the redelivery
+rejects them again, so they are dead-lettered once, when the message settles."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from wia_security.connectors.relay import RelayResult, SourceRecord
 from wia_security.errors import ParseError
 from wia_security.reader import Item
 
 from ..payloads import body_items
+from ..settings import ENV_SQS_MAX_RECEIVE_COUNT
 
 
 def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
@@ -24,6 +33,42 @@ def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
         # through as bytes the reader reports as not UTF-8 (one record dead-lettered, not a failed batch).
         data = body.encode("utf-8", "surrogatepass")
         yield SourceRecord(message_id, body_items(data, f"sqs:{message_id}", runtime.open_object))
+
+
+def _receive_counts(event: dict[str, Any]) -> dict[str, int]:
+    counts = {}
+    for message in event["Records"]:
+        count = str((message.get("attributes") or {}).get("ApproximateReceiveCount", ""))
+        if count.isdigit():
+            counts[message["messageId"]] = int(count)
+    return counts
+
+
+def hold_back(event: dict[str, Any], runtime: Any) -> Callable[[str], bool] | None:
+    """Message ids SQS delivers again if reported back: those before their last receive (known only
+    with `WIA_SQS_MAX_RECEIVE_COUNT`; without it nothing is held back, so no reason is ever lost)."""
+    limit = runtime.settings.max_receive_count
+    if limit is None:
+        return None
+    counts = _receive_counts(event)
+    return lambda message_id: counts.get(message_id, limit) < limit
+
+
+def settle(event: dict[str, Any], result: RelayResult, runtime: Any) -> int:
+    """Dead-letter the failing messages on their last receive; returns how many were given up."""
+    limit = runtime.settings.max_receive_count
+    if limit is None or not result.retry:
+        return 0
+    last = {i for i, c in _receive_counts(event).items() if c >= limit}
+    given_up = RelayResult(records=[r for r in result.records if r.retry and r.id in last])
+    if not given_up.records:
+        return 0
+    bodies = {m["messageId"]: m.get("body") for m in event["Records"]}
+    return runtime.relay.give_up(
+        given_up, f"gave up on the last receive (ApproximateReceiveCount reached {ENV_SQS_MAX_RECEIVE_COUNT}={limit}, "
+                  "the redrive policy's maxReceiveCount)",
+        lambda message_id: (bodies.get(message_id) or "").encode("utf-8", "surrogatepass"),
+        lambda message_id: f"sqs:{message_id}")
 
 
 def respond(event: dict[str, Any], result: RelayResult) -> dict[str, Any]:
