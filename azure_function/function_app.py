@@ -105,8 +105,7 @@ class BlobDeadLetter:
     def put(self, rejected: Any) -> None:
         from wia_security import jsonio
         from wia_security.connectors.dead_letter import dead_letter_record
-        from wia_security.connectors.relay import dead_letter_id
-        self.lines.append(jsonio.dumps({**dead_letter_record(rejected), "dead_letter_id": dead_letter_id(rejected)}))
+        self.lines.append(jsonio.dumps(dead_letter_record(rejected)))      # with its dead_letter_id
         self.count += 1
 
     def flush(self) -> list:

@@ -1,13 +1,17 @@
 """The dead-letter output: every event that was not delivered, with the reason, as NDJSON.
 
-One line per rejected event: `{"reason", "errors", "where", "sink", "failed_at", "event"}`, or
-`raw` (text) / `raw_base64` (bytes that are not UTF-8) when the input never parsed. Lines can be
+One line per rejected event: `{"reason", "failed_at", "dead_letter_id", "errors", "where", "sink", "event"}`,
+or `raw` (text) / `raw_base64` (bytes that are not UTF-8) when the input never parsed. `dead_letter_id`
+is the same for the same value refused again from the same place (a redelivery, a rerun): count
+repeats once by it. Lines can be
 fed back to `wia-security forward` after fixing: `jq -c .event dead.ndjson | wia-security forward -`.
 """
 from __future__ import annotations
 
 import base64
 import errno
+import hashlib
+import json
 import os
 import threading
 from typing import IO, Any
@@ -20,8 +24,22 @@ from wia_security.timeutil import now_iso
 from .base import Rejected
 
 
+def dead_letter_id(rejected: Rejected) -> str:
+    """A stable id for one rejection: where the value came from, the destination that refused it (none
+    for invalid input) and the value, hashed; the reason and the time are left out, so a redelivered
+    record rejected again (even with a reworded reason) gets the same id. Keys hash in the order the
+    value has (a redelivery parses to the same order); stable within one installation (orjson or not)."""
+    content: Any = rejected.event if rejected.event is not None else (rejected.raw or b"").decode("utf-8", "replace")
+    subject = [rejected.where or "", rejected.sink or "", content]
+    try:
+        text = jsonio.dumpb(subject)
+    except (TypeError, ValueError):     # NaN, a lone surrogate, a non-JSON object from a library caller
+        text = json.dumps(subject, default=str).encode("ascii")
+    return hashlib.sha256(text).hexdigest()[:32]
+
+
 def dead_letter_record(rejected: Rejected) -> dict[str, Any]:
-    record: dict[str, Any] = {"reason": rejected.reason, "failed_at": now_iso()}
+    record: dict[str, Any] = {"reason": rejected.reason, "failed_at": now_iso(), "dead_letter_id": dead_letter_id(rejected)}
     if rejected.errors:
         record["errors"] = rejected.errors
     if rejected.where:

@@ -20,16 +20,14 @@ again (an SQS message on its last receive, an Event Hub batch on its last retry,
 its last delivery attempt), the trigger calls `Relay.give_up`, which dead-letters what is still
 unsettled with the reason, so a record never leaves the platform's hands with its reason only in a log.
 
-Every dead-letter record has a `dead_letter_id` (`dead_letter_id()`): a hash of where the value came
+Every dead-letter record has a `dead_letter_id` (`wia_security.connectors.dead_letter.dead_letter_id`): a hash of where the value came
 from, the destination that refused it and the value itself, never of the reason or the time. A
 redelivered record that is rejected again gets the same id, so a consumer (or a store keyed by it,
 such as the Lambda's S3 dead letter) can tell a repeat from a new failure.
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 import time
 import zlib
@@ -424,15 +422,6 @@ class Relay:
         return done
 
 
-def dead_letter_id(rejected: Rejected) -> str:
-    """A stable id for one rejection: where the value came from, the destination that refused it (none
-    for invalid input) and the value, hashed; the reason and the time are left out, so a redelivered
-    record rejected again (even with a reworded reason) gets the same id."""
-    content: Any = rejected.event if rejected.event is not None else (rejected.raw or b"").decode("utf-8", "replace")
-    text = json.dumps([rejected.where or "", rejected.sink or "", content], sort_keys=True, default=str,
-                      ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
 
 def items_of(values: Iterable[Any], source: str) -> Iterator[Item]:
     """Already-parsed values as Items named `source:1`, `source:2`, ... (for triggers that decode JSON)."""
@@ -451,8 +440,7 @@ class LogDeadLetter:
 
     def put(self, rejected: Rejected) -> None:
         from .dead_letter import dead_letter_record
-        record = {**dead_letter_record(rejected), "dead_letter_id": dead_letter_id(rejected)}
-        self.logger.error("dead letter", extra={"wia_dead_letter": record})
+        self.logger.error("dead letter", extra={"wia_dead_letter": dead_letter_record(rejected)})
         self.count += 1
 
     def flush(self) -> list[Rejected]:

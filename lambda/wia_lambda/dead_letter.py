@@ -4,7 +4,7 @@ instead of adding a copy.
 
 Asynchronous sources (S3 notifications, EventBridge) retry a failed invocation whole (Lambda: up to 2
 more times), and Kinesis re-reads from the lowest failed record: values rejected on the first attempt
-are rejected again on the next. The id (`wia_security.connectors.relay.dead_letter_id`) hashes where
+are rejected again on the next. The id (`wia_security.connectors.dead_letter.dead_letter_id`) hashes where
 the value came from (`s3://bucket/key:line`, `sqs:<message id>:line`, ...), the refusing destination
 and the value itself, never the reason or the time: a repeat gets the same key, a changed object (new
 content at the same line) a new one.
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from wia_security import jsonio
 from wia_security.connectors.base import Rejected
 from wia_security.connectors.dead_letter import dead_letter_record
-from wia_security.connectors.relay import dead_letter_id
+from wia_security.connectors.dead_letter import dead_letter_id
 from wia_security.errors import ConfigError
 
 #: PutObject calls in flight: a batch of bad lines is written in parallel (boto3 clients are thread-safe;
@@ -48,7 +48,7 @@ class KeyedS3DeadLetter:
         self._pending.append(rejected)
 
     def _store(self, rejected: Rejected) -> bool:
-        record = {**dead_letter_record(rejected), "dead_letter_id": dead_letter_id(rejected)}
+        record = dead_letter_record(rejected)
         body = gzip.compress((jsonio.dumps(record) + "\n").encode("utf-8", "surrogatepass"), mtime=0)
         try:
             self._client.put_object(Bucket=self.bucket, Key=self.key_of(rejected), Body=body,

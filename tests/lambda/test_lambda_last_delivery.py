@@ -262,6 +262,7 @@ def test_retried_async_invocations_repeat_the_queue_dead_letter_identically(forw
     assert len(dead) == 3
     assert len({json.dumps({k: v for k, v in d.items() if k != "failed_at"}, sort_keys=True) for d in dead}) == 1
     assert dead[0]["where"] == "s3://wia-drop/mixed.ndjson:1"
+    assert len({d["dead_letter_id"] for d in dead}) == 1 and len(dead[0]["dead_letter_id"]) == 32   # counted once by it
 
 
 def test_a_failed_asynchronous_invocation_names_each_object_and_its_reason(forwarder, samples):
