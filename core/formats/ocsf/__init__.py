@@ -43,7 +43,13 @@ class OcsfFormat(Format):
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         """One OCSF event, or a JSON array of them (as a Security Lake export holds), -> WIA events."""
         if isinstance(doc, list):
-            return [from_ocsf(d) for d in doc]
+            events = []
+            for i, item in enumerate(doc):
+                try:
+                    events.append(from_ocsf(item))
+                except ConversionError as exc:          # the path in the array the caller sent
+                    raise ConversionError(self.name, exc.reason, path=f"/{i}{exc.path}") from exc
+            return events
         if not isinstance(doc, dict):
             raise ConversionError(self.name, "expected an OCSF event (a JSON object) or an array of them")
         return [from_ocsf(doc)]

@@ -10,14 +10,18 @@ is invented on the way back.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from ..._version import WIA_SCHEMA_URI, WIA_VERSION
 from ...errors import ConversionError
 from ...severity import BAND_PRIORITY, band
-from ...timeutil import from_epoch_ms
-from ...validation.formats import is_date_time, is_uuid
+from ...timeutil import parse_iso, to_iso
+from ...validation import validate_event
+from ...validation.formats import fast_date_time, is_date_time, is_uuid
+from .._wia_paths import TIME_KEYS
 from . import writer as w
 
 Doc = dict[str, Any]
@@ -67,6 +71,20 @@ UNSPECIFIED_IP = "0.0.0.0"
 UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://wia.live/security/v1/ocsf")
 
 
+def _key(value: Any) -> Any:
+    """`value` when it can be a table key (an enum id), else None: another producer's `status_id` may be
+    a list or an object, and the lookup then finds nothing instead of raising."""
+    return value if type(value) in (int, str, float, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _obj(value: Any) -> Doc:
     return value if isinstance(value, dict) else {}
 
@@ -76,17 +94,66 @@ def _first(value: Any) -> Doc:
 
 
 def _when(obj: Doc, key: str) -> str | None:
-    """The WIA date-time of `key`: its `_dt` text when present (exact), else the epoch ms in UTC."""
+    """The WIA date-time of `key`: its `_dt` text when it is RFC 3339 (exact: what this project wrote
+    comes back as written; a foreign event's times are rewritten to UTC milliseconds afterwards, see
+    `_canonical_times`), else the epoch number in UTC, its unit told by its size (`epoch`)."""
     text = obj.get(key + "_dt")
-    if isinstance(text, str) and is_date_time(text):
-        return text
-    ms = obj.get(key)
-    if isinstance(ms, (int, float)) and not isinstance(ms, bool):
-        try:
-            return from_epoch_ms(ms)
-        except (ValueError, OverflowError, OSError):
-            return None
-    return None
+    if isinstance(text, str):
+        if is_date_time(text):
+            return text
+        leap = utc_ms(text)             # second 60 (a leap second): valid RFC 3339, refused by WIA's schema
+        if leap is not None:
+            return leap
+    return epoch(obj.get(key))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch(value: Any) -> str | None:
+    """An OCSF timestamp_t (epoch milliseconds) in WIA's spelling. Producers also write seconds,
+    microseconds or nanoseconds there; the size tells them apart as the CEF and LEEF readers do
+    (below 10^11 seconds, i.e. before 1973-03-03 as milliseconds; from 10^14 microseconds; from 10^17
+    nanoseconds). None for anything else or a time outside the years 1-9999."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return None
+    try:
+        size = abs(value)
+        if size >= 10**17:
+            moment = _EPOCH + timedelta(microseconds=int(value) // 1000)
+        elif size >= 10**14:
+            moment = _EPOCH + timedelta(microseconds=int(value))
+        elif size >= 10**11:
+            moment = _EPOCH + timedelta(milliseconds=value)
+        else:
+            moment = _EPOCH + timedelta(seconds=value)
+        return to_iso(moment)
+    except (ValueError, OverflowError):
+        return None
+
+
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:([0-9]{2})(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def utc_ms(value: Any) -> str | None:
+    """An RFC 3339 date-time as WIA writes times (UTC, milliseconds, "Z": `timeutil.to_iso`, what the
+    other readers write); digits below the millisecond are dropped, a leap second (:60, which
+    `datetime` cannot hold) is the last millisecond before the next second. None for anything else.
+    (The STIX reader has the same function: each format module stands alone.)"""
+    if type(value) is not str:
+        return None
+    if len(value) == 24 and value[19] == "." and value[23] == "Z" and fast_date_time(value):
+        return value
+    m = _RFC3339.fullmatch(value)
+    if m is None:
+        return None
+    leap = m[1] == "60"
+    text = value[:m.start(1)] + "59" + value[m.end(1):] if leap else value
+    try:
+        moment = parse_iso(text)
+        return to_iso(moment.replace(microsecond=999000) if leap else moment)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _count(value: Any, low: int = 1, high: int | None = None) -> int | None:
@@ -132,7 +199,7 @@ _OS_TYPE_IDS = {100: "Windows", 200: "Linux", 300: "macOS"}
 
 def endpoint_os(os_: Doc) -> str | None:
     """WIA's endpoint OS word for an OCSF os object: by type_id, else by the words in type/name."""
-    if os_.get("type_id") in _OS_TYPE_IDS:
+    if _key(os_.get("type_id")) in _OS_TYPE_IDS:
         return _OS_TYPE_IDS[os_["type_id"]]
     text = f"{os_.get('type', '')} {os_.get('name', '')}".lower()
     for word, family in (("windows", "Windows"), ("macos", "macOS"), ("mac os", "macOS"), ("darwin", "macOS"), ("linux", "Linux")):
@@ -192,7 +259,7 @@ def read_endpoint(ep: Doc) -> Doc:
 def read_hashes(hashes: Any) -> Doc:
     out: Doc = {}
     for h in hashes if isinstance(hashes, list) else ():
-        name = HASH_NAMES.get(_obj(h).get("algorithm_id"))
+        name = HASH_NAMES.get(_key(_obj(h).get("algorithm_id")))
         if name and isinstance(h.get("value"), str):
             out[name] = h["value"]
     return out
@@ -219,7 +286,7 @@ def read_process(p: Doc, creator: Any = None) -> Doc:
     if "path" not in out:                 # the writer puts a path in file.path only beside process.path
         _set(out, "path", _obj(p.get("file")).get("path"))
     _set(out, "user", _obj(p.get("user")).get("name"))
-    _set(out, "integrity_level", INTEGRITY_BACK.get(p.get("integrity_id")))
+    _set(out, "integrity_level", INTEGRITY_BACK.get(_key(p.get("integrity_id"))))
     _set(out, "start_time", _when(p, "created_time"))
     file = _obj(p.get("file"))
     hashes = read_hashes(file.get("hashes"))
@@ -255,7 +322,7 @@ def read_attack(a: Doc) -> Doc:
 
 
 def read_indicator(entry: Doc, event_type: str) -> Doc | None:
-    kind = w.indicator_kind(entry.get("type_id"), entry.get("type"), entry.get("value"), event_type)
+    kind = w.indicator_kind(_key(entry.get("type_id")), entry.get("type"), entry.get("value"), event_type)
     if kind is None or not isinstance(entry.get("value"), str):
         return None
     out: Doc = {"type": kind, "value": entry["value"]}
@@ -293,7 +360,7 @@ def _envelope(doc: Doc, event_type: str, data: Doc, *, host: bool = True, eviden
     if isinstance(uid, str) and is_uuid(uid):
         event["id"] = uid
     _set(event, "timestamp", _when(doc, "time"))
-    event["severity"] = w.SEVERITY_BACK.get(doc.get("severity_id"), 5)
+    event["severity"] = w.SEVERITY_BACK.get(_key(doc.get("severity_id")), 5)
     source: Doc = {}
     for src, dst in (("name", "name"), ("vendor_name", "vendor"), ("version", "version")):
         _set(source, dst, product.get(src))
@@ -322,7 +389,7 @@ def _envelope(doc: Doc, event_type: str, data: Doc, *, host: bool = True, eviden
         ci = evidence.get("connection_info")
         if isinstance(ci, dict):
             _set(network, "protocol", ci.get("protocol_name"))
-            _set(network, "direction", DIRECTION_BACK.get(ci.get("direction_id")))
+            _set(network, "direction", DIRECTION_BACK.get(_key(ci.get("direction_id"))))
         if network or evidence:
             context["network"] = network
     if context:
@@ -356,11 +423,11 @@ def _alert(doc: Doc) -> Doc:
     types = fi.get("types")
     if isinstance(types, list) and types and types[0] in ALERT_CATEGORIES:
         data["category"] = types[0]
-    _set(data, "status", ALERT_STATUS_BACK.get(doc.get("status_id")))
+    _set(data, "status", ALERT_STATUS_BACK.get(_key(doc.get("status_id"))))
     priority = doc.get("priority_id")
     if priority == 99 and str(doc.get("priority", "")).lower() != "info":
         priority = None
-    _set(data, "priority", PRIORITY_BACK.get(priority))
+    _set(data, "priority", PRIORITY_BACK.get(_key(priority)))
     _set(data, "assignee", _obj(doc.get("assignee")).get("name"))
     analytic = fi.get("analytic")
     if isinstance(analytic, dict):
@@ -377,7 +444,7 @@ def _alert(doc: Doc) -> Doc:
 
 
 def _threat_intel(doc: Doc) -> Doc:
-    entries = [e for e in doc.get("osint") or () if isinstance(e, dict)]
+    entries = [e for e in _list(doc.get("osint")) if isinstance(e, dict)]
     first = entries[0] if entries else {}
     data: Doc = {}
     kind = first.get("category")
@@ -408,7 +475,7 @@ def _vulnerability(doc: Doc) -> Doc:
     _set(data, "vuln_id", cve.get("uid"))
     _set(data, "title", _coalesce(_obj(doc.get("finding_info")).get("title"), v.get("title"), cve.get("title")))
     _set(data, "description", v.get("desc"))
-    entries = [e for e in cve.get("cvss") or () if isinstance(e, dict)]
+    entries = [e for e in _list(cve.get("cvss")) if isinstance(e, dict)]
     base = next((e for e in entries if e.get("depth") in (None, "Base")), entries[0] if entries else None)
     if base is not None:
         score = base.get("overall_score", base.get("base_score"))
@@ -427,7 +494,7 @@ def _vulnerability(doc: Doc) -> Doc:
     cwes = cve.get("related_cwes")
     if isinstance(cwes, list) and cwes:
         data["cwe"] = [c.get("uid") for c in cwes if isinstance(c, dict)]
-    packages = [p for p in v.get("affected_packages") or () if isinstance(p, dict)]
+    packages = [p for p in _list(v.get("affected_packages")) if isinstance(p, dict)]
     if packages:
         products: list[Doc] = []
         last = None
@@ -478,8 +545,8 @@ def _incident(doc: Doc) -> Doc:
     if isinstance(types, list) and types and types[0] in INCIDENT_CATEGORIES:
         data["category"] = types[0]
     detail = doc.get("status_detail")
-    _set(data, "status", detail if detail in INCIDENT_STATUSES else INCIDENT_STATUS_BACK.get(doc.get("status_id")))
-    _set(data, "priority", PRIORITY_BACK.get(doc.get("priority_id")) if doc.get("priority_id") in (1, 2, 3, 4) else None)
+    _set(data, "status", detail if detail in INCIDENT_STATUSES else INCIDENT_STATUS_BACK.get(_key(doc.get("status_id"))))
+    _set(data, "priority", PRIORITY_BACK.get(_key(doc.get("priority_id"))) if doc.get("priority_id") in (1, 2, 3, 4) else None)
     if isinstance(doc.get("osint"), list) and doc["osint"]:
         data["iocs"] = read_indicators(doc["osint"], "incident")
     _set(data, "created_at", _when(fi, "created_time"))
@@ -506,11 +573,11 @@ def _network(doc: Doc) -> Doc:
     proto = ci.get("protocol_name")
     if isinstance(proto, str):
         data["protocol"] = proto.upper()
-    elif ci.get("protocol_num") in PROTOCOL_BY_NUMBER:
+    elif _key(ci.get("protocol_num")) in PROTOCOL_BY_NUMBER:
         data["protocol"] = PROTOCOL_BY_NUMBER[ci["protocol_num"]]
-    _set(data, "direction", DIRECTION_BACK.get(ci.get("direction_id")))
-    _set(data, "action", _coalesce(ACTION_BACK.get(doc.get("disposition_id")),
-                                   {1: "allowed", 2: "blocked"}.get(doc.get("action_id"))))
+    _set(data, "direction", DIRECTION_BACK.get(_key(ci.get("direction_id"))))
+    _set(data, "action", _coalesce(ACTION_BACK.get(_key(doc.get("disposition_id"))),
+                                   {1: "allowed", 2: "blocked"}.get(_key(doc.get("action_id")))))
     for attr, key in (("src_endpoint", "source"), ("dst_endpoint", "destination")):
         if isinstance(doc.get(attr), dict):
             data[key] = read_endpoint(doc[attr])
@@ -538,7 +605,7 @@ def _network(doc: Doc) -> Doc:
         _set(dns, "query_type", query.get("type"))
     if isinstance(doc.get("answers"), list) and doc["answers"]:
         dns["response"] = [_obj(a).get("rdata") for a in doc["answers"]]
-    _set(dns, "response_code", RCODE_BACK.get(doc.get("rcode_id")))
+    _set(dns, "response_code", RCODE_BACK.get(_key(doc.get("rcode_id"))))
     if dns or isinstance(query, dict) or "rcode_id" in doc:
         data["dns"] = dns
     tls = doc.get("tls")
@@ -578,7 +645,7 @@ def _endpoint(doc: Doc) -> Doc:
         registry: Doc = {"key": value["path"]}
         _set(registry, "value_name", value.get("name"))
         _set(registry, "value_data", value.get("data"))
-        _set(registry, "value_type", REG_TYPE_BACK.get(value.get("type_id")))
+        _set(registry, "value_type", REG_TYPE_BACK.get(_key(value.get("type_id"))))
         _set(registry, "previous_data", _obj(doc.get("prev_reg_value")).get("data"))
         data["registry"] = registry
     elif uid == 1005:
@@ -592,7 +659,7 @@ def _endpoint(doc: Doc) -> Doc:
         ci = _obj(doc.get("connection_info"))
         inbound = ci.get("direction_id") == 1
         connection: Doc = {}
-        _set(connection, "direction", {1: "inbound", 2: "outbound"}.get(ci.get("direction_id")))
+        _set(connection, "direction", {1: "inbound", 2: "outbound"}.get(_key(ci.get("direction_id"))))
         proto = ci.get("protocol_name")
         if isinstance(proto, str) and proto.upper() in ("TCP", "UDP"):
             connection["protocol"] = proto.upper()
@@ -609,10 +676,10 @@ def _endpoint_type(uid: Any, activity: Any, doc: Doc) -> str:
     if uid == 1007:
         return "process_termination" if activity == 2 else "process_creation"
     if uid == 1001:
-        return {3: "file_modify", 4: "file_delete"}.get(activity, "file_create")
+        return {3: "file_modify", 4: "file_delete"}.get(_key(activity), "file_create")
     if uid in (201001, 201002):
         table = w.REG_KEY_ACTIVITY if uid == 201001 else w.REG_VALUE_ACTIVITY
-        return _inverse(table).get(activity, "registry_modify")
+        return _inverse(table).get(_key(activity), "registry_modify")
     return {1005: "dll_load", 1002: "driver_load", 201004: "service_install", 4001: "network_connection"}.get(
         uid, "process_creation")
 
@@ -625,7 +692,7 @@ def _auth(doc: Doc) -> Doc:
         data["event_type"] = code
     else:
         data["event_type"] = _auth_type(uid, activity, doc.get("status_id"))
-    _set(data, "result", {1: "success", 2: "failure"}.get(doc.get("status_id")))
+    _set(data, "result", {1: "success", 2: "failure"}.get(_key(doc.get("status_id"))))
     if doc.get("status_detail") in FAILURE_REASONS:
         data["failure_reason"] = doc["status_detail"]
     if isinstance(doc.get("user"), dict):
@@ -635,7 +702,7 @@ def _auth(doc: Doc) -> Doc:
     if isinstance(doc.get("src_endpoint"), dict):
         ep = doc["src_endpoint"]
         source = {k: v for k, v in read_endpoint(ep).items() if k in ("ip", "hostname", "geo")}
-        _set(source, "device_type", DEVICE_TYPE_BACK.get(ep.get("type_id")) if "type_id" in ep else None)
+        _set(source, "device_type", DEVICE_TYPE_BACK.get(_key(ep.get("type_id"))) if "type_id" in ep else None)
     _set(source, "user_agent", request.get("user_agent"))
     if source or isinstance(doc.get("src_endpoint"), dict):
         data["source"] = source
@@ -657,10 +724,10 @@ def _auth(doc: Doc) -> Doc:
             data["auth_method"] = doc["auth_protocol"]
         _set(data, "mfa_used", doc.get("is_mfa"))
         _set(data, "session_id", _obj(doc.get("session")).get("uid"))
-        _set(data, "logon_type", LOGON_TYPE_BACK.get(doc.get("logon_type_id")))
+        _set(data, "logon_type", LOGON_TYPE_BACK.get(_key(doc.get("logon_type_id"))))
     _set(data, "attempt_count", _count(doc.get("count")))
     factor = _first(doc.get("auth_factors"))
-    _set(data, "mfa_method", MFA_FACTOR_BACK.get(factor.get("factor_type_id")))
+    _set(data, "mfa_method", MFA_FACTOR_BACK.get(_key(factor.get("factor_type_id"))))
     risk = doc.get("risk_score")
     if isinstance(risk, (int, float)) and not isinstance(risk, bool) and 0 <= risk <= 100:
         data["risk_score"] = risk / 100
@@ -670,7 +737,7 @@ def _auth(doc: Doc) -> Doc:
 def _auth_type(uid: Any, activity: Any, status: Any) -> str:
     if uid == 3001:
         return {3: "password_change", 4: "password_change", 9: "account_locked", 12: "account_unlocked"}.get(
-            activity, "password_change")
+            _key(activity), "password_change")
     if activity == 2:
         return "logout"
     if activity == 7:
@@ -691,25 +758,116 @@ def from_ocsf(doc: Any) -> Doc:
     """One WIA event dict for one OCSF event of a class this project maps (ConversionError otherwise)."""
     if not isinstance(doc, dict):
         raise ConversionError("ocsf", "an OCSF event must be a JSON object")
-    read = READERS.get(doc.get("class_uid"))
+    uid = doc.get("class_uid")
+    read = READERS.get(uid) if type(uid) is int else None
     if read is None:
-        raise ConversionError("ocsf", f"class_uid {doc.get('class_uid')!r} has no WIA mapping (supported: "
+        raise ConversionError("ocsf", f"class_uid {uid!r:.40} has no WIA mapping (supported: "
                               f"{', '.join(str(u) for u in sorted(READERS))})", path="/class_uid")
     event = read(doc)
     patch = _obj(doc.get("unmapped")).get("wia")
     if isinstance(patch, dict) and patch:
-        merge(event, patch)
+        merge(event, patch)             # this project's own event: the patch makes it exact
+        try:
+            return _complete(event, doc)
+        except (AttributeError, TypeError, KeyError) as exc:     # a patch this project did not write
+            raise ConversionError("ocsf", f"the `unmapped.wia` patch does not give a WIA event ({type(exc).__name__}: "
+                                  f"{exc})", path="/unmapped/wia") from exc
+    return _foreign(_complete(event, doc), doc)
+
+
+def _foreign(event: Doc, doc: Doc) -> Doc:
+    """An OCSF event another product wrote (no `unmapped.wia`), read as the other readers read foreign
+    documents: date-times in WIA's spelling; a value WIA's schema refuses is left out of its WIA field
+    (a required one gets its documented default); and every part of the OCSF event that the WIA event
+    does not give back is kept as it came in `meta.custom.ocsf`, so nothing the producer sent is lost."""
+    _canonical_times(event)
+    _scrub(event, doc)
+    try:
+        rewritten: Any = w.to_ocsf(event, unmapped=False)
+    except ConversionError:             # not expected for a valid event; then keep everything
+        rewritten = {}
+    kept = _unread(doc, rewritten)
+    if kept is not _SAME:
+        event.setdefault("meta", {}).setdefault("custom", {})["ocsf"] = copy.deepcopy(kept)
+    return event
+
+
+def _canonical_times(node: Any) -> None:
+    """Every WIA date-time in the event as WIA writes them (UTC, milliseconds, "Z")."""
+    if type(node) is dict:
+        for key, value in node.items():
+            kind = type(value)
+            if kind is str:
+                if key in TIME_KEYS:
+                    node[key] = utc_ms(value) or value      # no RFC 3339 time: left to `_scrub`
+            elif (kind is dict or kind is list) and key != "custom":
+                _canonical_times(value)
     else:
-        _keep_foreign(event, doc)
-    return _complete(event, doc)
+        for item in node:
+            if type(item) is dict or type(item) is list:
+                _canonical_times(item)
 
 
-def _keep_foreign(event: Doc, doc: Doc) -> None:
-    """An OCSF event another product wrote (no `unmapped.wia`): its `unmapped` object, which OCSF
-    defines as the producer's own fields that no attribute holds, is kept in `meta.custom.ocsf`."""
-    unmapped = _obj(doc.get("unmapped"))
-    if unmapped:
-        event.setdefault("meta", {}).setdefault("custom", {}).setdefault("ocsf", {})["unmapped"] = copy.deepcopy(unmapped)
+#: top-level members of a WIA event that `_scrub` never removes (`_complete` fills them)
+_KEEP = frozenset({"", "/data", "/source", "/id", "/type", "/timestamp", "/severity", "/version"})
+
+
+def _scrub(event: Doc, doc: Doc) -> None:
+    """Leave out every value of a foreign event that WIA's schema refuses (a number where WIA wants a
+    string, an out-of-range count, an indicator without a value, ...): the attribute it came from is
+    then not given back by the WIA event, so `_unread` keeps it in `meta.custom.ocsf`."""
+    for _ in range(32):
+        errors = validate_event(event, warnings=False).errors
+        if not errors:
+            return
+        targets: list[tuple[Any, Any]] = []
+        for issue in errors:
+            pointer = issue.path.rsplit("/", 1)[0] if issue.code == "required" else issue.path
+            if pointer in _KEEP:
+                raise ConversionError("ocsf", f"the WIA event read from this OCSF event is not valid at "
+                                      f"{issue.path}: {issue.message}")
+            parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+            parent: Any = event
+            for part in parts[:-1]:
+                parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+            targets.append((parent, int(parts[-1]) if isinstance(parent, list) else parts[-1]))
+        by_list: dict[int, tuple[list[Any], set[int]]] = {}
+        for parent, key in targets:
+            if isinstance(parent, list):
+                by_list.setdefault(id(parent), (parent, set()))[1].add(key)
+            else:
+                parent.pop(key, None)
+        for items, indexes in by_list.values():
+            for i in sorted(indexes, reverse=True):
+                del items[i]
+        _complete(event, doc)
+    raise ConversionError("ocsf", "the WIA event read from this OCSF event could not be made valid")
+
+
+_SAME = object()
+
+
+def _unread(original: Any, rewritten: Any) -> Any:
+    """The part of `original` (the foreign OCSF event) that `rewritten` (the WIA event written back as
+    OCSF) does not hold equal: objects key by key, lists of objects element by element (`{}` where an
+    element came back whole, so the others keep their positions), anything else whole. `_SAME` when
+    nothing is left."""
+    if original == rewritten:
+        return _SAME
+    if type(original) is dict and type(rewritten) is dict:
+        out = {}
+        for key, value in original.items():
+            rest = _unread(value, rewritten.get(key, _SAME)) if key in rewritten else value
+            if rest is not _SAME:
+                out[key] = rest
+        return out if out else _SAME
+    if type(original) is list and type(rewritten) is list and len(original) == len(rewritten) and \
+            all(type(v) is dict for v in original) and all(type(v) is dict for v in rewritten):
+        items = [_unread(a, b) for a, b in zip(original, rewritten)]
+        if all(item is _SAME for item in items):
+            return _SAME
+        return [{} if item is _SAME else item for item in items]
+    return original
 
 
 def _complete(event: Doc, doc: Doc) -> Doc:
@@ -719,7 +877,9 @@ def _complete(event: Doc, doc: Doc) -> Doc:
         seed = metadata.get("uid") or f"{doc.get('class_uid')}:{doc.get('time')}:{doc.get('message')}"
         event["id"] = str(uuid.uuid5(UUID_NAMESPACE, str(seed)))
     if "timestamp" not in event:
-        raise ConversionError("ocsf", "the OCSF event has no usable `time`", path="/time")
+        where = "/time_dt" if "time_dt" in doc and "time" not in doc else "/time"
+        raise ConversionError("ocsf", f"the OCSF event has no usable `time` (epoch milliseconds) or `time_dt` "
+                              f"(RFC 3339): {doc.get(where[1:])!r:.60}", path=where)
     source = event.setdefault("source", {})
     source.setdefault("type", "custom")
     source.setdefault("name", "ocsf")
@@ -728,20 +888,20 @@ def _complete(event: Doc, doc: Doc) -> Doc:
     severity = event["severity"]
     if etype == "alert":
         data.setdefault("alert_id", event["id"])
-        data.setdefault("title", doc.get("message") or "Detection Finding")
+        data.setdefault("title", _text(doc.get("message")) or "Detection Finding")
         data.setdefault("category", "other")
         data.setdefault("status", "new")
         data.setdefault("priority", BAND_PRIORITY.get(band(severity), "medium"))
     elif etype == "incident":
         data.setdefault("incident_id", event["id"])
-        data.setdefault("title", doc.get("message") or "Incident Finding")
+        data.setdefault("title", _text(doc.get("message")) or "Incident Finding")
         data.setdefault("category", "other")
         data.setdefault("status", "new")
         priority = BAND_PRIORITY.get(band(severity), "medium")
         data.setdefault("priority", "low" if priority == "info" else priority)
     elif etype == "threat_intel":
         data.setdefault("threat_type", "malware")
-        data.setdefault("threat_name", doc.get("message") or "unknown")
+        data.setdefault("threat_name", _text(doc.get("message")) or "unknown")
         data.setdefault("status", "unknown")
     elif etype == "vulnerability":
         if "vuln_id" not in data:
@@ -761,7 +921,7 @@ def _complete(event: Doc, doc: Doc) -> Doc:
         for side in ("source", "destination"):          # WIA requires both addresses: 0.0.0.0 = unspecified
             data.setdefault(side, {}).setdefault("ip", UNSPECIFIED_IP)
     elif etype == "endpoint_event":
-        data.setdefault("host", {}).setdefault("hostname", _obj(doc.get("device")).get("name") or "unknown")
+        data.setdefault("host", {}).setdefault("hostname", _text(_obj(doc.get("device")).get("name")) or "unknown")
     elif etype == "auth_event":
         data.setdefault("result", "failure" if data["event_type"].endswith("failure") else "success")
         user = data.setdefault("user", {})

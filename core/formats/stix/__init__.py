@@ -56,14 +56,16 @@ class StixFormat(Format):
     @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         """The WIA events held by a bundle, a list of STIX objects or one STIX object."""
+        base: str | None = "/objects"       # where the objects are in `doc`: errors name JSON pointers
         if isinstance(doc, dict) and doc.get("type") == "bundle":
             objects = doc.get("objects")
             if not isinstance(objects, list):
                 raise ConversionError("stix", "a bundle needs an `objects` array", path="/objects")
         elif isinstance(doc, dict) and isinstance(doc.get("type"), str):
-            objects = [doc]
+            objects, base = [doc], None
         elif isinstance(doc, list):
-            objects = doc
+            objects, base = doc, ""
         else:
-            raise ConversionError("stix", "expected a STIX bundle, a STIX object or a list of objects")
-        return read_objects(objects, **options)
+            raise ConversionError("stix", "expected a STIX bundle, a STIX object or a list of objects",
+                                  path="/type" if isinstance(doc, dict) else "")
+        return read_objects(objects, base=base, **options)

@@ -11,12 +11,15 @@ docs/formats/stix.md ("Parsing plain STIX").
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from ..._version import WIA_SCHEMA_URI, WIA_VERSION
 from ...attack import table as attack_table
 from ...errors import ConversionError
 from ...severity import BAND_PRIORITY, band
+from ...timeutil import parse_iso, to_iso
+from ...validation.formats import fast_date_time, is_email, is_uri
 from .ids import WIA_NAMESPACE, uuid5_str
 from .patterns import comparisons
 from .writer import ATTACK_SOURCE, INCIDENT_CORE_EXTENSION, WIA_EXTENSION
@@ -30,6 +33,10 @@ _TI_VOCAB = frozenset({"ip", "domain", "url", "file_hash_md5", "file_hash_sha1",
 _IOC_VOCAB = frozenset({"ip", "domain", "url", "hash", "email"})
 _INCIDENT_CATEGORIES = frozenset({"malware", "phishing", "ransomware", "data_breach", "ddos", "unauthorized_access",
                                   "insider_threat", "apt", "other"})
+_CVE = re.compile(r"CVE-[0-9]{4}-[0-9]{4,}")
+_CWE = re.compile(r"CWE-[0-9]+")
+_HTTP_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"})
+_REG_TYPES = frozenset({"REG_SZ", "REG_DWORD", "REG_QWORD", "REG_BINARY", "REG_MULTI_SZ", "REG_EXPAND_SZ"})
 _TRANSPORTS = {"tcp": "TCP", "udp": "UDP", "icmp": "ICMP", "gre": "GRE", "esp": "ESP"}
 _WIA_NAMESPACE_BYTES = WIA_NAMESPACE.bytes
 _APPS = {"http": "http", "https": "http", "dns": "dns", "domain": "dns", "tls": "tls", "ssl": "tls", "smtp": "smtp",
@@ -37,21 +44,48 @@ _APPS = {"http": "http", "https": "http", "dns": "dns", "domain": "dns", "tls": 
 
 
 class Graph:
-    """The objects of one document, indexed by id, with relationships by endpoint."""
+    """The objects of one document, indexed by id, with relationships by endpoint, and where each object
+    is in the document (`path`), so that every error names a JSON pointer into the input."""
 
-    def __init__(self, objects: list[Any]) -> None:
+    def __init__(self, objects: list[Any], base: str | None = "/objects") -> None:
         self.objects: list[dict[str, Any]] = []
         self.by_id: dict[str, dict[str, Any]] = {}
         self.rels_to: dict[str, list[dict[str, Any]]] = {}
         self.rels_from: dict[str, list[dict[str, Any]]] = {}
+        self.base = base
+        self.index: dict[int, int] = {}         # id() of an object -> its position in `objects`
         for i, obj in enumerate(objects):
             if not isinstance(obj, dict) or not isinstance(obj.get("type"), str) or not isinstance(obj.get("id"), str):
-                raise ConversionError("stix", "every STIX object needs a string `type` and `id`", path=f"/objects/{i}")
+                where = "" if base is None else f"{base}/{i}"
+                if not isinstance(obj, dict):
+                    raise ConversionError("stix", f"a STIX object must be a JSON object, not {obj!r:.60}", path=where)
+                member = "type" if not isinstance(obj.get("type"), str) else "id"
+                raise ConversionError("stix", f"every STIX object needs a string `{member}` (section 3.1)",
+                                      path=f"{where}/{member}")
+            self.index[id(obj)] = i
             self.objects.append(obj)
             self.by_id[obj["id"]] = obj
             if obj["type"] == "relationship":
-                self.rels_to.setdefault(obj.get("target_ref", ""), []).append(obj)
-                self.rels_from.setdefault(obj.get("source_ref", ""), []).append(obj)
+                target, source = obj.get("target_ref"), obj.get("source_ref")   # not strings: refused later
+                self.rels_to.setdefault(target if isinstance(target, str) else "", []).append(obj)
+                self.rels_from.setdefault(source if isinstance(source, str) else "", []).append(obj)
+
+    def path(self, obj: dict[str, Any], *keys: Any) -> str:
+        """The JSON pointer of `obj` (an object of this document) or of a member below it."""
+        where = "" if self.base is None else f"{self.base}/{self.index[id(obj)]}"
+        return where + "".join("/" + str(k).replace("~", "~0").replace("/", "~1") for k in keys)
+
+    def time(self, obj: dict[str, Any], key: str) -> str | None:
+        """`obj[key]` as WIA writes date-times (UTC, milliseconds, "Z"); None when absent;
+        ConversionError at its path when it is no RFC 3339 date-time."""
+        value = obj.get(key)
+        if value is None:
+            return None
+        moment = utc_ms(value)
+        if moment is None:
+            raise ConversionError("stix", f"`{key}` of {obj['id']} is not an RFC 3339 date-time: {value!r}",
+                                  path=self.path(obj, key))
+        return moment
 
     def get(self, ref: Any) -> dict[str, Any] | None:
         return self.by_id.get(ref) if isinstance(ref, str) else None
@@ -70,8 +104,8 @@ class Graph:
         todo = [root["id"]]
         while todo:
             oid = todo.pop()
-            obj = self.by_id.get(oid)
-            if oid in seen or obj is None or obj["type"] in ("identity", "extension-definition", "marking-definition"):
+            obj = self.by_id.get(oid) if isinstance(oid, str) else None
+            if obj is None or oid in seen or obj["type"] in ("identity", "extension-definition", "marking-definition"):
                 continue
             seen.add(oid)
             todo += _refs(obj)
@@ -90,6 +124,104 @@ def _refs(obj: dict[str, Any]) -> list[str]:
         elif key.endswith("_refs") and isinstance(value, list) and key != "object_marking_refs":
             out += [v for v in value if isinstance(v, str)]
     return out
+
+
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:([0-9]{2})(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def utc_ms(value: Any) -> str | None:
+    """An RFC 3339 date-time spelled as WIA writes times and the other readers rewrite them (UTC,
+    milliseconds, "Z": `timeutil.to_iso`); digits below the millisecond are dropped. A leap second
+    (second 60, which RFC 3339 allows and `datetime` cannot hold) becomes the last millisecond before
+    the next second (:59.999), which keeps the order of events. None for anything else."""
+    if type(value) is not str:
+        return None
+    if len(value) == 24 and value[19] == "." and value[23] == "Z" and fast_date_time(value):
+        return value                        # already the canonical spelling (every document we write)
+    m = _TIME.fullmatch(value)
+    if m is None:
+        return None
+    leap = m[1] == "60"
+    text = value[:m.start(1)] + "59" + value[m.end(1):] if leap else value
+    try:
+        moment = parse_iso(text)
+        if leap:
+            moment = moment.replace(microsecond=999000)
+        return to_iso(moment)
+    except (ValueError, OverflowError):     # no such day, hour 24, a year beyond 1-9999 in UTC
+        return None
+
+
+#: STIX property -> what section 3 and the object definitions say it holds, for the properties this
+#: reader reads (a wrong one is a ConversionError at its path, never an AttributeError or an invalid
+#: WIA event): "str", "int" (with bounds), "strs" (list of strings), "objs" (list of objects), "obj".
+_STR, _STRS, _OBJS, _OBJ = "a string", "a list of strings", "a list of objects", "an object"
+_SHAPES: dict[str, Any] = {
+    **dict.fromkeys(("name", "description", "pattern", "pattern_type", "created", "modified", "valid_from",
+                     "valid_until", "first_seen", "last_seen", "first_observed", "last_observed", "created_by_ref",
+                     "sighting_of_ref", "src_ref", "dst_ref", "parent_ref", "image_ref", "creator_user_ref",
+                     "parent_directory_ref", "belongs_to_ref", "relationship_type", "source_ref", "target_ref",
+                     "value", "account_login", "user_id", "key", "command_line", "path", "created_time", "ctime",
+                     "mtime", "atime", "issuer", "subject", "validity_not_before", "validity_not_after"), _STR),
+    **dict.fromkeys(("labels", "aliases", "malware_types", "protocols", "object_refs", "observed_data_refs",
+                     "resolves_to_refs"), _STRS),
+    **dict.fromkeys(("external_references", "kill_chain_phases", "values"), _OBJS),
+    **dict.fromkeys(("extensions", "hashes"), _OBJ),
+    "confidence": (0, 100), "count": (0, 999_999_999), "pid": (None, None), "src_port": (0, 65535),
+    "dst_port": (0, 65535), "size": (0, None), "src_byte_count": (0, None), "dst_byte_count": (0, None),
+    "src_packets": (0, None), "dst_packets": (0, None),
+}
+#: members of the objects in those lists that the reader reads (all strings)
+_ITEM_STRINGS = {"external_references": ("source_name", "external_id", "url"),
+                 "kill_chain_phases": ("kill_chain_name", "phase_name"), "values": ("name", "data", "data_type")}
+#: SCO types whose `value` is required (section 6)
+_VALUE_REQUIRED = frozenset({"ipv4-addr", "ipv6-addr", "mac-addr", "domain-name", "url", "email-addr"})
+#: the object types the reader reads properties of (others, custom ones included, are not checked)
+_SHAPED = frozenset({"indicator", "malware", "threat-actor", "intrusion-set", "campaign", "vulnerability", "sighting",
+                     "incident", "observed-data", "attack-pattern", "relationship", "ipv4-addr",
+                     "ipv6-addr", "mac-addr", "domain-name", "url", "email-addr", "user-account", "network-traffic",
+                     "process", "file", "directory", "windows-registry-key", "x509-certificate"})
+
+
+def _check_shape(graph: Graph, obj: dict[str, Any]) -> None:
+    if not obj["id"].partition("--")[2]:
+        raise ConversionError("stix", f"an id is type--UUID (section 2.9), not {obj['id']!r:.60}",
+                              path=graph.path(obj, "id"))
+    if obj["type"] in _VALUE_REQUIRED and type(obj.get("value")) is not str:
+        raise ConversionError("stix", f"a {obj['type']} object needs a string `value` ({obj['id']})",
+                              path=graph.path(obj, "value"))
+    if obj["type"] == "email-addr" and not is_email(obj["value"]) or obj["type"] == "url" and not is_uri(obj["value"]):
+        raise ConversionError("stix", f"the `value` of {obj['id']} is not a valid {obj['type'][:-5] or 'URL'}: "
+                              f"{obj['value']!r:.60}", path=graph.path(obj, "value"))
+    for key, value in obj.items():
+        shape = _SHAPES.get(key)
+        if shape is None:
+            continue
+        if shape is _STR:
+            ok = type(value) is str
+        elif shape is _STRS:
+            ok = type(value) is list and all(type(v) is str for v in value)
+        elif shape is _OBJS:
+            ok = type(value) is list and all(type(v) is dict for v in value)
+            if ok:
+                for i, item in enumerate(value):
+                    for member in _ITEM_STRINGS[key]:
+                        if member in item and type(item[member]) is not str:
+                            raise ConversionError("stix", f"`{member}` must be a string ({obj['id']})",
+                                                  path=graph.path(obj, key, i, member))
+                    if key == "external_references" and "url" in item and not is_uri(item["url"]):
+                        raise ConversionError("stix", f"`url` of {obj['id']} is not a valid URL: {item['url']!r:.60}",
+                                              path=graph.path(obj, key, i, "url"))
+        elif shape is _OBJ:
+            ok = type(value) is dict and (key != "hashes" or all(type(v) is str for v in value.values()))
+            shape = "an object of strings" if key == "hashes" else shape
+        else:
+            low, high = shape
+            ok = type(value) is int and (low is None or value >= low) and (high is None or value <= high)
+            shape = "an integer" + (f" in {low}-{high}" if high is not None else " >= 0" if low == 0 else "")
+        if not ok:
+            raise ConversionError("stix", f"`{key}` of {obj['id']} must be {shape}, not {value!r:.60}",
+                                  path=graph.path(obj, key))
 
 
 #: immutable JSON values: copying keeps them (as copy.deepcopy does)
@@ -123,12 +255,16 @@ def _copy_json(value: Any, memo: dict[int, Any]) -> Any:
     return copy.deepcopy(value, memo)
 
 
-def read_objects(objects: list[Any], **options: Any) -> list[dict[str, Any]]:
-    graph = Graph(objects)
+def read_objects(objects: list[Any], *, base: str | None = "/objects", **options: Any) -> list[dict[str, Any]]:
+    """The WIA events of a document's objects. `base`: the JSON pointer of the objects array in the
+    document ("/objects" in a bundle, "" for a top-level array, None when the document is one object),
+    so that errors name the path in the document the caller got."""
+    graph = Graph(objects, base)
     events: list[dict[str, Any]] = []
     claimed: set[str] = set()
     for obj in graph.objects:
-        carried = (obj.get("extensions") or {}).get(WIA_EXTENSION)
+        extensions = obj.get("extensions")
+        carried = extensions.get(WIA_EXTENSION) if isinstance(extensions, dict) else None
         if isinstance(carried, dict) and isinstance(carried.get("event"), dict):
             events.append(_copy_json(carried["event"], {}))
             claimed |= graph.closure(obj)
@@ -136,6 +272,8 @@ def read_objects(objects: list[Any], **options: Any) -> list[dict[str, Any]]:
     for obj in graph.objects:
         if obj["id"] not in claimed:
             unclaimed.setdefault(obj["type"], []).append(obj)
+            if obj["type"] in _SHAPED:          # read natively below: its properties must be what STIX says
+                _check_shape(graph, obj)
     for stix_type, reader in _READERS:
         for obj in unclaimed.get(stix_type, ()):
             if obj["id"] not in claimed:
@@ -147,7 +285,7 @@ def read_objects(objects: list[Any], **options: Any) -> list[dict[str, Any]]:
         kinds = sorted({obj["type"] for obj in graph.objects})
         raise ConversionError("stix", f"no object here is one a WIA event is made from (this has {', '.join(kinds)}; "
                               "WIA reads indicator, malware, threat-actor, intrusion-set, campaign, vulnerability, "
-                              "sighting, incident and observed-data)", path="/objects")
+                              "sighting, incident and observed-data)", path="/type" if base is None else base)
     return events
 
 
@@ -156,12 +294,17 @@ def read_objects(objects: list[Any], **options: Any) -> list[dict[str, Any]]:
 def _envelope(graph: Graph, root: dict[str, Any], event_type: str, data: dict[str, Any],
               severity: float | None = None) -> dict[str, Any]:
     creator = graph.get(root.get("created_by_ref")) or {}
+    timestamp = graph.time(root, "created") or graph.time(root, "first_observed")
+    if timestamp is None:
+        raise ConversionError("stix", f"{root['id']} has no `created` (STIX requires it on every SDO and SRO; "
+                              "it is the WIA event's timestamp)", path=graph.path(root, "created"))
     event: dict[str, Any] = {
         "$schema": WIA_SCHEMA_URI, "version": WIA_VERSION,
         "id": uuid5_str(_WIA_NAMESPACE_BYTES, root["id"]),
-        "type": event_type, "timestamp": root.get("created") or root.get("first_observed") or "1970-01-01T00:00:00Z",
+        "type": event_type, "timestamp": timestamp,
         "severity": DEFAULT_SEVERITY if severity is None else severity,
-        "source": {"type": "custom", "name": creator.get("name") or "stix"},
+        "source": {"type": "custom", "name": creator.get("name") if isinstance(creator.get("name"), str) and
+                   creator["name"] else "stix"},
         "data": data,
     }
     meta: dict[str, Any] = {}
@@ -172,6 +315,38 @@ def _envelope(graph: Graph, root: dict[str, Any], event_type: str, data: dict[st
     if meta:
         event["meta"] = meta
     return event
+
+
+_KINDS: dict[str, Any] = {_STR: lambda v: type(v) is str, _STRS: lambda v: type(v) is list and all(type(i) is str for i in v),
+                          _OBJS: lambda v: type(v) is list and all(type(i) is dict for i in v),
+                          _OBJ: lambda v: type(v) is dict, "an integer": lambda v: type(v) is int,
+                          "a string or a list of strings": lambda v: type(v) is str or
+                          (type(v) is list and all(type(i) is str for i in v))}
+
+
+def _member(graph: Graph, obj: dict[str, Any], kind: str, *keys: str) -> Any:
+    """The member at `keys` below `obj` (None when absent), checked to be `kind` (a ConversionError at
+    its JSON path otherwise): for extension members, which `_check_shape` does not look into."""
+    value: Any = obj
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is not None and not _KINDS[kind](value):
+        raise ConversionError("stix", f"`{keys[-1]}` of {obj['id']} must be {kind}, not {value!r:.60}",
+                              path=graph.path(obj, *keys))
+    return value
+
+
+def _keep(event: dict[str, Any], kept: dict[str, Any]) -> dict[str, Any]:
+    """Values a WIA field cannot hold (outside its enum) in `meta.custom.stix.kept`, keyed by their JSON
+    pointer in the document, so nothing the producer sent is dropped silently."""
+    if kept:
+        event.setdefault("meta", {}).setdefault("custom", {}).setdefault("stix", {})["kept"] = kept
+    return event
+
+
+def _put(out: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None:
+        out[key] = value
 
 
 def _mitre(pattern: dict[str, Any] | None) -> dict[str, str] | None:
@@ -226,15 +401,16 @@ def _with_rules(event: dict[str, Any], indicators: list[dict[str, Any]]) -> dict
     return event
 
 
-def _indicators(indicators: list[dict[str, Any]], vocab: frozenset[str], context_as: str) -> list[dict[str, Any]]:
+def _indicators(graph: Graph, indicators: list[dict[str, Any]], vocab: frozenset[str],
+                context_as: str) -> list[dict[str, Any]]:
     out = []
     for ind in indicators:
         if ind.get("pattern_type", "stix") != "stix":
             continue                         # a rule, kept by _with_rules
         pairs = comparisons(ind.get("pattern", ""), vocab)
         if not pairs:
-            raise ConversionError("stix", f"no WIA indicator type fits the pattern {ind.get('pattern')!r}",
-                                  path=ind["id"])
+            raise ConversionError("stix", f"no WIA indicator type fits the pattern {ind.get('pattern')!r} "
+                                  f"of {ind['id']}", path=graph.path(ind, "pattern"))
         for wia_type, value in pairs:
             item: dict[str, Any] = {"type": wia_type, "value": value}
             desc = ind.get("description")
@@ -243,16 +419,17 @@ def _indicators(indicators: list[dict[str, Any]], vocab: frozenset[str], context
             elif context_as == "object":
                 ctx = {"description": desc} if desc else {}
                 phases = ind.get("kill_chain_phases") or ()
-                if phases:
-                    ctx["kill_chain_phase"] = phases[0].get("phase_name")
+                if phases and phases[0].get("phase_name"):
+                    ctx["kill_chain_phase"] = phases[0]["phase_name"]
                 if ctx:
                     item["context"] = ctx
             elif context_as == "ioc" and desc:
                 item["description"] = desc
             if isinstance(ind.get("confidence"), int) and context_as != "ioc":
                 item["confidence"] = ind["confidence"] / 100
-            if ind.get("valid_from"):
-                item["first_seen"] = ind["valid_from"]
+            first_seen = graph.time(ind, "valid_from")
+            if first_seen:
+                item["first_seen"] = first_seen
             out.append(item)
     return out
 
@@ -277,12 +454,13 @@ def _alert(graph: Graph, sighting: dict[str, Any]) -> tuple[dict[str, Any], set[
         rule = {"name": sighted.get("name")}
         rule.update({"id": r["external_id"] for r in sighted.get("external_references") or () if r.get("external_id")})
         data["detection_rule"] = {k: v for k, v in rule.items() if v}
-    items = _indicators(indicators, _ALERT_VOCAB, "text")
+    items = _indicators(graph, indicators, _ALERT_VOCAB, "text")
     if items:
         data["indicators"] = items
-    for key in ("first_seen", "last_seen", "count"):
-        if sighting.get(key) is not None and not (key == "count" and sighting[key] < 1):
-            data[key] = sighting[key]
+    for key in ("first_seen", "last_seen"):
+        _put(data, key, graph.time(sighting, key))
+    if sighting.get("count") is not None and sighting["count"] >= 1:
+        data["count"] = sighting["count"]
     event = _envelope(graph, sighting, "alert", data)
     data["priority"] = BAND_PRIORITY.get(band(event["severity"]), "medium")
     if mitre:
@@ -357,10 +535,11 @@ def _threat(graph: Graph, threat: dict[str, Any]) -> tuple[dict[str, Any], set[s
     used = {o["id"] for o in (*indicators, *patterns)}
     data: dict[str, Any] = {"threat_type": threat_type, "threat_name": threat.get("name") or threat["id"],
                             "status": "unknown"}
-    for key in ("aliases", "first_seen", "last_seen"):
-        if threat.get(key):
-            data[key] = threat[key]
-    items = _indicators(indicators, _TI_VOCAB, "object")
+    if threat.get("aliases"):
+        data["aliases"] = threat["aliases"]
+    for key in ("first_seen", "last_seen"):
+        _put(data, key, graph.time(threat, key))
+    items = _indicators(graph, indicators, _TI_VOCAB, "object")
     if items:
         data["indicators"] = items
     ttps = []
@@ -393,17 +572,24 @@ def _lone_indicator(graph: Graph, ind: dict[str, Any]) -> tuple[dict[str, Any], 
         event = _envelope(graph, ind, "threat_intel", data)
         event.setdefault("meta", {})["custom"] = {"stix": {k: ind[k] for k in ("id", "pattern_type", "pattern") if k in ind}}
         return event, set()
-    data["indicators"] = _indicators([ind], _TI_VOCAB, "object")
+    data["indicators"] = _indicators(graph, [ind], _TI_VOCAB, "object")
     return _envelope(graph, ind, "threat_intel", data), set()
 
 
 def _vulnerability(graph: Graph, vuln: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     refs = vuln.get("external_references") or ()
-    cve = next((r["external_id"] for r in refs if r.get("source_name") == "cve" and r.get("external_id")), None)
-    if cve is None and str(vuln.get("name", "")).upper().startswith("CVE-"):
-        cve = vuln["name"].upper()
+    cve = next((r["external_id"].upper() for r in refs if r.get("source_name") == "cve" and r.get("external_id")), None)
+    named = _CVE.search(vuln.get("name", "").upper())     # "CVE-2021-44228 (Log4Shell)"
+    if cve is None and named:
+        cve = named[0]
+    if cve is not None and not _CVE.fullmatch(cve):
+        i = next(i for i, r in enumerate(refs) if r.get("source_name") == "cve" and r.get("external_id"))
+        raise ConversionError("stix", f"the CVE id {cve!r:.60} of {vuln['id']} is not CVE-YYYY-NNNN (WIA's vuln_id)",
+                              path=graph.path(vuln, "external_references", i, "external_id"))
     if cve is None:
-        raise ConversionError("stix", "a WIA vulnerability needs a CVE id; this vulnerability has none", path=vuln["id"])
+        raise ConversionError("stix", f"a WIA vulnerability needs a CVE id; {vuln['id']} has none (no "
+                              "external reference with source_name \"cve\", no CVE- name)",
+                              path=graph.path(vuln, "external_references"))
     data: dict[str, Any] = {"vuln_id": cve, "title": vuln.get("name") or cve,
                             "cvss": {"version": "3.1", "score": 0, "severity": "none"}}
     score = vuln.get("x_opencti_cvss_base_score")     # STIX has no CVSS property; OpenCTI exports add this one
@@ -412,7 +598,8 @@ def _vulnerability(graph: Graph, vuln: dict[str, Any]) -> tuple[dict[str, Any], 
                         "medium" if score < 7 else "high" if score < 9 else "critical"}
     if vuln.get("description"):
         data["description"] = vuln["description"]
-    cwes = [r["external_id"] for r in refs if r.get("source_name") == "cwe" and r.get("external_id")]
+    # NVD also writes "NVD-CWE-Other" / "NVD-CWE-noinfo" there: no CWE id, not WIA's `cwe`
+    cwes = [r["external_id"] for r in refs if r.get("source_name") == "cwe" and _CWE.fullmatch(r.get("external_id") or "")]
     if cwes:
         data["cwe"] = cwes
     urls = [r["url"] for r in refs if r.get("url")]
@@ -422,12 +609,15 @@ def _vulnerability(graph: Graph, vuln: dict[str, Any]) -> tuple[dict[str, Any], 
 
 
 def _incident(graph: Graph, inc: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-    core = (inc.get("extensions") or {}).get(INCIDENT_CORE_EXTENSION) or {}
-    severity = next((s["value"] for s in core.get("scores") or () if s.get("name") == "wia-severity"
-                     and isinstance(s.get("value"), (int, float)) and 0 <= s["value"] <= 10), None)
-    category = ((core.get("incident_types") or ["other"])[0]).replace("-", "_")
-    status = {"new": "new", "closed": "closed"}.get(core.get("investigation_status"), "investigating")
-    crit = core.get("criticality")
+    where = ("extensions", INCIDENT_CORE_EXTENSION)
+    _member(graph, inc, _OBJ, *where)
+    scores = _member(graph, inc, _OBJS, *where, "scores") or ()
+    severity = next((s["value"] for s in scores if s.get("name") == "wia-severity"
+                     and type(s.get("value")) in (int, float) and 0 <= s["value"] <= 10), None)
+    category = ((_member(graph, inc, _STRS, *where, "incident_types") or ["other"])[0]).replace("-", "_")
+    status = {"new": "new", "closed": "closed"}.get(_member(graph, inc, _STR, *where, "investigation_status"),
+                                                    "investigating")
+    crit = _member(graph, inc, "an integer", *where, "criticality")
     short = inc["id"].split("--")[1][:8].upper()
     data: dict[str, Any] = {"incident_id": f"INC-{short}", "title": inc.get("name") or short,
                             "category": category if category in _INCIDENT_CATEGORIES else "other", "status": status}
@@ -438,7 +628,7 @@ def _incident(graph: Graph, inc: dict[str, Any]) -> tuple[dict[str, Any], set[st
                if r.get("relationship_type") == "related-to"]
     related = [o for o in related if o is not None]
     iocs = [o for o in related if o["type"] == "indicator"]
-    items = _indicators(iocs, _IOC_VOCAB, "ioc")
+    items = _indicators(graph, iocs, _IOC_VOCAB, "ioc")
     if items:
         data["iocs"] = [{k: v for k, v in i.items() if k in ("type", "value", "description", "first_seen")}
                         for i in items]
@@ -475,14 +665,16 @@ def _observed(graph: Graph, od: dict[str, Any]) -> tuple[dict[str, Any], set[str
 def _network_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]],
                    traffic: dict[str, Any]) -> dict[str, Any]:
     protocols = traffic.get("protocols") or ()
-    ext = (traffic.get("extensions") or {}).get("http-request-ext") or {}
+    kept: dict[str, Any] = {}
+    ext = _member(graph, traffic, _OBJ, "extensions", "http-request-ext") or {}
     kind = "http" if ext else next((_APPS[p] for p in protocols if p in _APPS), "connection")
     data: dict[str, Any] = {"event_type": kind,
                             "protocol": next((_TRANSPORTS[p] for p in protocols if p in _TRANSPORTS), "TCP")}
     for side, ref_key, port_key in (("source", "src_ref", "src_port"), ("destination", "dst_ref", "dst_port")):
         end = _endpoint(graph, scos, traffic.get(ref_key), traffic.get(port_key))
         if "ip" not in end:
-            raise ConversionError("stix", f"a WIA network event needs the {side} IP address", path=traffic["id"])
+            raise ConversionError("stix", f"a WIA network event needs the {side} IP address ({traffic['id']} "
+                                  f"has no {ref_key} to an ipv4-addr or ipv6-addr)", path=graph.path(traffic, ref_key))
         data[side] = end
     for stix_key, wia_key in (("src_byte_count", "bytes_sent"), ("dst_byte_count", "bytes_received"),
                               ("src_packets", "packets_sent"), ("dst_packets", "packets_received")):
@@ -492,10 +684,16 @@ def _network_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]],
     if url:
         data["url"] = url
     if ext:
-        headers = ext.get("request_header") or {}
-        http = {"method": str(ext.get("request_method", "")).upper()}
+        where = ("extensions", "http-request-ext")
+        _member(graph, traffic, _OBJ, *where, "request_header")
+        method = _member(graph, traffic, _STR, *where, "request_method") or ""
+        http = {}
+        if method.upper() in _HTTP_METHODS:
+            http["method"] = method.upper()
+        else:       # WEBDAV and other methods WIA's enum does not list: kept as they came
+            kept[graph.path(traffic, *where, "request_method")] = method
         for header, key in (("User-Agent", "user_agent"), ("Referer", "referer")):
-            value = headers.get(header)
+            value = _member(graph, traffic, "a string or a list of strings", *where, "request_header", header)
             if value:
                 http[key] = value[0] if isinstance(value, list) else value
         data["http"] = http
@@ -509,12 +707,12 @@ def _network_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]],
     if cert:
         certificate = {k: cert[s] for s, k in (("issuer", "issuer"), ("subject", "subject"))
                        if s in cert}
-        certificate.update({k: cert[s] for s, k in (("validity_not_before", "not_before"),
-                                                     ("validity_not_after", "not_after")) if s in cert})
+        for s, k in (("validity_not_before", "not_before"), ("validity_not_after", "not_after")):
+            _put(certificate, k, graph.time(cert, s))
         if (cert.get("hashes") or {}).get("SHA-256"):
             certificate["fingerprint_sha256"] = cert["hashes"]["SHA-256"]
         data["tls"] = {"certificate": certificate}
-    return _envelope(graph, od, "network_event", data)
+    return _keep(_envelope(graph, od, "network_event", data), kept)
 
 
 def _file_obj(graph: Graph, f: dict[str, Any] | None) -> dict[str, Any]:
@@ -535,6 +733,7 @@ def _file_obj(graph: Graph, f: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _endpoint_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
     procs = [o for o in scos if o["type"] == "process"]
     parents = {p.get("parent_ref") for p in procs}
     main = next((p for p in procs if p["id"] not in parents), procs[0] if procs else None)
@@ -551,8 +750,7 @@ def _endpoint_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]]
     if main:
         proc: dict[str, Any] = {k: main[k] for k in ("pid", "command_line") if k in main}
         proc.update(_file_obj(graph, graph.get(main.get("image_ref"))))
-        if main.get("created_time"):
-            proc["start_time"] = main["created_time"]
+        _put(proc, "start_time", graph.time(main, "created_time"))
         user = graph.get(main.get("creator_user_ref"))
         if user and user.get("account_login"):
             proc["user"] = user["account_login"]
@@ -569,9 +767,10 @@ def _endpoint_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]]
     if files:
         f = files[0]
         info = _file_obj(graph, f)
-        for s, w in (("size", "size"), ("ctime", "created"), ("mtime", "modified"), ("atime", "accessed")):
-            if s in f:
-                info[w] = f[s]
+        if f.get("size") is not None:
+            info["size"] = f["size"]
+        for s, w in (("ctime", "created"), ("mtime", "modified"), ("atime", "accessed")):
+            _put(info, w, graph.time(f, s))
         data["file"] = info
         data["event_type"] = "file_create"
     key = next((o for o in scos if o["type"] == "windows-registry-key"), None)
@@ -579,8 +778,10 @@ def _endpoint_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]]
         reg: dict[str, Any] = {"key": key.get("key", "")}
         value = (key.get("values") or [{}])[0]
         for s, w in (("name", "value_name"), ("data", "value_data"), ("data_type", "value_type")):
-            if s in value:
+            if s in value and (s != "data_type" or value[s] in _REG_TYPES):
                 reg[w] = value[s]
+            elif s in value:        # REG_NONE, REG_LINK, ...: not in WIA's enum, kept as they came
+                kept[graph.path(key, "values", 0, s)] = value[s]
         data["registry"] = reg
         data["event_type"] = "registry_modify"
     if traffic:
@@ -590,7 +791,7 @@ def _endpoint_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]]
                 "remote_ip": dst.get("value"), "remote_port": traffic.get("dst_port"),
                 "protocol": next((_TRANSPORTS[p] for p in traffic.get("protocols") or () if p in ("tcp", "udp")), None)}
         data["network_connection"] = {k: v for k, v in conn.items() if v is not None}
-    return _envelope(graph, od, "endpoint_event", data)
+    return _keep(_envelope(graph, od, "endpoint_event", data), kept)
 
 
 def _auth_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]]) -> dict[str, Any]:

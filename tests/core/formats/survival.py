@@ -2,8 +2,10 @@
 
 A leaf survives when the parsed event has the same value at the same path; lists of scalars are
 one leaf, empty lists and objects carry nothing and are skipped, and two date-times survive when
-they name the same instant (formats normalise offsets to UTC). `surviving(pairs)` gives, per event type, the patterns that survived in *every* event
-that had them, so the documented list can be asserted exactly.
+they name the same instant to the millisecond (WIA's precision: formats normalise offsets to UTC, and
+readers of documents from other products write UTC milliseconds). `surviving(pairs)` gives, per event
+type, the patterns that survived in *every* event that had them, so the documented list can be
+asserted exactly.
 """
 from __future__ import annotations
 
@@ -36,9 +38,11 @@ def same(a: Any, b: Any) -> bool:
         return True
     if isinstance(a, str) and isinstance(b, str) and len(a) >= 19 and a[4:5] == "-" and a[10:11] in "Tt":
         try:
-            return parse_iso(a) == parse_iso(b)
+            x, y = parse_iso(a), parse_iso(b)
         except ValueError:
             return False
+        return x.replace(microsecond=x.microsecond // 1000 * 1000) == \
+            y.replace(microsecond=y.microsecond // 1000 * 1000)
     return False
 
 

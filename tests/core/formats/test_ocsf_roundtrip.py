@@ -339,4 +339,7 @@ def test_foreign_values_outside_wias_bounds_are_left_out() -> None:
     event = parse(doc, from_="ocsf")[0].to_dict()
     assert validate_event(event, warnings=False).valid
     assert "count" not in event["data"] and event["context"]["network"]["source"] == {"ip": "10.0.0.1"}
-    assert event["meta"] == {"tags": ["ok"], "labels": {"env": "prod"}}
+    assert {k: v for k, v in event["meta"].items() if k != "custom"} == {"tags": ["ok"], "labels": {"env": "prod"}}
+    kept = event["meta"]["custom"]["ocsf"]          # left out of the WIA fields, kept as they came
+    assert kept["count"] == 0 and kept["metadata"]["labels"] == ["ok", 7]
+    assert kept["evidences"] == [{"src_endpoint": {"port": -1}}]
