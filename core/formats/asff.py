@@ -15,6 +15,7 @@ The mapping table: docs/formats/asff.md.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
@@ -26,6 +27,7 @@ from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
 from ._wia_paths import Remainder, canonical_times, clean, compact_json, ip_version, is_int, is_mac, is_number, merge, nonblank
+from ..validation.formats import is_uri
 from .base import Format, guarded_reader
 
 SCHEMA_VERSION = "2018-10-08"
@@ -161,6 +163,11 @@ def _put(target: dict[str, Any], key: str, value: Any) -> None:
 
 
 
+def _list(value: Any) -> list[Any]:
+    """A member that ASFF defines as a list; anything else (a stray object or string) as no items."""
+    return value if isinstance(value, list) else []
+
+
 def _as_is(value: Any) -> Any:
     """For `merge` of values built from parsed ProductFields and used nowhere else: no copy needed."""
     return value
@@ -224,6 +231,62 @@ def _path_steps(path: str) -> tuple[str | int, ...]:
     """`data.tags[1]` -> ("data", "tags", 1)."""
     steps = _PATH_STEP.findall(path.replace("$schema", "\x00"))
     return tuple(int(s[1:-1]) if s.startswith("[") else s.replace("\x00", "$schema") for s in steps)
+
+
+#: The JSON type ASFF gives each member the reader reads (AwsSecurityFinding in the botocore
+#: securityhub model); `null` counts as absent. A member of another type is refused with its path.
+_MEMBER_TYPES: dict[str, type | tuple[type, ...]] = {
+    **dict.fromkeys(("Severity", "Network", "Workflow", "FindingProviderFields", "ProductFields", "UserDefinedFields",
+                     "Action", "Process", "Remediation", "Compliance"), dict),
+    **dict.fromkeys(("Types", "Resources", "Vulnerabilities", "Malware", "ThreatIntelIndicators", "Threats"), list),
+    **dict.fromkeys(("Id", "ProductArn", "GeneratorId", "AwsAccountId", "CreatedAt", "UpdatedAt", "FirstObservedAt",
+                     "LastObservedAt", "Title", "Description", "SourceUrl", "Region", "CompanyName", "ProductName",
+                     "RecordState", "VerificationState", "WorkflowState"), str),
+    **dict.fromkeys(("Confidence", "Criticality"), (int, float)),
+}
+_TIME_MEMBERS = ("CreatedAt", "FirstObservedAt", "LastObservedAt")
+
+
+def _check_shape(finding: dict[str, Any], where: str) -> None:
+    """Refuse, with the JSON path, what the reader would otherwise trip over or turn into an invalid
+    WIA value: a member of the wrong JSON type, a time that is no date-time, a Severity.Label or a
+    Network address/port of the wrong kind, a CVSS base score outside 0-10."""
+    def refuse(path: str, why: str) -> ConversionError:
+        return ConversionError("asff", why, path=f"{where}/{path}")
+    for member, kind in _MEMBER_TYPES.items():
+        value = finding.get(member)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            names = {dict: "a JSON object", list: "a JSON list", str: "a string"}
+            raise refuse(member, f"must be {names.get(kind, 'a number')}, got {type(value).__name__}")
+    for member in _TIME_MEMBERS:
+        # Security Hub's timestamp syntax (RFC 3339; not the basic `20240701T000001Z`, no blanks around)
+        if finding.get(member) is not None and not TIMESTAMP.fullmatch(finding[member]):
+            raise refuse(member, f"{finding[member][:60]!r} is not a date-time in Security Hub's syntax")
+    for path, severity in (("Severity", finding.get("Severity")),
+                           ("FindingProviderFields/Severity", (finding.get("FindingProviderFields") or {}).get("Severity"))):
+        if severity is not None and not isinstance(severity, dict):
+            raise refuse(path, "must be a JSON object")
+        if isinstance((severity or {}).get("Label"), (dict, list)):
+            raise refuse(f"{path}/Label", "must be a string")
+    if isinstance((finding.get("Workflow") or {}).get("Status"), (dict, list)):
+        raise refuse("Workflow/Status", "must be a string")
+    for i, indicator in enumerate(finding.get("ThreatIntelIndicators") or []):
+        if isinstance(indicator, dict) and isinstance(indicator.get("Type"), (dict, list)):
+            raise refuse(f"ThreatIntelIndicators/{i}/Type", "must be a string")
+    network = finding.get("Network") or {}
+    for side in ("Source", "Destination"):
+        for suffix, version in (("IpV4", 4), ("IpV6", 6)):
+            ip = network.get(side + suffix)
+            if ip is not None and ip_version(ip) != version:
+                raise refuse(f"Network/{side}{suffix}", f"{str(ip)[:60]!r} is not an IPv{version} address")
+        port = network.get(side + "Port")
+        if port is not None and not (is_int(port) and 0 <= port <= 65535):
+            raise refuse(f"Network/{side}Port", f"{str(port)[:20]!r} is not a port (0-65535)")
+    for i, vuln in enumerate(finding.get("Vulnerabilities") or []):
+        for j, cvss in enumerate(_list(vuln.get("Cvss")) if isinstance(vuln, dict) else []):
+            score = cvss.get("BaseScore") if isinstance(cvss, dict) else None
+            if score is not None and not (is_number(score) and 0 <= score <= 10):
+                raise refuse(f"Vulnerabilities/{i}/Cvss/{j}/BaseScore", f"{str(score)[:20]!r} is not a CVSS score (0-10)")
 
 
 #: Members of another product's finding that no WIA field holds, kept in `meta.custom.asff` as they came.
@@ -704,11 +767,12 @@ class AsffFormat(Format):
         for member in ("Id", "CreatedAt"):
             if not nonblank(finding.get(member)):
                 raise ConversionError(self.name, f"required member {member} is missing", path=f"{where}/{member}")
+        _check_shape(finding, where)
         leftover = self._leftover(finding.get("ProductFields") or {})
         etype = leftover.get("type")
         vulns = [v for v in finding.get("Vulnerabilities") or [] if isinstance(v, dict)]
         if etype is None:
-            etype = "vulnerability" if any(_CVE_ID.match(str(v.get("Id", ""))) for v in vulns) else "alert"
+            etype = "vulnerability" if any(_CVE_ID.fullmatch(str(v.get("Id", ""))) for v in vulns) else "alert"
         event: dict[str, Any] = {
             "$schema": WIA_SCHEMA_URI, "version": WIA_VERSION, "id": _event_id(finding), "type": etype,
             "timestamp": finding["CreatedAt"], "severity": self._severity_back(finding),
@@ -734,12 +798,14 @@ class AsffFormat(Format):
             if proc:
                 data["process"] = proc
         if etype == "vulnerability" and vulns:
-            v = next((v for v in vulns if _CVE_ID.match(str(v.get("Id", "")))), vulns[0])
+            v = next((v for v in vulns if _CVE_ID.fullmatch(str(v.get("Id", "")))), vulns[0])
             data["vuln_id"] = v.get("Id")
-            cvss = next((c for c in v.get("Cvss") or [] if isinstance(c, dict)), {})
-            data["cvss"] = clean({"version": cvss.get("Version"), "score": cvss.get("BaseScore"), "vector": cvss.get("BaseVector")}) or {}
-            if v.get("ReferenceUrls"):
-                data["references"] = v["ReferenceUrls"]
+            cvss = next((c for c in _list(v.get("Cvss")) if isinstance(c, dict)), {})
+            data["cvss"] = clean({"version": cvss.get("Version"), "score": cvss.get("BaseScore"),
+                                  "vector": cvss.get("BaseVector") if isinstance(cvss.get("BaseVector"), str) else None}) or {}
+            urls = [u for u in _list(v.get("ReferenceUrls")) if isinstance(u, str) and is_uri(u)]
+            if urls:
+                data["references"] = urls     # anything else stays in meta.custom.asff.Vulnerabilities
         event = merge(event, leftover, _as_is)
         if own:
             # A description this converter generated (the event had none) is not part of the event.
@@ -824,12 +890,26 @@ class AsffFormat(Format):
                                 else "high" if score < 9 else "critical")
             data.setdefault("title", finding.get("Title") or data["vuln_id"])
             vuln = next((v for v in finding.get("Vulnerabilities") or [] if isinstance(v, dict) and v.get("Id") == data["vuln_id"]), {})
-            products = [clean({"vendor": (vuln.get("Vendor") or {}).get("Name") if isinstance(vuln.get("Vendor"), dict) else None,
-                               "product": p.get("Name"), "versions": [p["Version"]] if nonblank(p.get("Version")) else None})
-                        for p in vuln.get("VulnerablePackages") or [] if isinstance(p, dict) and nonblank(p.get("Name"))]
-            products = [p for p in products if nonblank(p.get("vendor"))]
+            packages = [p for p in _list(vuln.get("VulnerablePackages")) if isinstance(p, dict) and nonblank(p.get("Name"))]
+            # A package names no maker (`Vendor` is the advisory's source, e.g. NVD): "unknown", as the
+            # OCSF reader writes for a package without vendor_name; the schema requires a vendor.
+            products = [clean({"vendor": "unknown", "product": p["Name"],
+                               "versions": [p["Version"]] if nonblank(p.get("Version")) else None}) for p in packages]
             if products and "affected_products" not in data:
                 data["affected_products"] = products
+            fixed = list(dict.fromkeys(p["FixedInVersion"] for p in packages if nonblank(p.get("FixedInVersion"))))
+            if fixed and "patch_details" not in data:
+                data["patch_details"] = {"fixed_versions": fixed}
+            advisory = vuln.get("Vendor") if isinstance(vuln.get("Vendor"), dict) else {}
+            # VulnerabilityVendor is "a vendor that generates a vulnerability report": its Url is the
+            # advisory (a reference), its dates the advisory's; its Name has no WIA field and stays
+            # in meta.custom.asff.Vulnerabilities.
+            url = advisory.get("Url")
+            if isinstance(url, str) and is_uri(url) and url not in data.get("references", []):
+                data["references"] = [*data.get("references", []), url]
+            for member, key in (("VendorCreatedAt", "published"), ("VendorUpdatedAt", "modified")):
+                if key not in data and (moment := _timestamp(advisory.get(member))) is not None:
+                    data[key] = moment
             for member, key in (("ExploitAvailable", "exploit_available"), ("FixAvailable", "patch_available")):
                 if vuln.get(member) in ("YES", "NO") and key not in data:
                     data[key] = vuln[member] == "YES"
@@ -895,7 +975,7 @@ class AsffFormat(Format):
     def _context_foreign(event: dict[str, Any], finding: dict[str, Any]) -> None:
         """Account, host and remote address of another product's finding, and in `meta.custom.asff`
         what has no WIA field (Id, ProductArn, Types, ProductFields, Resources, Compliance, Action...)."""
-        m = re.match(r"^\d{12}$", str(finding.get("AwsAccountId", "")))
+        m = re.match(r"^\d{12}\Z", str(finding.get("AwsAccountId", "")))
         if m:
             cloud = {"provider": "aws", "account_id": finding["AwsAccountId"]}
             if nonblank(finding.get("Region")):
@@ -903,8 +983,10 @@ class AsffFormat(Format):
             event.setdefault("context", {})["cloud"] = cloud
         for res in finding.get("Resources") or []:
             if isinstance(res, dict) and res.get("Type") == "AwsEc2Instance":
-                details = (res.get("Details") or {}).get("AwsEc2Instance") or {}
-                ips = [*(details.get("IpV4Addresses") or []), *(details.get("IpV6Addresses") or [])]
+                details = res.get("Details") if isinstance(res.get("Details"), dict) else {}
+                details = details.get("AwsEc2Instance") if isinstance(details.get("AwsEc2Instance"), dict) else {}
+                ips = [ip for ip in (*_list(details.get("IpV4Addresses")), *_list(details.get("IpV6Addresses")))
+                       if ip_version(ip)]             # anything else stays in meta.custom.asff.Resources
                 event.setdefault("context", {})["host"] = clean({"hostname": str(res.get("Id", "")).rsplit("/", 1)[-1], "ip": ips})
                 break
         action = finding.get("Action") if isinstance(finding.get("Action"), dict) else {}
@@ -912,7 +994,7 @@ class AsffFormat(Format):
             _remote_address(action.get(member), member, event)
         if not event.get("context"):
             event.pop("context", None)
-        types = [t for t in finding.get("Types") or [] if isinstance(t, str)]
-        kept = {member: finding.get(member) for member in _FOREIGN_KEPT}
-        event.setdefault("meta", {})["custom"] = {"asff": clean({"Id": finding["Id"], "ProductArn": finding.get("ProductArn"),
-                                                                 "Types": types, **kept})}
+        # as they came: nulls and empty members included (meta.custom allows any JSON value)
+        kept = {member: copy.deepcopy(finding[member]) for member in ("Id", "ProductArn", "Types", *_FOREIGN_KEPT)
+                if member in finding}
+        event.setdefault("meta", {})["custom"] = {"asff": kept}

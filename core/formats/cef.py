@@ -28,9 +28,9 @@ from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
 from .base import Format, guarded_reader
-from .keyvalue import (EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
-                       foreign_alert, foreign_time, get_path, header_fields, leaves, mapping,
-                       odd_backslashes)
+from .keyvalue import (check_required, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
+                       TIME_OF_READING, document_lines, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
+                       odd_backslashes, read_time, syslog_time)
 
 CEF_VERSION = "0"
 VENDOR = "WIA"
@@ -183,7 +183,8 @@ _KEY = re.compile(r"[^\s=\\]+$")
 
 @lru_cache(maxsize=1024)
 def _is_key(name: str) -> bool:
-    """Whether `name` can be an extension key (cached: the same keys recur line after line)."""
+    """Whether `name` can be an extension key (cached: the same keys recur line after line; the
+    caller checks a word longer than 128 characters uncached, so the cache never holds megabytes)."""
     return _KEY.match(name) is not None
 
 
@@ -197,35 +198,48 @@ def split_extension(text: str) -> dict[str, str]:
     has_tab = "\t" in text          # most lines have none: one rfind per '=' instead of two
     has_escape = "\\" in text
     key: str | None = None          # the key whose value is being read
-    value_at = floor = 0
-    eq = -1
+    value_at = 0
+    eq = previous = -1              # previous: the '=' before this one (a key holds none)
     while (eq := text.find("=", eq + 1)) >= 0:
+        # The space before a key is looked for only back to the previous '=': looking further made
+        # a value of many unescaped '=' and no space quadratic.
+        low, previous = previous + 1, eq
         if has_escape and odd_backslashes(text, eq):
             continue                                   # an escaped '='
-        space = text.rfind(" ", floor, eq)
+        space = text.rfind(" ", low, eq)
         if has_tab:
-            space = max(space, text.rfind("\t", floor, eq))
+            space = max(space, text.rfind("\t", low, eq))
+        if space < 0 < low:
+            continue                                   # the word before this '=' touches another '='
         name = text[space + 1:eq]
-        if not name or not _is_key(name):
+        if not name or not (_is_key(name) if len(name) <= 128 else _KEY.match(name)):
             continue                                   # an '=' inside a value that was not escaped
         if key is not None:
-            pairs[key] = unescape_value(text[value_at:space])
+            value = unescape_value(text[value_at:space])
+            if pairs.setdefault(key, value) != value:
+                raise _duplicate(key)
         elif text[:space + 1].strip():
             raise ConversionError("cef", f"extension text before the first key: {text[:space + 1][:40]!r}",
                                   path="extension")
-        key, value_at, floor = name, eq + 1, eq + 1
+        key, value_at = name, eq + 1
     if key is None:
         if text.strip():
             raise ConversionError("cef", f"extension without any key=value pair: {text[:40]!r}", path="extension")
     else:
-        pairs[key] = unescape_value(text[value_at:])
+        value = unescape_value(text[value_at:])
+        if pairs.setdefault(key, value) != value:
+            raise _duplicate(key)
     return pairs
+
+
+def _duplicate(key: str) -> ConversionError:
+    """A key given twice with different values: keeping either would drop the other silently."""
+    return ConversionError("cef", f"the key {key[:60]!r} appears twice with different values", path=f"extension/{key[:60]}")
 
 
 def split_line(line: str | bytes) -> CefRecord:
     """Parse one CEF line (an optional syslog header before `CEF:` is kept as `prefix`)."""
-    text = line.decode("utf-8") if isinstance(line, (bytes, bytearray)) else line
-    text = text.rstrip("\r\n")
+    text = line_text(line, "cef")
     at = text.find("CEF:")
     if at < 0:
         raise ConversionError("cef", "no 'CEF:' header in the line", path="header")
@@ -275,8 +289,7 @@ class CefFormat(Format):
 
     @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
-        lines = doc if isinstance(doc, list) else [doc]
-        return [record_to_wia(split_line(line)) for line in lines]
+        return [record_to_wia(split_line(line)) for line in document_lines(doc, "cef")]
 
 
 _HEADER_ESCAPE = re.compile(r"\\([\\|])")
@@ -315,14 +328,13 @@ def record_to_wia(record: CefRecord) -> dict[str, Any]:
         event.setdefault("data", {})[name_path[1]] = record.name
     decode_fields(ext, fields_for(record.event_class_id), event)
     decode_carried(ext, event, "cef")                  # it reads only the `wia.` keys
-    return event
+    return check_required(event, "cef")
 
 
 def foreign_event(record: CefRecord) -> dict[str, Any]:
     """Another product's CEF line as a WIA `alert` (keyvalue.foreign_alert): Name is the title, the
-    Device Event Class ID the alert id; csN values are kept under their csNLabel names too. The time
-    is rt, else end, else start, in any spelling the spec allows (epoch ms or `MMM dd [yyyy]
-    HH:mm:ss[.SSS] [zzz]`); the time of parsing only when none of them can be read."""
+    Device Event Class ID the alert id; csN values are kept under their csNLabel names too; the time
+    as `foreign_timestamp` finds it."""
     ext = dict(record.extension)
     for slot in [k for k in ext if re.fullmatch(r"(cs|cn|cfp|c6a|flexString|deviceCustomDate)\d", k)]:
         label = ext.get(slot + "Label")
@@ -332,15 +344,42 @@ def foreign_event(record: CefRecord) -> dict[str, Any]:
     if not severity.isdigit():
         mapped = TEXT_SEVERITY.get(severity.lower())
         severity = str(mapped) if mapped is not None else ""
-    timestamp = next(filter(None, (foreign_time(ext.get(key)) for key in ("rt", "end", "start"))), None) or now_iso()
     direction = {"0": "inbound", "1": "outbound"}.get(ext.get("deviceDirection", ""))
     return foreign_alert(
         "cef", vendor=record.vendor, product=record.product, product_version=record.product_version,
-        event_id=record.event_class_id, title=record.name, severity=severity, timestamp=timestamp, attributes=ext,
+        event_id=record.event_class_id, title=record.name, severity=severity, timestamp=foreign_timestamp(record),
+        attributes=ext,
         network=(ext.get("src") or ext.get("c6a2"), ext.get("spt"), ext.get("dst") or ext.get("c6a3"), ext.get("dpt"),
                  ext.get("proto")),
         user=ext.get("suser") or ext.get("duser"), hosts=(ext.get("shost"), ext.get("dhost")),
         direction=direction, hashes=(ext.get("fileHash"), ext.get("oldFileHash")))
+
+
+#: The spec's time keys, the event's own first (rt = deviceReceiptTime), as short or full names.
+TIME_KEYS = ("rt", "deviceReceiptTime", "end", "endTime", "start", "startTime")
+#: Vendor keys that hold the event time as epoch digits (FortiOS: nanoseconds since 6.2).
+VENDOR_TIME_KEYS = ("FTNTFGTeventtime",)
+
+
+def foreign_timestamp(record: CefRecord) -> tuple[str, str]:
+    """(time, where it came from) of another product's line: the first spec time key present
+    (`rt`, else `end`, else `start`), read in any spelling the spec allows (epoch ms, `MMM dd [yyyy]
+    HH:mm:ss[.SSS][ zzz]`, zzz a zone name or a numeric offset) or refused with a ConversionError
+    naming the key, never replaced by another time; else a vendor key (FTNTFGTeventtime); else
+    the syslog header's time; else the time of reading, labelled so."""
+    ext = record.extension
+    for key in TIME_KEYS:
+        text = ext.get(key, "")
+        if text.strip():
+            try:
+                return read_time(text), key
+            except ValueError as exc:
+                raise ConversionError("cef", f"{key} is not a time this reader can place: {exc}",
+                                      path=f"extension/{key}") from None
+    for key in VENDOR_TIME_KEYS:
+        if moment := foreign_time(ext.get(key)):
+            return moment, key
+    return syslog_time(record.prefix) or (now_iso(), TIME_OF_READING)
 
 
 __all__ = ["CefFormat", "CefRecord", "split_line", "split_extension", "escape_header", "escape_value",

@@ -15,6 +15,8 @@ fields carry. The tables, per data model with the WIA source of each field: docs
 """
 from __future__ import annotations
 
+import copy
+import json
 import re
 import uuid
 from datetime import datetime, timezone
@@ -26,6 +28,7 @@ from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
 from ._wia_paths import canonical_times, clean, ip_version, is_int, is_mac, is_number, nonblank
+from ..validation.formats import is_uri
 from .base import Format, guarded_reader
 
 CIM_VERSION = "6.x"
@@ -71,6 +74,11 @@ ACCOUNT_EVENTS = {"password_change", "account_locked", "account_unlocked"}
 def _first(*values: Any) -> Any:
     """The first value that says something (a non-empty string or a number)."""
     return next((v for v in values if (isinstance(v, str) and v != "") or is_number(v)), None)
+
+
+def _str(value: Any) -> str:
+    """A value `_first` picked, as the text a WIA title or id needs (a number as written)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _or_unknown(*values: Any) -> Any:
@@ -426,7 +434,7 @@ class CimFormat(Format):
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         """A `from_wia` document (or its flat `fields`, as a Splunk search returns them) -> one WIA event."""
         if not isinstance(doc, dict):
-            raise ConversionError(self.name, "a CIM document must be a JSON object")
+            raise ConversionError(self.name, f"a CIM document must be a JSON object, got {type(doc).__name__}", path="/")
         if isinstance(doc.get("result"), dict):
             doc = doc["result"]         # search/jobs/export rows and alert-action webhooks wrap the fields
         fields = doc.get("fields") if isinstance(doc.get("fields"), dict) else doc
@@ -452,27 +460,35 @@ class CimFormat(Format):
         event_id = fields.get("wia_id") if _is_uuid(fields.get("wia_id")) else str(uuid.uuid5(uuid.NAMESPACE_URL, f"cim:{sorted(fields.items())!r}"))
         product = fields.get("product") if isinstance(fields.get("product"), str) else \
             (fields.get("vendor_product") if _known(fields.get("vendor_product")) else "splunk")
+        try:
+            timestamp = _iso(fields["_time"])
+        except (OverflowError, ValueError, OSError):
+            raise ConversionError(self.name, f"_time {fields['_time']!r} is out of range", path="/fields/_time") from None
         event: dict[str, Any] = {
             "$schema": WIA_SCHEMA_URI, "version": WIA_VERSION, "id": event_id, "type": etype,
-            "timestamp": _iso(fields["_time"]), "severity": severity,
+            "timestamp": timestamp, "severity": severity,
             "source": clean({"type": "siem", "name": product, "vendor": fields.get("vendor"), "version": fields.get("product_version")}),
         }
         event["data"] = builder(fields, models, event)
         mitre = fields.get("mitre_technique_id")
-        if nonblank(mitre) and re.match(r"^T\d{4}(\.\d{3})?$", mitre):
+        if nonblank(mitre) and re.match(r"^T\d{4}(\.\d{3})?\Z", mitre):
             event["mitre"] = {"technique": mitre.split(".")[0], **({"sub_technique": mitre} if "." in mitre else {})}
-            if re.match(r"^TA\d{4}$", str(fields.get("mitre_tactic_id", ""))):
+            if re.match(r"^TA\d{4}\Z", str(fields.get("mitre_tactic_id", ""))):
                 event["mitre"] = {"tactic": fields["mitre_tactic_id"], **event["mitre"]}
-        if foreign:
-            self._complete_foreign(fields, event)
-            canonical_times(event)
-        return [clean(event)]
+        if not foreign:
+            return [clean(event)]
+        self._complete_foreign(fields, event)
+        canonical_times(event)
+        event = clean(event)
+        # every field as it came, nulls and empty lists included (meta.custom allows any JSON value)
+        event.setdefault("meta", {}).setdefault("custom", {})["cim"] = copy.deepcopy(fields["_original"])
+        return [event]
 
     @staticmethod
     def _complete_foreign(f: dict[str, Any], event: dict[str, Any]) -> None:
         """A search result Splunk (or Enterprise Security) made: what the CIM fields say beyond the
-        table (ES notable names, ATT&CK annotations, file hashes, xref URLs), and every field as it
-        came in `meta.custom.cim`, so nothing is dropped."""
+        table (ES notable names, ATT&CK annotations, file hashes, xref URLs). `to_wia` then puts every
+        field as it came in `meta.custom.cim`, so nothing is dropped."""
         data, etype = event["data"], event["type"]
         if etype == "alert":
             title = _first(f.get("rule_title"), f.get("rule_name"), f.get("search_name"))
@@ -490,24 +506,26 @@ class CimFormat(Format):
                 kinds = {32: "file_hash_md5", 40: "file_hash_sha1", 64: "file_hash_sha256"}
                 data["indicators"] = [{"type": kinds[len(h)], "value": h.lower()} for h in hashes]
         if etype == "vulnerability":
-            urls = [x for x in _values(f.get("xref")) if re.match(r"^https?://", x)]
+            urls = [x for x in _values(f.get("xref")) if re.match(r"^https?://", x) and is_uri(x)]
             if urls:
                 data.setdefault("references", urls)
         if etype == "auth_event" and ip_version(f.get("src")) and not (data.get("source") or {}).get("ip"):
             data.setdefault("source", {})["ip"] = f["src"]
         if "mitre" not in event:
-            ids = [t for t in _values(f.get("annotations.mitre_attack")) if re.match(r"^T\d{4}(\.\d{3})?$", t)]
-            tactics = [t for t in _values(f.get("annotations.mitre_attack.mitre_tactic_id")) if re.match(r"^TA\d{4}$", t)]
+            ids = [t for t in _values(f.get("annotations.mitre_attack")) if re.match(r"^T\d{4}(\.\d{3})?\Z", t)]
+            tactics = [t for t in _values(f.get("annotations.mitre_attack.mitre_tactic_id")) if re.match(r"^TA\d{4}\Z", t)]
             if ids:
                 sub = next((t for t in ids if "." in t), None)
                 technique = next((t for t in ids if "." not in t), sub[:5] if sub else None)
                 mitre = {"technique": technique}
                 if sub and sub.startswith(technique):
                     mitre["sub_technique"] = sub
-                if tactics:
-                    mitre = {"tactic": tactics[0], **mitre}
+                # the first annotated tactic the technique belongs to (ES annotates lists that need not pair up)
+                from ..attack import table
+                tactic = next((t for t in tactics if table().in_tactic(mitre.get("sub_technique") or technique, t)), None)
+                if tactic:
+                    mitre = {"tactic": tactic, **mitre}
                 event["mitre"] = mitre
-        event.setdefault("meta", {}).setdefault("custom", {})["cim"] = f.get("_original", {})
 
     @staticmethod
     def _type_from_models(models: list[str], fields: dict[str, Any]) -> str | None:
@@ -521,12 +539,13 @@ class CimFormat(Format):
         return None
 
     def _context_back(self, f: dict[str, Any], event: dict[str, Any]) -> None:
-        net = clean({"source": {"ip": f.get("src_ip"), "port": f.get("src_port") if is_int(f.get("src_port")) else None},
-                     "destination": {"ip": f.get("dest_ip"), "port": f.get("dest_port") if is_int(f.get("dest_port")) else None},
+        ip = lambda key: f.get(key) if ip_version(f.get(key)) else None  # noqa: E731  (a multivalue list stays in meta.custom.cim)
+        net = clean({"source": {"ip": ip("src_ip"), "port": f.get("src_port") if is_int(f.get("src_port")) else None},
+                     "destination": {"ip": ip("dest_ip"), "port": f.get("dest_port") if is_int(f.get("dest_port")) else None},
                      "direction": f.get("direction") if f.get("direction") in ("inbound", "outbound") else None})
         ctx = clean({"network": net, "user": {"name": f["user"]} if _known(f.get("user")) else None,
                      "cloud": {"provider": "aws", "account_id": f.get("vendor_account"), "region": f.get("vendor_region")}
-                     if nonblank(f.get("vendor_account")) and re.match(r"^\d{12}$", f["vendor_account"]) else None})
+                     if nonblank(f.get("vendor_account")) and re.match(r"^\d{12}\Z", f["vendor_account"]) else None})
         if ctx:
             event["context"] = ctx
 
@@ -540,8 +559,8 @@ class CimFormat(Format):
             BAND_PRIORITY.get(band(event["severity"]), "medium")
         signature = f.get("signature") if nonblank(f.get("signature")) else f.get("description")
         rule = clean({"id": f.get("rule_id"), "name": f.get("rule_name")})
-        return clean({"alert_id": _text(f.get("id")) if _text(f.get("id")) is not None else _first(f.get("signature_id"), event["id"]),
-                      "title": _text(f.get("subject")) if _text(f.get("subject")) is not None else _first(signature, f.get("description"), "alert"),
+        return clean({"alert_id": _text(f.get("id")) if _text(f.get("id")) is not None else _str(_first(f.get("signature_id"), event["id"])),
+                      "title": _text(f.get("subject")) if _text(f.get("subject")) is not None else _str(_first(signature, f.get("description"), "alert")),
                       "category": category, "status": status, "priority": priority, "detection_rule": rule or None,
                       "count": f.get("count") if is_int(f.get("count")) and f["count"] >= 1 else None,
                       "assignee": _text(f.get("owner"))})
@@ -553,20 +572,20 @@ class CimFormat(Format):
                                                        "recovering", "closed") else "new"
         priority = f.get("priority") if f.get("priority") in ("critical", "high", "medium", "low") else "medium"
         return clean({"incident_id": _text(f.get("id")) if _text(f.get("id")) is not None else event["id"],
-                      "title": _text(f.get("signature")) if _text(f.get("signature")) is not None else _first(f.get("description"), "incident"),
+                      "title": _text(f.get("signature")) if _text(f.get("signature")) is not None else _str(_first(f.get("description"), "incident")),
                       "category": category, "status": status, "priority": priority,
                       "lead_analyst": _text(f.get("owner"))})
 
     def _back_vulnerability(self, f: dict[str, Any], models: list[str], event: dict[str, Any]) -> dict[str, Any]:
         cve = _first(f.get("cve"), f.get("signature_id"))
-        if not (nonblank(cve) and re.match(r"^CVE-\d{4}-\d{4,}$", cve)):
+        if not (nonblank(cve) and re.match(r"^CVE-\d{4}-\d{4,}\Z", cve)):
             raise ConversionError(self.name, "a vulnerability needs a CVE id in `cve`", path="/fields/cve")
         score = f.get("cvss") if is_number(f.get("cvss")) and 0 <= f["cvss"] <= 10 else event["severity"]
-        severity = {v: k for k, v in CVSS_SEVERITY.items()}.get(f.get("severity"), "medium")
+        severity = {v: k for k, v in CVSS_SEVERITY.items()}.get(_text(f.get("severity")), "medium")
         xref = f.get("xref") if isinstance(f.get("xref"), list) else [f["xref"]] if nonblank(f.get("xref")) else []
-        return clean({"vuln_id": cve, "title": _first(f.get("signature"), cve), "description": f.get("description"),
+        return clean({"vuln_id": cve, "title": _str(_first(f.get("signature"), cve)), "description": f.get("description"),
                       "cvss": {"version": "3.1", "score": score, "severity": severity},
-                      "cwe": [c for c in xref if isinstance(c, str) and re.match(r"^CWE-\d+$", c)] or None})
+                      "cwe": [c for c in xref if isinstance(c, str) and re.match(r"^CWE-\d+\Z", c)] or None})
 
     def _back_auth_event(self, f: dict[str, Any], models: list[str], event: dict[str, Any]) -> dict[str, Any]:
         kinds = ("login_success", "login_failure", "logout", "password_change", "account_locked", "account_unlocked",
@@ -577,7 +596,7 @@ class CimFormat(Format):
         return clean({"event_type": kind, "result": result,
                       "failure_reason": f.get("reason") if f.get("reason") in reasons else None,
                       "user": {"name": f.get("user") if nonblank(f.get("user")) else UNKNOWN},
-                      "source": {"ip": f.get("src_ip"), "user_agent": f.get("user_agent")},
+                      "source": {"ip": f.get("src_ip") if ip_version(f.get("src_ip")) else None, "user_agent": f.get("user_agent")},
                       "target": {"type": "application", "name": _first(f.get("dest_host"), f.get("dest"), f.get("app"), UNKNOWN)},
                       "auth_method": f.get("authentication_method") if f.get("authentication_method") in
                       ("password", "sso", "certificate", "biometric", "mfa", "api_key", "oauth") else None,
@@ -609,7 +628,7 @@ class CimFormat(Format):
             if not (is_int(port) and 0 <= port <= 65535):
                 data[side]["port"] = None
         if _known(f.get("query")):
-            reply = {v[0]: k for k, v in DNS_REPLY.items()}.get(f.get("reply_code"))
+            reply = {v[0]: k for k, v in DNS_REPLY.items()}.get(_text(f.get("reply_code")))
             answers = f.get("answer") if isinstance(f.get("answer"), list) else [f["answer"]] if _known(f.get("answer")) else None
             data["dns"] = {"query": f["query"], "query_type": f.get("record_type") if f.get("record_type") in
                            ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT") else None,
@@ -682,6 +701,7 @@ def search_result_fields(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
     fields: dict[str, Any] = {}
     datasets: list[str] = []
     for key, value in raw.items():
+        value = _splunk_value(value)
         prefix, dot, rest = key.partition(".")
         if dot and prefix in _PREFIX_DATASET and rest:
             datasets.append(_PREFIX_DATASET[prefix])
@@ -698,6 +718,19 @@ def search_result_fields(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
         fields["reply_code"] = _REPLY_CODES.get(re.sub(r"[\s_-]", "", reply.lower()), reply)
     fields["_original"] = dict(raw)
     return fields, list(dict.fromkeys(datasets))
+
+
+def _splunk_value(value: Any) -> Any:
+    """Splunk writes every field value as a string, a multivalue field as a list of strings: a number
+    (from another producer) is read as its text; a boolean, an object or a list holding one is not
+    read at all (it would land where WIA wants text) and stays only in meta.custom.cim."""
+    if value is None or isinstance(value, str):
+        return value
+    if is_number(value):
+        return json.dumps(value)
+    if isinstance(value, list) and all(isinstance(v, str) or is_number(v) for v in value):
+        return [v if isinstance(v, str) else json.dumps(v) for v in value]
+    return None
 
 
 def _models_from_tags(fields: dict[str, Any]) -> list[str]:

@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
@@ -76,6 +76,29 @@ def odd_backslashes(text: str, at: int, start: int = 0) -> bool:
     return (at - i) % 2 == 1
 
 
+
+
+def line_text(line: Any, format_name: str) -> str:
+    """One line as text: bytes must be UTF-8 (both specs say so); the line break is taken off."""
+    if isinstance(line, (bytes, bytearray)):
+        try:
+            line = bytes(line).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConversionError(format_name, f"the line is not UTF-8 (byte {exc.start})", path="line") from None
+    if not isinstance(line, str):
+        raise ConversionError(format_name, f"a line must be text, got {type(line).__name__}", path="line")
+    return line.rstrip("\r\n")
+
+
+def document_lines(doc: Any, format_name: str) -> list[Any]:
+    """The lines of a document: one line, or a JSON list of lines (an item that is no text is refused
+    with its index)."""
+    if not isinstance(doc, list):
+        return [doc]
+    for index, line in enumerate(doc):
+        if not isinstance(line, (str, bytes, bytearray)):
+            raise ConversionError(format_name, f"a line must be text, got {type(line).__name__}", path=f"/{index}")
+    return doc
 
 
 # --- codecs: WIA value <-> key text ------------------------------------------------------------
@@ -346,6 +369,20 @@ def _carried(event_type: str | None, key: str) -> tuple[Path, bool]:
     return path, "string" in schema_types(event_type, path)
 
 
+#: The members every WIA event has (wia-security-v1.schema.json `required`).
+REQUIRED = ("version", "id", "type", "timestamp", "severity", "source", "data")
+
+
+def check_required(event: dict[str, Any], format_name: str) -> dict[str, Any]:
+    """A line that claims to be one this project wrote (WIA header, wia id) but lacks a member every
+    WIA event has was not written by `from_wia`: refused with the member's path, not passed on half-made."""
+    for member in REQUIRED:
+        if member not in event:
+            raise ConversionError(format_name, f"a line in WIA's own layout lacks the required member {member!r}",
+                                  path="/" + member)
+    return event
+
+
 def _json(text: str, key: str, format_name: str) -> Any:
     try:
         return json.loads(text)
@@ -408,42 +445,151 @@ def _epoch(text: str) -> datetime:
 
 
 def _with_year(moment: datetime, now: datetime) -> datetime:
-    """A time written without a year (syslog style) is the latest one not after tomorrow."""
-    moment = moment.replace(year=now.year)
-    return moment.replace(year=now.year - 1) if moment - now > timedelta(days=1) else moment
+    """A time written without a year (syslog style) is the latest one not after tomorrow (for 29 Feb:
+    the latest leap year's)."""
+    for year in range(now.year, now.year - 9, -1):     # leap years are at most 8 apart (1896 -> 1904)
+        try:
+            candidate = moment.replace(year=year)
+        except ValueError:                              # 29 Feb of a common year
+            continue
+        if candidate - now <= timedelta(days=1):
+            return candidate
+    raise ValueError(f"no year fits {moment:%b %d}")
 
 
 def foreign_time(text: str | None, formats: Sequence[str] = CEF_TIME_FORMATS, *, now: datetime | None = None) -> str | None:
-    """A time stamp another product wrote (epoch digits, RFC 3339, or one of `formats` optionally
-    followed by a zone name) as WIA's UTC spelling; None when it cannot be read for sure."""
+    """A time stamp another product wrote as WIA's UTC spelling (see `read_time`); None when it
+    cannot be read for sure."""
+    try:
+        return read_time(text, formats, now=now)
+    except ValueError:
+        return None
+
+
+#: A zone after the time: a numeric offset (`+0200`, `-05:00`, `+02`, `GMT+2`, `UTC-05:00`) or a name.
+_ZONE_TAIL = re.compile(r"^(?P<head>.*\d)\s*(?:(?P<gmt>GMT|UTC|UT)?(?P<sign>[+-])(?P<hh>\d{1,2})(?::?(?P<mm>\d\d))?"
+                        r"|\s(?P<name>[A-Za-z][A-Za-z0-9_+/-]*))$", re.ASCII)
+
+
+def _zone(match: re.Match[str], text: str) -> tzinfo:
+    """The zone `_ZONE_TAIL` found: an offset of at most 14 hours, a name of `_ZONES` (fixed offsets), or
+    an IANA name (`Europe/Berlin`, read with zoneinfo). Anything else raises ValueError: not guessed."""
+    if match.group("sign"):
+        hours, minutes = int(match.group("hh")), int(match.group("mm") or 0)
+        if (hours, minutes) > (14, 0) or minutes >= 60 or (not match.group("gmt") and match.group("mm") is None
+                                                             and len(match.group("hh")) == 1):
+            raise ValueError(f"{text[:60]!r}: {match.group(0)[len(match.group('head')):].strip()!r} is no UTC offset")
+        sign = -1 if match.group("sign") == "-" else 1
+        return timezone(sign * timedelta(hours=hours, minutes=minutes))
+    name = match.group("name")
+    if name.upper() in _ZONES:
+        return timezone(timedelta(hours=_ZONES[name.upper()]))
+    if "/" in name:
+        try:
+            from zoneinfo import ZoneInfo
+            return ZoneInfo(name)
+        except (ValueError, LookupError, OSError):     # ZoneInfoNotFoundError is a KeyError
+            pass
+    raise ValueError(f"{text[:60]!r}: unknown time zone {name!r} (not guessed)")
+
+
+def _local(moment: datetime, zone: tzinfo, text: str) -> datetime:
+    """`moment` (naive) in `zone`; a local time that a daylight-saving change makes ambiguous or
+    skips is refused, never guessed."""
+    first, second = moment.replace(tzinfo=zone, fold=0), moment.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        raise ValueError(f"{text[:60]!r}: a daylight-saving change of {zone} makes this local time ambiguous (repeated or skipped)")
+    return first
+
+
+def read_time(text: str | None, formats: Sequence[str] = CEF_TIME_FORMATS, *, now: datetime | None = None) -> str:
+    """A time stamp another product wrote, as WIA's UTC spelling (milliseconds, `Z`): epoch digits
+    (the unit told by the size), RFC 3339, or one of `formats` (strptime), the latter optionally
+    followed by a zone (`_ZONE_TAIL`: a numeric offset, a fixed-offset name, an IANA name). No
+    zone: UTC. A time without a year gets the latest year that puts it no later than tomorrow.
+    Raises ValueError saying why when the text is no time, or its zone is unknown or ambiguous."""
     from ..timeutil import to_iso
     text = (text or "").strip()
     if not text:
-        return None
-    if text.isdigit():
-        return to_iso(_epoch(text))
+        raise ValueError("empty time")
     try:
-        return to_iso(parse_iso(text))
-    except ValueError:
-        pass
-    now = now or datetime.now(timezone.utc)
-    offset: float | None = None
-    head, _, zone = text.rpartition(" ")
-    if head and zone.upper() in _ZONES:
-        text, offset = head, _ZONES[zone.upper()]
-        # the zone was read here: a pattern ending in it (LEEF devTimeFormat "... zzz") must not expect it
-        formats = [fmt[:-3] if fmt.endswith(" %Z") else fmt for fmt in formats]
-    for fmt in formats:
+        if text.isascii() and text.isdigit():
+            if len(text) > 20:                          # beyond nanoseconds in year 9999: no epoch time
+                raise OverflowError
+            return to_iso(_epoch(text))
         try:
-            moment = datetime.strptime(text, fmt)
+            return to_iso(parse_iso(text))
         except ValueError:
-            continue
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone(timedelta(hours=offset or 0)))
+            pass
+        now = now or datetime.now(timezone.utc)
+        # a pattern with its own numeric offset (LEEF devTimeFormat "...Z") reads it as written; a zone
+        # *name* (%Z) is left to _zone below (strptime would take the machine's local zone name, naive)
+        for fmt in formats:
+            if "%Z" not in fmt and (moment := _strptime(text, fmt)) is not None:
+                return to_iso(_dated(moment, fmt, now, timezone.utc, text))
+        match = _ZONE_TAIL.match(text)
+        if match:
+            zone = _zone(match, text)
+            head = match.group("head")
+            for fmt in formats:
+                bare = fmt[:-3] if fmt.endswith((" %Z", " %z")) else fmt
+                if "%Z" not in bare and "%z" not in bare and (moment := _strptime(head, bare)) is not None:
+                    return to_iso(_dated(moment, bare, now, zone, text))
+    except OverflowError:
+        raise ValueError(f"{text[:40]!r}: out of range") from None
+    raise ValueError(f"{text[:40]!r} is not a time in a layout this reader knows")
+
+
+def _strptime(text: str, fmt: str) -> datetime | None:
+    if "%Y" not in fmt and "%y" not in fmt:
+        # No year written: parse in a leap year, so that 29 Feb exists (strptime's default 1900 has
+        # none, and Python 3.15 stops defaulting); _dated picks the real year.
+        text, fmt = f"2000 {text}", f"%Y {fmt}"
+    try:
+        return datetime.strptime(text, fmt)
+    except (ValueError, re.error):      # re.error: a devTimeFormat naming a field twice ("yyyy ... yyyy")
+        return None
+
+
+def _dated(moment: datetime, fmt: str, now: datetime, zone: tzinfo, text: str) -> datetime:
+    if moment.tzinfo is None:
         if "%Y" not in fmt and "%y" not in fmt:
-            moment = _with_year(moment, now)
-        return to_iso(moment)
+            moment = _with_year(moment, now.replace(tzinfo=None))
+        moment = _local(moment, zone, text)
+    return moment
+
+
+#: Where a syslog header (before `CEF:` / `LEEF:`) keeps a time, best first: FortiOS's epoch
+#: `eventtime=`, FortiOS's `date=` + `time=` (+ `tz=`), an RFC 5424 / RFC 3339 time stamp after the
+#: priority, an RFC 3164 `Mmm dd hh:mm:ss`.
+_SYSLOG_EVENTTIME = re.compile(r"(?:^|[\s>])eventtime=\"?(\d{9,19})\"?(?=\s|$)", re.ASCII)
+_SYSLOG_DATE_TIME = re.compile(r"(?:^|[\s>])date=\"?(\d{4}-\d\d-\d\d)\"?\s+time=\"?(\d\d:\d\d:\d\d)\"?(?=\s|$)", re.ASCII)
+_SYSLOG_TZ = re.compile(r"(?:^|[\s>])tz=\"?([+-]\d{4})\"?(?=\s|$)", re.ASCII)
+_SYSLOG_5424 = re.compile(r"^(?:<\d{1,3}>)?(?:\d{1,2} )?(\d{4}-\d\d-\d\d[Tt]\S+)\s", re.ASCII)
+_SYSLOG_3164 = re.compile(r"^(?:<\d{1,3}>)?([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)\s", re.ASCII)
+
+
+def syslog_time(prefix: str, *, now: datetime | None = None) -> tuple[str, str] | None:
+    """(WIA time, where it was found) from the syslog header before a CEF/LEEF line, None when the
+    header holds no readable time. Times the header writes without a zone (RFC 3164, FortiOS
+    date/time without tz) are read as UTC."""
+    prefix = prefix.lstrip("\ufeff")
+    if (m := _SYSLOG_EVENTTIME.search(prefix)) and (moment := foreign_time(m.group(1))):
+        return moment, "syslog:eventtime"
+    if m := _SYSLOG_DATE_TIME.search(prefix):
+        tz = _SYSLOG_TZ.search(prefix)
+        if moment := foreign_time(f"{m.group(1)}T{m.group(2)}{tz.group(1) if tz else ''}"):
+            return moment, "syslog:date+time"
+    if (m := _SYSLOG_5424.match(prefix)) and (moment := foreign_time(m.group(1))):
+        return moment, "syslog:rfc5424"
+    if (m := _SYSLOG_3164.match(prefix)) and (moment := foreign_time(m.group(1).replace("  ", " 0"), now=now)):
+        return moment, "syslog:rfc3164"
     return None
+
+
+#: meta.labels key naming where a foreign line's `timestamp` came from (TIME_OF_READING: nowhere).
+TIMESTAMP_SOURCE = "timestamp_source"
+TIME_OF_READING = "time_of_reading"
 
 
 def _hash_indicator(value: str | None) -> dict[str, str] | None:
@@ -454,13 +600,15 @@ def _hash_indicator(value: str | None) -> dict[str, str] | None:
 
 
 def foreign_alert(format_name: str, *, vendor: str, product: str, product_version: str, event_id: str,
-                  title: str, severity: str | None, timestamp: str, attributes: dict[str, str],
+                  title: str, severity: str | None, timestamp: tuple[str, str], attributes: dict[str, str],
                   network: tuple[str | None, str | None, str | None, str | None, str | None],
                   user: str | None, hosts: tuple[str | None, str | None] = (None, None),
                   host: str | None = None, direction: str | None = None, hashes: Iterable[str | None] = ()) -> dict[str, Any]:
     """A WIA `alert` from a line another product wrote: its header names the source, its own keys
     land in `meta.custom.<format>` verbatim, the common ones (addresses, ports, host names, user,
-    file hashes) in `context` and `data.indicators`. The id is a UUIDv5 of the header and
+    file hashes) in `context` and `data.indicators`. `timestamp` is (time, where it came from): the
+    second goes to `meta.labels.timestamp_source` (TIME_OF_READING when the line has no time, so
+    the time of reading is never passed off as the event's). The id is a UUIDv5 of the header and
     attributes, so parsing the same line twice gives one event."""
     try:
         score = max(0.0, min(10.0, float(severity if severity not in (None, "") else 5)))
@@ -473,12 +621,12 @@ def foreign_alert(format_name: str, *, vendor: str, product: str, product_versio
         "version": WIA_VERSION,
         "id": str(uuid.uuid5(FOREIGN_NAMESPACE, identity)),
         "type": "alert",
-        "timestamp": timestamp,
+        "timestamp": timestamp[0],
         "severity": value,
         "source": {"type": "siem", "name": product or "unknown", "vendor": vendor, "version": product_version},
         "data": {"alert_id": event_id or "unknown", "title": title or f"{format_name.upper()} event",
                  "category": "other", "status": "new", "priority": BAND_PRIORITY[band(value)]},
-        "meta": {"custom": {format_name: dict(attributes)}},
+        "meta": {"labels": {TIMESTAMP_SOURCE: timestamp[1]}, "custom": {format_name: dict(attributes)}},
     }
     src, spt, dst, dpt, proto = network
     net: dict[str, Any] = {}

@@ -31,9 +31,9 @@ from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
 from .base import Format, guarded_reader
-from .keyvalue import (CEF_TIME_FORMATS, INT, Codec, Field, decode_carried, decode_fields, encode_fields,
-                       foreign_alert, foreign_time, java_time_format,
-                       header_fields, iso_ms, leaves, odd_backslashes)
+from .keyvalue import (check_required, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
+                       document_lines, encode_fields, foreign_alert, java_time_format, header_fields, iso_ms, leaves, line_text,
+                       odd_backslashes, read_time, syslog_time)
 
 SPEC_VERSION = "2.0"
 VENDOR = "WIA"
@@ -213,7 +213,10 @@ def split_attributes(text: str, delimiter: str) -> dict[str, str]:
             eq = segment.find("=", eq + 1)
         if eq >= 0:
             last = _unescape(segment[:eq])
-            pairs[last] = _unescape(segment[eq + 1:])
+            value = _unescape(segment[eq + 1:])
+            if pairs.setdefault(last, value) != value:   # keeping either value would drop the other silently
+                raise ConversionError("leef", f"the attribute {last[:60]!r} appears twice with different values",
+                                      path=f"attributes/{last[:60]}")
         elif segment:
             if last is None:
                 raise ConversionError("leef", f"attribute text without a key: {_unescape(segment)[:40]!r}",
@@ -255,8 +258,7 @@ def _unescape(raw: str) -> str:
 
 def split_line(line: str | bytes) -> LeefRecord:
     """Parse one LEEF 1.0 or 2.0 line (an optional syslog header before `LEEF:` is kept as `prefix`)."""
-    text = line.decode("utf-8") if isinstance(line, (bytes, bytearray)) else line
-    text = text.rstrip("\r\n")
+    text = line_text(line, "leef")
     at = text.find("LEEF:")
     if at < 0:
         raise ConversionError("leef", "no 'LEEF:' header in the line", path="header")
@@ -305,8 +307,7 @@ class LeefFormat(Format):
 
     @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
-        lines = doc if isinstance(doc, list) else [doc]
-        return [record_to_wia(split_line(line)) for line in lines]
+        return [record_to_wia(split_line(line)) for line in document_lines(doc, "leef")]
 
 
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
@@ -322,7 +323,7 @@ def record_to_wia(record: LeefRecord) -> dict[str, Any]:
     event: dict[str, Any] = {"version": record.product_version, "type": record.event_id}
     decode_fields(attrs, fields_for(record.event_id), event)
     decode_carried(attrs, event, "leef")
-    return event
+    return check_required(event, "leef")
 
 
 def foreign_event(record: LeefRecord) -> dict[str, Any]:
@@ -333,18 +334,28 @@ def foreign_event(record: LeefRecord) -> dict[str, Any]:
     return foreign_alert(
         "leef", vendor=record.vendor, product=record.product, product_version=record.product_version,
         event_id=record.event_id, title=record.event_id + (f" ({attrs['cat']})" if attrs.get("cat") else ""),
-        severity=attrs.get("sev"), timestamp=_foreign_time(attrs), attributes=attrs,
+        severity=attrs.get("sev"), timestamp=_foreign_time(record), attributes=attrs,
         network=(attrs.get("src"), attrs.get("srcPort"), attrs.get("dst"), attrs.get("dstPort"), attrs.get("proto")),
         user=attrs.get("usrName") or attrs.get("accountName"), host=attrs.get("identHostName"))
 
 
-def _foreign_time(attrs: dict[str, str]) -> str:
-    """devTime as its devTimeFormat (a Java SimpleDateFormat pattern) says, else in the spellings the
-    guide names (epoch milliseconds, `MMM dd yyyy HH:mm:ss[.SSS] [zzz]`, RFC 3339); the time of
-    parsing when there is no devTime or it cannot be read (the line is kept in meta.custom.leef)."""
-    pattern = java_time_format(attrs.get("devTimeFormat", ""))
-    formats = ((pattern,) if pattern else ()) + CEF_TIME_FORMATS
-    return foreign_time(attrs.get("devTime"), formats) or now_iso()
+def _foreign_time(record: LeefRecord) -> tuple[str, str]:
+    """(time, where it came from): devTime as its devTimeFormat (a Java SimpleDateFormat pattern)
+    says, else in the spellings the guide names (epoch milliseconds, `MMM dd yyyy HH:mm:ss[.SSS]
+    [zzz]`, RFC 3339); a devTime none of these read is refused with a ConversionError naming it,
+    never replaced by another time. Without devTime: the syslog header's time, else the time of
+    reading, labelled so."""
+    attrs = record.attributes
+    text = attrs.get("devTime", "")
+    if text.strip():
+        pattern = java_time_format(attrs.get("devTimeFormat", ""))
+        try:
+            return read_time(text, ((pattern,) if pattern else ()) + CEF_TIME_FORMATS), "devTime"
+        except ValueError as exc:
+            raise ConversionError("leef", f"devTime is not a time this reader can place (devTimeFormat "
+                                          f"{attrs.get('devTimeFormat', '')[:60]!r}): {exc}",
+                                  path="attributes/devTime") from None
+    return syslog_time(record.prefix) or (now_iso(), TIME_OF_READING)
 
 
 __all__ = ["LeefFormat", "LeefRecord", "split_line", "split_attributes", "escape_header", "escape_value",

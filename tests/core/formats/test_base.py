@@ -63,11 +63,18 @@ def test_malformed_documents_raise_conversion_error_naming_the_format(name: str)
 
 
 def test_a_reader_error_keeps_its_cause_and_says_what_tripped() -> None:
-    fmt = get_format("asff")
-    finding = fmt.from_wia(event_dicts(1, seed=11)[0], **OPTIONS["asff"])
-    finding["Severity"] = "HIGH"                # ASFF wants an object here
+    # a reader of its own (the ASFF reader now refuses a string Severity with its JSON path first)
+    from wia_security.formats.base import Format, guarded_reader
+
+    class Tripping(Format):
+        name, title = "asff", "AWS Security Finding Format"
+
+        @guarded_reader
+        def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
+            return [doc["Severity"].get("Label")]
+
     with pytest.raises(ConversionError) as info:
-        fmt.to_wia(finding)
+        Tripping().to_wia({"Severity": "HIGH"})     # ASFF wants an object here
     assert str(info.value) == ("asff: not a valid AWS Security Finding Format document "
                                "(AttributeError: 'str' object has no attribute 'get')")
     assert isinstance(info.value.__cause__, AttributeError)
