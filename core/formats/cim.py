@@ -600,7 +600,8 @@ class CimFormat(Format):
                       "target": {"type": "application", "name": _first(f.get("dest_host"), f.get("dest"), f.get("app"), UNKNOWN)},
                       "auth_method": f.get("authentication_method") if f.get("authentication_method") in
                       ("password", "sso", "certificate", "biometric", "mfa", "api_key", "oauth") else None,
-                      "session_id": f.get("session_id") if nonblank(f.get("session_id")) else None})
+                      # any text WIA's session_id takes, blank included (the writer writes it as it is)
+                      "session_id": f.get("session_id") if isinstance(f.get("session_id"), str) else None})
 
     def _back_network_event(self, f: dict[str, Any], models: list[str], event: dict[str, Any]) -> dict[str, Any]:
         src_ip, dest_ip = _first(f.get("src_ip"), f.get("src")), _first(f.get("dest_ip"), f.get("dest"))

@@ -244,3 +244,14 @@ def test_sparse_events_still_fill_every_required_field():
     # DNS/Web are claimed only with the values their expected-value fields need
     assert [d["datamodels"] for d in docs[3:]] == [["Network_Traffic.All_Traffic"], ["Network_Traffic.All_Traffic"],
                                                    ["Network_Traffic.All_Traffic", "Web.Web"]]
+
+
+def test_a_blank_session_id_comes_back_as_written():
+    # found by hypothesis (seed 22): the reader took " " for no value, so data.session_id, a field the
+    # docs list as surviving, was lost
+    from strategies import event_dicts
+    event = event_dicts(1, seed=5, event_type="auth_event")[0]
+    for session_id in (" ", "", "s-1"):
+        event["data"]["session_id"] = session_id
+        (back,) = parse(convert(event, to="cim"), from_="cim")
+        assert back.to_dict()["data"]["session_id"] == session_id
