@@ -10,11 +10,26 @@ reader yields, so `Forwarder.run(source.items(...))` re-delivers Splunk's events
   - any other sourcetype, or a `_raw` that is not JSON: an Item with a ParseError naming the
     sourcetype — reported, never silently skipped;
   - Splunk messages (INFO/WARN/ERROR lines of the export stream) are kept in `messages`.
+
+`pull(sink, dead_letter, checkpoint_path)` is the incremental mode: it reads by INDEX time
+(`index_earliest` inclusive / `index_latest` exclusive export parameters, on epoch seconds) in
+windows [a, b), [b, c), ... that neither overlap nor leave gaps, with all event time searched (an
+event whose `_time` is days old but was indexed now is still read). After each window's events are
+delivered or dead-lettered, the checkpoint (`SearchCheckpoint`) is saved atomically.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
+import os
+import re
 import ssl
-from typing import Any, Iterator
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 from wia_security import jsonio
@@ -28,6 +43,13 @@ from .hec import SOURCETYPE_PREFIX
 SPLUNK_MANAGEMENT_PORT = 8089
 DEFAULT_QUERY = f'search sourcetype="{SOURCETYPE_PREFIX}*"'
 OPTIONS = ("token", "tls_verify", "ca_file", "app", "owner", "timeout")
+
+# Incremental pull (`pull()`, `wia-security pull --checkpoint`)
+CHECKPOINT_FORMAT = "wia-security/splunk-search-checkpoint"
+DEFAULT_START = "-24h"          # a first run (no checkpoint yet) reads what was indexed this long ago
+DEFAULT_LAG = 60                # seconds: the newest index time read is now - LAG (see pull())
+DEFAULT_WINDOW = 3600           # seconds of index time per export search
+DEFAULT_MAX_EVENTS = 100_000    # per run; checked between windows (a window is always finished)
 
 
 class SplunkSearchSource:
@@ -89,9 +111,10 @@ class SplunkSearchSource:
                 raise self._error("connecting (GET /services/server/info)", exc) from None
         return self._service
 
-    def items(self, query: str = DEFAULT_QUERY, *, earliest: str = "-24h", latest: str = "now",
+    def items(self, query: str = DEFAULT_QUERY, *, earliest: str | None = "-24h", latest: str | None = "now",
               max_results: int | None = None, **params: Any) -> Iterator[Item]:
-        """Run an export search; one Item per result (see the module docstring). A line of the export
+        """Run an export search; one Item per result (see the module docstring). `earliest`/`latest`
+        None leave that end of the event-time range open (Splunk: all time). A line of the export
         stream that is not a result Item is an error Item naming the line; a stream that breaks off
         raises DeliveryError naming how many results came before."""
         if not query.lstrip().startswith(("search ", "|")):
@@ -101,8 +124,8 @@ class SplunkSearchSource:
         try:
             # jobs.export() without dropping the status: splunklib raises only for >= 400, so a 3xx
             # (a proxy, a wrong port) would otherwise read as a search that found nothing.
-            response = service.jobs.post(path_segment="export", search=query, output_mode="json",
-                                         earliest_time=earliest, latest_time=latest, **params)
+            times = {k: v for k, v in (("earliest_time", earliest), ("latest_time", latest)) if v is not None}
+            response = service.jobs.post(path_segment="export", search=query, output_mode="json", **times, **params)
         except Exception as exc:  # noqa: BLE001
             raise self._error("starting the export search", exc) from None
         stream = response.body
@@ -209,6 +232,15 @@ class SplunkSearchSource:
         return DeliveryError(f"Splunk search failed {what}: {error.reason}", sink=self.name,
                              retryable=error.retryable)
 
+    def pull(self, sink: Any, dead_letter: Any, checkpoint_path: str, **options: Any) -> "PullResult":
+        """One incremental run by index time (module docstring): windows of at most `window` seconds
+        from the checkpoint (or `start` on a first run) up to now - `lag`, each delivered (rejects
+        dead-lettered) before the checkpoint moves past it; stops between windows once `max_events`
+        were read. Options: query, start, earliest (an event-time floor; default all time), lag,
+        window, max_events, lenient, progress (a callable given one line per window), now (the
+        clock, epoch seconds; tests pass a fixed one)."""
+        return _pull(self, sink, dead_letter, checkpoint_path, **options)
+
     def events(self, query: str = DEFAULT_QUERY, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Only the WIA events (unvalidated dicts); use `items()` to see what was not one."""
         for item in self.items(query, **kwargs):
@@ -234,3 +266,185 @@ class SplunkSearchSource:
             return Item(where, number, error=ParseError("_raw is JSON but not an object", source=where, line=number),
                         raw=raw_bytes)
         return Item(where, number, value=value, raw=raw_bytes)
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class SearchCheckpoint:
+    """How far an incremental pull has read: every event with `_indextime` < `index_time` (epoch
+    seconds) matched by `query` on `splunk` (host:port) was delivered or dead-lettered."""
+
+    splunk: str
+    query: str
+    index_time: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "version": 1, "splunk": self.splunk, "query": self.query,
+                "index_time": self.index_time, "index_time_utc": _iso(self.index_time), "saved": _iso(time.time())}
+
+    @classmethod
+    def load(cls, path: str, *, splunk: str, query: str) -> "SearchCheckpoint | None":
+        """None when there is no file yet. A damaged or foreign file stops the pull with a ConfigError
+        naming it: starting over would re-read a day, guessing could skip events."""
+        reset = (f"; to start over, delete {path} (the next run reads from --index-start) or pass another "
+                 "--checkpoint")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"unreadable Splunk checkpoint: {exc}", key="checkpoint", source=path) from None
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"the Splunk checkpoint is not JSON ({exc}){reset}", key="checkpoint",
+                              source=path) from None
+        if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT:
+            raise ConfigError(f"not a Splunk search checkpoint (no \"format\": \"{CHECKPOINT_FORMAT}\"; another "
+                              f"source's checkpoint?){reset}", key="checkpoint", source=path)
+        if doc.get("version") != 1:
+            raise ConfigError(f"unknown Splunk checkpoint version {doc.get('version')!r}{reset}", key="checkpoint",
+                              source=path)
+        index_time = doc.get("index_time")
+        if type(index_time) is not int or index_time < 0:
+            raise ConfigError(f"index_time {str(index_time)[:40]!r} is not epoch seconds{reset}", key="checkpoint",
+                              source=path)
+        if doc.get("splunk") != splunk or doc.get("query") != query:
+            raise ConfigError(f"the checkpoint belongs to another search ({doc.get('splunk')!r}, query "
+                              f"{str(doc.get('query'))[:80]!r}), not ({splunk!r}, query {query[:80]!r}){reset}",
+                              key="checkpoint", source=path)
+        return cls(splunk, query, index_time)
+
+    def save(self, path: str) -> None:
+        """Atomically: a temporary file in the same folder, fsynced, renamed over `path`, then the
+        folder fsynced (only then is the rename durable). A crash leaves the old or the new file."""
+        folder = os.path.dirname(os.path.abspath(path))
+        prefix = f".{os.path.basename(path)}."
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self.to_dict(), fh)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOTSUP):     # a file system without directory sync
+                raise
+        finally:
+            os.close(fd)
+        for name in os.listdir(folder):          # leftovers of saves a kill interrupted
+            if name.startswith(prefix) and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+
+
+_RELATIVE = re.compile(r"^-(\d+)([smhd])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def index_start(text: str, now: float) -> int:
+    """`--index-start`: epoch seconds, `-N{s,m,h,d}` before now, or an ISO 8601 date-time with offset."""
+    text = text.strip()
+    m = _RELATIVE.match(text)
+    if m:
+        return int(now) - int(m.group(1)) * _UNIT[m.group(2)]
+    if text.isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ConfigError(f"{text!r} is not epoch seconds, -N[smhd] or an ISO 8601 date-time with an offset",
+                          key="index_start")
+    return int(parsed.timestamp())
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class PullResult:
+    """What one incremental run did: `summary` (a ForwardSummary over all windows), the index-time
+    range read [index_from, index_to), and whether it caught up to now - lag."""
+
+    summary: Any
+    index_from: int
+    index_to: int
+    windows: int = 0
+    caught_up: bool = True
+    checkpoint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index_time_from": _iso(self.index_from), "index_time_to": _iso(self.index_to),
+                "index_earliest": self.index_from, "index_latest": self.index_to, "windows": self.windows,
+                "caught_up": self.caught_up, "checkpoint": self.checkpoint}
+
+    def render(self) -> str:
+        span = (f"index time: {_iso(self.index_from)} .. {_iso(self.index_to)} "
+                f"(_indextime >= {self.index_from} and < {self.index_to}; {self.windows} window(s))")
+        more = "" if self.caught_up else (f"\nnot caught up (--max-events reached): the next run continues at "
+                                          f"{_iso(self.index_to)}")
+        return f"{span}\ncheckpoint: {self.checkpoint}{more}"
+
+
+def _pull(source: SplunkSearchSource, sink: Any, dead_letter: Any, checkpoint_path: str, *,
+          query: str = DEFAULT_QUERY, start: str = DEFAULT_START, earliest: str | None = None,
+          lag: int = DEFAULT_LAG, window: int = DEFAULT_WINDOW, max_events: int = DEFAULT_MAX_EVENTS,
+          lenient: bool = False, progress: Callable[[str], None] | None = None,
+          now: Callable[[], float] = time.time) -> PullResult:
+    from wia_security.pipeline import Forwarder
+    if not lag >= 0:
+        raise ConfigError("the lag must be 0 or more seconds", key="lag")
+    if not window >= 1:
+        raise ConfigError("the window must be at least 1 second", key="window")
+    if not max_events >= 1:
+        raise ConfigError("max_events must be at least 1", key="max_events")
+    if not query.lstrip().startswith(("search ", "|")):
+        query = "search " + query
+    splunk = f"{source.host}:{source.port}"
+    checkpoint = SearchCheckpoint.load(checkpoint_path, splunk=splunk, query=query)
+    if checkpoint is None:
+        checkpoint = SearchCheckpoint(splunk, query, index_start(start, now()))
+        checkpoint.save(checkpoint_path)       # a relative start would move on with the clock: pin it
+    # Events become searchable a little after their _indextime (indexers write and replicate in
+    # their own time): reading only up to now - lag leaves them time to appear before the checkpoint
+    # passes them.
+    until = int(now()) - lag
+    forwarder = Forwarder(sink, dead_letter, lenient=lenient)
+    summary = forwarder.summary
+    result = PullResult(summary, checkpoint.index_time, checkpoint.index_time, checkpoint=checkpoint_path)
+    started = time.monotonic()
+    try:
+        while checkpoint.index_time < until:
+            if summary.read >= max_events:
+                result.caught_up = False
+                break
+            begin, end = checkpoint.index_time, min(checkpoint.index_time + window, until)
+            before = (summary.read, summary.delivered, summary.duplicates, summary.dead_lettered)
+            forwarder.run(source.items(query, earliest=earliest, latest=None, index_earliest=str(begin),
+                                       index_latest=str(end)))
+            if hasattr(dead_letter, "flush"):
+                dead_letter.flush()
+            checkpoint = SearchCheckpoint(splunk, query, end)
+            checkpoint.save(checkpoint_path)        # only after the window was delivered or dead-lettered
+            result.index_to, result.windows = end, result.windows + 1
+            if progress is not None:
+                read, delivered, duplicates, dead = (a - b for a, b in zip(
+                    (summary.read, summary.delivered, summary.duplicates, summary.dead_lettered), before))
+                progress(f"splunk: index time {_iso(begin)} .. {_iso(end)}: read {read:,}, delivered {delivered:,}, "
+                         f"duplicates {duplicates:,}, dead-lettered {dead:,}; checkpoint saved")
+    finally:
+        summary.seconds = time.monotonic() - started
+    return result
+

@@ -2,24 +2,27 @@
 
 Each source keeps its own position so a restart neither loses nor repeats events: Kafka commits
 consumer-group offsets only after delivery, TAXII saves a checkpoint file after each delivered
-page, and a Splunk search covers the time range you give it.
+page, and a Splunk search with --checkpoint reads by index time and saves its checkpoint after each
+delivered window (without --checkpoint, one search over the time range you give it).
 """
 from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .. import jsonio
-from ..errors import WiaError
+from ..errors import ConfigError, WiaError
 from ..extras import missing_package
 from ..pipeline import ForwardSummary
 from .common import EXIT_CODES_HELP, fail
 from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION
 
 SCHEMES = ("kafka", "taxii", "splunk")
+TAXII_CHECKPOINT = "wia-taxii-checkpoint.json"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -39,11 +42,27 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
                    help="kafka: stop after this long without messages (default: run until interrupted)")
     p.add_argument("--group", help="kafka: consumer group (or ?group= in the URL)")
-    p.add_argument("--checkpoint", default="wia-taxii-checkpoint.json", metavar="PATH",
-                   help="taxii: where the position in the collection is kept (default %(default)s)")
+    p.add_argument("--checkpoint", default=None, metavar="PATH",
+                   help=f"taxii: where the position in the collection is kept (default {TAXII_CHECKPOINT}). "
+                        "splunk: read incrementally by index time, keeping the position in PATH (e.g. "
+                        "wia-splunk-checkpoint.json; saved after each delivered window); without it, one search "
+                        "over --earliest..--latest")
     p.add_argument("--query", default=None, help="splunk: search (default: the WIA sourcetypes)")
-    p.add_argument("--earliest", default="-24h", help="splunk: earliest time (default %(default)s; write --earliest=-7d)")
-    p.add_argument("--latest", default="now", help="splunk: latest time (default %(default)s)")
+    p.add_argument("--earliest", default=None,
+                   help="splunk: earliest event time (default -24h; write --earliest=-7d); with --checkpoint, an "
+                        "optional event-time floor (default all time, so late-indexed old events are read)")
+    p.add_argument("--latest", default=None, help="splunk: latest event time (default now; not with --checkpoint)")
+    p.add_argument("--index-start", default=None, metavar="TIME",
+                   help="splunk --checkpoint, first run only: read events indexed since TIME (epoch seconds, -N[smhd] "
+                        "or ISO 8601; default -24h)")
+    p.add_argument("--lag", type=int, default=None, metavar="SECONDS",
+                   help="splunk --checkpoint: read only what was indexed at least this long ago, so events still "
+                        "being indexed are not passed over (default 60)")
+    p.add_argument("--window", type=int, default=None, metavar="SECONDS",
+                   help="splunk --checkpoint: index time per export search (default 3600)")
+    p.add_argument("--max-events", type=int, default=None, metavar="N",
+                   help="splunk --checkpoint: stop after the window in which N events were read; the next run "
+                        "continues (default 100000)")
     p.add_argument("--summary", choices=("text", "json"), default="text",
                    help="summary format, on standard output (default text)")
     p.set_defaults(run=run)
@@ -75,10 +94,13 @@ def run(args: argparse.Namespace) -> int:
         if reason is None:
             raise
         return fail(f"{scheme} sources: {reason}")
+    pulled = getattr(args, "pull_result", None)       # the Splunk incremental run: which index times it read
     if args.summary == "json":
-        print(jsonio.dumps({**summary.to_dict(), "source": _redacted(args.source), "destination": sink.name}))
+        print(jsonio.dumps({**summary.to_dict(), "source": _redacted(args.source), "destination": sink.name,
+                            **(pulled.to_dict() if pulled is not None else {})}))
     else:
-        print(f"source: {_redacted(args.source)}\ndestination: {sink.name}\n{summary.render()}")
+        print(f"source: {_redacted(args.source)}\ndestination: {sink.name}\n"
+              + (pulled.render() + "\n" if pulled is not None else "") + summary.render())
     stopped_by = getattr(args, "stopped_by", None)
     if stopped_by is not None:
         return 128 + stopped_by
@@ -112,7 +134,7 @@ def _taxii(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSumm
     from wia_security.connectors.taxii import TaxiiSource
     source = TaxiiSource.from_url(args.source)
     try:
-        return source.run(sink, dead_letter, args.checkpoint, lenient=args.lenient)["summary"]
+        return source.run(sink, dead_letter, args.checkpoint or TAXII_CHECKPOINT, lenient=args.lenient)["summary"]
     finally:
         source.close()
 
@@ -120,9 +142,26 @@ def _taxii(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSumm
 def _splunk(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSummary:
     from wia_security.connectors.splunk.search import DEFAULT_QUERY, SplunkSearchSource
     from wia_security.pipeline import Forwarder
+    incremental = {"--index-start": args.index_start, "--lag": args.lag, "--window": args.window,
+                   "--max-events": args.max_events}
+    if args.checkpoint is None:
+        given = [flag for flag, value in incremental.items() if value is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply to an incremental pull: add --checkpoint PATH",
+                              key=given[0])
+        source = SplunkSearchSource.from_url(args.source)
+        items = source.items(args.query or DEFAULT_QUERY, earliest=args.earliest or "-24h", latest=args.latest or "now")
+        return Forwarder(sink, dead_letter, lenient=args.lenient).run(items)
+    if args.latest is not None:
+        raise ConfigError("--latest does not apply with --checkpoint: an incremental pull reads by index time up "
+                          "to now - --lag", key="--latest")
+    options = {key: value for key, value in (("start", args.index_start), ("lag", args.lag), ("window", args.window),
+                                             ("max_events", args.max_events)) if value is not None}
     source = SplunkSearchSource.from_url(args.source)
-    items = source.items(args.query or DEFAULT_QUERY, earliest=args.earliest, latest=args.latest)
-    return Forwarder(sink, dead_letter, lenient=args.lenient).run(items)
+    args.pull_result = source.pull(sink, dead_letter, args.checkpoint, query=args.query or DEFAULT_QUERY,
+                                   earliest=args.earliest, lenient=args.lenient,
+                                   progress=lambda line: print(line, file=sys.stderr, flush=True), **options)
+    return args.pull_result.summary
 
 
 _PULLERS = {"kafka": _kafka, "taxii": _taxii, "splunk": _splunk}

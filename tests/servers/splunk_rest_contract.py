@@ -9,7 +9,15 @@ Follows the documented splunkd behaviour that `splunklib.client` relies on:
     `{"messages": [{"type", "text"}]}` lines;
   - authentication by `Authorization: Bearer <token>` (splunk-sdk's `splunkToken=`) or
     `Splunk <session key>`; otherwise 401 with an XML `<response><messages><msg type="WARN">` body;
-  - a search that does not start with a command or `search` text is answered 400 with XML messages.
+  - a search that does not start with a command or `search` text is answered 400 with XML messages;
+  - index time, as Splunk documents it: every event carries `_indextime` (epoch seconds, when it was
+    indexed) beside `_time` (when it happened, which can be much older). The export parameters
+    `index_earliest` (inclusive) and `index_latest` (exclusive), and the search-time modifiers
+    `_index_earliest=` / `_index_latest=`, select by `_indextime`; time strings are epoch seconds,
+    `now`, or `-N{s,m,h,d}`; another string is answered 400 like splunkd's time parser;
+  - `earliest_time` (inclusive) / `latest_time` (exclusive) select by `_time` only when the server is
+    made with `event_time_filter=True` (older tests index events with arbitrary timestamps and search
+    `-7d`); absent, they mean all time, as in Splunk.
 Search evaluation is deliberately small: `field=value` terms (with `*` wildcards, quotes optional)
 filter the indexed events; anything else (`index=*`, pipes after the first) is ignored.
 """
@@ -20,6 +28,7 @@ import json
 import re
 import shlex
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -75,7 +84,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Connection", "").lower() == "close":     # splunk-sdk asks; splunkd honours it
             self.send_header("Connection", "Close")
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):     # the client went away (a killed pull)
+            self.close_connection = True
 
     def _authorized(self) -> bool:
         header = self.headers.get("Authorization", "")
@@ -118,7 +130,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, _messages_xml("FATAL", "Error in 'SearchParser': Missing a search command before '|'."),
                        "text/xml; charset=utf-8")
             return
-        results = [r for r in self.server.indexed if _matches(r, query)]
+        try:
+            bounds = _bounds(form, query, self.server.event_time_filter)
+        except ValueError as exc:
+            self._send(400, _messages_xml("FATAL", str(exc)), "text/xml; charset=utf-8")
+            return
+        with self.server.lock:
+            indexed = list(self.server.indexed)
+        results = [r for r in indexed if _matches(r, query) and _in_bounds(r, bounds)]
         lines = [json.dumps({"messages": [{"type": "INFO", "text": "contract server: export search"}]})]
         for i, result in enumerate(results):
             line: dict[str, Any] = {"preview": False, "offset": i}
@@ -130,6 +149,49 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _TERM = re.compile(r"^([A-Za-z_][\w.:]*)=(.+)$")
+_RELATIVE = re.compile(r"^-(\d+)([smhd])$")
+
+
+def _time_value(text: str, name: str) -> float:
+    text = text.strip()
+    if text == "now":
+        return time.time()
+    m = _RELATIVE.match(text)
+    if m:
+        return time.time() - int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"Invalid value \"{text}\" for time term '{name}'") from None
+
+
+def _bounds(form: dict[str, str], query: str, event_time: bool) -> dict[str, tuple[float | None, float | None]]:
+    """{field: (inclusive low, exclusive high)} for `_indextime` and (when honoured) `_time`."""
+    low, high = form.get("index_earliest"), form.get("index_latest")
+    try:
+        terms = shlex.split(query.split("|", 1)[0])
+    except ValueError:
+        terms = []
+    for term in terms:                        # search-time modifiers win over the parameters, as in Splunk
+        if term.startswith("_index_earliest="):
+            low = term.split("=", 1)[1]
+        elif term.startswith("_index_latest="):
+            high = term.split("=", 1)[1]
+    bounds = {"_indextime": (None if low in (None, "") else _time_value(low, "index_earliest"),
+                             None if high in (None, "") else _time_value(high, "index_latest"))}
+    if event_time:
+        e, l = form.get("earliest_time"), form.get("latest_time")
+        bounds["_time"] = (None if e in (None, "") else _time_value(e, "earliest"),
+                           None if l in (None, "") else _time_value(l, "latest"))
+    return bounds
+
+
+def _in_bounds(result: dict[str, Any], bounds: dict[str, tuple[float | None, float | None]]) -> bool:
+    for name, (low, high) in bounds.items():
+        value = float(result[name])
+        if (low is not None and value < low) or (high is not None and value >= high):
+            return False
+    return True
 
 
 def _matches(result: dict[str, Any], query: str) -> bool:
@@ -143,7 +205,7 @@ def _matches(result: dict[str, Any], query: str) -> bool:
         if not m:
             continue
         field, pattern = m.groups()
-        if field in ("earliest", "latest"):
+        if field in ("earliest", "latest", "_index_earliest", "_index_latest"):
             continue
         value = result.get(field)
         if value is None or not fnmatch.fnmatchcase(str(value), pattern):
@@ -154,8 +216,9 @@ def _matches(result: dict[str, Any], query: str) -> bool:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, tokens: set[str], version: str) -> None:
+    def __init__(self, tokens: set[str], version: str, event_time_filter: bool) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.event_time_filter = event_time_filter
         self.tokens = tokens
         self.version = version
         self.indexed: list[dict[str, Any]] = []
@@ -167,8 +230,8 @@ class _Server(ThreadingHTTPServer):
 class SplunkRestContractServer:
     """`index(hec_event)` stores a HEC event as Splunk would return it from a search (fields as strings)."""
 
-    def __init__(self, tokens: set[str], *, version: str = "9.3.0") -> None:
-        self._server = _Server(tokens, version)
+    def __init__(self, tokens: set[str], *, version: str = "9.3.0", event_time_filter: bool = False) -> None:
+        self._server = _Server(tokens, version, event_time_filter)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
@@ -183,14 +246,20 @@ class SplunkRestContractServer:
     def searches(self) -> list[dict[str, str]]:
         return self._server.searches
 
-    def index(self, hec_event: dict[str, Any], *, index: str = "main") -> None:
+    def index(self, hec_event: dict[str, Any], *, index: str = "main", indextime: float | None = None) -> None:
+        """`indextime`: when Splunk indexed it (default now); `_time` is the HEC `time` (default: the
+        index time, as HEC does for an event without one)."""
         body = hec_event["event"]
         raw = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
-        self._server.indexed.append({
-            "_raw": raw, "_time": str(hec_event.get("time", "")), "host": hec_event.get("host", "contract"),
-            "source": hec_event.get("source", "http:contract"), "sourcetype": hec_event.get("sourcetype", "_json"),
-            "index": hec_event.get("index", index), "splunk_server": "contract-splunkd",
-        })
+        indexed_at = int(time.time() if indextime is None else indextime)
+        event_time = hec_event.get("time")
+        with self._server.lock:
+            self._server.indexed.append({
+                "_raw": raw, "_time": str(indexed_at if event_time in (None, "") else event_time),
+                "_indextime": str(indexed_at), "host": hec_event.get("host", "contract"),
+                "source": hec_event.get("source", "http:contract"), "sourcetype": hec_event.get("sourcetype", "_json"),
+                "index": hec_event.get("index", index), "splunk_server": "contract-splunkd",
+            })
 
     def start(self) -> "SplunkRestContractServer":
         self._thread.start()
