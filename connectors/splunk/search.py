@@ -384,17 +384,18 @@ class PullResult:
     windows: int = 0
     caught_up: bool = True
     checkpoint: str = ""
+    stopped: bool = False           # a stop signal ended the run inside a window (not saved: re-read next run)
 
     def to_dict(self) -> dict[str, Any]:
         return {"index_time_from": _iso(self.index_from), "index_time_to": _iso(self.index_to),
                 "index_earliest": self.index_from, "index_latest": self.index_to, "windows": self.windows,
-                "caught_up": self.caught_up, "checkpoint": self.checkpoint}
+                "caught_up": self.caught_up, "checkpoint": self.checkpoint, "stopped": self.stopped}
 
     def render(self) -> str:
         span = (f"index time: {_iso(self.index_from)} .. {_iso(self.index_to)} "
                 f"(_indextime >= {self.index_from} and < {self.index_to}; {self.windows} window(s))")
-        more = "" if self.caught_up else (f"\nnot caught up (--max-events reached): the next run continues at "
-                                          f"{_iso(self.index_to)}")
+        why = "stopped by a signal" if self.stopped else "--max-events reached"
+        more = "" if self.caught_up else (f"\nnot caught up ({why}): the next run continues at {_iso(self.index_to)}")
         return f"{span}\ncheckpoint: {self.checkpoint}{more}"
 
 
@@ -402,7 +403,7 @@ def _pull(source: SplunkSearchSource, sink: Any, dead_letter: Any, checkpoint_pa
           query: str = DEFAULT_QUERY, start: str = DEFAULT_START, earliest: str | None = None,
           lag: int = DEFAULT_LAG, window: int = DEFAULT_WINDOW, max_events: int = DEFAULT_MAX_EVENTS,
           lenient: bool = False, progress: Callable[[str], None] | None = None,
-          now: Callable[[], float] = time.time) -> PullResult:
+          now: Callable[[], float] = time.time, stop: Any = None) -> PullResult:
     from wia_security.pipeline import Forwarder
     if not lag >= 0:
         raise ConfigError("the lag must be 0 or more seconds", key="lag")
@@ -432,10 +433,21 @@ def _pull(source: SplunkSearchSource, sink: Any, dead_letter: Any, checkpoint_pa
                 break
             begin, end = checkpoint.index_time, min(checkpoint.index_time + window, until)
             before = (summary.read, summary.delivered, summary.duplicates, summary.dead_lettered)
-            forwarder.run(source.items(query, earliest=earliest, latest=None, index_earliest=str(begin),
-                                       index_latest=str(end)))
+            finished: list[bool] = []
+
+            def window_items() -> Iterator[Item]:
+                yield from source.items(query, earliest=earliest, latest=None, index_earliest=str(begin),
+                                        index_latest=str(end))
+                finished.append(True)
+
+            # `stop` (the CLI's StopSignals) ends the window's reading at a signal; what was read is
+            # still delivered, but the checkpoint stays before an unfinished window
+            forwarder.run(stop.items([window_items()]) if stop is not None else window_items())
             if hasattr(dead_letter, "flush"):
                 dead_letter.flush()
+            if not finished:
+                result.caught_up, result.stopped = False, True
+                break
             checkpoint = SearchCheckpoint(splunk, query, end)
             checkpoint.save(checkpoint_path)        # only after the window was delivered or dead-lettered
             result.index_to, result.windows = end, result.windows + 1
@@ -444,6 +456,9 @@ def _pull(source: SplunkSearchSource, sink: Any, dead_letter: Any, checkpoint_pa
                     (summary.read, summary.delivered, summary.duplicates, summary.dead_lettered), before))
                 progress(f"splunk: index time {_iso(begin)} .. {_iso(end)}: read {read:,}, delivered {delivered:,}, "
                          f"duplicates {duplicates:,}, dead-lettered {dead:,}; checkpoint saved")
+            if stop is not None and stop.received is not None:
+                result.caught_up, result.stopped = False, True
+                break
     finally:
         summary.seconds = time.monotonic() - started
     return result

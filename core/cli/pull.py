@@ -18,7 +18,7 @@ from .. import jsonio
 from ..errors import ConfigError, WiaError
 from ..extras import missing_package
 from ..pipeline import ForwardSummary
-from .common import EXIT_CODES_HELP, fail
+from .common import EXIT_CODES_HELP, StopSignals, fail
 from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION
 
 SCHEMES = ("kafka", "taxii", "splunk")
@@ -151,16 +151,21 @@ def _splunk(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSum
                               key=given[0])
         source = SplunkSearchSource.from_url(args.source)
         items = source.items(args.query or DEFAULT_QUERY, earliest=args.earliest or "-24h", latest=args.latest or "now")
-        return Forwarder(sink, dead_letter, lenient=args.lenient).run(items)
+        with StopSignals() as stop:     # a signal ends the reading; what was read is delivered and counted
+            summary = Forwarder(sink, dead_letter, lenient=args.lenient).run(stop.items([items]))
+        args.stopped_by = stop.received
+        return summary
     if args.latest is not None:
         raise ConfigError("--latest does not apply with --checkpoint: an incremental pull reads by index time up "
                           "to now - --lag", key="--latest")
     options = {key: value for key, value in (("start", args.index_start), ("lag", args.lag), ("window", args.window),
                                              ("max_events", args.max_events)) if value is not None}
     source = SplunkSearchSource.from_url(args.source)
-    args.pull_result = source.pull(sink, dead_letter, args.checkpoint, query=args.query or DEFAULT_QUERY,
-                                   earliest=args.earliest, lenient=args.lenient,
-                                   progress=lambda line: print(line, file=sys.stderr, flush=True), **options)
+    with StopSignals() as stop:         # a signal ends the window being read; its checkpoint is not saved
+        args.pull_result = source.pull(sink, dead_letter, args.checkpoint, query=args.query or DEFAULT_QUERY,
+                                       earliest=args.earliest, lenient=args.lenient, stop=stop,
+                                       progress=lambda line: print(line, file=sys.stderr, flush=True), **options)
+    args.stopped_by = stop.received
     return args.pull_result.summary
 
 

@@ -273,3 +273,37 @@ def test_contract_a_killed_pull_loses_nothing(tmp_path):
     assert stored_ids(tmp_path / "s.db") == {e["id"] for e in events}
     dead = {d["raw"] for d in _dead(tmp_path / "dl.ndjson")}
     assert len(stored_ids(tmp_path / "s.db")) + len(dead) == 3004          # events in Splunk
+
+
+def test_contract_a_signal_ends_the_pull_with_counts_and_the_checkpoint_before_the_unfinished_window(tmp_path):
+    """SIGINT (or SIGTERM) while a window is read: what was read is delivered, the summary is printed with
+    exit 130 (143), the checkpoint stays at the last finished window, and the next run reads the rest."""
+    events = _unique(3000, seed=11)
+    now = int(time.time())
+    env = {**os.environ, "WIA_SPLUNK_TOKEN": TOKEN}
+    with SplunkRestContractServer({TOKEN}) as rest:
+        _index(rest, events, [now - 20000 + 6 * i for i in range(3000)], [now - TEN_DAYS] * 3000)
+        argv = [sys.executable, "-m", "wia_security", *_cli(rest, tmp_path, "--checkpoint", "ck.json",
+                                                                 "--index-start=-6h", "--window", "3000",
+                                                                 "--summary", "json")]
+        for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+            searches_before = len(rest.searches)
+            proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 60
+            while len(rest.searches) == searches_before:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+                time.sleep(0.005)
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == code, err
+            summary = json.loads(out)
+            assert summary["stopped"] and not summary["caught_up"]
+            saved = json.loads((tmp_path / "ck.json").read_text())["index_time"]
+            assert saved == summary["index_latest"]         # no further than the windows that were finished
+            stored = stored_ids(tmp_path / "s.db")
+            assert summary["read"] == summary["delivered"] + summary["duplicates"] + summary["dead_lettered"]
+            assert len(stored) >= summary["delivered"]
+        final = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert final.returncode == 0, final.stderr
+    assert json.loads(final.stdout)["caught_up"]
+    assert stored_ids(tmp_path / "s.db") == {e["id"] for e in events}
