@@ -21,12 +21,8 @@ converter's reader) and a checkpoint {added_after, seen} that callers persist af
 """
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import logging
-import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,6 +36,7 @@ from taxii2client.v21 import ApiRoot, Collection, Server
 from wia_security import jsonio
 from wia_security.errors import ConfigError, ConversionError, DeliveryError, WiaError
 from wia_security.formats import convert, get_format
+from wia_security.outputs import replace_durably
 from wia_security.timeutil import parse_iso
 
 from .base import Rejected
@@ -430,35 +427,7 @@ class Checkpoint:
         temporary file in the same folder, fsync it, rename it over `path`, fsync the folder (the
         rename itself is durable only then). A temporary file a kill left behind is removed by the
         next save."""
-        folder = os.path.dirname(os.path.abspath(path))
-        prefix = f".{os.path.basename(path)}."
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.to_dict(), fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _sync_folder(folder)
-        for name in os.listdir(folder):          # leftovers of saves a kill interrupted
-            if name.startswith(prefix) and name.endswith(".tmp"):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(folder, name))
-
-
-def _sync_folder(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):   # a file system without directory sync
-            raise
-    finally:
-        os.close(fd)
+        replace_durably(path, json.dumps(self.to_dict()))
 
 
 @dataclass

@@ -2,9 +2,11 @@
 appended to in whole lines that a crash cannot glue together."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+import tempfile
 from typing import IO
 
 
@@ -57,3 +59,31 @@ def sync(fd: int) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
             raise
+
+
+def replace_durably(path: str, text: str) -> None:
+    """`path` replaced by `text`, so that a crash or power cut leaves the old or the new content, never
+    half: a temporary file in the same folder, fsynced, renamed over `path`, then the folder fsynced
+    (the rename itself is durable only then). Temporary files a kill left behind are removed."""
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = f".{os.path.basename(path)}."
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        sync(folder_fd)                      # a file system without directory sync: the rename stands
+    finally:
+        os.close(folder_fd)
+    for name in os.listdir(folder):          # leftovers of saves a kill interrupted
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))

@@ -19,13 +19,9 @@ delivered or dead-lettered, the checkpoint (`SearchCheckpoint`) is saved atomica
 """
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
-import os
 import re
 import ssl
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from wia_security import jsonio
 from wia_security.errors import ConfigError, DeliveryError, ParseError
+from wia_security.outputs import replace_durably
 from wia_security.reader import Item
 
 from ..config import Secret, resolve_options
@@ -319,32 +316,7 @@ class SearchCheckpoint:
     def save(self, path: str) -> None:
         """Atomically: a temporary file in the same folder, fsynced, renamed over `path`, then the
         folder fsynced (only then is the rename durable). A crash leaves the old or the new file."""
-        folder = os.path.dirname(os.path.abspath(path))
-        prefix = f".{os.path.basename(path)}."
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.to_dict(), fh)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.ENOTSUP):     # a file system without directory sync
-                raise
-        finally:
-            os.close(fd)
-        for name in os.listdir(folder):          # leftovers of saves a kill interrupted
-            if name.startswith(prefix) and name.endswith(".tmp"):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(folder, name))
+        replace_durably(path, json.dumps(self.to_dict()) + "\n")
 
 
 _RELATIVE = re.compile(r"^-(\d+)([smhd])$")

@@ -191,7 +191,7 @@ def test_taxii_page_with_objects_that_are_not_objects(integration, demisto, feed
     assert demisto.last_run["added_after"] == "2026-01-31T12:00:00.000000Z"
     logged = errors_and_logs(demisto)
     assert "STIX object #0 of the page is a JSON str" in logged and "STIX object #1 of the page is a JSON int" in logged
-    assert "STIX sighting 5 gave no WIA event: " in logged and "needs a string `type` and `id`" in logged
+    assert "STIX sighting 5 gave no WIA event: " in logged and "every STIX object needs a string `id`" in logged
 
 
 @pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning", "ignore:open_text is deprecated:DeprecationWarning")

@@ -118,7 +118,10 @@ def test_one_unreadable_object_rejects_only_itself_with_its_objects_and_where(me
     by_object = {json.loads(r["raw"])["objects"][0]["id"]: r for r in records}
     assert set(by_object) == {bad_pattern["id"], no_cve["id"]}      # the objects themselves are kept
     for oid, record in by_object.items():
-        assert record["reason"].startswith("stix conversion failed: stix at " + oid)
+        # the path points into the record's raw group ({"objects": [...]}), the reason names the object
+        assert record["reason"].startswith("stix conversion failed: stix at /objects/") and oid in record["reason"]
+        pointer = record["reason"].split(" at ", 1)[1].split(":", 1)[0]
+        assert json.loads(record["raw"])["objects"][int(pointer.split("/")[2])]["id"] == oid
         assert oid in record["where"] and medallion.collection_url() in record["where"]
     source.close()
 
