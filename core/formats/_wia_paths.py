@@ -14,6 +14,9 @@ import math
 import re
 from typing import Any, Callable
 
+from ..timeutil import parse_iso, to_iso
+from ..validation.formats import fast_date_time
+
 _MISSING = object()
 
 
@@ -212,7 +215,6 @@ def canonical_times(node: Any) -> Any:
     "Z", milliseconds: what the upstream SDK validators accept; RFC 3339 allows offsets and any
     fraction, as ASFF, ECS and STIX producers write). A string that is no RFC 3339 time is left to
     the validator. Changes the event in place and returns it."""
-    from ..timeutil import parse_iso, to_iso
     if isinstance(node, dict):
         for key, value in node.items():
             if key in TIME_KEYS and isinstance(value, str) and not _CANONICAL_TIME.match(value):
@@ -226,3 +228,30 @@ def canonical_times(node: Any) -> Any:
         for item in node:
             canonical_times(item)
     return node
+
+
+#: An RFC 3339 date-time; group 1 is the second (60 in a leap second).
+_RFC3339_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:([0-9]{2})(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def utc_ms(value: Any) -> str | None:
+    """An RFC 3339 date-time spelled as WIA writes times and the other readers rewrite them (UTC,
+    milliseconds, "Z": `timeutil.to_iso`); digits below the millisecond are dropped. A leap second
+    (second 60, which RFC 3339 allows and `datetime` cannot hold) becomes the last millisecond before
+    the next second (:59.999), which keeps the order of events. None for anything else."""
+    if type(value) is not str:
+        return None
+    if len(value) == 24 and value[19] == "." and value[23] == "Z" and fast_date_time(value):
+        return value                        # already the canonical spelling (every document we write)
+    m = _RFC3339_TIME.fullmatch(value)
+    if m is None:
+        return None
+    leap = m[1] == "60"
+    text = value[:m.start(1)] + "59" + value[m.end(1):] if leap else value
+    try:
+        moment = parse_iso(text)
+        if leap:
+            moment = moment.replace(microsecond=999000)
+        return to_iso(moment)
+    except (ValueError, OverflowError):     # no such day, hour 24, a year beyond 1-9999 in UTC
+        return None

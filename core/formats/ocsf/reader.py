@@ -10,7 +10,6 @@ is invented on the way back.
 from __future__ import annotations
 
 import copy
-import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -18,10 +17,10 @@ from typing import Any, Callable
 from ..._version import WIA_SCHEMA_URI, WIA_VERSION
 from ...errors import ConversionError
 from ...severity import BAND_PRIORITY, band
-from ...timeutil import parse_iso, to_iso
+from ...timeutil import to_iso
 from ...validation import validate_event
-from ...validation.formats import fast_date_time, is_date_time, is_uuid
-from .._wia_paths import TIME_KEYS
+from ...validation.formats import is_date_time, is_uuid
+from .._wia_paths import TIME_KEYS, utc_ms
 from . import writer as w
 
 Doc = dict[str, Any]
@@ -128,30 +127,6 @@ def epoch(value: Any) -> str | None:
         else:
             moment = _EPOCH + timedelta(seconds=value)
         return to_iso(moment)
-    except (ValueError, OverflowError):
-        return None
-
-
-_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:([0-9]{2})(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
-
-
-def utc_ms(value: Any) -> str | None:
-    """An RFC 3339 date-time as WIA writes times (UTC, milliseconds, "Z": `timeutil.to_iso`, what the
-    other readers write); digits below the millisecond are dropped, a leap second (:60, which
-    `datetime` cannot hold) is the last millisecond before the next second. None for anything else.
-    (The STIX reader has the same function: each format module stands alone.)"""
-    if type(value) is not str:
-        return None
-    if len(value) == 24 and value[19] == "." and value[23] == "Z" and fast_date_time(value):
-        return value
-    m = _RFC3339.fullmatch(value)
-    if m is None:
-        return None
-    leap = m[1] == "60"
-    text = value[:m.start(1)] + "59" + value[m.end(1):] if leap else value
-    try:
-        moment = parse_iso(text)
-        return to_iso(moment.replace(microsecond=999000) if leap else moment)
     except (ValueError, OverflowError):
         return None
 

@@ -18,8 +18,8 @@ from ..._version import WIA_SCHEMA_URI, WIA_VERSION
 from ...attack import table as attack_table
 from ...errors import ConversionError
 from ...severity import BAND_PRIORITY, band
-from ...timeutil import parse_iso, to_iso
-from ...validation.formats import fast_date_time, is_email, is_uri
+from ...validation.formats import is_email, is_uri
+from .._wia_paths import utc_ms
 from .ids import WIA_NAMESPACE, uuid5_str
 from .patterns import comparisons
 from .writer import ATTACK_SOURCE, INCIDENT_CORE_EXTENSION, WIA_EXTENSION
@@ -124,32 +124,6 @@ def _refs(obj: dict[str, Any]) -> list[str]:
         elif key.endswith("_refs") and isinstance(value, list) and key != "object_marking_refs":
             out += [v for v in value if isinstance(v, str)]
     return out
-
-
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:([0-9]{2})(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
-
-
-def utc_ms(value: Any) -> str | None:
-    """An RFC 3339 date-time spelled as WIA writes times and the other readers rewrite them (UTC,
-    milliseconds, "Z": `timeutil.to_iso`); digits below the millisecond are dropped. A leap second
-    (second 60, which RFC 3339 allows and `datetime` cannot hold) becomes the last millisecond before
-    the next second (:59.999), which keeps the order of events. None for anything else."""
-    if type(value) is not str:
-        return None
-    if len(value) == 24 and value[19] == "." and value[23] == "Z" and fast_date_time(value):
-        return value                        # already the canonical spelling (every document we write)
-    m = _TIME.fullmatch(value)
-    if m is None:
-        return None
-    leap = m[1] == "60"
-    text = value[:m.start(1)] + "59" + value[m.end(1):] if leap else value
-    try:
-        moment = parse_iso(text)
-        if leap:
-            moment = moment.replace(microsecond=999000)
-        return to_iso(moment)
-    except (ValueError, OverflowError):     # no such day, hour 24, a year beyond 1-9999 in UTC
-        return None
 
 
 #: STIX property -> what section 3 and the object definitions say it holds, for the properties this
