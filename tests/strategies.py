@@ -351,3 +351,28 @@ def _nudge(value: Any, rnd: random.Random) -> Any:
                    "urn:uuid:" + value, "{" + value + "}"]
         return rnd.choice(choices)
     return value
+
+
+def replace_values(doc: Any, rnd: random.Random, hostile: list[Any]) -> Any:
+    """A copy of any JSON document with 1-3 values anywhere replaced by one of `hostile` (or, in an
+    object, 15% of the time deleted): for readers of other products' documents."""
+    doc = copy.deepcopy(doc)
+    for _ in range(rnd.randint(1, 3)):
+        paths, todo = [], [((), doc)]
+        while todo:
+            path, node = todo.pop()
+            children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+            for k, v in children:
+                paths.append(path + (k,))
+                todo.append((path + (k,), v))
+        if not paths:
+            break
+        path = rnd.choice(paths)
+        parent = doc
+        for k in path[:-1]:
+            parent = parent[k]
+        if isinstance(parent, dict) and rnd.random() < 0.15:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = copy.deepcopy(rnd.choice(hostile))
+    return doc

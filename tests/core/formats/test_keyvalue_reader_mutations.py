@@ -8,32 +8,16 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from wia_security import validate_event
-from wia_security.errors import ConversionError
-from wia_security.formats import get_format
+from reader_checks import outcome
 
 FOREIGN = Path(__file__).parent / "foreign"
 #: pieces a hostile line is made of: the formats' special characters, a BOM, a syslog priority,
 #: time keys with odd values, a long digit run
 PIECES = ["=", "|", "\\", " ", "\n", "\t", "^", "\ufeff", "\x00", "é", "<13>", " rt=", " devTime=",
           "Dec 05 2026 03:04:05 +0200", "Mar 08 2026 02:30:00 America/New_York", "1" * 25, "src=", "=src"]
-
-
-def outcome(fmt: str, doc: Any) -> str:
-    try:
-        events = get_format(fmt).to_wia(doc)
-    except ConversionError as exc:
-        assert exc.path, f"{fmt}: no path in {exc}"
-        return "refused"
-    for event in events:
-        result = validate_event(event)
-        assert result.valid and not result.warnings, (fmt, [(i.path, i.message) for i in result.errors + result.warnings],
-                                                     str(doc)[:300])
-    return "read"
 
 
 @pytest.mark.parametrize("fmt", ["cef", "leef"])

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from strategies import event_dicts
+from strategies import event_dicts, replace_values
 from wia_security import convert, validate_event
 from wia_security.errors import ConversionError
 from wia_security.formats import get_format
@@ -189,27 +189,6 @@ HOSTILE = [42, -1, 1e300, 10**20, "x", "", None, True, [], {}, [1], {"a": 1}, "2
            "2024-01-01T10:00:00.123456789+05:30", "9999-12-31T23:59:59-23:59", "1700000000", "\u202e\x00"]
 
 
-def _mutate(doc: Any, rnd: random.Random) -> Any:
-    doc = copy.deepcopy(doc)
-    for _ in range(rnd.randint(1, 3)):
-        paths, todo = [], [((), doc)]
-        while todo:
-            path, node = todo.pop()
-            children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-            for k, v in children:
-                paths.append(path + (k,))
-                todo.append((path + (k,), v))
-        path = rnd.choice(paths)
-        parent = doc
-        for k in path[:-1]:
-            parent = parent[k]
-        if isinstance(parent, dict) and rnd.random() < 0.15:
-            del parent[path[-1]]
-        else:
-            parent[path[-1]] = copy.deepcopy(rnd.choice(HOSTILE))
-    return doc
-
-
 def test_mutated_events_give_a_valid_event_or_an_error_with_a_path() -> None:
     """Foreign events and plain OCSF of generated events, 1,500 random mutations: a strictly valid WIA
     event (whose meta.custom.ocsf keeps what it could not take) or a ConversionError with a path."""
@@ -217,7 +196,7 @@ def test_mutated_events_give_a_valid_event_or_an_error_with_a_path() -> None:
     rnd = random.Random(28)
     outcomes = {"valid": 0, "error": 0}
     for _ in range(1500):
-        doc = _mutate(rnd.choice(docs), rnd)
+        doc = replace_values(rnd.choice(docs), rnd, HOSTILE)
         try:
             [event] = OCSF.to_wia(doc)
         except ConversionError as exc:

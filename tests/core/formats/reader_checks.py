@@ -1,0 +1,23 @@
+"""What a reader may do with a hostile document: give strictly valid events, or refuse it with a
+ConversionError naming where (a JSON path or the line's key). Nothing else."""
+from __future__ import annotations
+
+from typing import Any
+
+from wia_security import validate_event
+from wia_security.errors import ConversionError
+from wia_security.formats import get_format
+
+
+def outcome(fmt: str, doc: Any) -> str:
+    """"read" (every event strictly valid, without warnings) or "refused" (an error with a path)."""
+    try:
+        events = get_format(fmt).to_wia(doc)
+    except ConversionError as exc:
+        assert exc.path, f"{fmt}: no path in {exc}"
+        return "refused"
+    for event in events:
+        result = validate_event(event)
+        assert result.valid and not result.warnings, (fmt, [(i.path, i.message) for i in result.errors + result.warnings],
+                                                     str(doc)[:300])
+    return "read"
