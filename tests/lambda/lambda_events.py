@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from typing import Any
 from urllib.parse import quote_plus
@@ -115,3 +116,14 @@ def sns_envelope(message: str) -> str:
     return json.dumps({"Type": "Notification", "MessageId": str(uuid.uuid4()),
                        "TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:wia-events", "Message": message,
                        "Timestamp": "2025-12-14T09:30:00.000Z", "SignatureVersion": "1"})
+
+
+class LambdaContext:
+    """The parts of Lambda's context object the handler reads: a request id and the time left."""
+
+    def __init__(self, seconds: float) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+        self._ends = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._ends - time.monotonic()) * 1000))

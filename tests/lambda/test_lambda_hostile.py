@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import lambda_events as shapes  # noqa: E402
+from lambda_events import LambdaContext  # noqa: E402
 from servers.hec_contract import Fault, HecContractServer  # noqa: E402
 
 from wia_security import validate_event  # noqa: E402
@@ -29,17 +30,6 @@ def fresh(event: dict) -> dict:
     event = copy.deepcopy(validate_event(event, lenient=True).event)
     event["id"] = str(uuid.uuid4())
     return event
-
-
-class LambdaContext:
-    """The parts of Lambda's context object the handler reads."""
-
-    def __init__(self, seconds: float) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-        self._ends = time.monotonic() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends - time.monotonic()) * 1000))
 
 
 @pytest.fixture

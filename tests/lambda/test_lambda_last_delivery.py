@@ -15,8 +15,6 @@ import copy
 import gzip
 import json
 import sys
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +22,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import lambda_events as shapes  # noqa: E402
+from lambda_events import LambdaContext  # noqa: E402
 from test_lambda_handler import SECURITYHUB, forwarder, fresh, ndjson  # noqa: E402,F401  (fixture)
 
 MAX_RECEIVES = 3
-
-
-class LambdaContext:
-    def __init__(self, seconds: float) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-        self._ends = time.monotonic() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends - time.monotonic()) * 1000))
 
 
 def ingest_queue(sqs: Any, max_receives: int = MAX_RECEIVES) -> tuple[str, str]:
