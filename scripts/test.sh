@@ -11,4 +11,10 @@ for step in scripts/test-setup.d/*.sh; do
     bash "$step"
 done
 export WIA_NO_SKIPS=1
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+status=0
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
+# The whole suite (no arguments) also runs the core tests under the newest Python >= 3.12 here, if any.
+if [ $# -eq 0 ]; then
+    scripts/test-newer-python.sh || { rc=$?; [ "$status" -ne 0 ] || status=$rc; }
+fi
+exit "$status"

@@ -170,6 +170,11 @@ def _http_error(exc: Exception, what: str) -> DeliveryError:
         # the request went out and the answer never came whole (connection closed, read timeout, body cut
         # short): the rows may or may not be stored; re-sending is the at-least-once choice
         return DeliveryError(f"{what}: network error: {type(exc).__name__}: {exc}", retryable=True)
+    if (isinstance(exc, HttpResponseError) and not isinstance(exc, ClientAuthenticationError)
+            and exc.status_code is None and exc.response is None):
+        # the same, when the connection was reset mid-body: azure-core raises IncompleteReadError only if
+        # urllib3 saw an early EOF and wraps a reset as a bare HttpResponseError (which one is a race)
+        return DeliveryError(f"{what}: network error: {exc.message}", retryable=True)
     if isinstance(exc, ClientAuthenticationError) and getattr(exc, "status_code", None) is None:
         # no token could be obtained (identity endpoint down or not configured): may clear up
         return DeliveryError(f"{what}: could not get an access token: {exc.message}", retryable=True)

@@ -43,7 +43,10 @@ def test_zip_runs_alone_with_only_functions_framework(scc, tmp_path, samples):
     builder = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(builder)
     from wia_security import __version__
-    zip_path = builder.build(tmp_path / "dist", stage=tmp_path / "stage")
+    # built for the Python running this test (its binary wheels, e.g. cffi, are per version): the
+    # default 3.11 package could not load in the 3.12+/3.13 worker venv below
+    zip_path = builder.build(tmp_path / "dist", stage=tmp_path / "stage",
+                             python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
     assert zip_path.name == f"wia-security-gcp-function-{__version__}.zip"
     root = tmp_path / "source"
     with zipfile.ZipFile(zip_path) as zf:

@@ -8,7 +8,9 @@ it, or equals it when it ends with "$"; `Fault.method`: only that method). A req
 kinds:
   - "reply":    answer `status`, `headers`, `body` without forwarding (an HTML 502 page, a 200 with a
                 non-JSON body, a 3xx redirect, a 401 ...); `length` overrides Content-Length
-                (declare more than `body` to cut the body short), `close` closes the connection after;
+                (declare more than `body` to cut the body short; `seconds` waits that long before the
+                cut, so the client is already blocked reading and sees a reset, not an early EOF), `close`
+                closes the connection after;
   - "forward_then": forward (the upstream processes the request), then answer like "reply": a reply
                 lost or mangled after the work was done;
   - "rewrite":  forward, then pass `rewrite(status, headers, body) -> (status, headers, body)` over the
@@ -101,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is None:
             self._send(*proxy.forward(self.command, self.path, self.headers, body))
         elif fault.kind == "reply":
-            self._send(fault.status, fault.headers, fault.body, fault.length, fault.close)
+            self._send(fault.status, fault.headers, fault.body, fault.length, fault.close, fault.seconds)
         elif fault.kind == "forward_then":
             proxy.forward(self.command, self.path, self.headers, body)
             self._send(fault.status, fault.headers, fault.body, fault.length, fault.close)
@@ -119,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
     def _send(self, status: int, headers: dict[str, str], body: bytes, length: int | None = None,
-              close: bool = False) -> None:
+              close: bool = False, pause: float = 0.0) -> None:
         self.send_response(status)
         for name, value in headers.items():
             if name.lower() not in _HOP_BY_HOP:
@@ -133,6 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         self.wfile.flush()
         if length is not None and length > len(body):
+            time.sleep(pause)
             self._drop()                              # the body ends short of what was declared
 
     def _drop(self) -> None:
