@@ -2,6 +2,9 @@
 ConversionError naming where (a JSON path or the line's key). Nothing else."""
 from __future__ import annotations
 
+import json
+import random
+from pathlib import Path
 from typing import Any
 
 from wia_security import validate_event
@@ -21,3 +24,16 @@ def outcome(fmt: str, doc: Any) -> str:
         assert result.valid and not result.warnings, (fmt, [(i.path, i.message) for i in result.errors + result.warnings],
                                                      str(doc)[:300])
     return "read"
+
+
+def mutated_corpus_outcomes(fmt: str, folder: Path, *, seed: int = 29, rounds: int = 1500) -> dict[str, int]:
+    """`outcome` of `rounds` seeded one-field mutations (`strategies.mutations`) of the JSON documents
+    in `folder`, counted by kind."""
+    from strategies import mutations
+    rnd = random.Random(seed)
+    docs = [json.loads(path.read_text()) for path in sorted(folder.iterdir())]
+    seen = {"read": 0, "refused": 0}
+    for _ in range(rounds):
+        for doc in mutations(rnd.choice(docs), rnd, 1):
+            seen[outcome(fmt, doc)] += 1
+    return seen
