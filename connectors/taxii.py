@@ -36,7 +36,7 @@ from taxii2client.v21 import ApiRoot, Collection, Server
 from wia_security import jsonio
 from wia_security.errors import ConfigError, ConversionError, DeliveryError, WiaError
 from wia_security.formats import convert, get_format
-from wia_security.outputs import replace_durably
+from wia_security.outputs import held_exclusively, replace_durably
 from wia_security.timeutil import parse_iso
 
 from .base import Rejected
@@ -624,26 +624,27 @@ class TaxiiSource:
         Returns page/object/event totals and, under "summary", the forwarder's ForwardSummary."""
         from wia_security.pipeline import Forwarder
         from wia_security.reader import Item
-        checkpoint = Checkpoint.load(checkpoint_path)
-        forwarder = Forwarder(sink, dead_letter, lenient=lenient)
-        summary = forwarder.summary
-        totals = {"pages": 0, "objects": 0, "events": 0}
-        for page in self.poll(checkpoint):
-            items = [Item(f"taxii:{self.collection.url}", i, e) for i, e in enumerate(page.events)]
-            forwarder.run(items)
-            for rejected in page.rejected:
-                dead_letter.put(rejected)
-                summary.unparseable += 1
-                summary.dead_lettered += 1
-                summary.reject_reasons[rejected.reason.split(": ", 1)[0]] += 1
-                totals["conversion_errors"] = totals.get("conversion_errors", 0) + 1
-            if hasattr(dead_letter, "flush"):
-                dead_letter.flush()
-            page.checkpoint.save(checkpoint_path)      # only after the page was delivered
-            totals["pages"] += 1
-            totals["objects"] += page.objects
-            totals["events"] += len(page.events)
-        return {**totals, "summary": summary}
+        with held_exclusively(checkpoint_path, "TAXII poll"):      # one poll per checkpoint
+            checkpoint = Checkpoint.load(checkpoint_path)
+            forwarder = Forwarder(sink, dead_letter, lenient=lenient)
+            summary = forwarder.summary
+            totals = {"pages": 0, "objects": 0, "events": 0}
+            for page in self.poll(checkpoint):
+                items = [Item(f"taxii:{self.collection.url}", i, e) for i, e in enumerate(page.events)]
+                forwarder.run(items)
+                for rejected in page.rejected:
+                    dead_letter.put(rejected)
+                    summary.unparseable += 1
+                    summary.dead_lettered += 1
+                    summary.reject_reasons[rejected.reason.split(": ", 1)[0]] += 1
+                    totals["conversion_errors"] = totals.get("conversion_errors", 0) + 1
+                if hasattr(dead_letter, "flush"):
+                    dead_letter.flush()
+                page.checkpoint.save(checkpoint_path)      # only after the page was delivered
+                totals["pages"] += 1
+                totals["objects"] += page.objects
+                totals["events"] += len(page.events)
+            return {**totals, "summary": summary}
 
     def close(self) -> None:
         self.collection.close()

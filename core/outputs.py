@@ -7,7 +7,9 @@ import errno
 import os
 import stat
 import tempfile
-from typing import IO
+from typing import IO, Iterator
+
+from .errors import ConfigError
 
 
 def unwritable(path: str | os.PathLike[str]) -> str | None:
@@ -87,3 +89,40 @@ def replace_durably(path: str, text: str) -> None:
         if name.startswith(prefix) and name.endswith(".tmp"):
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(folder, name))
+
+
+@contextlib.contextmanager
+def held_exclusively(path: str, what: str) -> Iterator[None]:
+    """`path + ".lock"` locked for the block, so that two runs cannot work from one checkpoint at once
+    (both would read the same window, and the slower could save an older position over the newer).
+    A second run stops at once with a ConfigError naming the file and the holder's process id. The
+    operating system releases the lock when its process ends in any way (even SIGKILL), so a lock
+    file left behind never blocks a later run; it is not removed, since removing it would let a third
+    run lock a new file while the second still holds the old one."""
+    lock_path = f"{path}.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the lock file {lock_path}: {exc.strerror or exc}", key="checkpoint",
+                          source=path) from None
+    try:
+        if not _try_lock(fd):
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+            raise ConfigError(f"another {what} is running from this checkpoint (lock {lock_path} held by process "
+                              f"{holder}); wait for it to end or use another checkpoint", key="checkpoint",
+                              source=path)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)                 # closing releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    """An exclusive lock on `fd` without waiting (POSIX flock); False if another process holds it."""
+    import fcntl                     # POSIX only, like the rest of this module (os.pread)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from wia_security import jsonio
 from wia_security.errors import ConfigError, DeliveryError, ParseError
-from wia_security.outputs import replace_durably
+from wia_security.outputs import held_exclusively, replace_durably
 from wia_security.reader import Item
 
 from ..config import Secret, resolve_options
@@ -385,53 +385,55 @@ def _pull(source: SplunkSearchSource, sink: Any, dead_letter: Any, checkpoint_pa
         raise ConfigError("max_events must be at least 1", key="max_events")
     if not query.lstrip().startswith(("search ", "|")):
         query = "search " + query
-    splunk = f"{source.host}:{source.port}"
-    checkpoint = SearchCheckpoint.load(checkpoint_path, splunk=splunk, query=query)
-    if checkpoint is None:
-        checkpoint = SearchCheckpoint(splunk, query, index_start(start, now()))
-        checkpoint.save(checkpoint_path)       # a relative start would move on with the clock: pin it
-    # Events become searchable a little after their _indextime (indexers write and replicate in
-    # their own time): reading only up to now - lag leaves them time to appear before the checkpoint
-    # passes them.
-    until = int(now()) - lag
-    forwarder = Forwarder(sink, dead_letter, lenient=lenient)
-    summary = forwarder.summary
-    result = PullResult(summary, checkpoint.index_time, checkpoint.index_time, checkpoint=checkpoint_path)
-    started = time.monotonic()
-    try:
-        while checkpoint.index_time < until:
-            if summary.read >= max_events:
-                result.caught_up = False
-                break
-            begin, end = checkpoint.index_time, min(checkpoint.index_time + window, until)
-            before = (summary.read, summary.delivered, summary.duplicates, summary.dead_lettered)
-            finished: list[bool] = []
+    # one run per checkpoint: a second would read the same windows, and could save an older position
+    with held_exclusively(checkpoint_path, "Splunk pull"):
+        splunk = f"{source.host}:{source.port}"
+        checkpoint = SearchCheckpoint.load(checkpoint_path, splunk=splunk, query=query)
+        if checkpoint is None:
+            checkpoint = SearchCheckpoint(splunk, query, index_start(start, now()))
+            checkpoint.save(checkpoint_path)       # a relative start would move on with the clock: pin it
+        # Events become searchable a little after their _indextime (indexers write and replicate in
+        # their own time): reading only up to now - lag leaves them time to appear before the checkpoint
+        # passes them.
+        until = int(now()) - lag
+        forwarder = Forwarder(sink, dead_letter, lenient=lenient)
+        summary = forwarder.summary
+        result = PullResult(summary, checkpoint.index_time, checkpoint.index_time, checkpoint=checkpoint_path)
+        started = time.monotonic()
+        try:
+            while checkpoint.index_time < until:
+                if summary.read >= max_events:
+                    result.caught_up = False
+                    break
+                begin, end = checkpoint.index_time, min(checkpoint.index_time + window, until)
+                before = (summary.read, summary.delivered, summary.duplicates, summary.dead_lettered)
+                finished: list[bool] = []
 
-            def window_items() -> Iterator[Item]:
-                yield from source.items(query, earliest=earliest, latest=None, index_earliest=str(begin),
-                                        index_latest=str(end))
-                finished.append(True)
+                def window_items() -> Iterator[Item]:
+                    yield from source.items(query, earliest=earliest, latest=None, index_earliest=str(begin),
+                                            index_latest=str(end))
+                    finished.append(True)
 
-            # `stop` (the CLI's StopSignals) ends the window's reading at a signal; what was read is
-            # still delivered, but the checkpoint stays before an unfinished window
-            forwarder.run(stop.items([window_items()]) if stop is not None else window_items())
-            if hasattr(dead_letter, "flush"):
-                dead_letter.flush()
-            if not finished:
-                result.caught_up, result.stopped = False, True
-                break
-            checkpoint = SearchCheckpoint(splunk, query, end)
-            checkpoint.save(checkpoint_path)        # only after the window was delivered or dead-lettered
-            result.index_to, result.windows = end, result.windows + 1
-            if progress is not None:
-                read, delivered, duplicates, dead = (a - b for a, b in zip(
-                    (summary.read, summary.delivered, summary.duplicates, summary.dead_lettered), before))
-                progress(f"splunk: index time {_iso(begin)} .. {_iso(end)}: read {read:,}, delivered {delivered:,}, "
-                         f"duplicates {duplicates:,}, dead-lettered {dead:,}; checkpoint saved")
-            if stop is not None and stop.received is not None:
-                result.caught_up, result.stopped = False, True
-                break
-    finally:
-        summary.seconds = time.monotonic() - started
-    return result
+                # `stop` (the CLI's StopSignals) ends the window's reading at a signal; what was read is
+                # still delivered, but the checkpoint stays before an unfinished window
+                forwarder.run(stop.items([window_items()]) if stop is not None else window_items())
+                if hasattr(dead_letter, "flush"):
+                    dead_letter.flush()
+                if not finished:
+                    result.caught_up, result.stopped = False, True
+                    break
+                checkpoint = SearchCheckpoint(splunk, query, end)
+                checkpoint.save(checkpoint_path)        # only after the window was delivered or dead-lettered
+                result.index_to, result.windows = end, result.windows + 1
+                if progress is not None:
+                    read, delivered, duplicates, dead = (a - b for a, b in zip(
+                        (summary.read, summary.delivered, summary.duplicates, summary.dead_lettered), before))
+                    progress(f"splunk: index time {_iso(begin)} .. {_iso(end)}: read {read:,}, delivered {delivered:,}, "
+                             f"duplicates {duplicates:,}, dead-lettered {dead:,}; checkpoint saved")
+                if stop is not None and stop.received is not None:
+                    result.caught_up, result.stopped = False, True
+                    break
+        finally:
+            summary.seconds = time.monotonic() - started
+        return result
 

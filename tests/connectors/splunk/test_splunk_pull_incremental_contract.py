@@ -307,3 +307,34 @@ def test_contract_a_signal_ends_the_pull_with_counts_and_the_checkpoint_before_t
     assert final.returncode == 0, final.stderr
     assert json.loads(final.stdout)["caught_up"]
     assert stored_ids(tmp_path / "s.db") == {e["id"] for e in events}
+
+
+def test_contract_a_second_pull_from_one_checkpoint_stops_until_the_first_ends(tmp_path):
+    """Another process pulling from the checkpoint (here a stand-in that only holds its lock): a run
+    stops with exit 2 before any search, naming the lock and that process; once the holder is
+    SIGKILLed the operating system has released the lock and a run reads everything."""
+    env = {**os.environ, "WIA_SPLUNK_TOKEN": TOKEN}
+    checkpoint = str(tmp_path / "ck.json")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom wia_security.outputs import held_exclusively\n"
+                               f"with held_exclusively({checkpoint!r}, 'Splunk pull'):\n"
+                               "    print('held', flush=True)\n    time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with SplunkRestContractServer({TOKEN}) as rest:
+            _index(rest, _unique(5, seed=12), [int(time.time()) - 600] * 5, [0] * 5)
+            argv = [sys.executable, "-m", "wia_security", *_cli(rest, tmp_path, "--checkpoint", "ck.json",
+                                                                     "--summary", "json")]
+            blocked = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+            assert blocked.returncode == 2, blocked.stderr
+            assert f"(lock ck.json.lock held by process {holder.pid})" in blocked.stderr
+            assert "another Splunk pull is running" in blocked.stderr and TOKEN not in blocked.stderr
+            assert not [s for s in rest.searches if "index_earliest" in s] and not os.path.exists(checkpoint)
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(timeout=30)
+            after = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.stdout.close()
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["delivered"] == 5 and os.path.exists(f"{checkpoint}.lock")
