@@ -136,8 +136,12 @@ class Converter:
         self.counts["converted"] += 1
 
     def _from(self, item: Item) -> Iterator[bytes]:
+        """The events of one document, member by member (a bundle's root objects, a `_search`
+        response's hits, ...): a member the reader refuses is one reject naming its JSON path, and the
+        document's other events are still written. `converted` counts documents that gave any event
+        (or held none), `rejected` every refused member and every invalid event."""
         try:
-            events = self.fmt.to_wia(item.value, **self.options)
+            outcomes = self.fmt.to_wia_each(item.value, **self.options)
         except TypeError as exc:
             _unknown_option(exc, self.fmt.name)
             self._reject(item, f"cannot convert from {self.fmt.name}: {exc}", item.value, item.raw)
@@ -145,15 +149,25 @@ class Converter:
         except (WiaError, ValueError, KeyError, AttributeError) as exc:
             self._reject(item, f"cannot convert from {self.fmt.name}: {exc}", item.value, item.raw)
             return
-        self.counts["converted"] += 1
-        for event in events:
-            result = self.validator.validate(event)
-            if not result.valid:
-                first = result.errors[0]
-                self._reject(item, f"converted event is not valid WIA: {first.path or '/'}: {first.message}", event,
-                             None, [e.to_dict() for e in result.errors])
+        if not outcomes or any(outcome.ok for outcome in outcomes):
+            self.counts["converted"] += 1
+        for outcome in outcomes:
+            if outcome.error is not None:
+                reason = f"cannot convert from {self.fmt.name}: {outcome.error}"
+                errors = [{"path": outcome.error.path, "code": "conversion_refused", "message": outcome.error.reason}]
+                if outcome.member is None:          # the document as a whole: dead-lettered as it came
+                    self._reject(item, reason, item.value, item.raw, errors)
+                else:                               # one member: its own JSON, so a fixed copy can be re-read
+                    self._reject(item, reason, outcome.member, None, errors)
                 continue
-            yield jsonio.dumpb(result.event) + b"\n"
+            for event in outcome.events:
+                result = self.validator.validate(event)
+                if not result.valid:
+                    first = result.errors[0]
+                    self._reject(item, f"converted event is not valid WIA: {first.path or '/'}: {first.message}",
+                                 event, None, [e.to_dict() for e in result.errors])
+                    continue
+                yield jsonio.dumpb(result.event) + b"\n"
 
     def _reject(self, item: Item, reason: str, value: Any, raw: bytes | None,
                 errors: list[dict[str, Any]] | None = None) -> None:

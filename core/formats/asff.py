@@ -28,7 +28,7 @@ from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
 from ._wia_paths import Remainder, canonical_times, clean, compact_json, ip_version, is_int, is_mac, is_number, merge, nonblank
 from ..validation.formats import is_uri
-from .base import Format, guarded_reader
+from .base import Format, MemberOutcome, all_or_nothing, guarded_members, read_member
 
 SCHEMA_VERSION = "2018-10-08"
 DEFAULT_REGION = "us-east-1"
@@ -745,11 +745,16 @@ class AsffFormat(Format):
         return fields
 
     # -- ASFF -> WIA ---------------------------------------------------------------------------
-    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
         """A finding, a list of findings, a `{"Findings": [...]}` request/response, or the EventBridge
         event Security Hub sends (`{"detail-type": "Security Hub Findings - Imported", "detail":
-        {"findings": [...]}}`) -> WIA event dicts."""
+        {"findings": [...]}}`) -> WIA event dicts (the first finding that fails raises)."""
+        return all_or_nothing(self.to_wia_each(doc, **options))
+
+    @guarded_members
+    def to_wia_each(self, doc: Any, **options: Any) -> list[MemberOutcome]:
+        """As `to_wia`, one outcome per finding, so one finding that cannot be read refuses only itself.
+        Paths are `/Findings/<index>/...` whatever holds the findings (index 0 for a single finding)."""
         if isinstance(doc, dict) and isinstance(doc.get("Findings"), list):
             findings = doc["Findings"]
         elif isinstance(doc, dict) and isinstance(doc.get("detail"), dict) and isinstance(doc["detail"].get("findings"), list):
@@ -757,8 +762,12 @@ class AsffFormat(Format):
         elif isinstance(doc, list):
             findings = doc
         else:
-            findings = [doc]
-        return [self._finding_to_wia(f, i) for i, f in enumerate(findings)]
+            return [read_member(self, "", None, functools.partial(self._finding_events, doc, 0))]
+        return [read_member(self, f"/Findings/{i}", f, functools.partial(self._finding_events, f, i))
+                for i, f in enumerate(findings)]
+
+    def _finding_events(self, finding: Any, index: int) -> list[dict[str, Any]]:
+        return [self._finding_to_wia(finding, index)]
 
     def _finding_to_wia(self, finding: Any, index: int) -> dict[str, Any]:
         where = f"/Findings/{index}"

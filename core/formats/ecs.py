@@ -25,7 +25,7 @@ from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..timeutil import from_epoch_ms, parse_iso, to_iso
 from ._wia_paths import canonical_times, clean, ip_version, is_int, is_number, merge, nonblank
-from .base import Format, guarded_reader
+from .base import Format, MemberOutcome, all_or_nothing, guarded_members, read_member
 
 ECS_VERSION = "9.4.0"
 CUSTOM_NAMESPACE = "wia"
@@ -1180,23 +1180,29 @@ class EcsFormat(Format):
                 related["hash"] = hashes if len(hashes) == 1 else _unique(hashes)
 
     # -- ECS -> WIA ----------------------------------------------------------------------------
-    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
-        """One ECS document (nested or with dotted keys, as Elasticsearch `_source` or Beats output) -> one WIA event."""
+        """One ECS document (nested or with dotted keys, as Elasticsearch `_source` or Beats output) -> one
+        WIA event; a whole `_search` response -> one per hit (the first hit that fails raises)."""
+        return all_or_nothing(self.to_wia_each(doc, **options))
+
+    @guarded_members
+    def to_wia_each(self, doc: Any, **options: Any) -> list[MemberOutcome]:
+        """As `to_wia`, one outcome per hit of a `_search` / scroll response (errors name
+        /hits/hits/N/...), so one hit that cannot be read refuses only itself."""
         if not isinstance(doc, dict):
             raise ConversionError(self.name, "an ECS document must be a JSON object")
         hits = doc.get("hits")
         if isinstance(hits, dict) and isinstance(hits.get("hits"), list) and "@timestamp" not in doc:
-            # a whole _search / scroll response: every hit, or an error naming the one that failed
-            events: list[dict[str, Any]] = []
-            for n, hit in enumerate(hits["hits"]):
-                if not (isinstance(hit, dict) and isinstance(hit.get("_source"), dict)):
-                    raise ConversionError(self.name, "a search hit without a _source object", path=f"/hits/hits/{n}")
-                events.extend(self._located(hit["_source"], f"/hits/hits/{n}/_source"))
-            return events
+            return [self._hit(hit, f"/hits/hits/{n}") for n, hit in enumerate(hits["hits"])]
         if isinstance(doc.get("_source"), dict) and "_index" in doc:
-            return self._located(doc["_source"], "/_source")     # a search hit as _search / scroll return it
-        return [self._document(doc)]
+            return [MemberOutcome("", self._located(doc["_source"], "/_source"))]  # one hit, as _search returns it
+        return [MemberOutcome("", [self._document(doc)])]
+
+    def _hit(self, hit: Any, where: str) -> MemberOutcome:
+        if not (isinstance(hit, dict) and isinstance(hit.get("_source"), dict)):
+            return MemberOutcome(where, error=ConversionError(self.name, "a search hit without a _source object",
+                                                              path=where), member=hit)
+        return read_member(self, where, hit, lambda: self._located(hit["_source"], f"{where}/_source"))
 
     def _located(self, doc: dict[str, Any], where: str) -> list[dict[str, Any]]:
         """`_document(doc)`, its errors' paths prefixed with where `doc` sits in what was read."""

@@ -10,10 +10,11 @@ docs/formats/ocsf.md. Every output passes the project's validator built from the
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ...errors import ConversionError
-from ..base import Format, guarded_reader
+from ..base import Format, MemberOutcome, all_or_nothing, guarded_members, read_member
 from .reader import from_ocsf
 from .tables import OCSF_VERSION
 from .writer import to_ocsf
@@ -39,17 +40,24 @@ class OcsfFormat(Format):
             unmapped = unmapped.strip().lower() not in ("false", "0", "no", "off")
         return to_ocsf(event, unmapped=bool(unmapped))
 
-    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
-        """One OCSF event, or a JSON array of them (as a Security Lake export holds), -> WIA events."""
+        """One OCSF event, or a JSON array of them (as a Security Lake export holds), -> WIA events (the
+        first element that fails raises)."""
+        return all_or_nothing(self.to_wia_each(doc, **options))
+
+    @guarded_members
+    def to_wia_each(self, doc: Any, **options: Any) -> list[MemberOutcome]:
+        """As `to_wia`, one outcome per element of an array (errors name /N/...), so one OCSF event
+        that cannot be read refuses only itself."""
         if isinstance(doc, list):
-            events = []
-            for i, item in enumerate(doc):
-                try:
-                    events.append(from_ocsf(item))
-                except ConversionError as exc:          # the path in the array the caller sent
-                    raise ConversionError(self.name, exc.reason, path=f"/{i}{exc.path}") from exc
-            return events
+            return [read_member(self, f"/{i}", item, functools.partial(self._element, item, f"/{i}"))
+                    for i, item in enumerate(doc)]
         if not isinstance(doc, dict):
             raise ConversionError(self.name, "expected an OCSF event (a JSON object) or an array of them")
-        return [from_ocsf(doc)]
+        return [MemberOutcome("", [from_ocsf(doc)])]
+
+    def _element(self, item: Any, where: str) -> list[dict[str, Any]]:
+        try:
+            return [from_ocsf(item)]
+        except ConversionError as exc:          # the path in the array the caller sent
+            raise ConversionError(self.name, exc.reason, path=f"{where}{exc.path}") from exc

@@ -9,12 +9,13 @@ the fields that survive a round trip are in docs/formats/stix.md.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Iterable
 
 from ...errors import ConversionError
-from ..base import Format, guarded_reader
+from ..base import Format, MemberOutcome, all_or_nothing, guarded_members
 from .ids import derived_id
-from .reader import read_objects
+from .reader import read_members
 from .writer import WIA_EXTENSION, event_objects
 
 __all__ = ["StixFormat", "to_bundle", "WIA_EXTENSION"]
@@ -53,9 +54,15 @@ class StixFormat(Format):
         in a property extension on the primary object, so parsing the bundle back loses nothing."""
         return to_bundle([event], **options)
 
-    @guarded_reader
     def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
-        """The WIA events held by a bundle, a list of STIX objects or one STIX object."""
+        """The WIA events held by a bundle, a list of STIX objects or one STIX object; the first
+        refusal (in `to_wia_each`'s order) raises ConversionError."""
+        return all_or_nothing(self.to_wia_each(doc, **options))
+
+    @guarded_members
+    def to_wia_each(self, doc: Any, **options: Any) -> list[MemberOutcome]:
+        """One outcome per event of the document (a root object with the objects it uses), and one per
+        malformed object no event needs: one bad object refuses only the events that need it."""
         base: str | None = "/objects"       # where the objects are in `doc`: errors name JSON pointers
         if isinstance(doc, dict) and doc.get("type") == "bundle":
             objects = doc.get("objects")
@@ -68,4 +75,7 @@ class StixFormat(Format):
         else:
             raise ConversionError("stix", "expected a STIX bundle, a STIX object or a list of objects",
                                   path="/type" if isinstance(doc, dict) else "")
-        return read_objects(objects, base=base, **options)
+        outcomes = read_members(objects, base=base, **options)
+        if base is None:            # the document is the one object: a refusal is of the document as it came
+            outcomes = [dataclasses.replace(o, member=None) for o in outcomes]
+        return outcomes

@@ -20,8 +20,9 @@ from ...errors import ConversionError
 from ...severity import BAND_PRIORITY, band
 from ...validation.formats import is_email, is_uri
 from .._wia_paths import utc_ms
+from ..base import MALFORMED, MemberOutcome, all_or_nothing
 from .ids import WIA_NAMESPACE, uuid5_str
-from .patterns import comparisons
+from .patterns import PatternValueError, comparisons, pattern_for
 from .writer import ATTACK_SOURCE, INCIDENT_CORE_EXTENSION, WIA_EXTENSION
 
 DEFAULT_SEVERITY = 5
@@ -54,14 +55,25 @@ class Graph:
         self.rels_from: dict[str, list[dict[str, Any]]] = {}
         self.base = base
         self.index: dict[int, int] = {}         # id() of an object -> its position in `objects`
+        #: objects that are not what STIX says, by position: each refuses the events that need it
+        #: (or, needed by none, itself); `broken_ids` the same by STIX id, for the events' references
+        self.broken: dict[int, ConversionError] = {}
+        self.broken_ids: dict[str, int] = {}
+        #: while an event is read: the ids it looked up and the relationships it followed
+        self.touched: set[str] | None = None
         for i, obj in enumerate(objects):
             if not isinstance(obj, dict) or not isinstance(obj.get("type"), str) or not isinstance(obj.get("id"), str):
                 where = "" if base is None else f"{base}/{i}"
                 if not isinstance(obj, dict):
-                    raise ConversionError("stix", f"a STIX object must be a JSON object, not {obj!r:.60}", path=where)
+                    self.broken[i] = ConversionError("stix", f"a STIX object must be a JSON object, not {obj!r:.60}",
+                                                     path=where)
+                    continue
                 member = "type" if not isinstance(obj.get("type"), str) else "id"
-                raise ConversionError("stix", f"every STIX object needs a string `{member}` (section 3.1)",
-                                      path=f"{where}/{member}")
+                self.broken[i] = ConversionError("stix", f"every STIX object needs a string `{member}` (section 3.1)",
+                                                 path=f"{where}/{member}")
+                if isinstance(obj.get("id"), str):      # still referable: the events referring to it need it
+                    self.broken_ids[obj["id"]] = i
+                continue
             self.index[id(obj)] = i
             self.objects.append(obj)
             self.by_id[obj["id"]] = obj
@@ -69,6 +81,12 @@ class Graph:
                 target, source = obj.get("target_ref"), obj.get("source_ref")   # not strings: refused later
                 self.rels_to.setdefault(target if isinstance(target, str) else "", []).append(obj)
                 self.rels_from.setdefault(source if isinstance(source, str) else "", []).append(obj)
+
+    def refuse(self, obj: dict[str, Any], error: ConversionError) -> None:
+        """Marks `obj` (an object of this document) broken."""
+        i = self.index[id(obj)]
+        self.broken[i] = error
+        self.broken_ids[obj["id"]] = i
 
     def path(self, obj: dict[str, Any], *keys: Any) -> str:
         """The JSON pointer of `obj` (an object of this document) or of a member below it."""
@@ -88,15 +106,46 @@ class Graph:
         return moment
 
     def get(self, ref: Any) -> dict[str, Any] | None:
-        return self.by_id.get(ref) if isinstance(ref, str) else None
+        if type(ref) is not str:
+            return None
+        if self.touched is not None:
+            self.touched.add(ref)
+        return self.by_id.get(ref)
+
+    def _follow(self, rel: dict[str, Any]) -> None:
+        if self.touched is not None:
+            self.touched.add(rel["id"])
 
     def sources(self, target: str, rel: str, stix_type: str) -> list[dict[str, Any]]:
-        return [o for r in self.rels_to.get(target, ()) if r.get("relationship_type") == rel
-                for o in [self.get(r.get("source_ref"))] if o is not None and o["type"] == stix_type]
+        found = []
+        for r in self.rels_to.get(target, ()):
+            if r.get("relationship_type") == rel:
+                o = self.get(r.get("source_ref"))
+                if o is not None and o["type"] == stix_type:
+                    self._follow(r)
+                    found.append(o)
+        return found
 
     def targets(self, source: str, rel: str, stix_type: str) -> list[dict[str, Any]]:
-        return [o for r in self.rels_from.get(source, ()) if r.get("relationship_type") == rel
-                for o in [self.get(r.get("target_ref"))] if o is not None and o["type"] == stix_type]
+        found = []
+        for r in self.rels_from.get(source, ()):
+            if r.get("relationship_type") == rel:
+                o = self.get(r.get("target_ref"))
+                if o is not None and o["type"] == stix_type:
+                    self._follow(r)
+                    found.append(o)
+        return found
+
+    def related(self, oid: str) -> list[dict[str, Any]]:
+        """The objects at the other end of `related-to` relationships of `oid` (either direction)."""
+        found = []
+        for r in (*self.rels_to.get(oid, ()), *self.rels_from.get(oid, ())):
+            if r.get("relationship_type") == "related-to":
+                o = self.get(r.get("source_ref") if r.get("target_ref") == oid else r.get("target_ref"))
+                if o is not None:
+                    self._follow(r)
+                    found.append(o)
+        return found
 
     def closure(self, root: dict[str, Any]) -> set[str]:
         """Every object the writer made for the event `root` belongs to (refs and relationships, transitively)."""
@@ -230,37 +279,190 @@ def _copy_json(value: Any, memo: dict[int, Any]) -> Any:
 
 
 def read_objects(objects: list[Any], *, base: str | None = "/objects", **options: Any) -> list[dict[str, Any]]:
-    """The WIA events of a document's objects. `base`: the JSON pointer of the objects array in the
-    document ("/objects" in a bundle, "" for a top-level array, None when the document is one object),
-    so that errors name the path in the document the caller got."""
+    """The WIA events of a document's objects, all or nothing (the first refusal of `read_members`
+    raises). `base`: the JSON pointer of the objects array in the document ("/objects" in a bundle, ""
+    for a top-level array, None when the document is one object), so that errors name the path in the
+    document the caller got."""
+    return all_or_nothing(read_members(objects, base=base))
+
+
+def read_members(objects: list[Any], *, base: str | None = "/objects", **options: Any) -> list[MemberOutcome]:
+    """One outcome per event the objects hold (in the order `read_objects` gives the events), each
+    refused alone: by its root's own error, by an error in an object its reading needed (one it claims,
+    looks up by reference or reaches through a relationship it follows), or by an object it needs
+    that is not what STIX says. A malformed object no event needs is one refused outcome of its own
+    (first, in document order). See docs/formats/stix.md, "One bad object refuses what needs it"."""
     graph = Graph(objects, base)
-    events: list[dict[str, Any]] = []
+    roots: list[MemberOutcome] = []
     claimed: set[str] = set()
     for obj in graph.objects:
         extensions = obj.get("extensions")
         carried = extensions.get(WIA_EXTENSION) if isinstance(extensions, dict) else None
         if isinstance(carried, dict) and isinstance(carried.get("event"), dict):
-            events.append(_copy_json(carried["event"], {}))
+            roots.append(MemberOutcome(graph.path(obj), [_copy_json(carried["event"], {})], member=obj))
             claimed |= graph.closure(obj)
     unclaimed: dict[str, list[dict[str, Any]]] = {}     # by type, in document order (claims only grow)
     for obj in graph.objects:
         if obj["id"] not in claimed:
             unclaimed.setdefault(obj["type"], []).append(obj)
             if obj["type"] in _SHAPED:          # read natively below: its properties must be what STIX says
-                _check_shape(graph, obj)
+                try:
+                    _check_shape(graph, obj)
+                except ConversionError as exc:
+                    graph.refuse(obj, exc)
+    accounted: set[int] = set()                 # broken objects whose refusal an event's outcome reports
     for stix_type, reader in _READERS:
         for obj in unclaimed.get(stix_type, ()):
-            if obj["id"] not in claimed:
-                event, used = reader(graph, obj)
-                claimed |= used
-                claimed.add(obj["id"])
-                events.append(event)
-    if not events and graph.objects:
+            if obj["id"] in claimed:
+                continue
+            claims = _claims(graph, obj)
+            claimed |= claims
+            claimed.add(obj["id"])
+            roots.append(_read_root(graph, obj, reader, claims, accounted))
+    alone = [MemberOutcome("" if base is None else f"{base}/{i}", error=error, member=objects[i])
+             for i, error in sorted(graph.broken.items()) if i not in accounted]
+    if not roots and not alone and graph.objects:
         kinds = sorted({obj["type"] for obj in graph.objects})
-        raise ConversionError("stix", f"no object here is one a WIA event is made from (this has {', '.join(kinds)}; "
-                              "WIA reads indicator, malware, threat-actor, intrusion-set, campaign, vulnerability, "
-                              "sighting, incident and observed-data)", path="/type" if base is None else base)
-    return events
+        where = "/type" if base is None else base
+        return [MemberOutcome(where, error=ConversionError(
+            "stix", f"no object here is one a WIA event is made from (this has {', '.join(kinds)}; WIA reads "
+            "indicator, malware, threat-actor, intrusion-set, campaign, vulnerability, sighting, incident and "
+            "observed-data)", path=where))]
+    return alone + roots
+
+
+def _read_root(graph: Graph, root: dict[str, Any], reader: Any, claims: set[str],
+               accounted: set[int]) -> MemberOutcome:
+    """The outcome of the event read from `root` (see `read_members`)."""
+    error: ConversionError | None = None
+    event: dict[str, Any] | None = None
+    graph.touched = {root["id"]}
+    try:
+        if root["id"] not in graph.broken_ids:      # a broken root is not read: its own error refuses it
+            event = reader(graph, root)
+    except ConversionError as exc:
+        error = exc
+    except MALFORMED as exc:                        # not expected after _check_shape; refuse this event alone
+        error = ConversionError("stix", f"{root['id']} could not be read ({type(exc).__name__}: {exc})",
+                                path=graph.path(root))
+    finally:
+        needed, graph.touched = graph.touched | claims, None
+    broken = sorted(graph.broken_ids[i] for i in needed if i in graph.broken_ids)
+    objects = sorted((o for o in map(graph.by_id.get, needed) if o is not None), key=lambda o: graph.index[id(o)])
+    if broken:
+        accounted.update(broken)
+        return MemberOutcome(graph.path(root), error=graph.broken[broken[0]], member=objects)
+    if error is not None or event is None:
+        return MemberOutcome(graph.path(root), error=error, member=objects)
+    _keep_unread(event, root, objects)
+    return MemberOutcome(graph.path(root), [event], member=objects)
+
+
+def _strs(value: Any) -> list[str]:
+    return [v for v in value if type(v) is str] if type(value) is list else []
+
+
+def _claims(graph: Graph, root: dict[str, Any]) -> set[str]:
+    """The objects the event of `root` is made with, which no later root may read again (the
+    indicators of a threat, the observables of an observed-data, ...), whether or not it is read:
+    a refused malware's indicators do not become events of their own. Mirrors the root readers."""
+    kind = root["type"]
+    if kind == "sighting":
+        sighted = graph.get(root.get("sighting_of_ref")) or {}
+        used = {sighted["id"]} if sighted else set()
+        if sighted.get("type") == "indicator":
+            pass
+        elif sighted:
+            used |= {i["id"] for i in graph.sources(sighted["id"], "indicates", "indicator")}
+        for ref in _strs(root.get("observed_data_refs")):
+            od = graph.get(ref)
+            if od is not None:
+                used.add(od["id"])
+                used |= set(_strs(od.get("object_refs")))
+        return used
+    if kind == "incident":
+        return {o["id"] for o in graph.related(root["id"])}
+    if kind in THREAT_TYPES:
+        return {o["id"] for o in (*graph.sources(root["id"], "indicates", "indicator"),
+                                  *graph.targets(root["id"], "uses", "attack-pattern"))}
+    if kind == "observed-data":
+        return set(_strs(root.get("object_refs")))
+    return set()
+
+
+#: Properties that say nothing a kept copy would need: the map key (`id`) and the object's `type`.
+_NEVER_KEPT = frozenset({"id", "type"})
+#: Properties the readers map into a WIA field (by name, whatever the object type). One of them is
+#: left out of `meta.custom.stix.objects` only when the WIA event holds its value (`_given_back`).
+_MAPPED = frozenset({
+    "name", "description", "created", "first_seen", "last_seen", "first_observed", "valid_from", "confidence",
+    "labels", "aliases", "count", "value", "account_login", "user_id", "pid", "command_line", "created_time", "key",
+    "path", "size", "ctime", "mtime", "atime", "issuer", "subject", "validity_not_before", "validity_not_after",
+    "src_port", "dst_port", "src_byte_count", "dst_byte_count", "src_packets", "dst_packets", "hashes", "pattern",
+    "pattern_type", "spec_version", "modified", "x_opencti_cvss_base_score"})
+#: Of those, the ones only a root's value becomes a WIA field of (the event's timestamp, meta.tags): an
+#: indicator created at the same instant as its sighting still keeps its own `created`.
+_MAPPED_BELOW = _MAPPED - {"created", "modified", "labels"}
+_TIMES = frozenset({"created", "first_seen", "last_seen", "first_observed", "valid_from", "created_time", "ctime",
+                    "mtime", "atime", "validity_not_before", "validity_not_after"})
+_WIA_HASHES = frozenset({"MD5", "SHA-1", "SHA-256"})
+
+
+def _leaves(node: Any, out: set[Any]) -> set[Any]:
+    """Every string and number in a WIA event (the values it gives back)."""
+    if type(node) is dict:
+        for value in node.values():
+            _leaves(value, out)
+    elif type(node) is list:
+        for value in node:
+            _leaves(value, out)
+    elif type(node) in (str, int, float):
+        out.add(node)
+    return out
+
+
+def _given_back(obj: dict[str, Any], key: str, value: Any, leaves: set[Any]) -> bool:
+    """Whether the WIA event holds `obj[key]` as it came (so a kept copy would add nothing)."""
+    kind = type(value)
+    if key in _TIMES:
+        return kind is str and value in leaves and utc_ms(value) == value   # another spelling is kept
+    if key == "spec_version":
+        return value == "2.1"               # the version this reader reads: implied
+    if key == "modified":
+        return value == obj.get("created") and _given_back(obj, "created", value, leaves)
+    if key == "confidence":
+        return kind is int and value / 100 in leaves
+    if key == "hashes":
+        return kind is dict and value.keys() <= _WIA_HASHES and all(v in leaves for v in value.values())
+    if key == "pattern":
+        if obj.get("pattern_type", "stix") != "stix":
+            return False
+        pairs = comparisons(value, _TI_VOCAB | _ALERT_VOCAB) if kind is str else []
+        try:
+            return len(pairs) == 1 and pattern_for(*pairs[0]) == value and pairs[0][1] in leaves
+        except PatternValueError:
+            return False
+    if key == "pattern_type":
+        return value == "stix" and _given_back(obj, "pattern", obj.get("pattern"), leaves)
+    if kind is list:
+        return bool(value) and all(type(v) is str and v in leaves for v in value)
+    return kind in (str, int, float) and kind is not bool and value in leaves
+
+
+def _keep_unread(event: dict[str, Any], root: dict[str, Any], objects: list[dict[str, Any]]) -> None:
+    """Every property of the objects `event` was read from that the event does not give back, as it
+    came, in `meta.custom.stix.objects` keyed by STIX id: custom `x_` properties, markings, `lang`,
+    references, external references, kill chain phases, `modified`, ... (docs/formats/stix.md)."""
+    leaves = _leaves(event, set())
+    kept: dict[str, dict[str, Any]] = {}
+    for obj in objects:
+        mapped = _MAPPED if obj is root else _MAPPED_BELOW
+        rest = {key: value for key, value in obj.items() if key not in _NEVER_KEPT
+                and not (key in mapped and _given_back(obj, key, value, leaves))}
+        if rest:
+            kept[obj["id"]] = _copy_json(rest, {})
+    if kept:
+        event.setdefault("meta", {}).setdefault("custom", {}).setdefault("stix", {})["objects"] = kept
 
 
 # -- envelope ----------------------------------------------------------------------------------------
@@ -410,14 +612,12 @@ def _indicators(graph: Graph, indicators: list[dict[str, Any]], vocab: frozenset
 
 # -- per root type ------------------------------------------------------------------------------------
 
-def _alert(graph: Graph, sighting: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+def _alert(graph: Graph, sighting: dict[str, Any]) -> dict[str, Any]:
     sighted = graph.get(sighting.get("sighting_of_ref")) or {}
-    used = {sighted.get("id", "")}
     if sighted.get("type") == "indicator":
         indicators = [sighted]
     else:
         indicators = graph.sources(sighted.get("id", ""), "indicates", "indicator")
-    used |= {i["id"] for i in indicators}
     short = sighting["id"].split("--")[1][:8].upper()
     data: dict[str, Any] = {"alert_id": f"ALERT-{short}", "title": sighted.get("name") or "STIX sighting",
                             "category": "other", "status": "new"}
@@ -443,12 +643,10 @@ def _alert(graph: Graph, sighting: dict[str, Any]) -> tuple[dict[str, Any], set[
     for ref in sighting.get("observed_data_refs") or ():
         od = graph.get(ref)
         if od is not None:
-            used.add(od["id"])
-            used |= set(od.get("object_refs") or ())
             context = _context(graph, od)
     if context:
         event["context"] = context
-    return _with_rules(event, indicators), used
+    return _with_rules(event, indicators)
 
 
 def _context(graph: Graph, od: dict[str, Any]) -> dict[str, Any]:
@@ -497,7 +695,7 @@ def _endpoint(graph: Graph, scos: list[dict[str, Any]], ref: Any, port: Any) -> 
     return end
 
 
-def _threat(graph: Graph, threat: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+def _threat(graph: Graph, threat: dict[str, Any]) -> dict[str, Any]:
     kind = threat["type"]
     if kind == "malware":
         types = threat.get("malware_types") or ()
@@ -506,7 +704,6 @@ def _threat(graph: Graph, threat: dict[str, Any]) -> tuple[dict[str, Any], set[s
         threat_type = {"intrusion-set": "apt", "threat-actor": "apt"}.get(kind, "campaign")
     indicators = graph.sources(threat["id"], "indicates", "indicator")
     patterns = graph.targets(threat["id"], "uses", "attack-pattern")
-    used = {o["id"] for o in (*indicators, *patterns)}
     data: dict[str, Any] = {"threat_type": threat_type, "threat_name": threat.get("name") or threat["id"],
                             "status": "unknown"}
     if threat.get("aliases"):
@@ -536,21 +733,21 @@ def _threat(graph: Graph, threat: dict[str, Any]) -> tuple[dict[str, Any], set[s
                    and r.get("source_name") in (creator, "wia-security")), None)
     if report:
         data["report_id"] = report
-    return _with_rules(_envelope(graph, threat, "threat_intel", data), indicators), used
+    return _with_rules(_envelope(graph, threat, "threat_intel", data), indicators)
 
 
-def _lone_indicator(graph: Graph, ind: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+def _lone_indicator(graph: Graph, ind: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {"threat_type": "malware", "threat_name": ind.get("name") or ind["id"], "status": "unknown"}
     if ind.get("pattern_type", "stix") != "stix":
         # A Snort/YARA/Sigma rule names no observable WIA has a type for: the rule itself is kept.
         event = _envelope(graph, ind, "threat_intel", data)
         event.setdefault("meta", {})["custom"] = {"stix": {k: ind[k] for k in ("id", "pattern_type", "pattern") if k in ind}}
-        return event, set()
+        return event
     data["indicators"] = _indicators(graph, [ind], _TI_VOCAB, "object")
-    return _envelope(graph, ind, "threat_intel", data), set()
+    return _envelope(graph, ind, "threat_intel", data)
 
 
-def _vulnerability(graph: Graph, vuln: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+def _vulnerability(graph: Graph, vuln: dict[str, Any]) -> dict[str, Any]:
     refs = vuln.get("external_references") or ()
     cve = next((r["external_id"].upper() for r in refs if r.get("source_name") == "cve" and r.get("external_id")), None)
     named = _CVE.search(vuln.get("name", "").upper())     # "CVE-2021-44228 (Log4Shell)"
@@ -579,10 +776,10 @@ def _vulnerability(graph: Graph, vuln: dict[str, Any]) -> tuple[dict[str, Any], 
     urls = [r["url"] for r in refs if r.get("url")]
     if urls:
         data["references"] = urls
-    return _envelope(graph, vuln, "vulnerability", data), set()
+    return _envelope(graph, vuln, "vulnerability", data)
 
 
-def _incident(graph: Graph, inc: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+def _incident(graph: Graph, inc: dict[str, Any]) -> dict[str, Any]:
     where = ("extensions", INCIDENT_CORE_EXTENSION)
     _member(graph, inc, _OBJ, *where)
     scores = _member(graph, inc, _OBJS, *where, "scores") or ()
@@ -597,10 +794,7 @@ def _incident(graph: Graph, inc: dict[str, Any]) -> tuple[dict[str, Any], set[st
                             "category": category if category in _INCIDENT_CATEGORIES else "other", "status": status}
     if inc.get("description"):
         data["description"] = inc["description"]
-    related = [graph.get(r.get("source_ref") if r.get("target_ref") == inc["id"] else r.get("target_ref"))
-               for r in (*graph.rels_to.get(inc["id"], ()), *graph.rels_from.get(inc["id"], ()))
-               if r.get("relationship_type") == "related-to"]
-    related = [o for o in related if o is not None]
+    related = graph.related(inc["id"])
     iocs = [o for o in related if o["type"] == "indicator"]
     items = _indicators(graph, iocs, _IOC_VOCAB, "ioc")
     if items:
@@ -615,10 +809,10 @@ def _incident(graph: Graph, inc: dict[str, Any]) -> tuple[dict[str, Any], set[st
     mitre = next((m for m in (_mitre(o) for o in related if o["type"] == "attack-pattern") if m), None)
     if mitre:
         event["mitre"] = mitre
-    return _with_rules(event, iocs), {o["id"] for o in related}
+    return _with_rules(event, iocs)
 
 
-def _observed(graph: Graph, od: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+def _observed(graph: Graph, od: dict[str, Any]) -> dict[str, Any]:
     scos = [o for o in (graph.get(r) for r in od.get("object_refs") or ()) if o is not None]
     types = {o["type"] for o in scos}
     traffic = next((o for o in scos if o["type"] == "network-traffic"), None)
@@ -626,14 +820,14 @@ def _observed(graph: Graph, od: dict[str, Any]) -> tuple[dict[str, Any], set[str
     complete = traffic is not None and all(
         (graph.get(traffic.get(k)) or {}).get("type") in ("ipv4-addr", "ipv6-addr") for k in ("src_ref", "dst_ref"))
     if scos and scos[0]["type"] == "user-account" and not types & {"process", "file", "windows-registry-key"}:
-        return _auth_event(graph, od, scos), set(od.get("object_refs") or ())   # the account leads: an auth event
+        return _auth_event(graph, od, scos)   # the account leads: an auth event
     if types & {"process", "file", "windows-registry-key"} or (traffic is not None and not complete):
-        return _endpoint_event(graph, od, scos), set(od.get("object_refs") or ())
+        return _endpoint_event(graph, od, scos)
     if traffic is not None:
-        return _network_event(graph, od, scos, traffic), set(od.get("object_refs") or ())
+        return _network_event(graph, od, scos, traffic)
     if types <= {"ipv4-addr", "ipv6-addr", "mac-addr", "domain-name"}:    # host details only: an endpoint event
-        return _endpoint_event(graph, od, scos), set(od.get("object_refs") or ())
-    return _auth_event(graph, od, scos), set(od.get("object_refs") or ())
+        return _endpoint_event(graph, od, scos)
+    return _auth_event(graph, od, scos)
 
 
 def _network_event(graph: Graph, od: dict[str, Any], scos: list[dict[str, Any]],
