@@ -186,3 +186,68 @@ def test_a_dead_letter_that_cannot_be_written_stops_the_run_with_exit_2(tmp_path
     assert "1 rejected, 0 of them written to /dev/full" in err      # it stopped at the first reject
     code, _, err = run(["convert", str(bad), "--to", "ocsf", "--dead-letter", str(tmp_path / "no" / "dl.ndjson")], capsys)
     assert code == 2 and "cannot write the dead-letter file" in err and "does not exist" in err
+
+
+# --- multi-event documents: one bad member is one dead letter, the document's other events are written ----
+def _indicator(n: int, pattern: str | None = None) -> dict:
+    return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{n:08d}-0000-4000-8000-000000000000",
+            "created": "2024-01-15T12:00:00.000Z", "modified": "2024-01-15T12:00:00.000Z", "name": f"ind {n}",
+            "pattern_type": "stix", "valid_from": "2024-01-15T12:00:00.000Z",
+            "pattern": pattern or f"[ipv4-addr:value = '10.0.0.{n}']"}
+
+
+def test_a_bundle_with_one_broken_indicator_writes_the_other_99(tmp_path, capsys):
+    objects = [_indicator(n) for n in range(100)]
+    objects[37]["pattern"] = "[process:pid = 4]"
+    good = {"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000001", "objects": [_indicator(200)]}
+    src = tmp_path / "feed.ndjson"
+    src.write_text(json.dumps(good) + "\n" + json.dumps({"type": "bundle", "id": good["id"], "objects": objects}) + "\n")
+    dead, back = tmp_path / "dead.ndjson", tmp_path / "back.ndjson"
+    code, _, err = run(["convert", str(src), "--from", "stix", "-o", str(back), "--dead-letter", str(dead),
+                        "--summary", "json"], capsys)
+    assert code == 1
+    summary = json.loads(err.strip().splitlines()[-1])
+    assert {k: summary[k] for k in ("read", "converted", "written", "rejected", "dead_lettered")} == \
+        {"read": 2, "converted": 2, "written": 100, "rejected": 1, "dead_lettered": 1}
+    written = [json.loads(line) for line in back.read_text().splitlines()]
+    assert sorted(e["data"]["indicators"][0]["value"] for e in written) == \
+        sorted(f"10.0.0.{n}" for n in [*range(100), 200] if n != 37)
+    assert f"{src}:2: cannot convert from stix: stix at /objects/37/pattern: no WIA indicator type fits" in err
+    (record,) = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert record["where"] == f"{src}:2" and "/objects/37/pattern" in record["reason"]
+    assert record["errors"][0]["path"] == "/objects/37/pattern" and record["errors"][0]["code"] == "conversion_refused"
+    assert record["event"] == [objects[37]]          # the member, not the whole 100-object bundle
+    # fixed, the dead letter's objects convert on their own
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps([dict(record["event"][0], pattern="[ipv4-addr:value = '10.0.0.37']")]))
+    code, out, _ = run(["convert", str(fixed), "--from", "stix", "--dead-letter", str(tmp_path / "d2")], capsys)
+    assert code == 0 and json.loads(out)["data"]["indicators"][0]["value"] == "10.0.0.37"
+
+
+def test_a_document_whose_every_member_is_refused_counts_no_conversion(tmp_path, capsys):
+    objects = [_indicator(1, "[process:pid = 1]"), _indicator(2, "[process:pid = 2]")]
+    src = tmp_path / "bad.json"
+    src.write_text(json.dumps({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000001",
+                               "objects": objects}))
+    dead = tmp_path / "dead.ndjson"
+    code, out, err = run(["convert", str(src), "--from", "stix", "--dead-letter", str(dead), "--summary", "json"], capsys)
+    summary = json.loads(err.strip().splitlines()[-1])
+    assert code == 1 and out == ""
+    assert (summary["read"], summary["converted"], summary["written"], summary["rejected"]) == (1, 0, 0, 2)
+    assert [json.loads(line)["errors"][0]["path"] for line in dead.read_text().splitlines()] == \
+        ["/objects/0/pattern", "/objects/1/pattern"]
+
+
+def test_one_bad_hit_of_a_search_response_is_dead_lettered_alone(tmp_path, capsys):
+    events = [validate_event(json.loads(Path(p).read_text()), lenient=True).event for p in SAMPLES[:3]]
+    hits = [{"_index": "wia", "_id": str(i), "_source": convert(e, to="ecs")} for i, e in enumerate(events)]
+    hits[1]["_source"] = "not a document"
+    src = tmp_path / "search.json"
+    src.write_text(json.dumps({"took": 1, "hits": {"total": {"value": 3}, "hits": hits}}))
+    dead = tmp_path / "dead.ndjson"
+    code, out, err = run(["convert", str(src), "--from", "ecs", "--dead-letter", str(dead)], capsys)
+    assert code == 1 and [json.loads(line)["id"] for line in out.splitlines()] == [events[0]["id"], events[2]["id"]]
+    assert f"{src}:1: cannot convert from ecs: ecs at /hits/hits/1: a search hit without a _source object" in err
+    (record,) = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert record["event"] == hits[1] and record["errors"][0]["path"] == "/hits/hits/1"
+    assert "1 inputs: 2 events written (ecs, ecs -> WIA); 1 rejected" in err

@@ -12,18 +12,49 @@ from wia_security.errors import ConversionError
 from wia_security.formats import get_format
 
 
+def _strictly_valid(fmt: str, event: dict[str, Any], doc: Any) -> None:
+    result = validate_event(event)
+    assert result.valid and not result.warnings, (fmt, [(i.path, i.message) for i in result.errors + result.warnings],
+                                                 str(doc)[:300])
+
+
 def outcome(fmt: str, doc: Any) -> str:
-    """"read" (every event strictly valid, without warnings) or "refused" (an error with a path)."""
+    """"read" (every event strictly valid, without warnings) or "refused" (an error with a path); and
+    the same document read member by member agrees (`member_outcomes`)."""
+    member_outcomes(fmt, doc)
     try:
         events = get_format(fmt).to_wia(doc)
     except ConversionError as exc:
         assert exc.path, f"{fmt}: no path in {exc}"
         return "refused"
     for event in events:
-        result = validate_event(event)
-        assert result.valid and not result.warnings, (fmt, [(i.path, i.message) for i in result.errors + result.warnings],
-                                                     str(doc)[:300])
+        _strictly_valid(fmt, event, doc)
     return "read"
+
+
+def member_outcomes(fmt: str, doc: Any) -> dict[str, int]:
+    """`to_wia_each(doc)` never raises; each outcome is strictly valid events or a ConversionError with a
+    path; and `to_wia(doc)` is exactly their events when none was refused,
+    else raises the first refusal. Returns the outcomes counted by kind ("read", "refused")."""
+    reader = get_format(fmt)
+    outcomes = reader.to_wia_each(doc)
+    seen = {"read": 0, "refused": 0}
+    for one in outcomes:
+        if one.error is None:
+            for event in one.events:
+                _strictly_valid(fmt, event, doc)
+            seen["read"] += 1
+        else:
+            assert isinstance(one.error, ConversionError) and one.error.path, (fmt, str(one.error))
+            seen["refused"] += 1
+    first = next((one.error for one in outcomes if one.error is not None), None)
+    try:
+        events = reader.to_wia(doc)
+    except ConversionError as exc:
+        assert first is not None and str(exc) == str(first), (fmt, str(exc), str(first))
+    else:
+        assert first is None and events == [e for one in outcomes for e in one.events], fmt
+    return seen
 
 
 def mutated_corpus_outcomes(fmt: str, folder: Path, *, seed: int = 29, rounds: int = 1500) -> dict[str, int]:
