@@ -1,9 +1,15 @@
 """Kafka sink and source on confluent-kafka: messages keyed by event id; the source commits offsets only after downstream delivery.
 
 URL: `kafka://broker1:9092,broker2:9092/TOPIC?client_id=wia&compression=zstd`
-(`kafka+ssl://` for TLS, `kafka+sasl_ssl://USER:PASSWORD@host/TOPIC?sasl_mechanism=SCRAM-SHA-512`
-for SASL over TLS, `kafka+sasl://` for SASL without TLS). Query keys that contain a dot
-(`?linger.ms=20`) are passed to librdkafka as they are; `config=` does the same from code.
+(`kafka+ssl://` for TLS, `kafka+sasl_ssl://host/TOPIC?sasl_mechanism=SCRAM-SHA-512` for SASL
+over TLS with the `username` / `password` options, `kafka+sasl://` for SASL without TLS). Query
+keys that contain a dot (`?linger.ms=20`, `?ssl.ca.location=/etc/kafka/ca.pem`) are passed to
+librdkafka as they are, except secrets (`sasl.password`, `ssl.key.password`, ...), which a URL
+must not carry; `config=` does the same from code.
+
+TLS: the broker's certificate and host name are verified (librdkafka's defaults); a handshake that
+fails on every broker makes the sink fail the batch at once with librdkafka's reason (instead of
+after `message.timeout.ms`) and the source raise, naming the certificate problem.
 
 Sink: `send()` produces every event (key = event id, value = the event as JSON, or another
 format with `?format=`), then waits for every delivery report. A message the broker did not
@@ -18,6 +24,7 @@ run several processes with the same `group_id`; Kafka spreads the topic's partit
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,10 +34,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from wia_security import jsonio
-from wia_security.errors import ConfigError, ParseError
+from wia_security.errors import ConfigError, DeliveryError, ParseError
 from wia_security.formats import get_format
 from wia_security.pipeline import Forwarder, ForwardSummary
 from wia_security.reader import Item
+from wia_security.redact import redact
 
 from .base import BaseSink, DeliveryReport, Rejected, unencodable
 
@@ -44,6 +52,18 @@ DEFAULT_BATCH_SIZE = 500
 #: Consumer-group members must heartbeat within this; tansu and small clusters need >= 6 s.
 DEFAULT_SESSION_TIMEOUT_MS = 6_000
 TYPE_HEADER = "wia-type"
+#: librdkafka settings that hold a secret: refused in a URL (shell history, process lists, logs);
+#: give them as options (`password`, `ssl_key_password`, each with _env / _file) or in `config`.
+SECRET_CONFIG_KEYS = frozenset({"sasl.password", "ssl.key.password", "ssl.keystore.password", "ssl.key.pem",
+                                "sasl.oauthbearer.client.secret"})
+#: librdkafka errors meaning a broker was reached but the TLS handshake or the authentication failed:
+#: retrying does not help, the configuration has to change.
+_HANDSHAKE_CODES = frozenset({KafkaError._SSL, KafkaError._AUTHENTICATION})
+#: A broker that refuses the client's certificate (or its absence) ends TLS 1.3 with an alert after the
+#: client's side of the handshake: librdkafka reports that as a transport error carrying the alert.
+_TLS_REFUSAL_ALERT = re.compile(r"alert (certificate required|bad certificate|unknown ca|certificate unknown|"
+                                r"certificate revoked|certificate expired|unsupported certificate|access denied|"
+                                r"handshake failure)")
 
 _SCHEMES = {"kafka": "PLAINTEXT", "kafka+ssl": "SSL", "kafka+sasl": "SASL_PLAINTEXT", "kafka+sasl_ssl": "SASL_SSL"}
 
@@ -79,6 +99,10 @@ def parse_url(url: str, known: frozenset[str] = SINK_URL_KEYS | SOURCE_URL_KEYS)
     config: dict[str, Any] = {"bootstrap.servers": hosts, "security.protocol": _SCHEMES[scheme]}
     options: dict[str, str] = {}
     for key, values in parse_qs(parts.query, keep_blank_values=True).items():
+        if key in SECRET_CONFIG_KEYS:
+            raise ConfigError(f"{key} is a secret and does not belong in the URL; give the password / "
+                              "ssl_key_password option (with _env or _file) or `config`", key=key,
+                              source=f"{scheme}://{hosts}")
         if "." in key:
             config[key] = values[-1]
         elif key in known:
@@ -112,6 +136,66 @@ def sasl_options(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def tls_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Pops ssl_key_password (a Secret: ssl_key_password_env / _file) into librdkafka's ssl.key.password,
+    the passphrase of the client key at ?ssl.key.location= (mutual TLS)."""
+    from .config import reveal
+    if "ssl_key_password" in options:
+        return {"ssl.key.password": reveal(options.pop("ssl_key_password")) or ""}
+    return {}
+
+
+def explain_handshake_failure(problem: str) -> str:
+    """librdkafka's TLS/authentication failure with what to change (its own hint names only the CA)."""
+    if "certificate verify failed" in problem:
+        return (f"{problem}; the broker's certificate is not trusted for the address used: give the CA that "
+                "issued it with ?ssl.ca.location=/path/ca.pem and reach the broker by a name or address the "
+                "certificate lists")
+    if _TLS_REFUSAL_ALERT.search(problem):
+        return (f"{problem}; the broker refused the client's certificate or its absence (mutual TLS): give one it "
+                "trusts with ?ssl.certificate.location= and ?ssl.key.location= (an encrypted key's passphrase as "
+                "the ssl_key_password option)")
+    return problem
+
+
+def _client(cls: Callable[[dict[str, Any]], Any], settings: dict[str, Any], name: str) -> Any:
+    """A librdkafka client; settings it refuses (an unreadable ssl.key.location, a wrong key passphrase, an
+    unknown key) become a ConfigError naming the sink or source, not a KafkaException traceback."""
+    try:
+        return cls(settings)
+    except KafkaException as exc:
+        err = exc.args[0]
+        reason = err.str() if isinstance(err, KafkaError) else str(err)
+        # librdkafka may quote the value it refused: mask any credential this process was given
+        raise ConfigError(f"librdkafka refused the settings: {redact(reason)}", source=name) from None
+
+
+class _ConnectionWatch:
+    """librdkafka's error_cb: remembers the last TLS or authentication failure and whether every broker
+    was down since; a delivered message (or an assignment) shows the brokers are reachable again."""
+
+    def __init__(self, chained: Callable[[KafkaError], None] | None = None) -> None:
+        self.problem: str | None = None
+        self.all_down = False
+        self._chained = chained                # an error_cb given in `config` still gets every error
+
+    def __call__(self, err: KafkaError) -> None:
+        if err.code() in _HANDSHAKE_CODES or (err.code() == KafkaError._TRANSPORT and _TLS_REFUSAL_ALERT.search(err.str())):
+            self.problem = err.str()
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.all_down = True
+        if self._chained is not None:
+            self._chained(err)
+
+    def reachable(self) -> None:
+        self.problem, self.all_down = None, False
+
+    @property
+    def refused(self) -> str | None:
+        """The handshake failure, when it left no broker to talk to."""
+        return self.problem if self.problem is not None and self.all_down else None
+
+
 class KafkaSink(BaseSink):
     """Produces each event keyed by its id and waits for the broker's delivery report."""
 
@@ -133,14 +217,16 @@ class KafkaSink(BaseSink):
             **(config or {}),
         }
         self.delivery_timeout = int(settings["message.timeout.ms"]) / 1000
-        self._producer = Producer(settings)
+        self._watch = _ConnectionWatch(settings.get("error_cb"))
+        settings["error_cb"] = self._watch
+        self._producer = _client(Producer, settings, self.name)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "KafkaSink":
         """Options (config file or code): format, username, password (a Secret: password_env/_file),
-        sasl_mechanism, delivery_timeout_ms, config (librdkafka settings)."""
+        sasl_mechanism, ssl_key_password (a Secret), delivery_timeout_ms, config (librdkafka settings)."""
         target = parse_url(url, SINK_URL_KEYS)
-        config = {**target.config, **sasl_options(options)}
+        config = {**target.config, **sasl_options(options), **tls_options(options)}
         if "sasl.mechanism" in target.config and "sasl_mechanism" not in options:
             config["sasl.mechanism"] = target.config["sasl.mechanism"]      # the URL's, over the default
         config.update(options.pop("config", {}))
@@ -170,6 +256,8 @@ class KafkaSink(BaseSink):
             def callback(err: KafkaError | None, _msg: Any) -> None:
                 outcomes[index] = _OK if err is None else err
                 waiting[0] -= 1
+                if err is None:
+                    self._watch.reachable()
             return callback
 
         for index, event in enumerate(events):
@@ -183,18 +271,24 @@ class KafkaSink(BaseSink):
                 waiting[0] += 1
             else:
                 outcomes[index] = _FAILED
-        self._await_reports(waiting)
+        refused = self._await_reports(waiting)
+        last_problem = f" (last connection error: {self._watch.problem})" if self._watch.problem else ""
         for event, outcome in zip(events, outcomes):
             if outcome is _OK:
                 report.delivered += 1
             elif outcome is _PENDING:
                 report.failed.append(Rejected(
-                    f"kafka: no delivery report within {self.delivery_timeout + 5:g}s", event=event,
+                    f"kafka: no delivery report within {self.delivery_timeout + 5:g}s{last_problem}", event=event,
                     sink=self.name, retryable=True))
+            elif refused is not None and isinstance(outcome, KafkaError) and outcome.code() in _PURGED_CODES:
+                # not retryable: the same settings meet the same certificate or credentials again
+                report.failed.append(Rejected(
+                    f"kafka: no broker accepted the connection: {explain_handshake_failure(refused)}",
+                    event=event, sink=self.name, retryable=False))
             elif isinstance(outcome, KafkaError):
                 report.failed.append(Rejected(
-                    f"kafka delivery failed: {outcome.name()}: {outcome.str()}", event=event, sink=self.name,
-                    retryable=bool(outcome.retriable()) or outcome.code() in _RETRYABLE_CODES))
+                    f"kafka delivery failed: {outcome.name()}: {outcome.str()}{last_problem}", event=event,
+                    sink=self.name, retryable=bool(outcome.retriable()) or outcome.code() in _RETRYABLE_CODES))
         return report
 
     def _encode(self, event: dict[str, Any]) -> bytes:
@@ -216,11 +310,19 @@ class KafkaSink(BaseSink):
                                               event=event, sink=self.name, retryable=bool(err.retriable())))
                 return False
 
-    def _await_reports(self, waiting: list[int]) -> None:
+    def _await_reports(self, waiting: list[int]) -> str | None:
+        """Waits for every report; returns the TLS/authentication failure for which the waiting messages
+        were purged (every broker refused the handshake: waiting out message.timeout.ms changes nothing)."""
         # Every produced message gets a report by message.timeout.ms; wait a little longer than that.
         deadline = time.monotonic() + self.delivery_timeout + 5
         while waiting[0] > 0 and time.monotonic() < deadline:
-            self._producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+            self._producer.flush(min(0.2, max(0.0, deadline - time.monotonic())))
+            refused = self._watch.refused
+            if refused is not None and waiting[0] > 0:
+                self._producer.purge(in_queue=True, in_flight=True)
+                self._producer.flush(5)        # serves the purged messages' reports
+                return refused
+        return None
 
     def close(self) -> None:
         remaining = self._producer.flush(self.delivery_timeout + 5)
@@ -229,6 +331,7 @@ class KafkaSink(BaseSink):
 
 
 _PENDING, _OK, _FAILED = object(), object(), object()
+_PURGED_CODES = {KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT}
 _RETRYABLE_CODES = {KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
                     KafkaError.REQUEST_TIMED_OUT, KafkaError.NOT_ENOUGH_REPLICAS, KafkaError.LEADER_NOT_AVAILABLE}
 
@@ -286,7 +389,7 @@ class KafkaSource:
         self.poll_timeout = poll_timeout
         self.stats = SourceStats()
         self.name = f"kafka:{bootstrap_servers}/{','.join(self.topics)}#{group_id}"
-        self._consumer = Consumer({
+        settings = {
             "bootstrap.servers": bootstrap_servers,
             "group.id": group_id,
             "enable.auto.commit": False,          # we commit after delivery, never before
@@ -294,19 +397,23 @@ class KafkaSource:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": DEFAULT_SESSION_TIMEOUT_MS,
             **(config or {}),
-        })
+        }
+        self._watch = _ConnectionWatch(settings.get("error_cb"))
+        settings["error_cb"] = self._watch
+        self._consumer = _client(Consumer, settings, self.name)
         self._assigned_at: float | None = None
         self._consumer.subscribe(self.topics, on_assign=self._on_assign)
         self._closed = False
 
     def _on_assign(self, _consumer: Any, _partitions: list[TopicPartition]) -> None:
         self._assigned_at = time.monotonic()
+        self._watch.reachable()
 
     @classmethod
     def from_url(cls, url: str, *, group_id: str | None = None, **options: Any) -> "KafkaSource":
         """kafka://HOST:PORT/TOPIC[,TOPIC2]?group=NAME&batch_size=500"""
         target = parse_url(url, SOURCE_URL_KEYS)
-        config = {**target.config, **sasl_options(options)}
+        config = {**target.config, **sasl_options(options), **tls_options(options)}
         if "sasl.mechanism" in target.config and "sasl_mechanism" not in options:
             config["sasl.mechanism"] = target.config["sasl.mechanism"]
         config.update(options.pop("config", {}))
@@ -329,6 +436,12 @@ class KafkaSource:
         idle_since = time.monotonic()
         while not (stop is not None and stop.is_set()):
             messages = self._consumer.consume(self.batch_size, self.poll_timeout)
+            refused = self._watch.refused
+            if refused is not None and not messages:
+                # librdkafka would retry the handshake forever and an idle timeout never starts without
+                # an assignment: stop with the reason instead (nothing was read, nothing is committed)
+                raise DeliveryError(f"no broker accepted the connection: {explain_handshake_failure(refused)}",
+                                    sink=self.name)
             batch = self._to_batch(messages)
             if batch.items:
                 idle_since = time.monotonic()
