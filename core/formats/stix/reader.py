@@ -7,10 +7,15 @@ threat_intel; observed-data no sighting claimed -> network_event (network-traffi
 (process, file, registry key) or auth_event (a user account). Identities, extension definitions
 and marking definitions are never events. Defaults for what the STIX lacks are listed in
 docs/formats/stix.md ("Parsing plain STIX").
+
+Each event is read on its own (`read_members`): a malformed object refuses only the events that need
+it. Properties of the objects an event is read from that the event does not give back are kept in
+`meta.custom.stix.objects`, by STIX id (`_keep_unread`).
 """
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from typing import Any
 
@@ -421,11 +426,16 @@ def _leaves(node: Any, out: set[Any]) -> set[Any]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)      # a feed's objects share a few instants
+def _is_canonical(moment: str) -> bool:
+    return utc_ms(moment) == moment
+
+
 def _given_back(obj: dict[str, Any], key: str, value: Any, leaves: set[Any]) -> bool:
     """Whether the WIA event holds `obj[key]` as it came (so a kept copy would add nothing)."""
     kind = type(value)
     if key in _TIMES:
-        return kind is str and value in leaves and utc_ms(value) == value   # another spelling is kept
+        return kind is str and value in leaves and _is_canonical(value)   # another spelling is kept
     if key == "spec_version":
         return value == "2.1"               # the version this reader reads: implied
     if key == "modified":
@@ -436,14 +446,14 @@ def _given_back(obj: dict[str, Any], key: str, value: Any, leaves: set[Any]) -> 
         return kind is dict and value.keys() <= _WIA_HASHES and all(v in leaves for v in value.values())
     if key == "pattern":
         if obj.get("pattern_type", "stix") != "stix":
-            return False
+            return value in leaves          # another language's rule: kept whole in meta.custom.stix (.rules)
         pairs = comparisons(value, _TI_VOCAB | _ALERT_VOCAB) if kind is str else []
         try:
             return len(pairs) == 1 and pattern_for(*pairs[0]) == value and pairs[0][1] in leaves
         except PatternValueError:
             return False
     if key == "pattern_type":
-        return value == "stix" and _given_back(obj, "pattern", obj.get("pattern"), leaves)
+        return _given_back(obj, "pattern", obj.get("pattern"), leaves) and (value == "stix" or value in leaves)
     if kind is list:
         return bool(value) and all(type(v) is str and v in leaves for v in value)
     return kind in (str, int, float) and kind is not bool and value in leaves
