@@ -164,6 +164,8 @@ def test_good_documents_give_the_same_events_member_by_member() -> None:
     for doc in docs:
         seen = member_outcomes("stix", doc)
         assert seen["refused"] == 0 or "attack-pattern" in json.dumps(doc)[:200]
+        if not seen["refused"]:
+            assert STIX.to_wia(doc) == [e for o in STIX.to_wia_each(doc) for e in o.events]
 
 
 def test_mutated_bundles_read_member_by_member_give_valid_events_or_errors_with_paths() -> None:
