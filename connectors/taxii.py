@@ -438,41 +438,8 @@ class PolledPage:
     checkpoint: Checkpoint
 
 
-#: Objects that are never events themselves; every group parsed alone gets them (creator names, markings).
-_CONTEXT_TYPES = frozenset({"identity", "marking-definition", "extension-definition"})
-
-
 def _well_formed(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("type"), str) and isinstance(obj.get("id"), str)
-
-
-def _groups(objects: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The objects split into groups that share no reference or relationship (union-find over `*_ref(s)`
-    except created_by_ref / object_marking_refs), in document order. Context objects go into no group."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for obj in objects:
-        if obj["type"] in _CONTEXT_TYPES:
-            continue
-        root = find(obj["id"])
-        for key, value in obj.items():
-            if key in ("created_by_ref", "object_marking_refs") or not key.endswith(("_ref", "_refs")):
-                continue
-            for ref in (value if isinstance(value, list) else [value]):
-                # a shared identity or marking (where_sighted_refs...) must not join unrelated events
-                if isinstance(ref, str) and ref.split("--", 1)[0] not in _CONTEXT_TYPES:
-                    parent[find(ref)] = root
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for obj in objects:
-        if obj["type"] not in _CONTEXT_TYPES:
-            groups.setdefault(find(obj["id"]), []).append(obj)
-    return list(groups.values())
 
 
 def taxii_options(url: str, options: dict[str, Any], known: Sequence[str], *, numbers: Sequence[str] = (),
@@ -588,29 +555,36 @@ class TaxiiSource:
 
     def _parse(self, objects: list[Any]) -> tuple[list[dict[str, Any]], list[Rejected]]:
         """Events from the objects. What cannot be read is dead-lettered with its objects, never the
-        whole chunk: malformed objects one by one, and when the reader trips over an object, the chunk
-        is parsed again group by group (objects linked by references) so only that group is rejected."""
+        whole chunk: malformed entries one by one, and each event the STIX reader refuses (an
+        unmappable pattern, a vulnerability without a CVE id, a malformed object it needs) with the
+        objects it is read from (`to_wia_each`), so the chunk's other events are delivered."""
         rejected = [self._reject("not a STIX object: it needs a string `type` and `id`", [o])
                     for o in objects if not _well_formed(o)]
         objects = [o for o in objects if _well_formed(o)]
         if not objects:
             return [], rejected
-        try:
-            return self._read(objects), rejected
-        except ConversionError:
-            pass
-        context = [o for o in objects if o["type"] in _CONTEXT_TYPES]
         events: list[dict[str, Any]] = []
-        for group in _groups(objects):
-            try:
-                events += self._read(context + group)
-            except ConversionError as exc:
-                rejected.append(self._reject(f"stix conversion failed: {exc}", group))
+        bundle = {"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000", "objects": objects}
+        for outcome in self.stix.to_wia_each(bundle):
+            if outcome.error is None:
+                events += outcome.events
+            else:
+                rejected.append(self._refused(outcome, objects))
         return events, rejected
 
-    def _read(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self.stix.to_wia({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000",
-                                 "objects": objects})
+    def _refused(self, outcome: Any, objects: list[dict[str, Any]]) -> Rejected:
+        """A refused event with the objects it is read from (the whole chunk when the chunk itself was
+        refused), its error's pointer re-based into them so it names the object in the record's raw."""
+        member = outcome.member if isinstance(outcome.member, list) else \
+            objects if outcome.member is None else [outcome.member]       # a malformed object alone
+        error, path = outcome.error, outcome.error.path
+        parts = path.split("/")
+        if len(parts) > 2 and parts[1] == "objects" and parts[2].isdigit() and int(parts[2]) < len(objects):
+            culprit = objects[int(parts[2])]
+            at = next((i for i, o in enumerate(member) if o is culprit), None)
+            if at is not None:
+                path = "/".join(["", "objects", str(at), *parts[3:]])
+        return self._reject(f"stix conversion failed: stix{f' at {path}' if path else ''}: {error.reason}", member)
 
     def _reject(self, reason: str, objects: list[Any]) -> Rejected:
         ids = [o["id"] for o in objects if _well_formed(o)]

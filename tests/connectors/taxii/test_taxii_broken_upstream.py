@@ -231,3 +231,30 @@ def test_a_garbled_date_added_header_never_reaches_the_checkpoint(tmp_path):
         client = TaxiiClient(server.collection_url)
         with pytest.raises(TaxiiPagingError, match="neither `next` nor X-TAXII-Date-Added-Last"):
             list(client.pages(client.collection()))
+
+
+def test_an_object_two_events_share_refuses_only_the_event_it_breaks(tmp_path):
+    # a sighting of indicator 1 and a malware that indicators 1 and 2 indicate are linked by references
+    # (one group, both dead-lettered before); indicator 2 cannot be read, so only the malware is refused
+    good, bad = indicator(1), indicator(2, pattern="[x-unknown:thing = 'zzz']")
+    malware = {"type": "malware", "spec_version": "2.1", "id": f"malware--{uuid.UUID(int=50)}", "is_family": True,
+               "created": "2025-03-01T00:00:00.000Z", "modified": "2025-03-01T00:00:00.000Z", "name": "family"}
+    sighting = {"type": "sighting", "spec_version": "2.1", "id": f"sighting--{uuid.UUID(int=51)}",
+                "created": "2025-03-01T00:00:00.000Z", "modified": "2025-03-01T00:00:00.000Z",
+                "sighting_of_ref": good["id"]}
+    rels = [{"type": "relationship", "spec_version": "2.1", "id": f"relationship--{uuid.UUID(int=60 + n)}",
+             "created": "2025-03-01T00:00:00.000Z", "modified": "2025-03-01T00:00:00.000Z",
+             "relationship_type": "indicates", "source_ref": ind["id"], "target_ref": malware["id"]}
+            for n, ind in enumerate((good, bad))]
+    dead = tmp_path / "dead.ndjson"
+    with ScriptedTaxii([{"more": False, "objects": [sighting, good, malware, bad, *rels]}]) as server:
+        source = TaxiiSource(server.collection_url)
+        with SqliteSink(str(tmp_path / "events.db")) as store, DeadLetterFile(str(dead)) as dead_letter:
+            totals = source.run(store, dead_letter, str(tmp_path / "checkpoint.json"))
+            assert [e.event["type"] for e in store.store.query(limit=None)] == ["alert"]
+    (record,) = dead_records(dead)
+    assert totals["summary"].delivered == 1 and totals["summary"].dead_lettered == 1
+    raw = json.loads(record["raw"])["objects"]
+    assert {o["id"] for o in raw} == {malware["id"], good["id"], bad["id"], *(r["id"] for r in rels)}
+    pointer = record["reason"].split(" at ", 1)[1].split(":", 1)[0]
+    assert pointer.endswith("/pattern") and raw[int(pointer.split("/")[2])]["id"] == bad["id"]
