@@ -13,6 +13,8 @@ import base64
 import hashlib
 import json
 import os
+import socket
+import ssl
 import sys
 import tempfile
 from typing import Any
@@ -99,9 +101,11 @@ class Client(BaseClient):
 
         from kafka import KafkaConsumer, TopicPartition
 
-        parts = urlsplit(self.kafka_url)
+        # "kafka+sasl_ssl" is no RFC 3986 scheme (the underscore): urlsplit would not split it off
+        scheme, _, rest = self.kafka_url.partition("://")
+        scheme = scheme.lower()
+        parts = urlsplit("kafka://" + rest)
         protocols = {"kafka": "PLAINTEXT", "kafka+ssl": "SSL", "kafka+sasl": "SASL_PLAINTEXT", "kafka+sasl_ssl": "SASL_SSL"}
-        scheme = parts.scheme.lower()
         topic = unquote(parts.path.strip("/"))
         if scheme not in protocols or not parts.netloc or not topic:
             raise DemistoException("a Kafka source URL is kafka://broker:9092[,broker2:9092]/TOPIC "
@@ -109,7 +113,8 @@ class Client(BaseClient):
         config: dict[str, Any] = {"bootstrap_servers": parts.netloc.split(","), "security_protocol": protocols[scheme],
                                   "enable_auto_commit": False, "group_id": None, "client_id": "wia-security-xsoar"}
         if "ssl" in scheme:
-            config["ssl_check_hostname"] = self.verify
+            config["ssl_context"] = self.kafka_tls_context()
+            self.kafka_tls_check(config["bootstrap_servers"], config["ssl_context"])
         if "sasl" in scheme:
             config.update(sasl_mechanism=dict(parse_qsl(parts.query)).get("sasl_mechanism", "PLAIN"),
                           sasl_plain_username=self.kafka_username, sasl_plain_password=self.kafka_password)
@@ -150,6 +155,38 @@ class Client(BaseClient):
         finally:
             consumer.close()
         return events, offsets, problems
+
+    def kafka_tls_context(self) -> ssl.SSLContext:
+        """TLS for kafka+ssl:// and kafka+sasl_ssl://: the broker's certificate verified against the trusted
+        CAs (the image's, plus any the engine adds) with its host name checked; with "Trust any
+        certificate" neither (kafka-python's own ssl_check_hostname=False still verified the CA)."""
+        context = ssl.create_default_context()
+        if not self.verify:
+            demisto.info(f"{INTEGRATION_NAME}: Trust any certificate is ticked: the Kafka broker's TLS certificate "
+                         "and host name are not verified (not secure)")
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def kafka_tls_check(self, servers: list[str], context: ssl.SSLContext) -> None:
+        """One TLS handshake with the bootstrap servers before kafka-python starts: kafka-python only logs a
+        refused certificate and, 30 s later, reports "Unable to bootstrap" without the reason."""
+        refused = None
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            host = host.strip("[]")
+            try:
+                with socket.create_connection((host, int(port)), timeout=10) as raw, \
+                        context.wrap_socket(raw, server_hostname=host):
+                    return
+            except ssl.SSLCertVerificationError as exc:
+                refused = refused or f"{server}: {exc.verify_message}"
+            except (OSError, ValueError):
+                continue          # not reachable from here: kafka-python tries it and reports it as before
+        if refused:
+            raise DemistoException(f"the Kafka broker's TLS certificate was refused ({refused}). Add the CA that "
+                                   "issued it to the engine's trusted certificates and use a broker address the "
+                                   "certificate names, or tick Trust any certificate (not secure).")
 
     def taxii_objects(self, added_after: str | None, limit: int, next_token: str | None = None) -> tuple[dict[str, Any], str | None]:
         """TAXII 2.1 Get Objects (section 5.4): one page after `added_after` (continued with the server's
@@ -223,7 +260,9 @@ def check_url(url: str) -> str:
     repeats them."""
     from urllib.parse import urlsplit
     try:
-        parts = urlsplit(url)
+        # split the scheme off by hand: urlsplit reads no scheme (and so no user:password) in kafka+sasl_ssl://
+        _, sep, rest = url.partition("://")
+        parts = urlsplit("scheme://" + rest if sep else url)
         userinfo = parts.username is not None or parts.password is not None
     except ValueError:
         raise DemistoException("the Source URL parameter is not a URL") from None
