@@ -242,3 +242,26 @@ def test_a_taxii_date_header_that_is_not_a_timestamp_is_never_checkpointed(built
     run = run_input(app, [], conf)
     assert run.returncode == 1 and "X-TAXII-Date-Added-Last 'soon' is not a timestamp" in run.stderr
     assert streamed(run.stdout) == [] and not list(tmp_path.glob("wia_events_*.json"))
+
+
+def test_plain_stix_one_unreadable_indicator_skips_only_its_event(built_app, splunkd, feed, tmp_path):
+    """stix_content=stix: a page used to be read all or nothing, so one indicator the reader cannot map
+    dropped every event of the page; now it skips only itself, reported with its JSON pointer."""
+    app, _ = built_app
+
+    def indicator(n: int, pattern: str) -> dict:
+        return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{n:08d}-0000-4000-8000-000000000000",
+                "created": "2025-03-01T00:00:00.000Z", "modified": "2025-03-01T00:00:00.000Z", "name": f"ind {n}",
+                "pattern_type": "stix", "valid_from": "2025-03-01T00:00:00.000Z", "pattern": pattern}
+
+    objects = [indicator(1, "[ipv4-addr:value = '198.51.100.1']"), indicator(2, "[x-unknown:thing = 'zzz']"),
+               indicator(3, "[domain-name:value = 'bad.example']")]
+    feed.faults.append(Fault(200, {"more": False, "objects": objects},
+                             headers={"X-TAXII-Date-Added-Last": "2025-03-01T00:00:00.000000Z",
+                                      "Content-Type": "application/taxii+json;version=2.1"}, path_prefix="/objects/"))
+    conf = input_xml(splunkd, tmp_path, "taxii", {"source_url": feed.url.replace("http://", "taxii+http://"),
+                                                  "credential": "gw", "stix_content": "stix"})
+    run = run_input(app, [], conf)
+    values = sorted(g["event"]["data"]["indicators"][0]["value"] for g in streamed(run.stdout))
+    assert values == ["198.51.100.1", "bad.example"], run.stderr
+    assert "stix at /1/pattern" in run.stderr and counts(run.stderr)["skipped"] == 1     # the page's objects array

@@ -10,8 +10,9 @@ nothing but the vendored pure-Python core.
   as wia_security writes them (convert(event, to="stix")), each whole in the WIA property extension
   of its primary object; only those objects are read, each giving its event back exactly, so an
   event whose companion objects fall on another page is still complete, and the companions are
-  skipped. `stix_content="stix"`: any STIX; each page is read natively with
-  wia_security.parse(objects, from_="stix") (relationships split across pages are not joined).
+  skipped. `stix_content="stix"`: any STIX; each page is read natively, event by event, with
+  the STIX format's to_wia_each (an object the reader cannot use skips only the events that need it;
+  relationships split across pages are not joined).
 - gateway+https://host : the WIA gateway's arrival-order feed `GET /v1/events?after=<cursor>&limit=N`
   (the first cursor is "0"), answering {"events": [...], "next": <cursor>}; the same cursor comes
   back when nothing is new (docs/connectors/gateway.md).
@@ -112,8 +113,10 @@ class TaxiiSource(HttpSource):
         them); across runs, the checkpoint is the last page's date_added, stepped back 1 microsecond
         because added_after is exclusive (section 3.4.2): objects of that instant are read again and
         the caller skips the event ids it already emitted."""
-        from wia_security import parse
+        from wia_security import Event
+        from wia_security.formats import get_format
 
+        stix = get_format("stix")
         objects_url = self.base.rstrip("/") + "/objects/"
         after = position.get("added_after")
         params = {"limit": str(self.page_size)}
@@ -138,7 +141,13 @@ class TaxiiSource(HttpSource):
                        for i, o in enumerate(objects) if not isinstance(o, dict)]
             for chunk in self._readable([o for o in objects if isinstance(o, dict)]):
                 try:
-                    events += [e.to_dict() for e in parse(chunk, from_="stix")]
+                    # event by event: an object the reader cannot use refuses only the events that need
+                    # it (each reported with its JSON pointer), the page's other events are indexed
+                    for outcome in stix.to_wia_each(chunk):
+                        if outcome.error is None:
+                            events += [Event.from_dict(e).to_dict() for e in outcome.events]
+                        else:
+                            skipped.append(f"STIX objects added up to {last}: {outcome.error}")
                 except Exception as exc:  # a converter error names the object; keep going with the rest
                     skipped.append(f"STIX objects added up to {last}: {exc}")
             yield Page(events, {"added_after": last} if last else dict(position), skipped)
