@@ -294,7 +294,7 @@ def _code_options() -> dict[str, set[str]]:
         "elasticsearch": set(elastic._URL_KEYS) | {"api_key", "username", "password"},
         "qradar": set(qradar._URL_KEYS),
         # KafkaSink.from_url keeps its option list in local variables: written out here
-        "kafka": {"format", "username", "password", "sasl_mechanism", "delivery_timeout_ms", "config"},
+        "kafka": {"format", "username", "password", "sasl_mechanism", "ssl_key_password", "delivery_timeout_ms", "config"},
         "taxii": _init_keywords(taxii.TaxiiSink, "collection_url"),
         "misp": (set(misp.MispSink.URL_OPTIONS) | set(misp.MispSink.OPTIONS)) - {"delivery", "dead_letter", "sleep",
                                                                                    "clock"},
@@ -340,7 +340,7 @@ VALUES: dict[str, Any] = {
     "auth_id": 17, "label": "events", "sensitivity": "amber", "channel": "8d1e3a2c-0000-4000-8000-000000000000",
     "user": "wia", "incident_type": "WIA Security Event",
 }
-SECRETS = {"token", "password", "api_key", "key"}
+SECRETS = {"token", "password", "api_key", "key", "ssl_key_password"}
 
 
 def option_names(cell: str) -> list[str]:
