@@ -575,8 +575,8 @@ class TaxiiSource:
     def _refused(self, outcome: Any, objects: list[dict[str, Any]]) -> Rejected:
         """A refused event with the objects it is read from (the whole chunk when the chunk itself was
         refused), its error's pointer re-based into them so it names the object in the record's raw."""
-        member = outcome.member if isinstance(outcome.member, list) else \
-            objects if outcome.member is None else [outcome.member]       # a malformed object alone
+        member = outcome.member["objects"] if isinstance(outcome.member, dict) and outcome.member.get("type") == "bundle" \
+            else objects if outcome.member is None else [outcome.member]     # a malformed object alone
         error, path = outcome.error, outcome.error.path
         parts = path.split("/")
         if len(parts) > 2 and parts[1] == "objects" and parts[2].isdigit() and int(parts[2]) < len(objects):

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import UnknownFormatError
-from .base import Format
+from .base import Format, MemberOutcome
 
 #: format name -> "module:Class" (relative to this package)
 FORMATS: dict[str, str] = {
@@ -66,4 +66,4 @@ def parse(doc: Any, from_: str, **options: Any) -> list[Any]:
     return [Event.from_dict(d) for d in fmt.to_wia(doc, **options)]
 
 
-__all__ = ["FORMATS", "Format", "get_format", "convert", "parse"]
+__all__ = ["FORMATS", "Format", "MemberOutcome", "get_format", "convert", "parse"]

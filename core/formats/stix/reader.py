@@ -26,7 +26,7 @@ from ...severity import BAND_PRIORITY, band
 from ...validation.formats import is_email, is_uri
 from .._wia_paths import utc_ms
 from ..base import MALFORMED, MemberOutcome, all_or_nothing
-from .ids import WIA_NAMESPACE, uuid5_str
+from .ids import WIA_NAMESPACE, derived_id, uuid5_str
 from .patterns import PatternValueError, comparisons, pattern_for
 from .writer import ATTACK_SOURCE, INCIDENT_CORE_EXTENSION, WIA_EXTENSION
 
@@ -354,13 +354,16 @@ def _read_root(graph: Graph, root: dict[str, Any], reader: Any, claims: set[str]
         needed, graph.touched = graph.touched | claims, None
     broken = sorted(graph.broken_ids[i] for i in needed if i in graph.broken_ids)
     objects = sorted((o for o in map(graph.by_id.get, needed) if o is not None), key=lambda o: graph.index[id(o)])
+    # the member: a bundle of the objects the event is read from (in document order), which a dead
+    # letter holds and `parse` reads again once fixed (a list would be split by line readers)
+    member = {"type": "bundle", "id": derived_id("bundle", root["id"]), "objects": objects}
     if broken:
         accounted.update(broken)
-        return MemberOutcome(graph.path(root), error=graph.broken[broken[0]], member=objects)
+        return MemberOutcome(graph.path(root), error=graph.broken[broken[0]], member=member)
     if error is not None or event is None:
-        return MemberOutcome(graph.path(root), error=error, member=objects)
+        return MemberOutcome(graph.path(root), error=error, member=member)
     _keep_unread(event, root, objects)
-    return MemberOutcome(graph.path(root), [event], member=objects)
+    return MemberOutcome(graph.path(root), [event], member=member)
 
 
 def _strs(value: Any) -> list[str]:

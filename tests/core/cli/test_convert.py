@@ -216,10 +216,12 @@ def test_a_bundle_with_one_broken_indicator_writes_the_other_99(tmp_path, capsys
     (record,) = [json.loads(line) for line in dead.read_text().splitlines()]
     assert record["where"] == f"{src}:2" and "/objects/37/pattern" in record["reason"]
     assert record["errors"][0]["path"] == "/objects/37/pattern" and record["errors"][0]["code"] == "conversion_refused"
-    assert record["event"] == [objects[37]]          # the member, not the whole 100-object bundle
-    # fixed, the dead letter's objects convert on their own
+    # the member, not the whole 100-object bundle: a bundle of the objects its event is read from
+    assert record["event"]["type"] == "bundle" and record["event"]["objects"] == [objects[37]]
+    # fixed, the dead letter's bundle converts on its own
     fixed = tmp_path / "fixed.json"
-    fixed.write_text(json.dumps([dict(record["event"][0], pattern="[ipv4-addr:value = '10.0.0.37']")]))
+    record["event"]["objects"][0]["pattern"] = "[ipv4-addr:value = '10.0.0.37']"
+    fixed.write_text(json.dumps(record["event"]))
     code, out, _ = run(["convert", str(fixed), "--from", "stix", "--dead-letter", str(tmp_path / "d2")], capsys)
     assert code == 0 and json.loads(out)["data"]["indicators"][0]["value"] == "10.0.0.37"
 

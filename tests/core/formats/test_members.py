@@ -60,7 +60,7 @@ def test_99_good_indicators_and_1_broken_give_99_events_and_1_refusal_at_its_poi
     refused = [o for o in outcomes if not o.ok]
     assert len(outcomes) == 100 and len(refused) == 1
     assert refused[0].path == "/objects/37" and refused[0].error.path == "/objects/37/pattern"
-    assert refused[0].member == [objects[37]]            # what a dead letter of it holds
+    assert refused[0].member["type"] == "bundle" and refused[0].member["objects"] == [objects[37]]  # a dead letter's
     events = [e for o in outcomes for e in o.events]
     assert sorted(e["data"]["indicators"][0]["value"] for e in events) == \
         sorted(f"10.0.0.{n}" for n in range(100) if n != 37)
@@ -81,10 +81,11 @@ def test_a_broken_indicator_refuses_the_threat_it_indicates_and_nothing_else() -
     assert [(e["data"]["threat_name"], [i["value"] for i in e["data"]["indicators"]]) for e in events] == \
         [("family 2", ["10.0.0.3"])]
     (outcome,) = [o for o in STIX.to_wia_each(doc) if not o.ok]
-    assert {o["id"] for o in outcome.member} == {oid("malware", 1), oid("indicator", 1), oid("indicator", 2),
+    assert {o["id"] for o in outcome.member["objects"]} == {oid("malware", 1), oid("indicator", 1), oid("indicator", 2),
                                                 oid("relationship", 1), oid("relationship", 2)}
     # the dead-lettered objects, fixed, are read on their own
-    fixed = [dict(o, valid_from=T) if o["id"] == oid("indicator", 2) else o for o in outcome.member]
+    fixed = dict(outcome.member, objects=[dict(o, valid_from=T) if o["id"] == oid("indicator", 2) else o
+                                          for o in outcome.member["objects"]])
     (again,) = STIX.to_wia(fixed)
     assert [i["value"] for i in again["data"]["indicators"]] == ["10.0.0.1", "10.0.0.2"]
 

@@ -62,7 +62,7 @@ def assert_every_property_given_back_or_kept(doc: Any) -> int:
         (event,) = outcome.events
         assert validate_event(event).valid
         kept = event.get("meta", {}).get("custom", {}).get("stix", {}).get("objects", {})
-        objects = [doc] if outcome.member is None else outcome.member     # a lone object is the document
+        objects = [doc] if outcome.member is None else outcome.member["objects"]     # a lone object: the document
         assert set(kept) <= {o["id"] for o in objects}, "kept under an id the event was not read from"
         stix = event.get("meta", {}).get("custom", {}).get("stix", {})
         # what the event holds: its fields, and the rules of other pattern languages kept beside `objects`
