@@ -416,16 +416,18 @@ _TIMES = frozenset({"created", "first_seen", "last_seen", "first_observed", "val
 _WIA_HASHES = frozenset({"MD5", "SHA-1", "SHA-256"})
 
 
-def _leaves(node: Any, out: set[Any]) -> set[Any]:
+def _leaves(event: dict[str, Any]) -> set[Any]:
     """Every string and number in a WIA event (the values it gives back)."""
-    if type(node) is dict:
-        for value in node.values():
-            _leaves(value, out)
-    elif type(node) is list:
-        for value in node:
-            _leaves(value, out)
-    elif type(node) in (str, int, float):
-        out.add(node)
+    out: set[Any] = set()
+    stack: list[Any] = [event]
+    while stack:
+        node = stack.pop()
+        for value in (node.values() if type(node) is dict else node):
+            kind = type(value)
+            if kind is dict or kind is list:
+                stack.append(value)
+            elif kind is str or kind is int or kind is float:
+                out.add(value)
     return out
 
 
@@ -466,14 +468,18 @@ def _keep_unread(event: dict[str, Any], root: dict[str, Any], objects: list[dict
     """Every property of the objects `event` was read from that the event does not give back, as it
     came, in `meta.custom.stix.objects` keyed by STIX id: custom `x_` properties, markings, `lang`,
     references, external references, kill chain phases, `modified`, ... (docs/formats/stix.md)."""
-    leaves = _leaves(event, set())
+    leaves = _leaves(event)
     kept: dict[str, dict[str, Any]] = {}
+    memo: dict[int, Any] = {}
     for obj in objects:
         mapped = _MAPPED if obj is root else _MAPPED_BELOW
-        rest = {key: value for key, value in obj.items() if key not in _NEVER_KEPT
-                and not (key in mapped and _given_back(obj, key, value, leaves))}
+        rest: dict[str, Any] = {}
+        for key, value in obj.items():
+            if key in _NEVER_KEPT or key in mapped and _given_back(obj, key, value, leaves):
+                continue
+            rest[key] = value if type(value) in _ATOMS else _copy_json(value, memo)   # the event owns its copy
         if rest:
-            kept[obj["id"]] = _copy_json(rest, {})
+            kept[obj["id"]] = rest
     if kept:
         event.setdefault("meta", {}).setdefault("custom", {}).setdefault("stix", {})["objects"] = kept
 
