@@ -194,6 +194,28 @@ def test_taxii_page_with_objects_that_are_not_objects(integration, demisto, feed
     assert "STIX sighting 5 gave no WIA event: " in logged and "every STIX object needs a string `id`" in logged
 
 
+def test_plain_stix_page_one_unreadable_indicator_refuses_only_its_event(integration, demisto, feed):
+    """stix_content=stix: the page used to be read all or nothing, so one indicator the reader cannot map
+    dropped every incident of the page; now only its event is refused, reported with its JSON pointer."""
+    from intel_http import Fault
+
+    def indicator(n: int, pattern: str) -> dict:
+        return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{n:08d}-0000-4000-8000-000000000000",
+                "created": "2026-01-31T00:00:00.000Z", "modified": "2026-01-31T00:00:00.000Z", "name": f"ind {n}",
+                "pattern_type": "stix", "valid_from": "2026-01-31T00:00:00.000Z", "pattern": pattern}
+
+    objects = [indicator(1, "[ipv4-addr:value = '198.51.100.1']"), indicator(2, "[x-unknown:thing = 'zzz']"),
+               indicator(3, "[domain-name:value = 'bad.example']")]
+    feed.faults.append(Fault(200, {"more": False, "objects": objects},
+                             headers={"X-TAXII-Date-Added-Last": "2026-01-31T12:00:00.000000Z",
+                                      "Content-Type": "application/taxii+json;version=2.1"}, path_prefix="/objects/"))
+    run_command(integration, demisto, "fetch-incidents", params=params_for(feed, source_type="taxii", stix_content="stix"))
+    fetched = [json.loads(i["rawJSON"]) for i in demisto.incidents_out[-1]]
+    assert sorted(e["data"]["indicators"][0]["value"] for e in fetched) == ["198.51.100.1", "bad.example"]
+    logged = errors_and_logs(demisto)
+    assert "a STIX event of the page was refused: stix at /1/pattern" in logged
+
+
 @pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning", "ignore:open_text is deprecated:DeprecationWarning")
 def test_fetch_reports_a_kafka_tombstone_and_moves_on(integration, demisto):
     """A null-valued message used to raise AttributeError and fail every fetch at the same offset."""

@@ -331,8 +331,11 @@ def events_from_stix(objects: list[dict[str, Any]], stix_content: str,
                      problems: list[str] | None = None) -> list[dict[str, Any]]:
     """WIA events in a page of STIX objects. "wia": only the objects carrying the WIA property
     extension (each holds its whole event, so paging cannot split an event); "stix": the page read
-    natively."""
+    natively, event by event, so an object the reader cannot use refuses only the events that need it
+    (each reported in `problems` with its JSON pointer in the page's objects; without `problems`, the
+    first refusal raises)."""
     from wia_security.formats.stix import WIA_EXTENSION
+    stix = wia_security.formats.get_format("stix")
     objects = [o for o in objects if isinstance(o, dict)]
     if stix_content == "stix":
         chunks = [objects] if objects else []
@@ -340,13 +343,16 @@ def events_from_stix(objects: list[dict[str, Any]], stix_content: str,
         chunks = [[o] for o in objects if isinstance(o.get("extensions"), dict) and WIA_EXTENSION in o["extensions"]]
     events: list[dict[str, Any]] = []
     for chunk in chunks:
-        try:
-            events += [e.to_dict() for e in wia_security.parse(chunk, from_="stix")]
-        except Exception as exc:  # noqa: BLE001 - a malformed object is reported; the rest of the page is read
-            if problems is None:
-                raise
-            problems.append(f"STIX {chunk[0].get('type')} {chunk[0].get('id')} gave no WIA event: {exc}"
-                            if len(chunk) == 1 else f"the STIX page gave no WIA events: {exc}")
+        for outcome in stix.to_wia_each(chunk):      # never raises: each refusal is an outcome
+            try:
+                if outcome.error is not None:
+                    raise outcome.error
+                events += [wia_security.Event.from_dict(e).to_dict() for e in outcome.events]
+            except Exception as exc:  # noqa: BLE001 - a malformed object is reported; the rest of the page is read
+                if problems is None:
+                    raise
+                problems.append(f"STIX {chunk[0].get('type')} {chunk[0].get('id')} gave no WIA event: {exc}"
+                                if len(chunk) == 1 else f"a STIX event of the page was refused: {exc}")
     return events
 
 
