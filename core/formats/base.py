@@ -22,8 +22,8 @@ class MemberOutcome:
     hit of an Elasticsearch `_search` response, a finding of `{"Findings": [...]}`, an element of an
     OCSF array; a document with one member (a single ECS event) is that member. `path` is the member's
     JSON pointer in the document ("" for the document itself); `member` the JSON of the member (what a
-    dead letter of it should hold: for STIX, a bundle of the objects its event is read from), None
-    when the member is the whole document."""
+    dead letter of it should hold: for STIX, a bundle of the objects its event is read from, or the
+    object carrying the WIA extension), None when the member is the whole document."""
 
     path: str
     events: list[dict[str, Any]] = field(default_factory=list)

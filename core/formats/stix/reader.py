@@ -304,6 +304,7 @@ def read_members(objects: list[Any], *, base: str | None = "/objects", **options
         extensions = obj.get("extensions")
         carried = extensions.get(WIA_EXTENSION) if isinstance(extensions, dict) else None
         if isinstance(carried, dict) and isinstance(carried.get("event"), dict):
+            # the carrier holds its whole event: it is the member (never refused: it is not read natively)
             roots.append(MemberOutcome(graph.path(obj), [_copy_json(carried["event"], {})], member=obj))
             claimed |= graph.closure(obj)
     unclaimed: dict[str, list[dict[str, Any]]] = {}     # by type, in document order (claims only grow)
@@ -378,9 +379,7 @@ def _claims(graph: Graph, root: dict[str, Any]) -> set[str]:
     if kind == "sighting":
         sighted = graph.get(root.get("sighting_of_ref")) or {}
         used = {sighted["id"]} if sighted else set()
-        if sighted.get("type") == "indicator":
-            pass
-        elif sighted:
+        if sighted and sighted["type"] != "indicator":      # a sighted indicator is the only one
             used |= {i["id"] for i in graph.sources(sighted["id"], "indicates", "indicator")}
         for ref in _strs(root.get("observed_data_refs")):
             od = graph.get(ref)
