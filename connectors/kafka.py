@@ -190,6 +190,11 @@ class _ConnectionWatch:
     def reachable(self) -> None:
         self.problem, self.all_down = None, False
 
+    def forget_problem(self) -> None:
+        """A new batch asks for a fresh failure: librdkafka repeats a handshake failure at every reconnect
+        (about twice a second), while a broker whose certificate was fixed in the meantime stays silent."""
+        self.problem = None
+
     @property
     def refused(self) -> str | None:
         """The handshake failure, when it left no broker to talk to."""
@@ -251,6 +256,7 @@ class KafkaSink(BaseSink):
         # _FAILED when it never reached the producer (already in report.failed).
         outcomes: list[Any] = [_PENDING] * len(events)
         waiting = [0]
+        self._watch.forget_problem()
 
         def on_delivery(index: int) -> Callable[[KafkaError | None, Any], None]:
             def callback(err: KafkaError | None, _msg: Any) -> None:
