@@ -77,6 +77,23 @@ def test_forward_with_default_settings_refuses_the_untrusted_broker_and_dead_let
     assert end_offset(tls_kafka.client_config(), topic) == 0
 
 
+def test_a_refused_handshake_never_shows_the_sasl_password_or_the_key_passphrase(tls_kafka, tmp_path, capfd):
+    sasl_password = "sasl-Pa55-w0rd-for-tls-test-31"
+    topic = tls_kafka.create_topic()
+    make_client_certificate(tmp_path, passphrase=KEY_PASSPHRASE)
+    events = event_dicts(3, seed=356)
+    # SASL over TLS and a client key with its passphrase, but no CA: refused at the TLS handshake
+    with KafkaSink.from_url(f"kafka+sasl_ssl://{tls_kafka.bootstrap}/{topic}?ssl.certificate.location={tmp_path / 'client.pem'}"
+                            f"&ssl.key.location={tmp_path / 'client.key'}", username="wia", password=Secret(sasl_password, "test"),
+                            sasl_mechanism="PLAIN", ssl_key_password=Secret(KEY_PASSPHRASE, "test")) as sink:
+        report = sink.send(events)
+        shown = repr(sink) + sink.name
+    assert report.delivered == 0 and all("certificate verify failed" in r.reason for r in report.failed)
+    out, err = capfd.readouterr()
+    for text in [shown, out, err, *(r.reason for r in report.failed)]:
+        assert sasl_password not in text and KEY_PASSPHRASE not in text
+
+
 def test_with_the_ca_forward_and_pull_carry_every_event_exactly_and_a_refused_pull_loses_nothing(tls_kafka, tmp_path, capsys):
     topic = tls_kafka.create_topic(partitions=2)
     events = event_dicts(60, seed=352)
