@@ -325,7 +325,9 @@ class KafkaSink(BaseSink):
             self._producer.flush(min(0.2, max(0.0, deadline - time.monotonic())))
             refused = self._watch.refused
             if refused is not None and waiting[0] > 0:
-                self._producer.purge(in_queue=True, in_flight=True)
+                # queued messages only: with no broker connected none is in flight, and purging in-flight
+                # requests of the idempotent producer could break its sequence numbers
+                self._producer.purge(in_queue=True, in_flight=False)
                 self._producer.flush(5)        # serves the purged messages' reports
                 return refused
         return None
