@@ -2,9 +2,10 @@
 
 The generated check is sound, never complete: it returns True only for values the interpreter
 would accept, using exact-type tests (`type(v) is str`) and the canonical-form `fast_*` format
-checks. Anything unusual (a str subclass, a float where an integer is due, a lower-case "t" in
-a timestamp) makes it return False, and the interpreter then decides. Valid events, the common
-case, never reach the interpreter.
+checks (a date-time the fast pattern refuses gets the exact check inline). Anything unusual (a
+str subclass, a float where an integer is due, a uuid with a trailing hyphen) makes it return
+False, and the interpreter then decides. Valid events, the common case, never reach the
+interpreter.
 
 Nested objects and arrays are inlined into one function (no call per object), optional keys are
 tested with `in` (cheaper than `.get` when absent, the usual case), and builtins are bound as
@@ -12,6 +13,7 @@ default arguments so they load as locals.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Callable
 
@@ -68,6 +70,9 @@ class _Generator:
             terms.append(f"type({var}) is {_EXACT_TYPE[t]}")
         elif t == "integer":
             terms.append(f"type({var}) is int")
+        elif t == "number" and _finitely_bounded(parts):
+            # NaN and infinity fail `min <= v <= max` below: no separate finiteness test needed
+            terms.append(f"(type({var}) is int or type({var}) is float)")
         elif t == "number":
             terms.append(f"(type({var}) is int or type({var}) is float and {var} - {var} == 0)")   # not NaN/inf
         elif t == "null":
@@ -93,8 +98,7 @@ class _Generator:
             if p.pattern is not None:
                 if t != "string":
                     return None
-                memo = self.const(_Memo(re.compile(p.pattern).search), "_P")
-                terms.append(f"({var} in {memo} or {memo}.check({var}))")
+                terms.append(self.memo_expr(_Memo(re.compile(p.pattern).search), "_P", var))
             if p.format is not None and p.format in FAST_FORMAT_CHECKS:
                 if t != "string":
                     return None
@@ -126,14 +130,23 @@ class _Generator:
         if fmt == "uuid":
             return f"{self.const(_FAST_UUID, '_U')}({var}) is not None"
         if fmt == "date-time":
-            dt, slow = self.const(_FAST_DATE_TIME, "_D"), self.const(is_date_time, "_DS")
-            return f"{dt}({var}) is not None and ({var}[8:10] < '29' or {slow}({var})) and {var}[:4] != '0000'"
+            # A match object is truthy; the exact check runs only for what the fast pattern refuses
+            # (29 February, lower-case "t", invalid values), so it may accept those too.
+            dt, exact = self.const(_FAST_DATE_TIME, "_D"), self.const(is_date_time, "_DS")
+            return f"({dt}({var}) or {exact}({var}))"
         if fmt == "email":
             return f"'@' in {var}"
         if fmt == "uri":
-            memo = self.const(_Memo(FAST_FORMAT_CHECKS[fmt]), "_M")
-            return f"({var} in {memo} or {memo}.check({var}))"
+            return self.memo_expr(_Memo(FAST_FORMAT_CHECKS[fmt]), "_M", var)
         return f"{self.const(FAST_FORMAT_CHECKS[fmt], '_F')}({var})"
+
+    def memo_expr(self, memo: "_Memo", prefix: str, var: str) -> str:
+        """`var` among the memo's accepted strings (a plain set: `in` on it costs a hash probe, no
+        call), else the memo's check, which records what it accepts."""
+        name = self.const(memo, prefix)
+        accepted = f"{name}_S"                   # registered as is: equal (empty) sets must not merge
+        self.consts[accepted] = memo.accepted
+        return f"({var} in {accepted} or {name}.check({var}))"
 
     # -- statements that `return False` on any violation -----------------------------------------
     def block(self, node: Node, var: str, depth: int) -> list[str]:
@@ -254,29 +267,35 @@ class _Generator:
         return fname
 
 
-class _Memo(dict):
+class _Memo:
     """Strings a check accepted before (bounded): repeated values (ATT&CK ids, "1.0.0", the
-    $schema URI) skip the regex. Only accepted values are stored, so a hit is always sound."""
+    $schema URI) skip the regex. Only accepted values are stored, so a hit is always sound.
 
-    __slots__ = ("_check",)
+    The generated code tests `value in memo.accepted` itself: a plain set, because `in` on a
+    dict subclass goes through a slot wrapper and costs several times a set probe."""
+
+    __slots__ = ("accepted", "_check")
     LIMIT = 4096
 
     def __init__(self, check: Callable[[str], Any]) -> None:
-        super().__init__()
+        self.accepted: set[str] = set()
         self._check = check
 
     def check(self, value: str) -> bool:
-        if self._check(value) is None or self._check(value) is False:
+        verdict = self._check(value)             # once: a regex run is the expensive part
+        if verdict is None or verdict is False:
             return False
-        if len(self) >= self.LIMIT:
-            self.clear()
-        self[value] = True
+        if len(self.accepted) >= self.LIMIT:
+            self.accepted.clear()                # in place: the generated code holds this set
+        self.accepted.add(value)
         return True
 
-    def __eq__(self, other: object) -> bool:       # consts are deduplicated by equality: memos never merge
-        return self is other
 
-    __hash__ = object.__hash__
+def _finitely_bounded(parts: list[Node]) -> bool:
+    """Both a minimum and a maximum, finite: then range tests alone refuse NaN and infinity."""
+    lows = [p.minimum for p in parts if p.minimum is not None]
+    highs = [p.maximum for p in parts if p.maximum is not None]
+    return bool(lows and highs) and all(math.isfinite(b) for b in lows + highs)
 
 
 def _has_keywords(node: Node) -> bool:

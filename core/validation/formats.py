@@ -38,17 +38,24 @@ def is_date_time(value: object) -> bool:
     return year != 0 and 1 <= day <= calendar.monthrange(year, month)[1]
 
 
+# The calendar is in the pattern, so one match settles a canonical value: no slicing, no
+# `calendar` call for days 29-31 (a tenth of all days). Only 29 February (leap years) is left to
+# is_date_time.
 _FAST_DATE_TIME = re.compile(
-    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-    r"(?:\.[0-9]+)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+    r"(?!0000)[0-9]{4}-"                                  # year 0000 refused, like the reference
+    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"      # days 1-28 of any month
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)"                      # 29 and 30 of every month but February
+    r"|(?:0[13578]|1[02])-31)"                            # 31 of the seven long months
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    # time-secfrac and time-offset as alternatives, the builders' ".000Z" first: cheaper in the
+    # regex engine than an optional group followed by the offset
+    r"(?:\.[0-9]+Z|Z|(?:\.[0-9]+)?[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 ).fullmatch
 
 
 def fast_date_time(value: str) -> bool:
-    """Canonical upper-case RFC 3339 only (days 29-31 checked against the calendar)."""
-    if _FAST_DATE_TIME(value) is None or value[:4] == "0000":
-        return False
-    return value[8:10] < "29" or is_date_time(value)
+    """Canonical upper-case RFC 3339 only, 29 February excepted (is_date_time decides that one)."""
+    return _FAST_DATE_TIME(value) is not None
 
 
 # --- uuid ----------------------------------------------------------------------------------------
