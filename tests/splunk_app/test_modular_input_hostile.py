@@ -6,6 +6,7 @@ skips past what was not read, and a run never dies on one item (which would bloc
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape
@@ -265,3 +266,42 @@ def test_plain_stix_one_unreadable_indicator_skips_only_its_event(built_app, spl
     values = sorted(g["event"]["data"]["indicators"][0]["value"] for g in streamed(run.stdout))
     assert values == ["198.51.100.1", "bad.example"], run.stderr
     assert "stix at /1/pattern" in run.stderr and counts(run.stderr)["skipped"] == 1     # the page's objects array
+
+
+
+@pytest.mark.parametrize("scheme", ["kafka+sasl_ssl", "kafka+sasl", "kafka+ssl"])
+def test_a_kafka_url_with_a_password_is_refused_without_repeating_it(built_app, splunkd, tmp_path, scheme):
+    """Credentials belong in the input's 'credential' (Splunk's password store), never in inputs.conf."""
+    app, _ = built_app
+    secret = "kafka-sasl-password-7d41c2"
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"{scheme}://svc-wia:{secret}@broker.example:9093/wia-events"}))
+    assert run.returncode == 2 and "source_url must not carry user:password" in run.stderr
+    assert secret not in run.stderr + run.stdout and "svc-wia" not in run.stderr
+
+
+def test_kafka_sasl_ssl_urls_are_read_and_redacted(built_app):
+    """`kafka+sasl_ssl://` was not split at all (urlsplit takes no underscore in a scheme): the source
+    refused it with 'use one of ...', naming the URL with any user:password still in it."""
+    app, _ = built_app
+    code = """import sys
+sys.path[:0] = [sys.argv[1], sys.argv[1] + "/lib"]
+from wia_app.pull import SourceError, _redact, open_source
+source = open_source("kafka+sasl_ssl://b1.example:9093,b2.example:9093/wia-events", secret="pw", username="u")
+print(source.config["security_protocol"], source.brokers, source.topic, repr(source))
+try:
+    open_source("kafka+sasl_ssl://svc:hunter2-secret@b1.example:9093/wia-events")
+except SourceError as exc:
+    print(exc)
+print(_redact("taxii+https://svc:hunter2-secret@intel.example:x/api1/?token=hunter2-secret"))
+print(_redact("svc:hunter2-secret@b1.example:9093/t?token=hunter2-secret"))
+"""
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(app / "bin")], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == ("SASL_SSL ['b1.example:9093', 'b2.example:9093'] wia-events "
+                        "<KafkaSource kafka+sasl_ssl://b1.example:9093,b2.example:9093/wia-events>")
+    assert "credentials go in 'credential'" in lines[1] and "(kafka+sasl_ssl://b1.example:9093/wia-events)" in lines[1]
+    assert lines[2:] == ["taxii+https://intel.example/api1/", "b1.example:9093/t"]
+    assert "hunter2" not in run.stdout + run.stderr

@@ -189,8 +189,7 @@ class KafkaSource:
 
     def __init__(self, url: str, *, secret: str | None = None, username: str | None = None, verify_tls: bool = True,
                  page_size: int = 500, timeout: float = 60.0, stix_content: str = "wia") -> None:
-        parts = urllib.parse.urlsplit(url)
-        scheme = parts.scheme.lower()
+        scheme, parts = _split(url)
         if scheme not in self._PROTOCOLS:
             raise SourceError(f"use one of {', '.join(s + '://' for s in self._PROTOCOLS)}", url=_redact(url))
         self.brokers = [b for b in parts.netloc.split(",") if b]
@@ -281,9 +280,24 @@ def _step_back(timestamp: str) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _split(url: str) -> tuple[str, urllib.parse.SplitResult]:
+    """(lower-case scheme, the rest split). By hand: urlsplit reads no scheme, and so no user:password,
+    in `kafka+sasl_ssl://` (an underscore is not an RFC 3986 scheme character)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "", urllib.parse.urlsplit(url)
+    return scheme.lower(), urllib.parse.urlsplit("scheme://" + rest)
+
+
 def _redact(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    scheme, parts = _split(url)
+    try:
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:                      # a port that is not a number: the host alone
+        port = None
+    if port:
+        host += f":{port}"
+    if not scheme:                          # not a URL: nothing up to an "@" (it could be user:password)
+        return url.rpartition("@")[2].split("?", 1)[0]
+    return f"{scheme}://{host}{parts.path}"
