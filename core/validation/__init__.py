@@ -20,6 +20,8 @@ from .warnings import semantic_warnings
 
 __all__ = ["ValidationIssue", "ValidationResult", "Validator", "validate_event", "is_valid"]
 
+_new_result = object.__new__
+
 
 @lru_cache(maxsize=None)
 def _compiled(event_type: str | None) -> tuple[Node, Callable[[Any], bool]]:
@@ -68,7 +70,15 @@ class Validator:
         errors = [] if check(obj) else list(iter_errors(node, obj))
         if self.warnings and type(obj) is dict:
             warnings += semantic_warnings(obj)
-        return ValidationResult(not errors, errors, warnings, obj)
+        # Built without calling the class: Python 3.11 runs the dataclass __init__ in a new
+        # interpreter frame, a twentieth of a valid event's whole validation. Every field is set
+        # (tests/core/validation/test_result.py fails if one is added and not set here).
+        result = _new_result(ValidationResult)
+        result.valid = not errors
+        result.errors = errors
+        result.warnings = warnings
+        result.event = obj
+        return result
 
 
 @lru_cache(maxsize=4)
