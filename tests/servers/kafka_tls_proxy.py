@@ -18,16 +18,14 @@ import datetime as dt
 import os
 import socket
 import ssl
-import subprocess
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from servers.rsyslog import make_certificates
-from servers.tansu import Tansu, free_port, tansu_binary
+from servers.tansu import Tansu, free_port, start_tansu
 
 #: Loopback, but not a name in the server certificate (which has localhost and 127.0.0.1).
 UNLISTED_LOOPBACK = "127.0.0.2"
@@ -205,22 +203,9 @@ def start_tls_kafka(directory: Path, *, client_ca: Path | None = None) -> TlsKaf
     tansu_port = free_port()
     proxy = TlsTerminatingProxy(("127.0.0.1", tansu_port), directory / "server.pem", directory / "server.key",
                                 client_ca=client_ca)
-    process = subprocess.Popen(
-        [tansu_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{tansu_port}",
-         "--advertised-listener-url", f"tcp://127.0.0.1:{proxy.port}", "--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "error"})
-    broker = Tansu(tansu_port, process)
-    deadline = time.monotonic() + 20
-    while True:
-        if process.poll() is not None:
-            proxy.close()
-            raise RuntimeError(f"tansu exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", tansu_port), 0.2).close()
-            return TlsKafka(directory, broker, proxy)
-        except OSError:
-            if time.monotonic() > deadline:
-                proxy.close()
-                broker.kill()
-                raise RuntimeError("tansu did not listen within 20 s") from None
-            time.sleep(0.05)
+    try:
+        broker = start_tansu(tansu_port, advertised_port=proxy.port)
+    except BaseException:
+        proxy.close()
+        raise
+    return TlsKafka(directory, broker, proxy)

@@ -72,11 +72,14 @@ class Tansu:
                 self.process.wait(5)
 
 
-def start_tansu(port: int | None = None) -> Tansu:
+def start_tansu(port: int | None = None, *, advertised_port: int | None = None) -> Tansu:
+    """tansu on a loopback port; `advertised_port` is the address clients are told to use after
+    bootstrap (a proxy in front of it), by default its own."""
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+        [tansu_binary(), "broker", "--listener-url", url,
+         "--advertised-listener-url", f"tcp://127.0.0.1:{advertised_port or port}",
          "--storage-engine", "memory://tansu/"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "error"})
     deadline = time.monotonic() + 20
