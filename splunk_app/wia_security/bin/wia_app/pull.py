@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import ssl
 import urllib.error
 import urllib.parse
@@ -185,6 +186,8 @@ class KafkaSource:
     #: A poll that brings nothing this many times in a row ends the run (the topic is drained).
     IDLE_POLLS = 2
     POLL_MS = 1000
+    #: Seconds the pre-flight connection to one bootstrap broker may take (TCP connect and TLS handshake).
+    CONNECT_TIMEOUT = 10.0
     _PROTOCOLS = {"kafka": "PLAINTEXT", "kafka+ssl": "SSL", "kafka+sasl": "SASL_PLAINTEXT", "kafka+sasl_ssl": "SASL_SSL"}
 
     def __init__(self, url: str, *, secret: str | None = None, username: str | None = None, verify_tls: bool = True,
@@ -200,11 +203,11 @@ class KafkaSource:
         self.config: dict[str, Any] = {"bootstrap_servers": self.brokers, "security_protocol": self._PROTOCOLS[scheme],
                                        "enable_auto_commit": False, "group_id": None, "request_timeout_ms": int(timeout * 1000) + 5000,
                                        "client_id": "wia-security-splunk-app"}
+        self._tls: ssl.SSLContext | None = None
         if "ssl" in scheme:
-            self.config["ssl_check_hostname"] = verify_tls
-            if not verify_tls:
-                import ssl as _ssl
-                self.config["ssl_context"] = _ssl._create_unverified_context()
+            # one context for the pre-flight handshake and for kafka-python, so both judge the broker alike
+            self._tls = self._tls_context(verify_tls)
+            self.config["ssl_context"] = self._tls      # kafka-python then ignores ssl_check_hostname
         if "sasl" in scheme:
             self.config.update(sasl_mechanism=query.get("sasl_mechanism", "PLAIN"), sasl_plain_username=username,
                                sasl_plain_password=secret)
@@ -214,7 +217,63 @@ class KafkaSource:
     def __repr__(self) -> str:
         return f"<KafkaSource {self._where}>"
 
+    @staticmethod
+    def _tls_context(verify_tls: bool) -> ssl.SSLContext:
+        """verify_tls: the broker's certificate checked against Python's trusted CAs (OpenSSL's default
+        paths, which honour SSL_CERT_FILE / SSL_CERT_DIR) and its host name; off: neither (not secure)."""
+        context = ssl.create_default_context()
+        context.minimum_version = ssl.TLSVersion.TLSv1_2      # kafka-python's own floor
+        if not verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _check_reachable(self) -> None:
+        """Connects to the bootstrap brokers (a TLS handshake for kafka+ssl/kafka+sasl_ssl) until one answers.
+
+        kafka-python only logs why a connection failed and, 30 s later, raises "Unable to bootstrap"
+        without the reason; so a refused certificate or brokers nobody can reach are reported here at once,
+        with why. Only the bootstrap connection is checked: the brokers it advertises are kafka-python's."""
+        failures: list[str] = []
+        refused = handshake_failed = False
+        for server in self.brokers:
+            host, sep, port = server.rpartition(":")
+            if not sep or "]" in port:                     # no port given: Kafka's default, as kafka-python does
+                host, port = server, "9092"
+            host = host.strip("[]")                        # an IPv6 literal [::1]:9093
+            try:
+                raw = socket.create_connection((host, int(port)), timeout=self.CONNECT_TIMEOUT)
+            except (OSError, ValueError) as exc:           # refused, timed out, no such host, a port that is no number
+                failures.append(f"{server}: {exc}")
+                continue
+            try:
+                if self._tls is None:
+                    return
+                with self._tls.wrap_socket(raw, server_hostname=host):
+                    return
+            except ssl.SSLCertVerificationError as exc:
+                refused = True
+                failures.append(f"{server}: {exc.verify_message}")
+            except ssl.SSLError as exc:                    # e.g. a plain listener that answers the hello with garbage
+                handshake_failed = True
+                failures.append(f"{server}: {exc.reason or exc}")
+            except OSError as exc:                         # a plain Kafka listener waits for a request: a timeout
+                handshake_failed = True
+                failures.append(f"{server}: no TLS handshake ({exc})")
+            finally:
+                raw.close()
+        reasons = "; ".join(failures)
+        if refused:
+            raise SourceError(f"the Kafka broker's TLS certificate was refused ({reasons}). Add the CA that issued it to "
+                              "the trusted CAs of Splunk's Python (SSL_CERT_FILE) and use a broker address the "
+                              "certificate names, or set verify_tls = false (not secure)", url=self._where)
+        if handshake_failed:
+            raise SourceError(f"the TLS handshake with the Kafka brokers failed ({reasons}); is the listener TLS "
+                              "(kafka+ssl://) or plain (kafka://)?", url=self._where)
+        raise SourceError(f"cannot reach any Kafka bootstrap broker ({reasons})", url=self._where, retryable=True)
+
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:
+        self._check_reachable()
         try:
             from kafka import KafkaConsumer, TopicPartition
             from kafka.errors import KafkaError

@@ -1,0 +1,225 @@
+"""The wia_events input's Kafka source over TLS, run as Splunk runs it (the built app, `bin/wia_events.py`
+with only bin/lib on the path), against tansu behind a TLS-terminating proxy with a throwaway CA
+(tests/servers/kafka_tls_proxy.py; the proxy also listens on 127.0.0.2, an address the certificate does
+not name). The trusted CAs are Splunk's Python's (OpenSSL's default paths): SSL_CERT_FILE, set in
+splunkd's environment (splunk-launch.conf), is how an admin adds a private CA, so the tests set it too.
+
+kafka-python logs a refused certificate only to its own (silent) logger and, 30 s later, raised
+"Unable to bootstrap" without the reason; the source now shakes hands with the bootstrap brokers first.
+SASL itself cannot be tested (tansu 0.6.0 has no SASL users with memory storage); kafka+sasl_ssl:// is
+run up to the TLS handshake."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from wia_security import AlertBuilder
+
+from .test_modular_input import input_xml, run_input, streamed
+
+pytestmark = pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning",
+                                        "ignore:open_text is deprecated:DeprecationWarning")
+
+SASL_PASSWORD = "splunk-kafka-sasl-Pa55-9c2e71"
+SESSION_KEY = "splunkd-session-key-kafka-tls-51f0"
+#: A refusal must come long before kafka-python's 30 s bootstrap timeout, with its reason.
+PROMPT_SECONDS = 10
+
+
+@pytest.fixture(scope="module")
+def tls_kafka(tmp_path_factory):
+    from servers.kafka_tls_proxy import start_tls_kafka
+    server = start_tls_kafka(tmp_path_factory.mktemp("splunk-kafka-tls"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def splunkd():
+    from .splunkd_stub import Splunkd
+    with Splunkd(session_key=SESSION_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def untrusted(monkeypatch):
+    """Only the system's CAs, as on a Splunk host nobody added the broker's CA to."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+
+@pytest.fixture
+def trusted(monkeypatch, tls_kafka):
+    """The test CA as Splunk's Python's trust store (SSL_CERT_FILE in splunkd's environment)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_kafka.ca))
+
+
+def alerts(n: int, tag: str) -> list[dict]:
+    return [AlertBuilder().title(f"{tag} {i}").severity(i % 10).build().to_dict() for i in range(n)]
+
+
+def publish(server, topic: str, events: list[dict]) -> None:
+    """Written over TLS by the project's own kafka sink (key = event id, value = the event as JSON)."""
+    from wia_security.connectors.kafka import KafkaSink
+    with KafkaSink.from_url(f"kafka+ssl://{server.bootstrap}/{topic}?ssl.ca.location={server.ca}") as sink:
+        assert sink.send(events).merge(sink.flush()).delivered == len(events)
+
+
+def checkpoint_of(directory: Path) -> bytes | None:
+    files = list(directory.glob("wia_events_*.json"))
+    assert len(files) <= 1
+    return files[0].read_bytes() if files else None
+
+
+def timed_run(app: Path, conf: str):
+    started = time.monotonic()
+    run = run_input(app, [], conf)
+    return run, time.monotonic() - started
+
+
+def ids(run) -> list[str]:
+    return sorted(g["event"]["id"] for g in streamed(run.stdout))
+
+
+def test_the_self_signed_broker_is_refused_at_once_with_the_reason_and_the_checkpoint_stays(
+        built_app, splunkd, tmp_path, tls_kafka, monkeypatch):
+    app, _ = built_app
+    topic = tls_kafka.create_topic(partitions=2)
+    first, later = alerts(3, "first"), alerts(2, "later")
+    publish(tls_kafka, topic, first)
+    params = {"source_url": f"kafka+ssl://{tls_kafka.bootstrap}/{topic}"}
+    # a checkpoint to keep: the first events read while the CA was trusted
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_kafka.ca))
+    seeded = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", params))
+    assert seeded.returncode == 0 and ids(seeded) == sorted(e["id"] for e in first), seeded.stderr
+    saved = checkpoint_of(tmp_path)
+    publish(tls_kafka, topic, later)
+
+    monkeypatch.delenv("SSL_CERT_FILE")             # verify_tls unset: on, against the system CAs only
+    refusals = len(tls_kafka.proxy.handshake_failures)
+    run, took = timed_run(app, input_xml(splunkd, tmp_path, "kafka", params))
+    # a source error: exit 1, nothing indexed, the next run resumes from the checkpoint
+    assert run.returncode == 1 and streamed(run.stdout) == []
+    assert took < PROMPT_SECONDS, f"took {took:.1f} s: {run.stderr}"
+    assert ("the Kafka broker's TLS certificate was refused "
+            f"({tls_kafka.bootstrap}: unable to get local issuer certificate)") in run.stderr
+    assert "SSL_CERT_FILE" in run.stderr and "verify_tls = false" in run.stderr and "will resume" in run.stderr
+    assert "Unable to bootstrap" not in run.stderr and "Traceback" not in run.stderr
+    assert checkpoint_of(tmp_path) == saved
+    assert len(tls_kafka.proxy.handshake_failures) > refusals           # the broker was met, and refused
+
+    # trusted again: the run resumes there, the later events once, the first ones not again
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_kafka.ca))
+    resumed = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", params))
+    assert resumed.returncode == 0 and ids(resumed) == sorted(e["id"] for e in later), resumed.stderr
+
+
+def test_with_the_ca_trusted_each_event_is_read_once_and_the_checkpoint_moves(
+        built_app, splunkd, tmp_path, tls_kafka, trusted):
+    app, _ = built_app
+    topic = tls_kafka.create_topic(partitions=2)
+    first, later = alerts(5, "trusted"), alerts(2, "trusted later")
+    publish(tls_kafka, topic, first)
+    conf = input_xml(splunkd, tmp_path, "kafka", {"source_url": f"kafka+ssl://{tls_kafka.bootstrap}/{topic}",
+                                                  "verify_tls": "true", "page_size": "2"})
+    run = run_input(app, [], conf)
+    assert run.returncode == 0, run.stderr
+    assert [g["event"] for g in sorted(streamed(run.stdout), key=lambda g: g["event"]["id"])] == \
+        sorted(first, key=lambda e: e["id"])
+    offsets = json.loads(checkpoint_of(tmp_path))["position"]["offsets"]
+    assert set(offsets) == {"0", "1"} and sum(offsets.values()) == len(first)
+    again = run_input(app, [], conf)
+    assert again.returncode == 0 and streamed(again.stdout) == []
+    publish(tls_kafka, topic, later)
+    more = run_input(app, [], conf)
+    assert more.returncode == 0 and ids(more) == sorted(e["id"] for e in later)
+    assert sum(json.loads(checkpoint_of(tmp_path))["position"]["offsets"].values()) == len(first) + len(later)
+
+
+def test_one_unreachable_bootstrap_broker_does_not_stop_the_run(built_app, splunkd, tmp_path, tls_kafka, trusted):
+    """The pre-flight check goes on to the next bootstrap broker, as kafka-python does."""
+    app, _ = built_app
+    topic = tls_kafka.create_topic(partitions=1)
+    events = alerts(2, "second broker")
+    publish(tls_kafka, topic, events)
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+ssl://127.0.0.1:9,{tls_kafka.bootstrap}/{topic}"}))
+    assert run.returncode == 0 and ids(run) == sorted(e["id"] for e in events), run.stderr
+
+
+def test_a_broker_address_the_certificate_does_not_name_is_refused(built_app, splunkd, tmp_path, tls_kafka, trusted):
+    app, _ = built_app
+    topic = tls_kafka.create_topic(partitions=1)
+    publish(tls_kafka, topic, alerts(1, "unlisted"))
+    run, took = timed_run(app, input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+ssl://{tls_kafka.unlisted_bootstrap}/{topic}"}))
+    assert run.returncode == 1 and streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
+    assert took < PROMPT_SECONDS, f"took {took:.1f} s: {run.stderr}"
+    assert (f"TLS certificate was refused ({tls_kafka.unlisted_bootstrap}: IP address mismatch, "
+            "certificate is not valid for '127.0.0.2'.)") in run.stderr
+
+
+def test_verify_tls_off_reads_the_self_signed_broker_under_any_address(built_app, splunkd, tmp_path, tls_kafka, untrusted):
+    """Neither the CA nor the host name is checked (not secure): the untrusted certificate, reached by an
+    address it does not name, is read."""
+    app, _ = built_app
+    topic = tls_kafka.create_topic(partitions=2)
+    events = alerts(3, "insecure")
+    publish(tls_kafka, topic, events)
+    conf = input_xml(splunkd, tmp_path, "kafka", {"source_url": f"kafka+ssl://{tls_kafka.unlisted_bootstrap}/{topic}",
+                                                  "verify_tls": "false"})
+    handshakes = tls_kafka.proxy.tls_connections
+    run = run_input(app, [], conf)
+    assert run.returncode == 0 and ids(run) == sorted(e["id"] for e in events), run.stderr
+    assert tls_kafka.proxy.tls_connections > handshakes                     # over TLS, through the proxy
+    assert sum(json.loads(checkpoint_of(tmp_path))["position"]["offsets"].values()) == len(events)
+
+
+def test_kafka_sasl_ssl_refused_certificate_never_shows_the_password_or_session_key(
+        built_app, splunkd, tmp_path, tls_kafka, untrusted):
+    """kafka+sasl_ssl:// is parsed (SASL_SSL, the stored password as the SASL password), reaches the broker
+    and is refused by its certificate before any SASL exchange; the password from storage/passwords and
+    the session key appear nowhere in splunkd.log (stderr) or the stream."""
+    app, _ = built_app
+    splunkd.passwords[("wia_security", "kafka_reader")] = SASL_PASSWORD
+    topic = tls_kafka.create_topic(partitions=1)
+    refusals = len(tls_kafka.proxy.handshake_failures)
+    run, took = timed_run(app, input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+sasl_ssl://{tls_kafka.bootstrap}/{topic}?sasl_mechanism=SCRAM-SHA-512",
+        "credential": "kafka_reader", "username": "wia-reader"}))
+    assert run.returncode == 1 and took < PROMPT_SECONDS, run.stderr
+    assert (f"TLS certificate was refused ({tls_kafka.bootstrap}: unable to get local issuer certificate)"
+            in run.stderr)
+    assert f"(kafka+sasl_ssl://{tls_kafka.bootstrap}/{topic})" in run.stderr
+    assert len(tls_kafka.proxy.handshake_failures) > refusals
+    everything = run.stderr + run.stdout
+    assert SASL_PASSWORD not in everything and SESSION_KEY not in everything
+    assert any("storage/passwords" in r.path for r in splunkd.requests)      # the password was read and handed on
+
+
+@pytest.mark.parametrize("scheme", ["kafka", "kafka+ssl"])
+def test_an_unreachable_broker_is_reported_at_once_with_the_reason(built_app, splunkd, tmp_path, scheme):
+    """Nothing listens on the port: kafka-python said "Unable to bootstrap" after 30 s."""
+    from servers.tansu import free_port
+    app, _ = built_app
+    port = free_port()
+    run, took = timed_run(app, input_xml(splunkd, tmp_path, "kafka", {"source_url": f"{scheme}://127.0.0.1:{port}/t"}))
+    assert run.returncode == 1 and took < PROMPT_SECONDS, run.stderr
+    assert f"cannot reach any Kafka bootstrap broker (127.0.0.1:{port}: [Errno 111] Connection refused)" in run.stderr
+    assert "will resume from the last checkpoint" in run.stderr
+
+
+def test_kafka_ssl_to_a_plain_listener_names_the_failed_handshake(built_app, splunkd, tmp_path, tls_kafka):
+    """tansu's own plain port behind a kafka+ssl:// URL: it waits for a Kafka request and never answers the
+    TLS hello; the pre-flight handshake gives up after CONNECT_TIMEOUT (10 s) and says so."""
+    app, _ = built_app
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+ssl://{tls_kafka.broker.bootstrap}/t"}))
+    assert run.returncode == 1, run.stderr
+    assert f"the TLS handshake with the Kafka brokers failed ({tls_kafka.broker.bootstrap}: no TLS handshake" in run.stderr
+    assert "is the listener TLS (kafka+ssl://) or plain (kafka://)?" in run.stderr
