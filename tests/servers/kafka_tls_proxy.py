@@ -14,8 +14,6 @@ the subject of each one it accepted.
 """
 from __future__ import annotations
 
-import datetime as dt
-import os
 import socket
 import ssl
 import threading
@@ -24,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from servers.certificates import issue, make_ca, write_certificate, write_key
 from servers.rsyslog import make_certificates
 from servers.tansu import Tansu, free_port, start_tansu
 
@@ -122,37 +121,11 @@ class TlsTerminatingProxy:
 def make_client_certificate(directory: Path, *, passphrase: str | None = None, name: str = "wia-client") -> None:
     """A client CA (client-ca.pem) and a client certificate for `name` (client.pem, client.key; the key
     encrypted with `passphrase` when given) — a separate CA, as brokers usually trust their clients' own."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = dt.datetime.now(dt.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wia-security test client CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-          .not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    encryption: Any = (serialization.BestAvailableEncryption(passphrase.encode()) if passphrase
-                       else serialization.NoEncryption())
-    (directory / "client-ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (directory / "client.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "client.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                             serialization.PrivateFormat.PKCS8, encryption))
-    os.chmod(directory / "client.key", 0o600)
+    ca = make_ca("wia-security test client CA")
+    key, cert = issue(ca, name, server=False)
+    write_certificate(directory / "client-ca.pem", ca[1])
+    write_certificate(directory / "client.pem", cert)
+    write_key(directory / "client.key", key, passphrase=passphrase)
 
 
 @dataclass
