@@ -8,14 +8,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# About 3 minutes on 2 cores (tests/core ~2:20 of it). The connector tests are those whose behaviour
+# About 4.5 minutes on 2 cores (tests/core ~2:20 of it). The connector tests are those whose behaviour
 # differs on a newer Python: splunk-sdk 3.x (3.13+), azure-functions 2.x (3.13+), demisto-py's distutils
-# import (3.12+), Python 3.13's X509_STRICT certificate checks (qradar TLS), a reset reported where 3.11
+# import (3.12+), Python 3.13's X509_STRICT certificate checks (qradar TLS; Kafka TLS, whose XSOAR and
+# Splunk app sources check the broker's certificate with Python's ssl before kafka-python), a reset reported where 3.11
 # saw an early EOF (sentinel). No server to set up: in-process contract servers, tansu (for
 # tests/core/cli/test_pull_signals.py) from the test extra, rsyslog from test-setup.d/20-rsyslog.sh.
 TESTS=(tests/core tests/connectors/splunk tests/connectors/azure tests/connectors/qradar
        tests/connectors/soar/test_xsoar_contract.py tests/connectors/intel/test_misp_contract.py
-       tests/azure_function/test_function_app.py tests/connectors/test_sqlite.py tests/connectors/test_relay.py)
+       tests/azure_function/test_function_app.py tests/connectors/test_sqlite.py tests/connectors/test_relay.py
+       tests/connectors/kafka/test_kafka_tls.py tests/xsoar_pack/test_integration_kafka_tls.py
+       tests/splunk_app/test_modular_input_kafka_tls.py)
 EXTRAS="test,kafka,splunk,azure,misp,soar,speedups"
 
 find_python() {
