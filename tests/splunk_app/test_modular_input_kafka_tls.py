@@ -6,8 +6,8 @@ splunkd's environment (splunk-launch.conf), is how an admin adds a private CA, s
 
 kafka-python logs a refused certificate only to its own (silent) logger and, 30 s later, raised
 "Unable to bootstrap" without the reason; the source now shakes hands with the bootstrap brokers first.
-SASL itself cannot be tested (tansu 0.6.0 has no SASL users with memory storage); kafka+sasl_ssl:// is
-run up to the TLS handshake."""
+A successful SASL login cannot be tested (tansu 0.6.0 has no SASL users with memory storage);
+kafka+sasl_ssl:// is run up to a refused certificate, and past TLS to tansu refusing the SASL mechanism."""
 from __future__ import annotations
 
 import json
@@ -223,3 +223,25 @@ def test_kafka_ssl_to_a_plain_listener_names_the_failed_handshake(built_app, spl
     assert run.returncode == 1, run.stderr
     assert f"the TLS handshake with the Kafka brokers failed ({tls_kafka.broker.bootstrap}: no TLS handshake" in run.stderr
     assert "is the listener TLS (kafka+ssl://) or plain (kafka://)?" in run.stderr
+
+
+def test_a_failed_sasl_exchange_is_named_and_the_password_stays_out_of_the_log(
+        built_app, splunkd, tmp_path, tls_kafka, untrusted):
+    """kafka+sasl_ssl:// with verify_tls off: TLS passes, then tansu (no SASL here) refuses the mechanism.
+    kafka-python retries until its 30 s bootstrap timeout and used to say only "Unable to bootstrap"; the
+    error now carries the last connection failure it logged, and still neither the stored SASL password
+    (which kafka-python did send) nor the session key."""
+    app, _ = built_app
+    splunkd.passwords[("wia_security", "kafka_reader")] = SASL_PASSWORD
+    topic = tls_kafka.create_topic(partitions=1)
+    handshakes = tls_kafka.proxy.tls_connections
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+sasl_ssl://{tls_kafka.bootstrap}/{topic}", "credential": "kafka_reader",
+        "username": "wia-reader", "verify_tls": "false"}))
+    assert run.returncode == 1 and streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
+    assert tls_kafka.proxy.tls_connections > handshakes                      # TLS was accepted, SASL was not
+    assert "Unable to bootstrap" in run.stderr
+    assert "kafka-python's last connection error: Bootstrap connection to bootstrap-0 failed: " \
+           "[Error 33] UnsupportedSaslMechanismError" in run.stderr
+    everything = run.stderr + run.stdout
+    assert SASL_PASSWORD not in everything and SESSION_KEY not in everything

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import re
 import socket
 import ssl
 import urllib.error
@@ -272,6 +274,25 @@ class KafkaSource:
                               "(kafka+ssl://) or plain (kafka://)?", url=self._where)
         raise SourceError(f"cannot reach any Kafka bootstrap broker ({reasons})", url=self._where, retryable=True)
 
+    class _LastConnectionError(logging.Handler):
+        """The last connection failure kafka-python logged. It logs why a connection failed (a SASL error, a
+        dropped connection) only to its own logger, which has a NullHandler and never reaches splunkd.log,
+        and then raises "Unable to bootstrap" alone; the run's error carries this reason too."""
+
+        _BACKOFF = re.compile(r" \(backoff [0-9.]+ secs\)$")
+
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.last: str | None = None
+
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if " failed: " in message and "Unable to bootstrap" not in message:   # not the timeout that follows
+                self.last = self._BACKOFF.sub("", message)[:300]
+
+        def told(self) -> str:
+            return f"; kafka-python's last connection error: {self.last}" if self.last else ""
+
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:
         self._check_reachable()
         try:
@@ -280,10 +301,15 @@ class KafkaSource:
         except ImportError as exc:  # pragma: no cover - vendored in bin/lib
             raise SourceError(f"kafka-python is not available: {exc}", url=self._where) from None
         offsets: dict[str, int] = {str(k): int(v) for k, v in (position.get("offsets") or {}).items()}
+        last_error = self._LastConnectionError()
+        kafka_log = logging.getLogger("kafka")
+        kafka_log.addHandler(last_error)
         try:
             consumer = KafkaConsumer(**self.config)
         except KafkaError as exc:
-            raise SourceError(f"cannot reach the Kafka brokers: {exc}", url=self._where, retryable=True) from None
+            kafka_log.removeHandler(last_error)
+            raise SourceError(f"cannot reach the Kafka brokers: {exc}{last_error.told()}", url=self._where,
+                              retryable=True) from None
         try:
             partitions = consumer.partitions_for_topic(self.topic)
             if not partitions:
@@ -318,9 +344,10 @@ class KafkaSource:
                         offsets[str(tp.partition)] = record.offset + 1
                 yield Page(events, {"offsets": dict(offsets)}, skipped)
         except KafkaError as exc:
-            raise SourceError(f"Kafka: {exc}", url=self._where, retryable=True) from None
+            raise SourceError(f"Kafka: {exc}{last_error.told()}", url=self._where, retryable=True) from None
         finally:
             consumer.close()
+            kafka_log.removeHandler(last_error)
 
 
 SOURCES: dict[str, type] = {"taxii": TaxiiSource, "gateway": GatewaySource, "kafka": KafkaSource}
