@@ -137,6 +137,9 @@ events = corpora({n}, 0.0)[{corpus!r}]
 ours = Validator(warnings=False)
 fjs = fastjsonschema_validators()
 ours.validate(events[0])
+import gc
+gc.collect()
+gc.freeze()   # a full collection the corpus build left pending would otherwise land in the work (+-20k per event)
 """
 INSTRUCTION_WORK = {
     "fastjsonschema": "for e in events:\n    fjs[key(e)](e)",
