@@ -41,3 +41,18 @@ class GatewayFeed(ContractServer):
             return 200, {"accepted": 1, "rejected": 0, "results": [{"index": 0, "status": "accepted", "id": req.body["id"]}],
                          "id": req.body["id"]}, {}
         return 404, {"error": {"code": "E3001", "name": "RESOURCE_NOT_FOUND", "message": req.path}}, {}
+
+
+def plain_stix_page_with_an_unmappable_indicator(day: str) -> Fault:
+    """A TAXII objects page (plain STIX, no WIA extension) of three indicators created on `day`
+    (YYYY-MM-DD); the second (`/1/pattern`) has a pattern no WIA indicator type fits."""
+    def indicator(n: int, pattern: str) -> dict[str, Any]:
+        return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{n:08d}-0000-4000-8000-000000000000",
+                "created": f"{day}T00:00:00.000Z", "modified": f"{day}T00:00:00.000Z", "name": f"ind {n}",
+                "pattern_type": "stix", "valid_from": f"{day}T00:00:00.000Z", "pattern": pattern}
+
+    objects = [indicator(1, "[ipv4-addr:value = '198.51.100.1']"), indicator(2, "[x-unknown:thing = 'zzz']"),
+               indicator(3, "[domain-name:value = 'bad.example']")]
+    return Fault(200, {"more": False, "objects": objects}, path_prefix="/objects/",
+                 headers={"X-TAXII-Date-Added-Last": f"{day}T12:00:00.000000Z",
+                          "Content-Type": "application/taxii+json;version=2.1"})

@@ -22,7 +22,7 @@ from .test_modular_input import input_xml, run_input, streamed
 sys.path.append(str(ROOT / "tests" / "servers"))  # after site-packages: tests/servers has modules named like packages (medallion, moto)
 
 from intel_http import Fault  # noqa: E402
-from wia_gateway_feed import GatewayFeed  # noqa: E402
+from wia_gateway_feed import GatewayFeed, plain_stix_page_with_an_unmappable_indicator  # noqa: E402
 
 TOKEN = "gateway-feed-token-61d0c7a94e2b"
 SESSION_KEY = "splunkd-session-key-0b7f3e91"
@@ -250,16 +250,7 @@ def test_plain_stix_one_unreadable_indicator_skips_only_its_event(built_app, spl
     dropped every event of the page; now it skips only itself, reported with its JSON pointer."""
     app, _ = built_app
 
-    def indicator(n: int, pattern: str) -> dict:
-        return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{n:08d}-0000-4000-8000-000000000000",
-                "created": "2025-03-01T00:00:00.000Z", "modified": "2025-03-01T00:00:00.000Z", "name": f"ind {n}",
-                "pattern_type": "stix", "valid_from": "2025-03-01T00:00:00.000Z", "pattern": pattern}
-
-    objects = [indicator(1, "[ipv4-addr:value = '198.51.100.1']"), indicator(2, "[x-unknown:thing = 'zzz']"),
-               indicator(3, "[domain-name:value = 'bad.example']")]
-    feed.faults.append(Fault(200, {"more": False, "objects": objects},
-                             headers={"X-TAXII-Date-Added-Last": "2025-03-01T00:00:00.000000Z",
-                                      "Content-Type": "application/taxii+json;version=2.1"}, path_prefix="/objects/"))
+    feed.faults.append(plain_stix_page_with_an_unmappable_indicator("2025-03-01"))
     conf = input_xml(splunkd, tmp_path, "taxii", {"source_url": feed.url.replace("http://", "taxii+http://"),
                                                   "credential": "gw", "stix_content": "stix"})
     run = run_input(app, [], conf)

@@ -197,18 +197,9 @@ def test_taxii_page_with_objects_that_are_not_objects(integration, demisto, feed
 def test_plain_stix_page_one_unreadable_indicator_refuses_only_its_event(integration, demisto, feed):
     """stix_content=stix: the page used to be read all or nothing, so one indicator the reader cannot map
     dropped every incident of the page; now only its event is refused, reported with its JSON pointer."""
-    from intel_http import Fault
+    from wia_gateway_feed import plain_stix_page_with_an_unmappable_indicator
 
-    def indicator(n: int, pattern: str) -> dict:
-        return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{n:08d}-0000-4000-8000-000000000000",
-                "created": "2026-01-31T00:00:00.000Z", "modified": "2026-01-31T00:00:00.000Z", "name": f"ind {n}",
-                "pattern_type": "stix", "valid_from": "2026-01-31T00:00:00.000Z", "pattern": pattern}
-
-    objects = [indicator(1, "[ipv4-addr:value = '198.51.100.1']"), indicator(2, "[x-unknown:thing = 'zzz']"),
-               indicator(3, "[domain-name:value = 'bad.example']")]
-    feed.faults.append(Fault(200, {"more": False, "objects": objects},
-                             headers={"X-TAXII-Date-Added-Last": "2026-01-31T12:00:00.000000Z",
-                                      "Content-Type": "application/taxii+json;version=2.1"}, path_prefix="/objects/"))
+    feed.faults.append(plain_stix_page_with_an_unmappable_indicator("2026-01-31"))
     run_command(integration, demisto, "fetch-incidents", params=params_for(feed, source_type="taxii", stix_content="stix"))
     fetched = [json.loads(i["rawJSON"]) for i in demisto.incidents_out[-1]]
     assert sorted(e["data"]["indicators"][0]["value"] for e in fetched) == ["198.51.100.1", "bad.example"]
