@@ -101,3 +101,147 @@ def test_a_kafka_sasl_ssl_url_with_user_and_password_is_refused_without_repeatin
                            params={"url": f"kafka+sasl_ssl://alice:{SASL_PASSWORD}@127.0.0.1:9/topic", "source_type": "kafka"})
     assert entry["Type"] == 4 and "Credentials parameter" in entry["Contents"]
     assert SASL_PASSWORD not in war_room_and_logs(demisto)
+
+
+# --- mutual TLS: a broker that demands a client certificate ------------------------------------------
+
+KEY_PASSPHRASE = "client-key-Pa55phrase-41c7"
+
+
+@pytest.fixture(scope="module")
+def mtls_topic(tmp_path_factory, sample_events):
+    """(server, topic) behind a proxy that demands a client certificate issued by the client CA; the client
+    key is encrypted with KEY_PASSPHRASE. The sample events are written over mutual TLS by the project's sink."""
+    from servers.kafka_tls_proxy import make_client_certificate, start_tls_kafka
+    from wia_security.connectors.kafka import KafkaSink
+    from wia_security.connectors.config import Secret
+    directory = tmp_path_factory.mktemp("xsoar-kafka-mtls")
+    make_client_certificate(directory, passphrase=KEY_PASSPHRASE)
+    server = start_tls_kafka(directory, client_ca=directory / "client-ca.pem")
+    try:
+        topic = server.create_topic(partitions=2, config={**server.client_config(), "ssl.key.password": KEY_PASSPHRASE})
+        url = (f"kafka+ssl://{server.bootstrap}/{topic}?ssl.ca.location={server.ca}"
+               f"&ssl.certificate.location={directory / 'client.pem'}&ssl.key.location={directory / 'client.key'}")
+        with KafkaSink.from_url(url, ssl_key_password=Secret(KEY_PASSPHRASE, "test")) as sink:
+            assert sink.send(sample_events).delivered == len(sample_events)
+        yield server, topic
+    finally:
+        server.stop()
+
+
+def client_certificate(server, *, passphrase: str | None = KEY_PASSPHRASE, one_line: bool = False) -> dict:
+    """The two credentials parameters as XSOAR hands them over: {identifier, password} each."""
+    cert = (server.directory / "client.pem").read_text()
+    key = (server.directory / "client.key").read_text()
+    if one_line:                    # pasted into a one-line field: the line breaks arrive as spaces
+        cert, key = cert.replace("\n", " "), key.replace("\n", " ")
+    extra = {"kafka_client_certificate": {"identifier": cert, "password": key}}
+    if passphrase is not None:
+        extra["kafka_client_key_passphrase"] = {"identifier": "", "password": passphrase}
+    return extra
+
+
+def test_mtls_without_a_client_certificate_is_refused_at_once_saying_so(integration, demisto, mtls_topic, monkeypatch):
+    server, topic = mtls_topic
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca))
+    started = time.monotonic()
+    (entry,) = run_command(integration, demisto, "test-module", params=params(server.bootstrap, topic, insecure=False))
+    assert time.monotonic() - started < 5          # not kafka-python's 30 s "Unable to bootstrap"
+    assert entry["Type"] == 4 and "refused the TLS connection" in entry["Contents"]
+    assert "no client certificate was given" in entry["Contents"]
+    (entry,) = run_command(integration, demisto, "fetch-incidents", params=params(server.bootstrap, topic, insecure=False),
+                           last_run={"offsets": {"0": 1}})
+    assert entry["Type"] == 4 and demisto.incidents_out == [] and demisto.last_run == {"offsets": {"0": 1}}
+
+
+@pytest.mark.parametrize("one_line", [False, True], ids=["pem", "pem-pasted-on-one-line"])
+def test_mtls_with_the_client_certificate_reads_the_topic(integration, demisto, mtls_topic, sample_events, monkeypatch,
+                                                          one_line):
+    server, topic = mtls_topic
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca))
+    subjects_before = len(server.proxy.client_subjects)
+    run_command(integration, demisto, "fetch-incidents",
+                params=params(server.bootstrap, topic, insecure=False, **client_certificate(server, one_line=one_line)))
+    assert fetched_ids(demisto) == sorted(e["id"] for e in sample_events)
+    assert set(demisto.last_run["offsets"]) == {"0", "1"}
+    # every connection (pre-flight and kafka-python's) presented the client certificate
+    assert set(server.proxy.client_subjects[subjects_before:]) == {"wia-client"}
+    assert KEY_PASSPHRASE not in war_room_and_logs(demisto)
+
+
+def test_a_wrong_key_passphrase_fails_at_once_without_showing_a_secret(integration, demisto, mtls_topic, monkeypatch):
+    server, topic = mtls_topic
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca))
+    wrong = "not-the-passphrase-8d2f"
+    handshakes = server.proxy.tls_connections + len(server.proxy.handshake_failures)
+    key_body = (server.directory / "client.key").read_text().splitlines()[1]
+    for passphrase, why in ((wrong, "could not be decrypted with the Kafka client private key passphrase"),
+                            (None, "private key is encrypted: set the Kafka client private key passphrase")):
+        started = time.monotonic()
+        (entry,) = run_command(integration, demisto, "test-module",
+                               params=params(server.bootstrap, topic, insecure=False,
+                                             **client_certificate(server, passphrase=passphrase)))
+        assert time.monotonic() - started < 2
+        assert entry["Type"] == 4 and why in entry["Contents"]
+        shown = war_room_and_logs(demisto)
+        assert wrong not in shown and KEY_PASSPHRASE not in shown and key_body not in shown
+    # refused before any connection to the broker
+    assert server.proxy.tls_connections + len(server.proxy.handshake_failures) == handshakes
+
+
+def test_client_certificate_misconfigurations_are_named(integration, demisto, mtls_topic, tmp_path, monkeypatch):
+    from servers.kafka_tls_proxy import make_client_certificate
+    server, topic = mtls_topic
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca))
+    make_client_certificate(tmp_path)                      # another CA's pair: the broker does not trust it
+    mine = client_certificate(server)
+    cases = [
+        ({"kafka_client_certificate": {"identifier": (tmp_path / "client.pem").read_text(),
+                                       "password": (tmp_path / "client.key").read_text()}},
+         "kafka+ssl", "the client certificate given was not accepted"),
+        ({"kafka_client_certificate": {"identifier": mine["kafka_client_certificate"]["identifier"],
+                                       "password": (tmp_path / "client.key").read_text()}},
+         "kafka+ssl", "does not belong to the client certificate"),
+        ({"kafka_client_certificate": {"identifier": "not a certificate", "password": "x" * 20}},
+         "kafka+ssl", "the Kafka client certificate is not PEM text"),
+        ({"kafka_client_certificate": {"identifier": mine["kafka_client_certificate"]["identifier"]}},
+         "kafka+ssl", "needs both the certificate (PEM) and its private key"),
+        (mine, "kafka", "presented over TLS only: use kafka+ssl://"),
+    ]
+    for extra, scheme, why in cases:
+        (entry,) = run_command(integration, demisto, "test-module",
+                               params=params(server.bootstrap, topic, insecure=False, scheme=scheme, **extra))
+        assert entry["Type"] == 4 and why in entry["Contents"], entry["Contents"]
+
+
+def test_the_client_key_is_never_written_to_disk_and_falls_back_to_private_files(integration, monkeypatch, tmp_path,
+                                                                                 mtls_topic):
+    """memfd where the kernel has it (nothing on disk); without it, 0600 files in a private directory, removed
+    right after the key is loaded."""
+    import os
+    import ssl
+    server, _ = mtls_topic
+    cert = (server.directory / "client.pem").read_text()
+    key = (server.directory / "client.key").read_text()
+    seen: list[tuple[str, int, int]] = []
+    real_load = ssl.SSLContext.load_cert_chain
+
+    def spy(self, certfile, keyfile=None, password=None):
+        for path in (certfile, keyfile):
+            seen.append((path, os.stat(path).st_mode & 0o777, os.stat(os.path.dirname(path)).st_mode & 0o777))
+        return real_load(self, certfile, keyfile, password)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", spy)
+    monkeypatch.setattr(integration.tempfile, "tempdir", str(tmp_path))
+    integration.load_client_certificate(ssl.create_default_context(), cert, key, KEY_PASSPHRASE)
+    assert all(path.startswith("/proc/self/fd/") for path, _, _ in seen) and list(tmp_path.iterdir()) == []
+
+    seen.clear()
+    monkeypatch.delattr(integration.os, "memfd_create")
+    integration.load_client_certificate(ssl.create_default_context(), cert, key, KEY_PASSPHRASE)
+    assert [(mode, dir_mode) for _, mode, dir_mode in seen] == [(0o600, 0o700)] * 2
+    assert all(path.startswith(str(tmp_path)) for path, _, _ in seen)
+    assert list(tmp_path.iterdir()) == []                  # files and their directory removed
+    with pytest.raises(Exception, match="could not be decrypted"):
+        integration.load_client_certificate(ssl.create_default_context(), cert, key, "wrong-passphrase")
+    assert list(tmp_path.iterdir()) == []                  # removed on failure too

@@ -10,13 +10,17 @@ import demistomock as demisto  # noqa: F401
 from CommonServerPython import *  # noqa: F401
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
+import re
 import socket
 import ssl
+import struct
 import sys
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import urllib3
@@ -62,6 +66,11 @@ DEFAULT_MAX_FETCH = 50
 EVENT_TYPES = ("alert", "threat_intel", "vulnerability", "incident", "network_event", "endpoint_event", "auth_event")
 #: Largest limit / max_fetch taken (XSOAR creates incidents in one call; a source is read in pages of this).
 MAX_LIMIT = 10_000
+#: Seconds the pre-flight connection to one Kafka bootstrap broker may take (connect, TLS handshake, first answer).
+KAFKA_CONNECT_TIMEOUT = 10
+#: PEM labels a client private key may carry (PKCS#8, encrypted PKCS#8, and OpenSSL's traditional RSA/EC forms).
+PRIVATE_KEY_LABELS = ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
 
 ''' CLIENT CLASS '''
 
@@ -71,7 +80,8 @@ class Client(BaseClient):
     a Kafka topic (kafka-python, embedded with the core)."""
 
     def __init__(self, base_url: str, source_type: str, verify: bool, proxy: bool, token: str | None = None,
-                 username: str | None = None, stix_content: str = "wia"):
+                 username: str | None = None, stix_content: str = "wia", client_certificate: str | None = None,
+                 client_key: str | None = None, client_key_passphrase: str | None = None):
         headers = {"User-Agent": f"wia-security-xsoar/{wia_security.__version__}"}
         auth = None
         if username and token:
@@ -83,6 +93,9 @@ class Client(BaseClient):
         self.stix_content = stix_content
         self.kafka_url, self.kafka_username, self.kafka_password = base_url, username, token
         self.verify = verify
+        # mutual TLS with the Kafka brokers: PEM text from XSOAR's credential store, loaded into the TLS context
+        self.client_certificate, self.client_key = client_certificate or None, client_key or None
+        self.client_key_passphrase = client_key_passphrase or None
 
     def gateway_events(self, after: str | None, limit: int) -> dict[str, Any]:
         """The gateway's arrival-order feed: GET /v1/events?after=<cursor>&limit=N (first cursor "0")
@@ -115,6 +128,9 @@ class Client(BaseClient):
         if "ssl" in scheme:
             config["ssl_context"] = self.kafka_tls_context()
             self.kafka_tls_check(config["bootstrap_servers"], config["ssl_context"])
+        elif self.client_certificate or self.client_key:
+            raise DemistoException("a Kafka client certificate is presented over TLS only: use kafka+ssl:// or "
+                                   "kafka+sasl_ssl://, or clear the Kafka client certificate parameter")
         if "sasl" in scheme:
             config.update(sasl_mechanism=dict(parse_qsl(parts.query)).get("sasl_mechanism", "PLAIN"),
                           sasl_plain_username=self.kafka_username, sasl_plain_password=self.kafka_password)
@@ -166,27 +182,55 @@ class Client(BaseClient):
                          "and host name are not verified (not secure)")
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        if self.client_certificate or self.client_key:
+            load_client_certificate(context, self.client_certificate, self.client_key, self.client_key_passphrase)
         return context
 
     def kafka_tls_check(self, servers: list[str], context: ssl.SSLContext) -> None:
-        """One TLS handshake with the bootstrap servers before kafka-python starts: kafka-python only logs a
-        refused certificate and, 30 s later, reports "Unable to bootstrap" without the reason."""
-        refused = None
+        """A TLS handshake and one Kafka request (ApiVersions) with the bootstrap servers before kafka-python
+        starts: kafka-python only logs a refused certificate and, 30 s later, reports "Unable to bootstrap"
+        without the reason. The request matters for client certificates: under TLS 1.3 a broker refuses a
+        missing or untrusted one only after the client's side of the handshake is done."""
+        refused = ended = None
         for server in servers:
             host, _, port = server.rpartition(":")
             host = host.strip("[]")
             try:
-                with socket.create_connection((host, int(port)), timeout=10) as raw, \
-                        context.wrap_socket(raw, server_hostname=host):
-                    return
-            except ssl.SSLCertVerificationError as exc:
-                refused = refused or f"{server}: {exc.verify_message}"
+                raw = socket.create_connection((host, int(port)), timeout=KAFKA_CONNECT_TIMEOUT)
             except (OSError, ValueError):
                 continue          # not reachable from here: kafka-python tries it and reports it as before
+            with raw:
+                try:
+                    tls = context.wrap_socket(raw, server_hostname=host)
+                except ssl.SSLCertVerificationError as exc:
+                    refused = refused or f"{server}: {exc.verify_message}"
+                    continue
+                except ssl.SSLError as exc:
+                    if "ALERT" in str(exc.reason or "").upper():      # the broker ended the handshake with an alert
+                        ended = ended or f"{server}: {exc.reason}"
+                    continue
+                except OSError:
+                    continue
+                with tls:
+                    try:
+                        kafka_api_versions(tls)
+                        return
+                    except TimeoutError:
+                        continue  # a slow broker: kafka-python waits longer
+                    except OSError as exc:
+                        # the broker took the handshake, then ended the connection (a TLS alert, or a bare
+                        # close as OpenSSL-based servers do) without answering: it refused the client's certificate
+                        ended = ended or f"{server}: {getattr(exc, 'reason', None) or exc}"
         if refused:
             raise DemistoException(f"the Kafka broker's TLS certificate was refused ({refused}). Add the CA that "
                                    "issued it to the engine's trusted certificates and use a broker address the "
                                    "certificate names, or tick Trust any certificate (not secure).")
+        if ended:
+            presented = "the client certificate given was not accepted" if self.client_certificate else \
+                "no client certificate was given"
+            raise DemistoException(f"the Kafka broker refused the TLS connection ({ended}): {presented}. A broker "
+                                   "that demands client certificates (mutual TLS) needs the Kafka client certificate "
+                                   "and key parameters, with a certificate issued by a CA the broker trusts.")
 
     def taxii_objects(self, added_after: str | None, limit: int, next_token: str | None = None) -> tuple[dict[str, Any], str | None]:
         """TAXII 2.1 Get Objects (section 5.4): one page after `added_after` (continued with the server's
@@ -204,6 +248,104 @@ class Client(BaseClient):
 
 
 ''' HELPER FUNCTIONS '''
+
+
+def kafka_api_versions(sock: socket.socket) -> None:
+    """Sends a Kafka ApiVersions v0 request (api key 18, request header v1, client id) and reads the answer's
+    size and correlation id: proof that the broker took the connection (a refused client certificate arrives
+    as a TLS alert here). Framing as in the Kafka protocol guide: int32 size, then the message."""
+    client_id = b"wia-security-xsoar"
+    body = struct.pack(">hhih", 18, 0, 0x57494131, len(client_id)) + client_id
+    sock.sendall(struct.pack(">i", len(body)) + body)
+    head = b""
+    while len(head) < 8:
+        chunk = sock.recv(8 - len(head))
+        if not chunk:
+            raise OSError("the Kafka broker closed the connection without answering ApiVersions")
+        head += chunk
+    if struct.unpack(">i", head[4:8])[0] != 0x57494131:
+        raise OSError("the Kafka broker's answer to ApiVersions does not carry the request's correlation id")
+
+
+def pem_blocks(text: str | None, what: str, labels: tuple[str, ...]) -> bytes:
+    """The PEM blocks with one of `labels` in a parameter, re-wrapped at 64 characters: a PEM pasted into a
+    one-line field reaches the integration with its line breaks turned into spaces. The error names the
+    parameter, never its content."""
+    blocks = []
+    for label, body in _PEM_BLOCK.findall(text or ""):
+        if label not in labels:
+            continue
+        if ":" in body:           # a legacy encrypted key's Proc-Type / DEK-Info header lines: kept as given
+            blocks.append(f"-----BEGIN {label}-----{body}-----END {label}-----\n")
+            continue
+        b64 = "".join(body.split())
+        lines = "\n".join(b64[i:i + 64] for i in range(0, len(b64), 64))
+        blocks.append(f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n")
+    if not blocks:
+        raise DemistoException(f"the {what} is not PEM text (-----BEGIN {labels[0]}----- ... -----END {labels[0]}-----)")
+    return "".join(blocks).encode("ascii", "replace")
+
+
+@contextlib.contextmanager
+def private_pem_files(*contents: bytes) -> Iterator[list[str]]:
+    """Paths OpenSSL can read `contents` from, for as long as the block runs (Python's ssl loads a certificate
+    and key from files only). Anonymous memory files (memfd) where the kernel has them, so nothing is written
+    to disk; otherwise files of mode 0600 in a private directory, removed at the end."""
+    if hasattr(os, "memfd_create"):
+        fds: list[int] = []
+        try:
+            for data in contents:
+                fds.append(os.memfd_create("wia-kafka-tls", os.MFD_CLOEXEC))
+                os.write(fds[-1], data)
+            yield [f"/proc/self/fd/{fd}" for fd in fds]
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
+    directory = tempfile.mkdtemp(prefix="wia-kafka-tls-")          # mode 0700
+    paths = [os.path.join(directory, f"{n}.pem") for n in range(len(contents))]
+    try:
+        for path, data in zip(paths, contents):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        yield paths
+    finally:
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        os.rmdir(directory)
+
+
+def load_client_certificate(context: ssl.SSLContext, certificate: str | None, key: str | None,
+                            passphrase: str | None) -> None:
+    """Loads the Kafka client certificate (with any intermediate CAs) and its private key, decrypted with
+    `passphrase` if it is encrypted, into `context`. Errors say which parameter is wrong, never a secret."""
+    if not certificate or not key:
+        raise DemistoException("the Kafka client certificate parameter needs both the certificate (PEM) and its "
+                               "private key (PEM)")
+    cert_pem = pem_blocks(certificate, "Kafka client certificate", ("CERTIFICATE",))
+    key_pem = pem_blocks(key, "Kafka client private key", PRIVATE_KEY_LABELS)
+    asked = []
+
+    def password() -> str:
+        asked.append(True)
+        if not passphrase:
+            raise DemistoException("the Kafka client private key is encrypted: set the Kafka client private key "
+                                   "passphrase parameter")
+        return passphrase
+
+    with private_pem_files(cert_pem, key_pem) as (cert_path, key_path):
+        try:
+            context.load_cert_chain(cert_path, key_path, password=password)
+        except ssl.SSLError as exc:
+            if "KEY_VALUES_MISMATCH" in str(exc):
+                raise DemistoException("the Kafka client private key does not belong to the client certificate") from None
+            if asked:
+                raise DemistoException("the Kafka client private key could not be decrypted with the Kafka client "
+                                       "private key passphrase: check the passphrase") from None
+            raise DemistoException(f"the Kafka client certificate or private key could not be loaded "
+                                   f"({exc.reason or 'unreadable PEM'})") from None
 
 
 def parse_event_arg(args: dict[str, Any], name: str = "event") -> dict[str, Any]:
@@ -276,13 +418,16 @@ class Redactor:
     """Masks the instance's secrets in messages: a source answering an error may echo the request
     (its Authorization header), and the error text reaches the war room and the server log."""
 
-    def __init__(self, secret: str | None, username: str | None = None) -> None:
+    def __init__(self, secret: str | None, username: str | None = None, *others: str | None) -> None:
         from urllib.parse import quote
         self._values: set[str] = set()
         if secret and len(secret) >= 4:
             self._values |= {secret, quote(secret, safe="")}
             if username:
                 self._values.add(base64.b64encode(f"{username}:{secret}".encode()).decode("ascii"))
+        for other in others:            # further secrets (a client key and its passphrase), as is and URL-quoted
+            if other and len(other) >= 4:
+                self._values |= {other, quote(other, safe="")}
 
     def __call__(self, text: str) -> str:
         for value in sorted(self._values, key=len, reverse=True):
@@ -435,6 +580,8 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
 
 def test_module(client: Client) -> str:
     """Reads one page from the source: proves the URL, the credentials and the TLS settings."""
+    if client.source_type != "kafka" and (client.client_certificate or client.client_key):
+        raise DemistoException("the Kafka client certificate parameter applies to Kafka sources over TLS only; clear it")
     if client.source_type == "taxii":
         client.taxii_objects(None, 1)
     elif client.source_type == "kafka":
@@ -549,6 +696,14 @@ def attack_lookup_command(args: dict[str, Any]) -> CommandResults:
 ''' MAIN FUNCTION '''
 
 
+def credential_param(params: dict[str, Any], name: str) -> dict[str, str]:
+    """A type-9 (credentials) parameter as {identifier, password}; anything else reads as empty."""
+    value = params.get(name)
+    if not isinstance(value, dict):
+        return {}
+    return {k: str(value[k]) for k in ("identifier", "password") if value.get(k)}
+
+
 def main() -> None:  # pragma: no cover - exercised through the tests' demistomock
     params = demisto.params()
     args = demisto.args()
@@ -557,13 +712,18 @@ def main() -> None:  # pragma: no cover - exercised through the tests' demistomo
     credentials = params.get("credentials") or {}
     if not isinstance(credentials, dict):
         credentials = {}
-    redact = Redactor(credentials.get("password") or None, credentials.get("identifier") or None)
+    client_certificate = credential_param(params, "kafka_client_certificate")
+    key_passphrase = credential_param(params, "kafka_client_key_passphrase")
+    redact = Redactor(credentials.get("password") or None, credentials.get("identifier") or None,
+                      client_certificate.get("password"), key_passphrase.get("password"))
     try:
         client = Client(base_url=check_url(str(params.get("url") or "")), source_type=params.get("source_type", "gateway"),
                         verify=not boolean_arg(params.get("insecure", False), "Trust any certificate"),
                         proxy=boolean_arg(params.get("proxy", False), "Use system proxy settings"),
                         token=credentials.get("password") or None, username=credentials.get("identifier") or None,
-                        stix_content=params.get("stix_content") or "wia")
+                        stix_content=params.get("stix_content") or "wia",
+                        client_certificate=client_certificate.get("identifier"), client_key=client_certificate.get("password"),
+                        client_key_passphrase=key_passphrase.get("password"))
         if command == "test-module":
             return_results(test_module(client))
         elif command == "fetch-incidents":
