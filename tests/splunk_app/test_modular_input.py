@@ -64,7 +64,8 @@ def test_scheme_describes_every_argument(built_app):
     scheme = ET.fromstring(run.stdout)
     assert scheme.findtext("streaming_mode") == "xml" and scheme.findtext("use_external_validation") == "true"
     assert {a.get("name") for a in scheme.iter("arg")} == {"source_url", "credential", "username", "verify_tls",
-                                                           "stix_content", "page_size", "max_events"}
+                                                           "stix_content", "page_size", "max_events", "retries",
+                                                           "retry_backoff"}
 
 
 @pytest.mark.parametrize("params,ok,why", [
@@ -73,6 +74,10 @@ def test_scheme_describes_every_argument(built_app):
     ({"source_url": "taxii+https://t.example/api1/collections/x/", "password": "s3cret"}, False, "storage/passwords"),
     ({"source_url": "gateway+https://user:pw@gw.example"}, False, "user:password"),
     ({"source_url": "gateway+https://gw.example", "page_size": "many"}, False, "whole number"),
+    ({"source_url": "gateway+https://gw.example", "retries": "0", "retry_backoff": "0.5"}, True, ""),
+    ({"source_url": "gateway+https://gw.example", "retries": "11"}, False, "retries must be a whole number from 0 to 10"),
+    ({"source_url": "gateway+https://gw.example", "retry_backoff": "61"}, False, "retry_backoff must be seconds"),
+    ({"source_url": "gateway+https://gw.example", "retry_backoff": "-1"}, False, "retry_backoff must be seconds"),
 ])
 def test_validate_arguments(built_app, params, ok, why):
     app, _ = built_app
@@ -121,18 +126,19 @@ def test_gateway_restart_neither_loses_nor_repeats(built_app, splunkd, tmp_path,
 
 
 def test_feed_failing_mid_run_resumes_from_the_checkpoint(built_app, splunkd, tmp_path, events):
-    """A source error after the first page: that page is indexed and checkpointed, the run exits 1,
-    the next run continues after it (feed stand-in: a real gateway does not fail on cue)."""
+    """A source error after the first page that outlasts the retries: that page is indexed and checkpointed,
+    the run exits 1, the next run continues after it (feed stand-in: a real gateway does not fail on cue)."""
     app, _ = built_app
     splunkd.passwords[("wia_security", "gw_token")] = "gateway-test-token"
     with GatewayFeed() as feed:
         feed.events.extend(events)
-        params = {"source_url": feed.url.replace("http://", "gateway+http://"), "credential": "gw_token", "page_size": "3"}
+        params = {"source_url": feed.url.replace("http://", "gateway+http://"), "credential": "gw_token", "page_size": "3",
+                  "retries": "1", "retry_backoff": "0.01"}
         conf = input_xml(splunkd, tmp_path, "gw", params)
-        feed.faults.append(Fault(503, {"error": "busy"}, path_prefix="/v1/events"))
+        feed.faults += [Fault(503, {"error": "busy"}, path_prefix="/v1/events")] * 2
         feed.faults.insert(0, Fault(200, {"events": events[:3], "next": "3"}, path_prefix="/v1/events"))
         crashed = run_input(app, [], conf)
-        assert crashed.returncode == 1 and "will resume" in crashed.stderr
+        assert crashed.returncode == 1 and "gave up after 2 attempts; will resume" in crashed.stderr
         resumed = run_input(app, [], conf)
         assert resumed.returncode == 0
         assert [g["event"] for g in streamed(crashed.stdout) + streamed(resumed.stdout)] == events

@@ -178,11 +178,13 @@ def test_secrets_never_reach_splunkd_log(built_app, splunkd, tmp_path):
     try:
         app, _ = built_app
         run = run_input(app, [], input_xml(splunkd, tmp_path, "gw", {
-            "source_url": f"gateway+http://127.0.0.1:{server.server_address[1]}", "credential": "gw"}))
+            "source_url": f"gateway+http://127.0.0.1:{server.server_address[1]}", "credential": "gw",
+            "retries": "2", "retry_backoff": "0.01"}))
     finally:
         server.shutdown()
         server.server_close()
     assert run.returncode == 1 and "502" in run.stderr and "Bearer ***" in run.stderr
+    assert run.stderr.count("WARNING wia_events") == 2          # the retry lines are masked too
     assert TOKEN not in run.stderr + run.stdout and SESSION_KEY not in run.stderr + run.stdout
 
 

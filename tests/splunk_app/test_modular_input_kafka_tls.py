@@ -208,10 +208,12 @@ def test_an_unreachable_broker_is_reported_at_once_with_the_reason(built_app, sp
     from servers.tansu import free_port
     app, _ = built_app
     port = free_port()
-    run, took = timed_run(app, input_xml(splunkd, tmp_path, "kafka", {"source_url": f"{scheme}://127.0.0.1:{port}/t"}))
+    run, took = timed_run(app, input_xml(splunkd, tmp_path, "kafka", {"source_url": f"{scheme}://127.0.0.1:{port}/t",
+                                                                        "retries": "1", "retry_backoff": "0.01"}))
     assert run.returncode == 1 and took < PROMPT_SECONDS, run.stderr
     assert f"cannot reach any Kafka bootstrap broker (127.0.0.1:{port}: [Errno 111] Connection refused)" in run.stderr
-    assert "will resume from the last checkpoint" in run.stderr
+    assert "attempt 1 of 2 failed" in run.stderr           # a temporary failure: retried within the run
+    assert "gave up after 2 attempts; will resume from the last checkpoint" in run.stderr
 
 
 def test_kafka_ssl_to_a_plain_listener_names_the_failed_handshake(built_app, splunkd, tmp_path, tls_kafka):

@@ -9,10 +9,12 @@ with the validation errors and counted; nothing is dropped silently.
 """
 from __future__ import annotations
 
+import random
 import re
 import sys
+import time
 import xml.etree.ElementTree as ET
-from typing import Any, TextIO
+from typing import Any, Iterator, TextIO
 from xml.sax.saxutils import escape
 
 from .checkpoint import Checkpoint, CheckpointError
@@ -63,6 +65,17 @@ SCHEME = """<scheme>
                 <data_type>number</data_type>
                 <required_on_create>false</required_on_create>
             </arg>
+            <arg name="retries">
+                <title>Retries</title>
+                <description>Times a run tries again after a temporary source failure (5xx, 429, no connection), 0 to 10; default 4</description>
+                <data_type>number</data_type>
+                <required_on_create>false</required_on_create>
+            </arg>
+            <arg name="retry_backoff">
+                <title>First retry wait (seconds)</title>
+                <description>Wait before the first retry, doubled for each next one (at most 60 s; a longer Retry-After ends the run); default 2</description>
+                <required_on_create>false</required_on_create>
+            </arg>
         </args>
     </endpoint>
 </scheme>
@@ -76,6 +89,14 @@ MAX_EVENT_BYTES = 1_048_576
 #: sit inside JSON strings, where the JSON escape \uXXXX says the same thing in plain ASCII.
 _NOT_XML = re.compile(r"[\ud800-\udfff\ufffe\uffff]")
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+_SECONDS = re.compile(r"[0-9]{1,2}(\.[0-9]{1,3})?")
+#: Retries of a temporary source failure within one run, and the first wait (seconds), doubled each time.
+DEFAULT_RETRIES = 4
+DEFAULT_RETRY_BACKOFF = 2.0
+MAX_RETRIES = 10
+#: Longest wait before one retry (seconds). A source asking for longer (Retry-After) ends the run: the next
+#: run (Splunk's interval, default 300 s) resumes from the checkpoint.
+MAX_RETRY_WAIT = 60.0
 
 
 def main(argv: list[str], stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
@@ -123,13 +144,16 @@ def validate(params: dict[str, str]) -> str | None:
     for key in ("page_size", "max_events"):
         if params.get(key) and not (_WHOLE_NUMBER.fullmatch(params[key]) and int(params[key]) >= 1):
             return f"{key} must be a whole number from 1 to 999999999, not {params[key][:40]!r}"
+    if params.get("retries") and not (_WHOLE_NUMBER.fullmatch(params["retries"]) and int(params["retries"]) <= MAX_RETRIES):
+        return f"retries must be a whole number from 0 to {MAX_RETRIES}, not {params['retries'][:40]!r}"
+    if params.get("retry_backoff") and not (_SECONDS.fullmatch(params["retry_backoff"])
+                                            and float(params["retry_backoff"]) <= MAX_RETRY_WAIT):
+        return f"retry_backoff must be seconds from 0 to {MAX_RETRY_WAIT:.0f} (e.g. 2 or 0.5), not {params['retry_backoff'][:40]!r}"
     return None
 
 
 def run(name: str, params: dict[str, str], server_uri: str, session_key: str, checkpoint_dir: str,
         stdout: TextIO, stderr: TextIO) -> int:
-    from wia_security import validate_event
-
     redact = Redactor(session_key)
 
     def log(line: str) -> None:     # stderr goes to splunkd.log: never a secret there
@@ -156,46 +180,86 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
         log(f"ERROR wia_events input={name}: {exc}")
         return 2
     max_events = int(params.get("max_events") or 10_000)
-    emitted = invalid = duplicates = skipped = 0
+    retries = int(params.get("retries") or DEFAULT_RETRIES)
+    backoff = float(params.get("retry_backoff") or DEFAULT_RETRY_BACKOFF)
+    counts = {"emitted": 0, "invalid": 0, "duplicates": 0, "skipped": 0}
     stdout.write("<stream>")
     try:
-        for page in source.pages(checkpoint.position):
-            for reason in page.skipped:
-                skipped += 1
-                log(f"ERROR wia_events input={name}: {reason}")
-            for index, event in enumerate(page.events):
-                if not isinstance(event, dict):
-                    invalid += 1
-                    log(f"ERROR wia_events input={name} event #{index} of the page rejected: "
-                        f"a JSON {type(event).__name__}, not a WIA event object")
-                    continue
-                event_id = str(event.get("id", ""))
-                if event_id and checkpoint.seen(event_id):
-                    duplicates += 1
-                    continue
-                result = validate_event(event)
-                rendered = _event_xml(event, name) if result.valid else None
-                if isinstance(rendered, str):
-                    stdout.write(rendered)
-                    emitted += 1
-                else:
-                    invalid += 1
-                    why = rendered or "; ".join(f"{e.path}: {e.message}" for e in result.errors[:5])
-                    log(f"ERROR wia_events input={name} event_id={event_id or '?'} rejected: {why}")
-                if event_id:
-                    checkpoint.remember(event_id)
-            stdout.flush()                      # Splunk has the page before the checkpoint moves
-            checkpoint.save(page.position)
-            if emitted >= max_events:
-                break
-    except SourceError as exc:
-        log(f"ERROR wia_events input={name}: {exc}; will resume from the last checkpoint")
-        return 1
+        failures = 0
+        while True:
+            try:
+                # every attempt starts from the checkpoint: nothing unread is skipped, nothing checkpointed twice
+                for _ in _index_pages(source, checkpoint, name, max_events, counts, stdout, log):
+                    failures = 0                # progress: a later failure gets the full retries again
+                return 0
+            except SourceError as exc:
+                failures += 1
+                if not exc.retryable:
+                    log(f"ERROR wia_events input={name}: {exc}; not retried (not a temporary failure); "
+                        "will resume from the last checkpoint")
+                    return 1
+                if failures > retries:
+                    log(f"ERROR wia_events input={name}: {exc}; gave up after {failures} attempts; "
+                        "will resume from the last checkpoint")
+                    return 1
+                if exc.retry_after is not None and exc.retry_after > MAX_RETRY_WAIT:
+                    log(f"ERROR wia_events input={name}: {exc}; the source asks to wait {exc.retry_after:.0f} s "
+                        f"(Retry-After), more than a run waits ({MAX_RETRY_WAIT:.0f} s); will resume from the last "
+                        "checkpoint at the next run")
+                    return 1
+                # exponential backoff with jitter, at least what the source asked for, at most MAX_RETRY_WAIT
+                wait = min(MAX_RETRY_WAIT, backoff * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+                wait = min(MAX_RETRY_WAIT, max(wait, exc.retry_after or 0.0))
+                log(f"WARNING wia_events input={name}: {exc}; attempt {failures} of {retries + 1} failed, "
+                    f"retrying in {wait:.2f} s from the last checkpoint")
+                _sleep(wait)
     finally:
         stdout.write("</stream>")
         stdout.flush()
-        log(f"INFO wia_events input={name} emitted={emitted} invalid={invalid} duplicates={duplicates} skipped={skipped}")
-    return 0
+        log(f"INFO wia_events input={name} emitted={counts['emitted']} invalid={counts['invalid']} "
+            f"duplicates={counts['duplicates']} skipped={counts['skipped']}")
+
+
+#: time.sleep, named so that in-process tests can replace it.
+_sleep = time.sleep
+
+
+def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int, counts: dict[str, int],
+                 stdout: TextIO, log: Any) -> Iterator[None]:
+    """Writes the source's pages from the checkpoint on to Splunk, checkpointing after each; yields once per page
+    (so the caller sees progress). Raises SourceError as the source does."""
+    from wia_security import validate_event
+
+    for page in source.pages(checkpoint.position):
+        for reason in page.skipped:
+            counts["skipped"] += 1
+            log(f"ERROR wia_events input={name}: {reason}")
+        for index, event in enumerate(page.events):
+            if not isinstance(event, dict):
+                counts["invalid"] += 1
+                log(f"ERROR wia_events input={name} event #{index} of the page rejected: "
+                    f"a JSON {type(event).__name__}, not a WIA event object")
+                continue
+            event_id = str(event.get("id", ""))
+            if event_id and checkpoint.seen(event_id):
+                counts["duplicates"] += 1
+                continue
+            result = validate_event(event)
+            rendered = _event_xml(event, name) if result.valid else None
+            if isinstance(rendered, str):
+                stdout.write(rendered)
+                counts["emitted"] += 1
+            else:
+                counts["invalid"] += 1
+                why = rendered or "; ".join(f"{e.path}: {e.message}" for e in result.errors[:5])
+                log(f"ERROR wia_events input={name} event_id={event_id or '?'} rejected: {why}")
+            if event_id:
+                checkpoint.remember(event_id)
+        stdout.flush()                      # Splunk has the page before the checkpoint moves
+        checkpoint.save(page.position)
+        yield None
+        if counts["emitted"] >= max_events:
+            return
 
 
 def _event_xml(event: dict[str, Any], name: str) -> str | ValueError:

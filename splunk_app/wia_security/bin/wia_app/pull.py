@@ -41,10 +41,15 @@ TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 
 
 class SourceError(Exception):
-    def __init__(self, reason: str, *, url: str = "", status: int | None = None, retryable: bool = False) -> None:
+    """Why a source could not be read. `retryable`: the same request may work a little later (a 5xx, 408 or
+    429 answer, a refused or timed-out connection); `retry_after`: the seconds the source asked to wait."""
+
+    def __init__(self, reason: str, *, url: str = "", status: int | None = None, retryable: bool = False,
+                 retry_after: float | None = None) -> None:
         super().__init__(f"{reason} ({url}, status {status})" if status else f"{reason} ({url})")
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -86,8 +91,12 @@ class HttpSource:
                 return json.loads(response.read().decode("utf-8") or "{}"), response.headers
         except urllib.error.HTTPError as exc:
             retryable = exc.code in (408, 429) or exc.code >= 500
-            raise SourceError(f"source answered {exc.code} {exc.reason}", url=_redact(url), status=exc.code,
-                              retryable=retryable) from None
+            reason = f"source answered {exc.code} {exc.reason}"
+            if exc.code in (401, 403):
+                reason = (f"the source refused the credential ({exc.code} {exc.reason}): check the secret in "
+                          "storage/passwords named by 'credential' and the 'username'")
+            raise SourceError(reason, url=_redact(url), status=exc.code, retryable=retryable,
+                              retry_after=_retry_after(exc.headers.get("Retry-After") if exc.headers else None)) from None
         except urllib.error.URLError as exc:
             raise SourceError(f"cannot reach source: {exc.reason}", url=_redact(url), retryable=True) from None
         except (ValueError, RecursionError) as exc:
@@ -308,8 +317,8 @@ class KafkaSource:
             consumer = KafkaConsumer(**self.config)
         except KafkaError as exc:
             kafka_log.removeHandler(last_error)
-            raise SourceError(f"cannot reach the Kafka brokers: {exc}{last_error.told()}", url=self._where,
-                              retryable=True) from None
+            # not retried within the run: kafka-python's bootstrap has just retried for 30 s itself
+            raise SourceError(f"cannot reach the Kafka brokers: {exc}{last_error.told()}", url=self._where) from None
         try:
             partitions = consumer.partitions_for_topic(self.topic)
             if not partitions:
@@ -359,6 +368,20 @@ def open_source(url: str, **options: Any) -> HttpSource:
         raise SourceError(f"unknown source scheme {scheme!r}; use one of: " + ", ".join(f"{s}+https://..." for s in SOURCES),
                           url=_redact(url))
     return SOURCES[scheme](url, **options)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (RFC 9110: delay-seconds or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        from email.utils import parsedate_to_datetime
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _step_back(timestamp: str) -> str:
