@@ -135,3 +135,35 @@ def test_a_failure_after_a_page_is_retried_from_that_page_checkpoint(built_app, 
     assert [g["event"] for g in streamed(run.stdout)] == feed.events
     assert feed_cursors(feed) == ["0", "3", "3", "6", "7"]
     assert len(warnings(run.stderr)) == 1 and "duplicates=0" in run.stderr
+
+
+def test_a_source_that_hangs_up_without_answering_is_retried_then_given_up(built_app, splunkd, tmp_path):
+    """Connections accepted and closed without an HTTP answer (urllib raises RemoteDisconnected itself, not as a
+    URLError): a temporary failure, retried, then a clear error, never a traceback."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.recv(65536)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        app, _ = built_app
+        run = run_input(app, [], input_xml(splunkd, tmp_path, "gw", {
+            "source_url": f"gateway+http://127.0.0.1:{listener.getsockname()[1]}", "credential": "gw",
+            "retries": "1", "retry_backoff": "0.01"}))
+    finally:
+        listener.close()
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert "the source did not answer: RemoteDisconnected" in run.stderr and len(warnings(run.stderr)) == 1
+    assert "gave up after 2 attempts" in run.stderr and len(accepted) == 2

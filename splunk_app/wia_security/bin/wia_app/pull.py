@@ -25,6 +25,7 @@ nothing but the vendored pure-Python core.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import re
@@ -99,6 +100,10 @@ class HttpSource:
                               retry_after=_retry_after(exc.headers.get("Retry-After") if exc.headers else None)) from None
         except urllib.error.URLError as exc:
             raise SourceError(f"cannot reach source: {exc.reason}", url=_redact(url), retryable=True) from None
+        except (OSError, http.client.HTTPException) as exc:
+            # after the request went out (urllib wraps only failures before): no answer, a reset, a read timeout
+            raise SourceError(f"the source did not answer: {type(exc).__name__}: {exc}", url=_redact(url),
+                              retryable=True) from None
         except (ValueError, RecursionError) as exc:
             raise SourceError(f"source sent invalid JSON: {exc}", url=_redact(url)) from None
 
