@@ -11,6 +11,8 @@
   from one parameter). A message still failing on that receive is dead-lettered with the reason
   instead of being reported back, so it never reaches the redrive queue with its reason only in the
   log. Unset: every failing message is reported back (the redrive queue takes it after the last).
+- `WIA_KINESIS_FAILURE_QUEUE`: the ARN of the Kinesis on-failure destination queue, which the
+  forwarder also consumes: a failure record from it is recovered (stream_recovery.py). Unset: none.
 - Delivery defaults suited to a function: no background flush timer, 4 attempts within 20 s
   (`[delivery]` in the config overrides them), 100 events per chunk. One chunk may take `max_elapsed`
   plus one last attempt (Security Hub: up to 60 s); the handler stops starting records when less than
@@ -39,6 +41,7 @@ ENV_DEAD_LETTER = "WIA_DEAD_LETTER"
 ENV_SECRETS_TTL = "WIA_SECRETS_TTL"
 ENV_LENIENT = "WIA_LENIENT"
 ENV_SQS_MAX_RECEIVE_COUNT = "WIA_SQS_MAX_RECEIVE_COUNT"
+ENV_KINESIS_FAILURE_QUEUE = "WIA_KINESIS_FAILURE_QUEUE"
 DEFAULT_SECRETS_TTL = 300.0
 LAMBDA_DELIVERY = {"max_wait": 0, "max_attempts": 4, "max_elapsed": 20}
 #: Events the relay hands the destinations at a time: one Security Hub request (100 findings), so the
@@ -68,6 +71,7 @@ class Runtime:
     clients: Clients
     destinations: list[str]
     max_receive_count: int | None = None
+    kinesis_failure_queue: str | None = None
     created: float = field(default_factory=time.monotonic)
 
     def close(self) -> None:
@@ -131,7 +135,7 @@ def build_runtime(environ: Mapping[str, str] = os.environ) -> Runtime:
         "rejected", extra={"reason": r.reason, "where": r.where, "sink": r.sink,
                            "event_id": r.event.get("id") if isinstance(r.event, dict) else None}))
     return Runtime(relay, sink, dead_letter, clients, [d.name for d in config.destinations],
-                   max_receive_count(environ))
+                   max_receive_count(environ), environ.get(ENV_KINESIS_FAILURE_QUEUE, "").strip() or None)
 
 
 def max_receive_count(environ: Mapping[str, str]) -> int | None:

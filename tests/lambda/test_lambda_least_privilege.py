@@ -35,16 +35,21 @@ PLATFORM = {
     "ReadIngestQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},  # SQS event source
     "ReadStream": {"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
                    "kinesis:GetShardIterator", "kinesis:ListShards"},                    # Kinesis polling
-    "WriteDeadLetters": {"sqs:SendMessage"},   # the async DLQ and the Kinesis on-failure destination
+    "WriteDeadLetters": {"sqs:SendMessage"},   # the async DLQ
+    # the Kinesis on-failure destination: Lambda writes a failed batch's record there, and the event source
+    # mapping that hands it to the forwarder reads and deletes it
+    "StreamFailures": {"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
 }
 #: which statement grants each action the code needs
 CODE_STATEMENT = {"sqs:SendMessage": "WriteDeadLetters", "securityhub:BatchImportFindings": "ImportFindings",
                   "secretsmanager:GetSecretValue": "ReadSecrets", "ssm:GetParameter": "ReadParameters",
-                  "s3:GetObject": "ReadIngestObjects"}
+                  "s3:GetObject": "ReadIngestObjects",
+                  # a failed batch read back from the stream (stream_recovery.py): the polling's own actions
+                  "kinesis:GetShardIterator": "ReadStream", "kinesis:GetRecords": "ReadStream"}
 
 
 def code_actions() -> set[str]:
-    """`service:Operation` for every botocore operation whose method the code calls (`.get_object(`)."""
+    """`service:Operation` for every botocore operation whose method the code names (`.get_object`)."""
     import botocore.session
     from botocore import xform_name
     text = "\n".join(path.read_text() for path in CODE)
@@ -54,7 +59,8 @@ def code_actions() -> set[str]:
         model = session.get_service_model(service)
         prefix = model.signing_name if service != "logs" else "logs"
         for operation in model.operation_names:
-            if re.search(rf"\.{xform_name(operation)}\(", text):
+            # called (`.get_object(`) or handed to a retry helper (`_call(kinesis.get_records, ...)`)
+            if re.search(rf"\.{xform_name(operation)}\b", text):
                 found.add(f"{prefix}:{operation}")
     return {AUTHORIZED_BY.get(a, a) for a in found}
 
@@ -73,7 +79,8 @@ def test_the_code_calls_what_the_review_says():
     # the inventory this test rests on: if it changes, the role must be reviewed again
     assert code_actions() == {"s3:GetObject", "s3:PutObject", "sqs:SendMessage", "secretsmanager:GetSecretValue",
                               "ssm:GetParameter", "securityhub:BatchImportFindings", "securityhub:BatchUpdateFindings",
-                              "securityhub:GetFindings", "sts:GetCallerIdentity"}
+                              "securityhub:GetFindings", "sts:GetCallerIdentity",
+                              "kinesis:GetShardIterator", "kinesis:GetRecords"}
     forwarder = "\n".join(p.read_text() for p in (ROOT / "lambda" / "wia_lambda").rglob("*.py"))
     assert "update_workflow" not in forwarder and "get_events" not in forwarder
 
@@ -100,6 +107,7 @@ def test_each_statement_names_its_resources():
     assert resources["ReadSecrets"] == {"Ref": "SecretArns"}
     assert resources["ReadParameters"] == {"Ref": "SsmParameterArns"}
     assert resources["ReadStream"] == {"Ref": "KinesisStreamArn"}
+    assert resources["StreamFailures"] == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}
     assert resources["ReadIngestObjects"] == {
         "Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-ingest-${AWS::AccountId}-${AWS::Region}/*"}
     # the bucket the grant names is the one the stack creates
@@ -125,3 +133,26 @@ def test_the_function_timeout_fits_the_delivery_budget():
     assert one_chunk < DEFAULT_TIME_RESERVE <= timeout / 2
     window = resources["Forwarder"]["Properties"]["Events"]["Queue"]["Properties"]["MaximumBatchingWindowInSeconds"]
     assert resources["IngestQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout + window
+
+
+def test_the_stream_failure_grant_is_the_queue_the_mappings_use_and_exists_with_it():
+    """Lambda sends a failed batch's record to the mapping's on-failure destination, and the second
+    mapping hands it to the forwarder: both name the one queue StreamFailures grants, and the grant, the
+    queue, both mappings and the forwarder's WIA_KINESIS_FAILURE_QUEUE exist only with a stream."""
+    resources = template()["Resources"]
+    queue = {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}
+    assert resources["StreamMapping"]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == queue
+    assert resources["StreamFailureMapping"]["Properties"]["EventSourceArn"] == queue
+    assert resources["StreamFailureMapping"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    policy = resources["ForwarderRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    conditions = {branch[1]["Sid"]: branch[0] for s in policy["Statement"] if isinstance(s, dict) and "Fn::If" in s
+                  for branch in [s["Fn::If"]]}
+    assert conditions["StreamFailures"] == conditions["ReadStream"] == "HasKinesis"
+    for name in ("StreamFailureQueue", "StreamMapping", "StreamFailureMapping"):
+        assert resources[name]["Condition"] == "HasKinesis", name
+    env = resources["Forwarder"]["Properties"]["Environment"]["Variables"]
+    assert env["WIA_KINESIS_FAILURE_QUEUE"] == {"Fn::If": ["HasKinesis", queue, ""]}
+    # a failure record that can be neither recovered nor dead-lettered ends where it went before
+    redrive = resources["StreamFailureQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]},
+                       "maxReceiveCount": {"Ref": "MaxReceiveCount"}}

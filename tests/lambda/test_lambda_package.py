@@ -63,7 +63,7 @@ def test_template_grants_least_privilege():
     assert by_sid["ReadSecrets"]["Resource"] == {"Ref": "SecretArns"}
     assert by_sid["WriteDeadLetters"]["Action"] == "sqs:SendMessage"
     assert set(by_sid) == {"Logs", "ReadIngestQueue", "WriteDeadLetters", "ImportFindings", "ReadSecrets",
-                           "ReadParameters", "ReadStream", "ReadIngestObjects"}
+                           "ReadParameters", "ReadStream", "ReadIngestObjects", "StreamFailures"}
     # the role may only be assumed by Lambda for this account
     trust = role["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
@@ -80,7 +80,8 @@ def test_template_wires_partial_batch_responses_dead_letters_and_alarms():
     assert resources["IngestQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == \
         {"Fn::GetAtt": ["IngestRedriveQueue", "Arn"]}
     env = function["Environment"]["Variables"]
-    assert set(env) == {"WIA_CONFIG", "WIA_DEAD_LETTER", "WIA_SQS_MAX_RECEIVE_COUNT"}   # no secret in the environment
+    assert set(env) == {"WIA_CONFIG", "WIA_DEAD_LETTER", "WIA_SQS_MAX_RECEIVE_COUNT",
+                        "WIA_KINESIS_FAILURE_QUEUE"}   # no secret in the environment
     # the forwarder knows the redrive policy's last receive because both come from one parameter
     assert env["WIA_SQS_MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"} == \
         resources["IngestQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
@@ -93,6 +94,7 @@ def test_template_wires_partial_batch_responses_dead_letters_and_alarms():
     assert resources["ForwarderUrl"]["Properties"]["AuthType"] == "AWS_IAM"
     # SQS visibility timeout at least 6x the function timeout (Lambda's guidance for SQS sources)
     assert resources["IngestQueue"]["Properties"]["VisibilityTimeout"] >= 6 * function["Timeout"]
+    assert resources["StreamFailureQueue"]["Properties"]["VisibilityTimeout"] >= 6 * function["Timeout"]
 
 
 def test_template_default_config_is_one_the_forwarder_accepts():

@@ -1,0 +1,403 @@
+"""A Kinesis batch that failed every retry is read back from the stream, not left there to expire.
+
+Lambda's on-failure destination gets only the batch's shard and sequence range (the developer
+guide's "Example invocation record": requestContext, responseContext, version, timestamp and
+`KinesisBatchInfo`; built here from the records moto actually holds). The forwarder consumes that
+queue (`WIA_KINESIS_FAILURE_QUEUE`), reads the range back from moto's stream and runs the records
+through the normal path. Every test counts: for the values of the batch, delivered + dead-lettered
+== sent, and records no longer in the stream are one dead letter naming stream, shard and range.
+Throttling comes from tests/servers/fault_proxy.py in front of moto (moto never throttles)."""
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import lambda_events as shapes  # noqa: E402
+import test_lambda_handler  # noqa: E402
+from test_lambda_handler import SECURITYHUB, fresh, ndjson  # noqa: E402
+from test_lambda_last_delivery import invalid  # noqa: E402
+
+from servers.fault_proxy import Fault, FaultProxy  # noqa: E402
+
+forwarder = test_lambda_handler.forwarder      # the fixture: the handler configured against moto
+
+STREAM = "wia-stream"
+MAX_RECEIVES = 3
+THROTTLED = json.dumps({"__type": "ProvisionedThroughputExceededException",
+                        "message": "Rate exceeded for shard shardId-000000000000 in stream wia-stream"}).encode()
+THROTTLED_HEADERS = {"Content-Type": "application/x-amz-json-1.1",
+                     "x-amzn-ErrorType": "ProvisionedThroughputExceededException"}
+
+
+def put(kinesis: Any, blobs: list[bytes]) -> list[dict[str, Any]]:
+    """Put `blobs` on the stream and return them as GetRecords reads them back (sequence numbers, arrival)."""
+    sequences = [kinesis.put_record(StreamName=STREAM, Data=blob, PartitionKey="p")["SequenceNumber"] for blob in blobs]
+    shard = kinesis.describe_stream(StreamName=STREAM)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName=STREAM, ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                          StartingSequenceNumber=sequences[0])["ShardIterator"]
+    records = kinesis.get_records(ShardIterator=iterator, Limit=len(blobs))["Records"]
+    assert [r["SequenceNumber"] for r in records] == sequences
+    return records
+
+
+def failure_record(kinesis: Any, batch: list[dict[str, Any]], **overrides: Any) -> str:
+    """The on-failure invocation record Lambda sends for `batch` (the developer guide's shape, field by field)."""
+    description = kinesis.describe_stream(StreamName=STREAM)["StreamDescription"]
+    info = {
+        "shardId": description["Shards"][0]["ShardId"],
+        "startSequenceNumber": batch[0]["SequenceNumber"],
+        "endSequenceNumber": batch[-1]["SequenceNumber"],
+        "approximateArrivalOfFirstRecord": batch[0]["ApproximateArrivalTimestamp"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "approximateArrivalOfLastRecord": batch[-1]["ApproximateArrivalTimestamp"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "batchSize": len(batch),
+        "streamArn": description["StreamARN"],
+        **overrides,
+    }
+    return json.dumps({
+        "requestContext": {"requestId": "c9b8fa9f-5a7f-4a1b-af9c-0c604cde93a5",
+                           "functionArn": f"arn:aws:lambda:us-east-1:{shapes.ACCOUNT}:function:wia-forwarder",
+                           "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 11},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": "2026-12-05T08:38:06.021Z",
+        "KinesisBatchInfo": info,
+    })
+
+
+class Setup:
+    def __init__(self, fw: Any, monkeypatch: Any, *, max_receives: int = MAX_RECEIVES) -> None:
+        self.fw = fw
+        self.sqs = fw.aws.client("sqs")
+        self.kinesis = fw.aws.client("kinesis")
+        self.kinesis.create_stream(StreamName=STREAM, ShardCount=1)
+        # the template's StreamFailureQueue: redriven to the asynchronous failure queue after MaxReceiveCount
+        self.async_failures = self.sqs.create_queue(QueueName="wia-async-failures")["QueueUrl"]
+        target = self.sqs.get_queue_attributes(QueueUrl=self.async_failures,
+                                               AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.queue = self.sqs.create_queue(QueueName="wia-stream-failures", Attributes={"RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": target, "maxReceiveCount": str(max_receives)})})["QueueUrl"]
+        self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue,
+                                                       AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        monkeypatch.setenv("WIA_KINESIS_FAILURE_QUEUE", self.queue_arn)
+        monkeypatch.setenv("WIA_SQS_MAX_RECEIVE_COUNT", str(max_receives))
+
+    def poll(self, *, rounds: int) -> list[dict[str, Any]]:
+        """The failure queue's event source mapping (BatchSize 1): receive, invoke, delete what was not
+        reported back; a reported message is visible again at once (VisibilityTimeout 0)."""
+        responses = []
+        for _ in range(rounds):
+            got = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=1, AttributeNames=["All"],
+                                           VisibilityTimeout=0).get("Messages", [])
+            if not got:
+                break
+            event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                                  "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                                  "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn,
+                                  "awsRegion": "us-east-1"} for m in got]}
+            response = self.fw.handler(event, None)
+            responses.append(response)
+            failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+            for m in got:
+                if m["MessageId"] not in failed:
+                    self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
+        return responses
+
+    def left_in(self, queue: str) -> list[str]:
+        got = self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        return [m["Body"] for m in got]
+
+
+def test_a_failed_batch_is_read_back_and_every_value_delivered_or_dead_lettered(forwarder, samples, monkeypatch):
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    state = fw.aws.securityhub.state
+    before, after = fresh(samples["alert-sample"]), fresh(samples["alert-sample"])
+    ok = fresh(samples["alert-sample"])
+    many = [fresh(samples["auth-event-sample"]) for _ in range(3)]
+    bad = invalid(fresh(samples["alert-sample"]))
+    down = fresh(samples["incident-sample"])           # the destination refused it all along: why the batch failed
+    state.fail_finding(down["id"], "InternalException", "busy", times=1000)
+    put(setup.kinesis, [json.dumps(before).encode()])                   # not in the failed batch
+    batch = put(setup.kinesis, [json.dumps(ok).encode(), ndjson(many, gz=True), json.dumps(bad).encode(),
+                                b"\x00garbage", json.dumps(down).encode()])
+    put(setup.kinesis, [json.dumps(after).encode()])                    # nor this
+    values = 1 + 3 + 1 + 1 + 1
+    # the stream's own invocation of the two rejected records (the deliverable ones are left for the
+    # recovery to deliver): the recovery must reject them under the same names and dead_letter_id
+    assert fw.handler({"Records": [_as_lambda_record(r) for r in batch[2:4]]}, None) == {"batchItemFailures": []}
+    first_dead = {d["where"]: d for d in fw.dead_letters()}
+    assert len(first_dead) == 2 and fw.findings() == {}
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+
+    responses = setup.poll(rounds=MAX_RECEIVES + 2)
+
+    assert len(responses) == MAX_RECEIVES and responses[-1] == {"batchItemFailures": []}
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+    found = set(fw.findings())
+    delivered = {ok["id"], *(m["id"] for m in many)}
+    assert delivered <= found and before["id"] not in found and after["id"] not in found and down["id"] not in found
+    dead = fw.dead_letters()
+    assert len(delivered) + len(dead) == values
+    by_where = {d["where"]: d for d in dead}
+    seq = [r["SequenceNumber"] for r in batch]
+    # an event the destination refused to the end is named by its batch (the destination's answer does
+    # not say which record carried it): the same name, and dead_letter_id, on every repeat
+    batch_name = f"kinesis:{STREAM}:shardId-000000000000:{seq[0]}-{seq[-1]}"
+    assert set(by_where) == {f"kinesis:{STREAM}:{seq[2]}:1", f"kinesis:{STREAM}:{seq[3]}:1", batch_name}
+    # the invalid line and the garbage: rejected once (held back while the message came back), with the
+    # dead_letter_id the stream's own invocation gave them
+    for where in (f"kinesis:{STREAM}:{seq[2]}:1", f"kinesis:{STREAM}:{seq[3]}:1"):
+        assert by_where[where]["dead_letter_id"] == first_dead[where]["dead_letter_id"]
+    assert by_where[f"kinesis:{STREAM}:{seq[2]}:1"]["reason"].startswith("invalid: /data")
+    given_up = by_where[batch_name]
+    assert given_up["event"]["id"] == down["id"] and given_up["sink"] == "securityhub"
+    assert given_up["reason"].startswith("gave up on the last receive (ApproximateReceiveCount reached "
+                                         f"WIA_SQS_MAX_RECEIVE_COUNT={MAX_RECEIVES}")
+    assert "InternalException: busy" in given_up["reason"]
+
+
+def _as_lambda_record(record: dict[str, Any]) -> dict[str, Any]:
+    import base64
+    return {"kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": record["PartitionKey"],
+                        "sequenceNumber": record["SequenceNumber"], "data": base64.b64encode(record["Data"]).decode(),
+                        "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp()},
+            "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventName": "aws:kinesis:record",
+            "eventID": f"shardId-000000000000:{record['SequenceNumber']}", "awsRegion": "us-east-1",
+            "eventSourceARN": f"arn:aws:kinesis:us-east-1:{shapes.ACCOUNT}:stream/{STREAM}"}
+
+
+def test_a_repeated_recovery_duplicates_nothing_at_id_keyed_destinations(forwarder, samples, monkeypatch):
+    """The same failure record recovered twice (a second message: a redrive copy, or SQS's at-least-once
+    delivery): Security Hub keeps one finding per event id and the S3 dead letter one object per
+    dead_letter_id."""
+    fw = forwarder(SECURITYHUB, dead_letter="s3://wia-dead/kinesis")
+    s3 = fw.aws.client("s3")
+    s3.create_bucket(Bucket="wia-dead")
+    setup = Setup(fw, monkeypatch)
+    events = [fresh(samples["alert-sample"]) for _ in range(4)]
+    bad = invalid(fresh(samples["alert-sample"]))
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events[:2]] + [json.dumps(bad).encode(), ndjson(events[2:])])
+    body = failure_record(setup.kinesis, batch)
+
+    def dead_objects() -> dict[str, dict[str, Any]]:
+        listed = s3.list_objects_v2(Bucket="wia-dead", Prefix="kinesis/").get("Contents", [])
+        return {o["Key"]: json.loads(gzip.decompress(s3.get_object(Bucket="wia-dead", Key=o["Key"])["Body"].read()))
+                for o in listed}
+
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+    findings, dead = fw.findings(), dead_objects()
+    assert set(findings) == {e["id"] for e in events} and len(dead) == 1
+    assert len(findings) + len(dead) == 5
+
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+    assert fw.findings().keys() == findings.keys()
+    again = dead_objects()
+    assert again.keys() == dead.keys()
+    (record,) = again.values()
+    assert record["where"] == f"kinesis:{STREAM}:{batch[2]['SequenceNumber']}:1"
+    assert record["dead_letter_id"] == next(iter(dead.values()))["dead_letter_id"]
+
+
+@pytest.mark.parametrize("gone", ["stream deleted", "shard gone"])
+def test_a_range_no_longer_in_the_stream_is_one_dead_letter_naming_shard_and_range(forwarder, samples, monkeypatch, gone):
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    batch = put(setup.kinesis, [json.dumps(fresh(samples["alert-sample"])).encode() for _ in range(3)])
+    overrides = {}
+    if gone == "shard gone":               # a parent shard that expired after a reshard
+        overrides["shardId"] = "shardId-000000000007"
+    body = failure_record(setup.kinesis, batch, **overrides)
+    info = json.loads(body)["KinesisBatchInfo"]
+    if gone == "stream deleted":
+        setup.kinesis.delete_stream(StreamName=STREAM)
+
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]      # not retried: retrying cannot bring it back
+
+    assert fw.findings() == {}
+    (dead,) = fw.dead_letters()
+    start, end = info["startSequenceNumber"], info["endSequenceNumber"]
+    assert dead["where"] == f"kinesis:{STREAM}:{info['shardId']}:{start}-{end}"
+    assert dead["reason"].startswith(
+        f"Kinesis records lost: 3 of the 3 records of the failed batch (shard {info['shardId']} of {info['streamArn']}, "
+        f"sequence numbers {start} to {end}) are no longer in the stream")
+    assert "ResourceNotFoundException" in dead["reason"]
+    assert dead["errors"] == [{"code": "kinesis_records_lost", "stream_arn": info["streamArn"], "shard_id": info["shardId"],
+                               "start_sequence_number": start, "end_sequence_number": end, "batch_size": 3,
+                               "found": 0, "missing": 3}]
+    assert json.loads(dead["raw"]) == json.loads(body)                # the failure record itself
+
+
+def test_records_trimmed_from_the_head_of_the_range_are_counted_and_named(forwarder, samples, monkeypatch):
+    """moto keeps every record, so a trimmed head is a range that starts just below the shard's first
+    record and counts two records the stream no longer holds: the three still there are delivered, the two
+    missing are one dead letter, and delivered + missing == batchSize."""
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    events = [fresh(samples["alert-sample"]) for _ in range(3)]
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events])
+    below = str(int(batch[0]["SequenceNumber"]) - 1)        # no record of the shard has it any more
+    body = failure_record(setup.kinesis, batch, startSequenceNumber=below, batchSize=5)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    assert set(fw.findings()) == {e["id"] for e in events}
+    (dead,) = fw.dead_letters()
+    assert dead["reason"].startswith("Kinesis records lost: 2 of the 5 records of the failed batch")
+    assert dead["errors"][0]["found"] + dead["errors"][0]["missing"] == 5 and dead["errors"][0]["found"] == 3
+
+
+def test_a_message_that_is_not_a_failure_record_is_read_as_an_ingest_message(forwarder, samples, monkeypatch):
+    """The failure queue also takes what an operator moves there from the asynchronous failure queue (an
+    S3 or EventBridge event): such a body goes the normal way; a broken failure record is dead-lettered."""
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    event = fresh(samples["alert-sample"])
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=json.dumps(shapes.eventbridge_event(event)))
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=json.dumps(
+        {"version": "1.0", "KinesisBatchInfo": {"shardId": "shardId-000000000000", "batchSize": 2}}))
+    assert setup.poll(rounds=3) == [{"batchItemFailures": []}] * 2
+    assert set(fw.findings()) == {event["id"]}
+    (dead,) = fw.dead_letters()
+    assert dead["reason"] == ("unparseable input: Kinesis failure record: KinesisBatchInfo.streamArn is missing "
+                              "or malformed")
+
+
+@pytest.fixture
+def throttling(aws, monkeypatch):
+    """moto's Kinesis behind the fault proxy (boto3 finds it through AWS_ENDPOINT_URL_KINESIS)."""
+    from wia_lambda import stream_recovery
+    monkeypatch.setattr(stream_recovery, "THROTTLE_BACKOFF", 0.01)
+    with FaultProxy(aws.moto.url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_KINESIS", proxy.url)
+        yield proxy
+
+
+def _targets(proxy: FaultProxy) -> list[tuple[str, str | None]]:
+    return [(s.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1], s.fault) for s in proxy.seen]
+
+
+def test_throttled_reads_back_off_and_the_batch_is_still_recovered(forwarder, samples, monkeypatch, throttling):
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    events = [fresh(samples["alert-sample"]) for _ in range(3)]
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events])
+    # GetShardIterator passes; then GetRecords is throttled 4 times: botocore's 3 tries, and one of ours
+    throttling.add(Fault("rewrite", rewrite=lambda *answer: answer),
+                   *[Fault("reply", status=400, headers=THROTTLED_HEADERS, body=THROTTLED) for _ in range(4)])
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    assert throttling.unused() == []
+    assert _targets(throttling)[:6] == [("GetShardIterator", "rewrite")] + [("GetRecords", "reply")] * 4 + \
+        [("GetRecords", None)]
+    assert set(fw.findings()) == {e["id"] for e in events} and fw.dead_letters() == []
+
+
+def test_reads_throttled_throughout_are_retried_then_dead_lettered_naming_the_batch(forwarder, samples, monkeypatch,
+                                                                                     throttling):
+    """Throttled on every try: the message is reported back (the records are still in the stream), and on
+    its last receive the failure record itself is dead-lettered with the reason, named by its batch."""
+    from wia_lambda import stream_recovery
+    monkeypatch.setattr(stream_recovery, "THROTTLE_TRIES", 2)
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch, max_receives=2)
+    batch = put(setup.kinesis, [json.dumps(fresh(samples["alert-sample"])).encode() for _ in range(2)])
+    body = failure_record(setup.kinesis, batch)
+    for _ in range(2):                     # per receive: GetShardIterator, then 2 x botocore's 3 tries of GetRecords
+        throttling.add(Fault("rewrite", rewrite=lambda *answer: answer),
+                       *[Fault("reply", status=400, headers=THROTTLED_HEADERS, body=THROTTLED) for _ in range(6)])
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+
+    responses = setup.poll(rounds=3)
+
+    assert len(responses) == 2 and responses[0]["batchItemFailures"] and responses[1] == {"batchItemFailures": []}
+    assert throttling.unused() == [] and fw.findings() == {}
+    assert setup.left_in(setup.async_failures) == []
+    (dead,) = fw.dead_letters()
+    info = json.loads(body)["KinesisBatchInfo"]
+    assert dead["where"] == f"kinesis:{STREAM}:{info['shardId']}:{info['startSequenceNumber']}-{info['endSequenceNumber']}"
+    assert dead["reason"].startswith("gave up on the last receive")
+    assert "RecoveryIncomplete: the shard's read throughput was exceeded on 2 tries" in dead["reason"]
+    assert json.loads(dead["raw"]) == json.loads(body)
+
+
+def _empty_pages(count: int) -> list[Fault]:
+    """GetShardIterator passes (its iterator kept), then `count` GetRecords answers are replaced by what
+    Kinesis may answer behind the tip: no records, MillisBehindLatest > 0, the same iterator to go on with."""
+    kept: dict[str, str] = {}
+
+    def keep(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        kept["iterator"] = json.loads(body)["ShardIterator"]
+        return status, headers, body
+
+    def empty(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        return status, headers, json.dumps({"Records": [], "NextShardIterator": kept["iterator"],
+                                            "MillisBehindLatest": 5000}).encode()
+
+    return [Fault("rewrite", rewrite=keep), *[Fault("rewrite", rewrite=empty) for _ in range(count)]]
+
+
+def test_empty_pages_and_an_expired_iterator_are_read_past(forwarder, samples, monkeypatch, throttling):
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    events = [fresh(samples["alert-sample"]) for _ in range(3)]
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events])
+    expired = json.dumps({"__type": "ExpiredIteratorException", "message": "Iterator expired."}).encode()
+    throttling.add(*_empty_pages(2), Fault("reply", status=400, body=expired, headers={
+        "Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": "ExpiredIteratorException"}))
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    assert throttling.unused() == []
+    assert _targets(throttling) == [("GetShardIterator", "rewrite"), ("GetRecords", "rewrite"), ("GetRecords", "rewrite"),
+                                    ("GetRecords", "reply"), ("GetShardIterator", None), ("GetRecords", None)]
+    assert set(fw.findings()) == {e["id"] for e in events} and fw.dead_letters() == []
+
+
+def test_a_reading_that_makes_no_progress_stops_and_is_dead_lettered_naming_the_batch(forwarder, samples, monkeypatch,
+                                                                                       throttling):
+    from wia_lambda import stream_recovery
+    monkeypatch.setattr(stream_recovery, "MAX_PAGES", 3)
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch, max_receives=1)
+    batch = put(setup.kinesis, [json.dumps(fresh(samples["alert-sample"])).encode() for _ in range(2)])
+    body = failure_record(setup.kinesis, batch)
+    throttling.add(*_empty_pages(3))
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    assert throttling.unused() == [] and [t for t, _ in _targets(throttling)].count("GetRecords") == 3
+    (dead,) = fw.dead_letters()
+    assert dead["reason"].startswith("gave up on the last receive")
+    assert "RecoveryIncomplete: no end of the range after 3 GetRecords calls" in dead["reason"]
+    assert dead["where"].startswith(f"kinesis:{STREAM}:shardId-000000000000:") and json.loads(dead["raw"]) == json.loads(body)
+
+
+def test_a_loss_that_cannot_be_dead_lettered_is_reported_back_then_left_to_the_redrive_queue(forwarder, samples,
+                                                                                              monkeypatch):
+    """The dead-letter queue is gone: the loss cannot be put on record, so the failure record is reported
+    back on every receive, and SQS moves it on to the asynchronous failure queue (alarmed) after the last."""
+    fw = forwarder(SECURITYHUB, dead_letter="sqs://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue")
+    setup = Setup(fw, monkeypatch)
+    batch = put(setup.kinesis, [json.dumps(fresh(samples["alert-sample"])).encode() for _ in range(2)])
+    body = failure_record(setup.kinesis, batch)
+    setup.kinesis.delete_stream(StreamName=STREAM)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+
+    responses = setup.poll(rounds=MAX_RECEIVES + 2)
+
+    assert len(responses) == MAX_RECEIVES and all(len(r["batchItemFailures"]) == 1 for r in responses)
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == [body]
