@@ -27,6 +27,8 @@ SASL_PASSWORD = "splunk-kafka-sasl-Pa55-9c2e71"
 SESSION_KEY = "splunkd-session-key-kafka-tls-51f0"
 #: A refusal must come long before kafka-python's 30 s bootstrap timeout, with its reason.
 PROMPT_SECONDS = 10
+#: What the pre-flight's Kafka requests tell (a TLS listener, a refused SASL mechanism) comes in one round trip.
+FAST_SECONDS = 5
 
 
 @pytest.fixture(scope="module")
@@ -227,23 +229,57 @@ def test_kafka_ssl_to_a_plain_listener_names_the_failed_handshake(built_app, spl
     assert "is the listener TLS (kafka+ssl://) or plain (kafka://)?" in run.stderr
 
 
-def test_a_failed_sasl_exchange_is_named_and_the_password_stays_out_of_the_log(
+def test_a_refused_sasl_mechanism_is_named_at_once_and_the_password_stays_out_of_the_log(
         built_app, splunkd, tmp_path, tls_kafka, untrusted):
-    """kafka+sasl_ssl:// with verify_tls off: TLS passes, then tansu (no SASL here) refuses the mechanism.
-    kafka-python retries until its 30 s bootstrap timeout and used to say only "Unable to bootstrap"; the
-    error now carries the last connection failure it logged, and still neither the stored SASL password
-    (which kafka-python did send) nor the session key."""
+    """kafka+sasl_ssl:// with verify_tls off: TLS passes, then tansu (no SASL set up here) refuses the mechanism
+    in its SaslHandshake answer. kafka-python retried until its 30 s bootstrap timeout ("Unable to bootstrap");
+    the pre-flight check's own SaslHandshake reports it at once, not retried, without the stored SASL password
+    or the session key."""
     app, _ = built_app
     splunkd.passwords[("wia_security", "kafka_reader")] = SASL_PASSWORD
     topic = tls_kafka.create_topic(partitions=1)
     handshakes = tls_kafka.proxy.tls_connections
-    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+    run, took = timed_run(app, input_xml(splunkd, tmp_path, "kafka", {
         "source_url": f"kafka+sasl_ssl://{tls_kafka.bootstrap}/{topic}", "credential": "kafka_reader",
         "username": "wia-reader", "verify_tls": "false"}))
-    assert run.returncode == 1 and streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
+    assert run.returncode == 1 and took < FAST_SECONDS, run.stderr
+    assert streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
     assert tls_kafka.proxy.tls_connections > handshakes                      # TLS was accepted, SASL was not
-    assert "Unable to bootstrap" in run.stderr
-    assert "kafka-python's last connection error: Bootstrap connection to bootstrap-0 failed: " \
-           "[Error 33] UnsupportedSaslMechanismError" in run.stderr
+    assert (f"SASL login refused: the Kafka broker {tls_kafka.bootstrap} does not accept the SASL mechanism PLAIN "
+            "(UNSUPPORTED_SASL_MECHANISM") in run.stderr
+    assert "not retried" in run.stderr and "WARNING" not in run.stderr
     everything = run.stderr + run.stdout
     assert SASL_PASSWORD not in everything and SESSION_KEY not in everything
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-512"])
+def test_kafka_sasl_to_a_broker_without_the_mechanism_is_refused_at_once(built_app, splunkd, tmp_path, tls_kafka,
+                                                                         mechanism):
+    """kafka+sasl:// (SASL over plain TCP) to tansu's own plain port: the same SaslHandshake refusal."""
+    app, _ = built_app
+    splunkd.passwords[("wia_security", "kafka_reader")] = SASL_PASSWORD
+    run, took = timed_run(app, input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+sasl://{tls_kafka.broker.bootstrap}/t?sasl_mechanism={mechanism}",
+        "credential": "kafka_reader", "username": "wia-reader"}))
+    assert run.returncode == 1 and took < FAST_SECONDS, run.stderr
+    assert f"does not accept the SASL mechanism {mechanism} (UNSUPPORTED_SASL_MECHANISM" in run.stderr
+    assert SASL_PASSWORD not in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize("scheme,advice", [("kafka", "use kafka+ssl://"), ("kafka+sasl", "use kafka+sasl_ssl://")])
+def test_a_plain_url_for_a_tls_listener_is_named_at_once(built_app, splunkd, tmp_path, tls_kafka, trusted, scheme,
+                                                         advice):
+    """kafka:// pointed at the TLS listener: kafka-python retried for 30 s and said "Unable to bootstrap". The
+    pre-flight's ApiVersions request gets no Kafka answer (the proxy's TLS server drops the connection) and a
+    second connection completes a TLS handshake: the listener is TLS, said at once and not retried."""
+    app, _ = built_app
+    splunkd.passwords[("wia_security", "kafka_reader")] = SASL_PASSWORD
+    topic = tls_kafka.create_topic(partitions=1)
+    extra = {"credential": "kafka_reader", "username": "wia-reader"} if "sasl" in scheme else {}
+    run, took = timed_run(app, input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"{scheme}://{tls_kafka.bootstrap}/{topic}", **extra}))
+    assert run.returncode == 1 and took < FAST_SECONDS, run.stderr
+    assert f"the Kafka broker {tls_kafka.bootstrap} answered with TLS: this is a TLS listener, {advice}" in run.stderr
+    assert "not retried" in run.stderr and streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
+    assert SASL_PASSWORD not in run.stderr + run.stdout
+

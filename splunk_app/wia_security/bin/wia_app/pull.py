@@ -31,6 +31,7 @@ import logging
 import re
 import socket
 import ssl
+import struct
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -245,11 +246,14 @@ class KafkaSource:
         return context
 
     def _check_reachable(self) -> None:
-        """Connects to the bootstrap brokers (a TLS handshake for kafka+ssl/kafka+sasl_ssl) until one answers.
+        """Connects to the bootstrap brokers (a TLS handshake for kafka+ssl/kafka+sasl_ssl) until one answers a
+        Kafka ApiVersions request (and, with SASL, a SaslHandshake for the configured mechanism).
 
         kafka-python only logs why a connection failed and, 30 s later, raises "Unable to bootstrap"
-        without the reason; so a refused certificate or brokers nobody can reach are reported here at once,
-        with why. Only the bootstrap connection is checked: the brokers it advertises are kafka-python's."""
+        without the reason; so a refused certificate, brokers nobody can reach, a kafka:// URL for a TLS
+        listener and a SASL mechanism the broker does not offer are reported here at once, with why. Only
+        the bootstrap connection is checked: the brokers it advertises are kafka-python's. The SASL login
+        itself (the password) is kafka-python's exchange."""
         failures: list[str] = []
         refused = handshake_failed = False
         for server in self.brokers:
@@ -264,8 +268,13 @@ class KafkaSource:
                 continue
             try:
                 if self._tls is None:
+                    self._probe_plain(raw, server, host, int(port))
                     return
-                with self._tls.wrap_socket(raw, server_hostname=host):
+                with self._tls.wrap_socket(raw, server_hostname=host) as tls:
+                    try:
+                        self._probe_kafka(tls, server)
+                    except (_NotKafka, TimeoutError):
+                        pass                               # kafka-python judges what answers after TLS, as before
                     return
             except ssl.SSLCertVerificationError as exc:
                 refused = True
@@ -287,6 +296,42 @@ class KafkaSource:
             raise SourceError(f"the TLS handshake with the Kafka brokers failed ({reasons}); is the listener TLS "
                               "(kafka+ssl://) or plain (kafka://)?", url=self._where)
         raise SourceError(f"cannot reach any Kafka bootstrap broker ({reasons})", url=self._where, retryable=True)
+
+    def _probe_plain(self, sock: socket.socket, server: str, host: str, port: int) -> None:
+        """ApiVersions (and SaslHandshake) on a plain connection. A TLS listener answers a Kafka request with a
+        TLS alert or just closes (a reset); a second connection then completes a TLS handshake (nothing verified:
+        this only tells the protocol). An answer that is neither is left to kafka-python."""
+        try:
+            self._probe_kafka(sock, server)
+        except TimeoutError:
+            return                                         # a slow answer: kafka-python waits longer
+        except _NotKafka:
+            if _speaks_tls(host, port, self.CONNECT_TIMEOUT):
+                tls_scheme = "kafka+sasl_ssl://" if "sasl" in self.config["security_protocol"].lower() else "kafka+ssl://"
+                raise SourceError(f"the Kafka broker {server} answered with TLS: this is a TLS listener, use "
+                                  f"{tls_scheme} (source_url starts with {self._where.split('://', 1)[0]}://)",
+                                  url=self._where) from None
+
+    def _probe_kafka(self, sock: socket.socket, server: str) -> None:
+        """One ApiVersions v0 exchange; with SASL, a SaslHandshake v1 for the configured mechanism, whose
+        refusal (UNSUPPORTED_SASL_MECHANISM, with the mechanisms the broker offers) is a SourceError."""
+        _kafka_exchange(sock, _API_VERSIONS, 0, b"")
+        if "SASL" not in self.config["security_protocol"]:
+            return
+        mechanism = str(self.config.get("sasl_mechanism") or "PLAIN")
+        answer = _kafka_exchange(sock, _SASL_HANDSHAKE, 1, _kafka_string(mechanism))
+        try:
+            error_code, offered = struct.unpack(">h", answer[:2])[0], _kafka_strings(answer[2:])
+        except (struct.error, UnicodeDecodeError, IndexError) as exc:
+            raise _NotKafka(answer) from exc
+        if error_code == 33:                                 # UNSUPPORTED_SASL_MECHANISM
+            raise SourceError(f"SASL login refused: the Kafka broker {server} does not accept the SASL mechanism "
+                              f"{mechanism} (UNSUPPORTED_SASL_MECHANISM; mechanisms it lists: "
+                              f"{', '.join(offered) or 'none'}); set ?sasl_mechanism= in source_url to one the broker "
+                              "is configured for", url=self._where)
+        if error_code:
+            raise SourceError(f"the Kafka broker {server} refused the SASL handshake for {mechanism} "
+                              f"(Kafka error code {error_code})", url=self._where)
 
     class _LastConnectionError(logging.Handler):
         """The last connection failure kafka-python logged. It logs why a connection failed (a SASL error, a
@@ -362,6 +407,77 @@ class KafkaSource:
         finally:
             consumer.close()
             kafka_log.removeHandler(last_error)
+
+
+# -- the few Kafka protocol messages the pre-flight check sends (Kafka protocol guide, "The Messages") ------
+
+_API_VERSIONS, _SASL_HANDSHAKE = 18, 17
+_CORRELATION_ID = 0x57494131
+
+
+class _NotKafka(Exception):
+    """What answered is not a Kafka response (kept in `answer`: the bytes read, possibly none)."""
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__(f"not a Kafka answer ({len(answer)} bytes)")
+        self.answer = answer
+
+
+def _kafka_string(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return struct.pack(">h", len(data)) + data
+
+
+def _kafka_strings(data: bytes) -> list[str]:
+    """An ARRAY of STRING: INT32 count, then each as INT16 length + UTF-8."""
+    (count,), data, out = struct.unpack(">i", data[:4]), data[4:], []
+    for _ in range(max(count, 0)):
+        (length,) = struct.unpack(">h", data[:2])
+        out.append(data[2:2 + length].decode("utf-8"))
+        data = data[2 + length:]
+    return out
+
+
+def _kafka_exchange(sock: socket.socket, api_key: int, version: int, body: bytes) -> bytes:
+    """Sends one request (request header v1: api_key, api_version, correlation_id, client_id) and returns the
+    response body after its header v0 (correlation_id). Raises _NotKafka when the answer is no Kafka response:
+    the connection closed or reset before one, a size no Kafka answer has, another correlation id."""
+    message = struct.pack(">hhi", api_key, version, _CORRELATION_ID) + _kafka_string("wia-security-splunk-app") + body
+    sock.sendall(struct.pack(">i", len(message)) + message)
+    received = b""
+    try:
+        while len(received) < 8:
+            chunk = sock.recv(8 - len(received))
+            if not chunk:
+                raise _NotKafka(received)
+            received += chunk
+        size, correlation = struct.unpack(">ii", received)
+        if correlation != _CORRELATION_ID or not 4 <= size <= 1_000_000:
+            raise _NotKafka(received)
+        rest = b""
+        while len(rest) < size - 4:
+            chunk = sock.recv(size - 4 - len(rest))
+            if not chunk:
+                raise _NotKafka(received + rest)
+            rest += chunk
+    except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ssl.SSLEOFError):
+        raise _NotKafka(received) from None
+    return rest
+
+
+def _speaks_tls(host: str, port: int, timeout: float) -> bool:
+    """Whether host:port completes a TLS handshake, or ends one with a TLS alert. Nothing is verified and
+    nothing is sent after the handshake: this only tells which protocol the listener speaks."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, context.wrap_socket(raw):
+            return True
+    except ssl.SSLError as exc:
+        return "ALERT" in str(exc.reason or "").upper()
+    except OSError:
+        return False
 
 
 SOURCES: dict[str, type] = {"taxii": TaxiiSource, "gateway": GatewaySource, "kafka": KafkaSource}
