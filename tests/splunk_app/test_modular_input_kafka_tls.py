@@ -134,7 +134,8 @@ def test_with_the_ca_trusted_each_event_is_read_once_and_the_checkpoint_moves(
     assert [g["event"] for g in sorted(streamed(run.stdout), key=lambda g: g["event"]["id"])] == \
         sorted(first, key=lambda e: e["id"])
     offsets = json.loads(checkpoint_of(tmp_path))["position"]["offsets"]
-    assert set(offsets) == {"0", "1"} and sum(offsets.values()) == len(first)
+    # the sink partitions by the (random) event id: all five land in one partition about once in sixteen runs
+    assert set(offsets) <= {"0", "1"} and sum(offsets.values()) == len(first)
     again = run_input(app, [], conf)
     assert again.returncode == 0 and streamed(again.stdout) == []
     publish(tls_kafka, topic, later)
