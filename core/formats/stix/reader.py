@@ -60,6 +60,8 @@ class Graph:
         self.rels_from: dict[str, list[dict[str, Any]]] = {}
         self.base = base
         self.index: dict[int, int] = {}         # id() of an object -> its position in `objects`
+        self.document = objects
+        self.position: dict[str, int] = {}      # STIX id -> the position of `by_id`'s object
         #: objects that are not what STIX says, by position: each refuses the events that need it
         #: (or, needed by none, itself); `broken_ids` the same by STIX id, for the events' references
         self.broken: dict[int, ConversionError] = {}
@@ -80,6 +82,7 @@ class Graph:
                     self.broken_ids[obj["id"]] = i
                 continue
             self.index[id(obj)] = i
+            self.position[obj["id"]] = i
             self.objects.append(obj)
             self.by_id[obj["id"]] = obj
             if obj["type"] == "relationship":
@@ -199,6 +202,7 @@ _SHAPES: dict[str, Any] = {
     "dst_port": (0, 65535), "size": (0, None), "src_byte_count": (0, None), "dst_byte_count": (0, None),
     "src_packets": (0, None), "dst_packets": (0, None),
 }
+_STR_KEYS = frozenset(key for key, shape in _SHAPES.items() if shape is _STR)
 #: members of the objects in those lists that the reader reads (all strings)
 _ITEM_STRINGS = {"external_references": ("source_name", "external_id", "url"),
                  "kill_chain_phases": ("kill_chain_name", "phase_name"), "values": ("name", "data", "data_type")}
@@ -222,6 +226,8 @@ def _check_shape(graph: Graph, obj: dict[str, Any]) -> None:
         raise ConversionError("stix", f"the `value` of {obj['id']} is not a valid {obj['type'][:-5] or 'URL'}: "
                               f"{obj['value']!r:.60}", path=graph.path(obj, "value"))
     for key, value in obj.items():
+        if type(value) is str and key in _STR_KEYS:     # most properties: one test
+            continue
         shape = _SHAPES.get(key)
         if shape is None:
             continue
@@ -354,7 +360,8 @@ def _read_root(graph: Graph, root: dict[str, Any], reader: Any, claims: set[str]
     finally:
         needed, graph.touched = graph.touched | claims, None
     broken = sorted(graph.broken_ids[i] for i in needed if i in graph.broken_ids)
-    objects = sorted((o for o in map(graph.by_id.get, needed) if o is not None), key=lambda o: graph.index[id(o)])
+    position = graph.position
+    objects = [graph.document[i] for i in sorted(position[oid] for oid in needed if oid in position)]
     # the member: a bundle of the objects the event is read from (in document order), which a dead
     # letter holds and `parse` reads again once fixed (a list would be split by line readers)
     member = {"type": "bundle", "id": derived_id("bundle", root["id"]), "objects": objects}
@@ -435,6 +442,24 @@ def _is_canonical(moment: str) -> bool:
     return utc_ms(moment) == moment
 
 
+#: Mapped properties given back when the event holds their value (a list: every item), checked inline
+#: by `_keep_unread`; `_given_back` checks the others (times, `modified`, `confidence`, the pattern, ...).
+_COMPARED = _MAPPED - _TIMES - {"spec_version", "modified", "confidence", "hashes", "pattern", "pattern_type"}
+_PATTERN_VOCAB = _TI_VOCAB | _ALERT_VOCAB
+_NO_COMPARISON = ("", None)
+
+
+@functools.lru_cache(maxsize=4096)      # a pattern is looked at twice (`pattern` and `pattern_type`)
+def _one_comparison(pattern: str) -> tuple[str, Any]:
+    """(WIA type, value) of a STIX pattern that is one comparison, spelt as `pattern_for` writes it;
+    `_NO_COMPARISON` for any other pattern."""
+    pairs = comparisons(pattern, _PATTERN_VOCAB)
+    try:
+        return pairs[0] if len(pairs) == 1 and pattern_for(*pairs[0]) == pattern else _NO_COMPARISON
+    except PatternValueError:
+        return _NO_COMPARISON
+
+
 def _given_back(obj: dict[str, Any], key: str, value: Any, leaves: set[Any]) -> bool:
     """Whether the WIA event holds `obj[key]` as it came (so a kept copy would add nothing)."""
     kind = type(value)
@@ -451,11 +476,7 @@ def _given_back(obj: dict[str, Any], key: str, value: Any, leaves: set[Any]) -> 
     if key == "pattern":
         if obj.get("pattern_type", "stix") != "stix":
             return value in leaves          # another language's rule: kept whole in meta.custom.stix (.rules)
-        pairs = comparisons(value, _TI_VOCAB | _ALERT_VOCAB) if kind is str else []
-        try:
-            return len(pairs) == 1 and pattern_for(*pairs[0]) == value and pairs[0][1] in leaves
-        except PatternValueError:
-            return False
+        return kind is str and (pair := _one_comparison(value)) is not _NO_COMPARISON and pair[1] in leaves
     if key == "pattern_type":
         return _given_back(obj, "pattern", obj.get("pattern"), leaves) and (value == "stix" or value in leaves)
     if kind is list:
@@ -474,7 +495,20 @@ def _keep_unread(event: dict[str, Any], root: dict[str, Any], objects: list[dict
         mapped = _MAPPED if obj is root else _MAPPED_BELOW
         rest: dict[str, Any] = {}
         for key, value in obj.items():
-            if key in _NEVER_KEPT or key in mapped and _given_back(obj, key, value, leaves):
+            if key in mapped:
+                # `_given_back`'s two most frequent cases inline: this loop runs for every property
+                if key == "spec_version":
+                    if value == "2.1":
+                        continue
+                elif key in _COMPARED:
+                    kind = type(value)
+                    if (kind is str or kind is int or kind is float) and value in leaves:
+                        continue
+                    if kind is list and value and all(type(v) is str and v in leaves for v in value):
+                        continue
+                elif _given_back(obj, key, value, leaves):
+                    continue
+            elif key in _NEVER_KEPT:
                 continue
             rest[key] = value if type(value) in _ATOMS else _copy_json(value, memo)   # the event owns its copy
         if rest:
@@ -725,7 +759,7 @@ def _threat(graph: Graph, threat: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {"threat_type": threat_type, "threat_name": threat.get("name") or threat["id"],
                             "status": "unknown"}
     if threat.get("aliases"):
-        data["aliases"] = threat["aliases"]
+        data["aliases"] = list(threat["aliases"])     # the event's own list, not the document's
     for key in ("first_seen", "last_seen"):
         _put(data, key, graph.time(threat, key))
     items = _indicators(graph, indicators, _TI_VOCAB, "object")
