@@ -31,7 +31,7 @@ import io
 import logging
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator
 
 from wia_security.errors import ParseError
@@ -238,7 +238,7 @@ class Relay:
 
     def _process(self, records: Iterable[SourceRecord]) -> RelayResult:
         result = RelayResult()
-        pending: list[tuple[RecordOutcome, dict[str, Any]]] = []
+        pending: list[tuple[RecordOutcome, dict[str, Any], str | None]] = []     # (record, event, where it was read)
         dead: list[tuple[RecordOutcome, Rejected]] = []
         for record in records:
             outcome = RecordOutcome(record.id)
@@ -248,7 +248,7 @@ class Relay:
                     outcome.values += 1
                     event = self._check(item, outcome, result, dead)
                     if event is not None:
-                        pending.append((outcome, event))
+                        pending.append((outcome, event, item.where))
                         if len(pending) >= self.chunk_events:
                             self._deliver(pending, dead)
                             pending = []
@@ -290,13 +290,13 @@ class Relay:
         result.events += 1
         return normalize(checked.event)
 
-    def _deliver(self, pending: list[tuple[RecordOutcome, dict[str, Any]]],
+    def _deliver(self, pending: list[tuple[RecordOutcome, dict[str, Any], str | None]],
                  dead: list[tuple[RecordOutcome, Rejected]]) -> None:
-        by_object = {id(event): (outcome, event) for outcome, event in pending}
-        by_event_id: dict[Any, tuple[RecordOutcome, dict[str, Any]]] = {}
-        for outcome, event in pending:
-            by_event_id.setdefault(event.get("id"), (outcome, event))
-        events = [event for _, event in pending]
+        by_object = {id(event): (outcome, event, where) for outcome, event, where in pending}
+        by_event_id: dict[Any, tuple[RecordOutcome, dict[str, Any], str | None]] = {}
+        for outcome, event, where in pending:
+            by_event_id.setdefault(event.get("id"), (outcome, event, where))
+        events = [event for _, event, _ in pending]
         try:
             report = self.sink.send(events)
             report.merge(self.sink.flush())
@@ -310,12 +310,16 @@ class Relay:
                 match = by_event_id.get(rejected.event.get("id"))
             if match is None:
                 # a failure we cannot attribute (a sink bug): retry every record of the chunk rather than lose it
-                for outcome, _ in pending:
+                for outcome, _, _ in pending:
                     outcome.retry = outcome.whole = True
                     outcome.errors.append({"reason": f"unattributable failure: {rejected.reason}", "retry": True})
                 continue
-            outcome, event = match
+            outcome, event, where = match
             failed_ids.add(id(event))
+            if rejected.where is None and where is not None:
+                # a destination knows the event, not where it was read: the dead letter names the value's
+                # own place (`kinesis:<stream>:<sequence>:1`), not only its record or batch
+                rejected = replace(rejected, where=where)
             if rejected.retryable:
                 outcome.retry = True
                 outcome.retryable.append(rejected)
@@ -327,12 +331,12 @@ class Relay:
         if accounted < len(events):
             # The destination says nothing about some events (a sink bug): which ones is unknown, so
             # every record of the chunk not already failed goes back rather than count them delivered.
-            for outcome, event in pending:
+            for outcome, event, _ in pending:
                 if id(event) not in failed_ids and not outcome.retry:
                     outcome.retry = outcome.whole = True
                     outcome.errors.append({"reason": f"the destination accounted for {accounted} of {len(events)} "
                                                      "events (delivered + duplicates + failed)", "retry": True})
-        for outcome, event in pending:
+        for outcome, event, _ in pending:
             if id(event) not in failed_ids and not (accounted < len(events)):
                 outcome.delivered += 1
 

@@ -54,8 +54,8 @@ def test_a_hostile_batch_adds_up_on_the_first_try_and_on_the_last_retry(app, sen
     fn(events=[hub_event(json.dumps(flaky).encode(), 10), hub_event(b"{bad", 11)], deadletter=out,
        context=Context(5, 5))
     dead = out.records()
-    assert sorted(d["where"] for d in dead) == ["eventhub:p0:10", "eventhub:p0:11:1"]
-    gave_up = next(d for d in dead if d["where"] == "eventhub:p0:10")
+    assert sorted(d["where"] for d in dead) == ["eventhub:p0:10:1", "eventhub:p0:11:1"]     # each value's own place
+    gave_up = next(d for d in dead if d["where"] == "eventhub:p0:10:1")
     assert gave_up["event"]["id"] == flaky["id"] and gave_up["reason"].startswith("gave up after 6 attempt(s)")
 
 

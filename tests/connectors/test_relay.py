@@ -72,7 +72,9 @@ def test_every_record_is_accounted_for_in_order():
     by_id = {r.id: r for r in result.records}
     assert (by_id["a"].delivered, by_id["b"].dead_lettered, by_id["d"].dead_lettered, by_id["e"].dead_lettered) == (1, 1, 1, 1)
     assert by_id["c"].delivered == 1 and by_id["c"].retryable[0].event["id"] == events[2]["id"]
-    assert [r.where for r in dead.records if r.where] == ["b:1", "e:1"]
+    # a destination's refusal names the value's own place (d:1), as invalid and unparseable input do
+    assert [r.where for r in dead.records] == ["b:1", "e:1", "d:1"]
+    assert by_id["c"].retryable[0].where == "c:1"
     assert result.summary() == {"records": 6, "events": 4, "delivered": 2, "dead_lettered": 3, "invalid": 1,
                                 "unparseable": 1, "retry": 1}
 

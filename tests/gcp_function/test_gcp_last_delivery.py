@@ -52,7 +52,7 @@ def test_the_last_delivery_attempt_dead_letters_with_the_reason_once(configured,
     assert gave_up["reason"].startswith(f"gave up on delivery attempt {MAX_ATTEMPTS} "
                                         f"(WIA_PUBSUB_MAX_DELIVERY_ATTEMPTS={MAX_ATTEMPTS}")
     assert "UNAVAILABLE" in gave_up["reason"] and gave_up["sink"] == "scc"
-    assert gave_up["where"] == "pubsub:5005"
+    assert gave_up["where"] == "pubsub:5005:2"            # the message and the line that carried the event
     assert len({d["dead_letter_id"] for d in dead}) == 2
 
 

@@ -146,16 +146,16 @@ def test_a_failed_batch_is_read_back_and_every_value_delivered_or_dead_lettered(
     assert len(delivered) + len(dead) == values
     by_where = {d["where"]: d for d in dead}
     seq = [r["SequenceNumber"] for r in batch]
-    # an event the destination refused to the end is named by its batch (the destination's answer does
-    # not say which record carried it): the same name, and dead_letter_id, on every repeat
-    batch_name = f"kinesis:{STREAM}:shardId-000000000000:{seq[0]}-{seq[-1]}"
-    assert set(by_where) == {f"kinesis:{STREAM}:{seq[2]}:1", f"kinesis:{STREAM}:{seq[3]}:1", batch_name}
+    # an event the destination refused to the end is named by its own record and line, as the stream's
+    # own invocation names it: the same name, and dead_letter_id, on every repeat
+    own_name = f"kinesis:{STREAM}:{seq[4]}:1"
+    assert set(by_where) == {f"kinesis:{STREAM}:{seq[2]}:1", f"kinesis:{STREAM}:{seq[3]}:1", own_name}
     # the invalid line and the garbage: rejected once (held back while the message came back), with the
     # dead_letter_id the stream's own invocation gave them
     for where in (f"kinesis:{STREAM}:{seq[2]}:1", f"kinesis:{STREAM}:{seq[3]}:1"):
         assert by_where[where]["dead_letter_id"] == first_dead[where]["dead_letter_id"]
     assert by_where[f"kinesis:{STREAM}:{seq[2]}:1"]["reason"].startswith("invalid: /data")
-    given_up = by_where[batch_name]
+    given_up = by_where[own_name]
     assert given_up["event"]["id"] == down["id"] and given_up["sink"] == "securityhub"
     assert given_up["reason"].startswith("gave up on the last receive (ApproximateReceiveCount reached "
                                          f"WIA_SQS_MAX_RECEIVE_COUNT={MAX_RECEIVES}")
