@@ -10,7 +10,8 @@ docs/formats/stix.md ("Parsing plain STIX").
 
 Each event is read on its own (`read_members`): a malformed object refuses only the events that need
 it. Properties of the objects an event is read from that the event does not give back are kept in
-`meta.custom.stix.objects`, by STIX id (`_keep_unread`).
+`meta.custom.stix.objects`, by STIX id (`_keep_unread`); in this project's own plain STIX, what writing
+the event again gives back is not (`_written_back`).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from .._wia_paths import utc_ms
 from ..base import MALFORMED, MemberOutcome, all_or_nothing
 from .ids import WIA_NAMESPACE, derived_id, uuid5_str
 from .patterns import PatternValueError, comparisons, pattern_for
-from .writer import ATTACK_SOURCE, INCIDENT_CORE_EXTENSION, WIA_EXTENSION
+from .writer import ATTACK_SOURCE, INCIDENT_CORE_EXTENSION, SHARED_TIME, WIA_EXTENSION, WRITERS, Writer
 
 DEFAULT_SEVERITY = 5
 THREAT_TYPES = ("malware", "intrusion-set", "threat-actor", "campaign")
@@ -370,7 +371,7 @@ def _read_root(graph: Graph, root: dict[str, Any], reader: Any, claims: set[str]
         return MemberOutcome(graph.path(root), error=graph.broken[broken[0]], member=member)
     if error is not None or event is None:
         return MemberOutcome(graph.path(root), error=error, member=member)
-    _keep_unread(event, root, objects)
+    _keep_unread(event, root, objects, _written_back(graph, event, root, objects))
     return MemberOutcome(graph.path(root), [event], member=member)
 
 
@@ -484,15 +485,20 @@ def _given_back(obj: dict[str, Any], key: str, value: Any, leaves: set[Any]) -> 
     return kind in (str, int, float) and kind is not bool and value in leaves
 
 
-def _keep_unread(event: dict[str, Any], root: dict[str, Any], objects: list[dict[str, Any]]) -> None:
+def _keep_unread(event: dict[str, Any], root: dict[str, Any], objects: list[dict[str, Any]],
+                 written: dict[str, frozenset[str]]) -> None:
     """Every property of the objects `event` was read from that the event does not give back, as it
     came, in `meta.custom.stix.objects` keyed by STIX id: custom `x_` properties, markings, `lang`,
-    references, external references, kill chain phases, `modified`, ... (docs/formats/stix.md)."""
+    references, external references, kill chain phases, `modified`, ... (docs/formats/stix.md).
+    `written`: by object id, the properties writing the event again gives back (`_written_back`)."""
     leaves = _leaves(event)
     kept: dict[str, dict[str, Any]] = {}
     memo: dict[int, Any] = {}
     for obj in objects:
         mapped = _MAPPED if obj is root else _MAPPED_BELOW
+        same = written.get(obj["id"], _NOTHING) if written else _NOTHING
+        if len(same) == len(obj):           # the writer gives all of it back (`type` and `id` too)
+            continue
         rest: dict[str, Any] = {}
         for key, value in obj.items():
             if key in mapped:
@@ -510,11 +516,113 @@ def _keep_unread(event: dict[str, Any], root: dict[str, Any], objects: list[dict
                     continue
             elif key in _NEVER_KEPT:
                 continue
+            if same and key in same:
+                continue
             rest[key] = value if type(value) in _ATOMS else _copy_json(value, memo)   # the event owns its copy
         if rest:
             kept[obj["id"]] = rest
     if kept:
         event.setdefault("meta", {}).setdefault("custom", {}).setdefault("stix", {})["objects"] = kept
+
+
+_NOTHING: frozenset[str] = frozenset()
+
+
+def _written_back(graph: Graph, event: dict[str, Any], root: dict[str, Any],
+                  objects: list[dict[str, Any]]) -> dict[str, frozenset[str]]:
+    """By the id of each of `objects` (the ones `event` was read from): the properties that writing the
+    event again as plain STIX (`convert(event, to="stix", wia_extension=False)`) gives back as they are,
+    references compared through the pairing of the written objects with these (`_pair_written`).
+    This project's own plain STIX derives such properties from the event (`created_by_ref`,
+    `modified`, `indicator_types`, the relationships, ...): the event gives them back, so they are
+    not kept. Only when the root's creator is the identity the writer makes for the event's source
+    (its `description`, which names the vendor and version the event does not hold, aside): any other
+    producer's bundle costs one look at its creator."""
+    creator = graph.get(root.get("created_by_ref"))
+    if creator is None or creator.get("created") != SHARED_TIME:    # every identity the writer makes has it
+        return {}
+    writer = Writer(event, wia_extension=False)
+    if any(key not in ("id", "description") and not _same(value, creator.get(key))
+           for key, value in writer.objects[0].items()):
+        return {}
+    try:
+        written = WRITERS[event["type"]](writer)
+    except (ConversionError, *MALFORMED):       # an event plain STIX cannot hold: nothing is given back
+        return {}
+    by_id = {obj["id"]: obj for obj in written}
+    own = {obj["id"]: obj for obj in objects}
+    pairs = _pair_written(written, root, objects)
+    out: dict[str, frozenset[str]] = {}
+    for written_id, oid in pairs.items():
+        mine, theirs = by_id[written_id], own[oid]
+        same = []
+        for key, value in theirs.items():
+            if key not in mine:
+                continue
+            kind, again = _REF_KIND.get(key) or _ref_kind(key), mine[key]
+            if kind is _REF:                    # the writer's reference, to the object paired with it
+                ok = pairs.get(again) == value
+            elif kind is _REFS:
+                ok = (type(value) is list and len(again) == len(value)
+                      and all(pairs.get(ref) == other for ref, other in zip(again, value)))
+            elif type(again) is str:            # most values
+                ok = type(value) is str and again == value
+            else:
+                ok = _same(again, value)
+            if ok:
+                same.append(key)
+        if same:
+            out[oid] = frozenset(same)
+    return out
+
+
+_REF, _REFS, _VALUE = "ref", "refs", "value"
+#: property name -> _REF / _REFS / _VALUE, for the names the writer writes; an `id` is given back as
+#: its pair (`_pair_written`) is
+_REF_KIND: dict[str, str] = {"id": _REF}
+
+
+def _ref_kind(key: str) -> str:
+    kind = _REF_KIND[key] = _REF if key.endswith("_ref") else _REFS if key.endswith("_refs") else _VALUE
+    return kind
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: 1, 1.0 and true differ (Python's == would take them for one another)."""
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is dict:
+        return a.keys() == b.keys() and all(_same(value, b[key]) for key, value in a.items())
+    if kind is list:
+        return len(a) == len(b) and all(map(_same, a, b))
+    return bool(a == b)
+
+
+def _pair_written(written: list[dict[str, Any]], root: dict[str, Any],
+                  objects: list[dict[str, Any]]) -> dict[str, str]:
+    """Which written object (of `written`, the event written again, primary last) stands for which of
+    the event's `objects`, by id: the primary for the root, an id both hold for itself (SCO ids come
+    from content), the others by type in the order written (the writer writes an event's objects in
+    one order every time; paired otherwise, objects differ, and what differs is kept). The ids differ
+    where the writer derives them from the WIA event id, which plain STIX does not carry."""
+    primary = written[-1]["id"]
+    pairs = {primary: root["id"]}
+    ids = {obj["id"] for obj in written}
+    unpaired: dict[str, list[str]] = {}         # by type, in document order (the order written)
+    for obj in objects:
+        oid = obj["id"]
+        if obj is root:
+            continue
+        if oid in ids and oid not in pairs:
+            pairs[oid] = oid
+        else:
+            unpaired.setdefault(obj["type"], []).append(oid)
+    for obj in written:
+        waiting = unpaired.get(obj["type"])
+        if waiting and obj["id"] not in pairs:
+            pairs[obj["id"]] = waiting.pop(0)
+    return pairs
 
 
 # -- envelope ----------------------------------------------------------------------------------------
