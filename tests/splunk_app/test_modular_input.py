@@ -65,7 +65,8 @@ def test_scheme_describes_every_argument(built_app):
     assert scheme.findtext("streaming_mode") == "xml" and scheme.findtext("use_external_validation") == "true"
     assert {a.get("name") for a in scheme.iter("arg")} == {"source_url", "credential", "username", "verify_tls",
                                                            "stix_content", "page_size", "max_events", "retries",
-                                                           "retry_backoff"}
+                                                           "retry_backoff", "client_certificate_credential",
+                                                           "client_key_passphrase_credential"}
 
 
 @pytest.mark.parametrize("params,ok,why", [
@@ -78,6 +79,16 @@ def test_scheme_describes_every_argument(built_app):
     ({"source_url": "gateway+https://gw.example", "retries": "11"}, False, "retries must be a whole number from 0 to 10"),
     ({"source_url": "gateway+https://gw.example", "retry_backoff": "61"}, False, "retry_backoff must be seconds"),
     ({"source_url": "gateway+https://gw.example", "retry_backoff": "-1"}, False, "retry_backoff must be seconds"),
+    ({"source_url": "kafka+ssl://b:9093/t", "client_certificate_credential": "c",
+      "client_key_passphrase_credential": "p"}, True, ""),
+    ({"source_url": "kafka://b:9092/t", "client_certificate_credential": "c"}, False,
+     "a client certificate is presented in a TLS handshake, and source_url starts with kafka://: use kafka+ssl://"),
+    ({"source_url": "gateway+https://gw.example", "client_certificate_credential": "c"}, False, "use kafka+ssl://"),
+    ({"source_url": "kafka+ssl://b:9093/t", "client_key_passphrase_credential": "p"}, False,
+     "set client_certificate_credential too"),
+    ({"source_url": "kafka+ssl://b:9093/t", "passphrase": "s3cret"}, False, "storage/passwords"),
+    ({"source_url": "kafka+ssl://b:9093/t", "client_certificate_credential": "-----BEGIN PRIVATE KEY-----s3cret"},
+     False, "parameter 'client_certificate_credential' holds PEM text"),
 ])
 def test_validate_arguments(built_app, params, ok, why):
     app, _ = built_app

@@ -194,3 +194,7 @@ def test_dashboard_and_setup_views():
     js = (APP_SRC / "appserver" / "static" / "wia_setup.js").read_text()
     assert '"storage/passwords"' in js and 'REALM = "wia_security"' in js
     assert "conf-wia_security" in js and "password:" not in js.split("saveDestination")[1]   # the conf never gets the secret
+    # the Kafka client certificate form writes storage/passwords only, in solnlib's chunks the input reads
+    certificate_form = js.split('$("#wia-client-certificate-save")')[1]
+    assert "saveSecret(" in certificate_form and "conf-" not in certificate_form and "post(" not in certificate_form
+    assert "``splunk_cred_sep``" in js and "255" in js

@@ -21,6 +21,37 @@ function wiaDestinationUrlProblem(url) {
     return "";
 }
 
+/*
+ * Why a client certificate cannot be saved, or "" when it can: the credential must hold the
+ * certificate (then any intermediate CAs) and its private key, as PEM. The text itself is never shown.
+ */
+function wiaClientCertificateProblem(pem) {
+    if (!/-----BEGIN CERTIFICATE-----/.test(pem)) {
+        return "Paste the client certificate (-----BEGIN CERTIFICATE-----), then its private key";
+    }
+    if (!/-----BEGIN (ENCRYPTED |RSA |EC )?PRIVATE KEY-----/.test(pem)) {
+        return "Paste the private key (-----BEGIN PRIVATE KEY-----) after the certificate";
+    }
+    return "";
+}
+
+/*
+ * A long secret as Splunk's solnlib CredentialManager stores it: chunks of 255 characters under
+ * <name>``splunk_cred_sep``1, 2, ..., then an entry holding the end mark. The input reads this
+ * (and a single entry).
+ */
+var WIA_CHUNK_SEPARATOR = "``splunk_cred_sep``";
+var WIA_CHUNK_END_MARK = ["S", "P", "L", "U", "N", "K"].map(function (c) { return WIA_CHUNK_SEPARATOR + c; }).join("") + WIA_CHUNK_SEPARATOR;
+
+function wiaChunks(secret) {
+    var chunks = [];
+    for (var i = 0; i < secret.length; i += 255) {
+        chunks.push(secret.substring(i, i + 255));
+    }
+    chunks.push(WIA_CHUNK_END_MARK);
+    return chunks;
+}
+
 require([
     "jquery",
     "splunkjs/mvc",
@@ -83,6 +114,39 @@ require([
             status("Saved destination " + name + (secret ? " and its credential" : ""), false);
         }).catch(function (err) {
             status("Not saved: " + ((err && err.data && err.data.messages && err.data.messages[0].text) || err.status || err), true);
+        });
+    });
+
+    function certificateStatus(text, isError) {
+        $("#wia-client-certificate-status").text(text).css("color", isError ? "#c0392b" : "#2d7d46");
+    }
+
+    $("#wia-client-certificate-save").on("click", function () {
+        var name = $.trim($("#wia-client-certificate-name").val());
+        var pem = $.trim($("#wia-client-certificate-pem").val()) + "\n";
+        var passphraseName = $.trim($("#wia-client-key-passphrase-name").val());
+        var passphrase = $("#wia-client-key-passphrase").val();
+        var problem = !name ? "Give the certificate credential a name" : wiaClientCertificateProblem(pem);
+        if (!problem && passphrase && !passphraseName) {
+            problem = "Give the passphrase credential a name";
+        }
+        if (problem) {
+            certificateStatus(problem, true);
+            return;
+        }
+        var chunks = wiaChunks(pem);
+        var steps = chunks.reduce(function (done, chunk, index) {
+            return done.then(function () { return saveSecret(name + WIA_CHUNK_SEPARATOR + (index + 1), chunk); });
+        }, Promise.resolve());
+        if (passphrase) {
+            steps = steps.then(function () { return saveSecret(passphraseName, passphrase); });
+        }
+        steps.then(function () {
+            $("#wia-client-certificate-pem").val("");
+            $("#wia-client-key-passphrase").val("");
+            certificateStatus("Saved client certificate " + name + (passphrase ? " and key passphrase " + passphraseName : ""), false);
+        }).catch(function (err) {
+            certificateStatus("Not saved: " + ((err && err.data && err.data.messages && err.data.messages[0].text) || err.status || err), true);
         });
     });
 });

@@ -18,6 +18,7 @@ from typing import Any, Iterator, TextIO
 from xml.sax.saxutils import escape
 
 from .checkpoint import Checkpoint, CheckpointError
+from .client_cert import secret_fragments
 from .pull import SourceError, open_source
 from .redact import Redactor
 from .splunkd import Splunkd, SplunkdError
@@ -43,6 +44,16 @@ SCHEME = """<scheme>
             <arg name="username">
                 <title>User name</title>
                 <description>User for HTTP Basic (TAXII) or SASL (Kafka) authentication; empty sends the credential as a bearer token</description>
+                <required_on_create>false</required_on_create>
+            </arg>
+            <arg name="client_certificate_credential">
+                <title>Kafka client certificate credential</title>
+                <description>Kafka over TLS (kafka+ssl://, kafka+sasl_ssl://) to a broker that demands client certificates: name of the secret in storage/passwords (realm wia_security) holding the client certificate and its private key as PEM; never the PEM itself</description>
+                <required_on_create>false</required_on_create>
+            </arg>
+            <arg name="client_key_passphrase_credential">
+                <title>Kafka client key passphrase credential</title>
+                <description>If the client private key is encrypted: name of the secret in storage/passwords (realm wia_security) holding its passphrase; never the passphrase itself</description>
                 <required_on_create>false</required_on_create>
             </arg>
             <arg name="verify_tls">
@@ -81,7 +92,10 @@ SCHEME = """<scheme>
 </scheme>
 """
 
-_SECRET_PARAMS = ("password", "token", "api_key", "apikey", "secret")
+_SECRET_PARAMS = ("password", "token", "api_key", "apikey", "secret", "passphrase", "private_key", "client_key",
+                  "ssl_key_password")
+#: The source schemes a client certificate is presented on (a TLS handshake).
+_CLIENT_CERTIFICATE_SCHEMES = ("kafka+ssl", "kafka+sasl_ssl")
 #: props.conf TRUNCATE of every wia:security:* sourcetype (bytes): Splunk cuts a longer event there,
 #: which would index broken JSON, so such an event is rejected with its size instead.
 MAX_EVENT_BYTES = 1_048_576
@@ -137,6 +151,16 @@ def validate(params: dict[str, str]) -> str | None:
     for key in params:
         if key.lower() in _SECRET_PARAMS:
             return f"parameter {key!r} would store a secret in inputs.conf; store it in storage/passwords and name it in 'credential'"
+    for key, value in params.items():
+        if "-----BEGIN" in value:       # named only: the value may be a private key
+            return (f"parameter {key!r} holds PEM text, which inputs.conf would keep in clear; store it in "
+                    "storage/passwords and name it in 'client_certificate_credential'")
+    if params.get("client_key_passphrase_credential") and not params.get("client_certificate_credential"):
+        return "client_key_passphrase_credential is the passphrase of a client key: set client_certificate_credential too"
+    if params.get("client_certificate_credential") and scheme.lower() not in _CLIENT_CERTIFICATE_SCHEMES:
+        return (f"a client certificate is presented in a TLS handshake, and source_url starts with {scheme.lower()}://: "
+                "use kafka+ssl:// or kafka+sasl_ssl:// (client_certificate_credential is for Kafka over TLS), or clear "
+                "client_certificate_credential")
     if "@" in url.split("://", 1)[1].split("/", 1)[0]:
         return "source_url must not carry user:password; use the 'credential' parameter"
     if params.get("stix_content", "wia") not in ("wia", "stix"):
@@ -164,17 +188,32 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
         log(f"ERROR wia_events input={name}: {problem}")
         return 2
     secret = None
-    if params.get("credential"):
-        try:
-            secret = Splunkd(server_uri, session_key).password(params["credential"])
-        except SplunkdError as exc:
-            log(f"ERROR wia_events input={name}: {exc}")
-            return 2
-        redact.add(secret, params.get("username"))
+    options: dict[str, Any] = {}
+    splunkd = Splunkd(server_uri, session_key)
+    try:
+        if params.get("credential"):
+            secret = splunkd.password(params["credential"])
+            redact.add(secret, params.get("username"))
+        if params.get("client_certificate_credential"):
+            # every secret goes into the redactor as soon as it is read, before anything can log it
+            pem = splunkd.long_password(params["client_certificate_credential"])
+            for fragment in secret_fragments(pem):
+                redact.add(fragment)
+            passphrase = None
+            if params.get("client_key_passphrase_credential"):
+                passphrase = splunkd.password(params["client_key_passphrase_credential"])
+                redact.add(passphrase)
+            options = {"client_certificate": pem, "client_key_passphrase": passphrase,
+                       "client_certificate_credential": params["client_certificate_credential"],
+                       "client_key_passphrase_credential": params.get("client_key_passphrase_credential") or None}
+    except SplunkdError as exc:
+        log(f"ERROR wia_events input={name}: {exc}")
+        return 2
     try:
         source = open_source(params["source_url"], secret=secret, username=params.get("username"),
                              verify_tls=_bool(params.get("verify_tls", "true")),
-                             page_size=int(params.get("page_size") or 500), stix_content=params.get("stix_content") or "wia")
+                             page_size=int(params.get("page_size") or 500), stix_content=params.get("stix_content") or "wia",
+                             **options)
         checkpoint = Checkpoint(checkpoint_dir, name)
     except (SourceError, CheckpointError) as exc:
         log(f"ERROR wia_events input={name}: {exc}")

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
+from .client_cert import ClientCertificateError, load_client_certificate
+
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 
 
@@ -208,7 +210,9 @@ class KafkaSource:
     _PROTOCOLS = {"kafka": "PLAINTEXT", "kafka+ssl": "SSL", "kafka+sasl": "SASL_PLAINTEXT", "kafka+sasl_ssl": "SASL_SSL"}
 
     def __init__(self, url: str, *, secret: str | None = None, username: str | None = None, verify_tls: bool = True,
-                 page_size: int = 500, timeout: float = 60.0, stix_content: str = "wia") -> None:
+                 page_size: int = 500, timeout: float = 60.0, stix_content: str = "wia",
+                 client_certificate: str | None = None, client_key_passphrase: str | None = None,
+                 client_certificate_credential: str = "", client_key_passphrase_credential: str | None = None) -> None:
         scheme, parts = _split(url)
         if scheme not in self._PROTOCOLS:
             raise SourceError(f"use one of {', '.join(s + '://' for s in self._PROTOCOLS)}", url=_redact(url))
@@ -224,7 +228,19 @@ class KafkaSource:
         if "ssl" in scheme:
             # one context for the pre-flight handshake and for kafka-python, so both judge the broker alike
             self._tls = self._tls_context(verify_tls)
+            if client_certificate is not None:
+                # mutual TLS: loaded before any connection, so a bad key or passphrase fails here, at once
+                try:
+                    load_client_certificate(self._tls, client_certificate, client_key_passphrase,
+                                            credential=client_certificate_credential,
+                                            passphrase_credential=client_key_passphrase_credential)
+                except ClientCertificateError as exc:
+                    raise SourceError(str(exc), url=_redact(url)) from None
             self.config["ssl_context"] = self._tls      # kafka-python then ignores ssl_check_hostname
+        elif client_certificate is not None:
+            raise SourceError("a client certificate is presented over TLS only: use kafka+ssl:// or kafka+sasl_ssl://",
+                              url=_redact(url))
+        self._client_certificate_credential = client_certificate_credential if client_certificate is not None else None
         if "sasl" in scheme:
             self.config.update(sasl_mechanism=query.get("sasl_mechanism", "PLAIN"), sasl_plain_username=username,
                                sasl_plain_password=secret)
@@ -256,6 +272,7 @@ class KafkaSource:
         itself (the password) is kafka-python's exchange."""
         failures: list[str] = []
         refused = handshake_failed = False
+        broker_refused: list[str] = []
         for server in self.brokers:
             host, sep, port = server.rpartition(":")
             if not sep or "]" in port:                     # no port given: Kafka's default, as kafka-python does
@@ -273,13 +290,28 @@ class KafkaSource:
                 with self._tls.wrap_socket(raw, server_hostname=host) as tls:
                     try:
                         self._probe_kafka(tls, server)
-                    except (_NotKafka, TimeoutError):
-                        pass                               # kafka-python judges what answers after TLS, as before
+                    except _NotKafka as exc:
+                        if not exc.answer:
+                            # under TLS 1.3 a broker judges the client's certificate after the client's side of the
+                            # handshake is done: its refusal is the connection ending (an alert, or a bare close)
+                            # before the first answer
+                            raise _RefusedAfterHandshake("closed the connection without answering") from None
+                    except TimeoutError:
+                        pass                               # kafka-python judges a slow answer, as before
+                    except ssl.SSLEOFError:                # the request was not even taken
+                        raise _RefusedAfterHandshake("closed the connection without answering") from None
+                    except ssl.SSLError as exc:            # a TLS alert, e.g. TLSV13_ALERT_CERTIFICATE_REQUIRED
+                        raise _RefusedAfterHandshake(str(exc.reason or exc)) from None
                     return
+            except _RefusedAfterHandshake as exc:
+                broker_refused.append(f"{server}: {exc}")
             except ssl.SSLCertVerificationError as exc:
                 refused = True
                 failures.append(f"{server}: {exc.verify_message}")
             except ssl.SSLError as exc:                    # e.g. a plain listener that answers the hello with garbage
+                if "ALERT" in str(exc.reason or "").upper():
+                    broker_refused.append(f"{server}: {exc.reason}")   # the broker ended the handshake (TLS 1.2)
+                    continue
                 handshake_failed = True
                 failures.append(f"{server}: {exc.reason or exc}")
             except OSError as exc:                         # a plain Kafka listener waits for a request: a timeout
@@ -292,6 +324,13 @@ class KafkaSource:
             raise SourceError(f"the Kafka broker's TLS certificate was refused ({reasons}). Add the CA that issued it to "
                               "the trusted CAs of Splunk's Python (SSL_CERT_FILE) and use a broker address the "
                               "certificate names, or set verify_tls = false (not secure)", url=self._where)
+        if broker_refused:
+            given = (f"the client certificate given (client_certificate_credential {self._client_certificate_credential!r}) "
+                     "was not accepted" if self._client_certificate_credential else "no client certificate was given")
+            raise SourceError(f"the Kafka broker refused the TLS connection ({'; '.join(broker_refused)}): {given}. A "
+                              "broker that demands client certificates (mutual TLS) needs client_certificate_credential "
+                              "naming a secret in storage/passwords (realm wia_security) with a certificate issued by a "
+                              "CA the broker trusts and its private key", url=self._where)
         if handshake_failed:
             raise SourceError(f"the TLS handshake with the Kafka brokers failed ({reasons}); is the listener TLS "
                               "(kafka+ssl://) or plain (kafka://)?", url=self._where)
@@ -413,6 +452,10 @@ class KafkaSource:
 
 _API_VERSIONS, _SASL_HANDSHAKE = 18, 17
 _CORRELATION_ID = 0x57494131
+
+
+class _RefusedAfterHandshake(Exception):
+    """The broker completed the TLS handshake, then ended the connection before answering (why, in the message)."""
 
 
 class _NotKafka(Exception):

@@ -17,6 +17,12 @@ from typing import Any
 from . import APP, REALM
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+#: How solnlib's CredentialManager (Splunk's add-on library) stores a secret longer than 255 characters: chunk n
+#: under the user name <name>``splunk_cred_sep``<n>, then an entry holding CHUNK_END_MARK.
+CHUNK_SEPARATOR = "``splunk_cred_sep``"
+CHUNK_END_MARK = "".join(f"{CHUNK_SEPARATOR}{c}" for c in "SPLUNK") + CHUNK_SEPARATOR
+#: Most chunks read (255 characters each: ~64 KB, far more than a certificate chain and key).
+MAX_CHUNKS = 256
 
 
 class SplunkdError(Exception):
@@ -80,6 +86,26 @@ class Splunkd:
             raise SplunkdError(f"the storage/passwords entry of {name!r} has no clear_password (the session's user "
                                "needs the list_storage_passwords capability)", endpoint="storage/passwords")
         return secret
+
+    def long_password(self, name: str, realm: str = REALM) -> str:
+        """A secret that may be longer than one storage/passwords entry takes (a PEM certificate and key): the
+        chunks Splunk's solnlib CredentialManager writes for long secrets (entries name``splunk_cred_sep``1, 2,
+        ... of up to 255 characters each, ended by its end-mark entry), joined; else the one entry realm:name:.
+        Chunks first, as solnlib reads them."""
+        chunks: list[str] = []
+        while len(chunks) < MAX_CHUNKS:
+            try:
+                chunk = self.password(f"{name}{CHUNK_SEPARATOR}{len(chunks) + 1}", realm)
+            except SplunkdError as exc:
+                if exc.status != 404:
+                    raise
+                if not chunks:
+                    return self.password(name, realm)
+                break                   # no end mark: the chunks there are the secret
+            if chunk == CHUNK_END_MARK:
+                break
+            chunks.append(chunk)
+        return "".join(chunks)
 
     def conf_stanza(self, conf: str, stanza: str) -> dict[str, str]:
         """One stanza of an app .conf file (merged default + local), without eai: metadata keys."""
