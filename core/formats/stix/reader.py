@@ -360,7 +360,7 @@ def _read_root(graph: Graph, root: dict[str, Any], reader: Any, claims: set[str]
                                 path=graph.path(root))
     finally:
         needed, graph.touched = graph.touched | claims, None
-    broken = sorted(graph.broken_ids[i] for i in needed if i in graph.broken_ids)
+    broken = sorted(graph.broken_ids[i] for i in needed if i in graph.broken_ids) if graph.broken_ids else ()
     position = graph.position
     objects = [graph.document[i] for i in sorted(position[oid] for oid in needed if oid in position)]
     # the member: a bundle of the objects the event is read from (in document order), which a dead
@@ -491,7 +491,7 @@ def _keep_unread(event: dict[str, Any], root: dict[str, Any], objects: list[dict
     came, in `meta.custom.stix.objects` keyed by STIX id: custom `x_` properties, markings, `lang`,
     references, external references, kill chain phases, `modified`, ... (docs/formats/stix.md).
     `written`: by object id, the properties writing the event again gives back (`_written_back`)."""
-    leaves = _leaves(event)
+    leaves: set[Any] | None = None
     kept: dict[str, dict[str, Any]] = {}
     memo: dict[int, Any] = {}
     for obj in objects:
@@ -499,6 +499,8 @@ def _keep_unread(event: dict[str, Any], root: dict[str, Any], objects: list[dict
         same = written.get(obj["id"], _NOTHING) if written else _NOTHING
         if len(same) == len(obj):           # the writer gives all of it back (`type` and `id` too)
             continue
+        if leaves is None:
+            leaves = _leaves(event)
         rest: dict[str, Any] = {}
         for key, value in obj.items():
             if key in mapped:
@@ -541,11 +543,11 @@ def _written_back(graph: Graph, event: dict[str, Any], root: dict[str, Any],
     creator = graph.get(root.get("created_by_ref"))
     if creator is None or creator.get("created") != SHARED_TIME:    # every identity the writer makes has it
         return {}
-    writer = Writer(event, wia_extension=False)
-    if any(key not in ("id", "description") and not _same(value, creator.get(key))
-           for key, value in writer.objects[0].items()):
-        return {}
     try:
+        writer = Writer(event, wia_extension=False)
+        if any(key not in ("id", "description") and not _same(value, creator.get(key))
+               for key, value in writer.objects[0].items()):
+            return {}
         written = WRITERS[event["type"]](writer)
     except (ConversionError, *MALFORMED):       # an event plain STIX cannot hold: nothing is given back
         return {}
