@@ -19,7 +19,9 @@ newer_pid=""
 if [ $# -eq 0 ]; then
     newer_log=$(mktemp)
     trap 'rm -f "$newer_log"' EXIT
-    scripts/test-newer-python.sh >"$newer_log" 2>&1 &
+    # `trap -`: a background job of a non-interactive shell starts with SIGINT and SIGQUIT ignored, and
+    # the signal tests need them as a user's shell leaves them
+    ( trap - INT QUIT; exec scripts/test-newer-python.sh ) >"$newer_log" 2>&1 &
     newer_pid=$!
 fi
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
