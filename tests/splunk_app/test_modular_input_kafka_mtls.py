@@ -9,6 +9,7 @@ import json
 import os
 import ssl
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -246,13 +247,13 @@ def test_the_client_key_is_never_written_to_disk_and_falls_back_to_private_files
                                             passphrase_credential="p")
 
     monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", spy)
-    monkeypatch.setattr(client_cert.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     load(KEY_PASSPHRASE)
     assert len(seen) == 2 and all(path.startswith("/proc/self/fd/") for path, _, _ in seen)
     assert list(tmp_path.iterdir()) == []
 
     seen.clear()
-    monkeypatch.delattr(client_cert.os, "memfd_create")
+    monkeypatch.delattr(os, "memfd_create")
     load(KEY_PASSPHRASE)
     assert [(mode, dir_mode) for _, mode, dir_mode in seen] == [(0o600, 0o700)] * 2
     assert all(path.startswith(str(tmp_path)) for path, _, _ in seen)

@@ -220,6 +220,7 @@ def test_the_client_key_is_never_written_to_disk_and_falls_back_to_private_files
     right after the key is loaded."""
     import os
     import ssl
+    import tempfile
     server, _ = mtls_topic
     cert = (server.directory / "client.pem").read_text()
     key = (server.directory / "client.key").read_text()
@@ -232,12 +233,12 @@ def test_the_client_key_is_never_written_to_disk_and_falls_back_to_private_files
         return real_load(self, certfile, keyfile, password)
 
     monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", spy)
-    monkeypatch.setattr(integration.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     integration.load_client_certificate(ssl.create_default_context(), cert, key, KEY_PASSPHRASE)
     assert all(path.startswith("/proc/self/fd/") for path, _, _ in seen) and list(tmp_path.iterdir()) == []
 
     seen.clear()
-    monkeypatch.delattr(integration.os, "memfd_create")
+    monkeypatch.delattr(os, "memfd_create")
     integration.load_client_certificate(ssl.create_default_context(), cert, key, KEY_PASSPHRASE)
     assert [(mode, dir_mode) for _, mode, dir_mode in seen] == [(0o600, 0o700)] * 2
     assert all(path.startswith(str(tmp_path)) for path, _, _ in seen)

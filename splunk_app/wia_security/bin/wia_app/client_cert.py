@@ -9,16 +9,9 @@ content.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import re
 import ssl
-import tempfile
-from typing import Iterator
 
-#: PEM labels a client private key may carry (PKCS#8, encrypted PKCS#8, OpenSSL's traditional RSA/EC forms).
-PRIVATE_KEY_LABELS = ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
+from wia_security.pem import PEM_BLOCK, PRIVATE_KEY_LABELS, private_pem_files, rewrapped
 
 
 class ClientCertificateError(ValueError):
@@ -28,7 +21,7 @@ class ClientCertificateError(ValueError):
 def secret_fragments(pem: str) -> list[str]:
     """What of the stored PEM a log line could echo: the whole text and each line of base64 in its blocks
     (an error that quotes the key would quote lines of it)."""
-    lines = [line.strip() for _, body in _PEM_BLOCK.findall(pem) for line in body.split()]
+    lines = [line.strip() for _, body in PEM_BLOCK.findall(pem) for line in body.split()]
     return [pem, pem.strip(), *(line for line in lines if ":" not in line)]
 
 
@@ -37,12 +30,12 @@ def load_client_certificate(context: ssl.SSLContext, pem: str, passphrase: str |
     """Loads the certificate chain and private key of `pem` into `context`, the key decrypted with
     `passphrase` when it is encrypted. `credential` / `passphrase_credential` name the stored secrets in errors."""
     where = f"the client certificate credential {credential!r}"
-    blocks = _PEM_BLOCK.findall(pem)
+    blocks = PEM_BLOCK.findall(pem)
     if not blocks:
         raise ClientCertificateError(f"{where} is not PEM text: store the client certificate (-----BEGIN CERTIFICATE-----) "
                                      "followed by its private key (-----BEGIN PRIVATE KEY-----) in it")
-    certificates = [_pem(label, body) for label, body in blocks if label == "CERTIFICATE"]
-    keys = [_pem(label, body) for label, body in blocks if label in PRIVATE_KEY_LABELS]
+    certificates = [rewrapped(label, body) for label, body in blocks if label == "CERTIFICATE"]
+    keys = [rewrapped(label, body) for label, body in blocks if label in PRIVATE_KEY_LABELS]
     if not certificates:
         raise ClientCertificateError(f"{where} holds no certificate (-----BEGIN CERTIFICATE-----)")
     if len(keys) != 1:
@@ -54,8 +47,8 @@ def load_client_certificate(context: ssl.SSLContext, pem: str, passphrase: str |
         asked.append(True)
         return passphrase or ""
 
-    with private_pem_files("".join(certificates).encode("ascii", "replace"), keys[0].encode("ascii", "replace")) as \
-            (cert_path, key_path):
+    with private_pem_files("".join(certificates).encode("ascii", "replace"), keys[0].encode("ascii", "replace"),
+                           name="wia-kafka-client-tls") as (cert_path, key_path):
         try:
             context.load_cert_chain(cert_path, key_path, password=password)
         except ssl.SSLError as exc:
@@ -71,43 +64,3 @@ def load_client_certificate(context: ssl.SSLContext, pem: str, passphrase: str |
                                              "the passphrase") from None
             raise ClientCertificateError(f"the certificate or private key in {where} could not be loaded "
                                          f"({exc.reason or 'unreadable PEM'})") from None
-
-
-def _pem(label: str, body: str) -> str:
-    """One PEM block, its base64 re-wrapped at 64 characters (a PEM pasted into a one-line field arrives with
-    spaces for line breaks). A legacy encrypted key's Proc-Type / DEK-Info header lines are kept as given."""
-    if ":" in body:
-        return f"-----BEGIN {label}-----{body}-----END {label}-----\n"
-    b64 = "".join(body.split())
-    lines = "\n".join(b64[i:i + 64] for i in range(0, len(b64), 64))
-    return f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n"
-
-
-@contextlib.contextmanager
-def private_pem_files(*contents: bytes) -> Iterator[list[str]]:
-    """Paths OpenSSL can read `contents` from while the block runs: memfd files where the kernel has them
-    (nothing on disk), else 0600 files in a private 0700 directory, removed at the end however it ends."""
-    if hasattr(os, "memfd_create"):
-        fds: list[int] = []
-        try:
-            for data in contents:
-                fds.append(os.memfd_create("wia-kafka-client-tls", os.MFD_CLOEXEC))
-                os.write(fds[-1], data)
-            yield [f"/proc/self/fd/{fd}" for fd in fds]
-        finally:
-            for fd in fds:
-                os.close(fd)
-        return
-    directory = tempfile.mkdtemp(prefix="wia-kafka-client-tls-")          # mode 0700
-    paths = [os.path.join(directory, f"{n}.pem") for n in range(len(contents))]
-    try:
-        for path, data in zip(paths, contents):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-        yield paths
-    finally:
-        for path in paths:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-        os.rmdir(directory)

@@ -10,17 +10,14 @@ import demistomock as demisto  # noqa: F401
 from CommonServerPython import *  # noqa: F401
 
 import base64
-import contextlib
 import hashlib
 import json
 import os
-import re
 import socket
 import ssl
 import struct
 import sys
 import tempfile
-from collections.abc import Iterator
 from typing import Any
 
 import urllib3
@@ -48,6 +45,7 @@ _load_core()
 
 import wia_security  # noqa: E402
 from wia_security.attack import table as attack_table  # noqa: E402
+from wia_security.pem import PRIVATE_KEY_LABELS, blocks, private_pem_files  # noqa: E402
 from wia_security.severity import band  # noqa: E402
 
 urllib3.disable_warnings()  # noqa - only reached when the user unticks "Trust any certificate"
@@ -68,9 +66,6 @@ EVENT_TYPES = ("alert", "threat_intel", "vulnerability", "incident", "network_ev
 MAX_LIMIT = 10_000
 #: Seconds the pre-flight connection to one Kafka bootstrap broker may take (connect, TLS handshake, first answer).
 KAFKA_CONNECT_TIMEOUT = 10
-#: PEM labels a client private key may carry (PKCS#8, encrypted PKCS#8, and OpenSSL's traditional RSA/EC forms).
-PRIVATE_KEY_LABELS = ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
 
 ''' CLIENT CLASS '''
 
@@ -268,53 +263,13 @@ def kafka_api_versions(sock: socket.socket) -> None:
 
 
 def pem_blocks(text: str | None, what: str, labels: tuple[str, ...]) -> bytes:
-    """The PEM blocks with one of `labels` in a parameter, re-wrapped at 64 characters: a PEM pasted into a
-    one-line field reaches the integration with its line breaks turned into spaces. The error names the
-    parameter, never its content."""
-    blocks = []
-    for label, body in _PEM_BLOCK.findall(text or ""):
-        if label not in labels:
-            continue
-        if ":" in body:           # a legacy encrypted key's Proc-Type / DEK-Info header lines: kept as given
-            blocks.append(f"-----BEGIN {label}-----{body}-----END {label}-----\n")
-            continue
-        b64 = "".join(body.split())
-        lines = "\n".join(b64[i:i + 64] for i in range(0, len(b64), 64))
-        blocks.append(f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n")
-    if not blocks:
+    """The PEM blocks with one of `labels` in a parameter, re-wrapped (a PEM pasted into a one-line field
+    reaches the integration with its line breaks turned into spaces). The error names the parameter, never
+    its content."""
+    found = blocks(text, labels)
+    if not found:
         raise DemistoException(f"the {what} is not PEM text (-----BEGIN {labels[0]}----- ... -----END {labels[0]}-----)")
-    return "".join(blocks).encode("ascii", "replace")
-
-
-@contextlib.contextmanager
-def private_pem_files(*contents: bytes) -> Iterator[list[str]]:
-    """Paths OpenSSL can read `contents` from, for as long as the block runs (Python's ssl loads a certificate
-    and key from files only). Anonymous memory files (memfd) where the kernel has them, so nothing is written
-    to disk; otherwise files of mode 0600 in a private directory, removed at the end."""
-    if hasattr(os, "memfd_create"):
-        fds: list[int] = []
-        try:
-            for data in contents:
-                fds.append(os.memfd_create("wia-kafka-tls", os.MFD_CLOEXEC))
-                os.write(fds[-1], data)
-            yield [f"/proc/self/fd/{fd}" for fd in fds]
-        finally:
-            for fd in fds:
-                os.close(fd)
-        return
-    directory = tempfile.mkdtemp(prefix="wia-kafka-tls-")          # mode 0700
-    paths = [os.path.join(directory, f"{n}.pem") for n in range(len(contents))]
-    try:
-        for path, data in zip(paths, contents):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-        yield paths
-    finally:
-        for path in paths:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-        os.rmdir(directory)
+    return "".join(found).encode("ascii", "replace")
 
 
 def load_client_certificate(context: ssl.SSLContext, certificate: str | None, key: str | None,
@@ -335,7 +290,7 @@ def load_client_certificate(context: ssl.SSLContext, certificate: str | None, ke
                                    "passphrase parameter")
         return passphrase
 
-    with private_pem_files(cert_pem, key_pem) as (cert_path, key_path):
+    with private_pem_files(cert_pem, key_pem, name="wia-kafka-tls") as (cert_path, key_path):
         try:
             context.load_cert_chain(cert_path, key_path, password=password)
         except ssl.SSLError as exc:
