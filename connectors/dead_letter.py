@@ -3,8 +3,8 @@
 One line per rejected event: `{"reason", "failed_at", "dead_letter_id", "errors", "where", "sink", "event"}`,
 or `raw` (text) / `raw_base64` (bytes that are not UTF-8) when the input never parsed. `dead_letter_id`
 is the same for the same value refused again from the same place (a redelivery, a rerun): count
-repeats once by it. Lines can be
-fed back to `wia-security forward` after fixing: `jq -c .event dead.ndjson | wia-security forward -`.
+repeats once by it. `wia-security replay dead.ndjson --to URL` sends the events again, each once
+(core/cli/replay.py; docs/connectors/delivery.md, "Replay").
 """
 from __future__ import annotations
 
@@ -36,6 +36,50 @@ def dead_letter_id(rejected: Rejected) -> str:
     except (TypeError, ValueError):     # NaN, a lone surrogate, a non-JSON object from a library caller
         text = json.dumps(subject, default=str).encode("ascii")
     return hashlib.sha256(text).hexdigest()[:32]
+
+
+def rejected_from_record(record: dict[str, Any]) -> Rejected:
+    """The Rejected a dead-letter record was made from (failed_at and dead_letter_id aside): what
+    `dead_letter_record` of it gives back has the same dead_letter_id."""
+    raw: bytes | None = None
+    if record.get("event") is None:
+        if isinstance(record.get("raw"), str):
+            raw = record["raw"].encode("utf-8", "surrogatepass")
+        elif isinstance(record.get("raw_base64"), str):
+            raw = base64.b64decode(record["raw_base64"])
+    errors = record.get("errors")
+    return Rejected(str(record.get("reason", "")), event=record.get("event"),
+                    errors=errors if isinstance(errors, list) else [],
+                    where=record["where"] if isinstance(record.get("where"), str) else None, raw=raw,
+                    sink=record["sink"] if isinstance(record.get("sink"), str) else None)
+
+
+def as_dead_letter_record(value: Any) -> dict[str, Any] | None:
+    """`value` as a dead-letter record, or None when it is not one: a record as `dead_letter_record`
+    makes it (a line of a DeadLetterFile, a row of a SQLite dead letter), or an event a SinkDeadLetter
+    sent on, with the record under meta.custom.dead_letter (the record gets the event back, without
+    that annotation)."""
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("reason"), str) and ("event" in value or "raw" in value or "raw_base64" in value):
+        return value
+    meta = value.get("meta")
+    custom = meta.get("custom") if isinstance(meta, dict) else None
+    annotation = custom.get("dead_letter") if isinstance(custom, dict) else None
+    if not isinstance(annotation, dict) or not isinstance(annotation.get("reason"), str):
+        return None
+    event = dict(value)
+    event["meta"] = meta = dict(meta)
+    meta["custom"] = custom = dict(custom)
+    del custom["dead_letter"]
+    record = dict(annotation)
+    added = record.pop("added", None)   # what SinkDeadLetter made to hold the annotation
+    if added == "meta" and meta == {"custom": {}}:
+        del event["meta"]
+    elif added == "custom" and not custom:
+        del meta["custom"]
+    record["event"] = event
+    return record
 
 
 def dead_letter_record(rejected: Rejected) -> dict[str, Any]:
@@ -71,7 +115,11 @@ class DeadLetterFile:
         self._lock = threading.Lock()
 
     def put(self, rejected: Rejected) -> None:
-        data = (_dumps(dead_letter_record(rejected)) + "\n").encode("utf-8", "surrogatepass")
+        self.put_record(dead_letter_record(rejected))
+
+    def put_record(self, record: dict[str, Any]) -> None:
+        """Append a record as it is (`wia-security replay` carries records it cannot replay unchanged)."""
+        data = (_dumps(record) + "\n").encode("utf-8", "surrogatepass")
         with self._lock:
             try:
                 if self._fh is None:

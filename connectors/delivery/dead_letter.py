@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from wia_security import jsonio
 from wia_security.errors import OutputError
+from wia_security.timeutil import now_iso
 
 from ..base import Rejected
 from ..dead_letter import DeadLetterFile, dead_letter_record
@@ -65,10 +66,13 @@ class SqliteDeadLetter:
             raise OutputError(f"the dead-letter store {path}", str(exc)) from None
 
     def put(self, rejected: Rejected) -> None:
-        record = dead_letter_record(rejected)
+        self.put_record(dead_letter_record(rejected), retryable=rejected.retryable)
+
+    def put_record(self, record: dict[str, Any], *, retryable: bool = False) -> None:
+        """Store a record as it is (`wia-security replay` carries records it cannot replay unchanged)."""
         event = record.get("event")
         event_id = event.get("id") if isinstance(event, dict) and isinstance(event.get("id"), str) else None
-        row = (record["failed_at"], record.get("sink"), record["reason"], int(bool(rejected.retryable)),
+        row = (record.get("failed_at") or now_iso(), record.get("sink"), record.get("reason") or "", int(retryable),
                event_id, _dumps(record))
         with self._lock:
             try:
@@ -115,20 +119,30 @@ class SinkDeadLetter:
             record = dead_letter_record(rejected)
             record.pop("event", None)
             event = copy.deepcopy(rejected.event)
+            added = None if "meta" in event else "meta"
             meta = event.setdefault("meta", {})
             if not isinstance(meta, dict):
                 self.fallback.put(rejected)
                 return
+            added = added or (None if "custom" in meta else "custom")
             custom = meta.setdefault("custom", {})
             if not isinstance(custom, dict):
                 self.fallback.put(rejected)
                 return
+            if added:
+                record["added"] = added          # made here: `replay` removes it to give the event back as it was
             custom["dead_letter"] = record
             report = self.sink.send([event])
             for failed in report.failed:     # the dead-letter sink refused it too: keep it in the file
                 self.fallback.put(Rejected(f"{rejected.reason}; dead-letter sink also failed: {failed.reason}",
                                            event=rejected.event, errors=rejected.errors, where=rejected.where,
                                            sink=rejected.sink, retryable=rejected.retryable))
+
+    def put_record(self, record: dict[str, Any]) -> None:
+        """A record without an event (`wia-security replay` carries those unchanged): to the fallback file."""
+        with self._lock:
+            self.count += 1
+            self.fallback.put_record(record)
 
     def flush(self) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ from .common import EXIT_BROKEN_PIPE, EXIT_CODES_HELP, EXIT_INVALID, EXIT_OK, EX
 COMMANDS: dict[str, str] = {
     "validate": "validate",
     "forward": "forward",
+    "replay": "replay",
     "convert": "convert",
     "query": "query",
     "attack": "attack",

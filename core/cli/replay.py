@@ -1,0 +1,589 @@
+"""`wia-security replay DEAD_LETTER... --to URL`: send dead-lettered events again, once the destination works.
+
+Every record read ends as exactly one of: replayed (its event goes through the forward path: validated
+again, normalized, delivered or dead-lettered again with the new reason), not replayable (no event: input
+that never parsed, or a line that is not a record; carried unchanged to the new dead letter), a repeat
+(same dead_letter_id, or the same event for the same destination: replayed once), or not selected
+(--reason-match / --sink). The inputs are never changed.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import sqlite3
+import sys
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+from urllib.parse import quote, unquote, urlsplit
+
+from .. import jsonio
+from ..errors import OutputError, ParseError, WiaError
+from ..pipeline import DEFAULT_BATCH_SIZE, ForwardSummary, Forwarder
+from ..progress import Progress
+from ..reader import InputSource, Item
+from ..validation import Validator
+from .common import EXIT_CODES_HELP, StopSignals, fail, missing_inputs, same_file
+from .forward import DEFAULT_DESTINATION, _Echoing, _writes_stdout
+
+DEFAULT_DEAD_LETTER = "wia-dead-letter.replay.ndjson"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_ONE_DESTINATION = frozenset(("*",))
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "replay", help="send dead-lettered events again (after an outage)",
+        description="Read dead-letter records (the NDJSON file forward/convert/pull write, gzip or not, - for "
+                    "standard input; a SQLite dead letter, sqlite:///dead.db or its path; events a sink+URL dead "
+                    "letter wrote to a file or SQLite store) and send each record's event through the forward path "
+                    "again: validated and normalized, delivered, or dead-lettered again with the new reason. "
+                    "Records with the same dead_letter_id are replayed once. With --config, an event refused by one "
+                    "destination goes to that destination only. Records without an event (input that never parsed) "
+                    f"are counted and carried unchanged to the new dead letter (default {DEFAULT_DEAD_LETTER}), "
+                    "which must not be an input. The inputs are never changed. Ctrl-C or SIGTERM stops reading, "
+                    "finishes what was read, prints the counts and exits 130 or 143.",
+        epilog=EXIT_CODES_HELP + " Exit code 1 here: some records were rejected again or could not be replayed.")
+    p.add_argument("inputs", nargs="+", metavar="DEAD_LETTER",
+                   help="dead-letter files (NDJSON, gzip or not; SQLite), sqlite:///dead.db, or - for standard input")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--to", dest="destination", default=None, metavar="URL",
+                        help=f"destination URL (default {DEFAULT_DESTINATION}), as for forward")
+    target.add_argument("--config", metavar="FILE",
+                        help="TOML file of destinations (as for forward); an event refused by one destination "
+                             "(the record's sink) is sent to that one only, others to all")
+    p.add_argument("--dead-letter", default=None, metavar="PATH|URL",
+                   help=f"where records that fail again go (default {DEFAULT_DEAD_LETTER}; with --config, the "
+                        "file's forward.dead_letter is not used, since it is usually the input)")
+    p.add_argument("--reason-match", default=None, metavar="REGEX",
+                   help="replay only records whose reason matches (Python re.search), e.g. 'gave up|HTTP 5'")
+    p.add_argument("--sink", action="append", default=None, metavar="NAME",
+                   help="replay only records refused by this destination (the record's sink; repeatable)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="count what would be replayed (validating the events), send and write nothing")
+    p.add_argument("--lenient", action="store_true", default=None,
+                   help="treat optional fields that are null as absent instead of rejecting the event")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help=f"events per delivery batch (default {DEFAULT_BATCH_SIZE})")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar on stderr (default: when stderr is a terminal)")
+    p.add_argument("--summary", choices=("text", "json"), default="text", help="summary format (default text)")
+    p.set_defaults(run=run)
+
+
+@dataclass
+class ReplayCounts:
+    records: int = 0                 # values read from the inputs
+    replayed: int = 0                # events handed to the forward path
+    not_replayable: int = 0          # no event (raw input, or not a record): carried to the new dead letter
+    repeats: int = 0                 # same dead_letter_id, or same event for the same destination
+    not_selected: int = 0            # --reason-match / --sink, or a stored event without a dead-letter record
+    would_be_invalid: int = 0        # --dry-run only
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"records": self.records, "replayed": self.replayed, "not_replayable": self.not_replayable,
+                "repeats": self.repeats, "not_selected": self.not_selected}
+
+
+class _ReplayItem(Item):
+    """An event from a record, keeping the record's `where` (the original input line), so a record
+    refused again gets the same dead_letter_id when the same destination refuses it."""
+
+    __slots__ = ("origin",)
+
+    @property  # type: ignore[override]
+    def where(self) -> str | None:  # type: ignore[override]
+        return self.origin
+
+
+class _SqliteSource:
+    """Records of a SQLite dead letter (table dead_letters), or the annotated events a sink+sqlite://
+    dead letter stored (table events; the store's other events are not dead letters)."""
+
+    def __init__(self, path: str) -> None:
+        self.name = self.path = path
+        self.size = None
+        self.skipped = 0
+        self._done = 0
+        try:
+            self._db = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.Error as exc:
+            raise OSError(0, f"cannot read the SQLite dead letter: {exc}", path) from None
+        if "dead_letters" in tables:
+            self._query, self._annotated = "SELECT seq, record FROM dead_letters ORDER BY seq", False
+        elif "events" in tables:
+            self._query, self._annotated = "SELECT rowid, body FROM events ORDER BY ts_ms, id", True
+        else:
+            self._db.close()
+            raise OSError(0, "a SQLite file without a dead_letters or events table", path)
+
+    def position(self) -> int:
+        return 0
+
+    def items(self) -> Iterator[Item]:
+        from wia_security.connectors.dead_letter import as_dead_letter_record
+        try:
+            for row_id, text in self._db.execute(self._query):
+                raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+                try:
+                    value = jsonio.loads(raw)
+                except ValueError as exc:
+                    yield Item(self.name, row_id, error=ParseError(str(exc), source=self.name, line=row_id), raw=raw)
+                    continue
+                if self._annotated and as_dead_letter_record(value) is None:
+                    self.skipped += 1            # an ordinary stored event
+                    continue
+                yield Item(self.name, row_id, value=value, raw=raw)
+        except sqlite3.Error as exc:
+            yield Item(self.name, 0, error=ParseError(f"unreadable SQLite dead letter: {exc}", source=self.name))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _open_source(spec: str) -> Any:
+    if spec.lower().startswith("sqlite://"):
+        from wia_security.connectors.sqlite import path_from_url
+        return _SqliteSource(path_from_url(spec))
+    if spec != "-" and os.path.isfile(spec):          # not a FIFO: sniffing would eat its first bytes
+        with open(spec, "rb") as fh:
+            if fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC:
+                return _SqliteSource(spec)
+    return InputSource(spec)
+
+
+def _input_path(spec: str) -> str | None:
+    if spec == "-":
+        return None
+    if spec.lower().startswith("sqlite://"):
+        from wia_security.connectors.sqlite import path_from_url
+        return path_from_url(spec)
+    return spec
+
+
+def _output_paths(thing: Any) -> list[str]:
+    """Local files a sink or dead letter writes (a fan-out's, a sink dead letter's and its fallback's)."""
+    paths = []
+    path = getattr(thing, "path", None)
+    if isinstance(path, str) and path != "-":
+        paths.append(path)
+    store = getattr(thing, "store", None)                    # SqliteSink
+    if store is not None and isinstance(getattr(store, "path", None), str):
+        paths.append(store.path)
+    for inner in (getattr(thing, "sinks", None) or {}).values():   # FanOut
+        paths += _output_paths(inner)
+    for attr in ("sink", "fallback"):                        # SinkDeadLetter
+        inner = getattr(thing, attr, None)
+        if inner is not None and not isinstance(inner, str):
+            paths += _output_paths(inner)
+    return paths
+
+
+def _spec_path(spec: str) -> str | None:
+    """The local file a dead-letter spec writes, known before opening it (so an input is never touched)."""
+    if "://" not in spec:
+        return spec
+    scheme = spec.split("://", 1)[0].lower()
+    if scheme == "file":
+        return unquote(urlsplit(spec).path)
+    if scheme == "sqlite":
+        from wia_security.connectors.sqlite import path_from_url
+        return path_from_url(spec)
+    return None
+
+
+def _clash(inputs: list[str], outputs: list[str]) -> tuple[str, str] | None:
+    for spec in inputs:
+        path = _input_path(spec)
+        if path is None:
+            continue
+        for out in outputs:
+            if same_file(path, out):
+                return spec, out
+    return None
+
+
+class _RoutedFanOut:
+    """A --config fan-out sending each event only to the destinations its record asks for (the one that
+    refused it), in the order the events were planned; events without a route go to every destination."""
+
+    def __init__(self, fanout: Any, routes: dict[str, deque]) -> None:
+        self.fanout, self.routes = fanout, routes
+        self.name, self.stats, self.sinks = fanout.name, fanout.stats, fanout.sinks
+
+    def take_route(self, event_id: Any) -> frozenset[str] | None:
+        queue = self.routes.get(event_id) if isinstance(event_id, str) else None
+        if not queue:
+            return None
+        route = queue.popleft()
+        if not queue:
+            del self.routes[event_id]
+        return route
+
+    def send(self, events: list[dict[str, Any]]) -> Any:
+        from wia_security.connectors.base import DeliveryReport
+        from wia_security.connectors.delivery.fanout import _guard
+        per: dict[str, list[dict[str, Any]]] = {name: [] for name in self.sinks}
+        for event in events:
+            for name in self.take_route(event.get("id")) or per:
+                per[name].append(event)
+        merged = DeliveryReport(self.name)
+        for name, batch in per.items():
+            if batch:
+                self._account(name, _guard(lambda sink, b=batch: sink.send(b), self.sinks[name], batch), merged)
+        return merged
+
+    def flush(self) -> Any:
+        from wia_security.connectors.base import DeliveryReport
+        from wia_security.connectors.delivery.fanout import _guard
+        merged = DeliveryReport(self.name)
+        for name, sink in self.sinks.items():
+            self._account(name, _guard(lambda s: s.flush(), sink, ()), merged)
+        return merged
+
+    def _account(self, name: str, report: Any, merged: Any) -> None:
+        if report is None:
+            return
+        stats = self.stats[name]
+        stats.delivered += report.delivered
+        stats.duplicates += report.duplicates
+        stats.failed += len(report.failed)
+        for rejected in report.failed:
+            rejected.sink = name
+            key = rejected.reason.split(": ", 1)[0]
+            stats.reasons[key] = stats.reasons.get(key, 0) + 1
+        merged.merge(report)
+
+    def close(self) -> Any:
+        return self.fanout.close()
+
+    def __enter__(self) -> "_RoutedFanOut":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Replayer:
+    """Turns the items read into events to replay, settling every other record on the way."""
+
+    def __init__(self, args: argparse.Namespace, output: Any, destinations: list[str] | None,
+                 routes: dict[str, deque] | None) -> None:
+        self.counts = ReplayCounts()
+        self.output = output                           # None with --dry-run
+        self.reason_match = re.compile(args.reason_match) if args.reason_match else None
+        self.sinks = set(args.sink) if args.sink else None
+        self.destinations = frozenset(destinations) if destinations else None
+        self.routes = routes
+        self.seen_ids: set[str] = set()
+        self.sent: dict[bytes, frozenset[str]] = {}     # event digest -> destinations it was replayed to
+        self.echoed = 0
+
+    def events(self, items: Iterable[Item]) -> Iterator[Item]:
+        from wia_security.connectors.dead_letter import as_dead_letter_record, dead_letter_id, rejected_from_record
+        counts = self.counts
+        for item in items:
+            counts.records += 1
+            record = None if item.error is not None else as_dead_letter_record(item.value)
+            if record is None:
+                why = item.error.reason if item.error is not None else "a JSON value without reason and event"
+                self._carry_unreadable(item, f"not a dead-letter record: {why}")
+                continue
+            if not self._selected(record):
+                counts.not_selected += 1
+                continue
+            key = record.get("dead_letter_id")
+            if not isinstance(key, str):
+                key = dead_letter_id(rejected_from_record(record))
+            if key in self.seen_ids:
+                counts.repeats += 1
+                continue
+            self.seen_ids.add(key)
+            if record.get("event") is None:
+                self._carry(record, item)
+                continue
+            event = record["event"]
+            wanted = self._route(record)
+            digest = hashlib.sha256(_dumpb(event)).digest()[:16]
+            before = self.sent.get(digest, frozenset())
+            new = wanted - before
+            if not new:
+                counts.repeats += 1                    # the same event, already replayed to these destinations
+                continue
+            self.sent[digest] = before | new
+            if self.routes is not None and isinstance(event, dict) and isinstance(event.get("id"), str):
+                self.routes.setdefault(event["id"], deque()).append(new)
+            counts.replayed += 1
+            replay = _ReplayItem(item.source, item.line, value=event)
+            replay.origin = record["where"] if isinstance(record.get("where"), str) else None
+            yield replay
+
+    def _selected(self, record: dict[str, Any]) -> bool:
+        if self.sinks is not None and record.get("sink") not in self.sinks:
+            return False
+        return self.reason_match is None or bool(self.reason_match.search(str(record.get("reason", ""))))
+
+    def _route(self, record: dict[str, Any]) -> frozenset[str]:
+        """The destinations a record's event goes to: with --config, the one that refused it when the
+        config has it, else all of them; with --to, the one destination ("*")."""
+        if self.destinations is None:
+            return _ONE_DESTINATION
+        sink = record.get("sink")
+        return frozenset((sink,)) if sink in self.destinations else self.destinations
+
+    def _carry(self, record: dict[str, Any], item: Item) -> None:
+        self.counts.not_replayable += 1
+        self._echo(f"{item.where}: not replayable (no event): {record.get('reason', '')}")
+        if self.output is None:
+            return
+        put_record = getattr(self.output, "put_record", None)
+        if put_record is not None:
+            put_record(record)
+        else:                                              # a dead letter of another kind: same fields, new time
+            from wia_security.connectors.dead_letter import rejected_from_record
+            self.output.put(rejected_from_record(record))
+
+    def _carry_unreadable(self, item: Item, reason: str) -> None:
+        from wia_security.connectors.base import Rejected
+        self.counts.not_replayable += 1
+        self._echo(f"{item.where}: {reason}")
+        if self.output is None:
+            return
+        raw = item.raw if item.raw is not None else _dumpb(item.value)
+        self.output.put(Rejected(reason, where=item.where, raw=raw))
+
+    def _echo(self, line: str) -> None:
+        self.echoed += 1
+        if self.echoed <= 20:
+            print(line, file=sys.stderr)
+
+
+class _ReplayDeadLetter(_Echoing):
+    """The new dead letter, named on stderr as forward does; an event rejected as invalid gives up the
+    route it was planned with, so the next event with its id takes its own."""
+
+    def __init__(self, inner: Any, progress: Progress, sink: Any) -> None:
+        super().__init__(inner, progress)
+        self.sink = sink
+
+    def put(self, rejected: Any) -> None:
+        if rejected.sink is None and isinstance(rejected.event, dict) and isinstance(self.sink, _RoutedFanOut):
+            self.sink.take_route(rejected.event.get("id"))
+        super().put(rejected)
+
+
+def _dumpb(value: Any) -> bytes:
+    try:
+        return jsonio.dumpb(value)
+    except (TypeError, ValueError):
+        import json
+        return json.dumps(value, default=repr, ensure_ascii=True).encode("ascii")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.batch_size is not None and args.batch_size < 1:
+        return fail("--batch-size must be at least 1")
+    if args.reason_match is not None:
+        try:
+            re.compile(args.reason_match)
+        except re.error as exc:
+            return fail(f"--reason-match: not a regular expression: {exc}")
+    files = [spec for spec in args.inputs if not spec.lower().startswith("sqlite://")]
+    if missing_inputs(files):
+        return 2
+    for spec in args.inputs:
+        if spec.lower().startswith("sqlite://"):
+            try:
+                path = _input_path(spec)
+            except WiaError as exc:
+                return fail(exc)
+            if not os.path.isfile(path or ""):
+                return fail(f"{spec}: no such file")
+
+    from wia_security.connectors import open_sink
+    from wia_security.connectors.dead_letter import DeadLetterFile
+    from wia_security.connectors.delivery import open_dead_letter
+    from wia_security.outputs import unwritable
+
+    dead_letter_spec = args.dead_letter or DEFAULT_DEAD_LETTER
+    try:
+        spec_path = _spec_path(dead_letter_spec)
+    except WiaError as exc:
+        return fail(exc)
+    clash = _clash(args.inputs, [spec_path] if spec_path else [])
+    if clash:
+        hint = "" if args.dead_letter else " (give another with --dead-letter PATH)"
+        return fail(f"the dead-letter output {dead_letter_spec} is also an input ({clash[0]}): records would be "
+                    f"appended to the file being replayed{hint}")
+
+    settings: dict[str, Any] = {}
+    sink: Any = None
+    destinations: list[str] | None = None
+    routes: dict[str, deque] | None = None
+    destination_name = args.destination or DEFAULT_DESTINATION
+    try:
+        if args.config:
+            from wia_security.connectors.config import load_config
+            config = load_config(args.config)
+            settings = config.forward
+            destinations = [d.name for d in config.destinations]
+            destination_name = "fanout(" + ", ".join(destinations) + ")"
+            if not args.dry_run:
+                routes = {}
+                sink = _RoutedFanOut(config.open(), routes)
+        elif not args.dry_run:
+            sink = open_sink(destination_name)
+    except (WiaError, OSError) as exc:
+        return fail(exc)
+    if sink is not None:
+        destination_name = sink.name
+        clash = _clash(args.inputs, _output_paths(sink))
+        if clash:
+            sink.close()
+            return fail(f"the destination {sink.name} is also an input ({clash[0]})")
+
+    output: Any = None
+    if not args.dry_run:
+        try:
+            output = open_dead_letter(dead_letter_spec, fallback_path=DEFAULT_DEAD_LETTER)
+            problem = unwritable(output.path) if isinstance(output, DeadLetterFile) else None
+            if problem:
+                raise OutputError(f"the dead-letter file {output.path}", problem)
+            clash = _clash(args.inputs, _output_paths(output))
+            if clash:
+                raise OutputError(f"the dead-letter output {dead_letter_spec}",
+                                  f"it is also an input ({clash[0]}) and would grow while it is read")
+        except (WiaError, OSError) as exc:
+            if output is not None:
+                output.close()
+            sink.close()
+            return fail(exc)
+
+    sources: list[Any] = []
+    try:
+        for spec in args.inputs:
+            sources.append(_open_source(spec))
+    except OSError as exc:
+        for src in sources:
+            src.close()
+        if sink is not None:
+            sink.close()
+        if output is not None:
+            output.close()
+        return fail(f"{exc.filename or 'input'}: {exc.strerror or exc}")
+
+    batch_size = args.batch_size or settings.get("batch_size") or DEFAULT_BATCH_SIZE
+    lenient = args.lenient if args.lenient is not None else bool(settings.get("lenient", False))
+    report_to = sys.stderr if sink is not None and _writes_stdout(sink) else sys.stdout
+    total = sum(getattr(s, "size", None) or 0 for s in sources) or None
+    progress = Progress(total, lambda: sum(s.position() for s in sources), enabled=args.progress)
+    replayer = _Replayer(args, output, destinations, routes)
+    stop = StopSignals()
+    read = stop.items(src.items() for src in sources)
+
+    if args.dry_run:
+        forward = ForwardSummary()
+        try:
+            with stop:
+                validator = Validator(lenient=lenient)
+                for item in replayer.events(read):
+                    if not validator.validate(item.value).valid:
+                        replayer.counts.would_be_invalid += 1
+                    progress.update(replayer.counts.records, replayer.counts.not_replayable)
+        finally:
+            progress.close()
+            for s in sources:
+                s.close()
+        return _report(args, replayer, forward, None, destination_name, None, stop, sys.stdout, sources)
+
+    forwarder = Forwarder(sink, _ReplayDeadLetter(output, progress, sink), lenient=lenient, batch_size=batch_size,
+                          progress=progress)
+    try:
+        with stop, sink, output:
+            try:
+                forwarder.run(replayer.events(read))
+            finally:
+                progress.close()
+                for s in sources:
+                    s.close()
+    except OutputError as exc:
+        _print_text(replayer, forwarder.summary, sink, dead_letter_spec, output, report_to, sources)
+        return fail(f"stopped: {exc}. The counts above are up to that point; fix the output and replay again "
+                    "(idempotent destinations count what was delivered as duplicates).")
+    except KeyboardInterrupt:
+        _print_text(replayer, forwarder.summary, sink, dead_letter_spec, output, report_to, sources)
+        print("wia-security: aborted: the batch on its way may or may not have arrived; replay again to make sure "
+              "(idempotent destinations count the delivered ones as duplicates)", file=sys.stderr)
+        return stop.exit_code or 130
+    return _report(args, replayer, forwarder.summary, sink, destination_name, dead_letter_spec, stop, report_to,
+                   sources, output)
+
+
+def _report(args: argparse.Namespace, replayer: _Replayer, forward: ForwardSummary, sink: Any, destination: str,
+            dead_letter_spec: str | None, stop: StopSignals, report_to: Any, sources: list[Any],
+            output: Any = None) -> int:
+    counts = replayer.counts
+    counts.not_selected += sum(getattr(s, "skipped", 0) for s in sources)
+    written = getattr(output, "count", 0) if output is not None else 0
+    rejected_again = forward.rejected
+    if args.summary == "json":
+        doc: dict[str, Any] = {**counts.to_dict(), "delivered": forward.delivered, "duplicates": forward.duplicates,
+                               "rejected_again": rejected_again, "invalid": forward.invalid,
+                               "undeliverable": forward.undeliverable, "dead_lettered": written,
+                               "destination": destination, "dry_run": bool(args.dry_run),
+                               "dead_letter": dead_letter_spec if written else None,
+                               "forward": forward.to_dict()}
+        if args.dry_run:
+            doc["would_be_invalid"] = counts.would_be_invalid
+        stats = getattr(sink, "stats", None)
+        if stats is not None:
+            doc["destinations"] = {name: st.to_dict() for name, st in stats.items()}
+        if stop.received is not None:
+            doc["interrupted"] = True
+        print(jsonio.dumps(doc), file=report_to)
+    elif args.dry_run:
+        print(f"dry run: nothing sent to {destination}, nothing written", file=report_to)
+        print(_counts_text(counts), file=report_to)
+        print(f"  would be invalid {counts.would_be_invalid:>10,}   (of those replayed: rejected again on validation)",
+              file=report_to)
+    else:
+        _print_text(replayer, forward, sink, dead_letter_spec, output, report_to, sources)
+    if stop.received is not None:
+        report_to.flush()
+        print(stop.note(), file=sys.stderr)
+        return stop.exit_code or 130
+    if args.dry_run:
+        return 1 if counts.would_be_invalid or counts.not_replayable else 0
+    return 1 if rejected_again or counts.not_replayable else 0
+
+
+def _counts_text(counts: ReplayCounts) -> str:
+    return "\n".join([
+        f"dead-letter records read {counts.records:,}",
+        f"  replayed         {counts.replayed:>10,}   (events sent through validation to the destination)",
+        f"  not replayable   {counts.not_replayable:>10,}   (no event: input that never parsed; carried to the new "
+        "dead letter)",
+        f"  repeats skipped  {counts.repeats:>10,}   (same dead_letter_id, or the same event for the same destination)",
+        f"  not selected     {counts.not_selected:>10,}   (--reason-match / --sink)"])
+
+
+def _print_text(replayer: _Replayer, forward: ForwardSummary, sink: Any, dead_letter_spec: str | None, output: Any,
+                report_to: Any, sources: list[Any]) -> None:
+    print(f"destination: {sink.name}", file=report_to)
+    print(_counts_text(replayer.counts), file=report_to)
+    print("replayed events:", file=report_to)
+    print("  " + forward.render().replace("\n", "\n  "), file=report_to)
+    stats = getattr(sink, "stats", None)
+    if stats is not None:
+        print("per destination:", file=report_to)
+        width = max(len(name) for name in stats)
+        for name, st in stats.items():
+            print(f"  {name:<{width}}  delivered {st.delivered:>10,}  duplicates {st.duplicates:>8,}  "
+                  f"failed {st.failed:>8,}", file=report_to)
+    written = getattr(output, "count", 0) if output is not None else 0
+    if written:
+        print(f"new dead letter: {dead_letter_spec} ({written:,} records: rejected again or not replayable)",
+              file=report_to)

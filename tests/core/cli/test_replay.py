@@ -1,0 +1,313 @@
+"""`wia-security replay`: the dead letter of a real failing run sent again once the destination works;
+every replayable event delivered once, repeats skipped, raw input carried, invalid events rejected again."""
+from __future__ import annotations
+
+import gzip
+import json
+import signal
+import sqlite3
+import subprocess
+import textwrap
+from pathlib import Path
+
+from cli_process import run as run_process
+from cli_process import start, wait_until
+from servers.hec_contract import Fault, HecContractServer
+from strategies import event_dicts
+
+TOKEN = "11111111-2222-4333-8444-555555555555"
+UNPARSEABLE = '{"type": "alert", "id": broken'
+INVALID = {"type": "alert", "note": "no id, no version"}
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def stored_ids(db: Path) -> list[str]:
+    return [row[0] for row in sqlite3.connect(db).execute("SELECT id FROM events ORDER BY id")]
+
+
+def hec_url(server: HecContractServer) -> str:
+    # one attempt, no timer: a refusal is dead-lettered at once
+    return f"splunk+{server.url}?token_env=HEC_TOKEN&max_attempts=1&max_wait=0"
+
+
+def failing_run(cli, tmp_path: Path, monkeypatch, n: int = 30, runs: int = 2) -> tuple[Path, list[str]]:
+    """`forward` to a HEC that answers 503 (a busy indexer) to every request, `runs` times over the same
+    input (a rerun after the outage seemed over): the dead letter holds each record `runs` times."""
+    monkeypatch.setenv("HEC_TOKEN", TOKEN)
+    events = event_dicts(n, seed=11)
+    source = tmp_path / "in.ndjson"
+    source.write_text("\n".join([json.dumps(e) for e in events] + [json.dumps(INVALID), UNPARSEABLE]) + "\n")
+    with HecContractServer({TOKEN: {}}) as hec:
+        hec.state.faults.extend(Fault("status", status=503, code=9) for _ in range(runs))
+        for _ in range(runs):
+            r = cli("forward", str(source), "--to", hec_url(hec), "--dead-letter", str(tmp_path / "dead.ndjson"))
+            assert r.code == 1, r.err
+        assert hec.events == []
+    return tmp_path / "dead.ndjson", [e["id"] for e in events]
+
+
+def summary(out: str) -> dict:
+    return json.loads(out)
+
+
+def test_replay_after_outage_stores_each_event_once_and_carries_the_rest(cli, tmp_path, monkeypatch):
+    dead, ids = failing_run(cli, tmp_path, monkeypatch)
+    records = lines(dead)
+    assert len(records) == 2 * (len(ids) + 2)                     # every record twice: same dead_letter_id
+    r = cli("replay", str(dead), "--to", "sqlite:///store.db", "--summary", "json")
+    s = summary(r.out)
+    assert r.code == 1                                             # the invalid event is rejected again
+    assert stored_ids(tmp_path / "store.db") == sorted(ids)        # every refused event, exactly once
+    assert (s["records"], s["replayed"], s["repeats"], s["not_replayable"]) == (len(records), len(ids) + 1,
+                                                                              len(ids) + 2, 1)
+    assert (s["delivered"], s["rejected_again"], s["invalid"], s["dead_lettered"]) == (len(ids), 1, 1, 2)
+    new = lines(tmp_path / "wia-dead-letter.replay.ndjson")
+    assert len(new) == 2
+    invalid_before = next(rec for rec in records if rec.get("event") == INVALID)
+    invalid_again = next(rec for rec in new if "event" in rec)
+    assert invalid_again["event"] == INVALID and invalid_again["reason"].startswith("invalid: ")
+    assert invalid_again["where"] == invalid_before["where"]                  # still names the original line
+    assert invalid_again["dead_letter_id"] == invalid_before["dead_letter_id"]
+    raw_before = next(rec for rec in records if "raw" in rec)
+    raw_after = next(rec for rec in new if "raw" in rec)
+    assert raw_after == raw_before and raw_after["raw"].rstrip("\r\n") == UNPARSEABLE   # carried unchanged
+    assert "not replayable" in r.err and "invalid: " in r.err
+
+    # Replayed twice (or the new dead letter fed back): nothing is stored twice.
+    again = cli("replay", str(dead), "--to", "sqlite:///store.db", "--dead-letter", "second.ndjson",
+                "--summary", "json")
+    s2 = summary(again.out)
+    assert (s2["delivered"], s2["duplicates"]) == (0, len(ids))
+    assert stored_ids(tmp_path / "store.db") == sorted(ids)
+
+
+def test_replay_into_the_recovered_non_idempotent_destination_sends_each_event_once(cli, tmp_path, monkeypatch):
+    # HEC has no idempotent id: only the replay's own dedup keeps the repeats out.
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, runs=3)
+    with HecContractServer({TOKEN: {}}) as hec:
+        r = cli("replay", str(dead), "--to", hec_url(hec), "--summary", "json")
+        indexed = [e["event"]["id"] for e in hec.events]
+    assert sorted(indexed) == sorted(ids)                          # each once, though dead-lettered 3 times
+    assert summary(r.out)["delivered"] == len(ids)
+
+
+def test_replay_text_summary_and_text_counts(cli, tmp_path, monkeypatch):
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=5, runs=1)
+    r = cli("replay", str(dead), "--to", "sqlite:///store.db")
+    assert r.code == 1
+    assert "dead-letter records read 7" in r.out and "not replayable            1" in r.out
+    assert "new dead letter: wia-dead-letter.replay.ndjson (2 records" in r.out
+
+
+def test_replay_all_delivered_exits_0(cli, tmp_path, monkeypatch):
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=5, runs=1)
+    r = cli("replay", str(dead), "--reason-match", "^gave up", "--to", "sqlite:///store.db", "--summary", "json")
+    s = summary(r.out)
+    assert r.code == 0, r.err
+    assert (s["replayed"], s["not_selected"], s["not_replayable"], s["dead_lettered"]) == (5, 2, 0, 0)
+    assert stored_ids(tmp_path / "store.db") == sorted(ids)
+    assert not (tmp_path / "wia-dead-letter.replay.ndjson").exists()     # not-selected records are not carried
+
+
+def test_replay_selects_by_sink(cli, tmp_path, monkeypatch):
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=5, runs=1)
+    sink = next(rec["sink"] for rec in lines(dead) if "sink" in rec)
+    r = cli("replay", str(dead), "--sink", sink, "--to", "sqlite:///store.db", "--summary", "json")
+    assert (summary(r.out)["replayed"], summary(r.out)["not_selected"]) == (5, 2)
+    r = cli("replay", str(dead), "--sink", "elsewhere", "--to", "sqlite:///other.db", "--summary", "json")
+    assert (summary(r.out)["replayed"], summary(r.out)["not_selected"]) == (0, 7)
+
+
+def test_dry_run_counts_and_writes_nothing(cli, tmp_path, monkeypatch):
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=8, runs=2)
+    before = dead.read_bytes()
+    r = cli("replay", str(dead), "--to", "sqlite:///store.db", "--dry-run", "--summary", "json")
+    s = summary(r.out)
+    assert r.code == 1                       # the invalid event and the raw record would not get through
+    assert (s["replayed"], s["repeats"], s["not_replayable"], s["would_be_invalid"]) == (9, 10, 1, 1)
+    assert s["delivered"] == 0 and s["dead_lettered"] == 0 and s["dry_run"] is True
+    assert not (tmp_path / "store.db").exists()
+    assert not (tmp_path / "wia-dead-letter.replay.ndjson").exists()
+    assert dead.read_bytes() == before
+
+
+def test_gzip_input_and_stdin(cli, tmp_path, monkeypatch):
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=6, runs=2)
+    packed = tmp_path / "dead.ndjson.gz"
+    packed.write_bytes(gzip.compress(dead.read_bytes()))
+    r = cli("replay", str(packed), "--to", "sqlite:///zipped.db", "--dead-letter", "z.ndjson", "--summary", "json")
+    assert stored_ids(tmp_path / "zipped.db") == sorted(ids)
+    assert summary(r.out)["repeats"] == 8
+    p = run_process("replay", "-", "--to", "sqlite:///piped.db", "--dead-letter", "p.ndjson", "--summary", "json",
+                    cwd=tmp_path, input=dead.read_bytes())
+    assert p.returncode == 1, p.stderr
+    assert stored_ids(tmp_path / "piped.db") == sorted(ids)
+    assert json.loads(p.stdout)["not_replayable"] == 1
+    assert len(lines(tmp_path / "p.ndjson")) == 2
+
+
+def test_output_that_is_an_input_is_refused(cli, tmp_path, monkeypatch):
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=3, runs=1)
+    before = dead.read_bytes()
+    r = cli("replay", str(dead), "--dead-letter", str(dead), "--to", "sqlite:///store.db")
+    assert r.code == 2 and "also an input" in r.err
+    r = cli("replay", str(dead), "--dead-letter", f"file://{dead}", "--to", "sqlite:///store.db")
+    assert r.code == 2 and "also an input" in r.err
+    assert dead.read_bytes() == before and not (tmp_path / "store.db").exists()
+    # The default output replayed in turn: refused, with the way out.
+    cli("replay", str(dead), "--to", "sqlite:///store.db")
+    default = tmp_path / "wia-dead-letter.replay.ndjson"
+    kept = default.read_bytes()
+    r = cli("replay", str(default), "--to", "sqlite:///store.db")
+    assert r.code == 2 and "--dead-letter" in r.err and default.read_bytes() == kept
+    r = cli("replay", str(default), "--to", "sqlite:///store.db", "--dead-letter", "third.ndjson")
+    assert r.code == 1 and len(lines(tmp_path / "third.ndjson")) == 2
+
+
+def test_sqlite_dead_letter_and_config_replay_only_to_the_refusing_destination(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("HEC_TOKEN", TOKEN)
+    events = event_dicts(20, seed=4)
+    ids = [e["id"] for e in events]
+    source = tmp_path / "in.ndjson"
+    source.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    with HecContractServer({TOKEN: {}}) as primary, HecContractServer({TOKEN: {}}) as backup:
+        config = tmp_path / "wia.toml"
+        config.write_text(textwrap.dedent(f"""
+            [forward]
+            dead_letter = "sqlite:///{tmp_path}/dead.db"
+            [delivery]
+            max_wait = 0
+            max_attempts = 1
+            [destinations.primary]
+            url = "splunk+{primary.url}"
+            token_env = "HEC_TOKEN"
+            [destinations.backup]
+            url = "splunk+{backup.url}"
+            token_env = "HEC_TOKEN"
+            [destinations.store]
+            url = "file://{tmp_path}/archive.ndjson"
+        """))
+        backup.state.faults.append(Fault("status", status=503, code=9))
+        assert cli("forward", str(source), "--config", str(config)).code == 1
+        assert len(primary.events) == 20 and backup.events == []
+        # The dead letter is the config's own: replay refuses to write into it, so the default file is used.
+        r = cli("replay", f"sqlite:///{tmp_path}/dead.db", "--config", str(config), "--summary", "json")
+        s = summary(r.out)
+        assert r.code == 0, r.err
+        assert sorted(e["event"]["id"] for e in backup.events) == sorted(ids)
+        assert len(primary.events) == 20                            # not sent again
+        assert s["destinations"]["primary"]["delivered"] == 0 and s["destinations"]["store"]["delivered"] == 0
+        assert s["destinations"]["backup"]["delivered"] == 20
+    assert len(lines(tmp_path / "archive.ndjson")) == 20            # a file output would have grown
+
+
+def test_events_a_sink_dead_letter_stored_are_replayed_without_the_annotation(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("HEC_TOKEN", TOKEN)
+    events = event_dicts(4, seed=2)
+    events[0].pop("meta", None)                                     # the dead letter adds meta ...
+    events[1]["meta"] = {"tags": ["x"]}                             # ... or meta.custom to hold its record
+    events[2].setdefault("meta", {})["custom"] = {}                 # an empty one of the event's own stays
+    events[3].setdefault("meta", {})["custom"] = {"team": "blue"}
+    source = tmp_path / "in.ndjson"
+    source.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    with HecContractServer({TOKEN: {}}) as hec:
+        hec.state.faults.append(Fault("status", status=503, code=9))
+        r = cli("forward", str(source), "--to", hec_url(hec), "--dead-letter", f"sink+file://{tmp_path}/dl.ndjson")
+        assert r.code == 1
+    annotated = lines(tmp_path / "dl.ndjson")
+    assert len(annotated) == 4 and all("dead_letter" in e["meta"]["custom"] for e in annotated)
+    r = cli("replay", str(tmp_path / "dl.ndjson"), "--to", "sqlite:///store.db", "--summary", "json")
+    assert r.code == 0, r.err
+    db = sqlite3.connect(tmp_path / "store.db")
+    bodies = {row[0]: json.loads(row[1]) for row in db.execute("SELECT id, body FROM events")}
+    for event in events:
+        assert "dead_letter" not in json.dumps(bodies[event["id"]])
+        assert bodies[event["id"]].get("meta") == event.get("meta")
+
+
+def test_a_torn_line_is_carried_not_dropped(cli, tmp_path, monkeypatch):
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=3, runs=1)
+    with dead.open("a") as fh:
+        fh.write('{"reason": "gave up", "event": {"id": "cut sho')      # a kill mid-write
+    r = cli("replay", str(dead), "--to", "sqlite:///store.db", "--summary", "json")
+    s = summary(r.out)
+    assert s["not_replayable"] == 2 and stored_ids(tmp_path / "store.db") == sorted(ids)
+    carried = [rec for rec in lines(tmp_path / "wia-dead-letter.replay.ndjson") if "raw" in rec]
+    assert any(rec["raw"].startswith('{"reason": "gave up", "event": {"id": "cut sho') for rec in carried)
+
+
+def test_an_event_refused_by_two_destinations_is_replayed_once_to_one(cli, tmp_path, monkeypatch):
+    # Two records per event (different sinks, so different dead_letter_ids), one destination for the replay.
+    monkeypatch.setenv("HEC_TOKEN", TOKEN)
+    events = event_dicts(10, seed=8)
+    source = tmp_path / "in.ndjson"
+    source.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    with HecContractServer({TOKEN: {}}) as one, HecContractServer({TOKEN: {}}) as two:
+        config = tmp_path / "wia.toml"
+        config.write_text(textwrap.dedent(f"""
+            [delivery]
+            max_wait = 0
+            max_attempts = 1
+            [destinations.one]
+            url = "splunk+{one.url}"
+            token_env = "HEC_TOKEN"
+            [destinations.two]
+            url = "splunk+{two.url}"
+            token_env = "HEC_TOKEN"
+        """))
+        one.state.faults.append(Fault("status", status=503, code=9))
+        two.state.faults.append(Fault("status", status=503, code=9))
+        assert cli("forward", str(source), "--config", str(config), "--dead-letter", "dead.ndjson").code == 1
+        assert len(lines(tmp_path / "dead.ndjson")) == 20
+        with HecContractServer({TOKEN: {}}) as recovered:
+            r = cli("replay", "dead.ndjson", "--to", hec_url(recovered), "--summary", "json")
+            assert sorted(e["event"]["id"] for e in recovered.events) == sorted(e["id"] for e in events)
+        assert summary(r.out)["repeats"] == 10
+        # With the config, each destination gets what it refused, once.
+        r = cli("replay", "dead.ndjson", "--config", str(config), "--dead-letter", "again.ndjson", "--summary", "json")
+        assert r.code == 0, r.err
+        assert sorted(e["event"]["id"] for e in one.events) == sorted(e["id"] for e in events)
+        assert sorted(e["event"]["id"] for e in two.events) == sorted(e["id"] for e in events)
+
+
+def test_sigint_while_replay_waits_on_a_quiet_pipe_finishes_what_was_read(cli, tmp_path, monkeypatch):
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=4, runs=1)
+    out_path = tmp_path / "out.ndjson"
+    proc = start("replay", "-", "--to", f"file://{out_path}", "--batch-size", "1", "--summary", "json",
+                 cwd=tmp_path, stdin=subprocess.PIPE)
+    proc.stdin.write(dead.read_bytes())
+    proc.stdin.flush()                                   # and keep it open: the producer is just quiet
+    wait_until(lambda: out_path.exists() and out_path.read_bytes().count(b"\n") == 4, what="the events replayed")
+    wait_until(lambda: (tmp_path / "wia-dead-letter.replay.ndjson").exists()
+               and (tmp_path / "wia-dead-letter.replay.ndjson").read_bytes().count(b"\n") == 2,
+               what="the rest carried")
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = (data.decode() for data in proc.communicate(timeout=60))
+    assert proc.returncode == 130, err
+    s = json.loads(out)
+    assert (s["records"], s["replayed"], s["delivered"], s["not_replayable"], s["interrupted"]) == (6, 5, 4, 1, True)
+    assert sorted(json.loads(line)["id"] for line in out_path.read_text().splitlines()) == sorted(ids)
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def test_sqlite_dead_letter_output_keeps_the_records_and_cannot_be_the_input(cli, tmp_path, monkeypatch):
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=3, runs=1)
+    raw_before = next(rec for rec in lines(dead) if "raw" in rec)
+    r = cli("replay", str(dead), "--to", "sqlite:///store.db", "--dead-letter", "sqlite:///new.db")
+    assert r.code == 1
+    rows = [json.loads(row[0]) for row in sqlite3.connect(tmp_path / "new.db").execute(
+        "SELECT record FROM dead_letters ORDER BY seq")]
+    assert raw_before in rows and any(rec.get("event") == INVALID for rec in rows) and len(rows) == 2
+    # The SQLite dead letter replayed in turn (by path, sniffed as SQLite): not into itself.
+    r = cli("replay", "new.db", "--to", "sqlite:///store.db", "--dead-letter", "sqlite:///new.db")
+    assert r.code == 2 and "also an input" in r.err
+    r = cli("replay", "new.db", "--to", "sqlite:///new.db", "--dead-letter", "x.ndjson")
+    assert r.code == 2 and "also an input" in r.err
+    r = cli("replay", "new.db", "--to", "sqlite:///store.db", "--dead-letter", "x.ndjson", "--summary", "json")
+    s = json.loads(r.out)
+    assert (s["records"], s["replayed"], s["not_replayable"], s["duplicates"]) == (2, 1, 1, 0)
+    assert len(sqlite3.connect(tmp_path / "new.db").execute("SELECT * FROM dead_letters").fetchall()) == 2
