@@ -5,6 +5,7 @@
     POST /services/collector[/event]     Splunk-HEC-compatible ingest (Authorization: Splunk <token>)
     GET  /v1/stream                      WebSocket stream: subscribe/unsubscribe with filters, resume
     GET  /taxii2/ ...                    TAXII 2.1 server over the stored threat intel
+    GET  /metrics                        Prometheus text format 0.0.4 (a gateway or metrics token)
     GET  /healthz                        liveness (no auth)
 
 Built on Starlette (routing, requests, WebSockets) and served by uvicorn. The wire protocols are

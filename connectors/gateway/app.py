@@ -20,6 +20,8 @@ from . import hec
 from .auth import TokenSet, credential
 from .dispatch import Busy, Dispatcher, StoreUnavailable
 from .ingest import BadEncoding, BodyTooLarge, Verdicts, read_body, split_values, validate_items
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import GatewayMetrics, destination_name, endpoint_of, method_of, status_class
 from .settings import GatewaySettings
 from .stream import (CHANNELS, CLOSE_GOING_AWAY, CLOSE_RATE_LIMITED, E_INTERNAL, E_INVALID_MESSAGE,
                      E_RATE_LIMITED, E_UNAVAILABLE, PROTOCOL_VERSION, Client, FilterError, Hub, RateLimiter,
@@ -39,6 +41,8 @@ class Gateway:
         settings.check()
         self.settings = settings
         self.tokens = TokenSet(settings.tokens, allow_anonymous=settings.allow_anonymous)
+        self.metrics_tokens = TokenSet(settings.metrics_tokens)
+        self.metrics = GatewayMetrics()
         self.validator = Validator(lenient=settings.lenient)
         self.hub = Hub(replay_events=settings.replay_events, client_queue=settings.client_queue,
                        client_queue_bytes=settings.client_queue_bytes,
@@ -65,7 +69,8 @@ class Gateway:
                 for d in load_config(s.destinations).destinations:
                     sinks[d.name] = d.open()
             for url in s.extra_sinks:
-                sinks[url.split("?", 1)[0]] = open_sink(url)
+                # Named without credentials, path or query: the name is the dead letter's `sink` and a metrics label.
+                sinks[destination_name(url, sinks)] = open_sink(url)
         except BaseException:
             for sink in sinks.values():
                 sink.close()
@@ -103,6 +108,14 @@ class Gateway:
     # --- auth ---
     def authorized(self, headers: Any, schemes: tuple[str, ...] = ("bearer", "basic")) -> bool:
         return self.tokens.check(credential(headers.get("authorization"), schemes)[1])
+
+    def metrics_authorized(self, headers: Any) -> bool:
+        """A gateway token, a metrics-only token, or nothing when `metrics_anonymous` says so."""
+        if self.settings.metrics_anonymous:
+            return True
+        presented = credential(headers.get("authorization"), ("bearer", "basic"))[1]
+        # Both sets are checked (no early exit), so the time does not tell which kind of token it was.
+        return self.tokens.check(presented) | self.metrics_tokens.check(presented)
 
     # --- ingest shared by every entry point ---
     async def ingest(self, verdicts: Verdicts) -> None:
@@ -154,14 +167,18 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
 async def post_events(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     if not gw.authorized(request.headers):
+        gw.metrics.refuse("http", "auth")
         return unauthorized()
     try:
         body = await read_body(request.headers, request.stream(), gw.settings.max_body_bytes)
     except BodyTooLarge as exc:
+        gw.metrics.refuse("http", "too_large")
         return error(413, "E1001", str(exc))
     except BadEncoding as exc:
+        gw.metrics.refuse("http", "bad_encoding")
         return error(400, "E1001", str(exc))
     except ClientDisconnect:
+        gw.metrics.refuse("http", "client_gone")
         return gone()
     where = f"http:{request.client.host if request.client else '?'}"
 
@@ -170,13 +187,17 @@ async def post_events(request: Request) -> Response:
         return validate_items(values.items, gw.validator, values.layout)
     verdicts = await run_in_threadpool(validate)
     if not verdicts.results:
+        gw.metrics.refuse("http", "empty")
         return error(400, "E1001", "no events in the request body")
     try:
         await gw.ingest(verdicts)
     except Busy as exc:
+        gw.metrics.refuse("http", "busy")
         return error(503, "E3003", f"busy: {exc}", {"Retry-After": "1"})
     except StoreUnavailable as exc:
+        gw.metrics.refuse("http", "unavailable")
         return error(503, "E3003", f"the event store is unavailable: {exc}", {"Retry-After": "5"})
+    gw.metrics.count_verdicts("http", verdicts.results)
     rejected = len(verdicts.results) - verdicts.accepted
     status = 200 if not rejected else (207 if verdicts.accepted else 400)
     reply: dict[str, Any] = {"accepted": verdicts.accepted, "rejected": rejected, "results": verdicts.results}
@@ -288,6 +309,15 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "shutting_down" if gw.closing else "ok"}, 503 if gw.closing else 200)
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus text format 0.0.4. Rendered on the event loop, which owns the hub and the handler counters."""
+    gw: Gateway = request.app.state.gateway
+    if not gw.metrics_authorized(request.headers):
+        return unauthorized()
+    from .metrics import render
+    return Response(render(gw).encode("utf-8"), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
 async def stats(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     if not gw.authorized(request.headers):
@@ -307,12 +337,14 @@ async def stats(request: Request) -> Response:
 async def stream(ws: WebSocket) -> None:
     gw: Gateway = ws.app.state.gateway
     if not gw.authorized(ws.headers, ("bearer",)):
+        gw.metrics.refuse("stream", "auth")
         await deny(ws)
         return
     if gw.closing:
         await ws.close(CLOSE_GOING_AWAY)
         return
     await ws.accept()
+    gw.metrics.stream_connections += 1
     # Events go straight to the ASGI send (Starlette's WebSocket.send re-checks its state on every
     # message; at 100 subscribers that is a measurable share of the fan-out cost).
     asgi_send = ws._send
@@ -486,8 +518,10 @@ async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
         try:
             await gw.ingest(verdicts)
         except (Busy, StoreUnavailable) as exc:
+            gw.metrics.refuse("stream", "busy" if isinstance(exc, Busy) else "unavailable")
             client.enqueue(client.control("error", code=E_UNAVAILABLE, message=str(exc), request_id=request_id))
             return
+        gw.metrics.count_verdicts("stream", verdicts.results)
         client.enqueue(client.control("published", request_id=request_id, accepted=verdicts.accepted,
                                       rejected=len(verdicts.results) - verdicts.accepted, results=verdicts.results))
     elif action in ("ping", "heartbeat"):
@@ -499,10 +533,12 @@ async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
 
 
 class AccessLog:
-    """Logs method, path (never the query string or headers: they may carry tokens), status and time."""
+    """Logs method, path (never the query string or headers: they may carry tokens), status and time;
+    counts HTTP requests for /metrics by method, route template and status class."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, metrics: GatewayMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -520,15 +556,28 @@ class AccessLog:
                     access_log.info("%s WS %s closed after %.1fs", client[0], scope["path"], time.monotonic() - started)
             return
 
+        metrics = self.metrics
+        counted = [False]
+
+        def count() -> None:
+            # Counted when the response starts, before the client can have it: a scrape that follows a
+            # reply already includes that reply's request.
+            if metrics is not None and not counted[0]:
+                counted[0] = True
+                metrics.requests[(method_of(scope), endpoint_of(scope), status_class(status[0] or 500))] += 1
+                metrics.in_flight -= 1
+
         async def capture(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-            elif message["type"] == "websocket.accept":
-                status[0] = 101
+                count()
             await send(message)
+        if metrics is not None:
+            metrics.in_flight += 1
         try:
             await self.app(scope, receive, capture)
         finally:
+            count()                       # no response started (an exception): Starlette answers 500
             if access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client") or ("-", 0)
                 access_log.info("%s %s %s %s %.1fms", client[0], scope.get("method", "WS"), scope["path"],
@@ -552,6 +601,7 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
         Route("/v1/events", post_events, methods=["POST"]),
         Route("/v1/events", get_events, methods=["GET"]),
         Route("/v1/stats", stats, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         WebSocketRoute("/v1/stream", stream),
         *hec.routes(),
@@ -561,7 +611,7 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
         routes += taxii_routes()
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gw
-    app.add_middleware(_Wrap, inner=AccessLog)
+    app.add_middleware(_Wrap, inner=lambda inner_app: AccessLog(inner_app, gw.metrics))
     return app
 
 

@@ -52,8 +52,11 @@ class DispatchStats:
     stored: int = 0
     duplicates: int = 0
     delivered: int = 0
+    handed_to_destinations: int = 0   # events given to the fan-out (each destination gets every one)
     dead_lettered: int = 0
+    store_refused: int = 0
     store_errors: int = 0
+    failures: int = 0                 # delivery rounds that raised as a whole (503)
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -68,6 +71,14 @@ class Dispatcher:
         self.max_pending = max_pending
         self.batch = batch
         self.stats = DispatchStats()
+        # (stage, destination name or "") -> events dead-lettered; written by the delivery thread,
+        # read by /metrics on the event loop, hence the lock (a new key resizes the dict).
+        self._dead_letter_counts: dict[tuple[str, str], int] = {("ingest", ""): 0}
+        if store is not None:
+            self._dead_letter_counts[("store", "")] = 0
+        for name in getattr(fanout, "sinks", ()):
+            self._dead_letter_counts[("destination", name)] = 0
+        self._counts_lock = threading.Lock()
         self._queue: "queue.Queue[_Job | None]" = queue.Queue()
         self._pending = 0
         self._lock = threading.Lock()
@@ -126,6 +137,7 @@ class Dispatcher:
             self._deliver_group(jobs)
         except Exception as exc:  # noqa: BLE001 - a dead letter that cannot write, a destination that raised
             # This thread must live on: a dead delivery thread would leave every later request hanging.
+            self.stats.failures += 1
             log.exception("delivery failed; %d request(s) answered with 503", len(jobs))
             for job in jobs:
                 _resolve(job, exception=StoreUnavailable(f"delivery failed ({type(exc).__name__}; see the gateway log)"))
@@ -137,7 +149,7 @@ class Dispatcher:
         failed: dict[int, list[Rejected]] = {}
         not_stored: dict[int, Rejected] = {}
         refused = [r for job in jobs for r in job.rejected]
-        self._dead_letter(refused, {})
+        self._dead_letter(refused, {}, "ingest")
         if self.store is not None and events:
             try:
                 report = self.store.send(events)
@@ -149,31 +161,41 @@ class Dispatcher:
                 return
             self.stats.stored += report.delivered
             self.stats.duplicates += report.duplicates
-            self._dead_letter(report.failed, failed)
+            self.stats.store_refused += len(report.failed)
+            self._dead_letter(report.failed, failed, "store")
             # An event the store refused is answered `rejected`, so it goes nowhere else either.
             not_stored = {id(r.event): r for r in report.failed}
             if not_stored:
                 events = [e for e in events if id(e) not in not_stored]
         if self.fanout is not None and events:
+            self.stats.handed_to_destinations += len(events)
             report = self.fanout.send(events)     # FanOut reports a destination's exception per event
             self.stats.delivered += report.delivered
-            self._dead_letter(report.failed, failed)
+            self._dead_letter(report.failed, failed, "destination")
         if failed or refused:
             self.dead_letter.flush()
         for job in jobs:
             _resolve(job, result=Outcome([r for e in job.events for r in failed.get(id(e), ())],
                                          {id(e): not_stored[id(e)] for e in job.events if id(e) in not_stored}))
 
-    def _dead_letter(self, rejected: list[Rejected], failed: dict[int, list[Rejected]]) -> None:
+    def _dead_letter(self, rejected: list[Rejected], failed: dict[int, list[Rejected]], stage: str) -> None:
         for r in rejected:
             self.dead_letter.put(r)
             self.stats.dead_lettered += 1
+            key = (stage, (r.sink or "") if stage == "destination" else "")
+            with self._counts_lock:
+                self._dead_letter_counts[key] = self._dead_letter_counts.get(key, 0) + 1
             failed.setdefault(id(r.event), []).append(r)
+
+    def dead_letter_counts(self) -> dict[tuple[str, str], int]:
+        """A snapshot of events dead-lettered per (stage, destination name)."""
+        with self._counts_lock:
+            return dict(self._dead_letter_counts)
 
     def flush(self) -> None:
         """Flush buffering destinations and dead-letter what they report (called from this thread's owner at close)."""
         if self.fanout is not None:
-            self._dead_letter(self.fanout.flush().failed, {})
+            self._dead_letter(self.fanout.flush().failed, {}, "destination")
         self.dead_letter.flush()
 
     def close(self, timeout: float = 30.0) -> None:
@@ -189,7 +211,7 @@ class Dispatcher:
             try:
                 report = self.fanout.close()
                 if report is not None:
-                    self._dead_letter(getattr(report, "failed", []), {})
+                    self._dead_letter(getattr(report, "failed", []), {}, "destination")
             except Exception:  # noqa: BLE001
                 log.exception("closing the destinations failed")
         if self.store is not None:

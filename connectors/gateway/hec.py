@@ -59,9 +59,15 @@ class AckRegistry:
     def __init__(self) -> None:
         self._next: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._lock = threading.Lock()
+        self.issued = 0
+
+    @property
+    def channels(self) -> int:
+        return len(self._next)
 
     def issue(self, channel: str) -> int:
         with self._lock:
+            self.issued += 1
             ack_id = self._next.pop(channel, 0)
             self._next[channel] = ack_id + 1
             while len(self._next) > MAX_ACK_CHANNELS:
@@ -75,6 +81,13 @@ class AckRegistry:
 
 
 def _auth(request: Request) -> JSONResponse | None:
+    denied = _check_auth(request)
+    if denied is not None:
+        request.app.state.gateway.metrics.refuse("hec", "auth")
+    return denied
+
+
+def _check_auth(request: Request) -> JSONResponse | None:
     gw = request.app.state.gateway
     header = request.headers.get("authorization")
     if not header:
@@ -94,10 +107,13 @@ async def _body(request: Request, gw: Any) -> bytes | Response:
     try:
         return await read_body(request.headers, request.stream(), gw.settings.max_body_bytes)
     except BodyTooLarge:
+        gw.metrics.refuse("hec", "too_large")
         return JSONResponse({"text": "Content too large", "code": 6}, 413)
     except BadEncoding:
+        gw.metrics.refuse("hec", "bad_encoding")
         return reply(6)
     except ClientDisconnect:
+        gw.metrics.refuse("hec", "client_gone")
         return Response(status_code=499)          # nobody reads it; the access log records the hang-up
 
 
@@ -110,10 +126,14 @@ async def collector(request: Request) -> Response:
     if isinstance(body, Response):
         return body
     if not body.strip():
+        gw.metrics.refuse("hec", "empty")
         return reply(5)
     where = f"hec:{request.client.host if request.client else '?'}"
 
+    hec_refused = 0           # a HEC object refused by HEC's own rules (not in the results)
+
     def validate() -> tuple[Verdicts, tuple[int, int] | None]:
+        nonlocal hec_refused
         items, refused, failure = unwrap(body, where)
         verdicts = validate_items(items, gw.validator)
         invalid = next((r["index"] for r in verdicts.results if r["status"] == "rejected"), None)
@@ -126,14 +146,18 @@ async def collector(request: Request) -> Response:
             return verdicts, (6, invalid)         # earlier than any failure unwrap() found
         if refused is not None:
             verdicts.rejected.append(refused)     # the HEC object itself was refused: dead-letter it too
+            hec_refused = 1
         return verdicts, failure
     verdicts, failure = await run_in_threadpool(validate)
     try:
         await gw.ingest(verdicts)
     except Busy:
+        gw.metrics.refuse("hec", "busy")
         return reply(9, {"Retry-After": "1"})
     except StoreUnavailable:
+        gw.metrics.refuse("hec", "unavailable")
         return reply(9, {"Retry-After": "5"})
+    gw.metrics.count_verdicts("hec", verdicts.results, hec_refused)
     if failure is not None:
         code, index = failure
         return reply(code, **{"invalid-event-number": index})

@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 
 from .app import Gateway, create_app
-from .settings import GatewaySettings
+from .settings import METRICS_TOKEN_ENV, GatewaySettings, load_tokens
 
 log = logging.getLogger("wia_security.gateway")
 
@@ -69,7 +69,10 @@ def uvicorn_config(app: Any, settings: GatewaySettings, host: str, port: int, *,
 
 
 def run(settings: GatewaySettings, host: str = "127.0.0.1", port: int = 8088, **options: Any) -> None:
-    """Serve until SIGINT/SIGTERM (blocking)."""
+    """Serve until SIGINT/SIGTERM (blocking). Metrics-only tokens come from $WIA_GATEWAY_METRICS_TOKENS
+    unless the settings name some (the command line has no flag for them)."""
+    if not settings.metrics_tokens:
+        settings.metrics_tokens = load_tokens(env=METRICS_TOKEN_ENV)
     gateway = Gateway(settings)
     server = _Server(uvicorn_config(create_app(settings, gateway=gateway), settings, host, port, **options), gateway)
     server.run()

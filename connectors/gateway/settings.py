@@ -28,6 +28,8 @@ DEFAULT_MAX_PENDING_EVENTS = 100_000
 DEFAULT_DELIVERY_BATCH = 5_000
 SLOW_CONSUMER_POLICIES = ("disconnect", "drop_oldest")
 TOKEN_ENV = "WIA_GATEWAY_TOKENS"
+#: Tokens accepted on GET /metrics only (a scraper needs no ingest rights); `serve` reads them from here.
+METRICS_TOKEN_ENV = "WIA_GATEWAY_METRICS_TOKENS"
 
 
 @dataclass
@@ -52,6 +54,8 @@ class GatewaySettings:
     ws_compression: bool = False                   # permessage-deflate on the stream (CPU per subscriber)
     taxii: bool = True                             # the TAXII 2.1 endpoint over the store
     taxii_title: str = "WIA Security gateway"
+    metrics_tokens: Sequence[str] = ()             # accepted on GET /metrics only, beside `tokens`
+    metrics_anonymous: bool = False                # GET /metrics without a token (explicit opt-in)
     extra: dict = field(default_factory=dict)
 
     def check(self) -> None:
@@ -64,7 +68,7 @@ class GatewaySettings:
                     "max_pending_events", "delivery_batch"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be at least 1", key=key)
-        if any(len(t) < 16 for t in self.tokens):
+        if any(len(t) < 16 for t in [*self.tokens, *self.metrics_tokens]):
             raise ConfigError("tokens must be at least 16 characters", key="tokens")
 
 

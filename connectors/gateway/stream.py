@@ -200,7 +200,8 @@ class Hub:
         self.published = 0
         self.deliveries = 0
         self.slow_disconnects = 0
-        self.dropped = 0
+        self.dropped = 0                         # policy drop_oldest: messages dropped from queues
+        self.discarded = 0                       # policy disconnect: messages queued for a client it closed
 
     async def publish(self, events: Iterable[dict[str, Any]]) -> None:
         """Called on the event loop after events were accepted. Never waits for a client.
@@ -277,6 +278,7 @@ class Client:
                               or self.queued_chars + len(text) > hub.client_queue_bytes):
             if hub.slow_consumer != "drop_oldest":
                 self.overflowed = True           # the sender closes with CLOSE_SLOW_CONSUMER
+                hub.discarded += len(self.queue) + 1     # the queue and the message that did not fit
                 self.queue.clear()
                 self.queued_chars = 0
                 self.wakeup.set()
