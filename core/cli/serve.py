@@ -39,6 +39,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line")
     p.add_argument("--allow-anonymous", action="store_true",
                    help="accept requests without a token (local development only)")
+    p.add_argument("--metrics-token-file", metavar="PATH",
+                   help="tokens accepted on GET /metrics only, one per line (also $WIA_GATEWAY_METRICS_TOKENS)")
+    p.add_argument("--metrics-anonymous", action="store_true",
+                   help="serve GET /metrics without a token (counts only; for a scraper on a private network)")
     p.add_argument("--lenient", action="store_true", help="treat optional null fields as absent")
     p.add_argument("--max-body-bytes", type=int, metavar="N", help="largest request body (default 10 MiB); 413 beyond")
     p.add_argument("--client-queue", type=int, metavar="N", help="messages queued per stream client (default 1000)")
@@ -58,6 +62,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         from wia_security.connectors.gateway import GatewaySettings, load_tokens
+        from wia_security.connectors.gateway.settings import METRICS_TOKEN_ENV
         from wia_security.connectors.gateway.server import run as serve
     except ModuleNotFoundError as exc:
         return fail(f"the gateway: {missing_package(exc, 'server') or exc}")
@@ -72,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
             tokens=load_tokens(env=TOKEN_ENV, path=args.token_file), allow_anonymous=args.allow_anonymous,
             store=None if args.no_store else args.store, destinations=args.config, extra_sinks=args.destinations,
             dead_letter=args.dead_letter, lenient=args.lenient, slow_consumer=args.slow_consumer,
-            taxii=not args.no_taxii, **overrides)
+            taxii=not args.no_taxii, metrics_tokens=load_tokens(env=METRICS_TOKEN_ENV, path=args.metrics_token_file),
+            metrics_anonymous=args.metrics_anonymous, **overrides)
         settings.check()
     except (WiaError, OSError) as exc:
         return fail(exc)
@@ -80,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.allow_anonymous and not settings.tokens:
         logging.getLogger("wia_security.gateway").warning("authentication is OFF (--allow-anonymous)")
+    if args.metrics_anonymous:
+        logging.getLogger("wia_security.gateway").warning("GET /metrics is served without a token (--metrics-anonymous)")
     try:
         serve(settings, args.host, args.port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
               log_level=args.log_level)

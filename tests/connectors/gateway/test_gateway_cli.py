@@ -71,3 +71,44 @@ def test_serve_checks_the_stream_queue_bounds_it_is_given(tmp_path):
                            capture_output=True, text=True, timeout=30)
         key = flag[2:].replace("-", "_")
         assert r.returncode == 2 and f"{key}: must be at least 1" in r.stderr, r.stderr
+
+
+def _serve(tmp_path, *extra: str, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "wia_security", "serve", "--port", str(port), "--no-store",
+                             "--dead-letter", str(tmp_path / "dead.ndjson"), *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    return proc, url
+
+
+def test_serve_takes_metrics_only_tokens_from_a_file_and_serves_metrics_anonymously_only_when_asked(tmp_path):
+    metrics_token = "metrics-only-token-7c1e5a93"
+    (tmp_path / "metrics.tokens").write_text(f"# scraper\n{metrics_token}\n")
+    env = {**{k: v for k, v in os.environ.items() if k != "WIA_GATEWAY_METRICS_TOKENS"}, "WIA_GATEWAY_TOKENS": TOKEN}
+    proc, url = _serve(tmp_path, "--metrics-token-file", str(tmp_path / "metrics.tokens"), env=env)
+    try:
+        scrape = requests.get(url + "/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
+        assert scrape.status_code == 200 and "wia_gateway_" in scrape.text
+        assert requests.get(url + "/metrics").status_code == 401
+        # the metrics token opens /metrics only
+        assert requests.post(url + "/v1/events", json=[], headers={"Authorization": f"Bearer {metrics_token}"}).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and metrics_token not in output
+
+    proc, url = _serve(tmp_path, "--metrics-anonymous", env=env)
+    try:
+        assert requests.get(url + "/metrics").status_code == 200
+        assert requests.post(url + "/v1/events", json=[]).status_code == 401          # ingest still needs a token
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "without a token (--metrics-anonymous)" in output
