@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -53,6 +54,11 @@ THROTTLED = frozenset({"ProvisionedThroughputExceededException", "LimitExceededE
 #: Errors that mean the range cannot be read now or later: the stream or shard is gone, or the sequence
 #: number is not (any more) one of the shard's.
 GONE = frozenset({"ResourceNotFoundException", "InvalidArgumentException"})
+#: A sequence number as the Kinesis API's pattern has it (ASCII digits only: str.isdigit() also takes
+#: superscripts, which int() refuses, and int() refuses decimal text past 4300 digits).
+SEQUENCE_NUMBER = re.compile(r"0|[1-9][0-9]{0,128}")
+#: The largest BatchSize of a Kinesis event source mapping.
+MAX_BATCH_SIZE = 10_000
 
 log = get_logger()
 
@@ -102,12 +108,14 @@ def batch_info(document: dict[str, Any]) -> BatchInfo:
         raise ParseError("Kinesis failure record: KinesisBatchInfo is not an object", path="/KinesisBatchInfo")
     for member in ("streamArn", "shardId", "startSequenceNumber", "endSequenceNumber"):
         value = info.get(member)
-        if not isinstance(value, str) or not value or (member.endswith("SequenceNumber") and not value.isdigit()):
+        if not isinstance(value, str) or not value or (member.endswith("SequenceNumber")
+                                                       and not SEQUENCE_NUMBER.fullmatch(value)):
             raise ParseError(f"Kinesis failure record: KinesisBatchInfo.{member} is missing or malformed",
                              path=f"/KinesisBatchInfo/{member}")
     size = info.get("batchSize")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ParseError("Kinesis failure record: KinesisBatchInfo.batchSize is missing or not a positive number",
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_BATCH_SIZE:
+        raise ParseError("Kinesis failure record: KinesisBatchInfo.batchSize is missing or not a number from 1 to "
+                         f"{MAX_BATCH_SIZE:,}",
                          path="/KinesisBatchInfo/batchSize")
     if int(info["startSequenceNumber"]) > int(info["endSequenceNumber"]):
         raise ParseError("Kinesis failure record: startSequenceNumber is after endSequenceNumber",

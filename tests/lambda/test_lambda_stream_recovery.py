@@ -401,3 +401,24 @@ def test_a_loss_that_cannot_be_dead_lettered_is_reported_back_then_left_to_the_r
 
     assert len(responses) == MAX_RECEIVES and all(len(r["batchItemFailures"]) == 1 for r in responses)
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == [body]
+
+
+@pytest.mark.parametrize("member,value", [
+    ("startSequenceNumber", "4962\u00b2"),          # a superscript two: str.isdigit() says yes, int() says no
+    ("endSequenceNumber", "9" * 5000),              # past int()'s 4300-digit limit for decimal text
+    ("batchSize", 10 ** 40),                        # no Kinesis batch is that big
+])
+def test_a_failure_record_with_absurd_numbers_is_dead_lettered_naming_the_member(forwarder, samples, monkeypatch,
+                                                                                member, value):
+    """A hand-made failure record (anyone allowed to SendMessage on the queue) is settled: one dead letter
+    naming the member, never a traceback that fails the invocation and brings the message back until redrive."""
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    batch = put(setup.kinesis, [json.dumps(fresh(samples["alert-sample"])).encode()])
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch, **{member: value}))
+
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    assert fw.findings() == {} and setup.left_in(setup.queue) == []
+    (dead,) = fw.dead_letters()
+    assert dead["reason"].startswith(f"unparseable input: Kinesis failure record: KinesisBatchInfo.{member} ")
