@@ -46,7 +46,10 @@ def rejected_from_record(record: dict[str, Any]) -> Rejected:
         if isinstance(record.get("raw"), str):
             raw = record["raw"].encode("utf-8", "surrogatepass")
         elif isinstance(record.get("raw_base64"), str):
-            raw = base64.b64decode(record["raw_base64"])
+            try:
+                raw = base64.b64decode(record["raw_base64"])
+            except ValueError:                   # not base64 (a hand-edited record): its text stands for it
+                raw = record["raw_base64"].encode("utf-8", "surrogatepass")
     errors = record.get("errors")
     return Rejected(str(record.get("reason", "")), event=record.get("event"),
                     errors=errors if isinstance(errors, list) else [],

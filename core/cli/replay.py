@@ -295,16 +295,20 @@ class _Replayer:
             if not self._selected(record):
                 counts.not_selected += 1
                 continue
-            key = record.get("dead_letter_id")
-            if not isinstance(key, str):
-                key = dead_letter_id(rejected_from_record(record))
-            if key in self.seen_ids:
-                counts.repeats += 1
-                continue
-            self.seen_ids.add(key)
             if record.get("event") is None:
+                # the id is computed, not taken from the record (a copied or forged one would drop a
+                # different record); a record without raw either has nothing to tell repeats by
+                rejected = rejected_from_record(record)
+                key = dead_letter_id(rejected) if rejected.raw is not None else None
+                if key is not None and key in self.seen_ids:
+                    counts.repeats += 1
+                    continue
+                if key is not None:
+                    self.seen_ids.add(key)
                 self._carry(record, item)
                 continue
+            # repeats of an event are told by its content per destination (an honest dead_letter_id adds
+            # nothing to that; a copied one would hide a different event)
             event = record["event"]
             wanted = self._route(record)
             digest = hashlib.sha256(_dumpb(event)).digest()[:16]

@@ -311,3 +311,26 @@ def test_sqlite_dead_letter_output_keeps_the_records_and_cannot_be_the_input(cli
     s = json.loads(r.out)
     assert (s["records"], s["replayed"], s["not_replayable"], s["duplicates"]) == (2, 1, 1, 0)
     assert len(sqlite3.connect(tmp_path / "new.db").execute("SELECT * FROM dead_letters").fetchall()) == 2
+
+
+def test_hostile_records_are_each_settled_without_a_traceback(cli, tmp_path):
+    """Records a person or a broken tool wrote: a raw_base64 that is not base64, two different events
+    under one (copied or forged) dead_letter_id, records with neither event nor raw. Each event is
+    delivered and every other record carried: none is dropped as a "repeat" of a different one."""
+    one, two = event_dicts(2, seed=21)
+    records = [
+        {"reason": "unparseable input: not valid UTF-8", "where": "a.ndjson:1", "raw_base64": "!!!notbase64"},
+        {"reason": "gave up", "dead_letter_id": "0" * 32, "where": "a.ndjson:2", "event": one},
+        {"reason": "gave up", "dead_letter_id": "0" * 32, "where": "a.ndjson:2", "event": two},   # id copied
+        {"reason": "first", "event": None},
+        {"reason": "second, another record", "event": None},
+    ]
+    dead = tmp_path / "hostile.ndjson"
+    dead.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+    r = cli("replay", str(dead), "--to", "sqlite:///store.db", "--summary", "json")
+    assert "Traceback" not in r.err and r.code == 1, r.err
+    s = summary(r.out)
+    assert (s["records"], s["replayed"], s["not_replayable"], s["repeats"], s["delivered"]) == (5, 2, 3, 0, 2)
+    assert stored_ids(tmp_path / "store.db") == sorted([one["id"], two["id"]])
+    carried = lines(tmp_path / "wia-dead-letter.replay.ndjson")
+    assert carried == [records[0], records[3], records[4]]                      # unchanged, each one
