@@ -20,12 +20,19 @@ PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.
 
 def rewrapped(label: str, body: str) -> str:
     """One PEM block with its base64 re-wrapped at 64 characters: a PEM pasted into a one-line field arrives
-    with spaces for its line breaks. A legacy encrypted key's Proc-Type / DEK-Info header lines are kept as given."""
-    if ":" in body:
+    with spaces for its line breaks. A legacy encrypted key's Proc-Type / DEK-Info header lines are kept as
+    given when they are lines, and rebuilt (`Name: value`, then a blank line) when pasted into one line."""
+    if ":" in body and "\n" in body.strip():
         return f"-----BEGIN {label}-----{body}-----END {label}-----\n"
-    b64 = "".join(body.split())
+    words = body.split()
+    headers = []
+    while len(words) >= 2 and words[0].endswith(":"):       # `Proc-Type: 4,ENCRYPTED DEK-Info: AES-128-CBC,<iv>`
+        headers.append(f"{words[0]} {words[1]}\n")
+        words = words[2:]
+    b64 = "".join(words)
     lines = "\n".join(b64[i:i + 64] for i in range(0, len(b64), 64))
-    return f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n"
+    head = "".join(headers) + "\n" if headers else ""
+    return f"-----BEGIN {label}-----\n{head}{lines}\n-----END {label}-----\n"
 
 
 def blocks(text: str | None, labels: tuple[str, ...]) -> list[str]:

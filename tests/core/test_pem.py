@@ -56,3 +56,21 @@ def test_a_real_certificate_and_key_load_from_the_private_files(tmp_path):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     with private_pem_files(cert_pem, key_pem) as (c, k):
         context.load_cert_chain(c, k)
+
+
+def test_a_legacy_encrypted_key_pasted_into_one_line_loads_with_its_passphrase(tmp_path):
+    """OpenSSL's traditional encrypted key (`Proc-Type: 4,ENCRYPTED` / `DEK-Info:` header lines, what
+    `openssl genrsa -aes128` wrote before 3.0) pasted into a one-line field: its header lines are rebuilt
+    too, so the passphrase decrypts it (it was "unreadable PEM")."""
+    from cryptography.hazmat.primitives import serialization
+    key, cert = issue(make_ca("wia-test-ca"), "client", server=False)
+    cert_path = tmp_path / "c.pem"
+    write_certificate(cert_path, cert)
+    legacy = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                               serialization.BestAvailableEncryption(b"correct horse")).decode()
+    assert "Proc-Type: 4,ENCRYPTED" in legacy
+    for pasted in (legacy, legacy.replace("\n", "\r\n"), legacy.replace("\n", " ")):
+        key_pem = "".join(blocks(pasted, PRIVATE_KEY_LABELS)).encode()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        with private_pem_files(cert_path.read_bytes(), key_pem) as (c, k):
+            context.load_cert_chain(c, k, password="correct horse")
