@@ -108,7 +108,7 @@ class _SqliteSource:
         self.skipped = 0
         self._done = 0
         try:
-            self._db = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+            self._db = _connect_for_reading(path)
             tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.Error as exc:
             raise OSError(0, f"cannot read the SQLite dead letter: {exc}", path) from None
@@ -142,6 +142,19 @@ class _SqliteSource:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _connect_for_reading(path: str) -> sqlite3.Connection:
+    """A connection that cannot write. Opened read-write (query_only) where the file allows: a read-only
+    connection to a WAL database leaves its -wal and -shm files behind, the last read-write one removes
+    them on close; read-only where the file is not writable."""
+    uri = f"file:{quote(os.path.abspath(path))}"
+    try:
+        db = sqlite3.connect(f"{uri}?mode=rw", uri=True)
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?mode=ro", uri=True)
+    db.execute("PRAGMA query_only = ON")
+    return db
 
 
 def _open_source(spec: str) -> Any:
@@ -356,7 +369,9 @@ class _Replayer:
         self._echo(f"{item.where}: {reason}")
         if self.output is None:
             return
-        raw = item.raw if item.raw is not None else _dumpb(item.value)
+        # a value that is not a record is carried as its text; an input that could not be read (a line
+        # past the reader's limit, a SQLite page that would not read) has no text to carry
+        raw = item.raw if item.raw is not None else (None if item.error is not None else _dumpb(item.value))
         self.output.put(Rejected(reason, where=item.where, raw=raw))
 
     def _echo(self, line: str) -> None:
@@ -423,6 +438,20 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"the dead-letter output {dead_letter_spec} is also an input ({clash[0]}): records would be "
                     f"appended to the file being replayed{hint}")
 
+    # the inputs first: one that cannot be read leaves no destination store or dead letter created
+    sources: list[Any] = []
+
+    def close_sources() -> None:
+        for src in sources:
+            src.close()
+
+    try:
+        for spec in args.inputs:
+            sources.append(_open_source(spec))
+    except OSError as exc:
+        close_sources()
+        return fail(f"{exc.filename or 'input'}: {exc.strerror or exc}")
+
     settings: dict[str, Any] = {}
     sink: Any = None
     destinations: list[str] | None = None
@@ -441,12 +470,14 @@ def run(args: argparse.Namespace) -> int:
         elif not args.dry_run:
             sink = open_sink(destination_name)
     except (WiaError, OSError) as exc:
+        close_sources()
         return fail(exc)
     if sink is not None:
         destination_name = sink.name
         clash = _clash(args.inputs, _output_paths(sink))
         if clash:
             sink.close()
+            close_sources()
             return fail(f"the destination {sink.name} is also an input ({clash[0]})")
 
     output: Any = None
@@ -464,20 +495,8 @@ def run(args: argparse.Namespace) -> int:
             if output is not None:
                 output.close()
             sink.close()
+            close_sources()
             return fail(exc)
-
-    sources: list[Any] = []
-    try:
-        for spec in args.inputs:
-            sources.append(_open_source(spec))
-    except OSError as exc:
-        for src in sources:
-            src.close()
-        if sink is not None:
-            sink.close()
-        if output is not None:
-            output.close()
-        return fail(f"{exc.filename or 'input'}: {exc.strerror or exc}")
 
     batch_size = args.batch_size or settings.get("batch_size") or DEFAULT_BATCH_SIZE
     lenient = args.lenient if args.lenient is not None else bool(settings.get("lenient", False))

@@ -334,3 +334,33 @@ def test_hostile_records_are_each_settled_without_a_traceback(cli, tmp_path):
     assert stored_ids(tmp_path / "store.db") == sorted([one["id"], two["id"]])
     carried = lines(tmp_path / "wia-dead-letter.replay.ndjson")
     assert carried == [records[0], records[3], records[4]]                      # unchanged, each one
+
+
+def test_replay_leaves_no_files_behind(cli, tmp_path, monkeypatch):
+    """Reading a SQLite dead letter leaves no -wal/-shm beside it, a corrupt input opens no destination
+    (no empty store left), and a SQLite input unreadable midway carries no made-up `raw`."""
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=3, runs=1)
+    assert cli("replay", str(dead), "--to", "sqlite:///store.db", "--dead-letter", "sqlite:///new.db").code == 1
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "new.db").rename(tmp_path / "nested" / "new.db")
+    assert sorted(p.name for p in (tmp_path / "nested").iterdir()) == ["new.db"]
+    r = cli("replay", "nested/new.db", "--to", f"file://{tmp_path}/out.ndjson", "--dead-letter", "x.ndjson")
+    assert r.code == 1, r.err
+    assert sorted(p.name for p in (tmp_path / "nested").iterdir()) == ["new.db"]
+
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"SQLite format 3\x00" + b"\xff" * 8192)
+    r = cli("replay", str(corrupt), "--to", "sqlite:///never.db", "--dead-letter", "never.ndjson")
+    assert r.code == 2 and "cannot read the SQLite dead letter" in r.err
+    assert not (tmp_path / "never.db").exists() and not (tmp_path / "never.ndjson").exists()
+
+    # pages after the first zeroed: the schema reads, the rows do not
+    data = (tmp_path / "nested" / "new.db").read_bytes()
+    torn = tmp_path / "torn.db"
+    torn.write_bytes(data[:4096] + b"\x00" * (len(data) - 4096))
+    r = cli("replay", str(torn), "--to", "sqlite:///torn-store.db", "--dead-letter", "torn.ndjson")
+    assert r.code == 1 and "unreadable SQLite dead letter" in r.err
+    (carried,) = lines(tmp_path / "torn.ndjson")
+    assert carried["reason"].startswith("not a dead-letter record: unreadable SQLite dead letter")
+    assert "raw" not in carried and "event" not in carried
+
