@@ -219,6 +219,20 @@ def _clash(inputs: list[str], outputs: list[str]) -> tuple[str, str] | None:
     return None
 
 
+def _destination_clash(inputs: list[str], urls: list[str]) -> str | None:
+    """Why a destination is refused before it is opened (opening a SQLite store creates its tables)."""
+    paths = []
+    for url in urls:
+        try:
+            path = _spec_path(url)
+        except WiaError:
+            continue                                 # opening it reports the bad URL
+        if path and path != "-":
+            paths.append(path)
+    clash = _clash(inputs, paths)
+    return f"the destination {clash[1]} is also an input ({clash[0]})" if clash else None
+
+
 class _RoutedFanOut:
     """A --config fan-out sending each event only to the destinations its record asks for (the one that
     refused it), in the order the events were planned; events without a route go to every destination."""
@@ -464,10 +478,18 @@ def run(args: argparse.Namespace) -> int:
             settings = config.forward
             destinations = [d.name for d in config.destinations]
             destination_name = "fanout(" + ", ".join(destinations) + ")"
+            refused = _destination_clash(args.inputs, [d.url for d in config.destinations])
+            if refused:
+                close_sources()
+                return fail(refused)
             if not args.dry_run:
                 routes = {}
                 sink = _RoutedFanOut(config.open(), routes)
         elif not args.dry_run:
+            refused = _destination_clash(args.inputs, [destination_name])
+            if refused:
+                close_sources()
+                return fail(refused)
             sink = open_sink(destination_name)
     except (WiaError, OSError) as exc:
         close_sources()

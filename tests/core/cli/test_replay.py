@@ -364,3 +364,21 @@ def test_replay_leaves_no_files_behind(cli, tmp_path, monkeypatch):
     assert carried["reason"].startswith("not a dead-letter record: unreadable SQLite dead letter")
     assert "raw" not in carried and "event" not in carried
 
+
+def test_a_destination_that_is_the_input_is_refused_before_it_is_opened(cli, tmp_path, monkeypatch):
+    """Opening a SQLite destination creates its tables: refused only after, the input dead letter had
+    gained the store's schema (an input changed)."""
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=3, runs=1)
+    assert cli("replay", str(dead), "--to", "sqlite:///store.db", "--dead-letter", "sqlite:///new.db").code == 1
+
+    def schema() -> list[tuple]:
+        return sqlite3.connect(tmp_path / "new.db").execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+
+    before = schema()
+    r = cli("replay", "new.db", "--to", "sqlite:///new.db", "--dead-letter", "x.ndjson")
+    assert r.code == 2 and "also an input" in r.err
+    config = tmp_path / "wia.toml"
+    config.write_text(f'[destinations.store]\nurl = "sqlite:///{tmp_path}/new.db"\n')
+    r = cli("replay", "new.db", "--config", str(config), "--dead-letter", "x.ndjson")
+    assert r.code == 2 and "also an input" in r.err
+    assert schema() == before
