@@ -235,7 +235,8 @@ def _destination_clash(inputs: list[str], urls: list[str]) -> str | None:
 
 class _RoutedFanOut:
     """A --config fan-out sending each event only to the destinations its record asks for (the one that
-    refused it), in the order the events were planned; events without a route go to every destination."""
+    refused it), in the order the events were planned; events without a route go to every destination.
+    `routes`: event id -> (digest of the event as read, destinations), one entry per replayed event."""
 
     def __init__(self, fanout: Any, routes: dict[str, deque]) -> None:
         self.fanout, self.routes = fanout, routes
@@ -245,10 +246,21 @@ class _RoutedFanOut:
         queue = self.routes.get(event_id) if isinstance(event_id, str) else None
         if not queue:
             return None
-        route = queue.popleft()
+        _, route = queue.popleft()
         if not queue:
             del self.routes[event_id]
         return route
+
+    def drop_route(self, event_id: Any, digest: bytes) -> None:
+        """An event rejected before sending gives up its own route: by content, since an event sharing its
+        id may be waiting in the batch for the route planned before it."""
+        queue = self.routes.get(event_id) if isinstance(event_id, str) else None
+        for entry in queue or ():
+            if entry[0] == digest:
+                queue.remove(entry)
+                break
+        if queue is not None and not queue:
+            del self.routes[event_id]
 
     def send(self, events: list[dict[str, Any]]) -> Any:
         from wia_security.connectors.base import DeliveryReport
@@ -338,7 +350,7 @@ class _Replayer:
             # nothing to that; a copied one would hide a different event)
             event = record["event"]
             wanted = self._route(record)
-            digest = hashlib.sha256(_dumpb(event)).digest()[:16]
+            digest = _digest(event)
             before = self.sent.get(digest, frozenset())
             new = wanted - before
             if not new:
@@ -346,7 +358,7 @@ class _Replayer:
                 continue
             self.sent[digest] = before | new
             if self.routes is not None and isinstance(event, dict) and isinstance(event.get("id"), str):
-                self.routes.setdefault(event["id"], deque()).append(new)
+                self.routes.setdefault(event["id"], deque()).append((digest, new))
             counts.replayed += 1
             replay = _ReplayItem(item.source, item.line, value=event)
             replay.origin = record["where"] if isinstance(record.get("where"), str) else None
@@ -404,8 +416,12 @@ class _ReplayDeadLetter(_Echoing):
 
     def put(self, rejected: Any) -> None:
         if rejected.sink is None and isinstance(rejected.event, dict) and isinstance(self.sink, _RoutedFanOut):
-            self.sink.take_route(rejected.event.get("id"))
+            self.sink.drop_route(rejected.event.get("id"), _digest(rejected.event))
         super().put(rejected)
+
+
+def _digest(event: Any) -> bytes:
+    return hashlib.sha256(_dumpb(event)).digest()[:16]
 
 
 def _dumpb(value: Any) -> bytes:

@@ -382,3 +382,21 @@ def test_a_destination_that_is_the_input_is_refused_before_it_is_opened(cli, tmp
     r = cli("replay", "new.db", "--config", str(config), "--dead-letter", "x.ndjson")
     assert r.code == 2 and "also an input" in r.err
     assert schema() == before
+
+
+def test_config_an_invalid_event_sharing_an_id_does_not_take_the_route_of_a_valid_one(cli, tmp_path):
+    """A dead letter holding an event refused by one destination and, after it, an invalid event with the
+    same id (a corrupted copy): the invalid one gave up the valid one's route, which then went to every
+    destination, again to the one that had taken it."""
+    (event,) = event_dicts(1, seed=3)
+    broken = {k: v for k, v in event.items() if k != "version"}
+    dead = tmp_path / "dead.ndjson"
+    dead.write_text(json.dumps({"reason": "gave up", "sink": "backup", "where": "in:1", "event": event}) + "\n"
+                    + json.dumps({"reason": "invalid: /", "where": "in:2", "event": broken}) + "\n")
+    config = tmp_path / "wia.toml"
+    config.write_text(f'[destinations.primary]\nurl = "file://{tmp_path}/primary.ndjson"\n'
+                      f'[destinations.backup]\nurl = "file://{tmp_path}/backup.ndjson"\n')
+    r = cli("replay", str(dead), "--config", str(config), "--summary", "json")
+    assert r.code == 1 and summary(r.out)["invalid"] == 1
+    assert [e["id"] for e in lines(tmp_path / "backup.ndjson")] == [event["id"]]
+    assert lines(tmp_path / "primary.ndjson") == []                       # it took the event the first time
