@@ -18,6 +18,7 @@ import io
 import os
 import re
 import sys
+import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable, Iterator
 
@@ -92,7 +93,7 @@ class InputSource:
             for item in iter_items(self.stream, self.name):
                 last = item.line
                 yield item
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:  # corrupt or truncated gzip
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # corrupt or truncated gzip
             # The line after the last value read: where the reading stopped (1 when nothing could be read).
             after = f" after line {last}" if last else ""
             yield Item(self.name, last + 1, error=ParseError(f"unreadable input{after}: {exc}", source=self.name,

@@ -400,3 +400,17 @@ def test_config_an_invalid_event_sharing_an_id_does_not_take_the_route_of_a_vali
     assert r.code == 1 and summary(r.out)["invalid"] == 1
     assert [e["id"] for e in lines(tmp_path / "backup.ndjson")] == [event["id"]]
     assert lines(tmp_path / "primary.ndjson") == []                       # it took the event the first time
+
+
+def test_a_corrupt_gzip_dead_letter_is_reported_not_a_traceback(cli, tmp_path, monkeypatch):
+    """A gzip whose deflate data is damaged midway (zlib.error, which is not an OSError): what was read
+    is replayed, the rest named as unreadable and the run exits 1."""
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=3, runs=1)
+    packed = gzip.compress(dead.read_bytes() * 40)
+    damaged = tmp_path / "damaged.ndjson.gz"
+    damaged.write_bytes(packed[:40] + b"\x00" * 200 + packed[240:])
+    r = cli("replay", str(damaged), "--to", "sqlite:///store.db", "--summary", "json")
+    assert r.code == 1 and "Traceback" not in r.err
+    assert "unreadable input" in r.err
+    carried = lines(tmp_path / "wia-dead-letter.replay.ndjson")
+    assert any(rec["reason"].startswith("not a dead-letter record: unreadable input") for rec in carried)
