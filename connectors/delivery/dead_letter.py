@@ -50,6 +50,10 @@ CREATE INDEX IF NOT EXISTS dead_letters_sink ON dead_letters (sink, failed_at);
 """
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 class SqliteDeadLetter:
     """Rejected events as rows of `dead_letters` in a SQLite file; `record` holds the full JSON record."""
 
@@ -72,8 +76,9 @@ class SqliteDeadLetter:
         """Store a record as it is (`wia-security replay` carries records it cannot replay unchanged)."""
         event = record.get("event")
         event_id = event.get("id") if isinstance(event, dict) and isinstance(event.get("id"), str) else None
-        row = (record.get("failed_at") or now_iso(), record.get("sink"), record.get("reason") or "", int(retryable),
-               event_id, _dumps(record))
+        # the columns take text only (a carried record may be hand-made); the record column keeps it whole
+        row = (_text(record.get("failed_at")) or now_iso(), _text(record.get("sink")), _text(record.get("reason")) or "",
+               int(retryable), event_id, _dumps(record))
         with self._lock:
             try:
                 self._db.execute("INSERT INTO dead_letters (failed_at, sink, reason, retryable, event_id, record) "

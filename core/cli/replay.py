@@ -365,7 +365,7 @@ class _Replayer:
             yield replay
 
     def _selected(self, record: dict[str, Any]) -> bool:
-        if self.sinks is not None and record.get("sink") not in self.sinks:
+        if self.sinks is not None and _sink_of(record) not in self.sinks:
             return False
         return self.reason_match is None or bool(self.reason_match.search(str(record.get("reason", ""))))
 
@@ -374,7 +374,7 @@ class _Replayer:
         config has it, else all of them; with --to, the one destination ("*")."""
         if self.destinations is None:
             return _ONE_DESTINATION
-        sink = record.get("sink")
+        sink = _sink_of(record)
         return frozenset((sink,)) if sink in self.destinations else self.destinations
 
     def _carry(self, record: dict[str, Any], item: Item) -> None:
@@ -418,6 +418,12 @@ class _ReplayDeadLetter(_Echoing):
         if rejected.sink is None and isinstance(rejected.event, dict) and isinstance(self.sink, _RoutedFanOut):
             self.sink.drop_route(rejected.event.get("id"), _digest(rejected.event))
         super().put(rejected)
+
+
+def _sink_of(record: dict[str, Any]) -> str | None:
+    """The destination name a record gives (a hand-made one may hold a list or an object there)."""
+    sink = record.get("sink")
+    return sink if isinstance(sink, str) else None
 
 
 def _digest(event: Any) -> bytes:

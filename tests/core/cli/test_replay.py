@@ -414,3 +414,23 @@ def test_a_corrupt_gzip_dead_letter_is_reported_not_a_traceback(cli, tmp_path, m
     assert "unreadable input" in r.err
     carried = lines(tmp_path / "wia-dead-letter.replay.ndjson")
     assert any(rec["reason"].startswith("not a dead-letter record: unreadable input") for rec in carried)
+
+
+def test_records_whose_sink_or_time_is_not_text_are_settled(cli, tmp_path):
+    """A `sink` that is a list or an object (a hand-made record) made --sink and --config raise
+    (unhashable), and carrying such a record into a SQLite dead letter stopped the run (binding error)."""
+    (event,) = event_dicts(1, seed=5)
+    dead = tmp_path / "dead.ndjson"
+    odd = {"reason": "x", "sink": {"name": "backup"}, "failed_at": {"when": 1}, "raw": "zz"}
+    dead.write_text(json.dumps({"reason": "gave up", "sink": ["backup"], "where": "in:1", "event": event}) + "\n"
+                    + json.dumps(odd) + "\n")
+    config = tmp_path / "wia.toml"
+    config.write_text(f'[destinations.backup]\nurl = "file://{tmp_path}/backup.ndjson"\n')
+    r = cli("replay", str(dead), "--sink", "backup", "--to", "sqlite:///a.db", "--summary", "json")
+    assert "Traceback" not in r.err and r.code == 0, r.err
+    assert summary(r.out)["not_selected"] == 2                      # neither names the destination backup
+    r = cli("replay", str(dead), "--config", str(config), "--dead-letter", "sqlite:///dl.db", "--summary", "json")
+    assert r.code == 1, r.err
+    assert [e["id"] for e in lines(tmp_path / "backup.ndjson")] == [event["id"]]
+    (row,) = sqlite3.connect(tmp_path / "dl.db").execute("SELECT sink, record FROM dead_letters").fetchall()
+    assert row[0] is None and json.loads(row[1]) == odd             # carried unchanged
