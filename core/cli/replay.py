@@ -500,11 +500,11 @@ def run(args: argparse.Namespace) -> int:
             settings = config.forward
             destinations = [d.name for d in config.destinations]
             destination_name = "fanout(" + ", ".join(destinations) + ")"
-            refused = _destination_clash(args.inputs, [d.url for d in config.destinations])
-            if refused:
-                close_sources()
-                return fail(refused)
             if not args.dry_run:
+                refused = _destination_clash(args.inputs, [d.url for d in config.destinations])
+                if refused:
+                    close_sources()
+                    return fail(refused)
                 routes = {}
                 sink = _RoutedFanOut(config.open(), routes)
         elif not args.dry_run:
