@@ -507,7 +507,10 @@ def run(args: argparse.Namespace) -> int:
                     return fail(refused)
                 routes = {}
                 sink = _RoutedFanOut(config.open(), routes)
-        elif not args.dry_run:
+        elif args.dry_run:
+            from wia_security.connectors import _redact
+            destination_name = _redact(destination_name)       # no sink to name it: never its credentials
+        else:
             refused = _destination_clash(args.inputs, [destination_name])
             if refused:
                 close_sources()

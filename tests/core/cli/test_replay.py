@@ -434,3 +434,15 @@ def test_records_whose_sink_or_time_is_not_text_are_settled(cli, tmp_path):
     assert [e["id"] for e in lines(tmp_path / "backup.ndjson")] == [event["id"]]
     (row,) = sqlite3.connect(tmp_path / "dl.db").execute("SELECT sink, record FROM dead_letters").fetchall()
     assert row[0] is None and json.loads(row[1]) == odd             # carried unchanged
+
+
+def test_dry_run_never_shows_the_destination_url_credentials(cli, tmp_path, monkeypatch):
+    """A dry run opens no destination, so it has no sink name to show: it showed the URL as given,
+    user:password and token query included."""
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=2, runs=1)
+    url = "splunk+https://user:PASSWORD1@hec.example:8088/services/collector?token=SECRETTOKEN1"
+    for form in ("text", "json"):
+        r = cli("replay", str(dead), "--to", url, "--dry-run", "--summary", form)
+        assert r.code == 1
+        assert "hec.example" in r.out
+        assert "PASSWORD1" not in r.out + r.err and "SECRETTOKEN1" not in r.out + r.err
