@@ -51,12 +51,24 @@ class FanOut(BaseSink):
             self._pool.shutdown(wait=True)
         return report
 
+    def send_each(self, batches: Mapping[str, Sequence[dict[str, Any]]]) -> DeliveryReport:
+        """Delivers each destination only its own events (`{destination name: events}`; one not named, or
+        with none, gets nothing): a replay sends an event only to the destination that refused it."""
+        return self._run({name: (lambda sink, b=batch: sink.send(b), batch) for name, batch in batches.items() if batch})
+
     def _each(self, call: Callable[[Any], Any], events: Sequence[dict[str, Any]]) -> DeliveryReport:
-        names = list(self.sinks)
-        if self._pool is None:
-            results = [_guard(call, self.sinks[names[0]], events)]
-        else:
-            results = list(self._pool.map(lambda n: _guard(call, self.sinks[n], events), names))
+        return self._run({name: (call, events) for name in self.sinks})
+
+    def _run(self, plan: Mapping[str, tuple[Callable[[Any], Any], Sequence[dict[str, Any]]]]) -> DeliveryReport:
+        """Runs each destination's (call, events) of `plan`, in parallel when there are several, and
+        accounts the reports per destination."""
+        names = list(plan)
+
+        def one(name: str) -> DeliveryReport | None:
+            call, events = plan[name]
+            return _guard(call, self.sinks[name], events)
+
+        results = list(self._pool.map(one, names)) if self._pool is not None and len(names) > 1 else [one(n) for n in names]
         merged = DeliveryReport(self.name)
         for name, report in zip(names, results):
             if report is None:                    # close() of a sink that returns nothing

@@ -263,38 +263,14 @@ class _RoutedFanOut:
             del self.routes[event_id]
 
     def send(self, events: list[dict[str, Any]]) -> Any:
-        from wia_security.connectors.base import DeliveryReport
-        from wia_security.connectors.delivery.fanout import _guard
         per: dict[str, list[dict[str, Any]]] = {name: [] for name in self.sinks}
         for event in events:
             for name in self.take_route(event.get("id")) or per:
                 per[name].append(event)
-        merged = DeliveryReport(self.name)
-        for name, batch in per.items():
-            if batch:
-                self._account(name, _guard(lambda sink, b=batch: sink.send(b), self.sinks[name], batch), merged)
-        return merged
+        return self.fanout.send_each(per)
 
     def flush(self) -> Any:
-        from wia_security.connectors.base import DeliveryReport
-        from wia_security.connectors.delivery.fanout import _guard
-        merged = DeliveryReport(self.name)
-        for name, sink in self.sinks.items():
-            self._account(name, _guard(lambda s: s.flush(), sink, ()), merged)
-        return merged
-
-    def _account(self, name: str, report: Any, merged: Any) -> None:
-        if report is None:
-            return
-        stats = self.stats[name]
-        stats.delivered += report.delivered
-        stats.duplicates += report.duplicates
-        stats.failed += len(report.failed)
-        for rejected in report.failed:
-            rejected.sink = name
-            key = rejected.reason.split(": ", 1)[0]
-            stats.reasons[key] = stats.reasons.get(key, 0) + 1
-        merged.merge(report)
+        return self.fanout.flush()
 
     def close(self) -> Any:
         return self.fanout.close()
