@@ -6,6 +6,7 @@ away (`| head`), as a shell reports a tool killed by SIGPIPE.
 """
 from __future__ import annotations
 
+import argparse
 import difflib
 import errno
 import os
@@ -22,6 +23,18 @@ EXIT_CODES_HELP = ("Exit codes: 0 success, 1 some events invalid or rejected, 2 
                    "130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 141 output pipe closed (| head).")
 
 T = TypeVar("T")
+
+
+def add_delivery_run_options(p: argparse.ArgumentParser) -> None:
+    """The options of a run that validates events and delivers them in batches (forward, replay)."""
+    from ..pipeline import DEFAULT_BATCH_SIZE
+    p.add_argument("--lenient", action="store_true", default=None,
+                   help="treat optional fields that are null as absent instead of rejecting the event")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help=f"events per delivery batch (default {DEFAULT_BATCH_SIZE})")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar on stderr (default: when stderr is a terminal)")
+    p.add_argument("--summary", choices=("text", "json"), default="text", help="summary format (default text)")
 
 
 def missing_inputs(paths: Sequence[str]) -> list[str]:

@@ -11,7 +11,7 @@ from ..errors import ConfigError, OutputError, WiaError
 from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource
-from .common import EXIT_CODES_HELP, StopSignals, fail, missing_inputs, same_file
+from .common import EXIT_CODES_HELP, StopSignals, add_delivery_run_options, fail, missing_inputs, same_file
 
 DEFAULT_DESTINATION = "sqlite:///wia-events.db"
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
@@ -43,13 +43,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--dead-letter", default=None, metavar="PATH|URL",
                    help=f"where rejected events go, with the reason: an NDJSON path (default {DEFAULT_DEAD_LETTER}), "
                         "sqlite:///dead.db, or sink+URL")
-    p.add_argument("--lenient", action="store_true", default=None,
-                   help="treat optional fields that are null as absent instead of rejecting the event")
-    p.add_argument("--batch-size", type=int, default=None, metavar="N",
-                   help=f"events per delivery batch (default {DEFAULT_BATCH_SIZE})")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show a progress bar on stderr (default: when stderr is a terminal)")
-    p.add_argument("--summary", choices=("text", "json"), default="text", help="summary format (default text)")
+    add_delivery_run_options(p)
     p.add_argument("--enrich", choices=("virustotal",), default=None,
                    help="add VirusTotal reputation to indicators before delivery (API key in $VT_API_KEY; "
                         "cached, time-boxed, never blocks delivery)")

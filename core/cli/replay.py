@@ -25,7 +25,7 @@ from ..pipeline import DEFAULT_BATCH_SIZE, ForwardSummary, Forwarder
 from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
-from .common import EXIT_CODES_HELP, StopSignals, fail, missing_inputs, same_file
+from .common import EXIT_CODES_HELP, StopSignals, add_delivery_run_options, fail, missing_inputs, same_file
 from .forward import DEFAULT_DESTINATION, _Echoing, _writes_stdout
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.replay.ndjson"
@@ -63,13 +63,7 @@ def add_parser(subparsers: Any) -> None:
                    help="replay only records refused by this destination (the record's sink; repeatable)")
     p.add_argument("--dry-run", action="store_true",
                    help="count what would be replayed (validating the events), send and write nothing")
-    p.add_argument("--lenient", action="store_true", default=None,
-                   help="treat optional fields that are null as absent instead of rejecting the event")
-    p.add_argument("--batch-size", type=int, default=None, metavar="N",
-                   help=f"events per delivery batch (default {DEFAULT_BATCH_SIZE})")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show a progress bar on stderr (default: when stderr is a terminal)")
-    p.add_argument("--summary", choices=("text", "json"), default="text", help="summary format (default text)")
+    add_delivery_run_options(p)
     p.set_defaults(run=run)
 
 
