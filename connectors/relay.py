@@ -32,7 +32,7 @@ import logging
 import time
 import zlib
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from wia_security.errors import ParseError
 from wia_security.pipeline import normalize
@@ -208,6 +208,19 @@ def _index(record_id: str) -> int | str:
     return int(record_id) if record_id.isdigit() else record_id
 
 
+def _copied(copy: dict[str, Any], candidates: Sequence[tuple[RecordOutcome, dict[str, Any], str | None]],
+            failed: set[int]) -> tuple[RecordOutcome, dict[str, Any], str | None] | None:
+    """The value a sink's copy of an event stands for, among the values with its id (two values may share
+    one): one not yet matched to a failure, an equal one first; else (a fan-out reports one failure per
+    destination) an equal one, or the first; None when no value has that id."""
+    unmatched = [c for c in candidates if id(c[1]) not in failed]
+    for group in (unmatched, candidates):
+        for candidate in group:
+            if candidate[1] == copy:
+                return candidate
+    return unmatched[0] if unmatched else candidates[0] if candidates else None
+
+
 class Relay:
     """Runs trigger records through validation into `sink` (one sink or a FanOut), dead-lettering what
     cannot be delivered. `dead_letter` has `put(Rejected)` and `flush()`; a `flush()` may return the
@@ -293,9 +306,9 @@ class Relay:
     def _deliver(self, pending: list[tuple[RecordOutcome, dict[str, Any], str | None]],
                  dead: list[tuple[RecordOutcome, Rejected]]) -> None:
         by_object = {id(event): (outcome, event, where) for outcome, event, where in pending}
-        by_event_id: dict[Any, tuple[RecordOutcome, dict[str, Any], str | None]] = {}
+        by_event_id: dict[Any, list[tuple[RecordOutcome, dict[str, Any], str | None]]] = {}
         for outcome, event, where in pending:
-            by_event_id.setdefault(event.get("id"), (outcome, event, where))
+            by_event_id.setdefault(event.get("id"), []).append((outcome, event, where))
         events = [event for _, event, _ in pending]
         try:
             report = self.sink.send(events)
@@ -303,11 +316,11 @@ class Relay:
         except Exception as exc:  # noqa: BLE001 - a sink that raises: every event of the chunk is retried
             report = DeliveryReport(getattr(self.sink, "name", "sink"), failed=[
                 Rejected(f"destination raised {type(exc).__name__}: {exc}", event=e, retryable=True) for e in events])
-        failed_ids = set()
+        failed_ids: set[int] = set()
         for rejected in report.failed:
             match = by_object.get(id(rejected.event))
             if match is None and isinstance(rejected.event, dict):   # a sink that copied the event
-                match = by_event_id.get(rejected.event.get("id"))
+                match = _copied(rejected.event, by_event_id.get(rejected.event.get("id"), ()), failed_ids)
             if match is None:
                 # a failure we cannot attribute (a sink bug): retry every record of the chunk rather than lose it
                 for outcome, _, _ in pending:

@@ -117,6 +117,35 @@ def test_failures_of_copied_events_are_matched_by_id_and_unattributable_ones_ret
     assert result.retry == ["x", "y"]                 # never lost: the whole chunk goes back
 
 
+def test_copied_failures_of_two_values_sharing_an_id_each_find_their_own_record():
+    """Two values with one event id in one chunk (a source that repeats an event, or two records reusing
+    an id), a sink that reports failures on copies: each failure is its own value's, by content first,
+    so neither record is counted delivered for the other's failure."""
+    first = event_dicts(1, seed=8)[0]
+    second = copy.deepcopy(first)
+    second["severity"] = 1 if first.get("severity") != 1 else 2             # same id, other content
+
+    class CopyingSink(RecordingSink):
+        def send(self, events_):
+            failed = [Rejected("refused", event=copy.deepcopy(e), retryable=True) for e in events_]
+            return DeliveryReport(self.name, failed=failed[::-1])      # reported in another order
+
+    result = Relay(CopyingSink(), ListDeadLetter()).process(
+        [SourceRecord("a", items_of([first], "a")), SourceRecord("b", items_of([second], "b"))])
+    assert result.retry == ["a", "b"] and result.delivered == 0
+    by_id = {r.id: r for r in result.records}
+    assert by_id["a"].retryable[0].event == first and by_id["b"].retryable[0].event == second
+
+    class OneCopiedFailure(RecordingSink):                 # only the second value is refused
+        def send(self, events_):
+            return DeliveryReport(self.name, delivered=1,
+                                  failed=[Rejected("refused", event=copy.deepcopy(events_[1]), retryable=True)])
+
+    result = Relay(OneCopiedFailure(), ListDeadLetter()).process(
+        [SourceRecord("a", items_of([first], "a")), SourceRecord("b", items_of([second], "b"))])
+    assert result.retry == ["b"] and {r.id: r.delivered for r in result.records} == {"a": 1, "b": 0}
+
+
 def test_an_unavailable_dead_letter_retries_the_records_it_could_not_take():
     events = event_dicts(2, seed=6)
     bad = copy.deepcopy(events[0])
