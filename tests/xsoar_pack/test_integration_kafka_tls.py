@@ -206,6 +206,10 @@ def test_client_certificate_misconfigurations_are_named(integration, demisto, mt
          "kafka+ssl", "the Kafka client certificate is not PEM text"),
         ({"kafka_client_certificate": {"identifier": mine["kafka_client_certificate"]["identifier"]}},
          "kafka+ssl", "needs both the certificate (PEM) and its private key"),
+        ({"kafka_client_certificate": {"identifier": mine["kafka_client_certificate"]["identifier"],    # two keys:
+                                       "password": (tmp_path / "client.key").read_text()               # which one?
+                                       + mine["kafka_client_certificate"]["password"]}},
+         "kafka+ssl", "holds 2 private keys"),
         (mine, "kafka", "presented over TLS only: use kafka+ssl://"),
     ]
     for extra, scheme, why in cases:

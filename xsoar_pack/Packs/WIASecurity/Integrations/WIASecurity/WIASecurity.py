@@ -281,6 +281,10 @@ def load_client_certificate(context: ssl.SSLContext, certificate: str | None, ke
                                "private key (PEM)")
     cert_pem = pem_blocks(certificate, "Kafka client certificate", ("CERTIFICATE",))
     key_pem = pem_blocks(key, "Kafka client private key", PRIVATE_KEY_LABELS)
+    keys = len(blocks(key, PRIVATE_KEY_LABELS))
+    if keys > 1:            # OpenSSL would take the first one silently
+        raise DemistoException(f"the Kafka client private key parameter holds {keys} private keys: give exactly one, "
+                               "the client certificate's")
     asked = []
 
     def password() -> str:
