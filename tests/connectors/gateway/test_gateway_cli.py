@@ -21,21 +21,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_runs_until_sigint_and_keeps_what_it_accepted(tmp_path):
+def _serve(*args: str, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """`wia-security serve ARGS` on a free port, once /healthz answers: (process, base URL)."""
     port = free_port()
-    env = {**os.environ, "WIA_GATEWAY_TOKENS": TOKEN}
-    proc = subprocess.Popen([sys.executable, "-m", "wia_security", "serve", "--port", str(port),
-                             "--store", f"sqlite:///{tmp_path}/events.db", "--dead-letter", str(tmp_path / "dead.ndjson"),
-                             "--to", f"file://{tmp_path}/copy.ndjson"],
+    proc = subprocess.Popen([sys.executable, "-m", "wia_security", "serve", "--port", str(port), *args],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    return proc, url
+
+
+def test_serve_runs_until_sigint_and_keeps_what_it_accepted(tmp_path):
+    env = {**os.environ, "WIA_GATEWAY_TOKENS": TOKEN}
+    proc, url = _serve("--store", f"sqlite:///{tmp_path}/events.db", "--dead-letter", str(tmp_path / "dead.ndjson"),
+                       "--to", f"file://{tmp_path}/copy.ndjson", env=env)
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.05)
         events = event_dicts(25, seed=80)
         r = requests.post(url + "/v1/events", json=events, headers={"Authorization": f"Bearer {TOKEN}"})
         assert r.status_code == 200 and r.json()["accepted"] == 25
@@ -73,26 +78,12 @@ def test_serve_checks_the_stream_queue_bounds_it_is_given(tmp_path):
         assert r.returncode == 2 and f"{key}: must be at least 1" in r.stderr, r.stderr
 
 
-def _serve(tmp_path, *extra: str, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "wia_security", "serve", "--port", str(port), "--no-store",
-                             "--dead-letter", str(tmp_path / "dead.ndjson"), *extra],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    return proc, url
-
-
 def test_serve_takes_metrics_only_tokens_from_a_file_and_serves_metrics_anonymously_only_when_asked(tmp_path):
     metrics_token = "metrics-only-token-7c1e5a93"
     (tmp_path / "metrics.tokens").write_text(f"# scraper\n{metrics_token}\n")
     env = {**{k: v for k, v in os.environ.items() if k != "WIA_GATEWAY_METRICS_TOKENS"}, "WIA_GATEWAY_TOKENS": TOKEN}
-    proc, url = _serve(tmp_path, "--metrics-token-file", str(tmp_path / "metrics.tokens"), env=env)
+    proc, url = _serve("--no-store", "--dead-letter", str(tmp_path / "dead.ndjson"),
+                       "--metrics-token-file", str(tmp_path / "metrics.tokens"), env=env)
     try:
         scrape = requests.get(url + "/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
         assert scrape.status_code == 200 and "wia_gateway_" in scrape.text
@@ -104,7 +95,7 @@ def test_serve_takes_metrics_only_tokens_from_a_file_and_serves_metrics_anonymou
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and metrics_token not in output
 
-    proc, url = _serve(tmp_path, "--metrics-anonymous", env=env)
+    proc, url = _serve("--no-store", "--dead-letter", str(tmp_path / "dead.ndjson"), "--metrics-anonymous", env=env)
     try:
         assert requests.get(url + "/metrics").status_code == 200
         assert requests.post(url + "/v1/events", json=[]).status_code == 401          # ingest still needs a token
