@@ -7,6 +7,7 @@ imported on first use, so a deployment only loads (and needs the client library 
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 from wia_security.errors import ConfigError
@@ -83,8 +84,12 @@ def _redact(url: str) -> str:
     if "://" not in url:
         return url
     scheme, rest = url.split("://", 1)
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-    return f"{scheme}://{host}/..." if "/" in rest or "?" in rest else f"{scheme}://{host}"
+    # A query may follow the host directly (`splunk+https://h:8088?token=...`): it is never part of the
+    # host. User info is cut at the last "@" before the query, even when a password holds a raw "/".
+    before_query = re.split(r"[?#]", rest, maxsplit=1)[0]
+    host = before_query.rsplit("@", 1)[-1].split("/", 1)[0]
+    shown = f"{scheme}://{host}"
+    return shown if shown == url else f"{shown}/..."
 
 
 __all__ = ["EXTRAS", "SINKS", "open_sink", "scheme_of", "Sink", "BaseSink", "DeliveryReport", "Rejected"]

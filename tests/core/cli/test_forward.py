@@ -105,11 +105,18 @@ def test_bad_destination_is_a_usage_error(cli, tmp_path, url, message):
     assert r.code == 2 and message in r.err
 
 
-def test_credentials_in_a_bad_destination_url_are_not_echoed(cli, tmp_path):
+@pytest.mark.parametrize("url", [
+    "nosuch://user:s3cr3t@host/path?token=abc",
+    "nosuch://host:8088?token=abc",                    # a query straight after the host: no path to cut at
+    "nosuch://host#x?token=abc",
+    "nosuch://user:s3cr3t/abc@host?x=1",               # a raw "/" inside the password
+])
+def test_credentials_in_a_bad_destination_url_are_not_echoed(cli, tmp_path, url):
     (tmp_path / "in.json").write_bytes(valid_line())
-    r = cli("forward", "--to", "nosuch://user:s3cr3t@host/path?token=abc", "in.json")
-    assert r.code == 2
+    r = cli("forward", "--to", url, "in.json")
+    assert r.code == 2 and "unknown destination scheme 'nosuch'" in r.err
     assert "s3cr3t" not in r.err and "abc" not in r.err
+    assert "nosuch://host" in r.err                    # still says which destination
 
 
 def test_missing_input_is_a_usage_error(cli):
