@@ -202,6 +202,22 @@ def _spec_path(spec: str) -> str | None:
     return None
 
 
+def _dry_run_name(url: str) -> str:
+    """The destination as a dry run names it, opening nothing: a local store or file as its sink would
+    (`sqlite:wia-events.db`), so the operator sees which one; any other URL without user info, path or
+    query, which may hold credentials."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("file", "sqlite"):
+        try:
+            path = _spec_path(url)
+        except WiaError:
+            path = None
+        if path:
+            return f"{scheme}:{path}"
+    from wia_security.connectors import _redact
+    return _redact(url)
+
+
 def _clash(inputs: list[str], outputs: list[str]) -> tuple[str, str] | None:
     for spec in inputs:
         path = _input_path(spec)
@@ -478,8 +494,7 @@ def run(args: argparse.Namespace) -> int:
                 routes = {}
                 sink = _RoutedFanOut(config.open(), routes)
         elif args.dry_run:
-            from wia_security.connectors import _redact
-            destination_name = _redact(destination_name)       # no sink to name it: never its credentials
+            destination_name = _dry_run_name(destination_name)   # no sink to name it: never its credentials
         else:
             refused = _destination_clash(args.inputs, [destination_name])
             if refused:

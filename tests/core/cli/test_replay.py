@@ -10,6 +10,8 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from cli_process import run as run_process
 from cli_process import start, wait_until
 from servers.hec_contract import Fault, HecContractServer
@@ -446,3 +448,27 @@ def test_dry_run_never_shows_the_destination_url_credentials(cli, tmp_path, monk
         assert r.code == 1
         assert "hec.example" in r.out
         assert "PASSWORD1" not in r.out + r.err and "SECRETTOKEN1" not in r.out + r.err
+
+
+@pytest.mark.parametrize("url", [
+    "splunk+https://hec.example:8088?token=SECRETTOKEN2",           # a query straight after the host
+    "splunk+https://user:PASS/WORD2@hec.example:8088/x?token=SECRETTOKEN2",   # a raw "/" in the password
+])
+def test_dry_run_hides_a_query_that_follows_the_host(cli, tmp_path, monkeypatch, url):
+    dead, _ = failing_run(cli, tmp_path, monkeypatch, n=2, runs=1)
+    r = cli("replay", str(dead), "--to", url, "--dry-run")
+    assert "nothing sent to splunk+https://hec.example:8088/..." in r.out
+    assert "SECRETTOKEN2" not in r.out + r.err and "WORD2" not in r.out + r.err
+
+
+def test_dry_run_names_the_local_store_or_file_it_would_write(cli, tmp_path, monkeypatch):
+    """Which store a dry run means is no secret: it said `sqlite:///...` for every SQLite destination,
+    the default included, so the operator could not tell which store the count was for."""
+    dead, _ = failing_run(cli, tmp_path, monkeypatch, n=2, runs=1)
+    for args, name in (((), "sqlite:wia-events.db"), (("--to", "sqlite:///stores/b.db"), "sqlite:stores/b.db"),
+                       (("--to", f"file://{tmp_path}/out.ndjson?format=ocsf"), f"file:{tmp_path}/out.ndjson")):
+        r = cli("replay", str(dead), *args, "--dry-run")
+        assert f"dry run: nothing sent to {name}, nothing written" in r.out, r.out
+        r = cli("replay", str(dead), *args, "--dry-run", "--summary", "json")
+        assert summary(r.out)["destination"] == name
+    assert not (tmp_path / "wia-events.db").exists() and not (tmp_path / "out.ndjson").exists()
