@@ -3,7 +3,9 @@ docs/validation.md), as written: every link and repository path resolves; every 
 parses, and the destinations it names are built offline (no request is sent); every TOML example loads and
 opens its destinations; every option listed in an option table is accepted by that connector, and every option
 the connector accepts is listed; the delivery-policy table and the limits quoted as `CONSTANT` = value match
-the code. README.md's examples are checked by tests/core/cli/test_readme_examples.py.
+the code. README.md's command-line block is run by tests/core/cli/test_readme_examples.py; section 8 parses
+the examples of README.md and the other docs pages (dashboard, compliance, Splunk app, XSOAR pack), runs
+the dashboard and compliance ones, checks every `--flag` that prose names, and that every option has help.
 
 Offline: clients are constructed (boto3, azure, elasticsearch-py, demisto-py, requests sessions) but nothing
 is sent; the few constructors that would talk to a server get a stand-in for that one call (STS
@@ -693,3 +695,126 @@ def test_the_splunk_search_source_table_lists_its_options():
     assert set(names) == set(search.OPTIONS)
     assert search.SplunkSearchSource.from_url("splunk+https://splunk.example.com:8089", token="t", app="search",
                                               owner="nobody", tls_verify=False).app == "search"
+
+
+# -- 8. the other pages, the flags prose names, and --help -----------------------------------------------------------
+
+#: Pages whose `wia-security ...` examples the sections above do not parse (README.md's command-line block is
+#: also run by tests/core/cli/test_readme_examples.py; its other code spans are checked here).
+OTHER_PAGES = [ROOT / "README.md", DOCS / "dashboard.md", DOCS / "compliance.md", DOCS / "splunk_app.md",
+               DOCS / "xsoar_pack.md"]
+OTHER_EXAMPLES = [(p, argv) for p in OTHER_PAGES for argv in cli_examples(p.read_text())]
+
+
+def _subparsers() -> dict[str, Any]:
+    import argparse
+    found: dict[str, Any] = {}
+
+    def walk(parser: Any, path: str) -> None:
+        found[path] = parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}".strip())
+    walk(build_parser(), "")
+    return found
+
+
+def _flags(parser: Any) -> set[str]:
+    return {s for a in parser._actions for s in a.option_strings}
+
+
+ALL_FLAGS = set().union(*(_flags(p) for p in _subparsers().values()))
+ALL_PAGES = sorted({*PAGES, *OTHER_PAGES, *DOCS.glob("*.md"), *DOCS.glob("*/*.md")})
+
+
+@pytest.mark.parametrize("path,argv", OTHER_EXAMPLES,
+                         ids=[f"{p.relative_to(ROOT)}: {' '.join(a)}" for p, a in OTHER_EXAMPLES])
+def test_every_command_example_of_the_other_pages_parses(path, argv):
+    build_parser().parse_args(argv)            # SystemExit(2) on an option the command does not have
+
+
+def test_the_other_pages_have_command_line_examples():
+    pages = {p.name for p, _ in OTHER_EXAMPLES}
+    assert {"README.md", "dashboard.md", "compliance.md"} <= pages
+
+
+#: `--flag` spans in the pages that belong to other tools (a browser, benchmarks, build and cloud CLIs).
+FOREIGN_FLAGS = {
+    "--remote-debugging-pipe",                         # Chromium (dashboard.md)
+    "--instructions", "--rss-mb", "--osmem-events",    # benchmarks/*.py
+    "--with", "--architecture", "--python-version",    # the Lambda zip build, pip (cloud/aws.md)
+    "--retry", "--trigger-topic", "--timeout",         # gcloud functions deploy (cloud/gcp.md)
+    "--cert",                                          # openssl / kcat (connectors/kafka.md)
+}
+
+
+def test_flags_named_in_prose_exist():
+    """Outside code blocks: a span `COMMAND --flag ...` (`forward --to -`, `convert --from`) names options of that
+    command; a span that is only `--flag ...` names an option of some command, unless it is another tool's."""
+    commands = _subparsers()
+    bad = []
+    for path in ALL_PAGES:
+        text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.S | re.M)
+        for span in re.findall(r"`([^`\n]+)`", text):
+            words = span.split()
+            if not words:
+                continue
+            named = re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", span)
+            if words[0] == "wia-security":
+                words = words[1:]
+            command = " ".join(w for w in words[:2] if not w.startswith("-"))
+            while command and command not in commands:
+                command = command.rsplit(" ", 1)[0] if " " in command else ""
+            if command:
+                bad += [f"{path.relative_to(ROOT)}: `{span}`" for f in named if f not in _flags(commands[command])]
+            elif words and words[0].startswith("--"):
+                bad += [f"{path.relative_to(ROOT)}: `{span}`" for f in named if f not in ALL_FLAGS | FOREIGN_FLAGS]
+    assert not bad, bad
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    """`wia-security COMMAND --help` explains every option (a bare `--title TITLE` line tells nothing)."""
+    import argparse
+    silent = [f"{path or 'wia-security'}: {a.option_strings or a.dest}"
+              for path, parser in _subparsers().items() for a in parser._actions
+              if not a.help and not isinstance(a, argparse._SubParsersAction)]
+    assert not silent, silent
+
+
+def test_the_dashboard_and_compliance_examples_run(tmp_path):
+    """In one directory holding the store (the samples, forwarded with --lenient), events.ndjson, samples/ and the
+    demo week made by the caption's own command: no traceback, exit 0 (or 1 where the strict samples are refused),
+    every `-o` / `--json` file written, and the file the screenshot command opens is one a report wrote."""
+    import glob
+    import json
+    import shutil
+    import subprocess
+    samples = sorted(ROOT.joinpath("samples").glob("*.json"))
+    (tmp_path / "events.ndjson").write_bytes(
+        b"".join(json.dumps(json.loads(p.read_text())).encode() + b"\n" for p in samples))
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    run = [sys.executable, "-m", "wia_security"]
+    assert subprocess.run([*run, "forward", "--lenient", "events.ndjson"], cwd=tmp_path,
+                          capture_output=True).returncode == 0
+    caption = page("dashboard.md")
+    assert "`python tests/core/dashboard/dataset.py > week.ndjson`" in caption
+    week = subprocess.run([sys.executable, str(ROOT / "tests/core/dashboard/dataset.py")], capture_output=True,
+                          check=True, timeout=120)
+    (tmp_path / "week.ndjson").write_bytes(week.stdout)
+    runs = [argv for p, argv in OTHER_EXAMPLES if p.name in ("dashboard.md", "compliance.md")
+            and argv[0] in ("report", "compliance") and "FILE" not in argv]
+    assert len(runs) >= 6
+    written = set()
+    for argv in runs:
+        expanded = [m for word in argv for m in (sorted(glob.glob(word, root_dir=tmp_path)) or [word])]
+        r = subprocess.run([*run, *expanded], cwd=tmp_path, capture_output=True, timeout=120)
+        err = r.stderr.decode()
+        assert "Traceback" not in err and r.returncode in (0, 1), (argv, err)
+        for flag in ("-o", "--json"):
+            if flag in argv:
+                out = argv[argv.index(flag) + 1]
+                assert (tmp_path / out).stat().st_size > 0, argv
+                written.add(out)
+    shot = re.search(r"`python tests/core/dashboard/chromium.py (\S+) ", caption).group(1)
+    assert shot in written, f"the screenshot command opens {shot}, which no report example writes"

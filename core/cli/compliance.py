@@ -24,7 +24,8 @@ def add_parser(subparsers: Any) -> None:
                    help="nist-csf-2.0, nist-sp800-53r5, cis-v8 or iso27001-2022 (repeatable; default all)")
     p.add_argument("--lenient", action="store_true", help="files: treat null optional fields as absent")
     p.add_argument("--controls", action="store_true", help="text format: list the evidenced controls too")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text (default): a table on standard output; json: the whole report, controls and evidence included")
     p.set_defaults(run=run)
 
 

@@ -30,7 +30,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("-o", "--out", default="wia-report.html", metavar="FILE", help="HTML output (default wia-report.html)")
     p.add_argument("--json", dest="json_out", metavar="FILE",
                    help="JSON twin (default: the HTML path with .json); '-' writes it to stdout")
-    p.add_argument("--title", default="WIA Security dashboard")
+    p.add_argument("--title", default="WIA Security dashboard",
+                   help="the page title and heading (default %(default)r)")
     p.add_argument("--lenient", action="store_true",
                    help="input files: treat optional fields that are null as absent instead of rejecting the event")
     p.add_argument("--no-compliance", action="store_true", help="leave out the compliance coverage section")

@@ -55,7 +55,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--no-taxii", action="store_true", help="do not serve the TAXII 2.1 endpoint")
     p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS/WSS with this certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+                   help="gateway and access log level on standard error (default info)")
     p.set_defaults(run=run)
 
 
