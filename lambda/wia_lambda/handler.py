@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, Callable
 
 from .logs import get_logger
 
@@ -27,6 +28,8 @@ _runtime: Any = None
 #: the redrive queue. At most half of the invocation's time is reserved, so a batch always progresses.
 ENV_TIME_RESERVE = "WIA_TIME_RESERVE"
 DEFAULT_TIME_RESERVE = 90.0
+#: the running invocation's seconds left before its time reserve (`time_left`); None without a Lambda context
+_time_left: ContextVar[Callable[[], float] | None] = ContextVar("wia_time_left", default=None)
 
 
 class _Runtime:
@@ -66,6 +69,14 @@ def reset() -> None:
 
 
 def handler(event: Any, context: Any = None) -> Any:
+    token = _time_left.set(_left_before_reserve(context))
+    try:
+        return _handle(event, context)
+    finally:
+        _time_left.reset(token)
+
+
+def _handle(event: Any, context: Any) -> Any:
     from .triggers import detect, load
 
     started = time.monotonic()
@@ -96,6 +107,22 @@ def time_reserve(environ: Any = os.environ) -> float:
     except ValueError:
         return DEFAULT_TIME_RESERVE
     return reserve if reserve >= 0 else DEFAULT_TIME_RESERVE
+
+
+def time_left() -> float | None:
+    """Seconds the running invocation may still spend before its time reserve (as `in_time` keeps it:
+    `WIA_TIME_RESERVE`, at most half the invocation), read from its Lambda context now; None without
+    one (no limit). For work inside one record that can wait long (stream_recovery's throttled reads)."""
+    left = _time_left.get()
+    return None if left is None else left()
+
+
+def _left_before_reserve(context: Any) -> Callable[[], float] | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    reserve = min(time_reserve(), remaining() / 2000)
+    return lambda: remaining() / 1000 - reserve
 
 
 def in_time(records: Any, context: Any) -> Any:

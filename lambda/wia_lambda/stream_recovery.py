@@ -23,6 +23,15 @@ one dead letter naming the stream, shard and sequence range with how many of `ba
 found (`LOST_REASON`), the failure record as `raw`. It is written when the reading ends, on every
 reading of the message (a message reported back for another reason writes it again, with the same
 `dead_letter_id`); if it cannot be written, reading the message fails and it is retried.
+
+The reading is weighed against the invocation's time (`handler.time_left`: what the Lambda context has
+left before `WIA_TIME_RESERVE`): a Kinesis call, or a throttling backoff and the call after it, is not
+started when it could end inside the reserve, a call counted as long as the longest one of this reading
+so far (SDK retries included). The reading then stops (OutOfTime): the message is reported back and read
+again from its start on a later receive, no loss dead letter written (the range was not read to its
+end). Values read before the stop were handed to the destinations and are handed to them again on that
+receive, under the same names: id-keyed destinations (Security Hub, OpenSearch, Kafka) keep one copy,
+rejections are held back until the message settles and have the same `dead_letter_id`.
 """
 from __future__ import annotations
 
@@ -34,9 +43,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from wia_security.connectors.base import Rejected
+from wia_security.connectors.relay import OutOfTime
 from wia_security.errors import ParseError
 from wia_security.reader import Item
 
+from .handler import ENV_TIME_RESERVE, time_left
 from .logs import get_logger
 from .payloads import body_items
 
@@ -61,6 +72,8 @@ SEQUENCE_NUMBER = re.compile(r"0|[1-9][0-9]{0,128}")
 MAX_BATCH_SIZE = 10_000
 
 log = get_logger()
+#: the throttling backoff's wait (tests drive it with the clock their Lambda context counts down with)
+sleep = time.sleep
 
 
 class RecoveryIncomplete(Exception):
@@ -132,15 +145,47 @@ def where_of(body: str | None, default: str) -> str:
         return default
 
 
+class Budget:
+    """The reading's time: a Kinesis call, or a backoff wait and the call after it, is started only if it
+    can end before the invocation's time reserve (`time_left`), a call counted as long as the longest one
+    of this reading so far. Without a Lambda context (`time_left` None) there is no limit."""
+
+    def __init__(self, left: Callable[[], float | None] = time_left) -> None:
+        self._left = left
+        self.longest = 0.0          # seconds the slowest Kinesis call of the reading took
+
+    def call(self, operation: Callable[..., Any], **params: Any) -> Any:
+        before = self._need(self.longest, "the next Kinesis call")
+        try:
+            return operation(**params)
+        finally:
+            after = self._left() if before is not None else None
+            if before is not None and after is not None:
+                self.longest = max(self.longest, before - after)
+
+    def wait(self, seconds: float) -> None:
+        self._need(seconds + self.longest, f"a {seconds:.1f}s throttling backoff and the call after it")
+        sleep(seconds)
+
+    def _need(self, seconds: float, what: str) -> float | None:
+        left = self._left()
+        if left is not None and left <= seconds:
+            raise OutOfTime(f"not finished: reading the batch back from the stream, {what} could end inside the "
+                            f"invocation's time reserve ({ENV_TIME_RESERVE}; {max(left, 0):.1f}s left before it); "
+                            "the message is retried")
+        return left
+
+
 def _code(exc: Exception) -> str | None:
     return ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code")
 
 
-def _call(operation: Callable[..., Any], sleep: Callable[[float], None] = time.sleep, **params: Any) -> Any:
-    """One Kinesis call, retried with backoff while the shard's read throughput is exceeded."""
+def _call(budget: Budget, operation: Callable[..., Any], **params: Any) -> Any:
+    """One Kinesis call, retried with backoff while the shard's read throughput is exceeded and the
+    invocation's time allows (OutOfTime when it does not)."""
     for attempt in range(THROTTLE_TRIES):
         try:
-            return operation(**params)
+            return budget.call(operation, **params)
         except Exception as exc:  # noqa: BLE001 - botocore's ClientError, told apart by its code
             if _code(exc) not in THROTTLED:
                 raise
@@ -148,14 +193,14 @@ def _call(operation: Callable[..., Any], sleep: Callable[[float], None] = time.s
                 raise RecoveryIncomplete(f"the shard's read throughput was exceeded on {THROTTLE_TRIES} tries "
                                          f"({_code(exc)})") from None
             wait = min(THROTTLE_MAX_WAIT, THROTTLE_BACKOFF * 2 ** attempt)
-            sleep(wait / 2 + random.uniform(0, wait / 2))
+            budget.wait(wait / 2 + random.uniform(0, wait / 2))
     raise AssertionError("unreachable")
 
 
-def read_batch(kinesis: Any, info: BatchInfo, lost: list[str]) -> Iterator[dict[str, Any]]:
+def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget) -> Iterator[dict[str, Any]]:
     """The batch's records still in the stream, in order (GetRecords' record dicts). Why others could not
     be read is appended to `lost` (an unreadable range is a loss, not an exception); a reading that cannot
-    finish now raises RecoveryIncomplete."""
+    finish now raises RecoveryIncomplete, or OutOfTime when the invocation's `budget` is spent."""
     start, end = int(info.start), int(info.end)
     stream = {"StreamARN": info.stream_arn}
     after: str | None = None            # the last sequence number read, to resume after an expired iterator
@@ -164,7 +209,7 @@ def read_batch(kinesis: Any, info: BatchInfo, lost: list[str]) -> Iterator[dict[
     def iterator() -> str:
         position = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after} if after else
                     {"ShardIteratorType": "AT_SEQUENCE_NUMBER", "StartingSequenceNumber": info.start})
-        return _call(kinesis.get_shard_iterator, **stream, ShardId=info.shard_id, **position)["ShardIterator"]
+        return _call(budget, kinesis.get_shard_iterator, **stream, ShardId=info.shard_id, **position)["ShardIterator"]
 
     try:
         shard_iterator: str | None = iterator()
@@ -178,7 +223,8 @@ def read_batch(kinesis: Any, info: BatchInfo, lost: list[str]) -> Iterator[dict[
         if pages > MAX_PAGES:
             raise RecoveryIncomplete(f"no end of the range after {MAX_PAGES} GetRecords calls")
         try:
-            page = _call(kinesis.get_records, **stream, ShardIterator=shard_iterator, Limit=min(10_000, info.batch_size))
+            page = _call(budget, kinesis.get_records, **stream, ShardIterator=shard_iterator,
+                         Limit=min(10_000, info.batch_size))
         except Exception as exc:  # noqa: BLE001
             if _code(exc) == "ExpiredIteratorException":
                 shard_iterator = iterator()
@@ -215,7 +261,7 @@ def recovered_items(body: str, document: dict[str, Any], message_id: str, runtim
         return
     lost: list[str] = []
     found = 0
-    for record in read_batch(runtime.settings.clients.client("kinesis"), info, lost):
+    for record in read_batch(runtime.settings.clients.client("kinesis"), info, lost, Budget()):
         found += 1
         yield from body_items(record["Data"], f"kinesis:{info.stream_name}:{record['SequenceNumber']}",
                               runtime.open_object)

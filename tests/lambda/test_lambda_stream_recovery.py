@@ -6,14 +6,15 @@ guide's "Example invocation record": requestContext, responseContext, version, t
 queue (`WIA_KINESIS_FAILURE_QUEUE`), reads the range back from moto's stream and runs the records
 through the normal path. Every test counts: for the values of the batch, delivered + dead-lettered
 == sent, and records no longer in the stream are one dead letter naming stream, shard and range.
-Throttling comes from tests/servers/fault_proxy.py in front of moto (moto never throttles)."""
+Throttling comes from tests/servers/fault_proxy.py in front of moto (moto never throttles); the
+invocation's time from a fake Lambda context counted down by a test clock (`Clock`)."""
 from __future__ import annotations
 
 import gzip
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -87,9 +88,10 @@ class Setup:
         monkeypatch.setenv("WIA_KINESIS_FAILURE_QUEUE", self.queue_arn)
         monkeypatch.setenv("WIA_SQS_MAX_RECEIVE_COUNT", str(max_receives))
 
-    def poll(self, *, rounds: int) -> list[dict[str, Any]]:
-        """The failure queue's event source mapping (BatchSize 1): receive, invoke, delete what was not
-        reported back; a reported message is visible again at once (VisibilityTimeout 0)."""
+    def poll(self, *, rounds: int, context: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+        """The failure queue's event source mapping (BatchSize 1): receive, invoke (with `context()` as the
+        Lambda context, when given), delete what was not reported back; a reported message is visible
+        again at once (VisibilityTimeout 0)."""
         responses = []
         for _ in range(rounds):
             got = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=1, AttributeNames=["All"],
@@ -100,7 +102,7 @@ class Setup:
                                   "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
                                   "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn,
                                   "awsRegion": "us-east-1"} for m in got]}
-            response = self.fw.handler(event, None)
+            response = self.fw.handler(event, context() if context is not None else None)
             responses.append(response)
             failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
             for m in got:
@@ -332,9 +334,10 @@ def test_reads_throttled_throughout_are_retried_then_dead_lettered_naming_the_ba
     assert json.loads(dead["raw"]) == json.loads(body)
 
 
-def _empty_pages(count: int) -> list[Fault]:
+def _empty_pages(count: int, clock: "Clock | None" = None, seconds: float = 0.0) -> list[Fault]:
     """GetShardIterator passes (its iterator kept), then `count` GetRecords answers are replaced by what
-    Kinesis may answer behind the tip: no records, MillisBehindLatest > 0, the same iterator to go on with."""
+    Kinesis may answer behind the tip: no records, MillisBehindLatest > 0, the same iterator to go on with;
+    each of them taking `seconds` of the `clock`'s invocation."""
     kept: dict[str, str] = {}
 
     def keep(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -342,6 +345,8 @@ def _empty_pages(count: int) -> list[Fault]:
         return status, headers, body
 
     def empty(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if clock is not None:
+            clock.now += seconds
         return status, headers, json.dumps({"Records": [], "NextShardIterator": kept["iterator"],
                                             "MillisBehindLatest": 5000}).encode()
 
@@ -422,3 +427,203 @@ def test_a_failure_record_with_absurd_numbers_is_dead_lettered_naming_the_member
     assert fw.findings() == {} and setup.left_in(setup.queue) == []
     (dead,) = fw.dead_letters()
     assert dead["reason"].startswith(f"unparseable input: Kinesis failure record: KinesisBatchInfo.{member} ")
+
+
+# -- the invocation's time -------------------------------------------------------------------------
+
+class Clock:
+    """Fake time for the Lambda contexts of a test: each invocation (`context()`) has `timeout` seconds,
+    counted down as the throttling backoff sleeps (stream_recovery.sleep) and as the fault proxy says a
+    Kinesis call took; nothing really waits."""
+
+    def __init__(self, timeout: float = 180.0) -> None:
+        self.timeout = timeout
+        self.now = 0.0
+        self.started = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def spent(self) -> float:
+        """Seconds the current invocation has used."""
+        return self.now - self.started
+
+    def context(self) -> Any:
+        self.started = self.now
+        clock, ends = self, self.now + self.timeout
+
+        class Context:
+            aws_request_id = "8f5e7d6c-1b2a-4c3d-9e8f-7a6b5c4d3e2f"
+
+            def get_remaining_time_in_millis(self) -> int:
+                return max(0, int((ends - clock.now) * 1000))
+        return Context()
+
+
+class NoJitter:
+    """stream_recovery's random: the backoff waits its full, predictable length."""
+
+    @staticmethod
+    def uniform(low: float, high: float) -> float:
+        return high
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from wia_lambda import stream_recovery
+    clock = Clock()
+    monkeypatch.setattr(stream_recovery, "sleep", clock.sleep)
+    monkeypatch.setattr(stream_recovery, "random", NoJitter)
+    monkeypatch.setenv("WIA_TIME_RESERVE", "90")          # of the 180 s each invocation has: 90 s to spend
+    return clock
+
+
+def _throttled(clock: Clock, seconds: float) -> Fault:
+    """A GetRecords (or any) answer replaced by ProvisionedThroughputExceeded after `seconds` of the invocation."""
+    def answer(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        clock.now += seconds
+        return 400, THROTTLED_HEADERS, THROTTLED
+    return Fault("rewrite", rewrite=answer)
+
+
+def _short_page(clock: Clock, kinesis: Any, keep: int, seconds: float) -> Fault:
+    """A GetRecords answer cut to its first `keep` records (Kinesis returns less than Limit when a page
+    reaches its size limit) with the iterator after the last one, taking `seconds` of the invocation."""
+    def answer(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        clock.now += seconds
+        page = json.loads(body)
+        page["Records"] = page["Records"][:keep]
+        shard = kinesis.describe_stream(StreamName=STREAM)["StreamDescription"]["Shards"][0]["ShardId"]
+        page["NextShardIterator"] = kinesis.get_shard_iterator(
+            StreamName=STREAM, ShardId=shard, ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+            StartingSequenceNumber=page["Records"][-1]["SequenceNumber"])["ShardIterator"]
+        return status, headers, json.dumps(page).encode()
+    return Fault("rewrite", rewrite=answer)
+
+
+def test_a_backoff_that_would_run_into_the_time_reserve_stops_the_reading_and_the_message_comes_back(
+        forwarder, samples, monkeypatch, throttling, clock):
+    """90 s to spend: a throttled GetRecords (the SDK's 3 tries, 6 s), a 40 s backoff that fits, the call
+    throttled again (46 s to 52 s), then an 80 s backoff that would end past the 90 s: the reading stops
+    there, the message is reported back, and the next receive recovers the batch."""
+    from wia_lambda import stream_recovery
+    monkeypatch.setattr(stream_recovery, "THROTTLE_BACKOFF", 40.0)
+    monkeypatch.setattr(stream_recovery, "THROTTLE_MAX_WAIT", 80.0)
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    events = [fresh(samples["alert-sample"]) for _ in range(3)]
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events])
+    throttling.add(Fault("rewrite", rewrite=lambda *answer: answer), *[_throttled(clock, 2.0) for _ in range(6)])
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+
+    (first,) = setup.poll(rounds=1, context=clock.context)
+
+    assert len(first["batchItemFailures"]) == 1
+    assert clock.slept == [40.0] and clock.spent() == 52.0           # the 80 s wait was never started
+    assert throttling.unused() == [] and fw.findings() == {} and fw.dead_letters() == []
+
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+    assert set(fw.findings()) == {e["id"] for e in events} and fw.dead_letters() == []
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_range_cut_short_by_time_is_read_again_whole_and_nothing_is_lost_or_doubled(
+        forwarder, samples, monkeypatch, throttling, clock):
+    """A first page of two records took 30 s, the next GetRecords is throttled (15 s): a 20 s backoff fits
+    in the 45 s left, but not with a call as slow as the first after it. The reading stops after the
+    first page; its valid value was delivered, its invalid one held back. On the next receive the range is
+    read again from its start: Security Hub gets the first value again and keeps one finding per event,
+    the invalid value is dead-lettered once, and delivered + dead-lettered == the values sent."""
+    from wia_lambda import stream_recovery
+    monkeypatch.setattr(stream_recovery, "THROTTLE_BACKOFF", 20.0)
+    monkeypatch.setattr(stream_recovery, "THROTTLE_MAX_WAIT", 20.0)
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    state = fw.aws.securityhub.state
+    events = [fresh(samples["alert-sample"]) for _ in range(3)]
+    bad = invalid(fresh(samples["alert-sample"]))
+    batch = put(setup.kinesis, [json.dumps(events[0]).encode(), json.dumps(bad).encode(),
+                                json.dumps(events[1]).encode(), json.dumps(events[2]).encode()])
+    throttling.add(Fault("rewrite", rewrite=lambda *answer: answer), _short_page(clock, setup.kinesis, 2, 30.0),
+                   *[_throttled(clock, 5.0) for _ in range(3)])
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+    imports = len(state.import_calls)
+
+    (first,) = setup.poll(rounds=1, context=clock.context)
+
+    assert len(first["batchItemFailures"]) == 1 and throttling.unused() == []
+    assert clock.slept == [] and clock.spent() == 45.0
+    assert set(fw.findings()) == {events[0]["id"]} and fw.dead_letters() == []     # the rejection held back
+
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+    assert state.import_calls[imports:] == [1, 3]                   # the first value handed over twice
+    assert set(fw.findings()) == {e["id"] for e in events}
+    (dead,) = fw.dead_letters()
+    assert dead["where"] == f"kinesis:{STREAM}:{batch[1]['SequenceNumber']}:1" and dead["reason"].startswith("invalid:")
+    assert len(fw.findings()) + 1 == 4
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_forged_huge_range_is_cut_by_time_before_max_pages_then_settled_by_the_loss_dead_letter(
+        forwarder, samples, monkeypatch, throttling, clock):
+    """A failure record whose range runs far past the shard's tip (forged, or corrupted): empty pages
+    behind the tip, 2 s each, are read only while 90 s last (44 GetRecords, under MAX_PAGES = 100; the 45th
+    would have reached the records), with no loss dead letter for the unfinished reading; the next
+    receive reads on to the tip and writes the one loss dead letter naming stream, shard, range and counts."""
+    from wia_lambda import stream_recovery
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    events = [fresh(samples["alert-sample"]) for _ in range(2)]
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events])
+    end = "9" * 40
+    body = failure_record(setup.kinesis, batch, endSequenceNumber=end, batchSize=stream_recovery.MAX_BATCH_SIZE)
+    info = json.loads(body)["KinesisBatchInfo"]
+    throttling.add(*_empty_pages(44, clock, 2.0))
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+
+    (first,) = setup.poll(rounds=1, context=clock.context)
+
+    reads = [t for t, _ in _targets(throttling)].count("GetRecords")
+    assert len(first["batchItemFailures"]) == 1 and reads == 44 < stream_recovery.MAX_PAGES
+    assert throttling.unused() == []
+    assert clock.spent() == 88.0 and fw.findings() == {} and fw.dead_letters() == []
+
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+    assert set(fw.findings()) == {e["id"] for e in events}
+    (dead,) = fw.dead_letters()
+    assert dead["where"] == f"kinesis:{STREAM}:{info['shardId']}:{info['startSequenceNumber']}-{end}"
+    assert dead["reason"].startswith("Kinesis records lost: 9998 of the 10000 records of the failed batch (shard "
+                                     f"{info['shardId']} of {info['streamArn']}, sequence numbers "
+                                     f"{info['startSequenceNumber']} to {end})")
+    assert "the stream's newest record comes before the end of the range" in dead["reason"]
+    assert dead["errors"][0]["found"] == 2 and dead["errors"][0]["missing"] == 9998
+    assert json.loads(dead["raw"]) == json.loads(body)
+
+
+def test_a_reading_out_of_time_on_every_receive_is_dead_lettered_whole_on_the_last(
+        forwarder, samples, monkeypatch, throttling, clock):
+    """Pages of 30 s: two fit in each invocation's 90 s, never the end of the range. The message comes
+    back until its last receive, where the failure record is dead-lettered naming the batch and saying the
+    time ran out; nothing reaches the redrive queue."""
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch, max_receives=2)
+    batch = put(setup.kinesis, [json.dumps(fresh(samples["alert-sample"])).encode() for _ in range(2)])
+    body = failure_record(setup.kinesis, batch)
+    throttling.add(*_empty_pages(2, clock, 30.0), *_empty_pages(2, clock, 30.0))
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+
+    responses = setup.poll(rounds=3, context=clock.context)
+
+    assert len(responses) == 2 and responses[0]["batchItemFailures"] and responses[1] == {"batchItemFailures": []}
+    assert throttling.unused() == [] and [t for t, _ in _targets(throttling)].count("GetRecords") == 4
+    assert fw.findings() == {}
+    (dead,) = fw.dead_letters()
+    info = json.loads(body)["KinesisBatchInfo"]
+    start, end = info["startSequenceNumber"], info["endSequenceNumber"]
+    assert dead["where"] == f"kinesis:{STREAM}:{info['shardId']}:{start}-{end}"
+    assert dead["reason"].startswith("gave up on the last receive")
+    assert "OutOfTime: not finished: reading the batch back from the stream, the next Kinesis call" in dead["reason"]
+    assert json.loads(dead["raw"]) == json.loads(body)
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
