@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -42,6 +41,19 @@ def version() -> str:
 
 def _ignore(directory: str, names: list[str]) -> set[str]:
     return {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".pyo"))}
+
+
+def _ignore_app(directory: str, names: list[str]) -> set[str]:
+    """What Splunk writes into an installed app (settings made in Splunk Web, permissions) never ships:
+    a package's local/ or metadata/local.meta would overwrite the admin's own on upgrade. A source tree
+    linked into a development Splunk has them."""
+    here = Path(directory).resolve()
+    skipped = _ignore(directory, names)
+    if here == APP_SRC.resolve():
+        skipped |= {n for n in names if n == "local"}
+    if here == (APP_SRC / "metadata").resolve():
+        skipped |= {n for n in names if n == "local.meta"}
+    return skipped
 
 
 def vendor_core(lib: Path) -> None:
@@ -114,10 +126,31 @@ def strict_json(tree: Path) -> None:
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
+def build_number(ver: str) -> int:
+    """app.conf [install] build for a version: MAJOR * 1,000,000 + MINOR * 1,000 + PATCH. Splunk Web serves
+    appserver/static under this number, and Splunk's app.conf spec asks every release to change both
+    version and build: a release that kept it would leave browsers on the previous release's cached
+    setup-page script. Derived from the version, it changes with every release and only ever rises.
+    A pre-release suffix (0.2.0rc1) shares its release's number."""
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", ver)
+    if not match:
+        raise ValueError(f"version {ver!r} is not MAJOR.MINOR.PATCH")
+    major, minor, patch = (int(part) for part in match.groups())
+    if minor >= 1000 or patch >= 1000:
+        raise ValueError(f"version {ver!r}: MINOR and PATCH must stay below 1000 for the app's build number")
+    number = major * 1_000_000 + minor * 1_000 + patch
+    if number < 1:
+        raise ValueError(f"version {ver!r} gives no positive build number")
+    return number
+
+
 def stamp(app: Path, ver: str) -> None:
     conf = app / "default" / "app.conf"
-    text = conf.read_text(encoding="utf-8")
-    conf.write_text(re.sub(r"(?m)^version = .*$", f"version = {ver}", text), encoding="utf-8")
+    text = re.sub(r"(?m)^version = .*$", f"version = {ver}", conf.read_text(encoding="utf-8"))
+    text, stamped = re.subn(r"(?m)^build = .*$", f"build = {build_number(ver)}", text)
+    if stamped != 1:
+        raise SystemExit(f"{conf}: expected one 'build = ' line in [install] to stamp, found {stamped}")
+    conf.write_text(text, encoding="utf-8")
     manifest_path = app / "app.manifest"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["info"]["id"]["version"] = ver
@@ -128,7 +161,7 @@ def build_tree(dest: Path, *, third_party: bool = True) -> Path:
     app = dest / APP_ID
     if app.exists():
         shutil.rmtree(app)
-    shutil.copytree(APP_SRC, app, ignore=_ignore)
+    shutil.copytree(APP_SRC, app, ignore=_ignore_app)
     lib = app / "bin" / "lib"
     vendor_core(lib)
     if third_party:
