@@ -89,11 +89,25 @@ def library_wheels() -> list[Path]:
     return sorted(target.glob("*.whl"))
 
 
+def _version_key(ver: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in ver.split("."))
+
+
 def check_version(tree: Path) -> None:
+    """currentVersion is the core's, and the release notes follow demisto-sdk's rule (PA101): the newest
+    ReleaseNotes/X_Y_Z.md is the current version's (only a pack's first version, 1.0.0, may have none).
+    XSOAR offers a pack version as an upgrade with its release notes; a bump without them fails validate."""
     metadata = json.loads((tree / "Packs" / PACK / "pack_metadata.json").read_text(encoding="utf-8"))
-    if metadata["currentVersion"] != version():
-        raise SystemExit(f"pack_metadata.json currentVersion {metadata['currentVersion']} is not the core version "
+    current = metadata["currentVersion"]
+    if current != version():
+        raise SystemExit(f"pack_metadata.json currentVersion {current} is not the core version "
                          f"{version()}: bump it and add Packs/{PACK}/ReleaseNotes/{version().replace('.', '_')}.md")
+    notes = tree / "Packs" / PACK / "ReleaseNotes"
+    versions = sorted((p.stem.replace("_", ".") for p in notes.glob("*.md")), key=_version_key) if notes.exists() else []
+    if (versions and versions[-1] != current) or (not versions and current != "1.0.0"):
+        raise SystemExit(f"Packs/{PACK}/ReleaseNotes: the newest release notes are for {versions[-1] if versions else 'no version'}, "
+                         f"the pack is {current}: add ReleaseNotes/{current.replace('.', '_')}.md (and remove notes of "
+                         "versions not yet released)")
 
 
 def repo_copy(dest: Path, *, embed: bool) -> Path:
