@@ -117,6 +117,7 @@ class StreamClient:
         self.stream_id: str | None = None
         self.last_sequence = 0
         self.subscription_ids: list[str] = []
+        self._closed_at: int | None = None      # the `sequence` of the current stream's last close message
         self.stats = StreamStats()
         self._ws: ClientConnection | None = None
         self._closing = False
@@ -167,6 +168,8 @@ class StreamClient:
                         elif action == "close":
                             server_delay = _number(msg.get("reconnect_delay_seconds"))
                             reconnect_allowed = bool(msg.get("reconnect_allowed", True))
+                            if msg.get("stream_id") == self.stream_id and isinstance(msg.get("sequence"), int):
+                                self._closed_at = msg["sequence"]
                         elif action == "dropped":
                             self.stats.dropped_by_server += int(_number(msg.get("count")))
                             self._gap({"status": "dropped", "count": msg.get("count"), "after": self.last_sequence})
@@ -188,6 +191,10 @@ class StreamClient:
                 log.warning("stream handshake refused with HTTP %s", status)
             except ConnectionClosed as exc:
                 self.stats.close_codes.append(exc.rcvd.code if exc.rcvd else None)
+                if exc.sent is not None and exc.sent.code == 1009 and exc.rcvd_then_sent is not True:
+                    # This client refused a message as too big: a resume would bring the same one back.
+                    raise StreamError(f"the gateway sent a message larger than max_message_bytes "
+                                      f"({self.max_message_bytes}); raise it to read this stream") from None
             except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
                 log.info("stream connection failed: %s", exc)
             finally:
@@ -237,11 +244,18 @@ class StreamClient:
         if resume is not None:
             self.stats.replayed += int(_number(resume.get("replayed")))
             if resume.get("status") != "complete":
-                self._gap({**resume, "after": self.last_sequence, "stream_id": self.stream_id})
+                info = {**resume, "after": self.last_sequence, "stream_id": self.stream_id}
+                if resume.get("status") == "unknown_stream" and self._closed_at is not None:
+                    # The old stream's close message said where it ended: `closed_at` == `after`
+                    # means nothing of the old stream was missed.
+                    info["closed_at"] = self._closed_at
+                self._gap(info)
         if new_stream != self.stream_id:
-            # First connection, or the gateway restarted: sequences start again on the new stream.
+            # First connection: live events from here. The gateway restarted (a resume was sent): it
+            # replays its new stream from the start, so every sequence of it is new to this client.
             self.stream_id = new_stream
-            self.last_sequence = int(_number(msg.get("sequence")))
+            self.last_sequence = 0 if resume is not None else int(_number(msg.get("sequence")))
+        self._closed_at = None
 
     def _decode(self, raw: str | bytes) -> dict[str, Any] | None:
         """A server message as a dict; anything else is recorded in stats.errors and skipped."""

@@ -23,9 +23,10 @@ from .ingest import BadEncoding, BodyTooLarge, Verdicts, read_body, split_values
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import GatewayMetrics, destination_name, endpoint_of, method_of, status_class
 from .settings import GatewaySettings
-from .stream import (CHANNELS, CLOSE_GOING_AWAY, CLOSE_RATE_LIMITED, E_INTERNAL, E_INVALID_MESSAGE,
-                     E_RATE_LIMITED, E_UNAVAILABLE, PROTOCOL_VERSION, Client, FilterError, Hub, RateLimiter,
-                     parse_message, sdk_to_action)
+from .stream import (CHANNELS, CLOSE_GOING_AWAY, CLOSE_RATE_LIMITED, CLOSE_SLOW_CONSUMER, E_INTERNAL,
+                     E_INVALID_MESSAGE, E_RATE_LIMITED, E_UNAVAILABLE, PROTOCOL_VERSION, Client, FilterError, Hub,
+                     RateLimiter, check_keys, parse_message, sdk_to_action)
+from . import stream as stream_limits
 
 log = logging.getLogger("wia_security.gateway")
 access_log = logging.getLogger("wia_security.gateway.access")
@@ -92,7 +93,8 @@ class Gateway:
         """Tell every stream client to reconnect later, close with 1001, wait briefly for them."""
         self.closing = True
         for client in list(self.hub.clients):
-            client.close_with(CLOSE_GOING_AWAY, client.control(
+            # Built when sent, after the client's queue drained: `sequence` is then the last event it was offered.
+            client.close_with(CLOSE_GOING_AWAY, lambda client=client: client.control(
                 "close", reason=reason, message="the gateway is shutting down", reconnect_allowed=True,
                 reconnect_delay_seconds=delay, sequence=self.hub.sequence, stream_id=self.hub.stream_id))
         if self._streams:
@@ -372,9 +374,9 @@ async def stream(ws: WebSocket) -> None:
             t.cancel()
         if task is not None:
             gw._streams.discard(task)
-    if close_code is not None:
-        if close_code == 4008:
-            gw.hub.slow_disconnects += 1
+    if close_code == CLOSE_SLOW_CONSUMER:
+        gw.hub.slow_disconnects += 1
+    if close_code is not None and not client.stuck:     # a stuck peer cannot take the close frame either
         try:
             await asyncio.wait_for(ws.close(close_code), 5)
         except (asyncio.TimeoutError, RuntimeError, WebSocketDisconnect, OSError):
@@ -390,31 +392,45 @@ async def deny(ws: WebSocket) -> None:
 
 
 async def _sender(client: Client) -> int | None:
+    """Runs the client's sender; returns the close code (None: the peer is gone).
+
+    At shutdown (`close_with`) the queue is written out first, for at most SHUTDOWN_DRAIN_SECONDS, so
+    a client that keeps up misses nothing published before the `close` message (whose `sequence` says
+    where it stopped). A client whose queue overflowed while the sender waits for its socket gets
+    SLOW_CONSUMER_CLOSE_SECONDS to take the message being written, then is dropped (`client.stuck`)."""
     sender = asyncio.ensure_future(client.sender())
     closer = asyncio.ensure_future(client.close_event.wait())
+    overflow = asyncio.ensure_future(client.overflow_event.wait())
     try:
-        done, _ = await asyncio.wait({sender, closer}, return_when=asyncio.FIRST_COMPLETED)
-        if closer in done:
+        done, _ = await asyncio.wait({sender, closer, overflow}, return_when=asyncio.FIRST_COMPLETED)
+        if sender not in done:
+            grace = stream_limits.SHUTDOWN_DRAIN_SECONDS if closer in done else stream_limits.SLOW_CONSUMER_CLOSE_SECONDS
+            await asyncio.wait({sender}, timeout=grace)
+        if not sender.done():
             sender.cancel()
-            code, message = client.closing
-            try:
-                await asyncio.wait_for(client.send_text(message), 2)
-            except Exception:  # noqa: BLE001 - the peer is gone or stuck; close anyway
-                pass
+            client.stuck = closer not in done
+            if client.stuck:
+                log.info("stream client %s stopped reading; dropped without a close frame", client.id)
+                return CLOSE_SLOW_CONSUMER
+        code = sender.result() if sender.done() and not sender.cancelled() and sender.exception() is None else None
+        if client.closing is not None:
+            client.hub.clients.discard(client)   # nothing more is offered: the close message's sequence is final
+            code, message = CLOSE_GOING_AWAY, client.closing[1]()
+        elif code == CLOSE_SLOW_CONSUMER:
+            message = client.control(
+                "close", reason="slow_consumer", message="this client fell behind the stream",
+                reconnect_allowed=True, reconnect_delay_seconds=0, sequence=client.hub.sequence,
+                stream_id=client.hub.stream_id)
+        else:
             return code
-        code = sender.result()
-        if code == 4008:
-            try:
-                await asyncio.wait_for(client.send_text(client.control(
-                    "close", reason="slow_consumer", message="this client fell behind the stream",
-                    reconnect_allowed=True, reconnect_delay_seconds=0, sequence=client.hub.sequence,
-                    stream_id=client.hub.stream_id)), 2)
-            except Exception:  # noqa: BLE001
-                pass
+        try:
+            await asyncio.wait_for(client.send_text(message), 2)
+        except Exception:  # noqa: BLE001 - the peer is gone or stuck; close anyway
+            pass
         return code
     finally:
-        sender.cancel()
-        closer.cancel()
+        for task in (sender, closer, overflow):
+            task.cancel()
 
 
 async def _heartbeat(gw: Gateway, client: Client) -> None:
@@ -478,6 +494,7 @@ def _request_id(doc: Any) -> Any:
 async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
     action = doc.get("action")
     request_id = doc.get("request_id")
+    check_keys(doc)
     if action == "subscribe":
         specs = doc.get("subscriptions")
         if specs is None:
@@ -498,8 +515,8 @@ async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
                                           "slow_consumer": gw.settings.slow_consumer,
                                           "replay_events": gw.settings.replay_events,
                                           "channels": list(CHANNELS)}))
-        for text in replay:
-            client.enqueue(text)
+        if replay is not None:
+            client.enqueue(replay)
     elif action == "unsubscribe":
         ids, channels = doc.get("subscription_ids"), doc.get("channels")
         if ids is not None and not isinstance(ids, list) or channels is not None and not isinstance(channels, list):

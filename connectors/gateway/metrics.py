@@ -212,7 +212,7 @@ def render(gw: Any) -> str:
                [({}, m.stream_connections)])
     out.family("wia_gateway_stream_queued_messages", "gauge",
                "Messages queued for stream clients and not yet written to their sockets.",
-               [({}, sum(len(c.queue) for c in list(hub.clients)))])
+               [({}, sum(c.queued_messages() for c in list(hub.clients)))])
     out.family("wia_gateway_stream_events_published_total", "counter",
                "Events published to the stream (each gets a sequence number).", [({}, hub.published)])
     out.family("wia_gateway_stream_messages_sent_total", "counter",

@@ -67,6 +67,20 @@ E_INTERNAL = "E5001"
 #: Subscriptions one connection may hold: every published event is matched against each of them
 #: on the event loop, so an unbounded number would let one client slow the stream for everyone.
 MAX_SUBSCRIPTIONS = 100
+#: Seconds a client whose queue overflowed may take to accept the message being written before it is
+#: dropped without the 4008 close frame: a peer that stopped reading (its window is zero) would
+#: otherwise hold the connection, its tasks and its socket buffer forever.
+SLOW_CONSUMER_CLOSE_SECONDS = 10.0
+#: At shutdown, seconds a client gets to take what is queued for it before the `close` message.
+SHUTDOWN_DRAIN_SECONDS = 3.0
+#: Keys each action's message may carry: a typo must not change what the message does (an
+#: `unsubscribe` with `subscription_id` used to remove every subscription, a `subscribe` with
+#: `filter` or `channels` to subscribe to every event).
+MESSAGE_KEYS = {
+    "subscribe": {"action", "request_id", "subscriptions", "channel", "filters", "resume"},
+    "unsubscribe": {"action", "request_id", "subscription_ids", "channels"},
+}
+RESUME_KEYS = ("stream_id", "sequence")
 
 
 class FilterError(ValueError):
@@ -175,6 +189,18 @@ class Record:
     event: dict[str, Any]
 
 
+@dataclass(slots=True)
+class Backlog:
+    """The events replayed for a resume, in the client's queue as one entry and rendered one at a time
+    when the sender reaches them: a replay can be far larger than the queue (10,000 events against
+    1,000), which used to close every resuming client with 4008 before it saw `subscribed`. The
+    records are held by the replay buffer anyway. A connection may have at most `replay_events` of
+    them waiting (a client resuming again and again without reading must not pin memory)."""
+
+    records: collections.deque[Record]
+    subscriptions: list[Subscription]
+
+
 def make_record(sequence: int, event: dict[str, Any], published: str) -> Record:
     meta = event.get("meta") or {}
     data = event.get("data") or {}
@@ -250,18 +276,31 @@ class Client:
         self.id = client_id or f"client-{uuid.uuid4().hex[:12]}"
         self.dialect = "action"                  # or "sdk" (upstream SDK's type/payload messages)
         self.subscriptions: dict[str, Subscription] = {}
-        self.queue: collections.deque[str] = collections.deque()
+        self.queue: collections.deque[str | Backlog] = collections.deque()
         self.queued_chars = 0
         self.wakeup = asyncio.Event()
         self.dropped_pending = 0
         self.overflowed = False
-        self.closing: tuple[int, str] | None = None   # (close code, final message) set at shutdown
+        # (close code, the final message built when it is sent) set at shutdown
+        self.closing: tuple[int, Callable[[], str]] | None = None
         self.close_event = asyncio.Event()
+        self.overflow_event = asyncio.Event()     # set with `overflowed`
+        self.stuck = False                       # dropped while a write to it was blocked
+        self.replaying: Backlog | None = None    # the backlog the sender is writing out
         self.sent = 0
 
-    def close_with(self, code: int, message: str) -> None:
+    def close_with(self, code: int, message: Callable[[], str]) -> None:
         self.closing = (code, message)
         self.close_event.set()
+        self.wakeup.set()                        # the sender drains the queue, then stops
+
+    def queued_messages(self) -> int:
+        return sum(len(item.records) if isinstance(item, Backlog) else 1 for item in self.queue)
+
+    def replay_pending(self) -> int:
+        """Replayed events queued for this client or being written to it."""
+        return (sum(len(item.records) for item in self.queue if isinstance(item, Backlog))
+                + (len(self.replaying.records) if self.replaying is not None else 0))
 
     # --- publishing side (event loop, synchronous) ---
     def offer(self, rec: Record) -> None:
@@ -272,22 +311,28 @@ class Client:
             return
         self.enqueue(self.event_message(rec, matching))
 
-    def enqueue(self, text: str) -> None:
+    def enqueue(self, item: str | Backlog) -> None:
         hub = self.hub
+        size = 0 if isinstance(item, Backlog) else len(item)
         while self.queue and (len(self.queue) >= hub.client_queue
-                              or self.queued_chars + len(text) > hub.client_queue_bytes):
+                              or self.queued_chars + size > hub.client_queue_bytes):
             if hub.slow_consumer != "drop_oldest":
                 self.overflowed = True           # the sender closes with CLOSE_SLOW_CONSUMER
-                hub.discarded += len(self.queue) + 1     # the queue and the message that did not fit
+                self.overflow_event.set()
+                # the queue and the message that did not fit
+                hub.discarded += self.queued_messages() + (len(item.records) if isinstance(item, Backlog) else 1)
                 self.queue.clear()
                 self.queued_chars = 0
                 self.wakeup.set()
                 return
-            self.queued_chars -= len(self.queue.popleft())
-            self.dropped_pending += 1
-            hub.dropped += 1
-        self.queue.append(text)
-        self.queued_chars += len(text)
+            oldest = self.queue.popleft()
+            lost = len(oldest.records) if isinstance(oldest, Backlog) else 1
+            if not isinstance(oldest, Backlog):
+                self.queued_chars -= len(oldest)
+            self.dropped_pending += lost
+            hub.dropped += lost
+        self.queue.append(item)
+        self.queued_chars += size
         self.wakeup.set()
 
     def event_message(self, rec: Record, matching: list[Subscription]) -> str:
@@ -300,8 +345,11 @@ class Client:
 
     # --- sending side ---
     async def sender(self) -> int | None:
-        """Drains the queue to the socket; returns a close code when the client must be dropped."""
+        """Drains the queue to the socket; returns a close code when the client must be dropped, or
+        None once the queue is empty after `close_with` (shutdown)."""
         while True:
+            if self.closing is not None and not self.queue:
+                return None
             await self.wakeup.wait()
             self.wakeup.clear()
             if self.overflowed:
@@ -311,13 +359,25 @@ class Client:
                 await self.send_text(self.control("dropped", count=count,
                                                   message=f"{count} events dropped: this client reads too slowly"))
             while self.queue:
-                text = self.queue.popleft()
-                self.queued_chars -= len(text)
-                await self.send_text(text)
-                self.sent += 1
-                self.hub.deliveries += 1
+                item = self.queue.popleft()
+                if isinstance(item, Backlog):
+                    self.replaying = item
+                    while item.records:
+                        rec = item.records.popleft()
+                        await self._send(self.event_message(rec, [s for s in item.subscriptions if s.matches(rec)]))
+                        if self.overflowed:
+                            return CLOSE_SLOW_CONSUMER
+                    self.replaying = None
+                    continue
+                self.queued_chars -= len(item)
+                await self._send(item)
                 if self.overflowed:
                     return CLOSE_SLOW_CONSUMER
+
+    async def _send(self, text: str) -> None:
+        await self.send_text(text)
+        self.sent += 1
+        self.hub.deliveries += 1
 
     def control(self, action: str, **fields: Any) -> str:
         if self.dialect == "sdk":
@@ -332,11 +392,11 @@ class Client:
         return jsonio.dumps({"action": action, **fields})
 
     # --- requests from the client ---
-    def subscribe(self, specs: list[dict[str, Any]], resume: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
-        """Adds subscriptions; returns the reply fields and, for a resume, the missed events' messages.
+    def subscribe(self, specs: list[dict[str, Any]], resume: dict[str, Any] | None) -> tuple[dict[str, Any], Backlog | None]:
+        """Adds subscriptions; returns the reply fields and, for a resume, the missed events.
 
-        The caller queues the reply, then the replayed messages, with no await in between, so
-        nothing published meanwhile is missed or doubled."""
+        The caller queues the reply, then the backlog, with no await in between, so nothing
+        published meanwhile is missed or doubled."""
         new: list[Subscription] = []
         for spec in specs:
             if not isinstance(spec, dict):
@@ -358,7 +418,7 @@ class Client:
             raise FilterError(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection "
                               f"(this one has {len(self.subscriptions)}; unsubscribe first)")
         reply: dict[str, Any] = {}
-        replay: list[str] = []
+        replay: Backlog | None = None
         if resume is not None:
             reply["resume"], replay = self._resume(resume, new)
         for sub in new:
@@ -372,28 +432,35 @@ class Client:
         })
         return reply, replay
 
-    def _resume(self, resume: dict[str, Any], subs: list[Subscription]) -> tuple[dict[str, Any], list[str]]:
+    def _resume(self, resume: dict[str, Any], subs: list[Subscription]) -> tuple[dict[str, Any], Backlog]:
+        unknown = sorted(map(str, set(resume) - set(RESUME_KEYS)))
+        if unknown:
+            raise FilterError(f"unknown resume key(s) {', '.join(unknown)}; known: {', '.join(RESUME_KEYS)}")
         stream_id, sequence = resume.get("stream_id"), resume.get("sequence")
         if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
             raise FilterError("resume.sequence must be a non-negative integer")
+        out: dict[str, Any] = {}
         if stream_id != self.hub.stream_id:
-            return {"status": "unknown_stream", "replayed": 0,
-                    "message": "the gateway restarted since; events before this connection cannot be replayed"}, []
-        if sequence > self.hub.sequence:
+            # The gateway restarted: nothing of the old stream is here, but every event of this one
+            # is new to the client, so it gets them from the first, as if it resumed from 0.
+            out = {"status": "unknown_stream",
+                   "message": "the gateway restarted since: events of the old stream after the client's "
+                              "sequence cannot be replayed (backfill from GET /v1/events); this stream's are"}
+            sequence = 0
+        elif sequence > self.hub.sequence:
             raise FilterError(f"resume.sequence {sequence} is ahead of this stream (now at {self.hub.sequence})")
         records, complete = self.hub.replay_after(sequence)
-        messages = []
-        for rec in records:
-            matching = [s for s in subs if s.matches(rec)]
-            if matching:
-                messages.append(self.event_message(rec, matching))
-        replayed = len(messages)
-        status = "complete" if complete else "gap"
-        out: dict[str, Any] = {"status": status, "replayed": replayed}
+        backlog = collections.deque(rec for rec in records if any(s.matches(rec) for s in subs))
+        pending = self.replay_pending()
+        if backlog and pending + len(backlog) > (self.hub.replay.maxlen or 0):
+            raise FilterError(f"this connection still has {pending} replayed events to take; resume again "
+                              "after they arrived", code=E_UNAVAILABLE)
+        out.setdefault("status", "complete" if complete else "gap")
+        out["replayed"] = len(backlog)
         if not complete:
             out["missed_from"] = sequence + 1
             out["missed_to"] = records[0].sequence - 1 if records else self.hub.sequence
-        return out, messages
+        return out, Backlog(backlog, subs)
 
     def unsubscribe(self, ids: list[str] | None, channels: list[str] | None) -> list[str]:
         """Removes the named subscriptions (all of them when neither ids nor channels are given).
@@ -447,6 +514,16 @@ def parse_message(text: str) -> dict[str, Any]:
     return doc
 
 
+def check_keys(doc: dict[str, Any]) -> None:
+    """Refuses keys the message's action does not know (see MESSAGE_KEYS)."""
+    known = MESSAGE_KEYS.get(doc.get("action"))     # type: ignore[arg-type]
+    if known is None:
+        return
+    unknown = sorted(map(str, set(doc) - known))
+    if unknown:
+        raise FilterError(f"unknown key(s) {', '.join(unknown)} in {doc['action']}; known: {', '.join(sorted(known))}")
+
+
 def sdk_to_action(doc: dict[str, Any]) -> dict[str, Any]:
     """The upstream SDK's {type, payload, id} message as the equivalent action message."""
     kind = doc.get("type")
@@ -460,6 +537,9 @@ def sdk_to_action(doc: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise FilterError("payload must be an object")
     if kind == "subscribe":
+        unknown = sorted(map(str, set(payload) - {"channel", "filter"}))
+        if unknown:                              # e.g. "filters": ignoring it would subscribe to everything
+            raise FilterError(f"unknown payload key(s) {', '.join(unknown)}; known: channel, filter")
         sdk_filter = payload.get("filter") or {}
         if not isinstance(sdk_filter, dict):
             raise FilterError("payload.filter must be an object")
