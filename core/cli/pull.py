@@ -35,8 +35,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("source", metavar="SOURCE", help="where to pull from (see above; quote URLs with ? or &)")
     p.add_argument("--to", dest="destination", default=DEFAULT_DESTINATION, metavar="URL",
                    help=f"destination URL, as for forward (default {DEFAULT_DESTINATION})")
-    p.add_argument("--dead-letter", default=DEFAULT_DEAD_LETTER, metavar="PATH",
-                   help=f"where rejected events go, with the reason (default {DEFAULT_DEAD_LETTER})")
+    p.add_argument("--dead-letter", default=DEFAULT_DEAD_LETTER, metavar="PATH|URL",
+                   help=f"where rejected events go, with the reason: an NDJSON path (default {DEFAULT_DEAD_LETTER}), "
+                        "sqlite:///dead.db, or sink+URL, as for forward")
     p.add_argument("--lenient", action="store_true",
                    help="treat optional fields that are null as absent instead of rejecting the event")
     p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
@@ -76,16 +77,23 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"unknown source {scheme or args.source!r}; known: kafka://, taxii+https://, splunk+https://")
     from wia_security.connectors import open_sink
     from wia_security.connectors.dead_letter import DeadLetterFile
+    from wia_security.connectors.delivery import open_dead_letter
     from wia_security.outputs import unwritable
-    problem = unwritable(args.dead_letter)
+    try:               # the same specs as forward's --dead-letter: a path, file://, sqlite:///, sink+URL
+        dead_letter = open_dead_letter(args.dead_letter)
+    except (WiaError, OSError) as exc:
+        return fail(exc)
+    problem = unwritable(dead_letter.path) if isinstance(dead_letter, DeadLetterFile) else None
     if problem:
-        return fail(f"cannot write the dead-letter file {args.dead_letter}: {problem}")
+        dead_letter.close()
+        return fail(f"cannot write the dead-letter file {dead_letter.path}: {problem}")
     try:
         sink = open_sink(args.destination)
     except (WiaError, OSError) as exc:
+        dead_letter.close()
         return fail(exc)
     try:
-        with sink, DeadLetterFile(args.dead_letter) as dead_letter:
+        with sink, dead_letter:
             summary = _PULLERS[scheme](args, sink, dead_letter)
     except (WiaError, OSError) as exc:
         return fail(exc)
