@@ -13,7 +13,6 @@ after all (its first line was cut short), and reading goes on line by line.
 """
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import re
@@ -58,6 +57,149 @@ class Item:
         return f"{self.source}:{self.line}"
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+#: Compressed bytes read at a time, and the size of the buffer inflated bytes are read through.
+GZIP_READ_BYTES = 64 * 1024
+
+
+class GunzipStream(io.RawIOBase):
+    """A gzip stream inflated with zlib, every member in turn (`cat a.gz b.gz`; NUL padding between and
+    after members allowed, as gzip(1) and gzip.GzipFile read them). Read it through io.BufferedReader.
+
+    Unlike gzip.GzipFile, a stream cut short or corrupt does not raise (which made the buffered reader
+    drop what it had inflated of the last line): reading just ends there, `problem` says what happened
+    and `problem_line` the line it happened in (1-based). The complete lines before it are read as
+    usual; `settle` reports the break on that line, whose torn fragment the reader keeps as raw bytes."""
+
+    def __init__(self, compressed: BinaryIO) -> None:
+        super().__init__()
+        self._compressed = compressed
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._tail = b""             # compressed bytes read but not yet inflated
+        self._read = 0               # compressed bytes read so far
+        self._member = 0             # where the member being inflated starts (byte offset)
+        self._started = False        # a byte of that member has been given to the inflater
+        self._newlines = 0           # b"\n" handed out so far: the line being read is _newlines + 1
+        self._line_open = False      # bytes of that line have been handed out
+        self._pending = b""          # inflated at the end of the input, handed out from _pending_at on
+        self._pending_at = 0
+        self._ended = False
+        self.problem: str | None = None
+        self._detail = ""
+        self.problem_line = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = len(buffer)
+        while not self._ended:
+            data = self._tail
+            if not data:
+                data = self._compressed.read(GZIP_READ_BYTES)
+                if not data:
+                    self._end_of_input()
+                    break
+                self._read += len(data)
+            if not self._started:
+                data = data.lstrip(b"\0")         # padding after a member, not a new member
+                if not data:
+                    self._tail = b""
+                    continue
+                self._started = True
+                self._member = self._read - len(data)
+            before = self._inflater.copy()         # to recover what this data inflates to before a fault
+            try:
+                out = self._inflater.decompress(data, size)
+            except zlib.error as exc:
+                self._pending = _inflate_up_to_fault(before, data)
+                self._stop("corrupt gzip data", f"(in the member that starts at byte {self._member:,}, before byte "
+                                                f"{self._read:,}): {exc}")
+                break
+            if self._inflater.eof:                 # the next member, if any, starts in what is left
+                self._tail = self._inflater.unused_data
+                self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._started = False
+            else:
+                self._tail = self._inflater.unconsumed_tail
+            if out:
+                return self._hand_out(out, buffer)
+        out = self._pending[self._pending_at:self._pending_at + size]
+        self._pending_at += len(out)
+        return self._hand_out(out, buffer) if out else 0
+
+    def _hand_out(self, out: bytes, buffer: Any) -> int:
+        self._newlines += out.count(b"\n")
+        self._line_open = out[-1:] != b"\n"
+        buffer[:len(out)] = out
+        return len(out)
+
+    def _end_of_input(self) -> None:
+        if self._started:
+            self._pending = self._inflater.flush()     # what zlib still holds is handed out first
+            self._stop("the gzip stream is truncated", f"(it ends at byte {self._read:,}, inside the member "
+                                                       f"that starts at byte {self._member:,})")
+        self._ended = True
+
+    def _stop(self, problem: str, detail: str) -> None:
+        self._ended = True
+        self._tail = b""
+        self.problem, self._detail = problem, detail
+        self.problem_line = self._newlines + self._pending.count(b"\n") + 1
+
+    def broken_at(self, line: int) -> bool:
+        """Whether the stream broke in `line` (or before it): the line is cut short, not whole."""
+        return self.problem is not None and line >= self.problem_line
+
+    def reason(self, name: str, line: int | None = None, *, torn: bool = True) -> str:
+        """Why the reading stopped, naming the input and the line the stream broke in: `torn` when that
+        line's item carries the bytes of it read before the break."""
+        line = self.problem_line if line is None else line
+        if line == self.problem_line and not self._line_open:
+            where = f"after line {line - 1} of {name}" if line > 1 else f"before the first line of {name}"
+            return f"unreadable input: {self.problem} {where} {self._detail}"
+        if not torn:                # what was read of the line parsed (a whole value): it was passed on
+            return (f"unreadable input: {self.problem} in line {line} of {name}, after the value read from it, "
+                    f"{self._detail}")
+        return (f"unreadable input: {self.problem} in line {line} of {name} {self._detail}; the line is cut "
+                f"short, its bytes before the break are kept")
+
+    def settle(self, items: Iterable[Item], name: str) -> Iterator[Item]:
+        """`items` read from this stream, with a break reported: the error item of the line the stream
+        broke in says so (the reader keeps that torn line as its raw bytes); when there is none (the
+        break fell between lines, or what was read of the line still parsed), one error item does."""
+        reported = False
+        for item in items:
+            if item.error is not None and self.broken_at(item.line):
+                item.error = ParseError(self.reason(name, item.line), source=name, line=item.line)
+                reported = True
+            yield item
+        if self.problem is not None and not reported:
+            yield Item(name, self.problem_line, error=ParseError(self.reason(name, torn=False), source=name,
+                                                                 line=self.problem_line))
+
+
+#: What is recovered of the data read with a fault in it is bounded (a gzip bomb stays one).
+MAX_SALVAGE_BYTES = 8 * 1024 * 1024
+
+
+def _inflate_up_to_fault(inflater: Any, data: bytes) -> bytes:
+    """What `data` inflates to before the byte zlib finds corrupt (zlib raises for the whole call, with
+    none of its output): fed a byte at a time, only on this error path."""
+    out: list[bytes] = []
+    size = 0
+    for i in range(len(data)):
+        try:
+            piece = inflater.decompress(data[i:i + 1])
+        except zlib.error:
+            break
+        out.append(piece)
+        size += len(piece)
+        if size > MAX_SALVAGE_BYTES:
+            break
+    return b"".join(out)
+
+
 class InputSource:
     """An open input (file or stdin), gzip-transparent, that knows how far through it we are."""
 
@@ -67,8 +209,10 @@ class InputSource:
         self.size: int | None = None if path == "-" else os.fstat(self._raw.fileno()).st_size
         buffered = self._raw if isinstance(self._raw, io.BufferedReader) else io.BufferedReader(self._raw)  # type: ignore[arg-type]
         self._buffered = buffered
-        self.compressed = buffered.peek(2)[:2] == b"\x1f\x8b"
-        self.stream: BinaryIO = gzip.GzipFile(fileobj=buffered) if self.compressed else buffered  # type: ignore[assignment]
+        self.compressed = buffered.peek(2)[:2] == GZIP_MAGIC
+        self.gunzip: GunzipStream | None = GunzipStream(buffered) if self.compressed else None
+        self.stream: BinaryIO = (io.BufferedReader(self.gunzip, GZIP_READ_BYTES)  # type: ignore[assignment]
+                                 if self.gunzip else buffered)
 
     def position(self) -> int:
         """Bytes consumed from the underlying file (compressed bytes for gzip)."""
@@ -89,11 +233,14 @@ class InputSource:
 
     def items(self) -> Iterator[Item]:
         last = 0
+        items = iter_items(self.stream, self.name)
+        if self.gunzip is not None:
+            items = self.gunzip.settle(items, self.name)
         try:
-            for item in iter_items(self.stream, self.name):
+            for item in items:
                 last = item.line
                 yield item
-        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # corrupt or truncated gzip
+        except OSError as exc:                      # the file itself could not be read on
             # The line after the last value read: where the reading stopped (1 when nothing could be read).
             after = f" after line {last}" if last else ""
             yield Item(self.name, last + 1, error=ParseError(f"unreadable input{after}: {exc}", source=self.name,

@@ -193,11 +193,16 @@ def _unknown_option(exc: TypeError, fmt_name: str) -> None:
 
 def _text_items(src: InputSource) -> Iterator[Item]:
     """Line formats (LEEF, CEF): every non-blank line is one document (a UTF-8 BOM before the first is not
-    part of it)."""
+    part of it). A line a broken gzip stream cut short is dead-lettered whole, not parsed as a document."""
     lineno = 0
+    gunzip = src.gunzip
     try:
         for lineno, raw in enumerate(src.stream, 1):
             line = raw.rstrip(b"\r\n")
+            if gunzip is not None and gunzip.broken_at(lineno):
+                yield Item(src.name, lineno, error=ParseError(gunzip.reason(src.name, lineno), source=src.name,
+                                                              line=lineno), raw=line)
+                return
             if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
                 line = line[3:]
             if not line.strip():
@@ -207,9 +212,13 @@ def _text_items(src: InputSource) -> Iterator[Item]:
             except UnicodeDecodeError as exc:
                 yield Item(src.name, lineno, error=ParseError(f"not valid UTF-8 at byte {exc.start}", source=src.name,
                                                               line=lineno), raw=line)
-    except (OSError, EOFError) as exc:          # a corrupt or truncated gzip stream
+    except OSError as exc:                      # the file itself could not be read on
         yield Item(src.name, lineno + 1, error=ParseError(f"unreadable input after line {lineno}: {exc}",
                                                           source=src.name, line=lineno + 1))
+        return
+    if gunzip is not None and gunzip.problem is not None:      # it broke between lines
+        yield Item(src.name, gunzip.problem_line, error=ParseError(gunzip.reason(src.name), source=src.name,
+                                                                   line=gunzip.problem_line))
 
 
 class _UsageStop(Exception):

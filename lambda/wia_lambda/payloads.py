@@ -11,16 +11,14 @@ Object keys in notifications are URL-encoded (spaces as "+"): they are decoded b
 """
 from __future__ import annotations
 
-import gzip
 import io
 import json
-import zlib
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote_plus
 
 from wia_security.connectors.relay import GZIP_MAGIC, GzipBodyError, body_lines
 from wia_security.errors import ParseError
-from wia_security.reader import Item, iter_items
+from wia_security.reader import GZIP_READ_BYTES, GunzipStream, Item, iter_items
 
 READ_CHUNK = 1 << 16
 
@@ -165,7 +163,8 @@ GONE = frozenset({"NoSuchKey", "NoSuchBucket", "404"})
 
 def stream_object(s3: Any, bucket: str, key: str) -> Iterator[Item]:
     """The values of one S3 object, streamed. Network errors propagate (the record is retried); a
-    corrupt gzip stream is one unparseable item (retrying cannot fix it)."""
+    gzip stream cut short or corrupt ends in one unparseable item, the line it broke in (retrying
+    cannot fix it)."""
     source = f"s3://{bucket}/{key}"
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
@@ -179,10 +178,12 @@ def stream_object(s3: Any, bucket: str, key: str) -> Iterator[Item]:
         return
     raw = io.BufferedReader(_StreamingBodyIO(response["Body"]), buffer_size=READ_CHUNK)
     try:
-        stream: Any = gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == GZIP_MAGIC else raw
-        try:
-            yield from iter_items(stream, source)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            yield Item(source, 0, error=ParseError(f"corrupt or truncated gzip object: {exc}", source=source))
+        if raw.peek(2)[:2] != GZIP_MAGIC:
+            yield from iter_items(raw, source)
+            return
+        # A gzip object cut short or corrupt: its complete lines are read, the line it broke in is
+        # dead-lettered with its bytes and the reason (retrying cannot fix it).
+        gunzip = GunzipStream(raw)
+        yield from gunzip.settle(iter_items(io.BufferedReader(gunzip, GZIP_READ_BYTES), source), source)
     finally:
         raw.close()

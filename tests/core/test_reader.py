@@ -55,7 +55,7 @@ def test_gzip_is_detected_by_content(tmp_path):
         assert [i.value for i in src.items()] == [{"a": 1}, {"b": 2}]
 
 
-def test_corrupt_gzip_is_one_clear_error(tmp_path):
+def test_truncated_gzip_is_one_clear_error_on_the_line_it_cut(tmp_path):
     path = tmp_path / "bad.gz"
     import os
     lines = b"".join(json.dumps({"r": os.urandom(32).hex()}).encode() + b"\n" for _ in range(500))
@@ -67,7 +67,8 @@ def test_corrupt_gzip_is_one_clear_error(tmp_path):
     assert result[-1].error is not None and "unreadable input" in result[-1].error.reason
     last_read = result[-2].line                          # the error says where reading stopped, not line 0
     assert result[-1].line == last_read + 1 and result[-1].where == f"{path}:{last_read + 1}"
-    assert f"unreadable input after line {last_read}: " in result[-1].error.reason
+    assert f"the gzip stream is truncated in line {last_read + 1} of {path}" in result[-1].error.reason
+    assert lines.split(b"\n")[last_read].startswith(result[-1].raw)     # the torn line's bytes, kept
 
 
 def test_a_gzip_that_cannot_even_start_is_an_error_at_line_1(tmp_path):

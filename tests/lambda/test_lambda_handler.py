@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import copy
 import gzip
-import io
 import json
 import subprocess
 import sys
 import textwrap
 import tracemalloc
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,6 +256,25 @@ def test_s3_notification_streams_gzip_ndjson_with_decoded_keys(forwarder, sample
     assert {e["id"] for e in events} | {single["id"]} <= set(fw.findings())
     dead = fw.dead_letters()
     assert dead[0]["where"] == f"s3://wia-drop/{key}:11" and dead[0]["raw"] == "{this line is broken"
+
+
+def test_a_truncated_gzip_s3_object_delivers_every_whole_line_and_dead_letters_the_torn_one(forwarder, samples):
+    fw = forwarder()
+    s3 = fw.aws.client("s3")
+    s3.create_bucket(Bucket="wia-drop")
+    events = [fresh(samples["network-event-sample"]) for _ in range(200)]
+    packed = ndjson(events, gz=True)
+    cut = len(packed) * 2 // 3
+    *whole, torn = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(packed[:cut]).split(b"\n")
+    assert torn                                              # the cut falls inside a line
+    s3.put_object(Bucket="wia-drop", Key="cut.ndjson.gz", Body=packed[:cut])
+    result = fw.handler(shapes.s3_notification("wia-drop", ["cut.ndjson.gz"]), None)
+    assert result["retry"] == 0 and result["dead_lettered"] == 1       # retrying cannot mend the object
+    assert {e["id"] for e in events[:len(whole)]} <= set(fw.findings())
+    assert not {e["id"] for e in events[len(whole):]} & set(fw.findings())
+    (dead,) = fw.dead_letters()
+    assert dead["where"] == f"s3://wia-drop/cut.ndjson.gz:{len(whole) + 1}" and dead["raw"].encode() == torn
+    assert f"the gzip stream is truncated in line {len(whole) + 1} of s3://wia-drop/cut.ndjson.gz" in dead["reason"]
 
 
 def test_s3_retry_raises_for_lambda_async_retries(forwarder, samples):
