@@ -15,7 +15,7 @@ import stat
 import sys
 import threading
 from types import FrameType
-from typing import Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 141            # 128 + SIGPIPE (13); signal.SIGPIPE does not exist on Windows
@@ -102,6 +102,25 @@ def same_file(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def output_paths(thing: Any) -> list[str]:
+    """Local files a sink or dead letter writes (a fan-out's, a SQLite store's, a sink dead letter's and
+    its fallback's): an input that is one of them would grow while it is read."""
+    paths = []
+    path = getattr(thing, "path", None)
+    if isinstance(path, str) and path != "-":
+        paths.append(path)
+    store = getattr(thing, "store", None)                    # SqliteSink
+    if store is not None and isinstance(getattr(store, "path", None), str):
+        paths.append(store.path)
+    for inner in (getattr(thing, "sinks", None) or {}).values():   # FanOut
+        paths += output_paths(inner)
+    for attr in ("sink", "fallback"):                        # SinkDeadLetter
+        inner = getattr(thing, attr, None)
+        if inner is not None and not isinstance(inner, str):
+            paths += output_paths(inner)
+    return paths
 
 
 class Interrupted(BaseException):

@@ -11,7 +11,8 @@ from ..errors import ConfigError, OutputError, WiaError
 from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource
-from .common import EXIT_CODES_HELP, StopSignals, add_delivery_run_options, fail, missing_inputs, same_file
+from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, fail, missing_inputs, output_paths,
+                     same_file)
 
 DEFAULT_DESTINATION = "sqlite:///wia-events.db"
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             sink = open_sink(args.destination or DEFAULT_DESTINATION)
     except (WiaError, OSError) as exc:
         return fail(exc)
-    clash = _overwrites_input(args.inputs, getattr(sink, "path", None))
+    clash = _overwrites_input(args.inputs, output_paths(sink))
     if clash:
         sink.close()
         return fail(f"the destination {sink.name} is also an INPUT ({clash}): it would grow while it is read")
@@ -93,9 +94,9 @@ def run(args: argparse.Namespace) -> int:
         problem = unwritable(dead_letter_output.path) if isinstance(dead_letter_output, DeadLetterFile) else None
         if problem:
             raise OutputError(f"the dead-letter file {dead_letter_output.path}", problem)
-        clash = _overwrites_input(args.inputs, getattr(dead_letter_output, "path", None))
+        clash = _overwrites_input(args.inputs, output_paths(dead_letter_output))
         if clash:
-            raise OutputError(f"the dead-letter file {dead_letter_output.path}",
+            raise OutputError(f"the dead-letter file {getattr(dead_letter_output, 'path', dead_letter_spec)}",
                               f"it is also an INPUT ({clash}) and would grow while it is read")
     except (WiaError, OSError) as exc:
         sink.close()
@@ -192,11 +193,9 @@ class _Echoing:
         return getattr(self.inner, name)
 
 
-def _overwrites_input(inputs: list[str], output: Any) -> str | None:
-    """The INPUT that `output` (a path, or None) is the same file as."""
-    if not isinstance(output, str) or output == "-":
-        return None
-    return next((path for path in inputs if path != "-" and same_file(path, output)), None)
+def _overwrites_input(inputs: list[str], outputs: list[str]) -> str | None:
+    """The INPUT that one of `outputs` (the files a sink or dead letter writes: a SQLite store's too) is."""
+    return next((path for path in inputs if path != "-" for output in outputs if same_file(path, output)), None)
 
 
 def _writes_stdout(sink: Any) -> bool:

@@ -25,7 +25,8 @@ from ..pipeline import DEFAULT_BATCH_SIZE, ForwardSummary, Forwarder
 from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
-from .common import EXIT_CODES_HELP, StopSignals, add_delivery_run_options, fail, missing_inputs, same_file
+from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, fail, missing_inputs, output_paths,
+                     same_file)
 from .forward import DEFAULT_DESTINATION, _Echoing, _writes_stdout
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.replay.ndjson"
@@ -169,24 +170,6 @@ def _input_path(spec: str) -> str | None:
         from wia_security.connectors.sqlite import path_from_url
         return path_from_url(spec)
     return spec
-
-
-def _output_paths(thing: Any) -> list[str]:
-    """Local files a sink or dead letter writes (a fan-out's, a sink dead letter's and its fallback's)."""
-    paths = []
-    path = getattr(thing, "path", None)
-    if isinstance(path, str) and path != "-":
-        paths.append(path)
-    store = getattr(thing, "store", None)                    # SqliteSink
-    if store is not None and isinstance(getattr(store, "path", None), str):
-        paths.append(store.path)
-    for inner in (getattr(thing, "sinks", None) or {}).values():   # FanOut
-        paths += _output_paths(inner)
-    for attr in ("sink", "fallback"):                        # SinkDeadLetter
-        inner = getattr(thing, attr, None)
-        if inner is not None and not isinstance(inner, str):
-            paths += _output_paths(inner)
-    return paths
 
 
 def _spec_path(spec: str) -> str | None:
@@ -506,7 +489,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(exc)
     if sink is not None:
         destination_name = sink.name
-        clash = _clash(args.inputs, _output_paths(sink))
+        clash = _clash(args.inputs, output_paths(sink))
         if clash:
             sink.close()
             close_sources()
@@ -519,7 +502,7 @@ def run(args: argparse.Namespace) -> int:
             problem = unwritable(output.path) if isinstance(output, DeadLetterFile) else None
             if problem:
                 raise OutputError(f"the dead-letter file {output.path}", problem)
-            clash = _clash(args.inputs, _output_paths(output))
+            clash = _clash(args.inputs, output_paths(output))
             if clash:
                 raise OutputError(f"the dead-letter output {dead_letter_spec}",
                                   f"it is also an input ({clash[0]}) and would grow while it is read")

@@ -33,6 +33,34 @@ def test_an_output_that_is_also_an_input_is_refused_and_the_input_survives(cli, 
     assert one.read_bytes() == before
 
 
+@pytest.mark.parametrize("args", [
+    ["--to", "sqlite:///{tmp}/store.db"],
+    ["--config", "{tmp}/wia.toml"],                         # a fan-out with the store among its destinations
+    ["--to", "file:///{tmp}/out.ndjson", "--dead-letter", "sqlite:///{tmp}/store.db"],
+])
+def test_forward_refuses_a_sqlite_store_that_is_also_an_input(cli, tmp_path, one, args):
+    """The store is a file the destination writes though the sink has no `path`: reading it while
+    inserting into it would read the run's own output."""
+    assert cli("forward", "--to", f"sqlite:///{tmp_path}/store.db", "in.ndjson").code == 0
+    (tmp_path / "wia.toml").write_text(f'[destinations.copy]\nurl = "file://{tmp_path}/copy.ndjson"\n'
+                                       f'[destinations.store]\nurl = "sqlite:///{tmp_path}/store.db"\n')
+    before = rows(tmp_path / "store.db")
+    assert len(before) == 1
+    r = cli("forward", *[a.format(tmp=tmp_path) for a in args], "store.db")
+    assert r.code == 2, r.err
+    assert "also an INPUT (store.db)" in r.err
+    assert rows(tmp_path / "store.db") == before              # nothing read from it went into it
+    assert not (tmp_path / "wia-dead-letter.ndjson").exists()
+    assert not (tmp_path / "copy.ndjson").exists() or (tmp_path / "copy.ndjson").read_bytes() == b""
+
+
+def rows(db: Path) -> list[tuple]:
+    import sqlite3
+    with sqlite3.connect(db) as conn:
+        tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return [(t, *row) for t in sorted(tables) for row in conn.execute(f'SELECT * FROM "{t}"')]
+
+
 def test_convert_output_and_dead_letter_cannot_be_one_file(cli, tmp_path, one):
     (tmp_path / "out.ndjson").write_text("")
     r = cli("convert", "--to", "ocsf", "-o", "out.ndjson", "--dead-letter", "out.ndjson", "in.ndjson")
