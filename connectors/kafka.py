@@ -145,8 +145,17 @@ def tls_options(options: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def explain_handshake_failure(problem: str) -> str:
-    """librdkafka's TLS/authentication failure with what to change (its own hint names only the CA)."""
+def explain_handshake_failure(problem: str, sasl: tuple[str, str] | None = None) -> str:
+    """librdkafka's TLS/authentication failure with what to change (its own hint names only the CA).
+    `sasl`: (mechanism, username) of a SASL client; librdkafka's SASL errors name neither (a refused
+    PLAIN login reads "Authentication failed: Invalid username or password")."""
+    if sasl is not None and "SASL" in problem:
+        mechanism, username = sasl
+        if "Unsupported SASL mechanism" in problem:
+            return (f"{problem}; the broker does not offer the SASL mechanism {mechanism}: set sasl_mechanism "
+                    "to one it lists")
+        return (f"{problem}; the broker refused the SASL login of user {username!r} with mechanism {mechanism}: "
+                "check the username, the password (password_env / password_file) and sasl_mechanism")
     if "certificate verify failed" in problem:
         return (f"{problem}; the broker's certificate is not trusted for the address used: give the CA that "
                 "issued it with ?ssl.ca.location=/path/ca.pem and reach the broker by a name or address the "
@@ -156,6 +165,13 @@ def explain_handshake_failure(problem: str) -> str:
                 "trusts with ?ssl.certificate.location= and ?ssl.key.location= (an encrypted key's passphrase as "
                 "the ssl_key_password option)")
     return problem
+
+
+def _sasl_login(settings: dict[str, Any]) -> tuple[str, str] | None:
+    """(mechanism, username) when the client logs in with SASL; librdkafka's default mechanism is GSSAPI."""
+    if not str(settings.get("security.protocol", "")).upper().startswith("SASL"):
+        return None
+    return str(settings.get("sasl.mechanism") or "GSSAPI"), str(settings.get("sasl.username") or "")
 
 
 def _client(cls: Callable[[dict[str, Any]], Any], settings: dict[str, Any], name: str) -> Any:
@@ -224,6 +240,7 @@ class KafkaSink(BaseSink):
         self.delivery_timeout = int(settings["message.timeout.ms"]) / 1000
         self._watch = _ConnectionWatch(settings.get("error_cb"))
         settings["error_cb"] = self._watch
+        self._sasl = _sasl_login(settings)
         self._producer = _client(Producer, settings, self.name)
 
     @classmethod
@@ -289,7 +306,7 @@ class KafkaSink(BaseSink):
             elif refused is not None and isinstance(outcome, KafkaError) and outcome.code() in _PURGED_CODES:
                 # not retryable: the same settings meet the same certificate or credentials again
                 report.failed.append(Rejected(
-                    f"kafka: no broker accepted the connection: {explain_handshake_failure(refused)}",
+                    f"kafka: no broker accepted the connection: {explain_handshake_failure(refused, self._sasl)}",
                     event=event, sink=self.name, retryable=False))
             elif isinstance(outcome, KafkaError):
                 report.failed.append(Rejected(
@@ -408,6 +425,7 @@ class KafkaSource:
         }
         self._watch = _ConnectionWatch(settings.get("error_cb"))
         settings["error_cb"] = self._watch
+        self._sasl = _sasl_login(settings)
         self._consumer = _client(Consumer, settings, self.name)
         self._assigned_at: float | None = None
         self._consumer.subscribe(self.topics, on_assign=self._on_assign)
@@ -448,7 +466,7 @@ class KafkaSource:
             if refused is not None and not messages:
                 # librdkafka would retry the handshake forever and an idle timeout never starts without
                 # an assignment: stop with the reason instead (nothing was read, nothing is committed)
-                raise DeliveryError(f"no broker accepted the connection: {explain_handshake_failure(refused)}",
+                raise DeliveryError(f"no broker accepted the connection: {explain_handshake_failure(refused, self._sasl)}",
                                     sink=self.name)
             batch = self._to_batch(messages)
             if batch.items:

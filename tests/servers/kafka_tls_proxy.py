@@ -5,6 +5,7 @@ listener still speaks plain TCP) and its SASL users cannot be created with memor
 creation itself needs an authenticated connection), so TLS is terminated here instead: every
 client connection, the bootstrap one and the ones to the advertised broker address after it,
 goes through this proxy's TLS listener, because tansu is told to advertise the proxy's address.
+SASL logins are done by kafka_sasl_proxy.py, which can sit behind this proxy (SASL_SSL).
 
 The server certificate is the rsyslog tests' throwaway CA and server certificate
 (`rsyslog.make_certificates`: SAN localhost and 127.0.0.1). The proxy also listens on 127.0.0.2

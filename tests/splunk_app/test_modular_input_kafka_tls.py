@@ -6,8 +6,8 @@ splunkd's environment (splunk-launch.conf), is how an admin adds a private CA, s
 
 kafka-python logs a refused certificate only to its own (silent) logger and, 30 s later, raised
 "Unable to bootstrap" without the reason; the source now shakes hands with the bootstrap brokers first.
-A successful SASL login cannot be tested (tansu 0.6.0 has no SASL users with memory storage);
-kafka+sasl_ssl:// is run up to a refused certificate, and past TLS to tansu refusing the SASL mechanism."""
+Here kafka+sasl_ssl:// is run up to a refused certificate, and past TLS to tansu refusing the SASL mechanism;
+SASL logins themselves (and a refused password) are in test_modular_input_kafka_sasl.py."""
 from __future__ import annotations
 
 import json

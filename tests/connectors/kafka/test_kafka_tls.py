@@ -2,8 +2,7 @@
 behind a TLS-terminating proxy (tests/servers/kafka_tls_proxy.py) with a throwaway CA.
 
 tansu advertises the proxy's address, so every connection, bootstrap and broker, is TLS. Mutual TLS
-runs on a second tansu+proxy that demands a client certificate. SASL_SSL is not covered: tansu 0.6.0
-cannot create SASL users with memory storage (see the proxy module).
+runs on a second tansu+proxy that demands a client certificate. SASL logins (SASL_SSL too): test_kafka_sasl.py.
 """
 from __future__ import annotations
 

@@ -268,8 +268,9 @@ class KafkaSource:
         kafka-python only logs why a connection failed and, 30 s later, raises "Unable to bootstrap"
         without the reason; so a refused certificate, brokers nobody can reach, a kafka:// URL for a TLS
         listener and a SASL mechanism the broker does not offer are reported here at once, with why. Only
-        the bootstrap connection is checked: the brokers it advertises are kafka-python's. The SASL login
-        itself (the password) is kafka-python's exchange."""
+        the bootstrap connection is checked: the brokers it advertises are kafka-python's. With PLAIN or SCRAM
+        the SASL login itself is tried too: kafka-python retries a refused password until its bootstrap
+        timeout (30 s) and then says only "Unable to bootstrap"."""
         failures: list[str] = []
         refused = handshake_failed = False
         broker_refused: list[str] = []
@@ -353,8 +354,9 @@ class KafkaSource:
 
     def _probe_kafka(self, sock: socket.socket, server: str) -> None:
         """One ApiVersions v0 exchange; with SASL, a SaslHandshake v1 for the configured mechanism, whose
-        refusal (UNSUPPORTED_SASL_MECHANISM, with the mechanisms the broker offers) is a SourceError."""
-        _kafka_exchange(sock, _API_VERSIONS, 0, b"")
+        refusal (UNSUPPORTED_SASL_MECHANISM, with the mechanisms the broker offers) is a SourceError, then
+        the login (SaslAuthenticate), whose refusal is one too."""
+        versions = _kafka_exchange(sock, _API_VERSIONS, 0, b"")
         if "SASL" not in self.config["security_protocol"]:
             return
         mechanism = str(self.config.get("sasl_mechanism") or "PLAIN")
@@ -371,6 +373,38 @@ class KafkaSource:
         if error_code:
             raise SourceError(f"the Kafka broker {server} refused the SASL handshake for {mechanism} "
                               f"(Kafka error code {error_code})", url=self._where)
+        self._sasl_login(sock, server, mechanism, _api_version_range(versions, _SASL_AUTHENTICATE))
+
+    def _sasl_login(self, sock: socket.socket, server: str, mechanism: str, versions: tuple[int, int] | None) -> None:
+        """The SASL exchange in SaslAuthenticate requests (KIP-152), with kafka-python's own PLAIN / SCRAM client,
+        so the login is the one kafka-python will do. A refusal (SASL_AUTHENTICATION_FAILED and the broker's
+        message) is a SourceError naming the broker, the user and the mechanism; never the password. Other
+        mechanisms, and brokers without SaslAuthenticate v0/v1, are left to kafka-python."""
+        if mechanism not in _PROBED_MECHANISMS or versions is None or versions[0] > 1:
+            return
+        from kafka.net.sasl import get_sasl_mechanism
+        version = min(versions[1], 1)                        # v2 is a flexible version: not needed here
+        username, password = self.config.get("sasl_plain_username") or "", self.config.get("sasl_plain_password") or ""
+        # SASL_SSL: kafka-python's PLAIN client warns about the clear text only for SASL_PLAINTEXT, as it should
+        client = get_sasl_mechanism(mechanism)(**{**self.config, "sasl_plain_username": username,
+                                                  "sasl_plain_password": password})
+        while not client.is_done():
+            answer = _kafka_exchange(sock, _SASL_AUTHENTICATE, version, _kafka_bytes(client.auth_bytes()))
+            try:
+                error_code, message, token = _sasl_authenticate_answer(answer)
+            except (struct.error, UnicodeDecodeError, IndexError) as exc:
+                raise _NotKafka(answer) from exc
+            if error_code:
+                said = (message or "no message").replace(password, "***") if password else (message or "no message")
+                name = "SASL_AUTHENTICATION_FAILED" if error_code == 58 else f"Kafka error code {error_code}"
+                raise SourceError(f"SASL login refused: the Kafka broker {server} refused user {username!r} with the "
+                                  f"SASL mechanism {mechanism} ({name}: {said}); check the username and the password "
+                                  "stored under 'credential', and ?sasl_mechanism= in source_url", url=self._where)
+            try:
+                client.receive(token)
+            except ValueError as exc:                          # SCRAM: the broker's signature did not verify
+                raise SourceError(f"the Kafka broker {server} failed the SASL {mechanism} exchange: {exc}",
+                                  url=self._where) from None
 
     class _LastConnectionError(logging.Handler):
         """The last connection failure kafka-python logged. It logs why a connection failed (a SASL error, a
@@ -450,8 +484,10 @@ class KafkaSource:
 
 # -- the few Kafka protocol messages the pre-flight check sends (Kafka protocol guide, "The Messages") ------
 
-_API_VERSIONS, _SASL_HANDSHAKE = 18, 17
+_API_VERSIONS, _SASL_HANDSHAKE, _SASL_AUTHENTICATE = 18, 17, 36
 _CORRELATION_ID = 0x57494131
+#: Mechanisms whose login the pre-flight check tries (the others need a token provider or Kerberos).
+_PROBED_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class _RefusedAfterHandshake(Exception):
@@ -469,6 +505,34 @@ class _NotKafka(Exception):
 def _kafka_string(text: str) -> bytes:
     data = text.encode("utf-8")
     return struct.pack(">h", len(data)) + data
+
+
+def _kafka_bytes(data: bytes) -> bytes:
+    return struct.pack(">i", len(data)) + data
+
+
+def _api_version_range(answer: bytes, api_key: int) -> tuple[int, int] | None:
+    """(min, max) version of `api_key` in an ApiVersions v0 answer (error_code, then an ARRAY of api_key,
+    min_version, max_version); None when not listed or the answer is an error."""
+    try:
+        error_code, count = struct.unpack(">hi", answer[:6])
+        for index in range(count if error_code == 0 else 0):
+            key, low, high = struct.unpack(">hhh", answer[6 + 6 * index:12 + 6 * index])
+            if key == api_key:
+                return low, high
+    except struct.error:
+        pass
+    return None
+
+
+def _sasl_authenticate_answer(answer: bytes) -> tuple[int, str | None, bytes]:
+    """A SaslAuthenticate v0/v1 answer: error_code, error_message (NULLABLE_STRING), auth_bytes (BYTES)."""
+    (error_code, length), offset = struct.unpack(">hh", answer[:4]), 4
+    message = None
+    if length >= 0:
+        message, offset = answer[offset:offset + length].decode("utf-8"), offset + length
+    (size,) = struct.unpack(">i", answer[offset:offset + 4])
+    return error_code, message, answer[offset + 4:offset + 4 + max(size, 0)]
 
 
 def _kafka_strings(data: bytes) -> list[str]:

@@ -120,15 +120,17 @@ class Client(BaseClient):
                                    "(kafka+ssl://, kafka+sasl_ssl://, kafka+sasl://)")
         config: dict[str, Any] = {"bootstrap_servers": parts.netloc.split(","), "security_protocol": protocols[scheme],
                                   "enable_auto_commit": False, "group_id": None, "client_id": "wia-security-xsoar"}
-        if "ssl" in scheme:
-            config["ssl_context"] = self.kafka_tls_context()
-            self.kafka_tls_check(config["bootstrap_servers"], config["ssl_context"])
-        elif self.client_certificate or self.client_key:
-            raise DemistoException("a Kafka client certificate is presented over TLS only: use kafka+ssl:// or "
-                                   "kafka+sasl_ssl://, or clear the Kafka client certificate parameter")
         if "sasl" in scheme:
             config.update(sasl_mechanism=dict(parse_qsl(parts.query)).get("sasl_mechanism", "PLAIN"),
                           sasl_plain_username=self.kafka_username, sasl_plain_password=self.kafka_password)
+        if "ssl" in scheme:
+            config["ssl_context"] = self.kafka_tls_context()
+            self.kafka_tls_check(config["bootstrap_servers"], config["ssl_context"], config)
+        elif self.client_certificate or self.client_key:
+            raise DemistoException("a Kafka client certificate is presented over TLS only: use kafka+ssl:// or "
+                                   "kafka+sasl_ssl://, or clear the Kafka client certificate parameter")
+        elif "sasl" in scheme:
+            kafka_sasl_check(config["bootstrap_servers"], config)
         consumer = KafkaConsumer(**config)
         events: list[dict[str, Any]] = []
         problems: list[str] = []
@@ -181,11 +183,12 @@ class Client(BaseClient):
             load_client_certificate(context, self.client_certificate, self.client_key, self.client_key_passphrase)
         return context
 
-    def kafka_tls_check(self, servers: list[str], context: ssl.SSLContext) -> None:
+    def kafka_tls_check(self, servers: list[str], context: ssl.SSLContext, config: dict[str, Any]) -> None:
         """A TLS handshake and one Kafka request (ApiVersions) with the bootstrap servers before kafka-python
         starts: kafka-python only logs a refused certificate and, 30 s later, reports "Unable to bootstrap"
         without the reason. The request matters for client certificates: under TLS 1.3 a broker refuses a
-        missing or untrusted one only after the client's side of the handshake is done."""
+        missing or untrusted one only after the client's side of the handshake is done. With SASL the login
+        follows on the same connection (kafka_sasl_login)."""
         refused = ended = None
         for server in servers:
             host, _, port = server.rpartition(":")
@@ -208,14 +211,20 @@ class Client(BaseClient):
                     continue
                 with tls:
                     try:
-                        kafka_api_versions(tls)
-                        return
+                        versions = kafka_api_versions(tls)
                     except TimeoutError:
                         continue  # a slow broker: kafka-python waits longer
                     except OSError as exc:
                         # the broker took the handshake, then ended the connection (a TLS alert, or a bare
                         # close as OpenSSL-based servers do) without answering: it refused the client's certificate
                         ended = ended or f"{server}: {getattr(exc, 'reason', None) or exc}"
+                        continue
+                    if "SASL" in config["security_protocol"]:
+                        try:
+                            kafka_sasl_login(tls, server, versions, config)
+                        except (OSError, struct.error):
+                            pass  # no answer the check can read: kafka-python's own login decides
+                    return
         if refused:
             raise DemistoException(f"the Kafka broker's TLS certificate was refused ({refused}). Add the CA that "
                                    "issued it to the engine's trusted certificates and use a broker address the "
@@ -245,21 +254,115 @@ class Client(BaseClient):
 ''' HELPER FUNCTIONS '''
 
 
-def kafka_api_versions(sock: socket.socket) -> None:
-    """Sends a Kafka ApiVersions v0 request (api key 18, request header v1, client id) and reads the answer's
-    size and correlation id: proof that the broker took the connection (a refused client certificate arrives
-    as a TLS alert here). Framing as in the Kafka protocol guide: int32 size, then the message."""
+def kafka_api_versions(sock: socket.socket) -> bytes:
+    """Sends a Kafka ApiVersions v0 request and returns the answer: proof that the broker took the connection
+    (a refused client certificate arrives as a TLS alert here)."""
+    return kafka_exchange(sock, 18, 0, b"", "ApiVersions")
+
+
+def kafka_exchange(sock: socket.socket, api_key: int, version: int, body: bytes, name: str) -> bytes:
+    """One Kafka request (request header v1: api key, version, correlation id, client id) and the answer's body
+    after its correlation id. Framing as in the Kafka protocol guide: int32 size, then the message."""
     client_id = b"wia-security-xsoar"
-    body = struct.pack(">hhih", 18, 0, 0x57494131, len(client_id)) + client_id
-    sock.sendall(struct.pack(">i", len(body)) + body)
-    head = b""
-    while len(head) < 8:
-        chunk = sock.recv(8 - len(head))
+    message = struct.pack(">hhih", api_key, version, 0x57494131, len(client_id)) + client_id + body
+    sock.sendall(struct.pack(">i", len(message)) + message)
+    head = kafka_receive(sock, 8, name)
+    size, correlation = struct.unpack(">ii", head)
+    if correlation != 0x57494131 or not 4 <= size <= 1_000_000:
+        raise OSError(f"the Kafka broker's answer to {name} does not carry the request's correlation id")
+    return kafka_receive(sock, size - 4, name)
+
+
+def kafka_receive(sock: socket.socket, size: int, name: str) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
         if not chunk:
-            raise OSError("the Kafka broker closed the connection without answering ApiVersions")
-        head += chunk
-    if struct.unpack(">i", head[4:8])[0] != 0x57494131:
-        raise OSError("the Kafka broker's answer to ApiVersions does not carry the request's correlation id")
+            raise OSError(f"the Kafka broker closed the connection without answering {name}")
+        data += chunk
+    return data
+
+
+#: SASL mechanisms whose login the pre-flight check does itself (the others need a token provider or Kerberos).
+KAFKA_PROBED_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def kafka_sasl_check(servers: list[str], config: dict[str, Any]) -> None:
+    """kafka+sasl:// (no TLS): the SASL login with the first bootstrap server that answers, before kafka-python
+    starts. Unreachable or silent servers are left to kafka-python, which reports them as before."""
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=KAFKA_CONNECT_TIMEOUT) as sock:
+                kafka_sasl_login(sock, server, kafka_api_versions(sock), config)
+                return
+        except (OSError, ValueError, struct.error):
+            continue
+
+
+def kafka_sasl_login(sock: socket.socket, server: str, versions: bytes, config: dict[str, Any]) -> None:
+    """SaslHandshake v1 and the SASL exchange in SaslAuthenticate v0/v1 requests (KIP-43, KIP-152), with
+    kafka-python's own PLAIN / SCRAM client, so the login is the one kafka-python does next. kafka-python
+    retries a refused password or mechanism until its 30 s bootstrap timeout and then says only "Unable to
+    bootstrap"; here the refusal is a DemistoException naming the broker, the user and the mechanism (never
+    the password)."""
+    mechanism, username = config["sasl_mechanism"], config.get("sasl_plain_username") or ""
+    password = config.get("sasl_plain_password") or ""
+    mechanism_bytes = mechanism.encode()
+    answer = kafka_exchange(sock, 17, 1, struct.pack(">h", len(mechanism_bytes)) + mechanism_bytes, "SaslHandshake")
+    error_code, offered = struct.unpack(">h", answer[:2])[0], kafka_strings(answer[2:])
+    if error_code == 33:                                # UNSUPPORTED_SASL_MECHANISM
+        raise DemistoException(f"the Kafka broker {server} does not accept the SASL mechanism {mechanism} (mechanisms "
+                               f"it lists: {', '.join(offered) or 'none'}): set ?sasl_mechanism= in the URL to one of them")
+    if error_code:
+        raise DemistoException(f"the Kafka broker {server} refused the SASL handshake for {mechanism} "
+                               f"(Kafka error code {error_code})")
+    authenticate = kafka_api_range(versions, 36)
+    if mechanism not in KAFKA_PROBED_MECHANISMS or authenticate is None or authenticate[0] > 1:
+        return                                          # kafka-python's own exchange decides
+    from kafka.net.sasl import get_sasl_mechanism
+    client = get_sasl_mechanism(mechanism)(**{**config, "sasl_plain_username": username, "sasl_plain_password": password})
+    while not client.is_done():
+        token = client.auth_bytes()
+        answer = kafka_exchange(sock, 36, min(authenticate[1], 1), struct.pack(">i", len(token)) + token,
+                                "SaslAuthenticate")
+        (error_code, length), offset = struct.unpack(">hh", answer[:4]), 4
+        message = answer[offset:offset + length].decode("utf-8", "replace") if length >= 0 else "no message"
+        if error_code:
+            said = message.replace(password, "***") if password else message
+            name = "SASL_AUTHENTICATION_FAILED" if error_code == 58 else f"Kafka error code {error_code}"
+            raise DemistoException(f"SASL login refused: the Kafka broker {server} refused user {username!r} with the "
+                                   f"SASL mechanism {mechanism} ({name}: {said}): check the Credentials parameter "
+                                   "(username and password) and ?sasl_mechanism= in the URL")
+        offset += max(length, 0)
+        (size,) = struct.unpack(">i", answer[offset:offset + 4])
+        try:
+            client.receive(answer[offset + 4:offset + 4 + max(size, 0)])
+        except ValueError as exc:                       # SCRAM: the broker's signature did not verify
+            raise DemistoException(f"the Kafka broker {server} failed the SASL {mechanism} exchange: {exc}") from None
+
+
+def kafka_api_range(answer: bytes, api_key: int) -> tuple[int, int] | None:
+    """(min, max) version of `api_key` in an ApiVersions v0 answer; None when not listed or an error."""
+    try:
+        error_code, count = struct.unpack(">hi", answer[:6])
+        for index in range(count if error_code == 0 else 0):
+            key, low, high = struct.unpack(">hhh", answer[6 + 6 * index:12 + 6 * index])
+            if key == api_key:
+                return low, high
+    except struct.error:
+        pass
+    return None
+
+
+def kafka_strings(data: bytes) -> list[str]:
+    """An ARRAY of STRING: int32 count, then each as int16 length + UTF-8."""
+    (count,), data, out = struct.unpack(">i", data[:4]), data[4:], []
+    for _ in range(max(count, 0)):
+        (length,) = struct.unpack(">h", data[:2])
+        out.append(data[2:2 + length].decode("utf-8", "replace"))
+        data = data[2 + length:]
+    return out
 
 
 def pem_blocks(text: str | None, what: str, labels: tuple[str, ...]) -> bytes:

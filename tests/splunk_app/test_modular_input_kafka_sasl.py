@@ -1,0 +1,106 @@
+"""The wia_events input's Kafka source with SASL logins, run as Splunk runs it (the built app, `bin/wia_events.py`
+with only bin/lib on the path), against tansu behind the SASL-authenticating proxy and the TLS proxy
+(tests/servers/kafka_sasl_proxy.py): kafka+sasl_ssl:// with SCRAM-SHA-512 (as MSK) and PLAIN (as Confluent
+Cloud and Event Hubs), and kafka+sasl:// straight to the SASL proxy.
+
+A refused password made kafka-python retry until its 30 s bootstrap timeout and then say "Unable to
+bootstrap" (the broker's reason, if at all, only in kafka-python's silent logger); the pre-flight check now
+does the login itself and reports the refusal at once."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from servers.kafka_sasl_proxy import Login
+from wia_security import AlertBuilder
+
+from .test_modular_input import input_xml, run_input, streamed
+
+pytestmark = pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning",
+                                        "ignore:open_text is deprecated:DeprecationWarning")
+
+USER, PASSWORD = "wia-reader", "splunk-sasl-Pa55-51-3f9d0c"
+WRONG_PASSWORD = "splunk-not-the-Pa55-51-e4a2"
+SESSION_KEY = "splunkd-session-key-kafka-sasl-51"
+#: The pre-flight login is one round trip or two; kafka-python took 30 s.
+FAST_SECONDS = 5
+
+
+@pytest.fixture(scope="module")
+def sasl_ssl_kafka(tmp_path_factory):
+    from servers.kafka_sasl_proxy import start_sasl_kafka
+    server = start_sasl_kafka({USER: PASSWORD}, tls_directory=tmp_path_factory.mktemp("splunk-kafka-sasl"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def splunkd(sasl_ssl_kafka, monkeypatch):
+    """splunkd with the SASL password stored; the test CA is Splunk's Python's trust store (SSL_CERT_FILE)."""
+    from .splunkd_stub import Splunkd
+    monkeypatch.setenv("SSL_CERT_FILE", str(sasl_ssl_kafka.ca))
+    with Splunkd(session_key=SESSION_KEY) as server:
+        server.passwords[("wia_security", "kafka_reader")] = PASSWORD
+        yield server
+
+
+def checkpoint_of(directory: Path) -> bytes | None:
+    files = list(directory.glob("wia_events_*.json"))
+    return files[0].read_bytes() if files else None
+
+
+def publish(server, mechanism: str, n: int) -> tuple[str, list[dict]]:
+    from wia_security.connectors.config import Secret
+    from wia_security.connectors.kafka import KafkaSink
+    topic = server.create_topic(server.client_config(USER, PASSWORD, mechanism), partitions=2)
+    events = [AlertBuilder().title(f"sasl {mechanism} {i}").severity(i % 10).build().to_dict() for i in range(n)]
+    with KafkaSink.from_url(f"kafka+sasl_ssl://{server.bootstrap}/{topic}?ssl.ca.location={server.ca}",
+                            username=USER, password=Secret(PASSWORD, "test"), sasl_mechanism=mechanism) as sink:
+        assert sink.send(events).merge(sink.flush()).delivered == n
+    return topic, events
+
+
+@pytest.mark.parametrize("mechanism,query", [("SCRAM-SHA-512", "?sasl_mechanism=SCRAM-SHA-512"), ("PLAIN", "")])
+def test_a_sasl_ssl_login_reads_each_event_once(built_app, splunkd, tmp_path, sasl_ssl_kafka, mechanism, query):
+    """PLAIN is the input's default mechanism."""
+    app, _ = built_app
+    topic, events = publish(sasl_ssl_kafka, mechanism, 4)
+    before = len(sasl_ssl_kafka.logins)
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+sasl_ssl://{sasl_ssl_kafka.bootstrap}/{topic}{query}", "credential": "kafka_reader",
+        "username": USER}))
+    assert run.returncode == 0, run.stderr
+    assert sorted(g["event"]["id"] for g in streamed(run.stdout)) == sorted(e["id"] for e in events)
+    logins = sasl_ssl_kafka.logins[before:]
+    # the pre-flight login and kafka-python's, all as the configured user with the configured mechanism
+    assert len(logins) >= 2 and all(login == Login(mechanism, USER, True) for login in logins)
+    assert PASSWORD not in run.stderr + run.stdout and SESSION_KEY not in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize("scheme,mechanism", [("kafka+sasl_ssl", "SCRAM-SHA-512"), ("kafka+sasl", "PLAIN")])
+def test_a_refused_password_is_named_at_once_with_the_brokers_reason_and_never_shown(
+        built_app, splunkd, tmp_path, sasl_ssl_kafka, scheme, mechanism):
+    app, _ = built_app
+    splunkd.passwords[("wia_security", "kafka_reader")] = WRONG_PASSWORD
+    # kafka+sasl:// goes straight to the SASL proxy (no TLS in front): only the bootstrap login is reached
+    bootstrap = sasl_ssl_kafka.bootstrap if scheme == "kafka+sasl_ssl" else f"127.0.0.1:{sasl_ssl_kafka.sasl.port}"
+    before = len(sasl_ssl_kafka.logins)
+    started = time.monotonic()
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"{scheme}://{bootstrap}/wia-events?sasl_mechanism={mechanism}", "credential": "kafka_reader",
+        "username": USER}))
+    took = time.monotonic() - started
+    assert run.returncode == 1 and took < FAST_SECONDS, f"took {took:.1f} s: {run.stderr}"
+    assert streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
+    reason = ("Authentication failed: Invalid username or password" if mechanism == "PLAIN" else
+              f"Authentication failed during authentication due to invalid credentials with SASL mechanism {mechanism}")
+    assert (f"SASL login refused: the Kafka broker {bootstrap} refused user '{USER}' with the SASL mechanism "
+            f"{mechanism} (SASL_AUTHENTICATION_FAILED: {reason})") in run.stderr
+    assert "not retried" in run.stderr and "Unable to bootstrap" not in run.stderr
+    assert sasl_ssl_kafka.logins[before:] == [Login(mechanism, USER, False)]      # the pre-flight's, and no other
+    everything = run.stderr + run.stdout
+    assert WRONG_PASSWORD not in everything and PASSWORD not in everything and SESSION_KEY not in everything

@@ -1,0 +1,97 @@
+"""The integration's Kafka source (kafka-python) with SASL logins, run through main() against tansu behind the
+SASL-authenticating proxy and the TLS proxy (tests/servers/kafka_sasl_proxy.py).
+
+kafka-python retries a refused password (or mechanism) until its 30 s bootstrap timeout and then says only
+"Unable to bootstrap"; test-module and fetch-incidents now do the login before it and report the refusal at once."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from .conftest import run_command
+
+USER, PASSWORD = "wia-xsoar", "xsoar-sasl-Pa55-51-0b7e2d"
+WRONG_PASSWORD = "xsoar-not-the-Pa55-51-9ac3"
+#: The pre-flight login is a round trip or two; kafka-python took 30 s.
+FAST_SECONDS = 5
+
+pytestmark = pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning",
+                                        "ignore:open_text is deprecated:DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def sasl_topic(tmp_path_factory, sample_events):
+    """(server, topic) with the sample events written over SASL_SSL by the project's sink."""
+    from servers.kafka_sasl_proxy import start_sasl_kafka
+    from wia_security.connectors.config import Secret
+    from wia_security.connectors.kafka import KafkaSink
+    server = start_sasl_kafka({USER: PASSWORD}, tls_directory=tmp_path_factory.mktemp("xsoar-kafka-sasl"))
+    try:
+        topic = server.create_topic(server.client_config(USER, PASSWORD, "SCRAM-SHA-512"), partitions=2)
+        with KafkaSink.from_url(f"kafka+sasl_ssl://{server.bootstrap}/{topic}?ssl.ca.location={server.ca}",
+                                username=USER, password=Secret(PASSWORD, "test")) as sink:
+            assert sink.send(sample_events).merge(sink.flush()).delivered == len(sample_events)
+        yield server, topic
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def trusted(monkeypatch, sasl_topic):
+    monkeypatch.setenv("SSL_CERT_FILE", str(sasl_topic[0].ca))
+
+
+def params(url: str, password: str) -> dict:
+    return {"url": url, "source_type": "kafka", "insecure": False, "max_fetch": "50",
+            "credentials": {"identifier": USER, "password": password}}
+
+
+def war_room_and_logs(demisto) -> str:
+    return json.dumps(demisto.results_log) + json.dumps(demisto.logs)
+
+
+def test_scram_sha_512_over_sasl_ssl_passes_test_module_and_fetches(integration, demisto, sasl_topic, sample_events,
+                                                                   trusted):
+    from servers.kafka_sasl_proxy import Login
+    server, topic = sasl_topic
+    url = f"kafka+sasl_ssl://{server.bootstrap}/{topic}?sasl_mechanism=SCRAM-SHA-512"
+    before = len(server.logins)
+    assert run_command(integration, demisto, "test-module", params=params(url, PASSWORD)) == ["ok"]
+    run_command(integration, demisto, "fetch-incidents", params=params(url, PASSWORD))
+    assert sorted(json.loads(i["rawJSON"])["id"] for i in demisto.incidents_out[-1]) == \
+        sorted(e["id"] for e in sample_events)
+    logins = server.logins[before:]
+    assert len(logins) >= 2 and all(login == Login("SCRAM-SHA-512", USER, True) for login in logins)
+    assert PASSWORD not in war_room_and_logs(demisto)
+
+
+@pytest.mark.parametrize("scheme,mechanism", [("kafka+sasl_ssl", "SCRAM-SHA-512"), ("kafka+sasl", "PLAIN")])
+def test_a_refused_password_fails_test_module_at_once_naming_broker_user_and_mechanism(
+        integration, demisto, sasl_topic, trusted, scheme, mechanism):
+    server, topic = sasl_topic
+    # kafka+sasl:// goes straight to the SASL proxy (no TLS in front): only the bootstrap login is reached
+    bootstrap = server.bootstrap if scheme == "kafka+sasl_ssl" else f"127.0.0.1:{server.sasl.port}"
+    before = len(server.logins)
+    started = time.monotonic()
+    (entry,) = run_command(integration, demisto, "test-module",
+                           params=params(f"{scheme}://{bootstrap}/{topic}?sasl_mechanism={mechanism}", WRONG_PASSWORD))
+    assert time.monotonic() - started < FAST_SECONDS
+    assert entry["Type"] == 4, entry
+    assert (f"SASL login refused: the Kafka broker {bootstrap} refused user '{USER}' with the SASL mechanism "
+            f"{mechanism} (SASL_AUTHENTICATION_FAILED: Authentication failed") in entry["Contents"]
+    assert "Credentials parameter" in entry["Contents"]
+    assert [(login.mechanism, login.accepted) for login in server.logins[before:]] == [(mechanism, False)]
+    assert WRONG_PASSWORD not in war_room_and_logs(demisto) and PASSWORD not in war_room_and_logs(demisto)
+
+
+def test_a_mechanism_the_broker_does_not_offer_is_named_at_once(integration, demisto, sasl_topic):
+    server, topic = sasl_topic
+    started = time.monotonic()
+    (entry,) = run_command(integration, demisto, "test-module", params=params(
+        f"kafka+sasl://127.0.0.1:{server.sasl.port}/{topic}?sasl_mechanism=GSSAPI", PASSWORD))
+    assert time.monotonic() - started < FAST_SECONDS and entry["Type"] == 4
+    assert ("does not accept the SASL mechanism GSSAPI (mechanisms it lists: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
+            in entry["Contents"])
+    assert PASSWORD not in war_room_and_logs(demisto)
