@@ -104,3 +104,20 @@ def test_a_refused_password_is_named_at_once_with_the_brokers_reason_and_never_s
     assert sasl_ssl_kafka.logins[before:] == [Login(mechanism, USER, False)]      # the pre-flight's, and no other
     everything = run.stderr + run.stdout
     assert WRONG_PASSWORD not in everything and PASSWORD not in everything and SESSION_KEY not in everything
+
+
+def test_a_broker_that_cannot_prove_it_knows_the_scram_password_is_refused(built_app, splunkd, tmp_path, sasl_ssl_kafka,
+                                                                           monkeypatch):
+    """SCRAM is mutual: a broker holding the right StoredKey (it accepts the proof) but not the ServerKey (a leaked
+    credential store) sends a server signature that does not verify."""
+    import dataclasses
+    app, _ = built_app
+    credentials = sasl_ssl_kafka.sasl._scram["SCRAM-SHA-512"]
+    monkeypatch.setitem(credentials, USER, dataclasses.replace(credentials[USER], server_key=b"\x00" * 64))
+    bootstrap = f"127.0.0.1:{sasl_ssl_kafka.sasl.port}"
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+sasl://{bootstrap}/wia-events?sasl_mechanism=SCRAM-SHA-512", "credential": "kafka_reader",
+        "username": USER}))
+    assert run.returncode == 1 and streamed(run.stdout) == [] and "Traceback" not in run.stderr, run.stderr
+    assert f"the Kafka broker {bootstrap} failed the SASL SCRAM-SHA-512 exchange: Server sent wrong signature!" in run.stderr
+    assert PASSWORD not in run.stderr + run.stdout

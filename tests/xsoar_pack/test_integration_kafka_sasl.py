@@ -95,3 +95,18 @@ def test_a_mechanism_the_broker_does_not_offer_is_named_at_once(integration, dem
     assert ("does not accept the SASL mechanism GSSAPI (mechanisms it lists: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
             in entry["Contents"])
     assert PASSWORD not in war_room_and_logs(demisto)
+
+
+def test_a_broker_that_cannot_prove_it_knows_the_scram_password_is_refused(integration, demisto, sasl_topic, monkeypatch):
+    """SCRAM is mutual: a broker holding the right StoredKey (so it accepts the proof) but not the ServerKey (a
+    leaked credential store) sends a server signature that does not verify; kafka-python's client refuses it."""
+    import dataclasses
+    server, topic = sasl_topic
+    credentials = server.sasl._scram["SCRAM-SHA-512"]
+    monkeypatch.setitem(credentials, USER, dataclasses.replace(credentials[USER], server_key=b"\x00" * 64))
+    (entry,) = run_command(integration, demisto, "test-module", params=params(
+        f"kafka+sasl://127.0.0.1:{server.sasl.port}/{topic}?sasl_mechanism=SCRAM-SHA-512", PASSWORD))
+    assert entry["Type"] == 4
+    assert (f"the Kafka broker 127.0.0.1:{server.sasl.port} failed the SASL SCRAM-SHA-512 exchange: Server sent wrong "
+            "signature!") in entry["Contents"]
+    assert PASSWORD not in war_room_and_logs(demisto)

@@ -402,7 +402,7 @@ class KafkaSource:
                                   "stored under 'credential', and ?sasl_mechanism= in source_url", url=self._where)
             try:
                 client.receive(token)
-            except ValueError as exc:                          # SCRAM: the broker's signature did not verify
+            except (ValueError, KeyError) as exc:              # SCRAM: a server message it cannot use, or a wrong signature
                 raise SourceError(f"the Kafka broker {server} failed the SASL {mechanism} exchange: {exc}",
                                   url=self._where) from None
 

@@ -338,7 +338,7 @@ def kafka_sasl_login(sock: socket.socket, server: str, versions: bytes, config: 
         (size,) = struct.unpack(">i", answer[offset:offset + 4])
         try:
             client.receive(answer[offset + 4:offset + 4 + max(size, 0)])
-        except ValueError as exc:                       # SCRAM: the broker's signature did not verify
+        except (ValueError, KeyError) as exc:           # SCRAM: a server message it cannot use, or a wrong signature
             raise DemistoException(f"the Kafka broker {server} failed the SASL {mechanism} exchange: {exc}") from None
 
 
