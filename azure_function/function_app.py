@@ -135,9 +135,9 @@ def _process(records: list[Any], deadletter: func.Out[str]) -> Any:
            minimum_interval="00:00:05", maximum_interval="00:05:00")
 @app.blob_output(arg_name="deadletter", path="wia-dead-letter/{rand-guid}.ndjson", connection="AzureWebJobsStorage")
 def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[str], context: func.Context) -> None:
-    from wia_security.connectors.relay import GzipBodyError, SourceRecord, body_lines, until
+    from wia_security.connectors.relay import GzipBodyError, SourceRecord, record_items, until
     from wia_security.errors import ParseError
-    from wia_security.reader import Item, iter_items
+    from wia_security.reader import Item
 
     stop_at = time.monotonic() + time_budget()
     why = f"within the invocation's {time_budget():g}s budget (WIA_TIME_BUDGET)"
@@ -150,8 +150,8 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
             records.append(SourceRecord(name, items))
             continue
         try:
-            items = iter_items(body_lines(bodies[name], name), name)
-        except GzipBodyError as exc:        # a poison event: on record, never retried forever
+            items = record_items(bodies[name], name)    # gzip cut short or corrupt: up to where it broke
+        except GzipBodyError as exc:        # a gzip bomb, a poison event: on record, never retried forever
             items = iter([Item(name, 0, error=ParseError(f"unreadable gzip body: {exc.reason}", source=name),
                                raw=bodies[name][:4096])])
         records.append(SourceRecord(name, until(items, stop_at, why)))

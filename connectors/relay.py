@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from wia_security.errors import ParseError
 from wia_security.pipeline import normalize
-from wia_security.reader import Item
+from wia_security.reader import GZIP_READ_BYTES, GunzipStream, Item, iter_items
 from wia_security.validation import Validator
 
 from .base import DeliveryReport, Rejected
@@ -88,6 +88,20 @@ def body_lines(data: bytes, source: str | None = None, limit: int = MAX_BODY_BYT
     if data[:2] == GZIP_MAGIC:
         data = gunzip(data, limit, source)
     return iter(io.BytesIO(data))
+
+
+def record_items(data: bytes, source: str, limit: int = MAX_BODY_BYTES) -> Iterator[Item]:
+    """The values of a queue or stream record's body, read as `body_lines` reads it; GzipBodyError only
+    when the gzip inflates beyond `limit`. Gzip cut short, corrupt or followed by other bytes cannot be
+    mended by retrying the record: the values of its lines before the break are read, and the line it
+    broke in is one error item (with the bytes of it that were read), so nothing that arrived is lost."""
+    try:
+        return iter_items(body_lines(data, source, limit), source)
+    except GzipBodyError as exc:
+        if exc.too_large:
+            raise
+    gunzip = GunzipStream(io.BytesIO(data), limit)
+    return gunzip.settle(iter_items(io.BufferedReader(gunzip, GZIP_READ_BYTES), source), source)
 
 
 #: Events handed to the sink per send(): bounds memory for huge records (S3 objects).

@@ -71,9 +71,11 @@ class GunzipStream(io.RawIOBase):
     and `problem_line` the line it happened in (1-based). The complete lines before it are read as
     usual; `settle` reports the break on that line, whose torn fragment the reader keeps as raw bytes."""
 
-    def __init__(self, compressed: BinaryIO) -> None:
+    def __init__(self, compressed: BinaryIO, limit: int | None = None) -> None:
         super().__init__()
         self._compressed = compressed
+        self._limit = limit          # the stream ends (a `problem`) once more than this is inflated
+        self._out = 0                # bytes handed out so far
         self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._tail = b""             # compressed bytes read but not yet inflated
         self._read = 0               # compressed bytes read so far
@@ -92,7 +94,7 @@ class GunzipStream(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        size = len(buffer)
+        size = len(buffer) if self._limit is None else max(1, min(len(buffer), self._limit - self._out + 1))
         while not self._ended:
             data = self._tail
             if not data:
@@ -132,6 +134,9 @@ class GunzipStream(io.RawIOBase):
         self._newlines += out.count(b"\n")
         self._line_open = out[-1:] != b"\n"
         buffer[:len(out)] = out
+        self._out += len(out)
+        if self._limit is not None and self._out > self._limit and not self._ended:
+            self._stop(f"the gzip data inflates beyond {self._limit:,} bytes", "")
         return len(out)
 
     def _end_of_input(self) -> None:
@@ -155,14 +160,12 @@ class GunzipStream(io.RawIOBase):
         """Why the reading stopped, naming the input and the line the stream broke in: `torn` when that
         line's item carries the bytes of it read before the break."""
         line = self.problem_line if line is None else line
+        detail = f" {self._detail}" if self._detail else ""
         if line == self.problem_line and not self._line_open:
             where = f"after line {line - 1} of {name}" if line > 1 else f"before the first line of {name}"
-            return f"unreadable input: {self.problem} {where} {self._detail}"
-        if not torn:                # what was read of the line parsed (a whole value): it was passed on
-            return (f"unreadable input: {self.problem} in line {line} of {name}, after the value read from it, "
-                    f"{self._detail}")
-        return (f"unreadable input: {self.problem} in line {line} of {name} {self._detail}; the line is cut "
-                f"short, its bytes before the break are kept")
+            return f"unreadable input: {self.problem} {where}{detail}"
+        text = f"unreadable input: {self.problem} in line {line} of {name}{detail}"
+        return f"{text}; the line is cut short, its bytes before the break are kept" if torn else text
 
     def settle(self, items: Iterable[Item], name: str) -> Iterator[Item]:
         """`items` read from this stream, with a break reported: the error item of the line the stream

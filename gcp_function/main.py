@@ -125,9 +125,9 @@ def relay() -> Any:
 
 @functions_framework.cloud_event
 def pubsub_to_scc(cloud_event: Any) -> None:
-    from wia_security.connectors.relay import SourceRecord, body_lines
+    from wia_security.connectors.relay import SourceRecord, record_items
     from wia_security.errors import ParseError
-    from wia_security.reader import Item, iter_items
+    from wia_security.reader import Item
 
     envelope = cloud_event.data
     message = envelope.get("message") if isinstance(envelope, dict) else None
@@ -144,8 +144,8 @@ def pubsub_to_scc(cloud_event: Any) -> None:
     if problem is None:
         try:
             payload = base64.b64decode(data, validate=True)
-            items = iter_items(body_lines(payload, name), name)
-        except ValueError as exc:           # not base64, or gzip that cannot be unpacked (GzipBodyError)
+            items = record_items(payload, name)   # gzip cut short or corrupt: up to the line it broke in
+        except ValueError as exc:           # not base64, or gzip inflating too far (GzipBodyError)
             problem = f"message data is not base64/gzip: {exc}"
     if problem is not None:
         raw = json.dumps(envelope, default=str).encode()[:4096]

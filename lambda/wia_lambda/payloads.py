@@ -16,7 +16,7 @@ import json
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote_plus
 
-from wia_security.connectors.relay import GZIP_MAGIC, GzipBodyError, body_lines
+from wia_security.connectors.relay import GZIP_MAGIC, GzipBodyError, record_items
 from wia_security.errors import ParseError
 from wia_security.reader import GZIP_READ_BYTES, GunzipStream, Item, iter_items
 
@@ -107,12 +107,12 @@ def unwrap(items: Iterable[Item], open_object: Callable[[str, str], Iterator[Ite
                     yield from open_object(*found)
         elif value.get("Type") == "Notification" and isinstance(value.get("Message"), str) and "TopicArn" in value:
             try:
-                lines = body_lines(value["Message"].encode("utf-8"), item.source)
+                values = record_items(value["Message"].encode("utf-8"), item.source)
             except GzipBodyError as exc:
                 yield Item(item.source, item.line, error=ParseError(f"unreadable gzip body: {exc.reason}",
                                                                    source=item.source))
                 continue
-            yield from unwrap(iter_items(lines, item.source), open_object, depth + 1)
+            yield from unwrap(values, open_object, depth + 1)
         elif "detail-type" in value and isinstance(value.get("detail"), (dict, list)):
             detail = value["detail"]
             values = detail if isinstance(detail, list) else [detail]
@@ -129,11 +129,11 @@ def _raw(value: Any) -> bytes:
 def body_items(data: bytes, source: str, open_object: Callable[[str, str], Iterator[Item]]) -> Iterator[Item]:
     """The values a record body carries (see the module docstring)."""
     try:
-        lines = body_lines(data, source)
-    except GzipBodyError as exc:             # corrupt, cut short, or a gzip bomb: on record, not retried
+        values = record_items(data, source)      # gzip cut short or corrupt: up to the line it broke in
+    except GzipBodyError as exc:             # a gzip bomb: on record, not retried
         yield Item(source, 0, error=ParseError(f"unreadable gzip body: {exc.reason}", source=source), raw=data[:4096])
         return
-    yield from unwrap(iter_items(lines, source), open_object)
+    yield from unwrap(values, open_object)
 
 
 class _StreamingBodyIO(io.RawIOBase):

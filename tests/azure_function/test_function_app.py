@@ -193,13 +193,17 @@ GZIP_BOMB = gzip.compress(b"\0" * (65 * 1024 * 1024), compresslevel=9)
 
 def test_eventhub_poison_gzip_events_are_dead_lettered_not_retried_forever(app, sentinel, samples):
     fn = app.eventhub_to_sentinel.build().get_user_function()
-    good = fresh(samples["alert-sample"])
-    events = [hub_event(CORRUPT_GZIP, 1), hub_event(gzip.compress(json.dumps(good).encode())[:-12], 2),
-              hub_event(GZIP_BOMB, 3), hub_event(json.dumps(good).encode(), 4)]
+    good, kept = fresh(samples["alert-sample"]), fresh(samples["alert-sample"])
+    # a cut-off body: the events of its whole lines are delivered, the line it broke in is dead-lettered
+    cut = gzip.compress(json.dumps(kept).encode() + b"\n" + json.dumps(good).encode())[:-12]
+    events = [hub_event(CORRUPT_GZIP, 1), hub_event(cut, 2), hub_event(GZIP_BOMB, 3),
+              hub_event(json.dumps(good).encode(), 4)]
     out = Out()
     fn(events=events, deadletter=out, context=Context())          # no exception: nothing to retry
-    assert [r["EventId"] for r in sentinel.state.rows[(DCR, "Custom-WIASecurity")]] == [good["id"]]
+    assert [r["EventId"] for r in sentinel.state.rows[(DCR, "Custom-WIASecurity")]] == [kept["id"], good["id"]]
     dead = out.records()
-    assert [d["where"] for d in dead] == ["eventhub:p0:1:0", "eventhub:p0:2:0", "eventhub:p0:3:0"]
-    assert "not valid gzip" in dead[0]["reason"] and "truncated" in dead[1]["reason"]
+    assert [d["where"] for d in dead] == ["eventhub:p0:1:1", "eventhub:p0:2:2", "eventhub:p0:3:0"]
+    assert "corrupt gzip data before the first line of eventhub:p0:1" in dead[0]["reason"]
+    assert "the gzip stream is truncated in line 2 of eventhub:p0:2" in dead[1]["reason"]
+    assert json.dumps(good).startswith(dead[1]["raw"]) and len(dead[1]["raw"]) > 100     # the torn line's bytes
     assert "inflates beyond 67,108,864 bytes" in dead[2]["reason"]

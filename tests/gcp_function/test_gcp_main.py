@@ -140,7 +140,21 @@ def test_pubsub_poison_gzip_is_dead_lettered_and_acknowledged(configured, capsys
         "/", json=structured(CORRUPT_GZIP, "4004"), headers={"Content-Type": "application/cloudevents+json"})
     assert response.status_code == 200, response.data
     [dead] = dead_letters(capsys.readouterr().out)
-    assert dead["where"] == "pubsub:4004:0" and "not valid gzip" in dead["reason"]
+    assert dead["where"] == "pubsub:4004:1" and "corrupt gzip data before the first line" in dead["reason"]
+
+
+def test_pubsub_gzip_cut_short_delivers_its_whole_lines_and_dead_letters_the_torn_one(configured, samples, capsys):
+    server, _ = configured
+    events = [fresh(samples["alert-sample"]) for _ in range(3)]
+    cut = gzip.compress("\n".join(json.dumps(e) for e in events).encode())[:-12]   # into the last line
+    response = client("pubsub_to_scc", "cloudevent").post(
+        "/", json=structured(cut, "5005"), headers={"Content-Type": "application/cloudevents+json"})
+    assert response.status_code == 200, response.data                   # acknowledged: retrying cannot mend it
+    assert finding_ids(server) == {e["id"] for e in events[:2]}
+    [dead] = dead_letters(capsys.readouterr().out)
+    assert dead["where"] == "pubsub:5005:3"
+    assert "the gzip stream is truncated in line 3 of pubsub:5005" in dead["reason"]
+    assert json.dumps(events[2]).startswith(dead["raw"]) and len(dead["raw"]) > 100
 
 
 def test_http_gzip_bodies_that_cannot_be_unpacked_are_400_and_a_bomb_is_413(configured):

@@ -237,6 +237,22 @@ def test_kinesis_reports_failed_sequence_numbers(forwarder, samples):
     assert len(dead) == 1 and dead[0]["where"].startswith(f"kinesis:wia-stream:{seqs[3]}")
 
 
+def test_a_kinesis_record_of_gzip_cut_short_delivers_its_whole_lines(forwarder, samples):
+    """Redelivering the record cannot mend it: the events of its whole lines are delivered and the line
+    it broke in is dead-lettered with its bytes (not the whole record as the first 4 KB of its gzip)."""
+    fw = forwarder()
+    kinesis = fw.aws.client("kinesis")
+    kinesis.create_stream(StreamName="wia-stream", ShardCount=1)
+    batch = [fresh(samples["auth-event-sample"]) for _ in range(4)]
+    event = shapes.kinesis_event(kinesis, "wia-stream", [ndjson(batch, gz=True)[:-12]])   # into the last line
+    seq = event["Records"][0]["kinesis"]["sequenceNumber"]
+    assert fw.handler(event, None) == {"batchItemFailures": []}
+    assert {b["id"] for b in batch[:3]} <= set(fw.findings()) and batch[3]["id"] not in fw.findings()
+    (dead,) = fw.dead_letters()
+    assert dead["where"] == f"kinesis:wia-stream:{seq}:4" and "the gzip stream is truncated in line 4" in dead["reason"]
+    assert json.dumps(batch[3]).startswith(dead["raw"]) and len(dead["raw"]) > 100
+
+
 # -- S3 ---------------------------------------------------------------------------------------------
 
 def test_s3_notification_streams_gzip_ndjson_with_decoded_keys(forwarder, samples):
