@@ -746,6 +746,7 @@ FOREIGN_FLAGS = {
     "--with", "--architecture", "--python-version",    # the Lambda zip build, pip (cloud/aws.md)
     "--retry", "--trigger-topic", "--timeout",         # gcloud functions deploy (cloud/gcp.md)
     "--cert",                                          # openssl / kcat (connectors/kafka.md)
+    "--mode",                                          # az deployment group create (cloud/azure.md)
 }
 
 

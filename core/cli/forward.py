@@ -127,48 +127,51 @@ def run(args: argparse.Namespace) -> int:
                     s.close()
     except OutputError as exc:
         # Rejected events can no longer be recorded: stop rather than lose them, and say how far it got.
-        done = forwarder.summary
-        print(f"destination: {sink.name}", file=report_to)
-        print(done.render(), file=report_to)
+        _print_summary(args, forwarder.summary, sink, dead_letter_spec, report_to, stopped=str(exc))
         return fail(f"stopped: {exc}. The counts above are up to that point; events read but not counted as "
                     f"delivered or dead-lettered were not recorded anywhere. Fix the output and run again "
                     f"(idempotent destinations count the delivered events as duplicates).")
     except KeyboardInterrupt:
         # A second signal while a batch was on its way: its fate is unknown, so say so.
         done = forwarder.summary
-        print(f"destination: {sink.name}", file=report_to)
-        print(done.render(), file=report_to)
         in_flight = max(0, done.accepted - done.delivered - done.duplicates - done.undeliverable)
+        _print_summary(args, done, sink, dead_letter_spec, report_to, aborted=True, in_flight=in_flight)
         print(f"wia-security: aborted: up to {in_flight:,} accepted events "
               "were on their way to the destination and may or may not have arrived; run again to make sure "
               "(idempotent destinations count the delivered ones as duplicates)", file=sys.stderr)
         return stop.exit_code or 130
+    _print_summary(args, summary, sink, dead_letter_spec, report_to,
+                   **({"interrupted": True} if stop.received is not None else {}))
+    if stop.received is not None:
+        report_to.flush()
+        print(stop.note(), file=sys.stderr)
+        return stop.exit_code or 130
+    return 1 if summary.rejected else 0
+
+
+def _print_summary(args: argparse.Namespace, summary: Any, sink: Any, dead_letter_spec: str, report_to: Any,
+                   **state: Any) -> None:
+    """The run's summary as text or (--summary json) one JSON document; `state` says how the run ended
+    early (interrupted, stopped: reason, aborted with in_flight events) and is added to the JSON as is."""
     stats = getattr(sink, "stats", None)           # a --config fan-out reports per destination
     if args.summary == "json":
         doc = {**summary.to_dict(), "destination": sink.name,
                "dead_letter": dead_letter_spec if summary.dead_lettered else None}
         if stats is not None:
             doc["destinations"] = {name: st.to_dict() for name, st in stats.items()}
-        if stop.received is not None:
-            doc["interrupted"] = True
-        print(jsonio.dumps(doc), file=report_to)
-    else:
-        print(f"destination: {sink.name}", file=report_to)
-        print(summary.render(), file=report_to)
-        if stats is not None:
-            print("per destination:", file=report_to)
-            width = max(len(name) for name in stats)
-            for name, st in stats.items():
-                reasons = ", ".join(f"{r}: {n:,}" for r, n in sorted(st.reasons.items(), key=lambda x: -x[1])[:3])
-                print(f"  {name:<{width}}  delivered {st.delivered:>10,}  duplicates {st.duplicates:>8,}  "
-                      f"failed {st.failed:>8,}" + (f"   ({reasons})" if reasons else ""), file=report_to)
-        if summary.dead_lettered:
-            print(f"dead-letter file: {dead_letter_spec} ({summary.dead_lettered:,} new records)", file=report_to)
-    if stop.received is not None:
-        report_to.flush()
-        print(stop.note(), file=sys.stderr)
-        return stop.exit_code or 130
-    return 1 if summary.rejected else 0
+        print(jsonio.dumps({**doc, **state}), file=report_to)
+        return
+    print(f"destination: {sink.name}", file=report_to)
+    print(summary.render(), file=report_to)
+    if stats is not None:
+        print("per destination:", file=report_to)
+        width = max(len(name) for name in stats)
+        for name, st in stats.items():
+            reasons = ", ".join(f"{r}: {n:,}" for r, n in sorted(st.reasons.items(), key=lambda x: -x[1])[:3])
+            print(f"  {name:<{width}}  delivered {st.delivered:>10,}  duplicates {st.duplicates:>8,}  "
+                  f"failed {st.failed:>8,}" + (f"   ({reasons})" if reasons else ""), file=report_to)
+    if summary.dead_lettered:
+        print(f"dead-letter file: {dead_letter_spec} ({summary.dead_lettered:,} new records)", file=report_to)
 
 
 class _Echoing:

@@ -548,11 +548,13 @@ def run(args: argparse.Namespace) -> int:
                 for s in sources:
                     s.close()
     except OutputError as exc:
-        _print_text(replayer, forwarder.summary, sink, dead_letter_spec, output, report_to, sources)
+        _print_ended(args, replayer, forwarder.summary, sink, destination_name, dead_letter_spec, report_to, sources,
+                     output, stopped=str(exc))
         return fail(f"stopped: {exc}. The counts above are up to that point; fix the output and replay again "
                     "(idempotent destinations count what was delivered as duplicates).")
     except KeyboardInterrupt:
-        _print_text(replayer, forwarder.summary, sink, dead_letter_spec, output, report_to, sources)
+        _print_ended(args, replayer, forwarder.summary, sink, destination_name, dead_letter_spec, report_to, sources,
+                     output, aborted=True)
         print("wia-security: aborted: the batch on its way may or may not have arrived; replay again to make sure "
               "(idempotent destinations count the delivered ones as duplicates)", file=sys.stderr)
         return stop.exit_code or 130
@@ -560,25 +562,44 @@ def run(args: argparse.Namespace) -> int:
                    sources, output)
 
 
+def _summary_doc(args: argparse.Namespace, replayer: _Replayer, forward: ForwardSummary, sink: Any, destination: str,
+                 dead_letter_spec: str | None, output: Any) -> dict[str, Any]:
+    """What --summary json prints: the replay's counts and the forwarding summary of what was replayed."""
+    counts = replayer.counts
+    written = getattr(output, "count", 0) if output is not None else 0
+    doc: dict[str, Any] = {**counts.to_dict(), "delivered": forward.delivered, "duplicates": forward.duplicates,
+                           "rejected_again": forward.rejected, "invalid": forward.invalid,
+                           "undeliverable": forward.undeliverable, "dead_lettered": written,
+                           "destination": destination, "dry_run": bool(args.dry_run),
+                           "dead_letter": dead_letter_spec if written else None,
+                           "forward": forward.to_dict()}
+    if args.dry_run:
+        doc["would_be_invalid"] = counts.would_be_invalid
+    stats = getattr(sink, "stats", None)
+    if stats is not None:
+        doc["destinations"] = {name: st.to_dict() for name, st in stats.items()}
+    return doc
+
+
+def _print_ended(args: argparse.Namespace, replayer: _Replayer, forward: ForwardSummary, sink: Any, destination: str,
+                 dead_letter_spec: str | None, report_to: Any, sources: list[Any], output: Any, **state: Any) -> None:
+    """The summary of a run that ended early (`state`: stopped: reason, or aborted), as text or JSON."""
+    replayer.counts.not_selected += sum(getattr(s, "skipped", 0) for s in sources)
+    if args.summary == "json":
+        doc = _summary_doc(args, replayer, forward, sink, destination, dead_letter_spec, output)
+        print(jsonio.dumps({**doc, **state}), file=report_to)
+    else:
+        _print_text(replayer, forward, sink, dead_letter_spec, output, report_to, sources)
+
+
 def _report(args: argparse.Namespace, replayer: _Replayer, forward: ForwardSummary, sink: Any, destination: str,
             dead_letter_spec: str | None, stop: StopSignals, report_to: Any, sources: list[Any],
             output: Any = None) -> int:
     counts = replayer.counts
     counts.not_selected += sum(getattr(s, "skipped", 0) for s in sources)
-    written = getattr(output, "count", 0) if output is not None else 0
     rejected_again = forward.rejected
     if args.summary == "json":
-        doc: dict[str, Any] = {**counts.to_dict(), "delivered": forward.delivered, "duplicates": forward.duplicates,
-                               "rejected_again": rejected_again, "invalid": forward.invalid,
-                               "undeliverable": forward.undeliverable, "dead_lettered": written,
-                               "destination": destination, "dry_run": bool(args.dry_run),
-                               "dead_letter": dead_letter_spec if written else None,
-                               "forward": forward.to_dict()}
-        if args.dry_run:
-            doc["would_be_invalid"] = counts.would_be_invalid
-        stats = getattr(sink, "stats", None)
-        if stats is not None:
-            doc["destinations"] = {name: st.to_dict() for name, st in stats.items()}
+        doc = _summary_doc(args, replayer, forward, sink, destination, dead_letter_spec, output)
         if stop.received is not None:
             doc["interrupted"] = True
         print(jsonio.dumps(doc), file=report_to)

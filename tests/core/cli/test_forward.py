@@ -195,3 +195,14 @@ def test_a_sqlite_destination_that_cannot_be_opened_is_a_usage_error(cli, tmp_pa
     r = cli("forward", "--to", "sqlite:///adir", "in.ndjson")
     assert r.code == 2 and "Traceback" not in r.err
     assert "cannot open the SQLite store" in r.err and "the path is a directory" in r.err
+
+
+def test_a_stopped_run_with_summary_json_prints_one_json_document_saying_why(cli, tmp_path):
+    """Scripts parse stdout with --summary json: a run stopped by its output gets JSON too, not text."""
+    lines = _mixed_input(tmp_path)
+    r = cli("forward", "--batch-size", "5", "--to", "file:///" + str(tmp_path / "out.ndjson"),
+            "--dead-letter", FULL_DISK, "--summary", "json", "in.ndjson")
+    assert r.code == 2 and "Traceback" not in r.err
+    summary = json.loads(r.out)
+    assert (summary["read"], summary["delivered"], summary["dead_lettered"]) == (lines - 1, 20, 0)
+    assert "No space left on device" in summary["stopped"] and "aborted" not in summary

@@ -472,3 +472,12 @@ def test_dry_run_names_the_local_store_or_file_it_would_write(cli, tmp_path, mon
         r = cli("replay", str(dead), *args, "--dry-run", "--summary", "json")
         assert summary(r.out)["destination"] == name
     assert not (tmp_path / "wia-events.db").exists() and not (tmp_path / "out.ndjson").exists()
+
+
+def test_a_stopped_replay_with_summary_json_prints_one_json_document_saying_why(cli, tmp_path, monkeypatch):
+    """A new dead letter that cannot be written stops the replay; --summary json still gives JSON."""
+    dead, ids = failing_run(cli, tmp_path, monkeypatch, n=3, runs=1)
+    r = cli("replay", str(dead), "--to", "sqlite:///store.db", "--dead-letter", "/dev/full", "--summary", "json")
+    assert r.code == 2 and "Traceback" not in r.err and "stopped:" in r.err
+    s = summary(r.out)
+    assert "No space left on device" in s["stopped"] and s["records"] >= 1 and s["dead_lettered"] == 0

@@ -163,12 +163,14 @@ def test_forward_into_a_file_sink_on_sigint_leaves_whole_lines_and_a_complete_de
     assert len(delivered) + len(dead_letters) == summary["read"] < BIG
 
 
-def test_a_second_signal_aborts_a_delivery_that_hangs_and_says_what_is_uncertain(big, tmp_path):
+@pytest.mark.parametrize("summary", ["text", "json"])
+def test_a_second_signal_aborts_a_delivery_that_hangs_and_says_what_is_uncertain(big, tmp_path, summary):
     fifo = tmp_path / "stuck.fifo"
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)     # a destination that accepts nothing more
     try:
-        proc = start("forward", str(big), "--to", f"file://{fifo}", "--batch-size", "500", cwd=tmp_path)
+        proc = start("forward", str(big), "--to", f"file://{fifo}", "--batch-size", "500", "--summary", summary,
+                     cwd=tmp_path)
         readable, _, _ = select.select([reader], [], [], 60)  # the first batch is being written ...
         assert readable
         time.sleep(0.3)                                      # ... fills the pipe and blocks
@@ -182,7 +184,11 @@ def test_a_second_signal_aborts_a_delivery_that_hangs_and_says_what_is_uncertain
     assert proc.returncode == 130
     assert "Traceback" not in err.decode()
     assert "aborted: up to 500 accepted events were on their way" in err.decode()
-    assert "read 500 events" in out.decode()
+    if summary == "text":
+        assert "read 500 events" in out.decode()
+    else:                                                     # one JSON document, for the script that parses it
+        doc = json.loads(out)
+        assert (doc["read"], doc["delivered"], doc["aborted"], doc["in_flight"]) == (500, 0, True, 500)
 
 
 def test_a_closed_standard_output_is_no_traceback(tmp_path):
