@@ -56,15 +56,17 @@ def add_parser(subparsers: Any) -> None:
 
 
 def list_formats(out: IO[str]) -> int:
-    out.write(f"{'name':<8} {'to':<3} {'from':<5} {'kind':<5} format\n")
+    out.write(f"{'name':<8} {'to':<3} {'from':<5} {'kind':<5} {'version':<11} format\n")
     for name in FORMATS:
         try:
             fmt = get_format(name)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the others
             out.write(f"{name:<8} unavailable: {exc}\n")
             continue
+        # titles may carry their version already ("STIX 2.1"): the version has its own column
+        title = fmt.title.removesuffix(f" {fmt.spec_version}")
         out.write(f"{name:<8} {'yes':<3} {'yes' if fmt.can_parse else 'no':<5} {'text' if fmt.text else 'json':<5} "
-                  f"{fmt.title} {fmt.spec_version}\n")
+                  f"{fmt.spec_version:<11} {title}\n")
     return 0
 
 

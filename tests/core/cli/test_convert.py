@@ -116,6 +116,9 @@ def test_list_formats_and_help(capsys):
         assert code == 0
         for name in FORMATS:
             assert f"\n{name} " in "\n" + out
+        # the version in its own column, once: "2.1  STIX", not "STIX 2.1 2.1"
+        stix = next(line for line in out.splitlines() if line.startswith("stix "))
+        assert stix.split()[4:] == ["2.1", "STIX"], stix
 
 
 def test_usage_errors_exit_2(events_file, tmp_path, capsys):
