@@ -55,6 +55,7 @@ class Gateway:
         self.started = time.time()
         self._streams: set[asyncio.Task] = set()
         self.closing = False
+        self._ingesting = 0                      # ingest calls between their check of `closing` and their publish
 
     # --- lifecycle ---
     def open(self) -> None:
@@ -90,8 +91,14 @@ class Gateway:
             self.taxii = TaxiiCollection(store_sink.store.path, title=s.taxii_title)
 
     async def close_streams(self, reason: str = "server_shutdown", delay: float = 5.0) -> None:
-        """Tell every stream client to reconnect later, close with 1001, wait briefly for them."""
+        """Tell every stream client to reconnect later, close with 1001, wait briefly for them.
+
+        Ingest is refused from here on (503, `Busy`) and what was already on its way is published
+        first: every event the gateway accepted then reaches the clients before their `close` message."""
         self.closing = True
+        deadline = time.monotonic() + stream_limits.SHUTDOWN_DRAIN_SECONDS
+        while self._ingesting and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         for client in list(self.hub.clients):
             # Built when sent, after the client's queue drained: `sequence` is then the last event it was offered.
             client.close_with(CLOSE_GOING_AWAY, lambda client=client: client.control(
@@ -128,16 +135,22 @@ class Gateway:
         assert self.dispatcher is not None
         if not verdicts.events and not verdicts.rejected:
             return
-        outcome = await self.dispatcher.submit(verdicts.events, verdicts.rejected)
-        if outcome.not_stored:
-            _mark_not_stored(verdicts, outcome.not_stored)
-        if verdicts.events:
-            try:
-                await self.hub.publish(verdicts.events)
-            except Exception:  # noqa: BLE001 - the events are stored; a stream fault must not fail the request
-                log.exception("publishing %d stored events to the stream failed", len(verdicts.events))
-            if self.taxii is not None and any(e.get("type") == "threat_intel" for e in verdicts.events):
-                self.taxii.mark_dirty()
+        if self.closing:      # an event accepted now would reach the store but no stream client (closed)
+            raise Busy("the gateway is shutting down")
+        self._ingesting += 1
+        try:
+            outcome = await self.dispatcher.submit(verdicts.events, verdicts.rejected)
+            if outcome.not_stored:
+                _mark_not_stored(verdicts, outcome.not_stored)
+            if verdicts.events:
+                try:
+                    await self.hub.publish(verdicts.events)
+                except Exception:  # noqa: BLE001 - the events are stored; a stream fault must not fail the request
+                    log.exception("publishing %d stored events to the stream failed", len(verdicts.events))
+                if self.taxii is not None and any(e.get("type") == "threat_intel" for e in verdicts.events):
+                    self.taxii.mark_dirty()
+        finally:
+            self._ingesting -= 1
 
 
 def _mark_not_stored(verdicts: Verdicts, not_stored: dict[int, Any]) -> None:
@@ -343,7 +356,9 @@ async def stream(ws: WebSocket) -> None:
         await deny(ws)
         return
     if gw.closing:
-        await ws.close(CLOSE_GOING_AWAY)
+        # HTTP 503, not a close before accept: that is a 403, which clients take for a refused token
+        # (StreamClient stopped for good with StreamAuthError) instead of retrying.
+        await deny(ws, error(503, E_UNAVAILABLE, "the gateway is shutting down", {"Retry-After": "5"}))
         return
     await ws.accept()
     gw.metrics.stream_connections += 1
@@ -383,10 +398,10 @@ async def stream(ws: WebSocket) -> None:
             pass
 
 
-async def deny(ws: WebSocket) -> None:
-    """HTTP 401 at the handshake where the server supports it; otherwise close before accept (HTTP 403)."""
+async def deny(ws: WebSocket, response: Response | None = None) -> None:
+    """HTTP 401 (or `response`) at the handshake where the server supports it; otherwise close before accept (HTTP 403)."""
     try:
-        await ws.send_denial_response(unauthorized())
+        await ws.send_denial_response(response or unauthorized())
     except RuntimeError:
         await ws.close(1008)
 

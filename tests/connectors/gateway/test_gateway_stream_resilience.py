@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import threading
 
 import pytest
 import requests
@@ -38,10 +40,10 @@ async def until(predicate, timeout: float = 15) -> None:
     raise AssertionError("timed out")
 
 
-def tiny_socket(gw) -> socket.socket:
+def tiny_socket(gw, rcvbuf: int = 4096) -> socket.socket:
     """A client socket whose kernel buffers little, so what the gateway sends stays in its own queue."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.connect((gw.host, gw.port))
     return sock
 
@@ -181,7 +183,8 @@ def test_shutdown_writes_out_what_is_queued_before_the_close_message(make_gatewa
         e.setdefault("meta", {})["raw"] = "x" * 20000          # 8 MB: far more than the socket buffers hold
 
     async def run() -> tuple[list[str], dict, int | None]:
-        ws = await connect(gw.ws_url, additional_headers=AUTH, sock=tiny_socket(gw))
+        # 64 KB: the kernels hold at most ~4 MB of the 8 MB, and the client still reads fast once it resumes
+        ws = await connect(gw.ws_url, additional_headers=AUTH, sock=tiny_socket(gw, 65536))
         await ws.send(json.dumps({"action": "subscribe"}))
         await recv_json(ws)
         ws.transport.pause_reading()                              # a moment's pause: the queue backs up
@@ -347,3 +350,150 @@ def test_client_stops_on_a_server_message_above_its_limit_instead_of_reconnectin
                     pass
     asyncio.run(asyncio.wait_for(run(), 15))
     assert len(connections) == 1
+
+
+def test_no_event_is_accepted_after_a_subscribers_close_message(make_gateway):
+    """Ingest went on while the streams closed (up to 5 s): a probe posting one event at a time had 27 events
+    accepted after its subscriber's `close` message, in the store but on no stream, with nothing to tell the
+    client. Now ingest is refused (503) from the start of the shutdown and what was on its way is published
+    first: every accepted event reaches a subscriber that keeps up, and the close message's sequence is the last."""
+    gw = make_gateway()
+    events = event_dicts(3000, seed=508)
+    accepted: list[str] = []
+    refused: list[int] = []
+    stop = threading.Event()
+
+    def poster() -> None:
+        with requests.Session() as session:
+            for event in events:
+                if stop.is_set():
+                    return
+                try:
+                    r = session.post(gw.url + "/v1/events", json=[event], headers=AUTH, timeout=10)
+                except requests.ConnectionError:
+                    return                                        # the gateway stopped listening
+                if r.status_code == 200:
+                    accepted.append(event["id"])
+                else:
+                    refused.append(r.status_code)
+
+    async def run() -> tuple[list[str], dict]:
+        async with connect(gw.ws_url, additional_headers=AUTH) as ws:
+            await ws.send(json.dumps({"action": "subscribe"}))
+            await recv_json(ws)
+            thread = threading.Thread(target=poster)
+            thread.start()
+            try:
+                await until(lambda: len(accepted) >= 50)
+                stopping = asyncio.ensure_future(asyncio.to_thread(gw.stop))
+                got, close = [], {}
+                try:
+                    while True:
+                        msg = await recv_json(ws, 10)
+                        if msg["action"] == "event":
+                            got.append(msg["event"]["id"])
+                        else:
+                            close = msg
+                except ConnectionClosed:
+                    pass
+                await stopping
+            finally:
+                stop.set()
+                await asyncio.to_thread(thread.join)
+            return got, close
+    got, close = asyncio.run(asyncio.wait_for(run(), 60))
+    assert got == accepted and close["sequence"] == len(accepted)
+    assert set(refused) <= {503}
+
+
+def test_a_request_in_flight_when_shutdown_begins_reaches_the_subscriber_before_its_close(make_gateway, tmp_path):
+    """A request still in delivery when the shutdown began (here its destination, a FIFO, is full) is answered
+    `accepted` after the streams started closing: the close waits for it (up to SHUTDOWN_DRAIN_SECONDS), so its
+    event comes before the close message instead of after the subscriber left."""
+    fifo = tmp_path / "destination.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)          # the destination's reader, not reading yet
+    try:
+        gw = make_gateway(extra_sinks=[f"file://{fifo}"])
+        event = event_dicts(1, seed=509)[0]
+        event.setdefault("meta", {})["raw"] = "x" * 200_000       # more than the pipe holds: the write blocks
+
+        async def run() -> tuple[int, list[str], dict]:
+            async with connect(gw.ws_url, additional_headers=AUTH) as ws:
+                await ws.send(json.dumps({"action": "subscribe"}))
+                await recv_json(ws)
+                posting = asyncio.ensure_future(asyncio.to_thread(
+                    requests.post, gw.url + "/v1/events", json=[event], headers=AUTH, timeout=30))
+                await until(lambda: gw.gateway._ingesting == 1)
+                stopping = asyncio.ensure_future(asyncio.to_thread(gw.stop))
+                await until(lambda: gw.gateway.closing)
+                await asyncio.sleep(0.3)       # room for a close that does not wait (the bug) to go out first
+                while not posting.done():                         # now the destination reads
+                    try:
+                        os.read(reader, 1 << 16)
+                    except BlockingIOError:
+                        await asyncio.sleep(0.01)
+                got, close = [], {}
+                try:
+                    while True:
+                        msg = await recv_json(ws, 10)
+                        if msg["action"] == "event":
+                            got.append(msg["event"]["id"])
+                        else:
+                            close = msg
+                except ConnectionClosed:
+                    pass
+                await stopping
+                return posting.result().status_code, got, close
+        status, got, close = asyncio.run(asyncio.wait_for(run(), 60))
+    finally:
+        os.close(reader)
+    assert status == 200 and got == [event["id"]]
+    assert (close["reason"], close["sequence"]) == ("server_shutdown", 1)
+
+
+def test_a_client_connecting_while_the_gateway_shuts_down_is_told_to_retry_not_that_its_token_is_bad(
+        make_gateway, tmp_path):
+    """A handshake during the shutdown was closed before accept, which is HTTP 403: StreamClient took it for a
+    refused token and stopped for good (StreamAuthError). Now it is HTTP 503 with Retry-After, and it retries."""
+    from websockets.exceptions import InvalidStatus
+
+    from wia_security.connectors.websocket_client import StreamError
+    fifo = tmp_path / "destination.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        gw = make_gateway(extra_sinks=[f"file://{fifo}"])
+        event = event_dicts(1, seed=510)[0]
+        event.setdefault("meta", {})["raw"] = "x" * 200_000       # its delivery blocks: the shutdown waits for it
+
+        async def run() -> tuple[int, str]:
+            posting = asyncio.ensure_future(asyncio.to_thread(
+                requests.post, gw.url + "/v1/events", json=[event], headers=AUTH, timeout=30))
+            await until(lambda: gw.gateway._ingesting == 1)
+            stopping = asyncio.ensure_future(asyncio.to_thread(gw.stop))
+            await until(lambda: gw.gateway.closing)
+            try:
+                try:
+                    async with connect(gw.ws_url, additional_headers=AUTH):
+                        raise AssertionError("the handshake was accepted during the shutdown")
+                except InvalidStatus as exc:
+                    status, retry_after = exc.response.status_code, exc.response.headers.get("Retry-After")
+                client = StreamClient(gw.ws_url, token=TOKEN, max_attempts=0)
+                try:
+                    async for _ in client.events():
+                        pass
+                except StreamError as exc:                    # StreamAuthError is a StreamError too
+                    outcome = type(exc).__name__
+            finally:
+                while not posting.done():
+                    try:
+                        os.read(reader, 1 << 16)
+                    except BlockingIOError:
+                        await asyncio.sleep(0.01)
+                await stopping
+            return status, f"{retry_after} {outcome}"
+        status, outcome = asyncio.run(asyncio.wait_for(run(), 60))
+    finally:
+        os.close(reader)
+    assert (status, outcome) == (503, "5 StreamError")
