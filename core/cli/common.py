@@ -16,6 +16,9 @@ import sys
 import threading
 from types import FrameType
 from typing import Any, Iterable, Iterator, Sequence, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from ..errors import WiaError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 141            # 128 + SIGPIPE (13); signal.SIGPIPE does not exist on Windows
@@ -121,6 +124,56 @@ def output_paths(thing: Any) -> list[str]:
         if inner is not None and not isinstance(inner, str):
             paths += output_paths(inner)
     return paths
+
+
+def input_path(spec: str) -> str | None:
+    """The local file an INPUT reads (a path, or a sqlite:/// dead letter); None for standard input."""
+    if spec == "-":
+        return None
+    if spec.lower().startswith("sqlite://"):
+        from wia_security.connectors.sqlite import path_from_url
+        return path_from_url(spec)
+    return spec
+
+
+def spec_path(spec: str) -> str | None:
+    """The local file a destination or dead-letter spec (a path, file://, sqlite://) writes, known before
+    opening it, so an input is never touched; None for other URLs."""
+    if "://" not in spec:
+        return spec
+    scheme = spec.split("://", 1)[0].lower()
+    if scheme == "file":
+        return unquote(urlsplit(spec).path)
+    if scheme == "sqlite":
+        from wia_security.connectors.sqlite import path_from_url
+        return path_from_url(spec)
+    return None
+
+
+def clash_with_inputs(inputs: list[str], outputs: list[str]) -> tuple[str, str] | None:
+    """(INPUT, output) of the first output file that is also an input."""
+    for spec in inputs:
+        path = input_path(spec)
+        if path is None:
+            continue
+        for out in outputs:
+            if same_file(path, out):
+                return spec, out
+    return None
+
+
+def destination_clash(inputs: list[str], urls: list[str]) -> str | None:
+    """Why a destination is refused before it is opened (opening a SQLite store creates its tables)."""
+    paths = []
+    for url in urls:
+        try:
+            path = spec_path(url)
+        except WiaError:
+            continue                                 # opening it reports the bad URL
+        if path and path != "-":
+            paths.append(path)
+    clash = clash_with_inputs(inputs, paths)
+    return f"the destination {clash[1]} is also an input ({clash[0]})" if clash else None
 
 
 class Interrupted(BaseException):

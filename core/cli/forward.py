@@ -11,8 +11,8 @@ from ..errors import ConfigError, OutputError, WiaError
 from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource
-from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, fail, missing_inputs, output_paths,
-                     same_file)
+from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs,
+                     fail, missing_inputs, output_paths, same_file, spec_path)
 
 DEFAULT_DESTINATION = "sqlite:///wia-events.db"
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
@@ -64,14 +64,25 @@ def run(args: argparse.Namespace) -> int:
     from wia_security.outputs import unwritable
     from wia_security.connectors.delivery import open_dead_letter
     settings: dict[str, Any] = {}
+    config: Any = None
     try:
         if args.config:
             from wia_security.connectors.config import load_config
             config = load_config(args.config)
             settings = config.forward
-            sink = config.open()
-        else:
-            sink = open_sink(args.destination or DEFAULT_DESTINATION)
+        urls = [d.url for d in config.destinations] if config else [args.destination or DEFAULT_DESTINATION]
+        dead_letter_spec = args.dead_letter or settings.get("dead_letter") or DEFAULT_DEAD_LETTER
+        # Outputs that are an INPUT are refused before anything is opened: opening a SQLite store writes
+        # to it, and a file destination is created empty.
+        refused = _destination_is_input(args.inputs, urls)
+        if refused:
+            return fail(refused)
+        dead_letter_path = spec_path(dead_letter_spec)
+        early = clash_with_inputs(args.inputs, [dead_letter_path] if dead_letter_path else [])
+        if early:
+            raise OutputError(f"the dead-letter file {dead_letter_spec}",
+                              f"it is also an INPUT ({early[0]}) and would grow while it is read")
+        sink = config.open() if config else open_sink(urls[0])
     except (WiaError, OSError) as exc:
         return fail(exc)
     clash = _overwrites_input(args.inputs, output_paths(sink))
@@ -86,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(exc, WiaError):
                 return fail(exc)
             return fail(f"--enrich: {missing_package(exc, 'intel') or exc}")
-    dead_letter_spec = args.dead_letter or settings.get("dead_letter") or DEFAULT_DEAD_LETTER
     batch_size = args.batch_size or settings.get("batch_size") or DEFAULT_BATCH_SIZE
     lenient = args.lenient if args.lenient is not None else bool(settings.get("lenient", False))
     try:
@@ -194,6 +204,20 @@ class _Echoing:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def _destination_is_input(inputs: list[str], urls: list[str]) -> str | None:
+    """Why a destination is refused before it is opened: its file or store is an INPUT."""
+    paths = []
+    for url in urls:
+        try:
+            path = spec_path(url)
+        except WiaError:
+            continue                                 # opening it reports the bad URL
+        if path and path != "-":
+            paths.append(path)
+    clash = clash_with_inputs(inputs, paths)
+    return f"the destination {clash[1]} is also an INPUT ({clash[0]}): it would grow while it is read" if clash else None
 
 
 def _overwrites_input(inputs: list[str], outputs: list[str]) -> str | None:

@@ -17,7 +17,7 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 from .. import jsonio
 from ..errors import OutputError, ParseError, WiaError
@@ -25,8 +25,8 @@ from ..pipeline import DEFAULT_BATCH_SIZE, ForwardSummary, Forwarder
 from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
-from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, fail, missing_inputs, output_paths,
-                     same_file)
+from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, destination_clash,
+                     fail, input_path, missing_inputs, output_paths, spec_path)
 from .forward import DEFAULT_DESTINATION, _Echoing, _writes_stdout
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.replay.ndjson"
@@ -163,28 +163,6 @@ def _open_source(spec: str) -> Any:
     return InputSource(spec)
 
 
-def _input_path(spec: str) -> str | None:
-    if spec == "-":
-        return None
-    if spec.lower().startswith("sqlite://"):
-        from wia_security.connectors.sqlite import path_from_url
-        return path_from_url(spec)
-    return spec
-
-
-def _spec_path(spec: str) -> str | None:
-    """The local file a dead-letter spec writes, known before opening it (so an input is never touched)."""
-    if "://" not in spec:
-        return spec
-    scheme = spec.split("://", 1)[0].lower()
-    if scheme == "file":
-        return unquote(urlsplit(spec).path)
-    if scheme == "sqlite":
-        from wia_security.connectors.sqlite import path_from_url
-        return path_from_url(spec)
-    return None
-
-
 def _dry_run_name(url: str) -> str:
     """The destination as a dry run names it, opening nothing: a local store or file as its sink would
     (`sqlite:wia-events.db`), so the operator sees which one; any other URL without user info, path or
@@ -192,38 +170,13 @@ def _dry_run_name(url: str) -> str:
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("file", "sqlite"):
         try:
-            path = _spec_path(url)
+            path = spec_path(url)
         except WiaError:
             path = None
         if path:
             return f"{scheme}:{path}"
     from wia_security.connectors import _redact
     return _redact(url)
-
-
-def _clash(inputs: list[str], outputs: list[str]) -> tuple[str, str] | None:
-    for spec in inputs:
-        path = _input_path(spec)
-        if path is None:
-            continue
-        for out in outputs:
-            if same_file(path, out):
-                return spec, out
-    return None
-
-
-def _destination_clash(inputs: list[str], urls: list[str]) -> str | None:
-    """Why a destination is refused before it is opened (opening a SQLite store creates its tables)."""
-    paths = []
-    for url in urls:
-        try:
-            path = _spec_path(url)
-        except WiaError:
-            continue                                 # opening it reports the bad URL
-        if path and path != "-":
-            paths.append(path)
-    clash = _clash(inputs, paths)
-    return f"the destination {clash[1]} is also an input ({clash[0]})" if clash else None
 
 
 class _RoutedFanOut:
@@ -421,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
     for spec in args.inputs:
         if spec.lower().startswith("sqlite://"):
             try:
-                path = _input_path(spec)
+                path = input_path(spec)
             except WiaError as exc:
                 return fail(exc)
             if not os.path.isfile(path or ""):
@@ -434,10 +387,10 @@ def run(args: argparse.Namespace) -> int:
 
     dead_letter_spec = args.dead_letter or DEFAULT_DEAD_LETTER
     try:
-        spec_path = _spec_path(dead_letter_spec)
+        dead_letter_path = spec_path(dead_letter_spec)
     except WiaError as exc:
         return fail(exc)
-    clash = _clash(args.inputs, [spec_path] if spec_path else [])
+    clash = clash_with_inputs(args.inputs, [dead_letter_path] if dead_letter_path else [])
     if clash:
         hint = "" if args.dead_letter else " (give another with --dead-letter PATH)"
         return fail(f"the dead-letter output {dead_letter_spec} is also an input ({clash[0]}): records would be "
@@ -470,7 +423,7 @@ def run(args: argparse.Namespace) -> int:
             destinations = [d.name for d in config.destinations]
             destination_name = "fanout(" + ", ".join(destinations) + ")"
             if not args.dry_run:
-                refused = _destination_clash(args.inputs, [d.url for d in config.destinations])
+                refused = destination_clash(args.inputs, [d.url for d in config.destinations])
                 if refused:
                     close_sources()
                     return fail(refused)
@@ -479,7 +432,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.dry_run:
             destination_name = _dry_run_name(destination_name)   # no sink to name it: never its credentials
         else:
-            refused = _destination_clash(args.inputs, [destination_name])
+            refused = destination_clash(args.inputs, [destination_name])
             if refused:
                 close_sources()
                 return fail(refused)
@@ -489,7 +442,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(exc)
     if sink is not None:
         destination_name = sink.name
-        clash = _clash(args.inputs, output_paths(sink))
+        clash = clash_with_inputs(args.inputs, output_paths(sink))
         if clash:
             sink.close()
             close_sources()
@@ -502,7 +455,7 @@ def run(args: argparse.Namespace) -> int:
             problem = unwritable(output.path) if isinstance(output, DeadLetterFile) else None
             if problem:
                 raise OutputError(f"the dead-letter file {output.path}", problem)
-            clash = _clash(args.inputs, output_paths(output))
+            clash = clash_with_inputs(args.inputs, output_paths(output))
             if clash:
                 raise OutputError(f"the dead-letter output {dead_letter_spec}",
                                   f"it is also an input ({clash[0]}) and would grow while it is read")

@@ -46,12 +46,16 @@ def test_forward_refuses_a_sqlite_store_that_is_also_an_input(cli, tmp_path, one
                                        f'[destinations.store]\nurl = "sqlite:///{tmp_path}/store.db"\n')
     before = rows(tmp_path / "store.db")
     assert len(before) == 1
+    store_bytes = (tmp_path / "store.db").read_bytes()
     r = cli("forward", *[a.format(tmp=tmp_path) for a in args], "store.db")
     assert r.code == 2, r.err
     assert "also an INPUT (store.db)" in r.err
     assert rows(tmp_path / "store.db") == before              # nothing read from it went into it
+    # refused before anything was opened: the store's file is untouched (opening it bumps its header),
+    # and no other destination or dead letter was created
+    assert (tmp_path / "store.db").read_bytes() == store_bytes
     assert not (tmp_path / "wia-dead-letter.ndjson").exists()
-    assert not (tmp_path / "copy.ndjson").exists() or (tmp_path / "copy.ndjson").read_bytes() == b""
+    assert not (tmp_path / "copy.ndjson").exists() and not (tmp_path / "out.ndjson").exists()
 
 
 def rows(db: Path) -> list[tuple]:
