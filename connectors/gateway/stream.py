@@ -9,7 +9,8 @@ first message has `type` instead of `action` is answered in that dialect.
 Publishing never waits for a client: each event is offered to every connection's bounded queue.
 A full queue is the slow-consumer case: policy `disconnect` closes the connection with code 4008
 (the client resumes from its last sequence out of the replay buffer); `drop_oldest` drops the
-oldest queued messages and tells the client how many in a `dropped` message.
+oldest queued messages and tells the client how many in a `dropped` message. A resume's replay is
+one queue entry (`Backlog`) written out event by event, so it may be longer than the queue.
 """
 from __future__ import annotations
 

@@ -154,6 +154,11 @@ def test_typos_that_changed_what_a_message_does_are_errors(make_gateway):
                 ({"action": "subscribe", "channels": ["alerts"]}, "unknown key(s) channels in subscribe"),
                 ({"action": "subscribe", "resume": {"stream_id": reply["stream_id"], "sequence": 0, "seq": 3}},
                  "unknown resume key(s) seq"),
+                *[({"action": "subscribe", "resume": {"stream_id": reply["stream_id"], "sequence": forged}},
+                   "resume.sequence must be a non-negative integer") for forged in (-1, 1.5, "3", True, None)],
+                ({"action": "subscribe", "resume": {"stream_id": reply["stream_id"], "sequence": 2 ** 62}},
+                 "ahead of this stream"),
+                ({"action": "subscribe", "resume": [reply["stream_id"], 0]}, "resume must be an object"),
             ]
             for message, fragment in cases:
                 await ws.send(json.dumps(message))
@@ -283,21 +288,28 @@ def test_after_a_restart_the_client_gets_what_the_new_gateway_published_before_i
     assert gap["after"] == gap["closed_at"] == 20 and "missed_from" not in gap
 
 
-def test_a_client_message_above_the_limit_closes_with_1009(make_gateway):
+def test_the_documented_close_codes_for_a_message_too_big_or_not_utf8(make_gateway):
     gw = make_gateway(max_message_bytes=4096)
 
-    async def run() -> tuple[int | None, dict]:
+    async def closed_by(ws) -> int | None:
+        try:
+            await recv_json(ws)
+        except ConnectionClosed:
+            pass
+        return ws.close_code
+
+    async def run() -> tuple[int | None, int | None, dict]:
         async with connect(gw.ws_url, additional_headers=AUTH) as ws:
             await ws.send(json.dumps({"action": "ping", "pad": "x" * 4000}))   # under the limit: answered
             pong = await recv_json(ws)
             await ws.send(json.dumps({"action": "ping", "pad": "x" * 5000}))
-            try:
-                await recv_json(ws)
-            except ConnectionClosed:
-                pass
-            return ws.close_code, pong
-    code, pong = asyncio.run(asyncio.wait_for(run(), 15))
-    assert pong["action"] == "pong" and code == 1009
+            too_big = await closed_by(ws)
+        async with connect(gw.ws_url, additional_headers=AUTH) as ws:
+            await ws.send(b'{"action": "ping", "pad": "\xff"}', text=True)   # a text frame that is not UTF-8
+            not_utf8 = await closed_by(ws)
+        return too_big, not_utf8, pong
+    too_big, not_utf8, pong = asyncio.run(asyncio.wait_for(run(), 15))
+    assert pong["action"] == "pong" and (too_big, not_utf8) == (1009, 1007)
 
 
 def test_a_peer_that_answers_no_ping_is_closed_with_1011(make_gateway, monkeypatch):
