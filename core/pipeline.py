@@ -70,7 +70,7 @@ class ForwardSummary:
         }
 
     def render(self) -> str:
-        lines = [f"read {self.read:,} events in {self.seconds:.2f}s"
+        lines = [f"read {self.read:,} event{'' if self.read == 1 else 's'} in {self.seconds:.2f}s"
                  + (f" ({self.read / self.seconds:,.0f}/s)" if self.seconds else ""),
                  f"  delivered   {self.delivered:>10,}",
                  f"  duplicates  {self.duplicates:>10,}   (already at the destination; idempotent on event id)",

@@ -28,6 +28,11 @@ EXIT_CODES_HELP = ("Exit codes: 0 success, 1 some events invalid or rejected, 2 
 T = TypeVar("T")
 
 
+def counted(n: int, noun: str) -> str:
+    """"1 event", "1,000 events": a count with its noun, singular for one."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def add_delivery_run_options(p: argparse.ArgumentParser) -> None:
     """The options of a run that validates events and delivers them in batches (forward, replay)."""
     from ..pipeline import DEFAULT_BATCH_SIZE

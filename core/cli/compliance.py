@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Any
 
-from .common import fail, missing_inputs
+from .common import counted, fail, missing_inputs
 from .forward import DEFAULT_DESTINATION
 from .report import RejectLog, event_stream, summary_line, window
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(dumps({"inputs": inputs, **report}, indent=2) + "\n")
     else:
-        print(f"{report['events']:,} events")
+        print(counted(report['events'], "event"))
         print(f"{'framework':<26} {'coverage':>9} {'score':>7} {'evidenced':>10} {'in scope':>9} {'attention':>10}")
         for fw in report["frameworks"]:
             print(f"{fw['name']:<26} {fw['coverage_percent']:>8}% {fw['score_percent']:>6}% "

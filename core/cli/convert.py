@@ -17,7 +17,7 @@ from ..formats import FORMATS, get_format
 from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
-from .common import (EXIT_BROKEN_PIPE, EXIT_CODES_HELP, StopSignals, closest, fail, missing_inputs, same_file,
+from .common import (EXIT_BROKEN_PIPE, EXIT_CODES_HELP, StopSignals, closest, counted, fail, missing_inputs, same_file,
                      silence_stdout)
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
@@ -339,8 +339,9 @@ def run(args: argparse.Namespace) -> int:
         extra = "" if not counts["rejected"] else (
             f"; {counts['rejected']:,} rejected, written to {args.dead_letter}" if recorded == counts["rejected"] else
             f"; {counts['rejected']:,} rejected, {recorded:,} of them written to {args.dead_letter}")
-        print(f"{counts['read']:,} inputs: {counts['written']:,} {'documents' if direction == 'to' else 'events'} "
-              f"written ({name}, {'WIA -> ' + name if direction == 'to' else name + ' -> WIA'}){extra}", file=sys.stderr)
+        written = counted(counts["written"], "document" if direction == "to" else "event")
+        print(f"{counted(counts['read'], 'input')}: {written} written "
+              f"({name}, {'WIA -> ' + name if direction == 'to' else name + ' -> WIA'}){extra}", file=sys.stderr)
     if stop.received is not None:
         print(stop.note(), file=sys.stderr)
         return stop.exit_code or 130

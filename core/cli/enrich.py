@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from ..extras import missing_package
-from .common import EXIT_CODES_HELP, fail, missing_inputs, same_file
+from .common import EXIT_CODES_HELP, counted, fail, missing_inputs, same_file
 from .report import _file_events
 
 BATCH = 100
@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
             out.close()
     for line in problems:
         print(f"wia-security: {line}", file=sys.stderr)
-    print(f"{written:,} events written; {enricher.requests:,} VirusTotal requests, "
-          f"{enricher.cache.hits:,} cache hits; circuit {enricher.breaker.state}", file=sys.stderr)
+    print(f"{counted(written, 'event')} written; {counted(enricher.requests, 'VirusTotal request')}, "
+          f"{counted(enricher.cache.hits, 'cache hit')}; circuit {enricher.breaker.state}", file=sys.stderr)
     return 1 if problems else 0
 
 

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 from ..errors import OutputError
 from ..reader import InputSource
 from ..validation import Validator
-from .common import fail, missing_inputs
+from .common import counted, fail, missing_inputs
 from .forward import DEFAULT_DESTINATION
 from .query import relative_time
 
@@ -159,5 +159,5 @@ def summary_line(inputs: dict[str, int]) -> str:
         parts.append(f"{inputs['outside_window']:,} outside it")
     if inputs.get("without_timestamp"):
         parts.append(f"{inputs['without_timestamp']:,} without a usable timestamp")
-    line = f"{inputs['events_read']:,} events read: " + ", ".join(parts)
+    line = f"{counted(inputs['events_read'], 'event')} read: " + ", ".join(parts)
     return line + (f"; {inputs['rejected']:,} rejected (listed above)" if inputs.get("rejected") else "")

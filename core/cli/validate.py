@@ -10,7 +10,7 @@ from .. import jsonio
 from ..locate import line_of
 from ..reader import InputSource, Item
 from ..validation import ValidationResult, Validator
-from .common import EXIT_CODES_HELP, StopSignals, fail, missing_inputs
+from .common import EXIT_CODES_HELP, StopSignals, counted, fail, missing_inputs
 
 
 def add_parser(subparsers: Any) -> None:
@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         out.write(jsonio.dumps({"summary": summary}) + "\n")
     else:
-        print(f"{summary['events']:,} events: {summary['valid']:,} valid, {summary['invalid']:,} invalid, "
-              f"{summary['unparseable']:,} unparseable, {summary['warnings']:,} warnings", file=sys.stderr)
+        print(f"{counted(summary['events'], 'event')}: {summary['valid']:,} valid, {summary['invalid']:,} invalid, "
+              f"{summary['unparseable']:,} unparseable, {counted(summary['warnings'], 'warning')}", file=sys.stderr)
     if stop.received is not None:
         out.flush()
         print(stop.note(), file=sys.stderr)

@@ -26,7 +26,7 @@ def test_enrich_command(tmp_path, monkeypatch, capsys):
     assert rc == 1 and f"{src}:2:" in err                  # the broken line is named, the good event still goes out
     [enriched] = [json.loads(line) for line in out.splitlines()]
     assert enriched["meta"]["custom"]["enrichment"]["virustotal"]["indicators"][0]["detection_ratio"] == "3/60"
-    assert "1 VirusTotal requests" in err
+    assert "1 VirusTotal request," in err
     monkeypatch.delenv("VT_API_KEY")
     assert main(["enrich", str(src)]) == 2 and "$VT_API_KEY" in capsys.readouterr().err
 

@@ -255,4 +255,4 @@ def test_one_bad_hit_of_a_search_response_is_dead_lettered_alone(tmp_path, capsy
     assert f"{src}:1: cannot convert from ecs: ecs at /hits/hits/1: a search hit without a _source object" in err
     (record,) = [json.loads(line) for line in dead.read_text().splitlines()]
     assert record["event"] == hits[1] and record["errors"][0]["path"] == "/hits/hits/1"
-    assert "1 inputs: 2 events written (ecs, ecs -> WIA); 1 rejected" in err
+    assert "1 input: 2 events written (ecs, ecs -> WIA); 1 rejected" in err

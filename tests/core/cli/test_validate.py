@@ -19,6 +19,8 @@ def test_all_valid_exits_0(cli, tmp_path):
     assert r.code == 0
     assert r.out.count("valid alert") == 2
     assert "2 events: 2 valid, 0 invalid" in r.err
+    (tmp_path / "one.ndjson").write_bytes(valid_line() + b"\n")
+    assert "1 event: 1 valid, 0 invalid, 0 unparseable, 0 warnings" in cli("validate", "one.ndjson").err
 
 
 def test_samples_report_the_null_paths_with_their_lines(cli):

@@ -42,7 +42,7 @@ def test_every_reject_is_named_with_file_line_and_counted(command, bad_lines, tm
     assert f"{bad_lines}:4:" in err
     inputs = json.loads(out)["inputs"]
     assert inputs["rejected"] == 3 and inputs["events_read"] == 1
-    assert "1 events read: 1 in window; 3 rejected (listed above)" in err
+    assert "1 event read: 1 in window; 3 rejected (listed above)" in err
 
 
 @pytest.mark.parametrize("make_out,reason", [
