@@ -1,6 +1,7 @@
 """Timestamps: the standard's UTC millisecond spelling, RFC 3339 parsing and epoch conversion."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -43,3 +44,24 @@ def to_epoch_ms(value: str) -> int:
 def from_epoch_ms(ms: float) -> str:
     """The instant `ms` milliseconds after the epoch, as `to_iso` spells it (any year 0001-9999)."""
     return to_iso(_EPOCH + timedelta(milliseconds=ms))
+
+
+_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def time_or_relative(value: str, now: datetime | None = None) -> str:
+    """A query bound: an RFC 3339 time as given, or a relative one (30m, 24h, 7d: that long before now)
+    spelled as `to_iso` does. ValueError says which spellings are accepted."""
+    m = _RELATIVE.match(value)
+    if m:
+        try:
+            return to_iso((now or datetime.now(timezone.utc)) - timedelta(**{_UNITS[m[2]]: int(m[1])}))
+        except OverflowError:
+            raise ValueError(f"{value[:60]!r} reaches back before the year 1") from None
+    try:
+        parse_iso(value)
+    except ValueError:
+        raise ValueError(f"{value[:60]!r} is neither an RFC 3339 time (2025-12-14T09:30:00Z) "
+                         "nor relative (30m, 24h, 7d)") from None
+    return value

@@ -5,20 +5,17 @@ import argparse
 import os
 import re
 import sys
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .. import jsonio
 from ..errors import ConfigError
 from ..schemas import EVENT_TYPES
 from ..severity import band
-from ..timeutil import parse_iso, to_iso
+from ..timeutil import time_or_relative
 from .common import EXIT_CODES_HELP, closest, fail
 from .forward import DEFAULT_DESTINATION
 
-_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -46,13 +43,8 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-def relative_time(value: str | None) -> str | None:
-    if value is None:
-        return None
-    m = _RELATIVE.match(value)
-    if m:
-        return to_iso(datetime.now(timezone.utc) - timedelta(**{_UNITS[m[2]]: int(m[1])}))
-    return value
+def _bound(value: str | None) -> str | None:
+    return None if value is None else time_or_relative(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return fail(exc)
     try:
-        filters = dict(types=args.types, since=relative_time(args.since), until=relative_time(args.until),
+        filters = dict(types=args.types, since=_bound(args.since), until=_bound(args.until),
                        min_severity=args.min_severity, max_severity=args.max_severity, source=args.source,
                        event_id=args.event_id)
         if args.count:
@@ -117,11 +109,11 @@ def _filter_problem(args: argparse.Namespace) -> str | None:
     if args.event_id is not None and not _UUID.match(args.event_id):
         return f"--id: {args.event_id!r} is not an event id (a UUID such as 550e8400-e29b-41d4-a716-446655440000)"
     for flag, value in (("--since", args.since), ("--until", args.until)):
-        if value is not None and not _RELATIVE.match(value):
+        if value is not None:
             try:
-                parse_iso(value)
-            except ValueError:
-                return f"{flag}: {value!r} is neither an RFC 3339 time (2025-12-14T09:30:00Z) nor relative (30m, 24h, 7d)"
+                time_or_relative(value)
+            except ValueError as exc:
+                return f"{flag}: {exc}"
     if args.limit < 0:
         return "--limit: must be 0 (no limit) or more"
     if None not in (args.min_severity, args.max_severity) and args.min_severity > args.max_severity:

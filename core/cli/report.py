@@ -9,10 +9,10 @@ from typing import Any, Iterator
 
 from ..errors import OutputError
 from ..reader import InputSource
+from ..timeutil import time_or_relative
 from ..validation import Validator
 from .common import counted, fail, missing_inputs
 from .forward import DEFAULT_DESTINATION
-from .query import relative_time
 
 
 def add_parser(subparsers: Any) -> None:
@@ -88,7 +88,11 @@ def event_stream(args: argparse.Namespace, problems: RejectLog) -> Iterator[dict
     """Events from the input files (validated; rejects described in `problems`) or from the store."""
     if args.paths:
         return _file_events(args.paths, problems, getattr(args, "lenient", False))
-    return _store_events(args.db, relative_time(args.since), relative_time(args.until))
+    return _store_events(args.db, _bound(args.since), _bound(args.until))
+
+
+def _bound(value: str | None) -> str | None:
+    return None if value is None else time_or_relative(value)
 
 
 def window(args: argparse.Namespace) -> Any:
@@ -97,9 +101,9 @@ def window(args: argparse.Namespace) -> Any:
     bounds = []
     for flag, value in (("--since", args.since), ("--until", args.until)):
         try:
-            bounds.append(relative_time(value))
-        except OverflowError:                # "99999999d" ago is before the year 1
-            raise ValueError(f"{flag} {value!r} is out of range (years 0001-9999)") from None
+            bounds.append(_bound(value))
+        except ValueError as exc:
+            raise ValueError(f"{flag} {exc}") from None
     return DashboardAggregator(*bounds)
 
 
