@@ -68,6 +68,9 @@ E_INTERNAL = "E5001"
 #: Subscriptions one connection may hold: every published event is matched against each of them
 #: on the event loop, so an unbounded number would let one client slow the stream for everyone.
 MAX_SUBSCRIPTIONS = 100
+#: Most JSON text the replay buffer keeps (characters, as for the client queues), beside its
+#: `replay_events` count: 10,000 events of a megabyte each would otherwise hold 10 GB.
+MAX_REPLAY_BYTES = 256 * 1024 * 1024
 #: Seconds a client whose queue overflowed may take to accept the message being written before it is
 #: dropped without the 4008 close frame: a peer that stopped reading (its window is zero) would
 #: otherwise hold the connection, its tasks and its socket buffer forever.
@@ -177,7 +180,8 @@ class Subscription:
 
 @dataclass(slots=True)
 class Record:
-    """One published event, with what filters look at and its JSON text (serialized once for all clients)."""
+    """One published event: what filters look at and its JSON text (serialized once for all clients).
+    Not the event's dict: in the replay buffer it would take several times the text's memory."""
 
     sequence: int
     type: str
@@ -187,7 +191,6 @@ class Record:
     category: str | None
     timestamp: str
     json: str
-    event: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -209,17 +212,19 @@ def make_record(sequence: int, event: dict[str, Any], published: str) -> Record:
     category = data.get("category") if isinstance(data, dict) else None
     return Record(sequence, event.get("type", ""), float(severity), band(severity),
                   frozenset(t for t in meta.get("tags", ()) if isinstance(t, str)) if isinstance(meta, dict) else frozenset(),
-                  category if isinstance(category, str) else None, published, jsonio.dumps(event), event)
+                  category if isinstance(category, str) else None, published, jsonio.dumps(event))
 
 
 class Hub:
     """Every connected stream client, the sequence counter, and the replay buffer."""
 
     def __init__(self, *, replay_events: int, client_queue: int, slow_consumer: str,
-                 client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES) -> None:
+                 client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES, replay_bytes: int | None = None) -> None:
         self.stream_id = uuid.uuid4().hex        # a new id per gateway process: sequences restart
         self.sequence = 0
         self.replay: collections.deque[Record] = collections.deque(maxlen=replay_events)
+        self.replay_bytes = MAX_REPLAY_BYTES if replay_bytes is None else replay_bytes
+        self.replay_chars = 0                    # JSON text in the replay buffer
         self.client_queue = client_queue
         self.client_queue_bytes = client_queue_bytes     # characters, counted with len(): cheap and close enough
         self.slow_consumer = slow_consumer
@@ -245,7 +250,7 @@ class Hub:
         for event in events:
             self.sequence += 1
             rec = make_record(self.sequence, event, published)
-            self.replay.append(rec)
+            self._keep(rec)
             self.published += 1
             for client in clients:
                 client.offer(rec)
@@ -255,6 +260,16 @@ class Hub:
                 count = chars = 0
                 await asyncio.sleep(0)
                 clients = list(self.clients)     # who connected or subscribed meanwhile gets the rest
+
+    def _keep(self, rec: Record) -> None:
+        """Appends to the replay buffer, evicting the oldest beyond its count or its size (the newest always stays)."""
+        replay = self.replay
+        if len(replay) == replay.maxlen:
+            self.replay_chars -= len(replay[0].json)     # append() evicts it
+        replay.append(rec)
+        self.replay_chars += len(rec.json)
+        while self.replay_chars > self.replay_bytes and len(replay) > 1:
+            self.replay_chars -= len(replay.popleft().json)
 
     def replay_after(self, sequence: int) -> tuple[list[Record], bool]:
         """Records after `sequence` still buffered, and whether none in between was evicted."""

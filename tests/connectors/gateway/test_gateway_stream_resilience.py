@@ -137,6 +137,39 @@ def test_resuming_again_and_again_without_reading_pins_no_more_than_the_replay_b
     asyncio.run(run())
 
 
+def test_the_replay_buffer_is_bounded_in_size_and_a_resume_past_it_reports_the_gap(make_gateway, monkeypatch):
+    """The replay buffer was bounded by count only (10,000) and kept each event's dict beside its JSON: large
+    events (a megabyte of meta.raw) could pin gigabytes. Now it keeps at most MAX_REPLAY_BYTES of JSON text (here
+    100 KB, about 9 of these 11 KB events), and a resume from before them gets exactly the documented gap."""
+    monkeypatch.setattr(stream_module, "MAX_REPLAY_BYTES", 100_000)
+    gw = make_gateway()
+    events = event_dicts(30, seed=511)
+    for e in events:
+        e.setdefault("meta", {})["raw"] = "x" * 10_000
+
+    async def run() -> tuple[dict, list[dict]]:
+        async with connect(gw.ws_url, additional_headers=AUTH) as ws:
+            await ws.send(json.dumps({"action": "subscribe"}))
+            stream_id = (await recv_json(ws))["stream_id"]
+        await asyncio.to_thread(post, gw, events)
+        async with connect(gw.ws_url, additional_headers=AUTH) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "resume": {"stream_id": stream_id, "sequence": 0}}))
+            reply = await recv_json(ws)
+            replayed = [await recv_json(ws) for _ in range(reply["resume"]["replayed"])]
+        return reply["resume"], replayed
+    resume, replayed = asyncio.run(asyncio.wait_for(run(), 30))
+    hub = gw.gateway.hub
+    kept = len(hub.replay)
+    assert 1 < kept < 30 and hub.replay_chars == sum(len(r.json) for r in hub.replay) <= 100_000
+    assert resume == {"status": "gap", "replayed": kept, "missed_from": 1, "missed_to": 30 - kept}
+    assert [m["event"]["id"] for m in replayed] == [e["id"] for e in events[30 - kept:]]
+    # the count bound and the size bound together keep the size accounting exact
+    small = Hub(replay_events=5, client_queue=10, slow_consumer="disconnect", replay_bytes=10 ** 9)
+    asyncio.run(small.publish(events))
+    assert [r.sequence for r in small.replay] == [26, 27, 28, 29, 30]
+    assert small.replay_chars == sum(len(r.json) for r in small.replay)
+
+
 def test_typos_that_changed_what_a_message_does_are_errors(make_gateway):
     """`unsubscribe` with `subscription_id` (singular) used to remove every subscription; `subscribe` with a
     top-level `filter` or the prompt's `channels` list, or an SDK payload with `filters`, subscribed to every event."""
