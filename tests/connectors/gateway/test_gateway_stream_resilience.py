@@ -1,6 +1,8 @@
-"""The stream under a demanding user: a resume larger than the client queue, typos that changed what a message
-did, shutdown with events still queued, a peer that stops reading for good, a gateway restart while the client
-is away, and the documented limits (message size). Real gateway (uvicorn in a thread), real `websockets` clients."""
+"""The stream under a demanding user: a resume larger than the client queue, a replay buffer bounded in size,
+typos that changed what a message did, shutdown with events still queued or still being accepted, a handshake
+during shutdown, a peer that stops reading for good or answers no ping, a gateway restart while the client is
+away, and the documented close codes. Real gateway (uvicorn in a thread), real `websockets` clients; the queue
+accounting of a replay is checked on the Hub directly."""
 from __future__ import annotations
 
 import asyncio
