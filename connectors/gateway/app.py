@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import time
 from typing import Any
@@ -14,6 +15,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from wia_security import jsonio
+from wia_security.schemas import EVENT_TYPES
+from wia_security.timeutil import time_or_relative
 from wia_security.validation import Validator
 
 from . import hec
@@ -228,15 +231,23 @@ async def get_events(request: Request) -> Response:
     if gw.store is None:
         return error(404, "E3001", "no event store is configured")
     q = request.query_params
+    try:
+        _known_params(q, FEED_PARAMS if "after" in q else QUERY_PARAMS)
+        types = _types_param(q)
+    except ValueError as exc:
+        return error(400, "E1001", f"bad query parameter: {exc}")
     if "after" in q:
-        return await _events_after(gw, q)
+        return await _events_after(gw, q, types)
     try:
         limit = _int_param(q, "limit", 100, 1, MAX_QUERY_LIMIT)
         filters = {
-            "types": q.getlist("type"), "since": q.get("since"), "until": q.get("until"),
+            "types": types, "since": _time_param(q, "since"), "until": _time_param(q, "until"),
             "min_severity": _severity_param(q, "severity_min"), "max_severity": _severity_param(q, "severity_max"),
             "event_id": q.get("id"),
         }
+        if None not in (filters["min_severity"], filters["max_severity"]) \
+                and filters["min_severity"] > filters["max_severity"]:
+            raise ValueError("severity_min is above severity_max: nothing could match")
         order = q.get("order", "newest")
         if order not in ("newest", "oldest"):
             raise ValueError(f"order must be newest or oldest, not {order!r}")
@@ -279,6 +290,45 @@ def _int_param(q: Any, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+#: The parameters of GET /v1/events, and of its arrival-order feed (`after`): anything else is refused,
+#: since a misspelt filter (`severity=7`, `types=alert`) would otherwise answer with every event.
+QUERY_PARAMS = frozenset({"type", "since", "until", "severity_min", "severity_max", "id", "limit", "order"})
+FEED_PARAMS = frozenset({"after", "limit", "type"})
+
+
+def closest(word: str, choices: Any) -> str:
+    """` (did you mean 'x'?)` for the nearest choice, or ''."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _known_params(q: Any, known: frozenset[str]) -> None:
+    unknown = sorted(set(q.keys()) - known)
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0][:40]!r}{closest(unknown[0], sorted(known))}; "
+                         f"known: {', '.join(sorted(known))}")
+
+
+def _types_param(q: Any) -> list[str]:
+    types = q.getlist("type")
+    for t in types:
+        if t not in EVENT_TYPES:
+            raise ValueError(f"type: unknown event type {t[:40]!r}{closest(t, EVENT_TYPES)}; "
+                             f"known: {', '.join(EVENT_TYPES)}")
+    return types
+
+
+def _time_param(q: Any, name: str) -> str | None:
+    """since / until: RFC 3339, or relative to now (30m, 24h, 7d) as `wia-security query` takes them."""
+    raw = q.get(name)
+    if raw is None:
+        return None
+    try:
+        return time_or_relative(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def _severity_param(q: Any, name: str) -> float | None:
     raw = q.get(name)
     if raw is None:
@@ -292,14 +342,13 @@ def _severity_param(q: Any, name: str) -> float | None:
     return value
 
 
-async def _events_after(gw: Gateway, q: Any) -> Response:
+async def _events_after(gw: Gateway, q: Any, types: list[str]) -> Response:
     """Arrival-order feed: events stored after an opaque cursor, and the cursor to ask with next time."""
     try:
         after = _int_param(q, "after", 0, 0, SQLITE_MAX_INT)
         limit = _int_param(q, "limit", 100, 1, MAX_QUERY_LIMIT)
     except ValueError as exc:
         return error(400, "E1001", f"bad query parameter: {exc}")
-    types = q.getlist("type")
 
     def read() -> tuple[list[dict[str, Any]], int]:
         import sqlite3

@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 import time
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -15,6 +16,7 @@ from strategies import event_dicts
 from wia_security.connectors.gateway import GatewaySettings, load_tokens
 from wia_security.connectors.gateway.auth import TokenSet
 from wia_security.errors import ConfigError
+from wia_security.timeutil import to_iso
 
 
 def dead_records(path) -> list[dict]:
@@ -178,3 +180,30 @@ def test_arrival_order_feed_with_a_cursor(make_gateway):
         cursor = page["next"]
     assert seen == [e["id"] for e in events]
     assert requests.get(gw.url + "/v1/events", params={"after": "x"}, headers=AUTH).status_code == 400
+
+
+@pytest.mark.parametrize("params, says", [
+    ({"type": "alerts"}, "type: unknown event type 'alerts' (did you mean 'alert'?)"),
+    ({"severity": "7"}, "unknown parameter 'severity'"),              # misspelt: it used to answer every event
+    ({"types": "alert"}, "unknown parameter 'types' (did you mean 'type'?)"),
+    ({"since": "24H"}, "since: '24H' is neither an RFC 3339 time"),
+    ({"until": "99999999w"}, "until: '99999999w' reaches back before the year 1"),
+    ({"severity_min": "8", "severity_max": "2"}, "severity_min is above severity_max"),
+    ({"after": "0", "order": "oldest"}, "unknown parameter 'order'"),          # the feed has its own set
+    ({"after": "0", "type": "endpoint"}, "did you mean 'endpoint_event'?"),
+])
+def test_a_query_that_could_not_mean_what_it_says_is_a_400_naming_the_parameter(make_gateway, params, says):
+    gw = make_gateway()
+    assert requests.post(gw.url + "/v1/events", json=event_dicts(5, seed=27), headers=AUTH).status_code == 200
+    r = requests.get(gw.url + "/v1/events", params=params, headers=AUTH)
+    assert r.status_code == 400 and says in r.json()["error"]["message"], r.text
+
+
+def test_since_and_until_take_relative_times_as_the_cli_does(make_gateway):
+    gw = make_gateway()
+    now, old = event_dicts(2, seed=28)
+    old["timestamp"] = "2020-01-01T00:00:00.000Z"
+    now["timestamp"] = to_iso(datetime.now(timezone.utc))
+    assert requests.post(gw.url + "/v1/events", json=[now, old], headers=AUTH).status_code == 200
+    assert [e["id"] for e in stored(gw, since="1h")] == [now["id"]]
+    assert [e["id"] for e in stored(gw, until="1h")] == [old["id"]]
