@@ -3,6 +3,8 @@
 `load_app()` works once per process, so one app serves the whole session (werkzeug in a thread);
 `reset()` gives each test fresh data by assigning a new MemoryBackend. One API root `api1` with
 a read/write collection and a read-only one; HTTP Basic user `wia` / `wia-secret-pass`.
+
+Requests are served one at a time (`OneRequestAtATime`): the MemoryBackend is not thread-safe.
 """
 from __future__ import annotations
 
@@ -36,6 +38,38 @@ def _data(url: str) -> dict:
                              "objects": [], "manifest": []}],
         },
     }
+
+
+class OneRequestAtATime:
+    """A WSGI wrapper serving requests one at a time, in arrival order (werkzeug takes them in threads).
+
+    medallion's MemoryBackend has no locking: every Get Objects sorts the collection's manifest in
+    place, and while `list.sort` runs the list reads as empty to other threads (its key function can
+    hand the GIL over), so a concurrent Get Objects lists only part of the collection and a
+    concurrent Add Objects loses its manifest entries. Requests do overlap in the crash tests: a
+    SIGKILLed pull's request goes on in its server thread while the next pull polls. Arrival order
+    keeps such a left-over request from running between the pages of a later walk (medallion drops a
+    `next` cursor 30 s after the walk's first page)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._turn = threading.Condition()
+        self._issued = self._served = 0
+        self.waiting = 0                      # requests queued behind the one being served (a test waits on it)
+
+    def __call__(self, environ, start_response):
+        with self._turn:
+            ticket, self._issued = self._issued, self._issued + 1
+            if ticket != self._served:
+                self.waiting += 1
+                self._turn.wait_for(lambda: self._served == ticket)
+                self.waiting -= 1
+        try:
+            return list(self.app(environ, start_response))     # the body is made from the backend's data too
+        finally:
+            with self._turn:
+                self._served += 1
+                self._turn.notify_all()
 
 
 @dataclass
@@ -83,7 +117,7 @@ def medallion_server():
                     "filename": str(folder / "data.json")},
         "users": {USER: PASSWORD}, "taxii": {"max_page_size": MAX_PAGE_SIZE}}))
     app = medallion.load_app(str(folder / "config.json"))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, OneRequestAtATime(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name=f"medallion-{uuid.uuid4().hex[:6]}", daemon=True)
     thread.start()
     yield Medallion(app, f"http://127.0.0.1:{server.server_port}", server)

@@ -149,3 +149,30 @@ def test_chunks_end_between_date_added_instants_never_inside_one_events_objects(
     with SqliteSink(str(tmp_path / "events.db")) as store, DeadLetterFile(str(tmp_path / "dead.ndjson")) as dead:
         source.run(store, dead, str(tmp_path / "checkpoint.json"))
         assert store.store.count() == 60
+
+
+def test_a_poll_during_an_add_lists_part_of_it_and_the_next_poll_reads_the_rest(medallion, tmp_path):
+    """medallion adds one request's objects one by one, all under the request's date_added, so a poll
+    running meanwhile lists part of them. What it lists is read as it stands: an event's indicator
+    without its malware (which carries the WIA event) is an event of its own, under a derived uuid5
+    id. The rest shares the newest date_added, which the next poll asks for again skipping only the
+    keys it saw, so nothing is skipped and every event arrives whole with its carrier."""
+    events = event_dicts(4, seed=36, event_type="threat_intel")
+    objects = list({o["id"]: o for e in events for o in convert(e, to="stix")["objects"]
+                    if o["type"] != "extension-definition"}.values())
+    cut = next(i for i, o in enumerate(objects) if o["type"] == "indicator") + 1   # its malware comes later
+    checkpoint, sent = str(tmp_path / "checkpoint.json"), {e["id"] for e in events}
+    source = TaxiiSource(medallion.collection_url(), user=USER, password=PASSWORD)
+    with SqliteSink(str(tmp_path / "events.db")) as store, DeadLetterFile(str(tmp_path / "dead.ndjson")) as dead:
+        medallion.load(WRITABLE, objects[:cut], STAMP)
+        source.run(store, dead, checkpoint)
+        partial = {e.id for e in store.store.query(limit=None)}
+        medallion.load(WRITABLE, objects[cut:], STAMP)                 # the same request, finished
+        source.run(store, dead, checkpoint)
+        stored = {e.id: e.event for e in store.store.query(limit=None)}
+    derived = set(stored) - sent
+    assert partial - sent and partial - sent == derived             # the cut event: read as plain STIX, as it stood
+    assert all(uuid.UUID(i).version == 5 for i in derived)
+    assert sent <= set(stored)                                      # then every event, whole
+    assert {i: stored[i] for i in sent} == {e["id"]: normalize(copy.deepcopy(e)) for e in events}
+    source.close()
