@@ -33,6 +33,17 @@ def _data(port: int) -> dict:
     }
 
 
+#: medallion's app served one request at a time. Its own CLI (Flask's app.run) serves requests in
+#: threads, and the MemoryBackend has no locking: a Get Objects sorting the manifest in place while
+#: another request walks it makes that one list part of the collection (see servers/medallion.py).
+_SERVE = """
+import sys
+import medallion
+from werkzeug.serving import run_simple
+run_simple("127.0.0.1", int(sys.argv[1]), medallion.load_app(sys.argv[2]), threaded=False)
+"""
+
+
 class Medallion:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="wia-medallion-"))
@@ -50,8 +61,7 @@ class Medallion:
         self.log = open(self.dir / "medallion.log", "w")
 
     def start(self) -> "Medallion":
-        exe = Path(sys.executable).with_name("medallion")
-        self.proc = subprocess.Popen([str(exe), "--host", "127.0.0.1", "--port", str(self.port), str(self.dir / "config.json")],
+        self.proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(self.port), str(self.dir / "config.json")],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
