@@ -6,7 +6,9 @@
             handle(item.event)                      # a WIA event dict; item.sequence orders them
 
 Reconnects: on a dropped connection (network, gateway restart, slow-consumer close 4008) the
-client waits a full-jitter exponential backoff (at least the server's `reconnect_delay_seconds`),
+client waits a full-jitter exponential backoff (at least the server's `reconnect_delay_seconds`, or the
+`Retry-After` of an HTTP 503 at the handshake, either capped at `max_backoff`: a misconfigured or
+hostile server cannot park the client for hours),
 reconnects, and subscribes again with `resume: {stream_id, sequence}` = the last event it saw.
 The gateway replays what the client missed from its replay buffer; events are de-duplicated by
 sequence, so `events()` yields each at most once and in order. What cannot be replayed (the
@@ -166,7 +168,8 @@ class StreamClient:
                             attempt = 0                      # a working connection resets the backoff
                             self._on_subscribed(msg)
                         elif action == "close":
-                            server_delay = _number(msg.get("reconnect_delay_seconds"))
+                            # Capped: a server asking for hours (misconfigured or hostile) must not park the client.
+                            server_delay = min(_number(msg.get("reconnect_delay_seconds")), self.max_backoff)
                             reconnect_allowed = bool(msg.get("reconnect_allowed", True))
                             if msg.get("stream_id") == self.stream_id and isinstance(msg.get("sequence"), int):
                                 self._closed_at = msg["sequence"]
@@ -189,6 +192,9 @@ class StreamClient:
                 if status in (401, 403):
                     raise StreamAuthError(status) from None
                 log.warning("stream handshake refused with HTTP %s", status)
+                # The gateway answers 503 with Retry-After when it shuts down or has its maximum of stream
+                # connections: waited for, capped like reconnect_delay_seconds.
+                server_delay = min(_retry_after(exc.response.headers.get("Retry-After")), self.max_backoff)
             except ConnectionClosed as exc:
                 self.stats.close_codes.append(exc.rcvd.code if exc.rcvd else None)
                 if exc.sent is not None and exc.sent.code == 1009 and exc.rcvd_then_sent is not True:
@@ -317,6 +323,14 @@ class StreamClient:
             future.set_exception(StreamError(f"{msg.get('code')}: {msg.get('message')}"))
         else:
             future.set_result(msg)
+
+
+def _retry_after(value: str | None) -> float:
+    """Retry-After in seconds (its HTTP-date form is not used by the gateway and counts as 0)."""
+    try:
+        return _number(float(value)) if value is not None else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _number(value: Any) -> float:

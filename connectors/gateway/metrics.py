@@ -30,7 +30,9 @@ EVENT_REJECT_REASONS = {
 }
 #: Per source, why a whole ingest request can be refused before its events are looked at, or not be taken.
 _BODY_REASONS = ("auth", "too_large", "bad_encoding", "empty", "busy", "unavailable", "client_gone")
-REQUEST_REFUSE_REASONS = {"http": _BODY_REASONS, "hec": _BODY_REASONS, "stream": ("auth", "busy", "unavailable")}
+#: `stream` counts handshakes (auth, too_many_clients: beyond --max-stream-clients) and `publish` messages.
+REQUEST_REFUSE_REASONS = {"http": _BODY_REASONS, "hec": _BODY_REASONS,
+                          "stream": ("auth", "too_many_clients", "busy", "unavailable")}
 #: Methods used as label values; anything else is "other" (a client chooses the method).
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
 UNMATCHED = "unmatched"
@@ -210,6 +212,9 @@ def render(gw: Any) -> str:
                [({}, len(hub.clients))])
     out.family("wia_gateway_stream_connections_total", "counter", "WebSocket stream connections accepted.",
                [({}, m.stream_connections)])
+    out.family("wia_gateway_stream_max_clients", "gauge",
+               "Stream connections open at once beyond which a handshake is refused (HTTP 503).",
+               [({}, gw.settings.max_stream_clients)])
     out.family("wia_gateway_stream_queued_messages", "gauge",
                "Messages queued for stream clients and not yet written to their sockets.",
                [({}, sum(c.queued_messages() for c in list(hub.clients)))])

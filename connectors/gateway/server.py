@@ -52,10 +52,34 @@ class _Server(uvicorn.Server):
             self.should_exit = True
 
 
+class _NotUtf8Filter(logging.Filter):
+    """uvicorn (websockets-sansio) logs a text frame that is not UTF-8 with `logger.exception`: a traceback at
+    ERROR, then closes with 1007. Any client could fill the error log with them (one per connection), so the
+    record becomes one line at INFO without the traceback, or nothing when INFO is not enabled."""
+
+    MESSAGE = "Invalid UTF-8 sequence received from client."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != self.MESSAGE:
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        detail = f": {exc.reason} at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
+        record.msg, record.args = "stream client sent a text message that is not UTF-8%s; closed with 1007", (detail,)
+        record.exc_info = record.exc_text = None
+        record.stack_info = None
+        record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
+def _quiet_not_utf8(logger: logging.Logger) -> None:
+    if not any(isinstance(f, _NotUtf8Filter) for f in logger.filters):
+        logger.addFilter(_NotUtf8Filter())
+
+
 def uvicorn_config(app: Any, settings: GatewaySettings, host: str, port: int, *, fd: int | None = None,
                    ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
                    log_level: str = "info") -> uvicorn.Config:
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app, host=host, port=port, fd=fd, lifespan="on", log_level=log_level,
         access_log=False,                      # ours (AccessLog) never logs query strings or headers
         server_header=False, proxy_headers=False,
@@ -66,6 +90,8 @@ def uvicorn_config(app: Any, settings: GatewaySettings, host: str, port: int, *,
         ws_ping_interval=WS_PING_INTERVAL, ws_ping_timeout=WS_PING_TIMEOUT,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+    _quiet_not_utf8(logging.getLogger("uvicorn.error"))  # after Config, which (re)configures uvicorn's loggers
+    return config
 
 
 def run(settings: GatewaySettings, host: str = "127.0.0.1", port: int = 8088, **options: Any) -> None:

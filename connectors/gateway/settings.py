@@ -16,6 +16,9 @@ DEFAULT_CLIENT_QUEUE = 1_000
 #: ... and the most characters those queued messages may hold: events can be megabytes each, so a
 #: count alone would let one client that never reads hold gigabytes.
 DEFAULT_CLIENT_QUEUE_BYTES = 16 * 1024 * 1024
+#: Stream connections open at once; a handshake beyond it is HTTP 503 with Retry-After (the client retries).
+#: Each connection may queue up to `client_queue_bytes`, so this bounds the stream's memory with it.
+DEFAULT_MAX_STREAM_CLIENTS = 1_000
 #: Events kept for resume after a reconnect.
 DEFAULT_REPLAY_EVENTS = 10_000
 #: Application heartbeat on the stream (the Phase-3 example's `heartbeat_interval_seconds`).
@@ -46,6 +49,7 @@ class GatewaySettings:
     client_queue: int = DEFAULT_CLIENT_QUEUE
     client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES
     slow_consumer: str = "disconnect"
+    max_stream_clients: int = DEFAULT_MAX_STREAM_CLIENTS
     replay_events: int = DEFAULT_REPLAY_EVENTS
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     client_rate: int = DEFAULT_CLIENT_RATE
@@ -65,7 +69,7 @@ class GatewaySettings:
         if self.slow_consumer not in SLOW_CONSUMER_POLICIES:
             raise ConfigError(f"must be one of {', '.join(SLOW_CONSUMER_POLICIES)}", key="slow_consumer")
         for key in ("max_body_bytes", "max_message_bytes", "client_queue", "client_queue_bytes", "replay_events", "client_rate",
-                    "max_pending_events", "delivery_batch"):
+                    "max_pending_events", "delivery_batch", "max_stream_clients"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be at least 1", key=key)
         if any(len(t) < 16 for t in [*self.tokens, *self.metrics_tokens]):

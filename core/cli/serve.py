@@ -48,6 +48,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--client-queue", type=int, metavar="N", help="messages queued per stream client (default 1000)")
     p.add_argument("--client-queue-bytes", type=int, metavar="N",
                    help="message text queued per stream client, in bytes (default 16 MiB)")
+    p.add_argument("--max-stream-clients", type=int, metavar="N",
+                   help="stream connections open at once (default 1000); beyond, the handshake is HTTP 503 "
+                        "with Retry-After")
     p.add_argument("--slow-consumer", choices=("disconnect", "drop_oldest"), default="disconnect",
                    help="what to do with a stream client whose queue is full (default disconnect, close code 4008)")
     p.add_argument("--replay-events", type=int, metavar="N", help="events kept for stream resume (default 10000)")
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("--tls-cert and --tls-key go together")
     overrides = {k: v for k, v in {
         "max_body_bytes": args.max_body_bytes, "client_queue": args.client_queue,
-        "client_queue_bytes": args.client_queue_bytes,
+        "client_queue_bytes": args.client_queue_bytes, "max_stream_clients": args.max_stream_clients,
         "replay_events": args.replay_events, "heartbeat_seconds": args.heartbeat}.items() if v is not None}
     try:
         settings = GatewaySettings(

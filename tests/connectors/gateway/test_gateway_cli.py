@@ -103,3 +103,35 @@ def test_serve_takes_metrics_only_tokens_from_a_file_and_serves_metrics_anonymou
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "without a token (--metrics-anonymous)" in output
+
+
+def test_serve_limits_stream_connections_to_max_stream_clients(tmp_path):
+    """--max-stream-clients reaches the gateway: with 1, a second stream handshake is HTTP 503 with Retry-After."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+    env = {**os.environ, "WIA_GATEWAY_TOKENS": TOKEN}
+    r = subprocess.run([sys.executable, "-m", "wia_security", "serve", "--port", "1", "--max-stream-clients", "0"],
+                       env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "max_stream_clients: must be at least 1" in r.stderr, r.stderr
+    proc, url = _serve("--no-store", "--dead-letter", str(tmp_path / "dead.ndjson"), "--max-stream-clients", "1",
+                       env=env)
+    ws_url, auth = url.replace("http://", "ws://") + "/v1/stream", {"Authorization": f"Bearer {TOKEN}"}
+
+    async def run() -> tuple[int, str]:
+        async with connect(ws_url, additional_headers=auth) as first:
+            try:
+                async with connect(ws_url, additional_headers=auth):
+                    raise AssertionError("a second stream connection was accepted")
+            except InvalidStatus as exc:
+                refused = exc.response.status_code, exc.response.headers.get("Retry-After")
+            await first.send(json.dumps({"action": "ping"}))
+            assert json.loads(await first.recv())["action"] == "pong"
+        return refused
+    try:
+        assert asyncio.run(asyncio.wait_for(run(), 30)) == (503, "5")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
