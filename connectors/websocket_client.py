@@ -218,7 +218,7 @@ class StreamClient:
                 raise StreamError(f"gave up after {self.max_attempts} reconnect attempts")
             ceiling = min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1))
             try:                                 # close() ends the wait at once
-                await asyncio.wait_for(self._closed.wait(), max(server_delay, random.uniform(0, ceiling)))
+                await asyncio.wait_for(self._closed.wait(), reconnect_wait(server_delay, ceiling))
             except asyncio.TimeoutError:
                 pass
 
@@ -323,6 +323,15 @@ class StreamClient:
             future.set_exception(StreamError(f"{msg.get('code')}: {msg.get('message')}"))
         else:
             future.set_result(msg)
+
+
+def reconnect_wait(server_delay: float, ceiling: float) -> float:
+    """Seconds to wait before reconnecting: full jitter up to `ceiling`, or the server's delay plus a
+    jitter of up to as much again (bounded by `ceiling`), so that clients a restart or a refusal sent
+    away together do not all come back at the same instant."""
+    if server_delay > 0:
+        return server_delay + random.uniform(0, min(ceiling, server_delay))
+    return random.uniform(0, ceiling)
 
 
 def _retry_after(value: str | None) -> float:

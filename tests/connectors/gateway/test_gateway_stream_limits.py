@@ -298,3 +298,13 @@ def test_the_client_caps_the_servers_reconnect_delay_and_retry_after():
     assert len(attempts) == 3
     gaps = [b - a for a, b in zip(attempts, attempts[1:])]
     assert all(0.4 <= gap < 5 for gap in gaps), gaps          # the cap was waited for, and not more
+
+
+def test_clients_sent_away_together_come_back_spread_out():
+    """The server's delay was taken as is (max(delay, jitter)): every client a restart or a refusal sent away
+    came back at the same instant. Now the delay gets a jitter of up to as much again, within the backoff."""
+    from wia_security.connectors.websocket_client import reconnect_wait
+    waits = [reconnect_wait(5.0, 4.0) for _ in range(200)]
+    assert all(5.0 <= w <= 9.0 for w in waits)
+    assert max(waits) - min(waits) > 2.0                      # spread over the jitter, not one instant
+    assert all(0 <= reconnect_wait(0, 2.0) <= 2.0 for _ in range(50))
