@@ -551,7 +551,8 @@ def parse_message(text: str) -> dict[str, Any]:
 
 def check_keys(doc: dict[str, Any]) -> None:
     """Refuses keys the message's action does not know (see MESSAGE_KEYS)."""
-    known = MESSAGE_KEYS.get(doc.get("action"))     # type: ignore[arg-type]
+    action = doc.get("action")
+    known = MESSAGE_KEYS.get(action) if isinstance(action, str) else None   # a list or object is unhashable
     if known is None:
         return
     unknown = sorted(map(str, set(doc) - known))
