@@ -101,7 +101,19 @@ def record_items(data: bytes, source: str, limit: int = MAX_BODY_BYTES) -> Itera
         if exc.too_large:
             raise
     gunzip = GunzipStream(io.BytesIO(data), limit)
-    return gunzip.settle(iter_items(io.BufferedReader(gunzip, GZIP_READ_BYTES), source), source)
+    return _with_unread(gunzip.settle(iter_items(io.BufferedReader(gunzip, GZIP_READ_BYTES), source), source),
+                        gunzip, data)
+
+
+def _with_unread(items: Iterator[Item], gunzip: GunzipStream, data: bytes) -> Iterator[Item]:
+    """`items`, the error item of a break between lines carrying the record's bytes from the member zlib
+    refused on (bytes after the gzip data that may be events, a corrupt member): the record is gone once
+    settled, so the dead letter is the only place they are kept."""
+    for item in items:
+        if (item.error is not None and item.raw is None and gunzip.unread_from is not None
+                and item.line == gunzip.problem_line):
+            item.raw = data[gunzip.unread_from:]
+        yield item
 
 
 #: Events handed to the sink per send(): bounds memory for huge records (S3 objects).

@@ -89,6 +89,9 @@ class GunzipStream(io.RawIOBase):
         self.problem: str | None = None
         self._detail = ""
         self.problem_line = 0
+        #: where in the compressed input the member zlib refused starts (bytes after a gzip stream that
+        #: are not gzip, a corrupt member): nothing from there on was read whole. None for other problems.
+        self.unread_from: int | None = None
 
     def readable(self) -> bool:
         return True
@@ -115,6 +118,7 @@ class GunzipStream(io.RawIOBase):
                 out = self._inflater.decompress(data, size)
             except zlib.error as exc:
                 self._pending = _inflate_up_to_fault(before, data)
+                self.unread_from = self._member
                 self._stop("corrupt gzip data", f"(in the member that starts at byte {self._member:,}, before byte "
                                                 f"{self._read:,}): {exc}")
                 break
