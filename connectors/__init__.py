@@ -10,7 +10,7 @@ import importlib
 import re
 from typing import Any
 
-from wia_security.errors import ConfigError
+from wia_security.errors import ConfigError, WiaError
 from wia_security.extras import missing_package
 
 from .base import BaseSink, DeliveryReport, Rejected, Sink
@@ -67,6 +67,13 @@ def open_sink(url: str, **options: Any) -> Sink:
     except ModuleNotFoundError as exc:
         raise_missing_package(exc, scheme, key="url", source=_redact(url))
         raise
+    except ValueError as exc:
+        if isinstance(exc, WiaError) or "Port" not in str(exc):
+            raise
+        # urllib's "Port could not be cast to integer value as 'pa'": with a raw '?', '#' or '/' in a
+        # password, what it quotes is the start of the password
+        raise ConfigError("the port is not a number from 0 to 65535 (characters such as / ? # @ in a user "
+                          "name or password must be percent-encoded)", key="url", source=_redact(url)) from None
 
 
 def raise_missing_package(exc: ModuleNotFoundError, scheme: str, *, key: str, source: str) -> None:
@@ -86,10 +93,25 @@ def _redact(url: str) -> str:
     scheme, rest = url.split("://", 1)
     # A query may follow the host directly (`splunk+https://h:8088?token=...`): it is never part of the
     # host. User info is cut at the last "@" before the query, even when a password holds a raw "/".
-    before_query = re.split(r"[?#]", rest, maxsplit=1)[0]
+    before_query, *after = re.split(r"[?#]", rest, maxsplit=1)
     host = before_query.rsplit("@", 1)[-1].split("/", 1)[0]
+    if _user_info_left(host, after[0] if after else ""):
+        host = "***"
     shown = f"{scheme}://{host}"
     return shown if shown == url else f"{shown}/..."
+
+
+def _user_info_left(host: str, after: str) -> bool:
+    """Whether `host` may be user info that a raw '?' or '#' in a password cut short (`user:pa?ss@host`):
+    a "port" that is not a number, or an '@' after the '?' before any '/'. A query holding an '@' is hidden
+    with it: the host is not worth a secret."""
+    if "@" in after.split("/", 1)[0]:
+        return True
+    for address in host.split(","):                  # kafka://b1:9092,b2:9092/topic
+        _, colon, port = address.rsplit("]", 1)[-1].rpartition(":")
+        if colon and not port.isdigit():
+            return True
+    return False
 
 
 __all__ = ["EXTRAS", "SINKS", "open_sink", "scheme_of", "Sink", "BaseSink", "DeliveryReport", "Rejected"]
