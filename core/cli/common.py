@@ -146,6 +146,8 @@ def spec_path(spec: str) -> str | None:
     opening it, so an input is never touched; None for other URLs."""
     if "://" not in spec:
         return spec
+    if spec[:5].lower() == "sink+":                 # a dead letter into a sink: that sink's file or store
+        return spec_path(spec[5:])
     scheme = spec.split("://", 1)[0].lower()
     if scheme == "file":
         return unquote(urlsplit(spec).path)

@@ -11,7 +11,7 @@ from ..errors import ConfigError, OutputError, WiaError
 from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource
-from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs,
+from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
                      fail, missing_inputs, output_paths, same_file, spec_path)
 
 DEFAULT_DESTINATION = "sqlite:///wia-events.db"
@@ -181,7 +181,7 @@ def _print_summary(args: argparse.Namespace, summary: Any, sink: Any, dead_lette
             print(f"  {name:<{width}}  delivered {st.delivered:>10,}  duplicates {st.duplicates:>8,}  "
                   f"failed {st.failed:>8,}" + (f"   ({reasons})" if reasons else ""), file=report_to)
     if summary.dead_lettered:
-        print(f"dead-letter file: {dead_letter_spec} ({summary.dead_lettered:,} new records)", file=report_to)
+        print(f"dead-letter file: {dead_letter_spec} ({counted(summary.dead_lettered, 'new record')})", file=report_to)
 
 
 class _Echoing:
