@@ -483,6 +483,21 @@ async def _sender(client: Client) -> int | None:
     overflow = asyncio.ensure_future(client.overflow_event.wait())
     try:
         done, _ = await asyncio.wait({sender, closer, overflow}, return_when=asyncio.FIRST_COMPLETED)
+        while done == {overflow} and client.hub.slow_consumer == "drop_oldest":
+            # drop_oldest keeps the client while it drops its oldest messages: one that took not a single
+            # message in the grace stopped reading (its sender would wait on the full socket for ever)
+            sent = client.sent
+            done, _ = await asyncio.wait({sender, closer}, timeout=stream_limits.SLOW_CONSUMER_CLOSE_SECONDS)
+            if done:
+                break
+            if client.sent == sent:
+                sender.cancel()
+                client.stuck = True
+                log.info("stream client %s stopped reading; dropped without a close frame", client.id)
+                return CLOSE_SLOW_CONSUMER
+            client.overflow_event.clear()
+            overflow = asyncio.ensure_future(client.overflow_event.wait())
+            done, _ = await asyncio.wait({sender, closer, overflow}, return_when=asyncio.FIRST_COMPLETED)
         if sender not in done:
             grace = stream_limits.SHUTDOWN_DRAIN_SECONDS if closer in done else stream_limits.SLOW_CONSUMER_CLOSE_SECONDS
             await asyncio.wait({sender}, timeout=grace)

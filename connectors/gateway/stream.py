@@ -309,7 +309,7 @@ class Client:
         # (close code, the final message built when it is sent) set at shutdown
         self.closing: tuple[int, Callable[[], str]] | None = None
         self.close_event = asyncio.Event()
-        self.overflow_event = asyncio.Event()     # set with `overflowed`
+        self.overflow_event = asyncio.Event()     # set with `overflowed`, or when drop_oldest drops
         self.stuck = False                       # dropped while a write to it was blocked
         self.replaying: Backlog | None = None    # the backlog the sender is writing out
         self.sent = 0
@@ -350,6 +350,7 @@ class Client:
                 self.queued_chars = 0
                 self.wakeup.set()
                 return
+            self.overflow_event.set()            # drop_oldest: the sender checks that the peer still reads
             oldest = self.queue.popleft()
             lost = len(oldest.records) if isinstance(oldest, Backlog) else 1
             if not isinstance(oldest, Backlog):

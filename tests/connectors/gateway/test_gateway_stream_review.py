@@ -6,13 +6,37 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 
+import requests
 from gateway_helpers import AUTH
+from strategies import event_dicts
 from websockets.asyncio.client import connect
 
 
 async def recv_json(ws, timeout: float = 5) -> dict:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+def post(gw, events) -> None:
+    r = requests.post(gw.url + "/v1/events", json=events, headers=AUTH)
+    assert r.status_code == 200, r.text
+
+
+async def until(predicate, timeout: float = 15) -> None:
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+def tiny_socket(gw, rcvbuf: int = 4096) -> socket.socket:
+    """A client socket whose kernel buffers little, so what the gateway sends stays in its own queue."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect((gw.host, gw.port))
+    return sock
 
 
 def test_an_action_that_is_not_a_string_is_an_invalid_message(make_gateway, caplog):
@@ -33,3 +57,35 @@ def test_an_action_that_is_not_a_string_is_an_invalid_message(make_gateway, capl
     assert [(r["action"], r["code"], r["request_id"]) for r in replies] == [("error", "E1001", "r")] * 4, replies
     assert all("unknown action" in r["message"] for r in replies), replies
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_a_peer_that_stops_reading_for_good_is_dropped_under_drop_oldest_too(make_gateway, monkeypatch):
+    """Policy drop_oldest never overflows, so the stuck-peer drop (52c23eb/df6f0c3) never ran: the sender waited
+    on its full socket for ever, and the connection held its slot of --max-stream-clients, its tasks, a full
+    queue and its socket buffer for as long as the peer kept its window shut."""
+    from wia_security.connectors.gateway import stream as stream_module
+    monkeypatch.setattr(stream_module, "SLOW_CONSUMER_CLOSE_SECONDS", 0.5)
+    gw = make_gateway(client_queue_bytes=256 * 1024, slow_consumer="drop_oldest")
+    events = event_dicts(200, seed=541)
+    for e in events:
+        e.setdefault("meta", {})["raw"] = "x" * 16000
+
+    async def run() -> list[str]:
+        stuck = await connect(gw.ws_url, additional_headers=AUTH, sock=tiny_socket(gw), max_queue=1)
+        await stuck.send(json.dumps({"action": "subscribe"}))
+        await recv_json(stuck)
+        stuck.transport.pause_reading()                           # never reads again
+        got: list[str] = []
+        async with connect(gw.ws_url, additional_headers=AUTH) as reader:
+            await reader.send(json.dumps({"action": "subscribe"}))
+            await recv_json(reader)
+            await asyncio.to_thread(post, gw, events)
+            while len(got) < len(events):
+                msg = await recv_json(reader)
+                if msg["action"] == "event":
+                    got.append(msg["event"]["id"])
+            await until(lambda: len(gw.gateway.hub.clients) == 1 and gw.gateway.open_streams == 1)
+        stuck.transport.abort()
+        return got
+    got = asyncio.run(asyncio.wait_for(run(), 60))
+    assert got == [e["id"] for e in events]
