@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"--enrich: {missing_package(exc, 'intel') or exc}")
     batch_size = args.batch_size or settings.get("batch_size") or DEFAULT_BATCH_SIZE
     lenient = args.lenient if args.lenient is not None else bool(settings.get("lenient", False))
+    dead_letter_output: Any = None
     try:
         dead_letter_output = open_dead_letter(dead_letter_spec)
         problem = unwritable(dead_letter_output.path) if isinstance(dead_letter_output, DeadLetterFile) else None
@@ -109,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
             raise OutputError(f"the dead-letter file {getattr(dead_letter_output, 'path', dead_letter_spec)}",
                               f"it is also an INPUT ({clash}) and would grow while it is read")
     except (WiaError, OSError) as exc:
+        if dead_letter_output is not None:           # opened but refused: its sink or store is let go too
+            dead_letter_output.close()
         sink.close()
         return fail(exc)
     # With the events themselves on standard output (--to -), the summary must not go there too.

@@ -203,3 +203,21 @@ def test_attack_with_a_blank_query_is_a_usage_error(cli):
 def test_a_misspelled_command_or_choice_gets_the_closest_valid_one(cli, one, args, says):
     r = cli(*args)
     assert r.code == 2 and says in r.err
+
+
+def test_a_dead_letter_refused_after_it_was_opened_is_closed(cli, tmp_path, one, monkeypatch):
+    """A dead letter found to write an INPUT only once open (here: one whose writer reports the input
+    as its file) is refused, and closed: a sink dead letter's sink or store was left open."""
+    import wia_security.connectors.delivery as delivery
+
+    class Opened:
+        path, closed = str(one), False
+
+        def close(self) -> None:
+            self.closed = True
+
+    opened = Opened()
+    monkeypatch.setattr(delivery, "open_dead_letter", lambda spec: opened)
+    r = cli("forward", "--to", f"file://{tmp_path}/out.ndjson", "--dead-letter", "elsewhere.ndjson", "in.ndjson")
+    assert r.code == 2 and "also an INPUT" in r.err
+    assert opened.closed
