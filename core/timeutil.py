@@ -46,7 +46,7 @@ def from_epoch_ms(ms: float) -> str:
     return to_iso(_EPOCH + timedelta(milliseconds=ms))
 
 
-_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_RELATIVE = re.compile(r"^(\d{1,18})([smhdw])$")     # more digits: no int parse of a huge string
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 

@@ -35,6 +35,7 @@ def test_query_without_a_store_is_a_usage_error(cli):
     (["--since", "yesterday-ish"], "--since: 'yesterday-ish' is neither an RFC 3339 time"),
     (["--until", "2025-13-45T00:00:00Z"], "--until: '2025-13-45T00:00:00Z' is neither"),
     (["--since", "99999999w"], "--since: '99999999w' reaches back before the year 1"),     # was a traceback
+    (["--since", "5" * 5000 + "d"], "is neither an RFC 3339 time"),          # not Python's int-limit message
     (["--type", "alerts"], "--type: unknown event type 'alerts' (did you mean 'alert'?); known: alert, threat_intel"),
     (["--limit", "-1"], "--limit: must be 0 (no limit) or more"),
     (["--min-severity", "8", "--max-severity", "2"], "--min-severity is above --max-severity"),
