@@ -392,7 +392,8 @@ async def stats(request: Request) -> Response:
         "uptime_seconds": round(time.time() - gw.started, 1),
         "delivery": d.stats.to_dict() if d else None,
         "pending": d.pending if d else 0,
-        "stream": {"clients": len(gw.hub.clients), "sequence": gw.hub.sequence, "stream_id": gw.hub.stream_id,
+        "stream": {"clients": len(gw.hub.clients), "max_clients": gw.settings.max_stream_clients,
+                   "sequence": gw.hub.sequence, "stream_id": gw.hub.stream_id,
                    "published": gw.hub.published, "deliveries": gw.hub.deliveries,
                    "slow_disconnects": gw.hub.slow_disconnects, "dropped": gw.hub.dropped},
     })
@@ -408,6 +409,7 @@ async def stream(ws: WebSocket) -> None:
     if gw.closing:
         # HTTP 503, not a close before accept: that is a 403, which clients take for a refused token
         # (StreamClient stopped for good with StreamAuthError) instead of retrying.
+        gw.metrics.refuse("stream", "unavailable")
         await deny(ws, error(503, E_UNAVAILABLE, "the gateway is shutting down", {"Retry-After": "5"}))
         return
     limit = gw.settings.max_stream_clients

@@ -205,6 +205,7 @@ def test_slow_consumer_never_blocks_ingest(make_gateway, policy):
     messages, code = asyncio.run(run())
     stats = requests.get(gw.url + "/v1/stats", headers=AUTH).json()
     assert stats["delivery"]["stored"] == 3000       # every event stored regardless of the slow client
+    assert stats["stream"]["max_clients"] == 1000     # the --max-stream-clients default, beside the count
     if policy == "disconnect":
         assert code == 4008 and stats["stream"]["slow_disconnects"] == 1
         assert len([m for m in messages if m["action"] == "event"]) < 3000

@@ -544,3 +544,5 @@ def test_a_client_connecting_while_the_gateway_shuts_down_is_told_to_retry_not_t
     finally:
         os.close(reader)
     assert (status, outcome) == (503, "5 StreamError")
+    # both handshakes counted as refused while unavailable (they were counted nowhere)
+    assert gw.gateway.metrics.requests_refused[("stream", "unavailable")] == 2
