@@ -58,7 +58,8 @@ class GzipBodyError(ParseError):
 
 def gunzip(data: bytes, limit: int, source: str | None = None) -> bytes:
     """Every gzip member of `data` (RFC 1952 allows several: `cat a.gz b.gz`), inflated to at most
-    `limit` bytes; NUL padding after the last member is allowed, as gzip(1) allows it."""
+    `limit` bytes; NUL padding between and after members is allowed, as gzip(1) and the file reader
+    (`GunzipStream`) allow it."""
     out: list[bytes] = []
     size = offset = 0                            # offset: where the current member starts
     while True:
@@ -73,8 +74,8 @@ def gunzip(data: bytes, limit: int, source: str | None = None) -> bytes:
         if not inflater.eof:
             raise GzipBodyError(f"gzip body is truncated (member at byte {offset})", source=source)
         out.append(chunk)
-        rest = inflater.unused_data
-        if not rest.strip(b"\0"):
+        rest = inflater.unused_data.lstrip(b"\0")
+        if not rest:
             return b"".join(out)
         if rest[:2] != GZIP_MAGIC:               # refused rather than ignored: it may be events
             raise GzipBodyError(f"{len(rest)} bytes after the end of the gzip data are not gzip", source=source)

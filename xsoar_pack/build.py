@@ -103,7 +103,12 @@ def check_version(tree: Path) -> None:
         raise SystemExit(f"pack_metadata.json currentVersion {current} is not the core version "
                          f"{version()}: bump it and add Packs/{PACK}/ReleaseNotes/{version().replace('.', '_')}.md")
     notes = tree / "Packs" / PACK / "ReleaseNotes"
-    versions = sorted((p.stem.replace("_", ".") for p in notes.glob("*.md")), key=_version_key) if notes.exists() else []
+    files = sorted(notes.glob("*.md")) if notes.exists() else []
+    misnamed = [p.name for p in files if not re.fullmatch(r"\d+_\d+_\d+", p.stem)]
+    if misnamed:
+        raise SystemExit(f"Packs/{PACK}/ReleaseNotes/{misnamed[0]}: release notes are named for their version, "
+                         "X_Y_Z.md (demisto-sdk reads every .md there as one)")
+    versions = sorted((p.stem.replace("_", ".") for p in files), key=_version_key)
     if (versions and versions[-1] != current) or (not versions and current != "1.0.0"):
         raise SystemExit(f"Packs/{PACK}/ReleaseNotes: the newest release notes are for {versions[-1] if versions else 'no version'}, "
                          f"the pack is {current}: add ReleaseNotes/{current.replace('.', '_')}.md (and remove notes of "

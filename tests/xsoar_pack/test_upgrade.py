@@ -175,6 +175,10 @@ def test_the_build_refuses_a_version_bump_without_release_notes(tmp_path, monkey
         build.check_version(tree)
     (tree / "Packs" / "WIASecurity" / "ReleaseNotes" / f"{bumped.replace('.', '_')}.md").write_text("#### Integrations\n")
     build.check_version(tree)
+    # a file there not named for a version is named in the refusal (it was a ValueError traceback)
+    (tree / "Packs" / "WIASecurity" / "ReleaseNotes" / "README.md").write_text("notes\n")
+    with pytest.raises(SystemExit, match="ReleaseNotes/README.md: release notes are named for their version"):
+        build.check_version(tree)
 
 
 # -- last-run state written by a released version -----------------------------------------------------------
