@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 # gRPC (the SCC tests' client) installs fork handlers; a test that starts `wia-security` with subprocess
 # while a gRPC thread is busy can then deadlock the child before it execs ("Other threads are currently
 # calling into gRPC, skipping fork() handlers"). Read when grpc is first imported, hence here.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+# A run started in the background by a shell without job control (`make test &` in a script) inherits
+# SIGINT ignored, and so would every process the tests start: the Ctrl-C tests need it delivered. A
+# handler (not SIG_IGN) is also what children get back as the default when they exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest
 
