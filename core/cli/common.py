@@ -169,8 +169,9 @@ def clash_with_inputs(inputs: list[str], outputs: list[str]) -> tuple[str, str] 
     return None
 
 
-def destination_clash(inputs: list[str], urls: list[str]) -> str | None:
-    """Why a destination is refused before it is opened (opening a SQLite store creates its tables)."""
+def destination_clash(inputs: list[str], urls: list[str]) -> tuple[str, str] | None:
+    """(INPUT, file) when a destination URL writes a file that is an input, found before it is opened
+    (opening a SQLite store writes to it, a file destination is created empty)."""
     paths = []
     for url in urls:
         try:
@@ -179,8 +180,7 @@ def destination_clash(inputs: list[str], urls: list[str]) -> str | None:
             continue                                 # opening it reports the bad URL
         if path and path != "-":
             paths.append(path)
-    clash = clash_with_inputs(inputs, paths)
-    return f"the destination {clash[1]} is also an input ({clash[0]})" if clash else None
+    return clash_with_inputs(inputs, paths)
 
 
 class Interrupted(BaseException):

@@ -12,7 +12,7 @@ from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
-                     fail, missing_inputs, output_paths, same_file, spec_path)
+                     destination_clash, fail, missing_inputs, output_paths, same_file, spec_path)
 
 DEFAULT_DESTINATION = "sqlite:///wia-events.db"
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
         dead_letter_spec = args.dead_letter or settings.get("dead_letter") or DEFAULT_DEAD_LETTER
         # Outputs that are an INPUT are refused before anything is opened: opening a SQLite store writes
         # to it, and a file destination is created empty.
-        refused = _destination_is_input(args.inputs, urls)
-        if refused:
-            return fail(refused)
+        clash = destination_clash(args.inputs, urls)
+        if clash:
+            return fail(f"the destination {clash[1]} is also an INPUT ({clash[0]}): it would grow while it is read")
         dead_letter_path = spec_path(dead_letter_spec)
         early = clash_with_inputs(args.inputs, [dead_letter_path] if dead_letter_path else [])
         if early:
@@ -207,20 +207,6 @@ class _Echoing:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-
-def _destination_is_input(inputs: list[str], urls: list[str]) -> str | None:
-    """Why a destination is refused before it is opened: its file or store is an INPUT."""
-    paths = []
-    for url in urls:
-        try:
-            path = spec_path(url)
-        except WiaError:
-            continue                                 # opening it reports the bad URL
-        if path and path != "-":
-            paths.append(path)
-    clash = clash_with_inputs(inputs, paths)
-    return f"the destination {clash[1]} is also an INPUT ({clash[0]}): it would grow while it is read" if clash else None
 
 
 def _overwrites_input(inputs: list[str], outputs: list[str]) -> str | None:

@@ -423,19 +423,19 @@ def run(args: argparse.Namespace) -> int:
             destinations = [d.name for d in config.destinations]
             destination_name = "fanout(" + ", ".join(destinations) + ")"
             if not args.dry_run:
-                refused = destination_clash(args.inputs, [d.url for d in config.destinations])
-                if refused:
+                clash = destination_clash(args.inputs, [d.url for d in config.destinations])
+                if clash:
                     close_sources()
-                    return fail(refused)
+                    return fail(f"the destination {clash[1]} is also an input ({clash[0]})")
                 routes = {}
                 sink = _RoutedFanOut(config.open(), routes)
         elif args.dry_run:
             destination_name = _dry_run_name(destination_name)   # no sink to name it: never its credentials
         else:
-            refused = destination_clash(args.inputs, [destination_name])
-            if refused:
+            clash = destination_clash(args.inputs, [destination_name])
+            if clash:
                 close_sources()
-                return fail(refused)
+                return fail(f"the destination {clash[1]} is also an input ({clash[0]})")
             sink = open_sink(destination_name)
     except (WiaError, OSError) as exc:
         close_sources()
