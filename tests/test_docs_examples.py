@@ -747,6 +747,7 @@ FOREIGN_FLAGS = {
     "--retry", "--trigger-topic", "--timeout",         # gcloud functions deploy (cloud/gcp.md)
     "--cert",                                          # openssl / kcat (connectors/kafka.md)
     "--mode",                                          # az deployment group create (cloud/azure.md)
+    "--guided", "--confirm-changeset",                 # sam deploy (cloud/aws.md)
 }
 
 
