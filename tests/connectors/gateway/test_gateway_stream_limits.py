@@ -14,7 +14,7 @@ import time
 
 import pytest
 import requests
-from gateway_helpers import AUTH, TOKEN
+from gateway_helpers import AUTH, TOKEN, recv_json, until
 from strategies import event_dicts
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -25,18 +25,6 @@ from wia_security.connectors.gateway import stream as stream_module
 from wia_security.connectors.gateway.server import GatewayServer
 from wia_security.connectors.gateway.stream import Client, Hub
 from wia_security.connectors.websocket_client import StreamClient
-
-
-async def recv_json(ws, timeout: float = 5) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
-
-
-async def until(predicate, timeout: float = 15) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out")
 
 
 def scrape(gw) -> str:

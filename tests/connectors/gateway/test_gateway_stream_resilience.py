@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import threading
 
 import pytest
 import requests
-from gateway_helpers import AUTH, TOKEN
+from gateway_helpers import AUTH, TOKEN, recv_json, until, tiny_socket
 from strategies import event_dicts
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -28,26 +27,6 @@ from wia_security.connectors.websocket_client import StreamClient
 def post(gw, events) -> None:
     r = requests.post(gw.url + "/v1/events", json=events, headers=AUTH)
     assert r.status_code == 200, r.text
-
-
-async def recv_json(ws, timeout: float = 5) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
-
-
-async def until(predicate, timeout: float = 15) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out")
-
-
-def tiny_socket(gw, rcvbuf: int = 4096) -> socket.socket:
-    """A client socket whose kernel buffers little, so what the gateway sends stays in its own queue."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.connect((gw.host, gw.port))
-    return sock
 
 
 def test_a_resume_larger_than_the_client_queue_replays_every_missed_event(make_gateway):

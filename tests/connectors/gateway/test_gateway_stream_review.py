@@ -6,37 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 
 import requests
-from gateway_helpers import AUTH
+from gateway_helpers import AUTH, recv_json, until, tiny_socket
 from strategies import event_dicts
 from websockets.asyncio.client import connect
-
-
-async def recv_json(ws, timeout: float = 5) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
 def post(gw, events) -> None:
     r = requests.post(gw.url + "/v1/events", json=events, headers=AUTH)
     assert r.status_code == 200, r.text
-
-
-async def until(predicate, timeout: float = 15) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out")
-
-
-def tiny_socket(gw, rcvbuf: int = 4096) -> socket.socket:
-    """A client socket whose kernel buffers little, so what the gateway sends stays in its own queue."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.connect((gw.host, gw.port))
-    return sock
 
 
 def test_an_action_that_is_not_a_string_is_an_invalid_message(make_gateway, caplog):
