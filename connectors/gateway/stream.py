@@ -390,7 +390,11 @@ class Client:
                     self.replaying = item
                     while item.records:
                         rec = item.records.popleft()
-                        await self._send(self.event_message(rec, [s for s in item.subscriptions if s.matches(rec)]))
+                        # `subscriptions` loses what `unsubscribe` removed meanwhile: their events are not sent
+                        matching = [s for s in item.subscriptions if s.matches(rec)]
+                        if not matching:
+                            continue
+                        await self._send(self.event_message(rec, matching))
                         if self.overflowed:
                             return CLOSE_SLOW_CONSUMER
                     self.replaying = None
@@ -519,7 +523,20 @@ class Client:
             if everything or sub.id in wanted_ids or sub.channel in wanted_channels:
                 del self.subscriptions[sub.id]
                 removed.append(sub.id)
+        if removed:
+            self._forget_in_backlogs()
         return removed
+
+    def _forget_in_backlogs(self) -> None:
+        """Replays queued (or being written) for subscriptions that are gone: their events are not sent.
+        A backlog left with no subscription is emptied, which also frees its share of `replay_pending`."""
+        backlogs = [item for item in self.queue if isinstance(item, Backlog)]
+        if self.replaying is not None:
+            backlogs.append(self.replaying)
+        for backlog in backlogs:
+            backlog.subscriptions = [s for s in backlog.subscriptions if s.id in self.subscriptions]
+            if not backlog.subscriptions:
+                backlog.records.clear()
 
 
 class RateLimiter:
