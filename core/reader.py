@@ -381,6 +381,7 @@ def _try_load(raw: bytes) -> Any:
 def _ndjson(lines: Iterator["bytes | _LongLine"], name: str, lineno: int) -> Iterator[Item]:
     loads = jsonio.loads
     fast = jsonio.fast_loads               # None without orjson
+    wide_digits = jsonio.wide_digits
     limit = jsonio.MAX_DEPTH
     for raw in lines:
         lineno += 1
@@ -389,7 +390,7 @@ def _ndjson(lines: Iterator["bytes | _LongLine"], name: str, lineno: int) -> Ite
             if raw is None:
                 yield _too_long(name, lineno)
                 continue
-        if fast is not None and raw.count(b"{") + raw.count(b"[") <= limit:
+        if fast is not None and raw.count(b"{") + raw.count(b"[") <= limit and not wide_digits(raw):
             try:
                 yield Item(name, lineno, fast(raw), raw=raw)     # raw: the line, reusable as the stored body
                 continue

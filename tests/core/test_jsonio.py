@@ -117,3 +117,27 @@ def test_dumps_of_a_lone_surrogate_still_fails_as_a_type_error_with_orjson():
     assert jsonio._orjson is not None                                # part of the test install
     with pytest.raises(TypeError, match="surrogates"):
         jsonio.dumpb({"a": "\ud800"})
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[18446744073709551616]", [2 ** 64]),                           # one past orjson's widest integer
+    ('{"a": {"b": -9223372036854775809}}', {"a": {"b": -(2 ** 63) - 1}}),
+    ("[" + "9" * 40 + "]", [10 ** 40 - 1]),
+    ("[18446744073709551615, -9223372036854775808]", [2 ** 64 - 1, -(2 ** 63)]),   # still orjson's
+])
+def test_integers_beyond_64_bits_are_read_exactly(parser, text, expected):
+    # orjson reads them as rounded floats (1.8446744073709552e+19): a silent change of the value.
+    value = parser(text)
+    assert value == expected
+    assert jsonio.dumps(value) == text.replace(" ", "")
+    assert parser(text.encode()) == expected
+
+
+def test_wide_digits_finds_20_digit_runs_and_negative_19_digit_runs_only():
+    assert jsonio.wide_digits(b'{"n": 12345678901234567890}')
+    assert jsonio.wide_digits('{"n": 12345678901234567890}')
+    assert jsonio.wide_digits(bytearray(b"1" * 25))
+    assert not jsonio.wide_digits(b'{"n": 1234567890123456789, "m": 0.1234567890123456789}')
+    assert not jsonio.wide_digits(b"1234567890 1234567890")
+    assert jsonio.wide_digits(b"[-9223372036854775809]") and jsonio.wide_digits("[-9223372036854775809]")
+    assert not jsonio.wide_digits(b"[-922337203685477580]")

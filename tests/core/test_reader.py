@@ -171,3 +171,11 @@ def test_a_number_beyond_a_double_rejects_its_value_alone_naming_line_and_pointe
     [bad] = [i for i in items if i.error is not None]
     assert bad.error.line == line and bad.error.path == "/x"
     assert str(bad.error).startswith(f"in.json:{line}:") and "1e400 is beyond a 64-bit float's range" in str(bad.error)
+
+
+def test_integers_beyond_64_bits_in_ndjson_keep_every_digit():
+    # The fast path (orjson) would read 2**64 as 1.8446744073709552e+19; such a line takes the exact parser.
+    data = b'{"n":18446744073709551616,"s":"x"}\n{"n":' + b"7" * 30 + b'}\n{"n":18446744073709551615}\n'
+    got = items(data)
+    assert got == [(1, {"n": 2 ** 64, "s": "x"}), (2, {"n": int("7" * 30)}), (3, {"n": 2 ** 64 - 1})]
+    assert all(type(value["n"]) is int for _, value in got)
