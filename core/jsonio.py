@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 from .errors import ParseError
@@ -95,7 +96,9 @@ def loads(data: bytes | bytearray | memoryview | str, *, source: str | None = No
         raise ParseError(reason, source=source, line=lineno, column=exc.colno, offset=exc.pos) from None
     except _OutOfRange as exc:
         raise _out_of_range(text, exc.literal, source, line) from None
-    except ValueError as exc:  # NaN / Infinity
+    except ValueError as exc:  # NaN / Infinity, or an integer longer than Python converts
+        if "integer string conversion" in str(exc):
+            raise _too_many_digits(text, source, line) from None
         raise ParseError(str(exc), source=source, line=line) from None
     except RecursionError:
         raise ParseError(f"nesting deeper than {MAX_DEPTH} levels", source=source, line=line) from None
@@ -122,6 +125,29 @@ def _out_of_range(text: str, literal: str, source: str | None, line: int | None)
                  "column": offset - text.rfind("\n", 0, offset), "offset": offset}
     at = "" if pointer is None else f" (at {pointer or '/'})"
     return ParseError(f"number {literal[:40]} is beyond a 64-bit float's range{at}", path=pointer, **where)
+
+
+def _too_many_digits(text: str, source: str | None, line: int | None) -> ParseError:
+    """Where the first integer literal longer than Python converts (`sys.get_int_max_str_digits()`,
+    4,300 by default) is: line, column and JSON pointer (error path only)."""
+    limit = sys.get_int_max_str_digits() or 4300
+    literal = next((m for m in _TOKEN.finditer(text) if m.group()[:1] != '"' and "." not in m.group()
+                    and len(m.group().lstrip("-")) > limit), None)
+    if literal is None:         # not found by the scan: say what was wrong without a position
+        return ParseError(f"an integer has more than {limit:,} digits", source=source, line=line)
+    mark = object()
+    try:
+        marked = json.JSONDecoder(parse_int=lambda s: mark if s == literal.group() else 0,
+                                  parse_float=lambda s: 0.0).decode(text)
+    except ValueError:          # another fault later in the text: the position alone must do
+        marked = None
+    pointer = _pointer_to(marked, mark)
+    offset = literal.start()
+    at = "" if pointer is None else f" (at {pointer or '/'})"
+    return ParseError(f"integer of {len(literal.group().lstrip('-')):,} digits is longer than the {limit:,} "
+                      f"digits a number may have{at}", path=pointer, source=source,
+                      line=text.count("\n", 0, offset) + (line or 1),
+                      column=offset - text.rfind("\n", 0, offset), offset=offset)
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)

@@ -141,3 +141,12 @@ def test_wide_digits_finds_20_digit_runs_and_negative_19_digit_runs_only():
     assert not jsonio.wide_digits(b"1234567890 1234567890")
     assert jsonio.wide_digits(b"[-9223372036854775809]") and jsonio.wide_digits("[-9223372036854775809]")
     assert not jsonio.wide_digits(b"[-922337203685477580]")
+
+
+def test_an_integer_longer_than_python_converts_is_refused_with_line_column_and_pointer(parser):
+    text = '{"s": "' + "1" * 5000 + '",\n "b": [0, -' + "9" * 4301 + "]}"      # digits in a string do not count
+    with pytest.raises(ParseError) as exc:
+        parser(text, source="f.json", line=3)
+    assert (exc.value.line, exc.value.column, exc.value.path) == (4, 11, "/b/1")
+    assert exc.value.reason == "integer of 4,301 digits is longer than the 4,300 digits a number may have (at /b/1)"
+    assert parser("[" + "9" * 4300 + "]") == [int("9" * 4300)]
