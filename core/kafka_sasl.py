@@ -1,0 +1,424 @@
+"""A Kafka SASL login on a socket, standard library only: ApiVersions, SaslHandshake, SaslAuthenticate; PLAIN and SCRAM.
+
+One implementation for the three places that check a Kafka SASL login before their Kafka client does: the
+Splunk app and the XSOAR pack (kafka-python retries a refused password until its 30 s bootstrap timeout and
+then says only "Unable to bootstrap"), and the Kafka connector when no mechanism is configured (librdkafka
+needs one; `log_in(..., mechanism=None)` asks the broker). Both deployables embed the core, so a fix here
+lands in each of them.
+
+Framing as in the Kafka protocol guide ("The Messages"): request header v1 (api_key, api_version,
+correlation_id, client_id), response header v0; ApiVersions v0, SaslHandshake v1 (KIP-43),
+SaslAuthenticate v0/v1 (KIP-152). PLAIN is RFC 4616; SCRAM-SHA-256/512 is RFC 5802 / RFC 7677 as Kafka
+does it (no SASLprep, no channel binding), and the broker's server signature is verified: a broker that
+cannot prove it holds the user's credential is refused, and the exchange is not tried again with PLAIN.
+
+Mechanism discovery (no mechanism configured): the SaslHandshake answer lists the mechanisms the broker has
+enabled, whether or not it accepts the one asked for. The strongest it lists of SCRAM-SHA-512, SCRAM-SHA-256
+and PLAIN is tried first; a refused login tries the next one the broker lists (a Kafka user holds SCRAM
+credentials per mechanism, and PLAIN users may live apart from SCRAM ones), each on a new connection (a
+broker closes the connection after a refusal). Errors name the broker, the user, every mechanism tried and
+the broker's reasons; never the password.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import os
+import socket
+import ssl
+import struct
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .errors import WiaError
+
+API_VERSIONS, SASL_HANDSHAKE, SASL_AUTHENTICATE = 18, 17, 36
+ERROR_NAMES = {33: "UNSUPPORTED_SASL_MECHANISM", 34: "ILLEGAL_SASL_STATE", 35: "UNSUPPORTED_VERSION",
+               58: "SASL_AUTHENTICATION_FAILED"}
+UNSUPPORTED_SASL_MECHANISM = 33
+#: Mechanisms this module logs in with, strongest first: the order discovery tries them in.
+MECHANISMS_BY_STRENGTH = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+#: SCRAM iteration counts Kafka accepts (ScramMechanism: 4096 to 16384); outside them the broker is not Kafka's.
+SCRAM_ITERATIONS = (4096, 16384)
+#: Marks the requests of the check ("WIA1"): an answer with another correlation id is not an answer to it.
+CORRELATION_ID = 0x57494131
+#: Largest answer read: the check's answers are a few hundred bytes.
+MAX_ANSWER = 1_000_000
+
+
+class NotKafka(Exception):
+    """What answered is not a Kafka response: the connection closed or reset before one, a size no Kafka answer
+    has, another correlation id, a body that does not parse. `answer`: the bytes read, possibly none."""
+
+    def __init__(self, answer: bytes, why: str = "not a Kafka answer") -> None:
+        super().__init__(f"{why} ({len(answer)} bytes)")
+        self.answer = answer
+
+
+class SaslError(WiaError):
+    """The broker did not take the SASL login. `describe()` says so without advice: each caller adds where its
+    user fixes it (a Splunk credential, an XSOAR parameter, a config file option)."""
+
+    def __init__(self, server: str, mechanism: str | None, offered: tuple[str, ...] = (), *,
+                 discovered: bool = False) -> None:
+        self.server = server
+        self.mechanism = mechanism
+        self.offered = offered
+        self.discovered = discovered            # no mechanism configured: chosen from the broker's list
+        super().__init__(self.describe())
+
+    def describe(self) -> str:  # pragma: no cover - every subclass words its own
+        return f"the Kafka broker {self.server} refused the SASL login"
+
+    def _chosen(self) -> str:
+        return (f" (no SASL mechanism configured; the broker lists {', '.join(self.offered) or 'none'})"
+                if self.discovered else "")
+
+
+class MechanismNotOffered(SaslError):
+    """The broker does not enable `mechanism` (UNSUPPORTED_SASL_MECHANISM); with discovery, `mechanism` is None
+    when it lists none of MECHANISMS_BY_STRENGTH."""
+
+    def describe(self) -> str:
+        listed = ", ".join(self.offered) or "none"
+        if self.mechanism is None:
+            return (f"the Kafka broker {self.server} offers none of the SASL mechanisms "
+                    f"{', '.join(MECHANISMS_BY_STRENGTH)} (mechanisms it lists: {listed})")
+        return (f"the Kafka broker {self.server} does not accept the SASL mechanism {self.mechanism} "
+                f"(UNSUPPORTED_SASL_MECHANISM; mechanisms it lists: {listed})")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One refused login: the mechanism, Kafka's error name and the broker's message (the password masked)."""
+
+    mechanism: str
+    error: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.mechanism} ({self.error}: {self.message})"
+
+
+class LoginRefused(SaslError):
+    """The broker refused the user's login with every mechanism tried (one, unless discovered)."""
+
+    def __init__(self, server: str, username: str, refusals: list[Refusal], offered: tuple[str, ...] = (), *,
+                 discovered: bool = False) -> None:
+        self.username = username
+        self.refusals = refusals
+        super().__init__(server, refusals[-1].mechanism, offered, discovered=discovered)
+
+    def describe(self) -> str:
+        if len(self.refusals) == 1:
+            refusal = self.refusals[0]
+            return (f"the Kafka broker {self.server} refused user {self.username!r} with the SASL mechanism "
+                    f"{refusal.mechanism} ({refusal.error}: {refusal.message}){self._chosen()}")
+        return (f"the Kafka broker {self.server} refused user {self.username!r} with each SASL mechanism it offers: "
+                f"{'; '.join(map(str, self.refusals))}{self._chosen()}")
+
+
+class ExchangeFailed(SaslError):
+    """The SASL exchange broke off on the client's side: a server message SCRAM cannot use, or a server signature
+    that does not verify (a broker that does not hold the user's credential)."""
+
+    def __init__(self, server: str, mechanism: str, reason: str, offered: tuple[str, ...] = (), *,
+                 discovered: bool = False) -> None:
+        self.reason = reason
+        super().__init__(server, mechanism, offered, discovered=discovered)
+
+    def describe(self) -> str:
+        return f"the Kafka broker {self.server} failed the SASL {self.mechanism} exchange: {self.reason}{self._chosen()}"
+
+
+class HandshakeRefused(SaslError):
+    """A SaslHandshake answer with another error code than UNSUPPORTED_SASL_MECHANISM."""
+
+    def __init__(self, server: str, mechanism: str, error_code: int) -> None:
+        self.error_code = error_code
+        super().__init__(server, mechanism)
+
+    def describe(self) -> str:
+        return (f"the Kafka broker {self.server} refused the SASL handshake for {self.mechanism} "
+                f"({ERROR_NAMES.get(self.error_code, f'Kafka error code {self.error_code}')})")
+
+
+@dataclass
+class Login:
+    """How a login went: the mechanism the broker accepted (or, when the check could not log in itself, the one
+    to use), whether it was chosen from the broker's list, that list, and the refusals before it."""
+
+    mechanism: str
+    discovered: bool = False
+    offered: tuple[str, ...] = ()
+    verified: bool = True                    # False: the broker offers no SaslAuthenticate v0/v1, left to the client
+    refusals: list[Refusal] = field(default_factory=list)
+
+    def describe(self, server: str, *, tls: bool = True) -> str:
+        """A log line for a discovered mechanism (what was chosen and why). `tls`: whether the connection is
+        encrypted; PLAIN without it shows the password to anyone on the network path."""
+        before = (f" (refused before it: {'; '.join(map(str, self.refusals))}; configure {self.mechanism} to skip "
+                  "them)" if self.refusals else "")
+        clear = ("; PLAIN without TLS sends the password readable on the network: use SASL over TLS"
+                 if self.mechanism == "PLAIN" and not tls else "")
+        return (f"no SASL mechanism configured: the Kafka broker {server} lists {', '.join(self.offered)}; "
+                f"using {self.mechanism}{before}{clear}")
+
+
+# -- framing ---------------------------------------------------------------------------------------------------
+
+
+def string(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return struct.pack(">h", len(data)) + data
+
+
+def strings(data: bytes) -> list[str]:
+    """An ARRAY of STRING: INT32 count, then each as INT16 length + UTF-8."""
+    (count,), data, out = struct.unpack(">i", data[:4]), data[4:], []
+    for _ in range(max(count, 0)):
+        (length,) = struct.unpack(">h", data[:2])
+        if length < 0 or len(data) < 2 + length:
+            raise struct.error("truncated string")
+        out.append(data[2:2 + length].decode("utf-8"))
+        data = data[2 + length:]
+    return out
+
+
+def exchange(sock: socket.socket, api_key: int, version: int, body: bytes, client_id: str) -> bytes:
+    """Sends one request and returns the response body after its header v0 (correlation_id). Raises NotKafka when
+    the answer is no Kafka response; TimeoutError and other OSErrors as the socket raises them."""
+    message = struct.pack(">hhi", api_key, version, CORRELATION_ID) + string(client_id) + body
+    sock.sendall(struct.pack(">i", len(message)) + message)
+    received = b""
+    try:
+        while len(received) < 8:
+            chunk = sock.recv(8 - len(received))
+            if not chunk:
+                raise NotKafka(received, "the connection closed before an answer")
+            received += chunk
+        size, correlation = struct.unpack(">ii", received)
+        if correlation != CORRELATION_ID or not 4 <= size <= MAX_ANSWER:
+            raise NotKafka(received)
+        rest = b""
+        while len(rest) < size - 4:
+            chunk = sock.recv(size - 4 - len(rest))
+            if not chunk:
+                raise NotKafka(received + rest, "the connection closed within an answer")
+            rest += chunk
+    except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ssl.SSLEOFError):
+        raise NotKafka(received, "the connection was reset before an answer") from None
+    return rest
+
+
+def api_versions(sock: socket.socket, client_id: str) -> bytes:
+    """An ApiVersions v0 exchange: the answer body (see api_version_range)."""
+    return exchange(sock, API_VERSIONS, 0, b"", client_id)
+
+
+def api_version_range(answer: bytes, api_key: int) -> tuple[int, int] | None:
+    """(min, max) version of `api_key` in an ApiVersions v0 answer (error_code, then an ARRAY of api_key,
+    min_version, max_version); None when not listed or the answer is an error."""
+    try:
+        error_code, count = struct.unpack(">hi", answer[:6])
+        for index in range(count if error_code == 0 else 0):
+            key, low, high = struct.unpack(">hhh", answer[6 + 6 * index:12 + 6 * index])
+            if key == api_key:
+                return low, high
+    except struct.error:
+        pass
+    return None
+
+
+def handshake(sock: socket.socket, mechanism: str, client_id: str) -> tuple[int, tuple[str, ...]]:
+    """SaslHandshake v1: (error code, the mechanisms the broker enables)."""
+    answer = exchange(sock, SASL_HANDSHAKE, 1, string(mechanism), client_id)
+    try:
+        return struct.unpack(">h", answer[:2])[0], tuple(strings(answer[2:]))
+    except (struct.error, UnicodeDecodeError) as exc:
+        raise NotKafka(answer, f"an unreadable SaslHandshake answer ({exc})") from None
+
+
+def _authenticate_answer(answer: bytes) -> tuple[int, str | None, bytes]:
+    """A SaslAuthenticate v0/v1 answer: error_code, error_message (NULLABLE_STRING), auth_bytes (BYTES)."""
+    try:
+        (error_code, length), offset = struct.unpack(">hh", answer[:4]), 4
+        message = None
+        if length >= 0:
+            message, offset = answer[offset:offset + length].decode("utf-8", "replace"), offset + length
+        (size,) = struct.unpack(">i", answer[offset:offset + 4])
+    except struct.error as exc:
+        raise NotKafka(answer, f"an unreadable SaslAuthenticate answer ({exc})") from None
+    return error_code, message, answer[offset + 4:offset + 4 + max(size, 0)]
+
+
+# -- mechanisms ------------------------------------------------------------------------------------------------
+
+
+class PlainClient:
+    """RFC 4616: one message, NUL user NUL password (no authorization id); the broker answers with nothing."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self._message = f"\0{username}\0{password}".encode("utf-8")
+        self.done = False
+
+    def first(self) -> bytes:
+        return self._message
+
+    def receive(self, token: bytes) -> bytes | None:
+        self.done = True
+        return None
+
+
+class ScramClient:
+    """RFC 5802 client (RFC 7677 for SHA-256; Kafka's SCRAM-SHA-512 the same with SHA-512), as Kafka's
+    ScramSaslClient: gs2 header "n,," (no channel binding, no authorization id), the password without SASLprep.
+    `receive` raises ValueError for a server message it cannot use and for a server signature that does not verify."""
+
+    def __init__(self, mechanism: str, username: str, password: str, nonce: str | None = None) -> None:
+        self.hash_name = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}[mechanism]
+        self._password = password.encode("utf-8")
+        self._nonce = nonce or base64.b64encode(os.urandom(24)).decode("ascii")
+        name = username.replace("=", "=3D").replace(",", "=2C")
+        self._client_first_bare = f"n={name},r={self._nonce}"
+        self._server_signature: bytes | None = None
+        self.done = False
+
+    def first(self) -> bytes:
+        return f"n,,{self._client_first_bare}".encode("utf-8")
+
+    def receive(self, token: bytes) -> bytes | None:
+        """The server's message; returns the next client message, or None once the exchange is over."""
+        text = token.decode("utf-8")
+        if self._server_signature is None:
+            return self._final(text)
+        return self._verify(text)
+
+    def _final(self, server_first: str) -> bytes:
+        attributes = _scram_attributes(server_first)
+        if "m" in attributes:
+            raise ValueError("the server asks for a SCRAM extension this client does not know")
+        nonce, salt, iterations = attributes.get("r", ""), attributes.get("s"), attributes.get("i", "")
+        if not nonce.startswith(self._nonce) or len(nonce) == len(self._nonce):
+            raise ValueError("the server's nonce does not extend the client's")
+        if salt is None or not iterations.isdigit():
+            raise ValueError("the server's first message has no salt or iteration count")
+        if not SCRAM_ITERATIONS[0] <= int(iterations) <= SCRAM_ITERATIONS[1]:
+            raise ValueError(f"the server asks for {iterations} iterations, outside Kafka's "
+                             f"{SCRAM_ITERATIONS[0]} to {SCRAM_ITERATIONS[1]}")
+        salted = hashlib.pbkdf2_hmac(self.hash_name, self._password, base64.b64decode(salt, validate=True),
+                                     int(iterations))
+        client_key = hmac.new(salted, b"Client Key", self.hash_name).digest()
+        stored_key = hashlib.new(self.hash_name, client_key).digest()
+        without_proof = f"c=biws,r={nonce}"            # biws: base64 of the gs2 header "n,,"
+        auth_message = f"{self._client_first_bare},{server_first},{without_proof}".encode("utf-8")
+        signature = hmac.new(stored_key, auth_message, self.hash_name).digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        server_key = hmac.new(salted, b"Server Key", self.hash_name).digest()
+        self._server_signature = hmac.new(server_key, auth_message, self.hash_name).digest()
+        return f"{without_proof},p={base64.b64encode(proof).decode('ascii')}".encode("utf-8")
+
+    def _verify(self, server_final: str) -> None:
+        attributes = _scram_attributes(server_final)
+        if "e" in attributes:
+            raise ValueError(f"the server ended the exchange: {attributes['e']}")
+        try:
+            signature = base64.b64decode(attributes.get("v", ""), validate=True)
+        except ValueError:
+            signature = b""
+        if not signature or not hmac.compare_digest(signature, self._server_signature or b""):
+            raise ValueError("the server signature does not verify: the broker does not hold this user's SCRAM "
+                             "credential (or something between answers for it)")
+        self.done = True
+        return None
+
+
+def _scram_attributes(message: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in message.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or len(key) != 1:
+            raise ValueError("a SCRAM message that does not parse")
+        out.setdefault(key, value)
+    return out
+
+
+def _client(mechanism: str, username: str, password: str) -> PlainClient | ScramClient:
+    return PlainClient(username, password) if mechanism == "PLAIN" else ScramClient(mechanism, username, password)
+
+
+# -- the login -------------------------------------------------------------------------------------------------
+
+
+def authenticate(sock: socket.socket, server: str, mechanism: str, username: str, password: str, version: int,
+                 client_id: str) -> Refusal | None:
+    """The SASL exchange in SaslAuthenticate requests after an accepted SaslHandshake: None when the broker
+    accepted the login, the Refusal when it refused it. Raises ExchangeFailed when the client breaks it off."""
+    client = _client(mechanism, username, password)
+    token: bytes | None = client.first()
+    while token is not None:
+        answer = exchange(sock, SASL_AUTHENTICATE, version, struct.pack(">i", len(token)) + token, client_id)
+        error_code, message, server_token = _authenticate_answer(answer)
+        if error_code:
+            said = message or "no message"
+            if password:
+                said = said.replace(password, "***")
+            return Refusal(mechanism, ERROR_NAMES.get(error_code, f"Kafka error code {error_code}"), said)
+        try:
+            token = client.receive(server_token)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ExchangeFailed(server, mechanism, str(exc)) from None
+    return None
+
+
+def log_in(sock: socket.socket, server: str, *, versions: bytes, mechanism: str | None, username: str,
+           password: str, client_id: str, reconnect: Callable[[], socket.socket] | None = None) -> Login:
+    """The SASL login on `sock`, after its ApiVersions answer `versions`. `mechanism` None: chosen from the
+    broker's list (strongest first; a refused login tries the next one listed, on a connection from
+    `reconnect`, which this function closes). Returns the Login; raises MechanismNotOffered, LoginRefused,
+    ExchangeFailed, HandshakeRefused, NotKafka, or the socket's OSError.
+
+    Mechanisms other than PLAIN and SCRAM, and brokers without SaslAuthenticate v0/v1 (versions before
+    KIP-152), get the handshake only: the Login says `verified=False` and the client's own login decides."""
+    discovered = mechanism is None
+    asked = mechanism or MECHANISMS_BY_STRENGTH[0]
+    error_code, offered = handshake(sock, asked, client_id)
+    if error_code == UNSUPPORTED_SASL_MECHANISM and (not discovered or asked in offered):
+        # configured and not enabled; or refused while listed (tansu 0.6.0 with memory storage does so)
+        raise MechanismNotOffered(server, asked, offered, discovered=discovered)
+    if error_code and error_code != UNSUPPORTED_SASL_MECHANISM:
+        raise HandshakeRefused(server, asked, error_code)
+    candidates = [m for m in MECHANISMS_BY_STRENGTH if m in offered] if discovered else [asked]
+    if discovered and error_code == 0 and asked not in candidates:
+        candidates.insert(0, asked)               # accepted without being listed: take the broker at its word
+    if not candidates:
+        raise MechanismNotOffered(server, None, offered, discovered=True)
+    authenticate_versions = api_version_range(versions, SASL_AUTHENTICATE)
+    if asked not in MECHANISMS_BY_STRENGTH or authenticate_versions is None or authenticate_versions[0] > 1:
+        return Login(candidates[0], discovered, offered, verified=False)
+    version = min(authenticate_versions[1], 1)    # v2 is a flexible version: not needed here
+    refusals: list[Refusal] = []
+    with contextlib.ExitStack() as opened:
+        current: socket.socket | None = sock if error_code == 0 else None
+        for candidate in candidates:
+            if current is None:
+                if reconnect is None:
+                    return Login(candidate, discovered, offered, verified=False, refusals=refusals)
+                current = opened.enter_context(reconnect())
+                code, _ = handshake(current, candidate, client_id)
+                if code:
+                    refusals.append(Refusal(candidate, ERROR_NAMES.get(code, f"Kafka error code {code}"),
+                                            "the SaslHandshake was refused"))
+                    current = None
+                    continue
+            try:
+                refusal = authenticate(current, server, candidate, username, password, version, client_id)
+            except ExchangeFailed as exc:         # never tried again with a weaker mechanism: the broker is suspect
+                raise ExchangeFailed(server, candidate, exc.reason, offered, discovered=discovered) from None
+            if refusal is None:
+                return Login(candidate, discovered, offered, refusals=refusals)
+            refusals.append(refusal)
+            current = None                        # the broker closes a connection after a refused login
+    raise LoginRefused(server, username, refusals, offered, discovered=discovered)
