@@ -127,7 +127,8 @@ def _left_before_reserve(context: Any) -> Callable[[], float] | None:
 
 def in_time(records: Any, context: Any) -> Any:
     """`records` whose values stop (OutOfTime, so the relay reports the record for retry) once the
-    invocation has less than the time reserve left; as they are without a Lambda context."""
+    invocation has less than the time reserve left; as they are without a Lambda context. A record with
+    `keeps_time` checks `time_left()` itself (it knows where it may stop) and is passed as it is."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if not callable(remaining):
         yield from records
@@ -137,7 +138,8 @@ def in_time(records: Any, context: Any) -> Any:
     stop_at = time.monotonic() + left - min(time_reserve(), left / 2)
     why = f"less than {time_reserve():g}s of the invocation was left ({ENV_TIME_RESERVE}); the record is retried"
     for record in records:
-        yield SourceRecord(record.id, until(record.items, stop_at, why))
+        # a record that stops itself between two values (stream_recovery.Part) is passed as it is
+        yield record if getattr(record, "keeps_time", False) else SourceRecord(record.id, until(record.items, stop_at, why))
 
 
 def _http(trigger: Any, event: Any, request_id: str | None, started: float, context: Any = None) -> Any:

@@ -15,23 +15,36 @@ failure record it reads the batch back from the stream (GetShardIterator AT_SEQU
 startSequenceNumber, then GetRecords until past endSequenceNumber) and hands the records' values to
 the normal path under the names the Kinesis trigger gives them (`kinesis:<stream>:<sequence>:line`),
 so a value is delivered, or dead-lettered with the same `dead_letter_id` as on the stream. The SQS
-message is the unit of retry: a destination that still fails reports it back, and on its last
-receive (`WIA_SQS_MAX_RECEIVE_COUNT`) the failing events are dead-lettered with the reason.
+message is what is retried (from its resume point, below): a destination that still fails reports it
+back, and on its last receive (`WIA_SQS_MAX_RECEIVE_COUNT`) the failing events are dead-lettered with
+the reason.
 
 Records no longer in the stream (trimmed after the retention period, the shard or stream gone) are
 one dead letter naming the stream, shard and sequence range with how many of `batchSize` were
-found (`LOST_REASON`), the failure record as `raw`. It is written when the reading ends, on every
+found (`LOST_REASON`), the failure record (without a resume point) as `raw`. It is written when the reading ends, on every
 reading of the message (a message reported back for another reason writes it again, with the same
 `dead_letter_id`); if it cannot be written, reading the message fails and it is retried.
 
 The reading is weighed against the invocation's time (`handler.time_left`: what the Lambda context has
 left before `WIA_TIME_RESERVE`): a Kinesis call, or a throttling backoff and the call after it, is not
 started when it could end inside the reserve, a call counted as long as the longest one of this reading
-so far (SDK retries included). The reading then stops (OutOfTime): the message is reported back and read
-again from its start on a later receive, no loss dead letter written (the range was not read to its
-end). Values read before the stop were handed to the destinations and are handed to them again on that
-receive, under the same names: id-keyed destinations (Security Hub, OpenSearch, Kafka) keep one copy,
-rejections are held back until the message settles and have the same `dead_letter_id`.
+so far (SDK retries included); no Kinesis record is started, and no further value of one is handed
+over, once the reserve is reached. Each Kinesis record of the range is its own relay record (`Part`),
+so the relay accounts for each one. A reading that stops (out of time, throttled throughout, the
+loss's dead letter not written, a destination failing) keeps what it settled: when the records from
+the range's start (or the resume point) up to some point were all delivered or dead-lettered, the
+forwarder sends the failure queue a copy of the failure record with a resume point (`RESUME`: the last
+settled record's sequence number, how many of its values were settled when it was cut in its middle,
+and how many records of the range were read back so far), and the message itself is not reported
+back (Lambda deletes it). The next reading starts after that point, so nothing already handed over is
+sent again, and nothing unsettled is skipped. No resume point can be written (no progress, or the
+SendMessage failed): the message is reported back and read again from its own start (or resume point).
+
+With ParallelizationFactor above 1 several invocations read one shard, each a share of the partition
+keys, and a failure record's range then also holds the other shares' records, which the range cannot
+tell apart: they are forwarded again too (never skipped), a warning is logged when the range holds
+more records than `batchSize`, and a loss is then counted against a number that includes them. The
+template sets no ParallelizationFactor (1).
 """
 from __future__ import annotations
 
@@ -39,11 +52,11 @@ import json
 import random
 import re
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
 
 from wia_security.connectors.base import Rejected
-from wia_security.connectors.relay import OutOfTime
+from wia_security.connectors.relay import OutOfTime, RecordOutcome, SourceRecord
 from wia_security.errors import ParseError
 from wia_security.reader import Item
 
@@ -70,6 +83,14 @@ GONE = frozenset({"ResourceNotFoundException", "InvalidArgumentException"})
 SEQUENCE_NUMBER = re.compile(r"0|[1-9][0-9]{0,128}")
 #: The largest BatchSize of a Kinesis event source mapping.
 MAX_BATCH_SIZE = 10_000
+#: The largest ParallelizationFactor of a Kinesis event source mapping: a range holds at most this many
+#: times `batchSize` records (the other virtual shards' records are in it too); a reading past that stops
+#: (RecoveryIncomplete), so a forged range cannot make the function hold a relay record per record for ever.
+MAX_PARALLELIZATION_FACTOR = 10
+#: The member of a failure record a resumed reading carries (added by the forwarder, never by Lambda):
+#: `{"sequenceNumber": the last record settled, "values": how many of its values were settled (0: all of
+#: them), "found": records of the range read back before it, that one included}`.
+RESUME = "wiaResume"
 
 log = get_logger()
 #: the throttling backoff's wait (tests drive it with the clock their Lambda context counts down with)
@@ -136,6 +157,40 @@ def batch_info(document: dict[str, Any]) -> BatchInfo:
     return BatchInfo(info["streamArn"], info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"], size)
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a resumed reading starts: after `values` values of the record `sequence` (after the whole
+    record when `values` is 0); `found` records of the range were read back before."""
+
+    sequence: str
+    values: int
+    found: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"sequenceNumber": self.sequence, "values": self.values, "found": self.found}
+
+
+def resume_of(document: dict[str, Any], info: BatchInfo) -> Resume | None:
+    """The checked resume point of a failure record (None when it has none); ParseError naming the member."""
+    if RESUME not in document:
+        return None
+    resume = document[RESUME]
+    if not isinstance(resume, dict):
+        raise ParseError(f"Kinesis failure record: {RESUME} is not an object", path=f"/{RESUME}")
+    sequence = resume.get("sequenceNumber")
+    if (not isinstance(sequence, str) or not SEQUENCE_NUMBER.fullmatch(sequence)
+            or not int(info.start) <= int(sequence) <= int(info.end)):
+        raise ParseError(f"Kinesis failure record: {RESUME}.sequenceNumber is missing, malformed or outside the range",
+                         path=f"/{RESUME}/sequenceNumber")
+    limit = {"values": 1 << 31, "found": info.batch_size * MAX_PARALLELIZATION_FACTOR}
+    for member, low in (("values", 0), ("found", 1)):
+        value = resume.get(member)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= limit[member]:
+            raise ParseError(f"Kinesis failure record: {RESUME}.{member} is missing or not a number from {low} to "
+                             f"{limit[member]:,}", path=f"/{RESUME}/{member}")
+    return Resume(sequence, resume["values"], resume["found"])
+
+
 def where_of(body: str | None, default: str) -> str:
     """The batch's name (`kinesis:<stream>:<shard>:<start>-<end>`) for a failure-record body, else `default`."""
     document = failure_record(body or "")
@@ -197,20 +252,26 @@ def _call(budget: Budget, operation: Callable[..., Any], **params: Any) -> Any:
     raise AssertionError("unreachable")
 
 
-def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget) -> Iterator[dict[str, Any]]:
-    """The batch's records still in the stream, in order (GetRecords' record dicts). Why others could not
-    be read is appended to `lost` (an unreadable range is a loss, not an exception); a reading that cannot
-    finish now raises RecoveryIncomplete, or OutOfTime when the invocation's `budget` is spent."""
+def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget,
+               resume: Resume | None = None) -> Iterator[dict[str, Any]]:
+    """The batch's records still in the stream, in order (GetRecords' record dicts), from the `resume`
+    point when given (the record it names again when only some of its values were settled). Why others
+    could not be read is appended to `lost` (an unreadable range is a loss, not an exception); a reading
+    that cannot finish now raises RecoveryIncomplete, or OutOfTime when the invocation's `budget` is spent."""
     start, end = int(info.start), int(info.end)
     stream = {"StreamARN": info.stream_arn}
-    after: str | None = None            # the last sequence number read, to resume after an expired iterator
+    at = info.start if resume is None else resume.sequence
+    # the last sequence number read, to go on after an expired iterator (or after a resume point's record)
+    after: str | None = resume.sequence if resume is not None and not resume.values else None
     pages = 0
 
     def iterator() -> str:
         position = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after} if after else
-                    {"ShardIteratorType": "AT_SEQUENCE_NUMBER", "StartingSequenceNumber": info.start})
+                    {"ShardIteratorType": "AT_SEQUENCE_NUMBER", "StartingSequenceNumber": at})
         return _call(budget, kinesis.get_shard_iterator, **stream, ShardId=info.shard_id, **position)["ShardIterator"]
 
+    if resume is not None and not resume.values and int(resume.sequence) == end:
+        return                          # read to its end on an earlier receive
     try:
         shard_iterator: str | None = iterator()
     except Exception as exc:  # noqa: BLE001
@@ -249,26 +310,212 @@ def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget) -
     lost.append("the shard is closed and ends before the end of the range")
 
 
-def recovered_items(body: str, document: dict[str, Any], message_id: str, runtime: Any) -> Iterator[Item]:
-    """The values of the failed batch a failure record names, read back from the stream; a record that is
-    not a well-formed failure record is one unparseable item (dead-lettered, never retried)."""
+@dataclass
+class Part(SourceRecord):
+    """One Kinesis record of the range as a relay record (or the reading's stop, or its end). It keeps the
+    invocation's time itself, stopping only between two values (`Reading`), so `handler.in_time` passes it
+    as it is: which values it handed over is then known exactly."""
+
+    sequence: str | None = None         # None: the reading's stop or its end
+    counts: bool = False                # a record of the range not counted by an earlier receive
+    skipped: int = 0                    # its values settled on an earlier receive (a resume point in it)
+    handed: int = 0                     # its values handed to the relay on this receive
+    complete: bool = False              # every value of it handed over
+    cut: bool = False                   # stopped by the time between two of its values
+    keeps_time: bool = True
+
+
+#: the readings of the running invocation by SQS message id (`records` starts them, `settle` ends them)
+_readings: dict[str, "Reading"] = {}
+
+
+@dataclass
+class Reading:
+    """A failure record's reading on this receive: its Parts in order, and what it started from."""
+
+    message_id: str
+    body: str
+    document: dict[str, Any]
+    info: BatchInfo
+    resume: Resume | None
+    parts: list[Part] = field(default_factory=list)
+
+    def records(self, runtime: Any) -> Iterator[SourceRecord]:
+        """The range's records, one Part each, then a Part that stops the reading (its items raise why:
+        out of time, throttled throughout, a Kinesis error) or the one that ends it (the loss's dead letter).
+        Never raises itself: the relay accounts for a Part that does."""
+        lost: list[str] = []
+        found = self.resume.found if self.resume is not None else 0
+        limit = self.info.batch_size * MAX_PARALLELIZATION_FACTOR
+        records = read_batch(runtime.settings.clients.client("kinesis"), self.info, lost, Budget(), self.resume)
+        while True:
+            try:
+                _need_time("not started", "the next Kinesis record")
+                record = next(records, None)
+            except Exception as exc:  # noqa: BLE001 - the stop Part carries it to the relay
+                yield self._stop(exc)
+                return
+            if record is None:
+                break
+            sequence = record["SequenceNumber"]
+            again = self.resume is not None and self.resume.values > 0 and sequence == self.resume.sequence
+            part = Part(f"{self.message_id}#{sequence}", [], sequence=sequence, counts=not again,
+                        skipped=self.resume.values if again and self.resume is not None else 0)
+            found += part.counts
+            if found > limit:
+                yield self._stop(RecoveryIncomplete(
+                    f"the range holds more than {limit:,} records ({MAX_PARALLELIZATION_FACTOR} x batchSize "
+                    f"{self.info.batch_size}, the most a ParallelizationFactor allows)"))
+                return
+            part.items = self._values(part, record["Data"], runtime)
+            self.parts.append(part)
+            yield part
+            if part.cut:
+                yield self._stop(OutOfTime(f"not finished: {_time_reason()}"))
+                return
+        end = Part(f"{self.message_id}#end", self._end(found, lost, runtime))
+        self.parts.append(end)
+        yield end
+
+    def _values(self, part: Part, data: bytes, runtime: Any) -> Iterator[Item]:
+        values = body_items(data, f"kinesis:{self.info.stream_name}:{part.sequence}", runtime.open_object)
+        for index, item in enumerate(values):
+            if index < part.skipped:
+                continue                # settled on an earlier receive
+            if part.handed and _out_of_time():
+                part.cut = True
+                return
+            yield item
+            part.handed += 1
+        part.complete = True
+
+    def _stop(self, why: Exception) -> Part:
+        def raising() -> Iterator[Item]:
+            raise why
+            yield  # noqa: unreachable - makes this a generator the relay reads (and catches)
+        stop = Part(f"{self.message_id}#stop", raising())
+        self.parts.append(stop)
+        return stop
+
+    def _end(self, found: int, lost: list[str], runtime: Any) -> Iterator[Item]:
+        if found > self.info.batch_size:
+            log.warning("kinesis range holds more records than the failed batch: with a ParallelizationFactor "
+                        "above 1 the other virtual shards' records are forwarded again",
+                        extra={"shard": self.info.shard_id, "start": self.info.start, "end": self.info.end,
+                               "batch_size": self.info.batch_size, "found": found})
+        if found < self.info.batch_size:
+            _dead_letter_loss(self.info, found, lost, self.original(), runtime)
+        log.info("kinesis batch read back", extra={"shard": self.info.shard_id, "start": self.info.start,
+                                                    "end": self.info.end, "batch_size": self.info.batch_size,
+                                                    "found": found})
+        return
+        yield  # noqa: unreachable - a generator: the loss is written when the relay reads this Part
+
+    def original(self) -> str:
+        """The failure record without a resume point, in one spelling (the loss's dead letter: one
+        `dead_letter_id` whichever receive writes it)."""
+        return json.dumps({k: v for k, v in self.document.items() if k != RESUME}, sort_keys=True)
+
+    def settled_to(self, outcomes: dict[str, RecordOutcome]) -> Resume | None:
+        """The resume point after the Parts settled from this reading's start on (delivered or dead-lettered,
+        none to retry), or None when the first Part is not settled."""
+        point = None
+        found = self.resume.found if self.resume is not None else 0
+        for part in self.parts:
+            outcome = outcomes.get(part.id)
+            if part.sequence is None or outcome is None or outcome.retry:
+                break
+            found += part.counts
+            point = Resume(part.sequence, 0 if part.complete else part.skipped + part.handed, found)
+        return point
+
+    def resumed_body(self, point: Resume) -> str:
+        return json.dumps({**self.document, RESUME: point.as_json()})
+
+
+def recovered_records(body: str, document: dict[str, Any], message_id: str, runtime: Any) -> Iterator[SourceRecord]:
+    """The failed batch a failure record names, read back from the stream, as relay records (`Reading`); a
+    record that is not a well-formed failure record is one record of one unparseable item (dead-lettered,
+    never retried)."""
     source = f"sqs:{message_id}"
     try:
         info = batch_info(document)
+        resume = resume_of(document, info)
     except ParseError as exc:
-        yield Item(source, 0, error=ParseError(exc.reason, source=source, path=exc.path),
-                   raw=body.encode("utf-8", "surrogatepass")[:4096])
+        yield SourceRecord(message_id, [Item(source, 0, error=ParseError(exc.reason, source=source, path=exc.path),
+                                             raw=body.encode("utf-8", "surrogatepass")[:4096])])
         return
-    lost: list[str] = []
-    found = 0
-    for record in read_batch(runtime.settings.clients.client("kinesis"), info, lost, Budget()):
-        found += 1
-        yield from body_items(record["Data"], f"kinesis:{info.stream_name}:{record['SequenceNumber']}",
-                              runtime.open_object)
-    if found < info.batch_size:
-        _dead_letter_loss(info, found, lost, body, runtime)
-    log.info("kinesis batch read back", extra={"shard": info.shard_id, "start": info.start, "end": info.end,
-                                                "batch_size": info.batch_size, "found": found})
+    reading = _readings[message_id] = Reading(message_id, body, document, info, resume)
+    yield from reading.records(runtime)
+
+
+def begin() -> None:
+    """A new invocation: forget the readings of the last one."""
+    _readings.clear()
+
+
+def reading_of(message_id: str) -> Reading | None:
+    return _readings.get(message_id)
+
+
+def message_of(record_id: str) -> str:
+    """The SQS message id a relay record id belongs to (a Part's id is `<message id>#<sequence|stop|end>`)."""
+    return record_id.rsplit("#", 1)[0] if "#" in record_id else record_id
+
+
+def resume_later(reading: Reading, outcomes: Iterable[RecordOutcome], runtime: Any) -> bool:
+    """For a reading with Parts to retry: when it settled some from its start on, send the failure queue
+    the failure record with the resume point after them and mark its Parts settled (the message is then
+    deleted, and the new one read from that point). False (nothing changed) when there is no progress to
+    keep or the message cannot be sent: the message is then retried from its own start."""
+    outcomes = {o.id: o for o in outcomes}
+    if not any(o.retry for o in outcomes.values()):
+        return False
+    point = reading.settled_to(outcomes)
+    queue = runtime.settings.kinesis_failure_queue
+    if point is None or not queue:
+        return False
+    try:
+        runtime.settings.clients.client("sqs").send_message(QueueUrl=queue_url(queue),
+                                                            MessageBody=reading.resumed_body(point))
+    except Exception as exc:  # noqa: BLE001 - retried from the message's own start instead: repeats, no loss
+        log.error("could not write the kinesis batch's resume point: the message is read again from its start",
+                  extra={"shard": reading.info.shard_id, "resume_after": point.sequence,
+                         "error": f"{type(exc).__name__}: {exc}"})
+        return False
+    log.warning("kinesis batch read back in part: the rest is read from a new failure-queue message",
+                extra={"shard": reading.info.shard_id, "start": reading.info.start, "end": reading.info.end,
+                       "resume_after": point.sequence, "values": point.values, "found": point.found})
+    for outcome in outcomes.values():
+        if outcome.retry:
+            outcome.retry = False
+            outcome.errors.append({"reason": f"resumed after sequence number {point.sequence} in a new message"})
+    return True
+
+
+def queue_url(arn: str) -> str:
+    """The URL of the SQS queue an ARN names (`arn:<partition>:sqs:<region>:<account>:<name>`): SendMessage
+    takes a URL, and looking it up (GetQueueUrl) would need one more permission."""
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[2] != "sqs":
+        raise ValueError(f"not an SQS queue ARN: {arn!r}")
+    domain = "amazonaws.com.cn" if parts[1] == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{parts[3]}.{domain}/{parts[4]}/{parts[5]}"
+
+
+def _out_of_time() -> bool:
+    left = time_left()
+    return left is not None and left <= 0
+
+
+def _time_reason() -> str:
+    return (f"reading the batch back from the stream, the invocation's time reserve ({ENV_TIME_RESERVE}) was "
+            "reached; the rest is retried")
+
+
+def _need_time(state: str, what: str) -> None:
+    if _out_of_time():
+        raise OutOfTime(f"{state}: {_time_reason()} before {what}")
 
 
 #: the dead letter's reason for records of a failed batch that are no longer in the stream

@@ -137,9 +137,12 @@ def test_a_failed_batch_is_read_back_and_every_value_delivered_or_dead_lettered(
     assert len(first_dead) == 2 and fw.findings() == {}
     setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
 
-    responses = setup.poll(rounds=MAX_RECEIVES + 2)
+    responses = setup.poll(rounds=MAX_RECEIVES + 3)
 
-    assert len(responses) == MAX_RECEIVES and responses[-1] == {"batchItemFailures": []}
+    # the first receive settles the four records before the refused one and goes on from a new message
+    # with that resume point, which comes back until its last receive
+    assert len(responses) == 1 + MAX_RECEIVES and responses[0] == responses[-1] == {"batchItemFailures": []}
+    assert all(len(r["batchItemFailures"]) == 1 for r in responses[1:-1])
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
     found = set(fw.findings())
     delivered = {ok["id"], *(m["id"] for m in many)}
@@ -152,8 +155,8 @@ def test_a_failed_batch_is_read_back_and_every_value_delivered_or_dead_lettered(
     # own invocation names it: the same name, and dead_letter_id, on every repeat
     own_name = f"kinesis:{STREAM}:{seq[4]}:1"
     assert set(by_where) == {f"kinesis:{STREAM}:{seq[2]}:1", f"kinesis:{STREAM}:{seq[3]}:1", own_name}
-    # the invalid line and the garbage: rejected once (held back while the message came back), with the
-    # dead_letter_id the stream's own invocation gave them
+    # the invalid line and the garbage: rejected once (their records settled on the first receive), with
+    # the dead_letter_id the stream's own invocation gave them
     for where in (f"kinesis:{STREAM}:{seq[2]}:1", f"kinesis:{STREAM}:{seq[3]}:1"):
         assert by_where[where]["dead_letter_id"] == first_dead[where]["dead_letter_id"]
     assert by_where[f"kinesis:{STREAM}:{seq[2]}:1"]["reason"].startswith("invalid: /data")
@@ -529,13 +532,15 @@ def test_a_backoff_that_would_run_into_the_time_reserve_stops_the_reading_and_th
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
 
 
-def test_a_range_cut_short_by_time_is_read_again_whole_and_nothing_is_lost_or_doubled(
+def test_a_range_cut_short_by_time_goes_on_after_what_was_settled_and_nothing_is_lost_or_doubled(
         forwarder, samples, monkeypatch, throttling, clock):
     """A first page of two records took 30 s, the next GetRecords is throttled (15 s): a 20 s backoff fits
     in the 45 s left, but not with a call as slow as the first after it. The reading stops after the
-    first page; its valid value was delivered, its invalid one held back. On the next receive the range is
-    read again from its start: Security Hub gets the first value again and keeps one finding per event,
-    the invalid value is dead-lettered once, and delivered + dead-lettered == the values sent."""
+    first page: its valid value delivered, its invalid one dead-lettered, and the failure queue gets the
+    failure record again with a resume point after them (the message itself is deleted). The next
+    receive reads from there: Security Hub gets each event once, the invalid value is dead-lettered once,
+    and delivered + dead-lettered == the values sent. Before: the range was read again from its start and
+    the first value handed over twice."""
     from wia_lambda import stream_recovery
     monkeypatch.setattr(stream_recovery, "THROTTLE_BACKOFF", 20.0)
     monkeypatch.setattr(stream_recovery, "THROTTLE_MAX_WAIT", 20.0)
@@ -548,20 +553,24 @@ def test_a_range_cut_short_by_time_is_read_again_whole_and_nothing_is_lost_or_do
                                 json.dumps(events[1]).encode(), json.dumps(events[2]).encode()])
     throttling.add(Fault("rewrite", rewrite=lambda *answer: answer), _short_page(clock, setup.kinesis, 2, 30.0),
                    *[_throttled(clock, 5.0) for _ in range(3)])
-    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+    body = failure_record(setup.kinesis, batch)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
     imports = len(state.import_calls)
 
     (first,) = setup.poll(rounds=1, context=clock.context)
 
-    assert len(first["batchItemFailures"]) == 1 and throttling.unused() == []
+    assert first == {"batchItemFailures": []} and throttling.unused() == []
     assert clock.slept == [] and clock.spent() == 45.0
-    assert set(fw.findings()) == {events[0]["id"]} and fw.dead_letters() == []     # the rejection held back
-
-    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
-    assert state.import_calls[imports:] == [1, 3]                   # the first value handed over twice
-    assert set(fw.findings()) == {e["id"] for e in events}
+    assert set(fw.findings()) == {events[0]["id"]}
     (dead,) = fw.dead_letters()
     assert dead["where"] == f"kinesis:{STREAM}:{batch[1]['SequenceNumber']}:1" and dead["reason"].startswith("invalid:")
+    (resumed,) = setup.left_in(setup.queue)
+    assert json.loads(resumed) == {**json.loads(body), "wiaResume": {
+        "sequenceNumber": batch[1]["SequenceNumber"], "values": 0, "found": 2}}
+
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+    assert state.import_calls[imports:] == [1, 2]                   # each value handed over once
+    assert set(fw.findings()) == {e["id"] for e in events} and fw.dead_letters() == []
     assert len(fw.findings()) + 1 == 4
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
 

@@ -11,13 +11,15 @@ rejects them again, so they are dead-lettered once, when the message settles.
 
 A message from the Kinesis failure queue (`WIA_KINESIS_FAILURE_QUEUE`, the stream's on-failure
 destination) that is a Kinesis failure record carries the batch it names, read back from the stream
-(stream_recovery.py); any other message there (an S3 or EventBridge event moved from the asynchronous
-failure queue) is read as on the ingest queue."""
+(stream_recovery.py), one relay record per Kinesis record (`<message id>#<sequence>`: reported back
+as the message); when such a message has records to retry after some it settled, `settle` has the rest
+read from a new message with a resume point instead of reporting it back. Any other message there (an
+S3 or EventBridge event moved from the asynchronous failure queue) is read as on the ingest queue."""
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
-from wia_security.connectors.relay import RelayResult, SourceRecord
+from wia_security.connectors.relay import RecordOutcome, RelayResult, SourceRecord
 from wia_security.errors import ParseError
 from wia_security.reader import Item
 
@@ -27,6 +29,7 @@ from ..settings import ENV_SQS_MAX_RECEIVE_COUNT
 
 
 def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
+    stream_recovery.begin()
     for message in event["Records"]:
         message_id = message["messageId"]
         body = message.get("body")
@@ -40,7 +43,7 @@ def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
         if _from_failure_queue(message, runtime):
             document = stream_recovery.failure_record(body)
             if document is not None:
-                yield SourceRecord(message_id, stream_recovery.recovered_items(body, document, message_id, runtime))
+                yield from stream_recovery.recovered_records(body, document, message_id, runtime)
                 continue
         data = body.encode("utf-8", "surrogatepass")
         yield SourceRecord(message_id, body_items(data, f"sqs:{message_id}", runtime.open_object))
@@ -67,29 +70,77 @@ def hold_back(event: dict[str, Any], runtime: Any) -> Callable[[str], bool] | No
     if limit is None:
         return None
     counts = _receive_counts(event)
-    return lambda message_id: counts.get(message_id, limit) < limit
+    ids = _message_ids(event)
+    return lambda record_id: counts.get(_message_of(record_id, ids), limit) < limit
+
+
+def _message_ids(event: dict[str, Any]) -> set[str]:
+    return {m["messageId"] for m in event["Records"]}
+
+
+def _message_of(record_id: str, ids: set[str]) -> str:
+    """The message a relay record id belongs to: itself, or the failure record whose Part it is."""
+    return record_id if record_id in ids else stream_recovery.message_of(record_id)
 
 
 def settle(event: dict[str, Any], result: RelayResult, runtime: Any) -> int:
-    """Dead-letter the failing messages on their last receive; returns how many were given up."""
+    """Have failure records that settled part of their batch read on from a new message (stream_recovery),
+    and dead-letter the failing messages on their last receive; returns how many were given up."""
+    ids = _message_ids(event)
+    by_message: dict[str, list[RecordOutcome]] = {}
+    for outcome in result.records:
+        by_message.setdefault(_message_of(outcome.id, ids), []).append(outcome)
+    readings = {}
+    for message_id, outcomes in by_message.items():
+        reading = stream_recovery.reading_of(message_id)
+        if reading is not None:
+            readings[message_id] = reading
+            stream_recovery.resume_later(reading, outcomes, runtime)
     limit = runtime.settings.max_receive_count
     if limit is None or not result.retry:
         return 0
     last = {i for i, c in _receive_counts(event).items() if c >= limit}
-    given_up = RelayResult(records=[r for r in result.records if r.retry and r.id in last])
+    bodies = {m["messageId"]: m.get("body") for m in event["Records"]}
+    given_up = RelayResult()
+    parts: dict[str, list[RecordOutcome]] = {}       # a failure record given up whole: its Parts
+    for message_id, outcomes in by_message.items():
+        failing = [o for o in outcomes if o.retry]
+        if message_id not in last or not failing:
+            continue
+        reading = readings.get(message_id)
+        if reading is None or not any(o.whole for o in failing):
+            given_up.records.extend(failing)        # each event still refused, named by its own record and line
+            continue
+        # the batch not read to its end (or unknown what was settled): one dead letter naming it, the
+        # failure record from the point its settled Parts reach as `raw`
+        point = reading.settled_to({o.id: o for o in outcomes})
+        if point is not None:
+            bodies[message_id] = reading.resumed_body(point)
+        whole = RecordOutcome(message_id, retry=True, whole=True,
+                              errors=[e for o in failing for e in o.errors])
+        given_up.records.append(whole)
+        parts[message_id] = failing
     if not given_up.records:
         return 0
-    bodies = {m["messageId"]: m.get("body") for m in event["Records"]}
     # a failure record is named by its batch, not by the SQS message carrying it (a redriven copy is a
     # new message): a repeat gets the same dead_letter_id
     names = {m["messageId"]: stream_recovery.where_of(m.get("body"), f"sqs:{m['messageId']}")
              if _from_failure_queue(m, runtime) else f"sqs:{m['messageId']}" for m in event["Records"]}
-    return runtime.relay.give_up(
+    done = runtime.relay.give_up(
         given_up, f"gave up on the last receive (ApproximateReceiveCount reached {ENV_SQS_MAX_RECEIVE_COUNT}={limit}, "
                   "the redrive policy's maxReceiveCount)",
-        lambda message_id: (bodies.get(message_id) or "").encode("utf-8", "surrogatepass"),
-        lambda message_id: names.get(message_id, f"sqs:{message_id}"))
+        lambda record_id: (bodies.get(record_id) or "").encode("utf-8", "surrogatepass"),
+        lambda record_id: names.get(_message_of(record_id, ids), f"sqs:{record_id}"))
+    for whole in given_up.records:
+        if not whole.retry and whole.id in parts:   # its dead letter stored: so are its Parts
+            for outcome in parts[whole.id]:
+                outcome.retry = False
+                outcome.errors.extend(whole.errors[-1:])
+    return done
 
 
 def respond(event: dict[str, Any], result: RelayResult) -> dict[str, Any]:
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in result.retry]}
+    # a failure record's Parts are reported back as its message, once
+    ids = _message_ids(event)
+    retry = dict.fromkeys(_message_of(record_id, ids) for record_id in result.retry)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
