@@ -47,3 +47,36 @@ def test_secret_objects_are_remembered_when_made():
 @pytest.mark.parametrize("value", [None, 3, [1, "x"], {"a": "b"}])
 def test_nothing_known_leaves_values_as_they_are(value):
     assert redact_value(value) is value
+
+
+def _stream_logger(name: str):
+    import io
+    import logging
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return logger, stream, handler
+
+
+def test_log_records_of_any_logger_mask_known_secrets_in_message_args_and_traceback():
+    # a child logger with its own handler, as a client library's (pymisp logs its request headers at DEBUG)
+    logger, stream, handler = _stream_logger("some_client_library.transport")
+    remember(KEY)
+    try:
+        logger.debug("headers %s", {"Authorization": KEY})
+        logger.error("echo: %r", f"bad key {KEY}")
+        try:
+            raise ValueError(f"refused {KEY}")
+        except ValueError:
+            logger.exception("request failed")
+        logger.warning("100%% of %d done", 3)             # records without a secret are left as they are
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert KEY not in text and 'k3y/with+odd=chars\\"0123' not in text
+    assert text.count(MASK) == 3 and f"ValueError: refused {MASK}" in text
+    assert "WARNING 100% of 3 done" in text
