@@ -37,7 +37,8 @@ PLATFORM = {
                    "kinesis:GetShardIterator", "kinesis:ListShards"},                    # Kinesis polling
     "WriteDeadLetters": {"sqs:SendMessage"},   # the async DLQ
     # the Kinesis on-failure destination: Lambda writes a failed batch's record there, and the event source
-    # mapping that hands it to the forwarder reads and deletes it
+    # mapping that hands it to the forwarder reads and deletes it (the forwarder's own SendMessage there, a
+    # failure record with a resume point, stream_recovery.resume_later, needs no more than this grant)
     "StreamFailures": {"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
 }
 #: which statement grants each action the code needs
@@ -152,6 +153,10 @@ def test_the_stream_failure_grant_is_the_queue_the_mappings_use_and_exists_with_
         assert resources[name]["Condition"] == "HasKinesis", name
     env = resources["Forwarder"]["Properties"]["Environment"]["Variables"]
     assert env["WIA_KINESIS_FAILURE_QUEUE"] == {"Fn::If": ["HasKinesis", queue, ""]}
+    # a failed batch's range is the batch's records only with ParallelizationFactor 1 (stream_recovery.py)
+    assert resources["StreamMapping"]["Properties"].get("ParallelizationFactor", 1) == 1
+    # the forwarder writes a resumed failure record to WIA_KINESIS_FAILURE_QUEUE (above), the queue granted here
+    assert "sqs:SendMessage" in granted()["StreamFailures"]
     # a failure record that can be neither recovered nor dead-lettered ends where it went before
     redrive = resources["StreamFailureQueue"]["Properties"]["RedrivePolicy"]
     assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]},

@@ -636,3 +636,181 @@ def test_a_reading_out_of_time_on_every_receive_is_dead_lettered_whole_on_the_la
     assert "OutOfTime: not finished: reading the batch back from the stream, the next Kinesis call" in dead["reason"]
     assert json.loads(dead["raw"]) == json.loads(body)
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+# -- resuming a reading cut short: a destination that keeps no ids (a file) gets every value once ----
+
+class SlowDestination:
+    """The relay's sink as it is, each send() taking `seconds` of the clock's invocation (a destination
+    slow to answer); `sends` counts the events handed to it."""
+
+    def __init__(self, sink: Any, clock: "Clock", seconds: float) -> None:
+        self.sink, self.clock, self.seconds = sink, clock, seconds
+        self.name = getattr(sink, "name", "sink")
+        self.sends: list[int] = []
+
+    def send(self, events: Any) -> Any:
+        self.clock.now += self.seconds
+        self.sends.append(len(events))
+        return self.sink.send(events)
+
+    def flush(self) -> Any:
+        return self.sink.flush()
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+def _file_forwarder(forwarder: Any, tmp_path: Path) -> tuple[Any, Path]:
+    out = tmp_path / "out.ndjson"
+    return forwarder(f'[destinations.archive]\nurl = "file://{out}"\n'), out
+
+
+def _ids_in(out: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in out.read_text().splitlines()] if out.exists() else []
+
+
+def test_a_record_cut_in_its_middle_by_time_goes_on_from_its_next_value_each_value_once_in_a_file(
+        forwarder, samples, monkeypatch, clock, tmp_path):
+    """A file keeps every copy it is given. Five records: one event, an NDJSON record of six, an invalid
+    event, garbage, two events (11 values). The destination takes 40 s per chunk of two (the relay's chunk
+    size set to 2); of the 90 s to spend, the third chunk ends at 120 s, inside the reserve: the reading
+    stops between the fifth and sixth value of the NDJSON record, with the failure record sent again
+    resuming after value 5 of that record. The next receive reads from the sixth value on. The file holds
+    each of the 9 events exactly once, the 2 bad values are dead-lettered once each with their reasons:
+    9 + 2 == 11, nothing lost, nothing doubled."""
+    fw, out = _file_forwarder(forwarder, tmp_path)
+    setup = Setup(fw, monkeypatch)
+    events = [fresh(samples["alert-sample"]) for _ in range(9)]
+    bad = invalid(fresh(samples["alert-sample"]))
+    batch = put(setup.kinesis, [json.dumps(events[0]).encode(), ndjson(events[1:7]), json.dumps(bad).encode(),
+                                b"\x00garbage", ndjson(events[7:], gz=True)])
+    body = failure_record(setup.kinesis, batch)
+    relay = fw.module.runtime().relay
+    relay.chunk_events = 2
+    relay.sink = slow = SlowDestination(relay.sink, clock, 40.0)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+
+    (first,) = setup.poll(rounds=1, context=clock.context)
+
+    assert first == {"batchItemFailures": []}
+    assert slow.sends == [2, 2, 2] and clock.spent() == 120.0
+    assert _ids_in(out) == [e["id"] for e in events[:6]] and fw.dead_letters() == []
+    (resumed,) = setup.left_in(setup.queue)
+    assert json.loads(resumed)["wiaResume"] == {"sequenceNumber": batch[1]["SequenceNumber"], "values": 5, "found": 2}
+
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+
+    assert slow.sends == [2, 2, 2, 2, 1]
+    assert _ids_in(out) == [e["id"] for e in events]                 # each event once, in the stream's order
+    dead = {d["where"]: d for d in fw.dead_letters()}
+    seq = [r["SequenceNumber"] for r in batch]
+    assert set(dead) == {f"kinesis:{STREAM}:{seq[2]}:1", f"kinesis:{STREAM}:{seq[3]}:1"}
+    assert dead[f"kinesis:{STREAM}:{seq[2]}:1"]["reason"].startswith("invalid: /data")
+    assert dead[f"kinesis:{STREAM}:{seq[3]}:1"]["reason"].startswith("unparseable input:")
+    assert len(_ids_in(out)) + len(dead) == 11
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_resumed_reading_given_up_names_only_the_rest_of_the_batch_in_its_raw(
+        forwarder, samples, monkeypatch, throttling, clock, tmp_path):
+    """A first receive delivers the first page (two events, to a file) and runs out of time: the reading
+    goes on from a new message resuming after them. That one is throttled throughout on both its
+    receives: on its last, it is dead-lettered whole, and its `raw` is the failure record with the resume
+    point, naming only the records not delivered (replaying it would not send the first two again).
+    Before: the message was given up with the range from its start, both delivered events included."""
+    from wia_lambda import stream_recovery
+    monkeypatch.setattr(stream_recovery, "THROTTLE_TRIES", 2)
+    fw, out = _file_forwarder(forwarder, tmp_path)
+    setup = Setup(fw, monkeypatch, max_receives=2)
+    events = [fresh(samples["alert-sample"]) for _ in range(4)]
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events])
+    body = failure_record(setup.kinesis, batch)
+    throttled = [Fault("reply", status=400, headers=THROTTLED_HEADERS, body=THROTTLED) for _ in range(6)]
+    # receive 1: a page of two taking 60 s, then no time for a call as slow; receives 2 and 3: throttled
+    throttling.add(Fault("rewrite", rewrite=lambda *answer: answer), _short_page(clock, setup.kinesis, 2, 60.0),
+                   Fault("rewrite", rewrite=lambda *answer: answer), *throttled,
+                   Fault("rewrite", rewrite=lambda *answer: answer), *throttled)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+
+    responses = setup.poll(rounds=4, context=clock.context)
+
+    assert [len(r["batchItemFailures"]) for r in responses] == [0, 1, 0] and throttling.unused() == []
+    assert _ids_in(out) == [e["id"] for e in events[:2]]
+    (dead,) = fw.dead_letters()
+    info = json.loads(body)["KinesisBatchInfo"]
+    assert dead["where"] == f"kinesis:{STREAM}:{info['shardId']}:{info['startSequenceNumber']}-{info['endSequenceNumber']}"
+    assert dead["reason"].startswith("gave up on the last receive")
+    assert "RecoveryIncomplete: the shard's read throughput was exceeded on 2 tries" in dead["reason"]
+    assert json.loads(dead["raw"]) == {**json.loads(body), "wiaResume": {
+        "sequenceNumber": batch[1]["SequenceNumber"], "values": 0, "found": 2}}
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_resume_point_that_cannot_be_written_leaves_the_message_to_be_read_again_from_its_start(
+        forwarder, samples, monkeypatch, clock, tmp_path):
+    """SendMessage to the failure queue fails (the function's SQS endpoint is unreachable): the message is
+    reported back as before and read again from its start. Nothing is lost; the values already handed
+    over are handed over again (the file gets them twice), as before the resume point existed."""
+    fw, out = _file_forwarder(forwarder, tmp_path)
+    setup = Setup(fw, monkeypatch)
+    events = [fresh(samples["alert-sample"]) for _ in range(3)]
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events])
+    relay = fw.module.runtime().relay
+    relay.chunk_events = 1
+    relay.sink = slow = SlowDestination(relay.sink, clock, 50.0)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")     # the discard port: nothing listens
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+
+    (first,) = setup.poll(rounds=1, context=clock.context)
+
+    assert len(first["batchItemFailures"]) == 1 and slow.sends == [1, 1]
+    assert _ids_in(out) == [e["id"] for e in events[:2]]
+    monkeypatch.setenv("WIA_TIME_RESERVE", "0")
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+    assert _ids_in(out) == [e["id"] for e in events[:2]] + [e["id"] for e in events]
+    assert setup.left_in(setup.queue) == []
+
+
+@pytest.mark.parametrize("resume,member", [
+    ({"sequenceNumber": "1", "values": 0, "found": 1}, "sequenceNumber"),        # before the range
+    ({"sequenceNumber": "SEQ", "values": -1, "found": 1}, "values"),
+    ({"sequenceNumber": "SEQ", "values": 0, "found": True}, "found"),
+    ("after 5", None),
+])
+def test_a_malformed_resume_point_is_dead_lettered_naming_the_member(forwarder, samples, monkeypatch, resume, member):
+    """Anyone allowed to SendMessage on the queue could forge one: it is settled as one dead letter naming
+    what is wrong, never read from a point outside the range."""
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    put(setup.kinesis, [json.dumps(fresh(samples["alert-sample"])).encode()])      # sequence number 1: before
+    batch = put(setup.kinesis, [json.dumps(fresh(samples["alert-sample"])).encode() for _ in range(2)])
+    if isinstance(resume, dict) and resume["sequenceNumber"] == "SEQ":
+        resume = {**resume, "sequenceNumber": batch[0]["SequenceNumber"]}
+    body = {**json.loads(failure_record(setup.kinesis, batch)), "wiaResume": resume}
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=json.dumps(body))
+
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    assert fw.findings() == {}
+    (dead,) = fw.dead_letters()
+    assert dead["reason"].startswith("unparseable input: Kinesis failure record: wiaResume" +
+                                     (f".{member} " if member else " is not an object"))
+
+
+def test_a_range_holding_more_records_than_the_batch_is_forwarded_whole_with_a_warning(
+        forwarder, samples, monkeypatch, capsys):
+    """With ParallelizationFactor above 1 a range holds other virtual shards' records too: they cannot be
+    told apart, so all are forwarded (none skipped) and a warning names the counts."""
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    events = [fresh(samples["alert-sample"]) for _ in range(5)]
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events])
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch, batchSize=3))
+
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    assert set(fw.findings()) == {e["id"] for e in events} and fw.dead_letters() == []
+    warnings = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+                if "ParallelizationFactor" in line]
+    assert [(w["level"], w["batch_size"], w["found"]) for w in warnings] == [("WARNING", 3, 5)]
