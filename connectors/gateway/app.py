@@ -15,18 +15,20 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from wia_security import jsonio
+from wia_security.errors import ConfigError
 from wia_security.schemas import EVENT_TYPES
 from wia_security.timeutil import time_or_relative
 from wia_security.validation import Validator
 
 from . import hec
-from .auth import TokenSet, credential
+from . import auth as auth_limits
+from .auth import TokenFile, TokenSet, credential
 from .dispatch import Busy, Dispatcher, StoreUnavailable
 from .ingest import BadEncoding, BodyTooLarge, Verdicts, read_body, split_values, validate_items
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import GatewayMetrics, destination_name, endpoint_of, method_of, status_class
 from .settings import GatewaySettings
-from .stream import (CHANNELS, CLOSE_GOING_AWAY, CLOSE_RATE_LIMITED, CLOSE_SLOW_CONSUMER, E_INTERNAL,
+from .stream import (CHANNELS, CLOSE_GOING_AWAY, CLOSE_RATE_LIMITED, CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_REVOKED, E_INTERNAL,
                      E_INVALID_MESSAGE, E_RATE_LIMITED, E_UNAVAILABLE, PROTOCOL_VERSION, Client, FilterError, Hub,
                      RateLimiter, check_keys, parse_message, sdk_to_action)
 from . import stream as stream_limits
@@ -44,8 +46,15 @@ class Gateway:
     def __init__(self, settings: GatewaySettings) -> None:
         settings.check()
         self.settings = settings
-        self.tokens = TokenSet(settings.tokens, allow_anonymous=settings.allow_anonymous)
-        self.metrics_tokens = TokenSet(settings.metrics_tokens)
+        # Read now (a bad file stops the start); re-read when they change (watch_token_files, SIGHUP).
+        self.token_file = TokenFile(settings.token_file) if settings.token_file else None
+        self.metrics_token_file = (TokenFile(settings.metrics_token_file, what="metrics token file")
+                                   if settings.metrics_token_file else None)
+        if not settings.tokens and not (self.token_file and self.token_file.tokens) and not settings.allow_anonymous:
+            raise ConfigError(f"no bearer token configured: the token file {settings.token_file} holds none",
+                              key="tokens")
+        self.tokens = self._token_set()
+        self.metrics_tokens = self._metrics_token_set()
         self.metrics = GatewayMetrics()
         self.validator = Validator(lenient=settings.lenient)
         self.hub = Hub(replay_events=settings.replay_events, client_queue=settings.client_queue,
@@ -119,6 +128,59 @@ class Gateway:
             self.taxii.close()
 
     # --- auth ---
+    def _token_set(self) -> TokenSet:
+        file_tokens = self.token_file.tokens if self.token_file else []
+        return TokenSet([*self.settings.tokens, *file_tokens], allow_anonymous=self.settings.allow_anonymous)
+
+    def _metrics_token_set(self) -> TokenSet:
+        file_tokens = self.metrics_token_file.tokens if self.metrics_token_file else []
+        return TokenSet([*self.settings.metrics_tokens, *file_tokens])
+
+    async def reload_tokens(self, *, force: bool = False) -> None:
+        """Takes a changed token file (`force`: re-read it even when it looks unchanged, for SIGHUP).
+
+        New requests are checked against the new set at once; open streams whose token is no longer in it
+        are closed with CLOSE_TOKEN_REVOKED."""
+        files = [f for f in (self.token_file, self.metrics_token_file) if f is not None]
+        if not files:
+            return
+        changed = await run_in_threadpool(lambda: [f.poll(force=force) is not None for f in files])
+        for file, taken in zip(files, changed):
+            if not taken:
+                continue
+            if file is self.token_file:
+                before, self.tokens = self.tokens, self._token_set()
+                log.info("%s %s reloaded: %d token(s) in force (was %d)", file.what, file.path,
+                         len(self.tokens), len(before))
+                self.revoke_streams()
+            else:
+                self.metrics_tokens = self._metrics_token_set()
+                log.info("%s %s reloaded: %d token(s) in force", file.what, file.path, len(self.metrics_tokens))
+
+    async def watch_token_files(self) -> None:
+        """Looks at the token files every TOKEN_FILE_CHECK_SECONDS (one stat each) until cancelled."""
+        while True:
+            await asyncio.sleep(auth_limits.TOKEN_FILE_CHECK_SECONDS)
+            try:
+                await self.reload_tokens()
+            except Exception:  # noqa: BLE001 - a fault here must not end the watch (the last good tokens stay)
+                log.exception("checking the token files failed")
+
+    def revoke_streams(self) -> None:
+        """Closes every stream connection whose token the current set no longer accepts."""
+        revoked = [c for c in list(self.hub.clients) if not self.tokens.check(c.credential)]
+        for client in revoked:
+            self._revoke(client)
+        if revoked:
+            log.info("closed %d stream connection(s) whose token was revoked (close code %d)",
+                     len(revoked), CLOSE_TOKEN_REVOKED)
+
+    def _revoke(self, client: Client) -> None:
+        client.revoke(lambda: client.control(
+            "close", reason="token_revoked", message="the token this connection was opened with is no longer "
+            "accepted; reconnect with a valid token", reconnect_allowed=True, reconnect_delay_seconds=0,
+            sequence=self.hub.sequence, stream_id=self.hub.stream_id))
+
     def authorized(self, headers: Any, schemes: tuple[str, ...] = ("bearer", "basic")) -> bool:
         return self.tokens.check(credential(headers.get("authorization"), schemes)[1])
 
@@ -402,7 +464,8 @@ async def stats(request: Request) -> Response:
 # --- the WebSocket stream ---
 async def stream(ws: WebSocket) -> None:
     gw: Gateway = ws.app.state.gateway
-    if not gw.authorized(ws.headers, ("bearer",)):
+    token = credential(ws.headers.get("authorization"), ("bearer",))[1]
+    if not gw.tokens.check(token):
         gw.metrics.refuse("stream", "auth")
         await deny(ws)
         return
@@ -421,12 +484,12 @@ async def stream(ws: WebSocket) -> None:
         return
     gw.open_streams += 1                  # taken before the first await: concurrent handshakes see it
     try:
-        await _serve_stream(gw, ws)
+        await _serve_stream(gw, ws, token)
     finally:
         gw.open_streams -= 1
 
 
-async def _serve_stream(gw: Gateway, ws: WebSocket) -> None:
+async def _serve_stream(gw: Gateway, ws: WebSocket, token: str | None) -> None:
     await ws.accept()
     gw.metrics.stream_connections += 1
     # Events go straight to the ASGI send (Starlette's WebSocket.send re-checks its state on every
@@ -436,7 +499,10 @@ async def _serve_stream(gw: Gateway, ws: WebSocket) -> None:
     async def send_text(text: str) -> None:
         await asgi_send({"type": "websocket.send", "text": text})
     client = Client(gw.hub, send_text, client_id=ws.headers.get("x-wia-client-id"))
+    client.credential = token             # checked again when the token file changes
     gw.hub.clients.add(client)
+    if not gw.tokens.check(token):        # revoked while the handshake was being answered
+        gw._revoke(client)
     task = asyncio.current_task()
     if task is not None:
         gw._streams.add(task)
@@ -500,6 +566,15 @@ async def _sender(client: Client) -> int | None:
             client.overflow_event.clear()
             overflow = asyncio.ensure_future(client.overflow_event.wait())
             done, _ = await asyncio.wait({sender, closer, overflow}, return_when=asyncio.FIRST_COMPLETED)
+        if client.revoked and client.closing is not None:
+            # Its token is gone: nothing more is written, however much is queued; only the close message.
+            sender.cancel()
+            code, message = client.closing[0], client.closing[1]()
+            try:
+                await asyncio.wait_for(client.send_text(message), 2)
+            except Exception:  # noqa: BLE001 - the peer is gone or stuck; close anyway
+                pass
+            return code
         if sender not in done:
             grace = stream_limits.SHUTDOWN_DRAIN_SECONDS if closer in done else stream_limits.SLOW_CONSUMER_CLOSE_SECONDS
             await asyncio.wait({sender}, timeout=grace)
@@ -592,6 +667,8 @@ def _request_id(doc: Any) -> Any:
 
 
 async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
+    if client.revoked:                   # its token was revoked: the connection is being closed
+        return
     action = doc.get("action")
     request_id = doc.get("request_id")
     check_keys(doc)
@@ -634,6 +711,8 @@ async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
         # In a worker thread, as for POST /v1/events: 1,400 events took ~20 ms, which every other connection
         # waited for on the loop. This connection's receiver waits, so its replies keep their order.
         verdicts = await run_in_threadpool(validate_items, items, gw.validator, "array")
+        if client.revoked:               # revoked while the events were validated: not accepted
+            return
         try:
             await gw.ingest(verdicts)
         except (Busy, StoreUnavailable) as exc:
@@ -710,9 +789,11 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: Starlette):
         await run_in_threadpool(gw.open)
+        watch = asyncio.ensure_future(gw.watch_token_files())
         try:
             yield
         finally:
+            watch.cancel()
             await gw.close_streams()
             await run_in_threadpool(gw.close)          # drains the delivery queue, flushes, closes sinks
 

@@ -9,7 +9,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
+import os
 from typing import Sequence
+
+from wia_security.errors import ConfigError
+
+from .settings import MIN_TOKEN_CHARS, read_token_file
+
+log = logging.getLogger("wia_security.gateway")
+
+#: Seconds between two looks (one stat) at a token file: a changed file is re-read within this.
+TOKEN_FILE_CHECK_SECONDS = 1.0
 
 
 class TokenSet:
@@ -27,6 +38,9 @@ class TokenSet:
         for token in self._tokens:         # no early exit: the time does not tell which token matched
             ok |= hmac.compare_digest(candidate, token)
         return ok
+
+    def __len__(self) -> int:
+        return len(self._tokens)
 
     def __repr__(self) -> str:
         return f"<TokenSet {len(self._tokens)} token(s)>"
@@ -48,3 +62,75 @@ def credential(authorization: str | None, schemes: Sequence[str] = ("bearer",)) 
     if scheme in schemes:
         return scheme, value or None
     return scheme, None
+
+
+class TokenFile:
+    """A token file the gateway re-reads when it changes (its inode, size, mtime or ctime differ) or when asked
+    (SIGHUP). A version that cannot be read, holds no token, or holds a token shorter than MIN_TOKEN_CHARS is
+    not taken: the last good tokens stay, with one warning per such version (a half-written file must neither
+    lock every client out nor open the gateway). Warnings name the file and a line number, never a token."""
+
+    def __init__(self, path: str, *, what: str = "token file") -> None:
+        self.path = path
+        self.what = what
+        self._seen: tuple[int, ...] | None = None   # the version last looked at (taken or refused)
+        self._warned: object = None
+        self.tokens = self._read_at_start()
+
+    def _signature(self) -> tuple[int, ...]:
+        st = os.stat(self.path)
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def _read_at_start(self) -> list[str]:
+        try:
+            self._seen = self._signature()
+            tokens = read_token_file(self.path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the {self.what}: {_reason(exc)}", key="token_file",
+                              source=self.path) from None
+        problem = _problem(tokens)
+        if problem and tokens:                      # no token at all is the settings' own error
+            raise ConfigError(f"{self.what}: {problem}", key="token_file", source=self.path)
+        return tokens
+
+    def poll(self, *, force: bool = False) -> list[str] | None:
+        """The file's tokens when a new version was taken, else None (unchanged, or refused with a warning).
+        Blocking (stat, and a read when it changed): call it off the event loop."""
+        try:
+            signature = self._signature()
+            if signature == self._seen and not force:
+                return None
+            self._seen = signature
+            tokens = read_token_file(self.path)
+        except (OSError, UnicodeDecodeError) as exc:
+            self._seen = None
+            self._warn(("unreadable", _reason(exc)), f"cannot read the {self.what} {self.path} ({_reason(exc)})")
+            return None
+        problem = _problem(tokens) or (None if tokens else "it holds no token")
+        if problem:
+            self._warn(("bad", signature), f"the {self.what} {self.path} is not taken: {problem}")
+            return None
+        self._warned = None
+        self.tokens = tokens
+        return tokens
+
+    def _warn(self, key: object, message: str) -> None:
+        if key != self._warned:                     # once per bad version, not every second
+            self._warned = key
+            log.warning("%s; the %d token(s) of its last good version stay in force", message, len(self.tokens))
+
+    def __repr__(self) -> str:
+        return f"<TokenFile {self.path!r} {len(self.tokens)} token(s)>"
+
+
+def _problem(tokens: list[str]) -> str | None:
+    for number, token in enumerate(tokens, 1):
+        if len(token) < MIN_TOKEN_CHARS:
+            return f"token {number} is shorter than {MIN_TOKEN_CHARS} characters"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return "not UTF-8 text"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import threading
 from typing import Any
@@ -36,7 +37,15 @@ class _Server(uvicorn.Server):
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
+            # SIGHUP re-reads the token files at once, even when they look unchanged (the watch compares
+            # inode, size and times once a second); it no longer ends the process.
+            self._loop.add_signal_handler(signal.SIGHUP, self._reload_tokens)
         await super().serve(sockets)
+
+    def _reload_tokens(self) -> None:
+        log.info("SIGHUP: re-reading the token files")
+        asyncio.ensure_future(self.gateway.reload_tokens(force=True))
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         if self._graceful or self._loop is None:

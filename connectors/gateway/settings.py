@@ -59,11 +59,15 @@ class GatewaySettings:
     taxii: bool = True                             # the TAXII 2.1 endpoint over the store
     taxii_title: str = "WIA Security gateway"
     metrics_tokens: Sequence[str] = ()             # accepted on GET /metrics only, beside `tokens`
+    # Files of tokens, one a line, beside `tokens` / `metrics_tokens` (which cannot change at runtime): re-read
+    # when they change (auth.TokenFile), so a token is added or revoked without a restart.
+    token_file: str | None = None
+    metrics_token_file: str | None = None
     metrics_anonymous: bool = False                # GET /metrics without a token (explicit opt-in)
     extra: dict = field(default_factory=dict)
 
     def check(self) -> None:
-        if not self.tokens and not self.allow_anonymous:
+        if not self.tokens and not self.token_file and not self.allow_anonymous:
             raise ConfigError(f"no bearer token configured: set {TOKEN_ENV}, use --token-file, "
                               "or pass --allow-anonymous for local development", key="tokens")
         if self.slow_consumer not in SLOW_CONSUMER_POLICIES:
@@ -72,8 +76,18 @@ class GatewaySettings:
                     "max_pending_events", "delivery_batch", "max_stream_clients"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be at least 1", key=key)
-        if any(len(t) < 16 for t in [*self.tokens, *self.metrics_tokens]):
-            raise ConfigError("tokens must be at least 16 characters", key="tokens")
+        if any(len(t) < MIN_TOKEN_CHARS for t in [*self.tokens, *self.metrics_tokens]):
+            raise ConfigError(f"tokens must be at least {MIN_TOKEN_CHARS} characters", key="tokens")
+
+
+#: Shortest token accepted (from any source).
+MIN_TOKEN_CHARS = 16
+
+
+def read_token_file(path: str) -> list[str]:
+    """Tokens in a file, one per line (blank lines and # comments skipped). Raises OSError. Never logged."""
+    with open(path, encoding="utf-8") as fh:
+        return [line.strip() for line in fh if line.strip() and not line.lstrip().startswith("#")]
 
 
 def load_tokens(*, env: str = TOKEN_ENV, path: str | None = None) -> list[str]:
@@ -81,10 +95,10 @@ def load_tokens(*, env: str = TOKEN_ENV, path: str | None = None) -> list[str]:
     tokens: list[str] = []
     if path:
         try:
-            with open(path, encoding="utf-8") as fh:
-                tokens += [line.strip() for line in fh if line.strip() and not line.lstrip().startswith("#")]
-        except OSError as exc:
-            raise ConfigError(f"cannot read the token file: {exc.strerror}", key="token_file", source=path) from None
+            tokens += read_token_file(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"cannot read the token file: {reason}", key="token_file", source=path) from None
     value = os.environ.get(env, "")
     tokens += [t.strip() for t in value.split(",") if t.strip()]
     return tokens

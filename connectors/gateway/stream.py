@@ -57,6 +57,7 @@ CLOSE_POLICY = 1008               # unauthorized
 CLOSE_TOO_BIG = 1009              # a client message above max_message_size
 CLOSE_SLOW_CONSUMER = 4008        # the client's queue overflowed (policy "disconnect"); resume to catch up
 CLOSE_RATE_LIMITED = 4029         # the client kept sending past the rate limit
+CLOSE_TOKEN_REVOKED = 4001        # the connection's token was removed from the token file (as HTTP 401)
 
 # Error codes: the Phase-3 doc's table.
 E_INVALID_MESSAGE = "E1001"
@@ -313,6 +314,23 @@ class Client:
         self.stuck = False                       # dropped while a write to it was blocked
         self.replaying: Backlog | None = None    # the backlog the sender is writing out
         self.sent = 0
+        self.credential: str | None = None       # the token it connected with (never logged or shown)
+        self.revoked = False                     # that token was revoked: closing with CLOSE_TOKEN_REVOKED
+
+    def __repr__(self) -> str:
+        return f"<Client {self.id}>"
+
+    def revoke(self, message: Callable[[], str]) -> None:
+        """Its token was revoked: nothing more is offered or written, only `message`, then CLOSE_TOKEN_REVOKED."""
+        self.revoked = True
+        self.hub.clients.discard(self)
+        self.queue.clear()
+        self.queued_chars = 0
+        if self.replaying is not None:
+            self.replaying.records.clear()
+        self.closing = (CLOSE_TOKEN_REVOKED, message)
+        self.close_event.set()
+        self.wakeup.set()
 
     def close_with(self, code: int, message: Callable[[], str]) -> None:
         self.closing = (code, message)
@@ -378,6 +396,8 @@ class Client:
                 return None
             await self.wakeup.wait()
             self.wakeup.clear()
+            if self.revoked:
+                return CLOSE_TOKEN_REVOKED
             if self.overflowed:
                 return CLOSE_SLOW_CONSUMER
             if self.dropped_pending:

@@ -36,11 +36,14 @@ def add_parser(subparsers: Any) -> None:
                    help="an extra destination URL (repeatable), e.g. kafka://broker:9092/wia-events")
     p.add_argument("--dead-letter", default="wia-dead-letter.ndjson", metavar="SPEC",
                    help="where refused events go with the reason: a path, sqlite:///x.db, or sink+URL")
-    p.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line")
+    p.add_argument("--token-file", metavar="PATH",
+                   help="bearer tokens, one per line; re-read when it changes and on SIGHUP (streams of a removed "
+                        "token close with 4001)")
     p.add_argument("--allow-anonymous", action="store_true",
                    help="accept requests without a token (local development only)")
     p.add_argument("--metrics-token-file", metavar="PATH",
-                   help="tokens accepted on GET /metrics only, one per line (also $WIA_GATEWAY_METRICS_TOKENS)")
+                   help="tokens accepted on GET /metrics only, one per line (also $WIA_GATEWAY_METRICS_TOKENS); "
+                        "re-read when it changes and on SIGHUP")
     p.add_argument("--metrics-anonymous", action="store_true",
                    help="serve GET /metrics without a token (counts only; for a scraper on a private network)")
     p.add_argument("--lenient", action="store_true", help="treat optional null fields as absent")
@@ -78,17 +81,18 @@ def run(args: argparse.Namespace) -> int:
         "replay_events": args.replay_events, "heartbeat_seconds": args.heartbeat}.items() if v is not None}
     try:
         settings = GatewaySettings(
-            tokens=load_tokens(env=TOKEN_ENV, path=args.token_file), allow_anonymous=args.allow_anonymous,
+            tokens=load_tokens(env=TOKEN_ENV), token_file=args.token_file, allow_anonymous=args.allow_anonymous,
             store=None if args.no_store else args.store, destinations=args.config, extra_sinks=args.destinations,
             dead_letter=args.dead_letter, lenient=args.lenient, slow_consumer=args.slow_consumer,
-            taxii=not args.no_taxii, metrics_tokens=load_tokens(env=METRICS_TOKEN_ENV, path=args.metrics_token_file),
+            taxii=not args.no_taxii, metrics_tokens=load_tokens(env=METRICS_TOKEN_ENV),
+            metrics_token_file=args.metrics_token_file,
             metrics_anonymous=args.metrics_anonymous, **overrides)
         settings.check()
     except (WiaError, OSError) as exc:
         return fail(exc)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.allow_anonymous and not settings.tokens:
+    if args.allow_anonymous and not settings.tokens and not settings.token_file:
         logging.getLogger("wia_security.gateway").warning("authentication is OFF (--allow-anonymous)")
     if args.metrics_anonymous:
         logging.getLogger("wia_security.gateway").warning("GET /metrics is served without a token (--metrics-anonymous)")

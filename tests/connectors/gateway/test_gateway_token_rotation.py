@@ -1,0 +1,202 @@
+"""Token rotation without a restart: the gateway re-reads `--token-file` (and `--metrics-token-file`) when it
+changes and on SIGHUP. A removed token stops working for new requests and closes the streams opened with it
+(a `close` message, then code 4001); a version of the file that cannot be used (gone, empty, not UTF-8, a short
+token) is not taken, with one warning, and the last good tokens stay. Real gateway (uvicorn in a thread, and
+`wia-security serve` as a subprocess for SIGHUP), real `websockets` clients."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from gateway_helpers import recv_json, until
+from strategies import event_dicts
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from wia_security.connectors.gateway import auth as auth_module
+from wia_security.connectors.gateway.auth import TokenFile
+from wia_security.connectors.gateway.stream import CLOSE_TOKEN_REVOKED
+from wia_security.connectors.websocket_client import StreamAuthError, StreamClient
+
+OLD = "rotation-old-token-1f0c9a7e5b"
+KEPT = "rotation-kept-token-8d2e4b6a1c"
+NEW = "rotation-new-token-3b7f2d9e0a"
+METRICS_OLD = "metrics-old-token-5e1a7c3b9d"
+METRICS_NEW = "metrics-new-token-0c4f8a2e6b"
+ALL_TOKENS = (OLD, KEPT, NEW, METRICS_OLD, METRICS_NEW)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def replace_file(path, text: str) -> None:
+    """As an operator should: write beside it, then rename over it (readers never see half a file)."""
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def status(gw, token: str | None, path: str = "/v1/stats") -> int:
+    return requests.get(gw.url + path, headers=bearer(token) if token else {}).status_code
+
+
+def test_a_changed_token_file_is_taken_and_streams_of_a_removed_token_close_with_4001(make_gateway, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="wia_security")
+    tokens, metrics_tokens = tmp_path / "tokens", tmp_path / "metrics.tokens"
+    tokens.write_text(f"# ingest\n{OLD}\n{KEPT}\n")
+    metrics_tokens.write_text(f"{METRICS_OLD}\n")
+    gw = make_gateway(tokens=[], token_file=str(tokens), metrics_token_file=str(metrics_tokens))
+    assert (status(gw, OLD), status(gw, KEPT), status(gw, NEW)) == (200, 200, 401)
+    assert status(gw, METRICS_OLD, "/metrics") == 200
+
+    async def run() -> None:
+        old_ws = await connect(gw.ws_url, additional_headers=bearer(OLD))
+        kept_ws = await connect(gw.ws_url, additional_headers=bearer(KEPT))
+        for ws in (old_ws, kept_ws):
+            await ws.send(json.dumps({"action": "subscribe"}))
+            assert (await recv_json(ws))["action"] == "subscribed"
+
+        replace_file(tokens, f"{KEPT}\n{NEW}\n")
+        replace_file(metrics_tokens, f"{METRICS_NEW}\n")
+        # New requests: refused once the watch (a stat a second) saw the file; nothing else changes
+        await until(lambda: status(gw, OLD) == 401, timeout=10)
+        assert (status(gw, KEPT), status(gw, NEW)) == (200, 200)
+        await until(lambda: status(gw, METRICS_OLD, "/metrics") == 401, timeout=10)
+        assert status(gw, METRICS_NEW, "/metrics") == 200
+        assert status(gw, METRICS_NEW) == 401                       # a metrics token stays metrics-only
+
+        # The stream opened with the removed token: a `close` message saying why, then 4001
+        close = await recv_json(old_ws)
+        assert (close["action"], close["reason"], close["reconnect_allowed"]) == ("close", "token_revoked", True)
+        with pytest.raises(ConnectionClosed):
+            await recv_json(old_ws)
+        assert old_ws.close_code == CLOSE_TOKEN_REVOKED == 4001
+        # ... the one opened with a kept token goes on
+        await asyncio.to_thread(requests.post, gw.url + "/v1/events", json=event_dicts(1, seed=562),
+                                headers=bearer(NEW))
+        assert (await recv_json(kept_ws))["action"] == "event"
+        await kept_ws.close()
+        # A StreamClient with the revoked token comes back once and stops with StreamAuthError, no loop
+        client = StreamClient(gw.ws_url, token=OLD, initial_backoff=0.05)
+        with pytest.raises(StreamAuthError):
+            await asyncio.wait_for(anext(client.events()), 10)
+        new_ws = await connect(gw.ws_url, additional_headers=bearer(NEW))
+        await new_ws.close()
+    asyncio.run(asyncio.wait_for(run(), 60))
+    text = caplog.text
+    assert "token file" in text and "reloaded: 2 token(s) in force" in text
+    assert "closed 1 stream connection(s) whose token was revoked (close code 4001)" in text
+    assert not any(token in text for token in ALL_TOKENS)
+
+
+def test_a_token_file_that_cannot_be_used_keeps_the_last_good_tokens_with_one_warning(make_gateway, tmp_path,
+                                                                                     monkeypatch, caplog):
+    """Gone, empty, not UTF-8, a token too short: each such version neither locks every client out nor opens the
+    gateway; each is warned about once however often the file is looked at, naming the file but no token."""
+    monkeypatch.setattr(auth_module, "TOKEN_FILE_CHECK_SECONDS", 0.02)
+    caplog.set_level(logging.INFO, logger="wia_security")
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{OLD}\n")
+    gw = make_gateway(tokens=[], token_file=str(tokens))
+    token_file = gw.gateway.token_file
+    polls = [0]
+    real_poll = token_file.poll
+
+    def counting_poll(**kwargs):
+        polls[0] += 1
+        return real_poll(**kwargs)
+    monkeypatch.setattr(token_file, "poll", counting_poll)
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    async def run() -> None:
+        bad_versions = [
+            (lambda: tokens.unlink(), "cannot read the token file"),
+            (lambda: tokens.write_text(""), "is not taken: it holds no token"),
+            (lambda: tokens.write_text("# all commented out\n\n"), "is not taken: it holds no token"),
+            (lambda: tokens.write_bytes(b"\xff\xfe" + NEW.encode()), "not UTF-8 text"),
+            (lambda: tokens.write_text(f"{NEW}\nshort-token\n"), "token 2 is shorter than 16 characters"),
+        ]
+        for change, expected in bad_versions:
+            before = len(warnings())
+            change()
+            await until(lambda: len(warnings()) > before)
+            seen = polls[0]
+            await until(lambda: polls[0] >= seen + 5)               # looked at again and again
+            assert len(warnings()) == before + 1, warnings()[before:]
+            assert expected in warnings()[-1] and str(tokens) in warnings()[-1]
+            assert "the 1 token(s) of its last good version stay in force" in warnings()[-1]
+            assert await asyncio.to_thread(status, gw, OLD) == 200   # not locked out
+            assert await asyncio.to_thread(status, gw, NEW) == 401
+            assert await asyncio.to_thread(status, gw, None) == 401  # not opened
+        replace_file(tokens, f"{NEW}\n")                            # a good version again: taken
+        await until(lambda: status(gw, NEW) == 200, timeout=10)
+        assert await asyncio.to_thread(status, gw, OLD) == 401
+    asyncio.run(asyncio.wait_for(run(), 60))
+    assert not any(token in caplog.text for token in ALL_TOKENS)
+
+
+def test_force_rereads_a_file_whose_stat_looks_unchanged(tmp_path, monkeypatch):
+    """On a file system with coarse times an edit can keep size and times: the once-a-second look misses it, the
+    re-read that SIGHUP asks for does not."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{OLD}\n")
+    token_file = TokenFile(str(tokens))
+    monkeypatch.setattr(token_file, "_signature", lambda: (1, 2, 3))
+    token_file._seen = (1, 2, 3)
+    tokens.write_text(f"{NEW}\n")
+    assert token_file.poll() is None and token_file.tokens == [OLD]
+    assert token_file.poll(force=True) == [NEW] and token_file.tokens == [NEW]
+    assert OLD not in repr(token_file) and NEW not in repr(token_file)
+
+
+def test_sighup_rereads_the_token_file_and_no_longer_ends_the_process(tmp_path):
+    """`wia-security serve` as an operator runs it: SIGHUP used to end the gateway (Python's default action)."""
+    from test_gateway_cli import _serve
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{OLD}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("WIA_GATEWAY_TOKENS", "WIA_GATEWAY_METRICS_TOKENS")}
+    proc, url = _serve("--no-store", "--dead-letter", str(tmp_path / "dead.ndjson"), "--token-file", str(tokens),
+                       env=env)
+    try:
+        assert requests.get(url + "/v1/stats", headers=bearer(OLD)).status_code == 200
+        replace_file(tokens, f"{NEW}\n")
+        proc.send_signal(signal.SIGHUP)
+        for _ in range(500):
+            if requests.get(url + "/v1/stats", headers=bearer(OLD)).status_code == 401:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None                                  # still serving
+        assert requests.get(url + "/v1/stats", headers=bearer(NEW)).status_code == 200
+        assert requests.get(url + "/v1/stats", headers=bearer(OLD)).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "SIGHUP: re-reading the token files" in output and "reloaded: 1 token(s) in force" in output
+    assert OLD not in output and NEW not in output
+
+
+def test_serve_refuses_to_start_with_a_token_file_it_cannot_use(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("WIA_GATEWAY_TOKENS",)}
+    base = [sys.executable, "-m", "wia_security", "serve", "--no-store", "--dead-letter", str(tmp_path / "d.ndjson")]
+    cases = {"missing": None, "empty": "", "short": "short-token\n"}
+    for name, text in cases.items():
+        path = tmp_path / name
+        if text is not None:
+            path.write_text(text)
+        r = subprocess.run([*base, "--token-file", str(path)], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2, (name, r.stderr)
+        expected = {"missing": "cannot read the token file", "empty": "no bearer token",
+                    "short": "shorter than 16 characters"}[name]
+        assert expected in r.stderr, (name, r.stderr)
