@@ -64,6 +64,17 @@ def test_a_changed_token_file_is_taken_and_streams_of_a_removed_token_close_with
         for ws in (old_ws, kept_ws):
             await ws.send(json.dumps({"action": "subscribe"}))
             assert (await recv_json(ws))["action"] == "subscribed"
+        # The old token's connection stops reading: most of 8 MB of events waits in its queue at the gateway
+        old_ws.transport.pause_reading()
+        [old_client] = [c for c in gw.gateway.hub.clients if c.credential == OLD]
+        big = event_dicts(400, seed=563)
+        for e in big:
+            e.setdefault("meta", {})["raw"] = "x" * 20000
+        await asyncio.to_thread(requests.post, gw.url + "/v1/events", json=big, headers=bearer(KEPT))
+        assert old_client.queue
+        kept_events = 0
+        while kept_events < len(big):
+            kept_events += (await recv_json(kept_ws))["action"] == "event"
 
         replace_file(tokens, f"{KEPT}\n{NEW}\n")
         replace_file(metrics_tokens, f"{METRICS_NEW}\n")
@@ -74,8 +85,13 @@ def test_a_changed_token_file_is_taken_and_streams_of_a_removed_token_close_with
         assert status(gw, METRICS_NEW, "/metrics") == 200
         assert status(gw, METRICS_NEW) == 401                       # a metrics token stays metrics-only
 
-        # The stream opened with the removed token: a `close` message saying why, then 4001
-        close = await recv_json(old_ws)
+        # The stream opened with the removed token: what was already written, then a `close` message saying why
+        # (nothing more of its queue), then 4001
+        old_ws.transport.resume_reading()
+        written = 0
+        while (close := await recv_json(old_ws))["action"] == "event":
+            written += 1
+        assert written < len(big) // 2
         assert (close["action"], close["reason"], close["reconnect_allowed"]) == ("close", "token_revoked", True)
         with pytest.raises(ConnectionClosed):
             await recv_json(old_ws)
