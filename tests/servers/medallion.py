@@ -5,14 +5,18 @@
 a read/write collection and a read-only one; HTTP Basic user `wia` / `wia-secret-pass`.
 
 Requests are served one at a time (`OneRequestAtATime`): the MemoryBackend is not thread-safe.
+The server's clock (its `Date` header and the date_added it stamps on Add) can be set ahead or
+behind ours (`clock_offset`), so tests move time on the server instead of sleeping.
 """
 from __future__ import annotations
 
 import json
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -56,8 +60,11 @@ class OneRequestAtATime:
         self._turn = threading.Condition()
         self._issued = self._served = 0
         self.waiting = 0                      # requests queued behind the one being served (a test waits on it)
+        self.unordered = None                 # environ -> True: served at once, beside the others (a test sets it)
 
     def __call__(self, environ, start_response):
+        if self.unordered is not None and self.unordered(environ):
+            return list(self.app(environ, start_response))
         with self._turn:
             ticket, self._issued = self._issued, self._issued + 1
             if ticket != self._served:
@@ -72,11 +79,40 @@ class OneRequestAtATime:
                 self._turn.notify_all()
 
 
+def server_timestamp(server):
+    from medallion.common import get_timestamp
+    return get_timestamp() + timedelta(seconds=server.clock_offset)
+
+
+def _clocked_handler():
+    from werkzeug.serving import WSGIRequestHandler
+
+    class ClockedHandler(WSGIRequestHandler):
+        def date_time_string(self, timestamp=None):
+            return super().date_time_string(time.time() + self.server.clock_offset if timestamp is None else timestamp)
+    return ClockedHandler
+
+
 @dataclass
 class Medallion:
     app: object
     url: str
     server: object = field(repr=False)
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds the server's clock is ahead of ours (negative: behind), for its Date header and the
+        date_added it stamps on Add."""
+        return self.server.clock_offset
+
+    @clock_offset.setter
+    def clock_offset(self, seconds: float) -> None:
+        self.server.clock_offset = seconds
+
+    def now(self) -> str:
+        """The server's clock as a date_added timestamp."""
+        from medallion.common import datetime_to_string
+        return datetime_to_string(server_timestamp(self.server))
 
     @property
     def discovery_url(self) -> str:
@@ -94,6 +130,8 @@ class Medallion:
         path = Path(tempfile.mkdtemp(prefix="wia-medallion-")) / "data.json"
         path.write_text(json.dumps(_data(self.url)))
         self.app.medallion_backend = MemoryBackend(filename=str(path))
+        self.server.app.unordered = None
+        self.clock_offset = 0.0
 
     def load(self, collection_id: str, objects: list[dict], date_added: str) -> None:
         """Seed a collection directly in the backend, every object with the same date_added."""
@@ -117,7 +155,10 @@ def medallion_server():
                     "filename": str(folder / "data.json")},
         "users": {USER: PASSWORD}, "taxii": {"max_page_size": MAX_PAGE_SIZE}}))
     app = medallion.load_app(str(folder / "config.json"))
-    server = make_server("127.0.0.1", 0, OneRequestAtATime(app), threaded=True)
+    server = make_server("127.0.0.1", 0, OneRequestAtATime(app), threaded=True, request_handler=_clocked_handler())
+    server.clock_offset = 0.0
+    import medallion.views.objects as objects_view        # Add Objects stamps date_added with its get_timestamp
+    objects_view.get_timestamp = lambda: server_timestamp(server)
     thread = threading.Thread(target=server.serve_forever, name=f"medallion-{uuid.uuid4().hex[:6]}", daemon=True)
     thread.start()
     yield Medallion(app, f"http://127.0.0.1:{server.server_port}", server)
