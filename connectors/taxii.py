@@ -18,14 +18,18 @@ message.
 
 Source: `TaxiiSource.poll()` yields WIA events parsed from each page of objects (the STIX
 converter's reader) and a checkpoint {added_after, seen} that callers persist after delivery.
+Objects added within the last `settle` seconds of the server's clock are left for the next poll:
+a server may still be adding the rest of their request.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
 
@@ -58,6 +62,9 @@ DEFAULT_STATUS_TIMEOUT = 60.0
 #: Objects a source gathers before parsing them into events (an event's objects may span pages).
 DEFAULT_BATCH_OBJECTS = 20_000
 STATUS_POLL_INTERVAL = 0.5
+#: Seconds a date_added instant must lie behind the server's clock before a source reads its objects
+#: (a server may still be adding one request's objects); 0 reads everything listed at once.
+DEFAULT_SETTLE_SECONDS = 60.0
 FILTERS = ("added_after", "type", "id", "version", "spec_version")
 
 
@@ -91,6 +98,13 @@ class Page:
     more: bool
     date_added_first: str | None
     date_added_last: str | None
+    server_date: datetime | None = None       # the response's `Date` header: the server's clock
+
+    def bounds(self) -> tuple[str | None, str | None]:
+        """(earliest, latest) date_added on the page as far as its headers tell: a one-object page may
+        carry only X-TAXII-Date-Added-First (medallion's last `next` page does so)."""
+        first, last = self.date_added_first, self.date_added_last
+        return first or last, last or (first if len(self.items) <= 1 else None)
 
 
 def _credentials(user: str | None, password: Any, token: Any) -> dict[str, Any]:
@@ -138,6 +152,15 @@ class TaxiiClient:
             return None
         return value
 
+    def _server_date(self) -> datetime | None:
+        """The last response's `Date` header (RFC 9110: the server's clock, whole seconds), or None."""
+        value = self._last_header("Date")
+        try:
+            moment = parsedate_to_datetime(value) if value else None
+        except (TypeError, ValueError):
+            moment = None
+        return moment.astimezone(timezone.utc) if moment is not None and moment.tzinfo else None
+
     def server(self) -> Server:
         return self._endpoint(Server, self.url)
 
@@ -179,7 +202,8 @@ class TaxiiClient:
             if not isinstance(items, list):
                 raise TaxiiPagingError(f"the server's envelope has `{key}` as a {type(items).__name__}, not a list")
             page = Page(list(items), bool(envelope.get("more")),
-                        self._date_header("X-TAXII-Date-Added-First"), self._date_header("X-TAXII-Date-Added-Last"))
+                        self._date_header("X-TAXII-Date-Added-First"), self._date_header("X-TAXII-Date-Added-Last"),
+                        self._server_date())
             if not page.more:
                 if seen_at:                     # date-paged: drop what the overlap brings again
                     already = next(iter(seen_at.values()))
@@ -209,7 +233,7 @@ class TaxiiClient:
                 raise TaxiiPagingError(f"more than {page_size} objects share date_added {last} and the server "
                                        "offers no `next` cursor: raise the page size")
             seen_at = {last: seen_at.get(last, set()) | {_key(o) for o in page.items}}
-            yield Page(fresh, True, page.date_added_first, last)
+            yield Page(fresh, True, page.date_added_first, last, page.server_date)
             filters["added_after"] = _just_before(last)
             envelope = fetch(limit=page_size, **filters)
 
@@ -249,8 +273,11 @@ def _json_text(value: Any) -> str:
 
 
 def _just_before(timestamp: str) -> str:
-    moment = parse_iso(timestamp) - timedelta(microseconds=1)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _iso(parse_iso(timestamp) - timedelta(microseconds=1))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _later(a: str | None, b: str | None) -> str | None:
@@ -431,11 +458,47 @@ class Checkpoint:
 
 
 @dataclass
+class HeldBack:
+    """What a run left for a later one (still settling), for `wia-security pull`'s summary."""
+
+    held: int
+    settle_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"held": self.held, "settle_seconds": self.settle_seconds}
+
+    def render(self) -> str:
+        return (f"held: {self.held} object(s) added in the last {self.settle_seconds:g} s of the server's clock "
+                "(a later pull reads them; ?settle=SECONDS)")
+
+
+@dataclass
 class PolledPage:
     events: list[dict[str, Any]]
     objects: int
     rejected: list[Rejected]          # objects that did not become events, with why (for the dead letter)
     checkpoint: Checkpoint
+    held: int = 0                     # objects still settling, left for the next poll (not in the checkpoint)
+
+
+def _settle_seconds(value: Any, source: str | None = None) -> float:
+    """The settle window: a finite number of seconds >= 0 (0 reads what the server lists at once)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"must be a number of seconds, got {str(value)[:40]!r}", key="settle", source=source) from None
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ConfigError(f"must be a number of seconds >= 0, got {str(value)[:40]!r}", key="settle", source=source)
+    return seconds
+
+
+def _reaches_past(page: Page, cutoff: datetime) -> bool:
+    """Whether a page may hold objects added after `cutoff`. A page without date headers cannot be
+    told apart and is read as it stands."""
+    earliest, latest = page.bounds()
+    if latest is not None:
+        return parse_iso(latest) > cutoff
+    return earliest is not None            # its end unknown: it may reach past
 
 
 def _well_formed(obj: Any) -> bool:
@@ -494,18 +557,22 @@ class TaxiiSource:
     """A collection as WIA events, incrementally: each poll asks for what was added after the checkpoint."""
 
     #: options in the URL query or as keywords / config-table keys
-    OPTIONS = ("user", "password", "token", "verify", "page_size", "types", "batch_objects")
+    OPTIONS = ("user", "password", "token", "verify", "page_size", "types", "batch_objects", "settle")
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "TaxiiSource":
         """taxii+https://host/api-root/collections/<id>/?page_size=..&types=indicator,malware&batch_objects=..
-        with user/password_env or token_env."""
+        &settle=SECONDS with user/password_env or token_env."""
         target, options = taxii_options(url, options, cls.OPTIONS, integers=("page_size", "batch_objects"))
+        if "settle" in options:
+            parts = urlsplit(target)
+            options["settle"] = _settle_seconds(options["settle"], f"taxii+{parts.scheme}://{parts.hostname or ''}")
         return cls(target, **options)
 
     def __init__(self, collection_url: str, *, user: str | None = None, password: Any = None, token: Any = None,
                  verify: bool | str = True, page_size: int = DEFAULT_PAGE_SIZE, types: Sequence[str] | None = None,
-                 batch_objects: int = DEFAULT_BATCH_OBJECTS) -> None:
+                 batch_objects: int = DEFAULT_BATCH_OBJECTS, settle: float = DEFAULT_SETTLE_SECONDS) -> None:
+        self.settle = _settle_seconds(settle)
         self.client = TaxiiClient(collection_url, user=user, password=password, token=token, verify=verify)
         self.collection = self.client.collection(collection_url)
         self.page_size = page_size
@@ -521,16 +588,27 @@ class TaxiiSource:
         A chunk ends only where the next page starts a later date_added instant: objects added
         together (one event's, posted in one request) are never split between chunks, which would
         read them as several partial events.
-        A checkpoint's `added_after` is the newest X-TAXII-Date-Added-Last seen; the next poll asks
+        A checkpoint's `added_after` is the newest X-TAXII-Date-Added-Last read; the next poll asks
         from one microsecond before it and skips the `seen` objects of that instant, so an object
-        added later with the same date_added is not lost."""
+        added later with the same date_added is not lost.
+        Objects added after the settle cutoff (`_cutoff`) are held: a server may still be adding
+        the rest of their request, and what it has listed so far would read as partial events. The
+        checkpoint stays before them, so the next poll reads them again, whole by then."""
         seen = {tuple(k) for k in checkpoint.seen}
+        delivered = set(seen)              # the checkpoint's keys: already delivered at its instant
         start = _just_before(checkpoint.added_after) if checkpoint.added_after else None
         newest = checkpoint.added_after
         buffered: dict[tuple[str, str], Any] = {}
         full = False                       # the chunk is big enough: end it where a later instant starts
+        cutoff: datetime | None = None     # objects added after it are still settling (set by the first answer)
+        tail: list[Page] = []              # from the first page reaching past the cutoff on: held or split
         pages = self.client.pages(self.collection, page_size=self.page_size, added_after=start, type=self.types)
         for page in pages:
+            if self.settle and cutoff is None:
+                cutoff = self._cutoff(page)
+            if tail or cutoff is not None and page.items and _reaches_past(page, cutoff):
+                tail.append(page)          # pages come in date_added order: every later page is past it too
+                continue
             first = page.date_added_first
             if full and buffered and first and newest and first != newest and _later(first, newest) == first:
                 yield self._page(buffered, newest, seen)
@@ -538,7 +616,7 @@ class TaxiiSource:
             for obj in page.items:
                 if _key(obj) not in seen:
                     buffered.setdefault(_key(obj), obj)
-            last = page.date_added_last
+            last = page.bounds()[1]
             if last and (newest is None or _later(last, newest) == last and last != newest):
                 newest, seen = last, set()
             if last and last == newest:
@@ -546,12 +624,71 @@ class TaxiiSource:
                 # key of the page is remembered (a superset is harmless).
                 seen |= {_key(o) for o in page.items}
             full = len(buffered) >= self.batch_objects
-        yield self._page(buffered, newest, seen)
+        held = 0
+        if tail and cutoff is not None:
+            released, held, newest, seen = self._settle_tail(tail, cutoff, newest, seen, delivered)
+            for key, obj in released.items():
+                buffered.setdefault(key, obj)
+        if held:
+            log.info("%s: %d object(s) added after %s (the last %g s of the server's clock) left for the next poll",
+                     self.collection.url, held, _iso(cutoff), self.settle)
+        yield self._page(buffered, newest, seen, held)
+
+    def _cutoff(self, page: Page) -> datetime:
+        """`settle` seconds before the server's clock at the poll's first answer: its `Date` header, or,
+        without one, our clock. The server stamped the page's latest date_added by its own clock, so
+        its clock reads at least that (when the Date header lags the stamps, e.g. a proxy's clock).
+        The first answer's clock, not a later one's: an Add still running while any page was listed
+        began after the cutoff measured at the start of the walk (if it takes less than `settle`)."""
+        now = page.server_date or datetime.now(timezone.utc)
+        latest = page.bounds()[1]
+        if latest:
+            now = max(now, parse_iso(latest))
+        return now - timedelta(seconds=self.settle)
+
+    def _settle_tail(self, tail: list[Page], cutoff: datetime, newest: str | None, seen: set[tuple[str, str]],
+                     delivered: set[tuple[str, str]]) -> tuple[dict[tuple[str, str], Any], int, str | None,
+                                                               set[tuple[str, str]]]:
+        """The pages reaching past the cutoff -> (objects to read now, how many are held, checkpoint
+        newest and seen). Objects sit on a page without their own date_added, so when the first of
+        these pages starts at or before the cutoff, the Get Manifest of what was added after the
+        cutoff (asked after the walk: it lists at least every recent object the walk saw) names the
+        ids to hold; the rest of that page is read now. The checkpoint then moves only to that
+        page's first instant, with what is read now as `seen`, so the held objects (all later) are
+        asked for again."""
+        first = tail[0].bounds()[0]
+        straddles = first is not None and parse_iso(first) <= cutoff
+        recent: set[str] = set()
+        if straddles:
+            recent = {e["id"] for e in self.client.manifest(self.collection, page_size=self.page_size,
+                                                            added_after=_iso(cutoff), type=self.types)
+                      if isinstance(e, dict) and isinstance(e.get("id"), str)}
+        released: dict[tuple[str, str], Any] = {}
+        held: set[tuple[str, str]] = set()
+        for page in tail:
+            earliest = page.bounds()[0]
+            all_recent = not straddles or earliest is not None and parse_iso(earliest) > cutoff
+            for obj in page.items:
+                key = _key(obj)
+                if key in delivered or key in seen:
+                    continue
+                oid = obj.get("id") if isinstance(obj, dict) else None
+                if all_recent or not isinstance(oid, str) or oid in recent:
+                    held.add(key)          # an entry without an id cannot be looked up: it waits for its page
+                else:
+                    released.setdefault(key, obj)
+        if released:
+            # Pages come in date_added order, so `first` is at or after `newest`; a server listing out of
+            # order keeps the checkpoint where it was (the released keys in `seen` keep them from coming twice).
+            if newest is None or first is not None and first != newest and _later(first, newest) == first:
+                newest, seen = first, set()
+            seen = seen | set(released)
+        return released, len(held), newest, seen
 
     def _page(self, buffered: dict[tuple[str, str], Any], newest: str | None,
-              seen: set[tuple[str, str]]) -> PolledPage:
+              seen: set[tuple[str, str]], held: int = 0) -> PolledPage:
         events, rejected = self._parse(list(buffered.values()))
-        return PolledPage(events, len(buffered), rejected, Checkpoint(newest, sorted([list(k) for k in seen])))
+        return PolledPage(events, len(buffered), rejected, Checkpoint(newest, sorted([list(k) for k in seen])), held)
 
     def _parse(self, objects: list[Any]) -> tuple[list[dict[str, Any]], list[Rejected]]:
         """Events from the objects. What cannot be read is dead-lettered with its objects, never the
@@ -602,7 +739,7 @@ class TaxiiSource:
             checkpoint = Checkpoint.load(checkpoint_path)
             forwarder = Forwarder(sink, dead_letter, lenient=lenient)
             summary = forwarder.summary
-            totals = {"pages": 0, "objects": 0, "events": 0}
+            totals = {"pages": 0, "objects": 0, "events": 0, "held": 0}
             for page in self.poll(checkpoint):
                 items = [Item(f"taxii:{self.collection.url}", i, e) for i, e in enumerate(page.events)]
                 forwarder.run(items)
@@ -617,6 +754,7 @@ class TaxiiSource:
                 page.checkpoint.save(checkpoint_path)      # only after the page was delivered
                 totals["pages"] += 1
                 totals["objects"] += page.objects
+                totals["held"] += page.held
                 totals["events"] += len(page.events)
             return {**totals, "summary": summary}
 

@@ -139,10 +139,12 @@ def _kafka(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSumm
 
 
 def _taxii(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSummary:
-    from wia_security.connectors.taxii import TaxiiSource
+    from wia_security.connectors.taxii import HeldBack, TaxiiSource
     source = TaxiiSource.from_url(args.source)
     try:
-        return source.run(sink, dead_letter, args.checkpoint or TAXII_CHECKPOINT, lenient=args.lenient)["summary"]
+        totals = source.run(sink, dead_letter, args.checkpoint or TAXII_CHECKPOINT, lenient=args.lenient)
+        args.pull_result = HeldBack(totals["held"], source.settle)      # what is still settling: a later pull
+        return totals["summary"]
     finally:
         source.close()
 

@@ -208,7 +208,7 @@ def test_reading_group_by_group_gives_the_events_a_whole_read_gives(medallion, t
         assert sink.send(events).merge(sink.flush()).delivered == 120
     medallion.load(WRITABLE, [indicator(99, pattern="[x-nothing:at = 'all']")], STAMP)
     dead = tmp_path / "dead.ndjson"
-    source = TaxiiSource(medallion.collection_url(), user=USER, password=PASSWORD)
+    source = TaxiiSource(medallion.collection_url(), user=USER, password=PASSWORD, settle=0)
     with SqliteSink(str(tmp_path / "events.db")) as store, DeadLetterFile(str(dead)) as dead_letter:
         totals = source.run(store, dead_letter, str(tmp_path / "checkpoint.json"))
         got = {e.id: e.event for e in store.store.query(limit=None)}

@@ -22,7 +22,7 @@ pytest.importorskip("taxii2client", reason="the taxii extra is not installed")
 from servers.medallion import PASSWORD, USER, WRITABLE  # noqa: E402  (fixtures: taxii/conftest.py)
 from crash_checks import stored_ids  # noqa: E402
 from strategies import event_dicts  # noqa: E402
-from wia_security.connectors.taxii import Checkpoint, TaxiiClient, TaxiiSink  # noqa: E402
+from wia_security.connectors.taxii import DEFAULT_SETTLE_SECONDS, Checkpoint, TaxiiClient, TaxiiSink  # noqa: E402
 
 ROUNDS, PER_ROUND, KILLS_PER_ROUND = 3, 30, 3
 
@@ -43,6 +43,7 @@ def test_pull_killed_mid_poll_resumes_from_a_whole_checkpoint_and_skips_nothing(
         with TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD) as sink:
             report = sink.send(events).merge(sink.flush())
         assert report.delivered == PER_ROUND, report.failed[:1]
+        medallion.clock_offset += DEFAULT_SETTLE_SECONDS + 1       # the round's Add has settled (the default window)
         published |= {e["id"] for e in events}
         for _ in range(KILLS_PER_ROUND):
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -119,7 +120,7 @@ def test_a_pull_overlapping_a_killed_pulls_request_lists_the_whole_collection(me
             listed.set()
     backend.get_objects = get_objects_then_say_so
 
-    url = "taxii+" + medallion.collection_url() + f"?user={USER}&password_env=WIA_TAXII_PASSWORD"
+    url = "taxii+" + medallion.collection_url() + f"?user={USER}&password_env=WIA_TAXII_PASSWORD&settle=0"
     db = tmp_path / "s.db"
     pull = subprocess.Popen([sys.executable, "-m", "wia_security", "pull", url, "--to", f"sqlite:///{db}",
                              "--checkpoint", str(tmp_path / "cp.json"), "--dead-letter", str(tmp_path / "d.ndjson")],

@@ -113,7 +113,7 @@ def test_source_reads_the_gateway_collection_back_into_wia_events(gateway, tmp_p
     intel = event_dicts(15, seed=47, event_type="threat_intel")
     post(gateway, intel)
     store = SqliteSink(str(tmp_path / "copy.db"))
-    source = TaxiiSource(collection_url(gateway), token=TOKEN, page_size=25)
+    source = TaxiiSource(collection_url(gateway), token=TOKEN, page_size=25, settle=0)
     with store, DeadLetterFile(str(tmp_path / "dead.ndjson")) as dead:
         assert source.run(store, dead, str(tmp_path / "cp.json"))["events"] == 15
         got = {s.id: s.event for s in store.store.query(limit=None)}

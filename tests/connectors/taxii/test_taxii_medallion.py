@@ -115,7 +115,7 @@ def test_source_polls_incrementally_with_a_checkpoint(medallion, tmp_path):
         assert sink.send(first_batch).merge(sink.flush()).delivered == 8
     checkpoint = str(tmp_path / "checkpoint.json")
     store = SqliteSink(str(tmp_path / "events.db"))
-    source = TaxiiSource(medallion.collection_url(), user=USER, password=PASSWORD, page_size=7)
+    source = TaxiiSource(medallion.collection_url(), user=USER, password=PASSWORD, page_size=7, settle=0)
     with store, DeadLetterFile(str(tmp_path / "dead.ndjson")) as dead:
         totals = source.run(store, dead, checkpoint)
         assert totals["events"] == 8
@@ -141,7 +141,8 @@ def test_chunks_end_between_date_added_instants_never_inside_one_events_objects(
     policy = DeliveryPolicy(max_events=1, max_wait=0)             # 60 requests: 60 date_added instants
     with TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD, delivery=policy) as sink:
         assert sink.send(events).merge(sink.flush()).delivered == 60
-    source = TaxiiSource(medallion.collection_url(), user=USER, password=PASSWORD, page_size=7, batch_objects=40)
+    source = TaxiiSource(medallion.collection_url(), user=USER, password=PASSWORD, page_size=7, batch_objects=40,
+                         settle=0)
     chunks = list(source.poll(Checkpoint()))
     assert len(chunks) > 2                                          # it did cut, between instants
     assert sorted(e["id"] for c in chunks for e in c.events) == sorted(e["id"] for e in events)

@@ -17,7 +17,7 @@ def test_pull_from_a_taxii_collection(medallion, tmp_path, capsys, monkeypatch):
     events = event_dicts(6, seed=62, event_type="threat_intel")
     with TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD) as sink:
         assert sink.send(events).merge(sink.flush()).delivered == 6
-    url = "taxii+" + medallion.collection_url() + f"?user={USER}&password_env=WIA_TAXII_PASSWORD"
+    url = "taxii+" + medallion.collection_url() + f"?user={USER}&password_env=WIA_TAXII_PASSWORD&settle=0"
     args = ["pull", url, "--to", f"sqlite:///{tmp_path}/s.db", "--checkpoint", str(tmp_path / "cp.json"),
             "--dead-letter", str(tmp_path / "dl.ndjson"), "--summary", "json"]
     assert main(args) == 0
@@ -35,7 +35,7 @@ def test_a_second_pull_from_one_checkpoint_stops_before_reading(medallion, tmp_p
     with TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD) as sink:
         assert sink.send(event_dicts(3, seed=63, event_type="threat_intel")).merge(sink.flush()).delivered == 3
     checkpoint = str(tmp_path / "cp.json")
-    url = "taxii+" + medallion.collection_url() + f"?user={USER}&password_env=WIA_TAXII_PASSWORD"
+    url = "taxii+" + medallion.collection_url() + f"?user={USER}&password_env=WIA_TAXII_PASSWORD&settle=0"
     args = ["pull", url, "--to", f"sqlite:///{tmp_path}/s.db", "--checkpoint", checkpoint,
             "--dead-letter", str(tmp_path / "dl.ndjson"), "--summary", "json"]
     with held_exclusively(checkpoint, "test"):

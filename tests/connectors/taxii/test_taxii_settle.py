@@ -1,0 +1,240 @@
+"""The TAXII source's settle window, against medallion 3 (the OASIS reference server).
+
+medallion adds one request's objects one at a time, all stamped with the request's date_added, so a
+poll running meanwhile lists part of them. The source holds back what was added within the last
+`settle` seconds of the server's clock and reads it once it has settled. Time passes on the server
+(`medallion.clock_offset`: its Date header and the date_added it stamps), not by sleeping.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+import uuid
+from contextlib import contextmanager
+
+import pytest
+from crash_checks import stored_ids
+from servers.medallion import PASSWORD, USER, WRITABLE
+from strategies import event_dicts
+
+from wia_security import convert
+from wia_security.cli import main
+from wia_security.connectors.dead_letter import DeadLetterFile
+from wia_security.connectors.delivery import DeliveryPolicy
+from wia_security.connectors.sqlite import SqliteSink
+from wia_security.connectors.taxii import DEFAULT_SETTLE_SECONDS, Checkpoint, TaxiiClient, TaxiiSink, TaxiiSource
+from wia_security.errors import ConfigError
+from wia_security.pipeline import normalize
+from wia_security.timeutil import parse_iso
+
+SETTLED = DEFAULT_SETTLE_SECONDS + 1       # the server's Date header has whole seconds
+
+
+def stix_objects(events: list[dict]) -> list[dict]:
+    return list({o["id"]: o for e in events for o in convert(e, to="stix")["objects"]
+                 if o["type"] != "extension-definition"}.values())
+
+
+def added_by(events: list[dict], before: list[dict] = ()) -> int:
+    """How many objects an Add of `events` stores after one of `before` (events may share an identity)."""
+    return len({o["id"] for o in stix_objects(events)} - {o["id"] for o in stix_objects(list(before))})
+
+
+def add(medallion, events: list[dict]) -> None:
+    """One Add Objects request for all of `events` (medallion stamps them with one date_added)."""
+    policy = DeliveryPolicy(max_events=len(events), max_wait=0)
+    with TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD, delivery=policy) as sink:
+        assert sink.send(events).merge(sink.flush()).delivered == len(events)
+
+
+class Poller:
+    """A source polling one collection into one SQLite store, with its checkpoint and dead letters."""
+
+    def __init__(self, medallion, tmp_path, name: str = "a", **options) -> None:
+        self.source = TaxiiSource(medallion.collection_url(), user=USER, password=PASSWORD, **options)
+        self.checkpoint = str(tmp_path / f"{name}-checkpoint.json")
+        self.store, self.dead = SqliteSink(str(tmp_path / f"{name}.db")), DeadLetterFile(str(tmp_path / f"{name}-dead.ndjson"))
+
+    def poll(self) -> dict:
+        return self.source.run(self.store, self.dead, self.checkpoint)
+
+    def stored(self) -> dict[str, dict]:
+        return {e.id: e.event for e in self.store.store.query(limit=None)}
+
+    def close(self) -> None:
+        self.store.close()
+        self.dead.close()
+        self.source.close()
+
+
+@pytest.fixture
+def poller(medallion, tmp_path):
+    made: list[Poller] = []
+
+    def make(**options) -> Poller:
+        made.append(Poller(medallion, tmp_path, f"p{len(made)}", **options))
+        return made[-1]
+    yield make
+    for p in made:
+        p.close()
+
+
+def whole(events: list[dict]) -> dict[str, dict]:
+    return {e["id"]: normalize(copy.deepcopy(e)) for e in events}
+
+
+@contextmanager
+def add_paused_after_first_indicator(medallion):
+    """Holds a real Add Objects request inside medallion just after it stored its first indicator (the
+    event's malware, which carries the WIA event, comes later in the request). The Add is served
+    beside the turn-taking of tests/servers/medallion.py, so polls run while it is paused; nothing
+    else changes the backend meanwhile, so the unlocked MemoryBackend is safe."""
+    backend = medallion.app.medallion_backend
+    reached, go = threading.Event(), threading.Event()
+    update_manifest = backend._update_manifest
+
+    def pausing(new_obj, *args, **kwargs):
+        update_manifest(new_obj, *args, **kwargs)
+        if new_obj["type"] == "indicator" and not reached.is_set():
+            reached.set()
+            go.wait(60)
+    backend._update_manifest = pausing
+    medallion.server.app.unordered = lambda environ: environ["REQUEST_METHOD"] == "POST"
+    try:
+        yield reached, go
+    finally:
+        go.set()
+        medallion.server.app.unordered = None
+
+
+def test_a_poll_overlapping_an_add_stores_no_partial_event_and_a_later_poll_reads_it_whole(medallion, poller):
+    events = event_dicts(4, seed=5701, event_type="threat_intel")
+    total = len(stix_objects(events))
+    sink = TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD)     # reads the API root first
+    p = poller()
+    client = TaxiiClient(medallion.collection_url(), user=USER, password=PASSWORD)
+    reports: list = []
+    with add_paused_after_first_indicator(medallion) as (reached, go):
+        adding = threading.Thread(target=lambda: reports.append(sink.send(events).merge(sink.flush())))
+        adding.start()
+        assert reached.wait(60), "the Add never reached its first indicator"
+        listed = len(list(client.objects(client.collection())))
+        overlapping = p.poll()
+        go.set()
+        adding.join(60)
+    sink.close()
+    assert 0 < listed < total                                 # the poll saw part of the request
+    assert reports and reports[0].delivered == len(events)
+    assert set(p.stored()) == set()                           # no partial event stored (under a derived uuid5 id)
+    assert (overlapping["events"], overlapping["held"]) == (0, listed)
+    assert Checkpoint.load(p.checkpoint).added_after is None  # and the checkpoint did not move past them
+    settling = p.poll()                                       # the Add is done, but still within the window
+    assert (settling["events"], settling["held"]) == (0, total)
+    medallion.clock_offset = SETTLED
+    settled = p.poll()
+    assert (settled["events"], settled["held"]) == (len(events), 0)
+    assert p.stored() == whole(events)                        # every event whole, under its own id
+    assert not os.path.exists(p.dead.path)
+    assert p.poll()["objects"] == 0
+
+
+def test_a_one_shot_pull_reads_what_settled_at_once_and_holds_only_the_recent_add(medallion, poller):
+    older, newer = event_dicts(10, seed=5702, event_type="threat_intel"), event_dicts(3, seed=5703, event_type="threat_intel")
+    add(medallion, older)
+    medallion.clock_offset = SETTLED                         # a quiet collection: its last Add is older than the window
+    page = 7
+    assert len(stix_objects(older)) % page                    # a page holds the end of `older` and the start of `newer`
+    incremental = poller(page_size=page)
+    quiet = incremental.poll()
+    assert (quiet["events"], quiet["held"]) == (len(older), 0) and incremental.stored() == whole(older)
+    older_at = Checkpoint.load(incremental.checkpoint).added_after
+    add(medallion, newer)
+    newer_at = medallion.now()
+    fresh = poller(page_size=page)                            # the whole collection in one pull
+    for p, reads in ((incremental, []), (fresh, older)):
+        first = p.poll()
+        assert (first["events"], first["held"]) == (len(reads), added_by(newer, older))
+        assert p.stored() == whole(older)                     # no partial event of `newer`
+        added_after = Checkpoint.load(p.checkpoint).added_after
+        assert added_after == older_at and parse_iso(added_after) < parse_iso(newer_at)
+    medallion.clock_offset += SETTLED
+    for p in (incremental, fresh):
+        later = p.poll()
+        assert (later["events"], later["held"]) == (len(newer), 0)
+        assert p.stored() == whole(older + newer)
+        assert not os.path.exists(p.dead.path)
+
+
+def test_a_server_adding_at_one_instant_all_along_is_read_once_the_instant_settles(medallion, poller):
+    # No livelock: whatever keeps arriving under one date_added, the instant ages on the server's
+    # clock; once it is older than the window, what is there is read, and later arrivals after it.
+    events = event_dicts(6, seed=5704, event_type="threat_intel")
+    instant, step = medallion.now(), 25
+    p = poller()
+    for round_, event in enumerate(events):
+        medallion.load(WRITABLE, stix_objects([event]), instant)
+        p.poll()
+        settled = round_ * step > DEFAULT_SETTLE_SECONDS
+        assert p.stored() == (whole(events[:round_ + 1]) if settled else {}), round_
+        medallion.clock_offset += step
+
+
+def test_a_server_adding_all_along_has_what_settled_read_at_each_poll(medallion, poller):
+    # No livelock either when every poll meets a new, unsettled instant: older ones are read.
+    events = event_dicts(7, seed=5705, event_type="threat_intel")
+    step = 25
+    p = poller()
+    for i, event in enumerate(events):
+        add(medallion, [event])
+        totals = p.poll()
+        settled = [e for j, e in enumerate(events[:i + 1]) if (i - j) * step > DEFAULT_SETTLE_SECONDS]
+        assert p.stored() == whole(settled), i
+        assert totals["held"] == added_by(events[:i + 1], settled)
+        medallion.clock_offset += step
+    medallion.clock_offset += SETTLED
+    p.poll()
+    assert p.stored() == whole(events)
+
+
+@pytest.mark.parametrize("skew", [-3600, 3600])
+def test_the_window_is_measured_on_the_servers_clock_not_ours(medallion, poller, skew):
+    # Behind ours, a fresh Add would look an hour old by our clock (read partial); ahead, it would
+    # look an hour in the future (held an hour). The server's Date header measures it.
+    events = event_dicts(3, seed=5706, event_type="threat_intel")
+    medallion.clock_offset = skew
+    add(medallion, events)
+    p = poller()
+    assert (p.poll()["events"], p.stored()) == (0, {})
+    medallion.clock_offset += SETTLED
+    assert p.poll()["events"] == len(events) and p.stored() == whole(events)
+
+
+def test_pull_takes_the_settle_window_from_the_url_and_says_what_it_held(medallion, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WIA_TAXII_PASSWORD", PASSWORD)
+    events = event_dicts(3, seed=5707, event_type="threat_intel")
+    add(medallion, events)
+    base = "taxii+" + medallion.collection_url() + f"?user={USER}&password_env=WIA_TAXII_PASSWORD"
+
+    def pull(query: str, name: str) -> dict:
+        args = ["pull", base + query, "--to", f"sqlite:///{tmp_path}/{name}.db", "--checkpoint",
+                str(tmp_path / f"{name}.json"), "--dead-letter", str(tmp_path / f"{name}.ndjson"), "--summary", "json"]
+        assert main(args) == 0
+        return json.loads(capsys.readouterr().out)
+
+    held = pull("", "default")                                      # the default window: not settled yet
+    assert (held["delivered"], held["held"], held["settle_seconds"]) == (0, len(stix_objects(events)), DEFAULT_SETTLE_SECONDS)
+    assert pull("&settle=0", "at-once")["delivered"] == len(events)
+    medallion.clock_offset = 31
+    assert pull("&settle=30", "thirty")["delivered"] == len(events)
+    assert pull("", "default")["held"] == len(stix_objects(events))   # 31 s is inside the default 60
+    assert stored_ids(tmp_path / "default.db") == set()
+    args = ["pull", base + "&settle=-1", "--to", f"sqlite:///{tmp_path}/x.db", "--checkpoint", str(tmp_path / "x.json")]
+    assert main(args) == 2 and "settle" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf", "nan"])
+def test_a_settle_window_that_is_not_seconds_is_a_config_error(value):
+    with pytest.raises(ConfigError, match="settle: must be a number of seconds"):
+        TaxiiSource.from_url(f"taxii+https://h/api/collections/{uuid.UUID(int=1)}/?settle={value}")
