@@ -814,3 +814,28 @@ def test_a_range_holding_more_records_than_the_batch_is_forwarded_whole_with_a_w
     warnings = [json.loads(line) for line in capsys.readouterr().out.splitlines()
                 if "ParallelizationFactor" in line]
     assert [(w["level"], w["batch_size"], w["found"]) for w in warnings] == [("WARNING", 3, 5)]
+
+
+def test_a_range_holding_more_than_the_largest_parallelization_factor_allows_stops_and_is_dead_lettered(
+        forwarder, samples, monkeypatch):
+    """More records than MAX_PARALLELIZATION_FACTOR x batchSize (here 2 x 2) cannot be one failed batch
+    (a forged range): the reading stops after 4, goes on from a resume point, stops again at once, and on
+    that message's last receive the rest is dead-lettered whole naming why; 4 delivered + the rest in the
+    dead letter's raw."""
+    from wia_lambda import stream_recovery
+    monkeypatch.setattr(stream_recovery, "MAX_PARALLELIZATION_FACTOR", 2)
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch, max_receives=1)
+    events = [fresh(samples["alert-sample"]) for _ in range(5)]
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events])
+    body = failure_record(setup.kinesis, batch, batchSize=2)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+
+    assert setup.poll(rounds=3) == [{"batchItemFailures": []}] * 2
+
+    assert set(fw.findings()) == {e["id"] for e in events[:4]}
+    (dead,) = fw.dead_letters()
+    assert "RecoveryIncomplete: the range holds more than 4 records (2 x batchSize 2" in dead["reason"]
+    assert json.loads(dead["raw"])["wiaResume"] == {"sequenceNumber": batch[3]["SequenceNumber"], "values": 0,
+                                                    "found": 4}
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
