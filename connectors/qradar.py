@@ -39,7 +39,7 @@ from wia_security.timeutil import from_epoch_ms
 from .config import reveal
 from .delivery.batching import Batch, BatchingSink, Outcome
 from .delivery.policy import DeliveryPolicy
-from .delivery.urls import boolean, seconds
+from .delivery.urls import boolean, seconds, warn_tls_off
 
 TRANSPORTS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"udp": 514, "tcp": 514, "tls": 6514}
@@ -115,6 +115,7 @@ class SyslogSink(BatchingSink):
                 raise ConfigError(f"cannot load the CA file {ca_certs}: {getattr(exc, 'strerror', None) or exc}",
                                   key="ca_certs") from None
             if not verify:
+                warn_tls_off(self.name, "verify=false")
                 self._tls.check_hostname = False
                 self._tls.verify_mode = ssl.CERT_NONE
             self.server_name = server_name or host
@@ -260,12 +261,14 @@ class QRadarClient:
 
     def __init__(self, url: str, *, token: Any, version: str = API_VERSION, verify: bool | str = True,
                  timeout: float = 30.0) -> None:
-        import requests
+        from .delivery.http import new_session
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.verify = verify
-        self.session.headers.update({"SEC": reveal(token) or "", "Version": version, "Accept": "application/json"})
+        if verify is False:
+            warn_tls_off(f"qradar:{urlsplit(self.url).netloc}", "verify=False")
+        # new_session: an explicit CA path or verify=False is not overridden by REQUESTS_CA_BUNDLE
+        self.session = new_session(verify=verify, headers={"SEC": reveal(token) or "", "Version": version,
+                                                           "Accept": "application/json"})
 
     def __repr__(self) -> str:
         return f"<QRadarClient {urlsplit(self.url).hostname}>"

@@ -7,6 +7,7 @@ and unknown options are refused naming the known ones.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl, urlsplit
@@ -14,6 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 from wia_security.errors import ConfigError
 
 from .policy import DeliveryPolicy
+
+log = logging.getLogger("wia_security.connectors")
 
 #: options every BatchingSink takes beside its own
 MACHINERY_OPTIONS = frozenset({"dead_letter", "sleep", "clock"})
@@ -71,6 +74,13 @@ def parse_sink_url(url: str, options: Mapping[str, Any], *, product: str, known:
             raise ConfigError(f"{hint}: {key}_env=VAR or {key}_file=/path", key=key, source=where)
     netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
     return SinkUrl(f"{transport}://{netloc}{parts.path}", where, raw, delivery)
+
+
+def warn_tls_off(name: str, option: str) -> None:
+    """The one warning every connector logs when a user turns certificate verification off (a WARNING
+    reaches stderr even with no logging configured)."""
+    log.warning("%s: TLS certificate verification is OFF (%s): anyone on the network path can read and "
+                "change this traffic, the credential included", name, option)
 
 
 def boolean(value: Any, key: str, source: str) -> bool:

@@ -189,6 +189,9 @@ class OtxSource:
         self.retry = retry or DeliveryPolicy(max_attempts=5, initial_backoff=2.0, max_backoff=60.0)
         self._sleep = sleep
         remember(api_key.strip())
+        if verify_tls is False:
+            from wia_security.connectors.delivery.urls import warn_tls_off
+            warn_tls_off(f"otx:{self._origin[1]}", "verify_tls=False")
         self.session = new_session(verify=verify_tls, headers={"X-OTX-API-KEY": api_key.strip(), "Accept": "application/json"})
         self.cursor: str | None = self._load_cursor()
         self._pending: str | None = None
@@ -224,6 +227,10 @@ class OtxSource:
                     return response.json()
                 error = error_for_response(response, _detail(response), sink="otx")
             except requests.RequestException as exc:
+                if isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                    # retrying will not make the certificate trusted; say what to do instead
+                    raise DeliveryError("OTX: TLS certificate verification failed (for a private CA give "
+                                        "verify_tls=/path/to/ca.pem)", sink="otx", retryable=False) from None
                 error = DeliveryError(f"OTX unreachable: {type(exc).__name__}", sink="otx", retryable=True)
             except ValueError:
                 error = DeliveryError("OTX answered with something that is not JSON", sink="otx", retryable=True)
