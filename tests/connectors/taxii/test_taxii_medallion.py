@@ -152,12 +152,14 @@ def test_chunks_end_between_date_added_instants_never_inside_one_events_objects(
         assert store.store.count() == 60
 
 
-def test_a_poll_during_an_add_lists_part_of_it_and_the_next_poll_reads_the_rest(medallion, tmp_path):
+def test_an_add_outlasting_the_settle_window_is_read_in_part_and_the_next_poll_reads_the_rest(medallion, tmp_path):
     """medallion adds one request's objects one by one, all under the request's date_added, so a poll
-    running meanwhile lists part of them. What it lists is read as it stands: an event's indicator
-    without its malware (which carries the WIA event) is an event of its own, under a derived uuid5
-    id. The rest shares the newest date_added, which the next poll asks for again skipping only the
-    keys it saw, so nothing is skipped and every event arrives whole with its carrier."""
+    running meanwhile lists part of them. Within the settle window they are held
+    (test_taxii_settle.py); an Add still running when its date_added is older than the window (here
+    a year) is listed in part and read as it stands: an event's indicator without its malware
+    (which carries the WIA event) is an event of its own, under a derived uuid5 id. The rest shares
+    the newest date_added, which the next poll asks for again skipping only the keys it saw, so
+    nothing is skipped and every event arrives whole with its carrier."""
     events = event_dicts(4, seed=36, event_type="threat_intel")
     objects = list({o["id"]: o for e in events for o in convert(e, to="stix")["objects"]
                     if o["type"] != "extension-definition"}.values())
