@@ -475,9 +475,17 @@ class NoJitter:
 
 @pytest.fixture
 def clock(monkeypatch):
-    from wia_lambda import stream_recovery
+    from types import SimpleNamespace
+
+    from wia_lambda import handler, stream_recovery
+
+    from wia_security.connectors import relay
     clock = Clock()
     monkeypatch.setattr(stream_recovery, "sleep", clock.sleep)
+    # the handler's deadline for records (in_time -> relay.until) counts on the same clock as the context
+    fake_time = SimpleNamespace(monotonic=lambda: clock.now)
+    monkeypatch.setattr(handler, "time", fake_time)
+    monkeypatch.setattr(relay, "time", fake_time)
     monkeypatch.setattr(stream_recovery, "random", NoJitter)
     monkeypatch.setenv("WIA_TIME_RESERVE", "90")          # of the 180 s each invocation has: 90 s to spend
     return clock
