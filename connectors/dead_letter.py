@@ -85,6 +85,17 @@ def as_dead_letter_record(value: Any) -> dict[str, Any] | None:
     return record
 
 
+def create_private(path: str) -> None:
+    """Create `path` readable and writable by its owner only (0600 whatever the umask), if it does not
+    exist. Dead letters hold whole events and undecodable input: security telemetry, often with user
+    names, command lines and whatever secret an event carried, which a umask of 022 would let every
+    local user read. A file that exists keeps the mode its owner gave it."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def dead_letter_record(rejected: Rejected) -> dict[str, Any]:
     record: dict[str, Any] = {"reason": rejected.reason, "failed_at": now_iso(), "dead_letter_id": dead_letter_id(rejected)}
     if rejected.errors:
@@ -126,6 +137,7 @@ class DeadLetterFile:
         with self._lock:
             try:
                 if self._fh is None:
+                    create_private(self.path)
                     self._fh = open_append(self.path)    # a torn last record (a crash) gets its newline
                 view = memoryview(data)
                 while view:                          # an unbuffered write may take part of the data

@@ -23,7 +23,7 @@ from wia_security.errors import OutputError
 from wia_security.timeutil import now_iso
 
 from ..base import Rejected
-from ..dead_letter import DeadLetterFile, dead_letter_record
+from ..dead_letter import DeadLetterFile, create_private, dead_letter_record
 
 
 class DeadLetter(Protocol):
@@ -62,10 +62,14 @@ class SqliteDeadLetter:
         self.count = 0
         self._lock = threading.Lock()
         try:
+            if path != ":memory:" and not path.startswith("file:"):
+                create_private(path)             # SQLite gives its -wal and -shm files the database's mode
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")   # a put is in the fsynced WAL when it returns
             self._db.executescript(_DDL)
+        except OSError as exc:
+            raise OutputError(f"the dead-letter store {path}", exc.strerror or str(exc)) from None
         except sqlite3.Error as exc:
             raise OutputError(f"the dead-letter store {path}", str(exc)) from None
 
