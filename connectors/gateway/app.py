@@ -69,6 +69,7 @@ class Gateway:
         self.closing = False
         self._ingesting = 0                      # ingest calls between their check of `closing` and their publish
         self.open_streams = 0                    # stream connections past the handshake checks, until they end
+        self.handshakes = 0                      # stream handshakes whose request head is still arriving (server.py)
 
     # --- lifecycle ---
     def open(self) -> None:
@@ -455,6 +456,7 @@ async def stats(request: Request) -> Response:
         "delivery": d.stats.to_dict() if d else None,
         "pending": d.pending if d else 0,
         "stream": {"clients": len(gw.hub.clients), "max_clients": gw.settings.max_stream_clients,
+                   "handshakes": gw.handshakes,
                    "sequence": gw.hub.sequence, "stream_id": gw.hub.stream_id,
                    "published": gw.hub.published, "deliveries": gw.hub.deliveries,
                    "slow_disconnects": gw.hub.slow_disconnects, "dropped": gw.hub.dropped},

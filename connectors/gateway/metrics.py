@@ -32,7 +32,7 @@ EVENT_REJECT_REASONS = {
 _BODY_REASONS = ("auth", "too_large", "bad_encoding", "empty", "busy", "unavailable", "client_gone")
 #: `stream` counts handshakes (auth, too_many_clients: beyond --max-stream-clients) and `publish` messages.
 REQUEST_REFUSE_REASONS = {"http": _BODY_REASONS, "hec": _BODY_REASONS,
-                          "stream": ("auth", "too_many_clients", "busy", "unavailable")}
+                          "stream": ("auth", "too_many_clients", "timeout", "busy", "unavailable")}
 #: Methods used as label values; anything else is "other" (a client chooses the method).
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
 UNMATCHED = "unmatched"
@@ -215,6 +215,9 @@ def render(gw: Any) -> str:
     out.family("wia_gateway_stream_max_clients", "gauge",
                "Stream connections open at once beyond which a handshake is refused (HTTP 503).",
                [({}, gw.settings.max_stream_clients)])
+    out.family("wia_gateway_stream_handshakes_in_progress", "gauge",
+               "Stream handshakes whose request head is still arriving (they count against the maximum).",
+               [({}, gw.handshakes)])
     out.family("wia_gateway_stream_queued_messages", "gauge",
                "Messages queued for stream clients and not yet written to their sockets.",
                [({}, sum(c.queued_messages() for c in list(hub.clients)))])

@@ -12,11 +12,17 @@ import logging
 import signal
 import socket
 import threading
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .app import Gateway, create_app
+from . import stream as stream_limits
+from .app import Gateway, create_app, error
+from .stream import E_UNAVAILABLE
 from .settings import METRICS_TOKEN_ENV, GatewaySettings, load_tokens
 
 log = logging.getLogger("wia_security.gateway")
@@ -26,6 +32,108 @@ GRACEFUL_SHUTDOWN_SECONDS = 15
 #: WebSocket protocol pings (dead peers are dropped after interval + timeout).
 WS_PING_INTERVAL = 20.0
 WS_PING_TIMEOUT = 20.0
+#: Seconds a connection has to send a whole request head (the request line and headers): uvicorn waits for
+#: ever, so peers that open connections and send half a request (or nothing) were held without limit.
+REQUEST_HEAD_TIMEOUT_SECONDS = 10.0
+#: The request line is at most this long (h11 refuses longer heads anyway); what follows is not looked at.
+MAX_REQUEST_LINE_BYTES = 8192
+STREAM_PATH = "/v1/stream"
+
+
+class _HttpProtocol(H11Protocol):
+    """uvicorn's h11 protocol, plus two bounds on request heads still arriving:
+
+    - every request head must arrive within REQUEST_HEAD_TIMEOUT_SECONDS, or the connection is closed;
+    - a stream handshake (`GET /v1/stream`) counts in `Gateway.handshakes` from its request line until its
+      head is complete: one that starts while open streams plus such handshakes reach --max-stream-clients
+      gets the app's answer beyond the limit (HTTP 503, Retry-After) at once, and the connection closes.
+    A subclass per server sets `gateway`."""
+
+    gateway: Gateway
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._in_head = False
+        self._line = b""
+        self._line_read = False
+        self._handshake = False                  # counted in gateway.handshakes
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._start_head()
+
+    def _start_head(self) -> None:
+        self._in_head, self._line, self._line_read = True, b"", False
+        self._head_timer = self.loop.call_later(REQUEST_HEAD_TIMEOUT_SECONDS, self._head_timeout)
+
+    def _end_head(self) -> None:
+        self._in_head = False
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        if self._handshake:
+            self._handshake = False
+            self.gateway.handshakes -= 1
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_head and self.conn.their_state is h11.IDLE:
+            self._start_head()                   # the next request on a kept-alive connection
+        if self._in_head and not self._line_read:
+            self._line += data[:MAX_REQUEST_LINE_BYTES + 1 - len(self._line)]
+            self._line_read = b"\n" in self._line or len(self._line) > MAX_REQUEST_LINE_BYTES
+        super().data_received(data)
+        if not self._in_head or self.transport.is_closing():
+            return
+        if self.transport.get_protocol() is not self or self.conn.their_state is not h11.IDLE:
+            self._end_head()                     # complete (or already a WebSocket): the app's checks apply
+        elif self._line_read and not self._handshake and self._is_stream_handshake(self._line.split(b"\n", 1)[0]):
+            # A stream handshake whose head is still arriving. One that arrived whole is not counted here, so
+            # peers that never finish theirs cannot keep out an authenticated client whose handshake is complete.
+            self._take_place()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end_head()
+        super().connection_lost(exc)
+
+    @staticmethod
+    def _is_stream_handshake(line: bytes) -> bool:
+        method, _, rest = line.partition(b" ")
+        target = rest.partition(b" ")[0].partition(b"?")[0]
+        try:
+            return method == b"GET" and unquote(target.decode("ascii")) == STREAM_PATH
+        except UnicodeDecodeError:
+            return False
+
+    def _take_place(self) -> None:
+        gw = self.gateway
+        limit = gw.settings.max_stream_clients
+        if gw.open_streams + gw.handshakes < limit:
+            gw.handshakes += 1
+            self._handshake = True
+            return
+        gw.metrics.refuse("stream", "too_many_clients")
+        self._refuse(error(503, E_UNAVAILABLE, f"the gateway has its maximum of {limit} stream connections "
+                           "(open or being opened); retry later",
+                           {"Retry-After": str(stream_limits.STREAM_FULL_RETRY_AFTER_SECONDS)}))
+
+    def _refuse(self, response: Any) -> None:
+        """Writes `response` as a whole HTTP/1.1 answer (its head may still be arriving) and closes."""
+        head = [b"HTTP/1.1 %d %s\r\n" % (response.status_code, HTTPStatus(response.status_code).phrase.encode())]
+        headers = [(k, v) for k, v in response.raw_headers if k.lower() != b"connection"] + [(b"connection", b"close")]
+        head += [k + b": " + v + b"\r\n" for k, v in headers]
+        self.transport.write(b"".join(head) + b"\r\n" + response.body)
+        self._end_head()
+        self.transport.close()
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            if self._handshake:
+                self.gateway.metrics.refuse("stream", "timeout")
+            self._end_head()
+            self.transport.close()
+
+
+def _protocol_for(gateway: Gateway) -> type[H11Protocol]:
+    return type("GatewayHttpProtocol", (_HttpProtocol,), {"gateway": gateway})
 
 
 class _Server(uvicorn.Server):
@@ -87,9 +195,11 @@ def _quiet_not_utf8(logger: logging.Logger) -> None:
 
 def uvicorn_config(app: Any, settings: GatewaySettings, host: str, port: int, *, fd: int | None = None,
                    ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-                   log_level: str = "info") -> uvicorn.Config:
+                   log_level: str = "info", gateway: Gateway | None = None) -> uvicorn.Config:
     config = uvicorn.Config(
         app, host=host, port=port, fd=fd, lifespan="on", log_level=log_level,
+        # h11 with bounded request heads (_HttpProtocol) when the gateway is known
+        http=_protocol_for(gateway) if gateway is not None else "h11",
         access_log=False,                      # ours (AccessLog) never logs query strings or headers
         server_header=False, proxy_headers=False,
         ws="websockets-sansio", ws_max_size=settings.max_message_bytes,
@@ -109,7 +219,8 @@ def run(settings: GatewaySettings, host: str = "127.0.0.1", port: int = 8088, **
     if not settings.metrics_tokens:
         settings.metrics_tokens = load_tokens(env=METRICS_TOKEN_ENV)
     gateway = Gateway(settings)
-    server = _Server(uvicorn_config(create_app(settings, gateway=gateway), settings, host, port, **options), gateway)
+    server = _Server(uvicorn_config(create_app(settings, gateway=gateway), settings, host, port, gateway=gateway,
+                                    **options), gateway)
     server.run()
 
 
@@ -127,7 +238,8 @@ class GatewayServer:
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
         options.setdefault("log_level", "warning")
-        self.server = _Server(uvicorn_config(self.app, settings, host, self.port, **options), self.gateway)
+        self.server = _Server(uvicorn_config(self.app, settings, host, self.port, gateway=self.gateway, **options),
+                              self.gateway)
         self._thread = threading.Thread(target=self._serve, name="wia-gateway", daemon=True)
         self.error: BaseException | None = None
 
