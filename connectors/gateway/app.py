@@ -177,6 +177,7 @@ class Gateway:
                      len(revoked), CLOSE_TOKEN_REVOKED)
 
     def _revoke(self, client: Client) -> None:
+        self.metrics.stream_token_revoked += 1
         client.revoke(lambda: client.control(
             "close", reason="token_revoked", message="the token this connection was opened with is no longer "
             "accepted; reconnect with a valid token", reconnect_allowed=True, reconnect_delay_seconds=0,

@@ -76,6 +76,8 @@ class TokenFile:
         self._seen: tuple[int, ...] | None = None   # the version last looked at (taken or refused)
         self._warned: object = None
         self.tokens = self._read_at_start()
+        self.taken = 0                              # new versions taken since the start
+        self.refused = 0                            # versions not taken (each counted once)
 
     def _signature(self) -> tuple[int, ...]:
         st = os.stat(self.path)
@@ -112,11 +114,13 @@ class TokenFile:
             return None
         self._warned = None
         self.tokens = tokens
+        self.taken += 1
         return tokens
 
     def _warn(self, key: object, message: str) -> None:
         if key != self._warned:                     # once per bad version, not every second
             self._warned = key
+            self.refused += 1
             log.warning("%s; the %d token(s) of its last good version stay in force", message, len(self.tokens))
 
     def __repr__(self) -> str:

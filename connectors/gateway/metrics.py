@@ -52,6 +52,7 @@ class GatewayMetrics:
         self.requests_refused = collections.Counter({(s, r): 0 for s, reasons in REQUEST_REFUSE_REASONS.items()
                                                      for r in reasons})
         self.stream_connections = 0
+        self.stream_token_revoked = 0            # stream connections closed with 4001
 
     def count_verdicts(self, source: str, results: Iterable[dict[str, Any]], hec_refused: int = 0) -> None:
         """Count one request's per-event results once they are final (after the store answered)."""
@@ -218,6 +219,15 @@ def render(gw: Any) -> str:
     out.family("wia_gateway_stream_handshakes_in_progress", "gauge",
                "Stream handshakes whose request head is still arriving (they count against the maximum).",
                [({}, gw.handshakes)])
+    out.family("wia_gateway_stream_token_revoked_disconnects_total", "counter",
+               "Stream connections closed (code 4001) because their token was removed from the token file.",
+               [({}, m.stream_token_revoked)])
+    files = [("tokens", gw.token_file), ("metrics_tokens", gw.metrics_token_file)]
+    if any(f is not None for _, f in files):
+        out.family("wia_gateway_token_file_reloads_total", "counter",
+                   "New versions of a token file (file = tokens, metrics_tokens), taken or refused (the last good "
+                   "stays).", [({"file": name, "outcome": outcome}, getattr(f, outcome))
+                               for name, f in files if f is not None for outcome in ("taken", "refused")])
     out.family("wia_gateway_stream_queued_messages", "gauge",
                "Messages queued for stream clients and not yet written to their sockets.",
                [({}, sum(c.queued_messages() for c in list(hub.clients)))])

@@ -45,6 +45,15 @@ def replace_file(path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def sample(gw, token: str, line_start: str) -> float:
+    text = requests.get(gw.url + "/metrics", headers=bearer(token)).text
+    [line] = [ln for ln in text.splitlines() if ln.startswith(line_start + " ")]
+    return float(line.rsplit(" ", 1)[1])
+
+
+RELOADS = 'wia_gateway_token_file_reloads_total{file="%s",outcome="%s"}'
+
+
 def status(gw, token: str | None, path: str = "/v1/stats") -> int:
     return requests.get(gw.url + path, headers=bearer(token) if token else {}).status_code
 
@@ -57,6 +66,7 @@ def test_a_changed_token_file_is_taken_and_streams_of_a_removed_token_close_with
     gw = make_gateway(tokens=[], token_file=str(tokens), metrics_token_file=str(metrics_tokens))
     assert (status(gw, OLD), status(gw, KEPT), status(gw, NEW)) == (200, 200, 401)
     assert status(gw, METRICS_OLD, "/metrics") == 200
+    assert sample(gw, METRICS_OLD, RELOADS % ("tokens", "taken")) == 0          # there from the start
 
     async def run() -> None:
         old_ws = await connect(gw.ws_url, additional_headers=bearer(OLD))
@@ -107,6 +117,11 @@ def test_a_changed_token_file_is_taken_and_streams_of_a_removed_token_close_with
             await asyncio.wait_for(anext(client.events()), 10)
         new_ws = await connect(gw.ws_url, additional_headers=bearer(NEW))
         await new_ws.close()
+        for file in ("tokens", "metrics_tokens"):
+            assert await asyncio.to_thread(sample, gw, METRICS_NEW, RELOADS % (file, "taken")) == 1
+            assert await asyncio.to_thread(sample, gw, METRICS_NEW, RELOADS % (file, "refused")) == 0
+        assert await asyncio.to_thread(sample, gw, METRICS_NEW,
+                                       "wia_gateway_stream_token_revoked_disconnects_total") == 1
     asyncio.run(asyncio.wait_for(run(), 60))
     text = caplog.text
     assert "token file" in text and "reloaded: 2 token(s) in force" in text
@@ -158,6 +173,8 @@ def test_a_token_file_that_cannot_be_used_keeps_the_last_good_tokens_with_one_wa
         replace_file(tokens, f"{NEW}\n")                            # a good version again: taken
         await until(lambda: status(gw, NEW) == 200, timeout=10)
         assert await asyncio.to_thread(status, gw, OLD) == 401
+        assert await asyncio.to_thread(sample, gw, NEW, RELOADS % ("tokens", "refused")) == len(bad_versions)
+        assert await asyncio.to_thread(sample, gw, NEW, RELOADS % ("tokens", "taken")) == 1
     asyncio.run(asyncio.wait_for(run(), 60))
     assert not any(token in caplog.text for token in ALL_TOKENS)
 
