@@ -21,6 +21,9 @@ DEFAULT_TIMEOUT = (10.0, 30.0)
 #: Connections kept per host: a sink posts from one thread, plus the flush timer.
 POOL_SIZE = 4
 USER_AGENT = f"wia-security/{_version}"
+#: Headers given to new_session that carry no credential; every other one is dropped on a redirect
+#: that leaves the origin (see _Session.rebuild_auth).
+PLAIN_HEADERS = frozenset({"accept", "content-type", "user-agent", "version"})
 
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 _PERMANENT_5XX = frozenset({501, 505})
@@ -32,7 +35,8 @@ def is_retryable_status(status: int) -> bool:
 
 def new_session(*, verify: bool | str = True, headers: dict[str, str] | None = None) -> requests.Session:
     """A Session with TLS verification on (pass a CA bundle path to trust a private CA), no
-    automatic retries (the delivery machinery retries) and the project's User-Agent."""
+    automatic retries (the delivery machinery retries) and the project's User-Agent. Headers other
+    than PLAIN_HEADERS are taken for credentials: a redirect to another origin does not carry them."""
     session = _Session()
     session.verify = verify
     session.trust_env = True            # honour HTTPS_PROXY / REQUESTS_CA_BUNDLE like other tools
@@ -42,12 +46,25 @@ def new_session(*, verify: bool | str = True, headers: dict[str, str] | None = N
     session.headers["User-Agent"] = USER_AGENT
     if headers:
         session.headers.update(headers)
+        session.credential_headers = frozenset(k.lower() for k in headers) - PLAIN_HEADERS
     return session
 
 
 class _Session(requests.Session):
     """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a Session's own `verify`
-    (psf/requests#3829); here an explicit CA path or False set on the session wins."""
+    (psf/requests#3829); here an explicit CA path or False set on the session wins.
+
+    requests drops only `Authorization` when a redirect leaves the host (or goes from https to http);
+    an API key in a header of its own (X-OTX-API-KEY, ph-auth-token, QRadar's SEC) went on to wherever
+    a Location header pointed. Those are dropped too."""
+
+    credential_headers: frozenset[str] = frozenset()
+
+    def rebuild_auth(self, prepared_request, response):  # type: ignore[override]
+        if self.credential_headers and self.should_strip_auth(response.request.url, prepared_request.url):
+            for name in [n for n in prepared_request.headers if n.lower() in self.credential_headers]:
+                del prepared_request.headers[name]
+        super().rebuild_auth(prepared_request, response)
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[override]
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)

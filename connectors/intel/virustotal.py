@@ -130,6 +130,20 @@ def summarize(kind: str, value: str, obj_id: str, attributes: dict[str, Any]) ->
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _client_class(vt: Any) -> type:
+    """vt.Client whose GETs do not follow redirects. vt-py sends the key as a session header (X-Apikey),
+    which aiohttp sends on to wherever a redirect points, another host included; the lookups this module
+    makes (GET /files|urls|domains|ip_addresses/{id}) are never redirected by VirusTotal."""
+    from vt.client import ClientResponse
+
+    class Client(vt.Client):
+        async def get_async(self, path: str, *path_args: Any, params: dict | None = None) -> Any:
+            return ClientResponse(await self._get_session().get(self._full_url(path, *path_args), params=params,
+                                                                proxy=self._proxy, allow_redirects=False))
+
+    return Client
+
+
 class VirusTotalEnricher:
     """Enriches WIA event dicts in place of copies; `enrich_all(events) -> list[dict]` never raises for VT trouble."""
 
@@ -163,8 +177,8 @@ class VirusTotalEnricher:
         self._client = asyncio.run_coroutine_threadsafe(self._new_client(), self._loop).result(30)
 
     async def _new_client(self) -> Any:
-        return self._vt.Client(self._api_key, agent="wia-security", host=self.host, timeout=int(max(1, self.request_timeout)),
-                               verify_ssl=self.verify_tls)
+        return _client_class(self._vt)(self._api_key, agent="wia-security", host=self.host,
+                                       timeout=int(max(1, self.request_timeout)), verify_ssl=self.verify_tls)
 
     def __repr__(self) -> str:  # never the key
         return f"<VirusTotalEnricher host={self.host or 'https://www.virustotal.com'} breaker={self.breaker.state}>"
