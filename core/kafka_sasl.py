@@ -87,7 +87,7 @@ class MechanismNotOffered(SaslError):
             return (f"the Kafka broker {self.server} offers none of the SASL mechanisms "
                     f"{', '.join(MECHANISMS_BY_STRENGTH)} (mechanisms it lists: {listed})")
         return (f"the Kafka broker {self.server} does not accept the SASL mechanism {self.mechanism} "
-                f"(UNSUPPORTED_SASL_MECHANISM; mechanisms it lists: {listed})")
+                f"(UNSUPPORTED_SASL_MECHANISM; mechanisms it lists: {listed}){self._chosen()}")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The wia_events input's Kafka source with SASL logins, run as Splunk runs it (the built app, `bin/wia_events.py`
 with only bin/lib on the path), against tansu behind the SASL-authenticating proxy and the TLS proxy
 (tests/servers/kafka_sasl_proxy.py): kafka+sasl_ssl:// with SCRAM-SHA-512 (as MSK) and PLAIN (as Confluent
-Cloud and Event Hubs), and kafka+sasl:// straight to the SASL proxy.
+Cloud and Event Hubs), and kafka+sasl:// straight to the SASL proxy; without ?sasl_mechanism=, the mechanism
+the login (wia_security.kafka_sasl, vendored in bin/lib) chooses from the broker's list.
 
 A refused password made kafka-python retry until its 30 s bootstrap timeout and then say "Unable to
 bootstrap" (the broker's reason, if at all, only in kafka-python's silent logger); the pre-flight check now
@@ -64,9 +65,10 @@ def publish(server, mechanism: str, n: int) -> tuple[str, list[dict]]:
     return topic, events
 
 
-@pytest.mark.parametrize("mechanism,query", [("SCRAM-SHA-512", "?sasl_mechanism=SCRAM-SHA-512"), ("PLAIN", "")])
+@pytest.mark.parametrize("mechanism,query", [("SCRAM-SHA-512", "?sasl_mechanism=SCRAM-SHA-512"),
+                                             ("PLAIN", "?sasl_mechanism=PLAIN"), ("SCRAM-SHA-256", "?sasl_mechanism=SCRAM-SHA-256")])
 def test_a_sasl_ssl_login_reads_each_event_once(built_app, splunkd, tmp_path, sasl_ssl_kafka, mechanism, query):
-    """PLAIN is the input's default mechanism."""
+    """A configured mechanism is used as it is, though the broker offers a stronger one."""
     app, _ = built_app
     topic, events = publish(sasl_ssl_kafka, mechanism, 4)
     before = len(sasl_ssl_kafka.logins)
@@ -79,6 +81,74 @@ def test_a_sasl_ssl_login_reads_each_event_once(built_app, splunkd, tmp_path, sa
     # the pre-flight login and kafka-python's, all as the configured user with the configured mechanism
     assert len(logins) >= 2 and all(login == Login(mechanism, USER, True) for login in logins)
     assert PASSWORD not in run.stderr + run.stdout and SESSION_KEY not in run.stderr + run.stdout
+    assert "no SASL mechanism configured" not in run.stderr
+
+
+def read_without_a_mechanism(app, splunkd, tmp_path, server, bootstrap: str | None = None):
+    """(run, events published, the proxy's logins during the run) for an input whose source_url names no mechanism."""
+    topic, events = publish(server, "PLAIN", 4)
+    before = len(server.logins)
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+sasl_ssl://{bootstrap or server.bootstrap}/{topic}", "credential": "kafka_reader",
+        "username": USER}))
+    assert run.returncode == 0, run.stderr
+    assert sorted(g["event"]["id"] for g in streamed(run.stdout)) == sorted(e["id"] for e in events)
+    assert PASSWORD not in run.stderr + run.stdout and SESSION_KEY not in run.stderr + run.stdout
+    return run, events, server.logins[before:]
+
+
+@pytest.mark.parametrize("offered,chosen", [
+    (("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), "SCRAM-SHA-512"),     # as the project's connector defaults to
+    (("PLAIN", "SCRAM-SHA-256"), "SCRAM-SHA-256"),
+    (("PLAIN",), "PLAIN")])                                              # as Confluent Cloud: the old default's case
+def test_without_a_mechanism_the_strongest_the_broker_offers_is_used_and_logged(
+        built_app, splunkd, tmp_path, sasl_ssl_kafka, monkeypatch, offered, chosen):
+    """The input used PLAIN when source_url named no mechanism, the connector (the CLI) SCRAM-SHA-512: a URL that
+    worked with `wia-security pull` failed here. Both now ask the broker (its SaslHandshake answer lists them)."""
+    app, _ = built_app
+    monkeypatch.setattr(sasl_ssl_kafka.sasl, "mechanisms", offered)
+    run, _, logins = read_without_a_mechanism(app, splunkd, tmp_path, sasl_ssl_kafka)
+    assert len(logins) >= 2 and all(login == Login(chosen, USER, True) for login in logins)
+    assert (f"INFO wia_events input=wia_events://kafka: no SASL mechanism configured: the Kafka broker {sasl_ssl_kafka.bootstrap} "
+            f"lists {', '.join(offered)}; using {chosen}\n") in run.stderr
+
+
+def test_without_a_mechanism_a_user_the_broker_knows_for_plain_only_still_logs_in(
+        built_app, splunkd, tmp_path, sasl_ssl_kafka, monkeypatch):
+    """An input that worked with the old default (PLAIN) against a broker that also offers SCRAM, for a user who has no
+    SCRAM credential there (Kafka keeps those per mechanism, apart from PLAIN's users): SCRAM-SHA-512 and -256 are
+    refused, then PLAIN logs in, and kafka-python uses PLAIN."""
+    app, _ = built_app
+    for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+        monkeypatch.delitem(sasl_ssl_kafka.sasl._scram[mechanism], USER)
+    run, _, logins = read_without_a_mechanism(app, splunkd, tmp_path, sasl_ssl_kafka)
+    assert logins[:3] == [Login("SCRAM-SHA-512", USER, False), Login("SCRAM-SHA-256", USER, False),
+                          Login("PLAIN", USER, True)]
+    assert len(logins) >= 4 and all(login == Login("PLAIN", USER, True) for login in logins[3:])
+    assert ("using PLAIN (refused before it: SCRAM-SHA-512 (SASL_AUTHENTICATION_FAILED: Authentication failed during "
+            "authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512); SCRAM-SHA-256") in run.stderr
+    assert "configure PLAIN to skip them" in run.stderr
+
+
+def test_without_a_mechanism_a_refused_password_names_each_mechanism_tried(built_app, splunkd, tmp_path,
+                                                                            sasl_ssl_kafka):
+    app, _ = built_app
+    splunkd.passwords[("wia_security", "kafka_reader")] = WRONG_PASSWORD
+    before = len(sasl_ssl_kafka.logins)
+    started = time.monotonic()
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+sasl_ssl://{sasl_ssl_kafka.bootstrap}/wia-events", "credential": "kafka_reader",
+        "username": USER}))
+    took = time.monotonic() - started
+    assert run.returncode == 1 and took < FAST_SECONDS, f"took {took:.1f} s: {run.stderr}"
+    assert (f"SASL login refused: the Kafka broker {sasl_ssl_kafka.bootstrap} refused user '{USER}' with each SASL "
+            "mechanism it offers: SCRAM-SHA-512 (SASL_AUTHENTICATION_FAILED: ") in run.stderr
+    assert ("PLAIN (SASL_AUTHENTICATION_FAILED: Authentication failed: Invalid username or password) (no SASL mechanism "
+            "configured; the broker lists PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)") in run.stderr
+    assert [login.mechanism for login in sasl_ssl_kafka.logins[before:]] == ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+    assert streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
+    everything = run.stderr + run.stdout
+    assert WRONG_PASSWORD not in everything and PASSWORD not in everything and SESSION_KEY not in everything
 
 
 @pytest.mark.parametrize("scheme,mechanism", [("kafka+sasl_ssl", "SCRAM-SHA-512"), ("kafka+sasl", "PLAIN")])
@@ -119,5 +189,23 @@ def test_a_broker_that_cannot_prove_it_knows_the_scram_password_is_refused(built
         "source_url": f"kafka+sasl://{bootstrap}/wia-events?sasl_mechanism=SCRAM-SHA-512", "credential": "kafka_reader",
         "username": USER}))
     assert run.returncode == 1 and streamed(run.stdout) == [] and "Traceback" not in run.stderr, run.stderr
-    assert f"the Kafka broker {bootstrap} failed the SASL SCRAM-SHA-512 exchange: Server sent wrong signature!" in run.stderr
+    assert (f"the Kafka broker {bootstrap} failed the SASL SCRAM-SHA-512 exchange: the server signature does not "
+            "verify") in run.stderr
     assert PASSWORD not in run.stderr + run.stdout
+
+
+def test_without_a_mechanism_a_broker_failing_the_scram_signature_is_not_given_the_password_in_plain(
+        built_app, splunkd, tmp_path, sasl_ssl_kafka, monkeypatch):
+    """The next mechanism is tried after a refusal only: a broker that cannot prove it holds the credential may be
+    an impostor, and PLAIN would hand it the password."""
+    import dataclasses
+    app, _ = built_app
+    credentials = sasl_ssl_kafka.sasl._scram["SCRAM-SHA-512"]
+    monkeypatch.setitem(credentials, USER, dataclasses.replace(credentials[USER], server_key=b"\x00" * 64))
+    before = len(sasl_ssl_kafka.logins)
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+sasl_ssl://{sasl_ssl_kafka.bootstrap}/wia-events", "credential": "kafka_reader",
+        "username": USER}))
+    assert run.returncode == 1 and streamed(run.stdout) == [], run.stderr
+    assert "failed the SASL SCRAM-SHA-512 exchange: the server signature does not verify" in run.stderr
+    assert [login.mechanism for login in sasl_ssl_kafka.logins[before:]] == ["SCRAM-SHA-512"]

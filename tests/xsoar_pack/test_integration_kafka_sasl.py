@@ -92,14 +92,14 @@ def test_a_mechanism_the_broker_does_not_offer_is_named_at_once(integration, dem
     (entry,) = run_command(integration, demisto, "test-module", params=params(
         f"kafka+sasl://127.0.0.1:{server.sasl.port}/{topic}?sasl_mechanism=GSSAPI", PASSWORD))
     assert time.monotonic() - started < FAST_SECONDS and entry["Type"] == 4
-    assert ("does not accept the SASL mechanism GSSAPI (mechanisms it lists: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
-            in entry["Contents"])
+    assert ("does not accept the SASL mechanism GSSAPI (UNSUPPORTED_SASL_MECHANISM; mechanisms it lists: PLAIN, "
+            "SCRAM-SHA-256, SCRAM-SHA-512): set ?sasl_mechanism= in the URL") in entry["Contents"]
     assert PASSWORD not in war_room_and_logs(demisto)
 
 
 def test_a_broker_that_cannot_prove_it_knows_the_scram_password_is_refused(integration, demisto, sasl_topic, monkeypatch):
     """SCRAM is mutual: a broker holding the right StoredKey (so it accepts the proof) but not the ServerKey (a
-    leaked credential store) sends a server signature that does not verify; kafka-python's client refuses it."""
+    leaked credential store) sends a server signature that does not verify; the pre-flight's SCRAM client refuses it."""
     import dataclasses
     server, topic = sasl_topic
     credentials = server.sasl._scram["SCRAM-SHA-512"]
@@ -107,6 +107,60 @@ def test_a_broker_that_cannot_prove_it_knows_the_scram_password_is_refused(integ
     (entry,) = run_command(integration, demisto, "test-module", params=params(
         f"kafka+sasl://127.0.0.1:{server.sasl.port}/{topic}?sasl_mechanism=SCRAM-SHA-512", PASSWORD))
     assert entry["Type"] == 4
-    assert (f"the Kafka broker 127.0.0.1:{server.sasl.port} failed the SASL SCRAM-SHA-512 exchange: Server sent wrong "
-            "signature!") in entry["Contents"]
+    assert (f"the Kafka broker 127.0.0.1:{server.sasl.port} failed the SASL SCRAM-SHA-512 exchange: the server "
+            "signature does not verify") in entry["Contents"]
     assert PASSWORD not in war_room_and_logs(demisto)
+
+
+@pytest.mark.parametrize("offered,chosen", [(("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), "SCRAM-SHA-512"),
+                                            (("PLAIN",), "PLAIN")])
+def test_without_a_mechanism_the_strongest_the_broker_offers_is_used_and_logged(
+        integration, demisto, sasl_topic, sample_events, trusted, monkeypatch, offered, chosen):
+    """The integration used PLAIN when the URL named no mechanism, the connector (the CLI) SCRAM-SHA-512; both now
+    ask the broker. PLAIN alone (as Confluent Cloud) is the old default's case and keeps working."""
+    from servers.kafka_sasl_proxy import Login
+    server, topic = sasl_topic
+    monkeypatch.setattr(server.sasl, "mechanisms", offered)
+    before = len(server.logins)
+    run_command(integration, demisto, "fetch-incidents", params=params(f"kafka+sasl_ssl://{server.bootstrap}/{topic}",
+                                                                       PASSWORD))
+    assert sorted(json.loads(i["rawJSON"])["id"] for i in demisto.incidents_out[-1]) == \
+        sorted(e["id"] for e in sample_events)
+    logins = server.logins[before:]
+    assert len(logins) >= 2 and all(login == Login(chosen, USER, True) for login in logins)
+    assert ("info", f"WIA Security: no SASL mechanism configured: the Kafka broker {server.bootstrap} lists "
+                    f"{', '.join(offered)}; using {chosen}") in demisto.logs
+    assert PASSWORD not in war_room_and_logs(demisto)
+
+
+def test_without_a_mechanism_a_user_the_broker_knows_for_plain_only_still_logs_in(
+        integration, demisto, sasl_topic, sample_events, trusted, monkeypatch):
+    """A URL that worked with the old default (PLAIN) against a broker that also offers SCRAM, for a user with no SCRAM
+    credential there: SCRAM-SHA-512 and -256 are refused, PLAIN logs in, and kafka-python uses PLAIN."""
+    from servers.kafka_sasl_proxy import Login
+    server, topic = sasl_topic
+    for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+        monkeypatch.delitem(server.sasl._scram[mechanism], USER)
+    before = len(server.logins)
+    assert run_command(integration, demisto, "test-module",
+                       params=params(f"kafka+sasl_ssl://{server.bootstrap}/{topic}", PASSWORD)) == ["ok"]
+    logins = server.logins[before:]
+    assert logins[:3] == [Login("SCRAM-SHA-512", USER, False), Login("SCRAM-SHA-256", USER, False),
+                          Login("PLAIN", USER, True)]
+    assert len(logins) >= 4 and all(login == Login("PLAIN", USER, True) for login in logins[3:])
+    assert any("using PLAIN (refused before it: SCRAM-SHA-512" in text for _, text in demisto.logs)
+
+
+def test_without_a_mechanism_a_refused_password_names_each_mechanism_tried(integration, demisto, sasl_topic):
+    """kafka+sasl:// (no TLS): and the log says nothing chosen, since nothing logged in."""
+    server, topic = sasl_topic
+    bootstrap = f"127.0.0.1:{server.sasl.port}"
+    started = time.monotonic()
+    (entry,) = run_command(integration, demisto, "test-module",
+                           params=params(f"kafka+sasl://{bootstrap}/{topic}", WRONG_PASSWORD))
+    assert time.monotonic() - started < FAST_SECONDS and entry["Type"] == 4
+    assert (f"SASL login refused: the Kafka broker {bootstrap} refused user '{USER}' with each SASL mechanism it offers: "
+            "SCRAM-SHA-512 (SASL_AUTHENTICATION_FAILED: ") in entry["Contents"]
+    assert ("PLAIN (SASL_AUTHENTICATION_FAILED: Authentication failed: Invalid username or password) (no SASL "
+            "mechanism configured; the broker lists PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)") in entry["Contents"]
+    assert WRONG_PASSWORD not in war_room_and_logs(demisto) and PASSWORD not in war_room_and_logs(demisto)

@@ -255,6 +255,8 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
     finally:
         stdout.write("</stream>")
         stdout.flush()
+        for note in dict.fromkeys(getattr(source, "notes", ())):     # e.g. the SASL mechanism chosen, once
+            log(f"INFO wia_events input={name}: {note}")
         log(f"INFO wia_events input={name} emitted={counts['emitted']} invalid={counts['invalid']} "
             f"duplicates={counts['duplicates']} skipped={counts['skipped']}")
 

@@ -17,10 +17,11 @@ nothing but the vendored pure-Python core.
   (the first cursor is "0"), answering {"events": [...], "next": <cursor>}; the same cursor comes
   back when nothing is new (docs/connectors/gateway.md).
 - kafka://broker:9092[,broker2:9092]/TOPIC (kafka+ssl://, kafka+sasl_ssl://, kafka+sasl:// with
-  ?sasl_mechanism=PLAIN|SCRAM-SHA-256|SCRAM-SHA-512): messages whose value is one WIA event as JSON
-  (what the project's kafka sink writes), read with kafka-python (pure Python, vendored) on manually
-  assigned partitions; the position is the next offset of every partition, so no consumer group and
-  no broker-side commit is involved: the checkpoint alone says where to resume.
+  ?sasl_mechanism=PLAIN|SCRAM-SHA-256|SCRAM-SHA-512, or none: the strongest the broker offers that takes
+  the user): messages whose value is one WIA event as JSON (what the project's kafka sink writes), read
+  with kafka-python (pure Python, vendored) on manually assigned partitions; the position is the next
+  offset of every partition, so no consumer group and no broker-side commit is involved: the checkpoint
+  alone says where to resume.
 """
 from __future__ import annotations
 
@@ -31,13 +32,14 @@ import logging
 import re
 import socket
 import ssl
-import struct
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
+
+from wia_security import kafka_sasl
 
 from .client_cert import ClientCertificateError, load_client_certificate
 
@@ -241,9 +243,13 @@ class KafkaSource:
             raise SourceError("a client certificate is presented over TLS only: use kafka+ssl:// or kafka+sasl_ssl://",
                               url=_redact(url))
         self._client_certificate_credential = client_certificate_credential if client_certificate is not None else None
+        #: the configured SASL mechanism; None: the strongest the broker offers, chosen by the pre-flight login
+        self.sasl_mechanism: str | None = query.get("sasl_mechanism") or None
+        #: lines for splunkd.log: the SASL mechanism the pre-flight chose, and why
+        self.notes: list[str] = []
         if "sasl" in scheme:
-            self.config.update(sasl_mechanism=query.get("sasl_mechanism", "PLAIN"), sasl_plain_username=username,
-                               sasl_plain_password=secret)
+            self.config.update(sasl_mechanism=self.sasl_mechanism or UNDISCOVERED_SASL_MECHANISM,
+                               sasl_plain_username=username, sasl_plain_password=secret)
         self.page_size = page_size
         self._where = f"{scheme}://{','.join(self.brokers)}/{self.topic}"
 
@@ -263,17 +269,17 @@ class KafkaSource:
 
     def _check_reachable(self) -> None:
         """Connects to the bootstrap brokers (a TLS handshake for kafka+ssl/kafka+sasl_ssl) until one answers a
-        Kafka ApiVersions request (and, with SASL, a SaslHandshake for the configured mechanism).
+        Kafka ApiVersions request (and, with SASL, the login: wia_security.kafka_sasl).
 
         kafka-python only logs why a connection failed and, 30 s later, raises "Unable to bootstrap"
         without the reason; so a refused certificate, brokers nobody can reach, a kafka:// URL for a TLS
-        listener and a SASL mechanism the broker does not offer are reported here at once, with why. Only
-        the bootstrap connection is checked: the brokers it advertises are kafka-python's. With PLAIN or SCRAM
-        the SASL login itself is tried too: kafka-python retries a refused password until its bootstrap
-        timeout (30 s) and then says only "Unable to bootstrap"."""
+        listener, a SASL mechanism the broker does not offer and a refused password are reported here at once,
+        with why. Only the bootstrap connection is checked: the brokers it advertises are kafka-python's. Without
+        ?sasl_mechanism= the login chooses the strongest mechanism the broker offers, and kafka-python gets it."""
         failures: list[str] = []
         refused = handshake_failed = False
         broker_refused: list[str] = []
+        self.notes = []
         for server in self.brokers:
             host, sep, port = server.rpartition(":")
             if not sep or "]" in port:                     # no port given: Kafka's default, as kafka-python does
@@ -290,8 +296,8 @@ class KafkaSource:
                     return
                 with self._tls.wrap_socket(raw, server_hostname=host) as tls:
                     try:
-                        self._probe_kafka(tls, server)
-                    except _NotKafka as exc:
+                        self._probe_kafka(tls, server, host, int(port))
+                    except kafka_sasl.NotKafka as exc:
                         if not exc.answer:
                             # under TLS 1.3 a broker judges the client's certificate after the client's side of the
                             # handshake is done: its refusal is the connection ending (an alert, or a bare close)
@@ -338,73 +344,55 @@ class KafkaSource:
         raise SourceError(f"cannot reach any Kafka bootstrap broker ({reasons})", url=self._where, retryable=True)
 
     def _probe_plain(self, sock: socket.socket, server: str, host: str, port: int) -> None:
-        """ApiVersions (and SaslHandshake) on a plain connection. A TLS listener answers a Kafka request with a
+        """ApiVersions (and the SASL login) on a plain connection. A TLS listener answers a Kafka request with a
         TLS alert or just closes (a reset); a second connection then completes a TLS handshake (nothing verified:
         this only tells the protocol). An answer that is neither is left to kafka-python."""
         try:
-            self._probe_kafka(sock, server)
+            self._probe_kafka(sock, server, host, port)
         except TimeoutError:
             return                                         # a slow answer: kafka-python waits longer
-        except _NotKafka:
+        except kafka_sasl.NotKafka:
             if _speaks_tls(host, port, self.CONNECT_TIMEOUT):
                 tls_scheme = "kafka+sasl_ssl://" if "sasl" in self.config["security_protocol"].lower() else "kafka+ssl://"
                 raise SourceError(f"the Kafka broker {server} answered with TLS: this is a TLS listener, use "
                                   f"{tls_scheme} (source_url starts with {self._where.split('://', 1)[0]}://)",
                                   url=self._where) from None
 
-    def _probe_kafka(self, sock: socket.socket, server: str) -> None:
-        """One ApiVersions v0 exchange; with SASL, a SaslHandshake v1 for the configured mechanism, whose
-        refusal (UNSUPPORTED_SASL_MECHANISM, with the mechanisms the broker offers) is a SourceError, then
-        the login (SaslAuthenticate), whose refusal is one too."""
-        versions = _kafka_exchange(sock, _API_VERSIONS, 0, b"")
+    def _connect(self, host: str, port: int) -> socket.socket:
+        """Another connection to the broker that answered (the login tries the next mechanism on one)."""
+        raw = socket.create_connection((host, port), timeout=self.CONNECT_TIMEOUT)
+        if self._tls is None:
+            return raw
+        try:
+            return self._tls.wrap_socket(raw, server_hostname=host)
+        except BaseException:
+            raw.close()
+            raise
+
+    def _probe_kafka(self, sock: socket.socket, server: str, host: str, port: int) -> None:
+        """One ApiVersions v0 exchange; with SASL, the login (wia_security.kafka_sasl.log_in): a mechanism the broker
+        does not offer, a refused login and a broker that fails SCRAM's server signature are SourceErrors naming
+        the broker, the user and the mechanism; never the password. kafka-python then uses the mechanism that
+        logged in (without ?sasl_mechanism=, the strongest the broker offers that takes the user)."""
+        versions = kafka_sasl.api_versions(sock, CLIENT_ID)
         if "SASL" not in self.config["security_protocol"]:
             return
-        mechanism = str(self.config.get("sasl_mechanism") or "PLAIN")
-        answer = _kafka_exchange(sock, _SASL_HANDSHAKE, 1, _kafka_string(mechanism))
         try:
-            error_code, offered = struct.unpack(">h", answer[:2])[0], _kafka_strings(answer[2:])
-        except (struct.error, UnicodeDecodeError, IndexError) as exc:
-            raise _NotKafka(answer) from exc
-        if error_code == 33:                                 # UNSUPPORTED_SASL_MECHANISM
-            raise SourceError(f"SASL login refused: the Kafka broker {server} does not accept the SASL mechanism "
-                              f"{mechanism} (UNSUPPORTED_SASL_MECHANISM; mechanisms it lists: "
-                              f"{', '.join(offered) or 'none'}); set ?sasl_mechanism= in source_url to one the broker "
-                              "is configured for", url=self._where)
-        if error_code:
-            raise SourceError(f"the Kafka broker {server} refused the SASL handshake for {mechanism} "
-                              f"(Kafka error code {error_code})", url=self._where)
-        self._sasl_login(sock, server, mechanism, _api_version_range(versions, _SASL_AUTHENTICATE))
-
-    def _sasl_login(self, sock: socket.socket, server: str, mechanism: str, versions: tuple[int, int] | None) -> None:
-        """The SASL exchange in SaslAuthenticate requests (KIP-152), with kafka-python's own PLAIN / SCRAM client,
-        so the login is the one kafka-python will do. A refusal (SASL_AUTHENTICATION_FAILED and the broker's
-        message) is a SourceError naming the broker, the user and the mechanism; never the password. Other
-        mechanisms, and brokers without SaslAuthenticate v0/v1, are left to kafka-python."""
-        if mechanism not in _PROBED_MECHANISMS or versions is None or versions[0] > 1:
-            return
-        from kafka.net.sasl import get_sasl_mechanism
-        version = min(versions[1], 1)                        # v2 is a flexible version: not needed here
-        username, password = self.config.get("sasl_plain_username") or "", self.config.get("sasl_plain_password") or ""
-        # SASL_SSL: kafka-python's PLAIN client warns about the clear text only for SASL_PLAINTEXT, as it should
-        client = get_sasl_mechanism(mechanism)(**{**self.config, "sasl_plain_username": username,
-                                                  "sasl_plain_password": password})
-        while not client.is_done():
-            answer = _kafka_exchange(sock, _SASL_AUTHENTICATE, version, _kafka_bytes(client.auth_bytes()))
-            try:
-                error_code, message, token = _sasl_authenticate_answer(answer)
-            except (struct.error, UnicodeDecodeError, IndexError) as exc:
-                raise _NotKafka(answer) from exc
-            if error_code:
-                said = (message or "no message").replace(password, "***") if password else (message or "no message")
-                name = "SASL_AUTHENTICATION_FAILED" if error_code == 58 else f"Kafka error code {error_code}"
-                raise SourceError(f"SASL login refused: the Kafka broker {server} refused user {username!r} with the "
-                                  f"SASL mechanism {mechanism} ({name}: {said}); check the username and the password "
-                                  "stored under 'credential', and ?sasl_mechanism= in source_url", url=self._where)
-            try:
-                client.receive(token)
-            except (ValueError, KeyError) as exc:              # SCRAM: a server message it cannot use, or a wrong signature
-                raise SourceError(f"the Kafka broker {server} failed the SASL {mechanism} exchange: {exc}",
-                                  url=self._where) from None
+            login = kafka_sasl.log_in(sock, server, versions=versions, mechanism=self.sasl_mechanism,
+                                      username=self.config.get("sasl_plain_username") or "",
+                                      password=self.config.get("sasl_plain_password") or "", client_id=CLIENT_ID,
+                                      reconnect=lambda: self._connect(host, port))
+        except kafka_sasl.MechanismNotOffered as exc:
+            raise SourceError(f"SASL login refused: {exc.describe()}; set ?sasl_mechanism= in source_url to one the "
+                              "broker is configured for", url=self._where) from None
+        except kafka_sasl.LoginRefused as exc:
+            raise SourceError(f"SASL login refused: {exc.describe()}; check the username and the password stored under "
+                              "'credential', and ?sasl_mechanism= in source_url", url=self._where) from None
+        except kafka_sasl.SaslError as exc:
+            raise SourceError(exc.describe(), url=self._where) from None
+        self.config["sasl_mechanism"] = login.mechanism
+        if login.discovered:
+            self.notes.append(login.describe(server, tls=self._tls is not None))
 
     class _LastConnectionError(logging.Handler):
         """The last connection failure kafka-python logged. It logs why a connection failed (a SASL error, a
@@ -482,94 +470,15 @@ class KafkaSource:
             kafka_log.removeHandler(last_error)
 
 
-# -- the few Kafka protocol messages the pre-flight check sends (Kafka protocol guide, "The Messages") ------
-
-_API_VERSIONS, _SASL_HANDSHAKE, _SASL_AUTHENTICATE = 18, 17, 36
-_CORRELATION_ID = 0x57494131
-#: Mechanisms whose login the pre-flight check tries (the others need a token provider or Kerberos).
-_PROBED_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+#: The client id of the pre-flight check's requests.
+CLIENT_ID = "wia-security-splunk-app"
+#: kafka-python's mechanism when none is configured and the pre-flight check could not ask the broker (a slow
+#: answer, an answer that is not Kafka): the app's default before mechanisms were discovered.
+UNDISCOVERED_SASL_MECHANISM = "PLAIN"
 
 
 class _RefusedAfterHandshake(Exception):
     """The broker completed the TLS handshake, then ended the connection before answering (why, in the message)."""
-
-
-class _NotKafka(Exception):
-    """What answered is not a Kafka response (kept in `answer`: the bytes read, possibly none)."""
-
-    def __init__(self, answer: bytes) -> None:
-        super().__init__(f"not a Kafka answer ({len(answer)} bytes)")
-        self.answer = answer
-
-
-def _kafka_string(text: str) -> bytes:
-    data = text.encode("utf-8")
-    return struct.pack(">h", len(data)) + data
-
-
-def _kafka_bytes(data: bytes) -> bytes:
-    return struct.pack(">i", len(data)) + data
-
-
-def _api_version_range(answer: bytes, api_key: int) -> tuple[int, int] | None:
-    """(min, max) version of `api_key` in an ApiVersions v0 answer (error_code, then an ARRAY of api_key,
-    min_version, max_version); None when not listed or the answer is an error."""
-    try:
-        error_code, count = struct.unpack(">hi", answer[:6])
-        for index in range(count if error_code == 0 else 0):
-            key, low, high = struct.unpack(">hhh", answer[6 + 6 * index:12 + 6 * index])
-            if key == api_key:
-                return low, high
-    except struct.error:
-        pass
-    return None
-
-
-def _sasl_authenticate_answer(answer: bytes) -> tuple[int, str | None, bytes]:
-    """A SaslAuthenticate v0/v1 answer: error_code, error_message (NULLABLE_STRING), auth_bytes (BYTES)."""
-    (error_code, length), offset = struct.unpack(">hh", answer[:4]), 4
-    message = None
-    if length >= 0:
-        message, offset = answer[offset:offset + length].decode("utf-8"), offset + length
-    (size,) = struct.unpack(">i", answer[offset:offset + 4])
-    return error_code, message, answer[offset + 4:offset + 4 + max(size, 0)]
-
-
-def _kafka_strings(data: bytes) -> list[str]:
-    """An ARRAY of STRING: INT32 count, then each as INT16 length + UTF-8."""
-    (count,), data, out = struct.unpack(">i", data[:4]), data[4:], []
-    for _ in range(max(count, 0)):
-        (length,) = struct.unpack(">h", data[:2])
-        out.append(data[2:2 + length].decode("utf-8"))
-        data = data[2 + length:]
-    return out
-
-
-def _kafka_exchange(sock: socket.socket, api_key: int, version: int, body: bytes) -> bytes:
-    """Sends one request (request header v1: api_key, api_version, correlation_id, client_id) and returns the
-    response body after its header v0 (correlation_id). Raises _NotKafka when the answer is no Kafka response:
-    the connection closed or reset before one, a size no Kafka answer has, another correlation id."""
-    message = struct.pack(">hhi", api_key, version, _CORRELATION_ID) + _kafka_string("wia-security-splunk-app") + body
-    sock.sendall(struct.pack(">i", len(message)) + message)
-    received = b""
-    try:
-        while len(received) < 8:
-            chunk = sock.recv(8 - len(received))
-            if not chunk:
-                raise _NotKafka(received)
-            received += chunk
-        size, correlation = struct.unpack(">ii", received)
-        if correlation != _CORRELATION_ID or not 4 <= size <= 1_000_000:
-            raise _NotKafka(received)
-        rest = b""
-        while len(rest) < size - 4:
-            chunk = sock.recv(size - 4 - len(rest))
-            if not chunk:
-                raise _NotKafka(received + rest)
-            rest += chunk
-    except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ssl.SSLEOFError):
-        raise _NotKafka(received) from None
-    return rest
 
 
 def _speaks_tls(host: str, port: int, timeout: float) -> bool:

@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import ssl
-import struct
 import sys
 import tempfile
 from typing import Any
@@ -44,6 +43,7 @@ def _load_core() -> None:
 _load_core()
 
 import wia_security  # noqa: E402
+from wia_security import kafka_sasl  # noqa: E402
 from wia_security.attack import table as attack_table  # noqa: E402
 from wia_security.pem import PRIVATE_KEY_LABELS, blocks, private_pem_files  # noqa: E402
 from wia_security.severity import band  # noqa: E402
@@ -66,6 +66,10 @@ EVENT_TYPES = ("alert", "threat_intel", "vulnerability", "incident", "network_ev
 MAX_LIMIT = 10_000
 #: Seconds the pre-flight connection to one Kafka bootstrap broker may take (connect, TLS handshake, first answer).
 KAFKA_CONNECT_TIMEOUT = 10
+KAFKA_CLIENT_ID = "wia-security-xsoar"
+#: kafka-python's SASL mechanism when none is configured and the pre-flight login could not ask the broker (no
+#: broker answered it): the integration's default before mechanisms were discovered.
+KAFKA_UNDISCOVERED_SASL_MECHANISM = "PLAIN"
 
 ''' CLIENT CLASS '''
 
@@ -121,7 +125,8 @@ class Client(BaseClient):
         config: dict[str, Any] = {"bootstrap_servers": parts.netloc.split(","), "security_protocol": protocols[scheme],
                                   "enable_auto_commit": False, "group_id": None, "client_id": "wia-security-xsoar"}
         if "sasl" in scheme:
-            config.update(sasl_mechanism=dict(parse_qsl(parts.query)).get("sasl_mechanism", "PLAIN"),
+            # no ?sasl_mechanism=: the pre-flight login picks the strongest the broker offers (kafka_sasl_login)
+            config.update(sasl_mechanism=dict(parse_qsl(parts.query)).get("sasl_mechanism") or None,
                           sasl_plain_username=self.kafka_username, sasl_plain_password=self.kafka_password)
         if "ssl" in scheme:
             config["ssl_context"] = self.kafka_tls_context()
@@ -131,6 +136,8 @@ class Client(BaseClient):
                                    "kafka+sasl_ssl://, or clear the Kafka client certificate parameter")
         elif "sasl" in scheme:
             kafka_sasl_check(config["bootstrap_servers"], config)
+        if "sasl" in scheme and not config["sasl_mechanism"]:
+            config["sasl_mechanism"] = KAFKA_UNDISCOVERED_SASL_MECHANISM     # the pre-flight could not ask the broker
         consumer = KafkaConsumer(**config)
         events: list[dict[str, Any]] = []
         problems: list[str] = []
@@ -211,7 +218,12 @@ class Client(BaseClient):
                     continue
                 with tls:
                     try:
-                        versions = kafka_api_versions(tls)
+                        versions = kafka_sasl.api_versions(tls, KAFKA_CLIENT_ID)
+                    except kafka_sasl.NotKafka as exc:
+                        # the broker took the handshake, then ended the connection without answering (a bare close,
+                        # as OpenSSL-based servers do): it refused the client's certificate
+                        ended = ended or f"{server}: {exc}"
+                        continue
                     except TimeoutError:
                         continue  # a slow broker: kafka-python waits longer
                     except OSError as exc:
@@ -221,8 +233,9 @@ class Client(BaseClient):
                         continue
                     if "SASL" in config["security_protocol"]:
                         try:
-                            kafka_sasl_login(tls, server, versions, config)
-                        except (OSError, struct.error):
+                            kafka_sasl_login(tls, server, versions, config,
+                                             lambda: context.wrap_socket(kafka_connect(server), server_hostname=host))
+                        except (OSError, kafka_sasl.NotKafka):
                             pass  # no answer the check can read: kafka-python's own login decides
                     return
         if refused:
@@ -254,115 +267,47 @@ class Client(BaseClient):
 ''' HELPER FUNCTIONS '''
 
 
-def kafka_api_versions(sock: socket.socket) -> bytes:
-    """Sends a Kafka ApiVersions v0 request and returns the answer: proof that the broker took the connection
-    (a refused client certificate arrives as a TLS alert here)."""
-    return kafka_exchange(sock, 18, 0, b"", "ApiVersions")
-
-
-def kafka_exchange(sock: socket.socket, api_key: int, version: int, body: bytes, name: str) -> bytes:
-    """One Kafka request (request header v1: api key, version, correlation id, client id) and the answer's body
-    after its correlation id. Framing as in the Kafka protocol guide: int32 size, then the message."""
-    client_id = b"wia-security-xsoar"
-    message = struct.pack(">hhih", api_key, version, 0x57494131, len(client_id)) + client_id + body
-    sock.sendall(struct.pack(">i", len(message)) + message)
-    head = kafka_receive(sock, 8, name)
-    size, correlation = struct.unpack(">ii", head)
-    if correlation != 0x57494131 or not 4 <= size <= 1_000_000:
-        raise OSError(f"the Kafka broker's answer to {name} does not carry the request's correlation id")
-    return kafka_receive(sock, size - 4, name)
-
-
-def kafka_receive(sock: socket.socket, size: int, name: str) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise OSError(f"the Kafka broker closed the connection without answering {name}")
-        data += chunk
-    return data
-
-
-#: SASL mechanisms whose login the pre-flight check does itself (the others need a token provider or Kerberos).
-KAFKA_PROBED_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+def kafka_connect(server: str) -> socket.socket:
+    """A TCP connection to a bootstrap server host:port (an IPv6 literal in brackets)."""
+    host, _, port = server.rpartition(":")
+    return socket.create_connection((host.strip("[]"), int(port)), timeout=KAFKA_CONNECT_TIMEOUT)
 
 
 def kafka_sasl_check(servers: list[str], config: dict[str, Any]) -> None:
     """kafka+sasl:// (no TLS): the SASL login with the first bootstrap server that answers, before kafka-python
     starts. Unreachable or silent servers are left to kafka-python, which reports them as before."""
     for server in servers:
-        host, _, port = server.rpartition(":")
         try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=KAFKA_CONNECT_TIMEOUT) as sock:
-                kafka_sasl_login(sock, server, kafka_api_versions(sock), config)
+            with kafka_connect(server) as sock:
+                kafka_sasl_login(sock, server, kafka_sasl.api_versions(sock, KAFKA_CLIENT_ID), config,
+                                 lambda: kafka_connect(server))
                 return
-        except (OSError, ValueError, struct.error):
+        except (OSError, ValueError, kafka_sasl.NotKafka):
             continue
 
 
-def kafka_sasl_login(sock: socket.socket, server: str, versions: bytes, config: dict[str, Any]) -> None:
-    """SaslHandshake v1 and the SASL exchange in SaslAuthenticate v0/v1 requests (KIP-43, KIP-152), with
-    kafka-python's own PLAIN / SCRAM client, so the login is the one kafka-python does next. kafka-python
-    retries a refused password or mechanism until its 30 s bootstrap timeout and then says only "Unable to
-    bootstrap"; here the refusal is a DemistoException naming the broker, the user and the mechanism (never
-    the password)."""
-    mechanism, username = config["sasl_mechanism"], config.get("sasl_plain_username") or ""
-    password = config.get("sasl_plain_password") or ""
-    mechanism_bytes = mechanism.encode()
-    answer = kafka_exchange(sock, 17, 1, struct.pack(">h", len(mechanism_bytes)) + mechanism_bytes, "SaslHandshake")
-    error_code, offered = struct.unpack(">h", answer[:2])[0], kafka_strings(answer[2:])
-    if error_code == 33:                                # UNSUPPORTED_SASL_MECHANISM
-        raise DemistoException(f"the Kafka broker {server} does not accept the SASL mechanism {mechanism} (mechanisms "
-                               f"it lists: {', '.join(offered) or 'none'}): set ?sasl_mechanism= in the URL to one of them")
-    if error_code:
-        raise DemistoException(f"the Kafka broker {server} refused the SASL handshake for {mechanism} "
-                               f"(Kafka error code {error_code})")
-    authenticate = kafka_api_range(versions, 36)
-    if mechanism not in KAFKA_PROBED_MECHANISMS or authenticate is None or authenticate[0] > 1:
-        return                                          # kafka-python's own exchange decides
-    from kafka.net.sasl import get_sasl_mechanism
-    client = get_sasl_mechanism(mechanism)(**{**config, "sasl_plain_username": username, "sasl_plain_password": password})
-    while not client.is_done():
-        token = client.auth_bytes()
-        answer = kafka_exchange(sock, 36, min(authenticate[1], 1), struct.pack(">i", len(token)) + token,
-                                "SaslAuthenticate")
-        (error_code, length), offset = struct.unpack(">hh", answer[:4]), 4
-        message = answer[offset:offset + length].decode("utf-8", "replace") if length >= 0 else "no message"
-        if error_code:
-            said = message.replace(password, "***") if password else message
-            name = "SASL_AUTHENTICATION_FAILED" if error_code == 58 else f"Kafka error code {error_code}"
-            raise DemistoException(f"SASL login refused: the Kafka broker {server} refused user {username!r} with the "
-                                   f"SASL mechanism {mechanism} ({name}: {said}): check the Credentials parameter "
-                                   "(username and password) and ?sasl_mechanism= in the URL")
-        offset += max(length, 0)
-        (size,) = struct.unpack(">i", answer[offset:offset + 4])
-        try:
-            client.receive(answer[offset + 4:offset + 4 + max(size, 0)])
-        except (ValueError, KeyError) as exc:           # SCRAM: a server message it cannot use, or a wrong signature
-            raise DemistoException(f"the Kafka broker {server} failed the SASL {mechanism} exchange: {exc}") from None
-
-
-def kafka_api_range(answer: bytes, api_key: int) -> tuple[int, int] | None:
-    """(min, max) version of `api_key` in an ApiVersions v0 answer; None when not listed or an error."""
+def kafka_sasl_login(sock: socket.socket, server: str, versions: bytes, config: dict[str, Any],
+                     reconnect: Any) -> None:
+    """The SASL login (wia_security.kafka_sasl: SaslHandshake, then SaslAuthenticate with PLAIN or SCRAM, the
+    server signature verified) before kafka-python's. kafka-python retries a refused password or mechanism until
+    its 30 s bootstrap timeout and then says only "Unable to bootstrap"; here the refusal is a DemistoException
+    naming the broker, the user and the mechanism (never the password). Without ?sasl_mechanism= the login picks
+    the strongest mechanism the broker offers that takes the user, and kafka-python gets that one."""
     try:
-        error_code, count = struct.unpack(">hi", answer[:6])
-        for index in range(count if error_code == 0 else 0):
-            key, low, high = struct.unpack(">hhh", answer[6 + 6 * index:12 + 6 * index])
-            if key == api_key:
-                return low, high
-    except struct.error:
-        pass
-    return None
-
-
-def kafka_strings(data: bytes) -> list[str]:
-    """An ARRAY of STRING: int32 count, then each as int16 length + UTF-8."""
-    (count,), data, out = struct.unpack(">i", data[:4]), data[4:], []
-    for _ in range(max(count, 0)):
-        (length,) = struct.unpack(">h", data[:2])
-        out.append(data[2:2 + length].decode("utf-8", "replace"))
-        data = data[2 + length:]
-    return out
+        login = kafka_sasl.log_in(sock, server, versions=versions, mechanism=config["sasl_mechanism"],
+                                  username=config.get("sasl_plain_username") or "",
+                                  password=config.get("sasl_plain_password") or "", client_id=KAFKA_CLIENT_ID,
+                                  reconnect=reconnect)
+    except kafka_sasl.MechanismNotOffered as exc:
+        raise DemistoException(f"{exc.describe()}: set ?sasl_mechanism= in the URL to one of them") from None
+    except kafka_sasl.LoginRefused as exc:
+        raise DemistoException(f"SASL login refused: {exc.describe()}: check the Credentials parameter (username and "
+                               "password) and ?sasl_mechanism= in the URL") from None
+    except kafka_sasl.SaslError as exc:
+        raise DemistoException(exc.describe()) from None
+    config["sasl_mechanism"] = login.mechanism
+    if login.discovered:
+        demisto.info(f"{INTEGRATION_NAME}: {login.describe(server, tls=isinstance(sock, ssl.SSLSocket))}")
 
 
 def pem_blocks(text: str | None, what: str, labels: tuple[str, ...]) -> bytes:
