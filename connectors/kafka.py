@@ -2,7 +2,8 @@
 
 URL: `kafka://broker1:9092,broker2:9092/TOPIC?client_id=wia&compression=zstd`
 (`kafka+ssl://` for TLS, `kafka+sasl_ssl://host/TOPIC?sasl_mechanism=SCRAM-SHA-512` for SASL
-over TLS with the `username` / `password` options, `kafka+sasl://` for SASL without TLS). Query
+over TLS with the `username` / `password` options, `kafka+sasl://` for SASL without TLS; without a
+mechanism, the strongest the broker offers that takes the user: `discover_sasl_mechanism`). Query
 keys that contain a dot (`?linger.ms=20`, `?ssl.ca.location=/etc/kafka/ca.pem`) are passed to
 librdkafka as they are, except secrets (`sasl.password`, `ssl.key.password`, ...), which a URL
 must not carry; `config=` does the same from code.
@@ -24,7 +25,10 @@ run several processes with the same `group_id`; Kafka spreads the topic's partit
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,7 +37,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from wia_security import jsonio
+from wia_security import jsonio, kafka_sasl
 from wia_security.errors import ConfigError, DeliveryError, ParseError
 from wia_security.formats import get_format
 from wia_security.pipeline import Forwarder, ForwardSummary
@@ -64,6 +68,15 @@ _HANDSHAKE_CODES = frozenset({KafkaError._SSL, KafkaError._AUTHENTICATION})
 _TLS_REFUSAL_ALERT = re.compile(r"alert (certificate required|bad certificate|unknown ca|certificate unknown|"
                                 r"certificate revoked|certificate expired|unsupported certificate|access denied|"
                                 r"handshake failure)")
+
+#: librdkafka's mechanism when none is configured and no bootstrap broker answered the discovery (or the TLS
+#: settings have no Python equivalent for it): the connector's default before mechanisms were discovered.
+UNDISCOVERED_SASL_MECHANISM = "SCRAM-SHA-512"
+#: Seconds the discovery's connection to one bootstrap broker may take (TCP connect, TLS handshake, each answer).
+DISCOVERY_TIMEOUT_SECONDS = 10.0
+#: librdkafka TLS settings the discovery reproduces in Python's ssl; with any other ssl.* setting it is skipped.
+_DISCOVERY_TLS_KEYS = frozenset({"ssl.ca.location", "ssl.certificate.location", "ssl.key.location", "ssl.key.password",
+                                 "ssl.endpoint.identification.algorithm", "enable.ssl.certificate.verification"})
 
 _SCHEMES = {"kafka": "PLAINTEXT", "kafka+ssl": "SSL", "kafka+sasl": "SASL_PLAINTEXT", "kafka+sasl_ssl": "SASL_SSL"}
 
@@ -130,10 +143,93 @@ def sasl_options(options: dict[str, Any]) -> dict[str, Any]:
     if "username" in options or "password" in options:
         out["sasl.username"] = options.pop("username", "")
         out["sasl.password"] = reveal(options.pop("password", "")) or ""
-        out["sasl.mechanism"] = "SCRAM-SHA-512"
     if "sasl_mechanism" in options:           # also alone: the credentials may come from `config`
         out["sasl.mechanism"] = options.pop("sasl_mechanism")
     return out
+
+
+def discover_sasl_mechanism(config: dict[str, Any], display: str) -> tuple[dict[str, Any], str | None]:
+    """librdkafka settings with `sasl.mechanism`, and the discovery's note, for a SASL client given a username
+    and password but no mechanism: the login of wia_security.kafka_sasl (as the Splunk app and the XSOAR pack
+    do it) with the first bootstrap broker that answers picks the strongest mechanism the broker offers that
+    takes the user (SCRAM-SHA-512 > SCRAM-SHA-256 > PLAIN), logged at INFO. When the broker refuses them all,
+    librdkafka gets the first it tried, so the sink and the source fail as with a configured mechanism, their
+    reason carrying the note. No broker answering: UNDISCOVERED_SASL_MECHANISM, with a warning."""
+    protocol = str(config.get("security.protocol", "")).upper()
+    if not protocol.startswith("SASL") or config.get("sasl.mechanism") or "sasl.username" not in config:
+        return config, None
+    tls: ssl.SSLContext | None = None
+    if protocol == "SASL_SSL":
+        tls_or_why = _discovery_tls(config)
+        if isinstance(tls_or_why, str):
+            note = (f"no sasl_mechanism configured and the mechanism was not asked of the broker ({tls_or_why}): "
+                    f"using {UNDISCOVERED_SASL_MECHANISM}")
+            log.warning("%s: %s", display, note)
+            return {**config, "sasl.mechanism": UNDISCOVERED_SASL_MECHANISM}, note
+        tls = tls_or_why
+    client_id = str(config.get("client.id") or "wia-security")
+    failures: list[str] = []
+    for server in str(config.get("bootstrap.servers", "")).split(","):
+        server = server.strip()
+        host, sep, port = server.rpartition(":")
+        if not sep or "]" in port:                # no port: Kafka's default
+            host, port = server, "9092"
+
+        def connect(host: str = host.strip("[]"), port: str = port) -> socket.socket:
+            raw = socket.create_connection((host, int(port)), timeout=DISCOVERY_TIMEOUT_SECONDS)
+            try:
+                return tls.wrap_socket(raw, server_hostname=host) if tls is not None else raw
+            except BaseException:
+                raw.close()
+                raise
+
+        try:
+            with connect() as sock:
+                versions = kafka_sasl.api_versions(sock, client_id)
+                login = kafka_sasl.log_in(sock, server, versions=versions, mechanism=None,
+                                          username=str(config.get("sasl.username") or ""),
+                                          password=str(config.get("sasl.password") or ""), client_id=client_id,
+                                          reconnect=connect)
+        except kafka_sasl.SaslError as exc:
+            refusals = getattr(exc, "refusals", None)
+            mechanism = refusals[0].mechanism if refusals else exc.mechanism or UNDISCOVERED_SASL_MECHANISM
+            note = f"{redact(exc.describe())}; librdkafka logs in with {mechanism}"
+            log.warning("%s: %s", display, note)
+            return {**config, "sasl.mechanism": mechanism}, note
+        except (OSError, ValueError, kafka_sasl.NotKafka) as exc:
+            failures.append(f"{server}: {exc}")
+            continue
+        note = login.describe(server, tls=tls is not None)
+        (log.warning if login.refusals or note.endswith("use SASL over TLS") else log.info)("%s: %s", display, note)
+        return {**config, "sasl.mechanism": login.mechanism}, note
+    note = (f"no sasl_mechanism configured and no bootstrap broker answered to tell the mechanism "
+            f"({redact('; '.join(failures))}): using {UNDISCOVERED_SASL_MECHANISM}")
+    log.warning("%s: %s", display, note)
+    return {**config, "sasl.mechanism": UNDISCOVERED_SASL_MECHANISM}, note
+
+
+def _discovery_tls(config: dict[str, Any]) -> ssl.SSLContext | str:
+    """Python's TLS context for librdkafka's TLS settings (the CA, client certificate and key, host name check);
+    a string saying why not when a setting has no equivalent here or does not load (librdkafka then says why)."""
+    others = sorted(k for k in config if k.startswith("ssl.") and k not in _DISCOVERY_TLS_KEYS)
+    if others:
+        return f"librdkafka TLS settings the discovery does not reproduce: {', '.join(others)}"
+    context = ssl.create_default_context()
+    if str(config.get("enable.ssl.certificate.verification", "true")).lower() in ("false", "0"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif str(config.get("ssl.endpoint.identification.algorithm", "https")).lower() == "none":
+        context.check_hostname = False
+    try:
+        ca = str(config.get("ssl.ca.location") or "")
+        if ca and ca != "probe":
+            context.load_verify_locations(capath=ca) if os.path.isdir(ca) else context.load_verify_locations(cafile=ca)
+        if config.get("ssl.certificate.location"):
+            context.load_cert_chain(str(config["ssl.certificate.location"]), config.get("ssl.key.location"),
+                                    password=lambda: str(config.get("ssl.key.password") or ""))
+    except (OSError, ssl.SSLError) as exc:
+        return f"the TLS settings do not load: {type(exc).__name__}"
+    return context
 
 
 def tls_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -145,17 +241,19 @@ def tls_options(options: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def explain_handshake_failure(problem: str, sasl: tuple[str, str] | None = None) -> str:
+def explain_handshake_failure(problem: str, sasl: tuple[str, str] | None = None, discovery: str | None = None) -> str:
     """librdkafka's TLS/authentication failure with what to change (its own hint names only the CA).
     `sasl`: (mechanism, username) of a SASL client; librdkafka's SASL errors name neither (a refused
-    PLAIN login reads "Authentication failed: Invalid username or password")."""
+    PLAIN login reads "Authentication failed: Invalid username or password"). `discovery`: how the
+    mechanism was chosen when none was configured (discover_sasl_mechanism's note)."""
     if sasl is not None and "SASL" in problem:
         mechanism, username = sasl
+        chosen = f" ({discovery})" if discovery else ""
         if "Unsupported SASL mechanism" in problem:
-            return (f"{problem}; the broker does not offer the SASL mechanism {mechanism}: set sasl_mechanism "
+            return (f"{problem}; the broker does not offer the SASL mechanism {mechanism}{chosen}: set sasl_mechanism "
                     "to one it lists")
-        return (f"{problem}; the broker refused the SASL login of user {username!r} with mechanism {mechanism}: "
-                "check the username, the password (password_env / password_file) and sasl_mechanism")
+        return (f"{problem}; the broker refused the SASL login of user {username!r} with mechanism {mechanism}"
+                f"{chosen}: check the username, the password (password_env / password_file) and sasl_mechanism")
     if "certificate verify failed" in problem:
         return (f"{problem}; the broker's certificate is not trusted for the address used: give the CA that "
                 "issued it with ?ssl.ca.location=/path/ca.pem and reach the broker by a name or address the "
@@ -222,7 +320,7 @@ class KafkaSink(BaseSink):
 
     def __init__(self, bootstrap_servers: str, topic: str, *, config: dict[str, Any] | None = None,
                  format: str = "wia", delivery_timeout_ms: int = DEFAULT_DELIVERY_TIMEOUT_MS,
-                 display: str | None = None) -> None:
+                 display: str | None = None, sasl_discovery: str | None = None) -> None:
         if not topic:
             raise ConfigError("no topic (kafka://HOST:PORT/TOPIC)", key="topic")
         self.topic = topic
@@ -241,6 +339,7 @@ class KafkaSink(BaseSink):
         self._watch = _ConnectionWatch(settings.get("error_cb"))
         settings["error_cb"] = self._watch
         self._sasl = _sasl_login(settings)
+        self._sasl_discovery = sasl_discovery
         self._producer = _client(Producer, settings, self.name)
 
     @classmethod
@@ -252,6 +351,7 @@ class KafkaSink(BaseSink):
         if "sasl.mechanism" in target.config and "sasl_mechanism" not in options:
             config["sasl.mechanism"] = target.config["sasl.mechanism"]      # the URL's, over the default
         config.update(options.pop("config", {}))
+        config, discovery = discover_sasl_mechanism(config, target.display)
         bootstrap = config.pop("bootstrap.servers")
         fmt = options.pop("format", target.options.get("format", "wia"))
         if "delivery_timeout_ms" in target.options and "delivery_timeout_ms" not in options:
@@ -265,7 +365,8 @@ class KafkaSink(BaseSink):
         if unknown:
             raise ConfigError(f"unknown Kafka option(s) {', '.join(sorted(unknown))}", key=sorted(unknown)[0],
                               source=target.display)
-        return cls(bootstrap, target.topic, config=config, format=fmt, display=target.display, **options)
+        return cls(bootstrap, target.topic, config=config, format=fmt, display=target.display,
+                   sasl_discovery=discovery, **options)
 
     def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:
         report = DeliveryReport(self.name)
@@ -306,7 +407,8 @@ class KafkaSink(BaseSink):
             elif refused is not None and isinstance(outcome, KafkaError) and outcome.code() in _PURGED_CODES:
                 # not retryable: the same settings meet the same certificate or credentials again
                 report.failed.append(Rejected(
-                    f"kafka: no broker accepted the connection: {explain_handshake_failure(refused, self._sasl)}",
+                    "kafka: no broker accepted the connection: "
+                    f"{explain_handshake_failure(refused, self._sasl, self._sasl_discovery)}",
                     event=event, sink=self.name, retryable=False))
             elif isinstance(outcome, KafkaError):
                 report.failed.append(Rejected(
@@ -404,7 +506,7 @@ class KafkaSource:
 
     def __init__(self, bootstrap_servers: str, topics: Sequence[str], group_id: str, *,
                  config: dict[str, Any] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                 poll_timeout: float = 1.0) -> None:
+                 poll_timeout: float = 1.0, sasl_discovery: str | None = None) -> None:
         if not topics:
             raise ConfigError("no topic to consume", key="topics")
         if not group_id:
@@ -426,6 +528,7 @@ class KafkaSource:
         self._watch = _ConnectionWatch(settings.get("error_cb"))
         settings["error_cb"] = self._watch
         self._sasl = _sasl_login(settings)
+        self._sasl_discovery = sasl_discovery
         self._consumer = _client(Consumer, settings, self.name)
         self._assigned_at: float | None = None
         self._consumer.subscribe(self.topics, on_assign=self._on_assign)
@@ -443,6 +546,7 @@ class KafkaSource:
         if "sasl.mechanism" in target.config and "sasl_mechanism" not in options:
             config["sasl.mechanism"] = target.config["sasl.mechanism"]
         config.update(options.pop("config", {}))
+        config, discovery = discover_sasl_mechanism(config, target.display)
         bootstrap = config.pop("bootstrap.servers")
         group = group_id or target.options.get("group")
         if "batch_size" in target.options:
@@ -451,7 +555,7 @@ class KafkaSource:
                 raise ConfigError(f"must be a whole number >= 1, got {value!r}", key="batch_size",
                                   source=target.display)
             options.setdefault("batch_size", int(value))
-        return cls(bootstrap, target.topic.split(","), group or "", config=config, **options)
+        return cls(bootstrap, target.topic.split(","), group or "", config=config, sasl_discovery=discovery, **options)
 
     def batches(self, *, idle_timeout: float | None = None, stop: threading.Event | None = None) -> Iterator[KafkaBatch]:
         """Yields batches until `stop` is set, or nothing arrived for `idle_timeout` seconds.
@@ -466,7 +570,8 @@ class KafkaSource:
             if refused is not None and not messages:
                 # librdkafka would retry the handshake forever and an idle timeout never starts without
                 # an assignment: stop with the reason instead (nothing was read, nothing is committed)
-                raise DeliveryError(f"no broker accepted the connection: {explain_handshake_failure(refused, self._sasl)}",
+                raise DeliveryError("no broker accepted the connection: "
+                                    f"{explain_handshake_failure(refused, self._sasl, self._sasl_discovery)}",
                                     sink=self.name)
             batch = self._to_batch(messages)
             if batch.items:

@@ -268,7 +268,8 @@ def test_the_proxy_repr_shows_no_password(sasl_kafka):
 
 def test_forward_and_pull_over_sasl_ssl_with_scram_sha_512_and_the_password_by_reference(
         sasl_ssl_kafka, tmp_path, capsys, monkeypatch):
-    """As on MSK: kafka+sasl_ssl://, SCRAM-SHA-512 (the default mechanism), the password from the environment."""
+    """As on MSK: kafka+sasl_ssl://, SCRAM-SHA-512 (no mechanism configured: the strongest the broker offers), the
+    password from the environment."""
     config = sasl_ssl_kafka.client_config(USER, PASSWORD, "SCRAM-SHA-512")
     topic = sasl_ssl_kafka.create_topic(config, partitions=2)
     events = event_dicts(30, seed=511)
