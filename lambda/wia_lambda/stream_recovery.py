@@ -31,14 +31,15 @@ started when it could end inside the reserve, a call counted as long as the long
 so far (SDK retries included); no Kinesis record is started, and no further value of one is handed
 over, once the reserve is reached. Each Kinesis record of the range is its own relay record (`Part`),
 so the relay accounts for each one. A reading that stops (out of time, throttled throughout, the
-loss's dead letter not written, a destination failing) keeps what it settled: when the records from
-the range's start (or the resume point) up to some point were all delivered or dead-lettered, the
-forwarder sends the failure queue a copy of the failure record with a resume point (`RESUME`: the last
-settled record's sequence number, how many of its values were settled when it was cut in its middle,
-and how many records of the range were read back so far), and the message itself is not reported
-back (Lambda deletes it). The next reading starts after that point, so nothing already handed over is
-sent again, and nothing unsettled is skipped. No resume point can be written (no progress, or the
-SendMessage failed): the message is reported back and read again from its own start (or resume point).
+loss's dead letter not written, a destination failing) keeps what it settled (every value delivered
+or dead-lettered): the forwarder sends the failure queue a copy of the failure record with a resume
+point (`RESUME`: the last record settled from the range's start on, how many of its values were settled
+when it was cut in its middle, how many records of the range were read back so far, and runs of records
+settled further on, after one still to retry), and the message itself is not reported back (Lambda
+deletes it). The next reading starts after that point and hands over nothing of a settled run, so
+nothing already handed over is sent again, and nothing unsettled is skipped. No resume point can be
+written (no progress, or the SendMessage failed): the message is reported back and read again from its
+own start (or resume point).
 
 With ParallelizationFactor above 1 several invocations read one shard, each a share of the partition
 keys, and a failure record's range then also holds the other shares' records, which the range cannot
@@ -88,9 +89,14 @@ MAX_BATCH_SIZE = 10_000
 #: (RecoveryIncomplete), so a forged range cannot make the function hold a relay record per record for ever.
 MAX_PARALLELIZATION_FACTOR = 10
 #: The member of a failure record a resumed reading carries (added by the forwarder, never by Lambda):
-#: `{"sequenceNumber": the last record settled, "values": how many of its values were settled (0: all of
-#: them), "found": records of the range read back before it, that one included}`.
+#: `{"sequenceNumber": the last record settled from the range's start on (null: none yet), "values": how
+#: many of its values were settled (0: all of them), "found": records of the range read back up to it,
+#: that one included, "settled": [[first, last], ...] sequence numbers of records further on that were
+#: settled (after one still to retry)}`.
 RESUME = "wiaResume"
+#: Runs of settled records kept in a resume point (about 12 KB of a message): records of runs past these
+#: are read and handed over again (repeats, never a loss).
+MAX_SETTLED_RUNS = 100
 
 log = get_logger()
 #: the throttling backoff's wait (tests drive it with the clock their Lambda context counts down with)
@@ -160,14 +166,24 @@ def batch_info(document: dict[str, Any]) -> BatchInfo:
 @dataclass(frozen=True)
 class Resume:
     """Where a resumed reading starts: after `values` values of the record `sequence` (after the whole
-    record when `values` is 0); `found` records of the range were read back before."""
+    record when `values` is 0; at the range's start when `sequence` is None); `found` records of the range
+    were read back up to there. Records further on whose sequence number is in a `settled` run were
+    settled before: they are read (and counted) but not handed over again."""
 
-    sequence: str
+    sequence: str | None
     values: int
     found: int
+    settled: tuple[tuple[int, int], ...] = ()
+
+    def covers(self, sequence: str) -> bool:
+        number = int(sequence)
+        return any(first <= number <= last for first, last in self.settled)
 
     def as_json(self) -> dict[str, Any]:
-        return {"sequenceNumber": self.sequence, "values": self.values, "found": self.found}
+        point: dict[str, Any] = {"sequenceNumber": self.sequence, "values": self.values, "found": self.found}
+        if self.settled:
+            point["settled"] = [[str(first), str(last)] for first, last in self.settled]
+        return point
 
 
 def resume_of(document: dict[str, Any], info: BatchInfo) -> Resume | None:
@@ -177,18 +193,30 @@ def resume_of(document: dict[str, Any], info: BatchInfo) -> Resume | None:
     resume = document[RESUME]
     if not isinstance(resume, dict):
         raise ParseError(f"Kinesis failure record: {RESUME} is not an object", path=f"/{RESUME}")
+    start, end = int(info.start), int(info.end)
+
+    def in_range(value: Any) -> bool:
+        return isinstance(value, str) and bool(SEQUENCE_NUMBER.fullmatch(value)) and start <= int(value) <= end
+
     sequence = resume.get("sequenceNumber")
-    if (not isinstance(sequence, str) or not SEQUENCE_NUMBER.fullmatch(sequence)
-            or not int(info.start) <= int(sequence) <= int(info.end)):
+    if not (sequence is None or in_range(sequence)):
         raise ParseError(f"Kinesis failure record: {RESUME}.sequenceNumber is missing, malformed or outside the range",
                          path=f"/{RESUME}/sequenceNumber")
-    limit = {"values": 1 << 31, "found": info.batch_size * MAX_PARALLELIZATION_FACTOR}
-    for member, low in (("values", 0), ("found", 1)):
+    # before any record is settled from the range's start, none of it was counted or cut
+    limit = {"values": 0 if sequence is None else 1 << 31,
+             "found": 0 if sequence is None else info.batch_size * MAX_PARALLELIZATION_FACTOR}
+    for member, low in (("values", 0), ("found", 0 if sequence is None else 1)):
         value = resume.get(member)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= limit[member]:
             raise ParseError(f"Kinesis failure record: {RESUME}.{member} is missing or not a number from {low} to "
                              f"{limit[member]:,}", path=f"/{RESUME}/{member}")
-    return Resume(sequence, resume["values"], resume["found"])
+    runs = resume.get("settled", [])
+    if (not isinstance(runs, list) or len(runs) > MAX_SETTLED_RUNS
+            or not all(isinstance(r, list) and len(r) == 2 and all(in_range(n) for n in r)
+                       and int(sequence or -1) < int(r[0]) <= int(r[1]) for r in runs)):
+        raise ParseError(f"Kinesis failure record: {RESUME}.settled is not a list of at most {MAX_SETTLED_RUNS} "
+                         "[first, last] sequence numbers of the range after sequenceNumber", path=f"/{RESUME}/settled")
+    return Resume(sequence, resume["values"], resume["found"], tuple((int(a), int(b)) for a, b in runs))
 
 
 def where_of(body: str | None, default: str) -> str:
@@ -260,7 +288,7 @@ def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget,
     that cannot finish now raises RecoveryIncomplete, or OutOfTime when the invocation's `budget` is spent."""
     start, end = int(info.start), int(info.end)
     stream = {"StreamARN": info.stream_arn}
-    at = info.start if resume is None else resume.sequence
+    at = info.start if resume is None or resume.sequence is None else resume.sequence
     # the last sequence number read, to go on after an expired iterator (or after a resume point's record)
     after: str | None = resume.sequence if resume is not None and not resume.values else None
     pages = 0
@@ -270,7 +298,7 @@ def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget,
                     {"ShardIteratorType": "AT_SEQUENCE_NUMBER", "StartingSequenceNumber": at})
         return _call(budget, kinesis.get_shard_iterator, **stream, ShardId=info.shard_id, **position)["ShardIterator"]
 
-    if resume is not None and not resume.values and int(resume.sequence) == end:
+    if after is not None and int(after) == end:
         return                          # read to its end on an earlier receive
     try:
         shard_iterator: str | None = iterator()
@@ -322,6 +350,7 @@ class Part(SourceRecord):
     handed: int = 0                     # its values handed to the relay on this receive
     complete: bool = False              # every value of it handed over
     cut: bool = False                   # stopped by the time between two of its values
+    covered: bool = False               # settled on an earlier receive (a resume point's run): not handed over
     keeps_time: bool = True
 
 
@@ -360,14 +389,16 @@ class Reading:
             sequence = record["SequenceNumber"]
             again = self.resume is not None and self.resume.values > 0 and sequence == self.resume.sequence
             part = Part(f"{self.message_id}#{sequence}", [], sequence=sequence, counts=not again,
-                        skipped=self.resume.values if again and self.resume is not None else 0)
+                        skipped=self.resume.values if again and self.resume is not None else 0,
+                        covered=self.resume is not None and self.resume.covers(sequence))
             found += part.counts
             if found > limit:
                 yield self._stop(RecoveryIncomplete(
                     f"the range holds more than {limit:,} records ({MAX_PARALLELIZATION_FACTOR} x batchSize "
                     f"{self.info.batch_size}, the most a ParallelizationFactor allows)"))
                 return
-            part.items = self._values(part, record["Data"], runtime)
+            part.items = self._values(part, record["Data"], runtime) if not part.covered else iter(())
+            part.complete = part.covered
             self.parts.append(part)
             yield part
             if part.cut:
@@ -417,17 +448,47 @@ class Reading:
         return json.dumps({k: v for k, v in self.document.items() if k != RESUME}, sort_keys=True)
 
     def settled_to(self, outcomes: dict[str, RecordOutcome]) -> Resume | None:
-        """The resume point after the Parts settled from this reading's start on (delivered or dead-lettered,
-        none to retry), or None when the first Part is not settled."""
-        point = None
-        found = self.resume.found if self.resume is not None else 0
-        for part in self.parts:
+        """The resume point after what this reading settled (delivered or dead-lettered, nothing to retry):
+        the records settled from its start on, and runs of records settled further on; None when it settled
+        nothing new (no progress to keep)."""
+        old = self.resume or Resume(None, 0, 0)
+        sequence, values, found = old.sequence, old.values, old.found
+        records = [p for p in self.parts if p.sequence is not None]
+
+        def settled(part: Part) -> bool:
             outcome = outcomes.get(part.id)
-            if part.sequence is None or outcome is None or outcome.retry:
-                break
+            return outcome is not None and not outcome.retry
+
+        head = 0
+        while head < len(records) and settled(records[head]):
+            part = records[head]
             found += part.counts
-            point = Resume(part.sequence, 0 if part.complete else part.skipped + part.handed, found)
-        return point
+            sequence, values = part.sequence, 0 if part.complete else part.skipped + part.handed
+            head += 1
+        runs: list[tuple[int, int]] = []
+        fresh = False                   # a record settled on this receive beyond the first still to retry
+        joined = False
+        for part in records[head:]:
+            if settled(part) and part.complete:
+                fresh |= not part.covered
+                number = int(part.sequence or 0)
+                if joined:
+                    runs[-1] = (runs[-1][0], number)
+                else:
+                    runs.append((number, number))
+                joined = True
+            else:
+                joined = False
+        # runs of the old point beyond the last record read on this receive still hold
+        last = int(records[-1].sequence or 0) if records else -1
+        runs += [(max(first, last + 1), end) for first, end in old.settled if end > last]
+        # the settled head only grows, to the range's end; runs alone count once after it moved (the runs
+        # kept are capped, so ones settled again past the cap must not make a new message each receive)
+        if head == 0 and (not fresh or old.settled):
+            return None
+        floor = int(sequence) if sequence is not None else -1
+        runs = [(first, end) for first, end in runs if first > floor][:MAX_SETTLED_RUNS]
+        return Resume(sequence, values, found, tuple(runs))
 
     def resumed_body(self, point: Resume) -> str:
         return json.dumps({**self.document, RESUME: point.as_json()})

@@ -847,3 +847,60 @@ def test_a_range_holding_more_than_the_largest_parallelization_factor_allows_sto
     assert json.loads(dead["raw"])["wiaResume"] == {"sequenceNumber": batch[3]["SequenceNumber"], "values": 0,
                                                     "found": 4}
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_records_settled_after_one_still_failing_are_not_handed_over_again(forwarder, samples, monkeypatch, tmp_path):
+    """Security Hub and a file. Security Hub refuses the batch's first event for the whole first receive
+    (retryable, its 3 attempts); the file takes it. The three records after it are settled (two events
+    and an NDJSON pair delivered to both, one invalid event dead-lettered): the failure record goes on
+    from a new message whose resume point names no settled head (null) and one settled run. The next
+    receive hands over only the first record again, so the file gets that event twice (a fan-out re-sends
+    a value to every destination while one of them refuses it) and every other event once, and the invalid
+    event is dead-lettered once. Before: every record after the refused one was read and handed over
+    again, the file got them twice, the rejection was written twice."""
+    out = tmp_path / "out.ndjson"
+    fw = forwarder(SECURITYHUB + f'[destinations.archive]\nurl = "file://{out}"\n')
+    setup = Setup(fw, monkeypatch)
+    refused, *events = [fresh(samples["alert-sample"]) for _ in range(4)]
+    bad = invalid(fresh(samples["alert-sample"]))
+    fw.aws.securityhub.state.fail_finding(refused["id"], "InternalException", "busy", times=3)
+    batch = put(setup.kinesis, [json.dumps(refused).encode(), json.dumps(events[0]).encode(), json.dumps(bad).encode(),
+                                ndjson(events[1:])])
+    body = failure_record(setup.kinesis, batch)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=body)
+
+    (first,) = setup.poll(rounds=1)
+
+    assert first == {"batchItemFailures": []}
+    (resumed,) = setup.left_in(setup.queue)
+    seq = [r["SequenceNumber"] for r in batch]
+    assert json.loads(resumed)["wiaResume"] == {"sequenceNumber": None, "values": 0, "found": 0,
+                                                "settled": [[seq[1], seq[3]]]}
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    assert _ids_in(out) == [refused["id"]] + [e["id"] for e in events] + [refused["id"]]
+    assert set(fw.findings()) == {e["id"] for e in [refused, *events]}
+    (dead,) = fw.dead_letters()
+    assert dead["where"] == f"kinesis:{STREAM}:{seq[2]}:1" and dead["reason"].startswith("invalid: /data")
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+@pytest.mark.parametrize("settled", [[["SEQ0", "SEQ1"]], [["SEQ1", "SEQ0"]], "all", [["1", "SEQ1"]]])
+def test_a_malformed_settled_run_is_dead_lettered(forwarder, samples, monkeypatch, settled):
+    """A run must lie after the resume point, inside the range, first before last: a forged one that would
+    skip records is refused (one dead letter), never trusted."""
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    put(setup.kinesis, [json.dumps(fresh(samples["alert-sample"])).encode()])      # sequence number 1: before
+    batch = put(setup.kinesis, [json.dumps(fresh(samples["alert-sample"])).encode() for _ in range(3)])
+    seq = {f"SEQ{i}": r["SequenceNumber"] for i, r in enumerate(batch)}
+    runs = settled if isinstance(settled, str) else [[seq.get(n, n) for n in run] for run in settled]
+    resume = {"sequenceNumber": seq["SEQ0"], "values": 0, "found": 1, "settled": runs}
+    body = {**json.loads(failure_record(setup.kinesis, batch)), "wiaResume": resume}
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=json.dumps(body))
+
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    assert fw.findings() == {}
+    (dead,) = fw.dead_letters()
+    assert dead["reason"].startswith("unparseable input: Kinesis failure record: wiaResume.settled is not a list")
