@@ -904,3 +904,32 @@ def test_a_malformed_settled_run_is_dead_lettered(forwarder, samples, monkeypatc
     assert fw.findings() == {}
     (dead,) = fw.dead_letters()
     assert dead["reason"].startswith("unparseable input: Kinesis failure record: wiaResume.settled is not a list")
+
+
+def test_settled_runs_past_the_cap_do_not_make_a_new_message_on_every_receive(forwarder, samples, monkeypatch, tmp_path):
+    """MAX_SETTLED_RUNS set to 1; Security Hub refuses two events for ever, each followed by a deliverable
+    one. Receive 1 settles both deliverable records but keeps only the first run; later receives settle
+    the second again (past the cap), which must not count as progress: the message comes back until its
+    last receive (3), where the refused events are dead-lettered. The first deliverable event reaches the
+    file once, the second on each of the 4 receives (the cost of the cap), nothing is lost."""
+    from wia_lambda import stream_recovery
+    monkeypatch.setattr(stream_recovery, "MAX_SETTLED_RUNS", 1)
+    out = tmp_path / "out.ndjson"
+    fw = forwarder(SECURITYHUB + f'[destinations.archive]\nurl = "file://{out}"\n')
+    setup = Setup(fw, monkeypatch)
+    refused1, kept, refused2, past_cap = [fresh(samples["alert-sample"]) for _ in range(4)]
+    for event in (refused1, refused2):
+        fw.aws.securityhub.state.fail_finding(event["id"], "InternalException", "busy", times=1000)
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in (refused1, kept, refused2, past_cap)])
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+
+    responses = setup.poll(rounds=8)
+
+    assert [len(r["batchItemFailures"]) for r in responses] == [0, 1, 1, 0]
+    ids = _ids_in(out)
+    assert ids.count(kept["id"]) == 1 and ids.count(past_cap["id"]) == 4
+    assert set(fw.findings()) == {kept["id"], past_cap["id"]}
+    dead = fw.dead_letters()
+    assert sorted(d["event"]["id"] for d in dead) == sorted([refused1["id"], refused2["id"]])
+    assert all(d["reason"].startswith("gave up on the last receive") for d in dead)
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
