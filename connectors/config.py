@@ -22,6 +22,9 @@ from .delivery.policy import DeliveryPolicy
 #: Option names (or name endings) that hold credentials.
 SECRET_WORDS = ("token", "password", "passwd", "secret", "api_key", "apikey", "access_key", "private_key",
                 "client_secret", "passphrase", "credentials")
+#: Option names that hold a credential only as the whole name (MISP's `key`): as an ending, "key" would
+#: take in names such as sort_key.
+SECRET_NAMES = ("key",)
 #: Top-level tables of the config file.
 CONFIG_TABLES = ("forward", "delivery", "destinations")
 FORWARD_KEYS = ("dead_letter", "batch_size", "lenient")
@@ -60,7 +63,7 @@ def reveal(value: "Secret | str | None") -> str | None:
 
 def is_secret_key(key: str) -> bool:
     k = key.lower()
-    return any(k == w or k.endswith("_" + w) or k.endswith(w) for w in SECRET_WORDS)
+    return k in SECRET_NAMES or any(k == w or k.endswith("_" + w) or k.endswith(w) for w in SECRET_WORDS)
 
 
 def resolve_options(options: Mapping[str, Any], *, source: str | None = None,

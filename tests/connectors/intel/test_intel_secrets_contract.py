@@ -10,8 +10,9 @@ import pytest
 from misp_contract import Fault, MispServer
 from otx_contract import OtxServer
 from vt_contract import VirusTotalServer
-from wia_security.builders import AlertBuilder
+from wia_security.builders import AlertBuilder, ThreatIntelBuilder
 from wia_security.connectors import open_sink
+from wia_security.connectors.config import parse_config
 from wia_security.connectors.delivery import DeliveryPolicy
 from wia_security.connectors.intel.misp import MispSource
 from wia_security.connectors.intel.otx import OtxSource
@@ -143,3 +144,24 @@ def test_contract_qradar_client_ca_bundle_is_not_overridden_by_requests_ca_bundl
         assert tls_warnings(caplog) == []
         QRadarClient(server.url, token="qradar-sec-token-0123", verify=False)
         assert len(tls_warnings(caplog)) == 1
+
+
+def test_contract_misp_key_from_a_config_file_by_file_reference_never_as_a_literal(tmp_path):
+    # docs/connectors/intel.md: the key comes as key_env / key_file in a TOML table. key_file was passed on
+    # unresolved (refused as an unknown MISP option) and a literal `key = "..."` was accepted, in plain text
+    # in the Destination's repr: "key" was not a secret-looking name.
+    secret_file = tmp_path / "misp.key"
+    secret_file.write_text(KEY + "\n")
+    with MispServer(key=KEY) as misp:
+        url = misp.url.replace("http://", "misp+http://") + "?max_wait=0"
+        config = parse_config({"destinations": {"m": {"url": url, "key_file": str(secret_file)}}})
+        assert KEY not in repr(config)
+        event = (ThreatIntelBuilder().threat("Emotet", "malware")
+                 .indicator("domain", "c2.example.net").build().to_dict())
+        with config.destinations[0].open() as sink:
+            report = sink.send([event])
+            report.merge(sink.flush())
+        assert report.delivered == 1
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"destinations": {"m": {"url": url, "key": KEY}}}, source="wia.toml")
+    assert "key_file" in str(refused.value) and KEY not in str(refused.value)
