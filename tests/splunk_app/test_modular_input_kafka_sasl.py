@@ -65,36 +65,28 @@ def publish(server, mechanism: str, n: int) -> tuple[str, list[dict]]:
     return topic, events
 
 
-@pytest.mark.parametrize("mechanism,query", [("SCRAM-SHA-512", "?sasl_mechanism=SCRAM-SHA-512"),
-                                             ("PLAIN", "?sasl_mechanism=PLAIN"), ("SCRAM-SHA-256", "?sasl_mechanism=SCRAM-SHA-256")])
-def test_a_sasl_ssl_login_reads_each_event_once(built_app, splunkd, tmp_path, sasl_ssl_kafka, mechanism, query):
-    """A configured mechanism is used as it is, though the broker offers a stronger one."""
-    app, _ = built_app
-    topic, events = publish(sasl_ssl_kafka, mechanism, 4)
-    before = len(sasl_ssl_kafka.logins)
-    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
-        "source_url": f"kafka+sasl_ssl://{sasl_ssl_kafka.bootstrap}/{topic}{query}", "credential": "kafka_reader",
-        "username": USER}))
-    assert run.returncode == 0, run.stderr
-    assert sorted(g["event"]["id"] for g in streamed(run.stdout)) == sorted(e["id"] for e in events)
-    logins = sasl_ssl_kafka.logins[before:]
-    # the pre-flight login and kafka-python's, all as the configured user with the configured mechanism
-    assert len(logins) >= 2 and all(login == Login(mechanism, USER, True) for login in logins)
-    assert PASSWORD not in run.stderr + run.stdout and SESSION_KEY not in run.stderr + run.stdout
-    assert "no SASL mechanism configured" not in run.stderr
-
-
-def read_without_a_mechanism(app, splunkd, tmp_path, server, bootstrap: str | None = None):
-    """(run, events published, the proxy's logins during the run) for an input whose source_url names no mechanism."""
+def read_all(app, splunkd, tmp_path, server, query: str = ""):
+    """(run, the proxy's logins during the run) for an input reading a new topic of 4 events over SASL_SSL (`query`:
+    ?sasl_mechanism=..., or none): every event is indexed once, and the password and session key shown nowhere."""
     topic, events = publish(server, "PLAIN", 4)
     before = len(server.logins)
     run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
-        "source_url": f"kafka+sasl_ssl://{bootstrap or server.bootstrap}/{topic}", "credential": "kafka_reader",
+        "source_url": f"kafka+sasl_ssl://{server.bootstrap}/{topic}{query}", "credential": "kafka_reader",
         "username": USER}))
     assert run.returncode == 0, run.stderr
     assert sorted(g["event"]["id"] for g in streamed(run.stdout)) == sorted(e["id"] for e in events)
     assert PASSWORD not in run.stderr + run.stdout and SESSION_KEY not in run.stderr + run.stdout
-    return run, events, server.logins[before:]
+    return run, server.logins[before:]
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "PLAIN", "SCRAM-SHA-256"])
+def test_a_sasl_ssl_login_reads_each_event_once(built_app, splunkd, tmp_path, sasl_ssl_kafka, mechanism):
+    """A configured mechanism is used as it is, though the broker offers a stronger one."""
+    app, _ = built_app
+    run, logins = read_all(app, splunkd, tmp_path, sasl_ssl_kafka, f"?sasl_mechanism={mechanism}")
+    # the pre-flight login and kafka-python's, all as the configured user with the configured mechanism
+    assert len(logins) >= 2 and all(login == Login(mechanism, USER, True) for login in logins)
+    assert "no SASL mechanism configured" not in run.stderr
 
 
 @pytest.mark.parametrize("offered,chosen", [
@@ -107,7 +99,7 @@ def test_without_a_mechanism_the_strongest_the_broker_offers_is_used_and_logged(
     worked with `wia-security pull` failed here. Both now ask the broker (its SaslHandshake answer lists them)."""
     app, _ = built_app
     monkeypatch.setattr(sasl_ssl_kafka.sasl, "mechanisms", offered)
-    run, _, logins = read_without_a_mechanism(app, splunkd, tmp_path, sasl_ssl_kafka)
+    run, logins = read_all(app, splunkd, tmp_path, sasl_ssl_kafka)
     assert len(logins) >= 2 and all(login == Login(chosen, USER, True) for login in logins)
     assert (f"INFO wia_events input=wia_events://kafka: no SASL mechanism configured: the Kafka broker {sasl_ssl_kafka.bootstrap} "
             f"lists {', '.join(offered)}; using {chosen}\n") in run.stderr
@@ -121,7 +113,7 @@ def test_without_a_mechanism_a_user_the_broker_knows_for_plain_only_still_logs_i
     app, _ = built_app
     for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
         monkeypatch.delitem(sasl_ssl_kafka.sasl._scram[mechanism], USER)
-    run, _, logins = read_without_a_mechanism(app, splunkd, tmp_path, sasl_ssl_kafka)
+    run, logins = read_all(app, splunkd, tmp_path, sasl_ssl_kafka)
     assert logins[:3] == [Login("SCRAM-SHA-512", USER, False), Login("SCRAM-SHA-256", USER, False),
                           Login("PLAIN", USER, True)]
     assert len(logins) >= 4 and all(login == Login("PLAIN", USER, True) for login in logins[3:])
@@ -130,30 +122,17 @@ def test_without_a_mechanism_a_user_the_broker_knows_for_plain_only_still_logs_i
     assert "configure PLAIN to skip them" in run.stderr
 
 
-def test_without_a_mechanism_a_refused_password_names_each_mechanism_tried(built_app, splunkd, tmp_path,
-                                                                            sasl_ssl_kafka):
-    app, _ = built_app
-    splunkd.passwords[("wia_security", "kafka_reader")] = WRONG_PASSWORD
-    before = len(sasl_ssl_kafka.logins)
-    started = time.monotonic()
-    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
-        "source_url": f"kafka+sasl_ssl://{sasl_ssl_kafka.bootstrap}/wia-events", "credential": "kafka_reader",
-        "username": USER}))
-    took = time.monotonic() - started
-    assert run.returncode == 1 and took < FAST_SECONDS, f"took {took:.1f} s: {run.stderr}"
-    assert (f"SASL login refused: the Kafka broker {sasl_ssl_kafka.bootstrap} refused user '{USER}' with each SASL "
-            "mechanism it offers: SCRAM-SHA-512 (SASL_AUTHENTICATION_FAILED: ") in run.stderr
-    assert ("PLAIN (SASL_AUTHENTICATION_FAILED: Authentication failed: Invalid username or password) (no SASL mechanism "
-            "configured; the broker lists PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)") in run.stderr
-    assert [login.mechanism for login in sasl_ssl_kafka.logins[before:]] == ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
-    assert streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
-    everything = run.stderr + run.stdout
-    assert WRONG_PASSWORD not in everything and PASSWORD not in everything and SESSION_KEY not in everything
+def refused(mechanism: str) -> str:
+    """Kafka's message for a refused login (the proxy's wording)."""
+    return ("SASL_AUTHENTICATION_FAILED: " + ("Authentication failed: Invalid username or password" if mechanism == "PLAIN"
+            else f"Authentication failed during authentication due to invalid credentials with SASL mechanism {mechanism}"))
 
 
-@pytest.mark.parametrize("scheme,mechanism", [("kafka+sasl_ssl", "SCRAM-SHA-512"), ("kafka+sasl", "PLAIN")])
+@pytest.mark.parametrize("scheme,mechanism", [("kafka+sasl_ssl", "SCRAM-SHA-512"), ("kafka+sasl", "PLAIN"),
+                                              ("kafka+sasl_ssl", None)])
 def test_a_refused_password_is_named_at_once_with_the_brokers_reason_and_never_shown(
         built_app, splunkd, tmp_path, sasl_ssl_kafka, scheme, mechanism):
+    """Without a mechanism, each one the broker offers is tried, strongest first, and each refusal named."""
     app, _ = built_app
     splunkd.passwords[("wia_security", "kafka_reader")] = WRONG_PASSWORD
     # kafka+sasl:// goes straight to the SASL proxy (no TLS in front): only the bootstrap login is reached
@@ -161,17 +140,18 @@ def test_a_refused_password_is_named_at_once_with_the_brokers_reason_and_never_s
     before = len(sasl_ssl_kafka.logins)
     started = time.monotonic()
     run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
-        "source_url": f"{scheme}://{bootstrap}/wia-events?sasl_mechanism={mechanism}", "credential": "kafka_reader",
-        "username": USER}))
+        "source_url": f"{scheme}://{bootstrap}/wia-events" + (f"?sasl_mechanism={mechanism}" if mechanism else ""),
+        "credential": "kafka_reader", "username": USER}))
     took = time.monotonic() - started
     assert run.returncode == 1 and took < FAST_SECONDS, f"took {took:.1f} s: {run.stderr}"
     assert streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
-    reason = ("Authentication failed: Invalid username or password" if mechanism == "PLAIN" else
-              f"Authentication failed during authentication due to invalid credentials with SASL mechanism {mechanism}")
-    assert (f"SASL login refused: the Kafka broker {bootstrap} refused user '{USER}' with the SASL mechanism "
-            f"{mechanism} (SASL_AUTHENTICATION_FAILED: {reason})") in run.stderr
+    tried = [mechanism] if mechanism else ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+    said = (f"with the SASL mechanism {mechanism} ({refused(mechanism)})" if mechanism else
+            "with each SASL mechanism it offers: " + "; ".join(f"{m} ({refused(m)})" for m in tried) +
+            " (no SASL mechanism configured; the broker lists PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+    assert f"SASL login refused: the Kafka broker {bootstrap} refused user '{USER}' {said}; check" in run.stderr
     assert "not retried" in run.stderr and "Unable to bootstrap" not in run.stderr
-    assert sasl_ssl_kafka.logins[before:] == [Login(mechanism, USER, False)]      # the pre-flight's, and no other
+    assert sasl_ssl_kafka.logins[before:] == [Login(m, USER, False) for m in tried]   # the pre-flight's, and no other
     everything = run.stderr + run.stdout
     assert WRONG_PASSWORD not in everything and PASSWORD not in everything and SESSION_KEY not in everything
 

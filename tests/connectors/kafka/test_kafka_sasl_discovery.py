@@ -16,32 +16,20 @@ import time
 
 import pytest
 
-from servers.kafka_sasl_proxy import MECHANISMS, Login, start_sasl_kafka
+from servers.kafka_sasl_proxy import MECHANISMS, Login
 from servers.tansu import free_port
 from strategies import event_dicts
+import test_kafka_sasl
+from test_kafka_sasl import PASSWORD, PROMPT_SECONDS, USER, WRONG_PASSWORD
 
 from wia_security import kafka_sasl
 from wia_security.connectors.config import Secret
 from wia_security.connectors.kafka import (UNDISCOVERED_SASL_MECHANISM, KafkaSink, KafkaSource,
                                            discover_sasl_mechanism)
 
-USER, PASSWORD = "wia-forwarder", "sasl-discovery-Pa55-58-1c9e"
-WRONG_PASSWORD = "not-the-discovery-Pa55-58-d402"
-PROMPT_SECONDS = 5
-
-
-@pytest.fixture(scope="module")
-def sasl_kafka():
-    server = start_sasl_kafka({USER: PASSWORD})
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def sasl_ssl_kafka(tmp_path_factory):
-    server = start_sasl_kafka({USER: PASSWORD}, tls_directory=tmp_path_factory.mktemp("kafka-sasl-discovery"))
-    yield server
-    server.stop()
+# the same servers as test_kafka_sasl.py (tansu behind the SASL proxy, and behind the TLS proxy too), for this module
+sasl_kafka = test_kafka_sasl.sasl_kafka
+sasl_ssl_kafka = test_kafka_sasl.sasl_ssl_kafka
 
 
 def produce_and_consume(server, url_query: str = "", password: str = PASSWORD, n: int = 6) -> tuple[list[Login], str]:
