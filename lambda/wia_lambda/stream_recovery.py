@@ -525,10 +525,10 @@ def message_of(record_id: str) -> str:
 
 
 def resume_later(reading: Reading, outcomes: Iterable[RecordOutcome], runtime: Any) -> bool:
-    """For a reading with Parts to retry: when it settled some from its start on, send the failure queue
-    the failure record with the resume point after them and mark its Parts settled (the message is then
+    """For a reading with Parts to retry that settled something new (`Reading.settled_to`), send the failure
+    queue the failure record with that resume point and mark its Parts settled (the message is then
     deleted, and the new one read from that point). False (nothing changed) when there is no progress to
-    keep or the message cannot be sent: the message is then retried from its own start."""
+    keep or the message cannot be sent: the message is then retried from its own start (or resume point)."""
     outcomes = {o.id: o for o in outcomes}
     if not any(o.retry for o in outcomes.values()):
         return False
