@@ -98,7 +98,7 @@ class Page:
     more: bool
     date_added_first: str | None
     date_added_last: str | None
-    server_date: datetime | None = None       # the response's `Date` header: the server's clock
+    server_date: datetime | None = None       # the server's clock as it began answering (`Date` less the round trip)
 
     def bounds(self) -> tuple[str | None, str | None]:
         """(earliest, latest) date_added on the page as far as its headers tell: a one-object page may
@@ -134,6 +134,7 @@ class TaxiiClient:
     def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         # taxii2-client returns bodies only; the X-TAXII-Date-Added-* headers are taken here.
         self._headers.last = response.headers
+        self._headers.elapsed = response.elapsed          # request sent -> headers read (our monotonic clock)
 
     def _last_header(self, name: str) -> str | None:
         headers = getattr(self._headers, "last", None)
@@ -153,13 +154,22 @@ class TaxiiClient:
         return value
 
     def _server_date(self) -> datetime | None:
-        """The last response's `Date` header (RFC 9110: the server's clock, whole seconds), or None."""
+        """The server's clock when the last request reached it, at the latest: its response's `Date`
+        header (RFC 9110: whole seconds, made as the answer goes out) less the time from sending the
+        request to reading that answer, since the server may have listed objects long before it
+        answered (a slow first page: medallion took 36 s under load). None without a usable `Date`."""
         value = self._last_header("Date")
         try:
             moment = parsedate_to_datetime(value) if value else None
         except (TypeError, ValueError):
             moment = None
-        return moment.astimezone(timezone.utc) if moment is not None and moment.tzinfo else None
+        if moment is None or moment.tzinfo is None:
+            return None
+        return moment.astimezone(timezone.utc) - self._round_trip()
+
+    def _round_trip(self) -> timedelta:
+        elapsed = getattr(self._headers, "elapsed", None)
+        return elapsed if isinstance(elapsed, timedelta) else timedelta(0)
 
     def server(self) -> Server:
         return self._endpoint(Server, self.url)
@@ -635,12 +645,12 @@ class TaxiiSource:
         yield self._page(buffered, newest, seen, held)
 
     def _cutoff(self, page: Page) -> datetime:
-        """`settle` seconds before the server's clock at the poll's first answer: its `Date` header, or,
-        without one, our clock. The server stamped the page's latest date_added by its own clock, so
+        """`settle` seconds before the server's clock at the poll's first request: its `Date` header less
+        the request's round trip, or, without one, our clock at the answer less the round trip. The server stamped the page's latest date_added by its own clock, so
         its clock reads at least that (when the Date header lags the stamps, e.g. a proxy's clock).
         The first answer's clock, not a later one's: an Add still running while any page was listed
         began after the cutoff measured at the start of the walk (if it takes less than `settle`)."""
-        now = page.server_date or datetime.now(timezone.utc)
+        now = page.server_date or datetime.now(timezone.utc) - self.client._round_trip()
         latest = page.bounds()[1]
         if latest:
             now = max(now, parse_iso(latest))

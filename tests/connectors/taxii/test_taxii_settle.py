@@ -13,6 +13,7 @@ import os
 import threading
 import uuid
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from crash_checks import stored_ids
@@ -196,6 +197,32 @@ def test_a_server_adding_all_along_has_what_settled_read_at_each_poll(medallion,
     medallion.clock_offset += SETTLED
     p.poll()
     assert p.stored() == whole(events)
+
+
+def test_a_slow_answer_does_not_shorten_the_window(medallion, poller):
+    # The server lists the objects, then takes 3 s to answer: its Date header is 3 s later than the
+    # listing. Measured from that Date, part of an Add that began 3.5 s before the listing would look
+    # older than a 5 s window and be read; the request's round trip is taken off the Date.
+    events = event_dicts(4, seed=5708, event_type="threat_intel")
+    objects = stix_objects(events)
+    cut = next(i for i, o in enumerate(objects) if o["type"] == "indicator") + 1   # its malware comes later
+    backend = medallion.app.medallion_backend
+    get_objects = backend.get_objects
+
+    def listed_then_slow(*args, **kwargs):
+        answer = get_objects(*args, **kwargs)
+        threading.Event().wait(3)                  # a slow server, on purpose: the delay is what is tested
+        return answer
+    backend.get_objects = listed_then_slow
+    p = poller(settle=5)
+    started = (parse_iso(medallion.now()) - timedelta(seconds=3.5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    medallion.load(WRITABLE, objects[:cut], started)              # an Add that began 3.5 s ago, still going
+    totals = p.poll()
+    assert p.stored() == {} and totals["held"] == cut
+    backend.get_objects = get_objects
+    medallion.load(WRITABLE, objects[cut:], started)              # it is done
+    medallion.clock_offset = 6
+    assert p.poll()["events"] == len(events) and p.stored() == whole(events)
 
 
 @pytest.mark.parametrize("skew", [-3600, 3600])
