@@ -23,7 +23,7 @@ from wia_security.attack import table as attack_table
 from wia_security.connectors.base import Rejected
 from wia_security.connectors.delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
 from wia_security.errors import ConfigError, ConversionError, DeliveryError
-from wia_security.redact import remember
+from wia_security.redact import redact, remember
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
@@ -400,8 +400,9 @@ def _client(url: str, key: str, verify_tls: bool | str, timeout: float | None) -
     from pymisp.exceptions import PyMISPError
     try:
         return PyMISP(url, key, ssl=verify_tls, timeout=timeout, tool="wia-security")
-    except PyMISPError as exc:   # pymisp's messages never contain the key
-        raise ConfigError(f"cannot connect to MISP: {exc}", key="url", source=url) from None
+    except PyMISPError as exc:
+        # pymisp quotes the server's answer, which may echo the key (a login page, an error body)
+        raise ConfigError(f"cannot connect to MISP: {redact(str(exc))[:300]}", key="url", source=url) from None
 
 
 def _raise_for(result: Any, what: str, retry_after: float | None = None) -> None:

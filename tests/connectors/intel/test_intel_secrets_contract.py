@@ -165,3 +165,21 @@ def test_contract_misp_key_from_a_config_file_by_file_reference_never_as_a_liter
     with pytest.raises(ConfigError) as refused:
         parse_config({"destinations": {"m": {"url": url, "key": KEY}}}, source="wia.toml")
     assert "key_file" in str(refused.value) and KEY not in str(refused.value)
+
+
+@pytest.mark.parametrize("status, answer", [
+    (403, {"name": "Authentication failed", "message": f"no user has key {KEY}"}),
+    (500, f"Internal error handling key {KEY}".encode()),
+    (200, f"<html>login page; you sent {KEY}</html>".encode()),         # a proxy's page, not JSON
+])
+def test_contract_misp_connection_failure_quoting_the_key_is_masked_on_the_command_line(
+        status, answer, tmp_path, monkeypatch, capsys):
+    # pymisp's connection error quotes the server's answer; `intel pull misp` printed it, key included
+    from wia_security.cli import main
+    with MispServer(key=KEY) as misp:
+        misp.faults += [Fault(status, answer)] * 3
+        monkeypatch.setenv("MISP_KEY", KEY)
+        rc = main(["intel", "pull", "misp", "--url", misp.url, "--to", f"sqlite:///{tmp_path / 'intel.db'}"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "cannot connect to MISP" in err and MASK in err
+    assert KEY not in out + err
