@@ -233,8 +233,7 @@ class Client(BaseClient):
                         continue
                     if "SASL" in config["security_protocol"]:
                         try:
-                            kafka_sasl_login(tls, server, versions, config,
-                                             lambda: context.wrap_socket(kafka_connect(server), server_hostname=host))
+                            kafka_sasl_login(tls, server, versions, config, lambda: kafka_connect(server, context))
                         except (OSError, kafka_sasl.NotKafka):
                             pass  # no answer the check can read: kafka-python's own login decides
                     return
@@ -267,10 +266,15 @@ class Client(BaseClient):
 ''' HELPER FUNCTIONS '''
 
 
-def kafka_connect(server: str) -> socket.socket:
-    """A TCP connection to a bootstrap server host:port (an IPv6 literal in brackets)."""
+def kafka_connect(server: str, context: ssl.SSLContext | None = None) -> socket.socket:
+    """A connection to a bootstrap server host:port (an IPv6 literal in brackets), over TLS with `context`."""
     host, _, port = server.rpartition(":")
-    return socket.create_connection((host.strip("[]"), int(port)), timeout=KAFKA_CONNECT_TIMEOUT)
+    raw = socket.create_connection((host.strip("[]"), int(port)), timeout=KAFKA_CONNECT_TIMEOUT)
+    try:
+        return context.wrap_socket(raw, server_hostname=host.strip("[]")) if context is not None else raw
+    except BaseException:
+        raw.close()
+        raise
 
 
 def kafka_sasl_check(servers: list[str], config: dict[str, Any]) -> None:
