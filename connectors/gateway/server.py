@@ -59,10 +59,14 @@ class _HttpProtocol(H11Protocol):
         self._handshake = False                  # counted in gateway.handshakes
         self._head_timer: asyncio.TimerHandle | None = None
         self._start_head()
+        self._arm_head_timer()                   # a peer that sends nothing at all
 
     def _start_head(self) -> None:
         self._in_head, self._line, self._line_read = True, b"", False
-        self._head_timer = self.loop.call_later(REQUEST_HEAD_TIMEOUT_SECONDS, self._head_timeout)
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(REQUEST_HEAD_TIMEOUT_SECONDS, self._head_timeout)
 
     def _end_head(self) -> None:
         self._in_head = False
@@ -84,7 +88,10 @@ class _HttpProtocol(H11Protocol):
             return
         if self.transport.get_protocol() is not self or self.conn.their_state is not h11.IDLE:
             self._end_head()                     # complete (or already a WebSocket): the app's checks apply
-        elif self._line_read and not self._handshake and self._is_stream_handshake(self._line.split(b"\n", 1)[0]):
+            return
+        # Still arriving. (Armed only now: a head that arrives whole, the usual case, costs no timer.)
+        self._arm_head_timer()
+        if self._line_read and not self._handshake and self._is_stream_handshake(self._line.split(b"\n", 1)[0]):
             # A stream handshake whose head is still arriving. One that arrived whole is not counted here, so
             # peers that never finish theirs cannot keep out an authenticated client whose handshake is complete.
             self._take_place()
