@@ -201,7 +201,7 @@ def test_a_server_adding_all_along_has_what_settled_read_at_each_poll(medallion,
 
 def test_a_slow_answer_does_not_shorten_the_window(medallion, poller):
     # The server lists the objects, then takes 3 s to answer: its Date header is 3 s later than the
-    # listing. Measured from that Date, part of an Add that began 3.5 s before the listing would look
+    # listing. Measured from that Date, part of an Add that began 3.2 s before the listing would look
     # older than a 5 s window and be read; the request's round trip is taken off the Date.
     events = event_dicts(4, seed=5708, event_type="threat_intel")
     objects = stix_objects(events)
@@ -215,8 +215,8 @@ def test_a_slow_answer_does_not_shorten_the_window(medallion, poller):
         return answer
     backend.get_objects = listed_then_slow
     p = poller(settle=5)
-    started = (parse_iso(medallion.now()) - timedelta(seconds=3.5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    medallion.load(WRITABLE, objects[:cut], started)              # an Add that began 3.5 s ago, still going
+    started = (parse_iso(medallion.now()) - timedelta(seconds=3.2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    medallion.load(WRITABLE, objects[:cut], started)              # an Add that began 3.2 s ago, still going
     totals = p.poll()
     assert p.stored() == {} and totals["held"] == cut
     backend.get_objects = get_objects
