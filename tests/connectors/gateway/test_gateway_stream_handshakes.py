@@ -124,6 +124,8 @@ def test_a_request_head_that_does_not_arrive_in_time_is_closed(make_gateway, mon
         assert first.startswith(b"HTTP/1.1 400 ")                            # "{}" is no event: an answer, not a cut
         slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
         assert (await asyncio.to_thread(read_response, slow)).startswith(b"HTTP/1.1 200 ")
+        slow.sendall(b"GET /healthz HTTP/1.1\r\n")                          # the third head, half of it
+        assert await asyncio.to_thread(read_until_closed, slow) == b""      # timed out too (not keep-alive's 5 s)
         slow.close()
         async with connect(gw.ws_url, additional_headers=AUTH):             # a whole handshake is unaffected
             pass
