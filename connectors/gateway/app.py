@@ -55,6 +55,7 @@ class Gateway:
                               key="tokens")
         self.tokens = self._token_set()
         self.metrics_tokens = self._metrics_token_set()
+        self._reload_lock = asyncio.Lock()       # the watch and SIGHUP never read a file at the same time
         self.metrics = GatewayMetrics()
         self.validator = Validator(lenient=settings.lenient)
         self.hub = Hub(replay_events=settings.replay_events, client_queue=settings.client_queue,
@@ -145,7 +146,8 @@ class Gateway:
         files = [f for f in (self.token_file, self.metrics_token_file) if f is not None]
         if not files:
             return
-        changed = await run_in_threadpool(lambda: [f.poll(force=force) is not None for f in files])
+        async with self._reload_lock:
+            changed = await run_in_threadpool(lambda: [f.poll(force=force) is not None for f in files])
         for file, taken in zip(files, changed):
             if not taken:
                 continue
