@@ -41,7 +41,10 @@ def add_parser(subparsers: Any) -> None:
     pull.add_argument("--tag", dest="tags", action="append", default=[], help="MISP: only events with this tag")
     pull.add_argument("--attributes", action="store_true", help="MISP: search attributes (to_ids only) instead of events")
     pull.add_argument("--state", metavar="PATH", default="wia-otx-state.json", help="OTX cursor file")
-    pull.add_argument("--no-verify-tls", action="store_true", help="accept any TLS certificate (testing only)")
+    tls = pull.add_mutually_exclusive_group()
+    tls.add_argument("--ca-file", metavar="PATH", help="trust the CA certificates in this PEM file (a MISP or proxy "
+                                                       "with a private CA) instead of the system's")
+    tls.add_argument("--no-verify-tls", action="store_true", help="accept any TLS certificate (testing only)")
     pull.set_defaults(run=run)
 
 
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"set the {args.feed.upper()} API key in ${env}")
     from wia_security.connectors import open_sink
     from wia_security.connectors.delivery import open_dead_letter
-    verify = not args.no_verify_tls
+    verify: bool | str = args.ca_file or not args.no_verify_tls
     delivered = duplicates = rejected = 0
 
     def reject(record: Any) -> None:

@@ -183,3 +183,15 @@ def test_contract_misp_connection_failure_quoting_the_key_is_masked_on_the_comma
     out, err = capsys.readouterr()
     assert rc == 2 and "cannot connect to MISP" in err and MASK in err
     assert KEY not in out + err
+
+
+def test_contract_intel_pull_trusts_a_private_ca_given_with_ca_file(tls, tmp_path, monkeypatch, capsys):
+    # a self-hosted MISP often has a private CA; the command offered only --no-verify-tls
+    from wia_security.cli import main
+    context, ca = tls
+    monkeypatch.setenv("MISP_KEY", KEY)
+    with on_tls(MispServer(key=KEY), context) as misp:
+        args = ["intel", "pull", "misp", "--url", misp.url, "--to", f"sqlite:///{tmp_path / 'intel.db'}"]
+        assert main(args) == 2 and "cannot connect to MISP" in capsys.readouterr().err
+        assert main(args + ["--ca-file", ca]) == 0
+        assert "misp: 0 delivered" in capsys.readouterr().err
