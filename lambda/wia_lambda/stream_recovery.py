@@ -136,7 +136,7 @@ def failure_record(body: str) -> dict[str, Any] | None:
         return None
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):   # nested past the parser's stack (hand-made): read as an ingest message
         return None
     return document if isinstance(document, dict) and "KinesisBatchInfo" in document else None
 

@@ -933,3 +933,25 @@ def test_settled_runs_past_the_cap_do_not_make_a_new_message_on_every_receive(fo
     assert sorted(d["event"]["id"] for d in dead) == sorted([refused1["id"], refused2["id"]])
     assert all(d["reason"].startswith("gave up on the last receive") for d in dead)
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_failure_record_nested_too_deep_is_dead_lettered_not_a_failed_invocation(forwarder, samples, monkeypatch):
+    """A message on the failure queue naming KinesisBatchInfo and nested 5,000 levels deep (10 KB; anyone
+    allowed to SendMessage on the queue): the standard library's parser raises RecursionError, not a
+    ValueError. It is read as an ingest message and dead-lettered naming the nesting, beside a failure
+    record recovered in the same batch (helper 62). Before: the RecursionError escaped the handler, failing
+    every message of the batch on every receive until the redrive queue took them all, reasons lost."""
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    event = fresh(samples["alert-sample"])
+    batch = put(setup.kinesis, [json.dumps(event).encode()])
+    deep = '{"KinesisBatchInfo": {}, "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    records = [{"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body, "attributes": {"ApproximateReceiveCount": "1"},
+                "eventSource": "aws:sqs", "eventSourceARN": setup.queue_arn, "awsRegion": "us-east-1"}
+               for i, body in enumerate([deep, failure_record(setup.kinesis, batch)])]
+
+    assert fw.handler({"Records": records}, None) == {"batchItemFailures": []}
+
+    assert set(fw.findings()) == {event["id"]}
+    (dead,) = fw.dead_letters()
+    assert dead["reason"].startswith("unparseable input:") and "nesting deeper than" in dead["reason"]
