@@ -282,6 +282,10 @@ _UTC_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[Tt](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d
 #: day written, or the one before or after when the offset crosses midnight (no datetime is built).
 _OFFSET_STAMP = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([01][0-9]|2[0-3]):([0-5][0-9]):[0-5][0-9](?:\.[0-9]+)?"
                            r"([+-])([01][0-9]|2[0-3]):([0-5][0-9])")
+#: Days remembered by utc_day (about 45 years of them, a few MB at most): a replay spanning more than the
+#: 4096 it kept before (11 years, as benchmarks/bench_bulk.py's corpus does) cleared the cache over and
+#: over and paid a date check and strftime for half its events.
+_DAY_CACHE_LIMIT = 16384
 _days: dict[str, str] = {}        # "2025-12-14" -> "2025.12.14", each date checked once
 _shifted_days: dict[tuple[str, int], str] = {}      # ("2025-12-14", -1) -> "2025.12.13"
 
@@ -291,7 +295,8 @@ def utc_day(timestamp: Any) -> str:
     TypeError when it is not one (the event then fails alone, with that reason)."""
     if not isinstance(timestamp, str):
         raise TypeError(f"timestamp is {type(timestamp).__name__}, not an RFC 3339 string")
-    match = _UTC_STAMP.fullmatch(timestamp)
+    # only a timestamp ending in Z can match _UTC_STAMP: the others go straight to the offset form
+    match = _UTC_STAMP.fullmatch(timestamp) if timestamp[-1:] in ("Z", "z") else None
     if match is None:
         offset = _OFFSET_STAMP.fullmatch(timestamp)
         day = _offset_day(*offset.groups()) if offset is not None else None
@@ -302,7 +307,7 @@ def utc_day(timestamp: Any) -> str:
     day = _days.get(ymd)
     if day is None:
         day = date.fromisoformat(ymd).strftime("%Y.%m.%d")       # ValueError for 2025-02-30
-        if len(_days) >= 4096:                                   # many distinct days: stay bounded
+        if len(_days) >= _DAY_CACHE_LIMIT:                                   # many distinct days: stay bounded
             _days.clear()
         _days[ymd] = day
     return day
@@ -320,7 +325,7 @@ def _offset_day(ymd: str, hour: str, minute: str, sign: str, offset_hour: str, o
             day = (date.fromisoformat(ymd) + timedelta(days=shift)).strftime("%Y.%m.%d")
         except (ValueError, OverflowError):
             return None
-        if len(_shifted_days) >= 4096:
+        if len(_shifted_days) >= _DAY_CACHE_LIMIT:
             _shifted_days.clear()
         _shifted_days[key] = day
     return day
