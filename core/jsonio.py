@@ -108,6 +108,7 @@ def loads(data: bytes | bytearray | memoryview | str, *, source: str | None = No
 
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?', re.DOTALL)
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _out_of_range(text: str, literal: str, source: str | None, line: int | None) -> ParseError:
@@ -131,7 +132,8 @@ def _too_many_digits(text: str, source: str | None, line: int | None) -> ParseEr
     """Where the first integer literal longer than Python converts (`sys.get_int_max_str_digits()`,
     4,300 by default) is: line, column and JSON pointer (error path only)."""
     limit = sys.get_int_max_str_digits() or 4300
-    literal = next((m for m in _TOKEN.finditer(text) if m.group()[:1] != '"' and "." not in m.group()
+    # an integer token only: a float has no digit limit, however long (`1000...e-4290` has no ".")
+    literal = next((m for m in _TOKEN.finditer(text) if _INTEGER.fullmatch(m.group())
                     and len(m.group().lstrip("-")) > limit), None)
     if literal is None:         # not found by the scan: say what was wrong without a position
         return ParseError(f"an integer has more than {limit:,} digits", source=source, line=line)

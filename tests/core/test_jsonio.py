@@ -150,3 +150,15 @@ def test_an_integer_longer_than_python_converts_is_refused_with_line_column_and_
     assert (exc.value.line, exc.value.column, exc.value.path) == (4, 11, "/b/1")
     assert exc.value.reason == "integer of 4,301 digits is longer than the 4,300 digits a number may have (at /b/1)"
     assert parser("[" + "9" * 4300 + "]") == [int("9" * 4300)]
+
+
+def test_a_long_exponent_float_before_the_long_integer_is_not_taken_for_it(parser):
+    # 1 and 4,300 zeros times 10**-4290 is 1e10: a float (no digit limit), 4,307 characters long without a
+    # "." (helper 62: the scan named it, at column 2 with no pointer and "4,307 digits")
+    long_float = "1" + "0" * 4300 + "e-4290"
+    text = "[" + long_float + ", " + "9" * 4301 + "]"
+    with pytest.raises(ParseError) as exc:
+        parser(text)
+    assert (exc.value.line, exc.value.column, exc.value.path) == (1, len(long_float) + 4, "/1")
+    assert exc.value.reason == "integer of 4,301 digits is longer than the 4,300 digits a number may have (at /1)"
+    assert parser("[" + long_float + "]") == [1e10]
