@@ -84,11 +84,15 @@ class _HttpProtocol(H11Protocol):
             self._line += data[:MAX_REQUEST_LINE_BYTES + 1 - len(self._line)]
             self._line_read = b"\n" in self._line or len(self._line) > MAX_REQUEST_LINE_BYTES
         super().data_received(data)
-        if not self._in_head or self.transport.is_closing():
+        if not self._in_head:
             return
         if self.transport.get_protocol() is not self or self.conn.their_state is not h11.IDLE:
-            self._end_head()                     # complete (or already a WebSocket): the app's checks apply
+            # Complete (or already a WebSocket): the app's checks apply. Before the closing check: a WebSocket
+            # protocol that refused the handshake has closed the transport, and its end is never ours to see.
+            self._end_head()
             return
+        if self.transport.is_closing():
+            return                               # connection_lost ends the head
         # Still arriving. (Armed only now: a head that arrives whole, the usual case, costs no timer.)
         self._arm_head_timer()
         if self._line_read and not self._handshake and self._is_stream_handshake(self._line.split(b"\n", 1)[0]):

@@ -130,3 +130,24 @@ def test_a_request_head_that_does_not_arrive_in_time_is_closed(make_gateway, mon
         async with connect(gw.ws_url, additional_headers=AUTH):             # a whole handshake is unaffected
             pass
     asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def test_a_counted_handshake_that_the_websocket_layer_refuses_gives_its_place_back(make_gateway):
+    """A handshake counted while its head arrived, whose rest is no valid WebSocket handshake (no
+    Sec-WebSocket-Key): uvicorn hands the connection to its WebSocket protocol, which answers 400 and closes at
+    once. The place was kept for ever (the connection's end went to the WebSocket protocol), so a peer needing no
+    token could fill --max-stream-clients with them and keep every stream client out."""
+    gw = make_gateway(max_stream_clients=2)
+
+    async def run() -> None:
+        for _ in range(3):                                                    # more than the limit, one by one
+            sock = half_handshake(gw)
+            await until(lambda: gw.gateway.handshakes == 1)
+            sock.sendall(b"Sec-WebSocket-Version: 13\r\n\r\n")                # no key: refused by the WS layer
+            answer = await asyncio.to_thread(read_until_closed, sock)
+            assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+            sock.close()
+            await until(lambda: gw.gateway.handshakes == 0)
+        async with connect(gw.ws_url, additional_headers=AUTH):             # the places are all free
+            pass
+    asyncio.run(asyncio.wait_for(run(), 60))
