@@ -274,6 +274,10 @@ async def post_events(request: Request) -> Response:
     if not verdicts.results:
         gw.metrics.refuse("http", "empty")
         return error(400, "E1001", "no events in the request body")
+    if not gw.authorized(request.headers):
+        # Removed from the token file while the body arrived (a body has no time limit): nothing is stored.
+        gw.metrics.refuse("http", "auth")
+        return unauthorized()
     try:
         await gw.ingest(verdicts)
     except Busy as exc:

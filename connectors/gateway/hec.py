@@ -149,6 +149,9 @@ async def collector(request: Request) -> Response:
             hec_refused = 1
         return verdicts, failure
     verdicts, failure = await run_in_threadpool(validate)
+    denied = _auth(request)       # again: the token may have been removed while the body arrived (no time limit)
+    if denied is not None:
+        return denied
     try:
         await gw.ingest(verdicts)
     except Busy:

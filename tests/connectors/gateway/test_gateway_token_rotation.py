@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -233,3 +234,29 @@ def test_serve_refuses_to_start_with_a_token_file_it_cannot_use(tmp_path):
         expected = {"missing": "cannot read the token file", "empty": "no bearer token",
                     "short": "shorter than 16 characters"}[name]
         assert expected in r.stderr, (name, r.stderr)
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/services/collector/event"])
+def test_an_upload_begun_before_its_token_was_removed_is_refused_when_its_body_ends(make_gateway, tmp_path, path):
+    """The token is checked when the head arrives, and a body has no time limit: a removed token's upload begun
+    before (a head and part of a body, the rest trickled in) stored its events whenever it ended, so whoever held
+    the token could keep such uploads open and write with it after the revocation. Checked again before storing."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{OLD}\n{KEPT}\n")
+    gw = make_gateway(tokens=[], token_file=str(tokens))
+    event = json.dumps(event_dicts(1, seed=631)[0]).encode()
+    body = event if path == "/v1/events" else json.dumps({"event": json.loads(event)}).encode()
+    sock = socket.create_connection((gw.host, gw.port), timeout=10)
+    sock.sendall(b"POST %s HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+                 b"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n" % (path.encode(), OLD.encode(), len(body))
+                 + body[:10])
+    replace_file(tokens, f"{KEPT}\n")
+    asyncio.run(until(lambda: not gw.gateway.tokens.check(OLD), timeout=10))
+    sock.sendall(body[10:])
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    sock.close()
+    assert answer.split(b" ", 2)[1] in (b"401", b"403"), answer[:200]
+    found = requests.get(gw.url + "/v1/events", headers=bearer(KEPT)).json()
+    assert found["count"] == 0
