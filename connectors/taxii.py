@@ -511,6 +511,15 @@ def _reaches_past(page: Page, cutoff: datetime) -> bool:
     return earliest is not None            # its end unknown: it may reach past
 
 
+def _dated_by(entry: dict[str, Any], cutoff: datetime) -> bool:
+    """Whether a manifest entry says it was added at or before `cutoff` (unreadable: not)."""
+    added = entry.get("date_added")
+    try:
+        return isinstance(added, str) and parse_iso(added) <= cutoff
+    except (TypeError, ValueError):
+        return False
+
+
 def _well_formed(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("type"), str) and isinstance(obj.get("id"), str)
 
@@ -583,6 +592,7 @@ class TaxiiSource:
                  verify: bool | str = True, page_size: int = DEFAULT_PAGE_SIZE, types: Sequence[str] | None = None,
                  batch_objects: int = DEFAULT_BATCH_OBJECTS, settle: float = DEFAULT_SETTLE_SECONDS) -> None:
         self.settle = _settle_seconds(settle)
+        self._no_manifest = False                # Get Manifest failed once: the settle split uses Get Objects
         self.client = TaxiiClient(collection_url, user=user, password=password, token=token, verify=verify)
         self.collection = self.client.collection(collection_url)
         self.page_size = page_size
@@ -668,11 +678,7 @@ class TaxiiSource:
         asked for again."""
         first = tail[0].bounds()[0]
         straddles = first is not None and parse_iso(first) <= cutoff
-        recent: set[str] = set()
-        if straddles:
-            recent = {e["id"] for e in self.client.manifest(self.collection, page_size=self.page_size,
-                                                            added_after=_iso(cutoff), type=self.types)
-                      if isinstance(e, dict) and isinstance(e.get("id"), str)}
+        recent = self._added_after(cutoff) if straddles else set()
         released: dict[tuple[str, str], Any] = {}
         held: set[tuple[str, str]] = set()
         for page in tail:
@@ -694,6 +700,25 @@ class TaxiiSource:
                 newest, seen = first, set()
             seen = seen | set(released)
         return released, len(held), newest, seen
+
+    def _added_after(self, cutoff: datetime) -> set[str]:
+        """Ids of the objects added after `cutoff`: Get Manifest lists them without their bodies; a server that
+        does not serve it (an HTTP error: many leave it out) gets Get Objects with the same filter instead,
+        which lists them too. A manifest entry dated at or before the cutoff (a server ignoring added_after)
+        does not count."""
+        filters: dict[str, Any] = {"page_size": self.page_size, "added_after": _iso(cutoff), "type": self.types}
+        if not self._no_manifest:
+            try:
+                return {e["id"] for e in self.client.manifest(self.collection, **filters)
+                        if isinstance(e, dict) and isinstance(e.get("id"), str) and not _dated_by(e, cutoff)}
+            except (requests.HTTPError, TAXIIServiceException, TaxiiPagingError) as exc:
+                self._no_manifest = True               # not asked again by this source
+                status = getattr(getattr(exc, "response", None), "status_code", None)
+                log.warning("%s: Get Manifest failed (%s); the objects added after the settle cutoff are "
+                            "listed with Get Objects instead", self.collection.url,
+                            f"HTTP {status}" if status else type(exc).__name__)
+        return {o["id"] for o in self.client.objects(self.collection, **filters)
+                if isinstance(o, dict) and isinstance(o.get("id"), str)}
 
     def _page(self, buffered: dict[tuple[str, str], Any], newest: str | None,
               seen: set[tuple[str, str]], held: int = 0) -> PolledPage:
