@@ -411,8 +411,11 @@ class Reading:
     def _values(self, part: Part, data: bytes, runtime: Any) -> Iterator[Item]:
         values = body_items(data, f"kinesis:{self.info.stream_name}:{part.sequence}", runtime.open_object)
         for index, item in enumerate(values):
-            if index < part.skipped:
-                continue                # settled on an earlier receive
+            if index < part.skipped:    # settled on an earlier receive
+                if _out_of_time():      # the skip alone can be long (a record naming a large S3 object)
+                    raise OutOfTime(f"not finished: {_time_reason()} while skipping the {part.skipped:,} values "
+                                    "of the record already settled")
+                continue
             if part.handed and _out_of_time():
                 part.cut = True
                 return

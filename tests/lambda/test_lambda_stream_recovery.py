@@ -955,3 +955,38 @@ def test_a_failure_record_nested_too_deep_is_dead_lettered_not_a_failed_invocati
     assert set(fw.findings()) == {event["id"]}
     (dead,) = fw.dead_letters()
     assert dead["reason"].startswith("unparseable input:") and "nesting deeper than" in dead["reason"]
+
+
+def test_skipping_the_settled_values_of_a_resumed_record_stops_at_the_time_reserve(
+        forwarder, samples, monkeypatch, clock, tmp_path):
+    """A record of 12 values resumed after its 10th, each value taking 10 s to read (a record naming a
+    large S3 object streams it): skipping the 10 settled ones runs into the 90 s to spend, and the reading
+    stops there, handing nothing over after the reserve (the message comes back); with the whole 180 s,
+    the next receive skips them and delivers the last two, once each (helper 62). Before: the skip never
+    looked at the time and value 11 was handed over at 110 s, inside the reserve meant for the delivery
+    under way and the dead-letter writes (a skip longer than the whole invocation: Lambda ends it, the
+    message goes on to the redrive queue with no reason)."""
+    from wia_lambda import stream_recovery
+    fw, out = _file_forwarder(forwarder, tmp_path)
+    setup = Setup(fw, monkeypatch)
+    events = [fresh(samples["alert-sample"]) for _ in range(12)]
+    batch = put(setup.kinesis, [ndjson(events)])
+    body = {**json.loads(failure_record(setup.kinesis, batch)),
+            "wiaResume": {"sequenceNumber": batch[0]["SequenceNumber"], "values": 10, "found": 1}}
+    read_values = stream_recovery.body_items
+
+    def slow_values(*args: Any, **kwargs: Any) -> Any:
+        for item in read_values(*args, **kwargs):
+            clock.now += 10.0
+            yield item
+    monkeypatch.setattr(stream_recovery, "body_items", slow_values)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=json.dumps(body))
+
+    (first,) = setup.poll(rounds=1, context=clock.context)
+
+    assert len(first["batchItemFailures"]) == 1 and _ids_in(out) == []
+    assert clock.spent() == 90.0
+    monkeypatch.setenv("WIA_TIME_RESERVE", "0")
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+    assert _ids_in(out) == [e["id"] for e in events[10:]] and fw.dead_letters() == []
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
