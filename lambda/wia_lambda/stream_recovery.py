@@ -409,8 +409,11 @@ class Reading:
         yield end
 
     def _values(self, part: Part, data: bytes, runtime: Any) -> Iterator[Item]:
-        values = body_items(data, f"kinesis:{self.info.stream_name}:{part.sequence}", runtime.open_object)
+        source = f"kinesis:{self.info.stream_name}:{part.sequence}"
+        values = body_items(data, source, runtime.open_object)
+        seen = 0
         for index, item in enumerate(values):
+            seen = index + 1
             if index < part.skipped:    # settled on an earlier receive
                 if _out_of_time():      # the skip alone can be long (a record naming a large S3 object)
                     raise OutOfTime(f"not finished: {_time_reason()} while skipping the {part.skipped:,} values "
@@ -420,6 +423,14 @@ class Reading:
                 part.cut = True
                 return
             yield item
+            part.handed += 1
+        if seen < part.skipped:
+            # Kinesis data does not change, but an S3 object it names can be rewritten or deleted: the values
+            # not delivered before are not there to skip to, so their loss goes on record
+            yield Item(source, 0, error=ParseError(
+                f"the record now gives {seen:,} value{'s' if seen != 1 else ''} where {part.skipped:,} were settled "
+                "on an earlier receive: what it names changed (an S3 object rewritten or deleted), and its values "
+                "not yet delivered are not known", source=source), raw=data[:4096])
             part.handed += 1
         part.complete = True
 

@@ -990,3 +990,42 @@ def test_skipping_the_settled_values_of_a_resumed_record_stops_at_the_time_reser
     assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
     assert _ids_in(out) == [e["id"] for e in events[10:]] and fw.dead_letters() == []
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_resumed_record_whose_s3_object_was_deleted_dead_letters_what_it_no_longer_holds(
+        forwarder, samples, monkeypatch, clock, tmp_path):
+    """A Kinesis record naming an S3 object of 10 events: the first receive delivers 6 (chunks of two,
+    40 s each) and resumes after them; the object is then deleted (a lifecycle rule, its producer). The
+    next receive finds one value where 6 were settled (the object's not-found item): the record's content
+    changed, and the 4 events never delivered are one dead letter naming the record, the counts and the
+    notification (helper 62). Before: the not-found item was skipped as settled and the record counted as
+    done: 4 events gone with no dead letter and no log."""
+    fw, out = _file_forwarder(forwarder, tmp_path)
+    setup = Setup(fw, monkeypatch)
+    s3 = fw.aws.client("s3")
+    s3.create_bucket(Bucket="wia-ingest")
+    events = [fresh(samples["alert-sample"]) for _ in range(10)]
+    s3.put_object(Bucket="wia-ingest", Key="alerts/1.ndjson", Body=ndjson(events))
+    notification = json.dumps(shapes.s3_notification("wia-ingest", ["alerts/1.ndjson"])).encode()
+    batch = put(setup.kinesis, [notification])
+    relay = fw.module.runtime().relay
+    relay.chunk_events = 2
+    relay.sink = SlowDestination(relay.sink, clock, 40.0)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+
+    assert setup.poll(rounds=1, context=clock.context) == [{"batchItemFailures": []}]
+    assert _ids_in(out) == [e["id"] for e in events[:6]]
+    (resumed,) = setup.left_in(setup.queue)
+    assert json.loads(resumed)["wiaResume"]["values"] == 6
+    s3.delete_object(Bucket="wia-ingest", Key="alerts/1.ndjson")
+
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+
+    assert _ids_in(out) == [e["id"] for e in events[:6]]
+    (dead,) = fw.dead_letters()
+    assert dead["where"] == f"kinesis:{STREAM}:{batch[0]['SequenceNumber']}:0"
+    assert dead["reason"] == ("unparseable input: the record now gives 1 value where 6 were settled on an "
+                              "earlier receive: what it names changed (an S3 object rewritten or deleted), and "
+                              "its values not yet delivered are not known")
+    assert json.loads(dead["raw"]) == json.loads(notification)
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
