@@ -147,13 +147,12 @@ class HandshakeRefused(SaslError):
 
 @dataclass
 class Login:
-    """How a login went: the mechanism the broker accepted (or, when the check could not log in itself, the one
+    """How a login went: the mechanism the broker accepted (or, where the check does not log in itself, the one
     to use), whether it was chosen from the broker's list, that list, and the refusals before it."""
 
     mechanism: str
     discovered: bool = False
     offered: tuple[str, ...] = ()
-    verified: bool = True                    # False: the broker offers no SaslAuthenticate v0/v1, left to the client
     refusals: list[Refusal] = field(default_factory=list)
 
     def describe(self, server: str, *, tls: bool = True) -> str:
@@ -381,7 +380,7 @@ def log_in(sock: socket.socket, server: str, *, versions: bytes, mechanism: str 
     ExchangeFailed, HandshakeRefused, NotKafka, or the socket's OSError.
 
     Mechanisms other than PLAIN and SCRAM, and brokers without SaslAuthenticate v0/v1 (versions before
-    KIP-152), get the handshake only: the Login says `verified=False` and the client's own login decides."""
+    KIP-152), get the handshake only: the client's own login decides."""
     discovered = mechanism is None
     asked = mechanism or MECHANISMS_BY_STRENGTH[0]
     error_code, offered = handshake(sock, asked, client_id)
@@ -397,7 +396,7 @@ def log_in(sock: socket.socket, server: str, *, versions: bytes, mechanism: str 
         raise MechanismNotOffered(server, None, offered, discovered=True)
     authenticate_versions = api_version_range(versions, SASL_AUTHENTICATE)
     if asked not in MECHANISMS_BY_STRENGTH or authenticate_versions is None or authenticate_versions[0] > 1:
-        return Login(candidates[0], discovered, offered, verified=False)
+        return Login(candidates[0], discovered, offered)
     version = min(authenticate_versions[1], 1)    # v2 is a flexible version: not needed here
     refusals: list[Refusal] = []
     with contextlib.ExitStack() as opened:
@@ -405,7 +404,7 @@ def log_in(sock: socket.socket, server: str, *, versions: bytes, mechanism: str 
         for candidate in candidates:
             if current is None:
                 if reconnect is None:
-                    return Login(candidate, discovered, offered, verified=False, refusals=refusals)
+                    return Login(candidate, discovered, offered, refusals=refusals)
                 current = opened.enter_context(reconnect())
                 code, _ = handshake(current, candidate, client_id)
                 if code:
