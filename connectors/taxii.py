@@ -615,7 +615,11 @@ class TaxiiSource:
         the rest of their request, and what it has listed so far would read as partial events. The
         checkpoint stays before them, so the next poll reads them again, whole by then."""
         seen = {tuple(k) for k in checkpoint.seen}
-        delivered = set(seen)              # the checkpoint's keys: already delivered at its instant
+        # The checkpoint's keys: already delivered, at its instant or (objects read from a page straddling the
+        # settle cutoff) at later ones. Skipped wherever met; kept in the checkpoints made here until a page
+        # read with a known last instant passes them, since this walk's pages fall otherwise than the last one's.
+        delivered = set(seen)
+        passed: set[tuple[str, str]] = set()
         start = _just_before(checkpoint.added_after) if checkpoint.added_after else None
         newest = checkpoint.added_after
         buffered: dict[tuple[str, str], Any] = {}
@@ -631,12 +635,16 @@ class TaxiiSource:
                 continue
             first = page.date_added_first
             if full and buffered and first and newest and first != newest and _later(first, newest) == first:
-                yield self._page(buffered, newest, seen)
+                yield self._page(buffered, newest, seen | (delivered - passed))
                 buffered, full = {}, False
-            for obj in page.items:
-                if _key(obj) not in seen:
-                    buffered.setdefault(_key(obj), obj)
             last = page.bounds()[1]
+            for obj in page.items:
+                key = _key(obj)
+                if key in delivered:
+                    if last:               # at or before `newest` from here on: in `seen`, or not listed again
+                        passed.add(key)
+                elif key not in seen:
+                    buffered.setdefault(key, obj)
             if last and (newest is None or _later(last, newest) == last and last != newest):
                 newest, seen = last, set()
             if last and last == newest:
@@ -649,6 +657,9 @@ class TaxiiSource:
             released, held, newest, seen = self._settle_tail(tail, cutoff, newest, seen, delivered)
             for key, obj in released.items():
                 buffered.setdefault(key, obj)
+            # Delivered keys met only past the cutoff stay in the checkpoint (the next walk meets them again);
+            # those met nowhere are gone (deleted, or a later version listed instead): `seen` does not grow.
+            seen |= {_key(o) for page in tail for o in page.items} & (delivered - passed)
         if held:
             log.info("%s: %d object(s) added after %s (the last %g s of the server's clock) left for the next poll",
                      self.collection.url, held, _iso(cutoff), self.settle)

@@ -303,3 +303,44 @@ def test_a_straddling_page_is_split_by_a_manifest_that_is_missing_or_ignores_add
     assert (later["events"], later["held"]) == (len(newer), 0)
     assert p.stored() == whole(older + newer)
     assert not os.path.exists(p.dead.path)
+
+
+@pytest.mark.parametrize("earlier_cutoff", [False, True])
+def test_objects_read_from_a_straddling_page_are_not_read_again_when_the_next_walk_pages_differently(medallion,
+                                                                                                    earlier_cutoff):
+    # The straddling page's settled objects were read and the checkpoint moved to that page's first instant
+    # with them as `seen`. The next walk starts at that instant, so its pages fall differently: a page ending at
+    # a later instant reset `seen` to its own keys, and an object read before but on the page after came again
+    # (here b2: read by both walks; an object of a larger event would come back alone as a partial event).
+    def indicator(name: str) -> dict:
+        return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid5(uuid.NAMESPACE_DNS, name)}",
+                "created": "2025-03-01T00:00:00.000Z", "modified": "2025-03-01T00:00:00.000Z", "name": name,
+                "pattern": "[ipv4-addr:value = '198.51.100.7']", "pattern_type": "stix",
+                "valid_from": "2025-03-01T00:00:00Z"}
+    now = parse_iso(medallion.now())
+
+    def at(seconds_ago: float) -> str:
+        return (now - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    for names, seconds_ago in ((["z1", "z2"], 400), (["a1", "a2", "a3"], 300), (["b1"], 200), (["b2"], 100),
+                               (["c1"], 0)):
+        medallion.load(WRITABLE, [indicator(n) for n in names], at(seconds_ago))
+    source = TaxiiSource(medallion.collection_url(), user=USER, password=PASSWORD, page_size=4)
+    try:
+        first = list(source.poll(Checkpoint()))               # pages [z1 z2 a1 a2] [a3 b1 b2 | c1]: c1 held
+        assert (sum(p.objects for p in first), first[-1].held) == (7, 1)
+        checkpoint = first[-1].checkpoint
+        if earlier_cutoff:
+            # The next walk's cutoff falls between b1 and b2 (its first answer was slow, or came from a server
+            # whose clock is behind): b1 is passed, b2 met past the cutoff, so it must stay in the checkpoint.
+            medallion.clock_offset = -100
+            between = list(source.poll(checkpoint))           # pages [a1 a2 a3 b1] | [b2 c1]
+            assert (sum(p.objects for p in between), between[-1].held) == (0, 1)
+            checkpoint = between[-1].checkpoint
+        medallion.clock_offset = SETTLED
+        second = list(source.poll(checkpoint))                # pages [a1 a2 a3 b1] [b2 c1]
+        assert (sum(p.objects for p in second), second[-1].held) == (1, 0)   # c1 only
+        third = list(source.poll(second[-1].checkpoint))
+        assert sum(p.objects for p in third) == 0
+        assert len(second[-1].checkpoint.seen) <= 4           # at most its last page's keys: no growth with what was read
+    finally:
+        source.close()
