@@ -65,6 +65,8 @@ STATUS_POLL_INTERVAL = 0.5
 #: Seconds a date_added instant must lie behind the server's clock before a source reads its objects
 #: (a server may still be adding one request's objects); 0 reads everything listed at once.
 DEFAULT_SETTLE_SECONDS = 60.0
+#: The longest settle window taken (an Add lasts minutes at most; far longer windows overflow datetime).
+MAX_SETTLE_SECONDS = 86_400.0
 FILTERS = ("added_after", "type", "id", "version", "spec_version")
 
 
@@ -499,6 +501,9 @@ def _settle_seconds(value: Any, source: str | None = None) -> float:
         raise ConfigError(f"must be a number of seconds, got {str(value)[:40]!r}", key="settle", source=source) from None
     if not (math.isfinite(seconds) and seconds >= 0):
         raise ConfigError(f"must be a number of seconds >= 0, got {str(value)[:40]!r}", key="settle", source=source)
+    if seconds > MAX_SETTLE_SECONDS:
+        raise ConfigError(f"must be at most {MAX_SETTLE_SECONDS:g} seconds (a day), got {str(value)[:40]!r}",
+                          key="settle", source=source)
     return seconds
 
 

@@ -344,3 +344,11 @@ def test_objects_read_from_a_straddling_page_are_not_read_again_when_the_next_wa
         assert len(second[-1].checkpoint.seen) <= 4           # at most its last page's keys: no growth with what was read
     finally:
         source.close()
+
+
+@pytest.mark.parametrize("value", ["1e10", "86401"])
+def test_a_settle_window_longer_than_a_day_is_a_config_error(value):
+    # 1e10 s was taken, then every poll ended in OverflowError (a date before year 1), a traceback from pull.
+    with pytest.raises(ConfigError, match="settle: must be at most 86400 seconds"):
+        TaxiiSource.from_url(f"taxii+https://h/api/collections/{uuid.UUID(int=1)}/?settle={value}")
+    assert TaxiiSource.from_url(f"taxii+https://h/api/collections/{uuid.UUID(int=1)}/?settle=86400").settle == 86400
