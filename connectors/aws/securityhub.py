@@ -141,12 +141,36 @@ def make_client(service: str, region: str | None = None, *, max_attempts: int = 
     """A boto3 client; by default with the SDK's own retries off (the delivery machinery counts attempts
     for sinks). Clients that are not sinks (S3 reads, secrets) pass `max_attempts` for the SDK's
     standard retry mode. `max_attempts` counts every try, the first included: botocore's own
-    `max_attempts` key counts retries only (1 would be two tries), hence `total_max_attempts`."""
+    `max_attempts` key counts retries only (1 would be two tries), hence `total_max_attempts`.
+
+    The credentials that sign each request are masked in log records (wia_security.redact): at DEBUG,
+    botocore logs the canonical request and the headers it sends, the session token among them."""
     import boto3
     from botocore.config import Config
-    return boto3.client(service, region_name=region,
-                        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
-                                      user_agent_extra="wia-security", **config))
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()           # the session boto3.client() would use
+    session = boto3.DEFAULT_SESSION
+    client = session.client(service, region_name=region,
+                            config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
+                                          user_agent_extra="wia-security", **config))
+    credentials = session.get_credentials()
+    if credentials is not None:
+        client.meta.events.register("before-sign", _CredentialMasker(credentials))
+    return client
+
+
+class _CredentialMasker:
+    """Remembers (wia_security.redact) the secret key and session token about to sign a request, before
+    botocore logs anything of it; refreshed credentials (a role's) are remembered as they come."""
+
+    def __init__(self, credentials: Any) -> None:
+        self.credentials = credentials
+
+    def __call__(self, **_: Any) -> None:
+        from wia_security.redact import remember
+        frozen = self.credentials.get_frozen_credentials()
+        remember(frozen.secret_key)
+        remember(frozen.token)
 
 
 class SecurityHubSink(BatchingSink):
