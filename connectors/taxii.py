@@ -163,11 +163,11 @@ class TaxiiClient:
         value = self._last_header("Date")
         try:
             moment = parsedate_to_datetime(value) if value else None
-        except (TypeError, ValueError):
-            moment = None
-        if moment is None or moment.tzinfo is None:
+            if moment is None or moment.tzinfo is None:
+                return None
+            return moment.astimezone(timezone.utc) - self._round_trip()
+        except (TypeError, ValueError, OverflowError):     # Overflow: the end of year 9999 west of UTC
             return None
-        return moment.astimezone(timezone.utc) - self._round_trip()
 
     def _round_trip(self) -> timedelta:
         elapsed = getattr(self._headers, "elapsed", None)

@@ -352,3 +352,17 @@ def test_a_settle_window_longer_than_a_day_is_a_config_error(value):
     with pytest.raises(ConfigError, match="settle: must be at most 86400 seconds"):
         TaxiiSource.from_url(f"taxii+https://h/api/collections/{uuid.UUID(int=1)}/?settle={value}")
     assert TaxiiSource.from_url(f"taxii+https://h/api/collections/{uuid.UUID(int=1)}/?settle=86400").settle == 86400
+
+
+@pytest.mark.parametrize("date", ["Fri, 31 Dec 9999 23:59:59 -2359", "not a date", "Fri, 31 Feb 2026 10:00:00 GMT"])
+def test_a_date_header_that_is_no_usable_instant_measures_the_window_by_our_clock(medallion, poller, monkeypatch,
+                                                                                   date):
+    # The last of the year 9999 in a western time zone is past what datetime holds in UTC: OverflowError
+    # ended the poll (a traceback from pull). Unusable, like an unparsable one: our clock measures the window.
+    events = event_dicts(3, seed=5711, event_type="threat_intel")
+    add(medallion, events)
+    handler = medallion.server.RequestHandlerClass
+    monkeypatch.setattr(handler, "date_time_string", lambda self, timestamp=None: date)   # its Date header
+    p = poller()
+    totals = p.poll()
+    assert (totals["events"], totals["held"], p.stored()) == (0, len(stix_objects(events)), {})
