@@ -424,9 +424,10 @@ class Reading:
                 return
             yield item
             part.handed += 1
-        if seen < part.skipped:
-            # Kinesis data does not change, but an S3 object it names can be rewritten or deleted: the values
-            # not delivered before are not there to skip to, so their loss goes on record
+        if part.skipped and seen <= part.skipped:
+            # a cut leaves a value after it, so the record gave more than it settled then; Kinesis data does
+            # not change, but an S3 object it names can be rewritten or deleted: the values not delivered
+            # before are not there to skip to, so their loss goes on record
             yield Item(source, 0, error=ParseError(
                 f"the record now gives {seen:,} value{'s' if seen != 1 else ''} where {part.skipped:,} were settled "
                 "on an earlier receive: what it names changed (an S3 object rewritten or deleted), and its values "

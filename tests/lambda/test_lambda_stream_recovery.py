@@ -992,13 +992,15 @@ def test_skipping_the_settled_values_of_a_resumed_record_stops_at_the_time_reser
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
 
 
+@pytest.mark.parametrize("change, now", [("deleted", 1), ("rewritten with 6 events", 6)])
 def test_a_resumed_record_whose_s3_object_was_deleted_dead_letters_what_it_no_longer_holds(
-        forwarder, samples, monkeypatch, clock, tmp_path):
+        forwarder, samples, monkeypatch, clock, tmp_path, change, now):
     """A Kinesis record naming an S3 object of 10 events: the first receive delivers 6 (chunks of two,
-    40 s each) and resumes after them; the object is then deleted (a lifecycle rule, its producer). The
-    next receive finds one value where 6 were settled (the object's not-found item): the record's content
-    changed, and the 4 events never delivered are one dead letter naming the record, the counts and the
-    notification (helper 62). Before: the not-found item was skipped as settled and the record counted as
+    40 s each) and resumes after them (a cut leaves a value after it, so an unchanged object gives more
+    than 6); the object is then deleted (a lifecycle rule, its producer) or rewritten shorter. The next
+    receive finds 1 value (the object's not-found item) or 6 where 6 were settled: the record's content
+    changed, and what was never delivered is one dead letter naming the record, the counts and the
+    notification (helper 62). Before: those values were skipped as settled and the record counted as
     done: 4 events gone with no dead letter and no log."""
     fw, out = _file_forwarder(forwarder, tmp_path)
     setup = Setup(fw, monkeypatch)
@@ -1017,15 +1019,18 @@ def test_a_resumed_record_whose_s3_object_was_deleted_dead_letters_what_it_no_lo
     assert _ids_in(out) == [e["id"] for e in events[:6]]
     (resumed,) = setup.left_in(setup.queue)
     assert json.loads(resumed)["wiaResume"]["values"] == 6
-    s3.delete_object(Bucket="wia-ingest", Key="alerts/1.ndjson")
+    if change == "deleted":
+        s3.delete_object(Bucket="wia-ingest", Key="alerts/1.ndjson")
+    else:
+        s3.put_object(Bucket="wia-ingest", Key="alerts/1.ndjson", Body=ndjson(events[:6]))
 
     assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
 
     assert _ids_in(out) == [e["id"] for e in events[:6]]
     (dead,) = fw.dead_letters()
     assert dead["where"] == f"kinesis:{STREAM}:{batch[0]['SequenceNumber']}:0"
-    assert dead["reason"] == ("unparseable input: the record now gives 1 value where 6 were settled on an "
-                              "earlier receive: what it names changed (an S3 object rewritten or deleted), and "
+    assert dead["reason"] == (f"unparseable input: the record now gives {now} value{'s' if now > 1 else ''} "
+                              "where 6 were settled on an earlier receive: what it names changed (an S3 object rewritten or deleted), and "
                               "its values not yet delivered are not known")
     assert json.loads(dead["raw"]) == json.loads(notification)
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
