@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Sequence
 
 from wia_security.errors import ConfigError
@@ -65,6 +65,12 @@ class GatewaySettings:
     metrics_token_file: str | None = None
     metrics_anonymous: bool = False                # GET /metrics without a token (explicit opt-in)
     extra: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # Not the dataclass repr, which lists the tokens (tracebacks with locals, debuggers, test failures).
+        shown = [f"{f.name}=<{len(getattr(self, f.name))} token(s)>" if f.name in ("tokens", "metrics_tokens")
+                 else f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)]
+        return f"GatewaySettings({', '.join(shown)})"
 
     def check(self) -> None:
         if not self.tokens and not self.token_file and not self.allow_anonymous:

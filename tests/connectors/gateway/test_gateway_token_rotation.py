@@ -260,3 +260,12 @@ def test_an_upload_begun_before_its_token_was_removed_is_refused_when_its_body_e
     assert answer.split(b" ", 2)[1] in (b"401", b"403"), answer[:200]
     found = requests.get(gw.url + "/v1/events", headers=bearer(KEPT)).json()
     assert found["count"] == 0
+
+
+def test_the_settings_repr_shows_no_token(tmp_path):
+    # A dataclass repr lists every field: tracebacks with locals, debuggers and test failures printed the tokens.
+    from wia_security.connectors.gateway import GatewaySettings
+    settings = GatewaySettings(tokens=[OLD], metrics_tokens=[METRICS_OLD], token_file=str(tmp_path / "tokens"))
+    text = repr(settings)
+    assert OLD not in text and METRICS_OLD not in text
+    assert "token_file=" in text and "tokens=<1 token(s)>" in text
