@@ -11,6 +11,7 @@ import binascii
 import hmac
 import logging
 import os
+import time
 from typing import Sequence
 
 from wia_security.errors import ConfigError
@@ -21,6 +22,9 @@ log = logging.getLogger("wia_security.gateway")
 
 #: Seconds between two looks (one stat) at a token file: a changed file is re-read within this.
 TOKEN_FILE_CHECK_SECONDS = 1.0
+#: A version whose mtime is younger than this when read may be followed by another edit within the same tick of
+#: the file system's clock (same size and times): it is read again at each look until its mtime is older.
+RECENT_MTIME_SECONDS = 2.0
 
 
 class TokenSet:
@@ -75,6 +79,7 @@ class TokenFile:
         self.what = what
         self._seen: tuple[int, ...] | None = None   # the version last looked at (taken or refused)
         self._warned: object = None
+        self._recent = False                        # the version last read may hide a later edit (same times)
         self.tokens = self._read_at_start()
         self.taken = 0                              # new versions taken since the start
         self.refused = 0                            # versions not taken (each counted once)
@@ -83,9 +88,13 @@ class TokenFile:
         st = os.stat(self.path)
         return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
+    def _recently_modified(self, signature: tuple[int, ...]) -> bool:
+        return time.time_ns() - signature[3] < RECENT_MTIME_SECONDS * 1e9
+
     def _read_at_start(self) -> list[str]:
         try:
             self._seen = self._signature()
+            self._recent = self._recently_modified(self._seen)
             tokens = read_token_file(self.path)
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read the {self.what}: {_reason(exc)}", key="token_file",
@@ -100,14 +109,18 @@ class TokenFile:
         Blocking (stat, and a read when it changed): call it off the event loop."""
         try:
             signature = self._signature()
-            if signature == self._seen and not force:
+            unchanged = signature == self._seen
+            if unchanged and not force and not self._recent:
                 return None
             self._seen = signature
+            self._recent = self._recently_modified(signature)
             tokens = read_token_file(self.path)
         except (OSError, UnicodeDecodeError) as exc:
             self._seen = None
             self._warn(("unreadable", _reason(exc)), f"cannot read the {self.what} {self.path} ({_reason(exc)})")
             return None
+        if unchanged and not force and tokens == self.tokens:
+            return None                             # read again since it was recent: the same version
         problem = _problem(tokens) or (None if tokens else "it holds no token")
         if problem:
             self._warn(("bad", signature), f"the {self.what} {self.path} is not taken: {problem}")

@@ -180,18 +180,47 @@ def test_a_token_file_that_cannot_be_used_keeps_the_last_good_tokens_with_one_wa
     assert not any(token in caplog.text for token in ALL_TOKENS)
 
 
-def test_force_rereads_a_file_whose_stat_looks_unchanged(tmp_path, monkeypatch):
-    """On a file system with coarse times an edit can keep size and times: the once-a-second look misses it, the
-    re-read that SIGHUP asks for does not."""
+def coarse_times(token_file: TokenFile) -> None:
+    """Makes `token_file` look at the file as on a file system whose ctime changes too seldom to tell two edits
+    apart (its size and mtime are still compared; tests set the mtime with os.utime)."""
+    def signature() -> tuple[int, ...]:
+        st = os.stat(token_file.path)
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    token_file._signature = signature
+    token_file._seen = signature()
+
+
+def test_force_rereads_a_file_whose_stat_looks_unchanged(tmp_path):
+    """An edit that keeps size and mtime (here set back, as `touch -r` would) on a file system with coarse times:
+    the once-a-second look misses it, the re-read that SIGHUP asks for does not."""
     tokens = tmp_path / "tokens"
     tokens.write_text(f"{OLD}\n")
+    settled = time.time_ns() - 10 * 10**9
+    os.utime(tokens, ns=(settled, settled))
     token_file = TokenFile(str(tokens))
-    monkeypatch.setattr(token_file, "_signature", lambda: (1, 2, 3))
-    token_file._seen = (1, 2, 3)
+    coarse_times(token_file)
     tokens.write_text(f"{NEW}\n")
+    os.utime(tokens, ns=(settled, settled))
     assert token_file.poll() is None and token_file.tokens == [OLD]
     assert token_file.poll(force=True) == [NEW] and token_file.tokens == [NEW]
     assert OLD not in repr(token_file) and NEW not in repr(token_file)
+
+
+def test_a_version_read_within_its_mtimes_granule_is_read_again(tmp_path):
+    """Two edits of one size within one tick of the file system's clock (a jiffy on Linux, 1-2 s on some) leave
+    the same size and times: a version read between them looked unchanged after the second, and a token that
+    the second removed stayed in force until the next edit or SIGHUP. A version whose mtime is that recent is
+    read again at the next look (once more after it settles), and taken only when its tokens differ."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{OLD}\n")
+    now = time.time_ns()
+    os.utime(tokens, ns=(now, now))
+    token_file = TokenFile(str(tokens))
+    coarse_times(token_file)
+    tokens.write_text(f"{NEW}\n")                             # the same size, in the same tick
+    os.utime(tokens, ns=(now, now))
+    assert token_file.poll() == [NEW] and token_file.tokens == [NEW]
+    assert token_file.poll() is None and token_file.taken == 1    # read again, unchanged: nothing taken
 
 
 def test_sighup_rereads_the_token_file_and_no_longer_ends_the_process(tmp_path):
