@@ -134,7 +134,7 @@ def test_a_broker_that_fails_the_scram_signature_is_never_given_the_password_in_
     may be an impostor, and PLAIN would hand it the password."""
     credentials = sasl_kafka.sasl._scram["SCRAM-SHA-512"]
     monkeypatch.setitem(credentials, USER, dataclasses.replace(credentials[USER], server_key=b"\x00" * 64))
-    before, handshakes = len(sasl_kafka.logins), len(sasl_kafka.sasl.handshakes)
+    handshakes = len(sasl_kafka.sasl.handshakes)
 
     def connect() -> socket.socket:
         return socket.create_connection(("127.0.0.1", sasl_kafka.sasl.port), timeout=5)
@@ -142,7 +142,7 @@ def test_a_broker_that_fails_the_scram_signature_is_never_given_the_password_in_
     with connect() as sock, pytest.raises(kafka_sasl.ExchangeFailed, match="server signature does not verify"):
         kafka_sasl.log_in(sock, sasl_kafka.bootstrap, versions=kafka_sasl.api_versions(sock, "t"), mechanism=None,
                           username=USER, password=PASSWORD, client_id="t", reconnect=connect)
-    assert [login.mechanism for login in sasl_kafka.logins[before:]] == ["SCRAM-SHA-512"]
+    # the proxy records a handshake before it answers it (its record of a login may come after the client gave up)
     assert [name for _, name in sasl_kafka.sasl.handshakes[handshakes:]] == ["SCRAM-SHA-512"]
 
 
