@@ -260,7 +260,8 @@ class OpenSearchSink(ElasticSink):
                 ca_certs: str | None, request_timeout: float, extra: dict[str, Any]) -> Any:
         from opensearchpy import OpenSearch
         options: dict[str, Any] = {"verify_certs": verify, "timeout": request_timeout, "max_retries": 0,
-                                   "retry_on_timeout": False, "retry_on_status": ()}
+                                   "retry_on_timeout": False, "retry_on_status": (),
+                                   "serializer": opensearch_serializer()}
         if ca_certs:
             options["ca_certs"] = ca_certs
         if username:
@@ -274,6 +275,31 @@ class OpenSearchSink(ElasticSink):
 
     def bulk(self, body: bytes) -> dict[str, Any]:
         return self.client.bulk(body=body)
+
+
+def opensearch_serializer() -> Any:
+    """opensearch-py's JSONSerializer, reading answers with orjson when it is installed. Its own reader
+    (simplejson) takes 0.7 ms for a 500-item bulk answer, orjson 0.3: time on the worker thread, which
+    shares the interpreter lock with the encoding of the next batch. What orjson refuses (NaN, lone
+    surrogates, deep nesting, bad JSON) and texts with a run of 20 digits (integers orjson would round
+    to floats, `jsonio.wide_digits`) go to the client's own reader, so every answer reads, or fails, as
+    it did. Writing is the client's own."""
+    from opensearchpy.serializer import JSONSerializer
+
+    fast_loads = jsonio.fast_loads
+    if fast_loads is None:
+        return JSONSerializer()
+
+    class FastReadingSerializer(JSONSerializer):
+        def loads(self, s: str) -> Any:
+            if isinstance(s, (str, bytes)) and not jsonio.wide_digits(s):
+                try:
+                    return fast_loads(s)
+                except ValueError:          # orjson's errors: the client's reader decides
+                    pass
+            return super().loads(s)
+
+    return FastReadingSerializer()
 
 
 #: A UTC timestamp whose date is the UTC day as written (the builders' spelling): no parsing needed.

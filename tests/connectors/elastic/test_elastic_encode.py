@@ -109,3 +109,42 @@ def test_utc_day_of_offset_timestamps_is_the_full_parse_s_answer_or_error() -> N
         shifted += isinstance(outcome(by_parsing, stamp), str) and utc_day(stamp).replace(".", "-") != stamp[:10]
     assert utc_day("2025-12-31T23:30:00-01:00") == "2026.01.01" and utc_day("2025-03-01T00:30:00+01:00") == "2025.02.28"
     assert shifted > 1000                # many cross midnight
+
+
+def test_opensearch_answers_read_as_the_client_s_own_reader_reads_them() -> None:
+    """The OpenSearch sink's client reads answers with orjson (opensearch_serializer): every text must
+    give the same value (types included), or fail with the same error, as opensearch-py's own reader."""
+    from opensearchpy.serializer import JSONSerializer
+
+    client_reader = OpenSearchSink("http://127.0.0.1:9").client.transport.deserializer
+    own_reader = JSONSerializer()
+    rnd = random.Random(12)
+    texts = []
+    for n in range(40):
+        items = []
+        for i in range(rnd.randint(0, 30)):
+            status = rnd.choice([201, 201, 409, 429, 400, 503])
+            item: dict[str, Any] = {"_index": "wia-security-alert-2025.12.14", "_id": f"{IDS[i % len(IDS)]}{i}",
+                                    "_version": 1, "status": status}
+            if status >= 300:
+                item["error"] = {"type": "mapper_parsing_exception", "reason": f"failed to parse [x] – {IDS[n % 6]}",
+                                 "caused_by": {"type": "illegal_argument_exception", "reason": "\u2028 🙂"}}
+            items.append({"create": item})
+        texts.append(json.dumps({"took": n, "errors": any(i["create"]["status"] >= 300 for i in items), "items": items},
+                                ensure_ascii=n % 2 == 0))
+    texts += ['{"a":123456789012345678901234567890}', '{"a":-9223372036854775809}', '{"a":18446744073709551616}',
+              '{"a":18446744073709551615}', '{"a":1e400}', '{"a":NaN}', '{"a":-Infinity}', '{"a":"\\ud800"}',
+              '{"a":"\ud800"}', "[" * 2000 + "]" * 2000, '{"a":1,"a":2}', '{"a":1.0,"b":-0,"c":-0.0,"d":1E2}',
+              "", " ", '{"a":1} x', "\ufeff{}", "<html><body>502 Bad Gateway</body></html>", '{"took":1,"errors":fa',
+              '{"a":01}', '[1,]', "{'a':1}", '{"a":"\x00\x1f"}', "null", '"text"']
+
+    def read(loads: Any, text: str) -> Any:
+        try:
+            value = loads(text)
+        except Exception as exc:  # noqa: BLE001 - the exception itself is what is compared
+            return type(exc), str(exc)
+        return repr(value)
+
+    for text in texts:
+        assert read(lambda t: client_reader.loads(t, "application/json; charset=UTF-8"), text) == \
+            read(own_reader.loads, text), text[:80]
