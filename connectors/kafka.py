@@ -168,6 +168,10 @@ def discover_sasl_mechanism(config: dict[str, Any], display: str) -> tuple[dict[
             return {**config, "sasl.mechanism": UNDISCOVERED_SASL_MECHANISM}, note
         tls = tls_or_why
     client_id = str(config.get("client.id") or "wia-security")
+    # Without TLS the discovery never picks PLAIN: SCRAM keeps the password off the network, and the
+    # connector's default before discovery was SCRAM-SHA-512.
+    choices = kafka_sasl.MECHANISMS_BY_STRENGTH if tls is not None else \
+        tuple(m for m in kafka_sasl.MECHANISMS_BY_STRENGTH if m != "PLAIN")
     failures: list[str] = []
     for server in str(config.get("bootstrap.servers", "")).split(","):
         server = server.strip()
@@ -189,8 +193,18 @@ def discover_sasl_mechanism(config: dict[str, Any], display: str) -> tuple[dict[
                 login = kafka_sasl.log_in(sock, server, versions=versions, mechanism=None,
                                           username=str(config.get("sasl.username") or ""),
                                           password=str(config.get("sasl.password") or ""), client_id=client_id,
-                                          reconnect=connect)
+                                          reconnect=connect, choices=choices)
         except kafka_sasl.SaslError as exc:
+            if isinstance(exc, kafka_sasl.MechanismNotOffered) and tls is None and exc.mechanism is None \
+                    and "PLAIN" in exc.offered:
+                # Only PLAIN listed on a link without TLS: never chosen unasked (anyone on the path could strip
+                # SCRAM from the list to read the password); the user opts in, or uses TLS.
+                note = (f"the Kafka broker {server} lists {', '.join(exc.offered)} and kafka+sasl:// has no TLS: "
+                        f"PLAIN would send the password readable on the network, so it is not chosen without "
+                        f"sasl_mechanism=PLAIN (or use kafka+sasl_ssl://); librdkafka logs in with "
+                        f"{UNDISCOVERED_SASL_MECHANISM}")
+                log.warning("%s: %s", display, note)
+                return {**config, "sasl.mechanism": UNDISCOVERED_SASL_MECHANISM}, note
             refusals = getattr(exc, "refusals", None)
             mechanism = refusals[0].mechanism if refusals else exc.mechanism or UNDISCOVERED_SASL_MECHANISM
             note = f"{redact(exc.describe())}; librdkafka logs in with {mechanism}"

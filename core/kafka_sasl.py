@@ -373,23 +373,24 @@ def authenticate(sock: socket.socket, server: str, mechanism: str, username: str
 
 
 def log_in(sock: socket.socket, server: str, *, versions: bytes, mechanism: str | None, username: str,
-           password: str, client_id: str, reconnect: Callable[[], socket.socket] | None = None) -> Login:
+           password: str, client_id: str, reconnect: Callable[[], socket.socket] | None = None,
+           choices: tuple[str, ...] = MECHANISMS_BY_STRENGTH) -> Login:
     """The SASL login on `sock`, after its ApiVersions answer `versions`. `mechanism` None: chosen from the
-    broker's list (strongest first; a refused login tries the next one listed, on a connection from
-    `reconnect`, which this function closes). Returns the Login; raises MechanismNotOffered, LoginRefused,
-    ExchangeFailed, HandshakeRefused, NotKafka, or the socket's OSError.
+    broker's list among `choices` (strongest first; a refused login tries the next one listed, on a
+    connection from `reconnect`, which this function closes). Returns the Login; raises
+    MechanismNotOffered, LoginRefused, ExchangeFailed, HandshakeRefused, NotKafka, or the socket's OSError.
 
     Mechanisms other than PLAIN and SCRAM, and brokers without SaslAuthenticate v0/v1 (versions before
     KIP-152), get the handshake only: the client's own login decides."""
     discovered = mechanism is None
-    asked = mechanism or MECHANISMS_BY_STRENGTH[0]
+    asked = mechanism or choices[0]
     error_code, offered = handshake(sock, asked, client_id)
     if error_code == UNSUPPORTED_SASL_MECHANISM and (not discovered or asked in offered):
         # configured and not enabled; or refused while listed (tansu 0.6.0 with memory storage does so)
         raise MechanismNotOffered(server, asked, offered, discovered=discovered)
     if error_code and error_code != UNSUPPORTED_SASL_MECHANISM:
         raise HandshakeRefused(server, asked, error_code)
-    candidates = [m for m in MECHANISMS_BY_STRENGTH if m in offered] if discovered else [asked]
+    candidates = [m for m in choices if m in offered] if discovered else [asked]
     if discovered and error_code == 0 and asked not in candidates:
         candidates.insert(0, asked)               # accepted without being listed: take the broker at its word
     if not candidates:

@@ -50,8 +50,7 @@ def produce_and_consume(server, url_query: str = "", password: str = PASSWORD, n
 
 @pytest.mark.parametrize("offered,chosen", [
     (MECHANISMS, "SCRAM-SHA-512"),                       # as before: the connector's old default, when offered
-    (("PLAIN", "SCRAM-SHA-256"), "SCRAM-SHA-256"),
-    (("PLAIN",), "PLAIN")])                              # as Confluent Cloud / Event Hubs: failed before
+    (("PLAIN", "SCRAM-SHA-256"), "SCRAM-SHA-256")])
 def test_without_a_mechanism_the_sink_and_source_use_the_strongest_the_broker_offers(
         sasl_kafka, monkeypatch, caplog, offered, chosen):
     monkeypatch.setattr(sasl_kafka.sasl, "mechanisms", offered)
@@ -61,9 +60,44 @@ def test_without_a_mechanism_the_sink_and_source_use_the_strongest_the_broker_of
     assert len(logins) >= 4 and all(login == Login(chosen, USER, True) for login in logins)
     assert (f"no SASL mechanism configured: the Kafka broker {sasl_kafka.bootstrap} lists {', '.join(offered)}; "
             f"using {chosen}") in caplog.text
-    if chosen == "PLAIN":                              # kafka+sasl:// has no TLS: said, as a warning
-        assert "PLAIN without TLS sends the password readable on the network" in caplog.text
     assert PASSWORD not in caplog.text
+
+
+def test_a_broker_offering_only_plain_is_used_over_tls(sasl_ssl_kafka, monkeypatch, caplog):
+    """As Confluent Cloud and Event Hubs (PLAIN over TLS only): the connector's old default failed there."""
+    monkeypatch.setattr(sasl_ssl_kafka.sasl, "mechanisms", ("PLAIN",))
+    with caplog.at_level(logging.INFO, logger="wia_security.connectors.kafka"):
+        logins, _ = produce_and_consume(sasl_ssl_kafka, f"&ssl.ca.location={sasl_ssl_kafka.ca}")
+    assert len(logins) >= 4 and all(login == Login("PLAIN", USER, True) for login in logins)
+    assert "without TLS" not in caplog.text
+
+
+@pytest.mark.parametrize("offered", [("PLAIN",), ("PLAIN", "OAUTHBEARER")])
+def test_without_tls_plain_is_never_chosen_unasked(sasl_kafka, monkeypatch, caplog, offered):
+    """Anyone on the path of kafka+sasl:// could strip SCRAM from the broker's list (or refuse the SCRAM login) to be
+    sent the password readable: the discovery never picks PLAIN there; sasl_mechanism=PLAIN opts in."""
+    monkeypatch.setattr(sasl_kafka.sasl, "mechanisms", offered)
+    handshakes, logins = len(sasl_kafka.sasl.handshakes), len(sasl_kafka.logins)
+    with caplog.at_level(logging.WARNING, logger="wia_security.connectors.kafka"):
+        config, note = discover_sasl_mechanism({"bootstrap.servers": sasl_kafka.bootstrap,
+                                                "security.protocol": "SASL_PLAINTEXT", "sasl.username": USER,
+                                                "sasl.password": PASSWORD}, "kafka+sasl://test")
+    assert config["sasl.mechanism"] == UNDISCOVERED_SASL_MECHANISM
+    assert "PLAIN would send the password readable on the network, so it is not chosen without " \
+           "sasl_mechanism=PLAIN (or use kafka+sasl_ssl://)" in note and note in caplog.text
+    assert [name for _, name in sasl_kafka.sasl.handshakes[handshakes:]] == ["SCRAM-SHA-512"]     # asked, refused
+    assert sasl_kafka.logins[logins:] == []                                  # no password sent at all
+
+
+def test_without_tls_a_refused_scram_login_does_not_fall_back_to_plain(sasl_kafka, monkeypatch):
+    for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+        monkeypatch.delitem(sasl_kafka.sasl._scram[mechanism], USER)
+    before = len(sasl_kafka.logins)
+    config, note = discover_sasl_mechanism({"bootstrap.servers": sasl_kafka.bootstrap,
+                                            "security.protocol": "SASL_PLAINTEXT", "sasl.username": USER,
+                                            "sasl.password": PASSWORD}, "kafka+sasl://test")
+    assert [login.mechanism for login in sasl_kafka.logins[before:]] == ["SCRAM-SHA-512", "SCRAM-SHA-256"]
+    assert config["sasl.mechanism"] == "SCRAM-SHA-512" and PASSWORD not in note
 
 
 def test_over_sasl_ssl_the_discovery_verifies_the_broker_as_librdkafka_does(sasl_ssl_kafka, caplog):
