@@ -130,6 +130,8 @@ class ElasticSink(BatchingSink):
             options["api_key"] = api_key
         if username:
             options["basic_auth"] = (username, password or "")
+        if "serializer" not in extra:           # the client takes one of serializer and serializers
+            options["serializers"] = elasticsearch_serializers()
         return Elasticsearch(url, **{**options, **extra})
 
     # -- naming and encoding --------------------------------------------------------------------
@@ -300,6 +302,33 @@ def opensearch_serializer() -> Any:
             return super().loads(s)
 
     return FastReadingSerializer()
+
+
+def elasticsearch_serializers() -> dict[str, Any]:
+    """elasticsearch-py's JSON serializers (plain and compatibility-mode mimetypes) reading answers as
+    opensearch_serializer does: orjson, and the client's own reader (json) for the rest."""
+    from elasticsearch.serializer import CompatibilityModeJsonSerializer, JsonSerializer
+
+    fast_loads = jsonio.fast_loads
+    if fast_loads is None:
+        return {}
+
+    class FastReading:
+        def json_loads(self, data: bytes) -> Any:
+            if isinstance(data, (str, bytes)) and not jsonio.wide_digits(data):
+                try:
+                    return fast_loads(data)
+                except ValueError:          # orjson's errors: the client's reader decides
+                    pass
+            return super().json_loads(data)  # type: ignore[misc]
+
+    class Plain(FastReading, JsonSerializer):
+        pass
+
+    class Compatible(FastReading, CompatibilityModeJsonSerializer):
+        pass
+
+    return {Plain.mimetype: Plain(), Compatible.mimetype: Compatible()}
 
 
 #: A UTC timestamp whose date is the UTC day as written (the builders' spelling): no parsing needed.

@@ -111,13 +111,8 @@ def test_utc_day_of_offset_timestamps_is_the_full_parse_s_answer_or_error() -> N
     assert shifted > 1000                # many cross midnight
 
 
-def test_opensearch_answers_read_as_the_client_s_own_reader_reads_them() -> None:
-    """The OpenSearch sink's client reads answers with orjson (opensearch_serializer): every text must
-    give the same value (types included), or fail with the same error, as opensearch-py's own reader."""
-    from opensearchpy.serializer import JSONSerializer
-
-    client_reader = OpenSearchSink("http://127.0.0.1:9").client.transport.deserializer
-    own_reader = JSONSerializer()
+def answer_texts() -> list[str]:
+    """Bulk answers with and without item errors, and texts orjson reads differently or not at all."""
     rnd = random.Random(12)
     texts = []
     for n in range(40):
@@ -137,14 +132,36 @@ def test_opensearch_answers_read_as_the_client_s_own_reader_reads_them() -> None
               '{"a":"\ud800"}', "[" * 2000 + "]" * 2000, '{"a":1,"a":2}', '{"a":1.0,"b":-0,"c":-0.0,"d":1E2}',
               "", " ", '{"a":1} x', "\ufeff{}", "<html><body>502 Bad Gateway</body></html>", '{"took":1,"errors":fa',
               '{"a":01}', '[1,]', "{'a':1}", '{"a":"\x00\x1f"}', "null", '"text"']
+    return texts
 
-    def read(loads: Any, text: str) -> Any:
-        try:
-            value = loads(text)
-        except Exception as exc:  # noqa: BLE001 - the exception itself is what is compared
-            return type(exc), str(exc)
-        return repr(value)
 
-    for text in texts:
+def read(loads: Any, text: Any) -> Any:
+    try:
+        value = loads(text)
+    except Exception as exc:  # noqa: BLE001 - the exception itself is what is compared
+        return type(exc), str(exc)
+    return repr(value)
+
+
+def test_opensearch_answers_read_as_the_client_s_own_reader_reads_them() -> None:
+    """The OpenSearch sink's client reads answers with orjson (opensearch_serializer): every text must
+    give the same value (types included), or fail with the same error, as opensearch-py's own reader."""
+    from opensearchpy.serializer import JSONSerializer
+
+    client_reader = OpenSearchSink("http://127.0.0.1:9").client.transport.deserializer
+    for text in answer_texts():
         assert read(lambda t: client_reader.loads(t, "application/json; charset=UTF-8"), text) == \
-            read(own_reader.loads, text), text[:80]
+            read(JSONSerializer().loads, text), text[:80]
+
+
+def test_elasticsearch_answers_read_as_the_client_s_own_reader_reads_them() -> None:
+    """The same for the Elasticsearch sink (elasticsearch_serializers), for the plain and the
+    compatibility-mode JSON mimetypes, on the bytes the client hands its serializers."""
+    from elasticsearch.serializer import CompatibilityModeJsonSerializer, JsonSerializer
+
+    client_readers = ElasticSink("http://127.0.0.1:9").client.transport.serializers
+    for mimetype, own_reader in [("application/json", JsonSerializer()),
+                                 ("application/vnd.elasticsearch+json; compatible-with=9", CompatibilityModeJsonSerializer())]:
+        for text in [*answer_texts(), "\ufeff{}".encode("utf-16")]:
+            data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+            assert read(lambda d: client_readers.loads(d, mimetype), data) == read(own_reader.loads, data), data[:80]
