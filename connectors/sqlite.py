@@ -17,6 +17,7 @@ from wia_security.errors import ConfigError
 from wia_security.timeutil import parse_iso
 
 from .base import BaseSink, DeliveryReport, Rejected
+from .dead_letter import create_private
 
 DEFAULT_URL = "sqlite:///wia-events.db"
 SCHEMA_VERSION = 1
@@ -86,6 +87,10 @@ class EventStore:
     def __init__(self, path: str) -> None:
         self.path = path
         try:
+            if path != ":memory:" and not path.startswith("file:"):
+                # Whole events (user names, command lines) are not for every local user: a new store is
+                # 0600 whatever the umask, and SQLite gives its -wal and -shm files the database's mode.
+                create_private(path)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: each committed batch is in the fsynced WAL before send() reports it delivered, so a
@@ -94,6 +99,8 @@ class EventStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_DDL)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except OSError as exc:              # a missing folder, a folder we may not write in
+            raise ConfigError(f"cannot open the SQLite store: {exc.strerror or exc}{_hint(path)}", source=path) from None
         except sqlite3.Error as exc:        # a directory, a missing folder, not a database, read-only...
             raise ConfigError(f"cannot open the SQLite store: {exc}{_hint(path)}", source=path) from None
 

@@ -19,6 +19,8 @@ import threading
 import time
 from typing import Any, Callable
 
+from ..dead_letter import create_private
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 24 * 3600.0          # a found indicator's verdict is reused for a day
@@ -128,6 +130,13 @@ class EnrichmentCache:
 
 
 def _open(path: str) -> sqlite3.Connection:
+    # The cache lists every indicator looked up (the hosts, URLs and files seen): 0600 when new, whatever
+    # the umask; SQLite gives its -wal and -shm files the database's mode. An existing file keeps its own.
+    try:
+        if path != ":memory:":
+            create_private(path)
+    except OSError:
+        pass                        # a missing folder...: sqlite3 reports it below, as it did before
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         db.execute("PRAGMA journal_mode=WAL")
