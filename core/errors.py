@@ -82,6 +82,9 @@ class ConfigError(WiaError, ValueError):
     """A configuration value (URL, TOML file, option) that cannot be used; never echoes secrets."""
 
     def __init__(self, reason: str, *, key: str | None = None, source: str | None = None) -> None:
+        from .redact import redact      # a reason may quote a library's message, which may quote a credential
+        reason = redact(reason)
+        source = redact(source) if source else source
         self.reason = reason
         self.key = key
         self.source = source
