@@ -41,6 +41,7 @@ from wia_security import jsonio
 from wia_security.errors import ConfigError, ConversionError, DeliveryError, WiaError
 from wia_security.formats import convert, get_format
 from wia_security.outputs import held_exclusively, replace_durably
+from wia_security.redact import remember_basic_auth
 from wia_security.timeutil import parse_iso
 
 from .base import Rejected
@@ -114,6 +115,7 @@ def _credentials(user: str | None, password: Any, token: Any) -> dict[str, Any]:
     if token:
         return {"auth": BearerAuth(token)}
     if user or password:
+        remember_basic_auth(user, password)                # `Authorization: Basic <base64>` echoed back, too
         return {"user": user, "password": password}
     return {}
 

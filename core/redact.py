@@ -12,6 +12,7 @@ masks the message, the traceback and the stack of every record a logger creates.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -41,6 +42,22 @@ def remember(secret: Any) -> None:
         if not _scrubbing_logs:
             _scrubbing_logs = True
             _install_log_scrubber()
+
+
+def remember_basic_auth(user: Any, password: Any) -> None:
+    """Mask HTTP Basic credentials: the password, `user:password`, and its base64 as `Authorization: Basic`
+    carries it (UTF-8, and Latin-1 as requests encodes it), so an echoed request header is masked too. The
+    pair and its base64 are masked even when the password alone is too short to be: they give it away."""
+    if not isinstance(password, str) or not password:
+        return
+    remember(password)
+    pair = f"{user or ''}:{password}"
+    remember(pair)
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            remember(base64.b64encode(pair.encode(encoding)).decode("ascii"))
+        except UnicodeEncodeError:      # not Latin-1: requests could not send it that way either
+            pass
 
 
 def redact(text: str) -> str:

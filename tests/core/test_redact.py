@@ -80,3 +80,14 @@ def test_log_records_of_any_logger_mask_known_secrets_in_message_args_and_traceb
     assert KEY not in text and 'k3y/with+odd=chars\\"0123' not in text
     assert text.count(MASK) == 3 and f"ValueError: refused {MASK}" in text
     assert "WARNING 100% of 3 done" in text
+
+
+def test_basic_auth_is_masked_as_the_authorization_header_carries_it():
+    import base64
+    from wia_security.redact import remember_basic_auth
+    remember_basic_auth("elastic", "pw-123")               # too short to mask alone, not as a pair
+    remember_basic_auth("reader", "")                      # no password: nothing to hide
+    header = base64.b64encode(b"elastic:pw-123").decode()
+    assert redact(f"echo: Authorization: Basic {header}; user elastic:pw-123") == \
+        f"echo: Authorization: Basic {MASK}; user {MASK}"
+    assert redact("reader: ok") == "reader: ok" and redact("cmVhZGVyOg==") == "cmVhZGVyOg=="

@@ -1,7 +1,8 @@
 """A TAXII server (or a proxy before it) that echoes the request's headers back: in its error answer's
 reason phrase and body, or in a status resource's failure messages. The credential never reaches a
-ConfigError, a refusal's reason, a dead-letter record or the log. A contract server on 127.0.0.1
-driven by taxii2-client."""
+ConfigError, a refusal's reason, a dead-letter record or the log; with HTTP Basic that includes the
+`Authorization: Basic <base64(user:password)>` header and the `user:password` pair, not only the
+password. A contract server on 127.0.0.1 driven by taxii2-client."""
 from __future__ import annotations
 
 import base64
@@ -13,13 +14,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from strategies import event_dicts
 
+from wia_security.connectors.dead_letter import DeadLetterFile
+from wia_security.connectors.delivery import DeliveryPolicy
 from wia_security.connectors.taxii import TaxiiSink
 from wia_security.errors import ConfigError
 from wia_security.redact import MASK
 
 COLLECTION = "0b2a9f0e-5d1c-4d59-9f0e-3f1f0c6a7e21"
 TAXII = "application/taxii+json;version=2.1"
+FAST = DeliveryPolicy(max_attempts=1, initial_backoff=0.01, max_backoff=0.02)
 
 
 class EchoingTaxii:
@@ -108,3 +113,37 @@ def test_contract_a_token_echoed_in_the_api_roots_error_is_masked_in_the_config_
     error = info.value
     assert f"cannot read the API root: 401 Client Error: Unauthorized (got Authorization: Bearer {MASK})" in str(error)
     assert token not in str(error) and token not in error.reason and token not in caplog.text
+
+
+@pytest.mark.parametrize("user", ["wia-reader", "lecteur-é"])      # Latin-1 beyond ASCII: requests sends it so
+def test_contract_basic_credentials_echoed_in_an_error_are_masked_in_every_form(user, caplog):
+    password = unique("basic-pass")
+    pair = f"{user}:{password}"
+    sent = base64.b64encode(pair.encode("latin-1")).decode()
+    caplog.set_level(logging.DEBUG)
+    with EchoingTaxii(refuse=True) as server, pytest.raises(ConfigError) as info:
+        TaxiiSink(server.collection_url, user=user, password=password)
+    assert server.authorizations == [f"Basic {sent}"]
+    assert f"(got Authorization: Basic {MASK})" in str(info.value)
+    for form in (sent, pair, password):
+        assert form not in str(info.value) and form not in caplog.text
+
+
+def test_contract_basic_credentials_echoed_in_a_status_resource_never_reach_a_dead_letter(tmp_path, caplog):
+    user, password = "wia-writer", unique("basic-pass")
+    pair = f"{user}:{password}"
+    sent = base64.b64encode(pair.encode()).decode()
+    events = event_dicts(1, seed=11, event_type="threat_intel")
+    caplog.set_level(logging.DEBUG)
+    with EchoingTaxii(refuse=False) as server:
+        with TaxiiSink(server.collection_url, user=user, password=password, delivery=FAST) as sink:
+            report = sink.send(events).merge(sink.flush())
+    assert set(server.authorizations) == {f"Basic {sent}"}
+    (rejected,) = report.failed
+    with DeadLetterFile(str(tmp_path / "dead.ndjson")) as dead:
+        dead.put(rejected)
+    written = (tmp_path / "dead.ndjson").read_text()
+    assert f"not allowed for Authorization: Basic {MASK} ({MASK})" in rejected.reason
+    assert MASK in written and "not allowed for Authorization" in written
+    for form in (sent, pair, password):
+        assert form not in rejected.reason and form not in written and form not in caplog.text
