@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -122,6 +123,7 @@ for command, args in json.loads(sys.argv[4]):
 import wia_security, kafka
 out["core_from"] = wia_security.__file__
 out["kafka_from"] = kafka.__file__
+out["core_paths"] = [p for p in sys.path if p.startswith("/proc/self/fd/")]
 print(json.dumps(out, default=str))
 """
 
@@ -145,11 +147,99 @@ def test_unified_integration_runs_with_nothing_but_the_image_libraries(pack_zip,
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
-    assert out["core_from"].endswith(".zip/wia_security/__init__.py"), out["core_from"]
-    assert out["kafka_from"].endswith(".zip/kafka/__init__.py"), out["kafka_from"]      # embedded for Kafka fetch
+    # the embedded zip, from an anonymous memory file; run three times in one process (XSOAR's Python
+    # loop), the script put it there once
+    (core_path,) = out["core_paths"]
+    assert out["core_from"] == f"{core_path}/wia_security/__init__.py", out["core_from"]
+    assert out["kafka_from"] == f"{core_path}/kafka/__init__.py", out["kafka_from"]      # embedded for Kafka fetch
     (lookup,) = out["wia-attack-lookup"]
     assert next(iter(lookup["EntryContext"].values()))[0]["Name"] == "PowerShell"
     (validation,) = out["wia-validate-event"]
     assert next(iter(validation["EntryContext"].values()))["Valid"] is True
     (conversion,) = out["wia-convert-event"]
     assert next(iter(conversion["EntryContext"].values()))["Document"]["type"] == "bundle"
+
+
+PLANTING_DRIVER = r"""
+import json, os, stat, sys
+stubs, deps, script_path, old_zip, victim, memfd = sys.argv[1:7]
+sys.path[:0] = [stubs, deps]
+if memfd == "no-memfd":
+    del os.memfd_create                 # a kernel or seccomp profile without memfd: the private-file fallback
+# the name the integration used to write through before renaming it to old_zip
+os.symlink(victim, f"{old_zip}.{os.getpid()}.tmp")
+import demistomock as demisto
+from CommonServerPython import *
+import CommonServerPython
+demisto.reset(params={"url": "http://127.0.0.1:9", "source_type": "gateway"}, args={"technique": "T1059.001"},
+              command="wia-attack-lookup")
+namespace = {k: v for k, v in globals().items() if not k.startswith("__")}
+namespace.update(__name__="__main__", __line__=CommonServerPython.__line__)
+try:
+    exec(compile(open(script_path, encoding="utf-8").read(), "integration-WIASecurity", "exec"), namespace)
+except SystemExit:
+    pass
+import wia_security
+core_dir = os.path.dirname(sys.path[0])
+print(json.dumps({"results": demisto.results_log, "core_from": wia_security.__file__, "core_path": sys.path[0],
+                  "core_dir_mode": stat.S_IMODE(os.stat(core_dir).st_mode), "core_dir_owner": os.stat(core_dir).st_uid,
+                  "core_file_mode": stat.S_IMODE(os.stat(sys.path[0]).st_mode)}, default=str))
+"""
+
+
+@pytest.mark.parametrize("memfd", ["memfd", "no-memfd"])
+@pytest.mark.parametrize("planted", ["zip", "symlink"])
+def test_unified_integration_never_imports_or_writes_through_what_others_planted_in_the_temp_folder(
+        pack_zip, tmp_path, planted, memfd):
+    """Another local user can write to the shared temp folder before the integration runs. The core used to go
+    there under a name known in advance (wia_security_core_<sha256[:16]>.zip, written through <name>.<pid>.tmp):
+    a zip planted under that name was imported as the core, and a symlink at the .tmp name had the core written
+    through it into any file the integration's user may write. Neither may work, with or without memfd."""
+    import base64
+    import hashlib
+    import re
+
+    with zipfile.ZipFile(pack_zip) as zf:
+        script = yaml.safe_load(zf.read("Integrations/integration-WIASecurity.yml"))["script"]["script"]
+    (tmp_path / "integration.py").write_text(script)
+    blob = base64.b64decode(re.search(r'WIA_CORE_ZIP_B64 = "([^"]+)"', script).group(1))
+    shared_tmp = tmp_path / "shared-tmp"
+    shared_tmp.mkdir()
+    old_zip = shared_tmp / f"wia_security_core_{hashlib.sha256(blob).hexdigest()[:16]}.zip"
+    marker = tmp_path / "planted-code-ran"
+    if planted == "zip":
+        with zipfile.ZipFile(old_zip, "w") as zf:
+            zf.writestr("wia_security/__init__.py", f"open({str(marker)!r}, 'w').write('ran')\n__version__ = 'planted'\n")
+    else:
+        old_zip.symlink_to(tmp_path / "elsewhere")             # dangling: the old code saw no zip and wrote one
+    victim = tmp_path / "victim"
+    victim.write_text("the integration's user's file")
+    deps = tmp_path / "image-libs"
+    import certifi, charset_normalizer, idna, requests, urllib3  # noqa: E401
+    for module in (requests, urllib3, idna, certifi, charset_normalizer):
+        shutil.copytree(Path(module.__file__).parent, deps / module.__name__, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "driver.py").write_text(PLANTING_DRIVER)
+    run = subprocess.run([sys.executable, "-I", "-S", str(tmp_path / "driver.py"), str(HERE / "stubs"), str(deps),
+                          str(tmp_path / "integration.py"), str(old_zip), str(victim), memfd],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env={"PATH": "/usr/bin:/bin", "TMPDIR": str(shared_tmp)})
+    assert not marker.exists()                                             # the planted core never ran
+    assert victim.read_bytes() == b"the integration's user's file"          # nothing written through the symlinks
+    assert not (tmp_path / "elsewhere").exists()
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["core_from"] == f"{out['core_path']}/wia_security/__init__.py"
+    assert str(old_zip) not in out["core_path"]
+    (lookup,) = out["results"]
+    assert next(iter(lookup["EntryContext"].values()))[0]["Name"] == "PowerShell"   # the real core answered
+    if memfd == "memfd":
+        assert out["core_path"].startswith("/proc/self/fd/")
+    else:
+        # a fresh directory of its own in the temp folder, 0700, the zip 0600, both gone once the process ended
+        core_dir = Path(out["core_path"]).parent
+        assert core_dir.parent == shared_tmp and core_dir.name.startswith("wia-security-core-")
+        assert (out["core_dir_mode"], out["core_file_mode"], out["core_dir_owner"]) == (0o700, 0o600, os.getuid())
+        assert not core_dir.exists()
+    (planted_tmp,) = [p for p in shared_tmp.iterdir() if p.name.endswith(".tmp")]   # left as it was planted
+    assert planted_tmp.is_symlink() and old_zip.is_symlink() == (planted == "symlink")
+    assert sorted(p.name for p in shared_tmp.iterdir()) == sorted([old_zip.name, planted_tmp.name])

@@ -9,14 +9,17 @@ demisto/python3 image with nothing else installed.
 import demistomock as demisto  # noqa: F401
 from CommonServerPython import *  # noqa: F401
 
+import atexit
 import base64
 import hashlib
 import json
 import os
+import shutil
 import socket
 import ssl
 import sys
 import tempfile
+from types import ModuleType
 from typing import Any
 
 import urllib3
@@ -26,18 +29,55 @@ WIA_CORE_ZIP_B64 = ""
 
 
 def _load_core() -> None:
-    """Puts the embedded core zip on sys.path (zipimport); without one, an installed wia_security is used."""
+    """Puts the embedded core zip on sys.path (zipimport); without one, an installed wia_security is used.
+
+    The zip goes where no other user can reach it: an anonymous memory file (memfd, read by zipimport as
+    /proc/self/fd/N), else a file made with O_EXCL|O_NOFOLLOW in a fresh 0700 directory of this process,
+    removed at exit. Never a shared temp folder under a name known in advance: a zip someone planted there
+    would be imported, a symlink written through. Each command may be a new process (the zip is rewritten,
+    about a millisecond); XSOAR's Python loop runs the script again in the same process, so a core already
+    loaded there is reused (registry below), not written once per command."""
     if not WIA_CORE_ZIP_B64:
         return
     blob = base64.b64decode(WIA_CORE_ZIP_B64)
-    path = os.path.join(tempfile.gettempdir(), f"wia_security_core_{hashlib.sha256(blob).hexdigest()[:16]}.zip")
-    if not os.path.exists(path):
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(blob)
-        os.replace(tmp, path)
+    digest = hashlib.sha256(blob).hexdigest()
+    registry = sys.modules.get(_CORE_REGISTRY)
+    if registry is None:
+        registry = sys.modules[_CORE_REGISTRY] = ModuleType(_CORE_REGISTRY)
+        registry.paths = {}             # sha256 of a zip -> where this process put it
+    path = registry.paths.get(digest) or _private_zip(blob, f"wia_security_core_{digest[:16]}")
+    registry.paths[digest] = path
     if path not in sys.path:
         sys.path.insert(0, path)
+
+
+#: sys.modules entry that outlives one run of the script (XSOAR's Python loop execs it per command).
+_CORE_REGISTRY = "_wia_security_xsoar_core"
+
+
+def _private_zip(blob: bytes, name: str) -> str:
+    """A path to `blob` that only this process (or its user, for the fallback file) can read or replace."""
+    if hasattr(os, "memfd_create"):
+        fd = -1
+        try:
+            fd = os.memfd_create(name, os.MFD_CLOEXEC)          # kept open: zipimport reopens it on each import
+            view = memoryview(blob)
+            while view:
+                view = view[os.write(fd, view):]
+            path = f"/proc/self/fd/{fd}"
+            if os.path.isfile(path):
+                return path
+        except OSError:                 # no memfd (a seccomp profile may refuse it): use a private file
+            pass
+        if fd >= 0:
+            os.close(fd)
+    directory = tempfile.mkdtemp(prefix="wia-security-core-")      # a new directory, mode 0700
+    path = os.path.join(directory, f"{name}.zip")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(blob)
+    atexit.register(shutil.rmtree, directory, True)
+    return path
 
 
 _load_core()
