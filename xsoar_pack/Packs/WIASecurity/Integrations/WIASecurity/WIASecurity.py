@@ -88,8 +88,6 @@ from wia_security.attack import table as attack_table  # noqa: E402
 from wia_security.pem import PRIVATE_KEY_LABELS, blocks, private_pem_files  # noqa: E402
 from wia_security.severity import band  # noqa: E402
 
-urllib3.disable_warnings()  # noqa - only reached when the user unticks "Trust any certificate"
-
 ''' CONSTANTS '''
 
 INTEGRATION_NAME = "WIA Security"
@@ -768,8 +766,12 @@ def main() -> None:  # pragma: no cover - exercised through the tests' demistomo
     redact = Redactor(credentials.get("password") or None, credentials.get("identifier") or None,
                       client_certificate.get("password"), key_passphrase.get("password"))
     try:
+        verify = not boolean_arg(params.get("insecure", False), "Trust any certificate")
+        if not verify:
+            # the user chose not to verify: requests would warn about it on every call; only then silence it
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         client = Client(base_url=check_url(str(params.get("url") or "")), source_type=params.get("source_type", "gateway"),
-                        verify=not boolean_arg(params.get("insecure", False), "Trust any certificate"),
+                        verify=verify,
                         proxy=boolean_arg(params.get("proxy", False), "Use system proxy settings"),
                         token=credentials.get("password") or None, username=credentials.get("identifier") or None,
                         stix_content=params.get("stix_content") or "wia",
