@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -42,6 +43,8 @@ DEFAULT_INCIDENT_TYPE = "WIA Security Event"
 XSOAR_MAX_NAME_CHARS = 512
 OPTIONS = ("token", "auth_id", "incident_type", "playbook", "tls_verify", "ca_file", "timeout")
 _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Event ids find_incident puts in a query as they are (a UUID and then some; no quote, backslash or space).
+_QUERY_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 class XsoarSink(BatchingSink):
@@ -170,6 +173,12 @@ class XsoarSink(BatchingSink):
         return out
 
     def find_incident(self, event_id: str) -> dict[str, Any] | None:
+        # The id goes into an XSOAR query: one with a quote in it could end the term and add others (another
+        # event's incident would be reported as this one's, or overwritten by update). WIA ids are UUIDs; an
+        # id with anything but letters, digits, '-', '_', '.' or ':' is refused, not searched for.
+        if not isinstance(event_id, str) or not _QUERY_SAFE_ID.fullmatch(event_id):
+            raise DeliveryError(f"WIA event id {str(event_id)[:80]!r} is not usable in an XSOAR query (a WIA event id "
+                                "is a UUID): not sent", sink=self.name)
         found = self.search(f'wiaeventid:"{event_id}"', size=1)
         return found[0] if found else None
 
