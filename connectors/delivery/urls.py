@@ -83,6 +83,19 @@ def warn_tls_off(name: str, option: str) -> None:
                 "change this traffic, the credential included", name, option)
 
 
+def tls_verification(name: str, tls_verify: Any, ca_file: str | None) -> bool | str:
+    """requests' `verify` for the `tls_verify` and `ca_file` options: the CA file, True, or False (warned).
+    Both tls_verify=false and a ca_file is most likely a mistake (a tls_verify=false left from a trial with a
+    self-signed certificate, or a CA file given to fix what turning verification off worked around): the
+    safe reading wins, certificates are verified against the CA file, and a warning says the option is ignored."""
+    if ca_file and not tls_verify:
+        log.warning("%s: tls_verify=false is ignored because ca_file is given: certificates are verified against "
+                    "%s (give only one of the two)", name, ca_file)
+    elif not tls_verify:
+        warn_tls_off(name, "tls_verify=false")
+    return ca_file or bool(tls_verify)
+
+
 def boolean(value: Any, key: str, source: str) -> bool:
     if isinstance(value, bool):
         return value

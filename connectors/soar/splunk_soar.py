@@ -31,7 +31,7 @@ from wia_security.errors import ConfigError, DeliveryError
 from .. import _eventview as view
 from ..config import Secret, reveal
 from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
-from ..delivery.urls import parse_sink_url
+from ..delivery.urls import parse_sink_url, tls_verification
 from . import mapping
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,7 @@ class SplunkSoarSink(BatchingSink):
         self.base_url = f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
         self.label, self.playbook, self.scope, self.sensitivity = label, playbook, scope, sensitivity
         self.timeout = timeout or DEFAULT_TIMEOUT
-        if not tls_verify:
-            log.warning("%s: TLS certificate verification is OFF (tls_verify=false)", self.name)
-        self.session = new_session(verify=ca_file or bool(tls_verify),
+        self.session = new_session(verify=tls_verification(self.name, tls_verify, ca_file),
                                    headers={"ph-auth-token": reveal(token) or "", "Content-Type": "application/json"})
         #: event id -> container id, for every event delivered or found already there
         self.containers: dict[str, int] = {}

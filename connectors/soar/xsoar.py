@@ -30,7 +30,7 @@ from wia_security.errors import ConfigError, DeliveryError
 from .. import _eventview as view
 from ..config import Secret, reveal
 from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
-from ..delivery.urls import parse_sink_url
+from ..delivery.urls import parse_sink_url, tls_verification
 from ..delivery.policy import parse_retry_after
 from . import mapping
 
@@ -69,11 +69,12 @@ class XsoarSink(BatchingSink):
         super().__init__(name=f"xsoar:{host}", delivery=delivery, dead_letter=dead_letter, **machinery)
         self.base_url = f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
         self.incident_type, self.playbook = incident_type, playbook
-        if not tls_verify:
-            log.warning("%s: TLS certificate verification is OFF (tls_verify=false)", self.name)
+        # tls_verify=false with a ca_file verifies against the CA file, as the other connectors do
+        # (demisto-py alone would turn verification off and ignore the file)
+        verify = bool(tls_verification(self.name, tls_verify, ca_file))
         self.client = demisto_client.configure(base_url=self.base_url, api_key=reveal(token),
                                                auth_id=str(auth_id) if auth_id is not None else None,
-                                               verify_ssl=bool(tls_verify), ssl_ca_cert=ca_file)
+                                               verify_ssl=verify, ssl_ca_cert=ca_file)
         # demisto-py sets no timeout (a stalled server blocks forever), lets urllib3 retry on its own
         # (attempts would not be counted once) and follow redirects (a POST to a login page, the key
         # re-sent to wherever Location points): none of that here.
@@ -194,7 +195,12 @@ class XsoarSink(BatchingSink):
             raise DeliveryError(f"XSOAR {method}: network error: {type(exc).__name__}: {exc}", sink=self.name,
                                 retryable=True) from None
         except ApiException as exc:
-            status = exc.status or 0
+            if not exc.status:      # demisto-py's way to raise urllib3's SSLError: status 0, the text in reason
+                text = " ".join(str(exc.reason).split())[:300]
+                verify_failed = "CERTIFICATE_VERIFY_FAILED" in text
+                raise DeliveryError(f"XSOAR {method}: TLS {'verification ' if verify_failed else ''}failed: {text}",
+                                    sink=self.name, retryable=not verify_failed) from None
+            status = exc.status
             detail = _error_text(exc.body)
             if 300 <= status < 400:
                 location = (exc.headers or {}).get("Location") or "(no Location)"

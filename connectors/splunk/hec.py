@@ -25,7 +25,7 @@ from wia_security.timeutil import to_epoch_ms
 
 from ..config import Secret
 from ..delivery import Batch, BatchingSink, BatchItem, DeliveryPolicy, Outcome, classify_exception
-from ..delivery.urls import parse_sink_url
+from ..delivery.urls import parse_sink_url, tls_verification
 from ..delivery.http import DEFAULT_TIMEOUT, error_for_response, new_session
 
 log = logging.getLogger("wia_security.connectors.splunk")
@@ -117,10 +117,8 @@ class HecSink(BatchingSink):
         self.channel = channel or str(uuid.uuid4())
         self.fields = fields
         self._cim = _cim_converter() if fields == "cim" else None
-        if not tls_verify:
-            log.warning("%s: TLS certificate verification is OFF (tls_verify=false)", self.name)
         secret = token if isinstance(token, Secret) else Secret(str(token), "argument")
-        self.session = new_session(verify=ca_file or bool(tls_verify),
+        self.session = new_session(verify=tls_verification(self.name, tls_verify, ca_file),
                                    headers={"Authorization": f"Splunk {secret.reveal()}", "Content-Type": "application/json"})
         self._ack_warned = False
 
