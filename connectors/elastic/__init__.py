@@ -335,14 +335,16 @@ def elasticsearch_serializers() -> dict[str, Any]:
 _UTC_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[Tt](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?[Zz]")
 #: A timestamp with a numeric offset, in ASCII digits and a time of day that exists: its UTC day is the
 #: day written, or the one before or after when the offset crosses midnight (no datetime is built).
-_OFFSET_STAMP = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([01][0-9]|2[0-3]):([0-5][0-9]):[0-5][0-9](?:\.[0-9]+)?"
-                           r"([+-])([01][0-9]|2[0-3]):([0-5][0-9])")
+#: Groups: the date, the time as "HH:MM", the sign, the offset as "HH:MM".
+_OFFSET_STAMP = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]((?:[01][0-9]|2[0-3]):[0-5][0-9]):[0-5][0-9](?:\.[0-9]+)?"
+                           r"([+-])((?:[01][0-9]|2[0-3]):[0-5][0-9])")
 #: Days remembered by utc_day (about 45 years of them, a few MB at most): a replay spanning more than the
 #: 4096 it kept before (11 years, as benchmarks/bench_bulk.py's corpus does) cleared the cache over and
 #: over and paid a date check and strftime for half its events.
 _DAY_CACHE_LIMIT = 16384
 _days: dict[str, str] = {}        # "2025-12-14" -> "2025.12.14", each date checked once
 _shifted_days: dict[tuple[str, int], str] = {}      # ("2025-12-14", -1) -> "2025.12.13"
+_DAY_TURNS: dict[str, str] = {}     # -HH:MM offset -> the local time from which UTC is the next day (< 1440 of them)
 
 
 def utc_day(timestamp: Any) -> str:
@@ -368,11 +370,21 @@ def utc_day(timestamp: Any) -> str:
     return day
 
 
-def _offset_day(ymd: str, hour: str, minute: str, sign: str, offset_hour: str, offset_minute: str) -> str | None:
-    """utc_day of a timestamp _OFFSET_STAMP matched, or None when only the full parse can tell (a day
-    that does not exist, a shift past year 1 or 9999: it raises its own error then)."""
-    minutes = int(hour) * 60 + int(minute) - (1 if sign == "+" else -1) * (int(offset_hour) * 60 + int(offset_minute))
-    shift = -1 if minutes < 0 else 1 if minutes >= 1440 else 0       # the offset is under a day
+def _offset_day(ymd: str, local: str, sign: str, offset: str) -> str | None:
+    """utc_day of a timestamp _OFFSET_STAMP matched (`local`, the time written, and `offset` are "HH:MM"), or None when only
+    the full parse can tell (a day that does not exist, a shift past year 1 or 9999: it raises its own
+    error then). The offset is under a day, so the UTC day is the day written or the one next to it:
+    with +HH:MM the day before when the time is earlier than the offset, with -HH:MM the day after when
+    it is at or past 24:00 minus the offset. Zero-padded "HH:MM" strings compare as the times do, so
+    no numbers are parsed per event."""
+    if sign == "+":
+        shift = -1 if local < offset else 0
+    else:
+        turn = _DAY_TURNS.get(offset)
+        if turn is None:
+            minutes = 1440 - int(offset[:2]) * 60 - int(offset[3:])
+            turn = _DAY_TURNS[offset] = f"{minutes // 60:02d}:{minutes % 60:02d}"       # "24:00" for -00:00
+        shift = 1 if local >= turn else 0
     key = (ymd, shift)
     day = _shifted_days.get(key)
     if day is None:
