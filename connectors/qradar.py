@@ -37,7 +37,7 @@ from wia_security.severity import band
 from wia_security.timeutil import from_epoch_ms
 
 from .config import reveal
-from .delivery.batching import Batch, BatchingSink, Outcome
+from .delivery.batching import Batch, BatchingSink, Outcome, classify_exception
 from .delivery.policy import DeliveryPolicy
 from .delivery.urls import boolean, seconds, warn_tls_off
 
@@ -277,13 +277,17 @@ class QRadarClient:
                  page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[dict[str, Any]]:
         """Every offense matching `filter` (QRadar's filter syntax), fetched `page_size` at a time
         with `Range: items=<first>-<last>` until `Content-Range: items x-y/<total>` says it is done."""
+        import requests
         params = {k: v for k, v in (("filter", filter), ("fields", fields), ("sort", sort)) if v}
         first = 0
         previous: list[Any] | None = None
         while True:
             wanted = f"items={first}-{first + page_size - 1}"
-            response = self.session.get(self.url + OFFENSES_PATH, params=params, timeout=self.timeout,
-                                        headers={"Range": wanted})
+            try:
+                response = self.session.get(self.url + OFFENSES_PATH, params=params, timeout=self.timeout,
+                                            headers={"Range": wanted})
+            except requests.RequestException as exc:
+                raise _request_error(exc) from None
             if response.status_code not in (200, 206):
                 raise DeliveryError(f"QRadar {OFFENSES_PATH}: HTTP {response.status_code}: {_qradar_error(response)}",
                                     sink="qradar", status=response.status_code,
@@ -312,6 +316,20 @@ class QRadarClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _request_error(exc: Exception) -> DeliveryError:
+    """requests' exception as the project's error. Its text may quote the SEC token: requests refuses a header
+    value with a line break or leading blank (a token file or variable with a stray newline) quoting it with
+    !r; DeliveryError masks it. Network failures are retryable; a refused header or TLS failure is not."""
+    import requests
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        return DeliveryError(f"QRadar {OFFENSES_PATH}: a request header is not valid (a line break or a leading "
+                             f"blank in the SEC token?): {exc}", sink="qradar", retryable=False)
+    classified = classify_exception(exc)
+    retryable = classified.retryable and isinstance(exc, (requests.ConnectionError, requests.Timeout,
+                                                          requests.exceptions.ChunkedEncodingError))
+    return DeliveryError(f"QRadar {OFFENSES_PATH}: {classified.reason}", sink="qradar", retryable=retryable)
 
 
 def _total(content_range: str | None) -> int | None:

@@ -31,13 +31,14 @@ _scrubbing_logs = False
 
 
 def remember(secret: Any) -> None:
-    """Mask `secret` from now on: as is, URL-quoted and JSON-escaped (the forms an echo takes)."""
+    """Mask `secret` from now on: as is, URL-quoted, JSON-escaped and as Python's repr shows it (the forms
+    an echo or a library's message takes: requests quotes a header value it refuses with !r)."""
     global _forms, _scrubbing_logs
     if not isinstance(secret, str) or len(secret) < MIN_CHARS or secret in _known:
         return
     with _lock:
         _known.add(secret)
-        forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+        forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1], repr(secret)[1:-1]}
         _forms = tuple(sorted(set(_forms) | forms, key=len, reverse=True))
         if not _scrubbing_logs:
             _scrubbing_logs = True

@@ -1,6 +1,9 @@
 """QRadar offense read-back against the REST contract server (SEC token, Version header, Range paging)."""
 from __future__ import annotations
 
+import socket
+import uuid
+
 import pytest
 
 from servers.qradar_contract import QRadarContract
@@ -8,6 +11,7 @@ from wia_security import validate_event
 from wia_security.connectors.config import Secret
 from wia_security.connectors.qradar import API_VERSION, QRadarClient, offense_to_wia
 from wia_security.errors import DeliveryError
+from wia_security.redact import MASK
 
 TOKEN = Secret("7e0a1b2c-test-token", "env QRADAR_TOKEN")
 
@@ -44,3 +48,28 @@ def test_offenses_become_valid_wia_incidents(qradar_api: QRadarContract) -> None
     assert third["data"]["status"] == "closed" and third["data"]["closed_at"] == "2025-12-14T09:33:20.000Z"
     assert third["data"]["title"] == "Multiple Login Failures for user3"
     assert offense_to_wia({"id": 3}, console="qradar.example")["id"] == third["id"]     # stable ids
+
+
+@pytest.mark.parametrize("stray", ["{}\n", "\xa0{}"], ids=["trailing-newline", "leading-nbsp"])
+def test_contract_a_malformed_token_is_a_delivery_error_that_never_shows_it(qradar_api: QRadarContract, stray,
+                                                                             caplog) -> None:
+    # A token variable or file with a stray newline, or pasted with a no-break space: requests refuses the
+    # header, quoting its value with !r (a backslash escape, not the raw character) in InvalidHeader.
+    token = Secret(stray.format("5c1e7a0d-qradar-token-" + uuid.uuid4().hex[:8]), "env QRADAR_TOKEN")
+    with pytest.raises(DeliveryError) as info:
+        list(QRadarClient(qradar_api.url, token=token).offenses())
+    error = info.value
+    assert "a request header is not valid" in error.reason and MASK in error.reason and not error.retryable
+    secret = token.reveal()
+    for shown in (secret, repr(secret)[1:-1], secret.strip()):
+        assert shown not in str(error) and shown not in caplog.text
+    assert qradar_api.requests == []                              # refused before anything was sent
+
+
+def test_contract_an_unreachable_console_is_a_retryable_delivery_error() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{listener.getsockname()[1]}"  # bound, not listening: refused
+        with pytest.raises(DeliveryError) as info:
+            list(QRadarClient(closed, token=TOKEN, timeout=5).offenses())
+    assert info.value.retryable and "network error: ConnectionError" in info.value.reason
