@@ -19,6 +19,7 @@ import socket
 import ssl
 import sys
 import tempfile
+import zipimport
 from types import ModuleType
 from typing import Any
 
@@ -65,9 +66,9 @@ def _private_zip(blob: bytes, name: str) -> str:
             while view:
                 view = view[os.write(fd, view):]
             path = f"/proc/self/fd/{fd}"
-            if os.path.isfile(path):
-                return path
-        except OSError:                 # no memfd (a seccomp profile may refuse it): use a private file
+            zipimport.zipimporter(path)     # readable as a zip there (no /proc, say)? Its directory is cached for the import
+            return path
+        except (OSError, zipimport.ZipImportError):     # no memfd (a seccomp profile may refuse it): a private file
             pass
         if fd >= 0:
             os.close(fd)
