@@ -166,6 +166,8 @@ stubs, deps, script_path, old_zip, victim, memfd = sys.argv[1:7]
 sys.path[:0] = [stubs, deps]
 if memfd == "no-memfd":
     del os.memfd_create                 # a kernel or seccomp profile without memfd: the private-file fallback
+elif memfd == "memfd-unreadable":       # a memfd zipimport cannot read at /proc/self/fd/N (no /proc)
+    os.memfd_create = lambda name, flags=0: os.open(os.devnull, os.O_WRONLY)
 # the name the integration used to write through before renaming it to old_zip
 os.symlink(victim, f"{old_zip}.{os.getpid()}.tmp")
 import demistomock as demisto
@@ -187,7 +189,7 @@ print(json.dumps({"results": demisto.results_log, "core_from": wia_security.__fi
 """
 
 
-@pytest.mark.parametrize("memfd", ["memfd", "no-memfd"])
+@pytest.mark.parametrize("memfd", ["memfd", "no-memfd", "memfd-unreadable"])
 @pytest.mark.parametrize("planted", ["zip", "symlink"])
 def test_unified_integration_never_imports_or_writes_through_what_others_planted_in_the_temp_folder(
         pack_zip, tmp_path, planted, memfd):
