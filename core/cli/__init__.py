@@ -10,10 +10,13 @@ import importlib
 import os
 import re
 import sys
+import traceback
+from types import TracebackType
 from typing import NoReturn, Sequence
 
 from ..errors import WiaError
 from ..extras import missing_package
+from ..redact import redact
 from .._version import WIA_VERSION, __version__
 from .common import EXIT_BROKEN_PIPE, EXIT_CODES_HELP, EXIT_INVALID, EXIT_OK, EXIT_USAGE, closest, silence_stdout
 
@@ -63,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _masked_excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, tb))))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Started with stdout or stderr closed (`>&-`): Python leaves them None; write into /dev/null rather
     # than fail on the first print with a traceback.
@@ -70,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    # An error nothing caught ends in a traceback: its text may quote a server's answer that echoed a
+    # credential, so it is masked as log records are.
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _masked_excepthook
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -80,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()              # a closed pipe shows here, not in the interpreter's last flush
         return code
     except WiaError as exc:             # a subcommand that did not catch its own: still one clear line
-        print(f"wia-security {args.command}: {exc}", file=sys.stderr)
+        print(f"wia-security {args.command}: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except ModuleNotFoundError as exc:  # a client library of an optional extra: say which extra
         reason = missing_package(exc, COMMAND_EXTRAS.get(args.command))

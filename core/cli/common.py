@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator, Sequence, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from ..errors import WiaError
+from ..redact import redact
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 141            # 128 + SIGPIPE (13); signal.SIGPIPE does not exist on Windows
@@ -89,8 +90,9 @@ def _reason(exc: OSError) -> str:
 
 
 def fail(error: BaseException | str) -> int:
-    """Print a usage/configuration error and return exit code 2."""
-    print(f"wia-security: {error}", file=sys.stderr)
+    """Print a usage/configuration error and return exit code 2 (known secrets masked: the error may
+    quote a server's answer that echoed a credential)."""
+    print(f"wia-security: {redact(str(error))}", file=sys.stderr)
     return EXIT_USAGE
 
 

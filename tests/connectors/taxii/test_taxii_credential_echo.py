@@ -147,3 +147,26 @@ def test_contract_basic_credentials_echoed_in_a_status_resource_never_reach_a_de
     assert MASK in written and "not allowed for Authorization" in written
     for form in (sent, pair, password):
         assert form not in rejected.reason and form not in written and form not in caplog.text
+
+
+def test_contract_pull_prints_an_echoed_token_masked(tmp_path, monkeypatch, capsys):
+    """`wia-security pull` of a TAXII source whose server echoes the bearer token in its 401: the CLI's one
+    error line (and a traceback, had one escaped) shows the token masked."""
+    from wia_security.cli import _masked_excepthook, main
+
+    token = unique("pull-token")
+    monkeypatch.setenv("WIA_TEST_TAXII_TOKEN", token)
+    monkeypatch.chdir(tmp_path)
+    with EchoingTaxii(refuse=True) as server:
+        code = main(["pull", f"taxii+{server.collection_url}?token_env=WIA_TEST_TAXII_TOKEN",
+                     "--to", f"sqlite:///{tmp_path}/events.db"])
+    err = capsys.readouterr().err
+    assert server.authorizations and all(a == f"Bearer {token}" for a in server.authorizations)
+    assert code != 0 and "401" in err and f"Bearer {MASK}" in err, err
+    assert token not in err
+    try:
+        raise RuntimeError(f"the server said: Authorization: Bearer {token}")
+    except RuntimeError as exc:
+        _masked_excepthook(type(exc), exc, exc.__traceback__)
+    err = capsys.readouterr().err
+    assert "RuntimeError: the server said: Authorization: Bearer " + MASK in err and token not in err
