@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 from wia_security import jsonio
 from wia_security.errors import ConfigError, DeliveryError
 from wia_security.formats import FORMATS, get_format
+from wia_security.redact import remember_basic_auth
 from wia_security.timeutil import parse_iso
 
 from ..config import reveal
@@ -84,8 +85,15 @@ class ElasticSink(BatchingSink):
             raise ConfigError("mapping_dialect must be elasticsearch or opensearch", key="mapping_dialect")
         self.template_installed = False
         self._converter: tuple[str, Any] = (format, get_format(format))
+        # The clients send Basic credentials and an (id, key) API key as base64 of "user:password" / "id:key":
+        # remembered in that form too, so a server or proxy echoing the Authorization header is masked.
+        plain_key = tuple(map(reveal, api_key)) if isinstance(api_key, (tuple, list)) else reveal(api_key)
+        if isinstance(plain_key, tuple) and len(plain_key) == 2:
+            remember_basic_auth(*plain_key)
+        if username:
+            remember_basic_auth(username, reveal(password))
         self.client = client if client is not None else self._client(
-            url, api_key=reveal(api_key), username=username, password=reveal(password), verify=verify,
+            url, api_key=plain_key, username=username, password=reveal(password), verify=verify,
             ca_certs=ca_certs, request_timeout=request_timeout, extra=client_options or {})
 
     # -- construction ---------------------------------------------------------------------------
