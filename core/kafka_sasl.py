@@ -29,6 +29,7 @@ import os
 import socket
 import ssl
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -188,28 +189,41 @@ def strings(data: bytes) -> list[str]:
 
 def exchange(sock: socket.socket, api_key: int, version: int, body: bytes, client_id: str) -> bytes:
     """Sends one request and returns the response body after its header v0 (correlation_id). Raises NotKafka when
-    the answer is no Kafka response; TimeoutError and other OSErrors as the socket raises them."""
+    the answer is no Kafka response; TimeoutError and other OSErrors as the socket raises them. The socket's
+    timeout bounds the whole answer, not each read: a broker dripping it a byte at a time is as late as a
+    silent one (the socket's timeout is as it was afterwards)."""
     message = struct.pack(">hhi", api_key, version, CORRELATION_ID) + string(client_id) + body
     sock.sendall(struct.pack(">i", len(message)) + message)
-    received = b""
+    timeout = sock.gettimeout()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    received = bytearray()
     try:
-        while len(received) < 8:
-            chunk = sock.recv(8 - len(received))
-            if not chunk:
-                raise NotKafka(received, "the connection closed before an answer")
-            received += chunk
+        _receive(sock, received, 8, deadline, "the connection closed before an answer")
         size, correlation = struct.unpack(">ii", received)
         if correlation != CORRELATION_ID or not 4 <= size <= MAX_ANSWER:
-            raise NotKafka(received)
-        rest = b""
-        while len(rest) < size - 4:
-            chunk = sock.recv(size - 4 - len(rest))
-            if not chunk:
-                raise NotKafka(received + rest, "the connection closed within an answer")
-            rest += chunk
+            raise NotKafka(bytes(received))
+        _receive(sock, received, 4 + size, deadline, "the connection closed within an answer")
     except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ssl.SSLEOFError):
-        raise NotKafka(received, "the connection was reset before an answer") from None
-    return rest
+        raise NotKafka(bytes(received), "the connection was reset before an answer") from None
+    finally:
+        if deadline is not None:
+            with contextlib.suppress(OSError):
+                sock.settimeout(timeout)
+    return bytes(received[8:])
+
+
+def _receive(sock: socket.socket, received: bytearray, size: int, deadline: float | None, closed: str) -> None:
+    """Reads into `received` until it holds `size` bytes, by `deadline` (time.monotonic()) if one is set."""
+    while len(received) < size:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the Kafka broker's answer did not arrive in time")
+            sock.settimeout(left)
+        chunk = sock.recv(min(size - len(received), 65536))
+        if not chunk:
+            raise NotKafka(bytes(received), closed)
+        received += chunk
 
 
 def api_versions(sock: socket.socket, client_id: str) -> bytes:
