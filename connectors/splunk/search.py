@@ -34,7 +34,7 @@ from wia_security.outputs import held_exclusively, replace_durably
 from wia_security.reader import Item
 
 from ..config import Secret, resolve_options
-from ..delivery.urls import boolean, seconds, warn_tls_off
+from ..delivery.urls import boolean, seconds, tls_verification
 from .hec import SOURCETYPE_PREFIX
 
 SPLUNK_MANAGEMENT_PORT = 8089
@@ -62,10 +62,10 @@ class SplunkSearchSource:
         self.host, self.port, self.scheme = parts.hostname, parts.port or SPLUNK_MANAGEMENT_PORT, parts.scheme
         self.name = f"splunk-search:{self.host}:{self.port}"
         self._token = token if isinstance(token, Secret) else Secret(str(token), "argument")
-        self._verify = bool(tls_verify)
-        if not self._verify:
-            warn_tls_off(self.name, "tls_verify=false")
-        self._context = ssl.create_default_context(cafile=ca_file) if (ca_file and tls_verify) else None
+        # as the HEC sink: a CA file wins over tls_verify=false (warned), verification off is warned
+        verification = tls_verification(self.name, tls_verify, ca_file)
+        self._verify = bool(verification)
+        self._context = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self.app, self.owner, self.timeout = app, owner, timeout
         self.messages: list[tuple[str, str]] = []
         self._service: Any = None

@@ -125,3 +125,28 @@ def test_contract_tls_verify_false_alone_is_off_and_says_so(pki, event, caplog, 
         caplog.clear()
         assert deliver(sink_for(server), event).delivered == 0                       # on by default
         assert not any(OFF in w or IGNORED in w for w in warnings(caplog))
+
+
+def test_contract_splunk_search_reads_tls_verify_and_ca_file_as_the_hec_sink_does(pki, caplog):
+    """The search source (splunk-sdk) turned verification off when both were given, unlike HEC and SOAR."""
+    from servers.splunk_rest_contract import SplunkRestContractServer
+    from wia_security.connectors.splunk.search import SplunkSearchSource
+
+    context, ca, other_ca = pki
+    rest = SplunkRestContractServer({"rest-tls-token"})
+    rest._server.socket = context.wrap_socket(rest._server.socket, server_side=True)
+    with rest:
+        rest.index({"event": {"x": 1}, "sourcetype": "_json"})
+        url = f"https://127.0.0.1:{rest.port}"
+        caplog.clear()
+        wrong = SplunkSearchSource(url, token="rest-tls-token", tls_verify=False, ca_file=other_ca)
+        with pytest.raises(Exception) as info:
+            list(wrong.items("search index=*"))
+        assert "CERTIFICATE_VERIFY_FAILED" in str(info.value) or "certificate verify failed" in str(info.value)
+        assert any(IGNORED in w for w in warnings(caplog)) and not any(OFF in w for w in warnings(caplog))
+        right = SplunkSearchSource(url, token="rest-tls-token", tls_verify=False, ca_file=ca)
+        assert len(list(right.items("search index=*"))) == 1
+        caplog.clear()
+        off = SplunkSearchSource(url, token="rest-tls-token", tls_verify=False)
+        assert len(list(off.items("search index=*"))) == 1
+        assert any(OFF in w for w in warnings(caplog))
