@@ -70,7 +70,9 @@ class _CloudLoggingFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in self._standard and not k.startswith("_")})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        # formatted here, not by logging (whose record factory masks known secrets): masked here too
+        from wia_security.redact import redact
+        return redact(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 class _Stdout(logging.StreamHandler):

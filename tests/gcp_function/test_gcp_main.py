@@ -163,3 +163,29 @@ def test_http_gzip_bodies_that_cannot_be_unpacked_are_400_and_a_bomb_is_413(conf
     bomb = gzip.compress(b"\0" * (65 * 1024 * 1024), compresslevel=9)
     response = http.post("/", data=bomb)
     assert response.status_code == 413 and "inflates beyond" in response.get_json()["error"]
+
+
+def test_log_lines_mask_known_secrets_in_tracebacks_too(capsys):
+    """The function's Cloud Logging formatter writes tracebacks itself: a secret quoted by an exception (a
+    server's answer echoing a credential) is masked there as in the record's message."""
+    import importlib.util
+    import logging
+
+    from wia_security.redact import MASK, remember
+
+    spec = importlib.util.spec_from_file_location("wia_gcp_main_for_logging", MAIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    secret = f"scc-secret-{uuid.uuid4().hex[:12]}"
+    remember(secret)
+    try:
+        raise RuntimeError(f"server said: Authorization: Bearer {secret}")
+    except RuntimeError:
+        record = logging.getLogger("t").makeRecord("t", logging.ERROR, __file__, 1, "delivery failed", (), None,
+                                                   extra={"detail": f"token {secret}"})
+        import sys
+        record.exc_info = sys.exc_info()
+    line = module._CloudLoggingFormatter().format(record)
+    entry = json.loads(line)
+    assert secret not in line and MASK in entry["exception"] and MASK in entry["detail"]
+    assert "RuntimeError: server said: Authorization: Bearer" in entry["exception"]
