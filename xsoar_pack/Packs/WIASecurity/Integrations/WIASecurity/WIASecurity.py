@@ -37,7 +37,8 @@ def _load_core() -> None:
     removed at exit. Never a shared temp folder under a name known in advance: a zip someone planted there
     would be imported, a symlink written through. Each command may be a new process (the zip is rewritten,
     about a millisecond); XSOAR's Python loop runs the script again in the same process, so a core already
-    loaded there is reused (registry below), not written once per command."""
+    loaded there is reused (registry below), not written once per command, and another version's loaded there
+    (a pack upgrade) is dropped first (_forget_other_cores)."""
     if not WIA_CORE_ZIP_B64:
         return
     blob = base64.b64decode(WIA_CORE_ZIP_B64)
@@ -48,8 +49,28 @@ def _load_core() -> None:
         registry.paths = {}             # sha256 of a zip -> where this process put it
     path = registry.paths.get(digest) or _private_zip(blob, f"wia_security_core_{digest[:16]}")
     registry.paths[digest] = path
+    _forget_other_cores(path, set(registry.paths.values()))
     if path not in sys.path:
         sys.path.insert(0, path)
+
+
+def _forget_other_cores(path: str, known: set[str]) -> None:
+    """Drops what another version of this integration loaded in this process: XSOAR's Python loop may keep the
+    process across a pack upgrade, and `import wia_security` (or kafka) would find the old core's modules in
+    sys.modules before looking at the new zip, so the new version would run the old core. Other cores are the
+    paths in `known` and zips named wia_security_core_* (0.1.0 put its zip in the temp folder under that name)."""
+    stale = [entry for entry in sys.path if isinstance(entry, str) and entry != path
+             and (entry in known or os.path.basename(entry).startswith("wia_security_core_"))]
+    if not stale:
+        return
+    prefixes = tuple(entry.rstrip("/") + "/" for entry in stale)
+    packages = {name.partition(".")[0] for name, module in list(sys.modules.items())
+                if (getattr(module, "__file__", None) or "").startswith(prefixes)}
+    for name in [name for name in list(sys.modules) if name.partition(".")[0] in packages]:
+        del sys.modules[name]
+    sys.path[:] = [entry for entry in sys.path if entry not in stale]
+    for entry in stale:
+        sys.path_importer_cache.pop(entry, None)
 
 
 #: sys.modules entry that outlives one run of the script (XSOAR's Python loop execs it per command).
