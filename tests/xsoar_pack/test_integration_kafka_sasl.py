@@ -164,3 +164,29 @@ def test_without_a_mechanism_a_refused_password_names_each_mechanism_tried(integ
     assert ("PLAIN (SASL_AUTHENTICATION_FAILED: Authentication failed: Invalid username or password) (no SASL "
             "mechanism configured; the broker lists PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)") in entry["Contents"]
     assert WRONG_PASSWORD not in war_room_and_logs(demisto) and PASSWORD not in war_room_and_logs(demisto)
+
+
+def test_a_bootstrap_server_without_a_port_is_checked_on_kafkas_port(integration, demisto, sasl_topic, monkeypatch):
+    """kafka-python takes a server without a port as host:9092 (as the Splunk app and the connector do); the check
+    skipped it (int('127.0.0.1') failed): no mechanism was discovered, kafka-python got PLAIN, and a refused password
+    or certificate was again kafka-python's 30 s "Unable to bootstrap". 9092 is led to the SASL proxy here."""
+    import socket
+    import threading
+    server, _ = sasl_topic
+    asked = []
+    connect, this_thread = socket.create_connection, threading.get_ident()
+
+    def to_the_proxy(address, *args, **kwargs):
+        if threading.get_ident() == this_thread:            # not the proxy's own connections to tansu
+            asked.append(address)
+        return connect(("127.0.0.1", server.sasl.port) if address == ("127.0.0.1", 9092) else address, *args, **kwargs)
+
+    monkeypatch.setattr(integration.socket, "create_connection", to_the_proxy)
+    config = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": None, "sasl_plain_username": USER,
+              "sasl_plain_password": PASSWORD}
+    integration.kafka_sasl_check(["127.0.0.1"], config)
+    assert asked == [("127.0.0.1", 9092)] and config["sasl_mechanism"] == "SCRAM-SHA-512"
+    wrong = {**config, "sasl_mechanism": None, "sasl_plain_password": WRONG_PASSWORD}
+    with pytest.raises(Exception, match="SASL login refused"):
+        integration.kafka_sasl_check(["[127.0.0.1]"], wrong)
+    assert asked[1:] == [("127.0.0.1", 9092)] * 3           # each mechanism offered, on a new connection after the first
