@@ -168,9 +168,11 @@ def discover_sasl_mechanism(config: dict[str, Any], display: str) -> tuple[dict[
             return {**config, "sasl.mechanism": UNDISCOVERED_SASL_MECHANISM}, note
         tls = tls_or_why
     client_id = str(config.get("client.id") or "wia-security")
-    # Without TLS the discovery never picks PLAIN: SCRAM keeps the password off the network, and the
-    # connector's default before discovery was SCRAM-SHA-512.
-    choices = kafka_sasl.MECHANISMS_BY_STRENGTH if tls is not None else \
+    # PLAIN only over TLS that verifies the broker (certificate and host name): without TLS, or with the check
+    # off, anything on the path could strip SCRAM from the broker's list to be sent the password readable. SCRAM
+    # keeps the password off the network, and the connector's default before discovery was SCRAM-SHA-512.
+    verified = tls is not None and tls.verify_mode == ssl.CERT_REQUIRED and tls.check_hostname
+    choices = kafka_sasl.MECHANISMS_BY_STRENGTH if verified else \
         tuple(m for m in kafka_sasl.MECHANISMS_BY_STRENGTH if m != "PLAIN")
     failures: list[str] = []
     for server in str(config.get("bootstrap.servers", "")).split(","):
@@ -195,13 +197,18 @@ def discover_sasl_mechanism(config: dict[str, Any], display: str) -> tuple[dict[
                                           password=str(config.get("sasl.password") or ""), client_id=client_id,
                                           reconnect=connect, choices=choices)
         except kafka_sasl.SaslError as exc:
-            if isinstance(exc, kafka_sasl.MechanismNotOffered) and tls is None and exc.mechanism is None \
+            if isinstance(exc, kafka_sasl.MechanismNotOffered) and not verified and exc.mechanism is None \
                     and "PLAIN" in exc.offered:
-                # Only PLAIN listed on a link without TLS: never chosen unasked (anyone on the path could strip
-                # SCRAM from the list to read the password); the user opts in, or uses TLS.
-                note = (f"the Kafka broker {server} lists {', '.join(exc.offered)} and kafka+sasl:// has no TLS: "
-                        f"PLAIN would send the password readable on the network, so it is not chosen without "
-                        f"sasl_mechanism=PLAIN (or use kafka+sasl_ssl://); librdkafka logs in with "
+                # Only PLAIN listed on a link without TLS, or whose TLS does not verify the broker: never chosen
+                # unasked (anyone on the path could strip SCRAM from the list to read the password); the user opts
+                # in, or uses TLS that verifies the broker.
+                why, remedy = (("kafka+sasl:// has no TLS: PLAIN would send the password readable on the network",
+                                "use kafka+sasl_ssl://") if tls is None else
+                               ("its TLS certificate is not verified (enable.ssl.certificate.verification=false or "
+                                "ssl.endpoint.identification.algorithm=none): PLAIN would hand the password to "
+                                "whatever answers for the broker", "verify the broker's certificate"))
+                note = (f"the Kafka broker {server} lists {', '.join(exc.offered)} and {why}, so it is not chosen "
+                        f"without sasl_mechanism=PLAIN (or {remedy}); librdkafka logs in with "
                         f"{UNDISCOVERED_SASL_MECHANISM}")
                 log.warning("%s: %s", display, note)
                 return {**config, "sasl.mechanism": UNDISCOVERED_SASL_MECHANISM}, note

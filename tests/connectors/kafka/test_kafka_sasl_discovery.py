@@ -100,6 +100,44 @@ def test_without_tls_a_refused_scram_login_does_not_fall_back_to_plain(sasl_kafk
     assert config["sasl.mechanism"] == "SCRAM-SHA-512" and PASSWORD not in note
 
 
+UNVERIFIED_TLS = [{"enable.ssl.certificate.verification": "false"},
+                  {"ssl.endpoint.identification.algorithm": "none"}]     # any certificate the CA issued, any name
+
+
+def unverified_tls_settings(server, unverified: dict[str, str]) -> dict[str, str]:
+    return {"bootstrap.servers": server.bootstrap, "security.protocol": "SASL_SSL", "sasl.username": USER,
+            "sasl.password": PASSWORD, "ssl.ca.location": server.ca, **unverified}
+
+
+@pytest.mark.parametrize("unverified", UNVERIFIED_TLS)
+def test_over_tls_that_does_not_verify_the_broker_plain_is_never_chosen_unasked(sasl_ssl_kafka, monkeypatch, caplog,
+                                                                                 unverified):
+    """Whatever is on the path can answer for a broker whose certificate is not verified (or not its name), and strip
+    SCRAM from the list as over kafka+sasl://: the discovery picked PLAIN there and sent it the password."""
+    monkeypatch.setattr(sasl_ssl_kafka.sasl, "mechanisms", ("PLAIN",))
+    logins = len(sasl_ssl_kafka.logins)
+    with caplog.at_level(logging.WARNING, logger="wia_security.connectors.kafka"):
+        config, note = discover_sasl_mechanism(unverified_tls_settings(sasl_ssl_kafka, unverified),
+                                               "kafka+sasl_ssl://test")
+    assert config["sasl.mechanism"] == UNDISCOVERED_SASL_MECHANISM
+    assert ("its TLS certificate is not verified (enable.ssl.certificate.verification=false or "
+            "ssl.endpoint.identification.algorithm=none): PLAIN would hand the password to whatever answers for the "
+            "broker, so it is not chosen without sasl_mechanism=PLAIN (or verify the broker's certificate)") in note
+    assert note in caplog.text
+    assert sasl_ssl_kafka.logins[logins:] == []                              # no password sent at all
+
+
+@pytest.mark.parametrize("unverified", UNVERIFIED_TLS)
+def test_over_tls_that_does_not_verify_the_broker_a_refused_scram_login_does_not_fall_back_to_plain(
+        sasl_ssl_kafka, monkeypatch, unverified):
+    for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+        monkeypatch.delitem(sasl_ssl_kafka.sasl._scram[mechanism], USER)
+    before = len(sasl_ssl_kafka.logins)
+    config, note = discover_sasl_mechanism(unverified_tls_settings(sasl_ssl_kafka, unverified), "kafka+sasl_ssl://test")
+    assert [login.mechanism for login in sasl_ssl_kafka.logins[before:]] == ["SCRAM-SHA-512", "SCRAM-SHA-256"]
+    assert config["sasl.mechanism"] == "SCRAM-SHA-512" and PASSWORD not in note
+
+
 def test_over_sasl_ssl_the_discovery_verifies_the_broker_as_librdkafka_does(sasl_ssl_kafka, caplog):
     with caplog.at_level(logging.INFO, logger="wia_security.connectors.kafka"):
         logins, _ = produce_and_consume(sasl_ssl_kafka, f"&ssl.ca.location={sasl_ssl_kafka.ca}")
