@@ -195,7 +195,7 @@ def exchange(sock: socket.socket, api_key: int, version: int, body: bytes, clien
     message = struct.pack(">hhi", api_key, version, CORRELATION_ID) + string(client_id) + body
     sock.sendall(struct.pack(">i", len(message)) + message)
     timeout = sock.gettimeout()
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = time.monotonic() + timeout if timeout else None     # None: blocking; 0: non-blocking, as it was
     received = bytearray()
     try:
         _receive(sock, received, 8, deadline, "the connection closed before an answer")

@@ -116,3 +116,12 @@ def test_an_unreadable_handshake_answer_is_notkafka(broker, body):
     sock = broker(lambda conn: conn.sendall(header(4 + len(body)) + body))
     with pytest.raises(kafka_sasl.NotKafka, match="unreadable SaslHandshake answer"):
         kafka_sasl.handshake(sock, "SCRAM-SHA-512", "wia-test")
+
+
+def test_a_non_blocking_socket_raises_as_the_socket_does(broker):
+    """A timeout of 0 is no deadline to count down: the read raises BlockingIOError as before, not TimeoutError."""
+    sock = broker(lambda conn: None)            # never answers
+    sock.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        kafka_sasl.api_versions(sock, "wia-test")
+    assert sock.gettimeout() == 0.0
