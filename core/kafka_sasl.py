@@ -41,6 +41,8 @@ ERROR_NAMES = {33: "UNSUPPORTED_SASL_MECHANISM", 34: "ILLEGAL_SASL_STATE", 35: "
 UNSUPPORTED_SASL_MECHANISM = 33
 #: Mechanisms this module logs in with, strongest first: the order discovery tries them in.
 MECHANISMS_BY_STRENGTH = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+#: A refusal's message is cut here: it reaches logs, errors and XSOAR war rooms.
+MAX_REFUSAL_CHARS = 500
 #: SCRAM iteration counts Kafka accepts (ScramMechanism: 4096 to 16384); outside them the broker is not Kafka's.
 SCRAM_ITERATIONS = (4096, 16384)
 #: Marks the requests of the check ("WIA1"): an answer with another correlation id is not an answer to it.
@@ -378,6 +380,8 @@ def authenticate(sock: socket.socket, server: str, mechanism: str, username: str
             said = message or "no message"
             if password:
                 said = said.replace(password, "***")
+            if len(said) > MAX_REFUSAL_CHARS:     # a string may be 32 KiB: it goes into logs and war rooms
+                said = f"{said[:MAX_REFUSAL_CHARS]}... ({len(said):,} characters)"
             return Refusal(mechanism, ERROR_NAMES.get(error_code, f"Kafka error code {error_code}"), said)
         try:
             token = client.receive(server_token)

@@ -125,3 +125,18 @@ def test_a_non_blocking_socket_raises_as_the_socket_does(broker):
     with pytest.raises(BlockingIOError):
         kafka_sasl.api_versions(sock, "wia-test")
     assert sock.gettimeout() == 0.0
+
+
+def test_a_refusal_message_is_cut_to_a_readable_length(broker):
+    """A SaslAuthenticate error_message may be 32 KiB: the refusal carries its first 500 characters and its size,
+    the password masked as ever."""
+    message = ("no such user; " + "x" * 30_000 + " secret-pass").encode()
+    body = struct.pack(">hh", 58, len(message)) + message + struct.pack(">i", 0)     # SASL_AUTHENTICATION_FAILED
+
+    sock = broker(lambda conn: conn.sendall(header(4 + len(body)) + body))
+    refusal = kafka_sasl.authenticate(sock, "b1:9092", "PLAIN", "wia", "secret-pass", 0, "wia-test")
+    assert refusal is not None and refusal.message.startswith("no such user; xxx")
+    assert len(refusal.message) < kafka_sasl.MAX_REFUSAL_CHARS + 40
+    masked = len(message.decode().replace("secret-pass", "***"))
+    assert refusal.message == f"{message.decode()[:kafka_sasl.MAX_REFUSAL_CHARS]}... ({masked:,} characters)"
+    assert "secret-pass" not in refusal.message
