@@ -296,20 +296,25 @@ def opensearch_serializer() -> Any:
     it did. Writing is the client's own."""
     from opensearchpy.serializer import JSONSerializer
 
-    fast_loads = jsonio.fast_loads
-    if fast_loads is None:
+    if jsonio.fast_loads is None:
         return JSONSerializer()
 
     class FastReadingSerializer(JSONSerializer):
         def loads(self, s: str) -> Any:
-            if isinstance(s, (str, bytes)) and not jsonio.wide_digits(s):
-                try:
-                    return fast_loads(s)
-                except ValueError:          # orjson's errors: the client's reader decides
-                    pass
-            return super().loads(s)
+            return _fast_or(s, super().loads)
 
     return FastReadingSerializer()
+
+
+def _fast_or(data: Any, client_loads: Callable[[Any], Any]) -> Any:
+    """`data` read with orjson, or by the client's own reader when orjson refuses it or it may hold an
+    integer orjson would round (`jsonio.wide_digits`)."""
+    if isinstance(data, (str, bytes)) and not jsonio.wide_digits(data):
+        try:
+            return jsonio.fast_loads(data)  # type: ignore[misc]
+        except ValueError:          # orjson's errors: the client's reader decides
+            pass
+    return client_loads(data)
 
 
 def elasticsearch_serializers() -> dict[str, Any]:
@@ -317,18 +322,12 @@ def elasticsearch_serializers() -> dict[str, Any]:
     opensearch_serializer does: orjson, and the client's own reader (json) for the rest."""
     from elasticsearch.serializer import CompatibilityModeJsonSerializer, JsonSerializer
 
-    fast_loads = jsonio.fast_loads
-    if fast_loads is None:
+    if jsonio.fast_loads is None:
         return {}
 
     class FastReading:
         def json_loads(self, data: bytes) -> Any:
-            if isinstance(data, (str, bytes)) and not jsonio.wide_digits(data):
-                try:
-                    return fast_loads(data)
-                except ValueError:          # orjson's errors: the client's reader decides
-                    pass
-            return super().json_loads(data)  # type: ignore[misc]
+            return _fast_or(data, super().json_loads)  # type: ignore[misc]
 
     class Plain(FastReading, JsonSerializer):
         pass
