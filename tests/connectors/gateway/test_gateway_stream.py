@@ -6,7 +6,7 @@ import json
 
 import pytest
 import requests
-from gateway_helpers import AUTH, TOKEN
+from gateway_helpers import AUTH, TOKEN, recv_json, until
 from strategies import event_dicts
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -21,10 +21,6 @@ def post(gw, events) -> None:
 
 async def apost(gw, events) -> None:
     await asyncio.to_thread(post, gw, events)
-
-
-async def recv_json(ws, timeout: float = 5) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
 async def collect_events(ws, count: int, timeout: float = 10) -> list[dict]:
@@ -107,14 +103,6 @@ def test_stream_requires_the_bearer_token(make_gateway):
         assert info.value.status == 401
         assert "wrong-token" not in repr(client)
     asyncio.run(run())
-
-
-async def until(predicate, timeout: float = 10) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out")
 
 
 def test_client_reconnects_and_resumes_without_loss_or_duplicates(make_gateway):
