@@ -177,12 +177,10 @@ def discover_sasl_mechanism(config: dict[str, Any], display: str) -> tuple[dict[
     failures: list[str] = []
     for server in str(config.get("bootstrap.servers", "")).split(","):
         server = server.strip()
-        host, sep, port = server.rpartition(":")
-        if not sep or "]" in port:                # no port: Kafka's default
-            host, port = server, "9092"
 
-        def connect(host: str = host.strip("[]"), port: str = port) -> socket.socket:
-            raw = socket.create_connection((host, int(port)), timeout=DISCOVERY_TIMEOUT_SECONDS)
+        def connect(server: str = server) -> socket.socket:
+            host, port = kafka_sasl.broker_address(server)      # a bad port: ValueError, this broker skipped
+            raw = socket.create_connection((host, port), timeout=DISCOVERY_TIMEOUT_SECONDS)
             try:
                 return tls.wrap_socket(raw, server_hostname=host) if tls is not None else raw
             except BaseException:

@@ -189,6 +189,15 @@ def strings(data: bytes) -> list[str]:
     return out
 
 
+def broker_address(server: str) -> tuple[str, int]:
+    """(host, port) of a bootstrap server `host[:port]` (an IPv6 literal in brackets, `[::1]:9093`); without a
+    port Kafka's default 9092, as kafka-python and librdkafka take it. ValueError for a port that is no number."""
+    host, sep, port = server.rpartition(":")
+    if not sep or "]" in port:
+        host, port = server, "9092"
+    return host.strip("[]"), int(port)
+
+
 def exchange(sock: socket.socket, api_key: int, version: int, body: bytes, client_id: str) -> bytes:
     """Sends one request and returns the response body after its header v0 (correlation_id). Raises NotKafka when
     the answer is no Kafka response; TimeoutError and other OSErrors as the socket raises them. The socket's

@@ -281,22 +281,19 @@ class KafkaSource:
         broker_refused: list[str] = []
         self.notes = []
         for server in self.brokers:
-            host, sep, port = server.rpartition(":")
-            if not sep or "]" in port:                     # no port given: Kafka's default, as kafka-python does
-                host, port = server, "9092"
-            host = host.strip("[]")                        # an IPv6 literal [::1]:9093
             try:
-                raw = socket.create_connection((host, int(port)), timeout=self.CONNECT_TIMEOUT)
+                host, port = kafka_sasl.broker_address(server)
+                raw = socket.create_connection((host, port), timeout=self.CONNECT_TIMEOUT)
             except (OSError, ValueError) as exc:           # refused, timed out, no such host, a port that is no number
                 failures.append(f"{server}: {exc}")
                 continue
             try:
                 if self._tls is None:
-                    self._probe_plain(raw, server, host, int(port))
+                    self._probe_plain(raw, server, host, port)
                     return
                 with self._tls.wrap_socket(raw, server_hostname=host) as tls:
                     try:
-                        self._probe_kafka(tls, server, host, int(port))
+                        self._probe_kafka(tls, server, host, port)
                     except kafka_sasl.NotKafka as exc:
                         if not exc.answer:
                             # under TLS 1.3 a broker judges the client's certificate after the client's side of the

@@ -259,7 +259,7 @@ class Client(BaseClient):
         refused = ended = None
         for server in servers:
             try:
-                host, port = kafka_address(server)
+                host, port = kafka_sasl.broker_address(server)
                 raw = socket.create_connection((host, port), timeout=KAFKA_CONNECT_TIMEOUT)
             except (OSError, ValueError):
                 continue          # not reachable from here: kafka-python tries it and reports it as before
@@ -325,19 +325,9 @@ class Client(BaseClient):
 ''' HELPER FUNCTIONS '''
 
 
-def kafka_address(server: str) -> tuple[str, int]:
-    """(host, port) of a bootstrap server host[:port] (an IPv6 literal in brackets); without a port Kafka's 9092,
-    as kafka-python takes it (the check skipped such a server: no SASL mechanism discovered, no TLS error named).
-    ValueError for a port that is no number."""
-    host, sep, port = server.rpartition(":")
-    if not sep or "]" in port:
-        host, port = server, "9092"
-    return host.strip("[]"), int(port)
-
-
 def kafka_connect(server: str, context: ssl.SSLContext | None = None) -> socket.socket:
     """A connection to a bootstrap server host[:port] (an IPv6 literal in brackets), over TLS with `context`."""
-    host, port = kafka_address(server)
+    host, port = kafka_sasl.broker_address(server)
     raw = socket.create_connection((host, port), timeout=KAFKA_CONNECT_TIMEOUT)
     try:
         return context.wrap_socket(raw, server_hostname=host) if context is not None else raw
