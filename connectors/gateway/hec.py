@@ -211,6 +211,9 @@ async def ack(request: Request) -> Response:
     body = await _body(request, gw)
     if isinstance(body, Response):
         return body
+    denied = _auth(request)       # again, as for events: the token may have been removed while the body arrived
+    if denied is not None:
+        return denied
     try:
         doc = jsonio.loads(body)
         ids = doc["acks"]

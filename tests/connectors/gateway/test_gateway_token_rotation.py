@@ -291,6 +291,40 @@ def test_an_upload_begun_before_its_token_was_removed_is_refused_when_its_body_e
     assert found["count"] == 0
 
 
+def test_an_ack_query_begun_before_its_token_was_removed_is_refused_when_its_body_ends(make_gateway, tmp_path):
+    """/services/collector/ack reads a body too (no time limit): begun with a token that is then removed, it was
+    still answered with the channel's ack statuses. Checked again once the body is in, as the uploads are."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{OLD}\n{KEPT}\n")
+    gw = make_gateway(tokens=[], token_file=str(tokens))
+    channel = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    issued = requests.post(gw.url + "/services/collector/event", json={"event": event_dicts(1, seed=632)[0]},
+                           headers={"Authorization": f"Splunk {OLD}", "X-Splunk-Request-Channel": channel}).json()
+    assert issued["ackId"] == 0
+    body = json.dumps({"acks": [0]}).encode()
+    sock = socket.create_connection((gw.host, gw.port), timeout=10)
+    sock.sendall(b"POST /services/collector/ack HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+                 b"Authorization: Splunk %s\r\nX-Splunk-Request-Channel: %s\r\nContent-Length: %d\r\n\r\n"
+                 % (OLD.encode(), channel.encode(), len(body)) + body[:5])
+    replace_file(tokens, f"{KEPT}\n")
+    asyncio.run(until(lambda: not gw.gateway.tokens.check(OLD), timeout=10))
+    sock.sendall(body[5:])
+    answer = b""
+    while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    sock.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split(b" ", 2)[1] == b"403", answer[:300]
+    assert json.loads(rest.split(b"\r\n\r\n", 1)[1]) == {"text": "Invalid token", "code": 4}
+    # the same query with a token still in force is answered
+    kept = requests.post(gw.url + "/services/collector/ack", json={"acks": [0]},
+                         headers={"Authorization": f"Splunk {KEPT}", "X-Splunk-Request-Channel": channel})
+    assert kept.json() == {"acks": {"0": True}}
+
+
 def test_the_settings_repr_shows_no_token(tmp_path):
     # A dataclass repr lists every field: tracebacks with locals, debuggers and test failures printed the tokens.
     from wia_security.connectors.gateway import GatewaySettings
