@@ -216,7 +216,8 @@ class BatchingSink(BaseSink):
             if self._closed:
                 raise DeliveryError("send() after close()", sink=self.name)
             for n, event in enumerate(events):
-                if self._in_flight is not None and not n % YIELD_EVERY:
+                # a finished batch needs no lock handoff: each yield costs ~80 us of sleep here
+                if not n % YIELD_EVERY and self._in_flight is not None and not self._in_flight.done():
                     yield_gil()
                 item = self._encode(event, report)
                 if item is None:

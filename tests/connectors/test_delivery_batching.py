@@ -103,22 +103,34 @@ def test_encoding_lets_the_worker_take_the_interpreter_lock_while_a_batch_is_in_
 
     encoded: list[int] = []
     yielded_before: list[int] = []          # the event about to be encoded at each yield
+    answered = threading.Event()
 
     class Counting(Scripted):
         def encode(self, event):
             encoded.append(event["n"])
+            if event["n"] == 80:             # the first batch's answer arrives; wait until it is settled
+                answered.set()
+                self._in_flight.exception(timeout=10)      # returns once it is settled
             return super().encode(event)
+
+        def post(self, batch):
+            if batch.events[0]["n"] == 0:
+                assert answered.wait(10)
+            return super().post(batch)
 
     monkeypatch.setattr(batching, "yield_gil", lambda: yielded_before.append(len(encoded)))
     sink = Counting(delivery=DeliveryPolicy(max_events=50, **FAST))
-    sink.send(events(100))
-    sink.flush()
-    # None before the first batch leaves (nothing in flight); then one every YIELD_EVERY events.
+    assert sink.send(events(100)).delivered + sink.flush().delivered == 100
+    # None before the first batch leaves (nothing in flight), one every YIELD_EVERY events while it
+    # is in flight, none once it is settled (a yield costs a sleep).
     every = batching.YIELD_EVERY
-    assert yielded_before == [n for n in range(51, 100) if n % every == 0] != []
+    assert yielded_before == [n for n in range(51, 81) if n % every == 0] != []
 
     class Synchronous(Counting):
         pipelined = False
+
+        def post(self, batch):
+            return Scripted.post(self, batch)
 
     yielded_before.clear()
     Synchronous(delivery=DeliveryPolicy(max_events=50, **FAST)).send(events(100))
