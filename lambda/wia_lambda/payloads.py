@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote_plus
 
@@ -159,6 +160,73 @@ class _StreamingBodyIO(io.RawIOBase):
 
 #: get_object error codes that mean the object is not there to read, now or later.
 GONE = frozenset({"NoSuchKey", "NoSuchBucket", "404"})
+#: get_object error codes of a pinned read (`ObjectVersion`) meaning the version read before is not the
+#: object's any more: rewritten (IfMatch failed), that version deleted, or the object gone.
+CHANGED = frozenset({"PreconditionFailed", "412", "NoSuchVersion"}) | GONE
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """The S3 object a reading got: its ETag, and its VersionId in a versioned bucket (None when unversioned
+    or S3's "null" version, which a rewrite replaces in place); `etag` None: the object was not there."""
+
+    bucket: str
+    key: str
+    etag: str | None
+    version_id: str | None = None
+
+
+class ObjectChanged(Exception):
+    """A pinned read found another object than the version read before (`code`: S3's error code, or
+    "Created" for an object absent before)."""
+
+    def __init__(self, pin: ObjectVersion, code: str) -> None:
+        super().__init__(code)
+        self.pin, self.code = pin, code
+
+
+class ObjectMissing(Exception):
+    """The object is not there (`code`: S3's error code): retrying cannot help."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _error_code(exc: Exception) -> str | None:
+    return ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code")
+
+
+def get_object(s3: Any, bucket: str, key: str, pin: ObjectVersion | None = None) -> tuple[Any, ObjectVersion]:
+    """GetObject of the object as it is now, or of the `pin`ned version (IfMatch its ETag, and its VersionId
+    when it has one): the response and the version it read. ObjectMissing when the object is not there
+    (for a pin of an absent object too); ObjectChanged when a pinned read finds another object; other
+    errors (throttling, 5xx, access) propagate, so the record is retried."""
+    params: dict[str, str] = {}
+    if pin is not None and pin.etag is not None:
+        params["IfMatch"] = pin.etag
+        if pin.version_id is not None:
+            params["VersionId"] = pin.version_id
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key, **params)
+    except Exception as exc:  # noqa: BLE001 - botocore's ClientError, told apart by its code
+        code = _error_code(exc)
+        if pin is not None and params and code in CHANGED:
+            raise ObjectChanged(pin, code) from None
+        if code not in GONE:
+            raise
+        raise ObjectMissing(code) from None
+    if pin is not None and pin.etag is None:
+        response["Body"].close()            # absent before, there now: none of its values was read
+        raise ObjectChanged(pin, "Created")
+    version = response.get("VersionId")
+    return response, ObjectVersion(bucket, key, response.get("ETag"), version if version and version != "null" else None)
+
+
+def missing_item(source: str, code: str) -> Item:
+    """The item of an object that is not there: its notification is dead-lettered naming it (the loss on
+    record; retrying cannot help)."""
+    return Item(source, 0, error=ParseError(f"object not found ({code}); nothing was read", source=source))
 
 
 def stream_object(s3: Any, bucket: str, key: str) -> Iterator[Item]:
@@ -167,15 +235,15 @@ def stream_object(s3: Any, bucket: str, key: str) -> Iterator[Item]:
     cannot fix it)."""
     source = f"s3://{bucket}/{key}"
     try:
-        response = s3.get_object(Bucket=bucket, Key=key)
-    except Exception as exc:  # noqa: BLE001 - botocore's ClientError, told apart by its code
-        code = ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code")
-        if code not in GONE:
-            raise                           # throttling, 5xx, access: the record is retried
-        # Deleted (or never there) before we read it: retrying cannot help. The notification goes to
-        # the dead letter, naming the object, so the loss is on record.
-        yield Item(source, 0, error=ParseError(f"object not found ({code}); nothing was read", source=source))
+        response, _ = get_object(s3, bucket, key)
+    except ObjectMissing as exc:
+        yield missing_item(source, exc.code)
         return
+    yield from object_items(source, response)
+
+
+def object_items(source: str, response: Any) -> Iterator[Item]:
+    """The values of a GetObject `response`, streamed (see stream_object)."""
     raw = io.BufferedReader(_StreamingBodyIO(response["Body"]), buffer_size=READ_CHUNK)
     try:
         if raw.peek(2)[:2] != GZIP_MAGIC:

@@ -41,6 +41,11 @@ nothing already handed over is sent again, and nothing unsettled is skipped. No 
 written (no progress, or the SendMessage failed): the message is reported back and read again from its
 own start (or resume point).
 
+A record cut in its middle can name S3 objects, which can change between two receives: the resume point
+pins the ones it had opened (ETag, and VersionId in a versioned bucket), and the settled values are
+skipped only in those versions (`_open_object`). An object that changed is read as it is now from its
+start, with a dead letter saying so (duplicates over a silent loss).
+
 With ParallelizationFactor above 1 several invocations read one shard, each a share of the partition
 keys, and a failure record's range then also holds the other shares' records, which the range cannot
 tell apart: they are forwarded again too (never skipped), a warning is logged when the range holds
@@ -63,7 +68,7 @@ from wia_security.reader import Item
 
 from .handler import ENV_TIME_RESERVE, time_left
 from .logs import get_logger
-from .payloads import body_items
+from .payloads import ObjectChanged, ObjectMissing, ObjectVersion, body_items, get_object, missing_item, object_items
 
 #: GetRecords calls for one failure record (ExpiredIterator re-reads included): a batch is at most
 #: 10,000 records (the event source mapping's BatchSize limit) and one call returns up to 10,000, so
@@ -92,11 +97,17 @@ MAX_PARALLELIZATION_FACTOR = 10
 #: `{"sequenceNumber": the last record settled from the range's start on (null: none yet), "values": how
 #: many of its values were settled (0: all of them), "found": records of the range read back up to it,
 #: that one included, "settled": [[first, last], ...] sequence numbers of records further on that were
-#: settled (after one still to retry)}`.
+#: settled (after one still to retry), "objects": [{"bucket", "key", "eTag", "versionId"}, ...] when
+#: `values` is not 0: the S3 objects the record names that were opened before the cut, in order, as read
+#: then (ETag, and VersionId in a versioned bucket; eTag null: the object was not there)}`.
 RESUME = "wiaResume"
 #: Runs of settled records kept in a resume point (about 12 KB of a message): records of runs past these
 #: are read and handed over again (repeats, never a loss).
 MAX_SETTLED_RUNS = 100
+#: S3 objects pinned in a resume point cut in a record's middle (`objects`: at most about 120 KB of a
+#: message with 1 KB keys): a record cut after opening more is resumed at its start instead (its values
+#: settled are handed over again: repeats, never a skip of values that may have changed).
+MAX_PINNED_OBJECTS = 100
 
 log = get_logger()
 #: the throttling backoff's wait (tests drive it with the clock their Lambda context counts down with)
@@ -174,6 +185,9 @@ class Resume:
     values: int
     found: int
     settled: tuple[tuple[int, int], ...] = ()
+    #: the versions of the S3 objects the record `sequence` named up to its cut (None: a point written before
+    #: they were pinned, whose skip trusts the objects as they are now)
+    objects: tuple[ObjectVersion, ...] | None = None
 
     def covers(self, sequence: str) -> bool:
         number = int(sequence)
@@ -183,6 +197,9 @@ class Resume:
         point: dict[str, Any] = {"sequenceNumber": self.sequence, "values": self.values, "found": self.found}
         if self.settled:
             point["settled"] = [[str(first), str(last)] for first, last in self.settled]
+        if self.values:
+            point["objects"] = [{"bucket": o.bucket, "key": o.key, "eTag": o.etag,
+                                 **({"versionId": o.version_id} if o.version_id else {})} for o in self.objects or ()]
         return point
 
 
@@ -216,7 +233,26 @@ def resume_of(document: dict[str, Any], info: BatchInfo) -> Resume | None:
                        and int(sequence or -1) < int(r[0]) <= int(r[1]) for r in runs)):
         raise ParseError(f"Kinesis failure record: {RESUME}.settled is not a list of at most {MAX_SETTLED_RUNS} "
                          "[first, last] sequence numbers of the range after sequenceNumber", path=f"/{RESUME}/settled")
-    return Resume(sequence, resume["values"], resume["found"], tuple((int(a), int(b)) for a, b in runs))
+    return Resume(sequence, resume["values"], resume["found"], tuple((int(a), int(b)) for a, b in runs),
+                  _pins_of(resume))
+
+
+def _pins_of(resume: dict[str, Any]) -> tuple[ObjectVersion, ...] | None:
+    """The checked `objects` of a resume point (None when it has none); ParseError naming the member."""
+    if "objects" not in resume:
+        return None
+
+    def text(value: Any, nullable: bool = False) -> bool:
+        return (value is None and nullable) or (isinstance(value, str) and 0 < len(value) <= 1024)
+
+    pins = resume["objects"]
+    if (not resume["values"] or not isinstance(pins, list) or len(pins) > MAX_PINNED_OBJECTS
+            or not all(isinstance(p, dict) and set(p) <= {"bucket", "key", "eTag", "versionId"}
+                       and text(p.get("bucket")) and text(p.get("key")) and text(p.get("eTag"), True)
+                       and text(p.get("versionId"), True) for p in pins)):
+        raise ParseError(f"Kinesis failure record: {RESUME}.objects is not a list of at most {MAX_PINNED_OBJECTS} "
+                         "{bucket, key, eTag, versionId} of a record cut in its middle", path=f"/{RESUME}/objects")
+    return tuple(ObjectVersion(p["bucket"], p["key"], p.get("eTag"), p.get("versionId")) for p in pins)
 
 
 def where_of(body: str | None, default: str) -> str:
@@ -352,6 +388,11 @@ class Part(SourceRecord):
     cut: bool = False                   # stopped by the time between two of its values
     covered: bool = False               # settled on an earlier receive (a resume point's run): not handed over
     keeps_time: bool = True
+    pins: tuple[ObjectVersion, ...] | None = None   # the S3 objects it named as read before its cut (skipped)
+    opened: list[ObjectVersion] = field(default_factory=list)   # the S3 objects it named, as read on this receive
+    seen: int = 0                       # its values read so far on this receive (skipped or handed)
+    changed: bool = False               # an S3 object it names changed since the skipped values were read
+    notes: list[Item] = field(default_factory=list)  # dead letters about it, handed over before its next value
 
 
 #: the readings of the running invocation by SQS message id (`records` starts them, `settle` ends them)
@@ -390,6 +431,7 @@ class Reading:
             again = self.resume is not None and self.resume.values > 0 and sequence == self.resume.sequence
             part = Part(f"{self.message_id}#{sequence}", [], sequence=sequence, counts=not again,
                         skipped=self.resume.values if again and self.resume is not None else 0,
+                        pins=self.resume.objects if again and self.resume is not None else None,
                         covered=self.resume is not None and self.resume.covers(sequence))
             found += part.counts
             if found > limit:
@@ -410,10 +452,11 @@ class Reading:
 
     def _values(self, part: Part, data: bytes, runtime: Any) -> Iterator[Item]:
         source = f"kinesis:{self.info.stream_name}:{part.sequence}"
-        values = body_items(data, source, runtime.open_object)
-        seen = 0
-        for index, item in enumerate(values):
-            seen = index + 1
+        values = body_items(data, source, lambda bucket, key: _open_object(part, source, bucket, key, runtime))
+        for item in values:
+            while part.notes:           # a change found opening an object: on record, not counted as a value
+                yield part.notes.pop(0)
+            index, part.seen = part.seen, part.seen + 1
             if index < part.skipped:    # settled on an earlier receive
                 if _out_of_time():      # the skip alone can be long (a record naming a large S3 object)
                     raise OutOfTime(f"not finished: {_time_reason()} while skipping the {part.skipped:,} values "
@@ -424,10 +467,14 @@ class Reading:
                 return
             yield item
             part.handed += 1
-        if part.skipped and seen <= part.skipped:
+        yield from part.notes
+        part.notes.clear()
+        seen = part.seen
+        if part.skipped and seen <= part.skipped and not part.changed:
             # a cut leaves a value after it, so the record gave more than it settled then; Kinesis data does
-            # not change, but an S3 object it names can be rewritten or deleted: the values not delivered
-            # before are not there to skip to, so their loss goes on record
+            # not change, but an S3 object it names can be rewritten or deleted (a resume point written before
+            # objects were pinned, or a forged count): the values not delivered before are not there to skip
+            # to, so their loss goes on record
             yield Item(source, 0, error=ParseError(
                 f"the record now gives {seen:,} value{'s' if seen != 1 else ''} where {part.skipped:,} were settled "
                 "on an earlier receive: what it names changed (an S3 object rewritten or deleted), and its values "
@@ -475,10 +522,14 @@ class Reading:
             return outcome is not None and not outcome.retry
 
         head = 0
+        objects: tuple[ObjectVersion, ...] | None = old.objects
         while head < len(records) and settled(records[head]):
             part = records[head]
+            if not part.complete and len(part.opened) > MAX_PINNED_OBJECTS:
+                break                   # too many objects to pin: read again from its start (repeats, no skip)
             found += part.counts
             sequence, values = part.sequence, 0 if part.complete else part.skipped + part.handed
+            objects = tuple(part.opened) if values else None
             head += 1
         runs: list[tuple[int, int]] = []
         fresh = False                   # a record settled on this receive beyond the first still to retry
@@ -503,10 +554,71 @@ class Reading:
             return None
         floor = int(sequence) if sequence is not None else -1
         runs = [(first, end) for first, end in runs if first > floor][:MAX_SETTLED_RUNS]
-        return Resume(sequence, values, found, tuple(runs))
+        return Resume(sequence, values, found, tuple(runs), objects)
 
     def resumed_body(self, point: Resume) -> str:
         return json.dumps({**self.document, RESUME: point.as_json()})
+
+
+def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any) -> Iterator[Item]:
+    """The values of an S3 object the record `part` names. While the values of a resumed record settled on
+    an earlier receive are being skipped, the object is read in the version read then (the resume point's
+    pin: IfMatch its ETag, and its VersionId in a versioned bucket), so the values skipped are the ones
+    settled. If it changed since (rewritten, that version deleted, the object deleted), the skip ends
+    there: the object is read as it is now from its start (values delivered before are sent again:
+    duplicates over a silent loss), and a dead letter says what changed, how many values had been
+    settled from it and that values of the earlier version not yet delivered are lost unless it still
+    holds them."""
+    s3 = runtime.settings.clients.client("s3")
+    where = f"s3://{bucket}/{key}"
+    index = len(part.opened)
+    pinning = part.pins is not None and part.seen < part.skipped
+    pin = part.pins[index] if pinning and part.pins is not None and index < len(part.pins) else None
+    try:
+        try:
+            if pinning and (pin is None or (pin.bucket, pin.key) != (bucket, key)):
+                raise ObjectChanged(ObjectVersion(bucket, key, None), "NotPinned")
+            response, version = get_object(s3, bucket, key, pin)
+        except ObjectChanged as exc:
+            settled = part.skipped - part.seen      # values of the record from this object on settled before
+            part.skipped, part.changed = part.seen, True
+            if exc.code == "Created":               # absent before: only its not-found item was settled
+                response, version = get_object(s3, bucket, key)
+            else:
+                try:
+                    response, version = get_object(s3, bucket, key)
+                except ObjectMissing:               # gone: the note is its item (one dead letter, not two)
+                    part.opened.append(ObjectVersion(bucket, key, None))
+                    return iter([_change_note(source, exc.pin, exc.code, settled, still_there=False)])
+                part.notes.append(_change_note(source, exc.pin, exc.code, settled, still_there=True))
+    except ObjectMissing as exc:
+        part.opened.append(ObjectVersion(bucket, key, None))
+        return iter([missing_item(where, exc.code)])
+    part.opened.append(version)
+    return object_items(where, response)
+
+
+#: what changed, by the error code of the pinned read (`_change_note`)
+_CHANGES = {"PreconditionFailed": "was rewritten (its ETag is no longer {etag})", "412": "was rewritten (its ETag "
+            "is no longer {etag})", "NoSuchVersion": "lost the version read before ({version}: deleted)",
+            "NoSuchKey": "was deleted", "404": "was deleted", "NoSuchBucket": "is gone with its bucket",
+            "NotPinned": "is not one the resume point pinned (a resume point naming other objects)"}
+
+
+def _change_note(source: str, pin: ObjectVersion, code: str, settled: int, still_there: bool) -> Item:
+    """The dead letter of an S3 object a resumed record names that changed between two receives."""
+    what = _CHANGES.get(code, f"changed ({code})").format(etag=pin.etag, version=pin.version_id)
+    then = ("it is read as it is now, from its start (values delivered before are sent again); values of the "
+            "version read before that were not yet delivered are lost unless it still holds them" if still_there
+            else "its values not yet delivered are lost")
+    reason = (f"the S3 object s3://{pin.bucket}/{pin.key} named by this record {what} between two receives of its "
+              f"failure record, after {settled:,} value{'s' if settled != 1 else ''} of the record from it on were "
+              f"settled: {then}")
+    log.warning("an S3 object named by a resumed kinesis record changed between receives",
+                extra={"source": source, "bucket": pin.bucket, "key": pin.key, "code": code, "settled": settled})
+    raw = json.dumps({"bucket": pin.bucket, "key": pin.key, "eTag": pin.etag, "versionId": pin.version_id,
+                      "settledValues": settled, "change": code}, sort_keys=True).encode()
+    return Item(source, 0, error=ParseError(reason, source=source), raw=raw)
 
 
 def recovered_records(body: str, document: dict[str, Any], message_id: str, runtime: Any) -> Iterator[SourceRecord]:

@@ -22,6 +22,9 @@ SERVICES = ("s3", "sqs", "securityhub", "secretsmanager", "ssm", "sts", "kinesis
 
 #: operations authorized by another action (IAM has no sqs:SendMessageBatch)
 AUTHORIZED_BY = {"sqs:SendMessageBatch": "sqs:SendMessage"}
+#: actions a call needs for one of its parameters, found by that parameter in the code: GetObject of a given
+#: VersionId is authorized by s3:GetObjectVersion (a resumed Kinesis record's pinned object version)
+PARAMETER_ACTIONS = {"s3:GetObjectVersion": r'\["VersionId"\]\s*=|\bVersionId='}
 #: calls that need no permission
 NO_PERMISSION = {"sts:GetCallerIdentity"}
 #: calls in the connectors that the forwarder never makes: the Security Hub sink's workflow updates and
@@ -44,7 +47,7 @@ PLATFORM = {
 #: which statement grants each action the code needs
 CODE_STATEMENT = {"sqs:SendMessage": "WriteDeadLetters", "securityhub:BatchImportFindings": "ImportFindings",
                   "secretsmanager:GetSecretValue": "ReadSecrets", "ssm:GetParameter": "ReadParameters",
-                  "s3:GetObject": "ReadIngestObjects",
+                  "s3:GetObject": "ReadIngestObjects", "s3:GetObjectVersion": "ReadIngestObjects",
                   # a failed batch read back from the stream (stream_recovery.py): the polling's own actions
                   "kinesis:GetShardIterator": "ReadStream", "kinesis:GetRecords": "ReadStream"}
 
@@ -63,6 +66,7 @@ def code_actions() -> set[str]:
             # called (`.get_object(`) or handed to a retry helper (`_call(kinesis.get_records, ...)`)
             if re.search(rf"\.{xform_name(operation)}\b", text):
                 found.add(f"{prefix}:{operation}")
+    found |= {action for action, parameter in PARAMETER_ACTIONS.items() if re.search(parameter, text)}
     return {AUTHORIZED_BY.get(a, a) for a in found}
 
 
@@ -78,7 +82,7 @@ def granted() -> dict[str, set[str]]:
 
 def test_the_code_calls_what_the_review_says():
     # the inventory this test rests on: if it changes, the role must be reviewed again
-    assert code_actions() == {"s3:GetObject", "s3:PutObject", "sqs:SendMessage", "secretsmanager:GetSecretValue",
+    assert code_actions() == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "sqs:SendMessage", "secretsmanager:GetSecretValue",
                               "ssm:GetParameter", "securityhub:BatchImportFindings", "securityhub:BatchUpdateFindings",
                               "securityhub:GetFindings", "sts:GetCallerIdentity",
                               "kinesis:GetShardIterator", "kinesis:GetRecords"}

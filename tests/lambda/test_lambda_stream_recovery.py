@@ -705,7 +705,9 @@ def test_a_record_cut_in_its_middle_by_time_goes_on_from_its_next_value_each_val
     assert slow.sends == [2, 2, 2] and clock.spent() == 120.0
     assert _ids_in(out) == [e["id"] for e in events[:6]] and fw.dead_letters() == []
     (resumed,) = setup.left_in(setup.queue)
-    assert json.loads(resumed)["wiaResume"] == {"sequenceNumber": batch[1]["SequenceNumber"], "values": 5, "found": 2}
+    # "objects": the S3 objects the cut record named up to its cut (none here), pinned for the skip
+    assert json.loads(resumed)["wiaResume"] == {"sequenceNumber": batch[1]["SequenceNumber"], "values": 5, "found": 2,
+                                                "objects": []}
 
     assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
 
@@ -784,6 +786,9 @@ def test_a_resume_point_that_cannot_be_written_leaves_the_message_to_be_read_aga
     ({"sequenceNumber": "1", "values": 0, "found": 1}, "sequenceNumber"),        # before the range
     ({"sequenceNumber": "SEQ", "values": -1, "found": 1}, "values"),
     ({"sequenceNumber": "SEQ", "values": 0, "found": True}, "found"),
+    ({"sequenceNumber": "SEQ", "values": 0, "found": 1, "objects": []}, "objects"),     # pins of a whole record
+    ({"sequenceNumber": "SEQ", "values": 2, "found": 1, "objects": [{"bucket": "wia-ingest"}]}, "objects"),
+    ({"sequenceNumber": "SEQ", "values": 2, "found": 1, "objects": {"bucket": "b", "key": "k"}}, "objects"),
     ("after 5", None),
 ])
 def test_a_malformed_resume_point_is_dead_lettered_naming_the_member(forwarder, samples, monkeypatch, resume, member):
@@ -992,33 +997,114 @@ def test_skipping_the_settled_values_of_a_resumed_record_stops_at_the_time_reser
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
 
 
-@pytest.mark.parametrize("change, now", [("deleted", 1), ("rewritten with 6 events", 6)])
-def test_a_resumed_record_whose_s3_object_was_deleted_dead_letters_what_it_no_longer_holds(
-        forwarder, samples, monkeypatch, clock, tmp_path, change, now):
-    """A Kinesis record naming an S3 object of 10 events: the first receive delivers 6 (chunks of two,
-    40 s each) and resumes after them (a cut leaves a value after it, so an unchanged object gives more
-    than 6); the object is then deleted (a lifecycle rule, its producer) or rewritten shorter. The next
-    receive finds 1 value (the object's not-found item) or 6 where 6 were settled: the record's content
-    changed, and what was never delivered is one dead letter naming the record, the counts and the
-    notification (helper 62). Before: those values were skipped as settled and the record counted as
-    done: 4 events gone with no dead letter and no log."""
-    fw, out = _file_forwarder(forwarder, tmp_path)
-    setup = Setup(fw, monkeypatch)
+def _cut_in_an_s3_object(fw: Any, setup: Setup, samples: Any, clock: Clock, *, versioned: bool = False) -> Any:
+    """A Kinesis record naming an S3 object of 10 events; the first receive delivers 6 (chunks of two,
+    40 s each, 90 s to spend) and resumes after them. Returns (s3 client, events, batch, notification,
+    the slow sink)."""
+    from types import SimpleNamespace
     s3 = fw.aws.client("s3")
     s3.create_bucket(Bucket="wia-ingest")
+    if versioned:
+        s3.put_bucket_versioning(Bucket="wia-ingest", VersioningConfiguration={"Status": "Enabled"})
     events = [fresh(samples["alert-sample"]) for _ in range(10)]
     s3.put_object(Bucket="wia-ingest", Key="alerts/1.ndjson", Body=ndjson(events))
     notification = json.dumps(shapes.s3_notification("wia-ingest", ["alerts/1.ndjson"])).encode()
     batch = put(setup.kinesis, [notification])
     relay = fw.module.runtime().relay
     relay.chunk_events = 2
-    relay.sink = SlowDestination(relay.sink, clock, 40.0)
+    relay.sink = slow = SlowDestination(relay.sink, clock, 40.0)
     setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
-
     assert setup.poll(rounds=1, context=clock.context) == [{"batchItemFailures": []}]
+    return SimpleNamespace(s3=s3, events=events, batch=batch, notification=notification, slow=slow, relay=relay)
+
+
+def _take_resumed(setup: Setup) -> dict[str, Any]:
+    """The failure record with its resume point, taken off the failure queue."""
+    (message,) = setup.sqs.receive_message(QueueUrl=setup.queue, MaxNumberOfMessages=10).get("Messages", [])
+    setup.sqs.delete_message(QueueUrl=setup.queue, ReceiptHandle=message["ReceiptHandle"])
+    return json.loads(message["Body"])
+
+
+@pytest.mark.parametrize("change", ["unchanged", "rewritten longer", "rewritten shorter", "deleted",
+                                    "versioned, rewritten longer", "versioned, version deleted"])
+def test_a_resumed_record_reads_the_s3_object_version_it_read_before_or_says_what_changed(
+        forwarder, samples, monkeypatch, clock, tmp_path, change):
+    """The resume point pins the S3 objects a record cut in its middle had opened (ETag, and VersionId in a
+    versioned bucket); the next receive skips the settled values only in that version (GetObject IfMatch /
+    VersionId). Unchanged, or a versioned bucket's object rewritten: the pinned version's last 4 events are
+    delivered, each event once in all. Rewritten in an unversioned bucket (longer or shorter), or the
+    pinned version deleted: the object as it is now is read from its start (its first events sent again:
+    duplicates over a silent loss), and one dead letter says what changed, that 6 values were settled and
+    that values of the earlier version not yet delivered are lost unless it still holds them. Deleted: one
+    dead letter saying so. Before: the first 6 values of whatever the key held now were skipped as
+    settled, so an object rewritten longer lost its new values 1-6 (and more) with no dead letter."""
+    fw, out = _file_forwarder(forwarder, tmp_path)
+    setup = Setup(fw, monkeypatch)
+    versioned = change.startswith("versioned")
+    cut = _cut_in_an_s3_object(fw, setup, samples, clock, versioned=versioned)
+    events, s3, key = cut.events, cut.s3, "alerts/1.ndjson"
     assert _ids_in(out) == [e["id"] for e in events[:6]]
     (resumed,) = setup.left_in(setup.queue)
-    assert json.loads(resumed)["wiaResume"]["values"] == 6
+    head = s3.head_object(Bucket="wia-ingest", Key=key)
+    pin = {"bucket": "wia-ingest", "key": key, "eTag": head["ETag"],
+           **({"versionId": head["VersionId"]} if versioned else {})}
+    assert json.loads(resumed)["wiaResume"] == {"sequenceNumber": cut.batch[0]["SequenceNumber"], "values": 6,
+                                                "found": 1, "objects": [pin]}
+    more = [fresh(samples["alert-sample"]) for _ in range(4)]
+    now = {"unchanged": events, "rewritten longer": events + more, "rewritten shorter": events[:3],
+           "deleted": None, "versioned, rewritten longer": events + more,
+           "versioned, version deleted": events + more}[change]
+    if now is None:
+        s3.delete_object(Bucket="wia-ingest", Key=key)
+    elif now is not events:
+        s3.put_object(Bucket="wia-ingest", Key=key, Body=ndjson(now))
+    if change == "versioned, version deleted":
+        s3.delete_object(Bucket="wia-ingest", Key=key, VersionId=head["VersionId"])
+    cut.relay.sink = cut.slow.sink                          # the destination answers at once from now on
+
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+
+    dead = fw.dead_letters()
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+    if change in ("unchanged", "versioned, rewritten longer"):
+        # the version read before, to its end: each of its events once, nothing to dead-letter
+        assert _ids_in(out) == [e["id"] for e in events] and dead == []
+        return
+    (note,) = dead
+    assert note["where"] == f"kinesis:{STREAM}:{cut.batch[0]['SequenceNumber']}:0"
+    assert json.loads(note["raw"])["settledValues"] == 6 and json.loads(note["raw"])["eTag"] == head["ETag"]
+    what = {"rewritten longer": f"was rewritten (its ETag is no longer {head['ETag']})",
+            "rewritten shorter": f"was rewritten (its ETag is no longer {head['ETag']})",
+            "deleted": "was deleted",
+            "versioned, version deleted": f"lost the version read before ({head.get('VersionId')}: deleted)"}[change]
+    then = ("its values not yet delivered are lost" if now is None else
+            "it is read as it is now, from its start (values delivered before are sent again); values of the "
+            "version read before that were not yet delivered are lost unless it still holds them")
+    assert note["reason"] == (f"unparseable input: the S3 object s3://wia-ingest/{key} named by this record {what} "
+                              "between two receives of its failure record, after 6 values of the record from it on "
+                              f"were settled: {then}")
+    # what the object holds now is delivered whole after the 6 delivered before: nothing of it skipped
+    assert _ids_in(out) == [e["id"] for e in events[:6]] + [e["id"] for e in now or []]
+
+
+@pytest.mark.parametrize("change, now", [("deleted", 1), ("rewritten with 6 events", 6)])
+def test_a_resume_point_without_pinned_objects_dead_letters_what_its_record_no_longer_holds(
+        forwarder, samples, monkeypatch, clock, tmp_path, change, now):
+    """A resume point written before S3 objects were pinned (no `objects`: a message queued across an
+    upgrade) trusts the object as it is now. A Kinesis record naming an S3 object of 10 events: the first
+    receive delivers 6 and resumes after them (a cut leaves a value after it, so an unchanged object gives
+    more than 6); the object is then deleted or rewritten shorter. The next receive finds 1 value (the
+    object's not-found item) or 6 where 6 were settled: the record's content changed, and what was never
+    delivered is one dead letter naming the record, the counts and the notification (helper 62)."""
+    fw, out = _file_forwarder(forwarder, tmp_path)
+    setup = Setup(fw, monkeypatch)
+    cut = _cut_in_an_s3_object(fw, setup, samples, clock)
+    events, s3 = cut.events, cut.s3
+    assert _ids_in(out) == [e["id"] for e in events[:6]]
+    body = _take_resumed(setup)
+    assert body["wiaResume"]["values"] == 6
+    del body["wiaResume"]["objects"]
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=json.dumps(body))
     if change == "deleted":
         s3.delete_object(Bucket="wia-ingest", Key="alerts/1.ndjson")
     else:
@@ -1028,9 +1114,40 @@ def test_a_resumed_record_whose_s3_object_was_deleted_dead_letters_what_it_no_lo
 
     assert _ids_in(out) == [e["id"] for e in events[:6]]
     (dead,) = fw.dead_letters()
-    assert dead["where"] == f"kinesis:{STREAM}:{batch[0]['SequenceNumber']}:0"
+    assert dead["where"] == f"kinesis:{STREAM}:{cut.batch[0]['SequenceNumber']}:0"
     assert dead["reason"] == (f"unparseable input: the record now gives {now} value{'s' if now > 1 else ''} "
                               "where 6 were settled on an earlier receive: what it names changed (an S3 object rewritten or deleted), and "
                               "its values not yet delivered are not known")
-    assert json.loads(dead["raw"]) == json.loads(notification)
+    assert json.loads(dead["raw"]) == json.loads(cut.notification)
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_record_cut_after_opening_more_objects_than_can_be_pinned_is_read_again_from_its_start(
+        forwarder, samples, monkeypatch, clock, tmp_path):
+    """MAX_PINNED_OBJECTS set to 1: a record naming two S3 objects of 4 events is cut after 6 values (the
+    second object opened): its objects cannot all be pinned, so no resume point inside it is written and
+    the message comes back; the next receive reads the record from its start. The file gets the first 6
+    events twice and the last 2 once: repeats, never a skip of values that could have changed."""
+    from wia_lambda import stream_recovery
+    monkeypatch.setattr(stream_recovery, "MAX_PINNED_OBJECTS", 1)
+    fw, out = _file_forwarder(forwarder, tmp_path)
+    setup = Setup(fw, monkeypatch)
+    s3 = fw.aws.client("s3")
+    s3.create_bucket(Bucket="wia-ingest")
+    events = [fresh(samples["alert-sample"]) for _ in range(8)]
+    s3.put_object(Bucket="wia-ingest", Key="alerts/1.ndjson", Body=ndjson(events[:4]))
+    s3.put_object(Bucket="wia-ingest", Key="alerts/2.ndjson", Body=ndjson(events[4:]))
+    notification = shapes.s3_notification("wia-ingest", ["alerts/1.ndjson", "alerts/2.ndjson"])
+    batch = put(setup.kinesis, [json.dumps(notification).encode()])
+    relay = fw.module.runtime().relay
+    relay.chunk_events = 2
+    relay.sink = slow = SlowDestination(relay.sink, clock, 40.0)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+
+    (first,) = setup.poll(rounds=1, context=clock.context)
+
+    assert len(first["batchItemFailures"]) == 1 and _ids_in(out) == [e["id"] for e in events[:6]]
+    relay.sink = slow.sink
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+    assert _ids_in(out) == [e["id"] for e in events[:6]] + [e["id"] for e in events] and fw.dead_letters() == []
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
