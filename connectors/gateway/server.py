@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import socket
+import struct
 import threading
 from http import HTTPStatus
 from typing import Any
@@ -19,6 +20,7 @@ from urllib.parse import unquote
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from . import stream as stream_limits
 from .app import Gateway, create_app, error
@@ -29,9 +31,12 @@ log = logging.getLogger("wia_security.gateway")
 
 #: Seconds uvicorn waits for in-flight requests at shutdown before cancelling them.
 GRACEFUL_SHUTDOWN_SECONDS = 15
-#: WebSocket protocol pings (dead peers are dropped after interval + timeout).
-WS_PING_INTERVAL = 20.0
-WS_PING_TIMEOUT = 20.0
+#: A connection the gateway closes whose peer then takes nothing of what is still to be written for this long is
+#: aborted (a reset; its socket freed). asyncio's close() waits until the peer has taken everything buffered (over TLS,
+#: also for its close_notify): a peer gone without FIN or RST, or one that stopped reading, never does, so its
+#: transport (and a stream's place of --max-stream-clients) stayed until TCP gave up, minutes, or for ever against
+#: a zero window. A peer still taking data is given each further interval in which it takes some.
+CLOSE_STALL_SECONDS = 5.0
 #: Seconds a connection has to send a whole request head (the request line and headers): uvicorn waits for
 #: ever, so peers that open connections and send half a request (or nothing) were held without limit.
 REQUEST_HEAD_TIMEOUT_SECONDS = 10.0
@@ -40,7 +45,103 @@ MAX_REQUEST_LINE_BYTES = 8192
 STREAM_PATH = "/v1/stream"
 
 
-class _HttpProtocol(H11Protocol):
+class _BoundedCloseTransport:
+    """The transport as uvicorn's protocols see it, except that close() has a deadline (CLOSE_STALL_SECONDS): once
+    the peer takes nothing of what is left for that long, the transport is aborted and connection_lost follows."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        # The calls made per message go straight to the transport
+        self.write = transport.write
+        self.is_closing = transport.is_closing
+        self.get_extra_info = transport.get_extra_info
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
+        self._timer: asyncio.TimerHandle | None = None
+        self._unsent = 0
+        self.lost = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+    def close(self) -> None:
+        self.transport.close()
+        if self._timer is None and not self.lost:
+            self._unsent = self.unsent()
+            self._timer = self._loop.call_later(CLOSE_STALL_SECONDS, self._check)
+
+    def unsent(self) -> int:
+        """Bytes the transport still holds for the peer (over TLS, the TCP transport's too)."""
+        left = self.transport.get_write_buffer_size()
+        inner = getattr(getattr(self.transport, "_ssl_protocol", None), "_transport", None)
+        if inner is not None:
+            left += inner.get_write_buffer_size()
+        return left
+
+    def _check(self) -> None:
+        self._timer = None
+        if self.lost:
+            return
+        left = self.unsent()
+        if 0 < left < self._unsent:              # the peer is still taking it: another interval
+            self._unsent = left
+            self._timer = self._loop.call_later(CLOSE_STALL_SECONDS, self._check)
+            return
+        log.info("connection from %s took nothing for %.0f s after it was closed (%d bytes unsent); aborted",
+                 _peer(self.transport), CLOSE_STALL_SECONDS, left)
+        self.abort()
+
+    def abort(self) -> None:
+        sock = self.transport.get_extra_info("socket")
+        try:
+            # A reset: otherwise the kernel goes on trying to deliver the unsent bytes to a peer that takes none
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except (AttributeError, OSError):
+            pass
+        self.transport.abort()
+
+    def connection_lost(self) -> None:
+        self.lost = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _peer(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "?"
+
+
+class _BoundedClose:
+    """For uvicorn's protocols: the transport they are given closes within CLOSE_STALL_SECONDS of a stalled peer.
+    On a WebSocket upgrade the HTTP protocol hands its (already bounded) transport on."""
+
+    transport: Any
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if not isinstance(transport, _BoundedCloseTransport):
+            transport = _BoundedCloseTransport(transport, asyncio.get_running_loop())  # type: ignore[assignment]
+        super().connection_made(transport)  # type: ignore[misc]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport.connection_lost()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
+class _WebSocketProtocol(_BoundedClose, WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, whose keepalive (ping every `ping_interval_seconds`, 1011 without a pong
+    within `ping_timeout_seconds`) then ends with a bounded close: asyncio's close() alone waited for a peer that
+    answers no ping to take the data still queued for it, so the gateway's stream task and its place stayed."""
+
+    def keepalive_timeout(self) -> None:
+        if not (self.close_sent or self.transport.is_closing()):
+            log.info("stream peer %s answered no ping within %g s; closing it (1011)", _peer(self.transport),
+                     self.ping_timeout)
+        super().keepalive_timeout()
+
+
+class _HttpProtocol(_BoundedClose, H11Protocol):
     """uvicorn's h11 protocol, plus two bounds on request heads still arriving:
 
     - every request head must arrive within REQUEST_HEAD_TIMEOUT_SECONDS, or the connection is closed;
@@ -213,11 +314,11 @@ def uvicorn_config(app: Any, settings: GatewaySettings, host: str, port: int, *,
         http=_protocol_for(gateway) if gateway is not None else "h11",
         access_log=False,                      # ours (AccessLog) never logs query strings or headers
         server_header=False, proxy_headers=False,
-        ws="websockets-sansio", ws_max_size=settings.max_message_bytes,
+        ws=_WebSocketProtocol, ws_max_size=settings.max_message_bytes,
         # permessage-deflate costs one compression per message per subscriber (a third of the CPU
         # of a 100-subscriber fan-out, benchmarks/bench_gateway.py): off unless asked for.
         ws_per_message_deflate=settings.ws_compression,
-        ws_ping_interval=WS_PING_INTERVAL, ws_ping_timeout=WS_PING_TIMEOUT,
+        ws_ping_interval=settings.ping_interval_seconds, ws_ping_timeout=settings.ping_timeout_seconds,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     _quiet_not_utf8(logging.getLogger("uvicorn.error"))  # after Config, which (re)configures uvicorn's loggers

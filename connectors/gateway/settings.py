@@ -23,6 +23,11 @@ DEFAULT_MAX_STREAM_CLIENTS = 1_000
 DEFAULT_REPLAY_EVENTS = 10_000
 #: Application heartbeat on the stream (the Phase-3 example's `heartbeat_interval_seconds`).
 DEFAULT_HEARTBEAT_SECONDS = 30.0
+#: WebSocket ping on the stream, and how long its pong may take: a peer that answers none in time (gone without a
+#: FIN or RST, a frozen process, one that stopped reading) is closed with 1011 and its place freed. The ping goes
+#: behind whatever is still being written to the peer, so it is also a deadline for taking that.
+DEFAULT_PING_INTERVAL_SECONDS = 20.0
+DEFAULT_PING_TIMEOUT_SECONDS = 20.0
 #: Client -> server stream messages per second (the Phase-3 doc's WebSocket rate limit).
 DEFAULT_CLIENT_RATE = 100
 #: Events waiting for the delivery thread before ingest answers 503 (HEC code 9) with Retry-After.
@@ -52,6 +57,8 @@ class GatewaySettings:
     max_stream_clients: int = DEFAULT_MAX_STREAM_CLIENTS
     replay_events: int = DEFAULT_REPLAY_EVENTS
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    ping_interval_seconds: float = DEFAULT_PING_INTERVAL_SECONDS    # WebSocket pings on the stream (liveness)
+    ping_timeout_seconds: float = DEFAULT_PING_TIMEOUT_SECONDS      # ... and their pong deadline (close 1011)
     client_rate: int = DEFAULT_CLIENT_RATE
     max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS
     delivery_batch: int = DEFAULT_DELIVERY_BATCH
@@ -82,6 +89,11 @@ class GatewaySettings:
                     "max_pending_events", "delivery_batch", "max_stream_clients"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be at least 1", key=key)
+        for key in ("ping_interval_seconds", "ping_timeout_seconds"):
+            value = getattr(self, key)
+            # No way to turn it off: without it a vanished peer holds its place until TCP gives up (or for ever).
+            if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+                raise ConfigError("must be a number of seconds above 0", key=key)
         if any(len(t) < MIN_TOKEN_CHARS for t in [*self.tokens, *self.metrics_tokens]):
             raise ConfigError(f"tokens must be at least {MIN_TOKEN_CHARS} characters", key="tokens")
 

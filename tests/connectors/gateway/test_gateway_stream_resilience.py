@@ -326,13 +326,10 @@ def test_the_documented_close_codes_for_a_message_too_big_or_not_utf8(make_gatew
     assert pong["action"] == "pong" and (too_big, not_utf8) == (1009, 1007)
 
 
-def test_a_peer_that_answers_no_ping_is_closed_with_1011(make_gateway, monkeypatch):
+def test_a_peer_that_answers_no_ping_is_closed_with_1011(make_gateway):
     """The documented keepalive (20 s + 20 s, here 0.3 s + 0.3 s): an idle peer that stopped answering (half-open
     TCP, a frozen process) is closed with 1011 and leaves the hub."""
-    from wia_security.connectors.gateway import server as server_module
-    monkeypatch.setattr(server_module, "WS_PING_INTERVAL", 0.3)
-    monkeypatch.setattr(server_module, "WS_PING_TIMEOUT", 0.3)
-    gw = make_gateway()
+    gw = make_gateway(ping_interval_seconds=0.3, ping_timeout_seconds=0.3)
 
     async def run() -> int | None:
         ws = await connect(gw.ws_url, additional_headers=AUTH, ping_interval=None)

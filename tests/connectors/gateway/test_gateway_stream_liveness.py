@@ -1,0 +1,182 @@
+"""Peers that vanish without a FIN or RST (a network cut, a frozen process) or stop reading for good, with data
+still to be written to them: the stream's keepalive (a WebSocket ping every `ping_interval_seconds`, close 1011
+without a pong within `ping_timeout_seconds`) used to end in asyncio's close(), which waits until the peer has
+taken what is buffered. Such a peer never does, so its transport, its stream task and its place of
+--max-stream-clients stayed until TCP gave up (for ever against a zero window). A close now ends in an abort once
+the peer takes nothing for CLOSE_STALL_SECONDS, which also bounds a shutdown held by a TLS peer that does not
+answer the close. Real gateway (uvicorn in a thread), raw client sockets that stop reading."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import ssl
+import struct
+import threading
+import time
+
+import pytest
+import requests
+from gateway_helpers import AUTH, TOKEN
+from strategies import event_dicts
+
+from wia_security.connectors.gateway import GatewaySettings
+from wia_security.connectors.gateway import server as server_module
+from wia_security.connectors.gateway.server import GatewayServer
+
+
+def masked_text_frame(text: bytes) -> bytes:
+    """A client's text frame (clients must mask)."""
+    mask = os.urandom(4)
+    n = len(text)
+    head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(text))
+
+
+def read_head(sock: socket.socket) -> bytes:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+def stream_socket(gw: GatewayServer, *, rcvbuf: int = 4096) -> socket.socket:
+    """A subscribed stream connection on a raw socket that reads nothing after the handshake and answers no ping."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)   # before connect: a small window
+    sock.settimeout(10)
+    sock.connect((gw.host, gw.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /v1/stream HTTP/1.1\r\nHost: gateway\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {TOKEN}\r\n\r\n")
+                 .encode())
+    head = read_head(sock)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    sock.sendall(masked_text_frame(json.dumps({"action": "subscribe"}).encode()))
+    return sock
+
+
+def wait_for(predicate, timeout: float) -> float:
+    """Seconds until `predicate()` held; AssertionError after `timeout`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise AssertionError(f"not within {timeout} s")
+
+
+def stream_protocols(gw: GatewayServer) -> list:
+    return [c for c in gw.server.server_state.connections if isinstance(c, server_module._WebSocketProtocol)]
+
+
+def test_a_peer_that_stops_reading_with_data_unsent_is_closed_and_frees_its_place(make_gateway, monkeypatch):
+    """The peer completes the handshake and subscribes, then neither reads nor answers a ping while megabytes of
+    events are on their way to it (its queue stays under --client-queue-bytes, so the slow-consumer rule never
+    applies). Within ping interval + pong timeout + CLOSE_STALL_SECONDS its transport is gone and its place of
+    --max-stream-clients (here 1) serves the next client."""
+    monkeypatch.setattr(server_module, "CLOSE_STALL_SECONDS", 1.0)
+    interval, timeout = 3.0, 1.0
+    gw = make_gateway(max_stream_clients=1, ping_interval_seconds=interval, ping_timeout_seconds=timeout)
+    stuck = stream_socket(gw)
+    wait_for(lambda: any(c.subscriptions for c in gw.gateway.hub.clients), 5)
+    [client] = gw.gateway.hub.clients
+    accepted_at = time.monotonic()
+    events = event_dicts(100, seed=701)
+    for e in events:
+        e.setdefault("meta", {})["raw"] = "x" * 60000                # 6 MB: more than the sockets' buffers hold
+    r = requests.post(gw.url + "/v1/events", json=events, headers=AUTH)
+    assert r.status_code == 200, r.text[:300]
+    [protocol] = stream_protocols(gw)
+    # The case at issue: the keepalive has not fired yet, and what it closes has bytes still to write
+    wait_for(lambda: protocol.transport.unsent() > 0, 5)
+    assert not protocol.close_sent and client.queue, "set-up too slow: the keepalive fired before the data was queued"
+    assert 0 < client.queued_chars < gw.settings.client_queue_bytes and not client.overflowed
+    # The only place is taken: the next handshake is refused
+    refused = requests.get(gw.url + "/v1/stream", headers={**AUTH, "Connection": "Upgrade", "Upgrade": "websocket",
+                                                            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                                                            "Sec-WebSocket-Version": "13"})
+    assert refused.status_code == 503
+
+    bound = interval + timeout + server_module.CLOSE_STALL_SECONDS
+    wait_for(lambda: gw.gateway.open_streams == 0 and not stream_protocols(gw), bound + 5)
+    freed_after = time.monotonic() - accepted_at
+    assert freed_after < bound + 3, freed_after
+    assert not gw.gateway.hub.clients
+    # The place serves the next client
+    fresh = stream_socket(gw)
+    wait_for(lambda: gw.gateway.open_streams == 1, 5)
+    fresh.close()
+    # The vanished peer's connection was reset, not left for the kernel to keep trying
+    stuck.settimeout(5)
+    with pytest.raises(ConnectionResetError):
+        while stuck.recv(1 << 20):
+            pass
+    stuck.close()
+
+
+def test_an_idle_peer_that_answers_no_ping_is_closed_with_1011_and_frees_its_place(make_gateway):
+    """Nothing to write to it: the close frame (1011) goes out at once and the place is free within interval +
+    timeout. The settings reach uvicorn's keepalive (it is the gateway's own protocol class that is served)."""
+    gw = make_gateway(max_stream_clients=1, ping_interval_seconds=0.5, ping_timeout_seconds=0.5)
+    sock = stream_socket(gw, rcvbuf=65536)
+    [protocol] = stream_protocols(gw)
+    assert (protocol.ping_interval, protocol.ping_timeout) == (0.5, 0.5)
+    wait_for(lambda: gw.gateway.open_streams == 0 and not stream_protocols(gw), 5)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    sock.close()
+    # ... after the ping it did not answer, a close frame with 1011
+    assert b"\x89\x04" in data                                     # ping, 4-byte payload
+    close_at = data.rindex(b"\x88")
+    assert struct.unpack("!H", data[close_at + 2:close_at + 4])[0] == 1011
+
+
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf")])
+def test_the_keepalive_cannot_be_turned_off(tmp_path, value):
+    from wia_security.errors import ConfigError
+    for key in ("ping_interval_seconds", "ping_timeout_seconds"):
+        settings = GatewaySettings(tokens=[TOKEN], store=None, dead_letter=str(tmp_path / "d"), **{key: value})
+        with pytest.raises(ConfigError, match=key):
+            settings.check()
+
+
+def test_shutdown_is_not_held_by_a_tls_peer_that_does_not_answer_the_close(tmp_path, monkeypatch):
+    """A kept-alive HTTPS connection whose peer then neither reads nor closes: at shutdown asyncio's TLS close waits
+    for the peer's close_notify (up to 30 s), and uvicorn waited its whole graceful period (15 s) for it. Aborted
+    once it took nothing for CLOSE_STALL_SECONDS, the stop takes that long."""
+    from servers.certificates import issue, make_ca, write_certificate, write_key
+    monkeypatch.setattr(server_module, "CLOSE_STALL_SECONDS", 1.0)
+    ca = make_ca("liveness test CA")
+    key, cert = issue(ca, "127.0.0.1", server=True, hosts=("127.0.0.1",))
+    write_certificate(tmp_path / "cert.pem", cert)
+    write_key(tmp_path / "key.pem", key)
+    write_certificate(tmp_path / "ca.pem", ca[1])
+    gw = GatewayServer(GatewaySettings(tokens=[TOKEN], store=None, dead_letter=str(tmp_path / "dead.ndjson"),
+                                       taxii=False),
+                       ssl_certfile=str(tmp_path / "cert.pem"), ssl_keyfile=str(tmp_path / "key.pem")).start()
+    stopped = False
+    try:
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        raw = socket.create_connection((gw.host, gw.port), timeout=10)
+        peer = context.wrap_socket(raw, server_hostname="127.0.0.1")
+        peer.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        assert read_head(peer).startswith(b"HTTP/1.1 200 ")
+        assert len(gw.server.server_state.connections) == 1         # kept alive; the peer now goes quiet
+        started = time.monotonic()
+        stopper = threading.Thread(target=gw.stop)
+        stopper.start()
+        stopper.join(60)
+        stopped = True
+        took = time.monotonic() - started
+        assert not stopper.is_alive()
+        assert took < server_module.GRACEFUL_SHUTDOWN_SECONDS / 2, took
+        peer.close()
+    finally:
+        if not stopped:
+            gw.stop()
