@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import difflib
 import logging
 import time
@@ -56,6 +57,9 @@ class Gateway:
         self.tokens = self._token_set()
         self.metrics_tokens = self._metrics_token_set()
         self._reload_lock = asyncio.Lock()       # the watch and SIGHUP never read a file at the same time
+        # A thread of their own: in Starlette's worker threads (which validate every upload) a revocation waited
+        # behind all the uploads queued for them, the removed token still accepted meanwhile.
+        self._token_reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="wia-token-files")
         self.metrics = GatewayMetrics()
         self.validator = Validator(lenient=settings.lenient)
         self.hub = Hub(replay_events=settings.replay_events, client_queue=settings.client_queue,
@@ -123,6 +127,7 @@ class Gateway:
             await asyncio.wait(list(self._streams), timeout=5)
 
     def close(self) -> None:
+        self._token_reader.shutdown(wait=False)
         if self.dispatcher is not None:
             self.dispatcher.close()
             self.dispatcher = None
@@ -147,7 +152,8 @@ class Gateway:
         if not files:
             return
         async with self._reload_lock:
-            changed = await run_in_threadpool(lambda: [f.poll(force=force) is not None for f in files])
+            changed = await asyncio.get_running_loop().run_in_executor(
+                self._token_reader, lambda: [f.poll(force=force) is not None for f in files])
         for file, taken in zip(files, changed):
             if not taken:
                 continue

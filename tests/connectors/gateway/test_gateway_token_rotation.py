@@ -325,6 +325,51 @@ def test_an_ack_query_begun_before_its_token_was_removed_is_refused_when_its_bod
     assert kept.json() == {"acks": {"0": True}}
 
 
+def test_a_removed_token_is_refused_while_every_worker_thread_is_busy_with_ingest(make_gateway, tmp_path,
+                                                                                    monkeypatch):
+    """The token files were read in Starlette's worker threads (anyio's 40), which ingest shares for validation: under
+    a load that kept them all busy a revocation waited behind every upload queued for them, while the removed token
+    went on being accepted. They are read in a thread of their own."""
+    import threading
+
+    from wia_security.connectors.gateway import app as app_module
+    monkeypatch.setattr(auth_module, "TOKEN_FILE_CHECK_SECONDS", 0.05)
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{OLD}\n{KEPT}\n")
+    gw = make_gateway(tokens=[], token_file=str(tokens))
+    release = threading.Event()
+    entered = [0]
+    lock = threading.Lock()
+    real_validate = app_module.validate_items
+
+    def blocked_validate(*args, **kwargs):
+        with lock:
+            entered[0] += 1
+        release.wait(30)
+        return real_validate(*args, **kwargs)
+    monkeypatch.setattr(app_module, "validate_items", blocked_validate)
+    uploads = 45                                               # every worker thread busy, more waiting for one
+    answers: list[int] = []
+
+    def upload(seed: int) -> None:
+        r = requests.post(gw.url + "/v1/events", json=event_dicts(1, seed=seed)[0], headers=bearer(KEPT), timeout=60)
+        answers.append(r.status_code)
+    threads = [threading.Thread(target=upload, args=(700 + i,)) for i in range(uploads)]
+    for t in threads:
+        t.start()
+    try:
+        asyncio.run(until(lambda: entered[0] >= 40, timeout=15))
+        replace_file(tokens, f"{KEPT}\n")
+        asyncio.run(until(lambda: not gw.gateway.tokens.check(OLD), timeout=10))
+        assert entered[0] < uploads and not release.is_set()       # taken while the pool was still full
+        assert status(gw, OLD) == 401
+    finally:
+        release.set()
+        for t in threads:
+            t.join(60)
+    assert answers == [200] * uploads
+
+
 def test_the_settings_repr_shows_no_token(tmp_path):
     # A dataclass repr lists every field: tracebacks with locals, debuggers and test failures printed the tokens.
     from wia_security.connectors.gateway import GatewaySettings
