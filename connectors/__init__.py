@@ -12,6 +12,7 @@ from typing import Any
 
 from wia_security.errors import ConfigError, WiaError
 from wia_security.extras import missing_package
+from wia_security.redact import remember_proxy_credentials
 
 from .base import BaseSink, DeliveryReport, Rejected, Sink
 
@@ -55,6 +56,7 @@ def scheme_of(url: str) -> str:
 
 def open_sink(url: str, **options: Any) -> Sink:
     """The sink for a destination URL; ConfigError (credentials redacted) for an unknown scheme."""
+    remember_proxy_credentials()         # HTTPS_PROXY & co.: the sink's client library reads them
     scheme = scheme_of(url)
     try:
         module_name, class_name = SINKS[scheme].split(":")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from wia_security.errors import ConfigError, UnknownFormatError
-from wia_security.redact import remember
+from wia_security.redact import remember, remember_proxy_credentials
 
 from .delivery.policy import DeliveryPolicy
 
@@ -119,6 +119,7 @@ class Destination:
         from .delivery.batching import BatchingSink
         import importlib
 
+        remember_proxy_credentials()     # HTTPS_PROXY & co.: the sink's client library reads them
         scheme = scheme_of(self.url)
         if scheme not in SINKS:
             raise ConfigError(f"unknown destination scheme {scheme!r}; known: {', '.join(sorted(SINKS))}",

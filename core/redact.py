@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import threading
-from typing import Any
-from urllib.parse import quote, quote_plus
+from typing import Any, Iterable, Mapping
+from urllib.parse import quote, quote_plus, unquote
 
 MASK = "<redacted>"
 #: Shorter values are not masked: replacing "1" or "admin" everywhere would garble messages, and no
@@ -59,6 +60,66 @@ def remember_basic_auth(user: Any, password: Any) -> None:
             remember(base64.b64encode(pair.encode(encoding)).decode("ascii"))
         except UnicodeEncodeError:      # not Latin-1: requests could not send it that way either
             pass
+
+
+def proxy_urls(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The proxy URLs of `environ` (default os.environ): every `<scheme>_proxy` variable, upper or lower case
+    (HTTPS_PROXY, http_proxy, ALL_PROXY, ...), as urllib's getproxies() reads them; requests, aiohttp with
+    trust_env, botocore, azure-core and websockets take their proxy from there. NO_PROXY is a host list."""
+    environ = os.environ if environ is None else environ
+    return [value for name, value in environ.items()
+            if name.lower().endswith("_proxy") and name.lower() != "no_proxy" and isinstance(value, str) and value]
+
+
+def proxy_credentials(urls: Iterable[Any] | str | Mapping[str, Any] | None = None) -> list[str]:
+    """Every form the credentials of proxy URLs take on their way into a message: `user:password` and the
+    password as written in the URL (percent-encoded) and decoded, and the base64 of the decoded pair as
+    `Proxy-Authorization: Basic` carries it (UTF-8, and Latin-1 as requests encodes it). A user without a
+    password is itself the credential (a token as user name). `urls`: one URL, URLs, a `proxies` mapping
+    (requests', azure-core's: scheme -> URL), or None for the environment's (`proxy_urls()`)."""
+    if urls is None:
+        urls = proxy_urls()
+    elif isinstance(urls, str):
+        urls = [urls]
+    elif isinstance(urls, Mapping):
+        urls = list(urls.values())
+    forms: list[str] = []
+    for url in urls:
+        user, password = _userinfo(url) if isinstance(url, str) else (None, None)
+        if user is None:
+            continue
+        secrets = {f"{user}:{password}", password} if password is not None else {user}
+        pair = f"{unquote(user)}:{unquote(password or '')}"
+        secrets |= {unquote(s) for s in secrets}
+        for encoding in ("utf-8", "latin-1"):
+            try:
+                secrets.add(base64.b64encode(pair.encode(encoding)).decode("ascii"))
+            except UnicodeEncodeError:      # not Latin-1: requests could not send it that way either
+                pass
+        forms += sorted(s for s in secrets if s and s not in forms)
+    return forms
+
+
+def remember_proxy_credentials(urls: Iterable[Any] | str | Mapping[str, Any] | None = None) -> None:
+    """Mask the credentials of proxy URLs (default: the environment's *_PROXY variables) from now on.
+    Client libraries quote a proxy URL whole in their errors (websockets' InvalidProxy), the
+    Proxy-Authorization header in a repr (aiohttp's ClientHttpProxyError), and a proxy's refusal page
+    may echo what it was sent."""
+    for form in proxy_credentials(urls):
+        remember(form)
+
+
+def _userinfo(url: str) -> tuple[str | None, str | None]:
+    """(user, password) as written in `url` (percent-encoded), password None when absent; (None, None)
+    without user info. The user info ends at the URL's last "@", even when a password holds a raw "/", "?"
+    or "#" (a proxy URL has no path or query worth keeping, and libraries quote the start of such a
+    password in their parse errors); a URL without a scheme (`user:pw@proxy:3128`) is read as urllib reads it."""
+    rest = url.strip().split("://", 1)[-1]
+    if "@" not in rest:
+        return None, None
+    userinfo = rest.rpartition("@")[0]
+    user, colon, password = userinfo.partition(":")
+    return user, (password if colon else None)
 
 
 def redact(text: str) -> str:

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from wia_security import __version__
 from wia_security.errors import ConfigError, DeliveryError, ParseError, WiaError
-from wia_security.redact import remember
+from wia_security.redact import remember, remember_proxy_credentials
 from wia_security.reader import Item
 from wia_security.severity import band
 from wia_security.timeutil import now_iso
@@ -235,6 +235,7 @@ class SentinelSink(BatchingSink):
                                        "connection_timeout": min(timeout, CONNECT_TIMEOUT), "read_timeout": timeout}
             if ca_file:
                 options["connection_verify"] = ca_file
+            remember_proxy_credentials(client_options.get("proxies") or {})     # azure-core's proxies option
             options.update(client_options)
             client = LogsIngestionClient(endpoint=endpoint, credential=credential, **options)
         self._client = client
@@ -445,6 +446,7 @@ class SentinelIncidents(BaseSink):
                                                                   ["https://management.azure.com/.default"])
             if ca_file:
                 options["connection_verify"] = ca_file
+            remember_proxy_credentials(client_options.get("proxies") or {})     # azure-core's proxies option
             options.update(client_options)
             client = SecurityInsights(credential, subscription_id, **options)
         self._client = client

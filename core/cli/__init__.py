@@ -16,7 +16,7 @@ from typing import NoReturn, Sequence
 
 from ..errors import WiaError
 from ..extras import missing_package
-from ..redact import redact
+from ..redact import redact, remember_proxy_credentials
 from .._version import WIA_VERSION, __version__
 from .common import EXIT_BROKEN_PIPE, EXIT_CODES_HELP, EXIT_INVALID, EXIT_OK, EXIT_USAGE, closest, silence_stdout
 
@@ -81,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # credential, so it is masked as log records are.
     if sys.excepthook is sys.__excepthook__:
         sys.excepthook = _masked_excepthook
+    # Proxy credentials in HTTPS_PROXY & co. reach messages through client libraries (a proxy URL quoted
+    # whole, a Proxy-Authorization header in a repr, a refusal page echoing it): masked from the start.
+    remember_proxy_credentials()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

@@ -17,8 +17,11 @@ MIN_SECRET_CHARS = 4
 
 class Redactor:
     def __init__(self, *secrets: str | None) -> None:
+        from wia_security.redact import proxy_credentials      # bin/lib: on sys.path once the entry script runs
         self._values: set[str] = set()
-        for secret in secrets:
+        # HTTPS_PROXY & co. (splunk-launch.conf): the clients send their credentials, and a proxy's refusal
+        # page or a library's message can quote them
+        for secret in (*secrets, *proxy_credentials()):
             self.add(secret)
 
     def add(self, secret: str | None, username: str | None = None) -> None:
