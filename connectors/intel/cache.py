@@ -19,6 +19,8 @@ import threading
 import time
 from typing import Any, Callable
 
+from wia_security.errors import ConfigError
+
 from ..dead_letter import create_private
 
 log = logging.getLogger(__name__)
@@ -132,11 +134,19 @@ class EnrichmentCache:
 def _open(path: str) -> sqlite3.Connection:
     # The cache lists every indicator looked up (the hosts, URLs and files seen): 0600 when new, whatever
     # the umask; SQLite gives its -wal and -shm files the database's mode. An existing file keeps its own.
-    try:
-        if path != ":memory:":
+    if path != ":memory:":
+        # A path that cannot hold a file is the caller's mistake, not a damaged cache: one error naming it.
+        # sqlite3 says only "unable to open database file", which read as damage: the file was "moved
+        # aside" (a directory too) and the same error came again.
+        if os.path.isdir(path):
+            raise ConfigError(f"enrichment cache {path}: is a directory (give a file path)")
+        try:
             create_private(path)
-    except OSError:
-        pass                        # a missing folder...: sqlite3 reports it below, as it did before
+        except FileNotFoundError:
+            raise ConfigError(f"enrichment cache {path}: the folder {os.path.dirname(os.path.abspath(path))} "
+                              "does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"enrichment cache {path}: cannot create it ({exc.strerror or exc})") from None
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         db.execute("PRAGMA journal_mode=WAL")
