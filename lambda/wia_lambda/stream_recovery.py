@@ -35,9 +35,10 @@ loss's dead letter not written, a destination failing) keeps what it settled (ev
 or dead-lettered): the forwarder sends the failure queue a copy of the failure record with a resume
 point (`RESUME`: the last record settled from the range's start on, how many of its values were settled
 when it was cut in its middle, how many records of the range were read back so far, and runs of records
-settled further on, after one still to retry), and the message itself is not reported back (Lambda
-deletes it). The next reading starts after that point and hands over nothing of a settled run, so
-nothing already handed over is sent again, and nothing unsettled is skipped. No resume point can be
+settled further on, after one still to retry, and one such record cut in its middle), and the message
+itself is not reported back (Lambda deletes it). The next reading starts after that point and hands over
+nothing of a settled run (nor the settled values of the cut record), so nothing already handed over is
+sent again, and nothing unsettled is skipped. No resume point can be
 written (no progress, or the SendMessage failed): the message is reported back and read again from its
 own start (or resume point).
 
@@ -99,7 +100,9 @@ MAX_PARALLELIZATION_FACTOR = 10
 #: that one included, "settled": [[first, last], ...] sequence numbers of records further on that were
 #: settled (after one still to retry), "objects": [{"bucket", "key", "eTag", "versionId"}, ...] when
 #: `values` is not 0: the S3 objects the record names that were opened before the cut, in order, as read
-#: then (ETag, and VersionId in a versioned bucket; eTag null: the object was not there)}`.
+#: then (ETag, and VersionId in a versioned bucket; eTag null: the object was not there), "cut":
+#: {"sequenceNumber", "values", "objects"} a record further on cut in its middle by the time (after one
+#: still to retry): its first `values` values were settled, in those objects}`.
 RESUME = "wiaResume"
 #: Runs of settled records kept in a resume point (about 12 KB of a message): records of runs past these
 #: are read and handed over again (repeats, never a loss).
@@ -188,6 +191,8 @@ class Resume:
     #: the versions of the S3 objects the record `sequence` named up to its cut (None: a point written before
     #: they were pinned, whose skip trusts the objects as they are now)
     objects: tuple[ObjectVersion, ...] | None = None
+    #: a record after the first still to retry, cut in its middle by the time
+    cut: Cut | None = None
 
     def covers(self, sequence: str) -> bool:
         number = int(sequence)
@@ -198,9 +203,26 @@ class Resume:
         if self.settled:
             point["settled"] = [[str(first), str(last)] for first, last in self.settled]
         if self.values:
-            point["objects"] = [{"bucket": o.bucket, "key": o.key, "eTag": o.etag,
-                                 **({"versionId": o.version_id} if o.version_id else {})} for o in self.objects or ()]
+            point["objects"] = _pins_json(self.objects or ())
+        if self.cut is not None:
+            point["cut"] = {"sequenceNumber": self.cut.sequence, "values": self.cut.values,
+                            "objects": _pins_json(self.cut.objects)}
         return point
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A record after the settled head (after a record still to retry) cut in its middle by the time: its
+    first `values` values were settled, reading the S3 objects it names in the versions `objects`."""
+
+    sequence: str
+    values: int
+    objects: tuple[ObjectVersion, ...]
+
+
+def _pins_json(objects: Iterable[ObjectVersion]) -> list[dict[str, Any]]:
+    return [{"bucket": o.bucket, "key": o.key, "eTag": o.etag, **({"versionId": o.version_id} if o.version_id else {})}
+            for o in objects]
 
 
 def resume_of(document: dict[str, Any], info: BatchInfo) -> Resume | None:
@@ -233,12 +255,30 @@ def resume_of(document: dict[str, Any], info: BatchInfo) -> Resume | None:
                        and int(sequence or -1) < int(r[0]) <= int(r[1]) for r in runs)):
         raise ParseError(f"Kinesis failure record: {RESUME}.settled is not a list of at most {MAX_SETTLED_RUNS} "
                          "[first, last] sequence numbers of the range after sequenceNumber", path=f"/{RESUME}/settled")
-    return Resume(sequence, resume["values"], resume["found"], tuple((int(a), int(b)) for a, b in runs),
-                  _pins_of(resume))
+    settled = tuple((int(a), int(b)) for a, b in runs)
+    return Resume(sequence, resume["values"], resume["found"], settled,
+                  _pins_of(resume, f"/{RESUME}/objects"), _cut_of(resume, sequence, settled, in_range))
 
 
-def _pins_of(resume: dict[str, Any]) -> tuple[ObjectVersion, ...] | None:
-    """The checked `objects` of a resume point (None when it has none); ParseError naming the member."""
+def _cut_of(resume: dict[str, Any], head: str | None, settled: tuple[tuple[int, int], ...],
+            in_range: Callable[[Any], bool]) -> Cut | None:
+    """The checked `cut` of a resume point (None when it has none); ParseError naming the member."""
+    if "cut" not in resume:
+        return None
+    cut = resume["cut"]
+    sequence = cut.get("sequenceNumber") if isinstance(cut, dict) else None
+    values = cut.get("values") if isinstance(cut, dict) else None
+    if (not isinstance(cut, dict) or set(cut) != {"sequenceNumber", "values", "objects"} or not in_range(sequence)
+            or int(sequence) <= int(head or -1) or any(first <= int(sequence) <= last for first, last in settled)
+            or not isinstance(values, int) or isinstance(values, bool) or not 1 <= values <= 1 << 31):
+        raise ParseError(f"Kinesis failure record: {RESUME}.cut is not {{sequenceNumber, values, objects}} of a "
+                         "record of the range after sequenceNumber and outside the settled runs, cut after 1 value "
+                         "or more", path=f"/{RESUME}/cut")
+    return Cut(sequence, values, _pins_of(cut, f"/{RESUME}/cut/objects") or ())
+
+
+def _pins_of(resume: dict[str, Any], path: str) -> tuple[ObjectVersion, ...] | None:
+    """The checked `objects` of a resume point or its cut (None when it has none); ParseError naming it."""
     if "objects" not in resume:
         return None
 
@@ -250,8 +290,8 @@ def _pins_of(resume: dict[str, Any]) -> tuple[ObjectVersion, ...] | None:
             or not all(isinstance(p, dict) and set(p) <= {"bucket", "key", "eTag", "versionId"}
                        and text(p.get("bucket")) and text(p.get("key")) and text(p.get("eTag"), True)
                        and text(p.get("versionId"), True) for p in pins)):
-        raise ParseError(f"Kinesis failure record: {RESUME}.objects is not a list of at most {MAX_PINNED_OBJECTS} "
-                         "{bucket, key, eTag, versionId} of a record cut in its middle", path=f"/{RESUME}/objects")
+        raise ParseError(f"Kinesis failure record: {path[1:].replace('/', '.')} is not a list of at most "
+                         f"{MAX_PINNED_OBJECTS} {{bucket, key, eTag, versionId}} of a record cut in its middle", path=path)
     return tuple(ObjectVersion(p["bucket"], p["key"], p.get("eTag"), p.get("versionId")) for p in pins)
 
 
@@ -428,11 +468,13 @@ class Reading:
             if record is None:
                 break
             sequence = record["SequenceNumber"]
-            again = self.resume is not None and self.resume.values > 0 and sequence == self.resume.sequence
+            resume = self.resume
+            again = resume is not None and resume.values > 0 and sequence == resume.sequence
+            cut = resume.cut if resume is not None and resume.cut is not None and sequence == resume.cut.sequence else None
             part = Part(f"{self.message_id}#{sequence}", [], sequence=sequence, counts=not again,
-                        skipped=self.resume.values if again and self.resume is not None else 0,
-                        pins=self.resume.objects if again and self.resume is not None else None,
-                        covered=self.resume is not None and self.resume.covers(sequence))
+                        skipped=resume.values if again and resume is not None else cut.values if cut else 0,
+                        pins=resume.objects if again and resume is not None else cut.objects if cut else None,
+                        covered=resume is not None and resume.covers(sequence))
             found += part.counts
             if found > limit:
                 yield self._stop(RecoveryIncomplete(
@@ -534,9 +576,12 @@ class Reading:
         runs: list[tuple[int, int]] = []
         fresh = False                   # a record settled on this receive beyond the first still to retry
         joined = False
+        cut: Cut | None = None
+        old_cut_done = False            # the old point's cut record settled to its end on this receive
         for part in records[head:]:
             if settled(part) and part.complete:
                 fresh |= not part.covered
+                old_cut_done |= old.cut is not None and part.sequence == old.cut.sequence
                 number = int(part.sequence or 0)
                 if joined:
                     runs[-1] = (runs[-1][0], number)
@@ -545,16 +590,24 @@ class Reading:
                 joined = True
             else:
                 joined = False
+                if settled(part) and part.cut and part.sequence and len(part.opened) <= MAX_PINNED_OBJECTS:
+                    # cut by the time (the last record read): its settled values are not handed over again
+                    cut = Cut(part.sequence, part.skipped + part.handed, tuple(part.opened))
+                    fresh |= part.handed > 0
         # runs of the old point beyond the last record read on this receive still hold
         last = int(records[-1].sequence or 0) if records else -1
         runs += [(max(first, last + 1), end) for first, end in old.settled if end > last]
         # the settled head only grows, to the range's end; runs alone count once after it moved (the runs
         # kept are capped, so ones settled again past the cap must not make a new message each receive)
-        if head == 0 and (not fresh or old.settled):
+        if head == 0 and (not fresh or old.settled or old.cut is not None):
             return None
         floor = int(sequence) if sequence is not None else -1
         runs = [(first, end) for first, end in runs if first > floor][:MAX_SETTLED_RUNS]
-        return Resume(sequence, values, found, tuple(runs), objects)
+        if cut is None and old.cut is not None and not old_cut_done:
+            cut = old.cut               # not read to its end on this receive: what it settled before still holds
+        if cut is not None and int(cut.sequence) <= floor:
+            cut = None                  # the settled head reached it
+        return Resume(sequence, values, found, tuple(runs), objects, cut)
 
     def resumed_body(self, point: Resume) -> str:
         return json.dumps({**self.document, RESUME: point.as_json()})

@@ -789,6 +789,16 @@ def test_a_resume_point_that_cannot_be_written_leaves_the_message_to_be_read_aga
     ({"sequenceNumber": "SEQ", "values": 0, "found": 1, "objects": []}, "objects"),     # pins of a whole record
     ({"sequenceNumber": "SEQ", "values": 2, "found": 1, "objects": [{"bucket": "wia-ingest"}]}, "objects"),
     ({"sequenceNumber": "SEQ", "values": 2, "found": 1, "objects": {"bucket": "b", "key": "k"}}, "objects"),
+    # moto numbers the records 1 (before the range), 2 and 3 (the range)
+    ({"sequenceNumber": "SEQ", "values": 0, "found": 1, "cut": {"sequenceNumber": "2", "values": 1, "objects": []}},
+     "cut"),                                                                            # the head's own record
+    ({"sequenceNumber": None, "values": 0, "found": 0, "cut": {"sequenceNumber": "3", "values": 0, "objects": []}},
+     "cut"),
+    ({"sequenceNumber": None, "values": 0, "found": 0, "settled": [["3", "3"]],
+      "cut": {"sequenceNumber": "3", "values": 1, "objects": []}}, "cut"),                  # inside a settled run
+    ({"sequenceNumber": None, "values": 0, "found": 0, "cut": {"sequenceNumber": "3", "values": 1}}, "cut"),
+    ({"sequenceNumber": None, "values": 0, "found": 0,
+      "cut": {"sequenceNumber": "3", "values": 1, "objects": [{"key": "k"}]}}, "cut.objects"),
     ("after 5", None),
 ])
 def test_a_malformed_resume_point_is_dead_lettered_naming_the_member(forwarder, samples, monkeypatch, resume, member):
@@ -1150,4 +1160,76 @@ def test_a_record_cut_after_opening_more_objects_than_can_be_pinned_is_read_agai
     relay.sink = slow.sink
     assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
     assert _ids_in(out) == [e["id"] for e in events[:6]] + [e["id"] for e in events] and fw.dead_letters() == []
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_record_cut_by_time_after_one_still_to_retry_goes_on_from_its_next_value(
+        forwarder, samples, monkeypatch, clock, tmp_path):
+    """Security Hub and a file, 40 s a chunk of two. Security Hub refuses the first record's event for the
+    whole first receive (its 3 attempts; the file takes it); the next record, an NDJSON of 6, is cut by the
+    time after its 5th value. The failure record goes on from a new message whose resume point has no
+    settled head and a `cut`: that record, 5 values settled. The next receive hands over the refused event
+    again and only the 6th value of the cut record: the file gets each of the 6 once (and the refused
+    event twice, a fan-out's retry). Before: the cut record, after one still to retry, was sent again
+    whole (its 5 settled events twice)."""
+    out = tmp_path / "out.ndjson"
+    fw = forwarder(SECURITYHUB + f'[destinations.archive]\nurl = "file://{out}"\n')
+    setup = Setup(fw, monkeypatch)
+    refused, *events = [fresh(samples["alert-sample"]) for _ in range(7)]
+    fw.aws.securityhub.state.fail_finding(refused["id"], "InternalException", "busy", times=3)
+    batch = put(setup.kinesis, [json.dumps(refused).encode(), ndjson(events)])
+    relay = fw.module.runtime().relay
+    relay.chunk_events = 2
+    relay.sink = slow = SlowDestination(relay.sink, clock, 40.0)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+
+    (first,) = setup.poll(rounds=1, context=clock.context)
+
+    assert first == {"batchItemFailures": []} and slow.sends == [2, 2, 2]
+    assert _ids_in(out) == [refused["id"]] + [e["id"] for e in events[:5]]
+    (resumed,) = setup.left_in(setup.queue)
+    assert json.loads(resumed)["wiaResume"] == {"sequenceNumber": None, "values": 0, "found": 0, "cut": {
+        "sequenceNumber": batch[1]["SequenceNumber"], "values": 5, "objects": []}}
+    relay.sink = slow.sink
+
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+
+    assert _ids_in(out) == [refused["id"]] + [e["id"] for e in events[:5]] + [refused["id"], events[5]["id"]]
+    assert set(fw.findings()) == {e["id"] for e in [refused, *events]} and fw.dead_letters() == []
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_cut_record_not_reached_again_keeps_what_it_settled_when_the_head_moves(
+        forwarder, samples, monkeypatch, clock, tmp_path):
+    """As above with a first record of two events (Security Hub refuses the first on receive 1): receive 1
+    cuts the NDJSON record of 6 after its 4th value. Receive 2 (100 s a chunk) settles the first record and
+    runs out of time before the cut record: the new resume point's head is the first record and it keeps
+    the cut. Receive 3 hands over only the cut record's last 2 values: each of its events once in the file."""
+    out = tmp_path / "out.ndjson"
+    fw = forwarder(SECURITYHUB + f'[destinations.archive]\nurl = "file://{out}"\n')
+    setup = Setup(fw, monkeypatch)
+    refused, other, *events = [fresh(samples["alert-sample"]) for _ in range(8)]
+    fw.aws.securityhub.state.fail_finding(refused["id"], "InternalException", "busy", times=3)
+    batch = put(setup.kinesis, [ndjson([refused, other]), ndjson(events)])
+    relay = fw.module.runtime().relay
+    relay.chunk_events = 2
+    relay.sink = slow = SlowDestination(relay.sink, clock, 40.0)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+    seq = [r["SequenceNumber"] for r in batch]
+    cut = {"sequenceNumber": seq[1], "values": 4, "objects": []}
+
+    assert setup.poll(rounds=1, context=clock.context) == [{"batchItemFailures": []}]
+    (resumed,) = setup.left_in(setup.queue)
+    assert json.loads(resumed)["wiaResume"] == {"sequenceNumber": None, "values": 0, "found": 0, "cut": cut}
+    slow.seconds = 100.0
+    assert setup.poll(rounds=1, context=clock.context) == [{"batchItemFailures": []}]
+    (resumed,) = setup.left_in(setup.queue)
+    assert json.loads(resumed)["wiaResume"] == {"sequenceNumber": seq[0], "values": 0, "found": 1, "cut": cut}
+    relay.sink = slow.sink
+
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+
+    ids = [e["id"] for e in events]
+    assert _ids_in(out) == [refused["id"], other["id"], *ids[:4], refused["id"], other["id"], *ids[4:]]
+    assert set(fw.findings()) == {e["id"] for e in [refused, other, *events]} and fw.dead_letters() == []
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
