@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
 
@@ -42,6 +40,9 @@ from wia_security.errors import ConfigError, ConversionError, DeliveryError, Wia
 from wia_security.formats import convert, get_format
 from wia_security.outputs import held_exclusively, replace_durably
 from wia_security.redact import remember_basic_auth
+from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, iso_micro, just_before, page_bounds, reaches_past
+from wia_security.taxii_settle import cutoff as settle_cutoff
+from wia_security.taxii_settle import recent_ids, server_clock, settle_seconds
 from wia_security.timeutil import parse_iso
 
 from .base import Rejected
@@ -63,11 +64,8 @@ DEFAULT_STATUS_TIMEOUT = 60.0
 #: Objects a source gathers before parsing them into events (an event's objects may span pages).
 DEFAULT_BATCH_OBJECTS = 20_000
 STATUS_POLL_INTERVAL = 0.5
-#: Seconds a date_added instant must lie behind the server's clock before a source reads its objects
-#: (a server may still be adding one request's objects); 0 reads everything listed at once.
-DEFAULT_SETTLE_SECONDS = 60.0
-#: The longest settle window taken (an Add lasts minutes at most; far longer windows overflow datetime).
-MAX_SETTLE_SECONDS = 86_400.0
+#: The settle window's default and limits (DEFAULT_SETTLE_SECONDS, imported above) are in
+#: wia_security.taxii_settle, shared with the Splunk app's and the XSOAR pack's TAXII pulls.
 FILTERS = ("added_after", "type", "id", "version", "spec_version")
 
 
@@ -106,8 +104,7 @@ class Page:
     def bounds(self) -> tuple[str | None, str | None]:
         """(earliest, latest) date_added on the page as far as its headers tell: a one-object page may
         carry only X-TAXII-Date-Added-First (medallion's last `next` page does so)."""
-        first, last = self.date_added_first, self.date_added_last
-        return first or last, last or (first if len(self.items) <= 1 else None)
+        return page_bounds(self.date_added_first, self.date_added_last, len(self.items))
 
 
 def _credentials(user: str | None, password: Any, token: Any) -> dict[str, Any]:
@@ -162,14 +159,7 @@ class TaxiiClient:
         header (RFC 9110: whole seconds, made as the answer goes out) less the time from sending the
         request to reading that answer, since the server may have listed objects long before it
         answered (a slow first page: medallion took 36 s under load). None without a usable `Date`."""
-        value = self._last_header("Date")
-        try:
-            moment = parsedate_to_datetime(value) if value else None
-            if moment is None or moment.tzinfo is None:
-                return None
-            return moment.astimezone(timezone.utc) - self._round_trip()
-        except (TypeError, ValueError, OverflowError):     # Overflow: the end of year 9999 west of UTC
-            return None
+        return server_clock(self._last_header("Date"), self._round_trip())
 
     def _round_trip(self) -> timedelta:
         elapsed = getattr(self._headers, "elapsed", None)
@@ -286,12 +276,13 @@ def _json_text(value: Any) -> str:
         return repr(value)
 
 
-def _just_before(timestamp: str) -> str:
-    return _iso(parse_iso(timestamp) - timedelta(microseconds=1))
+def _just_before(timestamp: str) -> str | None:
+    """One microsecond before `timestamp` (added_after is exclusive); None before the first instant of the
+    year 1 (nothing is earlier: no added_after)."""
+    return just_before(timestamp)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+_iso = iso_micro
 
 
 def _later(a: str | None, b: str | None) -> str | None:
@@ -498,33 +489,15 @@ class PolledPage:
 def _settle_seconds(value: Any, source: str | None = None) -> float:
     """The settle window: a finite number of seconds >= 0 (0 reads what the server lists at once)."""
     try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"must be a number of seconds, got {str(value)[:40]!r}", key="settle", source=source) from None
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise ConfigError(f"must be a number of seconds >= 0, got {str(value)[:40]!r}", key="settle", source=source)
-    if seconds > MAX_SETTLE_SECONDS:
-        raise ConfigError(f"must be at most {MAX_SETTLE_SECONDS:g} seconds (a day), got {str(value)[:40]!r}",
-                          key="settle", source=source)
-    return seconds
+        return settle_seconds(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="settle", source=source) from None
 
 
 def _reaches_past(page: Page, cutoff: datetime) -> bool:
     """Whether a page may hold objects added after `cutoff`. A page without date headers cannot be
     told apart and is read as it stands."""
-    earliest, latest = page.bounds()
-    if latest is not None:
-        return parse_iso(latest) > cutoff
-    return earliest is not None            # its end unknown: it may reach past
-
-
-def _dated_by(entry: dict[str, Any], cutoff: datetime) -> bool:
-    """Whether a manifest entry says it was added at or before `cutoff` (unreadable: not)."""
-    added = entry.get("date_added")
-    try:
-        return isinstance(added, str) and parse_iso(added) <= cutoff
-    except (TypeError, ValueError):
-        return False
+    return reaches_past(page.date_added_first, page.date_added_last, len(page.items), cutoff)
 
 
 def _well_formed(obj: Any) -> bool:
@@ -678,11 +651,8 @@ class TaxiiSource:
         its clock reads at least that (when the Date header lags the stamps, e.g. a proxy's clock).
         The first answer's clock, not a later one's: an Add still running while any page was listed
         began after the cutoff measured at the start of the walk (if it takes less than `settle`)."""
-        now = page.server_date or datetime.now(timezone.utc) - self.client._round_trip()
-        latest = page.bounds()[1]
-        if latest:
-            now = max(now, parse_iso(latest))
-        return now - timedelta(seconds=self.settle)
+        return settle_cutoff(self.settle, page.server_date, round_trip=self.client._round_trip(),
+                             latest=page.bounds()[1])
 
     def _settle_tail(self, tail: list[Page], cutoff: datetime, newest: str | None, seen: set[tuple[str, str]],
                      delivered: set[tuple[str, str]]) -> tuple[dict[tuple[str, str], Any], int, str | None,
@@ -727,8 +697,7 @@ class TaxiiSource:
         filters: dict[str, Any] = {"page_size": self.page_size, "added_after": _iso(cutoff), "type": self.types}
         if not self._no_manifest:
             try:
-                return {e["id"] for e in self.client.manifest(self.collection, **filters)
-                        if isinstance(e, dict) and isinstance(e.get("id"), str) and not _dated_by(e, cutoff)}
+                return recent_ids(self.client.manifest(self.collection, **filters), cutoff)
             except (requests.HTTPError, TAXIIServiceException, TaxiiPagingError) as exc:
                 self._no_manifest = True               # not asked again by this source
                 status = getattr(getattr(exc, "response", None), "status_code", None)

@@ -366,3 +366,15 @@ def test_a_date_header_that_is_no_usable_instant_measures_the_window_by_our_cloc
     p = poller()
     totals = p.poll()
     assert (totals["events"], totals["held"], p.stored()) == (0, len(stix_objects(events)), {})
+
+
+def test_a_checkpoint_at_the_first_instant_of_the_year_1_reads_from_the_beginning(medallion, poller):
+    # One microsecond before it is no datetime: _just_before raised OverflowError, so loading that checkpoint
+    # and every poll from it ended in a traceback. Nothing is earlier: the poll asks without added_after.
+    events = event_dicts(3, seed=5712, event_type="threat_intel")
+    add(medallion, events)
+    medallion.clock_offset = SETTLED
+    p = poller()
+    Checkpoint("0001-01-01T00:00:00Z", []).save(p.checkpoint)
+    assert Checkpoint.load(p.checkpoint).added_after == "0001-01-01T00:00:00Z"
+    assert p.poll()["events"] == len(events) and p.stored() == whole(events)

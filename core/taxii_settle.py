@@ -1,0 +1,197 @@
+"""The TAXII settle window: which objects of a Get Objects walk a poll leaves for a later one.
+
+A TAXII server may still be adding one request's objects, all stamped with one `date_added`, while a
+poll lists them (medallion adds them one at a time): read as they stand, the visible part would become
+partial events. So a poll holds back the objects added within the last `settle` seconds of the
+server's clock and keeps its position before them; a later poll reads them once they are older than
+the window, whole by then.
+
+Pure logic, shared by the TAXII source (connectors/taxii.py), the Splunk app's and the XSOAR pack's
+TAXII pulls (which carry their own standard-library HTTP): the cutoff from the server's `Date` header
+and the round trip, whether a page reaches past it, which objects of a page are held, and the position
+to keep. `SettleWindow` walks one poll's pages; the caller does the HTTP (Get Manifest for the one page
+that straddles the cutoff) and keeps the position it returns.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable, Iterable
+
+from .timeutil import parse_iso
+
+#: Seconds a date_added instant must lie behind the server's clock before a poll reads its objects
+#: (a server may still be adding one request's objects); 0 reads everything listed at once.
+DEFAULT_SETTLE_SECONDS = 60.0
+#: The longest settle window taken (an Add lasts minutes at most; far longer windows overflow datetime).
+MAX_SETTLE_SECONDS = 86_400.0
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def settle_seconds(value: Any) -> float:
+    """The settle window as seconds: a finite number from 0 to MAX_SETTLE_SECONDS. ValueError says why not
+    (without naming the setting: callers prefix their own name for it)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number of seconds, got {str(value)[:40]!r}") from None
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"must be a number of seconds >= 0, got {str(value)[:40]!r}")
+    if seconds > MAX_SETTLE_SECONDS:
+        raise ValueError(f"must be at most {MAX_SETTLE_SECONDS:g} seconds (a day), got {str(value)[:40]!r}")
+    return seconds
+
+
+def iso_micro(moment: datetime) -> str:
+    """UTC with microseconds and a Z, as TAXII dates are written (not strftime: glibc's %Y writes the year
+    232 as "232")."""
+    m = moment.astimezone(timezone.utc)
+    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
+            f"{m.microsecond:06d}Z")
+
+
+def just_before(timestamp: str) -> str | None:
+    """One microsecond before `timestamp`, for TAXII's exclusive `added_after`; None where nothing is earlier
+    (the first instant of the year 1 in UTC): ask without `added_after`, from the beginning. ValueError or
+    TypeError when `timestamp` is not an RFC 3339 date-time."""
+    try:
+        return iso_micro(parse_iso(timestamp) - _MICROSECOND)
+    except OverflowError:              # before the year 1, in UTC or in the timestamp's own offset
+        return None
+
+
+def instant(value: Any) -> datetime | None:
+    """A date header's instant, or None when absent or not a timestamp."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_iso(value)
+    except (ValueError, OverflowError):
+        return None
+
+
+def server_clock(date_header: str | None, round_trip: timedelta = timedelta(0)) -> datetime | None:
+    """The server's clock when a request reached it, at the latest: its answer's `Date` header (RFC 9110:
+    whole seconds, made as the answer goes out) less the time from sending the request to reading that
+    answer, since the server may have listed the objects long before it answered. None without a usable
+    `Date`."""
+    try:
+        moment = parsedate_to_datetime(date_header) if date_header else None
+        if moment is None or moment.tzinfo is None:
+            return None
+        return moment.astimezone(timezone.utc) - round_trip
+    except (TypeError, ValueError, IndexError, OverflowError):   # Overflow: the end of year 9999 west of UTC
+        return None
+
+
+def cutoff(settle: float, server_now: datetime | None, *, round_trip: timedelta = timedelta(0),
+           latest: str | None = None, our_now: datetime | None = None) -> datetime:
+    """`settle` seconds before the server's clock at a walk's first answer (`server_now`, see server_clock),
+    or, without one, our clock at the answer less the round trip. The server stamped the page's `latest`
+    date_added by its own clock, so its clock reads at least that (a `Date` set by a proxy whose clock lags).
+    Measured once per walk, at its first answer: an Add still running while any page was listed began
+    after that cutoff (if it takes less than `settle`)."""
+    now = server_now or (our_now or datetime.now(timezone.utc)) - round_trip
+    stamped = instant(latest)
+    if stamped is not None:
+        now = max(now, stamped)
+    try:
+        return now - timedelta(seconds=settle)
+    except OverflowError:              # a clock within a day of the year 1: nothing is that old
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def page_bounds(first: str | None, last: str | None, count: int) -> tuple[str | None, str | None]:
+    """(earliest, latest) date_added of a page as far as its X-TAXII-Date-Added-First/-Last headers tell:
+    a one-object page may carry only -First (medallion's last `next` page does so)."""
+    return first or last, last or (first if count <= 1 else None)
+
+
+def reaches_past(first: str | None, last: str | None, count: int, cut: datetime) -> bool:
+    """Whether a page may hold objects added after `cut`. A page without date headers cannot be placed and
+    is read as it stands."""
+    earliest, latest = (instant(b) for b in page_bounds(first, last, count))
+    if latest is not None:
+        return latest > cut
+    return earliest is not None        # its end unknown: it may reach past
+
+
+def straddles(first: str | None, last: str | None, count: int, cut: datetime) -> bool:
+    """Whether a page that reaches past `cut` starts at or before it: only part of it is held."""
+    earliest = instant(page_bounds(first, last, count)[0])
+    return earliest is not None and earliest <= cut
+
+
+def dated_by(entry: Any, cut: datetime) -> bool:
+    """Whether a manifest entry says it was added at or before `cut` (unreadable: not)."""
+    added = instant(entry.get("date_added")) if isinstance(entry, dict) else None
+    return added is not None and added <= cut
+
+
+def recent_ids(entries: Iterable[Any], cut: datetime) -> set[str]:
+    """Ids of the objects added after `cut`, from Get Manifest entries (or Get Objects objects, which have no
+    date_added) asked for with `added_after` = cut. An entry dated at or before the cutoff (a server ignoring
+    `added_after`) does not count."""
+    return {e["id"] for e in entries
+            if isinstance(e, dict) and isinstance(e.get("id"), str) and not dated_by(e, cut)}
+
+
+def split(objects: Iterable[Any], recent: set[str]) -> tuple[list[Any], list[Any]]:
+    """(read now, held) of a straddling page's objects: held when the object's id was added after the cutoff,
+    or when it has no id to look up (it waits for its page to settle)."""
+    read: list[Any] = []
+    held: list[Any] = []
+    for obj in objects:
+        oid = obj.get("id") if isinstance(obj, dict) else None
+        (held if not isinstance(oid, str) or oid in recent else read).append(obj)
+    return read, held
+
+
+@dataclass
+class Settled:
+    """What to do with one page of a walk."""
+
+    objects: list[Any]                 # to read now
+    held: list[Any] = field(default_factory=list)   # left for a later poll
+    #: the date_added to keep as the position once `objects` are read: the page's last (all read), its
+    #: first instant (split: every held object is later), or None (all held: keep the position as it was)
+    position: str | None = None
+    done: bool = False                 # the walk ends here: every later page is past the cutoff too
+
+
+class SettleWindow:
+    """One walk's settle decisions, page by page, in the order the server lists them (date_added order).
+
+    `page()` takes each page's objects and headers; `recent(cutoff)` is asked only for a page straddling the
+    cutoff and returns Get Manifest entries (or Get Objects objects) added after it, or None when it cannot
+    list them all (the whole page then waits). The cutoff is measured at the first page; once a page
+    reaches past it, the walk is done."""
+
+    def __init__(self, settle: float = DEFAULT_SETTLE_SECONDS) -> None:
+        self.settle = settle_seconds(settle)
+        self.cutoff: datetime | None = None
+
+    def page(self, objects: list[Any], first: str | None, last: str | None, *,
+             recent: Callable[[datetime], Iterable[Any] | None], date_header: str | None = None,
+             round_trip: timedelta = timedelta(0), our_now: datetime | None = None) -> Settled:
+        objects = list(objects)
+        everything = Settled(objects, position=last or first)
+        if not self.settle:
+            return everything
+        if self.cutoff is None:
+            self.cutoff = cutoff(self.settle, server_clock(date_header, round_trip), round_trip=round_trip,
+                                 latest=page_bounds(first, last, len(objects))[1], our_now=our_now)
+        if not objects or not reaches_past(first, last, len(objects), self.cutoff):
+            return everything
+        if not straddles(first, last, len(objects), self.cutoff):
+            return Settled([], objects, None, done=True)
+        entries = recent(self.cutoff)
+        if entries is None:
+            return Settled([], objects, None, done=True)
+        read, held = split(objects, recent_ids(entries, self.cutoff))
+        # The page's first instant is at or before the cutoff, so before every held object; what was read
+        # comes again from there, and callers skip it by the event ids they remember.
+        return Settled(read, held, page_bounds(first, last, len(objects))[0] if read else None, done=True)

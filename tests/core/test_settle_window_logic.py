@@ -1,0 +1,111 @@
+"""wia_security.taxii_settle: the pure logic of the TAXII settle window (shared by the TAXII source, the Splunk
+app and the XSOAR pack; their tests against medallion exercise it end to end)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from wia_security.taxii_settle import (SettleWindow, cutoff, just_before, page_bounds, reaches_past, recent_ids,
+                                       server_clock, settle_seconds)
+from wia_security.timeutil import parse_iso
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("timestamp,before", [
+    ("2026-01-05T10:00:00.000000Z", "2026-01-05T09:59:59.999999Z"),
+    ("2026-01-05T11:00:00+01:00", "2026-01-05T09:59:59.999999Z"),
+    ("0232-06-01T00:00:00Z", "0232-05-31T23:59:59.999999Z"),        # glibc's strftime wrote the year as "232"
+    ("0001-01-01T00:00:00.000001Z", "0001-01-01T00:00:00.000000Z"),
+])
+def test_just_before(timestamp, before):
+    assert just_before(timestamp) == before
+
+
+@pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00Z", "0001-01-01T00:30:00+01:00"])
+def test_nothing_is_before_the_first_instant_of_the_year_1(timestamp):
+    # It overflowed (OverflowError): a checkpoint or date header at the year 1 ended every poll.
+    assert just_before(timestamp) is None
+
+
+def test_just_before_refuses_what_is_not_a_timestamp():
+    with pytest.raises(ValueError):
+        just_before("soon")
+
+
+@pytest.mark.parametrize("value,seconds", [("0", 0.0), (60, 60.0), ("0.5", 0.5), ("86400", 86400.0)])
+def test_settle_seconds(value, seconds):
+    assert settle_seconds(value) == seconds
+
+
+@pytest.mark.parametrize("value,why", [("-1", ">= 0"), ("soon", "a number of seconds"), ("inf", ">= 0"),
+                                       ("nan", ">= 0"), (None, "a number of seconds"), ("86401", "at most 86400")])
+def test_settle_seconds_refused(value, why):
+    with pytest.raises(ValueError, match=why):
+        settle_seconds(value)
+
+
+def test_server_clock_is_the_date_header_less_the_round_trip():
+    assert server_clock("Sun, 01 Mar 2026 12:00:00 GMT", timedelta(seconds=3)) == NOW - timedelta(seconds=3)
+    for unusable in (None, "", "not a date", "Fri, 31 Dec 9999 23:59:59 -2359", "Sun, 01 Mar 2026 12:00:00"):
+        assert server_clock(unusable) is None
+
+
+def test_cutoff_takes_the_servers_clock_or_its_newest_stamp_or_ours():
+    assert cutoff(60, NOW) == NOW - timedelta(seconds=60)
+    later = "2026-03-01T12:05:00Z"                  # a Date header lagging the stamps (a proxy's clock)
+    assert cutoff(60, NOW, latest=later) == parse_iso(later) - timedelta(seconds=60)
+    assert cutoff(60, None, round_trip=timedelta(seconds=2), our_now=NOW) == NOW - timedelta(seconds=62)
+    assert cutoff(60, datetime(1, 1, 1, 0, 0, 30, tzinfo=timezone.utc)).year == 1      # no OverflowError
+
+
+def test_page_bounds_and_reaching_past():
+    cut = NOW
+    assert page_bounds("2026-03-01T11:00:00Z", None, 1) == ("2026-03-01T11:00:00Z", "2026-03-01T11:00:00Z")
+    assert page_bounds("2026-03-01T11:00:00Z", None, 2) == ("2026-03-01T11:00:00Z", None)
+    assert not reaches_past("2026-03-01T11:00:00Z", "2026-03-01T12:00:00Z", 5, cut)
+    assert reaches_past("2026-03-01T11:00:00Z", "2026-03-01T12:00:00.000001Z", 5, cut)
+    assert reaches_past("2026-03-01T11:00:00Z", None, 5, cut)          # its end unknown
+    assert not reaches_past(None, None, 5, cut)                          # no headers: read as it stands
+
+
+def test_recent_ids_leave_out_entries_dated_at_or_before_the_cutoff():
+    entries = [{"id": "a", "date_added": "2026-03-01T12:00:01Z"}, {"id": "b", "date_added": "2026-03-01T12:00:00Z"},
+               {"id": "c"}, {"date_added": "2026-03-01T12:00:01Z"}, "junk"]
+    assert recent_ids(entries, NOW) == {"a", "c"}
+
+
+def page(window: SettleWindow, objects, first, last, recent=lambda cut: []):
+    return window.page(objects, first, last, date_header="Sun, 01 Mar 2026 12:01:00 GMT", recent=recent)
+
+
+def test_a_window_reads_settled_pages_splits_the_straddling_one_and_holds_the_rest():
+    window = SettleWindow(60)                      # cutoff 12:00:00
+    settled = page(window, [{"id": "x"}], "2026-03-01T11:00:00Z", "2026-03-01T11:59:59Z")
+    assert (settled.objects, settled.held, settled.position, settled.done) == ([{"id": "x"}], [], "2026-03-01T11:59:59Z", False)
+    asked = []
+
+    def recent(cut):
+        asked.append(cut)
+        return [{"id": "new", "date_added": "2026-03-01T12:00:30Z"}]
+    split = page(window, [{"id": "old"}, {"id": "new"}, {"no": "id"}], "2026-03-01T11:59:59Z", "2026-03-01T12:00:30Z",
+                 recent)
+    assert asked == [NOW]
+    assert split.objects == [{"id": "old"}] and split.held == [{"id": "new"}, {"no": "id"}]
+    assert split.position == "2026-03-01T11:59:59Z" and split.done     # before every held object
+
+
+def test_a_window_holds_a_page_wholly_past_the_cutoff_or_one_it_cannot_split():
+    held = page(SettleWindow(60), [{"id": "a"}], "2026-03-01T12:00:01Z", "2026-03-01T12:00:30Z",
+                lambda cut: pytest.fail("no manifest needed"))
+    assert (held.objects, held.position, held.done) == ([], None, True)
+    unlisted = page(SettleWindow(60), [{"id": "a"}, {"id": "b"}], "2026-03-01T11:00:00Z", "2026-03-01T12:00:30Z",
+                    lambda cut: None)
+    assert (unlisted.objects, len(unlisted.held), unlisted.position) == ([], 2, None)
+
+
+def test_settle_zero_reads_everything():
+    everything = SettleWindow(0).page([{"id": "a"}], "2026-03-01T12:00:59Z", "2026-03-01T12:00:59Z",
+                                      date_header="Sun, 01 Mar 2026 12:01:00 GMT", recent=lambda cut: None)
+    assert (everything.objects, everything.done, everything.position) == ([{"id": "a"}], False, "2026-03-01T12:00:59Z")
