@@ -19,6 +19,10 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 import pytest
 
+# medallion in-process (fixtures `medallion`, `medallion_server`): one per session, whichever directory's tests
+# use it (medallion.load_app works once per process): the connector's, the Splunk app's and the XSOAR pack's.
+pytest_plugins = ["servers.medallion"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 

@@ -66,7 +66,7 @@ def test_scheme_describes_every_argument(built_app):
     assert {a.get("name") for a in scheme.iter("arg")} == {"source_url", "credential", "username", "verify_tls",
                                                            "stix_content", "page_size", "max_events", "retries",
                                                            "retry_backoff", "client_certificate_credential",
-                                                           "client_key_passphrase_credential"}
+                                                           "client_key_passphrase_credential", "settle"}
 
 
 @pytest.mark.parametrize("params,ok,why", [
@@ -186,7 +186,8 @@ def test_taxii_collection_in_small_pages_across_restarts(built_app, splunkd, tmp
         for event in samples[:4]:
             publish_event(taxii, event)
         params = {"source_url": taxii.collection_url.replace("http://", "taxii+http://"), "credential": "taxii",
-                  "username": USER, "page_size": "3", "max_events": "2"}
+                  "username": USER, "page_size": "3", "max_events": "2",
+                  "settle": "0"}      # read at once what was just published (the window: test_modular_input_taxii_settle.py)
         conf = input_xml(splunkd, tmp_path, "taxii", params)
         seen: list[dict] = []
         for _ in range(6):

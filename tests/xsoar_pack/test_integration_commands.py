@@ -166,7 +166,7 @@ def test_fetch_incidents_from_a_taxii_collection(integration, demisto, taxii, sa
     for event in sample_events[:4]:
         publish_event(taxii, event)
     params = {"url": taxii.collection_url, "source_type": "taxii", "credentials": {"identifier": USER, "password": PASSWORD},
-              "max_fetch": "3"}
+              "max_fetch": "3", "settle": "0"}   # at once what was just published (the window: test_integration_taxii_settle.py)
     assert run_command(integration, demisto, "test-module", params=params) == ["ok"]
     fetched, state = [], {}
     for round_ in range(8):

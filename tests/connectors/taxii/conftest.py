@@ -2,5 +2,4 @@
 import pytest
 
 pytest.importorskip("taxii2client", reason="the taxii extra is not installed")
-
-from servers.medallion import medallion, medallion_server  # noqa: E402,F401  (fixtures)
+# the medallion fixtures are in tests/conftest.py (one in-process server per session)

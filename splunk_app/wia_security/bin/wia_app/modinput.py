@@ -17,6 +17,8 @@ import xml.etree.ElementTree as ET
 from typing import Any, Iterator, TextIO
 from xml.sax.saxutils import escape
 
+from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, settle_seconds
+
 from .checkpoint import Checkpoint, CheckpointError
 from .client_cert import secret_fragments
 from .pull import SourceError, open_source
@@ -64,6 +66,11 @@ SCHEME = """<scheme>
             <arg name="stix_content">
                 <title>TAXII content</title>
                 <description>wia: WIA events as wia-security writes them to STIX (default); stix: any STIX, read natively</description>
+                <required_on_create>false</required_on_create>
+            </arg>
+            <arg name="settle">
+                <title>TAXII settle window (seconds)</title>
+                <description>TAXII only: objects added within this many seconds of the server's clock are left for a later run (the server may still be adding the rest of their request), 0 to 86400; 0 reads everything listed; default 60</description>
                 <required_on_create>false</required_on_create>
             </arg>
             <arg name="page_size">
@@ -170,6 +177,11 @@ def validate(params: dict[str, str]) -> str | None:
             return f"{key} must be a whole number from 1 to 999999999, not {params[key][:40]!r}"
     if params.get("retries") and not (_WHOLE_NUMBER.fullmatch(params["retries"]) and int(params["retries"]) <= MAX_RETRIES):
         return f"retries must be a whole number from 0 to {MAX_RETRIES}, not {params['retries'][:40]!r}"
+    if params.get("settle"):
+        try:
+            settle_seconds(params["settle"])
+        except ValueError as exc:
+            return f"settle (the TAXII settle window) {exc}"
     if params.get("retry_backoff") and not (_SECONDS.fullmatch(params["retry_backoff"])
                                             and float(params["retry_backoff"]) <= MAX_RETRY_WAIT):
         return f"retry_backoff must be seconds from 0 to {MAX_RETRY_WAIT:.0f} (e.g. 2 or 0.5), not {params['retry_backoff'][:40]!r}"
@@ -209,6 +221,8 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
     except SplunkdError as exc:
         log(f"ERROR wia_events input={name}: {exc}")
         return 2
+    if params["source_url"].split("://", 1)[0].split("+", 1)[0].lower() == "taxii":
+        options["settle"] = settle_seconds(params.get("settle") or DEFAULT_SETTLE_SECONDS)
     try:
         source = open_source(params["source_url"], secret=secret, username=params.get("username"),
                              verify_tls=_bool(params.get("verify_tls", "true")),
@@ -221,7 +235,7 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
     max_events = int(params.get("max_events") or 10_000)
     retries = int(params.get("retries") or DEFAULT_RETRIES)
     backoff = float(params.get("retry_backoff") or DEFAULT_RETRY_BACKOFF)
-    counts = {"emitted": 0, "invalid": 0, "duplicates": 0, "skipped": 0}
+    counts = {"emitted": 0, "invalid": 0, "duplicates": 0, "skipped": 0, "held": 0}
     stdout.write("<stream>")
     try:
         failures = 0
@@ -258,7 +272,9 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
         for note in dict.fromkeys(getattr(source, "notes", ())):     # e.g. the SASL mechanism chosen, once
             log(f"INFO wia_events input={name}: {note}")
         log(f"INFO wia_events input={name} emitted={counts['emitted']} invalid={counts['invalid']} "
-            f"duplicates={counts['duplicates']} skipped={counts['skipped']}")
+            f"duplicates={counts['duplicates']} skipped={counts['skipped']}"
+            + (f" held={counts['held']} (TAXII objects added in the last {options['settle']:g} s of the server's clock, "
+               "still settling: a later run reads them)" if counts["held"] else ""))
 
 
 #: time.sleep, named so that in-process tests can replace it.
@@ -298,6 +314,7 @@ def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int
                 checkpoint.remember(event_id)
         stdout.flush()                      # Splunk has the page before the checkpoint moves
         checkpoint.save(page.position)
+        counts["held"] = page.held          # a TAXII walk holds on its last page only
         yield None
         if counts["emitted"] >= max_events:
             return

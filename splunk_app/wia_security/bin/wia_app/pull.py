@@ -13,6 +13,11 @@ nothing but the vendored pure-Python core.
   skipped. `stix_content="stix"`: any STIX; each page is read natively, event by event, with
   the STIX format's to_wia_each (an object the reader cannot use skips only the events that need it;
   relationships split across pages are not joined).
+  Objects added within the last `settle` seconds of the server's clock (default 60; 0 reads everything
+  listed) are held for a later run, since the server may still be adding the rest of their request
+  (wia_security.taxii_settle): the run stops at the first page reaching past that cutoff, reads the
+  part of a page straddling it that is older (Get Manifest names the recent ids; Get Objects where the
+  server has no manifest) and keeps the position before what it held.
 - gateway+https://host : the WIA gateway's arrival-order feed `GET /v1/events?after=<cursor>&limit=N`
   (the first cursor is "0"), answering {"events": [...], "next": <cursor>}; the same cursor comes
   back when nothing is new (docs/connectors/gateway.md).
@@ -32,6 +37,7 @@ import logging
 import re
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -40,10 +46,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from wia_security import kafka_sasl
+from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, iso_micro, just_before, settle_seconds
 
 from .client_cert import ClientCertificateError, load_client_certificate
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+#: Most pages of Get Manifest a settle split reads (what was added in the last `settle` seconds).
+MAX_RECENT_PAGES = 1000
 
 
 class SourceError(Exception):
@@ -63,6 +72,7 @@ class Page:
     events: list[dict[str, Any]]
     position: dict[str, Any]
     skipped: list[str] = field(default_factory=list)   # why objects did not become events
+    held: int = 0                                       # TAXII objects still settling, left for a later run
 
 
 class HttpSource:
@@ -77,6 +87,7 @@ class HttpSource:
         self.timeout = timeout
         self.stix_content = stix_content
         self._ssl = ssl.create_default_context() if verify_tls else ssl._create_unverified_context()
+        self.round_trip = timedelta(0)      # of the last request: sent -> answer's headers read (TAXII settle)
 
     def __repr__(self) -> str:  # never the secret
         return f"<{type(self).__name__} {_redact(self.base)}>"
@@ -93,7 +104,9 @@ class HttpSource:
     def _get(self, url: str, accept: str) -> tuple[dict[str, Any], Any]:
         request = urllib.request.Request(url, headers=self._headers(accept))
         try:
+            started = time.monotonic()
             with urllib.request.urlopen(request, timeout=self.timeout, context=self._ssl) as response:
+                self.round_trip = timedelta(seconds=time.monotonic() - started)
                 return json.loads(response.read().decode("utf-8") or "{}"), response.headers
         except urllib.error.HTTPError as exc:
             retryable = exc.code in (408, 429) or exc.code >= 500
@@ -129,12 +142,21 @@ class HttpSource:
 class TaxiiSource(HttpSource):
     scheme = "taxii"
 
+    def __init__(self, url: str, *, settle: float = DEFAULT_SETTLE_SECONDS, **options: Any) -> None:
+        super().__init__(url, **options)
+        try:
+            self.settle = settle_seconds(settle)
+        except ValueError as exc:
+            raise SourceError(f"settle {exc}", url=_redact(url)) from None
+        self._no_manifest = False           # Get Manifest failed once: the settle split uses Get Objects
+
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:
         """TAXII 2.1 Get Objects (section 5.4). Within a run, pages follow the server's `next` token
         (objects added in one request share one date_added, so added_after alone cannot page through
         them); across runs, the checkpoint is the last page's date_added, stepped back 1 microsecond
         because added_after is exclusive (section 3.4.2): objects of that instant are read again and
-        the caller skips the event ids it already emitted."""
+        the caller skips the event ids it already emitted. Objects still settling end the run, the
+        position kept before them (the module's docstring)."""
         from wia_security import Event
         from wia_security.formats import get_format
 
@@ -142,8 +164,11 @@ class TaxiiSource(HttpSource):
         objects_url = self.base.rstrip("/") + "/objects/"
         after = position.get("added_after")
         params = {"limit": str(self.page_size)}
-        if after:
-            params["added_after"] = _step_back(after)
+        start = _step_back(after) if after else None
+        if start:
+            params["added_after"] = start
+        window = SettleWindow(self.settle)
+        kept = dict(position)               # the position of the last page handed over
         next_token = None
         while True:
             query = dict(params, next=next_token) if next_token else params
@@ -158,6 +183,14 @@ class TaxiiSource(HttpSource):
                 # Checkpointed, it would fail every later run; the page is not indexed, the run stops here.
                 raise SourceError(f"the TAXII server's X-TAXII-Date-Added-Last {last[:40]!r} is not a timestamp",
                                   url=_redact(objects_url)) from None
+            settled = window.page(objects, headers.get("X-TAXII-Date-Added-First"),
+                                  headers.get("X-TAXII-Date-Added-Last"), date_header=headers.get("Date"),
+                                  round_trip=self.round_trip, recent=self._added_after)
+            objects = settled.objects
+            if settled.done:                # what follows is still settling: the position stays before it
+                kept = {"added_after": settled.position} if settled.position else kept
+            else:
+                kept = {"added_after": last} if last else kept
             events: list[dict[str, Any]] = []
             skipped = [f"STIX object #{i} added up to {last}: a JSON {type(o).__name__}, not an object"
                        for i, o in enumerate(objects) if not isinstance(o, dict)]
@@ -172,10 +205,37 @@ class TaxiiSource(HttpSource):
                             skipped.append(f"STIX objects added up to {last}: {outcome.error}")
                 except Exception as exc:  # a converter error names the object; keep going with the rest
                     skipped.append(f"STIX objects added up to {last}: {exc}")
-            yield Page(events, {"added_after": last} if last else dict(position), skipped)
+            yield Page(events, dict(kept), skipped, len(settled.held))
             next_token = body.get("next")
-            if not body.get("more") or not objects or not next_token:
+            if settled.done or not body.get("more") or not objects or not next_token:
                 return
+
+    def _added_after(self, cutoff: datetime) -> list[Any] | None:
+        """The Get Manifest entries of what was added after `cutoff` (the ids to hold of a page straddling it),
+        every page of them; a server answering Get Manifest with an HTTP error (many do not serve it) gets Get
+        Objects with the same filter instead, which lists them too. None when the server says more follow
+        without a `next` token: they cannot all be listed, so the whole page waits."""
+        entries: list[Any] = []
+        for endpoint in ("objects",) if self._no_manifest else ("manifest", "objects"):
+            url = f"{self.base.rstrip('/')}/{endpoint}/"
+            params = {"limit": str(self.page_size), "added_after": iso_micro(cutoff)}
+            try:
+                for _ in range(MAX_RECENT_PAGES):
+                    body, _, listed = self._get_object(f"{url}?{urllib.parse.urlencode(params)}", TAXII_MEDIA_TYPE,
+                                                       "objects")
+                    entries += listed
+                    if not body.get("more") or not listed:
+                        return entries
+                    if not body.get("next"):
+                        return None
+                    params["next"] = str(body["next"])
+                return None                 # a `next` that never ends: they cannot all be listed
+            except SourceError as exc:
+                if endpoint != "manifest" or exc.status is None:
+                    raise
+                self._no_manifest = True    # not asked again by this source
+                entries = []
+        return entries
 
     def _readable(self, objects: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """The groups of objects to parse: each WIA-extension carrier alone, or the whole page."""
@@ -518,9 +578,13 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _step_back(timestamp: str) -> str:
-    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) - timedelta(microseconds=1)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _step_back(timestamp: str) -> str | None:
+    """One microsecond before a TAXII date (added_after is exclusive); None before the first instant of the
+    year 1 (ask from the beginning). ValueError when it is not a timestamp."""
+    try:
+        return just_before(timestamp)
+    except TypeError:
+        raise ValueError(f"{timestamp!r} is not a timestamp") from None
 
 
 def _split(url: str) -> tuple[str, urllib.parse.SplitResult]:

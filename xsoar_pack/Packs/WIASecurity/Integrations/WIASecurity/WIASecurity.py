@@ -19,7 +19,9 @@ import socket
 import ssl
 import sys
 import tempfile
+import time
 import zipimport
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -109,6 +111,7 @@ from wia_security import kafka_sasl  # noqa: E402
 from wia_security.attack import table as attack_table  # noqa: E402
 from wia_security.pem import PRIVATE_KEY_LABELS, blocks, private_pem_files  # noqa: E402
 from wia_security.severity import band  # noqa: E402
+from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, iso_micro, just_before, settle_seconds  # noqa: E402
 
 ''' CONSTANTS '''
 
@@ -130,6 +133,8 @@ KAFKA_CLIENT_ID = "wia-security-xsoar"
 #: kafka-python's SASL mechanism when none is configured and the pre-flight login could not ask the broker (no
 #: broker answered it): the integration's default before mechanisms were discovered.
 KAFKA_UNDISCOVERED_SASL_MECHANISM = "PLAIN"
+#: Most pages of Get Manifest a TAXII settle split reads (what was added in the last `settle` seconds).
+TAXII_MAX_RECENT_PAGES = 1000
 
 ''' CLIENT CLASS '''
 
@@ -140,7 +145,8 @@ class Client(BaseClient):
 
     def __init__(self, base_url: str, source_type: str, verify: bool, proxy: bool, token: str | None = None,
                  username: str | None = None, stix_content: str = "wia", client_certificate: str | None = None,
-                 client_key: str | None = None, client_key_passphrase: str | None = None):
+                 client_key: str | None = None, client_key_passphrase: str | None = None,
+                 settle: float = DEFAULT_SETTLE_SECONDS):
         headers = {"User-Agent": f"wia-security-xsoar/{wia_security.__version__}"}
         auth = None
         if username and token:
@@ -150,6 +156,8 @@ class Client(BaseClient):
         super().__init__(base_url=base_url.rstrip("/"), verify=verify, proxy=proxy, headers=headers, auth=auth)
         self.source_type = source_type
         self.stix_content = stix_content
+        self.settle = settle                # TAXII: seconds of the server's clock whose objects are left to settle
+        self._no_manifest = False           # TAXII: Get Manifest failed once; the settle split uses Get Objects
         self.kafka_url, self.kafka_username, self.kafka_password = base_url, username, token
         self.verify = verify
         # mutual TLS with the Kafka brokers: PEM text from XSOAR's credential store, loaded into the TLS context
@@ -307,19 +315,49 @@ class Client(BaseClient):
                                    "that demands client certificates (mutual TLS) needs the Kafka client certificate "
                                    "and key parameters, with a certificate issued by a CA the broker trusts.")
 
-    def taxii_objects(self, added_after: str | None, limit: int, next_token: str | None = None) -> tuple[dict[str, Any], str | None]:
-        """TAXII 2.1 Get Objects (section 5.4): one page after `added_after` (continued with the server's
-        `next` token); returns (envelope, X-TAXII-Date-Added-Last)."""
+    def taxii_objects(self, added_after: str | None, limit: int, next_token: str | None = None,
+                      endpoint: str = "objects") -> tuple[Any, Any, timedelta]:
+        """TAXII 2.1 Get Objects (section 5.4; or Get Manifest, 5.3): one page after `added_after` (continued
+        with the server's `next` token); returns (envelope, response headers, round trip: request sent ->
+        answer's headers read)."""
         params: dict[str, Any] = {"limit": limit}
         if added_after:
             params["added_after"] = added_after
         if next_token:
             params["next"] = next_token
-        response = self._http_request("GET", "/objects/", params=params, resp_type="response",
+        started = time.monotonic()
+        response = self._http_request("GET", f"/{endpoint}/", params=params, resp_type="response",
                                       headers={**self._headers, "Accept": TAXII_MEDIA_TYPE})
-        # medallion (the OASIS reference server) sends only -First when a page holds one object.
-        last = response.headers.get("X-TAXII-Date-Added-Last") or response.headers.get("X-TAXII-Date-Added-First")
-        return response.json(), last
+        elapsed = getattr(response, "elapsed", None)
+        round_trip = elapsed if isinstance(elapsed, timedelta) else timedelta(seconds=time.monotonic() - started)
+        return response.json(), response.headers, round_trip
+
+    def taxii_recent(self, cutoff: datetime) -> list[Any] | None:
+        """The Get Manifest entries of what was added after `cutoff` (the ids to hold of a page straddling the
+        settle cutoff), every page of them; a server answering Get Manifest with an error (many do not serve it)
+        gets Get Objects with the same filter instead, which lists them too. None when the server says more
+        follow without a `next` token: they cannot all be listed, so the whole page waits."""
+        for endpoint in ("objects",) if self._no_manifest else ("manifest", "objects"):
+            entries: list[Any] = []
+            next_token = None
+            try:
+                for _ in range(TAXII_MAX_RECENT_PAGES):
+                    envelope, _, _ = self.taxii_objects(iso_micro(cutoff), MAX_LIMIT, next_token, endpoint=endpoint)
+                    listed = feed_list(envelope, "objects", f"the TAXII server's Get {endpoint.title()}")
+                    entries += listed
+                    if not envelope.get("more") or not listed:
+                        return entries
+                    next_token = envelope.get("next")
+                    if not next_token:
+                        return None
+                return None             # a `next` that never ends: they cannot all be listed
+            except DemistoException as exc:
+                if endpoint != "manifest":
+                    raise
+                self._no_manifest = True
+                demisto.debug(f"{INTEGRATION_NAME}: Get Manifest failed ({str(exc)[:200]}); the objects added after "
+                              "the settle cutoff are listed with Get Objects instead")
+        return None
 
 
 ''' HELPER FUNCTIONS '''
@@ -535,11 +573,20 @@ def event_summary(event: dict[str, Any]) -> dict[str, Any]:
             "Technique": mitre.get("sub_technique") or mitre.get("technique")}
 
 
-def step_back(timestamp: str) -> str:
-    """One microsecond before an RFC 3339 UTC timestamp (TAXII added_after is exclusive)."""
-    from datetime import datetime, timedelta, timezone
-    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) - timedelta(microseconds=1)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def step_back(timestamp: str) -> str | None:
+    """One microsecond before an RFC 3339 timestamp (TAXII added_after is exclusive); None before the first
+    instant of the year 1 (ask from the beginning). ValueError when it is not a timestamp."""
+    return just_before(timestamp)
+
+
+def settle_param(value: Any) -> float:
+    """The TAXII settle window parameter (seconds, 0 to a day; empty: the default); the error names it."""
+    if value in (None, ""):
+        return DEFAULT_SETTLE_SECONDS
+    try:
+        return settle_seconds(str(value).strip())
+    except ValueError as exc:
+        raise DemistoException(f"TAXII settle window (seconds) {exc}") from None
 
 
 def events_from_stix(objects: list[dict[str, Any]], stix_content: str,
@@ -592,6 +639,7 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
     new_state = dict(state)
     next_token = None
     taxii_after = step_back(state["added_after"]) if state.get("added_after") else None
+    window = SettleWindow(client.settle) if client.source_type == "taxii" else None
     while len(events) < limit:
         if client.source_type == "kafka":
             batch, offsets, kafka_problems = client.kafka_messages(new_state.get("offsets") or {}, limit - len(events))
@@ -602,19 +650,36 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
             # Within a fetch, pages follow `next` (objects added in one request share one date_added);
             # across fetches the state is the last page's date_added, read again from 1 microsecond
             # before (added_after is exclusive) with the event ids already fetched skipped.
-            envelope, last = client.taxii_objects(taxii_after, limit, next_token)
+            # Objects added within the last `settle` seconds of the server's clock are left for a later fetch
+            # (the server may still be adding the rest of their request): the fetch stops at the first page
+            # reaching past that cutoff, reads the older part of a page straddling it, and last_run stays
+            # before what it held (wia_security.taxii_settle).
+            envelope, headers, round_trip = client.taxii_objects(taxii_after, limit, next_token)
             objects = feed_list(envelope, "objects", "the TAXII server")
-            problems += [f"STIX object #{i} of the page is a JSON {type(o).__name__}, not an object"
-                         for i, o in enumerate(objects) if not isinstance(o, dict)]
-            batch = events_from_stix(objects, client.stix_content, problems)
-            next_token = envelope.get("next")
-            more = bool(envelope.get("more")) and bool(objects) and bool(next_token)
+            # medallion (the OASIS reference server) sends only -First when a page holds one object.
+            first, last_header = headers.get("X-TAXII-Date-Added-First"), headers.get("X-TAXII-Date-Added-Last")
+            last = last_header or first
             if last:
                 try:
                     step_back(last)
                 except (ValueError, OverflowError):
                     # Kept in last_run, it would fail every later fetch: fail this one, last_run unchanged.
                     raise DemistoException(f"the TAXII server's X-TAXII-Date-Added-Last {last[:40]!r} is not a timestamp") from None
+            settled = window.page(objects, first, last_header, date_header=headers.get("Date"), round_trip=round_trip,
+                                  recent=client.taxii_recent)
+            objects = settled.objects
+            problems += [f"STIX object #{i} of the page is a JSON {type(o).__name__}, not an object"
+                         for i, o in enumerate(objects) if not isinstance(o, dict)]
+            batch = events_from_stix(objects, client.stix_content, problems)
+            next_token = envelope.get("next")
+            more = not settled.done and bool(envelope.get("more")) and bool(objects) and bool(next_token)
+            if settled.done:
+                if settled.position:
+                    new_state["added_after"] = settled.position
+                if settled.held:
+                    demisto.debug(f"{INTEGRATION_NAME}: {len(settled.held)} TAXII object(s) added in the last "
+                                  f"{client.settle:g} s of the server's clock left for a later fetch (still settling)")
+            elif last:
                 new_state["added_after"] = last
         else:
             page = client.gateway_events(new_state.get("cursor"), limit)
@@ -797,7 +862,8 @@ def main() -> None:  # pragma: no cover - exercised through the tests' demistomo
                         token=credentials.get("password") or None, username=credentials.get("identifier") or None,
                         stix_content=params.get("stix_content") or "wia",
                         client_certificate=client_certificate.get("identifier"), client_key=client_certificate.get("password"),
-                        client_key_passphrase=key_passphrase.get("password"))
+                        client_key_passphrase=key_passphrase.get("password"),
+                        settle=settle_param(params.get("settle")))
         if command == "test-module":
             return_results(test_module(client))
         elif command == "fetch-incidents":

@@ -1,0 +1,161 @@
+"""The wia_events input's TAXII settle window, run as Splunk runs it (the built app, `bin/wia_events.py`),
+against medallion 3 in-process (tests/servers/medallion.py): objects added within the last `settle`
+seconds of the server's clock are not indexed and the checkpoint stays before them; a later run reads them
+whole. Time passes on the server (`medallion.clock_offset`), not by sleeping."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+from servers.medallion import PASSWORD, USER
+from strategies import event_dicts
+from taxii_settle_helpers import SETTLED, add, add_in_progress, stix_objects
+
+from wia_security.timeutil import parse_iso
+
+from .splunkd_stub import Splunkd
+from .test_modular_input import input_xml, run_input, streamed
+
+
+@pytest.fixture
+def splunkd():
+    with Splunkd() as server:
+        server.passwords[("wia_security", "taxii")] = PASSWORD
+        yield server
+
+
+class Input:
+    """One wia_events input on the medallion collection, with its own checkpoint directory."""
+
+    def __init__(self, app: Path, splunkd: Splunkd, medallion, folder: Path, **params: str) -> None:
+        self.app, self.folder = app, folder
+        folder.mkdir()
+        self.conf = input_xml(splunkd, folder, "intel", {
+            "source_url": "taxii+" + medallion.collection_url(), "credential": "taxii", "username": USER, **params})
+        self.ids: list[str] = []
+
+    def run(self) -> tuple[list[dict], str]:
+        """One run: (the events it indexed, its stderr)."""
+        run = run_input(self.app, [], self.conf)
+        assert run.returncode == 0, run.stderr
+        events = [s["event"] for s in streamed(run.stdout)]
+        self.ids += [e["id"] for e in events]
+        return events, run.stderr
+
+    def position(self) -> dict:
+        (path,) = self.folder.glob("wia_events_*.json")
+        return json.loads(path.read_text())["position"]
+
+
+def held(stderr: str) -> int:
+    summary = next(line for line in stderr.splitlines() if " emitted=" in line)
+    return int(summary.split(" held=", 1)[1].split()[0]) if " held=" in summary else 0
+
+
+def ids(events: list[dict]) -> list[str]:
+    return sorted(e["id"] for e in events)
+
+
+def test_a_run_overlapping_an_add_indexes_no_partial_event_and_a_later_run_indexes_it_whole(built_app, splunkd,
+                                                                                           medallion, tmp_path):
+    # stix_content=stix reads STIX natively: the visible part of the Add (indicators without the malware that
+    # carries the WIA event) would be indexed as events of their own, under derived ids.
+    app, _ = built_app
+    events = event_dicts(4, seed=6701, event_type="threat_intel")
+    source = Input(app, splunkd, medallion, tmp_path / "a", stix_content="stix")
+    with add_in_progress(medallion, events) as visible:
+        overlapping, log = source.run()
+    assert 0 < visible < len(stix_objects(events))            # the run saw part of the request
+    assert overlapping == [] and held(log) == visible          # nothing indexed of it
+    assert "added_after" not in source.position()             # and the checkpoint did not move past it
+    settling, log = source.run()                               # the Add is done, but still within the window
+    assert settling == [] and held(log) == len(stix_objects(events))
+    medallion.clock_offset = SETTLED
+    settled, log = source.run()
+    assert ids(settled) == ids(events) and held(log) == 0      # every event whole, under its own id
+    assert {e["id"]: e for e in settled} == {e["id"]: e for e in events}
+    assert source.run()[0] == []
+
+
+@pytest.mark.parametrize("manifest", ["served", "missing"])
+def test_a_quiet_collection_is_read_at_once_and_a_fresh_add_in_the_same_walk_is_held(built_app, splunkd, medallion,
+                                                                                      tmp_path, monkeypatch, manifest):
+    # Pages of 7 objects: one page holds the end of `older` (settled) and the start of `newer` (not). That page
+    # is split by Get Manifest (by Get Objects where the server answers the manifest with 404), the checkpoint
+    # kept before `newer`, from scratch and from a checkpoint.
+    app, _ = built_app
+    older, newer = event_dicts(10, seed=6702, event_type="threat_intel"), event_dicts(3, seed=6703, event_type="threat_intel")
+    assert len(stix_objects(older)) % 7
+    add(medallion, older)
+    medallion.clock_offset = SETTLED                          # a quiet collection: its last Add is older than the window
+    incremental = Input(app, splunkd, medallion, tmp_path / "incremental", page_size="7")
+    quiet, log = incremental.run()
+    assert ids(quiet) == ids(older) and held(log) == 0
+    older_at = incremental.position()["added_after"]
+    add(medallion, newer)
+    newer_at = parse_iso(medallion.now())
+    asked: list[str] = []
+    flask_app = medallion.server.app.app
+
+    def manifest_seen(environ, start_response):
+        if environ["PATH_INFO"].endswith("/manifest/"):
+            asked.append(environ["QUERY_STRING"])
+            if manifest == "missing":
+                start_response("404 Not Found", [("Content-Type", "application/taxii+json;version=2.1")])
+                return [b'{"title": "Not Found"}']
+        return flask_app(environ, start_response)
+    monkeypatch.setattr(medallion.server.app, "app", manifest_seen)
+    fresh = Input(app, splunkd, medallion, tmp_path / "fresh", page_size="7")      # the whole collection in one run
+    for source, reads in ((incremental, []), (fresh, older)):
+        first, log = source.run()
+        assert ids(first) == ids(reads) and held(log) > 0     # nothing of `newer`
+        assert parse_iso(source.position()["added_after"]) < newer_at
+    assert asked                                              # the straddling page was split
+    assert incremental.position()["added_after"] == older_at
+    medallion.clock_offset += SETTLED
+    for source in (incremental, fresh):
+        later, log = source.run()
+        assert ids(later) == ids(newer) and held(log) == 0
+        assert sorted(source.ids) == ids(older + newer)       # each event once
+
+
+@pytest.mark.parametrize("skew", [-3600, 3600])
+def test_the_window_is_measured_on_the_servers_clock_an_hour_off_ours(built_app, splunkd, medallion, tmp_path, skew):
+    # Behind ours, a fresh Add would look an hour old by our clock (read at once); ahead, an hour in the future
+    # (held an hour). The server's Date header measures it.
+    app, _ = built_app
+    events = event_dicts(3, seed=6704, event_type="threat_intel")
+    medallion.clock_offset = skew
+    add(medallion, events)
+    source = Input(app, splunkd, medallion, tmp_path / "a")
+    fresh, log = source.run()
+    assert fresh == [] and held(log) == len(stix_objects(events))
+    medallion.clock_offset += SETTLED
+    assert ids(source.run()[0]) == ids(events)
+
+
+def test_settle_zero_reads_at_once_and_a_shorter_window_sooner(built_app, splunkd, medallion, tmp_path):
+    app, _ = built_app
+    events = event_dicts(3, seed=6705, event_type="threat_intel")
+    add(medallion, events)
+    assert ids(Input(app, splunkd, medallion, tmp_path / "zero", settle="0").run()[0]) == ids(events)
+    medallion.clock_offset = 31
+    assert ids(Input(app, splunkd, medallion, tmp_path / "thirty", settle="30").run()[0]) == ids(events)
+    default, log = Input(app, splunkd, medallion, tmp_path / "default").run()
+    assert default == [] and held(log) == len(stix_objects(events))     # 31 s is inside the default 60
+
+
+@pytest.mark.parametrize("value,ok", [("0", True), ("60", True), ("0.5", True), ("86400", True), ("-1", False),
+                                      ("soon", False), ("inf", False), ("nan", False), ("86401", False),
+                                      ("1e10", False)])
+def test_validate_arguments_settle(built_app, value, ok):
+    app, _ = built_app
+    params = {"source_url": "taxii+https://t.example/api1/collections/x/", "settle": value}
+    items = "".join(f'<param name="{k}">{escape(v)}</param>' for k, v in params.items())
+    run = run_input(app, ["--validate-arguments"], f'<items><item name="x">{items}</item></items>')
+    assert (run.returncode == 0) is ok
+    if not ok:
+        assert "settle (the TAXII settle window) must be" in ET.fromstring(run.stdout).findtext("message")

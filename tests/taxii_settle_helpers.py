@@ -1,0 +1,76 @@
+"""Helpers for the TAXII settle-window tests of the Splunk app and the XSOAR pack, against the in-process
+medallion (tests/servers/medallion.py): time passes on the server (`medallion.clock_offset` moves its
+`Date` header and the date_added it stamps), not by sleeping."""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from servers.medallion import PASSWORD, USER
+
+from wia_security import convert
+from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS
+
+SETTLED = DEFAULT_SETTLE_SECONDS + 1       # the server's Date header has whole seconds
+
+
+def stix_objects(events: list[dict]) -> list[dict]:
+    """The objects an Add of `events` stores (the extension-definition left out: medallion 3.0.0 sorts by a
+    `version` property, which that object has with another meaning)."""
+    return list({o["id"]: o for e in events for o in convert(e, to="stix")["objects"]
+                 if o["type"] != "extension-definition"}.values())
+
+
+def add(medallion, events: list[dict]) -> None:
+    """One Add Objects request for all of `events` (medallion stamps them with one date_added)."""
+    from wia_security.connectors.delivery import DeliveryPolicy
+    from wia_security.connectors.taxii import TaxiiSink
+    policy = DeliveryPolicy(max_events=len(events), max_wait=0)
+    with TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD, delivery=policy) as sink:
+        assert sink.send(events).merge(sink.flush()).delivered == len(events)
+
+
+def listed(medallion) -> int:
+    """How many objects Get Objects lists now."""
+    from wia_security.connectors.taxii import TaxiiClient
+    client = TaxiiClient(medallion.collection_url(), user=USER, password=PASSWORD)
+    with client.collection() as collection:
+        return len(list(client.objects(collection)))
+
+
+@contextmanager
+def add_in_progress(medallion, events: list[dict]) -> Iterator[int]:
+    """A real Add Objects request of `events`, held inside medallion just after it stored its first indicator
+    (each event's malware, which carries the WIA event, comes later in the request); yields how many objects
+    Get Objects lists meanwhile, then lets the Add finish. The Add is served beside medallion's one-at-a-time
+    turn-taking, so polls run while it is paused; nothing else changes the backend meanwhile."""
+    from wia_security.connectors.delivery import DeliveryPolicy
+    from wia_security.connectors.taxii import TaxiiSink
+    assert any(o["type"] == "indicator" for o in stix_objects(events)), "pick events with an indicator"
+    backend = medallion.app.medallion_backend
+    reached, go = threading.Event(), threading.Event()
+    update_manifest = backend._update_manifest
+
+    def pausing(new_obj, *args, **kwargs):
+        update_manifest(new_obj, *args, **kwargs)
+        if new_obj["type"] == "indicator" and not reached.is_set():
+            reached.set()
+            go.wait(60)
+    policy = DeliveryPolicy(max_events=len(events), max_wait=0)
+    sink = TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD, delivery=policy)   # reads the API root
+    reports: list = []
+    backend._update_manifest = pausing
+    medallion.server.app.unordered = lambda environ: environ["REQUEST_METHOD"] == "POST"
+    adding = threading.Thread(target=lambda: reports.append(sink.send(events).merge(sink.flush())))
+    try:
+        adding.start()
+        assert reached.wait(60), "the Add never reached its first indicator"
+        yield listed(medallion)
+    finally:
+        go.set()
+        adding.join(60)
+        medallion.server.app.unordered = None
+        backend._update_manifest = update_manifest
+        sink.close()
+    assert reports and reports[0].delivered == len(events), "the Add did not complete"

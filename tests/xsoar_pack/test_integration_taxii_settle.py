@@ -1,0 +1,139 @@
+"""The integration's TAXII settle window, through main() with the demistomock / CommonServerPython
+stand-ins, against medallion 3 in-process (tests/servers/medallion.py): objects added within the last
+`settle` seconds of the server's clock make no incident and last_run stays before them; a later fetch
+makes them whole. Time passes on the server (`medallion.clock_offset`), not by sleeping."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from servers.medallion import PASSWORD, USER
+from strategies import event_dicts
+from taxii_settle_helpers import SETTLED, add, add_in_progress, stix_objects
+
+from wia_security.timeutil import parse_iso
+
+from .conftest import run_command
+
+
+class Fetcher:
+    """One fetching instance on the medallion collection, with its last-run state."""
+
+    def __init__(self, integration, demisto, medallion, **params: str) -> None:
+        self.integration, self.demisto = integration, demisto
+        self.params = {"url": medallion.collection_url(), "source_type": "taxii",
+                       "credentials": {"identifier": USER, "password": PASSWORD}, **params}
+        self.state: dict = {}
+        self.ids: list[str] = []
+
+    def fetch(self) -> tuple[list[dict], int]:
+        """One fetch-incidents: (the events made incidents, how many objects it held)."""
+        entries = run_command(self.integration, self.demisto, "fetch-incidents", params=self.params, last_run=self.state)
+        assert entries == [], entries                         # no error entry
+        self.state = self.demisto.last_run
+        events = [json.loads(i["rawJSON"]) for i in self.demisto.incidents_out[-1]]
+        self.ids += [e["id"] for e in events]
+        held = [m for level, m in self.demisto.logs if "left for a later fetch" in m]
+        return events, int(held[0].split(": ", 1)[1].split()[0]) if held else 0
+
+
+def ids(events: list[dict]) -> list[str]:
+    return sorted(e["id"] for e in events)
+
+
+def test_a_fetch_overlapping_an_add_makes_no_partial_incident_and_a_later_fetch_makes_it_whole(integration, demisto,
+                                                                                              medallion):
+    # TAXII content stix reads STIX natively: the visible part of the Add (indicators without the malware that
+    # carries the WIA event) would become incidents of their own, under derived ids.
+    events = event_dicts(4, seed=6701, event_type="threat_intel")
+    fetcher = Fetcher(integration, demisto, medallion, stix_content="stix", max_fetch="100")
+    with add_in_progress(medallion, events) as visible:
+        overlapping, held = fetcher.fetch()
+    assert 0 < visible < len(stix_objects(events))            # the fetch saw part of the request
+    assert overlapping == [] and held == visible              # no incident of it
+    assert "added_after" not in fetcher.state                 # and last_run did not move past it
+    settling, held = fetcher.fetch()                          # the Add is done, but still within the window
+    assert settling == [] and held == len(stix_objects(events))
+    medallion.clock_offset = SETTLED
+    settled, held = fetcher.fetch()
+    assert ids(settled) == ids(events) and held == 0          # every event whole, under its own id
+    assert {e["id"]: e for e in settled} == {e["id"]: e for e in events}
+    assert fetcher.fetch()[0] == []
+
+
+@pytest.mark.parametrize("manifest", ["served", "missing"])
+def test_a_quiet_collection_is_fetched_at_once_and_a_fresh_add_in_the_same_walk_is_held(integration, demisto, medallion,
+                                                                                        monkeypatch, manifest):
+    # Pages of 7 objects (max_fetch): one page holds the end of `older` (settled) and the start of `newer`
+    # (not). It is split by Get Manifest (by Get Objects where the server answers the manifest with 404).
+    older, newer = event_dicts(10, seed=6712, event_type="threat_intel"), event_dicts(3, seed=6713, event_type="threat_intel")
+    assert len(stix_objects(older)) % 7
+    add(medallion, older)
+    medallion.clock_offset = SETTLED                          # a quiet collection: its last Add is older than the window
+    incremental = Fetcher(integration, demisto, medallion, max_fetch="7")
+    while len(incremental.ids) < len(older):
+        quiet, held = incremental.fetch()
+        assert quiet and held == 0                            # every fetch makes progress, holds nothing
+    assert sorted(incremental.ids) == ids(older)
+    older_at = incremental.state["added_after"]
+    add(medallion, newer)
+    newer_at = parse_iso(medallion.now())
+    asked: list[str] = []
+    flask_app = medallion.server.app.app
+
+    def manifest_seen(environ, start_response):
+        if environ["PATH_INFO"].endswith("/manifest/"):
+            asked.append(environ["QUERY_STRING"])
+            if manifest == "missing":
+                start_response("404 Not Found", [("Content-Type", "application/taxii+json;version=2.1")])
+                return [b'{"title": "Not Found"}']
+        return flask_app(environ, start_response)
+    monkeypatch.setattr(medallion.server.app, "app", manifest_seen)
+    fresh = Fetcher(integration, demisto, medallion, max_fetch="100", settle="60")    # one page: all of it
+    fresh.fetch()
+    assert sorted(fresh.ids) == ids(older)
+    first, held = incremental.fetch()
+    assert first == [] and held > 0                           # nothing of `newer`
+    for fetcher in (incremental, fresh):
+        assert parse_iso(fetcher.state["added_after"]) < newer_at
+    assert asked                                              # the straddling pages were split
+    assert incremental.state["added_after"] == older_at
+    medallion.clock_offset += SETTLED
+    for fetcher in (incremental, fresh):
+        later, held = fetcher.fetch()
+        assert ids(later) == ids(newer) and held == 0
+        assert sorted(fetcher.ids) == ids(older + newer)      # each event once
+
+
+@pytest.mark.parametrize("skew", [-3600, 3600])
+def test_the_window_is_measured_on_the_servers_clock_an_hour_off_ours(integration, demisto, medallion, skew):
+    events = event_dicts(3, seed=6714, event_type="threat_intel")
+    medallion.clock_offset = skew
+    add(medallion, events)
+    fetcher = Fetcher(integration, demisto, medallion, max_fetch="100")
+    fresh, held = fetcher.fetch()
+    assert fresh == [] and held == len(stix_objects(events))
+    medallion.clock_offset += SETTLED
+    assert ids(fetcher.fetch()[0]) == ids(events)
+
+
+def test_settle_zero_fetches_at_once_and_get_events_holds_as_fetch_does(integration, demisto, medallion):
+    events = event_dicts(3, seed=6715, event_type="threat_intel")
+    add(medallion, events)
+    assert ids(Fetcher(integration, demisto, medallion, max_fetch="100", settle="0").fetch()[0]) == ids(events)
+    assert Fetcher(integration, demisto, medallion, max_fetch="100", settle="").fetch()[0] == []   # empty: 60 s
+    params = {"url": medallion.collection_url(), "source_type": "taxii",
+              "credentials": {"identifier": USER, "password": PASSWORD}}
+    (entry,) = run_command(integration, demisto, "wia-get-events", args={"limit": "10"}, params=params)
+    assert entry["Contents"] == []
+    (entry,) = run_command(integration, demisto, "wia-get-events", args={"limit": "10"}, params={**params, "settle": "0"})
+    assert sorted(e["id"] for e in entry["Contents"]) == ids(events)
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf", "nan", "86401", "1e10"])
+def test_a_settle_window_that_is_not_seconds_from_0_to_a_day_is_a_clear_error(integration, demisto, medallion, value):
+    params = {"url": medallion.collection_url(), "source_type": "taxii", "settle": value,
+              "credentials": {"identifier": USER, "password": PASSWORD}}
+    (entry,) = run_command(integration, demisto, "fetch-incidents", params=params)
+    assert entry["Type"] == 4 and "TAXII settle window (seconds) must be" in entry["Contents"]
+    assert demisto.incidents_out == []
