@@ -53,6 +53,8 @@ class GatewayMetrics:
                                                      for r in reasons})
         self.stream_connections = 0
         self.stream_token_revoked = 0            # stream connections closed with 4001
+        self.stream_ping_timeouts = 0            # stream connections closed with 1011: no pong in time
+        self.connections_aborted = 0             # connections reset: the peer took nothing of the close (server.py)
 
     def count_verdicts(self, source: str, results: Iterable[dict[str, Any]], hec_refused: int = 0) -> None:
         """Count one request's per-event results once they are final (after the store answered)."""
@@ -240,6 +242,12 @@ def render(gw: Any) -> str:
                [({"policy": "drop_oldest"}, hub.dropped), ({"policy": "disconnect"}, hub.discarded)])
     out.family("wia_gateway_stream_slow_consumer_disconnects_total", "counter",
                "Stream clients closed with 4008 because their queue was full.", [({}, hub.slow_disconnects)])
+    out.family("wia_gateway_stream_ping_timeout_disconnects_total", "counter",
+               "Stream connections closed with 1011 because they answered no ping within the pong timeout.",
+               [({}, m.stream_ping_timeouts)])
+    out.family("wia_gateway_connections_aborted_total", "counter",
+               "Connections (HTTP or stream) reset because their peer took nothing of the close for "
+               "CLOSE_STALL_SECONDS.", [({}, m.connections_aborted)])
 
     out.family("wia_gateway_hec_acks_issued_total", "counter",
                "HEC ackIds issued (each is already true when issued: the reply comes after the store).",

@@ -24,6 +24,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from . import stream as stream_limits
 from .app import Gateway, create_app, error
+from .metrics import GatewayMetrics
 from .stream import E_UNAVAILABLE
 from .settings import METRICS_TOKEN_ENV, GatewaySettings, load_tokens
 
@@ -49,9 +50,11 @@ class _BoundedCloseTransport:
     """The transport as uvicorn's protocols see it, except that close() has a deadline (CLOSE_STALL_SECONDS): once
     the peer takes nothing of what is left for that long, the transport is aborted and connection_lost follows."""
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop,
+                 metrics: GatewayMetrics | None = None) -> None:
         self.transport = transport
         self._loop = loop
+        self._metrics = metrics
         # The calls made per message go straight to the transport
         self.write = transport.write
         self.is_closing = transport.is_closing
@@ -90,6 +93,8 @@ class _BoundedCloseTransport:
             return
         log.info("connection from %s took nothing for %.0f s after it was closed (%d bytes unsent); aborted",
                  _peer(self.transport), CLOSE_STALL_SECONDS, left)
+        if self._metrics is not None:
+            self._metrics.connections_aborted += 1
         self.abort()
 
     def abort(self) -> None:
@@ -118,10 +123,12 @@ class _BoundedClose:
     On a WebSocket upgrade the HTTP protocol hands its (already bounded) transport on."""
 
     transport: Any
+    gateway: Gateway | None = None               # set per server (_protocol_for): its metrics count the aborts
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if not isinstance(transport, _BoundedCloseTransport):
-            transport = _BoundedCloseTransport(transport, asyncio.get_running_loop())  # type: ignore[assignment]
+            metrics = self.gateway.metrics if self.gateway is not None else None
+            transport = _BoundedCloseTransport(transport, asyncio.get_running_loop(), metrics)  # type: ignore[assignment]
         super().connection_made(transport)  # type: ignore[misc]
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -138,6 +145,8 @@ class _WebSocketProtocol(_BoundedClose, WebSocketsSansIOProtocol):
         if not (self.close_sent or self.transport.is_closing()):
             log.info("stream peer %s answered no ping within %g s; closing it (1011)", _peer(self.transport),
                      self.ping_timeout)
+            if self.gateway is not None:
+                self.gateway.metrics.stream_ping_timeouts += 1
         super().keepalive_timeout()
 
 
@@ -150,7 +159,7 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
       gets the app's answer beyond the limit (HTTP 503, Retry-After) at once, and the connection closes.
     A subclass per server sets `gateway`."""
 
-    gateway: Gateway
+    gateway: Gateway  # type: ignore[assignment]
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -248,6 +257,10 @@ def _protocol_for(gateway: Gateway) -> type[H11Protocol]:
     return type("GatewayHttpProtocol", (_HttpProtocol,), {"gateway": gateway})
 
 
+def _ws_protocol_for(gateway: Gateway | None) -> type[WebSocketsSansIOProtocol]:
+    return type("GatewayWebSocketProtocol", (_WebSocketProtocol,), {"gateway": gateway})
+
+
 class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
         super().__init__(config)
@@ -314,7 +327,7 @@ def uvicorn_config(app: Any, settings: GatewaySettings, host: str, port: int, *,
         http=_protocol_for(gateway) if gateway is not None else "h11",
         access_log=False,                      # ours (AccessLog) never logs query strings or headers
         server_header=False, proxy_headers=False,
-        ws=_WebSocketProtocol, ws_max_size=settings.max_message_bytes,
+        ws=_ws_protocol_for(gateway), ws_max_size=settings.max_message_bytes,
         # permessage-deflate costs one compression per message per subscriber (a third of the CPU
         # of a 100-subscriber fan-out, benchmarks/bench_gateway.py): off unless asked for.
         ws_per_message_deflate=settings.ws_compression,

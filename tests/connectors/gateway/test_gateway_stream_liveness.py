@@ -107,6 +107,7 @@ def test_a_peer_that_stops_reading_with_data_unsent_is_closed_and_frees_its_plac
     freed_after = time.monotonic() - accepted_at
     assert freed_after < bound + 3, freed_after
     assert not gw.gateway.hub.clients
+    assert (gw.gateway.metrics.stream_ping_timeouts, gw.gateway.metrics.connections_aborted) == (1, 1)
     # The place serves the next client
     fresh = stream_socket(gw)
     wait_for(lambda: gw.gateway.open_streams == 1, 5)
@@ -135,6 +136,11 @@ def test_an_idle_peer_that_answers_no_ping_is_closed_with_1011_and_frees_its_pla
     assert b"\x89\x04" in data                                     # ping, 4-byte payload
     close_at = data.rindex(b"\x88")
     assert struct.unpack("!H", data[close_at + 2:close_at + 4])[0] == 1011
+    # nothing was left to write: closed at once, not aborted
+    assert (gw.gateway.metrics.stream_ping_timeouts, gw.gateway.metrics.connections_aborted) == (1, 0)
+    metrics = requests.get(gw.url + "/metrics", headers=AUTH).text
+    assert "\nwia_gateway_stream_ping_timeout_disconnects_total 1\n" in metrics
+    assert "\nwia_gateway_connections_aborted_total 0\n" in metrics
 
 
 @pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf")])
@@ -176,6 +182,7 @@ def test_shutdown_is_not_held_by_a_tls_peer_that_does_not_answer_the_close(tmp_p
         took = time.monotonic() - started
         assert not stopper.is_alive()
         assert took < server_module.GRACEFUL_SHUTDOWN_SECONDS / 2, took
+        assert gw.gateway.metrics.connections_aborted == 1
         peer.close()
     finally:
         if not stopped:
