@@ -23,7 +23,10 @@ Records no longer in the stream (trimmed after the retention period, the shard o
 one dead letter naming the stream, shard and sequence range with how many of `batchSize` were
 found (`LOST_REASON`), the failure record (without a resume point) as `raw`. It is written when the reading ends, on every
 reading of the message (a message reported back for another reason writes it again, with the same
-`dead_letter_id`); if it cannot be written, reading the message fails and it is retried.
+`dead_letter_id`); if it cannot be written, reading the message fails and it is retried. A starting
+sequence number Kinesis refuses (older than the trim horizon) is read past from the trim horizon, so
+records still there are forwarded; a resume point's record cut in its middle and trimmed since is a
+dead letter of its own (`Reading._gone`).
 
 The reading is weighed against the invocation's time (`handler.time_left`: what the Lambda context has
 left before `WIA_TIME_RESERVE`): a Kinesis call, or a throttling backoff and the call after it, is not
@@ -367,17 +370,31 @@ def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget,
     at = info.start if resume is None or resume.sequence is None else resume.sequence
     # the last sequence number read, to go on after an expired iterator (or after a resume point's record)
     after: str | None = resume.sequence if resume is not None and not resume.values else None
+    first = int(at) if after is None else int(after) + 1        # the first sequence number to hand over
+    horizon = False                     # read from the shard's trim horizon (the starting number was refused)
     pages = 0
 
     def iterator() -> str:
         position = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after} if after else
+                    {"ShardIteratorType": "TRIM_HORIZON"} if horizon else
                     {"ShardIteratorType": "AT_SEQUENCE_NUMBER", "StartingSequenceNumber": at})
         return _call(budget, kinesis.get_shard_iterator, **stream, ShardId=info.shard_id, **position)["ShardIterator"]
 
     if after is not None and int(after) == end:
         return                          # read to its end on an earlier receive
     try:
-        shard_iterator: str | None = iterator()
+        try:
+            shard_iterator: str | None = iterator()
+        except Exception as exc:  # noqa: BLE001
+            if _code(exc) != "InvalidArgumentException":
+                raise
+            # the starting sequence number refused: older than the shard's trim horizon (records after it
+            # may still be there) or not one of the shard's: read from the horizon, handing over records from
+            # `first` on only, so the records still there are read and only the missing ones counted lost
+            lost.append(f"GetShardIterator refused sequence number {after or at} ({_code(exc)}: {exc}); the shard "
+                        "was read from its trim horizon")
+            after, horizon = None, True
+            shard_iterator = iterator()
     except Exception as exc:  # noqa: BLE001
         if _code(exc) in GONE:
             lost.append(f"GetShardIterator: {_code(exc)}: {exc}")
@@ -403,7 +420,7 @@ def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget,
             if sequence > end:
                 return
             after = record["SequenceNumber"]
-            if sequence >= start:
+            if sequence >= max(start, first):
                 yield record
             if sequence == end:
                 return
@@ -458,6 +475,8 @@ class Reading:
         found = self.resume.found if self.resume is not None else 0
         limit = self.info.batch_size * MAX_PARALLELIZATION_FACTOR
         records = read_batch(runtime.settings.clients.client("kinesis"), self.info, lost, Budget(), self.resume)
+        # a record cut in its middle on an earlier receive, until it is read back again
+        pending = self.resume if self.resume is not None and self.resume.values > 0 else None
         while True:
             try:
                 _need_time("not started", "the next Kinesis record")
@@ -468,6 +487,9 @@ class Reading:
             if record is None:
                 break
             sequence = record["SequenceNumber"]
+            if pending is not None and sequence != pending.sequence:
+                yield self._gone(pending)
+            pending = None
             resume = self.resume
             again = resume is not None and resume.values > 0 and sequence == resume.sequence
             cut = resume.cut if resume is not None and resume.cut is not None and sequence == resume.cut.sequence else None
@@ -488,6 +510,8 @@ class Reading:
             if part.cut:
                 yield self._stop(OutOfTime(f"not finished: {_time_reason()}"))
                 return
+        if pending is not None:
+            yield self._gone(pending)
         end = Part(f"{self.message_id}#end", self._end(found, lost, runtime))
         self.parts.append(end)
         yield end
@@ -523,6 +547,24 @@ class Reading:
                 "not yet delivered are not known", source=source), raw=data[:4096])
             part.handed += 1
         part.complete = True
+
+    def _gone(self, resume: Resume) -> Part:
+        """The record a resume point cut in its middle, no longer in the stream: its values not yet delivered
+        are lost, one dead letter says so (the record was counted as found when it was cut, so the loss's
+        dead letter does not count it)."""
+        sequence, values = resume.sequence or "", resume.values
+        source = f"kinesis:{self.info.stream_name}:{sequence}"
+        reason = (f"the record {sequence} ({self.info.describe()}) is no longer in the stream (trimmed after its "
+                  f"retention period, or the shard or stream is gone): {values:,} of its values were settled on an "
+                  "earlier receive, and the ones after them are lost")
+        log.error("kinesis record cut in its middle is no longer in the stream",
+                  extra={"shard": self.info.shard_id, "sequence": sequence, "settled_values": values})
+        raw = json.dumps({"streamArn": self.info.stream_arn, "shardId": self.info.shard_id, "sequenceNumber": sequence,
+                          "settledValues": values}, sort_keys=True).encode()
+        part = Part(f"{self.message_id}#{sequence}", [Item(source, 0, error=ParseError(reason, source=source), raw=raw)],
+                    sequence=sequence, complete=True)
+        self.parts.append(part)
+        return part
 
     def _stop(self, why: Exception) -> Part:
         def raising() -> Iterator[Item]:

@@ -1233,3 +1233,65 @@ def test_a_cut_record_not_reached_again_keeps_what_it_settled_when_the_head_move
     assert _ids_in(out) == [refused["id"], other["id"], *ids[:4], refused["id"], other["id"], *ids[4:]]
     assert set(fw.findings()) == {e["id"] for e in [refused, other, *events]} and fw.dead_letters() == []
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_resume_record_cut_in_its_middle_and_trimmed_since_dead_letters_its_lost_values(
+        forwarder, samples, monkeypatch):
+    """moto keeps every record, so a trimmed record is a sequence number no record has: the range starts
+    just below the shard's first record and a resume point names that number, cut after 3 of its values.
+    Reading AT it starts at the next record: the three records still there are delivered, and the record
+    cut in its middle is one dead letter saying its values after the 3 settled are lost (it was counted
+    when it was cut, so found == batchSize and there is no loss dead letter). Before: nothing said so."""
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    events = [fresh(samples["alert-sample"]) for _ in range(3)]
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events])
+    below = str(int(batch[0]["SequenceNumber"]) - 1)
+    body = {**json.loads(failure_record(setup.kinesis, batch, startSequenceNumber=below, batchSize=4)),
+            "wiaResume": {"sequenceNumber": below, "values": 3, "found": 1, "objects": []}}
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=json.dumps(body))
+
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    assert set(fw.findings()) == {e["id"] for e in events}
+    (dead,) = fw.dead_letters()
+    info = body["KinesisBatchInfo"]
+    assert dead["where"] == f"kinesis:{STREAM}:{below}:0"
+    assert dead["reason"] == (f"unparseable input: the record {below} (shard {info['shardId']} of {info['streamArn']}, "
+                              f"sequence numbers {below} to {info['endSequenceNumber']}) is no longer in the stream "
+                              "(trimmed after its retention period, or the shard or stream is gone): 3 of its values "
+                              "were settled on an earlier receive, and the ones after them are lost")
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+INVALID_ARGUMENT = json.dumps({"__type": "InvalidArgumentException", "message": "StartingSequenceNumber is older "
+                               "than the trim horizon"}).encode()
+INVALID_ARGUMENT_HEADERS = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": "InvalidArgumentException"}
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_a_refused_starting_sequence_number_reads_on_from_the_trim_horizon(
+        forwarder, samples, monkeypatch, throttling, resumed):
+    """Kinesis refuses the sequence number the reading starts at (InvalidArgumentException: trimmed, the
+    fault proxy's answer in front of moto): the shard is read from its trim horizon and only the range's
+    records from the starting point on are handed over (not the record before the range, nor the one the
+    resume point settled): the rest of the range is delivered, found == batchSize, no dead letter. Before:
+    the whole rest of the range was one loss dead letter though its records were still there."""
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    before = fresh(samples["alert-sample"])
+    events = [fresh(samples["alert-sample"]) for _ in range(3)]
+    put(setup.kinesis, [json.dumps(before).encode()])
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in events])
+    body = json.loads(failure_record(setup.kinesis, batch))
+    if resumed:                                 # the first record settled on an earlier receive
+        body["wiaResume"] = {"sequenceNumber": batch[0]["SequenceNumber"], "values": 0, "found": 1}
+    throttling.add(Fault("reply", status=400, headers=INVALID_ARGUMENT_HEADERS, body=INVALID_ARGUMENT))
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=json.dumps(body))
+
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    assert throttling.unused() == []
+    assert [t for t, _ in _targets(throttling)][:2] == ["GetShardIterator", "GetShardIterator"]
+    assert set(fw.findings()) == {e["id"] for e in events[1 if resumed else 0:]} and fw.dead_letters() == []
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
