@@ -393,6 +393,8 @@ def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget,
             # `first` on only, so the records still there are read and only the missing ones counted lost
             lost.append(f"GetShardIterator refused sequence number {after or at} ({_code(exc)}: {exc}); the shard "
                         "was read from its trim horizon")
+            log.warning("kinesis refused the starting sequence number: reading from the shard's trim horizon",
+                        extra={"shard": info.shard_id, "sequence": after or at, "error": f"{_code(exc)}: {exc}"})
             after, horizon = None, True
             shard_iterator = iterator()
     except Exception as exc:  # noqa: BLE001
