@@ -53,6 +53,9 @@ class _BoundedCloseTransport:
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop,
                  metrics: GatewayMetrics | None = None) -> None:
         self.transport = transport
+        # Over TLS, the TCP transport beneath: asyncio drops the TLS layer's link to it on a second close(), after
+        # which the TLS transport can neither say what is unsent nor abort (uvicorn may well close twice).
+        self._tcp: asyncio.Transport = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None) or transport
         self._loop = loop
         self._metrics = metrics
         # The calls made per message go straight to the transport
@@ -75,12 +78,18 @@ class _BoundedCloseTransport:
             self._timer = self._loop.call_later(CLOSE_STALL_SECONDS, self._check)
 
     def unsent(self) -> int:
-        """Bytes the transport still holds for the peer (over TLS, the TCP transport's too)."""
-        left = self.transport.get_write_buffer_size()
-        inner = getattr(getattr(self.transport, "_ssl_protocol", None), "_transport", None)
-        if inner is not None:
-            left += inner.get_write_buffer_size()
+        """Bytes still held for the peer (over TLS, by the TLS layer and by the TCP transport beneath)."""
+        left = self._tcp.get_write_buffer_size()
+        if self._tcp is not self.transport:
+            try:
+                left += self.transport.get_write_buffer_size()
+            except AttributeError:               # the TLS layer was dropped (a second close)
+                pass
         return left
+
+    def peer(self) -> str:
+        peer = self._tcp.get_extra_info("peername")
+        return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "?"
 
     def _check(self) -> None:
         self._timer = None
@@ -92,30 +101,26 @@ class _BoundedCloseTransport:
             self._timer = self._loop.call_later(CLOSE_STALL_SECONDS, self._check)
             return
         log.info("connection from %s took nothing for %.0f s after it was closed (%d bytes unsent); aborted",
-                 _peer(self.transport), CLOSE_STALL_SECONDS, left)
+                 self.peer(), CLOSE_STALL_SECONDS, left)
         if self._metrics is not None:
             self._metrics.connections_aborted += 1
         self.abort()
 
     def abort(self) -> None:
-        sock = self.transport.get_extra_info("socket")
+        sock = self._tcp.get_extra_info("socket")
         try:
             # A reset: otherwise the kernel goes on trying to deliver the unsent bytes to a peer that takes none
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except (AttributeError, OSError):
             pass
         self.transport.abort()
+        self._tcp.abort()                        # over TLS, in case the TLS layer no longer reaches it
 
     def connection_lost(self) -> None:
         self.lost = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-
-def _peer(transport: asyncio.BaseTransport) -> str:
-    peer = transport.get_extra_info("peername")
-    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "?"
 
 
 class _BoundedClose:
@@ -143,7 +148,7 @@ class _WebSocketProtocol(_BoundedClose, WebSocketsSansIOProtocol):
 
     def keepalive_timeout(self) -> None:
         if not (self.close_sent or self.transport.is_closing()):
-            log.info("stream peer %s answered no ping within %g s; closing it (1011)", _peer(self.transport),
+            log.info("stream peer %s answered no ping within %g s; closing it (1011)", self.transport.peer(),
                      self.ping_timeout)
             if self.gateway is not None:
                 self.gateway.metrics.stream_ping_timeouts += 1
