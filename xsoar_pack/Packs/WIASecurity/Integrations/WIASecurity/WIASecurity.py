@@ -110,6 +110,7 @@ import wia_security  # noqa: E402
 from wia_security import kafka_sasl  # noqa: E402
 from wia_security.attack import table as attack_table  # noqa: E402
 from wia_security.pem import PRIVATE_KEY_LABELS, blocks, private_pem_files  # noqa: E402
+from wia_security.redact import proxy_credentials  # noqa: E402
 from wia_security.severity import band  # noqa: E402
 from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, iso_micro, just_before, settle_seconds  # noqa: E402
 
@@ -849,8 +850,10 @@ def main() -> None:  # pragma: no cover - exercised through the tests' demistomo
         credentials = {}
     client_certificate = credential_param(params, "kafka_client_certificate")
     key_passphrase = credential_param(params, "kafka_client_key_passphrase")
+    # proxy_credentials(): the *_PROXY variables' user:password in each form a proxy's 407 page or a client's
+    # error may quote them (the Proxy-Authorization base64 too), with "Use system proxy settings"
     redact = Redactor(credentials.get("password") or None, credentials.get("identifier") or None,
-                      client_certificate.get("password"), key_passphrase.get("password"))
+                      client_certificate.get("password"), key_passphrase.get("password"), *proxy_credentials())
     try:
         verify = not boolean_arg(params.get("insecure", False), "Trust any certificate")
         if not verify:
