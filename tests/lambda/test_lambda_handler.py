@@ -442,6 +442,26 @@ def test_secrets_come_from_secrets_manager_and_ssm_and_never_reach_logs(aws, cap
         secrets.resolve({"token_env": "HEC_TOKEN"}, where="d", clients=Clients())
 
 
+def test_proxy_credentials_never_reach_the_forwarders_log_lines(monkeypatch, capsys):
+    # The forwarder's formatter writes the exception text itself: the core's remembered forms (here the
+    # proxy credentials remembered when a sink opens) are masked there too, not only its own secrets.
+    import base64
+
+    from wia_lambda.logs import get_logger
+    from wia_security import redact
+
+    monkeypatch.setattr(redact, "_forms", redact._forms)     # restored afterwards: the forms stay this test's
+    redact.remember_proxy_credentials("http://relay:pr0xy-pass-5521@proxy.internal:3128")
+    basic = base64.b64encode(b"relay:pr0xy-pass-5521").decode()
+    try:
+        raise OSError(f"407 from proxy.internal: Proxy-Authorization: Basic {basic}")
+    except OSError:
+        get_logger().exception("delivery failed via relay:pr0xy-pass-5521@proxy.internal")
+    out = capsys.readouterr().out
+    assert "pr0xy-pass-5521" not in out and basic not in out
+    assert "delivery failed" in out and "407 from proxy.internal" in out
+
+
 def test_plain_secrets_in_the_config_are_refused(forwarder, samples, monkeypatch):
     from wia_security.errors import ConfigError
     fw = forwarder('[destinations.hec]\nurl = "splunk+https://hec.example:8088"\ntoken = "abc123"\n')
