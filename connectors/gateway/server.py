@@ -147,6 +147,12 @@ class _WebSocketProtocol(_BoundedClose, WebSocketsSansIOProtocol):
     answers no ping to take the data still queued for it, so the gateway's stream task and its place stayed."""
 
     def keepalive_timeout(self) -> None:
+        if self.read_paused and not (self.close_sent or self.transport.is_closing()):
+            # uvicorn stops reading once a message waits for the app (the gateway handles one message at a time, a
+            # publish perhaps for longer than the timeout): a pong would be waiting unread, and the peer that sent
+            # that message was alive. Looked at again after another timeout; reading resumes when the app is done.
+            self.pong_timer = self.loop.call_later(self.ping_timeout, self.keepalive_timeout)
+            return
         if not (self.close_sent or self.transport.is_closing()):
             log.info("stream peer %s answered no ping within %g s; closing it (1011)", self.transport.peer(),
                      self.ping_timeout)

@@ -206,3 +206,35 @@ def test_shutdown_is_not_held_by_a_tls_peer_that_does_not_answer_the_close(tmp_p
     finally:
         if not stopped:
             gw.stop()
+
+
+def test_a_live_peer_is_not_closed_while_the_gateway_is_still_handling_its_message(make_gateway, monkeypatch):
+    """uvicorn stops reading a connection while one of its messages waits for the app, and the gateway handles one
+    message at a time: a `publish` taking longer than the pong timeout, with the next message already sent, left the
+    peer's pong unread, and a live client was closed with 1011. The deadline waits for reading to resume."""
+    import asyncio
+
+    from gateway_helpers import recv_json
+    from websockets.asyncio.client import connect
+
+    from wia_security.connectors.gateway import app as app_module
+    real_validate = app_module.validate_items
+
+    def slow_validate(*args, **kwargs):
+        time.sleep(2.0)                                             # several ping intervals and pong timeouts
+        return real_validate(*args, **kwargs)
+    monkeypatch.setattr(app_module, "validate_items", slow_validate)
+    gw = make_gateway(ping_interval_seconds=0.2, ping_timeout_seconds=0.3)
+
+    async def run() -> list[str]:
+        async with connect(gw.ws_url, additional_headers=AUTH) as ws:      # answers pings by itself
+            await ws.send(json.dumps({"action": "publish", "events": event_dicts(1, seed=703), "request_id": "p"}))
+            await asyncio.sleep(0.1)
+            await ws.send(json.dumps({"action": "ping", "request_id": "q"}))   # waits for the app: reading stops
+            replies = [(await recv_json(ws, timeout=10))["action"] for _ in range(2)]
+            await asyncio.sleep(1.0)                                    # pings go on being answered
+            await ws.send(json.dumps({"action": "ping"}))
+            replies.append((await recv_json(ws))["action"])
+            return replies
+    assert asyncio.run(asyncio.wait_for(run(), 30)) == ["published", "pong", "pong"]
+    assert gw.gateway.metrics.stream_ping_timeouts == 0
