@@ -58,6 +58,10 @@ def add_parser(subparsers: Any) -> None:
                    help="what to do with a stream client whose queue is full (default disconnect, close code 4008)")
     p.add_argument("--replay-events", type=int, metavar="N", help="events kept for stream resume (default 10000)")
     p.add_argument("--heartbeat", type=float, metavar="SECONDS", help="stream heartbeat interval (default 30)")
+    p.add_argument("--ping-interval", type=float, metavar="SECONDS",
+                   help="WebSocket ping interval on the stream (default 20; liveness of silent peers)")
+    p.add_argument("--ping-timeout", type=float, metavar="SECONDS",
+                   help="close a stream peer with 1011 that has not answered a ping within this (default 20)")
     p.add_argument("--no-taxii", action="store_true", help="do not serve the TAXII 2.1 endpoint")
     p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS/WSS with this certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
@@ -78,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {
         "max_body_bytes": args.max_body_bytes, "client_queue": args.client_queue,
         "client_queue_bytes": args.client_queue_bytes, "max_stream_clients": args.max_stream_clients,
-        "replay_events": args.replay_events, "heartbeat_seconds": args.heartbeat}.items() if v is not None}
+        "replay_events": args.replay_events, "heartbeat_seconds": args.heartbeat,
+        "ping_interval_seconds": args.ping_interval, "ping_timeout_seconds": args.ping_timeout}.items() if v is not None}
     try:
         settings = GatewaySettings(
             tokens=load_tokens(env=TOKEN_ENV), token_file=args.token_file, allow_anonymous=args.allow_anonymous,

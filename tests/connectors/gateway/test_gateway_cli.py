@@ -78,6 +78,22 @@ def test_serve_checks_the_stream_queue_bounds_it_is_given(tmp_path):
         assert r.returncode == 2 and f"{key}: must be at least 1" in r.stderr, r.stderr
 
 
+def test_serve_passes_the_stream_keepalive_flags_to_the_gateway(tmp_path):
+    env = {**os.environ, "WIA_GATEWAY_TOKENS": TOKEN}
+    for flag in ("--ping-interval", "--ping-timeout"):
+        r = subprocess.run([sys.executable, "-m", "wia_security", "serve", "--port", "1", flag, "0"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        key = flag[2:].replace("-", "_") + "_seconds"
+        assert r.returncode == 2 and f"{key}: must be a number of seconds above 0" in r.stderr, r.stderr
+    proc, url = _serve("--no-store", "--ping-interval", "7.5", "--ping-timeout", "3", env=env)
+    try:
+        assert requests.get(url + "/healthz", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
 def test_serve_takes_metrics_only_tokens_from_a_file_and_serves_metrics_anonymously_only_when_asked(tmp_path):
     metrics_token = "metrics-only-token-7c1e5a93"
     (tmp_path / "metrics.tokens").write_text(f"# scraper\n{metrics_token}\n")
