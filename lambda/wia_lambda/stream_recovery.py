@@ -110,10 +110,18 @@ RESUME = "wiaResume"
 #: Runs of settled records kept in a resume point (about 12 KB of a message): records of runs past these
 #: are read and handed over again (repeats, never a loss).
 MAX_SETTLED_RUNS = 100
-#: S3 objects pinned in a resume point cut in a record's middle (`objects`: at most about 120 KB of a
-#: message with 1 KB keys): a record cut after opening more is resumed at its start instead (its values
-#: settled are handed over again: repeats, never a skip of values that may have changed).
+#: S3 objects pinned in a resume point cut in a record's middle (`objects`): a record cut after opening more
+#: is resumed at its start instead (its values settled are handed over again: repeats, never a skip of
+#: values that may have changed).
 MAX_PINNED_OBJECTS = 100
+#: The largest message the failure queue is sure to take: 256 KiB, SQS's MaximumMessageSize for queues
+#: created before 2025 (the template sets none, and a queue keeps the size it was created with).
+MAX_MESSAGE_BYTES = 262_144
+#: Bytes of one pinned `objects` list as written (JSON escapes a key's non-ASCII characters: 100 keys of
+#: 1,024 UTF-8 bytes can take 300 KB): a record cut after opening objects that take more is resumed at its
+#: start, as past MAX_PINNED_OBJECTS. Two lists (the head's and the cut's), MAX_SETTLED_RUNS runs and
+#: Lambda's failure record stay under MAX_MESSAGE_BYTES; a resume point over it could never be sent.
+MAX_PINS_BYTES = 96 * 1024
 
 log = get_logger()
 #: the throttling backoff's wait (tests drive it with the clock their Lambda context counts down with)
@@ -226,6 +234,12 @@ class Cut:
 def _pins_json(objects: Iterable[ObjectVersion]) -> list[dict[str, Any]]:
     return [{"bucket": o.bucket, "key": o.key, "eTag": o.etag, **({"versionId": o.version_id} if o.version_id else {})}
             for o in objects]
+
+
+def _pinnable(objects: list[ObjectVersion]) -> bool:
+    """Whether a resume point can pin the objects a record opened before its cut: not more than
+    MAX_PINNED_OBJECTS, taking not more than MAX_PINS_BYTES as written."""
+    return len(objects) <= MAX_PINNED_OBJECTS and len(json.dumps(_pins_json(objects))) <= MAX_PINS_BYTES
 
 
 def resume_of(document: dict[str, Any], info: BatchInfo) -> Resume | None:
@@ -611,8 +625,8 @@ class Reading:
         objects: tuple[ObjectVersion, ...] | None = old.objects
         while head < len(records) and settled(records[head]):
             part = records[head]
-            if not part.complete and len(part.opened) > MAX_PINNED_OBJECTS:
-                break                   # too many objects to pin: read again from its start (repeats, no skip)
+            if not part.complete and not _pinnable(part.opened):
+                break                   # its objects cannot be pinned: read again from its start (repeats, no skip)
             found += part.counts
             sequence, values = part.sequence, 0 if part.complete else part.skipped + part.handed
             objects = tuple(part.opened) if values else None
@@ -634,7 +648,7 @@ class Reading:
                 joined = True
             else:
                 joined = False
-                if settled(part) and part.cut and part.sequence and len(part.opened) <= MAX_PINNED_OBJECTS:
+                if settled(part) and part.cut and part.sequence and _pinnable(part.opened):
                     # cut by the time (the last record read): its settled values are not handed over again
                     cut = Cut(part.sequence, part.skipped + part.handed, tuple(part.opened))
                     fresh |= part.handed > 0

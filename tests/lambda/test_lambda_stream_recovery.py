@@ -1295,3 +1295,78 @@ def test_a_refused_starting_sequence_number_reads_on_from_the_trim_horizon(
     assert [t for t, _ in _targets(throttling)][:2] == ["GetShardIterator", "GetShardIterator"]
     assert set(fw.findings()) == {e["id"] for e in events[1 if resumed else 0:]} and fw.dead_letters() == []
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_resume_point_stays_under_the_sqs_message_size_when_its_pins_would_not(
+        forwarder, samples, monkeypatch, clock, tmp_path):
+    """The failure queue at 256 KiB (SQS's default before 2025: a queue keeps the size it was created with,
+    and the template sets none). A first record of one event, then a record naming 100 S3 objects whose keys
+    are 254 emoji after a number (1,019 UTF-8 bytes, within S3's 1,024; 3 KB each as JSON escapes them): the second
+    is cut by the time after 104 of its values, inside its 100th object. Pinning its 100 objects would make
+    a resume point of over 300 KB, which SQS refuses: the record is resumed at its start instead (as past
+    MAX_PINNED_OBJECTS), and the resume point after the first record is written. The next receive sends
+    the first event no more (once in the file) and the second record's values again from its start (repeats,
+    never a skip). Before: the SendMessage of the oversized point failed, the message came back, and the
+    first record was handed over again on every receive."""
+    fw, out = _file_forwarder(forwarder, tmp_path)
+    setup = Setup(fw, monkeypatch)
+    setup.sqs.set_queue_attributes(QueueUrl=setup.queue, Attributes={"MaximumMessageSize": "262144"})
+    s3 = fw.aws.client("s3")
+    s3.create_bucket(Bucket="wia-ingest")
+    first, *events = [fresh(samples["alert-sample"]) for _ in range(1 + 99 + 10)]
+    keys = [f"{i:03d}" + "\U0001F600" * 254 for i in range(100)]
+    for key, content in zip(keys, [[e] for e in events[:99]] + [events[99:]]):
+        s3.put_object(Bucket="wia-ingest", Key=key, Body=ndjson(content))
+    notification = shapes.s3_notification("wia-ingest", keys)
+    batch = put(setup.kinesis, [json.dumps(first).encode(), json.dumps(notification).encode()])
+    relay = fw.module.runtime().relay
+    relay.chunk_events = 35
+    relay.sink = slow = SlowDestination(relay.sink, clock, 40.0)
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+
+    (response,) = setup.poll(rounds=1, context=clock.context)
+
+    assert response == {"batchItemFailures": []} and slow.sends == [35, 35, 35]
+    assert _ids_in(out) == [e["id"] for e in [first, *events[:104]]]
+    (resumed,) = setup.left_in(setup.queue)
+    assert json.loads(resumed)["wiaResume"] == {"sequenceNumber": batch[0]["SequenceNumber"], "values": 0,
+                                                "found": 1}
+    relay.sink = slow.sink
+
+    assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+
+    assert _ids_in(out) == [e["id"] for e in [first, *events[:104], *events]] and fw.dead_letters() == []
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_the_largest_resume_point_the_forwarder_writes_fits_in_an_sqs_message():
+    """The most a resume point holds: two pinned lists (the settled head's and the cut's) each just under
+    MAX_PINS_BYTES, MAX_SETTLED_RUNS runs of the longest sequence numbers, in a failure record of Lambda's
+    shape with a long stream ARN: under MAX_MESSAGE_BYTES (256 KiB), so SQS takes it."""
+    from wia_lambda import stream_recovery as recovery
+    from wia_lambda.payloads import ObjectVersion
+    longest = "9" * 129                                 # the Kinesis API's sequence number pattern allows 129 digits
+    pins: list[ObjectVersion] = []
+    for i in range(recovery.MAX_PINNED_OBJECTS):
+        pin = ObjectVersion("b" * 63, f"{i:03d}" + "\U0001F600" * 255, '"' + "f" * 32 + '-10000"', "v" * 32)
+        if not recovery._pinnable([*pins, pin]):
+            break
+        pins.append(pin)
+    assert len(recovery.json.dumps(recovery._pins_json(pins))) > recovery.MAX_PINS_BYTES - 4_000
+    arn = f"arn:aws:kinesis:us-east-1:{shapes.ACCOUNT}:stream/{'s' * 128}"
+    document = {"requestContext": {"requestId": "c9b8fa9f-5a7f-4a1b-af9c-0c604cde93a5", "functionArn":
+                                   f"arn:aws:lambda:us-east-1:{shapes.ACCOUNT}:function:{'f' * 64}:$LATEST",
+                                   "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 11},
+                "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+                "version": "1.0", "timestamp": "2026-12-05T08:38:06.021Z",
+                "KinesisBatchInfo": {"shardId": "shardId-000000000000", "startSequenceNumber": "1" + "0" * 128,
+                                     "endSequenceNumber": longest, "approximateArrivalOfFirstRecord":
+                                     "2026-12-05T08:38:06.021Z", "approximateArrivalOfLastRecord":
+                                     "2026-12-05T08:38:06.021Z", "batchSize": 10_000, "streamArn": arn}}
+    info = recovery.batch_info(document)
+    runs = tuple((int(longest) - 3 * i - 1, int(longest) - 3 * i) for i in range(recovery.MAX_SETTLED_RUNS, 0, -1))
+    point = recovery.Resume("2" + "0" * 128, 1 << 31, 10_000, runs, tuple(pins),
+                            recovery.Cut("3" + "0" * 128, 1 << 31, tuple(pins)))
+    body = recovery.Reading("m", "", document, info, None).resumed_body(point)
+    assert recovery.resume_of(recovery.json.loads(body), info) == point        # a point it reads back
+    assert len(body.encode()) <= recovery.MAX_MESSAGE_BYTES
