@@ -122,6 +122,11 @@ MAX_MESSAGE_BYTES = 262_144
 #: start, as past MAX_PINNED_OBJECTS. Two lists (the head's and the cut's), MAX_SETTLED_RUNS runs and
 #: Lambda's failure record stay under MAX_MESSAGE_BYTES; a resume point over it could never be sent.
 MAX_PINS_BYTES = 96 * 1024
+#: A pin's ETag: a strong entity tag as HTTP has it and S3 gives it (`"…"`, visible ASCII), not `*` (If-Match's
+#: "any object", which passes for one rewritten since) nor a weak `W/"…"`; and its VersionId, visible ASCII.
+#: Anything else in a (forged) resume point is refused: a CR LF fails the GetObject on every receive.
+PIN_ETAG = re.compile(r'"[\x21\x23-\x7e]{0,1022}"')
+PIN_VERSION_ID = re.compile(r"[\x21-\x7e]{1,1024}")
 
 log = get_logger()
 #: the throttling backoff's wait (tests drive it with the clock their Lambda context counts down with)
@@ -236,10 +241,18 @@ def _pins_json(objects: Iterable[ObjectVersion]) -> list[dict[str, Any]]:
             for o in objects]
 
 
+def _pin_ok(pin: ObjectVersion) -> bool:
+    """Whether a pin's ETag and VersionId are ones S3 gives (`PIN_ETAG`, `PIN_VERSION_ID`)."""
+    return ((pin.etag is None or PIN_ETAG.fullmatch(pin.etag) is not None)
+            and (pin.version_id is None or PIN_VERSION_ID.fullmatch(pin.version_id) is not None))
+
+
 def _pinnable(objects: list[ObjectVersion]) -> bool:
     """Whether a resume point can pin the objects a record opened before its cut: not more than
-    MAX_PINNED_OBJECTS, taking not more than MAX_PINS_BYTES as written."""
-    return len(objects) <= MAX_PINNED_OBJECTS and len(json.dumps(_pins_json(objects))) <= MAX_PINS_BYTES
+    MAX_PINNED_OBJECTS, taking not more than MAX_PINS_BYTES as written, each pin one that `_pins_of` reads
+    back."""
+    return (len(objects) <= MAX_PINNED_OBJECTS and all(_pin_ok(o) for o in objects)
+            and len(json.dumps(_pins_json(objects))) <= MAX_PINS_BYTES)
 
 
 def resume_of(document: dict[str, Any], info: BatchInfo) -> Resume | None:
@@ -306,9 +319,11 @@ def _pins_of(resume: dict[str, Any], path: str) -> tuple[ObjectVersion, ...] | N
     if (not resume["values"] or not isinstance(pins, list) or len(pins) > MAX_PINNED_OBJECTS
             or not all(isinstance(p, dict) and set(p) <= {"bucket", "key", "eTag", "versionId"}
                        and text(p.get("bucket")) and text(p.get("key")) and text(p.get("eTag"), True)
-                       and text(p.get("versionId"), True) for p in pins)):
+                       and text(p.get("versionId"), True)
+                       and _pin_ok(ObjectVersion(p["bucket"], p["key"], p.get("eTag"), p.get("versionId"))) for p in pins)):
         raise ParseError(f"Kinesis failure record: {path[1:].replace('/', '.')} is not a list of at most "
-                         f"{MAX_PINNED_OBJECTS} {{bucket, key, eTag, versionId}} of a record cut in its middle", path=path)
+                         f"{MAX_PINNED_OBJECTS} {{bucket, key, eTag, versionId}} of a record cut in its middle (eTag "
+                         'a strong entity tag "…", versionId visible ASCII)', path=path)
     return tuple(ObjectVersion(p["bucket"], p["key"], p.get("eTag"), p.get("versionId")) for p in pins)
 
 

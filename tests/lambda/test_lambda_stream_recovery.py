@@ -1370,3 +1370,47 @@ def test_the_largest_resume_point_the_forwarder_writes_fits_in_an_sqs_message():
     body = recovery.Reading("m", "", document, info, None).resumed_body(point)
     assert recovery.resume_of(recovery.json.loads(body), info) == point        # a point it reads back
     assert len(body.encode()) <= recovery.MAX_MESSAGE_BYTES
+
+
+@pytest.mark.parametrize("member, forged", [
+    ("eTag", '"0f343b0931126a20f133d67c2b018a3b"\r\nx-amz-server-side-encryption: AES256'),   # a header injected
+    ("eTag", "*"),                                      # If-Match's "any object": would pass for a rewritten one
+    ("eTag", 'W/"0f343b0931126a20f133d67c2b018a3b"'),   # weak: never S3's
+    ("versionId", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY\n"),
+])
+def test_a_resume_point_pinning_an_etag_or_version_s3_never_gives_is_dead_lettered_naming_it(
+        forwarder, samples, monkeypatch, clock, tmp_path, member, forged):
+    """A record naming an S3 object cut after 6 of its 10 values; its resume point is forged (anyone allowed
+    to SendMessage on the queue) with a pin whose ETag or VersionId no GetObject can carry or S3 ever gives.
+    It is one dead letter naming `wiaResume.objects`, as any malformed resume point. Before: it was taken
+    as is; a CR LF made botocore refuse the request (HTTPClientError: Invalid header value) on every
+    receive, so the message came back until its last and the rest of the batch was given up whole; `*`
+    matched whatever the key holds now."""
+    fw, out = _file_forwarder(forwarder, tmp_path)
+    setup = Setup(fw, monkeypatch)
+    cut = _cut_in_an_s3_object(fw, setup, samples, clock, versioned=True)
+    body = _take_resumed(setup)
+    (pin,) = body["wiaResume"]["objects"]
+    pin[member] = forged
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=json.dumps(body))
+    cut.relay.sink = cut.slow.sink
+
+    assert setup.poll(rounds=MAX_RECEIVES + 1, context=clock.context) == [{"batchItemFailures": []}]
+
+    assert _ids_in(out) == [e["id"] for e in cut.events[:6]]
+    (dead,) = fw.dead_letters()
+    assert dead["reason"].startswith("unparseable input: Kinesis failure record: wiaResume.objects is not a list")
+    assert json.loads(dead["raw"]) == body
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_pin_the_reader_would_refuse_is_never_written():
+    """What the forwarder writes it must read back: an ETag or VersionId `_pins_of` refuses (an S3-compatible
+    store answering an unquoted or weak ETag) makes the record's objects unpinnable, so it is resumed at its
+    start (repeats) instead of a resume point the next receive dead-letters as malformed."""
+    from wia_lambda import stream_recovery as recovery
+    from wia_lambda.payloads import ObjectVersion
+    good = ObjectVersion("wia-ingest", "alerts/1.ndjson", '"0f343b0931126a20f133d67c2b018a3b-2"', "3/L4kqtJlcp+X")
+    assert recovery._pinnable([good, ObjectVersion("wia-ingest", "gone.ndjson", None)])
+    for etag, version in [("0f343b0931126a20f133d67c2b018a3b", None), ('W/"0f34"', None), ('"0f34"', "a b")]:
+        assert not recovery._pinnable([good, ObjectVersion("wia-ingest", "alerts/2.ndjson", etag, version)])
