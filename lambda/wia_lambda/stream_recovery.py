@@ -218,8 +218,8 @@ class Resume:
         point: dict[str, Any] = {"sequenceNumber": self.sequence, "values": self.values, "found": self.found}
         if self.settled:
             point["settled"] = [[str(first), str(last)] for first, last in self.settled]
-        if self.values:
-            point["objects"] = _pins_json(self.objects or ())
+        if self.values and self.objects is not None:    # None: a point from before pins, carried as it was
+            point["objects"] = _pins_json(self.objects)
         if self.cut is not None:
             point["cut"] = {"sequenceNumber": self.cut.sequence, "values": self.cut.values,
                             "objects": _pins_json(self.cut.objects)}

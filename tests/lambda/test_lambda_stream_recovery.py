@@ -1414,3 +1414,40 @@ def test_a_pin_the_reader_would_refuse_is_never_written():
     assert recovery._pinnable([good, ObjectVersion("wia-ingest", "gone.ndjson", None)])
     for etag, version in [("0f343b0931126a20f133d67c2b018a3b", None), ('W/"0f34"', None), ('"0f34"', "a b")]:
         assert not recovery._pinnable([good, ObjectVersion("wia-ingest", "alerts/2.ndjson", etag, version)])
+
+
+def test_a_resume_point_without_pins_carried_to_a_new_message_stays_without_pins(
+        forwarder, samples, monkeypatch, tmp_path):
+    """A resume point written before objects were pinned (a message queued across an upgrade): a record
+    naming an S3 object of 10 events, 6 settled. Security Hub refuses its 8th event on the first receive,
+    the record after it (one event) is settled: the new message keeps the point as it was (no `objects`:
+    the object trusted as it is now) with that record's run. The next receive skips the 6 again and sends
+    events 7-10 once more (the record still to retry), with no dead letter. Before: the point was carried
+    with `"objects": []`, pins of no object, so the next receive took the object for one not pinned: a
+    dead letter saying values may be lost, and the 6 settled events sent again."""
+    out = tmp_path / "out.ndjson"
+    fw = forwarder(SECURITYHUB + f'[destinations.archive]\nurl = "file://{out}"\n')
+    setup = Setup(fw, monkeypatch)
+    s3 = fw.aws.client("s3")
+    s3.create_bucket(Bucket="wia-ingest")
+    events = [fresh(samples["alert-sample"]) for _ in range(10)]
+    after = fresh(samples["alert-sample"])
+    s3.put_object(Bucket="wia-ingest", Key="alerts/1.ndjson", Body=ndjson(events))
+    fw.aws.securityhub.state.fail_finding(events[7]["id"], "InternalException", "busy", times=3)
+    notification = shapes.s3_notification("wia-ingest", ["alerts/1.ndjson"])
+    batch = put(setup.kinesis, [json.dumps(notification).encode(), json.dumps(after).encode()])
+    seq = [r["SequenceNumber"] for r in batch]
+    old = {"sequenceNumber": seq[0], "values": 6, "found": 1}
+    body = {**json.loads(failure_record(setup.kinesis, batch)), "wiaResume": old}
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=json.dumps(body))
+
+    assert setup.poll(rounds=1) == [{"batchItemFailures": []}]
+    (resumed,) = setup.left_in(setup.queue)
+    assert json.loads(resumed)["wiaResume"] == {**old, "settled": [[seq[1], seq[1]]]}
+
+    assert setup.poll(rounds=2) == [{"batchItemFailures": []}]
+
+    ids = [e["id"] for e in events[6:]]
+    assert _ids_in(out) == [*ids, after["id"], *ids] and fw.dead_letters() == []
+    assert set(fw.findings()) == {e["id"] for e in [*events[6:], after]}
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
