@@ -1451,3 +1451,36 @@ def test_a_resume_point_without_pins_carried_to_a_new_message_stays_without_pins
     assert _ids_in(out) == [*ids, after["id"], *ids] and fw.dead_letters() == []
     assert set(fw.findings()) == {e["id"] for e in [*events[6:], after]}
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your '
+             b'request rate.</Message></Error>')
+
+
+def test_a_pinned_read_s3_throttles_throughout_is_retried_not_dead_lettered_nor_skipped(
+        forwarder, samples, monkeypatch, clock, tmp_path, aws):
+    """S3 in front of the fault proxy: the pinned GetObject of a resumed record (cut after 6 of its object's
+    10 events) is answered 503 SlowDown on each of the SDK's 3 tries. That is neither a change nor a loss:
+    the message is reported back with nothing handed over and no dead letter; the next receive reads the
+    pinned version and delivers events 7-10, each event once in all."""
+    with FaultProxy(aws.moto.url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)       # the forwarder's S3 client, not the test's
+        fw, out = _file_forwarder(forwarder, tmp_path)
+        setup = Setup(fw, monkeypatch)
+        cut = _cut_in_an_s3_object(fw, setup, samples, clock)
+        assert _ids_in(out) == [e["id"] for e in cut.events[:6]]
+        cut.relay.sink = cut.slow.sink
+        proxy.add(*[Fault("reply", status=503, headers={"Content-Type": "application/xml"}, body=SLOW_DOWN,
+                          path="/wia-ingest/alerts/1.ndjson", method="GET") for _ in range(3)])
+
+        (response,) = setup.poll(rounds=1, context=clock.context)
+
+        assert len(response["batchItemFailures"]) == 1 and proxy.unused() == []
+        assert [s.headers.get("If-Match") for s in proxy.seen if s.fault] == [
+            cut.s3.head_object(Bucket="wia-ingest", Key="alerts/1.ndjson")["ETag"]] * 3
+        assert _ids_in(out) == [e["id"] for e in cut.events[:6]] and fw.dead_letters() == []
+
+        assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+
+    assert _ids_in(out) == [e["id"] for e in cut.events] and fw.dead_letters() == []
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
