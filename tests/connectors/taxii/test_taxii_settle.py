@@ -267,7 +267,7 @@ def test_a_settle_window_that_is_not_seconds_is_a_config_error(value):
         TaxiiSource.from_url(f"taxii+https://h/api/collections/{uuid.UUID(int=1)}/?settle={value}")
 
 
-@pytest.mark.parametrize("manifest", ["missing", "unfiltered"])
+@pytest.mark.parametrize("manifest", ["missing", "unfiltered", "html", "not json"])
 def test_a_straddling_page_is_split_by_a_manifest_that_is_missing_or_ignores_added_after(medallion, poller,
                                                                                            monkeypatch, manifest):
     # Get Manifest is optional in practice (servers answer 404 or 501): the straddling page's recent ids come
@@ -283,6 +283,10 @@ def test_a_straddling_page_is_split_by_a_manifest_that_is_missing_or_ignores_add
             if manifest == "missing":
                 start_response("404 Not Found", [("Content-Type", "application/taxii+json;version=2.1")])
                 return [b'{"title": "Not Found"}']
+            if manifest in ("html", "not json"):    # 200 and no TAXII envelope: a front end's page for unknown paths
+                start_response("200 OK", [("Content-Type", "text/html" if manifest == "html" else
+                                           "application/taxii+json;version=2.1")])
+                return [b"<html><body>TAXII</body></html>"]
             query = [q for q in environ["QUERY_STRING"].split("&") if not q.startswith("added_after=")]
             environ = {**environ, "QUERY_STRING": "&".join(query)}
         return flask_app(environ, start_response)
