@@ -200,8 +200,9 @@ def _error_code(exc: Exception) -> str | None:
 def get_object(s3: Any, bucket: str, key: str, pin: ObjectVersion | None = None) -> tuple[Any, ObjectVersion]:
     """GetObject of the object as it is now, or of the `pin`ned version (IfMatch its ETag, and its VersionId
     when it has one): the response and the version it read. ObjectMissing when the object is not there
-    (for a pin of an absent object too); ObjectChanged when a pinned read finds another object; other
-    errors (throttling, 5xx, access) propagate, so the record is retried."""
+    (for a pin of an absent object too); ObjectChanged when a pinned read finds another object (S3 refused
+    the If-Match, or answered an ETag or VersionId not the pinned one); other errors (throttling, 5xx,
+    access) propagate, so the record is retried."""
     params: dict[str, str] = {}
     if pin is not None and pin.etag is not None:
         params["IfMatch"] = pin.etag
@@ -220,7 +221,14 @@ def get_object(s3: Any, bucket: str, key: str, pin: ObjectVersion | None = None)
         response["Body"].close()            # absent before, there now: none of its values was read
         raise ObjectChanged(pin, "Created")
     version = response.get("VersionId")
-    return response, ObjectVersion(bucket, key, response.get("ETag"), version if version and version != "null" else None)
+    got = ObjectVersion(bucket, key, response.get("ETag"), version if version and version != "null" else None)
+    if pin is not None and params and (got.etag != pin.etag
+                                       or (pin.version_id is not None and got.version_id != pin.version_id)):
+        # an endpoint that ignores If-Match or VersionId (an S3-compatible store, a caching proxy) answered
+        # what the key holds now: another object, whose first values are not the ones settled
+        response["Body"].close()
+        raise ObjectChanged(pin, "PreconditionFailed")
+    return response, got
 
 
 def missing_item(source: str, code: str) -> Item:

@@ -1484,3 +1484,37 @@ def test_a_pinned_read_s3_throttles_throughout_is_retried_not_dead_lettered_nor_
 
     assert _ids_in(out) == [e["id"] for e in cut.events] and fw.dead_letters() == []
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_a_pinned_read_answered_with_another_object_is_taken_for_a_change_not_skipped(
+        forwarder, samples, monkeypatch, clock, tmp_path, aws):
+    """An endpoint that ignores If-Match (an S3-compatible store, a caching proxy; the fault proxy here)
+    answers the pinned GetObject with what the key holds now: 200, another ETag. The object was rewritten
+    longer (14 events) after 6 of its 10 were settled: the answer's ETag is not the pinned one, so it is a
+    change (read from its start, one dead letter saying so), never a skip of the new object's first 6 values.
+    Before: the 200 was trusted and new values 1-6 (4 of them never delivered) skipped with no record."""
+    with FaultProxy(aws.moto.url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
+        fw, out = _file_forwarder(forwarder, tmp_path)
+        setup = Setup(fw, monkeypatch)
+        cut = _cut_in_an_s3_object(fw, setup, samples, clock)
+        head = cut.s3.head_object(Bucket="wia-ingest", Key="alerts/1.ndjson")
+        now = [*[fresh(samples["alert-sample"]) for _ in range(4)], *cut.events]
+        cut.s3.put_object(Bucket="wia-ingest", Key="alerts/1.ndjson", Body=ndjson(now))
+        cut.relay.sink = cut.slow.sink
+
+        def if_match_ignored(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+            current = cut.s3.get_object(Bucket="wia-ingest", Key="alerts/1.ndjson")
+            data = current["Body"].read()
+            return 200, {"ETag": current["ETag"], "Content-Type": "application/octet-stream"}, data
+        proxy.add(Fault("rewrite", rewrite=if_match_ignored, path="/wia-ingest/alerts/1.ndjson", method="GET"))
+
+        assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+
+        (ignored,) = [s for s in proxy.seen if s.fault]
+        assert proxy.unused() == [] and ignored.headers.get("If-Match") == head["ETag"]
+    assert _ids_in(out) == [e["id"] for e in [*cut.events[:6], *now]]
+    (note,) = fw.dead_letters()
+    assert note["reason"].startswith("unparseable input: the S3 object s3://wia-ingest/alerts/1.ndjson named by this "
+                                     f"record was rewritten (its ETag is no longer {head['ETag']})")
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
