@@ -168,12 +168,10 @@ def discover_sasl_mechanism(config: dict[str, Any], display: str) -> tuple[dict[
             return {**config, "sasl.mechanism": UNDISCOVERED_SASL_MECHANISM}, note
         tls = tls_or_why
     client_id = str(config.get("client.id") or "wia-security")
-    # PLAIN only over TLS that verifies the broker (certificate and host name): without TLS, or with the check
-    # off, anything on the path could strip SCRAM from the broker's list to be sent the password readable. SCRAM
-    # keeps the password off the network, and the connector's default before discovery was SCRAM-SHA-512.
-    verified = tls is not None and tls.verify_mode == ssl.CERT_REQUIRED and tls.check_hostname
-    choices = kafka_sasl.MECHANISMS_BY_STRENGTH if verified else \
-        tuple(m for m in kafka_sasl.MECHANISMS_BY_STRENGTH if m != "PLAIN")
+    # PLAIN only over TLS that verifies the broker (certificate and host name), the core's rule for the Splunk app
+    # and the XSOAR pack too. SCRAM keeps the password off the network, and the connector's default before
+    # discovery was SCRAM-SHA-512.
+    choices = kafka_sasl.discovery_choices(tls)
     failures: list[str] = []
     for server in str(config.get("bootstrap.servers", "")).split(","):
         server = server.strip()
@@ -195,8 +193,7 @@ def discover_sasl_mechanism(config: dict[str, Any], display: str) -> tuple[dict[
                                           password=str(config.get("sasl.password") or ""), client_id=client_id,
                                           reconnect=connect, choices=choices)
         except kafka_sasl.SaslError as exc:
-            if isinstance(exc, kafka_sasl.MechanismNotOffered) and not verified and exc.mechanism is None \
-                    and "PLAIN" in exc.offered:
+            if isinstance(exc, kafka_sasl.PlainWithheld):
                 # Only PLAIN listed on a link without TLS, or whose TLS does not verify the broker: never chosen
                 # unasked (anyone on the path could strip SCRAM from the list to read the password); the user opts
                 # in, or uses TLS that verifies the broker.

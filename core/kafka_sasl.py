@@ -16,7 +16,8 @@ Mechanism discovery (no mechanism configured): the SaslHandshake answer lists th
 enabled, whether or not it accepts the one asked for. The strongest it lists of SCRAM-SHA-512, SCRAM-SHA-256
 and PLAIN is tried first; a refused login tries the next one the broker lists (a Kafka user holds SCRAM
 credentials per mechanism, and PLAIN users may live apart from SCRAM ones), each on a new connection (a
-broker closes the connection after a refusal). Errors name the broker, the user, every mechanism tried and
+broker closes the connection after a refusal). PLAIN is among the choices only over TLS that verifies the
+broker (discovery_choices): the one rule of the connector, the Splunk app and the XSOAR pack. Errors name the broker, the user, every mechanism tried and
 the broker's reasons; never the password.
 """
 from __future__ import annotations
@@ -105,22 +106,41 @@ class Refusal:
         return f"{self.mechanism} ({self.error}: {self.message})"
 
 
+class PlainWithheld(MechanismNotOffered):
+    """Discovery's choices (discovery_choices) leave PLAIN out, and PLAIN is the only mechanism of
+    MECHANISMS_BY_STRENGTH the broker lists: nothing was sent. `mechanism` is None, as for MechanismNotOffered from
+    discovery. Each caller says why (plain_withheld_reason) and names the setting that opts in to PLAIN."""
+
+    def __init__(self, server: str, offered: tuple[str, ...]) -> None:
+        super().__init__(server, None, offered, discovered=True)
+
+    def describe(self) -> str:
+        return (f"the Kafka broker {self.server} lists {', '.join(self.offered)}: of "
+                f"{', '.join(MECHANISMS_BY_STRENGTH)} only PLAIN, which discovery does not pick without TLS that "
+                "verifies the broker (nothing was sent)")
+
+
 class LoginRefused(SaslError):
-    """The broker refused the user's login with every mechanism tried (one, unless discovered)."""
+    """The broker refused the user's login with every mechanism tried (one, unless discovered). `plain_withheld`:
+    the broker lists PLAIN too, which discovery did not try (discovery_choices)."""
 
     def __init__(self, server: str, username: str, refusals: list[Refusal], offered: tuple[str, ...] = (), *,
-                 discovered: bool = False) -> None:
+                 discovered: bool = False, plain_withheld: bool = False) -> None:
         self.username = username
         self.refusals = refusals
+        self.plain_withheld = plain_withheld
         super().__init__(server, refusals[-1].mechanism, offered, discovered=discovered)
 
     def describe(self) -> str:
+        withheld = ("; PLAIN, which it lists too, was not tried: discovery does not pick PLAIN without TLS that "
+                    "verifies the broker" if self.plain_withheld else "")
         if len(self.refusals) == 1:
             refusal = self.refusals[0]
             return (f"the Kafka broker {self.server} refused user {self.username!r} with the SASL mechanism "
-                    f"{refusal.mechanism} ({refusal.error}: {refusal.message}){self._chosen()}")
-        return (f"the Kafka broker {self.server} refused user {self.username!r} with each SASL mechanism it offers: "
-                f"{'; '.join(map(str, self.refusals))}{self._chosen()}")
+                    f"{refusal.mechanism} ({refusal.error}: {refusal.message}){self._chosen()}{withheld}")
+        return (f"the Kafka broker {self.server} refused user {self.username!r} with each SASL mechanism "
+                f"{'tried' if self.plain_withheld else 'it offers'}: {'; '.join(map(str, self.refusals))}"
+                f"{self._chosen()}{withheld}")
 
 
 class ExchangeFailed(SaslError):
@@ -167,6 +187,39 @@ class Login:
                  if self.mechanism == "PLAIN" and not tls else "")
         return (f"no SASL mechanism configured: the Kafka broker {server} lists {', '.join(self.offered)}; "
                 f"using {self.mechanism}{before}{clear}")
+
+
+# -- which mechanisms discovery may pick ----------------------------------------------------------------------
+
+
+def verifies_broker(tls: ssl.SSLContext | None) -> bool:
+    """Whether a connection with this TLS context (None: no TLS) proves it reached the broker: the certificate
+    checked against trusted CAs and its host name."""
+    return tls is not None and tls.verify_mode == ssl.CERT_REQUIRED and tls.check_hostname
+
+
+def discovery_choices(tls: ssl.SSLContext | None) -> tuple[str, ...]:
+    """The mechanisms discovery (log_in with mechanism=None) may pick on a connection with this TLS context, strongest
+    first. PLAIN only over TLS that verifies the broker: without TLS, or with the check off, anything on the path
+    could strip SCRAM from the broker's list (or refuse the SCRAM logins) to be sent the password readable. A user
+    who configures PLAIN still gets it: that is their choice, not discovery's."""
+    return MECHANISMS_BY_STRENGTH if verifies_broker(tls) else tuple(m for m in MECHANISMS_BY_STRENGTH if m != "PLAIN")
+
+
+def plain_warning(tls: ssl.SSLContext | None) -> str | None:
+    """What a log says when PLAIN is used as configured (the user's choice, honoured) on a connection with this TLS
+    context; None over TLS that verifies the broker."""
+    if verifies_broker(tls):
+        return None
+    return f"the SASL mechanism PLAIN is used as configured, though {plain_withheld_reason(tls)}"
+
+
+def plain_withheld_reason(tls: ssl.SSLContext | None) -> str:
+    """Why discovery_choices leaves PLAIN out for this context, for messages (each caller adds its own setting)."""
+    if tls is None:
+        return "the connection has no TLS: PLAIN would send the password readable on the network"
+    return ("the connection's TLS does not verify the broker's certificate and host name: PLAIN would hand the "
+            "password to whatever answers for the broker")
 
 
 # -- framing ---------------------------------------------------------------------------------------------------
@@ -403,9 +456,10 @@ def log_in(sock: socket.socket, server: str, *, versions: bytes, mechanism: str 
            password: str, client_id: str, reconnect: Callable[[], socket.socket] | None = None,
            choices: tuple[str, ...] = MECHANISMS_BY_STRENGTH) -> Login:
     """The SASL login on `sock`, after its ApiVersions answer `versions`. `mechanism` None: chosen from the
-    broker's list among `choices` (strongest first; a refused login tries the next one listed, on a
-    connection from `reconnect`, which this function closes). Returns the Login; raises
-    MechanismNotOffered, LoginRefused, ExchangeFailed, HandshakeRefused, NotKafka, or the socket's OSError.
+    broker's list among `choices` (strongest first, discovery_choices for the connection; a refused login tries
+    the next one listed, on a connection from `reconnect`, which this function closes). Returns the Login; raises
+    MechanismNotOffered (PlainWithheld when the broker lists PLAIN alone of them and `choices` leave it out),
+    LoginRefused, ExchangeFailed, HandshakeRefused, NotKafka, or the socket's OSError.
 
     Mechanisms other than PLAIN and SCRAM, and brokers without SaslAuthenticate v0/v1 (versions before
     KIP-152), get the handshake only: the client's own login decides."""
@@ -421,6 +475,8 @@ def log_in(sock: socket.socket, server: str, *, versions: bytes, mechanism: str 
     if discovered and error_code == 0 and asked not in candidates:
         candidates.insert(0, asked)               # accepted without being listed: take the broker at its word
     if not candidates:
+        if "PLAIN" in offered and "PLAIN" not in choices:
+            raise PlainWithheld(server, offered)
         raise MechanismNotOffered(server, None, offered, discovered=True)
     authenticate_versions = api_version_range(versions, SASL_AUTHENTICATE)
     if asked not in MECHANISMS_BY_STRENGTH or authenticate_versions is None or authenticate_versions[0] > 1:
@@ -448,4 +504,5 @@ def log_in(sock: socket.socket, server: str, *, versions: bytes, mechanism: str 
                 return Login(candidate, discovered, offered, refusals=refusals)
             refusals.append(refusal)
             current = None                        # the broker closes a connection after a refused login
-    raise LoginRefused(server, username, refusals, offered, discovered=discovered)
+    raise LoginRefused(server, username, refusals, offered, discovered=discovered,
+                       plain_withheld=discovered and "PLAIN" in offered and "PLAIN" not in choices)

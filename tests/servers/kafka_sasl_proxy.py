@@ -14,6 +14,8 @@ here, as a Kafka broker does it, and only an authenticated connection is relayed
 - Any other request before the login completes is refused by closing the connection.
 - Mechanisms: PLAIN (RFC 4616), SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677; 4096 iterations,
   Kafka's minimum). Once logged in, the connection is a plain relay to tansu.
+- `received` keeps every frame clients sent up to the end of their login, so a test can check what a
+  client disclosed (a password in a PLAIN token) whether or not a login followed.
 
 SASL_SSL: `start_sasl_kafka(tls=True)` puts the TLS-terminating proxy of kafka_tls_proxy.py in front
 (client -> TLS proxy -> SASL proxy -> tansu), and tansu advertises the TLS proxy.
@@ -333,6 +335,7 @@ class SaslAuthenticatingProxy:
         self.logins: list[Login] = []
         self.refused_requests: list[int] = []     # api keys of requests sent before a login (connection closed)
         self.handshakes: list[tuple[int, str]] = []   # (SaslHandshake version, mechanism asked for)
+        self.received: list[bytes] = []           # every frame a client sent before its login ended, as it came
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._closing = threading.Event()
@@ -387,6 +390,7 @@ class SaslAuthenticatingProxy:
         handshake_version = 1
         while True:
             frame = _read_frame(client)
+            self.received.append(frame)
             if mechanism is not None and handshake_version == 0:
                 # KIP-43 v0: the SASL tokens themselves, framed by size only
                 try:

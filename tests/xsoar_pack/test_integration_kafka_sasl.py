@@ -152,17 +152,23 @@ def test_without_a_mechanism_a_user_the_broker_knows_for_plain_only_still_logs_i
 
 
 def test_without_a_mechanism_a_refused_password_names_each_mechanism_tried(integration, demisto, sasl_topic):
-    """kafka+sasl:// (no TLS): and the log says nothing chosen, since nothing logged in."""
+    """kafka+sasl:// (no TLS): each SCRAM mechanism, and never PLAIN after them (test_integration_kafka_sasl_plain.py);
+    the log says nothing chosen, since nothing logged in."""
+    from servers.kafka_sasl_proxy import Login
     server, topic = sasl_topic
     bootstrap = f"127.0.0.1:{server.sasl.port}"
+    before = len(server.logins)
     started = time.monotonic()
     (entry,) = run_command(integration, demisto, "test-module",
                            params=params(f"kafka+sasl://{bootstrap}/{topic}", WRONG_PASSWORD))
     assert time.monotonic() - started < FAST_SECONDS and entry["Type"] == 4
-    assert (f"SASL login refused: the Kafka broker {bootstrap} refused user '{USER}' with each SASL mechanism it offers: "
+    assert (f"SASL login refused: the Kafka broker {bootstrap} refused user '{USER}' with each SASL mechanism tried: "
             "SCRAM-SHA-512 (SASL_AUTHENTICATION_FAILED: ") in entry["Contents"]
-    assert ("PLAIN (SASL_AUTHENTICATION_FAILED: Authentication failed: Invalid username or password) (no SASL "
-            "mechanism configured; the broker lists PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)") in entry["Contents"]
+    assert ("SCRAM-SHA-256 (SASL_AUTHENTICATION_FAILED: Authentication failed during authentication due to invalid "
+            "credentials with SASL mechanism SCRAM-SHA-256) (no SASL mechanism configured; the broker lists PLAIN, "
+            "SCRAM-SHA-256, SCRAM-SHA-512); PLAIN, which it lists too, was not tried: discovery does not pick PLAIN "
+            "without TLS that verifies the broker") in entry["Contents"]
+    assert server.logins[before:] == [Login("SCRAM-SHA-512", USER, False), Login("SCRAM-SHA-256", USER, False)]
     assert WRONG_PASSWORD not in war_room_and_logs(demisto) and PASSWORD not in war_room_and_logs(demisto)
 
 
@@ -189,4 +195,5 @@ def test_a_bootstrap_server_without_a_port_is_checked_on_kafkas_port(integration
     wrong = {**config, "sasl_mechanism": None, "sasl_plain_password": WRONG_PASSWORD}
     with pytest.raises(Exception, match="SASL login refused"):
         integration.kafka_sasl_check(["[127.0.0.1]"], wrong)
-    assert asked[1:] == [("127.0.0.1", 9092)] * 3           # each mechanism offered, on a new connection after the first
+    # each SCRAM mechanism offered, the second on a new connection (never PLAIN without TLS)
+    assert asked[1:] == [("127.0.0.1", 9092)] * 2

@@ -308,8 +308,9 @@ class KafkaSource:
         #: lines for splunkd.log: the SASL mechanism the pre-flight chose, and why
         self.notes: list[str] = []
         if "sasl" in scheme:
-            self.config.update(sasl_mechanism=self.sasl_mechanism or UNDISCOVERED_SASL_MECHANISM,
-                               sasl_plain_username=username, sasl_plain_password=secret)
+            # None until the pre-flight settles it (_check_reachable): kafka-python never starts without one
+            self.config.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=username,
+                               sasl_plain_password=secret)
         self.page_size = page_size
         self._where = f"{scheme}://{','.join(self.brokers)}/{self.topic}"
 
@@ -349,8 +350,9 @@ class KafkaSource:
                 continue
             try:
                 if self._tls is None:
-                    self._probe_plain(raw, server, host, port)
+                    self._settle_mechanism(server, self._probe_plain(raw, server, host, port))
                     return
+                unasked: str | None = None                 # why the check could not finish, if it could not
                 with self._tls.wrap_socket(raw, server_hostname=host) as tls:
                     try:
                         self._probe_kafka(tls, server, host, port)
@@ -360,13 +362,15 @@ class KafkaSource:
                             # handshake is done: its refusal is the connection ending (an alert, or a bare close)
                             # before the first answer
                             raise _RefusedAfterHandshake("closed the connection without answering") from None
-                    except TimeoutError:
-                        pass                               # kafka-python judges a slow answer, as before
+                        unasked = str(exc)
+                    except TimeoutError as exc:
+                        unasked = str(exc) or "no answer in time"   # kafka-python judges a slow answer, as before
                     except ssl.SSLEOFError:                # the request was not even taken
                         raise _RefusedAfterHandshake("closed the connection without answering") from None
                     except ssl.SSLError as exc:            # a TLS alert, e.g. TLSV13_ALERT_CERTIFICATE_REQUIRED
                         raise _RefusedAfterHandshake(str(exc.reason or exc)) from None
-                    return
+                self._settle_mechanism(server, unasked)
+                return
             except _RefusedAfterHandshake as exc:
                 broker_refused.append(f"{server}: {exc}")
             except ssl.SSLCertVerificationError as exc:
@@ -400,20 +404,43 @@ class KafkaSource:
                               "(kafka+ssl://) or plain (kafka://)?", url=self._where)
         raise SourceError(f"cannot reach any Kafka bootstrap broker ({reasons})", url=self._where, retryable=True)
 
-    def _probe_plain(self, sock: socket.socket, server: str, host: str, port: int) -> None:
+    def _probe_plain(self, sock: socket.socket, server: str, host: str, port: int) -> str | None:
         """ApiVersions (and the SASL login) on a plain connection. A TLS listener answers a Kafka request with a
         TLS alert or just closes (a reset); a second connection then completes a TLS handshake (nothing verified:
-        this only tells the protocol). An answer that is neither is left to kafka-python."""
+        this only tells the protocol). An answer that is neither is left to kafka-python. Returns why the check
+        could not finish (a slow answer, one that is not Kafka), None when it did."""
         try:
             self._probe_kafka(sock, server, host, port)
-        except TimeoutError:
-            return                                         # a slow answer: kafka-python waits longer
-        except kafka_sasl.NotKafka:
+        except TimeoutError as exc:
+            return str(exc) or "no answer in time"         # a slow answer: kafka-python waits longer
+        except kafka_sasl.NotKafka as exc:
             if _speaks_tls(host, port, self.CONNECT_TIMEOUT):
                 tls_scheme = "kafka+sasl_ssl://" if "sasl" in self.config["security_protocol"].lower() else "kafka+ssl://"
                 raise SourceError(f"the Kafka broker {server} answered with TLS: this is a TLS listener, use "
                                   f"{tls_scheme} (source_url starts with {self._where.split('://', 1)[0]}://)",
                                   url=self._where) from None
+            return str(exc)
+        return None
+
+    def _settle_mechanism(self, server: str, unasked: str | None) -> None:
+        """kafka-python's SASL mechanism when the pre-flight login could not choose one (`unasked`: why) and none is
+        configured. Over TLS that verifies the broker, UNDISCOVERED_SASL_MECHANISM (PLAIN, the app's default
+        before discovery), with a note; elsewhere PLAIN would go to whatever is on the path, so the run ends
+        asking for ?sasl_mechanism= (or a connection the check can finish on)."""
+        if "SASL" not in self.config["security_protocol"] or self.config.get("sasl_mechanism"):
+            return
+        why = unasked or "no login was made"
+        if kafka_sasl.verifies_broker(self._tls):
+            self.config["sasl_mechanism"] = UNDISCOVERED_SASL_MECHANISM
+            self.notes.append(f"no SASL mechanism configured and the pre-flight check could not ask the Kafka broker "
+                              f"{server} ({why}): using {UNDISCOVERED_SASL_MECHANISM} over TLS that verifies the "
+                              f"broker; add ?sasl_mechanism= to source_url to choose")
+            return
+        raise SourceError(f"no SASL mechanism configured and the pre-flight check could not ask the Kafka broker "
+                          f"{server} which to use ({why}); {kafka_sasl.plain_withheld_reason(self._tls)}, so it is "
+                          f"not assumed: add ?sasl_mechanism=SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN to source_url (the "
+                          f"one the broker is configured for), or check that {server} is a Kafka listener answering "
+                          f"in time", url=self._where)
 
     def _connect(self, host: str, port: int) -> socket.socket:
         """Another connection to the broker that answered (the login tries the next mechanism on one)."""
@@ -438,7 +465,16 @@ class KafkaSource:
             login = kafka_sasl.log_in(sock, server, versions=versions, mechanism=self.sasl_mechanism,
                                       username=self.config.get("sasl_plain_username") or "",
                                       password=self.config.get("sasl_plain_password") or "", client_id=CLIENT_ID,
-                                      reconnect=lambda: self._connect(host, port))
+                                      reconnect=lambda: self._connect(host, port),
+                                      choices=kafka_sasl.discovery_choices(self._tls))
+        except kafka_sasl.PlainWithheld as exc:
+            # PLAIN listed alone where discovery may not pick it (kafka_sasl.discovery_choices): nothing was sent
+            remedy = ("use kafka+sasl_ssl:// to a TLS listener" if self._tls is None else
+                      "set verify_tls = true (the broker's certificate trusted by Splunk's Python, SSL_CERT_FILE)")
+            raise SourceError(f"SASL login not attempted: the Kafka broker {server} lists {', '.join(exc.offered)} and "
+                              f"{kafka_sasl.plain_withheld_reason(self._tls)}, so PLAIN is not chosen when no mechanism "
+                              f"is configured. Add ?sasl_mechanism=PLAIN to source_url to log in with PLAIN anyway, "
+                              f"or {remedy}", url=self._where) from None
         except kafka_sasl.MechanismNotOffered as exc:
             raise SourceError(f"SASL login refused: {exc.describe()}; set ?sasl_mechanism= in source_url to one the "
                               "broker is configured for", url=self._where) from None
@@ -450,6 +486,8 @@ class KafkaSource:
         self.config["sasl_mechanism"] = login.mechanism
         if login.discovered:
             self.notes.append(login.describe(server, tls=self._tls is not None))
+        elif login.mechanism == "PLAIN" and kafka_sasl.plain_warning(self._tls):
+            self.notes.append(f"the Kafka broker {server}: {kafka_sasl.plain_warning(self._tls)}")
 
     class _LastConnectionError(logging.Handler):
         """The last connection failure kafka-python logged. It logs why a connection failed (a SASL error, a
@@ -530,7 +568,8 @@ class KafkaSource:
 #: The client id of the pre-flight check's requests.
 CLIENT_ID = "wia-security-splunk-app"
 #: kafka-python's mechanism when none is configured and the pre-flight check could not ask the broker (a slow
-#: answer, an answer that is not Kafka): the app's default before mechanisms were discovered.
+#: answer, an answer that is not Kafka), over TLS that verifies the broker only: the app's default before
+#: mechanisms were discovered. Elsewhere the run ends asking for ?sasl_mechanism= (KafkaSource._settle_mechanism).
 UNDISCOVERED_SASL_MECHANISM = "PLAIN"
 
 

@@ -132,7 +132,8 @@ MAX_LIMIT = 10_000
 KAFKA_CONNECT_TIMEOUT = 10
 KAFKA_CLIENT_ID = "wia-security-xsoar"
 #: kafka-python's SASL mechanism when none is configured and the pre-flight login could not ask the broker (no
-#: broker answered it): the integration's default before mechanisms were discovered.
+#: broker answered it), over TLS that verifies the broker only: the integration's default before mechanisms were
+#: discovered. Elsewhere test-module and fetch fail asking for ?sasl_mechanism= (kafka_undiscovered_mechanism).
 KAFKA_UNDISCOVERED_SASL_MECHANISM = "PLAIN"
 #: Most pages of Get Manifest a TAXII settle split reads (what was added in the last `settle` seconds).
 TAXII_MAX_RECENT_PAGES = 1000
@@ -197,16 +198,17 @@ class Client(BaseClient):
             # no ?sasl_mechanism=: the pre-flight login picks the strongest the broker offers (kafka_sasl_login)
             config.update(sasl_mechanism=dict(parse_qsl(parts.query)).get("sasl_mechanism") or None,
                           sasl_plain_username=self.kafka_username, sasl_plain_password=self.kafka_password)
+        unasked: list[str] = []       # why the SASL pre-flight could not ask each bootstrap server
         if "ssl" in scheme:
             config["ssl_context"] = self.kafka_tls_context()
-            self.kafka_tls_check(config["bootstrap_servers"], config["ssl_context"], config)
+            self.kafka_tls_check(config["bootstrap_servers"], config["ssl_context"], config, unasked)
         elif self.client_certificate or self.client_key:
             raise DemistoException("a Kafka client certificate is presented over TLS only: use kafka+ssl:// or "
                                    "kafka+sasl_ssl://, or clear the Kafka client certificate parameter")
         elif "sasl" in scheme:
-            kafka_sasl_check(config["bootstrap_servers"], config)
+            kafka_sasl_check(config["bootstrap_servers"], config, unasked)
         if "sasl" in scheme and not config["sasl_mechanism"]:
-            config["sasl_mechanism"] = KAFKA_UNDISCOVERED_SASL_MECHANISM     # the pre-flight could not ask the broker
+            kafka_undiscovered_mechanism(config, config.get("ssl_context"), unasked)
         consumer = KafkaConsumer(**config)
         events: list[dict[str, Any]] = []
         problems: list[str] = []
@@ -259,18 +261,22 @@ class Client(BaseClient):
             load_client_certificate(context, self.client_certificate, self.client_key, self.client_key_passphrase)
         return context
 
-    def kafka_tls_check(self, servers: list[str], context: ssl.SSLContext, config: dict[str, Any]) -> None:
+    def kafka_tls_check(self, servers: list[str], context: ssl.SSLContext, config: dict[str, Any],
+                        unasked: list[str] | None = None) -> None:
         """A TLS handshake and one Kafka request (ApiVersions) with the bootstrap servers before kafka-python
         starts: kafka-python only logs a refused certificate and, 30 s later, reports "Unable to bootstrap"
         without the reason. The request matters for client certificates: under TLS 1.3 a broker refuses a
         missing or untrusted one only after the client's side of the handshake is done. With SASL the login
-        follows on the same connection (kafka_sasl_login)."""
+        follows on the same connection (kafka_sasl_login). `unasked` gets why each server left aside could not
+        be asked (for kafka_undiscovered_mechanism)."""
         refused = ended = None
+        unasked = [] if unasked is None else unasked
         for server in servers:
             try:
                 host, port = kafka_sasl.broker_address(server)
                 raw = socket.create_connection((host, port), timeout=KAFKA_CONNECT_TIMEOUT)
-            except (OSError, ValueError):
+            except (OSError, ValueError) as exc:
+                unasked.append(f"{server}: {exc}")
                 continue          # not reachable from here: kafka-python tries it and reports it as before
             with raw:
                 try:
@@ -281,8 +287,10 @@ class Client(BaseClient):
                 except ssl.SSLError as exc:
                     if "ALERT" in str(exc.reason or "").upper():      # the broker ended the handshake with an alert
                         ended = ended or f"{server}: {exc.reason}"
+                    unasked.append(f"{server}: {exc.reason or exc}")
                     continue
-                except OSError:
+                except OSError as exc:
+                    unasked.append(f"{server}: {exc}")
                     continue
                 with tls:
                     try:
@@ -292,7 +300,8 @@ class Client(BaseClient):
                         # as OpenSSL-based servers do): it refused the client's certificate
                         ended = ended or f"{server}: {exc}"
                         continue
-                    except TimeoutError:
+                    except TimeoutError as exc:
+                        unasked.append(f"{server}: {exc or 'no answer in time'}")
                         continue  # a slow broker: kafka-python waits longer
                     except OSError as exc:
                         # the broker took the handshake, then ended the connection (a TLS alert, or a bare
@@ -302,8 +311,10 @@ class Client(BaseClient):
                     if "SASL" in config["security_protocol"]:
                         try:
                             kafka_sasl_login(tls, server, versions, config, lambda: kafka_connect(server, context))
-                        except (OSError, kafka_sasl.NotKafka):
-                            pass  # no answer the check can read: kafka-python's own login decides
+                        except (OSError, kafka_sasl.NotKafka) as exc:
+                            # no answer the check can read: kafka-python's own login decides, with the mechanism
+                            # configured or kafka_undiscovered_mechanism's
+                            unasked.append(f"{server}: {exc or 'no answer in time'}")
                     return
         if refused:
             raise DemistoException(f"the Kafka broker's TLS certificate was refused ({refused}). Add the CA that "
@@ -375,17 +386,38 @@ def kafka_connect(server: str, context: ssl.SSLContext | None = None) -> socket.
         raise
 
 
-def kafka_sasl_check(servers: list[str], config: dict[str, Any]) -> None:
+def kafka_sasl_check(servers: list[str], config: dict[str, Any], unasked: list[str] | None = None) -> None:
     """kafka+sasl:// (no TLS): the SASL login with the first bootstrap server that answers, before kafka-python
-    starts. Unreachable or silent servers are left to kafka-python, which reports them as before."""
+    starts. Unreachable or silent servers are left to kafka-python, which reports them as before; `unasked` gets
+    why each could not be asked (for kafka_undiscovered_mechanism)."""
     for server in servers:
         try:
             with kafka_connect(server) as sock:
                 kafka_sasl_login(sock, server, kafka_sasl.api_versions(sock, KAFKA_CLIENT_ID), config,
                                  lambda: kafka_connect(server))
                 return
-        except (OSError, ValueError, kafka_sasl.NotKafka):
+        except (OSError, ValueError, kafka_sasl.NotKafka) as exc:
+            if unasked is not None:
+                unasked.append(f"{server}: {exc or 'no answer in time'}")
             continue
+
+
+def kafka_undiscovered_mechanism(config: dict[str, Any], context: ssl.SSLContext | None, unasked: list[str]) -> None:
+    """kafka-python's SASL mechanism when none is configured and the pre-flight login could not choose one
+    (`unasked`: why, per server). Over TLS that verifies the broker, KAFKA_UNDISCOVERED_SASL_MECHANISM (PLAIN, the
+    integration's default before discovery), logged; elsewhere PLAIN would go to whatever is on the path, so
+    test-module and fetch fail asking for ?sasl_mechanism= (or a connection the check can finish on)."""
+    why = "; ".join(unasked) or "no login was made"
+    if kafka_sasl.verifies_broker(context):
+        config["sasl_mechanism"] = KAFKA_UNDISCOVERED_SASL_MECHANISM
+        demisto.info(f"{INTEGRATION_NAME}: no SASL mechanism configured and the pre-flight check could not ask the "
+                     f"Kafka brokers ({why}): using {KAFKA_UNDISCOVERED_SASL_MECHANISM} over TLS that verifies the "
+                     "broker; add ?sasl_mechanism= to the Source URL to choose")
+        return
+    raise DemistoException(f"no SASL mechanism configured and the pre-flight check could not ask the Kafka brokers "
+                           f"which to use ({why}); {kafka_sasl.plain_withheld_reason(context)}, so it is not assumed: "
+                           "add ?sasl_mechanism=SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN to the Source URL (the one the "
+                           "broker is configured for), or check that the brokers are reachable Kafka listeners")
 
 
 def kafka_sasl_login(sock: socket.socket, server: str, versions: bytes, config: dict[str, Any],
@@ -394,12 +426,22 @@ def kafka_sasl_login(sock: socket.socket, server: str, versions: bytes, config: 
     server signature verified) before kafka-python's. kafka-python retries a refused password or mechanism until
     its 30 s bootstrap timeout and then says only "Unable to bootstrap"; here the refusal is a DemistoException
     naming the broker, the user and the mechanism (never the password). Without ?sasl_mechanism= the login picks
-    the strongest mechanism the broker offers that takes the user, and kafka-python gets that one."""
+    the strongest mechanism the broker offers that takes the user (PLAIN only over TLS that verifies the broker:
+    kafka_sasl.discovery_choices), and kafka-python gets that one."""
+    tls = sock.context if isinstance(sock, ssl.SSLSocket) else None
     try:
         login = kafka_sasl.log_in(sock, server, versions=versions, mechanism=config["sasl_mechanism"],
                                   username=config.get("sasl_plain_username") or "",
                                   password=config.get("sasl_plain_password") or "", client_id=KAFKA_CLIENT_ID,
-                                  reconnect=reconnect)
+                                  reconnect=reconnect, choices=kafka_sasl.discovery_choices(tls))
+    except kafka_sasl.PlainWithheld as exc:
+        # PLAIN listed alone where discovery may not pick it (kafka_sasl.discovery_choices): nothing was sent
+        remedy = "use kafka+sasl_ssl:// to a TLS listener" if tls is None else \
+            "untick Trust any certificate (the broker's certificate trusted by the engine)"
+        raise DemistoException(f"SASL login not attempted: the Kafka broker {server} lists {', '.join(exc.offered)} and "
+                               f"{kafka_sasl.plain_withheld_reason(tls)}, so PLAIN is not chosen when no mechanism is "
+                               f"configured. Add ?sasl_mechanism=PLAIN to the Source URL to log in with PLAIN anyway, "
+                               f"or {remedy}") from None
     except kafka_sasl.MechanismNotOffered as exc:
         raise DemistoException(f"{exc.describe()}: set ?sasl_mechanism= in the URL to one of them") from None
     except kafka_sasl.LoginRefused as exc:
@@ -409,7 +451,9 @@ def kafka_sasl_login(sock: socket.socket, server: str, versions: bytes, config: 
         raise DemistoException(exc.describe()) from None
     config["sasl_mechanism"] = login.mechanism
     if login.discovered:
-        demisto.info(f"{INTEGRATION_NAME}: {login.describe(server, tls=isinstance(sock, ssl.SSLSocket))}")
+        demisto.info(f"{INTEGRATION_NAME}: {login.describe(server, tls=tls is not None)}")
+    elif login.mechanism == "PLAIN" and kafka_sasl.plain_warning(tls):
+        demisto.info(f"{INTEGRATION_NAME}: the Kafka broker {server}: {kafka_sasl.plain_warning(tls)}")
 
 
 def pem_blocks(text: str | None, what: str, labels: tuple[str, ...]) -> bytes:
