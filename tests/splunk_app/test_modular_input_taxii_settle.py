@@ -80,12 +80,13 @@ def test_a_run_overlapping_an_add_indexes_no_partial_event_and_a_later_run_index
     assert source.run()[0] == []
 
 
-@pytest.mark.parametrize("manifest", ["served", "missing"])
+@pytest.mark.parametrize("manifest", ["served", "missing", "not json"])
 def test_a_quiet_collection_is_read_at_once_and_a_fresh_add_in_the_same_walk_is_held(built_app, splunkd, medallion,
                                                                                       tmp_path, monkeypatch, manifest):
     # Pages of 7 objects: one page holds the end of `older` (settled) and the start of `newer` (not). That page
-    # is split by Get Manifest (by Get Objects where the server answers the manifest with 404), the checkpoint
-    # kept before `newer`, from scratch and from a checkpoint.
+    # is split by Get Manifest (by Get Objects where the server answers the manifest with 404 or a page that is
+    # not JSON: a server stalls no run by its manifest), the checkpoint kept before `newer`, from scratch and
+    # from a checkpoint.
     app, _ = built_app
     older, newer = event_dicts(10, seed=6702, event_type="threat_intel"), event_dicts(3, seed=6703, event_type="threat_intel")
     assert len(stix_objects(older)) % 7
@@ -106,6 +107,9 @@ def test_a_quiet_collection_is_read_at_once_and_a_fresh_add_in_the_same_walk_is_
             if manifest == "missing":
                 start_response("404 Not Found", [("Content-Type", "application/taxii+json;version=2.1")])
                 return [b'{"title": "Not Found"}']
+            if manifest == "not json":          # e.g. a front end answering unknown paths with its HTML page
+                start_response("200 OK", [("Content-Type", "text/html")])
+                return [b"<html><body>TAXII</body></html>"]
         return flask_app(environ, start_response)
     monkeypatch.setattr(medallion.server.app, "app", manifest_seen)
     fresh = Input(app, splunkd, medallion, tmp_path / "fresh", page_size="7")      # the whole collection in one run
@@ -114,6 +118,8 @@ def test_a_quiet_collection_is_read_at_once_and_a_fresh_add_in_the_same_walk_is_
         assert ids(first) == ids(reads) and held(log) > 0     # nothing of `newer`
         assert parse_iso(source.position()["added_after"]) < newer_at
     assert asked                                              # the straddling page was split
+    if manifest != "served":
+        assert "Get Manifest failed" in log, log              # said once per run, at the end
     assert incremental.position()["added_after"] == older_at
     medallion.clock_offset += SETTLED
     for source in (incremental, fresh):

@@ -61,11 +61,12 @@ def test_a_fetch_overlapping_an_add_makes_no_partial_incident_and_a_later_fetch_
     assert fetcher.fetch()[0] == []
 
 
-@pytest.mark.parametrize("manifest", ["served", "missing"])
+@pytest.mark.parametrize("manifest", ["served", "missing", "not json"])
 def test_a_quiet_collection_is_fetched_at_once_and_a_fresh_add_in_the_same_walk_is_held(integration, demisto, medallion,
                                                                                         monkeypatch, manifest):
     # Pages of 7 objects (max_fetch): one page holds the end of `older` (settled) and the start of `newer`
-    # (not). It is split by Get Manifest (by Get Objects where the server answers the manifest with 404).
+    # (not). It is split by Get Manifest (by Get Objects where the server answers the manifest with 404
+    # or a page that is not JSON: a server stalls no fetch by its manifest).
     older, newer = event_dicts(10, seed=6712, event_type="threat_intel"), event_dicts(3, seed=6713, event_type="threat_intel")
     assert len(stix_objects(older)) % 7
     add(medallion, older)
@@ -87,6 +88,9 @@ def test_a_quiet_collection_is_fetched_at_once_and_a_fresh_add_in_the_same_walk_
             if manifest == "missing":
                 start_response("404 Not Found", [("Content-Type", "application/taxii+json;version=2.1")])
                 return [b'{"title": "Not Found"}']
+            if manifest == "not json":          # e.g. a front end answering unknown paths with its HTML page
+                start_response("200 OK", [("Content-Type", "text/html")])
+                return [b"<html><body>TAXII</body></html>"]
         return flask_app(environ, start_response)
     monkeypatch.setattr(medallion.server.app, "app", manifest_seen)
     fresh = Fetcher(integration, demisto, medallion, max_fetch="100", settle="60")    # one page: all of it

@@ -149,6 +149,7 @@ class TaxiiSource(HttpSource):
         except ValueError as exc:
             raise SourceError(f"settle {exc}", url=_redact(url)) from None
         self._no_manifest = False           # Get Manifest failed once: the settle split uses Get Objects
+        self.notes: list[str] = []          # logged once at the end of the run
 
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:
         """TAXII 2.1 Get Objects (section 5.4). Within a run, pages follow the server's `next` token
@@ -212,9 +213,10 @@ class TaxiiSource(HttpSource):
 
     def _added_after(self, cutoff: datetime) -> list[Any] | None:
         """The Get Manifest entries of what was added after `cutoff` (the ids to hold of a page straddling it),
-        every page of them; a server answering Get Manifest with an HTTP error (many do not serve it) gets Get
-        Objects with the same filter instead, which lists them too. None when the server says more follow
-        without a `next` token: they cannot all be listed, so the whole page waits."""
+        every page of them; a server failing Get Manifest (an HTTP error: many do not serve it; or an answer
+        that is no TAXII envelope, e.g. a front end's HTML page) gets Get Objects with the same filter instead,
+        which lists them too. None when the server says more follow without a `next` token: they cannot all be
+        listed, so the whole page waits."""
         entries: list[Any] = []
         for endpoint in ("objects",) if self._no_manifest else ("manifest", "objects"):
             url = f"{self.base.rstrip('/')}/{endpoint}/"
@@ -231,9 +233,13 @@ class TaxiiSource(HttpSource):
                     params["next"] = str(body["next"])
                 return None                 # a `next` that never ends: they cannot all be listed
             except SourceError as exc:
-                if endpoint != "manifest" or exc.status is None:
+                # Whatever Get Manifest answers, Get Objects can list the same ids: raising would end every run
+                # that meets a straddling page, and a collection added to all the time always has one.
+                if endpoint != "manifest":
                     raise
                 self._no_manifest = True    # not asked again by this source
+                self.notes.append(f"Get Manifest failed ({str(exc)[:200]}); the objects added after the settle "
+                                  "cutoff are listed with Get Objects instead")
                 entries = []
         return entries
 

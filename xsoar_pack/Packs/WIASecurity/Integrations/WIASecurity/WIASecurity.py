@@ -346,9 +346,10 @@ class Client(BaseClient):
 
     def taxii_recent(self, cutoff: datetime) -> list[Any] | None:
         """The Get Manifest entries of what was added after `cutoff` (the ids to hold of a page straddling the
-        settle cutoff), every page of them; a server answering Get Manifest with an error (many do not serve it)
-        gets Get Objects with the same filter instead, which lists them too. None when the server says more
-        follow without a `next` token: they cannot all be listed, so the whole page waits."""
+        settle cutoff), every page of them; a server answering Get Manifest with an error (many do not serve it) or
+        with what is not a TAXII envelope gets Get Objects with the same filter instead, which lists them too.
+        None when the server says more follow without a `next` token: they cannot all be listed, so the whole
+        page waits."""
         for endpoint in ("objects",) if self._no_manifest else ("manifest", "objects"):
             entries: list[Any] = []
             next_token = None
@@ -363,7 +364,9 @@ class Client(BaseClient):
                     if not next_token:
                         return None
                 return None             # a `next` that never ends: they cannot all be listed
-            except DemistoException as exc:
+            except (DemistoException, ValueError) as exc:      # ValueError: an answer that is not JSON
+                # Whatever Get Manifest answers, Get Objects can list the same ids: raising would fail every fetch
+                # that meets a straddling page, and a collection added to all the time always has one.
                 if endpoint != "manifest":
                     raise
                 self._no_manifest = True
