@@ -4,6 +4,7 @@ medallion (tests/servers/medallion.py): time passes on the server (`medallion.cl
 from __future__ import annotations
 
 import threading
+import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -20,6 +21,13 @@ def stix_objects(events: list[dict]) -> list[dict]:
     `version` property, which that object has with another meaning)."""
     return list({o["id"]: o for e in events for o in convert(e, to="stix")["objects"]
                  if o["type"] != "extension-definition"}.values())
+
+
+def indicator(n: int) -> dict:
+    """A plain STIX indicator (read natively, with stix content, it makes one event)."""
+    return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.UUID(int=n + 1)}",
+            "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z", "pattern_type": "stix",
+            "pattern": f"[ipv4-addr:value = '198.51.100.{n + 1}']", "valid_from": "2026-01-01T00:00:00Z"}
 
 
 def add(medallion, events: list[dict]) -> None:

@@ -5,15 +5,19 @@ whole. Time passes on the server (`medallion.clock_offset`), not by sleeping."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-from servers.medallion import PASSWORD, USER
+from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import SETTLED, add, add_in_progress, stix_objects
+from taxii_settle_helpers import SETTLED, add, add_in_progress, indicator, stix_objects
 
+from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
 
 from .splunkd_stub import Splunkd
@@ -165,3 +169,38 @@ def test_validate_arguments_settle(built_app, value, ok):
     assert (run.returncode == 0) is ok
     if not ok:
         assert "settle (the TAXII settle window) must be" in ET.fromstring(run.stdout).findtext("message")
+
+
+def test_what_a_split_page_reads_again_is_within_the_remembered_event_ids(built_app, splunkd, medallion, tmp_path):
+    # After a split, runs read again from the split page's first date_added (until what it held settles): its
+    # older objects come again and are skipped by the event ids the checkpoint remembers (RECENT_IDS, 20,000). A
+    # page was page_size objects (any number up to 999999999): the ids read first from a bigger page were already
+    # forgotten, so every run while the page straddled indexed them again. Scaled down: 8 ids remembered (the
+    # input run with the checkpoint module's RECENT_IDS set so), page_size 16, 12 indicators added one by one.
+    app, _ = built_app
+    now = parse_iso(medallion.now())
+    older = [indicator(n) for n in range(12)]
+    for n, obj in enumerate(older):                         # each at an instant of its own, settled long ago
+        medallion.load(WRITABLE, [obj], iso_micro(now - timedelta(seconds=600) + timedelta(milliseconds=n)))
+    medallion.load(WRITABLE, [indicator(12)], iso_micro(now))      # still settling
+    folder = tmp_path / "a"
+    folder.mkdir()
+    conf = input_xml(splunkd, folder, "intel", {"source_url": "taxii+" + medallion.collection_url(),
+                                                "credential": "taxii", "username": USER, "stix_content": "stix",
+                                                "page_size": "16"})
+    code = ("import sys\nsys.path[:0] = [sys.argv[1] + '/lib', sys.argv[1]]\nimport wia_app.checkpoint\n"
+            "wia_app.checkpoint.RECENT_IDS = 8\nfrom wia_app.modinput import main\nsys.exit(main(['wia_events.py']))\n")
+
+    def run() -> list[str]:
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(app / "bin")], input=conf,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return [s["event"]["id"] for s in streamed(done.stdout)]
+    indexed: list[str] = []
+    for _ in range(3):                                      # runs while the newest is within the window
+        indexed += run()
+        medallion.clock_offset += 10
+    assert len(indexed) == len(set(indexed)) == len(older)          # each older indicator indexed once
+    medallion.clock_offset += SETTLED
+    indexed += run()
+    assert len(indexed) == len(set(indexed)) == len(older) + 1

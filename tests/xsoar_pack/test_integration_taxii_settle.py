@@ -5,12 +5,14 @@ makes them whole. Time passes on the server (`medallion.clock_offset`), not by s
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
-from servers.medallion import PASSWORD, USER
+from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import SETTLED, add, add_in_progress, stix_objects
+from taxii_settle_helpers import SETTLED, add, add_in_progress, indicator, stix_objects
 
+from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
 
 from .conftest import run_command
@@ -141,3 +143,31 @@ def test_a_settle_window_that_is_not_seconds_from_0_to_a_day_is_a_clear_error(in
     (entry,) = run_command(integration, demisto, "fetch-incidents", params=params)
     assert entry["Type"] == 4 and "TAXII settle window (seconds) must be" in entry["Contents"]
     assert demisto.incidents_out == []
+
+
+def test_what_a_split_page_reads_again_is_within_the_remembered_event_ids(integration, demisto, medallion,
+                                                                         monkeypatch):
+    # After a split, fetches read again from the split page's first date_added (until what it held settles):
+    # its older objects come again and are skipped by the event ids last_run remembers (RECENT_IDS, 5,000). A
+    # page was max_fetch objects (up to MAX_LIMIT, 10,000): the ids read first from a bigger page were already
+    # forgotten, so every fetch while the page straddled made incidents of them again. Scaled down: 8 ids
+    # remembered, max_fetch 16 (MAX_LIMIT is twice RECENT_IDS), 12 indicators added one by one.
+    monkeypatch.setattr(integration, "RECENT_IDS", 8)
+    now = parse_iso(medallion.now())
+    older = [indicator(n) for n in range(12)]
+    for n, obj in enumerate(older):                         # each at an instant of its own, settled long ago
+        medallion.load(WRITABLE, [obj], iso_micro(now - timedelta(seconds=600) + timedelta(milliseconds=n)))
+    newer = indicator(12)
+    medallion.load(WRITABLE, [newer], iso_micro(now))       # still settling
+    fetcher = Fetcher(integration, demisto, medallion, stix_content="stix", max_fetch="16")
+    made: list[str] = []
+    for _ in range(3):                                      # fetches while `newer` is within the window
+        events, held = fetcher.fetch()
+        assert held in (0, 1)
+        made += [e["id"] for e in events]
+        medallion.clock_offset += 10
+    assert len(made) == len(set(made)) == len(older)          # each older indicator made one incident
+    medallion.clock_offset += SETTLED
+    later, held = fetcher.fetch()
+    assert len(later) == 1 and held == 0
+    assert len(fetcher.ids) == len(set(fetcher.ids)) == len(older) + 1

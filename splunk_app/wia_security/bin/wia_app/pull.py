@@ -48,6 +48,7 @@ from typing import Any, Iterator
 from wia_security import kafka_sasl
 from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, iso_micro, just_before, settle_seconds
 
+from . import checkpoint as _checkpoint
 from .client_cert import ClientCertificateError, load_client_certificate
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
@@ -164,7 +165,10 @@ class TaxiiSource(HttpSource):
         stix = get_format("stix")
         objects_url = self.base.rstrip("/") + "/objects/"
         after = position.get("added_after")
-        params = {"limit": str(self.page_size)}
+        # A page of at most half the checkpoint's remembered event ids: after a split, what was read of the page
+        # comes again (from its first date_added) and must still be remembered to be skipped (an object can make
+        # more than one event); a bigger page_size had the ids read first forgotten, indexed again every run.
+        params = {"limit": str(min(self.page_size, _checkpoint.RECENT_IDS // 2))}
         start = _step_back(after) if after else None
         if start:
             params["added_after"] = start

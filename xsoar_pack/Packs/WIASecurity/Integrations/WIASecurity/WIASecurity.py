@@ -702,7 +702,10 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
             # (the server may still be adding the rest of their request): the fetch stops at the first page
             # reaching past that cutoff, reads the older part of a page straddling it, and last_run stays
             # before what it held (wia_security.taxii_settle).
-            envelope, headers, round_trip = client.taxii_objects(taxii_after, limit, next_token)
+            # A page of at most half the remembered ids: after a split, what was read of the page comes again
+            # (from its first date_added) and must still be remembered to be skipped (an object can make more
+            # than one event); a page of max_fetch objects (up to MAX_LIMIT) outgrew RECENT_IDS.
+            envelope, headers, round_trip = client.taxii_objects(taxii_after, min(limit, RECENT_IDS // 2), next_token)
             objects = feed_list(envelope, "objects", "the TAXII server")
             # medallion (the OASIS reference server) sends only -First when a page holds one object.
             first, last_header = headers.get("X-TAXII-Date-Added-First"), headers.get("X-TAXII-Date-Added-Last")
