@@ -78,6 +78,9 @@ DISCOVERY_TIMEOUT_SECONDS = 10.0
 _DISCOVERY_TLS_KEYS = frozenset({"ssl.ca.location", "ssl.certificate.location", "ssl.key.location", "ssl.key.password",
                                  "ssl.endpoint.identification.algorithm", "enable.ssl.certificate.verification"})
 
+#: librdkafka's boolean values (rd_kafka_anyconf_set_prop0, compared without case)
+_LIBRDKAFKA_BOOLEANS = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
+
 _SCHEMES = {"kafka": "PLAINTEXT", "kafka+ssl": "SSL", "kafka+sasl": "SASL_PLAINTEXT", "kafka+sasl_ssl": "SASL_SSL"}
 
 
@@ -156,7 +159,14 @@ def discover_sasl_mechanism(config: dict[str, Any], display: str) -> tuple[dict[
     librdkafka gets the first it tried, so the sink and the source fail as with a configured mechanism, their
     reason carrying the note. No broker answering: UNDISCOVERED_SASL_MECHANISM, with a warning."""
     protocol = str(config.get("security.protocol", "")).upper()
-    if not protocol.startswith("SASL") or config.get("sasl.mechanism") or "sasl.username" not in config:
+    configured = _configured_mechanism(config)
+    if protocol.startswith("SASL") and configured == "PLAIN":
+        # the user's choice, honoured; said where it sends the password readable or to an unverified broker
+        tls = _discovery_tls(config) if protocol == "SASL_SSL" else None
+        warning = kafka_sasl.plain_warning(tls) if not isinstance(tls, str) else None
+        if warning:
+            log.warning("%s: %s", display, warning)
+    if not protocol.startswith("SASL") or configured or "sasl.username" not in config:
         return config, None
     tls: ssl.SSLContext | None = None
     if protocol == "SASL_SSL":
@@ -230,8 +240,13 @@ def _discovery_tls(config: dict[str, Any]) -> ssl.SSLContext | str:
     others = sorted(k for k in config if k.startswith("ssl.") and k not in _DISCOVERY_TLS_KEYS)
     if others:
         return f"librdkafka TLS settings the discovery does not reproduce: {', '.join(others)}"
+    # read as librdkafka reads a boolean (rd_kafka_conf: true/t/1, false/f/0, any case): a value taken for off by
+    # librdkafka but not here made the discovery verify a broker librdkafka then sent PLAIN to unverified
+    verification = str(config.get("enable.ssl.certificate.verification", "true")).lower()
+    if verification not in _LIBRDKAFKA_BOOLEANS:
+        return f"enable.ssl.certificate.verification={config['enable.ssl.certificate.verification']!r} is no boolean"
     context = ssl.create_default_context()
-    if str(config.get("enable.ssl.certificate.verification", "true")).lower() in ("false", "0"):
+    if not _LIBRDKAFKA_BOOLEANS[verification]:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     elif str(config.get("ssl.endpoint.identification.algorithm", "https")).lower() == "none":
@@ -285,7 +300,14 @@ def _sasl_login(settings: dict[str, Any]) -> tuple[str, str] | None:
     """(mechanism, username) when the client logs in with SASL; librdkafka's default mechanism is GSSAPI."""
     if not str(settings.get("security.protocol", "")).upper().startswith("SASL"):
         return None
-    return str(settings.get("sasl.mechanism") or "GSSAPI"), str(settings.get("sasl.username") or "")
+    return _configured_mechanism(settings) or "GSSAPI", str(settings.get("sasl.username") or "")
+
+
+def _configured_mechanism(settings: dict[str, Any]) -> str | None:
+    """The SASL mechanism configured under either of librdkafka's names for it (sasl.mechanisms, and its alias
+    sasl.mechanism): the one set last, as librdkafka applies settings in order."""
+    given = [value for key, value in settings.items() if key in ("sasl.mechanism", "sasl.mechanisms") and value]
+    return str(given[-1]) if given else None
 
 
 def _client(cls: Callable[[dict[str, Any]], Any], settings: dict[str, Any], name: str) -> Any:

@@ -257,3 +257,71 @@ def test_tls_settings_the_discovery_cannot_reproduce_skip_it_with_the_old_defaul
                                             "ssl.keystore.location": "/etc/wia/client.p12"}, "kafka+sasl_ssl://test")
     assert config["sasl.mechanism"] == UNDISCOVERED_SASL_MECHANISM
     assert "TLS settings the discovery does not reproduce: ssl.keystore.location" in note
+
+
+# -- librdkafka's reading of the settings, not another (helper 75, review) -----------------------------------------
+
+
+@pytest.mark.parametrize("off", ["f", "F"])
+def test_a_certificate_check_librdkafka_reads_as_off_keeps_plain_unchosen(sasl_ssl_kafka, monkeypatch, off):
+    """librdkafka takes t/f as booleans (rd_kafka_conf: true, t, 1 / false, f, 0, any case): with
+    enable.ssl.certificate.verification=f it verifies nothing. The discovery read only "false" and "0" as off, so it
+    verified the broker itself and picked PLAIN, which librdkafka then sent over TLS that verifies nothing (to the
+    bootstrap broker and to every broker the cluster advertises)."""
+    topic = sasl_ssl_kafka.create_topic(sasl_ssl_kafka.client_config(USER, PASSWORD, "PLAIN"))
+    # librdkafka's reading: without the CA the certificate cannot verify, yet the sink delivers
+    with KafkaSink.from_url(f"kafka+sasl_ssl://{sasl_ssl_kafka.bootstrap}/{topic}?enable.ssl.certificate.verification="
+                            f"{off}&sasl_mechanism=SCRAM-SHA-256", username=USER, password=Secret(PASSWORD, "test")) as sink:
+        assert sink.send(event_dicts(1, seed=583)).merge(sink.flush()).delivered == 1
+    monkeypatch.setattr(sasl_ssl_kafka.sasl, "mechanisms", ("PLAIN",))
+    logins = len(sasl_ssl_kafka.logins)
+    config, note = discover_sasl_mechanism(
+        unverified_tls_settings(sasl_ssl_kafka, {"enable.ssl.certificate.verification": off}), "kafka+sasl_ssl://test")
+    assert config["sasl.mechanism"] == UNDISCOVERED_SASL_MECHANISM, note
+    assert "its TLS certificate is not verified" in note
+    assert sasl_ssl_kafka.logins[logins:] == []                              # no password sent at all
+
+
+def test_a_value_librdkafka_does_not_take_as_a_boolean_skips_the_discovery():
+    config, note = discover_sasl_mechanism({"bootstrap.servers": "127.0.0.1:9", "security.protocol": "SASL_SSL",
+                                            "sasl.username": USER, "sasl.password": PASSWORD,
+                                            "enable.ssl.certificate.verification": "no"}, "kafka+sasl_ssl://test")
+    assert config["sasl.mechanism"] == UNDISCOVERED_SASL_MECHANISM
+    assert "enable.ssl.certificate.verification='no'" in note
+
+
+@pytest.mark.parametrize("where", ["url", "config"])
+def test_plain_configured_by_librdkafkas_own_name_sasl_mechanisms_is_honoured(sasl_kafka, monkeypatch, caplog, where):
+    """sasl.mechanisms is librdkafka's name of the setting (sasl.mechanism its alias): a PLAIN configured so was
+    overridden by the discovery's choice (set after it, so librdkafka took that), and a broker listing PLAIN alone
+    answered every batch "Unsupported SASL mechanism". A PLAIN configured without TLS is said in the log."""
+    monkeypatch.setattr(sasl_kafka.sasl, "mechanisms", ("PLAIN",))
+    topic = sasl_kafka.create_topic(sasl_kafka.client_config(USER, PASSWORD, "PLAIN"))
+    url = f"kafka+sasl://{sasl_kafka.bootstrap}/{topic}" + ("?sasl.mechanisms=PLAIN" if where == "url" else "")
+    options = {"config": {"sasl.mechanisms": "PLAIN"}} if where == "config" else {}
+    before = len(sasl_kafka.logins)
+    with caplog.at_level(logging.WARNING, logger="wia_security.connectors.kafka"):
+        with KafkaSink.from_url(url, username=USER, password=Secret(PASSWORD, "test"), **options) as sink:
+            report = sink.send(event_dicts(2, seed=584)).merge(sink.flush())
+    assert report.delivered == 2, report.failed and report.failed[0].reason
+    assert ("the SASL mechanism PLAIN is used as configured, though the connection has no TLS: PLAIN would send the "
+            "password readable on the network") in caplog.text
+    assert sasl_kafka.logins[before:] and all(login == Login("PLAIN", USER, True) for login in sasl_kafka.logins[before:])
+
+
+@pytest.mark.parametrize("settings, said", [
+    ({"security.protocol": "SASL_PLAINTEXT"}, "the connection has no TLS"),
+    ({"security.protocol": "SASL_SSL", "enable.ssl.certificate.verification": "f"}, "the connection's TLS does not verify"),
+    ({"security.protocol": "SASL_SSL", "ssl.endpoint.identification.algorithm": "none"},
+     "the connection's TLS does not verify"),
+    ({"security.protocol": "SASL_SSL"}, None)])
+def test_a_configured_plain_is_honoured_with_a_warning_where_the_broker_is_not_verified(caplog, settings, said):
+    given = {"bootstrap.servers": "127.0.0.1:9", "sasl.username": USER, "sasl.password": PASSWORD,
+             "sasl.mechanism": "PLAIN", **settings}
+    with caplog.at_level(logging.INFO, logger="wia_security.connectors.kafka"):
+        assert discover_sasl_mechanism(given, "kafka+sasl://test") == (given, None)
+    if said is None:
+        assert "PLAIN" not in caplog.text
+    else:
+        assert f"kafka+sasl://test: the SASL mechanism PLAIN is used as configured, though {said}" in caplog.text
+    assert PASSWORD not in caplog.text
