@@ -76,7 +76,9 @@ def proxy_credentials(urls: Iterable[Any] | str | Mapping[str, Any] | None = Non
     password as written in the URL (percent-encoded) and decoded, and the base64 of the decoded pair as
     `Proxy-Authorization: Basic` carries it (UTF-8, and Latin-1 as requests encodes it). A user without a
     password is itself the credential (a token as user name). `urls`: one URL, URLs, a `proxies` mapping
-    (requests', azure-core's: scheme -> URL), or None for the environment's (`proxy_urls()`)."""
+    (requests', azure-core's: scheme -> URL), or None for the environment's (`proxy_urls()`). Forms shorter than
+    MIN_CHARS are left out, as remember() leaves them: the Splunk app and the XSOAR pack mask these forms with their
+    own maskers, which would otherwise mask a short password ("events") in every message."""
     if urls is None:
         urls = proxy_urls()
     elif isinstance(urls, str):
@@ -96,7 +98,7 @@ def proxy_credentials(urls: Iterable[Any] | str | Mapping[str, Any] | None = Non
                 secrets.add(base64.b64encode(pair.encode(encoding)).decode("ascii"))
             except UnicodeEncodeError:      # not Latin-1: requests could not send it that way either
                 pass
-        forms += sorted(s for s in secrets if s and s not in forms)
+        forms += sorted(s for s in secrets if len(s) >= MIN_CHARS and s not in forms)
     return forms
 
 

@@ -3,6 +3,7 @@ credentials (splunk-launch.conf): a real local proxy refuses with 407 and its pa
 splunkd.log (stderr) and the dead-letter log never carry them. The modular input's masker knows them too."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -60,3 +61,25 @@ def test_the_apps_masker_knows_the_environment_proxy_credentials(monkeypatch):
     redact = Redactor("session-key-0123")
     assert [redact(form) for form in FORMS] == ["***"] * len(FORMS)
     assert redact("proxy.corp:3128") == "proxy.corp:3128"
+
+
+def test_a_short_proxy_password_is_not_masked_all_over_splunkd_log(built_app, tmp_path, proxy, monkeypatch):
+    """The core's rule (wia_security.redact.MIN_CHARS): a value under 8 characters is masked only within its pair and
+    the Proxy-Authorization base64, never alone. The app's masker took every form of 4 characters or more, so a proxy
+    password such as "events" turned each line of the input into "ERROR wia_*** input=wia_***://..." (helper 75)."""
+    from .test_modular_input import input_xml, run_input
+    for name in [n for n in os.environ if n.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url("relay:events"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")                 # splunkd itself is reached directly
+    basic = base64.b64encode(b"relay:events").decode()
+    app, _ = built_app
+    with Splunkd() as splunkd:
+        result = run_input(app, [], input_xml(splunkd, tmp_path, "behind-proxy", {
+            "source_url": "gateway+https://gateway.example.invalid:8443", "retries": "0"}))
+    assert proxy.seen == [f"Basic {basic}"], result.stderr              # the source went through the proxy
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR ")]
+    assert errors and all(line.startswith("ERROR wia_events input=wia_events://behind-proxy: ") for line in errors), \
+        result.stderr
+    assert "407" in errors[0] and "/v1/events" in errors[0]
+    assert "relay:events" not in result.stderr and basic not in result.stderr

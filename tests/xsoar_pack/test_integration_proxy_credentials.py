@@ -43,3 +43,28 @@ def test_a_proxy_407_page_quoting_its_credentials_is_masked_in_the_war_room(inte
     assert "Proxy-Authorization: Basic ***" in entry["Contents"]
     shown = json.dumps(demisto.results_log) + json.dumps(demisto.logs)
     assert leaked(shown) == [] and TOKEN not in shown
+
+
+def test_a_short_proxy_password_is_masked_within_its_pair_only_not_all_over_the_war_room(integration, demisto,
+                                                                                        monkeypatch):
+    """The core's rule (wia_security.redact.MIN_CHARS): a value under 8 characters is masked only within its pair and
+    the Proxy-Authorization base64. The Redactor took every form of 4 characters or more, so a proxy password such as
+    "events" garbled each message naming /v1/events (helper 75)."""
+    import base64
+    for name in [n for n in os.environ if n.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
+    proxy = RefusingProxy()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url("relay:events"))
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url("relay:events"))
+        params = {"url": "http://gateway.example.invalid:8080", "source_type": "gateway", "proxy": True,
+                  "credentials": {"identifier": "", "password": TOKEN}, "max_fetch": "3"}
+        (entry,) = run_command(integration, demisto, "test-module", params=params)
+    finally:
+        proxy.close()
+    basic = base64.b64encode(b"relay:events").decode()
+    assert proxy.seen and proxy.seen[-1] == f"Basic {basic}"
+    assert entry["Type"] == 4 and "407" in entry["Contents"], entry
+    assert "/v1/events" in entry["Contents"] and "Proxy-Authorization: Basic ***" in entry["Contents"], entry
+    shown = json.dumps(demisto.results_log) + json.dumps(demisto.logs)
+    assert basic not in shown and "relay:events" not in shown and TOKEN not in shown
