@@ -238,3 +238,68 @@ def test_a_live_peer_is_not_closed_while_the_gateway_is_still_handling_its_messa
             return replies
     assert asyncio.run(asyncio.wait_for(run(), 30)) == ["published", "pong", "pong"]
     assert gw.gateway.metrics.stream_ping_timeouts == 0
+
+
+def tls_files(tmp_path) -> tuple[dict, ssl.SSLContext]:
+    """uvicorn's TLS options for a certificate of 127.0.0.1, and a client context trusting it."""
+    from servers.certificates import issue, make_ca, write_certificate, write_key
+    ca = make_ca("liveness test CA")
+    key, cert = issue(ca, "127.0.0.1", server=True, hosts=("127.0.0.1",))
+    write_certificate(tmp_path / "cert.pem", cert)
+    write_key(tmp_path / "key.pem", key)
+    write_certificate(tmp_path / "ca.pem", ca[1])
+    return ({"ssl_certfile": str(tmp_path / "cert.pem"), "ssl_keyfile": str(tmp_path / "key.pem")},
+            ssl.create_default_context(cafile=str(tmp_path / "ca.pem")))
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_slow_reader_still_taking_what_was_written_before_the_close_is_not_reset(tmp_path, monkeypatch, caplog,
+                                                                                  scheme):
+    """A live peer on a slow link (or a slow reader) asking with `Connection: close` for a page of megabytes: the
+    whole body is handed to the transport, then closed. The peer takes it steadily, but the kernel's send buffer
+    (megabytes, autotuned) lets asyncio write on only once a third of it is free: its own buffer then stays the
+    same size for seconds at a time. Taken for "took nothing", the peer was reset mid-body; what it has
+    acknowledged (the kernel's unacknowledged bytes) is what says it is still taking data."""
+    import logging
+    monkeypatch.setattr(server_module, "CLOSE_STALL_SECONDS", 1.0)
+    caplog.set_level(logging.INFO, logger="wia_security.gateway")
+    options, client_tls = tls_files(tmp_path) if scheme == "https" else ({}, None)
+    gw = GatewayServer(GatewaySettings(tokens=[TOKEN], store=f"sqlite:///{tmp_path}/events.db",
+                                       dead_letter=str(tmp_path / "dead.ndjson"), taxii=False), **options).start()
+    try:
+        events = event_dicts(80, seed=704)
+        for e in events:
+            e.setdefault("meta", {})["raw"] = "x" * 60000               # 4.8 MB: more than the kernel buffers
+        r = requests.post(f"{scheme}://{gw.host}:{gw.port}/v1/events", json=events, headers=AUTH,
+                          verify=str(tmp_path / "ca.pem") if client_tls else True)
+        assert r.status_code == 200 and r.json()["accepted"] == 80, r.text[:300]
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.settimeout(10)
+        sock.connect((gw.host, gw.port))
+        reader = "%s:%d" % sock.getsockname()
+        if client_tls is not None:
+            sock = client_tls.wrap_socket(sock, server_hostname="127.0.0.1")
+        sock.sendall(f"GET /v1/events?limit=80 HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {TOKEN}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        head = read_head(sock)
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")))
+        assert length > 4_000_000
+        # 400 KB/s: a third of the kernel's buffer every ~3 s, well over the stall bound of 1 s
+        rate, body, started = 400_000, b"", time.monotonic()
+        try:
+            while chunk := sock.recv(16384):
+                body += chunk
+                time.sleep(max(0.0, started + len(body) / rate - time.monotonic()))
+        except ConnectionResetError:
+            pytest.fail(f"reset after {len(body)} of {length} bytes, {time.monotonic() - started:.1f} s in")
+        finally:
+            sock.close()
+        assert len(body) == length and json.loads(body)["count"] == 80
+        # (the POST's kept-alive HTTPS connection may be: closed when idle, its peer does not answer the close)
+        assert not [r for r in caplog.records if r.getMessage().startswith(f"connection from {reader} ")]
+    finally:
+        gw.stop()
