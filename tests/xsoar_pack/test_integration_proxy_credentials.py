@@ -68,3 +68,39 @@ def test_a_short_proxy_password_is_masked_within_its_pair_only_not_all_over_the_
     assert "/v1/events" in entry["Contents"] and "Proxy-Authorization: Basic ***" in entry["Contents"], entry
     shown = json.dumps(demisto.results_log) + json.dumps(demisto.logs)
     assert basic not in shown and "relay:events" not in shown and TOKEN not in shown
+
+
+def test_a_get_manifest_error_echoing_the_request_reaches_the_server_log_masked(integration, demisto, medallion,
+                                                                                monkeypatch):
+    """A fetch splitting a page that straddles the settle cutoff asks Get Manifest; an error there is logged (debug)
+    and Get Objects lists the ids instead. The log line quoted the error whole, unmasked: a server (or a proxy in
+    front of it) answering with the request it got put the instance's Basic credential in the server log; and it
+    cut the text at 200 characters before any masking could see a secret whole (helper 75)."""
+    import base64
+
+    from servers.medallion import PASSWORD, USER
+    from strategies import event_dicts
+    from taxii_settle_helpers import SETTLED, add
+    older, newer = event_dicts(4, seed=7501, event_type="threat_intel"), event_dicts(2, seed=7502, event_type="threat_intel")
+    add(medallion, older)
+    medallion.clock_offset = SETTLED                  # settled; the next Add is fresh: the one page straddles the cutoff
+    add(medallion, newer)
+    flask_app = medallion.server.app.app
+    echoed: list[str] = []
+
+    def manifest_echoes_the_request(environ, start_response):
+        if not environ["PATH_INFO"].endswith("/manifest/"):
+            return flask_app(environ, start_response)
+        echoed.append(environ.get("HTTP_AUTHORIZATION", ""))
+        start_response("400 Bad Request", [("Content-Type", "text/plain")])
+        return [f"bad request: Authorization: {environ.get('HTTP_AUTHORIZATION', '')}".encode()]
+    monkeypatch.setattr(medallion.server.app, "app", manifest_echoes_the_request)
+    params = {"url": medallion.collection_url(), "source_type": "taxii", "max_fetch": "100", "settle": "60",
+              "credentials": {"identifier": USER, "password": PASSWORD}}
+    assert run_command(integration, demisto, "fetch-incidents", params=params) == []
+    basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert echoed == [f"Basic {basic}"]               # the manifest was asked, and its error quoted the credential
+    logged = [message for _, message in demisto.logs if "Get Manifest failed" in message]
+    assert logged and "bad request: Authorization: Basic ***" in logged[0], logged
+    shown = json.dumps(demisto.logs) + json.dumps(demisto.results_log)
+    assert basic not in shown and basic[:40] not in shown and PASSWORD not in shown

@@ -160,6 +160,9 @@ class Client(BaseClient):
         self.stix_content = stix_content
         self.settle = settle                # TAXII: seconds of the server's clock whose objects are left to settle
         self._no_manifest = False           # TAXII: Get Manifest failed once; the settle split uses Get Objects
+        #: masks what this client logs itself (main() sets the instance's Redactor): an error it only logs may quote
+        #: the request, Authorization or Proxy-Authorization included
+        self.redact: Any = str
         self.kafka_url, self.kafka_username, self.kafka_password = base_url, username, token
         self.verify = verify
         # mutual TLS with the Kafka brokers: PEM text from XSOAR's credential store, loaded into the TLS context
@@ -370,8 +373,9 @@ class Client(BaseClient):
                 if endpoint != "manifest":
                     raise
                 self._no_manifest = True
-                demisto.debug(f"{INTEGRATION_NAME}: Get Manifest failed ({str(exc)[:200]}); the objects added after "
-                              "the settle cutoff are listed with Get Objects instead")
+                # masked before the cut: a secret cut in two is no longer seen whole by the Redactor
+                demisto.debug(f"{INTEGRATION_NAME}: Get Manifest failed ({self.redact(str(exc))[:200]}); the objects "
+                              "added after the settle cutoff are listed with Get Objects instead")
         return None
 
 
@@ -917,6 +921,7 @@ def main() -> None:  # pragma: no cover - exercised through the tests' demistomo
                         client_certificate=client_certificate.get("identifier"), client_key=client_certificate.get("password"),
                         client_key_passphrase=key_passphrase.get("password"),
                         settle=settle_param(params.get("settle")))
+        client.redact = redact
         if command == "test-module":
             return_results(test_module(client))
         elif command == "fetch-incidents":
