@@ -42,7 +42,8 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 doc[key] = value
         if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
+            # masked as written: in the JSON line a secret with a quote, a backslash or a control character is escaped
+            doc["exception"] = scrub(self.formatException(record.exc_info))
         return scrub(json.dumps(doc, default=str, ensure_ascii=False))
 
 

@@ -442,6 +442,23 @@ def test_secrets_come_from_secrets_manager_and_ssm_and_never_reach_logs(aws, cap
         secrets.resolve({"token_env": "HEC_TOKEN"}, where="d", clients=Clients())
 
 
+@pytest.mark.parametrize("secret", ['ab"cd12', "Pa\\ss-9x", "tab\tkey"])
+def test_a_secret_json_escapes_is_masked_in_the_exception_text_too(monkeypatch, capsys, secret):
+    # The formatter wrote the traceback into the JSON line and masked the line after json.dumps, where a secret with a
+    # quote, a backslash or a control character is escaped and no longer matches (the core masks escaped forms of
+    # what it remembers, from 8 characters on; the forwarder registers secrets from 4) (helper 75, review).
+    from wia_lambda import logs
+
+    monkeypatch.setattr(logs, "_SECRETS", set())
+    logs.redact(secret)
+    try:
+        raise OSError(f"the destination answered: token {secret} refused")
+    except OSError:
+        logs.get_logger().exception("delivery failed")
+    line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert secret not in line["exception"] and "token *** refused" in line["exception"], line["exception"]
+
+
 def test_proxy_credentials_never_reach_the_forwarders_log_lines(monkeypatch, capsys):
     # The forwarder's formatter writes the exception text itself: the core's remembered forms (here the
     # proxy credentials remembered when a sink opens) are masked there too, not only its own secrets.
