@@ -65,13 +65,16 @@ class _CloudLoggingFormatter(logging.Formatter):
     _standard = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {"severity": record.levelname, "message": record.getMessage(),
-                                 "logger": record.name}
-        entry.update({k: v for k, v in vars(record).items() if k not in self._standard and not k.startswith("_")})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        # formatted here, not by logging (whose record factory masks known secrets): masked here too
+        # formatted here, not by logging (whose record factory masks known secrets): masked here too, each text as
+        # written before json.dumps escapes it (a secret with a quote and a non-ASCII character matches neither of
+        # the core's forms once escaped), and the line again
         from wia_security.redact import redact
+        entry: dict[str, Any] = {"severity": record.levelname, "message": redact(record.getMessage()),
+                                 "logger": record.name}
+        entry.update({k: redact(v) if isinstance(v, str) else v for k, v in vars(record).items()
+                      if k not in self._standard and not k.startswith("_")})
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return redact(json.dumps(entry, default=str, ensure_ascii=False))
 
 

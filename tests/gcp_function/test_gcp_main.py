@@ -189,3 +189,29 @@ def test_log_lines_mask_known_secrets_in_tracebacks_too(capsys):
     entry = json.loads(line)
     assert secret not in line and MASK in entry["exception"] and MASK in entry["detail"]
     assert "RuntimeError: server said: Authorization: Bearer" in entry["exception"]
+
+
+def test_log_lines_mask_a_secret_that_json_escapes_differently(capsys):
+    """The line is written with ensure_ascii=False and was masked after json.dumps: a secret holding both a quote (or
+    a backslash) and a character outside ASCII is escaped there as neither of the core's forms (as written, or
+    JSON-escaped with \\u escapes), so an exception quoting it reached Cloud Logging (helper 75, review)."""
+    import importlib.util
+    import logging
+
+    from wia_security.redact import MASK, remember
+
+    spec = importlib.util.spec_from_file_location("wia_gcp_main_for_logging_escapes", MAIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    secret = f'sécret"{uuid.uuid4().hex[:10]}'
+    remember(secret)
+    try:
+        raise RuntimeError(f"server said: token {secret} refused")
+    except RuntimeError:
+        record = logging.getLogger("t").makeRecord("t", logging.ERROR, __file__, 1, "delivery failed", (), None,
+                                                   extra={"detail": f"token {secret}"})
+        import sys
+        record.exc_info = sys.exc_info()
+    entry = json.loads(module._CloudLoggingFormatter().format(record))
+    assert secret not in entry["exception"] and f"token {MASK} refused" in entry["exception"], entry["exception"]
+    assert secret not in entry["detail"] and entry["detail"] == f"token {MASK}"
