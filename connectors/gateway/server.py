@@ -352,6 +352,10 @@ def uvicorn_config(app: Any, settings: GatewaySettings, host: str, port: int, *,
                    log_level: str = "info", gateway: Gateway | None = None) -> uvicorn.Config:
     config = uvicorn.Config(
         app, host=host, port=port, fd=fd, lifespan="on", log_level=log_level,
+        # asyncio's loop, not uvloop where it is importable ("auto"): the bounded close (_BoundedCloseTransport)
+        # reads asyncio's TLS and TCP transports; uvloop's TLS transport does not lead to the TCP one beneath and
+        # its buffer, and a slow HTTPS reader still taking a response was reset. The tests run on asyncio's too.
+        loop="asyncio",
         # h11 with bounded request heads (_HttpProtocol) when the gateway is known
         http=_protocol_for(gateway) if gateway is not None else "h11",
         access_log=False,                      # ours (AccessLog) never logs query strings or headers

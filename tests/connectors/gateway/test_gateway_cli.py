@@ -94,6 +94,32 @@ def test_serve_passes_the_stream_keepalive_flags_to_the_gateway(tmp_path):
     assert proc.returncode == 0
 
 
+def test_serve_runs_on_asyncio_s_loop_even_where_uvloop_is_importable(tmp_path):
+    """uvicorn's default loop ("auto") is uvloop whenever it can be imported (`uvicorn[standard]` installs it),
+    and the bounded close of a connection (server._BoundedCloseTransport) reads asyncio's own TLS and TCP
+    transports: under the real uvloop a slow HTTPS reader still taking a response was reset (1.26 of 4.8 MB, with
+    test_a_slow_reader_still_taking_what_was_written_before_the_close_is_not_reset run on uvloop), since uvloop's
+    TLS transport does not lead to the TCP transport beneath and its buffer. `serve` pins asyncio's loop, which
+    is also the one the gateway tests run on. A stand-in uvloop module records whether uvicorn asked it for a
+    loop."""
+    (tmp_path / "uvloop.py").write_text(
+        "import asyncio, os\n"
+        "def new_event_loop():\n"
+        "    open(os.environ['WIA_TEST_UVLOOP_USED'], 'w').close()\n"
+        "    return asyncio.new_event_loop()\n")
+    used = tmp_path / "uvloop-used"
+    env = {**os.environ, "WIA_GATEWAY_TOKENS": TOKEN, "WIA_TEST_UVLOOP_USED": str(used),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)}
+    proc, url = _serve("--no-store", env=env)
+    try:
+        assert requests.get(url + "/healthz", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert not used.exists(), "uvicorn ran the gateway on uvloop"
+
+
 def test_serve_takes_metrics_only_tokens_from_a_file_and_serves_metrics_anonymously_only_when_asked(tmp_path):
     metrics_token = "metrics-only-token-7c1e5a93"
     (tmp_path / "metrics.tokens").write_text(f"# scraper\n{metrics_token}\n")
