@@ -4,6 +4,7 @@ seconds of the server's clock are not indexed and the checkpoint stays before th
 whole. Time passes on the server (`medallion.clock_offset`), not by sleeping."""
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -188,19 +189,102 @@ def test_what_a_split_page_reads_again_is_within_the_remembered_event_ids(built_
     conf = input_xml(splunkd, folder, "intel", {"source_url": "taxii+" + medallion.collection_url(),
                                                 "credential": "taxii", "username": USER, "stix_content": "stix",
                                                 "page_size": "16"})
-    code = ("import sys\nsys.path[:0] = [sys.argv[1] + '/lib', sys.argv[1]]\nimport wia_app.checkpoint\n"
-            "wia_app.checkpoint.RECENT_IDS = 8\nfrom wia_app.modinput import main\nsys.exit(main(['wia_events.py']))\n")
-
-    def run() -> list[str]:
-        done = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(app / "bin")], input=conf,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        return [s["event"]["id"] for s in streamed(done.stdout)]
     indexed: list[str] = []
     for _ in range(3):                                      # runs while the newest is within the window
-        indexed += run()
+        indexed += run_scaled(app, conf)[0]
         medallion.clock_offset += 10
     assert len(indexed) == len(set(indexed)) == len(older)          # each older indicator indexed once
     medallion.clock_offset += SETTLED
-    indexed += run()
+    indexed += run_scaled(app, conf)[0]
     assert len(indexed) == len(set(indexed)) == len(older) + 1
+
+
+def run_scaled(app: Path, conf: str, recent: int = 8, at_instant: int | None = None) -> tuple[list[str], str]:
+    """One run of the input with the checkpoint module's RECENT_IDS set to `recent` (and pull's
+    MAX_IDS_AT_INSTANT to `at_instant`): (the ids of the events it indexed, its stderr)."""
+    code = ("import sys\nsys.path[:0] = [sys.argv[1] + '/lib', sys.argv[1]]\nimport wia_app.checkpoint, wia_app.pull\n"
+            "wia_app.checkpoint.RECENT_IDS = int(sys.argv[2])\n"
+            "wia_app.pull.MAX_IDS_AT_INSTANT = int(sys.argv[3]) or wia_app.pull.MAX_IDS_AT_INSTANT\n"
+            "from wia_app.modinput import main\nsys.exit(main(['wia_events.py']))\n")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(app / "bin"), str(recent), str(at_instant or 0)],
+                          input=conf, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [s["event"]["id"] for s in streamed(done.stdout)], done.stderr
+
+
+def one_instant_then_one_later(medallion) -> str:
+    """12 indicators stamped with one date_added (as one Add stamps its objects), one more a second later; both
+    settled long ago. Returns the first instant."""
+    now = parse_iso(medallion.now())
+    at = iso_micro(now - timedelta(seconds=600))
+    medallion.load(WRITABLE, [indicator(n) for n in range(12)], at)
+    medallion.load(WRITABLE, [indicator(12)], iso_micro(now - timedelta(seconds=599)))
+    return at
+
+
+def scaled_input(splunkd, medallion, folder: Path, **params: str) -> str:
+    folder.mkdir()
+    return input_xml(splunkd, folder, "intel", {"source_url": "taxii+" + medallion.collection_url(), "credential": "taxii",
+                                                "username": USER, "stix_content": "stix", "settle": "0", **params})
+
+
+def checkpoint(folder: Path) -> dict:
+    (path,) = folder.glob("wia_events_*.json")
+    return json.loads(path.read_text())
+
+
+def test_an_instant_holding_more_events_than_the_remembered_ids_is_read_past(built_app, splunkd, medallion, tmp_path):
+    # Each run reads again from the checkpoint's instant (added_after is exclusive); the 20,000 remembered event ids
+    # forgot the instant's first ones, which looked new, filled max_events, and no run got past the instant:
+    # duplicates for ever, the later indicator never read. The position now keeps every event id read at its
+    # instant. Scaled down: 8 ids remembered (pages of 4), max_events 4.
+    app, _ = built_app
+    one_instant_then_one_later(medallion)
+    conf = scaled_input(splunkd, medallion, tmp_path / "a", max_events="4")
+    indexed, logs = [], []
+    for _ in range(6):
+        ids_, log = run_scaled(app, conf)
+        indexed.append(ids_)
+        logs.append(log)
+    assert [len(i) for i in indexed] == [4, 4, 4, 1, 0, 0]
+    everything = [i for run in indexed for i in run]
+    assert len(everything) == len(set(everything)) == 13
+    assert len(checkpoint(tmp_path / "a")["position"]["ids_at_added_after"]) == 1     # the later instant's one event
+    assert " emitted=1 invalid=0 duplicates=12 " in logs[3]   # the instant read again, left out, counted
+    assert not [line for log in logs for line in log.splitlines() if line.startswith("WARNING")]
+
+
+def test_past_the_cap_of_ids_kept_at_an_instant_a_run_warns_and_the_checkpoint_stays_bounded(built_app, splunkd,
+                                                                                             medallion, tmp_path):
+    # The ids kept at the instant are capped (MAX_IDS_AT_INSTANT, 20,000): past it the first ones stay, the
+    # remembered ids cover the rest (each event once while the instant holds up to both together), and a
+    # WARNING line says so. Scaled down: 6 kept at the instant, 8 remembered, 12 events at one instant.
+    app, _ = built_app
+    one_instant_then_one_later(medallion)
+    folder = tmp_path / "a"
+    conf = scaled_input(splunkd, medallion, folder, max_events="4")
+    indexed, sizes, warned = [], [], []
+    for _ in range(6):
+        ids_, log = run_scaled(app, conf, at_instant=6)
+        indexed += ids_
+        sizes.append(len(checkpoint(folder)["position"]["ids_at_added_after"]))
+        warned += [line for line in log.splitlines() if line.startswith("WARNING") and "more than 6 event ids" in line]
+    assert max(sizes) == 6 and sizes[-1] == 1
+    assert len(indexed) == len(set(indexed)) == 13
+    assert len(warned) == 3                                   # once in each run reading the instant past it
+
+
+def test_a_checkpoint_without_ids_at_its_instant_resumes_and_gets_past_it(built_app, splunkd, medallion, tmp_path):
+    # A checkpoint written before (position added_after, recent_ids), part way into an instant of 12 events.
+    app, _ = built_app
+    at = one_instant_then_one_later(medallion)
+    everything, _ = run_scaled(app, scaled_input(splunkd, medallion, tmp_path / "all"))
+    assert len(everything) == 13
+    folder = tmp_path / "a"
+    conf = scaled_input(splunkd, medallion, folder, max_events="4")
+    name = hashlib.sha256(b"wia_events://intel").hexdigest()[:32]
+    (folder / f"wia_events_{name}.json").write_text(json.dumps({"position": {"added_after": at},
+                                                                "recent_ids": everything[:8]}))
+    indexed = [run_scaled(app, conf)[0] for _ in range(4)]
+    assert [len(i) for i in indexed] == [4, 1, 0, 0]
+    assert sorted(i for run in indexed for i in run) == sorted(everything[8:])

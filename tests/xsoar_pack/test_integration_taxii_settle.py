@@ -171,3 +171,66 @@ def test_what_a_split_page_reads_again_is_within_the_remembered_event_ids(integr
     later, held = fetcher.fetch()
     assert len(later) == 1 and held == 0
     assert len(fetcher.ids) == len(set(fetcher.ids)) == len(older) + 1
+
+
+def one_instant_then_one_later(medallion) -> str:
+    """12 indicators stamped with one date_added (as one Add stamps its objects), one more a second later; both
+    settled long ago. Returns the first instant."""
+    now = parse_iso(medallion.now())
+    at = iso_micro(now - timedelta(seconds=600))
+    medallion.load(WRITABLE, [indicator(n) for n in range(12)], at)
+    medallion.load(WRITABLE, [indicator(12)], iso_micro(now - timedelta(seconds=599)))
+    return at
+
+
+def test_an_instant_holding_more_events_than_the_remembered_ids_is_fetched_past(integration, demisto, medallion,
+                                                                                monkeypatch):
+    # Each fetch reads again from last_run's instant (added_after is exclusive); the 5,000 remembered event ids
+    # forgot the instant's first ones, which looked new, filled max_fetch, and no fetch got past the instant:
+    # duplicates for ever, the later indicator never fetched. last_run now keeps every event id read at its
+    # instant. Scaled down: 8 ids remembered, max_fetch 4 (the reviewer's probe made 40 incidents of 12 events
+    # in ten fetches, none of the later one).
+    monkeypatch.setattr(integration, "RECENT_IDS", 8)
+    one_instant_then_one_later(medallion)
+    fetcher = Fetcher(integration, demisto, medallion, stix_content="stix", max_fetch="4", settle="0")
+    made, warned = [], []
+    for _ in range(6):
+        made.append(len(fetcher.fetch()[0]))
+        warned += [m for _, m in demisto.logs if "event ids added at" in m]
+    assert made == [4, 4, 4, 1, 0, 0]
+    assert len(fetcher.ids) == len(set(fetcher.ids)) == 13
+    assert len(fetcher.state["ids_at_added_after"]) == 1          # the later instant's one event
+    assert warned == []                                           # within the cap: no warning
+
+
+def test_past_the_cap_of_ids_kept_at_an_instant_a_fetch_warns_and_last_run_stays_bounded(integration, demisto,
+                                                                                         medallion, monkeypatch):
+    # The ids kept at the instant are capped (TAXII_MAX_IDS_AT_INSTANT, 5,000): past it the first ones stay, the
+    # remembered ids cover the rest (each event once while the instant holds up to both together), and a line
+    # says so. Scaled down: 6 kept at the instant, 8 remembered, 12 events at one instant.
+    monkeypatch.setattr(integration, "RECENT_IDS", 8)
+    monkeypatch.setattr(integration, "TAXII_MAX_IDS_AT_INSTANT", 6)
+    one_instant_then_one_later(medallion)
+    fetcher = Fetcher(integration, demisto, medallion, stix_content="stix", max_fetch="4", settle="0")
+    sizes, warned = [], []
+    for _ in range(6):
+        fetcher.fetch()
+        sizes.append(len(fetcher.state.get("ids_at_added_after", [])))
+        warned += [m for _, m in demisto.logs if "more than 6 event ids" in m]
+    assert max(sizes) == 6 and sizes[-1] == 1
+    assert len(fetcher.ids) == len(set(fetcher.ids)) == 13
+    assert len(warned) == 3                                       # once in each fetch reading the instant past it
+
+
+def test_a_last_run_without_ids_at_its_instant_resumes_and_gets_past_it(integration, demisto, medallion, monkeypatch):
+    # A last_run written before (added_after and recent_ids only), part way into an instant of 12 events.
+    monkeypatch.setattr(integration, "RECENT_IDS", 8)
+    at = one_instant_then_one_later(medallion)
+    everything = Fetcher(integration, demisto, medallion, stix_content="stix", max_fetch="100", settle="0")
+    everything.fetch()
+    assert len(everything.ids) == 13
+    fetcher = Fetcher(integration, demisto, medallion, stix_content="stix", max_fetch="4", settle="0")
+    fetcher.state = {"added_after": at, "recent_ids": everything.ids[:8]}
+    made = [len(fetcher.fetch()[0]) for _ in range(4)]
+    assert made == [4, 1, 0, 0]
+    assert sorted(fetcher.ids) == sorted(everything.ids[8:])

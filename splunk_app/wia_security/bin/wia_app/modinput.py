@@ -271,6 +271,8 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
         stdout.flush()
         for note in dict.fromkeys(getattr(source, "notes", ())):     # e.g. the SASL mechanism chosen, once
             log(f"INFO wia_events input={name}: {note}")
+        for warning in dict.fromkeys(getattr(source, "warnings", ())):
+            log(f"WARNING wia_events input={name}: {warning}")
         log(f"INFO wia_events input={name} emitted={counts['emitted']} invalid={counts['invalid']} "
             f"duplicates={counts['duplicates']} skipped={counts['skipped']}"
             + (f" held={counts['held']} (TAXII objects added in the last {options['settle']:g} s of the server's clock, "
@@ -288,6 +290,7 @@ def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int
     from wia_security import validate_event
 
     for page in source.pages(checkpoint.position):
+        counts["duplicates"] += getattr(page, "repeated", 0)     # left out by the source (TAXII: read at its instant)
         for reason in page.skipped:
             counts["skipped"] += 1
             log(f"ERROR wia_events input={name}: {reason}")

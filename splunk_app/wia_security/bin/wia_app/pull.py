@@ -46,7 +46,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from wia_security import kafka_sasl
-from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, iso_micro, just_before, settle_seconds
+from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, instant, iso_micro, just_before, settle_seconds
 
 from . import checkpoint as _checkpoint
 from .client_cert import ClientCertificateError, load_client_certificate
@@ -54,6 +54,9 @@ from .client_cert import ClientCertificateError, load_client_certificate
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 #: Most pages of Get Manifest a settle split reads (what was added in the last `settle` seconds).
 MAX_RECENT_PAGES = 1000
+#: Most event ids a TAXII position keeps as read at its instant (`ids_at_added_after`, TaxiiSource.pages): with the
+#: checkpoint's 20,000 remembered ids, a checkpoint holds at most 40,000 event ids (about 1.6 MB with UUID ids).
+MAX_IDS_AT_INSTANT = 20_000
 
 
 class SourceError(Exception):
@@ -74,6 +77,7 @@ class Page:
     position: dict[str, Any]
     skipped: list[str] = field(default_factory=list)   # why objects did not become events
     held: int = 0                                       # TAXII objects still settling, left for a later run
+    repeated: int = 0                                   # TAXII events read before at the position's instant, left out
 
 
 class HttpSource:
@@ -151,14 +155,19 @@ class TaxiiSource(HttpSource):
             raise SourceError(f"settle {exc}", url=_redact(url)) from None
         self._no_manifest = False           # Get Manifest failed once: the settle split uses Get Objects
         self.notes: list[str] = []          # logged once at the end of the run
+        self.warnings: list[str] = []       # logged once at the end of the run, as WARNING
 
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:
         """TAXII 2.1 Get Objects (section 5.4). Within a run, pages follow the server's `next` token
         (objects added in one request share one date_added, so added_after alone cannot page through
         them); across runs, the checkpoint is the last page's date_added, stepped back 1 microsecond
-        because added_after is exclusive (section 3.4.2): objects of that instant are read again and
-        the caller skips the event ids it already emitted. Objects still settling end the run, the
-        position kept before them (the module's docstring)."""
+        because added_after is exclusive (section 3.4.2): objects of that instant are read again. The
+        position keeps the ids of the events read at its instant (`ids_at_added_after`, all of them while it
+        stays there, up to MAX_IDS_AT_INSTANT) and those are not handed over again; the caller skips the
+        others it already emitted by the checkpoint's remembered ids. Those alone forgot the first events of
+        an instant holding more than they keep (one Add of many objects shares one date_added), which then
+        looked new, filled max_events, and no run got past the instant. Objects still settling end the run,
+        the position kept before them (the module's docstring)."""
         from wia_security import Event
         from wia_security.formats import get_format
 
@@ -174,6 +183,8 @@ class TaxiiSource(HttpSource):
             params["added_after"] = start
         window = SettleWindow(self.settle)
         kept = dict(position)               # the position of the last page handed over
+        read_at_start = set(_ids_at(position))
+        capped_at = None
         next_token = None
         while True:
             query = dict(params, next=next_token) if next_token else params
@@ -192,10 +203,8 @@ class TaxiiSource(HttpSource):
                                   headers.get("X-TAXII-Date-Added-Last"), date_header=headers.get("Date"),
                                   round_trip=self.round_trip, recent=self._added_after)
             objects = settled.objects
-            if settled.done:                # what follows is still settling: the position stays before it
-                kept = {"added_after": settled.position} if settled.position else kept
-            else:
-                kept = {"added_after": last} if last else kept
+            # what follows a done page is still settling: the position stays before it (None: where it was)
+            moved_to = settled.position if settled.done else last
             events: list[dict[str, Any]] = []
             skipped = [f"STIX object #{i} added up to {last}: a JSON {type(o).__name__}, not an object"
                        for i, o in enumerate(objects) if not isinstance(o, dict)]
@@ -210,7 +219,16 @@ class TaxiiSource(HttpSource):
                             skipped.append(f"STIX objects added up to {last}: {outcome.error}")
                 except Exception as exc:  # a converter error names the object; keep going with the rest
                     skipped.append(f"STIX objects added up to {last}: {exc}")
-            yield Page(events, dict(kept), skipped, len(settled.held))
+            if moved_to:
+                kept, capped = _position_at(kept, moved_to, [str(e["id"]) for e in events if e.get("id")])
+                capped_at = moved_to if capped else capped_at
+            if capped_at and not self.warnings:     # before the yield: the caller may stop the walk there
+                self.warnings.append(f"the TAXII collection holds more than {MAX_IDS_AT_INSTANT} event ids added at "
+                                     f"{capped_at[:40]}; the checkpoint keeps the first {MAX_IDS_AT_INSTANT} read there "
+                                     f"and the last {_checkpoint.RECENT_IDS} read anywhere, so later runs may index "
+                                     "others added then again")
+            fresh = [e for e in events if str(e.get("id") or "") not in read_at_start]
+            yield Page(fresh, dict(kept), skipped, len(settled.held), repeated=len(events) - len(fresh))
             next_token = body.get("next")
             if settled.done or not body.get("more") or not objects or not next_token:
                 return
@@ -634,6 +652,26 @@ def _step_back(timestamp: str) -> str | None:
         return just_before(timestamp)
     except TypeError:
         raise ValueError(f"{timestamp!r} is not a timestamp") from None
+
+
+def _ids_at(position: dict[str, Any]) -> list[str]:
+    """A TAXII position's ids_at_added_after (none in a checkpoint written before it existed, or not a list)."""
+    ids = position.get("ids_at_added_after")
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+def _position_at(kept: dict[str, Any], added_after: str, page_ids: list[str]) -> tuple[dict[str, Any], bool]:
+    """(the TAXII position after a page, whether ids were left out): `added_after` and the ids of the events a later
+    run, reading again from there, meets again and leaves out. On the instant kept before, those kept plus the
+    page's; on a new one, the page's alone (objects are listed in date_added order, so earlier pages hold nothing
+    added at it; the page's objects added before it are not listed again from there and merely take room; after a
+    settle split, `added_after` is the page's first instant and the page's ids are those read of it up to the
+    cutoff). At most MAX_IDS_AT_INSTANT, the first read kept: past that, the others are skipped by the checkpoint's
+    remembered ids alone (each event once while the instant holds no more than both together)."""
+    at = instant(added_after)
+    same = at is not None and instant(kept.get("added_after")) == at
+    ids = list(dict.fromkeys([*_ids_at(kept), *page_ids] if same else page_ids))
+    return {"added_after": added_after, "ids_at_added_after": ids[:MAX_IDS_AT_INSTANT]}, len(ids) > MAX_IDS_AT_INSTANT
 
 
 def _split(url: str) -> tuple[str, urllib.parse.SplitResult]:

@@ -112,7 +112,7 @@ from wia_security.attack import table as attack_table  # noqa: E402
 from wia_security.pem import PRIVATE_KEY_LABELS, blocks, private_pem_files  # noqa: E402
 from wia_security.redact import proxy_credentials  # noqa: E402
 from wia_security.severity import band  # noqa: E402
-from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, iso_micro, just_before, settle_seconds  # noqa: E402
+from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, instant, iso_micro, just_before, settle_seconds  # noqa: E402
 
 ''' CONSTANTS '''
 
@@ -123,6 +123,9 @@ CONVERT_FORMATS = ("stix", "ocsf", "ecs", "asff")
 XSOAR_SEVERITY = {"informational": 0.5, "low": 1, "medium": 2, "high": 3, "critical": 4, "emergency": 4}
 #: Event ids remembered in the last-run state to drop events a source hands over twice.
 RECENT_IDS = 5000
+#: Most event ids last_run keeps as read at its TAXII instant (ids_at_added_after; see taxii_ids_at_instant). With
+#: recent_ids, last_run holds at most 10,000 event ids (about 400 KB of JSON with UUID ids).
+TAXII_MAX_IDS_AT_INSTANT = 5000
 DEFAULT_MAX_FETCH = 50
 #: The event types of the WIA Security standard (wia-get-events event_type).
 EVENT_TYPES = ("alert", "threat_intel", "vulnerability", "incident", "network_event", "endpoint_event", "auth_event")
@@ -685,14 +688,20 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
     Invalid events are not turned into incidents; each is reported (event id and JSON-pointer
     errors) so nothing disappears silently."""
     recent = list(state.get("recent_ids") or [])
-    seen = set(recent)
+    # TAXII: every fetch reads last_run's instant again (added_after is exclusive); the events read there are
+    # skipped by ids_at_added_after, which forgets none of them while the position stays on that instant, so
+    # a fetch gets past an instant holding more events than recent_ids keeps (one Add of many indicators).
+    at_instant = taxii_ids(state) if client.source_type == "taxii" else []
+    seen = set(recent) | set(at_instant)
     events: list[dict[str, Any]] = []
     problems: list[str] = []
     new_state = dict(state)
     next_token = None
     taxii_after = step_back(state["added_after"]) if state.get("added_after") else None
     window = SettleWindow(client.settle) if client.source_type == "taxii" else None
+    capped_at = None                    # TAXII: the instant whose ids were more than last_run keeps
     while len(events) < limit:
+        taxii_position = None
         if client.source_type == "kafka":
             batch, offsets, kafka_problems = client.kafka_messages(new_state.get("offsets") or {}, limit - len(events))
             problems += kafka_problems
@@ -728,14 +737,11 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
             batch = events_from_stix(objects, client.stix_content, problems)
             next_token = envelope.get("next")
             more = not settled.done and bool(envelope.get("more")) and bool(objects) and bool(next_token)
-            if settled.done:
-                if settled.position:
-                    new_state["added_after"] = settled.position
-                if settled.held:
-                    demisto.debug(f"{INTEGRATION_NAME}: {len(settled.held)} TAXII object(s) added in the last "
-                                  f"{client.settle:g} s of the server's clock left for a later fetch (still settling)")
-            elif last:
-                new_state["added_after"] = last
+            # kept once the page's events are read (below), with the ids read at it
+            taxii_position = settled.position if settled.done else last
+            if settled.held:
+                demisto.debug(f"{INTEGRATION_NAME}: {len(settled.held)} TAXII object(s) added in the last "
+                              f"{client.settle:g} s of the server's clock left for a later fetch (still settling)")
         else:
             page = client.gateway_events(new_state.get("cursor"), limit)
             batch = feed_list(page, "events", "the gateway")
@@ -743,11 +749,14 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
             more = bool(batch) and bool(nxt) and nxt != new_state.get("cursor")
             if nxt:
                 new_state["cursor"] = nxt
+        page_ids: list[str] = []
         for index, event in enumerate(batch):
             if not isinstance(event, dict):
                 problems.append(f"item #{index} of the page rejected: a JSON {type(event).__name__}, not a WIA event object")
                 continue
             event_id = str(event.get("id", ""))
+            if event_id:
+                page_ids.append(event_id)
             if event_id and event_id in seen:
                 continue
             result = wia_security.validate_event(event)
@@ -759,10 +768,39 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
             if event_id:
                 seen.add(event_id)
                 recent.append(event_id)
+        if taxii_position:
+            at_instant, capped = taxii_ids_at_instant(new_state.get("added_after"), at_instant, taxii_position, page_ids)
+            new_state["added_after"], new_state["ids_at_added_after"] = taxii_position, at_instant
+            capped_at = taxii_position if capped else capped_at
         if not more:
             break
+    if capped_at:
+        demisto.info(f"{INTEGRATION_NAME}: the TAXII collection holds more than {TAXII_MAX_IDS_AT_INSTANT} event ids "
+                     f"added at {capped_at[:40]}; last_run keeps the first {TAXII_MAX_IDS_AT_INSTANT} read there and the "
+                     f"last {RECENT_IDS} read anywhere, so later fetches may make incidents again of others added then")
     new_state["recent_ids"] = recent[-RECENT_IDS:]
     return events, new_state, problems
+
+
+def taxii_ids(state: dict[str, Any]) -> list[str]:
+    """last_run's ids_at_added_after (none in a last_run written before it existed, or not a list)."""
+    ids = state.get("ids_at_added_after")
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+def taxii_ids_at_instant(previous: str | None, kept: list[str], position: str,
+                         page_ids: list[str]) -> tuple[list[str], bool]:
+    """(the event ids a later fetch, reading again from `position`, a date_added, meets again and skips; whether
+    some were left out): on the instant kept before, those kept plus the page's; on a new one, the page's alone
+    (objects are listed in date_added order, so earlier pages hold nothing added at it; the page's objects added
+    before it are not listed again from there and merely take room; after a settle split, `position` is the
+    page's first instant and the page's ids are those read of it up to the cutoff). At most
+    TAXII_MAX_IDS_AT_INSTANT, the first read kept: past that, the others are skipped by recent_ids alone (each
+    event once while the instant holds no more than both caps together)."""
+    at = instant(position)
+    same = previous is not None and at is not None and instant(previous) == at
+    ids = list(dict.fromkeys([*kept, *page_ids] if same else page_ids))
+    return ids[:TAXII_MAX_IDS_AT_INSTANT], len(ids) > TAXII_MAX_IDS_AT_INSTANT
 
 
 ''' COMMAND FUNCTIONS '''
