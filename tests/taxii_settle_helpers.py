@@ -82,3 +82,24 @@ def add_in_progress(medallion, events: list[dict]) -> Iterator[int]:
         backend._update_manifest = update_manifest
         sink.close()
     assert reports and reports[0].delivered == len(events), "the Add did not complete"
+
+
+def watch_manifest(medallion, monkeypatch, manifest: str) -> list[str]:
+    """Records the query of every Get Manifest medallion is asked (the list returned); `manifest` chooses its
+    answer: "served" (medallion's own), "missing" (404) or "not json" (200 with an HTML page, as a front end
+    answering unknown paths may)."""
+    asked: list[str] = []
+    flask_app = medallion.server.app.app
+
+    def manifest_seen(environ, start_response):
+        if environ["PATH_INFO"].endswith("/manifest/"):
+            asked.append(environ["QUERY_STRING"])
+            if manifest == "missing":
+                start_response("404 Not Found", [("Content-Type", "application/taxii+json;version=2.1")])
+                return [b'{"title": "Not Found"}']
+            if manifest == "not json":
+                start_response("200 OK", [("Content-Type", "text/html")])
+                return [b"<html><body>TAXII</body></html>"]
+        return flask_app(environ, start_response)
+    monkeypatch.setattr(medallion.server.app, "app", manifest_seen)
+    return asked

@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 import pytest
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import SETTLED, add, add_in_progress, indicator, stix_objects
+from taxii_settle_helpers import SETTLED, add, add_in_progress, indicator, stix_objects, watch_manifest
 
 from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
@@ -103,20 +103,7 @@ def test_a_quiet_collection_is_read_at_once_and_a_fresh_add_in_the_same_walk_is_
     older_at = incremental.position()["added_after"]
     add(medallion, newer)
     newer_at = parse_iso(medallion.now())
-    asked: list[str] = []
-    flask_app = medallion.server.app.app
-
-    def manifest_seen(environ, start_response):
-        if environ["PATH_INFO"].endswith("/manifest/"):
-            asked.append(environ["QUERY_STRING"])
-            if manifest == "missing":
-                start_response("404 Not Found", [("Content-Type", "application/taxii+json;version=2.1")])
-                return [b'{"title": "Not Found"}']
-            if manifest == "not json":          # e.g. a front end answering unknown paths with its HTML page
-                start_response("200 OK", [("Content-Type", "text/html")])
-                return [b"<html><body>TAXII</body></html>"]
-        return flask_app(environ, start_response)
-    monkeypatch.setattr(medallion.server.app, "app", manifest_seen)
+    asked = watch_manifest(medallion, monkeypatch, manifest)
     fresh = Input(app, splunkd, medallion, tmp_path / "fresh", page_size="7")      # the whole collection in one run
     for source, reads in ((incremental, []), (fresh, older)):
         first, log = source.run()
