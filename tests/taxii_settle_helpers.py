@@ -4,14 +4,16 @@ medallion (tests/servers/medallion.py): time passes on the server (`medallion.cl
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
-from servers.medallion import PASSWORD, USER
+from servers.medallion import PASSWORD, USER, WRITABLE
 
 from wia_security import convert
-from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS
+from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, iso_micro
+from wia_security.timeutil import parse_iso
 
 SETTLED = DEFAULT_SETTLE_SECONDS + 1       # the server's Date header has whole seconds
 
@@ -103,3 +105,13 @@ def watch_manifest(medallion, monkeypatch, manifest: str) -> list[str]:
         return flask_app(environ, start_response)
     monkeypatch.setattr(medallion.server.app, "app", manifest_seen)
     return asked
+
+
+def one_instant_then_one_later(medallion) -> str:
+    """12 indicators stamped with one date_added (as one Add stamps its objects), one more a second later; both
+    settled long ago. Returns the first instant."""
+    now = parse_iso(medallion.now())
+    at = iso_micro(now - timedelta(seconds=600))
+    medallion.load(WRITABLE, [indicator(n) for n in range(12)], at)
+    medallion.load(WRITABLE, [indicator(12)], iso_micro(now - timedelta(seconds=599)))
+    return at

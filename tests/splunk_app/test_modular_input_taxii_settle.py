@@ -16,7 +16,8 @@ from xml.sax.saxutils import escape
 import pytest
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import SETTLED, add, add_in_progress, indicator, stix_objects, watch_manifest
+from taxii_settle_helpers import (SETTLED, add, add_in_progress, indicator, one_instant_then_one_later, stix_objects,
+                                  watch_manifest)
 
 from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
@@ -197,16 +198,6 @@ def run_scaled(app: Path, conf: str, recent: int = 8, at_instant: int | None = N
                           input=conf, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return [s["event"]["id"] for s in streamed(done.stdout)], done.stderr
-
-
-def one_instant_then_one_later(medallion) -> str:
-    """12 indicators stamped with one date_added (as one Add stamps its objects), one more a second later; both
-    settled long ago. Returns the first instant."""
-    now = parse_iso(medallion.now())
-    at = iso_micro(now - timedelta(seconds=600))
-    medallion.load(WRITABLE, [indicator(n) for n in range(12)], at)
-    medallion.load(WRITABLE, [indicator(12)], iso_micro(now - timedelta(seconds=599)))
-    return at
 
 
 def scaled_input(splunkd, medallion, folder: Path, **params: str) -> str:

@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import SETTLED, add, add_in_progress, indicator, stix_objects, watch_manifest
+from taxii_settle_helpers import (SETTLED, add, add_in_progress, indicator, one_instant_then_one_later, stix_objects,
+                                  watch_manifest)
 
 from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
@@ -158,16 +159,6 @@ def test_what_a_split_page_reads_again_is_within_the_remembered_event_ids(integr
     later, held = fetcher.fetch()
     assert len(later) == 1 and held == 0
     assert len(fetcher.ids) == len(set(fetcher.ids)) == len(older) + 1
-
-
-def one_instant_then_one_later(medallion) -> str:
-    """12 indicators stamped with one date_added (as one Add stamps its objects), one more a second later; both
-    settled long ago. Returns the first instant."""
-    now = parse_iso(medallion.now())
-    at = iso_micro(now - timedelta(seconds=600))
-    medallion.load(WRITABLE, [indicator(n) for n in range(12)], at)
-    medallion.load(WRITABLE, [indicator(12)], iso_micro(now - timedelta(seconds=599)))
-    return at
 
 
 def test_an_instant_holding_more_events_than_the_remembered_ids_is_fetched_past(integration, demisto, medallion,
