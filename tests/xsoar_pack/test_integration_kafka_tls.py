@@ -5,6 +5,7 @@ reads a self-signed broker (it used to switch off only the host-name check, so i
 from __future__ import annotations
 
 import json
+import ssl
 import time
 
 import pytest
@@ -250,3 +251,105 @@ def test_the_client_key_is_never_written_to_disk_and_falls_back_to_private_files
     with pytest.raises(Exception, match="could not be decrypted"):
         integration.load_client_certificate(ssl.create_default_context(), cert, key, "wrong-passphrase")
     assert list(tmp_path.iterdir()) == []                  # removed on failure too
+
+
+# --- a listener that is not a Kafka TLS broker: the error says what happened, not "refused ... client certificate" ---
+
+
+@pytest.fixture
+def tls_listener(tmp_path, monkeypatch):
+    """Starts TLS-terminating proxies (trusted through SSL_CERT_FILE) in front of `upstream`; all closed after."""
+    from servers.kafka_tls_proxy import TlsTerminatingProxy
+    from servers.rsyslog import make_certificates
+    make_certificates(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    started = []
+
+    def start(upstream_port: int, **kwargs) -> TlsTerminatingProxy:
+        proxy = TlsTerminatingProxy(("127.0.0.1", upstream_port), tmp_path / "server.pem", tmp_path / "server.key",
+                                    **kwargs)
+        started.append(proxy)
+        return proxy
+    yield start
+    for proxy in started:
+        proxy.close()
+
+
+def tls_error(integration, demisto, port: int, **extra) -> str:
+    started = time.monotonic()
+    (entry,) = run_command(integration, demisto, "test-module",
+                           params=params(f"127.0.0.1:{port}", "wia-events", insecure=False, **extra))
+    assert time.monotonic() - started < 5        # the pre-flight's answer, not kafka-python's 30 s "Unable to bootstrap"
+    assert entry["Type"] == 4
+    return entry["Contents"]
+
+
+def test_a_tls_listener_answering_http_is_named_as_no_kafka_broker(integration, demisto, tls_listener):
+    """TLS, then an HTTP error page (an HTTPS server on the broker's port): the handshake succeeded, the answer was
+    no Kafka one. It used to read "refused the TLS connection ...: no client certificate was given"."""
+    from servers.not_kafka import NotKafka
+    with NotKafka() as http:
+        proxy = tls_listener(http.port)
+        text = tls_error(integration, demisto, proxy.port)
+    assert text.endswith(
+        f"the Kafka brokers could not be reached over TLS (127.0.0.1:{proxy.port}: the TLS handshake succeeded, but "
+        "the peer did not answer as a Kafka broker (not a Kafka answer (8 bytes), beginning b'HTTP/1.1')). Check that "
+        "the Source URL names the brokers' Kafka TLS listener (host and port)."), text
+    assert "client certificate" not in text and "refused" not in text
+
+
+def test_with_a_client_certificate_an_http_answer_is_not_called_a_refused_certificate(integration, demisto, tmp_path,
+                                                                                        tls_listener):
+    """Mutual TLS taken (the proxy records the client certificate), then HTTP: it used to read "the client
+    certificate given was not accepted"."""
+    from servers.kafka_tls_proxy import make_client_certificate
+    from servers.not_kafka import NotKafka
+    make_client_certificate(tmp_path)
+    cert = {"kafka_client_certificate": {"identifier": (tmp_path / "client.pem").read_text(),
+                                         "password": (tmp_path / "client.key").read_text()}}
+    with NotKafka() as http:
+        proxy = tls_listener(http.port, client_ca=tmp_path / "client-ca.pem")
+        text = tls_error(integration, demisto, proxy.port, **cert)
+    assert proxy.client_subjects == ["wia-client"]
+    assert "the TLS handshake succeeded, but the peer did not answer as a Kafka broker" in text, text
+    assert "not accepted" not in text and "refused" not in text
+
+
+def test_a_listener_without_tls_is_named_at_once(integration, demisto):
+    """kafka+ssl:// to a plain listener: the handshake fails, and why; it used to fall to kafka-python's 30 s
+    "Unable to bootstrap"."""
+    from servers.not_kafka import NotKafka
+    with NotKafka() as http:
+        text = tls_error(integration, demisto, http.port)
+    assert f"(127.0.0.1:{http.port}: the TLS handshake failed (WRONG_VERSION_NUMBER: the listener does not speak TLS; " \
+           "a plaintext Kafka listener is read with kafka:// or kafka+sasl://))" in text, text
+
+
+def test_a_listener_closing_after_the_handshake_is_not_said_to_have_refused_a_certificate(integration, demisto,
+                                                                                          tls_listener):
+    """TLS taken, then a close without a word (the proxy's upstream is a closed port): under TLS 1.3 a broker may
+    refuse a missing client certificate so, but it is not certain, and the message says both."""
+    from servers.tansu import free_port
+    proxy = tls_listener(free_port())
+    text = tls_error(integration, demisto, proxy.port)
+    assert text.endswith(
+        f"the TLS handshake with the Kafka broker succeeded, then it closed the connection without answering "
+        f"(127.0.0.1:{proxy.port}: the connection closed before an answer (0 bytes)): no client certificate was "
+        "given, and a broker that demands one (mutual TLS) may end the connection so: it needs the Kafka client "
+        "certificate and key parameters, with a certificate issued by a CA the broker trusts. Otherwise check that "
+        "the Source URL names the brokers' Kafka TLS listener."), text
+
+
+def test_a_tls_1_2_broker_demanding_a_client_certificate_names_the_handshake_failure(integration, demisto, tmp_path,
+                                                                                     tls_listener):
+    """Under TLS 1.2 OpenSSL ends the handshake with handshake_failure, which also means no shared version or
+    cipher: the message gives the alert and both meanings."""
+    from servers.kafka_tls_proxy import make_client_certificate
+    from servers.not_kafka import NotKafka
+    make_client_certificate(tmp_path)
+    with NotKafka() as http:
+        proxy = tls_listener(http.port, client_ca=tmp_path / "client-ca.pem")
+        proxy.context.maximum_version = ssl.TLSVersion.TLSv1_2
+        text = tls_error(integration, demisto, proxy.port)
+    assert f"(127.0.0.1:{proxy.port}: the TLS handshake failed (SSLV3_ALERT_HANDSHAKE_FAILURE: the two sides share " \
+           "no TLS version or cipher or, under TLS 1.2, the broker demands a client certificate))" in text, text

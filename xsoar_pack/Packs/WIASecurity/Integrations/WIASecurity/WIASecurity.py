@@ -134,6 +134,19 @@ MAX_LIMIT = 10_000
 #: Seconds the pre-flight connection to one Kafka bootstrap broker may take (connect, TLS handshake, first answer).
 KAFKA_CONNECT_TIMEOUT = 10
 KAFKA_CLIENT_ID = "wia-security-xsoar"
+#: Words in the reason of a TLS alert by which a broker refuses the client's certificate: a missing one under TLS 1.3
+#: (CERTIFICATE_REQUIRED), an untrusted, unusable, expired or revoked one (UNKNOWN_CA, BAD_CERTIFICATE, ...).
+CLIENT_CERTIFICATE_ALERTS = ("CERTIFICATE", "UNKNOWN_CA", "ACCESS_DENIED")
+#: What a failed TLS handshake's reason (OpenSSL's) most likely means for a Kafka bootstrap server.
+TLS_HANDSHAKE_MEANINGS = {
+    "WRONG_VERSION_NUMBER": "the listener does not speak TLS; a plaintext Kafka listener is read with kafka:// or "
+                            "kafka+sasl://",
+    "UNEXPECTED_EOF_WHILE_READING": "the listener closed the connection during the handshake, as one that does not "
+                                    "speak TLS does",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the two sides share no TLS version or cipher or, under TLS 1.2, the broker "
+                                     "demands a client certificate",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the two sides share no TLS version",
+}
 #: kafka-python's SASL mechanism when none is configured and the pre-flight login could not ask the broker (no
 #: broker answered it), over TLS that verifies the broker only: the integration's default before mechanisms were
 #: discovered. Elsewhere test-module and fetch fail asking for ?sasl_mechanism= (kafka_undiscovered_mechanism).
@@ -275,7 +288,8 @@ class Client(BaseClient):
         missing or untrusted one only after the client's side of the handshake is done. With SASL the login
         follows on the same connection (kafka_sasl_login). `unasked` gets why each server left aside could not
         be asked (for kafka_undiscovered_mechanism)."""
-        refused = ended = None
+        refused = client_refused = closed = None
+        failures: list[str] = []    # each server that was reachable but is no Kafka TLS listener: what happened
         unasked = [] if unasked is None else unasked
         for server in servers:
             try:
@@ -291,28 +305,43 @@ class Client(BaseClient):
                     refused = refused or f"{server}: {exc.verify_message}"
                     continue
                 except ssl.SSLError as exc:
-                    if "ALERT" in str(exc.reason or "").upper():      # the broker ended the handshake with an alert
-                        ended = ended or f"{server}: {exc.reason}"
-                    unasked.append(f"{server}: {exc.reason or exc}")
+                    reason = exc.reason or str(exc)
+                    if refuses_client_certificate(reason):
+                        client_refused = client_refused or f"{server}: {reason}"
+                    else:
+                        meaning = TLS_HANDSHAKE_MEANINGS.get(reason)
+                        failures.append(f"{server}: the TLS handshake failed ({reason}{': ' + meaning if meaning else ''})")
+                    unasked.append(f"{server}: {reason}")
                     continue
                 except OSError as exc:
                     unasked.append(f"{server}: {exc}")
-                    continue
+                    continue      # a handshake that timed out: a slow broker, kafka-python waits longer
                 with tls:
                     try:
                         versions = kafka_sasl.api_versions(tls, KAFKA_CLIENT_ID)
                     except kafka_sasl.NotKafka as exc:
-                        # the broker took the handshake, then ended the connection without answering (a bare close,
-                        # as OpenSSL-based servers do): it refused the client's certificate
-                        ended = ended or f"{server}: {exc}"
+                        if exc.answer:
+                            # an answer, but no Kafka one: another service on the port (an HTTPS server answers
+                            # the request with an HTTP error page)
+                            failures.append(f"{server}: the TLS handshake succeeded, but the peer did not answer as "
+                                            f"a Kafka broker ({exc}, beginning {exc.answer[:8]!r})")
+                        else:
+                            # the handshake taken, then a close without a word: how a broker may refuse the client's
+                            # certificate under TLS 1.3 (OpenSSL-based ones send an alert first), or no Kafka at all
+                            closed = closed or f"{server}: {exc}"
                         continue
                     except TimeoutError as exc:
                         unasked.append(f"{server}: {exc or 'no answer in time'}")
                         continue  # a slow broker: kafka-python waits longer
                     except OSError as exc:
-                        # the broker took the handshake, then ended the connection (a TLS alert, or a bare
-                        # close as OpenSSL-based servers do) without answering: it refused the client's certificate
-                        ended = ended or f"{server}: {getattr(exc, 'reason', None) or exc}"
+                        # the broker took the handshake, then ended the connection with a TLS alert: under TLS 1.3
+                        # a missing or untrusted client certificate is refused so
+                        reason = getattr(exc, "reason", None) or str(exc)
+                        if refuses_client_certificate(reason):
+                            client_refused = client_refused or f"{server}: {reason}"
+                        else:
+                            failures.append(f"{server}: the TLS handshake succeeded, then the connection ended "
+                                            f"without a Kafka answer ({reason})")
                         continue
                     if "SASL" in config["security_protocol"]:
                         try:
@@ -326,12 +355,24 @@ class Client(BaseClient):
             raise DemistoException(f"the Kafka broker's TLS certificate was refused ({refused}). Add the CA that "
                                    "issued it to the engine's trusted certificates and use a broker address the "
                                    "certificate names, or tick Trust any certificate (not secure).")
-        if ended:
-            presented = "the client certificate given was not accepted" if self.client_certificate else \
-                "no client certificate was given"
-            raise DemistoException(f"the Kafka broker refused the TLS connection ({ended}): {presented}. A broker "
-                                   "that demands client certificates (mutual TLS) needs the Kafka client certificate "
-                                   "and key parameters, with a certificate issued by a CA the broker trusts.")
+        presented = "the client certificate given was not accepted" if self.client_certificate else \
+            "no client certificate was given"
+        if client_refused:
+            raise DemistoException(f"the Kafka broker refused the TLS connection ({client_refused}): {presented}. A "
+                                   "broker that demands client certificates (mutual TLS) needs the Kafka client "
+                                   "certificate and key parameters, with a certificate issued by a CA the broker trusts.")
+        if closed:
+            why = ("a broker that does not accept the client certificate given (mutual TLS) may end the connection so: "
+                   "it needs a certificate issued by a CA the broker trusts") if self.client_certificate else \
+                ("no client certificate was given, and a broker that demands one (mutual TLS) may end the connection "
+                 "so: it needs the Kafka client certificate and key parameters, with a certificate issued by a CA the "
+                 "broker trusts")
+            raise DemistoException(f"the TLS handshake with the Kafka broker succeeded, then it closed the connection "
+                                   f"without answering ({closed}): {why}. Otherwise check that the Source URL names the "
+                                   "brokers' Kafka TLS listener.")
+        if failures:
+            raise DemistoException(f"the Kafka brokers could not be reached over TLS ({'; '.join(failures)}). Check "
+                                   "that the Source URL names the brokers' Kafka TLS listener (host and port).")
 
     def taxii_objects(self, added_after: str | None, limit: int, next_token: str | None = None,
                       endpoint: str = "objects") -> tuple[Any, Any, timedelta]:
@@ -383,6 +424,11 @@ class Client(BaseClient):
 
 
 ''' HELPER FUNCTIONS '''
+
+
+def refuses_client_certificate(reason: str) -> bool:
+    """Whether a TLS error's reason is an alert by which the broker refused the client's certificate (or its absence)."""
+    return "ALERT" in reason.upper() and any(word in reason.upper() for word in CLIENT_CERTIFICATE_ALERTS)
 
 
 def kafka_connect(server: str, context: ssl.SSLContext | None = None) -> socket.socket:
