@@ -5,6 +5,7 @@ reads a self-signed broker (it used to switch off only the host-name check, so i
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import time
 
@@ -148,7 +149,9 @@ def test_mtls_without_a_client_certificate_is_refused_at_once_saying_so(integrat
     started = time.monotonic()
     (entry,) = run_command(integration, demisto, "test-module", params=params(server.bootstrap, topic, insecure=False))
     assert time.monotonic() - started < 5          # not kafka-python's 30 s "Unable to bootstrap"
-    assert entry["Type"] == 4 and "refused the TLS connection" in entry["Contents"]
+    # the proxy's alert, also when the request's write met the reset after it first (read after the write failed)
+    assert entry["Type"] == 4 and f"refused the TLS connection ({server.bootstrap}: TLSV13_ALERT_CERTIFICATE_REQUIRED)" \
+        in entry["Contents"], entry["Contents"]
     assert "no client certificate was given" in entry["Contents"]
     (entry,) = run_command(integration, demisto, "fetch-incidents", params=params(server.bootstrap, topic, insecure=False),
                            last_run={"offsets": {"0": 1}})
@@ -332,12 +335,14 @@ def test_a_listener_closing_after_the_handshake_is_not_said_to_have_refused_a_ce
     from servers.tansu import free_port
     proxy = tls_listener(free_port())
     text = tls_error(integration, demisto, proxy.port)
-    assert text.endswith(
-        f"the TLS handshake with the Kafka broker succeeded, then it closed the connection without answering "
-        f"(127.0.0.1:{proxy.port}: the connection closed before an answer (0 bytes)): no client certificate was "
-        "given, and a broker that demands one (mutual TLS) may end the connection so: it needs the Kafka client "
-        "certificate and key parameters, with a certificate issued by a CA the broker trusts. Otherwise check that "
-        "the Source URL names the brokers' Kafka TLS listener."), text
+    # the close read as the answer's end, or met by the request's write (a reset, TLS's EOF)
+    assert re.fullmatch(
+        rf"(?s).*the Kafka broker closed the TLS connection after the handshake without answering \(127\.0\.0\.1:"
+        rf"{proxy.port}: [^)]*(\(\d+ bytes\)|\(_ssl\.c:\d+\))?\): no client certificate was given, and a broker that "
+        r"demands one \(mutual TLS\) may end the connection so: it needs the Kafka client certificate and key "
+        r"parameters, with a certificate issued by a CA the broker trusts\. Otherwise check that the Source URL names "
+        r"the brokers' Kafka TLS listener\.", text), text
+    assert "refused" not in text
 
 
 def test_a_tls_1_2_broker_demanding_a_client_certificate_names_the_handshake_failure(integration, demisto, tmp_path,
@@ -353,3 +358,35 @@ def test_a_tls_1_2_broker_demanding_a_client_certificate_names_the_handshake_fai
         text = tls_error(integration, demisto, proxy.port)
     assert f"(127.0.0.1:{proxy.port}: the TLS handshake failed (SSLV3_ALERT_HANDSHAKE_FAILURE: the two sides share " \
            "no TLS version or cipher or, under TLS 1.2, the broker demands a client certificate))" in text, text
+
+
+def test_a_client_certificate_alert_is_read_when_the_requests_write_met_the_reset_after_it(integration, demisto, tmp_path,
+                                                                                          tls_listener, monkeypatch):
+    """Under TLS 1.3 the broker judges the client certificate after the client's side of the handshake: it sends
+    CERTIFICATE_REQUIRED and closes with the client's Finished unread, so a reset follows. A request written after
+    the reset arrived fails (EOF), with the alert received but unread: the check reads it, so the error does not
+    depend on timing (it said "closed the TLS connection ... without answering" when the write lost the race)."""
+    import socket
+    from servers.kafka_tls_proxy import make_client_certificate
+    from servers.not_kafka import NotKafka
+    make_client_certificate(tmp_path)
+    real_api_versions = integration.kafka_sasl.api_versions
+    states: list[int] = []
+
+    def after_the_reset(sock, client_id):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:          # the client's TCP state: 7 = TCP_CLOSE, the reset received
+            state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+            if state == 7:
+                break
+            time.sleep(0.01)
+        states.append(state)
+        return real_api_versions(sock, client_id)
+
+    monkeypatch.setattr(integration.kafka_sasl, "api_versions", after_the_reset)
+    with NotKafka() as http:
+        proxy = tls_listener(http.port, client_ca=tmp_path / "client-ca.pem")
+        text = tls_error(integration, demisto, proxy.port)
+    assert states == [7]
+    assert f"the Kafka broker refused the TLS connection (127.0.0.1:{proxy.port}: TLSV13_ALERT_CERTIFICATE_REQUIRED): " \
+           "no client certificate was given." in text, text

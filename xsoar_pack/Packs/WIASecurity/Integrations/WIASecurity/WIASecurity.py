@@ -319,29 +319,28 @@ class Client(BaseClient):
                 with tls:
                     try:
                         versions = kafka_sasl.api_versions(tls, KAFKA_CLIENT_ID)
-                    except kafka_sasl.NotKafka as exc:
-                        if exc.answer:
+                    except TimeoutError as exc:
+                        unasked.append(f"{server}: {exc or 'no answer in time'}")
+                        continue  # a slow broker: kafka-python waits longer
+                    except (kafka_sasl.NotKafka, OSError) as exc:
+                        if getattr(exc, "answer", b""):
                             # an answer, but no Kafka one: another service on the port (an HTTPS server answers
                             # the request with an HTTP error page)
                             failures.append(f"{server}: the TLS handshake succeeded, but the peer did not answer as "
                                             f"a Kafka broker ({exc}, beginning {exc.answer[:8]!r})")
-                        else:
-                            # the handshake taken, then a close without a word: how a broker may refuse the client's
-                            # certificate under TLS 1.3 (OpenSSL-based ones send an alert first), or no Kafka at all
-                            closed = closed or f"{server}: {exc}"
-                        continue
-                    except TimeoutError as exc:
-                        unasked.append(f"{server}: {exc or 'no answer in time'}")
-                        continue  # a slow broker: kafka-python waits longer
-                    except OSError as exc:
-                        # the broker took the handshake, then ended the connection with a TLS alert: under TLS 1.3
-                        # a missing or untrusted client certificate is refused so
-                        reason = getattr(exc, "reason", None) or str(exc)
-                        if refuses_client_certificate(reason):
-                            client_refused = client_refused or f"{server}: {reason}"
-                        else:
+                            continue
+                        # The peer took the handshake, then ended the connection without answering: with a TLS alert
+                        # (under TLS 1.3 a broker refuses a missing or untrusted client certificate so, after the
+                        # client's side of the handshake) or a bare close. When the request's write met the reset
+                        # that follows the alert, the alert is still there to read.
+                        alert = tls_alert(exc) or pending_tls_alert(tls)
+                        if alert and refuses_client_certificate(alert):
+                            client_refused = client_refused or f"{server}: {alert}"
+                        elif alert or not isinstance(exc, (kafka_sasl.NotKafka, ssl.SSLEOFError, ConnectionError)):
                             failures.append(f"{server}: the TLS handshake succeeded, then the connection ended "
-                                            f"without a Kafka answer ({reason})")
+                                            f"without a Kafka answer ({alert or exc})")
+                        else:
+                            closed = closed or f"{server}: {exc}"
                         continue
                     if "SASL" in config["security_protocol"]:
                         try:
@@ -367,9 +366,9 @@ class Client(BaseClient):
                 ("no client certificate was given, and a broker that demands one (mutual TLS) may end the connection "
                  "so: it needs the Kafka client certificate and key parameters, with a certificate issued by a CA the "
                  "broker trusts")
-            raise DemistoException(f"the TLS handshake with the Kafka broker succeeded, then it closed the connection "
-                                   f"without answering ({closed}): {why}. Otherwise check that the Source URL names the "
-                                   "brokers' Kafka TLS listener.")
+            raise DemistoException(f"the Kafka broker closed the TLS connection after the handshake without answering "
+                                   f"({closed}): {why}. Otherwise check that the Source URL names the brokers' Kafka TLS "
+                                   "listener.")
         if failures:
             raise DemistoException(f"the Kafka brokers could not be reached over TLS ({'; '.join(failures)}). Check "
                                    "that the Source URL names the brokers' Kafka TLS listener (host and port).")
@@ -424,6 +423,23 @@ class Client(BaseClient):
 
 
 ''' HELPER FUNCTIONS '''
+
+
+def tls_alert(exc: BaseException) -> str | None:
+    """The reason of the TLS alert an error reports (OpenSSL's name, e.g. TLSV13_ALERT_CERTIFICATE_REQUIRED), if any."""
+    reason = getattr(exc, "reason", None) if isinstance(exc, ssl.SSLError) else None
+    return reason if reason and "ALERT" in reason.upper() else None
+
+
+def pending_tls_alert(tls: ssl.SSLSocket) -> str | None:
+    """A TLS alert the peer sent before its connection ended, read after a write met that end first (the alert
+    already received, the reset after it reported by the write)."""
+    try:
+        tls.settimeout(1)               # the connection has ended: the read returns at once
+        tls.recv(1)
+    except OSError as exc:
+        return tls_alert(exc)
+    return None
 
 
 def refuses_client_certificate(reason: str) -> bool:
