@@ -212,3 +212,32 @@ def test_a_last_run_without_ids_at_its_instant_resumes_and_gets_past_it(integrat
     made = [len(fetcher.fetch()[0]) for _ in range(4)]
     assert made == [4, 1, 0, 0]
     assert sorted(fetcher.ids) == sorted(everything.ids[8:])
+
+
+def test_get_events_says_how_many_objects_the_settle_window_held(integration, demisto, medallion):
+    """A user who just added objects and runs wia-get-events used to get an empty table and no reason (a debug line
+    only): the war-room entry now says how many were held and that a later call reads them."""
+    events = event_dicts(3, seed=6716, event_type="threat_intel")
+    add(medallion, events)
+    count = len(stix_objects(events))
+    params = {"url": medallion.collection_url(), "source_type": "taxii",
+              "credentials": {"identifier": USER, "password": PASSWORD}}
+    note = (f"{count} TAXII object(s) added in the last 60 s of the server's clock are held (the server may still be "
+            "adding the rest of their request); a later call reads them (parameter TAXII settle window (seconds)).")
+    (entry,) = run_command(integration, demisto, "wia-get-events", args={"limit": "100"}, params=params)
+    assert entry["Contents"] == [] and entry["HumanReadable"].endswith("\n\n" + note), entry["HumanReadable"]
+    # a page of fewer objects than were added: the ones on later pages were not counted, and the note says so
+    (entry,) = run_command(integration, demisto, "wia-get-events", args={"limit": "2"}, params={**params, "settle": "30"})
+    assert entry["HumanReadable"].endswith("\n\n2 or more TAXII object(s) added in the last 30 s of the server's clock "
+                                           "are held (the server may still be adding the rest of their request); a "
+                                           "later call reads them (parameter TAXII settle window (seconds)).")
+    # nothing held: no note
+    (entry,) = run_command(integration, demisto, "wia-get-events", args={"limit": "100"}, params={**params, "settle": "0"})
+    assert ids(entry["Contents"]) == ids(events) and "held" not in entry["HumanReadable"]
+    medallion.clock_offset = SETTLED
+    (entry,) = run_command(integration, demisto, "wia-get-events", args={"limit": "100"}, params=params)
+    assert ids(entry["Contents"]) == ids(events) and "held" not in entry["HumanReadable"]
+    # fetch-incidents as before: no war-room entry, the count at debug level
+    medallion.clock_offset = 0
+    fetched, held = Fetcher(integration, demisto, medallion, max_fetch="100").fetch()
+    assert fetched == [] and held == count

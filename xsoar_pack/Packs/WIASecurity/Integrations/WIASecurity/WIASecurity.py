@@ -744,8 +744,11 @@ def feed_list(body: Any, key: str, who: str) -> list[Any]:
     return items or []
 
 
-def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
-    """Up to `limit` new, valid WIA events from the source after `state`; (events, new state, problems).
+def pull_events(client: Client, state: dict[str, Any],
+                limit: int) -> tuple[list[dict[str, Any]], dict[str, Any], list[str], tuple[int, bool]]:
+    """Up to `limit` new, valid WIA events from the source after `state`; (events, new state, problems, held).
+    `held`: (TAXII objects of the last page read left for a later read by the settle window, whether later
+    pages follow them, all added later still).
 
     Invalid events are not turned into incidents; each is reported (event id and JSON-pointer
     errors) so nothing disappears silently."""
@@ -762,6 +765,7 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
     taxii_after = step_back(state["added_after"]) if state.get("added_after") else None
     window = SettleWindow(client.settle) if client.source_type == "taxii" else None
     capped_at = None                    # TAXII: the instant whose ids were more than last_run keeps
+    held = (0, False)
     while len(events) < limit:
         taxii_position = None
         if client.source_type == "kafka":
@@ -802,6 +806,7 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
             # kept once the page's events are read (below), with the ids read at it
             taxii_position = settled.position if settled.done else last
             if settled.held:
+                held = (len(settled.held), bool(envelope.get("more")))
                 demisto.debug(f"{INTEGRATION_NAME}: {len(settled.held)} TAXII object(s) added in the last "
                               f"{client.settle:g} s of the server's clock left for a later fetch (still settling)")
         else:
@@ -841,7 +846,7 @@ def pull_events(client: Client, state: dict[str, Any], limit: int) -> tuple[list
                      f"added at {capped_at[:40]}; last_run keeps the first {TAXII_MAX_IDS_AT_INSTANT} read there and the "
                      f"last {RECENT_IDS} read anywhere, so later fetches may make incidents again of others added then")
     new_state["recent_ids"] = recent[-RECENT_IDS:]
-    return events, new_state, problems
+    return events, new_state, problems, held
 
 
 def taxii_ids(state: dict[str, Any]) -> list[str]:
@@ -883,7 +888,7 @@ def test_module(client: Client) -> str:
 
 def fetch_incidents(client: Client, last_run: dict[str, Any], max_fetch: int,
                     incident_type: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    events, state, problems = pull_events(client, last_run, max_fetch)
+    events, state, problems, _ = pull_events(client, last_run, max_fetch)
     for problem in problems:
         demisto.error(f"{INTEGRATION_NAME}: {problem}")
     return state, [event_to_incident(e, incident_type) for e in events]
@@ -952,7 +957,7 @@ def get_events_command(client: Client, args: dict[str, Any]) -> CommandResults:
             state["added_after"] = rfc3339(after, "after")
         else:
             raise DemistoException("after applies to gateway and TAXII sources; a Kafka source is read from its beginning")
-    events, _, problems = pull_events(client, state, limit)
+    events, _, problems, (held, more_held) = pull_events(client, state, limit)
     if types:
         events = [e for e in events if e.get("type") in types]
     events = events[:limit]
@@ -960,6 +965,11 @@ def get_events_command(client: Client, args: dict[str, Any]) -> CommandResults:
                                headers=["ID", "Type", "Timestamp", "Severity", "Title", "Source", "Technique"])
     if problems:
         readable += "\n" + "\n".join(f"- {p}" for p in problems)
+    if held:
+        # fetches log this at debug level only; a user who just added an object would see nothing and no reason
+        readable += (f"\n\n{held}{' or more' if more_held else ''} TAXII object(s) added in the last {client.settle:g} s "
+                     "of the server's clock are held (the server may still be adding the rest of their request); a "
+                     "later call reads them (parameter TAXII settle window (seconds)).")
     return CommandResults(outputs_prefix="WIA.Event", outputs_key_field="id", outputs=events,
                           readable_output=readable, raw_response=events)
 
