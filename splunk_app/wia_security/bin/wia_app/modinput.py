@@ -271,6 +271,7 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
         stdout.flush()
         for note in dict.fromkeys(getattr(source, "notes", ())):     # e.g. the SASL mechanism chosen, once
             log(f"INFO wia_events input={name}: {note}")
+        # e.g. SASL PLAIN without TLS that verifies the broker: a security warning, not a note
         for warning in dict.fromkeys(getattr(source, "warnings", ())):
             log(f"WARNING wia_events input={name}: {warning}")
         log(f"INFO wia_events input={name} emitted={counts['emitted']} invalid={counts['invalid']} "

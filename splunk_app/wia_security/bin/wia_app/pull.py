@@ -333,8 +333,10 @@ class KafkaSource:
         self._client_certificate_credential = client_certificate_credential if client_certificate is not None else None
         #: the configured SASL mechanism; None: the strongest the broker offers, chosen by the pre-flight login
         self.sasl_mechanism: str | None = query.get("sasl_mechanism") or None
-        #: lines for splunkd.log: the SASL mechanism the pre-flight chose, and why
+        #: lines for splunkd.log: the SASL mechanism the pre-flight chose, and why (INFO); PLAIN used without TLS that
+        #: verifies the broker, or assumed because the pre-flight could not ask (WARNING)
         self.notes: list[str] = []
+        self.warnings: list[str] = []
         if "sasl" in scheme:
             # None until the pre-flight settles it (_check_reachable): kafka-python never starts without one
             self.config.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=username,
@@ -368,7 +370,7 @@ class KafkaSource:
         failures: list[str] = []
         refused = handshake_failed = False
         broker_refused: list[str] = []
-        self.notes = []
+        self.notes, self.warnings = [], []
         for server in self.brokers:
             try:
                 host, port = kafka_sasl.broker_address(server)
@@ -453,16 +455,16 @@ class KafkaSource:
     def _settle_mechanism(self, server: str, unasked: str | None) -> None:
         """kafka-python's SASL mechanism when the pre-flight login could not choose one (`unasked`: why) and none is
         configured. Over TLS that verifies the broker, UNDISCOVERED_SASL_MECHANISM (PLAIN, the app's default
-        before discovery), with a note; elsewhere PLAIN would go to whatever is on the path, so the run ends
+        before discovery), with a warning; elsewhere PLAIN would go to whatever is on the path, so the run ends
         asking for ?sasl_mechanism= (or a connection the check can finish on)."""
         if "SASL" not in self.config["security_protocol"] or self.config.get("sasl_mechanism"):
             return
         why = unasked or "no login was made"
         if kafka_sasl.verifies_broker(self._tls):
             self.config["sasl_mechanism"] = UNDISCOVERED_SASL_MECHANISM
-            self.notes.append(f"no SASL mechanism configured and the pre-flight check could not ask the Kafka broker "
-                              f"{server} ({why}): using {UNDISCOVERED_SASL_MECHANISM} over TLS that verifies the "
-                              f"broker; add ?sasl_mechanism= to source_url to choose")
+            self.warnings.append(f"no SASL mechanism configured and the pre-flight check could not ask the Kafka broker "
+                                 f"{server} ({why}): using {UNDISCOVERED_SASL_MECHANISM} over TLS that verifies the "
+                                 f"broker; add ?sasl_mechanism= to source_url to choose")
             return
         raise SourceError(f"no SASL mechanism configured and the pre-flight check could not ask the Kafka broker "
                           f"{server} which to use ({why}); {kafka_sasl.plain_withheld_reason(self._tls)}, so it is "
@@ -515,7 +517,7 @@ class KafkaSource:
         if login.discovered:
             self.notes.append(login.describe(server, tls=self._tls is not None))
         elif login.mechanism == "PLAIN" and kafka_sasl.plain_warning(self._tls):
-            self.notes.append(f"the Kafka broker {server}: {kafka_sasl.plain_warning(self._tls)}")
+            self.warnings.append(f"the Kafka broker {server}: {kafka_sasl.plain_warning(self._tls)}")
 
     class _LastConnectionError(logging.Handler):
         """The last connection failure kafka-python logged. It logs why a connection failed (a SASL error, a
