@@ -257,11 +257,12 @@ def exchange(sock: socket.socket, api_key: int, version: int, body: bytes, clien
     timeout bounds the whole answer, not each read: a broker dripping it a byte at a time is as late as a
     silent one (the socket's timeout is as it was afterwards)."""
     message = struct.pack(">hhi", api_key, version, CORRELATION_ID) + string(client_id) + body
-    sock.sendall(struct.pack(">i", len(message)) + message)
     timeout = sock.gettimeout()
     deadline = time.monotonic() + timeout if timeout else None     # None: blocking; 0: non-blocking, as it was
     received = bytearray()
     try:
+        # the write inside: a peer that ended the connection first (a reset, TLS's EOF) is no Kafka answer either
+        sock.sendall(struct.pack(">i", len(message)) + message)
         _receive(sock, received, 8, deadline, "the connection closed before an answer")
         size, correlation = struct.unpack(">ii", received)
         if correlation != CORRELATION_ID or not 4 <= size <= MAX_ANSWER:
@@ -288,6 +289,91 @@ def _receive(sock: socket.socket, received: bytearray, size: int, deadline: floa
         if not chunk:
             raise NotKafka(bytes(received), closed)
         received += chunk
+
+
+# -- the TLS pre-flight: why a bootstrap server gave no Kafka answer over TLS -----------------------------------
+
+#: Words in the reason of a TLS alert by which a broker refuses the client's certificate: a missing one under TLS 1.3
+#: (CERTIFICATE_REQUIRED), an untrusted, unusable, expired or revoked one (UNKNOWN_CA, BAD_CERTIFICATE, ...).
+CLIENT_CERTIFICATE_ALERTS = ("CERTIFICATE", "UNKNOWN_CA", "ACCESS_DENIED")
+#: What a failed TLS handshake's reason (OpenSSL's) most likely means for a Kafka bootstrap server.
+TLS_HANDSHAKE_MEANINGS = {
+    "WRONG_VERSION_NUMBER": "the listener does not speak TLS; a plaintext Kafka listener is read with kafka:// or "
+                            "kafka+sasl://",
+    "UNEXPECTED_EOF_WHILE_READING": "the listener closed the connection during the handshake, as one that does not "
+                                    "speak TLS does",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the two sides share no TLS version or cipher or, under TLS 1.2, the broker "
+                                     "demands a client certificate",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the two sides share no TLS version",
+}
+
+
+def tls_alert(exc: BaseException) -> str | None:
+    """The reason of the TLS alert an error reports (OpenSSL's name, e.g. TLSV13_ALERT_CERTIFICATE_REQUIRED), if any."""
+    reason = getattr(exc, "reason", None) if isinstance(exc, ssl.SSLError) else None
+    return reason if reason and "ALERT" in reason.upper() else None
+
+
+def pending_tls_alert(tls: ssl.SSLSocket) -> str | None:
+    """A TLS alert the peer sent before its connection ended, read after a write met that end first (the alert
+    already received, the reset after it reported by the write)."""
+    try:
+        tls.settimeout(1)               # the connection has ended: the read returns at once
+        tls.recv(1)
+    except OSError as exc:
+        return tls_alert(exc)
+    return None
+
+
+def refuses_client_certificate(reason: str) -> bool:
+    """Whether a TLS error's reason is an alert by which the broker refused the client's certificate (or its absence)."""
+    return "ALERT" in reason.upper() and any(word in reason.upper() for word in CLIENT_CERTIFICATE_ALERTS)
+
+
+@dataclass
+class TlsFindings:
+    """What a TLS pre-flight (a handshake and an ApiVersions request per bootstrap server) found at servers that
+    gave no Kafka answer, for the caller's error (each words its own remedy): `client_refused`, the first
+    "server: alert" refusing the client's certificate (or its absence); `closed`, the first "server: why" that
+    closed after the handshake without a word (a mutual-TLS broker may refuse so, or no Kafka TLS listener);
+    `failures`, every other server that is no Kafka TLS listener, with what happened. A certificate verification
+    failure and a timeout are the caller's: neither is recorded here."""
+
+    client_refused: str | None = None
+    closed: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+    def handshake_failed(self, server: str, exc: ssl.SSLError) -> str:
+        """A handshake ended by `exc` (not an SSLCertVerificationError): a certificate alert, or OpenSSL's reason
+        with its likely meaning. Returns the reason."""
+        reason = exc.reason or str(exc)
+        if refuses_client_certificate(reason):
+            self.client_refused = self.client_refused or f"{server}: {reason}"
+        else:
+            meaning = TLS_HANDSHAKE_MEANINGS.get(reason)
+            self.failures.append(f"{server}: the TLS handshake failed ({reason}{': ' + meaning if meaning else ''})")
+        return reason
+
+    def no_kafka_answer(self, server: str, exc: NotKafka | OSError, tls: ssl.SSLSocket) -> None:
+        """The handshake succeeded, then the request (api_versions on `tls`) got no Kafka answer: `exc`, a NotKafka
+        or an OSError other than a TimeoutError."""
+        if isinstance(exc, NotKafka) and exc.answer:
+            # an answer, but no Kafka one: another service on the port (an HTTPS server answers the request with
+            # an HTTP error page)
+            self.failures.append(f"{server}: the TLS handshake succeeded, but the peer did not answer as a Kafka "
+                                 f"broker ({exc}, beginning {exc.answer[:8]!r})")
+            return
+        # Ended without answering: with a TLS alert (under TLS 1.3 a broker refuses a missing or untrusted client
+        # certificate so, after the client's side of the handshake) or a bare close. When the request's write met
+        # the reset that follows the alert, the alert is still there to read.
+        alert = tls_alert(exc) or pending_tls_alert(tls)
+        if alert and refuses_client_certificate(alert):
+            self.client_refused = self.client_refused or f"{server}: {alert}"
+        elif alert or not isinstance(exc, (NotKafka, ssl.SSLEOFError, ConnectionError)):
+            self.failures.append(f"{server}: the TLS handshake succeeded, then the connection ended without a Kafka "
+                                 f"answer ({alert or exc})")
+        else:
+            self.closed = self.closed or f"{server}: {exc}"
 
 
 def api_versions(sock: socket.socket, client_id: str) -> bytes:

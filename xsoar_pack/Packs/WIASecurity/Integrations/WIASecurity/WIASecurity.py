@@ -134,19 +134,6 @@ MAX_LIMIT = 10_000
 #: Seconds the pre-flight connection to one Kafka bootstrap broker may take (connect, TLS handshake, first answer).
 KAFKA_CONNECT_TIMEOUT = 10
 KAFKA_CLIENT_ID = "wia-security-xsoar"
-#: Words in the reason of a TLS alert by which a broker refuses the client's certificate: a missing one under TLS 1.3
-#: (CERTIFICATE_REQUIRED), an untrusted, unusable, expired or revoked one (UNKNOWN_CA, BAD_CERTIFICATE, ...).
-CLIENT_CERTIFICATE_ALERTS = ("CERTIFICATE", "UNKNOWN_CA", "ACCESS_DENIED")
-#: What a failed TLS handshake's reason (OpenSSL's) most likely means for a Kafka bootstrap server.
-TLS_HANDSHAKE_MEANINGS = {
-    "WRONG_VERSION_NUMBER": "the listener does not speak TLS; a plaintext Kafka listener is read with kafka:// or "
-                            "kafka+sasl://",
-    "UNEXPECTED_EOF_WHILE_READING": "the listener closed the connection during the handshake, as one that does not "
-                                    "speak TLS does",
-    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the two sides share no TLS version or cipher or, under TLS 1.2, the broker "
-                                     "demands a client certificate",
-    "TLSV1_ALERT_PROTOCOL_VERSION": "the two sides share no TLS version",
-}
 #: kafka-python's SASL mechanism when none is configured and the pre-flight login could not ask the broker (no
 #: broker answered it), over TLS that verifies the broker only: the integration's default before mechanisms were
 #: discovered. Elsewhere test-module and fetch fail asking for ?sasl_mechanism= (kafka_undiscovered_mechanism).
@@ -288,8 +275,8 @@ class Client(BaseClient):
         missing or untrusted one only after the client's side of the handshake is done. With SASL the login
         follows on the same connection (kafka_sasl_login). `unasked` gets why each server left aside could not
         be asked (for kafka_undiscovered_mechanism)."""
-        refused = client_refused = closed = None
-        failures: list[str] = []    # each server that was reachable but is no Kafka TLS listener: what happened
+        refused = None
+        found = kafka_sasl.TlsFindings()    # servers reached that gave no Kafka answer over TLS: what happened
         unasked = [] if unasked is None else unasked
         for server in servers:
             try:
@@ -305,13 +292,7 @@ class Client(BaseClient):
                     refused = refused or f"{server}: {exc.verify_message}"
                     continue
                 except ssl.SSLError as exc:
-                    reason = exc.reason or str(exc)
-                    if refuses_client_certificate(reason):
-                        client_refused = client_refused or f"{server}: {reason}"
-                    else:
-                        meaning = TLS_HANDSHAKE_MEANINGS.get(reason)
-                        failures.append(f"{server}: the TLS handshake failed ({reason}{': ' + meaning if meaning else ''})")
-                    unasked.append(f"{server}: {reason}")
+                    unasked.append(f"{server}: {found.handshake_failed(server, exc)}")
                     continue
                 except OSError as exc:
                     unasked.append(f"{server}: {exc}")
@@ -323,24 +304,7 @@ class Client(BaseClient):
                         unasked.append(f"{server}: {exc or 'no answer in time'}")
                         continue  # a slow broker: kafka-python waits longer
                     except (kafka_sasl.NotKafka, OSError) as exc:
-                        if getattr(exc, "answer", b""):
-                            # an answer, but no Kafka one: another service on the port (an HTTPS server answers
-                            # the request with an HTTP error page)
-                            failures.append(f"{server}: the TLS handshake succeeded, but the peer did not answer as "
-                                            f"a Kafka broker ({exc}, beginning {exc.answer[:8]!r})")
-                            continue
-                        # The peer took the handshake, then ended the connection without answering: with a TLS alert
-                        # (under TLS 1.3 a broker refuses a missing or untrusted client certificate so, after the
-                        # client's side of the handshake) or a bare close. When the request's write met the reset
-                        # that follows the alert, the alert is still there to read.
-                        alert = tls_alert(exc) or pending_tls_alert(tls)
-                        if alert and refuses_client_certificate(alert):
-                            client_refused = client_refused or f"{server}: {alert}"
-                        elif alert or not isinstance(exc, (kafka_sasl.NotKafka, ssl.SSLEOFError, ConnectionError)):
-                            failures.append(f"{server}: the TLS handshake succeeded, then the connection ended "
-                                            f"without a Kafka answer ({alert or exc})")
-                        else:
-                            closed = closed or f"{server}: {exc}"
+                        found.no_kafka_answer(server, exc, tls)
                         continue
                     if "SASL" in config["security_protocol"]:
                         try:
@@ -356,22 +320,22 @@ class Client(BaseClient):
                                    "certificate names, or tick Trust any certificate (not secure).")
         presented = "the client certificate given was not accepted" if self.client_certificate else \
             "no client certificate was given"
-        if client_refused:
-            raise DemistoException(f"the Kafka broker refused the TLS connection ({client_refused}): {presented}. A "
-                                   "broker that demands client certificates (mutual TLS) needs the Kafka client "
+        if found.client_refused:
+            raise DemistoException(f"the Kafka broker refused the TLS connection ({found.client_refused}): {presented}. "
+                                   "A broker that demands client certificates (mutual TLS) needs the Kafka client "
                                    "certificate and key parameters, with a certificate issued by a CA the broker trusts.")
-        if closed:
+        if found.closed:
             why = ("a broker that does not accept the client certificate given (mutual TLS) may end the connection so: "
                    "it needs a certificate issued by a CA the broker trusts") if self.client_certificate else \
                 ("no client certificate was given, and a broker that demands one (mutual TLS) may end the connection "
                  "so: it needs the Kafka client certificate and key parameters, with a certificate issued by a CA the "
                  "broker trusts")
             raise DemistoException(f"the Kafka broker closed the TLS connection after the handshake without answering "
-                                   f"({closed}): {why}. Otherwise check that the Source URL names the brokers' Kafka TLS "
-                                   "listener.")
-        if failures:
-            raise DemistoException(f"the Kafka brokers could not be reached over TLS ({'; '.join(failures)}). Check "
-                                   "that the Source URL names the brokers' Kafka TLS listener (host and port).")
+                                   f"({found.closed}): {why}. Otherwise check that the Source URL names the brokers' "
+                                   "Kafka TLS listener.")
+        if found.failures:
+            raise DemistoException(f"the Kafka brokers could not be reached over TLS ({'; '.join(found.failures)}). "
+                                   "Check that the Source URL names the brokers' Kafka TLS listener (host and port).")
 
     def taxii_objects(self, added_after: str | None, limit: int, next_token: str | None = None,
                       endpoint: str = "objects") -> tuple[Any, Any, timedelta]:
@@ -423,28 +387,6 @@ class Client(BaseClient):
 
 
 ''' HELPER FUNCTIONS '''
-
-
-def tls_alert(exc: BaseException) -> str | None:
-    """The reason of the TLS alert an error reports (OpenSSL's name, e.g. TLSV13_ALERT_CERTIFICATE_REQUIRED), if any."""
-    reason = getattr(exc, "reason", None) if isinstance(exc, ssl.SSLError) else None
-    return reason if reason and "ALERT" in reason.upper() else None
-
-
-def pending_tls_alert(tls: ssl.SSLSocket) -> str | None:
-    """A TLS alert the peer sent before its connection ended, read after a write met that end first (the alert
-    already received, the reset after it reported by the write)."""
-    try:
-        tls.settimeout(1)               # the connection has ended: the read returns at once
-        tls.recv(1)
-    except OSError as exc:
-        return tls_alert(exc)
-    return None
-
-
-def refuses_client_certificate(reason: str) -> bool:
-    """Whether a TLS error's reason is an alert by which the broker refused the client's certificate (or its absence)."""
-    return "ALERT" in reason.upper() and any(word in reason.upper() for word in CLIENT_CERTIFICATE_ALERTS)
 
 
 def kafka_connect(server: str, context: ssl.SSLContext | None = None) -> socket.socket:
