@@ -151,7 +151,10 @@ def test_without_a_client_certificate_the_refusal_is_fast_and_the_checkpoint_sta
     run, took = timed(app, input_xml(splunkd, tmp_path, "kafka", {"source_url": with_certificate["source_url"]}))
     assert run.returncode == 1 and streamed(run.stdout) == [], run.stderr
     assert took < FAST_SECONDS, f"took {took:.1f} s: {run.stderr}"
-    assert f"the Kafka broker refused the TLS connection ({mtls_kafka.bootstrap}: " in run.stderr
+    # the proxy's alert, read also when the request's write met the reset after it first (no "closed ... without
+    # answering" when the write loses that race)
+    assert f"the Kafka broker refused the TLS connection ({mtls_kafka.bootstrap}: TLSV13_ALERT_CERTIFICATE_REQUIRED): " \
+        in run.stderr, run.stderr
     assert "no client certificate was given" in run.stderr and "client_certificate_credential" in run.stderr
     assert "not retried" in run.stderr and "WARNING" not in run.stderr and "Unable to bootstrap" not in run.stderr
     assert checkpoint_of(tmp_path) == saved
@@ -176,6 +179,31 @@ def test_a_client_certificate_the_broker_does_not_trust_is_refused_fast_saying_s
     assert checkpoint_of(tmp_path) is None and streamed(run.stdout) == []
     stranger_key = [line for line in (other / "client.key").read_text().splitlines() if "-----" not in line]
     assert not any(line in run.stderr for line in stranger_key)
+
+
+def test_with_the_client_certificate_accepted_an_http_answer_is_not_called_a_refused_certificate(
+        built_app, splunkd, tmp_path, mtls_kafka):
+    """Mutual TLS taken (the listener records the client certificate), then an HTTP error page (an HTTPS server on
+    the broker's port): it read "the client certificate given ... was not accepted"."""
+    from servers.kafka_tls_proxy import TlsTerminatingProxy
+    from servers.not_kafka import NotKafka
+    app, _ = built_app
+    d = mtls_kafka.directory
+    with NotKafka() as http:
+        proxy = TlsTerminatingProxy(("127.0.0.1", http.port), d / "server.pem", d / "server.key",
+                                    client_ca=d / "client-ca.pem")
+        try:
+            run, took = timed(app, input_xml(splunkd, tmp_path, "kafka", {
+                "source_url": f"kafka+ssl://127.0.0.1:{proxy.port}/wia-events", **store(splunkd, mtls_kafka)}))
+        finally:
+            proxy.close()
+    assert run.returncode == 1 and took < FAST_SECONDS, run.stderr
+    assert proxy.client_subjects == ["wia-client"]
+    assert (f"the Kafka brokers could not be reached over TLS (127.0.0.1:{proxy.port}: the TLS handshake succeeded, "
+            "but the peer did not answer as a Kafka broker (not a Kafka answer (8 bytes), beginning b'HTTP/1.1'))") \
+        in run.stderr, run.stderr
+    assert "not accepted" not in run.stderr and "refused" not in run.stderr and "not retried" in run.stderr
+    assert_no_secret(run, mtls_kafka)
 
 
 @pytest.mark.parametrize("passphrase,why", [

@@ -215,7 +215,9 @@ def test_without_tls_a_pre_flight_that_cannot_finish_ends_the_run_asking_for_the
 
 CHECK = """import sys
 sys.path[:0] = [sys.argv[1], sys.argv[1] + "/lib"]
-from wia_app.pull import SourceError, open_source
+from wia_app.pull import KafkaSource, SourceError, open_source
+if len(sys.argv) > 5:                       # the pre-flight's timeout, shortened
+    KafkaSource.CONNECT_TIMEOUT = float(sys.argv[5])
 source = open_source(sys.argv[2], secret=sys.argv[3], username="wia-reader", verify_tls=sys.argv[4] == "true")
 try:
     source._check_reachable()
@@ -233,20 +235,22 @@ else:
 @pytest.mark.parametrize("verify_tls", ["true", "false"])
 def test_over_tls_a_pre_flight_that_cannot_finish_keeps_plain_only_if_the_broker_is_verified(built_app, tmp_path,
                                                                                              verify_tls):
-    """The pre-flight alone (kafka-python would then wait 30 s for a broker that is not Kafka): over TLS that
-    verifies the broker PLAIN stays the mechanism when the check cannot ask, logged; with verify_tls = false the
-    run ends asking for ?sasl_mechanism=."""
+    """The pre-flight alone (kafka-python would then wait 30 s for a broker that is not Kafka): a TLS listener that
+    takes the handshake and then answers nothing in time (the check's timeout shortened to 0.5 s; one answering
+    what is not Kafka is an error of its own, test_modular_input_kafka_tls.py). Over TLS that verifies the broker
+    PLAIN stays the mechanism when the check cannot ask, logged; with verify_tls = false the run ends asking for
+    ?sasl_mechanism=."""
     from servers.kafka_tls_proxy import TlsTerminatingProxy
     from servers.not_kafka import NotKafka
     from servers.rsyslog import make_certificates
     app, _ = built_app
     make_certificates(tmp_path)
-    with NotKafka() as listener:
+    with NotKafka(silent=True) as listener:
         proxy = TlsTerminatingProxy(("127.0.0.1", listener.port), tmp_path / "server.pem", tmp_path / "server.key")
         try:
             url = f"kafka+sasl_ssl://127.0.0.1:{proxy.port}/wia-events"
             result = subprocess.run([sys.executable, "-I", "-S", "-c", CHECK, str(app / "bin"), url, PASSWORD,
-                                     verify_tls], capture_output=True, text=True, timeout=60,
+                                     verify_tls, "0.5"], capture_output=True, text=True, timeout=60,
                                     env={"SSL_CERT_FILE": str(tmp_path / "ca.pem"), "PATH": "/usr/bin:/bin"})
         finally:
             proxy.close()
@@ -257,12 +261,12 @@ def test_over_tls_a_pre_flight_that_cannot_finish_keeps_plain_only_if_the_broker
         assert result.stdout.splitlines() == [
             "mechanism: PLAIN",
             f"warning: no SASL mechanism configured and the pre-flight check could not ask the Kafka broker 127.0.0.1:{proxy.port} "
-            "(not a Kafka answer (8 bytes)): using PLAIN over TLS that verifies the broker; add ?sasl_mechanism= to "
+            "(The read operation timed out): using PLAIN over TLS that verifies the broker; add ?sasl_mechanism= to "
             "source_url to choose"]
     else:
         assert result.stdout.startswith(
             f"error: no SASL mechanism configured and the pre-flight check could not ask the Kafka broker "
-            f"127.0.0.1:{proxy.port} which to use (not a Kafka answer (8 bytes)); the connection's TLS does not verify "
+            f"127.0.0.1:{proxy.port} which to use (The read operation timed out); the connection's TLS does not verify "
             "the broker's certificate and host name: PLAIN would hand the password to whatever answers for the broker, "
             "so it is not assumed: add ?sasl_mechanism=SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN to source_url"), result.stdout
     assert PASSWORD not in result.stdout + result.stderr and PASSWORD.encode() not in received

@@ -11,6 +11,8 @@ SASL logins themselves (and a refused password) are in test_modular_input_kafka_
 from __future__ import annotations
 
 import json
+import re
+import ssl
 import time
 from pathlib import Path
 
@@ -286,3 +288,102 @@ def test_a_plain_url_for_a_tls_listener_is_named_at_once(built_app, splunkd, tmp
     assert "not retried" in run.stderr and streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
     assert SASL_PASSWORD not in run.stderr + run.stdout
 
+
+
+# --- a listener that is not a Kafka TLS broker: splunkd.log says what happened, at once, not "refused ... client
+# certificate" (which the check said of any close or alert after the handshake) nor kafka-python's 30 s timeout ---
+
+
+@pytest.fixture
+def tls_listener(tmp_path_factory, monkeypatch):
+    """Starts TLS-terminating proxies (their CA trusted through SSL_CERT_FILE) in front of `upstream_port`; all
+    closed after."""
+    from servers.kafka_tls_proxy import TlsTerminatingProxy
+    from servers.rsyslog import make_certificates
+    directory = tmp_path_factory.mktemp("splunk-not-kafka-tls")
+    make_certificates(directory)
+    monkeypatch.setenv("SSL_CERT_FILE", str(directory / "ca.pem"))
+    started = []
+
+    def start(upstream_port: int, **kwargs) -> TlsTerminatingProxy:
+        proxy = TlsTerminatingProxy(("127.0.0.1", upstream_port), directory / "server.pem", directory / "server.key",
+                                    **kwargs)
+        started.append(proxy)
+        return proxy
+    yield start
+    for proxy in started:
+        proxy.close()
+
+
+def kafka_ssl_error(app: Path, splunkd, checkpoint_dir: Path, port: int, **extra: str) -> str:
+    """A run against kafka+ssl://127.0.0.1:port: it must fail at once, not retried, and say why in splunkd.log."""
+    run, took = timed_run(app, input_xml(splunkd, checkpoint_dir, "kafka", {
+        "source_url": f"kafka+ssl://127.0.0.1:{port}/wia-events", "retries": "2", **extra}))
+    assert run.returncode == 1 and streamed(run.stdout) == [] and checkpoint_of(checkpoint_dir) is None, run.stderr
+    assert took < FAST_SECONDS, f"took {took:.1f} s: {run.stderr}"   # not kafka-python's 30 s "Unable to bootstrap"
+    assert "not retried" in run.stderr and "attempt 1 of" not in run.stderr, run.stderr
+    assert "Unable to bootstrap" not in run.stderr and "Traceback" not in run.stderr
+    return run.stderr
+
+
+def test_a_tls_listener_answering_http_is_named_as_no_kafka_broker(built_app, splunkd, tmp_path, tls_listener):
+    """TLS, then an HTTP error page (an HTTPS server on the broker's port): the handshake succeeded, the answer was
+    no Kafka one. It read "refused the TLS connection ...: no client certificate was given"."""
+    from servers.not_kafka import NotKafka
+    app, _ = built_app
+    with NotKafka() as http:
+        proxy = tls_listener(http.port)
+        log = kafka_ssl_error(app, splunkd, tmp_path, proxy.port)
+    assert (f"the Kafka brokers could not be reached over TLS (127.0.0.1:{proxy.port}: the TLS handshake succeeded, "
+            "but the peer did not answer as a Kafka broker (not a Kafka answer (8 bytes), beginning b'HTTP/1.1')). "
+            "Check that source_url names the brokers' Kafka TLS listener (host and port)") in log, log
+    assert "client certificate" not in log and "refused" not in log
+
+
+def test_kafka_ssl_to_a_listener_without_tls_names_the_failed_handshake_at_once(built_app, splunkd, tmp_path):
+    """A plain listener that answers the TLS hello with bytes that are no TLS: OpenSSL's reason and its meaning."""
+    from servers.not_kafka import NotKafka
+    app, _ = built_app
+    with NotKafka() as http:
+        log = kafka_ssl_error(app, splunkd, tmp_path, http.port)
+    assert (f"the Kafka brokers could not be reached over TLS (127.0.0.1:{http.port}: the TLS handshake failed "
+            "(WRONG_VERSION_NUMBER: the listener does not speak TLS; a plaintext Kafka listener is read with kafka:// "
+            "or kafka+sasl://))") in log, log
+    assert "refused" not in log
+
+
+def test_a_tls_listener_closing_after_the_handshake_is_not_said_to_have_refused_a_certificate(
+        built_app, splunkd, tmp_path, tls_listener):
+    """TLS taken, then a close without a word (the proxy's upstream is a closed port): under TLS 1.3 a broker may
+    refuse a missing client certificate so, but it is not certain, and the line says both."""
+    from servers.tansu import free_port
+    app, _ = built_app
+    proxy = tls_listener(free_port())
+    log = kafka_ssl_error(app, splunkd, tmp_path, proxy.port)
+    # the close read as the answer's end, or met by the request's write (a reset, TLS's EOF)
+    assert re.search(
+        rf"the Kafka broker closed the TLS connection after the handshake without answering \(127\.0\.0\.1:"
+        rf"{proxy.port}: [^)]*\(0 bytes\)\): no client certificate was given, and a broker that demands one \(mutual "
+        r"TLS\) may end the connection so: it needs client_certificate_credential naming a secret in "
+        r"storage/passwords \(realm wia_security\) with a certificate issued by a CA the broker trusts and its "
+        r"private key\. Otherwise check that source_url names the brokers' Kafka TLS listener", log), log
+    assert "refused" not in log
+
+
+def test_a_tls_1_2_listener_demanding_a_client_certificate_names_the_handshake_failure(
+        built_app, splunkd, tmp_path, tmp_path_factory, tls_listener):
+    """Under TLS 1.2 OpenSSL ends the handshake with handshake_failure, which also means no shared version or
+    cipher: the line gives the alert and both meanings (it read "refused ... no client certificate was given")."""
+    from servers.kafka_tls_proxy import make_client_certificate
+    from servers.not_kafka import NotKafka
+    app, _ = built_app
+    clients = tmp_path_factory.mktemp("splunk-tls12-client-ca")
+    make_client_certificate(clients)
+    with NotKafka() as http:
+        proxy = tls_listener(http.port, client_ca=clients / "client-ca.pem")
+        proxy.context.maximum_version = ssl.TLSVersion.TLSv1_2
+        log = kafka_ssl_error(app, splunkd, tmp_path, proxy.port)
+    assert (f"the Kafka brokers could not be reached over TLS (127.0.0.1:{proxy.port}: the TLS handshake failed "
+            "(SSLV3_ALERT_HANDSHAKE_FAILURE: the two sides share no TLS version or cipher or, under TLS 1.2, the broker "
+            "demands a client certificate))") in log, log
+    assert proxy.handshake_failures                              # the listener met the client, and ended it

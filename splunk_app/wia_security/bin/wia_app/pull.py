@@ -369,7 +369,8 @@ class KafkaSource:
         ?sasl_mechanism= the login chooses the strongest mechanism the broker offers, and kafka-python gets it."""
         failures: list[str] = []
         refused = handshake_failed = False
-        broker_refused: list[str] = []
+        found = kafka_sasl.TlsFindings()       # servers reached that gave no Kafka answer over TLS: what happened
+        unasked: str | None                    # why the check could not finish, if it could not
         self.notes, self.warnings = [], []
         for server in self.brokers:
             try:
@@ -378,57 +379,73 @@ class KafkaSource:
             except (OSError, ValueError) as exc:           # refused, timed out, no such host, a port that is no number
                 failures.append(f"{server}: {exc}")
                 continue
-            try:
+            with raw:
                 if self._tls is None:
-                    self._settle_mechanism(server, self._probe_plain(raw, server, host, port))
-                    return
-                unasked: str | None = None                 # why the check could not finish, if it could not
-                with self._tls.wrap_socket(raw, server_hostname=host) as tls:
                     try:
-                        self._probe_kafka(tls, server, host, port)
-                    except kafka_sasl.NotKafka as exc:
-                        if not exc.answer:
-                            # under TLS 1.3 a broker judges the client's certificate after the client's side of the
-                            # handshake is done: its refusal is the connection ending (an alert, or a bare close)
-                            # before the first answer
-                            raise _RefusedAfterHandshake("closed the connection without answering") from None
-                        unasked = str(exc)
+                        unasked = self._probe_plain(raw, server, host, port)
+                    except OSError as exc:     # e.g. the login's second connection refused
+                        failures.append(f"{server}: {exc}")
+                        continue
+                    self._settle_mechanism(server, unasked)
+                    return
+                try:
+                    tls = self._tls.wrap_socket(raw, server_hostname=host)
+                except ssl.SSLCertVerificationError as exc:
+                    refused = True
+                    failures.append(f"{server}: {exc.verify_message}")
+                    continue
+                except ssl.SSLError as exc:    # an alert (a refused client certificate under TLS 1.2), a plain listener
+                    found.handshake_failed(server, exc)
+                    continue
+                except OSError as exc:         # a plain Kafka listener waits for a request: a timeout
+                    handshake_failed = True
+                    failures.append(f"{server}: no TLS handshake ({exc})")
+                    continue
+                unasked = None
+                with tls:
+                    try:
+                        # under TLS 1.3 a broker judges the client's certificate after the client's side of the
+                        # handshake: its refusal comes as the first request's answer
+                        versions = kafka_sasl.api_versions(tls, CLIENT_ID)
                     except TimeoutError as exc:
                         unasked = str(exc) or "no answer in time"   # kafka-python judges a slow answer, as before
-                    except ssl.SSLEOFError:                # the request was not even taken
-                        raise _RefusedAfterHandshake("closed the connection without answering") from None
-                    except ssl.SSLError as exc:            # a TLS alert, e.g. TLSV13_ALERT_CERTIFICATE_REQUIRED
-                        raise _RefusedAfterHandshake(str(exc.reason or exc)) from None
+                    except (kafka_sasl.NotKafka, OSError) as exc:
+                        found.no_kafka_answer(server, exc, tls)
+                        continue
+                    else:
+                        try:
+                            self._log_in(tls, server, host, port, versions)
+                        except (OSError, kafka_sasl.NotKafka) as exc:
+                            # a Kafka broker that gave no login answer the check can read: kafka-python's own login
+                            # decides, with the mechanism configured or _settle_mechanism's
+                            unasked = str(exc) or "no answer in time"
                 self._settle_mechanism(server, unasked)
                 return
-            except _RefusedAfterHandshake as exc:
-                broker_refused.append(f"{server}: {exc}")
-            except ssl.SSLCertVerificationError as exc:
-                refused = True
-                failures.append(f"{server}: {exc.verify_message}")
-            except ssl.SSLError as exc:                    # e.g. a plain listener that answers the hello with garbage
-                if "ALERT" in str(exc.reason or "").upper():
-                    broker_refused.append(f"{server}: {exc.reason}")   # the broker ended the handshake (TLS 1.2)
-                    continue
-                handshake_failed = True
-                failures.append(f"{server}: {exc.reason or exc}")
-            except OSError as exc:                         # a plain Kafka listener waits for a request: a timeout
-                handshake_failed = True
-                failures.append(f"{server}: no TLS handshake ({exc})")
-            finally:
-                raw.close()
         reasons = "; ".join(failures)
         if refused:
             raise SourceError(f"the Kafka broker's TLS certificate was refused ({reasons}). Add the CA that issued it to "
                               "the trusted CAs of Splunk's Python (SSL_CERT_FILE) and use a broker address the "
                               "certificate names, or set verify_tls = false (not secure)", url=self._where)
-        if broker_refused:
+        remedy = ("client_certificate_credential naming a secret in storage/passwords (realm wia_security) with a "
+                  "certificate issued by a CA the broker trusts and its private key")
+        if found.client_refused:
             given = (f"the client certificate given (client_certificate_credential {self._client_certificate_credential!r}) "
                      "was not accepted" if self._client_certificate_credential else "no client certificate was given")
-            raise SourceError(f"the Kafka broker refused the TLS connection ({'; '.join(broker_refused)}): {given}. A "
-                              "broker that demands client certificates (mutual TLS) needs client_certificate_credential "
-                              "naming a secret in storage/passwords (realm wia_security) with a certificate issued by a "
-                              "CA the broker trusts and its private key", url=self._where)
+            raise SourceError(f"the Kafka broker refused the TLS connection ({found.client_refused}): {given}. A "
+                              f"broker that demands client certificates (mutual TLS) needs {remedy}", url=self._where)
+        if found.closed:
+            why = (f"a broker that does not accept the client certificate given (client_certificate_credential "
+                   f"{self._client_certificate_credential!r}) may end the connection so (mutual TLS): it needs a "
+                   "certificate issued by a CA the broker trusts" if self._client_certificate_credential else
+                   "no client certificate was given, and a broker that demands one (mutual TLS) may end the connection "
+                   f"so: it needs {remedy}")
+            raise SourceError(f"the Kafka broker closed the TLS connection after the handshake without answering "
+                              f"({found.closed}): {why}. Otherwise check that source_url names the brokers' Kafka TLS "
+                              "listener", url=self._where)
+        if found.failures:
+            raise SourceError(f"the Kafka brokers could not be reached over TLS ({'; '.join(found.failures + failures)}). "
+                              "Check that source_url names the brokers' Kafka TLS listener (host and port)",
+                              url=self._where)
         if handshake_failed:
             raise SourceError(f"the TLS handshake with the Kafka brokers failed ({reasons}); is the listener TLS "
                               "(kafka+ssl://) or plain (kafka://)?", url=self._where)
@@ -484,11 +501,14 @@ class KafkaSource:
             raise
 
     def _probe_kafka(self, sock: socket.socket, server: str, host: str, port: int) -> None:
-        """One ApiVersions v0 exchange; with SASL, the login (wia_security.kafka_sasl.log_in): a mechanism the broker
-        does not offer, a refused login and a broker that fails SCRAM's server signature are SourceErrors naming
-        the broker, the user and the mechanism; never the password. kafka-python then uses the mechanism that
+        """One ApiVersions v0 exchange, then the login (_log_in)."""
+        self._log_in(sock, server, host, port, kafka_sasl.api_versions(sock, CLIENT_ID))
+
+    def _log_in(self, sock: socket.socket, server: str, host: str, port: int, versions: bytes) -> None:
+        """With SASL, the login after the ApiVersions answer `versions` (wia_security.kafka_sasl.log_in): a mechanism
+        the broker does not offer, a refused login and a broker that fails SCRAM's server signature are SourceErrors
+        naming the broker, the user and the mechanism; never the password. kafka-python then uses the mechanism that
         logged in (without ?sasl_mechanism=, the strongest the broker offers that takes the user)."""
-        versions = kafka_sasl.api_versions(sock, CLIENT_ID)
         if "SASL" not in self.config["security_protocol"]:
             return
         try:
@@ -598,13 +618,9 @@ class KafkaSource:
 #: The client id of the pre-flight check's requests.
 CLIENT_ID = "wia-security-splunk-app"
 #: kafka-python's mechanism when none is configured and the pre-flight check could not ask the broker (a slow
-#: answer, an answer that is not Kafka), over TLS that verifies the broker only: the app's default before
+#: answer, a login answer the check cannot read), over TLS that verifies the broker only: the app's default before
 #: mechanisms were discovered. Elsewhere the run ends asking for ?sasl_mechanism= (KafkaSource._settle_mechanism).
 UNDISCOVERED_SASL_MECHANISM = "PLAIN"
-
-
-class _RefusedAfterHandshake(Exception):
-    """The broker completed the TLS handshake, then ended the connection before answering (why, in the message)."""
 
 
 def _speaks_tls(host: str, port: int, timeout: float) -> bool:
