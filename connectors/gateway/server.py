@@ -37,7 +37,8 @@ GRACEFUL_SHUTDOWN_SECONDS = 15
 #: aborted (a reset; its socket freed). asyncio's close() waits until the peer has taken everything buffered (over TLS,
 #: also for its close_notify): a peer gone without FIN or RST, or one that stopped reading, never does, so its
 #: transport (and a stream's place of --max-stream-clients) stayed until TCP gave up, minutes, or for ever against
-#: a zero window. A peer still taking data is given each further interval in which it takes some.
+#: a zero window. A peer still taking data is given each further interval in which it takes some. A TLS peer that
+#: has acknowledged everything but does not answer the close_notify gets a FIN instead (nothing of ours is lost).
 CLOSE_STALL_SECONDS = 5.0
 #: Seconds a connection has to send a whole request head (the request line and headers): uvicorn waits for
 #: ever, so peers that open connections and send half a request (or nothing) were held without limit.
@@ -63,7 +64,8 @@ else:
 
 class _BoundedCloseTransport:
     """The transport as uvicorn's protocols see it, except that close() has a deadline (CLOSE_STALL_SECONDS): once
-    the peer takes nothing of what is left for that long, the transport is aborted and connection_lost follows."""
+    the peer takes nothing of what is left for that long, the transport is aborted and connection_lost follows (over
+    TLS with nothing left unacknowledged, only the close_notify unanswered, the TCP connection is closed instead)."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop,
                  metrics: GatewayMetrics | None = None) -> None:
@@ -117,6 +119,15 @@ class _BoundedCloseTransport:
         if left < self._unsent:                  # the peer is still taking it: another interval
             self._unsent = left
             self._timer = self._loop.call_later(CLOSE_STALL_SECONDS, self._check)
+            return
+        if left == 0 and self._tcp is not self.transport:
+            # A TLS peer that has acknowledged everything, our close_notify too, and does not answer it (an idle
+            # keep-alive client such as requests' pool does not): nothing of ours is at risk, so the TCP connection
+            # is closed normally (a FIN). A reset would be counted as an abort for a routine close, and some peers
+            # (Windows) discard what they have received but not yet read when one arrives.
+            log.debug("connection from %s took everything but did not answer the TLS close for %.0f s; closed",
+                      self.peer(), CLOSE_STALL_SECONDS)
+            self._tcp.close()                    # (already closing: its connection_lost is on its way)
             return
         log.info("connection from %s took nothing for %.0f s after it was closed (%d bytes unsent); aborted",
                  self.peer(), CLOSE_STALL_SECONDS, left)

@@ -154,24 +154,36 @@ def test_the_keepalive_cannot_be_turned_off(tmp_path, value):
             settings.check()
 
 
+def tcp_beneath(tls_sock: ssl.SSLSocket) -> socket.socket:
+    """The TCP connection under a TLS socket, read past the TLS layer: what is left of the gateway's bytes (its
+    close_notify), then b"" for a FIN, or ConnectionResetError for a reset."""
+    return socket.socket(fileno=os.dup(tls_sock.fileno()))
+
+
+def how_it_ended(tcp: socket.socket) -> str:
+    tcp.settimeout(10)
+    try:
+        while tcp.recv(1 << 20):
+            pass
+    except ConnectionResetError:
+        return "reset"
+    finally:
+        tcp.close()
+    return "fin"
+
+
 @pytest.mark.parametrize("peer_kind", ["https", "wss"])
 def test_shutdown_is_not_held_by_a_tls_peer_that_does_not_answer_the_close(tmp_path, monkeypatch, peer_kind):
     """A TLS peer that neither reads nor closes: a kept-alive HTTPS connection, or a WSS subscriber with megabytes
     still on their way to it. At shutdown asyncio's TLS close waited for the peer to take what was buffered and for
     its close_notify (up to 30 s), and uvicorn waited its whole graceful period (15 s) for them: measured 15.2 s
-    (HTTPS) and 20.2 s (WSS, after the stream's own 5 s). Aborted once the peer took nothing for CLOSE_STALL_SECONDS
-    (here 1 s), the stop takes about that long (plus the stream's 5 s)."""
-    from servers.certificates import issue, make_ca, write_certificate, write_key
+    (HTTPS) and 20.2 s (WSS, after the stream's own 5 s). Once the peer took nothing for CLOSE_STALL_SECONDS (here
+    1 s) the stop goes on: the idle HTTPS peer, which has acknowledged everything (our close_notify too), gets a FIN
+    and is not counted as aborted; the WSS peer, with data unacknowledged, is reset and counted."""
     monkeypatch.setattr(server_module, "CLOSE_STALL_SECONDS", 1.0)
-    ca = make_ca("liveness test CA")
-    key, cert = issue(ca, "127.0.0.1", server=True, hosts=("127.0.0.1",))
-    write_certificate(tmp_path / "cert.pem", cert)
-    write_key(tmp_path / "key.pem", key)
-    write_certificate(tmp_path / "ca.pem", ca[1])
+    options, context = tls_files(tmp_path)
     gw = GatewayServer(GatewaySettings(tokens=[TOKEN], store=None, dead_letter=str(tmp_path / "dead.ndjson"),
-                                       taxii=False),
-                       ssl_certfile=str(tmp_path / "cert.pem"), ssl_keyfile=str(tmp_path / "key.pem")).start()
-    context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+                                       taxii=False), **options).start()
     stopped = False
     try:
         if peer_kind == "https":
@@ -193,6 +205,7 @@ def test_shutdown_is_not_held_by_a_tls_peer_that_does_not_answer_the_close(tmp_p
             [protocol] = stream_protocols(gw)
             wait_for(lambda: protocol.transport.unsent() > 0, 5)
             bound = server_module.GRACEFUL_SHUTDOWN_SECONDS
+        tcp = tcp_beneath(peer)
         started = time.monotonic()
         stopper = threading.Thread(target=gw.stop)
         stopper.start()
@@ -201,11 +214,65 @@ def test_shutdown_is_not_held_by_a_tls_peer_that_does_not_answer_the_close(tmp_p
         took = time.monotonic() - started
         assert not stopper.is_alive()
         assert took < bound, took
-        assert gw.gateway.metrics.connections_aborted >= 1
+        if peer_kind == "https":
+            assert (how_it_ended(tcp), gw.gateway.metrics.connections_aborted) == ("fin", 0)
+        else:
+            assert (how_it_ended(tcp), gw.gateway.metrics.connections_aborted) == ("reset", 1)
         peer.close()
     finally:
         if not stopped:
             gw.stop()
+
+
+@pytest.mark.parametrize("peer_kind", ["idle", "stuck"])
+def test_a_tls_peer_that_does_not_answer_the_close_gets_a_fin_once_it_took_everything(tmp_path, monkeypatch,
+                                                                                      peer_kind):
+    """While the gateway runs. An idle kept-alive HTTPS connection (requests' pool, here also a raw TLS socket) is
+    closed by uvicorn after its keep-alive timeout; such clients never answer the close_notify. They were reset
+    after CLOSE_STALL_SECONDS and counted in wia_gateway_connections_aborted_total, routine closes counted as
+    aborts (and a reset can make a peer discard what it received but has not read yet). Having acknowledged
+    everything, such a peer now gets a FIN and is not counted. A stuck TLS peer that stopped reading a
+    `Connection: close` response of megabytes still has data unacknowledged: it is reset and counted, as before."""
+    monkeypatch.setattr(server_module, "CLOSE_STALL_SECONDS", 1.0)
+    options, context = tls_files(tmp_path)
+    gw = GatewayServer(GatewaySettings(tokens=[TOKEN], store=f"sqlite:///{tmp_path}/events.db",
+                                       dead_letter=str(tmp_path / "dead.ndjson"), taxii=False), **options)
+    gw.server.config.timeout_keep_alive = 1          # uvicorn's (5 s by default): read per connection
+    gw.start()
+    base, ca = f"https://{gw.host}:{gw.port}", str(tmp_path / "ca.pem")
+    try:
+        if peer_kind == "stuck":
+            events = event_dicts(80, seed=705)
+            for e in events:
+                e.setdefault("meta", {})["raw"] = "x" * 60000           # 4.8 MB: more than the kernel buffers
+            with requests.Session() as once:
+                assert once.post(base + "/v1/events", json=events, headers=AUTH, verify=ca).status_code == 200
+            wait_for(lambda: not gw.server.server_state.connections, 10)
+        pool = requests.Session()
+        assert pool.get(base + "/healthz", verify=ca).status_code == 200     # one idle connection in its pool
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if peer_kind == "stuck":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10)
+        sock.connect((gw.host, gw.port))
+        peer = context.wrap_socket(sock, server_hostname="127.0.0.1")
+        if peer_kind == "idle":
+            peer.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+            assert read_head(peer).startswith(b"HTTP/1.1 200 ")
+        else:
+            peer.sendall(f"GET /v1/events?limit=80 HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {TOKEN}\r\n"
+                         "Connection: close\r\n\r\n".encode())
+        tcp = tcp_beneath(peer)
+        # Closed by the gateway (keep-alive timeout, or the response's end) and gone within one or two stall bounds
+        wait_for(lambda: not gw.server.server_state.connections, 10)
+        expected = ("fin", 0) if peer_kind == "idle" else ("reset", 1)
+        assert (how_it_ended(tcp), gw.gateway.metrics.connections_aborted) == expected
+        peer.close()
+        metrics = pool.get(base + "/metrics", headers=AUTH, verify=ca).text       # the pool reconnects
+        assert f"\nwia_gateway_connections_aborted_total {expected[1]}\n" in metrics
+        pool.close()
+    finally:
+        gw.stop()
 
 
 def test_a_live_peer_is_not_closed_while_the_gateway_is_still_handling_its_message(make_gateway, monkeypatch):
