@@ -1,7 +1,9 @@
 """Gateway settings: one dataclass with every limit named, and bearer tokens read from the environment or a file."""
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass, field, fields
 from typing import Sequence
 
@@ -102,9 +104,33 @@ class GatewaySettings:
 MIN_TOKEN_CHARS = 16
 
 
+class NotARegularFile(OSError):
+    """A token file that is a FIFO, a device, a directory or a socket: reading one may block for ever."""
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a directory"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _require_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+        raise NotARegularFile(errno.EINVAL, f"it is {kind}, not a regular file")
+
+
 def read_token_file(path: str) -> list[str]:
-    """Tokens in a file, one per line (blank lines and # comments skipped). Raises OSError. Never logged."""
-    with open(path, encoding="utf-8") as fh:
+    """Tokens in a file, one per line (blank lines and # comments skipped). Raises OSError (NotARegularFile for
+    a FIFO, a device, a directory: opening a FIFO blocks until a writer comes, and a read from one or from a device
+    may never end, which stopped the token-reader thread for good). Never logged."""
+    _require_regular(os.stat(path).st_mode)   # not opened at all when it is not a regular file
+    # O_NONBLOCK: a FIFO put there after the stat does not block the open either (and is refused by fstat)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        _require_regular(os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, encoding="utf-8") as fh:
         return [line.strip() for line in fh if line.strip() and not line.lstrip().startswith("#")]
 
 

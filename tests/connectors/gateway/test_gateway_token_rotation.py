@@ -180,6 +180,111 @@ def test_a_token_file_that_cannot_be_used_keeps_the_last_good_tokens_with_one_wa
     assert not any(token in caplog.text for token in ALL_TOKENS)
 
 
+def unblock_fifo(path) -> None:
+    """Gives a reader blocked opening or reading the FIFO at `path` a writer that closes at once (its read ends),
+    so that a test of a broken check fails instead of leaving a thread blocked for ever (and pytest's exit)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:                                  # ENXIO: nobody is reading it
+        pass
+
+
+@pytest.mark.parametrize("which", ["token_file", "metrics_token_file"])
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_token_file_that_is_not_a_regular_file_stops_the_start_naming_it(tmp_path, which, kind):
+    """A FIFO (or a device) as a token file: the read blocked for ever waiting for a writer, so the gateway hung in
+    its start. Refused at once (with no writer ever coming), a ConfigError naming the file and what it is."""
+    import threading
+
+    from wia_security.connectors.gateway import GatewaySettings
+    from wia_security.connectors.gateway.server import GatewayServer
+    from wia_security.errors import ConfigError
+    path = tmp_path / "tokens"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    good = tmp_path / "good"
+    good.write_text(f"{OLD}\n")
+    settings = GatewaySettings(tokens=[], store=None, dead_letter=str(tmp_path / "dead.ndjson"), taxii=False,
+                               **{"token_file": str(good), which: str(path)})
+    safety = threading.Timer(10, unblock_fifo, [path]) if kind == "fifo" else None
+    if safety:
+        safety.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as caught:
+            GatewayServer(settings)
+        assert time.monotonic() - started < 5
+    finally:
+        if safety:
+            safety.cancel()
+    message = str(caught.value)
+    assert str(path) in message, message
+    assert ("a FIFO (named pipe), not a regular file" if kind == "fifo" else "a directory, not a regular file") \
+        in message
+
+
+def test_a_token_file_replaced_by_a_fifo_keeps_the_last_good_tokens_and_the_watch_goes_on(make_gateway, tmp_path,
+                                                                                          monkeypatch, caplog):
+    """A FIFO renamed over the token file (or the metrics token file) while the gateway runs: the token-reader
+    thread's open blocked for ever waiting for a writer, so no later version was ever taken (rotation stopped, a
+    revoked token stayed in force) and the process could not exit (the thread is joined at exit). Refused like any
+    other bad version: one warning, counted as refused, the last good tokens stay, the next good version is taken."""
+    monkeypatch.setattr(auth_module, "TOKEN_FILE_CHECK_SECONDS", 0.02)
+    caplog.set_level(logging.INFO, logger="wia_security")
+    tokens, metrics_tokens = tmp_path / "tokens", tmp_path / "metrics.tokens"
+    tokens.write_text(f"{OLD}\n")
+    metrics_tokens.write_text(f"{METRICS_OLD}\n")
+    gw = make_gateway(tokens=[], token_file=str(tokens), metrics_token_file=str(metrics_tokens))
+    token_file = gw.gateway.token_file
+    polls = [0]
+    real_poll = token_file.poll
+
+    def counting_poll(**kwargs):
+        polls[0] += 1
+        return real_poll(**kwargs)
+    monkeypatch.setattr(token_file, "poll", counting_poll)
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    fifo = tmp_path / "held-fifo"                   # a second name for the FIFO, to unblock a reader of it
+    os.mkfifo(fifo)
+
+    async def run() -> None:
+        for path in (tokens, metrics_tokens):
+            before = len(warnings())
+            os.link(fifo, path.with_name(path.name + ".fifo"))
+            os.replace(path.with_name(path.name + ".fifo"), path)
+            await until(lambda: len(warnings()) > before)
+            seen = polls[0]
+            await until(lambda: polls[0] >= seen + 5)               # the watch goes on looking
+            assert len(warnings()) == before + 1, warnings()[before:]
+            assert str(path) in warnings()[-1] and "a FIFO (named pipe), not a regular file" in warnings()[-1]
+            assert "the 1 token(s) of its last good version stay in force" in warnings()[-1]
+        assert await asyncio.to_thread(status, gw, OLD) == 200       # the last good tokens, both files
+        assert await asyncio.to_thread(status, gw, METRICS_OLD, "/metrics") == 200
+        assert await asyncio.to_thread(status, gw, None) == 401
+        for file in ("tokens", "metrics_tokens"):
+            assert await asyncio.to_thread(sample, gw, OLD, RELOADS % (file, "refused")) == 1
+        # A good version again: taken (the reader thread was not left blocked)
+        replace_file(tokens, f"{NEW}\n")
+        replace_file(metrics_tokens, f"{METRICS_NEW}\n")
+        await until(lambda: status(gw, NEW) == 200 and status(gw, METRICS_NEW, "/metrics") == 200, timeout=10)
+        assert await asyncio.to_thread(status, gw, OLD) == 401
+        for file in ("tokens", "metrics_tokens"):
+            assert await asyncio.to_thread(sample, gw, NEW, RELOADS % (file, "taken")) == 1
+    try:
+        asyncio.run(asyncio.wait_for(run(), 60))
+    finally:
+        for path in (tokens, metrics_tokens):                        # no FIFO left to block a later look
+            if not path.is_file():
+                replace_file(path, f"{NEW}\n")
+        unblock_fifo(fifo)
+    assert not any(token in caplog.text for token in ALL_TOKENS)
+
+
 def coarse_times(token_file: TokenFile) -> None:
     """Makes `token_file` look at the file as on a file system whose ctime changes too seldom to tell two edits
     apart (its size and mtime are still compared; tests set the mtime with os.utime)."""
@@ -253,16 +358,20 @@ def test_sighup_rereads_the_token_file_and_no_longer_ends_the_process(tmp_path):
 def test_serve_refuses_to_start_with_a_token_file_it_cannot_use(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("WIA_GATEWAY_TOKENS",)}
     base = [sys.executable, "-m", "wia_security", "serve", "--no-store", "--dead-letter", str(tmp_path / "d.ndjson")]
-    cases = {"missing": None, "empty": "", "short": "short-token\n"}
+    cases = {"missing": None, "empty": "", "short": "short-token\n", "fifo": None}
     for name, text in cases.items():
         path = tmp_path / name
         if text is not None:
             path.write_text(text)
+        if name == "fifo":
+            os.mkfifo(path)                      # its read blocked for ever: the start hung
         r = subprocess.run([*base, "--token-file", str(path)], env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode == 2, (name, r.stderr)
         expected = {"missing": "cannot read the token file", "empty": "no bearer token",
-                    "short": "shorter than 16 characters"}[name]
+                    "short": "shorter than 16 characters", "fifo": "is a FIFO (named pipe), not a regular file"}[name]
         assert expected in r.stderr, (name, r.stderr)
+        if name == "fifo":
+            assert str(path) in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("path", ["/v1/events", "/services/collector/event"])
