@@ -26,12 +26,16 @@ class OctetCountingReceiver:
     partial frame at the end of a connection is discarded, as rsyslog does. Connection k is reset
     (RST, SO_LINGER 0) once it has read `reset_after[k]` bytes; `pause` slows every read."""
 
-    def __init__(self, reset_after: tuple[int, ...] = (), pause: float = 0.0) -> None:
+    def __init__(self, reset_after: tuple[int, ...] = (), pause: float = 0.0, rcvbuf: int | None = None) -> None:
         self.frames: list[bytes] = []
         self.garbage: list[bytes] = []
         self.connections = 0
         self.reset_after, self.pause = list(reset_after), pause
-        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock = socket.socket()
+        if rcvbuf:                          # before listen(): accepted connections take it (a small window)
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen()
         self.port = self._sock.getsockname()[1]
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -113,11 +117,22 @@ def test_frames_stay_exact_with_delimiters_newlines_nuls_and_long_values() -> No
     assert {e["id"]: e for e in receiver.events()} == {e["id"]: e for e in events}     # byte-exact, NULs included
 
 
+class CongestedSink(SyslogSink):
+    """A sender on a congested link: small socket buffers, so the ~600 KB of `hostile(200)` cannot all sit
+    in the kernel's buffers before the listener resets (syslog has no acknowledgements: the events of a
+    sink that finished writing first count as delivered, and it never sees the reset)."""
+
+    def _connect(self) -> socket.socket:
+        sock = super()._connect()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        return sock
+
+
 def test_a_listener_that_resets_mid_stream_never_splices_frames_and_every_event_is_accounted_for() -> None:
     # Reset the first two connections part-way through a frame; what it had read in full is kept.
-    receiver = OctetCountingReceiver(reset_after=(30_000, 90_000))
+    receiver = OctetCountingReceiver(reset_after=(30_000, 90_000), rcvbuf=4096)
     events = hostile(200)
-    sink = SyslogSink("127.0.0.1", receiver.port, transport="tcp", delivery=POLICY, hostname="sensor-1", timeout=2)
+    sink = CongestedSink("127.0.0.1", receiver.port, transport="tcp", delivery=POLICY, hostname="sensor-1", timeout=2)
     report = sink.send(events).merge(sink.flush())
     sink.close()
     wait_until(lambda: receiver.connections >= 3 and len(receiver.frames) >= 1)
