@@ -16,6 +16,7 @@ import base64
 import json
 import logging
 import os
+import re
 import threading
 from typing import Any, Iterable, Mapping
 from urllib.parse import quote, quote_plus, unquote
@@ -78,7 +79,12 @@ def proxy_credentials(urls: Iterable[Any] | str | Mapping[str, Any] | None = Non
     password is itself the credential (a token as user name). `urls`: one URL, URLs, a `proxies` mapping
     (requests', azure-core's: scheme -> URL), or None for the environment's (`proxy_urls()`). Forms shorter than
     MIN_CHARS are left out, as remember() leaves them: the Splunk app and the XSOAR pack mask these forms with their
-    own maskers, which would otherwise mask a short password ("events") in every message."""
+    own maskers, which would otherwise mask a short password ("events") in every message. User info too short to be
+    masked alone (a 6-character token as user name) is masked with the proxy address it is written with
+    (`tok123@proxy:3128`): that text is only ever the proxy URL quoted, never unrelated text. When the user info
+    holds a raw "/", "?" or "#", RFC 3986 readers (urllib3 for requests) end the authority there and quote what
+    came before in their parse error ("Failed to parse: 'user:S3cret' ..."): that start is masked too when it
+    holds part of the password and cannot be a host:port (`http://proxy:3128/a@b` keeps `proxy:3128` readable)."""
     if urls is None:
         urls = proxy_urls()
     elif isinstance(urls, str):
@@ -87,12 +93,19 @@ def proxy_credentials(urls: Iterable[Any] | str | Mapping[str, Any] | None = Non
         urls = list(urls.values())
     forms: list[str] = []
     for url in urls:
-        user, password = _userinfo(url) if isinstance(url, str) else (None, None)
+        user, password, hostport = _userinfo(url) if isinstance(url, str) else (None, None, "")
         if user is None:
             continue
-        secrets = {f"{user}:{password}", password} if password is not None else {user}
+        userinfo = f"{user}:{password}" if password is not None else user
+        secrets = {userinfo, password} if password is not None else {user}
         pair = f"{unquote(user)}:{unquote(password or '')}"
         secrets |= {unquote(s) for s in secrets}
+        if len(userinfo) < MIN_CHARS:
+            secrets |= {f"{userinfo}@{hostport}", f"{unquote(userinfo)}@{hostport}"}
+        rfc_authority = _before_delimiter(userinfo)
+        _, colon, port = rfc_authority.partition(":")
+        if rfc_authority != userinfo and colon and port and not port.isdigit():    # never a real host:port
+            secrets.add(rfc_authority)
         for encoding in ("utf-8", "latin-1"):
             try:
                 secrets.add(base64.b64encode(pair.encode(encoding)).decode("ascii"))
@@ -111,17 +124,36 @@ def remember_proxy_credentials(urls: Iterable[Any] | str | Mapping[str, Any] | N
         remember(form)
 
 
-def _userinfo(url: str) -> tuple[str | None, str | None]:
-    """(user, password) as written in `url` (percent-encoded), password None when absent; (None, None)
-    without user info. The user info ends at the URL's last "@", even when a password holds a raw "/", "?"
-    or "#" (a proxy URL has no path or query worth keeping, and libraries quote the start of such a
-    password in their parse errors); a URL without a scheme (`user:pw@proxy:3128`) is read as urllib reads it."""
-    rest = url.strip().split("://", 1)[-1]
-    if "@" not in rest:
-        return None, None
-    userinfo = rest.rpartition("@")[0]
+#: a scheme as RFC 3986 spells it, followed by "//": `user:pa://ss@proxy` has none ("user:pa" is no scheme name)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _userinfo(url: str) -> tuple[str | None, str | None, str]:
+    """(user, password, host:port) as written in `url` (percent-encoded), password None when absent; user None
+    without user info. The scheme is only a scheme name followed by "://", so a scheme-less URL whose password
+    holds "://" (`user:pa://ss@proxy:3128`) is read as urllib reads it. The authority ends at the first "/", "?"
+    or "#" after its first "@" (RFC 3986 ends it at the first one, as urllib3, curl and urllib.parse do: an "@"
+    in the path or query, `http://u:pw@proxy:3128/a@b`, is not user info); one before the first "@" is taken as
+    part of a raw password (`http://u:pa/ss@proxy:3128`), as urllib.request reads and sends it. The user info is
+    what comes before the authority's last "@" (a raw "@" in a password, as urllib and urllib3 read it).
+    Undecidable, and read as user info: a raw "@" in a password followed by a raw "/", "?" or "#", and a URL
+    without credentials whose path holds an "@" (`http://proxy:3128/a@b`, urllib.request reads it so too)."""
+    text = url.strip()
+    scheme = _SCHEME.match(text)
+    rest = text[scheme.end():] if scheme else text
+    first_at = rest.find("@")
+    if first_at < 0:
+        return None, None, ""
+    ends = [i for i in (rest.find(c, first_at) for c in "/?#") if i >= 0]
+    userinfo, _, hostport = rest[:min(ends, default=len(rest))].rpartition("@")
     user, colon, password = userinfo.partition(":")
-    return user, (password if colon else None)
+    return user, (password if colon else None), hostport
+
+
+def _before_delimiter(userinfo: str) -> str:
+    """`userinfo` up to its first raw "/", "?" or "#": where an RFC 3986 reader ends the authority."""
+    ends = [i for i in (userinfo.find(c) for c in "/?#") if i >= 0]
+    return userinfo[:min(ends, default=len(userinfo))]
 
 
 def redact(text: str) -> str:

@@ -96,3 +96,73 @@ def test_a_urllib_refusal_page_through_the_environment_proxy_is_masked_in_logs(n
     assert proxy.seen == [f"Basic {BASIC_UTF8}"]        # the client did send them, and the page echoed them
     assert BASIC_UTF8 in page
     assert caplog.text.count(MASK) >= 2 and leaked(caplog.text) == []
+
+
+# How the user info of a proxy URL is read (wia_security.redact._userinfo): with a scheme only when "://"
+# follows a valid scheme name; the authority ends at the first "/", "?" or "#" after the first "@"; the
+# credentials are what comes before the authority's last "@". Each case: the URL, its user and password.
+@pytest.mark.parametrize("url, user, password", [
+    ("proxyuser:pa://ss99@proxy:3128", "proxyuser", "pa://ss99"),            # no scheme, "://" in the password
+    ("http://proxyuser:pw-secret-1@proxy:3128/a@b", "proxyuser", "pw-secret-1"),    # "@" in the path
+    ("http://proxyuser:pw-secret-1@proxy:3128?q=a@b#c@d", "proxyuser", "pw-secret-1"),  # in query, fragment
+    ("proxyuser:pw-secret-1@proxy:3128/a@b", "proxyuser", "pw-secret-1"),    # no scheme, "@" in the path
+    ("http://proxyuser:pa/ss#w?rd9@proxy:3128/x@y", "proxyuser", "pa/ss#w?rd9"),    # raw "/" "#" "?", "@" in path
+    ("http://proxyuser:p@ss-word-1@proxy:3128/x@y", "proxyuser", "p@ss-word-1"),    # raw "@", "@" in path
+    ("http://proxyuser:pa://ss99@proxy:3128", "proxyuser", "pa://ss99"),
+])
+def test_the_credentials_of_odd_proxy_urls_are_read_as_clients_read_them(url, user, password):
+    remember_proxy_credentials(url)
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    assert redact(f"<{password}> <{user}:{password}> 'Proxy-Authorization': 'Basic {basic}'") == \
+        f"<{MASK}> <{MASK}> 'Proxy-Authorization': 'Basic {MASK}'"
+    assert redact(f"{url} refused") == url.replace(f"{user}:{password}", MASK) + " refused"  # the proxy stays
+
+
+@pytest.mark.parametrize("url", ["http://proxyuser:pw-secret-1@127.0.0.1:{port}/a@b",
+                                 "http://proxyuser:p@ss-word-1@127.0.0.1:{port}"])
+def test_what_urllib_and_requests_send_for_an_odd_proxy_url_is_masked(url):
+    """The Proxy-Authorization both clients send a real proxy (which echoes it in its 407 page) is masked."""
+    import requests
+    proxy = RefusingProxy()
+    try:
+        url = url.format(port=proxy.port)
+        remember_proxy_credentials(url)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": url}))
+        with pytest.raises(HTTPError) as refused:
+            opener.open("http://feed.example.invalid/v1/events", timeout=10)
+        pages = [refused.value.read().decode("latin-1")]
+        pages.append(requests.get("http://feed.example.invalid/v1/events", proxies={"http": url}, timeout=10).text)
+    finally:
+        proxy.close()
+    assert len(proxy.seen) == 2 and len(set(proxy.seen)) == 1          # both clients sent the same pair
+    sent = proxy.seen[0].split()[1]
+    user, _, password = base64.b64decode(sent).decode().partition(":")
+    assert password in url and redact(f"<{password}>") == f"<{MASK}>"
+    for page in pages:
+        assert sent in page and sent not in redact(page)
+
+
+def test_the_start_of_a_password_with_a_raw_slash_that_requests_quotes_is_masked():
+    """requests (urllib3) ends the authority at the first "/" and quotes what came before in its error."""
+    import requests
+    url = "http://proxyuser:S3cret/99@127.0.0.1:9"
+    remember_proxy_credentials(url)
+    with pytest.raises(requests.exceptions.InvalidURL) as refused:
+        requests.get("http://feed.example.invalid/", proxies={"http": url}, timeout=5)
+    assert "proxyuser:S3cret" in str(refused.value)
+    assert "S3cret" not in redact(str(refused.value))
+    assert redact("proxyuser: proxyuser:") == "proxyuser: proxyuser:"     # never the user name alone
+    remember_proxy_credentials(["http://proxy.corp:3128/a@b", "http://proxyuser:/pw-secret-1@proxy.corp:3128"])
+    assert redact("proxy.corp:3128 proxyuser:") == "proxy.corp:3128 proxyuser:"    # nor a proxy's host:port
+
+
+def test_a_short_user_only_token_is_masked_with_the_proxy_address_not_everywhere():
+    """A token shorter than MIN_CHARS masked everywhere would garble unrelated text ("ERROR wia_***
+    input=wia_***"); as `token@host:port`, it is masked only where the proxy URL is quoted."""
+    remember_proxy_credentials(["http://tok123@proxy.corp:3128", "ab:pw@relay.corp:8080"])
+    assert redact("InvalidProxy: http://tok123@proxy.corp:3128 isn't valid") == f"InvalidProxy: http://{MASK} isn't valid"
+    assert redact("relay ab:pw@relay.corp:8080 refused") == f"relay {MASK} refused"
+    assert redact(base64.b64encode(b"tok123:").decode()) == MASK          # curl sends "tok123:" for a lone user
+    assert redact("ERROR tok123 input=tok123 ab:pw proxy.corp:3128") == "ERROR tok123 input=tok123 ab:pw proxy.corp:3128"
+    assert proxy_credentials("http://tok%31@proxy.corp:3128") == sorted(
+        ["tok%31@proxy.corp:3128", "tok1@proxy.corp:3128", base64.b64encode(b"tok1:").decode()])
