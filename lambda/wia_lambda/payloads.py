@@ -21,7 +21,10 @@ from wia_security.connectors.relay import GZIP_MAGIC, GzipBodyError, record_item
 from wia_security.errors import ParseError
 from wia_security.reader import GZIP_READ_BYTES, GunzipStream, Item, iter_items
 
+from .logs import get_logger
+
 READ_CHUNK = 1 << 16
+log = get_logger()
 
 
 def s3_objects_of(value: Any) -> list[tuple[str, str] | ParseError] | None:
@@ -163,6 +166,10 @@ GONE = frozenset({"NoSuchKey", "NoSuchBucket", "404"})
 #: get_object error codes of a pinned read (`ObjectVersion`) meaning the version read before is not the
 #: object's any more: rewritten (IfMatch failed), that version deleted, or the object gone.
 CHANGED = frozenset({"PreconditionFailed", "412", "NoSuchVersion"}) | GONE
+#: get_object error codes that can hide a missing object: S3 answers 403 AccessDenied, not 404, for a key
+#: (or version) that is not there to a role without s3:ListBucket on the bucket (GetObject, "Permissions"),
+#: and for any VersionId read to a role without s3:GetObjectVersion; it cannot be told from a read refused.
+DENIED = frozenset({"AccessDenied", "403"})
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,17 @@ class ObjectChanged(Exception):
         self.pin, self.code = pin, code
 
 
+class ObjectDenied(Exception):
+    """A pinned read S3 answered AccessDenied, by VersionId and by ETag alone: the object was deleted (what
+    S3 answers for a missing key to a role without s3:ListBucket on its bucket) or the role cannot read it."""
+
+    def __init__(self, pin: ObjectVersion, code: str) -> None:
+        super().__init__(f"S3 answered {code} to the read of s3://{pin.bucket}/{pin.key} in the version read before "
+                         f"(ETag {pin.etag}): the object was deleted (S3 answers 403 AccessDenied, not 404, for a "
+                         "missing key to a role without s3:ListBucket on the bucket) or the function cannot read it")
+        self.pin, self.code = pin, code
+
+
 class ObjectMissing(Exception):
     """The object is not there (`code`: S3's error code): retrying cannot help."""
 
@@ -201,19 +219,33 @@ def get_object(s3: Any, bucket: str, key: str, pin: ObjectVersion | None = None)
     """GetObject of the object as it is now, or of the `pin`ned version (IfMatch its ETag, and its VersionId
     when it has one): the response and the version it read. ObjectMissing when the object is not there
     (for a pin of an absent object too); ObjectChanged when a pinned read finds another object (S3 refused
-    the If-Match, or answered an ETag or VersionId not the pinned one); other errors (throttling, 5xx,
-    access) propagate, so the record is retried."""
+    the If-Match, or answered an ETag or VersionId not the pinned one); ObjectDenied when S3 answered a
+    pinned read AccessDenied (`DENIED`: a pinned version denied is read again by its ETag alone); other errors
+    (throttling, 5xx, access) propagate, so the record is retried."""
     params: dict[str, str] = {}
     if pin is not None and pin.etag is not None:
         params["IfMatch"] = pin.etag
         if pin.version_id is not None:
             params["VersionId"] = pin.version_id
     try:
-        response = s3.get_object(Bucket=bucket, Key=key, **params)
+        try:
+            response = s3.get_object(Bucket=bucket, Key=key, **params)
+        except Exception as exc:  # noqa: BLE001 - botocore's ClientError, told apart by its code
+            if pin is None or "VersionId" not in params or _error_code(exc) not in DENIED:
+                raise
+            # the version denied (no s3:GetObjectVersion on a bucket the template does not create, or the
+            # version deleted, to a role without s3:ListBucket): the object as it is now holds the same bytes
+            # if it still has the pinned ETag (If-Match), and is another object if not (412: a change)
+            log.warning("the pinned version of an S3 object was refused (AccessDenied): read by its ETag alone",
+                        extra={"bucket": bucket, "key": key, "version_id": pin.version_id})
+            del params["VersionId"]
+            response = s3.get_object(Bucket=bucket, Key=key, **params)
     except Exception as exc:  # noqa: BLE001 - botocore's ClientError, told apart by its code
         code = _error_code(exc)
         if pin is not None and params and code in CHANGED:
             raise ObjectChanged(pin, code) from None
+        if pin is not None and params and code in DENIED:
+            raise ObjectDenied(pin, code) from None
         if code not in GONE:
             raise
         raise ObjectMissing(code) from None
@@ -223,7 +255,7 @@ def get_object(s3: Any, bucket: str, key: str, pin: ObjectVersion | None = None)
     version = response.get("VersionId")
     got = ObjectVersion(bucket, key, response.get("ETag"), version if version and version != "null" else None)
     if pin is not None and params and (got.etag != pin.etag
-                                       or (pin.version_id is not None and got.version_id != pin.version_id)):
+                                       or ("VersionId" in params and got.version_id != pin.version_id)):
         # an endpoint that ignores If-Match or VersionId (an S3-compatible store, a caching proxy) answered
         # what the key holds now: another object, whose first values are not the ones settled
         response["Body"].close()

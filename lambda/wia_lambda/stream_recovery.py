@@ -72,7 +72,8 @@ from wia_security.reader import Item
 
 from .handler import ENV_TIME_RESERVE, time_left
 from .logs import get_logger
-from .payloads import ObjectChanged, ObjectMissing, ObjectVersion, body_items, get_object, missing_item, object_items
+from .payloads import (ObjectChanged, ObjectDenied, ObjectMissing, ObjectVersion, body_items, get_object, missing_item,
+                       object_items)
 
 #: GetRecords calls for one failure record (ExpiredIterator re-reads included): a batch is at most
 #: 10,000 records (the event source mapping's BatchSize limit) and one call returns up to 10,000, so
@@ -496,6 +497,8 @@ class Reading:
     document: dict[str, Any]
     info: BatchInfo
     resume: Resume | None
+    #: the message's last receive (`WIA_SQS_MAX_RECEIVE_COUNT`): a pinned S3 read S3 still denies is given up
+    last_receive: bool = False
     parts: list[Part] = field(default_factory=list)
 
     def records(self, runtime: Any) -> Iterator[SourceRecord]:
@@ -549,7 +552,8 @@ class Reading:
 
     def _values(self, part: Part, data: bytes, runtime: Any) -> Iterator[Item]:
         source = f"kinesis:{self.info.stream_name}:{part.sequence}"
-        values = body_items(data, source, lambda bucket, key: _open_object(part, source, bucket, key, runtime))
+        values = body_items(data, source, lambda bucket, key: _open_object(part, source, bucket, key, runtime,
+                                                                           self.last_receive))
         for item in values:
             while part.notes:           # a change found opening an object: on record, not counted as a value
                 yield part.notes.pop(0)
@@ -686,7 +690,8 @@ class Reading:
         return json.dumps({**self.document, RESUME: point.as_json()})
 
 
-def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any) -> Iterator[Item]:
+def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any,
+                 last_receive: bool = False) -> Iterator[Item]:
     """The values of an S3 object the record `part` names. While the values of a resumed record settled on
     an earlier receive are being skipped, the object is read in the version read then (the resume point's
     pin: IfMatch its ETag, and its VersionId in a versioned bucket), so the values skipped are the ones
@@ -694,7 +699,9 @@ def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any) -
     there: the object is read as it is now from its start (values delivered before are sent again:
     duplicates over a silent loss), and a dead letter says what changed, how many values had been
     settled from it and that values of the earlier version not yet delivered are lost unless it still
-    holds them."""
+    holds them. A pinned read S3 answers AccessDenied (`ObjectDenied`: a deleted object, to a role without
+    s3:ListBucket on the bucket, or no read access) fails the record, so the message is retried, up to its
+    `last_receive`: there the object is given up as deleted, with the dead letter naming both causes."""
     s3 = runtime.settings.clients.client("s3")
     where = f"s3://{bucket}/{key}"
     index = len(part.opened)
@@ -717,6 +724,13 @@ def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any) -
                     part.opened.append(ObjectVersion(bucket, key, None))
                     return iter([_change_note(source, exc.pin, exc.code, settled, still_there=False)])
                 part.notes.append(_change_note(source, exc.pin, exc.code, settled, still_there=True))
+        except ObjectDenied as exc:
+            if not last_receive:
+                raise                               # a refusal can pass (a policy being fixed): retried
+            settled = part.skipped - part.seen
+            part.skipped, part.changed = part.seen, True
+            part.opened.append(ObjectVersion(bucket, key, None))
+            return iter([_change_note(source, exc.pin, exc.code, settled, still_there=False)])
     except ObjectMissing as exc:
         part.opened.append(ObjectVersion(bucket, key, None))
         return iter([missing_item(where, exc.code)])
@@ -728,7 +742,11 @@ def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any) -
 _CHANGES = {"PreconditionFailed": "was rewritten (its ETag is no longer {etag})", "412": "was rewritten (its ETag "
             "is no longer {etag})", "NoSuchVersion": "lost the version read before ({version}: deleted)",
             "NoSuchKey": "was deleted", "404": "was deleted", "NoSuchBucket": "is gone with its bucket",
-            "NotPinned": "is not one the resume point pinned (a resume point naming other objects)"}
+            "NotPinned": "is not one the resume point pinned (a resume point naming other objects)",
+            "AccessDenied": "was deleted or cannot be read by the function: S3 answered AccessDenied to its read on "
+                            "each receive up to the last (what S3 answers for a missing key to a role without "
+                            "s3:ListBucket on the bucket)"}
+_CHANGES["403"] = _CHANGES["AccessDenied"]
 
 
 def _change_note(source: str, pin: ObjectVersion, code: str, settled: int, still_there: bool) -> Item:
@@ -736,7 +754,8 @@ def _change_note(source: str, pin: ObjectVersion, code: str, settled: int, still
     what = _CHANGES.get(code, f"changed ({code})").format(etag=pin.etag, version=pin.version_id)
     then = ("it is read as it is now, from its start (values delivered before are sent again); values of the "
             "version read before that were not yet delivered are lost unless it still holds them" if still_there
-            else "its values not yet delivered are lost")
+            else "its values not yet delivered are not forwarded (still in the object if it is there)"
+            if code in ("AccessDenied", "403") else "its values not yet delivered are lost")
     reason = (f"the S3 object s3://{pin.bucket}/{pin.key} named by this record {what} between two receives of its "
               f"failure record, after {settled:,} value{'s' if settled != 1 else ''} of the record from it on were "
               f"settled: {then}")
@@ -747,10 +766,11 @@ def _change_note(source: str, pin: ObjectVersion, code: str, settled: int, still
     return Item(source, 0, error=ParseError(reason, source=source), raw=raw)
 
 
-def recovered_records(body: str, document: dict[str, Any], message_id: str, runtime: Any) -> Iterator[SourceRecord]:
-    """The failed batch a failure record names, read back from the stream, as relay records (`Reading`); a
-    record that is not a well-formed failure record is one record of one unparseable item (dead-lettered,
-    never retried)."""
+def recovered_records(body: str, document: dict[str, Any], message_id: str, runtime: Any,
+                      last_receive: bool = False) -> Iterator[SourceRecord]:
+    """The failed batch a failure record names, read back from the stream, as relay records (`Reading`; on
+    the message's `last_receive`, what is still refused is given up); a record that is not a well-formed
+    failure record is one record of one unparseable item (dead-lettered, never retried)."""
     source = f"sqs:{message_id}"
     try:
         info = batch_info(document)
@@ -759,7 +779,7 @@ def recovered_records(body: str, document: dict[str, Any], message_id: str, runt
         yield SourceRecord(message_id, [Item(source, 0, error=ParseError(exc.reason, source=source, path=exc.path),
                                              raw=body.encode("utf-8", "surrogatepass")[:4096])])
         return
-    reading = _readings[message_id] = Reading(message_id, body, document, info, resume)
+    reading = _readings[message_id] = Reading(message_id, body, document, info, resume, last_receive)
     yield from reading.records(runtime)
 
 

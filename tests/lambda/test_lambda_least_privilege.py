@@ -44,6 +44,11 @@ PLATFORM = {
     # failure record with a resume point, stream_recovery.resume_later, needs no more than this grant)
     "StreamFailures": {"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
 }
+#: actions no call makes that change what S3 answers the calls made: without s3:ListBucket on the bucket,
+#: S3 answers a GetObject of a missing key 403 AccessDenied, not 404 NoSuchKey (GetObject, "Permissions"),
+#: so a deleted object could not be named as deleted (a resumed record's pinned object was retried to its
+#: last receive and given up whole)
+ANSWERS = {"ListIngestBucket": {"s3:ListBucket"}}
 #: which statement grants each action the code needs
 CODE_STATEMENT = {"sqs:SendMessage": "WriteDeadLetters", "securityhub:BatchImportFindings": "ImportFindings",
                   "secretsmanager:GetSecretValue": "ReadSecrets", "ssm:GetParameter": "ReadParameters",
@@ -91,7 +96,7 @@ def test_the_code_calls_what_the_review_says():
 
 
 def test_each_statement_grants_exactly_what_code_or_platform_needs():
-    needed: dict[str, set[str]] = {sid: set(actions) for sid, actions in PLATFORM.items()}
+    needed: dict[str, set[str]] = {sid: set(actions) for sid, actions in {**PLATFORM, **ANSWERS}.items()}
     for action in code_actions() - NO_PERMISSION - NOT_IN_THE_FORWARDER:
         needed.setdefault(CODE_STATEMENT[action], set()).add(action)
     # before: sqs:ChangeMessageVisibility (the event source mapping never calls it) and
@@ -115,9 +120,15 @@ def test_each_statement_names_its_resources():
     assert resources["StreamFailures"] == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}
     assert resources["ReadIngestObjects"] == {
         "Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-ingest-${AWS::AccountId}-${AWS::Region}/*"}
-    # the bucket the grant names is the one the stack creates
+    # s3:ListBucket on the ingest bucket itself, not its objects nor any other bucket
+    assert resources["ListIngestBucket"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-ingest-${AWS::AccountId}-${AWS::Region}"}
+    # the bucket the grants name is the one the stack creates, and they exist with it
     bucket = template()["Resources"]["IngestBucket"]["Properties"]["BucketName"]
     assert bucket == {"Fn::Sub": "${AWS::StackName}-ingest-${AWS::AccountId}-${AWS::Region}"}
+    conditions = {branch[1]["Sid"]: branch[0] for s in role["Policies"][0]["PolicyDocument"]["Statement"]
+                  if isinstance(s, dict) and "Fn::If" in s for branch in [s["Fn::If"]]}
+    assert conditions["ListIngestBucket"] == conditions["ReadIngestObjects"] == "CreateBucket"
 
 
 def test_the_function_timeout_fits_the_delivery_budget():

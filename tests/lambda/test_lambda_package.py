@@ -63,7 +63,7 @@ def test_template_grants_least_privilege():
     assert by_sid["ReadSecrets"]["Resource"] == {"Ref": "SecretArns"}
     assert by_sid["WriteDeadLetters"]["Action"] == "sqs:SendMessage"
     assert set(by_sid) == {"Logs", "ReadIngestQueue", "WriteDeadLetters", "ImportFindings", "ReadSecrets",
-                           "ReadParameters", "ReadStream", "ReadIngestObjects", "StreamFailures"}
+                           "ReadParameters", "ReadStream", "ReadIngestObjects", "ListIngestBucket", "StreamFailures"}
     # the role may only be assumed by Lambda for this account
     trust = role["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}

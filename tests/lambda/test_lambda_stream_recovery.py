@@ -25,6 +25,7 @@ from test_lambda_handler import SECURITYHUB, fresh, ndjson  # noqa: E402
 from test_lambda_last_delivery import invalid  # noqa: E402
 
 from servers.fault_proxy import Fault, FaultProxy  # noqa: E402
+from s3_contract import S3Grants  # noqa: E402
 
 forwarder = test_lambda_handler.forwarder      # the fixture: the handler configured against moto
 
@@ -1517,4 +1518,78 @@ def test_a_pinned_read_answered_with_another_object_is_taken_for_a_change_not_sk
     (note,) = fw.dead_letters()
     assert note["reason"].startswith("unparseable input: the S3 object s3://wia-ingest/alerts/1.ndjson named by this "
                                      f"record was rewritten (its ETag is no longer {head['ETag']})")
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_contract_a_pinned_object_deleted_under_a_role_without_list_bucket_is_named_on_the_last_receive(
+        forwarder, samples, monkeypatch, clock, tmp_path, aws):
+    """On AWS a role without s3:ListBucket on the bucket gets 403 AccessDenied, not 404 NoSuchKey, for a
+    GetObject of a deleted key (the S3 contract layer answers so; moto answers 404). A record cut after 6 of
+    its object's 10 events, the object deleted: the pinned read is refused on every receive, which cannot be
+    told from a read the role is refused, so the message is reported back with nothing handed over (the
+    reason names both causes); on its last receive the object is given up as the record's one dead letter
+    naming AccessDenied, s3:ListBucket and the 6 values settled, and the message settles. Before: it was
+    retried to its last receive and dead-lettered whole ('gave up on the last receive'), the object never
+    named as deleted."""
+    with S3Grants(aws.moto.url, list_bucket=False) as s3_as_the_role:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_as_the_role.url)   # the forwarder's S3 client, not the test's
+        fw, out = _file_forwarder(forwarder, tmp_path)
+        setup = Setup(fw, monkeypatch)
+        cut = _cut_in_an_s3_object(fw, setup, samples, clock)
+        head = cut.s3.head_object(Bucket="wia-ingest", Key="alerts/1.ndjson")
+        cut.s3.delete_object(Bucket="wia-ingest", Key="alerts/1.ndjson")
+        cut.relay.sink = cut.slow.sink
+
+        before_last = setup.poll(rounds=MAX_RECEIVES - 1, context=clock.context)
+
+        assert [len(r["batchItemFailures"]) for r in before_last] == [1] * (MAX_RECEIVES - 1)
+        assert len(s3_as_the_role.denied) == MAX_RECEIVES - 1 and fw.dead_letters() == []
+        assert _ids_in(out) == [e["id"] for e in cut.events[:6]]
+
+        assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+
+    (note,) = fw.dead_letters()
+    assert note["where"] == f"kinesis:{STREAM}:{cut.batch[0]['SequenceNumber']}:0"
+    assert note["reason"] == (
+        "unparseable input: the S3 object s3://wia-ingest/alerts/1.ndjson named by this record was deleted or cannot "
+        "be read by the function: S3 answered AccessDenied to its read on each receive up to the last (what S3 "
+        "answers for a missing key to a role without s3:ListBucket on the bucket) between two receives of its "
+        "failure record, after 6 values of the record from it on were settled: its values not yet delivered are "
+        "not forwarded (still in the object if it is there)")
+    assert json.loads(note["raw"]) == {"bucket": "wia-ingest", "key": "alerts/1.ndjson", "eTag": head["ETag"],
+                                       "versionId": None, "settledValues": 6, "change": "AccessDenied"}
+    assert _ids_in(out) == [e["id"] for e in cut.events[:6]]
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+@pytest.mark.parametrize("change", ["unchanged", "rewritten"])
+def test_contract_a_pinned_version_the_role_may_not_read_by_version_id_is_read_by_its_etag(
+        forwarder, samples, monkeypatch, clock, tmp_path, aws, change):
+    """A versioned bucket the template does not create, its role granted s3:GetObject (and s3:ListBucket)
+    but not s3:GetObjectVersion: S3 answers the pinned read by VersionId 403 AccessDenied (the contract
+    layer). The pin's ETag still tells the version apart: read by If-Match alone, an unchanged object is
+    skipped to event 7 and events 7-10 delivered, each event once in all; a rewritten one fails If-Match
+    (412) and is a change, read as it is now from its start with one dead letter saying so. Before: the
+    denied read was retried to the message's last receive and the record dead-lettered whole."""
+    with S3Grants(aws.moto.url, list_bucket=True, get_object_version=False) as s3_as_the_role:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_as_the_role.url)
+        fw, out = _file_forwarder(forwarder, tmp_path)
+        setup = Setup(fw, monkeypatch)
+        cut = _cut_in_an_s3_object(fw, setup, samples, clock, versioned=True)
+        head = cut.s3.head_object(Bucket="wia-ingest", Key="alerts/1.ndjson")
+        now = [*[fresh(samples["alert-sample"]) for _ in range(4)], *cut.events]
+        if change == "rewritten":
+            cut.s3.put_object(Bucket="wia-ingest", Key="alerts/1.ndjson", Body=ndjson(now))
+        cut.relay.sink = cut.slow.sink
+
+        assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+
+        assert s3_as_the_role.denied == [f"/wia-ingest/alerts/1.ndjson?versionId={head['VersionId']}"]
+    if change == "unchanged":
+        assert _ids_in(out) == [e["id"] for e in cut.events] and fw.dead_letters() == []
+    else:
+        (note,) = fw.dead_letters()
+        assert note["reason"].startswith("unparseable input: the S3 object s3://wia-ingest/alerts/1.ndjson named by "
+                                         f"this record was rewritten (its ETag is no longer {head['ETag']})")
+        assert _ids_in(out) == [e["id"] for e in [*cut.events[:6], *now]]
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []

@@ -30,6 +30,8 @@ from ..settings import ENV_SQS_MAX_RECEIVE_COUNT
 
 def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
     stream_recovery.begin()
+    limit = runtime.settings.max_receive_count
+    counts = _receive_counts(event)
     for message in event["Records"]:
         message_id = message["messageId"]
         body = message.get("body")
@@ -43,7 +45,8 @@ def records(event: dict[str, Any], runtime: Any) -> Iterator[SourceRecord]:
         if _from_failure_queue(message, runtime):
             document = stream_recovery.failure_record(body)
             if document is not None:
-                yield from stream_recovery.recovered_records(body, document, message_id, runtime)
+                last = limit is not None and counts.get(message_id, 0) >= limit
+                yield from stream_recovery.recovered_records(body, document, message_id, runtime, last)
                 continue
         data = body.encode("utf-8", "surrogatepass")
         yield SourceRecord(message_id, body_items(data, f"sqs:{message_id}", runtime.open_object))

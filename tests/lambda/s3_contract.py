@@ -1,0 +1,46 @@
+"""An S3 contract layer in front of moto for what moto lacks: the answers of S3 to a role that is not
+granted everything. moto (no IAM evaluation by default) answers a GetObject of a missing key 404
+NoSuchKey and of a missing version 404 NoSuchVersion; AWS answers both 403 AccessDenied to a caller
+without s3:ListBucket on the bucket (the GetObject API reference, "Permissions": "If you don't have the
+s3:ListBucket permission, Amazon S3 returns an HTTP status code 403 Access Denied error"), and any read
+naming a VersionId 403 AccessDenied to a caller without s3:GetObjectVersion.
+
+`S3Grants(moto_url, list_bucket=False, get_object_version=False)` is a fault proxy (tests/servers/
+fault_proxy.py: faults can still be added) whose forwarded GetObject answers follow those rules; the
+forwarder reaches it through AWS_ENDPOINT_URL_S3. Tests that rely on it say "contract" in their names."""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from servers.fault_proxy import FaultProxy
+
+ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                 b"<Message>Access Denied</Message><RequestId>5ZRQ2N1M7BYX0K3T</RequestId>"
+                 b"<HostId>contract</HostId></Error>")
+#: what S3 hides behind AccessDenied from a caller without s3:ListBucket
+HIDDEN = (b"<Code>NoSuchKey</Code>", b"<Code>NoSuchVersion</Code>")
+
+
+class S3Grants(FaultProxy):
+    """moto's S3 as a role granted s3:GetObject, and s3:ListBucket / s3:GetObjectVersion only if told."""
+
+    def __init__(self, upstream: str, *, list_bucket: bool = False, get_object_version: bool = False) -> None:
+        super().__init__(upstream)
+        self.list_bucket, self.get_object_version = list_bucket, get_object_version
+        self.denied: list[str] = []          # the paths answered AccessDenied, in order
+
+    def forward(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(path)
+        is_object = method == "GET" and parts.path.strip("/").count("/") >= 1     # /bucket/key, path style
+        if is_object and not self.get_object_version and "versionId" in parse_qs(parts.query):
+            return self._deny(path)
+        status, out, data = super().forward(method, path, headers, body)
+        if is_object and status == 404 and not self.list_bucket and any(code in data for code in HIDDEN):
+            return self._deny(path)
+        return status, out, data
+
+    def _deny(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        with self.lock:
+            self.denied.append(path)
+        return 403, {"Content-Type": "application/xml"}, ACCESS_DENIED
