@@ -160,14 +160,17 @@ class Settled:
     #: first instant (split: every held object is later), or None (all held: keep the position as it was)
     position: str | None = None
     done: bool = False                 # the walk ends here: every later page is past the cutoff too
+    #: how many objects the walk holds in all, on this page and on the later pages it does not read (Get Manifest
+    #: of what was added after the cutoff lists them); None when they could not all be listed (`held` at least)
+    held_in_all: int | None = 0
 
 
 class SettleWindow:
     """One walk's settle decisions, page by page, in the order the server lists them (date_added order).
 
-    `page()` takes each page's objects and headers; `recent(cutoff)` is asked only for a page straddling the
-    cutoff and returns Get Manifest entries (or Get Objects objects) added after it, or None when it cannot
-    list them all (the whole page then waits). The cutoff is measured at the first page; once a page
+    `page()` takes each page's objects and headers; `recent(cutoff)` is asked only for the page reaching past
+    the cutoff and returns Get Manifest entries (or Get Objects objects) added after it, or None when it cannot
+    list them all (the whole page then waits): they split a straddling page and count what the walk holds. The cutoff is measured at the first page; once a page
     reaches past it, the walk is done."""
 
     def __init__(self, settle: float = DEFAULT_SETTLE_SECONDS) -> None:
@@ -186,12 +189,23 @@ class SettleWindow:
                                  latest=page_bounds(first, last, len(objects))[1], our_now=our_now)
         if not objects or not reaches_past(first, last, len(objects), self.cutoff):
             return everything
-        if not straddles(first, last, len(objects), self.cutoff):
-            return Settled([], objects, None, done=True)
+        # Asked also for a page wholly past the cutoff: the walk ends at this page, and what later pages hold is
+        # counted only by this list (a run saying it held one page's objects of a bigger Add misled).
         entries = recent(self.cutoff)
-        if entries is None:
-            return Settled([], objects, None, done=True)
-        read, held = split(objects, recent_ids(entries, self.cutoff))
+        recent_now = recent_ids(entries, self.cutoff) if entries is not None else None
+        if not straddles(first, last, len(objects), self.cutoff) or recent_now is None:
+            return Settled([], objects, None, done=True, held_in_all=_in_all(objects, objects, recent_now))
+        read, held = split(objects, recent_now)
         # The page's first instant is at or before the cutoff, so before every held object; what was read
         # comes again from there, and callers skip it by the event ids they remember.
-        return Settled(read, held, page_bounds(first, last, len(objects))[0] if read else None, done=True)
+        return Settled(read, held, page_bounds(first, last, len(objects))[0] if read else None, done=True,
+                       held_in_all=_in_all(objects, held, recent_now))
+
+
+def _in_all(objects: list[Any], held: list[Any], recent: set[str] | None) -> int | None:
+    """How many objects a walk holds: those `held` of its last page `objects`, and those listed as added after the
+    cutoff that are not on that page (on later pages). None when the recent ones could not all be listed."""
+    if recent is None:
+        return None
+    on_page = {o.get("id") for o in objects if isinstance(o, dict)}
+    return len(held) + len(recent - on_page)

@@ -97,12 +97,16 @@ def test_a_window_reads_settled_pages_splits_the_straddling_one_and_holds_the_re
 
 
 def test_a_window_holds_a_page_wholly_past_the_cutoff_or_one_it_cannot_split():
-    held = page(SettleWindow(60), [{"id": "a"}], "2026-03-01T12:00:01Z", "2026-03-01T12:00:30Z",
-                lambda cut: pytest.fail("no manifest needed"))
-    assert (held.objects, held.position, held.done) == ([], None, True)
+    # the manifest of what was added after the cutoff counts the held objects of later pages too (b, c)
+    later = [{"id": i, "date_added": "2026-03-01T12:00:40Z"} for i in ("a", "b", "c")]
+    held = page(SettleWindow(60), [{"id": "a"}], "2026-03-01T12:00:01Z", "2026-03-01T12:00:30Z", lambda cut: later)
+    assert (held.objects, held.position, held.done, held.held_in_all) == ([], None, True, 3)
     unlisted = page(SettleWindow(60), [{"id": "a"}, {"id": "b"}], "2026-03-01T11:00:00Z", "2026-03-01T12:00:30Z",
                     lambda cut: None)
-    assert (unlisted.objects, len(unlisted.held), unlisted.position) == ([], 2, None)
+    assert (unlisted.objects, len(unlisted.held), unlisted.position, unlisted.held_in_all) == ([], 2, None, None)
+    split = page(SettleWindow(60), [{"id": "old"}, {"id": "a"}], "2026-03-01T11:00:00Z", "2026-03-01T12:00:30Z",
+                 lambda cut: later)
+    assert (split.objects, split.held, split.held_in_all) == ([{"id": "old"}], [{"id": "a"}], 3)
 
 
 def test_settle_zero_reads_everything():

@@ -121,6 +121,25 @@ def test_a_quiet_collection_is_read_at_once_and_a_fresh_add_in_the_same_walk_is_
         assert sorted(source.ids) == ids(older + newer)       # each event once
 
 
+@pytest.mark.parametrize("quiet_before", [False, True])
+def test_held_counts_every_object_the_run_holds_not_only_its_last_pages(built_app, splunkd, medallion, tmp_path,
+                                                                        quiet_before):
+    # A run ends at the first page reaching past the settle cutoff; held= counted that page's held objects alone
+    # (7 of a fresh Add of more), where the page was wholly past the cutoff or split after a quiet collection's
+    # settled objects. Get Manifest of what was added after the cutoff counts those of later pages too.
+    app, _ = built_app
+    newer = event_dicts(6, seed=6720, event_type="threat_intel")
+    assert len(stix_objects(newer)) > 2 * 7
+    older = event_dicts(2, seed=6721, event_type="threat_intel") if quiet_before else []
+    if older:
+        add(medallion, older)
+        medallion.clock_offset = SETTLED
+    add(medallion, newer)
+    added = len({o["id"] for o in stix_objects(newer)} - {o["id"] for o in stix_objects(older)})   # not shared ones
+    _, log = Input(app, splunkd, medallion, tmp_path / "a", page_size="7").run()
+    assert held(log) == added and " or more " not in log, log
+
+
 @pytest.mark.parametrize("skew", [-3600, 3600])
 def test_the_window_is_measured_on_the_servers_clock_an_hour_off_ours(built_app, splunkd, medallion, tmp_path, skew):
     # Behind ours, a fresh Add would look an hour old by our clock (read at once); ahead, an hour in the future

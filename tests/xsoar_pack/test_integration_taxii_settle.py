@@ -226,9 +226,10 @@ def test_get_events_says_how_many_objects_the_settle_window_held(integration, de
             "adding the rest of their request); a later call reads them (parameter TAXII settle window (seconds)).")
     (entry,) = run_command(integration, demisto, "wia-get-events", args={"limit": "100"}, params=params)
     assert entry["Contents"] == [] and entry["HumanReadable"].endswith("\n\n" + note), entry["HumanReadable"]
-    # a page of fewer objects than were added: the ones on later pages were not counted, and the note says so
+    # a page of fewer objects than were added: those on later pages are counted too (Get Manifest lists them; it
+    # said "2 or more")
     (entry,) = run_command(integration, demisto, "wia-get-events", args={"limit": "2"}, params={**params, "settle": "30"})
-    assert entry["HumanReadable"].endswith("\n\n2 or more TAXII object(s) added in the last 30 s of the server's clock "
+    assert entry["HumanReadable"].endswith(f"\n\n{count} TAXII object(s) added in the last 30 s of the server's clock "
                                            "are held (the server may still be adding the rest of their request); a "
                                            "later call reads them (parameter TAXII settle window (seconds)).")
     # nothing held: no note
@@ -241,3 +242,22 @@ def test_get_events_says_how_many_objects_the_settle_window_held(integration, de
     medallion.clock_offset = 0
     fetched, held = Fetcher(integration, demisto, medallion, max_fetch="100").fetch()
     assert fetched == [] and held == count
+
+
+def test_the_held_count_takes_in_the_later_pages_after_a_split(integration, demisto, medallion):
+    # A page split at the settle cutoff after a settled Add: the held objects of the later pages are counted too, in
+    # wia-get-events' note and fetch-incidents' debug line (the split page's alone before).
+    older = event_dicts(2, seed=6721, event_type="threat_intel")
+    add(medallion, older)
+    medallion.clock_offset = SETTLED
+    newer = event_dicts(3, seed=6722, event_type="threat_intel")
+    add(medallion, newer)
+    added = len({o["id"] for o in stix_objects(newer)} - {o["id"] for o in stix_objects(older)})   # not shared ones
+    params = {"url": medallion.collection_url(), "source_type": "taxii",
+              "credentials": {"identifier": USER, "password": PASSWORD}}
+    (entry,) = run_command(integration, demisto, "wia-get-events", args={"limit": "3"}, params=params)
+    assert f"\n\n{added} TAXII object(s) added in the last 60 s" in entry["HumanReadable"], \
+        entry["HumanReadable"]
+    demisto.logs.clear()
+    fetched, held = Fetcher(integration, demisto, medallion, max_fetch="3").fetch()
+    assert held == added

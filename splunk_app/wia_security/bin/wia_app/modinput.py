@@ -276,7 +276,7 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
             log(f"WARNING wia_events input={name}: {warning}")
         log(f"INFO wia_events input={name} emitted={counts['emitted']} invalid={counts['invalid']} "
             f"duplicates={counts['duplicates']} skipped={counts['skipped']}"
-            + (f" held={counts['held']} (TAXII objects added in the last {options['settle']:g} s of the server's clock, "
+            + (f" held={counts['held']}{' or more' if counts.get('held_more') else ''} (TAXII objects added in the last {options['settle']:g} s of the server's clock, "
                "still settling: a later run reads them)" if counts["held"] else ""))
 
 
@@ -318,7 +318,8 @@ def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int
                 checkpoint.remember(event_id)
         stdout.flush()                      # Splunk has the page before the checkpoint moves
         checkpoint.save(page.position)
-        counts["held"] = page.held          # a TAXII walk holds on its last page only
+        # a TAXII walk ends at the page holding objects, which counts what the walk holds in all (later pages too)
+        counts["held"], counts["held_more"] = page.held, int(getattr(page, "held_more", False))
         yield None
         if counts["emitted"] >= max_events:
             return

@@ -76,7 +76,8 @@ class Page:
     events: list[dict[str, Any]]
     position: dict[str, Any]
     skipped: list[str] = field(default_factory=list)   # why objects did not become events
-    held: int = 0                                       # TAXII objects still settling, left for a later run
+    held: int = 0                                       # TAXII objects still settling, left for a later run (the walk's)
+    held_more: bool = False                             # more than `held`: later pages held too, not all listed
     repeated: int = 0                                   # TAXII events read before at the position's instant, left out
 
 
@@ -228,7 +229,10 @@ class TaxiiSource(HttpSource):
                                      f"and the last {_checkpoint.RECENT_IDS} read anywhere, so later runs may index "
                                      "others added then again")
             fresh = [e for e in events if str(e.get("id") or "") not in read_at_start]
-            yield Page(fresh, dict(kept), skipped, len(settled.held), repeated=len(events) - len(fresh))
+            # the walk's held objects in all (Get Manifest lists those of later pages); this page's where it cannot
+            held = len(settled.held) if settled.held_in_all is None else settled.held_in_all
+            yield Page(fresh, dict(kept), skipped, held, held_more=settled.held_in_all is None and bool(body.get("more")),
+                       repeated=len(events) - len(fresh))
             next_token = body.get("next")
             if settled.done or not body.get("more") or not objects or not next_token:
                 return

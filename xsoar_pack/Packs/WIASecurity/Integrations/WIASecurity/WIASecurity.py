@@ -689,8 +689,8 @@ def feed_list(body: Any, key: str, who: str) -> list[Any]:
 def pull_events(client: Client, state: dict[str, Any],
                 limit: int) -> tuple[list[dict[str, Any]], dict[str, Any], list[str], tuple[int, bool]]:
     """Up to `limit` new, valid WIA events from the source after `state`; (events, new state, problems, held).
-    `held`: (TAXII objects of the last page read left for a later read by the settle window, whether later
-    pages follow them, all added later still).
+    `held`: (TAXII objects left for a later read by the settle window, on the last page read and on later pages,
+    whether there are more than that: the later pages' could not all be listed).
 
     Invalid events are not turned into incidents; each is reported (event id and JSON-pointer
     errors) so nothing disappears silently."""
@@ -748,8 +748,10 @@ def pull_events(client: Client, state: dict[str, Any],
             # kept once the page's events are read (below), with the ids read at it
             taxii_position = settled.position if settled.done else last
             if settled.held:
-                held = (len(settled.held), bool(envelope.get("more")))
-                demisto.debug(f"{INTEGRATION_NAME}: {len(settled.held)} TAXII object(s) added in the last "
+                # the fetch's held objects in all (Get Manifest lists those of later pages); this page's where it cannot
+                held = ((len(settled.held), bool(envelope.get("more"))) if settled.held_in_all is None
+                        else (settled.held_in_all, False))
+                demisto.debug(f"{INTEGRATION_NAME}: {held[0]}{' or more' if held[1] else ''} TAXII object(s) added in the last "
                               f"{client.settle:g} s of the server's clock left for a later fetch (still settling)")
         else:
             page = client.gateway_events(new_state.get("cursor"), limit)
