@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from wia_security.connectors.delivery import open_dead_letter
     settings: dict[str, Any] = {}
     config: Any = None
+    enricher: Any = None
     try:
         if args.config:
             from wia_security.connectors.config import load_config
@@ -82,21 +83,27 @@ def run(args: argparse.Namespace) -> int:
         if early:
             raise OutputError(f"the dead-letter file {dead_letter_spec}",
                               f"it is also an INPUT ({early[0]}) and would grow while it is read")
+        if args.enrich:
+            # Before the destination is opened: opening creates it (a SQLite store, an output file), and a
+            # refused --enrich-cache or a missing API key would leave it behind, new and empty.
+            try:
+                enricher = _enricher(args.enrich_cache)
+            except ModuleNotFoundError as exc:
+                return fail(f"--enrich: {missing_package(exc, 'intel') or exc}")
         sink = config.open() if config else open_sink(urls[0])
     except (WiaError, OSError) as exc:
+        if enricher is not None:
+            enricher.close()
         return fail(exc)
     clash = _overwrites_input(args.inputs, output_paths(sink))
     if clash:
         sink.close()
+        if enricher is not None:
+            enricher.close()
         return fail(f"the destination {sink.name} is also an INPUT ({clash}): it would grow while it is read")
-    if args.enrich:
-        try:
-            sink = _enriching(sink, args.enrich_cache)
-        except (WiaError, ModuleNotFoundError) as exc:
-            sink.close()
-            if isinstance(exc, WiaError):
-                return fail(exc)
-            return fail(f"--enrich: {missing_package(exc, 'intel') or exc}")
+    if enricher is not None:
+        from wia_security.connectors.intel.virustotal import EnrichingSink
+        sink = EnrichingSink(sink, enricher)           # closing the sink closes the enricher too
     batch_size = args.batch_size or settings.get("batch_size") or DEFAULT_BATCH_SIZE
     lenient = args.lenient if args.lenient is not None else bool(settings.get("lenient", False))
     dead_letter_output: Any = None
@@ -219,15 +226,20 @@ def _writes_stdout(sink: Any) -> bool:
     return path == "-" or (isinstance(path, str) and path in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"))
 
 
-def _enriching(sink: Any, cache_path: str | None) -> Any:
-    """`sink` wrapped so events get VirusTotal enrichment first (see connectors/intel/virustotal.py)."""
+def _enricher(cache_path: str | None) -> Any:
+    """The VirusTotal enricher of --enrich (see connectors/intel/virustotal.py), its cache opened: a ConfigError
+    names a missing API key or a cache path that cannot hold a file."""
     import os
 
     from wia_security.connectors.intel.cache import EnrichmentCache
-    from wia_security.connectors.intel.virustotal import EnrichingSink, VirusTotalEnricher
+    from wia_security.connectors.intel.virustotal import VirusTotalEnricher
     key = os.environ.get("VT_API_KEY", "")
     if not key:
         raise ConfigError("set the VirusTotal API key in $VT_API_KEY", key="--enrich")
-    return EnrichingSink(sink, VirusTotalEnricher(key, host=os.environ.get("VT_API_URL") or None,
-                                                  cache=EnrichmentCache(cache_path)))
+    cache = EnrichmentCache(cache_path)
+    try:
+        return VirusTotalEnricher(key, host=os.environ.get("VT_API_URL") or None, cache=cache)
+    except BaseException:
+        cache.close()
+        raise
 
