@@ -36,7 +36,7 @@ def _load_core() -> None:
 
     The zip goes where no other user can reach it: an anonymous memory file (memfd, read by zipimport as
     /proc/self/fd/N), else a file made with O_EXCL|O_NOFOLLOW in a fresh 0700 directory of this process,
-    removed at exit. Never a shared temp folder under a name known in advance: a zip someone planted there
+    removed at exit or at once if the write fails. Never a shared temp folder under a name known in advance: a zip someone planted there
     would be imported, a symlink written through. Each command may be a new process (the zip is rewritten,
     about a millisecond); XSOAR's Python loop runs the script again in the same process, so a core already
     loaded there is reused (registry below), not written once per command, and another version's loaded there
@@ -97,9 +97,13 @@ def _private_zip(blob: bytes, name: str) -> str:
             os.close(fd)
     directory = tempfile.mkdtemp(prefix="wia-security-core-")      # a new directory, mode 0700
     path = os.path.join(directory, f"{name}.zip")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(blob)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)    # a full disk: neither the partial zip nor its directory stays
+        raise
     atexit.register(shutil.rmtree, directory, True)
     return path
 
