@@ -174,8 +174,10 @@ DENIED = frozenset({"AccessDenied", "403"})
 
 @dataclass(frozen=True)
 class ObjectVersion:
-    """The S3 object a reading got: its ETag, and its VersionId in a versioned bucket (None when unversioned
-    or S3's "null" version, which a rewrite replaces in place); `etag` None: the object was not there."""
+    """The S3 object a reading got: its ETag, and its VersionId in a bucket with a versioning state (None when
+    never versioned: no VersionId answered), "null" included: an object written before versioning was enabled
+    keeps that version under the ones written after it, and GetObject takes VersionId=null (while versioning
+    is suspended a rewrite replaces it in place, and If-Match tells); `etag` None: the object was not there."""
 
     bucket: str
     key: str
@@ -252,10 +254,11 @@ def get_object(s3: Any, bucket: str, key: str, pin: ObjectVersion | None = None)
     if pin is not None and pin.etag is None:
         response["Body"].close()            # absent before, there now: none of its values was read
         raise ObjectChanged(pin, "Created")
-    version = response.get("VersionId")
-    got = ObjectVersion(bucket, key, response.get("ETag"), version if version and version != "null" else None)
+    got = ObjectVersion(bucket, key, response.get("ETag"), response.get("VersionId") or None)
     if pin is not None and params and (got.etag != pin.etag
-                                       or ("VersionId" in params and got.version_id != pin.version_id)):
+                                       or ("VersionId" in params and got.version_id != pin.version_id
+                                           # the null version answered without naming it: the ETag is the check
+                                           and not (pin.version_id == "null" and got.version_id is None))):
         # an endpoint that ignores If-Match or VersionId (an S3-compatible store, a caching proxy) answered
         # what the key holds now: another object, whose first values are not the ones settled
         response["Body"].close()

@@ -46,8 +46,8 @@ written (no progress, or the SendMessage failed): the message is reported back a
 own start (or resume point).
 
 A record cut in its middle can name S3 objects, which can change between two receives: the resume point
-pins the ones it had opened (ETag, and VersionId in a versioned bucket), and the settled values are
-skipped only in those versions (`_open_object`). An object that changed is read as it is now from its
+pins the ones it had opened (ETag, and VersionId in a versioned bucket, S3's "null" one included), and the
+settled values are skipped only in those versions (`_open_object`). An object that changed is read as it is now from its
 start, with a dead letter saying so (duplicates over a silent loss).
 
 With ParallelizationFactor above 1 several invocations read one shard, each a share of the partition

@@ -3,10 +3,14 @@ granted everything. moto (no IAM evaluation by default) answers a GetObject of a
 NoSuchKey and of a missing version 404 NoSuchVersion; AWS answers both 403 AccessDenied to a caller
 without s3:ListBucket on the bucket (the GetObject API reference, "Permissions": "If you don't have the
 s3:ListBucket permission, Amazon S3 returns an HTTP status code 403 Access Denied error"), and any read
-naming a VersionId 403 AccessDenied to a caller without s3:GetObjectVersion.
+naming a VersionId 403 AccessDenied to a caller without s3:GetObjectVersion. moto also sends no
+x-amz-version-id for an object's "null" version (one written before its bucket's versioning was enabled, or
+while it was suspended); S3 does in a bucket with a versioning state ("Objects that are stored in your
+bucket before you set the versioning state have a version ID of null"), and takes `versionId=null`.
 
 `S3Grants(moto_url, list_bucket=False, get_object_version=False)` is a fault proxy (tests/servers/
-fault_proxy.py: faults can still be added) whose forwarded GetObject answers follow those rules; the
+fault_proxy.py: faults can still be added) whose forwarded GetObject answers follow those rules (and name
+the "null" version of a bucket with a versioning state); the
 forwarder reaches it through AWS_ENDPOINT_URL_S3. Tests that rely on it say "contract" in their names."""
 from __future__ import annotations
 
@@ -38,7 +42,15 @@ class S3Grants(FaultProxy):
         status, out, data = super().forward(method, path, headers, body)
         if is_object and status == 404 and not self.list_bucket and any(code in data for code in HIDDEN):
             return self._deny(path)
+        if (is_object and status in (200, 206) and not any(k.lower() == "x-amz-version-id" for k in out)
+                and self._has_versioning(parts.path.strip("/").split("/", 1)[0])):
+            out = {**out, "x-amz-version-id": "null"}
         return status, out, data
+
+    def _has_versioning(self, bucket: str) -> bool:
+        """Whether the bucket's versioning was ever set (GetBucketVersioning answers a Status)."""
+        status, _, data = super().forward("GET", f"/{bucket}?versioning", {}, b"")
+        return status == 200 and b"<Status>" in data
 
     def _deny(self, path: str) -> tuple[int, dict[str, str], bytes]:
         with self.lock:

@@ -1008,10 +1008,12 @@ def test_skipping_the_settled_values_of_a_resumed_record_stops_at_the_time_reser
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
 
 
-def _cut_in_an_s3_object(fw: Any, setup: Setup, samples: Any, clock: Clock, *, versioned: bool = False) -> Any:
+def _cut_in_an_s3_object(fw: Any, setup: Setup, samples: Any, clock: Clock, *, versioned: bool = False,
+                         versioning_after: str | None = None) -> Any:
     """A Kinesis record naming an S3 object of 10 events; the first receive delivers 6 (chunks of two,
-    40 s each, 90 s to spend) and resumes after them. Returns (s3 client, events, batch, notification,
-    the slow sink)."""
+    40 s each, 90 s to spend) and resumes after them. `versioning_after` ("Enabled", "Suspended"): the
+    bucket's versioning set after the object was written (its version is S3's "null" one). Returns (s3
+    client, events, batch, notification, the slow sink)."""
     from types import SimpleNamespace
     s3 = fw.aws.client("s3")
     s3.create_bucket(Bucket="wia-ingest")
@@ -1019,6 +1021,8 @@ def _cut_in_an_s3_object(fw: Any, setup: Setup, samples: Any, clock: Clock, *, v
         s3.put_bucket_versioning(Bucket="wia-ingest", VersioningConfiguration={"Status": "Enabled"})
     events = [fresh(samples["alert-sample"]) for _ in range(10)]
     s3.put_object(Bucket="wia-ingest", Key="alerts/1.ndjson", Body=ndjson(events))
+    if versioning_after:
+        s3.put_bucket_versioning(Bucket="wia-ingest", VersioningConfiguration={"Status": versioning_after})
     notification = json.dumps(shapes.s3_notification("wia-ingest", ["alerts/1.ndjson"])).encode()
     batch = put(setup.kinesis, [notification])
     relay = fw.module.runtime().relay
@@ -1592,4 +1596,57 @@ def test_contract_a_pinned_version_the_role_may_not_read_by_version_id_is_read_b
         assert note["reason"].startswith("unparseable input: the S3 object s3://wia-ingest/alerts/1.ndjson named by "
                                          f"this record was rewritten (its ETag is no longer {head['ETag']})")
         assert _ids_in(out) == [e["id"] for e in [*cut.events[:6], *now]]
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+@pytest.mark.parametrize("bucket, change", [("enabled after the write", "unchanged"),
+                                            ("enabled after the write", "rewritten"),
+                                            ("enabled after the write", "null version deleted"),
+                                            ("suspended after the write", "rewritten"),
+                                            ("never versioned", "unchanged")])
+def test_contract_an_object_written_before_versioning_is_pinned_by_its_null_version(
+        forwarder, samples, monkeypatch, clock, tmp_path, aws, bucket, change):
+    """An object written before its bucket's versioning was set has S3's version "null" (GetObject answers
+    x-amz-version-id: null, which the contract layer adds where moto sends none) and is read again with
+    VersionId=null. The bucket's versioning enabled after the write: the object rewritten since is a new
+    version on top of the null one, so the null version is read on to its end (events 7-10 of it, each
+    event once in all, no dead letter), as any pinned version; the null version deleted is a change naming
+    it. Suspended: a rewrite replaces the null version in place, so If-Match fails and it is a change. A
+    bucket never versioned answers no VersionId, and the pin is its ETag alone. Before: "null" was never
+    pinned, so a rewrite in a versioned bucket was taken for a change (its first 6 events sent twice and a
+    dead letter) where the version read before was still there to read."""
+    with S3Grants(aws.moto.url, list_bucket=True, get_object_version=True) as s3_as_the_role:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_as_the_role.url)
+        fw, out = _file_forwarder(forwarder, tmp_path)
+        setup = Setup(fw, monkeypatch)
+        after = {"enabled after the write": "Enabled", "suspended after the write": "Suspended"}.get(bucket)
+        cut = _cut_in_an_s3_object(fw, setup, samples, clock, versioning_after=after)
+        key, events = "alerts/1.ndjson", cut.events
+        etag = cut.s3.head_object(Bucket="wia-ingest", Key=key)["ETag"]
+        (resumed,) = setup.left_in(setup.queue)
+        assert json.loads(resumed)["wiaResume"]["objects"] == [
+            {"bucket": "wia-ingest", "key": key, "eTag": etag, **({"versionId": "null"} if after else {})}]
+        now = [*[fresh(samples["alert-sample"]) for _ in range(4)], *events]
+        if change == "rewritten":
+            cut.s3.put_object(Bucket="wia-ingest", Key=key, Body=ndjson(now))
+        elif change == "null version deleted":
+            cut.s3.put_object(Bucket="wia-ingest", Key=key, Body=ndjson(now))
+            cut.s3.delete_object(Bucket="wia-ingest", Key=key, VersionId="null")
+        cut.relay.sink = cut.slow.sink
+
+        assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+
+        pinned = [s.path for s in s3_as_the_role.seen if s.headers.get("If-Match") == etag]
+        assert pinned == [f"/wia-ingest/{key}" + ("?versionId=null" if after else "")]
+    if (bucket, change) in (("enabled after the write", "unchanged"), ("enabled after the write", "rewritten"),
+                            ("never versioned", "unchanged")):
+        assert _ids_in(out) == [e["id"] for e in events] and fw.dead_letters() == []
+    else:
+        (note,) = fw.dead_letters()
+        what = ("lost the version read before (null: deleted)" if change == "null version deleted"
+                else f"was rewritten (its ETag is no longer {etag})")
+        assert note["reason"].startswith("unparseable input: the S3 object s3://wia-ingest/alerts/1.ndjson named by "
+                                         f"this record {what}")
+        assert json.loads(note["raw"])["versionId"] == "null"
+        assert _ids_in(out) == [e["id"] for e in [*events[:6], *now]]
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []

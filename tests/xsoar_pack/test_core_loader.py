@@ -75,3 +75,11 @@ def test_the_core_is_removed_at_exit_by_the_process_that_wrote_it(tmp_path):
     assert Path(out["core_path"]).parent.parent == temp
     assert list(temp.iterdir()) == []
 
+
+def test_a_forked_child_ending_does_not_remove_its_parents_core(tmp_path):
+    """os.fork() copies the atexit functions: the child's exit used to remove the zip the parent runs from, and
+    the parent's next import from it failed."""
+    out, temp = run_loader(tmp_path, "fork")
+    assert out["child_status"] == 0 and out["after_child"] is True
+    assert out["lazy_before"] is False and out["lazy_from"] == f"{out['core_path']}/wia_security/outputs.py"
+    assert list(temp.iterdir()) == []               # the parent removed it when it ended

@@ -36,7 +36,7 @@ def _load_core() -> None:
 
     The zip goes where no other user can reach it: an anonymous memory file (memfd, read by zipimport as
     /proc/self/fd/N), else a file made with O_EXCL|O_NOFOLLOW in a fresh 0700 directory of this process,
-    removed at exit or at once if the write fails. Never a shared temp folder under a name known in advance: a zip someone planted there
+    removed at this process's exit (not a forked child's) or at once if the write fails. Never a shared temp folder under a name known in advance: a zip someone planted there
     would be imported, a symlink written through. Each command may be a new process (the zip is rewritten,
     about a millisecond); XSOAR's Python loop runs the script again in the same process, so a core already
     loaded there is reused (registry below), not written once per command, and another version's loaded there
@@ -104,8 +104,15 @@ def _private_zip(blob: bytes, name: str) -> str:
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)    # a full disk: neither the partial zip nor its directory stays
         raise
-    atexit.register(shutil.rmtree, directory, True)
+    atexit.register(_remove_core_directory, directory, os.getpid())
     return path
+
+
+def _remove_core_directory(directory: str, owner_pid: int) -> None:
+    """Removes the fallback core at exit, in the process that wrote it only: a child of a bare os.fork() inherits
+    the atexit functions, and its exit would remove the zip its parent still imports from."""
+    if os.getpid() == owner_pid:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 _load_core()
