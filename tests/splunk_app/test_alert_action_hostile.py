@@ -90,10 +90,12 @@ def run_action_with(app: Path, body: dict, home: Path) -> subprocess.CompletedPr
     return run_raw(app, json.dumps(body), home)
 
 
-def test_destination_url_with_user_and_password_is_refused_without_repeating_them(built_app, splunkd, splunk_home):
+@pytest.mark.parametrize("url", ["xsoar+https://bob:hunter2-Pa55word@xsoar.example",
+                                 # a raw "/" in the password (urllib.request sends "hunter2/Pa55word")
+                                 "xsoar+https://bob:hunter2-Pa55word/x@xsoar.example"])
+def test_destination_url_with_user_and_password_is_refused_without_repeating_them(built_app, splunkd, splunk_home, url):
     app, _ = built_app
-    splunkd.confs["wia_security"] = {"destination:d": {"url": "xsoar+https://bob:hunter2-Pa55word@xsoar.example",
-                                                      "credential": "key"}}
+    splunkd.confs["wia_security"] = {"destination:d": {"url": url, "credential": "key"}}
     splunkd.passwords[("wia_security", "key")] = XSOAR_KEY
     run = run_action_with(app, payload(splunkd, "d"), splunk_home)
     assert run.returncode == 2 and "user:password" in run.stderr and "storage/passwords" in run.stderr

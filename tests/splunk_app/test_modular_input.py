@@ -74,6 +74,9 @@ def test_scheme_describes_every_argument(built_app):
     ({"source_url": "ftp://x"}, False, "taxii+https://"),
     ({"source_url": "taxii+https://t.example/api1/collections/x/", "password": "s3cret"}, False, "storage/passwords"),
     ({"source_url": "gateway+https://user:pw@gw.example"}, False, "user:password"),
+    # a raw "/" in the password: urllib.request sends "pa/s3cret" as the password
+    ({"source_url": "gateway+https://user:pa/s3cret@gw.example"}, False, "user:password"),
+    ({"source_url": "gateway+https://gw.example/feed?contact=soc@example.org"}, True, ""),
     ({"source_url": "gateway+https://gw.example", "page_size": "many"}, False, "whole number"),
     ({"source_url": "gateway+https://gw.example", "retries": "0", "retry_backoff": "0.5"}, True, ""),
     ({"source_url": "gateway+https://gw.example", "retries": "11"}, False, "retries must be a whole number from 0 to 10"),

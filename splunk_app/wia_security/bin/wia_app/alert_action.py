@@ -18,7 +18,7 @@ import sys
 import uuid
 from typing import Any, Callable, TextIO
 
-from .redact import Redactor
+from .redact import Redactor, carries_userinfo
 from .splunkd import Splunkd, SplunkdError
 
 #: Namespace for the deterministic event ids of alert results.
@@ -78,7 +78,7 @@ def execute(payload: Any, stderr: TextIO) -> int:
         url = settings.get("url", "").strip()
         if not url:
             raise SplunkdError(f"destination {destination!r} has no url; set it on the setup page", endpoint="configs/conf-wia_security")
-        if _has_userinfo(url):
+        if carries_userinfo(url):
             # A secret in wia_security.conf is stored in plain text: refuse it, and never repeat it.
             raise SplunkdError(f"destination {destination!r} url carries user:password; remove them and store the "
                                "secret in storage/passwords through the setup page", endpoint="configs/conf-wia_security")
@@ -180,10 +180,6 @@ def dead_letter(record: dict[str, Any], log: Callable[[str], None], redact: Reda
         except OSError as exc:
             log(f"ERROR wia_send_event: cannot write the dead-letter log {path}: {exc.strerror}")
     log(f"ERROR wia_send_event dead_letter={line}")
-
-
-def _has_userinfo(url: str) -> bool:
-    return "@" in url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
 
 
 def _single(value: Any) -> Any:

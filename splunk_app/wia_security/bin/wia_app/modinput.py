@@ -22,7 +22,7 @@ from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, settle_seconds
 from .checkpoint import Checkpoint, CheckpointError
 from .client_cert import secret_fragments
 from .pull import SourceError, open_source
-from .redact import Redactor
+from .redact import Redactor, carries_userinfo
 from .splunkd import Splunkd, SplunkdError
 
 SCHEME = """<scheme>
@@ -168,7 +168,7 @@ def validate(params: dict[str, str]) -> str | None:
         return (f"a client certificate is presented in a TLS handshake, and source_url starts with {scheme.lower()}://: "
                 "use kafka+ssl:// or kafka+sasl_ssl:// (client_certificate_credential is for Kafka over TLS), or clear "
                 "client_certificate_credential")
-    if "@" in url.split("://", 1)[1].split("/", 1)[0]:
+    if carries_userinfo(url):
         return "source_url must not carry user:password; use the 'credential' parameter"
     if params.get("stix_content", "wia") not in ("wia", "stix"):
         return "stix_content must be wia or stix"

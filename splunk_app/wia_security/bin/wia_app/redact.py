@@ -15,6 +15,15 @@ MASK = "***"
 MIN_SECRET_CHARS = 4
 
 
+def carries_userinfo(url: str) -> bool:
+    """Whether `url` holds user info (user:password@) that a .conf file would keep in clear: any "@" after
+    the scheme and before the query or fragment. Stricter than RFC 3986, whose authority ends at the first
+    "/": urllib.request sends `https://user:pa/ss@host` with "pa/ss" as the password, and a path holding
+    an "@" is no destination's (refused with the same message, which names no value)."""
+    rest = url.split("://", 1)[-1]
+    return "@" in rest.split("?", 1)[0].split("#", 1)[0]
+
+
 class Redactor:
     def __init__(self, *secrets: str | None) -> None:
         from wia_security.redact import proxy_credentials      # bin/lib: on sys.path once the entry script runs
