@@ -444,8 +444,7 @@ class ScramClient:
         self.hash_name = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}[mechanism]
         self._password = password.encode("utf-8")
         self._nonce = nonce or base64.b64encode(os.urandom(24)).decode("ascii")
-        name = username.replace("=", "=3D").replace(",", "=2C")
-        self._client_first_bare = f"n={name},r={self._nonce}"
+        self._client_first_bare = f"n={saslname(username)},r={self._nonce}"
         self._server_signature: bytes | None = None
         self.done = False
 
@@ -496,6 +495,39 @@ class ScramClient:
                              "credential (or something between answers for it)")
         self.done = True
         return None
+
+
+def saslname(username: str) -> str:
+    """A user name as SCRAM's client-first message carries it (RFC 5802 section 5.1 "saslname"): ',' and '=' as
+    =2C and =3D, which Kafka's ScramSaslServer decodes. Without it `a,b` reads as the name `a` and a broken
+    attribute, `a=b` as a malformed name: the broker refuses the message."""
+    return username.replace("=", "=3D").replace(",", "=2C")
+
+
+#: The name scram_username_for gives a SCRAM client library to see how it sends ',' and '='.
+SASLNAME_PROBE = "=,"
+
+
+def scram_username_for(username: str, first_message: Callable[[str], bytes]) -> str | None:
+    """The user name to hand a SCRAM client library so that the broker reads `username`: `first_message(name)` is
+    the library's client-first message for `name` (with any password). A name without ',' or '=' is the same either
+    way and the library is not asked. Otherwise: `username` when the library escapes them itself, saslname(username)
+    when it sends names as given (kafka-python 3.0 does: its SCRAM puts `n=` + the name as is), None when its
+    message for SASLNAME_PROBE is neither, or cannot be made: then no name works with it and the caller refuses the
+    user name up front. The name for SCRAM only: PLAIN sends it as is, and escaped it names another user."""
+    if saslname(username) == username:
+        return username
+    try:
+        sent = first_message(SASLNAME_PROBE)
+    except Exception:             # a library whose SCRAM client is not where, or not what, it was: undecided
+        return None
+    if not isinstance(sent, bytes):
+        return None
+    if sent.startswith(f"n,,n={saslname(SASLNAME_PROBE)},r=".encode("ascii")):
+        return username
+    if sent.startswith(f"n,,n={SASLNAME_PROBE},r=".encode("ascii")):
+        return saslname(username)
+    return None
 
 
 def _scram_attributes(message: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from wia_security.kafka_sasl import LoginRefused, MechanismNotOffered, Refusal, ScramClient
+from wia_security.kafka_sasl import LoginRefused, MechanismNotOffered, Refusal, ScramClient, scram_username_for
 
 # RFC 7677 section 3: user "user", password "pencil"
 CLIENT_NONCE = "rOprNGfwEbeRWgbNEkqO"
@@ -60,6 +60,41 @@ def test_a_server_first_message_the_client_cannot_use_is_refused(server_first, w
 def test_user_names_are_escaped_as_rfc_5802_says():
     client = ScramClient("SCRAM-SHA-512", "svc,wia=1", "pw", nonce="abc")
     assert client.first() == b"n,,n=svc=2Cwia=3D1,r=abc"
+
+
+def kafka_python_first(name: str) -> bytes:
+    """kafka-python's own SCRAM client-first message (the library both deployables embed)."""
+    from kafka.net.sasl.scram import ScramClient as KafkaPythonScram
+    return KafkaPythonScram(name, "pw", "SCRAM-SHA-256").first_message()
+
+
+def test_kafka_python_gets_a_user_name_it_sends_as_rfc_5802_says():
+    """kafka-python 3.0 puts the name into `n=` as given: for a name with ',' or '=' it is given it escaped (and
+    then sends what this module's client sends); a name without them is given as it is."""
+    assert kafka_python_first("svc,wia=1").startswith(b"n,,n=svc,wia=1,r=")       # the gap: sent unescaped
+    given = scram_username_for("svc,wia=1", kafka_python_first)
+    assert given == "svc=2Cwia=3D1"
+    assert kafka_python_first(given).startswith(b"n,,n=svc=2Cwia=3D1,r=")
+    assert scram_username_for("wia-reader", kafka_python_first) == "wia-reader"
+
+
+def test_a_library_that_escapes_itself_is_not_given_the_name_escaped_twice():
+    def escaping(name: str) -> bytes:
+        return ScramClient("SCRAM-SHA-256", name, "pw", nonce="abc").first()
+    assert scram_username_for("svc,wia=1", escaping) == "svc,wia=1"
+
+
+def moved(name: str) -> bytes:
+    raise ImportError("No module named 'kafka.net.sasl.scram'")
+
+
+@pytest.mark.parametrize("first_message", [
+    moved,                                         # a kafka-python that keeps its SCRAM client elsewhere
+    lambda name: b"n,,n=svc=2C,r=abc",            # neither the name as given nor escaped
+    lambda name: "n,,n==,,r=abc"])                 # not bytes
+def test_a_library_whose_scram_names_cannot_be_told_gets_no_name_with_a_comma_or_equals(first_message):
+    assert scram_username_for("svc,wia", first_message) is None
+    assert scram_username_for("svc-wia", first_message) == "svc-wia"       # not asked: the same either way
 
 
 def test_the_errors_name_broker_user_and_mechanisms_and_say_when_the_mechanism_was_chosen():

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:read_text is deprecated:Deprecat
                                         "ignore:open_text is deprecated:DeprecationWarning")
 
 USER, PASSWORD = "wia-reader", "splunk-sasl-Pa55-51-3f9d0c"
+#: A Kafka user whose name SCRAM must send escaped (RFC 5802: ',' as =2C, '=' as =3D); same password.
+ESCAPED_USER = "svc,wia=reader"
 WRONG_PASSWORD = "splunk-not-the-Pa55-51-e4a2"
 SESSION_KEY = "splunkd-session-key-kafka-sasl-51"
 #: The pre-flight login is one round trip or two; kafka-python took 30 s.
@@ -32,7 +34,8 @@ FAST_SECONDS = 5
 @pytest.fixture(scope="module")
 def sasl_ssl_kafka(tmp_path_factory):
     from servers.kafka_sasl_proxy import start_sasl_kafka
-    server = start_sasl_kafka({USER: PASSWORD}, tls_directory=tmp_path_factory.mktemp("splunk-kafka-sasl"))
+    server = start_sasl_kafka({USER: PASSWORD, ESCAPED_USER: PASSWORD},
+                              tls_directory=tmp_path_factory.mktemp("splunk-kafka-sasl"))
     try:
         yield server
     finally:
@@ -65,14 +68,14 @@ def publish(server, mechanism: str, n: int) -> tuple[str, list[dict]]:
     return topic, events
 
 
-def read_all(app, splunkd, tmp_path, server, query: str = ""):
+def read_all(app, splunkd, tmp_path, server, query: str = "", user: str = USER):
     """(run, the proxy's logins during the run) for an input reading a new topic of 4 events over SASL_SSL (`query`:
     ?sasl_mechanism=..., or none): every event is indexed once, and the password and session key shown nowhere."""
     topic, events = publish(server, "PLAIN", 4)
     before = len(server.logins)
     run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
         "source_url": f"kafka+sasl_ssl://{server.bootstrap}/{topic}{query}", "credential": "kafka_reader",
-        "username": USER}))
+        "username": user}))
     assert run.returncode == 0, run.stderr
     assert sorted(g["event"]["id"] for g in streamed(run.stdout)) == sorted(e["id"] for e in events)
     assert PASSWORD not in run.stderr + run.stdout and SESSION_KEY not in run.stderr + run.stdout
@@ -120,6 +123,21 @@ def test_without_a_mechanism_a_user_the_broker_knows_for_plain_only_still_logs_i
     assert ("using PLAIN (refused before it: SCRAM-SHA-512 (SASL_AUTHENTICATION_FAILED: Authentication failed during "
             "authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512); SCRAM-SHA-256") in run.stderr
     assert "configure PLAIN to skip them" in run.stderr
+
+
+@pytest.mark.parametrize("query,mechanism", [("?sasl_mechanism=SCRAM-SHA-512", "SCRAM-SHA-512"),
+                                             ("?sasl_mechanism=SCRAM-SHA-256", "SCRAM-SHA-256"),
+                                             ("", "SCRAM-SHA-512"),             # discovered
+                                             ("?sasl_mechanism=PLAIN", "PLAIN")])
+def test_a_user_name_with_a_comma_and_an_equals_sign_logs_in_with_kafka_python_too(
+        built_app, splunkd, tmp_path, sasl_ssl_kafka, query, mechanism):
+    """kafka-python 3.0's SCRAM sends the name unescaped ('n=svc,wia=reader'), which the broker cannot read: the
+    pre-flight (which escapes) logged in, then kafka-python's logins were refused until its 30 s "Unable to
+    bootstrap". kafka-python now gets the name escaped for SCRAM, and as it is for PLAIN (escaped there, it would
+    name another user)."""
+    app, _ = built_app
+    _, logins = read_all(app, splunkd, tmp_path, sasl_ssl_kafka, query, user=ESCAPED_USER)
+    assert len(logins) >= 2 and all(login == Login(mechanism, ESCAPED_USER, True) for login in logins), logins
 
 
 def refused(mechanism: str) -> str:

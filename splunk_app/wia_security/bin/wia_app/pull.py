@@ -543,6 +543,24 @@ class KafkaSource:
         elif login.mechanism == "PLAIN" and kafka_sasl.plain_warning(self._tls):
             self.warnings.append(f"the Kafka broker {server}: {kafka_sasl.plain_warning(self._tls)}")
 
+    def _kafka_python_config(self) -> dict[str, Any]:
+        """self.config as kafka-python gets it. With SCRAM the user name is given in the form kafka-python must have
+        for the broker to read it (kafka_sasl.scram_username_for): kafka-python 3.0 sends ',' and '=' unescaped, so
+        the pre-flight logged in and kafka-python's login was refused until its 30 s "Unable to bootstrap". PLAIN
+        sends the name as it is. A name kafka-python cannot send right is refused here, before kafka-python starts."""
+        config = dict(self.config)
+        if str(config.get("sasl_mechanism") or "").startswith("SCRAM-"):
+            username = config.get("sasl_plain_username") or ""
+            sent = kafka_sasl.scram_username_for(username, _kafka_python_scram_first)
+            if sent is None:
+                raise SourceError(f"the Kafka user in 'username' ({username!r}) contains ',' or '=', which SCRAM sends "
+                                  "as =2C and =3D (RFC 5802), and the bundled kafka-python's SCRAM client was not "
+                                  "found to send them so: the broker would refuse its login. Use a Kafka user without "
+                                  "',' and '=' (or ?sasl_mechanism=PLAIN over TLS, if the broker offers it)",
+                                  url=self._where)
+            config["sasl_plain_username"] = sent
+        return config
+
     class _LastConnectionError(logging.Handler):
         """The last connection failure kafka-python logged. It logs why a connection failed (a SASL error, a
         dropped connection) only to its own logger, which has a NullHandler and never reaches splunkd.log,
@@ -570,11 +588,12 @@ class KafkaSource:
         except ImportError as exc:  # pragma: no cover - vendored in bin/lib
             raise SourceError(f"kafka-python is not available: {exc}", url=self._where) from None
         offsets: dict[str, int] = {str(k): int(v) for k, v in (position.get("offsets") or {}).items()}
+        config = self._kafka_python_config()
         last_error = self._LastConnectionError()
         kafka_log = logging.getLogger("kafka")
         kafka_log.addHandler(last_error)
         try:
-            consumer = KafkaConsumer(**self.config)
+            consumer = KafkaConsumer(**config)
         except KafkaError as exc:
             kafka_log.removeHandler(last_error)
             # not retried within the run: kafka-python's bootstrap has just retried for 30 s itself
@@ -625,6 +644,12 @@ CLIENT_ID = "wia-security-splunk-app"
 #: answer, a login answer the check cannot read), over TLS that verifies the broker only: the app's default before
 #: mechanisms were discovered. Elsewhere the run ends asking for ?sasl_mechanism= (KafkaSource._settle_mechanism).
 UNDISCOVERED_SASL_MECHANISM = "PLAIN"
+
+
+def _kafka_python_scram_first(name: str) -> bytes:
+    """kafka-python's SCRAM client-first message for user `name` (kafka_sasl.scram_username_for reads it)."""
+    from kafka.net.sasl.scram import ScramClient        # where kafka-python 3.0 keeps it
+    return ScramClient(name, "probe", "SCRAM-SHA-256").first_message()
 
 
 def _speaks_tls(host: str, port: int, timeout: float) -> bool:

@@ -226,6 +226,7 @@ class Client(BaseClient):
             kafka_sasl_check(config["bootstrap_servers"], config, unasked)
         if "sasl" in scheme and not config["sasl_mechanism"]:
             kafka_undiscovered_mechanism(config, config.get("ssl_context"), unasked)
+        kafka_python_scram_username(config)
         consumer = KafkaConsumer(**config)
         events: list[dict[str, Any]] = []
         problems: list[str] = []
@@ -443,6 +444,29 @@ def kafka_undiscovered_mechanism(config: dict[str, Any], context: ssl.SSLContext
                            f"which to use ({why}); {kafka_sasl.plain_withheld_reason(context)}, so it is not assumed: "
                            "add ?sasl_mechanism=SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN to the Source URL (the one the "
                            "broker is configured for), or check that the brokers are reachable Kafka listeners")
+
+
+def kafka_python_scram_first(name: str) -> bytes:
+    """kafka-python's SCRAM client-first message for user `name` (kafka_sasl.scram_username_for reads it)."""
+    from kafka.net.sasl.scram import ScramClient        # where kafka-python 3.0 keeps it
+    return ScramClient(name, "probe", "SCRAM-SHA-256").first_message()
+
+
+def kafka_python_scram_username(config: dict[str, Any]) -> None:
+    """With SCRAM, the user name in `config` in the form kafka-python must be given it for the broker to read it
+    (kafka_sasl.scram_username_for): kafka-python 3.0 sends ',' and '=' unescaped, so the pre-flight logged in and
+    kafka-python's login was refused until its 30 s "Unable to bootstrap". PLAIN sends the name as it is. A name
+    kafka-python cannot send right is refused here, before kafka-python starts."""
+    if not str(config.get("sasl_mechanism") or "").startswith("SCRAM-"):
+        return
+    username = config.get("sasl_plain_username") or ""
+    sent = kafka_sasl.scram_username_for(username, kafka_python_scram_first)
+    if sent is None:
+        raise DemistoException(f"the Kafka user in the Credentials parameter ({username!r}) contains ',' or '=', which "
+                               "SCRAM sends as =2C and =3D (RFC 5802), and the embedded kafka-python's SCRAM client was "
+                               "not found to send them so: the broker would refuse its login. Use a Kafka user without "
+                               "',' and '=' (or ?sasl_mechanism=PLAIN over TLS, if the broker offers it).")
+    config["sasl_plain_username"] = sent
 
 
 def kafka_sasl_login(sock: socket.socket, server: str, versions: bytes, config: dict[str, Any],
