@@ -7,12 +7,14 @@ a source, and findings back as WIA events.
 Each event becomes one finding whose id is the event's UUID without dashes: 32 hex characters, which
 is the API's rule for a finding id ("alphanumeric, 1 to 32 characters", CreateFindingRequest). A
 re-sent event meets ALREADY_EXISTS and updates the same finding (UpdateFinding with an empty mask
-replaces every mutable field), so delivery is idempotent. The mapping (`to_finding`):
+replaces every mutable field), so delivery is idempotent. v2's `Finding.state` is output only (Create and
+UpdateFinding ignore it; a new finding is ACTIVE): when the finding answered is not in the event's state,
+SetFindingState sets it. The mapping (`to_finding`):
 
 | Finding field      | from the WIA event                                                            |
 | ------------------ | ----------------------------------------------------------------------------- |
 | category           | `WIA_<TYPE>` + `_<data.category or data.event_type>` upper-cased              |
-| state              | INACTIVE when data.status is resolved/closed/false_positive/inactive, else ACTIVE |
+| state              | INACTIVE when data.status is resolved/closed/false_positive/inactive, else ACTIVE (SetFindingState) |
 | event_time         | timestamp                                                                     |
 | severity           | band: informational/low LOW, medium MEDIUM, high HIGH, critical/emergency CRITICAL |
 | finding_class      | vulnerability VULNERABILITY; alert/incident/threat_intel THREAT; others OBSERVATION |
@@ -283,6 +285,12 @@ def _foreign_finding_to_event(finding: Any, state: str) -> dict[str, Any]:
     return event
 
 
+def _state_name(finding: Any) -> str:
+    """The state of a finding as the server answered it ("ACTIVE", "INACTIVE"; "" when not told)."""
+    state = getattr(finding, "state", None)
+    return getattr(state, "name", "") or ""
+
+
 def _finding_bytes(finding: Any) -> bytes:
     """A finding as JSON (the proto's JSON mapping), for the dead-letter record."""
     try:
@@ -390,16 +398,32 @@ class SccSink(BatchingSink):
 
     def _upsert(self, finding_id: str, finding: dict[str, Any]) -> Outcome:
         from google.api_core import exceptions as gexc
+        # v2's Finding.state is output only: Create/UpdateFinding ignore it (a new finding is ACTIVE, an
+        # updated one keeps its state); SetFindingState is the one way to set it.
+        wanted = finding.pop("state", "ACTIVE")
+        name = f"{self.parent}/findings/{finding_id}"
+        step = "CreateFinding"
         try:
             try:
-                self._client.create_finding(request={"parent": self.parent, "finding_id": finding_id,
-                                                     "finding": finding}, retry=None, timeout=self.timeout)
+                written = self._client.create_finding(request={"parent": self.parent, "finding_id": finding_id,
+                                                               "finding": finding}, retry=None, timeout=self.timeout)
             except gexc.AlreadyExists:
-                finding["name"] = f"{self.parent}/findings/{finding_id}"
-                self._client.update_finding(request={"finding": finding}, retry=None, timeout=self.timeout)
+                step = "UpdateFinding"
+                finding["name"] = name
+                written = self._client.update_finding(request={"finding": finding}, retry=None, timeout=self.timeout)
+            if _state_name(written) != wanted:
+                step = f"SetFindingState {wanted}"
+                self._client.set_finding_state(request={"name": name, "state": wanted}, retry=None,
+                                               timeout=self.timeout)
             return Outcome.delivered()
         except gexc.GoogleAPICallError as exc:
-            return Outcome.from_error(_grpc_error(exc))
+            error = _grpc_error(exc)
+            if step.startswith("SetFindingState"):
+                # the finding is written but shows the wrong state: a retry updates it and sets the state again
+                error = DeliveryError(f"finding {name} written, but its state not set to {wanted} "
+                                      f"({step} needs securitycenter.findings.setState): {error.reason}",
+                                      retryable=error.retryable, retry_after=error.retry_after, details=error.details)
+            return Outcome.from_error(error)
         except Exception as exc:  # noqa: BLE001 - one finding's failure must not take its batch-mates' outcomes
             from ..delivery.batching import classify_exception
             return Outcome.from_error(classify_exception(exc))

@@ -25,11 +25,11 @@ def called(source: str) -> set[str]:
 def test_the_role_grants_exactly_what_the_delivery_path_calls():
     from wia_security.connectors.gcp.scc import SccSink
     delivery = inspect.getsource(SccSink.post) + inspect.getsource(SccSink._upsert)
-    assert called(delivery) == {"create_finding", "update_finding"}
+    # SetFindingState: v2's Finding.state is output only, so a resolved event's INACTIVE is set by it
+    assert called(delivery) == {"create_finding", "update_finding", "set_finding_state"}
     # the function's entry points use the sink only through the relay (no set_state, no list_events)
     main = (ROOT / "gcp_function" / "main.py").read_text()
     assert not re.search(r"\.(set_state|list_events|list_findings|set_finding_state)\(", main)
     role = yaml.safe_load((ROOT / "gcp_function" / "deploy" / "scc-findings-writer.yaml").read_text())
-    # before: securitycenter.findings.setState too, which only SccSink.set_state (not the function) needs
     assert sorted(role["includedPermissions"]) == sorted(PERMISSION[m] for m in called(delivery))
     assert role["stage"] == "GA"

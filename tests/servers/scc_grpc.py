@@ -11,7 +11,10 @@ RPCs the connector uses follow the documented contract (contract test server):
   (INVALID_ARGUMENT); an existing id is ALREADY_EXISTS.
 - UpdateFinding: "creates or updates"; an empty update mask replaces every mutable field, a mask
   updates the named ones (`source_properties.<key>` for one property).
-- SetFindingState: ACTIVE / INACTIVE.
+- Output-only fields of the v2 Finding (`state`, `create_time`, `security_marks`, `mute_info`, ...: the
+  client's own Finding docstring) are ignored on create and update: a new finding is ACTIVE, an
+  updated one keeps its state.
+- SetFindingState: ACTIVE / INACTIVE, the only way to change a finding's state.
 - ListFindings: parent `.../sources/{id or -}/locations/{loc}`, `filter` with `field="value"` terms
   joined by AND (category, state, severity, finding_class, resource_name), page_size (default 10,
   max 1000) and page tokens.
@@ -40,6 +43,9 @@ SERVICE = "google.cloud.securitycenter.v2.SecurityCenter"
 _FINDING_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _SOURCE = re.compile(r"^organizations/(\d+)/sources/(\d+|-)(?:/locations/([a-z0-9-]+))?$")
 _FILTER_TERM = re.compile(r'^\s*(\w+)\s*=\s*"([^"]*)"\s*$')
+#: Fields of the v2 Finding its docstring marks "Output only" (set by the server, ignored in requests).
+OUTPUT_ONLY = ("state", "canonical_name", "security_marks", "create_time", "mute_info", "mute_update_time",
+               "external_systems", "contacts", "parent_display_name")
 
 
 class _RecordingChannel(grpc.Channel):
@@ -169,10 +175,11 @@ class FakeSecurityCenter:
         name = f"{source}/locations/{location}/findings/{request.finding_id}"
         if name in self.state.findings:
             raise _Abort(grpc.StatusCode.ALREADY_EXISTS, f"finding {name} already exists")
-        finding = self.t.Finding(request.finding)
+        finding = self._writable(request.finding)
         finding.name, finding.parent = name, f"{source}/locations/{location}"
         finding.canonical_name = name
         finding.create_time = _now()
+        finding.state = self.t.Finding.State.ACTIVE
         self.state.findings[name] = finding
         return finding
 
@@ -186,9 +193,10 @@ class FakeSecurityCenter:
         current = self.state.findings.get(full)
         paths = list(request.update_mask.paths) if request.update_mask else []
         if current is None or not paths:
-            updated = self.t.Finding(request.finding)
+            updated = self._writable(request.finding)
             if current is not None:        # output-only fields survive a full replacement
-                updated.create_time = current.create_time
+                for name in OUTPUT_ONLY:
+                    setattr(updated, name, getattr(current, name))
         else:
             updated = self.t.Finding(current)
             for path in paths:
@@ -198,14 +206,22 @@ class FakeSecurityCenter:
                         updated.source_properties[key] = request.finding.source_properties[key]
                     elif key in updated.source_properties:
                         del updated.source_properties[key]
-                else:
+                elif path not in OUTPUT_ONLY:
                     setattr(updated, path, getattr(request.finding, path))
         updated.name = updated.canonical_name = full
         updated.parent = full.rsplit("/findings/", 1)[0]
         if current is None:
             updated.create_time = _now()
+            updated.state = self.t.Finding.State.ACTIVE
         self.state.findings[full] = updated
         return updated
+
+    def _writable(self, requested: Any) -> Any:
+        """The finding as a create/update request gives it: output-only fields dropped."""
+        finding = self.t.Finding(requested)
+        for name in OUTPUT_ONLY:
+            finding.__delattr__(name)
+        return finding
 
     def SetFindingState(self, request: Any) -> Any:  # noqa: N802
         finding = self.state.findings.get(_with_location(request.name))

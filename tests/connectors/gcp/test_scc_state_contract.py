@@ -1,0 +1,82 @@
+"""SCC v2 finding state and event time, as the API defines them (contract server: tests/servers/scc_grpc.py).
+
+In v2 `Finding.state` is output only (the client's own Finding docstring): CreateFinding and UpdateFinding
+ignore it, a new finding is ACTIVE, and only SetFindingState changes it."""
+from __future__ import annotations
+
+import copy
+
+import grpc
+import pytest
+
+pytest.importorskip("google.cloud.securitycenter_v2", reason="the gcp extra is not installed")
+
+from servers.scc_grpc import scc, scc_server  # noqa: E402,F401
+
+from wia_security.connectors import open_sink  # noqa: E402
+from wia_security.connectors.delivery.policy import DeliveryPolicy  # noqa: E402
+from wia_security.connectors.gcp.scc import finding_id_for  # noqa: E402
+
+FAST = DeliveryPolicy(max_wait=0, initial_backoff=0.001, max_backoff=0.01, max_attempts=4)
+
+
+def send(server, source, events, **options):
+    url = f"scc://{source}?endpoint={server.endpoint}&ca_file={server.ca_file}&auth=anonymous"
+    with open_sink(url, delivery=options.pop("delivery", FAST), **options) as sink:
+        report = sink.send(events)
+        report.merge(sink.flush())
+    return report
+
+
+def finding_of(server, event):
+    return next(f for f in server.state.findings.values() if f.name.endswith(finding_id_for(event)))
+
+
+def with_status(event, status):
+    event = copy.deepcopy(event)
+    event["data"]["status"] = status
+    return event
+
+
+def test_contract_a_resolved_event_becomes_an_inactive_finding(scc, samples):
+    source = scc.create_source()
+    resolved = with_status(samples["alert-sample"], "false_positive")
+    report = send(scc, source, [resolved, samples["incident-sample"]])
+    assert report.delivered == 2 and not report.failed
+    assert finding_of(scc, resolved).state.name == "INACTIVE"
+    assert finding_of(scc, samples["incident-sample"]).state.name == "ACTIVE"
+    # an ACTIVE event needs no SetFindingState (a new finding is ACTIVE)
+    assert scc.state.calls.count("SetFindingState") == 1
+
+
+def test_contract_a_resent_event_moves_the_state_both_ways(scc, samples):
+    source = scc.create_source()
+    alert = samples["alert-sample"]
+    assert send(scc, source, [alert]).delivered == 1
+    assert send(scc, source, [with_status(alert, "resolved")]).delivered == 1
+    assert finding_of(scc, alert).state.name == "INACTIVE" and len(scc.state.findings) == 1
+    assert send(scc, source, [with_status(alert, "investigating")]).delivered == 1   # reopened
+    assert finding_of(scc, alert).state.name == "ACTIVE"
+    assert send(scc, source, [alert]).delivered == 1                 # same state: no SetFindingState
+    assert scc.state.calls.count("SetFindingState") == 2
+
+
+def test_contract_set_state_failing_after_the_create_is_retried_to_the_right_state(scc, samples):
+    source = scc.create_source()
+    resolved = with_status(samples["alert-sample"], "closed")
+    scc.state.override_next("SetFindingState", lambda req, ctx, impl: ctx.abort(grpc.StatusCode.UNAVAILABLE, "later"))
+    report = send(scc, source, [resolved])
+    assert report.delivered == 1 and not report.failed
+    assert finding_of(scc, resolved).state.name == "INACTIVE" and len(scc.state.findings) == 1
+    assert scc.state.calls.count("SetFindingState") == 2
+
+
+def test_contract_state_refused_names_the_finding_written(scc, samples):
+    source = scc.create_source()
+    resolved = with_status(samples["alert-sample"], "resolved")
+    scc.state.override_next("SetFindingState",
+                            lambda req, ctx, impl: ctx.abort(grpc.StatusCode.PERMISSION_DENIED, "no setState"))
+    report = send(scc, source, [resolved])
+    assert not report.delivered and len(report.failed) == 1 and not report.failed[0].retryable
+    reason = report.failed[0].reason
+    assert "PERMISSION_DENIED" in reason and "INACTIVE" in reason and "securitycenter.findings.setState" in reason
