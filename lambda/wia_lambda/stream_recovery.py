@@ -31,9 +31,10 @@ dead letter of its own (`Reading._gone`).
 The reading is weighed against the invocation's time (`handler.time_left`: what the Lambda context has
 left before `WIA_TIME_RESERVE`): a Kinesis call, or a throttling backoff and the call after it, is not
 started when it could end inside the reserve, a call counted as long as the longest one of this reading
-so far (SDK retries included); no Kinesis record is started, and no further value of one is handed
-over, once the reserve is reached. Each Kinesis record of the range is its own relay record (`Part`),
-so the relay accounts for each one. A reading that stops (out of time, throttled throughout, the
+so far (SDK retries included), and so is a GetObject of an S3 object a record names once values of the
+record were handed over on this receive (the record is then cut before it, `_open_object`); no Kinesis
+record is started, and no further value of one is handed over, once the reserve is reached. Each Kinesis
+record of the range is its own relay record (`Part`), so the relay accounts for each one. A reading that stops (out of time, throttled throughout, the
 loss's dead letter not written, a destination failing) keeps what it settled (every value delivered
 or dead-lettered): the forwarder sends the failure queue a copy of the failure record with a resume
 point (`RESUME`: the last record settled from the range's start on, how many of its values were settled
@@ -338,16 +339,21 @@ def where_of(body: str | None, default: str) -> str:
 
 
 class Budget:
-    """The reading's time: a Kinesis call, or a backoff wait and the call after it, is started only if it
-    can end before the invocation's time reserve (`time_left`), a call counted as long as the longest one
-    of this reading so far. Without a Lambda context (`time_left` None) there is no limit."""
+    """The reading's time: a Kinesis call (an S3 read: `calls`), or a backoff wait and the call after it, is
+    started only if it can end before the invocation's time reserve (`time_left`), a call counted as long as
+    the longest one of this reading so far. Without a Lambda context (`time_left` None) there is no limit."""
 
-    def __init__(self, left: Callable[[], float | None] = time_left) -> None:
+    def __init__(self, left: Callable[[], float | None] = time_left, calls: str = "Kinesis call") -> None:
         self._left = left
-        self.longest = 0.0          # seconds the slowest Kinesis call of the reading took
+        self.calls = calls
+        self.longest = 0.0          # seconds the slowest call of the reading took
 
     def call(self, operation: Callable[..., Any], **params: Any) -> Any:
-        before = self._need(self.longest, "the next Kinesis call")
+        return self.call_within(self.longest, operation, **params)
+
+    def call_within(self, expected: float, operation: Callable[..., Any], **params: Any) -> Any:
+        """`operation(**params)` if `expected` seconds (and more than none) are left before the reserve."""
+        before = self._need(expected, f"the next {self.calls}")
         try:
             return operation(**params)
         finally:
@@ -500,6 +506,8 @@ class Reading:
     #: the message's last receive (`WIA_SQS_MAX_RECEIVE_COUNT`): a pinned S3 read S3 still denies is given up
     last_receive: bool = False
     parts: list[Part] = field(default_factory=list)
+    #: the time of the S3 reads (GetObject) of the objects the records name
+    s3_budget: Budget = field(default_factory=lambda: Budget(calls="S3 read"))
 
     def records(self, runtime: Any) -> Iterator[SourceRecord]:
         """The range's records, one Part each, then a Part that stops the reading (its items raise why:
@@ -553,8 +561,8 @@ class Reading:
     def _values(self, part: Part, data: bytes, runtime: Any) -> Iterator[Item]:
         source = f"kinesis:{self.info.stream_name}:{part.sequence}"
         values = body_items(data, source, lambda bucket, key: _open_object(part, source, bucket, key, runtime,
-                                                                           self.last_receive))
-        for item in values:
+                                                                           self.last_receive, self.s3_budget))
+        for item in _cut_before_late_reads(values, part):
             while part.notes:           # a change found opening an object: on record, not counted as a value
                 yield part.notes.pop(0)
             index, part.seen = part.seen, part.seen + 1
@@ -568,6 +576,8 @@ class Reading:
                 return
             yield item
             part.handed += 1
+        if part.cut:
+            return
         yield from part.notes
         part.notes.clear()
         seen = part.seen
@@ -690,8 +700,20 @@ class Reading:
         return json.dumps({**self.document, RESUME: point.as_json()})
 
 
+def _cut_before_late_reads(values: Iterator[Item], part: Part) -> Iterator[Item]:
+    """`values`, ending with `part` cut when an S3 read was not started for the time (`_open_object`) after
+    values of it were handed over on this receive (the resume point then keeps them); with none handed
+    over yet, the OutOfTime goes on (the record is retried as it was)."""
+    try:
+        yield from values
+    except OutOfTime:
+        if not part.handed:
+            raise
+        part.cut = True
+
+
 def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any,
-                 last_receive: bool = False) -> Iterator[Item]:
+                 last_receive: bool = False, budget: Budget | None = None) -> Iterator[Item]:
     """The values of an S3 object the record `part` names. While the values of a resumed record settled on
     an earlier receive are being skipped, the object is read in the version read then (the resume point's
     pin: IfMatch its ETag, and its VersionId in a versioned bucket), so the values skipped are the ones
@@ -701,8 +723,19 @@ def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any,
     settled from it and that values of the earlier version not yet delivered are lost unless it still
     holds them. A pinned read S3 answers AccessDenied (`ObjectDenied`: a deleted object, to a role without
     s3:ListBucket on the bucket, or no read access) fails the record, so the message is retried, up to its
-    `last_receive`: there the object is given up as deleted, with the dead letter naming both causes."""
+    `last_receive`: there the object is given up as deleted, with the dead letter naming both causes.
+
+    Each GetObject is weighed against the invocation's time (`budget`): once values of the record were handed
+    over on this receive, a read that could end inside the reserve (counted as long as the slowest S3 read of
+    the reading) is not started, and the record is cut before it (`_cut_before_late_reads`); before that,
+    one is started while any time is left (not starting it would make no progress)."""
     s3 = runtime.settings.clients.client("s3")
+    budget = budget or Budget(calls="S3 read")
+
+    def read(pinned: ObjectVersion | None = None) -> tuple[Any, ObjectVersion]:
+        expected = budget.longest if part.handed else 0.0
+        return budget.call_within(expected, get_object, s3=s3, bucket=bucket, key=key, pin=pinned)
+
     where = f"s3://{bucket}/{key}"
     index = len(part.opened)
     pinning = part.pins is not None and part.seen < part.skipped
@@ -711,15 +744,15 @@ def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any,
         try:
             if pinning and (pin is None or (pin.bucket, pin.key) != (bucket, key)):
                 raise ObjectChanged(ObjectVersion(bucket, key, None), "NotPinned")
-            response, version = get_object(s3, bucket, key, pin)
+            response, version = read(pin)
         except ObjectChanged as exc:
             settled = part.skipped - part.seen      # values of the record from this object on settled before
             part.skipped, part.changed = part.seen, True
             if exc.code == "Created":               # absent before: only its not-found item was settled
-                response, version = get_object(s3, bucket, key)
+                response, version = read()
             else:
                 try:
-                    response, version = get_object(s3, bucket, key)
+                    response, version = read()
                 except ObjectMissing:               # gone: the note is its item (one dead letter, not two)
                     part.opened.append(ObjectVersion(bucket, key, None))
                     return iter([_change_note(source, exc.pin, exc.code, settled, still_there=False)])

@@ -1650,3 +1650,57 @@ def test_contract_an_object_written_before_versioning_is_pinned_by_its_null_vers
         assert json.loads(note["raw"])["versionId"] == "null"
         assert _ids_in(out) == [e["id"] for e in [*events[:6], *now]]
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def _slow_read(clock: Clock, key: str, seconds: float) -> Fault:
+    """A GetObject of `key` (moto's answer, as it is) taking `seconds` of the invocation."""
+    def answer(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        clock.now += seconds
+        return status, headers, body
+    return Fault("rewrite", rewrite=answer, path=f"/wia-ingest/{key}", method="GET")
+
+
+@pytest.mark.parametrize("slow, spent_each", [
+    ({"a.ndjson": [50.0], "b.ndjson": [50.0]}, [50.0, 50.0, 0.0]),
+    ({"a.ndjson": [50.0, 50.0, 50.0], "b.ndjson": [30.0]}, [50.0, 80.0, 50.0])])
+def test_an_s3_read_that_could_end_inside_the_time_reserve_is_not_started_and_the_record_resumes_before_it(
+        forwarder, samples, monkeypatch, clock, tmp_path, aws, slow, spent_each):
+    """A Kinesis record naming three S3 objects of 2 events each; S3 (the fault proxy in front of moto) takes
+    50 s to answer a GetObject of a.ndjson (and b.ndjson), 90 s to spend. First receive: a.ndjson read (50 s)
+    and its 2 events handed over; b.ndjson's read, counted as long as the slowest S3 read of the reading,
+    could end inside the reserve (40 s left), so it is not started: the record is cut after 2 values and
+    resumes from a new message (pinning a.ndjson), the invocation having spent 50 s. Second receive: a.ndjson
+    skipped (read again in 50 s in the second case), b.ndjson read (nothing handed over yet on this receive,
+    so it is started while time is left, even when the slowest read so far would not fit: not starting it
+    would make no progress, receive after receive) and handed over, c.ndjson not started; third: c.ndjson.
+    Each event once, no dead letter, no receive past its 90 s. Before: the S3 reads were not weighed against
+    the time, b.ndjson was read from 50 s to 100 s, 10 s into the reserve kept for the delivery under way and
+    the dead-letter writes (a read slow enough lets Lambda end the invocation, its progress lost)."""
+    with FaultProxy(aws.moto.url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
+        fw, out = _file_forwarder(forwarder, tmp_path)
+        setup = Setup(fw, monkeypatch)
+        s3 = fw.aws.client("s3")
+        s3.create_bucket(Bucket="wia-ingest")
+        keys = ("a.ndjson", "b.ndjson", "c.ndjson")
+        events = {key: [fresh(samples["alert-sample"]) for _ in range(2)] for key in keys}
+        for key, objects in events.items():
+            s3.put_object(Bucket="wia-ingest", Key=key, Body=ndjson(objects))
+        batch = put(setup.kinesis, [json.dumps(shapes.s3_notification("wia-ingest", list(events))).encode()])
+        proxy.add(*[_slow_read(clock, key, seconds) for key, times in slow.items() for seconds in times])
+        setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+        spent, resumed = [], []
+        for _ in range(5):                                  # receive until the failure queue is empty
+            responses = setup.poll(rounds=1, context=clock.context)
+            if not responses:
+                break
+            assert responses == [{"batchItemFailures": []}]
+            spent.append(clock.spent())
+            resumed += [json.loads(b)["wiaResume"] for b in setup.left_in(setup.queue)]
+
+        assert spent == spent_each and proxy.unused() == []
+    assert [(r["values"], [o["key"] for o in r["objects"]]) for r in resumed] == [
+        (2, ["a.ndjson"]), (4, ["a.ndjson", "b.ndjson"])]
+    assert _ids_in(out) == [e["id"] for key in keys for e in events[key]]
+    assert fw.dead_letters() == []
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
