@@ -216,7 +216,7 @@ class StreamClient:
             attempt += 1
             if self.max_attempts is not None and attempt > self.max_attempts:
                 raise StreamError(f"gave up after {self.max_attempts} reconnect attempts")
-            ceiling = min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1))
+            ceiling = backoff_ceiling(self.initial_backoff, self.max_backoff, attempt)
             try:                                 # close() ends the wait at once
                 await asyncio.wait_for(self._closed.wait(), reconnect_wait(server_delay, ceiling))
             except asyncio.TimeoutError:
@@ -323,6 +323,17 @@ class StreamClient:
             future.set_exception(StreamError(f"{msg.get('code')}: {msg.get('message')}"))
         else:
             future.set_result(msg)
+
+
+#: Doublings of the backoff counted at most: 2 ** 1024 no longer fits a float (OverflowError), which a
+#: gateway away for about four hours (~1,024 failed attempts at the defaults) used to raise out of events().
+MAX_DOUBLINGS = 1000
+
+
+def backoff_ceiling(initial: float, maximum: float, attempt: int) -> float:
+    """The upper bound of the full-jitter wait before reconnect `attempt` (1-based): `initial` doubled per
+    failed attempt, at most `maximum`, however many attempts have failed."""
+    return min(maximum, initial * 2 ** min(attempt - 1, MAX_DOUBLINGS))
 
 
 def reconnect_wait(server_delay: float, ceiling: float) -> float:
