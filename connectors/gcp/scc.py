@@ -15,7 +15,7 @@ SetFindingState sets it. The mapping (`to_finding`):
 | ------------------ | ----------------------------------------------------------------------------- |
 | category           | `WIA_<TYPE>` + `_<data.category or data.event_type>` upper-cased              |
 | state              | INACTIVE when data.status is resolved/closed/false_positive/inactive, else ACTIVE (SetFindingState) |
-| event_time         | timestamp                                                                     |
+| event_time         | timestamp; one ahead of the sender's clock is sent as now (SCC refuses a future one) |
 | severity           | band: informational/low LOW, medium MEDIUM, high HIGH, critical/emergency CRITICAL |
 | finding_class      | vulnerability VULNERABILITY; alert/incident/threat_intel THREAT; others OBSERVATION |
 | resource_name      | `//cloudresourcemanager.googleapis.com/projects/<context.cloud.account_id>` for gcp, else the sink's `resource` |
@@ -31,6 +31,7 @@ import json
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -401,6 +402,10 @@ class SccSink(BatchingSink):
         # v2's Finding.state is output only: Create/UpdateFinding ignore it (a new finding is ACTIVE, an
         # updated one keeps its state); SetFindingState is the one way to set it.
         wanted = finding.pop("state", "ACTIVE")
+        # "must not be set to a value greater than the current timestamp": an event stamped ahead of
+        # SCC's clock (a source's clock skew) is INVALID_ARGUMENT; the event keeps its own in wia_event.
+        if parse_iso(finding["event_time"]) > datetime.now(timezone.utc):
+            finding["event_time"] = now_iso()
         name = f"{self.parent}/findings/{finding_id}"
         step = "CreateFinding"
         try:

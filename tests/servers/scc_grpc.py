@@ -13,7 +13,8 @@ RPCs the connector uses follow the documented contract (contract test server):
   updates the named ones (`source_properties.<key>` for one property).
 - Output-only fields of the v2 Finding (`state`, `create_time`, `security_marks`, `mute_info`, ...: the
   client's own Finding docstring) are ignored on create and update: a new finding is ACTIVE, an
-  updated one keeps its state.
+  updated one keeps its state. `event_time` after the server's clock is INVALID_ARGUMENT ("This must
+  not be set to a value greater than the current timestamp").
 - SetFindingState: ACTIVE / INACTIVE, the only way to change a finding's state.
 - ListFindings: parent `.../sources/{id or -}/locations/{loc}`, `filter` with `field="value"` terms
   joined by AND (category, state, severity, finding_class, resource_name), page_size (default 10,
@@ -198,6 +199,8 @@ class FakeSecurityCenter:
                 for name in OUTPUT_ONLY:
                     setattr(updated, name, getattr(current, name))
         else:
+            if "event_time" in paths:
+                self._writable(request.finding)        # the event_time rule
             updated = self.t.Finding(current)
             for path in paths:
                 if path.startswith("source_properties."):
@@ -217,10 +220,13 @@ class FakeSecurityCenter:
         return updated
 
     def _writable(self, requested: Any) -> Any:
-        """The finding as a create/update request gives it: output-only fields dropped."""
+        """The finding as a create/update request gives it: output-only fields dropped, event_time checked."""
         finding = self.t.Finding(requested)
         for name in OUTPUT_ONLY:
             finding.__delattr__(name)
+        if "event_time" in finding and finding.event_time > _now():
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                         "event_time must not be set to a value greater than the current timestamp")
         return finding
 
     def SetFindingState(self, request: Any) -> Any:  # noqa: N802

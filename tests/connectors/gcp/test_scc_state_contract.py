@@ -1,10 +1,12 @@
 """SCC v2 finding state and event time, as the API defines them (contract server: tests/servers/scc_grpc.py).
 
 In v2 `Finding.state` is output only (the client's own Finding docstring): CreateFinding and UpdateFinding
-ignore it, a new finding is ACTIVE, and only SetFindingState changes it."""
+ignore it, a new finding is ACTIVE, and only SetFindingState changes it. `event_time` "must not be set to a
+value greater than the current timestamp": an event stamped a little ahead of SCC's clock is refused."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 
 import grpc
 import pytest
@@ -80,3 +82,16 @@ def test_contract_state_refused_names_the_finding_written(scc, samples):
     assert not report.delivered and len(report.failed) == 1 and not report.failed[0].retryable
     reason = report.failed[0].reason
     assert "PERMISSION_DENIED" in reason and "INACTIVE" in reason and "securitycenter.findings.setState" in reason
+
+
+def test_contract_an_event_stamped_ahead_of_the_clock_is_delivered(scc, samples):
+    source = scc.create_source()
+    ahead = copy.deepcopy(samples["incident-sample"])
+    ahead["timestamp"] = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    before = dt.datetime.now(dt.timezone.utc)
+    report = send(scc, source, [ahead])
+    assert report.delivered == 1 and not report.failed, [r.reason for r in report.failed]
+    finding = finding_of(scc, ahead)
+    assert before - dt.timedelta(seconds=1) <= finding.event_time <= dt.datetime.now(dt.timezone.utc)
+    import json
+    assert json.loads(finding.source_properties["wia_event"])["timestamp"] == ahead["timestamp"]   # kept as sent
