@@ -6,16 +6,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from typing import Any
 
 from ..extras import missing_package
-from ..errors import WiaError
+from ..errors import ConfigError, WiaError
 from .common import fail
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8088
+MAX_PORT = 65535
 TOKEN_ENV = "WIA_GATEWAY_TOKENS"
+# GatewaySettings names a bad value by its field; the user typed the flag.
+FLAG_OF_SETTING = {
+    "max_body_bytes": "--max-body-bytes", "client_queue": "--client-queue",
+    "client_queue_bytes": "--client-queue-bytes", "max_stream_clients": "--max-stream-clients",
+    "replay_events": "--replay-events", "heartbeat_seconds": "--heartbeat",
+    "ping_interval_seconds": "--ping-interval", "ping_timeout_seconds": "--ping-timeout",
+}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -79,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"the gateway: {missing_package(exc, 'server') or exc}")
     if bool(args.tls_cert) != bool(args.tls_key):
         return fail("--tls-cert and --tls-key go together")
+    if not 1 <= args.port <= MAX_PORT:
+        return fail(f"--port: must be 1 to {MAX_PORT}")
+    # GatewaySettings does not check the heartbeat; at 0 each stream would be sent heartbeats without pause.
+    if args.heartbeat is not None and not 0 < args.heartbeat < math.inf:
+        return fail("--heartbeat: must be a number of seconds above 0")
     overrides = {k: v for k, v in {
         "max_body_bytes": args.max_body_bytes, "client_queue": args.client_queue,
         "client_queue_bytes": args.client_queue_bytes, "max_stream_clients": args.max_stream_clients,
@@ -93,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
             metrics_token_file=args.metrics_token_file,
             metrics_anonymous=args.metrics_anonymous, **overrides)
         settings.check()
+    except ConfigError as exc:
+        flag = FLAG_OF_SETTING.get(exc.key or "")
+        return fail(f"{flag}: {exc.reason}" if flag and not exc.source else exc)
     except (WiaError, OSError) as exc:
         return fail(exc)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,

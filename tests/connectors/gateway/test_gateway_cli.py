@@ -74,8 +74,7 @@ def test_serve_checks_the_stream_queue_bounds_it_is_given(tmp_path):
     for flag in ("--client-queue", "--client-queue-bytes"):
         r = subprocess.run([sys.executable, "-m", "wia_security", "serve", "--port", "1", flag, "0"], env=env,
                            capture_output=True, text=True, timeout=30)
-        key = flag[2:].replace("-", "_")
-        assert r.returncode == 2 and f"{key}: must be at least 1" in r.stderr, r.stderr
+        assert r.returncode == 2 and f"{flag}: must be at least 1" in r.stderr, r.stderr
 
 
 def test_serve_passes_the_stream_keepalive_flags_to_the_gateway(tmp_path):
@@ -83,8 +82,7 @@ def test_serve_passes_the_stream_keepalive_flags_to_the_gateway(tmp_path):
     for flag in ("--ping-interval", "--ping-timeout"):
         r = subprocess.run([sys.executable, "-m", "wia_security", "serve", "--port", "1", flag, "0"], env=env,
                            capture_output=True, text=True, timeout=30)
-        key = flag[2:].replace("-", "_") + "_seconds"
-        assert r.returncode == 2 and f"{key}: must be a number of seconds above 0" in r.stderr, r.stderr
+        assert r.returncode == 2 and f"{flag}: must be a number of seconds above 0" in r.stderr, r.stderr
     proc, url = _serve("--no-store", "--ping-interval", "7.5", "--ping-timeout", "3", env=env)
     try:
         assert requests.get(url + "/healthz", timeout=5).status_code == 200
@@ -156,7 +154,7 @@ def test_serve_limits_stream_connections_to_max_stream_clients(tmp_path):
     env = {**os.environ, "WIA_GATEWAY_TOKENS": TOKEN}
     r = subprocess.run([sys.executable, "-m", "wia_security", "serve", "--port", "1", "--max-stream-clients", "0"],
                        env=env, capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2 and "max_stream_clients: must be at least 1" in r.stderr, r.stderr
+    assert r.returncode == 2 and "--max-stream-clients: must be at least 1" in r.stderr, r.stderr
     proc, url = _serve("--no-store", "--dead-letter", str(tmp_path / "dead.ndjson"), "--max-stream-clients", "1",
                        env=env)
     ws_url, auth = url.replace("http://", "ws://") + "/v1/stream", {"Authorization": f"Bearer {TOKEN}"}
