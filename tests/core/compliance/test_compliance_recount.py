@@ -118,6 +118,8 @@ def _tactics(event: dict) -> set[str]:
 def expected_controls(event: dict, fid: str) -> set[str]:
     """docs/compliance.md, "How an event maps to controls", applied literally."""
     ids = {c for rule in _rule_hits(event) for c in rule["controls"].get(fid, [])}
+    if event.get("type") == "threat_intel":        # intel's ATT&CK ids describe the threat: type rules only
+        return ids
     techniques, tactics = _techniques(event), _tactics(event)
     missing_ctid = not techniques
     if fid == "nist-sp800-53r5":
@@ -208,13 +210,20 @@ def test_tracker_matches_a_recount_from_the_data_files(seed):
 
 
 def test_a_technique_without_a_ctid_row_still_maps_through_its_tactic():
-    """threat intel with T1059.001 (CTID row) and T1659 (newer than CTID's ATT&CK v10.1): the second used to
-    be ignored for SP 800-53 because the first had a row."""
-    both = {"type": "threat_intel", "id": "x", "data": {"ttps": [{"tactic": "TA0002", "technique": "T1059.001"},
-                                                                {"tactic": "TA0001", "technique": "T1659"}]}}
-    reasons = {r for rs in controls_for(both, "nist-sp800-53r5").values() for r in rs}
-    assert "technique:T1059.001 (CTID)" in reasons and "tactic:TA0001" in reasons
-    assert set(controls_for(both, "nist-sp800-53r5")) == expected_controls(both, "nist-sp800-53r5")
+    """T1659 (Content Injection) is newer than CTID's ATT&CK v10.1: SP 800-53 takes the tactic's controls."""
+    newer = {"type": "alert", "id": "x", "mitre": {"tactic": "TA0001", "technique": "T1659"}, "data": {}}
+    reasons = {r for rs in controls_for(newer, "nist-sp800-53r5").values() for r in rs}
+    assert "tactic:TA0001" in reasons and not any(r.startswith("technique:") for r in reasons)
+    assert set(controls_for(newer, "nist-sp800-53r5")) == expected_controls(newer, "nist-sp800-53r5")
+
+
+def test_threat_intel_maps_by_its_type_rule_only():
+    intel = {"type": "threat_intel", "id": "x", "mitre": {"tactic": "TA0006", "technique": "T1110.003"},
+             "data": {"ttps": [{"tactic": "TA0002", "technique": "T1059.001"}, {"tactic": "TA0001", "technique": "T1659"}]}}
+    for fid in FRAMEWORKS:
+        got = controls_for(intel, fid)
+        assert set(got) == expected_controls(intel, fid) == {c for r in RULES if r["when"] == {"type": "threat_intel"}
+                                                             for c in r["controls"].get(fid, [])}
 
 
 def test_an_integer_is_not_the_boolean_a_rule_asks_for():

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import dataset
-from wia_security.builders import AlertBuilder, AuthEventBuilder, IncidentBuilder, VulnerabilityBuilder
+from wia_security.attack import table as attack_table
+from wia_security.builders import AlertBuilder, AuthEventBuilder, IncidentBuilder, ThreatIntelBuilder, VulnerabilityBuilder
 from wia_security.compliance import ComplianceTracker, controls_for, in_scope, is_open_finding
 
 
@@ -76,3 +77,32 @@ def test_only_selected_frameworks_and_unknown_ones_refused():
         assert exc.args[0] == "sox"
     else:
         raise AssertionError("unknown framework accepted")
+
+
+def _intel(ttps, mitre=None):
+    b = ThreatIntelBuilder().threat("APT29 phishing wave", "apt").severity(5)
+    for technique in ttps:
+        b.ttp(technique)
+    e = b.build().to_dict()
+    if mitre:
+        e["mitre"] = mitre
+    return e
+
+
+def test_threat_intel_techniques_evidence_no_control_here():
+    """A threat-intel report describes an adversary's techniques as seen elsewhere: it shows threat awareness
+    (its event-type rule), not any control operating in this environment. One report listing 300 techniques
+    used to give SP 800-53 89.5% coverage."""
+    active = [t.id for t in attack_table() if t.status == "active"][:300]
+    intel = _intel(active, mitre={"tactic": "TA0001", "technique": "T1566"})
+    awareness = {"nist-csf-2.0": {"ID.RA-02", "ID.RA-03", "DE.AE-07"}, "nist-sp800-53r5": {"PM-16", "SI-5", "RA-3"},
+                 "cis-v8": set(), "iso27001-2022": {"A.5.7"}}
+    for fid, want in awareness.items():
+        got = controls_for(intel, fid)
+        assert set(got) == want, fid
+        assert all(r == {"event:threat_intel"} for r in got.values())
+    sp = _fw(ComplianceTracker().add_all([intel]).report(), "nist-sp800-53r5")
+    assert sp["controls_evidenced"] == 3
+    # the same technique observed in an alert still maps (CTID for 800-53, tactic for the others)
+    alert = AlertBuilder().title("phishing").mitre("T1566.001").build().to_dict()
+    assert any(r.startswith("technique:T1566.001") for rs in controls_for(alert, "nist-sp800-53r5").values() for r in rs)
