@@ -84,13 +84,15 @@ def _config_document() -> dict[str, Any]:
 
 def relay() -> Any:
     """The relay (destinations + a per-invocation dead letter), built once per worker process."""
-    if "config" not in _runtime:
+    if "sink" not in _runtime:
         from wia_security.connectors.config import parse_config
         document = _config_document()      # Sentinel's credential masks its tokens itself (RedactedTokens)
         document.setdefault("delivery", dict(FUNCTION_DELIVERY))
-        _runtime["config"] = parse_config(document, source="app settings")
-        _runtime["sink"] = _runtime["config"].open()
-        log.info("configured destinations: %s", ", ".join(d.name for d in _runtime["config"].destinations))
+        config = parse_config(document, source="app settings")
+        # Kept only once the sink is open: a failed open is tried again by the next invocation (a config
+        # kept alone made every later invocation of this worker fail with KeyError 'sink').
+        _runtime["sink"], _runtime["config"] = config.open(), config
+        log.info("configured destinations: %s", ", ".join(d.name for d in config.destinations))
     return _runtime["sink"]
 
 
@@ -155,12 +157,18 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
             items = iter([Item(name, 0, error=ParseError(f"unreadable gzip body: {exc.reason}", source=name),
                                raw=bodies[name][:4096])])
         records.append(SourceRecord(name, until(items, stop_at, why)))
+    try:
+        relay()
+    except Exception as exc:  # noqa: BLE001 - a destination that cannot be opened (a setting, a library)
+        if not _last_attempt(context):
+            raise                                # the retry may find the setting corrected
+        # The host moves the checkpoint past this batch after its last retry: every event on record.
+        _dead_letter_unopened(exc, bodies, _attempt(context), deadletter)
+        return
     result, dead, runner = _process(records, deadletter)
     retry = result.retry
     if retry:
-        retry_context = getattr(context, "retry_context", None)
-        attempt = getattr(retry_context, "retry_count", 0) or 0
-        allowed = getattr(retry_context, "max_retry_count", MAX_RETRIES)
+        attempt, allowed = _attempt(context), _allowed(context)
         if attempt < allowed:
             # no blob: the retry re-runs this batch and dead-letters its rejections then, once
             log.warning("retrying the batch: %d of %d event(s) failed retryably; %d rejection(s) held back",
@@ -172,6 +180,30 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
         log.warning("gave up on %d event(s) after %d attempt(s): dead-lettered", gave_up, attempt + 1)
     dead.write()
     log.info("batch processed", extra=result.summary())
+
+
+def _attempt(context: Any) -> int:
+    """The retry number of this invocation (0: the first try)."""
+    return getattr(getattr(context, "retry_context", None), "retry_count", 0) or 0
+
+
+def _allowed(context: Any) -> int:
+    return getattr(getattr(context, "retry_context", None), "max_retry_count", MAX_RETRIES)
+
+
+def _last_attempt(context: Any) -> bool:
+    return _attempt(context) >= _allowed(context)
+
+
+def _dead_letter_unopened(exc: Exception, bodies: dict[str, bytes], attempt: int, deadletter: func.Out[str]) -> None:
+    """Every event of the batch, its body whole, dead-lettered with why the destination could not be opened."""
+    from wia_security.connectors.base import Rejected
+    reason = f"gave up after {attempt + 1} attempt(s): the destination could not be opened: {type(exc).__name__}: {exc}"
+    log.error("%s; %d event(s) dead-lettered", reason, len(bodies))
+    dead = BlobDeadLetter(deadletter)
+    for name, body in bodies.items():
+        dead.put(Rejected(reason, where=name, raw=body, retryable=True))
+    dead.write()
 
 
 @app.function_name("http_to_sentinel")
