@@ -8,7 +8,8 @@ reference: "REST Containers", "REST Artifact", "REST Run Playbook", "Query for D
 - POST /rest/container with the container fields and an `artifacts` list creates both in one
   request (SOAR sets run_automation on the last artifact); answers {"id": N, "success": true};
 - a container whose `source_data_identifier` already exists is not created again: the answer
-  carries `existing_container_id` (reported here as a duplicate, never as a failure);
+  carries `existing_container_id` (reported here as a duplicate, never as a failure; after an
+  attempt of this sink whose answer was lost, the playbook is started on it);
 - failures answer {"failed": true, "message": "..."} with a non-2xx status;
 - POST /rest/playbook_run {container_id, playbook_id ("repo/name" or id), scope, run: true}
   answers {"playbook_run_id": N}; GET /rest/playbook_run/N gives its `status`;
@@ -74,6 +75,10 @@ class SplunkSoarSink(BatchingSink):
         self.containers: dict[str, int] = {}
         #: container id -> playbook run id (or the reason the playbook did not start)
         self.playbook_runs: dict[int, int | str] = {}
+        #: event ids whose create request was sent without an answer saying what became of it (lost,
+        #: cut, a proxy's page, a retryable error): a duplicate answer to a later attempt is then taken
+        #: for the container that attempt made, and the playbook is started on it
+        self._unanswered: set[str] = set()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SplunkSoarSink":
@@ -112,6 +117,9 @@ class SplunkSoarSink(BatchingSink):
         from ..delivery.http import error_for_response
 
         event = batch.events[0]
+        # An earlier attempt of this sink whose answer was lost or unreadable may have made the container.
+        sent_before = event["id"] in self._unanswered
+        self._unanswered.add(event["id"])
         # No redirects: requests would re-send the POST as a GET (301/302) and read a container list as
         # the answer, or carry the token header to wherever Location points.
         response = self.session.post(f"{self.base_url}/rest/container", data=batch.payloads[0], timeout=self.timeout,
@@ -120,9 +128,16 @@ class SplunkSoarSink(BatchingSink):
         existing = body.get("existing_container_id") if isinstance(body, dict) else None
         if existing is not None and _container_id(existing) is not None:
             # Same source_data_identifier already ingested: SOAR kept the first, nothing was lost.
-            self.containers[event["id"]] = _container_id(existing)  # type: ignore[assignment]
+            container_id = _container_id(existing)
+            assert container_id is not None
+            self.containers[event["id"]] = container_id
+            self._unanswered.discard(event["id"])
+            if sent_before and self.playbook and container_id not in self.playbook_runs:
+                # most likely the container our lost attempt made: its playbook has not run
+                self._start_playbook(container_id)
             return [Outcome.duplicate()]
         if 300 <= response.status_code < 400:
+            self._unanswered.discard(event["id"])
             location = response.headers.get("Location") or "(no Location)"
             return [Outcome.failed(f"HTTP {response.status_code} redirect to {location}: the SOAR REST API does not "
                                    "redirect; set the URL to the address that answers")]
@@ -135,6 +150,8 @@ class SplunkSoarSink(BatchingSink):
         if response.status_code >= 300 or not isinstance(body, dict) or body.get("failed"):
             message = body.get("message") if isinstance(body, dict) else None
             error = error_for_response(response, reason=message, sink=self.name, details=body if isinstance(body, dict) else None)
+            if response.status_code in (401, 403) or not error.retryable:
+                self._unanswered.discard(event["id"])     # refused: this attempt made nothing
             if response.status_code in (401, 403):
                 raise DeliveryError(f"Splunk SOAR refused the token: {error}", sink=self.name, status=response.status_code)
             if error.retryable:
@@ -143,6 +160,7 @@ class SplunkSoarSink(BatchingSink):
         container_id = _container_id(body["id"])
         assert container_id is not None
         self.containers[event["id"]] = container_id
+        self._unanswered.discard(event["id"])
         if self.playbook:
             self._start_playbook(container_id)
         return None

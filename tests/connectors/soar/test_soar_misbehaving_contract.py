@@ -200,3 +200,29 @@ def test_contract_nothing_listening_is_a_network_error_retried_then_dead_lettere
     [rejected] = report.failed
     assert len(sleeps) == 2 and rejected.retryable and "network error" in rejected.reason
     assert "gave up after 3 attempt(s)" in rejected.reason
+
+
+@pytest.mark.parametrize("lost", [
+    Fault("forward_then", status=200, body=HTML_LOGIN, headers=HTML, path=CONTAINER, method="POST"),
+    Fault("forward_then", status=200, body=b'{"id": 1', length=200, headers=JSON, path=CONTAINER, method="POST"),
+    Fault("forward_then", status=504, body=HTML_504, headers=HTML, path=CONTAINER, method="POST"),
+], ids=["html-after-create", "cut-after-create", "gateway-timeout-after-create"])
+def test_contract_soar_playbook_runs_on_a_container_whose_create_answer_was_lost(lost):
+    """The retry meets existing_container_id for the container the lost attempt made: it is this sink's
+    own new container, so its playbook still runs (it never did before: a duplicate started nothing)."""
+    events = event_dicts(2, seed=34)
+    with SplunkSoarServer() as server, FaultProxy(server.url) as proxy:
+        proxy.add(lost)
+        sink = SplunkSoarSink(proxy.url, token=server.token, playbook="local/wia_triage", delivery=POLICY,
+                              sleep=lambda _: None)
+        report = sink.send(events)
+        report.merge(sink.flush())
+        # a container another run made (SOAR answers existing_container_id at once): no second playbook run
+        again = sink.send([events[0]])
+        again.merge(sink.flush())
+        sink.close()
+    assert report.delivered + report.duplicates == 2 and not report.failed and len(server.containers) == 2
+    assert again.duplicates == 1
+    runs = sorted(run["container"] for run in server.playbook_runs.values())
+    assert runs == sorted(server.containers), server.playbook_runs
+    assert set(sink.playbook_runs) == set(server.containers)
