@@ -336,12 +336,24 @@ class TlsFindings:
     gave no Kafka answer, for the caller's error (each words its own remedy): `client_refused`, the first
     "server: alert" refusing the client's certificate (or its absence); `closed`, the first "server: why" that
     closed after the handshake without a word (a mutual-TLS broker may refuse so, or no Kafka TLS listener);
-    `failures`, every other server that is no Kafka TLS listener, with what happened. A certificate verification
-    failure and a timeout are the caller's: neither is recorded here."""
+    `failures`, every other server that is no Kafka TLS listener, with what happened; `no_handshake`, each
+    "server: no TLS handshake (why)" whose handshake got no TLS answer at all (handshake_unanswered). A certificate
+    verification failure and a timeout after the handshake are the caller's: neither is recorded here."""
 
     client_refused: str | None = None
     closed: str | None = None
     failures: list[str] = field(default_factory=list)
+    no_handshake: list[str] = field(default_factory=list)
+
+    def handshake_unanswered(self, server: str, exc: OSError, seconds: float) -> None:
+        """A handshake ended by `exc`, an OSError that is no SSLError: a timeout (nothing answered the ClientHello
+        within `seconds`, the connection's timeout) or the connection's end. A listener that does not speak TLS
+        and waits for more (a plaintext Kafka listener reads the hello as the start of a request hundreds of MB
+        long) does so, as does a broker too slow to be used; kafka-python would wait for it and then say only
+        "Unable to bootstrap"."""
+        why = (f"no answer to the TLS ClientHello within {seconds:g} s" if isinstance(exc, TimeoutError)
+               else str(exc) or type(exc).__name__)
+        self.no_handshake.append(f"{server}: no TLS handshake ({why})")
 
     def handshake_failed(self, server: str, exc: ssl.SSLError) -> str:
         """A handshake ended by `exc` (not an SSLCertVerificationError): a certificate alert, or OpenSSL's reason

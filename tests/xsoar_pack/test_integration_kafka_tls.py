@@ -328,6 +328,26 @@ def test_a_listener_without_tls_is_named_at_once(integration, demisto):
            "a plaintext Kafka listener is read with kafka:// or kafka+sasl://))" in text, text
 
 
+@pytest.mark.parametrize("scheme", ["kafka+ssl", "kafka+sasl_ssl"])
+def test_a_tls_handshake_that_times_out_is_named_as_the_splunk_app_names_it(integration, demisto, monkeypatch, scheme):
+    """A listener that takes the connection and the ClientHello and never answers (as a plaintext Kafka listener
+    does: it reads the hello as the start of a request of 369 MB). The pre-flight let it go to kafka-python ("a slow
+    broker"), which said "Unable to bootstrap" after 30 s; it now fails after the pre-flight's timeout (0.5 s here;
+    KAFKA_CONNECT_TIMEOUT, 10 s) with what the Splunk app says (kafka_sasl.TlsFindings.handshake_unanswered)."""
+    from servers.not_kafka import NotKafka
+    monkeypatch.setattr(integration, "KAFKA_CONNECT_TIMEOUT", 0.5)
+    extra = {"credentials": {"identifier": "wia-reader", "password": SASL_PASSWORD}} if "sasl" in scheme else {}
+    with NotKafka(silent=True) as listener:
+        text = tls_error(integration, demisto, listener.port, scheme=scheme, **extra)
+        hello = bytes(listener.received)
+    assert hello[:3] == b"\x16\x03\x01"                 # a TLS handshake record: the ClientHello, unanswered
+    assert text.endswith(
+        f"the TLS handshake with the Kafka brokers failed (127.0.0.1:{listener.port}: no TLS handshake (no answer to "
+        "the TLS ClientHello within 0.5 s)); is the listener TLS (kafka+ssl://) or plain (kafka://)? Check the Source "
+        "URL."), text
+    assert SASL_PASSWORD not in war_room_and_logs(demisto)
+
+
 def test_a_listener_closing_after_the_handshake_is_not_said_to_have_refused_a_certificate(integration, demisto,
                                                                                           tls_listener):
     """TLS taken, then a close without a word (the proxy's upstream is a closed port): under TLS 1.3 a broker may

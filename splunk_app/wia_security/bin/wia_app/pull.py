@@ -372,7 +372,7 @@ class KafkaSource:
         with why. Only the bootstrap connection is checked: the brokers it advertises are kafka-python's. Without
         ?sasl_mechanism= the login chooses the strongest mechanism the broker offers, and kafka-python gets it."""
         failures: list[str] = []
-        refused = handshake_failed = False
+        refused = False
         found = kafka_sasl.TlsFindings()       # servers reached that gave no Kafka answer over TLS: what happened
         unasked: str | None                    # why the check could not finish, if it could not
         self.notes, self.warnings = [], []
@@ -402,8 +402,7 @@ class KafkaSource:
                     found.handshake_failed(server, exc)
                     continue
                 except OSError as exc:         # a plain Kafka listener waits for a request: a timeout
-                    handshake_failed = True
-                    failures.append(f"{server}: no TLS handshake ({exc})")
+                    found.handshake_unanswered(server, exc, self.CONNECT_TIMEOUT)
                     continue
                 unasked = None
                 with tls:
@@ -447,12 +446,12 @@ class KafkaSource:
                               f"({found.closed}): {why}. Otherwise check that source_url names the brokers' Kafka TLS "
                               "listener", url=self._where)
         if found.failures:
-            raise SourceError(f"the Kafka brokers could not be reached over TLS ({'; '.join(found.failures + failures)}). "
+            raise SourceError(f"the Kafka brokers could not be reached over TLS ({'; '.join(found.failures + found.no_handshake + failures)}). "
                               "Check that source_url names the brokers' Kafka TLS listener (host and port)",
                               url=self._where)
-        if handshake_failed:
-            raise SourceError(f"the TLS handshake with the Kafka brokers failed ({reasons}); is the listener TLS "
-                              "(kafka+ssl://) or plain (kafka://)?", url=self._where)
+        if found.no_handshake:
+            raise SourceError(f"the TLS handshake with the Kafka brokers failed ({'; '.join(found.no_handshake + failures)}); "
+                              "is the listener TLS (kafka+ssl://) or plain (kafka://)?", url=self._where)
         raise SourceError(f"cannot reach any Kafka bootstrap broker ({reasons})", url=self._where, retryable=True)
 
     def _probe_plain(self, sock: socket.socket, server: str, host: str, port: int) -> str | None:

@@ -307,8 +307,11 @@ class Client(BaseClient):
                     unasked.append(f"{server}: {found.handshake_failed(server, exc)}")
                     continue
                 except OSError as exc:
+                    # nothing answered the hello in time (a plaintext listener waits for the rest of a "request"):
+                    # kafka-python would wait for it and say only "Unable to bootstrap", as for a refused certificate
+                    found.handshake_unanswered(server, exc, KAFKA_CONNECT_TIMEOUT)
                     unasked.append(f"{server}: {exc}")
-                    continue      # a handshake that timed out: a slow broker, kafka-python waits longer
+                    continue
                 with tls:
                     try:
                         versions = kafka_sasl.api_versions(tls, KAFKA_CLIENT_ID)
@@ -346,8 +349,11 @@ class Client(BaseClient):
                                    f"({found.closed}): {why}. Otherwise check that the Source URL names the brokers' "
                                    "Kafka TLS listener.")
         if found.failures:
-            raise DemistoException(f"the Kafka brokers could not be reached over TLS ({'; '.join(found.failures)}). "
+            raise DemistoException(f"the Kafka brokers could not be reached over TLS ({'; '.join(found.failures + found.no_handshake)}). "
                                    "Check that the Source URL names the brokers' Kafka TLS listener (host and port).")
+        if found.no_handshake:
+            raise DemistoException(f"the TLS handshake with the Kafka brokers failed ({'; '.join(found.no_handshake)}); "
+                                   "is the listener TLS (kafka+ssl://) or plain (kafka://)? Check the Source URL.")
 
     def taxii_objects(self, added_after: str | None, limit: int, next_token: str | None = None,
                       endpoint: str = "objects") -> tuple[Any, Any, timedelta]:
