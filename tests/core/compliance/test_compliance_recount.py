@@ -23,6 +23,7 @@ import dataset  # noqa: E402
 from wia_security import schemas  # noqa: E402
 from wia_security.attack import table  # noqa: E402
 from wia_security.compliance import ComplianceTracker, UnknownFrameworkError, controls_for, framework, in_scope  # noqa: E402
+from wia_security.compliance.tables import Rule  # noqa: E402
 from wia_security.validation.nodes import load_node  # noqa: E402
 
 DATA = resources.files("wia_security.compliance").joinpath("data")
@@ -227,10 +228,10 @@ def test_threat_intel_maps_by_its_type_rule_only():
 
 
 def test_an_integer_is_not_the_boolean_a_rule_asks_for():
-    one = {"type": "vulnerability", "id": "v", "data": {"patch_available": 1}}
-    true = {"type": "vulnerability", "id": "v", "data": {"patch_available": True}}
-    assert not any("patch_available" in r for rs in controls_for(one, "cis-v8").values() for r in rs)
-    assert any("patch_available" in r for rs in controls_for(true, "cis-v8").values() for r in rs)
+    rule = Rule({"type": "vulnerability", "data.exploit_available": [True]}, {"cis-v8": ("7.1",)}, "test rule")
+    assert rule.matches({"type": "vulnerability", "data": {"exploit_available": True}})
+    assert not rule.matches({"type": "vulnerability", "data": {"exploit_available": 1}})
+    assert not rule.matches({"type": "vulnerability", "data": {"exploit_available": 1.0}})
 
 
 @pytest.mark.parametrize("bad", ["sox", "", "NIST-CSF-2.0", "../../etc/passwd", "\x1b[2J", "__proto__", None, 7,

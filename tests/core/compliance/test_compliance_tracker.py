@@ -106,3 +106,18 @@ def test_threat_intel_techniques_evidence_no_control_here():
     # the same technique observed in an alert still maps (CTID for 800-53, tactic for the others)
     alert = AlertBuilder().title("phishing").mitre("T1566.001").build().to_dict()
     assert any(r.startswith("technique:T1566.001") for rs in controls_for(alert, "nist-sp800-53r5").values() for r in rs)
+
+
+def test_a_patch_being_available_evidences_no_remediation():
+    """`patch_available: true` says a vendor fix exists, not that it was applied: the vulnerability is still
+    open (the schema has no remediation state, so it is an open finding). It used to evidence CIS 7.7
+    'Remediate Detected Vulnerabilities', 7.2, SP 800-53 SI-2 'Flaw Remediation' and CSF PR.PS-02."""
+    vuln = (VulnerabilityBuilder().cve("CVE-2025-10001").title("RCE").cvss(9.8).severity(9.8)
+            .patch(fixed_versions=["2.0.1"]).build().to_dict())
+    assert is_open_finding(vuln)
+    claimed = {"nist-csf-2.0": "PR.PS-02", "nist-sp800-53r5": "SI-2", "cis-v8": "7.7", "iso27001-2022": None}
+    for fid, remediation in claimed.items():
+        got = controls_for(vuln, fid)
+        assert remediation not in got and (fid != "cis-v8" or "7.2" not in got), (fid, got)
+        assert not any("patch_available" in r for rs in got.values() for r in rs)
+    assert {"RA-5"} == set(controls_for(vuln, "nist-sp800-53r5"))      # identified and recorded: that is all
