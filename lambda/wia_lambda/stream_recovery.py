@@ -560,8 +560,8 @@ class Reading:
 
     def _values(self, part: Part, data: bytes, runtime: Any) -> Iterator[Item]:
         source = f"kinesis:{self.info.stream_name}:{part.sequence}"
-        values = body_items(data, source, lambda bucket, key: _open_object(part, source, bucket, key, runtime,
-                                                                           self.last_receive, self.s3_budget))
+        values = body_items(data, source, lambda bucket, key: _open_object(
+            part, source, bucket, key, runtime, self.last_receive, self.s3_budget, self.handed_any))
         for item in _cut_before_late_reads(values, part):
             while part.notes:           # a change found opening an object: on record, not counted as a value
                 yield part.notes.pop(0)
@@ -592,6 +592,10 @@ class Reading:
                 "not yet delivered are not known", source=source), raw=data[:4096])
             part.handed += 1
         part.complete = True
+
+    def handed_any(self) -> bool:
+        """Whether a value of the range was handed over on this receive (a stop now keeps progress)."""
+        return any(part.handed for part in self.parts)
 
     def _gone(self, resume: Resume) -> Part:
         """The record a resume point cut in its middle, no longer in the stream: its values not yet delivered
@@ -712,8 +716,8 @@ def _cut_before_late_reads(values: Iterator[Item], part: Part) -> Iterator[Item]
         part.cut = True
 
 
-def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any,
-                 last_receive: bool = False, budget: Budget | None = None) -> Iterator[Item]:
+def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any, last_receive: bool = False,
+                 budget: Budget | None = None, handed_any: Callable[[], bool] | None = None) -> Iterator[Item]:
     """The values of an S3 object the record `part` names. While the values of a resumed record settled on
     an earlier receive are being skipped, the object is read in the version read then (the resume point's
     pin: IfMatch its ETag, and its VersionId in a versioned bucket), so the values skipped are the ones
@@ -725,15 +729,17 @@ def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any,
     s3:ListBucket on the bucket, or no read access) fails the record, so the message is retried, up to its
     `last_receive`: there the object is given up as deleted, with the dead letter naming both causes.
 
-    Each GetObject is weighed against the invocation's time (`budget`): once values of the record were handed
-    over on this receive, a read that could end inside the reserve (counted as long as the slowest S3 read of
-    the reading) is not started, and the record is cut before it (`_cut_before_late_reads`); before that,
-    one is started while any time is left (not starting it would make no progress)."""
+    Each GetObject is weighed against the invocation's time (`budget`): once values of the range were handed
+    over on this receive (`handed_any`), a read that could end inside the reserve (counted as long as the
+    slowest S3 read of the reading) is not started: the record is cut before it when values of it were handed
+    over (`_cut_before_late_reads`), else it fails and is retried, after what was settled before it; with
+    none handed over yet, one is started while any time is left (not starting it would make no progress)."""
     s3 = runtime.settings.clients.client("s3")
     budget = budget or Budget(calls="S3 read")
+    progress = handed_any or (lambda: part.handed > 0)
 
     def read(pinned: ObjectVersion | None = None) -> tuple[Any, ObjectVersion]:
-        expected = budget.longest if part.handed else 0.0
+        expected = budget.longest if progress() else 0.0
         return budget.call_within(expected, get_object, s3=s3, bucket=bucket, key=key, pin=pinned)
 
     where = f"s3://{bucket}/{key}"

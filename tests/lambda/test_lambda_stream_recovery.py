@@ -1704,3 +1704,38 @@ def test_an_s3_read_that_could_end_inside_the_time_reserve_is_not_started_and_th
     assert _ids_in(out) == [e["id"] for key in keys for e in events[key]]
     assert fw.dead_letters() == []
     assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
+
+
+def test_an_s3_read_of_the_next_record_that_could_end_inside_the_time_reserve_waits_for_the_next_message(
+        forwarder, samples, monkeypatch, clock, tmp_path, aws):
+    """Two Kinesis records, each naming an S3 object of 2 events that S3 takes 50 s to answer, 90 s to spend.
+    First receive: record 1's object read (50 s) and delivered; record 2's read could end inside the reserve
+    (40 s left, counted as 50 s) and values were handed over on this receive, so it is not started: record 2
+    fails, and the rest is read from a new message after record 1, this invocation having spent 50 s. Second
+    receive: record 2's object (nothing handed over yet, so it is started) and its 2 events. Each event
+    once, no dead letter. Before (a read weighed only once values of its own record were handed over):
+    record 2's read ran from 50 s to 100 s, into the reserve."""
+    with FaultProxy(aws.moto.url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
+        fw, out = _file_forwarder(forwarder, tmp_path)
+        setup = Setup(fw, monkeypatch)
+        s3 = fw.aws.client("s3")
+        s3.create_bucket(Bucket="wia-ingest")
+        keys = ("a.ndjson", "b.ndjson")
+        events = {key: [fresh(samples["alert-sample"]) for _ in range(2)] for key in keys}
+        for key, objects in events.items():
+            s3.put_object(Bucket="wia-ingest", Key=key, Body=ndjson(objects))
+        batch = put(setup.kinesis, [json.dumps(shapes.s3_notification("wia-ingest", [key])).encode() for key in keys])
+        proxy.add(_slow_read(clock, "a.ndjson", 50.0), _slow_read(clock, "b.ndjson", 50.0))
+        setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+
+        assert setup.poll(rounds=1, context=clock.context) == [{"batchItemFailures": []}]
+        assert clock.spent() == 50.0 and _ids_in(out) == [e["id"] for e in events["a.ndjson"]]
+        (resumed,) = setup.left_in(setup.queue)
+        assert json.loads(resumed)["wiaResume"] == {"sequenceNumber": batch[0]["SequenceNumber"], "values": 0,
+                                                    "found": 1}
+        assert setup.poll(rounds=2, context=clock.context) == [{"batchItemFailures": []}]
+        assert clock.spent() == 50.0 and proxy.unused() == []
+
+    assert _ids_in(out) == [e["id"] for key in keys for e in events[key]] and fw.dead_letters() == []
+    assert setup.left_in(setup.queue) == [] and setup.left_in(setup.async_failures) == []
