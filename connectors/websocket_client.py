@@ -13,7 +13,8 @@ reconnects, and subscribes again with `resume: {stream_id, sequence}` = the last
 The gateway replays what the client missed from its replay buffer; events are de-duplicated by
 sequence, so `events()` yields each at most once and in order. What cannot be replayed (the
 gateway restarted, or the buffer no longer reaches back) is reported in `gaps` and to `on_gap`;
-backfill those from `GET /v1/events`. A 401/403 at the handshake is not retried (StreamAuthError).
+backfill those from `GET /v1/events`. A 401/403 at the handshake is not retried (StreamAuthError), nor is
+a gateway certificate that does not verify or a redirect from wss:// to ws:// (StreamError).
 Built on `websockets` (the asyncio API).
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Sequence
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, SecurityError
 
 from wia_security.errors import WiaError
 from wia_security.redact import remember
@@ -201,6 +202,16 @@ class StreamClient:
                     # This client refused a message as too big: a resume would bring the same one back.
                     raise StreamError(f"the gateway sent a message larger than max_message_bytes "
                                       f"({self.max_message_bytes}); raise it to read this stream") from None
+            except _ssl.SSLCertVerificationError as exc:
+                # Not a network failure (it is an OSError too): the gateway's certificate is not trusted, or not
+                # for this host. Retrying cannot mend that, and a peer impersonating the gateway showed only as
+                # INFO lines of a client retrying for ever.
+                raise StreamError(f"TLS verification of the gateway failed: {exc.verify_message or exc} (give "
+                                  "ssl= a context trusting its CA; verification stays on)") from None
+            except SecurityError as exc:
+                # websockets refused the handshake for safety (a redirect from wss:// to ws://, a limit passed):
+                # the same answer would come back each time.
+                raise StreamError(f"the gateway's handshake was refused: {exc}") from None
             except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
                 log.info("stream connection failed: %s", exc)
             finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 
 import pytest
 
@@ -30,3 +31,73 @@ def test_a_long_outage_does_not_end_the_stream_with_an_overflow():
             async for _ in client.events():
                 pass
     asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def certificate_files(tmp_path) -> tuple[str, str, str]:
+    """(cert, key, CA file): a certificate for 127.0.0.1 only, from a CA of its own."""
+    from servers.certificates import issue, make_ca, write_certificate, write_key
+    ca = make_ca("stream client review CA")
+    key, cert = issue(ca, "127.0.0.1", server=True, hosts=("127.0.0.1",))
+    write_certificate(tmp_path / "cert.pem", cert)
+    write_key(tmp_path / "key.pem", key)
+    write_certificate(tmp_path / "ca.pem", ca[1])
+    return str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"), str(tmp_path / "ca.pem")
+
+
+@pytest.mark.parametrize("case", ["untrusted CA", "another host name"])
+def test_a_gateway_certificate_that_does_not_verify_ends_the_stream_at_once(tmp_path, case):
+    """A certificate failing verification was taken for a network error: logged at INFO and retried for ever
+    (max_attempts is unset by default), so a peer impersonating the gateway, or a CA missing from the client,
+    showed as nothing but a client that never received an event."""
+    from gateway_helpers import TOKEN
+
+    from wia_security.connectors.gateway import GatewaySettings
+    from wia_security.connectors.gateway.server import GatewayServer
+    cert, key, ca_file = certificate_files(tmp_path)
+    settings = GatewaySettings(tokens=[TOKEN], store=f"sqlite:///{tmp_path}/events.db",
+                               dead_letter=str(tmp_path / "dead.ndjson"), taxii=False)
+    gw = GatewayServer(settings, ssl_certfile=cert, ssl_keyfile=key).start()
+    host, context = "127.0.0.1", None                             # the system CAs: not this gateway's
+    if case == "another host name":
+        host, context = "localhost", ssl.create_default_context(cafile=ca_file)   # trusted, but not for localhost
+    expected = "unable to get local issuer" if context is None else "Hostname mismatch"
+
+    async def run() -> StreamClient:
+        client = StreamClient(f"wss://{host}:{gw.port}/v1/stream", token=TOKEN, ssl=context, initial_backoff=0.01,
+                              max_backoff=0.02)
+        with pytest.raises(StreamError, match=f"TLS verification of the gateway failed: .*{expected}"):
+            async for _ in client.events():
+                pass
+        return client
+    try:
+        client = asyncio.run(asyncio.wait_for(run(), 20))
+    finally:
+        gw.stop()
+    assert client.stats.connects == 0
+
+
+def test_a_redirect_from_wss_to_ws_ends_the_stream_at_once(tmp_path):
+    """websockets refuses to follow a redirect that drops TLS (SecurityError, an InvalidHandshake): the client
+    took it for a failed connection and asked again for ever, to be refused the same way each time."""
+    from websockets.asyncio.server import serve
+    cert, key, ca_file = certificate_files(tmp_path)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    handshakes: list[str] = []
+
+    def process_request(connection, request):
+        handshakes.append(request.path)
+        response = connection.respond(301, "moved\n")
+        response.headers["Location"] = f"ws://127.0.0.1:{connection.local_address[1]}/v1/stream"
+        return response
+
+    async def run() -> None:
+        async with serve(lambda ws: None, "127.0.0.1", 0, ssl=server_context, process_request=process_request) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = StreamClient(f"wss://127.0.0.1:{port}/v1/stream", token="t" * 20, initial_backoff=0.01,
+                                  max_backoff=0.02, ssl=ssl.create_default_context(cafile=ca_file))
+            with pytest.raises(StreamError, match="handshake was refused: cannot follow redirect to non-secure URI"):
+                async for _ in client.events():
+                    pass
+    asyncio.run(asyncio.wait_for(run(), 20))
+    assert handshakes == ["/v1/stream"]
