@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..extras import missing_package
@@ -16,6 +17,7 @@ from .common import EXIT_CODES_HELP, counted, fail, missing_inputs, same_file
 from .report import _file_events
 
 BATCH = 100
+MAX_NOTES = 3          # distinct reasons named on standard error
 
 
 def add_parser(subparsers: Any) -> None:
@@ -65,14 +67,15 @@ def run(args: argparse.Namespace) -> int:
         enricher.close()
         return fail(f"{args.out}: {exc.strerror or exc}")
     written = 0
+    degraded = Degraded()
     try:
         batch: list[dict[str, Any]] = []
         for event in _file_events(args.paths, problems, args.lenient):
             batch.append(event)
             if len(batch) == BATCH:
-                written += _write(enricher.enrich_all(batch), out)
+                written += _write(enricher.enrich_all(batch), out, degraded)
                 batch = []
-        written += _write(enricher.enrich_all(batch), out)
+        written += _write(enricher.enrich_all(batch), out, degraded)
     except BrokenPipeError:
         raise                              # our reader went away: main() stops quietly
     except OSError as exc:
@@ -85,10 +88,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"wia-security: {line}", file=sys.stderr)
     print(f"{counted(written, 'event')} written; {counted(enricher.requests, 'VirusTotal request')}, "
           f"{counted(enricher.cache.hits, 'cache hit')}; circuit {enricher.breaker.state}", file=sys.stderr)
+    if degraded.events:
+        # Exit status stays 0 (enrichment never fails a run), so say why reputations are missing: a wrong
+        # key or --vt-url otherwise looks like a quiet success.
+        print(f"wia-security: {counted(degraded.events, 'event')} not fully checked on VirusTotal "
+              f"(meta.custom.enrichment.virustotal.not_checked lists them): "
+              f"{'; '.join(degraded.notes)}", file=sys.stderr)
     return 1 if problems else 0
 
 
-def _write(events: list[dict[str, Any]], out: Any) -> int:
+@dataclass
+class Degraded:
+    """Events whose VirusTotal lookups were not all made, and the first distinct reasons why."""
+    events: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, event: dict[str, Any]) -> None:
+        verdict = ((event.get("meta") or {}).get("custom") or {}).get("enrichment", {}).get("virustotal") or {}
+        if verdict.get("status", "complete") == "complete":
+            return
+        self.events += 1
+        for note in verdict.get("notes") or []:
+            if note not in self.notes and len(self.notes) < MAX_NOTES:
+                self.notes.append(note)
+
+
+def _write(events: list[dict[str, Any]], out: Any, degraded: Degraded) -> int:
     for event in events:
         out.write(json.dumps(event, ensure_ascii=False) + "\n")
+        degraded.add(event)
     return len(events)
