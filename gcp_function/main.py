@@ -14,7 +14,8 @@
   rejected, 503 + Retry-After naming the values to send again, 405 for other methods.
 
 Dead letters are structured log entries (severity ERROR, `wia_dead_letter`: reason, where, event) in
-Cloud Logging; route them with a log sink (docs/cloud/gcp.md). Logs are JSON lines on stdout, which
+Cloud Logging; route them with a log sink (docs/cloud/gcp.md). One too big for a LogEntry (256 KB) is
+written in parts (`part`, `parts`, `record_part`: its JSON text, joined in part order). Logs are JSON lines on stdout, which
 Cloud Logging reads as structured entries.
 
 Settings (environment):
@@ -97,6 +98,41 @@ if not log.handlers:
     log.setLevel(logging.INFO)
 
 
+#: Cloud Logging's limit on one LogEntry (logging/quotas); the log agent splits a longer stdout line into text
+#: chunks or drops it, so a dead letter past it would never reach a `jsonPayload.wia_dead_letter:*` sink.
+LOG_ENTRY_MAX_BYTES = 256 * 1024
+#: A dead letter whose line would pass this is written in parts (room left for severity, message and logger).
+DEAD_LETTER_ENTRY_BUDGET = 200 * 1024
+#: Characters of the record's JSON per part: at most 6 bytes each once escaped into the line, so <= 192 KiB.
+DEAD_LETTER_PART_CHARS = 32 * 1024
+
+
+def _parted_dead_letter(logger: logging.Logger) -> Any:
+    """The relay's log dead letter, writing a record too big for one LogEntry in parts under the limit."""
+    from wia_security.connectors.dead_letter import dead_letter_record
+    from wia_security.connectors.relay import LogDeadLetter
+    from wia_security.redact import redact
+
+    class PartedLogDeadLetter(LogDeadLetter):
+        def put(self, rejected: Any) -> None:
+            record = dead_letter_record(rejected)
+            text = json.dumps(record, default=str, ensure_ascii=False)
+            if len(text.encode("utf-8", "surrogatepass")) <= DEAD_LETTER_ENTRY_BUDGET:
+                super().put(rejected)
+                return
+            # masked whole before it is cut, so no secret is split across two parts and missed
+            text = redact(text)
+            chunks = [text[i:i + DEAD_LETTER_PART_CHARS] for i in range(0, len(text), DEAD_LETTER_PART_CHARS)]
+            header = {k: record[k] for k in ("dead_letter_id", "where", "sink") if k in record}
+            header["reason"] = str(record.get("reason", ""))[:1000]
+            for number, chunk in enumerate(chunks, 1):
+                self.logger.error("dead letter (part %d of %d)", number, len(chunks), extra={"wia_dead_letter": {
+                    **header, "part": number, "parts": len(chunks), "record_part": chunk}})
+            self.count += 1
+
+    return PartedLogDeadLetter(logger)
+
+
 def _config_document() -> dict[str, Any]:
     import tomllib
     text = os.environ.get("WIA_CONFIG")
@@ -116,12 +152,12 @@ def relay() -> Any:
     """The relay (destinations + log dead letter), built once per instance."""
     if "relay" not in _runtime:
         from wia_security.connectors.config import parse_config
-        from wia_security.connectors.relay import LogDeadLetter, Relay
+        from wia_security.connectors.relay import Relay
         document = _config_document()
         document.setdefault("delivery", {"max_wait": 0, "max_attempts": 3, "max_elapsed": 30})
         config = parse_config(document, source="environment")
         sink = config.open()
-        _runtime["relay"] = Relay(sink, LogDeadLetter(log), on_reject=lambda r: log.warning(
+        _runtime["relay"] = Relay(sink, _parted_dead_letter(log), on_reject=lambda r: log.warning(
             "rejected: %s", r.reason, extra={"where": r.where, "sink": r.sink}))
         _runtime["sink"] = sink
         log.info("configured", extra={"destinations": [d.name for d in config.destinations]})
