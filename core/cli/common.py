@@ -143,6 +143,18 @@ def input_path(spec: str) -> str | None:
     return spec
 
 
+def sqlite_slashes_hint(spec: str, path: str) -> str:
+    """For a missing store or dead letter named `sqlite:///dir/x.db`: the URL reads `dir/x.db` relative to the
+    current directory, where `/dir/x.db` was probably meant (sqlite://// with four slashes)."""
+    if not spec.lower().startswith("sqlite:///") or os.path.isabs(path) or "/" not in path:
+        return ""
+    absolute = "/" + path
+    if not (os.path.exists(absolute) or os.path.isdir(os.path.dirname(absolute))):
+        return ""
+    return (f" (sqlite:/// is followed by a path relative to the current directory; for {absolute} write "
+            f"sqlite:///{absolute})")
+
+
 def spec_path(spec: str) -> str | None:
     """The local file a destination or dead-letter spec (a path, file://, sqlite://) writes, known before
     opening it, so an input is never touched; None for other URLs."""

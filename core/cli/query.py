@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from ..schemas import EVENT_TYPES
 from ..severity import band
 from ..timeutil import time_or_relative
-from .common import EXIT_CODES_HELP, closest, fail
+from .common import EXIT_CODES_HELP, closest, fail, sqlite_slashes_hint
 from .forward import DEFAULT_DESTINATION
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         return fail(problem)
     if not os.path.exists(path):
-        return fail(f"{path}: no event store here (run `wia-security forward` first)")
+        return fail(f"{path}: no event store here (run `wia-security forward` first)"
+                    f"{sqlite_slashes_hint(args.db, path)}")
     try:
         store = EventStore(path)
     except ConfigError as exc:

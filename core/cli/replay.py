@@ -26,7 +26,7 @@ from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, destination_clash,
-                     fail, input_path, missing_inputs, output_paths, spec_path)
+                     fail, input_path, missing_inputs, output_paths, spec_path, sqlite_slashes_hint)
 from .forward import DEFAULT_DESTINATION, _Echoing, _writes_stdout
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.replay.ndjson"
@@ -378,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
             except WiaError as exc:
                 return fail(exc)
             if not os.path.isfile(path or ""):
-                return fail(f"{spec}: no such file")
+                return fail(f"{spec}: no such file: {path}{sqlite_slashes_hint(spec, path or '')}")
 
     from wia_security.connectors import open_sink
     from wia_security.connectors.dead_letter import DeadLetterFile
