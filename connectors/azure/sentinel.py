@@ -31,7 +31,7 @@ from wia_security.timeutil import now_iso
 
 from .. import _eventview as view
 from ..base import BaseSink, DeliveryReport, Rejected
-from ..delivery.batching import Batch, BatchingSink, Outcome
+from ..delivery.batching import Batch, BatchingSink, BatchItem, Outcome
 from ..delivery.http import is_retryable_status
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
 from ..delivery.urls import seconds
@@ -278,13 +278,40 @@ class SentinelSink(BatchingSink):
         return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def post(self, batch: Batch) -> Sequence[Outcome] | None:
-        body = gzip.compress(batch.body(), compresslevel=6)
+        return self._post_items(batch.items, whole=True)
+
+    def _post_items(self, items: list[BatchItem], *, whole: bool) -> list[Outcome] | None:
+        """One upload of `items`. A 413 (a proxy in front of the endpoint allowing less than the API's 1 MB,
+        or the service counting the body otherwise) halves the request until each part fits, and later
+        batches stay below the refused size; once split, a part's error is the outcome of its items only,
+        so parts already stored are not sent again."""
+        body = self.body_prefix + self.item_separator.join(item.payload for item in items) + self.body_suffix
+        try:
+            self._upload(body)
+        except DeliveryError as error:
+            if error.status == 413:
+                return self._split(items, len(body), error)
+            if whole:
+                raise
+            return [Outcome.from_error(error)] * len(items)
+        return None
+
+    def _split(self, items: list[BatchItem], body_size: int, error: DeliveryError) -> list[Outcome]:
+        if len(items) == 1:
+            return [Outcome.failed(f"{error.reason} (one row of {body_size:,} bytes is over the service's or a "
+                                   "proxy's request size limit)", details=error.details)]
+        self.lower_byte_limit(body_size, error.reason)
+        half = len(items) // 2
+        return [*(self._post_items(items[:half], whole=False) or [Outcome.delivered()] * half),
+                *(self._post_items(items[half:], whole=False) or [Outcome.delivered()] * (len(items) - half))]
+
+    def _upload(self, body: bytes) -> None:
         try:
             # A readable stream is uploaded as-is: exactly this request, no re-chunking by the client.
-            self._client.upload(rule_id=self.rule_id, stream_name=self.stream, logs=io.BytesIO(body))
+            self._client.upload(rule_id=self.rule_id, stream_name=self.stream,
+                                logs=io.BytesIO(gzip.compress(body, compresslevel=6)))
         except Exception as exc:  # noqa: BLE001 - classified below; unknown ones re-raised
             raise _http_error(exc, "Logs Ingestion API") from None
-        return None
 
     def close_transport(self) -> None:
         self._client.close()

@@ -91,6 +91,8 @@ class SentinelState:
     faults: list[tuple[int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     incident_number: int = 0
+    #: the request size answered 413 beyond (a proxy in front of the endpoint may allow less than the API)
+    max_request_bytes: int = MAX_INGESTION_REQUEST_BYTES
 
     def fail_next(self, status: int, times: int = 1, *, retry_after: str | None = None,
                   code: str = "ServiceUnavailable") -> None:
@@ -193,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, "NotFound", f"Data collection rule {dcr} was not found.")
         if stream not in state.dcrs[dcr]:
             return self._error(400, "InvalidStream", f"Stream {stream} is not declared in the data collection rule.")
-        if len(raw) > MAX_INGESTION_REQUEST_BYTES:
+        if len(raw) > state.max_request_bytes:
             return self._too_large(dcr, stream, raw, len(raw))
         body = raw
         if self.headers.get("Content-Encoding", "").lower() == "gzip":
@@ -201,7 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = gzip.decompress(raw)
             except OSError:
                 return self._error(400, "InvalidContent", "The body is not valid gzip.")
-        if len(body) > MAX_INGESTION_REQUEST_BYTES:
+        if len(body) > state.max_request_bytes:
             return self._too_large(dcr, stream, raw, len(body))
         try:
             rows = json.loads(body)
@@ -218,7 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _too_large(self, dcr: str, stream: str, raw: bytes, size: int) -> None:
         self.server.state.requests.append(IngestionRequest(dcr, stream, len(raw), size, 0, 413))
         self._error(413, "ContentLengthLimitExceeded",
-                    f"The request is {size} bytes; the maximum is {MAX_INGESTION_REQUEST_BYTES} bytes.")
+                    f"The request is {size} bytes; the maximum is {self.server.state.max_request_bytes} bytes.")
 
     # -- SecurityInsights incidents ---------------------------------------------------------------
     def _incident_put(self, parts: Any, raw: bytes) -> None:
