@@ -33,3 +33,28 @@ def test_the_role_grants_exactly_what_the_delivery_path_calls():
     role = yaml.safe_load((ROOT / "gcp_function" / "deploy" / "scc-findings-writer.yaml").read_text())
     assert sorted(role["includedPermissions"]) == sorted(PERMISSION[m] for m in called(delivery))
     assert role["stage"] == "GA"
+
+
+def _documented_commands() -> list[str]:
+    """The shell commands of docs/cloud/gcp.md's Deploy block, continuation lines joined."""
+    text = (ROOT / "docs" / "cloud" / "gcp.md").read_text()
+    block = text.split("### Deploy", 1)[1].split("```", 2)[1]
+    joined = re.sub(r"\\\n\s*", " ", block)
+    return [line.split("#", 1)[0].strip() for line in joined.splitlines() if line.strip().startswith("gcloud")]
+
+
+def test_the_pubsub_trigger_invokes_with_its_own_account_holding_only_run_invoker():
+    """Without --trigger-service-account, Eventarc invokes the function as the project's Compute Engine default
+    service account (often an Editor of the whole project): the deploy names an account of its own, which is
+    neither that one nor the SCC writer, and grants it the invoker role on this function alone."""
+    commands = _documented_commands()
+    (deploy,) = [c for c in commands if c.startswith("gcloud functions deploy wia-pubsub-to-scc ")]
+    trigger = re.search(r"--trigger-service-account=(\S+)", deploy)
+    assert trigger, deploy
+    account = trigger.group(1)
+    assert "compute@developer" not in account and "wia-scc-writer" not in account
+    assert re.search(r"--service-account=wia-scc-writer@", deploy)
+    name = account.split("@", 1)[0]
+    assert f"gcloud iam service-accounts create {name}" in commands
+    grants = [c for c in commands if f"serviceAccount:{account}" in c]
+    assert grants and all(c.startswith("gcloud functions add-invoker-policy-binding wia-pubsub-to-scc ") for c in grants)
