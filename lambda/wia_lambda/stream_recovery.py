@@ -28,28 +28,27 @@ sequence number Kinesis refuses (older than the trim horizon) is read past from 
 records still there are forwarded; a resume point's record cut in its middle and trimmed since is a
 dead letter of its own (`Reading._gone`).
 
-The reading is weighed against the invocation's time (`handler.time_left`: what the Lambda context has
-left before `WIA_TIME_RESERVE`): a Kinesis call, or a throttling backoff and the call after it, is not
-started when it could end inside the reserve, a call counted as long as the longest one of this reading
-so far (SDK retries included), and so is a GetObject of an S3 object a record names once values of the
-record were handed over on this receive (the record is then cut before it, `_open_object`); no Kinesis
-record is started, and no further value of one is handed over, once the reserve is reached. Each Kinesis
-record of the range is its own relay record (`Part`), so the relay accounts for each one. A reading that stops (out of time, throttled throughout, the
-loss's dead letter not written, a destination failing) keeps what it settled (every value delivered
-or dead-lettered): the forwarder sends the failure queue a copy of the failure record with a resume
-point (`RESUME`: the last record settled from the range's start on, how many of its values were settled
-when it was cut in its middle, how many records of the range were read back so far, and runs of records
-settled further on, after one still to retry, and one such record cut in its middle), and the message
-itself is not reported back (Lambda deletes it). The next reading starts after that point and hands over
-nothing of a settled run (nor the settled values of the cut record), so nothing already handed over is
-sent again, and nothing unsettled is skipped. No resume point can be
-written (no progress, or the SendMessage failed): the message is reported back and read again from its
-own start (or resume point).
+The reading is weighed against the invocation's time (`handler.time_left`: what the Lambda context has left
+before `WIA_TIME_RESERVE`): a Kinesis call, or a throttling backoff and the call after it, is not started
+when it could end inside the reserve, a call counted as long as the longest one of this reading so far (SDK
+retries included), and so is a GetObject of an S3 object a record names once values of the range were handed
+over on this receive (`_open_object`: the record is cut before it, or retried); no Kinesis record is
+started, and no further value of one is handed over, once the reserve is reached. Each Kinesis record of the
+range is its own relay record (`Part`), so the relay accounts for each one. A reading that stops (out of
+time, throttled throughout, the loss's dead letter not written, a destination failing) keeps what it settled
+(every value delivered or dead-lettered): the forwarder sends the failure queue a copy of the failure record
+with a resume point (`RESUME`: the last record settled from the range's start on, how many of its values
+were settled when it was cut in its middle, how many records of the range were read back so far, and runs of
+records settled further on, after one still to retry, and one such record cut in its middle), and the
+message itself is not reported back (Lambda deletes it). The next reading starts after that point and hands
+over nothing of a settled run (nor the settled values of the cut record), so nothing already handed over is
+sent again, and nothing unsettled is skipped. No resume point can be written (no progress, or the
+SendMessage failed): the message is reported back and read again from its own start (or resume point).
 
 A record cut in its middle can name S3 objects, which can change between two receives: the resume point
 pins the ones it had opened (ETag, and VersionId in a versioned bucket, S3's "null" one included), and the
-settled values are skipped only in those versions (`_open_object`). An object that changed is read as it is now from its
-start, with a dead letter saying so (duplicates over a silent loss).
+settled values are skipped only in those versions (`_open_object`). An object that changed is read as it
+is now from its start, with a dead letter saying so (duplicates over a silent loss).
 
 With ParallelizationFactor above 1 several invocations read one shard, each a share of the partition
 keys, and a failure record's range then also holds the other shares' records, which the range cannot
