@@ -84,7 +84,10 @@ def run(args: argparse.Namespace) -> int:
             for shown, row in enumerate(rows, 1):
                 print(f"{row.timestamp:<26} {row.type:<15} {row.severity:>4g} {band(row.severity):<13} "
                       f"{(row.source_name or '')[:24]:<24} {row.id:<36}  {_headline(row.event)}")
-        if args.limit and shown == args.limit:
+        if shown == 0:
+            sys.stdout.flush()
+            print(f"wia-security: no events match; {_store_extent(store)}", file=sys.stderr)
+        elif args.limit and shown == args.limit:
             matching = store.count(**filters)
             if matching > shown:
                 sys.stdout.flush()
@@ -95,6 +98,18 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _store_extent(store: Any) -> str:
+    """What the store holds, so an empty answer shows whether the filters (often --since against old
+    events) or the store are the reason."""
+    total = store.count()
+    if total == 0:
+        return f"the store {store.path} holds no events"
+    [newest] = store.query(limit=1, newest_first=True)
+    [oldest] = store.query(limit=1, newest_first=False)
+    return (f"the store holds {total:,} event{'s' if total != 1 else ''}, "
+            f"timestamps from {oldest.timestamp} to {newest.timestamp}")
 
 
 def _filter_problem(args: argparse.Namespace) -> str | None:
