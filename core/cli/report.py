@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import quote
 
-from ..errors import OutputError
+from .. import jsonio
+from ..errors import ConfigError, OutputError
 from ..reader import InputSource
 from ..timeutil import time_or_relative
 from ..validation import Validator
@@ -41,17 +44,64 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _store_events(url: str, since: str | None, until: str | None) -> Iterator[dict[str, Any]]:
-    from wia_security.connectors.sqlite import EventStore, path_from_url
+def _store_events(url: str, since: str | None, until: str | None, problems: "RejectLog") -> Iterator[dict[str, Any]]:
+    """The store's events in the window, oldest first, read without writing anything: a store the user may
+    only read (a service's store shared read-only, a snapshot on a read-only mount) is read as well."""
+    from wia_security.connectors.sqlite import epoch_ms, path_from_url
     path = path_from_url(url)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no event store here (run `wia-security forward` first, or give input files)")
-    store = EventStore(path)
+    clauses, args = [], []
+    if since:
+        clauses.append("ts_ms >= ?")
+        args.append(epoch_ms(since))
+    if until:
+        clauses.append("ts_ms < ?")
+        args.append(epoch_ms(until))
+    sql = ("SELECT id, body FROM events" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+           + " ORDER BY ts_ms, id")
+    db = _open_read_only(path)
     try:
-        for row in store.query(since=since, until=until, limit=None, newest_first=False):
-            yield row.event
+        for event_id, body in db.execute(sql, args):
+            try:
+                event = jsonio.loads(body)
+            except ValueError as exc:
+                problems.append(f"{path}: stored event {event_id}: its body is not JSON ({exc}) [store_body]")
+                continue
+            if not isinstance(event, dict):
+                problems.append(f"{path}: stored event {event_id}: its body is not a JSON object [store_body]")
+                continue
+            yield event
+    except sqlite3.Error as exc:
+        raise ConfigError(f"cannot read the event store: {exc}", source=path) from None
     finally:
-        store.close()
+        db.close()
+
+
+def _open_read_only(path: str) -> sqlite3.Connection:
+    """The store opened read-only. A store in WAL mode whose folder the user may not write (no -shm can be
+    made) opens only as immutable, which is right only when no -wal file holds events yet to be merged."""
+    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True)
+        try:
+            db.execute("SELECT 1 FROM events LIMIT 1").fetchall()
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            wal = path + "-wal"
+            if os.path.exists(wal) and os.path.getsize(wal) > 0 and "no such table" not in str(exc):
+                raise ConfigError(f"cannot read the event store: {exc} (its -wal file holds events not yet "
+                                  "merged into it, which SQLite reads only with a -shm file it could not make "
+                                  "here: read it as a user who may write its folder, or once its writer has "
+                                  "closed it)", source=path) from None
+            if "no such table" in str(exc):
+                raise
+        db = sqlite3.connect(uri + "&immutable=1", uri=True)
+        db.execute("SELECT 1 FROM events LIMIT 1").fetchall()
+        return db
+    except sqlite3.Error as exc:
+        raise ConfigError(f"cannot read the event store: {exc}", source=path) from None
 
 
 class RejectLog:
@@ -88,7 +138,7 @@ def event_stream(args: argparse.Namespace, problems: RejectLog) -> Iterator[dict
     """Events from the input files (validated; rejects described in `problems`) or from the store."""
     if args.paths:
         return _file_events(args.paths, problems, getattr(args, "lenient", False))
-    return _store_events(args.db, _bound(args.since), _bound(args.until))
+    return _store_events(args.db, _bound(args.since), _bound(args.until), problems)
 
 
 def _bound(value: str | None) -> str | None:
