@@ -42,6 +42,11 @@ DEFAULT_MAX_BACKOFF = 30.0
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 #: request_id of the subscribe message: an error carrying it means the subscription itself was refused.
 SUBSCRIBE_REQUEST_ID = "subscribe"
+#: Entries kept in each of stats.errors, stats.gaps and stats.close_codes (the latest; the `*_total`
+#: counters count them all): a client lives for months, and a buggy or hostile server can send errors or
+#: unusable messages without end. STATS_MESSAGE_CHARS: an error's message kept at most this long.
+STATS_KEPT = 1000
+STATS_MESSAGE_CHARS = 500
 
 
 class StreamError(WiaError):
@@ -90,9 +95,32 @@ class StreamStats:
     duplicates_skipped: int = 0
     replayed: int = 0
     dropped_by_server: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)      # the latest STATS_KEPT of each
     gaps: list[dict[str, Any]] = field(default_factory=list)
     close_codes: list[int | None] = field(default_factory=list)
+    errors_total: int = 0
+    gaps_total: int = 0
+
+    def record_error(self, msg: dict[str, Any]) -> None:
+        """An error the server sent or a message the client could not use: its code, request id and
+        message (cut to STATS_MESSAGE_CHARS), never the whole message, which may be megabytes."""
+        self.errors_total += 1
+        entry = {k: msg[k] for k in ("action", "code", "request_id") if k in msg}
+        entry["message"] = str(msg.get("message", ""))[:STATS_MESSAGE_CHARS]
+        _keep(self.errors, entry)
+
+    def record_gap(self, info: dict[str, Any]) -> None:
+        self.gaps_total += 1
+        _keep(self.gaps, info)
+
+    def record_close(self, code: int | None) -> None:
+        _keep(self.close_codes, code)
+
+
+def _keep(entries: list[Any], entry: Any) -> None:
+    entries.append(entry)
+    if len(entries) > STATS_KEPT:
+        del entries[:len(entries) - STATS_KEPT]
 
 
 class StreamClient:
@@ -178,8 +206,9 @@ class StreamClient:
                             self.stats.dropped_by_server += int(_number(msg.get("count")))
                             self._gap({"status": "dropped", "count": msg.get("count"), "after": self.last_sequence})
                         elif action == "error":
-                            self.stats.errors.append(msg)
-                            log.warning("stream error %s: %s", msg.get("code"), msg.get("message"))
+                            self.stats.record_error(msg)
+                            log.warning("stream error %s: %s", msg.get("code"),
+                                        str(msg.get("message"))[:STATS_MESSAGE_CHARS])
                             if msg.get("request_id") == SUBSCRIBE_REQUEST_ID:
                                 # Reconnecting would send the same subscription and be refused again.
                                 raise StreamError(f"the gateway refused the subscription: {msg.get('code')}: "
@@ -187,7 +216,7 @@ class StreamClient:
                             self._settle(msg)
                         elif action in ("published", "unsubscribed", "pong"):
                             self._settle(msg)
-                    self.stats.close_codes.append(ws.close_code)
+                    self.stats.record_close(ws.close_code)
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status in (401, 403):
@@ -197,7 +226,7 @@ class StreamClient:
                 # connections: waited for, capped like reconnect_delay_seconds.
                 server_delay = min(_retry_after(exc.response.headers.get("Retry-After")), self.max_backoff)
             except ConnectionClosed as exc:
-                self.stats.close_codes.append(exc.rcvd.code if exc.rcvd else None)
+                self.stats.record_close(exc.rcvd.code if exc.rcvd else None)
                 if exc.sent is not None and exc.sent.code == 1009 and exc.rcvd_then_sent is not True:
                     # This client refused a message as too big: a resume would bring the same one back.
                     raise StreamError(f"the gateway sent a message larger than max_message_bytes "
@@ -286,7 +315,7 @@ class StreamClient:
                 return msg
             msg = {"code": "client", "message": "the gateway sent a message this client does not understand: "
                    f"{str(raw)[:200]}"}
-        self.stats.errors.append({"action": "error", **msg})
+        self.stats.record_error({"action": "error", **msg})
         log.warning("stream: %s", msg["message"])
         return None
 
@@ -301,7 +330,7 @@ class StreamClient:
                            msg.get("timestamp", ""), msg.get("stream_id", self.stream_id or ""))
 
     def _gap(self, info: dict[str, Any]) -> None:
-        self.stats.gaps.append(info)
+        self.stats.record_gap(info)
         log.warning("stream gap: %s", info)
         if self.on_gap is not None:
             self.on_gap(info)

@@ -101,3 +101,39 @@ def test_a_redirect_from_wss_to_ws_ends_the_stream_at_once(tmp_path):
                     pass
     asyncio.run(asyncio.wait_for(run(), 20))
     assert handshakes == ["/v1/stream"]
+
+
+def test_a_server_flooding_the_client_with_unusable_messages_does_not_grow_its_memory():
+    """Every message the client could not use (not JSON, an event without a sequence) and every `error` the
+    server sent was appended to stats.errors for the life of the client, an `error` whole (up to
+    max_message_bytes, 16 MiB, each): a buggy or hostile server, or months of routine publish errors, grew a
+    consumer's memory without end. The record keeps the latest STATS_KEPT entries, each message cut to
+    STATS_MESSAGE_CHARS; `stats.errors_total` counts them all."""
+    import json
+
+    from websockets.asyncio.server import serve
+
+    from wia_security.connectors import websocket_client
+    floods = 3 * websocket_client.STATS_KEPT
+    big = "x" * 100_000
+
+    async def handler(ws) -> None:
+        await ws.recv()
+        await ws.send(json.dumps({"action": "subscribed", "stream_id": "s", "sequence": 0}))
+        for n in range(floods):
+            await ws.send("not json" if n % 3 else json.dumps({"action": "error", "code": "E5001", "message": big}))
+        await ws.send(json.dumps({"action": "event", "sequence": 1, "stream_id": "s", "event": {"id": "e1"}}))
+        await ws.wait_closed()
+
+    async def run() -> StreamClient:
+        async with serve(handler, "127.0.0.1", 0, max_size=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = StreamClient(f"ws://127.0.0.1:{port}/v1/stream", token="t" * 20)
+            item = await asyncio.wait_for(anext(client.events()), 60)
+            assert item.event == {"id": "e1"}
+            await client.close()
+            return client
+    client = asyncio.run(run())
+    assert client.stats.errors_total == floods
+    assert len(client.stats.errors) == websocket_client.STATS_KEPT
+    assert all(len(e["message"]) <= websocket_client.STATS_MESSAGE_CHARS for e in client.stats.errors)
