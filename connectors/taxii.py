@@ -40,9 +40,8 @@ from wia_security.errors import ConfigError, ConversionError, DeliveryError, Wia
 from wia_security.formats import convert, get_format
 from wia_security.outputs import held_exclusively, replace_durably
 from wia_security.redact import remember_basic_auth
-from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, iso_micro, just_before, page_bounds, reaches_past
-from wia_security.taxii_settle import cutoff as settle_cutoff
-from wia_security.taxii_settle import recent_ids, server_clock, settle_seconds
+from wia_security.taxii_settle import (DEFAULT_SETTLE_SECONDS, Clocks, ahead_warning, classify, iso_micro, just_before,
+                                       measure, page_bounds, reaches_past, server_clock, settle_seconds)
 from wia_security.timeutil import parse_iso
 
 from .base import Rejected
@@ -604,13 +603,15 @@ class TaxiiSource:
         newest = checkpoint.added_after
         buffered: dict[tuple[str, str], Any] = {}
         full = False                       # the chunk is big enough: end it where a later instant starts
-        cutoff: datetime | None = None     # objects added after it are still settling (set by the first answer)
+        clocks: Clocks | None = None       # the settle cutoff and the horizon (set by the first answer)
         tail: list[Page] = []              # from the first page reaching past the cutoff on: held or split
         pages = self.client.pages(self.collection, page_size=self.page_size, added_after=start, type=self.types)
         for page in pages:
-            if self.settle and cutoff is None:
-                cutoff = self._cutoff(page)
-            if tail or cutoff is not None and page.items and _reaches_past(page, cutoff):
+            if clocks is None:
+                clocks = self._clocks(page)
+            # with settle 0 nothing settles, but a stamp ahead of the server's clock is not taken as the checkpoint
+            threshold = clocks.cutoff if self.settle else clocks.horizon
+            if tail or page.items and _reaches_past(page, threshold):
                 tail.append(page)          # pages come in date_added order: every later page is past it too
                 continue
             first = page.date_added_first
@@ -633,41 +634,48 @@ class TaxiiSource:
                 seen |= {_key(o) for o in page.items}
             full = len(buffered) >= self.batch_objects
         held = 0
-        if tail and cutoff is not None:
-            released, held, newest, seen = self._settle_tail(tail, cutoff, newest, seen, delivered)
+        if tail and clocks is not None:
+            released, held, newest, seen = self._settle_tail(tail, clocks, newest, seen, delivered)
             for key, obj in released.items():
                 buffered.setdefault(key, obj)
             # Delivered keys met only past the cutoff stay in the checkpoint (the next walk meets them again);
             # those met nowhere are gone (deleted, or a later version listed instead): `seen` does not grow.
             seen |= {_key(o) for page in tail for o in page.items} & (delivered - passed)
-        if held:
+        if held and clocks is not None:
             log.info("%s: %d object(s) added after %s (the last %g s of the server's clock) left for the next poll",
-                     self.collection.url, held, _iso(cutoff), self.settle)
+                     self.collection.url, held, _iso(clocks.cutoff), self.settle)
         yield self._page(buffered, newest, seen, held)
 
-    def _cutoff(self, page: Page) -> datetime:
-        """`settle` seconds before the server's clock at the poll's first request: its `Date` header less
-        the request's round trip, or, without one, our clock at the answer less the round trip. The server stamped the page's latest date_added by its own clock, so
-        its clock reads at least that (when the Date header lags the stamps, e.g. a proxy's clock).
-        The first answer's clock, not a later one's: an Add still running while any page was listed
-        began after the cutoff measured at the start of the walk (if it takes less than `settle`)."""
-        return settle_cutoff(self.settle, page.server_date, round_trip=self.client._round_trip(),
-                             latest=page.bounds()[1])
+    def _clocks(self, page: Page) -> Clocks:
+        """The settle cutoff, `settle` seconds before the server's clock at the poll's first request (its `Date`
+        header less the request's round trip, or, without one, our clock at the answer less the round trip; the
+        server stamped the page's latest date_added by its own clock, so its clock reads at least that when the
+        stamp is within the horizon: a `Date` header lagging the stamps, e.g. a proxy's clock), and the horizon past
+        which a date_added is ahead of the server's clock (wia_security.taxii_settle.measure). The first answer's
+        clock, not a later one's: an Add still running while any page was listed began after the cutoff measured at
+        the start of the walk (if it takes less than `settle`)."""
+        return measure(self.settle, page.server_date, round_trip=self.client._round_trip(), latest=page.bounds()[1])
 
-    def _settle_tail(self, tail: list[Page], cutoff: datetime, newest: str | None, seen: set[tuple[str, str]],
+    def _settle_tail(self, tail: list[Page], clocks: Clocks, newest: str | None, seen: set[tuple[str, str]],
                      delivered: set[tuple[str, str]]) -> tuple[dict[tuple[str, str], Any], int, str | None,
                                                                set[tuple[str, str]]]:
-        """The pages reaching past the cutoff -> (objects to read now, how many are held, checkpoint
-        newest and seen). Objects sit on a page without their own date_added, so when the first of
-        these pages starts at or before the cutoff, the Get Manifest of what was added after the
-        cutoff (asked after the walk: it lists at least every recent object the walk saw) names the
-        ids to hold; the rest of that page is read now. The checkpoint then moves only to that
-        page's first instant, with what is read now as `seen`, so the held objects (all later) are
-        asked for again."""
+        """The pages reaching past the cutoff (settle 0: past the horizon) -> (objects to read now, how many are
+        held, checkpoint newest and seen). Objects sit on a page without their own date_added, so the Get Manifest
+        of what was added after the cutoff (asked after the walk: it lists at least every recent object the walk
+        saw) tells the objects still settling from those stamped ahead of the server's clock
+        (wia_security.taxii_settle.classify). Settling ones are held; when the first of these pages starts at or
+        before the cutoff, the rest of that page is read now, and the checkpoint moves only to its first instant,
+        with what is read now as `seen`, so the held objects (all later) are asked for again. Objects stamped
+        ahead are read (they are data) and the checkpoint moves no further than the cutoff, with them in `seen`:
+        taken as the checkpoint, a stamp in the year 2999 would have every object added later, with a true stamp,
+        never read."""
+        cutoff = clocks.cutoff
         first = tail[0].bounds()[0]
         straddles = first is not None and parse_iso(first) <= cutoff
-        recent = self._added_after(cutoff) if straddles else set()
+        # _added_after lists them all (or raises): classify has no None to give here
+        settling, ahead_ids = classify(self._added_after, clocks, self.settle) or (set(), set())
         released: dict[tuple[str, str], Any] = {}
+        ahead: dict[tuple[str, str], Any] = {}
         held: set[tuple[str, str]] = set()
         for page in tail:
             earliest = page.bounds()[0]
@@ -677,10 +685,22 @@ class TaxiiSource:
                 if key in delivered or key in seen:
                     continue
                 oid = obj.get("id") if isinstance(obj, dict) else None
-                if all_recent or not isinstance(oid, str) or oid in recent:
+                if isinstance(oid, str) and oid in ahead_ids:
+                    ahead.setdefault(key, obj)
+                elif self.settle and (all_recent or not isinstance(oid, str) or oid in settling):
                     held.add(key)          # an entry without an id cannot be looked up: it waits for its page
                 else:
                     released.setdefault(key, obj)
+        if ahead or released and not self.settle:
+            if ahead:
+                log.warning("%s: %s", self.collection.url,
+                            ahead_warning(len(ahead), tail[-1].bounds()[1] or tail[-1].bounds()[0], clocks))
+            released.update(ahead)
+            # The checkpoint at the cutoff, not past it (nor back): what is listed again from there is in `seen`.
+            at = iso_micro(cutoff)
+            if newest is None or at != newest and _later(at, newest) == at:
+                newest, seen = at, set()
+            return released, len(held), newest, seen | set(released)
         if released:
             # Pages come in date_added order, so `first` is at or after `newest`; a server listing out of
             # order keeps the checkpoint where it was (the released keys in `seen` keep them from coming twice).
@@ -689,23 +709,21 @@ class TaxiiSource:
             seen = seen | set(released)
         return released, len(held), newest, seen
 
-    def _added_after(self, cutoff: datetime) -> set[str]:
-        """Ids of the objects added after `cutoff`: Get Manifest lists them without their bodies; a server that
-        does not serve it (an HTTP error: many leave it out) gets Get Objects with the same filter instead,
-        which lists them too. A manifest entry dated at or before the cutoff (a server ignoring added_after)
-        does not count."""
+    def _added_after(self, cutoff: datetime) -> list[Any]:
+        """What was added after `cutoff`: Get Manifest entries (with their date_added, no bodies); a server that
+        does not serve it (an HTTP error: many leave it out) gets Get Objects with the same filter instead, which
+        lists them too."""
         filters: dict[str, Any] = {"page_size": self.page_size, "added_after": _iso(cutoff), "type": self.types}
         if not self._no_manifest:
             try:
-                return recent_ids(self.client.manifest(self.collection, **filters), cutoff)
+                return list(self.client.manifest(self.collection, **filters))
             except (requests.HTTPError, TAXIIServiceException, TaxiiPagingError) as exc:
                 self._no_manifest = True               # not asked again by this source
                 status = getattr(getattr(exc, "response", None), "status_code", None)
                 log.warning("%s: Get Manifest failed (%s); the objects added after the settle cutoff are "
                             "listed with Get Objects instead", self.collection.url,
                             f"HTTP {status}" if status else type(exc).__name__)
-        return {o["id"] for o in self.client.objects(self.collection, **filters)
-                if isinstance(o, dict) and isinstance(o.get("id"), str)}
+        return list(self.client.objects(self.collection, **filters))
 
     def _page(self, buffered: dict[tuple[str, str], Any], newest: str | None,
               seen: set[tuple[str, str]], held: int = 0) -> PolledPage:

@@ -6,6 +6,10 @@ partial events. So a poll holds back the objects added within the last `settle` 
 server's clock and keeps its position before them; a later poll reads them once they are older than
 the window, whole by then.
 
+A `date_added` past the horizon (the server's clock, or ours if later, plus the window and a second) is no
+honest stamp (a broken publisher's year 2999): such objects are read, but the position goes no further than
+the cutoff, since taken as the position they would move added_after past every object added afterwards.
+
 Pure logic, shared by the TAXII source (connectors/taxii.py), the Splunk app's and the XSOAR pack's
 TAXII pulls (which carry their own standard-library HTTP): the cutoff from the server's `Date` header
 and the round trip, whether a page reaches past it, which objects of a page are held, and the position
@@ -29,6 +33,8 @@ DEFAULT_SETTLE_SECONDS = 60.0
 MAX_SETTLE_SECONDS = 86_400.0
 
 _MICROSECOND = timedelta(microseconds=1)
+#: A `Date` header has whole seconds, truncated: the server's clock may be this much past it.
+CLOCK_GRAIN = timedelta(seconds=1)
 
 
 def settle_seconds(value: Any) -> float:
@@ -87,21 +93,90 @@ def server_clock(date_header: str | None, round_trip: timedelta = timedelta(0)) 
         return None
 
 
+@dataclass(frozen=True)
+class Clocks:
+    """A walk's two instants, measured at its first answer (see measure)."""
+
+    cutoff: datetime                   # objects added after it are still settling (held)
+    #: objects added after it carry a date_added ahead of the server's clock (a publisher's or a clock's fault):
+    #: read, but the position goes no further than the cutoff, so objects added later with true stamps are read
+    horizon: datetime
+    #: the server's `Date` less the round trip, when it sent one
+    server_now: datetime | None = None
+
+
+def measure(settle: float, server_now: datetime | None, *, round_trip: timedelta = timedelta(0),
+            latest: str | None = None, our_now: datetime | None = None) -> Clocks:
+    """The cutoff and the horizon of a walk, at its first answer.
+
+    Cutoff: `settle` seconds before the server's clock (`server_now`, see server_clock), or, without one, our
+    clock at the answer less the round trip. The server stamped the page's `latest` date_added by its own clock,
+    so its clock reads at least that (a `Date` set by a proxy whose clock lags), as long as that stamp is within
+    the horizon. Measured once per walk: an Add still running while any page was listed began after that cutoff
+    (if it takes less than `settle`).
+
+    Horizon: `settle` seconds (and CLOCK_GRAIN, `Date` having whole seconds) past the later of the server's clock
+    and ours at the answer. No honest stamp is later: an object added after it (a stamp in the year 2999, or
+    hours ahead) would, taken as the position, move added_after past every object added afterwards with a true
+    stamp, and those would never be read. Ours counts too, so a `Date` header stuck behind (a proxy's) does not
+    make every fresh stamp look ahead; a stamp beyond both is."""
+    ours = (our_now or datetime.now(timezone.utc))
+    clock = server_now or ours - round_trip
+    try:
+        horizon = max(server_now + round_trip if server_now else ours, ours) + timedelta(seconds=settle) + CLOCK_GRAIN
+    except OverflowError:              # a clock within a day of the year 9999: nothing is later
+        horizon = datetime.max.replace(tzinfo=timezone.utc)
+    stamped = instant(latest)
+    if stamped is not None and stamped <= horizon:
+        clock = max(clock, stamped)
+    try:
+        cut = clock - timedelta(seconds=settle)
+    except OverflowError:              # a clock within a day of the year 1: nothing is that old
+        cut = datetime.min.replace(tzinfo=timezone.utc)
+    return Clocks(cut, horizon, server_now)
+
+
 def cutoff(settle: float, server_now: datetime | None, *, round_trip: timedelta = timedelta(0),
            latest: str | None = None, our_now: datetime | None = None) -> datetime:
-    """`settle` seconds before the server's clock at a walk's first answer (`server_now`, see server_clock),
-    or, without one, our clock at the answer less the round trip. The server stamped the page's `latest`
-    date_added by its own clock, so its clock reads at least that (a `Date` set by a proxy whose clock lags).
-    Measured once per walk, at its first answer: an Add still running while any page was listed began
-    after that cutoff (if it takes less than `settle`)."""
-    now = server_now or (our_now or datetime.now(timezone.utc)) - round_trip
-    stamped = instant(latest)
-    if stamped is not None:
-        now = max(now, stamped)
-    try:
-        return now - timedelta(seconds=settle)
-    except OverflowError:              # a clock within a day of the year 1: nothing is that old
-        return datetime.min.replace(tzinfo=timezone.utc)
+    """The cutoff of measure(): `settle` seconds before the server's clock at a walk's first answer."""
+    return measure(settle, server_now, round_trip=round_trip, latest=latest, our_now=our_now).cutoff
+
+
+def classify(recent: Callable[[datetime], Iterable[Any] | None], clocks: Clocks,
+             settle: float) -> tuple[set[str], set[str]] | None:
+    """(ids still settling, ids stamped ahead of the horizon) of what was added after the cutoff; None when the
+    server cannot list them all. `recent(instant)` lists what was added after `instant`: Get Manifest entries,
+    which carry their date_added, or Get Objects objects, which do not (then what was added after the horizon is
+    asked for as well). With `settle` 0 nothing settles: only the horizon is asked for. An id with a version
+    settling counts as settling."""
+    if not settle:
+        ahead = recent(clocks.horizon)
+        return None if ahead is None else (set(), recent_ids(ahead, clocks.horizon))
+    entries = recent(clocks.cutoff)
+    if entries is None:
+        return None
+    settling: set[str] = set()
+    ahead_ids: set[str] = set()
+    undated: set[str] = set()
+    for entry in entries:
+        oid = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(oid, str):
+            continue
+        added = instant(entry.get("date_added"))
+        if added is None:
+            undated.add(oid)
+        elif added > clocks.horizon:
+            ahead_ids.add(oid)
+        elif added > clocks.cutoff:    # at or before it: a server ignoring added_after
+            settling.add(oid)
+    if undated:
+        later = recent(clocks.horizon)
+        if later is None:
+            return None
+        beyond = recent_ids(later, clocks.horizon)
+        ahead_ids |= undated & beyond
+        settling |= undated - beyond
+    return settling, ahead_ids - settling
 
 
 def page_bounds(first: str | None, last: str | None, count: int) -> tuple[str | None, str | None]:
@@ -157,49 +232,101 @@ class Settled:
     objects: list[Any]                 # to read now
     held: list[Any] = field(default_factory=list)   # left for a later poll
     #: the date_added to keep as the position once `objects` are read: the page's last (all read), its
-    #: first instant (split: every held object is later), or None (all held: keep the position as it was)
+    #: first instant (split: every held object is later), the cutoff (`capped`), or None (all held: keep the
+    #: position as it was)
     position: str | None = None
     done: bool = False                 # the walk ends here: every later page is past the cutoff too
     #: how many objects the walk holds in all, on this page and on the later pages it does not read (Get Manifest
     #: of what was added after the cutoff lists them); None when they could not all be listed (`held` at least)
     held_in_all: int | None = 0
+    #: objects stamped ahead of the server's clock were read (`ahead`): the position is the cutoff, not the page's
+    #: last date_added, and later pages (all stamped ahead too) are read with the same position
+    capped: bool = False
+    ahead: int = 0                     # how many of `objects` are stamped ahead of the horizon
 
 
 class SettleWindow:
     """One walk's settle decisions, page by page, in the order the server lists them (date_added order).
 
-    `page()` takes each page's objects and headers; `recent(cutoff)` is asked only for the page reaching past
-    the cutoff and returns Get Manifest entries (or Get Objects objects) added after it, or None when it cannot
-    list them all (the whole page then waits): they split a straddling page and count what the walk holds. The cutoff is measured at the first page; once a page
-    reaches past it, the walk is done."""
+    `page()` takes each page's objects and headers; `recent(instant)` is asked only once a page reaches past the
+    cutoff (with settle 0: past the horizon) and returns Get Manifest entries (or Get Objects objects) added after
+    the instant, or None when it cannot list them all (the page then waits): they split a straddling page, tell
+    the objects stamped ahead of the server's clock (Clocks.horizon) from those settling, and count what the walk
+    holds. The clocks are measured at the first page. A page holding settling objects ends the walk; objects
+    stamped ahead come last in date_added order and are read when met, the position then kept at the cutoff."""
 
     def __init__(self, settle: float = DEFAULT_SETTLE_SECONDS) -> None:
         self.settle = settle_seconds(settle)
-        self.cutoff: datetime | None = None
+        self.clocks: Clocks | None = None
+        self.ahead = 0                 # objects read stamped ahead of the horizon, in this walk
+        self.ahead_latest: str | None = None       # the latest X-TAXII-Date-Added-Last among their pages
+        self._classified: tuple[set[str], set[str]] | None = None
+        self._asked = False
+
+    @property
+    def cutoff(self) -> datetime | None:
+        return self.clocks.cutoff if self.clocks else None
 
     def page(self, objects: list[Any], first: str | None, last: str | None, *,
              recent: Callable[[datetime], Iterable[Any] | None], date_header: str | None = None,
              round_trip: timedelta = timedelta(0), our_now: datetime | None = None) -> Settled:
         objects = list(objects)
-        everything = Settled(objects, position=last or first)
-        if not self.settle:
-            return everything
-        if self.cutoff is None:
-            self.cutoff = cutoff(self.settle, server_clock(date_header, round_trip), round_trip=round_trip,
-                                 latest=page_bounds(first, last, len(objects))[1], our_now=our_now)
-        if not objects or not reaches_past(first, last, len(objects), self.cutoff):
-            return everything
+        earliest, latest = page_bounds(first, last, len(objects))
+        if self.clocks is None:
+            self.clocks = measure(self.settle, server_clock(date_header, round_trip), round_trip=round_trip,
+                                  latest=latest, our_now=our_now)
+        clocks = self.clocks
+        if not objects or not reaches_past(first, last, len(objects), clocks.cutoff if self.settle else clocks.horizon):
+            return Settled(objects, position=last or first)
         # Asked also for a page wholly past the cutoff: the walk ends at this page, and what later pages hold is
         # counted only by this list (a run saying it held one page's objects of a bigger Add misled).
-        entries = recent(self.cutoff)
-        recent_now = recent_ids(entries, self.cutoff) if entries is not None else None
-        if not straddles(first, last, len(objects), self.cutoff) or recent_now is None:
-            return Settled([], objects, None, done=True, held_in_all=_in_all(objects, objects, recent_now))
-        read, held = split(objects, recent_now)
-        # The page's first instant is at or before the cutoff, so before every held object; what was read
-        # comes again from there, and callers skip it by the event ids they remember.
-        return Settled(read, held, page_bounds(first, last, len(objects))[0] if read else None, done=True,
-                       held_in_all=_in_all(objects, held, recent_now))
+        if not self._asked:
+            self._classified, self._asked = classify(recent, clocks, self.settle), True
+        if self._classified is None:
+            if self.settle:            # cannot be told apart: the whole page waits
+                return Settled([], objects, None, done=True, held_in_all=None)
+            settling, ahead_ids = set(), {o.get("id") for o in objects if isinstance(o, dict)}
+        else:
+            settling, ahead_ids = self._classified
+        straddling = straddles(first, last, len(objects), clocks.cutoff)
+        read: list[Any] = []
+        held: list[Any] = []
+        ahead: list[Any] = []
+        for obj in objects:
+            oid = obj.get("id") if isinstance(obj, dict) else None
+            if isinstance(oid, str) and oid in ahead_ids:
+                ahead.append(obj)
+            elif self.settle and (not straddling or not isinstance(oid, str) or oid in settling):
+                held.append(obj)       # no id to look up: it waits for its page
+            else:
+                read.append(obj)
+        if ahead:
+            self.ahead += len(ahead)
+            self.ahead_latest = latest or earliest or self.ahead_latest
+        if held or settling:
+            # The walk ends here (every later page is past the cutoff). The page's first instant is at or before the
+            # cutoff, so before every held object; what was read comes again from there, and callers skip it by the
+            # event ids they remember. What is stamped ahead is read (it is data, and the walk may not come back to
+            # it before its ids are forgotten), and the position is then the cutoff, whose ids they keep.
+            position = iso_micro(clocks.cutoff) if ahead else earliest if read and straddling else None
+            return Settled(read + ahead, held, position, done=True, held_in_all=_in_all(objects, held, settling),
+                           capped=bool(ahead), ahead=len(ahead))
+        # Nothing settles: everything is read, what is stamped ahead too (it is data), but the position goes no
+        # further than the cutoff, before every object a server adds from now on.
+        return Settled(read + ahead, [], iso_micro(clocks.cutoff), capped=True, ahead=len(ahead))
+
+    def ahead_warning(self) -> str | None:
+        """What to log once a walk read objects stamped ahead of the server's clock (None if it read none)."""
+        return ahead_warning(self.ahead, self.ahead_latest, self.clocks) if self.ahead and self.clocks else None
+
+
+def ahead_warning(count: int, latest: str | None, clocks: Clocks) -> str:
+    """The warning of a walk that read `count` objects stamped ahead of the horizon, up to `latest`."""
+    return (f"{count} TAXII object(s) carry a date_added later than the server's clock plus the settle window "
+            f"(up to {str(latest)[:40]}; the horizon was {iso_micro(clocks.horizon)}): read now, but the position "
+            f"stays at {iso_micro(clocks.cutoff)} so that objects added later with true stamps are still read (these "
+            "are listed again and skipped by their ids); a publisher or server stamping ahead of its clock, or a "
+            "Date header behind it")
 
 
 def _in_all(objects: list[Any], held: list[Any], recent: set[str] | None) -> int | None:

@@ -115,3 +115,18 @@ def one_instant_then_one_later(medallion) -> str:
     medallion.load(WRITABLE, [indicator(n) for n in range(12)], at)
     medallion.load(WRITABLE, [indicator(12)], iso_micro(now - timedelta(seconds=599)))
     return at
+
+
+#: date_added stamps ahead of the server's clock, as a broken publisher or server may give them: a far-future
+#: instant, or hours ahead (a timedelta from the server's clock).
+STAMPED_AHEAD = {"year 2999": "2999-01-01T00:00:00.000000Z", "3 hours ahead": timedelta(hours=3)}
+
+
+def settled_then_stamped_ahead(medallion, ahead: "str | timedelta") -> str:
+    """indicator(0) added ten minutes ago (settled), indicator(1) stamped `ahead` of the server's clock, written
+    into medallion's backend as its Add would store them (medallion stamps date_added itself on Add). Returns the
+    server's clock."""
+    now = medallion.now()
+    medallion.load(WRITABLE, [indicator(0)], iso_micro(parse_iso(now) - timedelta(seconds=600)))
+    medallion.load(WRITABLE, [indicator(1)], ahead if isinstance(ahead, str) else iso_micro(parse_iso(now) + ahead))
+    return now

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from wia_security.taxii_settle import (SettleWindow, cutoff, just_before, page_bounds, reaches_past, recent_ids,
-                                       server_clock, settle_seconds)
+from wia_security.taxii_settle import (SettleWindow, classify, cutoff, just_before, measure, page_bounds, reaches_past,
+                                       recent_ids, server_clock, settle_seconds)
 from wia_security.timeutil import parse_iso
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -54,8 +54,11 @@ def test_server_clock_is_the_date_header_less_the_round_trip():
 
 def test_cutoff_takes_the_servers_clock_or_its_newest_stamp_or_ours():
     assert cutoff(60, NOW) == NOW - timedelta(seconds=60)
-    later = "2026-03-01T12:05:00Z"                  # a Date header lagging the stamps (a proxy's clock)
-    assert cutoff(60, NOW, latest=later) == parse_iso(later) - timedelta(seconds=60)
+    later = "2026-03-01T12:00:30Z"                  # a Date header lagging the stamps (a proxy's clock)
+    assert cutoff(60, NOW, latest=later, our_now=NOW) == parse_iso(later) - timedelta(seconds=60)
+    # ours is later still: the Date header is stuck behind, and a stamp up to ours (plus the window) is not ahead
+    assert cutoff(60, NOW, latest="2026-03-01T12:05:00Z", our_now=NOW + timedelta(minutes=5)) == \
+        parse_iso("2026-03-01T12:04:00Z")
     assert cutoff(60, None, round_trip=timedelta(seconds=2), our_now=NOW) == NOW - timedelta(seconds=62)
     assert cutoff(60, datetime(1, 1, 1, 0, 0, 30, tzinfo=timezone.utc)).year == 1      # no OverflowError
 
@@ -113,3 +116,55 @@ def test_settle_zero_reads_everything():
     everything = SettleWindow(0).page([{"id": "a"}], "2026-03-01T12:00:59Z", "2026-03-01T12:00:59Z",
                                       date_header="Sun, 01 Mar 2026 12:01:00 GMT", recent=lambda cut: None)
     assert (everything.objects, everything.done, everything.position) == ([{"id": "a"}], False, "2026-03-01T12:00:59Z")
+
+
+def test_a_stamp_beyond_the_horizon_does_not_move_the_cutoff():
+    # The horizon: the later of the server's clock (Date, the round trip added back) and ours, plus the window and a
+    # second (Date has whole seconds). A stamp past it (the year 2999) lifted the cutoff to itself.
+    clocks = measure(60, NOW, round_trip=timedelta(seconds=2), latest="2999-01-01T00:00:00Z", our_now=NOW)
+    assert clocks.horizon == NOW + timedelta(seconds=2 + 60 + 1) and clocks.cutoff == NOW - timedelta(seconds=60)
+    assert measure(0, None, latest="2026-03-01T12:00:00.5Z", our_now=NOW).horizon == NOW + timedelta(seconds=1)
+    assert measure(86400, datetime(9999, 12, 31, 12, tzinfo=timezone.utc)).horizon.year == 9999    # no OverflowError
+
+
+def test_classify_tells_settling_objects_from_those_stamped_ahead():
+    clocks = measure(60, NOW, our_now=NOW)                # cutoff 11:59:00, horizon 12:01:01
+    entries = [{"id": "s", "date_added": "2026-03-01T11:59:30Z"}, {"id": "a", "date_added": "2999-01-01T00:00:00Z"},
+               {"id": "old", "date_added": "2026-03-01T11:00:00Z"}, {"id": "both", "date_added": "2999-01-01T00:00:00Z"},
+               {"id": "both", "date_added": "2026-03-01T11:59:59Z"}]
+    assert classify(lambda at: entries, clocks, 60) == ({"s", "both"}, {"a"})
+    # Get Objects (no date_added): what was added after the horizon is asked for too
+    asked = []
+
+    def objects(at):
+        asked.append(at)
+        return [{"id": "s"}, {"id": "a"}] if at == clocks.cutoff else [{"id": "a"}]
+    assert classify(objects, clocks, 60) == ({"s"}, {"a"}) and asked == [clocks.cutoff, clocks.horizon]
+    assert classify(lambda at: [{"id": "a"}] if at == clocks.horizon else pytest.fail("asked"), clocks, 0) == \
+        (set(), {"a"})
+    assert classify(lambda at: None, clocks, 60) is None
+
+
+@pytest.mark.parametrize("settle", [0, 60])
+def test_a_window_reads_objects_stamped_ahead_and_keeps_the_position_at_the_cutoff(settle):
+    window = SettleWindow(settle)
+    listed = [{"id": "a", "date_added": "2999-01-01T00:00:00Z"}, {"id": "b", "date_added": "2999-01-02T00:00:00Z"}]
+    read = window.page([{"id": "old"}, {"id": "a"}], "2026-03-01T11:00:00Z", "2999-01-01T00:00:00Z",
+                       date_header="Sun, 01 Mar 2026 12:01:00 GMT", recent=lambda at: listed,
+                       our_now=NOW + timedelta(minutes=1))
+    assert read.objects == [{"id": "old"}, {"id": "a"}] and read.held == [] and not read.done
+    assert read.capped and read.ahead == 1 and read.position == f"2026-03-01T12:{1 - settle // 60:02d}:00.000000Z"
+    assert "1 TAXII object(s) carry a date_added later than the server's clock" in window.ahead_warning()
+    # a later page, all stamped ahead: read, same position, the manifest not asked again
+    more = window.page([{"id": "b"}], "2999-01-02T00:00:00Z", None, recent=lambda at: pytest.fail("asked again"))
+    assert (more.objects, more.capped, more.position) == ([{"id": "b"}], True, read.position)
+
+
+def test_a_window_holding_settling_objects_reads_those_stamped_ahead_with_the_position_at_the_cutoff():
+    window = SettleWindow(60)                      # cutoff 12:00:00
+    listed = [{"id": "new", "date_added": "2026-03-01T12:00:30Z"}, {"id": "a", "date_added": "2999-01-01T00:00:00Z"}]
+    split = window.page([{"id": "old"}, {"id": "new"}, {"id": "a"}], "2026-03-01T11:59:59Z", "2999-01-01T00:00:00Z",
+                        date_header="Sun, 01 Mar 2026 12:01:00 GMT", recent=lambda at: listed,
+                        our_now=NOW + timedelta(minutes=1))
+    assert split.objects == [{"id": "old"}, {"id": "a"}] and split.held == [{"id": "new"}] and split.done
+    assert split.position == "2026-03-01T12:00:00.000000Z" and split.held_in_all == 1

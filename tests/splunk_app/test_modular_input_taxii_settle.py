@@ -16,8 +16,8 @@ from xml.sax.saxutils import escape
 import pytest
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import (SETTLED, add, add_in_progress, indicator, one_instant_then_one_later, stix_objects,
-                                  watch_manifest)
+from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, add, add_in_progress, indicator, one_instant_then_one_later,
+                                  settled_then_stamped_ahead, stix_objects, watch_manifest)
 
 from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
@@ -138,6 +138,35 @@ def test_held_counts_every_object_the_run_holds_not_only_its_last_pages(built_ap
     added = len({o["id"] for o in stix_objects(newer)} - {o["id"] for o in stix_objects(older)})   # not shared ones
     _, log = Input(app, splunkd, medallion, tmp_path / "a", page_size="7").run()
     assert held(log) == added and " or more " not in log, log
+
+
+@pytest.mark.parametrize("settle", ["0", "60"])
+@pytest.mark.parametrize("ahead", list(STAMPED_AHEAD.values()), ids=list(STAMPED_AHEAD))
+def test_an_object_stamped_ahead_of_the_servers_clock_is_indexed_and_objects_added_later_still_are(
+        built_app, splunkd, medallion, tmp_path, settle, ahead):
+    # A date_added beyond the server's clock plus the window (a broken publisher's year 2999, or hours ahead) was
+    # taken as the checkpoint (settle 0: added_after 2999, and no object added later with a true stamp was ever
+    # read), or held until the server's clock reached it (settle 60: the cutoff was lifted to that stamp). It is
+    # indexed at once (it is data) and the checkpoint stays at the server's clock less the window.
+    app, _ = built_app
+    now = settled_then_stamped_ahead(medallion, ahead)
+    source = Input(app, splunkd, medallion, tmp_path / "a", stix_content="stix", settle=settle)
+    first, log = source.run()
+    assert len(first) == 2, log                                # the one stamped ahead too
+    assert parse_iso(now) - timedelta(seconds=int(settle) + 1) <= parse_iso(source.position()["added_after"]) \
+        <= parse_iso(medallion.now())                          # the server's clock (less the window), not 2999
+    warned = [line for line in log.splitlines() if line.startswith("WARNING") and "later than the server's clock" in line]
+    assert len(warned) == 1 and "1 TAXII object(s)" in warned[0], log
+    newer = event_dicts(2, seed=6723, event_type="threat_intel")
+    add(medallion, newer)                                      # medallion stamps them by its clock
+    if settle != "0":
+        settling, log = source.run()                           # within the window: held, the one ahead not again
+        assert settling == [] and held(log) == len(stix_objects(newer)), log
+        medallion.clock_offset = SETTLED
+    later, log = source.run()
+    assert ids(later) == ids(newer), log
+    assert source.run()[0] == []
+    assert len(source.ids) == len(set(source.ids)) == 2 + len(newer)      # each event once
 
 
 @pytest.mark.parametrize("skew", [-3600, 3600])

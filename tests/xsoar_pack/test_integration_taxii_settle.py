@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import (SETTLED, add, add_in_progress, indicator, one_instant_then_one_later, stix_objects,
-                                  watch_manifest)
+from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, add, add_in_progress, indicator, one_instant_then_one_later,
+                                  settled_then_stamped_ahead, stix_objects, watch_manifest)
 
 from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
@@ -261,3 +261,32 @@ def test_the_held_count_takes_in_the_later_pages_after_a_split(integration, demi
     demisto.logs.clear()
     fetched, held = Fetcher(integration, demisto, medallion, max_fetch="3").fetch()
     assert held == added
+
+
+@pytest.mark.parametrize("settle", ["0", "60"])
+@pytest.mark.parametrize("ahead", list(STAMPED_AHEAD.values()), ids=list(STAMPED_AHEAD))
+def test_an_object_stamped_ahead_of_the_servers_clock_is_fetched_and_objects_added_later_still_are(
+        integration, demisto, medallion, settle, ahead):
+    # A date_added beyond the server's clock plus the window (a broken publisher's year 2999, or hours ahead) was
+    # kept as last_run (settle 0: added_after 2999, and no object added later with a true stamp was ever fetched),
+    # or held until the server's clock reached it (settle 60: the cutoff was lifted to that stamp). It makes an
+    # incident at once (it is data) and last_run stays at the server's clock less the window.
+    now = settled_then_stamped_ahead(medallion, ahead)
+    fetcher = Fetcher(integration, demisto, medallion, stix_content="stix", settle=settle)
+    first, _ = fetcher.fetch()
+    assert len(first) == 2                                    # the one stamped ahead too
+    assert parse_iso(now) - timedelta(seconds=int(settle) + 1) <= parse_iso(fetcher.state["added_after"]) \
+        <= parse_iso(medallion.now())                         # the server's clock (less the window), not 2999
+    warned = [m for level, m in demisto.logs if level == "info" and "later than the server's clock" in m]
+    assert len(warned) == 1 and "1 TAXII object(s)" in warned[0]
+    newer = event_dicts(2, seed=6723, event_type="threat_intel")
+    add(medallion, newer)                                     # medallion stamps them by its clock
+    if settle != "0":
+        demisto.logs.clear()
+        settling, held = fetcher.fetch()                      # within the window: held, the one ahead not again
+        assert settling == [] and held == len(stix_objects(newer))
+        medallion.clock_offset = SETTLED
+    later, _ = fetcher.fetch()
+    assert ids(later) == ids(newer)
+    assert fetcher.fetch()[0] == []
+    assert len(fetcher.ids) == len(set(fetcher.ids)) == 2 + len(newer)        # each event once

@@ -54,6 +54,8 @@ from .client_cert import ClientCertificateError, load_client_certificate
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 #: Most pages of Get Manifest a settle split reads (what was added in the last `settle` seconds).
 MAX_RECENT_PAGES = 1000
+#: In the warning of a TAXII walk that read objects stamped ahead of the server's clock (SettleWindow.ahead_warning).
+AHEAD_MARK = "carry a date_added later than the server's clock"
 #: Most event ids a TAXII position keeps as read at its instant (`ids_at_added_after`, TaxiiSource.pages): with the
 #: checkpoint's 20,000 remembered ids, a checkpoint holds at most 40,000 event ids (about 1.6 MB with UUID ids).
 MAX_IDS_AT_INSTANT = 20_000
@@ -204,8 +206,9 @@ class TaxiiSource(HttpSource):
                                   headers.get("X-TAXII-Date-Added-Last"), date_header=headers.get("Date"),
                                   round_trip=self.round_trip, recent=self._added_after)
             objects = settled.objects
-            # what follows a done page is still settling: the position stays before it (None: where it was)
-            moved_to = settled.position if settled.done else last
+            # what follows a done page is still settling: the position stays before it (None: where it was); objects
+            # stamped ahead of the server's clock were read: it stays at the cutoff (capped)
+            moved_to = settled.position if settled.done or settled.capped else last
             events: list[dict[str, Any]] = []
             skipped = [f"STIX object #{i} added up to {last}: a JSON {type(o).__name__}, not an object"
                        for i, o in enumerate(objects) if not isinstance(o, dict)]
@@ -223,11 +226,15 @@ class TaxiiSource(HttpSource):
             if moved_to:
                 kept, capped = _position_at(kept, moved_to, [str(e["id"]) for e in events if e.get("id")])
                 capped_at = moved_to if capped else capped_at
-            if capped_at and not self.warnings:     # before the yield: the caller may stop the walk there
+            # before the yield: the caller may stop the walk there
+            if capped_at and not any("event ids added at" in w for w in self.warnings):
                 self.warnings.append(f"the TAXII collection holds more than {MAX_IDS_AT_INSTANT} event ids added at "
                                      f"{capped_at[:40]}; the checkpoint keeps the first {MAX_IDS_AT_INSTANT} read there "
                                      f"and the last {_checkpoint.RECENT_IDS} read anywhere, so later runs may index "
                                      "others added then again")
+            ahead = window.ahead_warning()  # before the yield too: the walk's so far, the last attempt's once
+            if ahead:
+                self.warnings[:] = [w for w in self.warnings if AHEAD_MARK not in w] + [ahead]
             fresh = [e for e in events if str(e.get("id") or "") not in read_at_start]
             # the walk's held objects in all (Get Manifest lists those of later pages); this page's where it cannot
             held = len(settled.held) if settled.held_in_all is None else settled.held_in_all

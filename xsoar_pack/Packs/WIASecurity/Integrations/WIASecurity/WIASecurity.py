@@ -787,7 +787,8 @@ def pull_events(client: Client, state: dict[str, Any],
             next_token = envelope.get("next")
             more = not settled.done and bool(envelope.get("more")) and bool(objects) and bool(next_token)
             # kept once the page's events are read (below), with the ids read at it
-            taxii_position = settled.position if settled.done else last
+            # objects stamped ahead of the server's clock were read: last_run stays at the cutoff (capped)
+            taxii_position = settled.position if settled.done or settled.capped else last
             if settled.held:
                 # the fetch's held objects in all (Get Manifest lists those of later pages); this page's where it cannot
                 held = ((len(settled.held), bool(envelope.get("more"))) if settled.held_in_all is None
@@ -826,6 +827,9 @@ def pull_events(client: Client, state: dict[str, Any],
             capped_at = taxii_position if capped else capped_at
         if not more:
             break
+    ahead = window.ahead_warning() if window else None
+    if ahead:
+        demisto.info(f"{INTEGRATION_NAME}: {ahead}")
     if capped_at:
         demisto.info(f"{INTEGRATION_NAME}: the TAXII collection holds more than {TAXII_MAX_IDS_AT_INSTANT} event ids "
                      f"added at {capped_at[:40]}; last_run keeps the first {TAXII_MAX_IDS_AT_INSTANT} read there and the "
