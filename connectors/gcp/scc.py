@@ -6,8 +6,8 @@ a source, and findings back as WIA events.
 
 Each event becomes one finding whose id is the event's UUID without dashes: 32 hex characters, which
 is the API's rule for a finding id ("alphanumeric, 1 to 32 characters", CreateFindingRequest). A
-re-sent event meets ALREADY_EXISTS and updates the same finding (UpdateFinding with an empty mask
-replaces every mutable field), so delivery is idempotent. v2's `Finding.state` is output only (Create and
+re-sent event meets ALREADY_EXISTS and updates the same finding (UpdateFinding replacing the fields of
+`UPDATED_FIELDS`; `category` and `resource_name` are immutable and stay as created), so delivery is idempotent. v2's `Finding.state` is output only (Create and
 UpdateFinding ignore it; a new finding is ACTIVE): when the finding answered is not in the event's state,
 SetFindingState sets it. The mapping (`to_finding`):
 
@@ -66,6 +66,12 @@ INACTIVE_STATUSES = frozenset({"resolved", "closed", "false_positive", "inactive
 RETRYABLE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED",
                              "INTERNAL", "UNKNOWN"})
 _SOURCE = re.compile(r"^organizations/(\d+)/sources/(\d+)$")
+#: What an update of an existing finding (a re-sent event) replaces: every mutable field the mapping writes, a
+#: field the event no longer carries cleared. Not `category` / `resource_name` (immutable: a changed value is
+#: INVALID_ARGUMENT), not `state` (output only: SetFindingState), and not what others own: an empty mask
+#: would replace every mutable field, resetting an analyst's `mute`.
+UPDATED_FIELDS = ("event_time", "severity", "finding_class", "description", "external_uri", "source_properties",
+                  "mitre_attack", "indicator", "vulnerability")
 
 
 def finding_id_for(event: dict[str, Any]) -> str:
@@ -415,7 +421,8 @@ class SccSink(BatchingSink):
             except gexc.AlreadyExists:
                 step = "UpdateFinding"
                 finding["name"] = name
-                written = self._client.update_finding(request={"finding": finding}, retry=None, timeout=self.timeout)
+                written = self._client.update_finding(request={"finding": finding, "update_mask": {
+                    "paths": list(UPDATED_FIELDS)}}, retry=None, timeout=self.timeout)
             if _state_name(written) != wanted:
                 step = f"SetFindingState {wanted}"
                 self._client.set_finding_state(request={"name": name, "state": wanted}, retry=None,

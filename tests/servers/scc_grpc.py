@@ -13,7 +13,9 @@ RPCs the connector uses follow the documented contract (contract test server):
   updates the named ones (`source_properties.<key>` for one property).
 - Output-only fields of the v2 Finding (`state`, `create_time`, `security_marks`, `mute_info`, ...: the
   client's own Finding docstring) are ignored on create and update: a new finding is ACTIVE, an
-  updated one keeps its state. `event_time` after the server's clock is INVALID_ARGUMENT ("This must
+  updated one keeps its state. Immutable fields (`category`, `resource_name`, `parent`) sent with
+  another value in an update are INVALID_ARGUMENT (AIP-203; the same value is ignored). An empty
+  update mask replaces every mutable field, `mute` included. `event_time` after the server's clock is INVALID_ARGUMENT ("This must
   not be set to a value greater than the current timestamp").
 - SetFindingState: ACTIVE / INACTIVE, the only way to change a finding's state.
 - ListFindings: parent `.../sources/{id or -}/locations/{loc}`, `filter` with `field="value"` terms
@@ -44,6 +46,8 @@ SERVICE = "google.cloud.securitycenter.v2.SecurityCenter"
 _FINDING_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _SOURCE = re.compile(r"^organizations/(\d+)/sources/(\d+|-)(?:/locations/([a-z0-9-]+))?$")
 _FILTER_TERM = re.compile(r'^\s*(\w+)\s*=\s*"([^"]*)"\s*$')
+#: Fields of the v2 Finding its docstring marks "Immutable" (parent: "immutable after creation time").
+IMMUTABLE = ("category", "resource_name", "parent")
 #: Fields of the v2 Finding its docstring marks "Output only" (set by the server, ignored in requests).
 OUTPUT_ONLY = ("state", "canonical_name", "security_marks", "create_time", "mute_info", "mute_update_time",
                "external_systems", "contacts", "parent_display_name")
@@ -193,6 +197,8 @@ class FakeSecurityCenter:
         full = f"{m.group(1)}/locations/{m.group(2) or 'global'}/findings/{m.group(3)}"
         current = self.state.findings.get(full)
         paths = list(request.update_mask.paths) if request.update_mask else []
+        if current is not None:
+            self._immutable_kept(current, request.finding, paths)
         if current is None or not paths:
             updated = self._writable(request.finding)
             if current is not None:        # output-only fields survive a full replacement
@@ -202,6 +208,12 @@ class FakeSecurityCenter:
             if "event_time" in paths:
                 self._writable(request.finding)        # the event_time rule
             updated = self.t.Finding(current)
+            whole = [p for p in paths if not p.startswith("source_properties.") and p not in OUTPUT_ONLY]
+            if whole:                       # a map or message named whole is replaced, an unset one cleared
+                from google.protobuf import field_mask_pb2
+                field_mask_pb2.FieldMask(paths=whole).MergeMessage(
+                    self.t.Finding.pb(request.finding), self.t.Finding.pb(updated),
+                    replace_message_field=True, replace_repeated_field=True)
             for path in paths:
                 if path.startswith("source_properties."):
                     key = path.split(".", 1)[1]
@@ -209,8 +221,6 @@ class FakeSecurityCenter:
                         updated.source_properties[key] = request.finding.source_properties[key]
                     elif key in updated.source_properties:
                         del updated.source_properties[key]
-                elif path not in OUTPUT_ONLY:
-                    setattr(updated, path, getattr(request.finding, path))
         updated.name = updated.canonical_name = full
         updated.parent = full.rsplit("/findings/", 1)[0]
         if current is None:
@@ -218,6 +228,15 @@ class FakeSecurityCenter:
             updated.state = self.t.Finding.State.ACTIVE
         self.state.findings[full] = updated
         return updated
+
+    @staticmethod
+    def _immutable_kept(current: Any, requested: Any, paths: list[str]) -> None:
+        """AIP-203: an immutable field sent unchanged is ignored, a change is INVALID_ARGUMENT."""
+        for name in IMMUTABLE:
+            if (not paths or name in paths) and getattr(requested, name) and \
+                    getattr(requested, name) != getattr(current, name):
+                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name} is immutable: cannot change "
+                             f"{getattr(current, name)!r} to {getattr(requested, name)!r}")
 
     def _writable(self, requested: Any) -> Any:
         """The finding as a create/update request gives it: output-only fields dropped, event_time checked."""

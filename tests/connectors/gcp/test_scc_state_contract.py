@@ -95,3 +95,66 @@ def test_contract_an_event_stamped_ahead_of_the_clock_is_delivered(scc, samples)
     assert before - dt.timedelta(seconds=1) <= finding.event_time <= dt.datetime.now(dt.timezone.utc)
     import json
     assert json.loads(finding.source_properties["wia_event"])["timestamp"] == ahead["timestamp"]   # kept as sent
+
+
+# -- re-sending an event: what the update may and may not change ------------------------------------------
+# `category` and `resource_name` are Immutable (the Finding docstring; AIP-203: a change is INVALID_ARGUMENT),
+# and an empty update mask replaces every mutable field, `mute` too ("a finding provider shouldn't set" it).
+
+def test_contract_a_resent_event_whose_category_changed_updates_the_rest(scc, samples):
+    source = scc.create_source()
+    alert = copy.deepcopy(samples["alert-sample"])
+    assert send(scc, source, [alert]).delivered == 1
+    first = finding_of(scc, alert).category
+    alert["data"]["category"] = "ransomware"                # refined later: another WIA_ALERT_* category
+    alert["severity"] = 3
+    report = send(scc, source, [alert])
+    assert report.delivered == 1 and not report.failed, [r.reason for r in report.failed]
+    finding = finding_of(scc, alert)
+    assert finding.category == first and finding.severity.name == "MEDIUM"          # immutable kept, rest updated
+    import json
+    assert json.loads(finding.source_properties["wia_event"])["data"]["category"] == "ransomware"
+
+
+def test_contract_a_resent_event_keeps_the_resource_it_was_created_with(scc, samples):
+    source = scc.create_source()
+    incident = samples["incident-sample"]
+    assert send(scc, source, [incident], resource="//cloudresourcemanager.googleapis.com/projects/old").delivered == 1
+    report = send(scc, source, [incident], resource="//cloudresourcemanager.googleapis.com/projects/new")
+    assert report.delivered == 1 and not report.failed, [r.reason for r in report.failed]
+    assert finding_of(scc, incident).resource_name.endswith("/projects/old")
+
+
+def test_contract_a_resent_event_leaves_an_analysts_mute_alone(scc, samples):
+    source = scc.create_source()
+    alert = samples["alert-sample"]
+    assert send(scc, source, [alert]).delivered == 1
+    finding_of(scc, alert).mute = "MUTED"                      # muted in SCC by an analyst (SetMute)
+    assert send(scc, source, [alert]).delivered == 1
+    assert finding_of(scc, alert).mute.name == "MUTED"
+
+
+def test_contract_a_resent_event_clears_what_it_no_longer_carries(scc, samples):
+    source = scc.create_source()
+    alert = copy.deepcopy(samples["alert-sample"])
+    assert send(scc, source, [alert]).delivered == 1
+    assert finding_of(scc, alert).indicator.ip_addresses and finding_of(scc, alert).mitre_attack.primary_tactic
+    alert["data"].pop("indicators")
+    alert.pop("mitre")
+    assert send(scc, source, [alert]).delivered == 1
+    finding = finding_of(scc, alert)
+    assert not finding.indicator.ip_addresses and not finding.mitre_attack.primary_tactic
+    assert "hostname" in finding.source_properties or "wia_event" in finding.source_properties
+
+
+def test_every_field_the_mapping_writes_is_updated_on_a_resend_or_fixed_at_creation(samples):
+    """A field added to to_finding() but not to UPDATED_FIELDS would be written once and never updated."""
+    from google.cloud.securitycenter_v2 import Finding
+    from strategies import event_dicts
+
+    from wia_security.connectors.gcp.scc import UPDATED_FIELDS, to_finding
+    written = set()
+    for event in [*samples.values(), *event_dicts(200, seed=7)]:
+        written |= set(to_finding(event, default_resource="//cloudresourcemanager.googleapis.com/projects/p"))
+    assert written - set(UPDATED_FIELDS) == {"category", "resource_name", "state"}
+    assert set(UPDATED_FIELDS) <= set(Finding.meta.fields)
