@@ -179,6 +179,10 @@ class StreamClient:
             reconnect_allowed = True
             try:
                 async with self._connect() as ws:
+                    if self._closing:
+                        # close() came during the handshake, when there was no connection for it to close:
+                        # going on would read (and yield) events for ever after it.
+                        return
                     self._ws = ws
                     self.stats.connects += 1
                     if self.stats.connects > 1:

@@ -137,3 +137,45 @@ def test_a_server_flooding_the_client_with_unusable_messages_does_not_grow_its_m
     assert client.stats.errors_total == floods
     assert len(client.stats.errors) == websocket_client.STATS_KEPT
     assert all(len(e["message"]) <= websocket_client.STATS_MESSAGE_CHARS for e in client.stats.errors)
+
+
+def test_close_during_a_slow_handshake_ends_the_stream():
+    """close() closes the open connection, but during a handshake there is none yet: the handshake then
+    completed, the client subscribed and read on for ever, so a consumer awaited after close() never ended
+    (and got events after close). A loaded gateway answers handshakes slowly; this one takes 0.5 s."""
+    import json
+
+    from websockets.asyncio.server import serve
+    handshakes: list[str] = []
+
+    async def process_request(connection, request):
+        handshakes.append(request.path)
+        await asyncio.sleep(0.5)
+        return None
+
+    async def handler(ws) -> None:
+        await ws.recv()
+        await ws.send(json.dumps({"action": "subscribed", "stream_id": "s", "sequence": 0}))
+        await ws.send(json.dumps({"action": "event", "sequence": 1, "stream_id": "s", "event": {"id": "e1"}}))
+        await ws.wait_closed()
+
+    async def run() -> list:
+        async with serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = StreamClient(f"ws://127.0.0.1:{port}/v1/stream", token="t" * 20)
+            got: list = []
+
+            async def consume() -> None:
+                async for item in client.events():
+                    got.append(item)
+            consumer = asyncio.ensure_future(consume())
+            await asyncio.wait_for(_until(lambda: handshakes), 5)        # the handshake is under way
+            await client.close()
+            await asyncio.wait_for(consumer, 5)
+            return got
+    assert asyncio.run(asyncio.wait_for(run(), 20)) == []
+
+
+async def _until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.01)
