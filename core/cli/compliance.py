@@ -7,7 +7,7 @@ from typing import Any
 
 from .common import counted, fail, missing_inputs
 from .forward import DEFAULT_DESTINATION
-from .report import RejectLog, event_stream, summary_line, window
+from .report import RejectLog, add_progress_option, event_stream, start_progress, summary_line, window
 
 
 def add_parser(subparsers: Any) -> None:
@@ -26,6 +26,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--controls", action="store_true", help="text format: list the evidenced controls too")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default): a table on standard output; json: the whole report, controls and evidence included")
+    add_progress_option(p)
     p.set_defaults(run=run)
 
 
@@ -41,15 +42,20 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"bad time window: {exc}")
     if args.paths and missing_inputs(args.paths):
         return 2
-    problems = RejectLog()
+    progress, where = start_progress(args)
+    problems = RejectLog(progress)
     try:
-        for event in event_stream(args, problems):
+        for event in event_stream(args, problems, where):
             if in_window.add(event):            # the same window rules as the dashboard
                 tracker.add(event)
+            progress.update(in_window.seen, problems.count)
+        progress.update(in_window.seen, problems.count, force=True)
     except FileNotFoundError as exc:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"{exc.filename or 'input'}: {exc.strerror or exc}")
+    finally:
+        progress.close()
     report = tracker.report()
     inputs = {"events_read": in_window.seen, "in_window": tracker.events, "outside_window": in_window.outside_window,
               "without_timestamp": in_window.without_timestamp, "rejected": problems.count}

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from .. import jsonio
 from ..errors import ConfigError, OutputError
+from ..progress import Progress
 from ..reader import InputSource
 from ..timeutil import time_or_relative
 from ..validation import Validator
@@ -41,6 +42,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--framework", dest="frameworks", action="append", default=[], metavar="ID",
                    help="compliance framework to include (repeatable; default all): "
                         "nist-csf-2.0, nist-sp800-53r5, cis-v8, iso27001-2022")
+    add_progress_option(p)
     p.set_defaults(run=run)
 
 
@@ -108,19 +110,52 @@ class RejectLog:
     """Each input that is not a valid event, printed on stderr as soon as it is met (file:line: /json/path:
     message [code]) and counted; nothing is kept per reject, so a million bad lines cost no memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Progress | None = None) -> None:
         self.count = 0
+        self.progress = progress
 
     def append(self, line: str) -> None:
         self.count += 1
+        if self.progress is not None:
+            self.progress.clear()           # on a line of its own, not into the bar
         print(f"wia-security: {line}", file=sys.stderr)
 
 
-def _file_events(paths: list[str], problems: RejectLog, lenient: bool = False) -> Iterator[dict[str, Any]]:
+class FilePosition:
+    """How far through the input files a run is (bytes; compressed bytes for gzip), for the progress bar."""
+
+    def __init__(self, paths: list[str]) -> None:
+        sizes = [os.path.getsize(p) if p != "-" and os.path.isfile(p) else 0 for p in paths]
+        self.total = sum(sizes) or None
+        self.done = 0
+        self.current: InputSource | None = None
+
+    def position(self) -> int:
+        return self.done + (self.current.position() if self.current is not None else 0)
+
+
+def start_progress(args: argparse.Namespace) -> tuple[Progress, FilePosition | None]:
+    """The progress bar of a run (--progress, or by default when stderr is a terminal) and, for input
+    files, where it is in them; on the store it counts events only."""
+    where = FilePosition(args.paths) if args.paths else None
+    progress = Progress(where.total if where else None, where.position if where else (lambda: 0),
+                        enabled=args.progress)
+    return progress, where
+
+
+def add_progress_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress line on stderr (default: when stderr is a terminal)")
+
+
+def _file_events(paths: list[str], problems: RejectLog, lenient: bool = False,
+                 where: FilePosition | None = None) -> Iterator[dict[str, Any]]:
     """Valid events from files; each unreadable or invalid one is reported (file:line, JSON path) and skipped."""
     validator = Validator(lenient=lenient, warnings=False)
+    where = where or FilePosition([])
     for path in paths:
         with InputSource(path) as src:
+            where.current = src
             for item in src.items():
                 if item.error is not None:
                     problems.append(f"{item.where}: {item.error.reason} [parse_error]")
@@ -132,12 +167,15 @@ def _file_events(paths: list[str], problems: RejectLog, lenient: bool = False) -
                                     + (f" (+{len(result.errors) - 1} more)" if len(result.errors) > 1 else ""))
                     continue
                 yield result.event if isinstance(result.event, dict) else item.value
+            where.done += src.position()
+            where.current = None
 
 
-def event_stream(args: argparse.Namespace, problems: RejectLog) -> Iterator[dict[str, Any]]:
+def event_stream(args: argparse.Namespace, problems: RejectLog,
+                 where: FilePosition | None = None) -> Iterator[dict[str, Any]]:
     """Events from the input files (validated; rejects described in `problems`) or from the store."""
     if args.paths:
-        return _file_events(args.paths, problems, getattr(args, "lenient", False))
+        return _file_events(args.paths, problems, getattr(args, "lenient", False), where)
     return _store_events(args.db, _bound(args.since), _bound(args.until), problems)
 
 
@@ -181,15 +219,20 @@ def run(args: argparse.Namespace) -> int:
             return fail(OutputError(target, problem))
     if args.paths and missing_inputs(args.paths):
         return 2
-    problems = RejectLog()
+    progress, where = start_progress(args)
+    problems = RejectLog(progress)
     try:
-        for event in event_stream(args, problems):
+        for event in event_stream(args, problems, where):
             if aggregator.add(event) and tracker is not None:
                 tracker.add(event)
+            progress.update(aggregator.seen, problems.count)
+        progress.update(aggregator.seen, problems.count, force=True)
     except FileNotFoundError as exc:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"{exc.filename or 'input'}: {exc.strerror or exc}")
+    finally:
+        progress.close()
     report = aggregator.report()
     report["title"] = args.title
     report["inputs"]["rejected"] = problems.count
