@@ -260,11 +260,19 @@ class StreamClient:
             attempt += 1
             if self.max_attempts is not None and attempt > self.max_attempts:
                 raise StreamError(f"gave up after {self.max_attempts} reconnect attempts")
-            ceiling = backoff_ceiling(self.initial_backoff, self.max_backoff, attempt)
             try:                                 # close() ends the wait at once
-                await asyncio.wait_for(self._closed.wait(), reconnect_wait(server_delay, ceiling))
+                await asyncio.wait_for(self._closed.wait(), self.reconnect_delay(attempt, server_delay))
             except asyncio.TimeoutError:
                 pass
+
+    def reconnect_delay(self, attempt: int, server_delay: float = 0.0) -> float:
+        """Seconds to wait before reconnect `attempt` (1-based). The jitter added to a server's delay is drawn
+        up to that delay (at most max_backoff), not up to this attempt's backoff ceiling: on a first attempt
+        that was initial_backoff (0.5 s), so every client of a gateway restart (its close message says 5 s)
+        came back within the same half second."""
+        if server_delay > 0:
+            return reconnect_wait(server_delay, self.max_backoff)
+        return reconnect_wait(0.0, backoff_ceiling(self.initial_backoff, self.max_backoff, attempt))
 
     def _connect(self) -> Any:
         headers = {"X-WIA-Protocol-Version": PROTOCOL_VERSION}

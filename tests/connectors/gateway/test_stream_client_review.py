@@ -179,3 +179,18 @@ def test_close_during_a_slow_handshake_ends_the_stream():
 async def _until(predicate) -> None:
     while not predicate():
         await asyncio.sleep(0.01)
+
+
+def test_clients_a_restart_sends_away_come_back_over_the_servers_delay_not_half_a_second():
+    """The gateway's shutdown `close` message (and its 503 Retry-After during a restart) says 5 s. The jitter on
+    top was bounded by the attempt's backoff ceiling, initial_backoff (0.5 s) on a first attempt: every client
+    came back within [5, 5.5] s, a thousand clients' handshakes and resume replays within half a second. Now it
+    is drawn up to the server's delay: [5, 10] s (the delay and the jitter each at most max_backoff)."""
+    client = StreamClient("ws://127.0.0.1:9/v1/stream", token="t" * 20)          # the defaults: 0.5 s, 30 s
+    waits = [client.reconnect_delay(1, 5.0) for _ in range(500)]
+    assert all(5.0 <= w <= 10.0 for w in waits)
+    assert max(waits) - min(waits) > 3.0                       # spread over the delay, not over 0.5 s
+    capped = StreamClient("ws://127.0.0.1:9/v1/stream", token="t" * 20, max_backoff=2.0)
+    assert all(2.0 <= capped.reconnect_delay(1, 2.0) <= 4.0 for _ in range(100))
+    assert all(0 <= client.reconnect_delay(1) <= 0.5 for _ in range(100))   # no server delay: full jitter
+    assert all(0 <= client.reconnect_delay(40) <= 30.0 for _ in range(100))
