@@ -26,12 +26,13 @@ import random
 import ssl as _ssl
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Sequence
+from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, SecurityError
 
 from wia_security.errors import WiaError
-from wia_security.redact import remember
+from wia_security.redact import remember, remember_basic_auth
 
 log = logging.getLogger("wia_security.connectors.websocket_client")
 
@@ -135,6 +136,9 @@ class StreamClient:
         self.url = url
         self._token = token.reveal() if hasattr(token, "reveal") else token
         remember(self._token)
+        user_info = urlsplit(url)
+        if user_info.password:                   # websockets sends it as Basic auth, unquoted
+            remember_basic_auth(unquote(user_info.username or ""), unquote(user_info.password))
         self.subscriptions = list(subscriptions)
         self.reconnect = reconnect
         self.initial_backoff = initial_backoff
@@ -157,7 +161,9 @@ class StreamClient:
         self._request_seq = 0
 
     def __repr__(self) -> str:
-        return f"<StreamClient {self.url.split('?', 1)[0]}>"     # never the token
+        parts = urlsplit(self.url)
+        host = parts.netloc.rpartition("@")[2]                   # never user info (websockets sends it as Basic)
+        return f"<StreamClient {parts.scheme}://{host}{parts.path}>"     # never the token, nor a query
 
     async def __aenter__(self) -> "StreamClient":
         return self

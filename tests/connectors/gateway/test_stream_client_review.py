@@ -194,3 +194,15 @@ def test_clients_a_restart_sends_away_come_back_over_the_servers_delay_not_half_
     assert all(2.0 <= capped.reconnect_delay(1, 2.0) <= 4.0 for _ in range(100))
     assert all(0 <= client.reconnect_delay(1) <= 0.5 for _ in range(100))   # no server delay: full jitter
     assert all(0 <= client.reconnect_delay(40) <= 30.0 for _ in range(100))
+
+
+def test_user_info_in_the_url_is_neither_in_the_repr_nor_in_logs(caplog):
+    """repr() cut only the query, so `wss://user:password@gw/...` (which websockets sends as Basic auth; the
+    gateway refuses it) showed the password wherever a client was printed or logged."""
+    import logging
+    password = "S3cret%2Fpassw0rd-long"                       # URL-quoted: websockets sends 'S3cret/passw0rd-long'
+    client = StreamClient(f"wss://ops:{password}@gw.example:8088/v1/stream?x=1", token="t" * 20)
+    assert repr(client) == "<StreamClient wss://gw.example:8088/v1/stream>"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("wia_security.connectors.websocket_client").info("client %s from %s", client, client.url)
+    assert "S3cret" not in caplog.text
