@@ -34,6 +34,7 @@ from ..config import Secret, reveal
 from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
 from ..delivery.urls import parse_sink_url, tls_verification
 from . import mapping
+from ._headers import check_header_secret
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class SplunkSoarSink(BatchingSink):
             raise ConfigError("expected phantom+https://host[:port]", key="url", source=f"{parts.scheme}://{parts.hostname}")
         if not token:
             raise ConfigError("a Splunk SOAR automation token is required (token_env = \"VAR\" or token_file)", key="token")
+        check_header_secret(reveal(token) or "", key="token", product="Splunk SOAR")
         if scope not in ("new", "all"):
             raise ConfigError("must be new or all", key="scope")
         host = parts.hostname + (f":{parts.port}" if parts.port else "")

@@ -33,6 +33,7 @@ from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
 from ..delivery.urls import parse_sink_url, tls_verification
 from ..delivery.policy import parse_retry_after
 from . import mapping
+from ._headers import check_header_secret
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,9 @@ class XsoarSink(BatchingSink):
             raise ConfigError("expected xsoar+https://host[:port]", key="url", source=f"{parts.scheme}://{parts.hostname}")
         if not token:
             raise ConfigError("an XSOAR API key is required (token_env = \"VAR\" or token_file)", key="token")
+        check_header_secret(reveal(token) or "", key="token", product="XSOAR")
+        if auth_id is not None:
+            check_header_secret(str(auth_id), key="auth_id", product="XSOAR")
         host = parts.hostname + (f":{parts.port}" if parts.port else "")
         super().__init__(name=f"xsoar:{host}", delivery=delivery, dead_letter=dead_letter, **machinery)
         self.base_url = f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
