@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     progress, where = start_progress(args)
     problems = RejectLog(progress)
     try:
-        for event in event_stream(args, problems, where):
+        for event in event_stream(args, problems, in_window, where):
             if in_window.add(event):            # the same window rules as the dashboard
                 tracker.add(event)
             progress.update(in_window.seen, problems.count)

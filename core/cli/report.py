@@ -46,20 +46,23 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _store_events(url: str, since: str | None, until: str | None, problems: "RejectLog") -> Iterator[dict[str, Any]]:
-    """The store's events in the window, oldest first, read without writing anything: a store the user may
-    only read (a service's store shared read-only, a snapshot on a read-only mount) is read as well."""
-    from wia_security.connectors.sqlite import epoch_ms, path_from_url
+def _store_events(url: str, since_ms: int | None, until_ms: int | None,
+                  problems: "RejectLog") -> Iterator[dict[str, Any]]:
+    """The store's events in the window (epoch ms, the aggregator's own bounds), oldest first, read without
+    writing anything: a store the user may only read (shared read-only, a snapshot on a read-only mount) is
+    read as well. The store's ts_ms is a float product that may lie one off the exact millisecond, so the
+    query reaches 1 ms past each bound; the aggregator counts what lies outside."""
+    from wia_security.connectors.sqlite import path_from_url
     path = path_from_url(url)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no event store here (run `wia-security forward` first, or give input files)")
     clauses, args = [], []
-    if since:
+    if since_ms is not None:
         clauses.append("ts_ms >= ?")
-        args.append(epoch_ms(since))
-    if until:
+        args.append(since_ms - 1)
+    if until_ms is not None:
         clauses.append("ts_ms < ?")
-        args.append(epoch_ms(until))
+        args.append(until_ms + 1)
     sql = ("SELECT id, body FROM events" + (" WHERE " + " AND ".join(clauses) if clauses else "")
            + " ORDER BY ts_ms, id")
     db = _open_read_only(path)
@@ -171,12 +174,13 @@ def _file_events(paths: list[str], problems: RejectLog, lenient: bool = False,
             where.current = None
 
 
-def event_stream(args: argparse.Namespace, problems: RejectLog,
+def event_stream(args: argparse.Namespace, problems: RejectLog, in_window: Any,
                  where: FilePosition | None = None) -> Iterator[dict[str, Any]]:
-    """Events from the input files (validated; rejects described in `problems`) or from the store."""
+    """Events from the input files (validated; rejects described in `problems`) or from the store, read
+    for the window of `in_window` (the DashboardAggregator of `window(args)`: relative bounds resolved once)."""
     if args.paths:
         return _file_events(args.paths, problems, getattr(args, "lenient", False), where)
-    return _store_events(args.db, _bound(args.since), _bound(args.until), problems)
+    return _store_events(args.db, in_window.since_ms, in_window.until_ms, problems)
 
 
 def _bound(value: str | None) -> str | None:
@@ -222,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     progress, where = start_progress(args)
     problems = RejectLog(progress)
     try:
-        for event in event_stream(args, problems, where):
+        for event in event_stream(args, problems, aggregator, where):
             if aggregator.add(event) and tracker is not None:
                 tracker.add(event)
             progress.update(aggregator.seen, problems.count)

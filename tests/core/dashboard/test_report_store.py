@@ -138,3 +138,42 @@ def test_a_read_only_store_whose_wal_holds_events_is_refused_not_read_without_th
     assert done.returncode == 2, done.stderr
     assert f"{shared_folder / 'events.db'}: cannot read the event store: " in done.stderr
     assert not (out / "r.html").exists()
+
+
+@pytest.mark.parametrize("command", ["report", "compliance"])
+def test_a_relative_window_is_read_once_for_the_store_and_the_count(command, tmp_path, monkeypatch, capsys):
+    """`--since 7d` was resolved twice, for the window and again for the store query a moment later: the
+    events between the two 'now's were left out of the query and of every count. A clock that moves on
+    by a second at each reading shows it."""
+    from datetime import datetime, timedelta, timezone
+
+    from wia_security import timeutil
+    from wia_security.cli import main, report
+    start = datetime.now(timezone.utc).replace(microsecond=0)
+    readings = iter(start + timedelta(seconds=i) for i in range(100))
+    real = timeutil.time_or_relative
+    monkeypatch.setattr(report, "time_or_relative", lambda value, now=None: real(value, now or next(readings)))
+    event = dataset.week()[0]
+    event["timestamp"] = timeutil.to_iso(start - timedelta(days=7) + timedelta(milliseconds=500))
+    db = _store(tmp_path, [event])
+    extra = ["-o", str(tmp_path / "r.html"), "--json", "-"] if command == "report" else ["--format", "json"]
+    assert main([command, "--db", str(db), "--since", "7d", *extra]) == 0
+    inputs = json.loads(capsys.readouterr().out)["inputs"]
+    assert (inputs["events_read"], inputs["in_window"]) == (1, 1)
+
+
+def test_events_the_store_indexed_one_millisecond_off_are_still_in_their_window(tmp_path, capsys):
+    """The store indexes `int(timestamp() * 1000)`, which lands one below the exact millisecond for some
+    instants (1971-01-30T03:36:02.057Z -> ...056) and one above for fractions before 1970 (-0.5 ms -> 0);
+    the window is exact (floored ms), so the store is asked for 1 ms more on each side."""
+    from wia_security.cli import main
+    first, second = dataset.week()[:2]
+    first["timestamp"] = "1971-01-30T03:36:02.057Z"            # exactly --since: in the window
+    second["timestamp"] = "1969-12-31T23:59:59.9995Z"          # before --until 1970-01-01: in the window
+    db = _store(tmp_path, [first, second])
+    for since, until, event in (("1971-01-30T03:36:02.057Z", "1971-02-01T00:00:00Z", first),
+                                ("1969-12-31T00:00:00Z", "1970-01-01T00:00:00Z", second)):
+        argv = ["compliance", "--db", str(db), "--since", since, "--until", until, "--format", "json"]
+        assert main(argv) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert (out["inputs"]["events_read"], out["inputs"]["in_window"]) == (1, 1), event["timestamp"]
