@@ -39,7 +39,7 @@ from .errors import WiaError
 API_VERSIONS, SASL_HANDSHAKE, SASL_AUTHENTICATE = 18, 17, 36
 ERROR_NAMES = {33: "UNSUPPORTED_SASL_MECHANISM", 34: "ILLEGAL_SASL_STATE", 35: "UNSUPPORTED_VERSION",
                58: "SASL_AUTHENTICATION_FAILED"}
-UNSUPPORTED_SASL_MECHANISM = 33
+UNSUPPORTED_SASL_MECHANISM, UNSUPPORTED_VERSION = 33, 35
 #: Mechanisms this module logs in with, strongest first: the order discovery tries them in.
 MECHANISMS_BY_STRENGTH = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 #: A refusal's message is cut here: it reaches logs, errors and XSOAR war rooms.
@@ -344,6 +344,8 @@ class TlsFindings:
     closed: str | None = None
     failures: list[str] = field(default_factory=list)
     no_handshake: list[str] = field(default_factory=list)
+    #: the first server found to be a plaintext Kafka listener (tls_handshake's PlainKafkaListener)
+    plain_kafka: str | None = None
 
     def handshake_unanswered(self, server: str, exc: OSError, seconds: float) -> None:
         """A handshake ended by `exc`, an OSError that is no SSLError: a timeout (nothing answered the ClientHello
@@ -405,6 +407,75 @@ def api_version_range(answer: bytes, api_key: int) -> tuple[int, int] | None:
     except struct.error:
         pass
     return None
+
+
+# -- telling a plaintext Kafka listener from a TLS one ----------------------------------------------------------
+
+#: Seconds a TLS handshake may go unanswered before tls_handshake asks whether the listener is plaintext Kafka. Such a
+#: listener reads the ClientHello (16 03 01 02 00 ...) as the size of a request, about 369 MB, and waits for it
+#: (tansu) or, above its socket.request.max.bytes (Apache Kafka: 100 MB by default), closes the connection at once
+#: with the hello unread, a reset: neither says "plaintext Kafka" by itself.
+PLAIN_PROBE_AFTER = 1.0
+#: Most seconds plain_kafka_listener waits for its connection and answer (a Kafka broker answers ApiVersions at once).
+PLAIN_PROBE_SECONDS = 2.0
+
+
+class PlainKafkaListener(Exception):
+    """A TLS handshake went unanswered or was cut off, and the listener answered a Kafka request sent without TLS: it
+    is a plaintext Kafka listener (tls_handshake)."""
+
+
+def plain_kafka_listener(host: str, port: int, timeout: float, client_id: str) -> bool:
+    """Whether host:port answers an ApiVersions v0 request sent without TLS as a Kafka broker does: an answer with the
+    request's correlation id (exchange) whose body lists ApiVersions itself, or refuses v0 with UNSUPPORTED_VERSION.
+    A TLS listener answers plaintext with an alert, a close or nothing, and another service does not return the
+    request's correlation id in a Kafka frame: True is no guess. Nothing but the client id is sent."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            answer = api_versions(sock, client_id)
+    except (OSError, NotKafka):
+        return False
+    if len(answer) < 2:
+        return False
+    return (api_version_range(answer, API_VERSIONS) is not None
+            or struct.unpack(">h", answer[:2])[0] == UNSUPPORTED_VERSION)
+
+
+def tls_handshake(raw: socket.socket, context: ssl.SSLContext, host: str, port: int, client_id: str) -> ssl.SSLSocket:
+    """`context.wrap_socket(raw, server_hostname=host)` within raw's timeout, raising what that raises, except that a
+    plaintext Kafka listener is named as soon as it can be told: when nothing answers the ClientHello for
+    PLAIN_PROBE_AFTER seconds, or the connection ends during the handshake, plain_kafka_listener asks on a second
+    connection, and a Kafka answer raises PlainKafkaListener. Otherwise the handshake goes on for the rest of the
+    time. (A listener answering the hello with what is not TLS, WRONG_VERSION_NUMBER, is not asked: Kafka does not
+    answer it.) The socket keeps raw's timeout."""
+    timeout = raw.gettimeout()
+    tls = context.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+    try:
+        if not timeout:                           # blocking: no time to share with a probe
+            tls.do_handshake()
+            return tls
+        deadline = time.monotonic() + timeout
+        probe_timeout = min(PLAIN_PROBE_SECONDS, timeout)
+        tls.settimeout(min(PLAIN_PROBE_AFTER, timeout))
+        try:
+            tls.do_handshake()
+        except TimeoutError:
+            if plain_kafka_listener(host, port, probe_timeout, client_id):
+                raise PlainKafkaListener(f"{host}:{port}") from None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            tls.settimeout(left)                  # OpenSSL resumes the handshake where it waited
+            tls.do_handshake()
+        except (ConnectionError, ssl.SSLEOFError):
+            if plain_kafka_listener(host, port, probe_timeout, client_id):
+                raise PlainKafkaListener(f"{host}:{port}") from None
+            raise
+        tls.settimeout(timeout)
+        return tls
+    except BaseException:
+        tls.close()
+        raise
 
 
 def handshake(sock: socket.socket, mechanism: str, client_id: str) -> tuple[int, tuple[str, ...]]:

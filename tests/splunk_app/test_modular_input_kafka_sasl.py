@@ -140,6 +140,28 @@ def test_a_user_name_with_a_comma_and_an_equals_sign_logs_in_with_kafka_python_t
     assert len(logins) >= 2 and all(login == Login(mechanism, ESCAPED_USER, True) for login in logins), logins
 
 
+def test_kafka_sasl_ssl_to_a_plain_kafka_listener_that_cuts_the_hello_off_is_named_at_once(
+        built_app, splunkd, tmp_path, sasl_ssl_kafka):
+    """The SASL proxy's own plain port behind a kafka+sasl_ssl:// URL: like Apache Kafka (a request above
+    socket.request.max.bytes), it reads the ClientHello as a request of 369 MB and closes at once, the hello unread:
+    a reset, which read "no TLS handshake ([Errno 104] Connection reset by peer); is the listener TLS (kafka+ssl://)
+    or plain (kafka://)?". The pre-flight now asks on a plain connection and names the listener."""
+    app, _ = built_app
+    bootstrap = f"127.0.0.1:{sasl_ssl_kafka.sasl.port}"
+    before = len(sasl_ssl_kafka.logins)
+    started = time.monotonic()
+    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"kafka+sasl_ssl://{bootstrap}/wia-events", "credential": "kafka_reader", "username": USER}))
+    took = time.monotonic() - started
+    assert run.returncode == 1 and took < FAST_SECONDS, f"took {took:.1f} s: {run.stderr}"
+    assert (f"the Kafka broker {bootstrap} answered a Kafka request sent without TLS, and not the TLS handshake: this "
+            "is a plaintext Kafka listener. Use the port of the brokers' TLS listener, or kafka+sasl:// to read this "
+            "one without TLS (source_url starts with kafka+sasl_ssl://)") in run.stderr
+    assert "not retried" in run.stderr and streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
+    assert sasl_ssl_kafka.logins[before:] == []                 # no login: no password sent without TLS
+    assert PASSWORD not in run.stderr + run.stdout
+
+
 def refused(mechanism: str) -> str:
     """Kafka's message for a refused login (the proxy's wording)."""
     return ("SASL_AUTHENTICATION_FAILED: " + ("Authentication failed: Invalid username or password" if mechanism == "PLAIN"

@@ -221,16 +221,23 @@ def test_an_unreachable_broker_is_reported_at_once_with_the_reason(built_app, sp
     assert "gave up after 2 attempts; will resume from the last checkpoint" in run.stderr
 
 
-def test_kafka_ssl_to_a_plain_listener_names_the_failed_handshake(built_app, splunkd, tmp_path, tls_kafka):
-    """tansu's own plain port behind a kafka+ssl:// URL: it waits for a Kafka request and never answers the
-    TLS hello; the pre-flight handshake gives up after CONNECT_TIMEOUT (10 s) and says so."""
+@pytest.mark.parametrize("scheme,plain", [("kafka+ssl", "kafka://"), ("kafka+sasl_ssl", "kafka+sasl://")])
+def test_a_tls_url_for_a_plain_kafka_listener_is_named_at_once(built_app, splunkd, tmp_path, tls_kafka, scheme, plain):
+    """tansu's own plain port behind a kafka+ssl:// URL: it reads the ClientHello as a Kafka request of 369 MB and
+    waits, so the handshake gave up after CONNECT_TIMEOUT (10 s) with "no TLS handshake ...; is the listener TLS or
+    plain?". After a second without an answer the pre-flight asks on a plain connection (kafka_sasl.tls_handshake):
+    a Kafka answer names the listener, not retried."""
     app, _ = built_app
-    run = run_input(app, [], input_xml(splunkd, tmp_path, "kafka", {
-        "source_url": f"kafka+ssl://{tls_kafka.broker.bootstrap}/t"}))
-    assert run.returncode == 1, run.stderr
-    assert (f"the TLS handshake with the Kafka brokers failed ({tls_kafka.broker.bootstrap}: no TLS handshake (no answer "
-            "to the TLS ClientHello within 10 s))") in run.stderr
-    assert "is the listener TLS (kafka+ssl://) or plain (kafka://)?" in run.stderr
+    extra = {"credential": "kafka_reader", "username": "wia-reader"} if "sasl" in scheme else {}
+    splunkd.passwords[("wia_security", "kafka_reader")] = SASL_PASSWORD
+    run, took = timed_run(app, input_xml(splunkd, tmp_path, "kafka", {
+        "source_url": f"{scheme}://{tls_kafka.broker.bootstrap}/t", **extra}))
+    assert run.returncode == 1 and took < FAST_SECONDS, f"took {took:.1f} s: {run.stderr}"
+    assert (f"the Kafka broker {tls_kafka.broker.bootstrap} answered a Kafka request sent without TLS, and not the TLS "
+            f"handshake: this is a plaintext Kafka listener. Use the port of the brokers' TLS listener, or {plain} to "
+            f"read this one without TLS (source_url starts with {scheme}://)") in run.stderr
+    assert "not retried" in run.stderr and streamed(run.stdout) == [] and checkpoint_of(tmp_path) is None
+    assert SASL_PASSWORD not in run.stderr + run.stdout
 
 
 def test_a_refused_sasl_mechanism_is_named_at_once_and_the_password_stays_out_of_the_log(

@@ -117,6 +117,26 @@ def test_a_user_name_kafka_python_cannot_send_with_scram_is_refused_before_it_st
         f"kafka+sasl_ssl://{server.bootstrap}/{topic}?sasl_mechanism=SCRAM-SHA-512", PASSWORD)) == ["ok"]
 
 
+def test_kafka_sasl_ssl_to_a_plain_kafka_listener_that_cuts_the_hello_off_is_named_at_once(integration, demisto,
+                                                                                           sasl_topic):
+    """The SASL proxy's own plain port: like Apache Kafka (a request above socket.request.max.bytes), it reads the
+    ClientHello as a request of 369 MB and closes at once, the hello unread (a reset); the pre-flight recorded
+    "[Errno 104] Connection reset by peer" and left it to kafka-python. It now asks on a plain connection."""
+    server, topic = sasl_topic
+    bootstrap = f"127.0.0.1:{server.sasl.port}"
+    before = len(server.logins)
+    started = time.monotonic()
+    (entry,) = run_command(integration, demisto, "test-module",
+                           params=params(f"kafka+sasl_ssl://{bootstrap}/{topic}", PASSWORD))
+    assert time.monotonic() - started < FAST_SECONDS and entry["Type"] == 4, entry
+    assert entry["Contents"].endswith(
+        f"the Kafka broker {bootstrap} answered a Kafka request sent without TLS, and not the TLS handshake: this is "
+        "a plaintext Kafka listener. Use the port of the brokers' TLS listener in the Source URL, or kafka+sasl:// "
+        "to read this one without TLS."), entry["Contents"]
+    assert server.logins[before:] == []                 # no login: no password sent without TLS
+    assert PASSWORD not in war_room_and_logs(demisto)
+
+
 @pytest.mark.parametrize("scheme,mechanism", [("kafka+sasl_ssl", "SCRAM-SHA-512"), ("kafka+sasl", "PLAIN")])
 def test_a_refused_password_fails_test_module_at_once_naming_broker_user_and_mechanism(
         integration, demisto, sasl_topic, trusted, scheme, mechanism):

@@ -348,6 +348,21 @@ def test_a_tls_handshake_that_times_out_is_named_as_the_splunk_app_names_it(inte
     assert SASL_PASSWORD not in war_room_and_logs(demisto)
 
 
+@pytest.mark.parametrize("scheme,plain", [("kafka+ssl", "kafka://"), ("kafka+sasl_ssl", "kafka+sasl://")])
+def test_a_tls_url_for_a_plain_kafka_listener_is_named_at_once(integration, demisto, tls_topic, scheme, plain):
+    """tansu's own plain port: it reads the ClientHello as a Kafka request of 369 MB and waits, so the handshake
+    timed out after KAFKA_CONNECT_TIMEOUT (10 s). After a second without an answer the pre-flight asks on a plain
+    connection (kafka_sasl.tls_handshake): a Kafka answer names the listener."""
+    server, topic = tls_topic
+    extra = {"credentials": {"identifier": "wia-reader", "password": SASL_PASSWORD}} if "sasl" in scheme else {}
+    text = tls_error(integration, demisto, server.broker.port, scheme=scheme, **extra)
+    assert text.endswith(
+        f"the Kafka broker {server.broker.bootstrap} answered a Kafka request sent without TLS, and not the TLS "
+        "handshake: this is a plaintext Kafka listener. Use the port of the brokers' TLS listener in the Source URL, "
+        f"or {plain} to read this one without TLS."), text
+    assert SASL_PASSWORD not in war_room_and_logs(demisto)
+
+
 def test_a_listener_closing_after_the_handshake_is_not_said_to_have_refused_a_certificate(integration, demisto,
                                                                                           tls_listener):
     """TLS taken, then a close without a word (the proxy's upstream is a closed port): under TLS 1.3 a broker may

@@ -400,7 +400,11 @@ class KafkaSource:
                     self._settle_mechanism(server, unasked)
                     return
                 try:
-                    tls = self._tls.wrap_socket(raw, server_hostname=host)
+                    # a plaintext Kafka listener is named when it does not answer the hello in a second, or cuts it off
+                    tls = kafka_sasl.tls_handshake(raw, self._tls, host, port, CLIENT_ID)
+                except kafka_sasl.PlainKafkaListener:
+                    found.plain_kafka = found.plain_kafka or server
+                    continue
                 except ssl.SSLCertVerificationError as exc:
                     refused = True
                     failures.append(f"{server}: {exc.verify_message}")
@@ -436,6 +440,13 @@ class KafkaSource:
             raise SourceError(f"the Kafka broker's TLS certificate was refused ({reasons}). Add the CA that issued it to "
                               "the trusted CAs of Splunk's Python (SSL_CERT_FILE) and use a broker address the "
                               "certificate names, or set verify_tls = false (not secure)", url=self._where)
+        if found.plain_kafka:
+            scheme = self._where.split("://", 1)[0]
+            plain = "kafka+sasl://" if "SASL" in self.config["security_protocol"] else "kafka://"
+            raise SourceError(f"the Kafka broker {found.plain_kafka} answered a Kafka request sent without TLS, and not "
+                              f"the TLS handshake: this is a plaintext Kafka listener. Use the port of the brokers' "
+                              f"TLS listener, or {plain} to read this one without TLS (source_url starts with "
+                              f"{scheme}://)", url=self._where)
         remedy = ("client_certificate_credential naming a secret in storage/passwords (realm wia_security) with a "
                   "certificate issued by a CA the broker trusts and its private key")
         if found.client_refused:

@@ -299,7 +299,12 @@ class Client(BaseClient):
                 continue          # not reachable from here: kafka-python tries it and reports it as before
             with raw:
                 try:
-                    tls = context.wrap_socket(raw, server_hostname=host)
+                    # a plaintext Kafka listener is named when it does not answer the hello in a second, or cuts it off
+                    tls = kafka_sasl.tls_handshake(raw, context, host, port, KAFKA_CLIENT_ID)
+                except kafka_sasl.PlainKafkaListener:
+                    found.plain_kafka = found.plain_kafka or server
+                    unasked.append(f"{server}: a plaintext Kafka listener")
+                    continue
                 except ssl.SSLCertVerificationError as exc:
                     refused = refused or f"{server}: {exc.verify_message}"
                     continue
@@ -333,6 +338,11 @@ class Client(BaseClient):
             raise DemistoException(f"the Kafka broker's TLS certificate was refused ({refused}). Add the CA that "
                                    "issued it to the engine's trusted certificates and use a broker address the "
                                    "certificate names, or tick Trust any certificate (not secure).")
+        if found.plain_kafka:
+            plain = "kafka+sasl://" if "SASL" in config["security_protocol"] else "kafka://"
+            raise DemistoException(f"the Kafka broker {found.plain_kafka} answered a Kafka request sent without TLS, and "
+                                   "not the TLS handshake: this is a plaintext Kafka listener. Use the port of the "
+                                   f"brokers' TLS listener in the Source URL, or {plain} to read this one without TLS.")
         presented = "the client certificate given was not accepted" if self.client_certificate else \
             "no client certificate was given"
         if found.client_refused:
