@@ -33,8 +33,8 @@ def is_open_finding(event: dict[str, Any]) -> bool:
         return False
     etype = event.get("type")
     status = (event.get("data") or {}).get("status") if isinstance(event.get("data"), dict) else None
-    if etype in CLOSED_STATUSES:
-        return status not in CLOSED_STATUSES[etype]
+    if etype in CLOSED_STATUSES:             # only a closing status string closes (a list is not even hashable)
+        return not (isinstance(status, str) and status in CLOSED_STATUSES[etype])
     return etype == "vulnerability"
 
 

@@ -121,3 +121,13 @@ def test_a_patch_being_available_evidences_no_remediation():
         assert remediation not in got and (fid != "cis-v8" or "7.2" not in got), (fid, got)
         assert not any("patch_available" in r for rs in got.values() for r in rs)
     assert {"RA-5"} == set(controls_for(vuln, "nist-sp800-53r5"))      # identified and recorded: that is all
+
+
+def test_a_status_of_any_json_type_is_read_not_a_crash():
+    """Unvalidated events (the tracker's API takes them, as the dashboard's does): a list or object status
+    raised TypeError (unhashable) in the open-finding test. Only a closing status string closes."""
+    for status in (["closed"], {"closed": True}, 1, None, "closed "):
+        alert = {"type": "alert", "id": "a", "severity": 9, "data": {"status": status}}
+        assert is_open_finding(alert)
+        report = ComplianceTracker(["nist-sp800-53r5"]).add_all([alert]).report()
+        assert _fw(report, "nist-sp800-53r5")["controls_attention"] == 2     # SI-4, AU-6
