@@ -40,8 +40,8 @@ from wia_security.errors import ConfigError, ConversionError, DeliveryError, Wia
 from wia_security.formats import convert, get_format
 from wia_security.outputs import held_exclusively, replace_durably
 from wia_security.redact import remember_basic_auth
-from wia_security.taxii_settle import (DEFAULT_SETTLE_SECONDS, Clocks, ahead_warning, classify, iso_micro, just_before,
-                                       measure, page_bounds, reaches_past, server_clock, settle_seconds)
+from wia_security.taxii_settle import (DEFAULT_SETTLE_SECONDS, Clocks, ahead_warning, classify, date_behind, iso_micro,
+                                       just_before, measure, page_bounds, reaches_past, server_clock, settle_seconds)
 from wia_security.timeutil import parse_iso
 
 from .base import Rejected
@@ -609,6 +609,8 @@ class TaxiiSource:
         for page in pages:
             if clocks is None:
                 clocks = self._clocks(page)
+                if date_behind(clocks):
+                    log.warning("%s: %s", self.collection.url, date_behind(clocks))
             # with settle 0 nothing settles, but a stamp ahead of the server's clock is not taken as the checkpoint
             threshold = clocks.cutoff if self.settle else clocks.horizon
             if tail or page.items and _reaches_past(page, threshold):

@@ -103,6 +103,8 @@ class Clocks:
     horizon: datetime
     #: the server's `Date` less the round trip, when it sent one
     server_now: datetime | None = None
+    #: the newest date_added listed, when it lies later than the `Date` header plus the window (see date_behind)
+    stamped_past_date: datetime | None = None
 
 
 def measure(settle: float, server_now: datetime | None, *, round_trip: timedelta = timedelta(0),
@@ -127,13 +129,32 @@ def measure(settle: float, server_now: datetime | None, *, round_trip: timedelta
     except OverflowError:              # a clock within a day of the year 9999: nothing is later
         horizon = datetime.max.replace(tzinfo=timezone.utc)
     stamped = instant(latest)
+    past_date = None
     if stamped is not None and stamped <= horizon:
         clock = max(clock, stamped)
+        behind = stamped - (server_now + round_trip) if server_now is not None else None
+        if settle and behind is not None and behind > timedelta(seconds=settle) + CLOCK_GRAIN:
+            past_date = stamped
     try:
         cut = clock - timedelta(seconds=settle)
     except OverflowError:              # a clock within a day of the year 1: nothing is that old
         cut = datetime.min.replace(tzinfo=timezone.utc)
-    return Clocks(cut, horizon, server_now)
+    return Clocks(cut, horizon, server_now, past_date)
+
+
+def date_behind(clocks: Clocks) -> str | None:
+    """The warning of a walk whose server's `Date` header is behind the date_added it lists by more than the window
+    (a proxy's clock, or a Date stuck in the past), None otherwise. The cutoff is then taken from the newest stamp
+    (measure), so the objects of the newest Add are held until a later Add is stamped a window past them: in a
+    quiet collection, perhaps long. Not worked around by our clock, which would shorten the window by however far
+    ours runs ahead of the server's: said, once per walk, so the clock gets fixed."""
+    if clocks.stamped_past_date is None or clocks.server_now is None:
+        return None
+    return (f"the TAXII server's Date header ({iso_micro(clocks.server_now)[:19]}Z, less the round trip) is behind the "
+            f"date_added it lists ({iso_micro(clocks.stamped_past_date)}) by more than the settle window: the settle "
+            "cutoff is taken from the newest date_added instead, so the newest objects are held until an object is "
+            "added a window later (in a quiet collection, perhaps long); check the clock of the TAXII server or of a "
+            "proxy in front of it, which sets the Date header")
 
 
 def cutoff(settle: float, server_now: datetime | None, *, round_trip: timedelta = timedelta(0),
@@ -314,6 +335,10 @@ class SettleWindow:
         # Nothing settles: everything is read, what is stamped ahead too (it is data), but the position goes no
         # further than the cutoff, before every object a server adds from now on.
         return Settled(read + ahead, [], iso_micro(clocks.cutoff), capped=True, ahead=len(ahead))
+
+    def date_warning(self) -> str | None:
+        """What to log once when the server's Date header is behind its stamps (date_behind), else None."""
+        return date_behind(self.clocks) if self.clocks else None
 
     def ahead_warning(self) -> str | None:
         """What to log once a walk read objects stamped ahead of the server's clock (None if it read none)."""

@@ -130,3 +130,13 @@ def settled_then_stamped_ahead(medallion, ahead: "str | timedelta") -> str:
     medallion.load(WRITABLE, [indicator(0)], iso_micro(parse_iso(now) - timedelta(seconds=600)))
     medallion.load(WRITABLE, [indicator(1)], ahead if isinstance(ahead, str) else iso_micro(parse_iso(now) + ahead))
     return now
+
+
+def newest_add_then_date_behind(medallion) -> None:
+    """indicator(0) added ten minutes ago and indicator(1), the newest, two minutes ago (older than the default window
+    by the stamps' clock), written into medallion's backend; then the server's Date header set an hour behind those
+    stamps (as a proxy's clock, or a stuck Date, would give it)."""
+    now = parse_iso(medallion.now())
+    medallion.load(WRITABLE, [indicator(0)], iso_micro(now - timedelta(seconds=600)))
+    medallion.load(WRITABLE, [indicator(1)], iso_micro(now - timedelta(seconds=120)))
+    medallion.clock_offset = -3600

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from wia_security.taxii_settle import (SettleWindow, classify, cutoff, just_before, measure, page_bounds, reaches_past,
-                                       recent_ids, server_clock, settle_seconds)
+from wia_security.taxii_settle import (SettleWindow, classify, cutoff, date_behind, just_before, measure, page_bounds,
+                                       reaches_past, recent_ids, server_clock, settle_seconds)
 from wia_security.timeutil import parse_iso
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -168,3 +168,13 @@ def test_a_window_holding_settling_objects_reads_those_stamped_ahead_with_the_po
                         our_now=NOW + timedelta(minutes=1))
     assert split.objects == [{"id": "old"}, {"id": "a"}] and split.held == [{"id": "new"}] and split.done
     assert split.position == "2026-03-01T12:00:00.000000Z" and split.held_in_all == 1
+
+
+def test_a_date_header_behind_the_stamps_by_more_than_the_window_is_named():
+    ours = NOW + timedelta(hours=1)                # the Date an hour behind ours and the stamps
+    behind = measure(60, NOW, latest="2026-03-01T12:58:00Z", our_now=ours)
+    assert behind.cutoff == parse_iso("2026-03-01T12:57:00Z")           # from the stamp, as before
+    assert "Date header (2026-03-01T12:00:00Z" in date_behind(behind) and "2026-03-01T12:58:00.000000Z" in date_behind(behind)
+    assert date_behind(measure(60, NOW, latest="2026-03-01T12:01:00Z", our_now=ours)) is None     # within the window
+    assert date_behind(measure(0, NOW, latest="2026-03-01T12:58:00Z", our_now=ours)) is None      # nothing is held
+    assert date_behind(measure(60, None, latest="2026-03-01T12:58:00Z", our_now=ours)) is None    # no Date

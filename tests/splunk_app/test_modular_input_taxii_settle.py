@@ -16,8 +16,8 @@ from xml.sax.saxutils import escape
 import pytest
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, add, add_in_progress, indicator, one_instant_then_one_later,
-                                  settled_then_stamped_ahead, stix_objects, watch_manifest)
+from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, add, add_in_progress, indicator, newest_add_then_date_behind,
+                                  one_instant_then_one_later, settled_then_stamped_ahead, stix_objects, watch_manifest)
 
 from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
@@ -167,6 +167,22 @@ def test_an_object_stamped_ahead_of_the_servers_clock_is_indexed_and_objects_add
     assert ids(later) == ids(newer), log
     assert source.run()[0] == []
     assert len(source.ids) == len(set(source.ids)) == 2 + len(newer)      # each event once
+
+
+def test_a_date_header_behind_the_stamps_by_more_than_the_window_is_warned_once(built_app, splunkd, medallion, tmp_path):
+    # The cutoff is taken from the newest date_added when the Date header lags it (a proxy's clock), so with a Date
+    # an hour behind, a quiet collection's newest Add waits until a later Add is stamped a window past it. That
+    # went unsaid (a debug-free splunkd.log, held=1 run after run); a WARNING now names the Date and the stamp.
+    app, _ = built_app
+    newest_add_then_date_behind(medallion)
+    source = Input(app, splunkd, medallion, tmp_path / "a", stix_content="stix")
+    first, log = source.run()
+    assert len(first) == 1 and held(log) == 1                 # the newest waits, as before
+    warned = [line for line in log.splitlines() if line.startswith("WARNING") and "is behind the date_added" in line]
+    assert len(warned) == 1, log
+    medallion.clock_offset = 0                                # the Date in step with the stamps: read, not warned
+    later, log = source.run()
+    assert len(later) == 1 and "is behind the date_added" not in log
 
 
 @pytest.mark.parametrize("skew", [-3600, 3600])

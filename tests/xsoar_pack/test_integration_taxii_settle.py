@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, add, add_in_progress, indicator, one_instant_then_one_later,
-                                  settled_then_stamped_ahead, stix_objects, watch_manifest)
+from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, add, add_in_progress, indicator, newest_add_then_date_behind,
+                                  one_instant_then_one_later, settled_then_stamped_ahead, stix_objects, watch_manifest)
 
 from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
@@ -290,3 +290,18 @@ def test_an_object_stamped_ahead_of_the_servers_clock_is_fetched_and_objects_add
     assert ids(later) == ids(newer)
     assert fetcher.fetch()[0] == []
     assert len(fetcher.ids) == len(set(fetcher.ids)) == 2 + len(newer)        # each event once
+
+
+def test_a_date_header_behind_the_stamps_by_more_than_the_window_is_said_once(integration, demisto, medallion):
+    # The cutoff is taken from the newest date_added when the Date header lags it (a proxy's clock), so with a Date
+    # an hour behind, a quiet collection's newest Add waits until a later Add is stamped a window past it. That
+    # went unsaid; an info line now names the Date and the stamp.
+    newest_add_then_date_behind(medallion)
+    fetcher = Fetcher(integration, demisto, medallion, stix_content="stix")
+    first, held = fetcher.fetch()
+    assert len(first) == 1 and held == 1                      # the newest waits, as before
+    assert len([m for level, m in demisto.logs if level == "info" and "is behind the date_added" in m]) == 1
+    demisto.logs.clear()
+    medallion.clock_offset = 0                                # the Date in step with the stamps: fetched, not said
+    later, _ = fetcher.fetch()
+    assert len(later) == 1 and not [m for _, m in demisto.logs if "is behind the date_added" in m]

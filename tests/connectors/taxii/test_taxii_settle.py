@@ -19,7 +19,7 @@ import pytest
 from crash_checks import stored_ids
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import STAMPED_AHEAD, settled_then_stamped_ahead
+from taxii_settle_helpers import STAMPED_AHEAD, newest_add_then_date_behind, settled_then_stamped_ahead
 
 from wia_security import convert
 from wia_security.cli import main
@@ -411,3 +411,20 @@ def test_an_object_stamped_ahead_of_the_servers_clock_is_read_and_objects_added_
     assert later["events"] == len(newer) and set(whole(newer)) <= set(source.stored())
     assert source.poll()["events"] == 0
     assert len(source.stored()) == 2 + len(newer)
+
+
+def test_a_date_header_behind_the_stamps_by_more_than_the_window_is_warned_once(medallion, poller, caplog):
+    # The cutoff is taken from the newest date_added when the Date header lags it (a proxy's clock), so with a Date
+    # an hour behind, a quiet collection's newest Add waits until a later Add is stamped a window past it. That
+    # went unsaid; a warning now names the Date and the stamp.
+    newest_add_then_date_behind(medallion)
+    source = poller()
+    with caplog.at_level("WARNING", logger="wia_security.connectors.taxii"):
+        first = source.poll()
+    assert (first["events"], first["held"]) == (1, 1)        # the newest waits, as before
+    assert len([r for r in caplog.records if "is behind the date_added" in r.getMessage()]) == 1
+    caplog.clear()
+    medallion.clock_offset = 0                                # the Date in step with the stamps: read, not warned
+    with caplog.at_level("WARNING", logger="wia_security.connectors.taxii"):
+        assert source.poll()["events"] == 1
+    assert not [r for r in caplog.records if "is behind the date_added" in r.getMessage()]

@@ -56,6 +56,8 @@ TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 MAX_RECENT_PAGES = 1000
 #: In the warning of a TAXII walk that read objects stamped ahead of the server's clock (SettleWindow.ahead_warning).
 AHEAD_MARK = "carry a date_added later than the server's clock"
+#: In the warning of a TAXII walk whose server's Date header is behind its date_added stamps (SettleWindow.date_warning).
+DATE_BEHIND_MARK = "is behind the date_added it lists"
 #: Most event ids a TAXII position keeps as read at its instant (`ids_at_added_after`, TaxiiSource.pages): with the
 #: checkpoint's 20,000 remembered ids, a checkpoint holds at most 40,000 event ids (about 1.6 MB with UUID ids).
 MAX_IDS_AT_INSTANT = 20_000
@@ -232,9 +234,10 @@ class TaxiiSource(HttpSource):
                                      f"{capped_at[:40]}; the checkpoint keeps the first {MAX_IDS_AT_INSTANT} read there "
                                      f"and the last {_checkpoint.RECENT_IDS} read anywhere, so later runs may index "
                                      "others added then again")
-            ahead = window.ahead_warning()  # before the yield too: the walk's so far, the last attempt's once
-            if ahead:
-                self.warnings[:] = [w for w in self.warnings if AHEAD_MARK not in w] + [ahead]
+            # before the yield too: the walk's so far, the last attempt's once
+            for mark, warning in ((AHEAD_MARK, window.ahead_warning()), (DATE_BEHIND_MARK, window.date_warning())):
+                if warning:
+                    self.warnings[:] = [w for w in self.warnings if mark not in w] + [warning]
             fresh = [e for e in events if str(e.get("id") or "") not in read_at_start]
             # the walk's held objects in all (Get Manifest lists those of later pages); this page's where it cannot
             held = len(settled.held) if settled.held_in_all is None else settled.held_in_all

@@ -837,9 +837,9 @@ def pull_events(client: Client, state: dict[str, Any],
             capped_at = taxii_position if capped else capped_at
         if not more:
             break
-    ahead = window.ahead_warning() if window else None
-    if ahead:
-        demisto.info(f"{INTEGRATION_NAME}: {ahead}")
+    for warning in (window.ahead_warning(), window.date_warning()) if window else ():
+        if warning:
+            demisto.info(f"{INTEGRATION_NAME}: {warning}")
     if capped_at:
         demisto.info(f"{INTEGRATION_NAME}: the TAXII collection holds more than {TAXII_MAX_IDS_AT_INSTANT} event ids "
                      f"added at {capped_at[:40]}; last_run keeps the first {TAXII_MAX_IDS_AT_INSTANT} read there and the "
