@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -28,6 +29,18 @@ def add_parser(subparsers: Any) -> None:
                    help="text (default): a table on standard output; json: the whole report, controls and evidence included")
     add_progress_option(p)
     p.set_defaults(run=run)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")   # and bidi overrides
+#: Event ids are UUIDs once validated; one inserted into the store unvalidated is cut to this many characters.
+ID_CHARS = 40
+
+
+def _shown(event_id: str) -> str:
+    """An event id for the terminal: control characters (escape sequences) escaped, and cut."""
+    text = event_id if len(event_id) <= ID_CHARS else event_id[: ID_CHARS - 1] + "\u2026"
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if m.group() < "\u0100"
+                        else f"\\u{ord(m.group()):04x}", text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +83,6 @@ def run(args: argparse.Namespace) -> int:
             if args.controls:
                 for c in fw["controls"]:
                     print(f"    {c['id']:<10} {c['status']:<9} {c['evidence_count']:>6} events  "
-                          f"{(c['title'] or '')[:60]}  e.g. {', '.join(c['evidence'][:2])}")
+                          f"{(c['title'] or '')[:60]}  e.g. {', '.join(map(_shown, c['evidence'][:2]))}")
     print(summary_line(inputs), file=sys.stderr)
     return 1 if problems.count else 0

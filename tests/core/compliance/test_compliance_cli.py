@@ -28,3 +28,17 @@ def test_text_output_and_window(tmp_path, capsys):
     assert text.splitlines()[0] == f"{len(in_window):,} events"
     assert "ISO/IEC 27001:2022" in text and "A.8.15" in text
     assert main(["compliance", str(src), "--framework", "pci"]) == 2
+
+
+def test_text_output_never_writes_control_characters_from_event_ids(tmp_path, capsys):
+    """The store holds what library callers inserted unvalidated: an id carrying terminal escapes
+    (retitle the window, recolour, clear the screen) reached the terminal raw through --controls."""
+    from wia_security.connectors.sqlite import EventStore
+    event = dict(dataset.week()[0], id="\x1b]0;owned\x07\x1b[2J\u009b31m\u202e" + "x" * 500)
+    store = EventStore(str(tmp_path / "s.db"))
+    store.insert([event])
+    store.close()
+    assert main(["compliance", "--db", str(tmp_path / "s.db"), "--controls"]) == 0
+    text = capsys.readouterr().out
+    assert not any(ch in text for ch in "\x1b\x07\u009b\u202e")
+    assert "\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202e" in text and "x" * 100 not in text
