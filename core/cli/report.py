@@ -201,8 +201,7 @@ def window(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from wia_security.dashboard import write_report
-    from wia_security.dashboard.report import dumps
-    from wia_security.outputs import unwritable
+    from wia_security.dashboard.report import dumps, output_problem
     try:
         aggregator = window(args)
     except ValueError as exc:
@@ -218,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     if json_out != "-" and os.path.realpath(json_out) == os.path.realpath(args.out):
         return fail(f"{args.out}: the HTML report and its JSON twin would be the same file; give --json")
     for target in (args.out, None if json_out == "-" else json_out):
-        problem = unwritable(target) if target else None
+        problem = output_problem(target) if target else None
         if problem:                     # found out before reading what may be gigabytes of input
             return fail(OutputError(target, problem))
     if args.paths and missing_inputs(args.paths):

@@ -11,6 +11,7 @@ import html
 import json
 import os
 import re
+import stat
 import tempfile
 from functools import lru_cache
 from importlib import resources
@@ -52,12 +53,42 @@ def render_html(report: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(lambda m: values[m.group()], template)
 
 
+def foreign_link(path: str | Path) -> str | None:
+    """Why the symlink at `path` is not followed, or None: another user's link in a shared folder
+    (world-writable and sticky, as /tmp). This is the kernel's protected_symlinks rule, applied here
+    because that setting may be off and never guards the rename that replaces a link's target: a
+    link planted in /tmp would have the report replace any file the user running it may write."""
+    name = os.fspath(path)
+    try:
+        link = os.lstat(name)
+        if not stat.S_ISLNK(link.st_mode):
+            return None
+        folder = os.stat(os.path.dirname(os.path.abspath(name)))
+    except OSError:
+        return None
+    shared = folder.st_mode & stat.S_ISVTX and folder.st_mode & stat.S_IWOTH
+    if shared and link.st_uid not in (os.geteuid(), folder.st_uid):
+        return (f"it is a symbolic link owned by another user (uid {link.st_uid}) in a shared folder "
+                "(world-writable, sticky): not followed")
+    return None
+
+
+def output_problem(path: str | Path) -> str | None:
+    """Why the report cannot or must not be written at `path` (checked before any input is read), or None."""
+    return foreign_link(path) or unwritable(path)
+
+
 def _write_atomically(path: str | Path, text: str) -> None:
     """Write via a temporary file in the same directory and rename, so a failed write leaves no half file."""
     name = os.fspath(path)
+    refused = foreign_link(name)             # again: the folder may have changed while the input was read
+    if refused:
+        raise OutputError(name, refused)
     try:
         if os.path.exists(name) and not os.path.isfile(name):
-            with open(name, "w", encoding="utf-8") as out:     # /dev/stdout, a FIFO: write in place
+            # /dev/stdout, a FIFO: written in place. Not through a link that appeared since the check.
+            no_follow = 0 if os.path.islink(name) else os.O_NOFOLLOW
+            with open(os.open(name, os.O_WRONLY | no_follow), "w", encoding="utf-8") as out:
                 out.write(text)
             return
         target = os.path.realpath(name)      # through a symlink: replace its target, not the link
@@ -89,7 +120,7 @@ def write_report(report: dict[str, Any], html_path: str | Path, json_path: str |
     report = dict(report)
     report.setdefault("tool_version", __version__)
     for path in (html_path, json_path):
-        problem = unwritable(path) if path is not None else None
+        problem = output_problem(path) if path is not None else None
         if problem:
             raise OutputError(os.fspath(path), problem)
     _write_atomically(html_path, render_html(report))

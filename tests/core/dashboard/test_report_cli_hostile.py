@@ -141,3 +141,57 @@ def test_outside_window_and_rejected_are_in_the_summary(tmp_path, capsys):
                                          "without_timestamp": 0, "rejected": 0}
     assert "3 events read: 2 in window, 1 outside it" in err
     assert os.path.exists(src)
+
+
+@pytest.fixture
+def shared_sticky_folder(tmp_path):
+    """A folder like /tmp: world-writable and sticky, owned by root."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o1777)
+    return folder
+
+
+def _planted_link(folder, name: str, target) -> object:
+    """A symlink another local user (nobody) made in the shared folder (lchown needs root, as the attack
+    matters when root or another user runs the report)."""
+    link = folder / name
+    link.symlink_to(target)
+    os.lchown(link, 65534, 65534)
+    return link
+
+
+@pytest.mark.parametrize("which", ["html", "json"])
+def test_another_users_symlink_in_a_shared_folder_is_not_followed(which, shared_sticky_folder, good, tmp_path, capsys):
+    """Another user's link in /tmp pointing at a file of ours: the report replaced the target (an
+    /etc/passwd, a ~/.bashrc) with the page, as the kernel's protected_symlinks does not guard a rename."""
+    victim = tmp_path / "victim.conf"
+    victim.write_text("precious\n")
+    html, twin = shared_sticky_folder / "r.html", shared_sticky_folder / "r.json"
+    planted = _planted_link(shared_sticky_folder, (html if which == "html" else twin).name, victim)
+    assert main(["report", str(good), "-o", str(html), "--json", str(twin)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {planted}: " in err and "symbolic link owned by another user (uid 65534)" in err
+    assert victim.read_text() == "precious\n" and os.path.islink(planted)
+
+
+def test_another_users_symlink_to_a_device_is_not_opened(shared_sticky_folder, good, tmp_path, capsys):
+    """A link to a device or FIFO would be opened and written in place (with fs.protected_symlinks off)."""
+    fifo = tmp_path / "victim.fifo"
+    os.mkfifo(fifo)
+    planted = _planted_link(shared_sticky_folder, "r.html", fifo)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)           # a reader, so a wrong open would not block
+    try:
+        assert main(["report", str(good), "-o", str(planted), "--json", str(tmp_path / "r.json")]) == 2
+        assert os.read(fd, 100) == b""
+    finally:
+        os.close(fd)
+    assert "symbolic link owned by another user" in capsys.readouterr().err
+
+
+def test_ones_own_symlink_in_a_shared_folder_is_still_followed(shared_sticky_folder, good, tmp_path):
+    target = tmp_path / "mine.html"
+    link = shared_sticky_folder / "r.html"
+    link.symlink_to(target)
+    assert main(["report", str(good), "-o", str(link), "--json", str(tmp_path / "r.json")]) == 0
+    assert target.read_text().startswith("<!DOCTYPE html>") and os.path.islink(link)
