@@ -24,6 +24,7 @@ import json
 import logging
 import random
 import ssl as _ssl
+import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Sequence
 from urllib.parse import unquote, urlsplit
@@ -183,6 +184,7 @@ class StreamClient:
         while not self._closing:
             server_delay = 0.0
             reconnect_allowed = True
+            subscribed_at: float | None = None
             try:
                 async with self._connect() as ws:
                     if self._closing:
@@ -202,9 +204,12 @@ class StreamClient:
                         if action == "event":
                             item = self._accept_event(msg)
                             if item is not None:
+                                attempt = 0                  # a working stream resets the backoff
                                 yield item
                         elif action == "subscribed":
-                            attempt = 0                      # a working connection resets the backoff
+                            # Not a reset by itself: a server (or a proxy) closing right after the reply would
+                            # be asked again within initial_backoff for ever, max_attempts never reached.
+                            subscribed_at = time.monotonic()
                             self._on_subscribed(msg)
                         elif action == "close":
                             # Capped: a server asking for hours (misconfigured or hostile) must not park the client.
@@ -261,6 +266,8 @@ class StreamClient:
                 self._pending.clear()
             if self._closing:
                 return
+            if subscribed_at is not None and time.monotonic() - subscribed_at >= self.max_backoff:
+                attempt = 0                              # a quiet stream that stayed up is a working one too
             if not self.reconnect or not reconnect_allowed:
                 raise StreamError("the stream closed and reconnecting is off (or the server said not to)")
             attempt += 1

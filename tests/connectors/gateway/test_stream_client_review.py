@@ -206,3 +206,63 @@ def test_user_info_in_the_url_is_neither_in_the_repr_nor_in_logs(caplog):
     with caplog.at_level(logging.INFO):
         logging.getLogger("wia_security.connectors.websocket_client").info("client %s from %s", client, client.url)
     assert "S3cret" not in caplog.text
+
+
+def test_a_server_closing_each_connection_right_after_subscribing_is_backed_off():
+    """The backoff was reset by every `subscribed` reply, so a server (or a proxy in front of it) that answers the
+    subscription and then closes at once (here 1011, every time) was asked again within initial_backoff for
+    ever: max_attempts never reached, no backoff growth, a thousand clients reconnecting twice a second each.
+    A connection now counts as working once it brought an event, or stayed up for max_backoff."""
+    import json
+
+    from websockets.asyncio.server import serve
+    connections: list[int] = []
+
+    async def handler(ws) -> None:
+        connections.append(1)
+        await ws.recv()
+        await ws.send(json.dumps({"action": "subscribed", "stream_id": "s", "sequence": 0}))
+        await ws.close(1011, "internal error")
+
+    async def run() -> None:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = StreamClient(f"ws://127.0.0.1:{port}/v1/stream", token="t" * 20, initial_backoff=0.001,
+                                  max_backoff=0.004, max_attempts=5)
+            with pytest.raises(StreamError, match="gave up after 5 reconnect attempts"):
+                async for _ in client.events():
+                    pass
+            assert client.stats.close_codes == [1011] * 6
+    asyncio.run(asyncio.wait_for(run(), 20))
+    assert len(connections) == 6
+
+
+def test_a_connection_that_brought_an_event_resets_the_backoff():
+    """The other side of the rule above: a server closing after each event it delivers (a slow consumer's 4008
+    every time, say) is a working stream; each reconnect starts from initial_backoff and the client never gives
+    up on it."""
+    import json
+
+    from websockets.asyncio.server import serve
+    sequence = [0]
+
+    async def handler(ws) -> None:
+        await ws.recv()
+        await ws.send(json.dumps({"action": "subscribed", "stream_id": "s", "sequence": sequence[0]}))
+        sequence[0] += 1
+        await ws.send(json.dumps({"action": "event", "sequence": sequence[0], "stream_id": "s",
+                                  "event": {"id": f"e{sequence[0]}"}}))
+        await ws.close(4008, "slow consumer")
+
+    async def run() -> list[str]:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = StreamClient(f"ws://127.0.0.1:{port}/v1/stream", token="t" * 20, initial_backoff=0.001,
+                                  max_backoff=0.004, max_attempts=2)
+            got = []
+            async for item in client.events():
+                got.append(item.event["id"])
+                if len(got) == 8:
+                    await client.close()
+            return got
+    assert asyncio.run(asyncio.wait_for(run(), 20)) == [f"e{n}" for n in range(1, 9)]
