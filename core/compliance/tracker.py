@@ -8,12 +8,11 @@ coverage, score and "open finding" are in `docs/compliance.md`; standard library
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from ..attack import table as attack_table
-from ..dashboard.aggregator import event_techniques, named_tactics
+from ..dashboard.aggregator import event_techniques, finite_number, named_tactics
 from . import tables
 
 #: At most this many evidence event ids are listed per control (the count is always exact).
@@ -119,9 +118,7 @@ class ComplianceTracker:
         self.events += 1
         open_finding = is_open_finding(event)
         event_id = str(event.get("id"))
-        severity = event.get("severity")
-        severity = float(severity) if isinstance(severity, (int, float)) and not isinstance(severity, bool) else 0.0
-        severity = severity if math.isfinite(severity) else 0.0
+        severity = finite_number(event.get("severity")) or 0.0
         for fid, controls in event_controls(event, self.framework_ids).items():
             evidence = self._evidence[fid]
             for cid, reasons in controls.items():

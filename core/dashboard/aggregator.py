@@ -62,6 +62,18 @@ def _ms(value: Any) -> int | None:
         return None
 
 
+def finite_number(value: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else: booleans, NaN, infinities, and integers
+    beyond float range (JSON integers have no size limit; float() of 10**400 raises OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def iso_ms(ms: int) -> str:
     """UTC RFC 3339 with milliseconds and "Z" for epoch ms, clamped to years 0001-9999 (4-digit years)."""
     moment = _EPOCH + timedelta(milliseconds=min(max(ms, MIN_MS), MAX_MS))
@@ -369,9 +381,10 @@ class DashboardAggregator:
         sev_band = band(severity)
         self.by_type.add(etype)
         self.by_band[sev_band] += 1
-        if isinstance(severity, (int, float)) and not isinstance(severity, bool) and math.isfinite(severity):
+        number = finite_number(severity)
+        if number is not None:
             self._severity_count += 1
-            self._severity_sum.add(float(severity))
+            self._severity_sum.add(number)
         source = event.get("source")
         name = source.get("name") if isinstance(source, dict) else None
         self.by_source.add(_key(name) if isinstance(name, str) else "unknown")

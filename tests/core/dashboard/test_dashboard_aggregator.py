@@ -142,3 +142,17 @@ def test_empty_input_gives_an_empty_but_complete_report():
     assert report["totals"]["events"] == 0
     assert report["response"]["mttr"]["mean_seconds"] is None
     assert report["window"]["since"] is None
+
+
+def test_an_integer_severity_beyond_float_range_is_not_a_crash():
+    """JSON integers have no size limit (json.loads reads 10**400 exactly); both APIs take unvalidated
+    events, and math.isfinite / float() raised OverflowError on it. It is out of range like inf: in the
+    emergency band, left out of the mean, and max_severity 0 in the compliance report as inf is."""
+    from wia_security.compliance import ComplianceTracker
+    huge = {"type": "alert", "id": "x", "timestamp": "2026-01-01T00:00:00Z", "severity": 10**400,
+            "source": {"name": "s"}, "data": {"status": "new"}}
+    normal = dict(huge, id="y", severity=4)
+    report = DashboardAggregator().add_all([huge, normal]).report()
+    assert report["totals"]["by_band"]["emergency"] == 1 and report["totals"]["mean_severity"] == 4
+    controls = ComplianceTracker(["nist-sp800-53r5"]).add_all([huge]).report()["frameworks"][0]["controls"]
+    assert {c["id"]: (c["max_severity"], c["open_findings"]) for c in controls} == {"SI-4": (0.0, 1), "AU-6": (0.0, 1)}
