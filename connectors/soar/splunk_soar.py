@@ -13,6 +13,8 @@ reference: "REST Containers", "REST Artifact", "REST Run Playbook", "Query for D
 - failures answer {"failed": true, "message": "..."} with a non-2xx status;
 - POST /rest/playbook_run {container_id, playbook_id ("repo/name" or id), scope, run: true}
   answers {"playbook_run_id": N}; GET /rest/playbook_run/N gives its `status`;
+  a start refused for a while (429, 5xx, timeout) retries the event, which then meets
+  existing_container_id and starts the playbook;
 - GET /rest/container/N and /rest/container?_filter_source_data_identifier="..." read containers.
 
 URL: `phantom+https://soar.example.com` (or `splunksoar+https://...`); options: `token` (secret:
@@ -81,6 +83,8 @@ class SplunkSoarSink(BatchingSink):
         #: cut, a proxy's page, a retryable error): a duplicate answer to a later attempt is then taken
         #: for the container that attempt made, and the playbook is started on it
         self._unanswered: set[str] = set()
+        #: event ids whose container exists but whose playbook start was refused for a while: started on the retry
+        self._playbook_due: set[str] = set()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SplunkSoarSink":
@@ -134,9 +138,10 @@ class SplunkSoarSink(BatchingSink):
             assert container_id is not None
             self.containers[event["id"]] = container_id
             self._unanswered.discard(event["id"])
-            if sent_before and self.playbook and container_id not in self.playbook_runs:
-                # most likely the container our lost attempt made: its playbook has not run
-                self._start_playbook(container_id)
+            if self.playbook and (sent_before or event["id"] in self._playbook_due) \
+                    and not isinstance(self.playbook_runs.get(container_id), int):
+                # the container our lost attempt made, or one whose playbook was refused for a while: not run yet
+                self._start_playbook(event["id"], container_id)
             return [Outcome.duplicate()]
         if 300 <= response.status_code < 400:
             self._unanswered.discard(event["id"])
@@ -164,15 +169,24 @@ class SplunkSoarSink(BatchingSink):
         self.containers[event["id"]] = container_id
         self._unanswered.discard(event["id"])
         if self.playbook:
-            self._start_playbook(container_id)
+            self._start_playbook(event["id"], container_id)
         return None
 
-    def _start_playbook(self, container_id: int) -> None:
-        """Run the configured playbook; a failure to start it is recorded, the container stays delivered."""
+    def _start_playbook(self, event_id: str, container_id: int) -> None:
+        """Run the configured playbook. Refused for a while (429, 5xx, a timeout, a reply that is not SOAR's):
+        a retryable DeliveryError, so the event is retried, SOAR answers existing_container_id and the
+        playbook is started then. Refused for good (an unknown playbook): recorded, the container delivered."""
         try:
             self.playbook_runs[container_id] = self.run_playbook(container_id, self.playbook or "", self.scope)
+            self._playbook_due.discard(event_id)
         except DeliveryError as exc:
             self.playbook_runs[container_id] = f"not started: {exc}"
+            if exc.retryable:
+                self._playbook_due.add(event_id)
+                raise DeliveryError(f"container {container_id} created, playbook {self.playbook} not started yet: "
+                                    f"{exc.reason}", sink=self.name, retryable=True, retry_after=exc.retry_after,
+                                    status=exc.status) from None
+            self._playbook_due.discard(event_id)
             log.warning("%s: container %s created, playbook %s not started: %s", self.name, container_id, self.playbook, exc)
 
     # -- reading and automation -------------------------------------------------------------------

@@ -165,8 +165,8 @@ def test_contract_xsoar_search_reply_that_is_not_a_search_result_is_retried_not_
 
 # -- Splunk SOAR's playbook start ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("body", [b'{"message": "playbook run request received"}', HTML_LOGIN, b'{"playbook_run_id": "x"}'],
-                         ids=["no-run-id", "html", "bad-run-id"])
+@pytest.mark.parametrize("body", [b'{"message": "playbook run request received"}', b'{"playbook_run_id": "x"}'],
+                         ids=["no-run-id", "bad-run-id"])
 def test_contract_soar_playbook_reply_without_a_run_id_keeps_the_container_delivered(body):
     with SplunkSoarServer() as server, FaultProxy(server.url) as proxy:
         proxy.kind, proxy.server, proxy.create, proxy.secret = "soar", server, CONTAINER, server.token
@@ -226,3 +226,45 @@ def test_contract_soar_playbook_runs_on_a_container_whose_create_answer_was_lost
     runs = sorted(run["container"] for run in server.playbook_runs.values())
     assert runs == sorted(server.containers), server.playbook_runs
     assert set(sink.playbook_runs) == set(server.containers)
+
+
+@pytest.mark.parametrize("busy", [
+    Fault("reply", status=503, body=b'{"failed": true, "message": "busy"}', headers={**JSON, "Retry-After": "1"},
+          path="/rest/playbook_run$", method="POST"),
+    Fault("reply", status=200, body=HTML_LOGIN, headers=HTML, path="/rest/playbook_run$", method="POST"),
+    Fault("reset", path="/rest/playbook_run$", method="POST"),
+], ids=["503-retry-after", "html-page", "reset"])
+def test_contract_soar_playbook_start_refused_for_a_while_is_retried_with_the_event(busy):
+    """A 503/429, a proxy's page or a reset on POST /rest/playbook_run is passing: the event is retried (SOAR
+    answers existing_container_id, and the playbook is started then). Before, it was recorded 'not started'
+    at once and the container never got its playbook."""
+    events = event_dicts(2, seed=35)
+    with SplunkSoarServer() as server, FaultProxy(server.url) as proxy:
+        proxy.add(busy, busy)
+        sleeps: list[float] = []
+        sink = SplunkSoarSink(proxy.url, token=server.token, playbook="local/wia_triage", delivery=POLICY,
+                              sleep=sleeps.append)
+        report = sink.send(events)
+        report.merge(sink.flush())
+        sink.close()
+    assert report.delivered + report.duplicates == 2 and not report.failed and len(server.containers) == 2
+    assert sorted(r["container"] for r in server.playbook_runs.values()) == sorted(server.containers)
+    assert all(isinstance(run, int) for run in sink.playbook_runs.values())
+    assert 1 in sleeps or "Retry-After" not in busy.headers
+
+
+def test_contract_soar_playbook_never_starting_fails_the_event_naming_the_container():
+    events = event_dicts(1, seed=36)
+    with SplunkSoarServer() as server, FaultProxy(server.url) as proxy:
+        proxy.add(*[Fault("reply", status=503, body=HTML_502, headers=HTML, path="/rest/playbook_run$",
+                          method="POST")] * 3)
+        sink = SplunkSoarSink(proxy.url, token=server.token, playbook="local/wia_triage", delivery=POLICY,
+                              sleep=lambda _: None)
+        report = sink.send(events)
+        report.merge(sink.flush())
+        sink.close()
+    (rejected,) = report.failed
+    (cid,) = server.containers
+    assert len(server.containers) == 1 and not server.playbook_runs
+    assert rejected.retryable and f"container {cid} created" in rejected.reason and "local/wia_triage" in rejected.reason
+    assert server.token not in rejected.reason
