@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -187,15 +188,22 @@ def _bound(value: str | None) -> str | None:
     return None if value is None else time_or_relative(value)
 
 
+_OFFSET = re.compile(r"(?:[zZ]|[+-]\d{2}:\d{2})$")
+
+
 def window(args: argparse.Namespace) -> Any:
     """The DashboardAggregator for --since/--until (relative ones resolved); ValueError says which is bad."""
     from wia_security.dashboard import DashboardAggregator
     bounds = []
     for flag, value in (("--since", args.since), ("--until", args.until)):
         try:
-            bounds.append(_bound(value))
+            bound = _bound(value)
         except ValueError as exc:
             raise ValueError(f"{flag} {exc}") from None
+        if bound is not None and bound == value and not _OFFSET.search(value.strip()):
+            # Python reads a time without offset as naive and it was taken as UTC: hours off in most places.
+            raise ValueError(f"{flag} {value[:60]!r} has no UTC offset: add Z for UTC or the offset (+09:00)")
+        bounds.append(bound)
     return DashboardAggregator(*bounds)
 
 

@@ -195,3 +195,22 @@ def test_ones_own_symlink_in_a_shared_folder_is_still_followed(shared_sticky_fol
     link.symlink_to(target)
     assert main(["report", str(good), "-o", str(link), "--json", str(tmp_path / "r.json")]) == 0
     assert target.read_text().startswith("<!DOCTYPE html>") and os.path.islink(link)
+
+
+@pytest.mark.parametrize("command", ["report", "compliance"])
+@pytest.mark.parametrize("flag,value", [("--since", "2026-03-08T09:00:00"), ("--until", "2026-03-08 09:00:00.5"),
+                                        ("--since", "2026-03-08")])
+def test_a_bound_without_utc_offset_is_refused_not_taken_as_utc(command, flag, value, good, tmp_path, capsys):
+    """RFC 3339 times carry their offset. One without was silently read as UTC: `--since 2026-03-08T09:00:00`
+    typed in Seoul (UTC+9) meant a window nine hours off its intent, and no count showed it."""
+    extra = ["-o", str(tmp_path / "r.html")] if command == "report" else []
+    assert main([command, str(good), flag, value, *extra]) == 2
+    err = capsys.readouterr().err
+    assert f"bad time window: {flag} {value!r} has no UTC offset: add Z for UTC or the offset (+09:00)" in err
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("value", ["2026-03-08T09:00:00Z", "2026-03-08t09:00:00z", "2026-03-08T09:00:00+09:00",
+                                   "2026-03-08T09:00:00.123-00:00", "7d"])
+def test_bounds_with_an_offset_or_relative_are_taken(value, good, tmp_path):
+    assert main(["compliance", str(good), "--since", value]) == 0
