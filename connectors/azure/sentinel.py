@@ -126,6 +126,19 @@ def make_credential(kind: str = "managed_identity", client_id: str | None = None
     raise ConfigError("credential must be 'managed_identity' or 'default'", key="credential")
 
 
+def checked_ca_file(ca_file: str) -> str:
+    """`ca_file` once it is known to hold CA certificates: azure-core reads it only at the first request, so a
+    wrong path was a retryable I/O error of every batch, each retried to its last attempt and dead-lettered
+    (in the Azure Function: six runs of each Event Hub batch first), never a configuration error."""
+    import ssl
+    try:
+        ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ConfigError(f"{ca_file!r} holds no CA certificate that can be read ({type(exc).__name__}: {exc})",
+                          key="ca_file") from None
+    return ca_file
+
+
 class RedactedTokens:
     """An azure-identity credential whose access tokens are masked in every delivery error from the moment
     they are issued (wia_security.redact): a service that quotes the Authorization header back in an
@@ -234,7 +247,7 @@ class SentinelSink(BatchingSink):
                                        "user_agent": f"wia-security/{__version__}",
                                        "connection_timeout": min(timeout, CONNECT_TIMEOUT), "read_timeout": timeout}
             if ca_file:
-                options["connection_verify"] = ca_file
+                options["connection_verify"] = checked_ca_file(ca_file)
             remember_proxy_credentials(client_options.get("proxies") or {})     # azure-core's proxies option
             options.update(client_options)
             client = LogsIngestionClient(endpoint=endpoint, credential=credential, **options)
@@ -472,7 +485,7 @@ class SentinelIncidents(BaseSink):
                 options["credential_scopes"] = client_options.pop("credential_scopes",
                                                                   ["https://management.azure.com/.default"])
             if ca_file:
-                options["connection_verify"] = ca_file
+                options["connection_verify"] = checked_ca_file(ca_file)
             remember_proxy_credentials(client_options.get("proxies") or {})     # azure-core's proxies option
             options.update(client_options)
             client = SecurityInsights(credential, subscription_id, **options)
