@@ -20,6 +20,7 @@ SetFindingState sets it. The mapping (`to_finding`):
 | finding_class      | vulnerability VULNERABILITY; alert/incident/threat_intel THREAT; others OBSERVATION |
 | resource_name      | `//cloudresourcemanager.googleapis.com/projects/<context.cloud.account_id>` for gcp, else the sink's `resource` |
 | description        | data.description, else the title                                             |
+| external_uri       | the first http(s) URL of data.references (a URN or mailto: is no "well formed URL") |
 | mitre_attack       | mitre + threat-intel ttps, through the client's own enum table (ids in its docstrings); a sub-technique SCC lacks falls back to its parent |
 | indicator          | ip / domain / url indicators and IOCs                                         |
 | vulnerability.cve  | vuln_id, references, CVSS v3 score, patch (upstream fix), in-the-wild exploit |
@@ -66,6 +67,7 @@ INACTIVE_STATUSES = frozenset({"resolved", "closed", "false_positive", "inactive
 RETRYABLE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED",
                              "INTERNAL", "UNKNOWN"})
 _SOURCE = re.compile(r"^organizations/(\d+)/sources/(\d+)$")
+_WEB_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.I)
 #: What an update of an existing finding (a re-sent event) replaces: every mutable field the mapping writes, a
 #: field the event no longer carries cleared. Not `category` / `resource_name` (immutable: a changed value is
 #: INVALID_ARGUMENT), not `state` (output only: SetFindingState), and not what others own: an empty mask
@@ -200,9 +202,10 @@ def to_finding(event: dict[str, Any], *, default_resource: str | None = None) ->
     }
     if resource:
         finding["resource_name"] = resource
-    refs = d.get("references") or []
-    if refs and isinstance(refs[0], str):
-        finding["external_uri"] = refs[0]
+    # "guaranteed to be either empty or a well formed URL": the first web reference, never a URN or mailto:
+    web = next((ref for ref in d.get("references") or [] if isinstance(ref, str) and _WEB_URL.match(ref)), None)
+    if web:
+        finding["external_uri"] = web
     for key, value in (("mitre_attack", _mitre(event)), ("indicator", _indicator(event)),
                        ("vulnerability", _vulnerability(event))):
         if value:

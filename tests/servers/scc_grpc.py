@@ -15,7 +15,8 @@ RPCs the connector uses follow the documented contract (contract test server):
   client's own Finding docstring) are ignored on create and update: a new finding is ACTIVE, an
   updated one keeps its state. Immutable fields (`category`, `resource_name`, `parent`) sent with
   another value in an update are INVALID_ARGUMENT (AIP-203; the same value is ignored). An empty
-  update mask replaces every mutable field, `mute` included. `event_time` after the server's clock is INVALID_ARGUMENT ("This must
+  update mask replaces every mutable field, `mute` included. `external_uri` "is guaranteed to be either
+  empty or a well formed URL": one that is not an http(s) URL is INVALID_ARGUMENT. `event_time` after the server's clock is INVALID_ARGUMENT ("This must
   not be set to a value greater than the current timestamp").
 - SetFindingState: ACTIVE / INACTIVE, the only way to change a finding's state.
 - ListFindings: parent `.../sources/{id or -}/locations/{loc}`, `filter` with `field="value"` terms
@@ -243,6 +244,8 @@ class FakeSecurityCenter:
         finding = self.t.Finding(requested)
         for name in OUTPUT_ONLY:
             finding.__delattr__(name)
+        if finding.external_uri and not _web_url(finding.external_uri):
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"external_uri {finding.external_uri!r} is not a well formed URL")
         if "event_time" in finding and finding.event_time > _now():
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
                          "event_time must not be set to a value greater than the current timestamp")
@@ -282,6 +285,12 @@ class FakeSecurityCenter:
         results = [self.t.ListFindingsResponse.ListFindingsResult(finding=f) for f in page]
         return self.t.ListFindingsResponse(list_findings_results=results, next_page_token=token,
                                            total_size=len(matched))
+
+
+def _web_url(text: str) -> bool:
+    from urllib.parse import urlsplit
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in text)
 
 
 def _with_location(name: str) -> str:

@@ -158,3 +158,20 @@ def test_every_field_the_mapping_writes_is_updated_on_a_resend_or_fixed_at_creat
         written |= set(to_finding(event, default_resource="//cloudresourcemanager.googleapis.com/projects/p"))
     assert written - set(UPDATED_FIELDS) == {"category", "resource_name", "state"}
     assert set(UPDATED_FIELDS) <= set(Finding.meta.fields)
+
+
+@pytest.mark.parametrize("references, uri", [
+    (["urn:cve:CVE-2025-12345", "https://nvd.nist.gov/vuln/detail/CVE-2025-12345"],
+     "https://nvd.nist.gov/vuln/detail/CVE-2025-12345"),
+    (["urn:cve:CVE-2025-12345"], ""),
+    (["mailto:psirt@vendor.example", "ftp://files.vendor.example/advisory.txt"], ""),
+], ids=["urn-then-https", "urn-only", "mailto-ftp"])
+def test_contract_external_uri_is_a_web_url_or_none(scc, samples, references, uri):
+    """`external_uri` "is guaranteed to be either empty or a well formed URL": a first reference that is a URI
+    but no web URL (a URN, mailto:) was sent as it is and refused (INVALID_ARGUMENT, the event dead-lettered)."""
+    source = scc.create_source()
+    vuln = copy.deepcopy(samples["vulnerability-sample"])
+    vuln["data"]["references"] = references
+    report = send(scc, source, [vuln])
+    assert report.delivered == 1 and not report.failed, [r.reason for r in report.failed]
+    assert finding_of(scc, vuln).external_uri == uri
