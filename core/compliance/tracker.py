@@ -55,6 +55,11 @@ class ControlEvidence:
         self.via.update(reasons)
 
 
+def _false_positive(event: dict[str, Any]) -> bool:
+    data = event.get("data")
+    return event.get("type") == "alert" and isinstance(data, dict) and data.get("status") == "false_positive"
+
+
 def controls_for(event: dict[str, Any], framework_id: str) -> dict[str, set[str]]:
     """Control id -> reasons (rule labels, "technique:T1110 (CTID)", "tactic:TA0006") for one event."""
     return event_controls(event, (tables.check_framework(framework_id),))[framework_id]
@@ -72,9 +77,10 @@ def event_controls(event: dict[str, Any], framework_ids: Sequence[str]) -> dict[
         if rule.matches(event):
             for fid in framework_ids:
                 put(fid, rule.controls.get(fid, ()), rule.label())
-    if event.get("type") in INTEL_TYPES:
-        # Intel names an adversary's techniques as seen elsewhere: no control here is shown operating by
-        # it (one report listing 300 techniques gave SP 800-53 89.5% coverage). Its type rule stands.
+    if event.get("type") in INTEL_TYPES or _false_positive(event):
+        # Intel names an adversary's techniques as seen elsewhere, and a false positive says the technique
+        # did not happen: neither shows the controls that mitigate it operating here (one intel report
+        # listing 300 techniques gave SP 800-53 89.5% coverage). Their type rules stand.
         return found
     techniques = event_techniques(event)
     tactics = named_tactics(event)

@@ -121,6 +121,8 @@ def expected_controls(event: dict, fid: str) -> set[str]:
     ids = {c for rule in _rule_hits(event) for c in rule["controls"].get(fid, [])}
     if event.get("type") == "threat_intel":        # intel's ATT&CK ids describe the threat: type rules only
         return ids
+    if event.get("type") == "alert" and _get(event, "data.status") == "false_positive":    # it did not happen
+        return ids
     techniques, tactics = _techniques(event), _tactics(event)
     missing_ctid = not techniques
     if fid == "nist-sp800-53r5":

@@ -131,3 +131,17 @@ def test_a_status_of_any_json_type_is_read_not_a_crash():
         assert is_open_finding(alert)
         report = ComplianceTracker(["nist-sp800-53r5"]).add_all([alert]).report()
         assert _fw(report, "nist-sp800-53r5")["controls_attention"] == 2     # SI-4, AU-6
+
+
+def test_a_false_positive_alerts_technique_evidences_nothing():
+    """A false positive says the technique did not happen: it shows the alert was triaged (its status rules),
+    not the controls that mitigate the technique. One false-positive T1486 alert evidenced SP 800-53 CP-9
+    (backups), CP-6, CP-7 (alternate sites) and CIS 11.1/11.3 (data recovery)."""
+    fp = AlertBuilder().title("x").mitre("T1486").status("false_positive").severity(3).build().to_dict()
+    for fid in ("nist-csf-2.0", "nist-sp800-53r5", "cis-v8", "iso27001-2022"):
+        reasons = {r for rs in controls_for(fp, fid).values() for r in rs}
+        assert reasons and all(r.startswith("event:alert") for r in reasons), (fid, reasons)
+    assert {"CP-9", "CP-6", "CP-7"}.isdisjoint(controls_for(fp, "nist-sp800-53r5"))
+    assert {"IR-4", "SI-4", "AU-6"} <= set(controls_for(fp, "nist-sp800-53r5"))        # triaged, monitored
+    true_positive = AlertBuilder().title("x").mitre("T1486").status("resolved").severity(3).build().to_dict()
+    assert "CP-9" in controls_for(true_positive, "nist-sp800-53r5")
