@@ -140,15 +140,19 @@ def test_held_counts_every_object_the_run_holds_not_only_its_last_pages(built_ap
     assert held(log) == added and " or more " not in log, log
 
 
+@pytest.mark.parametrize("manifest", ["served", "missing"])
 @pytest.mark.parametrize("settle", ["0", "60"])
 @pytest.mark.parametrize("ahead", list(STAMPED_AHEAD.values()), ids=list(STAMPED_AHEAD))
 def test_an_object_stamped_ahead_of_the_servers_clock_is_indexed_and_objects_added_later_still_are(
-        built_app, splunkd, medallion, tmp_path, settle, ahead):
+        built_app, splunkd, medallion, tmp_path, monkeypatch, settle, ahead, manifest):
     # A date_added beyond the server's clock plus the window (a broken publisher's year 2999, or hours ahead) was
     # taken as the checkpoint (settle 0: added_after 2999, and no object added later with a true stamp was ever
     # read), or held until the server's clock reached it (settle 60: the cutoff was lifted to that stamp). It is
-    # indexed at once (it is data) and the checkpoint stays at the server's clock less the window.
+    # indexed at once (it is data) and the checkpoint stays at the server's clock less the window. Told apart by Get
+    # Manifest's date_added, or, where it answers 404, by Get Objects after the cutoff and after the horizon.
     app, _ = built_app
+    served = medallion.server.app.app
+    asked = watch_manifest(medallion, monkeypatch, manifest)
     now = settled_then_stamped_ahead(medallion, ahead)
     source = Input(app, splunkd, medallion, tmp_path / "a", stix_content="stix", settle=settle)
     first, log = source.run()
@@ -157,8 +161,11 @@ def test_an_object_stamped_ahead_of_the_servers_clock_is_indexed_and_objects_add
         <= parse_iso(medallion.now())                          # the server's clock (less the window), not 2999
     warned = [line for line in log.splitlines() if line.startswith("WARNING") and "later than the server's clock" in line]
     assert len(warned) == 1 and "1 TAXII object(s)" in warned[0], log
+    assert asked                                               # told apart by the manifest (or Get Objects)
     newer = event_dicts(2, seed=6723, event_type="threat_intel")
+    answering, medallion.server.app.app = medallion.server.app.app, served      # the sink's Add asks the manifest
     add(medallion, newer)                                      # medallion stamps them by its clock
+    medallion.server.app.app = answering
     if settle != "0":
         settling, log = source.run()                           # within the window: held, the one ahead not again
         assert settling == [] and held(log) == len(stix_objects(newer)), log

@@ -263,14 +263,18 @@ def test_the_held_count_takes_in_the_later_pages_after_a_split(integration, demi
     assert held == added
 
 
+@pytest.mark.parametrize("manifest", ["served", "missing"])
 @pytest.mark.parametrize("settle", ["0", "60"])
 @pytest.mark.parametrize("ahead", list(STAMPED_AHEAD.values()), ids=list(STAMPED_AHEAD))
 def test_an_object_stamped_ahead_of_the_servers_clock_is_fetched_and_objects_added_later_still_are(
-        integration, demisto, medallion, settle, ahead):
+        integration, demisto, medallion, monkeypatch, settle, ahead, manifest):
     # A date_added beyond the server's clock plus the window (a broken publisher's year 2999, or hours ahead) was
     # kept as last_run (settle 0: added_after 2999, and no object added later with a true stamp was ever fetched),
     # or held until the server's clock reached it (settle 60: the cutoff was lifted to that stamp). It makes an
-    # incident at once (it is data) and last_run stays at the server's clock less the window.
+    # incident at once (it is data) and last_run stays at the server's clock less the window. Told apart by Get
+    # Manifest's date_added, or, where it answers 404, by Get Objects after the cutoff and after the horizon.
+    served = medallion.server.app.app
+    asked = watch_manifest(medallion, monkeypatch, manifest)
     now = settled_then_stamped_ahead(medallion, ahead)
     fetcher = Fetcher(integration, demisto, medallion, stix_content="stix", settle=settle)
     first, _ = fetcher.fetch()
@@ -280,7 +284,10 @@ def test_an_object_stamped_ahead_of_the_servers_clock_is_fetched_and_objects_add
     warned = [m for level, m in demisto.logs if level == "info" and "later than the server's clock" in m]
     assert len(warned) == 1 and "1 TAXII object(s)" in warned[0]
     newer = event_dicts(2, seed=6723, event_type="threat_intel")
+    assert asked                                              # told apart by the manifest (or Get Objects)
+    answering, medallion.server.app.app = medallion.server.app.app, served     # the sink's Add asks the manifest
     add(medallion, newer)                                     # medallion stamps them by its clock
+    medallion.server.app.app = answering
     if settle != "0":
         demisto.logs.clear()
         settling, held = fetcher.fetch()                      # within the window: held, the one ahead not again

@@ -19,7 +19,7 @@ import pytest
 from crash_checks import stored_ids
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import STAMPED_AHEAD, newest_add_then_date_behind, settled_then_stamped_ahead
+from taxii_settle_helpers import STAMPED_AHEAD, newest_add_then_date_behind, settled_then_stamped_ahead, watch_manifest
 
 from wia_security import convert
 from wia_security.cli import main
@@ -385,14 +385,17 @@ def test_a_checkpoint_at_the_first_instant_of_the_year_1_reads_from_the_beginnin
     assert p.poll()["events"] == len(events) and p.stored() == whole(events)
 
 
+@pytest.mark.parametrize("manifest", ["served", "missing"])
 @pytest.mark.parametrize("settle", [0, 60])
 @pytest.mark.parametrize("ahead", list(STAMPED_AHEAD.values()), ids=list(STAMPED_AHEAD))
-def test_an_object_stamped_ahead_of_the_servers_clock_is_read_and_objects_added_later_still_are(medallion, poller,
-                                                                                                caplog, settle, ahead):
+def test_an_object_stamped_ahead_of_the_servers_clock_is_read_and_objects_added_later_still_are(
+        medallion, poller, caplog, monkeypatch, settle, ahead, manifest):
     # A date_added beyond the server's clock plus the window (a broken publisher's year 2999, or hours ahead) was
     # taken as the checkpoint (settle 0: added_after 2999, and no object added later with a true stamp was ever
     # read), or held until the server's clock reached it (settle 60: the cutoff was lifted to that stamp). It is
     # read at once (it is data) and the checkpoint stays at the server's clock less the window.
+    served = medallion.server.app.app
+    asked = watch_manifest(medallion, monkeypatch, manifest)        # missing: Get Objects after the cutoff and the horizon
     now = settled_then_stamped_ahead(medallion, ahead)
     source = poller(settle=settle)
     with caplog.at_level("WARNING", logger="wia_security.connectors.taxii"):
@@ -402,7 +405,10 @@ def test_an_object_stamped_ahead_of_the_servers_clock_is_read_and_objects_added_
     assert parse_iso(now) - timedelta(seconds=settle + 1) <= kept <= parse_iso(medallion.now())    # not 2999
     assert [r for r in caplog.records if "1 TAXII object(s) carry a date_added later" in r.getMessage()]
     newer = event_dicts(2, seed=6723, event_type="threat_intel")
+    assert asked                                              # told apart by the manifest (or Get Objects)
+    answering, medallion.server.app.app = medallion.server.app.app, served     # the sink's Add asks the manifest
     add(medallion, newer)                                     # medallion stamps them by its clock
+    medallion.server.app.app = answering
     if settle:
         settling = source.poll()                              # within the window: held, the one ahead not again
         assert settling["events"] == 0 and settling["held"] == len(stix_objects(newer))
