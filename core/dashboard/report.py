@@ -54,22 +54,56 @@ def render_html(report: dict[str, Any]) -> str:
 
 
 def foreign_link(path: str | Path) -> str | None:
-    """Why the symlink at `path` is not followed, or None: another user's link in a shared folder
-    (world-writable and sticky, as /tmp). This is the kernel's protected_symlinks rule, applied here
-    because that setting may be off and never guards the rename that replaces a link's target: a
-    link planted in /tmp would have the report replace any file the user running it may write."""
+    """Why `path` is not followed, or None: on the way to it (itself or a folder before it, through
+    every link's own target) lies another user's symlink in a shared folder (world-writable and sticky,
+    as /tmp). This is the kernel's protected_symlinks rule, applied here because that setting may be off
+    and never guards the rename that replaces a link's target: a link planted in /tmp would have the
+    report replace any file the user running it may write."""
     name = os.fspath(path)
-    try:
-        link = os.lstat(name)
-        if not stat.S_ISLNK(link.st_mode):
-            return None
-        folder = os.stat(os.path.dirname(os.path.abspath(name)))
-    except OSError:
+    found = _foreign_link_on(name, 0)
+    if found is None:
         return None
-    shared = folder.st_mode & stat.S_ISVTX and folder.st_mode & stat.S_IWOTH
-    if shared and link.st_uid not in (os.geteuid(), folder.st_uid):
-        return (f"it is a symbolic link owned by another user (uid {link.st_uid}) in a shared folder "
-                "(world-writable, sticky): not followed")
+    link, uid = found
+    where = "it is" if os.path.abspath(link) == os.path.abspath(name) else f"{link} on the way is"
+    return (f"{where} a symbolic link owned by another user (uid {uid}) in a shared folder "
+            "(world-writable, sticky): not followed")
+
+
+#: Links followed in one path before giving up, as the kernel's ELOOP limit.
+MAX_LINKS = 40
+
+
+def _foreign_link_on(name: str, depth: int) -> tuple[str, int] | None:
+    """(the first refused link, its owner) on the way to `name`, resolving components as the kernel does."""
+    current = "/"
+    for part in (name if os.path.isabs(name) else os.path.join(os.getcwd(), name)).split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, part)
+        try:
+            info = os.lstat(candidate)
+            if not stat.S_ISLNK(info.st_mode):
+                current = candidate
+                continue
+            folder = os.stat(current)
+        except OSError:
+            return None                       # nothing more to follow (a missing part is found later)
+        shared = folder.st_mode & stat.S_ISVTX and folder.st_mode & stat.S_IWOTH
+        if shared and info.st_uid not in (os.geteuid(), folder.st_uid):
+            return candidate, info.st_uid
+        if depth >= MAX_LINKS:
+            return None
+        try:
+            target = os.readlink(candidate)
+        except OSError:
+            return None
+        found = _foreign_link_on(os.path.join(current, target), depth + 1)
+        if found is not None:
+            return found
+        current = os.path.realpath(candidate)
     return None
 
 

@@ -214,3 +214,22 @@ def test_a_bound_without_utc_offset_is_refused_not_taken_as_utc(command, flag, v
                                    "2026-03-08T09:00:00.123-00:00", "7d"])
 def test_bounds_with_an_offset_or_relative_are_taken(value, good, tmp_path):
     assert main(["compliance", str(good), "--since", value]) == 0
+
+
+def test_another_users_symlinked_folder_on_the_way_is_not_followed(shared_sticky_folder, good, tmp_path, capsys):
+    """-o /tmp/evil/passwd where /tmp/evil -> /etc is another user's link: the last part is no link, but the
+    report resolved the path and replaced /etc/passwd all the same."""
+    victim_folder = tmp_path / "etc"
+    victim_folder.mkdir()
+    (victim_folder / "passwd").write_text("root:x:0:0\n")
+    planted = _planted_link(shared_sticky_folder, "evil", victim_folder)
+    out = planted / "passwd"
+    assert main(["report", str(good), "-o", str(out), "--json", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out}: {planted} on the way is a symbolic link owned by another user (uid 65534)" in err
+    assert (victim_folder / "passwd").read_text() == "root:x:0:0\n"
+    # a link of one's own leading to another user's link is refused as well
+    mine = tmp_path / "mine"
+    mine.symlink_to(planted)
+    assert main(["report", str(good), "-o", str(mine / "passwd"), "--json", str(tmp_path / "r.json")]) == 2
+    assert f"{planted} on the way is a symbolic link owned by another user" in capsys.readouterr().err
