@@ -132,11 +132,20 @@ def _write_atomically(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())     # as a plain open() would create it
+        os.chmod(tmp, _mode_for(target))
         os.replace(tmp, target)
     except OSError as exc:
         os.unlink(tmp)
         raise OutputError(name, exc.strerror or str(exc)) from None
+
+
+def _mode_for(target: str) -> int:
+    """The permissions of the report being replaced (a report made private stays private), else those a
+    plain open() would create it with."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 @lru_cache(maxsize=1)

@@ -233,3 +233,19 @@ def test_another_users_symlinked_folder_on_the_way_is_not_followed(shared_sticky
     mine.symlink_to(planted)
     assert main(["report", str(good), "-o", str(mine / "passwd"), "--json", str(tmp_path / "r.json")]) == 2
     assert f"{planted} on the way is a symbolic link owned by another user" in capsys.readouterr().err
+
+
+def test_a_report_written_again_keeps_the_permissions_it_was_given(good, tmp_path):
+    """The report is written beside the old one and renamed over it: a report its owner had made private
+    (chmod 600: source names, host names, evidence ids) came back world-readable at the next run."""
+    html, twin = tmp_path / "r.html", tmp_path / "r.json"
+    assert main(["report", str(good), "-o", str(html), "--json", str(twin)]) == 0
+    html.chmod(0o600)
+    twin.chmod(0o640)
+    assert main(["report", str(good), "-o", str(html), "--json", str(twin)]) == 0
+    assert (oct(html.stat().st_mode & 0o777), oct(twin.stat().st_mode & 0o777)) == ("0o600", "0o640")
+    fresh = tmp_path / "new.html"
+    assert main(["report", str(good), "-o", str(fresh)]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
