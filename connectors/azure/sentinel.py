@@ -471,15 +471,18 @@ class SentinelIncidents(BaseSink):
 
     def __init__(self, subscription_id: str, resource_group: str, workspace: str, *, credential: Any = None,
                  client_id: str | None = None, base_url: str | None = None, ca_file: str | None = None,
-                 client: Any = None, **client_options: Any) -> None:
+                 client: Any = None, timeout: float = DEFAULT_TIMEOUT, **client_options: Any) -> None:
         self.subscription_id, self.resource_group, self.workspace = subscription_id, resource_group, workspace
         self.name = f"sentinel-incidents:{resource_group}/{workspace}"
+        # bounded as the rows connector's: azure-core alone waits 300 s for an answer, on each of 4 tries
+        self.timeout = timeout = seconds(timeout, "timeout", "sentinel-incidents")
         if client is None:
             from azure.mgmt.securityinsight import SecurityInsights
             if credential is None or isinstance(credential, str):
                 credential = make_credential(credential or "managed_identity", client_id)
             credential = RedactedTokens.wrap(credential)     # a credential object given in Python too
-            options: dict[str, Any] = {"retry_total": 3, "permit_redirects": False}
+            options: dict[str, Any] = {"retry_total": 3, "permit_redirects": False,
+                                       "connection_timeout": min(timeout, CONNECT_TIMEOUT), "read_timeout": timeout}
             if base_url:
                 options["base_url"] = base_url
                 options["credential_scopes"] = client_options.pop("credential_scopes",
@@ -496,7 +499,7 @@ class SentinelIncidents(BaseSink):
         parts = urlsplit(url)
         sub, group, workspace = parse_workspace_id(unquote(parts.path))
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        for key in ("credential", "client_id", "ca_file", "base_url"):
+        for key in ("credential", "client_id", "ca_file", "base_url", "timeout"):
             if key in query and key not in options:
                 options[key] = query.pop(key)
         if query:
