@@ -21,7 +21,7 @@ Cloud Logging reads as structured entries.
 Settings (environment):
   WIA_SCC_SOURCE     organizations/<org>/sources/<source id>
   WIA_SCC_LOCATION   default global
-  WIA_SCC_RESOURCE   full resource name for events without a GCP resource (optional)
+  WIA_SCC_RESOURCE   full resource name for events without a GCP project (optional; default the organization)
   WIA_CONFIG         optional: a destinations config (TOML) instead of the above
   WIA_PUBSUB_MAX_DELIVERY_ATTEMPTS   the subscription's dead-letter policy maximum (5-100), optional
 Credentials: the function's service account through Application Default Credentials.

@@ -18,7 +18,7 @@ SetFindingState sets it. The mapping (`to_finding`):
 | event_time         | timestamp; one ahead of the sender's clock is sent as now (SCC refuses a future one) |
 | severity           | band: informational/low LOW, medium MEDIUM, high HIGH, critical/emergency CRITICAL |
 | finding_class      | vulnerability VULNERABILITY; alert/incident/threat_intel THREAT; others OBSERVATION |
-| resource_name      | `//cloudresourcemanager.googleapis.com/projects/<context.cloud.account_id>` for gcp, else the sink's `resource` |
+| resource_name      | `//cloudresourcemanager.googleapis.com/projects/<context.cloud.account_id>` for gcp, else the sink's `resource`, else the source's organization (`//cloudresourcemanager.googleapis.com/organizations/<org>`): SCC requires one |
 | description        | data.description, else the title                                             |
 | external_uri       | the first http(s) URL of data.references (a URN or mailto: is no "well formed URL") |
 | mitre_attack       | mitre + threat-intel ttps, through the client's own enum table (ids in its docstrings); a sub-technique SCC lacks falls back to its parent |
@@ -67,6 +67,8 @@ INACTIVE_STATUSES = frozenset({"resolved", "closed", "false_positive", "inactive
 RETRYABLE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED",
                              "INTERNAL", "UNKNOWN"})
 _SOURCE = re.compile(r"^organizations/(\d+)/sources/(\d+)$")
+#: Finding.resource_name: required, "less than 256 characters and at least 1 character" (SCC's INVALID_ARGUMENT).
+RESOURCE_NAME_MAX = 255
 _WEB_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.I)
 #: What an update of an existing finding (a re-sent event) replaces: every mutable field the mapping writes, a
 #: field the event no longer carries cleared. Not `category` / `resource_name` (immutable: a changed value is
@@ -173,13 +175,21 @@ def _vulnerability(event: dict[str, Any]) -> dict[str, Any] | None:
     return vulnerability
 
 
+def organization_resource(source: str) -> str:
+    """The full resource name of a source's organization, the resource of an event that names no other."""
+    return f"//cloudresourcemanager.googleapis.com/{source.split('/sources/', 1)[0]}"
+
+
 def to_finding(event: dict[str, Any], *, default_resource: str | None = None) -> dict[str, Any]:
-    """The v2 Finding (as a dict the client accepts) for a WIA event; `name`/`parent` are set by the sink."""
+    """The v2 Finding (as a dict the client accepts) for a WIA event; `name`/`parent` are set by the sink, and
+    `resource_name` (which SCC requires, 1 to 255 characters) by it when neither the event nor
+    `default_resource` gives one."""
     d = view.data(event)
     cloud = (event.get("context") or {}).get("cloud") or {}
     resource = default_resource
-    if cloud.get("provider") == "gcp" and cloud.get("account_id"):
-        resource = f"//cloudresourcemanager.googleapis.com/projects/{cloud['account_id']}"
+    project = f"//cloudresourcemanager.googleapis.com/projects/{cloud.get('account_id')}"
+    if cloud.get("provider") == "gcp" and cloud.get("account_id") and len(project) <= RESOURCE_NAME_MAX:
+        resource = project
     props: dict[str, Any] = {
         "wia_event": json.dumps(event, ensure_ascii=False, separators=(",", ":")),
         "wia_event_id": event["id"], "wia_type": event.get("type"), "wia_severity": event.get("severity"),
@@ -367,6 +377,11 @@ class SccSink(BatchingSink):
             raise ConfigError("the location is a region name such as 'global'", key="location")
         super().__init__(name=name or f"scc:{source}/locations/{location}", delivery=delivery,
                          dead_letter=dead_letter, **machinery)
+        if resource is not None and not 1 <= len(str(resource)) <= RESOURCE_NAME_MAX:
+            raise ConfigError(f"must be a full resource name of 1 to {RESOURCE_NAME_MAX} characters (SCC refuses a "
+                              f"finding's resource_name otherwise), got {len(str(resource))}", key="resource")
+        # SCC requires a resource_name: an event that names no GCP project is a finding on the source's organization
+        resource = resource or organization_resource(source)
         self.source, self.location, self.resource = source, location, resource
         try:
             self.timeout = float(timeout)

@@ -15,7 +15,9 @@ RPCs the connector uses follow the documented contract (contract test server):
   client's own Finding docstring) are ignored on create and update: a new finding is ACTIVE, an
   updated one keeps its state. Immutable fields (`category`, `resource_name`, `parent`) sent with
   another value in an update are INVALID_ARGUMENT (AIP-203; the same value is ignored). An empty
-  update mask replaces every mutable field, `mute` included. `external_uri` "is guaranteed to be either
+  update mask replaces every mutable field, `mute` included. A finding written whole (create, update
+  with an empty mask) needs a `resource_name` of 1 to 255 characters (INVALID_ARGUMENT "ResourceName is
+  invalid", as SCC answers). `external_uri` "is guaranteed to be either
   empty or a well formed URL": one that is not an http(s) URL is INVALID_ARGUMENT. `event_time` after the server's clock is INVALID_ARGUMENT ("This must
   not be set to a value greater than the current timestamp").
 - SetFindingState: ACTIVE / INACTIVE, the only way to change a finding's state.
@@ -244,6 +246,9 @@ class FakeSecurityCenter:
         finding = self.t.Finding(requested)
         for name in OUTPUT_ONLY:
             finding.__delattr__(name)
+        if not 1 <= len(finding.resource_name) <= 255:
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                         "ResourceName is invalid. It must be less than 256 characters and at least 1 character.")
         if finding.external_uri and not _web_url(finding.external_uri):
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"external_uri {finding.external_uri!r} is not a well formed URL")
         if "event_time" in finding and finding.event_time > _now():

@@ -117,6 +117,7 @@ def test_foreign_findings_become_valid_wia_events(scc):
         "mitre_attack": {"primary_tactic": "COMMAND_AND_CONTROL", "primary_techniques": ["DNS"]}}))
     scc.fake.CreateFinding(types.CreateFindingRequest(parent=source, finding_id="vuln0001", finding={
         "category": "OS_VULNERABILITY", "state": "ACTIVE", "severity": "CRITICAL",
+        "resource_name": "//compute.googleapis.com/projects/demo-proj/zones/us-central1-a/instances/vm2",
         "finding_class": "VULNERABILITY", "event_time": "2025-12-14T09:30:00Z",
         "vulnerability": {"cve": {"id": "CVE-2024-3094", "cvssv3": {"base_score": 10.0}}}}))
     with make_sink(scc, source) as sink:

@@ -118,6 +118,7 @@ def put_finding(server, source, finding_id, **fields):
     from google.cloud import securitycenter_v2 as types
     server.fake.CreateFinding(types.CreateFindingRequest(parent=source, finding_id=finding_id, finding={
         "category": "WIA_ALERT", "state": "INACTIVE", "severity": "HIGH", "event_time": "2025-12-14T09:30:00Z",
+        "resource_name": "//cloudresourcemanager.googleapis.com/projects/demo-proj",
         **fields}))
 
 

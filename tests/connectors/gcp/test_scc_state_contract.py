@@ -175,3 +175,41 @@ def test_contract_external_uri_is_a_web_url_or_none(scc, samples, references, ur
     report = send(scc, source, [vuln])
     assert report.delivered == 1 and not report.failed, [r.reason for r in report.failed]
     assert finding_of(scc, vuln).external_uri == uri
+
+
+# -- resource_name: required, 1 to 255 characters ("ResourceName is invalid. It must be less than 256 characters and
+# at least 1 character.", INVALID_ARGUMENT from CreateFinding; gcloud scc findings create requires --resource-name)
+
+def test_contract_an_event_naming_no_gcp_resource_is_a_finding_on_the_sources_organization(scc, samples):
+    """Without the `resource` option, an event from outside GCP (most of them) had no resource_name and every one
+    was refused and dead-lettered."""
+    source = scc.create_source()
+    endpoint_alert = samples["alert-sample"]
+    assert not (endpoint_alert.get("context") or {}).get("cloud")
+    report = send(scc, source, [endpoint_alert])
+    assert report.delivered == 1 and not report.failed, [r.reason for r in report.failed]
+    org = source.split("/")[1]
+    assert finding_of(scc, endpoint_alert).resource_name == f"//cloudresourcemanager.googleapis.com/organizations/{org}"
+
+
+def test_contract_a_gcp_event_still_names_its_project_and_the_option_still_wins_over_the_organization(scc, samples):
+    source = scc.create_source()
+    gcp = copy.deepcopy(samples["incident-sample"])
+    gcp["context"] = {**(gcp.get("context") or {}), "cloud": {"provider": "gcp", "account_id": "demo-proj"}}
+    other = samples["alert-sample"]
+    report = send(scc, source, [gcp, other], resource="//cloudresourcemanager.googleapis.com/projects/wia")
+    assert report.delivered == 2, [r.reason for r in report.failed]
+    assert finding_of(scc, gcp).resource_name == "//cloudresourcemanager.googleapis.com/projects/demo-proj"
+    assert finding_of(scc, other).resource_name == "//cloudresourcemanager.googleapis.com/projects/wia"
+
+
+def test_contract_a_resource_name_scc_cannot_take_is_refused_or_replaced(scc, samples):
+    from wia_security.errors import ConfigError
+    source = scc.create_source()
+    with pytest.raises(ConfigError, match="resource.*255"):
+        send(scc, source, [samples["alert-sample"]], resource="//x/" + "p" * 300)
+    long_project = copy.deepcopy(samples["incident-sample"])
+    long_project["context"] = {"cloud": {"provider": "gcp", "account_id": "p" * 300}}
+    report = send(scc, source, [long_project])
+    assert report.delivered == 1, [r.reason for r in report.failed]
+    assert finding_of(scc, long_project).resource_name.startswith("//cloudresourcemanager.googleapis.com/organizations/")
