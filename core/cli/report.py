@@ -6,6 +6,7 @@ import os
 import re
 import sqlite3
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
@@ -14,7 +15,7 @@ from .. import jsonio
 from ..errors import ConfigError, OutputError
 from ..progress import Progress
 from ..reader import InputSource
-from ..timeutil import time_or_relative
+from ..timeutil import time_or_relative, to_iso
 from ..validation import Validator
 from .common import counted, fail, missing_inputs
 from .forward import DEFAULT_DESTINATION
@@ -184,26 +185,28 @@ def event_stream(args: argparse.Namespace, problems: RejectLog, in_window: Any,
     return _store_events(args.db, in_window.since_ms, in_window.until_ms, problems)
 
 
-def _bound(value: str | None) -> str | None:
-    return None if value is None else time_or_relative(value)
-
-
 _OFFSET = re.compile(r"(?:[zZ]|[+-]\d{2}:\d{2})$")
 
 
 def window(args: argparse.Namespace) -> Any:
-    """The DashboardAggregator for --since/--until (relative ones resolved); ValueError says which is bad."""
+    """The DashboardAggregator for --since/--until (relative ones resolved against one reading of the
+    clock; --since alone ends the window now); ValueError says which bound is bad."""
     from wia_security.dashboard import DashboardAggregator
+    now = datetime.now(timezone.utc)
     bounds = []
     for flag, value in (("--since", args.since), ("--until", args.until)):
         try:
-            bound = _bound(value)
+            bound = None if value is None else time_or_relative(value, now)
         except ValueError as exc:
             raise ValueError(f"{flag} {exc}") from None
         if bound is not None and bound == value and not _OFFSET.search(value.strip()):
             # Python reads a time without offset as naive and it was taken as UTC: hours off in most places.
             raise ValueError(f"{flag} {value[:60]!r} has no UTC offset: add Z for UTC or the offset (+09:00)")
         bounds.append(bound)
+    if bounds[0] is not None and bounds[1] is None:
+        # Else the window ended at the latest event: one from a host whose clock says 2036 stretched the
+        # chart over ten years. Events after now are counted outside the window.
+        bounds[1] = to_iso(now)
     return DashboardAggregator(*bounds)
 
 

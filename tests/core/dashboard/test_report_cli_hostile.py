@@ -249,3 +249,23 @@ def test_a_report_written_again_keeps_the_permissions_it_was_given(good, tmp_pat
     umask = os.umask(0)
     os.umask(umask)
     assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_since_without_until_ends_the_window_now(tmp_path, capsys):
+    """`--since 7d` alone ended the window at the latest event: one event from a host whose clock says
+    2036 stretched the chart to ten years (48 buckets of 84 days, the real week one bar) and the window
+    read '... to 2036'. The window now ends when the report is made; the stray event is counted outside."""
+    from datetime import datetime, timedelta, timezone
+    now = datetime.now(timezone.utc)
+    week = []
+    for hours in range(1, 6 * 24, 7):
+        week.append(_alert(timestamp=(now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")))
+    stray = _alert(timestamp="2036-01-01T00:00:00Z")
+    src = tmp_path / "week.ndjson"
+    src.write_text("".join(json.dumps(e) + "\n" for e in [*week, stray]))
+    assert main(["report", str(src), "--since", "7d", "-o", str(tmp_path / "r.html"), "--json", "-"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["inputs"]["in_window"] == len(week) and report["inputs"]["outside_window"] == 1
+    assert report["time_series"]["bucket_seconds"] <= 6 * 3600
+    until = datetime.fromisoformat(report["window"]["until"].replace("Z", "+00:00"))
+    assert abs(until - now) < timedelta(minutes=5)

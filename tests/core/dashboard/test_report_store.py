@@ -151,7 +151,14 @@ def test_a_relative_window_is_read_once_for_the_store_and_the_count(command, tmp
     from wia_security.cli import main, report
     start = datetime.now(timezone.utc).replace(microsecond=0)
     readings = iter(start + timedelta(seconds=i) for i in range(100))
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return next(readings)
+
     real = timeutil.time_or_relative
+    monkeypatch.setattr(report, "datetime", Clock)            # each reading of the clock a second later
     monkeypatch.setattr(report, "time_or_relative", lambda value, now=None: real(value, now or next(readings)))
     event = dataset.week()[0]
     event["timestamp"] = timeutil.to_iso(start - timedelta(days=7) + timedelta(milliseconds=500))
