@@ -15,7 +15,7 @@ from .. import jsonio
 from ..errors import ConfigError, OutputError
 from ..progress import Progress
 from ..reader import InputSource
-from ..timeutil import time_or_relative, to_iso
+from ..timeutil import time_or_relative, to_epoch_ms as time_to_ms, to_iso
 from ..validation import Validator
 from .common import counted, fail, missing_inputs
 from .forward import DEFAULT_DESTINATION
@@ -207,6 +207,9 @@ def window(args: argparse.Namespace) -> Any:
         # Else the window ended at the latest event: one from a host whose clock says 2036 stretched the
         # chart over ten years. Events after now are counted outside the window.
         bounds[1] = to_iso(now)
+        if time_to_ms(bounds[0]) >= time_to_ms(bounds[1]):
+            raise ValueError(f"--since {args.since[:60]!r} is not before now, where the window ends when no "
+                             "--until is given")
     return DashboardAggregator(*bounds)
 
 

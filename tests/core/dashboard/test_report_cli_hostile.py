@@ -269,3 +269,9 @@ def test_since_without_until_ends_the_window_now(tmp_path, capsys):
     assert report["time_series"]["bucket_seconds"] <= 6 * 3600
     until = datetime.fromisoformat(report["window"]["until"].replace("Z", "+00:00"))
     assert abs(until - now) < timedelta(minutes=5)
+
+
+def test_a_future_since_alone_says_the_window_ends_now(good, tmp_path, capsys):
+    assert main(["compliance", str(good), "--since", "2999-01-01T00:00:00Z"]) == 2
+    assert ("bad time window: --since '2999-01-01T00:00:00Z' is not before now, where the window ends when no "
+            "--until is given") in capsys.readouterr().err
