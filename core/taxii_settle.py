@@ -11,10 +11,11 @@ honest stamp (a broken publisher's year 2999): such objects are read, but the po
 the cutoff, since taken as the position they would move added_after past every object added afterwards.
 
 Pure logic, shared by the TAXII source (connectors/taxii.py), the Splunk app's and the XSOAR pack's
-TAXII pulls (which carry their own standard-library HTTP): the cutoff from the server's `Date` header
-and the round trip, whether a page reaches past it, which objects of a page are held, and the position
-to keep. `SettleWindow` walks one poll's pages; the caller does the HTTP (Get Manifest for the one page
-that straddles the cutoff) and keeps the position it returns.
+TAXII pulls (which carry their own standard-library HTTP): the cutoff and the horizon from the server's
+`Date` header and the round trip (`measure`), whether a page reaches past them, which objects are settling
+and which stamped ahead (`classify`), which objects of a page are held, and the position to keep.
+`SettleWindow` walks one poll's pages; the caller does the HTTP (Get Manifest of what was added after the
+cutoff, once a page reaches past it) and keeps the position it returns.
 """
 from __future__ import annotations
 
@@ -235,17 +236,6 @@ def recent_ids(entries: Iterable[Any], cut: datetime) -> set[str]:
             if isinstance(e, dict) and isinstance(e.get("id"), str) and not dated_by(e, cut)}
 
 
-def split(objects: Iterable[Any], recent: set[str]) -> tuple[list[Any], list[Any]]:
-    """(read now, held) of a straddling page's objects: held when the object's id was added after the cutoff,
-    or when it has no id to look up (it waits for its page to settle)."""
-    read: list[Any] = []
-    held: list[Any] = []
-    for obj in objects:
-        oid = obj.get("id") if isinstance(obj, dict) else None
-        (held if not isinstance(oid, str) or oid in recent else read).append(obj)
-    return read, held
-
-
 @dataclass
 class Settled:
     """What to do with one page of a walk."""
@@ -283,10 +273,6 @@ class SettleWindow:
         self.ahead_latest: str | None = None       # the latest X-TAXII-Date-Added-Last among their pages
         self._classified: tuple[set[str], set[str]] | None = None
         self._asked = False
-
-    @property
-    def cutoff(self) -> datetime | None:
-        return self.clocks.cutoff if self.clocks else None
 
     def page(self, objects: list[Any], first: str | None, last: str | None, *,
              recent: Callable[[datetime], Iterable[Any] | None], date_header: str | None = None,
