@@ -8,7 +8,8 @@ from typing import Any
 
 from .common import counted, fail, missing_inputs
 from .forward import DEFAULT_DESTINATION
-from .report import RejectLog, add_progress_option, event_stream, start_progress, summary_line, window
+from .report import (RejectLog, add_progress_option, event_stream, repeated_inputs, start_progress,
+                     summary_line, window)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(exc)
     except ValueError as exc:
         return fail(f"bad time window: {exc}")
-    if args.paths and missing_inputs(args.paths):
+    if args.paths and (missing_inputs(args.paths) or repeated_inputs(args.paths)):
         return 2
     progress, where = start_progress(args)
     problems = RejectLog(progress)

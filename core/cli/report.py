@@ -5,6 +5,7 @@ import argparse
 import os
 import re
 import sqlite3
+import stat
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -176,6 +177,26 @@ def _file_events(paths: list[str], problems: RejectLog, lenient: bool = False,
             where.current = None
 
 
+def repeated_inputs(paths: list[str]) -> list[str]:
+    """Input paths naming a file given before (the same path, a hard or symbolic link, ./path), each reported
+    on stderr: its events would be counted twice."""
+    seen: dict[tuple[int, int], int] = {}
+    repeated = []
+    for i, path in enumerate(paths):
+        try:
+            info = os.stat(path) if path != "-" else None
+        except OSError:
+            continue                            # missing_inputs names it
+        if info is None or not stat.S_ISREG(info.st_mode):
+            continue
+        first = seen.setdefault((info.st_dev, info.st_ino), i)
+        if first != i:
+            print(f"wia-security: {path}: the same file as {paths[first]}, given before: its events would be "
+                  "counted twice", file=sys.stderr)
+            repeated.append(path)
+    return repeated
+
+
 def event_stream(args: argparse.Namespace, problems: RejectLog, in_window: Any,
                  where: FilePosition | None = None) -> Iterator[dict[str, Any]]:
     """Events from the input files (validated; rejects described in `problems`) or from the store, read
@@ -234,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
         problem = output_problem(target) if target else None
         if problem:                     # found out before reading what may be gigabytes of input
             return fail(OutputError(target, problem))
-    if args.paths and missing_inputs(args.paths):
+    if args.paths and (missing_inputs(args.paths) or repeated_inputs(args.paths)):
         return 2
     progress, where = start_progress(args)
     problems = RejectLog(progress)

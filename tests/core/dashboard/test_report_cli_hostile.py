@@ -275,3 +275,18 @@ def test_a_future_since_alone_says_the_window_ends_now(good, tmp_path, capsys):
     assert main(["compliance", str(good), "--since", "2999-01-01T00:00:00Z"]) == 2
     assert ("bad time window: --since '2999-01-01T00:00:00Z' is not before now, where the window ends when no "
             "--until is given") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["report", "compliance"])
+def test_the_same_file_given_twice_is_refused_not_counted_twice(command, good, tmp_path, capsys):
+    """`report logs/*.ndjson logs/today.ndjson`: every event of the file given twice was counted twice,
+    alerts, open findings and MTTD samples alike, with nothing saying so. Another name for the same file
+    (a hard link, a symlink, ./path) is the same file."""
+    alias = tmp_path / "alias.ndjson"
+    os.link(good, alias)
+    extra = ["-o", str(tmp_path / "r.html")] if command == "report" else []
+    for second in (str(good), str(alias), f"{tmp_path}/./good.ndjson"):
+        assert main([command, str(good), second, *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"wia-security: {second}: the same file as {good}, given before: its events would be counted twice" in err
+    assert not (tmp_path / "r.html").exists()
