@@ -340,8 +340,8 @@ def _grpc_error(exc: Exception) -> DeliveryError:
 
 def make_client(*, endpoint: str | None = None, ca_file: str | None = None, credentials: Any = None) -> Any:
     """A SecurityCenterClient (v2, gRPC): Application Default Credentials unless `credentials` is given
-    (a google.auth credentials object, or "anonymous" for emulators); `endpoint`+`ca_file` to reach a
-    private endpoint with its own CA."""
+    (a google.auth credentials object, or "anonymous" for emulators); `endpoint` to reach a private endpoint,
+    `ca_file` to trust its CA (or, without `endpoint`, the CA of a TLS-inspecting proxy before the public one)."""
     import grpc
     from google.cloud import securitycenter_v2
     from google.cloud.securitycenter_v2.services.security_center.transports.grpc import SecurityCenterGrpcTransport
@@ -350,13 +350,17 @@ def make_client(*, endpoint: str | None = None, ca_file: str | None = None, cred
         credentials = AnonymousCredentials()
     elif isinstance(credentials, str):
         raise ConfigError("credentials must be 'anonymous' or a google.auth credentials object", key="credentials")
-    if not endpoint:
+    if not endpoint and not ca_file:
         return securitycenter_v2.SecurityCenterClient(credentials=credentials)
     ssl = None
-    if ca_file:
-        with open(ca_file, "rb") as fh:
-            ssl = grpc.ssl_channel_credentials(root_certificates=fh.read())
-    transport = SecurityCenterGrpcTransport(host=endpoint, credentials=credentials, ssl_channel_credentials=ssl)
+    if ca_file:     # also for the public endpoint (a TLS-inspecting proxy's CA): it used to be ignored there
+        try:
+            with open(ca_file, "rb") as fh:
+                ssl = grpc.ssl_channel_credentials(root_certificates=fh.read())
+        except OSError as exc:
+            raise ConfigError(f"cannot read the CA file {ca_file!r}: {exc.strerror or exc}", key="ca_file") from None
+    host = endpoint or securitycenter_v2.SecurityCenterClient.DEFAULT_ENDPOINT
+    transport = SecurityCenterGrpcTransport(host=host, credentials=credentials, ssl_channel_credentials=ssl)
     return securitycenter_v2.SecurityCenterClient(transport=transport)
 
 

@@ -212,3 +212,15 @@ def test_url_errors_name_the_problem():
         open_sink("scc://projects/p/sources/1?auth=anonymous")
     with pytest.raises(ConfigError, match="unknown option"):
         open_sink("scc://organizations/1/sources/2?auth=anonymous&nope=1")
+
+
+def test_ca_file_is_used_for_the_public_endpoint_too(tmp_path, scc_server):
+    """`ca_file` was read only with `endpoint`: for the public API it was ignored without a word (a CA for a
+    TLS-inspecting proxy never used). Now it is the public endpoint's trust too, and a missing one is named."""
+    from wia_security.errors import ConfigError
+    missing = tmp_path / "no-such-ca.pem"
+    with pytest.raises(ConfigError, match="no-such-ca.pem") as caught:
+        open_sink(f"scc://organizations/1/sources/2?auth=anonymous&ca_file={missing}")
+    assert caught.value.key == "ca_file"
+    with open_sink(f"scc://organizations/1/sources/2?auth=anonymous&ca_file={scc_server.ca_file}") as sink:
+        assert sink._client.transport._host == "securitycenter.googleapis.com:443"
