@@ -53,3 +53,17 @@ def test_a_setting_corrected_between_retries_is_taken_by_the_same_worker(app, se
     out = Out()
     fn(events=[hub_event(json.dumps(event).encode(), 1)], deadletter=out, context=Context(1, 5))
     assert [r["EventId"] for r in sentinel.state.all_rows()] == [event["id"]] and out.value is None
+
+
+@pytest.mark.parametrize("document", ["[destinations.x\nurl = 1", '{"destinations": '])
+def test_an_unreadable_wia_config_is_a_configuration_error(app, sentinel, samples, monkeypatch, caplog, document):
+    """WIA_CONFIG that is not TOML (or JSON) raised tomllib's (json's) own error: the HTTP function did not answer
+    its 'misconfigured' 500 (the host's bare 500 instead) and no line said the setting to look at."""
+    import azure.functions as func
+    monkeypatch.setenv("WIA_CONFIG", document)
+    fn = app.http_to_sentinel.build().get_user_function()
+    body = json.dumps(fresh(samples["alert-sample"])).encode()
+    response = fn(req=func.HttpRequest(method="POST", url="/api/events", body=body), deadletter=Out())
+    assert response.status_code == 500
+    assert json.loads(response.get_body()) == {"error": "the function is misconfigured; see its logs"}
+    assert "WIA_CONFIG" in caplog.text and "is not TOML or JSON" in caplog.text
