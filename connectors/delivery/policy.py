@@ -101,7 +101,10 @@ class DeliveryPolicy:
 
     def backoff_ceiling(self, retry: int) -> float:
         """Upper bound of the jittered delay before retry number `retry` (1 = the first retry)."""
-        return min(self.max_backoff, self.initial_backoff * self.backoff_multiplier ** (retry - 1))
+        try:
+            return min(self.max_backoff, self.initial_backoff * self.backoff_multiplier ** (retry - 1))
+        except OverflowError:       # 2.0 ** 1024 is past a float: long past any max_backoff
+            return self.max_backoff
 
     def delay(self, retry: int, retry_after: float | None = None, *, rng: random.Random | None = None) -> float:
         """Full-jitter delay before retry `retry`, never shorter than the server's Retry-After."""

@@ -1,6 +1,7 @@
 """Retry-After parsing (RFC 9110 §10.2.3), HTTP status classification, transport exception classification."""
 from __future__ import annotations
 
+import random
 from email.utils import format_datetime
 from datetime import datetime, timezone
 
@@ -8,6 +9,7 @@ import pytest
 
 from wia_security.connectors.delivery import classify_exception, parse_retry_after
 from wia_security.connectors.delivery.http import is_retryable_status
+from wia_security.connectors.delivery.policy import DeliveryPolicy
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -42,3 +44,12 @@ def test_exception_classification():
     tls = classify_exception(requests.exceptions.SSLError("certificate verify failed: self signed"))
     assert not tls.retryable and "TLS verification failed" in tls.reason
     assert not classify_exception(ValueError("x")).retryable
+
+
+def test_the_backoff_ceiling_holds_at_max_backoff_past_a_float_s_range():
+    """retry 1,100 of an unlimited policy: 2.0 ** 1099 is past a float, and delay() raised OverflowError
+    (a long outage then ended the delivery with a traceback instead of waiting max_backoff)."""
+    policy = DeliveryPolicy(max_attempts=5000, max_elapsed=0, initial_backoff=0.5, max_backoff=30.0)
+    assert policy.backoff_ceiling(1100) == 30.0
+    assert 0.0 <= policy.delay(1100, rng=random.Random(1)) <= 30.0
+    assert policy.delay(5000, retry_after=45.0) == 45.0
