@@ -87,6 +87,8 @@ class XsoarSink(BatchingSink):
         pool.urlopen = _without_retries_or_redirects(pool.urlopen)
         #: event id -> incident id, for every event delivered or found already there
         self.incidents: dict[str, str] = {}
+        #: why events sent again would not be found (XSOAR dropped the wiaeventid field), once seen
+        self.deduplication_problem: str | None = None
 
     def __repr__(self) -> str:
         return f"<XsoarSink {self.name}>"
@@ -136,7 +138,25 @@ class XsoarSink(BatchingSink):
             raise DeliveryError("XSOAR create_incident answered without an incident id; not counted as created",
                                 sink=self.name, retryable=True)
         self.incidents[event["id"]] = str(created.id)
+        self._check_deduplication_field(created, body.get("type"))
         return None
+
+    def _check_deduplication_field(self, created: Any, incident_type: Any) -> None:
+        """Say once when XSOAR stored the incident without `wiaeventid` (the pack not installed, or its fields
+        not associated with this incident type): find_incident searches that field, so it cannot find the
+        incident and a re-sent event becomes a second one."""
+        if self.deduplication_problem is not None:
+            return
+        custom = self._as_json(created).get("CustomFields")
+        if not isinstance(custom, dict) or custom.get("wiaeventid"):
+            return                          # stored, or an answer that does not show the fields: nothing to say
+        self.deduplication_problem = (
+            f"XSOAR stored incident {created.id} of type {incident_type!r} without the incident field wiaeventid "
+            "(the WIA Security pack is not installed, or its fields are not associated with this incident type): "
+            "the search that finds an event's incident before creating one cannot find it, so a re-sent event "
+            "becomes a second incident. Install the pack and add its fields to this type, or use the pack's type "
+            f"{DEFAULT_INCIDENT_TYPE!r}")
+        log.warning("%s: %s", self.name, self.deduplication_problem)
 
     def update(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Re-post the incident of an event already in XSOAR (same id, its current version) with the

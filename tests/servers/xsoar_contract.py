@@ -7,8 +7,9 @@ What it follows (Cortex XSOAR REST API reference: createIncident `POST /incident
     document {"id", "status", "title", "detail", "error", "encrypted", "multires"}.
   - POST /incident (CreateIncidentRequest): `name` non-empty; `type` a known incident type;
     `severity` one of 0, 0.5, 1, 2, 3, 4; `rawJSON` a string; `labels` a list of {type, value}
-    strings; `CustomFields` values stored for known incident-field cliNames (others dropped, as
-    XSOAR drops fields the type does not have). Without `id` it creates (id = the next number as a
+    strings; `CustomFields` values stored for known incident-field cliNames on an incident of a type
+    they are associated with (the pack associates them with "WIA Security Event" only); others dropped,
+    as XSOAR drops fields the type does not have. Without `id` it creates (id = the next number as a
     string, version 1, status 0 pending); with `id` it updates that incident, which needs the current
     `version` (else 400 "version mismatch", XSOAR's optimistic locking) and bumps it.
   - POST /incidents/search {"filter": {"query", "page", "size"}} -> {"total", "data"}. The query is
@@ -30,6 +31,8 @@ CUSTOM_FIELDS = {"wiaeventid", "wiaeventtype", "wiaversion", "wiaseverityscore",
                  "wiasourcevendor", "wiaconfidence", "wiacorrelationid", "wiamitretacticid", "wiamitretactic",
                  "wiamitretechniqueid", "wiamitretechnique", "wiamitresubtechniqueid", "wiamitresubtechnique", "wiastatus",
                  "wiaindicators"}
+#: Incident types the pack's fields are associated with (their `associatedTypes`; `associatedToAll` false).
+CUSTOM_FIELD_TYPES = {"WIA Security Event"}
 _TERM = re.compile(r'\s*(?:and\s+)?([\w.]+):(?:"((?:[^"\\]|\\.)*)"|(>=|<=|>|<)?([^\s"]+))\s*', re.I)
 
 
@@ -79,7 +82,10 @@ class XsoarServer(ContractServer):
         if not isinstance(labels, list) or not all(isinstance(l, dict) and isinstance(l.get("type"), str)
                                                    and isinstance(l.get("value"), str) for l in labels):
             return _error(400, "Bad Request", "labels must be a list of {type, value} strings")
-        custom = {k: v for k, v in (body.get("CustomFields") or {}).items() if k in CUSTOM_FIELDS}
+        incident_type = body.get("type") or (self.incidents.get(str(body.get("id")), {}).get("type") if body.get("id")
+                                             else None) or "Unclassified"
+        custom = {k: v for k, v in (body.get("CustomFields") or {}).items()
+                  if k in CUSTOM_FIELDS and incident_type in CUSTOM_FIELD_TYPES}
         if body.get("id"):
             current = self.incidents.get(str(body["id"]))
             if current is None:
