@@ -106,6 +106,8 @@ class Clocks:
     server_now: datetime | None = None
     #: the newest date_added listed, when it lies later than the `Date` header plus the window (see date_behind)
     stamped_past_date: datetime | None = None
+    #: our clock at the answer (the server's clock where it sent no `Date`)
+    our_now: datetime | None = None
 
 
 def measure(settle: float, server_now: datetime | None, *, round_trip: timedelta = timedelta(0),
@@ -140,7 +142,7 @@ def measure(settle: float, server_now: datetime | None, *, round_trip: timedelta
         cut = clock - timedelta(seconds=settle)
     except OverflowError:              # a clock within a day of the year 1: nothing is that old
         cut = datetime.min.replace(tzinfo=timezone.utc)
-    return Clocks(cut, horizon, server_now, past_date)
+    return Clocks(cut, horizon, server_now, past_date, ours)
 
 
 def date_behind(clocks: Clocks) -> str | None:
@@ -156,6 +158,30 @@ def date_behind(clocks: Clocks) -> str | None:
             "cutoff is taken from the newest date_added instead, so the newest objects are held until an object is "
             "added a window later (in a quiet collection, perhaps long); check the clock of the TAXII server or of a "
             "proxy in front of it, which sets the Date header")
+
+
+def stored_past_horizon(position: Any, clocks: Clocks) -> bool:
+    """Whether a stored position (a checkpoint's or last_run's added_after) lies past the horizon. No walk of this
+    version keeps one there (the position goes no further than the cutoff); an earlier one took a date_added stamped
+    ahead of the clock as the position (a broken publisher's year 2999; released 0.1.0 did), or the server's clock
+    was set back since. Every walk from it asks only for objects added after it: none added with a true stamp is
+    read."""
+    at = instant(position)
+    return at is not None and at > clocks.horizon
+
+
+def stored_past_warning(position: str, clocks: Clocks) -> str:
+    """The warning of a walk from a position stored past the horizon (stored_past_horizon), without how to reset it
+    (each product says how its position is reset). The position is not moved back: where it stood before the stamp
+    ahead is not known, and moving it to the cutoff would skip, unsaid, every object added since that walk."""
+    clock = clocks.server_now or clocks.our_now or clocks.horizon
+    whose = "the TAXII server's clock" if clocks.server_now else "our clock (the TAXII server sent no Date header)"
+    return (f"the stored position (added_after {str(position)[:40]}) is later than {whose} ({iso_micro(clock)[:19]}Z) "
+            "plus the settle window: an earlier version took it from an object stamped ahead of the clock (a broken "
+            "publisher's date_added, e.g. the year 2999), or the server's clock was set back since; as every run asks "
+            "only for objects added after it, "
+            "nothing added since has been read; it is not moved back by itself, since where it stood before that "
+            "stamp is not known and the server's clock would skip everything added in between")
 
 
 def cutoff(settle: float, server_now: datetime | None, *, round_trip: timedelta = timedelta(0),
@@ -321,6 +347,13 @@ class SettleWindow:
         # Nothing settles: everything is read, what is stamped ahead too (it is data), but the position goes no
         # further than the cutoff, before every object a server adds from now on.
         return Settled(read + ahead, [], iso_micro(clocks.cutoff), capped=True, ahead=len(ahead))
+
+    def stored_past(self, position: Any) -> str | None:
+        """The warning of a walk from a position stored past the horizon (stored_past_warning), None otherwise or
+        before the first page measured the clocks."""
+        if self.clocks is None or not stored_past_horizon(position, self.clocks):
+            return None
+        return stored_past_warning(str(position), self.clocks)
 
     def date_warning(self) -> str | None:
         """What to log once when the server's Date header is behind its stamps (date_behind), else None."""

@@ -140,3 +140,24 @@ def newest_add_then_date_behind(medallion) -> None:
     medallion.load(WRITABLE, [indicator(0)], iso_micro(now - timedelta(seconds=600)))
     medallion.load(WRITABLE, [indicator(1)], iso_micro(now - timedelta(seconds=120)))
     medallion.clock_offset = -3600
+
+
+#: The position an earlier version (0.1.0, or settle 0 before the horizon) kept after reading an object stamped in
+#: the year 2999: every later walk asks for objects added after it, and none added with a true stamp is ever read.
+STUCK_POSITION = "2999-01-01T00:00:00.000000Z"
+
+
+def stuck_behind_a_stamp_ahead(medallion, still_listed: bool = True) -> tuple[list[str], list[str]]:
+    """A collection an earlier version read up to an object stamped STUCK_POSITION, keeping that as its position:
+    indicator(0), added ten minutes ago, and indicator(1), stamped 2999 (removed since, unless `still_listed`), were
+    read; indicator(2), added five minutes ago, was not (settled: any window reads it). Written into medallion's
+    backend. Returns (the event ids that version read, for its remembered ids; those it missed), with stix content."""
+    from wia_security.formats import get_format
+    now = parse_iso(medallion.now())
+    medallion.load(WRITABLE, [indicator(0)], iso_micro(now - timedelta(seconds=600)))
+    if still_listed:
+        medallion.load(WRITABLE, [indicator(1)], STUCK_POSITION)
+    medallion.load(WRITABLE, [indicator(2)], iso_micro(now - timedelta(seconds=300)))
+    stix = get_format("stix")
+    made = [[e["id"] for outcome in stix.to_wia_each([indicator(n)]) for e in outcome.events] for n in range(3)]
+    return made[0] + made[1], made[2]

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from wia_security.taxii_settle import (SettleWindow, classify, cutoff, date_behind, just_before, measure, page_bounds,
-                                       reaches_past, recent_ids, server_clock, settle_seconds)
+                                       reaches_past, recent_ids, server_clock, settle_seconds, stored_past_horizon,
+                                       stored_past_warning)
 from wia_security.timeutil import parse_iso
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -178,3 +179,16 @@ def test_a_date_header_behind_the_stamps_by_more_than_the_window_is_named():
     assert date_behind(measure(60, NOW, latest="2026-03-01T12:01:00Z", our_now=ours)) is None     # within the window
     assert date_behind(measure(0, NOW, latest="2026-03-01T12:58:00Z", our_now=ours)) is None      # nothing is held
     assert date_behind(measure(60, None, latest="2026-03-01T12:58:00Z", our_now=ours)) is None    # no Date
+
+
+def test_a_stored_position_past_the_horizon_is_named_with_the_servers_clock():
+    clocks = measure(60, NOW, our_now=NOW)
+    assert stored_past_horizon("2999-01-01T00:00:00Z", clocks)
+    assert not stored_past_horizon("2026-03-01T12:01:01Z", clocks)      # within the window and the Date's second
+    assert not stored_past_horizon(None, clocks) and not stored_past_horizon("not a date", clocks)
+    said = stored_past_warning("2999-01-01T00:00:00.000000Z", clocks)
+    assert "added_after 2999-01-01T00:00:00.000000Z" in said and "the TAXII server's clock (2026-03-01T12:00:00Z)" in said
+    assert "our clock (the TAXII server sent no Date header) (2026-03-01T12:00:00Z)" in \
+        stored_past_warning("2999-01-01T00:00:00Z", measure(60, None, our_now=NOW))
+    window = SettleWindow(0)
+    assert window.stored_past("2999-01-01T00:00:00Z") is None              # no clocks before the first page

@@ -16,8 +16,9 @@ from xml.sax.saxutils import escape
 import pytest
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, add, add_in_progress, indicator, newest_add_then_date_behind,
-                                  one_instant_then_one_later, settled_then_stamped_ahead, stix_objects, watch_manifest)
+from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, STUCK_POSITION, add, add_in_progress, indicator,
+                                  newest_add_then_date_behind, one_instant_then_one_later, settled_then_stamped_ahead,
+                                  stix_objects, stuck_behind_a_stamp_ahead, watch_manifest)
 
 from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
@@ -337,3 +338,41 @@ def test_a_checkpoint_without_ids_at_its_instant_resumes_and_gets_past_it(built_
     indexed = [run_scaled(app, conf)[0] for _ in range(4)]
     assert [len(i) for i in indexed] == [4, 1, 0, 0]
     assert sorted(i for run in indexed for i in run) == sorted(everything[8:])
+
+
+def stuck_warnings(log: str) -> list[str]:
+    return [line for line in log.splitlines() if line.startswith("WARNING") and "stored position" in line]
+
+
+@pytest.mark.parametrize("still_listed", [True, False], ids=["stamp still listed", "stamp gone"])
+@pytest.mark.parametrize("settle", ["0", "60"])
+def test_a_checkpoint_an_earlier_version_left_past_the_servers_clock_is_warned_every_run_until_reset(
+        built_app, splunkd, medallion, tmp_path, settle, still_listed):
+    # 0.1.0 (and settle 0 before the horizon) took an object stamped 2999 as the checkpoint: every run since asks
+    # for objects added after 2999 and indexes nothing, with nothing in splunkd.log saying so. Each run now says so
+    # in one WARNING line naming the input, the stored position, the server's clock and the checkpoint file to
+    # reset; the position is not moved back by itself (where it stood before is not known). Once reset by hand to
+    # an instant before what was missed, the run reads it and warns no more.
+    app, _ = built_app
+    read_before, missed = stuck_behind_a_stamp_ahead(medallion, still_listed)
+    source = Input(app, splunkd, medallion, tmp_path / "a", stix_content="stix", settle=settle)
+    name = hashlib.sha256(b"wia_events://intel").hexdigest()[:32]
+    checkpoint_file = source.folder / f"wia_events_{name}.json"
+    checkpoint_file.write_text(json.dumps({"position": {"added_after": STUCK_POSITION}, "recent_ids": read_before}))
+    for _ in range(2):
+        stuck, log = source.run()
+        assert stuck == [], log                                # indicator(2) is never read from there
+        (warned,) = stuck_warnings(log)                        # once per run, the one WARNING
+        assert not [line for line in log.splitlines() if line.startswith("WARNING") and line != warned], log
+        assert "input=wia_events://intel:" in warned and f"added_after {STUCK_POSITION}" in warned
+        assert f"set \"added_after\" under \"position\" in {checkpoint_file}" in warned
+        server = parse_iso(warned.split("the TAXII server's clock (", 1)[1].split(")", 1)[0])
+        assert abs((server - parse_iso(medallion.now())).total_seconds()) < 5, warned
+        assert source.position()["added_after"] == STUCK_POSITION          # not moved back by itself
+    # reset as the warning says: added_after set to an instant before what was missed (the remembered ids kept)
+    saved = json.loads(checkpoint_file.read_text())
+    saved["position"]["added_after"] = iso_micro(parse_iso(medallion.now()) - timedelta(seconds=400))
+    checkpoint_file.write_text(json.dumps(saved))
+    resumed, log = source.run()
+    assert ids(resumed) == missed, log                        # what was missed, and nothing read before again
+    assert not stuck_warnings(log) and parse_iso(source.position()["added_after"]) <= parse_iso(medallion.now())

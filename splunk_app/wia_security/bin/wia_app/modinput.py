@@ -229,6 +229,8 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
                              page_size=int(params.get("page_size") or 500), stix_content=params.get("stix_content") or "wia",
                              **options)
         checkpoint = Checkpoint(checkpoint_dir, name)
+        if hasattr(source, "checkpoint_file"):   # TAXII: named in how to reset a position stored past the clock
+            source.checkpoint_file = checkpoint.path
     except (SourceError, CheckpointError) as exc:
         log(f"ERROR wia_events input={name}: {exc}")
         return 2

@@ -58,6 +58,8 @@ MAX_RECENT_PAGES = 1000
 AHEAD_MARK = "carry a date_added later than the server's clock"
 #: In the warning of a TAXII walk whose server's Date header is behind its date_added stamps (SettleWindow.date_warning).
 DATE_BEHIND_MARK = "is behind the date_added it lists"
+#: In the warning of a TAXII walk from a checkpoint stored past the server's clock (SettleWindow.stored_past).
+STORED_PAST_MARK = "the stored position (added_after"
 #: Most event ids a TAXII position keeps as read at its instant (`ids_at_added_after`, TaxiiSource.pages): with the
 #: checkpoint's 20,000 remembered ids, a checkpoint holds at most 40,000 event ids (about 1.6 MB with UUID ids).
 MAX_IDS_AT_INSTANT = 20_000
@@ -161,6 +163,8 @@ class TaxiiSource(HttpSource):
         self._no_manifest = False           # Get Manifest failed once: the settle split uses Get Objects
         self.notes: list[str] = []          # logged once at the end of the run
         self.warnings: list[str] = []       # logged once at the end of the run, as WARNING
+        #: the checkpoint file the position is kept in (set by the modular input), named in how to reset it
+        self.checkpoint_file: str | None = None
 
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:
         """TAXII 2.1 Get Objects (section 5.4). Within a run, pages follow the server's `next` token
@@ -208,9 +212,11 @@ class TaxiiSource(HttpSource):
                                   headers.get("X-TAXII-Date-Added-Last"), date_header=headers.get("Date"),
                                   round_trip=self.round_trip, recent=self._added_after)
             objects = settled.objects
+            stored_past = window.stored_past(after)
             # what follows a done page is still settling: the position stays before it (None: where it was); objects
-            # stamped ahead of the server's clock were read: it stays at the cutoff (capped)
-            moved_to = settled.position if settled.done or settled.capped else last
+            # stamped ahead of the server's clock were read: it stays at the cutoff (capped). A checkpoint stored past
+            # the server's clock stays where it is: moved back to the cutoff, it would skip, unsaid, all added since.
+            moved_to = None if stored_past else settled.position if settled.done or settled.capped else last
             events: list[dict[str, Any]] = []
             skipped = [f"STIX object #{i} added up to {last}: a JSON {type(o).__name__}, not an object"
                        for i, o in enumerate(objects) if not isinstance(o, dict)]
@@ -234,8 +240,11 @@ class TaxiiSource(HttpSource):
                                      f"{capped_at[:40]}; the checkpoint keeps the first {MAX_IDS_AT_INSTANT} read there "
                                      f"and the last {_checkpoint.RECENT_IDS} read anywhere, so later runs may index "
                                      "others added then again")
-            # before the yield too: the walk's so far, the last attempt's once
-            for mark, warning in ((AHEAD_MARK, window.ahead_warning()), (DATE_BEHIND_MARK, window.date_warning())):
+            # before the yield too: the walk's so far, the last attempt's once. Stored past the clock, the objects
+            # stamped ahead are those it was taken from, and the position does not stay at the cutoff: not said.
+            stuck = stored_past and f"{stored_past}; {self._reset()}"
+            for mark, warning in ((STORED_PAST_MARK, stuck), (AHEAD_MARK, not stuck and window.ahead_warning()),
+                                  (DATE_BEHIND_MARK, window.date_warning())):
                 if warning:
                     self.warnings[:] = [w for w in self.warnings if mark not in w] + [warning]
             fresh = [e for e in events if str(e.get("id") or "") not in read_at_start]
@@ -246,6 +255,14 @@ class TaxiiSource(HttpSource):
             next_token = body.get("next")
             if settled.done or not body.get("more") or not objects or not next_token:
                 return
+
+    def _reset(self) -> str:
+        """How to move a checkpoint stored past the server's clock back by hand (the Checkpoint file's format)."""
+        where = self.checkpoint_file or "the input's checkpoint file in $SPLUNK_HOME/var/lib/splunk/modinputs/wia_events/"
+        return (f"to resume, disable the input, set \"added_after\" under \"position\" in {where} to an instant before "
+                "the first object it missed (e.g. when it last indexed an event with a true stamp: events read before "
+                "are skipped by the event ids the file remembers) and enable the input again; deleting the file reads "
+                "the whole collection again")
 
     def _added_after(self, cutoff: datetime) -> list[Any] | None:
         """The Get Manifest entries of what was added after `cutoff` (the ids to hold of a page straddling it),
