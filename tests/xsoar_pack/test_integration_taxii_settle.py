@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, add, add_in_progress, indicator, newest_add_then_date_behind,
-                                  one_instant_then_one_later, settled_then_stamped_ahead, stix_objects, watch_manifest)
+from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, STUCK_POSITION, add, add_in_progress, indicator,
+                                  newest_add_then_date_behind, one_instant_then_one_later, settled_then_stamped_ahead,
+                                  stix_objects, stuck_behind_a_stamp_ahead, watch_manifest)
 
 from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
@@ -312,3 +313,33 @@ def test_a_date_header_behind_the_stamps_by_more_than_the_window_is_said_once(in
     medallion.clock_offset = 0                                # the Date in step with the stamps: fetched, not said
     later, _ = fetcher.fetch()
     assert len(later) == 1 and not [m for _, m in demisto.logs if "is behind the date_added" in m]
+
+
+@pytest.mark.parametrize("still_listed", [True, False], ids=["stamp still listed", "stamp gone"])
+@pytest.mark.parametrize("settle", ["0", "60"])
+def test_a_last_run_an_earlier_version_left_past_the_servers_clock_is_said_every_fetch_until_reset(
+        integration, demisto, medallion, settle, still_listed):
+    # 0.1.0 (and settle 0 before the horizon) kept an object stamped 2999 as last_run's added_after: every fetch since
+    # asks for objects added after 2999 and makes no incident, with nothing said. Each fetch now logs one error line
+    # naming last_run's added_after, the server's clock and how to reset it; last_run is not moved back by itself
+    # (where it stood before is not known). Reset, the next fetch reads what was missed; wia-get-events, which never
+    # reads last_run, lists it meanwhile and says nothing of a stored position.
+    read_before, missed = stuck_behind_a_stamp_ahead(medallion, still_listed)
+    fetcher = Fetcher(integration, demisto, medallion, stix_content="stix", settle=settle)
+    fetcher.state = {"added_after": STUCK_POSITION, "recent_ids": read_before}       # 0.1.0's shape
+    for _ in range(2):
+        assert fetcher.fetch()[0] == []                       # indicator(2) is never fetched from there
+        said = [m for level, m in demisto.logs if "stored position" in m]
+        assert len(said) == 1 and ("error", said[0]) in demisto.logs, demisto.logs          # once per fetch
+        assert f"added_after {STUCK_POSITION}" in said[0] and 'Reset the "last run" timestamp' in said[0]
+        server = parse_iso(said[0].split("the TAXII server's clock (", 1)[1].split(")", 1)[0])
+        assert abs((server - parse_iso(medallion.now())).total_seconds()) < 5, said[0]
+        assert not [m for _, m in demisto.logs if "later than the server's clock plus" in m]
+        assert fetcher.state["added_after"] == STUCK_POSITION                          # not moved back by itself
+    after = iso_micro(parse_iso(medallion.now()) - timedelta(seconds=400))
+    (entry,) = run_command(integration, demisto, "wia-get-events", args={"after": after, "limit": "10"},
+                           params=fetcher.params)
+    assert set(missed) <= set(ids(entry["Contents"])) and not [m for _, m in demisto.logs if "stored position" in m]
+    fetcher.state = {}                                        # Reset the "last run" timestamp
+    everything, _ = fetcher.fetch()
+    assert set(missed) <= set(ids(everything)) and not [m for _, m in demisto.logs if "stored position" in m]

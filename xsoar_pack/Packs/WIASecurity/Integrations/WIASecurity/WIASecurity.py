@@ -149,6 +149,11 @@ KAFKA_CLIENT_ID = "wia-security-xsoar"
 #: broker answered it), over TLS that verifies the broker only: the integration's default before mechanisms were
 #: discovered. Elsewhere test-module and fetch fail asking for ?sasl_mechanism= (kafka_undiscovered_mechanism).
 KAFKA_UNDISCOVERED_SASL_MECHANISM = "PLAIN"
+#: How to move a TAXII last_run stored past the server's clock back (said with SettleWindow.stored_past's warning).
+TAXII_RESET = ("to resume, reset the instance's last run (Reset the \"last run\" timestamp, in the instance's settings): "
+               "the next fetch reads the collection from its beginning, and each event it holds "
+               "becomes an incident again; `!wia-get-events after=<instant>` lists what was missed without making "
+               "incidents")
 #: Most pages of Get Manifest a TAXII settle split reads (what was added in the last `settle` seconds).
 TAXII_MAX_RECENT_PAGES = 1000
 
@@ -737,11 +742,14 @@ def feed_list(body: Any, key: str, who: str) -> list[Any]:
     return items or []
 
 
-def pull_events(client: Client, state: dict[str, Any],
-                limit: int) -> tuple[list[dict[str, Any]], dict[str, Any], list[str], tuple[int, bool]]:
+def pull_events(client: Client, state: dict[str, Any], limit: int,
+                last_run: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any], list[str], tuple[int, bool]]:
     """Up to `limit` new, valid WIA events from the source after `state`; (events, new state, problems, held).
     `held`: (TAXII objects left for a later read by the settle window, on the last page read and on later pages,
     whether there are more than that: the later pages' could not all be listed).
+
+    `last_run`: `state` is the instance's last run (a TAXII added_after stored past the server's clock is then kept
+    and said), not a command's arguments.
 
     Invalid events are not turned into incidents; each is reported (event id and JSON-pointer
     errors) so nothing disappears silently."""
@@ -758,6 +766,7 @@ def pull_events(client: Client, state: dict[str, Any],
     taxii_after = step_back(state["added_after"]) if state.get("added_after") else None
     window = SettleWindow(client.settle) if client.source_type == "taxii" else None
     capped_at = None                    # TAXII: the instant whose ids were more than last_run keeps
+    stored_past: str | None = None      # TAXII: why last_run's added_after, past the server's clock, is kept
     held = (0, False)
     while len(events) < limit:
         taxii_position = None
@@ -790,6 +799,7 @@ def pull_events(client: Client, state: dict[str, Any],
                     raise DemistoException(f"the TAXII server's X-TAXII-Date-Added-Last {last[:40]!r} is not a timestamp") from None
             settled = window.page(objects, first, last_header, date_header=headers.get("Date"), round_trip=round_trip,
                                   recent=client.taxii_recent)
+            stored_past = stored_past or (window.stored_past(state.get("added_after")) if last_run else None)
             objects = settled.objects
             problems += [f"STIX object #{i} of the page is a JSON {type(o).__name__}, not an object"
                          for i, o in enumerate(objects) if not isinstance(o, dict)]
@@ -797,8 +807,10 @@ def pull_events(client: Client, state: dict[str, Any],
             next_token = envelope.get("next")
             more = not settled.done and bool(envelope.get("more")) and bool(objects) and bool(next_token)
             # kept once the page's events are read (below), with the ids read at it
-            # objects stamped ahead of the server's clock were read: last_run stays at the cutoff (capped)
-            taxii_position = settled.position if settled.done or settled.capped else last
+            # objects stamped ahead of the server's clock were read: last_run stays at the cutoff (capped). A last_run
+            # stored past the server's clock stays where it is: moved back to the cutoff, it would skip, unsaid,
+            # everything added since the fetch that stored it.
+            taxii_position = None if stored_past else settled.position if settled.done or settled.capped else last
             if settled.held:
                 # the fetch's held objects in all (Get Manifest lists those of later pages); this page's where it cannot
                 held = ((len(settled.held), bool(envelope.get("more"))) if settled.held_in_all is None
@@ -837,7 +849,11 @@ def pull_events(client: Client, state: dict[str, Any],
             capped_at = taxii_position if capped else capped_at
         if not more:
             break
-    for warning in (window.ahead_warning(), window.date_warning()) if window else ():
+    if stored_past:
+        # an error line: every fetch from there makes no incident until the last run is reset; the objects stamped
+        # ahead are those it was taken from, and last_run does not stay at the cutoff (ahead_warning): not said
+        demisto.error(f"{INTEGRATION_NAME}: {stored_past}; {TAXII_RESET}")
+    for warning in (None if stored_past else window.ahead_warning(), window.date_warning()) if window else ():
         if warning:
             demisto.info(f"{INTEGRATION_NAME}: {warning}")
     if capped_at:
@@ -956,7 +972,7 @@ def get_events_command(client: Client, args: dict[str, Any]) -> CommandResults:
             state["added_after"] = rfc3339(after, "after")
         else:
             raise DemistoException("after applies to gateway and TAXII sources; a Kafka source is read from its beginning")
-    events, _, problems, (held, more_held) = pull_events(client, state, limit)
+    events, _, problems, (held, more_held) = pull_events(client, state, limit, last_run=False)
     if types:
         events = [e for e in events if e.get("type") in types]
     events = events[:limit]
