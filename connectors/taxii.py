@@ -41,7 +41,8 @@ from wia_security.formats import convert, get_format
 from wia_security.outputs import held_exclusively, replace_durably
 from wia_security.redact import remember_basic_auth
 from wia_security.taxii_settle import (DEFAULT_SETTLE_SECONDS, Clocks, ahead_warning, classify, date_behind, iso_micro,
-                                       just_before, measure, page_bounds, reaches_past, server_clock, settle_seconds)
+                                       just_before, measure, page_bounds, reaches_past, server_clock, settle_seconds,
+                                       stored_past_horizon, stored_past_warning)
 from wia_security.timeutil import parse_iso
 
 from .base import Rejected
@@ -485,6 +486,14 @@ class PolledPage:
     held: int = 0                     # objects still settling, left for the next poll (not in the checkpoint)
 
 
+def _reset(checkpoint_path: str | None) -> str:
+    """How to move a checkpoint stored past the server's clock back by hand."""
+    where = f"in {checkpoint_path}" if checkpoint_path else "in the poll's checkpoint file"
+    return (f"to resume, stop polling, set \"added_after\" {where} to an instant before the first object missed "
+            "(objects added after it are read again: a sink keyed by event id keeps one of each) and poll again; "
+            "deleting the file reads the whole collection again")
+
+
 def _settle_seconds(value: Any, source: str | None = None) -> float:
     """The settle window: a finite number of seconds >= 0 (0 reads what the server lists at once)."""
     try:
@@ -572,6 +581,7 @@ class TaxiiSource:
                  batch_objects: int = DEFAULT_BATCH_OBJECTS, settle: float = DEFAULT_SETTLE_SECONDS) -> None:
         self.settle = _settle_seconds(settle)
         self._no_manifest = False                # Get Manifest failed once: the settle split uses Get Objects
+        self._stored_past = False                # the poll's checkpoint lies past the horizon (poll)
         self.client = TaxiiClient(collection_url, user=user, password=password, token=token, verify=verify)
         self.collection = self.client.collection(collection_url)
         self.page_size = page_size
@@ -579,7 +589,7 @@ class TaxiiSource:
         self.types = list(types) if types else None
         self.stix = get_format("stix")
 
-    def poll(self, checkpoint: Checkpoint) -> Iterator[PolledPage]:
+    def poll(self, checkpoint: Checkpoint, *, checkpoint_path: str | None = None) -> Iterator[PolledPage]:
         """What was added since `checkpoint`, as events, with the checkpoint to store once they are delivered.
 
         Objects are gathered over pages and parsed together (an event's objects and the
@@ -592,7 +602,10 @@ class TaxiiSource:
         added later with the same date_added is not lost.
         Objects added after the settle cutoff (`_cutoff`) are held: a server may still be adding
         the rest of their request, and what it has listed so far would read as partial events. The
-        checkpoint stays before them, so the next poll reads them again, whole by then."""
+        checkpoint stays before them, so the next poll reads them again, whole by then.
+        A checkpoint whose `added_after` lies past the horizon (an earlier version took a stamp in the year 2999 as
+        it) is never moved back, and each poll says so in one WARNING with how to reset it (`checkpoint_path`, where
+        it is kept, named there)."""
         seen = {tuple(k) for k in checkpoint.seen}
         # The checkpoint's keys: already delivered, at its instant or (objects read from a page straddling the
         # settle cutoff) at later ones. Skipped wherever met; kept in the checkpoints made here until a page
@@ -611,6 +624,10 @@ class TaxiiSource:
                 clocks = self._clocks(page)
                 if date_behind(clocks):
                     log.warning("%s: %s", self.collection.url, date_behind(clocks))
+                self._stored_past = stored_past_horizon(checkpoint.added_after, clocks)
+                if self._stored_past:
+                    log.warning("%s: %s; %s", self.collection.url, stored_past_warning(str(checkpoint.added_after), clocks),
+                                _reset(checkpoint_path))
             # with settle 0 nothing settles, but a stamp ahead of the server's clock is not taken as the checkpoint
             threshold = clocks.cutoff if self.settle else clocks.horizon
             if tail or page.items and _reaches_past(page, threshold):
@@ -694,7 +711,7 @@ class TaxiiSource:
                 else:
                     released.setdefault(key, obj)
         if ahead or released and not self.settle:
-            if ahead:
+            if ahead and not self._stored_past:     # stored past the clock: said so instead (poll)
                 log.warning("%s: %s", self.collection.url,
                             ahead_warning(len(ahead), tail[-1].bounds()[1] or tail[-1].bounds()[0], clocks))
             released.update(ahead)
@@ -782,7 +799,7 @@ class TaxiiSource:
             forwarder = Forwarder(sink, dead_letter, lenient=lenient)
             summary = forwarder.summary
             totals = {"pages": 0, "objects": 0, "events": 0, "held": 0}
-            for page in self.poll(checkpoint):
+            for page in self.poll(checkpoint, checkpoint_path=checkpoint_path):
                 items = [Item(f"taxii:{self.collection.url}", i, e) for i, e in enumerate(page.events)]
                 forwarder.run(items)
                 for rejected in page.rejected:

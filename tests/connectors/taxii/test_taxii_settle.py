@@ -19,7 +19,8 @@ import pytest
 from crash_checks import stored_ids
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import STAMPED_AHEAD, newest_add_then_date_behind, settled_then_stamped_ahead, watch_manifest
+from taxii_settle_helpers import (STAMPED_AHEAD, STUCK_POSITION, indicator, newest_add_then_date_behind,
+                                  settled_then_stamped_ahead, stuck_behind_a_stamp_ahead, watch_manifest)
 
 from wia_security import convert
 from wia_security.cli import main
@@ -29,6 +30,7 @@ from wia_security.connectors.sqlite import SqliteSink
 from wia_security.connectors.taxii import DEFAULT_SETTLE_SECONDS, Checkpoint, TaxiiClient, TaxiiSink, TaxiiSource
 from wia_security.errors import ConfigError
 from wia_security.pipeline import normalize
+from wia_security.taxii_settle import iso_micro
 from wia_security.timeutil import parse_iso
 
 SETTLED = DEFAULT_SETTLE_SECONDS + 1       # the server's Date header has whole seconds
@@ -434,3 +436,35 @@ def test_a_date_header_behind_the_stamps_by_more_than_the_window_is_warned_once(
     with caplog.at_level("WARNING", logger="wia_security.connectors.taxii"):
         assert source.poll()["events"] == 1
     assert not [r for r in caplog.records if "is behind the date_added" in r.getMessage()]
+
+
+@pytest.mark.parametrize("still_listed", [True, False], ids=["stamp still listed", "stamp gone"])
+@pytest.mark.parametrize("settle", [0, 60])
+def test_a_checkpoint_an_earlier_version_left_past_the_servers_clock_is_warned_every_poll_until_reset(
+        medallion, poller, caplog, settle, still_listed):
+    # An earlier version (settle 0 before the horizon) took an object stamped 2999 as the checkpoint: every poll
+    # since asks for objects added after 2999 and reads nothing, with nothing logged. Each poll now says so in one
+    # WARNING naming the stored added_after, the server's clock and the checkpoint file to reset; the checkpoint is
+    # not moved back (where it stood before is not known). Reset by hand as said, the next poll reads what was missed.
+    stuck_behind_a_stamp_ahead(medallion, still_listed)
+    source = poller(settle=settle)
+    read = [[indicator(n)["id"], indicator(n)["modified"]] for n in (0, 1)]
+    Checkpoint(STUCK_POSITION, [read[1]]).save(source.checkpoint)       # as that walk left it: the 2999 object seen
+    for _ in range(2):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="wia_security.connectors.taxii"):
+            assert source.poll()["events"] == 0                           # indicator(2) is never read from there
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warned) == 1 and "the stored position" in warned[0], warned                 # once per poll
+        assert f"added_after {STUCK_POSITION}" in warned[0] and f'set "added_after" in {source.checkpoint}' in warned[0]
+        server = parse_iso(warned[0].split("the TAXII server's clock (", 1)[1].split(")", 1)[0])
+        assert abs((server - parse_iso(medallion.now())).total_seconds()) < 5, warned[0]
+        assert Checkpoint.load(source.checkpoint).added_after == STUCK_POSITION       # not moved back
+    reset = Checkpoint.load(source.checkpoint)
+    reset.added_after = iso_micro(parse_iso(medallion.now()) - timedelta(seconds=400))
+    reset.save(source.checkpoint)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="wia_security.connectors.taxii"):
+        assert source.poll()["events"] == 1                               # indicator(2), the one missed
+    assert not [r for r in caplog.records if "the stored position" in r.getMessage()]
+    assert len(source.stored()) == 1
