@@ -23,6 +23,13 @@ from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION
 
 SCHEMES = ("kafka", "taxii", "splunk")
 TAXII_CHECKPOINT = "wia-taxii-checkpoint.json"
+#: flag -> argparse attribute, for the flags that apply to one kind of source only
+_SOURCE_FLAGS = {"--idle-timeout": "idle_timeout", "--group": "group", "--checkpoint": "checkpoint", "--query": "query",
+                 "--earliest": "earliest", "--latest": "latest", "--index-start": "index_start", "--lag": "lag",
+                 "--window": "window", "--max-events": "max_events"}
+_FLAGS_OF_SOURCE = {"kafka": {"--idle-timeout", "--group"}, "taxii": {"--checkpoint"},
+                    "splunk": {"--checkpoint", "--query", "--earliest", "--latest", "--index-start", "--lag",
+                               "--window", "--max-events"}}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -75,6 +82,15 @@ def run(args: argparse.Namespace) -> int:
     scheme = args.source.split("://", 1)[0].split("+", 1)[0].lower() if "://" in args.source else ""
     if scheme not in SCHEMES:
         return fail(f"unknown source {scheme or args.source!r}; known: kafka://, taxii+https://, splunk+https://")
+    # A flag of another kind of source would be ignored: refused, so that a --checkpoint given to a Kafka pull
+    # is not believed to keep a position.
+    misplaced = [flag for flag, attr in _SOURCE_FLAGS.items()
+                 if getattr(args, attr) is not None and flag not in _FLAGS_OF_SOURCE[scheme]]
+    if misplaced:
+        return fail(f"{', '.join(misplaced)}: not for a {scheme} source (see wia-security pull --help)")
+    if scheme == "kafka" and not args.group and not dict(parse_qsl(urlsplit(args.source).query)).get("group"):
+        return fail("kafka sources need a consumer group, which keeps the position (offsets are committed per "
+                    "group): add ?group=NAME to the URL or give --group NAME")
     from wia_security.connectors import open_sink
     from wia_security.connectors.dead_letter import DeadLetterFile
     from wia_security.connectors.delivery import open_dead_letter
