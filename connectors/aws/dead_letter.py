@@ -8,8 +8,12 @@ stored), so the records they came from are reported back for retry instead of be
     s3://<bucket>/<prefix>
 
 SQS: SendMessageBatch of at most 10 entries (`MAX_BATCH_ENTRIES`) and 256 KiB (`MAX_BATCH_BYTES`, the
-classic per-message and per-batch limit every queue accepts); a record bigger than one message is
-returned unstored. S3: one object per flush, `<prefix>/YYYY/MM/DD/<time>-<uuid>.ndjson.gz`.
+classic per-message and per-batch limit every queue accepts). A record bigger than one message (a 600 KB
+unreadable line, a big refused event) is sent as several messages (`record_parts`): each carries
+`dead_letter_id`, `where`, `sink`, `reason`, `part`, `parts` and `record_part`, a piece of the record's
+JSON text; joined in `part` order they give the record back. Returning it unstored instead had it
+retried until its source gave up, and then it was lost. S3: one object per flush,
+`<prefix>/YYYY/MM/DD/<time>-<uuid>.ndjson.gz`.
 """
 from __future__ import annotations
 
@@ -30,6 +34,30 @@ MAX_BATCH_ENTRIES = 10
 #: The classic SQS message size limit, also the batch total: 262,144 bytes.
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_BATCH_BYTES = 256 * 1024
+#: Characters of a big record's JSON text per part: at most 6 bytes each once written into a message
+#: (a control character escaped as \\u00XX), so <= 192 KiB, leaving room for the header (reason <= 1000 characters).
+RECORD_PART_CHARS = 32 * 1024
+#: Characters of the reason repeated in every part (the whole reason is in the joined record).
+PART_REASON_CHARS = 1000
+
+
+def record_parts(record: dict[str, Any], text: str, part_chars: int = RECORD_PART_CHARS) -> list[dict[str, Any]]:
+    """`text` (the record's JSON) cut into parts of `part_chars` characters, each a small record of its own
+    naming the dead letter, so a reader can find, order and join them: `part` 1..`parts`, `record_part`."""
+    chunks = [text[i:i + part_chars] for i in range(0, len(text), part_chars)] or [""]
+    header = {k: record[k] for k in ("dead_letter_id", "where", "sink") if k in record}
+    header["reason"] = str(record.get("reason", ""))[:PART_REASON_CHARS]
+    return [{**header, "part": number, "parts": len(chunks), "record_part": chunk}
+            for number, chunk in enumerate(chunks, 1)]
+
+
+def _message_bodies(rejected: Rejected) -> list[str]:
+    """One SQS message body for the record, or its parts when it is bigger than one message."""
+    record = dead_letter_record(rejected)
+    body = jsonio.dumps(record)
+    if len(body.encode("utf-8", "surrogatepass")) <= MAX_MESSAGE_BYTES:
+        return [body]
+    return [jsonio.dumps(part) for part in record_parts(record, body)]
 
 
 def queue_url(spec: str) -> str:
@@ -56,39 +84,38 @@ class SqsDeadLetter:
             from .securityhub import make_client
             client = make_client("sqs", _region_of_queue(self.url))
         self._client = client
-        self._pending: list[tuple[Rejected, str]] = []
+        self._pending: list[tuple[Rejected, list[str]]] = []
         self.count = 0
 
     def put(self, rejected: Rejected) -> None:
-        self._pending.append((rejected, jsonio.dumps(dead_letter_record(rejected))))
+        self._pending.append((rejected, _message_bodies(rejected)))
 
     def flush(self) -> list[Rejected]:
         pending, self._pending = self._pending, []
-        unstored = [r for r, body in pending if len(body.encode()) > MAX_MESSAGE_BYTES]
-        batch: list[tuple[Rejected, str]] = []
+        failed: set[int] = set()             # positions in `pending` with a message not stored
+        batch: list[tuple[int, str]] = []
         size = 0
-        for rejected, body in pending:
-            n = len(body.encode())
-            if n > MAX_MESSAGE_BYTES:
-                continue
-            if batch and (len(batch) == MAX_BATCH_ENTRIES or size + n > MAX_BATCH_BYTES):
-                unstored += self._send(batch)
-                batch, size = [], 0
-            batch.append((rejected, body))
-            size += n
+        for position, (_, bodies) in enumerate(pending):
+            for body in bodies:
+                n = len(body.encode("utf-8", "surrogatepass"))
+                if batch and (len(batch) == MAX_BATCH_ENTRIES or size + n > MAX_BATCH_BYTES):
+                    failed |= self._send(batch)
+                    batch, size = [], 0
+                batch.append((position, body))
+                size += n
         if batch:
-            unstored += self._send(batch)
-        return unstored
+            failed |= self._send(batch)
+        # a record with one part missing is retried whole: its parts may repeat (same dead_letter_id), never go missing
+        self.count += len(pending) - len(failed)
+        return [pending[position][0] for position in sorted(failed)]
 
-    def _send(self, batch: list[tuple[Rejected, str]]) -> list[Rejected]:
+    def _send(self, batch: list[tuple[int, str]]) -> set[int]:
         entries = [{"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(batch)]
         try:
             response = self._client.send_message_batch(QueueUrl=self.url, Entries=entries)
         except Exception:  # noqa: BLE001 - the caller retries the records; the reason is in its log
-            return [r for r, _ in batch]
-        failed = {entry["Id"] for entry in response.get("Failed") or []}
-        self.count += len(batch) - len(failed)
-        return [batch[int(i)][0] for i in sorted(failed, key=int)]
+            return {position for position, _ in batch}
+        return {batch[int(entry["Id"])][0] for entry in response.get("Failed") or []}
 
     def close(self) -> None:
         self.flush()
