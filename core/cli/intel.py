@@ -17,6 +17,7 @@ from .common import EXIT_CODES_HELP, fail
 from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION
 
 BATCH = 500
+OTX_STATE = "wia-otx-state.json"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -40,7 +41,7 @@ def add_parser(subparsers: Any) -> None:
                                                       "OTX: modified_since (ISO 8601), overriding --state")
     pull.add_argument("--tag", dest="tags", action="append", default=[], help="MISP: only events with this tag")
     pull.add_argument("--attributes", action="store_true", help="MISP: search attributes (to_ids only) instead of events")
-    pull.add_argument("--state", metavar="PATH", default="wia-otx-state.json", help="OTX cursor file")
+    pull.add_argument("--state", metavar="PATH", help=f"OTX cursor file (default {OTX_STATE})")
     tls = pull.add_mutually_exclusive_group()
     tls.add_argument("--ca-file", metavar="PATH", help="trust the CA certificates in this PEM file (a MISP or proxy "
                                                        "with a private CA) instead of the system's")
@@ -49,6 +50,11 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # A flag of the other feed would be ignored (an OTX pull given --tag took every pulse): refused.
+    misplaced = ([flag for flag, given in (("--tag", args.tags), ("--attributes", args.attributes)) if given]
+                 if args.feed == "otx" else ["--state"] if args.state is not None else [])
+    if misplaced:
+        return fail(f"{', '.join(misplaced)}: not for {args.feed} (see wia-security intel pull --help)")
     if args.feed == "misp" and not args.url:
         return fail("--url is required for misp (the MISP base URL, e.g. https://misp.example)")
     env = args.key_env or ("MISP_KEY" if args.feed == "misp" else "OTX_API_KEY")
@@ -79,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
             events = source.attributes(to_ids=1, **filters) if args.attributes else source.events(**filters)
         else:
             from wia_security.connectors.intel.otx import DEFAULT_BASE_URL, OtxSource
-            source = OtxSource(key, base_url=args.url or DEFAULT_BASE_URL, state_path=args.state, verify_tls=verify,
-                               on_reject=reject)
+            source = OtxSource(key, base_url=args.url or DEFAULT_BASE_URL, state_path=args.state or OTX_STATE,
+                               verify_tls=verify, on_reject=reject)
             events = source.poll(args.since)
         sink = open_sink(args.destination)
     except (WiaError, OSError) as exc:

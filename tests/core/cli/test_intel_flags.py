@@ -1,0 +1,47 @@
+"""`wia-security intel pull` refuses a flag of the other feed instead of ignoring it: an OTX pull given
+`--tag` took every subscribed pulse, a MISP pull given `--state` kept no cursor. Contract tests for OTX
+against the OTX contract server (requests, as the source uses it)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.append(str(Path(__file__).resolve().parents[2] / "servers"))  # after site-packages, as in tests/connectors/intel
+
+from otx_contract import OtxServer  # noqa: E402
+
+PULSES = [{"id": "p1", "name": "Pulse 1", "modified": "2026-02-01T00:00:00",
+           "indicators": [{"indicator": "evil1.example.net", "type": "domain"}]}]
+
+
+@pytest.mark.parametrize(("flags", "named"), [
+    (["--tag", "tlp:green"], "--tag"),
+    (["--attributes"], "--attributes"),
+    (["--tag", "a", "--attributes"], "--tag, --attributes"),
+])
+def test_contract_misp_only_flags_are_refused_for_otx_and_nothing_is_pulled(cli, tmp_path, monkeypatch, flags, named):
+    with OtxServer(api_key="o") as otx:
+        otx.pulses = list(PULSES)
+        monkeypatch.setenv("OTX_API_KEY", "o")
+        r = cli("intel", "pull", "otx", "--url", otx.url, *flags)
+        assert otx.calls() == []
+    assert r.code == 2 and r.err == f"wia-security: {named}: not for otx (see wia-security intel pull --help)\n", r.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_state_is_refused_for_misp_before_connecting(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("MISP_KEY", "misp-key-0123456789abcdef")
+    r = cli("intel", "pull", "misp", "--url", "https://127.0.0.1:9", "--state", "s.json")   # nothing listens there
+    assert r.code == 2 and r.err == "wia-security: --state: not for misp (see wia-security intel pull --help)\n", r.err
+
+
+def test_contract_otx_keeps_its_cursor_in_the_default_state_file_without_state(cli, tmp_path, monkeypatch):
+    with OtxServer(api_key="o") as otx:
+        otx.pulses = list(PULSES)
+        monkeypatch.setenv("OTX_API_KEY", "o")
+        r = cli("intel", "pull", "otx", "--url", otx.url)
+    assert r.code == 0, r.err
+    assert json.loads((tmp_path / "wia-otx-state.json").read_text()) == {"modified_since": "2026-02-01T00:00:00"}
