@@ -88,7 +88,10 @@ def _store_events(url: str, since_ms: int | None, until_ms: int | None,
 
 def _open_read_only(path: str) -> sqlite3.Connection:
     """The store opened read-only. A store in WAL mode whose folder the user may not write (no -shm can be
-    made) opens only as immutable, which is right only when no -wal file holds events yet to be merged."""
+    made) opens only as immutable, which is right only when no -wal file holds events yet to be merged.
+    Errors read as the store's own ('cannot open the SQLite store: ...'), as `query` gives them."""
+    if os.path.isdir(path):
+        raise ConfigError("cannot open the SQLite store: is a directory (the path is a directory)", source=path)
     uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
     try:
         db = sqlite3.connect(uri, uri=True)
@@ -99,7 +102,7 @@ def _open_read_only(path: str) -> sqlite3.Connection:
             db.close()
             wal = path + "-wal"
             if os.path.exists(wal) and os.path.getsize(wal) > 0 and "no such table" not in str(exc):
-                raise ConfigError(f"cannot read the event store: {exc} (its -wal file holds events not yet "
+                raise ConfigError(f"cannot open the SQLite store: {exc} (its -wal file holds events not yet "
                                   "merged into it, which SQLite reads only with a -shm file it could not make "
                                   "here: read it as a user who may write its folder, or once its writer has "
                                   "closed it)", source=path) from None
@@ -109,7 +112,8 @@ def _open_read_only(path: str) -> sqlite3.Connection:
         db.execute("SELECT 1 FROM events LIMIT 1").fetchall()
         return db
     except sqlite3.Error as exc:
-        raise ConfigError(f"cannot read the event store: {exc}", source=path) from None
+        reason = "it holds no event table: not a wia-security store" if "no such table" in str(exc) else exc
+        raise ConfigError(f"cannot open the SQLite store: {reason}", source=path) from None
 
 
 class RejectLog:

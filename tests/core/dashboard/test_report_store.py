@@ -90,7 +90,7 @@ def test_a_file_that_is_no_store_is_named_and_left_as_it_was(content, tmp_path, 
     path.write_bytes(content)
     assert main(["report", "--db", str(path), "-o", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
-    assert f"{path}: cannot read the event store: " in err
+    assert f"{path}: cannot open the SQLite store: " in err
     assert path.read_bytes() == content and not (tmp_path / "r.html").exists()
 
 
@@ -136,7 +136,8 @@ def test_a_read_only_store_whose_wal_holds_events_is_refused_not_read_without_th
     shared_folder.chmod(0o555)
     done = _run_as_reader(["report", "--db", str(shared_folder / "events.db"), "-o", str(out / "r.html")])
     assert done.returncode == 2, done.stderr
-    assert f"{shared_folder / 'events.db'}: cannot read the event store: " in done.stderr
+    assert f"{shared_folder / 'events.db'}: cannot open the SQLite store: " in done.stderr
+    assert "its -wal file holds events not yet merged" in done.stderr
     assert not (out / "r.html").exists()
 
 
