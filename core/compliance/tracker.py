@@ -2,9 +2,9 @@
 
 An event evidences a control when an event-type rule matches it (`data/event-type-controls.json`)
 or when one of its ATT&CK techniques maps to the control (CTID table for SP 800-53; the tactic
-table for the other frameworks, and for 800-53 techniques the CTID table lacks); threat intel maps by
-its type rule only. Definitions of
-coverage, score and "open finding" are in `docs/compliance.md`; standard library only.
+table for the other frameworks, and for 800-53 techniques the CTID table lacks); threat intel and
+false-positive alerts map by their type rules only. Definitions of coverage, score and "open finding"
+are in `docs/compliance.md`; standard library only.
 """
 from __future__ import annotations
 
