@@ -279,10 +279,10 @@ def test_a_failed_asynchronous_invocation_names_each_object_and_its_reason(forwa
     assert len(text.encode()) <= ERROR_MESSAGE_BYTES and text.endswith("...")
 
 
-def test_a_body_too_big_for_the_dead_letter_queue_falls_back_to_the_redrive_queue(forwarder, samples, monkeypatch):
-    """A whole body given up must fit one SQS dead-letter message with its record: one of nearly 256 KiB
-    does not, so it is reported back on its last receive and SQS moves it to the redrive queue, still
-    whole (nothing lost; its reason is in the log)."""
+def test_a_body_too_big_for_one_dead_letter_message_is_dead_lettered_in_parts(forwarder, samples, monkeypatch):
+    """A whole body given up does not fit one SQS dead-letter message with its record when it is nearly
+    256 KiB: it is dead-lettered in parts on its last receive (joined in part order they are the record,
+    the body whole in `raw`), so it never reaches the redrive queue with its reason only in the log."""
     monkeypatch.setenv("WIA_SQS_MAX_RECEIVE_COUNT", str(MAX_RECEIVES))
     fw = forwarder(SECURITYHUB)
     sqs = fw.aws.client("sqs")
@@ -292,5 +292,10 @@ def test_a_body_too_big_for_the_dead_letter_queue_falls_back_to_the_redrive_queu
     body = line + " " * (256 * 1024 - 100 - len(line))        # padding the reader ignores
     sqs.send_message(QueueUrl=queue, MessageBody=body)
     responses = poll(fw, queue, rounds=MAX_RECEIVES + 2, context=LambdaContext(0.002))
-    assert len(responses) == MAX_RECEIVES and all(r["batchItemFailures"] for r in responses)
-    assert fw.dead_letters() == [] and waiting(sqs, redrive) == [body]
+    assert len(responses) == MAX_RECEIVES
+    assert all(r["batchItemFailures"] for r in responses[:-1]) and responses[-1]["batchItemFailures"] == []
+    parts = sorted(fw.dead_letters(), key=lambda p: p["part"])
+    assert len(parts) == parts[0]["parts"] > 1 and len({p["dead_letter_id"] for p in parts}) == 1
+    record = json.loads("".join(p["record_part"] for p in parts))
+    assert record["raw"] == body and record["reason"].startswith("gave up on the last receive")
+    assert waiting(sqs, redrive) == []
