@@ -10,10 +10,14 @@ and the value itself, never the reason or the time: a repeat gets the same key, 
 content at the same line) a new one.
 
     <prefix>/<dead_letter_id>.ndjson.gz     one NDJSON line: reason, where, sink, event or raw, dead_letter_id
+
+Also the log dead letter used without `WIA_DEAD_LETTER` (`PartedLogDeadLetter`): one ERROR entry per
+record, or, for a record too long for one CloudWatch log event, several entries in parts.
 """
 from __future__ import annotations
 
 import gzip
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +26,7 @@ from wia_security import jsonio
 from wia_security.connectors.base import Rejected
 from wia_security.connectors.dead_letter import dead_letter_record
 from wia_security.connectors.dead_letter import dead_letter_id
+from wia_security.connectors.relay import LogDeadLetter
 from wia_security.errors import ConfigError
 
 #: PutObject calls in flight: a batch of bad lines is written in parallel (boto3 clients are thread-safe;
@@ -68,3 +73,37 @@ class KeyedS3DeadLetter:
 
     def close(self) -> None:
         self.flush()
+
+
+#: The longest dead-letter log line written whole. Lambda hands each stdout line to CloudWatch Logs as a
+#: log event of at most 256 KB (PutLogEvents' event limit; a longer line arrives as several events cut at
+#: 262,118 bytes, none of them JSON), and lines cut at 65,536 bytes have been seen too: below both, a dead
+#: letter is one JSON event that `{ $.wia_dead_letter.dead_letter_id = * }` and Logs Insights can read.
+LOG_LINE_BUDGET = 60 * 1024
+#: Characters of the record's JSON text per part: at most 4 bytes each in the line (a backslash doubled,
+#: an astral character), so <= 32 KiB, and the header (reason <= 1000 characters) stays well under the budget.
+LOG_PART_CHARS = 8 * 1024
+
+
+class PartedLogDeadLetter(LogDeadLetter):
+    """The log dead letter (one ERROR entry per record, `wia_dead_letter`), writing a record whose line
+    would pass `LOG_LINE_BUDGET` as several entries instead: each `wia_dead_letter` then holds
+    `dead_letter_id`, `where`, `sink`, `reason` (first 1000 characters), `part`, `parts` and
+    `record_part`; joined in `part` order the `record_part`s are the record's JSON text."""
+
+    def put(self, rejected: Rejected) -> None:
+        from wia_security.connectors.aws.dead_letter import record_parts
+
+        from .logs import scrub
+
+        record = dead_letter_record(rejected)
+        text = json.dumps(record, default=str, ensure_ascii=False)
+        if len(text.encode("utf-8", "surrogatepass")) <= LOG_LINE_BUDGET:
+            self.logger.error("dead letter", extra={"wia_dead_letter": record})
+        else:
+            # masked whole before it is cut: a secret split across two parts would escape the line's masking
+            parts = record_parts(record, scrub(text), LOG_PART_CHARS)
+            for part in parts:
+                self.logger.error("dead letter (part %d of %d)", part["part"], part["parts"],
+                                  extra={"wia_dead_letter": part})
+        self.count += 1

@@ -6,7 +6,8 @@
   (secrets.py). Literal secrets and `_env`/`_file` references are refused.
 - `WIA_DEAD_LETTER` (or `[forward] dead_letter`): `sqs://...`/queue URL, `s3://bucket/prefix` (one
   object per rejection named by its `dead_letter_id`: a redelivery overwrites, see dead_letter.py), or
-  any spec `open_dead_letter` takes; without one, dead letters are structured ERROR log entries.
+  any spec `open_dead_letter` takes; without one, dead letters are structured ERROR log entries (one
+  too long for one log event in parts, dead_letter.PartedLogDeadLetter).
 - `WIA_SQS_MAX_RECEIVE_COUNT`: the ingest queue's redrive `maxReceiveCount` (the template sets both
   from one parameter). A message still failing on that receive is dead-lettered with the reason
   instead of being reported back, so it never reaches the redrive queue with its reason only in the
@@ -102,7 +103,7 @@ def config_document(environ: Mapping[str, str], clients: Clients) -> dict[str, A
 
 
 def build_runtime(environ: Mapping[str, str] = os.environ) -> Runtime:
-    from wia_security.connectors.relay import LogDeadLetter, Relay
+    from wia_security.connectors.relay import Relay
 
     clients = Clients()
     document = config_document(environ, clients)
@@ -129,7 +130,8 @@ def build_runtime(environ: Mapping[str, str] = os.environ) -> Runtime:
             from wia_security.connectors.delivery.dead_letter import open_dead_letter
             dead_letter = open_dead_letter(spec, fallback_path="/tmp/wia-dead-letter.ndjson")
     else:
-        dead_letter = LogDeadLetter(logger)
+        from .dead_letter import PartedLogDeadLetter  # a record too long for one log event is written in parts
+        dead_letter = PartedLogDeadLetter(logger)
     lenient = environ.get(ENV_LENIENT, str(config.forward.get("lenient", False))).lower() in ("1", "true", "yes")
     relay = Relay(sink, dead_letter, lenient=lenient, chunk_events=LAMBDA_CHUNK_EVENTS, on_reject=lambda r: logger.warning(
         "rejected", extra={"reason": r.reason, "where": r.where, "sink": r.sink,

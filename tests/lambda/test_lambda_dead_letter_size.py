@@ -1,9 +1,11 @@
-"""Dead letters too big for one SQS message, through the handler with moto server and the Security Hub
-contract layer.
+"""Dead letters too big for one SQS message or one log event, through the handler with moto server and
+the Security Hub contract layer.
 
 - SQS: a queue takes at most its MaximumMessageSize (262,144 bytes for one created before 2025 or set to
-  it; moto enforces the attribute). The queue here is at that classic limit."""
-
+  it; moto enforces the attribute). The queue here is at that classic limit.
+- Logs (no WIA_DEAD_LETTER): Lambda sends each stdout line to CloudWatch Logs as a log event of at most
+  256 KB (a longer line arrives as several events, none of them JSON; cuts at 64 KiB have been seen too),
+  so every dead-letter line must stay under 64 KiB."""
 from __future__ import annotations
 
 import json
@@ -15,6 +17,8 @@ import lambda_events as shapes
 SECURITYHUB = ('[delivery]\nmax_attempts = 3\ninitial_backoff = 0.001\nmax_backoff = 0.01\n'
                '[destinations.securityhub]\nurl = "securityhub://us-east-1"\n')
 CLASSIC_LIMIT = 262_144
+#: the shortest cut of a stdout line into several CloudWatch events reported (256 KB is the event limit)
+LINE_CUT_SEEN = 65_536
 UNREADABLE = "x" * 599_990 + " not json"                           # a 600 KB line that is not JSON
 
 
@@ -69,3 +73,54 @@ def test_big_dead_letters_reach_an_sqs_queue_at_the_classic_limit_in_parts(aws, 
     assert records[ids[0]]["raw"] == UNREADABLE and records[ids[0]]["reason"].startswith("unparseable input")
     assert records[ids[1]]["event"]["data"]["description"] == refused["data"]["description"]
     assert records[ids[1]]["sink"] == "securityhub"
+
+
+def test_big_log_dead_letters_are_written_in_parts_each_one_log_event(aws, monkeypatch, samples, capsys):
+    sqs = aws.client("sqs")
+    module = start(aws, monkeypatch, "")
+    ingest = sqs.create_queue(QueueName="wia-ingest")["QueueUrl"]
+    refused = big_event(aws, samples)
+    controls = "\x01" * 100_000 + "}"                                   # 6 bytes each once escaped
+    small = '{"broken":'
+    medium = "m" * 100_000 + " not json"                               # under 256 KB, over 64 KiB
+    event = shapes.sqs_event(sqs, ingest, [UNREADABLE, json.dumps(refused, ensure_ascii=False), controls, small,
+                                           medium])
+    capsys.readouterr()
+    try:
+        response = module.handler(event, None)
+    finally:
+        module.reset()
+
+    assert response == {"batchItemFailures": []}
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line.encode()) for line in lines) < LINE_CUT_SEEN
+    letters = [json.loads(line)["wia_dead_letter"] for line in lines if '"wia_dead_letter"' in line]
+    parts, whole = defaultdict(list), []
+    for letter in letters:
+        (parts[letter["dead_letter_id"]] if "record_part" in letter else whole).append(letter)
+    records = {r["where"].split(":")[1]: r for r in [*map(joined, parts.values()), *whole]}
+    ids = [r["messageId"] for r in event["Records"]]
+    assert records[ids[0]]["raw"] == UNREADABLE
+    assert records[ids[1]]["event"]["data"]["description"] == refused["data"]["description"]
+    assert records[ids[2]]["raw"] == controls
+    assert records[ids[3]]["raw"] == small and len(whole) == 1       # a small one stays one entry
+    assert records[ids[4]]["raw"] == medium
+
+
+def test_a_secret_across_two_parts_is_masked_before_the_record_is_cut(monkeypatch, capsys):
+    from wia_lambda import logs
+    from wia_lambda.dead_letter import PartedLogDeadLetter
+    from wia_security.connectors.base import Rejected
+
+    secret = "hunter2-rotating-token"
+    monkeypatch.setattr(logs, "_SECRETS", set())
+    logs.redact(secret)
+    line = (secret + "!") * 10_000                                     # a copy straddles every part boundary
+    capsys.readouterr()
+    PartedLogDeadLetter(logs.get_logger()).put(Rejected("unparseable input", raw=line.encode(), where="sqs:m:1"))
+
+    out = capsys.readouterr().out
+    pieces = [json.loads(entry)["wia_dead_letter"] for entry in out.splitlines()]
+    record = joined(pieces)
+    assert len(pieces) > 1 and secret not in "".join(p["record_part"] for p in pieces) and secret not in out
+    assert record["raw"] == "***!" * 10_000
