@@ -12,7 +12,8 @@ classic per-message and per-batch limit every queue accepts). A record bigger th
 unreadable line, a big refused event) is sent as several messages (`record_parts`): each carries
 `dead_letter_id`, `where`, `sink`, `reason`, `part`, `parts` and `record_part`, a piece of the record's
 JSON text; joined in `part` order they give the record back. Returning it unstored instead had it
-retried until its source gave up, and then it was lost. S3: one object per flush,
+retried until its source gave up, and then it was lost. U+FFFE and U+FFFF, which SQS refuses in a body,
+are written as JSON escapes. S3: one object per flush,
 `<prefix>/YYYY/MM/DD/<time>-<uuid>.ndjson.gz`.
 """
 from __future__ import annotations
@@ -51,13 +52,24 @@ def record_parts(record: dict[str, Any], text: str, part_chars: int = RECORD_PAR
             for number, chunk in enumerate(chunks, 1)]
 
 
+#: Characters valid in UTF-8 and left as they are by JSON that SQS refuses in a body (InvalidMessageContents:
+#: it takes #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF; JSON escapes the control characters).
+_SQS_REFUSED = {0xFFFE: "\\ufffe", 0xFFFF: "\\uffff"}
+
+
+def _sqs_body(record: Any) -> str:
+    """The record's JSON as SQS takes it: U+FFFE/U+FFFF as JSON escapes (they only occur inside strings),
+    which read back as the same characters. Written as they are, the message was refused, and with it its batch."""
+    return jsonio.dumps(record).translate(_SQS_REFUSED)
+
+
 def _message_bodies(rejected: Rejected) -> list[str]:
     """One SQS message body for the record, or its parts when it is bigger than one message."""
     record = dead_letter_record(rejected)
-    body = jsonio.dumps(record)
+    body = _sqs_body(record)
     if len(body.encode("utf-8", "surrogatepass")) <= MAX_MESSAGE_BYTES:
         return [body]
-    return [jsonio.dumps(part) for part in record_parts(record, body)]
+    return [_sqs_body(part) for part in record_parts(record, body)]
 
 
 def queue_url(spec: str) -> str:
