@@ -92,6 +92,9 @@ def _open_read_only(path: str) -> sqlite3.Connection:
     Errors read as the store's own ('cannot open the SQLite store: ...'), as `query` gives them."""
     if os.path.isdir(path):
         raise ConfigError("cannot open the SQLite store: is a directory (the path is a directory)", source=path)
+    kind = _special_kind(path)
+    if kind:                                # opening a FIFO to read blocks until someone writes to it
+        raise ConfigError(f"cannot open the SQLite store: it is {kind}, not a regular file", source=path)
     uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
     try:
         db = sqlite3.connect(uri, uri=True)
@@ -114,6 +117,21 @@ def _open_read_only(path: str) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         reason = "it holds no event table: not a wia-security store" if "no such table" in str(exc) else exc
         raise ConfigError(f"cannot open the SQLite store: {reason}", source=path) from None
+
+
+def _special_kind(path: str) -> str | None:
+    """What a path that is not a regular file is ("a FIFO (named pipe)", "a device", "a socket"), or None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return None
 
 
 class RejectLog:

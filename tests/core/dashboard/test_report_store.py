@@ -185,3 +185,15 @@ def test_events_the_store_indexed_one_millisecond_off_are_still_in_their_window(
         assert main(argv) == 0
         out = json.loads(capsys.readouterr().out)
         assert (out["inputs"]["events_read"], out["inputs"]["in_window"]) == (1, 1), event["timestamp"]
+
+
+@pytest.mark.parametrize("command", ["report", "compliance"])
+def test_a_fifo_given_as_the_store_is_refused_at_once(command, tmp_path):
+    """Opening a FIFO to read blocks until someone writes to it: the read-only open hung for ever."""
+    fifo = tmp_path / "events.db"
+    os.mkfifo(fifo)
+    extra = ["-o", str(tmp_path / "r.html")] if command == "report" else []
+    done = subprocess.run([sys.executable, "-m", "wia_security", command, "--db", str(fifo), *extra],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"{fifo}: cannot open the SQLite store: it is a FIFO (named pipe), not a regular file" in done.stderr
