@@ -6,8 +6,9 @@
   (secrets.py). Literal secrets and `_env`/`_file` references are refused.
 - `WIA_DEAD_LETTER` (or `[forward] dead_letter`): `sqs://...`/queue URL, `s3://bucket/prefix` (one
   object per rejection named by its `dead_letter_id`: a redelivery overwrites, see dead_letter.py), or
-  any spec `open_dead_letter` takes; without one, dead letters are structured ERROR log entries (one
-  too long for one log event in parts, dead_letter.PartedLogDeadLetter).
+  a destination URL (`sink+<url>` too; what it cannot take goes to the log dead letter); a file or
+  SQLite path is refused (/tmp goes with the execution environment). Without one, dead letters are
+  structured ERROR log entries (one too long for one log event in parts, dead_letter.PartedLogDeadLetter).
 - `WIA_SQS_MAX_RECEIVE_COUNT`: the ingest queue's redrive `maxReceiveCount` (the template sets both
   from one parameter). A message still failing on that receive is dead-lettered with the reason
   instead of being reported back, so it never reaches the redrive queue with its reason only in the
@@ -127,8 +128,8 @@ def build_runtime(environ: Mapping[str, str] = os.environ) -> Runtime:
         from wia_security.connectors.aws.dead_letter import open_aws_dead_letter
         dead_letter = open_aws_dead_letter(spec)
         if dead_letter is None:
-            from wia_security.connectors.delivery.dead_letter import open_dead_letter
-            dead_letter = open_dead_letter(spec, fallback_path="/tmp/wia-dead-letter.ndjson")
+            dead_letter = sink_dead_letter(spec, logger, key=ENV_DEAD_LETTER if environ.get(ENV_DEAD_LETTER)
+                                           else "forward.dead_letter")
     else:
         from .dead_letter import PartedLogDeadLetter  # a record too long for one log event is written in parts
         dead_letter = PartedLogDeadLetter(logger)
@@ -138,6 +139,24 @@ def build_runtime(environ: Mapping[str, str] = os.environ) -> Runtime:
                            "event_id": r.event.get("id") if isinstance(r.event, dict) else None}))
     return Runtime(relay, sink, dead_letter, clients, [d.name for d in config.destinations],
                    max_receive_count(environ), environ.get(ENV_KINESIS_FAILURE_QUEUE, "").strip() or None)
+
+
+def sink_dead_letter(spec: str, logger: Any, *, key: str) -> Any:
+    """Another destination (`sink+<url>` or a destination URL) as the dead letter; what it cannot take (a
+    value that is no event, one it refuses too) goes to the log dead letter, not to a file: the function's
+    only writable place, /tmp, goes with its execution environment, and the records with it. For the same
+    reason a file or SQLite dead letter is refused."""
+    from wia_security.connectors import open_sink
+    from wia_security.connectors.delivery.dead_letter import SinkDeadLetter
+
+    from .dead_letter import PartedLogDeadLetter
+
+    url = spec[5:] if spec.lower().startswith("sink+") else spec
+    if url.split("://", 1)[0].lower() in ("file", "sqlite") or "://" not in url:
+        raise ConfigError("a file in the function's filesystem is lost with its execution environment (/tmp, the only "
+                          "writable place, goes when Lambda recycles it): use sqs://..., s3://<bucket>/<prefix>, a "
+                          "destination URL, or no dead letter (structured log entries)", key=key)
+    return SinkDeadLetter(open_sink(url), PartedLogDeadLetter(logger))
 
 
 def max_receive_count(environ: Mapping[str, str]) -> int | None:
