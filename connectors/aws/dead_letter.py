@@ -13,7 +13,8 @@ unreadable line, a big refused event) is sent as several messages (`record_parts
 `dead_letter_id`, `where`, `sink`, `reason`, `part`, `parts` and `record_part`, a piece of the record's
 JSON text; joined in `part` order they give the record back. Returning it unstored instead had it
 retried until its source gave up, and then it was lost. U+FFFE and U+FFFF, which SQS refuses in a body,
-are written as JSON escapes. S3: one object per flush,
+are written as JSON escapes. A batch SQS refuses whole (400) is sent again one message at a time, so a
+message the queue refuses returns its record alone. S3: one object per flush,
 `<prefix>/YYYY/MM/DD/<time>-<uuid>.ndjson.gz`.
 """
 from __future__ import annotations
@@ -61,6 +62,12 @@ def _sqs_body(record: Any) -> str:
     """The record's JSON as SQS takes it: U+FFFE/U+FFFF as JSON escapes (they only occur inside strings),
     which read back as the same characters. Written as they are, the message was refused, and with it its batch."""
     return jsonio.dumps(record).translate(_SQS_REFUSED)
+
+
+def _refused_request(exc: Exception) -> bool:
+    """Whether SQS answered the request 400 (the request itself refused; not throttling or an outage)."""
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 400
 
 
 def _message_bodies(rejected: Rejected) -> list[str]:
@@ -125,7 +132,11 @@ class SqsDeadLetter:
         entries = [{"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(batch)]
         try:
             response = self._client.send_message_batch(QueueUrl=self.url, Entries=entries)
-        except Exception:  # noqa: BLE001 - the caller retries the records; the reason is in its log
+        except Exception as exc:  # noqa: BLE001 - the caller retries the records; the reason is in its log
+            if len(batch) > 1 and _refused_request(exc):
+                # SQS refuses a whole batch for one entry (over the queue's MaximumMessageSize, ...): one by
+                # one, only that record is returned; sent again with it, its neighbours would share its fate
+                return set().union(*(self._send([entry]) for entry in batch))
             return {position for position, _ in batch}
         return {batch[int(entry["Id"])][0] for entry in response.get("Failed") or []}
 

@@ -92,3 +92,19 @@ def test_a_parted_record_with_a_part_refused_is_returned_unstored(aws):
     dead_letter.put(big)
     assert dead_letter.flush() == [big]
     assert dead_letter.count == 0
+
+
+def test_a_message_the_queue_refuses_does_not_take_its_batch_with_it(aws):
+    """SQS refuses a whole SendMessageBatch for one entry over the queue's MaximumMessageSize (moto too):
+    the entries are then sent one by one, so only the refused record is returned, its neighbours stored."""
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="small", Attributes={"MaximumMessageSize": "2048"})["QueueUrl"]
+    dead_letter = SqsDeadLetter(url, client=sqs)
+    small = [Rejected("invalid: /data", event={"id": f"e-{i}"}, where=f"sqs:m-{i}:1") for i in range(3)]
+    big = Rejected("unparseable input", raw=b"z" * 5_000, where="sqs:m-big:1")
+    for r in (small[0], big, *small[1:]):
+        dead_letter.put(r)
+
+    assert dead_letter.flush() == [big]
+    assert dead_letter.count == 3
+    assert sorted(json.loads(b)["where"] for b in received_bodies(aws, url)) == ["sqs:m-0:1", "sqs:m-1:1", "sqs:m-2:1"]
