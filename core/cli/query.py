@@ -28,8 +28,8 @@ def add_parser(subparsers: Any) -> None:
                    help=f"store URL or path (default {DEFAULT_DESTINATION})")
     p.add_argument("--type", dest="types", action="append", default=[], metavar="TYPE",
                    help=f"event type (repeatable): {', '.join(EVENT_TYPES)}")
-    p.add_argument("--since", metavar="TIME", help="RFC 3339 time, or relative: 30m, 24h, 7d")
-    p.add_argument("--until", metavar="TIME", help="RFC 3339 time, or relative (exclusive)")
+    p.add_argument("--since", metavar="TIME", help="RFC 3339 time with its offset (Z, +09:00), or relative: 30m, 24h, 7d")
+    p.add_argument("--until", metavar="TIME", help="RFC 3339 time with its offset, or relative (exclusive)")
     p.add_argument("--min-severity", type=float, metavar="N", help="severity at least N (0 to 10)")
     p.add_argument("--max-severity", type=float, metavar="N", help="severity at most N (0 to 10)")
     p.add_argument("--source", metavar="NAME", help="source.name")

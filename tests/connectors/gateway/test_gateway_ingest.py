@@ -187,6 +187,7 @@ def test_arrival_order_feed_with_a_cursor(make_gateway):
     ({"severity": "7"}, "unknown parameter 'severity'"),              # misspelt: it used to answer every event
     ({"types": "alert"}, "unknown parameter 'types' (did you mean 'type'?)"),
     ({"since": "24H"}, "since: '24H' is neither an RFC 3339 time"),
+    ({"since": "2025-12-14T09:30:00"}, "since: '2025-12-14T09:30:00' has no UTC offset"),
     ({"until": "99999999w"}, "until: '99999999w' reaches back before the year 1"),
     ({"severity_min": "8", "severity_max": "2"}, "severity_min is above severity_max"),
     ({"after": "0", "order": "oldest"}, "unknown parameter 'order'"),          # the feed has its own set

@@ -36,6 +36,9 @@ def test_query_without_a_store_is_a_usage_error(cli):
     (["--until", "2025-13-45T00:00:00Z"], "--until: '2025-13-45T00:00:00Z' is neither"),
     (["--since", "99999999w"], "--since: '99999999w' reaches back before the year 1"),     # was a traceback
     (["--since", "5" * 5000 + "d"], "is neither an RFC 3339 time"),          # not Python's int-limit message
+    # no offset: it was taken as UTC, hours off wherever the user is not on UTC
+    (["--since", "2025-12-14T09:30:00"], "--since: '2025-12-14T09:30:00' has no UTC offset: add Z for UTC"),
+    (["--until", "2025-12-14"], "--until: '2025-12-14' has no UTC offset"),
     (["--type", "alerts"], "--type: unknown event type 'alerts' (did you mean 'alert'?); known: alert, threat_intel"),
     (["--limit", "-1"], "--limit: must be 0 (no limit) or more"),
     (["--min-severity", "8", "--max-severity", "2"], "--min-severity is above --max-severity"),
