@@ -7,16 +7,19 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import ssl
 import sys
 from typing import Any
 
 from ..extras import missing_package
 from ..errors import ConfigError, WiaError
-from .common import fail
+from ..outputs import unwritable
+from .common import fail, missing_inputs, spec_path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8088
 MAX_PORT = 65535
+UVICORN_STARTUP_FAILURE = 3        # uvicorn.config.STARTUP_FAILURE
 TOKEN_ENV = "WIA_GATEWAY_TOKENS"
 # GatewaySettings names a bad value by its field; the user typed the flag.
 FLAG_OF_SETTING = {
@@ -118,9 +121,39 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("wia_security.gateway").warning("authentication is OFF (--allow-anonymous)")
     if args.metrics_anonymous:
         logging.getLogger("wia_security.gateway").warning("GET /metrics is served without a token (--metrics-anonymous)")
+    problem = _startup_problem(args, settings.dead_letter)
+    if problem:
+        return fail(problem)
     try:
         serve(settings, args.host, args.port, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
               log_level=args.log_level)
+    except ssl.SSLError as exc:          # OpenSSL's reason alone ('[SSL] PEM lib') names neither file
+        return fail(f"--tls-cert {args.tls_cert}, --tls-key {args.tls_key}: not a PEM certificate chain and its "
+                    f"private key ({exc})")
     except (WiaError, OSError) as exc:
         return fail(exc)
+    except SystemExit as exc:
+        if exc.code != UVICORN_STARTUP_FAILURE:
+            raise
+        # uvicorn logged why (a port in use, a destination that would not open) and exits 3, a status
+        # this command does not document: a usage or I/O error is 2
+        return fail("the gateway did not start (the reason is logged above)")
     return 0
+
+
+def _startup_problem(args: argparse.Namespace, dead_letter: str) -> str | None:
+    """A TLS file that cannot be read, or a store, dead letter or file destination that cannot be written,
+    found before uvicorn starts: there it is a traceback in the log and exit status 3."""
+    if args.tls_cert and missing_inputs([args.tls_cert, args.tls_key]):
+        return "cannot read the TLS certificate or key (--tls-cert, --tls-key)"
+    specs = [("--store", args.store)] if not args.no_store else []
+    specs += [("--dead-letter", dead_letter)] + [("--to", url) for url in args.destinations or []]
+    for flag, spec in specs:
+        try:
+            path = spec_path(spec)
+        except WiaError as exc:
+            return f"{flag}: {exc}"
+        problem = unwritable(path) if path and path != "-" else None
+        if problem:
+            return f"{flag} {spec}: cannot write {path}: {problem}"
+    return None
