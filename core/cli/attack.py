@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         match = closest_match(q.casefold(), names)
         hint = f" (did you mean {names[match]!r}?)" if match else ""
         print(f"wia-security: {q!r} is not in ATT&CK v{t.version}{hint}", file=sys.stderr)
+        if args.json:
+            print("[]")      # still one JSON array, so `| jq` reads an answer rather than nothing
         return 1
     if args.json:
         print(jsonio.dumps(found))
