@@ -41,7 +41,9 @@ def add_parser(subparsers: Any) -> None:
                     "standard input; a SQLite dead letter, sqlite:///dead.db or its path; events a sink+URL dead "
                     "letter wrote to a file or SQLite store) and send each record's event through the forward path "
                     "again: validated and normalized, delivered, or dead-lettered again with the new reason. "
-                    "Records with the same dead_letter_id are replayed once. With --config, an event refused by one "
+                    "Records with the same dead_letter_id are replayed once. Log lines holding a record under "
+                    "wia_dead_letter (Lambda, GCP) are read as it, and a record written in parts (too big for one "
+                    "SQS message or log entry) is joined first. With --config, an event refused by one "
                     "destination goes to that destination only. Records without an event (input that never parsed) "
                     f"are counted and carried unchanged to the new dead letter (default {DEFAULT_DEAD_LETTER}), "
                     "which must not be an input. The inputs are never changed. Ctrl-C or SIGTERM stops reading, "
@@ -76,10 +78,11 @@ class ReplayCounts:
     repeats: int = 0                 # same dead_letter_id, or same event for the same destination
     not_selected: int = 0            # --reason-match / --sink, or a stored event without a dead-letter record
     would_be_invalid: int = 0        # --dry-run only
+    parts: int = 0                   # values that were parts of a record too big for one message or log entry
 
     def to_dict(self) -> dict[str, Any]:
         return {"records": self.records, "replayed": self.replayed, "not_replayable": self.not_replayable,
-                "repeats": self.repeats, "not_selected": self.not_selected}
+                "repeats": self.repeats, "not_selected": self.not_selected, "parts": self.parts}
 
 
 class _ReplayItem(Item):
@@ -246,7 +249,7 @@ class _Replayer:
     def events(self, items: Iterable[Item]) -> Iterator[Item]:
         from wia_security.connectors.dead_letter import as_dead_letter_record, dead_letter_id, rejected_from_record
         counts = self.counts
-        for item in items:
+        for item in self._joined(items):
             counts.records += 1
             record = None if item.error is not None else as_dead_letter_record(item.value)
             if record is None:
@@ -285,6 +288,77 @@ class _Replayer:
             replay = _ReplayItem(item.source, item.line, value=event)
             replay.origin = record["where"] if isinstance(record.get("where"), str) else None
             yield replay
+
+    def _joined(self, items: Iterable[Item]) -> Iterator[Item]:
+        """The items, each log entry's `wia_dead_letter` taken out of it, and the parts of a record too big for
+        one SQS message or log entry (Lambda, GCP: `part` of `parts`, `record_part`) joined into the record,
+        an item at its first part's place. A part repeated (its record was written again) is taken once;
+        the parts of a record never completed are one record, not replayable, carried part by part."""
+        partial: dict[str, _Parts] = {}
+        joined: set[str] = set()
+        buffered = 0
+        for item in items:
+            if item.error is None:
+                item.value = _unwrap_log_entry(item.value)
+            part = _part_of(item.value) if item.error is None else None
+            if part is None:
+                yield item
+                continue
+            self.counts.parts += 1
+            key = part["dead_letter_id"]
+            if key in joined:
+                continue                                   # a copy of a part of a record already joined
+            group = partial.get(key)
+            if group is None:
+                group = partial[key] = _Parts(part["parts"])
+            if part["parts"] != group.total:
+                self._carry_part_conflict(item, part, group.total)
+                continue
+            if part["part"] not in group.chunks:
+                group.chunks[part["part"]] = part["record_part"]
+                group.items.append(item)
+                buffered += len(part["record_part"])
+            if len(group.chunks) == group.total:
+                del partial[key]
+                joined.add(key)
+                buffered -= sum(map(len, group.chunks.values()))
+                yield group.whole()
+            while buffered > MAX_PART_CHARS_BUFFERED and partial:
+                # bounded memory: the oldest record still missing parts is given up first
+                oldest = next(iter(partial))
+                buffered -= sum(map(len, partial[oldest].chunks.values()))
+                self._carry_incomplete(oldest, partial.pop(oldest), "its other parts were not read before "
+                                       f"{MAX_PART_CHARS_BUFFERED:,} characters of parts were waiting")
+        for key, group in partial.items():
+            self._carry_incomplete(key, group, "its other parts are not in the inputs")
+
+    def _carry_incomplete(self, key: str, group: "_Parts", why: str) -> None:
+        self.counts.records += 1
+        self.counts.not_replayable += 1
+        have = sorted(group.chunks)
+        missing = [n for n in range(1, group.total + 1) if n not in group.chunks]
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        self._echo(f"{group.items[0].where}: not replayable: dead letter {key} was written in {group.total} parts, "
+                   f"{len(have)} read; part(s) {shown} missing ({why}); its parts are carried to the new dead letter")
+        for item in group.items:
+            self._write_part(item.value)
+
+    def _carry_part_conflict(self, item: Item, part: dict[str, Any], total: int) -> None:
+        self.counts.records += 1
+        self.counts.not_replayable += 1
+        self._echo(f"{item.where}: not replayable: a part of dead letter {part['dead_letter_id']} says it is one of "
+                   f"{part['parts']} parts, an earlier one of {total}; carried to the new dead letter")
+        self._write_part(part)
+
+    def _write_part(self, part: dict[str, Any]) -> None:
+        if self.output is None:
+            return
+        put_record = getattr(self.output, "put_record", None)
+        if put_record is not None:
+            put_record(part)                               # as read: joinable once the other parts are found
+        else:
+            from wia_security.connectors.base import Rejected
+            self.output.put(Rejected(str(part.get("reason", "")), where=part.get("where"), raw=_dumpb(part)))
 
     def _selected(self, record: dict[str, Any]) -> bool:
         if self.sinks is not None and _sink_of(record) not in self.sinks:
@@ -340,6 +414,57 @@ class _ReplayDeadLetter(_Echoing):
         if rejected.sink is None and isinstance(rejected.event, dict) and isinstance(self.sink, _RoutedFanOut):
             self.sink.drop_route(rejected.event.get("id"), _digest(rejected.event))
         super().put(rejected)
+
+
+#: characters of record parts held while their other parts are awaited (Python str: up to 4 bytes each)
+MAX_PART_CHARS_BUFFERED = 64 * 1024 * 1024
+#: a dead letter is cut into parts of 8K characters or more: more parts than this is not one of ours
+MAX_PARTS = 1_000_000
+
+
+class _Parts:
+    """The parts of one dead-letter record read so far."""
+
+    __slots__ = ("total", "chunks", "items")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.chunks: dict[int, str] = {}
+        self.items: list[Item] = []
+
+    def whole(self) -> Item:
+        """The record the parts join into, as an item at the first part read (an unreadable join: an error item)."""
+        first = self.items[0]
+        text = "".join(self.chunks[n] for n in range(1, self.total + 1))
+        item = Item(first.source, first.line)
+        try:
+            item.value = jsonio.loads(text)
+        except ValueError as exc:
+            item.value = {"reason": f"the {self.total} parts of a dead letter do not join into a record ({exc})",
+                          "raw": text}
+        return item
+
+
+def _part_of(value: Any) -> dict[str, Any] | None:
+    """`value` when it is one part of a dead-letter record written in parts (connectors.aws.dead_letter.record_parts)."""
+    if not isinstance(value, dict) or not isinstance(value.get("record_part"), str):
+        return None
+    number, total = value.get("part"), value.get("parts")
+    if (type(number) is not int or type(total) is not int or not 1 <= number <= total <= MAX_PARTS
+            or not isinstance(value.get("dead_letter_id"), str)):
+        return None
+    return value
+
+
+def _unwrap_log_entry(value: Any) -> Any:
+    """A dead letter as a log store keeps it: the Lambda's / GCP function's JSON log line holds the record
+    under `wia_dead_letter`, an exported Cloud Logging entry under `jsonPayload.wia_dead_letter`."""
+    if isinstance(value, dict) and "event" not in value and "reason" not in value:
+        payload = value.get("jsonPayload")
+        inner = (payload if isinstance(payload, dict) else value).get("wia_dead_letter")
+        if isinstance(inner, dict):
+            return inner
+    return value
 
 
 def _sink_of(record: dict[str, Any]) -> str | None:
@@ -579,7 +704,9 @@ def _counts_text(counts: ReplayCounts) -> str:
         f"  not replayable   {counts.not_replayable:>10,}   (no event: input that never parsed; carried to the new "
         "dead letter)",
         f"  repeats skipped  {counts.repeats:>10,}   (same dead_letter_id, or the same event for the same destination)",
-        f"  not selected     {counts.not_selected:>10,}   (--reason-match / --sink)"])
+        f"  not selected     {counts.not_selected:>10,}   (--reason-match / --sink)",
+        *([f"  ({counts.parts:,} values read were parts of records too big for one message or log entry, joined)"]
+          if counts.parts else [])])
 
 
 def _print_text(replayer: _Replayer, forward: ForwardSummary, sink: Any, dead_letter_spec: str | None, output: Any,
