@@ -20,8 +20,8 @@ TESTS=(tests/core tests/connectors/splunk tests/connectors/azure tests/connector
        tests/azure_function/test_function_app.py tests/connectors/test_sqlite.py tests/connectors/test_relay.py
        tests/connectors/kafka/test_kafka_tls.py tests/xsoar_pack/test_integration_kafka_tls.py
        tests/splunk_app/test_modular_input_kafka_tls.py tests/connectors/gateway)
-# elastic: tests/core/cli/test_replay_emulator.py replays into the OpenSearch emulator
-EXTRAS="test,kafka,splunk,azure,misp,soar,elastic,speedups,server,taxii"
+# elastic: tests/core/cli/test_replay_emulator.py replays into the OpenSearch emulator; intel: the enrich tests of tests/core/cli
+EXTRAS="test,kafka,splunk,azure,misp,soar,elastic,speedups,server,taxii,intel"
 
 find_python() {
     local best="" best_minor=11 candidate minor
