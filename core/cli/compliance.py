@@ -15,9 +15,10 @@ from .report import (RejectLog, add_progress_option, event_stream, repeated_inpu
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "compliance", help="map events to NIST CSF 2.0, SP 800-53 r5, CIS v8 and ISO 27001:2022 controls",
-        description="Which framework controls the events evidence (per event type and per ATT&CK technique), "
-                    "with coverage and score per framework and the evidence events of each control. Mapping "
-                    "sources and definitions: docs/compliance.md.")
+        description="Which framework controls the events evidence (by event-type rules), with coverage and score "
+                    "per framework and the evidence events of each control; and, apart, the controls made relevant "
+                    "by the ATT&CK techniques seen (listed with their techniques and events, never counted as "
+                    "coverage). Mapping sources and definitions: docs/compliance.md.")
     p.add_argument("paths", nargs="*", metavar="PATH", help="event files instead of the store (- for stdin)")
     p.add_argument("--db", default=DEFAULT_DESTINATION, metavar="URL", help=f"store (default {DEFAULT_DESTINATION})")
     p.add_argument("--since", metavar="TIME", help="RFC 3339 time, or relative: 30m, 24h, 7d")
@@ -25,7 +26,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--framework", dest="frameworks", action="append", default=[], metavar="ID",
                    help="nist-csf-2.0, nist-sp800-53r5, cis-v8 or iso27001-2022 (repeatable; default all)")
     p.add_argument("--lenient", action="store_true", help="files: treat null optional fields as absent")
-    p.add_argument("--controls", action="store_true", help="text format: list the evidenced controls too")
+    p.add_argument("--controls", action="store_true", help="text format: list the evidenced and the relevant controls too")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default): a table on standard output; json: the whole report, controls and evidence included")
     add_progress_option(p)
@@ -77,13 +78,22 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(dumps({"inputs": inputs, **report}, indent=2) + "\n")
     else:
         print(counted(report['events'], "event"))
-        print(f"{'framework':<26} {'coverage':>9} {'score':>7} {'evidenced':>10} {'in scope':>9} {'attention':>10}")
+        print(f"{'framework':<26} {'coverage':>9} {'score':>7} {'evidenced':>10} {'in scope':>9} {'attention':>10} "
+              f"{'relevant':>9}")
         for fw in report["frameworks"]:
             print(f"{fw['name']:<26} {fw['coverage_percent']:>8}% {fw['score_percent']:>6}% "
-                  f"{fw['controls_evidenced']:>10} {fw['controls_in_scope']:>9} {fw['controls_attention']:>10}")
+                  f"{fw['controls_evidenced']:>10} {fw['controls_in_scope']:>9} {fw['controls_attention']:>10} "
+                  f"{fw['controls_relevant']:>9}")
             if args.controls:
                 for c in fw["controls"]:
                     print(f"    {c['id']:<10} {c['status']:<9} {c['evidence_count']:>6} events  "
                           f"{(c['title'] or '')[:60]}  e.g. {', '.join(map(_shown, c['evidence'][:2]))}")
+                for c in fw["relevant"]:
+                    seen = ", ".join(map(_shown, c["techniques"][:3])) + (" ..." if len(c["techniques"]) > 3 else "")
+                    print(f"    {c['id']:<10} {'relevant':<9} {c['event_count']:>6} events  "
+                          f"{(c['title'] or '')[:60]}  techniques {seen or 'by tactic'}  "
+                          f"e.g. {', '.join(map(_shown, c['events'][:2]))}")
+        print("coverage and score count only controls an event-type rule evidenced; relevant = further controls "
+              "that address ATT&CK techniques seen (not evidence that they operate; see docs/compliance.md)")
     print(summary_line(inputs), file=sys.stderr)
     return 1 if problems.count else 0

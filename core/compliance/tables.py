@@ -203,11 +203,21 @@ def ctid_table() -> CtidTable:
 
 
 def in_scope(framework_id: str) -> set[str]:
-    """Every control the mapping tables can ever evidence for a framework (the coverage denominator)."""
+    """Every control an event-type rule can evidence for a framework (the coverage denominator).
+
+    The CTID and tactic tables are left out: a technique seen makes its controls relevant, it never
+    evidences them (see `technique_controls`)."""
     check_framework(framework_id)
     ids: set[str] = set()
     for rule in event_rules():
         ids.update(rule.controls.get(framework_id, ()))
+    return ids
+
+
+def technique_controls(framework_id: str) -> set[str]:
+    """Every control the ATT&CK tables (CTID for SP 800-53, tactic table) can make relevant for a framework."""
+    check_framework(framework_id)
+    ids: set[str] = set()
     for row in tactic_controls().values():
         ids.update(row.get(framework_id, ()))
     if framework_id == "nist-sp800-53r5":

@@ -1,10 +1,12 @@
 """Compliance tracker: which framework controls the events in a window evidence, with the events listed.
 
-An event evidences a control when an event-type rule matches it (`data/event-type-controls.json`)
-or when one of its ATT&CK techniques maps to the control (CTID table for SP 800-53; the tactic
-table for the other frameworks, and for 800-53 techniques the CTID table lacks); threat intel and
-false-positive alerts map by their type rules only. Definitions of coverage, score and "open finding"
-are in `docs/compliance.md`; standard library only.
+An event **evidences** a control only when an event-type rule matches it (`data/event-type-controls.json`):
+the rule says what the event shows operating. An ATT&CK technique the event carries makes the controls
+that mitigate it (CTID table for SP 800-53; the tactic table for the other frameworks, and for 800-53
+techniques the CTID table lacks) **relevant**, not evidenced: seeing T1486 shows backups matter here, not
+that they are taken. Relevant controls are reported apart, with their techniques and events, and never
+count towards coverage or score. Threat intel and false-positive alerts map by their type rules only.
+Definitions of coverage, score and "open finding" are in `docs/compliance.md`; standard library only.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ FINDING_SEVERITY = 7.0
 CLOSED_STATUSES = {"alert": {"resolved", "false_positive", "closed"}, "incident": {"closed"}}
 #: Event types whose ATT&CK ids describe a threat, not activity observed here: mapped by type rule only.
 INTEL_TYPES = frozenset({"threat_intel"})
+#: Reasons starting with this come from an event-type rule (`Rule.label`): the only ones that evidence.
+RULE_REASON = "event:"
 
 
 def is_open_finding(event: dict[str, Any]) -> bool:
@@ -44,8 +48,10 @@ class ControlEvidence:
     open_findings: int = 0
     max_severity: float = 0.0
     via: set[str] = field(default_factory=set)
+    techniques: set[str] = field(default_factory=set)     # the events' ATT&CK ids (kept for relevant controls)
 
-    def add(self, event_id: str, severity: float, reasons: Iterable[str], open_finding: bool) -> None:
+    def add(self, event_id: str, severity: float, reasons: Iterable[str], open_finding: bool,
+            techniques: Iterable[str] = ()) -> None:
         self.evidence_count += 1
         if len(self.evidence) < EVIDENCE_LIST_LIMIT:
             self.evidence.append(event_id)
@@ -53,6 +59,7 @@ class ControlEvidence:
         if severity > self.max_severity:
             self.max_severity = severity
         self.via.update(reasons)
+        self.techniques.update(techniques)
 
 
 def _false_positive(event: dict[str, Any]) -> bool:
@@ -61,7 +68,8 @@ def _false_positive(event: dict[str, Any]) -> bool:
 
 
 def controls_for(event: dict[str, Any], framework_id: str) -> dict[str, set[str]]:
-    """Control id -> reasons (rule labels, "technique:T1110 (CTID)", "tactic:TA0006") for one event."""
+    """Control id -> reasons for one event: rule labels ("event:...", which evidence the control) and
+    "technique:T1110 (CTID)" / "tactic:TA0006" (which make it relevant only)."""
     return event_controls(event, (tables.check_framework(framework_id),))[framework_id]
 
 
@@ -118,20 +126,30 @@ class ComplianceTracker:
             tables.check_framework(fid)          # UnknownFrameworkError (a KeyError) naming it
         self.framework_ids = list(dict.fromkeys(ids))   # --framework x --framework x: once
         self.events = 0
-        self._evidence: dict[str, dict[str, ControlEvidence]] = {fid: {} for fid in ids}
+        self._evidence: dict[str, dict[str, ControlEvidence]] = {fid: {} for fid in ids}   # by event-type rules
+        self._relevant: dict[str, dict[str, ControlEvidence]] = {fid: {} for fid in ids}   # by technique/tactic
 
     def add(self, event: dict[str, Any]) -> None:
         self.events += 1
         open_finding = is_open_finding(event)
         event_id = str(event.get("id"))
         severity = finite_number(event.get("severity")) or 0.0
+        techniques: set[str] | None = None
         for fid, controls in event_controls(event, self.framework_ids).items():
-            evidence = self._evidence[fid]
             for cid, reasons in controls.items():
-                entry = evidence.get(cid)
+                rules = {r for r in reasons if r.startswith(RULE_REASON)}
+                if rules:
+                    target, kept = self._evidence[fid], rules
+                    found: Iterable[str] = ()
+                else:
+                    if techniques is None:          # known ids only: bounded, and no hostile text kept
+                        attack = attack_table()
+                        techniques = {t for t in event_techniques(event) if attack.technique(t) is not None}
+                    target, kept, found = self._relevant[fid], reasons, techniques
+                entry = target.get(cid)
                 if entry is None:
-                    entry = evidence[cid] = ControlEvidence()
-                entry.add(event_id, severity, reasons, open_finding)
+                    entry = target[cid] = ControlEvidence()
+                entry.add(event_id, severity, kept, open_finding, found)
 
     def add_all(self, events: Iterable[dict[str, Any]]) -> "ComplianceTracker":
         for event in events:
@@ -160,15 +178,29 @@ class ComplianceTracker:
             "score_percent": round(100 * (len(evidenced) - len(attention)) / denominator, 1),
             "controls": controls,
             "gaps": sorted(scope - set(evidenced)),
+            **self._relevant_report(fid, set(evidenced)),
         }
+
+    def _relevant_report(self, fid: str, evidenced: set[str]) -> dict[str, Any]:
+        """Controls that address an ATT&CK technique seen in the window and that no event-type rule evidenced."""
+        fw = tables.framework(fid)
+        relevant = {cid: e for cid, e in self._relevant[fid].items() if cid not in evidenced}
+        rows = [{"id": cid, "title": fw.controls.get(cid), "event_count": e.evidence_count, "events": e.evidence,
+                 "open_findings": e.open_findings, "max_severity": e.max_severity,
+                 "techniques": sorted(e.techniques), "via": sorted(e.via)}
+                for cid, e in sorted(relevant.items(), key=lambda item: (-item[1].evidence_count, item[0]))]
+        return {"controls_relevant": len(rows), "relevant": rows}
 
     def report(self) -> dict[str, Any]:
         ctid = tables.ctid_table()
         return {
             "events": self.events,
-            "method": "coverage = in-scope controls with at least one evidence event / in-scope controls; "
+            "method": "a control is evidenced only by an event-type rule; in scope = the controls those rules can "
+                      "evidence; coverage = evidenced in-scope controls / in-scope controls; "
                       "score = evidenced controls without open findings / in-scope controls; "
-                      f"open finding = severity >= {FINDING_SEVERITY:g} and not resolved (see docs/compliance.md)",
+                      f"open finding = severity >= {FINDING_SEVERITY:g} and not resolved; relevant = a control that "
+                      "addresses an ATT&CK technique seen (CTID or tactic table) and no rule evidenced: listed with its "
+                      "techniques and events, never counted in coverage or score (see docs/compliance.md)",
             "mapping_sources": {
                 "event_types": "wia-security project judgement (core/compliance/data/event-type-controls.json)",
                 "attack_tactics": "wia-security project judgement (core/compliance/data/attack-tactic-controls.json)",

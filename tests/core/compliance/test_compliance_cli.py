@@ -42,3 +42,21 @@ def test_text_output_never_writes_control_characters_from_event_ids(tmp_path, ca
     text = capsys.readouterr().out
     assert not any(ch in text for ch in "\x1b\x07\u009b\u202e")
     assert "\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202e" in text and "x" * 100 not in text
+
+
+def test_text_output_lists_technique_controls_as_relevant_not_evidenced(tmp_path, capsys):
+    """A resolved ransomware alert: CP-9 (backups) addresses T1486 but the alert does not show backups taken.
+    The table counts it in a 'relevant' column, --controls lists it as relevant with its technique and event."""
+    from wia_security.builders import AlertBuilder
+    alert = AlertBuilder().title("ransomware").mitre("T1486").status("resolved").severity(9).build().to_dict()
+    src = tmp_path / "one.ndjson"
+    src.write_text(json.dumps(alert) + "\n")
+    assert main(["compliance", str(src), "--framework", "nist-sp800-53r5", "--controls"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    sp = ComplianceTracker(["nist-sp800-53r5"]).add_all([alert]).report()["frameworks"][0]
+    assert lines[1].split()[-1] == "relevant"
+    assert lines[2].split()[-1] == str(sp["controls_relevant"]) and sp["controls_relevant"] > 0
+    cp9 = next(line for line in lines if line.split()[:1] == ["CP-9"])
+    assert cp9.split()[1:3] == ["relevant", "1"] and "techniques T1486" in cp9 and alert["id"] in cp9
+    assert not any(line.split()[:2] == ["CP-9", "evidenced"] for line in lines)
+    assert lines[-1].startswith("coverage and score count only controls an event-type rule evidenced")

@@ -22,7 +22,8 @@ from strategies import event_dicts  # noqa: E402
 import dataset  # noqa: E402
 from wia_security import schemas  # noqa: E402
 from wia_security.attack import table  # noqa: E402
-from wia_security.compliance import ComplianceTracker, UnknownFrameworkError, controls_for, framework, in_scope  # noqa: E402
+from wia_security.compliance import (ComplianceTracker, UnknownFrameworkError, controls_for, framework, in_scope,  # noqa: E402
+                                     technique_controls)
 from wia_security.compliance.tables import Rule  # noqa: E402
 from wia_security.validation.nodes import load_node  # noqa: E402
 
@@ -116,9 +117,15 @@ def _tactics(event: dict) -> set[str]:
     return out
 
 
-def expected_controls(event: dict, fid: str) -> set[str]:
-    """docs/compliance.md, "How an event maps to controls", applied literally."""
-    ids = {c for rule in _rule_hits(event) for c in rule["controls"].get(fid, [])}
+def expected_evidence(event: dict, fid: str) -> set[str]:
+    """docs/compliance.md: only an event-type rule evidences a control."""
+    return {c for rule in _rule_hits(event) for c in rule["controls"].get(fid, [])}
+
+
+def expected_technique_controls(event: dict, fid: str) -> set[str]:
+    """docs/compliance.md, "How an event maps to controls" 2., applied literally: the controls an event's
+    ATT&CK techniques/tactics make relevant (whether or not a rule also evidences them)."""
+    ids: set[str] = set()
     if event.get("type") == "threat_intel":        # intel's ATT&CK ids describe the threat: type rules only
         return ids
     if event.get("type") == "alert" and _get(event, "data.status") == "false_positive":    # it did not happen
@@ -136,6 +143,11 @@ def expected_controls(event: dict, fid: str) -> set[str]:
     return ids
 
 
+def expected_controls(event: dict, fid: str) -> set[str]:
+    """Every control the event maps to either way (what `controls_for` returns)."""
+    return expected_evidence(event, fid) | expected_technique_controls(event, fid)
+
+
 def open_finding(event: dict) -> bool:
     sev = event.get("severity")
     if isinstance(sev, bool) or not isinstance(sev, (int, float)) or not sev >= 7:
@@ -146,26 +158,41 @@ def open_finding(event: dict) -> bool:
 
 
 def scope(fid: str) -> set[str]:
-    ids = {c for rule in RULES for c in rule["controls"].get(fid, [])}
-    ids |= {c for row in TACTICS.values() for c in row.get(fid, [])}
+    """The coverage denominator: the controls event-type rules can evidence."""
+    return {c for rule in RULES for c in rule["controls"].get(fid, [])}
+
+
+def technique_scope(fid: str) -> set[str]:
+    ids = {c for row in TACTICS.values() for c in row.get(fid, [])}
     if fid == "nist-sp800-53r5":
         ids |= {c for cs in CTID.values() for c in cs}
     return ids
 
 
+def _count(into: dict[str, dict[str, Any]], cid: str, e: dict, sev: float, count: str, listed: str) -> dict[str, Any]:
+    c = into.setdefault(cid, {count: 0, listed: [], "open_findings": 0, "max_severity": 0.0})
+    c[count] += 1
+    if len(c[listed]) < 25:
+        c[listed].append(str(e.get("id")))
+    c["open_findings"] += open_finding(e)
+    c["max_severity"] = max(c["max_severity"], sev)
+    return c
+
+
 def recount(events: list[dict], fid: str) -> dict[str, Any]:
     evidence: dict[str, dict[str, Any]] = {}
+    relevant: dict[str, dict[str, Any]] = {}
     for e in events:
         sev = e.get("severity")
         sev = float(sev) if isinstance(sev, (int, float)) and not isinstance(sev, bool) and sev == sev \
             and abs(sev) != float("inf") else 0.0
-        for cid in expected_controls(e, fid):
-            c = evidence.setdefault(cid, {"evidence_count": 0, "evidence": [], "open_findings": 0, "max_severity": 0.0})
-            c["evidence_count"] += 1
-            if len(c["evidence"]) < 25:
-                c["evidence"].append(str(e.get("id")))
-            c["open_findings"] += open_finding(e)
-            c["max_severity"] = max(c["max_severity"], sev)
+        ruled = expected_evidence(e, fid)
+        for cid in ruled:
+            _count(evidence, cid, e, sev, "evidence_count", "evidence")
+        for cid in expected_technique_controls(e, fid) - ruled:
+            c = _count(relevant, cid, e, sev, "event_count", "events")
+            c.setdefault("techniques", set()).update(t for t in _techniques(e) if table().technique(t) is not None)
+    relevant = {k: {**v, "techniques": sorted(v["techniques"])} for k, v in relevant.items() if k not in evidence}
     in_scope_ids = scope(fid)
     evidenced = {k: v for k, v in evidence.items() if k in in_scope_ids}
     attention = sum(1 for v in evidenced.values() if v["open_findings"])
@@ -174,7 +201,8 @@ def recount(events: list[dict], fid: str) -> dict[str, Any]:
             "score_percent": round(100 * (len(evidenced) - attention) / len(in_scope_ids), 1),
             "controls": {k: {**v, "status": "attention" if v["open_findings"] else "evidenced"}
                          for k, v in evidenced.items()},
-            "gaps": sorted(in_scope_ids - set(evidenced))}
+            "gaps": sorted(in_scope_ids - set(evidenced)),
+            "controls_relevant": len(relevant), "relevant": relevant}
 
 
 def hostile(events: list[dict], rnd: random.Random) -> list[dict]:
@@ -207,6 +235,12 @@ def test_tracker_matches_a_recount_from_the_data_files(seed):
         got_controls = {c["id"]: {k: c[k] for k in ("evidence_count", "evidence", "open_findings", "max_severity", "status")}
                         for c in fw["controls"]}
         assert got_controls == want.pop("controls")
+        got_relevant = {c["id"]: {k: c[k] for k in ("event_count", "events", "open_findings", "max_severity", "techniques")}
+                        for c in fw["relevant"]}
+        assert got_relevant == want.pop("relevant")
+        assert not set(got_relevant) & set(got_controls)              # relevant means: not evidenced
+        assert all(c["via"] and not any(v.startswith("event:") for v in c["via"]) for c in fw["relevant"])
+        assert all(v.startswith("event:") for c in fw["controls"] for v in c["via"])
         for key, value in want.items():
             assert fw[key] == value, (fw["id"], key)
         assert [c["id"] for c in fw["controls"]] == sorted(got_controls, key=lambda k: (-got_controls[k]["evidence_count"], k))
@@ -240,7 +274,7 @@ def test_an_integer_is_not_the_boolean_a_rule_asks_for():
                                  ["cis-v8"]])
 def test_hostile_framework_ids_get_a_clear_error_everywhere(bad):
     for call in (lambda: ComplianceTracker([bad]), lambda: framework(bad), lambda: in_scope(bad),
-                 lambda: controls_for({"type": "alert"}, bad)):
+                 lambda: technique_controls(bad), lambda: controls_for({"type": "alert"}, bad)):
         with pytest.raises(UnknownFrameworkError) as info:
             call()
         assert isinstance(info.value, KeyError) and info.value.args[0] == bad
@@ -290,8 +324,9 @@ def test_every_rule_names_fields_and_values_the_schemas_define():
 def test_every_control_in_every_rule_and_tactic_row_exists_and_every_tactic_is_real():
     for fid in FRAMEWORKS:
         known = framework(fid).controls
-        assert scope(fid) <= set(known), (fid, scope(fid) - set(known))
+        assert scope(fid) | technique_scope(fid) <= set(known), (fid, (scope(fid) | technique_scope(fid)) - set(known))
         assert in_scope(fid) == scope(fid)
+        assert technique_controls(fid) == technique_scope(fid)
     for tactic_id, row in TACTICS.items():
         assert table().tactic(tactic_id) is not None and table().tactic(tactic_id).name == row["name"]
     assert set(TACTICS) == {t.id for t in table().tactics}

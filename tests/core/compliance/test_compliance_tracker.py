@@ -1,10 +1,10 @@
-"""ComplianceTracker: controls per event type and per ATT&CK technique, coverage/score, evidence events."""
+"""ComplianceTracker: controls evidenced per event type, relevant per ATT&CK technique, coverage/score, evidence events."""
 from __future__ import annotations
 
 import dataset
 from wia_security.attack import table as attack_table
 from wia_security.builders import AlertBuilder, AuthEventBuilder, IncidentBuilder, ThreatIntelBuilder, VulnerabilityBuilder
-from wia_security.compliance import ComplianceTracker, controls_for, in_scope, is_open_finding
+from wia_security.compliance import ComplianceTracker, controls_for, event_rules, in_scope, is_open_finding
 
 
 def _fw(report, fid):
@@ -59,10 +59,13 @@ def test_report_coverage_score_and_evidence():
         for c in fw["controls"]:
             assert c["status"] == ("attention" if c["open_findings"] else "evidenced")
             assert len(c["evidence"]) == min(25, c["evidence_count"]) and c["via"]
-    # recount one control independently: AC-7 evidence = auth failures/lockouts + events whose technique maps to it
+    # recount one control independently: AC-7 evidence = auth failures/lockouts (its event-type rule) only;
+    # alerts whose technique CTID maps to AC-7 make it relevant, and it is evidenced, so it is not listed there
     sp = _fw(report, "nist-sp800-53r5")
     ac7 = next(c for c in sp["controls"] if c["id"] == "AC-7")
-    expected = [e for e in events if "AC-7" in controls_for(e, "nist-sp800-53r5")]
+    expected = [e for e in events if any(r.startswith("event:") for r in controls_for(e, "nist-sp800-53r5").get("AC-7", ()))]
+    assert len(expected) < sum("AC-7" in controls_for(e, "nist-sp800-53r5") for e in events)
+    assert "AC-7" not in {c["id"] for c in sp["relevant"]}
     assert ac7["evidence_count"] == len(expected) > 0
     assert set(ac7["evidence"]) <= {e["id"] for e in expected}
     assert ac7["open_findings"] == sum(is_open_finding(e) for e in expected)
@@ -145,3 +148,42 @@ def test_a_false_positive_alerts_technique_evidences_nothing():
     assert {"IR-4", "SI-4", "AU-6"} <= set(controls_for(fp, "nist-sp800-53r5"))        # triaged, monitored
     true_positive = AlertBuilder().title("x").mitre("T1486").status("resolved").severity(3).build().to_dict()
     assert "CP-9" in controls_for(true_positive, "nist-sp800-53r5")
+
+
+def test_a_technique_seen_makes_controls_relevant_not_evidenced():
+    """A resolved ransomware alert (T1486) shows the alert was raised and handled (its event-type rules); it
+    does not show backups taken or an alternate site ready. CTID's T1486 row (CP-2/6/7/9/10, ...) made those
+    controls 'evidenced' and raised coverage; they are now listed apart as relevant, with the event."""
+    alert = (AlertBuilder().title("ransomware").mitre("T1486").status("resolved").severity(9)
+             .build().to_dict())
+    report = ComplianceTracker().add_all([alert]).report()
+    sp = _fw(report, "nist-sp800-53r5")
+    evidenced = {c["id"] for c in sp["controls"]}
+    assert {"CP-9", "CP-6", "CP-7"}.isdisjoint(evidenced)
+    assert all(v.startswith("event:alert") for c in sp["controls"] for v in c["via"])
+    relevant = {c["id"]: c for c in sp["relevant"]}
+    for cid in ("CP-9", "CP-6", "CP-7", "CP-2", "CP-10"):
+        assert relevant[cid]["events"] == [alert["id"]] and relevant[cid]["event_count"] == 1, cid
+        assert relevant[cid]["techniques"] == ["T1486"] and relevant[cid]["via"] == ["technique:T1486 (CTID)"]
+    assert sp["controls_relevant"] == len(sp["relevant"]) and not set(relevant) & evidenced
+    assert sp["controls_evidenced"] == len(evidenced)
+    assert sp["coverage_percent"] == round(100 * len(evidenced) / len(in_scope("nist-sp800-53r5")), 1)
+    cis = _fw(report, "cis-v8")                                      # data recovery: by the Impact tactic
+    assert {"11.1", "11.3"} <= {c["id"] for c in cis["relevant"]} and not {"11.1", "11.3"} & {c["id"] for c in cis["controls"]}
+
+
+def test_coverage_on_a_fixed_corpus_is_the_event_type_rule_number():
+    """On the demo week SP 800-53 read 66.7% (76 of 114 controls), 54 of the 76 reached only through ATT&CK
+    techniques. Coverage now counts the controls an event-type rule evidenced, out of those rules can evidence."""
+    events = dataset.week()[:150]
+    report = ComplianceTracker().add_all(events).report()
+    for fw in report["frameworks"]:
+        fid = fw["id"]
+        rule_scope = {c for rule in event_rules() for c in rule.controls.get(fid, ())}
+        ruled = {c for e in events for rule in event_rules() if rule.matches(e) for c in rule.controls.get(fid, ())}
+        assert fw["controls_in_scope"] == len(rule_scope)
+        assert {c["id"] for c in fw["controls"]} == ruled
+        assert fw["coverage_percent"] == round(100 * len(ruled) / len(rule_scope), 1), fid
+        assert fw["gaps"] == sorted(rule_scope - ruled)
+    sp = _fw(report, "nist-sp800-53r5")
+    assert sp["controls_relevant"] > 0                        # the technique-only controls are still reported
