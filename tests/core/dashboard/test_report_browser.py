@@ -27,10 +27,12 @@ COLLECT = """(() => {
   for (const el of document.querySelectorAll('[data-kpi]')) kpis[el.dataset.kpi] = el.dataset.value;
   const controls = {};
   for (const tr of document.querySelectorAll('tr[data-control]')) controls[tr.dataset.control] = Number(tr.dataset.evidence);
+  const relevant = {};
+  for (const tr of document.querySelectorAll('tr[data-relevant-control]')) relevant[tr.dataset.relevantControl] = Number(tr.dataset.events);
   const scopes = {};
   for (const el of document.querySelectorAll('[data-scope]')) scopes[el.dataset.scope] = el.textContent;
   const svgs = [...document.querySelectorAll('svg[data-chart-root]')].map(s => [s.dataset.chartRoot, s.getBoundingClientRect().width]);
-  return {rendered: document.body.dataset.rendered, bars, bands, kpis, controls, svgs, scopes,
+  return {rendered: document.body.dataset.rendered, bars, bands, kpis, controls, relevant, svgs, scopes,
           sources: [...document.querySelectorAll('[data-chart-root=by_source] text')].map(t => t.textContent)};
 })()"""
 
@@ -84,10 +86,15 @@ def test_dashboard_renders_and_matches_its_json_twin(browser, tmp_path):
         fid, cid = key.split(":", 1)
         assert count == next(c for f in frameworks if f["id"] == fid for c in f["controls"] if c["id"] == cid)["evidence_count"]
     assert len(seen["controls"]) == sum(min(8, f["controls_evidenced"]) for f in frameworks)
-    # each percentage says what it is of: the assessable controls, not the whole framework
+    # each percentage says what it is of: the assessable controls, not the whole framework; and how many more
+    # controls are only relevant (ATT&CK techniques seen), not counted
     assert seen["scopes"] == {f["id"]: f"{f['name']}: {f['controls_evidenced']} of the {f['controls_in_scope']} controls "
                               f"event data can evidence ({f['controls_total']} in the framework; the others need "
-                              "other evidence)" for f in frameworks}
+                              f"other evidence). {f['controls_relevant']} more relevant: they address ATT&CK "
+                              "techniques seen, not counted as coverage" for f in frameworks}
+    # the relevant controls are drawn apart from the evidenced ones, with the twin's event counts
+    assert seen["relevant"] == {f"{f['id']}:{c['id']}": c["event_count"] for f in frameworks for c in f["relevant"][:8]}
+    assert seen["relevant"] and not {k for k in seen["relevant"]} & set(seen["controls"])
 
 
 def test_hostile_event_text_is_shown_as_text_not_markup(browser, tmp_path):
