@@ -44,7 +44,7 @@ def shared_folder():
 # the process, after the interpreter (under /root, which nobody may not search) has loaded what it needs.
 _AS_READER = """
 import json, os, sys
-import sqlite3, tempfile, html, urllib.parse, importlib.resources
+import sqlite3, tempfile, html, urllib.parse, importlib.resources, ssl   # ssl: cli.serve imports it at parser build
 import wia_security.cli, wia_security.cli.report, wia_security.cli.compliance, wia_security.connectors.sqlite
 import wia_security.dashboard.report
 from wia_security.compliance import tables
