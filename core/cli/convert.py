@@ -253,6 +253,10 @@ def run(args: argparse.Namespace) -> int:
             takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
             return fail(f"convert: --option {key}: not an option of the {fmt.name} format "
                         f"{'when writing' if direction == 'to' else 'when reading'} ({takes}){closest(key, known)}")
+        # checked here, before any event is read: a bad value would refuse every event alike
+        problem = fmt.option_problem(key, options[key])
+        if problem:
+            return fail(f"convert: --option {key}: {problem}")
     if missing_inputs(args.inputs):
         return 2
     for path in args.inputs:

@@ -54,10 +54,19 @@ MAX_RELATED_FINDINGS = 10
 #: Security Hub timestamp syntax (Z or +-hh[:mm] offset, at most 9 fraction digits).
 TIMESTAMP = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
                        r"(\.\d{1,9})?(Z|[+-]\d\d(:?\d\d)?)$")
-ACCOUNT_ID = re.compile(r"^\d{12}$")
-REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+ACCOUNT_ID = re.compile(r"[0-9]{12}")                        # fullmatch: \d would take any Unicode digit
+#: An AWS Region name (us-east-1, us-gov-west-1, cn-north-1, us-isob-east-1): a pattern, so new Regions pass.
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 INSTANCE_ID = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
 _PRODUCT_ARN = re.compile(r"^arn:[^:]+:securityhub:[^:]*:[^:]*:product/([^/]+)/([^/]+)$")
+
+#: What the options with a fixed shape must look like (checked before any event, and in `from_wia`).
+_OPTION_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
+    "account_id": (ACCOUNT_ID, "an AWS account id: 12 digits, e.g. 123456789012"),
+    "region": (REGION, "an AWS Region name such as us-east-1, us-gov-west-1 or cn-north-1"),
+    "product_arn": (_PRODUCT_ARN, "a Security Hub product ARN: "
+                                  "arn:<partition>:securityhub:<region>:<account id>:product/<company>/<product>"),
+}
 
 #: ATT&CK tactic -> ASFF Types entry (the TTPs categories follow ATT&CK; the taxonomy has no TTPs
 #: category for the other tactics, so they map to the Effects category that fits or to "TTPs").
@@ -335,6 +344,12 @@ class AsffFormat(Format):
     #: characters; an event too big for them lists what was left out under `wia.omitted`).
     survives = ("*",)
 
+    def option_problem(self, key: str, value: Any) -> str | None:
+        shape = _OPTION_SHAPES.get(key)
+        if shape is None or (isinstance(value, str) and shape[0].fullmatch(value)):
+            return None
+        return f"must be {shape[1]} (got {str(value)[:80]!r})"
+
     # -- WIA -> ASFF ---------------------------------------------------------------------------
     def from_wia(self, event: dict[str, Any], **options: Any) -> dict[str, Any]:
         rest = Remainder(event)
@@ -343,12 +358,16 @@ class AsffFormat(Format):
         ctx = event.get("context") or {}
         cloud = ctx.get("cloud") or {}
         aws = cloud.get("provider") == "aws"
+        for key in ("account_id", "region", "product_arn"):
+            if options.get(key) is not None and (problem := self.option_problem(key, options[key])):
+                # the option given is wrong, not the event: say which and how it must look
+                raise ConversionError(self.name, f"option {key} {problem}")
         account = options.get("account_id") or (cloud.get("account_id") if aws else None)
-        if not isinstance(account, str) or not ACCOUNT_ID.match(account):
+        if not isinstance(account, str) or not ACCOUNT_ID.fullmatch(account):
             raise ConversionError(self.name, "an AWS account id (12 digits) is needed: pass account_id=... "
                                   "or give the event context.cloud {provider: aws, account_id}", path="/context/cloud/account_id")
         region = options.get("region") or (cloud.get("region") if aws and isinstance(cloud.get("region"), str)
-                                           and REGION.match(cloud["region"]) else DEFAULT_REGION)
+                                           and REGION.fullmatch(cloud["region"]) else DEFAULT_REGION)
         partition = options.get("partition") or DEFAULT_PARTITION
         product_arn = options.get("product_arn") or default_product_arn(account, region, partition)
         m = _PRODUCT_ARN.match(product_arn)

@@ -105,6 +105,11 @@ class Format:
     #: the keyword options `from_wia` understands (the CLI's `convert --option KEY=VALUE` refuses others)
     options: ClassVar[frozenset[str]] = frozenset()
 
+    def option_problem(self, key: str, value: Any) -> str | None:
+        """Why `value` will not do for the option `key` ("must be ..."), None when it will. The CLI asks
+        before reading any event, so a bad value is one usage error, not every event refused."""
+        return None
+
     def from_wia(self, event: dict[str, Any], **options: Any) -> Any:
         raise NotImplementedError
 

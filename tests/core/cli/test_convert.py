@@ -256,3 +256,31 @@ def test_one_bad_hit_of_a_search_response_is_dead_lettered_alone(tmp_path, capsy
     (record,) = [json.loads(line) for line in dead.read_text().splitlines()]
     assert record["event"] == hits[1] and record["errors"][0]["path"] == "/hits/hits/1"
     assert "1 input: 2 events written (ecs, ecs -> WIA); 1 rejected" in err
+
+
+@pytest.mark.parametrize("option, shape", [
+    ("account_id=12345", "an AWS account id: 12 digits"),
+    ("account_id=1234567890123", "an AWS account id: 12 digits"),
+    ("account_id:=123456789012", "an AWS account id: 12 digits"),          # a JSON number, not the text
+    ("region=us-east", "an AWS Region name such as us-east-1"),
+    ("region=US-EAST-1", "an AWS Region name such as us-east-1"),
+    ("product_arn=arn:aws:s3:::bucket", "a Security Hub product ARN"),
+])
+def test_a_bad_asff_option_value_is_one_usage_error_before_any_event(option, shape, events_file, tmp_path, capsys):
+    """Was: exit 1, every event dead-lettered with 'pass account_id=...' although one was passed."""
+    out, dead = tmp_path / "out.ndjson", tmp_path / "dead.ndjson"
+    code, _, err = run(["convert", str(events_file), "--to", "asff", "--option", option, "-o", str(out),
+                        "--dead-letter", str(dead)], capsys)
+    key = option.split("=")[0].rstrip(":")
+    assert code == 2, err
+    assert f"--option {key}: must be {shape}" in err
+    assert not dead.exists() and err.count("\n") == 1          # one error, no event read or refused
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-gov-west-1", "cn-north-1", "ap-southeast-3", "us-isob-east-1"])
+def test_asff_region_names_of_every_partition_pass(region, events_file, tmp_path, capsys):
+    out = tmp_path / "out.ndjson"
+    code, _, err = run(["convert", str(events_file), "--to", "asff", "--option", "account_id=111111111111",
+                        "--option", f"region={region}", "-o", str(out), "--dead-letter", str(tmp_path / "d")], capsys)
+    assert code == 0, err
+    assert all(json.loads(line)["Resources"][0]["Region"] == region for line in out.read_text().splitlines())

@@ -299,3 +299,16 @@ def test_a_finding_without_required_members_is_refused_with_its_path():
     with pytest.raises(ConversionError) as info:
         parse({"Findings": [{"Id": "x"}]}, from_="asff")
     assert info.value.path == "/Findings/0/CreatedAt"
+
+
+def test_a_bad_option_value_is_named_not_taken_for_a_missing_account():
+    """The library refuses the option itself: 'pass account_id=...' was the message when one was passed."""
+    bare = AlertBuilder().title("x").build().to_dict()
+    with pytest.raises(ConversionError, match=r"option account_id must be an AWS account id: 12 digits.*'12345'"):
+        convert(bare, to="asff", account_id="12345")
+    with pytest.raises(ConversionError, match=r"option region must be an AWS Region name"):
+        convert(bare, to="asff", account_id=ACCOUNT, region="Frankfurt")
+    with pytest.raises(ConversionError, match="option account_id"):
+        convert(bare, to="asff", account_id="١٢٣٤٥٦٧٨٩٠١٢")                 # Unicode digits are not an account id
+    finding = convert(bare, to="asff", account_id=ACCOUNT, region="us-gov-west-1")
+    assert finding["AwsAccountId"] == ACCOUNT and finding["Resources"][0]["Region"] == "us-gov-west-1"
