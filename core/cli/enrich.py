@@ -91,9 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if degraded.events:
         # Exit status stays 0 (enrichment never fails a run), so say why reputations are missing: a wrong
         # key or --vt-url otherwise looks like a quiet success.
-        print(f"wia-security: {counted(degraded.events, 'event')} not fully checked on VirusTotal "
-              f"(meta.custom.enrichment.virustotal.not_checked lists them): "
-              f"{'; '.join(degraded.notes)}", file=sys.stderr)
+        print(f"wia-security: {degraded.line()}", file=sys.stderr)
     return 1 if problems else 0
 
 
@@ -111,6 +109,11 @@ class Degraded:
         for note in verdict.get("notes") or []:
             if note not in self.notes and len(self.notes) < MAX_NOTES:
                 self.notes.append(note)
+
+    def line(self) -> str:
+        """What standard error says about them (enrich, forward --enrich)."""
+        return (f"{counted(self.events, 'event')} not fully checked on VirusTotal "
+                f"(meta.custom.enrichment.virustotal.not_checked lists them): {'; '.join(self.notes)}")
 
 
 def _write(events: list[dict[str, Any]], out: Any, degraded: Degraded) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import jsonio
 from ..extras import missing_package
@@ -13,6 +13,9 @@ from ..progress import Progress
 from ..reader import InputSource
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
                      destination_clash, fail, missing_inputs, output_paths, same_file, spec_path)
+
+if TYPE_CHECKING:
+    from .enrich import Degraded
 
 DEFAULT_DESTINATION = "sqlite:///wia-events.db"
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
@@ -101,9 +104,14 @@ def run(args: argparse.Namespace) -> int:
         if enricher is not None:
             enricher.close()
         return fail(f"the destination {sink.name} is also an INPUT ({clash}): it would grow while it is read")
+    degraded: Degraded | None = None
     if enricher is not None:
         from wia_security.connectors.intel.virustotal import EnrichingSink
-        sink = EnrichingSink(sink, enricher)           # closing the sink closes the enricher too
+
+        from .enrich import Degraded          # here: enrich imports report, which imports this module
+        degraded = Degraded()
+        # closing the sink closes the enricher too; _Checked sees each event as enriched, before delivery
+        sink = EnrichingSink(_Checked(sink, degraded), enricher)
     batch_size = args.batch_size or settings.get("batch_size") or DEFAULT_BATCH_SIZE
     lenient = args.lenient if args.lenient is not None else bool(settings.get("lenient", False))
     dead_letter_output: Any = None
@@ -148,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     except OutputError as exc:
         # Rejected events can no longer be recorded: stop rather than lose them, and say how far it got.
         _print_summary(args, forwarder.summary, sink, dead_letter_spec, report_to, stopped=str(exc))
+        _say_degraded(degraded)
         return fail(f"stopped: {exc}. The counts above are up to that point; events read but not counted as "
                     f"delivered or dead-lettered were not recorded anywhere. Fix the output and run again "
                     f"(idempotent destinations count the delivered events as duplicates).")
@@ -156,12 +165,14 @@ def run(args: argparse.Namespace) -> int:
         done = forwarder.summary
         in_flight = max(0, done.accepted - done.delivered - done.duplicates - done.undeliverable)
         _print_summary(args, done, sink, dead_letter_spec, report_to, aborted=True, in_flight=in_flight)
+        _say_degraded(degraded)
         print(f"wia-security: aborted: up to {in_flight:,} accepted events "
               "were on their way to the destination and may or may not have arrived; run again to make sure "
               "(idempotent destinations count the delivered ones as duplicates)", file=sys.stderr)
         return stop.exit_code or 130
     _print_summary(args, summary, sink, dead_letter_spec, report_to,
                    **({"interrupted": True} if stop.received is not None else {}))
+    _say_degraded(degraded)
     if stop.received is not None:
         report_to.flush()
         print(stop.note(), file=sys.stderr)
@@ -192,6 +203,30 @@ def _print_summary(args: argparse.Namespace, summary: Any, sink: Any, dead_lette
                   f"failed {st.failed:>8,}" + (f"   ({reasons})" if reasons else ""), file=report_to)
     if summary.dead_lettered:
         print(f"dead-letter file: {dead_letter_spec} ({counted(summary.dead_lettered, 'new record')})", file=report_to)
+
+
+class _Checked:
+    """The destination behind --enrich: counts the events whose VirusTotal lookups were not all made, with why
+    (enrich's Degraded), then hands them on."""
+
+    def __init__(self, inner: Any, degraded: Degraded) -> None:
+        self.inner, self.degraded = inner, degraded
+        self.name = inner.name
+
+    def send(self, events: Any) -> Any:
+        for event in events:
+            self.degraded.add(event)
+        return self.inner.send(events)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _say_degraded(degraded: Degraded | None) -> None:
+    """As `enrich` does: enrichment never fails a run, so a wrong $VT_API_KEY or $VT_API_URL would otherwise
+    look like a quiet success (every event delivered unchecked, stderr saying only 'circuit open')."""
+    if degraded is not None and degraded.events:
+        print(f"wia-security: {degraded.line()}", file=sys.stderr)
 
 
 class _Echoing:
