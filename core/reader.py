@@ -9,7 +9,8 @@ The format is told from the first value: when the first non-blank line is one wh
 the file is NDJSON and every line stands alone (a bad line is one error, the next line goes on).
 Otherwise values are delimited by bracket depth, which works across line breaks; if a whole
 object then shows up on one line at column 0 while a value is still open, the file was NDJSON
-after all (its first line was cut short), and reading goes on line by line.
+after all (its first lines were broken): the lines of the open value are read again one by one (an
+error each, at its own line) and reading goes on line by line.
 """
 from __future__ import annotations
 
@@ -546,12 +547,14 @@ def _documents(first: "bytes | _LongLine", lines: Iterator["bytes | _LongLine"],
             raw_line = whole
         if depth > 0 and not in_array and raw_line[:1] == b"{":
             # A whole object on one line, at column 0, while a value is still open: this is NDJSON
-            # whose earlier line was cut short. Report that value and read the rest line by line.
+            # whose earlier lines were broken. Read the open value's lines again as NDJSON lines (one
+            # error each, at its own line, with its bytes; a good one read) and the rest line by line.
             value = _try_load(raw_line)
             if isinstance(value, dict):
-                yield Item(name, start or lineno, error=ParseError(
-                    "truncated JSON: the value is never closed", source=name, line=start or lineno),
-                    raw="".join(parts).strip().encode("utf-8", "surrogateescape")[:1_048_576])
+                held = "".join(parts).encode("utf-8", "surrogateescape").split(b"\n")
+                if not held[-1]:
+                    held.pop()                     # the newline ending the last line held
+                yield from _ndjson(iter(held), name, (start or lineno) - 1)
                 yield Item(name, lineno, value)
                 yield from _ndjson(lines, name, lineno)
                 return

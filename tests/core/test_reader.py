@@ -179,3 +179,23 @@ def test_integers_beyond_64_bits_in_ndjson_keep_every_digit():
     got = items(data)
     assert got == [(1, {"n": 2 ** 64, "s": "x"}), (2, {"n": int("7" * 30)}), (3, {"n": 2 ** 64 - 1})]
     assert all(type(value["n"]) is int for _, value in got)
+
+
+@pytest.mark.parametrize("before", [b"", b'{"a":1}\n'], ids=["at the start", "after a good line"])
+def test_broken_ndjson_lines_are_one_error_each_at_the_start_as_after_a_good_line(before):
+    """Five broken lines at the very start were one error naming line 1 (all five as its bytes), while
+    after a good line they were one error each: the start now reads like the rest."""
+    data = before + b"{bad\n" * 5 + b'{"b":1}\n'
+    got = list(iter_items(io.BytesIO(data), "in.ndjson"))
+    first = 2 if before else 1
+    bad = [i for i in got if not i.ok]
+    assert [i.where for i in bad] == [f"in.ndjson:{n}" for n in range(first, first + 5)]
+    assert all(i.raw == b"{bad" and i.error.line == i.line and i.error.source == "in.ndjson" for i in bad)
+    assert [(i.line, i.value) for i in got if i.ok][-1] == (first + 5, {"b": 1})
+
+
+def test_broken_lines_before_ndjson_keep_their_own_numbers_and_bytes():
+    data = b'{"ok":1} {bad\n{"x":\r\n\n{"c":3}\n{"d":4}\n'
+    assert items(data) == [(1, {"ok": 1}), (1, "ERR"), (2, "ERR"), (4, {"c": 3}), (5, {"d": 4})]
+    raws = [i.raw for i in iter_items(io.BytesIO(data), "x") if not i.ok]
+    assert raws == [b" {bad", b'{"x":']
