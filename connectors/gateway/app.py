@@ -309,7 +309,7 @@ async def get_events(request: Request) -> Response:
         return error(404, "E3001", "no event store is configured")
     q = request.query_params
     try:
-        _known_params(q, FEED_PARAMS if "after" in q else QUERY_PARAMS)
+        _known_params(q, "after" in q)
         types = _types_param(q)
     except ValueError as exc:
         return error(400, "E1001", f"bad query parameter: {exc}")
@@ -379,11 +379,19 @@ def closest(word: str, choices: Any) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def _known_params(q: Any, known: frozenset[str]) -> None:
+def _known_params(q: Any, feed: bool) -> None:
+    """Refuse a parameter the query (or, with `after`, the feed) does not take; the list it gives names
+    `after` too, which starts the feed rather than filtering the query."""
+    known = FEED_PARAMS if feed else QUERY_PARAMS
     unknown = sorted(set(q.keys()) - known)
     if unknown:
-        raise ValueError(f"unknown parameter {unknown[0][:40]!r}{closest(unknown[0], sorted(known))}; "
-                         f"known: {', '.join(sorted(known))}")
+        if feed:
+            listed = f"known with after (the arrival-order feed): {', '.join(sorted(known))}"
+        else:
+            listed = (f"known: {', '.join(sorted(known))}; "
+                      f"or after (the arrival-order feed, with {' and '.join(sorted(FEED_PARAMS - {'after'}))} only)")
+        near = closest(unknown[0], sorted(known | ({"after"} if not feed else set())))
+        raise ValueError(f"unknown parameter {unknown[0][:40]!r}{near}; {listed}")
 
 
 def _types_param(q: Any) -> list[str]:

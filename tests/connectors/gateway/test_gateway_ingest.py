@@ -191,6 +191,9 @@ def test_arrival_order_feed_with_a_cursor(make_gateway):
     ({"until": "99999999w"}, "until: '99999999w' reaches back before the year 1"),
     ({"severity_min": "8", "severity_max": "2"}, "severity_min is above severity_max"),
     ({"after": "0", "order": "oldest"}, "unknown parameter 'order'"),          # the feed has its own set
+    ({"severity": "7"}, "; or after (the arrival-order feed, with limit and type only)"),   # `after` was not listed
+    ({"aftr": "0"}, "unknown parameter 'aftr' (did you mean 'after'?)"),
+    ({"after": "0", "since": "1h"}, "known with after (the arrival-order feed): after, limit, type"),
     ({"after": "0", "type": "endpoint"}, "did you mean 'endpoint_event'?"),
 ])
 def test_a_query_that_could_not_mean_what_it_says_is_a_400_naming_the_parameter(make_gateway, params, says):
