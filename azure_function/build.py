@@ -40,7 +40,8 @@ def build(dist: Path, *, python_version: str = fz.DEFAULT_PYTHON, stage: Path = 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    description, epilog = fz.help_texts(__doc__)
+    parser = argparse.ArgumentParser(description=description, epilog=epilog)
     parser.add_argument("--dist", type=Path, default=HERE.parent / "dist")
     parser.add_argument("--python-version", default=fz.DEFAULT_PYTHON)
     args = parser.parse_args()

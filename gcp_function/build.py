@@ -1,5 +1,6 @@
 """Builds the Cloud Functions package: dist/wia-security-gcp-function-<version>.zip, with the same core as
-the wheel.
+the wheel, and beside it dist/wia-security-gcp-scc-findings-writer-<version>.yaml, the custom IAM role
+the function's service account needs (gcp_function/deploy/scc-findings-writer.yaml).
 
     python gcp_function/build.py [--dist DIR] [--python-version 3.11]
 
@@ -20,6 +21,17 @@ import function_zip as fz  # noqa: E402
 
 #: Installed by the platform from the zip's requirements.txt (and so never vendored).
 PLATFORM_PROVIDED = ("functions-framework",)
+#: The custom IAM role the deploy docs have `gcloud iam roles create|update --file` read (docs/cloud/gcp.md).
+ROLE = HERE / "deploy" / "scc-findings-writer.yaml"
+
+
+def write_role(dist: Path) -> Path:
+    """The IAM role into `dist`, named with the version, as the Azure build ships its ARM template:
+    a dist/ without a source checkout still has what the deploy steps apply."""
+    dist.mkdir(parents=True, exist_ok=True)
+    target = dist / f"wia-security-gcp-scc-findings-writer-{fz.core_version()}.yaml"
+    shutil.copy2(ROLE, target)
+    return target
 
 
 def build(dist: Path, *, python_version: str = fz.DEFAULT_PYTHON, stage: Path = HERE / "build" / "package") -> Path:
@@ -33,11 +45,13 @@ def build(dist: Path, *, python_version: str = fz.DEFAULT_PYTHON, stage: Path = 
     fz.vendor(vendored, stage / "vendor", python_version=python_version, exclude=PLATFORM_PROVIDED)
     (stage / "requirements.txt").write_text(
         "# Everything else is vendored in vendor/ (gcp_function/build.py).\n" + "\n".join(platform) + "\n")
+    write_role(dist)
     return fz.write_zip(stage, dist / f"wia-security-gcp-function-{fz.core_version()}.zip")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    description, epilog = fz.help_texts(__doc__)
+    parser = argparse.ArgumentParser(description=description, epilog=epilog)
     parser.add_argument("--dist", type=Path, default=HERE.parent / "dist")
     parser.add_argument("--python-version", default=fz.DEFAULT_PYTHON)
     args = parser.parse_args()

@@ -25,6 +25,13 @@ _EPOCH = (2020, 1, 1, 0, 0, 0)
 _SKIP = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 
 
+def help_texts(doc: str) -> tuple[str, str]:
+    """A build script's docstring as argparse's `description` (its first paragraph whole: the first line
+    alone stopped mid-sentence) and `epilog` (the paragraphs after it but the indented usage lines)."""
+    first, *rest = doc.strip().split("\n\n")
+    return " ".join(first.split()), " ".join(" ".join(p.split()) for p in rest if not p.startswith(" "))
+
+
 def core_version() -> str:
     text = (ROOT / "core" / "_version.py").read_text(encoding="utf-8")
     return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)  # type: ignore[union-attr]

@@ -48,6 +48,7 @@ def test_zip_runs_alone_with_only_functions_framework(scc, tmp_path, samples):
     zip_path = builder.build(tmp_path / "dist", stage=tmp_path / "stage",
                              python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
     assert zip_path.name == f"wia-security-gcp-function-{__version__}.zip"
+    assert (tmp_path / "dist" / f"wia-security-gcp-scc-findings-writer-{__version__}.yaml").exists()   # the IAM role
     root = tmp_path / "source"
     with zipfile.ZipFile(zip_path) as zf:
         names = zf.namelist()
