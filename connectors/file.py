@@ -5,9 +5,13 @@ CEF) write one record per line. Crash consistency: whole batches are appended wi
 file that a crash left ending in a torn record gets a newline before the next record (so that
 record is not glued onto the fragment), and flush() fsyncs, so what a source commits after a
 flush (a Kafka offset, a TAXII checkpoint) is on the disk.
+
+A file the sink creates is readable and writable by its owner only (0600, whatever the umask), as the
+event store and the dead letters holding the same events are; a file that exists keeps its mode.
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import IO, Any, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -20,6 +24,14 @@ from wia_security.outputs import open_append, sync
 from .base import BaseSink, DeliveryReport, Rejected
 
 
+#: The mode of a file the sink creates: its events are security telemetry (user names, command lines).
+PRIVATE = 0o600
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, PRIVATE)
+
+
 class FileSink(BaseSink):
     def __init__(self, path: str, *, format: str = "wia", append: bool = True) -> None:
         self.path = path
@@ -27,8 +39,8 @@ class FileSink(BaseSink):
         self.name = f"file:{path}"
         # Unbuffered: a batch is on its way to the disk when send() reports it, and a failed write
         # leaves nothing behind in a buffer to surface later.
-        self._fh: IO[bytes] | None = (None if path == "-" else open_append(path) if append
-                                      else open(path, "wb", buffering=0))  # noqa: SIM115
+        self._fh: IO[bytes] | None = (None if path == "-" else open_append(path, PRIVATE) if append
+                                      else open(path, "wb", buffering=0, opener=_private))  # noqa: SIM115
         self._torn = False                       # a failed write may have left part of a line
 
     @classmethod

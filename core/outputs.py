@@ -26,13 +26,14 @@ def unwritable(path: str | os.PathLike[str]) -> str | None:
     return None if os.access(directory, os.W_OK | os.X_OK) else f"directory {directory} is not writable"
 
 
-def open_append(path: str) -> IO[bytes]:
-    """`path` opened for appending whole lines (O_APPEND, unbuffered).
+def open_append(path: str, mode: int = 0o666) -> IO[bytes]:
+    """`path` opened for appending whole lines (O_APPEND, unbuffered); created with `mode` (less the
+    umask) when it does not exist, so 0o600 keeps a new file private whatever the umask.
 
     A regular file that does not end with a newline ends with a record torn by a crash (a kill in
     the middle of a write, or a power cut before the data reached the disk). A newline is written
     first, so the fragment stays a line of its own and the next record is not glued onto it."""
-    fh = open(path, "ab", buffering=0)  # noqa: SIM115
+    fh = open(path, "ab", buffering=0, opener=lambda name, flags: os.open(name, flags, mode))  # noqa: SIM115
     try:
         info = os.fstat(fh.fileno())
         if stat.S_ISREG(info.st_mode) and info.st_size and _last_byte(path, info.st_size) not in (b"\n", None):
