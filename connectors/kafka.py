@@ -55,6 +55,9 @@ DEFAULT_DELIVERY_TIMEOUT_MS = 30_000
 DEFAULT_BATCH_SIZE = 500
 #: Consumer-group members must heartbeat within this; tansu and small clusters need >= 6 s.
 DEFAULT_SESSION_TIMEOUT_MS = 6_000
+#: Seconds a source without an assignment waits for a broker's metadata answer, once the idle timeout passed
+#: (the idle timeout itself, within these bounds): no answer ends the pull, naming the brokers.
+MIN_BROKER_ANSWER_SECONDS, MAX_BROKER_ANSWER_SECONDS = 2.0, 10.0
 TYPE_HEADER = "wia-type"
 #: librdkafka settings that hold a secret: refused in a URL (shell history, process lists, logs);
 #: give them as options (`password`, `ssl_key_password`, each with _env / _file) or in `config`.
@@ -310,9 +313,42 @@ def _configured_mechanism(settings: dict[str, Any]) -> str | None:
     return str(given[-1]) if given else None
 
 
+class _LibrdkafkaLog:
+    """librdkafka's `logger`: its log lines through this module's logger, each distinct line at most once per
+    LOG_REPEAT_SECONDS with how often it repeated meanwhile. Unset, librdkafka writes to stderr itself, and a
+    consumer whose broker refuses connections writes a FAIL line about every 50 ms until it is stopped."""
+
+    def __init__(self, client: str) -> None:
+        self._client = client
+        self._last: dict[str, tuple[float, int]] = {}      # line -> (when last logged, repeats since)
+
+    def log(self, level: int, _fmt: str, facility: str, _name: str, message: str) -> None:
+        # confluent-kafka calls log(level, "%s [%s] %s", facility, client name, message); the message starts
+        # with librdkafka's thread ("[thrd:HOST:PORT/bootstrap]: "), which says nothing the rest does not
+        line = f"{facility}: {_THREAD_PREFIX.sub('', message)}"
+        now = time.monotonic()
+        logged_at, repeats = self._last.get(line, (None, 0))
+        if logged_at is not None and now - logged_at < LOG_REPEAT_SECONDS:
+            self._last[line] = (logged_at, repeats + 1)
+            return
+        if len(self._last) >= _LOG_LINES_KEPT:
+            self._last.clear()
+        self._last[line] = (now, 0)
+        again = f" (repeated {repeats} times in the last {now - logged_at:.0f}s)" if repeats else ""
+        log.log(level, "%s: librdkafka %s%s", self._client, redact(line), again)
+
+
+#: a repeated librdkafka log line is logged again, with its count, at most this often
+LOG_REPEAT_SECONDS = 60.0
+_LOG_LINES_KEPT = 1_000
+_THREAD_PREFIX = re.compile(r"^\[thrd:[^\]]*\]: ")
+
+
 def _client(cls: Callable[[dict[str, Any]], Any], settings: dict[str, Any], name: str) -> Any:
     """A librdkafka client; settings it refuses (an unreadable ssl.key.location, a wrong key passphrase, an
-    unknown key) become a ConfigError naming the sink or source, not a KafkaException traceback."""
+    unknown key) become a ConfigError naming the sink or source, not a KafkaException traceback. Its log
+    lines go through _LibrdkafkaLog unless `config` gives a logger."""
+    settings = {"logger": _LibrdkafkaLog(name), **settings}
     try:
         return cls(settings)
     except KafkaException as exc:
@@ -329,9 +365,12 @@ class _ConnectionWatch:
     def __init__(self, chained: Callable[[KafkaError], None] | None = None) -> None:
         self.problem: str | None = None
         self.all_down = False
+        self.last_error: str | None = None     # any error, e.g. "Connect to ipv4#127.0.0.1:9092 failed: ..."
         self._chained = chained                # an error_cb given in `config` still gets every error
 
     def __call__(self, err: KafkaError) -> None:
+        if err.code() != KafkaError._ALL_BROKERS_DOWN:      # "1/1 brokers are down" says less than the cause
+            self.last_error = err.str()
         if err.code() in _HANDSHAKE_CODES or (err.code() == KafkaError._TRANSPORT and _TLS_REFUSAL_ALERT.search(err.str())):
             self.problem = err.str()
         elif err.code() == KafkaError._ALL_BROKERS_DOWN:
@@ -340,7 +379,7 @@ class _ConnectionWatch:
             self._chained(err)
 
     def reachable(self) -> None:
-        self.problem, self.all_down = None, False
+        self.problem, self.all_down, self.last_error = None, False, None
 
     def forget_problem(self) -> None:
         """A new batch asks for a fresh failure: librdkafka repeats a handshake failure at every reconnect
@@ -554,6 +593,7 @@ class KafkaSource:
         self.poll_timeout = poll_timeout
         self.stats = SourceStats()
         self.name = f"kafka:{bootstrap_servers}/{','.join(self.topics)}#{group_id}"
+        self._bootstrap = bootstrap_servers
         settings = {
             "bootstrap.servers": bootstrap_servers,
             "group.id": group_id,
@@ -599,9 +639,12 @@ class KafkaSource:
         """Yields batches until `stop` is set, or nothing arrived for `idle_timeout` seconds.
 
         The idle clock runs only while this member holds an assignment: joining a group (or waiting
-        out a dead member's session after a crash) is not idleness.
+        out a dead member's session after a crash) is not idleness. Without an assignment for
+        `idle_timeout` seconds, the brokers are asked for metadata: when none answers, DeliveryError
+        names them and the last connection error (a broker that is down is not an idle topic).
         """
         idle_since = time.monotonic()
+        asked_since = idle_since                # when the brokers last answered, or the start
         while not (stop is not None and stop.is_set()):
             messages = self._consumer.consume(self.batch_size, self.poll_timeout)
             refused = self._watch.refused
@@ -620,6 +663,23 @@ class KafkaSource:
             elif idle_timeout is not None and self._assigned_at is not None \
                     and time.monotonic() - max(idle_since, self._assigned_at) >= idle_timeout:
                 return
+            elif idle_timeout is not None and self._assigned_at is None \
+                    and time.monotonic() - asked_since >= idle_timeout:
+                self._ask_brokers(idle_timeout)
+                asked_since = time.monotonic()
+
+    def _ask_brokers(self, idle_timeout: float) -> None:
+        """Raises DeliveryError when no bootstrap broker answers a metadata request (librdkafka retries
+        connecting forever, and without an assignment the idle clock never starts)."""
+        wait = min(max(idle_timeout, MIN_BROKER_ANSWER_SECONDS), MAX_BROKER_ANSWER_SECONDS)
+        try:
+            self._consumer.list_topics(self.topics[0], timeout=wait)
+        except KafkaException as exc:
+            err = exc.args[0]
+            last = self._watch.last_error or (err.str() if isinstance(err, KafkaError) else str(err))
+            raise DeliveryError(f"no Kafka broker answered at {self._bootstrap} within the idle timeout "
+                                f"({idle_timeout:g}s, then {wait:g}s for metadata); last connection error: {last}",
+                                sink=self.name) from None
 
     def _to_batch(self, messages: list[Any]) -> KafkaBatch:
         items: list[Item] = []
