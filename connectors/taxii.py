@@ -49,6 +49,7 @@ from .base import Rejected
 from .config import resolve_options, reveal
 from .delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
 from .delivery.http import is_retryable_status
+from .delivery.urls import warn_plain_http_secret
 
 log = logging.getLogger("wia_security.connectors.taxii")
 
@@ -124,6 +125,9 @@ class TaxiiClient:
                  verify: bool | str = True) -> None:
         self.url = url if url.endswith("/") else url + "/"
         self._auth = _credentials(user, password, token)
+        if self._auth:
+            warn_plain_http_secret(f"taxii:{urlsplit(self.url).hostname}", self.url,
+                                   "TAXII token" if "auth" in self._auth else "TAXII password")
         self.verify = verify
         self._headers = threading.local()
 

@@ -7,7 +7,9 @@ and unknown options are refused naming the known ones.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl, urlsplit
@@ -81,6 +83,54 @@ def warn_tls_off(name: str, option: str) -> None:
     reaches stderr even with no logging configured)."""
     log.warning("%s: TLS certificate verification is OFF (%s): anyone on the network path can read and "
                 "change this traffic, the credential included", name, option)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """This machine: 127.0.0.0/8, ::1 or the name localhost (which resolves there); any other name may
+    resolve anywhere."""
+    if not host:
+        return False
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+_plain_http_warned: set[str] = set()
+_plain_http_lock = threading.Lock()
+
+
+def warn_plain_http_secret(name: str, url: str, secret: str) -> bool:
+    """The one warning every connector logs when `secret` (e.g. "HEC token") would cross the network
+    unencrypted: `url` is http:// to a host that is not this machine. Once per destination (scheme, host
+    and port) per process; True when this call warned. Plain http:// is for a test server on 127.0.0.1."""
+    parts = urlsplit(url)
+    if parts.scheme.lower().rsplit("+", 1)[-1] != "http" or not parts.hostname or is_loopback_host(parts.hostname):
+        return False            # no host: nothing is sent anywhere (the connector refuses the URL)
+    destination = f"http://{url_netloc(parts)}"
+    with _plain_http_lock:
+        if destination in _plain_http_warned:
+            return False
+        _plain_http_warned.add(destination)
+    log.warning("%s: the %s is sent over plain HTTP to %s, which is not this machine: anyone on the network "
+                "path can read it and use it. Use https:// (plain http:// is meant for a test server on "
+                "127.0.0.1 or localhost)", name, secret, destination)
+    return True
+
+
+def url_netloc(parts: Any) -> str:
+    """host[:port] of a urlsplit() result, without credentials; an IPv6 address in brackets; '' for none."""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:              # a port that is not a number: refused by whoever opens the URL
+        port = None
+    return host + (f":{port}" if port else "")
 
 
 def tls_verification(name: str, tls_verify: Any, ca_file: str | None) -> bool | str:

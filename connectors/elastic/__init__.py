@@ -35,7 +35,7 @@ from ..config import reveal
 from ..delivery.batching import Batch, BatchingSink, BatchItem, Outcome
 from ..delivery.http import is_retryable_status
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
-from ..delivery.urls import boolean, seconds
+from ..delivery.urls import boolean, seconds, warn_plain_http_secret
 from . import template
 
 #: Elastic's bulk guidance: requests of a few MB to ~15 MB; `http.max_content_length` is 100 MB.
@@ -92,6 +92,8 @@ class ElasticSink(BatchingSink):
             remember_basic_auth(*plain_key)
         if username:
             remember_basic_auth(username, reveal(password))
+        if plain_key or username or password:
+            warn_plain_http_secret(self.name, url, "API key" if plain_key else "password")
         self.client = client if client is not None else self._client(
             url, api_key=plain_key, username=username, password=reveal(password), verify=verify,
             ca_certs=ca_certs, request_timeout=request_timeout, extra=client_options or {})

@@ -393,8 +393,9 @@ def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTI
 # -- client plumbing -------------------------------------------------------------------------------------
 def _client(url: str, key: str, verify_tls: bool | str, timeout: float | None) -> Any:
     remember(key)                            # masked if MISP ever echoes it in an error
+    from ..delivery.urls import warn_plain_http_secret, warn_tls_off
+    warn_plain_http_secret(f"misp:{urlsplit(url).netloc}", url, "MISP API key")
     if verify_tls is False:
-        from ..delivery.urls import warn_tls_off
         warn_tls_off(f"misp:{urlsplit(url).netloc}", "verify=false")
     from pymisp import PyMISP
     from pymisp.exceptions import PyMISPError

@@ -34,7 +34,7 @@ from wia_security.errors import ConfigError, DeliveryError
 from .. import _eventview as view
 from ..config import Secret, reveal
 from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
-from ..delivery.urls import parse_sink_url, tls_verification
+from ..delivery.urls import parse_sink_url, tls_verification, warn_plain_http_secret
 from . import mapping
 from ._headers import check_header_secret
 
@@ -71,6 +71,7 @@ class SplunkSoarSink(BatchingSink):
         host = parts.hostname + (f":{parts.port}" if parts.port else "")
         super().__init__(name=f"splunk-soar:{host}", delivery=delivery, dead_letter=dead_letter, **machinery)
         self.base_url = f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
+        warn_plain_http_secret(self.name, self.base_url, "Splunk SOAR automation token")
         self.label, self.playbook, self.scope, self.sensitivity = label, playbook, scope, sensitivity
         self.timeout = timeout or DEFAULT_TIMEOUT
         self.session = new_session(verify=tls_verification(self.name, tls_verify, ca_file),

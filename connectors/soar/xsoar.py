@@ -30,7 +30,7 @@ from wia_security.errors import ConfigError, DeliveryError
 from .. import _eventview as view
 from ..config import Secret, reveal
 from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
-from ..delivery.urls import parse_sink_url, tls_verification
+from ..delivery.urls import parse_sink_url, tls_verification, warn_plain_http_secret
 from ..delivery.policy import parse_retry_after
 from . import mapping
 from ._headers import check_header_secret
@@ -72,6 +72,7 @@ class XsoarSink(BatchingSink):
         host = parts.hostname + (f":{parts.port}" if parts.port else "")
         super().__init__(name=f"xsoar:{host}", delivery=delivery, dead_letter=dead_letter, **machinery)
         self.base_url = f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
+        warn_plain_http_secret(self.name, self.base_url, "XSOAR API key")
         self.incident_type, self.playbook = incident_type, playbook
         # tls_verify=false with a ca_file verifies against the CA file, as the other connectors do
         # (demisto-py alone would turn verification off and ignore the file)

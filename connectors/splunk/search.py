@@ -34,7 +34,7 @@ from wia_security.outputs import held_exclusively, replace_durably
 from wia_security.reader import Item
 
 from ..config import Secret, resolve_options
-from ..delivery.urls import boolean, seconds, tls_verification
+from ..delivery.urls import boolean, seconds, tls_verification, warn_plain_http_secret
 from .hec import SOURCETYPE_PREFIX
 
 SPLUNK_MANAGEMENT_PORT = 8089
@@ -61,6 +61,7 @@ class SplunkSearchSource:
             raise ConfigError("a Splunk authentication token is required (token_env / token_file)", key="token")
         self.host, self.port, self.scheme = parts.hostname, parts.port or SPLUNK_MANAGEMENT_PORT, parts.scheme
         self.name = f"splunk-search:{self.host}:{self.port}"
+        warn_plain_http_secret(self.name, url, "Splunk token")
         self._token = token if isinstance(token, Secret) else Secret(str(token), "argument")
         # as the HEC sink: a CA file wins over tls_verify=false (warned), verification off is warned
         verification = tls_verification(self.name, tls_verify, ca_file)
