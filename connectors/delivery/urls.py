@@ -27,7 +27,7 @@ MACHINERY_OPTIONS = frozenset({"dead_letter", "sleep", "clock"})
 @dataclass
 class SinkUrl:
     base: str                         # transport://host[:port]/path, without credentials or query
-    where: str                        # scheme://host, safe for messages and logs
+    where: str                        # scheme://host[:port], safe for messages and logs
     options: dict[str, Any]           # the sink's own options, secrets resolved
     delivery: DeliveryPolicy | None
 
@@ -36,13 +36,20 @@ def parse_sink_url(url: str, options: Mapping[str, Any], *, product: str, known:
                    required: Mapping[str, str] | None = None, booleans: Iterable[str] = ("tls_verify",),
                    numbers: Iterable[str] = (), integers: Iterable[str] = ()) -> SinkUrl:
     """Parse and check a sink URL and its options. `required` maps option -> what to say when it is missing."""
-    from wia_security.connectors.config import resolve_options
+    from wia_security.connectors.config import is_secret_key, resolve_options
 
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     prefix = scheme.split("+", 1)[0]
     transport = scheme.split("+", 1)[1] if "+" in scheme else "https"
-    where = f"{scheme}://{parts.hostname}"
+    where = f"{scheme}://{url_netloc(parts)}"
+    if not parts.hostname:
+        raise ConfigError(f"no host: expected {prefix}+https://HOST[:PORT]", key="url", source=where)
+    try:
+        parts.port
+    except ValueError:
+        raise ConfigError(f"the port is not a number from 1 to 65535: expected {prefix}+https://HOST[:PORT]",
+                          key="url", source=f"{scheme}://{parts.hostname}") from None
     if transport not in ("http", "https"):
         raise ConfigError(f"use {prefix}+https:// ({prefix}+http:// only for a local test server)", key="url",
                           source=where)
@@ -60,7 +67,9 @@ def parse_sink_url(url: str, options: Mapping[str, Any], *, product: str, known:
     known = tuple(known)
     unknown = set(raw) - set(known) - MACHINERY_OPTIONS
     if unknown:
-        raise ConfigError(f"unknown {product} option(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}",
+        # a secret is given only by reference: name the spellings that are accepted
+        shown = [f"{k}_env / {k}_file" if is_secret_key(k) else k for k in known]
+        raise ConfigError(f"unknown {product} option(s) {', '.join(sorted(unknown))}; known: {', '.join(shown)}",
                           key=sorted(unknown)[0], source=where)
     for key in booleans:
         if key in raw:
@@ -74,8 +83,7 @@ def parse_sink_url(url: str, options: Mapping[str, Any], *, product: str, known:
     for key, hint in (required or {}).items():
         if key not in raw:
             raise ConfigError(f"{hint}: {key}_env=VAR or {key}_file=/path", key=key, source=where)
-    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return SinkUrl(f"{transport}://{netloc}{parts.path}", where, raw, delivery)
+    return SinkUrl(f"{transport}://{url_netloc(parts)}{parts.path}", where, raw, delivery)
 
 
 def warn_tls_off(name: str, option: str) -> None:

@@ -109,9 +109,10 @@ class HecSink(BatchingSink):
         if not 1 <= max_content_length <= HEC_MAX_CONTENT_LENGTH_CEILING:
             raise ConfigError(f"must be between 1 and {HEC_MAX_CONTENT_LENGTH_CEILING}", key="max_content_length")
         port = parts.port or HEC_DEFAULT_PORT
-        self.base_url = f"{parts.scheme}://{parts.hostname}:{port}{parts.path.rstrip('/')}"
+        address = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname      # an IPv6 one in brackets
+        self.base_url = f"{parts.scheme}://{address}:{port}{parts.path.rstrip('/')}"
         policy = (delivery or DeliveryPolicy()).capped(max_events=None, max_bytes=max_content_length)
-        super().__init__(name=f"splunk:{parts.hostname}:{port}", delivery=policy, dead_letter=dead_letter, **machinery)
+        super().__init__(name=f"splunk:{address}:{port}", delivery=policy, dead_letter=dead_letter, **machinery)
         self.index, self.source, self.sourcetype, self.host = index, source, sourcetype, host
         self.gzip, self.ack, self.ack_timeout, self.timeout = bool(gzip), bool(ack), float(ack_timeout), timeout
         self.channel = channel or str(uuid.uuid4())
