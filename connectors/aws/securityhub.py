@@ -197,6 +197,12 @@ class SecurityHubSink(BatchingSink):
             try:
                 account_id = sts.get_caller_identity()["Account"]
             except Exception as exc:  # noqa: BLE001 - no credentials, no network: say so plainly
+                if type(exc).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
+                    # account_id would not help: BatchImportFindings needs credentials too
+                    raise ConfigError("no AWS credentials found (environment variables, the shared credentials "
+                                      "or config file, a role of the instance or container): configure them; "
+                                      f"STS GetCallerIdentity said {type(exc).__name__}",
+                                      key="credentials") from None
                 raise ConfigError(f"cannot tell the caller's AWS account (STS GetCallerIdentity failed: "
                                   f"{type(exc).__name__}); pass account_id", key="account_id") from None
         if not re.fullmatch(r"\d{12}", account_id):

@@ -176,3 +176,20 @@ def test_url_options():
         open_sink("securityhub://us-east-1?account_id=123456789012&color=blue")
     with pytest.raises(ConfigError, match="12 digits"):
         open_sink("securityhub://us-east-1?account_id=1234")
+
+
+def test_no_credentials_is_named_as_such_not_as_a_missing_account_id(monkeypatch, tmp_path):
+    """With no credentials anywhere, STS GetCallerIdentity raises NoCredentialsError; the error said
+    'pass account_id', which would not help (BatchImportFindings needs credentials too)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    import boto3
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)     # an earlier test's session has its credentials
+    with pytest.raises(ConfigError, match="no AWS credentials found") as caught:
+        open_sink("securityhub://us-east-1")
+    assert "pass account_id" not in str(caught.value)
