@@ -190,7 +190,8 @@ def package(app: Path, out_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # the docstring's first paragraph whole: its first line alone stops mid-sentence
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.strip().split("\n\n")[0].split()))
     parser.add_argument("--out", default=str(ROOT / "dist"), help="where the .tgz goes (default dist/)")
     parser.add_argument("--keep-tree", default=None, help="build the app tree here instead of a temp dir")
     args = parser.parse_args(argv)

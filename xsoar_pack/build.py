@@ -162,7 +162,8 @@ def zip_pack(tree: Path, out_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # the docstring's first paragraph whole: its first line alone stops mid-sentence
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.strip().split("\n\n")[0].split()))
     parser.add_argument("--out", default=str(ROOT / "dist"))
     parser.add_argument("--validate-only", action="store_true")
     args = parser.parse_args(argv)
