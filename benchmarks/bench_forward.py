@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from _common import corpus, race, table
 
@@ -22,6 +22,10 @@ from wia_security.connectors.dead_letter import DeadLetterFile
 from wia_security.connectors.sqlite import EventStore, SqliteSink, _INSERT
 from wia_security.pipeline import Forwarder
 from wia_security.reader import InputSource
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+US = timedelta(microseconds=1)
 
 
 def main(n: int = 50_000) -> None:
@@ -56,8 +60,11 @@ def run(events: list) -> None:
             for line in fh:
                 e = jsonio.loads(line)
                 ts = e["timestamp"]
-                ms = int(datetime.fromisoformat(ts).timestamp() * 1000)
-                rows.append((e["id"], e["type"], ms, ts, e["severity"], e["source"]["name"], line.decode()))
+                moment = datetime.fromisoformat(ts)
+                updated = e["data"].get("updated_at")      # an incident's version, compared on conflict
+                rows.append((e["id"], e["type"], int(moment.timestamp() * 1000), ts, e["severity"], e["source"]["name"],
+                             line.decode(), (moment - EPOCH) // US,
+                             updated and (datetime.fromisoformat(updated) - EPOCH) // US))
                 if len(rows) == 1000:
                     db.execute("BEGIN"); db.executemany(_INSERT, rows); db.execute("COMMIT"); rows = []
         if rows:
@@ -77,7 +84,8 @@ def run(events: list) -> None:
 
 INSTRUCTION_SETUP = """
 import os, sys, tempfile
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+EPOCH, US = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
 sys.path[:0] = ["../tests", "../tests/core/validation"]
 from test_parity import builder_events
 from wia_security import jsonio
@@ -97,9 +105,11 @@ INSTRUCTION_WORK = {
     "floor: parse + SQLite insert": (
         "store = EventStore(os.path.join(tmp, 'f.db')); db = store._db; rows = []\n"
         "for line in open(path, 'rb'):\n"
-        "    e = jsonio.loads(line); ts = e['timestamp']\n"
-        "    rows.append((e['id'], e['type'], int(datetime.fromisoformat(ts).timestamp() * 1000), ts, e['severity'],"
-        " e['source']['name'], line.decode()))\n"
+        "    e = jsonio.loads(line); ts = e['timestamp']; moment = datetime.fromisoformat(ts)\n"
+        "    updated = e['data'].get('updated_at')\n"
+        "    rows.append((e['id'], e['type'], int(moment.timestamp() * 1000), ts, e['severity'],"
+        " e['source']['name'], line.decode(), (moment - EPOCH) // US,"
+        " updated and (datetime.fromisoformat(updated) - EPOCH) // US))\n"
         "db.execute('BEGIN'); db.executemany(_INSERT, rows); db.execute('COMMIT')"),
     "wia-security forward": (
         "with SqliteSink(os.path.join(tmp, 's.db')) as sink, DeadLetterFile(os.path.join(tmp, 'd')) as dead, "

@@ -1,14 +1,24 @@
 """The embedded event store: WIA events in one SQLite file, indexed by time, type and severity.
 
 `sqlite:///wia-events.db` (relative path) or `sqlite:////var/lib/wia/events.db` (absolute).
-Writes are idempotent on the event id: storing an event whose id is already present changes
-nothing and is counted as a duplicate. Standard library only.
+One row per event id. Storing an id already present replaces the stored event only when the new one
+is a newer version of it: its `timestamp` is a later instant, or the same instant with a later
+`data.updated_at` (an incident's; absent counts as earliest). Instants are compared, not spellings
+(`+02:00` and `Z` offsets alike), to the microsecond. Anything else (a re-send, an older version
+arriving after a newer one) changes nothing and is counted as a duplicate, so at-least-once
+redelivery stays harmless and retries out of order never bring an old status back. The comparison
+runs in the insert statement itself (an upsert), so concurrent writers on one file stay correct.
+Standard library only.
+
+Schema versions (`PRAGMA user_version`): 1 (released 0.1.0) had no version columns; 2 adds `ts_us`
+and `updated_us`, filled from each stored event when a version-1 store is first opened, in one
+transaction (a crash leaves the store at version 1, migrated again on the next open).
 """
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Sequence
 from urllib.parse import unquote, urlsplit
 
@@ -20,7 +30,7 @@ from .base import BaseSink, DeliveryReport, Rejected
 from .dead_letter import create_private
 
 DEFAULT_URL = "sqlite:///wia-events.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS events (
@@ -30,14 +40,28 @@ CREATE TABLE IF NOT EXISTS events (
     timestamp   TEXT NOT NULL,
     severity    REAL NOT NULL,
     source_name TEXT,
-    body        TEXT NOT NULL
+    body        TEXT NOT NULL,
+    ts_us       INTEGER,
+    updated_us  INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
 CREATE INDEX IF NOT EXISTS events_type_ts ON events (type, ts_ms);
 CREATE INDEX IF NOT EXISTS events_severity ON events (severity);
 """
-_INSERT = ("INSERT INTO events (id, type, ts_ms, timestamp, severity, source_name, body) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING")
+# ts_us: the envelope timestamp in epoch microseconds; updated_us: data.updated_at likewise, NULL when
+# absent (the earliest, hence the IFNULL floor below every real instant).
+_VERSION_COLUMNS = {"ts_us": "INTEGER", "updated_us": "INTEGER"}
+_EARLIEST = -(2 ** 63)
+_INSERT = ("INSERT INTO events (id, type, ts_ms, timestamp, severity, source_name, body, ts_us, updated_us) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+           "type = excluded.type, ts_ms = excluded.ts_ms, timestamp = excluded.timestamp, "
+           "severity = excluded.severity, source_name = excluded.source_name, body = excluded.body, "
+           "ts_us = excluded.ts_us, updated_us = excluded.updated_us "
+           "WHERE excluded.ts_us > events.ts_us OR (excluded.ts_us = events.ts_us AND "
+           f"IFNULL(excluded.updated_us, {_EARLIEST}) > IFNULL(events.updated_us, {_EARLIEST}))")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+_MIGRATE_CHUNK = 10_000                 # rows read at a time when a migration fills the version columns
 
 
 def path_from_url(url: str) -> str:
@@ -53,14 +77,48 @@ def path_from_url(url: str) -> str:
     return path
 
 
-def epoch_ms(timestamp: str) -> int:
+def _instant(timestamp: str) -> datetime:
     try:
         moment = datetime.fromisoformat(timestamp)     # fast C path for the common spellings
         if moment.tzinfo is None:
             raise ValueError
     except ValueError:
         moment = parse_iso(timestamp)                  # any RFC 3339 spelling
-    return int(moment.timestamp() * 1000)
+    return moment
+
+
+def epoch_ms(timestamp: str) -> int:
+    return int(_instant(timestamp).timestamp() * 1000)
+
+
+def epoch_us(timestamp: str) -> int:
+    """Exact integer microseconds (a float product could make two instants 1 µs apart compare equal)."""
+    return (_instant(timestamp) - _EPOCH) // _US
+
+
+def _updated_us(event: dict[str, Any]) -> int | None:
+    """data.updated_at as epoch microseconds; None when the event has none."""
+    data = event.get("data")
+    updated = data.get("updated_at") if isinstance(data, dict) else None
+    if updated is None:
+        return None
+    if not isinstance(updated, str):
+        raise TypeError(f"data.updated_at is {type(updated).__name__}, not an RFC 3339 date-time string")
+    try:
+        return epoch_us(updated)
+    except ValueError:
+        raise ValueError(f"data.updated_at {updated[:64]!r} is not an RFC 3339 date-time") from None
+
+
+def _stored_versions(timestamp: str, body: str) -> tuple[int, int | None]:
+    """(ts_us, updated_us) of a row stored before schema version 2. Its timestamp parsed when it was
+    stored; an unreadable data.updated_at in its body counts as absent (the row cannot be refused now)."""
+    try:
+        event = jsonio.loads(body)
+        updated = _updated_us(event) if isinstance(event, dict) else None
+    except (TypeError, ValueError, OverflowError):
+        updated = None
+    return epoch_us(timestamp), updated
 
 
 @dataclass(slots=True)
@@ -98,15 +156,44 @@ class EventStore:
             # survives a killed process but may lose the last commits on power loss.)
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_DDL)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._migrate()
         except OSError as exc:              # a missing folder, a folder we may not write in
             raise ConfigError(f"cannot open the SQLite store: {exc.strerror or exc}{_hint(path)}", source=path) from None
         except sqlite3.Error as exc:        # a directory, a missing folder, not a database, read-only...
             raise ConfigError(f"cannot open the SQLite store: {exc}{_hint(path)}", source=path) from None
 
+    def _migrate(self) -> None:
+        """Bring a store of an older schema version to SCHEMA_VERSION in one transaction."""
+        db = self._db
+        if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")       # the write lock first: another process may be migrating too
+        try:
+            if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                present = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+                for column, kind in _VERSION_COLUMNS.items():
+                    if column not in present:
+                        db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
+                # Rows without versions: a version-1 store's (0.1.0 also leaves them when it writes to a
+                # store this version migrated, and sets user_version back to 1).
+                after = -(2 ** 63)
+                while rows := db.execute("SELECT rowid, timestamp, body FROM events WHERE rowid > ? AND ts_us IS NULL "
+                                         "ORDER BY rowid LIMIT ?", (after, _MIGRATE_CHUNK)).fetchall():
+                    db.executemany("UPDATE events SET ts_us = ?, updated_us = ? WHERE rowid = ?",
+                                   ((*_stored_versions(ts, body), rowid) for rowid, ts, body in rows))
+                    after = rows[-1][0]
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     def insert(self, events: Sequence[dict[str, Any]],
                bodies: Sequence[str | None] | None = None) -> tuple[int, int, list[Rejected]]:
-        """Store events in one transaction -> (inserted, duplicates, rejected).
+        """Store events in one transaction -> (stored, duplicates, rejected).
+
+        `stored` counts new ids and newer versions that replaced a stored one; `duplicates` the rest
+        (same or older versions of a stored id, and repeats within the batch).
 
         `bodies[i]`, when given and not None, is the JSON text of `events[i]` as received (the
         pipeline passes the input line of an event it did not change): stored as is, not re-serialized."""
@@ -117,8 +204,11 @@ class EventStore:
             try:
                 body = (bodies[i] if bodies is not None else None) or dumps(e)
                 source = e.get("source")
-                rows.append((e["id"], e["type"], epoch_ms(e["timestamp"]), e["timestamp"], e["severity"],
-                             source.get("name") if isinstance(source, dict) else None, body))
+                timestamp = e["timestamp"]
+                moment = _instant(timestamp)
+                rows.append((e["id"], e["type"], int(moment.timestamp() * 1000), timestamp, e["severity"],
+                             source.get("name") if isinstance(source, dict) else None, body,
+                             (moment - _EPOCH) // _US, _updated_us(e)))
             except KeyError as exc:         # a library caller that did not validate first (the CLI does)
                 rejected.append(Rejected(f"cannot store event: it has no {exc.args[0]!r} (the store indexes id, type, "
                                          "timestamp and severity: validate events before sending them)",
@@ -193,7 +283,8 @@ class EventStore:
 
 
 class SqliteSink(BaseSink):
-    """Sink over the embedded store; duplicates (same event id) are reported, not stored twice."""
+    """Sink over the embedded store: one event per id, a newer version replacing an older one; a re-send
+    or an older version is reported as a duplicate, not stored."""
 
     def __init__(self, path: str) -> None:
         self.store = EventStore(path)
