@@ -37,6 +37,7 @@ from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
 from ..delivery.urls import parse_sink_url, tls_verification, warn_plain_http_secret
 from . import mapping
 from ._headers import check_header_secret
+from ._recent import RECENT_IDS_KEPT, RecentMap, RecentSet
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class SplunkSoarSink(BatchingSink):
     def __init__(self, base_url: str, *, token: Secret | str, label: str = DEFAULT_LABEL,
                  playbook: str | None = None, scope: str = "new", sensitivity: str = DEFAULT_SENSITIVITY,
                  tls_verify: bool = True, ca_file: str | None = None, timeout: Any = None,
+                 recent_ids_kept: int = RECENT_IDS_KEPT,
                  delivery: DeliveryPolicy | None = None, dead_letter: Any = None, **machinery: Any) -> None:
         from ..delivery.http import DEFAULT_TIMEOUT, new_session
 
@@ -76,16 +78,19 @@ class SplunkSoarSink(BatchingSink):
         self.timeout = timeout or DEFAULT_TIMEOUT
         self.session = new_session(verify=tls_verification(self.name, tls_verify, ca_file),
                                    headers={"ph-auth-token": reveal(token) or "", "Content-Type": "application/json"})
-        #: event id -> container id, for every event delivered or found already there
-        self.containers: dict[str, int] = {}
-        #: container id -> playbook run id (or the reason the playbook did not start)
-        self.playbook_runs: dict[int, int | str] = {}
+        # Each table keeps the latest `recent_ids_kept` ids (a gateway sends for weeks): a retry or re-send
+        # of an id further back is asked of SOAR again (existing_container_id: never a second container).
+        #: event id -> container id, for the recent events delivered or found already there
+        self.containers: RecentMap[str, int] = RecentMap(recent_ids_kept)
+        #: container id -> playbook run id (or the reason the playbook did not start), recent containers
+        self.playbook_runs: RecentMap[int, int | str] = RecentMap(recent_ids_kept)
         #: event ids whose create request was sent without an answer saying what became of it (lost,
         #: cut, a proxy's page, a retryable error): a duplicate answer to a later attempt is then taken
-        #: for the container that attempt made, and the playbook is started on it
-        self._unanswered: set[str] = set()
+        #: for the container that attempt made, and the playbook is started on it. An event whose
+        #: attempts all failed stays here until pushed out by newer ones.
+        self._unanswered: RecentSet[str] = RecentSet(recent_ids_kept)
         #: event ids whose container exists but whose playbook start was refused for a while: started on the retry
-        self._playbook_due: set[str] = set()
+        self._playbook_due: RecentSet[str] = RecentSet(recent_ids_kept)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SplunkSoarSink":

@@ -34,6 +34,7 @@ from ..delivery.urls import parse_sink_url, tls_verification, warn_plain_http_se
 from ..delivery.policy import parse_retry_after
 from . import mapping
 from ._headers import check_header_secret
+from ._recent import RECENT_IDS_KEPT, RecentMap
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class XsoarSink(BatchingSink):
     def __init__(self, base_url: str, *, token: Secret | str, auth_id: str | int | None = None,
                  incident_type: str = DEFAULT_INCIDENT_TYPE, playbook: str | None = None, tls_verify: bool = True,
                  ca_file: str | None = None, timeout: float | tuple[float, float] | None = None,
-                 delivery: DeliveryPolicy | None = None, dead_letter: Any = None, **machinery: Any) -> None:
+                 recent_ids_kept: int = RECENT_IDS_KEPT, delivery: DeliveryPolicy | None = None, dead_letter: Any = None, **machinery: Any) -> None:
         import demisto_client
 
         from ..delivery.http import DEFAULT_TIMEOUT
@@ -86,8 +87,9 @@ class XsoarSink(BatchingSink):
         self.timeout = timeout or DEFAULT_TIMEOUT
         pool = self.client.api_client.rest_client.pool_manager
         pool.urlopen = _without_retries_or_redirects(pool.urlopen)
-        #: event id -> incident id, for every event delivered or found already there
-        self.incidents: dict[str, str] = {}
+        #: event id -> incident id, for the latest `recent_ids_kept` events delivered or found already there
+        #: (a gateway sends for weeks; de-duplication is XSOAR's search before create, not this table)
+        self.incidents: RecentMap[str, str] = RecentMap(recent_ids_kept)
         #: why events sent again would not be found (XSOAR dropped the wiaeventid field), once seen
         self.deduplication_problem: str | None = None
 
