@@ -41,8 +41,8 @@ from wia_security.formats import convert, get_format
 from wia_security.outputs import held_exclusively, replace_durably
 from wia_security.redact import remember_basic_auth
 from wia_security.taxii_settle import (DEFAULT_SETTLE_SECONDS, Clocks, ahead_warning, classify, date_behind, iso_micro,
-                                       just_before, measure, page_bounds, reaches_past, server_clock, settle_seconds,
-                                       stored_past_horizon, stored_past_warning)
+                                       just_before, measure, moved_on, page_bounds, reaches_past, server_clock,
+                                       settle_seconds, stored_past_horizon, stored_past_warning)
 from wia_security.timeutil import parse_iso
 
 from .base import Rejected
@@ -632,6 +632,8 @@ class TaxiiSource:
                 if self._stored_past:
                     log.warning("%s: %s; %s", self.collection.url, stored_past_warning(str(checkpoint.added_after), clocks),
                                 _reset(checkpoint_path))
+            else:                          # the horizon of the latest answer: the manifest is asked after the walk
+                clocks = moved_on(clocks, self.settle, page.server_date, round_trip=self.client._round_trip())
             # with settle 0 nothing settles, but a stamp ahead of the server's clock is not taken as the checkpoint
             threshold = clocks.cutoff if self.settle else clocks.horizon
             if tail or page.items and _reaches_past(page, threshold):

@@ -20,7 +20,7 @@ cutoff, once a page reaches past it) and keeps the position it returns.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterable
@@ -143,6 +143,16 @@ def measure(settle: float, server_now: datetime | None, *, round_trip: timedelta
     except OverflowError:              # a clock within a day of the year 1: nothing is that old
         cut = datetime.min.replace(tzinfo=timezone.utc)
     return Clocks(cut, horizon, server_now, past_date, ours)
+
+
+def moved_on(clocks: Clocks, settle: float, server_now: datetime | None, *, round_trip: timedelta = timedelta(0),
+             our_now: datetime | None = None) -> Clocks:
+    """A walk's clocks at a later answer: the cutoff stays where the first answer put it (measure), the horizon moves
+    on with the clocks. A walk may last longer than the window (many pages, a slow server): what the server stamped
+    meanwhile by its own clock is honest, yet past the first answer's horizon it was taken as stamped ahead, read at
+    once while still settling (partial events) with a warning blaming the publisher."""
+    later = measure(settle, server_now, round_trip=round_trip, our_now=our_now).horizon
+    return replace(clocks, horizon=max(clocks.horizon, later))
 
 
 def date_behind(clocks: Clocks) -> str | None:
@@ -289,8 +299,9 @@ class SettleWindow:
     cutoff (with settle 0: past the horizon) and returns Get Manifest entries (or Get Objects objects) added after
     the instant, or None when it cannot list them all (the page then waits): they split a straddling page, tell
     the objects stamped ahead of the server's clock (Clocks.horizon) from those settling, and count what the walk
-    holds. The clocks are measured at the first page. A page holding settling objects ends the walk; objects
-    stamped ahead come last in date_added order and are read when met, the position then kept at the cutoff."""
+    holds. The cutoff is measured at the first page, the horizon at each page until then (moved_on). A page
+    holding settling objects ends the walk; objects stamped ahead come last in date_added order and are read when
+    met, the position then kept at the cutoff."""
 
     def __init__(self, settle: float = DEFAULT_SETTLE_SECONDS) -> None:
         self.settle = settle_seconds(settle)
@@ -308,6 +319,9 @@ class SettleWindow:
         if self.clocks is None:
             self.clocks = measure(self.settle, server_clock(date_header, round_trip), round_trip=round_trip,
                                   latest=latest, our_now=our_now)
+        elif not self._asked:          # the horizon of the latest answer, until the objects are told apart
+            self.clocks = moved_on(self.clocks, self.settle, server_clock(date_header, round_trip),
+                                   round_trip=round_trip, our_now=our_now)
         clocks = self.clocks
         if not objects or not reaches_past(first, last, len(objects), clocks.cutoff if self.settle else clocks.horizon):
             return Settled(objects, position=last or first)

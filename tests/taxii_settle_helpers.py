@@ -3,6 +3,7 @@ medallion (tests/servers/medallion.py): time passes on the server (`medallion.cl
 `Date` header and the date_added it stamps), not by sleeping."""
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 import uuid
@@ -161,3 +162,41 @@ def stuck_behind_a_stamp_ahead(medallion, still_listed: bool = True) -> tuple[li
     stix = get_format("stix")
     made = [[e["id"] for outcome in stix.to_wia_each([indicator(n)]) for e in outcome.events] for n in range(3)]
     return made[0] + made[1], made[2]
+
+
+def clock_moves_during_the_walk(medallion, monkeypatch, added: dict, *, date_paged: bool = False) -> list[str]:
+    """A walk lasting longer than the window (many pages, a slow server): before the first Get Objects request that
+    continues a walk (one with `next`, or, `date_paged`, the second of all), two minutes pass on the server's clock
+    and it adds `added`, stamped by that clock. `date_paged`: the server leaves `next` out of its answers (TAXII makes
+    it optional), so a client pages by date and its later pages list what was added meanwhile (medallion's `next`
+    pages list what was there at the first). Returns the Get Objects queries asked."""
+    served = medallion.server.app.app
+    asked: list[str] = []
+
+    def slow_walk(environ, start_response):
+        if environ["REQUEST_METHOD"] != "GET" or not environ["PATH_INFO"].endswith("/objects/"):
+            return served(environ, start_response)
+        asked.append(environ["QUERY_STRING"])
+        continues = len(asked) == 2 if date_paged else "next=" in environ["QUERY_STRING"]
+        if continues and not any(o["id"] == added["id"] for o in _stored(medallion)):
+            medallion.clock_offset += 120
+            medallion.load(WRITABLE, [added], medallion.now())
+        if not date_paged:
+            return served(environ, start_response)
+        answer: dict = {}
+        body = b"".join(served(environ, lambda status, headers, exc_info=None: answer.update(status=status,
+                                                                                             headers=headers)))
+        if answer["status"].startswith("200"):
+            envelope = json.loads(body)
+            envelope.pop("next", None)
+            body = json.dumps(envelope).encode()
+        start_response(answer["status"], [(k, v) for k, v in answer["headers"] if k.lower() != "content-length"]
+                       + [("Content-Length", str(len(body)))])
+        return [body]
+    monkeypatch.setattr(medallion.server.app, "app", slow_walk)
+    return asked
+
+
+def _stored(medallion) -> list[dict]:
+    backend = medallion.app.medallion_backend
+    return [o for c in backend.data["api1"]["collections"] if c["id"] == WRITABLE for o in c["objects"]]

@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, STUCK_POSITION, add, add_in_progress, indicator,
+from taxii_settle_helpers import (SETTLED, STAMPED_AHEAD, STUCK_POSITION, add, add_in_progress, clock_moves_during_the_walk,
+                                  indicator,
                                   newest_add_then_date_behind, one_instant_then_one_later, settled_then_stamped_ahead,
                                   stix_objects, stuck_behind_a_stamp_ahead, watch_manifest)
 
@@ -343,3 +344,28 @@ def test_a_last_run_an_earlier_version_left_past_the_servers_clock_is_said_every
     fetcher.state = {}                                        # Reset the "last run" timestamp
     everything, _ = fetcher.fetch()
     assert set(missed) <= set(ids(everything)) and not [m for _, m in demisto.logs if "stored position" in m]
+
+
+def test_what_the_server_adds_during_a_fetch_longer_than_the_window_is_held_and_counted(integration, demisto, medallion,
+                                                                                        monkeypatch):
+    # The horizon was measured at the fetch's first answer only: an object the server added during a longer walk,
+    # stamped by its own (honest) clock, lay past it and was taken as stamped ahead of the clock (not counted as held;
+    # on a server whose later pages list it, made an incident at once while still settling). A first fetch of one
+    # event sets last_run; in the next, two minutes pass on the server's clock before its second page, and the server
+    # adds indicator(1) then.
+    now = parse_iso(medallion.now())
+    medallion.load(WRITABLE, [indicator(0)], iso_micro(now - timedelta(seconds=600)))
+    medallion.load(WRITABLE, [indicator(2)], iso_micro(now - timedelta(seconds=10)))      # settling
+    fetcher = Fetcher(integration, demisto, medallion, stix_content="stix", max_fetch="1")
+    asked = clock_moves_during_the_walk(medallion, monkeypatch, indicator(1))
+    first, _ = fetcher.fetch()
+    assert len(first) == 1 and not any("next=" in q for q in asked)
+    second, held = fetcher.fetch()
+    assert any("next=" in q for q in asked)                   # the clock moved within the walk
+    assert second == [] and held == 2                         # indicator(2) and indicator(1), both settling
+    assert not [m for _, m in demisto.logs if "later than the server's clock" in m]
+    medallion.clock_offset += SETTLED
+    fetcher.params["max_fetch"] = "10"
+    later, held = fetcher.fetch()
+    assert len(later) == 2 and held == 0
+    assert len(fetcher.ids) == len(set(fetcher.ids)) == 3     # each event once

@@ -19,8 +19,9 @@ import pytest
 from crash_checks import stored_ids
 from servers.medallion import PASSWORD, USER, WRITABLE
 from strategies import event_dicts
-from taxii_settle_helpers import (STAMPED_AHEAD, STUCK_POSITION, indicator, newest_add_then_date_behind,
-                                  settled_then_stamped_ahead, stuck_behind_a_stamp_ahead, watch_manifest)
+from taxii_settle_helpers import (STAMPED_AHEAD, STUCK_POSITION, clock_moves_during_the_walk, indicator,
+                                  newest_add_then_date_behind, settled_then_stamped_ahead, stuck_behind_a_stamp_ahead,
+                                  watch_manifest)
 
 from wia_security import convert
 from wia_security.cli import main
@@ -468,3 +469,26 @@ def test_a_checkpoint_an_earlier_version_left_past_the_servers_clock_is_warned_e
         assert source.poll()["events"] == 1                               # indicator(2), the one missed
     assert not [r for r in caplog.records if "the stored position" in r.getMessage()]
     assert len(source.stored()) == 1
+
+
+def test_an_object_the_server_adds_during_a_walk_longer_than_the_window_is_held_not_read_as_stamped_ahead(
+        medallion, poller, caplog, monkeypatch):
+    # A walk may last longer than the window (many pages, a slow server). The horizon was measured at its first
+    # answer only, so an object the server added meanwhile, stamped by its own (honest) clock, lay past it: it was
+    # read at once although still settling (its Add may be half done: partial events), the checkpoint kept at the
+    # cutoff, and a WARNING blamed a publisher stamping ahead. The server pages by date here (no `next`), so its
+    # later pages list what it adds meanwhile; two minutes pass on its clock between the first page and the second.
+    now = parse_iso(medallion.now())
+    for n, age in ((0, 600), (2, 500), (3, 400)):
+        medallion.load(WRITABLE, [indicator(n)], iso_micro(now - timedelta(seconds=age)))
+    asked = clock_moves_during_the_walk(medallion, monkeypatch, indicator(1), date_paged=True)
+    source = poller(page_size=2)
+    with caplog.at_level("WARNING", logger="wia_security.connectors.taxii"):
+        first = source.poll()
+    assert len(asked) >= 3                                    # paged by date, past the clock's move
+    assert first["events"] == 3 and first["held"] == 1, first   # the new object is settling: held
+    assert not [r for r in caplog.records if "carry a date_added later" in r.getMessage()]
+    medallion.clock_offset += SETTLED
+    assert source.poll()["events"] == 1                       # read once settled
+    assert source.poll()["events"] == 0
+    assert len(source.stored()) == 4
