@@ -368,14 +368,21 @@ class StreamClient:
         return await self._request({"action": "publish", "events": list(events)}, timeout)
 
     async def _request(self, msg: dict[str, Any], timeout: float) -> dict[str, Any]:
-        if self._ws is None:
+        ws = self._ws
+        if ws is None:
             raise StreamError("not connected")
         self._request_seq += 1
         request_id = f"r{self._request_seq}"
+        text = json.dumps({**msg, "request_id": request_id})      # events that are not JSON: TypeError, nothing kept
         future = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        await self._ws.send(json.dumps({**msg, "request_id": request_id}))
         try:
+            # Inside the try: a send that fails (the connection closed under it) left its entry behind until
+            # the connection ended, one more per failed publish.
+            try:
+                await ws.send(text)
+            except ConnectionClosed as exc:
+                raise StreamError(f"the connection closed before the request was sent ({exc})") from None
             return await asyncio.wait_for(future, timeout)
         finally:
             self._pending.pop(request_id, None)
