@@ -322,6 +322,11 @@ class EnrichingSink(BaseSink):
             enriched = list(events)
         return self.inner.send(enriched)
 
+    @property
+    def stats(self) -> Any:
+        """The wrapped sink's per-destination counts (a --config fan-out), which forward reports."""
+        return getattr(self.inner, "stats", None)
+
     def flush(self) -> DeliveryReport:
         return self.inner.flush()
 

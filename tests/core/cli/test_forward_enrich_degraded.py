@@ -57,3 +57,19 @@ def test_contract_complete_lookups_add_no_note(cli, tmp_path, monkeypatch):
         monkeypatch.setenv("VT_API_URL", vt.url)
         r = cli("forward", str(src), "--to", f"sqlite:///{tmp_path}/s.db", "--enrich", "virustotal")
     assert r.code == 0 and "not fully checked" not in r.err, r.err
+
+
+def test_contract_with_a_config_fan_out_the_per_destination_counts_are_reported(cli, tmp_path, monkeypatch):
+    """The enriching wrapper hid the fan-out's `stats`: `--config ... --enrich` printed no per-destination lines."""
+    src = _events(tmp_path, 3)
+    (tmp_path / "wia.toml").write_text(f'[destinations.copy]\nurl = "file://{tmp_path}/copy.ndjson"\n'
+                                       f'[destinations.store]\nurl = "sqlite:///{tmp_path}/store.db"\n')
+    with VirusTotalServer(api_key="k") as vt:
+        vt.add_file(SHA256, last_analysis_stats={"malicious": 3, "undetected": 57})
+        monkeypatch.setenv("VT_API_KEY", "k")
+        monkeypatch.setenv("VT_API_URL", vt.url)
+        r = cli("forward", str(src), "--config", str(tmp_path / "wia.toml"), "--enrich", "virustotal",
+                "--summary", "json")
+    assert r.code == 0, r.err
+    destinations = json.loads(r.out)["destinations"]
+    assert {name: d["delivered"] for name, d in destinations.items()} == {"copy": 3, "store": 3}
