@@ -570,7 +570,7 @@ class MispSink(BatchingSink):
         self._retry_after = _RetryAfter(self.misp)
 
     #: URL query keys and config-table keys besides the delivery policy's (`tag` may repeat in the URL)
-    URL_OPTIONS = ("distribution", "tag", "verify")
+    URL_OPTIONS = ("distribution", "tag", "verify", "timeout")
     OPTIONS = ("key", "distribution", "tags", "verify_tls", "timeout", "delivery", "dead_letter", "sleep", "clock")
 
     @classmethod
@@ -606,6 +606,8 @@ class MispSink(BatchingSink):
             raise ConfigError(f"must be a whole number 0..5, got {distribution!r}", key="distribution",
                               source=where) from None
         tags = list(options.pop("tags", ())) + query.get("tag", [])
+        if "timeout" in query and "timeout" not in options:
+            options["timeout"] = query["timeout"][-1]
         if "timeout" in options:
             options["timeout"] = seconds(options["timeout"], "timeout", where)
         return cls(f"{scheme}://{parts.netloc}{parts.path}", key, verify_tls=verify, distribution=distribution,

@@ -229,6 +229,11 @@ def test_sink_from_a_config_file_with_key_env_and_typed_values(misp, monkeypatch
             open_sink(url + query, key=KEY)
     with pytest.raises(ConfigError, match="unknown MISP option 'distrbution'"):
         open_sink(url, key=KEY, distrbution=3)
+    # the unknown-option message listed timeout as known, yet refused it in the URL
+    with open_sink(url + "?timeout=7", key=KEY) as sink:
+        assert sink.misp.timeout == 7.0
+    with pytest.raises(ConfigError, match="timeout"):
+        open_sink(url + "?timeout=soon", key=KEY)
 
 
 def test_threat_level_and_direct_mapping():
