@@ -14,7 +14,9 @@ The gateway replays what the client missed from its replay buffer; events are de
 sequence, so `events()` yields each at most once and in order. What cannot be replayed (the
 gateway restarted, or the buffer no longer reaches back) is reported in `gaps` and to `on_gap`;
 backfill those from `GET /v1/events`. A 401/403 at the handshake is not retried (StreamAuthError), nor is
-a gateway certificate that does not verify or a redirect from wss:// to ws:// (StreamError).
+a gateway certificate that does not verify or a redirect from wss:// to ws:// (StreamError); a 400, 404, 405
+or 426 (a wrong URL, a proxy without WebSocket support) ends in StreamError after a few tries
+(PERMANENT_HANDSHAKE_STATUSES).
 Built on `websockets` (the asyncio API).
 """
 from __future__ import annotations
@@ -56,9 +58,24 @@ class StreamError(WiaError):
 
 
 class StreamAuthError(StreamError):
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, url: str = "") -> None:
         self.status = status
-        super().__init__(f"the gateway refused the token (HTTP {status})")
+        where = f" at {url}" if url else ""
+        # The gateway answers 401 to a missing or wrong token; 403 (an empty body) is how it (Starlette) refuses a
+        # WebSocket handshake on a path it does not serve.
+        hint = "; or a path the gateway does not serve: its stream is /v1/stream" if status == 403 else ""
+        super().__init__(f"the gateway{where} refused the token (HTTP {status}){hint}")
+
+
+#: Handshake answers no retry can mend: the URL is not a WebSocket endpoint that takes this request (400, 404,
+#: 405) or a proxy on the way does not pass the upgrade (426). Retried a few times only, because a load
+#: balancer answers 404 for a while during a deploy: `StreamError` after PERMANENT_REFUSALS_FIRST such
+#: answers in a row when the URL has never opened a stream (a misconfiguration, found within seconds at
+#: start), after PERMANENT_REFUSALS_AFTER_CONNECT (minutes at the default backoff) when it has (a route
+#: changing under a deploy). 5xx, 429 and connection errors are retried as before.
+PERMANENT_HANDSHAKE_STATUSES = frozenset({400, 404, 405, 426})
+PERMANENT_REFUSALS_FIRST = 3
+PERMANENT_REFUSALS_AFTER_CONNECT = 20
 
 
 @dataclass
@@ -162,9 +179,14 @@ class StreamClient:
         self._request_seq = 0
 
     def __repr__(self) -> str:
+        return f"<StreamClient {self.safe_url}>"
+
+    @property
+    def safe_url(self) -> str:
+        """The URL as shown in repr() and errors: scheme://host:port/path, never user info (websockets sends it
+        as Basic auth) nor a query (it may carry a token)."""
         parts = urlsplit(self.url)
-        host = parts.netloc.rpartition("@")[2]                   # never user info (websockets sends it as Basic)
-        return f"<StreamClient {parts.scheme}://{host}{parts.path}>"     # never the token, nor a query
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
     async def __aenter__(self) -> "StreamClient":
         return self
@@ -181,6 +203,7 @@ class StreamClient:
     # --- the event stream ---
     async def events(self) -> AsyncIterator[StreamEvent]:
         attempt = 0
+        refusals = 0                                    # permanent-looking handshake answers since a stream opened
         while not self._closing:
             server_delay = 0.0
             reconnect_allowed = True
@@ -192,6 +215,7 @@ class StreamClient:
                         # going on would read (and yield) events for ever after it.
                         return
                     self._ws = ws
+                    refusals = 0
                     self.stats.connects += 1
                     if self.stats.connects > 1:
                         self.stats.reconnects += 1
@@ -235,8 +259,15 @@ class StreamClient:
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status in (401, 403):
-                    raise StreamAuthError(status) from None
-                log.warning("stream handshake refused with HTTP %s", status)
+                    raise StreamAuthError(status, self.safe_url) from None
+                log.warning("stream handshake at %s refused with HTTP %s", self.safe_url, status)
+                if status in PERMANENT_HANDSHAKE_STATUSES:
+                    refusals += 1
+                    allowed = PERMANENT_REFUSALS_AFTER_CONNECT if self.stats.connects else PERMANENT_REFUSALS_FIRST
+                    if refusals >= allowed:
+                        raise StreamError(f"the stream handshake at {self.safe_url} was answered HTTP {status} "
+                                          f"{refusals} times in a row: not the gateway's stream endpoint (its path "
+                                          "is /v1/stream), or a proxy that does not pass WebSocket upgrades") from None
                 # The gateway answers 503 with Retry-After when it shuts down or has its maximum of stream
                 # connections: waited for, capped like reconnect_delay_seconds.
                 server_delay = min(_retry_after(exc.response.headers.get("Retry-After")), self.max_backoff)

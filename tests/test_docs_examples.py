@@ -446,7 +446,7 @@ PAGE_MODULES = {
     "connectors/taxii.md": ["connectors.taxii"],
     "connectors/intel.md": ["connectors.intel.virustotal", "connectors.intel.cache", "connectors.intel.misp"],
     "connectors/gateway.md": ["connectors.gateway.settings", "connectors.gateway.stream", "connectors.gateway.server",
-                              "connectors.gateway.taxii_server"],
+                              "connectors.gateway.taxii_server", "connectors.websocket_client"],
     "connectors/delivery.md": ["connectors.delivery.batching", "connectors.delivery.http", "connectors.delivery.policy"],
     "cloud/aws.md": ["connectors.aws.securityhub", "connectors.relay", "lambda:wia_lambda.stream_recovery"],
     "cloud/azure.md": ["connectors.azure.sentinel", "connectors.relay"],
