@@ -13,7 +13,9 @@ reconnects, and subscribes again with `resume: {stream_id, sequence}` = the last
 The gateway replays what the client missed from its replay buffer; events are de-duplicated by
 sequence, so `events()` yields each at most once and in order. What cannot be replayed (the
 gateway restarted, or the buffer no longer reaches back) is reported in `gaps` and to `on_gap`;
-backfill those from `GET /v1/events`. A 401/403 at the handshake is not retried (StreamAuthError), nor is
+backfill those from `GET /v1/events`. A consumer that persists (item.stream_id, item.sequence) of each event
+it handled starts again where it stopped with `StreamClient(..., resume_from=(stream_id, sequence))`.
+A 401/403 at the handshake is not retried (StreamAuthError), nor is
 a gateway certificate that does not verify or a redirect from wss:// to ws:// (StreamError); a 400, 404, 405
 or 426 (a wrong URL, a proxy without WebSocket support) ends in StreamError after a few tries
 (PERMANENT_HANDSHAKE_STATUSES).
@@ -148,9 +150,13 @@ class StreamClient:
                  max_backoff: float = DEFAULT_MAX_BACKOFF, max_attempts: int | None = None,
                  client_id: str | None = None, open_timeout: float = 10.0, ssl: _ssl.SSLContext | None = None,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 on_gap: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_gap: Callable[[dict[str, Any]], None] | None = None,
+                 resume_from: tuple[str, int] | None = None) -> None:
+        """`resume_from`: (stream_id, sequence) of the last event a consumer handled, as it persisted them from
+        a StreamEvent: the first connection resumes there, so a restarted consumer gets what it missed, once."""
         if not subscriptions:
             raise ValueError("at least one subscription")
+        stream_id, last_sequence = _resume_point(resume_from)
         self.url = url
         self._token = token.reveal() if hasattr(token, "reveal") else token
         remember(self._token)
@@ -167,8 +173,8 @@ class StreamClient:
         self.ssl = ssl
         self.max_message_bytes = max_message_bytes
         self.on_gap = on_gap
-        self.stream_id: str | None = None
-        self.last_sequence = 0
+        self.stream_id: str | None = stream_id
+        self.last_sequence = last_sequence
         self.subscription_ids: list[str] = []
         self._closed_at: int | None = None      # the `sequence` of the current stream's last close message
         self.stats = StreamStats()
@@ -426,6 +432,20 @@ class StreamClient:
             future.set_exception(StreamError(f"{msg.get('code')}: {msg.get('message')}"))
         else:
             future.set_result(msg)
+
+
+def _resume_point(resume_from: Any) -> tuple[str | None, int]:
+    """(stream_id, sequence) to start from; (None, 0) for live events only."""
+    if resume_from is None:
+        return None, 0
+    if not (isinstance(resume_from, (tuple, list)) and len(resume_from) == 2):
+        raise ValueError("resume_from must be (stream_id, sequence), as in the last StreamEvent handled")
+    stream_id, sequence = resume_from
+    if not isinstance(stream_id, str) or not stream_id:
+        raise ValueError(f"resume_from: the stream_id must be a non-empty string, not {stream_id!r}")
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
+        raise ValueError(f"resume_from: the sequence must be an integer >= 0, not {sequence!r}")
+    return stream_id, sequence
 
 
 #: Doublings of the backoff counted at most: 2 ** 1024 no longer fits a float (OverflowError), which a
