@@ -3,7 +3,8 @@
 `sqlite:///wia-events.db` (relative path) or `sqlite:////var/lib/wia/events.db` (absolute).
 One row per event id. Storing an id already present replaces the stored event only when the new one
 is a newer version of it: its `timestamp` is a later instant, or the same instant with a later
-`data.updated_at` (an incident's; absent counts as earliest). Instants are compared, not spellings
+`data.updated_at` (an incident's, absent counting as earliest; no other type's schema defines it, so
+theirs is plain data and not looked at). Instants are compared, not spellings
 (`+02:00` and `Z` offsets alike), to the microsecond. Anything else (a re-send, an older version
 arriving after a newer one) changes nothing and is counted as a duplicate, so at-least-once
 redelivery stays harmless and retries out of order never bring an old status back. The comparison
@@ -97,7 +98,11 @@ def epoch_us(timestamp: str) -> int:
 
 
 def _updated_us(event: dict[str, Any]) -> int | None:
-    """data.updated_at as epoch microseconds; None when the event has none."""
+    """An incident's data.updated_at as epoch microseconds; None when it has none. Only the incident schema
+    defines it (a date-time): another type's data may hold an `updated_at` of any kind, which is data like
+    any other extra field, not a version (refusing it would refuse a valid event)."""
+    if event.get("type") != "incident":
+        return None
     data = event.get("data")
     updated = data.get("updated_at") if isinstance(data, dict) else None
     if updated is None:

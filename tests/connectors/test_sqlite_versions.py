@@ -232,3 +232,24 @@ def test_forward_both_versions_then_query_shows_the_closed_incident(tmp_path, or
     assert run.returncode == 0, run.stderr
     [line] = run.stdout.splitlines()
     assert json.loads(line)["data"]["status"] == "closed"
+
+
+def test_updated_at_in_another_type_s_data_is_data_not_a_version(tmp_path):
+    """Only the incident schema defines data.updated_at (a date-time). An alert's data may hold any extra
+    field (the schema allows them): an `updated_at` there that is a number or free text is valid and stored
+    as 0.1.0 stored it, and does not decide which version is kept."""
+    from wia_security.validation import validate_event as validate
+    from strategies import event_dicts
+    [alert] = event_dicts(1, seed=3, event_type="alert")
+    assert alert["type"] == "alert"
+    epoch_number = dict(alert, data=dict(alert["data"], updated_at=1765702800))
+    free_text = dict(alert, data=dict(alert["data"], updated_at="yesterday, after the call"))
+    assert validate(epoch_number).valid and validate(free_text).valid
+    sink = SqliteSink(str(tmp_path / "s.db"))
+    first = sink.send([epoch_number])
+    assert (first.delivered, [r.reason for r in first.failed]) == (1, [])
+    # the same timestamp: a re-send whatever its updated_at says, so nothing replaces the stored one
+    again = sink.send([free_text])
+    assert (again.delivered, again.duplicates, [r.reason for r in again.failed]) == (0, 1, [])
+    [row] = sink.store.query(event_id=alert["id"])
+    assert row.event["data"]["updated_at"] == 1765702800
