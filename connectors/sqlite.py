@@ -53,13 +53,19 @@ CREATE INDEX IF NOT EXISTS events_severity ON events (severity);
 # absent (the earliest, hence the IFNULL floor below every real instant).
 _VERSION_COLUMNS = {"ts_us": "INTEGER", "updated_us": "INTEGER"}
 _EARLIEST = -(2 ** 63)
+# A row without versions (ts_us NULL) was written by 0.1.0 after this store was migrated: a 0.1.0 process
+# that had the file open before keeps inserting so, and the store stays at version 2 until its next open.
+# Its versions are read from the row itself (SQL functions, evaluated only for such a row), as the
+# migration would fill them; compared with NULL, a newer version could never replace it.
+_STORED_TS = "IFNULL(events.ts_us, wia_stored_ts_us(events.timestamp))"
+_STORED_UPDATED = "(CASE WHEN events.ts_us IS NULL THEN wia_stored_updated_us(events.body) ELSE events.updated_us END)"
 _INSERT = ("INSERT INTO events (id, type, ts_ms, timestamp, severity, source_name, body, ts_us, updated_us) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
            "type = excluded.type, ts_ms = excluded.ts_ms, timestamp = excluded.timestamp, "
            "severity = excluded.severity, source_name = excluded.source_name, body = excluded.body, "
            "ts_us = excluded.ts_us, updated_us = excluded.updated_us "
-           "WHERE excluded.ts_us > events.ts_us OR (excluded.ts_us = events.ts_us AND "
-           f"IFNULL(excluded.updated_us, {_EARLIEST}) > IFNULL(events.updated_us, {_EARLIEST}))")
+           f"WHERE excluded.ts_us > {_STORED_TS} OR (excluded.ts_us = {_STORED_TS} AND "
+           f"IFNULL(excluded.updated_us, {_EARLIEST}) > IFNULL({_STORED_UPDATED}, {_EARLIEST}))")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 _MIGRATE_CHUNK = 10_000                 # rows read at a time when a migration fills the version columns
@@ -118,12 +124,22 @@ def _updated_us(event: dict[str, Any]) -> int | None:
 def _stored_versions(timestamp: str, body: str) -> tuple[int, int | None]:
     """(ts_us, updated_us) of a row stored before schema version 2. Its timestamp parsed when it was
     stored; an unreadable data.updated_at in its body counts as absent (the row cannot be refused now)."""
+    return epoch_us(timestamp), _stored_updated_us(body)
+
+
+def _stored_ts_us(timestamp: str) -> int | None:
+    try:
+        return epoch_us(timestamp)
+    except (TypeError, ValueError, OverflowError):     # never raise inside SQLite: the row keeps no version
+        return None
+
+
+def _stored_updated_us(body: str) -> int | None:
     try:
         event = jsonio.loads(body)
-        updated = _updated_us(event) if isinstance(event, dict) else None
+        return _updated_us(event) if isinstance(event, dict) else None
     except (TypeError, ValueError, OverflowError):
-        updated = None
-    return epoch_us(timestamp), updated
+        return None
 
 
 @dataclass(slots=True)
@@ -155,6 +171,8 @@ class EventStore:
                 # 0600 whatever the umask, and SQLite gives its -wal and -shm files the database's mode.
                 create_private(path)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.create_function("wia_stored_ts_us", 1, _stored_ts_us, deterministic=True)
+            self._db.create_function("wia_stored_updated_us", 1, _stored_updated_us, deterministic=True)
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: each committed batch is in the fsynced WAL before send() reports it delivered, so a
             # power cut cannot take back events a source has since committed its offset past. (NORMAL

@@ -253,3 +253,24 @@ def test_updated_at_in_another_type_s_data_is_data_not_a_version(tmp_path):
     assert (again.delivered, again.duplicates, [r.reason for r in again.failed]) == (0, 1, [])
     [row] = sink.store.query(event_id=alert["id"])
     assert row.event["data"]["updated_at"] == 1765702800
+
+
+def test_a_row_a_running_0_1_0_writer_stored_after_the_migration_is_replaced_by_a_newer_version(tmp_path):
+    """A 0.1.0 gateway that had the store open before a newer `forward` migrated it keeps writing rows
+    without versions (its INSERT knows no ts_us); the migrated store stays at version 2 and is not filled
+    again until some later open. A newer version must still replace such a row, an older one must not."""
+    path = tmp_path / "s.db"
+    store = EventStore(str(path))                                   # migrated (here: created) at version 2
+    old_writer = sqlite3.connect(path, isolation_level=None)       # 0.1.0's statement, its connection open
+    opened = incident("investigating", "2025-12-14T09:00:00Z", "2025-12-14T09:00:00Z")
+    old_writer.execute("INSERT INTO events (id, type, ts_ms, timestamp, severity, source_name, body) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                       (INCIDENT_ID, "incident", 0, opened["timestamp"], opened["severity"], "x", json.dumps(opened)))
+    old_writer.close()
+    assert store._db.execute("SELECT ts_us FROM events").fetchone() == (None,)
+    assert store.insert([incident("new", "2025-12-14T08:00:00Z")])[:2] == (0, 1)          # older: kept
+    assert store.insert([incident("new", "2025-12-14T09:00:00Z")])[:2] == (0, 1)          # same, no updated_at
+    assert stored_status(store) == "investigating"
+    assert store.insert([incident("closed", "2025-12-14T09:00:00Z", "2025-12-14T09:20:00Z")])[:2] == (1, 0)
+    assert stored_status(store) == "closed"
+    assert store._db.execute("SELECT ts_us, updated_us FROM events").fetchone() == (1765702800000000, 1765704000000000)
