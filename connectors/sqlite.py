@@ -12,12 +12,14 @@ runs in the insert statement itself (an upsert), so concurrent writers on one fi
 Standard library only.
 
 Schema versions (`PRAGMA user_version`): 1 (released 0.1.0) had no version columns; 2 adds `ts_us`
-and `updated_us`, filled from each stored event when a version-1 store is first opened, in one
-transaction (a crash leaves the store at version 1, migrated again on the next open).
+and `updated_us`, filled from each stored event when a version-1 store is first opened, a chunk of rows
+per transaction (a crash leaves the store at version 1 with some rows filled; the next open fills the
+rest, and rows not filled yet are compared from their own timestamp and body meanwhile).
 """
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Sequence
@@ -186,30 +188,43 @@ class EventStore:
             raise ConfigError(f"cannot open the SQLite store: {exc}{_hint(path)}", source=path) from None
 
     def _migrate(self) -> None:
-        """Bring a store of an older schema version to SCHEMA_VERSION in one transaction."""
+        """Bring a store of an older schema version to SCHEMA_VERSION: the columns in one short transaction,
+        then the rows filled a chunk per transaction, so another writer on the file (a gateway opening it
+        too, a 0.1.0 process that had it open) waits for one chunk, not for the whole migration (~25 s a
+        million events, past SQLite's 5 s busy timeout: 'database is locked'). Rows not filled yet are
+        compared from their own timestamp and body (_STORED_TS), so writing meanwhile stays correct. A
+        crash leaves user_version below 2 and the next open fills the rows still without versions."""
         db = self._db
         if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             return
-        db.execute("BEGIN IMMEDIATE")       # the write lock first: another process may be migrating too
+        with self._write_transaction():    # the write lock first: another process may be migrating too
+            present = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+            for column, kind in _VERSION_COLUMNS.items():
+                if column not in present:
+                    db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
+        # Rows without versions: a version-1 store's (0.1.0 also leaves them when it writes to a store this
+        # version migrated, and sets user_version back to 1).
+        after = -(2 ** 63)
+        while True:
+            with self._write_transaction():
+                rows = db.execute("SELECT rowid, timestamp, body FROM events WHERE rowid > ? AND ts_us IS NULL "
+                                  "ORDER BY rowid LIMIT ?", (after, _MIGRATE_CHUNK)).fetchall()
+                if not rows:
+                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                    return
+                db.executemany("UPDATE events SET ts_us = ?, updated_us = ? WHERE rowid = ?",
+                               ((*_stored_versions(ts, body), rowid) for rowid, ts, body in rows))
+            after = rows[-1][0]
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
         try:
-            if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                present = {row[1] for row in db.execute("PRAGMA table_info(events)")}
-                for column, kind in _VERSION_COLUMNS.items():
-                    if column not in present:
-                        db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
-                # Rows without versions: a version-1 store's (0.1.0 also leaves them when it writes to a
-                # store this version migrated, and sets user_version back to 1).
-                after = -(2 ** 63)
-                while rows := db.execute("SELECT rowid, timestamp, body FROM events WHERE rowid > ? AND ts_us IS NULL "
-                                         "ORDER BY rowid LIMIT ?", (after, _MIGRATE_CHUNK)).fetchall():
-                    db.executemany("UPDATE events SET ts_us = ?, updated_us = ? WHERE rowid = ?",
-                                   ((*_stored_versions(ts, body), rowid) for rowid, ts, body in rows))
-                    after = rows[-1][0]
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute("COMMIT")
+            yield
         except BaseException:
-            db.execute("ROLLBACK")
+            self._db.execute("ROLLBACK")
             raise
+        self._db.execute("COMMIT")
 
     def insert(self, events: Sequence[dict[str, Any]],
                bodies: Sequence[str | None] | None = None) -> tuple[int, int, list[Rejected]]:

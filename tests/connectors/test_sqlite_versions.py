@@ -191,12 +191,11 @@ def test_a_migration_killed_before_its_commit_leaves_a_version_1_store_that_migr
     path = tmp_path / "old.db"
     events = event_dicts(20, seed=8)
     version_1_store(path, events)
-    # the process dies once the columns are added and filled, before the transaction commits
+    # the process dies once the columns are added and the rows filled, before the version is committed
     died = subprocess.run([sys.executable, "-c", CRASH_IN_MIGRATION, str(path)], capture_output=True)
     assert died.returncode == 9, died.stderr
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 1
-    assert [row[1] for row in db.execute("PRAGMA table_info(events)")][-1] == "body"
     db.close()
     store = EventStore(str(path))
     assert store._db.execute("PRAGMA user_version").fetchone()[0] == 2
@@ -274,3 +273,69 @@ def test_a_row_a_running_0_1_0_writer_stored_after_the_migration_is_replaced_by_
     assert store.insert([incident("closed", "2025-12-14T09:00:00Z", "2025-12-14T09:20:00Z")])[:2] == (1, 0)
     assert stored_status(store) == "closed"
     assert store._db.execute("SELECT ts_us, updated_us FROM events").fetchone() == (1765702800000000, 1765704000000000)
+
+
+PAUSE_BETWEEN_CHUNKS = """
+import sqlite3, sys
+connect = sqlite3.connect
+seen_update = False
+def pause_after_the_first_chunk(sql):
+    global seen_update
+    if sql.startswith("UPDATE events SET ts_us"):
+        seen_update = True
+    elif seen_update and (sql.startswith("BEGIN") or sql.startswith("SELECT rowid")):
+        seen_update = False
+        print("paused", flush=True)
+        sys.stdin.readline()                 # until the test has written
+def connect_and_pause(*args, **kwargs):
+    db = connect(*args, **kwargs)
+    db.set_trace_callback(pause_after_the_first_chunk)
+    return db
+sqlite3.connect = connect_and_pause
+from wia_security.connectors.sqlite import EventStore
+EventStore(sys.argv[1]).close()
+print("migrated", flush=True)
+"""
+
+
+def test_writers_are_not_locked_out_while_a_migration_runs(tmp_path):
+    """A migration of a big 0.1.0 store takes ~25 s a million events. Another writer on the file (the
+    gateway opening it too, a 0.1.0 process that had it open) waits at most one chunk, not the whole
+    migration: with SQLite's 5 s busy timeout it got 'database is locked' (a gateway that could not start,
+    a batch of the gateway's or forward's failed)."""
+    from wia_security.connectors.sqlite import _MIGRATE_CHUNK
+    path = tmp_path / "old.db"
+    version_1_store(path, [incident("investigating", "2025-12-14T09:00:00Z")])
+    template = incident("closed", "2025-12-14T09:00:00Z", "2025-12-14T09:30:00Z")
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executemany("INSERT INTO events (id, type, ts_ms, timestamp, severity, source_name, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [(f"id-{i}", "incident", 0, template["timestamp"], 5.0, "x", json.dumps(dict(template, id=f"id-{i}")))
+                    for i in range(_MIGRATE_CHUNK * 2)])
+    db.close()
+    migrating = subprocess.Popen([sys.executable, "-c", PAUSE_BETWEEN_CHUNKS, str(path)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert migrating.stdout.readline() == "paused\n", migrating.stderr.read()
+        # a 0.1.0 writer, not waiting at all for the lock
+        old_writer = sqlite3.connect(path, isolation_level=None, timeout=0)
+        extra = dict(template, id="written-by-0.1.0")
+        old_writer.execute("INSERT INTO events (id, type, ts_ms, timestamp, severity, source_name, body) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                           (extra["id"], "incident", 0, extra["timestamp"], 5.0, "x", json.dumps(extra)))
+        old_writer.close()
+        # this version opening the store meanwhile (it finishes the filling) and storing a newer version
+        store = EventStore(str(path))
+        assert store.insert([incident("closed", "2025-12-14T10:00:00Z")])[:2] == (1, 0)
+        assert stored_status(store) == "closed"
+        migrating.stdin.write("\n")
+        migrating.stdin.flush()
+        assert migrating.stdout.readline() == "migrated\n"
+        assert migrating.wait(timeout=60) == 0, migrating.stderr.read()
+        assert store._db.execute("SELECT count(*), count(ts_us), count(updated_us) FROM events").fetchone() == (
+            _MIGRATE_CHUNK * 2 + 2, _MIGRATE_CHUNK * 2 + 2, _MIGRATE_CHUNK * 2 + 1)   # INCIDENT_ID: no updated_at
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert stored_status(store) == "closed"
+    finally:
+        if migrating.poll() is None:
+            migrating.kill()
+            migrating.wait()
