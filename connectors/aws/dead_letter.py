@@ -47,7 +47,9 @@ def record_parts(record: dict[str, Any], text: str, part_chars: int = RECORD_PAR
     """`text` (the record's JSON) cut into parts of `part_chars` characters, each a small record of its own
     naming the dead letter, so a reader can find, order and join them: `part` 1..`parts`, `record_part`."""
     chunks = [text[i:i + part_chars] for i in range(0, len(text), part_chars)] or [""]
-    header = {k: record[k] for k in ("dead_letter_id", "where", "sink") if k in record}
+    # failed_at tells one write of the record from another (a redelivered value refused again has the same
+    # dead_letter_id but another text, cut at other places): a reader joins the parts of one write only
+    header = {k: record[k] for k in ("dead_letter_id", "failed_at", "where", "sink") if k in record}
     header["reason"] = str(record.get("reason", ""))[:PART_REASON_CHARS]
     return [{**header, "part": number, "parts": len(chunks), "record_part": chunk}
             for number, chunk in enumerate(chunks, 1)]

@@ -292,9 +292,13 @@ class _Replayer:
     def _joined(self, items: Iterable[Item]) -> Iterator[Item]:
         """The items, each log entry's `wia_dead_letter` taken out of it, and the parts of a record too big for
         one SQS message or log entry (Lambda, GCP: `part` of `parts`, `record_part`) joined into the record,
-        an item at its first part's place. A part repeated (its record was written again) is taken once;
-        the parts of a record never completed are one record, not replayable, carried part by part."""
-        partial: dict[str, _Parts] = {}
+        an item at its first part's place. Parts join only with parts of the same write (`_write_of`): a
+        record written again (its value redelivered and refused again) has the same dead_letter_id but may
+        be cut at other places. A part repeated, and the parts of another write of a record already joined,
+        are taken once; the parts of a record never completed are one record, not replayable, carried part
+        by part."""
+        partial: dict[tuple[Any, ...], _Parts] = {}
+        writes_of: dict[str, list[tuple[Any, ...]]] = {}   # dead_letter_id -> its writes still missing parts
         joined: set[str] = set()
         buffered = 0
         for item in items:
@@ -305,12 +309,14 @@ class _Replayer:
                 yield item
                 continue
             self.counts.parts += 1
-            key = part["dead_letter_id"]
-            if key in joined:
+            record_id = part["dead_letter_id"]
+            if record_id in joined:
                 continue                                   # a copy of a part of a record already joined
+            key = _write_of(part)
             group = partial.get(key)
             if group is None:
-                group = partial[key] = _Parts(part["parts"])
+                group = partial[key] = _Parts(record_id, part["parts"])
+                writes_of.setdefault(record_id, []).append(key)
             if part["parts"] != group.total:
                 self._carry_part_conflict(item, part, group.total)
                 continue
@@ -319,18 +325,20 @@ class _Replayer:
                 group.items.append(item)
                 buffered += len(part["record_part"])
             if len(group.chunks) == group.total:
-                del partial[key]
-                joined.add(key)
-                buffered -= sum(map(len, group.chunks.values()))
+                joined.add(record_id)
+                for other in writes_of.pop(record_id):     # this write's and the other writes' parts
+                    buffered -= sum(map(len, partial.pop(other).chunks.values()))
                 yield group.whole()
             while buffered > MAX_PART_CHARS_BUFFERED and partial:
                 # bounded memory: the oldest record still missing parts is given up first
                 oldest = next(iter(partial))
-                buffered -= sum(map(len, partial[oldest].chunks.values()))
-                self._carry_incomplete(oldest, partial.pop(oldest), "its other parts were not read before "
+                given_up = partial.pop(oldest)
+                writes_of[given_up.record_id].remove(oldest)
+                buffered -= sum(map(len, given_up.chunks.values()))
+                self._carry_incomplete(given_up.record_id, given_up, "its other parts were not read before "
                                        f"{MAX_PART_CHARS_BUFFERED:,} characters of parts were waiting")
-        for key, group in partial.items():
-            self._carry_incomplete(key, group, "its other parts are not in the inputs")
+        for group in partial.values():
+            self._carry_incomplete(group.record_id, group, "its other parts are not in the inputs")
 
     def _carry_incomplete(self, key: str, group: "_Parts", why: str) -> None:
         self.counts.records += 1
@@ -425,9 +433,10 @@ MAX_PARTS = 1_000_000
 class _Parts:
     """The parts of one dead-letter record read so far."""
 
-    __slots__ = ("total", "chunks", "items")
+    __slots__ = ("record_id", "total", "chunks", "items")
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, record_id: str, total: int) -> None:
+        self.record_id = record_id
         self.total = total
         self.chunks: dict[int, str] = {}
         self.items: list[Item] = []
@@ -454,6 +463,14 @@ def _part_of(value: Any) -> dict[str, Any] | None:
             or not isinstance(value.get("dead_letter_id"), str)):
         return None
     return value
+
+
+def _write_of(part: dict[str, Any]) -> tuple[Any, ...]:
+    """What the parts of one write of a record share: its dead_letter_id, and the failed_at and reason of
+    that write (a part written before parts carried failed_at has none: such parts join by id and reason)."""
+    failed_at, reason = part.get("failed_at"), part.get("reason")
+    return (part["dead_letter_id"], failed_at if isinstance(failed_at, str) else None,
+            reason if isinstance(reason, str) else None)
 
 
 def _unwrap_log_entry(value: Any) -> Any:

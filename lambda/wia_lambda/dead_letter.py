@@ -88,8 +88,9 @@ LOG_PART_CHARS = 8 * 1024
 class PartedLogDeadLetter(LogDeadLetter):
     """The log dead letter (one ERROR entry per record, `wia_dead_letter`), writing a record whose line
     would pass `LOG_LINE_BUDGET` as several entries instead: each `wia_dead_letter` then holds
-    `dead_letter_id`, `where`, `sink`, `reason` (first 1000 characters), `part`, `parts` and
-    `record_part`; joined in `part` order the `record_part`s are the record's JSON text."""
+    `dead_letter_id`, `failed_at`, `where`, `sink`, `reason` (first 1000 characters), `part`, `parts` and
+    `record_part`; joined in `part` order the `record_part`s of one write (same `dead_letter_id` and
+    `failed_at`) are the record's JSON text."""
 
     def put(self, rejected: Rejected) -> None:
         from wia_security.connectors.aws.dead_letter import record_parts

@@ -95,3 +95,27 @@ def test_parts_that_do_not_join_into_json_are_carried_with_their_text(cli, tmp_p
     assert json.loads(r.out)["not_replayable"] == 1
     (carried,) = [json.loads(line) for line in (tmp_path / "wia-dead-letter.replay.ndjson").read_text().splitlines()]
     assert "do not join into a record" in carried["reason"] and len(carried["raw"]) > 600_000
+
+
+def test_two_writes_of_one_record_are_joined_each_from_its_own_parts(cli, tmp_path):
+    """The same rejected value written twice (its source redelivered it and the destination refused it
+    again, in other words): one dead_letter_id, but the reason and time differ, so the JSON texts differ in
+    length and their parts are cut at other places. The first write lost a part (its record was retried
+    whole, as SQS does when one part fails); the second is complete. Joining part 1 of one write with part 2
+    of the other gave text that is not JSON and the event was not replayed."""
+    from wia_security.connectors.aws.dead_letter import _message_bodies
+    event = event_dicts(1, seed=11)[0]
+    blob = "".join(random.Random(11).choices("abcdefghij", k=300_000))      # a shifted cut shows
+    event.setdefault("meta", {}).setdefault("custom", {})["blob"] = blob
+    writes = [[json.loads(body) for body in _message_bodies(Rejected(reason, event=event, where="sqs:m-1:1", sink="hec"))]
+              for reason in ("HTTP 503", "HTTP 500: the indexer queue is full, try again later")]
+    assert writes[0][0]["dead_letter_id"] == writes[1][0]["dead_letter_id"]
+    assert len(writes[0]) == len(writes[1]) > 2
+    bodies = [p for p in writes[0] if p["part"] != 2] + writes[1]     # the first write's part 2 never stored
+    r = cli("replay", str(write(tmp_path / "bodies.ndjson", bodies)), "--to", "sqlite:///store.db",
+            "--summary", "json")
+    assert r.code == 0, r.err
+    s = json.loads(r.out)
+    assert (s["records"], s["replayed"], s["not_replayable"], s["parts"]) == (1, 1, 0, len(bodies))
+    assert stored(tmp_path / "store.db")[event["id"]]["meta"]["custom"]["blob"] == blob
+    assert not (tmp_path / "wia-dead-letter.replay.ndjson").exists()
