@@ -554,6 +554,15 @@ async def _serve_stream(gw: Gateway, ws: WebSocket, token: str | None) -> None:
             pass
 
 
+async def unknown_stream_path(ws: WebSocket) -> None:
+    """A WebSocket handshake to a path that serves none: HTTP 404 naming the stream's path. Starlette's own
+    answer, a close before accept, reaches the client as HTTP 403, which reads as a refused token."""
+    gw: Gateway = ws.app.state.gateway
+    gw.metrics.refuse("stream", "not_found")
+    path = ws.url.path
+    await deny(ws, error(404, "E3001", f"no WebSocket stream at {path[:100]!r}: the stream is at /v1/stream"))
+
+
 async def deny(ws: WebSocket, response: Response | None = None) -> None:
     """HTTP 401 (or `response`) at the handshake where the server supports it; otherwise close before accept (HTTP 403)."""
     try:
@@ -832,6 +841,7 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
     if settings.taxii and settings.store:
         from .taxii_server import routes as taxii_routes
         routes += taxii_routes()
+    routes.append(WebSocketRoute("/{path:path}", unknown_stream_path))     # last: only what nothing else serves
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gw
     app.add_middleware(_Wrap, inner=lambda inner_app: AccessLog(inner_app, gw.metrics))

@@ -296,3 +296,22 @@ def test_clients_sent_away_together_come_back_spread_out():
     assert all(5.0 <= w <= 9.0 for w in waits)
     assert max(waits) - min(waits) > 2.0                      # spread over the jitter, not one instant
     assert all(0 <= reconnect_wait(0, 2.0) <= 2.0 for _ in range(50))
+
+
+@pytest.mark.parametrize("path", ["/v1/streams", "/", "/v1/events"])
+def test_a_handshake_to_a_path_that_serves_no_stream_is_a_404_naming_the_stream_path(make_gateway, path):
+    """Starlette's own answer was a close before accept, which clients receive as HTTP 403 and read as a
+    refused token (StreamClient: StreamAuthError); the HTTP routes at the same path stay as they were."""
+    gw = make_gateway()
+
+    async def run() -> tuple[int, dict]:
+        try:
+            async with connect(gw.ws_url.replace("/v1/stream", path), additional_headers=AUTH):
+                raise AssertionError("a stream opened at " + path)
+        except InvalidStatus as exc:
+            return exc.response.status_code, json.loads(exc.response.body)
+    status, body = asyncio.run(asyncio.wait_for(run(), 30))
+    assert status == 404 and body["error"]["code"] == "E3001"
+    assert "the stream is at /v1/stream" in body["error"]["message"]
+    assert 'wia_gateway_requests_refused_total{source="stream",reason="not_found"} 1' in scrape(gw)
+    assert requests.get(gw.url + "/v1/events", headers=AUTH).status_code == 200

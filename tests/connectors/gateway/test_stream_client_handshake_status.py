@@ -17,21 +17,21 @@ from wia_security.connectors.websocket_client import (PERMANENT_REFUSALS_AFTER_C
 SECRET = "query-secret-0123456789"
 
 
-def test_a_wrong_path_on_the_gateway_fails_at_once_naming_the_url_and_the_path_hint(make_gateway):
-    """The gateway refuses a WebSocket handshake on a path it does not serve with 403 (Starlette closes before
-    accept): not retried, as before, but the error said only 'refused the token', sending the reader to the
-    token when the path was wrong; it names the URL (no token) and says the path may be the cause."""
+def test_a_wrong_path_on_the_gateway_fails_naming_the_url_and_the_404(make_gateway):
+    """The gateway answers a WebSocket handshake on a path it does not serve with 404 naming its stream path (it
+    answered 403, Starlette's close before accept, which the client took for a refused token): the client ends
+    after PERMANENT_REFUSALS_FIRST answers with a StreamError naming the URL (no token), not StreamAuthError."""
     gw = make_gateway()
     url = gw.ws_url.replace("/v1/stream", "/v1/streams")
 
     async def run() -> StreamClient:
         client = StreamClient(f"{url}?token={SECRET}", token=TOKEN, initial_backoff=0.01, max_backoff=0.02)
-        with pytest.raises(StreamAuthError) as info:
+        with pytest.raises(StreamError) as info:
             async for _ in client.events():
                 pass
         message = str(info.value)
-        assert info.value.status == 403
-        assert url in message and "a path the gateway does not serve: its stream is /v1/stream" in message
+        assert not isinstance(info.value, StreamAuthError)
+        assert url in message and f"HTTP 404 {PERMANENT_REFUSALS_FIRST} times in a row" in message
         assert SECRET not in message and TOKEN not in message
         return client
     client = asyncio.run(asyncio.wait_for(run(), 20))
