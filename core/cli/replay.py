@@ -300,7 +300,8 @@ class _Replayer:
         by part."""
         partial: dict[tuple[Any, ...], _Parts] = {}
         writes_of: dict[str, list[tuple[Any, ...]]] = {}   # dead_letter_id -> its writes still missing parts
-        joined: set[str] = set()
+        joined: set[str] = set()                           # ids of records joined that are theirs
+        done: set[tuple[Any, ...]] = set()                 # writes joined (their parts again are copies)
         buffered = 0
         for item in items:
             if item.error is None:
@@ -314,6 +315,8 @@ class _Replayer:
             if record_id in joined:
                 continue                                   # a copy of a part of a record already joined
             key = _write_of(part)
+            if key in done:
+                continue
             group = partial.get(key)
             if group is None:
                 group = partial[key] = _Parts(record_id, part["parts"])
@@ -326,10 +329,19 @@ class _Replayer:
                 group.items.append(item)
                 buffered += len(part["record_part"])
             if len(group.chunks) == group.total:
-                joined.add(record_id)
-                for other in writes_of.pop(record_id):     # this write's and the other writes' parts
+                whole = group.whole()
+                done.add(key)
+                if _id_holds(whole.value, record_id):
+                    # the record its id was made from: the other writes of it are copies
+                    joined.add(record_id)
+                    settled = writes_of.pop(record_id)
+                else:
+                    # an id that is not this record's (forged, edited) does not make the real one's parts copies
+                    writes_of[record_id].remove(key)
+                    settled = [key]
+                for other in settled:
                     buffered -= sum(map(len, partial.pop(other).chunks.values()))
-                yield group.whole()
+                yield whole
             while buffered > MAX_PART_CHARS_BUFFERED and partial:
                 # bounded memory: the oldest record still missing parts is given up first
                 oldest = next(iter(partial))
@@ -464,6 +476,13 @@ def _part_of(value: Any) -> dict[str, Any] | None:
             or not isinstance(value.get("dead_letter_id"), str)):
         return None
     return value
+
+
+def _id_holds(value: Any, record_id: str) -> bool:
+    """Whether `record_id` is the dead_letter_id of the record `value` (computed, as for whole records)."""
+    from wia_security.connectors.dead_letter import as_dead_letter_record, dead_letter_id, rejected_from_record
+    record = as_dead_letter_record(value)
+    return record is not None and dead_letter_id(rejected_from_record(record)) == record_id
 
 
 def _write_of(part: dict[str, Any]) -> tuple[Any, ...]:

@@ -139,3 +139,20 @@ def test_a_part_claiming_a_million_parts_costs_no_list_of_a_million(cli, tmp_pat
     assert json.loads(r.out)["not_replayable"] == 2
     assert "written in 1000000 parts, 1 read; part(s) 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 ... missing" in r.err
     assert peak < 8 * 1024 * 1024, peak
+
+
+def test_parts_claiming_another_record_s_id_do_not_hide_that_record(cli, tmp_path):
+    """Parts of a record are taken as copies once a record with their dead_letter_id is joined. That id is
+    the hash of where, sink and value: a record joined under an id that is not its own (forged, or a
+    copy edited by hand) must not make the real record's parts copies, or it is silently never replayed."""
+    real = big_refused_record(12)
+    impostor = big_refused_record(13)
+    impostor["dead_letter_id"] = real["dead_letter_id"]
+    impostor["failed_at"] = "2026-01-01T00:00:00.000Z"
+    bodies = parts_of(impostor) + parts_of(real)
+    r = cli("replay", str(write(tmp_path / "bodies.ndjson", bodies)), "--to", "sqlite:///store.db",
+            "--summary", "json")
+    assert r.code == 0, r.err
+    s = json.loads(r.out)
+    assert (s["records"], s["replayed"], s["parts"]) == (2, 2, len(bodies))
+    assert set(stored(tmp_path / "store.db")) == {real["event"]["id"], impostor["event"]["id"]}
