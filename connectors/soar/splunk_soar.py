@@ -34,7 +34,7 @@ from wia_security.errors import ConfigError, DeliveryError
 from .. import _eventview as view
 from ..config import Secret, reveal
 from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
-from ..delivery.urls import parse_sink_url, tls_verification, warn_plain_http_secret
+from ..delivery.urls import parse_sink_url, tls_verification, url_netloc, warn_plain_http_secret
 from . import mapping
 from ._headers import check_header_secret
 from ._recent import RECENT_IDS_KEPT, RecentMap, RecentSet
@@ -70,7 +70,7 @@ class SplunkSoarSink(BatchingSink):
         check_header_secret(reveal(token) or "", key="token", product="Splunk SOAR")
         if scope not in ("new", "all"):
             raise ConfigError("must be new or all", key="scope")
-        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        host = url_netloc(parts)             # an IPv6 address keeps its brackets
         super().__init__(name=f"splunk-soar:{host}", delivery=delivery, dead_letter=dead_letter, **machinery)
         self.base_url = f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
         warn_plain_http_secret(self.name, self.base_url, "Splunk SOAR automation token")

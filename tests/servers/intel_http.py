@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +35,8 @@ class ContractServer:
     """Subclasses implement `handle(req) -> (status, body, headers)`; `secret_headers` are masked in the log."""
 
     secret_headers: tuple[str, ...] = ()
+    #: the loopback address it listens on; "::1" in a subclass for a client's IPv6 URL handling
+    host = "127.0.0.1"
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
@@ -85,9 +88,14 @@ class ContractServer:
 
             do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _serve
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server_class = ThreadingHTTPServer
+        if ":" in self.host:
+            class server_class(ThreadingHTTPServer):  # type: ignore[no-redef]
+                address_family = socket.AF_INET6
+        self.httpd = server_class((self.host, 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        netloc = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{netloc}:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def handle(self, req: Request, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:  # pragma: no cover
