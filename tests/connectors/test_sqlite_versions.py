@@ -299,7 +299,7 @@ print("migrated", flush=True)
 
 
 def test_writers_are_not_locked_out_while_a_migration_runs(tmp_path):
-    """A migration of a big 0.1.0 store takes ~25 s a million events. Another writer on the file (the
+    """A migration of a big 0.1.0 store takes 10 s or more a million events. Another writer on the file (the
     gateway opening it too, a 0.1.0 process that had it open) waits at most one chunk, not the whole
     migration: with SQLite's 5 s busy timeout it got 'database is locked' (a gateway that could not start,
     a batch of the gateway's or forward's failed)."""
