@@ -123,7 +123,9 @@ def _parted_dead_letter(logger: logging.Logger) -> Any:
             # masked whole before it is cut, so no secret is split across two parts and missed
             text = redact(text)
             chunks = [text[i:i + DEAD_LETTER_PART_CHARS] for i in range(0, len(text), DEAD_LETTER_PART_CHARS)]
-            header = {k: record[k] for k in ("dead_letter_id", "where", "sink") if k in record}
+            # failed_at tells one write of the record from another (a redelivery refused again), so replay
+            # never joins parts of two writes cut at different places
+            header = {k: record[k] for k in ("dead_letter_id", "failed_at", "where", "sink") if k in record}
             header["reason"] = str(record.get("reason", ""))[:1000]
             for number, chunk in enumerate(chunks, 1):
                 self.logger.error("dead letter (part %d of %d)", number, len(chunks), extra={"wia_dead_letter": {

@@ -45,6 +45,8 @@ def test_a_dead_letter_past_a_log_entry_is_written_in_parts_that_join_back(confi
     record = joined(parts)
     assert record["raw"] == line.decode() and record["where"] == "pubsub:big-1:2"
     assert record["dead_letter_id"] == parts[0]["dead_letter_id"]
+    # each part names its write, so replay never joins parts of two writes of the record cut differently
+    assert {p["failed_at"] for p in parts} == {record["failed_at"]}
     assert finding_ids(server) == {good["id"]}
 
 
