@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import ssl
 import sys
 from typing import Any
 
@@ -83,6 +82,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import ssl                      # here, not at import: every CLI command imports this module's parser
+
     try:
         from wia_security.connectors.gateway import GatewaySettings, load_tokens
         from wia_security.connectors.gateway.settings import METRICS_TOKEN_ENV
