@@ -39,10 +39,10 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def replace_file(path, text: str) -> None:
+def replace_file(path, text: str | bytes) -> None:
     """As an operator should: write beside it, then rename over it (readers never see half a file)."""
     tmp = path.with_name(path.name + ".new")
-    tmp.write_text(text)
+    tmp.write_bytes(text if isinstance(text, bytes) else text.encode())
     os.replace(tmp, path)
 
 
@@ -154,10 +154,12 @@ def test_a_token_file_that_cannot_be_used_keeps_the_last_good_tokens_with_one_wa
     async def run() -> None:
         bad_versions = [
             (lambda: tokens.unlink(), "cannot read the token file"),
-            (lambda: tokens.write_text(""), "is not taken: it holds no token"),
-            (lambda: tokens.write_text("# all commented out\n\n"), "is not taken: it holds no token"),
-            (lambda: tokens.write_bytes(b"\xff\xfe" + NEW.encode()), "not UTF-8 text"),
-            (lambda: tokens.write_text(f"{NEW}\nshort-token\n"), "token 2 is shorter than 16 characters"),
+            # Each version replaces the file whole: written in place, a look between the truncation and the write
+            # sees an empty file, a version of its own that is rightly warned about too (CI saw that race).
+            (lambda: replace_file(tokens, ""), "is not taken: it holds no token"),
+            (lambda: replace_file(tokens, "# all commented out\n\n"), "is not taken: it holds no token"),
+            (lambda: replace_file(tokens, b"\xff\xfe" + NEW.encode()), "not UTF-8 text"),
+            (lambda: replace_file(tokens, f"{NEW}\nshort-token\n"), "token 2 is shorter than 16 characters"),
         ]
         for change, expected in bad_versions:
             before = len(warnings())
