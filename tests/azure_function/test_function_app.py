@@ -180,6 +180,10 @@ def test_arm_template_matches_the_connector_and_grants_least_privilege():
 def test_host_json_and_requirements():
     host = json.loads((FUNCTION_DIR / "host.json").read_text())
     assert host["version"] == "2.0" and host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle"
+    # Adaptive sampling drops telemetry of any type it is not told to keep: the "gave up", "rejected" and
+    # configuration-error lines (traces) and exceptions are how an operator learns of dead letters.
+    sampling = host["logging"]["applicationInsights"]["samplingSettings"]
+    assert {"Request", "Trace", "Exception"} <= set(sampling["excludedTypes"].split(";")), sampling
     requirements = (FUNCTION_DIR / "requirements.txt").read_text()
     for name in ("azure-functions", "azure-identity", "azure-monitor-ingestion", "azure-mgmt-securityinsight"):
         assert name in requirements
