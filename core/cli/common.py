@@ -15,7 +15,7 @@ import stat
 import sys
 import threading
 from types import FrameType
-from typing import Any, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from ..errors import WiaError
@@ -87,6 +87,31 @@ def _reason(exc: OSError) -> str:
     if exc.errno == errno.EACCES:
         return "permission denied"
     return os.strerror(exc.errno).lower() if exc.errno else str(exc)
+
+
+def no_events_reason(name: str, size: int | None, *, lines_only: bool = False) -> str:
+    """Why an input that was read to its end gave no event: named so that a failed export (`export > f`
+    that wrote nothing) is seen, not passed as zero events. `lines_only`: a line format (LEEF, CEF), where
+    there is no JSON array to be empty."""
+    blank = "blank lines" if lines_only else "blank lines or an empty JSON array"
+    if name == "<stdin>":
+        what = f"standard input was empty or held only {blank}"
+    elif size == 0:
+        what = "the file is empty"
+    else:
+        what = f"the file holds only {blank}"
+    return f"no events: {what} (a failed export?)"
+
+
+def noting_empty(items: Iterable[T], on_empty: Callable[[], None]) -> Iterator[T]:
+    """The items; `on_empty()` once they are read to the end without one (never when the reader stops
+    early: a stop signal leaves the input unread, not empty)."""
+    seen = False
+    for item in items:
+        seen = True
+        yield item
+    if not seen:
+        on_empty()
 
 
 def fail(error: BaseException | str) -> int:

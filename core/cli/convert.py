@@ -17,8 +17,8 @@ from ..formats import FORMATS, get_format
 from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
-from .common import (EXIT_BROKEN_PIPE, EXIT_CODES_HELP, StopSignals, closest, counted, fail, missing_inputs, same_file,
-                     silence_stdout)
+from .common import (EXIT_BROKEN_PIPE, EXIT_CODES_HELP, StopSignals, closest, counted, fail, missing_inputs,
+                     no_events_reason, noting_empty, same_file, silence_stdout)
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
 #: How many rejects are echoed on stderr (all of them go to the dead-letter file).
@@ -223,6 +223,15 @@ def _text_items(src: InputSource) -> Iterator[Item]:
                                                                    line=gunzip.problem_line))
 
 
+def _warn_no_events(src: InputSource, progress: Progress, lines_only: bool) -> Any:
+    """As forward does: an input with nothing to convert is no failure, but is named (a failed export?)."""
+    def warn() -> None:
+        progress.clear()
+        reason = no_events_reason(src.name, src.size, lines_only=lines_only)
+        print(f"wia-security: warning: {src.name}: {reason}", file=sys.stderr)
+    return warn
+
+
 class _UsageStop(Exception):
     """A converter option the format does not take: stop the run as a usage error."""
 
@@ -292,7 +301,8 @@ def run(args: argparse.Namespace) -> int:
                                       progress=progress)
                 text = direction == "from" and fmt.text
                 try:
-                    converter.run(stop.items(_text_items(src) if text else src.items() for src in sources))
+                    converter.run(stop.items(noting_empty(_text_items(src) if text else src.items(),
+                                                          _warn_no_events(src, progress, text)) for src in sources))
                     progress.update(converter.counts["read"], converter.counts["rejected"], force=True)
                 except BrokenPipeError:
                     raise

@@ -12,7 +12,8 @@ from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
-                     destination_clash, fail, missing_inputs, output_paths, same_file, spec_path)
+                     destination_clash, fail, missing_inputs, no_events_reason, noting_empty, output_paths, same_file,
+                     spec_path)
 
 if TYPE_CHECKING:
     from .enrich import Degraded
@@ -148,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with stop, sink, dead_letter_output:
             try:
-                summary = forwarder.run(stop.items(src.items() for src in sources))
+                summary = forwarder.run(stop.items(noting_empty(src.items(), _warn_no_events(src, progress))
+                                                   for src in sources))
             finally:
                 progress.close()
                 for s in sources:
@@ -249,6 +251,15 @@ class _Echoing:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def _warn_no_events(src: InputSource, progress: Progress) -> Any:
+    """What to say of an input that held no event: nothing to deliver is no failure (exit 0, as a scheduled run
+    with no new events should be), but an empty file is more often a failed export than a quiet hour."""
+    def warn() -> None:
+        progress.clear()
+        print(f"wia-security: warning: {src.name}: {no_events_reason(src.name, src.size)}", file=sys.stderr)
+    return warn
 
 
 def _overwrites_input(inputs: list[str], outputs: list[str]) -> str | None:

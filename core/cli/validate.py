@@ -10,7 +10,7 @@ from .. import jsonio
 from ..locate import line_of
 from ..reader import InputSource, Item
 from ..validation import ValidationResult, Validator
-from .common import EXIT_CODES_HELP, StopSignals, counted, fail, missing_inputs
+from .common import EXIT_CODES_HELP, StopSignals, counted, fail, missing_inputs, no_events_reason
 
 
 def add_parser(subparsers: Any) -> None:
@@ -20,7 +20,9 @@ def add_parser(subparsers: Any) -> None:
                     "Verdicts go to standard output, the summary to standard error (--format json: the summary is "
                     "the last line on standard output). Ctrl-C stops after the event being checked and prints the "
                     "counts so far.",
-        epilog="Exit 0 when all are valid, 1 when any event is invalid or unparseable. " + EXIT_CODES_HELP)
+        epilog="Exit 0 when all are valid, 1 when any event is invalid or unparseable, or an input holds no event "
+               "(an empty file, blank lines or an empty JSON array: more often a failed export than a check "
+               "meant to pass). " + EXIT_CODES_HELP)
     p.add_argument("paths", nargs="+", metavar="PATH", help="input files, or - for standard input")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default) or json: one result object per line, then a summary line")
@@ -50,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
                 break
             try:
                 with InputSource(path) as src:
+                    before = totals["events"]
                     for item in stop.items([src.items()]):
                         report(item, validator, args, totals, out)
+                    if totals["events"] == before and stop.received is None:
+                        report_no_events(src, args, totals, out)
             except BrokenPipeError:
                 raise                      # our reader went away: main() stops quietly
             except OSError as exc:
@@ -59,20 +64,35 @@ def run(args: argparse.Namespace) -> int:
                 io_error = True
     summary = {"events": totals["events"], "valid": totals["valid"], "invalid": totals["invalid"],
                "unparseable": totals["unparseable"], "warnings": totals["warnings"]}
+    if totals["empty_inputs"]:
+        summary["empty_inputs"] = totals["empty_inputs"]
     if stop.received is not None:
         summary["interrupted"] = True
     if args.format == "json":
         out.write(jsonio.dumps({"summary": summary}) + "\n")
     else:
         print(f"{counted(summary['events'], 'event')}: {summary['valid']:,} valid, {summary['invalid']:,} invalid, "
-              f"{summary['unparseable']:,} unparseable, {counted(summary['warnings'], 'warning')}", file=sys.stderr)
+              f"{summary['unparseable']:,} unparseable, {counted(summary['warnings'], 'warning')}"
+              + (f"; {counted(totals['empty_inputs'], 'input')} with no event" if totals["empty_inputs"] else ""),
+              file=sys.stderr)
     if stop.received is not None:
         out.flush()
         print(stop.note(), file=sys.stderr)
         return stop.exit_code or 130
     if io_error:
         return 2
-    return 1 if totals["invalid"] or totals["unparseable"] else 0
+    return 1 if totals["invalid"] or totals["unparseable"] or totals["empty_inputs"] else 0
+
+
+def report_no_events(src: InputSource, args: argparse.Namespace, totals: Counter[str], out: Any) -> None:
+    """An input read to its end without one event is a failed check, not a pass with nothing checked."""
+    totals["empty_inputs"] += 1
+    reason = no_events_reason(src.name, src.size)
+    if args.format == "json":
+        out.write(jsonio.dumps({"source": src.name, "line": 0, "valid": False, "errors": [
+            {"path": "", "code": "no_events", "message": reason, "line": 0}], "warnings": []}) + "\n")
+    else:
+        out.write(f"{src.name}: error: {reason} [no_events]\n")
 
 
 def report(item: Item, validator: Validator, args: argparse.Namespace, totals: Counter[str], out: Any) -> None:

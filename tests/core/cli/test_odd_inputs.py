@@ -56,11 +56,44 @@ def test_odd_but_valid_encodings_are_read_whole(cli, tmp_path, command, name, da
     assert processed(command, r, tmp_path) == 3
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_an_empty_file_is_zero_events_not_an_error(cli, tmp_path, command):
-    (tmp_path / "empty.ndjson").write_bytes(b"")
-    r = cli(*COMMANDS[command], "empty.ndjson")
-    assert r.code == 0 and processed(command, r, tmp_path) == 0
+EMPTY_INPUTS = [("empty.ndjson", b"", "the file is empty"),
+                ("blank.ndjson", b"\n  \r\n\t\n", "the file holds only blank lines or an empty JSON array"),
+                ("empty-array.json", b"[ ]\n", "the file holds only blank lines or an empty JSON array")]
+
+
+@pytest.mark.parametrize("name, data, why", EMPTY_INPUTS)
+def test_validate_fails_an_input_with_no_event_naming_it(cli, tmp_path, name, data, why):
+    """A check that checked nothing is not a pass: an empty file is most often a failed export."""
+    (tmp_path / name).write_bytes(data)
+    (tmp_path / "ok.ndjson").write_bytes(NDJSON)
+    r = cli("validate", "ok.ndjson", name)
+    assert r.code == 1
+    assert f"{name}: error: no events: {why} (a failed export?) [no_events]" in r.out
+    assert "3 events: 3 valid, 0 invalid, 0 unparseable, 0 warnings; 1 input with no event" in r.err
+    r = cli("validate", "--format", "json", name)
+    lines = [json.loads(x) for x in r.out.splitlines()]
+    assert r.code == 1
+    assert lines[0]["source"] == name and lines[0]["valid"] is False
+    assert lines[0]["errors"][0]["code"] == "no_events"
+    assert lines[-1]["summary"]["empty_inputs"] == 1 and lines[-1]["summary"]["events"] == 0
+
+
+def test_validate_names_empty_standard_input(tmp_path):
+    r = run("validate", "-", cwd=tmp_path, input=b"")
+    assert r.returncode == 1
+    assert b"<stdin>: error: no events: standard input was empty" in r.stdout
+
+
+@pytest.mark.parametrize("command", ["forward", "convert"])
+@pytest.mark.parametrize("name, data, why", EMPTY_INPUTS)
+def test_forward_and_convert_warn_of_an_input_with_no_event_and_go_on(cli, tmp_path, command, name, data, why):
+    """Nothing to deliver is no failure (a scheduled run with no new events), but it is said."""
+    (tmp_path / name).write_bytes(data)
+    (tmp_path / "ok.ndjson").write_bytes(NDJSON)
+    r = cli(*COMMANDS[command], name, "ok.ndjson")
+    assert r.code == 0, r.err
+    assert processed(command, r, tmp_path) == 3
+    assert f"wia-security: warning: {name}: no events: {why} (a failed export?)" in r.err
 
 
 @pytest.mark.parametrize("command", COMMANDS)
