@@ -199,6 +199,8 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
         raise ConfigError("must be an integer >= 1", key="forward.batch_size", source=source)
     if "dead_letter" in forward and not isinstance(forward["dead_letter"], str):
         raise ConfigError("must be a path or URL string", key="forward.dead_letter", source=source)
+    if "dead_letter" in forward:
+        _check_sqlite_url(forward["dead_letter"].removeprefix("sink+"), "forward.dead_letter", source)
     if "lenient" in forward and not isinstance(forward["lenient"], bool):
         raise ConfigError("must be true or false", key="forward.lenient", source=source)
     base_delivery_table = _table(data, "delivery", source)
@@ -218,6 +220,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
         if not isinstance(url, str) or not url:
             raise ConfigError("needs a url, e.g. url = \"splunk+https://splunk.example.com:8088\"",
                               key=f"{where}.url", source=source)
+        _check_sqlite_url(url, f"{where}.url", source)
         delivery_table = table.pop("delivery", None)
         if delivery_table is not None and not isinstance(delivery_table, dict):
             raise ConfigError("must be a table", key=f"{where}.delivery", source=source)
@@ -229,6 +232,15 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
     if not destinations:
         raise ConfigError("every destination is disabled", key="destinations", source=source)
     return Config(source, destinations, forward)
+
+
+def _check_sqlite_url(url: str, key: str, source: str) -> None:
+    """A sqlite: URL with a query string or fragment, refused when the file is read (the store would ignore
+    them), with the key that holds it."""
+    from .delivery.sqlite_url import is_sqlite_url, sqlite_url_problem
+    problem = sqlite_url_problem(url) if is_sqlite_url(url) else None
+    if problem:
+        raise ConfigError(problem, key=key, source=source)
 
 
 def _table(data: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:

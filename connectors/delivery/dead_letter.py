@@ -178,14 +178,16 @@ def open_dead_letter(spec: str, *, fallback_path: str = "wia-dead-letter.ndjson"
         return DeadLetterFile(spec)
     if spec.lower().startswith("sink+"):
         from .. import open_sink
+        from .sqlite_url import check_sqlite_url
+        check_sqlite_url(spec[5:])          # the sqlite destination would ignore a query string
         return SinkDeadLetter(open_sink(spec[5:]), DeadLetterFile(fallback_path))
     scheme = spec.split("://", 1)[0].lower()
     if scheme == "file":
         from urllib.parse import unquote, urlsplit
         return DeadLetterFile(unquote(urlsplit(spec).path))
     if scheme == "sqlite":
-        from ..sqlite import path_from_url
-        return SqliteDeadLetter(path_from_url(spec))
+        from .sqlite_url import sqlite_path
+        return SqliteDeadLetter(sqlite_path(spec))
     from .. import open_sink
     return SinkDeadLetter(open_sink(spec), DeadLetterFile(fallback_path))
 

@@ -163,14 +163,15 @@ def input_path(spec: str) -> str | None:
     if spec == "-":
         return None
     if spec.lower().startswith("sqlite://"):
-        from wia_security.connectors.sqlite import path_from_url
-        return path_from_url(spec)
+        from wia_security.connectors.delivery.sqlite_url import sqlite_path
+        return sqlite_path(spec)
     return spec
 
 
 def sqlite_slashes_hint(spec: str, path: str) -> str:
     """For a missing store or dead letter named `sqlite:///dir/x.db`: the URL reads `dir/x.db` relative to the
     current directory, where `/dir/x.db` was probably meant (sqlite://// with four slashes)."""
+    spec = spec[5:] if spec[:5].lower() == "sink+" else spec
     if not spec.lower().startswith("sqlite:///") or os.path.isabs(path) or "/" not in path:
         return ""
     absolute = "/" + path
@@ -178,6 +179,28 @@ def sqlite_slashes_hint(spec: str, path: str) -> str:
         return ""
     return (f" (sqlite:/// is followed by a path relative to the current directory; for {absolute} write "
             f"sqlite:///{absolute})")
+
+
+def sqlite_hint_for(error: object, specs: Iterable[str]) -> str:
+    """The sqlite_slashes_hint for the store or dead letter among `specs` (destination URLs, dead-letter specs,
+    sink+sqlite:// too) that `error` names and whose directory does not exist: `sqlite:///var/x.db` is
+    ./var/x.db, and opening it failed for want of ./var."""
+    text = str(error)
+    for spec in specs:
+        try:
+            path = spec_path(spec)
+        except WiaError:
+            continue
+        if (path and spec_path_is_sqlite(spec) and path in text
+                and not os.path.isdir(os.path.dirname(path) or ".")):
+            hint = sqlite_slashes_hint(spec, path)
+            if hint:
+                return hint
+    return ""
+
+
+def spec_path_is_sqlite(spec: str) -> bool:
+    return (spec[5:] if spec[:5].lower() == "sink+" else spec)[:9].lower() == "sqlite://"
 
 
 def spec_path(spec: str) -> str | None:
@@ -191,8 +214,8 @@ def spec_path(spec: str) -> str | None:
     if scheme == "file":
         return unquote(urlsplit(spec).path)
     if scheme == "sqlite":
-        from wia_security.connectors.sqlite import path_from_url
-        return path_from_url(spec)
+        from wia_security.connectors.delivery.sqlite_url import sqlite_path
+        return sqlite_path(spec)
     return None
 
 

@@ -13,7 +13,7 @@ from ..progress import Progress
 from ..reader import InputSource
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
                      destination_clash, fail, missing_inputs, no_events_reason, noting_empty, output_paths, same_file,
-                     spec_path)
+                     spec_path, sqlite_hint_for)
 
 if TYPE_CHECKING:
     from .enrich import Degraded
@@ -67,15 +67,19 @@ def run(args: argparse.Namespace) -> int:
     from wia_security.connectors.dead_letter import DeadLetterFile
     from wia_security.outputs import unwritable
     from wia_security.connectors.delivery import open_dead_letter
+    from wia_security.connectors.delivery.sqlite_url import check_sqlite_url
     settings: dict[str, Any] = {}
     config: Any = None
     enricher: Any = None
+    urls: list[str] = []
+    dead_letter_spec = ""
     try:
         if args.config:
             from wia_security.connectors.config import load_config
             config = load_config(args.config)
             settings = config.forward
         urls = [d.url for d in config.destinations] if config else [args.destination or DEFAULT_DESTINATION]
+        check_sqlite_url(urls[0])              # the store would ignore a query string (a config's are checked)
         dead_letter_spec = args.dead_letter or settings.get("dead_letter") or DEFAULT_DEAD_LETTER
         # Outputs that are an INPUT are refused before anything is opened: opening a SQLite store writes
         # to it, and a file destination is created empty.
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     except (WiaError, OSError) as exc:
         if enricher is not None:
             enricher.close()
-        return fail(exc)
+        return fail(f"{exc}{sqlite_hint_for(exc, [*urls, dead_letter_spec])}")
     clash = _overwrites_input(args.inputs, output_paths(sink))
     if clash:
         sink.close()
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         if dead_letter_output is not None:           # opened but refused: its sink or store is let go too
             dead_letter_output.close()
         sink.close()
-        return fail(exc)
+        return fail(f"{exc}{sqlite_hint_for(exc, [dead_letter_spec])}")
     # With the events themselves on standard output (--to -), the summary must not go there too.
     report_to = sys.stderr if _writes_stdout(sink) else sys.stdout
     sources: list[InputSource] = []

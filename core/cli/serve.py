@@ -13,7 +13,7 @@ from typing import Any
 from ..extras import missing_package
 from ..errors import ConfigError, WiaError
 from ..outputs import unwritable
-from .common import fail, missing_inputs, spec_path
+from .common import fail, missing_inputs, spec_path, sqlite_slashes_hint
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8088
@@ -149,6 +149,15 @@ def _startup_problem(args: argparse.Namespace, dead_letter: str) -> str | None:
         return "cannot read the TLS certificate or key (--tls-cert, --tls-key)"
     specs = [("--store", args.store)] if not args.no_store else []
     specs += [("--dead-letter", dead_letter)] + [("--to", url) for url in args.destinations or []]
+    if args.config:
+        # Loaded here as the gateway will load it: a bad file or a store it cannot open would otherwise be a
+        # traceback in the startup log.
+        from wia_security.connectors.config import load_config
+        try:
+            config = load_config(args.config)
+        except WiaError as exc:
+            return f"--config: {exc}"
+        specs += [(f"--config {args.config}: destinations.{d.name}.url", d.url) for d in config.destinations]
     for flag, spec in specs:
         try:
             path = spec_path(spec)
@@ -156,5 +165,5 @@ def _startup_problem(args: argparse.Namespace, dead_letter: str) -> str | None:
             return f"{flag}: {exc}"
         problem = unwritable(path) if path and path != "-" else None
         if problem:
-            return f"{flag} {spec}: cannot write {path}: {problem}"
+            return f"{flag} {spec}: cannot write {path}: {problem}{sqlite_slashes_hint(spec, path or '')}"
     return None
