@@ -8,7 +8,9 @@ theirs is plain data and not looked at). Instants are compared, not spellings
 (`+02:00` and `Z` offsets alike), to the microsecond. Anything else (a re-send, an older version
 arriving after a newer one) changes nothing and is counted as a duplicate, so at-least-once
 redelivery stays harmless and retries out of order never bring an old status back. The comparison
-runs in the insert statement itself (an upsert), so concurrent writers on one file stay correct.
+runs in the insert statement itself (an upsert), so concurrent writers on one file stay correct. A
+newer version takes the next row number (the gateway's arrival-order feed reads rows in order, so its
+readers get the new version); other rows never move.
 Standard library only.
 
 Schema versions (`PRAGMA user_version`): 1 (released 0.1.0) had no version columns; 2 adds `ts_us`
@@ -61,11 +63,17 @@ _EARLIEST = -(2 ** 63)
 # migration would fill them; compared with NULL, a newer version could never replace it.
 _STORED_TS = "IFNULL(events.ts_us, wia_stored_ts_us(events.timestamp))"
 _STORED_UPDATED = "(CASE WHEN events.ts_us IS NULL THEN wia_stored_updated_us(events.body) ELSE events.updated_us END)"
+# A newer version takes the next row number, as a new event would: the gateway's arrival-order feed (GET
+# /v1/events?after=<row>) then serves it to readers already past its old row, and a reader not there yet
+# reads it once, at its new row. Row numbers only grow (the largest plus one), so a reader's position keeps
+# its meaning; re-sends and older versions change nothing and keep their row.
+_NEXT_ROW = "(SELECT MAX(rowid) + 1 FROM events)"
 _INSERT = ("INSERT INTO events (id, type, ts_ms, timestamp, severity, source_name, body, ts_us, updated_us) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
            "type = excluded.type, ts_ms = excluded.ts_ms, timestamp = excluded.timestamp, "
            "severity = excluded.severity, source_name = excluded.source_name, body = excluded.body, "
-           "ts_us = excluded.ts_us, updated_us = excluded.updated_us "
+           "ts_us = excluded.ts_us, updated_us = excluded.updated_us, "
+           f"rowid = {_NEXT_ROW} "
            f"WHERE excluded.ts_us > {_STORED_TS} OR (excluded.ts_us = {_STORED_TS} AND "
            f"IFNULL(excluded.updated_us, {_EARLIEST}) > IFNULL({_STORED_UPDATED}, {_EARLIEST}))")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -186,6 +194,15 @@ class EventStore:
             raise ConfigError(f"cannot open the SQLite store: {exc.strerror or exc}{_hint(path)}", source=path) from None
         except sqlite3.Error as exc:        # a directory, a missing folder, not a database, read-only...
             raise ConfigError(f"cannot open the SQLite store: {exc}{_hint(path)}", source=path) from None
+
+    @classmethod
+    def reader(cls, path: str, db: sqlite3.Connection) -> "EventStore":
+        """The store over a connection opened read-only (`wia-security query`, as report and compliance read it):
+        query and count only. Nothing is migrated or created: a version-1 store is read as it is (every column
+        a query reads is in it), and a reader never waits for a writer's lock."""
+        store = cls.__new__(cls)
+        store.path, store._db = path, db
+        return store
 
     def _migrate(self) -> None:
         """Bring a store of an older schema version to SCHEMA_VERSION: the columns in one short transaction,

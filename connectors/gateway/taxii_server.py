@@ -10,9 +10,11 @@
     GET /taxii2/wia/collections/{id}/manifest/              manifest (5.6)
 
 Threat-intel events in the embedded store are converted with the STIX converter
-(`convert(event, to="stix")`) into a side table of the same SQLite file, each object stamped with
-the `date_added` at which the gateway first served it (microseconds; every object of one sync
-shares it). Filters: `added_after`, `match[id]`, `match[type]`, `match[version]` (last — the
+(`convert(event, to="stix")`) into a side table of the same SQLite file, each object version stamped
+with the `date_added` at which the gateway added it (microseconds; every object of one sync shares it).
+A newer version of a stored event (the store gives it a new row) is converted again: each of its objects
+whose `modified` moved is a new version, with its own `date_added` (a poll by `added_after` sees it;
+`match[version]=last` serves it). Filters: `added_after`, `match[id]`, `match[type]`, `match[version]` (last — the
 default —, first, all, or timestamps), `match[spec_version]`, `limit`. Paging: `next` is an opaque
 cursor over (date_added, row), so any number of objects may share one `date_added` without being
 skipped or repeated; `X-TAXII-Date-Added-First/-Last` carry the page's range. Auth: the gateway's
@@ -28,8 +30,9 @@ import sqlite3
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -70,8 +73,17 @@ CREATE TABLE IF NOT EXISTS taxii_objects (
 );
 CREATE INDEX IF NOT EXISTS taxii_objects_added ON taxii_objects (added_us, seq);
 CREATE INDEX IF NOT EXISTS taxii_objects_id ON taxii_objects (stix_id, version_us);
-CREATE TABLE IF NOT EXISTS taxii_synced (event_id TEXT PRIMARY KEY, objects INTEGER NOT NULL, error TEXT);
+CREATE INDEX IF NOT EXISTS taxii_objects_event ON taxii_objects (event_id, version_us);
+CREATE TABLE IF NOT EXISTS taxii_synced (event_id TEXT PRIMARY KEY, objects INTEGER NOT NULL, error TEXT,
+                                         event_row INTEGER);
 """
+# taxii_synced.event_row: the store's row number of the event version converted. A newer version of an event
+# takes a new row number (connectors/sqlite.py), so a row number that differs means a version not converted
+# yet. A collection an earlier gateway wrote has no such column: it is added, then filled a chunk of rows per
+# transaction with the event's row where the collection holds that version (an object of the event whose
+# version is the event's timestamp), else 0, so only events an earlier gateway replaced in place (it kept
+# their row and never converted them again) are converted once more.
+_FILL_CHUNK = 10_000
 
 
 class TaxiiRequestError(Exception):
@@ -99,11 +111,41 @@ class TaxiiCollection:
         self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_DDL)
+        self._add_event_rows()
         self._lock = threading.Lock()
         self._dirty = True
         self._synced_at = 0.0
         self._last_added = 0
         self.conversion_failures = 0
+
+    def _add_event_rows(self) -> None:
+        """The event_row column in a collection an earlier gateway wrote, filled a chunk per transaction (as the
+        store's own migration does: another writer on the file waits for one chunk, not for all of them)."""
+        with self._write_transaction():
+            if "event_row" not in {row[1] for row in self._db.execute("PRAGMA table_info(taxii_synced)")}:
+                self._db.execute("ALTER TABLE taxii_synced ADD COLUMN event_row INTEGER")
+        after = -(2 ** 63)
+        while True:
+            with self._write_transaction():
+                rows = self._db.execute("SELECT rowid, event_id FROM taxii_synced WHERE rowid > ? AND "
+                                        "event_row IS NULL ORDER BY rowid LIMIT ?", (after, _FILL_CHUNK)).fetchall()
+                if not rows:
+                    return
+                self._db.executemany(
+                    "UPDATE taxii_synced SET event_row = IFNULL((SELECT e.rowid FROM events e WHERE e.id = ?1 AND "
+                    "EXISTS (SELECT 1 FROM taxii_objects o WHERE o.event_id = e.id AND o.version_us = e.ts_us)), 0) "
+                    "WHERE event_id = ?1", ((event_id,) for _, event_id in rows))
+            after = rows[-1][0]
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def mark_dirty(self) -> None:
         self._dirty = True
@@ -118,15 +160,17 @@ class TaxiiCollection:
             self.sync()
 
     def sync(self) -> int:
-        """Convert threat-intel events not yet in the collection; returns the number of new objects."""
+        """Convert threat-intel events, or newer versions of them, not yet in the collection; returns the number of
+        new objects (a new version of an object is a new object of the collection, with its own date_added)."""
         with self._lock:
             self._dirty = False
             self._synced_at = time.monotonic()
             added = 0
             while True:
                 rows = self._db.execute(
-                    "SELECT e.id, e.body FROM events e WHERE e.type = 'threat_intel' AND NOT EXISTS "
-                    "(SELECT 1 FROM taxii_synced s WHERE s.event_id = e.id) ORDER BY e.rowid LIMIT ?",
+                    "SELECT e.rowid, e.id, e.body FROM events e WHERE e.type = 'threat_intel' AND NOT EXISTS "
+                    "(SELECT 1 FROM taxii_synced s WHERE s.event_id = e.id AND s.event_row = e.rowid) "
+                    "ORDER BY e.rowid LIMIT ?",
                     (SYNC_CHUNK,)).fetchall()
                 if not rows:
                     return added
@@ -135,32 +179,39 @@ class TaxiiCollection:
                 date_added = _iso_us(added_us)
                 self._db.execute("BEGIN")
                 try:
-                    for event_id, body in rows:
-                        added += self._add_event(event_id, jsonio.loads(body), date_added, added_us)
+                    for row, event_id, body in rows:
+                        added += self._add_event(row, event_id, jsonio.loads(body), date_added, added_us)
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
 
-    def _add_event(self, event_id: str, event: dict[str, Any], date_added: str, added_us: int) -> int:
+    def _add_event(self, row: int, event_id: str, event: dict[str, Any], date_added: str, added_us: int) -> int:
         try:
             objects = convert(event, to="stix")["objects"]
         except Exception as exc:  # noqa: BLE001 - the event stays in the store; TAXII cannot show it
             self.conversion_failures += 1
             log.warning("threat-intel event %s cannot be served over TAXII: %s", event_id, exc)
-            self._db.execute("INSERT OR REPLACE INTO taxii_synced VALUES (?, 0, ?)", (event_id, str(exc)[:500]))
+            self._synced(event_id, 0, str(exc)[:500], row)
             return 0
         count = 0
         for obj in objects:
+            body = jsonio.dumps(obj)
+            # Each version once: an object already held in this version (shared by all events, or converted again
+            # from the same event) is ignored by UNIQUE (stix_id, version_us).
             version = obj.get("modified") or obj.get("created") or date_added
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO taxii_objects (event_id, stix_id, stix_type, version, version_us, spec_version,"
                 " date_added, added_us, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (event_id, obj["id"], obj["type"], version, _us(version), obj.get("spec_version", "2.1"),
-                 date_added, added_us, jsonio.dumps(obj)))
+                 date_added, added_us, body))
             count += cursor.rowcount
-        self._db.execute("INSERT OR REPLACE INTO taxii_synced VALUES (?, ?, NULL)", (event_id, count))
+        self._synced(event_id, count, None, row)
         return count
+
+    def _synced(self, event_id: str, objects: int, error: str | None, row: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO taxii_synced (event_id, objects, error, event_row) "
+                         "VALUES (?, ?, ?, ?)", (event_id, objects, error, row))
 
     # --- reads ---
     def query(self, params: Any, *, object_id: str | None = None, versions_only: bool = False
