@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sqlite3
 import sys
 from typing import Any
 
@@ -20,7 +21,8 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("query", help="read events from the embedded store",
-                              description="Query the embedded SQLite event store, newest first. Events go to "
+                              description="Query the embedded SQLite event store, newest first. The store is "
+                                          "opened read-only (never migrated or written). Events go to "
                                           "standard output; when --limit cut the list short, a note says so on "
                                           "standard error.",
                               epilog=EXIT_CODES_HELP)
@@ -59,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.exists(path):
         return fail(f"{path}: no event store here (run `wia-security forward` first)"
                     f"{sqlite_slashes_hint(args.db, path)}")
+    from .report import _open_read_only
     try:
-        store = EventStore(path)
+        # Read-only, as report and compliance read it: no migration, no write lock, nothing created.
+        store = EventStore.reader(path, _open_read_only(path))
     except ConfigError as exc:
         return fail(exc)
     try:
@@ -95,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
                       f"({'oldest' if args.oldest_first else 'newest'} first); --limit 0 shows all", file=sys.stderr)
     except ValueError as exc:
         return fail(f"bad time filter: {exc}")
+    except sqlite3.Error as exc:            # a damaged file, a disk error while reading
+        return fail(ConfigError(f"cannot read the event store: {exc}", source=path))
     finally:
         store.close()
     return 0

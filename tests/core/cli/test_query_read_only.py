@@ -1,0 +1,139 @@
+"""`wia-security query` reads the store read-only, as `report` and `compliance` do: it never migrates it, takes
+no write lock and creates nothing. A store of schema version 1 (0.1.0) is read as it is: every column a query
+reads is in it."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from strategies import event_dicts
+
+from wia_security.connectors.sqlite import EventStore, epoch_ms
+
+NOBODY = 65534
+
+# The table and indexes exactly as schema version 1 (released 0.1.0) created them: a record, never edit.
+VERSION_1_DDL = """
+CREATE TABLE IF NOT EXISTS events (
+    id          TEXT PRIMARY KEY,
+    type        TEXT NOT NULL,
+    ts_ms       INTEGER NOT NULL,
+    timestamp   TEXT NOT NULL,
+    severity    REAL NOT NULL,
+    source_name TEXT,
+    body        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
+CREATE INDEX IF NOT EXISTS events_type_ts ON events (type, ts_ms);
+CREATE INDEX IF NOT EXISTS events_severity ON events (severity);
+PRAGMA user_version=1;
+"""
+
+
+def version_1_store(path: Path, events: list[dict]) -> None:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(VERSION_1_DDL)
+    db.executemany("INSERT INTO events (id, type, ts_ms, timestamp, severity, source_name, body) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [(e["id"], e["type"], epoch_ms(e["timestamp"]), e["timestamp"], e["severity"], e["source"]["name"],
+                     json.dumps(e)) for e in events])
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file of the folder, by name."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_version_1_store_is_read_as_it_is_not_migrated(cli, tmp_path):
+    events = event_dicts(12, seed=31)
+    store_dir = tmp_path
+    db = store_dir / "events.db"
+    version_1_store(db, events)
+    before = db.read_bytes()
+    out = cli("query", "--db", str(db), "--format", "ndjson", "--limit", "0").out
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert sorted(e["id"] for e in listed) == sorted(e["id"] for e in events)
+    assert cli("query", "--db", str(db), "--count", "--type", "alert").out.strip() == str(
+        sum(e["type"] == "alert" for e in events))
+    assert db.read_bytes() == before                      # not migrated (a WAL reader may leave an empty -wal)
+    wal = store_dir / "events.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    con.close()
+
+
+def test_a_store_another_process_is_writing_is_read_without_waiting_for_its_lock(cli, tmp_path):
+    """A version-1 store held by a writer (a migration in another process, a long batch): reading it needs no
+    write lock (before, the migration `query` started waited 5 s for it and failed: database is locked)."""
+    events = event_dicts(5, seed=32)
+    db = tmp_path / "events.db"
+    version_1_store(db, events)
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        r = cli("query", "--db", str(db), "--count")
+        assert (r.code, r.out.strip()) == (0, "5"), r.err
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+@pytest.mark.parametrize("content", [b"", b'{"not": "a store"}\n'])
+def test_a_file_that_is_no_store_is_named_and_left_as_it_was(cli, tmp_path, content):
+    """An empty file used to be made into a store (tables created) and answered 'holds no events'."""
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(content)
+    r = cli("query", "--db", str(path))
+    assert r.code == 2 and f"{path}: cannot open the SQLite store: " in r.err
+    assert path.read_bytes() == content and sorted(os.listdir(tmp_path)) == ["events.ndjson"]
+
+
+_AS_READER = """
+import json, os, sys
+import sqlite3, urllib.parse, ssl   # ssl: cli.serve imports it at parser build
+import wia_security.cli, wia_security.cli.query, wia_security.cli.report, wia_security.connectors.sqlite
+if os.geteuid() == 0:
+    os.setgroups([])
+    os.setgid(%d)
+    os.setuid(%d)
+sys.exit(wia_security.cli.main(json.loads(sys.argv[1])))
+""" % (NOBODY, NOBODY)
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder another user can traverse (pytest's tmp_path is 0700), removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="wia-query-ro-"))
+    folder.chmod(0o755)
+    yield folder
+    folder.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+def test_a_store_the_user_may_only_read_is_read(shared_folder):
+    events = event_dicts(8, seed=33)
+    db = shared_folder / "events.db"
+    store = EventStore(str(db))
+    try:
+        store.insert(events)
+    finally:
+        store.close()
+    db.chmod(0o444)
+    shared_folder.chmod(0o555)                  # no -wal/-shm can be made beside it either
+    before = snapshot(shared_folder)
+    done = subprocess.run([sys.executable, "-c", _AS_READER, json.dumps(["query", "--db", str(db), "--count"])],
+                          capture_output=True, text=True, timeout=120, cwd="/")
+    assert (done.returncode, done.stdout.strip()) == (0, "8"), done.stderr
+    assert snapshot(shared_folder) == before and stat.S_IMODE(db.stat().st_mode) == 0o444
