@@ -266,6 +266,8 @@ def run(args: argparse.Namespace) -> int:
         problem = fmt.option_problem(key, options[key])
         if problem:
             return fail(f"convert: --option {key}: {problem}")
+    if direction == "to" and (problem := fmt.options_problem(options)):
+        return fail(f"convert: --option: {problem}")
     if missing_inputs(args.inputs):
         return 2
     for path in args.inputs:

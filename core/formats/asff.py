@@ -8,7 +8,8 @@ values), within the documented limits (50 pairs, keys <= 128 and values <= 2048 
 still does not fit is listed under `.../wia.omitted`, never dropped silently.
 
 Options: `account_id` (12 digits; default: `context.cloud.account_id` of an AWS event),
-`region` (default: the event's AWS region, else us-east-1), `partition` (aws), `product_arn`
+`region` (default: the event's AWS region, else us-east-1), `partition` (one of PARTITIONS; default: the
+Region's, e.g. aws-cn for cn-north-1, else aws), `product_arn`
 (default `arn:{partition}:securityhub:{region}:{account}:product/{account}/default`, the private
 "default" product every account may import into), `generator_id`.
 The mapping table: docs/formats/asff.md.
@@ -33,6 +34,13 @@ from .base import Format, MemberOutcome, all_or_nothing, guarded_members, read_m
 SCHEMA_VERSION = "2018-10-08"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_PARTITION = "aws"
+#: The AWS partitions (the first element of every ARN) and how their Region names begin, as botocore's
+#: data/partitions.json (1.44) lists them; a Region matching none is in the commercial partition, `aws`.
+PARTITION_REGION_PREFIXES: dict[str, tuple[str, ...]] = {
+    "aws": (), "aws-cn": ("cn-",), "aws-us-gov": ("us-gov-",), "aws-iso": ("us-iso-",),
+    "aws-iso-b": ("us-isob-",), "aws-iso-e": ("eu-isoe-",), "aws-iso-f": ("us-isof-",), "aws-eusc": ("eusc-",),
+}
+PARTITIONS = tuple(PARTITION_REGION_PREFIXES)
 
 # Documented limits (AwsSecurityFinding in the Security Hub API reference / botocore model docs).
 MAX_FINDING_BYTES = 240 * 1024          # one finding in a BatchImportFindings request
@@ -55,8 +63,9 @@ MAX_RELATED_FINDINGS = 10
 TIMESTAMP = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
                        r"(\.\d{1,9})?(Z|[+-]\d\d(:?\d\d)?)$")
 ACCOUNT_ID = re.compile(r"[0-9]{12}")                        # fullmatch: \d would take any Unicode digit
-#: An AWS Region name (us-east-1, us-gov-west-1, cn-north-1, us-isob-east-1): a pattern, so new Regions pass.
-REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+#: An AWS Region name (us-east-1, us-gov-west-1, cn-north-1, us-isob-east-1, eusc-de-east-1): a pattern, so
+#: new Regions pass.
+REGION = re.compile(r"[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}")
 INSTANCE_ID = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
 _PRODUCT_ARN = re.compile(r"^arn:[^:]+:securityhub:[^:]*:[^:]*:product/([^/]+)/([^/]+)$")
 
@@ -127,6 +136,22 @@ def normalized_severity(severity: float) -> int:
 
 
 _LABEL_SEVERITY = {"INFORMATIONAL": 0, "LOW": 3, "MEDIUM": 5, "HIGH": 8, "CRITICAL": 9.5}
+
+
+def partition_of(region: str) -> str:
+    """The partition a Region is in (cn-north-1: aws-cn); `aws` for any other name."""
+    for partition, prefixes in PARTITION_REGION_PREFIXES.items():
+        if region.startswith(prefixes):
+            return partition
+    return DEFAULT_PARTITION
+
+
+def _partition_problem(partition: str, region: str) -> str | None:
+    home = partition_of(region)
+    if partition == home:
+        return None
+    return (f"partition {partition} does not hold Region {region} (its partition is {home}): give a Region of "
+            f"{partition} (region=...) or leave partition out")
 
 
 def default_product_arn(account_id: str, region: str, partition: str = DEFAULT_PARTITION) -> str:
@@ -345,10 +370,24 @@ class AsffFormat(Format):
     survives = ("*",)
 
     def option_problem(self, key: str, value: Any) -> str | None:
+        if key == "partition":
+            if isinstance(value, str) and value in PARTITIONS:
+                return None
+            return f"must be an AWS partition: {', '.join(PARTITIONS)} (got {str(value)[:80]!r})"
         shape = _OPTION_SHAPES.get(key)
-        if shape is None or (isinstance(value, str) and shape[0].fullmatch(value)):
+        if shape is None:
             return None
-        return f"must be {shape[1]} (got {str(value)[:80]!r})"
+        if not (isinstance(value, str) and shape[0].fullmatch(value)):
+            return f"must be {shape[1]} (got {str(value)[:80]!r})"
+        if key == "product_arn" and (partition := value.split(":")[1]) not in PARTITIONS:
+            return f"must name an AWS partition ({', '.join(PARTITIONS)}; got {partition[:80]!r})"
+        return None
+
+    def options_problem(self, options: dict[str, Any]) -> str | None:
+        partition, region = options.get("partition"), options.get("region")
+        if isinstance(partition, str) and isinstance(region, str):
+            return _partition_problem(partition, region)
+        return None
 
     # -- WIA -> ASFF ---------------------------------------------------------------------------
     def from_wia(self, event: dict[str, Any], **options: Any) -> dict[str, Any]:
@@ -358,7 +397,7 @@ class AsffFormat(Format):
         ctx = event.get("context") or {}
         cloud = ctx.get("cloud") or {}
         aws = cloud.get("provider") == "aws"
-        for key in ("account_id", "region", "product_arn"):
+        for key in ("account_id", "region", "partition", "product_arn"):
             if options.get(key) is not None and (problem := self.option_problem(key, options[key])):
                 # the option given is wrong, not the event: say which and how it must look
                 raise ConversionError(self.name, f"option {key} {problem}")
@@ -368,7 +407,10 @@ class AsffFormat(Format):
                                   "or give the event context.cloud {provider: aws, account_id}", path="/context/cloud/account_id")
         region = options.get("region") or (cloud.get("region") if aws and isinstance(cloud.get("region"), str)
                                            and REGION.fullmatch(cloud["region"]) else DEFAULT_REGION)
-        partition = options.get("partition") or DEFAULT_PARTITION
+        partition = options.get("partition") or partition_of(region)
+        if problem := _partition_problem(partition, region):
+            # a product ARN or resource ARN across partitions is refused by Security Hub, finding by finding
+            raise ConversionError(self.name, f"option {problem}")
         product_arn = options.get("product_arn") or default_product_arn(account, region, partition)
         m = _PRODUCT_ARN.match(product_arn)
         if not m:

@@ -110,6 +110,11 @@ class Format:
         before reading any event, so a bad value is one usage error, not every event refused."""
         return None
 
+    def options_problem(self, options: dict[str, Any]) -> str | None:
+        """Why these options will not do together (each fine alone), None when they will; asked, as
+        option_problem is, before any event is read."""
+        return None
+
     def from_wia(self, event: dict[str, Any], **options: Any) -> Any:
         raise NotImplementedError
 
