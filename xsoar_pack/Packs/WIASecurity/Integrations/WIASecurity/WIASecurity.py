@@ -833,6 +833,15 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
             if event_id:
                 page_ids.append(event_id)
             if event_id and event_id in seen:
+                if client.source_type == "gateway" and event_id in recent:
+                    # The gateway's feed serves an id again only as a newer version of it (its store keeps the newest
+                    # version, at a new position). fetch-incidents can only create incidents: a second one for the id
+                    # would split its history, so it is skipped, said, and remembered as seen last.
+                    demisto.info(f"{INTEGRATION_NAME}: event {event_id[:64]} (timestamp {str(event.get('timestamp'))[:40]}) "
+                                 "is a newer version of an event already fetched: no second incident is made (its "
+                                 "incident keeps the version fetched first; `!wia-get-events` shows the newest)")
+                    recent.remove(event_id)
+                    recent.append(event_id)
                 continue
             result = wia_security.validate_event(event)
             if not result.valid:
