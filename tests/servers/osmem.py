@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 import struct
 import threading
@@ -73,6 +74,7 @@ def osmem(osmem_base: Any) -> Iterator[str]:
 @dataclass
 class Fault:
     kind: str                       # status | reset | stall | die_after_forward | reject_items
+    # stall: no answer until the client hangs up (at most `seconds`), then a reset
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
@@ -93,8 +95,10 @@ class FaultProxy:
         self.upstream = urlsplit(upstream)
         self.faults: deque[Fault] = deque()
         self.requests: list[tuple[str, str, int]] = []     # (method, path, response status or 0)
+        self.stalls_given_up = 0            # stalled requests the client abandoned (its timeout fired)
         self.max_body: int | None = None    # bulk bodies over this get nginx's 413 page (client_max_body_size)
         self.lock = threading.Lock()
+        self.stall_ended = threading.Condition(self.lock)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -126,6 +130,13 @@ class FaultProxy:
         with self.lock:
             self.faults.extend(faults)
 
+    def stalls_given_up_after(self, expected: int, timeout: float = 30) -> int:
+        """`stalls_given_up` once it reaches `expected`, else as it is after `timeout` seconds: the proxy sees the
+        client's close a moment after the client has moved on."""
+        with self.stall_ended:
+            self.stall_ended.wait_for(lambda: self.stalls_given_up >= expected, timeout)
+            return self.stalls_given_up
+
     def forward(self, method: str, path: str, body: bytes, headers: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
         try:
@@ -152,7 +163,13 @@ class FaultProxy:
             elif fault.kind == "reset":
                 _reset(handler.connection)
             elif fault.kind == "stall":
-                time.sleep(fault.seconds)
+                # Unanswered until the client gives up: a stall of fixed length had to be shorter than the test
+                # could wait, so the client's timeout was short too, and on a loaded machine it cut healthy
+                # requests that had been indexed (their retry met 409s: duplicates the test did not expect).
+                if _wait_for_hang_up(handler.connection, fault.seconds):
+                    with self.stall_ended:
+                        self.stalls_given_up += 1
+                        self.stall_ended.notify_all()
                 _reset(handler.connection)
             elif fault.kind == "die_after_forward":
                 self.forward(handler.command, handler.path, body, handler.headers)   # indexed upstream...
@@ -197,6 +214,19 @@ class FaultProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _wait_for_hang_up(conn: socket.socket, limit: float) -> bool:
+    """Whether the peer closed `conn` within `limit` seconds (anything it sends meanwhile is discarded)."""
+    deadline = time.monotonic() + limit
+    while (left := deadline - time.monotonic()) > 0:
+        if select.select([conn], [], [], left)[0]:
+            try:
+                if not conn.recv(65536):
+                    return True
+            except OSError:                 # reset by the peer: gone too
+                return True
+    return False
 
 
 def _reset(conn: socket.socket) -> None:
