@@ -1,4 +1,4 @@
-"""Per-input checkpoint: the position reached at the source plus recently emitted event ids.
+"""Per-input checkpoint: the position reached at the source plus recently emitted event ids (with their version).
 
 Written atomically (temp file + os.replace) after each page's events are written to Splunk, so a
 restart resumes at the last page Splunk received: nothing is lost, and ids already emitted are
@@ -40,12 +40,15 @@ class Checkpoint:
             self.position = position
             self._recent = OrderedDict.fromkeys(str(i) for i in recent)
 
-    def seen(self, event_id: str) -> bool:
-        return event_id in self._recent
+    def seen(self, event: dict[str, Any]) -> bool:
+        """Whether this version of the event was emitted (a bare id, as a checkpoint of an earlier version holds
+        them, stands for any version)."""
+        return version_key(event) in self._recent or str(event.get("id", "")) in self._recent
 
-    def remember(self, event_id: str) -> None:
-        self._recent[event_id] = None
-        self._recent.move_to_end(event_id)
+    def remember(self, event: dict[str, Any]) -> None:
+        key = version_key(event)
+        self._recent[key] = None
+        self._recent.move_to_end(key)
         while len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)
 
@@ -58,3 +61,13 @@ class Checkpoint:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
+
+
+def version_key(event: dict[str, Any]) -> str:
+    """`<id>@<digest of its version>`: an event is remembered by version, since the gateway's feed serves a newer
+    version of an event (a later timestamp, or an incident's later data.updated_at, as its store decides) again,
+    and Splunk indexes it as an event of its own; the same version handed back (a page read again) is not."""
+    data = event.get("data")
+    updated = data.get("updated_at") if event.get("type") == "incident" and isinstance(data, dict) else None
+    version = f"{event.get('timestamp')}|{updated}".encode("utf-8", "surrogatepass")
+    return f"{event.get('id')}@{hashlib.sha256(version).hexdigest()[:12]}"

@@ -304,7 +304,7 @@ def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int
                     f"a JSON {type(event).__name__}, not a WIA event object")
                 continue
             event_id = str(event.get("id", ""))
-            if event_id and checkpoint.seen(event_id):
+            if event_id and checkpoint.seen(event):
                 counts["duplicates"] += 1
                 continue
             result = validate_event(event)
@@ -317,7 +317,7 @@ def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int
                 why = rendered or "; ".join(f"{e.path}: {e.message}" for e in result.errors[:5])
                 log(f"ERROR wia_events input={name} event_id={event_id or '?'} rejected: {why}")
             if event_id:
-                checkpoint.remember(event_id)
+                checkpoint.remember(event)
         stdout.flush()                      # Splunk has the page before the checkpoint moves
         checkpoint.save(page.position)
         # a TAXII walk ends at the page holding objects, which counts what the walk holds in all (later pages too)
