@@ -26,3 +26,47 @@ def tiny_socket(gw, rcvbuf: int = 4096) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.connect((gw.host, gw.port))
     return sock
+
+
+class Gate:
+    """A TCP relay on 127.0.0.1 in front of a gateway, run on the test's event loop: a client given `url(path)`
+    reaches the gateway through it. `shut()` stops taking connections (the client's reconnects are refused;
+    relayed ones go on) and `open_to(port)` takes them again for a gateway at `port`, so a test decides when a
+    client can come back after a restart. (The client's own wait cannot be relied on: a close asking for 5 s is
+    capped at its max_backoff.)"""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._target = 0
+        self._server: asyncio.AbstractServer | None = None
+
+    def url(self, path: str = "/v1/stream") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    async def open_to(self, target_port: int) -> None:
+        self._target = target_port
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def shut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self._target)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except OSError:
+                pass
+            finally:
+                sink.close()
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 import requests
-from gateway_helpers import AUTH, TOKEN, recv_json, until, tiny_socket
+from gateway_helpers import AUTH, TOKEN, Gate, recv_json, until, tiny_socket
 from strategies import event_dicts
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -272,7 +272,12 @@ def test_after_a_restart_the_client_gets_what_the_new_gateway_published_before_i
     servers = [GatewayServer(settings()).start()]
 
     async def run() -> tuple[list[str], StreamClient]:
-        client = StreamClient(servers[0].ws_url, token=TOKEN, initial_backoff=0.05, max_backoff=0.2)
+        # The client reaches the gateways through a gate shut during the restart: it comes back only once the new
+        # gateway has published. (It relied on the client's wait, the close's 5 s capped at max_backoff 0.2 s: on a
+        # loaded machine the stop, the start and the post took longer, and it came back before the post.)
+        gate = Gate()
+        await gate.open_to(servers[0].port)
+        client = StreamClient(gate.url(), token=TOKEN, initial_backoff=0.05, max_backoff=0.2)
         got: list[str] = []
 
         async def consume() -> None:
@@ -284,9 +289,11 @@ def test_after_a_restart_the_client_gets_what_the_new_gateway_published_before_i
         await until(lambda: client.subscription_ids)
         await asyncio.to_thread(post, servers[0], events[:20])
         await until(lambda: len(got) == 20)
+        gate.shut()
         await asyncio.to_thread(servers[0].stop)                  # close 1001, reconnect_delay_seconds 5
-        servers.append(GatewayServer(settings(), port=servers[0].port).start())
+        servers.append(GatewayServer(settings()).start())
         await asyncio.to_thread(post, servers[1], events[20:30])  # before the client is back
+        await gate.open_to(servers[1].port)
         await until(lambda: client.stats.connects == 2)
         await asyncio.to_thread(post, servers[1], events[30:])
         await asyncio.wait_for(consumer, 20)
