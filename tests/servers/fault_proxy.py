@@ -15,12 +15,17 @@ kinds:
                 lost or mangled after the work was done;
   - "rewrite":  forward, then pass `rewrite(status, headers, body) -> (status, headers, body)` over the
                 upstream's answer (success bodies missing fields, per-item results that do not match);
-  - "hang":     read the request, sleep `seconds`, then close without answering (client read timeouts);
+  - "hang":     read the request, then no answer until the client gives up and closes (at most `seconds`),
+                then close (client read timeouts). `hangs_abandoned_after(n)` counts the hangs the client
+                ended: a test asserts that, with a hang far longer than its bounds, not a race between a short hang
+                and a short timeout (healthy requests then had that short timeout too, and a loaded machine
+                ran past both);
   - "reset":    read the request, then close the connection without answering.
 """
 from __future__ import annotations
 
 import http.client
+import select
 import socket
 import ssl
 import threading
@@ -111,7 +116,10 @@ class _Handler(BaseHTTPRequestHandler):
             assert fault.rewrite is not None
             self._send(*fault.rewrite(*proxy.forward(self.command, self.path, self.headers, body)))
         elif fault.kind == "hang":
-            time.sleep(fault.seconds)
+            if self._wait_for_hang_up(fault.seconds):
+                with proxy.hang_ended:
+                    proxy.hangs_abandoned += 1
+                    proxy.hang_ended.notify_all()
             self._drop()
         elif fault.kind == "reset":
             self._drop()
@@ -137,6 +145,18 @@ class _Handler(BaseHTTPRequestHandler):
         if length is not None and length > len(body):
             time.sleep(pause)
             self._drop()                              # the body ends short of what was declared
+
+    def _wait_for_hang_up(self, limit: float) -> bool:
+        """Whether the client closed the connection within `limit` seconds (what it sends meanwhile is dropped)."""
+        deadline = time.monotonic() + limit
+        while (left := deadline - time.monotonic()) > 0:
+            if select.select([self.connection], [], [], left)[0]:
+                try:
+                    if not self.connection.recv(65536):
+                        return True
+                except OSError:                   # reset, or a TLS connection cut without close_notify
+                    return True
+        return False
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -168,7 +188,9 @@ class FaultProxy:
         self.certfile, self.keyfile, self.host = certfile, keyfile, host
         self.faults: list[Fault] = []
         self.seen: list[Seen] = []
+        self.hangs_abandoned = 0                    # "hang" faults ended by the client closing the connection
         self.lock = threading.Lock()
+        self.hang_ended = threading.Condition(self.lock)
         self._server: _Server | None = None
 
     def add(self, *faults: Fault) -> "FaultProxy":
@@ -220,6 +242,13 @@ class FaultProxy:
             return response.status, {k: v for k, v in response.getheaders()}, data
         finally:
             conn.close()
+
+    def hangs_abandoned_after(self, expected: int, timeout: float = 30) -> int:
+        """`hangs_abandoned` once it reaches `expected`, else as it is after `timeout` seconds: the proxy sees the
+        client's close a moment after the client has moved on."""
+        with self.hang_ended:
+            self.hang_ended.wait_for(lambda: self.hangs_abandoned >= expected, timeout)
+            return self.hangs_abandoned
 
     def unused(self) -> list[Fault]:
         with self.lock:
