@@ -28,7 +28,7 @@ from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
 from .base import Format, guarded_reader
-from .keyvalue import (check_required, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
+from .keyvalue import (check_own_event, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
                        TIME_OF_READING, document_lines, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
                        odd_backslashes, read_time, syslog_time)
 
@@ -326,9 +326,17 @@ def record_to_wia(record: CefRecord) -> dict[str, Any]:
     name_path = NAME_PATHS.get(record.event_class_id)
     if name_path is not None:
         event.setdefault("data", {})[name_path[1]] = record.name
-    decode_fields(ext, fields_for(record.event_class_id), event)
+    fields = fields_for(record.event_class_id)
+    decode_fields(ext, fields, event)
     decode_carried(ext, event, "cef")                  # it reads only the `wia.` keys
-    return check_required(event, "cef")
+    return check_own_event(event, ext, fields, "cef", header_paths(record.event_class_id))
+
+
+@lru_cache(maxsize=None)
+def header_paths(event_type: str) -> frozenset[tuple[str, ...]]:
+    """The WIA paths a line's header carries (Device Version, Device Event Class ID, Severity, Name)."""
+    name_path = NAME_PATHS.get(event_type)
+    return frozenset({("version",), ("type",), ("severity",), *((name_path,) if name_path else ())})
 
 
 def foreign_event(record: CefRecord) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso
 from ..validation.nodes import Node, load_node
+from ._own_event import checked
 from ._wia_paths import compact_json
 
 #: Prefix of the keys that carry WIA fields no predefined key holds.
@@ -355,11 +356,15 @@ def decode_carried(pairs: dict[str, str], event: dict[str, Any], format_name: st
         if key == EXTRA_KEY:
             extra = _json(text, key, format_name)
             if not isinstance(extra, dict):
-                raise ConversionError(format_name, "expected a JSON object", path=key)
+                raise ConversionError(format_name, "expected a JSON object", path=key_path(format_name, key))
             event.update(extra)
         elif key.startswith(CARRY_PREFIX):
             path, string = _carried(event_type, key)
-            set_path(event, path, text if string else _json(text, key, format_name))
+            try:
+                set_path(event, path, text if string else _json(text, key, format_name))
+            except (AttributeError, TypeError):      # another key (or wia.extra) put a value that is no object there
+                raise ConversionError(format_name, f"{key[:60]} names a member below a value that is not an object",
+                                      path=key_path(format_name, key)) from None
 
 
 @lru_cache(maxsize=4096)
@@ -371,6 +376,12 @@ def _carried(event_type: str | None, key: str) -> tuple[Path, bool]:
 
 #: The members every WIA event has (wia-security-v1.schema.json `required`).
 REQUIRED = ("version", "id", "type", "timestamp", "severity", "source", "data")
+#: The part of a line its keys are in, as errors' paths name it (`extension/cnt`, `attributes/sev`).
+KEYS_PART = {"cef": "extension", "leef": "attributes"}
+
+
+def key_path(format_name: str, key: str) -> str:
+    return f"{KEYS_PART.get(format_name, format_name)}/{key[:60]}"
 
 
 def check_required(event: dict[str, Any], format_name: str) -> dict[str, Any]:
@@ -383,11 +394,54 @@ def check_required(event: dict[str, Any], format_name: str) -> dict[str, Any]:
     return event
 
 
+def check_own_event(event: dict[str, Any], pairs: dict[str, str], fields: Sequence[Field], format_name: str,
+                    header: frozenset[Path]) -> dict[str, Any]:
+    """The event a line in WIA's own layout gives, when it is valid WIA (`check_required`, then the
+    schema). A line `from_wia` wrote always is; one edited, damaged or forged is refused at the key
+    that carried the first invalid value (`extension/cnt`, `attributes/wia.data.priority`), at
+    `header` for a value the header carries (`header`: those paths), else at the event's JSON pointer
+    (a required member that no key gives)."""
+    check_required(event, format_name)
+    return checked(event, format_name, lambda pointer: _carrier(pointer, pairs, fields, format_name, header),
+                   "the event this line gives")
+
+
+def _carrier(pointer: str, pairs: dict[str, str], fields: Sequence[Field], format_name: str,
+             header: frozenset[Path]) -> str:
+    """Where the value at `pointer` (in the event) came from: the `wia.` key that set it or an object
+    above it last (or wia.extra, for a top-level member it holds), else the product key of it, else
+    the header."""
+    parts = tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:])
+    order = {key: i for i, key in enumerate(pairs)}        # the `wia.` keys are applied in line order
+    carried = [key for n in range(1, len(parts) + 1) if (key := CARRY_PREFIX + ".".join(parts[:n])) in order]
+    if parts and EXTRA_KEY in order and _holds(pairs[EXTRA_KEY], parts[0]):
+        carried.append(EXTRA_KEY)
+    if carried:
+        return key_path(format_name, max(carried, key=order.__getitem__))
+    for n in range(len(parts), 0, -1):
+        for field in fields:
+            if field.parts == parts[:n] and field.key in pairs:
+                return key_path(format_name, field.key)
+        if parts[:n] in header:
+            return "header"
+    return pointer or "/"
+
+
+def _holds(text: str, member: str) -> bool:
+    try:
+        extra = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(extra, dict) and member in extra
+
+
 def _json(text: str, key: str, format_name: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise ConversionError(format_name, f"value is not JSON: {exc}", path=key) from None
+        raise ConversionError(format_name, f"value is not JSON: {exc}", path=key_path(format_name, key)) from None
+    except RecursionError:
+        raise ConversionError(format_name, "value is JSON nested too deep to read", path=key_path(format_name, key)) from None
 
 
 # --- lines from other products -----------------------------------------------------------------------

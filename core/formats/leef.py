@@ -31,7 +31,7 @@ from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
 from .base import Format, guarded_reader
-from .keyvalue import (check_required, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
+from .keyvalue import (check_own_event, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
                        document_lines, encode_fields, foreign_alert, java_time_format, header_fields, iso_ms, leaves, line_text,
                        odd_backslashes, read_time, syslog_time)
 
@@ -321,9 +321,14 @@ def record_to_wia(record: LeefRecord) -> dict[str, Any]:
         # product may well name its EventID "alert" and version itself 1.0.0.
         return foreign_event(record)
     event: dict[str, Any] = {"version": record.product_version, "type": record.event_id}
-    decode_fields(attrs, fields_for(record.event_id), event)
+    fields = fields_for(record.event_id)
+    decode_fields(attrs, fields, event)
     decode_carried(attrs, event, "leef")
-    return check_required(event, "leef")
+    return check_own_event(event, attrs, fields, "leef", HEADER_PATHS)
+
+
+#: The WIA paths a line's header carries (Version, EventID).
+HEADER_PATHS: frozenset[tuple[str, ...]] = frozenset({("version",), ("type",)})
 
 
 def foreign_event(record: LeefRecord) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from ...severity import BAND_PRIORITY, band
 from ...timeutil import to_iso
 from ...validation import validate_event
 from ...validation.formats import is_date_time, is_uuid
+from .._own_event import checked
 from .._wia_paths import TIME_KEYS, utc_ms
 from . import writer as w
 
@@ -740,14 +741,33 @@ def from_ocsf(doc: Any) -> Doc:
                               f"{', '.join(str(u) for u in sorted(READERS))})", path="/class_uid")
     event = read(doc)
     patch = _obj(doc.get("unmapped")).get("wia")
-    if isinstance(patch, dict) and patch:
+    if patch is not None and type(patch) is not dict:
+        # `unmapped.wia` is this project's patch, always an object: anything else was not written here
+        raise ConversionError("ocsf", f"the `unmapped.wia` patch must be a JSON object, not {patch!r:.60}",
+                              path="/unmapped/wia")
+    if patch:
         merge(event, patch)             # this project's own event: the patch makes it exact
         try:
-            return _complete(event, doc)
+            event = _complete(event, doc)
         except (AttributeError, TypeError, KeyError) as exc:     # a patch this project did not write
             raise ConversionError("ocsf", f"the `unmapped.wia` patch does not give a WIA event ({type(exc).__name__}: "
                                   f"{exc})", path="/unmapped/wia") from exc
+        return checked(event, "ocsf", lambda pointer: _in_patch(patch, pointer),
+                       "the event this OCSF event and its `unmapped.wia` patch give")
     return _foreign(_complete(event, doc), doc)
+
+
+def _in_patch(patch: Doc, pointer: str) -> str:
+    """The JSON pointer in the document of the patch member that set the event's value at `pointer`
+    (the patch has the event's shape; list elements are patched by index, "0", "1", ...), or of the
+    patch itself when the value came from the OCSF attributes."""
+    node: Any = patch
+    for part in pointer.split("/")[1:]:
+        key = part.replace("~1", "/").replace("~0", "~")
+        if type(node) is not dict or key not in node:
+            return "/unmapped/wia"
+        node = node[key]
+    return "/unmapped/wia" + pointer
 
 
 def _foreign(event: Doc, doc: Doc) -> Doc:

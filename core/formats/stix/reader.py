@@ -26,6 +26,7 @@ from ...errors import ConversionError
 from ...severity import BAND_PRIORITY, band
 from ...validation.formats import is_email, is_uri
 from .._wia_paths import utc_ms
+from .._own_event import checked
 from ..base import MALFORMED, MemberOutcome, all_or_nothing
 from .ids import WIA_NAMESPACE, derived_id, uuid5_str
 from .patterns import PatternValueError, comparisons, pattern_for
@@ -309,10 +310,10 @@ def read_members(objects: list[Any], *, base: str | None = "/objects", **options
     claimed: set[str] = set()
     for obj in graph.objects:
         extensions = obj.get("extensions")
-        carried = extensions.get(WIA_EXTENSION) if isinstance(extensions, dict) else None
-        if isinstance(carried, dict) and isinstance(carried.get("event"), dict):
-            # the carrier holds its whole event: it is the member (never refused: it is not read natively)
-            roots.append(MemberOutcome(graph.path(obj), [_copy_json(carried["event"], {})], member=obj))
+        if isinstance(extensions, dict) and WIA_EXTENSION in extensions:
+            # the carrier holds its whole event: it is the member, refused only when that event is not
+            # valid WIA; either way it claims the objects made with it
+            roots.append(_carrier_outcome(graph, obj))
             claimed |= graph.closure(obj)
     unclaimed: dict[str, list[dict[str, Any]]] = {}     # by type, in document order (claims only grow)
     for obj in graph.objects:
@@ -342,6 +343,37 @@ def read_members(objects: list[Any], *, base: str | None = "/objects", **options
             "indicator, malware, threat-actor, intrusion-set, campaign, vulnerability, sighting, incident and "
             "observed-data)", path=where))]
     return alone + roots
+
+
+def _carrier_outcome(graph: Graph, carrier: dict[str, Any]) -> MemberOutcome:
+    """The outcome of an object carrying the WIA extension: its event, or the refusal of it."""
+    path = graph.path(carrier)
+    try:
+        return MemberOutcome(path, _carried(graph, carrier), member=carrier)
+    except ConversionError as exc:
+        return MemberOutcome(path, error=exc, member=carrier)
+    except MALFORMED as exc:        # RecursionError: an event nested deeper than Python copies
+        return MemberOutcome(path, error=ConversionError(
+            "stix", f"the WIA extension of {carrier['id']} could not be read ({type(exc).__name__})",
+            path=graph.path(carrier, "extensions", WIA_EXTENSION, "event")), member=carrier)
+
+
+def _carried(graph: Graph, carrier: dict[str, Any]) -> list[dict[str, Any]]:
+    """The event the WIA extension of `carrier` holds, as it was written (a copy), when it is valid
+    WIA; else ConversionError at its JSON pointer in the document (a tampered or damaged extension)."""
+    extension = carrier["extensions"][WIA_EXTENSION]
+    where = graph.path(carrier, "extensions", WIA_EXTENSION)
+    if type(extension) is not dict:
+        raise ConversionError("stix", f"the WIA extension of {carrier['id']} must be a JSON object, not "
+                              f"{extension!r:.60}", path=where)
+    if "event" not in extension:
+        raise ConversionError("stix", f"the WIA extension of {carrier['id']} has no `event`", path=f"{where}/event")
+    event = extension["event"]
+    if type(event) is not dict:
+        raise ConversionError("stix", f"the `event` of the WIA extension of {carrier['id']} must be a JSON object "
+                              f"(the whole WIA event), not {event!r:.60}", path=f"{where}/event")
+    return [checked(_copy_json(event, {}), "stix", lambda pointer: f"{where}/event{pointer}",
+                    f"the event of the WIA extension of {carrier['id']}")]
 
 
 def _read_root(graph: Graph, root: dict[str, Any], reader: Any, claims: set[str],

@@ -1,0 +1,29 @@
+"""The check every reader makes of an event it restores from this project's own layout.
+
+A CEF/LEEF line `from_wia` wrote, a STIX object carrying the WIA extension and an OCSF event with
+`unmapped.wia` give their WIA event back as written, not rebuilt field by field as another product's
+document is. Such a document edited by hand, damaged or forged would otherwise give the caller an
+event the validator refuses: here it is checked against the schema (the compiled fast path; errors
+are listed only for an invalid event) and refused with a ConversionError naming where and why, as
+the readers of other products' documents refuse what they cannot make valid.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import ConversionError
+from ..validation import validate_event
+
+
+def checked(event: Any, format_name: str, where: Callable[[str], str], what: str) -> Any:
+    """`event` when it is a valid WIA event (strict: no null for an absent member; warnings are not
+    asked for). Else ConversionError at `where(pointer)` (`pointer`: the JSON pointer in the event of
+    the first error), its reason `what` plus the pointer and the validator's message."""
+    result = validate_event(event, warnings=False)
+    if result.valid:
+        return event
+    first = result.errors[0]
+    more = len(result.errors) - 1
+    also = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    raise ConversionError(format_name, f"{what} is not valid WIA at {first.path or '/'}: {first.message}{also}",
+                          path=where(first.path))
