@@ -1405,14 +1405,19 @@ def _foreign_severity(doc: dict[str, Any], ev: dict[str, Any]) -> int | float | 
     """0-10 from what the document says. ECS leaves `event.severity` to the source; Elastic's own
     products score 0-100 (`*.risk_score`, Elastic Defend's `event.severity`: 21/47/73/99), so a
     risk score or severity word of Elastic Security comes first, then `event.risk_score_norm`
-    (0-100), then `event.severity` (Suricata/Snort priorities 1-4 by their table, else 0-10 as is,
+    (0-100), then `event.risk_score` (the source's scale: 0-10 as is, 11-100 as 0-100), then `event.severity` (Suricata/Snort priorities 1-4 by their table, else 0-10 as is,
     11-100 as a 0-100 score); None when none says."""
     alert = _dig(doc, "kibana", "alert") or {}
     signal_rule = _dig(doc, "signal", "rule") or {}
     for score in (alert.get("risk_score"), _dig(alert, "rule", "parameters", "risk_score"), signal_rule.get("risk_score"),
-                  ev.get("risk_score"), ev.get("risk_score_norm")):
+                  ev.get("risk_score_norm")):
         if is_number(score) and 0 <= score <= 100:
             return _tenth(score)
+    # ECS: event.risk_score is "your system's original value", on the source's own scale (this project's
+    # writer puts the WIA 0-10 severity there): read as event.severity is, 0-10 as it is, above 10 as 0-100.
+    risk = ev.get("risk_score")
+    if is_number(risk) and 0 <= risk <= 100:
+        return risk if risk <= 10 else _tenth(risk)
     for word in (alert.get("severity"), _dig(alert, "rule", "parameters", "severity"), signal_rule.get("severity")):
         if isinstance(word, str) and word.lower() in _ELASTIC_SEVERITY:
             return _tenth(_ELASTIC_SEVERITY[word.lower()])
