@@ -85,9 +85,13 @@ def path_from_url(url: str) -> str:
     """sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db; a bare path is taken as is."""
     if "://" not in url:
         return url
+    from .delivery.sqlite_url import shown, sqlite_url_problem
     parts = urlsplit(url)
     if parts.scheme != "sqlite" or parts.netloc:
-        raise ConfigError("expected sqlite:///relative.db or sqlite:////absolute.db", key="url", source=url)
+        raise ConfigError("expected sqlite:///relative.db or sqlite:////absolute.db", key="url", source=shown(url))
+    problem = sqlite_url_problem(url)      # a ?query or #fragment: nothing would read it
+    if problem:
+        raise ConfigError(problem, key="url")
     path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
     if not path:
         raise ConfigError("no database path", key="url", source=url)

@@ -53,6 +53,8 @@ def shown(url: str) -> str:
     path, query_mark, after = _cut(rest)
     if "@" in path.split("/", 1)[0]:
         path = "***@" + path.split("@", 1)[1]
+    if not query_mark:
+        return f"{scheme}://{path}"
     if query_mark == "#":
         return f"{scheme}://{path}#..."
     query, _, fragment = after.partition("#")

@@ -61,6 +61,21 @@ def test_bad_urls():
             path_from_url(url)
 
 
+def test_a_query_string_or_fragment_is_refused_wherever_a_sqlite_url_is_read(tmp_path):
+    """`query --db`, `report --db`, `replay` and `pull --to` read their URL here: `?mode=ro` opened the file
+    read-write and `#old` wrote to `x.db`, silently. Refused naming the URL with values (and user info) masked."""
+    for url, said in (("sqlite:///x.db?mode=ro", "sqlite:///x.db?mode=***: a sqlite: URL takes no query string"),
+                      ("sqlite:///x.db#old", "sqlite:///x.db#...: a sqlite: URL takes no fragment")):
+        with pytest.raises(ConfigError) as caught:
+            path_from_url(url)
+        assert said in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        path_from_url("sqlite://reader:s3cret@host/x.db")
+    assert "s3cret" not in str(caught.value) and "sqlite://***@host/x.db" in str(caught.value)
+    assert "?" not in str(caught.value).split("sqlite://***@host/x.db", 1)[1][:1]
+    assert path_from_url("sqlite:///odd%3Fname.db") == "odd?name.db"        # percent-encoded: part of the name
+
+
 def test_sink_through_the_registry(tmp_path):
     with open_sink(f"sqlite:///{tmp_path}/s.db") as sink:
         report = sink.send(event_dicts(10, seed=5))
