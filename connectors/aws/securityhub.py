@@ -70,16 +70,9 @@ _INCIDENT_STATUS = {"NEW": "new", "NOTIFIED": "investigating", "RESOLVED": "clos
 
 
 def partition_of(region: str) -> str:
-    """The ARN partition of a Region (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b)."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    if region.startswith("us-isob-"):
-        return "aws-iso-b"
-    if region.startswith("us-iso-"):
-        return "aws-iso"
-    return "aws"
+    """The ARN partition of a Region: the core's table, which knows all eight partitions (this one knew five,
+    so an eu-isoe- or eusc- Region got `aws` ARNs that Security Hub refuses)."""
+    return asff_format.partition_of(region)
 
 
 def default_product_arn(account_id: str, region: str) -> str:

@@ -56,6 +56,11 @@ def test_account_and_product_rules():
     with pytest.raises(ConfigError, match="Region eu-west-1"):
         check_product_arn(PRODUCT.replace("us-east-1", "eu-west-1"), account_id=ACCOUNT, region="us-east-1")
     assert partition_of("cn-north-1") == "aws-cn" and partition_of("us-gov-west-1") == "aws-us-gov"
+    # the newer partitions too (this module knew five): an eu-isoe- Region got `arn:aws:` ARNs
+    assert partition_of("eu-isoe-west-1") == "aws-iso-e" and partition_of("us-isof-south-1") == "aws-iso-f"
+    assert partition_of("eusc-de-east-1") == "aws-eusc"
+    check_product_arn("arn:aws-eusc:securityhub:eusc-de-east-1:123456789012:product/123456789012/default",
+                      account_id=ACCOUNT, region="eusc-de-east-1")
     with pytest.raises(ConfigError, match="partition aws does not match"):
         check_product_arn("arn:aws:securityhub:cn-north-1:123456789012:product/123456789012/default",
                           account_id=ACCOUNT, region="cn-north-1")
