@@ -326,14 +326,18 @@ class _LibrdkafkaLog:
         # confluent-kafka calls log(level, "%s [%s] %s", facility, client name, message); the message starts
         # with librdkafka's thread ("[thrd:HOST:PORT/bootstrap]: "), which says nothing the rest does not
         line = f"{facility}: {_THREAD_PREFIX.sub('', message)}"
+        # Repeats are told apart without the time a connection attempt took ("(after 3ms in state CONNECT)"):
+        # it varies from one attempt to the next (a loaded machine, a remote broker), and each new value was a
+        # new line logged again.
+        key = _ATTEMPT_TIME.sub(r"(after Nms in state \1", line)
         now = time.monotonic()
-        logged_at, repeats = self._last.get(line, (None, 0))
+        logged_at, repeats = self._last.get(key, (None, 0))
         if logged_at is not None and now - logged_at < LOG_REPEAT_SECONDS:
-            self._last[line] = (logged_at, repeats + 1)
+            self._last[key] = (logged_at, repeats + 1)
             return
         if len(self._last) >= _LOG_LINES_KEPT:
             self._last.clear()
-        self._last[line] = (now, 0)
+        self._last[key] = (now, 0)
         again = f" (repeated {repeats} times in the last {now - logged_at:.0f}s)" if repeats else ""
         log.log(level, "%s: librdkafka %s%s", self._client, redact(line), again)
 
@@ -342,6 +346,8 @@ class _LibrdkafkaLog:
 LOG_REPEAT_SECONDS = 60.0
 _LOG_LINES_KEPT = 1_000
 _THREAD_PREFIX = re.compile(r"^\[thrd:[^\]]*\]: ")
+#: librdkafka's "(after 12ms in state CONNECT" of a failed connection attempt, up to the state's name
+_ATTEMPT_TIME = re.compile(r"\(after \d+ms in state ([A-Za-z_-]+)")
 
 
 def _client(cls: Callable[[dict[str, Any]], Any], settings: dict[str, Any], name: str) -> Any:
