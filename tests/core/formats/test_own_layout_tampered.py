@@ -240,7 +240,7 @@ def test_mutated_own_documents_give_valid_events_or_errors_with_paths(fmt: str) 
     events = [e for _, e in builder_events()]
     reader = get_format(fmt)
     seen = {"read": 0, "refused": 0}
-    for _ in range(300 if fmt in ("cef", "leef") else 300):
+    for _ in range(300):
         event = rnd.choice(events)
         if fmt in ("cef", "leef"):
             # a line written from a mutated event (written as is: `from_wia` trusts its input)
