@@ -27,3 +27,18 @@ def checked(event: Any, format_name: str, where: Callable[[str], str], what: str
     also = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
     raise ConversionError(format_name, f"{what} is not valid WIA at {first.path or '/'}: {first.message}{also}",
                           path=where(first.path))
+
+
+def holds(fragment: Any, pointer: str) -> bool:
+    """Whether `fragment` (the part of an event a layout carries whole, e.g. ECS `wia.*`) has a value at the
+    JSON `pointer`: the error is then named there, else at the mapped fields."""
+    node = fragment
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return False
+    return True

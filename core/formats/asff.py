@@ -27,6 +27,7 @@ from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
+from ._own_event import checked, holds
 from ._wia_paths import Remainder, canonical_times, clean, compact_json, ip_version, is_int, is_mac, is_number, merge, nonblank
 from ..validation.formats import is_uri
 from .base import Format, MemberOutcome, all_or_nothing, guarded_members, read_member
@@ -881,7 +882,9 @@ class AsffFormat(Format):
             # A description this converter generated (the event had none) is not part of the event.
             if data.get("description") == self._summary(event) and "description" not in (leftover.get("data") or {}):
                 event["data"].pop("description", None)
-            return event
+            # this project's layout: the event as written, so checked as the other readers do
+            return checked(event, self.name, lambda pointer: f"{where}/ProductFields" if holds(leftover, pointer)
+                           else where, "the event restored from this project's ASFF layout (ProductFields wia.*)")
         return self._complete_foreign(event, finding)
 
     @staticmethod

@@ -24,6 +24,7 @@ from typing import Any, Callable
 from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..timeutil import from_epoch_ms, parse_iso, to_iso
+from ._own_event import checked, holds
 from ._wia_paths import canonical_times, clean, ip_version, is_int, is_number, merge, nonblank
 from .base import Format, MemberOutcome, all_or_nothing, guarded_members, read_member
 
@@ -1225,8 +1226,10 @@ class EcsFormat(Format):
         event: dict[str, Any] = {}
         plan_for(etype, direction == "inbound").backward(doc, event)
         event = merge(event, leftover, _copy)
-        if leftover:
-            return event
+        if leftover:      # this project's layout: the event as written, so checked as the other readers do
+            return checked(event, self.name, lambda pointer: f"/{CUSTOM_NAMESPACE}{pointer}" if holds(leftover, pointer)
+                           else "",
+                           "the event restored from this project's ECS layout (the mapped fields and wia.*)")
         return self._complete_foreign(event, doc, etype)
 
     @staticmethod
