@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from starlette.concurrency import run_in_threadpool
@@ -92,9 +92,14 @@ class TaxiiRequestError(Exception):
         super().__init__(title)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
+
+
 def _us(timestamp: str) -> int:
-    moment = parse_iso(timestamp)
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+    """Epoch microseconds, floored in integer arithmetic: int(timestamp()) rounds toward zero, which put an
+    instant before 1970 a second late (1969-12-31T23:59:59.5Z and 1970-01-01T00:00:00.5Z were one version)."""
+    return (parse_iso(timestamp) - _EPOCH) // _ONE_US
 
 
 def _iso_us(us: int) -> str:
@@ -168,25 +173,34 @@ class TaxiiCollection:
             added = 0
             while True:
                 rows = self._db.execute(
-                    "SELECT e.rowid, e.id, e.body FROM events e WHERE e.type = 'threat_intel' AND NOT EXISTS "
+                    "SELECT e.rowid, e.id, e.body, EXISTS (SELECT 1 FROM taxii_synced s WHERE s.event_id = e.id) "
+                    "FROM events e WHERE e.type = 'threat_intel' AND NOT EXISTS "
                     "(SELECT 1 FROM taxii_synced s WHERE s.event_id = e.id AND s.event_row = e.rowid) "
                     "ORDER BY e.rowid LIMIT ?",
                     (SYNC_CHUNK,)).fetchall()
                 if not rows:
                     return added
-                added_us = max(int(time.time() * 1_000_000), self._last_added + 1)
-                self._last_added = added_us
-                date_added = _iso_us(added_us)
-                self._db.execute("BEGIN")
+                # The write lock first, then the date_added: later than every object the collection holds, whoever
+                # added them (a gateway before a restart whose clock was ahead, another gateway on this file), and
+                # committed before any later date_added can be. A client polling with added_after = the last
+                # date_added it saw then never misses a version added after it.
+                self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    for row, event_id, body in rows:
-                        added += self._add_event(row, event_id, jsonio.loads(body), date_added, added_us)
+                    held = self._db.execute("SELECT IFNULL(MAX(added_us), 0) FROM taxii_objects").fetchone()[0]
+                    added_us = max(int(time.time() * 1_000_000), self._last_added + 1, held + 1)
+                    self._last_added = added_us
+                    date_added = _iso_us(added_us)
+                    for row, event_id, body, again in rows:
+                        added += self._add_event(row, event_id, jsonio.loads(body), date_added, added_us, bool(again))
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
 
-    def _add_event(self, row: int, event_id: str, event: dict[str, Any], date_added: str, added_us: int) -> int:
+    def _add_event(self, row: int, event_id: str, event: dict[str, Any], date_added: str, added_us: int,
+                   again: bool = False) -> int:
+        """`again`: an earlier version of the event was converted; its objects' new versions keep what STIX 2.1
+        (section 3.6) says no version may change, `created` and `created_by_ref`, as the first version has them."""
         try:
             objects = convert(event, to="stix")["objects"]
         except Exception as exc:  # noqa: BLE001 - the event stays in the store; TAXII cannot show it
@@ -196,6 +210,8 @@ class TaxiiCollection:
             return 0
         count = 0
         for obj in objects:
+            if again and "created" in obj:
+                self._keep_unchangeable(obj)
             body = jsonio.dumps(obj)
             # Each version once: an object already held in this version (shared by all events, or converted again
             # from the same event) is ignored by UNIQUE (stix_id, version_us).
@@ -208,6 +224,21 @@ class TaxiiCollection:
             count += cursor.rowcount
         self._synced(event_id, count, None, row)
         return count
+
+    def _keep_unchangeable(self, obj: dict[str, Any]) -> None:
+        """`created` and `created_by_ref` of the object's first version held, when it has one. The converter sets
+        `created` to the event's timestamp, which moves with each version; the WIA event the primary object
+        carries (its extension) keeps its own timestamp, so converting back is unchanged."""
+        first = self._db.execute("SELECT body FROM taxii_objects WHERE stix_id = ? ORDER BY version_us LIMIT 1",
+                                 (obj["id"],)).fetchone()
+        if first is None:
+            return
+        held = jsonio.loads(first[0])
+        created = held.get("created")
+        if isinstance(created, str) and created != obj["created"] and _us(created) <= _us(obj.get("modified") or created):
+            obj["created"] = created
+        if "created_by_ref" in held and "created_by_ref" in obj:    # a source renamed: still the first creator's
+            obj["created_by_ref"] = held["created_by_ref"]
 
     def _synced(self, event_id: str, objects: int, error: str | None, row: int) -> None:
         self._db.execute("INSERT OR REPLACE INTO taxii_synced (event_id, objects, error, event_row) "

@@ -121,3 +121,79 @@ def test_an_event_replaced_before_this_version_is_served_in_its_newest_version(t
     finally:
         gateway.stop()
         db.close()
+
+
+def test_a_newer_version_keeps_created_and_created_by_ref_of_the_first_and_reads_back_exactly(gateway):
+    """STIX 2.1 section 3.6: `created` (and, in the stix2 library's versioning, `created_by_ref`) never change
+    between versions of an object. The converter sets `created` to the event's timestamp and `created_by_ref` to
+    the event source's identity, so the collection keeps the first version's; the event the primary object
+    carries (the WIA extension) keeps its own timestamp, so the newest version still reads back exactly."""
+    import stix2
+    from stix2.versioning import new_version
+    from wia_security import parse
+    first, second = intel_versions()
+    second["source"] = {**second["source"], "name": "renamed-feed"}          # another source identity
+    post(gateway, [first])
+    get(gateway, "objects/")                                                  # the first version converted
+    post(gateway, [second])
+    moved = sorted(versioned(second))
+    assert moved
+    for object_id in moved:
+        v1, v2 = get(gateway, f"objects/{object_id}/", **{"match[version]": "all"}).json()["objects"]
+        assert (v1["modified"], v2["modified"]) == (FIRST, SECOND)
+        assert v2["created"] == v1["created"] == FIRST
+        if "created_by_ref" in v1:
+            assert v2["created_by_ref"] == v1["created_by_ref"]
+        # the stix2 library's own rule for a new version: it refuses one whose created or created_by_ref moved
+        changes = {k: v for k, v in v2.items() if k not in ("modified", "created", "created_by_ref") and v1.get(k) != v}
+        expected = new_version(stix2.parse(v1, allow_custom=True), modified=v2["modified"], allow_custom=True, **changes)
+        assert json.loads(expected.serialize()) == v2
+    bundle = {"type": "bundle", "id": "bundle--7f1c3d4e-0000-4000-8000-000000000001",
+              "objects": get(gateway, "objects/").json()["objects"]}
+    stored = requests.get(gateway.url + "/v1/events", params={"id": second["id"]}, timeout=30,
+                          headers={"Authorization": f"Bearer {TOKEN}"}).json()["events"]   # as the gateway keeps it
+    assert stored[0]["timestamp"] == SECOND
+    assert [e.to_dict() for e in parse(bundle, from_="stix")] == stored
+
+
+def test_a_version_added_after_a_restart_comes_after_every_date_added_served_before(tmp_path):
+    """date_added orders what a client polls with added_after: a version added later must not get an earlier
+    date_added than one already served, whatever the clock did. Here the previous gateway's clock was an hour
+    ahead (corrected since, as NTP steps a clock back); its objects keep their date_added."""
+    from datetime import datetime, timedelta
+    first, second = intel_versions()
+    gateway = start(tmp_path)
+    try:
+        post(gateway, [first])
+        get(gateway, "objects/")
+    finally:
+        gateway.stop()
+    hour = 3_600_000_000
+    with sqlite3.connect(tmp_path / "events.db", isolation_level=None) as db:
+        for seq, added_us in db.execute("SELECT seq, added_us FROM taxii_objects").fetchall():
+            ahead = (datetime(1970, 1, 1) + timedelta(microseconds=added_us + hour)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            db.execute("UPDATE taxii_objects SET added_us = ?, date_added = ? WHERE seq = ?", (added_us + hour, ahead, seq))
+    db.close()
+    gateway = start(tmp_path)
+    try:
+        served = get(gateway, "objects/").headers["X-TAXII-Date-Added-Last"]
+        post(gateway, [second])
+        polled = get(gateway, "objects/", added_after=served)
+        assert {o["id"]: o["modified"] for o in polled.json().get("objects", [])} == versioned(second)
+        assert polled.headers["X-TAXII-Date-Added-First"] > served
+    finally:
+        gateway.stop()
+
+
+def test_versions_before_1970_a_second_apart_from_later_ones_are_two_versions(gateway):
+    """Object versions are told apart by their instant in epoch microseconds, floored: 1969-12-31T23:59:59.5Z is
+    not 1970-01-01T00:00:00.5Z (rounded toward zero, both were 500,000 and the second version was dropped)."""
+    first, second = intel_versions()
+    first["timestamp"], second["timestamp"] = "1969-12-31T23:59:59.500Z", "1970-01-01T00:00:00.500Z"
+    post(gateway, [first])
+    get(gateway, "objects/")
+    post(gateway, [second])
+    indicator = sorted(versioned(second))[0]
+    assert get(gateway, f"objects/{indicator}/versions/").json()["versions"] == [first["timestamp"], second["timestamp"]]
+    [at] = get(gateway, f"objects/{indicator}/", **{"match[version]": first["timestamp"]}).json()["objects"]
+    assert at["modified"] == first["timestamp"]
