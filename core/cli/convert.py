@@ -97,6 +97,9 @@ class Converter:
         self.fmt, self.direction, self.out, self.dead_letter = fmt, direction, out, dead_letter
         self.validator = Validator(lenient=lenient, warnings=False)
         self.options = options
+        # The readers check an event they restore from this project's own layout themselves: in lenient mode
+        # they must take what this run's validator takes (null for an absent optional member).
+        self.read_options = {**options, "lenient": True} if lenient else options
         self.progress = progress
         self.counts: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
@@ -143,7 +146,7 @@ class Converter:
         document's other events are still written. `converted` counts documents that gave any event
         (or held none), `rejected` every refused member and every invalid event."""
         try:
-            outcomes = self.fmt.to_wia_each(item.value, **self.options)
+            outcomes = self.fmt.to_wia_each(item.value, **self.read_options)
         except TypeError as exc:
             _unknown_option(exc, self.fmt.name)
             self._reject(item, f"cannot convert from {self.fmt.name}: {exc}", item.value, item.raw)

@@ -58,11 +58,13 @@ def convert(event: Any, to: str, **options: Any) -> Any:
 
 
 def parse(doc: Any, from_: str, **options: Any) -> list[Any]:
-    """The WIA events (as Event objects) held by one document of format `from_` (no reader takes options)."""
+    """The WIA events (as Event objects) held by one document of format `from_`. The readers' one option is
+    `lenient=True`: an event restored from this project's own layout (which the readers validate) may hold
+    null for an absent optional member, which is dropped, as `validate_event(..., lenient=True)` does."""
     from ..model import Event
     fmt = get_format(from_)
     if options:
-        _check_options(fmt, options, frozenset(), "parse")
+        _check_options(fmt, options, frozenset({"lenient"}), "parse")
     return [Event.from_dict(d) for d in fmt.to_wia(doc, **options)]
 
 

@@ -15,13 +15,15 @@ from ..errors import ConversionError
 from ..validation import validate_event
 
 
-def checked(event: Any, format_name: str, where: Callable[[str], str], what: str) -> Any:
-    """`event` when it is a valid WIA event (strict: no null for an absent member; warnings are not
-    asked for). Else ConversionError at `where(pointer)` (`pointer`: the JSON pointer in the event of
-    the first error), its reason `what` plus the pointer and the validator's message."""
-    result = validate_event(event, warnings=False)
+def checked(event: Any, format_name: str, where: Callable[[str], str], what: str, *, lenient: bool = False) -> Any:
+    """`event` when it is a valid WIA event (warnings are not asked for). Strict by default: no null for an
+    absent member. `lenient` (the reader's caller runs in lenient mode: `convert --from X --lenient`, a
+    lenient pull) takes a null optional member as absent, as the caller's own validator would, and gives
+    the event without it. Else ConversionError at `where(pointer)` (`pointer`: the JSON pointer in the
+    event of the first error), its reason `what` plus the pointer and the validator's message."""
+    result = validate_event(event, lenient=lenient, warnings=False)
     if result.valid:
-        return event
+        return result.event
     first = result.errors[0]
     more = len(result.errors) - 1
     also = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""

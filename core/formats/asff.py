@@ -814,9 +814,10 @@ class AsffFormat(Format):
         return all_or_nothing(self.to_wia_each(doc, **options))
 
     @guarded_members
-    def to_wia_each(self, doc: Any, **options: Any) -> list[MemberOutcome]:
+    def to_wia_each(self, doc: Any, *, lenient: bool = False, **options: Any) -> list[MemberOutcome]:
         """As `to_wia`, one outcome per finding, so one finding that cannot be read refuses only itself.
-        Paths are `/Findings/<index>/...` whatever holds the findings (index 0 for a single finding)."""
+        Paths are `/Findings/<index>/...` whatever holds the findings (index 0 for a single finding).
+        `lenient`: an event in this project's layout may hold null for an absent optional member."""
         if isinstance(doc, dict) and isinstance(doc.get("Findings"), list):
             findings = doc["Findings"]
         elif isinstance(doc, dict) and isinstance(doc.get("detail"), dict) and isinstance(doc["detail"].get("findings"), list):
@@ -824,14 +825,14 @@ class AsffFormat(Format):
         elif isinstance(doc, list):
             findings = doc
         else:
-            return [read_member(self, "", None, functools.partial(self._finding_events, doc, 0))]
-        return [read_member(self, f"/Findings/{i}", f, functools.partial(self._finding_events, f, i))
+            return [read_member(self, "", None, functools.partial(self._finding_events, doc, 0, lenient))]
+        return [read_member(self, f"/Findings/{i}", f, functools.partial(self._finding_events, f, i, lenient))
                 for i, f in enumerate(findings)]
 
-    def _finding_events(self, finding: Any, index: int) -> list[dict[str, Any]]:
-        return [self._finding_to_wia(finding, index)]
+    def _finding_events(self, finding: Any, index: int, lenient: bool) -> list[dict[str, Any]]:
+        return [self._finding_to_wia(finding, index, lenient)]
 
-    def _finding_to_wia(self, finding: Any, index: int) -> dict[str, Any]:
+    def _finding_to_wia(self, finding: Any, index: int, lenient: bool = False) -> dict[str, Any]:
         where = f"/Findings/{index}"
         if not isinstance(finding, dict):
             raise ConversionError(self.name, "a finding must be a JSON object", path=where)
@@ -884,7 +885,8 @@ class AsffFormat(Format):
                 event["data"].pop("description", None)
             # this project's layout: the event as written, so checked as the other readers do
             return checked(event, self.name, lambda pointer: f"{where}/ProductFields" if holds(leftover, pointer)
-                           else where, "the event restored from this project's ASFF layout (ProductFields wia.*)")
+                           else where, "the event restored from this project's ASFF layout (ProductFields wia.*)",
+                           lenient=lenient)
         return self._complete_foreign(event, finding)
 
     @staticmethod

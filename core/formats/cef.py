@@ -288,8 +288,9 @@ class CefFormat(Format):
         return header + "|" + " ".join([f"{key}={escape_value(value)}" for key, value in pairs])
 
     @guarded_reader
-    def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
-        return [record_to_wia(split_line(line)) for line in document_lines(doc, "cef")]
+    def to_wia(self, doc: Any, *, lenient: bool = False, **options: Any) -> list[dict[str, Any]]:
+        """`lenient`: a line in this project's own layout may carry null for an absent optional member."""
+        return [record_to_wia(split_line(line), lenient=lenient) for line in document_lines(doc, "cef")]
 
 
 _HEADER_ESCAPE = re.compile(r"\\([\\|])")
@@ -312,7 +313,7 @@ def _same_number(a: int, b: Any) -> bool:
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 
-def record_to_wia(record: CefRecord) -> dict[str, Any]:
+def record_to_wia(record: CefRecord, *, lenient: bool = False) -> dict[str, Any]:
     """The WIA event a parsed CEF line holds: exact for lines this module wrote, best effort otherwise."""
     ext = record.extension
     if (record.event_class_id not in EVENT_TYPES or not _VERSION.fullmatch(record.product_version)
@@ -329,7 +330,7 @@ def record_to_wia(record: CefRecord) -> dict[str, Any]:
     fields = fields_for(record.event_class_id)
     decode_fields(ext, fields, event)
     decode_carried(ext, event, "cef")                  # it reads only the `wia.` keys
-    return check_own_event(event, ext, fields, "cef", header_paths(record.event_class_id))
+    return check_own_event(event, ext, fields, "cef", header_paths(record.event_class_id), lenient=lenient)
 
 
 @lru_cache(maxsize=None)

@@ -1187,32 +1187,34 @@ class EcsFormat(Format):
         return all_or_nothing(self.to_wia_each(doc, **options))
 
     @guarded_members
-    def to_wia_each(self, doc: Any, **options: Any) -> list[MemberOutcome]:
+    def to_wia_each(self, doc: Any, *, lenient: bool = False, **options: Any) -> list[MemberOutcome]:
         """As `to_wia`, one outcome per hit of a `_search` / scroll response (errors name
-        /hits/hits/N/...), so one hit that cannot be read refuses only itself."""
+        /hits/hits/N/...), so one hit that cannot be read refuses only itself. `lenient`: an event in this
+        project's layout may hold null for an absent optional member."""
         if not isinstance(doc, dict):
             raise ConversionError(self.name, "an ECS document must be a JSON object")
         hits = doc.get("hits")
         if isinstance(hits, dict) and isinstance(hits.get("hits"), list) and "@timestamp" not in doc:
-            return [self._hit(hit, f"/hits/hits/{n}") for n, hit in enumerate(hits["hits"])]
+            return [self._hit(hit, f"/hits/hits/{n}", lenient) for n, hit in enumerate(hits["hits"])]
         if isinstance(doc.get("_source"), dict) and "_index" in doc:
-            return [MemberOutcome("", self._located(doc["_source"], "/_source"))]  # one hit, as _search returns it
-        return [MemberOutcome("", [self._document(doc)])]
+            # one hit, as _search returns it
+            return [MemberOutcome("", self._located(doc["_source"], "/_source", lenient))]
+        return [MemberOutcome("", [self._document(doc, lenient)])]
 
-    def _hit(self, hit: Any, where: str) -> MemberOutcome:
+    def _hit(self, hit: Any, where: str, lenient: bool) -> MemberOutcome:
         if not (isinstance(hit, dict) and isinstance(hit.get("_source"), dict)):
             return MemberOutcome(where, error=ConversionError(self.name, "a search hit without a _source object",
                                                               path=where), member=hit)
-        return read_member(self, where, hit, lambda: self._located(hit["_source"], f"{where}/_source"))
+        return read_member(self, where, hit, lambda: self._located(hit["_source"], f"{where}/_source", lenient))
 
-    def _located(self, doc: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    def _located(self, doc: dict[str, Any], where: str, lenient: bool) -> list[dict[str, Any]]:
         """`_document(doc)`, its errors' paths prefixed with where `doc` sits in what was read."""
         try:
-            return [self._document(doc)]
+            return [self._document(doc, lenient)]
         except ConversionError as exc:
             raise ConversionError(self.name, exc.reason, path=where + exc.path) from None
 
-    def _document(self, doc: dict[str, Any]) -> dict[str, Any]:
+    def _document(self, doc: dict[str, Any], lenient: bool = False) -> dict[str, Any]:
         doc = _undot(doc)
         leftover = doc.get(CUSTOM_NAMESPACE) if isinstance(doc.get(CUSTOM_NAMESPACE), dict) else {}
         etype = leftover.get("type") or self._type_from_ecs(doc)
@@ -1229,7 +1231,8 @@ class EcsFormat(Format):
         if leftover:      # this project's layout: the event as written, so checked as the other readers do
             return checked(event, self.name, lambda pointer: f"/{CUSTOM_NAMESPACE}{pointer}" if holds(leftover, pointer)
                            else "",
-                           "the event restored from this project's ECS layout (the mapped fields and wia.*)")
+                           "the event restored from this project's ECS layout (the mapped fields and wia.*)",
+                           lenient=lenient)
         return self._complete_foreign(event, doc, etype)
 
     @staticmethod

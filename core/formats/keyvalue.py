@@ -395,15 +395,16 @@ def check_required(event: dict[str, Any], format_name: str) -> dict[str, Any]:
 
 
 def check_own_event(event: dict[str, Any], pairs: dict[str, str], fields: Sequence[Field], format_name: str,
-                    header: frozenset[Path]) -> dict[str, Any]:
+                    header: frozenset[Path], *, lenient: bool = False) -> dict[str, Any]:
     """The event a line in WIA's own layout gives, when it is valid WIA (`check_required`, then the
     schema). A line `from_wia` wrote always is; one edited, damaged or forged is refused at the key
     that carried the first invalid value (`extension/cnt`, `attributes/wia.data.priority`), at
     `header` for a value the header carries (`header`: those paths), else at the event's JSON pointer
-    (a required member that no key gives)."""
+    (a required member that no key gives). `lenient`: a null optional member is taken as absent
+    (`_own_event.checked`)."""
     check_required(event, format_name)
     return checked(event, format_name, lambda pointer: _carrier(pointer, pairs, fields, format_name, header),
-                   "the event this line gives")
+                   "the event this line gives", lenient=lenient)
 
 
 def _carrier(pointer: str, pairs: dict[str, str], fields: Sequence[Field], format_name: str,

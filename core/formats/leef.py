@@ -306,14 +306,15 @@ class LeefFormat(Format):
         return header + "|" + delimiter.join([f"{k}={escape_value(v, delimiter)}" for k, v in pairs])
 
     @guarded_reader
-    def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
-        return [record_to_wia(split_line(line)) for line in document_lines(doc, "leef")]
+    def to_wia(self, doc: Any, *, lenient: bool = False, **options: Any) -> list[dict[str, Any]]:
+        """`lenient`: a line in this project's own layout may carry null for an absent optional member."""
+        return [record_to_wia(split_line(line), lenient=lenient) for line in document_lines(doc, "leef")]
 
 
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 
-def record_to_wia(record: LeefRecord) -> dict[str, Any]:
+def record_to_wia(record: LeefRecord, *, lenient: bool = False) -> dict[str, Any]:
     """The WIA event a parsed LEEF line holds: exact for lines this module wrote, best effort otherwise."""
     attrs = record.attributes
     if record.event_id not in EVENT_TYPES or not _VERSION.fullmatch(record.product_version) or "wia.id" not in attrs:
@@ -324,7 +325,7 @@ def record_to_wia(record: LeefRecord) -> dict[str, Any]:
     fields = fields_for(record.event_id)
     decode_fields(attrs, fields, event)
     decode_carried(attrs, event, "leef")
-    return check_own_event(event, attrs, fields, "leef", HEADER_PATHS)
+    return check_own_event(event, attrs, fields, "leef", HEADER_PATHS, lenient=lenient)
 
 
 #: The WIA paths a line's header carries (Version, EventID).

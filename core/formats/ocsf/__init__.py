@@ -46,18 +46,19 @@ class OcsfFormat(Format):
         return all_or_nothing(self.to_wia_each(doc, **options))
 
     @guarded_members
-    def to_wia_each(self, doc: Any, **options: Any) -> list[MemberOutcome]:
+    def to_wia_each(self, doc: Any, *, lenient: bool = False, **options: Any) -> list[MemberOutcome]:
         """As `to_wia`, one outcome per element of an array (errors name /N/...), so one OCSF event
-        that cannot be read refuses only itself."""
+        that cannot be read refuses only itself. `lenient`: the event an `unmapped.wia` patch gives may
+        hold null for an absent optional member."""
         if isinstance(doc, list):
-            return [read_member(self, f"/{i}", item, functools.partial(self._element, item, f"/{i}"))
+            return [read_member(self, f"/{i}", item, functools.partial(self._element, item, f"/{i}", lenient))
                     for i, item in enumerate(doc)]
         if not isinstance(doc, dict):
             raise ConversionError(self.name, "expected an OCSF event (a JSON object) or an array of them")
-        return [MemberOutcome("", [from_ocsf(doc)])]
+        return [MemberOutcome("", [from_ocsf(doc, lenient=lenient)])]
 
-    def _element(self, item: Any, where: str) -> list[dict[str, Any]]:
+    def _element(self, item: Any, where: str, lenient: bool) -> list[dict[str, Any]]:
         try:
-            return [from_ocsf(item)]
+            return [from_ocsf(item, lenient=lenient)]
         except ConversionError as exc:          # the path in the array the caller sent
             raise ConversionError(self.name, exc.reason, path=f"{where}{exc.path}") from exc

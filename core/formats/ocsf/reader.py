@@ -730,7 +730,7 @@ READERS: dict[int, Callable[[Doc], Doc]] = {
 }
 
 
-def from_ocsf(doc: Any) -> Doc:
+def from_ocsf(doc: Any, *, lenient: bool = False) -> Doc:
     """One WIA event dict for one OCSF event of a class this project maps (ConversionError otherwise)."""
     if not isinstance(doc, dict):
         raise ConversionError("ocsf", "an OCSF event must be a JSON object")
@@ -753,7 +753,7 @@ def from_ocsf(doc: Any) -> Doc:
             raise ConversionError("ocsf", f"the `unmapped.wia` patch does not give a WIA event ({type(exc).__name__}: "
                                   f"{exc})", path="/unmapped/wia") from exc
         return checked(event, "ocsf", lambda pointer: _in_patch(patch, pointer),
-                       "the event this OCSF event and its `unmapped.wia` patch give")
+                       "the event this OCSF event and its `unmapped.wia` patch give", lenient=lenient)
     return _foreign(_complete(event, doc), doc)
 
 

@@ -296,15 +296,17 @@ def read_objects(objects: list[Any], *, base: str | None = "/objects", **options
     raises). `base`: the JSON pointer of the objects array in the document ("/objects" in a bundle, ""
     for a top-level array, None when the document is one object), so that errors name the path in the
     document the caller got."""
-    return all_or_nothing(read_members(objects, base=base))
+    return all_or_nothing(read_members(objects, base=base, **options))
 
 
-def read_members(objects: list[Any], *, base: str | None = "/objects", **options: Any) -> list[MemberOutcome]:
+def read_members(objects: list[Any], *, base: str | None = "/objects", lenient: bool = False,
+                 **options: Any) -> list[MemberOutcome]:
     """One outcome per event the objects hold (in the order `read_objects` gives the events), each
     refused alone: by its root's own error, by an error in an object its reading needed (one it claims,
     looks up by reference or reaches through a relationship it follows), or by an object it needs
     that is not what STIX says. A malformed object no event needs is one refused outcome of its own
-    (first, in document order). See docs/formats/stix.md, "One bad object refuses what needs it"."""
+    (first, in document order). See docs/formats/stix.md, "One bad object refuses what needs it".
+    `lenient`: the event a WIA extension carries may hold null for an absent optional member."""
     graph = Graph(objects, base)
     roots: list[MemberOutcome] = []
     claimed: set[str] = set()
@@ -313,7 +315,7 @@ def read_members(objects: list[Any], *, base: str | None = "/objects", **options
         if isinstance(extensions, dict) and WIA_EXTENSION in extensions:
             # the carrier holds its whole event: it is the member, refused only when that event is not
             # valid WIA; either way it claims the objects made with it
-            roots.append(_carrier_outcome(graph, obj))
+            roots.append(_carrier_outcome(graph, obj, lenient))
             claimed |= graph.closure(obj)
     unclaimed: dict[str, list[dict[str, Any]]] = {}     # by type, in document order (claims only grow)
     for obj in graph.objects:
@@ -345,11 +347,11 @@ def read_members(objects: list[Any], *, base: str | None = "/objects", **options
     return alone + roots
 
 
-def _carrier_outcome(graph: Graph, carrier: dict[str, Any]) -> MemberOutcome:
+def _carrier_outcome(graph: Graph, carrier: dict[str, Any], lenient: bool) -> MemberOutcome:
     """The outcome of an object carrying the WIA extension: its event, or the refusal of it."""
     path = graph.path(carrier)
     try:
-        return MemberOutcome(path, _carried(graph, carrier), member=carrier)
+        return MemberOutcome(path, _carried(graph, carrier, lenient), member=carrier)
     except ConversionError as exc:
         return MemberOutcome(path, error=exc, member=carrier)
     except MALFORMED as exc:        # RecursionError: an event nested deeper than Python copies
@@ -358,7 +360,7 @@ def _carrier_outcome(graph: Graph, carrier: dict[str, Any]) -> MemberOutcome:
             path=graph.path(carrier, "extensions", WIA_EXTENSION, "event")), member=carrier)
 
 
-def _carried(graph: Graph, carrier: dict[str, Any]) -> list[dict[str, Any]]:
+def _carried(graph: Graph, carrier: dict[str, Any], lenient: bool) -> list[dict[str, Any]]:
     """The event the WIA extension of `carrier` holds, as it was written (a copy), when it is valid
     WIA; else ConversionError at its JSON pointer in the document (a tampered or damaged extension)."""
     extension = carrier["extensions"][WIA_EXTENSION]
@@ -373,7 +375,7 @@ def _carried(graph: Graph, carrier: dict[str, Any]) -> list[dict[str, Any]]:
         raise ConversionError("stix", f"the `event` of the WIA extension of {carrier['id']} must be a JSON object "
                               f"(the whole WIA event), not {event!r:.60}", path=f"{where}/event")
     return [checked(_copy_json(event, {}), "stix", lambda pointer: f"{where}/event{pointer}",
-                    f"the event of the WIA extension of {carrier['id']}")]
+                    f"the event of the WIA extension of {carrier['id']}", lenient=lenient)]
 
 
 def _read_root(graph: Graph, root: dict[str, Any], reader: Any, claims: set[str],

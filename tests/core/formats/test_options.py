@@ -12,7 +12,7 @@ def test_a_misspelt_option_is_a_type_error_naming_the_known_ones(samples):
         convert(alert, to="ocsf", unmaped=False)          # was silently ignored: unmapped stayed True
     with pytest.raises(TypeError, match=r"'index' is not an option of the ecs format \(it takes none\)"):
         convert(alert, to="ecs", index="x")
-    with pytest.raises(TypeError, match=r"parse: 'strict' is not an option of the stix format \(it takes none\)"):
+    with pytest.raises(TypeError, match=r"parse: 'strict' is not an option of the stix format \(it takes lenient\)"):
         parse(convert(alert, to="stix"), from_="stix", strict=True)
 
 
