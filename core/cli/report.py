@@ -97,6 +97,9 @@ def _open_read_only(path: str) -> sqlite3.Connection:
         raise ConfigError(f"cannot open the SQLite store: it is {kind}, not a regular file", source=path)
     uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
     try:
+        if _would_leave_files_for_its_owner(path):
+            return _open_immutable(path, uri, "opening it would leave -wal/-shm files owned by you beside "
+                                              "another user's store, which its writer could then not use")
         db = sqlite3.connect(uri, uri=True)
         try:
             db.execute("SELECT 1 FROM events LIMIT 1").fetchall()
@@ -117,6 +120,35 @@ def _open_read_only(path: str) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         reason = "it holds no event table: not a wia-security store" if "no such table" in str(exc) else exc
         raise ConfigError(f"cannot open the SQLite store: {reason}", source=path) from None
+
+
+def _would_leave_files_for_its_owner(path: str) -> bool:
+    """Whether a read-only open would make the store's -wal/-shm files owned by this user while the store is
+    another user's. SQLite makes them for a WAL store when it may (root gives them the store's owner), and a
+    read-only connection leaves them behind: the store's owner (a gateway, forward) could then no longer write
+    its own store ('attempt to write a readonly database') until someone deletes them."""
+    euid = os.geteuid()
+    if euid == 0 or os.stat(path).st_uid == euid:
+        return False
+    if os.path.exists(path + "-wal") and os.path.exists(path + "-shm"):
+        return False                        # its writer's: opened as they are, nothing made
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False                        # SQLite says why it cannot read it
+    return header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"     # WAL mode
+
+
+def _open_immutable(path: str, uri: str, why: str) -> sqlite3.Connection:
+    """The store read as immutable (nothing made beside it, no lock taken), only when no -wal holds events."""
+    wal = path + "-wal"
+    if os.path.exists(wal) and os.path.getsize(wal) > 0:
+        raise ConfigError(f"cannot open the SQLite store: its -wal file holds events not yet merged into it, and "
+                          f"{why}: read it as its owner, or once its writer has it open", source=path)
+    db = sqlite3.connect(uri + "&immutable=1", uri=True)
+    db.execute("SELECT 1 FROM events LIMIT 1").fetchall()
+    return db
 
 
 def _special_kind(path: str) -> str | None:

@@ -137,3 +137,58 @@ def test_a_store_the_user_may_only_read_is_read(shared_folder):
                           capture_output=True, text=True, timeout=120, cwd="/")
     assert (done.returncode, done.stdout.strip()) == (0, "8"), done.stderr
     assert snapshot(shared_folder) == before and stat.S_IMODE(db.stat().st_mode) == 0o444
+
+
+DAEMON = 1          # the store's owner in the next test: a user other than the reader (nobody) and not root
+
+_AS_USER = """
+import json, os, sys
+import sqlite3, urllib.parse, ssl   # ssl: cli.serve imports it at parser build
+import wia_security.cli, wia_security.cli.query, wia_security.cli.report, wia_security.connectors.sqlite
+from wia_security.connectors.sqlite import EventStore
+uid, argv = int(sys.argv[1]), json.loads(sys.argv[2])
+event = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
+if event:
+    EventStore(argv[0]).close()     # loads what a write needs before the user may no longer read it
+os.setgroups([])
+os.setgid(uid)
+os.setuid(uid)
+os.umask(0o022)
+if event:
+    store = EventStore(argv[0])
+    try:
+        print(store.insert([event])[0])
+    finally:
+        store.close()
+else:
+    sys.exit(wia_security.cli.main(argv))
+"""
+
+
+def as_user(uid: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _AS_USER, str(uid), *args], capture_output=True, text=True,
+                          timeout=120, cwd="/")
+
+
+def test_a_reader_leaves_no_files_that_stop_the_stores_owner_from_writing(shared_folder):
+    """A store another user writes, in a folder the reader may write too (a group both are in): SQLite makes the
+    -wal/-shm files of a WAL store for a read-only open when it may, owned by the reader, and leaves them; the
+    owner's next write then failed ('attempt to write a readonly database': a gateway stopped storing) until
+    someone deleted them. The reader now reads it as immutable while no writer has it open (report and
+    compliance open it the same way)."""
+    events = event_dicts(5, seed=34)
+    db = shared_folder / "events.db"
+    store = EventStore(str(db))
+    try:
+        store.insert(events[:4])
+    finally:
+        store.close()
+    os.chown(db, DAEMON, DAEMON)
+    db.chmod(0o644)
+    shared_folder.chmod(0o777)
+    before = snapshot(shared_folder)
+    read = as_user(NOBODY, json.dumps(["query", "--db", str(db), "--count"]))
+    assert (read.returncode, read.stdout.strip()) == (0, "4"), read.stderr
+    assert snapshot(shared_folder) == before          # no -wal, no -shm left behind
+    wrote = as_user(DAEMON, json.dumps([str(db)]), json.dumps(events[4]))
+    assert (wrote.returncode, wrote.stdout.strip()) == (0, "1"), wrote.stderr
