@@ -147,12 +147,39 @@ def partition_of(region: str) -> str:
     return DEFAULT_PARTITION
 
 
-def _partition_problem(partition: str, region: str) -> str | None:
+def _partition_problem(partition: str, region: str, *, from_arn: bool = False, region_from: str = "") -> str | None:
+    """Why `partition` (the partition option's, or the product ARN's when `from_arn`) cannot take a finding in
+    `region` (`region_from`: where that Region came from, when no option gave it); None when it can."""
     home = partition_of(region)
     if partition == home:
         return None
-    return (f"partition {partition} does not hold Region {region} (its partition is {home}): give a Region of "
-            f"{partition} (region=...) or leave partition out")
+    whence = f"; {region_from}" if region_from else ""
+    if from_arn:
+        return (f"product_arn is in partition {partition}, which does not hold Region {region} (its partition is "
+                f"{home}{whence}): give a Region of {partition} (region=...) or a product ARN of {home}")
+    return (f"partition {partition} does not hold Region {region} (its partition is {home}{whence}): give a Region "
+            f"of {partition} (region=...) or leave partition out")
+
+
+def _arn_place(product_arn: Any) -> tuple[str | None, str | None]:
+    """(partition, Region) of a product ARN option of the right shape; (None, None) when there is none."""
+    if not isinstance(product_arn, str) or not _PRODUCT_ARN.match(product_arn):
+        return None, None
+    parts = product_arn.split(":")
+    return parts[1], parts[3] or None
+
+
+def _placement_problem(partition_option: Any, arn_partition: str | None, region: str,
+                       region_from: str = "") -> str | None:
+    """Why the partition option, the product ARN's partition and the Region do not go together, or None."""
+    if isinstance(partition_option, str) and arn_partition and partition_option != arn_partition:
+        return (f"partition {partition_option} is not the partition of option product_arn ({arn_partition}): "
+                "leave partition out (the product ARN's is used)")
+    if isinstance(partition_option, str):
+        return _partition_problem(partition_option, region, region_from=region_from)
+    if arn_partition:
+        return _partition_problem(arn_partition, region, from_arn=True, region_from=region_from)
+    return None
 
 
 def default_product_arn(account_id: str, region: str, partition: str = DEFAULT_PARTITION) -> str:
@@ -386,8 +413,11 @@ class AsffFormat(Format):
 
     def options_problem(self, options: dict[str, Any]) -> str | None:
         partition, region = options.get("partition"), options.get("region")
-        if isinstance(partition, str) and isinstance(region, str):
-            return _partition_problem(partition, region)
+        arn_partition, _ = _arn_place(options.get("product_arn"))
+        if isinstance(partition, str) and arn_partition and partition != arn_partition:
+            return _placement_problem(partition, arn_partition, "")
+        if isinstance(region, str):       # else the Region may come from each event
+            return _placement_problem(partition, arn_partition, region)
         return None
 
     # -- WIA -> ASFF ---------------------------------------------------------------------------
@@ -406,12 +436,21 @@ class AsffFormat(Format):
         if not isinstance(account, str) or not ACCOUNT_ID.fullmatch(account):
             raise ConversionError(self.name, "an AWS account id (12 digits) is needed: pass account_id=... "
                                   "or give the event context.cloud {provider: aws, account_id}", path="/context/cloud/account_id")
-        region = options.get("region") or (cloud.get("region") if aws and isinstance(cloud.get("region"), str)
-                                           and REGION.fullmatch(cloud["region"]) else DEFAULT_REGION)
-        partition = options.get("partition") or partition_of(region)
-        if problem := _partition_problem(partition, region):
+        # The Region: the option's, the event's, the product ARN's (where findings are imported: a better guess
+        # than us-east-1 for an event that names none), else the default; the partition: the option's, the
+        # product ARN's, else the Region's.
+        arn_partition, arn_region = _arn_place(options.get("product_arn"))
+        event_region = (cloud["region"] if aws and isinstance(cloud.get("region"), str) and REGION.fullmatch(cloud["region"])
+                        else None)
+        region, region_from = next((r, whence) for r, whence in (
+            (options.get("region"), ""), (event_region, "the event's context.cloud.region"),
+            (arn_region, "option product_arn's Region"),
+            (DEFAULT_REGION, "the default Region: neither option region nor the event's context.cloud.region "
+                             "names one")) if r)
+        if problem := _placement_problem(options.get("partition"), arn_partition, region, region_from):
             # a product ARN or resource ARN across partitions is refused by Security Hub, finding by finding
             raise ConversionError(self.name, f"option {problem}")
+        partition = options.get("partition") or arn_partition or partition_of(region)
         product_arn = options.get("product_arn") or default_product_arn(account, region, partition)
         m = _PRODUCT_ARN.match(product_arn)
         if not m:
