@@ -74,15 +74,18 @@ CREATE TABLE IF NOT EXISTS taxii_objects (
 CREATE INDEX IF NOT EXISTS taxii_objects_added ON taxii_objects (added_us, seq);
 CREATE INDEX IF NOT EXISTS taxii_objects_id ON taxii_objects (stix_id, version_us);
 CREATE INDEX IF NOT EXISTS taxii_objects_event ON taxii_objects (event_id, version_us);
-CREATE TABLE IF NOT EXISTS taxii_synced (event_id TEXT PRIMARY KEY, objects INTEGER NOT NULL, error TEXT,
-                                         event_row INTEGER);
+CREATE TABLE IF NOT EXISTS taxii_synced (event_id TEXT PRIMARY KEY, objects INTEGER NOT NULL, error TEXT);
+CREATE TABLE IF NOT EXISTS taxii_synced_rows (event_id TEXT PRIMARY KEY, event_row INTEGER NOT NULL);
 """
-# taxii_synced.event_row: the store's row number of the event version converted. A newer version of an event
-# takes a new row number (connectors/sqlite.py), so a row number that differs means a version not converted
-# yet. A collection an earlier gateway wrote has no such column: it is added, then filled a chunk of rows per
-# transaction with the event's row where the collection holds that version (an object of the event whose
-# version is the event's timestamp), else 0, so only events an earlier gateway replaced in place (it kept
-# their row and never converted them again) are converted once more.
+# taxii_synced_rows.event_row: the store's row number of the event version converted. A newer version of an
+# event takes a new row number (connectors/sqlite.py), so a row number that differs (or none) means a version
+# not converted yet. A table of its own, not a column of taxii_synced: 0.1.0's gateway inserts three values
+# into taxii_synced, and a fourth column would fail every sync of one still running on this file (or brought
+# back). An event 0.1.0 converted has no row here: the rows are filled on start, a chunk per transaction, with
+# the event's row where the collection holds that version (an object of the event whose version is the event's
+# timestamp), else 0, so only events an earlier gateway replaced in place (it kept their row and never
+# converted them again) are converted once more; one converted later by a 0.1.0 gateway beside this one is
+# converted again by this one, adding only what the collection does not hold.
 _FILL_CHUNK = 10_000
 
 
@@ -124,22 +127,21 @@ class TaxiiCollection:
         self.conversion_failures = 0
 
     def _add_event_rows(self) -> None:
-        """The event_row column in a collection an earlier gateway wrote, filled a chunk per transaction (as the
-        store's own migration does: another writer on the file waits for one chunk, not for all of them)."""
-        with self._write_transaction():
-            if "event_row" not in {row[1] for row in self._db.execute("PRAGMA table_info(taxii_synced)")}:
-                self._db.execute("ALTER TABLE taxii_synced ADD COLUMN event_row INTEGER")
+        """The row numbers of events an earlier gateway converted, filled a chunk per transaction (as the store's
+        own migration does: another writer on the file waits for one chunk, not for all of them)."""
         after = -(2 ** 63)
         while True:
             with self._write_transaction():
-                rows = self._db.execute("SELECT rowid, event_id FROM taxii_synced WHERE rowid > ? AND "
-                                        "event_row IS NULL ORDER BY rowid LIMIT ?", (after, _FILL_CHUNK)).fetchall()
+                rows = self._db.execute(
+                    "SELECT s.rowid, s.event_id FROM taxii_synced s WHERE s.rowid > ? AND NOT EXISTS "
+                    "(SELECT 1 FROM taxii_synced_rows r WHERE r.event_id = s.event_id) ORDER BY s.rowid LIMIT ?",
+                    (after, _FILL_CHUNK)).fetchall()
                 if not rows:
                     return
                 self._db.executemany(
-                    "UPDATE taxii_synced SET event_row = IFNULL((SELECT e.rowid FROM events e WHERE e.id = ?1 AND "
-                    "EXISTS (SELECT 1 FROM taxii_objects o WHERE o.event_id = e.id AND o.version_us = e.ts_us)), 0) "
-                    "WHERE event_id = ?1", ((event_id,) for _, event_id in rows))
+                    "INSERT OR REPLACE INTO taxii_synced_rows (event_id, event_row) VALUES (?1, IFNULL((SELECT "
+                    "e.rowid FROM events e WHERE e.id = ?1 AND EXISTS (SELECT 1 FROM taxii_objects o WHERE "
+                    "o.event_id = e.id AND o.version_us = e.ts_us)), 0))", ((event_id,) for _, event_id in rows))
             after = rows[-1][0]
 
     @contextmanager
@@ -175,7 +177,7 @@ class TaxiiCollection:
                 rows = self._db.execute(
                     "SELECT e.rowid, e.id, e.body, EXISTS (SELECT 1 FROM taxii_synced s WHERE s.event_id = e.id) "
                     "FROM events e WHERE e.type = 'threat_intel' AND NOT EXISTS "
-                    "(SELECT 1 FROM taxii_synced s WHERE s.event_id = e.id AND s.event_row = e.rowid) "
+                    "(SELECT 1 FROM taxii_synced_rows r WHERE r.event_id = e.id AND r.event_row = e.rowid) "
                     "ORDER BY e.rowid LIMIT ?",
                     (SYNC_CHUNK,)).fetchall()
                 if not rows:
@@ -241,8 +243,10 @@ class TaxiiCollection:
             obj["created_by_ref"] = held["created_by_ref"]
 
     def _synced(self, event_id: str, objects: int, error: str | None, row: int) -> None:
-        self._db.execute("INSERT OR REPLACE INTO taxii_synced (event_id, objects, error, event_row) "
-                         "VALUES (?, ?, ?, ?)", (event_id, objects, error, row))
+        self._db.execute("INSERT OR REPLACE INTO taxii_synced (event_id, objects, error) VALUES (?, ?, ?)",
+                         (event_id, objects, error))
+        self._db.execute("INSERT OR REPLACE INTO taxii_synced_rows (event_id, event_row) VALUES (?, ?)",
+                         (event_id, row))
 
     # --- reads ---
     def query(self, params: Any, *, object_id: str | None = None, versions_only: bool = False

@@ -93,8 +93,8 @@ def test_a_newer_version_is_polled_by_added_after_and_served_as_the_last(gateway
 
 
 def test_an_event_replaced_before_this_version_is_served_in_its_newest_version(tmp_path):
-    """A store the previous gateway wrote: it replaced the event in place and never converted it again (its
-    taxii_synced had no row number). The next gateway adds the newer version, once."""
+    """A store the previous gateway (0.1.0) wrote: it replaced the event in place and never converted it again
+    (it kept no row numbers). The next gateway adds the newer version, once."""
     first, second = intel_versions()
     [unchanged] = event_dicts(1, seed=91, event_type="threat_intel")
     gateway = start(tmp_path)
@@ -104,14 +104,14 @@ def test_an_event_replaced_before_this_version_is_served_in_its_newest_version(t
     finally:
         gateway.stop()
     db = sqlite3.connect(tmp_path / "events.db", isolation_level=None)
-    db.execute("ALTER TABLE taxii_synced DROP COLUMN event_row")               # the previous table
+    db.execute("DROP TABLE taxii_synced_rows")                                # 0.1.0 kept no row numbers
     db.execute("UPDATE events SET timestamp = ?, ts_us = ?, body = ? WHERE id = ?",   # the previous in-place upsert
                (SECOND, epoch_us(SECOND), json.dumps(second), second["id"]))
     gateway = start(tmp_path)
     try:
         # filled without converting: the unchanged event's version is held; the replaced one's is not (0)
-        filled = dict(db.execute("SELECT s.event_id, s.event_row = e.rowid FROM taxii_synced s "
-                                 "JOIN events e ON e.id = s.event_id"))
+        filled = dict(db.execute("SELECT r.event_id, r.event_row = e.rowid FROM taxii_synced_rows r "
+                                 "JOIN events e ON e.id = r.event_id"))
         assert filled == {unchanged["id"]: 1, second["id"]: 0}
         polled = get(gateway, "objects/", added_after=cut).json().get("objects", [])
         assert {o["id"]: o["modified"] for o in polled} == versioned(second)
@@ -197,3 +197,59 @@ def test_versions_before_1970_a_second_apart_from_later_ones_are_two_versions(ga
     assert get(gateway, f"objects/{indicator}/versions/").json()["versions"] == [first["timestamp"], second["timestamp"]]
     [at] = get(gateway, f"objects/{indicator}/", **{"match[version]": first["timestamp"]}).json()["objects"]
     assert at["modified"] == first["timestamp"]
+
+
+# What released 0.1.0's gateway runs on the collection's tables (connectors/gateway/taxii_server.py of 0.1.0):
+# a record, never edit. A 0.1.0 gateway may still have the file open when this version starts (a rolling
+# upgrade), or be brought back.
+RELEASED_0_1_0_DDL = """
+CREATE TABLE IF NOT EXISTS taxii_objects (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id     TEXT NOT NULL,
+    stix_id      TEXT NOT NULL,
+    stix_type    TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    version_us   INTEGER NOT NULL,
+    spec_version TEXT NOT NULL,
+    date_added   TEXT NOT NULL,
+    added_us     INTEGER NOT NULL,
+    body         TEXT NOT NULL,
+    UNIQUE (stix_id, version_us)
+);
+CREATE INDEX IF NOT EXISTS taxii_objects_added ON taxii_objects (added_us, seq);
+CREATE INDEX IF NOT EXISTS taxii_objects_id ON taxii_objects (stix_id, version_us);
+CREATE TABLE IF NOT EXISTS taxii_synced (event_id TEXT PRIMARY KEY, objects INTEGER NOT NULL, error TEXT);
+"""
+RELEASED_0_1_0_SYNCED = "INSERT OR REPLACE INTO taxii_synced VALUES (?, ?, NULL)"
+RELEASED_0_1_0_FAILED = "INSERT OR REPLACE INTO taxii_synced VALUES (?, 0, ?)"
+
+
+def test_a_0_1_0_gateway_on_the_same_file_still_syncs_and_its_events_are_served_once(tmp_path):
+    """0.1.0's gateway inserts three values into taxii_synced: a column added there failed every one of its syncs
+    ('table taxii_synced has 4 columns but 3 values were supplied'), so its TAXII requests all failed. An event it
+    converted is then served by this version once, in the version it holds."""
+    first, second = intel_versions()
+    [other] = event_dicts(1, seed=92, event_type="threat_intel")
+    gateway = start(tmp_path)
+    try:
+        post(gateway, [first])
+        cut = get(gateway, "objects/").headers["X-TAXII-Date-Added-Last"]
+    finally:
+        gateway.stop()
+    db = sqlite3.connect(tmp_path / "events.db", isolation_level=None)
+    try:
+        db.executescript(RELEASED_0_1_0_DDL)
+        db.execute(RELEASED_0_1_0_FAILED, ("3f1d2a40-0000-4000-8000-000000000001", "cannot convert"))
+        db.execute(RELEASED_0_1_0_SYNCED, (other["id"], 0))
+        gateway = start(tmp_path)
+        try:
+            post(gateway, [other, second])
+            polled = get(gateway, "objects/", added_after=cut).json().get("objects", [])
+            ids = [o["id"] for o in polled]
+            assert len(ids) == len(set(ids))
+            assert {o["id"]: o["modified"] for o in polled}.items() >= versioned(second).items()
+            assert {o["id"] for o in polled} >= set(versioned(other))
+        finally:
+            gateway.stop()
+    finally:
+        db.close()
