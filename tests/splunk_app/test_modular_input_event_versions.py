@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
 import requests
 
 from wia_security import AlertBuilder
@@ -76,3 +77,37 @@ def test_ids_a_checkpoint_of_an_earlier_version_remembers_are_still_skipped(buil
         assert [g["event"] for g in streamed(run_input(app, [], conf).stdout)] == events[1:]
     finally:
         gateway.stop()
+
+
+@pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning", "ignore:open_text is deprecated:DeprecationWarning")
+def test_the_same_version_spelled_otherwise_is_not_indexed_twice(built_app, splunkd, tmp_path):
+    """A version is its instants, not their spelling (the store compares instants too): an event delivered again
+    with `+00:00` for `Z` and `.000` added (a second producer, a redelivery through another path), or an incident
+    whose data.updated_at is the same instant in another offset, is remembered; a later instant is a new version.
+    Through a real Kafka-protocol broker (tansu), which keeps every message it is given."""
+    from tansu import start_tansu
+    from wia_security import IncidentBuilder
+    from wia_security.connectors import open_sink
+    app, _ = built_app
+    alert = AlertBuilder().title("spelled").severity(5).timestamp("2026-03-01T10:00:00Z").build().to_dict()
+    incident = IncidentBuilder().title("case").severity(6).timestamp("2026-03-01T10:00:00Z").build().to_dict()
+    incident["data"]["updated_at"] = "2026-03-01T10:05:00Z"
+    alert_again = {**copy.deepcopy(alert), "timestamp": "2026-03-01T10:00:00.000+00:00"}
+    incident_again = copy.deepcopy(incident)
+    incident_again["data"]["updated_at"] = "2026-03-01T11:05:00.000000+01:00"
+    incident_updated = copy.deepcopy(incident)
+    incident_updated["data"]["updated_at"] = "2026-03-01T10:06:00Z"
+    broker = start_tansu()
+    try:
+        topic = broker.create_topic(partitions=1)
+        with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
+            assert sink.send([alert, incident]).merge(sink.flush()).delivered == 2
+        conf = input_xml(splunkd, tmp_path, "kafka", {"source_url": f"kafka://{broker.bootstrap}/{topic}"})
+        assert [g["event"] for g in streamed(run_input(app, [], conf).stdout)] == [alert, incident]
+        with open_sink(f"kafka://{broker.bootstrap}/{topic}") as sink:
+            assert sink.send([alert_again, incident_again, incident_updated]).merge(sink.flush()).delivered == 3
+        run = run_input(app, [], conf)
+        assert run.returncode == 0, run.stderr
+        assert [g["event"] for g in streamed(run.stdout)] == [incident_updated]
+    finally:
+        broker.kill()

@@ -10,10 +10,15 @@ import hashlib
 import json
 import os
 from collections import OrderedDict
+from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from wia_security.timeutil import parse_iso
 
 #: Event ids remembered for de-duplication across pages and runs.
 RECENT_IDS = 20_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
 
 
 class CheckpointError(Exception):
@@ -66,8 +71,21 @@ class Checkpoint:
 def version_key(event: dict[str, Any]) -> str:
     """`<id>@<digest of its version>`: an event is remembered by version, since the gateway's feed serves a newer
     version of an event (a later timestamp, or an incident's later data.updated_at, as its store decides) again,
-    and Splunk indexes it as an event of its own; the same version handed back (a page read again) is not."""
+    and Splunk indexes it as an event of its own; the same version handed back (a page read again) is not. The
+    version is the instants, as the store compares them, not their spelling: the same event sent again with
+    `+00:00` for `Z` or `.000` added (another producer, a Kafka redelivery through another path) is the same
+    version."""
     data = event.get("data")
     updated = data.get("updated_at") if event.get("type") == "incident" and isinstance(data, dict) else None
-    version = f"{event.get('timestamp')}|{updated}".encode("utf-8", "surrogatepass")
+    version = f"{_instant(event.get('timestamp'))}|{_instant(updated)}".encode("utf-8", "surrogatepass")
     return f"{event.get('id')}@{hashlib.sha256(version).hexdigest()[:12]}"
+
+
+def _instant(value: Any) -> str:
+    """An RFC 3339 date-time as epoch microseconds; anything else (absent, not a date-time) as its text."""
+    if isinstance(value, str):
+        try:
+            return str((parse_iso(value) - _EPOCH) // _ONE_US)
+        except (ValueError, OverflowError):
+            pass
+    return repr(value)
