@@ -89,18 +89,30 @@ def _reason(exc: OSError) -> str:
     return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
-def no_events_reason(name: str, size: int | None, *, lines_only: bool = False) -> str:
+def no_events_reason(name: str, size: int | None, *, lines_only: bool = False, compressed: bool = False,
+                     regular: bool = True) -> str:
     """Why an input that was read to its end gave no event: named so that a failed export (`export > f`
     that wrote nothing) is seen, not passed as zero events. `lines_only`: a line format (LEEF, CEF), where
-    there is no JSON array to be empty."""
+    there is no JSON array to be empty; `compressed`: a gzip file (its size says nothing of what it holds);
+    `regular`: False for a FIFO or device (its size is 0 whatever came through it)."""
     blank = "blank lines" if lines_only else "blank lines or an empty JSON array"
     if name == "<stdin>":
         what = f"standard input was empty or held only {blank}"
+    elif not regular:
+        what = f"the pipe or device gave nothing or only {blank}"
+    elif compressed:
+        what = f"the gzip file decompresses to nothing or only {blank}"
     elif size == 0:
         what = "the file is empty"
     else:
         what = f"the file holds only {blank}"
     return f"no events: {what} (a failed export?)"
+
+
+def no_events_of(src: Any, *, lines_only: bool = False) -> str:
+    """no_events_reason for an InputSource read to its end."""
+    regular = src.name == "<stdin>" or os.path.isfile(src.name)
+    return no_events_reason(src.name, src.size, lines_only=lines_only, compressed=src.compressed, regular=regular)
 
 
 def noting_empty(items: Iterable[T], on_empty: Callable[[], None]) -> Iterator[T]:

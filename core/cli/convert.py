@@ -18,7 +18,7 @@ from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
 from .common import (EXIT_BROKEN_PIPE, EXIT_CODES_HELP, StopSignals, closest, counted, fail, missing_inputs,
-                     no_events_reason, noting_empty, same_file, silence_stdout)
+                     no_events_of, noting_empty, same_file, silence_stdout)
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
 #: How many rejects are echoed on stderr (all of them go to the dead-letter file).
@@ -230,7 +230,7 @@ def _warn_no_events(src: InputSource, progress: Progress, lines_only: bool) -> A
     """As forward does: an input with nothing to convert is no failure, but is named (a failed export?)."""
     def warn() -> None:
         progress.clear()
-        reason = no_events_reason(src.name, src.size, lines_only=lines_only)
+        reason = no_events_of(src, lines_only=lines_only)
         print(f"wia-security: warning: {src.name}: {reason}", file=sys.stderr)
     return warn
 

@@ -12,7 +12,7 @@ from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
-                     destination_clash, fail, missing_inputs, no_events_reason, noting_empty, output_paths, same_file,
+                     destination_clash, fail, missing_inputs, no_events_of, noting_empty, output_paths, same_file,
                      spec_path, sqlite_hint_for)
 
 if TYPE_CHECKING:
@@ -262,7 +262,7 @@ def _warn_no_events(src: InputSource, progress: Progress) -> Any:
     with no new events should be), but an empty file is more often a failed export than a quiet hour."""
     def warn() -> None:
         progress.clear()
-        print(f"wia-security: warning: {src.name}: {no_events_reason(src.name, src.size)}", file=sys.stderr)
+        print(f"wia-security: warning: {src.name}: {no_events_of(src)}", file=sys.stderr)
     return warn
 
 

@@ -10,7 +10,7 @@ from .. import jsonio
 from ..locate import line_of
 from ..reader import InputSource, Item
 from ..validation import ValidationResult, Validator
-from .common import EXIT_CODES_HELP, StopSignals, counted, fail, missing_inputs, no_events_reason
+from .common import EXIT_CODES_HELP, StopSignals, counted, fail, missing_inputs, no_events_of
 
 
 def add_parser(subparsers: Any) -> None:
@@ -22,13 +22,16 @@ def add_parser(subparsers: Any) -> None:
                     "counts so far.",
         epilog="Exit 0 when all are valid, 1 when any event is invalid or unparseable, or an input holds no event "
                "(an empty file, blank lines or an empty JSON array: more often a failed export than a check "
-               "meant to pass). " + EXIT_CODES_HELP)
+               "meant to pass; --allow-empty makes it a warning). " + EXIT_CODES_HELP)
     p.add_argument("paths", nargs="+", metavar="PATH", help="input files, or - for standard input")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default) or json: one result object per line, then a summary line")
     p.add_argument("--lenient", action="store_true",
                    help="treat optional fields that are null as absent (reported as warnings)")
     p.add_argument("--no-warnings", action="store_true", help="do not report advisory warnings")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="an input with no event (empty, blank lines, []) is a warning, not an error: for a check "
+                        "of exports that may rightly be empty (a quiet hour)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="text format: print only invalid events (and their errors, without warnings)")
     p.set_defaults(run=run)
@@ -81,18 +84,24 @@ def run(args: argparse.Namespace) -> int:
         return stop.exit_code or 130
     if io_error:
         return 2
-    return 1 if totals["invalid"] or totals["unparseable"] or totals["empty_inputs"] else 0
+    failed_empty = totals["empty_inputs"] and not args.allow_empty
+    return 1 if totals["invalid"] or totals["unparseable"] or failed_empty else 0
 
 
 def report_no_events(src: InputSource, args: argparse.Namespace, totals: Counter[str], out: Any) -> None:
-    """An input read to its end without one event is a failed check, not a pass with nothing checked."""
+    """An input read to its end without one event is a failed check, not a pass with nothing checked (with
+    --allow-empty, a warning)."""
     totals["empty_inputs"] += 1
-    reason = no_events_reason(src.name, src.size)
+    reason = no_events_of(src)
+    issue = {"path": "", "code": "no_events", "message": reason, "line": 0}
     if args.format == "json":
-        out.write(jsonio.dumps({"source": src.name, "line": 0, "valid": False, "errors": [
-            {"path": "", "code": "no_events", "message": reason, "line": 0}], "warnings": []}) + "\n")
-    else:
+        out.write(jsonio.dumps({"source": src.name, "line": 0, "valid": args.allow_empty,
+                                "errors": [] if args.allow_empty else [issue],
+                                "warnings": [issue] if args.allow_empty else []}) + "\n")
+    elif not args.allow_empty:
         out.write(f"{src.name}: error: {reason} [no_events]\n")
+    elif not args.quiet and not args.no_warnings:
+        out.write(f"{src.name}: warning: {reason} [no_events]\n")
 
 
 def report(item: Item, validator: Validator, args: argparse.Namespace, totals: Counter[str], out: Any) -> None:

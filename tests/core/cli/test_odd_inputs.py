@@ -84,6 +84,48 @@ def test_validate_names_empty_standard_input(tmp_path):
     assert b"<stdin>: error: no events: standard input was empty" in r.stdout
 
 
+def test_validate_allow_empty_makes_an_input_with_no_event_a_warning(cli, tmp_path):
+    """For exports that may rightly be empty (a quiet hour): said, counted, but no failure."""
+    (tmp_path / "empty.ndjson").write_bytes(b"")
+    (tmp_path / "ok.ndjson").write_bytes(NDJSON)
+    r = cli("validate", "--allow-empty", "ok.ndjson", "empty.ndjson")
+    assert r.code == 0, r.out
+    assert "empty.ndjson: warning: no events: the file is empty (a failed export?) [no_events]" in r.out
+    assert "; 1 input with no event" in r.err
+    r = cli("validate", "--allow-empty", "--format", "json", "empty.ndjson")
+    result, summary = [json.loads(x) for x in r.out.splitlines()]
+    assert r.code == 0
+    assert result["valid"] is True and result["errors"] == [] and result["warnings"][0]["code"] == "no_events"
+    assert summary["summary"]["empty_inputs"] == 1
+    r = cli("validate", "--allow-empty", "ok.ndjson", "empty.ndjson", "-q")
+    assert r.code == 0 and r.out == ""
+    (tmp_path / "bad.ndjson").write_bytes(b"{\n")
+    assert cli("validate", "--allow-empty", "empty.ndjson", "bad.ndjson").code == 1     # the rest still counts
+
+
+def test_an_empty_gzip_file_and_an_empty_fifo_are_not_called_an_empty_file(cli, tmp_path):
+    """A gzip file's size and a FIFO's (0) say nothing of what came out of them."""
+    (tmp_path / "empty.ndjson.gz").write_bytes(gzip.compress(b""))
+    r = cli("validate", "empty.ndjson.gz")
+    assert r.code == 1
+    assert ("empty.ndjson.gz: error: no events: the gzip file decompresses to nothing or only blank lines or an "
+            "empty JSON array (a failed export?) [no_events]") in r.out
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as fh:           # blocks until the command opens the FIFO for reading
+            fh.write(b"\n")
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    p = run("validate", "events.fifo", cwd=tmp_path, timeout=30)
+    writer.join(timeout=10)
+    assert p.returncode == 1
+    assert (b"events.fifo: error: no events: the pipe or device gave nothing or only blank lines or an empty JSON "
+            b"array (a failed export?) [no_events]") in p.stdout
+
+
 @pytest.mark.parametrize("command", ["forward", "convert"])
 @pytest.mark.parametrize("name, data, why", EMPTY_INPUTS)
 def test_forward_and_convert_warn_of_an_input_with_no_event_and_go_on(cli, tmp_path, command, name, data, why):
