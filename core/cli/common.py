@@ -219,6 +219,8 @@ def spec_path(spec: str) -> str | None:
     """The local file a destination or dead-letter spec (a path, file://, sqlite://) writes, known before
     opening it, so an input is never touched; None for other URLs."""
     if "://" not in spec:
+        from wia_security.connectors.delivery.sqlite_url import check_sqlite_url
+        check_sqlite_url(spec[5:] if spec[:5].lower() == "sink+" else spec)    # sqlite:x.db: not a file named so
         return spec
     if spec[:5].lower() == "sink+":                 # a dead letter into a sink: that sink's file or store
         return spec_path(spec[5:])

@@ -67,6 +67,42 @@ def test_a_percent_encoded_question_mark_is_part_of_the_file_name(cli, tmp_path,
     assert (tmp_path / "x?y.db").is_file()
 
 
+# --- sqlite: without // (as JDBC writes it): it was taken as a path, a file named 'sqlite:x.db' ---------------
+
+NO_SLASHES = [
+    ("sqlite:x.db", "sqlite:x.db: a sqlite: URL has // after the scheme (for x.db: sqlite:///x.db)"),
+    ("SQLite:/abs/x.db", "SQLite:/abs/x.db: a sqlite: URL has // after the scheme (for /abs/x.db: sqlite:////abs/x.db)"),
+    ("sqlite:x.db?key=s3cr3tvalue", "sqlite:x.db?key=***: a sqlite: URL has // after the scheme"),
+]
+
+
+@pytest.mark.parametrize("url, said", NO_SLASHES)
+@pytest.mark.parametrize("flag", ["--to", "--dead-letter", "--dead-letter sink+"])
+def test_forward_refuses_a_sqlite_url_without_slashes(cli, tmp_path, event_file, flag, url, said):
+    option, _, prefix = flag.partition(" ")
+    r = cli("forward", str(event_file), "--lenient", option, prefix + url, *(["--to", "-"] if option != "--to" else []))
+    assert r.code == 2, r.err
+    assert f"wia-security: {said}" in r.err and ACCEPTED in r.err
+    assert "s3cr3tvalue" not in r.err
+    assert not any(p.name.lower().startswith("sqlite") for p in tmp_path.iterdir())      # no file named so
+
+
+@pytest.mark.parametrize("flag", ["--store", "--dead-letter"])
+def test_serve_refuses_a_sqlite_url_without_slashes_before_start(cli, tmp_path, busy_port, flag):
+    r = cli("serve", "--port", busy_port, flag, "sqlite:x.db")
+    assert r.code == 2
+    assert f"wia-security: {flag}: sqlite:x.db: a sqlite: URL has // after the scheme (for x.db: sqlite:///x.db)" in r.err
+    assert not any(p.name.lower().startswith("sqlite") for p in tmp_path.iterdir())
+
+
+def test_a_config_file_refuses_a_sqlite_url_without_slashes():
+    with pytest.raises(ConfigError, match=r"destinations.store.url: sqlite:x.db: a sqlite: URL has // after"):
+        parse_config({"destinations": {"store": {"url": "sqlite:x.db"}}}, source="wia.toml")
+    with pytest.raises(ConfigError, match=r"forward.dead_letter: sqlite:dl.db: a sqlite: URL has // after"):
+        parse_config({"forward": {"dead_letter": "sqlite:dl.db"},
+                      "destinations": {"out": {"url": "file:///tmp/out.ndjson"}}}, source="wia.toml")
+
+
 @pytest.mark.parametrize("url, said", BAD_URLS)
 def test_a_config_file_refuses_a_sqlite_destination_or_dead_letter_with_a_query(url, said):
     with pytest.raises(ConfigError) as caught:
