@@ -88,8 +88,9 @@ def check_product_arn(product_arn: str, *, account_id: str, region: str) -> None
     if arn_region != region:
         raise ConfigError(f"the product ARN is for Region {arn_region}, the client for {region}: findings are "
                           "imported in the Region of the product ARN", key="product_arn")
-    if partition != partition_of(region):
-        raise ConfigError(f"partition {partition} does not match Region {region}", key="product_arn")
+    if partition != (home := partition_of(region)):
+        raise ConfigError(f"partition {partition} does not match Region {region}, which is in {home}: the product "
+                          f"ARN begins arn:{home}:securityhub:{region}:", key="product_arn")
     if product == "default" and company != account_id:
         raise ConfigError(f"the default product of account {company} cannot receive findings from account "
                           f"{account_id}: with the default product ARN the caller's account must be the "

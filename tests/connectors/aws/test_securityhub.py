@@ -13,7 +13,7 @@ from wia_security import validate_event
 from wia_security.connectors import open_sink
 from wia_security.connectors.aws.securityhub import (MAX_BATCH_FINDINGS, MAX_FINDING_BYTES, MAX_REQUEST_BYTES,
                                                      MAX_UPDATE_FINDINGS, SecurityHubSink, check_product_arn,
-                                                     partition_of)
+                                                     default_product_arn, partition_of)
 from wia_security.connectors.delivery.policy import DeliveryPolicy
 from wia_security.errors import ConfigError
 
@@ -61,7 +61,12 @@ def test_account_and_product_rules():
     assert partition_of("eusc-de-east-1") == "aws-eusc"
     check_product_arn("arn:aws-eusc:securityhub:eusc-de-east-1:123456789012:product/123456789012/default",
                       account_id=ACCOUNT, region="eusc-de-east-1")
-    with pytest.raises(ConfigError, match="partition aws does not match"):
+    for region, partition in (("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")):     # GovCloud, China
+        assert default_product_arn(ACCOUNT, region) == \
+            f"arn:{partition}:securityhub:{region}:{ACCOUNT}:product/{ACCOUNT}/default"
+        check_product_arn(default_product_arn(ACCOUNT, region), account_id=ACCOUNT, region=region)
+    with pytest.raises(ConfigError, match="partition aws does not match Region cn-north-1, which is in aws-cn: the "
+                                          "product ARN begins arn:aws-cn:securityhub:cn-north-1:"):
         check_product_arn("arn:aws:securityhub:cn-north-1:123456789012:product/123456789012/default",
                           account_id=ACCOUNT, region="cn-north-1")
 
