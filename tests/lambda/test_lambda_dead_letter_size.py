@@ -124,3 +124,46 @@ def test_a_secret_across_two_parts_is_masked_before_the_record_is_cut(monkeypatc
     record = joined(pieces)
     assert len(pieces) > 1 and secret not in "".join(p["record_part"] for p in pieces) and secret not in out
     assert record["raw"] == "***!" * 10_000
+
+
+def test_contract_a_dead_letter_queue_below_256_kib_holds_every_record_on_the_last_receive(aws, monkeypatch, samples,
+                                                                                            caplog):
+    """A dead-letter queue set to 40,000 bytes, a role without sqs:GetQueueAttributes on it (a queue of the
+    user's own), through the SQS size contract layer: a 600 KB unreadable line, a 600 KB event Security Hub
+    refuses and a 100 KB line are dead-lettered within the queue's limit, and the messages settle. Before:
+    the records over 40,000 bytes were refused, the messages reported back, and on their last receive the
+    given-up whole bodies were refused too: SQS moved the messages to the redrive queue, the reasons only
+    in the log."""
+    from servers.sqs_contract import SqsLimits
+
+    sqs = aws.client("sqs")
+    dlq = sqs.create_queue(QueueName="wia-dead-letter", Attributes={"MaximumMessageSize": "40000"})["QueueUrl"]
+    ingest = sqs.create_queue(QueueName="wia-ingest")["QueueUrl"]
+    refused = big_event(aws, samples)
+    medium = "m" * 100_000 + " not json"
+    event = shapes.sqs_event(sqs, ingest, [UNREADABLE, json.dumps(refused, ensure_ascii=False), medium])
+    with SqsLimits(aws.moto.url, get_queue_attributes=False) as layer:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", layer.url)
+        monkeypatch.setenv("WIA_SQS_MAX_RECEIVE_COUNT", "1")            # this receive is the last
+        module = start(aws, monkeypatch, "sqs://sqs.us-east-1.amazonaws.com/123456789012/wia-dead-letter")
+        try:
+            response = module.handler(event, None)
+        finally:
+            module.reset()
+    assert response == {"batchItemFailures": []}
+    assert layer.refused and "could not read the dead-letter queue's MaximumMessageSize" in caplog.text
+    bodies = []
+    while got := sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []):
+        for m in got:
+            assert len(m["Body"].encode()) <= 40_000
+            bodies.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
+    writes = defaultdict(list)
+    for body in bodies:
+        writes[(body["dead_letter_id"], body["failed_at"])].append(body)
+    complete = [p for p in writes.values() if len(p) == p[0]["parts"]]     # a write cut again leaves parts behind
+    records = {r["where"].split(":")[1]: r for r in map(joined, complete)}
+    ids = [r["messageId"] for r in event["Records"]]
+    assert records[ids[0]]["raw"] == UNREADABLE and records[ids[0]]["reason"].startswith("unparseable input")
+    assert records[ids[1]]["event"]["data"]["description"] == refused["data"]["description"]
+    assert records[ids[2]]["raw"] == medium

@@ -50,7 +50,8 @@ PLATFORM = {
 #: last receive and given up whole)
 ANSWERS = {"ListIngestBucket": {"s3:ListBucket"}}
 #: which statement grants each action the code needs
-CODE_STATEMENT = {"sqs:SendMessage": "WriteDeadLetters", "securityhub:BatchImportFindings": "ImportFindings",
+CODE_STATEMENT = {"sqs:SendMessage": "WriteDeadLetters", "sqs:GetQueueAttributes": "ReadDeadLetterLimit",
+                  "securityhub:BatchImportFindings": "ImportFindings",
                   "secretsmanager:GetSecretValue": "ReadSecrets", "ssm:GetParameter": "ReadParameters",
                   "s3:GetObject": "ReadIngestObjects", "s3:GetObjectVersion": "ReadIngestObjects",
                   # a failed batch read back from the stream (stream_recovery.py): the polling's own actions
@@ -87,7 +88,8 @@ def granted() -> dict[str, set[str]]:
 
 def test_the_code_calls_what_the_review_says():
     # the inventory this test rests on: if it changes, the role must be reviewed again
-    assert code_actions() == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "sqs:SendMessage", "secretsmanager:GetSecretValue",
+    assert code_actions() == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "sqs:SendMessage",
+                              "sqs:GetQueueAttributes", "secretsmanager:GetSecretValue",
                               "ssm:GetParameter", "securityhub:BatchImportFindings", "securityhub:BatchUpdateFindings",
                               "securityhub:GetFindings", "sts:GetCallerIdentity",
                               "kinesis:GetShardIterator", "kinesis:GetRecords"}
@@ -112,6 +114,8 @@ def test_each_statement_names_its_resources():
     assert resources["ReadIngestQueue"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
     assert resources["WriteDeadLetters"] == [{"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
                                              {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}]
+    # the dead letter's size limit is read from its own queue only (connectors/aws/dead_letter.py)
+    assert resources["ReadDeadLetterLimit"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     assert resources["ImportFindings"] == {"Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:"
                                                       "${AWS::AccountId}:product/${AWS::AccountId}/default"}
     assert resources["ReadSecrets"] == {"Ref": "SecretArns"}

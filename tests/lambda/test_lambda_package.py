@@ -62,8 +62,10 @@ def test_template_grants_least_privilege():
     assert "product/${AWS::AccountId}/default" in by_sid["ImportFindings"]["Resource"]["Fn::Sub"]
     assert by_sid["ReadSecrets"]["Resource"] == {"Ref": "SecretArns"}
     assert by_sid["WriteDeadLetters"]["Action"] == "sqs:SendMessage"
-    assert set(by_sid) == {"Logs", "ReadIngestQueue", "WriteDeadLetters", "ImportFindings", "ReadSecrets",
-                           "ReadParameters", "ReadStream", "ReadIngestObjects", "ListIngestBucket", "StreamFailures"}
+    assert by_sid["ReadDeadLetterLimit"]["Action"] == "sqs:GetQueueAttributes"
+    assert set(by_sid) == {"Logs", "ReadIngestQueue", "WriteDeadLetters", "ReadDeadLetterLimit", "ImportFindings",
+                           "ReadSecrets", "ReadParameters", "ReadStream", "ReadIngestObjects", "ListIngestBucket",
+                           "StreamFailures"}
     # the role may only be assumed by Lambda for this account
     trust = role["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}

@@ -2,8 +2,9 @@
 
 A queue takes at most its MaximumMessageSize: 262,144 bytes for a queue created before 2025 (and still
 the most a queue set to it takes), 1 MiB since. moto enforces the queue's MaximumMessageSize on
-SendMessage/SendMessageBatch (InvalidParameterValue "Message must be shorter than ..."), so the queue
-here is created at the classic limit and the sizes are checked as SQS would."""
+SendMessage/SendMessageBatch (InvalidParameterValue "Message must be shorter than ..."), in characters
+where SQS counts bytes, so the sizes here are checked as SQS would; test_sqs_dead_letter_queue_limit_contract.py
+runs queues below 256 KiB through a layer that counts bytes (tests/servers/sqs_contract.py)."""
 from __future__ import annotations
 
 import base64
@@ -83,20 +84,24 @@ def test_records_bigger_than_one_message_are_stored_in_parts_that_join_back(aws)
     assert records["sqs:m-5:1"]["reason"] == "invalid: /data/title"        # a small record stays one message
 
 
-def test_a_parted_record_with_a_part_refused_is_returned_unstored(aws):
-    """A part the queue refuses (here: a queue smaller than a part) fails its record, which is retried whole."""
+def test_a_record_bigger_than_a_small_queue_takes_is_stored_in_parts_within_its_limit(aws):
+    """A queue at SQS's smallest MaximumMessageSize (1 KiB): the record is cut to the queue's limit, read with
+    GetQueueAttributes (it was cut at 256 KiB, every part refused, the record returned unstored)."""
     sqs = aws.client("sqs")
     url = sqs.create_queue(QueueName="tiny", Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
     dead_letter = SqsDeadLetter(url, client=sqs)
-    big = Rejected("unparseable input", raw=b"y" * 400_000, where="sqs:m-9:1")
+    big = Rejected("unparseable input: " + "r" * 2_000, raw=b"y" * 20_000, where="sqs:m-9:1")
     dead_letter.put(big)
-    assert dead_letter.flush() == [big]
-    assert dead_letter.count == 0
+    assert dead_letter.flush() == []
+    assert dead_letter.count == 1
+    bodies = received_bodies(aws, url)
+    assert len(bodies) > 20 and max(len(b.encode()) for b in bodies) <= 1024
+    [record] = joined_records(bodies)
+    assert record["raw"] == "y" * 20_000 and record["reason"] == big.reason
 
 
-def test_a_message_the_queue_refuses_does_not_take_its_batch_with_it(aws):
-    """SQS refuses a whole SendMessageBatch for one entry over the queue's MaximumMessageSize (moto too):
-    the entries are then sent one by one, so only the refused record is returned, its neighbours stored."""
+def test_a_message_over_a_small_queue_does_not_take_its_batch_with_it(aws):
+    """A record over the queue's limit among small ones: all stored, the big one in parts of the queue's size."""
     sqs = aws.client("sqs")
     url = sqs.create_queue(QueueName="small", Attributes={"MaximumMessageSize": "2048"})["QueueUrl"]
     dead_letter = SqsDeadLetter(url, client=sqs)
@@ -105,6 +110,8 @@ def test_a_message_the_queue_refuses_does_not_take_its_batch_with_it(aws):
     for r in (small[0], big, *small[1:]):
         dead_letter.put(r)
 
-    assert dead_letter.flush() == [big]
-    assert dead_letter.count == 3
-    assert sorted(json.loads(b)["where"] for b in received_bodies(aws, url)) == ["sqs:m-0:1", "sqs:m-1:1", "sqs:m-2:1"]
+    assert dead_letter.flush() == []
+    assert dead_letter.count == 4
+    records = {r["where"]: r for r in joined_records(received_bodies(aws, url))}
+    assert sorted(records) == ["sqs:m-0:1", "sqs:m-1:1", "sqs:m-2:1", "sqs:m-big:1"]
+    assert records["sqs:m-big:1"]["raw"] == "z" * 5_000
