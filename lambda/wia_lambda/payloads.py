@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote_plus
 
-from wia_security.connectors.relay import GZIP_MAGIC, GzipBodyError, record_items
+from wia_security.connectors.relay import GZIP_MAGIC, GzipBodyError, OutOfTime, record_items
 from wia_security.errors import ParseError
 from wia_security.reader import GZIP_READ_BYTES, GunzipStream, Item, iter_items
 
@@ -141,24 +144,81 @@ def body_items(data: bytes, source: str, open_object: Callable[[str, str], Itera
 
 
 class _StreamingBodyIO(io.RawIOBase):
-    """A botocore StreamingBody as a raw binary stream (for io.BufferedReader / gzip)."""
+    """A botocore StreamingBody as a raw binary stream (for io.BufferedReader / gzip), read until `stop_at`
+    (time.monotonic()) at most: then OutOfTime, and the record is retried.
 
-    def __init__(self, body: Any) -> None:
+    botocore bounds each socket read by its read timeout (60 s) only, and a read of 64 KiB waits for all of
+    it: a body that stalls, or trickles a byte now and then, held the function past its timeout, and Lambda
+    then retried the whole batch (every record of it delivered again) or the whole invocation. The time
+    budget between two values (handler.in_time) cannot help inside one read, so a timer shuts the body's
+    socket down at `stop_at`, which ends a read blocked on it."""
+
+    def __init__(self, body: Any, stop_at: float | None = None, why: str = "") -> None:
         self._body = body
+        self._why = why
+        self._lock = threading.Lock()
+        self._cut = False
+        self._done = False
+        self._timer: threading.Timer | None = None
+        if stop_at is not None:
+            self._timer = threading.Timer(max(0.0, stop_at - time.monotonic()), self._cut_off)
+            self._timer.daemon = True
+            self._timer.start()
 
     def readable(self) -> bool:
         return True
 
+    def _cut_off(self) -> None:
+        with self._lock:
+            if self._done:                  # read to its end and closed: its connection may serve another request
+                return
+            self._cut = True
+            sock = _socket_of(self._body)
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+                else:
+                    self._body.close()
+            except OSError:
+                pass
+
+    def _out_of_time(self) -> OutOfTime:
+        return OutOfTime(f"not finished: the S3 object's body was still being read when {self._why}")
+
     def readinto(self, buffer: Any) -> int:
-        data = self._body.read(len(buffer))
+        if self._cut:
+            raise self._out_of_time()
+        try:
+            data = self._body.read(len(buffer))
+        except Exception:
+            if self._cut:
+                raise self._out_of_time() from None
+            raise
+        if self._cut:                       # a read ended by the cut may be short: not a value to hand over
+            raise self._out_of_time()
         buffer[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
+        with self._lock:
+            self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
         try:
             self._body.close()
         finally:
             super().close()
+
+
+def _socket_of(body: Any) -> Any:
+    """The socket a botocore StreamingBody reads from, or None: urllib3's (1.26 and 2.x) response wraps an
+    http.client response reading a socket file (its connection drops `sock` when the answer says close)."""
+    raw = getattr(body, "_raw_stream", None)
+    socket_file = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None)
+    for sock in (getattr(socket_file, "_sock", None), getattr(getattr(raw, "connection", None), "sock", None)):
+        if isinstance(sock, socket.socket):
+            return sock
+    return None
 
 
 #: get_object error codes that mean the object is not there to read, now or later.
@@ -286,8 +346,13 @@ def stream_object(s3: Any, bucket: str, key: str) -> Iterator[Item]:
 
 
 def object_items(source: str, response: Any) -> Iterator[Item]:
-    """The values of a GetObject `response`, streamed (see stream_object)."""
-    raw = io.BufferedReader(_StreamingBodyIO(response["Body"]), buffer_size=READ_CHUNK)
+    """The values of a GetObject `response`, streamed (see stream_object), its body read until the invocation's
+    time reserve at most (`handler.time_left`; no bound without a Lambda context): OutOfTime then."""
+    from .handler import ENV_TIME_RESERVE, time_left
+    left = time_left()
+    stop_at = None if left is None else time.monotonic() + max(0.0, left)
+    why = f"the invocation reached its time reserve ({ENV_TIME_RESERVE}); the record is retried"
+    raw = io.BufferedReader(_StreamingBodyIO(response["Body"], stop_at, why), buffer_size=READ_CHUNK)
     try:
         if raw.peek(2)[:2] != GZIP_MAGIC:
             yield from iter_items(raw, source)

@@ -11,13 +11,18 @@ bucket before you set the versioning state have a version ID of null"), and take
 `S3Grants(moto_url, list_bucket=False, get_object_version=False)` is a fault proxy (tests/servers/
 fault_proxy.py: faults can still be added) whose forwarded GetObject answers follow those rules (and name
 the "null" version of a bucket with a versioning state); the
-forwarder reaches it through AWS_ENDPOINT_URL_S3. Tests that rely on it say "contract" in their names."""
+forwarder reaches it through AWS_ENDPOINT_URL_S3. Tests that rely on it say "contract" in their names.
+
+`S3Trickle(moto_url)` sends one object's body a byte at a time after its first bytes (a stalled or
+trickling GetObject body, which S3 or a network in between can produce)."""
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from servers.fault_proxy import FaultProxy
+from servers.fault_proxy import FaultProxy, _Handler, _Server
 
 ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
                  b"<Message>Access Denied</Message><RequestId>5ZRQ2N1M7BYX0K3T</RequestId>"
@@ -56,3 +61,70 @@ class S3Grants(FaultProxy):
         with self.lock:
             self.denied.append(path)
         return 403, {"Content-Type": "application/xml"}, ACCESS_DENIED
+
+
+class S3Trickle(FaultProxy):
+    """moto's S3, but a GetObject of one key (`trickle(bucket, key, first)`) sends its headers and the first
+    `first` bytes of the object at once, then one byte every `interval` seconds until the client hangs up (at
+    most `seconds`, then the connection is dropped): each socket read returns well within botocore's read
+    timeout (60 s), so only the reader's own bound ends it. `abandoned` counts the trickles the client ended."""
+
+    def __init__(self, upstream: str, *, interval: float = 0.5, seconds: float = 30.0) -> None:
+        super().__init__(upstream)
+        self.interval, self.seconds = interval, seconds
+        self.path: str | None = None
+        self.first = 0
+        self.abandoned = 0
+        self.ended = threading.Condition(self.lock)
+
+    def trickle(self, bucket: str, key: str, first: int) -> "S3Trickle":
+        self.path, self.first = f"/{bucket}/{key}", first
+        return self
+
+    def start(self) -> "S3Trickle":
+        self._server = _Server(("127.0.0.1", 0), _TrickleHandler)
+        self._server.proxy = self
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+                         name="s3-trickle").start()
+        return self
+
+    def abandoned_after(self, expected: int, timeout: float = 30) -> int:
+        with self.ended:
+            self.ended.wait_for(lambda: self.abandoned >= expected, timeout)
+            return self.abandoned
+
+
+class _TrickleHandler(_Handler):
+    server: Any
+
+    def _handle(self) -> None:
+        proxy = self.server.proxy
+        if self.command != "GET" or urlsplit(self.path).path != proxy.path:
+            return super()._handle()
+        status, headers, data = proxy.forward(self.command, self.path, self.headers, self._read_body())
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.end_headers()
+        self.wfile.write(data[:proxy.first])
+        self.wfile.flush()
+        deadline = time.monotonic() + proxy.seconds
+        for position in range(proxy.first, len(data)):
+            if self._wait_for_hang_up(min(proxy.interval, max(0.0, deadline - time.monotonic()))):
+                with proxy.ended:
+                    proxy.abandoned += 1
+                    proxy.ended.notify_all()
+                return self._drop()
+            if time.monotonic() >= deadline:
+                return self._drop()
+            try:
+                self.wfile.write(data[position:position + 1])
+                self.wfile.flush()
+            except OSError:
+                return self._drop()
+
+    do_GET = _handle
