@@ -56,25 +56,35 @@ def test_a_newer_version_of_an_indexed_event_is_indexed_once_and_a_re_send_is_no
         gateway.stop()
 
 
-def test_ids_a_checkpoint_of_an_earlier_version_remembers_are_still_skipped(built_app, splunkd, tmp_path):
-    """A checkpoint written before versions were remembered holds bare ids: those events are not indexed again."""
+def test_an_update_of_an_event_an_earlier_version_indexed_is_indexed_after_the_upgrade(built_app, splunkd, tmp_path):
+    """A checkpoint an earlier version (0.1.0) wrote holds bare ids, at a cursor past their events. Past the cursor
+    the gateway's feed serves such an id again only as a newer version: it is indexed (a bare id used to hide
+    every version, so updates of the last 20,000 events indexed before the upgrade never reached Splunk)."""
     from wia_security.connectors.gateway import GatewaySettings
     from wia_security.connectors.gateway.server import GatewayServer
     app, _ = built_app
     splunkd.passwords[("wia_security", "gw_token")] = TOKEN
-    events = [AlertBuilder().title(f"alert {n}").severity(5).build().to_dict() for n in range(2)]
+    events = [AlertBuilder().title(f"alert {n}").severity(5).timestamp(f"2026-03-02T10:00:0{n}Z").build().to_dict()
+              for n in range(2)]
     gateway = GatewayServer(GatewaySettings(tokens=[TOKEN], store=f"sqlite:///{tmp_path}/events.db",
                                             dead_letter=str(tmp_path / "dead.ndjson"), taxii=False)).start()
     try:
-        reply = requests.post(f"{gateway.url}/v1/events", json=events, headers={"Authorization": f"Bearer {TOKEN}"},
-                              timeout=30)
-        assert reply.status_code == 200, reply.text
+        def publish(batch):
+            reply = requests.post(f"{gateway.url}/v1/events", json=batch, headers={"Authorization": f"Bearer {TOKEN}"},
+                                  timeout=30)
+            assert reply.status_code == 200, reply.text
+
+        publish(events)
         conf = input_xml(splunkd, tmp_path / "ckpt", "gw", {
             "source_url": gateway.url.replace("http://", "gateway+http://"), "credential": "gw_token"})
         run_input(app, [], conf)
         [checkpoint] = (tmp_path / "ckpt").glob("wia_events_*.json")
-        checkpoint.write_text(json.dumps({"position": {"cursor": "0"}, "recent_ids": [events[0]["id"]]}))
-        assert [g["event"] for g in streamed(run_input(app, [], conf).stdout)] == events[1:]
+        saved = json.loads(checkpoint.read_text())
+        checkpoint.write_text(json.dumps({"position": saved["position"], "recent_ids": [e["id"] for e in events]}))
+        assert streamed(run_input(app, [], conf).stdout) == []
+        updated = {**copy.deepcopy(events[0]), "timestamp": "2026-03-02T11:00:00Z"}
+        publish([updated])
+        assert [g["event"] for g in streamed(run_input(app, [], conf).stdout)] == [updated]
     finally:
         gateway.stop()
 
@@ -109,5 +119,10 @@ def test_the_same_version_spelled_otherwise_is_not_indexed_twice(built_app, splu
         run = run_input(app, [], conf)
         assert run.returncode == 0, run.stderr
         assert [g["event"] for g in streamed(run.stdout)] == [incident_updated]
+        # A Kafka source hands messages back after a crash: a bare id an earlier version's checkpoint holds still
+        # stands for every version there.
+        [checkpoint] = tmp_path.glob("wia_events_*.json")
+        checkpoint.write_text(json.dumps({"position": {"offsets": {"0": 0}}, "recent_ids": [alert["id"], incident["id"]]}))
+        assert streamed(run_input(app, [], conf).stdout) == []
     finally:
         broker.kill()

@@ -292,6 +292,7 @@ def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int
     (so the caller sees progress). Raises SourceError as the source does."""
     from wia_security import validate_event
 
+    bare_ids = not getattr(source, "serves_an_id_again_only_when_newer", False)
     for page in source.pages(checkpoint.position):
         counts["duplicates"] += getattr(page, "repeated", 0)     # left out by the source (TAXII: read at its instant)
         for reason in page.skipped:
@@ -304,7 +305,7 @@ def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int
                     f"a JSON {type(event).__name__}, not a WIA event object")
                 continue
             event_id = str(event.get("id", ""))
-            if event_id and checkpoint.seen(event):
+            if event_id and checkpoint.seen(event, bare_ids=bare_ids):
                 counts["duplicates"] += 1
                 continue
             result = validate_event(event)

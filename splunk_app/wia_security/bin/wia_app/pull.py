@@ -307,6 +307,9 @@ class TaxiiSource(HttpSource):
 
 class GatewaySource(HttpSource):
     scheme = "gateway"
+    #: Past the cursor the feed serves an id already served only as a newer version of it (the gateway's store
+    #: gives a newer version a new position): a bare id an earlier checkpoint remembers does not hide it.
+    serves_an_id_again_only_when_newer = True
 
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:
         cursor = position.get("cursor") or "0"
