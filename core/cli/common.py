@@ -189,8 +189,11 @@ def sqlite_slashes_hint(spec: str, path: str) -> str:
     absolute = "/" + path
     if not (os.path.exists(absolute) or os.path.isdir(os.path.dirname(absolute))):
         return ""
+    # in the URL, the characters a URL reads otherwise are percent-encoded: a ? or # would be a query string or
+    # fragment (refused), a % would read the next two characters as an escape
+    encoded = absolute.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
     return (f" (sqlite:/// is followed by a path relative to the current directory; for {absolute} write "
-            f"sqlite:///{absolute})")
+            f"sqlite:///{encoded})")
 
 
 def sqlite_hint_for(error: object, specs: Iterable[str]) -> str:

@@ -166,6 +166,18 @@ def test_forward_gives_the_four_slash_hint_for_a_store_it_cannot_open(cli, event
     assert r.code == 0, r.err
 
 
+@pytest.mark.parametrize("name, in_url", [("a?b.db", "a%3Fb.db"), ("a%3Fb.db", "a%253Fb.db"), ("a#b.db", "a%23b.db")])
+def test_the_four_slash_hint_percent_encodes_what_a_url_reads_otherwise(cli, event_file, stores, name, in_url):
+    """The URL the hint gives opens the file it names: a ? or # in the name was given as is (a query or fragment,
+    refused), a % as is (read as an escape: a file named a%3Fb.db became a?b.db)."""
+    r = cli("forward", str(event_file), "--to", f"sqlite://{stores}/{in_url}")        # three slashes
+    assert r.code == 2
+    meant = f"sqlite:///{stores}/{in_url}"
+    assert f"for {stores / name} write {meant})" in r.err, r.err
+    assert cli("forward", str(event_file), "--to", meant).code == 0
+    assert [p.name for p in stores.iterdir()] == [name]
+
+
 def test_forward_config_gives_the_hint_for_a_destination_and_its_dead_letter(cli, tmp_path, event_file, stores):
     target = stores / "a.db"
     (tmp_path / "dest.toml").write_text(f'[destinations.a]\nurl = "sqlite://{target}"\n')
