@@ -179,3 +179,31 @@ def test_an_add_outlasting_the_settle_window_is_read_in_part_and_the_next_poll_r
     assert sent <= set(stored)                                      # then every event, whole
     assert {i: stored[i] for i in sent} == {e["id"]: normalize(copy.deepcopy(e)) for e in events}
     source.close()
+
+
+def test_a_lenient_poll_takes_a_wia_extension_event_with_a_null_member_a_strict_one_dead_letters_it(medallion,
+                                                                                                     tmp_path):
+    """`pull --lenient` accepts an event carrying null for an absent optional member (the validator drops it);
+    since the STIX reader checks the event it restores from the WIA extension, the source must pass the mode
+    on: it read strictly and dead-lettered such an event whatever the run's mode."""
+    event = event_dicts(1, seed=634, event_type="threat_intel")[0]
+    event["meta"] = {**event.get("meta", {}), "correlation_id": None}         # null for an absent member
+    bundle = convert(event, to="stix")
+    taxii = client(medallion)
+    # without the extension definition, as TaxiiSink sends them (medallion reads its `version` as the object's)
+    taxii.add(taxii.collection(), [o for o in bundle["objects"] if o["type"] != "extension-definition"])
+    for lenient, stored, dead in ((False, 0, 1), (True, 1, 0)):
+        store = SqliteSink(str(tmp_path / f"events-{lenient}.db"))
+        dead_path = tmp_path / f"dead-{lenient}.ndjson"
+        source = TaxiiSource(medallion.collection_url(), user=USER, password=PASSWORD, settle=0)
+        with store, DeadLetterFile(str(dead_path)) as dead_letter:
+            source.run(store, dead_letter, str(tmp_path / f"checkpoint-{lenient}.json"), lenient=lenient)
+            got = {e.id: e.event for e in store.store.query(limit=None)}
+        source.close()
+        assert (event["id"] in got) == bool(stored), lenient
+        records = dead_path.read_text().splitlines() if dead_path.exists() else []
+        assert sum(event["id"] in line for line in records) == dead, (lenient, records)
+        if lenient:
+            assert "correlation_id" not in got[event["id"]].get("meta", {})
+        else:
+            assert "null is not of type" in records[0] or "None is not of type" in records[0], records[0]
