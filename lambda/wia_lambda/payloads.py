@@ -160,6 +160,7 @@ class _StreamingBodyIO(io.RawIOBase):
         self._cut = False
         self._done = False
         self._timer: threading.Timer | None = None
+        self.shut_by: str | None = None     # how the cut reached the socket (tests pin it per urllib3 version)
         if stop_at is not None:
             self._timer = threading.Timer(max(0.0, stop_at - time.monotonic()), self._cut_off)
             self._timer.daemon = True
@@ -169,18 +170,29 @@ class _StreamingBodyIO(io.RawIOBase):
         return True
 
     def _cut_off(self) -> None:
+        # Why this never shuts a connection another request uses: `_cut` is set (under the lock) before the
+        # socket is looked up, and readinto checks it after every read. A read that returned the connection
+        # to urllib3's pool (the body's last bytes) after the lookup found its socket therefore sees `_cut`
+        # and raises, and the exception leaves object_items only through close(), which waits for this lock:
+        # no request is sent before the shutdown is done, and a shut socket idle in the pool is dropped by
+        # urllib3 when checked out (is_connection_dropped). Once the connection is back in the pool the
+        # lookup finds nothing (urllib3 drops it from the response).
         with self._lock:
             if self._done:                  # read to its end and closed: its connection may serve another request
                 return
             self._cut = True
-            sock = _socket_of(self._body)
-            try:
-                if sock is not None:
-                    sock.shutdown(socket.SHUT_RDWR)
-                else:
+            how = _shut_down(self._body)
+            if how is None:
+                if not _released(self._body):
+                    # nothing unblocks a read then: closing from another thread leaves a blocked recv blocked
+                    log.warning("could not find the socket of an S3 object's body still being read (botocore or "
+                                "urllib3 changed): its read is bounded by botocore's read timeout only",
+                                extra={"body": type(getattr(self._body, "_raw_stream", self._body)).__name__})
+                try:
                     self._body.close()
-            except OSError:
-                pass
+                except Exception:  # noqa: BLE001 - a body closing under its reader: the read reports it
+                    pass
+            self.shut_by = how
 
     def _out_of_time(self) -> OutOfTime:
         return OutOfTime(f"not finished: the S3 object's body was still being read when {self._why}")
@@ -210,15 +222,37 @@ class _StreamingBodyIO(io.RawIOBase):
             super().close()
 
 
-def _socket_of(body: Any) -> Any:
-    """The socket a botocore StreamingBody reads from, or None: urllib3's (1.26 and 2.x) response wraps an
-    http.client response reading a socket file (its connection drops `sock` when the answer says close)."""
+def _shut_down(body: Any) -> str | None:
+    """Shut down the socket a botocore StreamingBody (`_raw_stream`: a urllib3 HTTPResponse) reads from,
+    which ends a read blocked on it; how it was reached, or None when not (the connection already back in
+    the pool, or attributes this code does not know). urllib3 2.3+ has HTTPResponse.shutdown() for this (it
+    refuses once the connection is released); 1.26 and 2.0-2.2 are reached through http.client's socket
+    file (the connection drops `sock` when the answer says close) or the connection's `sock`."""
     raw = getattr(body, "_raw_stream", None)
+    if callable(getattr(raw, "shutdown", None)) and getattr(raw, "_sock_shutdown", None) is not None:
+        try:
+            raw.shutdown()
+            return "urllib3 HTTPResponse.shutdown"
+        except (ValueError, RuntimeError, OSError):  # released to the pool (RuntimeError), or already closed
+            return None
     socket_file = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None)
-    for sock in (getattr(socket_file, "_sock", None), getattr(getattr(raw, "connection", None), "sock", None)):
+    for how, sock in (("http.client socket file", getattr(socket_file, "_sock", None)),
+                      ("urllib3 connection sock", getattr(getattr(raw, "connection", None), "sock", None))):
         if isinstance(sock, socket.socket):
-            return sock
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return how
     return None
+
+
+def _released(body: Any) -> bool:
+    """True when the body's response holds no connection any more: read to its end (back in the pool) or
+    closed; nothing to cut then."""
+    raw = getattr(body, "_raw_stream", None)
+    return raw is not None and hasattr(raw, "connection") and raw.connection is None and \
+        getattr(raw, "_fp", None) is not None and getattr(raw._fp, "fp", None) is None
 
 
 #: get_object error codes that mean the object is not there to read, now or later.
