@@ -109,3 +109,24 @@ def test_a_body_read_in_time_is_unaffected_and_its_timer_cancelled(forwarder, sa
     for timer in timers:
         timer.join(5)
     assert not [t for t in timers if t.is_alive()]
+
+
+def test_contract_a_trickling_gzip_body_is_retried_not_dead_lettered_as_truncated(forwarder, samples, trickle):
+    """A gzip object (GunzipStream over the cut body): the cut is OutOfTime, retried, not a gzip stream
+    "truncated" at the byte the cut fell on (that would dead-letter a record retrying can read whole)."""
+    import gzip
+
+    from wia_lambda.triggers import RetryInvocation
+    fw = forwarder('[destinations.archive]\nurl = "file:///dev/null"\n')
+    s3 = fw.aws.client("s3")
+    s3.create_bucket(Bucket="wia-drop")
+    data = gzip.compress(b"\n".join(json.dumps(e).encode() for e in events(samples, 40, "5a1e0c2d-5d0a")) + b"\n")
+    s3.put_object(Bucket="wia-drop", Key="stalled.ndjson.gz", Body=data)
+    trickle.trickle("wia-drop", "stalled.ndjson.gz", len(data) // 2)
+    started = time.monotonic()
+    with pytest.raises(RetryInvocation, match="s3://wia-drop/stalled.ndjson.gz: could not read the record: OutOfTime: "
+                                              "not finished: the S3 object's body was still being read when"):
+        fw.handler(shapes.s3_notification("wia-drop", ["stalled.ndjson.gz"]), shapes.LambdaContext(INVOCATION_SECONDS))
+    assert time.monotonic() - started < INVOCATION_SECONDS
+    assert trickle.abandoned_after(1) == 1
+    assert fw.dead_letters() == []                   # nothing dead-lettered as a broken gzip stream
