@@ -46,7 +46,8 @@ class RealGateway:
     def __init__(self, tmp_path: Path) -> None:
         from wia_security.connectors.gateway import GatewaySettings
         from wia_security.connectors.gateway.server import GatewayServer
-        self.server = GatewayServer(GatewaySettings(tokens=[self.token], store=f"sqlite:///{tmp_path}/events.db",
+        self.store_path = str(tmp_path / "events.db")
+        self.server = GatewayServer(GatewaySettings(tokens=[self.token], store=f"sqlite:///{self.store_path}",
                                                     dead_letter=str(tmp_path / "dead.ndjson"), taxii=False)).start()
         self.url = self.server.url
 

@@ -195,6 +195,9 @@ def test_gateway_fetch_resumes_from_a_released_last_run(integration, demisto, fe
     assert [json.loads(i["rawJSON"]) for i in demisto.incidents_out[-1]] == sample_events[4:6]
     assert feed.requests[0].query["after"] == [state["cursor"]]          # the released cursor, not the start
     assert demisto.last_run["cursor"] == "6"
+    # read as it was, and kept with what this version adds beside it (rejected events' ids, kept apart)
+    assert demisto.last_run["recent_ids"][:len(state["recent_ids"])] == state["recent_ids"]
+    assert demisto.last_run["rejected_ids"] == {}
 
 
 @pytest.mark.parametrize("release", RELEASES)

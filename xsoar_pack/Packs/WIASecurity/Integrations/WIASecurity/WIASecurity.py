@@ -132,11 +132,14 @@ TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 CONVERT_FORMATS = ("stix", "ocsf", "ecs", "asff")
 #: WIA severity band -> XSOAR incident severity (0.5 info, 1 low, 2 medium, 3 high, 4 critical)
 XSOAR_SEVERITY = {"informational": 0.5, "low": 1, "medium": 2, "high": 3, "critical": 4, "emergency": 4}
-#: Event ids remembered in the last-run state to drop events a source hands over twice.
+#: Ids of events made incidents, remembered in the last-run state to drop events a source hands over twice.
 RECENT_IDS = 5000
 #: Most event ids last_run keeps as read at its TAXII instant (ids_at_added_after; see taxii_ids_at_instant). With
 #: recent_ids, last_run holds at most 10,000 event ids (about 400 KB of JSON with UUID ids).
 TAXII_MAX_IDS_AT_INSTANT = 5000
+#: Ids of rejected (invalid) events last_run keeps apart, each with its version's digest (rejected_ids, about 60 bytes
+#: each): the same version read again is not reported again, a corrected version is fetched.
+REJECTED_IDS = 1000
 DEFAULT_MAX_FETCH = 50
 #: The event types of the WIA Security standard (wia-get-events event_type).
 EVENT_TYPES = ("alert", "threat_intel", "vulnerability", "incident", "network_event", "endpoint_event", "auth_event")
@@ -754,6 +757,9 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
     Invalid events are not turned into incidents; each is reported (event id and JSON-pointer
     errors) so nothing disappears silently."""
     recent = list(state.get("recent_ids") or [])
+    # Rejected events are remembered apart from those made incidents (recent_ids): a later, corrected version of one
+    # must become an incident, not be skipped as "a newer version of an event already fetched".
+    rejected = rejected_ids(state)
     # TAXII: every fetch reads last_run's instant again (added_after is exclusive); the events read there are
     # skipped by ids_at_added_after, which forgets none of them while the position stays on that instant, so
     # a fetch gets past an instant holding more events than recent_ids keeps (one Add of many indicators).
@@ -832,7 +838,10 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
             event_id = str(event.get("id", ""))
             if event_id:
                 page_ids.append(event_id)
-            if event_id and event_id in seen:
+            digest = version_digest(event) if event_id in rejected else None
+            if digest is not None and rejected[event_id] == digest:
+                continue                # this version was rejected and reported when first read
+            if event_id and event_id in seen and digest is None:
                 if client.source_type == "gateway" and event_id in recent:
                     # The gateway's feed serves an id again only as a newer version of it (its store keeps the newest
                     # version, at a new position). fetch-incidents can only create incidents: a second one for the id
@@ -847,9 +856,13 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
             if not result.valid:
                 problems.append(f"event {event_id or '?'} rejected: " +
                                 "; ".join(f"{e.path or '/'}: {e.message}" for e in result.errors[:5]))
-            else:
-                events.append(event)
+                if event_id:
+                    rejected.pop(event_id, None)            # re-inserted: the newest rejection is kept longest
+                    rejected[event_id] = digest or version_digest(event)
+                continue
+            events.append(event)
             if event_id:
+                rejected.pop(event_id, None)
                 seen.add(event_id)
                 recent.append(event_id)
         if taxii_position:
@@ -870,7 +883,22 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
                      f"added at {capped_at[:40]}; last_run keeps the first {TAXII_MAX_IDS_AT_INSTANT} read there and the "
                      f"last {RECENT_IDS} read anywhere, so later fetches may make incidents again of others added then")
     new_state["recent_ids"] = recent[-RECENT_IDS:]
+    new_state["rejected_ids"] = dict(list(rejected.items())[-REJECTED_IDS:])
     return events, new_state, problems, held
+
+
+def rejected_ids(state: dict[str, Any]) -> dict[str, str]:
+    """last_run's rejected_ids, event id -> version_digest (none in a last_run written before it existed, where
+    recent_ids also holds the ids of events rejected then)."""
+    kept = state.get("rejected_ids")
+    return {str(k): str(v) for k, v in kept.items()} if isinstance(kept, dict) else {}
+
+
+def version_digest(event: dict[str, Any]) -> str:
+    """Tells one version of an event from another: a digest of its whole content (a corrected version may keep its
+    timestamp when it comes from a TAXII or Kafka source)."""
+    text = json.dumps(event, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def taxii_ids(state: dict[str, Any]) -> list[str]:
