@@ -52,6 +52,9 @@ class ForwardSummary:
     warnings: Counter = field(default_factory=Counter)
     reject_reasons: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    # Inputs read to their end without an event (an empty file: a failed export?); None where the run reads no
+    # input files (pull, replay), so their summaries do not claim a count they never took.
+    empty_inputs: int | None = None
 
     @property
     def rejected(self) -> int:
@@ -67,7 +70,7 @@ class ForwardSummary:
             "warnings": dict(self.warnings), "reject_reasons": dict(self.reject_reasons),
             "seconds": round(self.seconds, 3),
             "events_per_second": round(self.read / self.seconds) if self.seconds else None,
-        }
+        } | ({} if self.empty_inputs is None else {"empty_inputs": self.empty_inputs})
 
     def render(self) -> str:
         lines = [f"read {self.read:,} event{'' if self.read == 1 else 's'} in {self.seconds:.2f}s"
@@ -76,6 +79,9 @@ class ForwardSummary:
                  f"  duplicates  {self.duplicates:>10,}   (already at the destination; idempotent on event id)",
                  f"  rejected    {self.rejected:>10,}   (invalid {self.invalid:,}, unparseable {self.unparseable:,}, "
                  f"undeliverable {self.undeliverable:,}; {self.dead_lettered:,} written to the dead-letter file)"]
+        if self.empty_inputs:
+            lines.append(f"{self.empty_inputs:,} input{'' if self.empty_inputs == 1 else 's'} held no event "
+                         "(named on standard error)")
         if self.by_type:
             lines.append("by type:")
             lines += [f"  {t:<16}{n:>10,}" for t, n in self.by_type.most_common()]

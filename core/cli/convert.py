@@ -226,9 +226,11 @@ def _text_items(src: InputSource) -> Iterator[Item]:
                                                                    line=gunzip.problem_line))
 
 
-def _warn_no_events(src: InputSource, progress: Progress, lines_only: bool) -> Any:
-    """As forward does: an input with nothing to convert is no failure, but is named (a failed export?)."""
+def _warn_no_events(src: InputSource, progress: Progress, lines_only: bool, counts: Counter[str]) -> Any:
+    """As forward does: an input with nothing to convert is no failure, but is named (a failed export?) and
+    counted (the summary's empty_inputs)."""
     def warn() -> None:
+        counts["empty_inputs"] += 1
         progress.clear()
         reason = no_events_of(src, lines_only=lines_only)
         print(f"wia-security: warning: {src.name}: {reason}", file=sys.stderr)
@@ -307,7 +309,8 @@ def run(args: argparse.Namespace) -> int:
                 text = direction == "from" and fmt.text
                 try:
                     converter.run(stop.items(noting_empty(_text_items(src) if text else src.items(),
-                                                          _warn_no_events(src, progress, text)) for src in sources))
+                                                          _warn_no_events(src, progress, text, converter.counts))
+                                                 for src in sources))
                     progress.update(converter.counts["read"], converter.counts["rejected"], force=True)
                 except BrokenPipeError:
                     raise
@@ -349,7 +352,7 @@ def run(args: argparse.Namespace) -> int:
     summary = {"format": name, "direction": direction, "read": counts["read"], "converted": counts["converted"],
                "written": counts["written"], "rejected": counts["rejected"],
                "dead_letter": args.dead_letter if counts["rejected"] else None, "dead_lettered": recorded,
-               "reasons": dict(converter.reasons)}
+               "reasons": dict(converter.reasons), "empty_inputs": counts["empty_inputs"]}
     if stop.received is not None:
         summary["interrupted"] = True
     if args.summary == "json":
@@ -358,6 +361,8 @@ def run(args: argparse.Namespace) -> int:
         extra = "" if not counts["rejected"] else (
             f"; {counts['rejected']:,} rejected, written to {args.dead_letter}" if recorded == counts["rejected"] else
             f"; {counts['rejected']:,} rejected, {recorded:,} of them written to {args.dead_letter}")
+        if counts["empty_inputs"]:         # as validate says it
+            extra += f"; {counted(counts['empty_inputs'], 'input')} with no event"
         written = counted(counts["written"], "document" if direction == "to" else "event")
         print(f"{counted(counts['read'], 'input')}: {written} written "
               f"({name}, {'WIA -> ' + name if direction == 'to' else name + ' -> WIA'}){extra}", file=sys.stderr)

@@ -149,11 +149,13 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(total, lambda: sum(s.position() for s in sources), enabled=args.progress)
     forwarder = Forwarder(sink, _Echoing(dead_letter_output, progress), lenient=lenient, batch_size=batch_size,
                           progress=progress)
+    forwarder.summary.empty_inputs = 0                # counted by _warn_no_events; in the summary even when 0
     stop = StopSignals()
     try:
         with stop, sink, dead_letter_output:
             try:
-                summary = forwarder.run(stop.items(noting_empty(src.items(), _warn_no_events(src, progress))
+                summary = forwarder.run(stop.items(noting_empty(src.items(),
+                                                                _warn_no_events(src, progress, forwarder.summary))
                                                    for src in sources))
             finally:
                 progress.close()
@@ -257,10 +259,12 @@ class _Echoing:
         return getattr(self.inner, name)
 
 
-def _warn_no_events(src: InputSource, progress: Progress) -> Any:
+def _warn_no_events(src: InputSource, progress: Progress, summary: Any) -> Any:
     """What to say of an input that held no event: nothing to deliver is no failure (exit 0, as a scheduled run
-    with no new events should be), but an empty file is more often a failed export than a quiet hour."""
+    with no new events should be), but an empty file is more often a failed export than a quiet hour. Counted in
+    the summary's empty_inputs, for a job that reads --summary json rather than stderr."""
     def warn() -> None:
+        summary.empty_inputs += 1
         progress.clear()
         print(f"wia-security: warning: {src.name}: {no_events_of(src)}", file=sys.stderr)
     return warn

@@ -138,6 +138,42 @@ def test_forward_and_convert_warn_of_an_input_with_no_event_and_go_on(cli, tmp_p
     assert f"wia-security: warning: {name}: no events: {why} (a failed export?)" in r.err
 
 
+def _summary(command: str, r) -> dict:
+    return json.loads(r.out) if command == "forward" else json.loads(r.err.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("command", ["forward", "convert"])
+def test_forward_and_convert_json_summaries_count_the_inputs_with_no_event(cli, tmp_path, command):
+    """A scheduled job reading --summary json sees an input that held nothing (a failed export?), as a person
+    reading the warnings on stderr does; 0 when every input held events."""
+    for name, data, _ in EMPTY_INPUTS:
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "ok.ndjson").write_bytes(NDJSON)
+    r = cli(*COMMANDS[command], *(name for name, _, _ in EMPTY_INPUTS), "ok.ndjson")
+    assert r.code == 0, r.err
+    assert _summary(command, r)["empty_inputs"] == 3 and _summary(command, r)["read"] == 3
+    r = cli(*COMMANDS[command], "ok.ndjson")
+    assert r.code == 0 and _summary(command, r)["empty_inputs"] == 0
+
+
+@pytest.mark.parametrize("command", ["forward", "convert"])
+def test_forward_and_convert_json_summaries_count_empty_standard_input(tmp_path, command):
+    p = run(*COMMANDS[command], "-", cwd=tmp_path, input=b"")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout if command == "forward" else p.stderr.strip().splitlines()[-1])
+    assert summary["empty_inputs"] == 1 and summary["read"] == 0
+
+
+def test_forward_and_convert_text_summaries_count_the_inputs_with_no_event(cli, tmp_path):
+    (tmp_path / "empty.ndjson").write_bytes(b"")
+    (tmp_path / "ok.ndjson").write_bytes(NDJSON)
+    r = cli("forward", "--to", "sqlite:///out.db", "empty.ndjson", "ok.ndjson")
+    assert r.code == 0, r.err
+    assert "1 input held no event (named on standard error)" in r.out
+    r = cli("convert", "--to", "ecs", "-o", "out.ndjson", "empty.ndjson", "ok.ndjson")
+    assert r.code == 0 and "written (ecs, WIA -> ecs); 1 input with no event" in r.err
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("make, message", [
     (lambda p: p.mkdir(), "is a directory"),
