@@ -16,7 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from wia_security import jsonio
-from wia_security.errors import ConfigError
+from wia_security.errors import ConfigError, WiaError
 from wia_security.schemas import EVENT_TYPES
 from wia_security.timeutil import time_or_relative
 from wia_security.validation import Validator
@@ -78,36 +78,51 @@ class Gateway:
 
     # --- lifecycle ---
     def open(self) -> None:
+        """Opens the store, the destinations and the dead letter and starts the delivery thread, once: `serve`
+        calls it before uvicorn starts (server.run), so a destination that fails only when opened (a CA file
+        librdkafka cannot read, a client library not installed) is one line and exit status 2, not a traceback
+        in uvicorn's start-up; the lifespan's call then finds everything open. Whatever was opened before a
+        failure is closed again."""
+        if self.dispatcher is not None:
+            return
         from ..delivery.dead_letter import open_dead_letter
         from .. import open_sink
         s = self.settings
-        store_sink = open_sink(s.store) if s.store else None
-        self.store = getattr(store_sink, "store", None)
+        store_sink: Any = None
         sinks: dict[str, Any] = {}
+        dead_letter: Any = None
         try:
+            store_sink = _opened("the store", lambda: open_sink(s.store)) if s.store else None
             if s.destinations:
                 from ..config import load_config
                 for d in load_config(s.destinations).destinations:
-                    sinks[d.name] = d.open()
+                    sinks[d.name] = _opened(f"destination {d.name}", d.open)
             for url in s.extra_sinks:
                 # Named without credentials, path or query: the name is the dead letter's `sink` and a metrics label.
-                sinks[destination_name(url, sinks)] = open_sink(url)
+                name = destination_name(url, sinks)
+                sinks[name] = _opened(f"destination {name}", lambda url=url: open_sink(url))
+            dead_letter = _opened("the dead letter", lambda: open_dead_letter(s.dead_letter))
         except BaseException:
-            for sink in sinks.values():
-                sink.close()
-            if store_sink is not None:
-                store_sink.close()
+            for opened in (dead_letter, *sinks.values(), store_sink):
+                if opened is not None:
+                    opened.close()
             raise
+        self.store = getattr(store_sink, "store", None)
         fanout = None
         if sinks:
             from ..delivery.fanout import FanOut
             fanout = FanOut(sinks)
-        self.dispatcher = Dispatcher(store_sink, fanout, open_dead_letter(s.dead_letter),
-                                     max_pending=s.max_pending_events, batch=s.delivery_batch)
+        self.dispatcher = Dispatcher(store_sink, fanout, dead_letter, max_pending=s.max_pending_events,
+                                     batch=s.delivery_batch)
         self.dispatcher.start()
         if s.taxii and store_sink is not None:
             from .taxii_server import TaxiiCollection
-            self.taxii = TaxiiCollection(store_sink.store.path, title=s.taxii_title)
+            try:
+                self.taxii = TaxiiCollection(store_sink.store.path, title=s.taxii_title)
+            except BaseException:
+                self.dispatcher.close()             # closes the store, the destinations and the dead letter
+                self.dispatcher = None
+                raise
 
     async def close_streams(self, reason: str = "server_shutdown", delay: float = 5.0) -> None:
         """Tell every stream client to reconnect later, close with 1001, wait briefly for them.
@@ -127,12 +142,15 @@ class Gateway:
             await asyncio.wait(list(self._streams), timeout=5)
 
     def close(self) -> None:
+        """Drains the delivery queue, flushes and closes the sinks; a second call does nothing (server.run closes
+        what it opened, after the lifespan did when uvicorn ran)."""
         self._token_reader.shutdown(wait=False)
         if self.dispatcher is not None:
             self.dispatcher.close()
             self.dispatcher = None
         if self.taxii is not None:
             self.taxii.close()
+            self.taxii = None
 
     # --- auth ---
     def _token_set(self) -> TokenSet:
@@ -812,6 +830,17 @@ class AccessLog:
                 client = scope.get("client") or ("-", 0)
                 access_log.info("%s %s %s %s %.1fms", client[0], scope.get("method", "WS"), scope["path"],
                                 status[0], (time.monotonic() - started) * 1000)
+
+
+def _opened(what: str, open_: Any) -> Any:
+    """open_(); an error that is not already a configuration or I/O error naming it (a client library's own
+    exception) becomes a ConfigError naming `what`, its text masked as every error is."""
+    try:
+        return open_()
+    except (WiaError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any library's failure to open: said in one line, not a traceback
+        raise ConfigError(f"cannot be opened: {type(exc).__name__}: {exc}", source=what) from None
 
 
 def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> Starlette:

@@ -388,9 +388,15 @@ def run(settings: GatewaySettings, host: str = "127.0.0.1", port: int = 8088, **
     if not settings.metrics_tokens:
         settings.metrics_tokens = load_tokens(env=METRICS_TOKEN_ENV)
     gateway = Gateway(settings)
-    server = _Server(uvicorn_config(create_app(settings, gateway=gateway), settings, host, port, gateway=gateway,
-                                    **options), gateway)
-    server.run()
+    # Before uvicorn starts: a store or destination that will not open is an error the caller reports (serve: one
+    # line, exit status 2), not a traceback in the lifespan and uvicorn's status 3. The lifespan finds them open.
+    gateway.open()
+    try:
+        server = _Server(uvicorn_config(create_app(settings, gateway=gateway), settings, host, port, gateway=gateway,
+                                        **options), gateway)
+        server.run()
+    finally:
+        gateway.close()          # when uvicorn stopped before its lifespan closed it (a TLS file it cannot load)
 
 
 class GatewayServer:

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     except SystemExit as exc:
         if exc.code != UVICORN_STARTUP_FAILURE:
             raise
-        # uvicorn logged why (a port in use, a destination that would not open) and exits 3, a status
+        # uvicorn logged why (a port in use; destinations are opened before it starts) and exits 3, a status
         # this command does not document: a usage or I/O error is 2
         return fail("the gateway did not start (the reason is logged above)")
     return 0
