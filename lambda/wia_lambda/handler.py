@@ -42,7 +42,11 @@ class _Runtime:
 
     def open_object(self, bucket: str, key: str) -> Any:
         from .payloads import stream_object
-        return stream_object(self.settings.clients.client("s3"), bucket, key)
+
+        def items() -> Any:
+            # the client is chosen when the object is read: its timeouts fit the time left then
+            yield from stream_object(self.settings.clients.s3_reader(time_left()), bucket, key)
+        return items()
 
 
 def runtime() -> _Runtime:

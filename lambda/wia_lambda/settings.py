@@ -51,11 +51,53 @@ LAMBDA_DELIVERY = {"max_wait": 0, "max_attempts": 4, "max_elapsed": 20}
 LAMBDA_CHUNK_EVENTS = 100
 
 
+#: Tries of one S3 read (GetObject): the SDK's standard retries.
+S3_READ_ATTEMPTS = 3
+#: Connect and read timeouts an S3 read client may have, longest first (botocore's default is 60 s each).
+S3_READ_TIMEOUTS = (60.0, 32.0, 16.0, 8.0, 4.0, 2.0, 1.0)
+
+
+def s3_read_bounds(left: float) -> tuple[float, int] | None:
+    """(timeout, attempts) for a GetObject that must end within `left` seconds, its retries included: most
+    attempts first, then the longest timeout such that each attempt waiting a connect and a read timeout,
+    plus the standard mode's backoff between attempts (at most 1 s, then 2 s), fits. None: not one attempt
+    of 1 s fits. Without it a request whose answer never comes (headers included) waited botocore's 60 s
+    twice per attempt, 3 attempts: far past the invocation's end."""
+    for attempts in range(S3_READ_ATTEMPTS, 0, -1):
+        backoff = 2.0 ** (attempts - 1) - 1
+        for timeout in S3_READ_TIMEOUTS:
+            if attempts * 2 * timeout + backoff <= left:
+                return timeout, attempts
+    return None
+
+
 class Clients:
     """boto3 clients, created on first use (importing this module does not import boto3)."""
 
     def __init__(self) -> None:
         self._clients: dict[str, Any] = {}
+        self._s3_readers: dict[tuple[float, int], Any] = {}
+
+    def s3_reader(self, left: float | None) -> Any:
+        """The S3 client for reading an object with `left` seconds before the invocation's time reserve
+        (handler.time_left; None: no Lambda context, the shared client): timeouts and attempts bounded so the
+        GetObject ends in that time (s3_read_bounds; one client per bound, at most a few). The body's own
+        reads are cut at the reserve by payloads._StreamingBodyIO. OutOfTime when not one try fits."""
+        if left is None:
+            return self.client("s3")
+        bounds = s3_read_bounds(left)
+        if bounds is None:
+            from wia_security.connectors.relay import OutOfTime
+            raise OutOfTime(f"not started: reading an S3 object needs at least {2 * S3_READ_TIMEOUTS[-1]:g}s and "
+                            f"{max(left, 0):.1f}s were left before the invocation's time reserve; the record is retried")
+        if bounds == (S3_READ_TIMEOUTS[0], S3_READ_ATTEMPTS):
+            return self.client("s3")            # the SDK's own bounds fit
+        if bounds not in self._s3_readers:
+            from wia_security.connectors.aws.securityhub import make_client
+            timeout, attempts = bounds
+            self._s3_readers[bounds] = make_client("s3", os.environ.get("AWS_REGION"), max_attempts=attempts,
+                                                   connect_timeout=timeout, read_timeout=timeout)
+        return self._s3_readers[bounds]
 
     def client(self, service: str) -> Any:
         if service not in self._clients:

@@ -1,6 +1,7 @@
 """An S3 object whose body stalls mid-read, through the handler with a Lambda context, against moto behind a
 layer that trickles the body (tests/lambda/s3_contract.py S3Trickle: the first bytes at once, then a
-byte every half second, so botocore's 60 s read timeout never fires).
+byte every quarter second, so no read timeout fires: not botocore's 60 s, nor the 1 s the object's client
+has when 3 s are left before the reserve, settings.s3_read_bounds, with margin on a loaded machine).
 
 Before: the reader's only bound inside one read was botocore's read timeout; the time budget
 (handler.in_time) is checked between values. A trickling body held the invocation to its end: Lambda
@@ -49,7 +50,7 @@ def stalled_object(fw: Any, samples: dict[str, Any]) -> tuple[bytes, int]:
 
 @pytest.fixture
 def trickle(aws, monkeypatch):
-    with S3Trickle(aws.moto.url, interval=0.5, seconds=TRICKLE_SECONDS) as layer:
+    with S3Trickle(aws.moto.url, interval=0.25, seconds=TRICKLE_SECONDS) as layer:
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", layer.url)          # the forwarder's S3 client, not the test's
         yield layer
 
