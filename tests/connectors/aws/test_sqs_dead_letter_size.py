@@ -12,6 +12,8 @@ import json
 from collections import defaultdict
 from typing import Any
 
+import pytest
+
 from wia_security.connectors.aws.dead_letter import MAX_MESSAGE_BYTES, SqsDeadLetter
 from wia_security.connectors.base import Rejected
 
@@ -115,3 +117,23 @@ def test_a_message_over_a_small_queue_does_not_take_its_batch_with_it(aws):
     records = {r["where"]: r for r in joined_records(received_bodies(aws, url))}
     assert sorted(records) == ["sqs:m-0:1", "sqs:m-1:1", "sqs:m-2:1", "sqs:m-big:1"]
     assert records["sqs:m-big:1"]["raw"] == "z" * 5_000
+
+
+@pytest.mark.parametrize("code, message, limit", [
+    ("InvalidParameterValue", "One or more parameters are invalid. Reason: Message must be shorter than 40000 bytes.", 40000),
+    # the Query API's older wording
+    ("InvalidParameterValue", "Value for parameter MessageBody is invalid. Reason: Message body must be shorter than "
+                              "262144 bytes.", 262144),
+    # the batch total: the limit, not what was sent
+    ("AWS.SimpleQueueService.BatchRequestTooLong", "Batch requests cannot be longer than 262144 bytes. You have sent "
+                                                   "300123 bytes.", 262144),
+    ("BatchRequestTooLong", "Batch requests cannot be longer than 1048576 bytes. You have sent 1048577 bytes.", 1048576),
+    # refusals that name no size limit are not taken for one
+    ("InvalidParameterValue", "Reason: Invalid binary character '#x1F' was found in the message body", None),
+    ("InvalidMessageContents", "Message must be shorter than 1024 bytes.", None),
+    ("KMS.AccessDeniedException", "", None),
+])
+def test_the_limit_named_by_a_size_refusal(code, message, limit):
+    """The wordings SQS refuses a message or a batch with (6cb952a learns the queue's limit from them)."""
+    from wia_security.connectors.aws.dead_letter import _size_limit_named
+    assert _size_limit_named(code, message) == limit
