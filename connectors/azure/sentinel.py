@@ -34,7 +34,7 @@ from ..base import BaseSink, DeliveryReport, Rejected
 from ..delivery.batching import Batch, BatchingSink, BatchItem, Outcome
 from ..delivery.http import is_retryable_status
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
-from ..delivery.urls import seconds
+from ..delivery.urls import checked_ca_file, seconds
 
 #: Logs Ingestion API: maximum size of one API call (1 MB; Azure Monitor service limits).
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -124,19 +124,6 @@ def make_credential(kind: str = "managed_identity", client_id: str | None = None
         return RedactedTokens(DefaultAzureCredential(managed_identity_client_id=client_id,
                                                      exclude_interactive_browser_credential=True))
     raise ConfigError("credential must be 'managed_identity' or 'default'", key="credential")
-
-
-def checked_ca_file(ca_file: str) -> str:
-    """`ca_file` once it is known to hold CA certificates: azure-core reads it only at the first request, so a
-    wrong path was a retryable I/O error of every batch, each retried to its last attempt and dead-lettered
-    (in the Azure Function: six runs of each Event Hub batch first), never a configuration error."""
-    import ssl
-    try:
-        ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        raise ConfigError(f"{ca_file!r} holds no CA certificate that can be read ({type(exc).__name__}: {exc})",
-                          key="ca_file") from None
-    return ca_file
 
 
 class RedactedTokens:

@@ -141,11 +141,26 @@ def url_netloc(parts: Any) -> str:
     return host + (f":{port}" if port else "")
 
 
+def checked_ca_file(ca_file: str) -> str:
+    """`ca_file` once it is known to hold CA certificates. requests and azure-core read it only at the first
+    request, so a wrong path was a retryable I/O error of every batch, each retried to its last attempt and
+    dead-lettered, never a configuration error naming the option."""
+    import ssl
+    try:
+        ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ConfigError(f"{ca_file!r} holds no CA certificate that can be read ({type(exc).__name__}: {exc})",
+                          key="ca_file") from None
+    return ca_file
+
+
 def tls_verification(name: str, tls_verify: Any, ca_file: str | None) -> bool | str:
-    """requests' `verify` for the `tls_verify` and `ca_file` options: the CA file, True, or False (warned).
+    """requests' `verify` for the `tls_verify` and `ca_file` options: the CA file (checked now), True, or False (warned).
     Both tls_verify=false and a ca_file is most likely a mistake (a tls_verify=false left from a trial with a
     self-signed certificate, or a CA file given to fix what turning verification off worked around): the
     safe reading wins, certificates are verified against the CA file, and a warning says the option is ignored."""
+    if ca_file:
+        checked_ca_file(ca_file)
     if ca_file and not tls_verify:
         log.warning("%s: tls_verify=false is ignored because ca_file is given: certificates are verified against "
                     "%s (give only one of the two)", name, ca_file)

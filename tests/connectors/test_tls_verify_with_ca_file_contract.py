@@ -150,3 +150,29 @@ def test_contract_splunk_search_reads_tls_verify_and_ca_file_as_the_hec_sink_doe
         off = SplunkSearchSource(url, token="rest-tls-token", tls_verify=False)
         assert len(list(off.items("search index=*"))) == 1
         assert any(OFF in w for w in warnings(caplog))
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "not PEM"])
+def test_a_ca_file_without_a_readable_ca_is_refused_when_the_destination_is_opened(kind, tmp_path):
+    """requests reads `ca_file` only when it sends, so a wrong path was an I/O error of every batch, retried to
+    its last attempt and dead-lettered ("Could not find a suitable TLS CA certificate bundle"), never named as
+    the option it is; `serve --config` even started with it. Refused at once, as Sentinel's was."""
+    from wia_security.connectors.splunk.search import SplunkSearchSource
+    from wia_security.errors import ConfigError
+    path = tmp_path / "ca.pem"
+    if kind == "empty":
+        path.write_text("")
+    elif kind == "not PEM":
+        path.write_text("this is not a certificate\n")
+    url = "https://127.0.0.1:1"
+    makers = {
+        "hec": lambda: HecSink(url, token=HEC_TOKEN, delivery=ONCE, ca_file=str(path)),
+        "splunk-soar": lambda: SplunkSoarSink(url, token="soar-token-0123456789", delivery=ONCE, ca_file=str(path)),
+        "xsoar": lambda: XsoarSink(url, token="xsoar-key-0123456789", delivery=ONCE, ca_file=str(path)),
+        "splunk-search": lambda: SplunkSearchSource(url, token="search-token-0123456789", ca_file=str(path)),
+    }
+    for name, make in makers.items():
+        with pytest.raises(ConfigError) as caught:
+            make()
+        assert caught.value.key == "ca_file" and str(path) in str(caught.value), (name, caught.value)
+        assert "holds no CA certificate that can be read" in str(caught.value), name
