@@ -81,6 +81,19 @@ _US = timedelta(microseconds=1)
 _MIGRATE_CHUNK = 10_000                 # rows read at a time when a migration fills the version columns
 
 
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """A transaction that takes the write lock at once (BEGIN IMMEDIATE): reads inside it see no other
+    writer's changes land in between (on an autocommit connection: isolation_level=None)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 def path_from_url(url: str) -> str:
     """sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db; a bare path is taken as is."""
     if "://" not in url:
@@ -218,7 +231,7 @@ class EventStore:
         db = self._db
         if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             return
-        with self._write_transaction():    # the write lock first: another process may be migrating too
+        with write_transaction(self._db):    # the write lock first: another process may be migrating too
             present = {row[1] for row in db.execute("PRAGMA table_info(events)")}
             for column, kind in _VERSION_COLUMNS.items():
                 if column not in present:
@@ -227,7 +240,7 @@ class EventStore:
         # version migrated, and sets user_version back to 1).
         after = -(2 ** 63)
         while True:
-            with self._write_transaction():
+            with write_transaction(self._db):
                 rows = db.execute("SELECT rowid, timestamp, body FROM events WHERE rowid > ? AND ts_us IS NULL "
                                   "ORDER BY rowid LIMIT ?", (after, _MIGRATE_CHUNK)).fetchall()
                 if not rows:
@@ -236,16 +249,6 @@ class EventStore:
                 db.executemany("UPDATE events SET ts_us = ?, updated_us = ? WHERE rowid = ?",
                                ((*_stored_versions(ts, body), rowid) for rowid, ts, body in rows))
             after = rows[-1][0]
-
-    @contextmanager
-    def _write_transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def insert(self, events: Sequence[dict[str, Any]],
                bodies: Sequence[str | None] | None = None) -> tuple[int, int, list[Rejected]]:

@@ -30,9 +30,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -42,6 +41,8 @@ from starlette.routing import Route
 from wia_security import jsonio
 from wia_security.formats import convert
 from wia_security.timeutil import parse_iso
+
+from ..sqlite import write_transaction
 
 log = logging.getLogger("wia_security.gateway.taxii")
 
@@ -131,7 +132,7 @@ class TaxiiCollection:
         own migration does: another writer on the file waits for one chunk, not for all of them)."""
         after = -(2 ** 63)
         while True:
-            with self._write_transaction():
+            with write_transaction(self._db):
                 rows = self._db.execute(
                     "SELECT s.rowid, s.event_id FROM taxii_synced s WHERE s.rowid > ? AND NOT EXISTS "
                     "(SELECT 1 FROM taxii_synced_rows r WHERE r.event_id = s.event_id) ORDER BY s.rowid LIMIT ?",
@@ -143,16 +144,6 @@ class TaxiiCollection:
                     "e.rowid FROM events e WHERE e.id = ?1 AND EXISTS (SELECT 1 FROM taxii_objects o WHERE "
                     "o.event_id = e.id AND o.version_us = e.ts_us)), 0))", ((event_id,) for _, event_id in rows))
             after = rows[-1][0]
-
-    @contextmanager
-    def _write_transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def mark_dirty(self) -> None:
         self._dirty = True
