@@ -12,11 +12,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from wia_security.builders import IncidentBuilder
+from store_versions import version_1_store
+
 from wia_security.connectors.sqlite import SCHEMA_VERSION, EventStore, SqliteSink
 
 INCIDENT_ID = "3f1f2a4e-7c1b-4d5e-9a2b-0c6d8e9f1a2b"
@@ -104,36 +105,6 @@ def test_an_unreadable_updated_at_is_refused_naming_it(tmp_path):
     inserted, duplicates, rejected = store.insert([incident("closed", "2025-12-14T09:00:00Z", "yesterday")])
     assert (inserted, duplicates) == (0, 0)
     assert "data.updated_at 'yesterday' is not an RFC 3339 date-time" in rejected[0].reason
-
-
-# The table and indexes exactly as schema version 1 (released 0.1.0) created them: a record, never edit.
-VERSION_1_DDL = """
-CREATE TABLE IF NOT EXISTS events (
-    id          TEXT PRIMARY KEY,
-    type        TEXT NOT NULL,
-    ts_ms       INTEGER NOT NULL,
-    timestamp   TEXT NOT NULL,
-    severity    REAL NOT NULL,
-    source_name TEXT,
-    body        TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
-CREATE INDEX IF NOT EXISTS events_type_ts ON events (type, ts_ms);
-CREATE INDEX IF NOT EXISTS events_severity ON events (severity);
-PRAGMA user_version=1;
-"""
-
-
-def version_1_store(path: Path, events: list[dict]) -> None:
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.executescript(VERSION_1_DDL)
-    from wia_security.connectors.sqlite import epoch_ms
-    db.executemany("INSERT INTO events (id, type, ts_ms, timestamp, severity, source_name, body) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                   [(e["id"], e["type"], epoch_ms(e["timestamp"]), e["timestamp"], e["severity"],
-                     e["source"]["name"], json.dumps(e)) for e in events])
-    db.close()
 
 
 def test_a_version_1_store_is_migrated_and_keeps_its_events(tmp_path):

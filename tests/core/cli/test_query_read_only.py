@@ -14,40 +14,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from store_versions import version_1_store
 from strategies import event_dicts
 
-from wia_security.connectors.sqlite import EventStore, epoch_ms
+from wia_security.connectors.sqlite import EventStore
 
 NOBODY = 65534
-
-# The table and indexes exactly as schema version 1 (released 0.1.0) created them: a record, never edit.
-VERSION_1_DDL = """
-CREATE TABLE IF NOT EXISTS events (
-    id          TEXT PRIMARY KEY,
-    type        TEXT NOT NULL,
-    ts_ms       INTEGER NOT NULL,
-    timestamp   TEXT NOT NULL,
-    severity    REAL NOT NULL,
-    source_name TEXT,
-    body        TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
-CREATE INDEX IF NOT EXISTS events_type_ts ON events (type, ts_ms);
-CREATE INDEX IF NOT EXISTS events_severity ON events (severity);
-PRAGMA user_version=1;
-"""
-
-
-def version_1_store(path: Path, events: list[dict]) -> None:
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.executescript(VERSION_1_DDL)
-    db.executemany("INSERT INTO events (id, type, ts_ms, timestamp, severity, source_name, body) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [(e["id"], e["type"], epoch_ms(e["timestamp"]), e["timestamp"], e["severity"], e["source"]["name"],
-                     json.dumps(e)) for e in events])
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.close()
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
