@@ -9,8 +9,9 @@ Limits (Azure Monitor service limits, "Logs Ingestion API"): one call carries at
 (`MAX_REQUEST_BYTES`; this sink batches so each request body is at most that, uncompressed, and
 gzips it); a field value over 64 KB is truncated by the service (`MAX_FIELD_BYTES`: such an event is
 refused with the reason instead of stored cut short). An event bigger than one request alone is
-dead-lettered, never fatal. Credentials: managed identity by default (`credential=default` for
-DefaultAzureCredential); secrets never pass through this module. Retries are the shared delivery
+dead-lettered, never fatal. The service's 403 (the identity's role on the DCR missing or still
+propagating, which "may take up to 30 minutes") is retried for PERMISSION_PROPAGATION_SECONDS.
+Credentials: managed identity by default (`credential=default` for DefaultAzureCredential); secrets never pass through this module. Retries are the shared delivery
 machinery's (the SDK's own retry policy is turned off so attempts are counted once).
 """
 from __future__ import annotations
@@ -52,6 +53,13 @@ SINK_OPTIONS = frozenset({"credential", "client_id", "ca_file", "timeout", "clie
 CLIENT_OPTIONS = frozenset({"read_timeout", "connection_timeout", "proxies", "logging_enable"})
 #: Token audiences of the two APIs.
 MONITOR_SCOPE = "https://monitor.azure.com//.default"
+#: A 403 from the Logs Ingestion API (OperationFailed, "does not have access to ingest data for the data
+#: collection rule") while the identity's role on the DCR is new: "The permissions may take up to 30 minutes
+#: to propagate" (azure-monitor-ingestion TROUBLESHOOTING.md). The service's 403 is retried until this long
+#: after the first one the sink met with no upload accepted since; later 403s fail at once.
+PERMISSION_PROPAGATION_SECONDS = 30 * 60
+#: The role the Logs Ingestion API requires on the DCR (named in the 403's reason).
+INGESTION_ROLE = "Monitoring Metrics Publisher"
 
 #: The table's columns, in order: (name, Log Analytics type, what fills it). The ARM template's table
 #: schema and DCR stream declaration are checked against this list by the tests.
@@ -239,6 +247,7 @@ class SentinelSink(BatchingSink):
             options.update(client_options)
             client = LogsIngestionClient(endpoint=endpoint, credential=credential, **options)
         self._client = client
+        self._denied_since: float | None = None     # when the first of the current run of 403s came
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SentinelSink":
@@ -311,7 +320,30 @@ class SentinelSink(BatchingSink):
             self._client.upload(rule_id=self.rule_id, stream_name=self.stream,
                                 logs=io.BytesIO(gzip.compress(body, compresslevel=6)))
         except Exception as exc:  # noqa: BLE001 - classified below; unknown ones re-raised
-            raise _http_error(exc, "Logs Ingestion API") from None
+            error = _http_error(exc, "Logs Ingestion API")
+            raise (self._denied(error) if error.status == 403 else error) from None
+        self._denied_since = None
+
+    def _denied(self, error: DeliveryError) -> DeliveryError:
+        """A 403 of the service itself (its JSON error, not a proxy's page) is retried while a new role
+        assignment may still be propagating (PERMISSION_PROPAGATION_SECONDS from the first 403 with no
+        upload accepted since); the reason says which role on which DCR. It used to be dead-lettered at once,
+        so the events of the first minutes after a deployment were lost to Sentinel until replayed."""
+        service_error = isinstance(error.details, dict) and isinstance(error.details.get("error"), dict)
+        if not service_error:
+            return error
+        now = self._clock()
+        if self._denied_since is None:
+            self._denied_since = now
+        waited = now - self._denied_since
+        role = f"the identity needs {INGESTION_ROLE} on the data collection rule {self.rule_id}"
+        if waited < PERMISSION_PROPAGATION_SECONDS:
+            why = (f"{role}; a new role assignment can take up to {PERMISSION_PROPAGATION_SECONDS // 60} minutes "
+                   f"to propagate, so this is retried (403s for {waited:.0f}s so far)")
+            return DeliveryError(f"{error.reason} ({why})", retryable=True, status=403, details=error.details)
+        why = (f"{role}; still refused {waited / 60:.0f} minutes after the first 403, longer than a role assignment "
+               "takes to propagate: not retried (grant the role, then replay the dead letter)")
+        return DeliveryError(f"{error.reason} ({why})", retryable=False, status=403, details=error.details)
 
     def close_transport(self) -> None:
         self._client.close()

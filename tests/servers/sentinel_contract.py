@@ -101,6 +101,14 @@ class SentinelState:
         body = {"error": {"code": code, "message": f"injected {status}"}}
         self.faults.extend([(status, headers, body)] * times)
 
+    def deny_next(self, times: int = 1, dcr: str = "dcr-00000000000000000000000000000000") -> None:
+        """Answer the next `times` ingestion requests as the service does while the identity's role on the DCR
+        is missing or still propagating: 403 OperationFailed (azure-monitor-ingestion TROUBLESHOOTING.md,
+        "Troubleshooting authorization errors": "The permissions may take up to 30 minutes to propagate")."""
+        body = {"error": {"code": "OperationFailed", "message": "The authentication token provided does not have "
+                          f"access to ingest data for the data collection rule with immutable Id '{dcr}'."}}
+        self.faults.extend([(403, {}, body)] * times)
+
     def all_rows(self) -> list[dict[str, Any]]:
         return [row for rows in self.rows.values() for row in rows]
 
