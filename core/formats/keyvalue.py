@@ -11,6 +11,7 @@ undo it, so "5" (a string field) and 5 (a number field) never get confused.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import uuid
@@ -26,6 +27,7 @@ from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso
 from ..validation.nodes import Node, load_node
 from ._own_event import checked
+from .base import Format, MemberOutcome, read_member
 from ._wia_paths import compact_json
 
 #: Prefix of the keys that carry WIA fields no predefined key holds.
@@ -91,15 +93,28 @@ def line_text(line: Any, format_name: str) -> str:
     return line.rstrip("\r\n")
 
 
-def document_lines(doc: Any, format_name: str) -> list[Any]:
-    """The lines of a document: one line, or a JSON list of lines (an item that is no text is refused
-    with its index)."""
+def line_members(fmt: Format, doc: Any, read_line: Callable[[Any], dict[str, Any]]) -> list[MemberOutcome]:
+    """The outcomes of a document: one line (one outcome; a refusal's path is the line's own:
+    `extension/cnt`, `header`, `/data/incident_id`), or a JSON list of lines, read line by line so one bad
+    line refuses only itself: its outcome is at `/<index>` and its refusal's path starts there
+    (`/3/extension/cnt`, `/3/header`, `/3/data/incident_id`; `/3` for an item that is no text)."""
     if not isinstance(doc, list):
-        return [doc]
-    for index, line in enumerate(doc):
-        if not isinstance(line, (str, bytes, bytearray)):
-            raise ConversionError(format_name, f"a line must be text, got {type(line).__name__}", path=f"/{index}")
-    return doc
+        try:
+            return [MemberOutcome("", [read_line(doc)])]
+        except ConversionError as exc:
+            return [MemberOutcome(exc.path, error=exc)]
+    return [read_member(fmt, f"/{index}", line, functools.partial(_list_line, fmt, read_line, line, f"/{index}"))
+            for index, line in enumerate(doc)]
+
+
+def _list_line(fmt: Format, read_line: Callable[[Any], dict[str, Any]], line: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(line, (str, bytes, bytearray)):
+        raise ConversionError(fmt.name, f"a line must be text, got {type(line).__name__}", path=where)
+    try:
+        return [read_line(line)]
+    except ConversionError as exc:          # the path in the list the caller sent
+        inner = exc.path if exc.path.startswith("/") else f"/{exc.path}" if exc.path else ""
+        raise ConversionError(fmt.name, exc.reason, path=where + inner) from exc
 
 
 # --- codecs: WIA value <-> key text ------------------------------------------------------------
