@@ -343,17 +343,19 @@ class SecurityHubSink(BatchingSink):
             if not token:
                 return
 
-    def items(self, filters: dict[str, Any] | None = None, **options: Any) -> Iterator[Item]:
+    def items(self, filters: dict[str, Any] | None = None, *, lenient: bool = False, **options: Any) -> Iterator[Item]:
         """Findings as reader Items, numbered from 1 in GetFindings order: the WIA event(s) of each
         (see `get_events`), or an error naming the finding (number, Id) and why, which the Forwarder
-        dead-letters with the finding's JSON."""
+        dead-letters with the finding's JSON. `lenient`, as the Forwarder's: an event restored from this
+        project's layout may hold null for an absent optional member (an event sent with one, as the
+        lenient forward accepts everywhere); strict, that finding is an error Item naming the member."""
         fmt = asff_format.AsffFormat()
         where = f"{self.name}/GetFindings"
         for n, finding in enumerate(self.get_findings(filters, **options), 1):
             try:
                 if not isinstance(finding, dict):
                     raise ConversionError("asff", f"a JSON {type(finding).__name__}, not a finding object")
-                events = fmt.to_wia(finding)
+                events = fmt.to_wia(finding, lenient=lenient)
                 for event in events:
                     _apply_workflow(event, finding)
             except (WiaError, ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -364,11 +366,12 @@ class SecurityHubSink(BatchingSink):
             for event in events:
                 yield Item(where, n, value=event)
 
-    def get_events(self, filters: dict[str, Any] | None = None, **options: Any) -> Iterator[dict[str, Any]]:
+    def get_events(self, filters: dict[str, Any] | None = None, *, lenient: bool = False,
+                   **options: Any) -> Iterator[dict[str, Any]]:
         """Findings as WIA events; the customer's Workflow.Status (BatchUpdateFindings) wins over the
         status the event was imported with. A finding that is not a readable ASFF document raises
-        ParseError naming it (use `items()` to go on past it and dead-letter it)."""
-        for item in self.items(filters, **options):
+        ParseError naming it (use `items()` to go on past it and dead-letter it); `lenient` as for `items()`."""
+        for item in self.items(filters, lenient=lenient, **options):
             if item.error is not None:
                 raise item.error
             yield item.value
