@@ -38,8 +38,8 @@ from wia_security.timeutil import from_epoch_ms
 
 from .config import reveal
 from .delivery.batching import Batch, BatchingSink, Outcome, classify_exception
-from .delivery.policy import DeliveryPolicy
-from .delivery.urls import boolean, seconds, warn_tls_off
+from .delivery.policy import DeliveryPolicy, parse_retry_after
+from .delivery.urls import boolean, seconds, warn_plain_http_secret, warn_tls_off
 
 TRANSPORTS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"udp": 514, "tcp": 514, "tls": 6514}
@@ -264,6 +264,7 @@ class QRadarClient:
         from .delivery.http import new_session
         self.url = url.rstrip("/")
         self.timeout = timeout
+        warn_plain_http_secret(f"qradar:{urlsplit(self.url).netloc}", self.url, "SEC token")
         if verify is False:
             warn_tls_off(f"qradar:{urlsplit(self.url).netloc}", "verify=False")
         # new_session: an explicit CA path or verify=False is not overridden by REQUESTS_CA_BUNDLE
@@ -289,9 +290,11 @@ class QRadarClient:
             except requests.RequestException as exc:
                 raise _request_error(exc) from None
             if response.status_code not in (200, 206):
+                retryable = response.status_code in (429, 500, 502, 503, 504)
                 raise DeliveryError(f"QRadar {OFFENSES_PATH}: HTTP {response.status_code}: {_qradar_error(response)}",
-                                    sink="qradar", status=response.status_code,
-                                    retryable=response.status_code in (429, 500, 502, 503, 504))
+                                    sink="qradar", status=response.status_code, retryable=retryable,
+                                    retry_after=parse_retry_after(response.headers.get("Retry-After"))
+                                    if retryable else None)
             try:
                 page = response.json()
             except ValueError:
@@ -349,11 +352,16 @@ def _start(content_range: str | None) -> int | None:
 
 
 def _qradar_error(response: Any) -> str:
+    """QRadar's error object (`message`, `description`); any other body (a proxy's JSON array or string, an
+    HTML page) as its first 200 characters: it must not raise, or the status would be lost too."""
     try:
         body = response.json()
     except ValueError:
         return response.text[:200]
-    return f"{body.get('message', '')} {body.get('description', '')}".strip() or str(body)[:200]
+    if not isinstance(body, dict):
+        return str(body)[:200]
+    said = " ".join(str(body[k]) for k in ("message", "description") if isinstance(body.get(k), (str, int, float)))
+    return said.strip()[:500] or str(body)[:200]
 
 
 #: Offense fields that are epoch milliseconds.

@@ -27,7 +27,7 @@ from wia_security.redact import redact, remember
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
-from .records import RecordRejecter
+from .records import RecordRejecter, over_budget
 
 #: Namespace of the deterministic WIA ids given to pulled MISP events (uuid5 of url, uuid and version).
 WIA_MISP_NAMESPACE = uuid.UUID("5b4f2a4e-1f0e-4b7a-9a53-7f1f2f6b1c01")
@@ -467,6 +467,7 @@ class MispSource:
     def _search(self, controller: str, page: int, filters: dict[str, Any]) -> Any:
         from pymisp.exceptions import MISPServerError, PyMISPUnexpectedResponse
         attempt = 0
+        started = time.monotonic()
         while True:
             attempt += 1
             self._retry_after.value = None
@@ -482,7 +483,9 @@ class MispSource:
                         raise
                     raise DeliveryError(f"MISP {controller}/restSearch page {page} failed: {str(exc)[:300]}",
                                         sink="misp", retryable=True) from None
-                self._sleep(self.retry.delay(attempt, getattr(exc, "retry_after", None) or self._retry_after.seconds()))
+                delay = self.retry.delay(attempt, getattr(exc, "retry_after", None) or self._retry_after.seconds())
+                over_budget(self.retry, started, delay, f"MISP {controller}/restSearch page {page}", "misp", exc)
+                self._sleep(delay)
 
     def _page(self, controller: str, page: int, filters: dict[str, Any], previous: Any) -> list[Any]:
         """One page of search results, checked: a list (attributes: under "Attribute"), not the previous

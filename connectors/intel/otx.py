@@ -30,7 +30,7 @@ from wia_security.redact import remember
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
-from .records import RecordRejecter
+from .records import RecordRejecter, over_budget
 
 DEFAULT_BASE_URL = "https://otx.alienvault.com"
 SUBSCRIBED_PATH = "/api/v1/pulses/subscribed"
@@ -189,8 +189,9 @@ class OtxSource:
         self.retry = retry or DeliveryPolicy(max_attempts=5, initial_backoff=2.0, max_backoff=60.0)
         self._sleep = sleep
         remember(api_key.strip())
+        from wia_security.connectors.delivery.urls import warn_plain_http_secret, warn_tls_off
+        warn_plain_http_secret(f"otx:{self._origin[1]}", self.base_url, "OTX API key")
         if verify_tls is False:
-            from wia_security.connectors.delivery.urls import warn_tls_off
             warn_tls_off(f"otx:{self._origin[1]}", "verify_tls=False")
         self.session = new_session(verify=verify_tls, headers={"X-OTX-API-KEY": api_key.strip(), "Accept": "application/json"})
         self.cursor: str | None = self._load_cursor()
@@ -219,6 +220,7 @@ class OtxSource:
         import requests
         from wia_security.connectors.delivery.http import error_for_response
         attempt = 0
+        started = time.monotonic()
         while True:
             attempt += 1
             try:
@@ -236,7 +238,9 @@ class OtxSource:
                 error = DeliveryError("OTX answered with something that is not JSON", sink="otx", retryable=True)
             if not error.retryable or attempt >= self.retry.max_attempts:
                 raise error
-            self._sleep(self.retry.delay(attempt, error.retry_after))
+            delay = self.retry.delay(attempt, error.retry_after)
+            over_budget(self.retry, started, delay, f"OTX {_no_query(url)}", "otx", error)
+            self._sleep(delay)
 
     def poll(self, modified_since: str | None = None) -> Iterator[dict[str, Any]]:
         """Every subscribed pulse modified since the cursor (or `modified_since`), oldest page first as OTX
@@ -249,6 +253,7 @@ class OtxSource:
         newest = since
         followed: set[str] = set()
         number = 0                          # pages of this poll (self.pages counts them all)
+        read, counted = 0, None             # pulses sent, and the most OTX said there are (`count`)
         while url:
             page = self._get(url, params)
             self.pages += 1
@@ -276,6 +281,20 @@ class OtxSource:
             url, params = page.get("next"), None
             if url is not None and not isinstance(url, str):
                 raise DeliveryError(f"OTX page {number}: `next` is a {type(url).__name__}, not a URL",
+                                    sink="otx", retryable=False)
+            read += len(results or [])
+            count = page.get("count") if isinstance(page, dict) else None
+            if isinstance(count, int) and not isinstance(count, bool):
+                counted = max(counted or 0, count)
+            # Distinct `next` links pass the loop check below, so a server that links on from an empty page,
+            # or sends pulses past its own count, would be read for ever. Pulses modified while the poll
+            # pages may be sent twice, hence the slack of twice the count.
+            if url and not results:
+                raise DeliveryError(f"OTX page {number} ({_no_query(url)}) has no pulses but links to another "
+                                    "page: refusing to page for ever", sink="otx", retryable=False)
+            if url and counted is not None and read > 2 * counted + self.page_size:
+                raise DeliveryError(f"OTX has sent {read:,} pulses in {number} pages but counts at most {counted:,} "
+                                    "and still links to another page: refusing to page for ever",
                                     sink="otx", retryable=False)
             if url and urlsplit(url)[:2] != self._origin:
                 raise DeliveryError(f"OTX paging link leaves {self.base_url}; refusing to send the key there",

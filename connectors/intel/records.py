@@ -2,11 +2,13 @@
 schema, and hand what cannot be an event to the caller's `on_reject` (or raise), never drop it."""
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from wia_security import jsonio
 from wia_security.connectors.base import Rejected
-from wia_security.errors import ConversionError
+from wia_security.connectors.delivery.policy import DeliveryPolicy
+from wia_security.errors import ConversionError, DeliveryError
 
 _validator: Any = None
 
@@ -44,3 +46,19 @@ def _raw(record: Any) -> bytes:
         return jsonio.dumpb(record)
     except (TypeError, ValueError):
         return repr(record).encode("utf-8", "replace")
+
+
+def over_budget(policy: DeliveryPolicy, started: float, delay: float, what: str, sink: str,
+                cause: BaseException) -> None:
+    """Raise instead of sleeping when a source's next try would start after its retry budget
+    (`policy.max_elapsed` from the first try): a server's Retry-After is a floor on the wait with no
+    ceiling, so `Retry-After: 86400` (or a proxy's nonsense) held a pull for a day, and a value past
+    what time.sleep takes ended in OverflowError."""
+    if not policy.max_elapsed:
+        return
+    elapsed = time.monotonic() - started
+    if elapsed + delay > policy.max_elapsed:
+        raise DeliveryError(f"{what}: not retried: the next try would start in {delay:,.0f} s (the server's "
+                            f"Retry-After or the backoff), past the {policy.max_elapsed:g} s retry budget; last "
+                            f"error: {str(cause)[:300]}", sink=sink, retryable=True,
+                            retry_after=delay, status=getattr(cause, "status", None)) from None

@@ -165,8 +165,10 @@ class VirusTotalEnricher:
         self.breaker = breaker or CircuitBreaker(clock=clock)
         self.quota_policy = quota_policy
         self.verify_tls = verify_tls
+        from wia_security.connectors.delivery.urls import warn_plain_http_secret, warn_tls_off
+        if host:
+            warn_plain_http_secret(f"virustotal:{host}", host, "VirusTotal API key")
         if not verify_tls:
-            from wia_security.connectors.delivery.urls import warn_tls_off
             warn_tls_off(f"virustotal:{host or 'https://www.virustotal.com'}", "verify_tls=False")
         self._clock, self._sleep = clock, sleep
         self.quota_blocked_until = 0.0
