@@ -7,7 +7,11 @@ The file is only a cache, so damage never stops enrichment: a file that is not a
 moved aside to `<path>.corrupt` (and a fresh one started), a row that does not read back (bad JSON,
 not an object, a stored_at that is not a number) is deleted and counts as a miss, and a database
 that fails later (a malformed disk image) is left alone while the run goes on in memory. Each is
-logged as a warning naming the file, and counted in `damaged`.
+logged as a warning naming the file, and counted in `damaged`. A file that cannot be opened now but
+is not damaged (locked by another process, read-only) is left as it is, with a warning, and the run
+goes on in memory (`unavailable`).
+
+"Not found" is never kept longer than a found verdict: `negative_ttl` is capped at `ttl`.
 """
 from __future__ import annotations
 
@@ -40,7 +44,8 @@ class EnrichmentCache:
     def __init__(self, path: str | None = None, *, ttl: float = DEFAULT_TTL, negative_ttl: float = DEFAULT_NEGATIVE_TTL,
                  clock: Callable[[], float] = time.time) -> None:
         self.ttl = ttl
-        self.negative_ttl = negative_ttl
+        # --ttl 0 (or 600) asks for fresh verdicts: a "not found" kept an hour would outlive every found one
+        self.negative_ttl = min(negative_ttl, ttl)
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
@@ -49,10 +54,19 @@ class EnrichmentCache:
         self.hits = 0
         self.misses = 0
         self.damaged = 0                # unreadable rows dropped, or files set aside
+        self.unavailable = False        # the file could not be opened (locked, read-only): memory only
         if path:
             try:
                 self._db = _open(path)
             except sqlite3.DatabaseError as exc:
+                if not _is_damage(exc):
+                    # Locked by another process (a run holding it exclusively, a backup), read-only, an I/O
+                    # error: the file may be sound and in use. Moving it aside took another run's live cache
+                    # and WAL away as ".corrupt".
+                    log.warning("enrichment cache %s cannot be used now (%s): left as it is, going on in memory "
+                                "for this run", path, exc)
+                    self.unavailable = True
+                    return
                 aside = path + ".corrupt"
                 for suffix in ("", "-wal", "-shm"):      # its WAL must not be replayed into the new file
                     if os.path.exists(path + suffix):
@@ -129,6 +143,15 @@ class EnrichmentCache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """The file is not a database or is corrupt (SQLITE_NOTADB, SQLITE_CORRUPT), as opposed to one that
+    cannot be used now (SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN...)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
+    return not isinstance(exc, sqlite3.OperationalError)
 
 
 def _open(path: str) -> sqlite3.Connection:

@@ -46,6 +46,10 @@ QUOTA_POLICY = DeliveryPolicy(initial_backoff=2.0, max_backoff=60.0, max_attempt
 QUOTA_CODES = frozenset({"QuotaExceededError", "TooManyRequestsError"})
 AUTH_CODES = frozenset({"AuthenticationRequiredError", "WrongCredentialsError", "ForbiddenError", "UserNotActiveError"})
 NOT_FOUND_CODES = frozenset({"NotFoundError"})
+#: 400s about one request (an id VirusTotal will not take, an object not ready yet): VirusTotal is up, so
+#: they must not open the circuit and stop every other lookup.
+REQUEST_CODES = frozenset({"BadRequestError", "InvalidArgumentError", "NotAvailableYet",
+                           "UnselectiveContentQueryError", "UnsupportedContentQueryError"})
 
 _PATHS = {"file": "/files/{}", "url": "/urls/{}", "domain": "/domains/{}", "ip": "/ip_addresses/{}"}
 _GUI = {"file": "file", "url": "url", "domain": "domain", "ip": "ip-address"}
@@ -242,6 +246,10 @@ class VirusTotalEnricher:
                         continue
                     self.quota_blocked_until = self._clock() + delay
                     run.degrade("partial", "VirusTotal quota exceeded; backing off")
+                    return None
+                if exc.code in REQUEST_CODES:         # not cached: it may be answered later (NotAvailableYet)
+                    self.breaker.success()
+                    run.degrade("partial", f"VirusTotal refused the lookup of {kind} {value[:200]} ({exc.code})")
                     return None
                 if exc.code in AUTH_CODES:   # will not heal by retrying: stay open for the whole cooldown
                     self.breaker.failure(f"{exc.code}", cooldown=self.breaker.cooldown)
