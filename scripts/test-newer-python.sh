@@ -64,4 +64,6 @@ tar -c setup.py pyproject.toml README.md LICENSE core connectors | tar -x -C "$s
 "$venv/bin/python" -m pip install -q --no-deps --force-reinstall "$src" 2>&1 | grep -v -E "^WARNING: Location" || true
 "$venv/bin/python" -c "import wia_security, sys; assert 'site-packages' in wia_security.__file__, wia_security.__file__"
 
-WIA_NO_SKIPS=1 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "${TESTS[@]}"
+# Two workers (pytest-xdist, as the main run uses): it runs alongside the main run's four.
+WIA_NO_SKIPS=1 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider -n "${WIA_NEWER_TEST_WORKERS:-2}" --dist worksteal \
+    "${TESTS[@]}"
