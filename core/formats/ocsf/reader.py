@@ -746,6 +746,14 @@ def from_ocsf(doc: Any, *, lenient: bool = False) -> Doc:
         raise ConversionError("ocsf", f"the `unmapped.wia` patch must be a JSON object, not {patch!r:.60}",
                               path="/unmapped/wia")
     if patch:
+        if "type" in patch and patch["type"] != event["type"]:
+            # The class (and for 4001 its event_code) decides the type, as every OCSF consumer reads it; the
+            # writer never patches it. Another type here would give an event OCSF tools see as something else,
+            # its attributes read for the class and the rest filled with the other type's defaults.
+            raise ConversionError("ocsf", f"the `unmapped.wia` patch sets `type` to {patch['type']!r:.40}, but this "
+                                  f"OCSF event's class (class_uid {uid}) makes it {event['type']!r}: the class decides "
+                                  f"the type (the patch holds only what the OCSF attributes cannot give back)",
+                                  path="/unmapped/wia/type")
         merge(event, patch)             # this project's own event: the patch makes it exact
         try:
             event = _complete(event, doc)
