@@ -239,8 +239,38 @@ class SecurityHubSink(BatchingSink):
 
     def post(self, batch: Batch) -> Sequence[Outcome] | None:
         findings = [json.loads(p) for p in batch.payloads]
+        from botocore.exceptions import ParamValidationError
+        try:
+            return self._import(findings)
+        except ParamValidationError:
+            # botocore checks the whole request before sending it: one finding it refuses (an event that was
+            # never validated, e.g. a negative meta.confidence) failed every finding of the batch. Only the
+            # findings botocore refuses fail, each with botocore's words; the others are imported.
+            return self._import_valid(findings)
+
+    def _import_valid(self, findings: list[dict[str, Any]]) -> list[Outcome]:
+        from botocore.validate import ParamValidator
+        shape = self._client.meta.service_model.operation_model("BatchImportFindings").input_shape
+        validator = ParamValidator()
+        refused: dict[int, str] = {}
+        for i, finding in enumerate(findings):
+            report = validator.validate({"Findings": [finding]}, shape)
+            if report.has_errors():
+                refused[i] = " ".join(report.generate_report().split()).replace("Findings[0].", "")
+        if not refused:     # the request as a whole, not one finding: every finding's outcome
+            raise DeliveryError("boto3: botocore refused the BatchImportFindings request as a whole", retryable=False)
+        kept = [f for i, f in enumerate(findings) if i not in refused]
+        outcomes = iter((self._import(kept) if kept else None) or [Outcome.delivered()] * len(kept))
+        return [Outcome.failed(f"botocore refuses the finding (never sent): {refused[i]}") if i in refused
+                else next(outcomes) for i in range(len(findings))]
+
+    def _import(self, findings: list[dict[str, Any]]) -> list[Outcome] | None:
+        """One BatchImportFindings call: None when every finding was imported, else one Outcome each."""
+        from botocore.exceptions import ParamValidationError
         try:
             response = self._client.batch_import_findings(Findings=findings)
+        except ParamValidationError:
+            raise
         except Exception as exc:  # noqa: BLE001 - classified (unknown ones re-raised)
             raise _client_error(exc) from None
         success, failed = response.get("SuccessCount"), response.get("FailedCount")
