@@ -51,6 +51,8 @@ DEFAULT_MAX_MESSAGE_BYTES = 32_000
 #: Bytes written per batch on a stream (one sendall).
 MAX_BATCH_BYTES = 1_000_000
 DEFAULT_FACILITY = 13                 # log audit (RFC 5424 table 1)
+#: Seconds a graceful close waits for the server's EOF (it reads what the server sends meanwhile).
+CLOSE_DRAIN_SECONDS = 2.0
 APP_NAME = "wia-security"
 #: WIA severity band -> RFC 5424 severity (1 alert .. 6 informational).
 SYSLOG_SEVERITY = {"emergency": 1, "critical": 2, "high": 3, "medium": 4, "low": 5, "informational": 6, "unknown": 5}
@@ -204,14 +206,17 @@ class SyslogSink(BatchingSink):
             return
         try:
             if graceful and self.transport != "udp":
-                sock.settimeout(2.0)
+                sock.settimeout(CLOSE_DRAIN_SECONDS)
                 if isinstance(sock, ssl.SSLSocket):
                     try:
                         sock = sock.unwrap()
                     except (OSError, ssl.SSLError, ValueError):
                         pass
                 sock.shutdown(socket.SHUT_WR)
-                while sock.recv(4096):
+                # Bounded in total, not per read: a server that keeps sending (a byte a second) held
+                # close() for as long as it went on.
+                deadline = time.monotonic() + CLOSE_DRAIN_SECONDS
+                while time.monotonic() < deadline and sock.recv(4096):
                     pass
         except OSError:
             pass

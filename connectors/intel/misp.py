@@ -628,8 +628,9 @@ class MispSink(BatchingSink):
             if self.misp.event_exists(event_uuid):
                 return [Outcome.duplicate()]
             result = self.misp.add_event(body, pythonify=False)
-        except MISPServerError as exc:
-            raise DeliveryError(f"MISP server error: {str(exc)[:300]}", sink=self.name, retryable=True) from None
+        except MISPServerError as exc:      # 5xx, or any refusal of the HEAD (a 429 too): its Retry-After counts
+            raise DeliveryError(f"MISP server error: {str(exc)[:300]}", sink=self.name, retryable=True,
+                                retry_after=self._retry_after.seconds()) from None
         except PyMISPError as exc:
             raise DeliveryError(f"MISP client error: {str(exc)[:300]}", sink=self.name, retryable=False) from None
         if isinstance(result, dict) and "errors" in result:

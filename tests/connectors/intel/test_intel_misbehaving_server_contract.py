@@ -99,3 +99,21 @@ def test_otx_contract_paging_that_never_ends_is_refused(empty):
     assert ("has no pulses but links to another page" in str(caught.value)) is empty
     source.commit()
     assert source.cursor is None                 # an unfinished poll moves no cursor
+
+
+# -- the push's existence check (HEAD) throttled -------------------------------------------------------------
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_misp_contract_push_waits_the_retry_after_of_a_refused_existence_check(status):
+    from wia_security.builders import ThreatIntelBuilder
+    from wia_security.connectors.intel.misp import MispSink
+
+    event = (ThreatIntelBuilder().threat("LockBit", "ransomware").indicator("domain", "lockbit-c2.example.net")
+             .build().to_dict())
+    with MispServer(key=MISP_KEY) as server:
+        server.faults.append(Fault(status, None, headers={"Retry-After": "6"}, path_prefix="/events/view/"))
+        slept: list[float] = []
+        with MispSink(server.url, MISP_KEY, delivery=FAST, sleep=slept.append) as sink:
+            report = sink.send([event]).merge(sink.flush())
+        assert [r.method for r in server.calls("/events/")] == ["HEAD", "HEAD", "POST"]
+    assert report.delivered == 1 and slept == [6.0]     # FAST alone would wait about a millisecond
