@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from wia_security.attack import table as attack_table
 from wia_security.errors import ConfigError, ConversionError, DeliveryError, ParseError, WiaError
 from wia_security.reader import Item
+from wia_security.redact import MASK
 from wia_security.severity import band
 from wia_security.timeutil import now_iso, parse_iso, to_iso
 
@@ -323,8 +324,19 @@ def _cvss_band(score: float) -> str:
     return "critical" if score >= 9 else "high" if score >= 7 else "medium" if score >= 4 else "low" if score > 0 else "none"
 
 
+#: An OAuth bearer token as an error message may quote it: the `authorization` metadata echoed ("Bearer ...")
+#: or a Google access token alone ("ya29." ...). Application Default Credentials obtain these inside
+#: google-auth, out of this module's sight, so they cannot be registered for masking as Sentinel's are.
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}|\bya29\.[A-Za-z0-9._-]+")
+
+
+def _without_tokens(text: str) -> str:
+    return _BEARER.sub(lambda m: (m.group(1) or "") + MASK, text)
+
+
 def _grpc_error(exc: Exception) -> DeliveryError:
-    """A google.api_core error as a DeliveryError: retryable by gRPC code, RetryInfo delay kept."""
+    """A google.api_core error as a DeliveryError: retryable by gRPC code, RetryInfo delay kept, an access
+    token the message quotes (a proxy or server echoing the request's metadata) masked."""
     from google.api_core import exceptions as gexc
     if not isinstance(exc, gexc.GoogleAPICallError):
         raise exc
@@ -334,7 +346,7 @@ def _grpc_error(exc: Exception) -> DeliveryError:
         delay = getattr(detail, "retry_delay", None)
         if delay is not None and hasattr(delay, "seconds"):
             retry_after = delay.seconds + delay.nanos / 1e9
-    return DeliveryError(f"SCC {code}: {exc.message}", retryable=code in RETRYABLE_CODES,
+    return DeliveryError(f"SCC {code}: {_without_tokens(str(exc.message))}", retryable=code in RETRYABLE_CODES,
                          retry_after=retry_after, details={"grpc_code": code})
 
 
