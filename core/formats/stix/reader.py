@@ -34,6 +34,15 @@ from .writer import ATTACK_SOURCE, INCIDENT_CORE_EXTENSION, SHARED_TIME, WIA_EXT
 
 DEFAULT_SEVERITY = 5
 THREAT_TYPES = ("malware", "intrusion-set", "threat-actor", "campaign")
+#: STIX type of an object carrying the WIA extension -> the WIA event types it may carry: those it is
+#: written as (writer.py: the primary object) or read natively as (`_READERS`). The extension is the
+#: object itself as WIA, so a sighting carrying an incident would mean one thing to STIX consumers and
+#: another to WIA: refused (docs/formats/stix.md, "Parsing").
+CARRIED_TYPES: dict[str, tuple[str, ...]] = {
+    "sighting": ("alert",), "incident": ("incident",), "vulnerability": ("vulnerability",),
+    **{t: ("threat_intel",) for t in (*THREAT_TYPES, "indicator")},
+    "observed-data": ("network_event", "endpoint_event", "auth_event"), "infrastructure": ("endpoint_event",),
+}
 _ALERT_VOCAB = frozenset({"ip", "domain", "url", "hash", "email", "file", "file_hash_md5", "file_hash_sha1",
                           "file_hash_sha256", "mutex", "registry"})
 _TI_VOCAB = frozenset({"ip", "domain", "url", "file_hash_md5", "file_hash_sha1", "file_hash_sha256", "email",
@@ -374,8 +383,16 @@ def _carried(graph: Graph, carrier: dict[str, Any], lenient: bool) -> list[dict[
     if type(event) is not dict:
         raise ConversionError("stix", f"the `event` of the WIA extension of {carrier['id']} must be a JSON object "
                               f"(the whole WIA event), not {event!r:.60}", path=f"{where}/event")
-    return [checked(_copy_json(event, {}), "stix", lambda pointer: f"{where}/event{pointer}",
-                    f"the event of the WIA extension of {carrier['id']}", lenient=lenient)]
+    carried = checked(_copy_json(event, {}), "stix", lambda pointer: f"{where}/event{pointer}",
+                      f"the event of the WIA extension of {carrier['id']}", lenient=lenient)
+    kinds = CARRIED_TYPES.get(carrier["type"], ())
+    if carried["type"] not in kinds:
+        holds = f"{' or '.join(kinds)} events" if kinds else "no WIA event"
+        raise ConversionError("stix", f"the event of the WIA extension of {carrier['id']:.80} is of type "
+                              f"{carried['type']!r}, but a {carrier['type']:.40} carries {holds} (the extension "
+                              f"is the object itself as a WIA event; STIX consumers read it as a {carrier['type']:.40})",
+                              path=f"{where}/event/type")
+    return [carried]
 
 
 def _read_root(graph: Graph, root: dict[str, Any], reader: Any, claims: set[str],
