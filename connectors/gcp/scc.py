@@ -434,8 +434,20 @@ class SccSink(BatchingSink):
         return json.dumps(to_finding(event, default_resource=self.resource), ensure_ascii=False).encode()
 
     def post(self, batch: Batch) -> Sequence[Outcome] | None:
-        jobs = [(finding_id_for(item.event), json.loads(item.payload)) for item in batch.items]
-        return list(self._pool.map(lambda job: self._upsert(*job), jobs))
+        # Findings are written on RPC_WORKERS threads, but the versions of one event (one finding id) one
+        # after the other, in the order sent: written at the same time, an older version could land last and
+        # SCC keep it, every version reported delivered.
+        versions: dict[str, list[int]] = {}
+        for index, item in enumerate(batch.items):
+            versions.setdefault(finding_id_for(item.event), []).append(index)
+        outcomes: list[Outcome | None] = [None] * len(batch.items)
+
+        def write(finding_id: str, indexes: list[int]) -> None:
+            for index in indexes:
+                outcomes[index] = self._upsert(finding_id, json.loads(batch.items[index].payload))
+
+        list(self._pool.map(lambda group: write(*group), versions.items()))
+        return [outcome or Outcome.failed("connector bug: no outcome") for outcome in outcomes]
 
     def _upsert(self, finding_id: str, finding: dict[str, Any]) -> Outcome:
         from google.api_core import exceptions as gexc

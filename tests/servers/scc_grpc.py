@@ -387,7 +387,10 @@ def _serve(rpc: str, impl: Callable | None, state: SccState) -> Callable:
             def call_impl(req: Any) -> Any:
                 with state.lock:
                     return impl(req)  # type: ignore[misc]
-            return override[1](request, context, call_impl)
+            try:
+                return override[1](request, context, call_impl)
+            except _Abort as exc:           # the contract's own answer, reached through call_impl
+                context.abort(exc.code, exc.message)
         if fault:
             code, message, delay = fault
             if delay is None:
