@@ -255,6 +255,9 @@ class SyslogSink(BatchingSink):
 API_VERSION = "20.0"
 OFFENSES_PATH = "/api/siem/offenses"
 DEFAULT_PAGE_SIZE = 50
+#: Bounds on one page's answer: bytes, and seconds in all (requests bounds each socket read only).
+MAX_PAGE_BYTES = 64 * 1024 * 1024
+PAGE_SECONDS = 300.0
 #: Offense status -> WIA incident status.
 OFFENSE_STATUS = {"OPEN": "investigating", "HIDDEN": "triaging", "CLOSED": "closed"}
 #: Namespace of the deterministic WIA ids of offenses (uuid5 of "<console host>/<offense id>").
@@ -265,10 +268,11 @@ class QRadarClient:
     """A small client for the QRadar REST API (IBM "QRadar API" reference, /siem/offenses endpoint)."""
 
     def __init__(self, url: str, *, token: Any, version: str = API_VERSION, verify: bool | str = True,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, max_page_bytes: int = MAX_PAGE_BYTES, page_seconds: float = PAGE_SECONDS) -> None:
         from .delivery.http import new_session
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.max_page_bytes, self.page_seconds = max_page_bytes, page_seconds
         warn_plain_http_secret(f"qradar:{urlsplit(self.url).netloc}", self.url, "SEC token")
         if verify is False:
             warn_tls_off(f"qradar:{urlsplit(self.url).netloc}", "verify=False")
@@ -284,6 +288,8 @@ class QRadarClient:
         """Every offense matching `filter` (QRadar's filter syntax), fetched `page_size` at a time
         with `Range: items=<first>-<last>` until `Content-Range: items x-y/<total>` says it is done."""
         import requests
+
+        from .intel.http_body import read_body
         params = {k: v for k, v in (("filter", filter), ("fields", fields), ("sort", sort)) if v}
         first = 0
         previous: list[Any] | None = None
@@ -291,7 +297,9 @@ class QRadarClient:
             wanted = f"items={first}-{first + page_size - 1}"
             try:
                 response = self.session.get(self.url + OFFENSES_PATH, params=params, timeout=self.timeout,
-                                            headers={"Range": wanted})
+                                            headers={"Range": wanted}, stream=True)
+                read_body(response, max_bytes=self.max_page_bytes, seconds=self.page_seconds,
+                          what=f"QRadar {OFFENSES_PATH} ({wanted})", sink="qradar")
             except requests.RequestException as exc:
                 raise _request_error(exc) from None
             if response.status_code not in (200, 206):

@@ -35,6 +35,9 @@ from .records import RecordRejecter, over_budget
 DEFAULT_BASE_URL = "https://otx.alienvault.com"
 SUBSCRIBED_PATH = "/api/v1/pulses/subscribed"
 DEFAULT_PAGE_SIZE = 50
+#: Bounds on one page's answer (50 pulses, each up to thousands of indicators): bytes, and seconds in all.
+MAX_PAGE_BYTES = 256 * 1024 * 1024
+PAGE_SECONDS = 300.0
 WIA_OTX_NAMESPACE = uuid.UUID("0b7f6d2c-8f6e-4d43-9c1e-3f2d8a0c4e11")
 
 #: OTX indicator type -> WIA threat-intel indicator type (others, e.g. CVE, YARA, FilePath, CIDR, are skipped
@@ -176,9 +179,11 @@ class OtxSource:
     def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, state_path: str | None = None,
                  page_size: int = DEFAULT_PAGE_SIZE, verify_tls: bool | str = True, timeout: tuple[float, float] = (10.0, 60.0),
                  retry: DeliveryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-                 on_reject: Callable[[Rejected], None] | None = None) -> None:
+                 on_reject: Callable[[Rejected], None] | None = None, max_page_bytes: int = MAX_PAGE_BYTES,
+                 page_seconds: float = PAGE_SECONDS) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigError("an OTX API key is required", key="api_key")
+        self.max_page_bytes, self.page_seconds = max_page_bytes, page_seconds
         self._records = RecordRejecter("otx", on_reject)
         from wia_security.connectors.delivery.http import new_session
         self.base_url = base_url.rstrip("/")
@@ -219,15 +224,21 @@ class OtxSource:
     def _get(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
         import requests
         from wia_security.connectors.delivery.http import error_for_response
+
+        from .http_body import read_body
         attempt = 0
         started = time.monotonic()
         while True:
             attempt += 1
             try:
-                response = self.session.get(url, params=params, timeout=self.timeout)
+                response = self.session.get(url, params=params, timeout=self.timeout, stream=True)
+                read_body(response, max_bytes=self.max_page_bytes, seconds=self.page_seconds,
+                          what=f"OTX {_no_query(url)}", sink="otx")
                 if response.status_code == 200:
                     return response.json()
                 error = error_for_response(response, _detail(response), sink="otx")
+            except DeliveryError as exc:             # a body over the limit, or one that trickles
+                error = exc
             except requests.RequestException as exc:
                 if isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
                     # retrying will not make the certificate trusted; say what to do instead
