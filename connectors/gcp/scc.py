@@ -45,7 +45,7 @@ from wia_security.severity import band
 from wia_security.timeutil import now_iso, parse_iso, to_iso
 
 from .. import _eventview as view
-from ..delivery.batching import Batch, BatchingSink, Outcome
+from ..delivery.batching import RETRY, Batch, BatchingSink, Outcome
 from ..delivery.policy import DeliveryPolicy
 
 #: CreateFindingRequest.finding_id: "alphanumeric and less than or equal to 32 characters".
@@ -436,15 +436,24 @@ class SccSink(BatchingSink):
     def post(self, batch: Batch) -> Sequence[Outcome] | None:
         # Findings are written on RPC_WORKERS threads, but the versions of one event (one finding id) one
         # after the other, in the order sent: written at the same time, an older version could land last and
-        # SCC keep it, every version reported delivered.
+        # SCC keep it, every version reported delivered. After a version to be retried, the later ones wait
+        # for that retry (the machinery retries the pending items in their order).
         versions: dict[str, list[int]] = {}
         for index, item in enumerate(batch.items):
             versions.setdefault(finding_id_for(item.event), []).append(index)
         outcomes: list[Outcome | None] = [None] * len(batch.items)
 
         def write(finding_id: str, indexes: list[int]) -> None:
+            held: Outcome | None = None
             for index in indexes:
+                if held is not None:
+                    # an earlier version is to be retried: written now, this one would be overwritten by it
+                    outcomes[index] = Outcome.retry(f"held back until an earlier version of the event is written "
+                                                    f"({held.reason})", retry_after=held.retry_after)
+                    continue
                 outcomes[index] = self._upsert(finding_id, json.loads(batch.items[index].payload))
+                if outcomes[index].status == RETRY:
+                    held = outcomes[index]
 
         list(self._pool.map(lambda group: write(*group), versions.items()))
         return [outcome or Outcome.failed("connector bug: no outcome") for outcome in outcomes]

@@ -46,3 +46,32 @@ def test_contract_the_newer_version_in_the_same_batch_is_the_one_scc_keeps(scc, 
     assert json.loads(finding.source_properties["wia_event"])["data"]["status"] == "resolved"
     assert finding.state.name == "INACTIVE" and finding.severity.name == "MEDIUM"
     assert len(scc.state.findings) == 4
+
+
+def test_contract_an_older_version_retried_is_not_written_over_the_newer_one(scc, samples):
+    """The older version's CreateFinding fails UNAVAILABLE once. The newer version was written at once and the
+    older one retried after it (ALREADY_EXISTS, then an update): SCC kept the stale version. Now a version
+    waits for the retry of an earlier one of the same event, and both are written again in order."""
+    first = copy.deepcopy(samples["alert-sample"])
+    first["id"] = str(uuid.uuid4())
+    first["data"]["status"] = "new"
+    second = copy.deepcopy(first)
+    second["data"]["status"] = "resolved"
+    failed_once: list[str] = []
+
+    def unavailable_once(request, context, impl):
+        event = json.loads(request.finding.source_properties["wia_event"])
+        if event["data"].get("status") == "new" and not failed_once:
+            failed_once.append(event["id"])
+            import grpc
+            context.abort(grpc.StatusCode.UNAVAILABLE, "try again")
+        return impl(request)
+
+    scc.state.override_next("CreateFinding", unavailable_once, times=10)
+    with make_sink(scc, scc.create_source()) as sink:
+        report = sink.send([first, second])
+        report.merge(sink.flush())
+    assert report.delivered == 2 and not report.failed and failed_once
+    [finding] = scc.state.findings.values()
+    assert json.loads(finding.source_properties["wia_event"])["data"]["status"] == "resolved"
+    assert finding.state.name == "INACTIVE"
