@@ -855,26 +855,27 @@ class AsffFormat(Format):
     @guarded_members
     def to_wia_each(self, doc: Any, *, lenient: bool = False, **options: Any) -> list[MemberOutcome]:
         """As `to_wia`, one outcome per finding, so one finding that cannot be read refuses only itself.
-        Paths are `/Findings/<index>/...` whatever holds the findings (index 0 for a single finding).
+        Paths are JSON pointers into `doc`: `/Findings/<index>/...`, `/detail/findings/<index>/...` (the
+        EventBridge event), `/<index>/...` (a list), `/...` (a single finding).
         `lenient`: an event in this project's layout may hold null for an absent optional member."""
         if isinstance(doc, dict) and isinstance(doc.get("Findings"), list):
-            findings = doc["Findings"]
+            findings, base = doc["Findings"], "/Findings"
         elif isinstance(doc, dict) and isinstance(doc.get("detail"), dict) and isinstance(doc["detail"].get("findings"), list):
-            findings = doc["detail"]["findings"]
+            findings, base = doc["detail"]["findings"], "/detail/findings"
         elif isinstance(doc, list):
-            findings = doc
+            findings, base = doc, ""
         else:
-            return [read_member(self, "", None, functools.partial(self._finding_events, doc, 0, lenient))]
-        return [read_member(self, f"/Findings/{i}", f, functools.partial(self._finding_events, f, i, lenient))
+            return [read_member(self, "", None, functools.partial(self._finding_events, doc, "", lenient))]
+        return [read_member(self, f"{base}/{i}", f, functools.partial(self._finding_events, f, f"{base}/{i}", lenient))
                 for i, f in enumerate(findings)]
 
-    def _finding_events(self, finding: Any, index: int, lenient: bool) -> list[dict[str, Any]]:
-        return [self._finding_to_wia(finding, index, lenient)]
+    def _finding_events(self, finding: Any, where: str, lenient: bool) -> list[dict[str, Any]]:
+        return [self._finding_to_wia(finding, where, lenient)]
 
-    def _finding_to_wia(self, finding: Any, index: int, lenient: bool = False) -> dict[str, Any]:
-        where = f"/Findings/{index}"
+    def _finding_to_wia(self, finding: Any, where: str, lenient: bool = False) -> dict[str, Any]:
+        """`where`: the finding's JSON pointer in the document ("" when the document is the finding)."""
         if not isinstance(finding, dict):
-            raise ConversionError(self.name, "a finding must be a JSON object", path=where)
+            raise ConversionError(self.name, "a finding must be a JSON object", path=where or "/")
         for member in ("Id", "CreatedAt"):
             if not nonblank(finding.get(member)):
                 raise ConversionError(self.name, f"required member {member} is missing", path=f"{where}/{member}")
@@ -924,7 +925,7 @@ class AsffFormat(Format):
                 event["data"].pop("description", None)
             # this project's layout: the event as written, so checked as the other readers do
             return checked(event, self.name, lambda pointer: f"{where}/ProductFields" if holds(leftover, pointer)
-                           else where, "the event restored from this project's ASFF layout (ProductFields wia.*)",
+                           else where or "/", "the event restored from this project's ASFF layout (ProductFields wia.*)",
                            lenient=lenient)
         return self._complete_foreign(event, finding)
 

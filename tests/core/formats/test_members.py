@@ -211,12 +211,13 @@ def test_one_bad_finding_refuses_only_itself_in_every_container() -> None:
     events = corpus(3)
     findings = [convert(e, to="asff", account_id="123456789012") for e in events]
     broken = {k: v for k, v in findings[1].items() if k != "CreatedAt"}
-    for doc in ({"Findings": [findings[0], broken, findings[2]]}, [findings[0], broken, findings[2]],
-                {"detail-type": "Security Hub Findings - Imported", "source": "aws.securityhub",
-                 "detail": {"findings": [findings[0], broken, findings[2]]}}):
+    for doc, where in (({"Findings": [findings[0], broken, findings[2]]}, "/Findings/1"),
+                       ([findings[0], broken, findings[2]], "/1"),
+                       ({"detail-type": "Security Hub Findings - Imported", "source": "aws.securityhub",
+                         "detail": {"findings": [findings[0], broken, findings[2]]}}, "/detail/findings/1")):
         got, refused = read("asff", doc)
         assert [e["id"] for e in got] == [events[0]["id"], events[2]["id"]]
-        assert {p: e.path for p, e in refused.items()} == {"/Findings/1": "/Findings/1/CreatedAt"}
+        assert {p: e.path for p, e in refused.items()} == {where: f"{where}/CreatedAt"}    # pointers into doc
 
 
 def test_one_bad_element_of_an_ocsf_array_refuses_only_itself() -> None:
