@@ -6,7 +6,8 @@ a source, and findings back as WIA events.
 
 Each event becomes one finding whose id is the event's UUID without dashes: 32 hex characters, which
 is the API's rule for a finding id ("alphanumeric, 1 to 32 characters", CreateFindingRequest). A
-re-sent event meets ALREADY_EXISTS and updates the same finding (UpdateFinding replacing the fields of
+re-sent event updates the same finding (at once when this sink wrote it lately, KNOWN_FINDINGS; else after
+CreateFinding meets ALREADY_EXISTS) (UpdateFinding replacing the fields of
 `UPDATED_FIELDS`; `category` and `resource_name` are immutable and stay as created), so delivery is idempotent. v2's `Finding.state` is output only (Create and
 UpdateFinding ignore it; a new finding is ACTIVE): when the finding answered is not in the event's state,
 SetFindingState sets it. The mapping (`to_finding`):
@@ -30,7 +31,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -55,6 +58,10 @@ _FINDING_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 BATCH_FINDINGS = 100
 RPC_WORKERS = 8
 RPC_TIMEOUT = 30.0
+#: Finding ids this sink wrote lately (the last KNOWN_FINDINGS): the API has no DeleteFinding, so such a
+#: finding exists and a re-sent event (a newer version, a redelivery) is updated at once, one write where a
+#: CreateFinding refused ALREADY_EXISTS came first (two, of the quota's 1,000 writes a minute).
+KNOWN_FINDINGS = 10_000
 
 SEVERITY_BY_BAND = {"informational": "LOW", "low": "LOW", "medium": "MEDIUM", "high": "HIGH",
                     "critical": "CRITICAL", "emergency": "CRITICAL", "unknown": "LOW"}
@@ -412,6 +419,8 @@ class SccSink(BatchingSink):
             credentials = "anonymous"
         self._client = client or make_client(endpoint=endpoint, ca_file=ca_file, credentials=credentials)
         self._pool = ThreadPoolExecutor(max_workers=RPC_WORKERS, thread_name_prefix="scc")
+        self._known: OrderedDict[str, None] = OrderedDict()     # finding ids written lately (KNOWN_FINDINGS)
+        self._known_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SccSink":
@@ -469,15 +478,27 @@ class SccSink(BatchingSink):
             finding["event_time"] = now_iso()
         name = f"{self.parent}/findings/{finding_id}"
         step = "CreateFinding"
+
+        def update() -> Any:
+            return self._client.update_finding(request={"finding": {**finding, "name": name}, "update_mask": {
+                "paths": list(UPDATED_FIELDS)}}, retry=None, timeout=self.timeout)
+
         try:
-            try:
-                written = self._client.create_finding(request={"parent": self.parent, "finding_id": finding_id,
-                                                               "finding": finding}, retry=None, timeout=self.timeout)
-            except gexc.AlreadyExists:
+            written = None
+            if self._written_before(finding_id):
                 step = "UpdateFinding"
-                finding["name"] = name
-                written = self._client.update_finding(request={"finding": finding, "update_mask": {
-                    "paths": list(UPDATED_FIELDS)}}, retry=None, timeout=self.timeout)
+                try:
+                    written = update()
+                except gexc.NotFound:       # not expected (no DeleteFinding): create it after all
+                    step = "CreateFinding"
+            if written is None:
+                try:
+                    written = self._client.create_finding(request={"parent": self.parent, "finding_id": finding_id,
+                                                                   "finding": finding}, retry=None, timeout=self.timeout)
+                except gexc.AlreadyExists:
+                    step = "UpdateFinding"
+                    written = update()
+            self._remember_written(finding_id)
             if _state_name(written) != wanted:
                 step = f"SetFindingState {wanted}"
                 self._client.set_finding_state(request={"name": name, "state": wanted}, retry=None,
@@ -494,6 +515,17 @@ class SccSink(BatchingSink):
         except Exception as exc:  # noqa: BLE001 - one finding's failure must not take its batch-mates' outcomes
             from ..delivery.batching import classify_exception
             return Outcome.from_error(classify_exception(exc))
+
+    def _written_before(self, finding_id: str) -> bool:
+        with self._known_lock:
+            return finding_id in self._known
+
+    def _remember_written(self, finding_id: str) -> None:
+        with self._known_lock:
+            self._known[finding_id] = None
+            self._known.move_to_end(finding_id)
+            if len(self._known) > KNOWN_FINDINGS:
+                self._known.popitem(last=False)
 
     def list_events(self, *, filter: str = "", page_size: int = 100, all_sources: bool = False) -> Iterator[dict[str, Any]]:
         """The findings of this source (or every source of the organization) as WIA events, following
