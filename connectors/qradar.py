@@ -285,38 +285,50 @@ class QRadarClient:
 
     def offenses(self, *, filter: str | None = None, fields: str | None = None, sort: str | None = None,
                  page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[dict[str, Any]]:
-        """Every offense matching `filter` (QRadar's filter syntax), fetched `page_size` at a time
-        with `Range: items=<first>-<last>` until `Content-Range: items x-y/<total>` says it is done."""
-        import requests
+        """Every offense matching `filter` (QRadar's filter syntax), fetched `page_size` at a time.
 
-        from .intel.http_body import read_body
+        Without `sort`, by id: `sort=+id`, `Range: items=0-<size-1>` and `filter=id > <last id read>` (and the
+        caller's filter), so offenses that leave the filter while the walk goes on (closed under
+        `status = "OPEN"`) shift nothing and none is skipped. With `sort`, by offset (`Range: items=x-y`
+        until `Content-Range: items x-y/<total>` says it is done), which skips an offense for each one that
+        leaves the filter ahead of the walk: QRadar pages have no cursor."""
+        if page_size < 1:
+            raise ConfigError(f"page_size is a whole number of offenses >= 1, got {page_size!r}", key="page_size")
+        if sort:
+            yield from self._by_offset(filter, fields, sort, page_size)
+        else:
+            yield from self._by_id(filter, fields, page_size)
+
+    def _by_id(self, filter: str | None, fields: str | None, page_size: int) -> Iterator[dict[str, Any]]:
+        wanted = f"items=0-{page_size - 1}"
+        last: int | None = None
+        while True:
+            where = filter if last is None else f"id > {last}" + (f" and ({filter})" if filter else "")
+            params = {k: v for k, v in (("filter", where), ("fields", _with_id(fields)), ("sort", "+id")) if v}
+            page, _ = self._page(params, wanted, f"{wanted}, after id {last}" if last is not None else wanted)
+            ids = [o["id"] for o in page if isinstance(o, dict) and _whole(o.get("id"))]
+            # Paging by id trusts the server to filter and sort by it: one that does not would make the walk
+            # skip offenses (a descending page ends it early) or read the same ones for ever.
+            if ids != sorted(set(ids)) or (last is not None and ids and ids[0] <= last):
+                raise DeliveryError(f"QRadar {OFFENSES_PATH} ({wanted}, after id {last}): the offense ids are "
+                                    f"{_few(ids)}, not ascending past {last}: the server ignores sort=+id or "
+                                    f"filter=id > {last}", sink="qradar", retryable=False)
+            if len(page) >= page_size and not ids:
+                raise DeliveryError(f"QRadar {OFFENSES_PATH} ({wanted}): a full page with no numeric offense id "
+                                    "to page on", sink="qradar", retryable=False)
+            yield from page
+            if len(page) < page_size:
+                return
+            last = ids[-1]
+
+    def _by_offset(self, filter: str | None, fields: str | None, sort: str,
+                   page_size: int) -> Iterator[dict[str, Any]]:
         params = {k: v for k, v in (("filter", filter), ("fields", fields), ("sort", sort)) if v}
         first = 0
         previous: list[Any] | None = None
         while True:
             wanted = f"items={first}-{first + page_size - 1}"
-            try:
-                response = self.session.get(self.url + OFFENSES_PATH, params=params, timeout=self.timeout,
-                                            headers={"Range": wanted}, stream=True)
-                read_body(response, max_bytes=self.max_page_bytes, seconds=self.page_seconds,
-                          what=f"QRadar {OFFENSES_PATH} ({wanted})", sink="qradar")
-            except requests.RequestException as exc:
-                raise _request_error(exc) from None
-            if response.status_code not in (200, 206):
-                retryable = response.status_code in (429, 500, 502, 503, 504)
-                raise DeliveryError(f"QRadar {OFFENSES_PATH}: HTTP {response.status_code}: {_qradar_error(response)}",
-                                    sink="qradar", status=response.status_code, retryable=retryable,
-                                    retry_after=parse_retry_after(response.headers.get("Retry-After"))
-                                    if retryable else None)
-            try:
-                page = response.json()
-            except ValueError:
-                raise DeliveryError(f"QRadar {OFFENSES_PATH} ({wanted}): the answer is not JSON: "
-                                    f"{response.text[:120]!r}", sink="qradar", retryable=True) from None
-            if not isinstance(page, list):
-                raise DeliveryError(f"QRadar {OFFENSES_PATH} ({wanted}): expected a JSON array of offenses, "
-                                    f"got {type(page).__name__}", sink="qradar", retryable=False)
-            content_range = response.headers.get("Content-Range")
+            page, content_range = self._page(params, wanted, wanted)
             start = _start(content_range)
             # A server (or proxy) that ignores Range would hand out the same page for ever.
             if (start is not None and start != first) or (start is None and page and page == previous):
@@ -330,8 +342,60 @@ class QRadarClient:
             if not page or len(page) < page_size or (total is not None and first >= total):
                 return
 
+    def _page(self, params: dict[str, str], wanted: str, where: str) -> tuple[list[Any], str | None]:
+        """One answer of GET /api/siem/offenses: the JSON array and its Content-Range; DeliveryError otherwise."""
+        import requests
+
+        from .intel.http_body import read_body
+        try:
+            response = self.session.get(self.url + OFFENSES_PATH, params=params, timeout=self.timeout,
+                                        headers={"Range": wanted}, stream=True)
+            read_body(response, max_bytes=self.max_page_bytes, seconds=self.page_seconds,
+                      what=f"QRadar {OFFENSES_PATH} ({where})", sink="qradar")
+        except requests.RequestException as exc:
+            raise _request_error(exc) from None
+        if response.status_code not in (200, 206):
+            retryable = response.status_code in (429, 500, 502, 503, 504)
+            raise DeliveryError(f"QRadar {OFFENSES_PATH}: HTTP {response.status_code}: {_qradar_error(response)}",
+                                sink="qradar", status=response.status_code, retryable=retryable,
+                                retry_after=parse_retry_after(response.headers.get("Retry-After"))
+                                if retryable else None)
+        try:
+            page = response.json()
+        except ValueError:
+            raise DeliveryError(f"QRadar {OFFENSES_PATH} ({where}): the answer is not JSON: "
+                                f"{response.text[:120]!r}", sink="qradar", retryable=True) from None
+        if not isinstance(page, list):
+            raise DeliveryError(f"QRadar {OFFENSES_PATH} ({where}): expected a JSON array of offenses, "
+                                f"got {type(page).__name__}", sink="qradar", retryable=False)
+        return page, response.headers.get("Content-Range")
+
     def close(self) -> None:
         self.session.close()
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _few(ids: list[int]) -> str:
+    return ", ".join(map(str, ids[:5])) + (", ..." if len(ids) > 5 else "") if ids else "none"
+
+
+def _with_id(fields: str | None) -> str | None:
+    """`fields` with `id` among its top-level names (paging by id needs it); None stays None (every field)."""
+    if not fields:
+        return fields
+    depth, names, current = 0, [], ""
+    for char in fields:
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            names.append(current.strip())
+            current = ""
+        else:
+            current += char
+    names.append(current.strip())
+    return fields if "id" in names else f"id,{fields}"
 
 
 def _request_error(exc: Exception) -> DeliveryError:

@@ -5,7 +5,9 @@
 - `Version` header: the API version; an unsupported one answers 406 (Not Acceptable).
 - Paging: `Range: items=x-y` (inclusive, zero-based) returns that slice with `Content-Range:
   items x-y/total`; a range beyond the end answers 416; no Range returns everything.
-- `filter=` supports the `status = "OPEN"` form used here (other filters: 422 invalid syntax).
+- `filter=`: clauses `status = "OPEN"` and `id > N` joined by `and`, each optionally in parentheses (the
+  forms used here; QRadar's filter syntax has more); anything else: 422 invalid syntax.
+- `sort=+field` / `-field` orders by that field (ascending / descending); without it, by id.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ class QRadarContract:
     def __init__(self, offenses: list[dict[str, Any]], token: str) -> None:
         self.offenses, self.token = offenses, token
         self.requests: list[dict[str, str]] = []
+        self.paths: list[str] = []
         contract = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +43,7 @@ class QRadarContract:
 
             def do_GET(self) -> None:  # noqa: N802
                 contract.requests.append({k: v for k, v in self.headers.items()})
+                contract.paths.append(self.path)
                 status, body, headers = contract.answer(self.path, self.headers)
                 payload = json.dumps(body).encode()
                 self.send_response(status)
@@ -66,10 +70,23 @@ class QRadarContract:
         items = self.offenses
         query = parse_qs(parts.query)
         if "filter" in query:
-            match = re.fullmatch(r'\s*status\s*=\s*"?(\w+)"?\s*', query["filter"][0])
-            if not match:
-                return 422, _error(422, "Invalid filter syntax", query["filter"][0]), {}
-            items = [o for o in items if o["status"] == match.group(1)]
+            for clause in re.split(r"\s+and\s+", query["filter"][0].strip(), flags=re.IGNORECASE):
+                clause = clause.strip()
+                while clause.startswith("(") and clause.endswith(")"):
+                    clause = clause[1:-1].strip()
+                status = re.fullmatch(r'status\s*=\s*"?(\w+)"?', clause)
+                above = re.fullmatch(r"id\s*>\s*(\d+)", clause)
+                if status:
+                    items = [o for o in items if o["status"] == status.group(1)]
+                elif above:
+                    items = [o for o in items if o["id"] > int(above.group(1))]
+                else:
+                    return 422, _error(422, "Invalid filter syntax", query["filter"][0]), {}
+        order = query.get("sort", ["+id"])[0]
+        if not re.fullmatch(r"[+-]\w+", order):
+            return 422, _error(422, "Invalid sort syntax", order), {}
+        items = sorted(items, key=lambda o: (o.get(order[1:]) is None, o.get(order[1:]) or 0),
+                       reverse=order.startswith("-"))
         total = len(items)
         wanted = headers.get("Range")
         if not wanted:

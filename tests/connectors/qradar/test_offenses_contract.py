@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -16,13 +17,22 @@ from wia_security.redact import MASK
 TOKEN = Secret("7e0a1b2c-test-token", "env QRADAR_TOKEN")
 
 
-def test_contract_pages_through_every_offense_with_range_headers(qradar_api: QRadarContract) -> None:
+def test_contract_pages_through_every_offense_by_id(qradar_api: QRadarContract) -> None:
     client = QRadarClient(qradar_api.url, token=TOKEN)
     got = list(client.offenses(page_size=50))
     assert [o["id"] for o in got] == list(range(1, 121))
-    assert [r["Range"] for r in qradar_api.requests] == ["items=0-49", "items=50-99", "items=100-149"]
+    assert [r["Range"] for r in qradar_api.requests] == ["items=0-49"] * 3
+    assert [parse_qs(urlsplit(p).query) for p in qradar_api.paths] == [
+        {"sort": ["+id"]}, {"sort": ["+id"], "filter": ["id > 50"]}, {"sort": ["+id"], "filter": ["id > 100"]}]
     assert all(r["SEC"] == TOKEN.reveal() and r["Version"] == API_VERSION for r in qradar_api.requests)
     assert "test-token" not in repr(client)
+
+
+def test_contract_pages_by_offset_with_range_headers_when_sorted(qradar_api: QRadarContract) -> None:
+    client = QRadarClient(qradar_api.url, token=TOKEN)
+    got = list(client.offenses(page_size=50, sort="-id"))
+    assert [o["id"] for o in got] == list(range(120, 0, -1))
+    assert [r["Range"] for r in qradar_api.requests] == ["items=0-49", "items=50-99", "items=100-149"]
 
 
 def test_contract_filter_is_passed_through(qradar_api: QRadarContract) -> None:
