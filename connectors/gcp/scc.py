@@ -62,6 +62,10 @@ RPC_TIMEOUT = 30.0
 #: finding exists and a re-sent event (a newer version, a redelivery) is updated at once, one write where a
 #: CreateFinding refused ALREADY_EXISTS came first (two, of the quota's 1,000 writes a minute).
 KNOWN_FINDINGS = 10_000
+#: PERMISSION_DENIED on a write while the identity's role is new: IAM "changes to allow or deny policies
+#: typically propagate in 2 minutes, but could potentially take 7 minutes or longer" (IAM docs, "Access change
+#: propagation"). Retried until this long after the first one with no write accepted since; later ones fail at once.
+PERMISSION_PROPAGATION_SECONDS = 7 * 60
 
 SEVERITY_BY_BAND = {"informational": "LOW", "low": "LOW", "medium": "MEDIUM", "high": "HIGH",
                     "critical": "CRITICAL", "emergency": "CRITICAL", "unknown": "LOW"}
@@ -421,6 +425,7 @@ class SccSink(BatchingSink):
         self._pool = ThreadPoolExecutor(max_workers=RPC_WORKERS, thread_name_prefix="scc")
         self._known: OrderedDict[str, None] = OrderedDict()     # finding ids written lately (KNOWN_FINDINGS)
         self._known_lock = threading.Lock()
+        self._denied_since: float | None = None     # the first PERMISSION_DENIED of the current run of them
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SccSink":
@@ -499,6 +504,8 @@ class SccSink(BatchingSink):
                     step = "UpdateFinding"
                     written = update()
             self._remember_written(finding_id)
+            with self._known_lock:
+                self._denied_since = None
             if _state_name(written) != wanted:
                 step = f"SetFindingState {wanted}"
                 self._client.set_finding_state(request={"name": name, "state": wanted}, retry=None,
@@ -506,6 +513,8 @@ class SccSink(BatchingSink):
             return Outcome.delivered()
         except gexc.GoogleAPICallError as exc:
             error = _grpc_error(exc)
+            if isinstance(exc, gexc.PermissionDenied) and step in ("CreateFinding", "UpdateFinding"):
+                error = self._denied(error, step)
             if step.startswith("SetFindingState"):
                 # the finding is written but shows the wrong state: a retry updates it and sets the state again
                 error = DeliveryError(f"finding {name} written, but its state not set to {wanted} "
@@ -515,6 +524,26 @@ class SccSink(BatchingSink):
         except Exception as exc:  # noqa: BLE001 - one finding's failure must not take its batch-mates' outcomes
             from ..delivery.batching import classify_exception
             return Outcome.from_error(classify_exception(exc))
+
+    def _denied(self, error: DeliveryError, step: str) -> DeliveryError:
+        """PERMISSION_DENIED on CreateFinding/UpdateFinding is retried while a new role binding may still be
+        propagating (PERMISSION_PROPAGATION_SECONDS from the first one with no write accepted since), the reason
+        naming the permission; it used to be dead-lettered at once, so the first minutes of events after a
+        deployment (the function's role bound with it) went to the dead letter."""
+        now = self._clock()
+        with self._known_lock:
+            if self._denied_since is None:
+                self._denied_since = now
+            waited = now - self._denied_since
+        permission = f"securitycenter.findings.{'create' if step == 'CreateFinding' else 'update'}"
+        need = f"{step} needs {permission} on {self.source}"
+        if waited < PERMISSION_PROPAGATION_SECONDS:
+            return DeliveryError(f"{error.reason} ({need}; a new IAM role binding can take {PERMISSION_PROPAGATION_SECONDS // 60} "
+                                 f"minutes or longer to propagate, so this is retried: denied for {waited:.0f}s so far)",
+                                 retryable=True, details=error.details)
+        return DeliveryError(f"{error.reason} ({need}; still denied {waited / 60:.0f} minutes after the first refusal, "
+                             "longer than a role binding takes to propagate: not retried (grant the role, then "
+                             "replay the dead letter))", retryable=False, details=error.details)
 
     def _written_before(self, finding_id: str) -> bool:
         with self._known_lock:
