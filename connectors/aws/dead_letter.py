@@ -8,21 +8,24 @@ stored), so the records they came from are reported back for retry instead of be
     s3://<bucket>/<prefix>
 
 SQS: SendMessageBatch of at most 10 entries (`MAX_BATCH_ENTRIES`) and, per message and per batch, the
-queue's message limit: its MaximumMessageSize (1,024 to 1,048,576 bytes), read once with GetQueueAttributes
-and capped at 256 KiB (`MAX_MESSAGE_BYTES`, the classic limit every queue created before 2025 has). A
-record bigger than one message (a 600 KB unreadable line, a big refused event) is sent as several
-messages (`record_parts`): each carries `dead_letter_id`, `failed_at`, `where`, `sink`, `reason`, `part`,
-`parts` and `record_part`, a piece of the record's JSON text; joined in `part` order they give the record
-back. U+FFFE and U+FFFF, which SQS refuses in a body, are written as JSON escapes. A batch SQS refuses
-whole (400) is sent again one message at a time, so a message the queue refuses returns its record alone.
+queue's message limit: its MaximumMessageSize (1,024 to 1,048,576 bytes, `MAX_MESSAGE_BYTES`; 1 MiB by
+default since 2025, 256 KiB for a queue created before), read once with GetQueueAttributes; a batch is
+also bounded by SQS's batch total (`MAX_BATCH_BYTES`, 1 MiB), so never by more than the queue's own
+message limit. A record bigger than one message (a big unreadable line, a big refused event) is sent as
+several messages (`record_parts`, `RECORD_PART_CHARS` characters per 256 KiB of the limit): each carries
+`dead_letter_id`, `failed_at`, `where`, `sink`, `reason`, `part`, `parts` and `record_part`, a piece of the
+record's JSON text; joined in `part` order they give the record back. U+FFFE and U+FFFF, which SQS
+refuses in a body, are written as JSON escapes. A batch SQS refuses whole (400) is sent again one message
+at a time, so a message the queue refuses returns its record alone.
 
 A queue set below 256 KiB refuses a message over its limit (InvalidParameterValue "... Message must be
 shorter than N bytes."): without its limit, such a record was returned unstored, retried with its source
 record until the source gave up, and then neither it nor its reason reached the dead letter. The limit is
 read from the queue (`sqs:GetQueueAttributes` on it); when that read is refused (a role without it) the
-writer starts at 256 KiB and learns the limit from the first refusal naming it: the refused record is cut
-again to that size, as a new write (a later `failed_at`) when some of its parts were already stored, and
-sent again in the same flush. S3: one object per flush, `<prefix>/YYYY/MM/DD/<time>-<uuid>.ndjson.gz`.
+writer starts at 256 KiB (`CLASSIC_MESSAGE_BYTES`: no queue at or above it refuses such a message, and no
+refusal names a bigger limit to learn) and learns a smaller limit from the first refusal naming it: the
+refused record is cut again to that size, as a new write (a later `failed_at`) when some of its parts were
+already stored, and sent again in the same flush. S3: one object per flush, `<prefix>/YYYY/MM/DD/<time>-<uuid>.ndjson.gz`.
 """
 from __future__ import annotations
 
@@ -46,17 +49,24 @@ log = logging.getLogger(__name__)
 
 #: SendMessageBatch: at most 10 entries per call.
 MAX_BATCH_ENTRIES = 10
-#: The classic SQS message size limit, also the batch total: 262,144 bytes. A queue's MaximumMessageSize
-#: above it (1 MiB, the default since 2025) is used only up to it: every reader of the queue takes it.
-MAX_MESSAGE_BYTES = 256 * 1024
-MAX_BATCH_BYTES = 256 * 1024
+#: The largest MaximumMessageSize SQS allows a queue (1 MiB since 2025; SetQueueAttributes: "from 1,024 bytes
+#: (1 KiB) up to 1,048,576 bytes (1 MiB)", the default for a new queue).
+MAX_MESSAGE_BYTES = 1_048_576
+#: SendMessageBatch's total payload, the sum of its messages' sizes: 1 MiB ("The maximum allowed individual
+#: message size and the maximum total payload size ... are both 1 MiB").
+MAX_BATCH_BYTES = 1_048_576
+#: The classic limit, 262,144 bytes: what a queue created before 2025 takes, and what the writer sends when
+#: it cannot read the queue's limit (a bigger queue takes it, a smaller one's refusal names its own).
+CLASSIC_MESSAGE_BYTES = 256 * 1024
 #: The smallest MaximumMessageSize SQS allows a queue.
 MIN_QUEUE_MESSAGE_BYTES = 1024
 #: SQS's refusal of a message, or a batch, over the limit, naming the limit (InvalidParameterValue "...
 #: Message must be shorter than N bytes.", BatchRequestTooLong "Batch requests cannot be longer than N bytes.")
 _SIZE_REFUSAL = re.compile(r"(?:shorter|longer) than (\d+) bytes")
-#: Characters of a big record's JSON text per part: at most 6 bytes each once written into a message
-#: (a control character escaped as \\u00XX), so <= 192 KiB, leaving room for the header (reason <= 1000 characters).
+#: Characters of a big record's JSON text per part for each 256 KiB of the queue's limit (32K at 256 KiB or
+#: less, shrunk to fit a smaller queue; 128K at 1 MiB): at most 6 bytes each once written into a message
+#: (a control character escaped as \\u00XX), so <= 3/4 of the limit, leaving room for the header (reason
+#: <= 1000 characters).
 RECORD_PART_CHARS = 32 * 1024
 #: Characters of the reason repeated in every part (the whole reason is in the joined record).
 PART_REASON_CHARS = 1000
@@ -97,7 +107,7 @@ def _size(body: str) -> int:
     return len(body.encode("utf-8", "surrogatepass"))
 
 
-def message_bodies(record: dict[str, Any], limit: int = MAX_MESSAGE_BYTES) -> list[str] | None:
+def message_bodies(record: dict[str, Any], limit: int = CLASSIC_MESSAGE_BYTES) -> list[str] | None:
     """One SQS message body for the record, or its parts when it is bigger than `limit` bytes, each at
     most `limit` bytes; None when not even a part's header fits (a `where` of kilobytes in a 1 KiB queue)."""
     body = _sqs_body(record)
@@ -105,7 +115,8 @@ def message_bodies(record: dict[str, Any], limit: int = MAX_MESSAGE_BYTES) -> li
         return [body]
     # the reason repeated in every part: 1000 characters in a 256 KiB message, 16 in a 1 KiB one
     reason_chars = min(PART_REASON_CHARS, limit // 64)
-    part_chars = RECORD_PART_CHARS
+    # parts grow with a queue above 256 KiB (a 1 MiB queue: 4 times fewer); below it they shrink to fit
+    part_chars = RECORD_PART_CHARS * max(limit, CLASSIC_MESSAGE_BYTES) // CLASSIC_MESSAGE_BYTES
     while part_chars >= 16:
         bodies = [_sqs_body(part) for part in record_parts(record, body, part_chars, reason_chars)]
         biggest = max(map(_size, bodies))
@@ -179,7 +190,7 @@ class SqsDeadLetter:
 
     @property
     def message_limit(self) -> int:
-        """The queue's MaximumMessageSize up to 256 KiB, read with GetQueueAttributes on first use; 256 KiB
+        """The queue's MaximumMessageSize (1 KiB to 1 MiB), read with GetQueueAttributes on first use; 256 KiB
         when it cannot be read (a refusal naming a smaller limit lowers it then)."""
         if self._limit is None:
             try:
@@ -190,8 +201,8 @@ class SqsDeadLetter:
                 code = ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code") or type(exc).__name__
                 log.warning("could not read the dead-letter queue's MaximumMessageSize (%s): messages up to %d bytes "
                             "are sent and a smaller limit is learned from the queue's first refusal", code,
-                            MAX_MESSAGE_BYTES)
-                self._limit = MAX_MESSAGE_BYTES
+                            CLASSIC_MESSAGE_BYTES)
+                self._limit = CLASSIC_MESSAGE_BYTES
         return self._limit
 
     def put(self, rejected: Rejected) -> None:
@@ -245,6 +256,8 @@ class SqsDeadLetter:
                 continue
             for body in bodies:
                 n = _size(body)
+                # within the queue's own limit too: a batch over it has been reported refused whole (one of the
+                # two answers tests/servers/sqs_contract.py plays), and a 1 MiB queue's batch is SQS's 1 MiB anyway
                 if batch and (len(batch) == MAX_BATCH_ENTRIES or size + n > min(limit, MAX_BATCH_BYTES)):
                     send()
                     batch, size = [], 0

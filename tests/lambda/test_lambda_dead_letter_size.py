@@ -75,6 +75,39 @@ def test_big_dead_letters_reach_an_sqs_queue_at_the_classic_limit_in_parts(aws, 
     assert records[ids[1]]["sink"] == "securityhub"
 
 
+
+def test_contract_big_dead_letters_reach_a_1_mib_queue_whole(aws, monkeypatch, samples):
+    """The template's DeadLetterQueue sets no MaximumMessageSize: created since 2025 it takes 1 MiB (SQS's
+    default), which the role reads (ReadDeadLetterLimit). Both 600 KB records are one message each, through
+    the SQS size contract layer (bytes counted as SQS does). Before: cut at 256 KiB, in 19 and 10 parts."""
+    from servers.sqs_contract import SqsLimits
+    sqs = aws.client("sqs")
+    dlq = sqs.create_queue(QueueName="wia-dead-letter")["QueueUrl"]
+    ingest = sqs.create_queue(QueueName="wia-ingest")["QueueUrl"]
+    refused = big_event(aws, samples)
+    event = shapes.sqs_event(sqs, ingest, [UNREADABLE, json.dumps(refused, ensure_ascii=False)])
+    with SqsLimits(aws.moto.url) as layer:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", layer.url)                 # the function's SQS client
+        module = start(aws, monkeypatch, "sqs://sqs.us-east-1.amazonaws.com/123456789012/wia-dead-letter")
+        try:
+            response = module.handler(event, None)
+        finally:
+            module.reset()
+        assert response == {"batchItemFailures": []} and layer.refused == []
+
+    bodies = []
+    while got := sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []):
+        for m in got:
+            bodies.append(m["Body"])
+            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
+    records = [json.loads(body) for body in bodies]
+    assert len(records) == 2 and not any("record_part" in r for r in records)
+    assert max(len(body.encode()) for body in bodies) > CLASSIC_LIMIT           # each one message over 256 KiB
+    by_message = {r["where"].split(":")[1]: r for r in records}
+    ids = [r["messageId"] for r in event["Records"]]
+    assert by_message[ids[0]]["raw"] == UNREADABLE
+    assert by_message[ids[1]]["event"]["data"]["description"] == refused["data"]["description"]
+
 def test_big_log_dead_letters_are_written_in_parts_each_one_log_event(aws, monkeypatch, samples, capsys):
     sqs = aws.client("sqs")
     module = start(aws, monkeypatch, "")

@@ -280,16 +280,17 @@ def test_a_failed_asynchronous_invocation_names_each_object_and_its_reason(forwa
 
 
 def test_a_body_too_big_for_one_dead_letter_message_is_dead_lettered_in_parts(forwarder, samples, monkeypatch):
-    """A whole body given up does not fit one SQS dead-letter message with its record when it is nearly
-    256 KiB: it is dead-lettered in parts on its last receive (joined in part order they are the record,
-    the body whole in `raw`), so it never reaches the redrive queue with its reason only in the log."""
+    """A whole body given up does not fit one SQS dead-letter message with its record when it is nearly the
+    queues' limit (1 MiB, SQS's default, for both): it is dead-lettered in parts on its last receive (joined in
+    part order they are the record, the body whole in `raw`), so it never reaches the redrive queue with its
+    reason only in the log."""
     monkeypatch.setenv("WIA_SQS_MAX_RECEIVE_COUNT", str(MAX_RECEIVES))
     fw = forwarder(SECURITYHUB)
     sqs = fw.aws.client("sqs")
     queue, redrive = ingest_queue(sqs)
     event = fresh(samples["alert-sample"])
     line = json.dumps(event)
-    body = line + " " * (256 * 1024 - 100 - len(line))        # padding the reader ignores
+    body = line + " " * (1024 * 1024 - 100 - len(line))       # padding the reader ignores
     sqs.send_message(QueueUrl=queue, MessageBody=body)
     responses = poll(fw, queue, rounds=MAX_RECEIVES + 2, context=LambdaContext(0.002))
     assert len(responses) == MAX_RECEIVES

@@ -63,7 +63,8 @@ def sqs_contents(aws, monkeypatch):
 
 def test_contract_lines_with_characters_sqs_refuses_are_dead_lettered_and_read_back_the_same(aws, sqs_contents):
     sqs = sqs_client()
-    url = sqs.create_queue(QueueName="wia-dead-letter")["QueueUrl"]
+    # at the classic 256 KiB (a 1 MiB queue, SQS's default since 2025, takes `big` whole)
+    url = sqs.create_queue(QueueName="wia-dead-letter", Attributes={"MaximumMessageSize": "262144"})["QueueUrl"]
     dead_letter = SqsDeadLetter(url, client=sqs)
     odd = "not json \uffff and \ufffe, a tab\tand a bell\x07"
     big = ("\uffff" + "z" * 99) * 4_000                                # 400K characters: sent in parts

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from wia_security.connectors.aws.dead_letter import MAX_MESSAGE_BYTES, SqsDeadLetter
+from wia_security.connectors.aws.dead_letter import SqsDeadLetter
 from wia_security.connectors.base import Rejected
 
 CLASSIC_LIMIT = 262_144
@@ -77,7 +77,7 @@ def test_records_bigger_than_one_message_are_stored_in_parts_that_join_back(aws)
     assert dead_letter.flush() == []
     assert dead_letter.count == 5
     bodies = received_bodies(aws, url)
-    assert len(bodies) > 5 and max(len(b.encode()) for b in bodies) <= MAX_MESSAGE_BYTES
+    assert len(bodies) > 5 and max(len(b.encode()) for b in bodies) <= CLASSIC_LIMIT
     records = {r["where"]: r for r in joined_records(bodies)}
     assert records["sqs:m-1:1"]["raw"] == line.decode()
     assert base64.b64decode(records["s3://drop/a.bin:1"]["raw_base64"]) == binary
