@@ -732,14 +732,15 @@ def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any, l
     over on this receive (`handed_any`), a read that could end inside the reserve (counted as long as the
     slowest S3 read of the reading) is not started: the record is cut before it when values of it were handed
     over (`_cut_before_late_reads`), else it fails and is retried, after what was settled before it; with
-    none handed over yet, one is started while any time is left (not starting it would make no progress)."""
-    s3 = runtime.settings.clients.client("s3")
+    none handed over yet, one is started while any time is left (not starting it would make no progress). The
+    read itself is bounded too: its client is the time-fitted one the S3 trigger uses (`_fitted_get_object`;
+    under 2 s left not one try fits, and the read is not started: OutOfTime)."""
     budget = budget or Budget(calls="S3 read")
     progress = handed_any or (lambda: part.handed > 0)
 
     def read(pinned: ObjectVersion | None = None) -> tuple[Any, ObjectVersion]:
         expected = budget.longest if progress() else 0.0
-        return budget.call_within(expected, get_object, s3=s3, bucket=bucket, key=key, pin=pinned)
+        return budget.call_within(expected, _fitted_get_object, runtime=runtime, bucket=bucket, key=key, pin=pinned)
 
     where = f"s3://{bucket}/{key}"
     index = len(part.opened)
@@ -774,6 +775,13 @@ def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any, l
         return iter([missing_item(where, exc.code)])
     part.opened.append(version)
     return object_items(where, response)
+
+
+def _fitted_get_object(runtime: Any, bucket: str, key: str, pin: ObjectVersion | None) -> tuple[Any, ObjectVersion]:
+    """GetObject with the S3 client chosen when the read starts, its timeouts and attempts fitting the time left
+    before the reserve (settings.Clients.s3_reader; OutOfTime when not one try fits): with the shared client a
+    request that never answered waited botocore's 60 s per timeout and attempt, past the invocation's end."""
+    return get_object(runtime.settings.clients.s3_reader(time_left()), bucket, key, pin)
 
 
 #: what changed, by the error code of the pinned read (`_change_note`)
