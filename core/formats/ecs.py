@@ -1215,6 +1215,7 @@ class EcsFormat(Format):
             raise ConversionError(self.name, exc.reason, path=where + exc.path) from None
 
     def _document(self, doc: dict[str, Any], lenient: bool = False) -> dict[str, Any]:
+        original = doc
         doc = _undot(doc)
         leftover = doc.get(CUSTOM_NAMESPACE) if isinstance(doc.get(CUSTOM_NAMESPACE), dict) else {}
         etype = leftover.get("type") or self._type_from_ecs(doc)
@@ -1229,8 +1230,8 @@ class EcsFormat(Format):
         plan_for(etype, direction == "inbound").backward(doc, event)
         event = merge(event, leftover, _copy)
         if leftover:      # this project's layout: the event as written, so checked as the other readers do
-            return checked(event, self.name, lambda pointer: f"/{CUSTOM_NAMESPACE}{pointer}" if holds(leftover, pointer)
-                           else "",
+            inbound = direction == "inbound"        # the carrier is looked for only when the event is refused
+            return checked(event, self.name, lambda pointer: _carrier(original, leftover, etype, inbound, pointer),
                            "the event restored from this project's ECS layout (the mapped fields and wia.*)",
                            lenient=lenient)
         return self._complete_foreign(event, doc, etype)
@@ -1524,6 +1525,47 @@ def _indicators_from(indicator: dict[str, Any]) -> list[dict[str, Any]]:
         if nonblank(indicator.get("description")):
             item["context"] = {"description": indicator["description"]}
     return out
+
+
+def _carrier(original: dict[str, Any], leftover: dict[str, Any], event_type: str, inbound: bool, pointer: str) -> str:
+    """The JSON pointer in `original` (the document as it came: nested, dotted keys or both) of the field
+    that gave the event's value at `pointer`: the `wia.*` member when `leftover` holds one there, else the
+    ECS field of the rule of `event_type` that maps it (a rule walking a list is not followed: its elements need not line
+    up), else "" (the document itself)."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    if holds(leftover, pointer):
+        return _pointer_in(original, [CUSTOM_NAMESPACE, *parts]) or f"/{CUSTOM_NAMESPACE}{pointer}"
+    best: list[str] | None = None
+    depth = 0
+    for rule in rules_for(event_type, "inbound" if inbound else None):
+        head = rule.wia_head
+        if not rule.listed and len(head) > depth and tuple(parts[:len(head)]) == head:
+            best, depth = [*rule.ecs_head, *parts[len(head):]], len(head)
+    return (_pointer_in(original, best) if best else None) or ""
+
+
+def _pointer_in(doc: Any, parts: list[str]) -> str | None:
+    """The JSON pointer of the field `parts` (a dotted path split) in an ECS document whose keys may be
+    nested or dotted ({"source": {"ip": ..}}, {"source.ip": ..}): the longest dotted key first at each
+    level. None when the document holds no such field."""
+    node, out, i = doc, [], 0
+    while i < len(parts):
+        if isinstance(node, list):
+            if not parts[i].isdigit() or int(parts[i]) >= len(node):
+                return None
+            key, node, i = parts[i], node[int(parts[i])], i + 1
+        elif isinstance(node, dict):
+            for j in range(len(parts), i, -1):
+                key = ".".join(parts[i:j])
+                if key in node:
+                    node, i = node[key], j
+                    break
+            else:
+                return None
+        else:
+            return None
+        out.append(key)
+    return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in out)
 
 
 def _undot(doc: dict[str, Any]) -> dict[str, Any]:
