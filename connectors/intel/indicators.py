@@ -1,8 +1,11 @@
 """The observables of any WIA event that a reputation service can look up: file hashes, URLs, domains, IPs.
 
 Each is returned once per event as (kind, value) with kind in "file", "url", "domain", "ip". IP
-addresses that are not globally routable (RFC 1918, loopback, link-local, documentation ranges...)
-are left out: no reputation service knows them and a lookup would spend quota for nothing.
+addresses that are not globally routable (RFC 1918, loopback, link-local, documentation ranges...,
+also when embedded in an IPv4-mapped, NAT64 or 6to4 IPv6 address) and names under a top-level domain
+that is never delegated on the internet (INTERNAL_TLDS: .local, .internal, .home.arpa, .corp...) are
+left out: no reputation service knows them, a lookup would spend quota for nothing, and it would hand
+the organisation's internal names and addresses to a third party.
 """
 from __future__ import annotations
 
@@ -14,6 +17,15 @@ from urllib.parse import urlsplit
 KINDS = ("file", "url", "domain", "ip")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+\.?$")
+
+#: Top-level domains never delegated on the internet: special-use names (RFC 2606, 6761, 6762, 8375: test,
+#: example, invalid, localhost, local, and arpa's reverse and home zones), ICANN's private-use .internal (2024)
+#: and the names ICANN deferred for ever as too widely used internally (.corp, .home, .mail).
+INTERNAL_TLDS = frozenset({"test", "example", "invalid", "localhost", "local", "arpa", "internal", "corp", "home",
+                           "mail"})
+#: IPv6 prefixes that carry an IPv4 address in their bits: NAT64 well-known prefix (RFC 6052), 6to4 (RFC 3056).
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 
 #: WIA indicator / ioc type -> lookup kind
 INDICATOR_KINDS = {"ip": "ip", "domain": "domain", "url": "url", "hash": "file", "file_hash_md5": "file",
@@ -32,6 +44,7 @@ def normalize(kind: str, value: Any) -> str | None:
             address = ipaddress.ip_address(value)
         except ValueError:
             return None
+        address = _embedded_ipv4(address) or address
         return str(address) if address.is_global else None
     if kind == "domain":
         value = value.rstrip(".").lower()
@@ -45,6 +58,17 @@ def normalize(kind: str, value: Any) -> str | None:
         parts = urlsplit(value)
         return value if parts.scheme in ("http", "https", "ftp") and parts.netloc else None
     return None
+
+
+def _embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv4-mapped, NAT64 or 6to4 IPv6 address carries (its reputation is that address's)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.sixtofour
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -86,6 +110,31 @@ def observables(event: dict[str, Any]) -> list[tuple[str, str]]:
     seen: dict[tuple[str, str], None] = {}
     for kind, raw in _candidates(event):
         value = normalize(kind, raw)
-        if value is not None:
+        if value is not None and not _internal_name(kind, value):
             seen.setdefault((kind, value), None)
     return list(seen)
+
+
+def _internal_name(kind: str, value: str) -> bool:
+    """A domain or a URL's host that only means something inside the organisation: under a TLD that is never
+    delegated, a single label (http://intranet/), or an address that is not global. (Threat-intel mappings,
+    which share `normalize`, still take such names: this is about what is sent out for lookup.)"""
+    if kind == "domain":
+        host = value
+    elif kind == "url":
+        host = (urlsplit(value).hostname or "").rstrip(".").lower()
+        if normalize("ip", host) is None and _is_address(host):
+            return True
+        if "." not in host:
+            return True
+    else:
+        return False
+    return host.rsplit(".", 1)[-1] in INTERNAL_TLDS
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
