@@ -276,8 +276,12 @@ class QRadarClient:
         warn_plain_http_secret(f"qradar:{urlsplit(self.url).netloc}", self.url, "SEC token")
         if verify is False:
             warn_tls_off(f"qradar:{urlsplit(self.url).netloc}", "verify=False")
+        sec = reveal(token)
+        if not isinstance(sec, str) or not sec.strip():
+            # an empty SEC header only earns a 401 per request, read as a wrong token
+            raise ConfigError("a QRadar authorized service token (SEC) is required", key="token")
         # new_session: an explicit CA path or verify=False is not overridden by REQUESTS_CA_BUNDLE
-        self.session = new_session(verify=verify, headers={"SEC": reveal(token) or "", "Version": version,
+        self.session = new_session(verify=verify, headers={"SEC": sec, "Version": version,
                                                            "Accept": "application/json"})
 
     def __repr__(self) -> str:

@@ -69,3 +69,12 @@ def test_an_error_body_echoing_the_sec_token_is_masked():
         client.close()
         server.close()
     assert TOKEN not in str(caught.value) and "is not valid Authentication failed" in str(caught.value)
+
+
+@pytest.mark.parametrize("token", [None, "", "   "], ids=["none", "empty", "blank"])
+def test_a_missing_token_is_a_config_error_before_any_request(token, qradar_api):
+    from wia_security.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="SEC") as caught:
+        QRadarClient(qradar_api.url, token=token)
+    assert caught.value.key == "token" and qradar_api.requests == []
