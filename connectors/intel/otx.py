@@ -239,6 +239,9 @@ class OtxSource:
                 error = error_for_response(response, _detail(response), sink="otx")
             except DeliveryError as exc:             # a body over the limit, or one that trickles
                 error = exc
+            except requests.exceptions.JSONDecodeError:  # a RequestException too: it said "OTX unreachable"
+                error = DeliveryError(f"OTX {_no_query(url)} answered with something that is not JSON: "
+                                      f"{response.text[:120]!r}", sink="otx", retryable=True)
             except requests.RequestException as exc:
                 if isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
                     # retrying will not make the certificate trusted; say what to do instead

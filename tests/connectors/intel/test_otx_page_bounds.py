@@ -41,3 +41,12 @@ def test_a_page_over_the_byte_limit_is_refused_not_read_into_memory(gzip_body):
 def test_a_page_within_the_bounds_is_read_as_before():
     with MisbehavingHttp(body=PAGE, gzip_body=True) as server:
         assert list(OtxSource(KEY, base_url=server.url, max_page_bytes=len(PAGE), page_seconds=5).poll()) == []
+
+
+def test_an_answer_that_is_not_json_says_so_not_unreachable():
+    with MisbehavingHttp(body=b"<html>maintenance window</html>") as server:
+        source = OtxSource(KEY, base_url=server.url, retry=FAST)
+        with pytest.raises(DeliveryError) as caught:
+            list(source.poll())
+    assert "answered with something that is not JSON: '<html>maintenance window</html>'" in str(caught.value)
+    assert caught.value.retryable and server.requests == 2
