@@ -11,8 +11,9 @@ gzips it); a field value over 64 KB is truncated by the service (`MAX_FIELD_BYTE
 refused with the reason instead of stored cut short). An event bigger than one request alone is
 dead-lettered, never fatal. The service's 403 (the identity's role on the DCR missing or still
 propagating, which "may take up to 30 minutes") is retried for PERMISSION_PROPAGATION_SECONDS.
-Credentials: managed identity by default (`credential=default` for DefaultAzureCredential); secrets never pass through this module. Retries are the shared delivery
-machinery's (the SDK's own retry policy is turned off so attempts are counted once).
+Credentials: managed identity by default (`credential=default` for DefaultAzureCredential); secrets
+never pass through this module. Retries are the shared delivery machinery's (the SDK's own retry policy
+is turned off so attempts are counted once).
 """
 from __future__ import annotations
 

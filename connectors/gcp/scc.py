@@ -7,8 +7,8 @@ a source, and findings back as WIA events.
 Each event becomes one finding whose id is the event's UUID without dashes: 32 hex characters, which
 is the API's rule for a finding id ("alphanumeric, 1 to 32 characters", CreateFindingRequest). A
 re-sent event updates the same finding (at once when this sink wrote it lately, KNOWN_FINDINGS; else after
-CreateFinding meets ALREADY_EXISTS) (UpdateFinding replacing the fields of
-`UPDATED_FIELDS`; `category` and `resource_name` are immutable and stay as created), so delivery is idempotent. v2's `Finding.state` is output only (Create and
+CreateFinding meets ALREADY_EXISTS), UpdateFinding replacing the fields of `UPDATED_FIELDS` (`category` and
+`resource_name` are immutable and stay as created), so delivery is idempotent. v2's `Finding.state` is output only (Create and
 UpdateFinding ignore it; a new finding is ACTIVE): when the finding answered is not in the event's state,
 SetFindingState sets it. The mapping (`to_finding`):
 
@@ -538,9 +538,9 @@ class SccSink(BatchingSink):
         permission = f"securitycenter.findings.{'create' if step == 'CreateFinding' else 'update'}"
         need = f"{step} needs {permission} on {self.source}"
         if waited < PERMISSION_PROPAGATION_SECONDS:
-            return DeliveryError(f"{error.reason} ({need}; a new IAM role binding can take {PERMISSION_PROPAGATION_SECONDS // 60} "
-                                 f"minutes or longer to propagate, so this is retried: denied for {waited:.0f}s so far)",
-                                 retryable=True, details=error.details)
+            return DeliveryError(f"{error.reason} ({need}; a new IAM role binding can take "
+                                 f"{PERMISSION_PROPAGATION_SECONDS // 60} minutes or longer to propagate, so this is "
+                                 f"retried: denied for {waited:.0f}s so far)", retryable=True, details=error.details)
         return DeliveryError(f"{error.reason} ({need}; still denied {waited / 60:.0f} minutes after the first refusal, "
                              "longer than a role binding takes to propagate: not retried (grant the role, then "
                              "replay the dead letter))", retryable=False, details=error.details)
