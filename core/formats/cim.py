@@ -435,9 +435,13 @@ class CimFormat(Format):
         """A `from_wia` document (or its flat `fields`, as a Splunk search returns them) -> one WIA event."""
         if not isinstance(doc, dict):
             raise ConversionError(self.name, f"a CIM document must be a JSON object, got {type(doc).__name__}", path="/")
+        at = ""                         # the JSON pointer of the fields in the document sent, for errors
         if isinstance(doc.get("result"), dict):
-            doc = doc["result"]         # search/jobs/export rows and alert-action webhooks wrap the fields
-        fields = doc.get("fields") if isinstance(doc.get("fields"), dict) else doc
+            doc, at = doc["result"], "/result"      # search/jobs/export rows and alert-action webhooks wrap the fields
+        if isinstance(doc.get("fields"), dict):
+            fields, at = doc["fields"], f"{at}/fields"
+        else:
+            fields = doc
         models = doc.get("datamodels") if isinstance(doc.get("datamodels"), list) else []
         foreign = "wia_type" not in fields
         if foreign:
@@ -450,9 +454,9 @@ class CimFormat(Format):
         builder = getattr(self, f"_back_{etype}", None)
         if builder is None:
             raise ConversionError(self.name, f"cannot tell the WIA event type of this document (wia_type {etype!r}; "
-                                  "no data model, field prefix or `tag` names one)", path="/fields/wia_type")
+                                  "no data model, field prefix or `tag` names one)", path=f"{at}/wia_type")
         if not is_number(fields.get("_time")):
-            raise ConversionError(self.name, "_time (epoch seconds or an ISO 8601 time) is required", path="/fields/_time")
+            raise ConversionError(self.name, "_time (epoch seconds or an ISO 8601 time) is required", path=f"{at}/_time")
         severity = fields.get("wia_severity")
         if not is_number(severity):
             severity = {"critical": 8, "high": 6, "medium": 4, "low": 2, "informational": 0}.get(
@@ -463,13 +467,18 @@ class CimFormat(Format):
         try:
             timestamp = _iso(fields["_time"])
         except (OverflowError, ValueError, OSError):
-            raise ConversionError(self.name, f"_time {fields['_time']!r} is out of range", path="/fields/_time") from None
+            raise ConversionError(self.name, f"_time {fields['_time']!r} is out of range", path=f"{at}/_time") from None
         event: dict[str, Any] = {
             "$schema": WIA_SCHEMA_URI, "version": WIA_VERSION, "id": event_id, "type": etype,
             "timestamp": timestamp, "severity": severity,
             "source": clean({"type": "siem", "name": product, "vendor": fields.get("vendor"), "version": fields.get("product_version")}),
         }
-        event["data"] = builder(fields, models, event)
+        try:
+            event["data"] = builder(fields, models, event)
+        except ConversionError as exc:          # the builders name a field as /fields/<name>
+            if not exc.path.startswith("/fields/"):
+                raise
+            raise ConversionError(self.name, exc.reason, path=at + exc.path.removeprefix("/fields")) from None
         mitre = fields.get("mitre_technique_id")
         if nonblank(mitre) and re.match(r"^T\d{4}(\.\d{3})?\Z", mitre):
             event["mitre"] = {"technique": mitre.split(".")[0], **({"sub_technique": mitre} if "." in mitre else {})}
