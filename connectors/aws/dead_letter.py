@@ -25,7 +25,9 @@ read from the queue (`sqs:GetQueueAttributes` on it); when that read is refused 
 writer starts at 256 KiB (`CLASSIC_MESSAGE_BYTES`: no queue at or above it refuses such a message, and no
 refusal names a bigger limit to learn) and learns a smaller limit from the first refusal naming it: the
 refused record is cut again to that size, as a new write (a later `failed_at`) when some of its parts were
-already stored, and sent again in the same flush. S3: one object per flush, `<prefix>/YYYY/MM/DD/<time>-<uuid>.ndjson.gz`.
+already stored, and sent again in the same flush.
+
+S3: one object per flush, `<prefix>/YYYY/MM/DD/<time>-<uuid>.ndjson.gz`.
 """
 from __future__ import annotations
 
