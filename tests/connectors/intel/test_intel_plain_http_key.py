@@ -1,10 +1,12 @@
 """The VirusTotal and OTX API keys and QRadar's SEC token sent over plain http:// to a host that is not this
 machine are warned about, as the other connectors' secrets are (delivery.urls.warn_plain_http_secret). The
-hosts are TEST-NET addresses (RFC 5737) with ports no other test uses (the warning is once per destination
-and process): constructing the clients connects to nothing."""
+hosts are TEST-NET addresses (RFC 5737) with a port drawn per test (the warning is once per destination and
+process, so a fixed one would pass only the first time in a process): constructing the clients connects to
+nothing."""
 from __future__ import annotations
 
 import logging
+import random
 
 import pytest
 
@@ -31,15 +33,16 @@ def _qradar(url: str) -> None:
     QRadarClient(url, token=KEY).close()
 
 
-@pytest.mark.parametrize("open_, url, says", [
-    (_virustotal, "http://198.51.100.109:10901", "virustotal:http://198.51.100.109:10901: the VirusTotal API key is "
-                                                 "sent over plain HTTP to http://198.51.100.109:10901"),
-    (_otx, "http://198.51.100.109:10902", "otx:198.51.100.109:10902: the OTX API key is sent over plain HTTP"),
-    (_qradar, "http://198.51.100.109:10903", "qradar:198.51.100.109:10903: the SEC token is sent over plain HTTP"),
+@pytest.mark.parametrize("open_, says", [
+    (_virustotal, "virustotal:http://{0}: the VirusTotal API key is sent over plain HTTP to http://{0}"),
+    (_otx, "otx:{0}: the OTX API key is sent over plain HTTP to http://{0}"),
+    (_qradar, "qradar:{0}: the SEC token is sent over plain HTTP to http://{0}"),
 ], ids=["virustotal", "otx", "qradar"])
-def test_a_key_over_plain_http_to_another_host_is_warned_never_shown(open_, url, says, caplog):
+def test_a_key_over_plain_http_to_another_host_is_warned_never_shown(open_, says, caplog):
+    netloc = f"198.51.100.{random.randrange(1, 255)}:{random.randrange(20000, 60000)}"
     caplog.set_level(logging.WARNING)
-    open_(url)
+    open_(f"http://{netloc}")
+    says = says.format(netloc)
     warnings = _plain_http_warnings(caplog)
     assert len(warnings) == 1 and says in warnings[0]
     assert KEY not in caplog.text
