@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 PROVIDER = "virustotal"
 GUI_URL = "https://www.virustotal.com/gui"
+DEFAULT_HOST = "https://www.virustotal.com"
 #: Seconds one `enrich_all` call may spend talking to VirusTotal.
 DEFAULT_TIME_BUDGET = 10.0
 #: Seconds for one request (capped by what is left of the budget).
@@ -167,6 +168,10 @@ class VirusTotalEnricher:
         self._api_key = api_key.strip()
         remember(self._api_key)
         self.host = host                      # None = https://www.virustotal.com (vt-py's default)
+        # Verdicts are cached per API host: a cache file shared with runs against a test server or a mock
+        # (--vt-url, $VT_API_URL) served its answers as VirusTotal's for a day, and the other way round.
+        origin = (host or DEFAULT_HOST).rstrip("/").lower()
+        self.cache_provider = PROVIDER if origin == DEFAULT_HOST else f"{PROVIDER}@{origin}"
         self.cache = cache or EnrichmentCache()
         self.time_budget = time_budget
         self.request_timeout = request_timeout
@@ -216,7 +221,7 @@ class VirusTotalEnricher:
 
     def lookup(self, kind: str, value: str, run: _Run) -> dict[str, Any] | None:
         """The cached or fetched result for one observable; None when it could not be had (run says why)."""
-        cached = self.cache.get(PROVIDER, kind, value)
+        cached = self.cache.get(self.cache_provider, kind, value)
         if cached is not None:
             return cached | {"cached": True}
         attempt = 0
@@ -239,7 +244,7 @@ class VirusTotalEnricher:
                     self.breaker.success()
                     self.quota_blocks = 0
                     result = {"type": kind, "value": value, "found": False}
-                    self.cache.put(PROVIDER, kind, value, result)
+                    self.cache.put(self.cache_provider, kind, value, result)
                     return result
                 if exc.code in QUOTA_CODES:
                     attempt += 1
@@ -285,7 +290,7 @@ class VirusTotalEnricher:
                 return None
             self.breaker.success()
             self.quota_blocks = 0
-            self.cache.put(PROVIDER, kind, value, result)
+            self.cache.put(self.cache_provider, kind, value, result)
             return result
 
     # -- events ----------------------------------------------------------------------------------------
