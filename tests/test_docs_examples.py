@@ -341,7 +341,7 @@ VALUES: dict[str, Any] = {
     "auth": "anonymous", "resource": "//cloudresourcemanager.googleapis.com/projects/p", "endpoint": None,
     "credentials": "anonymous", "base_url": "https://management.example", "index": "wia",
     "auth_id": 17, "label": "events", "sensitivity": "amber", "channel": "8d1e3a2c-0000-4000-8000-000000000000",
-    "user": "wia", "incident_type": "WIA Security Event",
+    "user": "wia", "incident_type": "WIA Security Event", "audience": "https://monitor.azure.us",
 }
 SECRETS = {"token", "password", "api_key", "key", "ssl_key_password"}
 

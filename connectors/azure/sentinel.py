@@ -50,10 +50,15 @@ DEFAULT_STREAM = "Custom-WIASecurity"
 DEFAULT_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
 #: options `from_url` (and a config table) take: the sink's own, and azure-core client settings
-SINK_OPTIONS = frozenset({"credential", "client_id", "ca_file", "timeout", "client", "dead_letter", "name"})
+SINK_OPTIONS = frozenset({"credential", "client_id", "ca_file", "timeout", "audience", "client", "dead_letter",
+                          "name"})
 CLIENT_OPTIONS = frozenset({"read_timeout", "connection_timeout", "proxies", "logging_enable"})
-#: Token audiences of the two APIs.
-MONITOR_SCOPE = "https://monitor.azure.com//.default"
+#: Token audience of the Logs Ingestion API in the public cloud, and in the sovereign clouds by the data collection
+#: endpoint's domain: the client "is configured to use the Azure Public Cloud. To use a sovereign cloud instead,
+#: provide the correct endpoint and audience" (azure-monitor-ingestion's sovereign cloud sample:
+#: `credential_scopes=["https://monitor.azure.us/.default"]` for `*.ingest.monitor.azure.us`).
+PUBLIC_MONITOR_AUDIENCE = "https://monitor.azure.com"
+SOVEREIGN_MONITOR_AUDIENCES = {".azure.us": "https://monitor.azure.us", ".azure.cn": "https://monitor.azure.cn"}
 #: A 403 from the Logs Ingestion API (OperationFailed, "does not have access to ingest data for the data
 #: collection rule") while the identity's role on the DCR is new: "The permissions may take up to 30 minutes
 #: to propagate" (azure-monitor-ingestion TROUBLESHOOTING.md). The service's 403 is retried until this long
@@ -121,6 +126,14 @@ def to_row(event: dict[str, Any], *, ingested_at: str | None = None) -> dict[str
         "Event": event,
     }
     return {k: v for k, v in row.items() if v is not None}
+
+
+def monitor_audience(endpoint: str) -> str:
+    """The Logs Ingestion API's token audience for a data collection endpoint: its sovereign cloud's when the
+    host is in one (`.azure.us`, `.azure.cn`), else the public cloud's."""
+    host = (urlsplit(endpoint).hostname or "").lower()
+    return next((audience for suffix, audience in SOVEREIGN_MONITOR_AUDIENCES.items() if host.endswith(suffix)),
+                PUBLIC_MONITOR_AUDIENCE)
 
 
 def make_credential(kind: str = "managed_identity", client_id: str | None = None) -> Any:
@@ -224,11 +237,16 @@ class SentinelSink(BatchingSink):
 
     def __init__(self, endpoint: str, rule_id: str, stream: str = DEFAULT_STREAM, *,
                  credential: Any = None, client_id: str | None = None, ca_file: str | None = None,
-                 client: Any = None, timeout: float = DEFAULT_TIMEOUT, delivery: DeliveryPolicy | None = None,
-                 dead_letter: Any = None, name: str | None = None, **client_options: Any) -> None:
+                 audience: str | None = None, client: Any = None, timeout: float = DEFAULT_TIMEOUT,
+                 delivery: DeliveryPolicy | None = None, dead_letter: Any = None, name: str | None = None,
+                 **client_options: Any) -> None:
         self.timeout = timeout = seconds(timeout, "timeout", "sentinel")
         if not endpoint.startswith("https://"):
             raise ConfigError("the data collection endpoint must be an https:// URL", key="endpoint")
+        # A token for another cloud's audience is refused (401): the SDK asks for the public cloud's unless told.
+        self.audience = (audience or monitor_audience(endpoint)).rstrip("/")
+        if not self.audience.startswith("https://"):
+            raise ConfigError("the token audience is an https:// URL such as https://monitor.azure.us", key="audience")
         if not rule_id.startswith("dcr-"):
             raise ConfigError("the rule id is the DCR's immutable id, 'dcr-' and 32 hex digits", key="rule_id")
         super().__init__(name=name or f"sentinel:{urlsplit(endpoint).hostname}/{rule_id}/{stream}",
@@ -240,6 +258,7 @@ class SentinelSink(BatchingSink):
                 credential = make_credential(credential or "managed_identity", client_id)
             credential = RedactedTokens.wrap(credential)     # a credential object given in Python too
             options: dict[str, Any] = {"retry_total": 0, "permit_redirects": False,
+                                       "credential_scopes": [f"{self.audience}/.default"],
                                        "user_agent": f"wia-security/{__version__}",
                                        "connection_timeout": min(timeout, CONNECT_TIMEOUT), "read_timeout": timeout}
             if ca_file:
@@ -265,7 +284,7 @@ class SentinelSink(BatchingSink):
         delivery = options.pop("delivery", None)
         if policy_keys:
             delivery = DeliveryPolicy.from_mapping(policy_keys, base=delivery, source="sentinel URL")
-        for key in ("credential", "client_id", "ca_file", "timeout"):
+        for key in ("credential", "client_id", "ca_file", "timeout", "audience"):
             if key in query and key not in options:
                 options[key] = query.pop(key)
         if query:
