@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -98,13 +99,37 @@ def _parses(text: bytes) -> bool:
         return False
 
 
+def _wait_until_reading(proc: subprocess.Popen, source: Path, timeout: float = 60.0) -> None:
+    """Returns once `proc` has read from `source` (its offset there, from /proc, is past 0) or has ended.
+
+    The kill delays count from here, not from the start: on a loaded machine (CI's 2 cores running the
+    suite in several workers) Python's start-up alone can outlast every delay, and no kill would land
+    mid-run. Off Linux (no /proc) it returns at once."""
+    fds = Path(f"/proc/{proc.pid}/fd")
+    if not fds.is_dir():
+        return
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            for fd in fds.iterdir():
+                if os.readlink(fd) == str(source):
+                    pos = Path(f"/proc/{proc.pid}/fdinfo/{fd.name}").read_text().split("\n", 1)[0]
+                    if int(pos.split()[1]) > 0:
+                        return
+        except (OSError, ValueError, IndexError):
+            pass                                # the process is ending, or an fd closed while listed
+        time.sleep(0.002)
+
+
 def _trials(cmd: list[str], cwd: Path, seed: int, trials: int, inspect, longest: float = 0.7) -> int:
-    """Runs `cmd` `trials` times, each SIGKILLed after a seeded random delay, calling inspect() after each."""
+    """Runs `cmd` `trials` times, each SIGKILLed a seeded random delay after it began reading its input
+    (cmd[0]), calling inspect() after each."""
     rnd = random.Random(seed)
     kills = 0
     for _ in range(trials):
         proc = _forward(*cmd, cwd=cwd)
-        kills += _kill_after(proc, rnd.uniform(0.1, longest))
+        _wait_until_reading(proc, Path(cmd[0]))
+        kills += _kill_after(proc, rnd.uniform(0.0, longest - 0.1))
         inspect()
     return kills
 
