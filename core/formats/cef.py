@@ -29,7 +29,7 @@ from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
 from .base import Format, MemberOutcome, all_or_nothing, guarded_members
 from .keyvalue import (check_own_event, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
-                       TIME_OF_READING, line_members, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
+                       TIME_OF_READING, line_members, refuse_quoted, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
                        odd_backslashes, read_time, syslog_time)
 
 CEF_VERSION = "0"
@@ -243,6 +243,7 @@ def split_line(line: str | bytes) -> CefRecord:
     at = text.find("CEF:")
     if at < 0:
         raise ConversionError("cef", "no 'CEF:' header in the line", path="header")
+    refuse_quoted(text, at, "cef")
     head, end = header_fields(text, at, 7, format_name="cef", escaped="\\|", after=" after 'CEF:'")
     version, vendor, product, product_version, class_id, name, severity = head
     return CefRecord(version[len("CEF:"):], vendor, product, product_version, class_id, name, severity,

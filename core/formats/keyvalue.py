@@ -93,6 +93,19 @@ def line_text(line: Any, format_name: str) -> str:
     return line.rstrip("\r\n")
 
 
+def refuse_quoted(text: str, at: int, format_name: str) -> None:
+    """Refuses a line that is a quoted string holding a line (`"CEF:0|...",` as a pretty-printed JSON list
+    of lines has them when read one line at a time, or a CSV cell): read as is, the quote would be a syslog
+    prefix, the last key's value would end with `"` or `",` and JSON escapes would be kept as text. `at`:
+    where the header starts in `text`."""
+    if text[:at].strip() == '"' and text.rstrip().endswith(('"', '",')):
+        upper = format_name.upper()
+        raise ConversionError(format_name, f"the line is a quoted string (a line of a JSON list of lines, or of a CSV "
+                              f"export?), not a {upper} line: its quotes and escapes would be read as {upper} text; give "
+                              f"one {upper} line per line, or read a JSON list with parse(doc, from_={format_name!r})",
+                              path="line")
+
+
 def line_members(fmt: Format, doc: Any, read_line: Callable[[Any], dict[str, Any]]) -> list[MemberOutcome]:
     """The outcomes of a document: one line (one outcome; a refusal's path is the line's own:
     `extension/cnt`, `header`, `/data/incident_id`), or a JSON list of lines, read line by line so one bad

@@ -32,7 +32,7 @@ from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
 from .base import Format, MemberOutcome, all_or_nothing, guarded_members
 from .keyvalue import (check_own_event, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
-                       line_members, encode_fields, foreign_alert, java_time_format, header_fields, iso_ms, leaves, line_text,
+                       line_members, refuse_quoted, encode_fields, foreign_alert, java_time_format, header_fields, iso_ms, leaves, line_text,
                        odd_backslashes, read_time, syslog_time)
 
 SPEC_VERSION = "2.0"
@@ -262,6 +262,7 @@ def split_line(line: str | bytes) -> LeefRecord:
     at = text.find("LEEF:")
     if at < 0:
         raise ConversionError("leef", "no 'LEEF:' header in the line", path="header")
+    refuse_quoted(text, at, "leef")
     head, end = header_fields(text, at, 5, format_name="leef", escaped=None)
     version = head[0][len("LEEF:"):]
     if version.startswith("2"):
