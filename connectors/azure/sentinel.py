@@ -59,6 +59,10 @@ CLIENT_OPTIONS = frozenset({"read_timeout", "connection_timeout", "proxies", "lo
 #: `credential_scopes=["https://monitor.azure.us/.default"]` for `*.ingest.monitor.azure.us`).
 PUBLIC_MONITOR_AUDIENCE = "https://monitor.azure.com"
 SOVEREIGN_MONITOR_AUDIENCES = {".azure.us": "https://monitor.azure.us", ".azure.cn": "https://monitor.azure.cn"}
+#: Azure Resource Manager's token audience (the incidents API), in the public cloud and by the sovereign clouds'
+#: Resource Manager hosts (a management client there takes `credential_scopes=[<resource manager>/.default]`).
+PUBLIC_ARM_AUDIENCE = "https://management.azure.com"
+SOVEREIGN_ARM_HOSTS = frozenset({"management.usgovcloudapi.net", "management.chinacloudapi.cn"})
 #: A 403 from the Logs Ingestion API (OperationFailed, "does not have access to ingest data for the data
 #: collection rule") while the identity's role on the DCR is new: "The permissions may take up to 30 minutes
 #: to propagate" (azure-monitor-ingestion TROUBLESHOOTING.md). The service's 403 is retried until this long
@@ -134,6 +138,18 @@ def monitor_audience(endpoint: str) -> str:
     host = (urlsplit(endpoint).hostname or "").lower()
     return next((audience for suffix, audience in SOVEREIGN_MONITOR_AUDIENCES.items() if host.endswith(suffix)),
                 PUBLIC_MONITOR_AUDIENCE)
+
+
+def arm_audience(base_url: str | None) -> str:
+    """Resource Manager's token audience for `base_url`: a sovereign cloud's own host, else the public cloud's."""
+    host = (urlsplit(base_url or "").hostname or "").lower()
+    return f"https://{host}" if host in SOVEREIGN_ARM_HOSTS else PUBLIC_ARM_AUDIENCE
+
+
+def checked_audience(audience: str) -> str:
+    if not isinstance(audience, str) or not audience.startswith("https://"):
+        raise ConfigError("the token audience is an https:// URL such as https://monitor.azure.us", key="audience")
+    return audience.rstrip("/")
 
 
 def make_credential(kind: str = "managed_identity", client_id: str | None = None) -> Any:
@@ -244,9 +260,7 @@ class SentinelSink(BatchingSink):
         if not endpoint.startswith("https://"):
             raise ConfigError("the data collection endpoint must be an https:// URL", key="endpoint")
         # A token for another cloud's audience is refused (401): the SDK asks for the public cloud's unless told.
-        self.audience = (audience or monitor_audience(endpoint)).rstrip("/")
-        if not self.audience.startswith("https://"):
-            raise ConfigError("the token audience is an https:// URL such as https://monitor.azure.us", key="audience")
+        self.audience = checked_audience(audience or monitor_audience(endpoint))
         if not rule_id.startswith("dcr-"):
             raise ConfigError("the rule id is the DCR's immutable id, 'dcr-' and 32 hex digits", key="rule_id")
         super().__init__(name=name or f"sentinel:{urlsplit(endpoint).hostname}/{rule_id}/{stream}",
@@ -510,8 +524,11 @@ class SentinelIncidents(BaseSink):
 
     def __init__(self, subscription_id: str, resource_group: str, workspace: str, *, credential: Any = None,
                  client_id: str | None = None, base_url: str | None = None, ca_file: str | None = None,
-                 client: Any = None, timeout: float = DEFAULT_TIMEOUT, **client_options: Any) -> None:
+                 audience: str | None = None, client: Any = None, timeout: float = DEFAULT_TIMEOUT,
+                 **client_options: Any) -> None:
         self.subscription_id, self.resource_group, self.workspace = subscription_id, resource_group, workspace
+        # Resource Manager's audience of base_url's cloud: a public cloud token is refused (401) in a sovereign one
+        self.audience = checked_audience(audience or arm_audience(base_url))
         self.name = f"sentinel-incidents:{resource_group}/{workspace}"
         # bounded as the rows connector's: azure-core alone waits 300 s for an answer, on each of 4 tries
         self.timeout = timeout = seconds(timeout, "timeout", "sentinel-incidents")
@@ -521,11 +538,10 @@ class SentinelIncidents(BaseSink):
                 credential = make_credential(credential or "managed_identity", client_id)
             credential = RedactedTokens.wrap(credential)     # a credential object given in Python too
             options: dict[str, Any] = {"retry_total": 3, "permit_redirects": False,
-                                       "connection_timeout": min(timeout, CONNECT_TIMEOUT), "read_timeout": timeout}
+                                       "connection_timeout": min(timeout, CONNECT_TIMEOUT), "read_timeout": timeout,
+                                       "credential_scopes": [f"{self.audience}/.default"]}
             if base_url:
                 options["base_url"] = base_url
-                options["credential_scopes"] = client_options.pop("credential_scopes",
-                                                                  ["https://management.azure.com/.default"])
             if ca_file:
                 options["connection_verify"] = checked_ca_file(ca_file)
             remember_proxy_credentials(client_options.get("proxies") or {})     # azure-core's proxies option
@@ -538,7 +554,7 @@ class SentinelIncidents(BaseSink):
         parts = urlsplit(url)
         sub, group, workspace = parse_workspace_id(unquote(parts.path))
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        for key in ("credential", "client_id", "ca_file", "base_url", "timeout"):
+        for key in ("credential", "client_id", "ca_file", "base_url", "timeout", "audience"):
             if key in query and key not in options:
                 options[key] = query.pop(key)
         if query:

@@ -13,8 +13,8 @@ No Azure emulator exists for these APIs, so this is a *contract* server, driven 
   a classification), GET, LIST (with `$top` paging through `nextLink`).
 - App Service managed identity endpoint (`IDENTITY_ENDPOINT`, plain http on loopback as in App
   Service): `X-IDENTITY-HEADER` must match, answers `{access_token, expires_on, resource, token_type}`.
-  Tokens are audience-bound: one asked for another resource than `ingestion_audience` (the public
-  cloud's by default, a sovereign cloud's when set) or ARM's is refused by the APIs with 401.
+  Tokens are audience-bound: one asked for another resource than `ingestion_audience` or
+  `management_audience` (the public cloud's by default, a sovereign cloud's when set) is refused with 401.
 
 azure-core refuses a bearer token over plain http, hence TLS with a throwaway certificate the tests
 trust through the clients' `connection_verify`.
@@ -97,6 +97,8 @@ class SentinelState:
     max_request_bytes: int = MAX_INGESTION_REQUEST_BYTES
     #: the audience the ingestion endpoint's cloud takes tokens for (a sovereign cloud's: https://monitor.azure.us)
     ingestion_audience: str = MONITOR_SCOPE
+    #: the audience the management endpoint's cloud takes tokens for (https://management.usgovcloudapi.net ...)
+    management_audience: str = MANAGEMENT_SCOPE
 
     def fail_next(self, status: int, times: int = 1, *, retry_after: str | None = None,
                   code: str = "ServiceUnavailable") -> None:
@@ -189,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
         state.token_requests.append({k: v[0] for k, v in query.items()})
         # A token is for one audience, and a service takes only its own (Entra ID access tokens' `aud`): a token
         # asked for another resource than this cloud's ingestion or management audience is refused when used.
-        known = resource.rstrip("/") in (state.ingestion_audience, MANAGEMENT_SCOPE)
+        known = resource.rstrip("/") in (state.ingestion_audience, state.management_audience)
         token = state.token if known else f"{state.token}-aud-{secrets.token_hex(4)}"
         self._reply(200, {"access_token": token, "expires_on": str(int(time.time()) + 3600),
                           "resource": resource, "token_type": "Bearer"})

@@ -66,3 +66,38 @@ def test_an_audience_that_is_not_an_https_url_is_refused():
     with pytest.raises(ConfigError) as caught:
         SentinelSink("https://x.ingest.monitor.azure.com", DCR, audience="monitor.azure.us")
     assert caught.value.key == "audience"
+
+
+GOVERNMENT_ARM = "https://management.usgovcloudapi.net"
+WORKSPACE = ("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-sec/providers/"
+             "Microsoft.OperationalInsights/workspaces/ws-sec")
+
+
+def test_contract_incidents_take_the_audience_of_their_cloud(sentinel, samples):
+    """Resource Manager in Azure Government takes tokens for its own host; the incidents client asked for the
+    public cloud's whatever base_url said, and refused an audience key."""
+    sentinel.state.management_audience = GOVERNMENT_ARM
+    sink = open_sink(f"sentinel-incidents://{WORKSPACE}?base_url={sentinel.endpoint}&ca_file={sentinel.ca_file}"
+                     f"&audience={GOVERNMENT_ARM}")
+    try:
+        report = sink.send([samples["incident-sample"]])
+    finally:
+        sink.close()
+    assert report.delivered == 1 and not report.failed, report.failed[:1]
+    assert [r["resource"] for r in sentinel.state.token_requests] == [GOVERNMENT_ARM]
+    assert len(sentinel.state.incidents) == 1
+
+
+@pytest.mark.parametrize("base_url,audience", [
+    (None, "https://management.azure.com"),
+    ("https://management.azure.com", "https://management.azure.com"),
+    ("https://management.usgovcloudapi.net/", "https://management.usgovcloudapi.net"),
+    ("https://management.chinacloudapi.cn", "https://management.chinacloudapi.cn"),
+])
+def test_the_incidents_audience_follows_base_url(base_url, audience):
+    from wia_security.connectors.azure.sentinel import SentinelIncidents
+    sink = SentinelIncidents("s", "rg", "ws", base_url=base_url, credential="default")
+    try:
+        assert sink.audience == audience
+    finally:
+        sink.close()
