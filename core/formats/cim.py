@@ -456,7 +456,9 @@ class CimFormat(Format):
             raise ConversionError(self.name, f"cannot tell the WIA event type of this document (wia_type {etype!r}; "
                                   "no data model, field prefix or `tag` names one)", path=f"{at}/wia_type")
         if not is_number(fields.get("_time")):
-            raise ConversionError(self.name, "_time (epoch seconds or an ISO 8601 time) is required", path=f"{at}/_time")
+            why = ("_time (epoch seconds or an ISO 8601 time) is required" if fields.get("_time") is None else
+                   f"_time {fields['_time']!r:.60} is neither epoch seconds nor an ISO 8601 time")
+            raise ConversionError(self.name, why, path=f"{at}/_time")
         severity = fields.get("wia_severity")
         if not is_number(severity):
             severity = {"critical": 8, "high": 6, "medium": 4, "low": 2, "informational": 0}.get(

@@ -54,3 +54,16 @@ def test_convert_names_the_line_and_the_pointer_of_an_export_row(tmp_path, capsy
            f"is required" in err
     [letter] = [json.loads(line) for line in dead.read_text().splitlines()]
     assert letter["errors"][0]["path"] == "/result/_time"
+
+
+@pytest.mark.parametrize("value,why", [
+    ("Jan 15 2024", "_time 'Jan 15 2024' is neither epoch seconds nor an ISO 8601 time"),
+    ("2024-13-45T00:00:00Z", "_time '2024-13-45T00:00:00Z' is neither epoch seconds nor an ISO 8601 time"),
+    (None, "_time (epoch seconds or an ISO 8601 time) is required"),
+])
+def test_an_unreadable_time_is_not_called_missing(value: Any, why: str) -> None:
+    """A `_time` that is there but unreadable was refused as 'required', as if absent."""
+    for doc, at in _shapes({**TRAFFIC, "_time": value}):
+        with pytest.raises(ConversionError) as info:
+            get_format("cim").to_wia(doc)
+        assert info.value.path == f"{at}/_time" and info.value.reason == why, (at, str(info.value))
