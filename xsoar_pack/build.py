@@ -69,20 +69,22 @@ def core_zip() -> bytes:
             info = zipfile.ZipInfo(str(Path("wia_security") / rel), date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, path.read_bytes())
-        for wheel in library_wheels():
-            with zipfile.ZipFile(wheel) as whl:
-                for name in whl.namelist():
-                    if name.endswith("/") or "__pycache__" in name or name.endswith((".pyc", ".pyo")):
-                        continue
-                    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    zf.writestr(info, whl.read(name))      # the package and its dist-info (license)
+        # the wheels' folder goes when the zip is made (one left in /tmp per build before)
+        with tempfile.TemporaryDirectory(prefix="wia-xsoar-wheels-") as wheels:
+            for wheel in library_wheels(Path(wheels)):
+                with zipfile.ZipFile(wheel) as whl:
+                    for name in whl.namelist():
+                        if name.endswith("/") or "__pycache__" in name or name.endswith((".pyc", ".pyo")):
+                            continue
+                        info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+                        info.compress_type = zipfile.ZIP_DEFLATED
+                        zf.writestr(info, whl.read(name))      # the package and its dist-info (license)
     return buffer.getvalue()
 
 
-def library_wheels() -> list[Path]:
-    """Pure-Python wheels of EMBEDDED_LIBRARIES (a library that needs compiled code fails here)."""
-    target = Path(tempfile.mkdtemp(prefix="wia-xsoar-wheels-"))
+def library_wheels(target: Path) -> list[Path]:
+    """Pure-Python wheels of EMBEDDED_LIBRARIES (a library that needs compiled code fails here), downloaded
+    into target."""
     subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
                     "--only-binary=:all:", "--platform", "any", "--python-version", TARGET_PYTHON, "--implementation", "py",
                     "-d", str(target), *EMBEDDED_LIBRARIES], check=True)

@@ -4,6 +4,7 @@ and runs in a bare interpreter with only the XSOAR stand-ins and requests (the d
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -245,3 +246,13 @@ def test_unified_integration_never_imports_or_writes_through_what_others_planted
     (planted_tmp,) = [p for p in shared_tmp.iterdir() if p.name.endswith(".tmp")]   # left as it was planted
     assert planted_tmp.is_symlink() and old_zip.is_symlink() == (planted == "symlink")
     assert sorted(p.name for p in shared_tmp.iterdir()) == sorted([old_zip.name, planted_tmp.name])
+
+
+def test_the_core_zip_leaves_no_wheel_folder_behind(build, tmp_path, monkeypatch):
+    """The embedded libraries' wheels are downloaded into a temporary folder that goes with the build (one
+    wia-xsoar-wheels-* folder was left in /tmp per build, for every test run and `make` of the pack)."""
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with zipfile.ZipFile(io.BytesIO(build.core_zip())) as zf:
+        assert "kafka/__init__.py" in zf.namelist() and "wia_security/__init__.py" in zf.namelist()
+    assert list(tmp_path.iterdir()) == []
