@@ -10,14 +10,13 @@ behind ours (`clock_offset`), so tests move time on the server instead of sleepi
 """
 from __future__ import annotations
 
+import io
 import json
-import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -127,9 +126,9 @@ class Medallion:
 
     def reset(self) -> None:
         from medallion.backends.memory_backend import MemoryBackend
-        path = Path(tempfile.mkdtemp(prefix="wia-medallion-")) / "data.json"
-        path.write_text(json.dumps(_data(self.url)))
-        self.app.medallion_backend = MemoryBackend(filename=str(path))
+        # MemoryBackend reads a file object as well as a path: no data file per test (one per test in /tmp,
+        # never removed, was thousands of wia-medallion-* folders after a few runs)
+        self.app.medallion_backend = MemoryBackend(filename=io.StringIO(json.dumps(_data(self.url))))
         self.server.app.unordered = None
         self.clock_offset = 0.0
 
@@ -145,10 +144,10 @@ class Medallion:
 
 
 @pytest.fixture(scope="session")
-def medallion_server():
+def medallion_server(tmp_path_factory):
     medallion = pytest.importorskip("medallion", reason="medallion is in the test extra")
     from werkzeug.serving import make_server
-    folder = Path(tempfile.mkdtemp(prefix="wia-medallion-"))
+    folder = tmp_path_factory.mktemp("medallion")
     (folder / "data.json").write_text(json.dumps(_data("http://127.0.0.1")))
     (folder / "config.json").write_text(json.dumps({
         "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
