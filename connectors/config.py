@@ -148,7 +148,21 @@ class Destination:
             match = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
             if match is None:
                 raise
-            raise ConfigError(f"unknown option for the {scheme} destination", key=f"{where}.{match.group(1)}") from None
+            raise ConfigError(f"unknown option for the {scheme} destination; known: {', '.join(_keywords(cls))} and "
+                              f"the delivery keys", key=f"{where}.{match.group(1)}") from None
+
+
+#: constructor keywords that are Python plumbing, not options of a config file
+_PLUMBING = frozenset({"self", "url", "host", "port", "transport", "delivery", "dead_letter", "name", "sleep", "clock",
+                       "client", "client_options", "options", "machinery"})
+
+
+def _keywords(cls: Any) -> list[str]:
+    """The options a sink class's constructor takes (an unknown one was given), for the error message."""
+    import inspect
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return [f"{p.name}_env / {p.name}_file" if is_secret_key(p.name) else p.name for p in parameters
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in _PLUMBING]
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """QRadar: LEEF 2.0 (or CEF) over syslog — UDP, TCP with RFC 6587 octet counting, TLS — and offense read-back over REST.
 
-Sink URLs: `qradar+tcp://qradar.example:514`, `qradar+udp://...:514`, `qradar+tls://...:6514?ca_certs=/ca.pem`;
+Sink URLs: `qradar+tcp://qradar.example:514`, `qradar+udp://...:514`, `qradar+tls://...:6514?ca_file=/ca.pem`;
 `syslog+tls://...?format=cef` sends CEF instead (ArcSight, Sentinel's AMA collector).
 
 Framing (IBM "LEEF event components": the optional syslog header must follow RFC 3164 or RFC
@@ -39,7 +39,7 @@ from wia_security.timeutil import from_epoch_ms
 from .config import reveal
 from .delivery.batching import Batch, BatchingSink, Outcome, classify_exception
 from .delivery.policy import DeliveryPolicy, parse_retry_after
-from .delivery.urls import boolean, seconds, warn_plain_http_secret, warn_tls_off
+from .delivery.urls import seconds, tls_options, tls_verification, warn_plain_http_secret
 
 TRANSPORTS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"udp": 514, "tcp": 514, "tls": 6514}
@@ -56,8 +56,11 @@ CLOSE_DRAIN_SECONDS = 2.0
 APP_NAME = "wia-security"
 #: WIA severity band -> RFC 5424 severity (1 alert .. 6 informational).
 SYSLOG_SEVERITY = {"emergency": 1, "critical": 2, "high": 3, "medium": 4, "low": 5, "informational": 6, "unknown": 5}
-_URL_KEYS = {"format", "facility", "hostname", "ca_certs", "verify", "server_name", "timeout", "max_message_bytes",
-             "delimiter"}
+#: URL query keys besides the delivery policy's; `ca_certs` and `verify` are older spellings of ca_file and
+#: tls_verify, still read
+_URL_KEYS = ("format", "facility", "hostname", "tls_verify", "ca_file", "server_name", "timeout", "max_message_bytes",
+             "delimiter", "ca_certs", "verify")
+_OLD_TLS_KEYS = ("ca_certs", "verify")
 
 
 def syslog_message(payload: str, event: dict[str, Any], *, hostname: str, facility: int = DEFAULT_FACILITY) -> bytes:
@@ -85,8 +88,8 @@ class SyslogSink(BatchingSink):
     max_batch_bytes = MAX_BATCH_BYTES
 
     def __init__(self, host: str, port: int | None = None, *, transport: str = "tcp", format: str = "leef",
-                 facility: int = DEFAULT_FACILITY, hostname: str | None = None, ca_certs: str | None = None,
-                 verify: bool = True, server_name: str | None = None, timeout: float = 10.0,
+                 facility: int = DEFAULT_FACILITY, hostname: str | None = None, tls_verify: bool | None = None,
+                 ca_file: str | None = None, ca_certs: str | None = None, verify: bool | None = None, server_name: str | None = None, timeout: float = 10.0,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, delimiter: str | None = None,
                  delivery: DeliveryPolicy | None = None, dead_letter: Any = None, name: str | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -110,14 +113,12 @@ class SyslogSink(BatchingSink):
         self.format_options = {"delimiter": delimiter} if delimiter and format == "leef" else {}
         self._sock: socket.socket | None = None
         self._tls: ssl.SSLContext | None = None
+        # tls_verify / ca_file as every connector reads them (verify / ca_certs: the older spellings)
+        tls = tls_options({"tls_verify": tls_verify, "ca_file": ca_file, "verify": verify, "ca_certs": ca_certs})
         if transport == "tls":
-            try:
-                self._tls = ssl.create_default_context(cafile=ca_certs)
-            except (OSError, ssl.SSLError) as exc:     # a missing or unreadable CA file: say which option
-                raise ConfigError(f"cannot load the CA file {ca_certs}: {getattr(exc, 'strerror', None) or exc}",
-                                  key="ca_certs") from None
-            if not verify:
-                warn_tls_off(self.name, "verify=false")
+            verification = tls_verification(self.name, *tls)      # a CA file that cannot be read: ConfigError
+            self._tls = ssl.create_default_context(cafile=verification if isinstance(verification, str) else None)
+            if verification is False:
                 self._tls.check_hostname = False
                 self._tls.verify_mode = ssl.CERT_NONE
             self.server_name = server_name or host
@@ -131,10 +132,12 @@ class SyslogSink(BatchingSink):
             raise ConfigError("a syslog destination needs a host", key="url", source=f"{scheme}://")
         query = dict(parse_qsl(parts.query))
         policy = {k: query.pop(k) for k in list(query) if k in DeliveryPolicy.keys()}
-        unknown = set(query) - _URL_KEYS
+        unknown = set(query) - set(_URL_KEYS)
         if unknown:
-            raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}", key=sorted(unknown)[0],
-                              source=f"{scheme}://{parts.hostname}")
+            names = [k for k in _URL_KEYS if k not in _OLD_TLS_KEYS]
+            raise ConfigError(f"unknown syslog option(s) {', '.join(sorted(unknown))}; known: {', '.join(names)} "
+                              f"(tls_verify / ca_file also as verify / ca_certs) and the delivery keys",
+                              key=sorted(unknown)[0], source=f"{scheme}://{parts.hostname}")
         where = f"{scheme}://{parts.hostname}"
         for key, value in query.items():
             if key in ("facility", "max_message_bytes"):
@@ -143,8 +146,6 @@ class SyslogSink(BatchingSink):
                 options.setdefault(key, int(value))
             elif key == "timeout":
                 options.setdefault(key, seconds(value, key, where))
-            elif key == "verify":
-                options.setdefault(key, boolean(value, key, where))
             else:
                 options.setdefault(key, value)
         if policy:
@@ -267,21 +268,24 @@ OFFENSE_NAMESPACE = uuid.UUID("0b7c2f8e-4c3d-5a61-9e0f-7d2a1b3c4e5f")
 class QRadarClient:
     """A small client for the QRadar REST API (IBM "QRadar API" reference, /siem/offenses endpoint)."""
 
-    def __init__(self, url: str, *, token: Any, version: str = API_VERSION, verify: bool | str = True,
-                 timeout: float = 30.0, max_page_bytes: int = MAX_PAGE_BYTES, page_seconds: float = PAGE_SECONDS) -> None:
+    def __init__(self, url: str, *, token: Any, version: str = API_VERSION, tls_verify: bool | None = None,
+                 ca_file: str | None = None, verify: bool | str | None = None, timeout: float = 30.0,
+                 max_page_bytes: int = MAX_PAGE_BYTES, page_seconds: float = PAGE_SECONDS) -> None:
+        """`tls_verify` / `ca_file` as every connector reads them; `verify` (True, False or a CA bundle's path,
+        requests' name) is their older spelling, still read."""
         from .delivery.http import new_session
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.max_page_bytes, self.page_seconds = max_page_bytes, page_seconds
         warn_plain_http_secret(f"qradar:{urlsplit(self.url).netloc}", self.url, "SEC token")
-        if verify is False:
-            warn_tls_off(f"qradar:{urlsplit(self.url).netloc}", "verify=False")
+        verification = tls_verification(f"qradar:{urlsplit(self.url).netloc}", *tls_options(
+            {"tls_verify": tls_verify, "ca_file": ca_file, "verify": verify}))
         sec = reveal(token)
         if not isinstance(sec, str) or not sec.strip():
             # an empty SEC header only earns a 401 per request, read as a wrong token
             raise ConfigError("a QRadar authorized service token (SEC) is required", key="token")
         # new_session: an explicit CA path or verify=False is not overridden by REQUESTS_CA_BUNDLE
-        self.session = new_session(verify=verify, headers={"SEC": sec, "Version": version,
+        self.session = new_session(verify=verification, headers={"SEC": sec, "Version": version,
                                                            "Accept": "application/json"})
 
     def __repr__(self) -> str:

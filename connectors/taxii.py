@@ -48,8 +48,8 @@ from wia_security.timeutil import parse_iso
 from .base import Rejected
 from .config import resolve_options, reveal
 from .delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
-from .delivery.http import is_retryable_status
-from .delivery.urls import warn_plain_http_secret
+from .delivery.http import is_retryable_status, new_session
+from .delivery.urls import tls_options, tls_verification, warn_plain_http_secret
 
 log = logging.getLogger("wia_security.connectors.taxii")
 
@@ -133,6 +133,11 @@ class TaxiiClient:
 
     def _endpoint(self, cls: type, url: str) -> Any:
         endpoint = cls(url, verify=self.verify, **self._auth)
+        # taxii2-client's plain requests.Session lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a CA file given
+        # here (psf/requests#3829): verification then failed against the system CAs. new_session keeps it.
+        session = new_session(verify=self.verify)
+        session.auth = endpoint._conn.session.auth
+        endpoint._conn.session = session
         endpoint._conn.session.hooks["response"].append(self._remember_headers)
         return endpoint
 
@@ -303,7 +308,8 @@ class TaxiiSink(BatchingSink):
     body_prefix, body_suffix = ENVELOPE_PREFIX, ENVELOPE_SUFFIX
 
     def __init__(self, collection_url: str, *, user: str | None = None, password: Any = None, token: Any = None,
-                 verify: bool | str = True, status_timeout: float = DEFAULT_STATUS_TIMEOUT,
+                 tls_verify: bool | None = None, ca_file: str | None = None, verify: bool | str | None = None,
+                 status_timeout: float = DEFAULT_STATUS_TIMEOUT,
                  max_content_length: int | None = None, send_extension_definition: bool = False,
                  delivery: DeliveryPolicy | None = None, dead_letter: Any = None, **machinery: Any) -> None:
         parts = urlsplit(collection_url)
@@ -311,7 +317,8 @@ class TaxiiSink(BatchingSink):
         if parts.scheme not in ("http", "https") or "/collections/" not in parts.path:
             raise ConfigError("expected taxii+https://HOST/API-ROOT/collections/ID/", key="url",
                               source=f"{parts.scheme}://{parts.hostname}")
-        self.client = TaxiiClient(collection_url, user=user, password=password, token=token, verify=verify)
+        self.client = TaxiiClient(collection_url, user=user, password=password, token=token,
+                                  verify=_verification(parts, tls_verify, ca_file, verify))
         self.collection = self.client.collection(collection_url)
         self.status_timeout = status_timeout
         if max_content_length is None:
@@ -327,7 +334,7 @@ class TaxiiSink(BatchingSink):
         super().__init__(name=f"taxii:{parts.hostname}{parts.path}", delivery=policy, dead_letter=dead_letter, **machinery)
 
     #: options besides the delivery policy's, in the URL query or as keywords / config-table keys
-    OPTIONS = ("user", "password", "token", "verify", "status_timeout", "max_content_length",
+    OPTIONS = ("user", "password", "token", "tls_verify", "ca_file", "verify", "status_timeout", "max_content_length",
                "send_extension_definition", "delivery", "dead_letter", "sleep", "clock")
 
     @classmethod
@@ -516,6 +523,14 @@ def _well_formed(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("type"), str) and isinstance(obj.get("id"), str)
 
 
+def _verification(parts: Any, tls_verify: Any, ca_file: Any, verify: Any) -> bool | str:
+    """taxii2-client's `verify` from tls_verify / ca_file as every connector reads them (`verify`, taxii2-client's
+    own name, true/false or a CA bundle's path: their older spelling, still read)."""
+    where = f"taxii+{parts.scheme}://{parts.hostname or ''}"
+    return tls_verification(f"taxii:{parts.hostname}{parts.path}", *tls_options(
+        {"tls_verify": tls_verify, "ca_file": ca_file, "verify": verify}, source=where))
+
+
 def taxii_options(url: str, options: dict[str, Any], known: Sequence[str], *, numbers: Sequence[str] = (),
                   integers: Sequence[str] = (), booleans: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
     """`taxii+https://host/.../collections/<id>/?k=v` and keyword options -> (the collection URL without its
@@ -536,17 +551,14 @@ def taxii_options(url: str, options: dict[str, Any], known: Sequence[str], *, nu
     policy = {k: merged.pop(k) for k in list(merged) if k in DeliveryPolicy.keys()}
     unknown = sorted(set(merged) - set(known))
     if unknown:
-        shown = [k for k in known if k not in ("delivery", "dead_letter", "sleep", "clock")]
+        shown = [k for k in known if k not in ("delivery", "dead_letter", "sleep", "clock", "verify")]
         more = " and the delivery keys" if "delivery" in known else ""
-        raise ConfigError(f"unknown TAXII option {unknown[0]!r}; known: {', '.join(shown)}{more}",
-                          key=unknown[0], source=where)
+        raise ConfigError(f"unknown TAXII option {unknown[0]!r}; known: {', '.join(shown)}{more} (tls_verify also "
+                          f"as verify, taxii2-client's name)", key=unknown[0], source=where)
     if policy:
         if "delivery" not in known:
             raise ConfigError("a TAXII source takes no delivery keys", key=sorted(policy)[0], source=where)
         merged["delivery"] = DeliveryPolicy.from_mapping(policy, base=merged.get("delivery"), source=where)
-    if isinstance(merged.get("verify"), str) and merged["verify"].strip().lower() in ("0", "1", "true", "false", "yes",
-                                                                                    "no", "on", "off"):
-        merged["verify"] = boolean(merged["verify"], "verify", where)     # else: a CA bundle's path
     for key in numbers:
         if isinstance(merged.get(key), str):
             merged[key] = seconds(merged[key], key, where)
@@ -568,7 +580,8 @@ class TaxiiSource:
     """A collection as WIA events, incrementally: each poll asks for what was added after the checkpoint."""
 
     #: options in the URL query or as keywords / config-table keys
-    OPTIONS = ("user", "password", "token", "verify", "page_size", "types", "batch_objects", "settle")
+    OPTIONS = ("user", "password", "token", "tls_verify", "ca_file", "verify", "page_size", "types", "batch_objects",
+               "settle")
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "TaxiiSource":
@@ -581,12 +594,14 @@ class TaxiiSource:
         return cls(target, **options)
 
     def __init__(self, collection_url: str, *, user: str | None = None, password: Any = None, token: Any = None,
-                 verify: bool | str = True, page_size: int = DEFAULT_PAGE_SIZE, types: Sequence[str] | None = None,
+                 tls_verify: bool | None = None, ca_file: str | None = None, verify: bool | str | None = None,
+                 page_size: int = DEFAULT_PAGE_SIZE, types: Sequence[str] | None = None,
                  batch_objects: int = DEFAULT_BATCH_OBJECTS, settle: float = DEFAULT_SETTLE_SECONDS) -> None:
         self.settle = _settle_seconds(settle)
         self._no_manifest = False                # Get Manifest failed once: the settle split uses Get Objects
         self._stored_past = False                # the poll's checkpoint lies past the horizon (poll)
-        self.client = TaxiiClient(collection_url, user=user, password=password, token=token, verify=verify)
+        self.client = TaxiiClient(collection_url, user=user, password=password, token=token,
+                                  verify=_verification(urlsplit(collection_url), tls_verify, ca_file, verify))
         self.collection = self.client.collection(collection_url)
         self.page_size = page_size
         self.batch_objects = batch_objects

@@ -251,6 +251,8 @@ def test_every_toml_example_loads_and_its_destinations_open(offline, monkeypatch
         for key, value in list(table.items()):
             if key.endswith("_env"):
                 monkeypatch.setenv(value, SECRET)
+            elif key == "ca_file":                  # checked when the destination opens: a real CA bundle
+                table[key] = SYSTEM_CA
             elif key.endswith("_file"):
                 secret = tmp_path / Path(value).name
                 secret.write_text(SECRET + "\n")

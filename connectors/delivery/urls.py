@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -169,7 +170,49 @@ def tls_verification(name: str, tls_verify: Any, ca_file: str | None) -> bool | 
     return ca_file or bool(tls_verify)
 
 
-def boolean(value: Any, key: str, source: str) -> bool:
+#: Every spelling of the two TLS options -> the option it spells. `tls_verify` and `ca_file` are the names; the
+#: others are the client libraries' names that some connectors took before, still read: elasticsearch-py's
+#: `verify` / `ca_certs` (Elasticsearch, OpenSearch, QRadar), taxii2-client's and requests' `verify` (TAXII,
+#: a MISP URL) and `verify_tls` (MISP, OTX, VirusTotal), either of which may hold a CA bundle's path.
+TLS_SPELLINGS = {"tls_verify": "tls_verify", "ca_file": "ca_file", "verify": "tls_verify", "verify_tls": "tls_verify",
+                 "ca_certs": "ca_file"}
+_BOOLEAN_WORDS = ("1", "true", "yes", "on", "0", "false", "no", "off")
+
+
+def tls_options(given: Mapping[str, Any], *, source: str | None = None) -> tuple[bool, str | None]:
+    """(tls_verify, ca_file) from options under any of their spellings (TLS_SPELLINGS; None = not given), for
+    `tls_verification`. An older `verify` / `verify_tls` holding a path, as requests and taxii2-client read it,
+    is the CA file. Two spellings of one option are refused naming both: which one was meant is a guess."""
+    found: dict[str, tuple[str, Any]] = {}          # option -> (the spelling used, value)
+    for spelling in sorted(given, key=lambda k: (k not in ("tls_verify", "ca_file"), k)):
+        value = given[spelling]
+        if value is None:
+            continue
+        option = TLS_SPELLINGS[spelling]
+        if (spelling != option and option == "tls_verify" and isinstance(value, str)
+                and value.strip().lower() not in _BOOLEAN_WORDS):
+            if not os.path.exists(value):           # verify=maybe: not read as a path
+                raise ConfigError(f"must be true or false, or the path of a CA bundle that exists, got {value!r}",
+                                  key=spelling, source=source)
+            option = "ca_file"                      # verify=/etc/ssl/corp-ca.pem
+        if option in found:
+            raise ConfigError(f"{found[option][0]} and {spelling} are two spellings of one option ({option}): "
+                              f"give only {option}", key=spelling, source=source)
+        found[option] = (spelling, value)
+    tls_verify = boolean(found["tls_verify"][1], found["tls_verify"][0], source) if "tls_verify" in found else True
+    spelling, ca_file = found.get("ca_file", ("ca_file", None))
+    if ca_file is not None and not isinstance(ca_file, str):
+        raise ConfigError(f"must be the path of a PEM file of CA certificates, got {ca_file!r}", key=spelling,
+                          source=source)
+    if ca_file and spelling != "ca_file":
+        try:                # checked here too, so that the error names the key that was written
+            checked_ca_file(ca_file)
+        except ConfigError as exc:
+            raise ConfigError(exc.reason, key=spelling, source=source) from None
+    return tls_verify, ca_file or None
+
+
+def boolean(value: Any, key: str, source: str | None) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()

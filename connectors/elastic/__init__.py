@@ -35,7 +35,7 @@ from ..config import reveal
 from ..delivery.batching import Batch, BatchingSink, BatchItem, Outcome
 from ..delivery.http import is_retryable_status
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
-from ..delivery.urls import boolean, seconds, warn_plain_http_secret
+from ..delivery.urls import boolean, seconds, tls_options, tls_verification, warn_plain_http_secret
 from . import template
 
 #: Elastic's bulk guidance: requests of a few MB to ~15 MB; `http.max_content_length` is 100 MB.
@@ -50,8 +50,11 @@ NAMINGS = ("daily", "datastream")
 RETRYABLE_ITEM_ERRORS = frozenset({"es_rejected_execution_exception", "rejected_execution_exception",
                                    "unavailable_shards_exception", "circuit_breaking_exception",
                                    "cluster_block_exception"})
-_URL_KEYS = {"index", "naming", "format", "install_template", "mapping_dialect", "verify", "ca_certs",
-             "request_timeout"}
+#: URL query keys besides the delivery policy's; `verify` and `ca_certs` (elasticsearch-py's names) are older
+#: spellings of tls_verify and ca_file, still read
+_URL_KEYS = ("index", "naming", "format", "install_template", "mapping_dialect", "tls_verify", "ca_file",
+             "request_timeout", "verify", "ca_certs")
+_OLD_TLS_KEYS = ("verify", "ca_certs")
 
 
 class ElasticSink(BatchingSink):
@@ -64,8 +67,8 @@ class ElasticSink(BatchingSink):
 
     def __init__(self, url: str, *, index: str = DEFAULT_INDEX, naming: str = "daily", format: str = "ecs",
                  install_template: bool = True, mapping_dialect: str | None = None, api_key: Any = None, username: str | None = None,
-                 password: Any = None, verify: bool = True, ca_certs: str | None = None,
-                 request_timeout: float = 30.0, client: Any = None, client_options: dict[str, Any] | None = None,
+                 password: Any = None, tls_verify: bool | None = None, ca_file: str | None = None,
+                 verify: bool | None = None, ca_certs: str | None = None, request_timeout: float = 30.0, client: Any = None, client_options: dict[str, Any] | None = None,
                  delivery: DeliveryPolicy | None = None, dead_letter: Any = None, name: str | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if naming not in NAMINGS:
@@ -94,9 +97,13 @@ class ElasticSink(BatchingSink):
             remember_basic_auth(username, reveal(password))
         if plain_key or username or password:
             warn_plain_http_secret(self.name, url, "API key" if plain_key else "password")
+        # tls_verify / ca_file as every connector reads them (verify / ca_certs: the older spellings)
+        verification = tls_verification(self.name, *tls_options(
+            {"tls_verify": tls_verify, "ca_file": ca_file, "verify": verify, "ca_certs": ca_certs}))
         self.client = client if client is not None else self._client(
-            url, api_key=plain_key, username=username, password=reveal(password), verify=verify,
-            ca_certs=ca_certs, request_timeout=request_timeout, extra=client_options or {})
+            url, api_key=plain_key, username=username, password=reveal(password), verify=verification is not False,
+            ca_certs=verification if isinstance(verification, str) else None, request_timeout=request_timeout,
+            extra=client_options or {})
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -111,13 +118,15 @@ class ElasticSink(BatchingSink):
                               key="url", source=f"{scheme}://{parts.hostname}")
         query = dict(parse_qsl(parts.query))
         policy_keys = {k: query.pop(k) for k in list(query) if k in DeliveryPolicy.keys()}
-        unknown = set(query) - _URL_KEYS
+        unknown = set(query) - set(_URL_KEYS)
         if unknown:
-            raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}", key=sorted(unknown)[0],
-                              source=f"{scheme}://{parts.hostname}")
+            names = [k for k in _URL_KEYS if k not in _OLD_TLS_KEYS]
+            raise ConfigError(f"unknown {cls.flavor} option(s) {', '.join(sorted(unknown))}; known: "
+                              f"{', '.join(names)} (tls_verify / ca_file also as verify / ca_certs) and the "
+                              f"delivery keys", key=sorted(unknown)[0], source=f"{scheme}://{parts.hostname}")
         where = f"{scheme}://{parts.hostname}"
         for key, value in query.items():
-            if key in ("install_template", "verify"):
+            if key == "install_template":
                 options.setdefault(key, boolean(value, key, where))
             elif key == "request_timeout":
                 options.setdefault(key, seconds(value, key, where))

@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from wia_security import jsonio
@@ -391,12 +391,12 @@ def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTI
 
 
 # -- client plumbing -------------------------------------------------------------------------------------
-def _client(url: str, key: str, verify_tls: bool | str, timeout: float | None) -> Any:
+def _client(url: str, key: str, tls: Mapping[str, Any], timeout: float | None) -> Any:
+    """pymisp's client; `tls`: tls_verify / ca_file under any of their spellings (delivery.urls.tls_options)."""
     remember(key)                            # masked if MISP ever echoes it in an error
-    from ..delivery.urls import warn_plain_http_secret, warn_tls_off
+    from ..delivery.urls import tls_options, tls_verification, warn_plain_http_secret
     warn_plain_http_secret(f"misp:{urlsplit(url).netloc}", url, "MISP API key")
-    if verify_tls is False:
-        warn_tls_off(f"misp:{urlsplit(url).netloc}", "verify=false")
+    verify_tls = tls_verification(f"misp:{urlsplit(url).netloc}", *tls_options(tls))
     from pymisp import PyMISP
     from pymisp.exceptions import PyMISPError
     try:
@@ -447,9 +447,9 @@ class MispSource:
     mapped to an invalid event) goes to `on_reject` as a `Rejected` naming where (`misp:events page P
     item I`) and why, with the record; without `on_reject` it raises ConversionError saying the same."""
 
-    def __init__(self, url: str, key: str, *, verify_tls: bool | str = True, page_size: int = DEFAULT_PAGE_SIZE,
-                 timeout: float | None = 30.0, retry: DeliveryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
+    def __init__(self, url: str, key: str, *, tls_verify: bool | None = None, ca_file: str | None = None,
+                 verify_tls: bool | str | None = None, page_size: int = DEFAULT_PAGE_SIZE, timeout: float | None = 30.0,
+                 retry: DeliveryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
                  on_reject: Callable[[Rejected], None] | None = None) -> None:
         if not key:
             raise ConfigError("a MISP API key is required", key="key")
@@ -458,7 +458,9 @@ class MispSource:
         self.retry = retry or DeliveryPolicy(max_attempts=4, initial_backoff=1.0)
         self._sleep = sleep
         self._records = RecordRejecter("misp", on_reject)
-        self.misp = _client(self.url, key, verify_tls, timeout)
+        # verify_tls (True, False or a CA bundle's path): the older spelling of tls_verify / ca_file
+        self.misp = _client(self.url, key, {"tls_verify": tls_verify, "ca_file": ca_file, "verify_tls": verify_tls},
+                            timeout)
         self._retry_after = _RetryAfter(self.misp)
 
     def __repr__(self) -> str:
@@ -559,8 +561,10 @@ class MispSink(BatchingSink):
     max_batch_events = 1        # /events/add takes one event per request
     pipelined = False           # callers read the ids a post learned right after send()
 
-    def __init__(self, url: str, key: str, *, verify_tls: bool | str = True, distribution: int = DEFAULT_DISTRIBUTION,
-                 tags: Sequence[str] = (), timeout: float | None = 30.0, **options: Any) -> None:
+    def __init__(self, url: str, key: str, *, tls_verify: bool | None = None, ca_file: str | None = None,
+                 verify_tls: bool | str | None = None, verify: bool | str | None = None,
+                 distribution: int = DEFAULT_DISTRIBUTION, tags: Sequence[str] = (), timeout: float | None = 30.0,
+                 **options: Any) -> None:
         if not key:
             raise ConfigError("a MISP API key is required (MISP_KEY or key=)", key="key")
         if distribution not in range(0, 6):
@@ -569,12 +573,16 @@ class MispSink(BatchingSink):
         self.url = url.rstrip("/")
         self.distribution = distribution
         self.tags = list(tags)
-        self.misp = _client(self.url, key, verify_tls, timeout)
+        # verify_tls (a config key) and verify (a URL key), True, False or a CA bundle's path: the older
+        # spellings of tls_verify / ca_file
+        self.misp = _client(self.url, key, {"tls_verify": tls_verify, "ca_file": ca_file, "verify_tls": verify_tls,
+                                            "verify": verify}, timeout)
         self._retry_after = _RetryAfter(self.misp)
 
     #: URL query keys and config-table keys besides the delivery policy's (`tag` may repeat in the URL)
-    URL_OPTIONS = ("distribution", "tag", "verify", "timeout")
-    OPTIONS = ("key", "distribution", "tags", "verify_tls", "timeout", "delivery", "dead_letter", "sleep", "clock")
+    URL_OPTIONS = ("distribution", "tag", "tls_verify", "ca_file", "verify", "verify_tls", "timeout")
+    OPTIONS = ("key", "distribution", "tags", "tls_verify", "ca_file", "verify", "verify_tls", "timeout", "delivery",
+               "dead_letter", "sleep", "clock")
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "MispSink":
@@ -582,7 +590,7 @@ class MispSink(BatchingSink):
         from the `key` option (a config file's key_env/key_file) or the MISP_KEY environment variable, never
         from the URL. Unknown keys are refused, naming the known ones."""
         from ..config import reveal
-        from ..delivery.urls import boolean, seconds
+        from ..delivery.urls import seconds
 
         parts = urlsplit(url)
         where = f"{parts.scheme}://{parts.hostname or ''}"
@@ -593,15 +601,17 @@ class MispSink(BatchingSink):
         policy = {k: query.pop(k)[-1] for k in list(query) if k in DeliveryPolicy.keys()}
         unknown = sorted(set(query) - set(cls.URL_OPTIONS)) or sorted(set(options) - set(cls.OPTIONS))
         if unknown:
-            known = sorted(set(cls.URL_OPTIONS + cls.OPTIONS[:-3]))
-            raise ConfigError(f"unknown MISP option {unknown[0]!r}; known: {', '.join(known)} and the delivery keys",
-                              key=unknown[0], source=where)
+            known = sorted(set(cls.URL_OPTIONS + cls.OPTIONS[:-3]) - {"verify", "verify_tls"})
+            raise ConfigError(f"unknown MISP option {unknown[0]!r}; known: {', '.join(known)} and the delivery keys "
+                              f"(tls_verify also as verify or verify_tls)", key=unknown[0], source=where)
         if policy:
             options["delivery"] = DeliveryPolicy.from_mapping(policy, base=options.get("delivery"), source=where)
         key = reveal(options.pop("key", None)) or os.environ.get("MISP_KEY", "")
-        verify: bool | str = options.pop("verify_tls", True)
-        if "verify" in query:
-            verify = boolean(query["verify"][-1], "verify", where)
+        for name in ("tls_verify", "ca_file", "verify", "verify_tls"):
+            if name in query:
+                if name in options:
+                    raise ConfigError(f"given in both the URL and the options: {name}", key=name, source=where)
+                options[name] = query[name][-1]
         distribution = options.pop("distribution", query.get("distribution", [DEFAULT_DISTRIBUTION])[-1])
         try:
             distribution = int(distribution)
@@ -613,7 +623,7 @@ class MispSink(BatchingSink):
             options["timeout"] = query["timeout"][-1]
         if "timeout" in options:
             options["timeout"] = seconds(options["timeout"], "timeout", where)
-        return cls(f"{scheme}://{parts.netloc}{parts.path}", key, verify_tls=verify, distribution=distribution,
+        return cls(f"{scheme}://{parts.netloc}{parts.path}", key, distribution=distribution,
                    tags=tags, **options)
 
     def encode(self, event: dict[str, Any]) -> bytes:

@@ -177,7 +177,8 @@ class OtxSource:
     """Polls subscribed pulses. `poll()` yields WIA events; `commit()` then saves the new cursor."""
 
     def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, state_path: str | None = None,
-                 page_size: int = DEFAULT_PAGE_SIZE, verify_tls: bool | str = True, timeout: tuple[float, float] = (10.0, 60.0),
+                 page_size: int = DEFAULT_PAGE_SIZE, tls_verify: bool | None = None, ca_file: str | None = None,
+                 verify_tls: bool | str | None = None, timeout: tuple[float, float] = (10.0, 60.0),
                  retry: DeliveryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
                  on_reject: Callable[[Rejected], None] | None = None, max_page_bytes: int = MAX_PAGE_BYTES,
                  page_seconds: float = PAGE_SECONDS) -> None:
@@ -194,11 +195,12 @@ class OtxSource:
         self.retry = retry or DeliveryPolicy(max_attempts=5, initial_backoff=2.0, max_backoff=60.0)
         self._sleep = sleep
         remember(api_key.strip())
-        from wia_security.connectors.delivery.urls import warn_plain_http_secret, warn_tls_off
+        from wia_security.connectors.delivery.urls import tls_options, tls_verification, warn_plain_http_secret
         warn_plain_http_secret(f"otx:{self._origin[1]}", self.base_url, "OTX API key")
-        if verify_tls is False:
-            warn_tls_off(f"otx:{self._origin[1]}", "verify_tls=False")
-        self.session = new_session(verify=verify_tls, headers={"X-OTX-API-KEY": api_key.strip(), "Accept": "application/json"})
+        # verify_tls (True, False or a CA bundle's path): the older spelling of tls_verify / ca_file
+        verification = tls_verification(f"otx:{self._origin[1]}", *tls_options(
+            {"tls_verify": tls_verify, "ca_file": ca_file, "verify_tls": verify_tls}))
+        self.session = new_session(verify=verification, headers={"X-OTX-API-KEY": api_key.strip(), "Accept": "application/json"})
         self.cursor: str | None = self._load_cursor()
         self._pending: str | None = None
         self.pages = 0
@@ -246,7 +248,7 @@ class OtxSource:
                 if isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
                     # retrying will not make the certificate trusted; say what to do instead
                     raise DeliveryError("OTX: TLS certificate verification failed (for a private CA give "
-                                        "verify_tls=/path/to/ca.pem)", sink="otx", retryable=False) from None
+                                        "ca_file=/path/to/ca.pem)", sink="otx", retryable=False) from None
                 error = DeliveryError(f"OTX unreachable: {type(exc).__name__}", sink="otx", retryable=True)
             except ValueError:
                 error = DeliveryError("OTX answered with something that is not JSON", sink="otx", retryable=True)

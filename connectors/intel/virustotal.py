@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -159,7 +160,8 @@ class VirusTotalEnricher:
     def __init__(self, api_key: str, *, host: str | None = None, cache: EnrichmentCache | None = None,
                  time_budget: float = DEFAULT_TIME_BUDGET, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
                  breaker: CircuitBreaker | None = None, quota_policy: DeliveryPolicy = QUOTA_POLICY,
-                 verify_tls: bool = True, clock: Callable[[], float] = time.monotonic,
+                 tls_verify: bool | None = None, ca_file: str | None = None, verify_tls: bool | None = None,
+                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigError("a VirusTotal API key is required", key="api_key")
@@ -177,12 +179,15 @@ class VirusTotalEnricher:
         self.request_timeout = request_timeout
         self.breaker = breaker or CircuitBreaker(clock=clock)
         self.quota_policy = quota_policy
-        self.verify_tls = verify_tls
-        from wia_security.connectors.delivery.urls import warn_plain_http_secret, warn_tls_off
+        from wia_security.connectors.delivery.urls import tls_options, tls_verification, warn_plain_http_secret
         if host:
             warn_plain_http_secret(f"virustotal:{host}", host, "VirusTotal API key")
-        if not verify_tls:
-            warn_tls_off(f"virustotal:{host or 'https://www.virustotal.com'}", "verify_tls=False")
+        # verify_tls: the older spelling of tls_verify. vt-py hands its verify_ssl to aiohttp's connector as
+        # `ssl`, which also takes an SSLContext: the one that trusts ca_file.
+        verification = tls_verification(f"virustotal:{host or 'https://www.virustotal.com'}", *tls_options(
+            {"tls_verify": tls_verify, "ca_file": ca_file, "verify_tls": verify_tls}))
+        self.verify_tls: bool | ssl.SSLContext = (ssl.create_default_context(cafile=verification)
+                                                  if isinstance(verification, str) else verification)
         self._clock, self._sleep = clock, sleep
         self.quota_blocked_until = 0.0
         self.quota_blocks = 0          # backoffs in a row that ended with the quota still exceeded

@@ -63,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"set the {args.feed.upper()} API key in ${env}")
     from wia_security.connectors import open_sink
     from wia_security.connectors.delivery import open_dead_letter
-    verify: bool | str = args.ca_file or not args.no_verify_tls
     delivered = duplicates = rejected = 0
 
     def reject(record: Any) -> None:
@@ -76,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         dead_letter = open_dead_letter(args.dead_letter)
         if args.feed == "misp":
             from wia_security.connectors.intel.misp import MispSource
-            source: Any = MispSource(args.url, key, verify_tls=verify, on_reject=reject)
+            source: Any = MispSource(args.url, key, tls_verify=not args.no_verify_tls, ca_file=args.ca_file,
+                                    on_reject=reject)
             filters: dict[str, Any] = {}
             if args.since:
                 filters["timestamp"] = args.since
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             from wia_security.connectors.intel.otx import DEFAULT_BASE_URL, OtxSource
             source = OtxSource(key, base_url=args.url or DEFAULT_BASE_URL, state_path=args.state or OTX_STATE,
-                               verify_tls=verify, on_reject=reject)
+                               tls_verify=not args.no_verify_tls, ca_file=args.ca_file, on_reject=reject)
             events = source.poll(args.since)
         sink = open_sink(args.destination)
     except (WiaError, OSError) as exc:

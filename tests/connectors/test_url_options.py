@@ -29,7 +29,8 @@ def test_timeouts_from_a_url_are_numbers():
     (open_sink, "syslog+tcp://h:514?facility=abc", {}, "facility: must be a whole number, got 'abc'"),
     (open_sink, "syslog+tcp://h:514?timeout=-1", {}, "timeout: must be a number of seconds > 0"),
     (open_sink, "syslog+tls://h:6514?verify=perhaps", {}, "verify: must be true or false"),
-    (open_sink, "syslog+tls://h:6514?ca_certs=/nonexistent/ca.pem", {}, "ca_certs: cannot load the CA file"),
+    (open_sink, "syslog+tls://h:6514?ca_certs=/nonexistent/ca.pem", {}, "ca_certs: '/nonexistent/ca.pem' holds no CA"),
+    (open_sink, "syslog+tls://h:6514?ca_file=/nonexistent/ca.pem", {}, "ca_file: '/nonexistent/ca.pem' holds no CA"),
     (open_sink, "elasticsearch+http://h:9200?request_timeout=abc", {}, "request_timeout: must be a number of seconds"),
     (open_sink, "elasticsearch+http://h:9200?verify=perhaps", {}, "verify: must be true or false"),
     (open_sink, f"sentinel://dce.example.com/{DCR}", {"credential": "default", "stram": "x"},
@@ -48,13 +49,14 @@ def test_a_bad_option_value_is_a_config_error_naming_its_key(open_, url, kwargs,
 def test_taxii_url_options_are_typed_for_the_source_and_the_sink(monkeypatch):
     # `?batch_objects=N` reached TaxiiSource as text (TypeError); the sink kept a query string as part
     # of the collection URL and refused delivery keywords.
+    from wia_security.connectors.delivery.urls import tls_options
     from wia_security.connectors.taxii import TaxiiSink, TaxiiSource, taxii_options
     url, options = taxii_options("taxii+https://h/api/collections/c1/?page_size=50&types=indicator,malware"
                                  "&batch_objects=100&user=u&password_env=SOME_TOKEN&verify=false", {},
                                  TaxiiSource.OPTIONS, integers=("page_size", "batch_objects"))
     assert url == "https://h/api/collections/c1/"
-    assert (options["page_size"], options["batch_objects"], options["types"], options["verify"]) == \
-        (50, 100, ["indicator", "malware"], False)
+    assert (options["page_size"], options["batch_objects"], options["types"]) == (50, 100, ["indicator", "malware"])
+    assert tls_options({"verify": options["verify"]}) == (False, None)      # read as the source is built
     assert options["password"].reveal() == "token-value-123456"
     url, options = taxii_options("taxii+https://h/api/collections/c1/?max_events=5&status_timeout=30",
                                  {"max_wait": 0}, TaxiiSink.OPTIONS, numbers=("status_timeout",))
