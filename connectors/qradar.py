@@ -354,7 +354,7 @@ class QRadarClient:
         """One answer of GET /api/siem/offenses: the JSON array and its Content-Range; DeliveryError otherwise."""
         import requests
 
-        from .intel.http_body import read_body
+        from .delivery.http_body import read_body
         try:
             response = self.session.get(self.url + OFFENSES_PATH, params=params, timeout=self.timeout,
                                         headers={"Range": wanted}, stream=True)

@@ -227,7 +227,7 @@ class OtxSource:
         import requests
         from wia_security.connectors.delivery.http import error_for_response
 
-        from .http_body import read_body
+        from wia_security.connectors.delivery.http_body import read_body
         attempt = 0
         started = time.monotonic()
         while True:
