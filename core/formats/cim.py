@@ -27,6 +27,7 @@ from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
+from ._own_event import checked
 from ._wia_paths import canonical_times, clean, ip_version, is_int, is_mac, is_number, nonblank
 from ..validation.formats import is_uri
 from .base import Format, guarded_reader
@@ -431,8 +432,9 @@ class CimFormat(Format):
 
     # -- CIM -> WIA ----------------------------------------------------------------------------
     @guarded_reader
-    def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
-        """A `from_wia` document (or its flat `fields`, as a Splunk search returns them) -> one WIA event."""
+    def to_wia(self, doc: Any, *, lenient: bool = False, **options: Any) -> list[dict[str, Any]]:
+        """A `from_wia` document (or its flat `fields`, as a Splunk search returns them) -> one WIA event.
+        `lenient`: the event a document with `wia_type` gives may hold null for an absent optional member."""
         if not isinstance(doc, dict):
             raise ConversionError(self.name, f"a CIM document must be a JSON object, got {type(doc).__name__}", path="/")
         at = ""                         # the JSON pointer of the fields in the document sent, for errors
@@ -487,7 +489,12 @@ class CimFormat(Format):
             if re.match(r"^TA\d{4}\Z", str(fields.get("mitre_tactic_id", ""))):
                 event["mitre"] = {"tactic": fields["mitre_tactic_id"], **event["mitre"]}
         if not foreign:
-            return [clean(event)]
+            # `wia_type`: this project's layout, whose wia_* and mapped fields are taken as they are, so checked
+            # as the other readers check their own layouts (a search result from another product is made valid)
+            event = clean(event)
+            return [checked(event, self.name, lambda pointer: _field_of(fields, event, at, pointer),
+                            "the event this CIM document gives (its wia_type names this project's layout)",
+                            lenient=lenient)]
         self._complete_foreign(fields, event)
         canonical_times(event)
         event = clean(event)
@@ -779,6 +786,25 @@ def _number_or_time(value: Any) -> Any:
         return parse_iso(number).timestamp()
     except ValueError:
         return value
+
+
+def _field_of(fields: dict[str, Any], event: dict[str, Any], at: str, pointer: str) -> str:
+    """The JSON pointer of the CIM field that gave the event's value at `pointer`: the one field holding that
+    value (the same JSON type and value), else the fields themselves (`at`, "/" for a flat result) when no
+    field or several do, or the event has no value there (a required member missing)."""
+    node: Any = event
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return at or "/"
+    holders = [key for key, value in fields.items() if type(value) is type(node) and value == node]
+    if len(holders) != 1:
+        return at or "/"
+    return f"{at}/" + holders[0].replace("~", "~0").replace("/", "~1")
 
 
 def _iso(seconds: float) -> str:
