@@ -26,7 +26,9 @@ Finding Id = the WIA event id, so a re-sent event updates its finding (idempoten
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 from typing import Any, Iterable, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,6 +36,7 @@ from wia_security.errors import ConfigError, ConversionError, DeliveryError, Par
 from wia_security.formats import convert
 from wia_security.formats import asff as asff_format
 from wia_security.reader import Item
+from wia_security.timeutil import parse_iso
 
 from ..delivery.batching import Batch, BatchingSink, Outcome
 from ..delivery.urls import seconds
@@ -56,6 +59,12 @@ CONNECT_TIMEOUT = 10.0
 WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
 #: Fields the customer owns once a finding exists (BatchImportFindings ignores them on update).
 CUSTOMER_FIELDS = ("Note", "UserDefinedFields", "VerificationState", "Workflow")
+
+#: "Security Hub retains an existing finding ... for 90 days after the most recent value of the UpdatedAt
+#: field" (user guide, "Creating and updating findings"), then deletes it.
+RETENTION_SECONDS = 90 * 86400
+
+log = logging.getLogger("wia_security.connectors")
 
 #: Error codes (whole request or FailedFindings entry) worth retrying.
 RETRYABLE_CODES = frozenset({"LimitExceededException", "ThrottlingException", "TooManyRequestsException",
@@ -206,6 +215,7 @@ class SecurityHubSink(BatchingSink):
         check_product_arn(self.product_arn, account_id=account_id, region=self.region)
         super().__init__(name=name or f"securityhub:{self.region}:{account_id}", delivery=delivery,
                          dead_letter=dead_letter, **machinery)
+        self._retention_warned = False
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SecurityHubSink":
@@ -231,11 +241,28 @@ class SecurityHubSink(BatchingSink):
                        partition=partition_of(self.region), product_arn=self.product_arn)
 
     def encode(self, event: dict[str, Any]) -> bytes:
-        payload = json.dumps(self.finding(event), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        finding = self.finding(event)
+        if not self._retention_warned:
+            self._warn_if_deleted_soon(finding)
+        payload = json.dumps(finding, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         if len(payload) > MAX_FINDING_BYTES:
             raise ValueError(f"the finding is {len(payload):,} bytes; Security Hub accepts at most 240 KB "
                              f"({MAX_FINDING_BYTES:,} bytes) per finding")
         return payload
+
+    def _warn_if_deleted_soon(self, finding: dict[str, Any]) -> None:
+        """Security Hub deletes a finding 90 days after its UpdatedAt (the event's own time, which orders its
+        versions): an older event is imported, then deleted, so it is said once per sink, not lost quietly."""
+        try:
+            age = time.time() - parse_iso(finding["UpdatedAt"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            return
+        if age > RETENTION_SECONDS:
+            self._retention_warned = True
+            log.warning("%s: event %s is %d days old (UpdatedAt %s): Security Hub keeps a finding 90 days after "
+                        "its UpdatedAt, so it and any other event older than that will be imported and then "
+                        "deleted by Security Hub; keep such events in another destination (said once)",
+                        self.name, finding.get("Id"), age // 86400, finding["UpdatedAt"])
 
     def post(self, batch: Batch) -> Sequence[Outcome] | None:
         findings = [json.loads(p) for p in batch.payloads]

@@ -203,3 +203,28 @@ def test_no_credentials_is_named_as_such_not_as_a_missing_account_id(monkeypatch
     with pytest.raises(ConfigError, match="no AWS credentials found") as caught:
         open_sink("securityhub://us-east-1")
     assert "pass account_id" not in str(caught.value)
+
+
+def _at(event: dict, days_ago: float) -> dict:
+    from datetime import datetime, timedelta, timezone
+    moment = datetime.now(timezone.utc) - timedelta(days=days_ago)
+    return dict(event, id=str(uuid.uuid4()), timestamp=moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+
+
+def test_an_event_older_than_security_hubs_90_day_retention_is_imported_and_said_once(aws, caplog):
+    """Security Hub deletes a finding 90 days after its UpdatedAt (the event's time): such an event is
+    imported (the user asked for it) but not quietly: one warning per sink names the first one and why."""
+    base = event_dicts(1, seed=5, event_type="alert")[0]
+    recent, old, older = _at(base, 1), _at(base, 91), _at(base, 400)
+    with caplog.at_level("WARNING", logger="wia_security.connectors"):
+        with sink() as s:
+            report = s.send([recent])
+            report.merge(s.flush())
+        assert not [r for r in caplog.records if "90 days" in r.getMessage()]     # recent: nothing said
+        with sink() as s:
+            report = s.send([recent, old, older])
+            report.merge(s.flush())
+    assert report.delivered == 3 and not report.failed
+    said = [r.getMessage() for r in caplog.records if "90 days" in r.getMessage()]
+    assert len(said) == 1, said
+    assert old["id"] in said[0] and "91 days old" in said[0] and "deleted by Security Hub" in said[0]
