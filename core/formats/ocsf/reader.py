@@ -730,6 +730,9 @@ READERS: dict[int, Callable[[Doc], Doc]] = {
 }
 
 
+_ABSENT = object()
+
+
 def from_ocsf(doc: Any, *, lenient: bool = False) -> Doc:
     """One WIA event dict for one OCSF event of a class this project maps (ConversionError otherwise)."""
     if not isinstance(doc, dict):
@@ -754,6 +757,16 @@ def from_ocsf(doc: Any, *, lenient: bool = False) -> Doc:
                                   f"OCSF event's class (class_uid {uid}) makes it {event['type']!r}: the class decides "
                                   f"the type (the patch holds only what the OCSF attributes cannot give back)",
                                   path="/unmapped/wia/type")
+        patched = _obj(patch.get("data")).get("event_type", _ABSENT)
+        read_kind = _obj(event.get("data")).get("event_type", _ABSENT)
+        if patched is not _ABSENT and read_kind is not _ABSENT and patched != read_kind:
+            # The same for the sub-type of network, endpoint and auth events: the class (with its activity,
+            # status and event_code) gives it exactly, so the writer never patches it.
+            raise ConversionError("ocsf", f"the `unmapped.wia` patch sets `data.event_type` to {patched!r:.40}, but this "
+                                  f"OCSF event's class (class_uid {uid}, with its activity, status or event_code) makes it "
+                                  f"{read_kind!r}: they decide "
+                                  f"the event type (the patch holds only what the OCSF attributes cannot give back)",
+                                  path="/unmapped/wia/data/event_type")
         merge(event, patch)             # this project's own event: the patch makes it exact
         try:
             event = _complete(event, doc)

@@ -79,3 +79,31 @@ def test_in_an_array_only_the_element_that_changes_its_type_is_refused(tmp_path,
     assert letter["where"] == f"{src}:2" and letter["errors"][0]["path"] == "/unmapped/wia/type"
     assert [json.loads(line) for line in out.read_text().splitlines()] == [alert]
     assert validate_event(alert, warnings=False).valid
+
+
+@pytest.mark.parametrize("name,other", [
+    ("network_event/dns/allowed", "http"), ("network_event/http/allowed", "dns"),
+    ("endpoint_event/process_creation", "file_create"), ("auth_event/login_success", "password_change"),
+    ("auth_event/login_success", "login_failure"),
+])
+def test_a_patch_that_changes_the_sub_type_is_refused_naming_the_class(name: str, other: str) -> None:
+    """The class (with its activity, status or event_code) gives `data.event_type` exactly: a DNS Activity
+    whose patch said `http` came back as an HTTP network event."""
+    event = _event(name)
+    doc = _ocsf(event)
+    doc.setdefault("unmapped", {}).setdefault("wia", {}).setdefault("data", {})["event_type"] = other
+    with pytest.raises(ConversionError) as info:
+        get_format("ocsf").to_wia(doc)
+    assert info.value.path == "/unmapped/wia/data/event_type"
+    assert (f"sets `data.event_type` to {other!r}, but this OCSF event's class (class_uid {doc['class_uid']}, with its "
+            f"activity, status or event_code) makes it {event['data']['event_type']!r}") in info.value.reason
+
+
+def test_a_patch_that_repeats_the_sub_type_is_exact_for_every_corpus_event() -> None:
+    for _, event in builder_events():
+        if event["type"] not in ("network_event", "endpoint_event", "auth_event"):
+            continue
+        doc = _ocsf(event)
+        doc.setdefault("unmapped", {}).setdefault("wia", {}).setdefault("data", {})["event_type"] = \
+            event["data"]["event_type"]
+        assert get_format("ocsf").to_wia(doc) == [event]
