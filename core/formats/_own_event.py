@@ -31,10 +31,12 @@ def checked(event: Any, format_name: str, where: Callable[[str], str], what: str
                           path=where(first.path))
 
 
-def holds(fragment: Any, pointer: str) -> bool:
-    """Whether `fragment` (the part of an event a layout carries whole, e.g. ECS `wia.*`) has a value at the
-    JSON `pointer`: the error is then named there, else at the mapped fields."""
-    node = fragment
+#: what `value_at` answers for a pointer that resolves to nothing
+MISSING: Any = object()
+
+
+def value_at(node: Any, pointer: str) -> Any:
+    """The value at the JSON `pointer` (RFC 6901) in `node`, or MISSING."""
     for token in pointer.split("/")[1:]:
         token = token.replace("~1", "/").replace("~0", "~")
         if isinstance(node, dict) and token in node:
@@ -42,5 +44,11 @@ def holds(fragment: Any, pointer: str) -> bool:
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
             node = node[int(token)]
         else:
-            return False
-    return True
+            return MISSING
+    return node
+
+
+def holds(fragment: Any, pointer: str) -> bool:
+    """Whether `fragment` (the part of an event a layout carries whole, e.g. ECS `wia.*`) has a value at the
+    JSON `pointer`: the error is then named there, else at the mapped fields."""
+    return value_at(fragment, pointer) is not MISSING

@@ -27,9 +27,8 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
-from .base import Format, MemberOutcome, all_or_nothing, guarded_members
 from .keyvalue import (check_own_event, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
-                       TIME_OF_READING, line_members, refuse_quoted, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
+                       TIME_OF_READING, LineFormat, refuse_quoted, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
                        odd_backslashes, read_time, syslog_time)
 
 CEF_VERSION = "0"
@@ -251,7 +250,7 @@ def split_line(line: str | bytes) -> CefRecord:
 
 
 # --- the format -------------------------------------------------------------------------------------------
-class CefFormat(Format):
+class CefFormat(LineFormat):
     name = "cef"
     title = "CEF (ArcSight Common Event Format; Sentinel CommonSecurityLog)"
     spec_version = CEF_VERSION
@@ -288,17 +287,8 @@ class CefFormat(Format):
                            escape_header(version), escape_header(event_type), name, sev_text))
         return header + "|" + " ".join([f"{key}={escape_value(value)}" for key, value in pairs])
 
-    def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
-        """One line, or a JSON list of lines (the first line that fails raises, its path starting with
-        its index: `/3/extension/cnt`)."""
-        return all_or_nothing(self.to_wia_each(doc, **options))
-
-    @guarded_members
-    def to_wia_each(self, doc: Any, *, lenient: bool = False, **options: Any) -> list[MemberOutcome]:
-        """As `to_wia`, one outcome per line of a list (at `/<index>`), so one line that cannot be read
-        refuses only itself. `lenient`: a line in this project's own layout may carry null for an absent
-        optional member."""
-        return line_members(self, doc, lambda line: record_to_wia(split_line(line), lenient=lenient))
+    def read_line(self, line: Any, *, lenient: bool) -> dict[str, Any]:
+        return record_to_wia(split_line(line), lenient=lenient)
 
 
 _HEADER_ESCAPE = re.compile(r"\\([\\|])")

@@ -27,7 +27,7 @@ from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
-from ._own_event import checked
+from ._own_event import MISSING, checked, value_at
 from ._wia_paths import canonical_times, clean, ip_version, is_int, is_mac, is_number, nonblank
 from ..validation.formats import is_uri
 from .base import Format, guarded_reader
@@ -792,15 +792,9 @@ def _field_of(fields: dict[str, Any], event: dict[str, Any], at: str, pointer: s
     """The JSON pointer of the CIM field that gave the event's value at `pointer`: the one field holding that
     value (the same JSON type and value), else the fields themselves (`at`, "/" for a flat result) when no
     field or several do, or the event has no value there (a required member missing)."""
-    node: Any = event
-    for token in pointer.split("/")[1:]:
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return at or "/"
+    node = value_at(event, pointer)
+    if node is MISSING:
+        return at or "/"
     holders = [key for key, value in fields.items() if type(value) is type(node) and value == node]
     if len(holders) != 1:
         return at or "/"

@@ -27,7 +27,7 @@ from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso
 from ..validation.nodes import Node, load_node
 from ._own_event import checked
-from .base import Format, MemberOutcome, read_member
+from .base import Format, MemberOutcome, all_or_nothing, guarded_members, read_member
 from ._wia_paths import compact_json
 
 #: Prefix of the keys that carry WIA fields no predefined key holds.
@@ -104,6 +104,26 @@ def refuse_quoted(text: str, at: int, format_name: str) -> None:
                               f"export?), not a {upper} line: its quotes and escapes would be read as {upper} text; give "
                               f"one {upper} line per line, or read a JSON list with parse(doc, from_={format_name!r})",
                               path="line")
+
+
+class LineFormat(Format):
+    """A format of one text line per event (CEF, LEEF): `read_line` reads one; a JSON list of lines is read line
+    by line."""
+
+    def read_line(self, line: Any, *, lenient: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
+        """One line, or a JSON list of lines (the first line that fails raises, its path starting with
+        its index: `/3/extension/cnt`)."""
+        return all_or_nothing(self.to_wia_each(doc, **options))
+
+    @guarded_members
+    def to_wia_each(self, doc: Any, *, lenient: bool = False, **options: Any) -> list[MemberOutcome]:
+        """As `to_wia`, one outcome per line of a list (at `/<index>`), so one line that cannot be read
+        refuses only itself. `lenient`: a line in this project's own layout may carry null for an absent
+        optional member."""
+        return line_members(self, doc, lambda line: self.read_line(line, lenient=lenient))
 
 
 def line_members(fmt: Format, doc: Any, read_line: Callable[[Any], dict[str, Any]]) -> list[MemberOutcome]:

@@ -30,9 +30,8 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
-from .base import Format, MemberOutcome, all_or_nothing, guarded_members
 from .keyvalue import (check_own_event, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
-                       line_members, refuse_quoted, encode_fields, foreign_alert, java_time_format, header_fields, iso_ms, leaves, line_text,
+                       LineFormat, refuse_quoted, encode_fields, foreign_alert, java_time_format, header_fields, iso_ms, leaves, line_text,
                        odd_backslashes, read_time, syslog_time)
 
 SPEC_VERSION = "2.0"
@@ -277,7 +276,7 @@ def split_line(line: str | bytes) -> LeefRecord:
 
 
 # --- the format ------------------------------------------------------------------------------------
-class LeefFormat(Format):
+class LeefFormat(LineFormat):
     name = "leef"
     title = "LEEF 2.0 (IBM QRadar)"
     spec_version = SPEC_VERSION
@@ -306,17 +305,8 @@ class LeefFormat(Format):
                            escape_header(version), escape_header(event_type), delimiter_spec(delimiter)))
         return header + "|" + delimiter.join([f"{k}={escape_value(v, delimiter)}" for k, v in pairs])
 
-    def to_wia(self, doc: Any, **options: Any) -> list[dict[str, Any]]:
-        """One line, or a JSON list of lines (the first line that fails raises, its path starting with
-        its index: `/3/extension/cnt`)."""
-        return all_or_nothing(self.to_wia_each(doc, **options))
-
-    @guarded_members
-    def to_wia_each(self, doc: Any, *, lenient: bool = False, **options: Any) -> list[MemberOutcome]:
-        """As `to_wia`, one outcome per line of a list (at `/<index>`), so one line that cannot be read
-        refuses only itself. `lenient`: a line in this project's own layout may carry null for an absent
-        optional member."""
-        return line_members(self, doc, lambda line: record_to_wia(split_line(line), lenient=lenient))
+    def read_line(self, line: Any, *, lenient: bool) -> dict[str, Any]:
+        return record_to_wia(split_line(line), lenient=lenient)
 
 
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
