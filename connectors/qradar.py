@@ -8,7 +8,10 @@ Framing (IBM "LEEF event components": the optional syslog header must follow RFC
 lacks: `<PRI>1 2025-12-14T09:30:00.000Z HOST wia-security - TYPE - LEEF:2.0|...`. PRI =
 facility (default 13, log audit) * 8 + a syslog severity from the WIA band. TCP and TLS frame
 each message as `LENGTH SP MESSAGE` (RFC 6587 section 3.4.1 octet counting), so nothing in a
-message can split it; UDP sends one message per datagram (RFC 5426).
+message can split it; `framing=lf` ends each message with a line feed instead (section 3.4.2,
+non-transparent framing) for a listener that splits on newlines only (LEEF and CEF lines escape
+their line feeds, so none is inside a message; one that has one is dead-lettered). UDP sends one
+message per datagram (RFC 5426).
 
 Delivery: syslog has no application-level acknowledgement. An event counts as delivered when its
 bytes were written to the connection (TCP/TLS) or handed to the kernel (UDP). Before each batch
@@ -59,7 +62,9 @@ SYSLOG_SEVERITY = {"emergency": 1, "critical": 2, "high": 3, "medium": 4, "low":
 #: URL query keys besides the delivery policy's; `ca_certs` and `verify` are older spellings of ca_file and
 #: tls_verify, still read
 _URL_KEYS = ("format", "facility", "hostname", "tls_verify", "ca_file", "server_name", "timeout", "max_message_bytes",
-             "delimiter", "ca_certs", "verify")
+             "delimiter", "framing", "ca_certs", "verify")
+#: TCP/TLS message framing (RFC 6587): octet counting (3.4.1) or a line feed after each message (3.4.2)
+FRAMINGS = ("octet", "lf")
 _OLD_TLS_KEYS = ("ca_certs", "verify")
 
 
@@ -91,10 +96,15 @@ class SyslogSink(BatchingSink):
                  facility: int = DEFAULT_FACILITY, hostname: str | None = None, tls_verify: bool | None = None,
                  ca_file: str | None = None, ca_certs: str | None = None, verify: bool | None = None, server_name: str | None = None, timeout: float = 10.0,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, delimiter: str | None = None,
-                 delivery: DeliveryPolicy | None = None, dead_letter: Any = None, name: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 framing: str = "octet", delivery: DeliveryPolicy | None = None, dead_letter: Any = None,
+                 name: str | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         if transport not in TRANSPORTS:
             raise ConfigError(f"transport must be one of {', '.join(TRANSPORTS)}", key="transport")
+        if framing not in FRAMINGS:
+            raise ConfigError(f"framing must be one of {', '.join(FRAMINGS)}, got {framing!r}", key="framing")
+        if framing != "octet" and transport == "udp":
+            raise ConfigError("framing applies to tcp and tls (UDP sends one message per datagram)", key="framing")
+        self.framing = framing
         if format not in ("leef", "cef"):
             raise ConfigError("format must be leef or cef", key="format")
         if not 0 <= int(facility) <= 23:
@@ -159,7 +169,14 @@ class SyslogSink(BatchingSink):
         if len(message) > self.max_message_bytes:
             raise ValueError(f"syslog message is {len(message):,} bytes, over the {self.max_message_bytes:,}-byte "
                              f"limit of this destination (max_message_bytes)")
-        return message if self.transport == "udp" else octet_counted(message)
+        if self.transport == "udp":
+            return message
+        if self.framing == "lf":
+            if b"\n" in message:
+                raise ValueError("the syslog message holds a line feed, which framing=lf would read as the end of a "
+                                 "message (use the default octet-counting framing)")
+            return message + b"\n"
+        return octet_counted(message)
 
     # -- transport ------------------------------------------------------------------------------
     def _connect(self) -> socket.socket:

@@ -335,7 +335,7 @@ VALUES: dict[str, Any] = {
     "gzip": True, "ack": True, "ack_timeout": 5, "timeout": 5, "max_content_length": 100_000, "fields": "none",
     "tls_verify": True, "verify": True, "ca_file": SYSTEM_CA, "ca_certs": SYSTEM_CA, "scope": "all", "naming": "daily", "format": "cef",
     "install_template": False, "mapping_dialect": "opensearch", "request_timeout": 5, "facility": 13,
-    "max_message_bytes": 10_000, "delimiter": "^", "hostname": "collector-1", "server_name": "qradar.example",
+    "max_message_bytes": 10_000, "delimiter": "^", "framing": "lf", "hostname": "collector-1", "server_name": "qradar.example",
     "delivery_timeout_ms": 5000, "config": {"linger.ms": 20}, "sasl_mechanism": "PLAIN", "username": "wia",
     "status_timeout": 5, "send_extension_definition": False, "distribution": 1, "verify_tls": True, "tag": "tlp:amber",
     "account_id": "123456789012", "region": "eu-west-1", "product_arn": None, "stream": "Custom-WIASecurity",

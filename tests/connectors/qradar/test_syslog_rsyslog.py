@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from wia_security import parse, validate_event
 from wia_security.connectors import open_sink
 from wia_security.connectors.delivery.policy import DeliveryPolicy
 from wia_security.connectors.qradar import SyslogSink, octet_counted, syslog_message
+from wia_security.errors import ConfigError
 
 POLICY = DeliveryPolicy(max_events=50, max_wait=0, initial_backoff=0.01, max_backoff=0.05)
 
@@ -143,3 +146,55 @@ def test_unreachable_server_is_retried_then_dead_lettered_with_reason() -> None:
     assert len(report.failed) == 5
     assert all(r.reason.startswith("gave up after 2 attempt(s)") and "ConnectionRefusedError" in r.reason
                and r.retryable for r in report.failed)
+
+
+def _line_listener() -> tuple[socket.socket, list[bytes]]:
+    """A TCP listener that splits what it reads on line feeds only, as a receiver without octet counting does."""
+    server = socket.create_server(("127.0.0.1", 0))
+    lines: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn, conn.makefile("rb") as stream:
+            lines.extend(line.rstrip(b"\n") for line in stream)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, lines
+
+
+def test_framing_lf_ends_each_message_with_a_line_feed_for_a_newline_only_listener() -> None:
+    events = [without_nul(e) for e in event_dicts(40, seed=44, wild=True)]     # newlines inside values too
+    server, lines = _line_listener()
+    sink = open_sink(f"qradar+tcp://127.0.0.1:{server.getsockname()[1]}?framing=lf", delivery=POLICY)
+    report = send_all(sink, events)
+    server.close()
+    assert (report.delivered, report.failed) == (40, [])
+    deadline = time.monotonic() + 30
+    while len(lines) < 40 and time.monotonic() < deadline:     # the listener reads on after the sink's close
+        time.sleep(0.01)
+    assert all(line.startswith(b"<") for line in lines)                  # no length in front of a message
+    got = received_events([line.decode().split(" - ", 2)[2] for line in lines], "leef")
+    assert got == {e["id"]: e for e in events}
+
+
+def test_framing_lf_is_read_by_rsyslog_too(rsyslog: Rsyslog) -> None:
+    rsyslog.clear()
+    events = [without_nul(e) for e in event_dicts(30, seed=45, wild=True)]
+    sink = open_sink(f"qradar+tcp://127.0.0.1:{rsyslog.tcp}?framing=lf", delivery=POLICY)
+    report = send_all(sink, events)
+    assert (report.delivered, report.failed) == (30, [])
+    assert received_events(rsyslog.wait_for(30), "leef") == {e["id"]: e for e in events}
+
+
+def test_framing_is_checked() -> None:
+    with pytest.raises(ConfigError, match="framing must be one of octet, lf") as info:
+        open_sink("qradar+tcp://127.0.0.1:514?framing=crlf")
+    assert info.value.key == "framing"
+    with pytest.raises(ConfigError, match="tcp and tls"):
+        open_sink("qradar+udp://127.0.0.1:514?framing=lf")
+    sink = SyslogSink("127.0.0.1", 1, framing="lf", hostname="h")
+    event = event_dicts(1, seed=46)[0]
+    assert sink.encode(event).endswith(b"\n") and not sink.encode(event)[:1].isdigit()
+    sink.hostname = "a\nb"                                 # a line feed that would split the message
+    with pytest.raises(ValueError, match="line feed"):
+        sink.encode(event)
