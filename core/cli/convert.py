@@ -196,6 +196,14 @@ def _unknown_option(exc: TypeError, fmt_name: str) -> None:
         raise _UsageStop(f"convert: --option {option}: not an option of the {fmt_name} format")
 
 
+def _json_list(src: InputSource) -> bool:
+    """Whether a line format's input is a JSON list of lines (`["CEF:0|...", ...]`, as an API export gives
+    them): it starts with `[` (after a BOM and blanks), which no CEF or LEEF line, syslog prefix or not,
+    does. It is then read as JSON, each line an item of its own at its file:line."""
+    head = src.stream.peek(4096)[:4096]  # type: ignore[attr-defined]
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"[")
+
+
 def _text_items(src: InputSource) -> Iterator[Item]:
     """Line formats (LEEF, CEF): every non-blank line is one document (a UTF-8 BOM before the first is not
     part of it). A line a broken gzip stream cut short is dead-lettered whole, not parsed as a document."""
@@ -308,9 +316,10 @@ def run(args: argparse.Namespace) -> int:
                                       progress=progress)
                 text = direction == "from" and fmt.text
                 try:
-                    converter.run(stop.items(noting_empty(_text_items(src) if text else src.items(),
-                                                          _warn_no_events(src, progress, text, converter.counts))
-                                                 for src in sources))
+                    converter.run(stop.items(noting_empty(_text_items(src) if lines else src.items(),
+                                                          _warn_no_events(src, progress, lines, converter.counts))
+                                                 for src in sources
+                                                 for lines in (text and not _json_list(src),)))
                     progress.update(converter.counts["read"], converter.counts["rejected"], force=True)
                 except BrokenPipeError:
                     raise
