@@ -465,8 +465,9 @@ class SaslAuthenticatingProxy:
         client.sendall(_frame(header + body))
 
     def _close_after_error(self, client: socket.socket) -> None:
-        client.settimeout(CLOSE_AFTER_ERROR_SECONDS)
         try:
+            # in the try: close() (the test ending) may have closed the socket already (EBADF)
+            client.settimeout(CLOSE_AFTER_ERROR_SECONDS)
             while client.recv(4096):
                 pass
         except OSError:
