@@ -149,15 +149,18 @@ class SyslogSink(BatchingSink):
                               f"(tls_verify / ca_file also as verify / ca_certs) and the delivery keys",
                               key=sorted(unknown)[0], source=f"{scheme}://{parts.hostname}")
         where = f"{scheme}://{parts.hostname}"
+        twice = sorted(set(query) & set(options))
+        if twice:       # as parse_sink_url: one value per option, never one silently winning
+            raise ConfigError(f"given in both the URL and the options: {', '.join(twice)}", key=twice[0], source=where)
         for key, value in query.items():
             if key in ("facility", "max_message_bytes"):
                 if not value.strip().isdigit():
                     raise ConfigError(f"must be a whole number, got {value!r}", key=key, source=where)
-                options.setdefault(key, int(value))
+                options[key] = int(value)
             elif key == "timeout":
-                options.setdefault(key, seconds(value, key, where))
+                options[key] = seconds(value, key, where)
             else:
-                options.setdefault(key, value)
+                options[key] = value
         if policy:
             options["delivery"] = DeliveryPolicy.from_mapping(policy, base=options.get("delivery"))
         return cls(parts.hostname, parts.port, transport=transport, **options)

@@ -125,13 +125,16 @@ class ElasticSink(BatchingSink):
                               f"{', '.join(names)} (tls_verify / ca_file also as verify / ca_certs) and the "
                               f"delivery keys", key=sorted(unknown)[0], source=f"{scheme}://{parts.hostname}")
         where = f"{scheme}://{parts.hostname}"
+        twice = sorted(set(query) & set(options))
+        if twice:       # as parse_sink_url: one value per option, never one silently winning
+            raise ConfigError(f"given in both the URL and the options: {', '.join(twice)}", key=twice[0], source=where)
         for key, value in query.items():
             if key == "install_template":
-                options.setdefault(key, boolean(value, key, where))
+                options[key] = boolean(value, key, where)
             elif key == "request_timeout":
-                options.setdefault(key, seconds(value, key, where))
+                options[key] = seconds(value, key, where)
             else:
-                options.setdefault(key, value)
+                options[key] = value
         if policy_keys:
             options["delivery"] = DeliveryPolicy.from_mapping(policy_keys, base=options.get("delivery"))
         return cls(f"{parts.scheme}://{parts.netloc}{parts.path}", **options)

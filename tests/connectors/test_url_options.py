@@ -74,3 +74,17 @@ def test_taxii_source_url_mistakes_are_config_errors(query, says):
     from wia_security.connectors.taxii import TaxiiSource
     with pytest.raises(ConfigError, match=says):
         TaxiiSource.from_url("taxii+https://h/api/collections/c1/" + query)
+
+
+@pytest.mark.parametrize("url, options", [
+    ("elasticsearch+https://h:9200?index=a-prefix", {"index": "b-prefix"}),
+    ("opensearch+https://h:9200?naming=daily", {"naming": "datastream"}),
+    ("syslog+tcp://h:514?facility=4", {"facility": 10}),
+    ("qradar+tls://h:6514?server_name=a.example", {"server_name": "b.example"}),
+])
+def test_an_option_in_both_the_url_and_the_config_is_refused_not_silently_one_of_them(url, options):
+    """As every parse_sink_url connector does: the Elasticsearch/OpenSearch and syslog URLs let the config's
+    value win over the URL's without a word."""
+    with pytest.raises(ConfigError, match="given in both the URL and the options") as info:
+        open_sink(url, **options)
+    assert info.value.key == next(iter(options))
