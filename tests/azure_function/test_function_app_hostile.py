@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("azure.functions", reason="the azure extra is not installed")
 
 from servers.sentinel_contract import sentinel, sentinel_server  # noqa: E402,F401  (fixtures)
-from test_function_app import DCR, Context, Out, app, fresh, hub_event  # noqa: E402,F401  (fixtures)
+from test_function_app import DCR, FUNCTION_DIR, Context, Out, app, fresh, hub_event  # noqa: E402,F401  (fixtures)
 
 import azure.functions as func  # noqa: E402
 
@@ -107,10 +107,12 @@ def test_events_not_started_within_the_budget_are_retried_then_dead_lettered_wit
     assert [d["raw"].encode() for d in dead] == bodies
 
 
-def test_the_time_budget_fits_the_function_timeout():
+def test_the_time_budget_fits_the_function_timeout(monkeypatch):
     """host.json's functionTimeout covers the budget plus the worst case of the chunk delivery under way."""
     from pathlib import Path
 
+    # its own import path: it passed only after a test whose `app` fixture had imported function_app
+    monkeypatch.syspath_prepend(str(FUNCTION_DIR))
     import function_app as fa
     from wia_security.connectors.azure.sentinel import DEFAULT_TIMEOUT, MAX_REQUEST_BYTES
     host = json.loads((Path(fa.__file__).parent / "host.json").read_text())
