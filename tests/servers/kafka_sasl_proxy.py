@@ -359,6 +359,14 @@ class SaslAuthenticatingProxy:
             self._open |= set(sockets)
 
     def _serve(self, client: socket.socket) -> None:
+        try:
+            self._serve_client(client)
+        except OSError:
+            # close() (the test ending) closes every open socket under this thread: EBADF wherever it was
+            if not self._closing.is_set():
+                raise
+
+    def _serve_client(self, client: socket.socket) -> None:
         self._track(client)
         client.settimeout(30)                     # a client that stops mid-login does not hold a thread
         opened: list[socket.socket] = []          # the upstream connection, once ApiVersions or the login opened it
@@ -398,9 +406,10 @@ class SaslAuthenticatingProxy:
                 except LoginRefused:
                     self.logins.append(Login(mechanism_name, mechanism.username, False))
                     raise ConnectionError("refused")      # v0 has no way to say why: the connection just ends
+                if mechanism.done:                # recorded before the client can see the answer
+                    self.logins.append(Login(mechanism_name, mechanism.username, True))
                 client.sendall(_frame(reply))
                 if mechanism.done:
-                    self.logins.append(Login(mechanism_name, mechanism.username, True))
                     return self._connect_upstream(opened)
                 continue
             request = _parse_request(frame)
@@ -436,9 +445,10 @@ class SaslAuthenticatingProxy:
                     self.logins.append(Login(mechanism_name, mechanism.username, False))
                     self._send_authenticate(client, request, SASL_AUTHENTICATION_FAILED, str(refused))
                     return None
+                if mechanism.done:                # recorded before the client can see the answer (a test reads
+                    self.logins.append(Login(mechanism_name, mechanism.username, True))    # it once logged in)
                 self._send_authenticate(client, request, 0, None, reply)
                 if mechanism.done:
-                    self.logins.append(Login(mechanism_name, mechanism.username, True))
                     return self._connect_upstream(opened)
             else:
                 # Kafka: "Unexpected Kafka request of type ... during SASL handshake": the connection is closed
@@ -466,7 +476,6 @@ class SaslAuthenticatingProxy:
 
     def _close_after_error(self, client: socket.socket) -> None:
         try:
-            # in the try: close() (the test ending) may have closed the socket already (EBADF)
             client.settimeout(CLOSE_AFTER_ERROR_SECONDS)
             while client.recv(4096):
                 pass
