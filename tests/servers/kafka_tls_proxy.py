@@ -18,6 +18,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,15 @@ class TlsTerminatingProxy:
         self._lock = threading.Lock()
         for listener in self._listeners:
             threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def failures_past(self, seen: int, timeout: float = 10.0) -> int:
+        """How many handshakes failed, once more than `seen` have (or after `timeout`). A client that refuses
+        the proxy's certificate knows it before the proxy's thread reads its alert and records the
+        failure, so a test that just saw its client refused waits here rather than reading the list."""
+        deadline = time.monotonic() + timeout
+        while len(self.handshake_failures) <= seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return len(self.handshake_failures)
 
     def _accept(self, listener: socket.socket) -> None:
         while not self._closing.is_set():
