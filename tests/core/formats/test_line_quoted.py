@@ -42,13 +42,15 @@ def test_a_quote_in_a_syslog_prefix_or_at_the_end_of_a_value_alone_is_read(fmt: 
 
 
 @pytest.mark.parametrize("fmt", ["cef", "leef"])
-def test_convert_refuses_every_line_of_a_json_list_read_as_text(fmt: str, tmp_path, capsys) -> None:
-    src = tmp_path / f"list.{fmt}.json"
-    src.write_text(json.dumps([_line(fmt), _line(fmt)], indent=1) + "\n")     # [, two quoted lines, ]
+def test_convert_refuses_every_quoted_line_of_a_text_input(fmt: str, tmp_path, capsys) -> None:
+    """Lines copied out of a JSON list (`"CEF:...",`): a text input, each line refused as a quoted string. (A
+    whole JSON list, starting with `[`, is read as JSON: tests/core/cli/test_convert_line_lists.py.)"""
+    src = tmp_path / f"list.{fmt}.txt"
+    src.write_text("\n".join(json.dumps(_line(fmt)) + "," for _ in range(2)) + "\n")   # two quoted lines
     out, dead = tmp_path / "out.ndjson", tmp_path / "dead.ndjson"
     assert main(["convert", str(src), "--from", fmt, "-o", str(out), "--dead-letter", str(dead)]) == 1
     err = capsys.readouterr().err
     assert out.read_text() == ""                          # nothing read wrong
+    assert f"{src}:1: cannot convert from {fmt}: {fmt} at line: the line is a quoted string" in err
     assert f"{src}:2: cannot convert from {fmt}: {fmt} at line: the line is a quoted string" in err
-    assert f"{src}:3: cannot convert from {fmt}: {fmt} at line: the line is a quoted string" in err
-    assert len(dead.read_text().splitlines()) == 4
+    assert len(dead.read_text().splitlines()) == 2
