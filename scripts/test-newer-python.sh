@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# About 4.5 minutes on 2 cores (tests/core ~2:20 of it). The connector tests are those whose behaviour
+# About 7 minutes on 2 cores in 2 workers, alongside the main run. The connector tests are those whose behaviour
 # differs on a newer Python: splunk-sdk 3.x (3.13+), azure-functions 2.x (3.13+), demisto-py's distutils
 # import (3.12+), Python 3.13's X509_STRICT certificate checks (qradar TLS; Kafka TLS, whose XSOAR and
 # Splunk app sources check the broker's certificate with Python's ssl before kafka-python), a reset reported where 3.11
