@@ -105,6 +105,17 @@ class QRadarContract:
         self.server.server_close()
 
 
+class ScriptedQRadar(QRadarContract):
+    """Answers every offenses request with one fixed reply (status, body, headers), for error answers."""
+
+    def __init__(self, reply: tuple[int, Any, dict[str, str]], token: str) -> None:
+        super().__init__([], token)
+        self.reply = reply
+
+    def answer(self, path: str, headers: Any) -> tuple[int, Any, dict[str, str]]:
+        return self.reply
+
+
 def offenses(n: int) -> list[dict[str, Any]]:
     return [{"id": i, "description": f"Multiple Login Failures for user{i}\n", "status": "OPEN" if i % 3 else "CLOSED",
              "severity": i % 11, "magnitude": i % 10, "credibility": 3, "relevance": 4, "offense_type": 3,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from servers.qradar_contract import QRadarContract
+from servers.qradar_contract import ScriptedQRadar
 from wia_security.connectors.qradar import QRadarClient
 from wia_security.errors import DeliveryError
 
@@ -20,13 +20,17 @@ def qradar_error(status: int, code: int, message: str, description: str) -> dict
             "description": description, "details": {}}
 
 
-class Scripted(QRadarContract):
-    def __init__(self, reply: tuple[int, Any, dict[str, str]]) -> None:
-        super().__init__([], TOKEN)
-        self.reply = reply
-
-    def answer(self, path: str, headers: Any) -> tuple[int, Any, dict[str, str]]:
-        return self.reply
+def refusal(reply: tuple[int, Any, dict[str, str]]) -> DeliveryError:
+    """The error offenses() raises when QRadar answers `reply`."""
+    server = ScriptedQRadar(reply, TOKEN)
+    client = QRadarClient(server.url, token=TOKEN)
+    try:
+        with pytest.raises(DeliveryError) as caught:
+            list(client.offenses())
+    finally:
+        client.close()
+        server.close()
+    return caught.value
 
 
 @pytest.mark.parametrize("reply, says, retryable, retry_after", [
@@ -46,29 +50,14 @@ class Scripted(QRadarContract):
     ((500, 42, {}), "HTTP 500: 42", True, None),
 ], ids=["403", "422", "500", "429-retry-after", "503-json-array", "502-json-string", "401-json-null", "500-number"])
 def test_an_error_answer_is_one_delivery_error_with_status_and_message(reply, says, retryable, retry_after):
-    server = Scripted(reply)
-    client = QRadarClient(server.url, token=TOKEN)
-    try:
-        with pytest.raises(DeliveryError) as caught:
-            list(client.offenses())
-    finally:
-        client.close()
-        server.close()
-    error = caught.value
+    error = refusal(reply)
     assert says in str(error) and "/api/siem/offenses" in str(error)
     assert (error.status, error.retryable, error.retry_after) == (reply[0], retryable, retry_after)
 
 
 def test_an_error_body_echoing_the_sec_token_is_masked():
-    server = Scripted((401, qradar_error(401, 2, f"SEC token {TOKEN} is not valid", "Authentication failed"), {}))
-    client = QRadarClient(server.url, token=TOKEN)
-    try:
-        with pytest.raises(DeliveryError) as caught:
-            list(client.offenses())
-    finally:
-        client.close()
-        server.close()
-    assert TOKEN not in str(caught.value) and "is not valid Authentication failed" in str(caught.value)
+    error = refusal((401, qradar_error(401, 2, f"SEC token {TOKEN} is not valid", "Authentication failed"), {}))
+    assert TOKEN not in str(error) and "is not valid Authentication failed" in str(error)
 
 
 @pytest.mark.parametrize("token", [None, "", "   "], ids=["none", "empty", "blank"])

@@ -7,23 +7,12 @@ from typing import Any
 import pytest
 
 from servers.intel_http import ContractServer
-from servers.qradar_contract import QRadarContract, offenses
+from servers.qradar_contract import QRadarContract, ScriptedQRadar, offenses
 from wia_security.connectors.qradar import QRadarClient, offense_to_wia
 from wia_security.errors import ConversionError, DeliveryError
 from wia_security.validation import Validator
 
 TOKEN = "7e0a1b2c-test-token"
-
-
-class Scripted(QRadarContract):
-    """Answers every offenses request with `answer(path, headers)` replaced by a fixed reply."""
-
-    def __init__(self, reply: tuple[int, Any, dict[str, str]]) -> None:
-        super().__init__([], TOKEN)
-        self.reply = reply
-
-    def answer(self, path: str, headers: Any) -> tuple[int, Any, dict[str, str]]:
-        return self.reply
 
 
 class IgnoresRange(QRadarContract):
@@ -57,7 +46,7 @@ def test_a_server_that_ignores_range_is_an_error_not_an_endless_walk(with_conten
     ((200, "maintenance", {}), "expected a JSON array of offenses, got str", False),
 ])
 def test_an_answer_that_is_not_an_array_of_offenses_says_so(reply: Any, why: str, retryable: bool) -> None:
-    server = Scripted(reply)
+    server = ScriptedQRadar(reply, TOKEN)
     client = QRadarClient(server.url, token=TOKEN)
     try:
         with pytest.raises(DeliveryError, match=why) as caught:
