@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -26,6 +25,7 @@ from wia_security.attack import table as attack_table
 from wia_security.connectors.base import Rejected
 from wia_security.connectors.delivery.policy import DeliveryPolicy
 from wia_security.errors import ConfigError, ConversionError, DeliveryError
+from wia_security.outputs import replace_durably
 from wia_security.redact import remember
 from wia_security.timeutil import parse_iso, to_iso
 
@@ -328,11 +328,9 @@ class OtxSource:
             return
         self.cursor, self._pending = self._pending, None
         if self.state_path:
-            folder = os.path.dirname(os.path.abspath(self.state_path))
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".otx-state-")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"modified_since": self.cursor}, fh)
-            os.replace(tmp, self.state_path)
+            # crash-safe: fsynced temporary file renamed over the state, then the folder fsynced; a power cut
+            # leaves the old or the new cursor, never an empty file or one older than what was delivered
+            replace_durably(self.state_path, json.dumps({"modified_since": self.cursor}))
 
     def close(self) -> None:
         self.session.close()
