@@ -124,7 +124,17 @@ class SyslogSink(BatchingSink):
         self._sock: socket.socket | None = None
         self._tls: ssl.SSLContext | None = None
         # tls_verify / ca_file as every connector reads them (verify / ca_certs: the older spellings)
-        tls = tls_options({"tls_verify": tls_verify, "ca_file": ca_file, "verify": verify, "ca_certs": ca_certs})
+        given = {"tls_verify": tls_verify, "ca_file": ca_file, "verify": verify, "ca_certs": ca_certs,
+                 "server_name": server_name}
+        tls = tls_options({k: v for k, v in given.items() if k != "server_name"})
+        if transport != "tls":
+            # qradar+tcp://...?ca_file=... reads as "TLS with this CA", but tcp is plain text: sending the events
+            # unencrypted while a TLS option sat unused is the one outcome the user did not ask for
+            written = [k for k, v in given.items() if v is not None]
+            if written:
+                raise ConfigError(f"{', '.join(written)} applies to TLS only, and this destination's transport is "
+                                  f"{transport} (plain text); for TLS use qradar+tls:// (or syslog+tls://), or transport = \"tls\"",
+                                  key=written[0], source=self.name)
         if transport == "tls":
             verification = tls_verification(self.name, *tls)      # a CA file that cannot be read: ConfigError
             self._tls = ssl.create_default_context(cafile=verification if isinstance(verification, str) else None)
@@ -184,9 +194,7 @@ class SyslogSink(BatchingSink):
     # -- transport ------------------------------------------------------------------------------
     def _connect(self) -> socket.socket:
         if self.transport == "udp":
-            sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM)
-            sock.connect((self.host, self.port))
-            return sock
+            return self._udp_socket()
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         if self._tls is not None:
             try:
@@ -199,6 +207,21 @@ class SyslogSink(BatchingSink):
                 sock.close()
                 raise
         return sock
+
+    def _udp_socket(self) -> socket.socket:
+        """A connected datagram socket to the first of the host's addresses that takes one: the name may resolve to
+        IPv6 only, or to both families on a host without IPv6 routes (connect on UDP sends nothing: it picks the
+        route, and fails at once where there is none)."""
+        error: OSError | None = None
+        for family, kind, proto, _, address in socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.connect(address)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise error or OSError(f"no address for {self.host}")
 
     def _peer_closed(self, sock: socket.socket) -> bool:
         """True when the server has closed (or reset) a stream connection. A syslog server never

@@ -1,0 +1,62 @@
+"""Syslog transports: TLS options on a plain-text transport are refused; UDP reaches a name that resolves to IPv6 only."""
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from wia_security.builders import AlertBuilder
+from wia_security.connectors import open_sink
+from wia_security.connectors.delivery.policy import DeliveryPolicy
+from wia_security.connectors.qradar import SyslogSink
+from wia_security.errors import ConfigError
+
+POLICY = DeliveryPolicy(max_events=10, max_wait=0, initial_backoff=0.01, max_backoff=0.05)
+
+
+@pytest.mark.parametrize("url, key", [
+    ("qradar+tcp://127.0.0.1:514?ca_file=/etc/ssl/certs/ca-certificates.crt", "ca_file"),
+    ("qradar+tcp://127.0.0.1:514?tls_verify=false", "tls_verify"),
+    ("syslog+udp://127.0.0.1:514?server_name=qradar.example", "server_name"),
+    ("qradar://127.0.0.1:514?verify=true", "verify"),
+])
+def test_a_tls_option_on_a_plain_text_transport_is_refused(url: str, key: str) -> None:
+    # before: the option was ignored and the events went out in plain text
+    with pytest.raises(ConfigError) as caught:
+        open_sink(url)
+    assert caught.value.key == key
+    assert "applies to TLS only" in str(caught.value) and "qradar+tls://" in str(caught.value)
+
+
+def test_a_tls_option_given_as_a_keyword_on_tcp_is_refused_too() -> None:
+    with pytest.raises(ConfigError) as caught:
+        SyslogSink("127.0.0.1", 514, transport="tcp", ca_file="/etc/ssl/certs/ca-certificates.crt")
+    assert caught.value.key == "ca_file"
+
+
+def test_tls_options_are_still_taken_by_the_tls_transport() -> None:
+    sink = open_sink("qradar+tls://127.0.0.1:6514?tls_verify=false&server_name=qradar.example")
+    assert sink.server_name == "qradar.example"
+
+
+def test_udp_reaches_a_host_name_that_resolves_to_ipv6_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A resolver stand-in: "qradar-v6.test" has an AAAA record only. Before, the sink opened an IPv4 socket for
+    # any name without ":" and every event was dead-lettered ("Address family for hostname not supported").
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        return real("::1" if host == "qradar-v6.test" else host, port, *args, **kwargs)
+
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    listener.bind(("::1", 0))
+    listener.settimeout(10)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    event = AlertBuilder().source("edr", "EDR").title("v6 only").severity(5).build().to_dict()
+    with open_sink(f"qradar+udp://qradar-v6.test:{listener.getsockname()[1]}", delivery=POLICY) as sink:
+        report = sink.send([event])
+        report.merge(sink.flush())
+    assert (report.delivered, report.failed) == (1, [])
+    datagram = listener.recv(65535)
+    assert b"LEEF:2.0" in datagram and event["id"].encode() in datagram
+    listener.close()
