@@ -6,7 +6,12 @@ reference: "REST Containers", "REST Artifact", "REST Run Playbook", "Query for D
 
 - auth: the automation user's token in the `ph-auth-token` header;
 - POST /rest/container with the container fields and an `artifacts` list creates both in one
-  request (SOAR sets run_automation on the last artifact); answers {"id": N, "success": true};
+  request (SOAR sets run_automation on the last artifact); answers {"id": N, "success": true,
+  "artifacts": [one result per artifact: {"id"}, {"existing_artifact_id"} or {"failed", "message"}]}
+  (as Splunk's splunk-soar-sdk reads it). An artifact that failed leaves the container created: it is
+  added with POST /rest/artifact {container_id, ...}; refused for a while, the event is retried (its
+  retry meets existing_container_id and adds it then); refused for good, the event is dead-lettered
+  naming the container and SOAR's reason;
 - a container whose `source_data_identifier` already exists is not created again: the answer
   carries `existing_container_id` (reported here as a duplicate, never as a failure; after an
   attempt of this sink whose answer was lost, the playbook is started on it);
@@ -24,6 +29,7 @@ token_env / token_file in config files), `label` (default "events"; labels must 
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
@@ -91,6 +97,10 @@ class SplunkSoarSink(BatchingSink):
         self._unanswered: RecentSet[str] = RecentSet(recent_ids_kept)
         #: event ids whose container exists but whose playbook start was refused for a while: started on the retry
         self._playbook_due: RecentSet[str] = RecentSet(recent_ids_kept)
+        #: event id -> (container id, positions of its artifacts SOAR has not stored yet): added on the retry
+        self._artifacts_due: RecentMap[str, tuple[int, tuple[int, ...]]] = RecentMap(recent_ids_kept)
+        #: event id -> why artifacts of its container were refused for good: the event fails with it
+        self._artifacts_lost: RecentMap[str, str] = RecentMap(recent_ids_kept)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SplunkSoarSink":
@@ -144,11 +154,9 @@ class SplunkSoarSink(BatchingSink):
             assert container_id is not None
             self.containers[event["id"]] = container_id
             self._unanswered.discard(event["id"])
-            if self.playbook and (sent_before or event["id"] in self._playbook_due) \
-                    and not isinstance(self.playbook_runs.get(container_id), int):
-                # the container our lost attempt made, or one whose playbook was refused for a while: not run yet
-                self._start_playbook(event["id"], container_id)
-            return [Outcome.duplicate()]
+            if self.playbook and sent_before:
+                self._playbook_due.add(event["id"])     # the container our lost attempt made: not run yet
+            return self._complete(event["id"], container_id, batch.payloads[0], Outcome.duplicate())
         if 300 <= response.status_code < 400:
             self._unanswered.discard(event["id"])
             location = response.headers.get("Location") or "(no Location)"
@@ -175,8 +183,69 @@ class SplunkSoarSink(BatchingSink):
         self.containers[event["id"]] = container_id
         self._unanswered.discard(event["id"])
         if self.playbook:
-            self._start_playbook(event["id"], container_id)
-        return None
+            self._playbook_due.add(event["id"])
+        missing = _artifacts_not_stored(body.get("artifacts"), 1 + sum(1 for _ in mapping.indicators(event)))
+        if missing:
+            self._artifacts_due[event["id"]] = (container_id, missing)
+        return self._complete(event["id"], container_id, batch.payloads[0], Outcome.delivered())
+
+    def _complete(self, event_id: str, container_id: int, payload: bytes, outcome: Outcome) -> list[Outcome]:
+        """What is still owed to a container that exists: the artifacts SOAR has not stored, then the playbook.
+        Either refused for a while raises a retryable DeliveryError (the retry meets existing_container_id and
+        comes back here); an artifact refused for good fails the event with SOAR's reason."""
+        due = self._artifacts_due.get(event_id)
+        if due is not None and due[0] == container_id:
+            self._add_artifacts(event_id, container_id, json.loads(payload)["artifacts"], due[1])
+        if self.playbook and event_id in self._playbook_due and not isinstance(self.playbook_runs.get(container_id), int):
+            self._start_playbook(event_id, container_id)
+        self._playbook_due.discard(event_id)
+        lost = self._artifacts_lost.pop(event_id, None)
+        return [Outcome.failed(lost)] if lost else [outcome]
+
+    def _add_artifacts(self, event_id: str, container_id: int, artifacts: list[dict[str, Any]],
+                       positions: tuple[int, ...]) -> None:
+        """POST /rest/artifact for each artifact of the container SOAR did not store. Automation runs once, on the
+        last one (SOAR's advice for artifacts added one by one)."""
+        refused: list[str] = []
+        for n, position in enumerate(positions):
+            artifact = {**artifacts[position], "container_id": container_id, "run_automation": n == len(positions) - 1}
+            try:
+                self._add_artifact(artifact)
+            except DeliveryError as exc:
+                if exc.retryable:
+                    self._artifacts_due[event_id] = (container_id, positions[n:])
+                    raise DeliveryError(f"container {container_id} created, artifact "
+                                        f"{artifacts[position].get('source_data_identifier')} not stored yet: {exc.reason}",
+                                        sink=self.name, retryable=True, retry_after=exc.retry_after,
+                                        status=exc.status) from None
+                refused.append(f"{artifacts[position].get('source_data_identifier')}: {exc.reason}")
+        self._artifacts_due.pop(event_id, None)
+        if refused:
+            self._artifacts_lost[event_id] = (f"container {container_id} created without {len(refused)} of its "
+                                              f"{len(artifacts)} artifact(s), refused by Splunk SOAR: " + "; ".join(refused))
+
+    def _add_artifact(self, artifact: dict[str, Any]) -> None:
+        """One artifact into an existing container; the same artifact already there counts as stored."""
+        from ..delivery.http import error_for_response
+
+        try:
+            response = self.session.post(f"{self.base_url}/rest/artifact", data=jsonio.dumpb(artifact),
+                                         timeout=self.timeout, allow_redirects=False)
+        except Exception as exc:  # noqa: BLE001 - classified into a DeliveryError
+            from ..delivery import classify_exception
+            raise classify_exception(exc) from None
+        body = _json(response)
+        if isinstance(body, dict) and (_container_id(body.get("existing_artifact_id")) is not None
+                                       or (response.status_code < 300 and _container_id(body.get("id")) is not None)):
+            return
+        if response.status_code < 300 and not (isinstance(body, dict) and body.get("failed")):
+            raise DeliveryError(f"Splunk SOAR answered HTTP {response.status_code} to an artifact without its id "
+                                f"({_excerpt(response)})", sink=self.name, retryable=True)
+        if 300 <= response.status_code < 400:
+            raise DeliveryError(f"HTTP {response.status_code} redirect to {response.headers.get('Location') or '(no Location)'}",
+                                sink=self.name, status=response.status_code)
+        message = body.get("message") if isinstance(body, dict) else None
+        raise error_for_response(response, reason=message, sink=self.name)
 
     def _start_playbook(self, event_id: str, container_id: int) -> None:
         """Run the configured playbook. Refused for a while (429, 5xx, a timeout, a reply that is not SOAR's):
@@ -188,7 +257,6 @@ class SplunkSoarSink(BatchingSink):
         except DeliveryError as exc:
             self.playbook_runs[container_id] = f"not started: {exc}"
             if exc.retryable:
-                self._playbook_due.add(event_id)
                 raise DeliveryError(f"container {container_id} created, playbook {self.playbook} not started yet: "
                                     f"{exc.reason}", sink=self.name, retryable=True, retry_after=exc.retry_after,
                                     status=exc.status) from None
@@ -251,6 +319,15 @@ class SplunkSoarSink(BatchingSink):
 
     def close_transport(self) -> None:
         self.session.close()
+
+
+def _artifacts_not_stored(results: Any, sent: int) -> tuple[int, ...]:
+    """Positions of the artifacts a container answer does not show stored ({"id"} or {"existing_artifact_id"}).
+    An answer without an `artifacts` list says nothing about them: taken as stored, as before."""
+    if not isinstance(results, list):
+        return ()
+    return tuple(n for n in range(sent) if not (n < len(results) and isinstance(results[n], dict) and (
+        _container_id(results[n].get("id")) is not None or _container_id(results[n].get("existing_artifact_id")) is not None)))
 
 
 def _container_id(value: Any) -> int | None:

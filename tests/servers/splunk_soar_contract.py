@@ -12,14 +12,23 @@ Artifact", "REST Run Playbook", "Query for Data"):
     {"id": N, "success": true}.
   - Artifacts: `cef` an object, every `cef_types` key present in `cef` with a list of strings as
     value, `label` non-empty, `severity` an existing severity. (SOAR does not de-duplicate
-    artifacts by source_data_identifier.)
+    artifacts by source_data_identifier.) The artifacts of a container POST are created one by one
+    after the container: the answer carries `artifacts`, one result per artifact sent, in order:
+    {"id": N}, {"existing_artifact_id": N} or {"failed": true, "message": ...}; an artifact that
+    fails leaves the container created (Splunk's own client, splunk-soar-sdk
+    soar_sdk/apis/container.py, reads this list the same way).
+  - POST /rest/artifact {container_id (existing), ...artifact} -> {"id": N, "success": true}; the
+    same artifact (same label, name, source_data_identifier, cef and data) already in that container
+    -> {"existing_artifact_id": N, "failed": true, "message": "artifact already exists"}
+    (soar_sdk/apis/artifact.py); a bad artifact -> 400 {"failed": true, "message": ...}.
   - POST /rest/playbook_run {container_id (existing), playbook_id ("repo/name" or id of an existing
     playbook), scope ("new", "all" or a list of artifact ids), run: true} -> {"playbook_run_id": N,
     "message": "playbook run request received"}; GET /rest/playbook_run/N -> {"id", "status"}:
     "running" on the first read, then "success".
   - GET /rest/container/N, GET /rest/container?_filter_source_data_identifier="x"&page_size=n ->
     {"count", "num_pages", "data"}; GET /rest/artifact?_filter_container=N likewise.
-Fault injection: `faults` (intel_http.Fault), e.g. a 503 with Retry-After.
+Fault injection: `faults` (intel_http.Fault), e.g. a 503 with Retry-After; `artifact_failures`, messages
+the next artifacts created inside a container POST fail with (a database refusal, say), one each.
 """
 from __future__ import annotations
 
@@ -50,6 +59,8 @@ class SplunkSoarServer(ContractServer):
         self.containers: dict[int, dict[str, Any]] = {}
         self.artifacts: dict[int, dict[str, Any]] = {}
         self.playbook_runs: dict[int, dict[str, Any]] = {}
+        #: messages the next artifacts of container POSTs fail with, one per artifact, first first
+        self.artifact_failures: list[str] = []
         self._ids = {"container": 0, "artifact": 0, "run": 0}
 
     def _next(self, kind: str) -> int:
@@ -69,6 +80,8 @@ class SplunkSoarServer(ContractServer):
         if req.method == "GET" and path.startswith("/rest/container/"):
             item = self.containers.get(_int(path.rsplit("/", 1)[1]))
             return (200, item, {}) if item else _fail(404, "container not found")
+        if req.method == "POST" and path == "/rest/artifact":
+            return self._add_artifact(req.body)
         if req.method == "GET" and path == "/rest/artifact":
             return self._query(self.artifacts, req.query)
         if req.method == "POST" and path == "/rest/playbook_run":
@@ -95,21 +108,39 @@ class SplunkSoarServer(ContractServer):
             for cid, existing in self.containers.items():
                 if existing.get("source_data_identifier") == sdi:
                     return self.duplicate_status, {"existing_container_id": cid, "failed": True, "message": "duplicate"}, {}
-        artifacts = body.get("artifacts") or []
-        if not isinstance(artifacts, list):
+        artifacts = body.get("artifacts")
+        if artifacts is not None and not isinstance(artifacts, list):
             return _fail(400, "artifacts must be a list")
-        for n, artifact in enumerate(artifacts):
-            problem = _artifact_problem(artifact)
-            if problem:
-                return _fail(400, f"artifact {n}: {problem}")
         cid = self._next("container")
         stored = {k: v for k, v in body.items() if k != "artifacts"}
-        stored.update(id=cid, status=body.get("status", "new"), artifact_count=len(artifacts))
+        stored.update(id=cid, status=body.get("status", "new"), artifact_count=0)
         self.containers[cid] = stored
+        if artifacts is None:
+            return 200, {"id": cid, "success": True}, {}
+        results = []
         for artifact in artifacts:
-            aid = self._next("artifact")
-            self.artifacts[aid] = {**artifact, "id": aid, "container": cid}
-        return 200, {"id": cid, "success": True}, {}
+            problem = _artifact_problem(artifact) or (self.artifact_failures.pop(0) if self.artifact_failures else None)
+            results.append({"failed": True, "message": problem} if problem else self._store_artifact(cid, artifact))
+        return 200, {"id": cid, "success": True, "artifacts": results}, {}
+
+    def _store_artifact(self, cid: int, artifact: dict[str, Any]) -> dict[str, Any]:
+        key = _artifact_key(artifact)
+        for aid, existing in self.artifacts.items():
+            if existing["container"] == cid and _artifact_key(existing) == key:
+                return {"existing_artifact_id": aid, "failed": True, "message": "artifact already exists"}
+        aid = self._next("artifact")
+        self.artifacts[aid] = {**{k: v for k, v in artifact.items() if k != "container_id"}, "id": aid, "container": cid}
+        self.containers[cid]["artifact_count"] += 1
+        return {"id": aid, "success": True}
+
+    def _add_artifact(self, body: dict[str, Any]) -> tuple[int, Any, dict]:
+        cid = body.get("container_id")
+        if isinstance(cid, bool) or cid not in self.containers:
+            return _fail(400, f"container {cid!r} does not exist")
+        problem = _artifact_problem(body)
+        if problem:
+            return _fail(400, problem)
+        return 200, self._store_artifact(cid, body), {}
 
     def _run_playbook(self, body: dict[str, Any]) -> tuple[int, Any, dict]:
         if body.get("run") is not True:
@@ -157,6 +188,12 @@ def _artifact_problem(artifact: Any) -> str | None:
         if not isinstance(contains, list) or not all(isinstance(c, str) for c in contains):
             return f"cef_types[{key!r}] must be a list of strings"
     return None
+
+
+def _artifact_key(artifact: dict[str, Any]) -> str:
+    """What makes two artifacts of a container the same one (the server's `hash`)."""
+    return json.dumps([artifact.get(k) for k in ("label", "name", "source_data_identifier", "cef", "data")],
+                      sort_keys=True)
 
 
 def _int(text: str) -> int:
