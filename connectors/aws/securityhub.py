@@ -60,6 +60,17 @@ WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
 #: Fields the customer owns once a finding exists (BatchImportFindings ignores them on update).
 CUSTOMER_FIELDS = ("Note", "UserDefinedFields", "VerificationState", "Workflow")
 
+#: A whole-request 403 AccessDeniedException (IAM: the caller is "not authorized to perform:
+#: securityhub:BatchImportFindings") while the role or its policy is new. IAM is eventually consistent and names
+#: no bound ("takes time to become visible from all possible endpoints"; its caching "can add time", IAM user
+#: guide, "Changes that I make are not always immediately visible"); HashiCorp's AWS provider waits 2 minutes for
+#: it on each role it creates. Retried until this long after the first such 403 with no request accepted since
+#: (margin for the caching the guide names); later ones fail at once, so a permission that never comes costs one
+#: window. A FailedFindings AccessDeniedException (the account does not match the product) stays permanent.
+PERMISSION_PROPAGATION_SECONDS = 5 * 60
+#: The IAM action the 403's reason names (granted on the product ARN).
+IMPORT_ACTION = "securityhub:BatchImportFindings"
+
 #: "Security Hub retains an existing finding ... for 90 days after the most recent value of the UpdatedAt
 #: field" (user guide, "Creating and updating findings"), then deletes it.
 RETENTION_SECONDS = 90 * 86400
@@ -216,6 +227,7 @@ class SecurityHubSink(BatchingSink):
         super().__init__(name=name or f"securityhub:{self.region}:{account_id}", delivery=delivery,
                          dead_letter=dead_letter, **machinery)
         self._retention_warned = False
+        self._denied_since: float | None = None     # the first of the current run of AccessDeniedException 403s
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SecurityHubSink":
@@ -299,7 +311,9 @@ class SecurityHubSink(BatchingSink):
         except ParamValidationError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified (unknown ones re-raised)
-            raise _client_error(exc) from None
+            error = _client_error(exc)
+            raise (self._denied(error) if _access_denied(error) else error) from None
+        self._denied_since = None                   # the request was authorized: a later 403 starts a new window
         success, failed = response.get("SuccessCount"), response.get("FailedCount")
         if not _count(success) or not _count(failed):
             # Both are always in Security Hub's answer; without them this is not one (a proxy's 200 page,
@@ -334,6 +348,24 @@ class SecurityHubSink(BatchingSink):
             outcomes.append(Outcome.retry(reason, details=entry) if code in RETRYABLE_CODES
                             else Outcome.failed(reason, details=entry))
         return outcomes
+
+    def _denied(self, error: DeliveryError) -> DeliveryError:
+        """Security Hub's 403 AccessDeniedException is retried while a new role or policy may still be
+        propagating (PERMISSION_PROPAGATION_SECONDS from the first one with no request accepted since), the reason
+        naming the action and the product ARN; it used to be dead-lettered at once, so the first events after a
+        deployment (the function's role created with it) went to the dead letter."""
+        now = self._clock()
+        if self._denied_since is None:
+            self._denied_since = now
+        waited = now - self._denied_since
+        need = f"the caller needs {IMPORT_ACTION} on {self.product_arn}"
+        if waited < PERMISSION_PROPAGATION_SECONDS:
+            why = (f"{need}; IAM changes are eventually consistent, so a new role or policy is waited for up to "
+                   f"{PERMISSION_PROPAGATION_SECONDS // 60} minutes and this is retried (denied for {waited:.0f}s so far)")
+            return DeliveryError(f"{error.reason} ({why})", retryable=True, status=403, details=error.details)
+        why = (f"{need}; still denied {waited / 60:.0f} minutes after the first refusal, longer than an IAM change "
+               "takes to propagate: not retried (grant it, then replay the dead letter)")
+        return DeliveryError(f"{error.reason} ({why})", retryable=False, status=403, details=error.details)
 
     # -- customer-side updates and reads ---------------------------------------------------------
     def update_workflow(self, event_ids: Iterable[str], status: str, *, note: str | None = None,
@@ -437,6 +469,12 @@ class SecurityHubSink(BatchingSink):
         close = getattr(self._client, "close", None)
         if close is not None:
             close()
+
+
+def _access_denied(error: DeliveryError) -> bool:
+    """Whether a whole-request failure is Security Hub's own 403 AccessDeniedException (IAM's refusal), not a
+    proxy's 403 page or another 403 (a signature or a key not recognized, which waiting does not mend)."""
+    return error.status == 403 and isinstance(error.details, dict) and error.details.get("code") == "AccessDeniedException"
 
 
 def _finding_bytes(finding: Any) -> bytes:
