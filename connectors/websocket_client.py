@@ -34,10 +34,13 @@ from typing import Any, AsyncIterator, Callable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, SecurityError
+from websockets.exceptions import (ConnectionClosed, InvalidHandshake, InvalidProxy, InvalidProxyStatus, InvalidStatus,
+                                   InvalidURI, SecurityError)
+from websockets.proxy import get_proxy
+from websockets.uri import WebSocketURI, parse_uri
 
 from wia_security.errors import WiaError
-from wia_security.redact import remember, remember_basic_auth
+from wia_security.redact import remember, remember_basic_auth, remember_proxy_credentials
 
 log = logging.getLogger("wia_security.connectors.websocket_client")
 
@@ -78,6 +81,12 @@ class StreamAuthError(StreamError):
 PERMANENT_HANDSHAKE_STATUSES = frozenset({400, 404, 405, 426})
 PERMANENT_REFUSALS_FIRST = 3
 PERMANENT_REFUSALS_AFTER_CONNECT = 20
+#: An HTTP proxy's answers to CONNECT that no retry can mend: it wants credentials or refused the ones in its
+#: URL (407, 401), or its rules do not let this client reach the gateway's host and port (403). `StreamError`
+#: at once; they were taken for network failures and retried for ever, logged at INFO only. A proxy's 400, 404,
+#: 405 or 501 (it does not do CONNECT) counts as a permanent handshake answer; its 5xx and 429 are retried.
+PROXY_REFUSALS = frozenset({401, 403, 407})
+PROXY_PERMANENT_STATUSES = frozenset({400, 404, 405, 501})
 
 
 @dataclass
@@ -151,13 +160,19 @@ class StreamClient:
                  client_id: str | None = None, open_timeout: float = 10.0, ssl: _ssl.SSLContext | None = None,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                  on_gap: Callable[[dict[str, Any]], None] | None = None,
-                 resume_from: tuple[str, int] | None = None) -> None:
+                 resume_from: tuple[str, int] | None = None, proxy: str | bool | None = True) -> None:
         """`resume_from`: (stream_id, sequence) of the last event a consumer handled, as it persisted them from
-        a StreamEvent: the first connection resumes there, so a restarted consumer gets what it missed, once."""
+        a StreamEvent: the first connection resumes there, so a restarted consumer gets what it missed, once.
+        `proxy`: True (the default) takes it from the environment (HTTPS_PROXY, ALL_PROXY, ... and NO_PROXY, as
+        websockets reads them), a URL (`http://user:password@proxy:3128`) names one, None goes direct."""
         if not subscriptions:
             raise ValueError("at least one subscription")
         stream_id, last_sequence = _resume_point(resume_from)
         self.url = url
+        self._ws_uri = _stream_uri(url)
+        self.proxy = proxy
+        # websockets quotes a proxy URL whole in its errors (InvalidProxy), credentials and all.
+        remember_proxy_credentials(proxy if isinstance(proxy, str) else None)
         self._token = token.reveal() if hasattr(token, "reveal") else token
         remember(self._token)
         user_info = urlsplit(url)
@@ -191,8 +206,7 @@ class StreamClient:
     def safe_url(self) -> str:
         """The URL as shown in repr() and errors: scheme://host:port/path, never user info (websockets sends it
         as Basic auth) nor a query (it may carry a token)."""
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+        return _safe(self.url)
 
     async def __aenter__(self) -> "StreamClient":
         return self
@@ -289,6 +303,24 @@ class StreamClient:
                 # INFO lines of a client retrying for ever.
                 raise StreamError(f"TLS verification of the gateway failed: {exc.verify_message or exc} (give "
                                   "ssl= a context trusting its CA; verification stays on)") from None
+            except InvalidProxy as exc:
+                # A proxy URL websockets cannot use: its message quotes the URL, credentials and all.
+                raise StreamError(f"the proxy {_safe(exc.proxy)} for {self.safe_url} cannot be used: {exc.msg}") from None
+            except InvalidProxyStatus as exc:
+                status = exc.response.status_code
+                proxy = self._proxy_shown()
+                where = f"a tunnel to {self._ws_uri.host}:{self._ws_uri.port}"
+                if status in PROXY_REFUSALS:
+                    why = ("it wants credentials, or refused those in its URL (http://user:password@host:port)"
+                           if status in (401, 407) else "its rules do not allow this host and port, or this client")
+                    raise StreamError(f"the HTTP proxy {proxy} refused {where} (HTTP {status}): {why}; "
+                                      "the stream cannot reach the gateway through it") from None
+                log.warning("the HTTP proxy %s answered HTTP %s to %s", proxy, status, where)
+                if status in PROXY_PERMANENT_STATUSES:
+                    refusals += 1
+                    if refusals >= PERMANENT_REFUSALS_FIRST:
+                        raise StreamError(f"the HTTP proxy {proxy} answered HTTP {status} to {where} {refusals} times "
+                                          "in a row: it does not open tunnels (CONNECT) to this gateway") from None
             except SecurityError as exc:
                 # websockets refused the handshake for safety (a redirect from wss:// to ws://, a limit passed):
                 # the same answer would come back each time.
@@ -324,6 +356,11 @@ class StreamClient:
             return reconnect_wait(server_delay, self.max_backoff)
         return reconnect_wait(0.0, backoff_ceiling(self.initial_backoff, self.max_backoff, attempt))
 
+    def _proxy_shown(self) -> str:
+        """The proxy this client goes through, as shown in errors: scheme://host:port, never its credentials."""
+        proxy = get_proxy(self._ws_uri) if self.proxy is True else self.proxy
+        return _safe(proxy) if isinstance(proxy, str) else "(none)"
+
     def _connect(self) -> Any:
         headers = {"X-WIA-Protocol-Version": PROTOCOL_VERSION}
         if self._token:
@@ -331,7 +368,9 @@ class StreamClient:
         if self.client_id:
             headers["X-WIA-Client-ID"] = self.client_id
         kwargs: dict[str, Any] = {"additional_headers": headers, "open_timeout": self.open_timeout,
-                                  "max_size": self.max_message_bytes}
+                                  "max_size": self.max_message_bytes, "proxy": self.proxy}
+        if self.proxy is True:
+            remember_proxy_credentials()          # the environment's, as websockets reads them now
         if self.ssl is not None:
             kwargs["ssl"] = self.ssl
         return connect(self.url, **kwargs)
@@ -432,6 +471,27 @@ class StreamClient:
             future.set_exception(StreamError(f"{msg.get('code')}: {msg.get('message')}"))
         else:
             future.set_result(msg)
+
+
+def _safe(url: str) -> str:
+    """scheme://host:port/path of `url`: no user info (credentials), query or fragment."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a URL that cannot be parsed)"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+
+
+def _stream_uri(url: str) -> WebSocketURI:
+    """`url` checked as websockets will read it: its own error (InvalidURI) quotes the URL whole, with a password
+    in its user info or a token in its query, and came only from events(), once the consumer was running."""
+    try:
+        return parse_uri(url)
+    except InvalidURI as exc:
+        raise ValueError(f"the stream URL {_safe(url)} cannot be used: {exc.msg} "
+                         "(ws://host:port/v1/stream or wss://...)") from None
+    except ValueError as exc:               # a port out of range, a bad IPv6 literal (urllib's messages name no part)
+        raise ValueError(f"the stream URL {_safe(url)} cannot be used: {exc}") from None
 
 
 def _resume_point(resume_from: Any) -> tuple[str | None, int]:
