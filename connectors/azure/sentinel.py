@@ -20,8 +20,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import time
 import uuid
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from wia_security import __version__
@@ -70,6 +71,13 @@ SOVEREIGN_ARM_HOSTS = frozenset({"management.usgovcloudapi.net", "management.chi
 PERMISSION_PROPAGATION_SECONDS = 30 * 60
 #: The role the Logs Ingestion API requires on the DCR (named in the 403's reason).
 INGESTION_ROLE = "Monitoring Metrics Publisher"
+#: Resource Manager's 403 (AuthorizationFailed) on the incidents API while the identity's role on the workspace is
+#: new: "it can sometimes take up to 30 minutes for changes to take effect when you assign roles" (Azure RBAC
+#: troubleshooting: Resource Manager caches them). Retried for the same PERMISSION_PROPAGATION_SECONDS as ingestion.
+INCIDENT_WRITE_ROLE = "Microsoft Sentinel Responder"
+INCIDENT_READ_ROLE = "Microsoft Sentinel Reader"
+
+_T = TypeVar("_T")
 
 #: The table's columns, in order: (name, Log Analytics type, what fills it). The ARM template's table
 #: schema and DCR stream declaration are checked against this list by the tests.
@@ -525,8 +533,13 @@ class SentinelIncidents(BaseSink):
     def __init__(self, subscription_id: str, resource_group: str, workspace: str, *, credential: Any = None,
                  client_id: str | None = None, base_url: str | None = None, ca_file: str | None = None,
                  audience: str | None = None, client: Any = None, timeout: float = DEFAULT_TIMEOUT,
-                 **client_options: Any) -> None:
+                 delivery: DeliveryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic, **client_options: Any) -> None:
         self.subscription_id, self.resource_group, self.workspace = subscription_id, resource_group, workspace
+        # attempts and backoff of a call Resource Manager refuses while a role assignment propagates (403)
+        self.policy = delivery or DeliveryPolicy()
+        self._sleep, self._clock = sleep, clock
+        self._denied_since: float | None = None     # the first of the current run of Resource Manager 403s
         # Resource Manager's audience of base_url's cloud: a public cloud token is refused (401) in a sovereign one
         self.audience = checked_audience(audience or arm_audience(base_url))
         self.name = f"sentinel-incidents:{resource_group}/{workspace}"
@@ -566,25 +579,29 @@ class SentinelIncidents(BaseSink):
         """Create or update the incident for `event`; returns the incident as the service stored it."""
         from azure.mgmt.securityinsight.models import Incident
         incident = Incident.deserialize({"properties": to_incident_properties(event)})
-        stored = self._client.incidents.create_or_update(self.resource_group, self.workspace,
-                                                         incident_id_for(event), incident)
+        stored = self._authorized(lambda: self._client.incidents.create_or_update(
+            self.resource_group, self.workspace, incident_id_for(event), incident), write=True)
         return _as_arm_json(stored)
 
     def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:
         report = DeliveryReport(self.name)
+        refused: DeliveryError | None = None      # a 403 retried to the end of its budget in this send
         for event in events:
             if event.get("type") not in self.accepted_types:
                 report.failed.append(Rejected(f"Sentinel incidents take incident and alert events, not "
                                               f"{event.get('type')!r}", event=event, sink=self.name))
                 continue
             try:
+                if refused is not None:
+                    # the role is not there yet: the next events are not each given a retry budget of their own
+                    raise DeliveryError(f"not tried, the incident before it was refused: {refused.reason}",
+                                        retryable=True, status=403, details=refused.details)
                 self.upsert(event)
                 report.delivered += 1
             except Exception as exc:  # noqa: BLE001 - every failure is reported, never raised
-                try:
-                    error = _http_error(exc, "SecurityInsights")
-                except Exception as other:  # noqa: BLE001
-                    error = DeliveryError(f"SecurityInsights: {type(other).__name__}: {other}")
+                error = _incidents_error(exc)
+                if refused is None and error.retryable and _service_403(error):
+                    refused = error
                 report.failed.append(Rejected(error.reason, event=event, sink=self.name,
                                               retryable=error.retryable,
                                               errors=[{"path": "", "code": "delivery", "message": error.reason,
@@ -605,43 +622,123 @@ class SentinelIncidents(BaseSink):
         the client cannot read is a DeliveryError naming how many incidents came before it."""
         where = f"{self.name}/incidents"
         count = 0
-        try:
-            for incident in self._client.incidents.list(self.resource_group, self.workspace, top=top):
-                count += 1
-                try:
-                    doc = _as_arm_json(incident)
-                    event = incident_to_event(doc)
-                except (WiaError, ValueError, TypeError, KeyError, AttributeError) as exc:
-                    label = getattr(incident, "name", None) or "no name"
-                    yield Item(where, count, error=ParseError(f"incident {count} ({label}): {exc}", source=where,
-                                                              line=count), raw=repr(incident).encode("utf-8"))
-                    continue
-                yield Item(where, count, value=event)
-        except Exception as exc:  # noqa: BLE001 - every failure of the listing itself becomes one clear error
+        attempt, started = 0, self._clock()
+        while True:
+            attempt += 1
             try:
-                error = _http_error(exc, "SecurityInsights")
-            except Exception:  # noqa: BLE001 - the SDK could not read a page (not an incident list)
-                text = str(exc).split(". Data:", 1)[0]             # the SDK appends the whole page
-                error = DeliveryError(f"SecurityInsights: a page of incidents is not readable "
-                                      f"({type(exc).__name__}: {text[:200]})")
-            raise DeliveryError(f"listing incidents failed after {count} incident(s): {error.reason}",
-                                sink=self.name, retryable=error.retryable, retry_after=error.retry_after,
-                                status=error.status) from None
+                for incident in self._client.incidents.list(self.resource_group, self.workspace, top=top):
+                    count += 1
+                    try:
+                        doc = _as_arm_json(incident)
+                        event = incident_to_event(doc)
+                    except (WiaError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                        label = getattr(incident, "name", None) or "no name"
+                        yield Item(where, count, error=ParseError(f"incident {count} ({label}): {exc}", source=where,
+                                                                  line=count), raw=repr(incident).encode("utf-8"))
+                        continue
+                    yield Item(where, count, value=event)
+            except Exception as exc:  # noqa: BLE001 - every failure of the listing itself becomes one clear error
+                error = _incidents_error(exc, page=True)
+                if _service_403(error):
+                    error = self._denied(error, write=False)
+                    # listed again from its start only while nothing was handed over (no incident twice)
+                    delay = self._retry_delay(error, attempt, started) if count == 0 else None
+                    if delay is not None:
+                        self._sleep(delay)
+                        continue
+                raise DeliveryError(f"listing incidents failed after {count} incident(s): {error.reason}",
+                                    sink=self.name, retryable=error.retryable, retry_after=error.retry_after,
+                                    status=error.status) from None
+            self._denied_since = None
+            return
 
     def set_status(self, incident_id: str, status: str, *, classification: str | None = None,
                    classification_comment: str | None = None) -> dict[str, Any]:
         """Move an incident to New/Active/Closed (Closed needs a classification, as the API requires)."""
-        current = self._client.incidents.get(self.resource_group, self.workspace, incident_id)
+        current = self._authorized(lambda: self._client.incidents.get(self.resource_group, self.workspace,
+                                                                      incident_id), write=False)
         current.status = status
         if status == "Closed":
             current.classification = classification or "Undetermined"
             if classification_comment:
                 current.classification_comment = classification_comment
-        stored = self._client.incidents.create_or_update(self.resource_group, self.workspace, incident_id, current)
+        stored = self._authorized(lambda: self._client.incidents.create_or_update(
+            self.resource_group, self.workspace, incident_id, current), write=True)
         return _as_arm_json(stored)
+
+    def _authorized(self, call: Callable[[], _T], *, write: bool) -> _T:
+        """`call()`, again after a backoff while Resource Manager answers 403 within the propagation window (as the
+        rows connector's machinery retries the ingestion 403), at most `policy.max_attempts` tries within
+        `policy.max_elapsed`; then the DeliveryError (retryable within the window, not after it)."""
+        attempt, started = 0, self._clock()
+        while True:
+            attempt += 1
+            try:
+                result = call()
+            except Exception as exc:  # noqa: BLE001 - classified; anything but the service's 403 as before
+                error = _incidents_error(exc)
+                if not _service_403(error):
+                    raise error from None
+                error = self._denied(error, write=write)
+                delay = self._retry_delay(error, attempt, started)
+                if delay is None:
+                    raise error from None
+                self._sleep(delay)
+                continue
+            self._denied_since = None
+            return result
+
+    def _retry_delay(self, error: DeliveryError, attempt: int, started: float) -> float | None:
+        """The backoff before another try of a call refused with `error`, or None: not retryable, or past the policy's
+        attempts or time."""
+        if not error.retryable or attempt >= self.policy.max_attempts:
+            return None
+        delay = self.policy.delay(attempt, error.retry_after)
+        if self.policy.max_elapsed and self._clock() - started + delay > self.policy.max_elapsed:
+            return None
+        return delay
+
+    def _denied(self, error: DeliveryError, *, write: bool) -> DeliveryError:
+        """Resource Manager's 403 is retryable while a new role assignment may still be propagating
+        (PERMISSION_PROPAGATION_SECONDS from the first 403 with no call accepted since), the reason naming the role on
+        the workspace; after that it fails at once. Before, every 403 was permanent: an upsert was dead-lettered and a
+        listing failed for good in the first minutes after the role was assigned."""
+        now = self._clock()
+        if self._denied_since is None:
+            self._denied_since = now
+        waited = now - self._denied_since
+        role = (f"the identity needs {INCIDENT_WRITE_ROLE if write else INCIDENT_READ_ROLE} (or more) on the workspace "
+                f"{self.workspace}")
+        if waited < PERMISSION_PROPAGATION_SECONDS:
+            why = (f"{role}; a new role assignment can take up to {PERMISSION_PROPAGATION_SECONDS // 60} minutes to "
+                   f"take effect, so this is retried (403s for {waited:.0f}s so far)")
+            return DeliveryError(f"{error.reason} ({why})", retryable=True, status=403, details=error.details)
+        why = (f"{role}; still refused {waited / 60:.0f} minutes after the first 403, longer than a role assignment "
+               "takes to take effect: not retried (grant the role, then replay the dead letter)")
+        return DeliveryError(f"{error.reason} ({why})", retryable=False, status=403, details=error.details)
 
     def close(self) -> None:
         self._client.close()
+
+
+def _incidents_error(exc: Exception, *, page: bool = False) -> DeliveryError:
+    """An error of the incidents API as a DeliveryError (`page`: of a listing, where the SDK also fails on a page
+    it cannot read, naming the page without the SDK's dump of it)."""
+    if isinstance(exc, DeliveryError):
+        return exc
+    try:
+        return _http_error(exc, "SecurityInsights")
+    except Exception as other:  # noqa: BLE001 - not an HTTP error azure-core classifies
+        if page:
+            text = str(other).split(". Data:", 1)[0]             # the SDK appends the whole page
+            return DeliveryError(f"SecurityInsights: a page of incidents is not readable "
+                                 f"({type(other).__name__}: {text[:200]})")
+        return DeliveryError(f"SecurityInsights: {type(other).__name__}: {other}")
+
+
+def _service_403(error: DeliveryError) -> bool:
+    """A 403 with the service's JSON error document (Resource Manager's AuthorizationFailed), not a proxy's page."""
+    return error.status == 403 and isinstance(error.details, dict) and isinstance(error.details.get("error"), dict)
 
 
 def _as_arm_json(incident: Any) -> dict[str, Any]:
