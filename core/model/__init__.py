@@ -12,4 +12,15 @@ from .network_event import Certificate, Dns, Http, NetworkEventData, NetworkHost
 from .threat_intel import IndicatorContext, ThreatIndicator, ThreatIntelData, Ttp
 from .vulnerability import AffectedProduct, Cvss, ExploitDetails, PatchDetails, VulnerabilityData
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# Spelled out, not computed: type checkers (mypy --strict, pyright) read only a literal __all__ as the
+# package's exports, and dir() would also export the submodule names.
+__all__ = [
+    "AffectedAsset", "AffectedProduct", "AlertData", "AuthEventData", "AuthGeo", "AuthSource", "AuthTarget",
+    "AuthUser", "Certificate", "Cloud", "Context", "Cvss", "DATA_CLASSES", "DetectionRule", "Dll", "Dns",
+    "EndpointEventData", "EndpointHost", "EndpointOs", "Event", "EventData", "ExploitDetails", "File",
+    "GeoLocation", "Hashes", "Host", "Http", "Impact", "IncidentData", "Indicator", "IndicatorContext", "Ioc",
+    "Meta", "Mitre", "NetworkConnection", "NetworkContext", "NetworkEndpoint", "NetworkEventData",
+    "NetworkHost", "OperatingSystem", "ParentProcess", "PatchDetails", "Process", "Record", "Registry",
+    "ResponseAction", "Signature", "Source", "ThreatIndicator", "ThreatIntelData", "TimelineEntry", "Tls",
+    "Ttp", "User", "VulnerabilityData",
+]
