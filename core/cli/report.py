@@ -106,20 +106,55 @@ def _open_read_only(path: str) -> sqlite3.Connection:
             return db
         except sqlite3.OperationalError as exc:
             db.close()
+            if not _no_shm_here(path, exc):
+                raise
             wal = path + "-wal"
-            if os.path.exists(wal) and os.path.getsize(wal) > 0 and "no such table" not in str(exc):
+            if os.path.exists(wal) and os.path.getsize(wal) > 0:
                 raise ConfigError(f"cannot open the SQLite store: {exc} (its -wal file holds events not yet "
                                   "merged into it, which SQLite reads only with a -shm file it could not make "
                                   "here: read it as a user who may write its folder, or once its writer has "
                                   "closed it)", source=path) from None
-            if "no such table" in str(exc):
-                raise
         db = sqlite3.connect(uri + "&immutable=1", uri=True)
         db.execute("SELECT 1 FROM events LIMIT 1").fetchall()
         return db
     except sqlite3.Error as exc:
-        reason = "it holds no event table: not a wia-security store" if "no such table" in str(exc) else exc
-        raise ConfigError(f"cannot open the SQLite store: {reason}", source=path) from None
+        raise ConfigError(f"cannot open the SQLite store: {_open_error(exc)}", source=path) from None
+
+
+#: SQLite's answers to a read-only open of a WAL store whose -shm it may not make or use here (a folder the
+#: user may not write). Nothing else lets the store be read as immutable: a store locked by a writer, or with
+#: a hot -journal a crashed writer left, changes under an immutable reader (SQLite then "might return
+#: incorrect query results and/or SQLITE_CORRUPT errors", its URI documentation says).
+_NO_SHM_ERRORS = frozenset({"SQLITE_READONLY_DIRECTORY", "SQLITE_CANTOPEN", "SQLITE_READONLY_CANTINIT",
+                            "SQLITE_READONLY_CANTLOCK"})
+
+
+def _no_shm_here(path: str, exc: sqlite3.Error) -> bool:
+    """Whether a failed read-only open failed only for want of a -shm file of a WAL store."""
+    return getattr(exc, "sqlite_errorname", None) in _NO_SHM_ERRORS and _wal_mode(path)
+
+
+def _wal_mode(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    return header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
+
+
+def _open_error(exc: sqlite3.Error) -> str:
+    """Why the store could not be opened, in words a user can act on."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if "no such table" in str(exc):
+        return "it holds no event table: not a wia-security store"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return f"{exc} (another process holds it locked, as a writer in exclusive mode does: try again once it is done)"
+    if name == "SQLITE_READONLY_ROLLBACK":
+        return (f"{exc} (a writer stopped in the middle of a transaction and left its -journal file, which only "
+                "a process that may write the store can roll back: the next `wia-security forward` or gateway "
+                "that opens it does; read-only readers never write)")
+    return str(exc)
 
 
 def _would_leave_files_for_its_owner(path: str) -> bool:
@@ -132,12 +167,7 @@ def _would_leave_files_for_its_owner(path: str) -> bool:
         return False
     if os.path.exists(path + "-wal") and os.path.exists(path + "-shm"):
         return False                        # its writer's: opened as they are, nothing made
-    try:
-        with open(path, "rb") as fh:
-            header = fh.read(20)
-    except OSError:
-        return False                        # SQLite says why it cannot read it
-    return header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"     # WAL mode
+    return _wal_mode(path)                  # unreadable: SQLite says why
 
 
 def _open_immutable(path: str, uri: str, why: str) -> sqlite3.Connection:
