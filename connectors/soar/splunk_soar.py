@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 SOAR_EVENTS_PER_REQUEST = 1
 #: Longest container name kept (SOAR shows names in lists; the full title stays in `description`).
 SOAR_MAX_NAME_CHARS = 512
+#: Bounds on one answer: bytes (decoded) and seconds in all, from the status line to the last byte.
+SOAR_MAX_ANSWER_BYTES = 64 * 1024 * 1024
+SOAR_ANSWER_SECONDS = 120.0
 DEFAULT_LABEL = "events"
 DEFAULT_SENSITIVITY = "amber"
 OPTIONS = ("token", "label", "playbook", "scope", "sensitivity", "tls_verify", "ca_file", "timeout")
@@ -64,7 +67,8 @@ class SplunkSoarSink(BatchingSink):
     def __init__(self, base_url: str, *, token: Secret | str, label: str = DEFAULT_LABEL,
                  playbook: str | None = None, scope: str = "new", sensitivity: str = DEFAULT_SENSITIVITY,
                  tls_verify: bool = True, ca_file: str | None = None, timeout: Any = None,
-                 recent_ids_kept: int = RECENT_IDS_KEPT,
+                 recent_ids_kept: int = RECENT_IDS_KEPT, max_answer_bytes: int = SOAR_MAX_ANSWER_BYTES,
+                 answer_seconds: float = SOAR_ANSWER_SECONDS,
                  delivery: DeliveryPolicy | None = None, dead_letter: Any = None, **machinery: Any) -> None:
         from ..delivery.http import DEFAULT_TIMEOUT, new_session
 
@@ -82,6 +86,7 @@ class SplunkSoarSink(BatchingSink):
         warn_plain_http_secret(self.name, self.base_url, "Splunk SOAR automation token")
         self.label, self.playbook, self.scope, self.sensitivity = label, playbook, scope, sensitivity
         self.timeout = timeout or DEFAULT_TIMEOUT
+        self.max_answer_bytes, self.answer_seconds = max_answer_bytes, answer_seconds
         self.session = new_session(verify=tls_verification(self.name, tls_verify, ca_file),
                                    headers={"ph-auth-token": reveal(token) or "", "Content-Type": "application/json"})
         # Each table keeps the latest `recent_ids_kept` ids (a gateway sends for weeks): a retry or re-send
@@ -142,10 +147,7 @@ class SplunkSoarSink(BatchingSink):
         # An earlier attempt of this sink whose answer was lost or unreadable may have made the container.
         sent_before = event["id"] in self._unanswered
         self._unanswered.add(event["id"])
-        # No redirects: requests would re-send the POST as a GET (301/302) and read a container list as
-        # the answer, or carry the token header to wherever Location points.
-        response = self.session.post(f"{self.base_url}/rest/container", data=batch.payloads[0], timeout=self.timeout,
-                                     allow_redirects=False)
+        response = self._exchange("POST", "/rest/container", data=batch.payloads[0])
         body = _json(response)
         existing = body.get("existing_container_id") if isinstance(body, dict) else None
         if existing is not None and _container_id(existing) is not None:
@@ -229,8 +231,7 @@ class SplunkSoarSink(BatchingSink):
         from ..delivery.http import error_for_response
 
         try:
-            response = self.session.post(f"{self.base_url}/rest/artifact", data=jsonio.dumpb(artifact),
-                                         timeout=self.timeout, allow_redirects=False)
+            response = self._exchange("POST", "/rest/artifact", data=jsonio.dumpb(artifact))
         except Exception as exc:  # noqa: BLE001 - classified into a DeliveryError
             from ..delivery import classify_exception
             raise classify_exception(exc) from None
@@ -298,8 +299,7 @@ class SplunkSoarSink(BatchingSink):
         from ..delivery.http import error_for_response
 
         try:
-            response = self.session.request(method, self.base_url + path, params=params, allow_redirects=False,
-                                            data=None if body is None else jsonio.dumpb(body), timeout=self.timeout)
+            response = self._exchange(method, path, params=params, data=None if body is None else jsonio.dumpb(body))
         except Exception as exc:  # noqa: BLE001 - classified into a DeliveryError
             from ..delivery import classify_exception
             raise classify_exception(exc) from None
@@ -316,6 +316,20 @@ class SplunkSoarSink(BatchingSink):
                                 f"JSON object ({_excerpt(response)})", sink=self.name, status=response.status_code,
                                 retryable=True)
         return data
+
+    def _exchange(self, method: str, path: str, *, data: bytes | None = None,
+                  params: Mapping[str, Any] | None = None) -> Any:
+        """One request, its answer read within `max_answer_bytes` and `answer_seconds` (requests bounds each
+        socket read only: a server sending a byte now and then held the event, and all behind it, for as
+        long as it kept sending). No redirects: requests would re-send a POST as a GET (301/302) and read a
+        container list as the answer, or carry the token header to wherever Location points."""
+        from ..delivery.http_body import read_body
+
+        response = self.session.request(method, self.base_url + path, params=params, data=data, timeout=self.timeout,
+                                        allow_redirects=False, stream=True)
+        read_body(response, max_bytes=self.max_answer_bytes, seconds=self.answer_seconds,
+                  what=f"Splunk SOAR {method} {path}", sink=self.name)
+        return response
 
     def close_transport(self) -> None:
         self.session.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -43,6 +44,9 @@ XSOAR_EVENTS_PER_REQUEST = 1
 DEFAULT_INCIDENT_TYPE = "WIA Security Event"
 #: Longest incident name kept (the full text stays in `details`).
 XSOAR_MAX_NAME_CHARS = 512
+#: Bounds on one answer: bytes (decoded) and seconds in all, from the status line to the last byte.
+XSOAR_MAX_ANSWER_BYTES = 64 * 1024 * 1024
+XSOAR_ANSWER_SECONDS = 120.0
 OPTIONS = ("token", "auth_id", "incident_type", "playbook", "tls_verify", "ca_file", "timeout")
 _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: Event ids find_incident puts in a query as they are (a UUID and then some; no quote, backslash or space).
@@ -57,7 +61,8 @@ class XsoarSink(BatchingSink):
     def __init__(self, base_url: str, *, token: Secret | str, auth_id: str | int | None = None,
                  incident_type: str = DEFAULT_INCIDENT_TYPE, playbook: str | None = None, tls_verify: bool = True,
                  ca_file: str | None = None, timeout: float | tuple[float, float] | None = None,
-                 recent_ids_kept: int = RECENT_IDS_KEPT, delivery: DeliveryPolicy | None = None, dead_letter: Any = None, **machinery: Any) -> None:
+                 recent_ids_kept: int = RECENT_IDS_KEPT, max_answer_bytes: int = XSOAR_MAX_ANSWER_BYTES,
+                 answer_seconds: float = XSOAR_ANSWER_SECONDS, delivery: DeliveryPolicy | None = None, dead_letter: Any = None, **machinery: Any) -> None:
         import demisto_client
 
         from ..delivery.http import DEFAULT_TIMEOUT
@@ -83,10 +88,12 @@ class XsoarSink(BatchingSink):
                                                verify_ssl=verify, ssl_ca_cert=ca_file)
         # demisto-py sets no timeout (a stalled server blocks forever), lets urllib3 retry on its own
         # (attempts would not be counted once) and follow redirects (a POST to a login page, the key
-        # re-sent to wherever Location points): none of that here.
+        # re-sent to wherever Location points), and reads any answer whole however long it trickles
+        # or however big it is (urllib3 bounds each socket read only): none of that here.
         self.timeout = timeout or DEFAULT_TIMEOUT
         pool = self.client.api_client.rest_client.pool_manager
-        pool.urlopen = _without_retries_or_redirects(pool.urlopen)
+        pool.urlopen = _once_and_bounded(pool.urlopen, max_bytes=max_answer_bytes, seconds=answer_seconds,
+                                         sink=self.name)
         #: event id -> incident id, for the latest `recent_ids_kept` events delivered or found already there
         #: (a gateway sends for weeks; de-duplication is XSOAR's search before create, not this table)
         self.incidents: RecentMap[str, str] = RecentMap(recent_ids_kept)
@@ -246,11 +253,53 @@ class XsoarSink(BatchingSink):
             pool.pool_manager.clear()
 
 
-def _without_retries_or_redirects(urlopen: Any) -> Any:
+def _once_and_bounded(urlopen: Any, *, max_bytes: int, seconds: float, sink: str) -> Any:
+    """urllib3's urlopen with no retries and no redirects, whose answer is read within `max_bytes` (decoded)
+    and `seconds` in all, then handed to demisto-py as a response read in full."""
+    import io
+
+    import urllib3
+    from urllib3.exceptions import HTTPError
+
     def urlopen_once(method: str, url: str, redirect: bool = True, **kw: Any) -> Any:
-        kw["retries"] = False
-        return urlopen(method, url, redirect=False, **kw)
+        kw.update(retries=False, preload_content=False)
+        started = time.monotonic()
+        response = urlopen(method, url, redirect=False, **kw)
+        what = f"XSOAR {method} {urlsplit(url).path}"
+        declared = response.headers.get("Content-Length", "")
+        try:
+            if declared.isdigit() and int(declared) > max_bytes and "Content-Encoding" not in response.headers:
+                raise _too_big(what, sink, max_bytes, f"it says it is {int(declared):,} bytes")
+            read = response.read1 if hasattr(response, "read1") else response.read
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                if time.monotonic() - started > seconds:
+                    raise DeliveryError(f"{what}: the answer was still arriving after {seconds:g} s ({size:,} bytes "
+                                        "so far): giving up on a server that trickles", sink=sink, retryable=True)
+                chunk = read(65_536, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_big(what, sink, max_bytes, "more arrived")
+                chunks.append(chunk)
+        except (DeliveryError, HTTPError, OSError):
+            response.close()            # unread bytes: the connection cannot be reused
+            raise
+        response.release_conn()
+        headers = urllib3.HTTPHeaderDict(response.headers)
+        for name in ("Content-Length", "Content-Encoding", "Transfer-Encoding"):
+            headers.discard(name)       # the body below is the decoded one, whole
+        return urllib3.HTTPResponse(body=io.BytesIO(b"".join(chunks)), headers=headers, status=response.status,
+                                    reason=response.reason, preload_content=True, decode_content=False,
+                                    request_method=method, request_url=url)
     return urlopen_once
+
+
+def _too_big(what: str, sink: str, max_bytes: int, how: str) -> DeliveryError:
+    return DeliveryError(f"{what}: the answer is over the {max_bytes:,}-byte limit ({how}): refused",
+                         sink=sink, retryable=False)
 
 
 def _error_text(body: Any) -> str:

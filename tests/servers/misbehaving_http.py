@@ -1,7 +1,7 @@
 """An HTTP server on 127.0.0.1 whose answers misbehave at the body: one that trickles (a byte every
 `pause` seconds, giving up after `give_up` seconds) or one that is huge (optionally gzip-encoded, a
 small transfer that decodes to `size` bytes). Status and headers come first, as a slow origin or a
-broken proxy sends them; every request gets the same answer."""
+broken proxy sends them; every request (GET or POST) gets the same answer."""
 from __future__ import annotations
 
 import gzip
@@ -48,6 +48,10 @@ class MisbehavingHttp:
                     self.close_connection = True
                 except OSError:             # the client hung up: what a bounded client does
                     self.close_connection = True
+
+            def do_POST(self) -> None:  # noqa: N802 - the request body read, then the same answer
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.do_GET()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
