@@ -86,7 +86,7 @@ class _FakeProducer:
 class _FakeMisp:
     _PyMISP__session = None
 
-    def __init__(self, url: str, key: Any, verify: Any, timeout: Any) -> None:
+    def __init__(self, url: str, key: Any, verify: Any, timeout: Any, **answer_bounds: Any) -> None:
         assert isinstance(key, str) and key, "PyMISP takes the key as a str"
         self.url = url
 

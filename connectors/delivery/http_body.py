@@ -17,16 +17,18 @@ from wia_security.errors import DeliveryError
 READ_SIZE = 65_536
 
 
-def read_body(response: requests.Response, *, max_bytes: int, seconds: float, what: str, sink: str) -> bytes:
+def read_body(response: requests.Response, *, max_bytes: int, seconds: float, what: str, sink: str,
+              started: float | None = None) -> bytes:
     """The whole (decoded) body of a streamed `response`, also left on it (`.json()` and `.text` work).
-    A body over `max_bytes` is a permanent DeliveryError; one still arriving after `seconds` a
-    retryable one; the connection is then closed, not reused. A connection that breaks while reading
-    raises requests' exception, as reading without `stream` would."""
+    A body over `max_bytes` is a permanent DeliveryError; one still arriving `seconds` after `started`
+    (a time.monotonic() reading, such as when the request was sent; default: now) a retryable one; the
+    connection is then closed, not reused. A connection that breaks while reading raises requests'
+    exception, as reading without `stream` would."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes and "Content-Encoding" not in response.headers:
         response.close()
         raise _too_big(what, sink, max_bytes, f"it says it is {int(declared):,} bytes")
-    deadline = time.monotonic() + seconds
+    deadline = (time.monotonic() if started is None else started) + seconds
     raw: Any = response.raw
     # urllib3 2's read1 returns what one socket read brought; read(n) would wait for n bytes
     read = raw.read1 if hasattr(raw, "read1") else raw.read

@@ -32,6 +32,11 @@ from .records import RecordRejecter, over_budget
 #: Namespace of the deterministic WIA ids given to pulled MISP events (uuid5 of url, uuid and version).
 WIA_MISP_NAMESPACE = uuid.UUID("5b4f2a4e-1f0e-4b7a-9a53-7f1f2f6b1c01")
 DEFAULT_PAGE_SIZE = 100
+#: Bounds on one MISP answer (decoded bytes, and seconds from sending the request to its last byte): a page
+#: of 100 full events can be large, but a server or proxy that trickles or sends a gzip bomb must not hold a
+#: pull for hours or fill memory. pymisp reads answers whole; `_BoundedAdapter` reads them within these.
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+ANSWER_SECONDS = 300.0
 
 # -- MISP -> WIA -----------------------------------------------------------------------------------------
 #: MISP attribute type -> WIA threat-intel indicator type (composite types keep their first part).
@@ -391,19 +396,51 @@ def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTI
 
 
 # -- client plumbing -------------------------------------------------------------------------------------
-def _client(url: str, key: str, tls: Mapping[str, Any], timeout: float | None) -> Any:
-    """pymisp's client; `tls`: tls_verify / ca_file under any of their spellings (delivery.urls.tls_options)."""
+def _bounded_adapter(max_bytes: int, seconds: float) -> Any:
+    """A requests transport adapter that reads each answer within `max_bytes` (decoded) and `seconds` counted
+    from sending the request. pymisp sends through its own requests.Session without `stream`, so requests
+    would read any body whole, bounding only each socket read; the adapter reads it first (read_body) and
+    hands requests the body already read. Over the bytes: a permanent DeliveryError; over the time: a
+    retryable one; both name the path (never the key, which travels in a header)."""
+    from requests.adapters import HTTPAdapter
+
+    from ..delivery.http_body import read_body
+
+    class _BoundedAdapter(HTTPAdapter):
+        def send(self, request: Any, stream: bool = False, timeout: Any = None, verify: Any = True,
+                 cert: Any = None, proxies: Any = None) -> Any:
+            started = time.monotonic()
+            response = super().send(request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+            read_body(response, max_bytes=max_bytes, seconds=seconds, started=started,
+                      what=f"MISP {urlsplit(request.url).path}", sink="misp")
+            return response
+
+    return _BoundedAdapter(max_retries=0)
+
+
+def _client(url: str, key: str, tls: Mapping[str, Any], timeout: float | None, *,
+            max_answer_bytes: int = MAX_ANSWER_BYTES, answer_seconds: float = ANSWER_SECONDS) -> Any:
+    """pymisp's client; `tls`: tls_verify / ca_file under any of their spellings (delivery.urls.tls_options).
+    Every answer is read within `max_answer_bytes` and `answer_seconds` (`_bounded_adapter`)."""
     remember(key)                            # masked if MISP ever echoes it in an error
     from ..delivery.urls import tls_options, tls_verification, warn_plain_http_secret
     warn_plain_http_secret(f"misp:{urlsplit(url).netloc}", url, "MISP API key")
     verify_tls = tls_verification(f"misp:{urlsplit(url).netloc}", *tls_options(tls))
     from pymisp import PyMISP
     from pymisp.exceptions import PyMISPError
+    adapter = _bounded_adapter(max_answer_bytes, answer_seconds)
     try:
-        return PyMISP(url, key, ssl=verify_tls, timeout=timeout, tool="wia-security")
+        # https_adapter is mounted before pymisp's connection checks; plain http is mounted just after them
+        misp = PyMISP(url, key, ssl=verify_tls, timeout=timeout, tool="wia-security", https_adapter=adapter)
     except PyMISPError as exc:
         # pymisp quotes the server's answer, which may echo the key (a login page, an error body)
         raise ConfigError(f"cannot connect to MISP: {redact(str(exc))[:300]}", key="url", source=url) from None
+    session = getattr(misp, "_PyMISP__session", None)      # pymisp keeps its requests.Session private
+    if session is None:
+        raise ConfigError("this pymisp keeps no requests session where wia-security can bound its answers; "
+                          "use pymisp 2.5", key="url", source=url)
+    session.mount("http://", adapter)
+    return misp
 
 
 def _raise_for(result: Any, what: str, retry_after: float | None = None) -> None:
@@ -450,7 +487,8 @@ class MispSource:
     def __init__(self, url: str, key: str, *, tls_verify: bool | None = None, ca_file: str | None = None,
                  verify_tls: bool | str | None = None, page_size: int = DEFAULT_PAGE_SIZE, timeout: float | None = 30.0,
                  retry: DeliveryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-                 on_reject: Callable[[Rejected], None] | None = None) -> None:
+                 on_reject: Callable[[Rejected], None] | None = None, max_answer_bytes: int = MAX_ANSWER_BYTES,
+                 answer_seconds: float = ANSWER_SECONDS) -> None:
         if not key:
             raise ConfigError("a MISP API key is required", key="key")
         self.url = url.rstrip("/")
@@ -460,7 +498,7 @@ class MispSource:
         self._records = RecordRejecter("misp", on_reject)
         # verify_tls (True, False or a CA bundle's path): the older spelling of tls_verify / ca_file
         self.misp = _client(self.url, key, {"tls_verify": tls_verify, "ca_file": ca_file, "verify_tls": verify_tls},
-                            timeout)
+                            timeout, max_answer_bytes=max_answer_bytes, answer_seconds=answer_seconds)
         self._retry_after = _RetryAfter(self.misp)
 
     def __repr__(self) -> str:
@@ -564,6 +602,7 @@ class MispSink(BatchingSink):
     def __init__(self, url: str, key: str, *, tls_verify: bool | None = None, ca_file: str | None = None,
                  verify_tls: bool | str | None = None, verify: bool | str | None = None,
                  distribution: int = DEFAULT_DISTRIBUTION, tags: Sequence[str] = (), timeout: float | None = 30.0,
+                 max_answer_bytes: int = MAX_ANSWER_BYTES, answer_seconds: float = ANSWER_SECONDS,
                  **options: Any) -> None:
         if not key:
             raise ConfigError("a MISP API key is required (MISP_KEY or key=)", key="key")
@@ -576,13 +615,14 @@ class MispSink(BatchingSink):
         # verify_tls (a config key) and verify (a URL key), True, False or a CA bundle's path: the older
         # spellings of tls_verify / ca_file
         self.misp = _client(self.url, key, {"tls_verify": tls_verify, "ca_file": ca_file, "verify_tls": verify_tls,
-                                            "verify": verify}, timeout)
+                                            "verify": verify}, timeout,
+                            max_answer_bytes=max_answer_bytes, answer_seconds=answer_seconds)
         self._retry_after = _RetryAfter(self.misp)
 
     #: URL query keys and config-table keys besides the delivery policy's (`tag` may repeat in the URL)
     URL_OPTIONS = ("distribution", "tag", "tls_verify", "ca_file", "verify", "verify_tls", "timeout")
-    OPTIONS = ("key", "distribution", "tags", "tls_verify", "ca_file", "verify", "verify_tls", "timeout", "delivery",
-               "dead_letter", "sleep", "clock")
+    OPTIONS = ("key", "distribution", "tags", "tls_verify", "ca_file", "verify", "verify_tls", "timeout",
+               "max_answer_bytes", "answer_seconds", "delivery", "dead_letter", "sleep", "clock")
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "MispSink":

@@ -2,9 +2,11 @@
 127.0.0.1 in a background thread, a request log (with secrets masked) and queued fault injection."""
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -13,13 +15,30 @@ from urllib.parse import parse_qs, urlsplit
 
 @dataclass
 class Fault:
-    """Answer the next matching request with `status` and `body` (and optional headers / delay)."""
+    """Answer the next matching request with `status` and `body` (and optional headers / delay). `gzip`: the
+    body sent gzip-encoded (Content-Encoding: gzip; a small transfer can decode to a huge answer). `trickle`:
+    the body sent one byte every `trickle` seconds after the headers, for at most `give_up` seconds (then
+    the connection is closed short), as a slow origin or a broken proxy sends it."""
 
     status: int
     body: Any = None
     headers: dict[str, str] | None = None
     delay: float = 0.0
     path_prefix: str = ""
+    gzip: bool = False
+    trickle: float = 0.0
+    give_up: float = 6.0
+
+
+def _trickle(out: Any, data: bytes, pause: float, give_up: float) -> None:
+    """`data` one byte at a time, `pause` seconds apart, until sent or `give_up` seconds have passed."""
+    end = time.monotonic() + give_up
+    for byte in data:
+        if time.monotonic() > end:
+            return
+        out.write(bytes([byte]))
+        out.flush()
+        time.sleep(pause)
 
 
 @dataclass
@@ -74,6 +93,9 @@ class ContractServer:
                 else:
                     status, payload, extra = server.handle(req, real_headers)
                 data = b"" if payload is None else (payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+                if fault is not None and fault.gzip:
+                    data = gzip.compress(data, compresslevel=9)
+                    extra = {**extra, "Content-Encoding": "gzip"}
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", extra.pop("Content-Type", "application/json"))
@@ -81,10 +103,13 @@ class ContractServer:
                     for k, v in extra.items():
                         self.send_header(k, v)
                     self.end_headers()
-                    if self.command != "HEAD":
+                    if self.command != "HEAD" and fault is not None and fault.trickle:
+                        _trickle(self.wfile, data, fault.trickle, fault.give_up)
+                        self.close_connection = True
+                    elif self.command != "HEAD":
                         self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    self.close_connection = True
 
             do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _serve
 
