@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from ..severity import BAND_PRIORITY, band
-from .base import EventBuilder, timestamp_text
+from .base import EventBuilder
 
 
 class AlertBuilder(EventBuilder):
@@ -47,10 +47,12 @@ class AlertBuilder(EventBuilder):
         """type: ip, domain, url, hash, email, file, file_hash_md5/sha1/sha256, mutex or registry."""
         return self._append("data.indicators", {
             "type": type, "value": value, "context": context, "confidence": confidence,
-            "first_seen": first_seen and timestamp_text(first_seen), "last_seen": last_seen and timestamp_text(last_seen)})
+            "first_seen": self._time("data.indicators.first_seen", first_seen),
+            "last_seen": self._time("data.indicators.last_seen", last_seen)})
 
     def seen(self, first: str | datetime, last: str | datetime | None = None, count: int | None = None) -> Self:
-        return self._data(first_seen=timestamp_text(first), last_seen=last and timestamp_text(last), count=count)
+        return self._data(first_seen=self._time("data.first_seen", first), last_seen=self._time("data.last_seen", last),
+                          count=count)
 
     def _finish(self) -> dict[str, Any]:
         data = self._event["data"]

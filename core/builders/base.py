@@ -23,8 +23,18 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def timestamp_text(value: str | datetime) -> str:
-    return to_iso(value) if isinstance(value, datetime) else value
+def timestamp_text(value: str | datetime, owner: type | str = "EventBuilder", field: str = "timestamp") -> str:
+    """A datetime as the standard's UTC text; a string as given (build() checks it is RFC 3339 with an offset).
+
+    A naive datetime is refused: it has no offset, and taking it as UTC puts a local `datetime.now()`
+    hours off without a word (the schema's date-time refuses an offset-less string for the same reason).
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidValueError(owner, field, f"{value.isoformat()!r} is a naive datetime (no UTC offset); "
+                                                  "give an aware one, e.g. datetime.now(timezone.utc)")
+        return to_iso(value)
+    return value
 
 
 class EventBuilder:
@@ -82,8 +92,13 @@ class EventBuilder:
         return self
 
     def timestamp(self, value: str | datetime) -> Self:
-        self._event["timestamp"] = timestamp_text(value)
+        """An aware datetime or an RFC 3339 string with an offset (Z or +09:00)."""
+        self._event["timestamp"] = timestamp_text(value, type(self), "timestamp")
         return self
+
+    def _time(self, field: str, value: str | datetime | None) -> str | None:
+        """timestamp_text for an optional time field, named for the error (e.g. "data.first_seen")."""
+        return None if value is None else timestamp_text(value, type(self), field)
 
     def severity(self, value: float) -> Self:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:

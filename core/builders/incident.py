@@ -6,7 +6,7 @@ from typing import Any, Self
 
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import now_iso
-from .base import EventBuilder, timestamp_text
+from .base import EventBuilder
 
 
 class IncidentBuilder(EventBuilder):
@@ -44,7 +44,7 @@ class IncidentBuilder(EventBuilder):
 
     def timeline(self, action: str, timestamp: str | datetime | None = None, actor: str | None = None,
                  details: str | None = None) -> Self:
-        return self._append("data.timeline", {"timestamp": timestamp_text(timestamp) if timestamp else now_iso(),
+        return self._append("data.timeline", {"timestamp": self._time("data.timeline.timestamp", timestamp) or now_iso(),
                                               "action": action, "actor": actor, "details": details})
 
     def affected_asset(self, type: str, id: str, name: str | None = None, ip: str | None = None,
@@ -57,7 +57,7 @@ class IncidentBuilder(EventBuilder):
             first_seen: str | datetime | None = None) -> Self:
         """type: ip, domain, url, hash or email."""
         return self._append("data.iocs", {"type": type, "value": value, "description": description,
-                                          "first_seen": first_seen and timestamp_text(first_seen)})
+                                          "first_seen": self._time("data.iocs.first_seen", first_seen)})
 
     def response_action(self, action: str, target: str, status: str = "pending",
                         timestamp: str | datetime | None = None, actor: str | None = None,
@@ -65,7 +65,7 @@ class IncidentBuilder(EventBuilder):
         """action: isolate_host, block_ip, disable_user, quarantine_file or collect_forensics."""
         return self._append("data.response_actions", {
             "action": action, "target": target, "status": status,
-            "timestamp": timestamp and timestamp_text(timestamp), "actor": actor, "notes": notes})
+            "timestamp": self._time("data.response_actions.timestamp", timestamp), "actor": actor, "notes": notes})
 
     def root_cause(self, value: str) -> Self:
         return self._data(root_cause=value)
@@ -82,9 +82,9 @@ class IncidentBuilder(EventBuilder):
 
     def dates(self, created_at: str | datetime | None = None, updated_at: str | datetime | None = None,
               closed_at: str | datetime | None = None) -> Self:
-        return self._data(created_at=created_at and timestamp_text(created_at),
-                          updated_at=updated_at and timestamp_text(updated_at),
-                          closed_at=closed_at and timestamp_text(closed_at))
+        return self._data(created_at=self._time("data.created_at", created_at),
+                          updated_at=self._time("data.updated_at", updated_at),
+                          closed_at=self._time("data.closed_at", closed_at))
 
     def _finish(self) -> dict[str, Any]:
         data = self._event["data"]

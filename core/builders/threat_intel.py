@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Self
 
-from .base import EventBuilder, attack_block, timestamp_text
+from .base import EventBuilder, attack_block
 
 
 class ThreatIntelBuilder(EventBuilder):
@@ -27,7 +27,7 @@ class ThreatIntelBuilder(EventBuilder):
         return self
 
     def seen(self, first: str | datetime, last: str | datetime | None = None) -> Self:
-        return self._data(first_seen=timestamp_text(first), last_seen=last and timestamp_text(last))
+        return self._data(first_seen=self._time("data.first_seen", first), last_seen=self._time("data.last_seen", last))
 
     def indicator(self, type: str, value: str, confidence: float | None = None, description: str | None = None,
                   kill_chain_phase: str | None = None, first_seen: str | datetime | None = None,
@@ -36,7 +36,8 @@ class ThreatIntelBuilder(EventBuilder):
         context = {k: v for k, v in (("description", description), ("kill_chain_phase", kill_chain_phase)) if v}
         return self._append("data.indicators", {
             "type": type, "value": value, "confidence": confidence, "context": context or None,
-            "first_seen": first_seen and timestamp_text(first_seen), "last_seen": last_seen and timestamp_text(last_seen)})
+            "first_seen": self._time("data.indicators.first_seen", first_seen),
+            "last_seen": self._time("data.indicators.last_seen", last_seen)})
 
     def ttp(self, technique: str, tactic: str | None = None) -> Self:
         """An ATT&CK technique the threat uses; sub-techniques are recorded by their own id."""
