@@ -66,6 +66,11 @@ KNOWN_FINDINGS = 10_000
 #: typically propagate in 2 minutes, but could potentially take 7 minutes or longer" (IAM docs, "Access change
 #: propagation"). Retried until this long after the first one with no write accepted since; later ones fail at once.
 PERMISSION_PROPAGATION_SECONDS = 7 * 60
+#: SCC's rate quotas are per minute ("Writes per minute 1,000" per project, Security Command Center quotas), and "rate
+#: quotas reset after a predefined time interval" (Cloud Quotas, "Troubleshoot quota errors"). A RESOURCE_EXHAUSTED
+#: without a RetryInfo delay is retried spread over this long (within the delivery budget), not at the machinery's
+#: sub-second backoff, whose tries all fell inside the exhausted minute.
+QUOTA_WINDOW_SECONDS = 60.0
 
 SEVERITY_BY_BAND = {"informational": "LOW", "low": "LOW", "medium": "MEDIUM", "high": "HIGH",
                     "critical": "CRITICAL", "emergency": "CRITICAL", "unknown": "LOW"}
@@ -515,6 +520,8 @@ class SccSink(BatchingSink):
             error = _grpc_error(exc)
             if isinstance(exc, gexc.PermissionDenied) and step in ("CreateFinding", "UpdateFinding"):
                 error = self._denied(error, step)
+            if isinstance(exc, gexc.ResourceExhausted) and error.retry_after is None:
+                error = self._exhausted(error)
             if step.startswith("SetFindingState"):
                 # the finding is written but shows the wrong state: a retry updates it and sets the state again
                 error = DeliveryError(f"finding {name} written, but its state not set to {wanted} "
@@ -544,6 +551,24 @@ class SccSink(BatchingSink):
         return DeliveryError(f"{error.reason} ({need}; still denied {waited / 60:.0f} minutes after the first refusal, "
                              "longer than a role binding takes to propagate: not retried (grant the role, then "
                              "replay the dead letter))", retryable=False, details=error.details)
+
+    def _exhausted(self, error: DeliveryError) -> DeliveryError:
+        """RESOURCE_EXHAUSTED with no RetryInfo: its retries wait at least `quota_backoff()` each, so they reach past
+        the quota's minute within the delivery budget, and when the budget is spent the dead letter says why."""
+        delay = self.quota_backoff()
+        return DeliveryError(f"{error.reason} (a quota: SCC allows {1000:,} writes a minute per project and 500 MB of "
+                             f"findings a day; no retry delay was given, so retries wait {delay:.1f}s each, spread over "
+                             "the quota's minute within the delivery budget)", retryable=True, retry_after=delay,
+                             details=error.details)
+
+    def quota_backoff(self) -> float:
+        """Seconds between tries of a write refused for a quota without a delay: the retries of one batch spread
+        over QUOTA_WINDOW_SECONDS (the last one a minute after the first), or over 9/10 of the delivery policy's
+        `max_elapsed` when that is shorter (leaving the calls their time), never below `initial_backoff`."""
+        retries = max(1, self.policy.max_attempts - 1)
+        span = QUOTA_WINDOW_SECONDS if not self.policy.max_elapsed else min(QUOTA_WINDOW_SECONDS,
+                                                                            0.9 * self.policy.max_elapsed)
+        return max(self.policy.initial_backoff, span / retries)
 
     def _written_before(self, finding_id: str) -> bool:
         with self._known_lock:
