@@ -361,7 +361,7 @@ _OFFSET_STAMP = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]((?:[01][0-9]|2[0-3
                            r"([+-])((?:[01][0-9]|2[0-3]):[0-5][0-9])")
 #: Days remembered by utc_day (about 45 years of them, a few MB at most): a replay spanning more than the
 #: 4096 it kept before (11 years, as benchmarks/bench_bulk.py's corpus does) cleared the cache over and
-#: over and paid a date check and strftime for half its events.
+#: over and paid a date check and formatting for half its events.
 _DAY_CACHE_LIMIT = 16384
 _days: dict[str, str] = {}        # "2025-12-14" -> "2025.12.14", each date checked once
 _shifted_days: dict[tuple[str, int], str] = {}      # ("2025-12-14", -1) -> "2025.12.13"
@@ -379,16 +379,21 @@ def utc_day(timestamp: Any) -> str:
         offset = _OFFSET_STAMP.fullmatch(timestamp)
         day = _offset_day(*offset.groups()) if offset is not None else None
         if day is None:         # other spellings, errors: the full parse
-            return parse_iso(timestamp).astimezone(timezone.utc).strftime("%Y.%m.%d")
+            return _dotted(parse_iso(timestamp).astimezone(timezone.utc))
         return day
     ymd = match.group(1)
     day = _days.get(ymd)
     if day is None:
-        day = date.fromisoformat(ymd).strftime("%Y.%m.%d")       # ValueError for 2025-02-30
+        day = _dotted(date.fromisoformat(ymd))       # ValueError for 2025-02-30
         if len(_days) >= _DAY_CACHE_LIMIT:                                   # many distinct days: stay bounded
             _days.clear()
         _days[ymd] = day
     return day
+
+
+def _dotted(day: date) -> str:
+    """`YYYY.MM.DD` with four year digits for any year (strftime's %Y gives "1" for year 1 on glibc)."""
+    return f"{day.year:04d}.{day.month:02d}.{day.day:02d}"
 
 
 def _offset_day(ymd: str, local: str, sign: str, offset: str) -> str | None:
@@ -410,7 +415,7 @@ def _offset_day(ymd: str, local: str, sign: str, offset: str) -> str | None:
     day = _shifted_days.get(key)
     if day is None:
         try:
-            day = (date.fromisoformat(ymd) + timedelta(days=shift)).strftime("%Y.%m.%d")
+            day = _dotted(date.fromisoformat(ymd) + timedelta(days=shift))
         except (ValueError, OverflowError):
             return None
         if len(_shifted_days) >= _DAY_CACHE_LIMIT:

@@ -92,7 +92,8 @@ def test_utc_day_of_offset_timestamps_is_the_full_parse_s_answer_or_error() -> N
     from wia_security.timeutil import parse_iso
 
     def by_parsing(value: str) -> str:
-        return parse_iso(value).astimezone(timezone.utc).strftime("%Y.%m.%d")
+        moment = parse_iso(value).astimezone(timezone.utc)
+        return f"{moment.year:04d}.{moment.month:02d}.{moment.day:02d}"
 
     rnd = random.Random(11)
     stamps = ["2025-12-31T23:30:00-01:00", "2025-01-01T00:10:00+00:11", "0001-01-01T00:00:00+00:01",
@@ -170,3 +171,13 @@ def test_elasticsearch_answers_read_as_the_client_s_own_reader_reads_them() -> N
         for text in [*answer_texts(), "\ufeff{}".encode("utf-16")]:
             data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
             assert read(lambda d: client_readers.loads(d, mimetype), data) == read(own_reader.loads, data), data[:80]
+
+
+@pytest.mark.parametrize("stamp, day", [
+    ("0001-01-01T00:00:00Z", "0001.01.01"), ("0999-12-31T23:59:59.5z", "0999.12.31"),
+    ("0099-06-01T23:30:00-01:00", "0099.06.02"), ("0010-03-01T00:30:00+01:00", "0010.02.28"),
+    ("0500-01-01T00:00:00+00:00", "0500.01.01"), ("0042-07-04 12:00:00Z", "0042.07.04")])
+def test_daily_index_names_have_four_year_digits_for_years_before_1000(stamp: str, day: str) -> None:
+    # strftime's %Y gives "1.01.01" for year 1 on glibc: an index name out of the YYYY.MM.DD pattern
+    assert utc_day(stamp) == day
+    assert sink().index_for({"type": "alert", "timestamp": stamp}) == f"wia-security-alert-{day}"
