@@ -171,15 +171,15 @@ class SplunkSoarSink(BatchingSink):
             raise DeliveryError(f"Splunk SOAR answered HTTP {response.status_code} without a container id "
                                 f"({_excerpt(response)}); not counted as created", sink=self.name, retryable=True)
         if response.status_code >= 300 or not isinstance(body, dict) or body.get("failed"):
-            message = body.get("message") if isinstance(body, dict) else None
-            error = error_for_response(response, reason=message, sink=self.name, details=body if isinstance(body, dict) else None)
+            message = _message(body)
+            error = error_for_response(response, reason=message, sink=self.name, details=_details(body))
             if response.status_code in (401, 403) or not error.retryable:
                 self._unanswered.discard(event["id"])     # refused: this attempt made nothing
             if response.status_code in (401, 403):
                 raise DeliveryError(f"Splunk SOAR refused the token: {error}", sink=self.name, status=response.status_code)
             if error.retryable:
                 raise error
-            return [Outcome.failed(str(error), details=body if isinstance(body, dict) else None)]
+            return [Outcome.failed(str(error), details=_details(body))]
         container_id = _container_id(body["id"])
         assert container_id is not None
         self.containers[event["id"]] = container_id
@@ -245,7 +245,7 @@ class SplunkSoarSink(BatchingSink):
         if 300 <= response.status_code < 400:
             raise DeliveryError(f"HTTP {response.status_code} redirect to {response.headers.get('Location') or '(no Location)'}",
                                 sink=self.name, status=response.status_code)
-        message = body.get("message") if isinstance(body, dict) else None
+        message = _message(body)
         raise error_for_response(response, reason=message, sink=self.name)
 
     def _start_playbook(self, event_id: str, container_id: int) -> None:
@@ -309,8 +309,8 @@ class SplunkSoarSink(BatchingSink):
                                 f"{response.headers.get('Location') or '(no Location)'}", sink=self.name,
                                 status=response.status_code)
         if response.status_code >= 300 or (isinstance(data, dict) and data.get("failed")):
-            message = data.get("message") if isinstance(data, dict) else None
-            raise error_for_response(response, reason=message, sink=self.name, details=data if isinstance(data, dict) else None)
+            message = _message(data)
+            raise error_for_response(response, reason=message, sink=self.name, details=_details(data))
         if not isinstance(data, dict):
             raise DeliveryError(f"Splunk SOAR {method} {path}: HTTP {response.status_code} with a body that is not a "
                                 f"JSON object ({_excerpt(response)})", sink=self.name, status=response.status_code,
@@ -342,6 +342,29 @@ def _artifacts_not_stored(results: Any, sent: int) -> tuple[int, ...]:
         return ()
     return tuple(n for n in range(sent) if not (n < len(results) and isinstance(results[n], dict) and (
         _container_id(results[n].get("id")) is not None or _container_id(results[n].get("existing_artifact_id")) is not None)))
+
+
+def _message(body: Any, limit: int = 300) -> str | None:
+    """SOAR's failure message, cut to `limit` characters: it goes into reasons and dead-letter records."""
+    message = body.get("message") if isinstance(body, dict) else None
+    if message is None or message == "":
+        return None
+    text = " ".join(str(message).split())
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+#: Longest SOAR error document kept whole in a dead-letter record (as JSON characters).
+_MAX_DETAILS_CHARS = 4_096
+
+
+def _details(body: Any) -> dict[str, Any] | None:
+    """SOAR's error document for the dead-letter record; one too long to copy is kept as its cut message."""
+    if not isinstance(body, dict):
+        return None
+    size = len(jsonio.dumps(body))
+    if size <= _MAX_DETAILS_CHARS:
+        return body
+    return {"failed": body.get("failed"), "message": _message(body), "cut": f"a {size:,}-character answer"}
 
 
 def _container_id(value: Any) -> int | None:

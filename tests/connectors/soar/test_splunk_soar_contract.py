@@ -4,6 +4,7 @@ request shapes, the ph-auth-token header, labels/severities and the source_data_
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -177,3 +178,19 @@ def test_connection_refused_is_retried_then_returned(sample_events):
         report.merge(sink.flush())
     (rejected,) = report.failed
     assert rejected.retryable and "gave up after 2 attempt(s)" in rejected.reason
+
+
+@pytest.mark.parametrize("path", ["/rest/container", "/rest/playbook_run"])
+def test_contract_a_huge_failure_message_is_cut_in_the_reason(soar_server, sample_events, path):
+    # SOAR's message goes into the reason, the dead-letter record and the playbook note: a server or proxy
+    # answering megabytes there must not copy them into every record
+    huge = "no such label " + "x" * 200_000
+    soar_server.faults.append(Fault(400, {"failed": True, "message": huge}, path_prefix=path))
+    with _sink(soar_server, playbook="local/wia_triage") as sink:
+        report = sink.send(sample_events[:1])
+        report.merge(sink.flush())
+        notes = [r.reason for r in report.failed] + [str(v) for v in sink.playbook_runs.values()]
+        records = [json.dumps(r.errors) for r in report.failed]
+    assert any("no such label xxx" in note for note in notes)
+    assert all(len(note) < 1_000 for note in notes)
+    assert all(len(record) < 6_000 for record in records)      # the error document in the record is cut too
