@@ -1,12 +1,16 @@
 """The self-contained HTML dashboard: the JSON report embedded in one page whose inline script draws SVG charts.
 
 No network at view time: no CDN, no fonts, no images; a Content-Security-Policy of `default-src 'none'`
-makes the browser refuse any fetch. The JSON twin written beside it holds exactly the embedded data.
+makes the browser refuse any fetch, and it allows only the page's own script and style block by their
+SHA-256 hashes (no 'unsafe-inline'), so markup injected by some future mistake could run no script.
+The JSON twin written beside it holds exactly the embedded data.
 Event text reaches the page only as JSON inside a `<script type="application/json">` element (with
 `<`, `>`, `&`, U+2028 and U+2029 escaped) and is put on the page with `textContent`/`setAttribute`.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import os
@@ -23,7 +27,9 @@ from ..errors import OutputError
 from ..outputs import unwritable
 
 TEMPLATE = "report.html"
-_PLACEHOLDER = re.compile(r"__TITLE__|__DATA__")
+_PLACEHOLDER = re.compile(r"__TITLE__|__DATA__|__CSP__")
+#: The template's executable script and its style block (the JSON data element has a type and never runs).
+_INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.S)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029]")
 
@@ -42,13 +48,26 @@ def _embed(report: dict[str, Any]) -> str:
     return _SCRIPT_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", dumps(report))
 
 
+def content_security_policy(template: str) -> str:
+    """The page's policy: nothing fetched, and only the template's own script and style blocks by hash.
+
+    base-uri and form-action do not fall back to default-src, so they are closed by name."""
+    allowed: dict[str, list[str]] = {"script": [], "style": []}
+    for kind, body in _INLINE.findall(template):
+        digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii")
+        allowed[kind].append(f"'sha256-{digest}'")
+    script, style = (" ".join(allowed[kind]) or "'none'" for kind in ("script", "style"))
+    return f"default-src 'none'; script-src {script}; style-src {style}; base-uri 'none'; form-action 'none'"
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The dashboard page for a report dict (as returned by DashboardAggregator.report())."""
     report = dict(report)
     report.setdefault("tool_version", __version__)
     template = resources.files(__package__).joinpath(TEMPLATE).read_text("utf-8")
     title = str(report.get("title") or "WIA Security dashboard")
-    values = {"__TITLE__": _SURROGATE.sub("\ufffd", html.escape(title, quote=True)), "__DATA__": _embed(report)}
+    values = {"__TITLE__": _SURROGATE.sub("\ufffd", html.escape(title, quote=True)), "__DATA__": _embed(report),
+              "__CSP__": content_security_policy(template)}
     # One pass, so a title containing "__DATA__" is not expanded.
     return _PLACEHOLDER.sub(lambda m: values[m.group()], template)
 
