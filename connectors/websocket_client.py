@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import ssl as _ssl
 import time
@@ -63,12 +64,15 @@ class StreamError(WiaError):
 
 
 class StreamAuthError(StreamError):
-    def __init__(self, status: int, url: str = "") -> None:
+    def __init__(self, status: int, url: str = "", token_file: str = "", waited: float = 0.0) -> None:
         self.status = status
         where = f" at {url}" if url else ""
         # The gateway answers 401 to a missing or wrong token; 403 (an empty body) is how it (Starlette) refuses a
         # WebSocket handshake on a path it does not serve.
         hint = "; or a path the gateway does not serve: its stream is /v1/stream" if status == 403 else ""
+        if token_file:
+            hint += (f"; read from {token_file}, which held no other token within {waited:g} s: "
+                     "write the gateway's new token there")
         super().__init__(f"the gateway{where} refused the token (HTTP {status}){hint}")
 
 
@@ -81,6 +85,12 @@ class StreamAuthError(StreamError):
 PERMANENT_HANDSHAKE_STATUSES = frozenset({400, 404, 405, 426})
 PERMANENT_REFUSALS_FIRST = 3
 PERMANENT_REFUSALS_AFTER_CONNECT = 20
+#: With `token_file`: seconds a client whose token was refused (HTTP 401: revoked in a rotation, the
+#: connection closed with 4001) waits for the file to hold another token before StreamAuthError. A secret
+#: volume (Kubernetes) can bring the new version a minute after the gateway dropped the old token.
+TOKEN_FILE_WAIT_SECONDS = 120.0
+#: How often the file is looked at meanwhile.
+TOKEN_FILE_POLL_SECONDS = 1.0
 #: An HTTP proxy's answers to CONNECT that no retry can mend: it wants credentials or refused the ones in its
 #: URL (407, 401), or its rules do not let this client reach the gateway's host and port (403). `StreamError`
 #: at once; they were taken for network failures and retried for ever, logged at INFO only. A proxy's 400, 404,
@@ -160,11 +170,16 @@ class StreamClient:
                  client_id: str | None = None, open_timeout: float = 10.0, ssl: _ssl.SSLContext | None = None,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                  on_gap: Callable[[dict[str, Any]], None] | None = None,
-                 resume_from: tuple[str, int] | None = None, proxy: str | bool | None = True) -> None:
+                 resume_from: tuple[str, int] | None = None, proxy: str | bool | None = True,
+                 token_file: str | os.PathLike[str] | None = None,
+                 token_file_wait: float = TOKEN_FILE_WAIT_SECONDS) -> None:
         """`resume_from`: (stream_id, sequence) of the last event a consumer handled, as it persisted them from
         a StreamEvent: the first connection resumes there, so a restarted consumer gets what it missed, once.
         `proxy`: True (the default) takes it from the environment (HTTPS_PROXY, ALL_PROXY, ... and NO_PROXY, as
-        websockets reads them), a URL (`http://user:password@proxy:3128`) names one, None goes direct."""
+        websockets reads them), a URL (`http://user:password@proxy:3128`) names one, None goes direct.
+        `token_file`: instead of `token`, a file holding it (its first line that is not blank or a `#` comment),
+        read at each handshake: a token rotated there is used from the next reconnect on, and a 401 is waited
+        out for `token_file_wait` seconds in case the file is about to change."""
         if not subscriptions:
             raise ValueError("at least one subscription")
         stream_id, last_sequence = _resume_point(resume_from)
@@ -173,8 +188,12 @@ class StreamClient:
         self.proxy = proxy
         # websockets quotes a proxy URL whole in its errors (InvalidProxy), credentials and all.
         remember_proxy_credentials(proxy if isinstance(proxy, str) else None)
+        if token is not None and token_file is not None:
+            raise ValueError("give token or token_file, not both")
         self._token = token.reveal() if hasattr(token, "reveal") else token
         remember(self._token)
+        self.token_file = os.fspath(token_file) if token_file is not None else None
+        self.token_file_wait = token_file_wait
         user_info = urlsplit(url)
         if user_info.password:                   # websockets sends it as Basic auth, unquoted
             remember_basic_auth(unquote(user_info.username or ""), unquote(user_info.password))
@@ -278,6 +297,17 @@ class StreamClient:
                     self.stats.record_close(ws.close_code)
             except InvalidStatus as exc:
                 status = exc.response.status_code
+                if status == 401 and self.token_file is not None:
+                    refused = self._token
+                    log.warning("stream: the gateway at %s refused the token read from %s (HTTP 401); waiting up to %g s "
+                                "for the file to hold another", self.safe_url, self.token_file, self.token_file_wait)
+                    changed = await self._token_file_changed(refused)
+                    if self._closing:
+                        return
+                    if changed:
+                        log.info("stream: the token in %s changed after HTTP 401; reconnecting with it", self.token_file)
+                        continue                 # at once, and not a failed attempt: the refusal is answered
+                    raise StreamAuthError(status, self.safe_url, self.token_file, self.token_file_wait) from None
                 if status in (401, 403):
                     raise StreamAuthError(status, self.safe_url) from None
                 log.warning("stream handshake at %s refused with HTTP %s", self.safe_url, status)
@@ -361,7 +391,52 @@ class StreamClient:
         proxy = get_proxy(self._ws_uri) if self.proxy is True else self.proxy
         return _safe(proxy) if isinstance(proxy, str) else "(none)"
 
+    def _read_token_file(self) -> str:
+        """The token in `token_file`: its first line that is not blank or a comment. StreamError naming the file
+        and what is wrong with it, never its content."""
+        path = str(self.token_file)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read(64 * 1024)
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise StreamError(f"the stream's token file {path} cannot be read: {why}") from None
+        token = next((line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")),
+                     None)
+        if token is None:
+            raise StreamError(f"the stream's token file {path} holds no token (blank lines and # comments only)")
+        remember(token)
+        return token
+
+    async def _token_file_changed(self, refused: str | None) -> bool:
+        """Whether `token_file` comes to hold another token than `refused` within `token_file_wait` seconds (or
+        until close()). A file that is briefly unreadable or empty while it is rewritten counts as unchanged."""
+        deadline = time.monotonic() + self.token_file_wait
+        while not self._closing:
+            try:
+                if self._read_token_file() != refused:
+                    return True
+            except StreamError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._closed.wait(), min(TOKEN_FILE_POLL_SECONDS, left))
+            except asyncio.TimeoutError:
+                pass
+        return False
+
     def _connect(self) -> Any:
+        if self.token_file is not None:
+            # Each handshake: a rotated token is taken on the next one. A file unusable for a moment (rewritten in
+            # place) after a token was read leaves that one in use; a wrong one is then a 401, waited out above.
+            try:
+                self._token = self._read_token_file()
+            except StreamError as exc:
+                if self._token is None:
+                    raise
+                log.warning("%s; the token read before is used", exc)
         headers = {"X-WIA-Protocol-Version": PROTOCOL_VERSION}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
