@@ -137,9 +137,11 @@ class EventBuilder:
         return self._merge("context.cloud", {"provider": provider, "account_id": account_id, "region": region})
 
     def mitre(self, technique: str, tactic: str | None = None) -> Self:
-        """ATT&CK technique or sub-technique id; names and (when unambiguous) the tactic come from ATT&CK v18.1.
+        """ATT&CK technique or sub-technique id; names and the tactic come from ATT&CK v18.1.
 
         `.mitre("T1059.001")` sets technique T1059, sub_technique T1059.001, tactic TA0002 and all three names.
+        A technique in several tactics gets the first in matrix order unless `tactic` (id, shortname or name)
+        picks another of its tactics. Unknown, revoked and deprecated ids are refused (InvalidValueError).
         """
         self._event["mitre"] = attack_block(type(self), technique, tactic)
         return self
@@ -184,16 +186,25 @@ class EventBuilder:
         return self._event
 
 
-def attack_block(cls: type | str, technique: str, tactic: str | None = None) -> dict[str, str]:
-    """The `mitre` object for a technique id, names filled from ATT&CK; refuses unknown or revoked ids."""
+def attack_block(cls: type | str, technique: str, tactic: str | None = None, field: str = "mitre") -> dict[str, str]:
+    """The `mitre` object for a technique id, names filled from ATT&CK; refuses unknown, revoked and deprecated ids.
+
+    Ids are read in any case and with surrounding blanks (" t1059.001 "), and written as ATT&CK spells
+    them. `tactic` is an id, shortname or name; it must be one of the technique's tactics. `field`
+    names the builder field in errors (`mitre`, `data.ttps`).
+    """
     t = table()
-    tech = t.technique(technique) if isinstance(technique, str) else None
+    tech = t.technique(technique.strip()) if isinstance(technique, str) else None
     if tech is None:
-        raise InvalidValueError(cls, "mitre", f"{technique!r} is not an ATT&CK v{t.version} Enterprise technique")
+        raise InvalidValueError(cls, field, f"{technique!r} is not an ATT&CK v{t.version} Enterprise technique")
     if tech.status == "revoked":
         repl = t.replacement(tech.id)
         hint = f"; use {repl.id} ({repl.name})" if repl else ""
-        raise InvalidValueError(cls, "mitre", f"{tech.id} ({tech.name}) is revoked{hint}")
+        raise InvalidValueError(cls, field, f"{tech.id} ({tech.name}) is revoked in ATT&CK v{t.version}{hint}")
+    if tech.status == "deprecated":
+        # ATT&CK withdrew it without a successor; the validator warns (attack_deprecated) on events that carry it
+        raise InvalidValueError(cls, field, f"{tech.id} ({tech.name}) is deprecated in ATT&CK v{t.version} "
+                                            "and has no replacement")
     block: dict[str, str] = {}
     if tech.is_subtechnique:
         parent = t.technique(tech.parent_id or "")
@@ -202,17 +213,20 @@ def attack_block(cls: type | str, technique: str, tactic: str | None = None) -> 
             block["technique_name"] = parent.name
     else:
         block.update(technique=tech.id, technique_name=tech.name)
+    order = {tac.id: i for i, tac in enumerate(t.tactics)}
+    in_order = sorted(tech.tactic_ids, key=order.__getitem__)        # matrix order
     if tactic is not None:
-        tac = t.tactic(tactic)
+        tac = t.tactic(tactic.strip()) if isinstance(tactic, str) else None
         if tac is None:
-            raise InvalidValueError(cls, "mitre", f"{tactic!r} is not an ATT&CK tactic")
+            raise InvalidValueError(cls, field, f"{tactic!r} is not an ATT&CK v{t.version} Enterprise tactic "
+                                                "(an id such as TA0002, a shortname such as execution, or a name)")
         if tac.id not in tech.tactic_ids:
-            raise InvalidValueError(cls, "mitre", f"{tech.id} is not in tactic {tac.id} ({tac.name}); "
-                                                  f"its tactics: {', '.join(tech.tactic_ids)}")
-    elif tech.tactic_ids:
+            theirs = ", ".join(f"{x} ({t.tactic(x).name})" for x in in_order)  # type: ignore[union-attr]
+            raise InvalidValueError(cls, field, f"{tech.id} ({tech.name}) is not in tactic {tac.id} ({tac.name}); "
+                                                f"its tactics: {theirs}")
+    elif in_order:
         # Several tactics: take the first in matrix order (pass `tactic=` to choose another).
-        order = {tac.id: i for i, tac in enumerate(t.tactics)}
-        tac = t.tactic(min(tech.tactic_ids, key=order.__getitem__))
+        tac = t.tactic(in_order[0])
     else:
         tac = None
     if tac is not None:

@@ -41,7 +41,7 @@ class ThreatIntelBuilder(EventBuilder):
 
     def ttp(self, technique: str, tactic: str | None = None) -> Self:
         """An ATT&CK technique the threat uses; sub-techniques are recorded by their own id."""
-        block = attack_block(type(self), technique, tactic)
+        block = attack_block(type(self), technique, tactic, field="data.ttps")
         tech_id = block.get("sub_technique", block["technique"])
         tech_name = block.get("sub_technique_name", block.get("technique_name"))
         return self._append("data.ttps", {"tactic": block.get("tactic"), "tactic_name": block.get("tactic_name"),
