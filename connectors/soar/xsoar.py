@@ -83,9 +83,21 @@ class XsoarSink(BatchingSink):
         # tls_verify=false with a ca_file verifies against the CA file, as the other connectors do
         # (demisto-py alone would turn verification off and ignore the file)
         verify = bool(tls_verification(self.name, tls_verify, ca_file))
+        if auth_id is not None and parts.scheme == "https" and not (parts.hostname or "").startswith("api-"):
+            # demisto-py would send the key to https://api-<host>/xsoar, a host nobody configured, without a word
+            raise ConfigError(f"with auth_id (XSOAR 8 / XSIAM) the URL is the API URL, "
+                              f"https://api-{url_netloc(parts)}{parts.path.rstrip('/')}: demisto-py sends every "
+                              "request there; give that URL", key="url")
+        # Everything demisto-py would otherwise read from the environment is given: DEMISTO_API_KEY_ID or
+        # XSIAM_AUTH_ID (set for demisto-sdk on many a machine) turned an XSOAR 6 sink into an XSOAR 8 one,
+        # DEMISTO_HTTP_HEADERS added headers to every request.
         self.client = demisto_client.configure(base_url=self.base_url, api_key=reveal(token),
                                                auth_id=str(auth_id) if auth_id is not None else None,
-                                               verify_ssl=verify, ssl_ca_cert=ca_file)
+                                               verify_ssl=verify, ssl_ca_cert=ca_file, additional_headers={})
+        configuration = self.client.api_client.configuration
+        if auth_id is None and "x-xdr-auth-id" in configuration.api_key:
+            del configuration.api_key["x-xdr-auth-id"]
+            configuration.host = self.base_url
         # demisto-py sets no timeout (a stalled server blocks forever), lets urllib3 retry on its own
         # (attempts would not be counted once) and follow redirects (a POST to a login page, the key
         # re-sent to wherever Location points), and reads any answer whole however long it trickles
