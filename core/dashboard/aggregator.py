@@ -46,6 +46,7 @@ STATUS_TYPES = ("alert", "incident", "threat_intel")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MS = timedelta(milliseconds=1)
+_ONE_US = timedelta(microseconds=1)
 #: The instants RFC 3339 can spell (years 0001-9999); labels are clamped to them.
 MIN_MS = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // _ONE_MS
 MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc) - _EPOCH) // _ONE_MS
@@ -54,10 +55,16 @@ _BAND_INDEX = {name: i for i, name in enumerate((*BAND_NAMES, "unknown"))}
 
 def _ms(value: Any) -> int | None:
     """Epoch milliseconds (floor, exact integer arithmetic) of an RFC 3339 string; None when unusable."""
+    us = _us(value)
+    return None if us is None else us // 1000
+
+
+def _us(value: Any) -> int | None:
+    """Epoch microseconds (floor; parse_iso keeps 6 fraction digits) of an RFC 3339 string; None when unusable."""
     if not isinstance(value, str):
         return None
     try:
-        return (parse_iso(value) - _EPOCH) // _ONE_MS
+        return (parse_iso(value) - _EPOCH) // _ONE_US
     except (ValueError, OverflowError, TypeError):
         return None
 
@@ -340,13 +347,18 @@ class DashboardAggregator:
     """
 
     def __init__(self, since: str | None = None, until: str | None = None, top_n: int = TOP_N) -> None:
-        self.since_ms = _ms(since) if since else None
-        self.until_ms = _ms(until) if until else None
-        if since and self.since_ms is None:
+        # The bounds are compared to the microsecond: floored to the millisecond, `since` ...00.0005 took in an
+        # event at ...00.0001 and `until` ...01.0005 left out one at ...01.0003.
+        self.since_us = _us(since) if since else None
+        self.until_us = _us(until) if until else None
+        if since and self.since_us is None:
             raise ValueError(f"since: {since!r} is not an RFC 3339 date-time")
-        if until and self.until_ms is None:
+        if until and self.until_us is None:
             raise ValueError(f"until: {until!r} is not an RFC 3339 date-time")
-        if self.since_ms is not None and self.until_ms is not None and self.since_ms >= self.until_ms:
+        # The window in whole milliseconds that holds it (for the chart and the store query).
+        self.since_ms = None if self.since_us is None else self.since_us // 1000
+        self.until_ms = None if self.until_us is None else -(-self.until_us // 1000)
+        if self.since_us is not None and self.until_us is not None and self.since_us >= self.until_us:
             raise ValueError(f"since {since!r} is not before until {until!r}: the window is empty")
         self.top_n = top_n
         self.seen = 0
@@ -368,13 +380,14 @@ class DashboardAggregator:
     def add(self, event: dict[str, Any]) -> bool:
         """Count one event; False when it lies outside the window or has no usable timestamp."""
         self.seen += 1
-        ts = _ms(event.get("timestamp")) if isinstance(event, dict) else None
-        if ts is None:
+        ts_us = _us(event.get("timestamp")) if isinstance(event, dict) else None
+        if ts_us is None:
             self.without_timestamp += 1
             return False
-        if (self.since_ms is not None and ts < self.since_ms) or (self.until_ms is not None and ts >= self.until_ms):
+        if (self.since_us is not None and ts_us < self.since_us) or (self.until_us is not None and ts_us >= self.until_us):
             self.outside_window += 1
             return False
+        ts = ts_us // 1000
         raw_type = event.get("type")
         etype = _key(raw_type) if isinstance(raw_type, str) else "unknown"
         severity = event.get("severity")
