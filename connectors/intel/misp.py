@@ -10,6 +10,7 @@ API: https://www.misp-project.org/openapi/ ; taxonomies: https://www.misp-projec
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -81,6 +82,15 @@ HASH_BY_LENGTH = {32: "file_hash_md5", 40: "file_hash_sha1", 64: "file_hash_sha2
 DEFAULT_DISTRIBUTION = 0
 #: analysis: 0 initial, 1 ongoing, 2 completed.
 ANALYSIS_FOR_STATUS = {"active": 1, "inactive": 2, "unknown": 0}
+
+
+def _epoch_seconds(value: Any) -> int | None:
+    """A MISP `timestamp` (epoch seconds, sent as a string or a number) as an int; None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit()):
+        return int(value)
+    return None
 
 
 def _epoch_iso(value: Any) -> str | None:
@@ -258,7 +268,16 @@ def event_to_wia(event: dict[str, Any], *, base_url: str = "", attributes: Seque
     if any("phishing" in t.lower() for t in tags) and threat_type == "campaign":
         threat_type = "phishing"
     times = [i[k] for i in indicators for k in ("first_seen", "last_seen") if k in i]
-    event_time = _epoch_iso(ev.get("timestamp")) or _any_iso(ev.get("date")) or to_iso(datetime.now(timezone.utc))
+    version = ev.get("timestamp")
+    event_time = _epoch_iso(version) or _any_iso(ev.get("date")) or to_iso(datetime.now(timezone.utc))
+    if attributes is not None:
+        # A group from an attribute search (one page's attributes of one event): its version and time come
+        # from the attributes it holds, so a re-read group keeps its id and a group with a new or edited
+        # attribute is another event (the event summary's timestamp, when MISP sends one, is not enough).
+        stamps = sorted(f"{a.get('uuid')}@{a.get('timestamp')}" for a in attrs)
+        version = "attributes:" + hashlib.sha256("\n".join(stamps).encode()).hexdigest()
+        newest = max((_epoch_seconds(a.get("timestamp")) or 0 for a in attrs), default=0)
+        event_time = _epoch_iso(newest) if newest else event_time
     data: dict[str, Any] = {
         "threat_type": threat_type, "threat_name": str(ev.get("info") or f"MISP event {ev.get('uuid')}")[:1000],
         "status": "active", "report_id": f"misp:{ev.get('uuid')}",
@@ -282,7 +301,7 @@ def event_to_wia(event: dict[str, Any], *, base_url: str = "", attributes: Seque
     host = urlsplit(base_url).netloc or "misp"
     wia: dict[str, Any] = {
         "$schema": "https://wia.live/security/v1/schema.json", "version": "1.0.0",
-        "id": str(uuid.uuid5(WIA_MISP_NAMESPACE, f"{host}|{ev.get('uuid')}|{ev.get('timestamp')}")),
+        "id": str(uuid.uuid5(WIA_MISP_NAMESPACE, f"{host}|{ev.get('uuid')}|{version}")),
         "type": "threat_intel", "timestamp": event_time,
         "severity": THREAT_LEVEL_SEVERITY.get(str(ev.get("threat_level_id")), 5.0),
         "source": {"type": "custom", "name": "MISP", "vendor": "MISP Project"},
@@ -567,13 +586,16 @@ class MispSource:
             page, previous = page + 1, result
 
     def attributes(self, **filters: Any) -> Iterator[dict[str, Any]]:
-        """Attribute search (type_attribute, value, tags, to_ids, timestamp, ...) grouped into one WIA
-        threat_intel event per MISP event; events are emitted once all pages are read."""
+        """Attribute search (type_attribute, value, tags, to_ids, timestamp, ...), page by page: each page's
+        attributes grouped into one WIA threat_intel event per MISP event, yielded before the next page is
+        asked for, so memory holds one page (and the previous one, for the loop check) however long the
+        feed. An event whose attributes span pages gives one WIA event per page, each with its own id
+        (from the attributes it holds: see event_to_wia)."""
         filters.setdefault("include_event_tags", True)
-        groups: dict[str, tuple[dict[str, Any], list[dict[str, Any]], str]] = {}
         page, previous = 1, None
         while True:
             batch = self._page("attributes", page, filters, previous)
+            groups: dict[str, tuple[dict[str, Any], list[dict[str, Any]], str]] = {}
             for index, attr in enumerate(batch):
                 where = f"misp:{self.url}/attributes/restSearch page {page} item {index}"
                 if not isinstance(attr, dict):
@@ -583,13 +605,13 @@ class MispSource:
                     {"uuid": attr.get("event_uuid") or attr.get("event_id"), "info": None}
                 key = str(ev.get("uuid") or attr.get("event_id"))
                 groups.setdefault(key, (ev, [], where))[1].append(attr)
+            for ev, attrs, where in groups.values():
+                event = self._emit(ev, where, attributes=attrs)
+                if event is not None:
+                    yield event
             if len(batch) < self.page_size:
-                break
+                return
             page, previous = page + 1, batch
-        for ev, attrs, where in groups.values():
-            event = self._emit(ev, where, attributes=attrs)
-            if event is not None:
-                yield event
 
 
 # -- sink ------------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ What it follows:
     (User, Role, UserSetting); GET /attributes/describeTypes.json -> 404 here (pymisp uses its bundled copy).
   - POST /events/restSearch and /attributes/restSearch with a JSON filter body: `returnFormat` must be
     "json"; `limit` + `page` (1-based) page the results; `tags` (str or list; "!" negates), `to_ids`,
-    `published`, `timestamp` (epoch seconds or 30m/12h/7d, lower bound), `eventid`, `type`, `value`. Replies
+    `published`, `timestamp` (epoch seconds or 30m/12h/7d, lower bound, inclusive; on /attributes the
+    attribute's own timestamp), `eventid`, `type`, `value`. Replies
     `{"response": [{"Event": {...}}]}` and `{"response": {"Attribute": [...]}}` (attributes carry an
     "Event" summary {id, uuid, info, orgc_id}; event tags only with includeEventTags).
   - HEAD /events/view/{id|uuid}: 200 or 404.
@@ -141,7 +142,7 @@ class MispServer(ContractServer):
                 continue
             if "published" in q and bool(q["published"]) != bool(ev.get("published")):
                 continue
-            if "timestamp" in q and int(ev["timestamp"]) < _since(q["timestamp"]):
+            if controller == "events" and "timestamp" in q and int(ev["timestamp"]) < _since(q["timestamp"]):
                 continue
             ev_tags = [t["name"] for t in ev.get("Tag", [])]
             if controller == "events":
@@ -150,6 +151,9 @@ class MispServer(ContractServer):
                 rows.append((ev, None))
                 continue
             for attr in ev.get("Attribute", []):
+                # on /attributes the attribute's own timestamp is the one compared (pymisp's search docs)
+                if "timestamp" in q and int(attr.get("timestamp") or ev["timestamp"]) < _since(q["timestamp"]):
+                    continue
                 attr_tags = [t["name"] for t in attr.get("Tag", [])]
                 if "tags" in q and not self._tags_match(attr_tags + ev_tags, q["tags"]):
                     continue
