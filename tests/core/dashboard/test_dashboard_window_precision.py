@@ -14,8 +14,10 @@ from wia_security.dashboard import DashboardAggregator
 SINCE, UNTIL = "2026-03-01T00:00:00.0005Z", "2026-03-01T00:00:01.0005Z"
 INSIDE = ["2026-03-01T00:00:00.0005Z", "2026-03-01T09:00:00.0007+09:00", "2026-03-01T00:00:01.0003Z",
           "2026-03-01T00:00:01.000499Z"]
-OUTSIDE = ["2026-03-01T00:00:00.0001Z", "2026-03-01T00:00:00.000499Z", "2026-03-01T00:00:01.0005Z",
-           "2026-02-28T19:00:01.0009-05:00"]
+# One more outside event that flooring would take in than inside ones it would leave out, so a floored
+# window cannot reach the right count by chance.
+OUTSIDE = ["2026-03-01T00:00:00.0001Z", "2026-03-01T00:00:00.000499Z", "2026-03-01T00:00:00.0004Z",
+           "2026-03-01T00:00:01.0005Z", "2026-02-28T19:00:01.0009-05:00"]
 
 
 def _events() -> list[dict]:
@@ -59,3 +61,4 @@ def test_the_commands_count_the_same_window_from_files_and_from_the_store(comman
         assert main([command, *where, "--since", SINCE, "--until", UNTIL, "--no-progress", *extra]) == 0
         inputs = json.loads(capsys.readouterr().out)["inputs"]
         assert inputs["in_window"] == len(INSIDE), where
+        assert inputs["outside_window"] == inputs["events_read"] - len(INSIDE), where
