@@ -315,7 +315,7 @@ def _code_options() -> dict[str, set[str]]:
 OPTION_TABLES = {
     ("connectors/splunk.md", "HEC sink"): ("splunk", "splunk+https://splunk.example.com:8088"),
     ("connectors/soar.md", "Splunk SOAR: `phantom"): ("phantom", "phantom+https://soar.example.com"),
-    ("connectors/soar.md", "Cortex XSOAR: `xsoar"): ("xsoar", "xsoar+https://xsoar.example.com"),
+    ("connectors/soar.md", "Cortex XSOAR: `xsoar"): ("xsoar", "xsoar+https://api-xsoar.example.com"),
     ("connectors/elastic.md", "Options"): ("elasticsearch", "elasticsearch+https://es.example:9200"),
     ("connectors/qradar.md", "Syslog sink"): ("qradar", "qradar+tls://qradar.example:6514"),
     ("connectors/kafka.md", "URL and options"): ("kafka", "kafka+sasl_ssl://broker:9093/wia-events"),
