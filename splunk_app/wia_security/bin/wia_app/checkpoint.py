@@ -1,7 +1,8 @@
 """Per-input checkpoint: the position reached at the source plus recently emitted event ids (with their version).
 
-Written atomically (temp file + os.replace) after each page's events are written to Splunk, so a
-restart resumes at the last page Splunk received: nothing is lost, and ids already emitted are
+Written atomically and durably (wia_security.outputs.replace_durably: a temporary file in the same folder,
+fsynced, renamed over the checkpoint, the folder fsynced) after each page's events are written to Splunk, so a
+restart or a power cut resumes at the last page Splunk received: nothing is lost, and ids already emitted are
 skipped when a source hands back overlapping objects (TAXII's added_after boundary).
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from wia_security.outputs import replace_durably
 from wia_security.timeutil import parse_iso
 
 #: Event ids remembered for de-duplication across pages and runs.
@@ -62,12 +64,9 @@ class Checkpoint:
     def save(self, position: dict[str, Any]) -> None:
         self.position = dict(position)
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"position": self.position, "recent_ids": list(self._recent)}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        # the rename is durable only once the folder is fsynced: without it a power cut could bring back the
+        # previous checkpoint (none after the first save), and the pages Splunk had since were indexed again
+        replace_durably(self.path, json.dumps({"position": self.position, "recent_ids": list(self._recent)}))
 
 
 def version_key(event: dict[str, Any]) -> str:
