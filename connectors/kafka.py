@@ -552,6 +552,8 @@ class KafkaBatch:
 
     items: list[Item]
     offsets: list[TopicPartition] = field(default_factory=list)
+    #: each partition's first offset in the batch: where rewind() puts the consumer back
+    starts: list[TopicPartition] = field(default_factory=list)
 
 
 @dataclass
@@ -689,6 +691,7 @@ class KafkaSource:
 
     def _to_batch(self, messages: list[Any]) -> KafkaBatch:
         items: list[Item] = []
+        first: dict[tuple[str, int], int] = {}
         last: dict[tuple[str, int], int] = {}
         for msg in messages:
             err = msg.error()
@@ -711,9 +714,22 @@ class KafkaSource:
                 except Exception as exc:  # noqa: BLE001 - ParseError, or anything else the bytes provoke
                     item.error = exc if isinstance(exc, ParseError) else ParseError(str(exc), source=item.source)
             items.append(item)
+            first.setdefault((topic, partition), offset)
             last[(topic, partition)] = max(offset, last.get((topic, partition), -1))
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
-        return KafkaBatch(items, offsets)
+        return KafkaBatch(items, offsets, [TopicPartition(t, p, o) for (t, p), o in first.items()])
+
+    def rewind(self, batch: KafkaBatch) -> None:
+        """Puts the consumer back at the start of a batch that was not delivered, so that the next batch
+        read holds it again. The consumer's position moved past a batch when it was read: without this,
+        a later commit (the caller retrying run() on the same source) would commit past it unread.
+        A partition no longer assigned is skipped: its new owner starts from the committed offset."""
+        for start in batch.starts:
+            try:
+                self._consumer.seek(start)
+            except KafkaException as exc:
+                log.info("%s: %s[%d] not rewound (%s); its new owner reads it from the committed offset",
+                         self.name, start.topic, start.partition, exc.args[0].str())
 
     def commit(self, batch: KafkaBatch) -> bool:
         """Commit a delivered batch's offsets synchronously; False (and a warning) when the group moved on."""
@@ -731,16 +747,21 @@ class KafkaSource:
 
     def run(self, sink: Any, dead_letter: Any, *, lenient: bool = False, idle_timeout: float | None = None,
             stop: threading.Event | None = None, after_batch: Callable[[KafkaBatch], None] | None = None) -> ForwardSummary:
-        """Validate -> sink -> dead letter, then commit, batch after batch. Exceptions propagate uncommitted."""
+        """Validate -> sink -> dead letter, then commit, batch after batch. Exceptions propagate uncommitted,
+        with the consumer put back at the start of the failed batch (rewind), so run() may be called again."""
         located = _Located(dead_letter)
         forwarder = Forwarder(sink, located, lenient=lenient, batch_size=self.batch_size)
         started = time.monotonic()
         for batch in self.batches(idle_timeout=idle_timeout, stop=stop):
-            located.remember(batch.items)
-            forwarder.run(batch.items)            # sends and flushes the sink; rejects dead-lettered
-            flush = getattr(dead_letter, "flush", None)
-            if flush is not None:
-                flush()                           # the dead letter is durable before the offsets move
+            try:
+                located.remember(batch.items)
+                forwarder.run(batch.items)        # sends and flushes the sink; rejects dead-lettered
+                flush = getattr(dead_letter, "flush", None)
+                if flush is not None:
+                    flush()                       # the dead letter is durable before the offsets move
+            except BaseException:
+                self.rewind(batch)                # a run() on this source again reads the batch again
+                raise
             self.commit(batch)
             if after_batch is not None:
                 after_batch(batch)
