@@ -54,7 +54,7 @@ class AlertBuilder(EventBuilder):
         return self._data(first_seen=self._time("data.first_seen", first), last_seen=self._time("data.last_seen", last),
                           count=count)
 
-    def _finish(self) -> dict[str, Any]:
-        data = self._event["data"]
-        data.setdefault("priority", BAND_PRIORITY.get(band(self._event["severity"]), "medium"))
-        return self._event
+    def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(event.get("data"), dict):
+            event["data"].setdefault("priority", BAND_PRIORITY.get(band(event.get("severity")), "medium"))
+        return event

@@ -55,7 +55,8 @@ class AuthEventBuilder(EventBuilder):
     def risk(self, score: float, factors: list[str] | None = None) -> Self:
         return self._data(risk_score=score, risk_factors=factors)
 
-    def _finish(self) -> dict[str, Any]:
-        data = self._event["data"]
-        data.setdefault("result", "failure" if data.get("event_type") in _FAILURES else "success")
-        return self._event
+    def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
+        data = event.get("data")
+        if isinstance(data, dict):
+            data.setdefault("result", "failure" if data.get("event_type") in _FAILURES else "success")
+        return event

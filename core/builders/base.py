@@ -57,34 +57,53 @@ class EventBuilder:
 
     # -- generic -----------------------------------------------------------------------------
     def set(self, path: str, value: Any) -> Self:
-        """Set any field by dotted path (`"data.http.method"`); the escape hatch for rare fields."""
-        keys = path.split(".")
-        node = self._event
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise InvalidValueError(type(self), path, f"{key!r} is not an object")
-        node[keys[-1]] = value
+        """Set any field by dotted path (`"data.http.method"`); the escape hatch for rare fields.
+
+        The value is copied, so changing the caller's list or dict later does not change the event,
+        and later builder calls never change the caller's object."""
+        keys = self._keys(path)
+        self._object_at(path, keys[:-1])[keys[-1]] = copy.deepcopy(value)
         return self
 
-    def _merge(self, path: str, fields: dict[str, Any]) -> Self:
+    def _keys(self, path: str) -> list[str]:
+        keys = path.split(".") if isinstance(path, str) else []
+        if not keys or "" in keys:
+            raise InvalidValueError(type(self), str(path), "a path is dotted keys, none of them empty (data.http.method)")
+        return keys
+
+    def _object_at(self, path: str, keys: list[str]) -> dict[str, Any]:
+        """The object at `keys` under the event, made where missing; InvalidValueError naming `path` when
+        a value on the way is not an object (as `set()` may have left it)."""
         node = self._event
-        for key in path.split("."):
+        for i, key in enumerate(keys):
             node = node.setdefault(key, {})
-        node.update(_clean(fields))
+            if not isinstance(node, dict):
+                raise InvalidValueError(type(self), path, f"{'.'.join(keys[:i + 1])} is a {type(node).__name__}, "
+                                                          "not an object")
+        return node
+
+    def _list_at(self, path: str) -> list[Any]:
+        """The list at `path`, made where missing; InvalidValueError when something else is there."""
+        keys = path.split(".")
+        node = self._object_at(path, keys[:-1]).setdefault(keys[-1], [])
+        if not isinstance(node, list):
+            raise InvalidValueError(type(self), path, f"{path} is a {type(node).__name__}, not a list")
+        return node
+
+    def _merge(self, path: str, fields: dict[str, Any]) -> Self:
+        self._object_at(path, path.split(".")).update(copy.deepcopy(_clean(fields)))
         return self
 
     def _append(self, path: str, item: dict[str, Any] | str) -> Self:
-        keys = path.split(".")
-        node = self._event
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node.setdefault(keys[-1], []).append(_clean(item) if isinstance(item, dict) else item)
+        self._list_at(path).append(copy.deepcopy(_clean(item) if isinstance(item, dict) else item))
+        return self
+
+    def _extend(self, path: str, items: tuple[Any, ...]) -> Self:
+        self._list_at(path).extend(copy.deepcopy(list(items)))
         return self
 
     def _data(self, **fields: Any) -> Self:
-        self._event["data"].update(_clean(fields))
-        return self
+        return self._merge("data", fields)
 
     # -- envelope ------------------------------------------------------------------------------
     def id(self, event_id: str) -> Self:
@@ -150,12 +169,10 @@ class EventBuilder:
         return self._merge("meta", {"confidence": value})
 
     def tags(self, *tags: str) -> Self:
-        self._event.setdefault("meta", {}).setdefault("tags", []).extend(tags)
-        return self
+        return self._extend("meta.tags", tags)
 
     def label(self, key: str, value: str) -> Self:
-        self._event.setdefault("meta", {}).setdefault("labels", {})[key] = value
-        return self
+        return self._merge("meta.labels", {key: value})
 
     def raw(self, original: str) -> Self:
         return self._merge("meta", {"raw": original})
@@ -164,13 +181,14 @@ class EventBuilder:
         return self._merge("meta", {"correlation_id": value})
 
     def custom(self, **fields: Any) -> Self:
-        self._event.setdefault("meta", {}).setdefault("custom", {}).update(fields)
+        self._object_at("meta.custom", ["meta", "custom"]).update(copy.deepcopy(fields))
         return self
 
     # -- result --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The event as built so far (a copy; not validated)."""
-        return copy.deepcopy(self._finish())
+        """The event as built so far (a copy; not validated). Calling it changes nothing: defaults
+        derived from other fields (priority, result, severity) follow later calls."""
+        return self._finish(copy.deepcopy(self._event))
 
     def build(self) -> Event:
         """Validate and return the Event; InvalidEventError (listing every violation) if it is not valid."""
@@ -181,9 +199,9 @@ class EventBuilder:
             raise InvalidEventError(result.errors, event_id=event.get("id"))
         return Event.from_dict(event)
 
-    def _finish(self) -> dict[str, Any]:
-        """Hook for defaults that depend on other fields (e.g. priority from severity)."""
-        return self._event
+    def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Hook for defaults that depend on other fields (e.g. priority from severity), applied to a copy."""
+        return event
 
 
 def attack_block(cls: type | str, technique: str, tactic: str | None = None, field: str = "mitre") -> dict[str, str]:

@@ -77,8 +77,7 @@ class IncidentBuilder(EventBuilder):
         return self._data(lead_analyst=value)
 
     def team(self, *members: str) -> Self:
-        self._event["data"].setdefault("team", []).extend(members)
-        return self
+        return self._extend("data.team", members)
 
     def dates(self, created_at: str | datetime | None = None, updated_at: str | datetime | None = None,
               closed_at: str | datetime | None = None) -> Self:
@@ -86,9 +85,11 @@ class IncidentBuilder(EventBuilder):
                           updated_at=self._time("data.updated_at", updated_at),
                           closed_at=self._time("data.closed_at", closed_at))
 
-    def _finish(self) -> dict[str, Any]:
-        data = self._event["data"]
-        priority = BAND_PRIORITY.get(band(self._event["severity"]), "medium")
-        data.setdefault("priority", "low" if priority == "info" else priority)
-        data.setdefault("created_at", self._event["timestamp"])
-        return self._event
+    def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
+        data = event.get("data")
+        if isinstance(data, dict):
+            priority = BAND_PRIORITY.get(band(event.get("severity")), "medium")
+            data.setdefault("priority", "low" if priority == "info" else priority)
+            if "timestamp" in event:
+                data.setdefault("created_at", event["timestamp"])
+        return event

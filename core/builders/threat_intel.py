@@ -23,8 +23,7 @@ class ThreatIntelBuilder(EventBuilder):
         return self._data(status=value)
 
     def aliases(self, *names: str) -> Self:
-        self._event["data"].setdefault("aliases", []).extend(names)
-        return self
+        return self._extend("data.aliases", names)
 
     def seen(self, first: str | datetime, last: str | datetime | None = None) -> Self:
         return self._data(first_seen=self._time("data.first_seen", first), last_seen=self._time("data.last_seen", last))
