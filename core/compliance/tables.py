@@ -112,13 +112,18 @@ class Rule:
     why: str
 
     def label(self) -> str:
-        """"event:incident data.status=closed", "event:incident has data.lessons_learned" (cached)."""
+        """"event:incident data.status=closed", "event:incident has data.lessons_learned",
+        "event:incident some data.response_actions[] action=collect_forensics status=completed" (cached)."""
         cached = _LABELS.get(id(self))
         if cached is None:
             parts = [str(self.when.get("type"))]
             for key, value in self.when.items():
-                if key != "type":
-                    parts.append(f"has {value}" if key == "has" else f"{key}={'|'.join(map(str, value))}")
+                if key == "has":
+                    parts.append(f"has {value}")
+                elif key.endswith(ITEM_SUFFIX):
+                    parts.append(f"some {key} " + " ".join(f"{k}={'|'.join(map(str, v))}" for k, v in value.items()))
+                elif key != "type":
+                    parts.append(f"{key}={'|'.join(map(str, value))}")
             cached = _LABELS[id(self)] = "event:" + " ".join(parts)
         return cached
 
@@ -130,9 +135,23 @@ class Rule:
             elif key == "has":
                 if _dig(event, expected) in (None, "", [], {}):
                     return False
+            elif key.endswith(ITEM_SUFFIX):
+                if not _some_item(_dig(event, key[: -len(ITEM_SUFFIX)]), expected):
+                    return False
             elif not _one_of(_dig(event, key), expected):
                 return False
         return True
+
+
+#: A `when` key ending so ("data.response_actions[]") asks for some object in that array whose fields each
+#: hold one of the values given ({"action": [...], "status": ["completed"]}).
+ITEM_SUFFIX = "[]"
+
+
+def _some_item(items: Any, conditions: dict[str, list[Any]]) -> bool:
+    return isinstance(items, list) and any(
+        isinstance(item, dict) and all(_one_of(item.get(name), values) for name, values in conditions.items())
+        for item in items)
 
 
 def _one_of(value: Any, expected: list[Any]) -> bool:

@@ -73,11 +73,15 @@ def _rule_hits(event: dict) -> list[dict]:
     for rule in RULES:
         ok = True
         for key, want in rule["when"].items():
-            value = event.get("type") if key == "type" else _get(event, want if key == "has" else key)
+            value = event.get("type") if key == "type" else _get(event, want if key == "has" else key.removesuffix("[]"))
             if key == "type":
                 ok = value == want
             elif key == "has":
                 ok = value not in (None, "", [], {})
+            elif key.endswith("[]"):          # some object of the array has every field at one of its values
+                ok = isinstance(value, list) and any(
+                    isinstance(item, dict) and all(any(type(item.get(f)) is type(w) and item.get(f) == w for w in ws)
+                                                   for f, ws in want.items()) for item in value)
             else:
                 ok = any(type(value) is type(w) and value == w for w in want)
             if not ok:
@@ -307,18 +311,30 @@ def test_every_rule_names_fields_and_values_the_schemas_define():
         for key, want in when.items():
             if key == "type":
                 continue
-            path = want if key == "has" else key
+            path = want if key == "has" else key.removesuffix("[]")
             nodes = _schema_node(when["type"], path)
             assert nodes, f"{when['type']}: {path} is not in the schema"
             if key == "has":
                 continue
-            enum = next((n.enum for n in nodes if n.enum is not None), None)
-            types = next((n.types for n in nodes if n.types), None)
-            for value in want:
-                if enum is not None:
-                    assert value in enum, f"{when['type']}: {key}={value!r} is not one of {enum}"
-                else:
-                    assert types == ("boolean",) and isinstance(value, bool), (key, value, types)
+            if key.endswith("[]"):            # {field: values} of the array's items
+                items = [n.items for n in nodes if n.items is not None]
+                assert items, f"{when['type']}: {path} is not an array"
+                for name, values in want.items():
+                    fields = [p for item in items if name in item.properties for p in [item.properties[name]]]
+                    assert fields, f"{when['type']}: {path}[].{name} is not in the schema"
+                    _check_values(when["type"], f"{key}.{name}", fields, values)
+                continue
+            _check_values(when["type"], key, nodes, want)
+
+
+def _check_values(event_type: str, key: str, nodes: list, want: list) -> None:
+    enum = next((n.enum for n in nodes if n.enum is not None), None)
+    types = next((n.types for n in nodes if n.types), None)
+    for value in want:
+        if enum is not None:
+            assert value in enum, f"{event_type}: {key}={value!r} is not one of {enum}"
+        else:
+            assert types == ("boolean",) and isinstance(value, bool), (key, value, types)
 
 
 def test_every_control_in_every_rule_and_tactic_row_exists_and_every_tactic_is_real():
