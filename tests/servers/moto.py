@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +34,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from .ports import free_port  # noqa: F401 - re-exported for the tests that import it from here
 
 #: moto's default account (what STS GetCallerIdentity answers).
 MOTO_ACCOUNT = "123456789012"
@@ -56,12 +57,6 @@ _NUMBER_FIELDS = {"SeverityNormalized": ("Severity", "Normalized"), "Confidence"
                   "Criticality": ("Criticality",)}
 _DATE_FIELDS = {"CreatedAt": ("CreatedAt",), "UpdatedAt": ("UpdatedAt",), "FirstObservedAt": ("FirstObservedAt",),
                 "LastObservedAt": ("LastObservedAt",)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

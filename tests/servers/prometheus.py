@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from .ports import free_port  # noqa: F401 - re-exported for the tests that import it from here
 from .processes import stop_process
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -106,12 +106,6 @@ def _rfc3339(text: str) -> float:
     main, _, fraction = text.rstrip("Z").partition(".")
     whole = datetime.fromisoformat(main + "+00:00").timestamp()
     return whole + (float("0." + fraction) if fraction else 0.0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_config(directory: Path, jobs: list[ScrapeJob]) -> Path:

@@ -19,6 +19,7 @@ from typing import Iterator
 import pytest
 
 from .certificates import issue, make_ca, write_certificate, write_key
+from .ports import free_port  # noqa: F401 - re-exported for the tests that import it from here
 from .processes import stop_process
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
@@ -71,12 +72,6 @@ class Rsyslog:
     def clear(self) -> None:
         if self.received.exists():
             self.received.write_text("")
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_certificates(directory: Path) -> None:

