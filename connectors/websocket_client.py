@@ -217,6 +217,8 @@ class StreamClient:
         self._closed = asyncio.Event()
         self._pending: dict[str, asyncio.Future] = {}
         self._request_seq = 0
+        self._resume_sent = False
+        self._subscribed_here = False             # this connection's `subscribed` reply has arrived
 
     def __repr__(self) -> str:
         return f"<StreamClient {self.safe_url}>"
@@ -294,6 +296,8 @@ class StreamClient:
                             self._settle(msg)
                         elif action in ("published", "unsubscribed", "pong"):
                             self._settle(msg)
+                        elif action == "heartbeat":
+                            self._on_heartbeat(msg)
                     self.stats.record_close(ws.close_code)
             except InvalidStatus as exc:
                 status = exc.response.status_code
@@ -453,9 +457,22 @@ class StreamClient:
     def _subscribe_message(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"action": "subscribe", "subscriptions": [s.to_wire() for s in self.subscriptions],
                                "request_id": SUBSCRIBE_REQUEST_ID}
-        if self.stream_id is not None:
+        self._resume_sent = self.stream_id is not None
+        self._subscribed_here = False
+        if self._resume_sent:
             msg["resume"] = {"stream_id": self.stream_id, "sequence": self.last_sequence}
         return msg
+
+    def _on_heartbeat(self, msg: dict[str, Any]) -> None:
+        """The gateway queues a heartbeat behind every event before it, so its `sequence` is where this client's
+        position stands even when its filters matched none of the events since the last it got. Without this a
+        rare-event subscription resumed from its last event after a drop, far behind the replay buffer, and
+        reported as a gap events it had never been meant to get."""
+        sequence = msg.get("sequence")
+        # Only once this connection is subscribed: one queued before the `subscribed` reply precedes the replay.
+        if (self._subscribed_here and msg.get("stream_id") == self.stream_id and isinstance(sequence, int) and not isinstance(sequence, bool)
+                and sequence > self.last_sequence):
+            self.last_sequence = sequence
 
     def _on_subscribed(self, msg: dict[str, Any]) -> None:
         self.subscription_ids = list(msg.get("subscription_ids") or [])
@@ -463,6 +480,10 @@ class StreamClient:
         if not isinstance(resume, dict):
             resume = None
         new_stream = msg.get("stream_id")
+        self._subscribed_here = True
+        if resume is None and self._resume_sent:
+            # A gateway (or something in front of it) that ignored the resume: what it missed cannot be known.
+            resume = {"status": "resume_not_answered", "replayed": 0}
         if resume is not None:
             self.stats.replayed += int(_number(resume.get("replayed")))
             if resume.get("status") != "complete":
@@ -472,11 +493,18 @@ class StreamClient:
                     # means nothing of the old stream was missed.
                     info["closed_at"] = self._closed_at
                 self._gap(info)
-        if new_stream != self.stream_id:
+        if resume is not None and resume.get("status") == "resume_not_answered":
+            self.stream_id = new_stream           # live events from here, as on a first connection
+            self.last_sequence = int(_number(msg.get("sequence")))
+        elif new_stream != self.stream_id:
             # First connection: live events from here. The gateway restarted (a resume was sent): it
             # replays its new stream from the start, so every sequence of it is new to this client.
             self.stream_id = new_stream
             self.last_sequence = 0 if resume is not None else int(_number(msg.get("sequence")))
+        missed_to = resume.get("missed_to") if resume is not None else None
+        if isinstance(missed_to, int) and not isinstance(missed_to, bool) and missed_to > self.last_sequence:
+            # Reported once: a drop before the next event must not resume from before the gap and report it again.
+            self.last_sequence = missed_to
         self._closed_at = None
 
     def _decode(self, raw: str | bytes) -> dict[str, Any] | None:
