@@ -44,6 +44,7 @@ from ..delivery.urls import parse_sink_url, tls_verification, url_netloc, warn_p
 from . import mapping
 from ._headers import check_header_secret
 from ._recent import RECENT_IDS_KEPT, RecentMap, RecentSet
+from ._versions import is_newer
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ class SplunkSoarSink(BatchingSink):
         self._playbook_due: RecentSet[str] = RecentSet(recent_ids_kept)
         #: event id -> (container id, positions of its artifacts SOAR has not stored yet): added on the retry
         self._artifacts_due: RecentMap[str, tuple[int, tuple[int, ...]]] = RecentMap(recent_ids_kept)
+        #: said once: an existing container could not be read, so newer versions cannot be told from duplicates
+        self._unreadable_said = False
         #: event id -> why artifacts of its container were refused for good: the event fails with it
         self._artifacts_lost: RecentMap[str, str] = RecentMap(recent_ids_kept)
 
@@ -158,7 +161,9 @@ class SplunkSoarSink(BatchingSink):
             self._unanswered.discard(event["id"])
             if self.playbook and sent_before:
                 self._playbook_due.add(event["id"])     # the container our lost attempt made: not run yet
-            return self._complete(event["id"], container_id, batch.payloads[0], Outcome.duplicate())
+            updated = self._update_if_newer(event, container_id, batch.payloads[0])
+            return self._complete(event["id"], container_id, batch.payloads[0],
+                                  Outcome.delivered() if updated else Outcome.duplicate())
         if 300 <= response.status_code < 400:
             self._unanswered.discard(event["id"])
             location = response.headers.get("Location") or "(no Location)"
@@ -190,6 +195,34 @@ class SplunkSoarSink(BatchingSink):
         if missing:
             self._artifacts_due[event["id"]] = (container_id, missing)
         return self._complete(event["id"], container_id, batch.payloads[0], Outcome.delivered())
+
+    def _update_if_newer(self, event: dict[str, Any], container_id: int, payload: bytes) -> bool:
+        """When the event is a newer version of the one the container holds (a later status of the same event):
+        add its event artifact and the indicator artifacts it did not have, then update the container's name,
+        description, severity, tags and data (POST /rest/container/N), in that order so that a retry after a
+        failure between the two finds the old version still there and does both again. The container's status,
+        label and playbook runs are left as they are; the added artifacts start no automation."""
+        try:
+            data = self.container(container_id).get("data")
+        except DeliveryError as exc:
+            if exc.retryable:
+                raise
+            if not self._unreadable_said:           # a token that may create but not read containers, say
+                self._unreadable_said = True
+                log.warning("%s: container %s cannot be read (%s): an event already in SOAR is counted a duplicate "
+                            "without checking whether it is a newer version", self.name, container_id, exc)
+            return False
+        stored = data.get("wia_event") if isinstance(data, dict) else None
+        if not is_newer(event, stored):
+            return False
+        container = json.loads(payload)
+        known = {(kind, value) for kind, value, _ in mapping.indicators(stored)}
+        positions = [0] + [1 + n for n, (kind, value, _) in enumerate(mapping.indicators(event)) if (kind, value) not in known]
+        for position in positions:
+            self._add_artifact({**container["artifacts"][position], "container_id": container_id, "run_automation": False})
+        self._request("POST", f"/rest/container/{container_id}",
+                      {key: container[key] for key in ("name", "description", "severity", "tags", "data")})
+        return True
 
     def _complete(self, event_id: str, container_id: int, payload: bytes, outcome: Outcome) -> list[Outcome]:
         """What is still owed to a container that exists: the artifacts SOAR has not stored, then the playbook.

@@ -36,6 +36,7 @@ from ..delivery.policy import parse_retry_after
 from . import mapping
 from ._headers import check_header_secret
 from ._recent import RECENT_IDS_KEPT, RecentMap
+from ._versions import is_newer
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +150,13 @@ class XsoarSink(BatchingSink):
     def post(self, batch: Batch) -> Sequence[Outcome] | None:
         event = batch.events[0]
         existing = self.find_incident(event["id"])
+        body = json.loads(batch.payloads[0])
         if existing is not None:
             self.incidents[event["id"]] = str(existing["id"])
+            if is_newer(event, _stored_event(existing)):
+                self._update_incident(existing, body)     # a later status of the same event: not a duplicate
+                return None
             return [Outcome.duplicate()]
-        body = json.loads(batch.payloads[0])
         created = self._call("create_incident", create_incident_request=self._request_model(body))
         if not getattr(created, "id", None):
             # No incident id: not XSOAR's createIncident answer (a proxy page, an empty body). Retrying
@@ -186,10 +190,18 @@ class XsoarSink(BatchingSink):
         existing = self.find_incident(event["id"])
         if existing is None:
             raise DeliveryError(f"no XSOAR incident for WIA event {event['id']}", sink=self.name)
-        body = self.incident_for(event)
-        body.pop("createInvestigation", None)
-        body.update(id=existing["id"], version=existing["version"])
+        return self._update_incident(existing, self.incident_for(event))
+
+    def _update_incident(self, existing: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """createIncident with the incident's id and current version (XSOAR's optimistic locking: an edit in
+        between answers 400, the event then fails with XSOAR's reason). Neither a new investigation nor the
+        playbook is asked for again."""
+        body = {k: v for k, v in body.items() if k not in ("createInvestigation", "playbookId")}
+        body.update(id=existing["id"], version=existing.get("version"))
         updated = self._call("create_incident", create_incident_request=self._request_model(body))
+        if not getattr(updated, "id", None):
+            raise DeliveryError("XSOAR create_incident (update) answered without an incident id; not counted as "
+                                "updated", sink=self.name, retryable=True)
         return self._as_json(updated)
 
     def search(self, query: str, *, page: int = 0, size: int = 50) -> list[dict[str, Any]]:
@@ -312,6 +324,15 @@ def _once_and_bounded(urlopen: Any, *, max_bytes: int, seconds: float, sink: str
 def _too_big(what: str, sink: str, max_bytes: int, how: str) -> DeliveryError:
     return DeliveryError(f"{what}: the answer is over the {max_bytes:,}-byte limit ({how}): refused",
                          sink=sink, retryable=False)
+
+
+def _stored_event(incident: dict[str, Any]) -> Any:
+    """The WIA event an incident was made from (its rawJSON), or None when that is not JSON."""
+    raw = incident.get("rawJSON")
+    try:
+        return json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
 
 
 def _error_text(body: Any) -> str:

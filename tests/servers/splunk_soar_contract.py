@@ -25,6 +25,8 @@ Artifact", "REST Run Playbook", "Query for Data"):
     playbook), scope ("new", "all" or a list of artifact ids), run: true} -> {"playbook_run_id": N,
     "message": "playbook run request received"}; GET /rest/playbook_run/N -> {"id", "status"}:
     "running" on the first read, then "success".
+  - POST /rest/container/N updates the fields given ("Update an existing container"; the same checks
+    as on create; 404 for an unknown N) -> {"id": N, "success": true}.
   - GET /rest/container/N, GET /rest/container?_filter_source_data_identifier="x"&page_size=n ->
     {"count", "num_pages", "data"}; GET /rest/artifact?_filter_container=N likewise.
 Fault injection: `faults` (intel_http.Fault), e.g. a 503 with Retry-After; `artifact_failures`, messages
@@ -77,6 +79,8 @@ class SplunkSoarServer(ContractServer):
             return self._create_container(req.body)
         if req.method == "GET" and path == "/rest/container":
             return self._query(self.containers, req.query)
+        if req.method == "POST" and path.startswith("/rest/container/"):
+            return self._update_container(_int(path.rsplit("/", 1)[1]), req.body)
         if req.method == "GET" and path.startswith("/rest/container/"):
             item = self.containers.get(_int(path.rsplit("/", 1)[1]))
             return (200, item, {}) if item else _fail(404, "container not found")
@@ -122,6 +126,19 @@ class SplunkSoarServer(ContractServer):
             problem = _artifact_problem(artifact) or (self.artifact_failures.pop(0) if self.artifact_failures else None)
             results.append({"failed": True, "message": problem} if problem else self._store_artifact(cid, artifact))
         return 200, {"id": cid, "success": True, "artifacts": results}, {}
+
+    def _update_container(self, cid: int, body: dict[str, Any]) -> tuple[int, Any, dict]:
+        if cid not in self.containers:
+            return _fail(404, "container not found")
+        if "label" in body and body["label"] not in LABELS:
+            return _fail(400, f"Invalid label: {body['label']!r}")
+        for key, allowed in (("severity", SEVERITIES), ("status", STATUSES), ("sensitivity", SENSITIVITIES)):
+            if key in body and body[key] not in allowed:
+                return _fail(400, f"Invalid {key}: {body[key]!r}")
+        if "artifacts" in body or "id" in body:
+            return _fail(400, "artifacts and id cannot be updated")
+        self.containers[cid].update(body)
+        return 200, {"id": cid, "success": True}, {}
 
     def _store_artifact(self, cid: int, artifact: dict[str, Any]) -> dict[str, Any]:
         key = _artifact_key(artifact)
