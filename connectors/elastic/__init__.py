@@ -1,12 +1,15 @@
 """Elasticsearch / OpenSearch bulk sink: WIA events as ECS documents, idempotent by event id.
 
 `elasticsearch+https://es.example:9200?index=wia-security` (elasticsearch-py) or
-`opensearch+https://os.example:9200` (opensearch-py). Each event becomes one bulk `create` action
-with `_id` = the event id, so a retry after a timeout or a dead server never duplicates: the
-server answers 409 (version_conflict_engine_exception) and the event counts as a duplicate.
-Index naming: `daily` (default) -> `<index>-<type>-YYYY.MM.DD` from the event's own UTC date (a
-retry lands in the same index); `datastream` -> `<index>-<type>` data streams. Before the first
-bulk request the sink installs a composable index template with ECS mappings (template.py).
+`opensearch+https://os.example:9200` (opensearch-py). Each event becomes one bulk `index` action
+with `_id` = the event id and an external version (`version_type=external`) = the event's own
+instant in microseconds (`event_version`): a newer version of an event replaces the stored document,
+while a retry after a timeout or a dead server, or an older version arriving late, is answered 409
+(version_conflict_engine_exception) and counts as a duplicate. Index naming: `daily` (default) ->
+`<index>-<type>-YYYY.MM.DD` from the event's own UTC date (a retry lands in the same index);
+`datastream` -> `<index>-<type>` data streams, which take only `create` (append-only: a version of an
+id already in the stream counts as a duplicate). Before the first bulk request the sink installs a
+composable index template with ECS mappings (template.py).
 
 Per-item results of a bulk response (Elasticsearch "Bulk API" docs: the response's `items` hold
 one object per action with `status` and, on failure, `error.type`/`error.reason`):
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import date, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
@@ -45,6 +48,9 @@ BULK_MAX_ACTIONS = 5000
 #: The server's default hard limit on one request body (`http.max_content_length`).
 HTTP_MAX_CONTENT_LENGTH = 100 * 1024 * 1024
 DEFAULT_INDEX = "wia-security"
+#: External versions are longs: 0 up to Java's Long.MAX_VALUE. Microseconds since 0001-01-01T00:00Z reach
+#: about 3.2e17 by the end of year 9999, so every RFC 3339 instant has one.
+MAX_EXTERNAL_VERSION = 2 ** 63 - 1
 NAMINGS = ("daily", "datastream")
 #: Per-item error types that mean "try again later" even when the status says otherwise.
 RETRYABLE_ITEM_ERRORS = frozenset({"es_rejected_execution_exception", "rejected_execution_exception",
@@ -180,14 +186,18 @@ class ElasticSink(BatchingSink):
             raise ValueError("an event needs an id (it is the document _id)")
         index = self.index_for(event)
         try:
-            # The action line {"create":{"_index":...,"_id":...}} written around its two JSON strings:
-            # the same bytes as dumping that dict, without building it.
+            # The action line {"index":{"_index":...,"_id":...,"version":N,"version_type":"external"}} written
+            # around its two JSON strings: the same bytes as dumping that dict, without building it.
             index_json, id_json = jsonio.dumpb(index), jsonio.dumpb(event_id)
         except Exception:       # a string JSON cannot hold (a lone surrogate): raise what dumping the dict raises
             jsonio.dumpb({"create": {"_index": index, "_id": event_id}})
             raise
-        return b"".join((b'{"create":{"_index":', index_json, b',"_id":', id_json, b'}}\n',
-                         jsonio.dumpb(self.document(event)), b"\n"))
+        if self.naming == "datastream":          # data streams take only `create` (append-only)
+            action = (b'{"create":{"_index":', index_json, b',"_id":', id_json, b'}}\n')
+        else:
+            action = (b'{"index":{"_index":', index_json, b',"_id":', id_json, b',"version":',
+                      str(event_version(event)).encode(), b',"version_type":"external"}}\n')
+        return b"".join((*action, jsonio.dumpb(self.document(event)), b"\n"))
 
     # -- requests -------------------------------------------------------------------------------
     def template_body(self) -> dict[str, Any]:
@@ -240,8 +250,8 @@ class ElasticSink(BatchingSink):
 
     def _outcomes(self, response: Any, count: int) -> list[Outcome] | None:
         """Per-item outcomes of a bulk response (None: all delivered). A body that is not a bulk
-        response (a proxy's page answered with 200, a cut-off body) retries: `create` by `_id` makes
-        re-sending safe, whatever the server did with the first try."""
+        response (a proxy's page answered with 200, a cut-off body) retries: indexing by `_id` and version
+        makes re-sending safe, whatever the server did with the first try."""
         if not isinstance(response, dict):
             raise DeliveryError(f"bulk response is not a JSON object: {_short(response)}", sink=self.name,
                                 retryable=True)
@@ -424,10 +434,36 @@ def _offset_day(ymd: str, local: str, sign: str, offset: str) -> str | None:
     return day
 
 
+_YEAR_ONE = datetime(1, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def event_version(event: dict[str, Any]) -> int:
+    """The external version of an event's document: its instant as microseconds since 0001-01-01T00:00Z
+    (any offset, fraction digits past the sixth dropped), or for an incident the later of its timestamp
+    and its `data.updated_at`, so that a newer version replaces an older one and a re-send does not.
+    ValueError or TypeError when a time is not RFC 3339 (the event then fails alone, with that reason)."""
+    instant = _instant(event["timestamp"], "timestamp")
+    data = event.get("data") if event.get("type") == "incident" else None
+    updated = data.get("updated_at") if isinstance(data, dict) else None
+    if updated is not None:
+        instant = max(instant, _instant(updated, "data.updated_at"))
+    return (instant - _YEAR_ONE) // _MICROSECOND
+
+
+def _instant(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is {type(value).__name__}, not an RFC 3339 string")
+    try:
+        return parse_iso(value)
+    except ValueError:
+        raise ValueError(f"{name} {value[:64]!r} is not an RFC 3339 date-time") from None
+
+
 def item_outcome(item: Any, index: int = 0) -> Outcome:
     """One bulk response item -> its Outcome (see the module docstring for the rules). An item that is
-    not `{action: {"status": int, ...}}` retries: whether it was indexed is unknown, and `create` by
-    `_id` makes re-sending safe."""
+    not `{action: {"status": int, ...}}` retries: whether it was indexed is unknown, and indexing by `_id`
+    and version (`create` by `_id` in a data stream) makes re-sending safe."""
     result = next(iter(item.values()), None) if isinstance(item, dict) and len(item) == 1 else None
     status = result.get("status") if isinstance(result, dict) else None
     if status.__class__ is not int:
@@ -474,5 +510,5 @@ def _status_of(exc: Exception) -> tuple[int | None, dict[str, str] | None, Any]:
     return None, None, None
 
 
-__all__ = ["ElasticSink", "OpenSearchSink", "item_outcome", "BULK_MAX_BYTES", "BULK_MAX_ACTIONS",
-           "HTTP_MAX_CONTENT_LENGTH"]
+__all__ = ["ElasticSink", "OpenSearchSink", "item_outcome", "event_version", "BULK_MAX_BYTES", "BULK_MAX_ACTIONS",
+           "HTTP_MAX_CONTENT_LENGTH", "MAX_EXTERNAL_VERSION"]

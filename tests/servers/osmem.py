@@ -195,8 +195,8 @@ class FaultProxy:
             if i % every:
                 items.append(next(it))
             else:
-                meta = json.loads(action)["create"]
-                items.append({"create": {"_index": meta["_index"], "_id": meta.get("_id"), "status": 429, "error": {
+                (op, meta), = json.loads(action).items()         # create, or index with a version
+                items.append({op: {"_index": meta["_index"], "_id": meta.get("_id"), "status": 429, "error": {
                     "type": "es_rejected_execution_exception",
                     "reason": "rejected execution of coordinating operation [injected]"}}})
         payload = json.dumps({"took": 1, "errors": True, "items": items}).encode()

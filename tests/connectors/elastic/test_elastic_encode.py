@@ -11,7 +11,7 @@ import pytest
 
 from strategies import event_dicts
 from wia_security import convert, jsonio
-from wia_security.connectors.elastic import ElasticSink, OpenSearchSink, utc_day
+from wia_security.connectors.elastic import ElasticSink, OpenSearchSink, event_version, utc_day
 
 
 def sink(**options: Any) -> ElasticSink:
@@ -45,8 +45,13 @@ def test_action_line_is_the_dumped_action_for_any_id_and_type(naming: str) -> No
         if i % 7 == 0:
             event["type"] = 'Odd "Type\\' + "\u2028"
         action, doc, end = s.encode(event).split(b"\n")
-        assert action == jsonio.dumpb({"create": {"_index": plain_index(s, event), "_id": event["id"]}})
-        assert json.loads(action)["create"]["_id"] == event["id"] and end == b""
+        if naming == "datastream":          # data streams take only create
+            expected = {"create": {"_index": plain_index(s, event), "_id": event["id"]}}
+        else:
+            expected = {"index": {"_index": plain_index(s, event), "_id": event["id"],
+                                  "version": event_version(event), "version_type": "external"}}
+        assert action == jsonio.dumpb(expected)
+        assert next(iter(json.loads(action).values()))["_id"] == event["id"] and end == b""
         assert doc == jsonio.dumpb({"@timestamp": event["timestamp"], **convert(event, to="wia")})
 
 
