@@ -11,10 +11,12 @@ API: https://www.misp-project.org/openapi/ ; taxonomies: https://www.misp-projec
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +26,7 @@ from wia_security.attack import table as attack_table
 from wia_security.connectors.base import Rejected
 from wia_security.connectors.delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
 from wia_security.errors import ConfigError, ConversionError, DeliveryError
+from wia_security.outputs import replace_durably
 from wia_security.redact import redact, remember
 from wia_security.timeutil import parse_iso, to_iso
 
@@ -519,6 +522,9 @@ class MispSource:
         self.misp = _client(self.url, key, {"tls_verify": tls_verify, "ca_file": ca_file, "verify_tls": verify_tls},
                             timeout, max_answer_bytes=max_answer_bytes, answer_seconds=answer_seconds)
         self._retry_after = _RetryAfter(self.misp)
+        self._newest: int | None = None
+        #: after a pull that read every page: True, and the newest record `timestamp` it saw (or None)
+        self.complete, self.newest_timestamp = False, None
 
     def __repr__(self) -> str:
         return f"<MispSource {self.url}>"
@@ -570,18 +576,36 @@ class MispSource:
             return None
         return self._records.checked(event, where, record)
 
+    def _saw(self, timestamp: Any) -> None:
+        """Remember the newest MISP `timestamp` (last change) among the records read: the cursor a
+        complete pull leaves (`newest_timestamp`)."""
+        stamp = _epoch_seconds(timestamp)
+        if stamp is not None and (self._newest is None or stamp > self._newest):
+            self._newest = stamp
+
+    def _finished(self) -> None:
+        self.newest_timestamp, self.complete = self._newest, True
+
+    def _starting(self) -> None:
+        self._newest, self.newest_timestamp, self.complete = None, None, False
+
     def events(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """WIA threat_intel events for the MISP events matching pymisp `search` filters (tags, timestamp,
-        last, published, to_ids, eventid, ...), page by page."""
+        last, published, to_ids, eventid, ...), page by page. Once every page was read, `complete` is True
+        and `newest_timestamp` the newest event `timestamp` seen (the next pull's `timestamp`)."""
         filters.setdefault("include_event_tags", True)
+        self._starting()
         page, previous = 1, None
         while True:
             result = self._page("events", page, filters, previous)
             for index, item in enumerate(result):
+                inner = item.get("Event", item) if isinstance(item, dict) else None
+                self._saw(inner.get("timestamp") if isinstance(inner, dict) else None)
                 event = self._emit(item, f"misp:{self.url}/events/restSearch page {page} item {index}")
                 if event is not None:
                     yield event
             if len(result) < self.page_size:
+                self._finished()
                 return
             page, previous = page + 1, result
 
@@ -592,6 +616,7 @@ class MispSource:
         feed. An event whose attributes span pages gives one WIA event per page, each with its own id
         (from the attributes it holds: see event_to_wia)."""
         filters.setdefault("include_event_tags", True)
+        self._starting()
         page, previous = 1, None
         while True:
             batch = self._page("attributes", page, filters, previous)
@@ -601,6 +626,7 @@ class MispSource:
                 if not isinstance(attr, dict):
                     self._records.reject(f"an attribute is a JSON object, not {type(attr).__name__}", where, attr)
                     continue
+                self._saw(attr.get("timestamp"))
                 ev = attr.get("Event") if isinstance(attr.get("Event"), dict) else \
                     {"uuid": attr.get("event_uuid") or attr.get("event_id"), "info": None}
                 key = str(ev.get("uuid") or attr.get("event_id"))
@@ -610,8 +636,58 @@ class MispSource:
                 if event is not None:
                     yield event
             if len(batch) < self.page_size:
+                self._finished()
                 return
             page, previous = page + 1, batch
+
+
+# -- checkpoint ------------------------------------------------------------------------------------------
+@dataclass
+class MispCheckpoint:
+    """Where an incremental MISP pull (`wia-security intel pull misp --state PATH`) starts next: the newest
+    `timestamp` (MISP's last-change time, epoch seconds) of the records of the last pull that read every
+    page and delivered (or dead-lettered) everything, for one search (events or attributes) and tag set.
+
+    The next pull asks for `timestamp` >= it. MISP compares inclusively, so records that share the newest
+    second are read again (their ids are the same: duplicates in a store), never skipped, however many
+    share it. MISP pages by offset with no documented order, so no page-by-page position is safe to keep:
+    the cursor moves only after a whole pull, and a crash part-way re-reads the window (at-least-once)."""
+
+    search: str
+    tags: list[str]
+    timestamp: int | None = None
+
+    @classmethod
+    def load(cls, path: str, search: str, tags: Sequence[str]) -> "MispCheckpoint":
+        """The checkpoint at `path` for this search and tags; a new one when there is no file. A file that
+        is not a checkpoint, or belongs to another search or tag set, is a ConfigError naming it (using
+        it would skip what this search has not read, or read everything again)."""
+        tags = sorted(tags)
+        if not os.path.exists(path):
+            return cls(search, tags)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"unreadable MISP checkpoint: {exc}", key="state", source=path) from None
+        stamp = doc.get("timestamp") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict) or not isinstance(doc.get("search"), str) or \
+                not isinstance(doc.get("tags"), list) or not all(isinstance(t, str) for t in doc["tags"]) or \
+                not (stamp is None or (type(stamp) is int and stamp >= 0)):
+            raise ConfigError('a MISP checkpoint is {"search": "events"|"attributes", "tags": [...], '
+                              '"timestamp": <epoch seconds>}', key="state", source=path)
+        if doc["search"] != search or sorted(doc["tags"]) != tags:
+            raise ConfigError(f"the checkpoint belongs to another pull ({doc['search']}, tags {sorted(doc['tags'])}), "
+                              f"not ({search}, tags {tags}); give another --state file", key="state", source=path)
+        return cls(search, tags, stamp)
+
+    def advance(self, newest: int | None) -> None:
+        if newest is not None and (self.timestamp is None or newest > self.timestamp):
+            self.timestamp = newest
+
+    def save(self, path: str) -> None:
+        """Crash-safe: the old or the new checkpoint survives a power cut, never half of one."""
+        replace_durably(path, json.dumps({"search": self.search, "tags": self.tags, "timestamp": self.timestamp}))
 
 
 # -- sink ------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ dead-lettered. Keys come from environment variables, never from the command line
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Any
@@ -41,7 +42,9 @@ def add_parser(subparsers: Any) -> None:
                                                       "OTX: modified_since (ISO 8601), overriding --state")
     pull.add_argument("--tag", dest="tags", action="append", default=[], help="MISP: only events with this tag")
     pull.add_argument("--attributes", action="store_true", help="MISP: search attributes (to_ids only) instead of events")
-    pull.add_argument("--state", metavar="PATH", help=f"OTX cursor file (default {OTX_STATE})")
+    pull.add_argument("--state", metavar="PATH", help=f"OTX cursor file (default {OTX_STATE}); MISP: checkpoint file "
+                                                      "for incremental pulls (the newest timestamp delivered; none "
+                                                      "by default)")
     tls = pull.add_mutually_exclusive_group()
     tls.add_argument("--ca-file", metavar="PATH", help="trust the CA certificates in this PEM file (a MISP or proxy "
                                                        "with a private CA) instead of the system's")
@@ -52,7 +55,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # A flag of the other feed would be ignored (an OTX pull given --tag took every pulse): refused.
     misplaced = ([flag for flag, given in (("--tag", args.tags), ("--attributes", args.attributes)) if given]
-                 if args.feed == "otx" else ["--state"] if args.state is not None else [])
+                 if args.feed == "otx" else [])
     if misplaced:
         return fail(f"{', '.join(misplaced)}: not for {args.feed} (see wia-security intel pull --help)")
     if args.feed == "misp" and not args.url:
@@ -71,13 +74,21 @@ def run(args: argparse.Namespace) -> int:
         dead_letter.put(record)
         rejected += 1
 
+    checkpoint: Any = None
+    held = contextlib.ExitStack()
     try:
         dead_letter = open_dead_letter(args.dead_letter)
         if args.feed == "misp":
-            from wia_security.connectors.intel.misp import MispSource
+            from wia_security.connectors.intel.misp import MispCheckpoint, MispSource
+            filters: dict[str, Any] = {}
+            if args.state:
+                from wia_security.outputs import held_exclusively
+                held.enter_context(held_exclusively(args.state, "MISP pull"))     # one pull per checkpoint
+                checkpoint = MispCheckpoint.load(args.state, "attributes" if args.attributes else "events", args.tags)
+                if checkpoint.timestamp is not None:
+                    filters["timestamp"] = checkpoint.timestamp
             source: Any = MispSource(args.url, key, tls_verify=not args.no_verify_tls, ca_file=args.ca_file,
                                     on_reject=reject)
-            filters: dict[str, Any] = {}
             if args.since:
                 filters["timestamp"] = args.since
             if args.tags:
@@ -90,11 +101,13 @@ def run(args: argparse.Namespace) -> int:
             events = source.poll(args.since)
         sink = open_sink(args.destination)
     except (WiaError, OSError) as exc:
+        held.close()
         return fail(exc)
     except ModuleNotFoundError as exc:       # pymisp for MISP; OTX and most destinations need requests
+        held.close()
         return fail(missing_package(exc, "misp" if args.feed == "misp" else "intel") or exc)
     try:
-        with sink, dead_letter:
+        with held, sink, dead_letter:
             batch: list[dict[str, Any]] = []
 
             def ship() -> None:
@@ -117,8 +130,14 @@ def run(args: argparse.Namespace) -> int:
             for item in final.failed:
                 dead_letter.put(item)
             rejected += len(final.failed)
+            if checkpoint is not None and source.complete:
+                # every page read and everything delivered or dead-lettered: safe to move the checkpoint
+                checkpoint.advance(source.newest_timestamp)
+                checkpoint.save(args.state)
     except WiaError as exc:
         return fail(exc)
+    except OSError as exc:                   # the checkpoint could not be saved: the next pull re-reads
+        return fail(f"cannot save the MISP checkpoint {args.state}: {exc.strerror or exc}")
     if args.feed == "otx":
         source.commit()        # everything is delivered or dead-lettered: safe to move the cursor
     print(f"{args.feed}: {delivered:,} delivered, {duplicates:,} duplicates, {rejected:,} dead-lettered",

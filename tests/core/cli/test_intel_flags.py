@@ -1,6 +1,7 @@
 """`wia-security intel pull` refuses a flag of the other feed instead of ignoring it: an OTX pull given
-`--tag` took every subscribed pulse, a MISP pull given `--state` kept no cursor. Contract tests for OTX
-against the OTX contract server (requests, as the source uses it)."""
+`--tag` took every subscribed pulse. (A MISP pull takes `--state` as its checkpoint since 0.x: see
+tests/connectors/intel/test_misp_checkpoint_contract.py.) Contract tests for OTX against the OTX contract
+server (requests, as the source uses it)."""
 from __future__ import annotations
 
 import json
@@ -30,12 +31,6 @@ def test_contract_misp_only_flags_are_refused_for_otx_and_nothing_is_pulled(cli,
         assert otx.calls() == []
     assert r.code == 2 and r.err == f"wia-security: {named}: not for otx (see wia-security intel pull --help)\n", r.err
     assert list(tmp_path.iterdir()) == []
-
-
-def test_state_is_refused_for_misp_before_connecting(cli, tmp_path, monkeypatch):
-    monkeypatch.setenv("MISP_KEY", "misp-key-0123456789abcdef")
-    r = cli("intel", "pull", "misp", "--url", "https://127.0.0.1:9", "--state", "s.json")   # nothing listens there
-    assert r.code == 2 and r.err == "wia-security: --state: not for misp (see wia-security intel pull --help)\n", r.err
 
 
 def test_contract_otx_keeps_its_cursor_in_the_default_state_file_without_state(cli, tmp_path, monkeypatch):
