@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 #: librdkafka's own default for `message.timeout.ms` is 300 s; a sink that reports failures
 #: promptly is more useful to the delivery machinery, which retries what is retryable.
 DEFAULT_DELIVERY_TIMEOUT_MS = 30_000
+#: librdkafka's default `message.max.bytes`: a larger message (value, key and headers) is refused at produce()
+LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000
 #: Messages consumed per batch; the uncommitted window a crash can replay is at most this.
 DEFAULT_BATCH_SIZE = 500
 #: Consumer-group members must heartbeat within this; tansu and small clusters need >= 6 s.
@@ -419,6 +421,7 @@ class KafkaSink(BaseSink):
             **(config or {}),
         }
         self.delivery_timeout = int(settings["message.timeout.ms"]) / 1000
+        self._max_message_bytes = settings.get("message.max.bytes", LIBRDKAFKA_MESSAGE_MAX_BYTES)
         self._watch = _ConnectionWatch(settings.get("error_cb"))
         settings["error_cb"] = self._watch
         self._sasl = _sasl_login(settings)
@@ -468,6 +471,12 @@ class KafkaSink(BaseSink):
             return callback
 
         for index, event in enumerate(events):
+            if not isinstance(event.get("id"), str) or not event["id"]:
+                # the key; sinks take validated events, but a library caller may pass any dict
+                outcomes[index] = _FAILED
+                report.failed.append(unencodable(self.name, event, ValueError(
+                    f"the event's id is {event.get('id')!r}: a non-empty string is needed (it is the message key)")))
+                continue
             try:
                 value = self._encode(event)
             except Exception as exc:  # noqa: BLE001 - one bad event fails alone, with its reason
@@ -514,7 +523,12 @@ class KafkaSink(BaseSink):
                 self._producer.poll(0.1)        # local queue full: let reports drain, then retry
             except KafkaException as exc:
                 err = exc.args[0]
-                report.failed.append(Rejected(f"kafka refused the message: {err.name()}: {err.str()}",
+                why = ""
+                if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    why = (f": the event is {len(value):,} bytes encoded, over librdkafka's message.max.bytes "
+                           f"{int(self._max_message_bytes):,} (a larger one, ?message.max.bytes=, must stay within "
+                           "the broker's message.max.bytes and the topic's max.message.bytes)")
+                report.failed.append(Rejected(f"kafka refused the message: {err.name()}: {err.str()}{why}",
                                               event=event, sink=self.name, retryable=bool(err.retriable())))
                 return False
 

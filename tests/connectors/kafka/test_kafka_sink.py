@@ -56,6 +56,28 @@ def test_oversized_event_is_failed_with_reason_not_dropped(tansu):
     assert report.delivered == 1
     [rejected] = report.failed
     assert rejected.event is big and "MSG_SIZE_TOO_LARGE" in rejected.reason and not rejected.retryable
+    # the reason says how large the message was and what the limit is, so the fix is plain
+    size = len(json.dumps(big, separators=(",", ":"), ensure_ascii=False).encode())
+    assert f"message.max.bytes 20,000" in rejected.reason, rejected.reason
+    assert "over" in rejected.reason and abs(int(rejected.reason.split(" bytes")[0].split()[-1].replace(",", "")) - size) < 200
+
+
+@pytest.mark.parametrize("bad_id", ["missing", None, 42, ""])
+def test_an_event_without_a_string_id_fails_alone_and_the_others_are_delivered(tansu, bad_id):
+    # the id is the message key: a library caller's event without one used to raise KeyError out of send(),
+    # with the batch's other messages already produced and their reports never collected
+    topic = tansu.create_topic()
+    events = event_dicts(5, seed=3)
+    if bad_id == "missing":
+        del events[2]["id"]
+    else:
+        events[2]["id"] = bad_id
+    with KafkaSink(tansu.bootstrap, topic) as sink:
+        report = sink.send(events)
+    assert report.delivered == 4
+    [rejected] = report.failed
+    assert rejected.event is events[2] and "id" in rejected.reason and not rejected.retryable
+    assert len(consume_all(tansu.bootstrap, topic, 4)) == 4
 
 
 def test_broker_dies_mid_stream_every_event_delivered_or_dead_lettered(tmp_path):
