@@ -339,6 +339,11 @@ def run(args: argparse.Namespace) -> int:
         problem = output_problem(target) if target else None
         if problem:                     # found out before reading what may be gigabytes of input
             return fail(OutputError(target, problem))
+    for target, flag in ((args.out, "-o"), (None if json_out == "-" else json_out, "--json")):
+        replaced = input_at(target, args) if target else None
+        if replaced:
+            return fail(OutputError(target, f"it is the input {replaced}, which the report would replace: give "
+                                            f"{flag} another path"))
     if args.paths and (missing_inputs(args.paths) or repeated_inputs(args.paths)):
         return 2
     progress, where = start_progress(args)
@@ -369,6 +374,34 @@ def run(args: argparse.Namespace) -> int:
     print(summary_line(report["inputs"]) + f" -> {args.out}" + (f" and {json_out}" if json_out != "-" else ""),
           file=sys.stderr)
     return 1 if problems.count else 0
+
+
+def input_at(target: str, args: argparse.Namespace) -> str | None:
+    """The input file (or the store, or one of its side files) that `target` is, or None.
+
+    `report events.json -o events.html` wrote its JSON twin to events.json, over the events it had just read,
+    and `-o` naming the store replaced the store with the page: both without a word."""
+    try:
+        info = os.stat(target)
+    except OSError:
+        return None                         # not there yet: no input can be it
+    if args.paths:
+        candidates = [p for p in args.paths if p != "-"]
+    else:
+        from wia_security.connectors.sqlite import path_from_url
+        try:
+            store = path_from_url(args.db)
+        except ConfigError:
+            return None                     # reported when the store is opened
+        candidates = [store] + [store + side for side in ("-wal", "-shm", "-journal")]
+    for candidate in candidates:
+        try:
+            other = os.stat(candidate)
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino):
+            return candidate
+    return None
 
 
 def summary_line(inputs: dict[str, int]) -> str:
