@@ -12,12 +12,12 @@ log, so nothing is lost silently.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import uuid
 from typing import Any, Callable, TextIO
 
+from .dead_letter import dead_letter as write_dead_letter
 from .redact import Redactor, carries_userinfo
 from .splunkd import Splunkd, SplunkdError
 
@@ -166,20 +166,9 @@ def result_to_alert(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def dead_letter(record: dict[str, Any], log: Callable[[str], None], redact: Redactor) -> None:
-    """Appends the undelivered event (or the refused result) and the reason to
-    $SPLUNK_HOME/var/log/splunk/wia_security_dead_letter.log (indexed into _internal). Where that
-    file cannot be written, the record goes to splunkd.log instead: never dropped silently."""
-    line = redact(json.dumps(record, separators=(",", ":"), default=str))
-    home = os.environ.get("SPLUNK_HOME")
-    if home:
-        path = os.path.join(home, "var", "log", "splunk", "wia_security_dead_letter.log")
-        try:
-            with open(path, "a", encoding="utf-8", errors="backslashreplace") as fh:
-                fh.write(line + "\n")
-            return
-        except OSError as exc:
-            log(f"ERROR wia_send_event: cannot write the dead-letter log {path}: {exc.strerror}")
-    log(f"ERROR wia_send_event dead_letter={line}")
+    """Appends the undelivered event (or the refused result) and the reason to the dead-letter log
+    (dead_letter.py: $SPLUNK_HOME/var/log/splunk/wia_security_dead_letter.log, else splunkd.log)."""
+    write_dead_letter(record, log, redact, "wia_send_event")
 
 
 def _single(value: Any) -> Any:

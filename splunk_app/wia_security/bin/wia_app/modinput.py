@@ -5,7 +5,8 @@
 session_key, checkpoint_dir, one <stanza>) and streams XML <event>s to stdout, one per WIA
 event, with sourcetype wia:security:<type>, time = the event's timestamp and the event JSON as
 data. Invalid events are not indexed as WIA events: they are logged (stderr goes to splunkd.log)
-with the validation errors and counted; nothing is dropped silently.
+with the validation errors, counted, and written whole with the reason to the dead-letter log
+(dead_letter.py) before the checkpoint moves past them; nothing is dropped silently.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, settle_seconds
 
 from .checkpoint import Checkpoint, CheckpointError
 from .client_cert import secret_fragments
+from .dead_letter import dead_letter
 from .pull import SourceError, open_source
 from .redact import Redactor, carries_userinfo
 from .splunkd import Splunkd, SplunkdError
@@ -195,6 +197,9 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
     def log(line: str) -> None:     # stderr goes to splunkd.log: never a secret there
         stderr.write(redact(line) + "\n")
 
+    def reject(record: dict[str, Any]) -> None:     # what cannot be indexed is kept, with why
+        dead_letter({"input": name, **record}, log, redact, "wia_events")
+
     problem = validate(params)
     if problem:
         log(f"ERROR wia_events input={name}: {problem}")
@@ -244,7 +249,7 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
         while True:
             try:
                 # every attempt starts from the checkpoint: nothing unread is skipped, nothing checkpointed twice
-                for _ in _index_pages(source, checkpoint, name, max_events, counts, stdout, log):
+                for _ in _index_pages(source, checkpoint, name, max_events, counts, stdout, log, reject):
                     failures = 0                # progress: a later failure gets the full retries again
                 return 0
             except SourceError as exc:
@@ -287,9 +292,10 @@ _sleep = time.sleep
 
 
 def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int, counts: dict[str, int],
-                 stdout: TextIO, log: Any) -> Iterator[None]:
+                 stdout: TextIO, log: Any, reject: Any) -> Iterator[None]:
     """Writes the source's pages from the checkpoint on to Splunk, checkpointing after each; yields once per page
-    (so the caller sees progress). Raises SourceError as the source does."""
+    (so the caller sees progress). What cannot be indexed goes to `reject` (the dead-letter log) with why, before
+    the checkpoint moves past it. Raises SourceError as the source does."""
     from wia_security import validate_event
 
     bare_ids = not getattr(source, "serves_an_id_again_only_when_newer", False)
@@ -298,11 +304,14 @@ def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int
         for reason in page.skipped:
             counts["skipped"] += 1
             log(f"ERROR wia_events input={name}: {reason}")
+        for record in getattr(page, "unreadable", ()):      # e.g. a Kafka message that is no JSON object: its value
+            reject(record)
         for index, event in enumerate(page.events):
             if not isinstance(event, dict):
                 counts["invalid"] += 1
-                log(f"ERROR wia_events input={name} event #{index} of the page rejected: "
-                    f"a JSON {type(event).__name__}, not a WIA event object")
+                why = f"a JSON {type(event).__name__}, not a WIA event object"
+                log(f"ERROR wia_events input={name} event #{index} of the page rejected: {why}")
+                reject({"reason": why, "item": event})
                 continue
             event_id = str(event.get("id", ""))
             if event_id and checkpoint.seen(event, bare_ids=bare_ids):
@@ -317,6 +326,7 @@ def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int
                 counts["invalid"] += 1
                 why = rendered or "; ".join(f"{e.path}: {e.message}" for e in result.errors[:5])
                 log(f"ERROR wia_events input={name} event_id={event_id or '?'} rejected: {why}")
+                reject({"reason": str(why), "event": event})
             if event_id:
                 checkpoint.remember(event)
         stdout.flush()                      # Splunk has the page before the checkpoint moves

@@ -85,6 +85,9 @@ class Page:
     held: int = 0                                       # TAXII objects still settling, left for a later run (the walk's)
     held_more: bool = False                             # more than `held`: later pages held too, not all listed
     repeated: int = 0                                   # TAXII events read before at the position's instant, left out
+    #: items that gave no event and that the source will not keep (a Kafka message past its retention): each with
+    #: where it was, why, and its content, for the dead-letter log
+    unreadable: list[dict[str, Any]] = field(default_factory=list)
 
 
 class HttpSource:
@@ -658,6 +661,7 @@ class KafkaSource:
                 idle = 0
                 events: list[dict[str, Any]] = []
                 skipped: list[str] = []
+                unreadable: list[dict[str, Any]] = []
                 for tp, records in sorted(batch.items(), key=lambda item: item[0].partition):
                     for record in records:
                         try:
@@ -668,9 +672,13 @@ class KafkaSource:
                                 raise ValueError(f"a JSON {type(value).__name__}, not an object")
                             events.append(value)
                         except (ValueError, RecursionError) as exc:
-                            skipped.append(f"{self.topic}/{tp.partition}@{record.offset}: not a WIA event: {exc}")
+                            where = f"{self.topic}/{tp.partition}@{record.offset}"
+                            skipped.append(f"{where}: not a WIA event: {exc}")
+                            if record.value is not None:     # a tombstone holds nothing to keep
+                                unreadable.append({"reason": f"not a WIA event: {exc}", "where": where,
+                                                   **_message_value(record.value)})
                         offsets[str(tp.partition)] = record.offset + 1
-                yield Page(events, {"offsets": dict(offsets)}, skipped)
+                yield Page(events, {"offsets": dict(offsets)}, skipped, unreadable=unreadable)
         except KafkaError as exc:
             raise SourceError(f"Kafka: {exc}{last_error.told()}", url=self._where, retryable=True) from None
         finally:
@@ -680,6 +688,14 @@ class KafkaSource:
 
 #: The client id of the pre-flight check's requests.
 CLIENT_ID = "wia-security-splunk-app"
+
+
+def _message_value(value: bytes) -> dict[str, str]:
+    """A Kafka message value for the dead-letter log: as text when it is UTF-8, else base64."""
+    try:
+        return {"value": value.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"value_base64": base64.b64encode(value).decode("ascii")}
 #: kafka-python's mechanism when none is configured and the pre-flight check could not ask the broker (a slow
 #: answer, a login answer the check cannot read), over TLS that verifies the broker only: the app's default before
 #: mechanisms were discovered. Elsewhere the run ends asking for ?sasl_mechanism= (KafkaSource._settle_mechanism).
