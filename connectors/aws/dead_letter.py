@@ -37,7 +37,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from wia_security import jsonio
@@ -326,10 +326,13 @@ class S3DeadLetter:
         self.flush()
 
 
-def open_aws_dead_letter(spec: str) -> Any | None:
-    """SqsDeadLetter / S3DeadLetter for an sqs:// , SQS https:// or s3:// spec; None for anything else."""
+def open_aws_dead_letter(spec: str, *, client_for: Callable[[str, str | None], Any] | None = None) -> Any | None:
+    """SqsDeadLetter / S3DeadLetter for an sqs:// , SQS https:// or s3:// spec; None for anything else.
+    `client_for(service, region)` gives the client to write with (the Lambda forwarder's, fitted to the
+    invocation's time); by default one of botocore's own bounds."""
     if spec.startswith("sqs://") or (spec.startswith("https://sqs.") and ".amazonaws.com/" in spec):
-        return SqsDeadLetter(spec)
+        url = queue_url(spec)
+        return SqsDeadLetter(url, client=client_for("sqs", _region_of_queue(url)) if client_for else None)
     if spec.startswith("s3://"):
-        return S3DeadLetter(spec)
+        return S3DeadLetter(spec, client=client_for("s3", None) if client_for else None)
     return None

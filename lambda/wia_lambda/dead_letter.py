@@ -16,6 +16,7 @@ record, or, for a record too long for one CloudWatch log event, several entries 
 """
 from __future__ import annotations
 
+import contextvars
 import gzip
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -67,7 +68,11 @@ class KeyedS3DeadLetter:
         if not pending:
             return []
         with ThreadPoolExecutor(max_workers=min(PUT_WORKERS, len(pending))) as pool:
-            stored = list(pool.map(self._store, pending))
+            # each write in a copy of the caller's context: the invocation's deadline (handler.time_to_deadline,
+            # a context variable) fits its client; a pool thread's own context has none, so the writes waited
+            # botocore's 60 s per try, past the invocation's end
+            contexts = [contextvars.copy_context() for _ in pending]          # copied here, in the caller's thread
+            stored = list(pool.map(lambda context, rejected: context.run(self._store, rejected), contexts, pending))
         self.count += sum(stored)
         return [r for r, ok in zip(pending, stored) if not ok]
 

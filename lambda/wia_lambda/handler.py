@@ -30,6 +30,11 @@ ENV_TIME_RESERVE = "WIA_TIME_RESERVE"
 DEFAULT_TIME_RESERVE = 90.0
 #: the running invocation's seconds left before its time reserve (`time_left`); None without a Lambda context
 _time_left: ContextVar[Callable[[], float] | None] = ContextVar("wia_time_left", default=None)
+#: Seconds kept after the last AWS call of the failure path (a dead-letter write, the resume point): the handler
+#: still logs and answers, and a fresh client is built for a call (`settings.Clients.fitted`).
+WRITE_MARGIN = 1.0
+#: the running invocation's seconds left before its end less WRITE_MARGIN (`time_to_deadline`)
+_deadline_left: ContextVar[Callable[[], float] | None] = ContextVar("wia_deadline_left", default=None)
 
 
 class _Runtime:
@@ -74,9 +79,11 @@ def reset() -> None:
 
 def handler(event: Any, context: Any = None) -> Any:
     token = _time_left.set(_left_before_reserve(context))
+    deadline = _deadline_left.set(_left_before_end(context))
     try:
         return _handle(event, context)
     finally:
+        _deadline_left.reset(deadline)
         _time_left.reset(token)
 
 
@@ -119,6 +126,21 @@ def time_left() -> float | None:
     one (no limit). For work inside one record that can wait long (stream_recovery's throttled reads)."""
     left = _time_left.get()
     return None if left is None else left()
+
+
+def time_to_deadline() -> float | None:
+    """Seconds the running invocation may still spend on a call that must end before Lambda stops it (a dead-letter
+    write, the resume point's SendMessage, which run inside the time reserve): its time left less WRITE_MARGIN;
+    None without a Lambda context (no limit)."""
+    left = _deadline_left.get()
+    return None if left is None else left()
+
+
+def _left_before_end(context: Any) -> Callable[[], float] | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return lambda: remaining() / 1000 - WRITE_MARGIN
 
 
 def _left_before_reserve(context: Any) -> Callable[[], float] | None:

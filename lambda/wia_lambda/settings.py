@@ -29,7 +29,7 @@ import os
 import time
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from wia_security.connectors.config import parse_config
 from wia_security.errors import ConfigError
@@ -51,18 +51,18 @@ LAMBDA_DELIVERY = {"max_wait": 0, "max_attempts": 4, "max_elapsed": 20}
 LAMBDA_CHUNK_EVENTS = 100
 
 
-#: Tries of one S3 read (GetObject): the SDK's standard retries.
+#: Tries of one AWS call (the SDK's standard retries): the shared clients' and the most a time-fitted one makes.
 S3_READ_ATTEMPTS = 3
-#: Connect and read timeouts an S3 read client may have, longest first (botocore's default is 60 s each).
+#: Connect and read timeouts a time-fitted client may have, longest first (botocore's default is 60 s each).
 S3_READ_TIMEOUTS = (60.0, 32.0, 16.0, 8.0, 4.0, 2.0, 1.0)
 
 
 def s3_read_bounds(left: float) -> tuple[float, int] | None:
-    """(timeout, attempts) for a GetObject that must end within `left` seconds, its retries included: most
-    attempts first, then the longest timeout such that each attempt waiting a connect and a read timeout,
-    plus the standard mode's backoff between attempts (at most 1 s, then 2 s), fits. None: not one attempt
-    of 1 s fits. Without it a request whose answer never comes (headers included) waited botocore's 60 s
-    twice per attempt, 3 attempts: far past the invocation's end."""
+    """(timeout, attempts) for an AWS call (a GetObject, a Kinesis read, a dead-letter write) that must end within
+    `left` seconds, its retries included: most attempts first, then the longest timeout such that each attempt
+    waiting a connect and a read timeout, plus the standard mode's backoff between attempts (at most 1 s, then
+    2 s), fits. None: not one attempt of 1 s fits. Without it a request whose answer never comes (headers
+    included) waited botocore's 60 s twice per attempt, 3 attempts: far past the invocation's end."""
     for attempts in range(S3_READ_ATTEMPTS, 0, -1):
         backoff = 2.0 ** (attempts - 1) - 1
         for timeout in S3_READ_TIMEOUTS:
@@ -75,36 +75,63 @@ class Clients:
     """boto3 clients, created on first use (importing this module does not import boto3)."""
 
     def __init__(self) -> None:
-        self._clients: dict[str, Any] = {}
-        self._s3_readers: dict[tuple[float, int], Any] = {}
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._fitted: dict[tuple[str, str | None, float, int], Any] = {}
 
     def s3_reader(self, left: float | None) -> Any:
         """The S3 client for reading an object with `left` seconds before the invocation's time reserve
-        (handler.time_left; None: no Lambda context, the shared client): timeouts and attempts bounded so the
-        GetObject ends in that time (s3_read_bounds; one client per bound, at most a few). The body's own
-        reads are cut at the reserve by payloads._StreamingBodyIO. OutOfTime when not one try fits."""
+        (handler.time_left; None: no Lambda context, the shared client): `fitted`. The body's own reads are cut at
+        the reserve by payloads._StreamingBodyIO. OutOfTime when not one try fits."""
+        return self.fitted("s3", left, "reading an S3 object", "before the invocation's time reserve")
+
+    def fitted(self, service: str, left: float | None, what: str = "the call",
+               before: str = "before the invocation's end", region: str | None = None) -> Any:
+        """The client of `service` for one call that must end within `left` seconds (None: no Lambda context, the
+        shared client): timeouts and attempts bounded so the call and its retries end in that time (s3_read_bounds;
+        one client per bound, at most a few). OutOfTime ("not started: `what` ...") when not one try fits."""
         if left is None:
-            return self.client("s3")
+            return self.client(service, region)
         bounds = s3_read_bounds(left)
         if bounds is None:
             from wia_security.connectors.relay import OutOfTime
-            raise OutOfTime(f"not started: reading an S3 object needs at least {2 * S3_READ_TIMEOUTS[-1]:g}s and "
-                            f"{max(left, 0):.1f}s were left before the invocation's time reserve; the record is retried")
+            raise OutOfTime(f"not started: {what} needs at least {2 * S3_READ_TIMEOUTS[-1]:g}s and "
+                            f"{max(left, 0):.1f}s were left {before}; the record is retried")
         if bounds == (S3_READ_TIMEOUTS[0], S3_READ_ATTEMPTS):
-            return self.client("s3")            # the SDK's own bounds fit
-        if bounds not in self._s3_readers:
+            return self.client(service, region)         # the SDK's own bounds fit
+        key = (service, region, *bounds)
+        if key not in self._fitted:
             from wia_security.connectors.aws.securityhub import make_client
             timeout, attempts = bounds
-            self._s3_readers[bounds] = make_client("s3", os.environ.get("AWS_REGION"), max_attempts=attempts,
-                                                   connect_timeout=timeout, read_timeout=timeout)
-        return self._s3_readers[bounds]
+            self._fitted[key] = make_client(service, region or os.environ.get("AWS_REGION"), max_attempts=attempts,
+                                            connect_timeout=timeout, read_timeout=timeout)
+        return self._fitted[key]
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
+    def client(self, service: str, region: str | None = None) -> Any:
+        if (service, region) not in self._clients:
             from wia_security.connectors.aws.securityhub import make_client
             # S3 reads and secret/parameter lookups: the SDK's standard retries (3 attempts)
-            self._clients[service] = make_client(service, os.environ.get("AWS_REGION"), max_attempts=3)
-        return self._clients[service]
+            self._clients[service, region] = make_client(service, region or os.environ.get("AWS_REGION"),
+                                                         max_attempts=3)
+        return self._clients[service, region]
+
+
+class FittedClient:
+    """A boto3 client whose every call is made with the client fitted to the time `left()` gives at that moment
+    (`Clients.fitted`): for the writes of the failure path (dead letters), which are made when the invocation
+    may be in its time reserve. With a client of botocore's own bounds (60 s connect and read, per try) a write
+    that never got its answer outlasted the invocation: Lambda stopped it mid-write."""
+
+    def __init__(self, clients: Clients, service: str, left: Callable[[], float | None], what: str,
+                 region: str | None = None) -> None:
+        self._clients, self._service, self._left, self._what, self._region = clients, service, left, what, region
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._clients.fitted(self._service, self._left(), self._what, region=self._region), name)
+
+
+def deadline_left() -> float | None:
+    from .handler import time_to_deadline
+    return time_to_deadline()
 
 
 @dataclass
@@ -163,12 +190,15 @@ def build_runtime(environ: Mapping[str, str] = os.environ) -> Runtime:
     sink = config.open()
     spec = environ.get(ENV_DEAD_LETTER) or config.forward.get("dead_letter")
     logger = get_logger()
+    # dead-letter writes run inside the time reserve: each call's client fits the time left before the end
+    writer = "writing a dead letter"
     if spec and spec.startswith("s3://"):
         from .dead_letter import KeyedS3DeadLetter    # one object per rejection: a retry overwrites, never adds
-        dead_letter = KeyedS3DeadLetter(spec, clients.client("s3"))
+        dead_letter = KeyedS3DeadLetter(spec, FittedClient(clients, "s3", deadline_left, writer))
     elif spec:
         from wia_security.connectors.aws.dead_letter import open_aws_dead_letter
-        dead_letter = open_aws_dead_letter(spec)
+        dead_letter = open_aws_dead_letter(spec, client_for=lambda service, region: FittedClient(
+            clients, service, deadline_left, writer, region))
         if dead_letter is None:
             dead_letter = sink_dead_letter(spec, logger, key=ENV_DEAD_LETTER if environ.get(ENV_DEAD_LETTER)
                                            else "forward.dead_letter")

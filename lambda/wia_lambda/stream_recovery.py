@@ -70,7 +70,7 @@ from wia_security.connectors.relay import OutOfTime, RecordOutcome, SourceRecord
 from wia_security.errors import ParseError
 from wia_security.reader import Item
 
-from .handler import ENV_TIME_RESERVE, time_left
+from .handler import ENV_TIME_RESERVE, time_left, time_to_deadline
 from .logs import get_logger
 from .payloads import (ObjectChanged, ObjectDenied, ObjectMissing, ObjectVersion, body_items, get_object, missing_item,
                        object_items)
@@ -377,12 +377,13 @@ def _code(exc: Exception) -> str | None:
     return ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code")
 
 
-def _call(budget: Budget, operation: Callable[..., Any], **params: Any) -> Any:
+def _call(budget: Budget, operation: Callable[[], Callable[..., Any]], **params: Any) -> Any:
     """One Kinesis call, retried with backoff while the shard's read throughput is exceeded and the
-    invocation's time allows (OutOfTime when it does not)."""
+    invocation's time allows (OutOfTime when it does not). `operation()` gives the client's method for each try:
+    the client is the one fitted to the time left then (`_kinesis`)."""
     for attempt in range(THROTTLE_TRIES):
         try:
-            return budget.call(operation, **params)
+            return budget.call(operation(), **params)
         except Exception as exc:  # noqa: BLE001 - botocore's ClientError, told apart by its code
             if _code(exc) not in THROTTLED:
                 raise
@@ -394,10 +395,11 @@ def _call(budget: Budget, operation: Callable[..., Any], **params: Any) -> Any:
     raise AssertionError("unreachable")
 
 
-def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget,
+def read_batch(kinesis: Callable[[], Any], info: BatchInfo, lost: list[str], budget: Budget,
                resume: Resume | None = None) -> Iterator[dict[str, Any]]:
     """The batch's records still in the stream, in order (GetRecords' record dicts), from the `resume`
-    point when given (the record it names again when only some of its values were settled). Why others
+    point when given (the record it names again when only some of its values were settled). `kinesis()` gives
+    the client for a call, chosen when the call starts (`_kinesis`). Why others
     could not be read is appended to `lost` (an unreadable range is a loss, not an exception); a reading
     that cannot finish now raises RecoveryIncomplete, or OutOfTime when the invocation's `budget` is spent."""
     start, end = int(info.start), int(info.end)
@@ -413,7 +415,8 @@ def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget,
         position = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after} if after else
                     {"ShardIteratorType": "TRIM_HORIZON"} if horizon else
                     {"ShardIteratorType": "AT_SEQUENCE_NUMBER", "StartingSequenceNumber": at})
-        return _call(budget, kinesis.get_shard_iterator, **stream, ShardId=info.shard_id, **position)["ShardIterator"]
+        return _call(budget, lambda: kinesis().get_shard_iterator, **stream, ShardId=info.shard_id,
+                     **position)["ShardIterator"]
 
     if after is not None and int(after) == end:
         return                          # read to its end on an earlier receive
@@ -442,7 +445,7 @@ def read_batch(kinesis: Any, info: BatchInfo, lost: list[str], budget: Budget,
         if pages > MAX_PAGES:
             raise RecoveryIncomplete(f"no end of the range after {MAX_PAGES} GetRecords calls")
         try:
-            page = _call(budget, kinesis.get_records, **stream, ShardIterator=shard_iterator,
+            page = _call(budget, lambda: kinesis().get_records, **stream, ShardIterator=shard_iterator,
                          Limit=min(10_000, info.batch_size))
         except Exception as exc:  # noqa: BLE001
             if _code(exc) == "ExpiredIteratorException":
@@ -515,7 +518,7 @@ class Reading:
         lost: list[str] = []
         found = self.resume.found if self.resume is not None else 0
         limit = self.info.batch_size * MAX_PARALLELIZATION_FACTOR
-        records = read_batch(runtime.settings.clients.client("kinesis"), self.info, lost, Budget(), self.resume)
+        records = read_batch(lambda: _kinesis(runtime), self.info, lost, Budget(), self.resume)
         # a record cut in its middle on an earlier receive, until it is read back again
         pending = self.resume if self.resume is not None and self.resume.values > 0 else None
         while True:
@@ -777,6 +780,15 @@ def _open_object(part: Part, source: str, bucket: str, key: str, runtime: Any, l
     return object_items(where, response)
 
 
+def _kinesis(runtime: Any) -> Any:
+    """The Kinesis client for one call of the reading: its timeouts and attempts fit the time left before the
+    reserve (settings.Clients.fitted; OutOfTime when not one try fits). With the shared client (botocore's 60 s
+    connect and read timeouts, 3 attempts) a GetRecords that never answered held the invocation past its end: the
+    budget is weighed before a call starts, not during it, and Lambda stopped the function mid-reading."""
+    return runtime.settings.clients.fitted("kinesis", time_left(), "reading the batch back from the stream",
+                                           "before the invocation's time reserve")
+
+
 def _fitted_get_object(runtime: Any, bucket: str, key: str, pin: ObjectVersion | None) -> tuple[Any, ObjectVersion]:
     """GetObject with the S3 client chosen when the read starts, its timeouts and attempts fitting the time left
     before the reserve (settings.Clients.s3_reader; OutOfTime when not one try fits): with the shared client a
@@ -856,8 +868,10 @@ def resume_later(reading: Reading, outcomes: Iterable[RecordOutcome], runtime: A
     if point is None or not queue:
         return False
     try:
-        runtime.settings.clients.client("sqs").send_message(QueueUrl=queue_url(queue),
-                                                            MessageBody=reading.resumed_body(point))
+        # sent in the time reserve, after the relay: the client fits what is left of the invocation (a SendMessage
+        # that never got its answer waited botocore's 60 s per try, past the invocation's end)
+        runtime.settings.clients.fitted("sqs", time_to_deadline(), "writing the resume point").send_message(
+            QueueUrl=queue_url(queue), MessageBody=reading.resumed_body(point))
     except Exception as exc:  # noqa: BLE001 - retried from the message's own start instead: repeats, no loss
         log.error("could not write the kinesis batch's resume point: the message is read again from its start",
                   extra={"shard": reading.info.shard_id, "resume_after": point.sequence,

@@ -113,11 +113,21 @@ def test_last_receive_dead_letters_with_the_reason_and_nothing_twice(forwarder, 
     assert by_id[bad["id"]]["reason"].startswith("invalid: /data") and "title" in by_id[bad["id"]]["reason"]
 
 
+def writes_in_the_reserve(monkeypatch) -> None:
+    """The 2 ms Lambda context of these tests is a device: no record starts. A real invocation stops starting records
+    with its time reserve (WIA_TIME_RESERVE) still ahead, and writes its dead letters in it; the dead-letter writes
+    fit their clients to the time left (handler.time_to_deadline), so here they are given 30 s past the context's
+    end, as the reserve would give them."""
+    from wia_lambda import handler
+    monkeypatch.setattr(handler, "WRITE_MARGIN", -30.0)
+
+
 def test_a_message_unread_on_its_last_receive_is_dead_lettered_whole(forwarder, samples, monkeypatch):
     """Out of time before the message could even start, on every receive: on the last one the body
     itself goes to the dead letter with the reason (before: the redrive queue, the reason only logged)."""
     monkeypatch.setenv("WIA_SQS_MAX_RECEIVE_COUNT", str(MAX_RECEIVES))
     monkeypatch.setenv("WIA_TIME_RESERVE", "90")
+    writes_in_the_reserve(monkeypatch)
     fw = forwarder(SECURITYHUB)
     sqs = fw.aws.client("sqs")
     queue, redrive = ingest_queue(sqs)
@@ -285,6 +295,7 @@ def test_a_body_too_big_for_one_dead_letter_message_is_dead_lettered_in_parts(fo
     part order they are the record, the body whole in `raw`), so it never reaches the redrive queue with its
     reason only in the log."""
     monkeypatch.setenv("WIA_SQS_MAX_RECEIVE_COUNT", str(MAX_RECEIVES))
+    writes_in_the_reserve(monkeypatch)
     fw = forwarder(SECURITYHUB)
     sqs = fw.aws.client("sqs")
     queue, redrive = ingest_queue(sqs)
