@@ -121,3 +121,16 @@ def test_empty_report_renders_placeholders(browser, tmp_path):
     assert page.console_problems() == []
     assert page.evaluate("document.querySelectorAll('.empty').length") >= 6
     assert page.evaluate("getComputedStyle(document.getElementById('compliance-card')).display") == "none"
+
+
+def test_the_time_axis_says_its_times_are_utc(browser, tmp_path):
+    """The axis labels are the buckets' UTC times without their Z ("03-01 09:00"): with no zone named, a
+    reader at +09:00 took them for local times, nine hours off."""
+    html, twin = _report(tmp_path, dataset.week())
+    page = browser.open(html.as_uri())
+    heading = page.evaluate("document.getElementById('chart-time').previousElementSibling.textContent")
+    assert "(UTC)" in heading
+    first_label = page.evaluate("[...document.querySelectorAll('[data-chart-root=time_series] > text')]"
+                                ".map(t => t.textContent).find(t => /\\d\\d-\\d\\d/.test(t))")
+    start = twin["time_series"]["buckets"][0]["start"]                       # 2026-02-28T00:00:00.000Z
+    assert first_label in (start[:10], start[5:16].replace("T", " "))
