@@ -255,12 +255,14 @@ class ElasticSink(BatchingSink):
         if not isinstance(response, dict):
             raise DeliveryError(f"bulk response is not a JSON object: {_short(response)}", sink=self.name,
                                 retryable=True)
-        if not response.get("errors"):
-            return None
+        # One item per action, also when `errors` is false: a JSON object without them (a proxy's or another
+        # service's answer with status 200) is no sign that anything was indexed.
         items = response.get("items")
         if not isinstance(items, list) or len(items) != count:
             found = f"{len(items)} item(s)" if isinstance(items, list) else f"items {_short(items)}"
             raise DeliveryError(f"bulk response has {found} for {count} action(s)", sink=self.name, retryable=True)
+        if response.get("errors") is False:
+            return None
         return [item_outcome(item, n) for n, item in enumerate(items)]
 
     def as_delivery_error(self, exc: Exception) -> DeliveryError:

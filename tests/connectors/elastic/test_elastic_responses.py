@@ -63,6 +63,12 @@ ODD_ANSWERS = {
     "item-without-status": (Fault("status", 200, raw=_bulk_items(8, {"create": {"_id": "x"}})),
                             "malformed bulk response item #"),
     "item-not-an-object": (Fault("status", 200, raw=_bulk_items(8, 7)), "malformed bulk response item #"),
+    # a JSON object with status 200 that is no bulk answer (a proxy or another service on the path): it was
+    # taken for "no errors" and all 8 counted delivered, none indexed
+    "json-object-without-items": (Fault("status", 200, raw=b'{"acknowledged":true}'),
+                                  "bulk response has items None for 8 action(s)"),
+    "no-errors-and-no-items": (Fault("status", 200, raw=b'{"took":1,"errors":false,"items":[]}'),
+                               "bulk response has 0 item(s) for 8 action(s)"),
     "proxy-502-page": (Fault("status", 502, {"Content-Type": "text/html"}, raw=b"<html><h1>502 Bad Gateway</h1></html>"),
                        "HTTP 502: <html><h1>502 Bad Gateway</h1></html>"),
 }
