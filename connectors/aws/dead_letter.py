@@ -204,7 +204,11 @@ class SqsDeadLetter:
                 log.warning("could not read the dead-letter queue's MaximumMessageSize (%s): messages up to %d bytes "
                             "are sent and a smaller limit is learned from the queue's first refusal", code,
                             CLASSIC_MESSAGE_BYTES)
-                self._limit = CLASSIC_MESSAGE_BYTES
+                if getattr(exc, "response", None) is None:
+                    # no answer (a timeout, a connection cut, no time left to ask): asked again on the next flush;
+                    # kept, a 1 MiB queue would get every big record in 256 KiB parts for the process's life
+                    return CLASSIC_MESSAGE_BYTES
+                self._limit = CLASSIC_MESSAGE_BYTES     # refused (no permission): the queue's refusals teach it
         return self._limit
 
     def put(self, rejected: Rejected) -> None:
