@@ -219,6 +219,9 @@ class StreamClient:
         self._request_seq = 0
         self._resume_sent = False
         self._subscribed_here = False             # this connection's `subscribed` reply has arrived
+        # The gateway's limits for this connection's messages, from its `subscribed` reply's config
+        self._server_max_message: int | None = None
+        self._pacer: RequestPacer | None = None
 
     def __repr__(self) -> str:
         return f"<StreamClient {self.safe_url}>"
@@ -363,6 +366,7 @@ class StreamClient:
                 log.info("stream connection failed: %s", exc)
             finally:
                 self._ws = None
+                self._pacer = None
                 for future in self._pending.values():
                     if not future.done():
                         future.set_exception(StreamError("the connection closed before the reply"))
@@ -476,6 +480,10 @@ class StreamClient:
 
     def _on_subscribed(self, msg: dict[str, Any]) -> None:
         self.subscription_ids = list(msg.get("subscription_ids") or [])
+        config = msg.get("config") if isinstance(msg.get("config"), dict) else {}
+        size, rate = config.get("max_message_size"), config.get("rate_limit_per_second")
+        self._server_max_message = int(size) if _number(size) >= 1 else None
+        self._pacer = RequestPacer(float(rate)) if _number(rate) >= 1 else None
         resume = msg.get("resume")
         if not isinstance(resume, dict):
             resume = None
@@ -547,12 +555,24 @@ class StreamClient:
         return await self._request({"action": "publish", "events": list(events)}, timeout)
 
     async def _request(self, msg: dict[str, Any], timeout: float) -> dict[str, Any]:
-        ws = self._ws
-        if ws is None:
+        if self._ws is None:
             raise StreamError("not connected")
         self._request_seq += 1
         request_id = f"r{self._request_seq}"
         text = json.dumps({**msg, "request_id": request_id})      # events that are not JSON: TypeError, nothing kept
+        limit = self._server_max_message
+        if limit is not None and len(text) > limit:        # json.dumps writes ASCII only: characters are bytes
+            # The gateway would close the connection with 1009: every subscription's stream broken for one request,
+            # and the caller told only that the connection closed.
+            raise StreamError(f"this {msg.get('action')} is {len(text)} bytes as JSON; the gateway "
+                              f"takes at most {limit} per message (max_message_size): send fewer events at a "
+                              "time, or POST them to /v1/events")
+        pacer = self._pacer
+        if pacer is not None:
+            await pacer.take()
+        ws = self._ws
+        if ws is None or pacer is not self._pacer:
+            raise StreamError("the connection closed before the request was sent")
         future = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
@@ -574,6 +594,36 @@ class StreamClient:
             future.set_exception(StreamError(f"{msg.get('code')}: {msg.get('message')}"))
         else:
             future.set_result(msg)
+
+
+#: Share of the gateway's rate_limit_per_second a client's requests keep to: messages sent evenly can still
+#: arrive bunched (the gateway reads a connection's next message only once the last is handled).
+PACE_SHARE = 0.9
+
+
+class RequestPacer:
+    """The gateway's token bucket for a connection (`rate` messages a second, bursts up to `rate`), mirrored on the
+    client side so its requests never pass it: past it the gateway answers E3002, and after 10 seconds' worth of
+    refusals closes with 4029. A caller publishing one event at a time, each awaited, went past 100 a second on
+    a near gateway."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate * PACE_SHARE
+        self.capacity = max(1.0, rate - 1)       # the subscribe message took one
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:               # callers in turn: concurrent publishes share the bucket
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
 def _safe(url: str) -> str:
