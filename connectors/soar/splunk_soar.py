@@ -14,7 +14,9 @@ reference: "REST Containers", "REST Artifact", "REST Run Playbook", "Query for D
   naming the container and SOAR's reason;
 - a container whose `source_data_identifier` already exists is not created again: the answer
   carries `existing_container_id` (reported here as a duplicate, never as a failure; after an
-  attempt of this sink whose answer was lost, the playbook is started on it);
+  attempt of this sink whose answer was lost, the playbook is started on it). When the event is a
+  newer version of the one in the container (_versions.is_newer, read with GET /rest/container/N),
+  its new artifacts are added and the container updated with POST /rest/container/N: delivered;
 - failures answer {"failed": true, "message": "..."} with a non-2xx status;
 - POST /rest/playbook_run {container_id, playbook_id ("repo/name" or id), scope, run: true}
   answers {"playbook_run_id": N}; GET /rest/playbook_run/N gives its `status`;

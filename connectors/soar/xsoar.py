@@ -7,12 +7,14 @@ informational, 1 low, 2 medium, 3 high, 4 critical), `occurred` = the event time
 fields, see mapping.XSOAR_FIELDS) and `rawJSON` = the WIA event, which the pack's incoming mapper
 and playbook read. XSOAR has no idempotency key, so before creating, the sink searches
 (`POST /incidents/search`, query `wiaeventid:"<id>"`) and reports an event already there as a
-duplicate. `update(event)` re-posts the incident with its `id` and current `version` (XSOAR's
+duplicate, or, when the event is a newer version of the incident's rawJSON (_versions.is_newer),
+updates the incident and reports it delivered. `update(event)` re-posts the incident with its `id` and current `version` (XSOAR's
 optimistic locking); `search(query)` lists incidents.
 
 Auth: the API key in `Authorization`; XSOAR 8 / XSIAM also needs the key id (`auth_id`, sent as
 `x-xdr-auth-id`). URL: `xsoar+https://xsoar.example.com` (XSOAR 8: the API URL, e.g.
-`xsoar+https://api-tenant.xdr.us.paloaltonetworks.com`); options: `token` (the API key; secret:
+`xsoar+https://api-tenant.xdr.us.paloaltonetworks.com`; with `auth_id` another https host is refused,
+since demisto-py would send to api-<host>); nothing is taken from demisto-py's environment variables; options: `token` (the API key; secret:
 token_env / token_file), `auth_id`, `incident_type`, `playbook` (playbookId to start),
 `tls_verify`, `ca_file`, delivery keys.
 """
