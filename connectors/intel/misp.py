@@ -237,6 +237,7 @@ def event_to_wia(event: dict[str, Any], *, base_url: str = "", attributes: Seque
     attrs = [a for a in raw_attrs if isinstance(a, dict)]
     # entries that are not objects are counted with the unmapped ones (meta.custom.misp), never dropped unseen
     indicators, references, unmapped = [], [], len(raw_attrs) - len(attrs)
+    seen: set[tuple[str, str]] = set()        # (type, value) already taken: a set, as events hold 100,000s
     for attr in attrs:
         link = attr.get("value")
         if attr.get("type") == "link" and isinstance(link, str) and _URI.fullmatch(link):
@@ -245,7 +246,8 @@ def event_to_wia(event: dict[str, Any], *, base_url: str = "", attributes: Seque
         ind = attribute_to_indicator(attr, tags)
         if ind is None:
             unmapped += 1
-        elif not any(i["type"] == ind["type"] and i["value"] == ind["value"] for i in indicators):
+        elif (ind["type"], ind["value"]) not in seen:
+            seen.add((ind["type"], ind["value"]))
             indicators.append(ind)
     clusters = _galaxy_clusters(ev)
     threat_type, family, aliases, sectors, countries, ttps = "campaign", None, [], [], [], []

@@ -85,6 +85,7 @@ def pulse_to_wia(pulse: dict[str, Any], *, base_url: str = DEFAULT_BASE_URL) -> 
     listed = pulse.get("indicators") if isinstance(pulse.get("indicators"), list) else []
     # an `indicators` member that is not a list counts as one unmapped entry: seen, not dropped unseen
     indicators, unmapped, active = [], int(pulse.get("indicators") not in (None, []) and not listed), False
+    seen: set[tuple[str, str]] = set()        # (type, value) already taken: a set, as pulses hold 10,000s
     for ind in listed:
         if not isinstance(ind, dict) or not isinstance(ind.get("indicator"), str):
             unmapped += 1                 # counted in meta.custom.otx.unmapped_indicators
@@ -104,7 +105,8 @@ def pulse_to_wia(pulse: dict[str, Any], *, base_url: str = DEFAULT_BASE_URL) -> 
             entry["first_seen"] = first
         if last := _utc(ind.get("expiration")):
             entry["last_seen"] = last
-        if not any(i["type"] == wia_type and i["value"] == value for i in indicators):
+        if (wia_type, value) not in seen:
+            seen.add((wia_type, value))
             indicators.append(entry)
     tag_list = _strings(pulse.get("tags"))
     text = " ".join([str(pulse.get("name", "")), *tag_list]).lower()

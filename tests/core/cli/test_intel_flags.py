@@ -1,5 +1,5 @@
 """`wia-security intel pull` refuses a flag of the other feed instead of ignoring it: an OTX pull given
-`--tag` took every subscribed pulse. (A MISP pull takes `--state` as its checkpoint since 0.x: see
+`--tag` took every subscribed pulse. (A MISP pull takes `--state` as its checkpoint: see
 tests/connectors/intel/test_misp_checkpoint_contract.py.) Contract tests for OTX against the OTX contract
 server (requests, as the source uses it)."""
 from __future__ import annotations
