@@ -678,7 +678,7 @@ class SentinelIncidents(BaseSink):
             except Exception as exc:  # noqa: BLE001 - classified; anything but the service's 403 as before
                 error = _incidents_error(exc)
                 if not _service_403(error):
-                    raise error from None
+                    raise                   # as the SDK raised it (send() classifies it, a caller of upsert sees it)
                 error = self._denied(error, write=write)
                 delay = self._retry_delay(error, attempt, started)
                 if delay is None:
