@@ -117,6 +117,11 @@ def _any_iso(value: Any) -> str | None:
         return None
 
 
+def _deleted(obj: dict[str, Any]) -> bool:
+    """MISP's soft-delete flag (true, 1, "1"; false, 0, "0" or absent when live)."""
+    return obj.get("deleted") in (True, 1, "1", "true", "True")
+
+
 def _tag_names(obj: dict[str, Any]) -> list[str]:
     return [t["name"] for t in _dicts(obj.get("Tag")) if isinstance(t.get("name"), str)]
 
@@ -232,11 +237,20 @@ def event_to_wia(event: dict[str, Any], *, base_url: str = "", attributes: Seque
     raw_attrs = list(attributes) if attributes is not None else \
         (ev.get("Attribute") if isinstance(ev.get("Attribute"), list) else
          [] if ev.get("Attribute") in (None, {}) else [ev["Attribute"]])      # a lone non-list: one unmapped
+    deleted = 0
     for obj in _dicts(ev.get("Object")):
-        raw_attrs += obj.get("Attribute") if isinstance(obj.get("Attribute"), list) else []
+        inner = obj.get("Attribute") if isinstance(obj.get("Attribute"), list) else []
+        if _deleted(obj):                     # a soft-deleted object takes its attributes with it
+            deleted += len(inner)
+        else:
+            raw_attrs += inner
     attrs = [a for a in raw_attrs if isinstance(a, dict)]
     # entries that are not objects are counted with the unmapped ones (meta.custom.misp), never dropped unseen
     indicators, references, unmapped = [], [], len(raw_attrs) - len(attrs)
+    # Soft-deleted attributes (MISP sends them when asked with `deleted`, and in some sync exports) are
+    # withdrawn intelligence: never an indicator or reference, counted in meta.custom.misp.deleted_attributes.
+    deleted += sum(1 for a in attrs if _deleted(a))
+    attrs = [a for a in attrs if not _deleted(a)]
     seen: set[tuple[str, str]] = set()        # (type, value) already taken: a set, as events hold 100,000s
     for attr in attrs:
         link = attr.get("value")
@@ -326,7 +340,7 @@ def event_to_wia(event: dict[str, Any], *, base_url: str = "", attributes: Seque
         "event_uuid": ev.get("uuid"), "event_id": ev.get("id"),
         "url": f"{base_url.rstrip('/')}/events/view/{ev.get('id')}" if base_url and ev.get("id") else None,
         "org": ev["Orgc"].get("name") if isinstance(ev.get("Orgc"), dict) else None,
-        "unmapped_attributes": unmapped or None}.items() if v is not None}}}
+        "unmapped_attributes": unmapped or None, "deleted_attributes": deleted or None}.items() if v is not None}}}
     if plain_tags:
         meta["tags"] = plain_tags
     if (conf := confidence_from_tags(tags)) is not None:

@@ -10,7 +10,8 @@ What it follows:
   - POST /events/restSearch and /attributes/restSearch with a JSON filter body: `returnFormat` must be
     "json"; `limit` + `page` (1-based) page the results; `tags` (str or list; "!" negates), `to_ids`,
     `published`, `timestamp` (epoch seconds or 30m/12h/7d, lower bound, inclusive; on /attributes the
-    attribute's own timestamp), `eventid`, `type`, `value`. Replies
+    attribute's own timestamp), `eventid`, `type`, `value`, `deleted` (absent/0 live attributes, 1 the
+    soft-deleted ones only, [0, 1] both). Replies
     `{"response": [{"Event": {...}}]}` and `{"response": {"Attribute": [...]}}` (attributes carry an
     "Event" summary {id, uuid, info, orgc_id}; event tags only with includeEventTags).
   - HEAD /events/view/{id|uuid}: 200 or 404.
@@ -64,6 +65,13 @@ def _since(value: Any) -> int:
     if m:
         return int(time.time()) - int(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
     return int(text)
+
+
+def _deleted_matches(attr: dict[str, Any], wanted: Any) -> bool:
+    """restSearch `deleted` (pymisp's search docs): absent or 0 -> live attributes only, 1 -> only the
+    soft-deleted ones, [0, 1] -> both."""
+    values = {int(v) for v in (wanted if isinstance(wanted, list) else [0 if wanted is None else wanted])}
+    return int(bool(attr.get("deleted"))) in values
 
 
 class MispServer(ContractServer):
@@ -151,6 +159,8 @@ class MispServer(ContractServer):
                 rows.append((ev, None))
                 continue
             for attr in ev.get("Attribute", []):
+                if not _deleted_matches(attr, q.get("deleted")):
+                    continue
                 # on /attributes the attribute's own timestamp is the one compared (pymisp's search docs)
                 if "timestamp" in q and int(attr.get("timestamp") or ev["timestamp"]) < _since(q["timestamp"]):
                     continue
@@ -168,7 +178,9 @@ class MispServer(ContractServer):
         if limit:
             rows = rows[(page - 1) * int(limit): page * int(limit)]
         if controller == "events":
-            return 200, {"response": [{"Event": ev} for ev, _ in rows]}, {}
+            shown = [{**ev, **{k: [a for a in ev[k] if _deleted_matches(a, q.get("deleted"))]
+                               for k in ("Attribute", "Object") if k in ev}} for ev, _ in rows]
+            return 200, {"response": [{"Event": ev} for ev in shown]}, {}
         out = []
         for ev, attr in rows:
             summary = {"id": ev["id"], "uuid": ev["uuid"], "info": ev.get("info"), "orgc_id": "1",
