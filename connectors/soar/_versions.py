@@ -20,6 +20,11 @@ def is_newer(event: dict[str, Any], stored: Any) -> bool:
     return mine is not None and theirs is not None and mine > theirs
 
 
+def readable(stored: Any) -> bool:
+    """Whether a stored event carries a version is_newer can compare (else every re-send is a duplicate)."""
+    return _version(stored) is not None
+
+
 def _version(event: Any) -> tuple[datetime, datetime] | None:
     if not isinstance(event, dict):
         return None

@@ -46,7 +46,7 @@ from ..delivery.urls import parse_sink_url, tls_verification, url_netloc, warn_p
 from . import mapping
 from ._headers import check_header_secret
 from ._recent import RECENT_IDS_KEPT, RecentMap, RecentSet
-from ._versions import is_newer
+from ._versions import is_newer, readable
 
 log = logging.getLogger(__name__)
 
@@ -209,12 +209,12 @@ class SplunkSoarSink(BatchingSink):
         except DeliveryError as exc:
             if exc.retryable:
                 raise
-            if not self._unreadable_said:           # a token that may create but not read containers, say
-                self._unreadable_said = True
-                log.warning("%s: container %s cannot be read (%s): an event already in SOAR is counted a duplicate "
-                            "without checking whether it is a newer version", self.name, container_id, exc)
+            self._say_unreadable(container_id, f"it cannot be read: {exc}")   # a token that may create, not read
             return False
         stored = data.get("wia_event") if isinstance(data, dict) else None
+        if not readable(stored):
+            self._say_unreadable(container_id, "its data.wia_event is not a WIA event with a readable timestamp")
+            return False
         if not is_newer(event, stored):
             return False
         container = json.loads(payload)
@@ -225,6 +225,12 @@ class SplunkSoarSink(BatchingSink):
         self._request("POST", f"/rest/container/{container_id}",
                       {key: container[key] for key in ("name", "description", "severity", "tags", "data")})
         return True
+
+    def _say_unreadable(self, container_id: int, why: str) -> None:
+        if not self._unreadable_said:
+            self._unreadable_said = True
+            log.warning("%s: container %s: %s; an event already in SOAR is counted a duplicate without checking "
+                        "whether it is a newer version (said once)", self.name, container_id, why)
 
     def _complete(self, event_id: str, container_id: int, payload: bytes, outcome: Outcome) -> list[Outcome]:
         """What is still owed to a container that exists: the artifacts SOAR has not stored, then the playbook.

@@ -38,7 +38,7 @@ from ..delivery.policy import parse_retry_after
 from . import mapping
 from ._headers import check_header_secret
 from ._recent import RECENT_IDS_KEPT, RecentMap
-from ._versions import is_newer
+from ._versions import is_newer, readable
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ class XsoarSink(BatchingSink):
         #: event id -> incident id, for the latest `recent_ids_kept` events delivered or found already there
         #: (a gateway sends for weeks; de-duplication is XSOAR's search before create, not this table)
         self.incidents: RecentMap[str, str] = RecentMap(recent_ids_kept)
+        #: said once: an incident's rawJSON could not be read, so newer versions cannot be told from duplicates
+        self._unreadable_said = False
         #: why events sent again would not be found (XSOAR dropped the wiaeventid field), once seen
         self.deduplication_problem: str | None = None
 
@@ -155,7 +157,13 @@ class XsoarSink(BatchingSink):
         body = json.loads(batch.payloads[0])
         if existing is not None:
             self.incidents[event["id"]] = str(existing["id"])
-            if is_newer(event, _stored_event(existing)):
+            stored = _stored_event(existing)
+            if not readable(stored) and not self._unreadable_said:
+                self._unreadable_said = True
+                log.warning("%s: incident %s: its rawJSON is not a WIA event with a readable timestamp; an event "
+                            "already in XSOAR is counted a duplicate without checking whether it is a newer version "
+                            "(said once)", self.name, existing["id"])
+            if is_newer(event, stored):
                 self._update_incident(existing, body)     # a later status of the same event: not a duplicate
                 return None
             return [Outcome.duplicate()]

@@ -66,7 +66,8 @@ def test_contract_splunk_soar_a_newer_version_updates_the_container_and_adds_its
     assert container["status"] == "new"                                 # the analysts' status is theirs
 
 
-def test_contract_a_stored_event_that_cannot_be_read_keeps_the_duplicate_answer(soar_server, xsoar_server, sample_events):
+def test_contract_a_stored_event_that_cannot_be_read_keeps_the_duplicate_answer_and_says_so_once(
+        soar_server, xsoar_server, sample_events, caplog):
     first, closed = _versions(sample_events)
     with SplunkSoarSink(soar_server.url, token=soar_server.token, delivery=FAST) as soar, \
             XsoarSink(xsoar_server.url, token=xsoar_server.api_key, delivery=FAST) as xsoar:
@@ -75,7 +76,10 @@ def test_contract_a_stored_event_that_cannot_be_read_keeps_the_duplicate_answer(
             container["data"] = {"edited": "by an analyst"}
         for incident in xsoar_server.incidents.values():
             incident["rawJSON"] = "not JSON"
-        assert _send(soar, closed) == (0, 1, []) and _send(xsoar, closed) == (0, 1, [])
+        with caplog.at_level("WARNING"):
+            assert _send(soar, closed, closed) == (0, 2, []) and _send(xsoar, closed, closed) == (0, 2, [])
+    said = [r.getMessage() for r in caplog.records if "without checking whether it is a newer version" in r.getMessage()]
+    assert len(said) == 2 and any("splunk-soar" in m for m in said) and any("xsoar" in m for m in said)
 
 
 def test_contract_splunk_soar_a_container_it_may_not_read_keeps_the_duplicate_answer_and_says_so_once(
