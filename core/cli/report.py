@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from urllib.parse import quote
 
 from .. import jsonio
+from .._version import __version__
 from ..errors import ConfigError, OutputError
 from ..progress import Progress
 from ..reader import InputSource
@@ -362,6 +363,7 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     report = aggregator.report()
     report["title"] = args.title
+    report["tool_version"] = __version__       # as the page embeds it: the twin on stdout carries it too
     report["inputs"]["rejected"] = problems.count
     if tracker is not None:
         report["compliance"] = tracker.report()

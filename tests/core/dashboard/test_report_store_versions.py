@@ -81,3 +81,12 @@ def test_compliance_counts_each_event_once_as_its_newest_version(store, capsys):
     sp = {c["id"]: c for c in next(f for f in report["frameworks"] if f["id"] == "nist-sp800-53r5")["controls"]}
     assert sp["IR-4"]["evidence_count"] == 2 and sorted(sp["IR-4"]["evidence"]) == [INCIDENT_ID, ALERT_ID]
     assert sp["SI-4"]["evidence"] == [ALERT_ID] and sp["SI-4"]["open_findings"] == 0
+
+
+def test_the_twin_on_stdout_is_the_json_the_page_embeds(store, tmp_path, capsys):
+    """`--json -` printed the report without the `tool_version` the page embeds and a twin file holds."""
+    out = tmp_path / "r.html"
+    assert main(["report", "--db", str(store), "-o", str(out), "--json", "-", "--no-progress"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == _embedded(out.read_text("utf-8"))
+    assert printed["tool_version"]
