@@ -1,7 +1,8 @@
 """AWS calls of the failure path whose answer never comes (not even its headers), through the handler with a
 Lambda context (real time), against moto behind a fault proxy ("hang": the request is read and nothing answered
 until the client hangs up, HANG_SECONDS at most; one hang, the next try is answered): a Kinesis read of the
-failure record's batch, and the dead-letter writes (the SQS queue the template sets, and WIA_DEAD_LETTER=s3://).
+failure record's batch, the resume point's SendMessage, and the dead-letter writes (the SQS queue the template sets,
+and WIA_DEAD_LETTER=s3://).
 
 Before: these calls used clients of botocore's own bounds (60 s connect and 60 s read timeouts per try; the
 shared Kinesis and S3 clients 3 tries, the SQS dead letter's 1), while the invocation's time is weighed only
@@ -22,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import lambda_events as shapes  # noqa: E402
 import test_lambda_handler  # noqa: E402
-from test_lambda_handler import fresh, ndjson  # noqa: E402
+from test_lambda_handler import SECURITYHUB, fresh, ndjson  # noqa: E402
 from test_lambda_stream_recovery import Setup, _file_forwarder, _ids_in, failure_record, put  # noqa: E402
 
 from servers.fault_proxy import Fault, FaultProxy  # noqa: E402
@@ -129,3 +130,30 @@ def test_an_s3_dead_letter_write_that_never_answers_is_given_up_in_time_and_writ
 def _file_forwarder_with_s3_dead_letter(forwarder, tmp_path):
     out = tmp_path / "out.ndjson"
     return forwarder(f'[destinations.archive]\nurl = "file://{out}"\n', dead_letter="s3://wia-dead/letters"), out
+
+
+def test_a_resume_point_send_that_never_answers_is_given_up_in_time_and_sent_on_the_next_try(
+        forwarder, samples, monkeypatch, stalled):
+    """A failure record whose second record Security Hub keeps refusing (retryable): the first and third are
+    settled, so the forwarder sends the failure queue the record again with a resume point (SendMessage)."""
+    fw = forwarder(SECURITYHUB)
+    setup = Setup(fw, monkeypatch)
+    first, down, third = (fresh(samples["alert-sample"]) for _ in range(3))
+    fw.aws.securityhub.state.fail_finding(down["id"], "InternalException", "busy", times=1000)
+    batch = put(setup.kinesis, [json.dumps(e).encode() for e in (first, down, third)])
+    setup.sqs.send_message(QueueUrl=setup.queue, MessageBody=failure_record(setup.kinesis, batch))
+    proxy = stalled("sqs", Fault("hang", seconds=HANG_SECONDS))       # the forwarder's only SQS call: the resume
+
+    started = time.monotonic()
+    responses = setup.poll(rounds=1, context=lambda: shapes.LambdaContext(INVOCATION_SECONDS))
+    elapsed = time.monotonic() - started
+
+    assert proxy.hangs_abandoned_after(1) == 1
+    assert elapsed < INVOCATION_SECONDS, elapsed                  # before: 30 s, the hang's own end
+    assert responses == [{"batchItemFailures": []}]               # resumed from a new message, not reported back
+    [resumed] = [json.loads(body) for body in setup.left_in(setup.queue)]
+    sequences = [record["SequenceNumber"] for record in batch]
+    assert resumed["wiaResume"] == {"sequenceNumber": sequences[0], "values": 0, "found": 1,
+                                    "settled": [[sequences[2], sequences[2]]]}
+    targets = [s.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1] for s in proxy.seen]
+    assert targets == ["SendMessage", "SendMessage"], targets
