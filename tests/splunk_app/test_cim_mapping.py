@@ -288,3 +288,14 @@ def test_props_agree_with_the_core_cim_converter(name):
     differ = {k: (v, fields.get(k)) for k, v in core["fields"].items()
               if k not in KNOWN_GAPS and not (k in fields and _same(v, fields[k]))}
     assert not differ, f"{name}: (core, app) values differ: {differ}"
+
+
+def test_the_manifest_declares_every_data_model_the_tags_feed():
+    """app.manifest's commonInformationModels (what Splunk's app listings and CIM tooling read the app as
+    feeding) names exactly the models the app's tags put events in. It left out Change (account changes),
+    Network_Resolution (DNS) and Web (HTTP), which the tags have fed since those event types were added."""
+    reached = {model for event, _ in EVENTS.values() for model, _, needed in DATASETS if needed <= search_time(event)[2]}
+    manifest = json.loads((APP_SRC / "app.manifest").read_text())
+    assert set(manifest["info"]["commonInformationModels"]) == reached
+    readme = (APP_SRC / "README.txt").read_text()
+    assert all(model in " ".join(readme.split()) for model in reached)
