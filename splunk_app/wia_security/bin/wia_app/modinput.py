@@ -120,6 +120,9 @@ MAX_RETRIES = 10
 #: Longest wait before one retry (seconds). A source asking for longer (Retry-After) ends the run: the next
 #: run (Splunk's interval, default 300 s) resumes from the checkpoint.
 MAX_RETRY_WAIT = 60.0
+#: Splunk's words for a boolean setting (what `tls_verify` must hold).
+_BOOLEAN_WORDS = {"1": True, "true": True, "t": True, "yes": True, "y": True, "on": True,
+                  "0": False, "false": False, "f": False, "no": False, "n": False, "off": False}
 
 
 def main(argv: list[str], stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
@@ -172,6 +175,9 @@ def validate(params: dict[str, str]) -> str | None:
                 "client_certificate_credential")
     if carries_userinfo(url):
         return "source_url must not carry user:password; use the 'credential' parameter"
+    problem = _tls_verify_problem(params)
+    if problem:
+        return problem
     if params.get("stix_content", "wia") not in ("wia", "stix"):
         return "stix_content must be wia or stix"
     for key in ("page_size", "max_events"):
@@ -230,7 +236,7 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
         options["settle"] = settle_seconds(params.get("settle") or DEFAULT_SETTLE_SECONDS)
     try:
         source = open_source(params["source_url"], secret=secret, username=params.get("username"),
-                             verify_tls=_bool(params.get("verify_tls", "true")),
+                             verify_tls=verify_tls(params),
                              page_size=int(params.get("page_size") or 500), stix_content=params.get("stix_content") or "wia",
                              **options)
         checkpoint = Checkpoint(checkpoint_dir, name)
@@ -363,5 +369,25 @@ def _params(node: Any) -> dict[str, str]:
     return {p.get("name"): (p.text or "").strip() for p in node.findall("param")}
 
 
-def _bool(value: str) -> bool:
-    return value.strip().lower() not in ("0", "false", "no", "off", "f", "n")
+def verify_tls(params: dict[str, str]) -> bool:
+    """Whether the source's certificate is verified: `verify_tls` (the app's setting, in the scheme), or `tls_verify`
+    (the name the rest of wia-security gives it, connectors/delivery/urls.py TLS_SPELLINGS), which a stanza written
+    by hand or copied from a CLI config may use; validate() refused the two disagreeing. Anything but a false word
+    in verify_tls verifies, as it always did."""
+    if params.get("tls_verify", "").strip():
+        return _BOOLEAN_WORDS[params["tls_verify"].strip().lower()]
+    return params.get("verify_tls", "true").strip().lower() not in ("0", "false", "no", "off", "f", "n")
+
+
+def _tls_verify_problem(params: dict[str, str]) -> str | None:
+    """Why the TLS verification settings cannot be read: a tls_verify that is no boolean word, or verify_tls and
+    tls_verify saying different things (which one was meant would be a guess)."""
+    given = params.get("tls_verify", "").strip()
+    if not given:
+        return None
+    if given.lower() not in _BOOLEAN_WORDS:
+        return f"tls_verify must be true or false, not {given[:40]!r}"
+    if params.get("verify_tls", "").strip() and verify_tls({"verify_tls": params["verify_tls"]}) != _BOOLEAN_WORDS[given.lower()]:
+        return (f"verify_tls = {params['verify_tls'].strip()[:40]} and tls_verify = {given[:40]} are two spellings of one "
+                "setting and disagree: keep only one (verify_tls is the one Splunk Web shows)")
+    return None
