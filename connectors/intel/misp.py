@@ -83,6 +83,9 @@ WIA_TO_MISP_TYPE = {
 HASH_BY_LENGTH = {32: "file_hash_md5", 40: "file_hash_sha1", 64: "file_hash_sha256"}
 #: distribution 0 = "Your organisation only": sharing wider is a deliberate setting, not a default.
 DEFAULT_DISTRIBUTION = 0
+#: TLP markings (tags, any case) whose events may not leave the organisation (TLP 2.0: RED is for the named
+#: recipients only, AMBER+STRICT for the recipient's organisation only): pushed only at distribution 0.
+ORG_ONLY_TLP = frozenset({"tlp:red", "tlp:amber+strict"})
 #: analysis: 0 initial, 1 ongoing, 2 completed.
 ANALYSIS_FOR_STATUS = {"active": 1, "inactive": 2, "unknown": 0}
 
@@ -422,6 +425,10 @@ def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTI
     if not attributes:
         raise ValueError("the event has no indicator MISP can store")
     tags = [f'wia-security:event-type="{etype}"', *extra_tags, *((event.get("meta") or {}).get("tags") or [])]
+    restricted = next((t for t in tags if isinstance(t, str) and t.strip().lower() in ORG_ONLY_TLP), None)
+    if restricted is not None and distribution != 0:
+        raise ValueError(f"the event is marked {restricted}: MISP distribution {distribution} would share it beyond "
+                         "your organisation; push it with distribution=0")
     if etype == "incident":
         tags += [f'wia-security:incident-category="{data.get("category")}"']
     tags += [t for t in (galaxy_tag(tid) for tid in dict.fromkeys(techniques)) if t]
