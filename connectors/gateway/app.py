@@ -683,7 +683,8 @@ async def _receiver(gw: Gateway, ws: WebSocket, client: Client) -> int | None:
             if limiter.strikes > 10 * gw.settings.client_rate:
                 return CLOSE_RATE_LIMITED
             client.enqueue(client.control("error", code=E_RATE_LIMITED,
-                                          message=f"more than {gw.settings.client_rate} messages per second"))
+                                          message=f"more than {gw.settings.client_rate} messages per second",
+                                          request_id=_refused_request_id(message.get("text"))))
             continue
         text = message.get("text")
         if text is None:
@@ -707,6 +708,18 @@ async def _receiver(gw: Gateway, ws: WebSocket, client: Client) -> int | None:
             log.exception("stream message from %s failed", client.id)
             client.enqueue(client.control("error", code=E_INTERNAL, message="internal error handling this message; "
                                           "it was not processed", request_id=_request_id(doc)))
+
+
+def _refused_request_id(text: str | None) -> Any:
+    """The request id of a message refused by the rate limit, for its error: without it a client waiting for the
+    reply to that request (StreamClient's publish) waited for its whole timeout. Read only from a message short
+    enough to parse on the loop (PARSE_IN_THREAD_CHARS): a longer one is refused unread, its error without an id."""
+    if not text or len(text) > stream_limits.PARSE_IN_THREAD_CHARS:
+        return None
+    try:
+        return _request_id(parse_message(text))
+    except FilterError:
+        return None
 
 
 def _request_id(doc: Any) -> Any:
