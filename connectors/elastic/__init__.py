@@ -203,10 +203,43 @@ class ElasticSink(BatchingSink):
     def template_body(self) -> dict[str, Any]:
         return template.index_template([f"{self.index}-*"], self.mapping_dialect, data_stream=self.naming == "datastream")
 
+    def template_name(self) -> str:
+        """One template per index prefix, named as the prefix (`wia-security` for the default): sinks with
+        different prefixes on one cluster keep each other's."""
+        return self.index
+
+    def install_index_template(self) -> None:
+        """PUT the template unless one of its name has a version at least TEMPLATE_VERSION (an operator's own,
+        or a newer release's: left as it is). The shared `wia-security` template an older release wrote for
+        this prefix (its patterns exactly this prefix's, its description ours) is deleted first: Elasticsearch
+        refuses a second template with overlapping patterns and the same priority."""
+        installed = self.get_template(self.template_name())
+        version = installed.get("version") if installed is not None else None
+        if version.__class__ is int and version >= template.TEMPLATE_VERSION:
+            return
+        if self.template_name() != template.TEMPLATE_NAME:
+            shared = self.get_template(template.TEMPLATE_NAME)
+            meta = shared.get("_meta") if shared is not None else None
+            if (shared is not None and shared.get("index_patterns") == [f"{self.index}-*"]
+                    and isinstance(meta, dict) and meta.get("description") == template.DESCRIPTION):
+                self.client.indices.delete_index_template(name=template.TEMPLATE_NAME)
+        self.put_template()
+
+    def get_template(self, name: str) -> dict[str, Any] | None:
+        """The composable template `name` as the server holds it; None when there is none."""
+        try:
+            response = self.client.indices.get_index_template(name=name)
+        except Exception as exc:  # noqa: BLE001 - both clients' NotFoundError; anything else goes on
+            if _status_of(exc)[0] == 404:
+                return None
+            raise
+        found = getattr(response, "body", response).get("index_templates") or []
+        return next((t.get("index_template") for t in found if t.get("name") == name), None)
+
     def put_template(self) -> None:
         body = self.template_body()
         kwargs = {k: v for k, v in body.items() if k != "_meta"}
-        self.client.indices.put_index_template(name=template.TEMPLATE_NAME, meta=body["_meta"], **kwargs)
+        self.client.indices.put_index_template(name=self.template_name(), meta=body["_meta"], **kwargs)
 
     def bulk(self, body: bytes) -> dict[str, Any]:
         return self.client.bulk(operations=body).body
@@ -214,7 +247,7 @@ class ElasticSink(BatchingSink):
     def post(self, batch: Batch) -> Sequence[Outcome] | None:
         try:
             if self.install_template and not self.template_installed:
-                self.put_template()
+                self.install_index_template()
                 self.template_installed = True
         except Exception as exc:  # noqa: BLE001 - turned into a DeliveryError the machinery understands
             raise self.as_delivery_error(exc) from None
@@ -307,7 +340,7 @@ class OpenSearchSink(ElasticSink):
         return OpenSearch(hosts=[url], **{**options, **extra})
 
     def put_template(self) -> None:
-        self.client.indices.put_index_template(name=template.TEMPLATE_NAME, body=self.template_body())
+        self.client.indices.put_index_template(name=self.template_name(), body=self.template_body())
 
     def bulk(self, body: bytes) -> dict[str, Any]:
         return self.client.bulk(body=body)

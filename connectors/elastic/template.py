@@ -31,8 +31,16 @@ TOTAL_FIELDS_LIMIT = 2000
 CUSTOM_NAMESPACE = "wia"
 #: ECS types OpenSearch does not have, and what it uses instead.
 OPENSEARCH_TYPES = {"match_only_text": "text", "constant_keyword": "keyword", "flattened": "flat_object"}
+#: The template of the default index prefix; each prefix's template is named as the prefix (the sink's
+#: `template_name`), and older releases named every prefix's template this.
 TEMPLATE_NAME = "wia-security"
 TEMPLATE_PRIORITY = 200
+#: The template's `version`: raised with every change to its content (a test holds the content per version).
+#: A template of the same name with this version or a higher one is left as it is (an operator's own, or a
+#: newer release's); an older or unversioned one is replaced.
+TEMPLATE_VERSION = 1
+#: `_meta.description` of the templates this package writes (how an older release's shared one is recognised)
+DESCRIPTION = "WIA Security events as ECS documents"
 
 
 def extract(reference_csv: str) -> list[tuple[str, str]]:
@@ -80,13 +88,14 @@ def mappings(flavor: str = "elasticsearch", fields: tuple[tuple[str, str], ...] 
 
 
 def index_template(patterns: list[str], flavor: str = "elasticsearch", *, data_stream: bool = False) -> dict[str, Any]:
-    """The body of `PUT _index_template/<TEMPLATE_NAME>` (composable template, ES 7.8+ / OpenSearch 1+)."""
+    """The body of `PUT _index_template/<name>` (composable template, ES 7.8+ / OpenSearch 1+)."""
     body: dict[str, Any] = {
         "index_patterns": patterns,
         "priority": TEMPLATE_PRIORITY,
+        "version": TEMPLATE_VERSION,
         "template": {"settings": {"index.mapping.total_fields.limit": TOTAL_FIELDS_LIMIT},
                      "mappings": mappings(flavor)},
-        "_meta": {"description": "WIA Security events as ECS documents", "ecs_version": ECS_VERSION},
+        "_meta": {"description": DESCRIPTION, "ecs_version": ECS_VERSION},
     }
     if data_stream:
         body["data_stream"] = {}

@@ -173,7 +173,12 @@ def test_fault_transient_failures_are_retried(kind: str, fault: Fault, fault_pro
     events = unique_events(40, seed=22)
     report = deliver(make_sink(kind, fault_proxy.url, request_timeout=5 if fault.kind == "stall" else REQUEST_TIMEOUT),
                      events)
-    assert (report.delivered, report.duplicates, report.failed) == (40, 0, [])
+    if fault.kind == "stall":
+        # the retry has the same 5 s: on a loaded machine it too may be cut after osmem indexed it (seen at a
+        # load average of 30), and the next try counts those as duplicates
+        assert (report.delivered + report.duplicates, report.failed) == (40, [])
+    else:
+        assert (report.delivered, report.duplicates, report.failed) == (40, 0, [])
     stalls = int(fault.kind == "stall")
     assert fault_proxy.stalls_given_up_after(stalls) == stalls        # the client's timeout ended the stall
     account(report, events, fault_proxy.url)
