@@ -40,6 +40,9 @@ DEFAULT_PAGE_SIZE = 100
 #: of 100 full events can be large, but a server or proxy that trickles or sends a gzip bomb must not hold a
 #: pull for hours or fill memory. pymisp reads answers whole; `_BoundedAdapter` reads them within these.
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
+#: Seconds a record's `timestamp` may be ahead of this machine's clock and still move an incremental pull's
+#: checkpoint (clocks differ a little; a cursor in the far future would skip everything until then).
+CURSOR_FUTURE_SLACK = 86400
 ANSWER_SECONDS = 300.0
 
 # -- MISP -> WIA -----------------------------------------------------------------------------------------
@@ -601,9 +604,13 @@ class MispSource:
 
     def _saw(self, timestamp: Any) -> None:
         """Remember the newest MISP `timestamp` (last change) among the records read: the cursor a
-        complete pull leaves (`newest_timestamp`)."""
+        complete pull leaves (`newest_timestamp`). A time further ahead of this machine's clock than
+        CURSOR_FUTURE_SLACK (milliseconds taken for seconds, a MISP clock years ahead) is not taken: as the
+        cursor it would skip every record until then."""
         stamp = _epoch_seconds(timestamp)
-        if stamp is not None and (self._newest is None or stamp > self._newest):
+        if stamp is None or stamp > time.time() + CURSOR_FUTURE_SLACK:
+            return
+        if self._newest is None or stamp > self._newest:
             self._newest = stamp
 
     def _finished(self) -> None:

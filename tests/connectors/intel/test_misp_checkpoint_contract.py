@@ -116,3 +116,19 @@ def test_a_checkpoint_of_another_pull_or_a_damaged_one_is_refused_naming_the_fil
             MispCheckpoint.load(str(path), "events", [])
         assert err.value.source == str(path)
     assert MispCheckpoint.load(str(tmp_path / "none.json"), "events", []).timestamp is None
+
+
+@pytest.mark.parametrize("odd", ["1767312000000", "4102444800"], ids=["milliseconds", "year-2100"])
+def test_contract_a_timestamp_far_ahead_of_the_clock_never_becomes_the_checkpoint(misp, tmp_path, odd):
+    # taken as the cursor, milliseconds (or a MISP clock decades ahead) would skip every later record
+    _event(misp, 1, 1767225600)
+    misp.add_event({"uuid": "5e6b3c2a-0000-4000-8000-000000000099", "info": "Odd clock", "timestamp": odd,
+                    "Attribute": [{"type": "domain", "category": "Network activity", "value": "odd.example.net",
+                                   "timestamp": odd}]})
+    state, db = tmp_path / "misp.json", tmp_path / "intel.db"
+    args = ["intel", "pull", "misp", "--url", misp.url, "--state", str(state), "--to", f"sqlite:///{db}"]
+    assert main(args) == 0
+    assert json.loads(state.read_text())["timestamp"] == 1767225600
+    _event(misp, 2, 1767312000)
+    assert main(args) == 0
+    assert "h2-0.example.net" in _stored(db) and "odd.example.net" in _stored(db)
