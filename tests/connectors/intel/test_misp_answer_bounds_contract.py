@@ -67,3 +67,23 @@ def test_contract_the_sink_reads_misp_answers_within_the_bounds_too(misp):
         report = sink.send([event.to_dict()]).merge(sink.flush())
     assert report.delivered == 0 and len(report.failed) == 1
     assert "over the 1,000,000-byte limit" in report.failed[0].reason and not report.failed[0].retryable
+
+
+def test_contract_a_pull_cut_short_by_the_bounds_is_not_complete_and_moves_no_checkpoint(misp, tmp_path):
+    from wia_security.connectors.intel.misp import MispCheckpoint
+    for n in range(2, 4):
+        misp.add_event({"uuid": f"5e6b3c2a-0000-4000-8000-00000000000{n}", "info": f"Event {n}",
+                        "timestamp": str(1767225600 + n),
+                        "Attribute": [{"type": "domain", "category": "Network activity", "value": f"e{n}.example.net"}]})
+    path = str(tmp_path / "misp.json")
+    checkpoint = MispCheckpoint.load(path, "events", [])
+    source = MispSource(misp.url, KEY, page_size=2, retry=FAST, sleep=lambda s: None, max_answer_bytes=1_000_000)
+    pulled = source.events()
+    assert len([next(pulled), next(pulled)]) == 2                       # page 1 read within the bounds
+    misp.faults.append(Fault(200, PADDED, gzip=True, path_prefix="/events/restSearch"))   # page 2: a gzip bomb
+    with pytest.raises(DeliveryError, match="over the 1,000,000-byte limit"):
+        next(pulled)
+    assert not source.complete and source.newest_timestamp is None      # the CLI saves only a complete pull
+    assert checkpoint.timestamp is None
+    assert [e["data"]["threat_name"] for e in source.events()] == ["Emotet", "Event 2", "Event 3"]
+    assert source.complete and source.newest_timestamp == 1767225603
