@@ -68,8 +68,9 @@ CUSTOMER_FIELDS = ("Note", "UserDefinedFields", "VerificationState", "Workflow")
 #: (margin for the caching the guide names); later ones fail at once, so a permission that never comes costs one
 #: window. A FailedFindings AccessDeniedException (the account does not match the product) stays permanent.
 PERMISSION_PROPAGATION_SECONDS = 5 * 60
-#: The IAM action the 403's reason names (granted on the product ARN).
+#: The IAM action the 403's reason names (granted on the product ARN), and the read-back's.
 IMPORT_ACTION = "securityhub:BatchImportFindings"
+READ_ACTION = "securityhub:GetFindings"
 
 #: "Security Hub retains an existing finding ... for 90 days after the most recent value of the UpdatedAt
 #: field" (user guide, "Creating and updating findings"), then deletes it.
@@ -228,6 +229,7 @@ class SecurityHubSink(BatchingSink):
                          dead_letter=dead_letter, **machinery)
         self._retention_warned = False
         self._denied_since: float | None = None     # the first of the current run of AccessDeniedException 403s
+        self._read_denied_since: float | None = None     # the same for GetFindings (another action, own window)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SecurityHubSink":
@@ -349,16 +351,22 @@ class SecurityHubSink(BatchingSink):
                             else Outcome.failed(reason, details=entry))
         return outcomes
 
-    def _denied(self, error: DeliveryError) -> DeliveryError:
+    def _denied(self, error: DeliveryError, *, read: bool = False) -> DeliveryError:
         """Security Hub's 403 AccessDeniedException is retried while a new role or policy may still be
         propagating (PERMISSION_PROPAGATION_SECONDS from the first one with no request accepted since), the reason
         naming the action and the product ARN; it used to be dead-lettered at once, so the first events after a
-        deployment (the function's role created with it) went to the dead letter."""
+        deployment (the function's role created with it) went to the dead letter. `read`: GetFindings' own window."""
         now = self._clock()
-        if self._denied_since is None:
-            self._denied_since = now
-        waited = now - self._denied_since
-        need = f"the caller needs {IMPORT_ACTION} on {self.product_arn}"
+        if read:
+            if self._read_denied_since is None:
+                self._read_denied_since = now
+            waited = now - self._read_denied_since
+        else:
+            if self._denied_since is None:
+                self._denied_since = now
+            waited = now - self._denied_since
+        need = (f"the caller needs {READ_ACTION} in {self.region}" if read
+                else f"the caller needs {IMPORT_ACTION} on {self.product_arn}")
         if waited < PERMISSION_PROPAGATION_SECONDS:
             why = (f"{need}; IAM changes are eventually consistent, so a new role or policy is waited for up to "
                    f"{PERMISSION_PROPAGATION_SECONDS // 60} minutes and this is retried (denied for {waited:.0f}s so far)")
@@ -407,15 +415,7 @@ class SecurityHubSink(BatchingSink):
             request: dict[str, Any] = {"Filters": filters, "MaxResults": page_size}
             if token:
                 request["NextToken"] = token
-            try:
-                response = self._client.get_findings(**request)
-            except Exception as exc:  # noqa: BLE001
-                try:
-                    error = _client_error(exc)
-                except Exception:  # noqa: BLE001 - botocore could not parse the answer (a string for a finding)
-                    error = DeliveryError(f"GetFindings page {page}: the answer is not a readable GetFindings "
-                                          f"response ({type(exc).__name__}: {exc})")
-                raise error from None
+            response = self._get_page(request, page)
             findings = response.get("Findings")
             if not isinstance(findings, list):
                 # always present (maybe empty) in Security Hub's answer: anything else must not read as "none"
@@ -431,6 +431,32 @@ class SecurityHubSink(BatchingSink):
             token = next_token
             if not token:
                 return
+
+    def _get_page(self, request: dict[str, Any], page: int) -> dict[str, Any]:
+        """One GetFindings answer. IAM's 403 is tried again after a backoff within the delivery policy's attempts
+        and time while GetFindings' propagation window lasts (the same page again: no finding read twice), as the
+        import's 403 is; then the DeliveryError."""
+        attempt, started = 0, self._clock()
+        while True:
+            attempt += 1
+            try:
+                response = self._client.get_findings(**request)
+            except Exception as exc:  # noqa: BLE001
+                try:
+                    error = _client_error(exc)
+                except Exception:  # noqa: BLE001 - botocore could not parse the answer (a string for a finding)
+                    error = DeliveryError(f"GetFindings page {page}: the answer is not a readable GetFindings "
+                                          f"response ({type(exc).__name__}: {exc})")
+                if _access_denied(error):
+                    error = self._denied(error, read=True)
+                    delay = self.policy.delay(attempt, error.retry_after)
+                    budget = self.policy.max_elapsed - (self._clock() - started) if self.policy.max_elapsed else delay
+                    if error.retryable and attempt < self.policy.max_attempts and delay <= budget:
+                        self._sleep(delay)
+                        continue
+                raise error from None
+            self._read_denied_since = None
+            return response
 
     def items(self, filters: dict[str, Any] | None = None, *, lenient: bool = False, **options: Any) -> Iterator[Item]:
         """Findings as reader Items, numbered from 1 in GetFindings order: the WIA event(s) of each

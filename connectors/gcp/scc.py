@@ -431,6 +431,7 @@ class SccSink(BatchingSink):
         self._known: OrderedDict[str, None] = OrderedDict()     # finding ids written lately (KNOWN_FINDINGS)
         self._known_lock = threading.Lock()
         self._denied_since: float | None = None     # the first PERMISSION_DENIED of the current run of them
+        self._list_denied_since: float | None = None     # the same for ListFindings (another permission, own window)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SccSink":
@@ -598,24 +599,53 @@ class SccSink(BatchingSink):
         parent = f"{self.source.rsplit('/', 1)[0]}/-/locations/{self.location}" if all_sources else self.parent
         where = f"{self.name}/ListFindings"
         count = 0
-        try:
-            pager = self._client.list_findings(request={"parent": parent, "filter": filter, "page_size": page_size},
-                                               retry=None, timeout=self.timeout)
-            for result in pager:
-                count += 1
-                finding = result.finding
-                try:
-                    event = finding_to_event(finding)
-                except (WiaError, ValueError, TypeError, KeyError, AttributeError) as exc:
-                    yield Item(where, count, error=ParseError(f"finding {count} ({finding.name or 'no name'}): {exc}",
-                                                              source=where, line=count),
-                               raw=_finding_bytes(finding))
-                    continue
-                yield Item(where, count, value=event)
-        except gexc.GoogleAPICallError as exc:
-            error = _grpc_error(exc)
-            raise DeliveryError(f"ListFindings failed after {count} finding(s): {error.reason}", sink=self.name,
-                                retryable=error.retryable, retry_after=error.retry_after) from None
+        attempt, started = 0, self._clock()
+        while True:
+            attempt += 1
+            try:
+                pager = self._client.list_findings(request={"parent": parent, "filter": filter, "page_size": page_size},
+                                                   retry=None, timeout=self.timeout)
+                for result in pager:
+                    count += 1
+                    finding = result.finding
+                    try:
+                        event = finding_to_event(finding)
+                    except (WiaError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                        yield Item(where, count, error=ParseError(f"finding {count} ({finding.name or 'no name'}): "
+                                                                  f"{exc}", source=where, line=count),
+                                   raw=_finding_bytes(finding))
+                        continue
+                    yield Item(where, count, value=event)
+            except gexc.GoogleAPICallError as exc:
+                error = _grpc_error(exc)
+                if isinstance(exc, gexc.PermissionDenied):
+                    error = self._list_denied(error, parent)
+                    # listed again from its start only while nothing was handed over (no finding twice)
+                    delay = self.policy.delay(attempt, error.retry_after)
+                    budget = self.policy.max_elapsed - (self._clock() - started) if self.policy.max_elapsed else delay
+                    if error.retryable and count == 0 and attempt < self.policy.max_attempts and delay <= budget:
+                        self._sleep(delay)
+                        continue
+                raise DeliveryError(f"ListFindings failed after {count} finding(s): {error.reason}", sink=self.name,
+                                    retryable=error.retryable, retry_after=error.retry_after) from None
+            self._list_denied_since = None
+            return
+
+    def _list_denied(self, error: DeliveryError, parent: str) -> DeliveryError:
+        """PERMISSION_DENIED on ListFindings, retryable while a new role binding may still be propagating
+        (PERMISSION_PROPAGATION_SECONDS from the first one with no listing accepted since), as the writes' is."""
+        now = self._clock()
+        if self._list_denied_since is None:
+            self._list_denied_since = now
+        waited = now - self._list_denied_since
+        need = f"ListFindings needs securitycenter.findings.list on {parent}"
+        if waited < PERMISSION_PROPAGATION_SECONDS:
+            return DeliveryError(f"{error.reason} ({need}; a new IAM role binding can take "
+                                 f"{PERMISSION_PROPAGATION_SECONDS // 60} minutes or longer to propagate, so this is "
+                                 f"retried: denied for {waited:.0f}s so far)", retryable=True, details=error.details)
+        return DeliveryError(f"{error.reason} ({need}; still denied {waited / 60:.0f} minutes after the first refusal, "
+                             "longer than a role binding takes to propagate: not retried)", retryable=False,
+                             details=error.details)
 
     def set_state(self, event_id: str, state: str) -> None:
         """Mark the finding of an event ACTIVE or INACTIVE (SetFindingState)."""

@@ -139,3 +139,42 @@ def test_contract_failed_findings_access_denied_stays_permanent(hub):
     [rejected] = report.failed
     assert rejected.event["id"] == events[0]["id"] and not rejected.retryable and not sleeps
     assert report.delivered == 1
+
+
+# -- the read-back (GetFindings) ----------------------------------------------------------------------
+
+GET = "/findings$"
+
+
+def denied_read(times: int = 1) -> list[Fault]:
+    body = json.dumps({"Code": "AccessDeniedException", "Message": f"User: {ROLE} is not authorized to perform: "
+                       "securityhub:GetFindings"}).encode()
+    return [Fault("reply", status=403, body=body, path=GET,
+                  headers={"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDeniedException"})] * times
+
+
+def test_contract_get_findings_refused_while_the_role_propagates_is_retried_and_reads_every_finding(hub):
+    """Before: the first 403 ended the read-back (a non-retryable DeliveryError), as the import's did."""
+    events = event_dicts(3, seed=89)
+    sink, sleeps = make_sink()
+    assert send(sink, events).delivered == 3
+    hub.add(*denied_read(2))
+    back = list(sink.get_findings())
+    sink.close()
+    assert sorted(f["Id"] for f in back) == sorted(e["id"] for e in events) and len(sleeps) == 2
+
+
+def test_contract_get_findings_refused_past_the_budget_is_retryable_and_after_the_window_at_once(hub):
+    from wia_security.errors import DeliveryError
+    clock = Clock()
+    sink, sleeps = make_sink(attempts=2, clock=clock)
+    hub.add(*denied_read(10))
+    with pytest.raises(DeliveryError) as first:
+        list(sink.get_findings())
+    assert first.value.retryable and len(sleeps) == 1 and "securityhub:GetFindings" in str(first.value)
+    clock.now += PERMISSION_PROPAGATION_SECONDS + 1
+    sleeps.clear()
+    with pytest.raises(DeliveryError) as second:
+        list(sink.get_findings())
+    sink.close()
+    assert not second.value.retryable and not sleeps and "not retried" in str(second.value)

@@ -90,3 +90,37 @@ def test_contract_a_write_accepted_starts_the_window_again(scc):
     report = send(sink, event_dicts(1, seed=76))
     sink.close()
     assert report.delivered == 1 and not report.failed
+
+
+# -- the read-back (ListFindings) -------------------------------------------------------------------------
+
+LIST_DENIED = "Permission 'securitycenter.findings.list' denied on resource (or it may not exist)."
+
+
+def test_contract_listing_denied_while_the_role_propagates_is_retried_and_reads_every_finding(scc):
+    """Before: the first PERMISSION_DENIED ended the read-back (a non-retryable DeliveryError)."""
+    source = scc.create_source()
+    events = event_dicts(3, seed=77)
+    sink, sleeps = make_sink(scc, source)
+    assert send(sink, events).delivered == 3
+    scc.state.fail_next(grpc.StatusCode.PERMISSION_DENIED, times=2, message=LIST_DENIED)
+    back = list(sink.list_events())
+    sink.close()
+    assert sorted(e["id"] for e in back) == sorted(e["id"] for e in events) and len(sleeps) == 2
+
+
+def test_contract_listing_denied_past_the_budget_is_retryable_and_after_the_window_at_once(scc):
+    from wia_security.errors import DeliveryError
+    source = scc.create_source()
+    clock = Clock()
+    sink, sleeps = make_sink(scc, source, clock=clock, attempts=2)
+    scc.state.fail_next(grpc.StatusCode.PERMISSION_DENIED, times=50, message=LIST_DENIED)
+    with pytest.raises(DeliveryError) as first:
+        list(sink.items())
+    assert first.value.retryable and len(sleeps) == 1 and "securitycenter.findings.list" in str(first.value)
+    clock.now += PERMISSION_PROPAGATION_SECONDS + 1
+    sleeps.clear()
+    with pytest.raises(DeliveryError) as second:
+        list(sink.items())
+    sink.close()
+    assert not second.value.retryable and not sleeps and "not retried" in str(second.value)

@@ -47,7 +47,8 @@ def test_contract_a_token_echoed_in_a_write_error_is_masked(scc, samples, caplog
 
 
 def test_contract_a_token_echoed_in_a_listing_error_is_masked(scc):
-    scc.state.override_next("ListFindings", echo_metadata(grpc.StatusCode.PERMISSION_DENIED))
+    # UNAUTHENTICATED: not retried (a PERMISSION_DENIED listing is tried again while a role binding propagates)
+    scc.state.override_next("ListFindings", echo_metadata(grpc.StatusCode.UNAUTHENTICATED))
     sink = token_sink(scc, scc.create_source())
     with pytest.raises(DeliveryError) as caught:
         list(sink.items())
