@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from ..severity import BAND_PRIORITY, band
+from . import checks
 from .base import EventBuilder
 
 
@@ -44,7 +45,9 @@ class AlertBuilder(EventBuilder):
 
     def indicator(self, type: str, value: str, context: str | None = None, confidence: float | None = None,
                   first_seen: str | datetime | None = None, last_seen: str | datetime | None = None) -> Self:
-        """type: ip, domain, url, hash, email, file, file_hash_md5/sha1/sha256, mutex or registry."""
+        """type: ip, domain, url, hash, email, file, file_hash_md5/sha1/sha256, mutex or registry. The value
+        of an ip indicator must be an address or CIDR range, of a file_hash_* one a hex digest of its length."""
+        checks.indicator_value(self.__class__, "data.indicators.value", type, value)
         return self._append("data.indicators", {
             "type": type, "value": value, "context": context, "confidence": confidence,
             "first_seen": self._time("data.indicators.first_seen", first_seen),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+from . import checks
 from .base import EventBuilder
 
 _FAILURES = {"login_failure", "mfa_failure", "account_locked"}
@@ -36,12 +37,14 @@ class AuthEventBuilder(EventBuilder):
     def origin(self, ip: str | None = None, hostname: str | None = None, country: str | None = None,
                city: str | None = None, user_agent: str | None = None, device_type: str | None = None) -> Self:
         """data.source: where the attempt came from."""
+        checks.ip_address(type(self), "data.source.ip", ip)
         geo = {k: v for k, v in (("country", country), ("city", city)) if v}
         return self._merge("data.source", {"ip": ip, "hostname": hostname, "geo": geo or None,
                                            "user_agent": user_agent, "device_type": device_type})
 
     def target(self, type: str, name: str, ip: str | None = None, url: str | None = None) -> Self:
         """data.target (required). type: application, host, service or network."""
+        checks.ip_address(self.__class__, "data.target.ip", ip)
         return self._merge("data.target", {"type": type, "name": name, "ip": ip, "url": url})
 
     def method(self, auth_method: str, mfa_used: bool | None = None, mfa_method: str | None = None) -> Self:

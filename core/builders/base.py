@@ -17,6 +17,7 @@ from ..attack import table
 from ..errors import InvalidEventError, InvalidValueError
 from ..model import Event
 from ..timeutil import now_iso, to_iso
+from . import checks
 
 
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +135,11 @@ class EventBuilder:
     def host(self, hostname: str | None = None, ip: list[str] | str | None = None,
              mac: list[str] | str | None = None, os_name: str | None = None, os_version: str | None = None,
              os_build: str | None = None) -> Self:
-        self._merge("context.host", {"hostname": hostname, "ip": _listify(ip), "mac": _listify(mac)})
+        """context.host; `ip` one address or a list of them (IPv4 or IPv6, each checked)."""
+        ips = _listify(ip)
+        for address in ips or ():
+            checks.ip_address(type(self), "context.host.ip", address)
+        self._merge("context.host", {"hostname": hostname, "ip": ips, "mac": _listify(mac)})
         if os_name or os_version or os_build:
             self._merge("context.host.os", {"name": os_name, "version": os_version, "build": os_build})
         return self
@@ -142,6 +147,10 @@ class EventBuilder:
     def network(self, src_ip: str | None = None, src_port: int | None = None, dst_ip: str | None = None,
                 dst_port: int | None = None, protocol: str | None = None, direction: str | None = None,
                 src_hostname: str | None = None, dst_hostname: str | None = None) -> Self:
+        """context.network; IPs and ports are checked (an IPv4/IPv6 address; 0 to 65535)."""
+        for side, address, number in (("source", src_ip, src_port), ("destination", dst_ip, dst_port)):
+            checks.ip_address(type(self), f"context.network.{side}.ip", address)
+            checks.port(type(self), f"context.network.{side}.port", number)
         if src_ip or src_port is not None or src_hostname:
             self._merge("context.network.source", {"ip": src_ip, "port": src_port, "hostname": src_hostname})
         if dst_ip or dst_port is not None or dst_hostname:

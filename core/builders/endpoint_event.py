@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+from . import checks
 from .base import EventBuilder
 
 
-def _hashes(md5: str | None, sha1: str | None, sha256: str | None) -> dict[str, str] | None:
+def _hashes(owner: type, path: str, md5: str | None, sha1: str | None, sha256: str | None) -> dict[str, str] | None:
+    """The {md5, sha1, sha256} object; each given value must be a hex digest of its length."""
     hashes = {k: v for k, v in (("md5", md5), ("sha1", sha1), ("sha256", sha256)) if v}
+    for algorithm, value in hashes.items():
+        checks.hex_hash(owner, f"{path}.{algorithm}", value, algorithm)
     return hashes or None
 
 
@@ -28,6 +32,8 @@ class EndpointEventBuilder(EventBuilder):
                  os_name: str | None = None, os_version: str | None = None, os_build: str | None = None,
                  domain: str | None = None, agent_id: str | None = None) -> Self:
         """data.host (required). os_name: Windows, Linux or macOS."""
+        for address in ip or ():
+            checks.ip_address(type(self), "data.host.ip", address)
         self._merge("data.host", {"hostname": hostname, "ip": ip, "mac": mac, "domain": domain, "agent_id": agent_id})
         if os_name or os_version or os_build:
             self._merge("data.host.os", {"name": os_name, "version": os_version, "build": os_build})
@@ -41,7 +47,7 @@ class EndpointEventBuilder(EventBuilder):
         """parent: {pid, name, path, command_line}; signature: {signed, valid, issuer, subject}."""
         return self._merge("data.process", {
             "pid": pid, "ppid": ppid, "name": name, "path": path, "command_line": command_line, "user": user,
-            "integrity_level": integrity_level, "start_time": start_time, "hash": _hashes(md5, sha1, sha256),
+            "integrity_level": integrity_level, "start_time": start_time, "hash": _hashes(type(self), "data.process.hash", md5, sha1, sha256),
             "signature": signature, "parent": parent})
 
     def file(self, path: str | None = None, name: str | None = None, extension: str | None = None,
@@ -49,7 +55,8 @@ class EndpointEventBuilder(EventBuilder):
              owner: str | None = None, permissions: str | None = None, created: str | None = None,
              modified: str | None = None, accessed: str | None = None) -> Self:
         return self._merge("data.file", {
-            "path": path, "name": name, "extension": extension, "size": size, "hash": _hashes(md5, sha1, sha256),
+            "path": path, "name": name, "extension": extension, "size": size,
+            "hash": _hashes(type(self), "data.file.hash", md5, sha1, sha256),
             "owner": owner, "permissions": permissions, "created": created, "modified": modified,
             "accessed": accessed})
 
@@ -61,10 +68,14 @@ class EndpointEventBuilder(EventBuilder):
     def connection(self, remote_ip: str | None = None, remote_port: int | None = None, local_ip: str | None = None,
                    local_port: int | None = None, protocol: str | None = None, direction: str | None = None,
                    state: str | None = None) -> Self:
+        for side, address, number in (("remote", remote_ip, remote_port), ("local", local_ip, local_port)):
+            checks.ip_address(type(self), f"data.network_connection.{side}_ip", address)
+            checks.port(type(self), f"data.network_connection.{side}_port", number)
         return self._merge("data.network_connection", {
             "direction": direction, "protocol": protocol, "local_ip": local_ip, "local_port": local_port,
             "remote_ip": remote_ip, "remote_port": remote_port, "state": state})
 
     def dll(self, path: str | None = None, name: str | None = None, md5: str | None = None, sha1: str | None = None,
             sha256: str | None = None, signed: bool | None = None) -> Self:
-        return self._merge("data.dll", {"path": path, "name": name, "hash": _hashes(md5, sha1, sha256), "signed": signed})
+        return self._merge("data.dll", {"path": path, "name": name, "hash": _hashes(type(self), "data.dll.hash", md5, sha1, sha256),
+                                          "signed": signed})

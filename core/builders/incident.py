@@ -6,6 +6,7 @@ from typing import Any, Self
 
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import now_iso
+from . import checks
 from .base import EventBuilder
 
 
@@ -49,13 +50,15 @@ class IncidentBuilder(EventBuilder):
 
     def affected_asset(self, type: str, id: str, name: str | None = None, ip: str | None = None,
                        criticality: str | None = None) -> Self:
-        """type: host, server, network, application, database or user."""
+        """type: host, server, network, application, database or user; ip an IPv4/IPv6 address."""
+        checks.ip_address(self.__class__, "data.affected_assets.ip", ip)
         return self._append("data.affected_assets", {"type": type, "id": id, "name": name, "ip": ip,
                                                      "criticality": criticality})
 
     def ioc(self, type: str, value: str, description: str | None = None,
             first_seen: str | datetime | None = None) -> Self:
-        """type: ip, domain, url, hash or email."""
+        """type: ip, domain, url, hash or email; an ip value must be an address or CIDR range."""
+        checks.indicator_value(self.__class__, "data.iocs.value", type, value)
         return self._append("data.iocs", {"type": type, "value": value, "description": description,
                                           "first_seen": self._time("data.iocs.first_seen", first_seen)})
 

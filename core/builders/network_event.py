@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+from . import checks
 from .base import EventBuilder
 
 
@@ -36,10 +37,16 @@ class NetworkEventBuilder(EventBuilder):
 
     def src(self, ip: str, port: int | None = None, hostname: str | None = None, mac: str | None = None,
             geo: dict[str, Any] | None = None) -> Self:
+        """data.source: an IPv4/IPv6 address and a port from 0 to 65535 (both checked)."""
+        checks.ip_address(type(self), "data.source.ip", ip)
+        checks.port(type(self), "data.source.port", port)
         return self._data(source=_host(ip, port, hostname, mac, geo))
 
     def dst(self, ip: str, port: int | None = None, hostname: str | None = None, mac: str | None = None,
             geo: dict[str, Any] | None = None) -> Self:
+        """data.destination: an IPv4/IPv6 address and a port from 0 to 65535 (both checked)."""
+        checks.ip_address(type(self), "data.destination.ip", ip)
+        checks.port(type(self), "data.destination.port", port)
         return self._data(destination=_host(ip, port, hostname, mac, geo))
 
     def traffic(self, bytes_sent: int | None = None, bytes_received: int | None = None,

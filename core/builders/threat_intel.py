@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Self
 
+from . import checks
 from .base import EventBuilder, attack_block
 
 
@@ -31,7 +32,9 @@ class ThreatIntelBuilder(EventBuilder):
     def indicator(self, type: str, value: str, confidence: float | None = None, description: str | None = None,
                   kill_chain_phase: str | None = None, first_seen: str | datetime | None = None,
                   last_seen: str | datetime | None = None) -> Self:
-        """type: ip, domain, url, file_hash_md5, file_hash_sha1, file_hash_sha256, email, mutex or registry."""
+        """type: ip, domain, url, file_hash_md5, file_hash_sha1, file_hash_sha256, email, mutex or registry. The
+        value of an ip indicator must be an address or CIDR range, of a file_hash_* one a hex digest of its length."""
+        checks.indicator_value(self.__class__, "data.indicators.value", type, value)
         context = {k: v for k, v in (("description", description), ("kill_chain_phase", kill_chain_phase)) if v}
         return self._append("data.indicators", {
             "type": type, "value": value, "confidence": confidence, "context": context or None,

@@ -87,7 +87,7 @@ def test_rich_events_of_every_type_are_valid():
         ThreatIntelBuilder().threat("Emotet", "malware", family="Emotet").aliases("Heodo").ttp("T1566.001")
         .indicator("url", "https://bad.example/x", confidence=0.9, kill_chain_phase="delivery")
         .targets(["finance"], ["US"]).reference("https://intel.example/1").report_id("R-1").seen("2024-01-01T00:00:00Z"),
-        VulnerabilityBuilder().cve("CVE-2021-44228").title("Log4Shell").cvss(10.0, vector="CVSS:3.1/AV:N/AC:L")
+        VulnerabilityBuilder().cve("CVE-2021-44228").title("Log4Shell").cvss(10.0, vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H")
         .cwe("CWE-502").affected_product("apache", "log4j", ["2.14.1"]).exploit("in_the_wild", maturity="high")
         .patch(fixed_versions=["2.17.1"]).dates("2021-12-10T00:00:00Z"),
         IncidentBuilder().title("Ransomware").category("ransomware").priority("critical").impact(availability="high")

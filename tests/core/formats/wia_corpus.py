@@ -56,10 +56,13 @@ def builder_events() -> list[tuple[str, dict[str, Any]]]:
             b.indicator(kind, value, confidence=0.9, description="seen in campaign", kill_chain_phase="delivery",
                         first_seen=T0, last_seen=T0)
         add(f"threat_intel/{threat_type}", b)
+    vectors = {"2.0": "AV:N/AC:M/Au:N/C:P/I:N/A:N", "3.0": "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N",
+               "3.1": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H",     # a vector of each entry's own version
+               "4.0": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:N/SC:N/SI:N/SA:N"}
     for version, score in (("2.0", 5.0), ("3.0", 0.0), ("3.1", 9.8), ("4.0", 6.5)):
         n += 1
         b = _common(VulnerabilityBuilder(), n).cve("CVE-2021-44228").title("Log4Shell").description("JNDI RCE") \
-            .cvss(score, version, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", base_score=score).cwe("CWE-502", "CWE-20") \
+            .cvss(score, version, vectors[version], base_score=score).cwe("CWE-502", "CWE-20") \
             .affected_product("Apache", "log4j-core", ["2.14.1", "2.13.0"], "cpe:2.3:a:apache:log4j:2.14.1:*:*:*:*:*:*:*") \
             .exploit("in_the_wild", "https://example.com/poc", "high") \
             .patch("https://logging.apache.org/security.html", ["2.17.1"], ["remove JndiLookup"]) \
