@@ -36,6 +36,7 @@ def tls_feed(tmp_path):
     ca = make_ca("wia test CA")
     key, cert = issue(ca, "127.0.0.1", server=True, hosts=("127.0.0.1",))
     write_certificate(tmp_path / "feed.pem", cert)
+    write_certificate(tmp_path / "ca.pem", ca[1])
     write_key(tmp_path / "feed.key", key)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "feed.pem", tmp_path / "feed.key")
@@ -61,12 +62,28 @@ def test_verification_turned_off_under_either_spelling_reads_the_feed(built_app,
 
 
 @pytest.mark.parametrize("tls", [{}, {"tls_verify": "true"}, {"verify_tls": "true"}, {"verify_tls": "yes", "tls_verify": "1"}])
-def test_verification_on_refuses_the_untrusted_certificate(built_app, splunkd, tmp_path, tls_feed, tls):
+def test_verification_on_refuses_the_untrusted_certificate_at_once(built_app, splunkd, tmp_path, tls_feed, tls):
+    """A refused certificate is refused again on every attempt: the run ends at once, not retried. It was taken for
+    a source that cannot be reached and retried with backoff (about 15-30 s with the defaults) before the same error."""
     app, _ = built_app
     _, url = tls_feed
     run = _run(app, splunkd, tmp_path, url, **tls)
-    assert run.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in run.stderr, run.stderr
-    assert streamed(run.stdout) == []
+    assert run.returncode == 1 and streamed(run.stdout) == []
+    assert ("ERROR wia_events input=wia_events://gw: the source's TLS certificate was refused (unable to get local issuer "
+            "certificate). Add the CA that issued it") in run.stderr, run.stderr
+    assert "not retried (not a temporary failure)" in run.stderr and "retrying" not in run.stderr
+
+
+def test_a_certificate_for_another_host_is_refused_at_once_naming_the_mismatch(built_app, splunkd, tmp_path, tls_feed,
+                                                                               monkeypatch):
+    app, _ = built_app
+    feed, url = tls_feed
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))       # the CA trusted, as the docs say to do
+    trusted = _run(app, splunkd, tmp_path, url)
+    assert trusted.returncode == 0 and len(streamed(trusted.stdout)) == len(feed.events), trusted.stderr
+    run = _run(app, splunkd, tmp_path / "other", url.replace("127.0.0.1", "localhost"))
+    assert run.returncode == 1 and "retrying" not in run.stderr, run.stderr
+    assert "the source's TLS certificate was refused (Hostname mismatch, certificate is not valid for 'localhost'" in run.stderr
 
 
 @pytest.mark.parametrize("tls,why", [

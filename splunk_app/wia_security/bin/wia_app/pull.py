@@ -132,6 +132,11 @@ class HttpSource:
             raise SourceError(reason, url=_redact(url), status=exc.code, retryable=retryable,
                               retry_after=_retry_after(exc.headers.get("Retry-After") if exc.headers else None)) from None
         except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                # the same certificate is refused on every attempt: retrying only delays the run's error
+                raise SourceError(f"the source's TLS certificate was refused ({exc.reason.verify_message}). Add the CA that "
+                                  "issued it to the trusted CAs of Splunk's Python (SSL_CERT_FILE) and use a host name the "
+                                  "certificate names, or set verify_tls = false (not secure)", url=_redact(url)) from None
             raise SourceError(f"cannot reach source: {exc.reason}", url=_redact(url), retryable=True) from None
         except (OSError, http.client.HTTPException) as exc:
             # after the request went out (urllib wraps only failures before): no answer, a reset, a read timeout
