@@ -70,6 +70,9 @@ def _store_events(url: str, since_ms: int | None, until_ms: int | None,
     sql = ("SELECT id, body FROM events" + (" WHERE " + " AND ".join(clauses) if clauses else "")
            + " ORDER BY ts_ms, id")
     db = _open_read_only(path)
+    # Read as immutable, SQLite takes no lock and trusts the file not to change: a writer that started
+    # meanwhile (its checkpoint writes into the file) would leave counts mixing two states, unsaid.
+    state = _file_state(path) if isinstance(db, ImmutableConnection) else None
     try:
         for event_id, body in db.execute(sql, args):
             try:
@@ -82,9 +85,27 @@ def _store_events(url: str, since_ms: int | None, until_ms: int | None,
                 continue
             yield event
     except sqlite3.Error as exc:
+        _check_unchanged(path, state)
         raise ConfigError(f"cannot read the event store: {exc}", source=path) from None
     finally:
         db.close()
+    _check_unchanged(path, state)
+
+
+def _file_state(path: str) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _check_unchanged(path: str, state: tuple[int, int, int] | None) -> None:
+    """ConfigError when a store read as immutable (`state` taken before) was written while it was read."""
+    if state is not None and _file_state(path) != state:
+        raise ConfigError("cannot read the event store: it changed while it was read without a lock (as immutable: "
+                          "no -shm could be made or used here), so the counts could mix two states; run again once "
+                          "its writer has stopped, or as a user who may write its folder", source=path)
 
 
 def _open_read_only(path: str) -> sqlite3.Connection:
@@ -115,7 +136,7 @@ def _open_read_only(path: str) -> sqlite3.Connection:
                                   "merged into it, which SQLite reads only with a -shm file it could not make "
                                   "here: read it as a user who may write its folder, or once its writer has "
                                   "closed it)", source=path) from None
-        db = sqlite3.connect(uri + "&immutable=1", uri=True)
+        db = sqlite3.connect(uri + "&immutable=1", uri=True, factory=ImmutableConnection)
         db.execute("SELECT 1 FROM events LIMIT 1").fetchall()
         return db
     except sqlite3.Error as exc:
@@ -171,13 +192,17 @@ def _would_leave_files_for_its_owner(path: str) -> bool:
     return _wal_mode(path)                  # unreadable: SQLite says why
 
 
+class ImmutableConnection(sqlite3.Connection):
+    """A store opened with immutable=1: no lock taken, the file trusted not to change while it is read."""
+
+
 def _open_immutable(path: str, uri: str, why: str) -> sqlite3.Connection:
     """The store read as immutable (nothing made beside it, no lock taken), only when no -wal holds events."""
     wal = path + "-wal"
     if os.path.exists(wal) and os.path.getsize(wal) > 0:
         raise ConfigError(f"cannot open the SQLite store: its -wal file holds events not yet merged into it, and "
                           f"{why}: read it as its owner, or once its writer has it open", source=path)
-    db = sqlite3.connect(uri + "&immutable=1", uri=True)
+    db = sqlite3.connect(uri + "&immutable=1", uri=True, factory=ImmutableConnection)
     db.execute("SELECT 1 FROM events LIMIT 1").fetchall()
     return db
 

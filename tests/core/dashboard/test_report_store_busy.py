@@ -93,3 +93,31 @@ def test_a_store_a_writer_holds_locked_is_refused_as_locked(command, tmp_path, c
     assert writer.returncode == 0
     assert main(_argv(command, db, tmp_path)) == 0                     # rolled back: only the committed events
     assert json.loads(capsys.readouterr().out)["inputs"]["in_window"] == len(events)
+
+
+def test_a_store_written_while_read_as_immutable_is_refused_not_counted_half(tmp_path, monkeypatch):
+    """Read as immutable (here as if it were another user's store: nothing may be made beside it), SQLite
+    takes no lock; a writer that starts meanwhile and checkpoints writes into the file under the reader,
+    whose counts could then mix two states. The file is checked unchanged once read."""
+    from wia_security.cli import report
+    events = dataset.week()
+    path = tmp_path / "events.db"
+    store = EventStore(str(path))
+    try:
+        store.insert(events[:200])
+    finally:
+        store.close()                                   # checkpointed: no -wal left, as a writer leaves it
+    monkeypatch.setattr(report, "_would_leave_files_for_its_owner", lambda _path: True)
+    unchanged = list(report._store_events(str(path), None, None, report.RejectLog()))
+    assert len(unchanged) == 200                         # read as immutable, nothing changed: read in full
+
+    reading = report._store_events(str(path), None, None, report.RejectLog())
+    next(reading)
+    writer = EventStore(str(path))
+    try:
+        writer.insert(events[200:])
+    finally:
+        writer.close()                                  # its checkpoint writes into the file being read
+    with pytest.raises(report.ConfigError, match="it changed while it was read without a lock"):
+        for _ in reading:
+            pass
