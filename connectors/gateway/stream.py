@@ -470,7 +470,12 @@ class Client:
                 event_type = None                # SDK channels are free names; the filter decides
             else:
                 raise FilterError(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
-            new.append(Subscription(f"sub-{uuid.uuid4()}", channel, event_type, Filter.parse(spec.get("filters"))))
+            flt = Filter.parse(spec.get("filters"))
+            if event_type is not None and flt.event_types is not None and event_type not in flt.event_types:
+                # As an empty list or severity_min > severity_max: a subscription that never gets an event
+                raise FilterError(f"channel {channel!r} carries only {event_type} events: event_types "
+                                  f"{', '.join(sorted(flt.event_types))} would match nothing (use channel 'events')")
+            new.append(Subscription(f"sub-{uuid.uuid4()}", channel, event_type, flt))
         reply: dict[str, Any] = {}
         replay: Backlog | None = None
         if resume is not None:

@@ -45,6 +45,8 @@ def test_subscriptions_that_could_never_work_are_errors(make_gateway):
                 (json.dumps({"action": "subscribe", "subscriptions": [{"channel": "alerts", "filter": {"tags": ["x"]}}]}),
                  "E1001", "unknown subscription key(s) filter"),
                 (sub({"event_types": []}), "E1001", "event_types is an empty list"),
+                (sub({"event_types": ["incident", "vulnerability"]}, channel="alerts"), "E1001",
+                 "channel 'alerts' carries only alert events: event_types incident, vulnerability would match nothing"),
                 (sub(resume={"stream_id": reply["stream_id"], "sequence": 10 ** 6}), "E1001", "ahead of this stream"),
                 (json.dumps({"action": "subscribe", "subscriptions": [{"channel": "events"}] * (MAX_SUBSCRIPTIONS + 1)}),
                  "E1001", f"at most {MAX_SUBSCRIPTIONS} subscriptions"),
