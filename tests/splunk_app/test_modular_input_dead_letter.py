@@ -120,3 +120,33 @@ def test_kafka_messages_that_are_no_event_are_dead_lettered_with_their_offset_an
         (f"{topic}/0@3", "[1, 2]", None),
     ]                                      # the tombstone (offset 4) holds nothing to keep: only logged
     assert all(r["input"] == "wia_events://kafka" and r["reason"].startswith("not a WIA event: ") for r in records)
+
+
+def test_an_event_holding_nan_or_infinity_is_dead_lettered_and_the_run_goes_on(built_app, splunkd, tmp_path):
+    """Python's json (and many producers) write NaN and Infinity, which are no JSON numbers; json.loads reads them
+    back, an event holding one where the schema does not look (data's own extra keys) validates, and writing it as
+    JSON for Splunk raised ValueError: the run ended with a traceback before the page's checkpoint, so every later run
+    ended at the same event and nothing after it was ever indexed."""
+    app, _ = built_app
+    home = tmp_path / "splunk"
+    (home / "var" / "log" / "splunk").mkdir(parents=True)
+    good = alerts(3)
+    nan = dict(good[1], id="00000000-0000-4000-8000-00000000000a")
+    nan["data"] = dict(nan["data"], score=float("nan"))
+    inf = dict(good[1], id="00000000-0000-4000-8000-00000000000b")
+    inf["data"] = dict(inf["data"], scores=[0.5, float("-inf")])
+    with GatewayFeed(token=TOKEN) as feed:       # its answers are written with Python's json: NaN, -Infinity as such
+        feed.events.extend([good[0], nan, inf, good[1]])
+        conf = input_xml(splunkd, tmp_path / "checkpoints", "gw", {
+            "source_url": feed.url.replace("http://", "gateway+http://"), "credential": "gw"})
+        run = run_input(app, conf, home)
+        feed.events.append(good[2])
+        again = run_input(app, conf, home)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    assert [g["event"]["id"] for g in streamed(run.stdout)] == [good[0]["id"], good[1]["id"]]
+    assert f"event_id={nan['id']} rejected: /data/score: nan is not a JSON number" in run.stderr
+    assert f"event_id={inf['id']} rejected: /data/scores/1: -inf is not a JSON number" in run.stderr
+    assert "invalid=2" in run.stderr
+    assert [(r["event"]["id"], r["reason"].split(":")[0]) for r in dead_letters(home)] == [
+        (nan["id"], "/data/score"), (inf["id"], "/data/scores/1")]
+    assert again.returncode == 0 and [g["event"]["id"] for g in streamed(again.stdout)] == [good[2]["id"]]

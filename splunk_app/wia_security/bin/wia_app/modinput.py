@@ -10,6 +10,7 @@ with the validation errors, counted, and written whole with the reason to the de
 """
 from __future__ import annotations
 
+import math
 import random
 import re
 import sys
@@ -354,13 +355,36 @@ def _event_xml(event: dict[str, Any], name: str) -> str | ValueError:
         when = f"{parse_iso(event['timestamp']).timestamp():.3f}"
     except (ValueError, OverflowError, OSError) as exc:
         return ValueError(f"/timestamp: {event.get('timestamp')!r} cannot be an index time: {exc}")
-    data = _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", jsonio.dumps(event))
+    try:
+        text = jsonio.dumps(event)
+    except (ValueError, TypeError, RecursionError) as exc:
+        # NaN or Infinity (Python's json and many producers write them; they are no JSON numbers), too deep: the
+        # event cannot be written as JSON, and raising here ended every run at this event, the checkpoint before it
+        try:
+            found = _non_finite_number(event)
+        except RecursionError:
+            found = None
+        return ValueError(f"{found[0]}: {found[1]!r} is not a JSON number (NaN and Infinity are not JSON)" if found
+                          else f"the event cannot be written as JSON: {exc}")
+    data = _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     size = len(data.encode("utf-8"))
     if size > MAX_EVENT_BYTES:
         return ValueError(f"the event is {size:,} bytes of JSON, over the sourcetype's TRUNCATE of {MAX_EVENT_BYTES:,} "
                           "(Splunk would index it cut short)")
     return (f'<event unbroken="1"><time>{when}</time><sourcetype>wia:security:{escape(etype)}</sourcetype>'
             f"<source>{escape(name)}</source><data>{escape(data)}</data><done/></event>")
+
+
+def _non_finite_number(node: Any, path: str = "") -> tuple[str, float] | None:
+    """(JSON pointer, value) of the first NaN or Infinity in `node`, or None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return path, node
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        found = _non_finite_number(value, f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}")
+        if found is not None:
+            return found
+    return None
 
 
 def _params(node: Any) -> dict[str, str]:
