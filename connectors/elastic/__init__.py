@@ -48,6 +48,8 @@ BULK_MAX_ACTIONS = 5000
 #: The server's default hard limit on one request body (`http.max_content_length`).
 HTTP_MAX_CONTENT_LENGTH = 100 * 1024 * 1024
 DEFAULT_INDEX = "wia-security"
+#: The server's limit on a document `_id`; a bulk request holding a longer one is refused as a whole (400).
+MAX_ID_BYTES = 512
 #: External versions are longs: 0 up to Java's Long.MAX_VALUE. Microseconds since 0001-01-01T00:00Z reach
 #: about 3.2e17 by the end of year 9999, so every RFC 3339 instant has one.
 MAX_EXTERNAL_VERSION = 2 ** 63 - 1
@@ -184,6 +186,10 @@ class ElasticSink(BatchingSink):
         event_id = event.get("id")
         if not isinstance(event_id, str) or not event_id:
             raise ValueError("an event needs an id (it is the document _id)")
+        if len(event_id) * 4 > MAX_ID_BYTES and len(event_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+            # the server refuses the whole bulk request for one such action: it fails alone here
+            raise ValueError(f"the id is {len(event_id.encode('utf-8', 'surrogatepass')):,} bytes in UTF-8, over the "
+                             f"{MAX_ID_BYTES}-byte limit of a document _id")
         index = self.index_for(event)
         try:
             # The action line {"index":{"_index":...,"_id":...,"version":N,"version_type":"external"}} written

@@ -85,3 +85,17 @@ def test_versions_are_valid_external_versions_ordered_as_the_instants() -> None:
     # an incident's data.updated_at counts when it is later than the timestamp
     assert at("2025-12-14T09:00:00Z", "2025-12-14T10:00:00Z") == at("2025-12-14T10:00:00Z")
     assert at("2025-12-14T09:00:00Z", "2025-12-13T10:00:00Z") == at("2025-12-14T09:00:00Z")
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+def test_emulator_an_id_over_512_bytes_fails_alone_not_its_whole_batch(kind: str, osmem: str) -> None:
+    # The server refuses a bulk request holding an _id over 512 bytes as a whole (400
+    # action_request_validation_exception): one such event (a library caller's; validated events have UUIDs)
+    # dead-lettered every event of its batch.
+    events = unique_events(5, seed=35)
+    events[2]["id"] = "é" * 257                       # 514 bytes in UTF-8, 257 characters
+    report = deliver(make_sink(kind, osmem), events)
+    assert report.delivered == 4
+    [rejected] = report.failed
+    assert rejected.event is events[2] and "514 bytes" in rejected.reason and "512" in rejected.reason
+    assert not rejected.retryable
