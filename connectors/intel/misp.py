@@ -444,6 +444,14 @@ def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTI
 
 
 # -- client plumbing -------------------------------------------------------------------------------------
+def _refuse_user_info(url: str, product: str) -> None:
+    """A base URL with user info (`https://user:password@host`) is refused: the password would show in
+    reprs, errors and dead-letter records (`where`), and requests would send it as Basic auth in place of
+    the API key's Authorization header."""
+    from wia_security.connectors import _redact
+    if "@" in urlsplit(url).netloc:
+        raise ConfigError(f"a {product} URL carries no user name or password; the API key goes in its own "
+                          "variable or option", key="url", source=_redact(url))
 def _bounded_adapter(max_bytes: int, seconds: float) -> Any:
     """A requests transport adapter that reads each answer within `max_bytes` (decoded) and `seconds` counted
     from sending the request. pymisp sends through its own requests.Session without `stream`, so requests
@@ -539,6 +547,7 @@ class MispSource:
                  answer_seconds: float = ANSWER_SECONDS) -> None:
         if not key:
             raise ConfigError("a MISP API key is required", key="key")
+        _refuse_user_info(url, "MISP")
         self.url = url.rstrip("/")
         self.page_size = page_size
         self.retry = retry or DeliveryPolicy(max_attempts=4, initial_backoff=1.0)

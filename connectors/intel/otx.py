@@ -189,6 +189,8 @@ class OtxSource:
         self.max_page_bytes, self.page_seconds = max_page_bytes, page_seconds
         self._records = RecordRejecter("otx", on_reject)
         from wia_security.connectors.delivery.http import new_session
+        from .misp import _refuse_user_info
+        _refuse_user_info(base_url, "OTX")
         self.base_url = base_url.rstrip("/")
         self._origin = urlsplit(self.base_url)[:2]
         self.state_path = state_path
