@@ -133,11 +133,12 @@ def run(args: argparse.Namespace) -> int:
             if checkpoint is not None and source.complete:
                 # every page read and everything delivered or dead-lettered: safe to move the checkpoint
                 checkpoint.advance(source.newest_timestamp)
-                checkpoint.save(args.state)
+                try:
+                    checkpoint.save(args.state)
+                except OSError as exc:       # not saved: the next pull reads this window again
+                    return fail(f"cannot save the MISP checkpoint {args.state}: {exc.strerror or exc}")
     except WiaError as exc:
         return fail(exc)
-    except OSError as exc:                   # the checkpoint could not be saved: the next pull re-reads
-        return fail(f"cannot save the MISP checkpoint {args.state}: {exc.strerror or exc}")
     if args.feed == "otx":
         source.commit()        # everything is delivered or dead-lettered: safe to move the cursor
     print(f"{args.feed}: {delivered:,} delivered, {duplicates:,} duplicates, {rejected:,} dead-lettered",

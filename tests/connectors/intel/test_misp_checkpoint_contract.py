@@ -132,3 +132,19 @@ def test_contract_a_timestamp_far_ahead_of_the_clock_never_becomes_the_checkpoin
     _event(misp, 2, 1767312000)
     assert main(args) == 0
     assert "h2-0.example.net" in _stored(db) and "odd.example.net" in _stored(db)
+
+
+def test_contract_a_checkpoint_that_cannot_be_saved_is_reported_after_delivery(misp, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from wia_security.connectors.intel import misp as misp_module
+
+    def disk_full(path: str, text: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    _event(misp, 1, 1767225600)
+    monkeypatch.setattr(misp_module, "replace_durably", disk_full)
+    state, db = tmp_path / "misp.json", tmp_path / "intel.db"
+    rc = main(["intel", "pull", "misp", "--url", misp.url, "--state", str(state), "--to", f"sqlite:///{db}"])
+    assert rc == 2 and f"cannot save the MISP checkpoint {state}: No space left on device" in capsys.readouterr().err
+    assert _stored(db) == ["h1-0.example.net"] and not state.exists()      # delivered; re-read next time
