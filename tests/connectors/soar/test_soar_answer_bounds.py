@@ -23,7 +23,7 @@ XSOAR_SEARCH = json.dumps({"total": 0, "data": []}).encode()
 
 def _sink(product: str, url: str, **options):
     cls = SplunkSoarSink if product == "soar" else XsoarSink
-    return cls(url, token=TOKEN, delivery=ONCE, timeout=(5.0, 5.0), **options)
+    return cls(url, token=TOKEN, delivery=ONCE, timeout=(10.0, 30.0), **options)
 
 
 def _send_one(sink) -> object:
