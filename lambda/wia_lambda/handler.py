@@ -54,19 +54,53 @@ class _Runtime:
         return items()
 
 
+#: A sink's permission-propagation windows (when the first of its current run of IAM refusals came: Security Hub,
+#: SCC, Sentinel), carried from a runtime to the one rebuilt after the secrets TTL. Each sink starts its window
+#: anew, and the runtime is rebuilt every WIA_SECRETS_TTL (300 s): a Security Hub permission that never came was
+#: retried for ever (its window is 5 minutes), each batch spending its whole retry budget, never failing at once.
+PROPAGATION_WINDOWS = ("_denied_since", "_read_denied_since", "_list_denied_since")
+
+
 def runtime() -> _Runtime:
     global _runtime
     from .settings import secrets_ttl
+    windows: dict[str, dict[str, float]] = {}
     if _runtime is not None and time.monotonic() - _runtime.settings.created > secrets_ttl():
         try:
+            windows = _windows_of(_runtime.settings.sink)
             _runtime.settings.close()
         finally:
             _runtime = None
     if _runtime is None:
         _runtime = _Runtime()
+        _carry_windows(_runtime.settings.sink, windows)
         log.info("configured", extra={"destinations": _runtime.settings.destinations,
                                       "dead_letter": type(_runtime.settings.dead_letter).__name__})
     return _runtime
+
+
+def _sinks_of(sink: Any) -> list[Any]:
+    """The destination sinks of the runtime's sink (a FanOut's, or the one)."""
+    inner = getattr(sink, "sinks", None)
+    return list(inner.values()) if isinstance(inner, dict) else [sink]
+
+
+def _windows_of(sink: Any) -> dict[str, dict[str, float]]:
+    """The open propagation windows of each destination sink, by the sink's own name (its product, Region, account:
+    a destination changed by a new configuration is another name and starts its own)."""
+    found = {}
+    for each in _sinks_of(sink):
+        open_windows = {a: getattr(each, a) for a in PROPAGATION_WINDOWS if getattr(each, a, None) is not None}
+        if open_windows and isinstance(getattr(each, "name", None), str):
+            found[each.name] = open_windows
+    return found
+
+
+def _carry_windows(sink: Any, windows: dict[str, dict[str, float]]) -> None:
+    for each in _sinks_of(sink):
+        for attribute, since in windows.get(getattr(each, "name", None), {}).items():
+            if hasattr(each, attribute):
+                setattr(each, attribute, since)
 
 
 def reset() -> None:
@@ -101,10 +135,13 @@ def _handle(event: Any, context: Any) -> Any:
     if name == "http":
         return _http(trigger, event, request_id, started, context)
     hold_back = getattr(trigger, "hold_back", None)   # which records the platform delivers again
-    result = runtime().relay.process(in_time(trigger.records(event, runtime()), context),
-                                     hold_back=hold_back(event, runtime()) if hold_back is not None else None)
+    # one runtime for the whole invocation: one rebuilt between two of these calls (the secrets TTL passing) closed
+    # the sinks the relay was about to use, and every event met "send() after close()", a permanent failure
+    current = runtime()
+    result = current.relay.process(in_time(trigger.records(event, current), context),
+                                   hold_back=hold_back(event, current) if hold_back is not None else None)
     settle = getattr(trigger, "settle", None)        # the trigger's last delivery: dead-letter, not report
-    given_up = settle(event, result, runtime()) if settle is not None else 0
+    given_up = settle(event, result, current) if settle is not None else 0
     if given_up:
         log.warning("gave up on records on their last delivery: dead-lettered with the reason",
                     extra={"trigger": name, "request_id": request_id, "records": given_up})
@@ -171,7 +208,8 @@ def in_time(records: Any, context: Any) -> Any:
 def _http(trigger: Any, event: Any, request_id: str | None, started: float, context: Any = None) -> Any:
     from wia_security.errors import ConfigError
     try:
-        result = runtime().relay.process(in_time(trigger.records(event, runtime()), context))
+        current = runtime()
+        result = current.relay.process(in_time(trigger.records(event, current), context))
     except trigger.HttpError as exc:
         return trigger.response(exc.status, {"error": str(exc)})
     except ConfigError as exc:
