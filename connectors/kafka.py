@@ -45,6 +45,7 @@ from wia_security.reader import Item
 from wia_security.redact import redact
 
 from .base import BaseSink, DeliveryReport, Rejected, unencodable
+from .delivery.urls import warn_tls_off
 
 log = logging.getLogger(__name__)
 
@@ -357,6 +358,7 @@ def _client(cls: Callable[[dict[str, Any]], Any], settings: dict[str, Any], name
     unknown key) become a ConfigError naming the sink or source, not a KafkaException traceback. Its log
     lines go through _LibrdkafkaLog unless `config` gives a logger."""
     settings = {"logger": _LibrdkafkaLog(name), **settings}
+    _warn_unverified_broker(settings, name)
     try:
         return cls(settings)
     except KafkaException as exc:
@@ -364,6 +366,20 @@ def _client(cls: Callable[[dict[str, Any]], Any], settings: dict[str, Any], name
         reason = err.str() if isinstance(err, KafkaError) else str(err)
         # librdkafka may quote the value it refused: mask any credential this process was given
         raise ConfigError(f"librdkafka refused the settings: {redact(reason)}", source=name) from None
+
+
+def _warn_unverified_broker(settings: dict[str, Any], name: str) -> None:
+    """Says so when TLS to the broker does not verify its certificate or its host name (librdkafka takes
+    either setting without a word), as every connector says it."""
+    if not str(settings.get("security.protocol", "")).upper().endswith("SSL"):
+        return
+    verification = str(settings.get("enable.ssl.certificate.verification", "true")).lower()
+    if _LIBRDKAFKA_BOOLEANS.get(verification) is False:
+        warn_tls_off(name, "enable.ssl.certificate.verification=false")
+    elif str(settings.get("ssl.endpoint.identification.algorithm", "https")).lower() == "none":
+        log.warning("%s: the broker's host name is not checked against its certificate "
+                    "(ssl.endpoint.identification.algorithm=none): any certificate a trusted CA issued, for any "
+                    "name, is taken for the broker's", name)
 
 
 class _ConnectionWatch:
