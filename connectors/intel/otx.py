@@ -17,7 +17,7 @@ import os
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -38,6 +38,9 @@ DEFAULT_PAGE_SIZE = 50
 #: Bounds on one page's answer (50 pulses, each up to thousands of indicators): bytes, and seconds in all.
 MAX_PAGE_BYTES = 256 * 1024 * 1024
 PAGE_SECONDS = 300.0
+#: Seconds a pulse's `modified` may be ahead of this machine's clock and still become the cursor (a cursor in
+#: the far future would skip every pulse until then).
+CURSOR_FUTURE_SLACK = 86400
 WIA_OTX_NAMESPACE = uuid.UUID("0b7f6d2c-8f6e-4d43-9c1e-3f2d8a0c4e11")
 
 #: OTX indicator type -> WIA threat-intel indicator type (others, e.g. CVE, YARA, FilePath, CIDR, are skipped
@@ -271,6 +274,7 @@ class OtxSource:
             params["modified_since"] = since
         url = self.base_url + SUBSCRIBED_PATH
         newest = since
+        horizon = datetime.now(timezone.utc) + timedelta(seconds=CURSOR_FUTURE_SLACK)
         followed: set[str] = set()
         number = 0                          # pages of this poll (self.pages counts them all)
         read, counted = 0, None             # pulses sent, and the most OTX said there are (`count`)
@@ -286,8 +290,10 @@ class OtxSource:
             for index, pulse in enumerate(results or []):
                 where = f"otx:{_no_query(url)} page {number} result {index}"
                 modified = pulse.get("modified") if isinstance(pulse, dict) else None
-                # only a readable time may become the cursor: the state file must load next time
-                if isinstance(modified, str) and _utc(modified) and (newest is None or _key(modified) > _key(newest)):
+                # only a readable time may become the cursor: the state file must load next time; and not one
+                # far ahead of the clock, which would skip every pulse until then
+                if isinstance(modified, str) and _utc(modified) and _key(modified) <= horizon and \
+                        (newest is None or _key(modified) > _key(newest)):
                     newest = modified
                 try:
                     event = self._records.checked(pulse_to_wia(pulse, base_url=self.base_url), where, pulse)
