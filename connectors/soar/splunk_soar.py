@@ -209,7 +209,7 @@ class SplunkSoarSink(BatchingSink):
         except DeliveryError as exc:
             if exc.retryable:
                 raise
-            self._say_unreadable(container_id, f"it cannot be read: {exc}")   # a token that may create, not read
+            self._say_unreadable(container_id, f"it cannot be read: {exc.reason}")   # a token that may create, not read
             return False
         stored = data.get("wia_event") if isinstance(data, dict) else None
         if not readable(stored):
