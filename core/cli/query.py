@@ -61,18 +61,24 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.exists(path):
         return fail(f"{path}: no event store here (run `wia-security forward` first)"
                     f"{sqlite_slashes_hint(args.db, path)}")
-    from .report import _open_read_only
+    from .report import ImmutableConnection, _check_unchanged, _file_state, _open_read_only
     try:
         # Read-only, as report and compliance read it: no migration, no write lock, nothing created.
-        store = EventStore.reader(path, _open_read_only(path))
+        db = _open_read_only(path)
+        store = EventStore.reader(path, db)
     except ConfigError as exc:
         return fail(exc)
+    # Read as immutable (no lock), a writer that starts meanwhile writes under the read: what was shown could
+    # mix two states, so the file is checked unchanged once read and such a run fails (after its output).
+    state = _file_state(path) if isinstance(db, ImmutableConnection) else None
     try:
         filters = dict(types=args.types, since=_bound(args.since), until=_bound(args.until),
                        min_severity=args.min_severity, max_severity=args.max_severity, source=args.source,
                        event_id=args.event_id)
         if args.count:
-            print(store.count(**filters))
+            count = store.count(**filters)
+            _check_unchanged(path, state)
+            print(count)
             return 0
         rows = store.query(**filters, limit=args.limit or None, newest_first=not args.oldest_first)
         shown = 0
@@ -97,9 +103,17 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
                 print(f"wia-security: showing {shown:,} of {matching:,} matching events "
                       f"({'oldest' if args.oldest_first else 'newest'} first); --limit 0 shows all", file=sys.stderr)
+        _check_unchanged(path, state)
     except ValueError as exc:
         return fail(f"bad time filter: {exc}")
+    except ConfigError as exc:
+        sys.stdout.flush()
+        return fail(exc)
     except sqlite3.Error as exc:            # a damaged file, a disk error while reading
+        try:
+            _check_unchanged(path, state)
+        except ConfigError as changed:
+            return fail(changed)
         return fail(ConfigError(f"cannot read the event store: {exc}", source=path))
     finally:
         store.close()

@@ -164,3 +164,45 @@ def test_a_reader_leaves_no_files_that_stop_the_stores_owner_from_writing(shared
     assert snapshot(shared_folder) == before          # no -wal, no -shm left behind
     wrote = as_user(DAEMON, json.dumps([str(db)]), json.dumps(events[4]))
     assert (wrote.returncode, wrote.stdout.strip()) == (0, "1"), wrote.stderr
+
+
+@pytest.mark.parametrize("shape", [("--format", "table"), ("--format", "ndjson"), ("--count",)])
+def test_a_store_written_while_read_as_immutable_fails_the_query(cli, tmp_path, monkeypatch, shape):
+    """Read as immutable (another user's store: nothing may be made beside it), SQLite takes no lock; a writer
+    that checkpoints into the file during the query changes what is being read. The run fails (exit 2, saying
+    why) instead of passing off a mix of two states as the store's contents."""
+    from wia_security.cli import query, report
+    events = event_dicts(40, seed=7)
+    db = tmp_path / "events.db"
+    store = EventStore(str(db))
+    try:
+        store.insert(events[:20])
+    finally:
+        store.close()
+    monkeypatch.setattr(report, "_would_leave_files_for_its_owner", lambda _path: True)
+    assert cli("query", "--db", str(db), *shape).code == 0          # unchanged: read as before
+
+    written: list[bool] = []
+
+    def write_meanwhile(*_args):
+        if written:                                     # once, at the first row shown
+            return 0
+        written.append(True)
+        writer = EventStore(str(db))
+        try:
+            writer.insert(events[20:])
+        finally:
+            writer.close()                              # its checkpoint writes into the file being read
+        return 0
+
+    real_count = EventStore.count
+    if shape == ("--count",):
+        monkeypatch.setattr(EventStore, "count", lambda self, **kw: (write_meanwhile(), real_count(self, **kw))[1])
+    else:
+        real_headline = query._headline
+        monkeypatch.setattr(query, "_headline", lambda event: (write_meanwhile(), real_headline(event))[1])
+        real_dumps = query.jsonio.dumps
+        monkeypatch.setattr(query.jsonio, "dumps", lambda value: (write_meanwhile(), real_dumps(value))[1])
+    run = cli("query", "--db", str(db), *shape)
+    assert run.code == 2, run
+    assert "changed while it was read without a lock" in run.err
