@@ -299,3 +299,23 @@ def test_the_manifest_declares_every_data_model_the_tags_feed():
     assert set(manifest["info"]["commonInformationModels"]) == reached
     readme = (APP_SRC / "README.txt").read_text()
     assert all(model in " ".join(readme.split()) for model in reached)
+
+
+#: Splunk's MAX_DAYS_AGO default (props.conf spec; `btool props list` shows it on every stanza) and its maximum.
+SPLUNK_MAX_DAYS_AGO_DEFAULT, SPLUNK_MAX_DAYS_AGO_MOST = 2000, 10951
+
+
+def test_old_events_keep_their_own_time_at_index_time():
+    """Splunk takes an extracted timestamp older than MAX_DAYS_AGO days for a misread one and gives the event the
+    previous event's time (or the current time) instead. With its default of 2000 days (about 5.5 years) a file
+    monitor of NDJSON backfilling a vulnerability published in 2019 or threat intel first seen in 2018 indexed them
+    at the wrong time, without a word. Every WIA sourcetype now accepts timestamps as old as Splunk allows."""
+    from datetime import datetime, timezone
+    now = datetime.now(timezone.utc)
+    old = [datetime(2018, 3, 1, tzinfo=timezone.utc), datetime(now.year - 25, 1, 1, tzinfo=timezone.utc)]
+    for wia_type in ("alert", "incident", "threat_intel", "vulnerability", "auth_event", "network_event", "endpoint_event"):
+        stanza = PROPS[f"wia:security:{wia_type}"]
+        max_days_ago = int(stanza.get("MAX_DAYS_AGO", SPLUNK_MAX_DAYS_AGO_DEFAULT))
+        assert max_days_ago <= SPLUNK_MAX_DAYS_AGO_MOST, wia_type
+        assert all((now - when).days <= max_days_ago for when in old), (wia_type, max_days_ago)
+        assert "MAX_DAYS_HENCE" not in stanza, wia_type     # Splunk's 2 days: a far-future stamp is a skewed clock
