@@ -199,3 +199,18 @@ def test_dashboard_and_setup_views():
     certificate_form = js.split('$("#wia-client-certificate-save")')[1]
     assert "saveSecret(" in certificate_form and "conf-" not in certificate_form and "post(" not in certificate_form
     assert "``splunk_cred_sep``" in js and "255" in js
+
+
+def test_the_setup_pages_secret_fields_are_never_filled_by_the_browser():
+    """A password field on a Splunk page is where a browser's password manager fills the saved Splunk login: saved
+    unnoticed, the admin's Splunk password became the destination's API token and was sent to XSOAR, Splunk SOAR or
+    the gateway with every alert. Browsers ignore autocomplete="off" on password fields (the forms had it); they honour
+    autocomplete="new-password", which also keeps them from offering to save the token as a Splunk login."""
+    import xml.etree.ElementTree as ET
+    setup = ET.parse(APP_SRC / "default" / "data" / "ui" / "views" / "wia_setup.xml").getroot()
+    secrets = [field for field in setup.iter("input") if field.get("type") == "password"]
+    assert [field.get("id") for field in secrets] == ["wia-credential-secret", "wia-client-key-passphrase"]
+    assert all(field.get("autocomplete") == "new-password" for field in secrets)
+    assert all(form.get("autocomplete") == "off" for form in setup.iter("form"))
+    (pem,) = setup.iter("textarea")             # the private key: never spell-checked (sent out by some checkers)
+    assert pem.get("spellcheck") == "false" and pem.get("id") == "wia-client-certificate-pem"
