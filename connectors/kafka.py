@@ -436,7 +436,9 @@ class KafkaSink(BaseSink):
             "linger.ms": 5,
             **(config or {}),
         }
-        self.delivery_timeout = int(settings["message.timeout.ms"]) / 1000
+        # librdkafka's delivery.timeout.ms is an alias of message.timeout.ms: the one set last is in force
+        in_force = [value for key, value in settings.items() if key in ("message.timeout.ms", "delivery.timeout.ms")]
+        self.delivery_timeout = int(in_force[-1]) / 1000
         self._max_message_bytes = settings.get("message.max.bytes", LIBRDKAFKA_MESSAGE_MAX_BYTES)
         self._watch = _ConnectionWatch(settings.get("error_cb"))
         settings["error_cb"] = self._watch

@@ -149,3 +149,15 @@ def test_config_file_options_take_secrets_by_reference(monkeypatch):
         sink._producer.purge()
     with pytest.raises(Exception, match="unknown Kafka option"):
         KafkaSink.from_url("kafka://127.0.0.1:1/t", colour="blue")
+
+
+@pytest.mark.parametrize("given, seconds", [
+    ({"config": {"delivery.timeout.ms": 120_000}}, 120.0),          # librdkafka's alias, the Java client's name
+    ({"config": {"message.timeout.ms": 7_000}}, 7.0),
+    ({"delivery_timeout_ms": 9_000, "config": {"delivery.timeout.ms": 4_000}}, 4.0),
+    ({}, 30.0)])
+def test_the_wait_for_delivery_reports_follows_the_timeout_librdkafka_uses(given, seconds):
+    # send() waits for reports until the timeout librdkafka applies (+5 s). With delivery.timeout.ms=120000
+    # it stopped at 35 s and reported still-queued messages failed, which librdkafka then delivered.
+    with KafkaSink("127.0.0.1:1", "t", **given) as sink:          # nothing is sent: close() returns at once
+        assert sink.delivery_timeout == seconds
