@@ -8,15 +8,15 @@ fields, see mapping.XSOAR_FIELDS) and `rawJSON` = the WIA event, which the pack'
 and playbook read. XSOAR has no idempotency key, so before creating, the sink searches
 (`POST /incidents/search`, query `wiaeventid:"<id>"`) and reports an event already there as a
 duplicate, or, when the event is a newer version of the incident's rawJSON (_versions.is_newer),
-updates the incident and reports it delivered. `update(event)` re-posts the incident with its `id` and current `version` (XSOAR's
-optimistic locking); `search(query)` lists incidents.
+updates the incident and reports it delivered. `update(event)` re-posts the incident with its `id`
+and current `version` (XSOAR's optimistic locking); `search(query)` lists incidents.
 
 Auth: the API key in `Authorization`; XSOAR 8 / XSIAM also needs the key id (`auth_id`, sent as
 `x-xdr-auth-id`). URL: `xsoar+https://xsoar.example.com` (XSOAR 8: the API URL, e.g.
-`xsoar+https://api-tenant.xdr.us.paloaltonetworks.com`; with `auth_id` another https host is refused,
-since demisto-py would send to api-<host>); nothing is taken from demisto-py's environment variables; options: `token` (the API key; secret:
-token_env / token_file), `auth_id`, `incident_type`, `playbook` (playbookId to start),
-`tls_verify`, `ca_file`, delivery keys.
+`xsoar+https://api-tenant.xdr.us.paloaltonetworks.com`; with `auth_id` another https host is
+refused, since demisto-py would send to api-<host>; nothing is taken from demisto-py's environment
+variables); options: `token` (the API key; secret: token_env / token_file), `auth_id`,
+`incident_type`, `playbook` (playbookId to start), `tls_verify`, `ca_file`, delivery keys.
 """
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ class XsoarSink(BatchingSink):
                  incident_type: str = DEFAULT_INCIDENT_TYPE, playbook: str | None = None, tls_verify: bool = True,
                  ca_file: str | None = None, timeout: float | tuple[float, float] | None = None,
                  recent_ids_kept: int = RECENT_IDS_KEPT, max_answer_bytes: int = XSOAR_MAX_ANSWER_BYTES,
-                 answer_seconds: float = XSOAR_ANSWER_SECONDS, delivery: DeliveryPolicy | None = None, dead_letter: Any = None, **machinery: Any) -> None:
+                 answer_seconds: float = XSOAR_ANSWER_SECONDS, delivery: DeliveryPolicy | None = None,
+                 dead_letter: Any = None, **machinery: Any) -> None:
         import demisto_client
 
         from ..delivery.http import DEFAULT_TIMEOUT
