@@ -48,6 +48,7 @@ def from_epoch_ms(ms: float) -> str:
 
 _RELATIVE = re.compile(r"^(\d{1,18})([smhdw])$")     # more digits: no int parse of a huge string
 _OFFSET = re.compile(r"(?:[zZ]|[+-]\d{2}:\d{2})$")
+_BASIC_OFFSET = re.compile(r"[+-]\d{4}$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -66,6 +67,10 @@ def time_or_relative(value: str, now: datetime | None = None) -> str:
         raise ValueError(f"{value[:60]!r} is neither an RFC 3339 time (2025-12-14T09:30:00Z) "
                          "nor relative (30m, 24h, 7d)") from None
     if not _OFFSET.search(value.strip()):
+        basic = _BASIC_OFFSET.search(value.strip())
+        if basic:       # +0100: ISO 8601's basic spelling, which RFC 3339 does not take; say so, not "no offset"
+            raise ValueError(f"{value[:60]!r}: write its UTC offset {basic[0]} as {basic[0][:3]}:{basic[0][3:]} "
+                             "(RFC 3339)")
         # RFC 3339 requires the offset; taking a bare 09:30 as UTC puts the bound hours off in most places
         raise ValueError(f"{value[:60]!r} has no UTC offset: add Z for UTC or the offset (+09:00)")
     return value

@@ -47,3 +47,19 @@ def test_to_iso_pads_early_years():
 def test_from_epoch_ms_out_of_range_is_an_error_callers_catch(bad):
     with pytest.raises((ValueError, OverflowError)):
         from_epoch_ms(bad)
+
+
+@pytest.mark.parametrize("value, spelled", [("2025-12-14T09:30:00+0100", "+01:00"), ("2025-12-14T09:30-0530", "-05:30")])
+def test_a_bound_with_a_basic_offset_is_told_how_to_write_it_not_that_it_has_none(value, spelled):
+    # it said "has no UTC offset" of a value that has one, in ISO 8601's basic spelling
+    from wia_security.timeutil import time_or_relative
+    with pytest.raises(ValueError) as caught:
+        time_or_relative(value)
+    assert f"as {spelled} (RFC 3339)" in str(caught.value) and "no UTC offset" not in str(caught.value)
+
+
+def test_a_bound_without_an_offset_is_still_refused_as_having_none():
+    from wia_security.timeutil import time_or_relative
+    with pytest.raises(ValueError, match="has no UTC offset"):
+        time_or_relative("2025-12-14T09:30:00")
+    assert time_or_relative("2025-12-14T09:30:00+01:00") == "2025-12-14T09:30:00+01:00"
