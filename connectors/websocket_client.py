@@ -479,7 +479,7 @@ class StreamClient:
             self.last_sequence = sequence
 
     def _on_subscribed(self, msg: dict[str, Any]) -> None:
-        self.subscription_ids = list(msg.get("subscription_ids") or [])
+        self.subscription_ids = _strings(msg.get("subscription_ids"))
         config = msg.get("config") if isinstance(msg.get("config"), dict) else {}
         size, rate = config.get("max_message_size"), config.get("rate_limit_per_second")
         self._server_max_message = int(size) if _number(size) >= 1 else None
@@ -538,7 +538,7 @@ class StreamClient:
             return None
         self.last_sequence = sequence
         self.stats.events += 1
-        return StreamEvent(sequence, msg.get("channel", ""), msg["event"], list(msg.get("subscription_ids") or []),
+        return StreamEvent(sequence, msg.get("channel", ""), msg["event"], _strings(msg.get("subscription_ids")),
                            msg.get("timestamp", ""), msg.get("stream_id", self.stream_id or ""))
 
     def _gap(self, info: dict[str, Any]) -> None:
@@ -687,6 +687,12 @@ def _retry_after(value: str | None) -> float:
         return _number(float(value)) if value is not None else 0.0
     except ValueError:
         return 0.0
+
+
+def _strings(value: Any) -> list[str]:
+    """A list of ids from a server message; what is not a list of strings counts as none (a number there ended
+    events() with TypeError)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _number(value: Any) -> float:

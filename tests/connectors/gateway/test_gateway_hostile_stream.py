@@ -206,7 +206,8 @@ def test_client_close_during_the_backoff_returns_at_once():
 
 def test_client_skips_what_a_broken_server_sends_and_keeps_the_stream(tmp_path):
     """A hostile server (not the gateway): non-JSON, binary, a JSON list, an event without a sequence, junk
-    counts. The client records each in stats.errors and still yields the good events."""
+    counts, ids that are not a list (a number there ended events() with TypeError). The client records the
+    unusable messages in stats.errors and still yields the good events."""
     event = event_dicts(1, seed=93)[0]
 
     async def handler(ws) -> None:
@@ -214,7 +215,9 @@ def test_client_skips_what_a_broken_server_sends_and_keeps_the_stream(tmp_path):
         for junk in ["not json", b"\xff\xfe", "[1, 2]", json.dumps({"action": "event", "event": event}),
                      json.dumps({"action": "subscribed", "stream_id": "s1", "sequence": "x", "resume": "y"}),
                      json.dumps({"action": "dropped", "count": "lots"}),
-                     json.dumps({"action": "event", "sequence": 1, "stream_id": "s1", "event": event})]:
+                     json.dumps({"action": "subscribed", "stream_id": "s1", "sequence": 0, "subscription_ids": 5}),
+                     json.dumps({"action": "event", "sequence": 1, "stream_id": "s1", "event": event,
+                                 "subscription_ids": 7})]:
             await ws.send(junk)
         await ws.close(1000)
 
@@ -228,7 +231,7 @@ def test_client_skips_what_a_broken_server_sends_and_keeps_the_stream(tmp_path):
                     got.append(item.sequence)
             return got, client
     got, client = asyncio.run(asyncio.wait_for(run(), 15))
-    assert got == [1]
+    assert got == [1] and client.subscription_ids == []
     assert len(client.stats.errors) == 4 and client.stats.dropped_by_server == 0
 
 
