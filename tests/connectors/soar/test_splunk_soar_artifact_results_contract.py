@@ -30,8 +30,11 @@ def _sink(server, **options) -> SplunkSoarSink:
 
 def _with_indicators(sample_events) -> dict:
     """A sample event with at least two indicator artifacts besides its event artifact."""
-    shape = SplunkSoarSink("http://127.0.0.1:9", token="t")
-    return copy.deepcopy(next(e for e in sample_events if len(shape.container_for(e)["artifacts"]) >= 3))
+    shape = SplunkSoarSink("http://127.0.0.1:9", token="t")      # never sends: only its mapping is used
+    try:
+        return copy.deepcopy(next(e for e in sample_events if len(shape.container_for(e)["artifacts"]) >= 3))
+    finally:
+        shape.close()
 
 
 def _creates(server) -> int:
