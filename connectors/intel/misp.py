@@ -31,7 +31,7 @@ from wia_security.redact import redact, remember
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
-from .records import RecordRejecter, over_budget
+from .records import RecordRejecter, over_budget, refuse_user_info
 
 #: Namespace of the deterministic WIA ids given to pulled MISP events (uuid5 of url, uuid and version).
 WIA_MISP_NAMESPACE = uuid.UUID("5b4f2a4e-1f0e-4b7a-9a53-7f1f2f6b1c01")
@@ -40,10 +40,10 @@ DEFAULT_PAGE_SIZE = 100
 #: of 100 full events can be large, but a server or proxy that trickles or sends a gzip bomb must not hold a
 #: pull for hours or fill memory. pymisp reads answers whole; `_BoundedAdapter` reads them within these.
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
+ANSWER_SECONDS = 300.0
 #: Seconds a record's `timestamp` may be ahead of this machine's clock and still move an incremental pull's
 #: checkpoint (clocks differ a little; a cursor in the far future would skip everything until then).
 CURSOR_FUTURE_SLACK = 86400
-ANSWER_SECONDS = 300.0
 
 # -- MISP -> WIA -----------------------------------------------------------------------------------------
 #: MISP attribute type -> WIA threat-intel indicator type (composite types keep their first part).
@@ -444,14 +444,6 @@ def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTI
 
 
 # -- client plumbing -------------------------------------------------------------------------------------
-def _refuse_user_info(url: str, product: str) -> None:
-    """A base URL with user info (`https://user:password@host`) is refused: the password would show in
-    reprs, errors and dead-letter records (`where`), and requests would send it as Basic auth in place of
-    the API key's Authorization header."""
-    from wia_security.connectors import _redact
-    if "@" in urlsplit(url).netloc:
-        raise ConfigError(f"a {product} URL carries no user name or password; the API key goes in its own "
-                          "variable or option", key="url", source=_redact(url))
 def _bounded_adapter(max_bytes: int, seconds: float) -> Any:
     """A requests transport adapter that reads each answer within `max_bytes` (decoded) and `seconds` counted
     from sending the request. pymisp sends through its own requests.Session without `stream`, so requests
@@ -547,7 +539,7 @@ class MispSource:
                  answer_seconds: float = ANSWER_SECONDS) -> None:
         if not key:
             raise ConfigError("a MISP API key is required", key="key")
-        _refuse_user_info(url, "MISP")
+        refuse_user_info(url, "MISP")
         self.url = url.rstrip("/")
         self.page_size = page_size
         self.retry = retry or DeliveryPolicy(max_attempts=4, initial_backoff=1.0)

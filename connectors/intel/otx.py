@@ -30,7 +30,7 @@ from wia_security.redact import remember
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
-from .records import RecordRejecter, over_budget
+from .records import RecordRejecter, over_budget, refuse_user_info
 
 DEFAULT_BASE_URL = "https://otx.alienvault.com"
 SUBSCRIBED_PATH = "/api/v1/pulses/subscribed"
@@ -192,8 +192,7 @@ class OtxSource:
         self.max_page_bytes, self.page_seconds = max_page_bytes, page_seconds
         self._records = RecordRejecter("otx", on_reject)
         from wia_security.connectors.delivery.http import new_session
-        from .misp import _refuse_user_info
-        _refuse_user_info(base_url, "OTX")
+        refuse_user_info(base_url, "OTX")
         self.base_url = base_url.rstrip("/")
         self._origin = urlsplit(self.base_url)[:2]
         self.state_path = state_path

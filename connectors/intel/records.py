@@ -1,5 +1,6 @@
 """What the threat-intel sources do with a record: map it, check the result against the standard's
-schema, and hand what cannot be an event to the caller's `on_reject` (or raise), never drop it."""
+schema, and hand what cannot be an event to the caller's `on_reject` (or raise), never drop it; and the checks
+the sources share on their configuration."""
 from __future__ import annotations
 
 import time
@@ -8,7 +9,7 @@ from typing import Any, Callable
 from wia_security import jsonio
 from wia_security.connectors.base import Rejected
 from wia_security.connectors.delivery.policy import DeliveryPolicy
-from wia_security.errors import ConversionError, DeliveryError
+from wia_security.errors import ConfigError, ConversionError, DeliveryError
 
 _validator: Any = None
 
@@ -62,3 +63,15 @@ def over_budget(policy: DeliveryPolicy, started: float, delay: float, what: str,
                             f"Retry-After or the backoff), past the {policy.max_elapsed:g} s retry budget; last "
                             f"error: {str(cause)[:300]}", sink=sink, retryable=True,
                             retry_after=delay, status=getattr(cause, "status", None)) from None
+
+
+def refuse_user_info(url: str, product: str) -> None:
+    """A base URL with user info (`https://user:password@host`) is refused: the password would show in
+    reprs, errors and dead-letter records (`where`), and requests would send it as Basic auth in place of
+    the API key's own header."""
+    from urllib.parse import urlsplit
+
+    from wia_security.connectors import _redact
+    if "@" in urlsplit(url).netloc:
+        raise ConfigError(f"a {product} URL carries no user name or password; the API key goes in its own "
+                          "variable or option", key="url", source=_redact(url))
