@@ -220,7 +220,7 @@ def test_fetch_incidents_from_a_kafka_topic(integration, demisto, sample_events)
     import sys
     from pathlib import Path
     sys.path.append(str(Path(__file__).resolve().parents[1] / "servers"))  # after site-packages: tests/servers has modules named like packages (medallion, moto)
-    from tansu import start_tansu
+    from servers.tansu import start_tansu
     from confluent_kafka import Producer
     from wia_security.connectors import open_sink
     broker = start_tansu()

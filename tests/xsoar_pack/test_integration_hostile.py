@@ -213,7 +213,7 @@ def test_fetch_reports_a_kafka_tombstone_and_moves_on(integration, demisto):
     import sys
     from pathlib import Path
     sys.path.append(str(Path(__file__).resolve().parents[1] / "servers"))
-    from tansu import start_tansu
+    from servers.tansu import start_tansu
     events = alerts(3)
     broker = start_tansu()
     try:

@@ -224,7 +224,7 @@ def test_taxii_fetch_resumes_from_a_released_last_run(integration, demisto, feed
 @pytest.mark.parametrize("release", RELEASES)
 def test_kafka_fetch_resumes_from_released_partition_offsets(integration, demisto, sample_events, release):
     from confluent_kafka import Producer
-    from tansu import start_tansu
+    from servers.tansu import start_tansu
     state = _released_last_run(release, "kafka")
     broker = start_tansu()
     try:
