@@ -792,7 +792,9 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
             # A page of at most half the remembered ids: after a split, what was read of the page comes again
             # (from its first date_added) and must still be remembered to be skipped (an object can make more
             # than one event); a page of max_fetch objects (up to MAX_LIMIT) outgrew RECENT_IDS.
-            envelope, headers, round_trip = client.taxii_objects(taxii_after, min(limit, RECENT_IDS // 2), next_token)
+            # Each page asks for no more than the fetch still takes: a later page of max_fetch made up to twice it.
+            envelope, headers, round_trip = client.taxii_objects(taxii_after, min(limit - len(events), RECENT_IDS // 2),
+                                                                 next_token)
             objects = feed_list(envelope, "objects", "the TAXII server")
             # medallion (the OASIS reference server) sends only -First when a page holds one object.
             first, last_header = headers.get("X-TAXII-Date-Added-First"), headers.get("X-TAXII-Date-Added-Last")
@@ -824,7 +826,9 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
                 demisto.debug(f"{INTEGRATION_NAME}: {held[0]}{' or more' if held[1] else ''} TAXII object(s) added in the last "
                               f"{client.settle:g} s of the server's clock left for a later fetch (still settling)")
         else:
-            page = client.gateway_events(new_state.get("cursor"), limit)
+            # no more than the fetch still takes: the cursor moves past the whole page, so what a bigger page held
+            # past max_fetch would be made incidents beyond it (up to twice max_fetch when earlier events were skipped)
+            page = client.gateway_events(new_state.get("cursor"), limit - len(events))
             batch = feed_list(page, "events", "the gateway")
             nxt = page.get("next")
             more = bool(batch) and bool(nxt) and nxt != new_state.get("cursor")
