@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -366,9 +367,10 @@ class SplunkSoarSink(BatchingSink):
         container list as the answer, or carry the token header to wherever Location points."""
         from ..delivery.http_body import read_body
 
+        started = time.monotonic()          # the time bound counts from the request, as documented
         response = self.session.request(method, self.base_url + path, params=params, data=data, timeout=self.timeout,
                                         allow_redirects=False, stream=True)
-        read_body(response, max_bytes=self.max_answer_bytes, seconds=self.answer_seconds,
+        read_body(response, max_bytes=self.max_answer_bytes, seconds=self.answer_seconds, started=started,
                   what=f"Splunk SOAR {method} {path}", sink=self.name)
         return response
 

@@ -15,6 +15,8 @@ from wia_security.connectors.delivery import DeliveryPolicy
 from wia_security.connectors.soar.splunk_soar import SOAR_ANSWER_SECONDS, SOAR_MAX_ANSWER_BYTES, SplunkSoarSink
 from wia_security.connectors.soar.xsoar import XSOAR_ANSWER_SECONDS, XSOAR_MAX_ANSWER_BYTES, XsoarSink
 
+from splunk_soar_contract import Fault
+
 TOKEN = "soar-bounds-token-7f3a"
 ONCE = DeliveryPolicy(max_wait=0, max_attempts=1)
 SOAR_CREATED = json.dumps({"id": 5, "success": True, "artifacts": []}).encode()
@@ -72,3 +74,16 @@ def test_answers_within_the_bounds_are_read_as_before(product, body):
 def test_the_bounds_are_named_constants():
     assert SOAR_MAX_ANSWER_BYTES == XSOAR_MAX_ANSWER_BYTES == 64 * 1024 * 1024
     assert SOAR_ANSWER_SECONDS == XSOAR_ANSWER_SECONDS == 120.0
+
+
+@pytest.mark.parametrize("product", ["soar", "xsoar"])
+def test_the_answer_time_counts_from_the_request_not_from_the_first_byte(product, soar_server, xsoar_server):
+    # headers held back 2 s, then the whole body at once: 2 s in all is past a 1 s answer bound
+    server, path = (soar_server, "/rest/container") if product == "soar" else (xsoar_server, "/incidents/search")
+    body = {"id": 5, "success": True, "artifacts": []} if product == "soar" else {"total": 0, "data": []}
+    server.faults.append(Fault(200, body, delay=2.0, path_prefix=path))
+    cls = SplunkSoarSink if product == "soar" else XsoarSink
+    token = server.token if product == "soar" else server.api_key
+    report = _send_one(cls(server.url, token=token, delivery=ONCE, timeout=(10.0, 30.0), answer_seconds=1.0))
+    (rejected,) = report.failed
+    assert "the answer was still arriving after 1 s" in rejected.reason and rejected.retryable
