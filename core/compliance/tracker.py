@@ -177,7 +177,7 @@ class ComplianceTracker:
             "coverage_percent": round(100 * len(evidenced) / denominator, 1),
             "score_percent": round(100 * (len(evidenced) - len(attention)) / denominator, 1),
             "controls": controls,
-            "gaps": sorted(scope - set(evidenced)),
+            "gaps": _in_framework_order(scope - set(evidenced), fw.controls),
             **self._relevant_report(fid, set(evidenced)),
         }
 
@@ -209,3 +209,9 @@ class ComplianceTracker:
             },
             "frameworks": [self.framework_report(fid) for fid in self.framework_ids],
         }
+
+
+def _in_framework_order(ids: set[str], controls: dict[str, Any]) -> list[str]:
+    """The ids in the framework's own order (AC-2 before AC-10, as the catalogue lists them; sorting the text
+    put AC-10 first); any the catalogue does not list last, sorted."""
+    return [cid for cid in controls if cid in ids] + sorted(ids - controls.keys())

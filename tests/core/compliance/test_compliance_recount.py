@@ -205,7 +205,7 @@ def recount(events: list[dict], fid: str) -> dict[str, Any]:
             "score_percent": round(100 * (len(evidenced) - attention) / len(in_scope_ids), 1),
             "controls": {k: {**v, "status": "attention" if v["open_findings"] else "evidenced"}
                          for k, v in evidenced.items()},
-            "gaps": sorted(in_scope_ids - set(evidenced)),
+            "gaps": [c for c in framework(fid).controls if c in in_scope_ids - set(evidenced)],   # catalogue order
             "controls_relevant": len(relevant), "relevant": relevant}
 
 
