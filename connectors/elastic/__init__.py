@@ -430,7 +430,11 @@ def utc_day(timestamp: Any) -> str:
         offset = _OFFSET_STAMP.fullmatch(timestamp)
         day = _offset_day(*offset.groups()) if offset is not None else None
         if day is None:         # other spellings, errors: the full parse
-            return _dotted(parse_iso(timestamp).astimezone(timezone.utc))
+            try:
+                return _dotted(parse_iso(timestamp).astimezone(timezone.utc))
+            except OverflowError:       # valid RFC 3339, but the UTC day is before year 1 or after 9999
+                raise ValueError(f"timestamp {timestamp!r} is outside the years 0001-9999 in UTC: no daily "
+                                 "index can be named for it") from None
         return day
     ymd = match.group(1)
     day = _days.get(ymd)

@@ -97,7 +97,11 @@ def test_utc_day_of_offset_timestamps_is_the_full_parse_s_answer_or_error() -> N
     from wia_security.timeutil import parse_iso
 
     def by_parsing(value: str) -> str:
-        moment = parse_iso(value).astimezone(timezone.utc)
+        try:
+            moment = parse_iso(value).astimezone(timezone.utc)
+        except OverflowError:           # a UTC day before year 1 or after 9999: said as utc_day says it
+            raise ValueError(f"timestamp {value!r} is outside the years 0001-9999 in UTC: no daily index can be "
+                             "named for it") from None
         return f"{moment.year:04d}.{moment.month:02d}.{moment.day:02d}"
 
     rnd = random.Random(11)

@@ -249,7 +249,11 @@ def test_daily_index_day_is_the_utc_day_for_every_spelling_and_errors_stay_error
             return type(exc).__name__
 
     def by_parsing(value: Any) -> str:
-        moment = parse_iso(value).astimezone(timezone.utc)
+        try:
+            moment = parse_iso(value).astimezone(timezone.utc)
+        except OverflowError:           # a UTC day before year 1 or after 9999: said as utc_day says it
+            raise ValueError(f"timestamp {value!r} is outside the years 0001-9999 in UTC: no daily index can be "
+                             "named for it") from None
         return f"{moment.year:04d}.{moment.month:02d}.{moment.day:02d}"
 
     rnd = random.Random(5)

@@ -99,3 +99,18 @@ def test_emulator_an_id_over_512_bytes_fails_alone_not_its_whole_batch(kind: str
     [rejected] = report.failed
     assert rejected.event is events[2] and "514 bytes" in rejected.reason and "512" in rejected.reason
     assert not rejected.retryable
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+def test_emulator_a_timestamp_whose_utc_day_is_outside_years_1_to_9999_fails_alone_with_the_reason(
+        kind: str, osmem: str, caplog: pytest.LogCaptureFixture) -> None:
+    # Valid RFC 3339 (and valid WIA), but in UTC a day before 0001-01-01 or after 9999-12-31: no daily index.
+    # It failed as "OverflowError: date value out of range", logged as an encoding bug with its traceback.
+    events = unique_events(3, seed=36)
+    events[0]["timestamp"] = "9999-12-31T23:59:59-00:01"
+    events[1]["timestamp"] = "0001-01-01T00:00:00+00:01"
+    report = deliver(make_sink(kind, osmem), events)
+    assert report.delivered == 1 and len(report.failed) == 2
+    for rejected in report.failed:
+        assert "outside the years 0001-9999 in UTC" in rejected.reason and "OverflowError" not in rejected.reason
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
