@@ -48,6 +48,11 @@ log = logging.getLogger("wia_security.connectors.websocket_client")
 PROTOCOL_VERSION = "1.0"
 DEFAULT_INITIAL_BACKOFF = 0.5
 DEFAULT_MAX_BACKOFF = 30.0
+#: The client's own keepalive (websockets' ping): a gateway that answers no ping within DEFAULT_PING_TIMEOUT of
+#: one sent every DEFAULT_PING_INTERVAL seconds (a network cut, a NAT or proxy that dropped the flow without a
+#: FIN, a frozen process) is closed with 1011 and reconnected to, instead of read from for ever.
+DEFAULT_PING_INTERVAL = 20.0
+DEFAULT_PING_TIMEOUT = 20.0
 #: The gateway's default `max_message_size`; larger server messages close the connection (1009).
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 #: request_id of the subscribe message: an error carrying it means the subscription itself was refused.
@@ -172,7 +177,8 @@ class StreamClient:
                  on_gap: Callable[[dict[str, Any]], None] | None = None,
                  resume_from: tuple[str, int] | None = None, proxy: str | bool | None = True,
                  token_file: str | os.PathLike[str] | None = None,
-                 token_file_wait: float = TOKEN_FILE_WAIT_SECONDS) -> None:
+                 token_file_wait: float = TOKEN_FILE_WAIT_SECONDS, ping_interval: float = DEFAULT_PING_INTERVAL,
+                 ping_timeout: float = DEFAULT_PING_TIMEOUT) -> None:
         """`resume_from`: (stream_id, sequence) of the last event a consumer handled, as it persisted them from
         a StreamEvent: the first connection resumes there, so a restarted consumer gets what it missed, once.
         `proxy`: True (the default) takes it from the environment (HTTPS_PROXY, ALL_PROXY, ... and NO_PROXY, as
@@ -190,6 +196,12 @@ class StreamClient:
         remember_proxy_credentials(proxy if isinstance(proxy, str) else None)
         if token is not None and token_file is not None:
             raise ValueError("give token or token_file, not both")
+        for name, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                # None would turn the keepalive off: a dead gateway would then look like a quiet stream for ever
+                raise ValueError(f"{name} must be a number of seconds above 0, not {value!r}")
+        self.ping_interval = float(ping_interval)
+        self.ping_timeout = float(ping_timeout)
         self._token = token.reveal() if hasattr(token, "reveal") else token
         remember(self._token)
         self.token_file = os.fspath(token_file) if token_file is not None else None
@@ -330,6 +342,8 @@ class StreamClient:
                 server_delay = min(_retry_after(exc.response.headers.get("Retry-After")), self.max_backoff)
             except ConnectionClosed as exc:
                 self.stats.record_close(exc.rcvd.code if exc.rcvd else None)
+                # Said once per drop: a keepalive timeout (1011 sent, nothing received) left no line at all
+                log.info("stream connection to %s closed: %s", self.safe_url, exc)
                 if exc.sent is not None and exc.sent.code == 1009 and exc.rcvd_then_sent is not True:
                     # This client refused a message as too big: a resume would bring the same one back.
                     raise StreamError(f"the gateway sent a message larger than max_message_bytes "
@@ -451,7 +465,8 @@ class StreamClient:
         if self.client_id:
             headers["X-WIA-Client-ID"] = self.client_id
         kwargs: dict[str, Any] = {"additional_headers": headers, "open_timeout": self.open_timeout,
-                                  "max_size": self.max_message_bytes, "proxy": self.proxy}
+                                  "max_size": self.max_message_bytes, "proxy": self.proxy,
+                                  "ping_interval": self.ping_interval, "ping_timeout": self.ping_timeout}
         if self.proxy is True:
             remember_proxy_credentials()          # the environment's, as websockets reads them now
         if self.ssl is not None:
