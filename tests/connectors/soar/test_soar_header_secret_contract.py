@@ -47,3 +47,18 @@ def test_contract_a_clean_token_still_delivers(soar_server, xsoar_server, sample
             report = sink.send(sample_events[:1])
             report.merge(sink.flush())
         assert report.delivered == 1, report
+
+
+def test_contract_a_netrc_entry_for_the_soar_host_adds_no_basic_auth(soar_server, sample_events, tmp_path, monkeypatch):
+    # requests (trust_env) adds Basic auth from ~/.netrc or $NETRC to a request without auth of its own: SOAR
+    # would take the request as that user's, not the automation token's, and get that user's password
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1\nlogin admin\npassword netrc-password-5d1\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with SplunkSoarSink(soar_server.url, token=soar_server.token, playbook="local/wia_triage") as sink:
+        report = sink.send(sample_events[:1])
+        report.merge(sink.flush())
+        sink.find_container(sample_events[0]["id"])
+    assert report.delivered == 1
+    assert soar_server.requests and all("authorization" not in r.headers for r in soar_server.requests)
