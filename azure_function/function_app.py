@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,16 @@ FUNCTION_DELIVERY = {"max_wait": 0, "max_attempts": 3, "max_elapsed": 30}
 DEFAULT_TIME_BUDGET = 180.0
 #: events handed to the destination at a time, so the budget is checked between deliveries
 CHUNK_EVENTS = 100
+#: Seconds an HTTP request waits for the destination while another invocation of this worker uses it; then
+#: it is answered 503 + Retry-After naming every value (the HTTP front end gives up after 230 s).
+HTTP_SINK_WAIT = 60.0
 _runtime: dict[str, Any] = {}
+#: The worker runs invocations on a thread pool (Event Hub partitions, HTTP requests), all sharing one sink,
+#: which batches: what one invocation's send() buffered, another's flush() posted and reported, so the first
+#: found its own events unaccounted for and had them retried (ingested twice) or, on the last retry,
+#: dead-lettered although delivered. One invocation at a time uses the sink.
+_SINK_IN_USE = threading.Lock()
+_OPENING = threading.Lock()              # two invocations of a cold worker open one sink, not two
 
 
 def time_budget() -> float:
@@ -88,6 +98,11 @@ def _config_document() -> dict[str, Any]:
 
 def relay() -> Any:
     """The relay (destinations + a per-invocation dead letter), built once per worker process."""
+    with _OPENING:
+        return _open()
+
+
+def _open() -> Any:
     if "sink" not in _runtime:
         from wia_security.connectors.config import parse_config
         document = _config_document()      # Sentinel's credential masks its tokens itself (RedactedTokens)
@@ -125,13 +140,21 @@ class BlobDeadLetter:
         self.write()
 
 
-def _process(records: list[Any], deadletter: func.Out[str]) -> Any:
-    """(result, dead letter, relay); the dead letter is not written yet (`dead.write()`)."""
-    from wia_security.connectors.relay import Relay
+def _process(records: list[Any], deadletter: func.Out[str], wait: float) -> Any:
+    """(result, dead letter, relay); the dead letter is not written yet (`dead.write()`). Waits up to `wait`
+    seconds for the sink while another invocation uses it; past that every record is retried, not started."""
+    from wia_security.connectors.relay import Relay, SourceRecord, until
     dead = BlobDeadLetter(deadletter)
     runner = Relay(relay(), dead, chunk_events=CHUNK_EVENTS, on_reject=lambda r: log.warning(
         "rejected: %s", r.reason, extra={"where": r.where, "sink": r.sink}))
-    return runner.process(records), dead, runner
+    if not _SINK_IN_USE.acquire(timeout=max(0.0, wait)):
+        why = f"the destination was in use by another invocation of this worker for {max(0.0, wait):g}s"
+        busy = [SourceRecord(r.id, until(r.items, 0.0, why)) for r in records]   # none reaches the sink
+        return runner.process(busy), dead, runner
+    try:
+        return runner.process(records), dead, runner
+    finally:
+        _SINK_IN_USE.release()
 
 
 @app.function_name("eventhub_to_sentinel")
@@ -169,7 +192,7 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
         # The host moves the checkpoint past this batch after its last retry: every event on record.
         _dead_letter_unopened(exc, bodies, _attempt(context), deadletter)
         return
-    result, dead, runner = _process(records, deadletter)
+    result, dead, runner = _process(records, deadletter, stop_at - time.monotonic())
     retry = result.retry
     if retry:
         attempt, allowed = _attempt(context), _allowed(context)
@@ -229,7 +252,7 @@ def http_to_sentinel(req: func.HttpRequest, deadletter: func.Out[str]) -> func.H
         return _json(413 if exc.too_large else 400, {"error": f"unreadable gzip body: {exc.reason}"})
     records = [SourceRecord(str(i), [item]) for i, item in enumerate(iter_items(lines, "request"))]
     try:
-        result, dead, _ = _process(records, deadletter)
+        result, dead, _ = _process(records, deadletter, HTTP_SINK_WAIT)
         dead.write()
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
