@@ -68,3 +68,29 @@ def test_a_taxii_fetch_never_makes_more_incidents_than_max_fetch(integration, de
             got += _ids(demisto)
             state = demisto.last_run
     assert sorted(got) == sorted(e["id"] for e in events) and len(got) == len(events)
+
+
+# -- test-module answers 'ok' only when fetching would work -----------------------------------------------------
+def test_test_module_refuses_a_max_fetch_every_fetch_would_refuse(integration, demisto, gateway):
+    params = dict(_params(gateway, 3), isFetch=True, max_fetch="fifty")
+    (entry,) = run_command(integration, demisto, "test-module", params=params)
+    assert entry["Type"] == 4 and "Maximum number of incidents per fetch must be a whole number" in entry["Contents"]
+    assert run_command(integration, demisto, "test-module", params=dict(params, isFetch=False)) == ["ok"]
+    assert run_command(integration, demisto, "test-module", params=dict(params, max_fetch="50")) == ["ok"]
+
+
+def test_test_module_refuses_an_answer_that_is_not_the_sources(integration, demisto):
+    """A URL answering 200 with JSON of another shape (another service, a health page) was 'ok', and every fetch
+    then read it as an empty page: no incident, no error. The gateway's feed always holds 'events'. (A TAXII
+    envelope may leave 'objects' out, so a TAXII answer is checked as a fetch checks it: 'objects' an array if there.)"""
+    from intel_http import Fault
+    from wia_gateway_feed import GatewayFeed
+    with GatewayFeed(token="t0ken-of-the-feed") as feed:
+        params = {"url": feed.url, "source_type": "gateway", "credentials": {"identifier": "", "password": "t0ken-of-the-feed"}}
+        feed.faults.append(Fault(200, {"status": "up"}, path_prefix="/v1/events"))
+        (entry,) = run_command(integration, demisto, "test-module", params=params)
+        assert entry["Type"] == 4 and "the gateway answered a JSON dict without a 'events' array" in entry["Contents"]
+        assert run_command(integration, demisto, "test-module", params=params) == ["ok"]
+        feed.faults.append(Fault(200, {"status": "up"}, path_prefix="/v1/events"))
+        (entry,) = run_command(integration, demisto, "fetch-incidents", params=params, last_run={"cursor": "0"})
+        assert entry["Type"] == 4 and "without a 'events' array" in entry["Contents"] and demisto.last_run == {"cursor": "0"}

@@ -736,11 +736,13 @@ def events_from_stix(objects: list[dict[str, Any]], stix_content: str,
     return events
 
 
-def feed_list(body: Any, key: str, who: str) -> list[Any]:
+def feed_list(body: Any, key: str, who: str, required: bool = False) -> list[Any]:
     """The `key` array of a source's answer; an answer of another shape is an error, so the last-run
-    state does not move past what could not be read."""
+    state does not move past what could not be read. `required`: the key must be there (the gateway's feed always
+    sends it; a TAXII envelope leaves `objects` out when there are none), else an answer from something other than
+    the source (a health page, another service's JSON) read as an empty page: test-module 'ok', no incident ever."""
     items = body.get(key) if isinstance(body, dict) else None
-    if not isinstance(body, dict) or not isinstance(items, (list, type(None))):
+    if not isinstance(body, dict) or not isinstance(items, (list, type(None))) or (required and items is None):
         raise DemistoException(f"{who} answered a JSON {type(body).__name__} without a {key!r} array")
     return items or []
 
@@ -829,7 +831,7 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
             # no more than the fetch still takes: the cursor moves past the whole page, so what a bigger page held
             # past max_fetch would be made incidents beyond it (up to twice max_fetch when earlier events were skipped)
             page = client.gateway_events(new_state.get("cursor"), limit - len(events))
-            batch = feed_list(page, "events", "the gateway")
+            batch = feed_list(page, "events", "the gateway", required=True)
             nxt = page.get("next")
             more = bool(batch) and bool(nxt) and nxt != new_state.get("cursor")
             if nxt:
@@ -929,16 +931,22 @@ def taxii_ids_at_instant(previous: str | None, kept: list[str], position: str,
 ''' COMMAND FUNCTIONS '''
 
 
-def test_module(client: Client) -> str:
-    """Reads one page from the source: proves the URL, the credentials and the TLS settings."""
+def test_module(client: Client, params: dict[str, Any] | None = None) -> str:
+    """Reads one page from the source as a fetch reads it: proves the URL, the credentials and the TLS settings, and
+    that the answer is the source's (a JSON answer of another shape fails every fetch). With Fetch incidents ticked,
+    the fetch's own parameters are checked too: 'ok' would otherwise be followed by every fetch failing."""
+    params = params or {}
     if client.source_type != "kafka" and (client.client_certificate or client.client_key):
         raise DemistoException("the Kafka client certificate parameter applies to Kafka sources over TLS only; clear it")
+    if boolean_arg(params.get("isFetch", False), "Fetch incidents"):
+        positive_int(params.get("max_fetch"), "Maximum number of incidents per fetch", DEFAULT_MAX_FETCH)
     if client.source_type == "taxii":
-        client.taxii_objects(None, 1)
+        envelope, _, _ = client.taxii_objects(None, 1)
+        feed_list(envelope, "objects", "the TAXII server")
     elif client.source_type == "kafka":
         client.kafka_messages({}, 1)
     else:
-        client.gateway_events(None, 1)
+        feed_list(client.gateway_events(None, 1), "events", "the gateway", required=True)
     return "ok"
 
 
@@ -1089,7 +1097,7 @@ def main() -> None:  # pragma: no cover - exercised through the tests' demistomo
                         settle=settle_param(params.get("settle")))
         client.redact = redact
         if command == "test-module":
-            return_results(test_module(client))
+            return_results(test_module(client, params))
         elif command == "fetch-incidents":
             state, incidents = fetch_incidents(client, demisto.getLastRun() or {},
                                                positive_int(params.get("max_fetch"), "Maximum number of incidents per fetch",
