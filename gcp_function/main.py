@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,15 @@ for path in (HERE / "vendor", HERE):
 import functions_framework  # noqa: E402
 
 _runtime: dict[str, Any] = {}
+#: functions-framework serves requests on gunicorn threads, and with `--concurrency` above 1 an instance takes
+#: several at once, all sharing its one sink (which batches: one request's flush() posted and reported what another
+#: had buffered) and, before, one relay (whose hold-back one request set for another: a last attempt's invalid event
+#: was held back and lost). One request at a time uses the sink; each has its own relay.
+_SINK_IN_USE = threading.Lock()
+_OPENING = threading.Lock()              # two requests of a cold instance open one sink, not two
+#: Seconds a request waits for the sink while another request of this instance uses it; then every value is
+#: retried (Pub/Sub redelivers; the HTTP function answers 503), or on a last delivery attempt dead-lettered.
+SINK_WAIT_SECONDS = 60.0
 ENV_MAX_DELIVERY_ATTEMPTS = "WIA_PUBSUB_MAX_DELIVERY_ATTEMPTS"
 
 
@@ -150,20 +160,37 @@ def _config_document() -> dict[str, Any]:
     return {"destinations": {"scc": destination}}
 
 
+def sink() -> Any:
+    """The destinations, opened once per instance."""
+    with _OPENING:
+        if "sink" not in _runtime:
+            from wia_security.connectors.config import parse_config
+            document = _config_document()
+            document.setdefault("delivery", {"max_wait": 0, "max_attempts": 3, "max_elapsed": 30})
+            config = parse_config(document, source="environment")
+            _runtime["sink"] = config.open()
+            log.info("configured", extra={"destinations": [d.name for d in config.destinations]})
+        return _runtime["sink"]
+
+
 def relay() -> Any:
-    """The relay (destinations + log dead letter), built once per instance."""
-    if "relay" not in _runtime:
-        from wia_security.connectors.config import parse_config
-        from wia_security.connectors.relay import Relay
-        document = _config_document()
-        document.setdefault("delivery", {"max_wait": 0, "max_attempts": 3, "max_elapsed": 30})
-        config = parse_config(document, source="environment")
-        sink = config.open()
-        _runtime["relay"] = Relay(sink, _parted_dead_letter(log), on_reject=lambda r: log.warning(
-            "rejected: %s", r.reason, extra={"where": r.where, "sink": r.sink}))
-        _runtime["sink"] = sink
-        log.info("configured", extra={"destinations": [d.name for d in config.destinations]})
-    return _runtime["relay"]
+    """A relay for one request (its own hold-back state and dead letter) over the instance's sink."""
+    from wia_security.connectors.relay import Relay
+    return Relay(sink(), _parted_dead_letter(log), on_reject=lambda r: log.warning(
+        "rejected: %s", r.reason, extra={"where": r.where, "sink": r.sink}))
+
+
+def _process(runner: Any, records: list[Any], hold_back: Any = None) -> Any:
+    """`runner.process(records)` while no other request of this instance uses the sink; after waiting
+    SINK_WAIT_SECONDS for it, every record is retried, not started (none reaches the sink)."""
+    from wia_security.connectors.relay import SourceRecord, until
+    if not _SINK_IN_USE.acquire(timeout=SINK_WAIT_SECONDS):
+        why = f"the destination was in use by another request of this instance for {SINK_WAIT_SECONDS:g}s"
+        return runner.process([SourceRecord(r.id, until(r.items, 0.0, why)) for r in records], hold_back=hold_back)
+    try:
+        return runner.process(records, hold_back=hold_back)
+    finally:
+        _SINK_IN_USE.release()
 
 
 @functions_framework.cloud_event
@@ -200,7 +227,7 @@ def pubsub_to_scc(cloud_event: Any) -> None:
     last = attempt is not None and limit is not None and attempt >= limit
     held = attempt is not None and limit is not None and not last
     runner = relay()
-    result = runner.process([SourceRecord(message_id, items)], hold_back=(lambda _: True) if held else None)
+    result = _process(runner, [SourceRecord(message_id, items)], hold_back=(lambda _: True) if held else None)
     if result.retry and last:
         runner.give_up(result, f"gave up on delivery attempt {attempt} ({ENV_MAX_DELIVERY_ATTEMPTS}={limit}, "
                                "the dead-letter policy's last)", lambda _: payload, lambda _: name)
@@ -226,7 +253,7 @@ def http_to_scc(request: Any) -> Any:
         return _json(413 if exc.too_large else 400, {"error": f"unreadable gzip body: {exc.reason}"})
     records = [SourceRecord(str(i), [item]) for i, item in enumerate(iter_items(lines, "request"))]
     try:
-        result = relay().process(records)
+        result = _process(relay(), records)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return _json(500, {"error": "the function is misconfigured; see its logs"})
