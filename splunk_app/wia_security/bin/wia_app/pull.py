@@ -63,6 +63,12 @@ STORED_PAST_MARK = "the stored position (added_after"
 #: Most event ids a TAXII position keeps as read at its instant (`ids_at_added_after`, TaxiiSource.pages): with the
 #: checkpoint's 20,000 remembered ids, a checkpoint holds at most 40,000 event ids (about 1.6 MB with UUID ids).
 MAX_IDS_AT_INSTANT = 20_000
+#: Most bytes of one TAXII or gateway answer (a page). Past it the run ends naming page_size: read whole, a server or
+#: proxy sending without end filled the memory of splunkd's host.
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+#: Most seconds one answer may take to arrive whole. The socket timeout bounds each read only: a server sending a byte
+#: every few seconds held the run, and so the input (Splunk starts no new run while one is going), for ever.
+MAX_ANSWER_SECONDS = 300.0
 
 
 class SourceError(Exception):
@@ -122,7 +128,8 @@ class HttpSource:
             started = time.monotonic()
             with urllib.request.urlopen(request, timeout=self.timeout, context=self._ssl) as response:
                 self.round_trip = timedelta(seconds=time.monotonic() - started)
-                return json.loads(response.read().decode("utf-8") or "{}"), response.headers
+                body = _read_bounded(response, _redact(url), started)
+                return json.loads(body.decode("utf-8") or "{}"), response.headers
         except urllib.error.HTTPError as exc:
             retryable = exc.code in (408, 429) or exc.code >= 500
             reason = f"source answered {exc.code} {exc.reason}"
@@ -737,6 +744,24 @@ def open_source(url: str, **options: Any) -> HttpSource:
         raise SourceError(f"unknown source scheme {scheme!r}; use one of: " + ", ".join(f"{s}+https://..." for s in SOURCES),
                           url=_redact(url))
     return SOURCES[scheme](url, **options)
+
+
+def _read_bounded(response: Any, where: str, started: float) -> bytes:
+    """The answer's body, at most MAX_ANSWER_BYTES and arriving within MAX_ANSWER_SECONDS of `started`
+    (time.monotonic()). Too big: a SourceError not retried (the same page is as big next time); too slow: retried."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if time.monotonic() - started > MAX_ANSWER_SECONDS:
+            raise SourceError(f"the source's answer was still arriving after {MAX_ANSWER_SECONDS:g} s ({size:,} bytes so "
+                              "far)", url=where, retryable=True)
+        chunk = response.read1(65_536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise SourceError(f"the source's answer is over {MAX_ANSWER_BYTES:,} bytes: lower page_size", url=where)
+        chunks.append(chunk)
 
 
 def _retry_after(value: str | None) -> float | None:
