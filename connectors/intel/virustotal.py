@@ -140,6 +140,26 @@ def summarize(kind: str, value: str, obj_id: str, attributes: dict[str, Any]) ->
     return {k: v for k, v in out.items() if v is not None}
 
 
+def occupied_path(event: dict[str, Any]) -> str | None:
+    """The JSON path where the verdict would overwrite a producer's value, or None when it can go in.
+    meta, meta.custom and meta.custom.enrichment must be objects (or absent); meta.custom.enrichment.virustotal
+    absent or a verdict of ours (a re-enrichment replaces it). The schema lets meta.custom hold anything, so
+    a valid event can carry `"enrichment": "by-upstream"` (it crashed enrich_all: the enrich command died,
+    and forward delivered the whole batch unenriched) or its own `virustotal` object (it was overwritten)."""
+    node: Any = event
+    path = ""
+    for key in ("meta", "custom", "enrichment"):
+        if key not in node:
+            return None
+        node, path = node[key], f"{path}/{key}"
+        if not isinstance(node, dict):
+            return path
+    mine = node.get(PROVIDER)
+    if mine is None or (isinstance(mine, dict) and mine.get("provider") == PROVIDER and "status" in mine):
+        return None
+    return f"{path}/{PROVIDER}"
+
+
 def _client_class(vt: Any) -> type:
     """vt.Client whose GETs do not follow redirects. vt-py sends the key as a session header (X-Apikey),
     which aiohttp sends on to wherever a redirect points, another host included; the lookups this module
@@ -192,6 +212,8 @@ class VirusTotalEnricher:
         self.quota_blocked_until = 0.0
         self.quota_blocks = 0          # backoffs in a row that ended with the quota still exceeded
         self.requests = 0
+        self.unplaced = 0                  # events passed on unenriched: see occupied_path
+        self.unplaced_paths: list[str] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="vt-enricher", daemon=True)
         self._thread.start()
@@ -307,6 +329,17 @@ class VirusTotalEnricher:
         for event in events:
             pairs = observables(event)
             if not pairs:
+                out.append(event)
+                continue
+            taken = occupied_path(event)
+            if taken is not None:
+                # The producer's own value sits where the verdict goes: delivered as it came (nothing of the
+                # producer's overwritten, no quota spent), counted and named once per path.
+                self.unplaced += 1
+                if taken not in self.unplaced_paths:
+                    self.unplaced_paths.append(taken)
+                    log.warning("VirusTotal enrichment left out: %s of event %s is the producer's own value, "
+                                "not overwritten", taken, str(event.get("id"))[:80])
                 out.append(event)
                 continue
             found, missing = [], []

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         enricher.close()
         return fail(f"{args.out}: {exc.strerror or exc}")
     written = 0
-    degraded = Degraded()
+    degraded = Degraded(enricher)
     try:
         batch: list[dict[str, Any]] = []
         for event in _file_events(args.paths, problems, args.lenient):
@@ -88,32 +88,45 @@ def run(args: argparse.Namespace) -> int:
         print(f"wia-security: {line}", file=sys.stderr)
     print(f"{counted(written, 'event')} written; {counted(enricher.requests, 'VirusTotal request')}, "
           f"{counted(enricher.cache.hits, 'cache hit')}; circuit {enricher.breaker.state}", file=sys.stderr)
-    if degraded.events:
+    for line in degraded.lines():
         # Exit status stays 0 (enrichment never fails a run), so say why reputations are missing: a wrong
         # key or --vt-url otherwise looks like a quiet success.
-        print(f"wia-security: {degraded.line()}", file=sys.stderr)
+        print(f"wia-security: {line}", file=sys.stderr)
     return 1 if problems else 0
 
 
 @dataclass
 class Degraded:
-    """Events whose VirusTotal lookups were not all made, and the first distinct reasons why."""
+    """Events whose VirusTotal lookups were not all made, and the first distinct reasons why; and the events the
+    enricher passed on unenriched because the producer's own value holds the verdict's place (its `unplaced`)."""
+    enricher: Any = None
     events: int = 0
     notes: list[str] = field(default_factory=list)
 
     def add(self, event: dict[str, Any]) -> None:
-        verdict = ((event.get("meta") or {}).get("custom") or {}).get("enrichment", {}).get("virustotal") or {}
-        if verdict.get("status", "complete") == "complete":
+        verdict: Any = event
+        for key in ("meta", "custom", "enrichment", "virustotal"):   # any of them may be the producer's own value
+            verdict = verdict.get(key) if isinstance(verdict, dict) else None
+        if not isinstance(verdict, dict) or verdict.get("provider") != "virustotal" \
+                or verdict.get("status", "complete") == "complete":
             return
         self.events += 1
         for note in verdict.get("notes") or []:
             if note not in self.notes and len(self.notes) < MAX_NOTES:
                 self.notes.append(note)
 
-    def line(self) -> str:
-        """What standard error says about them (enrich, forward --enrich)."""
-        return (f"{counted(self.events, 'event')} not fully checked on VirusTotal "
-                f"(meta.custom.enrichment.virustotal.not_checked lists them): {'; '.join(self.notes)}")
+    def lines(self) -> list[str]:
+        """What standard error says about them (enrich, forward --enrich): nothing when all went well."""
+        lines = []
+        if self.events:
+            lines.append(f"{counted(self.events, 'event')} not fully checked on VirusTotal "
+                         f"(meta.custom.enrichment.virustotal.not_checked lists them): {'; '.join(self.notes)}")
+        unplaced = getattr(self.enricher, "unplaced", 0)
+        if unplaced:
+            paths = ", ".join(self.enricher.unplaced_paths[:MAX_NOTES])
+            lines.append(f"{counted(unplaced, 'event')} not enriched: the producer's own value is at {paths} "
+                         "(left as it was)")
+        return lines
 
 
 def _write(events: list[dict[str, Any]], out: Any, degraded: Degraded) -> int:

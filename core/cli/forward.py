@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         from wia_security.connectors.intel.virustotal import EnrichingSink
 
         from .enrich import Degraded          # here: enrich imports report, which imports this module
-        degraded = Degraded()
+        degraded = Degraded(enricher)
         # closing the sink closes the enricher too; _Checked sees each event as enriched, before delivery
         sink = EnrichingSink(_Checked(sink, degraded), enricher)
     batch_size = args.batch_size or settings.get("batch_size") or DEFAULT_BATCH_SIZE
@@ -233,8 +233,8 @@ class _Checked:
 def _say_degraded(degraded: Degraded | None) -> None:
     """As `enrich` does: enrichment never fails a run, so a wrong $VT_API_KEY or $VT_API_URL would otherwise
     look like a quiet success (every event delivered unchecked, stderr saying only 'circuit open')."""
-    if degraded is not None and degraded.events:
-        print(f"wia-security: {degraded.line()}", file=sys.stderr)
+    for line in degraded.lines() if degraded is not None else []:
+        print(f"wia-security: {line}", file=sys.stderr)
 
 
 class _Echoing:
