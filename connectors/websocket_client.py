@@ -231,6 +231,8 @@ class StreamClient:
         self._request_seq = 0
         self._resume_sent = False
         self._subscribed_here = False             # this connection's `subscribed` reply has arrived
+        self._ever_subscribed = False             # some connection's subscription was answered: the URL is right
+        self._unanswered = False                  # this connection's subscription got no answer in open_timeout
         # The gateway's limits for this connection's messages, from its `subscribed` reply's config
         self._server_max_message: int | None = None
         self._pacer: RequestPacer | None = None
@@ -264,6 +266,8 @@ class StreamClient:
             server_delay = 0.0
             reconnect_allowed = True
             subscribed_at: float | None = None
+            self._unanswered = False
+            watchdog: asyncio.TimerHandle | None = None
             try:
                 async with self._connect() as ws:
                     if self._closing:
@@ -271,11 +275,13 @@ class StreamClient:
                         # going on would read (and yield) events for ever after it.
                         return
                     self._ws = ws
-                    refusals = 0
                     self.stats.connects += 1
                     if self.stats.connects > 1:
                         self.stats.reconnects += 1
                     await ws.send(json.dumps(self._subscribe_message()))
+                    # A WebSocket server that is not the gateway (another service at a wrong URL, an echo) answered
+                    # no subscription and the client waited on it for ever, a quiet stream.
+                    watchdog = asyncio.get_running_loop().call_later(self.open_timeout, self._no_reply, ws)
                     async for raw in ws:
                         msg = self._decode(raw)
                         if msg is None:
@@ -290,6 +296,9 @@ class StreamClient:
                             # Not a reset by itself: a server (or a proxy) closing right after the reply would
                             # be asked again within initial_backoff for ever, max_attempts never reached.
                             subscribed_at = time.monotonic()
+                            watchdog.cancel()
+                            refusals = 0
+                            self._ever_subscribed = True
                             self._on_subscribed(msg)
                         elif action == "close":
                             # Capped: a server asking for hours (misconfigured or hostile) must not park the client.
@@ -332,7 +341,7 @@ class StreamClient:
                 log.warning("stream handshake at %s refused with HTTP %s", self.safe_url, status)
                 if status in PERMANENT_HANDSHAKE_STATUSES:
                     refusals += 1
-                    allowed = PERMANENT_REFUSALS_AFTER_CONNECT if self.stats.connects else PERMANENT_REFUSALS_FIRST
+                    allowed = PERMANENT_REFUSALS_AFTER_CONNECT if self._ever_subscribed else PERMANENT_REFUSALS_FIRST
                     if refusals >= allowed:
                         raise StreamError(f"the stream handshake at {self.safe_url} was answered HTTP {status} "
                                           f"{refusals} times in a row: not the gateway's stream endpoint (its path "
@@ -379,6 +388,8 @@ class StreamClient:
             except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
                 log.info("stream connection failed: %s", exc)
             finally:
+                if watchdog is not None:
+                    watchdog.cancel()
                 self._ws = None
                 self._pacer = None
                 for future in self._pending.values():
@@ -387,6 +398,14 @@ class StreamClient:
                 self._pending.clear()
             if self._closing:
                 return
+            if self._unanswered:
+                refusals += 1
+                log.warning("stream: %s accepted the WebSocket but did not answer the subscription within %g s",
+                            self.safe_url, self.open_timeout)
+                if refusals >= (PERMANENT_REFUSALS_AFTER_CONNECT if self._ever_subscribed else PERMANENT_REFUSALS_FIRST):
+                    raise StreamError(f"{self.safe_url} accepted the WebSocket but did not answer the subscription "
+                                      f"within {self.open_timeout:g} s, {refusals} times in a row: not the gateway's "
+                                      "stream endpoint (its path is /v1/stream)?")
             if subscribed_at is not None and time.monotonic() - subscribed_at >= self.max_backoff:
                 attempt = 0                              # a quiet stream that stayed up is a working one too
             if not self.reconnect or not reconnect_allowed:
@@ -398,6 +417,11 @@ class StreamClient:
                 await asyncio.wait_for(self._closed.wait(), self.reconnect_delay(attempt, server_delay))
             except asyncio.TimeoutError:
                 pass
+
+    def _no_reply(self, ws: ClientConnection) -> None:
+        """The subscription got no answer within open_timeout: the connection is closed and counted as a refusal."""
+        self._unanswered = True
+        asyncio.ensure_future(ws.close(1000, "no reply to the subscription"))
 
     def reconnect_delay(self, attempt: int, server_delay: float = 0.0) -> float:
         """Seconds to wait before reconnect `attempt` (1-based). The jitter added to a server's delay is drawn

@@ -144,3 +144,29 @@ def test_a_busy_answer_is_retried_until_max_attempts(status):
                     pass
     asyncio.run(asyncio.wait_for(run(), 20))
     assert len(handshakes) == 9
+
+
+def test_a_websocket_server_that_answers_no_subscription_ends_the_stream_after_a_few_tries():
+    """Another service's WebSocket endpoint at a wrong URL (here an echo server) accepts the connection and never
+    answers the subscription: the client waited on it for ever, a quiet stream. Now each connection gets
+    open_timeout for the answer and, as for a 404, PERMANENT_REFUSALS_FIRST of them in a row end the stream."""
+    connections: list[int] = []
+
+    async def echo(ws) -> None:
+        connections.append(1)
+        async for message in ws:
+            await ws.send(message)
+
+    async def run() -> str:
+        async with serve(echo, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = StreamClient(f"ws://127.0.0.1:{port}/echo", token="t" * 20, open_timeout=0.5,
+                                  initial_backoff=0.01, max_backoff=0.05)
+            with pytest.raises(StreamError) as info:
+                await asyncio.wait_for(anext(client.events()), 20)      # before: still waiting at this timeout
+            return str(info.value)
+    message = asyncio.run(run())
+    assert message == (f"ws://127.0.0.1:{message.split(':')[2].split('/')[0]}/echo accepted the WebSocket but did not "
+                       "answer the subscription within 0.5 s, 3 times in a row: not the gateway's stream endpoint (its "
+                       "path is /v1/stream)?")
+    assert len(connections) == PERMANENT_REFUSALS_FIRST == 3
