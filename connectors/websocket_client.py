@@ -233,6 +233,7 @@ class StreamClient:
         self._subscribed_here = False             # this connection's `subscribed` reply has arrived
         self._ever_subscribed = False             # some connection's subscription was answered: the URL is right
         self._unanswered = False                  # this connection's subscription got no answer in open_timeout
+        self._no_reply_close: asyncio.Future | None = None
         # The gateway's limits for this connection's messages, from its `subscribed` reply's config
         self._server_max_message: int | None = None
         self._pacer: RequestPacer | None = None
@@ -421,7 +422,8 @@ class StreamClient:
     def _no_reply(self, ws: ClientConnection) -> None:
         """The subscription got no answer within open_timeout: the connection is closed and counted as a refusal."""
         self._unanswered = True
-        asyncio.ensure_future(ws.close(1000, "no reply to the subscription"))
+        # Kept: the event loop holds tasks weakly, and one collected before it ran would leave the connection open
+        self._no_reply_close = asyncio.ensure_future(ws.close(1000, "no reply to the subscription"))
 
     def reconnect_delay(self, attempt: int, server_delay: float = 0.0) -> float:
         """Seconds to wait before reconnect `attempt` (1-based). The jitter added to a server's delay is drawn
