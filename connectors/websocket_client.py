@@ -15,10 +15,13 @@ sequence, so `events()` yields each at most once and in order. What cannot be re
 gateway restarted, or the buffer no longer reaches back) is reported in `gaps` and to `on_gap`;
 backfill those from `GET /v1/events`. A consumer that persists (item.stream_id, item.sequence) of each event
 it handled starts again where it stopped with `StreamClient(..., resume_from=(stream_id, sequence))`.
-A 401/403 at the handshake is not retried (StreamAuthError), nor is
-a gateway certificate that does not verify or a redirect from wss:// to ws:// (StreamError); a 400, 404, 405
-or 426 (a wrong URL, a proxy without WebSocket support) ends in StreamError after a few tries
-(PERMANENT_HANDSHAKE_STATUSES).
+A 401/403 at the handshake is not retried (StreamAuthError; with `token_file=` a 401 waits for the file to hold
+another token, so a rotation goes on without a restart), nor is a gateway certificate that does not verify, a
+redirect from wss:// to ws:// or an HTTP proxy refusing the tunnel (403, 407: StreamError); a 400, 404, 405 or
+426 (a wrong URL, a proxy without WebSocket support), or a WebSocket server that does not answer the
+subscription, ends in StreamError after a few tries (PERMANENT_HANDSHAKE_STATUSES). The client's position is its
+last event's or heartbeat's sequence; its own keepalive (ping_interval, ping_timeout) leaves a dead peer; publish()
+keeps to the limits the gateway's `subscribed` reply states (message size, messages per second).
 Built on `websockets` (the asyncio API).
 """
 from __future__ import annotations
