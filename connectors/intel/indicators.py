@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Any, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 KINDS = ("file", "url", "domain", "ip")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -105,11 +105,35 @@ def _candidates(event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         yield "domain", _get(event, "context", "network", side, "hostname")
 
 
+def lookup_value(kind: str, raw: Any) -> str | None:
+    """The value to send out for lookup: `normalize`'s, and also
+    - an internationalized domain name in its ASCII (punycode) form, as DNS and VirusTotal know it
+      (`bücher.de` -> `xn--bcher-kva.de`; it was never looked up, and not listed as unchecked either);
+    - an IPv6 address without its zone (`%eth0`: this machine's interface name, meaningless elsewhere; it
+      went out in the request path and the lookup answered "not found");
+    - a URL without its user info and fragment: credentials (`http://user:password@host/`) and tokens after
+      `#` (an OAuth implicit grant's access_token) were handed to a third party, and are not part of the
+      resource a reputation is about (a fragment never leaves the browser); scheme and host lowercased."""
+    if kind == "domain" and isinstance(raw, str) and not raw.isascii():
+        try:
+            raw = raw.strip().rstrip(".").encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    if kind == "ip" and isinstance(raw, str) and "%" in raw:
+        raw = raw.split("%", 1)[0]
+    value = normalize(kind, raw)
+    if kind == "url" and value is not None:
+        parts = urlsplit(value)
+        host = parts.netloc.rpartition("@")[2].lower()
+        value = urlunsplit((parts.scheme.lower(), host, parts.path, parts.query, ""))
+    return value
+
+
 def observables(event: dict[str, Any]) -> list[tuple[str, str]]:
     """Distinct (kind, value) pairs worth looking up, in the order they appear in the event."""
     seen: dict[tuple[str, str], None] = {}
     for kind, raw in _candidates(event):
-        value = normalize(kind, raw)
+        value = lookup_value(kind, raw)
         if value is not None and not _internal_name(kind, value):
             seen.setdefault((kind, value), None)
     return list(seen)
