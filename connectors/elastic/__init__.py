@@ -54,6 +54,10 @@ MAX_ID_BYTES = 512
 #: about 3.2e17 by the end of year 9999, so every RFC 3339 instant has one.
 MAX_EXTERNAL_VERSION = 2 ** 63 - 1
 NAMINGS = ("daily", "datastream")
+#: Index names are at most 255 bytes; the longest suffix the sink adds is "-endpoint_event-YYYY.MM.DD" (26).
+MAX_INDEX_PREFIX_BYTES = 255 - len("-endpoint_event-YYYY.MM.DD")
+#: Characters an index name may not hold (Elasticsearch and OpenSearch's create-index rules).
+_INDEX_NAME_FORBIDDEN = re.compile(r'[\\/*?"<>| ,#:]')
 #: Per-item error types that mean "try again later" even when the status says otherwise.
 RETRYABLE_ITEM_ERRORS = frozenset({"es_rejected_execution_exception", "rejected_execution_exception",
                                    "unavailable_shards_exception", "circuit_breaking_exception",
@@ -85,6 +89,13 @@ class ElasticSink(BatchingSink):
             raise ConfigError(f"unknown format {format!r}; known: {', '.join(sorted(FORMATS))}", key="format")
         if index != index.lower() or not index or index.startswith(("-", "_", "+")):
             raise ConfigError("an index prefix is lower case and does not start with -, _ or +", key="index")
+        if _INDEX_NAME_FORBIDDEN.search(index) or index in (".", ".."):
+            # the server would refuse every event's index item by item (invalid_index_name_exception)
+            raise ConfigError(f"an index prefix holds none of \\ / * ? \" < > | , # : or a space, and is not . or ..; "
+                              f"got {index!r}", key="index")
+        if len(index.encode("utf-8")) > MAX_INDEX_PREFIX_BYTES:
+            raise ConfigError(f"an index prefix is at most {MAX_INDEX_PREFIX_BYTES} bytes (index names are at most "
+                              "255, with -<type>-YYYY.MM.DD after it)", key="index")
         parts = urlsplit(url)
         super().__init__(name=name or f"{self.flavor}:{parts.hostname}:{parts.port or 9200}",
                          delivery=delivery, dead_letter=dead_letter, sleep=sleep)

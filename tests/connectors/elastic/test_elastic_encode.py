@@ -12,6 +12,7 @@ import pytest
 from strategies import event_dicts
 from wia_security import convert, jsonio
 from wia_security.connectors.elastic import ElasticSink, OpenSearchSink, event_version, utc_day
+from wia_security.errors import ConfigError
 
 
 def sink(**options: Any) -> ElasticSink:
@@ -190,3 +191,17 @@ def test_daily_index_names_have_four_year_digits_for_years_before_1000(stamp: st
     # strftime's %Y gives "1.01.01" for year 1 on glibc: an index name out of the YYYY.MM.DD pattern
     assert utc_day(stamp) == day
     assert sink().index_for({"type": "alert", "timestamp": stamp}) == f"wia-security-alert-{day}"
+
+
+@pytest.mark.parametrize("prefix", ["soc:a", "soc a", "soc,a", "soc#a", "soc*", "a/b", "a\\b", "a?b", 'a"b', "a<b",
+                                    "a>b", "a|b", ".", "..", "x" * 230])
+def test_an_index_prefix_the_server_cannot_name_indices_with_is_a_config_error(prefix: str) -> None:
+    # Every event's index (and the template's name) would be refused item by item: all dead-lettered, at run time
+    with pytest.raises(ConfigError) as caught:
+        sink(index=prefix)
+    assert caught.value.key == "index"
+
+
+@pytest.mark.parametrize("prefix", ["soc", "wia-security", "soc.a", "soc_a", "a-b-c", "ünï", "x" * 229])
+def test_index_prefixes_the_server_takes_are_accepted(prefix: str) -> None:
+    assert sink(index=prefix).index == prefix
