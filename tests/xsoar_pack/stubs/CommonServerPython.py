@@ -130,7 +130,18 @@ def arg_to_number(arg: Any, arg_name: str | None = None, required: bool = False)
     raise ValueError(f"Invalid number: \"{arg_name}\"=\"{arg}\"")
 
 
+def stringEscapeMD(st: str, minimal_escaping: bool = False, escape_multiline: bool = False) -> str:  # noqa: N802
+    """The real one's rules: line breaks become <br> (escape_multiline); `|` alone is escaped (minimal_escaping),
+    else every character of MARKDOWN_CHARS."""
+    if escape_multiline:
+        st = st.replace("\r\n", "<br>").replace("\r", "<br>").replace("\n", "<br>")
+    special = "|" if minimal_escaping else "\\`*_{}[]()#+-!|"
+    return "".join("\\" + c if c in special else c for c in st)
+
+
 def tableToMarkdown(name: str, t: Any, headers: list | None = None, **kwargs: Any) -> str:  # noqa: N802
+    """As the real one: the name is written as given; each cell escaped with stringEscapeMD(cell, True, True) (its `|`
+    and line breaks only: a link or an image in a cell stays markdown); None is an empty cell."""
     rows = t if isinstance(t, list) else [t] if t else []
     headers = headers or (list(rows[0].keys()) if rows else [])
     lines = [f"### {name}"]
@@ -139,7 +150,8 @@ def tableToMarkdown(name: str, t: Any, headers: list | None = None, **kwargs: An
     lines.append("|" + "|".join(headers) + "|")
     lines.append("|" + "|".join("---" for _ in headers) + "|")
     for row in rows:
-        lines.append("|" + "|".join(str(row.get(h, "")) for h in headers) + "|")
+        cells = ("" if row.get(h) is None else stringEscapeMD(str(row.get(h)), True, True) for h in headers)
+        lines.append("|" + "|".join(cells) + "|")
     return "\n".join(lines) + "\n"
 
 

@@ -159,6 +159,9 @@ TAXII_RESET = ("to resume, reset the instance's last run (Reset the \"last run\"
                "incidents")
 #: Most pages of Get Manifest a TAXII settle split reads (what was added in the last `settle` seconds).
 TAXII_MAX_RECENT_PAGES = 1000
+#: The characters that make markdown of text (CommonServerPython's MARKDOWN_CHARS, with < and > for raw HTML):
+#: escaped in text from events before it reaches a war-room entry (md_text, md_cell).
+MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-!|<>")
 
 ''' CLIENT CLASS '''
 
@@ -661,6 +664,27 @@ class Redactor:
         return text
 
 
+def md_text(value: Any, limit: int = 200) -> str:
+    """`value` as literal text on one line of markdown (an entry's title, a list item): whoever writes events writes
+    ids, titles and the values validation messages quote, so line breaks become spaces (no heading or list item of
+    its own) and every character that makes markdown is escaped (no link, image or emphasis). Cut at `limit`."""
+    text = " ".join(str(value).splitlines())[:limit]
+    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in text)
+
+
+def md_cell(value: Any) -> Any:
+    """A string cell for tableToMarkdown, which escapes only its `|` and line breaks (a link or an image in a cell
+    stays markdown): the other characters that make markdown escaped; other values as they are."""
+    if not isinstance(value, str):
+        return value
+    return "".join("\\" + c if c in MARKDOWN_SPECIAL and c != "|" else c for c in value)
+
+
+def md_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Table rows with each string cell through md_cell (for the readable output only: the context keeps the values)."""
+    return [{key: md_cell(value) for key, value in row.items()} for row in rows]
+
+
 def xsoar_severity(event: dict[str, Any]) -> float:
     return XSOAR_SEVERITY.get(band(event.get("severity")), 0)
 
@@ -964,8 +988,8 @@ def validate_event_command(args: dict[str, Any]) -> CommandResults:
     outputs = {"EventID": event.get("id"), "Valid": result.valid,
                "Errors": [{"Path": e.path, "Code": e.code, "Message": e.message} for e in result.errors],
                "Warnings": [{"Path": w.path, "Code": w.code, "Message": w.message} for w in result.warnings]}
-    readable = tableToMarkdown(f"WIA event {event.get('id')} is {'valid' if result.valid else 'invalid'}",
-                               outputs["Errors"], headers=["Path", "Code", "Message"])
+    readable = tableToMarkdown(f"WIA event {md_text(event.get('id'), 100)} is {'valid' if result.valid else 'invalid'}",
+                               md_rows(outputs["Errors"]), headers=["Path", "Code", "Message"])
     return CommandResults(outputs_prefix="WIA.Validation", outputs_key_field="EventID", outputs=outputs,
                           readable_output=readable, raw_response=outputs)
 
@@ -988,7 +1012,7 @@ def convert_event_command(args: dict[str, Any]) -> CommandResults:
         raise DemistoException(f"the embedded WIA Security core {wia_security.__version__} has no {target} converter") from None
     outputs = {"EventID": event.get("id"), "Format": target, "Document": document}
     return CommandResults(outputs_prefix="WIA.Conversion", outputs_key_field=["EventID", "Format"], outputs=outputs,
-                          readable_output=f"### WIA event {event.get('id')} as {target}\n```json\n"
+                          readable_output=f"### WIA event {md_text(event.get('id'), 100)} as {target}\n```json\n"
                                           f"{json.dumps(document, indent=2)[:4000]}\n```", raw_response=document)
 
 
@@ -1003,7 +1027,7 @@ def send_event_command(client: Client, args: dict[str, Any]) -> CommandResults:
     response = client.gateway_send(event)
     outputs = {"EventID": event.get("id"), "Status": "sent", "Response": response}
     return CommandResults(outputs_prefix="WIA.Sent", outputs_key_field="EventID", outputs=outputs,
-                          readable_output=f"Sent WIA event {event.get('id')} to the gateway.", raw_response=response)
+                          readable_output=f"Sent WIA event {md_text(event.get('id'), 100)} to the gateway.", raw_response=response)
 
 
 def get_events_command(client: Client, args: dict[str, Any]) -> CommandResults:
@@ -1025,10 +1049,10 @@ def get_events_command(client: Client, args: dict[str, Any]) -> CommandResults:
     if types:
         events = [e for e in events if e.get("type") in types]
     events = events[:limit]
-    readable = tableToMarkdown("WIA events", [event_summary(e) for e in events],
+    readable = tableToMarkdown("WIA events", md_rows([event_summary(e) for e in events]),
                                headers=["ID", "Type", "Timestamp", "Severity", "Title", "Source", "Technique"])
     if problems:
-        readable += "\n" + "\n".join(f"- {p}" for p in problems)
+        readable += "\n" + "\n".join(f"- {md_text(p, 1000)}" for p in problems)
     if held:
         # fetches log this at debug level only; a user who just added an object would see nothing and no reason
         readable += (f"\n\n{held}{' or more' if more_held else ''} TAXII object(s) added in the last {client.settle:g} s "
