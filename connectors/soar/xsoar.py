@@ -165,7 +165,16 @@ class XsoarSink(BatchingSink):
                             "already in XSOAR is counted a duplicate without checking whether it is a newer version "
                             "(said once)", self.name, existing["id"])
             if is_newer(event, stored):
-                self._update_incident(existing, body)     # a later status of the same event: not a duplicate
+                try:
+                    self._update_incident(existing, body)     # a later status of the same event: not a duplicate
+                except DeliveryError as exc:
+                    if exc.status != 400:
+                        raise
+                    # XSOAR bumps the version on every change (an analyst, a playbook task), so the version
+                    # searched may be stale by now: the retry searches again and sends the current one
+                    raise DeliveryError(f"XSOAR refused the update of incident {existing['id']} ({exc.reason}); its "
+                                        "version may have moved on since the search: retried", sink=self.name,
+                                        status=400, retryable=True) from None
                 return None
             return [Outcome.duplicate()]
         created = self._call("create_incident", create_incident_request=self._request_model(body))

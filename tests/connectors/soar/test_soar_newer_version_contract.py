@@ -109,3 +109,30 @@ def test_contract_splunk_soar_an_update_refused_for_a_while_is_retried_and_made_
     assert soar_server.containers[cid]["data"]["wia_event"] == closed
     event_artifacts = [a for a in soar_server.artifacts.values() if a["container"] == cid and a["label"] == "event"]
     assert len(event_artifacts) == 2                      # the retry's artifact was the same one: not added twice
+
+
+def test_contract_xsoar_an_incident_edited_between_search_and_update_is_updated_on_the_retry(sample_events):
+    # XSOAR bumps an incident's version on every change (an analyst, a playbook task): the update then carries a
+    # stale version and XSOAR refuses it (optimistic locking); the retry searches again and has the current one
+    from xsoar_contract import XsoarServer
+
+    class PlaybookEditing(XsoarServer):
+        edits_left = 1
+
+        def _search(self, body):
+            answer = json.loads(json.dumps(super()._search(body)))     # as sent, before the edit below
+            if self.edits_left and self.incidents:
+                self.edits_left -= 1
+                for incident in self.incidents.values():
+                    incident["version"] += 1          # a task completed right after the search
+            return answer
+
+    first, closed = _versions(sample_events)
+    with PlaybookEditing() as server:
+        with XsoarSink(server.url, token=server.api_key, delivery=FAST, sleep=lambda s: None) as sink:
+            server.edits_left = 0
+            assert _send(sink, first) == (1, 0, [])
+            server.edits_left = 1
+            assert _send(sink, closed) == (1, 0, [])
+        (incident,) = server.incidents.values()
+    assert json.loads(incident["rawJSON"]) == closed and incident["version"] == 3
