@@ -148,6 +148,11 @@ MAX_LIMIT = 10_000
 #: Seconds the pre-flight connection to one Kafka bootstrap broker may take (connect, TLS handshake, first answer).
 KAFKA_CONNECT_TIMEOUT = 10
 KAFKA_CLIENT_ID = "wia-security-xsoar"
+#: Seconds one fetch (or wia-get-events) polls a Kafka topic at most: it stops at max_fetch messages, two idle
+#: seconds, or this. XSOAR stops a command after its timeout (3 minutes by default) and saves no last run then, so a
+#: topic written to about once a second kept every fetch polling past it, reading the same messages again, for ever.
+#: 60 s leaves the pre-flight (10 s per broker), kafka-python's bootstrap and the incidents' creation their time.
+KAFKA_FETCH_SECONDS = 60
 #: kafka-python's SASL mechanism when none is configured and the pre-flight login could not ask the broker (no
 #: broker answered it), over TLS that verifies the broker only: the integration's default before mechanisms were
 #: discovered. Elsewhere test-module and fetch fail asking for ?sasl_mechanism= (kafka_undiscovered_mechanism).
@@ -254,7 +259,8 @@ class Client(BaseClient):
                 else:
                     consumer.seek_to_beginning(tp)
             idle = 0
-            while idle < 2 and len(events) < limit:
+            deadline = time.monotonic() + KAFKA_FETCH_SECONDS
+            while idle < 2 and len(events) < limit and time.monotonic() < deadline:
                 batch = consumer.poll(timeout_ms=1000, max_records=limit - len(events))
                 if not batch:
                     idle += 1
