@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 24 * 3600.0          # a found indicator's verdict is reused for a day
 DEFAULT_NEGATIVE_TTL = 3600.0      # "not found" is re-asked after an hour
+CLOCK_SLACK = 300.0                # seconds a stored_at may lie ahead of this clock and still count as fresh
 
 _DDL = """CREATE TABLE IF NOT EXISTS enrichment (
     provider TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
@@ -77,7 +78,11 @@ class EnrichmentCache:
                 self._db = _open(path)
 
     def _fresh(self, stored_at: float, found: bool) -> bool:
-        return self._clock() - stored_at < (self.ttl if found else self.negative_ttl)
+        # A verdict stored in the future (written while this clock, or another machine's sharing the file,
+        # was ahead; the clock since stepped back) is stale: it was kept for as long as the clock was off
+        # plus the TTL, a year ahead served a year-old verdict for a year.
+        age = self._clock() - stored_at
+        return -CLOCK_SLACK <= age < (self.ttl if found else self.negative_ttl)
 
     def _disk_failed(self, exc: sqlite3.DatabaseError) -> None:
         log.warning("enrichment cache %s failed (%s): going on in memory for this run", self.path, exc)

@@ -1,0 +1,33 @@
+"""The enrichment cache's TTL against a clock that moved, and its memory in a long run (vt-py against the
+VirusTotal contract server, through the `enrich` command where a run is what matters)."""
+from __future__ import annotations
+
+import json
+import time
+
+from vt_contract import VirusTotalServer
+from wia_security.builders import AlertBuilder
+from wia_security.cli import main
+from wia_security.connectors.intel.cache import EnrichmentCache
+
+SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
+YEAR = 365 * 24 * 3600.0
+
+
+def test_contract_a_verdict_stored_in_the_future_is_looked_up_again(tmp_path, monkeypatch, capsys):
+    """A "not found" written while the clock (or another machine's, sharing the file) was a year ahead was
+    served as fresh until a year plus the TTL had passed, though VirusTotal knows the file."""
+    path = str(tmp_path / "vt-cache.db")
+    src = tmp_path / "in.ndjson"
+    src.write_text(json.dumps(AlertBuilder().title("x").indicator("file_hash_sha256", SHA256).build().to_dict()) + "\n")
+    with VirusTotalServer(api_key="k") as vt:
+        vt.add_file(SHA256, last_analysis_stats={"malicious": 61, "undetected": 9})
+        ahead = EnrichmentCache(path, clock=lambda: time.time() + YEAR)
+        ahead.put(f"virustotal@{vt.url.rstrip('/').lower()}", "file", SHA256,
+                  {"type": "file", "value": SHA256, "found": False})
+        ahead.close()
+        monkeypatch.setenv("VT_API_KEY", "k")
+        assert main(["enrich", str(src), "--vt-url", vt.url, "--cache", path]) == 0
+        calls = len(vt.calls())
+    [verdict] = json.loads(capsys.readouterr().out)["meta"]["custom"]["enrichment"]["virustotal"]["indicators"]
+    assert calls == 1 and verdict["found"] is True and verdict["malicious"] == 61, verdict
