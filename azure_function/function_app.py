@@ -54,9 +54,11 @@ FUNCTION_DELIVERY = {"max_wait": 0, "max_attempts": 3, "max_elapsed": 30}
 DEFAULT_TIME_BUDGET = 180.0
 #: events handed to the destination at a time, so the budget is checked between deliveries
 CHUNK_EVENTS = 100
-#: Seconds an HTTP request waits for the destination while another invocation of this worker uses it; then
-#: it is answered 503 + Retry-After naming every value (the HTTP front end gives up after 230 s).
-HTTP_SINK_WAIT = 60.0
+#: Seconds an HTTP request may spend starting work, waiting for the destination included: the HTTP front end
+#: gives up on the request after 230 s, less one chunk's worst case (90 s) and a margin. Values not started by
+#: then are answered 503 + Retry-After, named; without it a request past 230 s got the front end's error and
+#: the caller could not tell which values were delivered.
+HTTP_TIME_BUDGET = 120.0
 _runtime: dict[str, Any] = {}
 #: The worker runs invocations on a thread pool (Event Hub partitions, HTTP requests), all sharing one sink,
 #: which batches: what one invocation's send() buffered, another's flush() posted and reported, so the first
@@ -237,10 +239,12 @@ def _dead_letter_unopened(exc: Exception, bodies: dict[str, bytes], attempt: int
 @app.route(route="events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @app.blob_output(arg_name="deadletter", path="wia-dead-letter/{rand-guid}.ndjson", connection="AzureWebJobsStorage")
 def http_to_sentinel(req: func.HttpRequest, deadletter: func.Out[str]) -> func.HttpResponse:
-    from wia_security.connectors.relay import GzipBodyError, SourceRecord, body_lines, http_reply
+    from wia_security.connectors.relay import GzipBodyError, SourceRecord, body_lines, http_reply, until
     from wia_security.errors import ConfigError
     from wia_security.reader import iter_items
 
+    stop_at = time.monotonic() + HTTP_TIME_BUDGET
+    why = f"within the request's {HTTP_TIME_BUDGET:g}s budget"
     if req.method.upper() != "POST":
         return _json(405, {"error": "POST WIA events (a JSON object, a JSON array or NDJSON)"})
     body = req.get_body() or b""
@@ -250,9 +254,9 @@ def http_to_sentinel(req: func.HttpRequest, deadletter: func.Out[str]) -> func.H
         lines = body_lines(body, "request")
     except GzipBodyError as exc:
         return _json(413 if exc.too_large else 400, {"error": f"unreadable gzip body: {exc.reason}"})
-    records = [SourceRecord(str(i), [item]) for i, item in enumerate(iter_items(lines, "request"))]
+    records = [SourceRecord(str(i), until([item], stop_at, why)) for i, item in enumerate(iter_items(lines, "request"))]
     try:
-        result, dead, _ = _process(records, deadletter, HTTP_SINK_WAIT)
+        result, dead, _ = _process(records, deadletter, stop_at - time.monotonic())
         dead.write()
     except ConfigError as exc:
         log.error("configuration error: %s", exc)

@@ -61,7 +61,7 @@ def test_an_invocation_that_cannot_have_the_sink_in_time_retries_or_keeps_every_
     """Another invocation holding the sink past this one's budget: nothing is lost waiting for it. Event Hub: the
     batch is retried, and on the last retry dead-lettered whole; HTTP: 503 naming every value."""
     monkeypatch.setenv("WIA_TIME_BUDGET", "0.3")
-    monkeypatch.setattr(app, "HTTP_SINK_WAIT", 0.3)
+    monkeypatch.setattr(app, "HTTP_TIME_BUDGET", 0.3)
     hub = app.eventhub_to_sentinel.build().get_user_function()
     http = app.http_to_sentinel.build().get_user_function()
     event = fresh(samples["alert-sample"])
