@@ -24,6 +24,7 @@ Settings (environment):
   WIA_SCC_RESOURCE   full resource name for events without a GCP project (optional; default the organization)
   WIA_CONFIG         optional: a destinations config (TOML) instead of the above
   WIA_PUBSUB_MAX_DELIVERY_ATTEMPTS   the subscription's dead-letter policy maximum (5-100), optional
+  WIA_TIME_BUDGET    seconds a request may spend starting deliveries (default 120; see DEFAULT_TIME_BUDGET)
 Credentials: the function's service account through Application Default Credentials.
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +54,30 @@ _runtime: dict[str, Any] = {}
 #: was held back and lost). One request at a time uses the sink; each has its own relay.
 _SINK_IN_USE = threading.Lock()
 _OPENING = threading.Lock()              # two requests of a cold instance open one sink, not two
-#: Seconds a request waits for the sink while another request of this instance uses it; then every value is
-#: retried (Pub/Sub redelivers; the HTTP function answers 503), or on a last delivery attempt dead-lettered.
-SINK_WAIT_SECONDS = 60.0
+#: Seconds a request may spend starting work (`WIA_TIME_BUDGET`), waiting for the sink included: the deploy's
+#: --timeout=540 less the worst case of the delivery already under way (one chunk of CHUNK_EVENTS findings against
+#: an SCC that hangs: ceil(100 / 8 RPC workers) x the 30 s RPC deadline = 390 s) and a margin. Values not started
+#: by then are retried (Pub/Sub redelivers; the HTTP function answers 503 naming them), and on a message's last
+#: delivery attempt dead-lettered with its whole data. Without it a message too big for the timeout was cut off by
+#: the platform on every delivery, and went to the dead-letter topic with no reason on record.
+DEFAULT_TIME_BUDGET = 120.0
+#: events handed to the destination at a time (SCC's batch), so the budget is checked between deliveries
+CHUNK_EVENTS = 100
 ENV_MAX_DELIVERY_ATTEMPTS = "WIA_PUBSUB_MAX_DELIVERY_ATTEMPTS"
+
+
+def time_budget() -> float:
+    try:
+        budget = float(os.environ.get("WIA_TIME_BUDGET", DEFAULT_TIME_BUDGET))
+    except ValueError:
+        return DEFAULT_TIME_BUDGET
+    return budget if budget >= 0 else DEFAULT_TIME_BUDGET
+
+
+def _deadline() -> tuple[float, str]:
+    """(when this request starts no more work, why), for `until`."""
+    budget = time_budget()
+    return time.monotonic() + budget, f"within the request's {budget:g}s budget (WIA_TIME_BUDGET)"
 
 
 def max_delivery_attempts() -> int | None:
@@ -176,16 +198,16 @@ def sink() -> Any:
 def relay() -> Any:
     """A relay for one request (its own hold-back state and dead letter) over the instance's sink."""
     from wia_security.connectors.relay import Relay
-    return Relay(sink(), _parted_dead_letter(log), on_reject=lambda r: log.warning(
+    return Relay(sink(), _parted_dead_letter(log), chunk_events=CHUNK_EVENTS, on_reject=lambda r: log.warning(
         "rejected: %s", r.reason, extra={"where": r.where, "sink": r.sink}))
 
 
-def _process(runner: Any, records: list[Any], hold_back: Any = None) -> Any:
-    """`runner.process(records)` while no other request of this instance uses the sink; after waiting
-    SINK_WAIT_SECONDS for it, every record is retried, not started (none reaches the sink)."""
+def _process(runner: Any, records: list[Any], stop_at: float, hold_back: Any = None) -> Any:
+    """`runner.process(records)` while no other request of this instance uses the sink; if it is not free by
+    `stop_at`, every record is retried, not started (none reaches the sink)."""
     from wia_security.connectors.relay import SourceRecord, until
-    if not _SINK_IN_USE.acquire(timeout=SINK_WAIT_SECONDS):
-        why = f"the destination was in use by another request of this instance for {SINK_WAIT_SECONDS:g}s"
+    if not _SINK_IN_USE.acquire(timeout=max(0.0, stop_at - time.monotonic())):
+        why = "the destination was in use by another request of this instance until the request's budget was spent"
         return runner.process([SourceRecord(r.id, until(r.items, 0.0, why)) for r in records], hold_back=hold_back)
     try:
         return runner.process(records, hold_back=hold_back)
@@ -195,10 +217,11 @@ def _process(runner: Any, records: list[Any], hold_back: Any = None) -> Any:
 
 @functions_framework.cloud_event
 def pubsub_to_scc(cloud_event: Any) -> None:
-    from wia_security.connectors.relay import SourceRecord, record_items
+    from wia_security.connectors.relay import SourceRecord, record_items, until
     from wia_security.errors import ParseError
     from wia_security.reader import Item
 
+    stop_at, why = _deadline()
     envelope = cloud_event.data
     message = envelope.get("message") if isinstance(envelope, dict) else None
     message_id = str((message.get("messageId") or message.get("message_id") if isinstance(message, dict) else None)
@@ -227,7 +250,8 @@ def pubsub_to_scc(cloud_event: Any) -> None:
     last = attempt is not None and limit is not None and attempt >= limit
     held = attempt is not None and limit is not None and not last
     runner = relay()
-    result = _process(runner, [SourceRecord(message_id, items)], hold_back=(lambda _: True) if held else None)
+    result = _process(runner, [SourceRecord(message_id, until(items, stop_at, why))], stop_at,
+                      hold_back=(lambda _: True) if held else None)
     if result.retry and last:
         runner.give_up(result, f"gave up on delivery attempt {attempt} ({ENV_MAX_DELIVERY_ATTEMPTS}={limit}, "
                                "the dead-letter policy's last)", lambda _: payload, lambda _: name)
@@ -238,10 +262,11 @@ def pubsub_to_scc(cloud_event: Any) -> None:
 
 @functions_framework.http
 def http_to_scc(request: Any) -> Any:
-    from wia_security.connectors.relay import GzipBodyError, SourceRecord, body_lines, http_reply
+    from wia_security.connectors.relay import GzipBodyError, SourceRecord, body_lines, http_reply, until
     from wia_security.errors import ConfigError
     from wia_security.reader import iter_items
 
+    stop_at, why = _deadline()
     if request.method.upper() != "POST":
         return _json(405, {"error": "POST WIA events (a JSON object, a JSON array or NDJSON)"})
     body = request.get_data()
@@ -251,9 +276,9 @@ def http_to_scc(request: Any) -> Any:
         lines = body_lines(body, "request")
     except GzipBodyError as exc:
         return _json(413 if exc.too_large else 400, {"error": f"unreadable gzip body: {exc.reason}"})
-    records = [SourceRecord(str(i), [item]) for i, item in enumerate(iter_items(lines, "request"))]
+    records = [SourceRecord(str(i), until([item], stop_at, why)) for i, item in enumerate(iter_items(lines, "request"))]
     try:
-        result = _process(relay(), records)
+        result = _process(relay(), records, stop_at)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return _json(500, {"error": "the function is misconfigured; see its logs"})

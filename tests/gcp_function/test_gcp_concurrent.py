@@ -75,18 +75,18 @@ def test_a_last_attempt_beside_an_earlier_one_dead_letters_every_value(configure
 
 def test_a_request_that_cannot_have_the_sink_in_time_is_retried_or_kept_whole(configured, samples, capsys,
                                                                             monkeypatch):
-    """Another request holding the sink past SINK_WAIT_SECONDS: nothing is lost waiting for it. Pub/Sub: 500
+    """Another request holding the sink past this one's budget (WIA_TIME_BUDGET): nothing is lost waiting for it. Pub/Sub: 500
     (redelivered), and on the last attempt the message dead-lettered whole and acknowledged; HTTP: 503 naming
     every value."""
     server, _ = configured
     monkeypatch.setenv("WIA_PUBSUB_MAX_DELIVERY_ATTEMPTS", str(MAX_ATTEMPTS))
+    monkeypatch.setenv("WIA_TIME_BUDGET", "0.3")
     event = fresh(samples["alert-sample"])
     payload = json.dumps(event).encode()
     answers = []
     for target, signature in (("pubsub_to_scc", "cloudevent"), ("http_to_scc", "http")):
         app = functions_framework.create_app(target=target, source=str(MAIN), signature_type=signature)
         module = sys.modules["main"]
-        monkeypatch.setattr(module, "SINK_WAIT_SECONDS", 0.3)
         with module._SINK_IN_USE:                           # another request of this instance delivering
             http = app.test_client()
             if target == "http_to_scc":
