@@ -214,7 +214,7 @@ def test_kafka_topic_offsets_checkpointed_across_restarts(built_app, splunkd, tm
     """tansu (a Kafka-protocol broker) with a two-partition topic, written by the project's kafka sink
     (key = event id, value = event JSON); the input reads with the vendored kafka-python, resumes
     from its own per-partition offsets, and reports a message that is not a WIA event."""
-    from tansu import start_tansu
+    from servers.tansu import start_tansu
     from wia_security.connectors import open_sink
     app, _ = built_app
     broker = start_tansu()

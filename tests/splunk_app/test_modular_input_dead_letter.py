@@ -93,7 +93,7 @@ def test_without_splunk_home_the_rejected_event_goes_to_splunkd_log(built_app, s
 @pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning", "ignore:open_text is deprecated:DeprecationWarning")
 def test_kafka_messages_that_are_no_event_are_dead_lettered_with_their_offset_and_value(built_app, splunkd, tmp_path):
     from confluent_kafka import Producer
-    from tansu import start_tansu
+    from servers.tansu import start_tansu
     app, _ = built_app
     home = tmp_path / "splunk"
     (home / "var" / "log" / "splunk").mkdir(parents=True)

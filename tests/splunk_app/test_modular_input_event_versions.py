@@ -95,7 +95,7 @@ def test_the_same_version_spelled_otherwise_is_not_indexed_twice(built_app, splu
     with `+00:00` for `Z` and `.000` added (a second producer, a redelivery through another path), or an incident
     whose data.updated_at is the same instant in another offset, is remembered; a later instant is a new version.
     Through a real Kafka-protocol broker (tansu), which keeps every message it is given."""
-    from tansu import start_tansu
+    from servers.tansu import start_tansu
     from wia_security import IncidentBuilder
     from wia_security.connectors import open_sink
     app, _ = built_app

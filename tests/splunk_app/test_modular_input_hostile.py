@@ -192,7 +192,7 @@ def test_secrets_never_reach_splunkd_log(built_app, splunkd, tmp_path):
 def test_kafka_tombstone_is_reported_and_the_partition_moves_on(built_app, splunkd, tmp_path):
     """A null-valued message (a compacted topic's tombstone) used to raise AttributeError and end every
     run at the same offset."""
-    from tansu import start_tansu
+    from servers.tansu import start_tansu
     app, _ = built_app
     events = alerts(3)
     broker = start_tansu()

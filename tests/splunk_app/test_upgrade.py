@@ -303,7 +303,7 @@ def test_taxii_input_resumes_from_a_released_checkpoint(released_install, splunk
 def test_kafka_input_resumes_from_released_partition_offsets(released_install, splunkd, samples):
     """Released offsets {"0": 2, "1": 1}: partition 0 continues at its third message, partition 1 at its second."""
     from confluent_kafka import Producer
-    from tansu import start_tansu
+    from servers.tansu import start_tansu
     release, app, checkpoints = released_install
     broker = start_tansu()
     try:
