@@ -31,3 +31,35 @@ def test_contract_a_verdict_stored_in_the_future_is_looked_up_again(tmp_path, mo
         calls = len(vt.calls())
     [verdict] = json.loads(capsys.readouterr().out)["meta"]["custom"]["enrichment"]["virustotal"]["indicators"]
     assert calls == 1 and verdict["found"] is True and verdict["malicious"] == 61, verdict
+
+
+def test_memory_is_bounded_and_the_file_keeps_the_rest(tmp_path, monkeypatch):
+    """A long run kept every verdict in memory, expired ones too (80 MB per 100,000 indicators, without end)."""
+    from wia_security.connectors.intel import cache as cache_module
+    monkeypatch.setattr(cache_module, "MEMORY_ENTRIES", 50, raising=False)
+    cache = EnrichmentCache(str(tmp_path / "vt-cache.db"))
+    try:
+        for i in range(200):
+            cache.put("virustotal", "domain", f"d{i}.example.org", {"found": True, "malicious": i})
+        assert len(cache._memory) == 50
+        assert [cache.get("virustotal", "domain", f"d{i}.example.org")["malicious"] for i in range(200)] == list(range(200))
+        assert cache.hits == 200 and len(cache._memory) == 50
+    finally:
+        cache.close()
+
+
+def test_an_expired_entry_in_memory_gives_way_to_a_fresher_one_another_run_wrote(tmp_path):
+    """Two runs sharing the file: the first's own copy expired, the second looked it up again since; the first
+    asked VirusTotal once more instead of reading the second's."""
+    now = [1000.0]
+    path = str(tmp_path / "vt-cache.db")
+    first = EnrichmentCache(path, ttl=60, clock=lambda: now[0])
+    second = EnrichmentCache(path, ttl=60, clock=lambda: now[0])
+    try:
+        first.put("virustotal", "ip", "8.8.8.8", {"found": True, "malicious": 0})
+        now[0] += 100                                   # first's copy has expired
+        second.put("virustotal", "ip", "8.8.8.8", {"found": True, "malicious": 2})
+        assert first.get("virustotal", "ip", "8.8.8.8") == {"found": True, "malicious": 2}
+    finally:
+        first.close()
+        second.close()
