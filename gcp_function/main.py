@@ -171,7 +171,11 @@ def _config_document() -> dict[str, Any]:
     import tomllib
     text = os.environ.get("WIA_CONFIG")
     if text:
-        return json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+        try:
+            return json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+        except ValueError as exc:           # TOMLDecodeError and JSONDecodeError: a ConfigError naming the setting
+            from wia_security.errors import ConfigError
+            raise ConfigError(f"the setting is not TOML or JSON: {exc}", key="WIA_CONFIG") from None
     source = os.environ.get("WIA_SCC_SOURCE")
     if not source:
         from wia_security.errors import ConfigError

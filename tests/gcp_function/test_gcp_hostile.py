@@ -66,3 +66,15 @@ def test_an_empty_http_body_is_400_not_an_empty_success(configured, body):
     # before: 200 {"accepted": 0, ...}, as if the events had been taken
     response = client("http_to_scc", "http").post("/", data=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and "empty body" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("text", ['[destinations.scc\nurl = "scc://x"', '{"destinations": '])
+def test_a_config_that_is_not_toml_or_json_is_a_configuration_error_naming_the_setting(monkeypatch, capsys, text):
+    """Before: tomllib's or json's own error escaped, Flask answered its HTML 500 page, and the log did not say
+    which setting was wrong (the Azure Function already named it)."""
+    monkeypatch.setenv("WIA_CONFIG", text)
+    response = client("http_to_scc", "http").post("/", data=b'{"a": 1}', headers={"Content-Type": "application/json"})
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "the function is misconfigured; see its logs"}
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any("WIA_CONFIG" in entry["message"] and "not TOML or JSON" in entry["message"] for entry in logged)
