@@ -13,6 +13,7 @@ import atexit
 import base64
 import hashlib
 import json
+import math
 import os
 import shutil
 import socket
@@ -889,9 +890,14 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
                     recent.append(event_id)
                 continue
             result = wia_security.validate_event(event)
-            if not result.valid:
-                problems.append(f"event {event_id or '?'} rejected: " +
-                                "; ".join(f"{e.path or '/'}: {e.message}" for e in result.errors[:5]))
+            errors = [f"{e.path or '/'}: {e.message}" for e in result.errors[:5]]
+            where = None if errors else non_finite_at(event)
+            if where is not None:
+                # Python's json read it (a Kafka message, a TAXII answer) and the schema leaves data's extra properties
+                # free, but JSON cannot carry it: the incident's rawJSON and the context would not be JSON
+                errors = [f"{where}: NaN or Infinity, which JSON cannot carry (an incident's rawJSON is JSON)"]
+            if errors:
+                problems.append(f"event {event_id or '?'} rejected: " + "; ".join(errors))
                 if event_id:
                     rejected.pop(event_id, None)            # re-inserted: the newest rejection is kept longest
                     rejected[event_id] = digest or version_digest(event)
@@ -921,6 +927,19 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
     new_state["recent_ids"] = recent[-RECENT_IDS:]
     new_state["rejected_ids"] = dict(list(rejected.items())[-REJECTED_IDS:])
     return events, new_state, problems, held
+
+
+def non_finite_at(value: Any) -> str | None:
+    """The JSON pointer of a NaN or Infinity in `value` (the first in document order), or None. A walk with a stack:
+    an event nested as deep as json.loads allows must not end the fetch with a RecursionError."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path or "/"
+        children = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        stack += reversed([(f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}", child) for key, child in children])
+    return None
 
 
 def rejected_ids(state: dict[str, Any]) -> dict[str, str]:
