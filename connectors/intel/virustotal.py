@@ -98,12 +98,14 @@ class _Run:
     deadline: float
     status: str = "complete"
     notes: list[str] = field(default_factory=list)
+    last: tuple[str, str] | None = None        # (status, note) of the latest lookup that was not made
 
     def degrade(self, status: str, note: str) -> None:
         if self.status == "complete" or status == "unavailable":
             self.status = status
         if note not in self.notes:
             self.notes.append(note)
+        self.last = (status, note)
 
 
 def _iso(epoch: Any) -> str | None:
@@ -331,6 +333,10 @@ class VirusTotalEnricher:
         """Copies of the events, each with meta.custom.enrichment.virustotal when it has observables."""
         run = _Run(deadline=self._clock() + self.time_budget)
         results: dict[tuple[str, str], dict[str, Any] | None] = {}
+        # Why each observable was not checked. An event's notes are those of its own observables: the run's
+        # notes went into every event of the batch, so one event named another's URL, domain or hash ("refused
+        # the lookup of url http://…"): data of one source (or tenant) written into another's events.
+        reasons: dict[tuple[str, str], tuple[str, str]] = {}
         out = []
         for event in events:
             pairs = observables(event)
@@ -351,16 +357,21 @@ class VirusTotalEnricher:
             found, missing = [], []
             for pair in pairs:
                 if pair not in results:
+                    run.last = None
                     results[pair] = self.lookup(*pair, run)
+                    if results[pair] is None:
+                        reasons[pair] = run.last or ("partial", "not looked up")
                 (found if results[pair] is not None else missing).append(results[pair] or
                                                                          {"type": pair[0], "value": pair[1]})
             enriched = copy.deepcopy(event)
+            own = [reasons[(m["type"], m["value"])] for m in missing]
             block = {"provider": PROVIDER, "checked_at": now_iso(),
-                     "status": "complete" if not missing else run.status if run.status != "complete" else "partial",
+                     "status": "complete" if not missing else
+                     "unavailable" if any(status == "unavailable" for status, _ in own) else "partial",
                      "indicators": found}
             if missing:
                 block["not_checked"] = missing
-                block["notes"] = list(run.notes)
+                block["notes"] = list(dict.fromkeys(note for _, note in own))
             enriched.setdefault("meta", {}).setdefault("custom", {}).setdefault("enrichment", {})[PROVIDER] = block
             out.append(enriched)
         return out
