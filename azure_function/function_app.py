@@ -108,7 +108,10 @@ def _open() -> Any:
     if "sink" not in _runtime:
         from wia_security.connectors.config import parse_config
         document = _config_document()      # Sentinel's credential masks its tokens itself (RedactedTokens)
-        document.setdefault("delivery", dict(FUNCTION_DELIVERY))
+        # the function's delivery defaults under the config's own keys: a [delivery] table giving only some keys
+        # replaced them all, and the policy's defaults (6 tries within 120 s, a 5 s flush timer) broke the time
+        # budget's worst case (a chunk then took up to 180 s: the host killed the invocation at 300 s)
+        document["delivery"] = {**FUNCTION_DELIVERY, **(document.get("delivery") or {})}
         config = parse_config(document, source="app settings")
         # Kept only once the sink is open: a failed open is tried again by the next invocation (a config
         # kept alone made every later invocation of this worker fail with KeyError 'sink').

@@ -63,6 +63,9 @@ _OPENING = threading.Lock()              # two requests of a cold instance open 
 DEFAULT_TIME_BUDGET = 120.0
 #: events handed to the destination at a time (SCC's batch), so the budget is checked between deliveries
 CHUNK_EVENTS = 100
+#: delivery defaults for a function: no flush timer, 3 attempts within 30 s per batch (a [delivery] table in
+#: WIA_CONFIG overrides them key by key)
+FUNCTION_DELIVERY = {"max_wait": 0, "max_attempts": 3, "max_elapsed": 30}
 ENV_MAX_DELIVERY_ATTEMPTS = "WIA_PUBSUB_MAX_DELIVERY_ATTEMPTS"
 
 
@@ -192,7 +195,9 @@ def sink() -> Any:
         if "sink" not in _runtime:
             from wia_security.connectors.config import parse_config
             document = _config_document()
-            document.setdefault("delivery", {"max_wait": 0, "max_attempts": 3, "max_elapsed": 30})
+            # under the config's own keys: a [delivery] table giving only some replaced them all (the policy's
+            # 6 tries within 120 s broke the time budget's worst case)
+            document["delivery"] = {**FUNCTION_DELIVERY, **(document.get("delivery") or {})}
             config = parse_config(document, source="environment")
             _runtime["sink"] = config.open()
             log.info("configured", extra={"destinations": [d.name for d in config.destinations]})

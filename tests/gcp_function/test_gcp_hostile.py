@@ -78,3 +78,20 @@ def test_a_config_that_is_not_toml_or_json_is_a_configuration_error_naming_the_s
     assert response.get_json() == {"error": "the function is misconfigured; see its logs"}
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert any("WIA_CONFIG" in entry["message"] and "not TOML or JSON" in entry["message"] for entry in logged)
+
+
+def test_a_partial_delivery_table_keeps_the_functions_retry_bounds(scc, monkeypatch, samples):
+    """A [delivery] table giving only some keys keeps FUNCTION_DELIVERY for the rest (3 tries within 30 s): before,
+    any [delivery] table replaced them all, and the policy's 6 tries within 120 s broke the time budget's worst
+    case."""
+    import grpc
+    source = scc.create_source()
+    monkeypatch.setenv("WIA_CONFIG", f'[destinations.scc]\nurl = "scc://{source}"\nendpoint = "{scc.endpoint}"\n'
+                                     f'ca_file = "{scc.ca_file}"\nauth = "anonymous"\n'
+                                     '[delivery]\ninitial_backoff = 0.001\nmax_backoff = 0.01\n')
+    scc.state.fail_next(grpc.StatusCode.UNAVAILABLE, times=100)
+    calls = len(scc.state.calls)
+    response = client("http_to_scc", "http").post("/", data=json.dumps(fresh(samples["alert-sample"])),
+                                                  headers={"Content-Type": "application/json"})
+    assert response.status_code == 503
+    assert scc.state.calls[calls:].count("CreateFinding") == 3                   # before: 6
