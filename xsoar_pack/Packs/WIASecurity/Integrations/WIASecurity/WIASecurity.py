@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -706,8 +707,25 @@ def event_title(event: dict[str, Any]) -> str:
     return f"WIA {kind}: {str(what).replace('_', ' ')}".strip(": ")
 
 
+#: RFC 3339 date-time as XSOAR's server reads it (Go's time.RFC3339: 'T' and 'Z' upper case, nothing after the offset).
+STRICT_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
+
+
+def xsoar_occurred(timestamp: Any) -> Any:
+    """The incident's occurred: the event's timestamp, as given when XSOAR reads it as it is, else the same instant in
+    UTC. The schema's date-time is checked as JSON Schema checks it (case-insensitive, one trailing line break
+    allowed), so '2026-01-31t12:00:00z' is a valid event's timestamp that XSOAR's RFC 3339 reader refuses."""
+    if not isinstance(timestamp, str) or STRICT_RFC3339.fullmatch(timestamp):
+        return timestamp
+    moment = instant(timestamp.strip())
+    try:
+        return iso_micro(moment) if moment is not None else timestamp
+    except (OverflowError, ValueError):     # the first hours of the year 1 with an offset east of UTC
+        return timestamp
+
+
 def event_to_incident(event: dict[str, Any], incident_type: str | None) -> dict[str, Any]:
-    incident = {"name": event_title(event), "occurred": event.get("timestamp"), "severity": xsoar_severity(event),
+    incident = {"name": event_title(event), "occurred": xsoar_occurred(event.get("timestamp")), "severity": xsoar_severity(event),
                 "rawJSON": json.dumps(event), "dbotMirrorId": str(event.get("id"))}
     if incident_type:
         incident["type"] = incident_type
