@@ -47,14 +47,17 @@ def run(args: argparse.Namespace) -> int:
         print(jsonio.dumps(found))
     else:
         for f in found:
-            print("  ".join(f"{k}: {v}" for k, v in f.items()))
-        print(f"(MITRE ATT&CK® v{t.version}. {t.copyright})", file=sys.stderr)
+            print("  ".join(f"{k}: {', '.join(v) if isinstance(v, list) else v}" for k, v in f.items()))
+    # MITRE's terms: its copyright line goes with every copy of ATT&CK data (standard error keeps `| jq` clean)
+    print(f"(MITRE ATT&CK® v{t.version}. {t.copyright})", file=sys.stderr)
     return 0
 
 
 def _technique(tech: Any, t: Any) -> dict[str, Any]:
-    out = {"id": tech.id, "name": tech.name, "status": tech.status,
-           "tactics": [f"{x} {t.tactic(x).name}" for x in tech.tactic_ids], "url": tech.url}
+    order = {tac.id: i for i, tac in enumerate(t.tactics)}
+    out = {"id": tech.id, "name": tech.name, "status": tech.status,       # tactics in matrix order
+           "tactics": [f"{x} {t.tactic(x).name}" for x in sorted(tech.tactic_ids, key=order.__getitem__)],
+           "url": tech.url}
     if tech.status == "revoked" and (repl := t.replacement(tech.id)):
         out["replaced_by"] = f"{repl.id} {repl.name}"
     return out
