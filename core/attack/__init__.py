@@ -152,7 +152,8 @@ def _enrich_mapping(mitre: MutableMapping[str, Any]) -> None:
     if sub and "sub_technique_name" not in mitre:
         mitre["sub_technique_name"] = sub.name
     if "tactic" not in mitre:
-        tactic_ids = (technique or sub).tactic_ids if (technique or sub) else ()
+        found = technique or sub
+        tactic_ids = found.tactic_ids if found is not None else ()
         if len(tactic_ids) == 1:
             mitre["tactic"] = tactic_ids[0]
     tactic = t.tactic(mitre["tactic"]) if isinstance(mitre.get("tactic"), str) else None

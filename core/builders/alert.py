@@ -59,5 +59,6 @@ class AlertBuilder(EventBuilder):
 
     def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
         if isinstance(event.get("data"), dict):
-            event["data"].setdefault("priority", BAND_PRIORITY.get(band(event.get("severity")), "medium"))
+            severity: Any = event.get("severity")
+            event["data"].setdefault("priority", BAND_PRIORITY.get(band(severity), "medium"))
         return event

@@ -78,7 +78,7 @@ _V2_BASE = {"AV": ("L", "A", "N"), "AC": ("H", "M", "L"), "Au": ("M", "S", "N"),
 _V2_MORE = {"E": ("U", "POC", "F", "H", "ND"), "RL": ("OF", "TF", "W", "U", "ND"), "RC": ("UC", "UR", "C", "ND"),
             "CDP": ("N", "L", "LM", "MH", "H", "ND"), "TD": ("N", "L", "M", "H", "ND"), "CR": ("L", "M", "H", "ND"),
             "IR": ("L", "M", "H", "ND"), "AR": ("L", "M", "H", "ND")}
-_GRAMMAR = {"2.0": ("", _V2_BASE, _V2_MORE), "3.0": ("CVSS:3.0/", _V3_BASE, _V3_MORE),
+_GRAMMAR: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {"2.0": ("", _V2_BASE, _V2_MORE), "3.0": ("CVSS:3.0/", _V3_BASE, _V3_MORE),
             "3.1": ("CVSS:3.1/", _V3_BASE, _V3_MORE), "4.0": ("CVSS:4.0/", _V4_BASE, _V4_MORE)}
 
 

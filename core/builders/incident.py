@@ -91,7 +91,8 @@ class IncidentBuilder(EventBuilder):
     def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
         data = event.get("data")
         if isinstance(data, dict):
-            priority = BAND_PRIORITY.get(band(event.get("severity")), "medium")
+            severity: Any = event.get("severity")
+            priority = BAND_PRIORITY.get(band(severity), "medium")
             data.setdefault("priority", "low" if priority == "info" else priority)
             if "timestamp" in event:
                 data.setdefault("created_at", event["timestamp"])
