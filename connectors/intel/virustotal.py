@@ -18,9 +18,11 @@ import logging
 import ssl
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
 
 from wia_security.connectors.base import BaseSink, DeliveryReport, Sink
 from wia_security.connectors.delivery.policy import DeliveryPolicy
@@ -168,6 +170,18 @@ def occupied_path(event: dict[str, Any]) -> str | None:
     return f"{path}/{PROVIDER}"
 
 
+def environment_proxy(api_url: str) -> str | None:
+    """The proxy HTTPS_PROXY / HTTP_PROXY / ALL_PROXY name for the API host, unless NO_PROXY exempts it, as the
+    requests-based connectors (OTX, MISP...) honour them. vt-py's aiohttp session reads none of them (its
+    trust_env is off), so behind an egress proxy every lookup failed as 'VirusTotal unreachable'; trust_env
+    itself is not turned on, since aiohttp would then also send ~/.netrc credentials, which no connector reads."""
+    parts = urlsplit(api_url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all") or None
+
+
 def _client_class(vt: Any) -> type:
     """vt.Client whose GETs do not follow redirects. vt-py sends the key as a session header (X-Apikey),
     which aiohttp sends on to wherever a redirect points, another host included; the lookups this module
@@ -229,7 +243,8 @@ class VirusTotalEnricher:
 
     async def _new_client(self) -> Any:
         return _client_class(self._vt)(self._api_key, agent="wia-security", host=self.host,
-                                       timeout=int(max(1, self.request_timeout)), verify_ssl=self.verify_tls)
+                                       timeout=int(max(1, self.request_timeout)), verify_ssl=self.verify_tls,
+                                       proxy=environment_proxy(self.host or DEFAULT_HOST))
 
     def __repr__(self) -> str:  # never the key
         return f"<VirusTotalEnricher host={self.host or 'https://www.virustotal.com'} breaker={self.breaker.state}>"
