@@ -136,7 +136,7 @@ class TaxiiClient:
         # taxii2-client's plain requests.Session lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a CA file given
         # here (psf/requests#3829): verification then failed against the system CAs. new_session keeps it.
         session = new_session(verify=self.verify)
-        session.auth = endpoint._conn.session.auth
+        session.auth = endpoint._conn.session.auth or session.auth      # no credentials: still none from .netrc
         endpoint._conn.session = session
         endpoint._conn.session.hooks["response"].append(self._remember_headers)
         return endpoint

@@ -40,6 +40,10 @@ def new_session(*, verify: bool | str = True, headers: dict[str, str] | None = N
     session = _Session()
     session.verify = verify
     session.trust_env = True            # honour HTTPS_PROXY / REQUESTS_CA_BUNDLE like other tools
+    # ...but not ~/.netrc: requests adds Basic auth from it to any request without an auth of its own, which
+    # replaces a header credential (HEC's "Authorization: Splunk <token>") or sends a user's password beside an
+    # API key. The configured credentials are the only ones sent; a connector that uses Basic sets its own auth.
+    session.auth = configured_credentials_only
     adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -48,6 +52,11 @@ def new_session(*, verify: bool | str = True, headers: dict[str, str] | None = N
         session.headers.update(headers)
         session.credential_headers = frozenset(k.lower() for k in headers) - PLAIN_HEADERS
     return session
+
+
+def configured_credentials_only(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """A requests auth that adds nothing (the credentials are in the session's headers): keeps .netrc out."""
+    return request
 
 
 class _Session(requests.Session):

@@ -93,9 +93,6 @@ class SplunkSoarSink(BatchingSink):
         self.max_answer_bytes, self.answer_seconds = max_answer_bytes, answer_seconds
         self.session = new_session(verify=tls_verification(self.name, tls_verify, ca_file),
                                    headers={"ph-auth-token": reveal(token) or "", "Content-Type": "application/json"})
-        # The token is the only credential: without an auth of its own, requests adds Basic auth from ~/.netrc
-        # (or $NETRC) for the host, and SOAR would take the request as that user's instead of the token's.
-        self.session.auth = _token_only
         # Each table keeps the latest `recent_ids_kept` ids (a gateway sends for weeks): a retry or re-send
         # of an id further back is asked of SOAR again (existing_container_id: never a second container).
         #: event id -> container id, for the recent events delivered or found already there
@@ -379,11 +376,6 @@ class SplunkSoarSink(BatchingSink):
 
     def close_transport(self) -> None:
         self.session.close()
-
-
-def _token_only(request: Any) -> Any:
-    """A requests auth that adds nothing (the ph-auth-token header is already set): keeps .netrc out."""
-    return request
 
 
 def _artifacts_not_stored(results: Any, sent: int) -> tuple[int, ...]:
