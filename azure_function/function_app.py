@@ -69,11 +69,20 @@ _OPENING = threading.Lock()              # two invocations of a cold worker open
 
 
 def time_budget() -> float:
-    try:
-        budget = float(os.environ.get("WIA_TIME_BUDGET", DEFAULT_TIME_BUDGET))
-    except ValueError:
+    """`WIA_TIME_BUDGET`; one that is not a number of seconds >= 0 is warned about (naming it) and the default used:
+    refusing it would fail every invocation, and the platform would then move on past the events (silent before)."""
+    text = os.environ.get("WIA_TIME_BUDGET", "").strip()
+    if not text:
         return DEFAULT_TIME_BUDGET
-    return budget if budget >= 0 else DEFAULT_TIME_BUDGET
+    try:
+        budget = float(text)
+    except ValueError:
+        budget = -1.0
+    if not budget >= 0 or budget == float("inf"):
+        log.warning("WIA_TIME_BUDGET=%r is not a number of seconds >= 0; using the default %g s",
+                    text[:40], DEFAULT_TIME_BUDGET)
+        return DEFAULT_TIME_BUDGET
+    return budget
 
 
 def _config_document() -> dict[str, Any]:
@@ -173,8 +182,9 @@ def eventhub_to_sentinel(events: list[func.EventHubEvent], deadletter: func.Out[
     from wia_security.errors import ParseError
     from wia_security.reader import Item
 
-    stop_at = time.monotonic() + time_budget()
-    why = f"within the invocation's {time_budget():g}s budget (WIA_TIME_BUDGET)"
+    budget = time_budget()
+    stop_at = time.monotonic() + budget
+    why = f"within the invocation's {budget:g}s budget (WIA_TIME_BUDGET)"
     records, bodies = [], {}
     for index, event in enumerate(events):
         name = f"eventhub:{event.partition_key or '-'}:{event.sequence_number if event.sequence_number is not None else index}"

@@ -25,3 +25,16 @@ def test_a_partial_delivery_table_keeps_the_functions_retry_bounds(app, sentinel
         fn(events=[hub_event(json.dumps(fresh(samples["alert-sample"])).encode(), 1)], deadletter=Out(),
            context=Context(0, 5))
     assert FAULTS - len(sentinel.state.faults) == app.FUNCTION_DELIVERY["max_attempts"]    # before: 6
+
+
+@pytest.mark.parametrize("value", ["3m", "-5", "nan"])
+def test_an_unreadable_time_budget_is_warned_about_and_the_default_used(app, sentinel, samples, monkeypatch, caplog,
+                                                                        value):
+    """Before: silently replaced by the default, so an operator's WIA_TIME_BUDGET=3m was never known to be ignored."""
+    monkeypatch.setenv("WIA_TIME_BUDGET", value)
+    fn = app.eventhub_to_sentinel.build().get_user_function()
+    event = fresh(samples["alert-sample"])
+    fn(events=[hub_event(json.dumps(event).encode(), 1)], deadletter=Out(), context=Context())
+    warned = [r.getMessage() for r in caplog.records if "WIA_TIME_BUDGET" in r.getMessage()]
+    assert warned == [f"WIA_TIME_BUDGET={value!r} is not a number of seconds >= 0; using the default 180 s"]
+    assert [r["EventId"] for r in sentinel.state.rows[(DCR, "Custom-WIASecurity")]] == [event["id"]]

@@ -95,3 +95,16 @@ def test_a_partial_delivery_table_keeps_the_functions_retry_bounds(scc, monkeypa
                                                   headers={"Content-Type": "application/json"})
     assert response.status_code == 503
     assert scc.state.calls[calls:].count("CreateFinding") == 3                   # before: 6
+
+
+def test_an_unreadable_time_budget_is_warned_about_and_the_default_used(configured, samples, monkeypatch, capsys):
+    """Before: silently replaced by the default."""
+    server, _ = configured
+    monkeypatch.setenv("WIA_TIME_BUDGET", "2min")
+    event = fresh(samples["alert-sample"])
+    response = client("http_to_scc", "http").post("/", data=json.dumps(event), headers={"Content-Type": "application/json"})
+    assert response.status_code == 200 and finding_ids(server) == {event["id"]}
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [e["message"] for e in logged if "WIA_TIME_BUDGET" in e["message"]] == [
+        "WIA_TIME_BUDGET='2min' is not a number of seconds >= 0; using the default 120 s"]
+    assert all(e["severity"] == "WARNING" for e in logged if "WIA_TIME_BUDGET" in e["message"])
