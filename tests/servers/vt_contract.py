@@ -7,7 +7,9 @@ What it follows:
     padding, or its SHA-256), /api/v3/domains/{domain}, /api/v3/ip_addresses/{ip}: 200
     `{"data": {"type", "id", "links": {"self"}, "attributes": {...}}}`; unknown objects -> 404
     NotFoundError; a malformed file id -> 400 InvalidArgumentError; other methods -> 405.
-  - A per-minute request quota (`quota_per_minute`) -> 429 QuotaExceededError when exceeded.
+  - A per-minute request quota (`quota_per_minute`) and a daily one (`quota_per_day`, reset at 00:00 UTC; the
+    public API allows 4 a minute and 500 a day) -> 429 QuotaExceededError when exceeded.
+  - A key that is known but not allowed the lookups (`forbidden_keys`) -> 403 ForbiddenError.
 Fault injection: `faults` (see intel_http.Fault); `down = True` answers 503 TransientError.
 """
 from __future__ import annotations
@@ -35,6 +37,9 @@ class VirusTotalServer(ContractServer):
         self.api_key = api_key
         self.quota_per_minute = quota_per_minute
         self.down = False
+        self.quota_per_day: int | None = None
+        self.forbidden_keys: set[str] = set()
+        self._day: tuple[str, int] = ("", 0)          # (UTC date, requests counted that day)
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self._window: list[float] = []
 
@@ -54,6 +59,8 @@ class VirusTotalServer(ContractServer):
     def handle(self, req: Request, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         if "x-apikey" not in headers:
             return error(401, "AuthenticationRequiredError", "X-Apikey header is missing")
+        if headers["x-apikey"] in self.forbidden_keys:
+            return error(403, "ForbiddenError", "You are not allowed to perform the requested operation")
         if headers["x-apikey"] != self.api_key:
             return error(401, "WrongCredentialsError", "Wrong API key")
         if self.down:
@@ -64,6 +71,12 @@ class VirusTotalServer(ContractServer):
             if len(self._window) >= self.quota_per_minute:
                 return error(429, "QuotaExceededError", "Quota exceeded")
             self._window.append(now)
+        if self.quota_per_day is not None:
+            today = time.strftime("%Y-%m-%d", time.gmtime())
+            used = self._day[1] if self._day[0] == today else 0
+            if used >= self.quota_per_day:
+                return error(429, "QuotaExceededError", "Quota exceeded")
+            self._day = (today, used + 1)
         if req.method != "GET":
             return error(405, "MethodNotAllowedError", f"{req.method} not allowed")
         m = re.fullmatch(rf"{API}/(files|urls|domains|ip_addresses)/([^/]+)", req.path)
