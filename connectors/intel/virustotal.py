@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import math
 import ssl
 import threading
 import time
@@ -119,6 +120,13 @@ def _iso(epoch: Any) -> str | None:
     return None
 
 
+def _finite(value: Any) -> bool:
+    """A number JSON can carry. Python's json reads NaN and Infinity, which VirusTotal never sends but a broken
+    proxy or mock can: passed on as the reputation, they made the event's line invalid JSON (json.dumps writes
+    NaN), which jq, Splunk and every strict reader refuse."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
@@ -143,7 +151,7 @@ def summarize(kind: str, value: str, obj_id: str, attributes: dict[str, Any]) ->
     last = attributes.get("last_analysis_date") or attributes.get("last_modification_date")
     reputation = attributes.get("reputation")
     out = {"type": kind, "value": value, "found": True,
-           "reputation": reputation if isinstance(reputation, (int, float)) and not isinstance(reputation, bool) else None,
+           "reputation": reputation if _finite(reputation) else None,
            "malicious": malicious, "suspicious": _count(stats.get("suspicious")), "engines": total,
            "detection_ratio": f"{malicious}/{total}" if total else None,
            "first_seen": _iso(first), "last_seen": _iso(last), "link": f"{GUI_URL}/{_GUI[kind]}/{obj_id}"}
