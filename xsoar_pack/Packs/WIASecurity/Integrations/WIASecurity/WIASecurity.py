@@ -155,6 +155,12 @@ KAFKA_CLIENT_ID = "wia-security-xsoar"
 #: topic written to about once a second kept every fetch polling past it, reading the same messages again, for ever.
 #: 60 s leaves the pre-flight (10 s per broker), kafka-python's bootstrap and the incidents' creation their time.
 KAFKA_FETCH_SECONDS = 60
+#: Seconds one fetch (or wia-get-events) reads pages of a gateway or a TAXII collection at most: past them it stops
+#: after the page it read, with its place kept as at max_fetch, and the next fetch goes on. Pages whose events are
+#: all skipped (a TAXII collection of other STIX than WIA events, events already fetched) do not count toward
+#: max_fetch, and a fetch walking many of them ran past XSOAR's command timeout, which saves no last run: the next
+#: fetch walked the same pages again, for ever. A fetch stops so only once its position has moved.
+FETCH_PAGES_SECONDS = 60
 #: kafka-python's SASL mechanism when none is configured and the pre-flight login could not ask the broker (no
 #: broker answered it), over TLS that verifies the broker only: the integration's default before mechanisms were
 #: discovered. Elsewhere test-module and fetch fail asking for ?sasl_mechanism= (kafka_undiscovered_mechanism).
@@ -825,6 +831,7 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
     capped_at = None                    # TAXII: the instant whose ids were more than last_run keeps
     stored_past: str | None = None      # TAXII: why last_run's added_after, past the server's clock, is kept
     held = (0, False)
+    deadline = time.monotonic() + FETCH_PAGES_SECONDS
     while len(events) < limit:
         taxii_position = None
         if client.source_type == "kafka":
@@ -931,6 +938,12 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
             capped_at = taxii_position if capped else capped_at
         if not more:
             break
+        if time.monotonic() >= deadline and position(new_state) != position(state):
+            # as a stop at max_fetch: the state is that of the pages read. Not before the position moved: a TAXII fetch
+            # reads last_run's instant again from its first object, so one stopped within it would never get past it
+            demisto.info(f"{INTEGRATION_NAME}: stopped reading after {FETCH_PAGES_SECONDS:g} s with {len(events)} new "
+                         "event(s); more pages follow, read by the next fetch")
+            break
     if stored_past:
         # an error line: every fetch from there makes no incident until the last run is reset; the objects stamped
         # ahead are those it was taken from, and last_run does not stay at the cutoff (ahead_warning): not said
@@ -958,6 +971,11 @@ def non_finite_at(value: Any) -> str | None:
         children = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
         stack += reversed([(f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}", child) for key, child in children])
     return None
+
+
+def position(state: dict[str, Any]) -> tuple[Any, Any]:
+    """Where a gateway or TAXII read resumes: the gateway cursor, the TAXII added_after."""
+    return state.get("cursor"), state.get("added_after")
 
 
 def rejected_ids(state: dict[str, Any]) -> dict[str, str]:
