@@ -55,7 +55,10 @@ def normalize(kind: str, value: Any) -> str | None:
             pass
         return value if _DOMAIN.match(value) else None
     if kind == "url":
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError:      # a bracketed host that is not an IPv6 address ("http://[::1/x"): not a URL
+            return None         # (it raised out of observables(): `enrich` died, forward's batch went unenriched)
         return value if parts.scheme in ("http", "https", "ftp") and parts.netloc else None
     return None
 
