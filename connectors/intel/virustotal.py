@@ -219,6 +219,13 @@ class VirusTotalEnricher:
         self._vt = vt
         self._api_key = api_key.strip()
         remember(self._api_key)
+        if host and urlsplit(host).path.rstrip("/").lower().endswith("/api/v3"):
+            # vt-py adds /api/v3 itself: every lookup went to /api/v3/api/v3/..., which VirusTotal (and the
+            # contract server) answer 404 NotFoundError, read as "not found": each indicator, known-malicious
+            # ones too, reported unknown with status complete and cached so for an hour, without a word.
+            raise ConfigError(f"the VirusTotal API host {host} ends in /api/v3: give the host alone "
+                              f"(vt-py adds /api/v3), e.g. {host.rstrip('/')[:-len('/api/v3')] or 'https://…'}",
+                              key="host")
         self.host = host                      # None = https://www.virustotal.com (vt-py's default)
         # Verdicts are cached per API host: a cache file shared with runs against a test server or a mock
         # (--vt-url, $VT_API_URL) served its answers as VirusTotal's for a day, and the other way round.
