@@ -802,11 +802,14 @@ def feed_list(body: Any, key: str, who: str, required: bool = False) -> list[Any
     return items or []
 
 
-def pull_events(client: Client, state: dict[str, Any], limit: int,
-                last_run: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any], list[str], tuple[int, bool]]:
+def pull_events(client: Client, state: dict[str, Any], limit: int, last_run: bool = True,
+                types: set[str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any], list[str], tuple[int, bool]]:
     """Up to `limit` new, valid WIA events from the source after `state`; (events, new state, problems, held).
     `held`: (TAXII objects left for a later read by the settle window, on the last page read and on later pages,
     whether there are more than that: the later pages' could not all be listed).
+
+    `types`: only events of these types are returned and count toward `limit` (wia-get-events' event_type; the others
+    are read past, as skipped events are).
 
     `last_run`: `state` is the instance's last run (a TAXII added_after stored past the server's clock is then kept
     and said), not a command's arguments.
@@ -926,6 +929,8 @@ def pull_events(client: Client, state: dict[str, Any], limit: int,
                 if event_id:
                     rejected.pop(event_id, None)            # re-inserted: the newest rejection is kept longest
                     rejected[event_id] = digest or version_digest(event)
+                continue
+            if types and event.get("type") not in types:
                 continue
             events.append(event)
             if event_id:
@@ -1106,9 +1111,8 @@ def get_events_command(client: Client, args: dict[str, Any]) -> CommandResults:
             state["added_after"] = rfc3339(after, "after")
         else:
             raise DemistoException("after applies to gateway and TAXII sources; a Kafka source is read from its beginning")
-    events, _, problems, (held, more_held) = pull_events(client, state, limit, last_run=False)
-    if types:
-        events = [e for e in events if e.get("type") in types]
+    # the types are filtered while reading: filtered after, `limit` events of other types left none to show
+    events, _, problems, (held, more_held) = pull_events(client, state, limit, last_run=False, types=types)
     events = events[:limit]
     readable = tableToMarkdown("WIA events", md_rows([event_summary(e) for e in events]),
                                headers=["ID", "Type", "Timestamp", "Severity", "Title", "Source", "Technique"])
