@@ -86,7 +86,10 @@ def _candidates(event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     etype = event.get("type")
     for key in ("indicators", "iocs"):
-        for item in data.get(key) or []:
+        items = data.get(key)
+        # A list where the schema defines one; an event type whose schema does not (an alert's `iocs`, a network
+        # event's `indicators`) may carry any value there: a number raised TypeError out of observables().
+        for item in items if isinstance(items, list) else []:
             if isinstance(item, dict) and item.get("type") in INDICATOR_KINDS:
                 yield INDICATOR_KINDS[item["type"]], item.get("value")
     if etype == "network_event":

@@ -1,5 +1,6 @@
-"""`enrich` with a URL indicator Python's urlsplit cannot parse (contract test: vt-py against the VirusTotal
-contract server): the URL is not looked up, everything else is, and the event is written."""
+"""`enrich` with indicator fields the enricher could not read (contract test: vt-py against the VirusTotal
+contract server): a URL Python's urlsplit cannot parse, an indicators field that is not a list. What can be
+looked up is, and the event is written."""
 from __future__ import annotations
 
 import json
@@ -29,3 +30,21 @@ def test_contract_a_url_indicator_python_cannot_parse_stops_nothing(cli, tmp_pat
     [out] = [json.loads(line) for line in r.out.splitlines()]
     verdict = out["meta"]["custom"]["enrichment"]["virustotal"]
     assert verdict["status"] == "complete" and [i["value"] for i in verdict["indicators"]] == [SHA256]
+
+
+def test_contract_an_indicators_field_that_is_not_a_list_stops_nothing(cli, tmp_path, monkeypatch):
+    """An alert's `data.iocs` (the alert schema defines `indicators` only, and lets data hold more) set to a
+    number is valid; iterating it raised TypeError out of observables(): `enrich` died, writing none of the batch."""
+    odd = AlertBuilder().title("odd").indicator("file_hash_sha256", SHA256).build().to_dict()
+    odd["data"]["iocs"] = 5
+    src = tmp_path / "in.ndjson"
+    src.write_text(json.dumps(odd) + "\n")
+    with VirusTotalServer(api_key="k") as vt:
+        vt.add_file(SHA256, last_analysis_stats={"malicious": 3, "undetected": 57})
+        monkeypatch.setenv("VT_API_KEY", "k")
+        r = cli("enrich", str(src), "--vt-url", vt.url)
+    assert r.code == 0, r.err
+    [out] = [json.loads(line) for line in r.out.splitlines()]
+    verdict = out["meta"]["custom"]["enrichment"]["virustotal"]
+    assert verdict["status"] == "complete" and [i["value"] for i in verdict["indicators"]] == [SHA256]
+    assert out["data"]["iocs"] == 5
