@@ -206,7 +206,8 @@ class EventBuilder:
         result = validate_event(event, warnings=False)
         if not result.valid:
             raise InvalidEventError(result.errors, event_id=event.get("id"))
-        return Event.from_dict(event)
+        # the schema's key order (declared fields first), not the order the builder's calls happened in
+        return Event.from_dict(event).in_declared_order()
 
     def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
         """Hook for defaults that depend on other fields (e.g. priority from severity), applied to a copy."""

@@ -2,8 +2,12 @@
 
 Declared fields are typed attributes; keys the standard does not define, and declared keys that
 arrived as an explicit `null`, are kept in `extra`, so `Cls.from_dict(d).to_dict() == d` for any
-JSON object `d`. A value of the wrong JSON type is kept as given (the model holds invalid events
-too; validation is what judges them).
+JSON object `d`, with its keys in the same order (a signature or diff over the serialized event
+survives a round trip). A value of the wrong JSON type is kept as given (the model holds invalid
+events too; validation is what judges them).
+
+The model owns its data: from_dict copies the JSON lists and objects it keeps, and to_dict returns
+new ones, so changing either side afterwards never changes the other.
 """
 from __future__ import annotations
 
@@ -54,11 +58,26 @@ class Record:
             if value is None:
                 extra[key] = None        # explicit null: kept verbatim, typed attribute stays None
                 continue
-            kwargs[attr] = _load(nested, value) if nested else value
+            kwargs[attr] = _load(nested, value) if nested else _copy(value) if type(value) in _CONTAINERS else value
         for key, value in d.items():
             if key not in known:
-                extra[key] = value
-        return cls(**kwargs, extra=extra)
+                extra[key] = _copy(value) if type(value) in _CONTAINERS else value
+        record = cls(**kwargs, extra=extra)
+        # The input's key order, kept outside the dataclass fields (so not in ==, repr or replace()).
+        record.__dict__["_key_order"] = tuple(d)
+        return record
+
+    def in_declared_order(self: R) -> R:
+        """Forget the key order from_dict kept, here and in every nested record: to_dict() then writes
+        the declared fields in the schema's order, then the other keys. Returns the record itself."""
+        self.__dict__.pop("_key_order", None)
+        for attr, _key, nested in self._fields_plan():
+            if nested:
+                value = getattr(self, attr)
+                for item in value if isinstance(value, list) else (value,):
+                    if isinstance(item, Record):
+                        item.in_declared_order()
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -67,7 +86,15 @@ class Record:
             if value is not None:
                 out[key] = _dump(value)
         for key, value in self.extra.items():
-            out.setdefault(key, value)
+            if key not in out:
+                out[key] = _copy(value) if type(value) in _CONTAINERS else value
+        order = self.__dict__.get("_key_order")
+        if order is not None and tuple(out) != order:
+            # the input's keys in its order; keys set since then after them
+            ordered = {k: out[k] for k in order if k in out}
+            if len(ordered) < len(out):
+                ordered.update(out)
+            out = ordered
         return out
 
 
@@ -88,10 +115,10 @@ def _nested(hint: Any) -> Any:
 def _load(nested: Any, value: Any) -> Any:
     if isinstance(nested, tuple):
         if not isinstance(value, list):
-            return value
+            return _copy(value)
         cls = nested[1]
-        return [cls.from_dict(v) if isinstance(v, dict) else v for v in value]
-    return nested.from_dict(value) if isinstance(value, dict) else value
+        return [cls.from_dict(v) if isinstance(v, dict) else _copy(v) for v in value]
+    return nested.from_dict(value) if isinstance(value, dict) else _copy(value)
 
 
 def _dump(value: Any) -> Any:
@@ -99,4 +126,17 @@ def _dump(value: Any) -> Any:
         return value.to_dict()
     if isinstance(value, list):
         return [_dump(v) for v in value]
+    return _copy(value) if type(value) is dict else value
+
+
+_CONTAINERS = (dict, list)
+
+
+def _copy(value: Any) -> Any:
+    """A copy of the JSON lists and objects in `value` (strings, numbers, booleans and null are immutable)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
     return value
