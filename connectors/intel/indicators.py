@@ -90,7 +90,7 @@ def _candidates(event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         # A list where the schema defines one; an event type whose schema does not (an alert's `iocs`, a network
         # event's `indicators`) may carry any value there: a number raised TypeError out of observables().
         for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict) and item.get("type") in INDICATOR_KINDS:
+            if isinstance(item, dict) and isinstance(item.get("type"), str) and item["type"] in INDICATOR_KINDS:
                 yield INDICATOR_KINDS[item["type"]], item.get("value")
     if etype == "network_event":
         for side in ("source", "destination"):

@@ -48,3 +48,19 @@ def test_contract_an_indicators_field_that_is_not_a_list_stops_nothing(cli, tmp_
     verdict = out["meta"]["custom"]["enrichment"]["virustotal"]
     assert verdict["status"] == "complete" and [i["value"] for i in verdict["indicators"]] == [SHA256]
     assert out["data"]["iocs"] == 5
+
+
+def test_contract_an_indicator_type_that_is_not_a_string_stops_nothing(cli, tmp_path, monkeypatch):
+    """`"iocs": [{"type": ["ip"], …}]` in an alert (valid: the alert schema does not define iocs) raised
+    TypeError (unhashable list) out of observables()."""
+    odd = AlertBuilder().title("odd").indicator("file_hash_sha256", SHA256).build().to_dict()
+    odd["data"]["iocs"] = [{"type": ["ip"], "value": "8.8.8.8"}, {"type": {"k": 1}, "value": "x"}]
+    src = tmp_path / "in.ndjson"
+    src.write_text(json.dumps(odd) + "\n")
+    with VirusTotalServer(api_key="k") as vt:
+        vt.add_file(SHA256, last_analysis_stats={"malicious": 3, "undetected": 57})
+        monkeypatch.setenv("VT_API_KEY", "k")
+        r = cli("enrich", str(src), "--vt-url", vt.url)
+    assert r.code == 0, r.err
+    [out] = [json.loads(line) for line in r.out.splitlines()]
+    assert [i["value"] for i in out["meta"]["custom"]["enrichment"]["virustotal"]["indicators"]] == [SHA256]
