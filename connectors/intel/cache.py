@@ -36,6 +36,8 @@ DEFAULT_NEGATIVE_TTL = 3600.0      # "not found" is re-asked after an hour
 #: Verdicts kept in memory (about 800 bytes each). Every verdict was kept for the whole run, expired ones too:
 #: a long-running `forward --enrich` grew by 80 MB per 100,000 indicators looked up, without end.
 MEMORY_ENTRIES = 10_000
+#: Rows older than this (or than the TTL, if longer) are deleted when a cache file is opened.
+RETENTION = 30 * 24 * 3600.0
 CLOCK_SLACK = 300.0                # seconds a stored_at may lie ahead of this clock and still count as fresh
 
 _DDL = """CREATE TABLE IF NOT EXISTS enrichment (
@@ -83,6 +85,22 @@ class EnrichmentCache:
                             path, exc, aside)
                 self.damaged += 1
                 self._db = _open(path)
+            self._purge()
+
+    def _purge(self) -> None:
+        """Delete rows older than RETENTION (or the TTL, if longer), and rows stored in the future: no run reads
+        them again, yet they stayed for ever, so the file grew with every indicator ever looked up and kept a
+        list of them (the hosts, URLs and files seen) with no end. RETENTION outlives any other run's TTL
+        that is not longer than it."""
+        horizon = max(self.ttl, RETENTION)
+        now = self._clock()
+        try:
+            self._db.execute("DELETE FROM enrichment WHERE stored_at < ? OR stored_at > ?",  # type: ignore[union-attr]
+                             (now - horizon, now + CLOCK_SLACK))
+        except sqlite3.OperationalError as exc:    # locked by another run now: the next run purges
+            log.info("enrichment cache %s: old entries not purged this time (%s)", self.path, exc)
+        except sqlite3.DatabaseError as exc:
+            self._disk_failed(exc)
 
     def _fresh(self, stored_at: float, found: bool) -> bool:
         # A verdict stored in the future (written while this clock, or another machine's sharing the file,

@@ -63,3 +63,25 @@ def test_an_expired_entry_in_memory_gives_way_to_a_fresher_one_another_run_wrote
     finally:
         first.close()
         second.close()
+
+
+def test_old_and_future_rows_are_purged_when_the_file_is_opened(tmp_path):
+    """Rows no run reads again stayed for ever: the file grew with every indicator ever looked up and kept the
+    list of them (hosts, URLs, files seen) without end."""
+    import sqlite3
+    from wia_security.connectors.intel.cache import RETENTION
+    now = 10 * RETENTION
+    path = str(tmp_path / "vt-cache.db")
+    EnrichmentCache(path, clock=lambda: now).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    for stored_at, value in ((now - RETENTION - 1, "old.example.org"), (now - 3600, "recent.example.org"),
+                             (now + YEAR, "future.example.org")):
+        db.execute("INSERT INTO enrichment VALUES ('virustotal', 'domain', ?, ?, 1, '{\"found\": true}')",
+                   (value, stored_at))
+    db.close()
+    EnrichmentCache(path, clock=lambda: now).close()
+    db = sqlite3.connect(path)
+    try:
+        assert [v for (v,) in db.execute("SELECT value FROM enrichment")] == ["recent.example.org"]
+    finally:
+        db.close()
