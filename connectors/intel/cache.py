@@ -95,8 +95,9 @@ class EnrichmentCache:
         horizon = max(self.ttl, RETENTION)
         now = self._clock()
         try:
-            self._db.execute("DELETE FROM enrichment WHERE stored_at < ? OR stored_at > ?",  # type: ignore[union-attr]
-                             (now - horizon, now + CLOCK_SLACK))
+            # numeric stored_at only: a row with any other is damage, dropped and counted when read
+            self._db.execute("DELETE FROM enrichment WHERE typeof(stored_at) IN ('integer', 'real') "  # type: ignore[union-attr]
+                             "AND (stored_at < ? OR stored_at > ?)", (now - horizon, now + CLOCK_SLACK))
         except sqlite3.OperationalError as exc:    # locked by another run now: the next run purges
             log.info("enrichment cache %s: old entries not purged this time (%s)", self.path, exc)
         except sqlite3.DatabaseError as exc:
