@@ -8,6 +8,7 @@ InvalidEventError listing every violation instead of returning an invalid event.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from datetime import datetime
 from typing import Any, ClassVar, Self
@@ -16,8 +17,15 @@ from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..attack import table
 from ..errors import InvalidEventError, InvalidValueError
 from ..model import Event
-from ..timeutil import now_iso, to_iso
+from ..timeutil import now_iso, parse_iso, to_iso
+from ..validation.formats import is_date_time
 from . import checks
+
+
+# A fraction with a non-zero digit below the millisecond: the UTC spelling cannot hold it, so it is kept.
+_SUB_MS = re.compile(r"\.\d{3}\d*[1-9]", re.ASCII).search
+# The spelling the upstream SDK validators accept (UTC "Z", 0 or 3 fraction digits); see validation/warnings.py.
+_CANONICAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z", re.ASCII).fullmatch
 
 
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
@@ -112,8 +120,17 @@ class EventBuilder:
         return self
 
     def timestamp(self, value: str | datetime) -> Self:
-        """An aware datetime or an RFC 3339 string with an offset (Z or +09:00)."""
-        self._event["timestamp"] = timestamp_text(value, type(self), "timestamp")
+        """An aware datetime or an RFC 3339 string with an offset (Z or +09:00), written as the standard's
+        UTC spelling (2025-12-14T04:30:00.000Z): the upstream SDKs refuse any other. Kept as given: a string
+        already in it (0 or 3 fraction digits), one with digits below the millisecond (rewriting would
+        lose them), and one build() would refuse, for it to report."""
+        text = timestamp_text(value, type(self), "timestamp")
+        if isinstance(text, str) and not _CANONICAL_TIME(text) and is_date_time(text) and not _SUB_MS(text):
+            try:
+                text = to_iso(parse_iso(text))       # the same instant, to the millisecond it was given in
+            except ValueError:                       # a leap second (:60), which datetime cannot hold
+                pass
+        self._event["timestamp"] = text
         return self
 
     def _time(self, field: str, value: str | datetime | None) -> str | None:

@@ -5,6 +5,7 @@ event built on a machine at UTC+9 from datetime.now() said it happened nine hour
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -60,3 +61,22 @@ def test_an_rfc3339_string_without_an_offset_is_refused_by_build_at_its_path():
     with pytest.raises(InvalidEventError) as exc:
         AlertBuilder().title("t").timestamp("2025-01-01T09:30:00").build()
     assert [e.path for e in exc.value.errors] == ["/timestamp"]
+
+
+@pytest.mark.parametrize("given, written", [
+    ("2025-01-01T09:30:00+09:00", "2025-01-01T00:30:00.000Z"),
+    ("2025-01-01T00:30:00.123000+00:00", "2025-01-01T00:30:00.123Z"),
+    ("2025-01-01T00:30:00.123456Z", "2025-01-01T00:30:00.123456Z"),    # finer than the UTC spelling: kept
+    ("2025-01-01T02:30:00.000000001+02:00", "2025-01-01T02:30:00.000000001+02:00"),
+    ("2025-01-01t00:30:00.5z", "2025-01-01T00:30:00.500Z"),
+    ("2024-12-31T19:30:00-05:00", "2025-01-01T00:30:00.000Z"),
+    ("2025-01-01T00:30:00Z", "2025-01-01T00:30:00Z"),               # already the SDK spelling: kept
+    ("2025-01-01T00:30:00.000Z", "2025-01-01T00:30:00.000Z"),
+])
+def test_the_envelope_timestamp_is_written_in_the_spelling_the_upstream_sdks_accept(given, written):
+    """An offset or another fraction length was kept as given, so built events drew the validator's
+    timestamp_not_canonical warning and were refused by the upstream SDK validators."""
+    event = AlertBuilder().title("t").timestamp(given).build()
+    assert event.timestamp == written
+    canonical = re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", written)
+    assert [w.code for w in event.validate().warnings] == ([] if canonical else ["timestamp_not_canonical"])
