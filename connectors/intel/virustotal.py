@@ -215,6 +215,12 @@ class VirusTotalEnricher:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigError("a VirusTotal API key is required", key="api_key")
+        if not api_key.strip().isprintable() or not api_key.strip().isascii() or any(c.isspace() for c in api_key.strip()):
+            # aiohttp refuses such a header on every request (ValueError: "Forbidden control character"),
+            # which read as "VirusTotal sent an unreadable … object": no request made, the circuit closed, every
+            # batch trying again, and the real cause hidden. The key itself is never quoted.
+            raise ConfigError("the VirusTotal API key holds a space, a line break or another character an HTTP "
+                              "header cannot carry (check the variable or file it comes from)", key="api_key")
         import vt  # vt-py: the official client; imported here so the core never needs it
         self._vt = vt
         self._api_key = api_key.strip()
