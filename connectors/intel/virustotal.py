@@ -187,7 +187,16 @@ def environment_proxy(api_url: str) -> str | None:
     if urllib.request.proxy_bypass(parts.hostname or ""):
         return None
     proxies = urllib.request.getproxies()
-    return proxies.get(parts.scheme) or proxies.get("all") or None
+    proxy = proxies.get(parts.scheme) or proxies.get("all") or None
+    if proxy and "://" not in proxy:
+        proxy = f"http://{proxy}"          # "proxy:3128", as requests reads it
+    if proxy and urlsplit(proxy).scheme.lower() not in ("http", "https"):
+        # aiohttp takes HTTP proxies only: a socks5:// ALL_PROXY (curl's) failed every lookup with a ValueError
+        # read as an unreadable answer. Direct, as before proxies were honoured; the URL is not quoted (user info).
+        log.warning("VirusTotal: the proxy in the environment is not an HTTP proxy (%s://), which vt-py cannot "
+                    "use: connecting directly", urlsplit(proxy).scheme)
+        return None
+    return proxy
 
 
 def _client_class(vt: Any) -> type:

@@ -80,3 +80,18 @@ def test_contract_lookups_go_through_the_environment_proxy(monkeypatch):
             assert len(proxy.seen) == 1                   # exempt: straight to the server
     finally:
         proxy.close()
+
+
+def test_contract_a_proxy_vt_py_cannot_use_is_passed_by(monkeypatch, caplog):
+    """ALL_PROXY=socks5://… (curl's) is not an HTTP proxy, which aiohttp alone takes: every lookup failed with a
+    ValueError reported as an unreadable answer. It is warned about and the lookups go direct, as before."""
+    with VirusTotalServer(api_key="k") as vt:
+        vt.add_file(SHA256, last_analysis_stats={"malicious": 61, "undetected": 9})
+        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("ALL_PROXY", "socks5://user:pw-secret@127.0.0.1:9")
+        monkeypatch.setenv("all_proxy", "socks5://user:pw-secret@127.0.0.1:9")
+        with caplog.at_level("WARNING"):
+            block = _enrich(vt)
+    assert block["status"] == "complete", block
+    assert "not an HTTP proxy (socks5://)" in caplog.text and "pw-secret" not in caplog.text
