@@ -164,3 +164,24 @@ def test_alert_result_reaches_a_wia_gateway_through_its_hec_endpoint(built_app, 
         gateway.stop()
     (event,) = feed
     assert event["data"]["title"] == "Encoded PowerShell" and event["mitre"]["sub_technique"] == "T1059.001"
+
+
+def test_contract_cim_filler_values_in_address_and_port_fields_do_not_cost_the_alert(built_app, splunkd, splunk_home):
+    """CIM fills a field it cannot extract with "unknown"; a port can be out of range. The builders refuse such
+    values (an IP that is no address, a port past 65535), which made the whole alert a dead letter; they are left
+    out of the structured fields (the result's _raw keeps them) and the alert is delivered."""
+    app, _ = built_app
+    result = {**RESULT, "dest_ip": "unknown", "src_ip": ["unknown", "203.0.113.9"], "dest_port": "70000",
+              "src_port": "-1"}
+    with SplunkSoarServer() as soar:
+        splunkd.confs["wia_security"] = {"destination:soar": {"url": soar.url.replace("http://", "phantom+http://"),
+                                                             "credential": "soar_token"}}
+        splunkd.passwords[("wia_security", "soar_token")] = soar.token
+        run = run_action(app, payload(splunkd, "soar", result=result), splunk_home)
+        assert run.returncode == 0, run.stderr
+        (container,) = soar.containers.values()
+    event = container["data"]["wia_event"]
+    assert event["context"]["host"] == {"hostname": "WS-17"}
+    assert event["context"]["network"]["source"] == {"ip": "203.0.113.9"}          # the multivalue field's address
+    assert "70000" not in json.dumps(event["context"]) and "-1" not in json.dumps(event["context"]["network"])
+    assert {(i["type"], i["value"]) for i in event["data"]["indicators"] if i["type"] == "ip"} == {("ip", "203.0.113.9")}

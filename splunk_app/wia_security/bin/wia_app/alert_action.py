@@ -11,6 +11,7 @@ log, so nothing is lost silently.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import sys
@@ -141,19 +142,21 @@ def result_to_alert(payload: dict[str, Any]) -> dict[str, Any]:
     if technique:
         builder.mitre(technique.split("|")[0].split(",")[0].strip())
     host = _first(result.get("dest_host"), result.get("dest"), result.get("host"))
-    dest_ip, src_ip = _first(result.get("dest_ip")), _first(result.get("src_ip"))
+    # CIM fills a field it cannot extract with "unknown" (or a host name lands in *_ip): such a value is no
+    # address, and the builder refuses it, which would cost the whole alert; the value stays in _raw
+    dest_ip, src_ip = _address(row.get("dest_ip")), _address(row.get("src_ip"))
     if host or dest_ip:
         builder.host(hostname=host, ip=dest_ip)
     if src_ip or dest_ip:
-        builder.network(src_ip=src_ip, dst_ip=dest_ip, src_port=_int(result.get("src_port")),
-                        dst_port=_int(result.get("dest_port")))
+        builder.network(src_ip=src_ip, dst_ip=dest_ip, src_port=_port(result.get("src_port")),
+                        dst_port=_port(result.get("dest_port")))
     user = _first(result.get("user"), result.get("src_user"))
     if user:
         builder.user(name=user)
     for field, kind in (("src_ip", "ip"), ("dest_ip", "ip"), ("url", "url"), ("domain", "domain"),
                         ("file_hash", "hash"), ("file_name", "file"), ("sender", "email")):
         for value in _values(row.get(field)):
-            if not (kind == "hash" and not _HASH.match(value)):
+            if (kind != "hash" or _HASH.match(value)) and (kind != "ip" or _address(value, networks=True)):
                 builder.indicator(kind, value, context=f"Splunk field {field}")
     if result.get("_raw"):
         builder.raw(result["_raw"])
@@ -189,6 +192,22 @@ def _first(*values: Any) -> str | None:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None
+
+
+def _address(value: Any, *, networks: bool = False) -> str | None:
+    """The field's first value that is an IP address (or, for an indicator, a CIDR range), else None."""
+    for text in _values(value):
+        try:
+            (ipaddress.ip_network if networks and "/" in text else ipaddress.ip_address)(text)
+        except ValueError:
+            continue
+        return text
+    return None
+
+
+def _port(value: Any) -> int | None:
+    number = _int(value)
+    return number if number is not None and 0 <= number <= 65535 else None
 
 
 def _int(value: Any) -> int | None:
