@@ -1,4 +1,5 @@
 """Fluent builders, one per event type: `AlertBuilder().title("...").mitre("T1059.001").build()`."""
+from ..errors import InvalidValueError
 from .alert import AlertBuilder
 from .auth_event import AuthEventBuilder
 from .base import EventBuilder, attack_block
@@ -16,8 +17,12 @@ BUILDERS: dict[str, type[EventBuilder]] = {
 
 
 def builder_for(event_type: str) -> EventBuilder:
-    """A fresh builder for an event type name."""
-    return BUILDERS[event_type]()
+    """A fresh builder for an event type name; InvalidValueError naming the known ones for any other."""
+    try:
+        return BUILDERS[event_type]()
+    except (KeyError, TypeError):       # TypeError: an unhashable value
+        raise InvalidValueError("builder_for", "type", f"unknown event type {str(event_type)[:60]!r}; "
+                                f"known: {', '.join(BUILDERS)}") from None
 
 
 __all__ = ["AlertBuilder", "ThreatIntelBuilder", "VulnerabilityBuilder", "IncidentBuilder", "NetworkEventBuilder",

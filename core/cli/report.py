@@ -351,6 +351,9 @@ def run(args: argparse.Namespace) -> int:
         aggregator = window(args)
     except ValueError as exc:
         return fail(f"bad time window: {exc}")
+    if args.no_compliance and args.frameworks:      # one of the two was not meant; which is a guess
+        return fail("--framework chooses what the compliance section shows, and --no-compliance leaves it out: "
+                    "give one of them")
     tracker = None
     if not args.no_compliance:
         from wia_security.compliance import ComplianceTracker

@@ -108,3 +108,12 @@ def test_rich_events_of_every_type_are_valid():
     for b in events:
         result = validate_event(b.build().to_dict())
         assert result.valid and not result.warnings, (result.errors, result.warnings)
+
+
+@pytest.mark.parametrize("name", ["alerts", "", "ALERT ", ["alert"]])
+def test_builder_for_an_unknown_type_names_the_known_ones(name):
+    # it raised a bare KeyError('alerts') (TypeError for a list)
+    from wia_security.errors import InvalidValueError
+    with pytest.raises(InvalidValueError) as caught:
+        builder_for(name)
+    assert caught.value.prop_name == "type" and "known: alert, threat_intel" in str(caught.value)

@@ -290,3 +290,11 @@ def test_the_same_file_given_twice_is_refused_not_counted_twice(command, good, t
         err = capsys.readouterr().err
         assert f"wia-security: {second}: the same file as {good}, given before: its events would be counted twice" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_framework_with_no_compliance_is_refused_not_ignored(good, tmp_path, capsys):
+    # --framework was silently ignored when --no-compliance left the section out
+    out = tmp_path / "r.html"
+    assert main(["report", str(good), "-o", str(out), "--no-compliance", "--framework", "cis-v8"]) == 2
+    assert "give one of them" in capsys.readouterr().err and not out.exists()
+    assert main(["report", str(good), "-o", str(out), "--framework", "cis-v8"]) == 0
