@@ -25,6 +25,7 @@ from typing import Any
 
 from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
+from ..schemas import EVENT_SCHEMA_FILES, load_schema
 from ..severity import BAND_PRIORITY, band
 from ..timeutil import parse_iso, to_iso
 from ._own_event import checked, holds
@@ -190,6 +191,34 @@ def _text(value: Any, limit: int) -> str | None:
     if not nonblank(value):
         return None
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+#: Envelope members the reader takes from ProductFields when present; the rest of the envelope's required
+#: members (id, timestamp, severity) have ASFF homes.
+_ENVELOPE_KEPT_FIRST = frozenset({"$schema", "version", "type", "source", "id", "timestamp", "severity"})
+_FIRST_STEPS = re.compile(r"^([^.\[]+)(?:\.([^.\[]+))?")
+
+
+@functools.lru_cache(maxsize=16)
+def _required_data_fields(event_type: str) -> frozenset[str]:
+    """The `data` members the event type's schema requires (empty for an unknown type)."""
+    filename = EVENT_SCHEMA_FILES.get(event_type)
+    if filename is None:
+        return frozenset()
+    definitions = load_schema(filename).get("definitions") or {}
+    return frozenset(req for name, node in definitions.items() if name.endswith("Data")
+                     for req in node.get("required") or ())
+
+
+def _drop_rank(path: str, event_type: Any) -> int:
+    """How late the ProductFields pair at this WIA path goes when not all fit: 0 for (part of) a member a
+    valid event requires, 2 for the producer's free-form meta.custom, 1 for the rest."""
+    m = _FIRST_STEPS.match(path)
+    top, second = m.groups() if m else (path, None)
+    if top in _ENVELOPE_KEPT_FIRST or top == "data" and (
+            second is None or isinstance(event_type, str) and second in _required_data_fields(event_type)):
+        return 0
+    return 2 if top == "meta" and second == "custom" else 1
 
 
 def _timestamp(value: Any) -> str | None:
@@ -532,7 +561,7 @@ class AsffFormat(Format):
         finding["RecordState"] = "ARCHIVED" if archived else "ACTIVE"
         if etype == "alert" and data.get("status") == "false_positive":
             finding["VerificationState"] = "FALSE_POSITIVE"
-        product_fields = self._product_fields(rest.leftover(), field_prefix)
+        product_fields = self._product_fields(rest.leftover(), field_prefix, etype)
         if product_fields:
             finding["ProductFields"] = product_fields
         refs = data.get("references") if etype in ("threat_intel",) else None
@@ -809,20 +838,20 @@ class AsffFormat(Format):
         return {"Recommendation": clean({"Text": text or "See the vendor advisory.", "Url": url})}
 
     @staticmethod
-    def _product_fields(leftover: dict[str, Any], prefix: str) -> dict[str, str]:
-        """Leftover WIA values as `prefix + "wia." + path` -> JSON text, coarse first, split only when too long."""
-        fields: dict[str, str] = {}
-        omitted: list[str] = []
+    def _product_fields(leftover: dict[str, Any], prefix: str, event_type: Any = None) -> dict[str, str]:
+        """Leftover WIA values as `prefix + "wia." + path` -> JSON text, coarse first, split only when too long.
+        When more pairs than the limit allows remain, the ones the reader needs to restore a valid event
+        (the envelope's and the event type's required fields) are kept first and meta.custom is the first left
+        out (`_drop_rank`, then key order); what is left out is listed under `wia.omitted`."""
+        pairs: list[tuple[str, str, str]] = []            # (path, key, JSON text) in emission order
+        omitted: list[tuple[int, str]] = []               # (emission position, path): too long for one pair
         room = MAX_PRODUCT_FIELDS - 1                    # one pair is kept for the omission note
 
         def emit(path: str, value: Any) -> None:
             text = compact_json(value)
             key = f"{prefix}wia.{path}"
             if len(text) <= MAX_PRODUCT_FIELD_VALUE and len(key) <= MAX_PRODUCT_FIELD_KEY:
-                if len(fields) < room:
-                    fields[key] = text
-                else:
-                    omitted.append(path)
+                pairs.append((path, key, text))
             elif isinstance(value, dict) and value:
                 for k, v in value.items():
                     emit(f"{path}.{k}", v)
@@ -830,7 +859,7 @@ class AsffFormat(Format):
                 for i, v in enumerate(value):
                     emit(f"{path}[{i}]", v)
             else:
-                omitted.append(path)
+                omitted.append((len(pairs), path))
 
         # Per field of each top-level block ("wia.data.alert_id") when that fits, per block otherwise.
         fine = sum(len(value) if isinstance(value, dict) and value else 1 for value in leftover.values()) <= room
@@ -840,8 +869,15 @@ class AsffFormat(Format):
                     emit(f"{top}.{k}", v)
             else:
                 emit(top, value)
+        kept: list[int] = list(range(len(pairs)))
+        if len(pairs) > room:
+            # Rank before key order: an incoming dict may list data.priority after fifty custom fields.
+            ranked = sorted(range(len(pairs)), key=lambda i: _drop_rank(pairs[i][0], event_type))   # stable
+            kept = sorted(ranked[:room])
+            omitted += [(i, pairs[i][0]) for i in sorted(set(range(len(pairs))) - set(kept))]
+        fields = {pairs[i][1]: pairs[i][2] for i in kept}
         if omitted:
-            note = json.dumps(omitted, separators=(",", ":"))
+            note = json.dumps([path for _, path in sorted(omitted, key=lambda o: o[0])], separators=(",", ":"))
             fields[f"{prefix}wia.omitted"] = note if len(note) <= MAX_PRODUCT_FIELD_VALUE else note[: MAX_PRODUCT_FIELD_VALUE - 5] + '..."]'
         return fields
 

@@ -229,6 +229,27 @@ def test_product_fields_overflow_is_listed_not_dropped():
     assert back["data"]["title"] == "big" and "blob" not in back.get("meta", {}).get("custom", {})
 
 
+@pytest.mark.parametrize("builder", ["alert", "incident"])
+def test_product_fields_overflow_keeps_required_fields_whatever_the_key_order(builder: str):
+    """An incoming dict (not built here) may list its custom fields before the required ones: what is left
+    out for the 50-pair limit must be the optional fields, so the event read back is still valid."""
+    from wia_security import IncidentBuilder
+    built = (AlertBuilder() if builder == "alert" else IncidentBuilder()).title("t").build().to_dict()
+    event: dict[str, Any] = {"meta": {"custom": {f"c{i:02}": "v" * 100 for i in range(60)}}}
+    event.update(reversed(list(built.items())))             # envelope members after meta, in reverse order
+    event["data"] = dict(reversed(list(built["data"].items())))
+    f = convert(event, to="asff", account_id=ACCOUNT)
+    fields = f["ProductFields"]
+    assert len(fields) <= asff.MAX_PRODUCT_FIELDS
+    omitted = json.loads(fields[f"{ACCOUNT}/default/wia.omitted"])
+    assert omitted and all(path.startswith("meta.custom.") for path in omitted)
+    back = parse(f, from_="asff")[0].to_dict()
+    assert validate_event(back).valid
+    assert back["type"] == builder and back["data"] == built["data"] and back["source"] == built["source"]
+    kept = back["meta"]["custom"]
+    assert len(kept) + len(omitted) == 60 and not set(kept) & {p.rsplit(".", 1)[1] for p in omitted}
+
+
 def test_text_limits_truncate_but_keep_the_full_text():
     event = AlertBuilder().title("T" * 300).description("D" * 2000).build().to_dict()
     f = convert(event, to="asff", account_id=ACCOUNT)
