@@ -18,6 +18,13 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests run in 4-6 xdist workers on 2 cores: an example can take longer than Hypothesis' 200 ms
+# deadline, or generation can look "too slow", only because the machine is busy. Either fails the test
+# (DeadlineExceeded, or Flaky when the re-run is fast) without saying anything about the code.
+settings.register_profile("wia", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("wia")
 
 # medallion in-process (fixtures `medallion`, `medallion_server`): one per session, whichever directory's tests
 # use it (medallion.load_app works once per process): the connector's, the Splunk app's and the XSOAR pack's.
