@@ -125,6 +125,24 @@ class OutOfTime(Exception):
     """The invocation's time ran out before a record was (wholly) read: the trigger has it retried."""
 
 
+def seconds_from_env(name: str, default: float, logger: logging.Logger) -> float:
+    """A time budget in seconds from the environment variable `name` (unset or blank: `default`). One that is not a
+    number of seconds >= 0 is warned about (naming it) and `default` used: refusing it would fail every invocation
+    of a cloud function, and the platform would then move on past the events (silent before)."""
+    import os
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        budget = float(text)
+    except ValueError:
+        budget = -1.0
+    if not budget >= 0 or budget == float("inf"):
+        logger.warning("%s=%r is not a number of seconds >= 0; using the default %g s", name, text[:40], default)
+        return default
+    return budget
+
+
 def until(items: Iterable[Item], stop_at: float, why: str) -> Iterator[Item]:
     """`items` while time.monotonic() is before `stop_at`, then OutOfTime("not started|not finished: why").
     Checked before the first item (a record not started stays unopened: an S3 object is not fetched)

@@ -70,20 +70,9 @@ ENV_MAX_DELIVERY_ATTEMPTS = "WIA_PUBSUB_MAX_DELIVERY_ATTEMPTS"
 
 
 def time_budget() -> float:
-    """`WIA_TIME_BUDGET`; one that is not a number of seconds >= 0 is warned about (naming it) and the default used:
-    refusing it would fail every invocation, and the platform would then move on past the events (silent before)."""
-    text = os.environ.get("WIA_TIME_BUDGET", "").strip()
-    if not text:
-        return DEFAULT_TIME_BUDGET
-    try:
-        budget = float(text)
-    except ValueError:
-        budget = -1.0
-    if not budget >= 0 or budget == float("inf"):
-        log.warning("WIA_TIME_BUDGET=%r is not a number of seconds >= 0; using the default %g s",
-                    text[:40], DEFAULT_TIME_BUDGET)
-        return DEFAULT_TIME_BUDGET
-    return budget
+    """`WIA_TIME_BUDGET` (`relay.seconds_from_env`: an unreadable one is warned about and the default used)."""
+    from wia_security.connectors.relay import seconds_from_env
+    return seconds_from_env("WIA_TIME_BUDGET", DEFAULT_TIME_BUDGET, log)
 
 
 def _deadline() -> tuple[float, str]:
