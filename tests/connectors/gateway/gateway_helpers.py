@@ -20,6 +20,19 @@ async def until(predicate, timeout: float = 15) -> None:
     raise AssertionError("timed out")
 
 
+def consume_ids(client, count: int) -> tuple[list[str], asyncio.Future]:
+    """Start reading `client`'s stream (call from a running loop): (the event ids received, in order; the task,
+    done once `count` have arrived)."""
+    got: list[str] = []
+
+    async def consume() -> None:
+        async for item in client.events():
+            got.append(item.event["id"])
+            if len(got) == count:
+                return
+    return got, asyncio.ensure_future(consume())
+
+
 def tiny_socket(gw, rcvbuf: int = 4096) -> socket.socket:
     """A client socket whose kernel buffers little, so what the gateway sends stays in its own queue."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

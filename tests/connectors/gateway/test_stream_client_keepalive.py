@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 import requests
-from gateway_helpers import AUTH, TOKEN, until
+from gateway_helpers import AUTH, TOKEN, consume_ids, until
 from strategies import event_dicts
 
 from wia_security.connectors.websocket_client import StreamClient
@@ -70,14 +70,7 @@ def test_a_gateway_that_stops_answering_is_left_and_the_stream_resumes(make_gate
         relay = await FreezingRelay(gw.port).start()
         client = StreamClient(f"ws://127.0.0.1:{relay.port}/v1/stream", token=TOKEN, initial_backoff=0.05,
                               max_backoff=0.2, ping_interval=0.5, ping_timeout=0.5)
-        got: list[str] = []
-
-        async def consume() -> None:
-            async for item in client.events():
-                got.append(item.event["id"])
-                if len(got) == len(events):
-                    return
-        consumer = asyncio.ensure_future(consume())
+        got, consumer = consume_ids(client, len(events))
         await until(lambda: client.subscription_ids)
         await asyncio.to_thread(requests.post, gw.url + "/v1/events", json=events[:10], headers=AUTH)
         await until(lambda: len(got) == 10)

@@ -12,7 +12,7 @@ import logging
 
 import pytest
 import requests
-from gateway_helpers import AUTH, TOKEN, until
+from gateway_helpers import AUTH, TOKEN, consume_ids, until
 from strategies import event_dicts
 
 from wia_security.connectors.websocket_client import StreamClient, StreamError
@@ -75,14 +75,7 @@ def test_the_stream_goes_through_an_http_proxy_with_its_credentials(make_gateway
     async def run() -> ConnectProxy:
         proxy = await ConnectProxy().start()
         client = StreamClient(gw.ws_url, token=TOKEN, proxy=proxy.url())
-        got: list[str] = []
-
-        async def consume() -> None:
-            async for item in client.events():
-                got.append(item.event["id"])
-                if len(got) == len(events):
-                    return
-        consumer = asyncio.ensure_future(consume())
+        got, consumer = consume_ids(client, len(events))
         await until(lambda: client.subscription_ids)
         await asyncio.to_thread(requests.post, gw.url + "/v1/events", json=events, headers=AUTH)
         await asyncio.wait_for(consumer, 15)

@@ -11,7 +11,7 @@ import os
 
 import pytest
 import requests
-from gateway_helpers import until
+from gateway_helpers import consume_ids, until
 from strategies import event_dicts
 
 from wia_security.connectors.websocket_client import StreamAuthError, StreamClient, StreamError
@@ -48,14 +48,7 @@ def test_a_token_rotated_in_the_clients_file_keeps_the_stream_without_loss(make_
 
     async def run() -> tuple[list[str], StreamClient]:
         client = StreamClient(gw.ws_url, token_file=client_token, initial_backoff=0.05, max_backoff=0.2)
-        got: list[str] = []
-
-        async def consume() -> None:
-            async for item in client.events():
-                got.append(item.event["id"])
-                if len(got) == len(events):
-                    return
-        consumer = asyncio.ensure_future(consume())
+        got, consumer = consume_ids(client, len(events))
         await until(lambda: client.subscription_ids)
         await asyncio.to_thread(post, gw, events[:10])
         await until(lambda: len(got) == 10)
