@@ -41,6 +41,21 @@ def tiny_socket(gw, rcvbuf: int = 4096) -> socket.socket:
     return sock
 
 
+async def splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 upstream_reader: asyncio.StreamReader, upstream_writer: asyncio.StreamWriter) -> None:
+    """Copy bytes both ways between a client's connection and its upstream until each side ends."""
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        except OSError:
+            pass
+        finally:
+            sink.close()
+    await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+
 class Gate:
     """A TCP relay on 127.0.0.1 in front of a gateway, run on the test's event loop: a client given `url(path)`
     reaches the gateway through it. `shut()` stops taking connections (the client's reconnects are refused;
@@ -73,13 +88,4 @@ class Gate:
             writer.close()
             return
 
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            except OSError:
-                pass
-            finally:
-                sink.close()
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        await splice(reader, writer, upstream_reader, upstream_writer)

@@ -12,7 +12,7 @@ import logging
 
 import pytest
 import requests
-from gateway_helpers import AUTH, TOKEN, consume_ids, until
+from gateway_helpers import AUTH, TOKEN, consume_ids, splice, until
 from strategies import event_dicts
 
 from wia_security.connectors.websocket_client import StreamClient, StreamError
@@ -56,16 +56,7 @@ class ConnectProxy:
         upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
 
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            except OSError:
-                pass
-            finally:
-                sink.close()
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        await splice(reader, writer, upstream_reader, upstream_writer)
 
 
 def test_the_stream_goes_through_an_http_proxy_with_its_credentials(make_gateway):
