@@ -23,7 +23,7 @@ from wia_security.errors import OutputError
 from wia_security.timeutil import now_iso
 
 from ..base import Rejected
-from ..dead_letter import DeadLetterFile, create_private, dead_letter_record
+from ..dead_letter import DeadLetterFile, as_dead_letter_record, create_private, dead_letter_record
 
 
 class DeadLetter(Protocol):
@@ -141,11 +141,27 @@ class SinkDeadLetter:
             if added:
                 record["added"] = added          # made here: `replay` removes it to give the event back as it was
             custom["dead_letter"] = record
-            report = self.sink.send([event])
-            for failed in report.failed:     # the dead-letter sink refused it too: keep it in the file
-                self.fallback.put(Rejected(f"{rejected.reason}; dead-letter sink also failed: {failed.reason}",
-                                           event=rejected.event, errors=rejected.errors, where=rejected.where,
-                                           sink=rejected.sink, retryable=rejected.retryable))
+            try:
+                report = self.sink.send([event])
+            except Exception as exc:  # noqa: BLE001 - the dead-letter sink broke: the file keeps the record
+                self._to_fallback(event, f"{type(exc).__name__}: {exc}")
+                return
+            self._fallback_failed(report)
+
+    def _fallback_failed(self, report: Any) -> None:
+        """The events the dead-letter sink refused go to the fallback file. A batching sink reports an event
+        in a later send()'s or flush()'s report than the put() that gave it, so each record is rebuilt from
+        the annotation its own event carries, not from the rejection at hand."""
+        for failed in report.failed:
+            self._to_fallback(failed.event, failed.reason)
+
+    def _to_fallback(self, sent: Any, why: str) -> None:
+        record = as_dead_letter_record(sent)
+        if record is None:                   # not an event this dead letter annotated: keep what the sink said
+            self.fallback.put(Rejected(f"dead-letter sink failed: {why}", event=sent))
+            return
+        record["reason"] = f"{record['reason']}; dead-letter sink also failed: {why}"
+        self.fallback.put_record(record)
 
     def put_record(self, record: dict[str, Any]) -> None:
         """A record without an event (`wia-security replay` carries those unchanged): to the fallback file."""
@@ -155,9 +171,7 @@ class SinkDeadLetter:
 
     def flush(self) -> None:
         with self._lock:
-            report = self.sink.flush()
-            for failed in report.failed:
-                self.fallback.put(failed)
+            self._fallback_failed(self.sink.flush())
         self.fallback.flush()
 
     def close(self) -> None:
