@@ -49,7 +49,7 @@ from .base import Rejected
 from .config import resolve_options, reveal
 from .delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
 from .delivery.http import is_retryable_status, new_session
-from .delivery.urls import tls_options, tls_verification, warn_plain_http_secret
+from .delivery.urls import tls_options, tls_verification, url_netloc, warn_plain_http_secret
 
 log = logging.getLogger("wia_security.connectors.taxii")
 
@@ -123,6 +123,12 @@ class TaxiiClient:
 
     def __init__(self, url: str, *, user: str | None = None, password: Any = None, token: Any = None,
                  verify: bool | str = True) -> None:
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            # Never sent (the session's auth wins over a URL's), yet shown wherever the URL is: logs, errors,
+            # dead-letter records. Refused as the other connectors refuse them.
+            raise ConfigError("put credentials in the user and password_env / token_env options (or password= / "
+                              "token=), not in the URL", key="url", source=f"{parts.scheme}://{url_netloc(parts)}")
         self.url = url if url.endswith("/") else url + "/"
         self._auth = _credentials(user, password, token)
         if self._auth:
