@@ -9,7 +9,8 @@ reader yields, so `Forwarder.run(source.items(...))` re-delivers Splunk's events
     (validation is the caller's: the Forwarder validates and dead-letters);
   - any other sourcetype, or a `_raw` that is not JSON: an Item with a ParseError naming the
     sourcetype — reported, never silently skipped;
-  - Splunk messages (INFO/WARN/ERROR lines of the export stream) are kept in `messages`.
+  - Splunk messages (INFO/WARN/ERROR lines of the export stream) are kept in `messages`; a search whose
+    stream said ERROR or FATAL raises DeliveryError after its results (they may be incomplete).
 
 `pull(sink, dead_letter, checkpoint_path)` is the incremental mode: it reads by INDEX time
 (`index_earliest` inclusive / `index_latest` exclusive export parameters, on epoch seconds) in
@@ -39,6 +40,8 @@ from .hec import SOURCETYPE_PREFIX
 
 SPLUNK_MANAGEMENT_PORT = 8089
 DEFAULT_QUERY = f'search sourcetype="{SOURCETYPE_PREFIX}*"'
+#: Message types of the export stream that mean the search did not run to its end everywhere.
+SEARCH_ERROR_TYPES = ("ERROR", "FATAL")
 OPTIONS = ("token", "tls_verify", "ca_file", "app", "owner", "timeout")
 
 # Incremental pull (`pull()`, `wia-security pull --checkpoint`)
@@ -141,16 +144,31 @@ class SplunkSearchSource:
                 raise DeliveryError(f"Splunk search failed: the export answered {kind!r}, not a JSON results "
                                     "stream (a proxy page?)", sink=self.name, status=response.status)
             count = 0
+            seen = len(self.messages)
             for line_number, line in enumerate(self._lines(stream, lambda: count), 1):
                 for item in self._parse_line(line, line_number, count):
                     count += 1
                     yield item
                     if max_results is not None and count >= max_results:
                         return
+            self._raise_search_errors(self.messages[seen:], count)
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+
+    def _raise_search_errors(self, messages: list[tuple[str, str]], count: int) -> None:
+        """An export stream that said ERROR or FATAL (a peer that failed or was down, a search cancelled or
+        stopped by a limit) ended with results that may be incomplete: say so after them, so an incremental
+        pull keeps its checkpoint before the window instead of passing events it never read."""
+        errors = [(kind.upper(), text) for kind, text in messages if kind.upper() in SEARCH_ERROR_TYPES]
+        if not errors:
+            return
+        said = "; ".join(f"{kind}: {' '.join(text.split())[:300]}" for kind, text in errors[:3])
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise DeliveryError(f"Splunk search failed: the export stream reported {said}{more}; its {count} result(s) "
+                            "may be incomplete", sink=self.name,
+                            retryable=all(kind == "ERROR" for kind, _ in errors))
 
     def _lines(self, stream: Any, results_so_far: Any) -> Iterator[bytes]:
         try:

@@ -143,3 +143,55 @@ def test_contract_connection_reset_is_a_network_error(proxy):
     proxy.add(Fault("reset", path=INFO))
     error = failure(proxy)
     assert "connecting" in str(error) and error.retryable
+
+
+PEER_DOWN = {"preview": False, "messages": [{"type": "ERROR", "text": "[idx2] Search results might be incomplete: the "
+                                             "search process on the peer ended prematurely."}]}
+
+
+def peer_failed(status, headers, body):
+    """The export as a search head answers when one indexer of two failed mid-search: the results that
+    peer held are missing, and an ERROR message says so."""
+    kept = [line for line in body.splitlines() if b'"result"' not in line][:1] + \
+        [line for line in body.splitlines() if b'"result"' in line][:2]
+    return status, headers, b"\n".join(kept + [json.dumps(PEER_DOWN).encode()]) + b"\n"
+
+
+def test_contract_an_error_message_keeps_the_pull_checkpoint_before_the_window(proxy, tmp_path):
+    from crash_checks import stored_ids
+    events = event_dicts(5, seed=8)
+    now = 1_800_000_000
+    for e in events:
+        proxy.rest.index({"event": json.dumps(e), "sourcetype": f"wia:security:{e['type']}", "index": "security"},
+                         indextime=now - 600)
+    proxy.add(Fault("rewrite", rewrite=peer_failed, path=EXPORT))
+    checkpoint, db = str(tmp_path / "ck.json"), str(tmp_path / "s.db")
+    with SqliteSink(db) as sink, DeadLetterFile(str(tmp_path / "dl.ndjson")) as dead:
+        with pytest.raises(DeliveryError) as err:
+            source(proxy).pull(sink, dead, checkpoint, start=str(now - 900), lag=0, window=900, now=lambda: now)
+    assert "ERROR: [idx2] Search results might be incomplete" in str(err.value) and err.value.retryable
+    assert TOKEN not in str(err.value)
+    assert json.loads((tmp_path / "ck.json").read_text())["index_time"] == now - 900      # not moved past them
+    with SqliteSink(db) as sink, DeadLetterFile(str(tmp_path / "dl.ndjson")) as dead:
+        again = source(proxy).pull(sink, dead, checkpoint, lag=0, window=900, now=lambda: now)
+    assert again.summary.read == 5 and again.summary.delivered == 5              # the peer is back
+    assert stored_ids(tmp_path / "s.db") == {e["id"] for e in events}             # 5 in Splunk, 5 stored
+    assert not (tmp_path / "dl.ndjson").exists()
+
+
+def test_contract_a_fatal_message_fails_the_search_after_its_results(proxy):
+    events = event_dicts(2, seed=9)
+    body = lines({"preview": False, "offset": 0, "result": result(events[0])},
+                 {"preview": False, "messages": [{"type": "WARN", "text": "Search auto-finalized"},
+                                                 {"type": "FATAL", "text": "Error in 'search' command: the search was "
+                                                                           "cancelled"}]},
+                 {"preview": False, "offset": 1, "lastrow": True, "result": result(events[1])})
+    proxy.add(Fault("reply", status=200, body=body, headers=JSON, path=EXPORT))
+    got = []
+    with pytest.raises(DeliveryError) as err:
+        for item in source(proxy).items("search index=security"):
+            got.append(item.value)
+    assert got == events                                     # what came is handed over first
+    assert str(err.value).count("FATAL: Error in 'search' command: the search was cancelled") == 1
+    assert "WARN" not in str(err.value) and "2 result(s) may be incomplete" in str(err.value)
+    assert not err.value.retryable
