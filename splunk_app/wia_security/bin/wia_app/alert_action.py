@@ -21,6 +21,7 @@ from typing import Any, Callable, TextIO
 from .dead_letter import dead_letter as write_dead_letter
 from .redact import Redactor, carries_userinfo
 from .splunkd import Splunkd, SplunkdError
+from .tls_setting import tls_verify_problem, verify_tls
 
 #: Namespace for the deterministic event ids of alert results.
 RESULT_NAMESPACE = uuid.UUID("8d3c1c62-4f7e-4a55-9a53-2b1f0f2e7a10")
@@ -83,13 +84,16 @@ def execute(payload: Any, stderr: TextIO) -> int:
             # A secret in wia_security.conf is stored in plain text: refuse it, and never repeat it.
             raise SplunkdError(f"destination {destination!r} url carries user:password; remove them and store the "
                                "secret in storage/passwords through the setup page", endpoint="configs/conf-wia_security")
+        problem = tls_verify_problem(settings)
+        if problem:
+            raise SplunkdError(f"destination {destination!r}: {problem}", endpoint="configs/conf-wia_security")
         secret = splunkd.password(settings["credential"]) if settings.get("credential") else None
     except (SplunkdError, KeyError) as exc:
         log(f"ERROR wia_send_event sid={sid} destination={destination}: {exc}")
         dead_letter({"reason": f"destination {destination!r} not usable: {exc}", "event": event}, log, redact)
         return 2
     redact.add(secret)
-    options: dict[str, Any] = {"tls_verify": settings.get("verify_tls", "true").strip().lower() not in ("0", "false", "no", "off")}
+    options: dict[str, Any] = {"tls_verify": verify_tls(settings)}
     if secret is not None:
         options["token"] = secret
     try:

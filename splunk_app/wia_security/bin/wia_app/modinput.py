@@ -27,6 +27,7 @@ from .dead_letter import dead_letter
 from .pull import SourceError, open_source
 from .redact import Redactor, carries_userinfo
 from .splunkd import Splunkd, SplunkdError
+from .tls_setting import tls_verify_problem, verify_tls
 
 SCHEME = """<scheme>
     <title>WIA Security events</title>
@@ -121,9 +122,6 @@ MAX_RETRIES = 10
 #: Longest wait before one retry (seconds). A source asking for longer (Retry-After) ends the run: the next
 #: run (Splunk's interval, default 300 s) resumes from the checkpoint.
 MAX_RETRY_WAIT = 60.0
-#: Splunk's words for a boolean setting (what `tls_verify` must hold).
-_BOOLEAN_WORDS = {"1": True, "true": True, "t": True, "yes": True, "y": True, "on": True,
-                  "0": False, "false": False, "f": False, "no": False, "n": False, "off": False}
 
 
 def main(argv: list[str], stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
@@ -176,7 +174,7 @@ def validate(params: dict[str, str]) -> str | None:
                 "client_certificate_credential")
     if carries_userinfo(url):
         return "source_url must not carry user:password; use the 'credential' parameter"
-    problem = _tls_verify_problem(params)
+    problem = tls_verify_problem(params)
     if problem:
         return problem
     if params.get("stix_content", "wia") not in ("wia", "stix"):
@@ -391,27 +389,3 @@ def _params(node: Any) -> dict[str, str]:
     if node is None:
         return {}
     return {p.get("name"): (p.text or "").strip() for p in node.findall("param")}
-
-
-def verify_tls(params: dict[str, str]) -> bool:
-    """Whether the source's certificate is verified: `verify_tls` (the app's setting, in the scheme), or `tls_verify`
-    (the name the rest of wia-security gives it, connectors/delivery/urls.py TLS_SPELLINGS), which a stanza written
-    by hand or copied from a CLI config may use; validate() refused the two disagreeing. Anything but a false word
-    in verify_tls verifies, as it always did."""
-    if params.get("tls_verify", "").strip():
-        return _BOOLEAN_WORDS[params["tls_verify"].strip().lower()]
-    return params.get("verify_tls", "true").strip().lower() not in ("0", "false", "no", "off", "f", "n")
-
-
-def _tls_verify_problem(params: dict[str, str]) -> str | None:
-    """Why the TLS verification settings cannot be read: a tls_verify that is no boolean word, or verify_tls and
-    tls_verify saying different things (which one was meant would be a guess)."""
-    given = params.get("tls_verify", "").strip()
-    if not given:
-        return None
-    if given.lower() not in _BOOLEAN_WORDS:
-        return f"tls_verify must be true or false, not {given[:40]!r}"
-    if params.get("verify_tls", "").strip() and verify_tls({"verify_tls": params["verify_tls"]}) != _BOOLEAN_WORDS[given.lower()]:
-        return (f"verify_tls = {params['verify_tls'].strip()[:40]} and tls_verify = {given[:40]} are two spellings of one "
-                "setting and disagree: keep only one (verify_tls is the one Splunk Web shows)")
-    return None
