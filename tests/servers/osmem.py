@@ -161,7 +161,7 @@ class FaultProxy:
                 headers = {"Content-Type": "application/json", **fault.headers}
                 self._reply(handler, status, payload, list(headers.items()))
             elif fault.kind == "reset":
-                _reset(handler.connection)
+                _reset(handler)
             elif fault.kind == "stall":
                 # Unanswered until the client gives up: a stall of fixed length had to be shorter than the test
                 # could wait, so the client's timeout was short too, and on a loaded machine it cut healthy
@@ -170,10 +170,10 @@ class FaultProxy:
                     with self.stall_ended:
                         self.stalls_given_up += 1
                         self.stall_ended.notify_all()
-                _reset(handler.connection)
+                _reset(handler)
             elif fault.kind == "die_after_forward":
                 self.forward(handler.command, handler.path, body, handler.headers)   # indexed upstream...
-                _reset(handler.connection)                                           # ...but no answer
+                _reset(handler)                                                      # ...but no answer
             elif fault.kind == "reject_items":
                 status = 200
                 self._reject_items(handler, body, fault.every)
@@ -229,10 +229,15 @@ def _wait_for_hang_up(conn: socket.socket, limit: float) -> bool:
     return False
 
 
-def _reset(conn: socket.socket) -> None:
-    """Close with RST (SO_LINGER 0): the client sees a connection reset, not a clean end."""
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    conn.close()
+def _reset(handler: BaseHTTPRequestHandler) -> None:
+    """Close with RST (SO_LINGER 0): the client sees a connection reset, not a clean end.
+
+    `close()` alone leaves the descriptor open while the handler's `rfile` holds it, and a keep-alive handler
+    then waits on it for the next request: the client saw no reset, only silence until its own timeout (30 s a
+    "reset" in the fault tests). Ending the handler's loop lets the descriptor go as soon as the handler returns."""
+    handler.close_connection = True
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.connection.close()
 
 
 @pytest.fixture
