@@ -2,11 +2,13 @@
 
 Backoff is exponential with *full jitter* (delay drawn uniformly from [0, min(cap, base * multiplier**n)]),
 the scheme that spreads retries of many clients best. A server's `Retry-After` (delta-seconds or an
-HTTP-date, RFC 9110 §10.2.3) is a floor: the delay is never shorter than what the server asked for.
+HTTP-date, RFC 9110 §10.2.3) is a floor: the delay is never shorter than what the server asked for
+(up to a day, RETRY_AFTER_CEILING).
 A retry that would end after the elapsed budget is not attempted; the items go to the dead letter.
 """
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, fields, replace
@@ -25,6 +27,10 @@ DEFAULT_INITIAL_BACKOFF = 0.5
 DEFAULT_MAX_BACKOFF = 30.0
 DEFAULT_BACKOFF_MULTIPLIER = 2.0
 DEFAULT_MAX_ELAPSED = 120.0
+#: The longest wait a Retry-After is taken to ask for (a day). A broken or hostile server's
+#: `Retry-After: 99999999999999999999` made time.sleep raise OverflowError, which lost the batch under an
+#: unlimited budget (max_elapsed = 0); a date in the year 9999 would have slept for millennia.
+RETRY_AFTER_CEILING = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +61,17 @@ class DeliveryPolicy:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"must be an integer >= {low}, got {value!r}", key=name)
+        # `not value >= 0` also refuses NaN (TOML has nan and inf); a wait must be finite to be slept or
+        # waited on (time.sleep and Condition.wait raise OverflowError for inf), a budget may be inf (= 0)
         for name in ("max_wait", "initial_backoff", "max_backoff", "max_elapsed"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
                 raise ConfigError(f"must be a number >= 0, got {value!r}", key=name)
-        if not isinstance(self.backoff_multiplier, (int, float)) or self.backoff_multiplier < 1:
-            raise ConfigError(f"must be a number >= 1, got {self.backoff_multiplier!r}", key="backoff_multiplier")
+            if name != "max_elapsed" and not math.isfinite(value):
+                raise ConfigError(f"must be a finite number of seconds, got {value!r}", key=name)
+        multiplier = self.backoff_multiplier
+        if not isinstance(multiplier, (int, float)) or isinstance(multiplier, bool) or not multiplier >= 1:
+            raise ConfigError(f"must be a number >= 1, got {multiplier!r}", key="backoff_multiplier")
 
     @classmethod
     def keys(cls) -> frozenset[str]:
@@ -107,9 +118,10 @@ class DeliveryPolicy:
             return self.max_backoff
 
     def delay(self, retry: int, retry_after: float | None = None, *, rng: random.Random | None = None) -> float:
-        """Full-jitter delay before retry `retry`, never shorter than the server's Retry-After."""
+        """Full-jitter delay before retry `retry`, never shorter than the server's Retry-After (read as at
+        most RETRY_AFTER_CEILING)."""
         jittered = (rng or _rng).uniform(0.0, self.backoff_ceiling(retry))
-        return max(jittered, retry_after) if retry_after is not None else jittered
+        return max(jittered, min(retry_after, RETRY_AFTER_CEILING)) if retry_after is not None else jittered
 
 
 _rng = random.Random()
