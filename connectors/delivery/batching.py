@@ -12,7 +12,9 @@ after `send` returns is in the report of a later `send`, or of `flush`/`close`, 
 
 Thread-safety: one re-entrant lock guards the buffer, so `send`, `flush`, `close` and the max-wait
 timer thread never post concurrently (a new batch waits for the one in flight). A report produced by
-the timer is kept and returned by the next `send`/`flush`/`close` call.
+the timer is kept and returned by the next `send`/`flush`/`close` call. Reports are per sink, not per
+caller: with several threads sending, one thread's call may return another's outcomes (nothing is lost;
+docs/connectors/delivery.md says why tagging items by thread would not do).
 """
 from __future__ import annotations
 
