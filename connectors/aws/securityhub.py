@@ -39,6 +39,7 @@ from wia_security.reader import Item
 from wia_security.timeutil import parse_iso
 
 from ..delivery.batching import Batch, BatchingSink, Outcome
+from ..delivery.permission_window import PermissionWindow
 from ..delivery.urls import seconds
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
 
@@ -228,8 +229,8 @@ class SecurityHubSink(BatchingSink):
         super().__init__(name=name or f"securityhub:{self.region}:{account_id}", delivery=delivery,
                          dead_letter=dead_letter, **machinery)
         self._retention_warned = False
-        self._denied_since: float | None = None     # the first of the current run of AccessDeniedException 403s
-        self._read_denied_since: float | None = None     # the same for GetFindings (another action, own window)
+        self._import_window = PermissionWindow(PERMISSION_PROPAGATION_SECONDS)     # AccessDeniedException on imports
+        self._read_window = PermissionWindow(PERMISSION_PROPAGATION_SECONDS)     # GetFindings: another action, own window
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SecurityHubSink":
@@ -315,7 +316,7 @@ class SecurityHubSink(BatchingSink):
         except Exception as exc:  # noqa: BLE001 - classified (unknown ones re-raised)
             error = _client_error(exc)
             raise (self._denied(error) if _access_denied(error) else error) from None
-        self._denied_since = None                   # the request was authorized: a later 403 starts a new window
+        self._import_window.accepted()
         success, failed = response.get("SuccessCount"), response.get("FailedCount")
         if not _count(success) or not _count(failed):
             # Both are always in Security Hub's answer; without them this is not one (a proxy's 200 page,
@@ -356,24 +357,13 @@ class SecurityHubSink(BatchingSink):
         propagating (PERMISSION_PROPAGATION_SECONDS from the first one with no request accepted since), the reason
         naming the action and the product ARN; it used to be dead-lettered at once, so the first events after a
         deployment (the function's role created with it) went to the dead letter. `read`: GetFindings' own window."""
-        now = self._clock()
-        if read:
-            if self._read_denied_since is None:
-                self._read_denied_since = now
-            waited = now - self._read_denied_since
-        else:
-            if self._denied_since is None:
-                self._denied_since = now
-            waited = now - self._denied_since
         need = (f"the caller needs {READ_ACTION} in {self.region}" if read
                 else f"the caller needs {IMPORT_ACTION} on {self.product_arn}")
-        if waited < PERMISSION_PROPAGATION_SECONDS:
-            why = (f"{need}; IAM changes are eventually consistent, so a new role or policy is waited for up to "
-                   f"{PERMISSION_PROPAGATION_SECONDS // 60} minutes and this is retried (denied for {waited:.0f}s so far)")
-            return DeliveryError(f"{error.reason} ({why})", retryable=True, status=403, details=error.details)
-        why = (f"{need}; still denied {waited / 60:.0f} minutes after the first refusal, longer than an IAM change "
-               "takes to propagate: not retried (grant it, then replay the dead letter)")
-        return DeliveryError(f"{error.reason} ({why})", retryable=False, status=403, details=error.details)
+        window = self._read_window if read else self._import_window
+        return window.refused(error, self._clock(), need=need, grant="an IAM change", status=403,
+                              afterwards="grant it, then read again" if read else "grant it, then replay the dead letter",
+                              propagation=("IAM changes are eventually consistent, so a new role or policy is waited "
+                                           f"for up to {PERMISSION_PROPAGATION_SECONDS // 60} minutes"))
 
     # -- customer-side updates and reads ---------------------------------------------------------
     def update_workflow(self, event_ids: Iterable[str], status: str, *, note: str | None = None,
@@ -455,7 +445,7 @@ class SecurityHubSink(BatchingSink):
                         self._sleep(delay)
                         continue
                 raise error from None
-            self._read_denied_since = None
+            self._read_window.accepted()
             return response
 
     def items(self, filters: dict[str, Any] | None = None, *, lenient: bool = False, **options: Any) -> Iterator[Item]:

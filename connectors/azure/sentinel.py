@@ -36,6 +36,7 @@ from .. import _eventview as view
 from ..base import BaseSink, DeliveryReport, Rejected
 from ..delivery.batching import Batch, BatchingSink, BatchItem, Outcome
 from ..delivery.http import is_retryable_status
+from ..delivery.permission_window import PermissionWindow
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
 from ..delivery.urls import checked_ca_file, seconds
 
@@ -289,7 +290,7 @@ class SentinelSink(BatchingSink):
             options.update(client_options)
             client = LogsIngestionClient(endpoint=endpoint, credential=credential, **options)
         self._client = client
-        self._denied_since: float | None = None     # when the first of the current run of 403s came
+        self._window = PermissionWindow(PERMISSION_PROPAGATION_SECONDS)     # the service's 403s in a row
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SentinelSink":
@@ -364,7 +365,7 @@ class SentinelSink(BatchingSink):
         except Exception as exc:  # noqa: BLE001 - classified below; unknown ones re-raised
             error = _http_error(exc, "Logs Ingestion API")
             raise (self._denied(error) if error.status == 403 else error) from None
-        self._denied_since = None
+        self._window.accepted()
 
     def _denied(self, error: DeliveryError) -> DeliveryError:
         """A 403 of the service itself (its JSON error, not a proxy's page) is retried while a new role
@@ -374,18 +375,10 @@ class SentinelSink(BatchingSink):
         service_error = isinstance(error.details, dict) and isinstance(error.details.get("error"), dict)
         if not service_error:
             return error
-        now = self._clock()
-        if self._denied_since is None:
-            self._denied_since = now
-        waited = now - self._denied_since
         role = f"the identity needs {INGESTION_ROLE} on the data collection rule {self.rule_id}"
-        if waited < PERMISSION_PROPAGATION_SECONDS:
-            why = (f"{role}; a new role assignment can take up to {PERMISSION_PROPAGATION_SECONDS // 60} minutes "
-                   f"to propagate, so this is retried (403s for {waited:.0f}s so far)")
-            return DeliveryError(f"{error.reason} ({why})", retryable=True, status=403, details=error.details)
-        why = (f"{role}; still refused {waited / 60:.0f} minutes after the first 403, longer than a role assignment "
-               "takes to propagate: not retried (grant the role, then replay the dead letter)")
-        return DeliveryError(f"{error.reason} ({why})", retryable=False, status=403, details=error.details)
+        return self._window.refused(error, self._clock(), need=role, grant="a role assignment", status=403,
+                                    propagation=("a new role assignment can take up to "
+                                                 f"{PERMISSION_PROPAGATION_SECONDS // 60} minutes to propagate"))
 
     def close_transport(self) -> None:
         self._client.close()
@@ -539,7 +532,7 @@ class SentinelIncidents(BaseSink):
         # attempts and backoff of a call Resource Manager refuses while a role assignment propagates (403)
         self.policy = delivery or DeliveryPolicy()
         self._sleep, self._clock = sleep, clock
-        self._denied_since: float | None = None     # the first of the current run of Resource Manager 403s
+        self._window = PermissionWindow(PERMISSION_PROPAGATION_SECONDS)     # Resource Manager's 403s in a row
         # Resource Manager's audience of base_url's cloud: a public cloud token is refused (401) in a sovereign one
         self.audience = checked_audience(audience or arm_audience(base_url))
         self.name = f"sentinel-incidents:{resource_group}/{workspace}"
@@ -649,7 +642,7 @@ class SentinelIncidents(BaseSink):
                 raise DeliveryError(f"listing incidents failed after {count} incident(s): {error.reason}",
                                     sink=self.name, retryable=error.retryable, retry_after=error.retry_after,
                                     status=error.status) from None
-            self._denied_since = None
+            self._window.accepted()
             return
 
     def set_status(self, incident_id: str, status: str, *, classification: str | None = None,
@@ -685,7 +678,7 @@ class SentinelIncidents(BaseSink):
                     raise error from None
                 self._sleep(delay)
                 continue
-            self._denied_since = None
+            self._window.accepted()
             return result
 
     def _retry_delay(self, error: DeliveryError, attempt: int, started: float) -> float | None:
@@ -703,19 +696,13 @@ class SentinelIncidents(BaseSink):
         (PERMISSION_PROPAGATION_SECONDS from the first 403 with no call accepted since), the reason naming the role on
         the workspace; after that it fails at once. Before, every 403 was permanent: an upsert was dead-lettered and a
         listing failed for good in the first minutes after the role was assigned."""
-        now = self._clock()
-        if self._denied_since is None:
-            self._denied_since = now
-        waited = now - self._denied_since
         role = (f"the identity needs {INCIDENT_WRITE_ROLE if write else INCIDENT_READ_ROLE} (or more) on the workspace "
                 f"{self.workspace}")
-        if waited < PERMISSION_PROPAGATION_SECONDS:
-            why = (f"{role}; a new role assignment can take up to {PERMISSION_PROPAGATION_SECONDS // 60} minutes to "
-                   f"take effect, so this is retried (403s for {waited:.0f}s so far)")
-            return DeliveryError(f"{error.reason} ({why})", retryable=True, status=403, details=error.details)
-        why = (f"{role}; still refused {waited / 60:.0f} minutes after the first 403, longer than a role assignment "
-               "takes to take effect: not retried (grant the role, then replay the dead letter)")
-        return DeliveryError(f"{error.reason} ({why})", retryable=False, status=403, details=error.details)
+        return self._window.refused(error, self._clock(), need=role, grant="a role assignment", status=403,
+                                    afterwards="grant the role, then replay the dead letter" if write
+                                    else "grant the role, then list again",
+                                    propagation=("a new role assignment can take up to "
+                                                 f"{PERMISSION_PROPAGATION_SECONDS // 60} minutes to take effect"))
 
     def close(self) -> None:
         self._client.close()

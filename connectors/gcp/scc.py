@@ -49,6 +49,7 @@ from wia_security.timeutil import now_iso, parse_iso, to_iso
 
 from .. import _eventview as view
 from ..delivery.batching import RETRY, Batch, BatchingSink, Outcome
+from ..delivery.permission_window import PermissionWindow
 from ..delivery.policy import DeliveryPolicy
 
 #: CreateFindingRequest.finding_id: "alphanumeric and less than or equal to 32 characters".
@@ -66,6 +67,7 @@ KNOWN_FINDINGS = 10_000
 #: typically propagate in 2 minutes, but could potentially take 7 minutes or longer" (IAM docs, "Access change
 #: propagation"). Retried until this long after the first one with no write accepted since; later ones fail at once.
 PERMISSION_PROPAGATION_SECONDS = 7 * 60
+PROPAGATION = f"a new IAM role binding can take {PERMISSION_PROPAGATION_SECONDS // 60} minutes or longer to propagate"
 #: SCC's rate quotas are per minute ("Writes per minute 1,000" per project, Security Command Center quotas), and "rate
 #: quotas reset after a predefined time interval" (Cloud Quotas, "Troubleshoot quota errors"). A RESOURCE_EXHAUSTED
 #: without a RetryInfo delay is retried spread over this long (within the delivery budget), not at the machinery's
@@ -430,8 +432,8 @@ class SccSink(BatchingSink):
         self._pool = ThreadPoolExecutor(max_workers=RPC_WORKERS, thread_name_prefix="scc")
         self._known: OrderedDict[str, None] = OrderedDict()     # finding ids written lately (KNOWN_FINDINGS)
         self._known_lock = threading.Lock()
-        self._denied_since: float | None = None     # the first PERMISSION_DENIED of the current run of them
-        self._list_denied_since: float | None = None     # the same for ListFindings (another permission, own window)
+        self._write_window = PermissionWindow(PERMISSION_PROPAGATION_SECONDS)     # PERMISSION_DENIED on writes
+        self._list_window = PermissionWindow(PERMISSION_PROPAGATION_SECONDS)     # ListFindings: another permission
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SccSink":
@@ -511,7 +513,7 @@ class SccSink(BatchingSink):
                     written = update()
             self._remember_written(finding_id)
             with self._known_lock:
-                self._denied_since = None
+                self._write_window.accepted()
             if _state_name(written) != wanted:
                 step = f"SetFindingState {wanted}"
                 self._client.set_finding_state(request={"name": name, "state": wanted}, retry=None,
@@ -538,20 +540,10 @@ class SccSink(BatchingSink):
         propagating (PERMISSION_PROPAGATION_SECONDS from the first one with no write accepted since), the reason
         naming the permission; it used to be dead-lettered at once, so the first minutes of events after a
         deployment (the function's role bound with it) went to the dead letter."""
-        now = self._clock()
-        with self._known_lock:
-            if self._denied_since is None:
-                self._denied_since = now
-            waited = now - self._denied_since
         permission = f"securitycenter.findings.{'create' if step == 'CreateFinding' else 'update'}"
-        need = f"{step} needs {permission} on {self.source}"
-        if waited < PERMISSION_PROPAGATION_SECONDS:
-            return DeliveryError(f"{error.reason} ({need}; a new IAM role binding can take "
-                                 f"{PERMISSION_PROPAGATION_SECONDS // 60} minutes or longer to propagate, so this is "
-                                 f"retried: denied for {waited:.0f}s so far)", retryable=True, details=error.details)
-        return DeliveryError(f"{error.reason} ({need}; still denied {waited / 60:.0f} minutes after the first refusal, "
-                             "longer than a role binding takes to propagate: not retried (grant the role, then "
-                             "replay the dead letter))", retryable=False, details=error.details)
+        with self._known_lock:      # writes run on the pool's threads
+            return self._write_window.refused(error, self._clock(), need=f"{step} needs {permission} on {self.source}",
+                                              grant="a role binding", propagation=PROPAGATION)
 
     def _exhausted(self, error: DeliveryError) -> DeliveryError:
         """RESOURCE_EXHAUSTED with no RetryInfo: its retries wait at least `quota_backoff()` each, so they reach past
@@ -628,24 +620,15 @@ class SccSink(BatchingSink):
                         continue
                 raise DeliveryError(f"ListFindings failed after {count} finding(s): {error.reason}", sink=self.name,
                                     retryable=error.retryable, retry_after=error.retry_after) from None
-            self._list_denied_since = None
+            self._list_window.accepted()
             return
 
     def _list_denied(self, error: DeliveryError, parent: str) -> DeliveryError:
         """PERMISSION_DENIED on ListFindings, retryable while a new role binding may still be propagating
         (PERMISSION_PROPAGATION_SECONDS from the first one with no listing accepted since), as the writes' is."""
-        now = self._clock()
-        if self._list_denied_since is None:
-            self._list_denied_since = now
-        waited = now - self._list_denied_since
-        need = f"ListFindings needs securitycenter.findings.list on {parent}"
-        if waited < PERMISSION_PROPAGATION_SECONDS:
-            return DeliveryError(f"{error.reason} ({need}; a new IAM role binding can take "
-                                 f"{PERMISSION_PROPAGATION_SECONDS // 60} minutes or longer to propagate, so this is "
-                                 f"retried: denied for {waited:.0f}s so far)", retryable=True, details=error.details)
-        return DeliveryError(f"{error.reason} ({need}; still denied {waited / 60:.0f} minutes after the first refusal, "
-                             "longer than a role binding takes to propagate: not retried)", retryable=False,
-                             details=error.details)
+        return self._list_window.refused(error, self._clock(), need=f"ListFindings needs securitycenter.findings.list on {parent}",
+                                         grant="a role binding", propagation=PROPAGATION,
+                                         afterwards="grant the role, then list again")
 
     def set_state(self, event_id: str, state: str) -> None:
         """Mark the finding of an event ACTIVE or INACTIVE (SetFindingState)."""

@@ -54,11 +54,10 @@ class _Runtime:
         return items()
 
 
-#: A sink's permission-propagation windows (when the first of its current run of IAM refusals came: Security Hub,
-#: SCC, Sentinel), carried from a runtime to the one rebuilt after the secrets TTL. Each sink starts its window
-#: anew, and the runtime is rebuilt every WIA_SECRETS_TTL (300 s): a Security Hub permission that never came was
-#: retried for ever (its window is 5 minutes), each batch spending its whole retry budget, never failing at once.
-PROPAGATION_WINDOWS = ("_denied_since", "_read_denied_since", "_list_denied_since")
+# A sink's permission-propagation windows (connectors/delivery/permission_window.py: Security Hub, SCC, Sentinel)
+# are carried from a runtime to the one rebuilt after the secrets TTL. Each sink starts its windows anew, and the
+# runtime is rebuilt every WIA_SECRETS_TTL (300 s): a Security Hub permission that never came was retried for ever
+# (its window is 5 minutes), each batch spending its whole retry budget, never failing at once.
 
 
 def runtime() -> _Runtime:
@@ -85,22 +84,29 @@ def _sinks_of(sink: Any) -> list[Any]:
     return list(inner.values()) if isinstance(inner, dict) else [sink]
 
 
+def _permission_windows(sink: Any) -> dict[str, Any]:
+    """A destination sink's PermissionWindow attributes, by attribute name."""
+    from wia_security.connectors.delivery.permission_window import PermissionWindow
+    return {name: value for name, value in vars(sink).items() if isinstance(value, PermissionWindow)}
+
+
 def _windows_of(sink: Any) -> dict[str, dict[str, float]]:
-    """The open propagation windows of each destination sink, by the sink's own name (its product, Region, account:
-    a destination changed by a new configuration is another name and starts its own)."""
+    """When each open propagation window of each destination sink opened, by the sink's own name (its product,
+    Region, account: a destination changed by a new configuration is another name and starts its own)."""
     found = {}
     for each in _sinks_of(sink):
-        open_windows = {a: getattr(each, a) for a in PROPAGATION_WINDOWS if getattr(each, a, None) is not None}
-        if open_windows and isinstance(getattr(each, "name", None), str):
-            found[each.name] = open_windows
+        opened = {name: w.since for name, w in _permission_windows(each).items() if w.since is not None}
+        if opened and isinstance(getattr(each, "name", None), str):
+            found[each.name] = opened
     return found
 
 
 def _carry_windows(sink: Any, windows: dict[str, dict[str, float]]) -> None:
     for each in _sinks_of(sink):
-        for attribute, since in windows.get(getattr(each, "name", None), {}).items():
-            if hasattr(each, attribute):
-                setattr(each, attribute, since)
+        carried = windows.get(getattr(each, "name", None), {})
+        for name, window in _permission_windows(each).items():
+            if name in carried:
+                window.since = carried[name]
 
 
 def reset() -> None:
