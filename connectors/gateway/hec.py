@@ -30,7 +30,7 @@ from wia_security.reader import Item, iter_items
 from .auth import credential
 from .dispatch import Busy, StoreUnavailable
 from ..base import Rejected
-from .ingest import BadEncoding, BodyTooLarge, Verdicts, read_body, validate_items
+from .ingest import BadEncoding, BodyTooLarge, TooManyValues, Verdicts, read_body, validate_items
 
 EVENT_PATHS = ("/services/collector", "/services/collector/event", "/services/collector/event/1.0")
 ACK_PATH = "/services/collector/ack"
@@ -134,7 +134,7 @@ async def collector(request: Request) -> Response:
 
     def validate() -> tuple[Verdicts, tuple[int, int] | None]:
         nonlocal hec_refused
-        items, refused, failure = unwrap(body, where)
+        items, refused, failure = unwrap(body, where, gw.settings.max_request_events)
         verdicts = validate_items(items, gw.validator)
         invalid = next((r["index"] for r in verdicts.results if r["status"] == "rejected"), None)
         if invalid is not None:
@@ -148,7 +148,11 @@ async def collector(request: Request) -> Response:
             verdicts.rejected.append(refused)     # the HEC object itself was refused: dead-letter it too
             hec_refused = 1
         return verdicts, failure
-    verdicts, failure = await run_in_threadpool(validate)
+    try:
+        verdicts, failure = await run_in_threadpool(validate)
+    except TooManyValues:
+        gw.metrics.refuse("hec", "too_large")
+        return JSONResponse({"text": "Content too large", "code": 6}, 413)
     denied = _auth(request)       # again: the token may have been removed while the body arrived (no time limit)
     if denied is not None:
         return denied
@@ -171,12 +175,16 @@ async def collector(request: Request) -> Response:
     return reply(0, **extra)
 
 
-def unwrap(body: bytes, where: str) -> tuple[list[Item], Rejected | None, tuple[int, int] | None]:
+def unwrap(body: bytes, where: str, limit: int | None = None) -> tuple[list[Item], Rejected | None,
+                                                                     tuple[int, int] | None]:
     """HEC objects -> Items holding their `event` values, up to the first object HEC itself refuses.
 
-    Returns the items, that refused object as a Rejected (for the dead letter) and its (HEC code, number)."""
+    Returns the items, that refused object as a Rejected (for the dead letter) and its (HEC code, number).
+    Raises TooManyValues at object number `limit` (more than `limit` objects), before any is validated."""
     items: list[Item] = []
     for index, item in enumerate(iter_items(io.BytesIO(body), where)):
+        if limit is not None and index >= limit:
+            raise TooManyValues(limit, "lines")
         code, why = 0, ""
         if item.error is not None:
             code, why = 6, f"unparseable HEC object: {item.error.reason}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
@@ -24,6 +25,17 @@ class BodyTooLarge(Exception):
 
 class BadEncoding(Exception):
     pass
+
+
+class TooManyValues(Exception):
+    """A request carrying more values than `max_request_events`: refused whole (413), before any is validated.
+    Each refused value costs a result in the reply and a record in the dead letter (~160 and ~300 bytes), so a
+    body of `[0,0,...]` was an amplifier: 1 MB became an 80 MB reply, 150 MB of dead letter and 35 s of CPU."""
+
+    def __init__(self, limit: int, layout: str) -> None:
+        self.limit = limit
+        what = {"array": "array elements", "lines": "values"}.get(layout, "values")
+        super().__init__(f"more than {limit} {what} in one request: send at most {limit} per request")
 
 
 async def read_body(headers: Any, stream: AsyncIterator[bytes], limit: int) -> bytes:
@@ -56,8 +68,10 @@ def _gunzip(data: bytes, limit: int) -> bytes:
         raise BadEncoding(exc.reason) from None
 
 
-def split_values(body: bytes, source: str) -> Values:
-    """One JSON object, a JSON array of objects, or NDJSON/concatenated objects -> Items in order."""
+def split_values(body: bytes, source: str, limit: int | None = None) -> Values:
+    """One JSON object, a JSON array of objects, or NDJSON/concatenated objects -> Items in order.
+
+    Raises TooManyValues when there are more than `limit` values (counted before any Item is made)."""
     stripped = body.strip()
     if not stripped:
         return Values([], "lines")
@@ -66,10 +80,16 @@ def split_values(body: bytes, source: str) -> Values:
     except ParseError:
         whole = _MISSING
     if isinstance(whole, list):
+        if limit is not None and len(whole) > limit:
+            raise TooManyValues(limit, "array")
         return Values([Item(source, i, value) for i, value in enumerate(whole)], "array")
     if whole is not _MISSING:
         return Values([Item(source, 1, whole)], "object")
-    return Values(list(iter_items(io.BytesIO(body), source)), "lines")
+    items = iter_items(io.BytesIO(body), source)
+    values = list(items if limit is None else itertools.islice(items, limit + 1))
+    if limit is not None and len(values) > limit:
+        raise TooManyValues(limit, "lines")
+    return Values(values, "lines")
 
 
 _MISSING = object()

@@ -11,6 +11,11 @@ from wia_security.errors import ConfigError
 
 #: Largest request body accepted on the ingest endpoints (after gzip decoding too): 413 beyond.
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+#: Most values (events) one request may carry (POST /v1/events, the HEC endpoint, a stream `publish`): 413 (E1001
+#: in a `publish`) beyond, before any is validated. Each refused value costs a result in the reply and a record in
+#: the dead letter, several hundred bytes against the 2 of `0,`. A valid event takes 200 bytes at the very least
+#: (real ones 300 bytes to kilobytes), so a body of real events within DEFAULT_MAX_BODY_BYTES stays below this.
+DEFAULT_MAX_REQUEST_EVENTS = 50_000
 #: Largest WebSocket message a client may send (the Phase-3 example's `max_message_size`).
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
 #: Messages queued for one stream client before the slow-consumer policy applies.
@@ -52,6 +57,7 @@ class GatewaySettings:
     dead_letter: str = "wia-dead-letter.ndjson"
     lenient: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_request_events: int = DEFAULT_MAX_REQUEST_EVENTS
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     client_queue: int = DEFAULT_CLIENT_QUEUE
     client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES
@@ -87,7 +93,7 @@ class GatewaySettings:
                               "or pass --allow-anonymous for local development", key="tokens")
         if self.slow_consumer not in SLOW_CONSUMER_POLICIES:
             raise ConfigError(f"must be one of {', '.join(SLOW_CONSUMER_POLICIES)}", key="slow_consumer")
-        for key in ("max_body_bytes", "max_message_bytes", "client_queue", "client_queue_bytes", "replay_events", "client_rate",
+        for key in ("max_body_bytes", "max_request_events", "max_message_bytes", "client_queue", "client_queue_bytes", "replay_events", "client_rate",
                     "max_pending_events", "delivery_batch", "max_stream_clients"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be at least 1", key=key)

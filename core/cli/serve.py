@@ -22,8 +22,9 @@ UVICORN_STARTUP_FAILURE = 3        # uvicorn.config.STARTUP_FAILURE
 TOKEN_ENV = "WIA_GATEWAY_TOKENS"
 # GatewaySettings names a bad value by its field; the user typed the flag.
 FLAG_OF_SETTING = {
-    "max_body_bytes": "--max-body-bytes", "client_queue": "--client-queue",
-    "client_queue_bytes": "--client-queue-bytes", "max_stream_clients": "--max-stream-clients",
+    "max_body_bytes": "--max-body-bytes", "max_request_events": "--max-request-events",
+    "client_queue": "--client-queue", "client_queue_bytes": "--client-queue-bytes",
+    "max_stream_clients": "--max-stream-clients",
     "replay_events": "--replay-events", "heartbeat_seconds": "--heartbeat",
     "ping_interval_seconds": "--ping-interval", "ping_timeout_seconds": "--ping-timeout",
 }
@@ -59,6 +60,8 @@ def add_parser(subparsers: Any) -> None:
                    help="serve GET /metrics without a token (counts only; for a scraper on a private network)")
     p.add_argument("--lenient", action="store_true", help="treat optional null fields as absent")
     p.add_argument("--max-body-bytes", type=int, metavar="N", help="largest request body (default 10 MiB); 413 beyond")
+    p.add_argument("--max-request-events", type=int, metavar="N",
+                   help="most events (values) in one request or stream publish (default 50000); 413 beyond")
     p.add_argument("--client-queue", type=int, metavar="N", help="messages queued per stream client (default 1000)")
     p.add_argument("--client-queue-bytes", type=int, metavar="N",
                    help="message text queued per stream client, in bytes (default 16 MiB)")
@@ -98,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     if args.heartbeat is not None and not 0 < args.heartbeat < math.inf:
         return fail("--heartbeat: must be a number of seconds above 0")
     overrides = {k: v for k, v in {
-        "max_body_bytes": args.max_body_bytes, "client_queue": args.client_queue,
+        "max_body_bytes": args.max_body_bytes, "max_request_events": args.max_request_events,
+        "client_queue": args.client_queue,
         "client_queue_bytes": args.client_queue_bytes, "max_stream_clients": args.max_stream_clients,
         "replay_events": args.replay_events, "heartbeat_seconds": args.heartbeat,
         "ping_interval_seconds": args.ping_interval, "ping_timeout_seconds": args.ping_timeout}.items() if v is not None}
