@@ -190,6 +190,8 @@ def _hint(path: str) -> str:
 class EventStore:
     """The SQLite file itself: insert, query and count."""
 
+    _exact: bool        # the store has ts_us (schema version 2): time filters and order to the microsecond
+
     def __init__(self, path: str) -> None:
         self.path = path
         try:
@@ -207,6 +209,7 @@ class EventStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_DDL)
             self._migrate()
+            self._exact = True
         except OSError as exc:              # a missing folder, a folder we may not write in
             raise ConfigError(f"cannot open the SQLite store: {exc.strerror or exc}{_hint(path)}", source=path) from None
         except sqlite3.Error as exc:        # a directory, a missing folder, not a database, read-only...
@@ -219,6 +222,7 @@ class EventStore:
         a query reads is in it), and a reader never waits for a writer's lock."""
         store = cls.__new__(cls)
         store.path, store._db = path, db
+        store._exact = "ts_us" in {row[1] for row in db.execute("PRAGMA table_info(events)")}
         return store
 
     def _migrate(self) -> None:
@@ -293,8 +297,12 @@ class EventStore:
               min_severity: float | None = None, max_severity: float | None = None, source: str | None = None,
               event_id: str | None = None, limit: int | None = 100, newest_first: bool = True) -> Iterator[StoredEvent]:
         where, args = self._filters(types, since, until, min_severity, max_severity, source, event_id)
+        direction = "DESC" if newest_first else "ASC"
+        # ts_ms first (its index gives the order); events in the same millisecond by their microseconds
+        # (ts_us: NULL in a version-1 store, which has no such column), then by id, so the order is stable.
+        finer = f", ts_us {direction}" if self._exact else ""
         sql = ("SELECT id, type, timestamp, severity, source_name, body FROM events" + where
-               + f" ORDER BY ts_ms {'DESC' if newest_first else 'ASC'}, id")
+               + f" ORDER BY ts_ms {direction}{finer}, id")
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
@@ -312,20 +320,30 @@ class EventStore:
             raise ValueError(column)
         return dict(self._db.execute(f"SELECT {column}, count(*) FROM events GROUP BY {column} ORDER BY 2 DESC"))
 
-    @staticmethod
-    def _filters(types: Sequence[str], since: str | None, until: str | None, min_severity: float | None,
+    def _filters(self, types: Sequence[str], since: str | None, until: str | None, min_severity: float | None,
                  max_severity: float | None, source: str | None, event_id: str | None) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []
         if types:
             clauses.append(f"type IN ({','.join('?' * len(types))})")
             args += list(types)
+        # ts_ms (indexed) is a float product of the instant, truncated: two instants in one millisecond, or 1969's
+        # within a millisecond of each other, share it. It narrows the rows; ts_us then compares the instants
+        # exactly. A row without ts_us (a version-1 store, a row 0.1.0 wrote) is compared by ts_ms alone.
         if since:
-            clauses.append("ts_ms >= ?")
-            args.append(epoch_ms(since))
+            if self._exact:
+                clauses.append("ts_ms >= ? AND (ts_us >= ? OR ts_us IS NULL)")
+                args += [epoch_ms(since), epoch_us(since)]
+            else:
+                clauses.append("ts_ms >= ?")
+                args.append(epoch_ms(since))
         if until:
-            clauses.append("ts_ms < ?")
-            args.append(epoch_ms(until))
+            if self._exact:
+                clauses.append("ts_ms <= ? AND (ts_us < ? OR (ts_us IS NULL AND ts_ms < ?))")
+                args += [epoch_ms(until), epoch_us(until), epoch_ms(until)]
+            else:
+                clauses.append("ts_ms < ?")
+                args.append(epoch_ms(until))
         if min_severity is not None:
             clauses.append("severity >= ?")
             args.append(min_severity)
