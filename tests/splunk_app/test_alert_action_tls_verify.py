@@ -13,25 +13,11 @@ import sys
 import pytest
 
 from .conftest import ROOT
-from .test_alert_action import payload, run_action
+from .test_alert_action import payload, run_action, splunk_home, splunkd  # noqa: F401 - the fixtures
 
 sys.path.append(str(ROOT / "tests" / "servers"))  # after site-packages, as the others
 from certificates import issue, make_ca, write_certificate, write_key  # noqa: E402
 from splunk_soar_contract import SplunkSoarServer  # noqa: E402
-
-from .splunkd_stub import Splunkd  # noqa: E402
-
-
-@pytest.fixture
-def splunkd():
-    with Splunkd() as server:
-        yield server
-
-
-@pytest.fixture
-def splunk_home(tmp_path):
-    (tmp_path / "var" / "log" / "splunk").mkdir(parents=True)
-    return tmp_path
 
 
 @pytest.fixture
