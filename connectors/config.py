@@ -181,8 +181,10 @@ class Config:
         except BaseException as exc:
             for sink in opened.values():
                 sink.close()
-            if isinstance(exc, ConfigError) and not exc.source:
-                raise ConfigError(exc.reason, key=exc.key, source=self.path) from None
+            if isinstance(exc, ConfigError) and exc.source != self.path:
+                # the file first, then the destination's URL a sink named (its errors name scheme://host)
+                where = f"{self.path} ({exc.source})" if exc.source else self.path
+                raise ConfigError(exc.reason, key=exc.key, source=where) from None
             raise
         return FanOut(opened)
 

@@ -80,7 +80,7 @@ def parse_sink_url(url: str, options: Mapping[str, Any], *, product: str, known:
             raw[key] = number(raw[key], key, where)
     for key in integers:
         if isinstance(raw.get(key), str):
-            raw[key] = int(number(raw[key], key, where))
+            raw[key] = integer(raw[key], key, where)
     for key, hint in (required or {}).items():
         if key not in raw:
             raise ConfigError(f"{hint}: {key}_env=VAR or {key}_file=/path", key=key, source=where)
@@ -232,6 +232,14 @@ def seconds(value: Any, key: str, source: str | None = None) -> float:
     if not 0 < result < float("inf"):
         raise ConfigError(f"must be a number of seconds > 0, got {value!r}", key=key, source=source)
     return result
+
+
+def integer(value: str, key: str, source: str) -> int:
+    """A whole number from a URL query (`1.9` was read as 1, `nan` raised a bare ValueError)."""
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ConfigError(f"must be an integer, got {value!r}", key=key, source=source) from None
 
 
 def number(value: str, key: str, source: str) -> float:

@@ -25,7 +25,7 @@ from wia_security.timeutil import to_epoch_ms
 
 from ..config import Secret
 from ..delivery import Batch, BatchingSink, BatchItem, DeliveryPolicy, Outcome, classify_exception
-from ..delivery.urls import parse_sink_url, tls_verification, warn_plain_http_secret
+from ..delivery.urls import parse_sink_url, seconds, tls_verification, warn_plain_http_secret
 from ..delivery.http import DEFAULT_TIMEOUT, error_for_response, new_session
 
 log = logging.getLogger("wia_security.connectors.splunk")
@@ -106,8 +106,15 @@ class HecSink(BatchingSink):
             raise ConfigError("a HEC token is required (token_env = \"VAR\" or token_file = \"/path\")", key="token")
         if fields not in FIELDS_MODES:
             raise ConfigError(f"must be one of {', '.join(FIELDS_MODES)}", key="fields")
-        if not 1 <= max_content_length <= HEC_MAX_CONTENT_LENGTH_CEILING:
-            raise ConfigError(f"must be between 1 and {HEC_MAX_CONTENT_LENGTH_CEILING}", key="max_content_length")
+        if (not isinstance(max_content_length, int) or isinstance(max_content_length, bool)
+                or not 1 <= max_content_length <= HEC_MAX_CONTENT_LENGTH_CEILING):
+            raise ConfigError(f"must be an integer between 1 and {HEC_MAX_CONTENT_LENGTH_CEILING}, got "
+                              f"{max_content_length!r}", key="max_content_length")
+        # a timeout of 0, nan or below failed every request as a permanent 'unexpected error: ValueError'
+        # (every event dead-lettered), and an ack_timeout of nan or inf polled a lost ackId for ever
+        timeout = (seconds(timeout[0], "timeout"), seconds(timeout[1], "timeout")) if isinstance(timeout, tuple) \
+            else seconds(timeout, "timeout")
+        ack_timeout = seconds(ack_timeout, "ack_timeout")
         port = parts.port or HEC_DEFAULT_PORT
         address = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname      # an IPv6 one in brackets
         self.base_url = f"{parts.scheme}://{address}:{port}{parts.path.rstrip('/')}"
@@ -132,7 +139,12 @@ class HecSink(BatchingSink):
                                 required={"token": "a HEC token is required"},
                                 booleans=("gzip", "ack", "tls_verify"), numbers=("ack_timeout", "timeout"),
                                 integers=("max_content_length",))
-        return cls(parsed.base, delivery=parsed.delivery, **parsed.options)
+        try:
+            return cls(parsed.base, delivery=parsed.delivery, **parsed.options)
+        except ConfigError as exc:          # name the destination, as parse_sink_url's own errors do
+            if exc.source:
+                raise
+            raise ConfigError(exc.reason, key=exc.key, source=parsed.where) from None
 
     # -- encoding ---------------------------------------------------------------------------------
     def encode(self, event: Mapping[str, Any]) -> bytes:

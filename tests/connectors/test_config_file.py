@@ -204,3 +204,30 @@ def test_any_sink_as_dead_letter_keeps_a_valid_annotated_event(tmp_path, samples
     from wia_security import validate_event
     assert validate_event(stored).valid
     assert json.loads((tmp_path / "fb.ndjson").read_text())["where"] == "in.ndjson:3"
+
+
+@pytest.mark.parametrize("table, key, words", [
+    ({"bogus": 1}, "destinations.siem.bogus", "unknown Splunk HEC option(s) bogus"),
+    ({"timeout": float("nan")}, "destinations.siem.timeout", "must be a number of seconds > 0, got nan"),
+    ({"timeout": 0}, "destinations.siem.timeout", "must be a number of seconds > 0, got 0"),
+    ({"ack": True, "ack_timeout": float("inf")}, "destinations.siem.ack_timeout", "got inf"),
+    ({"max_content_length": 1.9}, "destinations.siem.max_content_length", "must be an integer between 1 and"),
+    ({"url": "splunk+https://splunk.example.com:8088?max_content_length=1.9"}, "destinations.siem.max_content_length",
+     "must be an integer, got '1.9'"),
+    ({"url": "splunk+https://splunk.example.com:8088?max_content_length=nan"}, "destinations.siem.max_content_length",
+     "must be an integer, got 'nan'"),
+])
+def test_a_bad_hec_option_names_the_file_the_destination_and_the_key(tmp_path, monkeypatch, table, key, words):
+    """The file was left out whenever the sink's error named its URL (every parse_sink_url error): 'splunk+https://
+    splunk.example.com:8088: destinations.siem.bogus: ...'. A HEC timeout of 0 or nan was taken and failed every
+    request as a permanent 'unexpected error: ValueError' (every event dead-lettered); an ack_timeout of inf or nan
+    polled a lost ackId for ever; max_content_length=1.9 was read as 1 (every event refused) and nan raised a
+    bare ValueError."""
+    monkeypatch.setenv("WIA_TEST_HEC_TOKEN", "hec-token")
+    path = tmp_path / "wia.toml"
+    cfg = parse_config({"destinations": {"siem": {"url": "splunk+https://splunk.example.com:8088",
+                                                  "token_env": "WIA_TEST_HEC_TOKEN", **table}}}, source=str(path))
+    with pytest.raises(ConfigError) as err:
+        cfg.open()
+    assert err.value.key == key and words in str(err.value), str(err.value)
+    assert str(err.value).startswith(f"{path} (splunk+https://splunk.example.com:8088): {key}: "), str(err.value)
