@@ -500,3 +500,22 @@ def test_slow_consumer_drops_are_counted(make_gateway, policy):
         assert value(fam, "wia_gateway_stream_dropped_messages_total", policy="drop_oldest") == 0
     assert value(fam, "wia_gateway_store_events_total", outcome="stored") == 2000
     assert not math.isnan(value(fam, "wia_gateway_stream_queued_messages"))
+
+
+def test_every_refusal_the_code_can_count_is_exposed_at_zero_from_the_start(make_gateway):
+    """The docs promise every series that can occur from the start with 0 (rate() and absent() work at once). Each
+    `metrics.refuse(source, reason)` in the gateway's code is one such series: `stream`/`not_found` (a handshake on
+    a path with no stream) appeared only with its first refusal."""
+    import pathlib
+
+    import wia_security.connectors.gateway as package
+    calls = set()
+    for source in pathlib.Path(package.__file__).parent.glob("*.py"):
+        text = source.read_text()
+        calls |= set(re.findall(r'metrics\.refuse\("(\w+)", "(\w+)"\)', text))
+        for pair in re.findall(r'metrics\.refuse\("(\w+)", "(\w+)" if .+? else "(\w+)"\)', text):
+            calls |= {(pair[0], pair[1]), (pair[0], pair[2])}
+    assert ("stream", "not_found") in calls and ("stream", "busy") in calls and len(calls) >= 20
+    families = scrape(make_gateway())
+    for source, reason in sorted(calls):
+        assert value(families, "wia_gateway_requests_refused_total", source=source, reason=reason) == 0, (source, reason)
