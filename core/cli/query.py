@@ -6,13 +6,14 @@ import os
 import re
 import sqlite3
 import sys
+from datetime import datetime, timezone
 from typing import Any
 
 from .. import jsonio
 from ..errors import ConfigError
 from ..schemas import EVENT_TYPES
 from ..severity import band
-from ..timeutil import time_or_relative
+from ..timeutil import parse_iso, time_or_relative
 from .common import EXIT_CODES_HELP, closest, fail, sqlite_slashes_hint
 from .forward import DEFAULT_DESTINATION
 
@@ -45,8 +46,8 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _bound(value: str | None) -> str | None:
-    return None if value is None else time_or_relative(value)
+def _bound(value: str | None, now: datetime) -> str | None:
+    return None if value is None else time_or_relative(value, now)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     # mix two states, so the file is checked unchanged once read and such a run fails (after its output).
     state = _file_state(path) if isinstance(db, ImmutableConnection) else None
     try:
-        filters = dict(types=args.types, since=_bound(args.since), until=_bound(args.until),
+        now = datetime.now(timezone.utc)           # one reading of the clock for both relative bounds
+        filters = dict(types=args.types, since=_bound(args.since, now), until=_bound(args.until, now),
                        min_severity=args.min_severity, max_severity=args.max_severity, source=args.source,
                        event_id=args.event_id)
         if args.count:
@@ -86,9 +88,11 @@ def run(args: argparse.Namespace) -> int:
             for shown, row in enumerate(rows, 1):
                 sys.stdout.write(jsonio.dumps(row.event) + "\n")
         elif args.format == "json":
-            events = [row.event for row in rows]
-            shown = len(events)
-            sys.stdout.write(jsonio.dumps(events) + "\n")
+            # One array, written an event at a time: a whole store (--limit 0) never sits in memory at once.
+            sys.stdout.write("[")
+            for shown, row in enumerate(rows, 1):
+                sys.stdout.write(("," if shown > 1 else "") + jsonio.dumps(row.event))
+            sys.stdout.write("]\n")
         else:
             print(f"{'timestamp':<26} {'type':<15} {'sev':>4} {'band':<13} {'source':<24} {'id':<36}  summary")
             for shown, row in enumerate(rows, 1):
@@ -150,6 +154,15 @@ def _filter_problem(args: argparse.Namespace) -> str | None:
                 time_or_relative(value)
             except ValueError as exc:
                 return f"{flag}: {exc}"
+    if args.since is not None and args.until is not None:
+        now = datetime.now(timezone.utc)        # one clock reading for both, as report reads them
+        since, until = time_or_relative(args.since, now), time_or_relative(args.until, now)
+        if parse_iso(since) >= parse_iso(until):
+            relative = since != args.since or until != args.until
+            return (f"--since {args.since}{f' ({since})' if since != args.since else ''} is not before --until "
+                    f"{args.until}{f' ({until})' if until != args.until else ''}: nothing could match"
+                    + (" (relative times count back from now: --since 2h --until 1h is the hour before last)"
+                       if relative else ""))
     if args.limit < 0:
         return "--limit: must be 0 (no limit) or more"
     if None not in (args.min_severity, args.max_severity) and args.min_severity > args.max_severity:
