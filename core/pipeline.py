@@ -134,6 +134,9 @@ class Forwarder:
         read, accepted = s.read, s.accepted          # run() may be called per batch on one summary
         try:
             for item in items:
+                if progress is not None:             # before the item: a reject's `continue` skips the end
+                    s.read, s.accepted = read, accepted
+                    progress.update(read, s.rejected)
                 read += 1
                 if item.error is not None:
                     s.unparseable += 1
@@ -164,9 +167,6 @@ class Forwarder:
                 if len(batch) >= batch_size:
                     self._deliver(batch, bodies if keep_bodies else None)
                     batch, bodies = [], []
-                if progress is not None:
-                    s.read, s.accepted = read, accepted
-                    progress.update(read, s.rejected)
             s.read, s.accepted = read, accepted
             if batch:
                 self._deliver(batch, bodies if keep_bodies else None)
