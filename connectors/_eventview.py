@@ -86,7 +86,9 @@ def indicators(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(type, value) of every indicator the event carries: alert/threat-intel indicators, incident IOCs."""
     d = data(event)
     for key in ("indicators", "iocs"):
-        for ind in d.get(key) or []:
+        listed = d.get(key)
+        # a type whose schema does not define the field lets it hold any value (an alert's "iocs": 5 is valid)
+        for ind in listed if isinstance(listed, list) else ():
             if isinstance(ind, dict) and isinstance(ind.get("type"), str) and isinstance(ind.get("value"), str):
                 yield ind["type"], ind["value"]
 
