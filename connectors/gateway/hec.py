@@ -45,6 +45,7 @@ CODES: dict[int, tuple[int, str]] = {
     4: (403, "Invalid token"), 5: (400, "No data"), 6: (400, "Invalid data format"),
     8: (500, "Internal server error"), 9: (503, "Server is busy"), 10: (400, "Data channel is missing"),
     12: (400, "Event field is required"), 13: (400, "Event field cannot be blank"), 17: (200, "HEC is healthy"),
+    18: (503, "HEC is unhealthy, queues are full"),
 }
 
 
@@ -233,6 +234,12 @@ async def ack(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
+    """17 while events are taken; 18 (503) while every one would be refused with code 9: the gateway is shutting
+    down, or its delivery queue is full. Load balancers take a HEC receiver out of rotation on this endpoint."""
+    gw = request.app.state.gateway
+    d = gw.dispatcher
+    if gw.closing or (d is not None and d.pending >= d.max_pending):
+        return reply(18, {"Retry-After": "5" if gw.closing else "1"})
     return reply(17)
 
 
