@@ -26,12 +26,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from taxii2client.exceptions import AccessError, TAXIIServiceException, ValidationError
 from taxii2client.v21 import ApiRoot, Collection, Server
 
@@ -48,7 +50,7 @@ from wia_security.timeutil import parse_iso
 from .base import Rejected
 from .config import resolve_options, reveal
 from .delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
-from .delivery.http import is_retryable_status, new_session
+from .delivery.http import POOL_SIZE, is_retryable_status, new_session
 from .delivery.urls import tls_options, tls_verification, url_netloc, warn_plain_http_secret
 
 log = logging.getLogger("wia_security.connectors.taxii")
@@ -68,6 +70,16 @@ STATUS_POLL_INTERVAL = 0.5
 #: The settle window's default and limits (DEFAULT_SETTLE_SECONDS, imported above) are in
 #: wia_security.taxii_settle, shared with the Splunk app's and the XSOAR pack's TAXII pulls.
 FILTERS = ("added_after", "type", "id", "version", "spec_version")
+#: Seconds to connect to the server. taxii2-client sets no timeout at all: a server that accepted a connection
+#: and stopped answering held a poll, and its checkpoint's lock, for ever (and a sink's flush).
+CONNECT_TIMEOUT = 10.0
+#: Seconds a request may wait for the server's answer, and for each part of its body (`?timeout=`).
+DEFAULT_TIMEOUT = 60.0
+#: One answer's whole body must come within this many `timeout`s: a body trickled a byte at a time never
+#: trips the per-read timeout.
+ANSWER_TIMEOUTS = 10
+#: The largest answer read (decoded bytes): a server ignoring `limit`, or a compressed bomb, must not exhaust memory.
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
 
 
 class TaxiiError(WiaError):
@@ -76,6 +88,77 @@ class TaxiiError(WiaError):
 
 class TaxiiPagingError(TaxiiError):
     pass
+
+
+class _TimedAdapter(HTTPAdapter):
+    """requests' adapter with a (connect, read) timeout on every request that gives none (taxii2-client never does)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=0)
+        self.timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             **kwargs: Any) -> requests.Response:
+        return super().send(request, stream=stream, timeout=(CONNECT_TIMEOUT, self.timeout) if timeout is None
+                            else timeout, **kwargs)
+
+
+def _bounded_body(timeout: float) -> Any:
+    """A response hook reading the body within ANSWER_TIMEOUTS x `timeout` and MAX_ANSWER_BYTES (requests reads
+    it after the hooks, unbounded). The round trip (`elapsed`) stays request -> headers, as the settle window
+    measures it."""
+    def read(response: requests.Response, *args: Any, stream: bool = False, **kwargs: Any) -> requests.Response:
+        if stream or response._content is not False:
+            return response
+        deadline = time.monotonic() + ANSWER_TIMEOUTS * timeout
+        body = bytearray()
+        try:
+            for chunk in _chunks(response):
+                body += chunk
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise TaxiiError(f"{_shown(response.url)} answered more than {MAX_ANSWER_BYTES} bytes: "
+                                     "not read (a page is `limit` objects)")
+                if time.monotonic() > deadline:
+                    raise requests.exceptions.ReadTimeout(
+                        f"{_shown(response.url)}: the answer's body took more than {ANSWER_TIMEOUTS * timeout:g} s "
+                        f"({ANSWER_TIMEOUTS} x timeout={timeout:g}): given up", response=response)
+        except BaseException:
+            response.close()
+            raise
+        response._content = bytes(body)
+        return response
+    return read
+
+
+def _chunks(response: requests.Response, size: int = 64 * 1024) -> Iterator[bytes]:
+    """The decoded body as it arrives: urllib3's read1 gives what one read of the socket brings, so a trickled
+    body is checked as often as bytes come (its read(size), used by iter_content, waits for `size` bytes).
+    urllib3's errors become requests' as iter_content makes them. Older urllib3 (no read1): iter_content."""
+    from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
+    raw = response.raw
+    if not hasattr(raw, "read1"):
+        yield from response.iter_content(size)
+        return
+    while True:
+        try:
+            chunk = raw.read1(size, decode_content=True)
+        except ProtocolError as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from None
+        except DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from None
+        except ReadTimeoutError as exc:
+            raise requests.exceptions.ConnectionError(exc) from None
+        except SSLError as exc:
+            raise requests.exceptions.SSLError(exc) from None
+        if not chunk:
+            return
+        yield chunk
+
+
+def _shown(url: str | None) -> str:
+    """scheme://host:port/path of a request's URL: no query, no user info."""
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{url_netloc(parts)}{parts.path}"
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -108,6 +191,11 @@ class Page:
         return page_bounds(self.date_added_first, self.date_added_last, len(self.items))
 
 
+def _timeout_seconds(value: Any, source: str) -> float:
+    from .delivery.urls import seconds
+    return seconds(value, "timeout", source)
+
+
 def _credentials(user: str | None, password: Any, token: Any) -> dict[str, Any]:
     password, token = reveal(password), reveal(token)      # remembered for masking in errors
     if token:
@@ -122,7 +210,7 @@ class TaxiiClient:
     """Discovery -> API roots -> collections; pages of objects/manifest; add objects."""
 
     def __init__(self, url: str, *, user: str | None = None, password: Any = None, token: Any = None,
-                 verify: bool | str = True) -> None:
+                 verify: bool | str = True, timeout: float = DEFAULT_TIMEOUT) -> None:
         parts = urlsplit(url)
         if parts.username is not None or parts.password is not None:
             # Never sent (the session's auth wins over a URL's), yet shown wherever the URL is: logs, errors,
@@ -135,6 +223,7 @@ class TaxiiClient:
             warn_plain_http_secret(f"taxii:{urlsplit(self.url).hostname}", self.url,
                                    "TAXII token" if "auth" in self._auth else "TAXII password")
         self.verify = verify
+        self.timeout = _timeout_seconds(timeout, f"{parts.scheme}://{url_netloc(parts)}")
         self._headers = threading.local()
 
     def _endpoint(self, cls: type, url: str) -> Any:
@@ -143,8 +232,11 @@ class TaxiiClient:
         # here (psf/requests#3829): verification then failed against the system CAs. new_session keeps it.
         session = new_session(verify=self.verify)
         session.auth = endpoint._conn.session.auth or session.auth      # no credentials: still none from .netrc
+        adapter = _TimedAdapter(self.timeout)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         endpoint._conn.session = session
-        endpoint._conn.session.hooks["response"].append(self._remember_headers)
+        endpoint._conn.session.hooks["response"] += [_bounded_body(self.timeout), self._remember_headers]
         return endpoint
 
     def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -315,7 +407,7 @@ class TaxiiSink(BatchingSink):
 
     def __init__(self, collection_url: str, *, user: str | None = None, password: Any = None, token: Any = None,
                  tls_verify: bool | None = None, ca_file: str | None = None, verify: bool | str | None = None,
-                 status_timeout: float = DEFAULT_STATUS_TIMEOUT,
+                 status_timeout: float = DEFAULT_STATUS_TIMEOUT, timeout: float = DEFAULT_TIMEOUT,
                  max_content_length: int | None = None, send_extension_definition: bool = False,
                  delivery: DeliveryPolicy | None = None, dead_letter: Any = None, **machinery: Any) -> None:
         parts = urlsplit(collection_url)
@@ -324,7 +416,7 @@ class TaxiiSink(BatchingSink):
             raise ConfigError("expected taxii+https://HOST/API-ROOT/collections/ID/", key="url",
                               source=f"{parts.scheme}://{parts.hostname}")
         self.client = TaxiiClient(collection_url, user=user, password=password, token=token,
-                                  verify=_verification(parts, tls_verify, ca_file, verify))
+                                  verify=_verification(parts, tls_verify, ca_file, verify), timeout=timeout)
         self.collection = self.client.collection(collection_url)
         self.status_timeout = status_timeout
         if max_content_length is None:
@@ -340,14 +432,14 @@ class TaxiiSink(BatchingSink):
         super().__init__(name=f"taxii:{parts.hostname}{parts.path}", delivery=policy, dead_letter=dead_letter, **machinery)
 
     #: options besides the delivery policy's, in the URL query or as keywords / config-table keys
-    OPTIONS = ("user", "password", "token", "tls_verify", "ca_file", "verify", "status_timeout", "max_content_length",
-               "send_extension_definition", "delivery", "dead_letter", "sleep", "clock")
+    OPTIONS = ("user", "password", "token", "tls_verify", "ca_file", "verify", "status_timeout", "timeout",
+               "max_content_length", "send_extension_definition", "delivery", "dead_letter", "sleep", "clock")
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "TaxiiSink":
         """taxii+https://host/api-root/collections/<id>/[?option=value] with user/password_env or token_env;
         delivery keys (max_events, ...) in the query or as keywords."""
-        target, options = taxii_options(url, options, cls.OPTIONS, numbers=("status_timeout",),
+        target, options = taxii_options(url, options, cls.OPTIONS, numbers=("status_timeout", "timeout"),
                                         integers=("max_content_length",), booleans=("send_extension_definition",))
         return cls(target, **options)
 
@@ -587,13 +679,14 @@ class TaxiiSource:
 
     #: options in the URL query or as keywords / config-table keys
     OPTIONS = ("user", "password", "token", "tls_verify", "ca_file", "verify", "page_size", "types", "batch_objects",
-               "settle")
+               "settle", "timeout")
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "TaxiiSource":
         """taxii+https://host/api-root/collections/<id>/?page_size=..&types=indicator,malware&batch_objects=..
         &settle=SECONDS with user/password_env or token_env."""
-        target, options = taxii_options(url, options, cls.OPTIONS, integers=("page_size", "batch_objects"))
+        target, options = taxii_options(url, options, cls.OPTIONS, numbers=("timeout",),
+                                        integers=("page_size", "batch_objects"))
         if "settle" in options:
             parts = urlsplit(target)
             options["settle"] = _settle_seconds(options["settle"], f"taxii+{parts.scheme}://{parts.hostname or ''}")
@@ -602,12 +695,14 @@ class TaxiiSource:
     def __init__(self, collection_url: str, *, user: str | None = None, password: Any = None, token: Any = None,
                  tls_verify: bool | None = None, ca_file: str | None = None, verify: bool | str | None = None,
                  page_size: int = DEFAULT_PAGE_SIZE, types: Sequence[str] | None = None,
-                 batch_objects: int = DEFAULT_BATCH_OBJECTS, settle: float = DEFAULT_SETTLE_SECONDS) -> None:
+                 batch_objects: int = DEFAULT_BATCH_OBJECTS, settle: float = DEFAULT_SETTLE_SECONDS,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
         self.settle = _settle_seconds(settle)
         self._no_manifest = False                # Get Manifest failed once: the settle split uses Get Objects
         self._stored_past = False                # the poll's checkpoint lies past the horizon (poll)
         self.client = TaxiiClient(collection_url, user=user, password=password, token=token,
-                                  verify=_verification(urlsplit(collection_url), tls_verify, ca_file, verify))
+                                  verify=_verification(urlsplit(collection_url), tls_verify, ca_file, verify),
+                                  timeout=timeout)
         self.collection = self.client.collection(collection_url)
         self.page_size = page_size
         self.batch_objects = batch_objects
