@@ -136,7 +136,7 @@ async def collector(request: Request) -> Response:
     def validate() -> tuple[Verdicts, tuple[int, int] | None]:
         nonlocal hec_refused
         items, refused, failure = unwrap(body, where, gw.settings.max_request_events)
-        verdicts = validate_items(items, gw.validator)
+        verdicts = validate_items(items, gw.validator, "array")     # dead letter: `hec:<client>[event number]`
         invalid = next((r["index"] for r in verdicts.results if r["status"] == "rejected"), None)
         if invalid is not None:
             # As Splunk: events before the first bad one are taken, the rest are left for the re-send.
@@ -181,6 +181,8 @@ def unwrap(body: bytes, where: str, limit: int | None = None) -> tuple[list[Item
     """HEC objects -> Items holding their `event` values, up to the first object HEC itself refuses.
 
     Returns the items, that refused object as a Rejected (for the dead letter) and its (HEC code, number).
+    An Item's `line` is its HEC event number (zero-based, as `invalid-event-number`), and a dead-letter record's
+    `where` is `hec:<client>[number]`: forwarders send a batch on one line, where every line number is 1.
     Raises TooManyValues at object number `limit` (more than `limit` objects), before any is validated."""
     items: list[Item] = []
     for index, item in enumerate(iter_items(io.BytesIO(body), where)):
@@ -196,16 +198,17 @@ def unwrap(body: bytes, where: str, limit: int | None = None) -> tuple[list[Item
         elif item.value["event"] is None or item.value["event"] == "" or item.value["event"] == {}:
             code, why = 13, "the HEC object's event field is blank"
         if code:
-            return items, Rejected(f"HEC code {code}: {why}", event=item.value, where=item.where, raw=item.raw,
-                                   errors=[{"path": "", "code": f"hec_{code}", "message": why}]), (code, index)
+            return items, Rejected(f"HEC code {code}: {why}", event=item.value, where=f"{where}[{index}]",
+                                   raw=item.raw, errors=[{"path": "", "code": f"hec_{code}", "message": why}]), \
+                (code, index)
         value = item.value["event"]
         if isinstance(value, str):
             try:
                 value = jsonio.loads(value, source=item.source, line=item.line)
             except ParseError as exc:
-                items.append(Item(item.source, item.line, error=exc, raw=value.encode("utf-8", "replace")))
+                items.append(Item(item.source, index, error=exc, raw=value.encode("utf-8", "replace")))
                 continue
-        items.append(Item(item.source, item.line, value))
+        items.append(Item(item.source, index, value))
     return items, None, None
 
 

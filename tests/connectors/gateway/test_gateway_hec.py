@@ -65,6 +65,19 @@ def test_contract_invalid_event_stops_the_batch_like_splunk(make_gateway, tmp_pa
     assert stored_ids(gw) == {e["id"] for e in events[:3]}     # before it: taken; from it on: left for the re-send
     [dead] = [json.loads(line) for line in (tmp_path / "dead.ndjson").read_text().splitlines()]
     assert dead["event"]["timestamp"] == "yesterday" and "/timestamp" in dead["reason"]
+    # the batch is one line (as forwarders send it): the record names the event number, as the reply does
+    assert dead["where"] == "hec:127.0.0.1[3]"
+
+
+@pytest.mark.parametrize("refused, code", [({"time": 1}, 12), ({"event": "{not json"}, 6), ({"event": {}}, 13)])
+def test_contract_dead_letter_records_name_the_hec_event_number(make_gateway, tmp_path, refused, code):
+    """Every record said `hec:<client>:1` for a one-line batch, whichever event was refused."""
+    gw = make_gateway()
+    body = hec_body(event_dicts(2, seed=67)) + json.dumps(refused)
+    r = requests.post(gw.url + "/services/collector/event", data=body, headers=SPLUNK)
+    assert (r.json()["code"], r.json()["invalid-event-number"]) == (code, 2)
+    [dead] = [json.loads(line) for line in (tmp_path / "dead.ndjson").read_text().splitlines()]
+    assert dead["where"] == "hec:127.0.0.1[2]"
 
 
 @pytest.mark.parametrize("body, code, index", [
