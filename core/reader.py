@@ -208,8 +208,60 @@ def _inflate_up_to_fault(inflater: Any, data: bytes) -> bytes:
     return b"".join(out)
 
 
+#: Byte order marks of the Unicode encodings other than UTF-8, longest first (FF FE 00 00 starts both UTF-32LE
+#: and UTF-16LE; a UTF-16 JSON text never starts with U+0000).
+FOREIGN_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"),
+                (b"\xff\xfe", "UTF-16LE"), (b"\xfe\xff", "UTF-16BE"))
+
+
+class TranscodedStream(io.RawIOBase):
+    """A UTF-16 or UTF-32 text (told by its byte order mark, which is left out) handed out as UTF-8: what
+    Windows PowerShell 5 writes with `>` or Out-File, and Python's json.loads reads too. Read it through
+    io.BufferedReader. A malformed code unit ends the reading with an OSError naming the byte, which the
+    reader reports at the line it is in, as any unreadable input."""
+
+    def __init__(self, stream: BinaryIO, encoding: str, bom: int) -> None:
+        super().__init__()
+        import codecs
+        self._stream = stream
+        self.encoding = encoding
+        self._decoder = codecs.getincrementaldecoder(encoding)("strict")
+        self._stream.read(bom)
+        self._read = bom                        # bytes of the stream read so far
+        self._pending = b""
+        self._done = False
+        self._fault: str | None = None          # raised once what was decoded before it is handed out
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending and not self._done:
+            data = self._stream.read(GZIP_READ_BYTES)
+            try:
+                text = self._decoder.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                # exc.object is the decoder's held bytes and `data`: the text before the fault is handed out
+                # first, so the lines before it are read as usual.
+                held = len(exc.object) - len(data)
+                text = bytes(exc.object[:exc.start]).decode(self.encoding, "replace")
+                self._fault = (f"not valid {self.encoding} text (byte {self._read - held + exc.start:,}: "
+                               f"{exc.reason})")
+                data = b""
+            self._read += len(data)
+            self._done = not data
+            self._pending = text.encode("utf-8")
+        if not self._pending and self._fault:
+            fault, self._fault = self._fault, None
+            raise OSError(fault)
+        out, self._pending = self._pending[:len(buffer)], self._pending[len(buffer):]
+        buffer[:len(out)] = out
+        return len(out)
+
+
 class InputSource:
-    """An open input (file or stdin), gzip-transparent, that knows how far through it we are."""
+    """An open input (file or stdin), gzip-transparent, that knows how far through it we are. A UTF-16 or
+    UTF-32 text with its byte order mark is read as the same text in UTF-8 (`encoding` names it)."""
 
     def __init__(self, path: str) -> None:
         self.name = "<stdin>" if path == "-" else path
@@ -221,6 +273,14 @@ class InputSource:
         self.gunzip: GunzipStream | None = GunzipStream(buffered) if self.compressed else None
         self.stream: BinaryIO = (io.BufferedReader(self.gunzip, GZIP_READ_BYTES)  # type: ignore[assignment]
                                  if self.gunzip else buffered)
+        self.encoding = "UTF-8"
+        head = self.stream.peek(4)[:4]  # type: ignore[attr-defined]
+        for bom, encoding in FOREIGN_BOMS:
+            if head.startswith(bom):
+                self.encoding = encoding
+                self.stream = io.BufferedReader(TranscodedStream(self.stream, encoding, len(bom)),  # type: ignore[assignment]
+                                                GZIP_READ_BYTES)
+                break
 
     def position(self) -> int:
         """Bytes consumed from the underlying file (compressed bytes for gzip)."""
