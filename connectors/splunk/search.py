@@ -40,6 +40,8 @@ from .hec import SOURCETYPE_PREFIX
 
 SPLUNK_MANAGEMENT_PORT = 8089
 DEFAULT_QUERY = f'search sourcetype="{SOURCETYPE_PREFIX}*"'
+#: Bytes asked of the export stream per read (a line may span several reads).
+EXPORT_READ_BLOCK = 64 * 1024
 #: Message types of the export stream that mean the search did not run to its end everywhere.
 SEARCH_ERROR_TYPES = ("ERROR", "FATAL")
 OPTIONS = ("token", "tls_verify", "ca_file", "app", "owner", "timeout")
@@ -171,13 +173,27 @@ class SplunkSearchSource:
                             retryable=all(kind == "ERROR" for kind, _ in errors))
 
     def _lines(self, stream: Any, results_so_far: Any) -> Iterator[bytes]:
+        """The non-blank lines of the export stream, read in blocks. splunk-sdk's ResponseReader has no buffer
+        of its own, so readline() took the stream one byte per call (a peek and a read each): about 0.5 MB,
+        some 250 results, a second of CPU."""
+        parts: list[bytes] = []
         try:
             while True:
-                line = stream.readline()
-                if not line:
-                    return
-                if line.strip():
-                    yield line
+                block = stream.read(EXPORT_READ_BLOCK)
+                if not block:
+                    break
+                start = 0
+                while (end := block.find(b"\n", start)) >= 0:
+                    parts.append(block[start:end])
+                    line, parts = b"".join(parts), []
+                    if line.strip():
+                        yield line
+                    start = end + 1
+                if start < len(block):
+                    parts.append(block[start:])
+            line = b"".join(parts)
+            if line.strip():
+                yield line
         except Exception as exc:  # noqa: BLE001 - a cut or stalled stream: say how far it got
             raise self._error(f"reading the export stream after {results_so_far()} result(s)", exc) from None
 
