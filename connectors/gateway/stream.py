@@ -541,6 +541,11 @@ class Client:
             bad = [c for c in channels if not isinstance(c, str)]
             if bad:
                 raise FilterError("channels must be a list of strings")
+            unknown = sorted(set(channels) - set(CHANNELS))
+            if unknown and self.dialect != "sdk":    # SDK channels are free names
+                # As in subscribe: a typo ('alert') removed nothing, and the client went on getting those events
+                raise FilterError(f"unknown channel(s) {', '.join(map(repr, unknown[:10]))}; known: "
+                                  f"{', '.join(CHANNELS)}")
             wanted_channels = set(channels)
         everything = ids is None and channels is None
         removed = []
