@@ -76,9 +76,15 @@ class AckRegistry:
             return ack_id
 
     def status(self, channel: str, ids: list[Any]) -> dict[str, bool]:
+        """{"<id>": issued} for each id asked. Only JSON integers are ackIds: `true` is no ackId 1 (a bool is an int
+        in Python), and a "1" beside 1 must not turn the answer for 1 to false (both are the key "1")."""
         with self._lock:
             issued = self._next.get(channel, 0)
-        return {str(i): isinstance(i, int) and 0 <= i < issued for i in ids}
+        out: dict[str, bool] = {}
+        for i in ids:
+            key = str(i)
+            out[key] = out.get(key, False) or (type(i) is int and 0 <= i < issued)
+        return out
 
 
 def _auth(request: Request) -> JSONResponse | None:

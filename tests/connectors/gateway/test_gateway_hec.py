@@ -101,6 +101,9 @@ def test_contract_channels_ack_and_health(make_gateway):
     assert acks == [0, 1, 2]
     r = requests.post(gw.url + "/services/collector/ack", json={"acks": [0, 2, 7]}, headers=headers)
     assert r.json() == {"acks": {"0": True, "2": True, "7": False}}
+    # only integers are ackIds: true was taken for ackId 1, and "1" after 1 turned 1's answer to false
+    r = requests.post(gw.url + "/services/collector/ack", json={"acks": [True, 1, "1", -1, 1.5]}, headers=headers)
+    assert r.json() == {"acks": {"True": False, "1": True, "-1": False, "1.5": False}}
     assert requests.post(gw.url + "/services/collector/ack", json={"acks": [0]}, headers=SPLUNK).json()["code"] == 10
     r = requests.get(gw.url + "/services/collector/health")
     assert (r.status_code, r.json()) == (200, {"text": "HEC is healthy", "code": 17})
