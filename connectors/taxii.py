@@ -70,6 +70,9 @@ STATUS_POLL_INTERVAL = 0.5
 #: The settle window's default and limits (DEFAULT_SETTLE_SECONDS, imported above) are in
 #: wia_security.taxii_settle, shared with the Splunk app's and the XSOAR pack's TAXII pulls.
 FILTERS = ("added_after", "type", "id", "version", "spec_version")
+#: Pages in a row a walk follows that say `more` but hold no object (a server filtering after it pages may answer
+#: some; one handing out new cursors for ever must not be followed for ever).
+MAX_EMPTY_PAGES = 1000
 #: Seconds to connect to the server. taxii2-client sets no timeout at all: a server that accepted a connection
 #: and stopped answering held a poll, and its checkpoint's lock, for ever (and a sink's flush).
 CONNECT_TIMEOUT = 10.0
@@ -303,7 +306,24 @@ class TaxiiClient:
         key = "objects"
         seen_at: dict[str, set[tuple[str, str]]] = {}      # fallback paging: keys already yielded, by date
         previous: tuple[Any, list[tuple[str, str]]] | None = None   # last (`next`, page keys): no progress = loop
+        walked: set[int] = set()           # the pages followed, by their keys: one answered again is no progress
+        empty = 0                          # pages in a row saying `more` without any object
         followed = 0
+
+        def progressed(page: Page, cursor: Any) -> None:
+            # A server may answer a page it gave before under a new `next` (a cursor it ignores, one holding a
+            # counter) or with a moved X-TAXII-Date-Added-Last, or nothing for ever: followed, that never ends.
+            nonlocal empty
+            held = frozenset(_key(o) for o in page.items)
+            empty = 0 if held else empty + 1
+            if empty > MAX_EMPTY_PAGES:
+                raise TaxiiPagingError(f"the server says more objects follow but answered {empty} pages in a row "
+                                       f"without any (after {followed} page(s)): following it may never end")
+            if held and hash(held) in walked:
+                raise TaxiiPagingError(f"the server answered the same page again after {followed} page(s) ("
+                                       + (f"`next` {str(cursor)[:80]!r}" if cursor else "no `next`")
+                                       + "): following it would loop")
+            walked.add(hash(held))
         envelope = fetch(limit=page_size, **filters)
         while True:
             if not isinstance(envelope, dict):
@@ -330,6 +350,7 @@ class TaxiiClient:
                     raise TaxiiPagingError(f"the server answered the `next` cursor {str(token)[:80]!r} with the same "
                                            f"page again after {followed} page(s): following it would loop")
                 previous = (token, keys)
+                progressed(page, token)
                 followed += 1
                 yield page
                 envelope = fetch(limit=page_size, next=token, **filters)
@@ -343,6 +364,8 @@ class TaxiiClient:
             if not fresh and page.items:
                 raise TaxiiPagingError(f"more than {page_size} objects share date_added {last} and the server "
                                        "offers no `next` cursor: raise the page size")
+            progressed(page, None)
+            followed += 1
             seen_at = {last: seen_at.get(last, set()) | {_key(o) for o in page.items}}
             yield Page(fresh, True, page.date_added_first, last, page.server_date)
             filters["added_after"] = _just_before(last)
