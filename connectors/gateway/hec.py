@@ -160,6 +160,10 @@ async def collector(request: Request) -> Response:
     except TooManyValues:
         gw.metrics.refuse("hec", "too_large")
         return JSONResponse({"text": "Content too large", "code": 6}, 413)
+    if not verdicts.results and not verdicts.rejected:
+        # `[]` (an empty array of HEC objects): no event at all. It was answered Success, with an ackId.
+        gw.metrics.refuse("hec", "empty")
+        return reply(5)
     denied = _auth(request)       # again: the token may have been removed while the body arrived (no time limit)
     if denied is not None:
         return denied
