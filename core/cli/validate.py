@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from collections import Counter
 from typing import Any
 
 from .. import jsonio
 from ..locate import line_of
+from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import ValidationResult, Validator
 from .common import EXIT_CODES_HELP, StopSignals, counted, fail, missing_inputs, no_events_of
@@ -34,6 +37,9 @@ def add_parser(subparsers: Any) -> None:
                         "of exports that may rightly be empty (a quiet hour)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="text format: print only invalid events (and their errors, without warnings)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar on stderr (default: when stderr is a terminal and the verdicts do "
+                        "not go to that terminal too)")
     p.set_defaults(run=run)
 
 
@@ -47,24 +53,37 @@ def run(args: argparse.Namespace) -> int:
     totals: Counter[str] = Counter()
     out = sys.stdout
     io_error = bool(missing)
+    show_progress = args.progress
+    if show_progress is None:      # verdicts on the same terminal as the bar would garble both
+        show_progress = sys.stderr.isatty() and not sys.stdout.isatty()
+    paths = [path for path in args.paths if path not in missing]
+    sizes = [_size(path) for path in paths]
+    reading: list[Any] = [0, None]   # bytes of the inputs read to their end, the InputSource being read
+    progress = Progress(sum(sizes) or None, lambda: reading[0] + (reading[1].position() if reading[1] else 0),
+                        enabled=show_progress)
     with StopSignals() as stop:
-        for path in args.paths:
-            if path in missing:
-                continue
+        for path, size in zip(paths, sizes):
             if stop.received is not None:
                 break
             try:
                 with InputSource(path) as src:
+                    reading[1] = src
                     before = totals["events"]
                     for item in stop.items([src.items()]):
                         report(item, validator, args, totals, out)
+                        progress.update(totals["events"], totals["invalid"] + totals["unparseable"])
                     if totals["events"] == before and stop.received is None:
+                        progress.clear()
                         report_no_events(src, args, totals, out)
             except BrokenPipeError:
                 raise                      # our reader went away: main() stops quietly
             except OSError as exc:
+                progress.clear()
                 fail(f"{path}: {exc.strerror or exc}")
                 io_error = True
+            reading[0], reading[1] = reading[0] + size, None
+        progress.update(totals["events"], totals["invalid"] + totals["unparseable"], force=True)
+        progress.close()
     summary = {"events": totals["events"], "valid": totals["valid"], "invalid": totals["invalid"],
                "unparseable": totals["unparseable"], "warnings": totals["warnings"]}
     if totals["empty_inputs"]:
@@ -86,6 +105,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     failed_empty = totals["empty_inputs"] and not args.allow_empty
     return 1 if totals["invalid"] or totals["unparseable"] or failed_empty else 0
+
+
+def _size(path: str) -> int:
+    """The bytes of a regular file (compressed ones for gzip), 0 for standard input, a FIFO or a device."""
+    if path == "-":
+        return 0
+    try:
+        info = os.stat(path)
+    except OSError:
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
 
 def report_no_events(src: InputSource, args: argparse.Namespace, totals: Counter[str], out: Any) -> None:

@@ -52,7 +52,8 @@ def screen_lines(shown: bytes) -> list[bytes]:
     return shown.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
 
 
-@pytest.mark.parametrize("command", [["forward", "--to", "sqlite:///s.db"], ["convert", "--to", "ocsf", "-o", "o.json"]])
+@pytest.mark.parametrize("command", [["forward", "--to", "sqlite:///s.db"], ["convert", "--to", "ocsf", "-o", "o.json"],
+                                     ["validate", "-q"]])    # validate: verdicts to a file, as `> verdicts.txt`
 def test_progress_on_a_terminal_fits_its_width(events, tmp_path, command):
     code, shown = on_terminal([*command, str(events)], tmp_path)
     assert code == 0, shown
@@ -82,3 +83,12 @@ def test_no_progress_over_documents_written_to_the_same_terminal(tmp_path, event
 def test_progress_can_be_turned_off_on_a_terminal(events, tmp_path):
     code, shown = on_terminal(["forward", "--no-progress", "--to", "sqlite:///s.db", str(events)], tmp_path)
     assert code == 0 and not BAR.search(shown)
+
+
+def test_validate_keeps_verdicts_and_bar_apart_on_one_terminal(events, tmp_path):
+    small = tmp_path / "small.ndjson"
+    with events.open() as fh:
+        small.write_text("".join(fh.readline() for _ in range(300)))
+    code, shown = on_terminal(["validate", str(small)], tmp_path, stdout_too=True)
+    assert code == 0
+    assert not BAR.search(shown) and shown.count(b": valid alert") + shown.count(b": valid ") >= 300
