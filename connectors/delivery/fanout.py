@@ -7,11 +7,14 @@ destination totals for the summary. Sinks must not mutate the event dicts: they 
 """
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from ..base import BaseSink, DeliveryReport, Rejected
+
+log = logging.getLogger("wia_security.delivery")
 
 
 @dataclass
@@ -46,10 +49,11 @@ class FanOut(BaseSink):
         return self._each(lambda sink: sink.flush(), ())
 
     def close(self) -> DeliveryReport:  # type: ignore[override]
-        report = self._each(lambda sink: sink.close(), ())
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-        return report
+        try:
+            return self._each(lambda sink: sink.close(), ())
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
     def send_each(self, batches: Mapping[str, Sequence[dict[str, Any]]]) -> DeliveryReport:
         """Delivers each destination only its own events (`{destination name: events}`; one not named, or
@@ -64,13 +68,22 @@ class FanOut(BaseSink):
         accounts the reports per destination."""
         names = list(plan)
 
-        def one(name: str) -> DeliveryReport | None:
+        def one(name: str) -> DeliveryReport | BaseException | None:
             call, events = plan[name]
+            if not events:                        # flush/close: no events of this call to fail, so it raises
+                try:
+                    return call(self.sinks[name])
+                except Exception as exc:  # noqa: BLE001 - raised below, once every destination has had its turn
+                    return exc
             return _guard(call, self.sinks[name], events)
 
         results = list(self._pool.map(one, names)) if self._pool is not None and len(names) > 1 else [one(n) for n in names]
         merged = DeliveryReport(self.name)
+        raised: list[tuple[str, BaseException]] = []
         for name, report in zip(names, results):
+            if isinstance(report, BaseException):
+                raised.append((name, report))
+                continue
             if report is None:                    # close() of a sink that returns nothing
                 continue
             stats = self.stats[name]
@@ -82,6 +95,12 @@ class FanOut(BaseSink):
                 key = rejected.reason.split(": ", 1)[0]
                 stats.reasons[key] = stats.reasons.get(key, 0) + 1
             merged.merge(report)
+        if raised:
+            # A flush that raised (a file sink's fsync) has not made its destination's events durable: the run
+            # must stop, as it does with that sink alone, rather than commit a source position past them.
+            for name, exc in raised[1:]:
+                log.error("%s: destination %s failed too: %s: %s", self.name, name, type(exc).__name__, exc)
+            raise raised[0][1]
         return merged
 
 

@@ -1,0 +1,53 @@
+"""FanOut.flush/close when a destination's flush raises (the file sink's fsync failing: OutputError). With that
+sink alone the run stops and no source position moves past events not yet on the disk; through a --config
+fan-out the exception was swallowed (a flush has no events of its own to fail), not even logged, and the run
+went on as if they were durable."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from strategies import event_dicts  # noqa: E402
+
+from wia_security.connectors.delivery import FanOut
+from wia_security.connectors.file import FileSink
+from wia_security.errors import OutputError
+
+
+class FsyncFails(FileSink):
+    """A real file sink whose disk refuses the fsync (EIO), as FileSink.flush reports it."""
+
+    def flush(self):  # type: ignore[no-untyped-def]
+        raise OutputError(f"the file {self.path}", "fsync failed: Input/output error")
+
+
+def test_a_destination_whose_flush_raises_stops_the_fan_out_after_the_others_flushed(tmp_path):
+    events = event_dicts(4, seed=13)
+    good, bad = FileSink(str(tmp_path / "good.ndjson")), FsyncFails(str(tmp_path / "bad.ndjson"))
+    fan = FanOut({"archive": good, "siem": bad})
+    report = fan.send(events)
+    assert report.delivered == 8                      # written to both; durable only once flushed
+    with pytest.raises(OutputError, match="bad.ndjson: fsync failed"):
+        fan.flush()
+    with pytest.raises(OutputError):                 # a second call says it again, nothing swallowed
+        FanOut({"siem": bad}).flush()
+    fan.close()
+    assert bad._fh.closed and good._fh.closed                        # both closed all the same
+    assert [json.loads(x)["id"] for x in (tmp_path / "good.ndjson").read_text().splitlines()] == \
+        [e["id"] for e in events]
+
+
+def test_close_closes_every_destination_and_the_pool_when_one_raises(tmp_path):
+    class CloseFails(FileSink):
+        def close(self):  # type: ignore[no-untyped-def]
+            super().close()
+            raise OSError(5, "Input/output error")
+
+    first, second = CloseFails(str(tmp_path / "a.ndjson")), FileSink(str(tmp_path / "b.ndjson"))
+    fan = FanOut({"a": first, "b": second})
+    with pytest.raises(OSError):
+        fan.close()
+    assert second._fh.closed and fan._pool._shutdown
+    assert os.path.exists(tmp_path / "a.ndjson")
