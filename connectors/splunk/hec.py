@@ -194,6 +194,7 @@ class HecSink(BatchingSink):
 
     def _post_range(self, items: list[BatchItem]) -> tuple[str, Any]:
         body = self.item_separator.join(i.payload for i in items)
+        batched = len(body)                 # the size batches are counted in (before gzip)
         headers = {CHANNEL_HEADER: self.channel}
         if self.gzip:
             body = _gzip.compress(body, compresslevel=GZIP_LEVEL)
@@ -227,7 +228,7 @@ class HecSink(BatchingSink):
                                               "URL to the address that answers (a proxy or a wrong URL?)")] * len(items)
         if status == 413:
             if len(items) > 1:
-                self.lower_byte_limit(len(body), reason)
+                self.lower_byte_limit(batched, reason)
                 return "split", None
             return "settled", [Outcome.failed(f"{reason} (one event of {len(items[0].payload):,} bytes is over this "
                                               f"HEC's max_content_length)", details=doc or None)]

@@ -299,3 +299,23 @@ def test_contract_single_event_over_the_server_limit_is_a_413_failure(samples):
         sink.send([samples["alert-sample"]])
         [failed] = sink.flush().failed
         assert failed.reason.startswith("HEC 413") and "over this HEC's max_content_length" in failed.reason
+
+
+def test_contract_413_with_gzip_learns_the_limit_in_the_bytes_it_batches_by(samples):
+    """With gzip the request is smaller than the batch it carries. A 413 lowered the byte limit (which batches
+    count uncompressed) to the compressed body's size, about 5x too low: then an event that compresses well
+    within the HEC's limit was refused before sending as 'over this destination's request limit' and
+    dead-lettered, and batches shrank for the rest of the run."""
+    events = list(samples.values()) * 6
+    for i, e in enumerate(events):
+        events[i] = {**e, "id": str(uuid.uuid4())}
+    with HecContractServer({TOKEN: {}}, max_content_length=3000) as server:      # Content-Length, as Splunk
+        sink = sink_for(server, gzip=True, delivery=DeliveryPolicy(max_wait=0, initial_backoff=0.001,
+                                                                   max_backoff=0.002))
+        report = sink.send(events).merge(sink.flush())
+        assert report.delivered == len(events) and not report.failed
+        assert sink.policy.max_bytes > 2 * 3000             # learnt in uncompressed bytes (3,069 before)
+        long = {**events[0], "id": str(uuid.uuid4()), "meta": {"raw": "x" * 4000}}     # ~6 KB, ~1.3 KB gzipped
+        report = sink.send([long]).merge(sink.flush())
+        assert [r.reason for r in report.failed] == [] and report.delivered == 1
+        assert sorted(e["event"]["id"] for e in server.events) == sorted(e["id"] for e in events + [long])
