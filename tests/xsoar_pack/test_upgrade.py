@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -190,7 +191,10 @@ def _released_last_run(release: str, source: str) -> dict:
 def test_gateway_fetch_resumes_from_a_released_last_run(integration, demisto, feed, sample_events, release):
     state = _released_last_run(release, "gateway")
     feed.events.extend(sample_events[:6])
-    params = {"url": feed.url, "source_type": "gateway", "credentials": {"password": feed.token}, "max_fetch": "10"}
+    # First fetch time (new since 0.1.0, default 3 days) applies to a new instance only: the sample events happened
+    # long before 3 days ago, and the released last run is where this instance resumes
+    params = {"url": feed.url, "source_type": "gateway", "credentials": {"password": feed.token}, "max_fetch": "10",
+              "first_fetch": "3 days"}
     run_command(integration, demisto, "fetch-incidents", params=params, last_run=state)
     assert [json.loads(i["rawJSON"]) for i in demisto.incidents_out[-1]] == sample_events[4:6]
     assert feed.requests[0].query["after"] == [state["cursor"]]          # the released cursor, not the start
@@ -213,7 +217,7 @@ def test_taxii_fetch_resumes_from_a_released_last_run(integration, demisto, feed
                              headers={"X-TAXII-Date-Added-Last": "2026-01-05T10:00:01.000000Z",
                                       "Content-Type": "application/taxii+json;version=2.1"}))
     params = {"url": feed.url + collection, "source_type": "taxii", "credentials": {"identifier": "u", "password": "p"},
-              "max_fetch": "10"}
+              "max_fetch": "10", "first_fetch": "3 days"}
     run_command(integration, demisto, "fetch-incidents", params=params, last_run=state)
     assert feed.requests[0].query["added_after"] == ["2026-01-05T09:59:59.999999Z"]
     assert [json.loads(i["rawJSON"])["id"] for i in demisto.incidents_out[-1]] == [sample_events[1]["id"]]
@@ -235,7 +239,11 @@ def test_kafka_fetch_resumes_from_released_partition_offsets(integration, demist
                 producer.produce(topic, key=event["id"].encode(), value=json.dumps(event).encode(), partition=partition)
         assert producer.flush(15) == 0
         del producer                      # librdkafka stops its threads when the Producer is freed
-        params = {"url": f"kafka://{broker.bootstrap}/{topic}", "source_type": "kafka", "max_fetch": "10"}
+        # First fetch time at the latest instant it takes (now): it would start every partition without an offset
+        # at its end; the released offsets are where this instance resumes
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        params = {"url": f"kafka://{broker.bootstrap}/{topic}", "source_type": "kafka", "max_fetch": "10",
+                  "first_fetch": now}
         run_command(integration, demisto, "fetch-incidents", params=params, last_run=state)
     finally:
         broker.kill()

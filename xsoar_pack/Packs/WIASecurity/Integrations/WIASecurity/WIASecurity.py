@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import zipimport
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import ModuleType
 from typing import Any
 
@@ -167,9 +167,20 @@ FETCH_PAGES_SECONDS = 60
 KAFKA_UNDISCOVERED_SASL_MECHANISM = "PLAIN"
 #: How to move a TAXII last_run stored past the server's clock back (said with SettleWindow.stored_past's warning).
 TAXII_RESET = ("to resume, reset the instance's last run (Reset the \"last run\" timestamp, in the instance's settings): "
-               "the next fetch reads the collection from its beginning, and each event it holds "
-               "becomes an incident again; `!wia-get-events after=<instant>` lists what was missed without making "
-               "incidents")
+               "the next fetch reads the collection from the First fetch time (from its beginning when that is "
+               "empty), and each event it holds from there becomes an incident again; `!wia-get-events "
+               "after=<instant>` lists what was missed without making incidents")
+#: The First fetch time parameter: how far back a new instance (or one whose last run was reset) starts reading.
+FIRST_FETCH_PARAM = "First fetch time"
+FIRST_FETCH_FORMS = ("a number of minutes, hours, days or weeks before now (3 days, 12 hours, 1 week), an RFC 3339 "
+                     "instant (2026-01-31T12:00:00Z), or empty to fetch everything the source holds")
+#: last_run key holding the first fetch's cutoff (RFC 3339, UTC) until the fetch has a position of its own in the
+#: source: fixed at the first fetch, so a first fetch that finds nothing (or a gateway walk of old events spread over
+#: several fetches) does not move it on with the clock.
+FIRST_FETCH_KEY = "first_fetch_cutoff"
+_FIRST_FETCH_RELATIVE = re.compile(r"(\d{1,7})\s*(minute|hour|day|week)s?(?:\s+ago)?", re.IGNORECASE)
+_FIRST_FETCH_INSTANT = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Most pages of Get Manifest a TAXII settle split reads (what was added in the last `settle` seconds).
 TAXII_MAX_RECENT_PAGES = 1000
 #: The characters that make markdown of text (CommonServerPython's MARKDOWN_CHARS, with < and > for raw HTML):
@@ -216,10 +227,13 @@ class Client(BaseClient):
         """POST /v1/events with one WIA event as the JSON body."""
         return self._http_request("POST", "/v1/events", json_data=event)
 
-    def kafka_messages(self, offsets: dict[str, int], limit: int) -> tuple[list[dict[str, Any]], dict[str, int], list[str]]:
+    def kafka_messages(self, offsets: dict[str, int], limit: int,
+                       since: datetime | None = None) -> tuple[list[dict[str, Any]], dict[str, int], list[str]]:
         """Up to `limit` messages (one WIA event as JSON each) after `offsets` (partition -> next
         offset), read on manually assigned partitions: no consumer group, the last-run state alone
-        says where to resume. Returns (events, new offsets, problems)."""
+        says where to resume. A partition without an offset starts at its beginning, or with `since` (the first
+        fetch's cutoff) at its first message stamped at or after it (kafka_start_offsets), recorded in the offsets
+        returned whether or not a message is read there. Returns (events, new offsets, problems)."""
         from urllib.parse import parse_qsl, unquote, urlsplit
 
         from kafka import KafkaConsumer, TopicPartition
@@ -261,6 +275,9 @@ class Client(BaseClient):
                 raise DemistoException(f"Kafka topic {topic!r} does not exist")
             assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
             consumer.assign(assigned)
+            if since is not None:
+                offsets.update(kafka_start_offsets(consumer, [tp for tp in assigned if str(tp.partition) not in offsets],
+                                                   since))
             for tp in assigned:
                 if str(tp.partition) in offsets:
                     consumer.seek(tp, offsets[str(tp.partition)])
@@ -451,6 +468,28 @@ def kafka_connect(server: str, context: ssl.SSLContext | None = None) -> socket.
     except BaseException:
         raw.close()
         raise
+
+
+def kafka_start_offsets(consumer: Any, partitions: list[Any], since: datetime) -> dict[str, int]:
+    """partition -> the offset of its first message whose timestamp (CreateTime, or LogAppendTime as the topic sets
+    it) is at or after `since` (Kafka ListOffsets by timestamp), or its end offset when it holds none: where a new
+    instance starts reading with a First fetch time."""
+    if not partitions:
+        return {}
+    from kafka.errors import KafkaError
+    # before 1970 is the beginning (negative timestamps are ListOffsets' -1 latest / -2 earliest)
+    millis = max(0, (since - _EPOCH) // timedelta(milliseconds=1))
+    try:
+        found = consumer.offsets_for_times({tp: millis for tp in partitions})
+        # a broker answers "none at or after it" with offset -1 (kafka-python: None); tansu answers offset 0 with
+        # timestamp -1, which read as an offset would start at the beginning
+        missing = [tp for tp in partitions if found.get(tp) is None or found[tp].timestamp < 0]
+        ends = consumer.end_offsets(missing) if missing else {}
+    except KafkaError as exc:
+        raise DemistoException(f"the Kafka broker could not look up the offsets of {FIRST_FETCH_PARAM} "
+                               f"{iso_micro(since)} (ListOffsets by timestamp, Kafka 0.10.1 and later): {exc}; clear "
+                               f"{FIRST_FETCH_PARAM} to read the topic from its beginning") from None
+    return {str(tp.partition): int(ends[tp] if tp in ends else found[tp].offset) for tp in partitions}
 
 
 def kafka_sasl_check(servers: list[str], config: dict[str, Any], unasked: list[str] | None = None) -> None:
@@ -762,6 +801,44 @@ def settle_param(value: Any) -> float:
         raise DemistoException(f"TAXII settle window (seconds) {exc}") from None
 
 
+def first_fetch_cutoff(value: Any, now: datetime | None = None) -> datetime | None:
+    """The First fetch time parameter as the instant a new instance starts reading at (None: empty, everything the
+    source holds): `<n> minutes/hours/days/weeks` before `now`, or an RFC 3339 instant with its offset. The error
+    names the parameter and the forms it takes."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    now = now or datetime.now(timezone.utc)
+    relative = _FIRST_FETCH_RELATIVE.fullmatch(text)
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2).lower()
+        try:
+            return now - timedelta(**{f"{unit}s": amount})
+        except OverflowError:
+            raise DemistoException(f"{FIRST_FETCH_PARAM} {text[:40]!r} reaches back before the year 1; use "
+                                   f"{FIRST_FETCH_FORMS}") from None
+    moment = instant(text) if _FIRST_FETCH_INSTANT.fullmatch(text) else None
+    if moment is None:
+        raise DemistoException(f"{FIRST_FETCH_PARAM} must be {FIRST_FETCH_FORMS}; not {text[:40]!r}")
+    if moment > now:
+        raise DemistoException(f"{FIRST_FETCH_PARAM} {text[:40]!r} is in the future: the first fetch would skip "
+                               f"everything until then; use {FIRST_FETCH_FORMS}")
+    return moment
+
+
+def first_fetch_state(value: Any) -> dict[str, Any]:
+    """The last run a fetch starts from when XSOAR has none (a new instance, or after "Reset the last run"): the
+    First fetch time's cutoff, or nothing (read the source from its beginning)."""
+    cutoff = first_fetch_cutoff(value)
+    return {FIRST_FETCH_KEY: iso_micro(cutoff)} if cutoff is not None else {}
+
+
+def event_before(event: Any, cutoff: datetime) -> bool:
+    """Whether a gateway event's timestamp is before the first fetch's cutoff (unreadable: not; validation says why)."""
+    moment = instant(event.get("timestamp")) if isinstance(event, dict) else None
+    return moment is not None and moment < cutoff
+
+
 def events_from_stix(objects: list[dict[str, Any]], stix_content: str,
                      problems: list[str] | None = None) -> list[dict[str, Any]]:
     """WIA events in a page of STIX objects. "wia": only the objects carrying the WIA property
@@ -814,6 +891,12 @@ def pull_events(client: Client, state: dict[str, Any], limit: int, last_run: boo
     `last_run`: `state` is the instance's last run (a TAXII added_after stored past the server's clock is then kept
     and said), not a command's arguments.
 
+    A state holding the first fetch's cutoff (FIRST_FETCH_KEY) and no position yet starts there: TAXII asks for what
+    was added from it on, Kafka starts each partition at its first message stamped at or after it; the gateway's feed
+    has no time filter, so its events with a timestamp before it are skipped while the cursor walks the feed. The key
+    is dropped once the fetch has a position of its own (TAXII added_after, Kafka offsets) or, gateway, once the
+    walk reached the end of the feed (later arrivals are fetched whatever their timestamp).
+
     Invalid events are not turned into incidents; each is reported (event id and JSON-pointer
     errors) so nothing disappears silently."""
     recent = list(state.get("recent_ids") or [])
@@ -829,7 +912,10 @@ def pull_events(client: Client, state: dict[str, Any], limit: int, last_run: boo
     problems: list[str] = []
     new_state = dict(state)
     next_token = None
-    taxii_after = step_back(state["added_after"]) if state.get("added_after") else None
+    cutoff = instant(state.get(FIRST_FETCH_KEY))
+    before_cutoff = 0                   # gateway events skipped as older than the first fetch's cutoff
+    taxii_after = step_back(state["added_after"]) if state.get("added_after") else \
+        step_back(iso_micro(cutoff)) if cutoff is not None else None
     window = SettleWindow(client.settle) if client.source_type == "taxii" else None
     capped_at = None                    # TAXII: the instant whose ids were more than last_run keeps
     stored_past: str | None = None      # TAXII: why last_run's added_after, past the server's clock, is kept
@@ -838,9 +924,11 @@ def pull_events(client: Client, state: dict[str, Any], limit: int, last_run: boo
     while len(events) < limit:
         taxii_position = None
         if client.source_type == "kafka":
-            batch, offsets, kafka_problems = client.kafka_messages(new_state.get("offsets") or {}, limit - len(events))
+            batch, offsets, kafka_problems = client.kafka_messages(new_state.get("offsets") or {}, limit - len(events),
+                                                                   since=cutoff)
             problems += kafka_problems
             new_state["offsets"] = offsets
+            new_state.pop(FIRST_FETCH_KEY, None)   # every partition has its offset now (kafka_messages)
             more = False
         elif client.source_type == "taxii":
             # Within a fetch, pages follow `next` (objects added in one request share one date_added);
@@ -895,6 +983,12 @@ def pull_events(client: Client, state: dict[str, Any], limit: int, last_run: boo
             more = bool(batch) and bool(nxt) and nxt != new_state.get("cursor")
             if nxt:
                 new_state["cursor"] = nxt
+            if cutoff is not None:
+                kept = [event for event in batch if not event_before(event, cutoff)]
+                before_cutoff += len(batch) - len(kept)
+                batch = kept
+                if not more:
+                    new_state.pop(FIRST_FETCH_KEY, None)    # the end of the feed: the backlog is behind
         page_ids: list[str] = []
         for index, event in enumerate(batch):
             if not isinstance(event, dict):
@@ -941,6 +1035,7 @@ def pull_events(client: Client, state: dict[str, Any], limit: int, last_run: boo
             at_instant, capped = taxii_ids_at_instant(new_state.get("added_after"), at_instant, taxii_position, page_ids)
             new_state["added_after"], new_state["ids_at_added_after"] = taxii_position, at_instant
             capped_at = taxii_position if capped else capped_at
+            new_state.pop(FIRST_FETCH_KEY, None)
         if not more:
             break
         if time.monotonic() >= deadline and position(new_state) != position(state):
@@ -949,6 +1044,9 @@ def pull_events(client: Client, state: dict[str, Any], limit: int, last_run: boo
             demisto.info(f"{INTEGRATION_NAME}: stopped reading after {FETCH_PAGES_SECONDS:g} s with {len(events)} new "
                          "event(s); more pages follow, read by the next fetch")
             break
+    if before_cutoff:
+        demisto.info(f"{INTEGRATION_NAME}: {before_cutoff} gateway event(s) with a timestamp before the first fetch's "
+                     f"cutoff {iso_micro(cutoff)} ({FIRST_FETCH_PARAM}) skipped")
     if stored_past:
         # an error line: every fetch from there makes no incident until the last run is reset; the objects stamped
         # ahead are those it was taken from, and last_run does not stay at the cutoff (ahead_warning): not said
@@ -1030,6 +1128,7 @@ def test_module(client: Client, params: dict[str, Any] | None = None) -> str:
         raise DemistoException("the Kafka client certificate parameter applies to Kafka sources over TLS only; clear it")
     if boolean_arg(params.get("isFetch", False), "Fetch incidents"):
         positive_int(params.get("max_fetch"), "Maximum number of incidents per fetch", DEFAULT_MAX_FETCH)
+        first_fetch_cutoff(params.get("first_fetch"))
     if client.source_type == "taxii":
         envelope, _, _ = client.taxii_objects(None, 1)
         feed_list(envelope, "objects", "the TAXII server")
@@ -1040,8 +1139,12 @@ def test_module(client: Client, params: dict[str, Any] | None = None) -> str:
     return "ok"
 
 
-def fetch_incidents(client: Client, last_run: dict[str, Any], max_fetch: int,
-                    incident_type: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def fetch_incidents(client: Client, last_run: dict[str, Any], max_fetch: int, incident_type: str | None,
+                    first_fetch: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One fetch from `last_run`; `first_fetch` (the First fetch time parameter) is read only when there is none
+    (a new instance, or its last run reset): an instance's last run is never moved by it."""
+    if not last_run:
+        last_run = first_fetch_state(first_fetch)
     events, state, problems, _ = pull_events(client, last_run, max_fetch)
     for problem in problems:
         demisto.error(f"{INTEGRATION_NAME}: {problem}")
@@ -1191,7 +1294,7 @@ def main() -> None:  # pragma: no cover - exercised through the tests' demistomo
             state, incidents = fetch_incidents(client, demisto.getLastRun() or {},
                                                positive_int(params.get("max_fetch"), "Maximum number of incidents per fetch",
                                                             DEFAULT_MAX_FETCH),
-                                               params.get("incidentType"))
+                                               params.get("incidentType"), params.get("first_fetch"))
             demisto.incidents(incidents)
             demisto.setLastRun(state)
         elif command == "wia-validate-event":
