@@ -27,7 +27,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
@@ -50,6 +50,7 @@ from wia_security.timeutil import parse_iso
 from .base import Rejected
 from .config import resolve_options, reveal
 from .delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
+from .delivery.batching import classify_exception
 from .delivery.http import POOL_SIZE, is_retryable_status, new_session
 from .delivery.urls import tls_options, tls_verification, url_netloc, warn_plain_http_secret
 
@@ -479,10 +480,14 @@ class TaxiiSink(BatchingSink):
         return b",".join(jsonio.dumpb(o) for o in objects)
 
     def post(self, batch: Batch) -> Sequence[Outcome] | None:
+        body = batch.body()
         try:
-            status = self.client.add(self.collection, batch.body(), timeout=self.status_timeout)
+            status = self.client.add(self.collection, body, timeout=self.status_timeout)
         except requests.HTTPError as exc:
-            raise _delivery_error(exc, self.name) from None
+            error = _delivery_error(exc, self.name)
+            if error.status == 413:
+                return self._split(batch, len(body), error)
+            raise error from None
         except AccessError as exc:             # the collection says can_write: false
             raise DeliveryError(f"the collection does not accept objects: {exc}", sink=self.name) from None
         except (ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -516,6 +521,23 @@ class TaxiiSink(BatchingSink):
                 outcomes.append(Outcome.delivered())   # something of it was new (shared objects repeat per event)
             else:
                 outcomes.append(Outcome.duplicate())   # every object was already there, same version
+        return outcomes
+
+    def _split(self, batch: Batch, body_size: int, error: DeliveryError) -> list[Outcome]:
+        """A 413: the server, or a proxy before it (nginx takes 1 MiB by default), takes less than the API root's
+        max_content_length. Each half is sent on its own and later batches are smaller; one event alone too large
+        fails with the reason."""
+        if len(batch.items) == 1:
+            return [Outcome.failed(f"{error.reason} (one event's objects, {body_size:,} bytes, are over the server's "
+                                   "or a proxy's request size limit)")]
+        self.lower_byte_limit(body_size, error.reason)
+        half = len(batch.items) // 2
+        outcomes: list[Outcome] = []
+        for items in (batch.items[:half], batch.items[half:]):
+            try:
+                outcomes += self.post(replace(batch, items=items)) or [Outcome.delivered()] * len(items)
+            except Exception as exc:  # noqa: BLE001 - the half delivered before stays delivered
+                outcomes += [Outcome.from_error(classify_exception(exc))] * len(items)
         return outcomes
 
     def _present(self, ids: set[str]) -> dict[str, set[Any]]:

@@ -21,7 +21,7 @@ from strategies import event_dicts
 from wia_security import convert
 from wia_security.connectors.dead_letter import DeadLetterFile
 from wia_security.connectors.delivery import DeliveryPolicy
-from wia_security.connectors.taxii import TaxiiSink
+from wia_security.connectors.taxii import TaxiiClient, TaxiiSink
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "servers"))
 from intel_http import ContractServer  # noqa: E402
@@ -125,3 +125,39 @@ def test_contract_the_same_version_refused_again_is_a_duplicate():
         first = sink.send([event]).merge(sink.flush())
         again = sink.send([event]).merge(sink.flush())
     assert (first.delivered, again.duplicates, again.failed) == (1, 1, [])
+
+
+def refuse_bodies_over(medallion, limit: int) -> None:
+    """medallion answers 413 to an Add larger than its API root's max_content_length: lowered here after the sink
+    read the larger one, as a proxy before a server (nginx: 1 MiB by default) refuses less than it advertises."""
+    medallion.app.medallion_backend.data["api1"]["information"]["max_content_length"] = limit
+
+
+def test_medallion_a_413_splits_the_batch_and_later_batches_are_smaller(medallion, tmp_path, caplog):
+    events = event_dicts(24, seed=1254, event_type="threat_intel")
+    sizes = [len(json.dumps([o for o in convert(e, to="stix")["objects"] if o["type"] != "extension-definition"]))
+             for e in events]
+    limit = 3 * max(sizes)
+    with TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD, delivery=FAST) as sink:
+        refuse_bodies_over(medallion, limit)
+        report = sink.send(events).merge(sink.flush())
+        # before: every event of the batch failed with 'HTTP 413' (permanent), dead-lettered
+        assert (report.delivered, report.failed) == (24, [])
+        assert sink.policy.max_bytes < sum(sizes)              # later batches are smaller than the refused ones
+    assert "batching to" in caplog.text
+    stored = {o["id"] for o in TaxiiClient(medallion.collection_url(), user=USER, password=PASSWORD).objects(
+        TaxiiClient(medallion.collection_url(), user=USER, password=PASSWORD).collection())}
+    assert stored == {o["id"] for e in events for o in convert(e, to="stix")["objects"] if o["type"] != "extension-definition"}
+
+
+def test_medallion_one_event_over_the_limit_fails_alone_with_the_reason(medallion):
+    events = event_dicts(6, seed=1255, event_type="threat_intel")
+    sizes = [len(json.dumps([o for o in convert(e, to="stix")["objects"] if o["type"] != "extension-definition"]))
+             for e in events]
+    big = sizes.index(max(sizes))
+    with TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD, delivery=FAST) as sink:
+        refuse_bodies_over(medallion, sorted(sizes)[-2] + 100)       # every event but the largest fits alone
+        report = sink.send(events).merge(sink.flush())
+    assert report.delivered == 5 and [f.event for f in report.failed] == [events[big]]
+    assert "HTTP 413" in report.failed[0].reason and "over the server's or a proxy's request size limit" in \
+        report.failed[0].reason and not report.failed[0].retryable
