@@ -25,7 +25,8 @@ from . import hec
 from . import auth as auth_limits
 from .auth import TokenFile, TokenSet, credential
 from .dispatch import Busy, Dispatcher, StoreUnavailable
-from .ingest import BadEncoding, BodyTooLarge, TooManyValues, Verdicts, read_body, split_values, validate_items
+from .ingest import (BadEncoding, BodyStalled, BodyTooLarge, TooManyValues, Verdicts, read_body, split_values,
+                     validate_items)
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import GatewayMetrics, destination_name, endpoint_of, method_of, status_class
 from .settings import GatewaySettings
@@ -279,10 +280,14 @@ async def post_events(request: Request) -> Response:
         gw.metrics.refuse("http", "auth")
         return unauthorized()
     try:
-        body = await read_body(request.headers, request.stream(), gw.settings.max_body_bytes)
+        body = await read_body(request.headers, request.stream(), gw.settings.max_body_bytes,
+                               gw.settings.body_idle_seconds)
     except BodyTooLarge as exc:
         gw.metrics.refuse("http", "too_large")
         return error(413, "E1001", str(exc))
+    except BodyStalled as exc:
+        gw.metrics.refuse("http", "timeout")
+        return error(408, "E1001", str(exc), {"Connection": "close"})
     except BadEncoding as exc:
         gw.metrics.refuse("http", "bad_encoding")
         return error(400, "E1001", str(exc))

@@ -30,7 +30,7 @@ from wia_security.reader import Item, iter_items
 from .auth import credential
 from .dispatch import Busy, StoreUnavailable
 from ..base import Rejected
-from .ingest import BadEncoding, BodyTooLarge, TooManyValues, Verdicts, read_body, validate_items
+from .ingest import BadEncoding, BodyStalled, BodyTooLarge, TooManyValues, Verdicts, read_body, validate_items
 
 EVENT_PATHS = ("/services/collector", "/services/collector/event", "/services/collector/event/1.0")
 ACK_PATH = "/services/collector/ack"
@@ -112,10 +112,14 @@ def _channel(request: Request) -> str | None:
 async def _body(request: Request, gw: Any) -> bytes | Response:
     """The request body, or the HEC answer when it cannot be read (too large, bad gzip, hung up)."""
     try:
-        return await read_body(request.headers, request.stream(), gw.settings.max_body_bytes)
+        return await read_body(request.headers, request.stream(), gw.settings.max_body_bytes,
+                               gw.settings.body_idle_seconds)
     except BodyTooLarge:
         gw.metrics.refuse("hec", "too_large")
         return JSONResponse({"text": "Content too large", "code": 6}, 413)
+    except BodyStalled:
+        gw.metrics.refuse("hec", "timeout")
+        return JSONResponse({"text": "Request timeout", "code": 6}, 408, headers={"Connection": "close"})
     except BadEncoding:
         gw.metrics.refuse("hec", "bad_encoding")
         return reply(6)

@@ -1,6 +1,7 @@
 """Request bodies -> validated WIA events: size limits (413), gzip, JSON object / array / NDJSON, per-event verdicts."""
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import math
@@ -38,14 +39,35 @@ class TooManyValues(Exception):
         super().__init__(f"more than {limit} {what} in one request: send at most {limit} per request")
 
 
-async def read_body(headers: Any, stream: AsyncIterator[bytes], limit: int) -> bytes:
-    """The request body, refused past `limit` bytes before or after gzip decoding (no zip bombs)."""
+class BodyStalled(Exception):
+    """No byte of the request body arrived for `seconds`: the peer vanished mid-body (no FIN or RST: a NAT or
+    firewall that forgot the connection, a crashed or suspended host) or is holding the request open on purpose."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"no byte of the request body arrived for {seconds:g} s: the request was dropped "
+                         "(send it again)")
+
+
+async def read_body(headers: Any, stream: AsyncIterator[bytes], limit: int,
+                    idle_seconds: float | None = None) -> bytes:
+    """The request body, refused past `limit` bytes before or after gzip decoding (no zip bombs), and given up
+    (BodyStalled) when no byte of it arrives for `idle_seconds`: uvicorn waits for a body for ever, so a peer gone
+    mid-body held its request, its connection and what it had sent so far until the process ended."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in stream:
+    chunk_iterator = stream.__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(idle_seconds):      # from each chunk to the next (None: no limit)
+                chunk = await anext(chunk_iterator)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise BodyStalled(idle_seconds or 0) from None
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(limit)

@@ -29,7 +29,7 @@ EVENT_REJECT_REASONS = {
     "stream": ("invalid", "store_refused"),
 }
 #: Per source, why a whole ingest request can be refused before its events are looked at, or not be taken.
-_BODY_REASONS = ("auth", "too_large", "bad_encoding", "empty", "busy", "unavailable", "client_gone")
+_BODY_REASONS = ("auth", "too_large", "bad_encoding", "empty", "busy", "unavailable", "client_gone", "timeout")
 #: `stream` counts handshakes (auth, too_many_clients: beyond --max-stream-clients, not_found: a path with no stream)
 #: and `publish` messages.
 REQUEST_REFUSE_REASONS = {"http": _BODY_REASONS, "hec": _BODY_REASONS,

@@ -16,6 +16,10 @@ DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 #: the dead letter, several hundred bytes against the 2 of `0,`. A valid event takes 200 bytes at the very least
 #: (real ones 300 bytes to kilobytes), so a body of real events within DEFAULT_MAX_BODY_BYTES stays below this.
 DEFAULT_MAX_REQUEST_EVENTS = 50_000
+#: Seconds between two pieces of a request body (POST /v1/events, HEC) after which the request is given up with 408:
+#: uvicorn waits for a body for ever, so a peer gone mid-body without FIN or RST held its request for good. Between
+#: pieces, not for the whole body: a slow uplink taking minutes over 10 MiB goes on as long as bytes arrive.
+DEFAULT_BODY_IDLE_SECONDS = 60.0
 #: Largest WebSocket message a client may send (the Phase-3 example's `max_message_size`).
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
 #: Messages queued for one stream client before the slow-consumer policy applies.
@@ -58,6 +62,7 @@ class GatewaySettings:
     lenient: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_request_events: int = DEFAULT_MAX_REQUEST_EVENTS
+    body_idle_seconds: float = DEFAULT_BODY_IDLE_SECONDS           # 408 when a request body stops arriving
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     client_queue: int = DEFAULT_CLIENT_QUEUE
     client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES
@@ -97,7 +102,7 @@ class GatewaySettings:
                     "max_pending_events", "delivery_batch", "max_stream_clients"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be at least 1", key=key)
-        for key in ("ping_interval_seconds", "ping_timeout_seconds"):
+        for key in ("ping_interval_seconds", "ping_timeout_seconds", "body_idle_seconds"):
             value = getattr(self, key)
             # No way to turn it off: without it a vanished peer holds its place until TCP gives up (or for ever).
             if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
