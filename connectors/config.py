@@ -86,7 +86,8 @@ def resolve_options(options: Mapping[str, Any], *, source: str | None = None,
             if not isinstance(value, str) or not value:
                 raise ConfigError("must be a file path", key=key, source=source)
             try:
-                with open(os.path.expanduser(value), encoding="utf-8") as fh:
+                # utf-8-sig: a file saved by Notepad starts with a byte-order mark, which is no part of the secret
+                with open(os.path.expanduser(value), encoding="utf-8-sig") as fh:
                     text = fh.read().rstrip("\r\n")
             except OSError as exc:
                 raise ConfigError(f"cannot read secret file {value}: {exc.strerror}", key=key, source=source) from None

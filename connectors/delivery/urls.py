@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -210,6 +211,20 @@ def tls_options(given: Mapping[str, Any], *, source: str | None = None) -> tuple
         except ConfigError as exc:
             raise ConfigError(exc.reason, key=spelling, source=source) from None
     return tls_verify, ca_file or None
+
+
+# A control character anywhere (a line break above all), a blank at either end, or a character Latin-1 lacks (a
+# byte-order mark): http.client and requests refuse such a header value on every request, or cannot encode it.
+_NOT_A_HEADER_VALUE = re.compile(r"[\x00-\x1f\x7f]|^\s|\s$|[^\x00-\xff]")
+
+
+def check_header_secret(value: str, *, key: str, product: str) -> None:
+    """Refuse a secret that cannot be an HTTP header value when the connector is made, naming the option and
+    why, never the value: otherwise every request fails, each time as a network or 'unexpected' error."""
+    if _NOT_A_HEADER_VALUE.search(value):
+        raise ConfigError(f"the {product} {key} has a line break, a control character, a blank at one end or a "
+                          "character outside Latin-1 such as a byte-order mark (a token file or environment variable "
+                          "with a stray newline?); an HTTP header cannot carry it", key=key)
 
 
 def boolean(value: Any, key: str, source: str | None) -> bool:

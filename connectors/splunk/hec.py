@@ -25,7 +25,8 @@ from wia_security.timeutil import to_epoch_ms
 
 from ..config import Secret
 from ..delivery import Batch, BatchingSink, BatchItem, DeliveryPolicy, Outcome, classify_exception
-from ..delivery.urls import parse_sink_url, seconds, tls_verification, warn_plain_http_secret
+from ..delivery.urls import (check_header_secret, parse_sink_url, seconds, tls_verification,
+                             warn_plain_http_secret)
 from ..delivery.http import DEFAULT_TIMEOUT, error_for_response, new_session
 
 log = logging.getLogger("wia_security.connectors.splunk")
@@ -127,6 +128,7 @@ class HecSink(BatchingSink):
         self._cim = _cim_converter() if fields == "cim" else None
         warn_plain_http_secret(self.name, self.base_url, "HEC token")
         secret = token if isinstance(token, Secret) else Secret(str(token), "argument")
+        check_header_secret(secret.reveal(), key="token", product="HEC")
         self.session = new_session(verify=tls_verification(self.name, tls_verify, ca_file),
                                    headers={"Authorization": f"Splunk {secret.reveal()}", "Content-Type": "application/json"})
         self._ack_warned = False

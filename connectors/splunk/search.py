@@ -35,7 +35,7 @@ from wia_security.outputs import held_exclusively, replace_durably
 from wia_security.reader import Item
 
 from ..config import Secret, resolve_options
-from ..delivery.urls import boolean, seconds, tls_verification, warn_plain_http_secret
+from ..delivery.urls import boolean, check_header_secret, seconds, tls_verification, warn_plain_http_secret
 from .hec import SOURCETYPE_PREFIX
 
 SPLUNK_MANAGEMENT_PORT = 8089
@@ -68,6 +68,7 @@ class SplunkSearchSource:
         self.name = f"splunk-search:{self.host}:{self.port}"
         warn_plain_http_secret(self.name, url, "Splunk token")
         self._token = token if isinstance(token, Secret) else Secret(str(token), "argument")
+        check_header_secret(self._token.reveal(), key="token", product="Splunk search")
         # as the HEC sink: a CA file wins over tls_verify=false (warned), verification off is warned
         verification = tls_verification(self.name, tls_verify, ca_file)
         self._verify = bool(verification)
