@@ -10,6 +10,7 @@ import argparse
 import difflib
 import errno
 import os
+import re
 import signal
 import stat
 import sys
@@ -27,6 +28,17 @@ EXIT_CODES_HELP = ("Exit codes: 0 success, 1 some events invalid or rejected, 2 
                    "130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 141 output pipe closed (| head).")
 
 T = TypeVar("T")
+
+
+#: What must not reach a terminal from an event, a dead letter or a server's answer: C0 and C1 controls (ESC starts
+#: sequences that recolour, clear or retitle the terminal; CR and LF forge a line of output) and the bidirectional
+#: overrides and isolates that reorder what is shown.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with those characters written as escapes (`\\x1b`, `\\n`, `\\u202e`), for one line of terminal output."""
+    return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
 
 
 def counted(n: int, noun: str) -> str:

@@ -18,7 +18,7 @@ from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
 from .common import (EXIT_BROKEN_PIPE, EXIT_CODES_HELP, StopSignals, closest, counted, fail, missing_inputs,
-                     no_events_of, noting_empty, same_file, silence_stdout)
+                     no_events_of, noting_empty, printable, same_file, silence_stdout)
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
 #: How many rejects are echoed on stderr (all of them go to the dead-letter file).
@@ -182,7 +182,7 @@ class Converter:
             if self.progress is not None:
                 self.progress.clear()
             where = item.where if item.line else item.source
-            print(f"{where}: {reason}", file=sys.stderr)
+            print(printable(f"{where}: {reason}"), file=sys.stderr)
         self.dead_letter.put(self.Rejected(reason, event=value, errors=errors or [], where=item.where,
                                            raw=raw if value is None else None))
 

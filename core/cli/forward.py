@@ -12,8 +12,8 @@ from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
-                     destination_clash, fail, missing_inputs, no_events_of, noting_empty, output_paths, same_file,
-                     spec_path, sqlite_hint_for)
+                     destination_clash, fail, missing_inputs, no_events_of, noting_empty, output_paths, printable,
+                     same_file, spec_path, sqlite_hint_for)
 
 if TYPE_CHECKING:
     from .enrich import Degraded
@@ -249,7 +249,7 @@ class _Echoing:
         if self.seen <= MAX_ECHOED:
             where = rejected.where or rejected.sink or "input"
             self.progress.clear()
-            print(f"{where.removesuffix(':0')}: {rejected.reason}", file=sys.stderr)
+            print(printable(f"{where.removesuffix(':0')}: {rejected.reason}"), file=sys.stderr)
         elif self.seen == MAX_ECHOED + 1:
             self.progress.clear()
             print("(more rejects: see the dead-letter output)", file=sys.stderr)

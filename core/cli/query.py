@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..schemas import EVENT_TYPES
 from ..severity import band
 from ..timeutil import parse_iso, time_or_relative
-from .common import EXIT_CODES_HELP, closest, fail, sqlite_slashes_hint
+from .common import EXIT_CODES_HELP, closest, fail, printable, sqlite_slashes_hint
 from .forward import DEFAULT_DESTINATION
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -96,8 +96,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"{'timestamp':<26} {'type':<15} {'sev':>4} {'band':<13} {'source':<24} {'id':<36}  summary")
             for shown, row in enumerate(rows, 1):
-                print(f"{row.timestamp:<26} {row.type:<15} {row.severity:>4g} {band(row.severity):<13} "
-                      f"{(row.source_name or '')[:24]:<24} {row.id:<36}  {_headline(row.event)}")
+                # the stored text is the producer's: printed with its control characters escaped
+                print(f"{printable(row.timestamp):<26} {printable(row.type):<15} {row.severity:>4g} "
+                      f"{band(row.severity):<13} {printable(row.source_name or '')[:24]:<24} {printable(row.id):<36}  "
+                      f"{printable(_headline(row.event))}")
         if shown == 0:
             sys.stdout.flush()
             print(f"wia-security: no events match; {_store_extent(store)}", file=sys.stderr)

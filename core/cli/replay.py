@@ -27,7 +27,7 @@ from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, destination_clash,
-                     fail, input_path, missing_inputs, output_paths, spec_path, sqlite_slashes_hint)
+                     fail, input_path, missing_inputs, output_paths, printable, spec_path, sqlite_slashes_hint)
 from .forward import DEFAULT_DESTINATION, _Echoing, _writes_stdout
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.replay.ndjson"
@@ -420,7 +420,7 @@ class _Replayer:
     def _echo(self, line: str) -> None:
         self.echoed += 1
         if self.echoed <= 20:
-            print(line, file=sys.stderr)
+            print(printable(line), file=sys.stderr)     # a record's reason may quote a server's answer
 
 
 class _ReplayDeadLetter(_Echoing):

@@ -13,7 +13,7 @@ from ..locate import line_of
 from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import ValidationResult, Validator
-from .common import EXIT_CODES_HELP, StopSignals, counted, fail, missing_inputs, no_events_of
+from .common import EXIT_CODES_HELP, StopSignals, counted, fail, missing_inputs, no_events_of, printable
 
 
 def add_parser(subparsers: Any) -> None:
@@ -165,7 +165,7 @@ def report(item: Item, validator: Validator, args: argparse.Namespace, totals: C
     if result.valid and args.quiet:
         return
     value = item.value if isinstance(item.value, dict) else {}
-    label = " ".join(str(v)[:40] for v in (value.get("type"), value.get("id")) if isinstance(v, str))
+    label = " ".join(printable(str(v)[:40]) for v in (value.get("type"), value.get("id")) if isinstance(v, str))
     out.write(f"{item.where}: {'valid' if result.valid else 'INVALID'} {label}\n")
     for e in result.errors:
         out.write(f"{item.source}:{line(e.path)}: error: {e.path or '/'}: {e.message} [{e.code}]\n")
