@@ -341,12 +341,24 @@ def taxii_error(status: int, title: str, description: str = "") -> Response:
 
 
 def _accepts_taxii(request: Request) -> bool:
-    accept = request.headers.get("accept", "*/*").replace(" ", "").lower()
-    for part in accept.split(","):
-        media, _, params = part.partition(";")
+    """Whether the Accept header takes TAXII 2.1 (RFC 9110 section 12.5.1): `application/taxii+json` with version 2.1
+    or none (the media type's version is optional: the latest the server has), or a wildcard, at a q-value above 0;
+    parameter names and the media type are case-insensitive, a value may be quoted."""
+    for part in request.headers.get("accept", "*/*").split(","):
+        media, *raw = (p.strip() for p in part.split(";"))
+        params = {}
+        for param in raw:
+            name, _, value = param.partition("=")
+            params[name.strip().lower()] = value.strip().strip('"')
+        try:
+            if float(params.pop("q", "1")) <= 0:       # q=0: "not acceptable", said explicitly
+                continue
+        except ValueError:
+            continue
+        media = media.lower()
         if media in ("*/*", "application/*"):
             return True
-        if media == "application/taxii+json" and (not params or "version=2.1" in params.split(";")):
+        if media == "application/taxii+json" and params.get("version", "2.1") == "2.1":
             return True
     return False
 
