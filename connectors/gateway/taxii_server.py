@@ -35,7 +35,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from wia_security import jsonio
@@ -332,11 +332,12 @@ def taxii_response(doc: dict[str, Any], status: int = 200, headers: dict[str, st
     return Response(jsonio.dumpb(doc), status, headers=headers, media_type=MEDIA_TAXII)
 
 
-def taxii_error(status: int, title: str, description: str = "") -> Response:
+def taxii_error(status: int, title: str, description: str = "", headers: dict[str, str] | None = None) -> Response:
     doc = {"title": title, "http_status": str(status)}
     if description:
         doc["description"] = description
-    headers = {"WWW-Authenticate": 'Bearer realm="wia-security", Basic realm="wia-security"'} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="wia-security", Basic realm="wia-security"'}
     return taxii_response(doc, status, headers)
 
 
@@ -476,16 +477,47 @@ async def _page(request: Request, gw: Any, *, object_id: str | None, kind: str) 
     return taxii_response(doc, headers=headers)
 
 
+#: Every method reaches the endpoints, which answer those they do not take themselves (405 with a TAXII body).
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _only(methods: tuple[str, ...], handler: Any) -> Any:
+    """`handler` for `methods` (HEAD with GET); any other method is 405 with a TAXII error message, as every error
+    status of the TAXII endpoint is (TAXII 2.1 section 3.6.1), not the framework's plain-text one."""
+    allowed = sorted({*methods, *(("HEAD",) if "GET" in methods else ())})
+
+    async def endpoint(request: Request) -> Response:
+        if request.method in allowed:
+            return await handler(request)
+        _, denied = _guard(request)
+        return denied or taxii_error(405, "Method Not Allowed", f"{request.url.path} takes {', '.join(allowed)}",
+                                     {"Allow": ", ".join(allowed)})
+    return endpoint
+
+
 def routes() -> list[Route]:
     base = f"/taxii2/{API_ROOT}"
     coll = base + "/collections/{collection}"
-    return [
-        Route("/taxii2/", discovery, methods=["GET"]),
-        Route(base + "/", api_root, methods=["GET"]),
-        Route(base + "/collections/", collections, methods=["GET"]),
-        Route(coll + "/", collection, methods=["GET"]),
-        Route(coll + "/objects/", objects, methods=["GET", "POST"]),
-        Route(coll + "/objects/{object_id}/", objects, methods=["GET"]),
-        Route(coll + "/objects/{object_id}/versions/", versions, methods=["GET"]),
-        Route(coll + "/manifest/", manifest, methods=["GET"]),
+    endpoints = [
+        Route("/taxii2/", _only(("GET",), discovery), methods=_METHODS),
+        Route(base + "/", _only(("GET",), api_root), methods=_METHODS),
+        Route(base + "/collections/", _only(("GET",), collections), methods=_METHODS),
+        Route(coll + "/", _only(("GET",), collection), methods=_METHODS),
+        Route(coll + "/objects/", _only(("GET", "POST"), objects), methods=_METHODS),
+        Route(coll + "/objects/{object_id}/", _only(("GET",), objects), methods=_METHODS),
+        Route(coll + "/objects/{object_id}/versions/", _only(("GET",), versions), methods=_METHODS),
+        Route(coll + "/manifest/", _only(("GET",), manifest), methods=_METHODS),
     ]
+
+    async def elsewhere(request: Request) -> Response:
+        """Any other path under /taxii2/: the same path with or without its final slash where that is an endpoint
+        (a redirect, as the framework gave before), else 404 with a TAXII error message (the status resource
+        among them: this collection takes no Add, so no status exists)."""
+        path = request.url.path
+        other = path.rstrip("/") if path.endswith("/") else path + "/"
+        if any(route.path_regex.match(other) for route in endpoints):
+            return RedirectResponse(request.url.replace(path=other), status_code=307)
+        _, denied = _guard(request)
+        return denied or taxii_error(404, "Not Found", f"no TAXII endpoint at {path}")
+
+    return [*endpoints, Route("/taxii2/{rest:path}", elsewhere, methods=_METHODS)]
