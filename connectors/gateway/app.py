@@ -25,8 +25,8 @@ from . import hec
 from . import auth as auth_limits
 from .auth import TokenFile, TokenSet, credential
 from .dispatch import Busy, Dispatcher, StoreUnavailable
-from .ingest import (BadEncoding, BodyStalled, BodyTooLarge, TooManyValues, Verdicts, read_body, split_values,
-                     validate_items)
+from .ingest import (BadEncoding, BodiesInFlight, BodyBudget, BodyReservation, BodyStalled, BodyTooLarge,
+                     TooManyValues, Verdicts, read_body, split_values, validate_items)
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import GatewayMetrics, destination_name, endpoint_of, method_of, status_class
 from .settings import GatewaySettings
@@ -70,6 +70,7 @@ class Gateway:
         self.store: Any = None
         self.taxii: Any = None
         self.hec_acks = hec.AckRegistry()
+        self.body_budget = BodyBudget(settings.max_inflight_body_bytes)   # request bodies held at once
         self.started = time.time()
         self._streams: set[asyncio.Task] = set()
         self.closing = False
@@ -279,9 +280,20 @@ async def post_events(request: Request) -> Response:
     if not gw.authorized(request.headers):
         gw.metrics.refuse("http", "auth")
         return unauthorized()
+    reservation = gw.body_budget.reservation()
+    try:
+        return await _post_events(request, gw, reservation)
+    finally:
+        reservation.release()          # the body and what was made of it are no longer held
+
+
+async def _post_events(request: Request, gw: Gateway, reservation: BodyReservation) -> Response:
     try:
         body = await read_body(request.headers, request.stream(), gw.settings.max_body_bytes,
-                               gw.settings.body_idle_seconds)
+                               gw.settings.body_idle_seconds, reservation)
+    except BodiesInFlight as exc:
+        gw.metrics.refuse("http", "busy")
+        return error(503, "E3003", f"busy: {exc}", {"Retry-After": "1", "Connection": "close"})
     except BodyTooLarge as exc:
         gw.metrics.refuse("http", "too_large")
         return error(413, "E1001", str(exc))

@@ -30,7 +30,8 @@ from wia_security.reader import Item, iter_items
 from .auth import credential
 from .dispatch import Busy, StoreUnavailable
 from ..base import Rejected
-from .ingest import BadEncoding, BodyStalled, BodyTooLarge, TooManyValues, Verdicts, read_body, validate_items
+from .ingest import (BadEncoding, BodiesInFlight, BodyReservation, BodyStalled, BodyTooLarge, TooManyValues, Verdicts,
+                     read_body, validate_items)
 
 EVENT_PATHS = ("/services/collector", "/services/collector/event", "/services/collector/event/1.0")
 ACK_PATH = "/services/collector/ack"
@@ -109,11 +110,14 @@ def _channel(request: Request) -> str | None:
     return request.headers.get(CHANNEL_HEADER) or request.query_params.get("channel")
 
 
-async def _body(request: Request, gw: Any) -> bytes | Response:
-    """The request body, or the HEC answer when it cannot be read (too large, bad gzip, hung up)."""
+async def _body(request: Request, gw: Any, reservation: BodyReservation) -> bytes | Response:
+    """The request body, or the HEC answer when it cannot be read (too large, bad gzip, hung up, too many held)."""
     try:
         return await read_body(request.headers, request.stream(), gw.settings.max_body_bytes,
-                               gw.settings.body_idle_seconds)
+                               gw.settings.body_idle_seconds, reservation)
+    except BodiesInFlight:
+        gw.metrics.refuse("hec", "busy")
+        return reply(9, {"Retry-After": "1", "Connection": "close"})
     except BodyTooLarge:
         gw.metrics.refuse("hec", "too_large")
         return JSONResponse({"text": "Content too large", "code": 6}, 413)
@@ -133,7 +137,15 @@ async def collector(request: Request) -> Response:
     denied = _auth(request)
     if denied is not None:
         return denied
-    body = await _body(request, gw)
+    reservation = gw.body_budget.reservation()
+    try:
+        return await _collect(request, gw, reservation)
+    finally:
+        reservation.release()          # the body and what was made of it are no longer held
+
+
+async def _collect(request: Request, gw: Any, reservation: BodyReservation) -> Response:
+    body = await _body(request, gw, reservation)
     if isinstance(body, Response):
         return body
     if not body.strip():
@@ -234,7 +246,15 @@ async def ack(request: Request) -> Response:
     channel = _channel(request)
     if not channel:
         return reply(10)
-    body = await _body(request, gw)
+    reservation = gw.body_budget.reservation()
+    try:
+        return await _ack(request, gw, channel, reservation)
+    finally:
+        reservation.release()
+
+
+async def _ack(request: Request, gw: Any, channel: str, reservation: BodyReservation) -> Response:
+    body = await _body(request, gw, reservation)
     if isinstance(body, Response):
         return body
     denied = _auth(request)       # again, as for events: the token may have been removed while the body arrived

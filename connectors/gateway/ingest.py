@@ -49,8 +49,50 @@ class BodyStalled(Exception):
                          "(send it again)")
 
 
+class BodiesInFlight(Exception):
+    """Request bodies held at once (arriving, validated, waiting for delivery) would pass the gateway's budget."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"request bodies of more than {limit} bytes are being handled at once; retry later")
+
+
+class BodyBudget:
+    """Bytes of request bodies the ingest endpoints hold at once (`max_inflight_body_bytes`). Without it the number of
+    bodies held was bounded by nothing: each 10 MiB body is kept while it waits for a worker thread, and a body being
+    validated takes about 9 times its size (88 MB of RSS for 9.5 MiB), so concurrent large uploads, from one client
+    or many, could take the process's memory. Used on the event loop only (no lock)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def reservation(self) -> "BodyReservation":
+        return BodyReservation(self)
+
+
+class BodyReservation:
+    """One request's share of the budget: taken chunk by chunk as the body arrives, given back when it is answered.
+    A request that is alone may pass the budget (up to max_body_bytes), as one over max_pending events is taken."""
+
+    def __init__(self, budget: BodyBudget) -> None:
+        self.budget = budget
+        self.taken = 0
+
+    def take(self, size: int) -> None:
+        budget = self.budget
+        if budget.held > self.taken and budget.held + size > budget.limit:
+            raise BodiesInFlight(budget.limit)
+        budget.held += size
+        self.taken += size
+
+    def release(self) -> None:
+        self.budget.held -= self.taken
+        self.taken = 0
+
+
 async def read_body(headers: Any, stream: AsyncIterator[bytes], limit: int,
-                    idle_seconds: float | None = None) -> bytes:
+                    idle_seconds: float | None = None, reservation: BodyReservation | None = None) -> bytes:
     """The request body, refused past `limit` bytes before or after gzip decoding (no zip bombs), and given up
     (BodyStalled) when no byte of it arrives for `idle_seconds`: uvicorn waits for a body for ever, so a peer gone
     mid-body held its request, its connection and what it had sent so far until the process ended."""
@@ -71,11 +113,15 @@ async def read_body(headers: Any, stream: AsyncIterator[bytes], limit: int,
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(limit)
+        if reservation is not None:
+            reservation.take(len(chunk))
         chunks.append(chunk)
     body = b"".join(chunks)
     encoding = (headers.get("content-encoding") or "").strip().lower()
     if encoding in ("gzip", "x-gzip"):
         body = _gunzip(body, limit)
+        if reservation is not None and len(body) > size:
+            reservation.take(len(body) - size)          # what it inflated to is held too
     elif encoding not in ("", "identity"):
         raise BadEncoding(f"unsupported Content-Encoding {encoding!r} (gzip or none)")
     return body

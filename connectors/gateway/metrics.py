@@ -175,6 +175,12 @@ def render(gw: Any) -> str:
                "Ingest requests refused as a whole (their events were not counted), by ingest source and reason.",
                [({"source": k[0], "reason": k[1]}, v) for k, v in sorted(m.requests_refused.items())])
 
+    out.family("wia_gateway_request_body_bytes_in_flight", "gauge",
+               "Bytes of ingest request bodies held now (arriving, validated, waiting for delivery).",
+               [({}, gw.body_budget.held)])
+    out.family("wia_gateway_request_body_max_bytes_in_flight", "gauge",
+               "Bytes of request bodies held at once beyond which ingest answers 503.", [({}, gw.body_budget.limit)])
+
     d = gw.dispatcher
     if d is not None:
         stats = d.stats

@@ -16,6 +16,9 @@ DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 #: the dead letter, several hundred bytes against the 2 of `0,`. A valid event takes 200 bytes at the very least
 #: (real ones 300 bytes to kilobytes), so a body of real events within DEFAULT_MAX_BODY_BYTES stays below this.
 DEFAULT_MAX_REQUEST_EVENTS = 50_000
+#: Bytes of request bodies the ingest endpoints hold at once (arriving, validated, waiting for delivery): 503 with
+#: Retry-After beyond (HEC code 9). A body being validated takes about 9 times its size in memory.
+DEFAULT_MAX_INFLIGHT_BODY_BYTES = 64 * 1024 * 1024
 #: Seconds between two pieces of a request body (POST /v1/events, HEC) after which the request is given up with 408:
 #: uvicorn waits for a body for ever, so a peer gone mid-body without FIN or RST held its request for good. Between
 #: pieces, not for the whole body: a slow uplink taking minutes over 10 MiB goes on as long as bytes arrive.
@@ -63,6 +66,7 @@ class GatewaySettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_request_events: int = DEFAULT_MAX_REQUEST_EVENTS
     body_idle_seconds: float = DEFAULT_BODY_IDLE_SECONDS           # 408 when a request body stops arriving
+    max_inflight_body_bytes: int = DEFAULT_MAX_INFLIGHT_BODY_BYTES  # request bodies held at once; 503 beyond
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     client_queue: int = DEFAULT_CLIENT_QUEUE
     client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES
@@ -98,7 +102,8 @@ class GatewaySettings:
                               "or pass --allow-anonymous for local development", key="tokens")
         if self.slow_consumer not in SLOW_CONSUMER_POLICIES:
             raise ConfigError(f"must be one of {', '.join(SLOW_CONSUMER_POLICIES)}", key="slow_consumer")
-        for key in ("max_body_bytes", "max_request_events", "max_message_bytes", "client_queue", "client_queue_bytes", "replay_events", "client_rate",
+        for key in ("max_body_bytes", "max_request_events", "max_inflight_body_bytes", "max_message_bytes",
+                    "client_queue", "client_queue_bytes", "replay_events", "client_rate",
                     "max_pending_events", "delivery_batch", "max_stream_clients"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be at least 1", key=key)

@@ -23,6 +23,7 @@ TOKEN_ENV = "WIA_GATEWAY_TOKENS"
 # GatewaySettings names a bad value by its field; the user typed the flag.
 FLAG_OF_SETTING = {
     "max_body_bytes": "--max-body-bytes", "max_request_events": "--max-request-events",
+    "max_inflight_body_bytes": "--max-inflight-body-bytes",
     "client_queue": "--client-queue", "client_queue_bytes": "--client-queue-bytes",
     "max_stream_clients": "--max-stream-clients",
     "replay_events": "--replay-events", "heartbeat_seconds": "--heartbeat",
@@ -62,6 +63,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-body-bytes", type=int, metavar="N", help="largest request body (default 10 MiB); 413 beyond")
     p.add_argument("--max-request-events", type=int, metavar="N",
                    help="most events (values) in one request or stream publish (default 50000); 413 beyond")
+    p.add_argument("--max-inflight-body-bytes", type=int, metavar="N",
+                   help="request bodies held at once, in bytes (default 64 MiB); 503 with Retry-After beyond")
     p.add_argument("--client-queue", type=int, metavar="N", help="messages queued per stream client (default 1000)")
     p.add_argument("--client-queue-bytes", type=int, metavar="N",
                    help="message text queued per stream client, in bytes (default 16 MiB)")
@@ -102,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("--heartbeat: must be a number of seconds above 0")
     overrides = {k: v for k, v in {
         "max_body_bytes": args.max_body_bytes, "max_request_events": args.max_request_events,
+        "max_inflight_body_bytes": args.max_inflight_body_bytes,
         "client_queue": args.client_queue,
         "client_queue_bytes": args.client_queue_bytes, "max_stream_clients": args.max_stream_clients,
         "replay_events": args.replay_events, "heartbeat_seconds": args.heartbeat,
