@@ -8,7 +8,7 @@ from typing import Any
 
 from .common import counted, fail, missing_inputs
 from .forward import DEFAULT_DESTINATION
-from .report import (RejectLog, add_progress_option, event_stream, repeated_inputs, start_progress,
+from .report import (RejectLog, add_progress_option, event_stream, repeated_inputs, sources_problem, start_progress,
                      summary_line, window)
 
 
@@ -20,7 +20,8 @@ def add_parser(subparsers: Any) -> None:
                     "by the ATT&CK techniques seen (listed with their techniques and events, never counted as "
                     "coverage). Mapping sources and definitions: docs/compliance.md.")
     p.add_argument("paths", nargs="*", metavar="PATH", help="event files instead of the store (- for stdin)")
-    p.add_argument("--db", default=DEFAULT_DESTINATION, metavar="URL", help=f"store (default {DEFAULT_DESTINATION})")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help=f"store URL or path, read when no PATH is given (default {DEFAULT_DESTINATION})")
     p.add_argument("--since", metavar="TIME", help="RFC 3339 time, or relative: 30m, 24h, 7d")
     p.add_argument("--until", metavar="TIME", help="RFC 3339 time, or relative (exclusive)")
     p.add_argument("--framework", dest="frameworks", action="append", default=[], metavar="ID",
@@ -48,6 +49,8 @@ def _shown(event_id: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from wia_security.compliance import ComplianceTracker
     from wia_security.dashboard.report import dumps
+    if problem := sources_problem(args):
+        return fail(problem)
     try:
         tracker = ComplianceTracker(frameworks=args.frameworks or None)
         in_window = window(args)

@@ -31,8 +31,8 @@ def add_parser(subparsers: Any) -> None:
                     f"embedded store ({DEFAULT_DESTINATION} by default) or the given input files.")
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="event files (JSON, JSON array, NDJSON, gzip; - for stdin) instead of the store")
-    p.add_argument("--db", default=DEFAULT_DESTINATION, metavar="URL",
-                   help=f"store URL or path when no PATH is given (default {DEFAULT_DESTINATION})")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help=f"store URL or path, read when no PATH is given (default {DEFAULT_DESTINATION})")
     p.add_argument("--since", metavar="TIME", help="window start: RFC 3339 time, or relative: 30m, 24h, 7d")
     p.add_argument("--until", metavar="TIME", help="window end (exclusive): RFC 3339 time, or relative")
     p.add_argument("-o", "--out", default="wia-report.html", metavar="FILE", help="HTML output (default wia-report.html)")
@@ -307,13 +307,21 @@ def repeated_inputs(paths: list[str]) -> list[str]:
     return repeated
 
 
+def sources_problem(args: argparse.Namespace) -> str | None:
+    """Event files and --db together: the files would be read and the store left out without a word."""
+    if args.paths and args.db is not None:
+        return (f"give event files (PATH) or --db, not both: with {args.paths[0]} given, the store {args.db} "
+                "would not be read")
+    return None
+
+
 def event_stream(args: argparse.Namespace, problems: RejectLog, in_window: Any,
                  where: FilePosition | None = None) -> Iterator[dict[str, Any]]:
     """Events from the input files (validated; rejects described in `problems`) or from the store, read
     for the window of `in_window` (the DashboardAggregator of `window(args)`: relative bounds resolved once)."""
     if args.paths:
         return _file_events(args.paths, problems, getattr(args, "lenient", False), where)
-    return _store_events(args.db, in_window.since_ms, in_window.until_ms, problems)
+    return _store_events(args.db or DEFAULT_DESTINATION, in_window.since_ms, in_window.until_ms, problems)
 
 
 _OFFSET = re.compile(r"(?:[zZ]|[+-]\d{2}:\d{2})$")
@@ -347,6 +355,8 @@ def window(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from wia_security.dashboard import write_report
     from wia_security.dashboard.report import dumps, output_problem
+    if problem := sources_problem(args):
+        return fail(problem)
     try:
         aggregator = window(args)
     except ValueError as exc:
@@ -420,7 +430,7 @@ def input_at(target: str, args: argparse.Namespace) -> str | None:
     else:
         from wia_security.connectors.sqlite import path_from_url
         try:
-            store = path_from_url(args.db)
+            store = path_from_url(args.db or DEFAULT_DESTINATION)
         except ConfigError:
             return None                     # reported when the store is opened
         candidates = [store] + [store + side for side in ("-wal", "-shm", "-journal")]
