@@ -281,8 +281,10 @@ def test_an_object_stamped_ahead_of_the_servers_clock_is_fetched_and_objects_add
     fetcher = Fetcher(integration, demisto, medallion, stix_content="stix", settle=settle)
     first, _ = fetcher.fetch()
     assert len(first) == 2                                    # the one stamped ahead too
-    assert parse_iso(now) - timedelta(seconds=int(settle) + 1) <= parse_iso(fetcher.state["added_after"]) \
-        <= parse_iso(medallion.now())                         # the server's clock (less the window), not 2999
+    # the server's clock less the window, not 2999; the lower bound allows for the Date header's whole seconds and
+    # the round trip the cutoff takes off (seconds on a loaded machine: 1 s failed once under load average 15)
+    assert parse_iso(now) - timedelta(seconds=int(settle) + 30) <= parse_iso(fetcher.state["added_after"]) \
+        <= parse_iso(medallion.now())
     warned = [m for level, m in demisto.logs if level == "info" and "later than the server's clock" in m]
     assert len(warned) == 1 and "1 TAXII object(s)" in warned[0]
     newer = event_dicts(2, seed=6723, event_type="threat_intel")
