@@ -35,7 +35,8 @@ from wia_security.outputs import held_exclusively, replace_durably
 from wia_security.reader import Item
 
 from ..config import Secret, resolve_options
-from ..delivery.urls import boolean, check_header_secret, seconds, tls_verification, warn_plain_http_secret
+from ..delivery.urls import (boolean, check_header_secret, seconds, tls_verification, url_netloc,
+                             warn_plain_http_secret)
 from .hec import SOURCETYPE_PREFIX
 
 SPLUNK_MANAGEMENT_PORT = 8089
@@ -65,7 +66,7 @@ class SplunkSearchSource:
         if not token:
             raise ConfigError("a Splunk authentication token is required (token_env / token_file)", key="token")
         self.host, self.port, self.scheme = parts.hostname, parts.port or SPLUNK_MANAGEMENT_PORT, parts.scheme
-        self.name = f"splunk-search:{self.host}:{self.port}"
+        self.name = f"splunk-search:{f'[{self.host}]' if ':' in self.host else self.host}:{self.port}"
         warn_plain_http_secret(self.name, url, "Splunk token")
         self._token = token if isinstance(token, Secret) else Secret(str(token), "argument")
         check_header_secret(self._token.reveal(), key="token", product="Splunk search")
@@ -93,8 +94,7 @@ class SplunkSearchSource:
             merged["tls_verify"] = boolean(merged["tls_verify"], "tls_verify", where)
         if isinstance(merged.get("timeout"), str):        # from the URL or a config file: a number of seconds
             merged["timeout"] = seconds(merged["timeout"], "timeout", where)
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-        return cls(f"{transport}://{netloc}", **merged)
+        return cls(f"{transport}://{url_netloc(parts)}", **merged)    # an IPv6 address keeps its brackets
 
     def __repr__(self) -> str:
         return f"<SplunkSearchSource {self.name}>"

@@ -27,6 +27,7 @@ import fnmatch
 import json
 import re
 import shlex
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -216,8 +217,10 @@ def _matches(result: dict[str, Any], query: str) -> bool:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, tokens: set[str], version: str, event_time_filter: bool) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, tokens: set[str], version: str, event_time_filter: bool, host: str = "127.0.0.1") -> None:
+        if ":" in host:                       # an IPv6 address (::1)
+            self.address_family = socket.AF_INET6
+        super().__init__((host, 0), _Handler)
         self.event_time_filter = event_time_filter
         self.tokens = tokens
         self.version = version
@@ -230,8 +233,9 @@ class _Server(ThreadingHTTPServer):
 class SplunkRestContractServer:
     """`index(hec_event)` stores a HEC event as Splunk would return it from a search (fields as strings)."""
 
-    def __init__(self, tokens: set[str], *, version: str = "9.3.0", event_time_filter: bool = False) -> None:
-        self._server = _Server(tokens, version, event_time_filter)
+    def __init__(self, tokens: set[str], *, version: str = "9.3.0", event_time_filter: bool = False,
+                 host: str = "127.0.0.1") -> None:
+        self._server = _Server(tokens, version, event_time_filter, host)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property

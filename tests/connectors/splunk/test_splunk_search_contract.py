@@ -107,3 +107,16 @@ def test_contract_bad_search_is_a_delivery_error():
         with pytest.raises(DeliveryError) as err:
             list(source.items("| | broken"))
     assert err.value.status == 400 and "Splunk search failed" in str(err.value)
+
+
+def test_contract_an_ipv6_url_reaches_splunkd(monkeypatch):
+    """splunk+http://[::1]:PORT was refused with 'url: expected https://host[:8089]': from_url rebuilt the URL
+    from the bare address (http://::1:PORT). splunk-sdk brackets an IPv6 host itself."""
+    monkeypatch.setenv("WIA_TEST_REST_TOKEN", REST_TOKEN)
+    events = event_dicts(2, seed=22)
+    with SplunkRestContractServer({REST_TOKEN}, host="::1") as rest:
+        for e in events:
+            rest.index({"event": json.dumps(e), "sourcetype": f"wia:security:{e['type']}"})
+        source = SplunkSearchSource.from_url(f"splunk+http://[::1]:{rest.port}?token_env=WIA_TEST_REST_TOKEN")
+        assert source.name == f"splunk-search:[::1]:{rest.port}"
+        assert list(source.events(earliest=None, latest=None)) == events
