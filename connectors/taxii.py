@@ -784,6 +784,7 @@ class TaxiiSource:
         self.settle = _settle_seconds(settle)
         self._no_manifest = False                # Get Manifest failed once: the settle split uses Get Objects
         self._stored_past = False                # the poll's checkpoint lies past the horizon (poll)
+        self._undated: bool | None = None        # pages without date headers: None not met yet, True no manifest either
         self.client = TaxiiClient(collection_url, user=user, password=password, token=token,
                                   verify=_verification(urlsplit(collection_url), tls_verify, ca_file, verify),
                                   timeout=timeout)
@@ -835,6 +836,8 @@ class TaxiiSource:
                                 _reset(checkpoint_path))
             else:                          # the horizon of the latest answer: the manifest is asked after the walk
                 clocks = moved_on(clocks, self.settle, page.server_date, round_trip=self.client._round_trip())
+            if page.items and page.bounds() == (None, None):
+                page = self._dated(page)
             # with settle 0 nothing settles, but a stamp ahead of the server's clock is not taken as the checkpoint
             threshold = clocks.cutoff if self.settle else clocks.horizon
             if tail or page.items and _reaches_past(page, threshold):
@@ -934,6 +937,39 @@ class TaxiiSource:
                 newest, seen = first, set()
             seen = seen | set(released)
         return released, len(held), newest, seen
+
+    def _dated(self, page: Page) -> Page:
+        """A page without X-TAXII-Date-Added-* headers, placed by the date_added Get Manifest gives its objects. Unplaced,
+        its objects never moved the checkpoint nor met the settle window: every poll read the whole collection again
+        (each object delivered again at each poll) and an Add still running was read in part. As it was when the
+        manifest does not place every object of the page, with a warning."""
+        if self._undated is None:
+            log.warning("%s: the server sends no X-TAXII-Date-Added-First/-Last headers; each page is placed by the "
+                        "date_added of its objects in Get Manifest (one more request a page)", self.collection.url)
+            self._undated = False
+        wanted = {_key(o) for o in page.items if _well_formed(o)}
+        dates: dict[tuple[str, Any], str] = {}
+        if not self._undated and len(wanted) == len(page.items):
+            try:
+                for chunk in _id_chunks(sorted({oid for oid, _ in wanted})):
+                    for entry in self.client.manifest(self.collection, page_size=self.page_size, id=chunk, version="all"):
+                        if isinstance(entry, dict) and isinstance(entry.get("date_added"), str):
+                            dates[(entry.get("id"), _version_of(entry.get("version")))] = entry["date_added"]
+                            dates.setdefault((entry.get("id"), ""), entry["date_added"])    # an object without versions
+            except (requests.HTTPError, TAXIIServiceException, TaxiiPagingError) as exc:
+                status = getattr(getattr(exc, "response", None), "status_code", None)
+                log.warning("%s: Get Manifest failed (%s)", self.collection.url,
+                            f"HTTP {status}" if status else type(exc).__name__)
+                self._undated = True
+        try:
+            found = sorted((parse_iso(dates[(oid, _version_of(version))]), dates[(oid, _version_of(version))])
+                           for oid, version in wanted)
+        except (KeyError, TypeError, ValueError):
+            log.warning("%s: %d object(s) the server lists without dates cannot be placed: the checkpoint does not move "
+                        "past them and the settle window does not hold them (every poll reads them again)",
+                        self.collection.url, len(page.items))
+            return page
+        return replace(page, date_added_first=found[0][1], date_added_last=found[-1][1])
 
     def _added_after(self, cutoff: datetime) -> list[Any]:
         """What was added after `cutoff`: Get Manifest entries (with their date_added, no bodies); a server that
