@@ -54,7 +54,8 @@ def add_delivery_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help=f"events per delivery batch (default {DEFAULT_BATCH_SIZE})")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show a progress bar on stderr (default: when stderr is a terminal)")
+                   help="show a progress bar on stderr (default: when stderr is a terminal and the events do not "
+                        "go to that terminal too, as with --to -)")
     p.add_argument("--summary", choices=("text", "json"), default="text", help="summary format (default text)")
 
 

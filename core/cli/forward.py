@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         dead_letter_output.close()
         return fail(f"{exc.filename or 'input'}: {exc.strerror or exc}")
     total = sum(s.size or 0 for s in sources) or None
-    progress = Progress(total, lambda: sum(s.position() for s in sources), enabled=args.progress)
+    progress = Progress(total, lambda: sum(s.position() for s in sources), enabled=progress_shown(args.progress, sink))
     forwarder = Forwarder(sink, _Echoing(dead_letter_output, progress), lenient=lenient, batch_size=batch_size,
                           progress=progress)
     forwarder.summary.empty_inputs = 0                # counted by _warn_no_events; in the summary even when 0
@@ -276,8 +276,20 @@ def _overwrites_input(inputs: list[str], outputs: list[str]) -> str | None:
 
 
 def _writes_stdout(sink: Any) -> bool:
+    """Whether the sink, or one it wraps (--enrich's) or fans out to (--config's), writes standard output."""
     path = getattr(sink, "path", None)
-    return path == "-" or (isinstance(path, str) and path in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"))
+    if path == "-" or (isinstance(path, str) and path in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")):
+        return True
+    inner = getattr(sink, "inner", None)
+    return any(_writes_stdout(s) for s in (getattr(sink, "sinks", None) or {}).values()) or (
+        inner is not None and _writes_stdout(inner))
+
+
+def progress_shown(option: bool | None, sink: Any) -> bool:
+    """--progress/--no-progress, else: stderr is a terminal and the events do not go to that terminal too."""
+    if option is not None:
+        return option
+    return sys.stderr.isatty() and not (_writes_stdout(sink) and sys.stdout.isatty())
 
 
 def _enricher(cache_path: str | None) -> Any:

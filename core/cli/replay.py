@@ -28,7 +28,7 @@ from ..reader import InputSource, Item
 from ..validation import Validator
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, destination_clash,
                      fail, input_path, missing_inputs, output_paths, printable, spec_path, sqlite_slashes_hint)
-from .forward import DEFAULT_DESTINATION, _Echoing, _writes_stdout
+from .forward import DEFAULT_DESTINATION, _Echoing, _writes_stdout, progress_shown
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.replay.ndjson"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -632,7 +632,8 @@ def run(args: argparse.Namespace) -> int:
     lenient = args.lenient if args.lenient is not None else bool(settings.get("lenient", False))
     report_to = sys.stderr if sink is not None and _writes_stdout(sink) else sys.stdout
     total = sum(getattr(s, "size", None) or 0 for s in sources) or None
-    progress = Progress(total, lambda: sum(s.position() for s in sources), enabled=args.progress)
+    progress = Progress(total, lambda: sum(s.position() for s in sources),
+                        enabled=args.progress if sink is None else progress_shown(args.progress, sink))
     replayer = _Replayer(args, output, destinations, routes)
     stop = StopSignals()
     read = stop.items(src.items() for src in sources)

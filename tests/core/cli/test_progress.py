@@ -92,3 +92,16 @@ def test_validate_keeps_verdicts_and_bar_apart_on_one_terminal(events, tmp_path)
     code, shown = on_terminal(["validate", str(small)], tmp_path, stdout_too=True)
     assert code == 0
     assert not BAR.search(shown) and shown.count(b": valid alert") + shown.count(b": valid ") >= 300
+
+
+@pytest.mark.parametrize("command", [["forward", "--to", "-"], ["forward", "--config", "c.toml"]])
+def test_no_progress_over_events_forwarded_to_the_same_terminal(tmp_path, events, command):
+    """forward drew its bar between the events it wrote to the terminal (--to -, or a --config destination "-")."""
+    small = tmp_path / "small.ndjson"
+    with events.open() as fh:
+        small.write_text("".join(fh.readline() for _ in range(3000)))
+    (tmp_path / "c.toml").write_text('[destinations.out]\nurl = "-"\n')
+    code, shown = on_terminal([*command, str(small)], tmp_path, stdout_too=True)
+    assert code == 0
+    assert not BAR.search(shown)
+    assert shown.count(b'{"') >= 3000
