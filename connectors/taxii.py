@@ -303,7 +303,21 @@ class TaxiiClient:
         if unknown:
             raise ValueError(f"unknown TAXII filter(s) {sorted(unknown)}; known: {FILTERS}")
         filters = {k: v for k, v in filters.items() if v}
-        fetch = collection.get_manifest if manifest else collection.get_objects
+        get = collection.get_manifest if manifest else collection.get_objects
+
+        def fetch(**params: Any) -> Any:
+            # taxii2-client refuses an answer whose Content-Type is not TAXII (a proxy's login page, an HTML error
+            # page answered 200) with its own exception, and one without a Content-Type with a KeyError: neither
+            # is an error a caller (pull) reports; both are this client's TaxiiError, naming the endpoint.
+            try:
+                return get(**params)
+            except TAXIIServiceException as exc:          # AccessError too: the collection says can_read: false
+                raise TaxiiError(f"{_shown(collection.url)}: {str(exc).splitlines()[0]}") from None
+            except KeyError as exc:
+                if str(exc.args[0] if exc.args else "").lower() != "content-type":
+                    raise
+                raise TaxiiError(f"{_shown(collection.url)}: the server answered without a Content-Type, not "
+                                 f"{MEDIA_TAXII}") from None
         key = "objects"
         seen_at: dict[str, set[tuple[str, str]]] = {}      # fallback paging: keys already yielded, by date
         previous: tuple[Any, list[tuple[str, str]]] | None = None   # last (`next`, page keys): no progress = loop
@@ -956,7 +970,7 @@ class TaxiiSource:
                         if isinstance(entry, dict) and isinstance(entry.get("date_added"), str):
                             dates[(entry.get("id"), _version_of(entry.get("version")))] = entry["date_added"]
                             dates.setdefault((entry.get("id"), ""), entry["date_added"])    # an object without versions
-            except (requests.HTTPError, TAXIIServiceException, TaxiiPagingError) as exc:
+            except (requests.HTTPError, TAXIIServiceException, TaxiiError) as exc:
                 status = getattr(getattr(exc, "response", None), "status_code", None)
                 log.warning("%s: Get Manifest failed (%s)", self.collection.url,
                             f"HTTP {status}" if status else type(exc).__name__)
@@ -979,7 +993,7 @@ class TaxiiSource:
         if not self._no_manifest:
             try:
                 return list(self.client.manifest(self.collection, **filters))
-            except (requests.HTTPError, TAXIIServiceException, TaxiiPagingError) as exc:
+            except (requests.HTTPError, TAXIIServiceException, TaxiiError) as exc:
                 self._no_manifest = True               # not asked again by this source
                 status = getattr(getattr(exc, "response", None), "status_code", None)
                 log.warning("%s: Get Manifest failed (%s); the objects added after the settle cutoff are "
