@@ -212,8 +212,9 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
     if bad:
         raise ConfigError(f"unknown key(s) {', '.join(sorted(bad))}; known: {', '.join(FORWARD_KEYS)}",
                           key="forward." + sorted(bad)[0], source=source)
-    if "batch_size" in forward and (not isinstance(forward["batch_size"], int) or forward["batch_size"] < 1):
-        raise ConfigError("must be an integer >= 1", key="forward.batch_size", source=source)
+    size = forward.get("batch_size", 1)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:         # true is an int to Python
+        raise ConfigError(f"must be an integer >= 1, got {size!r}", key="forward.batch_size", source=source)
     if "dead_letter" in forward and not isinstance(forward["dead_letter"], str):
         raise ConfigError("must be a path or URL string", key="forward.dead_letter", source=source)
     if "dead_letter" in forward:
@@ -231,7 +232,11 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
         if not isinstance(table, dict):
             raise ConfigError("must be a table", key=where, source=source)
         table = dict(table)
-        if table.pop("enabled", True) is False:
+        enabled = table.pop("enabled", True)
+        if not isinstance(enabled, bool):            # "false" in quotes left the destination on
+            raise ConfigError(f"must be true or false (no quotes), got {enabled!r}", key=f"{where}.enabled",
+                              source=source)
+        if not enabled:
             continue
         url = table.pop("url", None)
         if not isinstance(url, str) or not url:

@@ -76,6 +76,9 @@ def test_destinations_with_delivery_overrides_and_secret_references(tmp_path, mo
     ('[destinatons.a]\nurl = "x://y"', "destinatons", "unknown table"),
     ('[forward]\nbatchsize = 3\n[destinations.a]\nurl = "x://y"', "forward.batchsize", "unknown key"),
     ('', None, "no destinations"),
+    # "false" in quotes left the destination on: events went where the file said not to send them
+    ('[destinations.a]\nurl = "x://y"\nenabled = "false"', "destinations.a.enabled", "must be true or false"),
+    ('[forward]\nbatch_size = true\n[destinations.a]\nurl = "x://y"', "forward.batch_size", "got True"),
 ])
 def test_config_errors_name_the_key_and_never_the_secret(tmp_path, body, key, words):
     with pytest.raises(ConfigError) as err:
