@@ -19,7 +19,7 @@ from ..errors import ConfigError, WiaError
 from ..extras import missing_package
 from ..pipeline import ForwardSummary
 from .common import EXIT_CODES_HELP, StopSignals, fail
-from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION
+from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION, _writes_stdout
 
 SCHEMES = ("kafka", "taxii", "splunk")
 TAXII_CHECKPOINT = "wia-taxii-checkpoint.json"
@@ -72,7 +72,7 @@ def add_parser(subparsers: Any) -> None:
                    help="splunk --checkpoint: stop after the window in which N events were read; the next run "
                         "continues (default 100000)")
     p.add_argument("--summary", choices=("text", "json"), default="text",
-                   help="summary format, on standard output (default text)")
+                   help="summary format, on standard output (default text; on standard error with --to -)")
     p.set_defaults(run=run)
 
 
@@ -119,12 +119,14 @@ def run(args: argparse.Namespace) -> int:
             raise
         return fail(f"{scheme} sources: {reason}")
     pulled = getattr(args, "pull_result", None)       # the Splunk incremental run: which index times it read
+    # With the events themselves on standard output (--to -), the summary must not go there too.
+    report_to = sys.stderr if _writes_stdout(sink) else sys.stdout
     if args.summary == "json":
         print(jsonio.dumps({**summary.to_dict(), "source": _redacted(args.source), "destination": sink.name,
-                            **(pulled.to_dict() if pulled is not None else {})}))
+                            **(pulled.to_dict() if pulled is not None else {})}), file=report_to)
     else:
         print(f"source: {_redacted(args.source)}\ndestination: {sink.name}\n"
-              + (pulled.render() + "\n" if pulled is not None else "") + summary.render())
+              + (pulled.render() + "\n" if pulled is not None else "") + summary.render(), file=report_to)
     stopped_by = getattr(args, "stopped_by", None)
     if stopped_by is not None:
         return 128 + stopped_by
