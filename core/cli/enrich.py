@@ -13,22 +13,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..extras import missing_package
-from .common import EXIT_CODES_HELP, counted, fail, missing_inputs, same_file
-from .report import _file_events
+from ..reader import InputSource
+from ..validation import Validator
+from .common import EXIT_CODES_HELP, counted, fail, missing_inputs, printable, same_file
 
 BATCH = 100
 MAX_NOTES = 3          # distinct reasons named on standard error
+MAX_ECHOED = 20        # rejects named on standard error (all of them go to the dead-letter file)
+DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "enrich", help="add VirusTotal reputation to event indicators (meta.custom.enrichment)",
         description="Look up the hashes, URLs, domains and public IPs of each event on VirusTotal (vt-py) and "
-                    "write the events, enriched under meta.custom.enrichment.virustotal, as NDJSON. Needs the "
-                    "`intel` extra. See docs/connectors/intel.md.",
+                    "write the events, enriched under meta.custom.enrichment.virustotal, as NDJSON. Inputs that do "
+                    f"not parse or are not valid events go to the dead-letter file with the reason (the first "
+                    f"{MAX_ECHOED} are also named on standard error). Needs the `intel` extra. See "
+                    "docs/connectors/intel.md.",
         epilog=EXIT_CODES_HELP)
     p.add_argument("paths", nargs="+", metavar="PATH", help="event files (- for stdin)")
     p.add_argument("-o", "--out", default="-", metavar="FILE", help="NDJSON output (default stdout)")
+    p.add_argument("--dead-letter", default=DEFAULT_DEAD_LETTER, metavar="PATH",
+                   help=f"where rejected inputs go, one JSON line each with the reason (default {DEFAULT_DEAD_LETTER})")
     p.add_argument("--key-env", default="VT_API_KEY", metavar="NAME",
                    help="environment variable holding the VirusTotal API key (default VT_API_KEY)")
     p.add_argument("--vt-url", default=None, metavar="URL", help="API host (default https://www.virustotal.com)")
@@ -48,6 +55,14 @@ def run(args: argparse.Namespace) -> int:
     clash = next((p for p in args.paths if args.out != "-" and p != "-" and same_file(p, args.out)), None)
     if clash:
         return fail(f"--out {args.out} is also an input; it would be overwritten while it is read")
+    if any(p != "-" and same_file(p, args.dead_letter) for p in args.paths):
+        return fail(f"--dead-letter {args.dead_letter} is also an input; it would be written while it is read")
+    if args.out != "-" and same_file(args.out, args.dead_letter):
+        return fail(f"--out and --dead-letter are the same file ({args.out})")
+    from wia_security.outputs import unwritable
+    problem = unwritable(args.dead_letter)
+    if problem:
+        return fail(f"cannot write the dead-letter file {args.dead_letter}: {problem}")
     key = os.environ.get(args.key_env, "")
     if not key:
         return fail(f"set the VirusTotal API key in ${args.key_env}")
@@ -60,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(missing_package(exc, "intel") or exc)
     enricher = VirusTotalEnricher(key, host=args.vt_url, cache=EnrichmentCache(args.cache, ttl=args.ttl),
                                   time_budget=args.budget)
-    problems: list[str] = []
+    from wia_security.connectors.dead_letter import DeadLetterFile
     try:
         out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
@@ -68,9 +83,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{args.out}: {exc.strerror or exc}")
     written = 0
     degraded = Degraded(enricher)
+    rejects = _Rejects(DeadLetterFile(args.dead_letter))
     try:
         batch: list[dict[str, Any]] = []
-        for event in _file_events(args.paths, problems, args.lenient):
+        for event in _valid_events(args.paths, rejects, args.lenient):
             batch.append(event)
             if len(batch) == BATCH:
                 written += _write(enricher.enrich_all(batch), out, degraded)
@@ -82,17 +98,58 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{exc.filename or ''}: {exc.strerror or exc}")
     finally:
         enricher.close()
+        rejects.close()
         if out is not sys.stdout:
             out.close()
-    for line in problems:
-        print(f"wia-security: {line}", file=sys.stderr)
-    print(f"{counted(written, 'event')} written; {counted(enricher.requests, 'VirusTotal request')}, "
+    rejected = (f"; {counted(rejects.count, 'input')} rejected, written to {args.dead_letter}"
+                if rejects.count else "")
+    print(f"{counted(written, 'event')} written{rejected}; {counted(enricher.requests, 'VirusTotal request')}, "
           f"{counted(enricher.cache.hits, 'cache hit')}; circuit {enricher.breaker.state}", file=sys.stderr)
     for line in degraded.lines():
         # Exit status stays 0 (enrichment never fails a run), so say why reputations are missing: a wrong
         # key or --vt-url otherwise looks like a quiet success.
         print(f"wia-security: {line}", file=sys.stderr)
-    return 1 if problems else 0
+    return 1 if rejects.count else 0
+
+
+class _Rejects:
+    """The dead-letter file of enrich, naming the first MAX_ECHOED rejects on stderr as `file:line: reason`."""
+
+    def __init__(self, dead_letter: Any) -> None:
+        self.dead_letter = dead_letter
+        self.count = 0
+
+    def put(self, rejected: Any) -> None:
+        self.count += 1
+        if self.count <= MAX_ECHOED:
+            print(printable(f"wia-security: {rejected.where}: {rejected.reason}"), file=sys.stderr)
+        elif self.count == MAX_ECHOED + 1:
+            print("wia-security: (more rejects: see the dead-letter file)", file=sys.stderr)
+        self.dead_letter.put(rejected)
+
+    def close(self) -> None:
+        self.dead_letter.close()
+
+
+def _valid_events(paths: list[str], rejects: _Rejects, lenient: bool) -> Any:
+    """The valid events of the input files; every input that does not parse or is invalid dead-lettered with why
+    (its raw bytes, or the value), as forward and convert keep them."""
+    from wia_security.connectors.base import Rejected
+    validator = Validator(lenient=lenient, warnings=False)
+    for path in paths:
+        with InputSource(path) as src:
+            for item in src.items():
+                if item.error is not None:
+                    rejects.put(Rejected(f"unparseable input: {item.error.reason}", where=item.where, raw=item.raw,
+                                         errors=[{"path": "", "code": "parse_error", "message": str(item.error)}]))
+                    continue
+                result = validator.validate(item.value)
+                if not result.valid:
+                    first = result.errors[0]
+                    rejects.put(Rejected(f"invalid: {first.path or '/'}: {first.message}", event=item.value,
+                                         where=item.where, errors=[e.to_dict() for e in result.errors]))
+                    continue
+                yield result.event if isinstance(result.event, dict) else item.value
 
 
 @dataclass
