@@ -457,6 +457,7 @@ class TaxiiSink(BatchingSink):
                                   verify=_verification(parts, tls_verify, ca_file, verify), timeout=timeout)
         self.collection = self.client.collection(collection_url)
         self.status_timeout = status_timeout
+        self._no_manifest = False            # Get Manifest failed once: held versions are read from Get Objects
         if max_content_length is None:
             api_root_url = collection_url.split("/collections/", 1)[0] + "/"
             try:
@@ -560,10 +561,26 @@ class TaxiiSink(BatchingSink):
         made a URL past what servers take (medallion answered 414 past 64 KiB, nginx and Apache past 8 KiB)."""
         found: dict[str, set[Any]] = {}
         for chunk in _id_chunks(sorted(ids)):
-            for entry in self.client.manifest(self.collection, id=chunk, version="all"):
+            for entry in self._versions(chunk):
                 if isinstance(entry, dict) and isinstance(entry.get("id"), str):
                     found.setdefault(entry["id"], set()).add(_version_of(entry.get("version")))
         return found
+
+    def _versions(self, ids: list[str]) -> list[dict[str, Any]]:
+        """{id, version} of every version of `ids` the collection holds: Get Manifest, or, from a server that does not
+        serve it (an HTTP error: many leave it out; asked once), Get Objects with the same filters, whose objects carry
+        their version. Before, a re-send to such a server failed every event with a refused (already held) object:
+        retried as an I/O error, then dead-lettered, though the objects were stored."""
+        if not self._no_manifest:
+            try:
+                return list(self.client.manifest(self.collection, id=ids, version="all"))
+            except (requests.HTTPError, TAXIIServiceException, TaxiiError) as exc:
+                self._no_manifest = True
+                status = getattr(getattr(exc, "response", None), "status_code", None)
+                log.warning("%s: Get Manifest failed (%s); which refused objects the collection holds is read from Get "
+                            "Objects instead", self.name, f"HTTP {status}" if status else type(exc).__name__)
+        return [{"id": o.get("id"), "version": o.get("modified") or o.get("created")}
+                for o in self.client.objects(self.collection, id=ids, version="all") if isinstance(o, dict)]
 
     def close_transport(self) -> None:
         self.collection.close()

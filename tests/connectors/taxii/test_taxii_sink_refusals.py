@@ -161,3 +161,34 @@ def test_medallion_one_event_over_the_limit_fails_alone_with_the_reason(medallio
     assert report.delivered == 5 and [f.event for f in report.failed] == [events[big]]
     assert "HTTP 413" in report.failed[0].reason and "over the server's or a proxy's request size limit" in \
         report.failed[0].reason and not report.failed[0].retryable
+
+
+class RefusingWithoutManifest(RefusingCollection):
+    """The same collection without Get Manifest (404, as many servers leave it out); Get Objects filters match[id]."""
+
+    def handle(self, req: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if req.path.endswith("/manifest/"):
+            return 404, {"title": "Not Found", "http_status": "404"}, dict(TAXII)
+        if req.path.endswith("/objects/") and req.method == "GET":
+            wanted = set(req.query.get("match[id]", [""])[0].split(","))
+            return 200, {"more": False, "objects": [h for h in self.held if h["id"] in wanted]}, \
+                {**TAXII, "X-TAXII-Date-Added-First": STAMP, "X-TAXII-Date-Added-Last": STAMP}
+        return super().handle(req, headers)
+
+
+def test_contract_without_a_manifest_a_resend_is_still_a_duplicate_and_a_refused_update_still_fails(caplog):
+    [event] = event_dicts(1, seed=1259, event_type="threat_intel")
+    update = newer(event)
+    v1 = {o["id"]: o for o in convert(event, to="stix")["objects"]}
+    changed = sorted(o["id"] for o in convert(update, to="stix")["objects"] if o["id"] in v1
+                     and o["modified"] != v1[o["id"]]["modified"])
+    with RefusingWithoutManifest({}) as server, TaxiiSink(server.collection_url, delivery=FAST) as sink:
+        assert sink.send([event]).merge(sink.flush()).delivered == 1
+        again = sink.send([event]).merge(sink.flush())
+        server.refuse = {changed[0]: "refused by policy"}
+        refused = sink.send([update]).merge(sink.flush())
+        manifests = len(server.calls(f"/api1/collections/{COLLECTION}/manifest/"))
+    # before: the re-send failed ('I/O error: HTTPError: 404 ... manifest'), retried, then dead-lettered
+    assert (again.duplicates, again.failed) == (1, [])
+    assert [f.reason for f in refused.failed] == [f"TAXII server refused {changed[0]}: refused by policy"]
+    assert manifests == 1 and "Get Manifest failed (HTTP 404)" in caplog.text       # asked once
