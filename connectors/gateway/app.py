@@ -765,7 +765,7 @@ async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
         resume = doc.get("resume")
         if resume is not None and not isinstance(resume, dict):
             raise FilterError("resume must be an object {stream_id, sequence}")
-        reply, replay = client.subscribe(specs, resume)
+        reply, replay = await client.subscribe_yielding(specs, resume)
         client.enqueue(client.control("subscribed", request_id=request_id, connected_at=_now(),
                                       protocol_version=PROTOCOL_VERSION, **reply, config={
                                           "heartbeat_interval_seconds": gw.settings.heartbeat_seconds,

@@ -81,6 +81,9 @@ PARSE_IN_THREAD_CHARS = 64 * 1024
 #: Most JSON text the replay buffer keeps (characters, as for the client queues), beside its
 #: `replay_events` count: 10,000 events of a megabyte each would otherwise hold 10 GB.
 MAX_REPLAY_BYTES = 256 * 1024 * 1024
+#: Filter matches (replayed records x new subscriptions) a resume does between two yields to the event loop: a
+#: million (10,000 records, 100 subscriptions) took 0.35 s, which every other connection waited for.
+RESUME_MATCHES_PER_YIELD = 20_000
 #: Seconds a client whose queue overflowed may take to accept the message being written before it is
 #: dropped without the 4008 close frame: a peer that stopped reading (its window is zero) would
 #: otherwise hold the connection, its tasks and its socket buffer forever.
@@ -449,7 +452,42 @@ class Client:
         """Adds subscriptions; returns the reply fields and, for a resume, the missed events.
 
         The caller queues the reply, then the backlog, with no await in between, so nothing
-        published meanwhile is missed or doubled."""
+        published meanwhile is missed or doubled. The gateway calls subscribe_yielding instead."""
+        new = self._parse_subscriptions(specs)
+        plan = self._resume_plan(resume) if resume is not None else None
+        matched = None if plan is None else collections.deque(
+            rec for rec in plan.records if any(s.matches(rec) for s in new))
+        return self._add(new, plan, matched)
+
+    async def subscribe_yielding(self, specs: list[dict[str, Any]],
+                                 resume: dict[str, Any] | None) -> tuple[dict[str, Any], Backlog | None]:
+        """subscribe(), yielding to the event loop every RESUME_MATCHES_PER_YIELD filter matches of a resume: each of
+        up to --replay-events records is matched against up to MAX_SUBSCRIPTIONS subscriptions, a million matches
+        that held the loop 0.35 s per `subscribe` message, every other connection waiting (any token holder could
+        repeat it). Events published meanwhile are matched after, without a yield, so the backlog still ends where
+        live events begin."""
+        new = self._parse_subscriptions(specs)
+        if resume is None:
+            return self._add(new, None, None)
+        plan = self._resume_plan(resume)
+        matched: collections.deque[Record] = collections.deque()
+        work = 0
+        for rec in plan.records:
+            if any(s.matches(rec) for s in new):
+                matched.append(rec)
+            work += len(new)
+            if work >= RESUME_MATCHES_PER_YIELD:
+                work = 0
+                await asyncio.sleep(0)
+        if self.hub.sequence > plan.upto:
+            later, complete = self.hub.replay_after(plan.upto)
+            if not complete:           # more than the replay buffer was published while this yielded
+                raise FilterError("the stream moved on by more than the replay buffer while this resume was being "
+                                  "prepared; resume again", code=E_UNAVAILABLE)
+            matched.extend(rec for rec in later if any(s.matches(rec) for s in new))
+        return self._add(new, plan, matched)
+
+    def _parse_subscriptions(self, specs: list[dict[str, Any]]) -> list[Subscription]:
         if len(self.subscriptions) + len(specs) > MAX_SUBSCRIPTIONS:
             # Before parsing them: a megabyte of `{}` (350,000 subscriptions) took 2 s of the event loop.
             raise FilterError(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection "
@@ -476,10 +514,25 @@ class Client:
                 raise FilterError(f"channel {channel!r} carries only {event_type} events: event_types "
                                   f"{', '.join(sorted(flt.event_types))} would match nothing (use channel 'events')")
             new.append(Subscription(f"sub-{uuid.uuid4()}", channel, event_type, flt))
+        return new
+
+    def _add(self, new: list[Subscription], plan: "_ResumePlan | None",
+             matched: "collections.deque[Record] | None") -> tuple[dict[str, Any], Backlog | None]:
+        """Checks the replay limit, then takes the subscriptions: from here on live events reach them."""
         reply: dict[str, Any] = {}
         replay: Backlog | None = None
-        if resume is not None:
-            reply["resume"], replay = self._resume(resume, new)
+        if plan is not None and matched is not None:
+            pending = self.replay_pending()
+            if matched and pending + len(matched) > (self.hub.replay.maxlen or 0):
+                raise FilterError(f"this connection still has {pending} replayed events to take; resume again "
+                                  "after they arrived", code=E_UNAVAILABLE)
+            out = dict(plan.out)
+            out.setdefault("status", "complete" if plan.complete else "gap")
+            out["replayed"] = len(matched)
+            if not plan.complete:
+                out["missed_from"] = plan.sequence + 1
+                out["missed_to"] = plan.records[0].sequence - 1 if plan.records else plan.upto
+            reply["resume"], replay = out, Backlog(matched, new)
         for sub in new:
             self.subscriptions[sub.id] = sub
         reply.update({
@@ -491,7 +544,7 @@ class Client:
         })
         return reply, replay
 
-    def _resume(self, resume: dict[str, Any], subs: list[Subscription]) -> tuple[dict[str, Any], Backlog]:
+    def _resume_plan(self, resume: dict[str, Any]) -> "_ResumePlan":
         unknown = sorted(map(str, set(resume) - set(RESUME_KEYS)))
         if unknown:
             raise FilterError(f"unknown resume key(s) {', '.join(unknown)}; known: {', '.join(RESUME_KEYS)}")
@@ -509,17 +562,7 @@ class Client:
         elif sequence > self.hub.sequence:
             raise FilterError(f"resume.sequence {sequence} is ahead of this stream (now at {self.hub.sequence})")
         records, complete = self.hub.replay_after(sequence)
-        backlog = collections.deque(rec for rec in records if any(s.matches(rec) for s in subs))
-        pending = self.replay_pending()
-        if backlog and pending + len(backlog) > (self.hub.replay.maxlen or 0):
-            raise FilterError(f"this connection still has {pending} replayed events to take; resume again "
-                              "after they arrived", code=E_UNAVAILABLE)
-        out.setdefault("status", "complete" if complete else "gap")
-        out["replayed"] = len(backlog)
-        if not complete:
-            out["missed_from"] = sequence + 1
-            out["missed_to"] = records[0].sequence - 1 if records else self.hub.sequence
-        return out, Backlog(backlog, subs)
+        return _ResumePlan(out, sequence, self.hub.sequence, records, complete)
 
     def unsubscribe(self, ids: list[str] | None, channels: list[str] | None) -> list[str]:
         """Removes the named subscriptions (all of them when neither ids nor channels are given).
@@ -567,6 +610,17 @@ class Client:
             backlog.subscriptions = [s for s in backlog.subscriptions if s.id in self.subscriptions]
             if not backlog.subscriptions:
                 backlog.records.clear()
+
+
+@dataclass
+class _ResumePlan:
+    """A resume checked and its records taken (those after `sequence` up to `upto`, the stream's sequence then)."""
+
+    out: dict[str, Any]
+    sequence: int
+    upto: int
+    records: list[Record]
+    complete: bool
 
 
 class RateLimiter:
