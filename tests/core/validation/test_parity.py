@@ -69,9 +69,10 @@ def test_builder_events_are_valid_for_both_validators():
 
 def test_verdicts_equal_jsonschema_on_the_whole_corpus(corpus):
     assert len(corpus) > 8000
-    mismatches = [(e, validate_event(e).valid) for e in corpus if validate_event(e).valid != reference_is_valid(e)]
+    reference = [reference_is_valid(e) for e in corpus]       # jsonschema once per event: most of this test's time
+    mismatches = [(e, ours) for e, expected in zip(corpus, reference) if (ours := validate_event(e).valid) != expected]
     assert mismatches == []
-    invalid = sum(not reference_is_valid(e) for e in corpus)
+    invalid = reference.count(False)
     assert invalid > 3000, "the mutations must actually produce invalid events"
 
 
