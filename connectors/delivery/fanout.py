@@ -55,6 +55,14 @@ class FanOut(BaseSink):
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
 
+    def __exit__(self, *exc: object) -> None:
+        # A single BatchingSink left by a `with` logs the failures its close settled; through a fan-out they
+        # came back in close()'s report, which BaseSink.__exit__ dropped without a word.
+        report = self.close()
+        if report.failed:
+            log.error("%s: %d event(s) failed while closing and no caller collected them; first: %s: %s",
+                      self.name, len(report.failed), report.failed[0].sink, report.failed[0].reason)
+
     def send_each(self, batches: Mapping[str, Sequence[dict[str, Any]]]) -> DeliveryReport:
         """Delivers each destination only its own events (`{destination name: events}`; one not named, or
         with none, gets nothing): a replay sends an event only to the destination that refused it."""

@@ -51,3 +51,18 @@ def test_close_closes_every_destination_and_the_pool_when_one_raises(tmp_path):
         fan.close()
     assert second._fh.closed and fan._pool._shutdown
     assert os.path.exists(tmp_path / "a.ndjson")
+
+
+def test_contract_failures_settled_by_close_are_logged_when_the_fan_out_is_left(caplog):
+    """A run that stops early (an unwritable dead letter, a second Ctrl-C) leaves the fan-out by its `with`
+    block with events still buffered at a destination. Alone, the HEC sink logs what its close could not
+    deliver; through FanOut the failures were dropped without a word."""
+    from servers.hec_contract import HecContractServer
+    from wia_security.connectors.delivery import DeliveryPolicy
+    from wia_security.connectors.splunk.hec import HecSink
+    with HecContractServer({"the-token": {}}) as server:
+        sink = HecSink(server.url, token="another-token", delivery=DeliveryPolicy(max_wait=0))
+        with caplog.at_level("ERROR", logger="wia_security.delivery"), FanOut({"siem": sink}) as fan:
+            assert fan.send(event_dicts(3, seed=15)).delivered == 0          # buffered, not sent yet
+    [line] = [r.getMessage() for r in caplog.records if "failed while closing" in r.getMessage()]
+    assert "3 event(s)" in line and "siem: HEC 403 code 4: Invalid token" in line
