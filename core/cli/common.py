@@ -76,6 +76,26 @@ def missing_inputs(paths: Sequence[str]) -> list[str]:
     return bad
 
 
+def repeated_inputs(paths: Sequence[str], effect: str = "counted twice") -> list[str]:
+    """Input paths naming a file given before (the same path, a hard or symbolic link, ./path, a shell glob that
+    overlaps another), each reported on stderr with what reading it again would do (`effect`)."""
+    seen: dict[tuple[int, int], int] = {}
+    repeated = []
+    for i, path in enumerate(paths):
+        try:
+            info = os.stat(path) if path != "-" else None
+        except OSError:
+            continue                            # missing_inputs names it
+        if info is None or not stat.S_ISREG(info.st_mode):
+            continue
+        first = seen.setdefault((info.st_dev, info.st_ino), i)
+        if first != i:
+            print(f"wia-security: {path}: the same file as {paths[first]}, given before: its events would be "
+                  f"{effect}", file=sys.stderr)
+            repeated.append(path)
+    return repeated
+
+
 def _unreadable(path: str) -> str | None:
     try:
         mode = os.stat(path).st_mode

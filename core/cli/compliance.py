@@ -6,10 +6,10 @@ import re
 import sys
 from typing import Any
 
-from .common import counted, fail, missing_inputs
+from .common import counted, fail, missing_inputs, repeated_inputs
 from .forward import DEFAULT_DESTINATION
-from .report import (RejectLog, add_progress_option, event_stream, repeated_inputs, sources_problem, start_progress,
-                     summary_line, window)
+from .report import (RejectLog, add_progress_option, event_stream, sources_problem, start_progress, summary_line,
+                     window)
 
 
 def add_parser(subparsers: Any) -> None:

@@ -18,7 +18,7 @@ from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
 from .common import (EXIT_BROKEN_PIPE, EXIT_CODES_HELP, StopSignals, closest, counted, fail, missing_inputs,
-                     no_events_of, noting_empty, printable, same_file, silence_stdout)
+                     no_events_of, noting_empty, printable, repeated_inputs, same_file, silence_stdout)
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.ndjson"
 #: How many rejects are echoed on stderr (all of them go to the dead-letter file).
@@ -281,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"convert: --option {key}: {problem}")
     if direction == "to" and (problem := fmt.options_problem(options)):
         return fail(f"convert: --option: {problem}")
-    if missing_inputs(args.inputs):
+    if missing_inputs(args.inputs) or repeated_inputs(args.inputs, "converted twice"):
         return 2
     for path in args.inputs:
         for target, flag in ((args.output, "--output"), (args.dead_letter, "--dead-letter")):

@@ -15,7 +15,7 @@ from typing import Any
 from ..extras import missing_package
 from ..reader import InputSource
 from ..validation import Validator
-from .common import EXIT_CODES_HELP, counted, fail, missing_inputs, printable, same_file
+from .common import EXIT_CODES_HELP, counted, fail, missing_inputs, printable, repeated_inputs, same_file
 
 BATCH = 100
 MAX_NOTES = 3          # distinct reasons named on standard error
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     key = os.environ.get(args.key_env, "")
     if not key:
         return fail(f"set the VirusTotal API key in ${args.key_env}")
-    if missing_inputs(args.paths):
+    if missing_inputs(args.paths) or repeated_inputs(args.paths, "written twice"):
         return 2
     try:
         from wia_security.connectors.intel.cache import EnrichmentCache

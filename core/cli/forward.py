@@ -13,7 +13,7 @@ from ..progress import Progress
 from ..reader import InputSource
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
                      destination_clash, fail, missing_inputs, no_events_of, noting_empty, output_paths, printable,
-                     same_file, spec_path, sqlite_hint_for)
+                     repeated_inputs, same_file, spec_path, sqlite_hint_for)
 
 if TYPE_CHECKING:
     from .enrich import Degraded
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("--batch-size must be at least 1")
     if args.enrich_cache and not args.enrich:
         return fail("--enrich-cache is the cache of --enrich: give --enrich virustotal too")
-    if missing_inputs(args.inputs):
+    if missing_inputs(args.inputs) or repeated_inputs(args.inputs, "delivered twice"):
         return 2
     from wia_security.connectors import open_sink
     from wia_security.connectors.dead_letter import DeadLetterFile

@@ -19,7 +19,7 @@ from ..progress import Progress
 from ..reader import InputSource
 from ..timeutil import time_or_relative, to_epoch_ms as time_to_ms, to_iso
 from ..validation import Validator
-from .common import counted, fail, missing_inputs
+from .common import counted, fail, missing_inputs, repeated_inputs
 from .forward import DEFAULT_DESTINATION
 
 
@@ -285,26 +285,6 @@ def _file_events(paths: list[str], problems: RejectLog, lenient: bool = False,
                 yield result.event if isinstance(result.event, dict) else item.value
             where.done += src.position()
             where.current = None
-
-
-def repeated_inputs(paths: list[str]) -> list[str]:
-    """Input paths naming a file given before (the same path, a hard or symbolic link, ./path), each reported
-    on stderr: its events would be counted twice."""
-    seen: dict[tuple[int, int], int] = {}
-    repeated = []
-    for i, path in enumerate(paths):
-        try:
-            info = os.stat(path) if path != "-" else None
-        except OSError:
-            continue                            # missing_inputs names it
-        if info is None or not stat.S_ISREG(info.st_mode):
-            continue
-        first = seen.setdefault((info.st_dev, info.st_ino), i)
-        if first != i:
-            print(f"wia-security: {path}: the same file as {paths[first]}, given before: its events would be "
-                  "counted twice", file=sys.stderr)
-            repeated.append(path)
-    return repeated
 
 
 def sources_problem(args: argparse.Namespace) -> str | None:
