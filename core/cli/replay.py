@@ -14,7 +14,7 @@ import os
 import re
 import sqlite3
 import sys
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Iterable, Iterator
@@ -241,6 +241,8 @@ class _Replayer:
         self.output = output                           # None with --dry-run
         self.reason_match = re.compile(args.reason_match) if args.reason_match else None
         self.sinks = set(args.sink) if args.sink else None
+        self.sink_matched: set[str] = set()             # the --sink names some record had
+        self.sinks_left: Counter[str] = Counter()       # destinations of the records --sink left out (the first 20)
         self.destinations = frozenset(destinations) if destinations else None
         self.routes = routes
         self.seen_ids: set[str] = set()
@@ -382,9 +384,25 @@ class _Replayer:
             self.output.put(Rejected(str(part.get("reason", "")), where=part.get("where"), raw=_dumpb(part)))
 
     def _selected(self, record: dict[str, Any]) -> bool:
-        if self.sinks is not None and _sink_of(record) not in self.sinks:
-            return False
+        if self.sinks is not None:
+            sink = _sink_of(record)
+            if sink not in self.sinks:
+                name = sink or "(none: not refused by a destination)"
+                if name in self.sinks_left or len(self.sinks_left) < 20:
+                    self.sinks_left[name] += 1
+                return False
+            self.sink_matched.add(sink)
         return self.reason_match is None or bool(self.reason_match.search(str(record.get("reason", ""))))
+
+    def unmatched_sinks(self) -> str | None:
+        """A warning for --sink names no record had (a misspelt destination replays nothing), naming those the
+        records read had; None when every name matched."""
+        missing = sorted((self.sinks or set()) - self.sink_matched)
+        if not missing:
+            return None
+        seen = ", ".join(f"{name} ({n:,})" for name, n in self.sinks_left.most_common())
+        return (f"wia-security: warning: --sink {', '.join(missing)}: no record read was refused by a destination "
+                f"of that name" + (f"; the records name: {seen}" if seen else ""))
 
     def _route(self, record: dict[str, Any]) -> frozenset[str]:
         """The destinations a record's event goes to: with --config, the one that refused it when the
@@ -714,6 +732,7 @@ def _report(args: argparse.Namespace, replayer: _Replayer, forward: ForwardSumma
     counts = replayer.counts
     counts.not_selected += sum(getattr(s, "skipped", 0) for s in sources)
     rejected_again = forward.rejected
+    unmatched = replayer.unmatched_sinks()
     if args.summary == "json":
         doc = _summary_doc(args, replayer, forward, sink, destination, dead_letter_spec, output)
         if stop.received is not None:
@@ -726,6 +745,9 @@ def _report(args: argparse.Namespace, replayer: _Replayer, forward: ForwardSumma
               file=report_to)
     else:
         _print_text(replayer, forward, sink, dead_letter_spec, output, report_to, sources)
+    if unmatched and stop.received is None:
+        report_to.flush()
+        print(printable(unmatched), file=sys.stderr)
     if stop.received is not None:
         report_to.flush()
         print(stop.note(), file=sys.stderr)
