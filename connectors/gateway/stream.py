@@ -81,9 +81,10 @@ PARSE_IN_THREAD_CHARS = 64 * 1024
 #: Most JSON text the replay buffer keeps (characters, as for the client queues), beside its
 #: `replay_events` count: 10,000 events of a megabyte each would otherwise hold 10 GB.
 MAX_REPLAY_BYTES = 256 * 1024 * 1024
-#: Filter matches (replayed records x new subscriptions) a resume does between two yields to the event loop: a
-#: million (10,000 records, 100 subscriptions) took 0.35 s, which every other connection waited for.
-RESUME_MATCHES_PER_YIELD = 20_000
+#: Filter matches (events x subscriptions) done between two yields to the event loop, by a resume (replayed records x
+#: new subscriptions) and by publishing (events x every subscription of every connection): a million took 0.35 s to
+#: 1.2 s, which every other connection waited for.
+MATCHES_PER_YIELD = 20_000
 #: Seconds a client whose queue overflowed may take to accept the message being written before it is
 #: dropped without the 4008 close frame: a peer that stopped reading (its window is zero) would
 #: otherwise hold the connection, its tasks and its socket buffer forever.
@@ -257,9 +258,10 @@ class Hub:
         every subscriber with 4008)."""
         published = now_iso()
         clients = list(self.clients)
+        matches = sum(len(c.subscriptions) for c in clients)     # filter matches per event
         slice_events = max(1, self.client_queue // 4)
         slice_chars = max(1, self.client_queue_bytes // 4)
-        count = chars = 0
+        count = chars = work = 0
         for event in events:
             self.sequence += 1
             rec = make_record(self.sequence, event, published)
@@ -269,10 +271,14 @@ class Hub:
                 client.offer(rec)
             count += 1
             chars += len(rec.json)
-            if count >= slice_events or chars >= slice_chars:
-                count = chars = 0
+            work += matches
+            # also after MATCHES_PER_YIELD matches: 100 connections of 100 subscriptions (any token holder may open
+            # them) made a slice of 250 events 2.5 million matches, and a 1,000-event POST held the loop 12 s
+            if count >= slice_events or chars >= slice_chars or work >= MATCHES_PER_YIELD:
+                count = chars = work = 0
                 await asyncio.sleep(0)
                 clients = list(self.clients)     # who connected or subscribed meanwhile gets the rest
+                matches = sum(len(c.subscriptions) for c in clients)
 
     def _keep(self, rec: Record) -> None:
         """Appends to the replay buffer, evicting the oldest beyond its count or its size (the newest always stays)."""
@@ -461,7 +467,7 @@ class Client:
 
     async def subscribe_yielding(self, specs: list[dict[str, Any]],
                                  resume: dict[str, Any] | None) -> tuple[dict[str, Any], Backlog | None]:
-        """subscribe(), yielding to the event loop every RESUME_MATCHES_PER_YIELD filter matches of a resume: each of
+        """subscribe(), yielding to the event loop every MATCHES_PER_YIELD filter matches of a resume: each of
         up to --replay-events records is matched against up to MAX_SUBSCRIPTIONS subscriptions, a million matches
         that held the loop 0.35 s per `subscribe` message, every other connection waiting (any token holder could
         repeat it). Events published meanwhile are matched after, without a yield, so the backlog still ends where
@@ -476,7 +482,7 @@ class Client:
             if any(s.matches(rec) for s in new):
                 matched.append(rec)
             work += len(new)
-            if work >= RESUME_MATCHES_PER_YIELD:
+            if work >= MATCHES_PER_YIELD:
                 work = 0
                 await asyncio.sleep(0)
         if self.hub.sequence > plan.upto:
