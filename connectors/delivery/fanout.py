@@ -49,8 +49,8 @@ class FanOut(BaseSink):
         return self._each(lambda sink: sink.flush(), ())
 
     def close(self) -> DeliveryReport:  # type: ignore[override]
-        try:
-            return self._each(lambda sink: sink.close(), ())
+        try:   # closing is the end: a destination that raises is logged, the others' failures still reported
+            return self._run({name: (lambda sink: sink.close(), ()) for name in self.sinks}, raise_errors=False)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
@@ -71,9 +71,11 @@ class FanOut(BaseSink):
     def _each(self, call: Callable[[Any], Any], events: Sequence[dict[str, Any]]) -> DeliveryReport:
         return self._run({name: (call, events) for name in self.sinks})
 
-    def _run(self, plan: Mapping[str, tuple[Callable[[Any], Any], Sequence[dict[str, Any]]]]) -> DeliveryReport:
+    def _run(self, plan: Mapping[str, tuple[Callable[[Any], Any], Sequence[dict[str, Any]]]], *,
+             raise_errors: bool = True) -> DeliveryReport:
         """Runs each destination's (call, events) of `plan`, in parallel when there are several, and
-        accounts the reports per destination."""
+        accounts the reports per destination. A call without events (flush) that raised raises once all
+        are done (`raise_errors`), else is logged."""
         names = list(plan)
 
         def one(name: str) -> DeliveryReport | BaseException | None:
@@ -103,11 +105,11 @@ class FanOut(BaseSink):
                 key = rejected.reason.split(": ", 1)[0]
                 stats.reasons[key] = stats.reasons.get(key, 0) + 1
             merged.merge(report)
-        if raised:
-            # A flush that raised (a file sink's fsync) has not made its destination's events durable: the run
-            # must stop, as it does with that sink alone, rather than commit a source position past them.
-            for name, exc in raised[1:]:
-                log.error("%s: destination %s failed too: %s: %s", self.name, name, type(exc).__name__, exc)
+        # A flush that raised (a file sink's fsync) has not made its destination's events durable: the run
+        # must stop, as it does with that sink alone, rather than commit a source position past them.
+        for name, exc in raised[1:] if raise_errors else raised:
+            log.error("%s: destination %s failed: %s: %s", self.name, name, type(exc).__name__, exc)
+        if raised and raise_errors:
             raise raised[0][1]
         return merged
 
