@@ -131,3 +131,28 @@ def test_contract_the_projects_hec_sink_forwards_to_the_gateway(make_gateway, mo
     [failed] = report.failed
     assert failed.event["id"] == events[100]["id"] and "Invalid data format" in failed.reason
     assert stored_ids(gw) == {e["id"] for i, e in enumerate(events) if i != 100}
+
+
+def test_contract_a_large_ack_query_is_answered_off_the_event_loop(make_gateway):
+    """A 9 MB /ack query (1.3 million ackIds) was parsed and answered on the event loop: 5 s during which no other
+    request or stream was served. Now in a worker thread: a health check is answered while the query is worked on."""
+    import threading
+
+    gw = make_gateway()
+    channel = str(uuid.uuid4())
+    body = '{"acks":[' + ",".join(str(i) for i in range(300_000)) + "]}"
+    budget = gw.gateway.body_budget
+    answer: list[requests.Response] = []
+    asking = threading.Thread(target=lambda: answer.append(requests.post(
+        gw.url + "/services/collector/ack", data=body, headers={**SPLUNK, "X-Splunk-Request-Channel": channel},
+        timeout=120)))
+    asking.start()
+    for _ in range(6000):                            # the whole body has arrived: the query is being worked on
+        if budget.held == len(body):
+            break
+        threading.Event().wait(0.005)
+    assert requests.get(gw.url + "/healthz", timeout=60).status_code == 200
+    held_when_answered = budget.held                 # 0 once the ack request has been answered
+    asking.join(120)
+    assert answer[0].status_code == 200 and len(answer[0].json()["acks"]) == 300_000
+    assert held_when_answered == len(body)           # before: the health check waited until the query was answered
