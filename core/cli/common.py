@@ -162,8 +162,20 @@ def noting_empty(items: Iterable[T], on_empty: Callable[[], None]) -> Iterator[T
 def fail(error: BaseException | str) -> int:
     """Print a usage/configuration error and return exit code 2 (known secrets masked: the error may
     quote a server's answer that echoed a credential)."""
-    print(f"wia-security: {redact(str(error))}", file=sys.stderr)
+    print(f"wia-security: {redact(described(error))}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def described(error: BaseException | str) -> str:
+    """An error as one line for the user: an OSError about a file as `PATH: reason` (its str() is Python's
+    `[Errno 2] No such file or directory: 'PATH'`), with the folder that is missing named."""
+    if isinstance(error, OSError) and error.strerror and isinstance(error.filename, str):
+        text = f"{error.filename}: {error.strerror}"
+        folder = os.path.dirname(os.path.abspath(error.filename))
+        if error.errno == errno.ENOENT and not os.path.isdir(folder):
+            text += f" (directory {folder} does not exist)"
+        return text
+    return str(error)
 
 
 def closest_match(word: str, choices: Iterable[str]) -> str | None:

@@ -12,8 +12,8 @@ from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
-                     destination_clash, fail, missing_inputs, no_events_of, noting_empty, output_paths, printable,
-                     repeated_inputs, same_file, spec_path, sqlite_hint_for)
+                     described, destination_clash, fail, missing_inputs, no_events_of, noting_empty, output_paths,
+                     printable, repeated_inputs, same_file, spec_path, sqlite_hint_for)
 
 if TYPE_CHECKING:
     from .enrich import Degraded
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     except (WiaError, OSError) as exc:
         if enricher is not None:
             enricher.close()
-        return fail(f"{exc}{sqlite_hint_for(exc, [*urls, dead_letter_spec])}")
+        return fail(f"{described(exc)}{sqlite_hint_for(exc, [*urls, dead_letter_spec])}")
     clash = _overwrites_input(args.inputs, output_paths(sink))
     if clash:
         sink.close()
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         if dead_letter_output is not None:           # opened but refused: its sink or store is let go too
             dead_letter_output.close()
         sink.close()
-        return fail(f"{exc}{sqlite_hint_for(exc, [dead_letter_spec])}")
+        return fail(f"{described(exc)}{sqlite_hint_for(exc, [dead_letter_spec])}")
     # With the events themselves on standard output (--to -), the summary must not go there too.
     report_to = sys.stderr if _writes_stdout(sink) else sys.stdout
     sources: list[InputSource] = []
