@@ -57,7 +57,11 @@ def parse_sink_url(url: str, options: Mapping[str, Any], *, product: str, known:
                           source=where)
     if parts.username or parts.password:
         raise ConfigError("put credentials in token_env/token_file options, not in the URL", key="url", source=where)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = dict(pairs)
+    repeated = sorted({k for k, _ in pairs if sum(1 for n, _ in pairs if n == k) > 1})
+    if repeated:                  # the last one won, silently: index=main&index=security went to security
+        raise ConfigError(f"given more than once in the URL: {', '.join(repeated)}", key=repeated[0], source=where)
     twice = set(query) & set(options)
     if twice:
         raise ConfigError(f"given in both the URL and the options: {', '.join(sorted(twice))}", key=sorted(twice)[0])

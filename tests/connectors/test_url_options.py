@@ -88,3 +88,15 @@ def test_an_option_in_both_the_url_and_the_config_is_refused_not_silently_one_of
     with pytest.raises(ConfigError, match="given in both the URL and the options") as info:
         open_sink(url, **options)
     assert info.value.key == next(iter(options))
+
+
+@pytest.mark.parametrize("url", [
+    "splunk+https://h:8088?token_env=SOME_TOKEN&index=main&index=security",
+    "splunk+https://h:8088?token_env=SOME_TOKEN&token_env=OTHER_TOKEN",
+    "phantom+https://h:9?token_env=SOME_TOKEN&label=events&label=incidents",
+])
+def test_an_option_given_twice_in_a_sink_url_is_refused(url):
+    """The last value won without a word: index=main&index=security indexed into security."""
+    with pytest.raises(ConfigError, match="given more than once in the URL") as err:
+        open_sink(url)
+    assert err.value.key in ("index", "token_env", "label") and "token-value" not in str(err.value)
