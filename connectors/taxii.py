@@ -463,8 +463,10 @@ class TaxiiSink(BatchingSink):
             try:
                 with self.client.api_root(api_root_url) as root:
                     max_content_length = root.max_content_length or FALLBACK_MAX_CONTENT_LENGTH
-            except (requests.RequestException, TAXIIServiceException) as exc:
-                raise ConfigError(f"cannot read the API root: {_safe(exc)}", key="url",
+            except (requests.RequestException, TAXIIServiceException, TaxiiError, KeyError) as exc:
+                # KeyError: taxii2-client reading an answer without a Content-Type
+                why = "the server answered without a Content-Type" if isinstance(exc, KeyError) else _safe(exc)
+                raise ConfigError(f"cannot read the API root: {why}", key="url",
                                   source=f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}") from None
         self.max_content_length = int(max_content_length)
         policy = (delivery or DeliveryPolicy()).capped(max_events=None, max_bytes=self.max_content_length)

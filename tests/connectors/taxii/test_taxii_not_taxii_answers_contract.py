@@ -84,3 +84,20 @@ def test_pull_from_an_answer_without_a_content_type_exits_2(tmp_path, capsys):
         server.server_close()
     err = capsys.readouterr().err
     assert "the server answered without a Content-Type" in err and "Traceback" not in err
+
+
+def test_a_sink_whose_api_root_answers_without_a_content_type_is_a_config_error(tmp_path, capsys):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoContentType)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"taxii+http://127.0.0.1:{server.server_address[1]}/api1/collections/{COLLECTION}/"
+        events = tmp_path / "events.ndjson"
+        events.write_text("")
+        code = main(["forward", str(events), "--to", url, "--dead-letter", str(tmp_path / "dl.ndjson")])
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot read the API root: the server answered without a Content-Type" in err
+    assert "Traceback" not in err                           # before: KeyError: 'content-type' out of main
