@@ -83,7 +83,12 @@ class SplunkSearchSource:
         """`splunk+https://host:8089?token_env=SPLUNK_TOKEN`"""
         parts = urlsplit(url)
         transport = parts.scheme.split("+", 1)[1] if "+" in parts.scheme else "https"
-        query = resolve_options(dict(parse_qsl(parts.query)), source=f"{parts.scheme}://{parts.hostname}")
+        pairs = parse_qsl(parts.query)
+        repeated = sorted({k for k, _ in pairs if sum(1 for n, _ in pairs if n == k) > 1})
+        if repeated:              # the last one won, silently (token_env=A&token_env=B searched with B's token)
+            raise ConfigError(f"given more than once in the URL: {', '.join(repeated)}", key=repeated[0],
+                              source=f"{parts.scheme}://{url_netloc(parts)}")
+        query = resolve_options(dict(pairs), source=f"{parts.scheme}://{parts.hostname}")
         merged = {**query, **options}
         unknown = set(merged) - set(OPTIONS)
         if unknown:

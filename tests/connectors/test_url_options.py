@@ -100,3 +100,8 @@ def test_an_option_given_twice_in_a_sink_url_is_refused(url):
     with pytest.raises(ConfigError, match="given more than once in the URL") as err:
         open_sink(url)
     assert err.value.key in ("index", "token_env", "label") and "token-value" not in str(err.value)
+
+
+def test_an_option_given_twice_in_a_search_url_is_refused():
+    with pytest.raises(ConfigError, match="given more than once in the URL: token_env"):
+        SplunkSearchSource.from_url("splunk+https://h:8089?token_env=SOME_TOKEN&timeout=5&token_env=SOME_TOKEN")
