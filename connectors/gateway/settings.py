@@ -107,7 +107,7 @@ class GatewaySettings:
                     "max_pending_events", "delivery_batch", "max_stream_clients"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be at least 1", key=key)
-        for key in ("ping_interval_seconds", "ping_timeout_seconds", "body_idle_seconds"):
+        for key in ("heartbeat_seconds", "ping_interval_seconds", "ping_timeout_seconds", "body_idle_seconds"):
             value = getattr(self, key)
             # No way to turn it off: without it a vanished peer holds its place until TCP gives up (or for ever).
             if not (isinstance(value, (int, float)) and 0 < value < float("inf")):

@@ -72,7 +72,10 @@ def test_a_slow_body_that_keeps_arriving_is_taken(make_gateway):
     assert refused(gw, "http") == 0
 
 
-def test_body_idle_seconds_must_be_a_positive_number():
+@pytest.mark.parametrize("key", ["body_idle_seconds", "heartbeat_seconds"])
+def test_intervals_must_be_a_positive_number(key):
+    """heartbeat_seconds was checked by `serve` only: GatewaySettings(heartbeat_seconds=0), as a library user or a
+    test builds it, queued heartbeats to every stream without pause (each closed with 4008 at once)."""
     for bad in (0, -1, float("inf"), float("nan")):
-        with pytest.raises(ConfigError, match="body_idle_seconds"):
-            GatewaySettings(tokens=[TOKEN], body_idle_seconds=bad).check()
+        with pytest.raises(ConfigError, match=key):
+            GatewaySettings(tokens=[TOKEN], **{key: bad}).check()
