@@ -15,7 +15,8 @@ from typing import Any
 from ..extras import missing_package
 from ..reader import InputSource
 from ..validation import Validator
-from .common import EXIT_CODES_HELP, counted, fail, missing_inputs, printable, repeated_inputs, same_file
+from .common import (EXIT_CODES_HELP, StopSignals, counted, fail, missing_inputs, printable, repeated_inputs,
+                     same_file)
 
 BATCH = 100
 MAX_NOTES = 3          # distinct reasons named on standard error
@@ -29,7 +30,8 @@ def add_parser(subparsers: Any) -> None:
         description="Look up the hashes, URLs, domains and public IPs of each event on VirusTotal (vt-py) and "
                     "write the events, enriched under meta.custom.enrichment.virustotal, as NDJSON. Inputs that do "
                     f"not parse or are not valid events go to the dead-letter file with the reason (the first "
-                    f"{MAX_ECHOED} are also named on standard error). Needs the `intel` extra. See "
+                    f"{MAX_ECHOED} are also named on standard error). Ctrl-C or SIGTERM stops reading, enriches and "
+                    "writes what was read, prints the counts and exits 130 or 143. Needs the `intel` extra. See "
                     "docs/connectors/intel.md.",
         epilog=EXIT_CODES_HELP)
     p.add_argument("paths", nargs="+", metavar="PATH", help="event files (- for stdin)")
@@ -84,14 +86,16 @@ def run(args: argparse.Namespace) -> int:
     written = 0
     degraded = Degraded(enricher)
     rejects = _Rejects(DeadLetterFile(args.dead_letter))
+    stop = StopSignals()
     try:
-        batch: list[dict[str, Any]] = []
-        for event in _valid_events(args.paths, rejects, args.lenient):
-            batch.append(event)
-            if len(batch) == BATCH:
-                written += _write(enricher.enrich_all(batch), out, degraded)
-                batch = []
-        written += _write(enricher.enrich_all(batch), out, degraded)
+        with stop:
+            batch: list[dict[str, Any]] = []
+            for event in _valid_events(args.paths, rejects, args.lenient, stop):
+                batch.append(event)
+                if len(batch) == BATCH:
+                    written += _write(enricher.enrich_all(batch), out, degraded)
+                    batch = []
+            written += _write(enricher.enrich_all(batch), out, degraded)   # after a signal too: what was read
     except BrokenPipeError:
         raise                              # our reader went away: main() stops quietly
     except OSError as exc:
@@ -109,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
         # Exit status stays 0 (enrichment never fails a run), so say why reputations are missing: a wrong
         # key or --vt-url otherwise looks like a quiet success.
         print(f"wia-security: {line}", file=sys.stderr)
+    if stop.received is not None:
+        print(stop.note(), file=sys.stderr)
+        return stop.exit_code or 130
     return 1 if rejects.count else 0
 
 
@@ -131,14 +138,16 @@ class _Rejects:
         self.dead_letter.close()
 
 
-def _valid_events(paths: list[str], rejects: _Rejects, lenient: bool) -> Any:
-    """The valid events of the input files; every input that does not parse or is invalid dead-lettered with why
-    (its raw bytes, or the value), as forward and convert keep them."""
+def _valid_events(paths: list[str], rejects: _Rejects, lenient: bool, stop: StopSignals) -> Any:
+    """The valid events of the input files, until a stop signal; every input that does not parse or is invalid
+    dead-lettered with why (its raw bytes, or the value), as forward and convert keep them."""
     from wia_security.connectors.base import Rejected
     validator = Validator(lenient=lenient, warnings=False)
     for path in paths:
+        if stop.received is not None:
+            return
         with InputSource(path) as src:
-            for item in src.items():
+            for item in stop.items([src.items()]):
                 if item.error is not None:
                     rejects.put(Rejected(f"unparseable input: {item.error.reason}", where=item.where, raw=item.raw,
                                          errors=[{"path": "", "code": "parse_error", "message": str(item.error)}]))
