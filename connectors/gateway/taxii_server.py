@@ -163,32 +163,39 @@ class TaxiiCollection:
         with self._lock:
             self._dirty = False
             self._synced_at = time.monotonic()
-            added = 0
-            while True:
-                rows = self._db.execute(
-                    "SELECT e.rowid, e.id, e.body, EXISTS (SELECT 1 FROM taxii_synced s WHERE s.event_id = e.id) "
-                    "FROM events e WHERE e.type = 'threat_intel' AND NOT EXISTS "
-                    "(SELECT 1 FROM taxii_synced_rows r WHERE r.event_id = e.id AND r.event_row = e.rowid) "
-                    "ORDER BY e.rowid LIMIT ?",
-                    (SYNC_CHUNK,)).fetchall()
-                if not rows:
-                    return added
-                # The write lock first, then the date_added: later than every object the collection holds, whoever
-                # added them (a gateway before a restart whose clock was ahead, another gateway on this file), and
-                # committed before any later date_added can be. A client polling with added_after = the last
-                # date_added it saw then never misses a version added after it.
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    held = self._db.execute("SELECT IFNULL(MAX(added_us), 0) FROM taxii_objects").fetchone()[0]
-                    added_us = max(int(time.time() * 1_000_000), self._last_added + 1, held + 1)
-                    self._last_added = added_us
-                    date_added = _iso_us(added_us)
-                    for row, event_id, body, again in rows:
-                        added += self._add_event(row, event_id, jsonio.loads(body), date_added, added_us, bool(again))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+            try:
+                return self._sync_locked()
+            except BaseException:
+                self._dirty = True             # not synced: the next request tries again (not in RESYNC_SECONDS)
+                raise
+
+    def _sync_locked(self) -> int:
+        added = 0
+        while True:
+            rows = self._db.execute(
+                "SELECT e.rowid, e.id, e.body, EXISTS (SELECT 1 FROM taxii_synced s WHERE s.event_id = e.id) "
+                "FROM events e WHERE e.type = 'threat_intel' AND NOT EXISTS "
+                "(SELECT 1 FROM taxii_synced_rows r WHERE r.event_id = e.id AND r.event_row = e.rowid) "
+                "ORDER BY e.rowid LIMIT ?",
+                (SYNC_CHUNK,)).fetchall()
+            if not rows:
+                return added
+            # The write lock first, then the date_added: later than every object the collection holds, whoever
+            # added them (a gateway before a restart whose clock was ahead, another gateway on this file), and
+            # committed before any later date_added can be. A client polling with added_after = the last
+            # date_added it saw then never misses a version added after it.
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                held = self._db.execute("SELECT IFNULL(MAX(added_us), 0) FROM taxii_objects").fetchone()[0]
+                added_us = max(int(time.time() * 1_000_000), self._last_added + 1, held + 1)
+                self._last_added = added_us
+                date_added = _iso_us(added_us)
+                for row, event_id, body, again in rows:
+                    added += self._add_event(row, event_id, jsonio.loads(body), date_added, added_us, bool(again))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def _add_event(self, row: int, event_id: str, event: dict[str, Any], date_added: str, added_us: int,
                    again: bool = False) -> int:
@@ -462,6 +469,13 @@ async def _page(request: Request, gw: Any, *, object_id: str | None, kind: str) 
         rows, more, next_token = await run_in_threadpool(read)
     except TaxiiRequestError as exc:
         return taxii_error(exc.status, exc.title, exc.description)
+    except sqlite3.OperationalError as exc:
+        # The store file held by another writer past the connection's busy timeout: a client may ask again (a
+        # framework 500 in plain text before). Anything else SQLite says is a 500, with a TAXII error message too.
+        busy = "locked" in str(exc) or "busy" in str(exc)
+        log.warning("TAXII %s: the store could not be read: %s", kind, exc)
+        return taxii_error(503, "Service Unavailable", "the event store is busy; ask again", {"Retry-After": "1"}) \
+            if busy else taxii_error(500, "Internal Server Error", "the event store could not be read")
     if object_id and not rows and not params.get("next"):
         return taxii_error(404, "Object not found", object_id)
     doc: dict[str, Any] = {"more": more}

@@ -68,3 +68,30 @@ def test_an_endpoint_without_its_final_slash_still_redirects_to_it(gateway):
     assert r.status_code == 307 and r.headers["Location"].endswith(f"/collections/{COLLECTION_ID}/objects/?limit=1")
     followed = requests.get(url, headers=TAXII)
     assert followed.status_code == 200 and len(followed.json()["objects"]) == 1
+
+
+def test_a_store_held_by_another_writer_is_503_with_retry_after_not_a_plain_500(tmp_path):
+    """Another process writing the store file past the busy timeout (30 s in use, 0.2 s here)."""
+    import sqlite3
+
+    server = GatewayServer(GatewaySettings(tokens=[TOKEN], store=f"sqlite:///{tmp_path}/events.db",
+                                           dead_letter=str(tmp_path / "dead.ndjson"))).start()
+    try:
+        requests.post(server.url + "/v1/events", json=event_dicts(1, seed=1260, event_type="threat_intel"),
+                      headers={"Authorization": f"Bearer {TOKEN}"})
+        collection = server.gateway.taxii
+        collection._db.execute("PRAGMA busy_timeout = 200")
+        other = sqlite3.connect(str(tmp_path / "events.db"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")                  # another writer holds the file
+        try:
+            collection.mark_dirty()                       # this read must sync first: it needs the write lock
+            r = requests.get(f"{server.url}/taxii2/wia/collections/{COLLECTION_ID}/objects/", headers=TAXII)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert error_message(r, 503)["description"] == "the event store is busy; ask again"
+        assert r.headers["Retry-After"] == "1"
+        r = requests.get(f"{server.url}/taxii2/wia/collections/{COLLECTION_ID}/objects/", headers=TAXII)
+        assert r.status_code == 200 and r.json()["objects"]            # once the file is free
+    finally:
+        server.stop()
