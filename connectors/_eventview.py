@@ -82,15 +82,22 @@ def user_name(event: dict[str, Any]) -> str | None:
     return ((event.get("context") or {}).get("user") or {}).get("name")
 
 
-def indicators(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(type, value) of every indicator the event carries: alert/threat-intel indicators, incident IOCs."""
+def indicator_entries(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every indicator object the event carries (alert/threat-intel indicators, incident IOCs) with a string
+    type and value."""
     d = data(event)
     for key in ("indicators", "iocs"):
         listed = d.get(key)
         # a type whose schema does not define the field lets it hold any value (an alert's "iocs": 5 is valid)
         for ind in listed if isinstance(listed, list) else ():
             if isinstance(ind, dict) and isinstance(ind.get("type"), str) and isinstance(ind.get("value"), str):
-                yield ind["type"], ind["value"]
+                yield ind
+
+
+def indicators(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(type, value) of every indicator the event carries: alert/threat-intel indicators, incident IOCs."""
+    for ind in indicator_entries(event):
+        yield ind["type"], ind["value"]
 
 
 def cve(event: dict[str, Any]) -> str | None:

@@ -85,12 +85,9 @@ def indicator_cef(kind: str, value: str) -> tuple[dict[str, str], dict[str, list
 
 def indicators(event: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
     """(type, value, context) of every indicator: alert/threat-intel indicators and incident IOCs."""
-    d = view.data(event)
-    for key in ("indicators", "iocs"):
-        for ind in d.get(key) or []:
-            if isinstance(ind, dict) and isinstance(ind.get("type"), str) and isinstance(ind.get("value"), str):
-                context = ind.get("context") if isinstance(ind.get("context"), str) else ind.get("description")
-                yield ind["type"], ind["value"], context if isinstance(context, str) else None
+    for ind in view.indicator_entries(event):
+        context = ind.get("context") if isinstance(ind.get("context"), str) else ind.get("description")
+        yield ind["type"], ind["value"], context if isinstance(context, str) else None
 
 
 #: cliName of each incident field of the WIA Security content pack (xsoar_pack/Packs/WIASecurity/IncidentFields).

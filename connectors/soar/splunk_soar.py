@@ -43,9 +43,8 @@ from wia_security.errors import ConfigError, DeliveryError
 from .. import _eventview as view
 from ..config import Secret, reveal
 from ..delivery import Batch, BatchingSink, DeliveryPolicy, Outcome
-from ..delivery.urls import parse_sink_url, tls_verification, url_netloc, warn_plain_http_secret
+from ..delivery.urls import check_header_secret, parse_sink_url, tls_verification, url_netloc, warn_plain_http_secret
 from . import mapping
-from ._headers import check_header_secret
 from ._recent import RECENT_IDS_KEPT, RecentMap, RecentSet
 from ._versions import is_newer, readable
 
