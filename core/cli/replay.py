@@ -26,8 +26,9 @@ from ..pipeline import DEFAULT_BATCH_SIZE, ForwardSummary, Forwarder
 from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
-from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, destination_clash,
-                     fail, input_path, missing_inputs, output_paths, printable, spec_path, sqlite_slashes_hint)
+from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
+                     destination_clash, fail, input_path, missing_inputs, output_paths, printable, spec_path,
+                     sqlite_slashes_hint)
 from .forward import DEFAULT_DESTINATION, _Echoing, _writes_stdout, progress_shown
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.replay.ndjson"
@@ -77,13 +78,15 @@ class ReplayCounts:
     replayed: int = 0                # events handed to the forward path
     not_replayable: int = 0          # no event (raw input, or not a record): carried to the new dead letter
     repeats: int = 0                 # same dead_letter_id, or same event for the same destination
-    not_selected: int = 0            # --reason-match / --sink, or a stored event without a dead-letter record
+    not_selected: int = 0            # --reason-match / --sink
+    not_dead_letters: int = 0        # events of a SQLite store without a dead-letter record (left alone)
     would_be_invalid: int = 0        # --dry-run only
     parts: int = 0                   # values that were parts of a record too big for one message or log entry
 
     def to_dict(self) -> dict[str, Any]:
         return {"records": self.records, "replayed": self.replayed, "not_replayable": self.not_replayable,
-                "repeats": self.repeats, "not_selected": self.not_selected, "parts": self.parts}
+                "repeats": self.repeats, "not_selected": self.not_selected,
+                "not_dead_letters": self.not_dead_letters, "parts": self.parts}
 
 
 class _ReplayItem(Item):
@@ -718,7 +721,7 @@ def _summary_doc(args: argparse.Namespace, replayer: _Replayer, forward: Forward
 def _print_ended(args: argparse.Namespace, replayer: _Replayer, forward: ForwardSummary, sink: Any, destination: str,
                  dead_letter_spec: str | None, report_to: Any, sources: list[Any], output: Any, **state: Any) -> None:
     """The summary of a run that ended early (`state`: stopped: reason, or aborted), as text or JSON."""
-    replayer.counts.not_selected += sum(getattr(s, "skipped", 0) for s in sources)
+    replayer.counts.not_dead_letters += sum(getattr(s, "skipped", 0) for s in sources)
     if args.summary == "json":
         doc = _summary_doc(args, replayer, forward, sink, destination, dead_letter_spec, output)
         print(jsonio.dumps({**doc, **state}), file=report_to)
@@ -730,7 +733,7 @@ def _report(args: argparse.Namespace, replayer: _Replayer, forward: ForwardSumma
             dead_letter_spec: str | None, stop: StopSignals, report_to: Any, sources: list[Any],
             output: Any = None) -> int:
     counts = replayer.counts
-    counts.not_selected += sum(getattr(s, "skipped", 0) for s in sources)
+    counts.not_dead_letters += sum(getattr(s, "skipped", 0) for s in sources)
     rejected_again = forward.rejected
     unmatched = replayer.unmatched_sinks()
     if args.summary == "json":
@@ -748,6 +751,11 @@ def _report(args: argparse.Namespace, replayer: _Replayer, forward: ForwardSumma
     if unmatched and stop.received is None:
         report_to.flush()
         print(printable(unmatched), file=sys.stderr)
+    if counts.not_dead_letters and not counts.records and stop.received is None:
+        report_to.flush()
+        print(f"wia-security: warning: {counted(counts.not_dead_letters, 'stored event')} read and no dead-letter "
+              "record: an event store holds dead letters only where a sink+ dead letter wrote them (is it the event "
+              "store rather than the dead letter?)", file=sys.stderr)
     if stop.received is not None:
         report_to.flush()
         print(stop.note(), file=sys.stderr)
@@ -765,6 +773,8 @@ def _counts_text(counts: ReplayCounts) -> str:
         "dead letter)",
         f"  repeats skipped  {counts.repeats:>10,}   (same dead_letter_id, or the same event for the same destination)",
         f"  not selected     {counts.not_selected:>10,}   (--reason-match / --sink)",
+        *([f"  not dead letters {counts.not_dead_letters:>10,}   (stored events without a dead-letter record: "
+           "left alone)"] if counts.not_dead_letters else []),
         *([f"  ({counts.parts:,} values read were parts of records too big for one message or log entry, joined)"]
           if counts.parts else [])])
 
