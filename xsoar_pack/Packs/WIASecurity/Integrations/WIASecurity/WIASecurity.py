@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import zipimport
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -125,6 +125,7 @@ from wia_security.attack import table as attack_table  # noqa: E402
 from wia_security.pem import PRIVATE_KEY_LABELS, blocks, private_pem_files  # noqa: E402
 from wia_security.redact import proxy_credentials  # noqa: E402
 from wia_security.severity import band  # noqa: E402
+from wia_security.start_time import epoch_millis, event_before, start_cutoff  # noqa: E402
 from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, instant, iso_micro, just_before, settle_seconds  # noqa: E402
 
 ''' CONSTANTS '''
@@ -172,15 +173,10 @@ TAXII_RESET = ("to resume, reset the instance's last run (Reset the \"last run\"
                "after=<instant>` lists what was missed without making incidents")
 #: The First fetch time parameter: how far back a new instance (or one whose last run was reset) starts reading.
 FIRST_FETCH_PARAM = "First fetch time"
-FIRST_FETCH_FORMS = ("a number of minutes, hours, days or weeks before now (3 days, 12 hours, 1 week), an RFC 3339 "
-                     "instant (2026-01-31T12:00:00Z), or empty to fetch everything the source holds")
 #: last_run key holding the first fetch's cutoff (RFC 3339, UTC) until the fetch has a position of its own in the
 #: source: fixed at the first fetch, so a first fetch that finds nothing (or a gateway walk of old events spread over
 #: several fetches) does not move it on with the clock.
 FIRST_FETCH_KEY = "first_fetch_cutoff"
-_FIRST_FETCH_RELATIVE = re.compile(r"(\d{1,7})\s*(minute|hour|day|week)s?(?:\s+ago)?", re.IGNORECASE)
-_FIRST_FETCH_INSTANT = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Most pages of Get Manifest a TAXII settle split reads (what was added in the last `settle` seconds).
 TAXII_MAX_RECENT_PAGES = 1000
 #: The characters that make markdown of text (CommonServerPython's MARKDOWN_CHARS, with < and > for raw HTML):
@@ -477,8 +473,7 @@ def kafka_start_offsets(consumer: Any, partitions: list[Any], since: datetime) -
     if not partitions:
         return {}
     from kafka.errors import KafkaError
-    # before 1970 is the beginning (negative timestamps are ListOffsets' -1 latest / -2 earliest)
-    millis = max(0, (since - _EPOCH) // timedelta(milliseconds=1))
+    millis = epoch_millis(since)
     try:
         found = consumer.offsets_for_times({tp: millis for tp in partitions})
         # a broker answers "none at or after it" with offset -1 (kafka-python: None); tansu answers offset 0 with
@@ -803,27 +798,12 @@ def settle_param(value: Any) -> float:
 
 def first_fetch_cutoff(value: Any, now: datetime | None = None) -> datetime | None:
     """The First fetch time parameter as the instant a new instance starts reading at (None: empty, everything the
-    source holds): `<n> minutes/hours/days/weeks` before `now`, or an RFC 3339 instant with its offset. The error
-    names the parameter and the forms it takes."""
-    text = "" if value is None else str(value).strip()
-    if not text:
-        return None
-    now = now or datetime.now(timezone.utc)
-    relative = _FIRST_FETCH_RELATIVE.fullmatch(text)
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2).lower()
-        try:
-            return now - timedelta(**{f"{unit}s": amount})
-        except OverflowError:
-            raise DemistoException(f"{FIRST_FETCH_PARAM} {text[:40]!r} reaches back before the year 1; use "
-                                   f"{FIRST_FETCH_FORMS}") from None
-    moment = instant(text) if _FIRST_FETCH_INSTANT.fullmatch(text) else None
-    if moment is None:
-        raise DemistoException(f"{FIRST_FETCH_PARAM} must be {FIRST_FETCH_FORMS}; not {text[:40]!r}")
-    if moment > now:
-        raise DemistoException(f"{FIRST_FETCH_PARAM} {text[:40]!r} is in the future: the first fetch would skip "
-                               f"everything until then; use {FIRST_FETCH_FORMS}")
-    return moment
+    source holds): wia_security.start_time, the parser the Splunk app's start_time shares. The error names the
+    parameter and the forms it takes."""
+    try:
+        return start_cutoff(value, now)
+    except ValueError as exc:
+        raise DemistoException(f"{FIRST_FETCH_PARAM} {exc}") from None
 
 
 def first_fetch_state(value: Any) -> dict[str, Any]:
@@ -831,12 +811,6 @@ def first_fetch_state(value: Any) -> dict[str, Any]:
     First fetch time's cutoff, or nothing (read the source from its beginning)."""
     cutoff = first_fetch_cutoff(value)
     return {FIRST_FETCH_KEY: iso_micro(cutoff)} if cutoff is not None else {}
-
-
-def event_before(event: Any, cutoff: datetime) -> bool:
-    """Whether a gateway event's timestamp is before the first fetch's cutoff (unreadable: not; validation says why)."""
-    moment = instant(event.get("timestamp")) if isinstance(event, dict) else None
-    return moment is not None and moment < cutoff
 
 
 def events_from_stix(objects: list[dict[str, Any]], stix_content: str,
