@@ -66,7 +66,8 @@ def test_scheme_describes_every_argument(built_app):
     assert {a.get("name") for a in scheme.iter("arg")} == {"source_url", "credential", "username", "verify_tls",
                                                            "stix_content", "page_size", "max_events", "retries",
                                                            "retry_backoff", "client_certificate_credential",
-                                                           "client_key_passphrase_credential", "settle"}
+                                                           "client_key_passphrase_credential", "settle",
+                                                           "start_time"}
 
 
 @pytest.mark.parametrize("params,ok,why", [

@@ -267,12 +267,18 @@ def test_every_setting_a_released_version_wrote_is_still_read(released_install):
     assert used and used <= action_spec and used <= set(action_defaults)
 
 
+#: start_time (new since 0.1.0) set on the released inputs: a released checkpoint is never moved by it (the samples
+#: happened on 2025-12-14, long before 3 days ago: read from the cutoff, none of them would be indexed).
+START_TIME = {"start_time": "3 days"}
+
+
 def test_gateway_input_resumes_from_a_released_checkpoint(released_install, splunkd, samples):
     release, app, checkpoints = released_install
     splunkd.passwords[("wia_security", "soc_gateway_token")] = "released-gateway-token"
     with GatewayFeed(token="released-gateway-token") as feed:
         feed.events.extend(samples[:6])
-        params = {**input_params(app, "wia_events://soc_gateway"), "source_url": feed.url.replace("http://", "gateway+http://")}
+        params = {**input_params(app, "wia_events://soc_gateway"), "source_url": feed.url.replace("http://", "gateway+http://"),
+                  **START_TIME}
         run = run_input(app, [], config_xml(splunkd, checkpoints, "wia_events://soc_gateway", params))
     assert run.returncode == 0, run.stderr
     assert feed.requests[0].query["after"] == ["4"]                 # the released cursor, not the feed's start
@@ -291,7 +297,7 @@ def test_taxii_input_resumes_from_a_released_checkpoint(released_install, splunk
         taxii.faults.append(Fault(200, {"more": False, "objects": objects}, path_prefix=f"{collection}objects/",
                                   headers={"X-TAXII-Date-Added-Last": "2026-01-05T10:00:00.000000Z",
                                            "Content-Type": "application/taxii+json;version=2.1"}))
-        params = {**input_params(app, "wia_events://intel_taxii"), "source_url": f"taxii+{taxii.url}{collection}"}
+        params = {**input_params(app, "wia_events://intel_taxii"), "source_url": f"taxii+{taxii.url}{collection}", **START_TIME}
         run = run_input(app, [], config_xml(splunkd, checkpoints, "wia_events://intel_taxii", params))
     assert run.returncode == 0, run.stderr
     assert taxii.requests[0].query["added_after"] == ["2026-01-05T09:59:59.999999Z"]
@@ -314,9 +320,10 @@ def test_kafka_input_resumes_from_released_partition_offsets(released_install, s
                 producer.produce(topic, key=event["id"].encode(), value=json.dumps(event).encode(), partition=partition)
         assert producer.flush(15) == 0
         del producer                      # librdkafka stops its threads when the Producer is freed
-        params = {**input_params(app, "wia_events://edr_kafka"), "source_url": f"kafka://{broker.bootstrap}/{topic}"}
+        params = {**input_params(app, "wia_events://edr_kafka"), "source_url": f"kafka://{broker.bootstrap}/{topic}", **START_TIME}
         run = run_input(app, [], config_xml(splunkd, checkpoints, "wia_events://edr_kafka", params))
     finally:
         broker.kill()
     assert run.returncode == 0, run.stderr
     assert sorted(e["event"]["id"] for e in streamed(run.stdout)) == sorted([samples[2]["id"], samples[4]["id"]]), release
+    assert "duplicates=0" in run.stderr      # read from the released offsets, not again from 0 (the ids it remembers hid that)

@@ -34,7 +34,9 @@ class Checkpoint:
         self.path = os.path.join(directory, f"wia_events_{digest}.json")
         self.position: dict[str, Any] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
-        if os.path.exists(self.path):
+        #: whether the input has a checkpoint (it has run before): start_time is read only when it has not
+        self.found = os.path.exists(self.path)
+        if self.found:
             try:
                 with open(self.path, encoding="utf-8") as fh:
                     saved = json.load(fh)

@@ -19,12 +19,13 @@ import xml.etree.ElementTree as ET
 from typing import Any, Iterator, TextIO
 from xml.sax.saxutils import escape
 
-from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, settle_seconds
+from wia_security.start_time import start_cutoff
+from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, iso_micro, settle_seconds
 
 from .checkpoint import Checkpoint, CheckpointError
 from .client_cert import secret_fragments
 from .dead_letter import dead_letter
-from .pull import SourceError, open_source
+from .pull import START_CUTOFF, SourceError, open_source
 from .redact import Redactor, carries_userinfo
 from .splunkd import Splunkd, SplunkdError
 from .tls_setting import tls_verify_problem, verify_tls
@@ -75,6 +76,11 @@ SCHEME = """<scheme>
             <arg name="settle">
                 <title>TAXII settle window (seconds)</title>
                 <description>TAXII only: objects added within this many seconds of the server's clock are left for a later run (the server may still be adding the rest of their request), 0 to 86400; 0 reads everything listed; default 60</description>
+                <required_on_create>false</required_on_create>
+            </arg>
+            <arg name="start_time">
+                <title>Start time</title>
+                <description>Where a new input (one without a checkpoint) starts: a number of minutes, hours, days or weeks before its first run (3 days, 12 hours), an RFC 3339 instant (2026-01-31T12:00:00Z), or empty (default) for everything the source holds. An existing checkpoint is never moved by it</description>
                 <required_on_create>false</required_on_create>
             </arg>
             <arg name="page_size">
@@ -189,6 +195,11 @@ def validate(params: dict[str, str]) -> str | None:
             settle_seconds(params["settle"])
         except ValueError as exc:
             return f"settle (the TAXII settle window) {exc}"
+    if params.get("start_time"):
+        try:
+            start_cutoff(params["start_time"])
+        except ValueError as exc:
+            return f"start_time {exc}"
     if params.get("retry_backoff") and not (_SECONDS.fullmatch(params["retry_backoff"])
                                             and float(params["retry_backoff"]) <= MAX_RETRY_WAIT):
         return f"retry_backoff must be seconds from 0 to {MAX_RETRY_WAIT:.0f} (e.g. 2 or 0.5), not {params['retry_backoff'][:40]!r}"
@@ -239,6 +250,14 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
                              page_size=int(params.get("page_size") or 500), stix_content=params.get("stix_content") or "wia",
                              **options)
         checkpoint = Checkpoint(checkpoint_dir, name)
+        if not checkpoint.found:
+            # a new input: start_time is read now, and only now; its cutoff stays in the position until the source
+            # has a position of its own, so it does not move on with the clock (an existing checkpoint: never read)
+            cutoff = start_cutoff(params.get("start_time"))
+            if cutoff is not None:
+                checkpoint.position = {START_CUTOFF: iso_micro(cutoff)}
+                log(f"INFO wia_events input={name}: no checkpoint yet: starting at start_time "
+                    f"{params['start_time'][:40]!r} = {iso_micro(cutoff)}")
         if hasattr(source, "checkpoint_file"):   # TAXII: named in how to reset a position stored past the clock
             source.checkpoint_file = checkpoint.path
     except (SourceError, CheckpointError) as exc:
@@ -247,7 +266,7 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
     max_events = int(params.get("max_events") or 10_000)
     retries = int(params.get("retries") or DEFAULT_RETRIES)
     backoff = float(params.get("retry_backoff") or DEFAULT_RETRY_BACKOFF)
-    counts = {"emitted": 0, "invalid": 0, "duplicates": 0, "skipped": 0, "held": 0}
+    counts = {"emitted": 0, "invalid": 0, "duplicates": 0, "skipped": 0, "held": 0, "before_start": 0}
     stdout.write("<stream>")
     try:
         failures = 0
@@ -288,6 +307,8 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
             log(f"WARNING wia_events input={name}: {warning}")
         log(f"INFO wia_events input={name} emitted={counts['emitted']} invalid={counts['invalid']} "
             f"duplicates={counts['duplicates']} skipped={counts['skipped']}"
+            # gateway events with a timestamp before start_time's cutoff, passed over on a new input's first walk
+            + (f" before_start_time={counts['before_start']}" if counts["before_start"] else "")
             + (f" held={counts['held']}{' or more' if counts.get('held_more') else ''} (TAXII objects added in the last {options['settle']:g} s of the server's clock, "
                "still settling: a later run reads them)" if counts["held"] else ""))
 
@@ -305,6 +326,7 @@ def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int
 
     bare_ids = not getattr(source, "serves_an_id_again_only_when_newer", False)
     for page in source.pages(checkpoint.position):
+        counts["before_start"] += getattr(page, "before_start", 0)
         counts["duplicates"] += getattr(page, "repeated", 0)     # left out by the source (TAXII: read at its instant)
         for reason in page.skipped:
             counts["skipped"] += 1

@@ -27,6 +27,13 @@ nothing but the vendored pure-Python core.
   with kafka-python (pure Python, vendored) on manually assigned partitions; the position is the next
   offset of every partition, so no consumer group and no broker-side commit is involved: the checkpoint
   alone says where to resume.
+
+A new input's first position may hold only START_CUTOFF, start_time's cutoff (modinput.py): each source then starts
+there, as the XSOAR pack's First fetch time does (the parsing is the core's wia_security.start_time). TAXII asks
+`added_after` just before it; Kafka starts each partition at its first message stamped at or after it; the gateway's
+feed has no time filter, so its events with a timestamp before it are passed over (counted) while the cursor walks
+the feed from "0". The key stays in the position until the source has one of its own (TAXII: a date_added; Kafka:
+the start offsets, checkpointed at once; gateway: once the walk reaches the end of the feed).
 """
 from __future__ import annotations
 
@@ -46,6 +53,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from wia_security import kafka_sasl
+from wia_security.start_time import epoch_millis, event_before
 from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, instant, iso_micro, just_before, settle_seconds
 
 from . import checkpoint as _checkpoint
@@ -69,6 +77,8 @@ MAX_ANSWER_BYTES = 256 * 1024 * 1024
 #: Most seconds one answer may take to arrive whole. The socket timeout bounds each read only: a server sending a byte
 #: every few seconds held the run, and so the input (Splunk starts no new run while one is going), for ever.
 MAX_ANSWER_SECONDS = 300.0
+#: Position key of a new input's start_time cutoff (RFC 3339 UTC), until the source has a position of its own.
+START_CUTOFF = "start_cutoff"
 
 
 class SourceError(Exception):
@@ -91,6 +101,7 @@ class Page:
     held: int = 0                                       # TAXII objects still settling, left for a later run (the walk's)
     held_more: bool = False                             # more than `held`: later pages held too, not all listed
     repeated: int = 0                                   # TAXII events read before at the position's instant, left out
+    before_start: int = 0                               # gateway events stamped before start_time's cutoff, passed over
     #: items that gave no event and that the source will not keep (a Kafka message past its retention): each with
     #: where it was, why, and its content, for the dead-letter log
     unreadable: list[dict[str, Any]] = field(default_factory=list)
@@ -202,7 +213,9 @@ class TaxiiSource(HttpSource):
         # comes again (from its first date_added) and must still be remembered to be skipped (an object can make
         # more than one event); a bigger page_size had the ids read first forgotten, indexed again every run.
         params = {"limit": str(min(self.page_size, _checkpoint.RECENT_IDS // 2))}
-        start = _step_back(after) if after else None
+        cutoff = instant(position.get(START_CUTOFF))
+        # a new input with start_time: what was added from its cutoff on (the key goes with the first date_added kept)
+        start = _step_back(after) if after else just_before(iso_micro(cutoff)) if cutoff else None
         if start:
             params["added_after"] = start
         window = SettleWindow(self.settle)
@@ -328,13 +341,24 @@ class GatewaySource(HttpSource):
 
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:
         cursor = position.get("cursor") or "0"
+        cutoff = instant(position.get(START_CUTOFF))
         while True:
             params = {"after": cursor, "limit": str(self.page_size)}
             body, _, events = self._get_object(f"{self.base.rstrip('/')}/v1/events?{urllib.parse.urlencode(params)}",
                                                "application/json", "events")
             next_cursor = body.get("next") or cursor
-            yield Page(events, {"cursor": next_cursor})
-            if not events or next_cursor == cursor:
+            end = not events or next_cursor == cursor
+            moved = {"cursor": next_cursor}
+            before_start = 0
+            if cutoff is not None:
+                # the feed has no time filter: a new input's first walk passes over what happened before start_time;
+                # once it reaches the end, later arrivals are indexed whatever their timestamp (a late batch)
+                kept = [event for event in events if not event_before(event, cutoff)]
+                before_start, events = len(events) - len(kept), kept
+                if not end:
+                    moved[START_CUTOFF] = position[START_CUTOFF]
+            yield Page(events, moved, before_start=before_start)
+            if end:
                 return
             cursor = next_cursor
 
@@ -643,6 +667,7 @@ class KafkaSource:
         except ImportError as exc:  # pragma: no cover - vendored in bin/lib
             raise SourceError(f"kafka-python is not available: {exc}", url=self._where) from None
         offsets: dict[str, int] = {str(k): int(v) for k, v in (position.get("offsets") or {}).items()}
+        cutoff = instant(position.get(START_CUTOFF))
         config = self._kafka_python_config()
         last_error = self._LastConnectionError()
         kafka_log = logging.getLogger("kafka")
@@ -659,6 +684,12 @@ class KafkaSource:
                 raise SourceError(f"topic {self.topic!r} does not exist or has no partitions", url=self._where)
             assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
             consumer.assign(assigned)
+            if cutoff is not None:
+                # a new input with start_time: each partition from its first message stamped at or after the cutoff,
+                # checkpointed at once (an empty page) whether a message is read there or not
+                offsets.update(self._start_offsets(consumer, [tp for tp in assigned if str(tp.partition) not in offsets],
+                                                   cutoff))
+                yield Page([], {"offsets": dict(offsets)})
             for tp in assigned:
                 if str(tp.partition) in offsets:
                     consumer.seek(tp, offsets[str(tp.partition)])
@@ -696,6 +727,25 @@ class KafkaSource:
         finally:
             consumer.close()
             kafka_log.removeHandler(last_error)
+
+    def _start_offsets(self, consumer: Any, partitions: list[Any], since: datetime) -> dict[str, int]:
+        """partition -> the offset of its first message whose timestamp (CreateTime, or LogAppendTime as the topic
+        sets it) is at or after `since` (Kafka ListOffsets by timestamp, brokers 0.10.1 and later), or its end offset
+        when it holds none."""
+        from kafka.errors import KafkaError
+        if not partitions:
+            return {}
+        try:
+            found = consumer.offsets_for_times({tp: epoch_millis(since) for tp in partitions})
+            # a broker answers "none at or after it" with offset -1 (kafka-python: None); tansu answers offset 0 with
+            # timestamp -1, which read as an offset would start at the beginning
+            missing = [tp for tp in partitions if found.get(tp) is None or found[tp].timestamp < 0]
+            ends = consumer.end_offsets(missing) if missing else {}
+        except KafkaError as exc:
+            raise SourceError(f"the Kafka broker could not look up the offsets of start_time's cutoff {iso_micro(since)} "
+                              f"(ListOffsets by timestamp, Kafka 0.10.1 and later): {exc}; clear start_time to read the "
+                              "topic from its beginning", url=self._where) from None
+        return {str(tp.partition): int(ends[tp] if tp in ends else found[tp].offset) for tp in partitions}
 
 
 #: The client id of the pre-flight check's requests.
