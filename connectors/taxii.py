@@ -512,6 +512,11 @@ class TaxiiSink(BatchingSink):
             # answering nonsense may still have added the objects, so retry (re-adds are duplicates).
             raise DeliveryError(f"unusable TAXII status resource: {type(exc).__name__}: {_safe(exc)}",
                                 sink=self.name, retryable=True) from None
+        except TAXIIServiceException as exc:
+            # An answer that is not TAXII (a proxy's page answered 200 while the status is polled): the objects may
+            # be added all the same, so retry, as for a status resource that makes no sense.
+            raise DeliveryError(f"unusable TAXII answer: {_safe(exc).splitlines()[0]}", sink=self.name,
+                                retryable=True) from None
         if status.get("status") != "complete":
             return [Outcome.retry(f"TAXII status {status.get('id')} still {status.get('status')} "
                                   f"after {self.status_timeout:g}s")] * len(batch.items)

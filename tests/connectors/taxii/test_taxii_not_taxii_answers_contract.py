@@ -101,3 +101,51 @@ def test_a_sink_whose_api_root_answers_without_a_content_type_is_a_config_error(
     err = capsys.readouterr().err
     assert code == 2 and "cannot read the API root: the server answered without a Content-Type" in err
     assert "Traceback" not in err                           # before: KeyError: 'content-type' out of main
+
+
+class StatusBehindAProxy(ContractServer):
+    """Add Objects answers a pending status; the first poll of the status gets a proxy's HTML page (200), later
+    ones the complete status."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_polls = self.adds = 0
+
+    def handle(self, req: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if req.path == "/api1/":
+            return 200, {"title": "api1", "versions": ["application/taxii+json;version=2.1"],
+                         "max_content_length": 1_000_000}, dict(TAXII)
+        if req.path == f"/api1/collections/{COLLECTION}/":
+            return 200, {"id": COLLECTION, "title": "t", "can_read": True, "can_write": True,
+                         "media_types": ["application/stix+json;version=2.1"]}, dict(TAXII)
+        if req.path.endswith("/objects/") and req.method == "POST":
+            self.adds += 1
+            self.added = [{"id": o["id"], "version": o["modified"]} for o in req.body["objects"]]
+            return 202, self.status("pending"), dict(TAXII)
+        if "/status/" in req.path:
+            self.status_polls += 1
+            if self.status_polls == 1:
+                return 200, b"<html>Session expired, sign in again</html>", {"Content-Type": "text/html"}
+            return 200, self.status("complete"), dict(TAXII)
+        return 404, {"title": "not found", "http_status": "404"}, dict(TAXII)
+
+    def status(self, state: str) -> dict[str, Any]:
+        done = state == "complete"
+        return {"id": "status-1", "status": state, "request_timestamp": "2025-03-01T12:00:00.000000Z",
+                "total_count": len(self.added), "success_count": len(self.added) if done else 0,
+                "successes": self.added if done else [], "failure_count": 0,
+                "pending_count": 0 if done else len(self.added), "pendings": [] if done else self.added}
+
+
+def test_a_sink_whose_status_poll_meets_a_page_that_is_not_taxii_retries_instead_of_failing():
+    from strategies import event_dicts
+
+    from wia_security.connectors.delivery import DeliveryPolicy
+    from wia_security.connectors.taxii import TaxiiSink
+    events = event_dicts(2, seed=1261, event_type="threat_intel")
+    with StatusBehindAProxy() as server:
+        with TaxiiSink(f"{server.url}/api1/collections/{COLLECTION}/", status_timeout=5,
+                       delivery=DeliveryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)) as sink:
+            report = sink.send(events).merge(sink.flush())
+    # before: both events failed for good ("unexpected error: TAXIIServiceException: ..."), dead-lettered
+    assert (report.delivered, report.failed) == (2, []) and server.adds == 2
