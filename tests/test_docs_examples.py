@@ -750,6 +750,7 @@ FOREIGN_FLAGS = {
     "--cert",                                          # openssl / kcat (connectors/kafka.md)
     "--mode",                                          # az deployment group create (cloud/azure.md)
     "--guided", "--confirm-changeset",                 # sam deploy (cloud/aws.md)
+    "--validate-arguments",                            # splunkd's modular input protocol (splunk_app.md)
 }
 
 
