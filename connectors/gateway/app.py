@@ -29,6 +29,7 @@ from .ingest import (BadEncoding, BodiesInFlight, BodyBudget, BodyReservation, B
                      TooManyValues, Verdicts, read_body, split_values, validate_items)
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import GatewayMetrics, destination_name, endpoint_of, method_of, status_class
+from .origin import RefuseCrossSite
 from .settings import GatewaySettings
 from .stream import (CHANNELS, CLOSE_GOING_AWAY, CLOSE_RATE_LIMITED, CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_REVOKED, E_INTERNAL,
                      E_INVALID_MESSAGE, E_RATE_LIMITED, E_UNAVAILABLE, PROTOCOL_VERSION, Client, FilterError, Hub,
@@ -911,8 +912,17 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
     routes.append(WebSocketRoute("/{path:path}", unknown_stream_path))     # last: only what nothing else serves
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gw
+    # added last, so it runs first after the access log: a refused cross-site request reaches no route
+    app.add_middleware(_Wrap, inner=lambda inner_app: RefuseCrossSite(inner_app, lambda path: _count_cross_site(gw, path)))
     app.add_middleware(_Wrap, inner=lambda inner_app: AccessLog(inner_app, gw.metrics))
     return app
+
+
+def _count_cross_site(gw: Gateway, path: str) -> None:
+    source = "http" if path == "/v1/events" else "stream" if path == "/v1/stream" else \
+        "hec" if path.startswith("/services/collector") else None
+    if source is not None:
+        gw.metrics.refuse(source, "cross_site")
 
 
 class _Wrap:

@@ -29,11 +29,13 @@ EVENT_REJECT_REASONS = {
     "stream": ("invalid", "store_refused"),
 }
 #: Per source, why a whole ingest request can be refused before its events are looked at, or not be taken.
-_BODY_REASONS = ("auth", "too_large", "bad_encoding", "empty", "busy", "unavailable", "client_gone", "timeout")
+_BODY_REASONS = ("auth", "too_large", "bad_encoding", "empty", "busy", "unavailable", "client_gone", "timeout",
+                 "cross_site")
 #: `stream` counts handshakes (auth, too_many_clients: beyond --max-stream-clients, not_found: a path with no stream)
 #: and `publish` messages.
 REQUEST_REFUSE_REASONS = {"http": _BODY_REASONS, "hec": _BODY_REASONS,
-                          "stream": ("auth", "too_many_clients", "timeout", "not_found", "busy", "unavailable")}
+                          "stream": ("auth", "too_many_clients", "timeout", "not_found", "busy", "unavailable",
+                                     "cross_site")}
 #: Methods used as label values; anything else is "other" (a client chooses the method).
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
 UNMATCHED = "unmatched"
