@@ -985,9 +985,11 @@ class TaxiiSource:
             log.warning("%s: the server sends no X-TAXII-Date-Added-First/-Last headers; each page is placed by the "
                         "date_added of its objects in Get Manifest (one more request a page)", self.collection.url)
             self._undated = False
-        wanted = {_key(o) for o in page.items if _well_formed(o)}
+        wanted = {_key(o) for o in page.items if _well_formed(o)}      # a malformed entry has no id to look up
+        if not wanted:
+            return page
         dates: dict[tuple[str, Any], str] = {}
-        if not self._undated and len(wanted) == len(page.items):
+        if not self._undated:
             try:
                 for chunk in _id_chunks(sorted({oid for oid, _ in wanted})):
                     for entry in self.client.manifest(self.collection, page_size=self.page_size, id=chunk, version="all"):

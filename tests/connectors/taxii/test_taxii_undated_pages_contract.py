@@ -126,3 +126,17 @@ def test_without_a_manifest_either_the_page_is_read_as_it_stands_and_the_warning
         assert "Get Manifest failed (HTTP 404)" in caplog.text and "every poll reads them again" in caplog.text
         assert len([r for r in server.calls() if r.path.endswith("/manifest/")]) == 1     # asked once, not a page
         source.close()
+
+
+def test_an_undated_page_with_a_malformed_entry_is_placed_by_its_other_objects():
+    now = datetime.now(timezone.utc)
+    with UndatedCollection() as server:
+        server.add([indicator(0), {"type": "indicator", "id": 5, "modified": "2025-03-01T00:00:00.000Z"}, indicator(1)],
+                   now - timedelta(minutes=10))
+        source = TaxiiSource(server.collection_url, settle=0, page_size=10)
+        pages = list(source.poll(Checkpoint()))
+        assert sum(len(p.rejected) for p in pages) == 1                   # the malformed entry, dead-lettered
+        checkpoint = pages[-1].checkpoint
+        assert checkpoint.added_after == stamp(now - timedelta(minutes=10))
+        assert poll(source, checkpoint)[0] == 0
+        source.close()
