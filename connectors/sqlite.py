@@ -263,24 +263,7 @@ class EventStore:
 
         `bodies[i]`, when given and not None, is the JSON text of `events[i]` as received (the
         pipeline passes the input line of an event it did not change): stored as is, not re-serialized."""
-        rows = []
-        rejected: list[Rejected] = []
-        dumps = jsonio.dumps
-        for i, e in enumerate(events):
-            try:
-                body = (bodies[i] if bodies is not None else None) or dumps(e)
-                source = e.get("source")
-                timestamp = e["timestamp"]
-                moment = _instant(timestamp)
-                rows.append((e["id"], e["type"], int(moment.timestamp() * 1000), timestamp, e["severity"],
-                             source.get("name") if isinstance(source, dict) else None, body,
-                             (moment - _EPOCH) // _US, _updated_us(e)))
-            except KeyError as exc:         # a library caller that did not validate first (the CLI does)
-                rejected.append(Rejected(f"cannot store event: it has no {exc.args[0]!r} (the store indexes id, type, "
-                                         "timestamp and severity: validate events before sending them)",
-                                         event=e, sink="sqlite"))
-            except (TypeError, ValueError, OverflowError) as exc:
-                rejected.append(Rejected(f"cannot store event: {type(exc).__name__}: {exc}", event=e, sink="sqlite"))
+        rows, _, rejected = self._rows(events, bodies)
         db = self._db
         before = db.total_changes
         db.execute("BEGIN")
@@ -292,6 +275,50 @@ class EventStore:
             raise
         inserted = db.total_changes - before
         return inserted, len(rows) - inserted, rejected
+
+    def insert_each(self, events: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Rejected]]:
+        """insert(), telling which events were stored (new ids and newer versions, in order) -> (stored, rejected);
+        the rest are duplicates. One statement per event (the gateway's stream publishes only what was stored)."""
+        rows, storable, rejected = self._rows(events, None)
+        db = self._db
+        stored = []
+        db.execute("BEGIN")
+        try:
+            for row, event in zip(rows, storable):
+                before = db.total_changes
+                db.execute(_INSERT, row)
+                if db.total_changes != before:
+                    stored.append(event)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return stored, rejected
+
+    def _rows(self, events: Sequence[dict[str, Any]], bodies: Sequence[str | None] | None
+              ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], list[Rejected]]:
+        """(rows to insert, the events they are, the events that cannot be stored with why)."""
+        rows = []
+        storable = []
+        rejected: list[Rejected] = []
+        dumps = jsonio.dumps
+        for i, e in enumerate(events):
+            try:
+                body = (bodies[i] if bodies is not None else None) or dumps(e)
+                source = e.get("source")
+                timestamp = e["timestamp"]
+                moment = _instant(timestamp)
+                rows.append((e["id"], e["type"], int(moment.timestamp() * 1000), timestamp, e["severity"],
+                             source.get("name") if isinstance(source, dict) else None, body,
+                             (moment - _EPOCH) // _US, _updated_us(e)))
+                storable.append(e)
+            except KeyError as exc:         # a library caller that did not validate first (the CLI does)
+                rejected.append(Rejected(f"cannot store event: it has no {exc.args[0]!r} (the store indexes id, type, "
+                                         "timestamp and severity: validate events before sending them)",
+                                         event=e, sink="sqlite"))
+            except (TypeError, ValueError, OverflowError) as exc:
+                rejected.append(Rejected(f"cannot store event: {type(exc).__name__}: {exc}", event=e, sink="sqlite"))
+        return rows, storable, rejected
 
     def query(self, *, types: Sequence[str] = (), since: str | None = None, until: str | None = None,
               min_severity: float | None = None, max_severity: float | None = None, source: str | None = None,
@@ -389,6 +416,17 @@ class SqliteSink(BaseSink):
             return DeliveryReport(self.name, failed=[Rejected(reason, event=e, sink=self.name, retryable=True)
                                                      for e in events])
         return DeliveryReport(self.name, inserted, duplicates, rejected)
+
+    def send_telling_stored(self, events: Sequence[dict[str, Any]]) -> tuple[DeliveryReport, list[dict[str, Any]]]:
+        """send(), and which events were stored (new ids and newer versions, in order): the rest of the delivered
+        ones are duplicates (a re-send, an older version, a repeat within the batch)."""
+        try:
+            stored, rejected = self.store.insert_each(events)
+        except sqlite3.Error as exc:
+            reason = f"cannot store in {self.store.path}: {type(exc).__name__}: {exc}"
+            return DeliveryReport(self.name, failed=[Rejected(reason, event=e, sink=self.name, retryable=True)
+                                                     for e in events]), []
+        return DeliveryReport(self.name, len(stored), len(events) - len(stored) - len(rejected), rejected), stored
 
     def close(self) -> None:
         self.store.close()

@@ -239,12 +239,15 @@ class Gateway:
             outcome = await self.dispatcher.submit(verdicts.events, verdicts.rejected)
             if outcome.not_stored:
                 _mark_not_stored(verdicts, outcome.not_stored)
-            if verdicts.events:
+            # A re-send or an older version of a stored event is not published: a subscriber tracking events by
+            # id would see a closed incident open again (the feed and a resume, read from the store, never show it).
+            fresh = [e for e in verdicts.events if id(e) not in outcome.held_already]
+            if fresh:
                 try:
-                    await self.hub.publish(verdicts.events)
+                    await self.hub.publish(fresh)
                 except Exception:  # noqa: BLE001 - the events are stored; a stream fault must not fail the request
-                    log.exception("publishing %d stored events to the stream failed", len(verdicts.events))
-                if self.taxii is not None and any(e.get("type") == "threat_intel" for e in verdicts.events):
+                    log.exception("publishing %d stored events to the stream failed", len(fresh))
+                if self.taxii is not None and any(e.get("type") == "threat_intel" for e in fresh):
                     self.taxii.mark_dirty()
         finally:
             self._ingesting -= 1

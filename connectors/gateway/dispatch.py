@@ -39,10 +39,12 @@ class _Job:
 
 @dataclass
 class Outcome:
-    """What became of one job's events: every failure (store or destination), and the store's refusals by id(event)."""
+    """What became of one job's events: every failure (store or destination), the store's refusals by id(event), and
+    the id(event)s the store already held as that version or a newer one (a re-send, an older version)."""
 
     failed: list[Rejected] = field(default_factory=list)
     not_stored: dict[int, Rejected] = field(default_factory=dict)
+    held_already: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -148,11 +150,12 @@ class Dispatcher:
         self.stats.groups += 1
         failed: dict[int, list[Rejected]] = {}
         not_stored: dict[int, Rejected] = {}
+        held_already: set[int] = set()
         refused = [r for job in jobs for r in job.rejected]
         self._dead_letter(refused, {}, "ingest")
         if self.store is not None and events:
             try:
-                report = self.store.send(events)
+                report, stored = self.store.send_telling_stored(events)
             except Exception as exc:  # noqa: BLE001 - disk full, locked database, ...
                 self.stats.store_errors += 1
                 log.error("store failed; %d events refused with 503: %s", len(events), exc)
@@ -165,6 +168,8 @@ class Dispatcher:
             self._dead_letter(report.failed, failed, "store")
             # An event the store refused is answered `rejected`, so it goes nowhere else either.
             not_stored = {id(r.event): r for r in report.failed}
+            kept = {id(e) for e in stored}
+            held_already = {id(e) for e in events if id(e) not in kept and id(e) not in not_stored}
             if not_stored:
                 events = [e for e in events if id(e) not in not_stored]
         if self.fanout is not None and events:
@@ -176,7 +181,8 @@ class Dispatcher:
             self.dead_letter.flush()
         for job in jobs:
             _resolve(job, result=Outcome([r for e in job.events for r in failed.get(id(e), ())],
-                                         {id(e): not_stored[id(e)] for e in job.events if id(e) in not_stored}))
+                                         {id(e): not_stored[id(e)] for e in job.events if id(e) in not_stored},
+                                         {id(e) for e in job.events if id(e) in held_already}))
 
     def _dead_letter(self, rejected: list[Rejected], failed: dict[int, list[Rejected]], stage: str) -> None:
         for r in rejected:
