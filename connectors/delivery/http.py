@@ -70,10 +70,12 @@ class _Session(requests.Session):
     credential_headers: frozenset[str] = frozenset()
 
     def rebuild_auth(self, prepared_request, response):  # type: ignore[override]
-        if self.credential_headers and self.should_strip_auth(response.request.url, prepared_request.url):
-            for name in [n for n in prepared_request.headers if n.lower() in self.credential_headers]:
+        # requests' own rebuild_auth strips Authorization as below, then adds ~/.netrc's credentials for the
+        # redirect's host (with trust_env), which replaced a token header even on a same-host 307: not called.
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            for name in [n for n in prepared_request.headers
+                         if n.lower() == "authorization" or n.lower() in self.credential_headers]:
                 del prepared_request.headers[name]
-        super().rebuild_auth(prepared_request, response)
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[override]
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)

@@ -4,14 +4,19 @@ Basic auth from ~/.netrc or $NETRC to any request without an auth of its own. Fo
 key is a header of its own (OTX, SOAR, QRadar) it sent a user's password beside the key."""
 from __future__ import annotations
 
-import pytest
-from servers.hec_contract import HecContractServer
-from servers.intel_http import Request
-from servers.otx_contract import OtxServer
+import sys
+from pathlib import Path
 
-from wia_security.connectors.delivery import DeliveryPolicy
-from wia_security.connectors.intel.otx import OtxSource
-from wia_security.connectors.splunk.hec import HecSink
+import pytest
+
+sys.path.append(str(Path(__file__).resolve().parents[1] / "servers"))  # otx_contract imports intel_http by name
+from servers.hec_contract import HecContractServer  # noqa: E402
+from servers.intel_http import Request  # noqa: E402
+from servers.otx_contract import OtxServer  # noqa: E402
+
+from wia_security.connectors.delivery import DeliveryPolicy  # noqa: E402
+from wia_security.connectors.intel.otx import OtxSource  # noqa: E402
+from wia_security.connectors.splunk.hec import HecSink  # noqa: E402
 
 HEC_TOKEN = "5e1c2a3b-0d4f-4e6a-9b8c-7d6e5f4a3b2c"
 OTX_KEY = "otx-netrc-test-key"
@@ -51,3 +56,45 @@ def test_contract_otx_sends_its_key_and_no_netrc_password(netrc):
     with _RecordingOtx() as server:
         list(OtxSource(OTX_KEY, base_url=server.url).poll())
     assert server.authorizations and server.authorizations == [None] * len(server.authorizations)
+
+
+def test_a_redirect_keeps_the_configured_credentials_and_adds_no_netrc_password(netrc):
+    """requests' rebuild_auth adds ~/.netrc's credentials for the redirect's host: a same-host 307 replaced
+    'Authorization: Splunk <token>' with the netrc user's Basic password (helper 125's probe). A redirect to
+    another host still drops the credentials (requests' rule, and the connectors' own key headers)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from wia_security.connectors.delivery.http import new_session
+
+    seen: dict[str, str | None] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen[self.path] = self.headers.get("Authorization")
+            if self.path == "/start":
+                self.send_response(307)
+                self.send_header("Location", "/moved")
+            elif self.path == "/elsewhere":
+                self.send_response(307)
+                self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/other-host")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        session = new_session(headers={"Authorization": f"Splunk {HEC_TOKEN}"})
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert session.get(f"{base}/start", timeout=30).status_code == 200
+        assert session.get(f"{base}/elsewhere", timeout=30).status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen["/start"] == seen["/moved"] == f"Splunk {HEC_TOKEN}"          # before: Basic from netrc on /moved
+    assert seen["/other-host"] is None                                        # localhost is another host
