@@ -281,6 +281,28 @@ def spec_path(spec: str) -> str | None:
     return None
 
 
+def dead_letter_in_destination(urls: Iterable[str], dead_letter_spec: str) -> str | None:
+    """The destination URL that writes the dead letter's file, known before either is opened: the dead-letter
+    records would be mixed into the events delivered there (and read back as events). None when none does, or
+    when both are SQLite (a store and a SQLite dead letter keep separate tables in one file)."""
+    try:
+        dead = spec_path(dead_letter_spec)
+    except WiaError:
+        return None                                  # opening it reports the bad spec
+    if not dead or dead == "-":
+        return None
+    for url in urls:
+        try:
+            path = spec_path(url)
+        except WiaError:
+            continue
+        if not path or path == "-" or (spec_path_is_sqlite(url) and spec_path_is_sqlite(dead_letter_spec)):
+            continue
+        if os.path.realpath(path) == os.path.realpath(dead) or same_file(path, dead):
+            return url
+    return None
+
+
 def clash_with_inputs(inputs: list[str], outputs: list[str]) -> tuple[str, str] | None:
     """(INPUT, output) of the first output file that is also an input."""
     for spec in inputs:

@@ -12,8 +12,8 @@ from ..pipeline import DEFAULT_BATCH_SIZE, Forwarder
 from ..progress import Progress
 from ..reader import InputSource
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
-                     described, destination_clash, fail, missing_inputs, no_events_of, noting_empty, output_paths,
-                     printable, repeated_inputs, same_file, spec_path, sqlite_hint_for)
+                     dead_letter_in_destination, described, destination_clash, fail, missing_inputs, no_events_of,
+                     noting_empty, output_paths, printable, repeated_inputs, same_file, spec_path, sqlite_hint_for)
 
 if TYPE_CHECKING:
     from .enrich import Degraded
@@ -87,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         if clash:
             return fail(f"the destination {clash[1]} is also an INPUT ({clash[0]}): it would grow while it is read")
         dead_letter_path = spec_path(dead_letter_spec)
+        mixed = dead_letter_in_destination(urls, dead_letter_spec)
+        if mixed:
+            return fail(f"the dead-letter file {dead_letter_spec} is the destination {mixed}: rejected records would "
+                        "be mixed into the delivered events (give another with --dead-letter PATH)")
         early = clash_with_inputs(args.inputs, [dead_letter_path] if dead_letter_path else [])
         if early:
             raise OutputError(f"the dead-letter file {dead_letter_spec}",

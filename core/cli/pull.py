@@ -18,7 +18,7 @@ from .. import jsonio
 from ..errors import ConfigError, WiaError
 from ..extras import missing_package
 from ..pipeline import ForwardSummary
-from .common import EXIT_CODES_HELP, StopSignals, fail
+from .common import EXIT_CODES_HELP, StopSignals, dead_letter_in_destination, fail
 from .forward import DEFAULT_DEAD_LETTER, DEFAULT_DESTINATION, _writes_stdout
 
 SCHEMES = ("kafka", "taxii", "splunk")
@@ -91,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
     if scheme == "kafka" and not args.group and not dict(parse_qsl(urlsplit(args.source).query)).get("group"):
         return fail("kafka sources need a consumer group, which keeps the position (offsets are committed per "
                     "group): add ?group=NAME to the URL or give --group NAME")
+    mixed = dead_letter_in_destination([args.destination], args.dead_letter)
+    if mixed:
+        return fail(f"the dead-letter file {args.dead_letter} is the destination {mixed}: rejected records would be "
+                    "mixed into the delivered events (give another with --dead-letter PATH)")
     from wia_security.connectors import open_sink
     from wia_security.connectors.dead_letter import DeadLetterFile
     from wia_security.connectors.delivery import open_dead_letter

@@ -27,8 +27,8 @@ from ..progress import Progress
 from ..reader import InputSource, Item
 from ..validation import Validator
 from .common import (EXIT_CODES_HELP, StopSignals, add_delivery_run_options, clash_with_inputs, counted,
-                     destination_clash, fail, input_path, missing_inputs, output_paths, printable, spec_path,
-                     sqlite_slashes_hint)
+                     dead_letter_in_destination, destination_clash, fail, input_path, missing_inputs, output_paths,
+                     printable, spec_path, sqlite_slashes_hint)
 from .forward import DEFAULT_DESTINATION, _Echoing, _writes_stdout, progress_shown
 
 DEFAULT_DEAD_LETTER = "wia-dead-letter.replay.ndjson"
@@ -610,6 +610,9 @@ def run(args: argparse.Namespace) -> int:
                 if clash:
                     close_sources()
                     return fail(f"the destination {clash[1]} is also an input ({clash[0]})")
+                if mixed := dead_letter_in_destination([d.url for d in config.destinations], dead_letter_spec):
+                    close_sources()
+                    return fail(_mixed(dead_letter_spec, mixed))
                 routes = {}
                 sink = _RoutedFanOut(config.open(), routes)
         elif args.dry_run:
@@ -619,6 +622,9 @@ def run(args: argparse.Namespace) -> int:
             if clash:
                 close_sources()
                 return fail(f"the destination {clash[1]} is also an input ({clash[0]})")
+            if mixed := dead_letter_in_destination([destination_name], dead_letter_spec):
+                close_sources()
+                return fail(_mixed(dead_letter_spec, mixed))
             sink = open_sink(destination_name)
     except (WiaError, OSError) as exc:
         close_sources()
@@ -697,6 +703,11 @@ def run(args: argparse.Namespace) -> int:
         return stop.exit_code or 130
     return _report(args, replayer, forwarder.summary, sink, destination_name, dead_letter_spec, stop, report_to,
                    sources, output)
+
+
+def _mixed(dead_letter_spec: str, destination: str) -> str:
+    return (f"the dead-letter output {dead_letter_spec} is the destination {destination}: records rejected again "
+            "would be mixed into the replayed events (give another with --dead-letter PATH)")
 
 
 def _summary_doc(args: argparse.Namespace, replayer: _Replayer, forward: ForwardSummary, sink: Any, destination: str,
