@@ -62,6 +62,20 @@ def epoch_millis(moment: datetime) -> int:
     return max(0, (moment - _EPOCH) // _MILLISECOND)
 
 
+def kafka_start_offsets(consumer: Any, partitions: list[Any], since: datetime) -> dict[str, int]:
+    """partition -> the offset of its first message whose timestamp (CreateTime, or LogAppendTime as the topic sets
+    it) is at or after `since` (Kafka ListOffsets by timestamp, brokers 0.10.1 and later), or its end offset when it
+    holds none: where a new reader starts. `consumer` is a kafka-python consumer; what it raises is the caller's."""
+    if not partitions:
+        return {}
+    found = consumer.offsets_for_times({tp: epoch_millis(since) for tp in partitions})
+    # a broker answers "none at or after it" with offset -1 (kafka-python: None); tansu answers offset 0 with
+    # timestamp -1, which read as an offset would start at the beginning
+    missing = [tp for tp in partitions if found.get(tp) is None or found[tp].timestamp < 0]
+    ends = consumer.end_offsets(missing) if missing else {}
+    return {str(tp.partition): int(ends[tp] if tp in ends else found[tp].offset) for tp in partitions}
+
+
 def _instant(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None

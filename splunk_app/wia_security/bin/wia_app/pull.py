@@ -53,7 +53,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from wia_security import kafka_sasl
-from wia_security.start_time import epoch_millis, event_before
+from wia_security.start_time import event_before, kafka_start_offsets
 from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, instant, iso_micro, just_before, settle_seconds
 
 from . import checkpoint as _checkpoint
@@ -729,23 +729,14 @@ class KafkaSource:
             kafka_log.removeHandler(last_error)
 
     def _start_offsets(self, consumer: Any, partitions: list[Any], since: datetime) -> dict[str, int]:
-        """partition -> the offset of its first message whose timestamp (CreateTime, or LogAppendTime as the topic
-        sets it) is at or after `since` (Kafka ListOffsets by timestamp, brokers 0.10.1 and later), or its end offset
-        when it holds none."""
+        """Where a new input starts reading with a start_time (wia_security.start_time.kafka_start_offsets)."""
         from kafka.errors import KafkaError
-        if not partitions:
-            return {}
         try:
-            found = consumer.offsets_for_times({tp: epoch_millis(since) for tp in partitions})
-            # a broker answers "none at or after it" with offset -1 (kafka-python: None); tansu answers offset 0 with
-            # timestamp -1, which read as an offset would start at the beginning
-            missing = [tp for tp in partitions if found.get(tp) is None or found[tp].timestamp < 0]
-            ends = consumer.end_offsets(missing) if missing else {}
+            return kafka_start_offsets(consumer, partitions, since)
         except KafkaError as exc:
             raise SourceError(f"the Kafka broker could not look up the offsets of start_time's cutoff {iso_micro(since)} "
                               f"(ListOffsets by timestamp, Kafka 0.10.1 and later): {exc}; clear start_time to read the "
                               "topic from its beginning", url=self._where) from None
-        return {str(tp.partition): int(ends[tp] if tp in ends else found[tp].offset) for tp in partitions}
 
 
 #: The client id of the pre-flight check's requests.

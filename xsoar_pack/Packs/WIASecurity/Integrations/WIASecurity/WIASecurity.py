@@ -125,7 +125,8 @@ from wia_security.attack import table as attack_table  # noqa: E402
 from wia_security.pem import PRIVATE_KEY_LABELS, blocks, private_pem_files  # noqa: E402
 from wia_security.redact import proxy_credentials  # noqa: E402
 from wia_security.severity import band  # noqa: E402
-from wia_security.start_time import epoch_millis, event_before, start_cutoff  # noqa: E402
+from wia_security.start_time import event_before, start_cutoff  # noqa: E402
+from wia_security.start_time import kafka_start_offsets as start_offsets  # noqa: E402
 from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, instant, iso_micro, just_before, settle_seconds  # noqa: E402
 
 ''' CONSTANTS '''
@@ -467,24 +468,14 @@ def kafka_connect(server: str, context: ssl.SSLContext | None = None) -> socket.
 
 
 def kafka_start_offsets(consumer: Any, partitions: list[Any], since: datetime) -> dict[str, int]:
-    """partition -> the offset of its first message whose timestamp (CreateTime, or LogAppendTime as the topic sets
-    it) is at or after `since` (Kafka ListOffsets by timestamp), or its end offset when it holds none: where a new
-    instance starts reading with a First fetch time."""
-    if not partitions:
-        return {}
+    """Where a new instance starts reading with a First fetch time (wia_security.start_time.kafka_start_offsets)."""
     from kafka.errors import KafkaError
-    millis = epoch_millis(since)
     try:
-        found = consumer.offsets_for_times({tp: millis for tp in partitions})
-        # a broker answers "none at or after it" with offset -1 (kafka-python: None); tansu answers offset 0 with
-        # timestamp -1, which read as an offset would start at the beginning
-        missing = [tp for tp in partitions if found.get(tp) is None or found[tp].timestamp < 0]
-        ends = consumer.end_offsets(missing) if missing else {}
+        return start_offsets(consumer, partitions, since)
     except KafkaError as exc:
         raise DemistoException(f"the Kafka broker could not look up the offsets of {FIRST_FETCH_PARAM} "
                                f"{iso_micro(since)} (ListOffsets by timestamp, Kafka 0.10.1 and later): {exc}; clear "
                                f"{FIRST_FETCH_PARAM} to read the topic from its beginning") from None
-    return {str(tp.partition): int(ends[tp] if tp in ends else found[tp].offset) for tp in partitions}
 
 
 def kafka_sasl_check(servers: list[str], config: dict[str, Any], unasked: list[str] | None = None) -> None:
