@@ -50,7 +50,7 @@ class OtherHost:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://localhost:{self.httpd.server_address[1]}/collect"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def keys_seen(self) -> list[str]:
         return [v for headers in self.received for v in headers.values() if KEY in v]

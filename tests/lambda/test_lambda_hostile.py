@@ -192,7 +192,7 @@ def test_a_destination_echoing_the_token_never_leaks_it(handler, samples, capsys
     arn = handler.aws.client("secretsmanager").create_secret(
         Name="wia/echo-hec", SecretString=json.dumps({"token": token}))["ARN"]
     server = ThreadingHTTPServer(("127.0.0.1", 0), EchoingHec)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         run = handler(f'[destinations.splunk]\nurl = "splunk+http://127.0.0.1:{server.server_address[1]}"\n'
                       f'token_secretsmanager = "{arn}#token"\n')

@@ -121,7 +121,7 @@ class ContractServer:
         self.httpd.daemon_threads = True
         netloc = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{netloc}:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def handle(self, req: Request, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:  # pragma: no cover
         raise NotImplementedError

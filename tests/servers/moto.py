@@ -390,7 +390,7 @@ class SecurityHubContract:
 def start_securityhub_contract(moto: MotoServer) -> SecurityHubContract:
     server = _ContractServer(("127.0.0.1", 0), _Handler)
     server.state, server.moto_url = SecurityHubState(), moto.url
-    threading.Thread(target=server.serve_forever, daemon=True, name="securityhub-contract").start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="securityhub-contract").start()
     return SecurityHubContract(server.server_address[1], server.state, server)
 
 

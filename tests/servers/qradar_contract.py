@@ -56,7 +56,7 @@ class QRadarContract:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def answer(self, path: str, headers: Any) -> tuple[int, Any, dict[str, str]]:
         parts = urlsplit(path)

@@ -57,7 +57,7 @@ class RefusingProxy:
         self._server.server_bind()
         self._server.server_activate()
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="refusing-proxy", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="refusing-proxy", daemon=True)
         self._thread.start()
 
     def url(self, userinfo: str) -> str:

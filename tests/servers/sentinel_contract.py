@@ -348,7 +348,7 @@ def start_sentinel_contract(workdir: Path) -> SentinelContract:
     identity = _Server(("127.0.0.1", 0), _Handler)
     for server in (https, identity):
         server.state = state
-        threading.Thread(target=server.serve_forever, daemon=True, name="sentinel-contract").start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="sentinel-contract").start()
     return SentinelContract(state, https.server_address[1], identity.server_address[1], str(cert),
                             [https, identity])
 

@@ -174,7 +174,7 @@ def test_secrets_never_reach_splunkd_log(built_app, splunkd, tmp_path):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         app, _ = built_app
         run = run_input(app, [], input_xml(splunkd, tmp_path, "gw", {
