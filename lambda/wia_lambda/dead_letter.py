@@ -97,12 +97,12 @@ class PartedLogDeadLetter(LogDeadLetter):
     `record_part`; joined in `part` order the `record_part`s of one write (same `dead_letter_id` and
     `failed_at`) are the record's JSON text."""
 
-    def put(self, rejected: Rejected) -> None:
+    def _log(self, record: dict[str, Any]) -> None:
+        """One record (put's, or put_record's: what the dead-letter destination refused), in parts when long."""
         from wia_security.connectors.aws.dead_letter import record_parts
 
         from .logs import scrub
 
-        record = dead_letter_record(rejected)
         text = json.dumps(record, default=str, ensure_ascii=False)
         if len(text.encode("utf-8", "surrogatepass")) <= LOG_LINE_BUDGET:
             self.logger.error("dead letter", extra={"wia_dead_letter": record})
