@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .timeutil import parse_iso
+from .timeutil import parse_iso_or_none
 
 #: The accepted forms, said in every refusal (callers put their own name for the setting before it).
 FORMS = ("a number of minutes, hours, days or weeks before now (3 days, 12 hours, 1 week), an RFC 3339 instant "
@@ -40,7 +40,7 @@ def start_cutoff(value: Any, now: datetime | None = None) -> datetime | None:
             return now - timedelta(**{f"{unit}s": amount})
         except OverflowError:
             raise ValueError(f"{text[:40]!r} reaches back before the year 1; use {FORMS}") from None
-    moment = _instant(text) if _INSTANT.fullmatch(text) else None
+    moment = parse_iso_or_none(text) if _INSTANT.fullmatch(text) else None
     if moment is None:
         raise ValueError(f"must be {FORMS}; not {text[:40]!r}")
     if moment > now:
@@ -52,7 +52,7 @@ def start_cutoff(value: Any, now: datetime | None = None) -> datetime | None:
 def event_before(event: Any, cutoff: datetime) -> bool:
     """Whether a WIA event's `timestamp` is before `cutoff` (a feed without a time filter, e.g. the gateway's, is
     walked and these are skipped). An unreadable timestamp is not before: validation says what is wrong with it."""
-    moment = _instant(event.get("timestamp")) if isinstance(event, dict) else None
+    moment = parse_iso_or_none(event.get("timestamp")) if isinstance(event, dict) else None
     return moment is not None and moment < cutoff
 
 
@@ -74,12 +74,3 @@ def kafka_start_offsets(consumer: Any, partitions: list[Any], since: datetime) -
     missing = [tp for tp in partitions if found.get(tp) is None or found[tp].timestamp < 0]
     ends = consumer.end_offsets(missing) if missing else {}
     return {str(tp.partition): int(ends[tp] if tp in ends else found[tp].offset) for tp in partitions}
-
-
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_iso(value)
-    except (ValueError, OverflowError):
-        return None

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterable
 
-from .timeutil import parse_iso
+from .timeutil import parse_iso, parse_iso_or_none
 
 #: Seconds a date_added instant must lie behind the server's clock before a poll reads its objects
 #: (a server may still be adding one request's objects); 0 reads everything listed at once.
@@ -70,14 +70,8 @@ def just_before(timestamp: str) -> str | None:
         return None
 
 
-def instant(value: Any) -> datetime | None:
-    """A date header's instant, or None when absent or not a timestamp."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_iso(value)
-    except (ValueError, OverflowError):
-        return None
+#: A date header's instant, or None when absent or not a timestamp.
+instant = parse_iso_or_none
 
 
 def server_clock(date_header: str | None, round_trip: timedelta = timedelta(0)) -> datetime | None:

@@ -35,6 +35,17 @@ def parse_iso(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def parse_iso_or_none(value: object) -> datetime | None:
+    """parse_iso's instant, or None when `value` is absent, not a string, or no timestamp (a header, a stored
+    position, an event's field read without failing on it)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_iso(value)
+    except (ValueError, OverflowError):
+        return None
+
+
 def to_epoch_ms(value: str) -> int:
     """Epoch milliseconds, floored, in exact integer arithmetic (`timestamp() * 1000` is a float product
     that lands one below for about a fifth of instants before 1970 or with microseconds)."""
