@@ -39,12 +39,16 @@ HEALTH_PATHS = ("/services/collector/health", "/services/collector/health/1.0")
 CHANNEL_HEADER = "x-splunk-request-channel"
 #: Channels whose ackIds are remembered (least recently used beyond this are forgotten).
 MAX_ACK_CHANNELS = 10_000
+#: Longest channel name taken. Splunk's channels are GUIDs (36 characters); unbounded names let a token holder keep
+#: MAX_ACK_CHANNELS names of up to a request line's size each (~160 MB).
+MAX_CHANNEL_CHARS = 128
 
 #: HEC code -> (HTTP status, text), from Splunk's status-code table.
 CODES: dict[int, tuple[int, str]] = {
     0: (200, "Success"), 2: (401, "Token is required"), 3: (401, "Invalid authorization"),
     4: (403, "Invalid token"), 5: (400, "No data"), 6: (400, "Invalid data format"),
     8: (500, "Internal server error"), 9: (503, "Server is busy"), 10: (400, "Data channel is missing"),
+    11: (400, "Invalid data channel"), 16: (400, "Query string authorization is not enabled"),
     12: (400, "Event field is required"), 13: (400, "Event field cannot be blank"), 17: (200, "HEC is healthy"),
     18: (503, "HEC is unhealthy, queues are full"),
 }
@@ -99,7 +103,11 @@ def _check_auth(request: Request) -> JSONResponse | None:
     gw = request.app.state.gateway
     header = request.headers.get("authorization")
     if not header:
-        return None if gw.tokens.allow_anonymous else reply(2)
+        if gw.tokens.allow_anonymous:
+            return None
+        # a token in ?token= (Splunk's query-string authorization, off unless a token enables it) is never taken:
+        # it ends up in proxy and access logs; said as Splunk says it, not as a missing token
+        return reply(16 if "token" in request.query_params else 2)
     scheme, token = credential(header, ("splunk", "bearer", "basic"))
     if token is None:
         return None if gw.tokens.allow_anonymous else reply(3)
@@ -108,6 +116,15 @@ def _check_auth(request: Request) -> JSONResponse | None:
 
 def _channel(request: Request) -> str | None:
     return request.headers.get(CHANNEL_HEADER) or request.query_params.get("channel")
+
+
+def _bad_channel(request: Request) -> JSONResponse | None:
+    """HEC code 11 for a channel longer than MAX_CHANNEL_CHARS or holding a control character, before the body."""
+    channel = _channel(request)
+    if channel and (len(channel) > MAX_CHANNEL_CHARS or any(c < " " or c == "\x7f" for c in channel)):
+        request.app.state.gateway.metrics.refuse("hec", "bad_channel")
+        return reply(11)
+    return None
 
 
 async def _body(request: Request, gw: Any, reservation: BodyReservation) -> bytes | Response:
@@ -134,7 +151,7 @@ async def _body(request: Request, gw: Any, reservation: BodyReservation) -> byte
 
 async def collector(request: Request) -> Response:
     gw = request.app.state.gateway
-    denied = _auth(request)
+    denied = _auth(request) or _bad_channel(request)
     if denied is not None:
         return denied
     reservation = gw.body_budget.reservation()
@@ -240,7 +257,7 @@ def unwrap(body: bytes, where: str, limit: int | None = None) -> tuple[list[Item
 
 async def ack(request: Request) -> Response:
     gw = request.app.state.gateway
-    denied = _auth(request)
+    denied = _auth(request) or _bad_channel(request)
     if denied is not None:
         return denied
     channel = _channel(request)
