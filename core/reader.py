@@ -6,7 +6,9 @@ out of the stream one at a time, top-level arrays element by element, and a line
 LONG_LINE_BYTES (a whole array written on one line) is read in pieces rather than whole.
 
 The format is told from the first value: when the first non-blank line is one whole JSON value,
-the file is NDJSON and every line stands alone (a bad line is one error, the next line goes on).
+the file is NDJSON and every line stands alone (a bad line is one error, the next line goes on),
+until a line that is a lone `{` or `[` (no NDJSON line is): a pretty-printed value starts there, and
+reading goes on by bracket depth.
 Otherwise values are delimited by bracket depth, which works across line breaks; if a whole
 object then shows up on one line at column 0 while a value is still open, the file was NDJSON
 after all (its first lines were broken): the lines of the open value are read again one by one (an
@@ -462,6 +464,11 @@ def _ndjson(lines: Iterator["bytes | _LongLine"], name: str, lineno: int) -> Ite
         except ParseError as exc:
             if not raw.strip():
                 continue
+            if raw.strip() in (b"{", b"["):
+                # No NDJSON line is a lone bracket: a pretty-printed value starts here (`cat a.ndjson b.json`).
+                # Read on by bracket depth, which goes back to lines if a one-line object shows up inside it.
+                yield from _documents(raw, lines, name, lineno)
+                return
             exc.source, exc.line = name, lineno
             exc.args = (exc._describe(),)
             yield Item(name, lineno, error=exc, raw=raw.rstrip(b"\r\n"))
