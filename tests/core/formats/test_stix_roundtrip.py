@@ -98,11 +98,16 @@ def test_plain_stix_survival_list_is_exact() -> None:
     assert surviving(pairs) == SURVIVES
 
 
-def _sco(file: dict) -> tuple:
-    """What a file SCO's deterministic id is made of: its name and its first hash of MD5, SHA-1, SHA-256."""
-    hashes = file.get("hash") or {}
+def _sco(file: dict, *, hashed: bool = True) -> tuple:
+    """What a file SCO's deterministic id is made of, as the writer builds it: its name (else the path's last
+    part), its directory, and its first hash of MD5, SHA-1, SHA-256 (a parent process's image has none)."""
+    path = file.get("path") or ""
+    cut = max(path.rfind("\\"), path.rfind("/"))
+    directory = (path[:cut] or path[0]) if path and cut >= 0 else None
+    name = file.get("name") or (path[cut + 1:] if path else None) or None
+    hashes = (file.get("hash") or {}) if hashed else {}
     algo = next((a for a in ("md5", "sha1", "sha256") if hashes.get(a)), None)
-    return file.get("name"), algo, hashes.get(algo)
+    return name, directory, algo, hashes.get(algo)
 
 
 @SLOW
@@ -116,13 +121,15 @@ def test_plain_stix_parses_to_valid_wia_keeping_the_listed_fields(event: dict) -
     present, survived = survivors(event, back)
     expected = present & SURVIVES[event["type"]]
     d = event["data"]
-    if event["type"] == "endpoint_event" and "file" in d and "process" in d and _sco(d["file"]) == _sco(d["process"]):
-        # The same file twice has one deterministic SCO id (name + one hash, MD5 first: section 2.9):
-        # it is the process image and comes back once.
+    images = [_sco(d["process"]), _sco(d["process"].get("parent") or {}, hashed=False)] if "process" in d else []
+    if event["type"] == "endpoint_event" and "file" in d and _sco(d["file"]) in images:
+        # The same file twice has one deterministic SCO id (name, directory, one hash, MD5 first: section 2.9):
+        # it is the image of the process or of its parent, and comes back once, as that.
         expected = {p for p in expected if not p.startswith("data.file.")}
     if event["type"] == "endpoint_event" and "file" in d and not (
-            d["file"].get("name") or d["file"].get("path") or any((d["file"].get("hash") or {}).values())):
-        # A STIX 2.1 file object needs a name or hashes (section 6.7): a file with neither cannot be expressed.
+            _sco(d["file"])[0] or any((d["file"].get("hash") or {}).values())):
+        # A STIX 2.1 file object needs a name or hashes (section 6.7): a file with neither (a path such as "/"
+        # names a directory, no file) cannot be expressed.
         expected = {p for p in expected if not p.startswith("data.file.")}
     assert expected <= survived
 
