@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 # gRPC (the SCC tests' client) installs fork handlers; a test that starts `wia-security` with subprocess
@@ -49,10 +50,26 @@ def _forget_secrets():
     forget_all()
 
 
+# The CLI's default outputs land in the working directory (the repository root under `make test`): a test that
+# runs a command without naming them leaves files in the checkout, and every later run appends to them.
+_DEFAULT_OUTPUTS = ("wia-dead-letter.ndjson", "wia-events.db")
+_SESSION_START = time.time()
+
+
+def _default_outputs_written() -> list[Path]:
+    return [p for p in map(Path, _DEFAULT_OUTPUTS) if p.exists() and p.stat().st_mtime >= _SESSION_START - 1]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """`make test` sets WIA_NO_SKIPS=1: there, every extra is installed, so a skipped test means a broken
-    install or a missing feature, and the run fails instead of passing quietly."""
+    install or a missing feature, and the run fails instead of passing quietly. A run whose tests wrote the
+    CLI's default outputs into the working directory fails too."""
     import os
+    written = _default_outputs_written()
+    if written:
+        terminalreporter.write_line(f"tests wrote {', '.join(map(str, written))} in {Path.cwd()}: give the command "
+                                    "a path under tmp_path (or monkeypatch.chdir(tmp_path))", red=True)
+        terminalreporter._session.exitstatus = 1
     skipped = terminalreporter.stats.get("skipped", [])
     if os.environ.get("WIA_NO_SKIPS") == "1" and skipped:
         terminalreporter.write_line(f"WIA_NO_SKIPS: {len(skipped)} tests were skipped; every test must run here:",

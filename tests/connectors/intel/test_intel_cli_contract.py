@@ -18,6 +18,7 @@ def test_enrich_command(tmp_path, monkeypatch, capsys):
     event = AlertBuilder().title("x").indicator("file_hash_sha256", SHA256).build().to_dict()
     src = tmp_path / "in.ndjson"
     src.write_text(json.dumps(event) + "\n{broken\n")
+    monkeypatch.chdir(tmp_path)                            # the default dead-letter file goes to the working directory
     with VirusTotalServer(api_key="k") as vt:
         vt.add_file(SHA256, last_analysis_stats={"malicious": 3, "undetected": 57})
         monkeypatch.setenv("VT_API_KEY", "k")
@@ -27,6 +28,8 @@ def test_enrich_command(tmp_path, monkeypatch, capsys):
     [enriched] = [json.loads(line) for line in out.splitlines()]
     assert enriched["meta"]["custom"]["enrichment"]["virustotal"]["indicators"][0]["detection_ratio"] == "3/60"
     assert "1 VirusTotal request," in err
+    [dead] = [json.loads(line) for line in (tmp_path / "wia-dead-letter.ndjson").read_text().splitlines()]
+    assert dead["where"] == f"{src}:2" and dead["raw"] == "{broken"
     monkeypatch.delenv("VT_API_KEY")
     assert main(["enrich", str(src)]) == 2 and "$VT_API_KEY" in capsys.readouterr().err
 
