@@ -8,15 +8,17 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REF = ROOT.parent / "shared" / "reference" / "attack"
 
 
-def main(ref: Path = DEFAULT_REF) -> None:
-    tactics = json.loads((ref / "enterprise-tactics.json").read_text())
-    techniques = json.loads((ref / "enterprise-techniques.json").read_text())
-    table = {
+def build_table(ref: Path) -> dict[str, Any]:
+    """The table as written to enterprise-attack.json (tests/core/test_attack_reference.py rebuilds it)."""
+    tactics = json.loads((ref / "enterprise-tactics.json").read_text("utf-8"))
+    techniques = json.loads((ref / "enterprise-techniques.json").read_text("utf-8"))
+    return {
         "attack_version": "18.1",
         "domain": "enterprise-attack",
         "source": "mitre/cti 421deacb77191b38bdd1bf63268954e93da91365",
@@ -31,6 +33,10 @@ def main(ref: Path = DEFAULT_REF) -> None:
             for t in sorted(techniques, key=lambda t: t["id"])
         ],
     }
+
+
+def main(ref: Path = DEFAULT_REF) -> None:
+    table = build_table(ref)
     out = ROOT / "core" / "attack"
     (out / "enterprise-attack.json").write_text(json.dumps(table, separators=(",", ":")) + "\n")
     shutil.copy(ref / "LICENSE.txt", out / "LICENSE.txt")
