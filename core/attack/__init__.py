@@ -73,20 +73,35 @@ class AttackTable:
     def __iter__(self) -> Iterator[Technique]:
         return iter(self._techniques.values())
 
+    # Lookups read keys in any case and with blanks around them (ids pasted from a report or a CSV
+    # cell), as the builders and the CLI do; what they return is spelled as ATT&CK spells it.
+
     def technique(self, technique_id: str) -> Technique | None:
-        """A technique or sub-technique by id (T1059, T1059.001), revoked ones included."""
-        return self._techniques.get(technique_id.upper()) if isinstance(technique_id, str) else None
+        """A technique or sub-technique by id (T1059, t1059.001, " T1059.001 "), revoked ones included."""
+        return self._techniques.get(technique_id.strip().upper()) if isinstance(technique_id, str) else None
 
     def tactic(self, key: str) -> Tactic | None:
-        """A tactic by id (TA0002), shortname (execution) or name (Execution, any case)."""
+        """A tactic by id (TA0002), shortname (execution) or name (Execution), in any case."""
         if not isinstance(key, str):
             return None
+        key = key.strip()
         return self._tactics.get(key) or self._tactics.get(key.upper()) or self._tactics.get(key.casefold())
 
     def techniques_named(self, name: str) -> list[Technique]:
-        """Techniques whose name is `name` (case-insensitive); active ones first."""
-        found = self._by_name.get(name.casefold(), [])
-        return sorted(found, key=lambda t: (t.status != "active", t.id))
+        """Techniques whose name is `name` (case-insensitive); active ones first.
+
+        Sub-technique names repeat under several parents ("Cloud Accounts" is T1078.004, T1585.003 and
+        T1586.003); ATT&CK's own "Parent: Sub" spelling ("Valid Accounts: Cloud Accounts") names one.
+        """
+        if not isinstance(name, str):
+            return []
+        key = name.strip().casefold()
+        found = self._by_name.get(key)
+        if found is None and ":" in key:
+            parent_name, _, sub_name = key.partition(":")
+            parents = {p.id for p in self._by_name.get(parent_name.strip(), ())}
+            found = [x for x in self._by_name.get(sub_name.strip(), ()) if x.parent_id in parents]
+        return sorted(found or (), key=lambda t: (t.status != "active", t.id))
 
     def techniques_in(self, tactic_key: str, *, include_inactive: bool = False) -> list[Technique]:
         """Techniques and sub-techniques that belong to a tactic, sorted by id."""
@@ -97,21 +112,25 @@ class AttackTable:
                 if tactic.id in t.tactic_ids and (include_inactive or t.status == "active")]
 
     def subtechniques(self, parent_id: str) -> list[Technique]:
-        prefix = parent_id.upper() + "."
-        return [t for t in self._techniques.values() if t.id.startswith(prefix)]
+        """The sub-techniques of a technique, revoked and deprecated ones included, sorted by id."""
+        prefix = parent_id.strip().upper() + "." if isinstance(parent_id, str) else None
+        return [t for t in self._techniques.values() if prefix and t.id.startswith(prefix)]
 
     def replacement(self, technique_id: str) -> Technique | None:
-        """Follows revoked-by links to the technique that replaces a revoked one (None if active)."""
+        """Follows revoked-by links to the technique that replaces a revoked one (None unless revoked)."""
         tech = self.technique(technique_id)
+        if tech is None or tech.status != "revoked":
+            return None
         seen: set[str] = set()
         while tech is not None and tech.status == "revoked" and tech.revoked_by and tech.id not in seen:
             seen.add(tech.id)
             tech = self.technique(tech.revoked_by)
-        return tech if tech is not None and tech.id != technique_id.upper() else None
+        return tech if tech is not None and tech.status != "revoked" else None
 
-    def in_tactic(self, technique_id: str, tactic_id: str) -> bool:
-        tech = self.technique(technique_id)
-        return tech is not None and tactic_id in tech.tactic_ids
+    def in_tactic(self, technique_id: str, tactic: str) -> bool:
+        """Whether a technique belongs to a tactic given by id, shortname or name."""
+        tech, tac = self.technique(technique_id), self.tactic(tactic)
+        return tech is not None and tac is not None and tac.id in tech.tactic_ids
 
 
 @lru_cache(maxsize=1)

@@ -57,3 +57,32 @@ def test_license_and_copyright_ship_with_the_data():
     assert "The MITRE Corporation" in files.joinpath("LICENSE.txt").read_text()
     assert "© 2025 The MITRE Corporation" in files.joinpath("NOTICE.md").read_text()
     assert table().copyright.startswith("© 2025 The MITRE Corporation")
+
+
+def test_lookups_ignore_blanks_around_keys_as_the_builders_and_cli_do():
+    # a library caller with ids from a report or a CSV cell got None: " T1059.001" read as unknown
+    t = table()
+    assert t.technique(" T1059.001 ").id == t.technique("\tt1059.001\n").id == "T1059.001"
+    assert t.tactic(" execution ").id == t.tactic(" TA0002").id == "TA0002"
+    assert [x.id for x in t.techniques_named(" PowerShell ")] == ["T1059.001", "T1086"]
+    assert {x.id for x in t.subtechniques(" t1110 ")} == {"T1110.001", "T1110.002", "T1110.003", "T1110.004"}
+    assert t.replacement(" t1086 ").id == "T1059.001"
+    assert t.replacement(" T1059 ") is None and t.replacement("T1026") is None   # active, deprecated
+    assert t.technique(None) is None and t.techniques_named(None) == [] and t.subtechniques(None) == []
+
+
+def test_in_tactic_takes_a_tactic_as_every_other_lookup_does():
+    # in_tactic("T1078", "privilege-escalation") was False: only an exact TA id was compared
+    t = table()
+    for key in ("TA0004", "ta0004", "privilege-escalation", "Privilege Escalation", " TA0004 "):
+        assert t.in_tactic("T1078", key), key
+    assert not t.in_tactic("T1078", "execution") and not t.in_tactic("T1078", "no-such-tactic")
+    assert not t.in_tactic("T9999", "TA0004")
+
+
+def test_a_sub_technique_by_attacks_parent_colon_sub_name():
+    t = table()
+    assert [x.id for x in t.techniques_named("Cloud Accounts")] == ["T1078.004", "T1585.003", "T1586.003"]
+    assert [x.id for x in t.techniques_named("Valid Accounts: Cloud Accounts")] == ["T1078.004"]
+    assert [x.id for x in t.techniques_named("compromise accounts:cloud accounts")] == ["T1586.003"]
+    assert t.techniques_named("Valid Accounts: PowerShell") == []
