@@ -144,7 +144,9 @@ def enrich(event: Any) -> Any:
     """Fills missing `mitre.*_name` fields (and a missing tactic when the technique has one tactic).
 
     Works on an Event or a plain dict; returns what it was given. Names already present are kept
-    (a mismatch is a validation warning, not something to overwrite silently).
+    (a mismatch is a validation warning, not something to overwrite silently). Ids it recognizes are
+    written as the schema wants them: a tactic given by shortname or name ("privilege-escalation",
+    "Execution") becomes its id (TA0004, TA0002), and " t1059.001" becomes "T1059.001".
     """
     mitre = event.get("mitre") if isinstance(event, dict) else getattr(event, "mitre", None)
     if mitre is None:
@@ -164,8 +166,15 @@ _MITRE_KEYS = ("tactic", "tactic_name", "technique", "technique_name", "sub_tech
 
 def _enrich_mapping(mitre: MutableMapping[str, Any]) -> None:
     t = table()
-    technique = t.technique(mitre.get("technique", "")) if isinstance(mitre.get("technique"), str) else None
-    sub = t.technique(mitre.get("sub_technique", "")) if isinstance(mitre.get("sub_technique"), str) else None
+    technique, sub = t.technique(mitre.get("technique")), t.technique(mitre.get("sub_technique"))
+    # The schema takes ids only as ATT&CK spells them (^TA\d{4}$, ^T\d{4}...): naming a recognized
+    # tactic while leaving "execution" in place gave an event that fails validation at /mitre/tactic.
+    if technique is not None:
+        mitre["technique"] = technique.id
+    if sub is not None:
+        mitre["sub_technique"] = sub.id
+    if (given := t.tactic(mitre.get("tactic"))) is not None:
+        mitre["tactic"] = given.id
     if technique and "technique_name" not in mitre:
         mitre["technique_name"] = technique.name
     if sub and "sub_technique_name" not in mitre:

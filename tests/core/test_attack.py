@@ -86,3 +86,32 @@ def test_a_sub_technique_by_attacks_parent_colon_sub_name():
     assert [x.id for x in t.techniques_named("Valid Accounts: Cloud Accounts")] == ["T1078.004"]
     assert [x.id for x in t.techniques_named("compromise accounts:cloud accounts")] == ["T1586.003"]
     assert t.techniques_named("Valid Accounts: PowerShell") == []
+
+
+def test_enrich_writes_a_recognized_tactic_or_technique_as_its_id():
+    # enrich named the tactic of {"tactic": "privilege-escalation"} yet left the shortname, so the
+    # enriched event failed validation at /mitre/tactic (^TA\d{4}$); " t1078.004" likewise
+    from wia_security import AlertBuilder, validate_event
+
+    event = AlertBuilder().title("x").build().to_dict()
+    event["mitre"] = {"tactic": "privilege-escalation", "technique": "t1078", "sub_technique": " T1078.004"}
+    enrich(event)
+    assert event["mitre"] == {"tactic": "TA0004", "technique": "T1078", "sub_technique": "T1078.004",
+                              "technique_name": "Valid Accounts", "sub_technique_name": "Cloud Accounts",
+                              "tactic_name": "Privilege Escalation"}
+    result = validate_event(event)
+    assert result.valid and result.warnings == [], (result.errors, result.warnings)
+    for given in ("Execution", "execution", "ta0002", "TA0002"):
+        assert enrich({"mitre": {"tactic": given}})["mitre"] == {"tactic": "TA0002", "tactic_name": "Execution"}
+    # what it does not know stays as given, for the validator to name
+    assert enrich({"mitre": {"tactic": "TA9999", "technique": "T0817"}})["mitre"] == {"tactic": "TA9999",
+                                                                                     "technique": "T0817"}
+
+
+def test_enrich_writes_ids_back_on_a_model_event():
+    from wia_security import Event
+
+    event = Event.from_dict({"type": "alert", "mitre": {"tactic": "defense-evasion", "technique": "t1027"}})
+    enrich(event)
+    assert (event.mitre.tactic, event.mitre.technique, event.mitre.technique_name, event.mitre.tactic_name) == \
+        ("TA0005", "T1027", "Obfuscated Files or Information", "Defense Evasion")
