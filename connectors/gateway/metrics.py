@@ -36,6 +36,10 @@ _BODY_REASONS = ("auth", "too_large", "bad_encoding", "empty", "busy", "unavaila
 REQUEST_REFUSE_REASONS = {"http": _BODY_REASONS, "hec": (*_BODY_REASONS, "bad_channel"),
                           "stream": ("auth", "too_many_clients", "timeout", "not_found", "busy", "unavailable",
                                      "cross_site")}
+#: Why a request head was refused before any route saw it (server._HttpProtocol): a request line over
+#: MAX_REQUEST_LINE_BYTES (414), a head over MAX_REQUEST_HEAD_BYTES (431), one h11 cannot parse (400), one that did
+#: not arrive within REQUEST_HEAD_TIMEOUT_SECONDS (closed without an answer).
+HEAD_REFUSE_REASONS = ("uri_too_long", "headers_too_large", "malformed", "timeout")
 #: Methods used as label values; anything else is "other" (a client chooses the method).
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
 UNMATCHED = "unmatched"
@@ -54,6 +58,7 @@ class GatewayMetrics:
                                                     for r in reasons})
         self.requests_refused = collections.Counter({(s, r): 0 for s, reasons in REQUEST_REFUSE_REASONS.items()
                                                      for r in reasons})
+        self.heads_refused = collections.Counter({r: 0 for r in HEAD_REFUSE_REASONS})
         self.stream_connections = 0
         self.stream_token_revoked = 0            # stream connections closed with 4001
         self.stream_ping_timeouts = 0            # stream connections closed with 1011: no pong in time
@@ -176,6 +181,10 @@ def render(gw: Any) -> str:
     out.family("wia_gateway_requests_refused_total", "counter",
                "Ingest requests refused as a whole (their events were not counted), by ingest source and reason.",
                [({"source": k[0], "reason": k[1]}, v) for k, v in sorted(m.requests_refused.items())])
+    out.family("wia_gateway_http_request_heads_refused_total", "counter",
+               "Requests refused before any route saw them, by reason: uri_too_long (414), headers_too_large (431), "
+               "malformed (400), timeout (closed: the head did not arrive in time).",
+               [({"reason": r}, v) for r, v in sorted(m.heads_refused.items())])
 
     out.family("wia_gateway_request_body_bytes_in_flight", "gauge",
                "Bytes of ingest request bodies held now (arriving, validated, waiting for delivery).",

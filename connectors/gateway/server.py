@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import socket
 import struct
@@ -43,8 +44,20 @@ CLOSE_STALL_SECONDS = 5.0
 #: Seconds a connection has to send a whole request head (the request line and headers): uvicorn waits for
 #: ever, so peers that open connections and send half a request (or nothing) were held without limit.
 REQUEST_HEAD_TIMEOUT_SECONDS = 10.0
-#: The request line is at most this long (h11 refuses longer heads anyway); what follows is not looked at.
-MAX_REQUEST_LINE_BYTES = 8192
+#: The request line (method, target, version) is at most this long: 414 URI Too Long beyond.
+MAX_REQUEST_LINE_BYTES = 16 * 1024
+#: The request head (the request line and every header) is at most this long: 431 Request Header Fields Too Large
+#: beyond. h11 alone (uvicorn's `h11_max_incomplete_event_size`, 16 KiB) looks only at a head that is still
+#: incomplete after a read, so whether a head passed depended on how the network cut it (on loopback, up to a read
+#: of 256 KiB passed whole), and what it refused was a 400 written just before a close that left the rest of the
+#: head unread: the kernel then resets the connection, and the client saw a reset instead of the answer.
+MAX_REQUEST_HEAD_BYTES = 64 * 1024
+#: Seconds a connection whose request head was refused is read (and what arrives dropped) after the answer, so the
+#: client can finish sending and read it: a close with unread data in the socket is a reset, and the client's
+#: kernel discards the answer it has not read yet. It is closed at the peer's FIN, or after this.
+REFUSED_LINGER_SECONDS = 5.0
+#: The end of a request head as h11 finds it (a blank line, CRLF or bare LF).
+_HEAD_END = re.compile(rb"\n\r?\n")
 STREAM_PATH = "/v1/stream"
 
 if sys.platform.startswith("linux"):
@@ -191,8 +204,12 @@ class _WebSocketProtocol(_BoundedClose, WebSocketsSansIOProtocol):
 
 
 class _HttpProtocol(_BoundedClose, H11Protocol):
-    """uvicorn's h11 protocol, plus two bounds on request heads still arriving:
+    """uvicorn's h11 protocol, plus bounds on request heads still arriving:
 
+    - a request line over MAX_REQUEST_LINE_BYTES is answered 414 and a head over MAX_REQUEST_HEAD_BYTES 431, however
+      the network cut it; a head h11 cannot parse is answered 400 with the gateway's JSON error. Each is counted
+      (`wia_gateway_http_request_heads_refused_total`) and the connection is read for REFUSED_LINGER_SECONDS more,
+      so the client finishes sending and gets the answer instead of a reset;
     - every request head must arrive within REQUEST_HEAD_TIMEOUT_SECONDS, or the connection is closed;
     - a stream handshake (`GET /v1/stream`) counts in `Gateway.handshakes` from its request line until its
       head is complete: one that starts while open streams plus such handshakes reach --max-stream-clients
@@ -208,11 +225,14 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
         self._line_read = False
         self._handshake = False                  # counted in gateway.handshakes
         self._head_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None
+        self._refused = False                    # answered and lingering: what arrives is dropped
         self._start_head()
         self._arm_head_timer()                   # a peer that sends nothing at all
 
     def _start_head(self) -> None:
         self._in_head, self._line, self._line_read = True, b"", False
+        self._head_seen, self._head_tail, self._head_whole = 0, b"", False
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
@@ -228,11 +248,15 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
             self.gateway.handshakes -= 1
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return                               # lingering after a refused head: read and dropped
         if not self._in_head and self.conn.their_state is h11.IDLE:
             self._start_head()                   # the next request on a kept-alive connection
         if self._in_head and not self._line_read:
             self._line += data[:MAX_REQUEST_LINE_BYTES + 1 - len(self._line)]
             self._line_read = b"\n" in self._line or len(self._line) > MAX_REQUEST_LINE_BYTES
+        if self._in_head and not self._head_whole and self._head_too_large(data):
+            return
         super().data_received(data)
         if not self._in_head:
             return
@@ -250,8 +274,41 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
             # peers that never finish theirs cannot keep out an authenticated client whose handshake is complete.
             self._take_place()
 
+    def _head_too_large(self, data: bytes) -> bool:
+        """Measures the head with `data` (before h11 sees it); answers 414 or 431 and returns True when it is too long."""
+        # The blank line that ends the head may straddle two reads: the last two bytes of the previous one are kept.
+        found = _HEAD_END.search(self._head_tail + data[:2])
+        end = found.end() - len(self._head_tail) if found else -1
+        if found is None:
+            found = _HEAD_END.search(data)
+            end = found.end() if found else -1
+        size = self._head_seen + (end if end >= 0 else len(data))
+        self._head_whole = end >= 0
+        self._head_seen, self._head_tail = size, (self._head_tail + data)[-2:]
+        if b"\n" not in self._line and len(self._line) > MAX_REQUEST_LINE_BYTES:
+            self._refuse_head("uri_too_long", 414, f"the request line is longer than {MAX_REQUEST_LINE_BYTES} bytes")
+        elif size > MAX_REQUEST_HEAD_BYTES:
+            self._refuse_head("headers_too_large", 431, "the request line and headers are longer than "
+                              f"{MAX_REQUEST_HEAD_BYTES} bytes")
+        else:
+            return False
+        return True
+
+    def _refuse_head(self, reason: str, status: int, message: str) -> None:
+        self.gateway.metrics.heads_refused[reason] += 1
+        self._refuse(error(status, "E1001", message))
+
+    def send_400_response(self, msg: str) -> None:
+        """h11 could not parse the head: the gateway's JSON error (uvicorn's was text/plain, then a close that left
+        the rest of the request unread: a reset)."""
+        self._refuse_head("malformed", 400, "malformed HTTP request: the request line or a header is not valid "
+                          "HTTP/1.1")
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._end_head()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
         super().connection_lost(exc)
 
     @staticmethod
@@ -276,17 +333,23 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
                            {"Retry-After": str(stream_limits.STREAM_FULL_RETRY_AFTER_SECONDS)}))
 
     def _refuse(self, response: Any) -> None:
-        """Writes `response` as a whole HTTP/1.1 answer (its head may still be arriving) and closes."""
+        """Writes `response` as a whole HTTP/1.1 answer (its head may still be arriving), then closes once the peer
+        has closed its side or after REFUSED_LINGER_SECONDS, reading and dropping what it still sends meanwhile."""
         head = [b"HTTP/1.1 %d %s\r\n" % (response.status_code, HTTPStatus(response.status_code).phrase.encode())]
         headers = [(k, v) for k, v in response.raw_headers if k.lower() != b"connection"] + [(b"connection", b"close")]
         head += [k + b": " + v + b"\r\n" for k, v in headers]
         self.transport.write(b"".join(head) + b"\r\n" + response.body)
         self._end_head()
-        self.transport.close()
+        self._refused = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()           # a FIN after the answer, for a client that reads to the end
+        self.transport.resume_reading()
+        self._linger_timer = self.loop.call_later(REFUSED_LINGER_SECONDS, self.transport.close)
 
     def _head_timeout(self) -> None:
         self._head_timer = None
         if self._in_head and not self.transport.is_closing():
+            self.gateway.metrics.heads_refused["timeout"] += 1
             if self._handshake:
                 self.gateway.metrics.refuse("stream", "timeout")
             self._end_head()
@@ -371,6 +434,8 @@ def uvicorn_config(app: Any, settings: GatewaySettings, host: str, port: int, *,
         http=_protocol_for(gateway) if gateway is not None else "h11",
         access_log=False,                      # ours (AccessLog) never logs query strings or headers
         server_header=False, proxy_headers=False,
+        # h11's own bound on an incomplete head, above the gateway's (_HttpProtocol measures every head first)
+        h11_max_incomplete_event_size=2 * MAX_REQUEST_HEAD_BYTES,
         ws=_ws_protocol_for(gateway), ws_max_size=settings.max_message_bytes,
         # permessage-deflate costs one compression per message per subscriber (a third of the CPU
         # of a 100-subscriber fan-out, benchmarks/bench_gateway.py): off unless asked for.

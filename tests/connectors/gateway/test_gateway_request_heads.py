@@ -1,0 +1,125 @@
+"""Request heads the gateway refuses before any route: a request line over MAX_REQUEST_LINE_BYTES is 414, a head over
+MAX_REQUEST_HEAD_BYTES 431, a head h11 cannot parse 400, each with the gateway's JSON error, counted in
+`wia_gateway_http_request_heads_refused_total`, and answered (not reset) whatever its size. Real gateway, driven by
+requests, websockets and raw sockets.
+
+Before: uvicorn's h11 looked only at a head still incomplete after a read (16 KiB), so on loopback a head of up to a
+read (256 KiB) passed whole, one cut into pieces was refused at 16 KiB, and what it refused was a text/plain 400
+written just before a close that left the rest of the request unread: the client got a reset."""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+
+import pytest
+import requests
+from gateway_helpers import AUTH, TOKEN
+from strategies import event_dicts
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from wia_security.connectors.gateway.server import MAX_REQUEST_HEAD_BYTES, MAX_REQUEST_LINE_BYTES
+
+SPLUNK = {"Authorization": f"Splunk {TOKEN}"}
+
+
+def refused_heads(gw) -> dict[str, float]:
+    text = requests.get(gw.url + "/metrics", headers=AUTH).text
+    prefix = "wia_gateway_http_request_heads_refused_total{reason=\""
+    return {line[len(prefix):].split('"')[0]: float(line.split()[-1])
+            for line in text.splitlines() if line.startswith(prefix)}
+
+
+def raw_exchange(gw, pieces: list[bytes], pause: float = 0.0) -> bytes:
+    """Sends `pieces` one by one (each its own TCP segment when `pause`), then reads the answer to the end."""
+    with socket.create_connection((gw.host, gw.port), timeout=20) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for piece in pieces:
+            sock.sendall(piece)
+            if pause:
+                time.sleep(pause)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+@pytest.mark.parametrize("extra", [1, 200_000])        # just over; far over (more than one read of the socket)
+def test_a_request_line_over_the_limit_is_answered_414_with_a_reason(make_gateway, extra):
+    gw = make_gateway()
+    r = requests.get(gw.url + "/v1/events?id=" + "a" * (MAX_REQUEST_LINE_BYTES + extra), headers=AUTH, timeout=30)
+    assert r.status_code == 414, r.status_code
+    assert r.headers["connection"] == "close"
+    assert r.json()["error"]["code"] == "E1001"
+    assert f"longer than {MAX_REQUEST_LINE_BYTES} bytes" in r.json()["error"]["message"]
+    assert refused_heads(gw)["uri_too_long"] == 1
+
+
+@pytest.mark.parametrize("size", [MAX_REQUEST_HEAD_BYTES, 300_000, 3_000_000])
+def test_headers_over_the_limit_are_answered_431_and_nothing_is_taken(make_gateway, tmp_path, size):
+    gw = make_gateway()
+    events = event_dicts(1, seed=134)
+    r = requests.post(gw.url + "/v1/events", data=json.dumps(events[0]), headers={**AUTH, "X-Padding": "p" * size},
+                      timeout=60)
+    assert r.status_code == 431, r.status_code
+    assert f"longer than {MAX_REQUEST_HEAD_BYTES} bytes" in r.json()["error"]["message"]
+    assert requests.get(gw.url + "/v1/events", headers=AUTH).json()["count"] == 0
+    assert refused_heads(gw)["headers_too_large"] == 1
+    # the gateway goes on serving, on a new connection
+    assert requests.post(gw.url + "/v1/events", data=json.dumps(events[0]), headers=AUTH).status_code == 200
+
+
+def test_a_head_within_the_limit_is_taken_however_the_network_cuts_it(make_gateway):
+    """A 60 KB head sent in 2 KB segments: h11 alone refused it at 16 KiB (a reset), a whole one passed."""
+    gw = make_gateway()
+    head = (f"GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n"
+            f"X-Padding: {'p' * (MAX_REQUEST_HEAD_BYTES - 4096)}\r\n\r\n").encode()
+    answer = raw_exchange(gw, [head[i:i + 2048] for i in range(0, len(head), 2048)], pause=0.002)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert refused_heads(gw)["headers_too_large"] == 0
+
+
+def test_a_head_over_the_limit_is_refused_however_the_network_cuts_it(make_gateway):
+    gw = make_gateway()
+    head = (f"GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"X-Padding: {'p' * MAX_REQUEST_HEAD_BYTES}\r\n\r\n").encode()
+    whole = raw_exchange(gw, [head])
+    pieces = raw_exchange(gw, [head[i:i + 2048] for i in range(0, len(head), 2048)], pause=0.002)
+    for answer in (whole, pieces):
+        assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer[:200]
+    assert refused_heads(gw)["headers_too_large"] == 2
+
+
+def test_a_malformed_head_gets_the_gateways_json_400(make_gateway):
+    gw = make_gateway()
+    answer = raw_exchange(gw, [b"GET /v1/events HTTP/1.1\r\nHost: x\r\nNot a header line\r\n\r\n"])
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"application/json" in head
+    assert json.loads(body)["error"]["message"].startswith("malformed HTTP request")
+    assert refused_heads(gw)["malformed"] == 1
+
+
+def test_contract_hec_a_forwarder_with_oversized_headers_gets_an_answer(make_gateway):
+    gw = make_gateway()
+    r = requests.post(gw.url + "/services/collector/event", data=json.dumps({"event": event_dicts(1, seed=135)[0]}),
+                      headers={**SPLUNK, "X-Splunk-Request-Channel": "a" * 100, "X-Big": "b" * 100_000}, timeout=30)
+    assert r.status_code == 431
+
+
+def test_a_stream_handshake_with_oversized_headers_is_refused_431(make_gateway):
+    gw = make_gateway()
+
+    async def scenario() -> None:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(gw.ws_url, additional_headers={**AUTH, "X-Big": "b" * 100_000}, open_timeout=20):
+                pass
+        assert refused.value.response.status_code == 431
+        async with connect(gw.ws_url, additional_headers=AUTH) as ws:     # and an ordinary handshake still works
+            await ws.send(json.dumps({"action": "ping"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["action"] == "pong"
+    asyncio.run(scenario())
+    assert refused_heads(gw)["headers_too_large"] == 1
