@@ -116,3 +116,17 @@ def test_the_forward_table_of_the_example_config_lists_every_key():
     forward = [e["forward"] for e in examples if "forward" in e]
     assert len(forward) == 1
     assert set(forward[0]) == set(FORWARD_KEYS)
+
+
+# -- README.md: what the commands do on a signal -------------------------------------------------------------------
+
+def test_the_readme_names_every_command_that_stops_cleanly_on_a_signal():
+    """A command module that reads under `StopSignals()` finishes what it read on Ctrl-C/SIGTERM (exit 130/143); the
+    README's paragraph on it named forward, replay, convert and validate after enrich had gained it too."""
+    text = (ROOT / "README.md").read_text()
+    paragraph = text[text.index("Ctrl-C (SIGINT) or SIGTERM during"):]
+    paragraph = paragraph[:paragraph.index("\n\n")]
+    named = set(re.findall(r"`(?:wia-security )?([a-z]+)[ `]", paragraph))
+    stopping = {path.stem for path in ROOT.joinpath("core/cli").glob("*.py") if "StopSignals()" in path.read_text()}
+    assert stopping >= {"forward", "replay", "convert", "validate", "enrich", "pull"}
+    assert stopping <= named, f"README.md does not say what {sorted(stopping - named)} do on Ctrl-C"
