@@ -183,6 +183,8 @@ TAXII_MAX_RECENT_PAGES = 1000
 #: The characters that make markdown of text (CommonServerPython's MARKDOWN_CHARS, with < and > for raw HTML):
 #: escaped in text from events before it reaches a war-room entry (md_text, md_cell).
 MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-!|<>")
+#: cliName of the pack's WIA Indicators incident field, which fetch-incidents sets itself (event_to_incident).
+INDICATORS_FIELD = "wiaindicators"
 
 ''' CLIENT CLASS '''
 
@@ -755,11 +757,32 @@ def xsoar_occurred(timestamp: Any) -> Any:
         return timestamp
 
 
+def event_indicators(event: dict[str, Any]) -> list[str]:
+    """The event's indicators as the WIA Indicators field holds them, type:value (ip:198.51.100.7), each once: an alert's
+    or a threat_intel event's data.indicators and an incident's data.iocs, entries with a string type and value (a type
+    whose schema does not define the key leaves it free: an alert's "iocs": 5 is valid). The XSOAR connector
+    (connectors/soar/mapping.py) writes the same values."""
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    found = []
+    for key in ("indicators", "iocs"):
+        listed = data.get(key)
+        for item in listed if isinstance(listed, list) else ():
+            if isinstance(item, dict) and isinstance(item.get("type"), str) and isinstance(item.get("value"), str):
+                found.append(f"{item['type']}:{item['value']}")
+    return list(dict.fromkeys(found))
+
+
 def event_to_incident(event: dict[str, Any], incident_type: str | None) -> dict[str, Any]:
     incident = {"name": event_title(event), "occurred": xsoar_occurred(event.get("timestamp")), "severity": xsoar_severity(event),
                 "rawJSON": json.dumps(event), "dbotMirrorId": str(event.get("id"))}
     if incident_type:
         incident["type"] = incident_type
+    indicators = event_indicators(event)
+    if indicators:
+        # Set here, not by the incoming mapper: a mapper path reads one place of rawJSON as it is, and the field joins
+        # two arrays (indicators, iocs) into type:value entries. XSOAR keeps a fetched incident's CustomFields; the
+        # mapper sets the fields it maps beside them.
+        incident["CustomFields"] = {INDICATORS_FIELD: indicators}
     return incident
 
 
