@@ -130,3 +130,43 @@ def test_the_readme_names_every_command_that_stops_cleanly_on_a_signal():
     stopping = {path.stem for path in ROOT.joinpath("core/cli").glob("*.py") if "StopSignals()" in path.read_text()}
     assert stopping >= {"forward", "replay", "convert", "validate", "enrich", "pull"}
     assert stopping <= named, f"README.md does not say what {sorted(stopping - named)} do on Ctrl-C"
+
+
+# -- dashboard.md: what report and compliance print on standard error ----------------------------------------------
+
+def _shape(quoted: str) -> str:
+    """A line quoted in the page as a pattern: its placeholders (file, line, /json/path, message, reason, N,
+    numbers, output names) stand for any text of their kind."""
+    pattern = re.escape(quoted)
+    for placeholder, meaning in ((r"file:line", r"\S+:\d+"), (r"/json/path", r"/\S*"), (r"message", r".+"),
+                                 (r"reason", r".+"), (r"\[code\]", r"\[[a-z_]+\]"), (r"\+N", r"\+\d+"),
+                                 (r"soc\-week\.html", r"\S+\.html"), (r"soc\-week\.json", r"\S+\.json"),
+                                 (r"1,000", r"[\d,]+"), (r"990", r"\d+"), (r"10", r"\d+"), (r"2", r"\d+")):
+        pattern = pattern.replace(placeholder, meaning)
+    return pattern
+
+
+def test_report_prints_its_rejects_and_its_summary_as_the_dashboard_page_shows(tmp_path):
+    """The page showed rejects as `file:line: ...` where report writes `wia-security: file:line: ... (+N more)`."""
+    import json
+    import subprocess
+    import sys
+    text = (DOCS / "dashboard.md").read_text()
+    paragraph = " ".join(text[text.index("`inputs` says how many"):].split("\n\n", 1)[0].split())
+    reject = re.search(r"as `([^`]+\[code\])` \(the first schema error, with `(\([^`]+\))`", paragraph)
+    unparsed = re.search(r"`([^`]+\[parse_error\])`", paragraph)
+    summary = re.search(r"sums it up: `([^`]+)`", paragraph)
+    assert reject and unparsed and summary, "the paragraph no longer quotes the lines this test checks"
+    samples = sorted(ROOT.joinpath("samples").glob("*.json"))        # two of them are invalid in strict mode
+    (tmp_path / "events.ndjson").write_text("".join(json.dumps(json.loads(p.read_text())) + "\n" for p in samples))
+    (tmp_path / "cut.json").write_text('{"type": "alert",\n')
+    run = subprocess.run([sys.executable, "-m", "wia_security", "report", "cut.json", "events.ndjson",
+                          "--since", "2025-12-14T07:00:00Z", "--until", "2025-12-15T00:00:00Z", "-o", "r.html"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    lines = run.stderr.splitlines()
+    schema_rejects = [line for line in lines if line.endswith("more)")]
+    assert schema_rejects and all(re.fullmatch(_shape(reject.group(1)) + " " + _shape(reject.group(2)), line)
+                                  for line in schema_rejects), lines
+    assert any(re.fullmatch("wia-security: " + _shape(unparsed.group(1)), line) for line in lines), lines
+    assert re.fullmatch(_shape(summary.group(1)), lines[-1]), lines[-1]
