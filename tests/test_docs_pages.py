@@ -170,3 +170,28 @@ def test_report_prints_its_rejects_and_its_summary_as_the_dashboard_page_shows(t
                                   for line in schema_rejects), lines
     assert any(re.fullmatch("wia-security: " + _shape(unparsed.group(1)), line) for line in lines), lines
     assert re.fullmatch(_shape(summary.group(1)), lines[-1]), lines[-1]
+
+
+# -- README.md: the artefacts `make dist` writes -------------------------------------------------------------------
+
+def built_artefacts() -> list[str]:
+    """The file names each build script writes into dist/, with the version as `<v>` (the Lambda's architecture
+    suffix dropped, and its template beside the zip added)."""
+    names = []
+    for script in ("splunk_app/build.py", "xsoar_pack/build.py", "lambda/build.py", "azure_function/build.py",
+                   "gcp_function/build.py"):
+        text = ROOT.joinpath(script).read_text()
+        constants = dict(re.findall(r'^([A-Z_]+) = "([^"]+)"$', text, re.M))
+        for template in re.findall(r'(?:dist|out_dir) / f"([^"]+)"', text):
+            name = re.sub(r"\{[^}]*version[^}]*\}", "<v>", template).replace("{suffix}", "")
+            names.append(re.sub(r"\{([A-Z_]+)\}", lambda m: constants[m.group(1)], name))
+    names += [n.replace(".zip", ".template.yaml") for n in names if n.startswith("wia-security-lambda-")]
+    return names
+
+
+def test_the_readme_names_every_artefact_make_dist_builds():
+    """README's deployables table left out the GCP function's IAM role file, which its deploy steps need."""
+    names = built_artefacts()
+    assert len(names) == 8, names
+    table = (ROOT / "README.md").read_text().split("## Deployables", 1)[1].split("\n## ", 1)[0]
+    assert not [n for n in names if f"`{n}`" not in table and f"`{n.replace('.template.yaml', '.zip')}` + SAM" not in table]
