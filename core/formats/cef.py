@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
-from .keyvalue import (check_own_event, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
+from .keyvalue import (ascii_digits, check_own_event, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
                        TIME_OF_READING, LineFormat, refuse_quoted, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
                        odd_backslashes, read_time, syslog_time)
 
@@ -320,8 +320,9 @@ def record_to_wia(record: CefRecord, *, lenient: bool = False) -> dict[str, Any]
         # for one, writes `|11.0.0|vulnerability|THREAT|`, a WIA type and a version in the same places.
         return foreign_event(record)
     event: dict[str, Any] = {"version": record.product_version, "type": record.event_class_id}
-    if record.severity.isdigit():
-        event["severity"] = int(record.severity)
+    if not ascii_digits(record.severity):      # str.isdigit also takes '²' (int() refuses it) and '٣'
+        raise ConversionError("cef", f"Severity {record.severity[:40]!r} is not a whole number 0-10", path="header")
+    event["severity"] = int(record.severity)
     name_path = NAME_PATHS.get(record.event_class_id)
     if name_path is not None:
         event.setdefault("data", {})[name_path[1]] = record.name
@@ -348,7 +349,7 @@ def foreign_event(record: CefRecord) -> dict[str, Any]:
         if label:
             ext.setdefault(label, ext[slot])
     severity = record.severity
-    if not severity.isdigit():
+    if not ascii_digits(severity):
         mapped = TEXT_SEVERITY.get(severity.lower())
         severity = str(mapped) if mapped is not None else ""
     direction = {"0": "inbound", "1": "outbound"}.get(ext.get("deviceDirection", ""))

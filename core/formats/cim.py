@@ -728,7 +728,7 @@ def search_result_fields(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
         fields.setdefault(key, value)
     for key in _INT_FIELDS & fields.keys():
         value = fields[key]
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():   # not '²' (int() refuses it)
             fields[key] = int(value)
     for key in _FLOAT_FIELDS & fields.keys():
         fields[key] = _number_or_time(fields[key]) if key == "_time" else _number(fields[key])

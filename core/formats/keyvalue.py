@@ -81,6 +81,16 @@ def odd_backslashes(text: str, at: int, start: int = 0) -> bool:
 
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is digits 0-9 only: str.isdigit also takes '²' (which int() refuses) and other
+    scripts' digits ('٨٠'), which no CEF or LEEF number is written in."""
+    return text.isascii() and text.isdigit()
+
+
+#: A severity another product wrote as a number (`7`, `7.5`, `-1`); 'nan', 'inf', '1e5' are no severity.
+_SEVERITY_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
 def line_text(line: Any, format_name: str) -> str:
     """One line as text: bytes must be UTF-8 (both specs say so); the line break is taken off."""
     if isinstance(line, (bytes, bytearray)):
@@ -713,10 +723,8 @@ def foreign_alert(format_name: str, *, vendor: str, product: str, product_versio
     second goes to `meta.labels.timestamp_source` (TIME_OF_READING when the line has no time, so
     the time of reading is never passed off as the event's). The id is a UUIDv5 of the header and
     attributes, so parsing the same line twice gives one event."""
-    try:
-        score = max(0.0, min(10.0, float(severity if severity not in (None, "") else 5)))
-    except ValueError:
-        score = 5.0
+    text = (severity or "").strip()
+    score = max(0.0, min(10.0, float(text))) if _SEVERITY_NUMBER.fullmatch(text) else 5.0
     value: int | float = int(score) if score.is_integer() else score
     identity = "|".join((format_name, vendor, product, product_version, event_id, repr(sorted(attributes.items()))))
     event: dict[str, Any] = {
@@ -737,7 +745,7 @@ def foreign_alert(format_name: str, *, vendor: str, product: str, product_versio
         endpoint: dict[str, Any] = {}
         if ip:
             endpoint["ip"] = ip
-        if port and port.isdigit() and int(port) <= 65535:
+        if port and ascii_digits(port) and int(port) <= 65535:
             endpoint["port"] = int(port)
         if hostname:
             endpoint["hostname"] = hostname
