@@ -68,9 +68,14 @@ def attack_warnings(mitre: dict[str, Any], base: str) -> Iterator[ValidationIssu
             yield from _technique_issues(base, key, name_key, tid, _str_or_none(mitre.get(name_key)), tactic_key)
     sub, technique = mitre.get("sub_technique"), mitre.get("technique")
     if isinstance(sub, str) and isinstance(technique, str) and "." in sub \
-            and technique.split(".")[0] != sub.split(".")[0]:
+            and _canonical_technique(technique).split(".")[0] != _canonical_technique(sub).split(".")[0]:
         yield ValidationIssue(f"{base}/sub_technique", "attack_parent_mismatch",
                               f"{sub} is not a sub-technique of {technique}")
+
+
+def _canonical_technique(tid: str) -> str:
+    tech = table().technique(tid)
+    return tech.id if tech is not None else tid
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -82,8 +87,10 @@ def _tactic_issues(base: str, tactic_id: str, name: str | None) -> tuple[Any, tu
     t = table()
     tactic = t.tactic(tactic_id)
     if tactic is None or tactic.id != tactic_id:
+        # a shortname, name or another spelling of a tactic: say which id it means
+        hint = f"; write it as {tactic.id} ({tactic.name})" if tactic is not None else ""
         return None, (ValidationIssue(f"{base}/tactic", "attack_unknown_tactic",
-                                      f"{tactic_id!r} is not an ATT&CK v{t.version} Enterprise tactic id"),)
+                                      f"{tactic_id!r} is not an ATT&CK v{t.version} Enterprise tactic id{hint}"),)
     return tactic, tuple(_name_check({"tactic_name": name}, base, "tactic_name", tactic.name))
 
 
@@ -93,26 +100,37 @@ def _technique_issues(base: str, key: str, name_key: str, tid: str, name: str | 
     t = table()
     tech = t.technique(tid)
     if tech is None or tech.id != tid:
+        # Only Enterprise is bundled: a Mobile or ICS id (T0817) is unknown here, and says so
+        hint = f"; write it as {tech.id} ({tech.name})" if tech is not None else ""
         return (ValidationIssue(f"{base}/{key}", "attack_unknown_technique",
-                                f"{tid!r} is not an ATT&CK v{t.version} Enterprise technique"),)
+                                f"{tid!r} is not an ATT&CK v{t.version} Enterprise technique{hint}"),)
     out: list[ValidationIssue] = []
     if tech.status == "revoked":
         repl = t.replacement(tid)
         hint = f"; use {repl.id} ({repl.name})" if repl else ""
-        out.append(ValidationIssue(f"{base}/{key}", "attack_revoked", f"{tid} ({tech.name}) is revoked in ATT&CK{hint}"))
+        out.append(ValidationIssue(f"{base}/{key}", "attack_revoked",
+                                   f"{tid} ({tech.name}) is revoked in ATT&CK v{t.version}{hint}"))
     elif tech.status == "deprecated":
-        out.append(ValidationIssue(f"{base}/{key}", "attack_deprecated", f"{tid} ({tech.name}) is deprecated in ATT&CK"))
-    out += _name_check({name_key: name}, base, name_key, tech.name)
+        out.append(ValidationIssue(f"{base}/{key}", "attack_deprecated",
+                                   f"{tid} ({tech.name}) is deprecated in ATT&CK v{t.version}, with no replacement"))
+    parent = t.technique(tech.parent_id) if tech.parent_id else None
+    # ATT&CK's site and Navigator write a sub-technique "Parent: Sub" (Valid Accounts: Cloud Accounts)
+    also = (f"{parent.name}: {tech.name}",) if parent is not None else ()
+    out += _name_check({name_key: name}, base, name_key, tech.name, also)
     if tactic_id is not None and tech.status == "active" and tactic_id not in tech.tactic_ids:
         tactic = t.tactic(tactic_id)
+        order = {x.id: i for i, x in enumerate(t.tactics)}
+        theirs = ", ".join(f"{x} ({t.tactic(x).name})"                  # type: ignore[union-attr]
+                           for x in sorted(tech.tactic_ids, key=order.__getitem__))
         out.append(ValidationIssue(f"{base}/{key}", "attack_tactic_mismatch",
                                    f"{tid} ({tech.name}) is not in tactic {tactic.id} ({tactic.name}); "
-                                   f"its tactics: {', '.join(tech.tactic_ids) or 'none'}"))
+                                   f"its tactics: {theirs or 'none'}"))
     return tuple(out)
 
 
-def _name_check(mitre: dict[str, Any], base: str, key: str, expected: str) -> Iterator[ValidationIssue]:
+def _name_check(mitre: dict[str, Any], base: str, key: str, expected: str,
+                also: tuple[str, ...] = ()) -> Iterator[ValidationIssue]:
     given = mitre.get(key)
-    if isinstance(given, str) and given.casefold() != expected.casefold():
+    if isinstance(given, str) and given.casefold() not in {x.casefold() for x in (expected, *also)}:
         yield ValidationIssue(f"{base}/{key}", "attack_name_mismatch",
                               f"{given[:80]!r} disagrees with ATT&CK's name {expected!r}")
