@@ -246,8 +246,12 @@ class Client(BaseClient):
         if scheme not in protocols or not parts.netloc or not topic:
             raise DemistoException("a Kafka source URL is kafka://broker:9092[,broker2:9092]/TOPIC "
                                    "(kafka+ssl://, kafka+sasl_ssl://, kafka+sasl://)")
+        # auto_offset_reset: where kafka-python goes when a position is out of the broker's range after the check of
+        # kafka_offsets_in_range (retention deleting between the two): kafka-python's default, "latest", skipped
+        # everything the partition held
         config: dict[str, Any] = {"bootstrap_servers": parts.netloc.split(","), "security_protocol": protocols[scheme],
-                                  "enable_auto_commit": False, "group_id": None, "client_id": "wia-security-xsoar"}
+                                  "enable_auto_commit": False, "group_id": None, "client_id": "wia-security-xsoar",
+                                  "auto_offset_reset": "earliest"}
         if "sasl" in scheme:
             # no ?sasl_mechanism=: the pre-flight login picks the strongest the broker offers (kafka_sasl_login)
             config.update(sasl_mechanism=dict(parse_qsl(parts.query)).get("sasl_mechanism") or None,
@@ -274,6 +278,7 @@ class Client(BaseClient):
                 raise DemistoException(f"Kafka topic {topic!r} does not exist")
             assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
             consumer.assign(assigned)
+            offsets.update(kafka_offsets_in_range(consumer, [tp for tp in assigned if str(tp.partition) in offsets], offsets))
             if since is not None:
                 offsets.update(kafka_start_offsets(consumer, [tp for tp in assigned if str(tp.partition) not in offsets],
                                                    since))
@@ -478,6 +483,69 @@ def kafka_start_offsets(consumer: Any, partitions: list[Any], since: datetime) -
         raise DemistoException(f"the Kafka broker could not look up the offsets of {FIRST_FETCH_PARAM} "
                                f"{iso_micro(since)} (ListOffsets by timestamp, Kafka 0.10.1 and later): {exc}; clear "
                                f"{FIRST_FETCH_PARAM} to read the topic from its beginning") from None
+
+
+def kafka_offsets_in_range(consumer: Any, partitions: list[Any], offsets: dict[str, int]) -> dict[str, int]:
+    """The last run's offsets of `partitions` the broker does not hold (not from the partition's first offset to its
+    end), each moved to the partition's first offset and said. Past the end: the topic was deleted and created again
+    (or emptied), so its offsets started over and what it holds now is new; kafka-python's reset ("latest") skipped
+    it all, and the offset stayed past the end, so every message until the partition grew past it was never fetched
+    (a broker that answers a fetch there with nothing, as tansu does, never triggers a reset at all). Before the first
+    offset: the broker deleted messages (retention) before a fetch read them; they are gone, and the fetch goes on
+    from the oldest message left. A broker that cannot list offsets leaves them to kafka-python's reset, "earliest"
+    here (logged at debug)."""
+    from kafka.errors import KafkaError
+    if not partitions:
+        return {}
+    try:
+        starts, ends = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+    except KafkaError as exc:
+        demisto.debug(f"{INTEGRATION_NAME}: the Kafka broker did not list the partitions' first and end offsets ({exc}); "
+                      "an offset it no longer holds is read from the partition's first offset")
+        return {}
+    moved: dict[str, int] = {}
+    for tp in partitions:
+        stored, start, end = offsets[str(tp.partition)], starts.get(tp), ends.get(tp)
+        if start is None or end is None or start <= stored <= end:
+            continue
+        if stored > end:
+            # tansu lists as the end one past the first offset of the last record batch: a batch of several messages
+            # read to its end looks past it. The message before the offset, still there, tells that it is not.
+            if kafka_holds_from(consumer, tp, stored - 1, partitions):
+                continue
+            demisto.info(f"{INTEGRATION_NAME}: Kafka {tp.topic}/{tp.partition}: the last run's offset {stored} is past the "
+                         f"partition's end {end} (the topic was deleted and created again, or emptied): reading it from "
+                         f"its first offset {start}")
+        else:
+            demisto.error(f"{INTEGRATION_NAME}: Kafka {tp.topic}/{tp.partition}: messages {stored} to {start - 1} were "
+                          f"deleted by the broker (retention) before a fetch read them; reading from the oldest left, "
+                          f"offset {start}. Fetch more often, or raise max_fetch or the topic's retention")
+        moved[str(tp.partition)] = start
+    return moved
+
+
+#: Seconds kafka_holds_from waits for a message at most.
+KAFKA_PROBE_SECONDS = 3
+
+
+def kafka_holds_from(consumer: Any, tp: Any, offset: int, assigned: list[Any]) -> bool:
+    """Whether partition `tp` holds a message at `offset` or later (compaction may have removed that one): one read
+    from there with the other partitions paused. A broker that finds the offset out of range makes kafka-python go
+    back to the partition's first offset ("earliest"), and a message below `offset` tells that at once."""
+    others = [p for p in assigned if p != tp]
+    if others:
+        consumer.pause(*others)
+    try:
+        consumer.seek(tp, offset)
+        deadline = time.monotonic() + KAFKA_PROBE_SECONDS
+        while time.monotonic() < deadline:
+            records = consumer.poll(timeout_ms=1000, max_records=1).get(tp) or []
+            if records:
+                return records[0].offset >= offset
+        return False
+    finally:
+        if others:
+            consumer.resume(*others)
 
 
 def kafka_sasl_check(servers: list[str], config: dict[str, Any], unasked: list[str] | None = None) -> None:
