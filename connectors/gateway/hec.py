@@ -10,6 +10,13 @@ reply is 400 code 6 with `invalid-event-number`; the rest are not processed (the
 re-sends them). With a channel (`X-Splunk-Request-Channel` or `?channel=`) a reply carries an
 `ackId`; since the gateway answers only after storing, every issued ackId is already true at
 `POST /services/collector/ack`.
+
+`POST /services/collector/raw` (Splunk's raw endpoint, which Vector, Fluent Bit and OpenTelemetry's splunk_hec
+exporter can send to) takes the body as POST /v1/events does (NDJSON, one JSON document or an array), each value
+a WIA event. A channel is required (code 10 without one), as Splunk requires for raw data. Text that is no WIA
+event (a log line, an invalid event) is dead-lettered with its reason and answered code 6 with the first such
+value's number; unlike the event endpoint, the values after it are still taken (a forwarder that treats a 400 as
+final, as Vector and the OTel exporter do, would otherwise lose them); a re-sent batch stores nothing twice.
 """
 from __future__ import annotations
 
@@ -31,9 +38,10 @@ from .auth import credential
 from .dispatch import Busy, StoreUnavailable
 from ..base import Rejected
 from .ingest import (BadEncoding, BodiesInFlight, BodyReservation, BodyStalled, BodyTooLarge, TooManyValues, Verdicts,
-                     read_body, validate_items)
+                     read_body, split_values, validate_items)
 
 EVENT_PATHS = ("/services/collector", "/services/collector/event", "/services/collector/event/1.0")
+RAW_PATHS = ("/services/collector/raw", "/services/collector/raw/1.0")
 ACK_PATH = "/services/collector/ack"
 HEALTH_PATHS = ("/services/collector/health", "/services/collector/health/1.0")
 CHANNEL_HEADER = "x-splunk-request-channel"
@@ -219,6 +227,57 @@ async def _collect(request: Request, gw: Any, reservation: BodyReservation) -> R
     return reply(0, **extra)
 
 
+async def raw(request: Request) -> Response:
+    """POST /services/collector/raw: each value of the body (a line of NDJSON, or one JSON document) a WIA event."""
+    gw = request.app.state.gateway
+    denied = _auth(request) or _bad_channel(request)
+    if denied is not None:
+        return denied
+    if not _channel(request):
+        gw.metrics.refuse("hec", "no_channel")
+        return reply(10)
+    reservation = gw.body_budget.reservation()
+    try:
+        return await _collect_raw(request, gw, reservation)
+    finally:
+        reservation.release()
+
+
+async def _collect_raw(request: Request, gw: Any, reservation: BodyReservation) -> Response:
+    body = await _body(request, gw, reservation)
+    if isinstance(body, Response):
+        return body
+    where = f"hec-raw:{request.client.host if request.client else '?'}"
+
+    def validate() -> Verdicts:
+        values = split_values(body, where, gw.settings.max_request_events)
+        return validate_items(values.items, gw.validator, values.layout)
+    try:
+        verdicts = await run_in_threadpool(validate)
+    except TooManyValues:
+        gw.metrics.refuse("hec", "too_large")
+        return JSONResponse({"text": "Content too large", "code": 6}, 413)
+    if not verdicts.results:
+        gw.metrics.refuse("hec", "empty")
+        return reply(5)
+    denied = _auth(request)       # again: the token may have been removed while the body arrived
+    if denied is not None:
+        return denied
+    try:
+        await gw.ingest(verdicts)
+    except Busy:
+        gw.metrics.refuse("hec", "busy")
+        return reply(9, {"Retry-After": "1"})
+    except StoreUnavailable:
+        gw.metrics.refuse("hec", "unavailable")
+        return reply(9, {"Retry-After": "5"})
+    gw.metrics.count_verdicts("hec", verdicts.results)
+    invalid = next((r["index"] for r in verdicts.results if r["status"] == "rejected"), None)
+    if invalid is not None:
+        return reply(6, **{"invalid-event-number": invalid})
+    return reply(0, ackId=gw.hec_acks.issue(_channel(request) or ""))
+
+
 def unwrap(body: bytes, where: str, limit: int | None = None) -> tuple[list[Item], Rejected | None,
                                                                      tuple[int, int] | None]:
     """HEC objects -> Items holding their `event` values, up to the first object HEC itself refuses.
@@ -262,6 +321,7 @@ async def ack(request: Request) -> Response:
         return denied
     channel = _channel(request)
     if not channel:
+        gw.metrics.refuse("hec", "no_channel")
         return reply(10)
     reservation = gw.body_budget.reservation()
     try:
@@ -304,5 +364,6 @@ async def health(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [*(Route(p, collector, methods=["POST"]) for p in EVENT_PATHS),
+            *(Route(p, raw, methods=["POST"]) for p in RAW_PATHS),
             Route(ACK_PATH, ack, methods=["POST"]),
             *(Route(p, health, methods=["GET", "POST"]) for p in HEALTH_PATHS)]

@@ -33,7 +33,7 @@ _BODY_REASONS = ("auth", "too_large", "bad_encoding", "empty", "busy", "unavaila
                  "cross_site")
 #: `stream` counts handshakes (auth, too_many_clients: beyond --max-stream-clients, not_found: a path with no stream)
 #: and `publish` messages.
-REQUEST_REFUSE_REASONS = {"http": _BODY_REASONS, "hec": (*_BODY_REASONS, "bad_channel"),
+REQUEST_REFUSE_REASONS = {"http": _BODY_REASONS, "hec": (*_BODY_REASONS, "bad_channel", "no_channel"),
                           "stream": ("auth", "too_many_clients", "timeout", "not_found", "busy", "unavailable",
                                      "cross_site")}
 #: Why a request head was refused before any route saw it (server._HttpProtocol): a request line over
