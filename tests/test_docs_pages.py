@@ -195,3 +195,26 @@ def test_the_readme_names_every_artefact_make_dist_builds():
     assert len(names) == 8, names
     table = (ROOT / "README.md").read_text().split("## Deployables", 1)[1].split("\n## ", 1)[0]
     assert not [n for n in names if f"`{n}`" not in table and f"`{n.replace('.template.yaml', '.zip')}` + SAM" not in table]
+
+
+# -- splunk_app.md: the input's parameters and the alert action's ---------------------------------------------------
+
+def _spec_keys(name: str, prefix: str = "") -> set[str]:
+    text = ROOT.joinpath("splunk_app/wia_security/README", name).read_text()
+    return set(re.findall(rf"^{re.escape(prefix)}([a-z_]+) = ", text, re.M))
+
+
+def test_the_modular_input_table_lists_every_parameter_of_its_spec():
+    from test_docs_examples import section, tables
+    text = (DOCS / "splunk_app.md").read_text()
+    table = next(t for t in tables(section(text, "Modular input `wia_events`")) if t[0][0] == "parameter")
+    documented = {name for row in table[1:] for name in re.findall(r"`([a-z_]+)`", row[0])}
+    documented |= {"tls_verify"} if "may call it `tls_verify`" in text else set()   # the verify_tls row's alias
+    assert documented == _spec_keys("inputs.conf.spec")
+
+
+def test_the_alert_action_section_names_every_parameter_of_its_spec():
+    """The page named param.title, .severity, .destination and .mitre_technique; not .description (which it
+    never said was read) nor .category (which the result's own category field wins over)."""
+    text = (DOCS / "splunk_app.md").read_text()
+    assert set(re.findall(r"`param\.([a-z_]+)`", text)) == _spec_keys("alert_actions.conf.spec", "param.")
