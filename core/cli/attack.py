@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -35,11 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if not q:
         return fail("attack: give a technique or tactic id, a tactic shortname or a technique name")
     if not found:
-        names = {x.name.casefold(): x.name for x in t}
-        names.update({x.shortname: x.shortname for x in t.tactics})
-        match = closest_match(q.casefold(), names)
-        hint = f" (did you mean {names[match]!r}?)" if match else ""
-        print(f"wia-security: {q!r} is not in ATT&CK v{t.version}{hint}", file=sys.stderr)
+        print(f"wia-security: {q!r} is not in ATT&CK v{t.version} Enterprise{_hint(q, t)}", file=sys.stderr)
         if args.json:
             print("[]")      # still one JSON array, so `| jq` reads an answer rather than nothing
         return 1
@@ -53,11 +50,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hint(q: str, t: Any) -> str:
+    """What the user may have meant: the id of ATT&CK's URL form (T1059/001), else the closest name."""
+    if _URL_FORM(q) and (tech := t.technique(q.replace("/", "."))) is not None:
+        return f" (did you mean {tech.id!r}, {tech.name}?)"
+    if _ID_FORM(q) and "." in q and (parent := t.technique(q.split(".")[0])) is not None:
+        subs = [x.id for x in t.subtechniques(parent.id)]
+        have = f"its sub-techniques are {subs[0]} to {subs[-1]}" if subs else "it has no sub-techniques"
+        return f" ({parent.id}, {parent.name}, is; {have})"
+    if _ID_FORM(q):
+        # ids of ATT&CK's other domains look the same (Mobile T1404, ICS T0817, TA0104): only Enterprise is here
+        return " (only the Enterprise domain is bundled: Mobile and ICS ids are not in it)"
+    names = {x.name.casefold(): x.name for x in t}
+    names.update({x.shortname: x.shortname for x in t.tactics})
+    match = closest_match(q.casefold(), names)
+    return f" (did you mean {names[match]!r}?)" if match else ""
+
+
+_URL_FORM = re.compile(r"T\d{4}/\d{3}", re.IGNORECASE | re.ASCII).fullmatch
+_ID_FORM = re.compile(r"TA?\d{4}(\.\d{3})?", re.IGNORECASE | re.ASCII).fullmatch
+
+
 def _technique(tech: Any, t: Any) -> dict[str, Any]:
     order = {tac.id: i for i, tac in enumerate(t.tactics)}
-    out = {"id": tech.id, "name": tech.name, "status": tech.status,       # tactics in matrix order
-           "tactics": [f"{x} {t.tactic(x).name}" for x in sorted(tech.tactic_ids, key=order.__getitem__)],
-           "url": tech.url}
+    out = {"id": tech.id, "name": tech.name, "status": tech.status}
+    if tech.parent_id and (parent := t.technique(tech.parent_id)) is not None:
+        out["parent"] = f"{parent.id} {parent.name}"     # "Cloud Accounts" is three sub-techniques: whose?
+    out.update(tactics=[f"{x} {t.tactic(x).name}" for x in sorted(tech.tactic_ids, key=order.__getitem__)],
+               url=tech.url)                             # tactics in matrix order
     if tech.status == "revoked" and (repl := t.replacement(tech.id)):
         out["replaced_by"] = f"{repl.id} {repl.name}"
     return out
