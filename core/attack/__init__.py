@@ -81,11 +81,15 @@ class AttackTable:
         return self._techniques.get(technique_id.strip().upper()) if isinstance(technique_id, str) else None
 
     def tactic(self, key: str) -> Tactic | None:
-        """A tactic by id (TA0002), shortname (execution) or name (Execution), in any case."""
+        """A tactic by id (TA0002), shortname (privilege-escalation) or name (Privilege Escalation), in any case.
+
+        A shortname may be written with underscores, as Sigma's tags do (attack.privilege_escalation).
+        """
         if not isinstance(key, str):
             return None
         key = key.strip()
-        return self._tactics.get(key) or self._tactics.get(key.upper()) or self._tactics.get(key.casefold())
+        return (self._tactics.get(key) or self._tactics.get(key.upper()) or self._tactics.get(key.casefold())
+                or self._tactics.get(key.casefold().replace("_", "-")))
 
     def techniques_named(self, name: str) -> list[Technique]:
         """Techniques whose name is `name` (case-insensitive); active ones first.

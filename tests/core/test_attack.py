@@ -115,3 +115,12 @@ def test_enrich_writes_ids_back_on_a_model_event():
     enrich(event)
     assert (event.mitre.tactic, event.mitre.technique, event.mitre.technique_name, event.mitre.tactic_name) == \
         ("TA0005", "T1027", "Obfuscated Files or Information", "Defense Evasion")
+
+
+def test_a_tactic_shortname_with_underscores_as_sigma_tags_write_it():
+    # Sigma rules tag tactics attack.privilege_escalation, attack.command_and_control: tactic() gave None
+    t = table()
+    assert t.tactic("privilege_escalation").id == "TA0004" and t.tactic("Command_And_Control").id == "TA0011"
+    assert t.in_tactic("T1078", "defense_evasion")
+    assert enrich({"mitre": {"tactic": "initial_access"}})["mitre"] == {"tactic": "TA0001", "tactic_name": "Initial Access"}
+    assert t.tactic("privilege escalation_") is None
