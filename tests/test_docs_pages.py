@@ -218,3 +218,30 @@ def test_the_alert_action_section_names_every_parameter_of_its_spec():
     never said was read) nor .category (which the result's own category field wins over)."""
     text = (DOCS / "splunk_app.md").read_text()
     assert set(re.findall(r"`param\.([a-z_]+)`", text)) == _spec_keys("alert_actions.conf.spec", "param.")
+
+
+# -- every option of the commands that move events is on some page -------------------------------------------------
+
+#: Commands whose every option a page names: the ones that read, deliver or pull events. (`query`, `validate`,
+#: `attack`, `report` and `compliance` options are described by `--help` and the examples; `serve` by gateway.md's
+#: own test.)
+DOCUMENTED_COMMANDS = ("forward", "replay", "pull", "enrich", "intel pull", "convert")
+
+
+def test_every_option_of_the_commands_that_move_events_is_named_on_a_page():
+    """forward --enrich-cache, enrich --out/--key-env/--budget, intel pull --key-env and pull --group were only in
+    --help: a reader of intel.md or kafka.md could not learn them there."""
+    import argparse
+
+    from test_docs_examples import _subparsers
+    text = "\n".join(p.read_text() for p in [ROOT / "README.md", *DOCS.rglob("*.md")])
+    commands = _subparsers()
+    missing = []
+    for name in DOCUMENTED_COMMANDS:
+        for action in commands[name]._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            longs = [s for s in action.option_strings if s.startswith("--")]
+            if longs and not any(re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", text) for s in longs):
+                missing.append(f"{name} {longs[0]}")
+    assert not missing, f"named on no page: {missing}"
