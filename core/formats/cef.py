@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
-from .keyvalue import (ascii_digits, check_own_event, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
+from .keyvalue import (ascii_digits, check_own_event, check_text_options, text_option_problem, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
                        TIME_OF_READING, LineFormat, refuse_quoted, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
                        odd_backslashes, read_time, syslog_time)
 
@@ -258,8 +258,12 @@ class CefFormat(LineFormat):
     can_parse = True
     options = frozenset({"vendor", "product"})
 
+    def option_problem(self, key: str, value: Any) -> str | None:
+        return text_option_problem(key, value)
+
     def from_wia(self, event: dict[str, Any], *, vendor: str = VENDOR, product: str = PRODUCT,
                  **options: Any) -> str:
+        check_text_options("cef", vendor=vendor, product=product)
         event_type, version = event.get("type"), event.get("version")
         if event_type not in EVENT_TYPES or not isinstance(version, str):
             raise ConversionError("cef", "a WIA event needs a known `type` and a `version`", path="/type")

@@ -81,6 +81,20 @@ def odd_backslashes(text: str, at: int, start: int = 0) -> bool:
 
 
 
+def text_option_problem(key: str, value: Any) -> str | None:
+    """Why a header option (`vendor`, `product`) will not do, None when it will: it must be text
+    (`--option vendor:=5` gave an int, and the writer died on it with an AttributeError)."""
+    if key in ("vendor", "product") and not isinstance(value, str):
+        return f"must be text (got {type(value).__name__})"
+    return None
+
+
+def check_text_options(format_name: str, **options: Any) -> None:
+    for key, value in options.items():
+        if (problem := text_option_problem(key, value)) is not None:
+            raise ConversionError(format_name, f"the option {key} {problem}", path=key)
+
+
 def ascii_digits(text: str) -> bool:
     """Whether `text` is digits 0-9 only: str.isdigit also takes '²' (which int() refuses) and other
     scripts' digits ('٨٠'), which no CEF or LEEF number is written in."""

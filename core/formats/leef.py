@@ -22,6 +22,7 @@ WIA is lossless. A LEEF line from another product parses into an `alert` (see `f
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -30,7 +31,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
-from .keyvalue import (check_own_event, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
+from .keyvalue import (check_own_event, check_text_options, text_option_problem, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
                        LineFormat, refuse_quoted, encode_fields, foreign_alert, java_time_format, header_fields, iso_ms, leaves, line_text,
                        odd_backslashes, read_time, syslog_time)
 
@@ -40,8 +41,13 @@ PRODUCT = "Security"
 DEFAULT_DELIMITER = "^"
 #: The devTime spelling this module writes: Java SimpleDateFormat, as IBM's own example uses.
 DEV_TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSZ"
-#: Characters that cannot be a delimiter: they are the header separator or part of the escapes.
-FORBIDDEN_DELIMITERS = frozenset("|\\=nr\n\r")
+#: Characters that cannot be a delimiter: the header separator, part of the escapes, a character of the
+#: keys every line holds (`devTime`, `wia.$schema`, `wia.data.alert_id`: a key is never escaped, so such a
+#: delimiter cut it and the line read back as another event, or failed), or of the devTime and devTimeFormat
+#: values every line carries (QRadar knows no escape: `devTime=2024\-06...` is no time to it), or a line
+#: break of any kind (str.splitlines cuts at \v, \f, \x1c-\x1e, \x85, \u2028 and \u2029 as well).
+FORBIDDEN_DELIMITERS = frozenset("|\\=\n\r_$.-:+'" + string.ascii_letters + string.digits
+                                 + "\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 # --- escaping (the only place the format's special characters are handled) -----------------------
@@ -63,10 +69,19 @@ def delimiter_spec(delimiter: str) -> str:
     return delimiter if delimiter.isprintable() and not delimiter.isspace() else f"x{ord(delimiter):02X}"
 
 
-def check_delimiter(delimiter: str) -> None:
-    if len(delimiter) != 1 or delimiter in FORBIDDEN_DELIMITERS:
-        raise ConversionError("leef", f"the delimiter must be one character other than "
-                                      f"| \\ = n r or a line break, got {delimiter!r}", path="delimiter")
+def check_delimiter(delimiter: Any) -> None:
+    problem = delimiter_problem(delimiter)
+    if problem is not None:
+        raise ConversionError("leef", problem, path="delimiter")
+
+
+def delimiter_problem(delimiter: Any) -> str | None:
+    """Why `delimiter` cannot separate a LEEF line's attributes, None when it can."""
+    if (not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in FORBIDDEN_DELIMITERS
+            or (ord(delimiter) > 0xFFFF and not delimiter.isprintable())):   # the header spells it in 1-4 hex digits
+        return (f"the delimiter must be one character that is no letter, digit, | \\ = _ $ . - : + ' or line break "
+                f"(keys and the devTime values hold those) and, if not printable, at most U+FFFF; got {str(delimiter)[:20]!r}")
+    return None
 
 
 def parse_delimiter(spec: str) -> str:
@@ -284,9 +299,15 @@ class LeefFormat(LineFormat):
     can_parse = True
     options = frozenset({"delimiter", "vendor", "product"})
 
+    def option_problem(self, key: str, value: Any) -> str | None:
+        if key == "delimiter":
+            return delimiter_problem(value)
+        return text_option_problem(key, value)
+
     def from_wia(self, event: dict[str, Any], *, delimiter: str = DEFAULT_DELIMITER, vendor: str = VENDOR,
                  product: str = PRODUCT, **options: Any) -> str:
         check_delimiter(delimiter)
+        check_text_options("leef", vendor=vendor, product=product)
         event_type, version = event.get("type"), event.get("version")
         if event_type not in EVENT_TYPES or not isinstance(version, str):
             raise ConversionError("leef", "a WIA event needs a known `type` and a `version`", path="/type")
