@@ -245,3 +245,34 @@ def test_every_option_of_the_commands_that_move_events_is_named_on_a_page():
             if longs and not any(re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", text) for s in longs):
                 missing.append(f"{name} {longs[0]}")
     assert not missing, f"named on no page: {missing}"
+
+
+# -- delivery.md: replay's summary -----------------------------------------------------------------------------------
+
+def test_the_replay_summary_keys_are_the_ones_the_page_lists(tmp_path):
+    """The page's list of `replay --summary json` keys lacked not_dead_letters, parts, dead_letter, destination and
+    dry_run, which every summary carries."""
+    import json
+    import subprocess
+    import sys
+    text = (DOCS / "connectors/delivery.md").read_text()
+    bullet = text[text.index("- **Summary** (standard output; `--summary json`)"):]
+    bullet = bullet[:bullet.index("Exit code")]
+    listed = set(re.findall(r"`([a-z_]+)`", bullet)) - {"summary"}
+    samples = sorted(ROOT.joinpath("samples").glob("*.json"))       # two are invalid in strict mode
+    (tmp_path / "events.ndjson").write_text("".join(json.dumps(json.loads(p.read_text())) + "\n" for p in samples))
+    run = [sys.executable, "-m", "wia_security"]
+    subprocess.run([*run, "forward", "events.ndjson", "--to", "sqlite:///x.db"], cwd=tmp_path, capture_output=True,
+                   timeout=120)
+    keys = set()
+    for extra, config in (([], None), (["--dry-run"], None), ([], "[destinations.store]\nurl = 'sqlite:///x.db'\n")):
+        target = ["--to", "sqlite:///x.db"]
+        if config:
+            (tmp_path / "wia.toml").write_text(config)
+            target = ["--config", "wia.toml"]
+        answer = subprocess.run([*run, "replay", "wia-dead-letter.ndjson", *target, "--lenient", *extra,
+                                 "--summary", "json", "--dead-letter", "replay-dl.ndjson"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)
+        assert answer.returncode == 0, answer.stderr
+        keys |= set(json.loads(answer.stdout))
+    assert keys == listed, f"not on the page: {sorted(keys - listed)}; not in the summary: {sorted(listed - keys)}"
