@@ -45,3 +45,11 @@ def test_a_miss_says_enterprise_and_what_was_probably_meant(cli, query, hint):
         assert r.code == 1
         assert r.err.strip() == f"wia-security: {query!r} is not in ATT&CK v18.1 Enterprise {hint}"
         assert r.out == ("[]\n" if "--json" in args else "")
+
+
+def test_the_help_says_which_attack_is_bundled(cli):
+    r = cli("attack", "--help")
+    assert r.code == 0
+    text = " ".join(r.out.split())
+    assert "MITRE ATT&CK® v18.1 Enterprise table (Mobile and ICS are not bundled)" in text
+    assert "Valid Accounts: Cloud Accounts" in text
