@@ -1182,6 +1182,13 @@ def test_module(client: Client, params: dict[str, Any] | None = None) -> str:
     params = params or {}
     if client.source_type != "kafka" and (client.client_certificate or client.client_key):
         raise DemistoException("the Kafka client certificate parameter applies to Kafka sources over TLS only; clear it")
+    scheme = client.kafka_url.partition("://")[0].lower()
+    if client.source_type == "kafka" and "sasl" not in scheme and (client.kafka_username or client.kafka_password):
+        # kafka:// and kafka+ssl:// log in to no broker: the user name and password were never sent, and a broker
+        # that demands SASL would fail every fetch after kafka-python's 30 s "Unable to bootstrap"
+        raise DemistoException(f"the Credentials parameter is sent to Kafka brokers over SASL only, and a {scheme}:// "
+                               "Source URL uses none: use kafka+sasl_ssl:// (or kafka+sasl://) for brokers that log "
+                               "users in, or clear the Credentials parameter")
     if boolean_arg(params.get("isFetch", False), "Fetch incidents"):
         positive_int(params.get("max_fetch"), "Maximum number of incidents per fetch", DEFAULT_MAX_FETCH)
         first_fetch_cutoff(params.get("first_fetch"))
