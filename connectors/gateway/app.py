@@ -66,7 +66,8 @@ class Gateway:
         self.validator = Validator(lenient=settings.lenient)
         self.hub = Hub(replay_events=settings.replay_events, client_queue=settings.client_queue,
                        client_queue_bytes=settings.client_queue_bytes,
-                       slow_consumer=settings.slow_consumer)
+                       slow_consumer=settings.slow_consumer, max_subscriptions=settings.max_subscriptions,
+                       max_client_subscriptions=settings.max_client_subscriptions)
         self.dispatcher: Dispatcher | None = None
         self.store: Any = None
         self.taxii: Any = None
@@ -521,6 +522,7 @@ async def stats(request: Request) -> Response:
         "pending": d.pending if d else 0,
         "stream": {"clients": len(gw.hub.clients), "max_clients": gw.settings.max_stream_clients,
                    "handshakes": gw.handshakes,
+                   "subscriptions": gw.hub.subscriptions, "max_subscriptions": gw.settings.max_subscriptions,
                    "sequence": gw.hub.sequence, "stream_id": gw.hub.stream_id,
                    "published": gw.hub.published, "deliveries": gw.hub.deliveries,
                    "slow_disconnects": gw.hub.slow_disconnects, "dropped": gw.hub.dropped},
@@ -584,6 +586,7 @@ async def _serve_stream(gw: Gateway, ws: WebSocket, token: str | None) -> None:
             close_code = receiver.result()
     finally:
         gw.hub.clients.discard(client)
+        client.release()                  # its subscriptions no longer count against --max-subscriptions
         for t in (sender, receiver, heartbeat):
             t.cancel()
         if task is not None:
@@ -779,6 +782,7 @@ async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
                                           "queue_limit_bytes": gw.settings.client_queue_bytes,
                                           "slow_consumer": gw.settings.slow_consumer,
                                           "replay_events": gw.settings.replay_events,
+                                          "max_subscriptions_per_connection": gw.settings.max_client_subscriptions,
                                           "channels": list(CHANNELS)}))
         if replay is not None:
             client.enqueue(replay)

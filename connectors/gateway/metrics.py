@@ -239,6 +239,16 @@ def render(gw: Any) -> str:
     out.family("wia_gateway_stream_handshakes_in_progress", "gauge",
                "Stream handshakes whose request head is still arriving (they count against the maximum).",
                [({}, gw.handshakes)])
+    out.family("wia_gateway_stream_subscriptions", "gauge",
+               "Subscriptions held by the open stream connections (each published event is matched against each).",
+               [({}, hub.subscriptions)])
+    out.family("wia_gateway_stream_max_subscriptions", "gauge",
+               "Subscriptions all stream connections together may hold (--max-subscriptions).",
+               [({}, gw.settings.max_subscriptions)])
+    out.family("wia_gateway_stream_subscribes_refused_total", "counter",
+               "Stream subscribe messages refused for a limit, by reason: connection_limit (--max-client-subscriptions, "
+               "E1001), gateway_limit (--max-subscriptions, E3003).",
+               [({"reason": r}, v) for r, v in sorted(hub.subscribes_refused.items())])
     out.family("wia_gateway_stream_token_revoked_disconnects_total", "counter",
                "Stream connections closed (code 4001) because their token was removed from the token file.",
                [({}, m.stream_token_revoked)])

@@ -27,7 +27,7 @@ from wia_security.errors import ParseError
 from wia_security.severity import BAND_NAMES, band
 from wia_security.timeutil import now_iso
 
-from .settings import DEFAULT_CLIENT_QUEUE_BYTES
+from .settings import DEFAULT_CLIENT_QUEUE_BYTES, DEFAULT_MAX_CLIENT_SUBSCRIPTIONS, DEFAULT_MAX_SUBSCRIPTIONS
 
 log = logging.getLogger("wia_security.gateway.stream")
 
@@ -66,12 +66,12 @@ E_RATE_LIMITED = "E3002"
 E_UNAVAILABLE = "E3003"
 E_INTERNAL = "E5001"
 
-#: Subscriptions one connection may hold: every published event is matched against each of them
-#: on the event loop, so an unbounded number would let one client slow the stream for everyone.
-MAX_SUBSCRIPTIONS = 100
-#: Ids or channels one `unsubscribe` may name: no more than there can be subscriptions (repeats gain
+#: Subscriptions one connection may hold by default (`Hub.max_client_subscriptions`, --max-client-subscriptions):
+#: every published event is matched against each of them on the event loop, so an unbounded number would let one
+#: client slow the stream for everyone. All connections together: `Hub.max_subscriptions` (--max-subscriptions).
+#: An `unsubscribe` may name no more ids or channels than a connection may hold subscriptions (repeats gain
 #: nothing, and a megabyte of them used to be matched one by one on the event loop).
-MAX_UNSUBSCRIBE_NAMES = MAX_SUBSCRIPTIONS
+MAX_SUBSCRIPTIONS = DEFAULT_MAX_CLIENT_SUBSCRIPTIONS
 #: Retry-After (seconds) of the HTTP 503 that refuses a stream handshake beyond --max-stream-clients.
 STREAM_FULL_RETRY_AFTER_SECONDS = 5
 #: Client messages longer than this (characters) are parsed in a worker thread, not on the event loop:
@@ -233,7 +233,9 @@ class Hub:
     """Every connected stream client, the sequence counter, and the replay buffer."""
 
     def __init__(self, *, replay_events: int, client_queue: int, slow_consumer: str,
-                 client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES, replay_bytes: int | None = None) -> None:
+                 client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES, replay_bytes: int | None = None,
+                 max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
+                 max_client_subscriptions: int = DEFAULT_MAX_CLIENT_SUBSCRIPTIONS) -> None:
         self.stream_id = uuid.uuid4().hex        # a new id per gateway process: sequences restart
         self.sequence = 0
         self.replay: collections.deque[Record] = collections.deque(maxlen=replay_events)
@@ -242,6 +244,11 @@ class Hub:
         self.client_queue = client_queue
         self.client_queue_bytes = client_queue_bytes     # characters, counted with len(): cheap and close enough
         self.slow_consumer = slow_consumer
+        self.max_subscriptions = max_subscriptions
+        self.max_client_subscriptions = max_client_subscriptions
+        self.subscriptions = 0                   # held by the connections not yet ended (Client.release)
+        # `subscribe` messages refused: reason -> count (connection_limit: E1001, gateway_limit: E3003)
+        self.subscribes_refused = collections.Counter({"connection_limit": 0, "gateway_limit": 0})
         self.clients: set[Client] = set()
         self.published = 0
         self.deliveries = 0
@@ -468,7 +475,7 @@ class Client:
     async def subscribe_yielding(self, specs: list[dict[str, Any]],
                                  resume: dict[str, Any] | None) -> tuple[dict[str, Any], Backlog | None]:
         """subscribe(), yielding to the event loop every MATCHES_PER_YIELD filter matches of a resume: each of
-        up to --replay-events records is matched against up to MAX_SUBSCRIPTIONS subscriptions, a million matches
+        up to --replay-events records is matched against up to --max-client-subscriptions, a million matches
         that held the loop 0.35 s per `subscribe` message, every other connection waiting (any token holder could
         repeat it). Events published meanwhile are matched after, without a yield, so the backlog still ends where
         live events begin."""
@@ -493,11 +500,27 @@ class Client:
             matched.extend(rec for rec in later if any(s.matches(rec) for s in new))
         return self._add(new, plan, matched)
 
-    def _parse_subscriptions(self, specs: list[dict[str, Any]]) -> list[Subscription]:
-        if len(self.subscriptions) + len(specs) > MAX_SUBSCRIPTIONS:
-            # Before parsing them: a megabyte of `{}` (350,000 subscriptions) took 2 s of the event loop.
-            raise FilterError(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection "
+    def _check_room(self, count: int) -> None:
+        """Refuses `count` more subscriptions beyond this connection's limit (E1001) or the gateway's (E3003)."""
+        hub = self.hub
+        if len(self.subscriptions) + count > hub.max_client_subscriptions:
+            hub.subscribes_refused["connection_limit"] += 1
+            raise FilterError(f"at most {hub.max_client_subscriptions} subscriptions per connection "
                               f"(this one has {len(self.subscriptions)}; unsubscribe first)")
+        if hub.subscriptions + count > hub.max_subscriptions:
+            hub.subscribes_refused["gateway_limit"] += 1
+            raise FilterError(f"the gateway has its maximum of {hub.max_subscriptions} subscriptions across all "
+                              f"stream connections ({hub.subscriptions} held); retry later or unsubscribe some",
+                              code=E_UNAVAILABLE)
+
+    def release(self) -> None:
+        """The connection ended: its subscriptions no longer count against the gateway's maximum."""
+        self.hub.subscriptions -= len(self.subscriptions)
+        self.subscriptions.clear()
+
+    def _parse_subscriptions(self, specs: list[dict[str, Any]]) -> list[Subscription]:
+        # Before parsing them: a megabyte of `{}` (350,000 subscriptions) took 2 s of the event loop.
+        self._check_room(len(specs))
         new: list[Subscription] = []
         for spec in specs:
             if not isinstance(spec, dict):
@@ -539,8 +562,10 @@ class Client:
                 out["missed_from"] = plan.sequence + 1
                 out["missed_to"] = plan.records[0].sequence - 1 if plan.records else plan.upto
             reply["resume"], replay = out, Backlog(matched, new)
+        self._check_room(len(new))               # again: a resume yields, and other connections subscribe meanwhile
         for sub in new:
             self.subscriptions[sub.id] = sub
+        self.hub.subscriptions += len(new)
         reply.update({
             "subscription_id": new[0].id if len(new) == 1 else None,
             "subscription_ids": [s.id for s in new],
@@ -575,10 +600,11 @@ class Client:
 
         Unknown ids are an error (E3001) and then nothing is removed: a client that unsubscribes
         an id it never got has lost track of its state and should hear about it."""
+        most = self.hub.max_client_subscriptions
         for name, values in (("subscription_ids", ids), ("channels", channels)):
-            if values is not None and len(values) > MAX_UNSUBSCRIBE_NAMES:
-                raise FilterError(f"{name} names at most {MAX_UNSUBSCRIBE_NAMES} (a connection has at most "
-                                  f"{MAX_SUBSCRIPTIONS} subscriptions), not {len(values)}")
+            if values is not None and len(values) > most:
+                raise FilterError(f"{name} names at most {most} (a connection has at most {most} subscriptions), "
+                                  f"not {len(values)}")
         wanted_ids: set[str] = set()
         if ids:
             unknown = [i for i in ids if not isinstance(i, str) or i not in self.subscriptions]
@@ -602,6 +628,7 @@ class Client:
             if everything or sub.id in wanted_ids or sub.channel in wanted_channels:
                 del self.subscriptions[sub.id]
                 removed.append(sub.id)
+        self.hub.subscriptions -= len(removed)
         if removed:
             self._forget_in_backlogs()
         return removed
