@@ -91,7 +91,7 @@ def loads(data: bytes | bytearray | memoryview | str, *, source: str | None = No
     except json.JSONDecodeError as exc:
         lineno = exc.lineno + (line - 1 if line else 0)
         reason = exc.msg
-        if exc.pos >= len(text.rstrip()):
+        if exc.pos >= len(text.rstrip(" \t\r\n")):       # JSON's blanks only: a form feed at the end is no truncation
             reason = f"truncated JSON ({exc.msg})"
         raise ParseError(reason, source=source, line=lineno, column=exc.colno, offset=exc.pos) from None
     except _OutOfRange as exc:

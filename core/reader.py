@@ -39,6 +39,10 @@ _TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[\]{},]')
 #: one token (`open`), carried into the next piece instead of being scanned as other text.
 _PIECE_TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|(?P<open>"(?:[^"\\\n]|\\.)*\\?\Z)|[\[\]{},]')
 _MISSING = object()
+#: JSON's whitespace (RFC 8259 section 2). str.strip() and bytes.strip() also take form feeds, vertical
+#: tabs and (str) NBSP, U+2028, RS and the like, which no JSON parser takes beside a value.
+_BLANKS = " \t\r\n"
+_BLANK_BYTES = b" \t\r\n"
 
 
 @dataclass(slots=True)
@@ -357,7 +361,7 @@ class _LongLine:
 
     def opens(self, prefix: bytes, *, strip: bool = True) -> bool:
         """Whether the line starts with `prefix` (after blanks, when `strip`); only before iterating."""
-        return (self._head.lstrip() if strip else self._head).startswith(prefix)
+        return (self._head.lstrip(_BLANK_BYTES) if strip else self._head).startswith(prefix)
 
 
 def _utf8_width(byte: int) -> int:
@@ -411,7 +415,7 @@ def iter_items(stream: Iterable[bytes], name: str) -> Iterator[Item]:
     lineno = 0
     for first in lines:
         lineno += 1
-        if isinstance(first, _LongLine) or first.strip():
+        if isinstance(first, _LongLine) or first.strip(_BLANK_BYTES):
             break
     else:
         return
@@ -425,7 +429,7 @@ def iter_items(stream: Iterable[bytes], name: str) -> Iterator[Item]:
     if isinstance(first, _LongLine):
         yield from _documents(first, lines, name, lineno)
         return
-    if first.lstrip()[:1] != b"[":
+    if first.lstrip(_BLANK_BYTES)[:1] != b"[":
         value = _try_load(first)
         if value is not _MISSING and isinstance(value, dict):
             yield Item(name, lineno, value)
@@ -441,13 +445,16 @@ def _try_load(raw: bytes) -> Any:
         return _MISSING
 
 
-def _ndjson(lines: Iterator["bytes | _LongLine"], name: str, lineno: int) -> Iterator[Item]:
+def _ndjson(lines: Iterator["bytes | _LongLine"], name: str, lineno: int, first_column: int = 0) -> Iterator[Item]:
+    """NDJSON from the line after `lineno` on. `first_column`: where in its line the first line given starts
+    (characters; it may be the end of a line whose start was read as something else)."""
     loads = jsonio.loads
     fast = jsonio.fast_loads               # None without orjson
     wide_digits = jsonio.wide_digits
     limit = jsonio.MAX_DEPTH
     for raw in lines:
         lineno += 1
+        shift, first_column = first_column, 0
         if isinstance(raw, _LongLine):
             raw = _whole(raw)
             if raw is None:
@@ -462,14 +469,16 @@ def _ndjson(lines: Iterator["bytes | _LongLine"], name: str, lineno: int) -> Ite
         try:
             yield Item(name, lineno, loads(raw))
         except ParseError as exc:
-            if not raw.strip():
+            if not raw.strip(_BLANK_BYTES):
                 continue
-            if raw.strip() in (b"{", b"["):
+            if raw.strip(_BLANK_BYTES) in (b"{", b"["):
                 # No NDJSON line is a lone bracket: a pretty-printed value starts here (`cat a.ndjson b.json`).
                 # Read on by bracket depth, which goes back to lines if a one-line object shows up inside it.
                 yield from _documents(raw, lines, name, lineno)
                 return
             exc.source, exc.line = name, lineno
+            if shift and exc.column is not None:
+                exc.column += shift
             exc.args = (exc._describe(),)
             yield Item(name, lineno, error=exc, raw=raw.rstrip(b"\r\n"))
 
@@ -499,18 +508,27 @@ def _documents(first: "bytes | _LongLine", lines: Iterator["bytes | _LongLine"],
     carry = ""                   # what a piece of a long line ends with, scanned again with the next
     size = 0
     start = 0                    # line the value being collected starts on
+    parts_column = 0             # where in its line the text in `parts` starts (characters from 0)
 
-    def emit(text: str, line: int) -> Item:
-        raw = text.strip().encode("utf-8", "surrogateescape")
+    def emit(text: str, line: int, column: int) -> Item:
+        """The value in `text`, whose first non-blank character is on `line`; `text` starts at `column` of
+        the line it starts on. A parse error's column is counted from the line's start, not the value's."""
+        value = text.strip(_BLANKS)
+        raw = value.encode("utf-8", "surrogateescape")
         try:
             return Item(name, line, jsonio.loads(raw, source=name, line=line), raw=raw if b"\n" in raw else None)
         except ParseError as exc:
+            if exc.line == line and exc.column is not None:
+                lead = text[:len(text) - len(text.lstrip(_BLANKS))]
+                newline = lead.rfind("\n")
+                exc.column += len(lead) - newline - 1 if newline >= 0 else column + len(lead)
+                exc.args = (exc._describe(),)
             return Item(name, line, error=exc, raw=raw)
 
     def process(raw_line: bytes, line: int, column: int = 0, last: bool = True) -> Iterator[Item]:
         """Scan one line, or one piece of a long line starting at `column` (characters). A piece that
         is not its line's `last` leaves a string still open at its end, and top-level text, to `carry`."""
-        nonlocal depth, in_array, start, size, carry
+        nonlocal depth, in_array, start, size, carry, parts_column
         text = raw_line.decode("utf-8", "surrogateescape")
         if carry:
             column -= len(carry)
@@ -526,23 +544,23 @@ def _documents(first: "bytes | _LongLine", lines: Iterator["bytes | _LongLine"],
                     break
                 continue
             if tok in "[{":
-                if depth == 0 and tok == "[" and not in_array and not "".join(parts).strip() \
-                        and not text[pos:m.start()].strip():
+                if depth == 0 and tok == "[" and not in_array and not "".join(parts).strip(_BLANKS) \
+                        and not text[pos:m.start()].strip(_BLANKS):
                     in_array, depth, base, pos = True, 1, 1, m.end()
                     continue
-                if depth == base and not parts and not text[pos:m.start()].strip():
+                if depth == base and not parts and not text[pos:m.start()].strip(_BLANKS):
                     start = line
                 depth += 1
             elif tok in "]}":
                 depth -= 1
                 if in_array and depth == 0:        # the top-level array closes
                     tail = "".join(parts) + text[pos:m.start()]
+                    if tail.strip(_BLANKS):
+                        yield emit(tail, start or line, parts_column if parts else column + pos)
                     parts.clear()
-                    if tail.strip():
-                        yield emit(tail, start or line)
                     in_array, base, pos, start = False, 0, m.end(), 0
                 elif depth == base and not in_array:  # a top-level value closes
-                    yield emit("".join(parts) + text[pos:m.end()], start or line)
+                    yield emit("".join(parts) + text[pos:m.end()], start or line, parts_column if parts else column + pos)
                     parts.clear()
                     pos, start = m.end(), 0
                 elif depth < base:                 # stray closing bracket
@@ -552,15 +570,17 @@ def _documents(first: "bytes | _LongLine", lines: Iterator["bytes | _LongLine"],
                     parts.clear()
             elif tok == "," and in_array and depth == 1:
                 element = "".join(parts) + text[pos:m.start()]
+                yield emit(element, start or line, parts_column if parts else column + pos)
                 parts.clear()
-                yield emit(element, start or line)
                 pos, start = m.end(), 0
         rest, tail = text[pos:end], text[end:]
         if depth > base or (in_array and depth == 1):
             if depth > base and not start:
                 start = line
-            if rest.strip() and not start:
+            if rest.strip(_BLANKS) and not start:
                 start = line
+            if not parts:
+                parts_column = column + pos
             parts.append(rest)
             size += len(rest)
             if size > MAX_DOCUMENT_BYTES:
@@ -570,9 +590,9 @@ def _documents(first: "bytes | _LongLine", lines: Iterator["bytes | _LongLine"],
                 size = depth = 0
                 in_array = False
             carry = tail
-        elif rest.strip():                        # a scalar or garbage at top level
+        elif rest.strip(_BLANKS):                 # a scalar or garbage at top level
             if last:
-                yield emit(rest, line)
+                yield emit(rest, line, column + pos)
             else:
                 carry = rest + tail
         else:
@@ -621,16 +641,16 @@ def _documents(first: "bytes | _LongLine", lines: Iterator["bytes | _LongLine"],
                 held = "".join(parts).encode("utf-8", "surrogateescape").split(b"\n")
                 if not held[-1]:
                     held.pop()                     # the newline ending the last line held
-                yield from _ndjson(iter(held), name, (start or lineno) - 1)
+                yield from _ndjson(iter(held), name, (start or lineno) - 1, parts_column)
                 yield Item(name, lineno, value)
                 yield from _ndjson(lines, name, lineno)
                 return
         yield from process(raw_line, lineno)
     leftover = "".join(parts)
-    if depth > 0 and (leftover.strip() or not in_array):
+    if depth > 0 and (leftover.strip(_BLANKS) or not in_array):
         yield Item(name, start or lineno, error=ParseError(
             "truncated JSON: the value is never closed", source=name, line=start or lineno),
-            raw=leftover.strip().encode("utf-8", "surrogateescape")[:4096])
+            raw=leftover.strip(_BLANKS).encode("utf-8", "surrogateescape")[:4096])
     elif in_array:
         yield Item(name, lineno, error=ParseError("truncated JSON: the array is never closed", source=name, line=lineno))
 
