@@ -276,3 +276,26 @@ def test_the_replay_summary_keys_are_the_ones_the_page_lists(tmp_path):
         assert answer.returncode == 0, answer.stderr
         keys |= set(json.loads(answer.stdout))
     assert keys == listed, f"not on the page: {sorted(keys - listed)}; not in the summary: {sorted(listed - keys)}"
+
+
+def test_the_forward_summary_keys_are_the_ones_the_page_lists(tmp_path):
+    """No page listed the keys of `forward --summary json`."""
+    import json
+    import subprocess
+    import sys
+    text = (DOCS / "connectors/delivery.md").read_text()
+    paragraph = text[text.index("`forward --summary json` prints"):].split("\n\n", 1)[0]
+    listed = set(re.findall(r"`([a-z_]+)`", paragraph)) - {"forward", "replay"}
+    samples = sorted(ROOT.joinpath("samples").glob("*.json"))
+    (tmp_path / "events.ndjson").write_text("".join(json.dumps(json.loads(p.read_text())) + "\n" for p in samples))
+    (tmp_path / "wia.toml").write_text("[destinations.a]\nurl = 'sqlite:///a.db'\n[destinations.b]\nurl = 'sqlite:///b.db'\n")
+    keys = set()
+    for target in (["--to", "sqlite:///x.db"], ["--config", "wia.toml"]):
+        answer = subprocess.run([sys.executable, "-m", "wia_security", "forward", "events.ndjson", *target,
+                                 "--summary", "json"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert answer.returncode == 1, answer.stderr            # the two strict-mode rejects
+        summary = json.loads(answer.stdout)
+        keys |= set(summary) | set().union(*(set(d) for d in summary.get("destinations", {}).values()))
+    early_end = {"interrupted", "stopped", "aborted", "in_flight"}
+    assert keys <= listed, f"not on the page: {sorted(keys - listed)}"
+    assert listed - keys <= early_end, f"on the page, not in a summary: {sorted(listed - keys - early_end)}"
