@@ -299,3 +299,49 @@ def test_the_forward_summary_keys_are_the_ones_the_page_lists(tmp_path):
     early_end = {"interrupted", "stopped", "aborted", "in_flight"}
     assert keys <= listed, f"not on the page: {sorted(keys - listed)}"
     assert listed - keys <= early_end, f"on the page, not in a summary: {sorted(listed - keys - early_end)}"
+
+
+# -- validation.md: what `validate` prints ----------------------------------------------------------------------------
+
+def test_validate_prints_what_the_validation_page_says(tmp_path):
+    """No page described validate's output (README only its first line); validation.md now does, and this runs it."""
+    import json
+    import subprocess
+    import sys
+    text = (DOCS / "validation.md").read_text()
+    section = text[text.index("## The command: `wia-security validate`"):text.index("## Which schema")]
+    json_part = section[section.index("`--format json`:"):]
+    result_keys = set(re.findall(r'"([a-z_]+)"', json_part.split("each error or warning", 1)[0]))
+    issue_keys = set(re.findall(r'"([a-z_]+)"', json_part.split("each error or warning", 1)[1].split("and a last")[0]))
+    issue_keys |= set(re.findall(r"also `([a-z_]+)`", json_part))
+    summary_keys = set(re.findall(r'"([a-z_]+)"', json_part.split("a last line", 1)[1])) - {"summary"}
+    samples = sorted(ROOT.joinpath("samples").glob("*.json"))
+    (tmp_path / "events.ndjson").write_text("".join(json.dumps(json.loads(p.read_text())) + "\n" for p in samples))
+    (tmp_path / "cut.ndjson").write_text('{"a": \n')
+    (tmp_path / "empty.ndjson").write_text("")
+    run = [sys.executable, "-m", "wia_security", "validate"]
+    answer = subprocess.run([*run, "--format", "json", "events.ndjson", "cut.ndjson", "empty.ndjson"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 1
+    lines = [json.loads(line) for line in answer.stdout.splitlines()]
+    assert set(lines[-1]) == {"summary"} and set(lines[-1]["summary"]) == summary_keys
+    assert set().union(*(set(r) for r in lines[:-1])) == result_keys
+    issues = [i for r in lines[:-1] for i in r["errors"] + r["warnings"]]
+    assert set().union(*(set(i) for i in issues)) == issue_keys
+    shapes = [_shape_of(quoted) for quoted in re.findall(r"`(FILE:LINE: [^`]+)`", section)]
+    summary_line = re.search(r"summary goes to standard error: `([^`]+)`", " ".join(section.split())).group(1)
+    text_run = subprocess.run([*run, "events.ndjson", "cut.ndjson"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)
+    for line in text_run.stdout.splitlines():
+        assert any(re.fullmatch(shape, line) for shape in shapes), line
+    assert re.fullmatch(_shape_of(summary_line), text_run.stderr.strip().splitlines()[-1])
+
+
+def _shape_of(quoted: str) -> str:
+    pattern = re.escape(quoted)
+    for placeholder, meaning in ((r"FILE:LINE", r"\S+:\d+"), (r"TYPE", r"[a-z_]+"), (r"ID", r"\S+"),
+                                 (r"/json/path", r"/\S*"), (r"message", r".+"), (r"reason", r".+"),
+                                 (r"\[code\]", r"\[[a-z_]+\]"), (r"7", r"\d+"), (r"5", r"\d+"), (r"2", r"\d+"),
+                                 (r"0", r"\d+"), (r"1\\ warning", r"\d+\\ warnings?")):
+        pattern = pattern.replace(placeholder, meaning)
+    return pattern
