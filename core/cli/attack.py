@@ -58,8 +58,8 @@ def _hint(q: str, t: Any) -> str:
         return f" (did you mean {tech.id!r}, {tech.name}?)"
     if _ID_FORM(q) and "." in q and (parent := t.technique(q.split(".")[0])) is not None:
         subs = [x.id for x in t.subtechniques(parent.id)]
-        have = f"its sub-techniques are {subs[0]} to {subs[-1]}" if subs else "it has no sub-techniques"
-        return f" ({parent.id}, {parent.name}, is; {have})"
+        have = f"has sub-techniques {subs[0]} to {subs[-1]}" if subs else "has no sub-techniques"
+        return f" ({parent.id} {parent.name} {have})"
     if _ID_FORM(q):
         # ids of ATT&CK's other domains look the same (Mobile T1404, ICS T0817, TA0104): only Enterprise is here
         return " (only the Enterprise domain is bundled: Mobile and ICS ids are not in it)"
@@ -75,7 +75,7 @@ _ID_FORM = re.compile(r"TA?\d{4}(\.\d{3})?", re.IGNORECASE | re.ASCII).fullmatch
 
 def _technique(tech: Any, t: Any) -> dict[str, Any]:
     order = {tac.id: i for i, tac in enumerate(t.tactics)}
-    out = {"id": tech.id, "name": tech.name, "status": tech.status}
+    out: dict[str, Any] = {"id": tech.id, "name": tech.name, "status": tech.status}
     if tech.parent_id and (parent := t.technique(tech.parent_id)) is not None:
         out["parent"] = f"{parent.id} {parent.name}"     # "Cloud Accounts" is three sub-techniques: whose?
     out.update(tactics=[f"{x} {t.tactic(x).name}" for x in sorted(tech.tactic_ids, key=order.__getitem__)],

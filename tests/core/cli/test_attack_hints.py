@@ -34,7 +34,8 @@ def test_attacks_parent_colon_sub_name_finds_one_sub_technique(cli):
 @pytest.mark.parametrize("query, hint", [
     ("T1059/001", "(did you mean 'T1059.001', PowerShell?)"),
     ("t1078/004", "(did you mean 'T1078.004', Cloud Accounts?)"),
-    ("T1110.005", "(T1110, Brute Force, is; its sub-techniques are T1110.001 to T1110.004)"),
+    ("T1110.005", "(T1110 Brute Force has sub-techniques T1110.001 to T1110.004)"),
+    ("T1005.001", "(T1005 Data from Local System has no sub-techniques)"),
     ("T0817", "(only the Enterprise domain is bundled: Mobile and ICS ids are not in it)"),
     ("TA0104", "(only the Enterprise domain is bundled: Mobile and ICS ids are not in it)"),
     ("powershel", "(did you mean 'PowerShell'?)"),
