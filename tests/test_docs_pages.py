@@ -222,15 +222,14 @@ def test_the_alert_action_section_names_every_parameter_of_its_spec():
 
 # -- every option of the commands that move events is on some page -------------------------------------------------
 
-#: Commands whose every option a page names: the ones that read, deliver or pull events. (`query`, `validate`,
-#: `attack`, `report` and `compliance` options are described by `--help` and the examples; `serve` by gateway.md's
-#: own test.)
-DOCUMENTED_COMMANDS = ("forward", "replay", "pull", "enrich", "intel pull", "convert")
+#: Commands whose every option a page names: the ones that read, deliver, pull or query events. (`attack`,
+#: `report` and `compliance` options are described by `--help` and the examples; `serve` by gateway.md's own test.)
+DOCUMENTED_COMMANDS = ("forward", "replay", "pull", "enrich", "intel pull", "convert", "validate", "query")
 
 
 def test_every_option_of_the_commands_that_move_events_is_named_on_a_page():
-    """forward --enrich-cache, enrich --out/--key-env/--budget, intel pull --key-env and pull --group were only in
-    --help: a reader of intel.md or kafka.md could not learn them there."""
+    """forward --enrich-cache, enrich --out/--key-env/--budget, intel pull --key-env, pull --group, validate --quiet and
+    --no-warnings and most of query's filters were only in --help."""
     import argparse
 
     from test_docs_examples import _subparsers
