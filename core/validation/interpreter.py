@@ -53,8 +53,17 @@ def is_type(value: Any, name: str) -> bool:
         return value is None
     if isinstance(value, bool):
         return False
-    if name == "number":                # NaN and infinity are Python floats, not JSON numbers (RFC 8259 s6)
-        return isinstance(value, numbers.Number) and (type(value) is not float or value - value == 0)
+    if name == "number":
+        if type(value) is int:
+            return True
+        if not isinstance(value, numbers.Number):
+            return False
+        # NaN and infinity are no JSON numbers (RFC 8259 s6), as a float or a Decimal (whose NaN makes `<`
+        # raise and whose infinity makes `-` raise): x - x is 0 for every finite number
+        try:
+            return bool(value - value == 0)
+        except ArithmeticError:
+            return False
     if name == "integer":
         return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     raise ValueError(f"unknown JSON type {name!r}")
