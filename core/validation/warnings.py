@@ -101,7 +101,7 @@ def _technique_issues(base: str, key: str, name_key: str, tid: str, name: str | 
     tech = t.technique(tid)
     if tech is None or tech.id != tid:
         # Only Enterprise is bundled: a Mobile or ICS id (T0817) is unknown here, and says so
-        hint = f"; write it as {tech.id} ({tech.name})" if tech is not None else ""
+        hint = f"; write it as {tech.id} ({tech.name})" if tech is not None else _named_hint(tid)
         return (ValidationIssue(f"{base}/{key}", "attack_unknown_technique",
                                 f"{tid!r} is not an ATT&CK v{t.version} Enterprise technique{hint}"),)
     out: list[ValidationIssue] = []
@@ -126,6 +126,16 @@ def _technique_issues(base: str, key: str, name_key: str, tid: str, name: str | 
                                    f"{tid} ({tech.name}) is not in tactic {tactic.id} ({tactic.name}); "
                                    f"its tactics: {theirs or 'none'}"))
     return tuple(out)
+
+
+def _named_hint(name: str) -> str:
+    """For a technique given by its name (feeds often carry 'PowerShell' where the id goes): the id(s)."""
+    named = [x for x in table().techniques_named(name) if x.status == "active"]
+    if len(named) == 1:
+        return f"; that is the name of {named[0].id}: write the id"
+    if named:
+        return f"; that is the name of {', '.join(x.id for x in named)}: write the id of the one meant"
+    return ""
 
 
 def _name_check(mitre: dict[str, Any], base: str, key: str, expected: str,

@@ -81,3 +81,18 @@ def test_revoked_deprecated_and_other_domain_ids(intel):
         "/data/ttps/2/tactic": ("attack_unknown_tactic", "'TA0104' is not an ATT&CK v18.1 Enterprise tactic id"),
         "/data/ttps/2/technique": ("attack_unknown_technique", "'T0817' is not an ATT&CK v18.1 Enterprise technique"),
     }
+
+
+def test_a_ttp_giving_a_technique_by_name_is_told_its_id(intel):
+    # threat feeds put names where the id goes; the advisory said only "not an ATT&CK technique"
+    intel["data"]["ttps"] = [{"technique": "PowerShell"}, {"technique": "cloud accounts"},
+                             {"technique": "Valid Accounts: Cloud Accounts"}, {"technique": "Not A Technique"}]
+    assert {path: message for path, (_, message) in advisories(intel).items()} == {
+        "/data/ttps/0/technique": "'PowerShell' is not an ATT&CK v18.1 Enterprise technique; "
+                                  "that is the name of T1059.001: write the id",
+        "/data/ttps/1/technique": "'cloud accounts' is not an ATT&CK v18.1 Enterprise technique; that is the name "
+                                  "of T1078.004, T1585.003, T1586.003: write the id of the one meant",
+        "/data/ttps/2/technique": "'Valid Accounts: Cloud Accounts' is not an ATT&CK v18.1 Enterprise technique; "
+                                  "that is the name of T1078.004: write the id",
+        "/data/ttps/3/technique": "'Not A Technique' is not an ATT&CK v18.1 Enterprise technique",
+    }
