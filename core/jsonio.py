@@ -102,7 +102,8 @@ def loads(data: bytes | bytearray | memoryview | str, *, source: str | None = No
         raise ParseError(str(exc), source=source, line=line) from None
     except RecursionError:
         raise ParseError(f"nesting deeper than {MAX_DEPTH} levels", source=source, line=line) from None
-    if "\\ud" in text or "\\uD" in text:
+    # a str (not decoded here from UTF-8) may hold a lone surrogate as a character, not only as an escape
+    if "\\ud" in text or "\\uD" in text or (isinstance(data, str) and _SURROGATE.search(text)):
         _refuse_lone_surrogates(value, text, source, line)
     return value
 
@@ -164,7 +165,8 @@ def _refuse_lone_surrogates(value: Any, text: str, source: str | None, line: int
     pointer, char = found
     pointer = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", pointer)     # printable, writable
     offset = next((m.start() for m in _STRING.finditer(text)
-                   if "\\u" in m.group() and _SURROGATE.search(json.loads(m.group()))), None)
+                   if ("\\u" in m.group() or _SURROGATE.search(m.group())) and _SURROGATE.search(json.loads(m.group()))),
+                  None)
     where: dict[str, Any] = {"source": source, "line": line}
     if offset is not None:
         where = {"source": source, "line": text.count("\n", 0, offset) + (line or 1),

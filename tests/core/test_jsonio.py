@@ -162,3 +162,19 @@ def test_a_long_exponent_float_before_the_long_integer_is_not_taken_for_it(parse
     assert (exc.value.line, exc.value.column, exc.value.path) == (1, len(long_float) + 4, "/1")
     assert exc.value.reason == "integer of 4,301 digits is longer than the 4,300 digits a number may have (at /1)"
     assert parser("[" + long_float + "]") == [1e10]
+
+
+@pytest.mark.parametrize("text, pointer, line, column", [
+    ('"\ud800"', "", 1, 1),
+    ('{"a": ["ok", "x\udc00y"]}', "/a/1", 1, 14),
+    ('{\n"k\udbff": 1}', "/k\\udbff", 2, 1),
+])
+def test_a_lone_surrogate_in_str_input_is_refused_as_in_bytes(parser, text, pointer, line, column):
+    """A Python str can hold a lone surrogate as a character, not only as a \\u escape: orjson refuses such a
+    str, and the standard-library fallback accepted it (the check looked for escapes only), so
+    Event.parse(text) gave an event that no UTF-8 writer can write (jsonio.dumps raised TypeError later)."""
+    with pytest.raises(ParseError) as exc:
+        parser(text, source="f.ndjson")
+    assert (exc.value.path, exc.value.line, exc.value.column) == (pointer, line, column)
+    assert "lone surrogate" in exc.value.reason
+    str(exc.value).encode("utf-8")
