@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from collections import Counter
 from functools import lru_cache
 from importlib import resources
@@ -30,14 +31,44 @@ def expected_status(ref: dict[str, Any]) -> str:
     return "revoked" if ref["revoked"] else "deprecated" if ref["deprecated"] else "active"
 
 
-def test_the_shipped_table_is_what_the_build_script_makes_from_the_reference():
+def build_script() -> Any:
     spec = importlib.util.spec_from_file_location("build_attack_table", ROOT / "scripts" / "build_attack_table.py")
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    built = json.dumps(script.build_table(ATTACK), separators=(",", ":")) + "\n"
+    return script
+
+
+def test_the_shipped_table_is_what_the_build_script_makes_from_the_reference():
+    built = json.dumps(build_script().build_table(ATTACK), separators=(",", ":")) + "\n"
     shipped = resources.files("wia_security.attack").joinpath("enterprise-attack.json").read_text("utf-8")
     assert built == shipped
+
+
+def test_the_version_source_and_copyright_come_from_the_reference(tmp_path):
+    # they were literals in the script: a table rebuilt from a newer ATT&CK still said 18.1 and (c) 2025
+    newer = tmp_path / "attack"
+    shutil.copytree(ATTACK, newer)
+    source = (newer / "SOURCE.md").read_text("utf-8")
+    (newer / "SOURCE.md").write_text(source.replace("**v18.1**", "**v19.0**")
+                                     .replace("421deacb77191b38bdd1bf63268954e93da91365", "0" * 40), "utf-8")
+    licence = (newer / "LICENSE.txt").read_text("utf-8")
+    (newer / "LICENSE.txt").write_text(licence.replace("\u00a9 2025", "\u00a9 2026"), "utf-8")
+    built = build_script().build_table(newer)
+    assert (built["attack_version"], built["source"]) == ("19.0", "mitre/cti " + "0" * 40)
+    assert built["copyright"] == ("\u00a9 2026 The MITRE Corporation. This work is reproduced and distributed "
+                                  "with the permission of The MITRE Corporation.")
+    (newer / "SOURCE.md").write_text(source.replace("ATT&CK version", "version"), "utf-8")
+    with pytest.raises(SystemExit, match="SOURCE.md: no match"):
+        build_script().build_table(newer)
+
+
+def test_the_notice_names_the_shipped_version_and_source():
+    notice = " ".join(resources.files("wia_security.attack").joinpath("NOTICE.md").read_text("utf-8").split())
+    t = table()
+    commit = json.loads(resources.files("wia_security.attack").joinpath("enterprise-attack.json")
+                        .read_text("utf-8"))["source"].split()[-1]
+    assert f"v{t.version}" in notice and commit in notice and t.copyright in notice
 
 
 def test_mitres_licence_ships_unchanged_with_the_table():
