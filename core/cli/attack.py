@@ -15,7 +15,8 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("attack", help="look up MITRE ATT&CK techniques and tactics",
                               description="Look up a technique (T1059.001), tactic (TA0002, execution) or technique "
                                           "name (PowerShell; Valid Accounts: Cloud Accounts) in the bundled MITRE "
-                                          "ATT&CK® v18.1 Enterprise table (Mobile and ICS are not bundled).",
+                                          "ATT&CK® Enterprise table, whose version every answer names (Mobile "
+                                          "and ICS are not bundled).",
                               epilog="Exit 0 when found, 1 when not (with a hint on standard error: the closest "
                                      "name, the id meant). " + EXIT_CODES_HELP)
     p.add_argument("query", help="technique or tactic id, tactic shortname or name, or a technique name")
