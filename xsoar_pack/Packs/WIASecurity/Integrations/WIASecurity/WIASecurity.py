@@ -212,6 +212,7 @@ class Client(BaseClient):
         #: the request, Authorization or Proxy-Authorization included
         self.redact: Any = str
         self.kafka_url, self.kafka_username, self.kafka_password = base_url, username, token
+        self.use_proxy = proxy              # said when Kafka brokers cannot be reached: Kafka never uses the proxy
         self.verify = verify
         # mutual TLS with the Kafka brokers: PEM text from XSOAR's credential store, loaded into the TLS context
         self.client_certificate, self.client_key = client_certificate or None, client_key or None
@@ -264,7 +265,11 @@ class Client(BaseClient):
             raise DemistoException("a Kafka client certificate is presented over TLS only: use kafka+ssl:// or "
                                    "kafka+sasl_ssl://, or clear the Kafka client certificate parameter")
         elif "sasl" in scheme:
-            kafka_sasl_check(config["bootstrap_servers"], config, unasked)
+            kafka_sasl_check(config["bootstrap_servers"], config, unasked, proxy=self.use_proxy)
+        else:
+            unreachable = kafka_unreachable(config["bootstrap_servers"])
+            if unreachable:
+                raise kafka_unreachable_error(unreachable, self.use_proxy)
         if "sasl" in scheme and not config["sasl_mechanism"]:
             kafka_undiscovered_mechanism(config, config.get("ssl_context"), unasked)
         kafka_python_scram_username(config)
@@ -336,13 +341,15 @@ class Client(BaseClient):
         refused = None
         found = kafka_sasl.TlsFindings()    # servers reached that gave no Kafka answer over TLS: what happened
         unasked = [] if unasked is None else unasked
+        unreachable: list[str] = []
         for server in servers:
             try:
                 host, port = kafka_sasl.broker_address(server)
                 raw = socket.create_connection((host, port), timeout=KAFKA_CONNECT_TIMEOUT)
             except (OSError, ValueError) as exc:
                 unasked.append(f"{server}: {exc}")
-                continue          # not reachable from here: kafka-python tries it and reports it as before
+                unreachable.append(f"{server}: {exc}")
+                continue          # not reachable from here: another server may be
             with raw:
                 try:
                     # a plaintext Kafka listener is named when it does not answer the hello in a second, or cuts it off
@@ -380,6 +387,8 @@ class Client(BaseClient):
                             # configured or kafka_undiscovered_mechanism's
                             unasked.append(f"{server}: {exc or 'no answer in time'}")
                     return
+        if len(unreachable) == len(servers):
+            raise kafka_unreachable_error(unreachable, self.use_proxy)
         if refused:
             raise DemistoException(f"the Kafka broker's TLS certificate was refused ({refused}). Add the CA that "
                                    "issued it to the engine's trusted certificates and use a broker address the "
@@ -548,13 +557,22 @@ def kafka_holds_from(consumer: Any, tp: Any, offset: int, assigned: list[Any]) -
             consumer.resume(*others)
 
 
-def kafka_sasl_check(servers: list[str], config: dict[str, Any], unasked: list[str] | None = None) -> None:
+def kafka_sasl_check(servers: list[str], config: dict[str, Any], unasked: list[str] | None = None,
+                     proxy: bool = False) -> None:
     """kafka+sasl:// (no TLS): the SASL login with the first bootstrap server that answers, before kafka-python
-    starts. Unreachable or silent servers are left to kafka-python, which reports them as before; `unasked` gets
-    why each could not be asked (for kafka_undiscovered_mechanism)."""
+    starts. Silent servers are left to kafka-python; when none accepts a connection the error says why for each
+    (kafka_unreachable_error). `unasked` gets why each could not be asked (for kafka_undiscovered_mechanism)."""
+    unreachable: list[str] = []
     for server in servers:
         try:
-            with kafka_connect(server) as sock:
+            sock = kafka_connect(server)
+        except (OSError, ValueError) as exc:
+            unreachable.append(f"{server}: {exc}")
+            if unasked is not None:
+                unasked.append(f"{server}: {exc}")
+            continue
+        try:
+            with sock:
                 kafka_sasl_login(sock, server, kafka_sasl.api_versions(sock, KAFKA_CLIENT_ID), config,
                                  lambda: kafka_connect(server))
                 return
@@ -562,6 +580,30 @@ def kafka_sasl_check(servers: list[str], config: dict[str, Any], unasked: list[s
             if unasked is not None:
                 unasked.append(f"{server}: {exc or 'no answer in time'}")
             continue
+    if len(unreachable) == len(servers):
+        raise kafka_unreachable_error(unreachable, proxy)
+
+
+def kafka_unreachable(servers: list[str]) -> list[str]:
+    """kafka:// (no pre-flight of its own): why each bootstrap server refused a TCP connection, or [] as soon as one
+    accepts (closed at once)."""
+    failures: list[str] = []
+    for server in servers:
+        try:
+            kafka_connect(server).close()
+            return []
+        except (OSError, ValueError) as exc:
+            failures.append(f"{server}: {exc}")
+    return failures
+
+
+def kafka_unreachable_error(failures: list[str], proxy: bool) -> DemistoException:
+    """No bootstrap server accepted a connection: kafka-python would retry for 30 s and then say only "Unable to
+    bootstrap". With Use system proxy settings ticked, that Kafka never uses the proxy."""
+    note = (" Use system proxy settings does not apply to Kafka: the integration connects to the brokers directly, "
+            "never through the proxy, so the engine must reach them without it.") if proxy else ""
+    return DemistoException(f"none of the Kafka bootstrap servers accepted a connection ({'; '.join(failures)}): check "
+                            f"the host names and ports in the Source URL, and that the engine can reach them.{note}")
 
 
 def kafka_undiscovered_mechanism(config: dict[str, Any], context: ssl.SSLContext | None, unasked: list[str]) -> None:
