@@ -111,6 +111,10 @@ def _open() -> Any:
         # budget's worst case (a chunk then took up to 180 s: the host killed the invocation at 300 s)
         document["delivery"] = {**FUNCTION_DELIVERY, **(document.get("delivery") or {})}
         config = parse_config(document, source="app settings")
+        if config.forward:        # the CLI's table, which nothing here reads: said once, not ignored without a word
+            log.warning("WIA_CONFIG: [forward] %s is not read by this function: dead letters go to the blob "
+                        "container wia-dead-letter and events are validated strictly (docs/cloud/azure.md)",
+                        ", ".join(sorted(config.forward)))
         # Kept only once the sink is open: a failed open is tried again by the next invocation (a config
         # kept alone made every later invocation of this worker fail with KeyError 'sink').
         _runtime["sink"], _runtime["config"] = config.open(), config

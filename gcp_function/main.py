@@ -197,6 +197,9 @@ def sink() -> Any:
             # 6 tries within 120 s broke the time budget's worst case)
             document["delivery"] = {**FUNCTION_DELIVERY, **(document.get("delivery") or {})}
             config = parse_config(document, source="environment")
+            if config.forward:    # the CLI's table, which nothing here reads: said once, not ignored without a word
+                log.warning("WIA_CONFIG: [forward] %s is not read by this function: dead letters are log entries "
+                            "and events are validated strictly (docs/cloud/gcp.md)", ", ".join(sorted(config.forward)))
             _runtime["sink"] = config.open()
             log.info("configured", extra={"destinations": [d.name for d in config.destinations]})
         return _runtime["sink"]
