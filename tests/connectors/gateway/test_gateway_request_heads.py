@@ -33,14 +33,15 @@ def refused_heads(gw) -> dict[str, float]:
 
 
 def raw_exchange(gw, pieces: list[bytes], pause: float = 0.0) -> bytes:
-    """Sends `pieces` one by one (each its own TCP segment when `pause`), then reads the answer to the end."""
+    """Sends `pieces` one by one (each its own TCP segment when `pause`), then reads the answer to the end (the
+    gateway closes: a refused head, or `Connection: close`). Never half-closes: uvicorn closes a connection whose
+    peer has sent its FIN, even with the answer still to write."""
     with socket.create_connection((gw.host, gw.port), timeout=20) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for piece in pieces:
             sock.sendall(piece)
             if pause:
                 time.sleep(pause)
-        sock.shutdown(socket.SHUT_WR)
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
