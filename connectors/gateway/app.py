@@ -917,12 +917,25 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
         from .taxii_server import routes as taxii_routes
         routes += taxii_routes()
     routes.append(WebSocketRoute("/{path:path}", unknown_stream_path))     # last: only what nothing else serves
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: internal_error})
     app.state.gateway = gw
     # added last, so it runs first after the access log: a refused cross-site request reaches no route
     app.add_middleware(_Wrap, inner=lambda inner_app: RefuseCrossSite(inner_app, lambda path: _count_cross_site(gw, path)))
     app.add_middleware(_Wrap, inner=lambda inner_app: AccessLog(inner_app, gw.metrics))
     return app
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """An unexpected fault (uvicorn logs it with its traceback): answered in the shape of the API asked, never with
+    the exception's text. Starlette's own answer was a text/plain 500 on every path, which HEC clients cannot read
+    as Splunk's code 8."""
+    path = request.url.path
+    if path.startswith("/services/collector"):
+        return hec.reply(8)
+    if path.startswith("/taxii2"):
+        from .taxii_server import taxii_error
+        return taxii_error(500, "Internal server error", "the gateway failed handling this request (logged)")
+    return error(500, E_INTERNAL, "internal error handling this request (logged on the gateway)")
 
 
 def _count_cross_site(gw: Gateway, path: str) -> None:

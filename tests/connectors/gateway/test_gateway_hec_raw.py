@@ -107,3 +107,22 @@ def test_contract_auth_empty_and_too_many_values(make_gateway):
     r = requests.post(url, params=params, data="\n".join(["{}"] * 4), headers=SPLUNK)
     assert (r.status_code, r.json()) == (413, {"text": "Content too large", "code": 6})
     assert stored_ids(gw) == set()
+
+
+@pytest.mark.parametrize(("path", "body", "expected"), [
+    ("/services/collector/event", lambda e: json.dumps({"event": e}), {"text": "Internal server error", "code": 8}),
+    (RAW + "?channel=c", json.dumps, {"text": "Internal server error", "code": 8}),
+    ("/v1/events", json.dumps, {"error": {"code": "E5001",
+                                          "message": "internal error handling this request (logged on the gateway)"}}),
+])
+def test_contract_an_internal_fault_is_hec_code_8_not_a_text_500(make_gateway, monkeypatch, path, body, expected):
+    """Starlette answered any unexpected fault with a text/plain 500, on HEC paths too: Splunk's answer is code 8."""
+    gw = make_gateway()
+
+    async def broken(verdicts):
+        raise RuntimeError("secret detail of the fault")
+    monkeypatch.setattr(gw.gateway, "ingest", broken)
+    r = requests.post(gw.url + path, data=body(event_dicts(1, seed=139)[0]),
+                      headers=SPLUNK if path.startswith("/services") else AUTH)
+    assert (r.status_code, r.json()) == (500, expected)
+    assert "secret detail" not in r.text
