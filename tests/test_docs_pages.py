@@ -344,3 +344,20 @@ def _shape_of(quoted: str) -> str:
                                  (r"0", r"\d+"), (r"1\\ warning", r"\d+\\ warnings?")):
         pattern = pattern.replace(placeholder, meaning)
     return pattern
+
+
+def test_every_file_a_command_writes_by_default_is_named_on_a_page():
+    """Where a command keeps or writes something when no flag says where (a checkpoint, a cursor, a dead letter, the
+    store) is what a reader looks for afterwards: `pull`'s wia-taxii-checkpoint.json and `intel pull otx`'s
+    wia-otx-state.json were only in --help."""
+    from test_docs_examples import _subparsers
+    text = "\n".join(p.read_text() for p in [ROOT / "README.md", *DOCS.rglob("*.md")])
+    defaults = set()
+    for parser in _subparsers().values():
+        for action in parser._actions:
+            found = re.findall(r"default ([\w.:/-]+\.(?:json|ndjson|db))", action.help or "")
+            if isinstance(action.default, str):
+                found.append(action.default)
+            defaults |= {f for f in found if re.search(r"\.(?:json|ndjson|db)$", f)}
+    assert {"wia-taxii-checkpoint.json", "wia-otx-state.json", "wia-dead-letter.replay.ndjson"} <= defaults
+    assert not sorted(d for d in defaults if f"`{d}`" not in text)
