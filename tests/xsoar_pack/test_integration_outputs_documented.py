@@ -76,3 +76,16 @@ def test_attack_lookup_outputs(integration, demisto):
 def test_send_event_outputs(integration, demisto, gateway, alert):
     params = {"url": gateway.url, "source_type": "gateway", "credentials": {"identifier": "", "password": gateway.token}}
     check("wia-send-event", run_command(integration, demisto, "wia-send-event", {"event": json.dumps(alert)}, params))
+
+
+def test_get_events_outputs(integration, demisto, gateway, sample_events):
+    """The event as it is: every envelope path documented (a playbook picks WIA.Event.mitre.tactic or
+    WIA.Event.source.vendor in the context picker); data, context and meta are documents (Unknown)."""
+    import requests
+    reply = requests.post(f"{gateway.url}/v1/events", json=sample_events, timeout=30,
+                          headers={"Authorization": f"Bearer {gateway.token}"})
+    assert reply.status_code == 200, reply.text
+    params = {"url": gateway.url, "source_type": "gateway", "credentials": {"identifier": "", "password": gateway.token}}
+    entries = run_command(integration, demisto, "wia-get-events", {"limit": "50"}, params)
+    assert len(entries[0]["EntryContext"]["WIA.Event(val.id && val.id == obj.id)"]) == len(sample_events)
+    check("wia-get-events", entries)
