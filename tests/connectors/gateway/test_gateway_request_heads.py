@@ -124,3 +124,23 @@ def test_a_stream_handshake_with_oversized_headers_is_refused_431(make_gateway):
             assert json.loads(await asyncio.wait_for(ws.recv(), 10))["action"] == "pong"
     asyncio.run(scenario())
     assert refused_heads(gw)["headers_too_large"] == 1
+
+
+def test_over_tls_too_a_refused_head_is_answered(tmp_path):
+    """TLS has no half-close: the gateway sends no FIN after the answer, it reads and drops until the client closes."""
+    from servers.certificates import issue, make_ca, write_certificate, write_key
+
+    from wia_security.connectors.gateway import GatewaySettings
+    from wia_security.connectors.gateway.server import GatewayServer
+    ca = make_ca("request heads test CA")
+    key, cert = issue(ca, "127.0.0.1", server=True, hosts=("127.0.0.1",))
+    write_certificate(tmp_path / "cert.pem", cert)
+    write_key(tmp_path / "key.pem", key)
+    write_certificate(tmp_path / "ca.pem", ca[1])
+    settings = GatewaySettings(tokens=[TOKEN], store=f"sqlite:///{tmp_path}/events.db",
+                               dead_letter=str(tmp_path / "dead.ndjson"), taxii=False)
+    with GatewayServer(settings, ssl_certfile=str(tmp_path / "cert.pem"), ssl_keyfile=str(tmp_path / "key.pem")) as gw:
+        url = f"https://127.0.0.1:{gw.port}/v1/events"
+        r = requests.get(url, headers={**AUTH, "X-Big": "b" * 300_000}, verify=str(tmp_path / "ca.pem"), timeout=30)
+        assert r.status_code == 431
+        assert requests.get(url, headers=AUTH, verify=str(tmp_path / "ca.pem"), timeout=30).status_code == 200
