@@ -394,14 +394,17 @@ def _lines(stream: Iterable[bytes]) -> Iterator["bytes | _LongLine"]:
         return
     first = True
     while True:
-        line = readline(LONG_LINE_BYTES + 1)
+        # The first read also takes a BOM whole, and whether the line ended is told before the BOM is cut off.
+        ask = LONG_LINE_BYTES + 1 + (len(UTF8_BOM) if first else 0)
+        line = readline(ask)
         if not line:
             return
+        whole = len(line) < ask or line.endswith(b"\n")
         if first:
             first = False
             if line.startswith(UTF8_BOM):
                 line = line[len(UTF8_BOM):]      # else "[" would not be the first byte of an array
-        if len(line) <= LONG_LINE_BYTES or line.endswith(b"\n"):
+        if whole:
             yield line
             continue
         long = _LongLine(line, lambda: readline(LONG_LINE_BYTES))

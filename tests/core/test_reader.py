@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from wia_security.reader import InputSource, iter_items
+from wia_security.reader import UTF8_BOM, InputSource, iter_items
 
 
 def items(data: bytes):
@@ -199,3 +199,37 @@ def test_broken_lines_before_ndjson_keep_their_own_numbers_and_bytes():
     assert items(data) == [(1, {"ok": 1}), (1, "ERR"), (2, "ERR"), (4, {"c": 3}), (5, {"d": 4})]
     raws = [i.raw for i in iter_items(io.BytesIO(data), "x") if not i.ok]
     assert raws == [b" {bad", b'{"x":']
+
+
+@pytest.mark.parametrize("layout", ["one-line array", "ndjson"])
+@pytest.mark.parametrize("as_stream", [True, False], ids=["stream", "lines"])
+def test_a_byte_order_mark_before_a_long_first_line_changes_nothing(monkeypatch, layout, as_stream):
+    """The first read of a line takes LONG_LINE_BYTES + 1 bytes; the BOM was stripped before telling whether
+    that was the whole line, so with a BOM a first line longer than LONG_LINE_BYTES was cut after its first
+    piece, as if a line ended there: every line after was numbered one too far, and where the cut fell inside
+    a string the rest of the line was scanned with strings and structure swapped (a one-line array of 2,000
+    events over 1 MiB lost ~550 of them to 'Extra data' / "unexpected '}'" errors)."""
+    import wia_security.reader as reader
+    from strategies import event_dicts
+    monkeypatch.setattr(reader, "LONG_LINE_BYTES", 2048)
+    events = event_dicts(40, seed=63)
+    for pad in range(0, 120, 7):               # the cut at many places: inside strings and between them
+        events[0]["pad"] = "p" * pad
+        if layout == "ndjson":
+            data = b"".join(json.dumps(e).encode() + b"\n" for e in [{"first": events}] + events[1:])
+        else:
+            data = json.dumps(events).encode() + b"\n" + json.dumps(events[1]).encode() + b"\n"
+        source = (lambda d: io.BytesIO(d)) if as_stream else (lambda d: iter(io.BytesIO(d).readlines()))
+        plain = [(i.line, i.value if i.ok else str(i.error)) for i in iter_items(source(data), "x")]
+        assert all(not isinstance(v, str) for _, v in plain)
+        with_bom = [(i.line, i.value if i.ok else str(i.error)) for i in iter_items(source(UTF8_BOM + data), "x")]
+        assert with_bom == plain, pad
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 4])
+def test_a_byte_order_mark_is_skipped_when_pieces_are_narrower_than_it(monkeypatch, window):
+    import wia_security.reader as reader
+    monkeypatch.setattr(reader, "LONG_LINE_BYTES", window)
+    for layout in (b'[{"a": 1}, {"a": 2}]', b'{"a": 1}\n{"a": 2}\n', b'{\n"a": 1\n}\n{"a": 2}'):
+        assert [value for _, value in items(layout)] == [{"a": 1}, {"a": 2}]
+        assert items(UTF8_BOM + layout) == items(layout), layout
