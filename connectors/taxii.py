@@ -650,15 +650,36 @@ def _safe(exc: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+def _same_collection(a: str, b: str) -> bool:
+    """One collection URL in two spellings: scheme and host in any case, with or without the final slash."""
+    def key(url: str) -> tuple[str, str, str]:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")
+    return key(a) == key(b)
+
+
 @dataclass
 class Checkpoint:
     """Where an incremental poll resumes: after `added_after`, skipping `seen` keys at exactly that date."""
 
     added_after: str | None = None
     seen: list[list[str]] = field(default_factory=list)
+    #: the collection the position belongs to (None in a checkpoint written before it was recorded)
+    collection: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"added_after": self.added_after, "seen": self.seen}
+        return {"added_after": self.added_after, "seen": self.seen} | (
+            {"collection": self.collection} if self.collection else {})
+
+    def check_collection(self, url: str, path: str) -> None:
+        """A position is a date in one collection's `date_added` sequence: read against another collection it
+        would skip every object that collection added before it. Refused, naming both (a checkpoint from
+        before collections were recorded is taken, and records its collection when next saved)."""
+        if self.collection is not None and not _same_collection(self.collection, url):
+            raise ConfigError(f"this checkpoint holds the position in {self.collection}, not in {url}: a poll of "
+                              f"another collection from it would skip that collection's objects added before "
+                              f"{self.added_after}. Give each collection its own --checkpoint", key="checkpoint",
+                              source=path)
 
     @classmethod
     def load(cls, path: str) -> "Checkpoint":
@@ -683,7 +704,10 @@ class Checkpoint:
         if not isinstance(seen, list) or not all(isinstance(k, list) and len(k) == 2 and all(isinstance(x, str) for x in k)
                                                  for k in seen):
             raise ConfigError("`seen` is not a list of [id, version] pairs", key="checkpoint", source=path)
-        return cls(added_after, seen)
+        collection = doc.get("collection")
+        if collection is not None and not (isinstance(collection, str) and collection):
+            raise ConfigError("`collection` is not a collection URL", key="checkpoint", source=path)
+        return cls(added_after, seen, collection)
 
     def save(self, path: str) -> None:
         """Atomically, so a crash or power cut leaves the old or the new checkpoint, never half: write a
@@ -1081,6 +1105,7 @@ class TaxiiSource:
         from wia_security.reader import Item
         with held_exclusively(checkpoint_path, "TAXII poll"):      # one poll per checkpoint
             checkpoint = Checkpoint.load(checkpoint_path)
+            checkpoint.check_collection(self.collection.url, checkpoint_path)
             forwarder = Forwarder(sink, dead_letter, lenient=lenient)
             summary = forwarder.summary
             totals = {"pages": 0, "objects": 0, "events": 0, "held": 0}
@@ -1095,6 +1120,7 @@ class TaxiiSource:
                     totals["conversion_errors"] = totals.get("conversion_errors", 0) + 1
                 if hasattr(dead_letter, "flush"):
                     dead_letter.flush()
+                page.checkpoint.collection = self.collection.url
                 page.checkpoint.save(checkpoint_path)      # only after the page was delivered
                 totals["pages"] += 1
                 totals["objects"] += page.objects
