@@ -183,6 +183,16 @@ TAXII_MAX_RECENT_PAGES = 1000
 #: The characters that make markdown of text (CommonServerPython's MARKDOWN_CHARS, with < and > for raw HTML):
 #: escaped in text from events before it reaches a war-room entry (md_text, md_cell).
 MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-!|<>")
+#: The Source type parameter's options.
+SOURCE_TYPES = ("gateway", "taxii", "kafka")
+#: What test-module says when the source answers 404 (what the Source URL should be instead).
+NOT_FOUND_HINTS = {
+    "gateway": "the Source URL has no WIA gateway feed (GET /v1/events was not found): give the gateway's address "
+               "without a path (https://gateway.example.com); for a TAXII 2.1 collection, set Source type to taxii",
+    "taxii": "the Source URL is not a TAXII 2.1 collection (Get Objects, <Source URL>/objects/, was not found): give the "
+             "collection's URL (https://taxii.example.com/api1/collections/<collection-id>); for a WIA gateway, set "
+             "Source type to gateway",
+}
 #: cliName of the pack's WIA Indicators incident field, which fetch-incidents sets itself (event_to_incident).
 INDICATORS_FIELD = "wiaindicators"
 
@@ -1231,16 +1241,31 @@ def test_module(client: Client, params: dict[str, Any] | None = None) -> str:
         raise DemistoException(f"the Credentials parameter is sent to Kafka brokers over SASL only, and a {scheme}:// "
                                "Source URL uses none: use kafka+sasl_ssl:// (or kafka+sasl://) for brokers that log "
                                "users in, or clear the Credentials parameter")
+    if client.source_type not in SOURCE_TYPES:
+        # every command but these would read it as a gateway
+        raise DemistoException(f"Source type must be {', '.join(SOURCE_TYPES[:-1])} or {SOURCE_TYPES[-1]}, "
+                               f"not {str(client.source_type)[:40]!r}")
+    if client.source_type != "kafka" and scheme.startswith("kafka"):
+        raise DemistoException(f"a {scheme}:// Source URL is a Kafka topic: set Source type to kafka (it is "
+                               f"{client.source_type})")
     if boolean_arg(params.get("isFetch", False), "Fetch incidents"):
         positive_int(params.get("max_fetch"), "Maximum number of incidents per fetch", DEFAULT_MAX_FETCH)
         first_fetch_cutoff(params.get("first_fetch"))
-    if client.source_type == "taxii":
-        envelope, _, _ = client.taxii_objects(None, 1)
-        feed_list(envelope, "objects", "the TAXII server")
-    elif client.source_type == "kafka":
-        client.kafka_messages({}, 1)
-    else:
-        feed_list(client.gateway_events(None, 1), "events", "the gateway", required=True)
+    try:
+        if client.source_type == "taxii":
+            envelope, _, _ = client.taxii_objects(None, 1)
+            feed_list(envelope, "objects", "the TAXII server")
+        elif client.source_type == "kafka":
+            client.kafka_messages({}, 1)
+        else:
+            feed_list(client.gateway_events(None, 1), "events", "the gateway", required=True)
+    except DemistoException as exc:
+        # "Error in API call [404] - Not Found" and the server's page say nothing of what is wrong: the URL is not
+        # of the source type's kind (a TAXII collection given as a gateway, an API root given as a collection)
+        hint = NOT_FOUND_HINTS.get(client.source_type) if str(exc).startswith("Error in API call [404]") else None
+        if hint is None:
+            raise
+        raise DemistoException(f"{hint} ({str(exc).splitlines()[0]})") from None
     return "ok"
 
 
