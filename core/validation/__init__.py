@@ -51,9 +51,14 @@ class Validator:
         self._envelope = self._checks[None]
 
     def is_valid(self, obj: Any) -> bool:
-        """The schema verdict alone (no lenient mode, no warnings)."""
-        t = obj.get("type") if type(obj) is dict else None
-        node, check = self._checks[t if type(t) is str and t in self._checks else None]
+        """The schema verdict alone (no lenient mode, no warnings), for what validate() takes."""
+        if type(obj) is dict:
+            t = obj.get("type")
+            node, check = (self._checks.get(t) if type(t) is str else None) or self._envelope
+        else:
+            if hasattr(obj, "to_dict"):
+                return self.is_valid(obj.to_dict())
+            node, check = self._checks[_schema_key(obj)]      # a dict subclass is still checked by its type
         return check(obj) or next(iter_errors(node, obj), None) is None
 
     def validate(self, obj: Any) -> ValidationResult:
