@@ -299,10 +299,16 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
         self._refuse(error(status, "E1001", message))
 
     def send_400_response(self, msg: str) -> None:
-        """h11 could not parse the head: the gateway's JSON error (uvicorn's was text/plain, then a close that left
-        the rest of the request unread: a reset)."""
-        self._refuse_head("malformed", 400, "malformed HTTP request: the request line or a header is not valid "
-                          "HTTP/1.1")
+        """h11 could not parse the request (its head, or a chunked body): the gateway's JSON error (uvicorn's was
+        text/plain, then a close that left the rest of the request unread: a reset). When an answer to this request
+        has begun (the app answered before reading the body, as a refused token is), none can follow: closed."""
+        if self.cycle is not None and self.cycle.response_started:
+            self.gateway.metrics.heads_refused["malformed"] += 1
+            self._end_head()
+            self._linger()                       # so the client can still read the answer it was given
+            return
+        self._refuse_head("malformed", 400, "malformed HTTP request: the request line, a header or the chunked "
+                          "body is not valid HTTP/1.1")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end_head()
@@ -340,8 +346,14 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
         head += [k + b": " + v + b"\r\n" for k, v in headers]
         self.transport.write(b"".join(head) + b"\r\n" + response.body)
         self._end_head()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Closes once the peer has closed its side or after REFUSED_LINGER_SECONDS, reading and dropping what it
+        sends meanwhile: a close with unread data is a reset, and the peer's kernel drops what it has not read."""
         self._refused = True
-        if self.transport.can_write_eof():
+        answered = self.cycle is None or self.cycle.response_complete    # else the app is still writing its answer
+        if answered and self.transport.can_write_eof():
             self.transport.write_eof()           # a FIN after the answer, for a client that reads to the end
         self.transport.resume_reading()
         self._linger_timer = self.loop.call_later(REFUSED_LINGER_SECONDS, self.transport.close)
