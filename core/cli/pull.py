@@ -179,8 +179,8 @@ def _splunk(args: argparse.Namespace, sink: Any, dead_letter: Any) -> ForwardSum
     if args.checkpoint is None:
         given = [flag for flag, value in incremental.items() if value is not None]
         if given:
-            raise ConfigError(f"{', '.join(given)} only apply to an incremental pull: add --checkpoint PATH",
-                              key=given[0])
+            raise ConfigError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to an incremental "
+                              "pull: add --checkpoint PATH", key=given[0])
         source = SplunkSearchSource.from_url(args.source)
         items = source.items(args.query or DEFAULT_QUERY, earliest=args.earliest or "-24h", latest=args.latest or "now")
         with StopSignals() as stop:     # a signal ends the reading; what was read is delivered and counted

@@ -211,7 +211,9 @@ def test_contract_cli_incremental_pull_says_which_index_times_it_read(tmp_path, 
         captured = capsys.readouterr()
         # the incremental flags without --checkpoint, --latest with it: usage errors
         assert main(_cli(rest, tmp_path, "--lag", "5")) == 2
-        assert "--lag only apply to an incremental pull" in capsys.readouterr().err
+        assert "--lag only applies to an incremental pull" in capsys.readouterr().err     # was "only apply"
+        assert main(_cli(rest, tmp_path, "--lag", "5", "--window", "60")) == 2
+        assert "--lag, --window only apply to an incremental pull" in capsys.readouterr().err
         assert main(_cli(rest, tmp_path, "--checkpoint", "ck.json", "--latest", "now")) == 2
     assert code == 1 and first["delivered"] == 30 and first["dead_lettered"] == 1
     assert now - 7200 <= first["index_earliest"] <= after - 7200           # -2h of the run's clock
