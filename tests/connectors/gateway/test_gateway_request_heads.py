@@ -167,3 +167,13 @@ def test_a_malformed_chunked_body_is_400_or_after_an_answer_only_the_close(make_
     answer = post("wrong-token-0123456789")
     assert answer.startswith(b"HTTP/1.1 401 ") and answer.count(b"HTTP/1.1 ") == 1, answer
     assert refused_heads(gw)["malformed"] == 2
+
+
+def test_a_head_that_does_not_arrive_in_time_is_closed_and_counted(make_gateway, monkeypatch):
+    from wia_security.connectors.gateway import server as server_module
+    monkeypatch.setattr(server_module, "REQUEST_HEAD_TIMEOUT_SECONDS", 0.5)
+    gw = make_gateway()
+    with socket.create_connection((gw.host, gw.port), timeout=20) as sock:
+        sock.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n")         # and nothing more
+        assert sock.recv(65536) == b""                                  # closed without an answer
+    assert refused_heads(gw)["timeout"] == 1
