@@ -687,30 +687,39 @@ class MispCheckpoint:
     search: str
     tags: list[str]
     timestamp: int | None = None
+    #: the MISP base URL the position belongs to (None in a checkpoint written before it was recorded)
+    server: str | None = None
 
     @classmethod
-    def load(cls, path: str, search: str, tags: Sequence[str]) -> "MispCheckpoint":
-        """The checkpoint at `path` for this search and tags; a new one when there is no file. A file that
-        is not a checkpoint, or belongs to another search or tag set, is a ConfigError naming it (using
-        it would skip what this search has not read, or read everything again)."""
+    def load(cls, path: str, search: str, tags: Sequence[str], server: str | None = None) -> "MispCheckpoint":
+        """The checkpoint at `path` for this search and tags (and MISP `server`, when given); a new one when there
+        is no file. A file that is not a checkpoint, or belongs to another search, tag set or server, is a
+        ConfigError naming it (using it would skip what this search has not read, or read everything again). A
+        checkpoint that names no server (written before servers were recorded) is taken."""
         tags = sorted(tags)
         if not os.path.exists(path):
-            return cls(search, tags)
+            return cls(search, tags, None, server)
         try:
             with open(path, encoding="utf-8") as fh:
                 doc = json.load(fh)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"unreadable MISP checkpoint: {exc}", key="state", source=path) from None
         stamp = doc.get("timestamp") if isinstance(doc, dict) else None
+        stored_server = doc.get("server") if isinstance(doc, dict) else None
         if not isinstance(doc, dict) or not isinstance(doc.get("search"), str) or \
                 not isinstance(doc.get("tags"), list) or not all(isinstance(t, str) for t in doc["tags"]) or \
-                not (stamp is None or (type(stamp) is int and stamp >= 0)):
+                not (stamp is None or (type(stamp) is int and stamp >= 0)) or \
+                not (stored_server is None or (isinstance(stored_server, str) and stored_server)):
             raise ConfigError('a MISP checkpoint is {"search": "events"|"attributes", "tags": [...], '
-                              '"timestamp": <epoch seconds>}', key="state", source=path)
+                              '"timestamp": <epoch seconds>, "server": <MISP URL>}', key="state", source=path)
         if doc["search"] != search or sorted(doc["tags"]) != tags:
             raise ConfigError(f"the checkpoint belongs to another pull ({doc['search']}, tags {sorted(doc['tags'])}), "
                               f"not ({search}, tags {tags}); give another --state file", key="state", source=path)
-        return cls(search, tags, stamp)
+        if server is not None and stored_server is not None and _server_key(stored_server) != _server_key(server):
+            raise ConfigError(f"the checkpoint belongs to another MISP ({stored_server}), not {server}: its timestamp "
+                              f"would skip what that MISP changed before it; give another --state file", key="state",
+                              source=path)
+        return cls(search, tags, stamp, server or stored_server)
 
     def advance(self, newest: int | None) -> None:
         if newest is not None and (self.timestamp is None or newest > self.timestamp):
@@ -718,7 +727,14 @@ class MispCheckpoint:
 
     def save(self, path: str) -> None:
         """Crash-safe: the old or the new checkpoint survives a power cut, never half of one."""
-        replace_durably(path, json.dumps({"search": self.search, "tags": self.tags, "timestamp": self.timestamp}))
+        replace_durably(path, json.dumps({"search": self.search, "tags": self.tags, "timestamp": self.timestamp}
+                                         | ({"server": self.server} if self.server else {})))
+
+
+def _server_key(url: str) -> tuple[str, str, str]:
+    """One MISP base URL in two spellings: scheme and host in any case, with or without the final slash."""
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")
 
 
 # -- sink ------------------------------------------------------------------------------------------------

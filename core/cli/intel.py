@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             if args.state:
                 from wia_security.outputs import held_exclusively
                 held.enter_context(held_exclusively(args.state, "MISP pull"))     # one pull per checkpoint
-                checkpoint = MispCheckpoint.load(args.state, "attributes" if args.attributes else "events", args.tags)
+                checkpoint = MispCheckpoint.load(args.state, "attributes" if args.attributes else "events", args.tags,
+                                                 server=args.url)
                 if checkpoint.timestamp is not None:
                     filters["timestamp"] = checkpoint.timestamp
             source: Any = MispSource(args.url, key, tls_verify=not args.no_verify_tls, ca_file=args.ca_file,

@@ -47,7 +47,8 @@ def test_contract_the_checkpoint_moves_after_a_whole_pull_and_is_asked_for_next_
     state, db = tmp_path / "misp.json", tmp_path / "intel.db"
     args = ["intel", "pull", "misp", "--url", misp.url, "--state", str(state), "--to", f"sqlite:///{db}"]
     assert main(args) == 0
-    assert json.loads(state.read_text()) == {"search": "events", "tags": [], "timestamp": 1767312000}
+    assert json.loads(state.read_text()) == {"search": "events", "tags": [], "timestamp": 1767312000,
+                                             "server": misp.url}
     assert "timestamp" not in misp.calls("/events/restSearch")[0].body
     _event(misp, 3, 1767398400)
     assert main(args) == 0
@@ -148,3 +149,34 @@ def test_contract_a_checkpoint_that_cannot_be_saved_is_reported_after_delivery(m
     rc = main(["intel", "pull", "misp", "--url", misp.url, "--state", str(state), "--to", f"sqlite:///{db}"])
     assert rc == 2 and f"cannot save the MISP checkpoint {state}: No space left on device" in capsys.readouterr().err
     assert _stored(db) == ["h1-0.example.net"] and not state.exists()      # delivered; re-read next time
+
+
+def test_contract_a_checkpoint_of_another_misp_is_refused(misp, tmp_path, capsys):
+    """The checkpoint named its search and tags but not its MISP: a pull of a second server with the same --state
+    asked it for `timestamp` >= the first server's newest, and whatever the second had changed before that was
+    never read (exit 0). Now it records the server, and another server's pull is refused naming both."""
+    _event(misp, 1, 1767225600)
+    state, db = tmp_path / "misp.json", tmp_path / "intel.db"
+    assert main(["intel", "pull", "misp", "--url", misp.url, "--state", str(state), "--to", f"sqlite:///{db}"]) == 0
+    saved = state.read_text()
+    with MispServer(key=KEY) as other:
+        _event(other, 7, 1767000000)                      # changed before the first server's newest record
+        args = ["intel", "pull", "misp", "--url", other.url, "--state", str(state), "--to", f"sqlite:///{db}"]
+        assert main(args) == 2                            # before: exit 0, event 7 never read
+        assert not other.calls("/events/restSearch")
+    err = capsys.readouterr().err
+    assert f"the checkpoint belongs to another MISP ({misp.url}), not {other.url}" in err
+    assert state.read_text() == saved and _stored(db) == ["h1-0.example.net"]
+    # the same server spelt with a final slash or the host in capitals is the same server
+    assert MispCheckpoint.load(str(state), "events", [], misp.url + "/").timestamp == 1767225600
+    assert MispCheckpoint.load(str(state), "events", [], misp.url.replace("http://", "HTTP://")).timestamp == 1767225600
+
+
+def test_contract_a_checkpoint_written_before_servers_were_recorded_is_taken_and_records_it(misp, tmp_path):
+    _event(misp, 1, 1767225600)
+    state, db = tmp_path / "misp.json", tmp_path / "intel.db"
+    state.write_text(json.dumps({"search": "events", "tags": [], "timestamp": 1767000000}))
+    assert main(["intel", "pull", "misp", "--url", misp.url, "--state", str(state), "--to", f"sqlite:///{db}"]) == 0
+    assert misp.calls("/events/restSearch")[0].body["timestamp"] == 1767000000
+    assert json.loads(state.read_text()) == {"search": "events", "tags": [], "timestamp": 1767225600,
+                                             "server": misp.url}
