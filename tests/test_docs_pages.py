@@ -361,3 +361,30 @@ def test_every_file_a_command_writes_by_default_is_named_on_a_page():
             defaults |= {f for f in found if re.search(r"\.(?:json|ndjson|db)$", f)}
     assert {"wia-taxii-checkpoint.json", "wia-otx-state.json", "wia-dead-letter.replay.ndjson"} <= defaults
     assert not sorted(d for d in defaults if f"`{d}`" not in text)
+
+
+# -- links and paths of the pages test_docs_examples.py does not walk ------------------------------------------------
+
+OTHER_PAGES = [ROOT / "README.md", ROOT / "CHANGELOG.md", DOCS / "dashboard.md", DOCS / "compliance.md",
+               DOCS / "splunk_app.md", DOCS / "builders.md"]
+APP = ROOT / "splunk_app" / "wia_security"
+
+
+@pytest.mark.parametrize("path", OTHER_PAGES, ids=[p.name for p in OTHER_PAGES])
+def test_links_and_repository_paths_of_the_other_pages_resolve(path):
+    """As test_docs_examples checks the connector, cloud and format pages; also `splunk_app/...`, `xsoar_pack/...`,
+    `scripts/...` paths, and splunk_app.md's app-relative `bin/`, `default/`, `README/` ones."""
+    from test_docs_examples import REPO_PATH
+    text = path.read_text()
+    missing = [target for target in re.findall(r"\]\(([^)\s]+)\)", text)
+               if not target.startswith(("http://", "https://", "#", "mailto:"))
+               and not (path.parent / target.split("#", 1)[0]).exists()]
+    missing += [t for t in (t.rstrip(".") for t in REPO_PATH.findall(text)) if "<" not in t and not any(ROOT.glob(t))]
+    for target in re.findall(r"`((?:splunk_app|xsoar_pack|scripts|\.ci)/[A-Za-z0-9_./*-]+)`", text):
+        if "<" not in target and not any(ROOT.glob(target.rstrip("."))):
+            missing.append(target)
+    if path.name == "splunk_app.md":
+        for target in re.findall(r"`((?:bin|default|README)/[A-Za-z0-9_./*-]+)`", text):
+            if target != "bin/lib" and not any(APP.glob(target.rstrip("."))):     # bin/lib: made by the build
+                missing.append(target)
+    assert not missing, f"{path.name}: no such file: {missing}"
