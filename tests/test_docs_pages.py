@@ -388,3 +388,12 @@ def test_links_and_repository_paths_of_the_other_pages_resolve(path):
             if target != "bin/lib" and not any(APP.glob(target.rstrip("."))):     # bin/lib: made by the build
                 missing.append(target)
     assert not missing, f"{path.name}: no such file: {missing}"
+
+
+def test_the_readme_exit_code_table_has_the_codes_the_commands_say():
+    """The codes every command's --help lists (common.EXIT_CODES_HELP) are the rows of README's table."""
+    from wia_security.cli.common import EXIT_CODES_HELP
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("| exit code | meaning |"):].split("\n\n", 1)[0]
+    rows = {int(code) for line in table.splitlines()[2:] for code in re.findall(r"\d+", line.split("|")[1])}
+    assert rows == {int(code) for code in re.findall(r"\b(\d+) [a-z]", EXIT_CODES_HELP.split(":", 1)[1])}
