@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
-from .keyvalue import (ascii_digits, check_own_event, check_text_options, text_option_problem, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
+from .keyvalue import (IP, MAC, PORT, ascii_digits, check_own_event, check_text_options, text_option_problem, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
                        TIME_OF_READING, LineFormat, refuse_quoted, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
                        odd_backslashes, read_time, syslog_time)
 
@@ -91,9 +91,9 @@ COMMON: tuple[Field, ...] = (
     Field("cfp1", "meta.confidence", NUMBER),
     Field("dvchost", "context.host.hostname"),
     Field("suser", "context.user.name"), Field("sntdom", "context.user.domain"),
-    Field("src", "context.network.source.ip"), Field("spt", "context.network.source.port", INT),
+    Field("src", "context.network.source.ip", IP), Field("spt", "context.network.source.port", PORT),
     Field("shost", "context.network.source.hostname"),
-    Field("dst", "context.network.destination.ip"), Field("dpt", "context.network.destination.port", INT),
+    Field("dst", "context.network.destination.ip", IP), Field("dpt", "context.network.destination.port", PORT),
     Field("dhost", "context.network.destination.hostname"),
     Field("proto", "context.network.protocol"),
     Field("deviceDirection", "context.network.direction", DIRECTION),
@@ -111,10 +111,10 @@ BY_TYPE: dict[str, tuple[Field, ...]] = {
                       Field("msg", "data.description"), Field("cfp2", "data.cvss.score", NUMBER)),
     "network_event": (
         Field("cat", "data.event_type"),
-        Field("src", "data.source.ip"), Field("spt", "data.source.port", INT), Field("shost", "data.source.hostname"),
-        Field("smac", "data.source.mac"),
-        Field("dst", "data.destination.ip"), Field("dpt", "data.destination.port", INT),
-        Field("dhost", "data.destination.hostname"), Field("dmac", "data.destination.mac"),
+        Field("src", "data.source.ip", IP), Field("spt", "data.source.port", PORT), Field("shost", "data.source.hostname"),
+        Field("smac", "data.source.mac", MAC),
+        Field("dst", "data.destination.ip", IP), Field("dpt", "data.destination.port", PORT),
+        Field("dhost", "data.destination.hostname"), Field("dmac", "data.destination.mac", MAC),
         Field("proto", "data.protocol"), Field("deviceDirection", "data.direction", DIRECTION),
         Field("act", "data.action"), Field("out", "data.bytes_sent", INT), Field("in", "data.bytes_received", INT),
         Field("app", "data.application"), Field("request", "data.url"),
@@ -127,15 +127,15 @@ BY_TYPE: dict[str, tuple[Field, ...]] = {
         Field("spid", "data.process.pid", INT), Field("cs6", "data.process.command_line"),
         Field("fname", "data.file.name"), Field("filePath", "data.file.path"), Field("fsize", "data.file.size", INT),
         Field("fileHash", "data.file.hash.sha256"),
-        Field("src", "data.network_connection.local_ip"), Field("spt", "data.network_connection.local_port", INT),
-        Field("dst", "data.network_connection.remote_ip"), Field("dpt", "data.network_connection.remote_port", INT),
+        Field("src", "data.network_connection.local_ip", IP), Field("spt", "data.network_connection.local_port", PORT),
+        Field("dst", "data.network_connection.remote_ip", IP), Field("dpt", "data.network_connection.remote_port", PORT),
         Field("proto", "data.network_connection.protocol"),
     ),
     "auth_event": (
         Field("cat", "data.event_type"), Field("suser", "data.user.name"), Field("sntdom", "data.user.domain"),
-        Field("src", "data.source.ip"), Field("shost", "data.source.hostname"),
+        Field("src", "data.source.ip", IP), Field("shost", "data.source.hostname"),
         Field("requestClientApplication", "data.source.user_agent"),
-        Field("dst", "data.target.ip"), Field("destinationServiceName", "data.target.name"),
+        Field("dst", "data.target.ip", IP), Field("destinationServiceName", "data.target.name"),
         Field("request", "data.target.url"), Field("outcome", "data.result"), Field("reason", "data.failure_reason"),
         Field("cs6", "data.session_id"), Field("cnt", "data.attempt_count", INT),
     ),

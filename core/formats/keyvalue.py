@@ -28,7 +28,7 @@ from ..timeutil import parse_iso
 from ..validation.nodes import Node, load_node
 from ._own_event import checked
 from .base import Format, MemberOutcome, all_or_nothing, guarded_members, read_member
-from ._wia_paths import compact_json
+from ._wia_paths import compact_json, ip_version
 
 #: Prefix of the keys that carry WIA fields no predefined key holds.
 CARRY_PREFIX = "wia."
@@ -245,8 +245,22 @@ def mapping(table: dict[str, str]) -> Codec:
                  lambda text: back.get(text, text))
 
 
+def _port_text(value: Any) -> str | None:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535 else None
+
+
+#: A MAC address as both specs write one: six colon-separated hex pairs (CEF "00:0D:60:AF:1B:61").
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}", re.ASCII)
+
 TEXT = Codec(lambda value: value if isinstance(value, str) else None, lambda text: text)
 INT = Codec(_int_text, _int_value)
+#: Keys typed as an IP address, a MAC address or a port by the specs (CEF src/dst/smac/spt, LEEF
+#: src/srcMAC/srcPort): a value that is none (a host name in `src`, port 70000) is left out of the key,
+#: where consumers refuse it (Elasticsearch's CEF processor fails the whole line on a bad IP), and
+#: travels under its `wia.` key.
+IP = Codec(lambda value: value if ip_version(value) else None, lambda text: text)
+MAC = Codec(lambda value: value if isinstance(value, str) and _MAC.fullmatch(value) else None, lambda text: text)
+PORT = Codec(_port_text, _int_value)
 NUMBER = Codec(_number_text, _number_value)
 EPOCH_MS = Codec(epoch_ms_text, epoch_ms_value)
 

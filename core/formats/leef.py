@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
-from .keyvalue import (check_own_event, check_text_options, text_option_problem, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
+from .keyvalue import (IP, MAC, PORT, check_own_event, check_text_options, text_option_problem, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
                        LineFormat, refuse_quoted, encode_fields, foreign_alert, java_time_format, header_fields, iso_ms, leaves, line_text,
                        odd_backslashes, read_time, syslog_time)
 
@@ -146,10 +146,10 @@ COMMON: tuple[Field, ...] = (
     Field("sev", "severity", SEV),
     Field("usrName", "context.user.name"),
     Field("domain", "context.user.domain"),
-    Field("src", "context.network.source.ip"),
-    Field("srcPort", "context.network.source.port", INT),
-    Field("dst", "context.network.destination.ip"),
-    Field("dstPort", "context.network.destination.port", INT),
+    Field("src", "context.network.source.ip", IP),
+    Field("srcPort", "context.network.source.port", PORT),
+    Field("dst", "context.network.destination.ip", IP),
+    Field("dstPort", "context.network.destination.port", PORT),
     Field("proto", "context.network.protocol"),
 )
 
@@ -160,10 +160,10 @@ BY_TYPE: dict[str, tuple[Field, ...]] = {
     "vulnerability": (Field("cat", "data.cvss.severity"),),
     "network_event": (
         Field("cat", "data.event_type"),
-        Field("src", "data.source.ip"), Field("srcPort", "data.source.port", INT),
-        Field("srcMAC", "data.source.mac"),
-        Field("dst", "data.destination.ip"), Field("dstPort", "data.destination.port", INT),
-        Field("dstMAC", "data.destination.mac"),
+        Field("src", "data.source.ip", IP), Field("srcPort", "data.source.port", PORT),
+        Field("srcMAC", "data.source.mac", MAC),
+        Field("dst", "data.destination.ip", IP), Field("dstPort", "data.destination.port", PORT),
+        Field("dstMAC", "data.destination.mac", MAC),
         Field("proto", "data.protocol"),
         Field("srcBytes", "data.bytes_sent", INT), Field("dstBytes", "data.bytes_received", INT),
         Field("srcPackets", "data.packets_sent", INT), Field("dstPackets", "data.packets_received", INT),
@@ -172,18 +172,18 @@ BY_TYPE: dict[str, tuple[Field, ...]] = {
     "endpoint_event": (
         Field("cat", "data.event_type"),
         Field("usrName", "data.process.user"),
-        Field("src", "data.network_connection.local_ip"),
-        Field("srcPort", "data.network_connection.local_port", INT),
-        Field("dst", "data.network_connection.remote_ip"),
-        Field("dstPort", "data.network_connection.remote_port", INT),
+        Field("src", "data.network_connection.local_ip", IP),
+        Field("srcPort", "data.network_connection.local_port", PORT),
+        Field("dst", "data.network_connection.remote_ip", IP),
+        Field("dstPort", "data.network_connection.remote_port", PORT),
         Field("proto", "data.network_connection.protocol"),
     ),
     "auth_event": (
         Field("cat", "data.event_type"),
         Field("usrName", "data.user.name"),
         Field("domain", "data.user.domain"),
-        Field("src", "data.source.ip"),
-        Field("dst", "data.target.ip"),
+        Field("src", "data.source.ip", IP),
+        Field("dst", "data.target.ip", IP),
         Field("url", "data.target.url"),
         Field("resource", "data.target.name"),
     ),
