@@ -44,14 +44,15 @@ CLOSE_STALL_SECONDS = 5.0
 #: Seconds a connection has to send a whole request head (the request line and headers): uvicorn waits for
 #: ever, so peers that open connections and send half a request (or nothing) were held without limit.
 REQUEST_HEAD_TIMEOUT_SECONDS = 10.0
-#: The request line (method, target, version) is at most this long: 414 URI Too Long beyond.
-MAX_REQUEST_LINE_BYTES = 16 * 1024
+#: The request line (method, target, version) is at most this long: 414 URI Too Long beyond. Room for TAXII
+#: filters listing a thousand ids or versions (a 33 KB query string: tests/connectors/taxii/...long_filters).
+MAX_REQUEST_LINE_BYTES = 64 * 1024
 #: The request head (the request line and every header) is at most this long: 431 Request Header Fields Too Large
 #: beyond. h11 alone (uvicorn's `h11_max_incomplete_event_size`, 16 KiB) looks only at a head that is still
 #: incomplete after a read, so whether a head passed depended on how the network cut it (on loopback, up to a read
 #: of 256 KiB passed whole), and what it refused was a 400 written just before a close that left the rest of the
 #: head unread: the kernel then resets the connection, and the client saw a reset instead of the answer.
-MAX_REQUEST_HEAD_BYTES = 64 * 1024
+MAX_REQUEST_HEAD_BYTES = 96 * 1024
 #: Seconds a connection whose request head was refused is read (and what arrives dropped) after the answer, so the
 #: client can finish sending and read it: a close with unread data in the socket is a reset, and the client's
 #: kernel discards the answer it has not read yet. It is closed at the peer's FIN, or after this.
