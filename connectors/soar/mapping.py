@@ -109,7 +109,8 @@ def xsoar_custom_fields(event: dict[str, Any]) -> dict[str, Any]:
         "wiamitretechniqueid": mitre.get("technique"), "wiamitretechnique": mitre.get("technique_name"),
         "wiamitresubtechniqueid": mitre.get("sub_technique"), "wiamitresubtechnique": mitre.get("sub_technique_name"),
         "wiastatus": view.status(event),
-        "wiaindicators": [f"{kind}:{value}" for kind, value, _ in indicators(event)] or None,
+        # each once, in the event's order, as the pack's fetch sets it (an indicator listed twice is one entry)
+        "wiaindicators": list(dict.fromkeys(f"{kind}:{value}" for kind, value, _ in indicators(event))) or None,
     }
     return {k: v for k, v in values.items() if v not in (None, "")}
 

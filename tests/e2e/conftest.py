@@ -1,0 +1,1 @@
+"""End-to-end paths: real components of the repository wired together (see README.md here)."""
