@@ -34,7 +34,9 @@ def write_ndjson(path: Path, events: Iterable[dict[str, Any]]) -> Path:
 
 
 def read_ndjson(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    # split at "\n" only: str.splitlines() also splits at U+2028, \x1c... which JSON writers leave raw in strings
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    return [json.loads(line) for line in text.split("\n") if line.strip()]
 
 
 def store_rows(db: Path) -> dict[str, list[dict[str, Any]]]:
