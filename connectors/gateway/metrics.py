@@ -182,8 +182,8 @@ def render(gw: Any) -> str:
                "Ingest requests refused as a whole (their events were not counted), by ingest source and reason.",
                [({"source": k[0], "reason": k[1]}, v) for k, v in sorted(m.requests_refused.items())])
     out.family("wia_gateway_http_request_heads_refused_total", "counter",
-               "Requests refused before any route saw them, by reason: uri_too_long (414), headers_too_large (431), "
-               "malformed (400), timeout (closed: the head did not arrive in time).",
+               "Requests refused by the HTTP layer, not by a route, by reason: uri_too_long (414), headers_too_large "
+               "(431), malformed (400: not valid HTTP/1.1), timeout (closed: the head did not arrive in time).",
                [({"reason": r}, v) for r, v in sorted(m.heads_refused.items())])
 
     out.family("wia_gateway_request_body_bytes_in_flight", "gauge",

@@ -31,6 +31,7 @@ from .stream import E_UNAVAILABLE
 from .settings import METRICS_TOKEN_ENV, GatewaySettings, load_tokens
 
 log = logging.getLogger("wia_security.gateway")
+access_log = logging.getLogger("wia_security.gateway.access")
 
 #: Seconds uvicorn waits for in-flight requests at shutdown before cancelling them.
 GRACEFUL_SHUTDOWN_SECONDS = 15
@@ -297,6 +298,9 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
 
     def _refuse_head(self, reason: str, status: int, message: str) -> None:
         self.gateway.metrics.heads_refused[reason] += 1
+        # As the access log writes a request (AccessLog): the client's address and the status, never the head
+        access_log.info("%s - - %d (request refused before any route: %s)", self.transport.peer().rsplit(":", 1)[0],
+                        status, reason)
         self._refuse(error(status, "E1001", message))
 
     def send_400_response(self, msg: str) -> None:

@@ -179,3 +179,14 @@ def test_a_head_that_does_not_arrive_in_time_is_closed_and_counted(make_gateway,
         sock.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n")         # and nothing more
         assert sock.recv(65536) == b""                                  # closed without an answer
     assert refused_heads(gw)["timeout"] == 1
+
+
+def test_a_refused_head_is_in_the_access_log_without_the_head(make_gateway, caplog):
+    gw = make_gateway()
+    with caplog.at_level("INFO", logger="wia_security.gateway.access"):
+        r = requests.get(gw.url + "/v1/events", headers={**AUTH, "X-Big": "b" * (MAX_REQUEST_HEAD_BYTES + 1)},
+                         timeout=30)
+        assert r.status_code == 431
+        lines = [rec.getMessage() for rec in caplog.records if rec.name == "wia_security.gateway.access"]
+    assert lines == ["127.0.0.1 - - 431 (request refused before any route: headers_too_large)"]
+    assert TOKEN not in caplog.text
