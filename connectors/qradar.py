@@ -36,6 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from wia_security.errors import ConfigError, ConversionError, DeliveryError
 from wia_security.formats import convert
+from wia_security.kafka_sasl import refuses_client_certificate, tls_alert
 from wia_security.severity import band
 from wia_security.timeutil import from_epoch_ms
 
@@ -56,13 +57,19 @@ MAX_BATCH_BYTES = 1_000_000
 DEFAULT_FACILITY = 13                 # log audit (RFC 5424 table 1)
 #: Seconds a graceful close waits for the server's EOF (it reads what the server sends meanwhile).
 CLOSE_DRAIN_SECONDS = 2.0
+#: Seconds a new TLS 1.3 connection waits for the server's first records before the first write. Under TLS 1.3
+#: the client's side of the handshake ends before the server has checked the client's certificate: a server that
+#: requires one (QRadar's "TLS and Client Authentication" mode, rsyslog's x509 auth modes) answers a missing or
+#: untrusted one with an alert, one that accepts sends session tickets. Written at once, the first batch went into
+#: a connection the server had already refused and counted as delivered (every batch, on each new connection).
+TLS_CONFIRM_SECONDS = 2.0
 APP_NAME = "wia-security"
 #: WIA severity band -> RFC 5424 severity (1 alert .. 6 informational).
 SYSLOG_SEVERITY = {"emergency": 1, "critical": 2, "high": 3, "medium": 4, "low": 5, "informational": 6, "unknown": 5}
 #: URL query keys besides the delivery policy's; `ca_certs` and `verify` are older spellings of ca_file and
 #: tls_verify, still read
 _URL_KEYS = ("format", "facility", "hostname", "tls_verify", "ca_file", "server_name", "timeout", "max_message_bytes",
-             "delimiter", "framing", "ca_certs", "verify")
+             "delimiter", "framing", "ca_certs", "verify", "client_cert", "client_key")
 #: TCP/TLS message framing (RFC 6587): octet counting (3.4.1) or a line feed after each message (3.4.2)
 FRAMINGS = ("octet", "lf")
 _OLD_TLS_KEYS = ("ca_certs", "verify")
@@ -96,7 +103,8 @@ class SyslogSink(BatchingSink):
                  facility: int = DEFAULT_FACILITY, hostname: str | None = None, tls_verify: bool | None = None,
                  ca_file: str | None = None, ca_certs: str | None = None, verify: bool | None = None, server_name: str | None = None, timeout: float = 10.0,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, delimiter: str | None = None,
-                 framing: str = "octet", delivery: DeliveryPolicy | None = None, dead_letter: Any = None,
+                 framing: str = "octet", client_cert: str | None = None, client_key: str | None = None,
+                 delivery: DeliveryPolicy | None = None, dead_letter: Any = None,
                  name: str | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         if transport not in TRANSPORTS:
             raise ConfigError(f"transport must be one of {', '.join(TRANSPORTS)}", key="transport")
@@ -125,8 +133,8 @@ class SyslogSink(BatchingSink):
         self._tls: ssl.SSLContext | None = None
         # tls_verify / ca_file as every connector reads them (verify / ca_certs: the older spellings)
         given = {"tls_verify": tls_verify, "ca_file": ca_file, "verify": verify, "ca_certs": ca_certs,
-                 "server_name": server_name}
-        tls = tls_options({k: v for k, v in given.items() if k != "server_name"})
+                 "server_name": server_name, "client_cert": client_cert, "client_key": client_key}
+        tls = tls_options({k: v for k, v in given.items() if k not in ("server_name", "client_cert", "client_key")})
         if transport != "tls":
             # qradar+tcp://...?ca_file=... reads as "TLS with this CA", but tcp is plain text: sending the events
             # unencrypted while a TLS option sat unused is the one outcome the user did not ask for
@@ -142,6 +150,29 @@ class SyslogSink(BatchingSink):
                 self._tls.check_hostname = False
                 self._tls.verify_mode = ssl.CERT_NONE
             self.server_name = server_name or host
+            self._load_client_certificate(client_cert, client_key)
+
+    def _load_client_certificate(self, client_cert: str | None, client_key: str | None) -> None:
+        """Mutual TLS: the certificate (chain) this sink presents, and its key (in `client_cert` when not given)."""
+        assert self._tls is not None
+        if not client_cert:
+            if client_key:
+                raise ConfigError("client_key needs client_cert (the certificate it belongs to)", key="client_key",
+                                  source=self.name)
+            return
+
+        def encrypted() -> str:
+            # without a callback OpenSSL would prompt for the passphrase on the terminal and wait there
+            raise ConfigError(f"the client key {client_key or client_cert} is encrypted: give an unencrypted PEM key "
+                              "readable by this user only", key="client_key" if client_key else "client_cert",
+                              source=self.name)
+        try:
+            self._tls.load_cert_chain(client_cert, client_key or None, password=encrypted)
+        except OSError as exc:      # ssl.SSLError too: a file that is no PEM certificate, or a key that does not match
+            raise ConfigError(f"cannot use the client certificate {client_cert}"
+                              f"{' with the key ' + client_key if client_key else ''}: "
+                              f"{getattr(exc, 'reason', None) or exc.strerror or exc}", key="client_cert",
+                              source=self.name) from None
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SyslogSink":
@@ -199,14 +230,42 @@ class SyslogSink(BatchingSink):
         if self._tls is not None:
             try:
                 sock = self._tls.wrap_socket(sock, server_hostname=self.server_name)
+                self._confirm_accepted(sock)
             except ssl.SSLCertVerificationError as exc:
                 sock.close()
                 raise DeliveryError(f"TLS verification failed: {exc.verify_message or exc}", sink=self.name,
                                     retryable=False) from None
+            except ssl.SSLError as exc:
+                sock.close()
+                alert = tls_alert(exc)
+                if alert and refuses_client_certificate(alert):
+                    raise DeliveryError(f"the syslog server refused this sink's TLS client certificate ({alert}): it "
+                                        "requires mutual TLS with a certificate it trusts; give client_cert (and "
+                                        "client_key)", sink=self.name, retryable=False) from None
+                raise
             except BaseException:
                 sock.close()
                 raise
         return sock
+
+    def _confirm_accepted(self, sock: ssl.SSLSocket) -> None:
+        """Under TLS 1.3, wait (TLS_CONFIRM_SECONDS at most) for the server's first records after the handshake: an
+        alert refusing the client's certificate raises it as an ssl.SSLError, session tickets say it accepted.
+        Under TLS 1.2 the server refuses within the handshake itself, and a server that sends nothing is taken
+        as accepting (there is nothing else to learn from it)."""
+        if sock.version() != "TLSv1.3":
+            return
+        readable, _, _ = select.select([sock], [], [], min(self.timeout or TLS_CONFIRM_SECONDS, TLS_CONFIRM_SECONDS))
+        if not readable:
+            return
+        sock.setblocking(False)
+        try:
+            if sock.recv(4096) == b"":
+                raise ConnectionResetError("the syslog server closed the TLS connection right after the handshake")
+        except ssl.SSLWantReadError:
+            pass                                   # session tickets only: the server accepted the connection
+        finally:
+            sock.settimeout(self.timeout)
 
     def _udp_socket(self) -> socket.socket:
         """A connected datagram socket to the first of the host's addresses that takes one: the name may resolve to

@@ -91,6 +91,16 @@ class _FakeMisp:
         self.url = url
 
 
+def _client_certificate(path: Path) -> None:
+    """A throwaway client certificate and its key in one PEM file (a sink loads it when it is made)."""
+    from servers.certificates import issue, make_ca, write_certificate, write_key
+    key, cert = issue(make_ca("docs CA"), "docs-client", server=False)
+    write_key(path, key)
+    certificate = path.with_suffix(".crt")
+    write_certificate(certificate, cert)
+    path.write_bytes(path.read_bytes() + certificate.read_bytes())
+
+
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
     """Environment variables and secret files the examples name, and stand-ins for the constructor calls that
@@ -99,6 +109,7 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setenv("MISP_KEY", SECRET)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.chdir(tmp_path)
+    _client_certificate(tmp_path / "client.pem")       # the syslog sink's client_cert (VALUES)
     import wia_security.connectors.intel.misp as misp
     import wia_security.connectors.kafka as kafka
     import google.auth
@@ -336,6 +347,7 @@ VALUES: dict[str, Any] = {
     "tls_verify": True, "verify": True, "ca_file": SYSTEM_CA, "ca_certs": SYSTEM_CA, "scope": "all", "naming": "daily", "format": "cef",
     "install_template": False, "mapping_dialect": "opensearch", "request_timeout": 5, "facility": 13,
     "max_message_bytes": 10_000, "delimiter": "^", "framing": "lf", "hostname": "collector-1", "server_name": "qradar.example",
+    "client_cert": "client.pem", "client_key": "client.pem",
     "delivery_timeout_ms": 5000, "config": {"linger.ms": 20}, "sasl_mechanism": "PLAIN", "username": "wia",
     "status_timeout": 5, "send_extension_definition": False, "distribution": 1, "verify_tls": True, "tag": "tlp:amber",
     "account_id": "123456789012", "region": "eu-west-1", "product_arn": None, "stream": "Custom-WIASecurity",
@@ -346,6 +358,8 @@ VALUES: dict[str, Any] = {
     "user": "wia", "incident_type": "WIA Security Event", "audience": "https://monitor.azure.us",
 }
 SECRETS = {"token", "password", "api_key", "key", "ssl_key_password"}
+#: Options that are given only with another one (the syslog sink's client_key is the key of client_cert).
+PAIRED: dict[str, dict[str, Any]] = {"client_key": {"client_cert": "client.pem"}}
 
 
 def option_names(cell: str) -> list[str]:
@@ -402,6 +416,7 @@ def test_every_documented_option_is_taken_from_a_config_file(offline, where):
             options[f"{name}_env"] = "DOCS_TOKEN"
         elif VALUES.get(name, "x") is not None:
             options[name] = VALUES.get(name, "x")
+            options.update(PAIRED.get(name, {}))
         else:
             continue                                   # an option whose only useful value needs a server
         try:
@@ -684,7 +699,8 @@ def test_every_documented_option_is_taken_from_the_url_query(monkeypatch, offlin
             continue                          # secrets never go in a URL; `config` is a table
         text = str(value).lower() if isinstance(value, bool) else str(value)
         try:
-            offline(f"{url}?{base}{name}={quote(text, safe='/:')}")
+            paired = "".join(f"{k}={v}&" for k, v in PAIRED.get(name, {}).items())
+            offline(f"{url}?{base}{paired}{name}={quote(text, safe='/:')}")
         except ConfigError as exc:
             pytest.fail(f"{where[0]}: ?{name}=: {exc}")
         checked += 1
