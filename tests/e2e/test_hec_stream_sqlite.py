@@ -40,12 +40,13 @@ async def consume_until(client: StreamClient, marker: str, got: list[dict], posi
             return
 
 
-def test_newest_version_once_through_hec_store_stream_and_sqlite(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("wild", [False, True], ids=["plain", "unicode"])
+def test_newest_version_once_through_hec_store_stream_and_sqlite(wild, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("E2E_HEC_TOKEN", TOKEN)
     gw = GatewayServer(GatewaySettings(tokens=[TOKEN], store=f"sqlite:///{tmp_path}/gateway.db",
                                        dead_letter=str(tmp_path / "gateway-dead.ndjson"), taxii=False)).start()
     hec_url = f"splunk+http://127.0.0.1:{gw.port}?token_env=E2E_HEC_TOKEN&gzip=1&ack=1&max_events=7"
-    events = event_dicts(20, seed=1400)
+    events = event_dicts(20, seed=1400, wild=wild)           # wild: arbitrary unicode in every free string
     markers = event_dicts(3, seed=1401)
     v2 = {i: newer(events[i], 10) for i in range(8)}
     v3 = {i: newer(events[i], 20) for i in range(4)}
