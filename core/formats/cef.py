@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
-from .keyvalue import (IP, MAC, PORT, ascii_digits, check_own_event, check_text_options, text_option_problem, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
+from .keyvalue import (IP, MAC, PORT, cut_to, ascii_digits, check_own_event, check_text_options, text_option_problem, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
                        TIME_OF_READING, LineFormat, refuse_quoted, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
                        odd_backslashes, read_time, syslog_time)
 
@@ -148,11 +148,23 @@ NAME_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The ArcSight extension dictionary's lengths of the string keys this module fills (CEF 0.1 rows).
+KEY_LENGTHS: dict[str, int] = {
+    "act": 63, "app": 31, "cat": 1023, "destinationServiceName": 1023, "dhost": 1023, "dvchost": 100, "fileHash": 255,
+    "filePath": 1023, "fname": 1023, "msg": 1023, "outcome": 63, "proto": 31, "reason": 1023, "request": 1023,
+    "requestClientApplication": 1023, "requestMethod": 1023, "shost": 1023, "sntdom": 255, "sproc": 1023,
+    "suser": 1023, **{f"cs{n}": 4000 for n in range(1, 7)},
+}
+
+
 @lru_cache(maxsize=None)
 def fields_for(event_type: str) -> tuple[Field, ...]:
+    """The type's own rows, then the common rows it does not redefine; a key the dictionary gives a length
+    holds at most that many characters of its value (the whole value then travels as `wia.`)."""
     own = BY_TYPE.get(event_type, ())
     taken = {f.key for f in own}
-    return (*own, *(f for f in COMMON if f.key not in taken))
+    return tuple(f if f.key not in KEY_LENGTHS else Field(f.key, f.path, cut_to(f.codec, KEY_LENGTHS[f.key]))
+                 for f in (*own, *(f for f in COMMON if f.key not in taken)))
 
 
 def _made_up_name(event: dict[str, Any]) -> str:

@@ -261,6 +261,21 @@ INT = Codec(_int_text, _int_value)
 IP = Codec(lambda value: value if ip_version(value) else None, lambda text: text)
 MAC = Codec(lambda value: value if isinstance(value, str) and _MAC.fullmatch(value) else None, lambda text: text)
 PORT = Codec(_port_text, _int_value)
+
+
+def cut_to(codec: Codec, length: int) -> Codec:
+    """`codec` with its text cut to `length` UTF-16 code units (a CEF dictionary key's length, counted as Java
+    counts a String; a pair is not split): the key keeps the value's start, and since the text then decodes to
+    another value, the whole value travels under its `wia.` key."""
+    encode = codec.encode
+
+    def cut_encode(value: Any) -> str | None:
+        text = encode(value)
+        if text is None or len(text) * 2 <= length or (len(text) <= length and (text.isascii() or max(text) <= "\uffff")):
+            return text                   # the common case: short, or no character outside the BMP
+        units = text.encode("utf-16-le", "surrogatepass")[:2 * length].decode("utf-16-le", "surrogatepass")
+        return units[:-1] if "\ud800" <= units[-1:] <= "\udbff" and len(units) < len(text) else units
+    return Codec(cut_encode, codec.decode)
 NUMBER = Codec(_number_text, _number_value)
 EPOCH_MS = Codec(epoch_ms_text, epoch_ms_value)
 
