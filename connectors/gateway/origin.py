@@ -9,6 +9,13 @@ the user's machine or network (cross-site request forgery, cross-site WebSocket 
 a WebSocket handshake or a request with another method than GET/HEAD/OPTIONS (the reads: a page cannot see
 their answers) whose `Sec-Fetch-Site` is `cross-site` or `same-site`, or whose `Origin` is not the gateway's
 own (scheme, host and port of the request, either scheme: TLS may end at a proxy in front).
+
+A page the browser takes for the gateway's own origin is refused too, reads included: the gateway serves no page,
+so a script whose origin is the gateway's (`Sec-Fetch-Site: same-origin` on a fetch, XHR or WebSocket, not a
+navigation) comes from a DNS-rebinding page: a site whose name its DNS first points at its own server, then at
+the gateway's address, so that the browser sends the page's requests to the gateway as same-origin ones, answers
+readable. With `--allow-anonymous` such a page could read and write every event; the name it uses is its own, so
+the browser holds no credentials for it. A user's own navigation (typing a TAXII URL) stays open.
 """
 from __future__ import annotations
 
@@ -24,10 +31,14 @@ MESSAGE = ("a request from a web page on another site (Origin or Sec-Fetch-Site 
 
 
 def cross_site(scope: dict[str, Any]) -> bool:
-    """Whether the request came from a page of another site (see the module docstring)."""
+    """Whether the request came from a page of another site, or from a script of a page taken for the gateway's own
+    (see the module docstring)."""
+    headers = dict(scope.get("headers") or ())
+    if headers.get(b"sec-fetch-site", b"").strip().lower() == b"same-origin" \
+            and headers.get(b"sec-fetch-mode", b"").strip().lower() != b"navigate":
+        return True
     if scope["type"] == "http" and scope.get("method", "GET") in SAFE_METHODS:
         return False
-    headers = dict(scope.get("headers") or ())
     if headers.get(b"sec-fetch-site", b"").strip().lower() in CROSS_SITE:
         return True
     origin = headers.get(b"origin")

@@ -57,16 +57,45 @@ def test_remembered_basic_credentials_do_not_let_a_page_write(make_gateway):
             'wia_gateway_requests_refused_total{source="hec",reason="cross_site"} 1'} <= set(metrics)
 
 
-def test_forwarders_and_same_origin_requests_are_served(make_gateway):
+def test_forwarders_clients_sending_their_own_origin_and_navigations_are_served(make_gateway):
     gw = make_gateway()
     host = gw.url.split("://", 1)[1]
     plain = requests.post(f"{gw.url}/v1/events", data=_event(), headers={**AUTH, "Content-Type": "application/json"},
                           timeout=30)
-    same = requests.post(f"{gw.url}/v1/events", data=_event(), timeout=30,
-                         headers={**AUTH, "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"})
+    # a client library that sends the target's own Origin (websocket-client does), without a browser's Sec-Fetch-*
+    same = requests.post(f"{gw.url}/v1/events", data=_event(), timeout=30, headers={**AUTH, "Origin": f"http://{host}"})
     assert plain.status_code == 200 and same.status_code == 200, (plain.text, same.text)
     read = requests.get(f"{gw.url}/v1/events", params={"after": "0"}, headers={**AUTH, "Origin": EVIL}, timeout=30)
     assert read.status_code == 200 and len(read.json()["events"]) == 2       # reads: a page cannot see the answer
+    for site in ("none", "same-origin", "cross-site"):                         # a user's navigation (typed, a link)
+        typed = requests.get(f"{gw.url}/v1/events", headers={**AUTH, "Sec-Fetch-Site": site, "Sec-Fetch-Mode":
+                                                                 "navigate"}, timeout=30)
+        assert typed.status_code == 200, site
+
+
+REBOUND = "rebound.example"
+
+
+def test_a_dns_rebinding_page_can_neither_read_nor_write_nor_open_the_stream(make_gateway):
+    """A page at http://rebound.example:PORT whose name then resolves to the gateway's address: the browser sends
+    its fetches to the gateway as same-origin ones, answers readable, credentials none needed (--allow-anonymous)."""
+    gw = make_gateway(tokens=[], allow_anonymous=True)
+    requests.post(f"{gw.url}/v1/events", data=_event(), timeout=30)            # a forwarder's event
+    page = {"Host": f"{REBOUND}:{gw.port}", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}
+    read = requests.get(f"{gw.url}/v1/events", params={"after": "0"}, headers=page, timeout=30)
+    assert read.status_code == 403 and read.json()["error"]["code"] == "E2002", read.text
+    write = requests.post(f"{gw.url}/v1/events", data=_event(), timeout=30,
+                          headers={**page, "Origin": f"http://{REBOUND}:{gw.port}", "Content-Type": "text/plain"})
+    assert write.status_code == 403
+    assert _stored(gw) == 1
+
+    async def scenario() -> None:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(gw.ws_url, origin=f"http://{REBOUND}:{gw.port}",
+                               additional_headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "websocket"}):
+                pass
+        assert refused.value.response.status_code == 403
+    asyncio.run(scenario())
 
 
 def test_a_cross_site_websocket_cannot_read_the_stream(make_gateway):
