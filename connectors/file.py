@@ -45,7 +45,9 @@ class FileSink(BaseSink):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "FileSink":
+        from .delivery.urls import refuse_repeated_keys
         parts = urlsplit(url)
+        refuse_repeated_keys(parts.query, "file://")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         unknown = sorted((set(options) | set(query)) - {"format"})
         if unknown:

@@ -45,7 +45,7 @@ from wia_security.reader import Item
 from wia_security.redact import redact
 
 from .base import BaseSink, DeliveryReport, Rejected, unencodable
-from .delivery.urls import warn_tls_off
+from .delivery.urls import refuse_repeated_keys, warn_tls_off
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ def parse_url(url: str, known: frozenset[str] = SINK_URL_KEYS | SOURCE_URL_KEYS)
     topic = unquote(parts.path.strip("/"))
     config: dict[str, Any] = {"bootstrap.servers": hosts, "security.protocol": _SCHEMES[scheme]}
     options: dict[str, str] = {}
+    refuse_repeated_keys(parts.query, f"{scheme}://{hosts}")
     for key, values in parse_qs(parts.query, keep_blank_values=True).items():
         if key in SECRET_CONFIG_KEYS:
             raise ConfigError(f"{key} is a secret and does not belong in the URL; give the password / "

@@ -782,10 +782,11 @@ def taxii_options(url: str, options: dict[str, Any], known: Sequence[str], *, nu
     from Python); delivery keys become a DeliveryPolicy; unknown keys are refused naming the known ones."""
     from urllib.parse import parse_qsl, urlunsplit
 
-    from .delivery.urls import boolean, number, seconds
+    from .delivery.urls import boolean, number, refuse_repeated_keys, seconds
     target = url.split("+", 1)[1] if url.startswith("taxii+") else url
     parts = urlsplit(target)
     where = f"taxii+{parts.scheme}://{parts.hostname or ''}"
+    refuse_repeated_keys(parts.query, where)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     twice = sorted(set(query) & set(options))
     if twice:

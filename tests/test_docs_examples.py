@@ -700,7 +700,8 @@ def test_every_documented_option_is_taken_from_the_url_query(monkeypatch, offlin
         text = str(value).lower() if isinstance(value, bool) else str(value)
         try:
             paired = "".join(f"{k}={v}&" for k, v in PAIRED.get(name, {}).items())
-            offline(f"{url}?{base}{paired}{name}={quote(text, safe='/:')}")
+            own_base = "".join(f"{pair}&" for pair in base.split("&") if pair and not pair.startswith(f"{name}="))
+            offline(f"{url}?{own_base}{paired}{name}={quote(text, safe='/:')}")   # a key given twice is refused
         except ConfigError as exc:
             pytest.fail(f"{where[0]}: ?{name}=: {exc}")
         checked += 1

@@ -40,7 +40,7 @@ from wia_security.timeutil import parse_iso
 
 from ..delivery.batching import Batch, BatchingSink, Outcome
 from ..delivery.permission_window import PermissionWindow
-from ..delivery.urls import seconds
+from ..delivery.urls import refuse_repeated_keys, seconds
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
 
 #: BatchImportFindings: findings per request (API reference; partner guide "up to 100 findings per batch").
@@ -235,6 +235,7 @@ class SecurityHubSink(BatchingSink):
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SecurityHubSink":
         parts = urlsplit(url)
+        refuse_repeated_keys(parts.query, f"securityhub://{parts.netloc}")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         policy = {k: query.pop(k) for k in list(query) if k in DeliveryPolicy.keys()}
         delivery = options.pop("delivery", None)

@@ -38,7 +38,7 @@ from ..delivery.batching import Batch, BatchingSink, BatchItem, Outcome
 from ..delivery.http import is_retryable_status
 from ..delivery.permission_window import PermissionWindow
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
-from ..delivery.urls import checked_ca_file, seconds
+from ..delivery.urls import checked_ca_file, refuse_repeated_keys, seconds
 
 #: Logs Ingestion API: maximum size of one API call (1 MB; Azure Monitor service limits).
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -295,6 +295,7 @@ class SentinelSink(BatchingSink):
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "SentinelSink":
         parts = urlsplit(url)
+        refuse_repeated_keys(parts.query, f"sentinel://{parts.netloc}")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         path = [unquote(p) for p in parts.path.strip("/").split("/") if p]
         if not parts.hostname or not path:
@@ -559,6 +560,7 @@ class SentinelIncidents(BaseSink):
     def from_url(cls, url: str, **options: Any) -> "SentinelIncidents":
         parts = urlsplit(url)
         sub, group, workspace = parse_workspace_id(unquote(parts.path))
+        refuse_repeated_keys(parts.query, "sentinel-incidents://")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         for key in ("credential", "client_id", "ca_file", "base_url", "timeout", "audience"):
             if key in query and key not in options:

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl, urlsplit
@@ -59,9 +60,7 @@ def parse_sink_url(url: str, options: Mapping[str, Any], *, product: str, known:
         raise ConfigError("put credentials in token_env/token_file options, not in the URL", key="url", source=where)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     query = dict(pairs)
-    repeated = sorted({k for k, _ in pairs if sum(1 for n, _ in pairs if n == k) > 1})
-    if repeated:                  # the last one won, silently: index=main&index=security went to security
-        raise ConfigError(f"given more than once in the URL: {', '.join(repeated)}", key=repeated[0], source=where)
+    refuse_repeated_keys(parts.query, where)
     twice = set(query) & set(options)
     if twice:
         raise ConfigError(f"given in both the URL and the options: {', '.join(sorted(twice))}", key=sorted(twice)[0])
@@ -90,6 +89,15 @@ def parse_sink_url(url: str, options: Mapping[str, Any], *, product: str, known:
         if key not in raw:
             raise ConfigError(f"{hint}: {key}_env=VAR or {key}_file=/path", key=key, source=where)
     return SinkUrl(f"{transport}://{url_netloc(parts)}{parts.path}", where, raw, delivery)
+
+
+def refuse_repeated_keys(query: str, source: str | None, *, repeatable: Iterable[str] = ()) -> None:
+    """A URL query key given twice (`index=main&index=security`) is a ConfigError naming it: parsed into a dict,
+    the last one won without a word. `repeatable`: keys a connector reads as a list (MISP's `tag`)."""
+    counts = Counter(key for key, _ in parse_qsl(query, keep_blank_values=True))
+    repeated = sorted(key for key, n in counts.items() if n > 1 and key not in set(repeatable))
+    if repeated:
+        raise ConfigError(f"given more than once in the URL: {', '.join(repeated)}", key=repeated[0], source=source)
 
 
 def warn_tls_off(name: str, option: str) -> None:

@@ -38,7 +38,8 @@ from ..config import reveal
 from ..delivery.batching import Batch, BatchingSink, BatchItem, Outcome
 from ..delivery.http import is_retryable_status
 from ..delivery.policy import DeliveryPolicy, parse_retry_after
-from ..delivery.urls import boolean, seconds, tls_options, tls_verification, warn_plain_http_secret
+from ..delivery.urls import (boolean, refuse_repeated_keys, seconds, tls_options, tls_verification,
+                             warn_plain_http_secret)
 from . import template
 
 #: Elastic's bulk guidance: requests of a few MB to ~15 MB; `http.max_content_length` is 100 MB.
@@ -135,6 +136,7 @@ class ElasticSink(BatchingSink):
         if parts.username or parts.password:
             raise ConfigError("credentials do not belong in the URL; use api_key_env / password_env",
                               key="url", source=f"{scheme}://{parts.hostname}")
+        refuse_repeated_keys(parts.query, f"{scheme}://{parts.hostname}")
         query = dict(parse_qsl(parts.query))
         policy_keys = {k: query.pop(k) for k in list(query) if k in DeliveryPolicy.keys()}
         unknown = set(query) - set(_URL_KEYS)

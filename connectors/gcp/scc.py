@@ -51,6 +51,7 @@ from .. import _eventview as view
 from ..delivery.batching import RETRY, Batch, BatchingSink, Outcome
 from ..delivery.permission_window import PermissionWindow
 from ..delivery.policy import DeliveryPolicy
+from ..delivery.urls import refuse_repeated_keys
 
 #: CreateFindingRequest.finding_id: "alphanumeric and less than or equal to 32 characters".
 FINDING_ID_MAX = 32
@@ -439,6 +440,7 @@ class SccSink(BatchingSink):
     def from_url(cls, url: str, **options: Any) -> "SccSink":
         parts = urlsplit(url)
         source = unquote((parts.netloc + parts.path).strip("/"))
+        refuse_repeated_keys(parts.query, f"scc://{source}")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         policy = {k: query.pop(k) for k in list(query) if k in DeliveryPolicy.keys()}
         delivery = options.pop("delivery", None)

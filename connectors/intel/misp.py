@@ -775,13 +775,14 @@ class MispSink(BatchingSink):
         from the `key` option (a config file's key_env/key_file) or the MISP_KEY environment variable, never
         from the URL. Unknown keys are refused, naming the known ones."""
         from ..config import reveal
-        from ..delivery.urls import seconds
+        from ..delivery.urls import refuse_repeated_keys, seconds
 
         parts = urlsplit(url)
         where = f"{parts.scheme}://{parts.hostname or ''}"
         if "@" in parts.netloc:
             raise ConfigError("put the MISP key in MISP_KEY, not in the URL", key="url", source=where)
         scheme = parts.scheme.split("+", 1)[1] if "+" in parts.scheme else "https"
+        refuse_repeated_keys(parts.query, where, repeatable=("tag",))     # tag=a&tag=b: two tags
         query = parse_qs(parts.query, keep_blank_values=True)
         policy = {k: query.pop(k)[-1] for k in list(query) if k in DeliveryPolicy.keys()}
         unknown = sorted(set(query) - set(cls.URL_OPTIONS)) or sorted(set(options) - set(cls.OPTIONS))
