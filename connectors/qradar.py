@@ -63,6 +63,8 @@ CLOSE_DRAIN_SECONDS = 2.0
 #: untrusted one with an alert, one that accepts sends session tickets. Written at once, the first batch went into
 #: a connection the server had already refused and counted as delivered (every batch, on each new connection).
 TLS_CONFIRM_SECONDS = 2.0
+#: Most reads of what a server sent, before a batch, looking for the EOF behind it (64 KiB each).
+PEER_READS = 64
 APP_NAME = "wia-security"
 #: WIA severity band -> RFC 5424 severity (1 alert .. 6 informational).
 SYSLOG_SEVERITY = {"emergency": 1, "critical": 2, "high": 3, "medium": 4, "low": 5, "informational": 6, "unknown": 5}
@@ -283,16 +285,21 @@ class SyslogSink(BatchingSink):
         raise error or OSError(f"no address for {self.host}")
 
     def _peer_closed(self, sock: socket.socket) -> bool:
-        """True when the server has closed (or reset) a stream connection. A syslog server never
-        sends application data, so anything readable is either EOF or TLS housekeeping (TLS 1.3
-        session tickets), which a non-blocking read consumes."""
+        """True when the server has closed (or reset) a stream connection. A syslog server sends no
+        application data, so what is readable is EOF, TLS housekeeping (TLS 1.3 session tickets), or
+        words a server wrote before closing (a banner, an error line): non-blocking reads consume them
+        up to the EOF behind them. One read stopped at such words, and the next batch went into the
+        closed connection, counted as delivered. A server that keeps talking is read PEER_READS times."""
         try:
             readable, _, _ = select.select([sock], [], [], 0)
             if not readable:
                 return False
             sock.setblocking(False)
             try:
-                return sock.recv(4096) == b""
+                for _ in range(PEER_READS):
+                    if sock.recv(65536) == b"":
+                        return True
+                return False
             finally:
                 sock.settimeout(self.timeout)
         except (ssl.SSLWantReadError, BlockingIOError):
