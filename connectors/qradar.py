@@ -422,7 +422,8 @@ class QRadarClient:
         while True:
             where = filter if last is None else f"id > {last}" + (f" and ({filter})" if filter else "")
             params = {k: v for k, v in (("filter", where), ("fields", _with_id(fields)), ("sort", "+id")) if v}
-            page, _ = self._page(params, wanted, f"{wanted}, after id {last}" if last is not None else wanted)
+            where_read = f"{wanted}, after id {last}" if last is not None else wanted
+            page, content_range = self._page(params, wanted, where_read)
             ids = [o["id"] for o in page if isinstance(o, dict) and _whole(o.get("id"))]
             # Paging by id trusts the server to filter and sort by it: one that does not would make the walk
             # skip offenses (a descending page ends it early) or read the same ones for ever.
@@ -434,7 +435,7 @@ class QRadarClient:
                 raise DeliveryError(f"QRadar {OFFENSES_PATH} ({wanted}): a full page with no numeric offense id "
                                     "to page on", sink="qradar", retryable=False)
             yield from page
-            if len(page) < page_size:
+            if not ids or (len(page) < page_size and not _more(content_range, len(page))):
                 return
             last = ids[-1]
 
@@ -456,7 +457,7 @@ class QRadarClient:
             yield from page
             total = _total(content_range)
             first += len(page)
-            if not page or len(page) < page_size or (total is not None and first >= total):
+            if not page or (total is not None and first >= total) or (total is None and len(page) < page_size):
                 return
 
     def _page(self, params: dict[str, str], wanted: str, where: str) -> tuple[list[Any], str | None]:
@@ -535,6 +536,14 @@ def _total(content_range: str | None) -> int | None:
         return None
     total = content_range.rsplit("/", 1)[1].strip()
     return int(total) if total.isdigit() else None
+
+
+def _more(content_range: str | None, count: int) -> bool:
+    """Whether a page of `count` offenses whose Content-Range says `items 0-29/120` leaves more to read: a server
+    may answer fewer than the Range asked for (a page limit of its own), and only the total tells such a short
+    page from the last one."""
+    total = _total(content_range)
+    return total is not None and total > count
 
 
 def _start(content_range: str | None) -> int | None:
