@@ -7,10 +7,13 @@ whose "contains" types are declared in cef_types so SOAR playbooks can act on th
 """
 from __future__ import annotations
 
+import re
+from datetime import timezone
 from typing import Any, Iterator
 
 from wia_security import convert
 from wia_security.severity import band
+from wia_security.timeutil import parse_iso
 
 from .. import _eventview as view
 
@@ -54,6 +57,24 @@ def soar_severity(event: dict[str, Any]) -> str:
 
 def xsoar_severity(event: dict[str, Any]) -> float:
     return XSOAR_SEVERITY.get(band(event.get("severity")), 0)
+
+
+#: RFC 3339 date-time as XSOAR's server reads it (Go's time.RFC3339: 'T' and 'Z' upper case, nothing after the offset).
+STRICT_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
+
+
+def xsoar_occurred(timestamp: Any) -> Any:
+    """An incident's `occurred`: the event's timestamp as given when XSOAR reads it as it is, else the same instant in
+    UTC with microseconds. The schema checks date-times as JSON Schema does (t/z in either case, one trailing line
+    break allowed), which XSOAR's reader refuses; the pack's fetch writes `occurred` the same way."""
+    if not isinstance(timestamp, str) or STRICT_RFC3339.fullmatch(timestamp):
+        return timestamp
+    try:
+        moment = parse_iso(timestamp).astimezone(timezone.utc)
+    except (ValueError, OverflowError):      # not a time this reader takes (a leap second): left as it is
+        return timestamp
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond:06d}Z")
 
 
 def event_cef(event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:

@@ -2,7 +2,7 @@
 
 Incident (XSOAR REST API, `POST /incident`, demisto-py `create_incident`): `name`, `type` ("WIA
 Security Event", the content pack's incident type), `severity` mapped from the WIA band (0.5
-informational, 1 low, 2 medium, 3 high, 4 critical), `occurred` = the event timestamp, `labels`
+informational, 1 low, 2 medium, 3 high, 4 critical), `occurred` = the event timestamp (in UTC when XSOAR would refuse its spelling), `labels`
 (wia_event_id, wia_event_type, meta.labels, meta.tags), `CustomFields` (the pack's wia* incident
 fields, see mapping.XSOAR_FIELDS) and `rawJSON` = the WIA event, which the pack's incoming mapper
 and playbook read. XSOAR has no idempotency key, so before creating, the sink searches
@@ -131,7 +131,7 @@ class XsoarSink(BatchingSink):
         """The createIncident body (XSOAR JSON names) for one event."""
         event = dict(event)
         incident = {"name": view.title(event)[:XSOAR_MAX_NAME_CHARS], "type": self.incident_type,
-                    "severity": mapping.xsoar_severity(event), "occurred": event["timestamp"],
+                    "severity": mapping.xsoar_severity(event), "occurred": mapping.xsoar_occurred(event["timestamp"]),
                     "details": view.description(event), "labels": mapping.xsoar_labels(event),
                     "CustomFields": mapping.xsoar_custom_fields(event), "rawJSON": jsonio.dumps(event),
                     "createInvestigation": True}
