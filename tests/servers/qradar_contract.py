@@ -4,7 +4,8 @@
   API answers 401 with a JSON error body (`http_response`, `code`, `message`, `description`).
 - `Version` header: the API version; an unsupported one answers 406 (Not Acceptable).
 - Paging: `Range: items=x-y` (inclusive, zero-based) returns that slice with `Content-Range:
-  items x-y/total`; a range beyond the end answers 416; no Range returns everything.
+  items x-y/total`; a range that starts beyond the end returns no records with `Content-Range: items */total`
+  (IBM's "Paging syntax": items=3-5 of fewer than 3 records); no Range returns everything.
 - `filter=`: clauses `status = "OPEN"` and `id > N` joined by `and`, each optionally in parentheses (the
   forms used here; QRadar's filter syntax has more); anything else: 422 invalid syntax.
 - `sort=+field` / `-field` orders by that field (ascending / descending); without it, by id.
@@ -95,8 +96,8 @@ class QRadarContract:
         if not match:
             return 422, _error(422, "Invalid Range header", wanted), {}
         first, last = int(match.group(1)), int(match.group(2))
-        if first >= total and total:
-            return 416, _error(416, "Requested range not satisfiable", wanted), {}
+        if first >= total:
+            return 200, [], {"Content-Range": f"items */{total}"}
         page = items[first:last + 1]
         return 200, page, {"Content-Range": f"items {first}-{first + len(page) - 1}/{total}"}
 

@@ -84,3 +84,33 @@ def test_a_server_that_ignores_the_id_paging_is_an_error_not_a_short_or_endless_
 def test_a_page_size_below_one_is_refused():
     with pytest.raises(ConfigError, match="page_size"):
         list(QRadarClient("https://qradar.example", token=TOKEN).offenses(page_size=0))
+
+
+class MostClosedAfterFirstPage(QRadarContract):
+    """After the first page, every open offense but the last 40 is closed: the next offset is past the end."""
+
+    def __init__(self) -> None:
+        super().__init__([{**o, "status": "OPEN"} for o in offenses(120)], TOKEN)
+        self.served = 0
+
+    def answer(self, path: str, headers: Any) -> tuple[int, Any, dict[str, str]]:
+        reply = super().answer(path, headers)
+        self.served += 1
+        if self.served == 1:
+            for offense in self.offenses[:80]:
+                offense["status"] = "CLOSED"
+        return reply
+
+
+def test_an_offset_walk_whose_next_page_starts_past_the_shrunk_total_ends_as_ibm_documents():
+    # IBM's paging guide: a Range beyond the records returns none, with Content-Range `items */<total>` (the
+    # contract server answered 416 instead, so this walk ended in a DeliveryError against it)
+    server = MostClosedAfterFirstPage()
+    client = QRadarClient(server.url, token=TOKEN)
+    try:
+        ids = [o["id"] for o in client.offenses(filter='status = "OPEN"', sort="+id", page_size=50)]
+    finally:
+        client.close()
+        server.close()
+    assert ids == list(range(1, 51))        # the documented skip of offset paging: 81-120 moved below offset 50
+    assert [r.get("Range") for r in server.requests] == ["items=0-49", "items=50-99"]
