@@ -229,6 +229,7 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
         self._refused = False                    # answered and lingering: what arrives is dropped
+        self._peer_done = False                  # the peer half-closed after a whole request (eof_received)
         self._start_head()
         self._arm_head_timer()                   # a peer that sends nothing at all
 
@@ -314,6 +315,21 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
             return
         self._refuse_head("malformed", 400, "malformed HTTP request: the request line, a header or the chunked "
                           "body is not valid HTTP/1.1")
+
+    def eof_received(self) -> bool | None:
+        """The peer closed its side. After a whole request whose answer is not written yet (a client that half-closes
+        once it has sent, as `nc -N` and some scripts do) the connection stays open for the answer, then closes:
+        asyncio closed it at once, and the answer was lost. Otherwise (idle, a head or body cut short, lingering
+        after a refusal) it closes as before."""
+        if self.conn.their_state is h11.DONE and self.cycle is not None and not self.cycle.response_complete:
+            self._peer_done = True
+            return True
+        return None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._peer_done and not self.transport.is_closing():
+            self.transport.close()               # the peer sends nothing more: no keep-alive
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end_head()
