@@ -43,7 +43,7 @@ from wia_security.timeutil import from_epoch_ms
 from .config import reveal
 from .delivery.batching import Batch, BatchingSink, Outcome, classify_exception
 from .delivery.policy import DeliveryPolicy, parse_retry_after
-from .delivery.urls import seconds, tls_options, tls_verification, warn_plain_http_secret
+from .delivery.urls import refuse_repeated_keys, seconds, tls_options, tls_verification, warn_plain_http_secret
 
 TRANSPORTS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"udp": 514, "tcp": 514, "tls": 6514}
@@ -183,6 +183,7 @@ class SyslogSink(BatchingSink):
         parts = urlsplit(f"x://{rest}")
         if not parts.hostname:
             raise ConfigError("a syslog destination needs a host", key="url", source=f"{scheme}://")
+        refuse_repeated_keys(parts.query, f"{scheme}://{parts.hostname}")     # one value per option, as every URL
         query = dict(parse_qsl(parts.query))
         policy = {k: query.pop(k) for k in list(query) if k in DeliveryPolicy.keys()}
         unknown = set(query) - set(_URL_KEYS)

@@ -60,3 +60,15 @@ def test_udp_reaches_a_host_name_that_resolves_to_ipv6_only(monkeypatch: pytest.
     datagram = listener.recv(65535)
     assert b"LEEF:2.0" in datagram and event["id"].encode() in datagram
     listener.close()
+
+
+@pytest.mark.parametrize("url, key", [
+    ("qradar+tcp://127.0.0.1:514?format=cef&format=leef", "format"),
+    ("syslog+tls://127.0.0.1:6514?ca_file=/etc/ssl/certs/ca-certificates.crt&ca_file=/tmp/other.pem", "ca_file"),
+    ("qradar+udp://127.0.0.1:514?max_events=5&max_events=500", "max_events"),
+])
+def test_an_option_given_twice_in_the_url_is_refused_naming_it(url: str, key: str) -> None:
+    # before: the last one was taken without a word, as every other connector's URL no longer does
+    with pytest.raises(ConfigError, match="given more than once in the URL") as caught:
+        open_sink(url)
+    assert caught.value.key == key
