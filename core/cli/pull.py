@@ -88,9 +88,13 @@ def run(args: argparse.Namespace) -> int:
                  if getattr(args, attr) is not None and flag not in _FLAGS_OF_SOURCE[scheme]]
     if misplaced:
         return fail(f"{', '.join(misplaced)}: not for a {scheme} source (see wia-security pull --help)")
-    if scheme == "kafka" and not args.group and not dict(parse_qsl(urlsplit(args.source).query)).get("group"):
+    url_group = dict(parse_qsl(urlsplit(args.source).query)).get("group") if scheme == "kafka" else None
+    if scheme == "kafka" and not args.group and not url_group:
         return fail("kafka sources need a consumer group, which keeps the position (offsets are committed per "
                     "group): add ?group=NAME to the URL or give --group NAME")
+    if args.group and url_group and args.group != url_group:     # --group won without a word
+        return fail(f"--group {args.group!r} and the URL's group={url_group!r} differ: the group keeps the position, "
+                    "so give one of them")
     mixed = dead_letter_in_destination([args.destination], args.dead_letter)
     if mixed:
         return fail(f"the dead-letter file {args.dead_letter} is the destination {mixed}: rejected records would be "
