@@ -184,7 +184,11 @@ class SyslogSink(BatchingSink):
         if not parts.hostname:
             raise ConfigError("a syslog destination needs a host", key="url", source=f"{scheme}://")
         refuse_repeated_keys(parts.query, f"{scheme}://{parts.hostname}")     # one value per option, as every URL
-        query = dict(parse_qsl(parts.query))
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        blank = sorted(k for k, v in query.items() if not v.strip())
+        if blank:       # `?ca_file=$CA` with CA unset: dropped, it left system CAs, the machine's name... in its place
+            raise ConfigError(f"{', '.join(blank)} is given without a value", key=blank[0],
+                              source=f"{scheme}://{parts.hostname}")
         policy = {k: query.pop(k) for k in list(query) if k in DeliveryPolicy.keys()}
         unknown = set(query) - set(_URL_KEYS)
         if unknown:

@@ -72,3 +72,17 @@ def test_an_option_given_twice_in_the_url_is_refused_naming_it(url: str, key: st
     with pytest.raises(ConfigError, match="given more than once in the URL") as caught:
         open_sink(url)
     assert caught.value.key == key
+
+
+@pytest.mark.parametrize("url, key", [
+    ("qradar+tls://127.0.0.1:6514?ca_file=", "ca_file"),                # ?ca_file=$CA with CA unset
+    ("qradar+tls://127.0.0.1:6514?server_name=&format=cef", "server_name"),
+    ("qradar+tcp://127.0.0.1:514?hostname=", "hostname"),
+    ("qradar+tls://127.0.0.1:6514?client_cert=%20", "client_cert"),
+])
+def test_an_option_given_without_a_value_is_refused_naming_it(url: str, key: str) -> None:
+    # before: parse_qsl dropped it, and the default (system CAs, the URL's host, this machine's name, no client
+    # certificate) was used without a word
+    with pytest.raises(ConfigError, match="given without a value") as caught:
+        open_sink(url)
+    assert caught.value.key == key
