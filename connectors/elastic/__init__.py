@@ -192,7 +192,7 @@ class ElasticSink(BatchingSink):
         if not isinstance(doc, dict):
             raise ValueError(f"format {self.format!r} does not produce a JSON document")
         if "@timestamp" not in doc:           # non-ECS formats: index time from the event itself
-            doc = {"@timestamp": event["timestamp"], **doc}
+            doc = {"@timestamp": es_date(event["timestamp"]), **doc}
         return doc
 
     def encode(self, event: dict[str, Any]) -> bytes:
@@ -430,6 +430,25 @@ _DAY_CACHE_LIMIT = 16384
 _days: dict[str, str] = {}        # "2025-12-14" -> "2025.12.14", each date checked once
 _shifted_days: dict[tuple[str, int], str] = {}      # ("2025-12-14", -1) -> "2025.12.13"
 _DAY_TURNS: dict[str, str] = {}     # -HH:MM offset -> the local time from which UTC is the next day (< 1440 of them)
+
+
+#: An RFC 3339 date-time as Elasticsearch's default `date` format (strict_date_optional_time) reads it: upper-case T
+#: and Z, at most nine fraction digits, nothing after the offset.
+_ES_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})")
+
+
+def es_date(timestamp: Any) -> Any:
+    """`timestamp` as given when Elasticsearch reads it, else the same instant in UTC with microseconds. The schema
+    checks date-times as JSON Schema does (t/z in either case, a trailing line break, any number of fraction
+    digits); Elasticsearch refuses those spellings (mapper_parsing_exception), which dead-lettered valid events.
+    What parse_iso cannot read is left as it is (the server's refusal then names it)."""
+    if not isinstance(timestamp, str) or _ES_DATE.fullmatch(timestamp):
+        return timestamp
+    try:
+        m = parse_iso(timestamp).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return timestamp
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
 
 
 def utc_day(timestamp: Any) -> str:

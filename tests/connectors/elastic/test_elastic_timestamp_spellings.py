@@ -1,0 +1,40 @@
+"""Documents of a format other than ECS (`format=wia`, `ocsf`, ...) get `@timestamp` from the event, against
+osmem-server ("emulator" tests). The schema checks date-times as JSON Schema does: `t`/`z` in either case, one
+trailing line break, any number of fraction digits. Elasticsearch's `date` (strict_date_optional_time, as the
+template maps `@timestamp`) refuses those spellings with mapper_parsing_exception, and osmem does as it does: the
+sink copied the timestamp as given, so such valid events were dead-lettered instead of indexed. Now `@timestamp`
+is the same instant in UTC when Elasticsearch would not read it as written."""
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timezone
+
+import pytest
+
+from strategies import event_dicts
+from test_elastic_sink import CLIENTS, deliver, make_sink, reader
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+@pytest.mark.parametrize("fmt", ["wia", "ocsf"])
+def test_emulator_every_schema_spelling_of_a_time_is_indexed_at_its_instant(kind: str, fmt: str, osmem: str) -> None:
+    stamps = {"2026-01-31t12:00:00.5z": datetime(2026, 1, 31, 12, 0, 0, 500000, timezone.utc),
+              "2026-01-31T21:00:00+09:00\n": datetime(2026, 1, 31, 12, 0, 0, tzinfo=timezone.utc),
+              "2026-01-31T12:00:00.1234567891Z": datetime(2026, 1, 31, 12, 0, 0, 123456, timezone.utc),
+              "2026-01-31T21:00:00.250+09:00": datetime(2026, 1, 31, 12, 0, 0, 250000, timezone.utc)}
+    events = []
+    for stamp, event in zip(stamps, event_dicts(len(stamps), seed=1499, event_type="alert")):
+        event = copy.deepcopy(event)
+        event["timestamp"] = stamp
+        events.append(event)
+    report = deliver(make_sink(kind, osmem, format=fmt), events)
+    assert (report.delivered, [r.reason for r in report.failed]) == (len(events), [])
+    client = reader(osmem)
+    client.indices.refresh(index="wia-security-*")
+    hits = client.search(index="wia-security-*", body={"size": 100, "query": {"match_all": {}}})["hits"]["hits"]
+    indexed = {h["_id"]: h["_source"]["@timestamp"] for h in hits}
+    for event in events:
+        written = indexed[event["id"]]
+        moment = datetime.fromisoformat(written.replace("Z", "+00:00"))
+        assert moment == stamps[event["timestamp"]]                     # the instant (to the microsecond)
+        assert written == event["timestamp"] or written.endswith("Z")   # as given when Elasticsearch reads it
