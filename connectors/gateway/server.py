@@ -328,7 +328,9 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self._peer_done and not self.transport.is_closing():
+        # (unless a pipelined request sent before the FIN is being answered now: its answer closes)
+        if self._peer_done and self.cycle is not None and self.cycle.response_complete \
+                and not self.transport.is_closing():
             self.transport.close()               # the peer sends nothing more: no keep-alive
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -210,3 +210,20 @@ def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(make_
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
     assert answer.count(b"HTTP/1.1 ") == 1
+
+
+def test_pipelined_requests_before_the_fin_are_all_answered(make_gateway):
+    """The FIN arrives while the first (a POST of 2,000 events, validated for a while) is handled: the requests
+    sent before it are answered too, then the connection closes."""
+    gw = make_gateway()
+    body = json.dumps(event_dicts(2000, seed=143)).encode()
+    post = (f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    get = f"GET /v1/events?limit=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
+    with socket.create_connection((gw.host, gw.port), timeout=60) as sock:
+        sock.sendall(post + get * 2)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.count(b"HTTP/1.1 200 ") == 3, answer[-500:]
