@@ -25,6 +25,7 @@ WIA `incident`.
 """
 from __future__ import annotations
 
+import ipaddress
 import select
 import socket
 import ssl
@@ -86,6 +87,17 @@ def syslog_message(payload: str, event: dict[str, Any], *, hostname: str, facili
     return f"<{pri}>1 {stamp} {hostname} {APP_NAME} - {msgid} - {payload}".encode("utf-8")
 
 
+def _local_hostname() -> str:
+    """This machine's short name for the RFC 5424 HOSTNAME, or its address whole when its name is one (a host
+    named 10.0.0.5 was sent as "10", and QRadar routes events to log sources by this field)."""
+    name = socket.gethostname()
+    try:
+        ipaddress.ip_address(name)
+        return name
+    except ValueError:
+        return name.split(".")[0]
+
+
 def _header_field(value: str) -> bool:
     return 0 < len(value) <= 255 and all(33 <= ord(c) <= 126 for c in value)
 
@@ -127,7 +139,7 @@ class SyslogSink(BatchingSink):
         if hostname is not None and not _header_field(hostname):
             # RFC 5424 HOSTNAME: 1-255 printable US-ASCII, no space; anything else shifts every header field
             raise ConfigError("hostname must be 1-255 printable ASCII characters without spaces", key="hostname")
-        local = socket.gethostname().split(".")[0]
+        local = _local_hostname()
         self.hostname = hostname or (local if _header_field(local) else "-")
         self.max_message_bytes = min(max_message_bytes, UDP_MAX_MESSAGE_BYTES) if transport == "udp" else max_message_bytes
         self.format_options = {"delimiter": delimiter} if delimiter and format == "leef" else {}

@@ -159,3 +159,13 @@ def test_a_slow_listener_gets_everything_once_the_sink_closes() -> None:
 def test_a_hostname_that_would_break_the_rfc5424_header_is_a_config_error(hostname: str) -> None:
     with pytest.raises(ConfigError, match="hostname must be 1-255 printable ASCII"):
         SyslogSink("127.0.0.1", 1, transport="tcp", hostname=hostname)
+
+
+@pytest.mark.parametrize("machine, sent", [("10.0.0.5", "10.0.0.5"), ("sensor-1.corp.example", "sensor-1"),
+                                           ("sensor-1", "sensor-1")])
+def test_the_automatic_hostname_keeps_an_address_whole(monkeypatch: pytest.MonkeyPatch, machine: str,
+                                                      sent: str) -> None:
+    # a machine named by its address was sent as HOSTNAME "10" (its first label), a name QRadar then routed
+    # events by (the log source identifier comes from the syslog header)
+    monkeypatch.setattr(socket, "gethostname", lambda: machine)
+    assert SyslogSink("127.0.0.1", 1, transport="tcp").hostname == sent
