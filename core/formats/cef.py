@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
-from .keyvalue import (IP, MAC, PORT, cut_to, ascii_digits, check_own_event, check_text_options, text_option_problem, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
+from .keyvalue import (IP, MAC, PORT, cut_to, without_trailing_space, ascii_digits, check_own_event, check_text_options, text_option_problem, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
                        TIME_OF_READING, LineFormat, refuse_quoted, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
                        odd_backslashes, read_time, syslog_time)
 
@@ -359,7 +359,7 @@ def foreign_event(record: CefRecord) -> dict[str, Any]:
     """Another product's CEF line as a WIA `alert` (keyvalue.foreign_alert): Name is the title, the
     Device Event Class ID the alert id; csN values are kept under their csNLabel names too; the time
     as `foreign_timestamp` finds it."""
-    ext = dict(record.extension)
+    ext = without_trailing_space(record.extension)
     for slot in [k for k in ext if re.fullmatch(r"(cs|cn|cfp|c6a|flexString|deviceCustomDate)\d", k)]:
         label = ext.get(slot + "Label")
         if label:

@@ -105,6 +105,17 @@ def ascii_digits(text: str) -> bool:
 _SEVERITY_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
+def without_trailing_space(pairs: dict[str, str]) -> dict[str, str]:
+    """A copy of another product's pairs without the whitespace after the line's last value: a sender or
+    relay leaves it there (`dst=10.0.0.2\t`, `proto=TCP `) and it belongs to no value (Elasticsearch's CEF
+    processor trims it too). Not for lines in this project's own layout, whose last value is exact."""
+    out = dict(pairs)
+    if out:
+        last = next(reversed(out))
+        out[last] = out[last].rstrip()
+    return out
+
+
 def line_text(line: Any, format_name: str) -> str:
     """One line as text: bytes must be UTF-8 (both specs say so); the line break is taken off."""
     if isinstance(line, (bytes, bytearray)):

@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
-from .keyvalue import (IP, MAC, PORT, check_own_event, check_text_options, text_option_problem, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
+from .keyvalue import (IP, MAC, PORT, without_trailing_space, check_own_event, check_text_options, text_option_problem, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
                        LineFormat, refuse_quoted, encode_fields, foreign_alert, java_time_format, header_fields, iso_ms, leaves, line_text,
                        odd_backslashes, read_time, syslog_time)
 
@@ -355,7 +355,7 @@ def foreign_event(record: LeefRecord) -> dict[str, Any]:
     """Another product's LEEF line as a WIA `alert` (keyvalue.foreign_alert): EventID and cat make
     the title, sev the severity, src/dst/srcPort/dstPort/proto/usrName the context, identHostName
     the host, devTime the timestamp; every attribute is kept in `meta.custom.leef`."""
-    attrs = record.attributes
+    attrs = without_trailing_space(record.attributes)
     return foreign_alert(
         "leef", vendor=record.vendor, product=record.product, product_version=record.product_version,
         event_id=record.event_id, title=record.event_id + (f" ({attrs['cat']})" if attrs.get("cat") else ""),
