@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from wia_security.errors import ConfigError, ConversionError, DeliveryError
 from wia_security.formats import convert
+from wia_security.formats.leef import delimiter_problem
 from wia_security.kafka_sasl import refuses_client_certificate, tls_alert
 from wia_security.severity import band
 from wia_security.timeutil import from_epoch_ms
@@ -142,7 +143,15 @@ class SyslogSink(BatchingSink):
         local = _local_hostname()
         self.hostname = hostname or (local if _header_field(local) else "-")
         self.max_message_bytes = min(max_message_bytes, UDP_MAX_MESSAGE_BYTES) if transport == "udp" else max_message_bytes
-        self.format_options = {"delimiter": delimiter} if delimiter and format == "leef" else {}
+        if delimiter is not None:
+            # checked here, not per event: a delimiter LEEF cannot use dead-lettered every event with the reason
+            if format != "leef":
+                raise ConfigError(f"delimiter applies to LEEF only, and this destination's format is {format}",
+                                  key="delimiter", source=self.name)
+            problem = delimiter_problem(delimiter)
+            if problem is not None:
+                raise ConfigError(problem, key="delimiter", source=self.name)
+        self.format_options = {"delimiter": delimiter} if delimiter is not None else {}
         self._sock: socket.socket | None = None
         self._tls: ssl.SSLContext | None = None
         # tls_verify / ca_file as every connector reads them (verify / ca_certs: the older spellings)
@@ -197,7 +206,7 @@ class SyslogSink(BatchingSink):
             raise ConfigError("a syslog destination needs a host", key="url", source=f"{scheme}://")
         refuse_repeated_keys(parts.query, f"{scheme}://{parts.hostname}")     # one value per option, as every URL
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        blank = sorted(k for k, v in query.items() if not v.strip())
+        blank = sorted(k for k, v in query.items() if v == "")      # not strip(): a tab is a LEEF delimiter
         if blank:       # `?ca_file=$CA` with CA unset: dropped, it left system CAs, the machine's name... in its place
             raise ConfigError(f"{', '.join(blank)} is given without a value", key=blank[0],
                               source=f"{scheme}://{parts.hostname}")

@@ -78,7 +78,7 @@ def test_an_option_given_twice_in_the_url_is_refused_naming_it(url: str, key: st
     ("qradar+tls://127.0.0.1:6514?ca_file=", "ca_file"),                # ?ca_file=$CA with CA unset
     ("qradar+tls://127.0.0.1:6514?server_name=&format=cef", "server_name"),
     ("qradar+tcp://127.0.0.1:514?hostname=", "hostname"),
-    ("qradar+tls://127.0.0.1:6514?client_cert=%20", "client_cert"),
+    ("qradar+tls://127.0.0.1:6514?client_cert=", "client_cert"),
 ])
 def test_an_option_given_without_a_value_is_refused_naming_it(url: str, key: str) -> None:
     # before: parse_qsl dropped it, and the default (system CAs, the URL's host, this machine's name, no client
@@ -86,3 +86,22 @@ def test_an_option_given_without_a_value_is_refused_naming_it(url: str, key: str
     with pytest.raises(ConfigError, match="given without a value") as caught:
         open_sink(url)
     assert caught.value.key == key
+
+
+@pytest.mark.parametrize("url, why", [
+    ("qradar+tcp://127.0.0.1:514?delimiter=%7C", "the delimiter must be one character"),     # '|'
+    ("qradar+tcp://127.0.0.1:514?delimiter=ab", "the delimiter must be one character"),
+    ("syslog+tcp://127.0.0.1:514?format=cef&delimiter=%5E", "delimiter applies to LEEF only"),
+])
+def test_a_delimiter_that_cannot_be_used_is_refused_when_the_sink_is_made(url: str, why: str) -> None:
+    # before: '|' or 'ab' dead-lettered every event, one by one, with the LEEF writer's reason; with CEF the
+    # option was ignored
+    with pytest.raises(ConfigError, match=why) as caught:
+        open_sink(url)
+    assert caught.value.key == "delimiter"
+
+
+def test_a_usable_delimiter_is_written_into_the_leef_header() -> None:
+    sink = open_sink("qradar+tcp://127.0.0.1:514?delimiter=%09")        # a tab: no "value" to strip() away
+    line = sink.encode(AlertBuilder().title("x").severity(3).build().to_dict()).decode()
+    assert "|x09|" in line
