@@ -130,8 +130,18 @@ class SyslogSink(BatchingSink):
         self.framing = framing
         if format not in ("leef", "cef"):
             raise ConfigError("format must be leef or cef", key="format")
-        if not 0 <= int(facility) <= 23:
-            raise ConfigError("facility is 0-23", key="facility")
+        # typed here, not only in URLs: a config file's "8000" or "abc" failed every event (or the open) with a bare
+        # TypeError, and timeout = 0 made the socket non-blocking
+        if not _whole(facility) or not 0 <= facility <= 23:
+            raise ConfigError(f"facility is a whole number 0-23, got {facility!r}", key="facility")
+        if not _whole(max_message_bytes) or max_message_bytes < 1:
+            raise ConfigError(f"max_message_bytes is a whole number of bytes >= 1, got {max_message_bytes!r}",
+                              key="max_message_bytes")
+        if isinstance(timeout, bool):
+            raise ConfigError(f"must be a number of seconds, got {timeout!r}", key="timeout")
+        timeout = seconds(timeout, "timeout")
+        if hostname is not None and not isinstance(hostname, str):
+            raise ConfigError(f"hostname is text, got {hostname!r}", key="hostname")
         port = port or DEFAULT_PORTS[transport]
         super().__init__(name=name or f"{format}+{transport}:{host}:{port}", delivery=delivery,
                          dead_letter=dead_letter, sleep=sleep)

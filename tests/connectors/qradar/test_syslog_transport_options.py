@@ -105,3 +105,21 @@ def test_a_usable_delimiter_is_written_into_the_leef_header() -> None:
     sink = open_sink("qradar+tcp://127.0.0.1:514?delimiter=%09")        # a tab: no "value" to strip() away
     line = sink.encode(AlertBuilder().title("x").severity(3).build().to_dict()).decode()
     assert "|x09|" in line
+
+
+@pytest.mark.parametrize("option, value", [
+    ("max_message_bytes", "8000"), ("max_message_bytes", 0), ("max_message_bytes", -5), ("facility", "x"),
+    ("facility", True), ("facility", 24), ("timeout", "abc"), ("timeout", 0), ("timeout", -1),
+    ("timeout", float("nan")), ("hostname", 5),
+])
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_a_config_file_value_of_the_wrong_kind_is_a_config_error_naming_it(option: str, value: Any,
+                                                                           transport: str) -> None:
+    # before: a bare TypeError/ValueError when opened, or every event dead-lettered ("8000" compared with an
+    # int; timeout "abc" failed each connect; 0 or -5 bytes refused every message), or facility true read as 1
+    from wia_security.connectors.config import parse_config
+    config = parse_config({"destinations": {"q": {"url": f"qradar+{transport}://127.0.0.1:1", option: value}}},
+                          source="wia.toml")
+    with pytest.raises(ConfigError) as caught:
+        config.destinations[0].open()
+    assert caught.value.key.endswith(option)
