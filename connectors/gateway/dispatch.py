@@ -170,8 +170,10 @@ class Dispatcher:
             not_stored = {id(r.event): r for r in report.failed}
             kept = {id(e) for e in stored}
             held_already = {id(e) for e in events if id(e) not in kept and id(e) not in not_stored}
-            if not_stored:
-                events = [e for e in events if id(e) not in not_stored]
+            # Destinations get what the store kept: a re-send or an older version handed on after a newer one would
+            # be the last message of its id for a reader that keeps the latest (a compacted Kafka topic, an index
+            # keyed by id): a closed incident open again. A re-send whose first delivery failed is in the dead letter.
+            events = [e for e in events if id(e) in kept]
         if self.fanout is not None and events:
             self.stats.handed_to_destinations += len(events)
             report = self.fanout.send(events)     # FanOut reports a destination's exception per event
