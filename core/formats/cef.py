@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso
-from .keyvalue import (IP, MAC, PORT, cut_to, without_trailing_space, ascii_digits, check_own_event, check_text_options, text_option_problem, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
+from .keyvalue import (IP, INT32, INT64, MAC, PORT, cut_to, without_trailing_space, ascii_digits, check_own_event, check_text_options, text_option_problem, EPOCH_MS, INT, NUMBER, Codec, Field, decode_carried, decode_fields, encode_fields,
                        TIME_OF_READING, LineFormat, refuse_quoted, foreign_alert, foreign_time, get_path, header_fields, leaves, line_text, mapping,
                        odd_backslashes, read_time, syslog_time)
 
@@ -101,7 +101,7 @@ COMMON: tuple[Field, ...] = (
 
 BY_TYPE: dict[str, tuple[Field, ...]] = {
     "alert": (Field("cat", "data.category"), Field("cs6", "data.alert_id"), Field("msg", "data.description"),
-              Field("cnt", "data.count", INT), Field("start", "data.first_seen", EPOCH_MS),
+              Field("cnt", "data.count", INT32), Field("start", "data.first_seen", EPOCH_MS),
               Field("end", "data.last_seen", EPOCH_MS)),
     "incident": (Field("cat", "data.category"), Field("cs6", "data.incident_id"), Field("msg", "data.description"),
                  Field("start", "data.created_at", EPOCH_MS), Field("end", "data.closed_at", EPOCH_MS)),
@@ -116,7 +116,7 @@ BY_TYPE: dict[str, tuple[Field, ...]] = {
         Field("dst", "data.destination.ip", IP), Field("dpt", "data.destination.port", PORT),
         Field("dhost", "data.destination.hostname"), Field("dmac", "data.destination.mac", MAC),
         Field("proto", "data.protocol"), Field("deviceDirection", "data.direction", DIRECTION),
-        Field("act", "data.action"), Field("out", "data.bytes_sent", INT), Field("in", "data.bytes_received", INT),
+        Field("act", "data.action"), Field("out", "data.bytes_sent", INT64), Field("in", "data.bytes_received", INT64),
         Field("app", "data.application"), Field("request", "data.url"),
         Field("requestMethod", "data.http.method"), Field("requestClientApplication", "data.http.user_agent"),
         Field("cs6", "data.rule_matched"),
@@ -124,8 +124,8 @@ BY_TYPE: dict[str, tuple[Field, ...]] = {
     "endpoint_event": (
         Field("cat", "data.event_type"), Field("dvchost", "data.host.hostname"),
         Field("suser", "data.process.user"), Field("sproc", "data.process.name"),
-        Field("spid", "data.process.pid", INT), Field("cs6", "data.process.command_line"),
-        Field("fname", "data.file.name"), Field("filePath", "data.file.path"), Field("fsize", "data.file.size", INT),
+        Field("spid", "data.process.pid", INT32), Field("cs6", "data.process.command_line"),
+        Field("fname", "data.file.name"), Field("filePath", "data.file.path"), Field("fsize", "data.file.size", INT64),
         Field("fileHash", "data.file.hash.sha256"),
         Field("src", "data.network_connection.local_ip", IP), Field("spt", "data.network_connection.local_port", PORT),
         Field("dst", "data.network_connection.remote_ip", IP), Field("dpt", "data.network_connection.remote_port", PORT),
@@ -137,7 +137,7 @@ BY_TYPE: dict[str, tuple[Field, ...]] = {
         Field("requestClientApplication", "data.source.user_agent"),
         Field("dst", "data.target.ip", IP), Field("destinationServiceName", "data.target.name"),
         Field("request", "data.target.url"), Field("outcome", "data.result"), Field("reason", "data.failure_reason"),
-        Field("cs6", "data.session_id"), Field("cnt", "data.attempt_count", INT),
+        Field("cs6", "data.session_id"), Field("cnt", "data.attempt_count", INT32),
     ),
 }
 

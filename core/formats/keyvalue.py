@@ -274,6 +274,19 @@ MAC = Codec(lambda value: value if isinstance(value, str) and _MAC.fullmatch(val
 PORT = Codec(_port_text, _int_value)
 
 
+def _ranged(low: int, high: int) -> Codec:
+    def encode(value: Any) -> str | None:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high else None
+    return Codec(encode, _int_value)
+
+
+#: Integer keys as the dictionaries type them (CEF cnt/spid Integer, in/out/fsize Long; LEEF srcBytes...):
+#: a number outside the range (the WIA schema sets none) would overflow the consumer's field (Elasticsearch's
+#: CEF processor fails the whole line on cnt=3000000000), so it travels under its `wia.` key only.
+INT32 = _ranged(-2**31, 2**31 - 1)
+INT64 = _ranged(-2**63, 2**63 - 1)
+
+
 def cut_to(codec: Codec, length: int) -> Codec:
     """`codec` with its text cut to `length` UTF-16 code units (a CEF dictionary key's length, counted as Java
     counts a String; a pair is not split): the key keeps the value's start, and since the text then decodes to

@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import ConversionError
 from ..schemas import EVENT_TYPES
 from ..timeutil import now_iso, parse_iso, to_iso
-from .keyvalue import (IP, MAC, PORT, without_trailing_space, check_own_event, check_text_options, text_option_problem, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
+from .keyvalue import (IP, INT64, MAC, PORT, without_trailing_space, check_own_event, check_text_options, text_option_problem, CEF_TIME_FORMATS, INT, TIME_OF_READING, Codec, Field, decode_carried, decode_fields,
                        LineFormat, refuse_quoted, encode_fields, foreign_alert, java_time_format, header_fields, iso_ms, leaves, line_text,
                        odd_backslashes, read_time, syslog_time)
 
@@ -165,8 +165,8 @@ BY_TYPE: dict[str, tuple[Field, ...]] = {
         Field("dst", "data.destination.ip", IP), Field("dstPort", "data.destination.port", PORT),
         Field("dstMAC", "data.destination.mac", MAC),
         Field("proto", "data.protocol"),
-        Field("srcBytes", "data.bytes_sent", INT), Field("dstBytes", "data.bytes_received", INT),
-        Field("srcPackets", "data.packets_sent", INT), Field("dstPackets", "data.packets_received", INT),
+        Field("srcBytes", "data.bytes_sent", INT64), Field("dstBytes", "data.bytes_received", INT64),
+        Field("srcPackets", "data.packets_sent", INT64), Field("dstPackets", "data.packets_received", INT64),
         Field("url", "data.url"),
     ),
     "endpoint_event": (

@@ -106,3 +106,27 @@ def test_generated_events_typed_keys_hold_only_fitting_values_and_round_trip(fmt
                     assert _fits(kind, pairs[key]), (key, pairs[key][:80])
             assert get_format(fmt).to_wia(line) == [copy.deepcopy(event)]
     assert seen > 100
+
+
+#: (format, sample, path, key, too big, largest that fits): CEF cnt/spid are Integer (32-bit), in/out/fsize
+#: Long; LEEF's byte and packet counts Long. The WIA schema sets no upper bound.
+NUMBERS = [("cef", "alert-sample", ("data", "count"), "cnt", 3_000_000_000, 2**31 - 1),
+           ("cef", "endpoint-event-sample", ("data", "process", "pid"), "spid", 2**31, 2**31 - 1),
+           ("cef", "network-event-sample", ("data", "bytes_sent"), "out", 2**63, 2**63 - 1),
+           ("leef", "network-event-sample", ("data", "bytes_received"), "dstBytes", 2**64, 2**63 - 1)]
+
+
+@pytest.mark.parametrize("fmt,sample,path,key,too_big,largest", NUMBERS, ids=[n[3] for n in NUMBERS])
+def test_a_number_beyond_its_keys_integer_type_travels_only_as_wia(fmt, sample, path, key, too_big, largest) -> None:
+    for value, in_key in ((too_big, False), (largest, True)):
+        event = json.loads((SAMPLES / f"{sample}.json").read_text())
+        node = event
+        for name in path[:-1]:
+            node = node.setdefault(name, {})
+        node[path[-1]] = value
+        assert validate_event(event).valid
+        line = get_format(fmt).from_wia(event)
+        pairs = _pairs(fmt, line)
+        assert (pairs.get(key) == str(value)) is in_key and (key in pairs) is in_key, (key, pairs.get(key))
+        assert ("wia." + ".".join(path) in pairs) is not in_key
+        assert get_format(fmt).to_wia(line) == [event]
