@@ -73,7 +73,7 @@ class Validator:
         if self.lenient:
             obj, warnings = drop_nulls(node, obj)
         errors = [] if check(obj) else list(iter_errors(node, obj))
-        if self.warnings and type(obj) is dict:
+        if self.warnings and isinstance(obj, dict):
             warnings += semantic_warnings(obj)
         # Built without calling the class: Python 3.11 runs the dataclass __init__ in a new
         # interpreter frame, a twentieth of a valid event's whole validation. Every field is set

@@ -38,3 +38,15 @@ def test_an_event_object_is_valid_when_its_dict_is(event):
     as JSON, which no schema accepts, so is_valid(Event.from_dict(valid)) was False."""
     assert is_valid(Event.from_dict(event)) and validate_event(Event.from_dict(event)).valid
     assert not is_valid(Event.from_dict(_broken(event)))
+
+
+def test_a_dict_subclass_gets_the_same_warnings_as_a_dict():
+    """validate() added the advisories only when type(obj) is dict: an OrderedDict event got none
+    (no schema_missing, no ATT&CK or timestamp warnings)."""
+    event = copy.deepcopy(builder_events(1, seed=13)[0])
+    del event["$schema"]
+    event["timestamp"] = "2025-12-14T04:30:00+09:00"
+    event["mitre"] = {"technique": "T9999"}
+    codes = [w.code for w in validate_event(event).warnings]
+    assert {"schema_missing", "timestamp_not_canonical", "attack_unknown_technique"} <= set(codes)
+    assert [w.code for w in validate_event(OrderedDict(event)).warnings] == codes
