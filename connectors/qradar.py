@@ -445,7 +445,7 @@ class QRadarClient:
         `status = "OPEN"`) shift nothing and none is skipped. With `sort`, by offset (`Range: items=x-y`
         until `Content-Range: items x-y/<total>` says it is done), which skips an offense for each one that
         leaves the filter ahead of the walk: QRadar pages have no cursor."""
-        if page_size < 1:
+        if not _whole(page_size) or page_size < 1:      # "50" raised a bare TypeError; 2.5 asked for items=0-1.5
             raise ConfigError(f"page_size is a whole number of offenses >= 1, got {page_size!r}", key="page_size")
         if sort:
             yield from self._by_offset(filter, fields, sort, page_size)

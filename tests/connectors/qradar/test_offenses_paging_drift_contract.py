@@ -81,9 +81,11 @@ def test_a_server_that_ignores_the_id_paging_is_an_error_not_a_short_or_endless_
     assert not caught.value.retryable and len(seen) == (0 if drop == "sort" else 50)
 
 
-def test_a_page_size_below_one_is_refused():
+@pytest.mark.parametrize("page_size", [0, -1, "50", 2.5, True])
+def test_a_page_size_that_is_no_whole_number_above_zero_is_refused(page_size):
+    # "50" raised a bare TypeError, 2.5 sent Range items=0-1.5 and True paged one offense at a time
     with pytest.raises(ConfigError, match="page_size"):
-        list(QRadarClient("https://qradar.example", token=TOKEN).offenses(page_size=0))
+        list(QRadarClient("https://qradar.example", token=TOKEN).offenses(page_size=page_size))
 
 
 class MostClosedAfterFirstPage(QRadarContract):
