@@ -60,6 +60,8 @@ DEFAULT_PING_TIMEOUT = 20.0
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 #: request_id of the subscribe message: an error carrying it means the subscription itself was refused.
 SUBSCRIBE_REQUEST_ID = "subscribe"
+#: The gateway's "unavailable" error: a refusal that a later try may not get (docs/connectors/gateway.md, Errors).
+UNAVAILABLE_CODE = "E3003"
 #: Entries kept in each of stats.errors, stats.gaps and stats.close_codes (the latest; the `*_total`
 #: counters count them all): a client lives for months, and a buggy or hostile server can send errors or
 #: unusable messages without end. STATS_MESSAGE_CHARS: an error's message kept at most this long.
@@ -318,6 +320,10 @@ class StreamClient:
                             log.warning("stream error %s: %s", msg.get("code"),
                                         str(msg.get("message"))[:STATS_MESSAGE_CHARS])
                             if msg.get("request_id") == SUBSCRIBE_REQUEST_ID:
+                                if msg.get("code") == UNAVAILABLE_CODE:
+                                    # Busy, not wrong (the gateway's subscription cap, a replay still being
+                                    # written, a shutdown): asked again over the reconnect backoff.
+                                    break
                                 # Reconnecting would send the same subscription and be refused again.
                                 raise StreamError(f"the gateway refused the subscription: {msg.get('code')}: "
                                                   f"{msg.get('message')}")
