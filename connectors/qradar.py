@@ -464,9 +464,10 @@ class QRadarClient:
             # Paging by id trusts the server to filter and sort by it: one that does not would make the walk
             # skip offenses (a descending page ends it early) or read the same ones for ever.
             if ids != sorted(set(ids)) or (last is not None and ids and ids[0] <= last):
-                raise DeliveryError(f"QRadar {OFFENSES_PATH} ({wanted}, after id {last}): the offense ids are "
-                                    f"{_few(ids)}, not ascending past {last}: the server ignores sort=+id or "
-                                    f"filter=id > {last}", sink="qradar", retryable=False)
+                past = f" past {last}" if last is not None else " (each once)"
+                raise DeliveryError(f"QRadar {OFFENSES_PATH} ({where_read}): the offense ids are {_few(ids)}, not "
+                                    f"ascending{past}: the server ignores sort=+id or filter=id > N",
+                                    sink="qradar", retryable=False)
             if len(page) >= page_size and not ids:
                 raise DeliveryError(f"QRadar {OFFENSES_PATH} ({wanted}): a full page with no numeric offense id "
                                     "to page on", sink="qradar", retryable=False)

@@ -116,3 +116,17 @@ def test_an_offset_walk_whose_next_page_starts_past_the_shrunk_total_ends_as_ibm
         server.close()
     assert ids == list(range(1, 51))        # the documented skip of offset paging: 81-120 moved below offset 50
     assert [r.get("Range") for r in server.requests] == ["items=0-49", "items=50-99"]
+
+
+def test_a_first_page_with_an_id_twice_is_named_without_a_none():
+    # the message said "(items=0-49, after id None) ... not ascending past None ... filter=id > None"
+    from servers.qradar_contract import ScriptedQRadar
+    server = ScriptedQRadar((200, [{"id": 1}, {"id": 1}], {"Content-Range": "items 0-1/2"}), TOKEN)
+    client = QRadarClient(server.url, token=TOKEN)
+    try:
+        with pytest.raises(DeliveryError, match="the offense ids are 1, 1, not ascending") as caught:
+            list(client.offenses(page_size=50))
+    finally:
+        client.close()
+        server.close()
+    assert "None" not in str(caught.value)
