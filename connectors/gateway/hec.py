@@ -5,9 +5,9 @@ HTTP Event Collector"): `POST /services/collector/event` (and `/services/collect
 `/services/collector/event/1.0`) with JSON event objects concatenated; `Authorization: Splunk
 <token>` (Bearer and Basic with the token as password work too); replies `{"text", "code"}`.
 Each HEC object's `event` must be a WIA event (an object, or a string holding one). As Splunk
-does with a bad event in a batch, the events before the first invalid one are accepted and the
-reply is 400 code 6 with `invalid-event-number`; the rest are not processed (the forwarder
-re-sends them). With a channel (`X-Splunk-Request-Channel` or `?channel=`) a reply carries an
+does with a bad event in a batch, the reply is 400 code 6 with `invalid-event-number` (the first invalid
+one); unlike Splunk, the valid events after it are taken too (forwarders that treat a 400 as final would lose
+them; one that re-sends them sends events already stored, which are not stored or handed on twice). With a channel (`X-Splunk-Request-Channel` or `?channel=`) a reply carries an
 `ackId`; since the gateway answers only after storing, every issued ackId is already true at
 `POST /services/collector/ack`.
 
@@ -15,7 +15,7 @@ re-sends them). With a channel (`X-Splunk-Request-Channel` or `?channel=`) a rep
 exporter can send to) takes the body as POST /v1/events does (NDJSON, one JSON document or an array), each value
 a WIA event. A channel is required (code 10 without one), as Splunk requires for raw data. Text that is no WIA
 event (a log line, an invalid event) is dead-lettered with its reason and answered code 6 with the first such
-value's number; unlike the event endpoint, the values after it are still taken (a forwarder that treats a 400 as
+value's number; as on the event endpoint, the values after it are still taken (a forwarder that treats a 400 as
 final, as Vector and the OTel exporter do, would otherwise lose them); a re-sent batch stores nothing twice.
 """
 from __future__ import annotations
@@ -184,17 +184,15 @@ async def _collect(request: Request, gw: Any, reservation: BodyReservation) -> R
         nonlocal hec_refused
         items, refused, failure = unwrap(body, where, gw.settings.max_request_events)
         verdicts = validate_items(items, gw.validator, "array")     # dead letter: `hec:<client>[event number]`
-        invalid = next((r["index"] for r in verdicts.results if r["status"] == "rejected"), None)
-        if invalid is not None:
-            # As Splunk: events before the first bad one are taken, the rest are left for the re-send.
-            keep = [r for r in verdicts.results[:invalid] if r["status"] == "accepted"]
-            verdicts.events = verdicts.events[:len(keep)]
-            verdicts.rejected = verdicts.rejected[:1]
-            verdicts.results = verdicts.results[:invalid + 1]
-            return verdicts, (6, invalid)         # earlier than any failure unwrap() found
         if refused is not None:
             verdicts.rejected.append(refused)     # the HEC object itself was refused: dead-letter it too
             hec_refused = 1
+        invalid = next((r["index"] for r in verdicts.results if r["status"] == "rejected"), None)
+        if invalid is not None:
+            # Answered as Splunk does (400 code 6 naming the first bad event), but the valid events after it are
+            # taken too: Fluent Bit, the OTel exporter and kafka-connect take a 400 as final and never send them
+            # again; a forwarder that does re-sends events the store then holds (not stored or handed on twice).
+            return verdicts, (6, invalid)         # earlier than any failure unwrap() found
         return verdicts, failure
     try:
         verdicts, failure = await run_in_threadpool(validate)
