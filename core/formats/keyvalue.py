@@ -298,7 +298,8 @@ def cut_to(codec: Codec, length: int) -> Codec:
         if text is None or len(text) * 2 <= length or (len(text) <= length and (text.isascii() or max(text) <= "\uffff")):
             return text                   # the common case: short, or no character outside the BMP
         units = text.encode("utf-16-le", "surrogatepass")[:2 * length].decode("utf-16-le", "surrogatepass")
-        return units[:-1] if "\ud800" <= units[-1:] <= "\udbff" and len(units) < len(text) else units
+        last = len(units) - 1          # a high surrogate there that the text does not have: a pair was cut in two
+        return units[:-1] if last >= 0 and "\ud800" <= units[last] <= "\udbff" and text[last] != units[last] else units
     return Codec(cut_encode, codec.decode)
 NUMBER = Codec(_number_text, _number_value)
 EPOCH_MS = Codec(epoch_ms_text, epoch_ms_value)

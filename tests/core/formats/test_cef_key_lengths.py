@@ -97,3 +97,15 @@ def test_every_key_the_writer_fills_stays_within_its_length_over_the_samples_mad
                 assert len(_unescaped(value).encode("utf-16-le")) // 2 <= LENGTHS[key], (path.name, key, len(value))
         assert CEF.to_wia(line) == [event], path.name
     assert lengthened >= 15
+
+
+@pytest.mark.parametrize("value", ["\U0001F600" + "a" * 28 + "\U0001F600",        # 32 units: the cut falls inside the last pair
+                                   "a" * 30 + "\U0001F600", "\U0001F600" * 16])
+def test_a_cut_never_leaves_half_a_surrogate_pair(value: str) -> None:
+    event = _sample("alert-sample")
+    event.setdefault("context", {}).setdefault("network", {})["protocol"] = value
+    line = CEF.from_wia(event)
+    line.encode("utf-8")                                   # UnicodeEncodeError on half a pair
+    _, pairs = independent_split(line)
+    assert pairs["proto"] == java_prefix(value, 31)
+    assert CEF.to_wia(line) == [event]
