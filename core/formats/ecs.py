@@ -63,6 +63,39 @@ def _bool(v: Any) -> Any:
     return v if isinstance(v, bool) else None
 
 
+#: More than nine fraction digits, which Elasticsearch's default `date` format does not read.
+_LONG_FRACTION = re.compile(r"\.[0-9]{10}").search
+
+
+def _date(v: Any) -> Any:
+    """A WIA date-time as an ECS `date` field, when Elasticsearch's default date format
+    (strict_date_optional_time) reads it: not an RFC 3339 spelling it refuses, a lower-case `t` or `z`
+    (elastic/elasticsearch#77432: mapper_parsing_exception) or more than nine fraction digits. Those
+    stay in `wia.*` (and @timestamp is written from them in UTC: `_timestamp`). Checked cheaply,
+    for a valid date-time: no letter but T and Z can be in one, and with nine fraction digits or fewer it
+    has at most 30 characters with `Z`, 35 with an offset."""
+    if not isinstance(v, str):
+        return None
+    return v if 't' not in v and 'z' not in v and (len(v) <= 30 or not _LONG_FRACTION(v)) else None
+
+
+def _utc(v: str) -> str:
+    """A date-time `_date` refuses as the same instant in UTC with milliseconds (as it is if no time)."""
+    try:
+        return to_iso(parse_iso(v))
+    except ValueError:
+        return v
+
+
+def _timestamp(v: Any) -> Any:
+    """@timestamp, which ECS requires: the event's time, or, when Elasticsearch would refuse it as it is
+    (`_date`), the same instant in UTC; the way back then does not give the time as written, so that
+    stays in wia.timestamp too."""
+    if not isinstance(v, str):
+        return None
+    return v if 't' not in v and 'z' not in v and (len(v) <= 30 or not _LONG_FRACTION(v)) else _utc(v)
+
+
 def _strs(v: Any) -> Any:
     return list(v) if isinstance(v, list) and all(isinstance(i, str) for i in v) else None
 
@@ -140,7 +173,7 @@ _TLS_VERSION = (lambda v: v[4:] if isinstance(v, str) and v.startswith("TLS ") e
                 lambda v: f"TLS {v}" if isinstance(v, str) else None)
 
 ENVELOPE = [
-    R("id", "event.id", _str), R("timestamp", "@timestamp", _str), R("severity", "event.risk_score", _num),
+    R("id", "event.id", _str), R("timestamp", "@timestamp", _timestamp), R("severity", "event.risk_score", _num),
     R("source.type", "observer.type", _str), R("source.name", "observer.product", _str),
     R("source.vendor", "observer.vendor", _str), R("source.version", "observer.version", _str),
     R("meta.raw", "event.original", _str), R("meta.tags", "tags", _strs), R("meta.labels", "labels", _labels),
@@ -165,30 +198,30 @@ CONTEXT = [
     R("context.cloud.region", "cloud.region", _str),
 ]
 _INDICATOR = [R("value", "matched.atomic", _str), R("context", "indicator.description", _str),
-              R("first_seen", "indicator.first_seen", _str), R("last_seen", "indicator.last_seen", _str)]
+              R("first_seen", "indicator.first_seen", _date), R("last_seen", "indicator.last_seen", _date)]
 
 TYPE_RULES: dict[str, list[Rule]] = {
     "alert": [
         R("data.title", "message", _str), R("data.description", "event.reason", _str),
         R("data.detection_rule.id", "rule.id", _str), R("data.detection_rule.name", "rule.name", _str),
         R("data.detection_rule.version", "rule.version", _str),
-        R("data.first_seen", "event.start", _str), R("data.last_seen", "event.end", _str),
+        R("data.first_seen", "event.start", _date), R("data.last_seen", "event.end", _date),
         *[R(f"data.indicators[].{r.wia}", f"threat.enrichments[].{r.ecs}", r.out, r.back) for r in _INDICATOR],
     ],
     "incident": [
         R("data.title", "message", _str), R("data.description", "event.reason", _str),
-        R("data.created_at", "event.start", _str), R("data.closed_at", "event.end", _str),
+        R("data.created_at", "event.start", _date), R("data.closed_at", "event.end", _date),
         R("data.iocs[].value", "threat.enrichments[].matched.atomic", _str),
         R("data.iocs[].description", "threat.enrichments[].indicator.description", _str),
-        R("data.iocs[].first_seen", "threat.enrichments[].indicator.first_seen", _str),
+        R("data.iocs[].first_seen", "threat.enrichments[].indicator.first_seen", _date),
     ],
     "threat_intel": [
         R("data.threat_name", "message", _str), R("data.threat_family", "threat.software.name", _str),
-        R("data.first_seen", "event.start", _str), R("data.last_seen", "event.end", _str),
+        R("data.first_seen", "event.start", _date), R("data.last_seen", "event.end", _date),
         R("data.indicators[].value", "threat.enrichments[].matched.atomic", _str),
         R("data.indicators[].context.description", "threat.enrichments[].indicator.description", _str),
-        R("data.indicators[].first_seen", "threat.enrichments[].indicator.first_seen", _str),
-        R("data.indicators[].last_seen", "threat.enrichments[].indicator.last_seen", _str),
+        R("data.indicators[].first_seen", "threat.enrichments[].indicator.first_seen", _date),
+        R("data.indicators[].last_seen", "threat.enrichments[].indicator.last_seen", _date),
     ],
     "vulnerability": [
         R("data.vuln_id", "vulnerability.id", _str), R("data.title", "message", _str),
@@ -218,8 +251,8 @@ TYPE_RULES: dict[str, list[Rule]] = {
         R("data.tls.version", "tls.version", *_TLS_VERSION), R("data.tls.cipher", "tls.cipher", _str),
         R("data.tls.sni", "tls.client.server_name", _str),
         R("data.tls.certificate.issuer", "tls.server.issuer", _str), R("data.tls.certificate.subject", "tls.server.subject", _str),
-        R("data.tls.certificate.not_before", "tls.server.not_before", _str),
-        R("data.tls.certificate.not_after", "tls.server.not_after", _str),
+        R("data.tls.certificate.not_before", "tls.server.not_before", _date),
+        R("data.tls.certificate.not_after", "tls.server.not_after", _date),
         R("data.tls.certificate.fingerprint_sha256", "tls.server.hash.sha256", _str),
     ],
     "endpoint_event": [
@@ -229,7 +262,7 @@ TYPE_RULES: dict[str, list[Rule]] = {
         R("data.host.domain", "host.domain", _str), R("data.host.agent_id", "agent.id", _str),
         R("data.process.pid", "process.pid", _int), R("data.process.name", "process.name", _str),
         R("data.process.path", "process.executable", _str), R("data.process.command_line", "process.command_line", _str),
-        R("data.process.user", "process.user.name", _str), R("data.process.start_time", "process.start", _str),
+        R("data.process.user", "process.user.name", _str), R("data.process.start_time", "process.start", _date),
         *_hash_rules("data.process.hash", "process.hash"),
         R("data.process.signature.signed", "process.code_signature.exists", _bool),
         R("data.process.signature.valid", "process.code_signature.trusted", _bool),
@@ -239,8 +272,8 @@ TYPE_RULES: dict[str, list[Rule]] = {
         R("data.process.parent.command_line", "process.parent.command_line", _str),
         R("data.file.path", "file.path", _str), R("data.file.name", "file.name", _str),
         R("data.file.extension", "file.extension", _str), R("data.file.size", "file.size", _int),
-        *_hash_rules("data.file.hash", "file.hash"), R("data.file.created", "file.created", _str),
-        R("data.file.modified", "file.mtime", _str), R("data.file.accessed", "file.accessed", _str),
+        *_hash_rules("data.file.hash", "file.hash"), R("data.file.created", "file.created", _date),
+        R("data.file.modified", "file.mtime", _date), R("data.file.accessed", "file.accessed", _date),
         R("data.file.owner", "file.owner", _str),
         R("data.registry.value_name", "registry.value", _str),
         R("data.registry.value_data", "registry.data.strings", _one, _first),
@@ -475,6 +508,11 @@ def rules_for(event_type: str, direction: str | None = None) -> tuple[Rule, ...]
 #: is absent).
 _INLINE: dict[tuple[Fn, Fn], tuple[str, str, str | None]] = {
     (_str, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))", "v", None),
+    (_date, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))"
+                     " and 't' not in v and 'z' not in v and (len(v) <= 30 or not _LONG_FRACTION(v))", "v", None),
+    (_timestamp, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))",
+                          "v if 't' not in v and 'z' not in v and (len(v) <= 30 or not _LONG_FRACTION(v)) else _utc(v)",
+                          "o is v"),
     (_int, _same): ("v is not None and (v.__class__ is int or isinstance(v, int) and not isinstance(v, bool))", "v", None),
     (_num, _same): ("v is not None and (v.__class__ is float or v.__class__ is int"
                     " or isinstance(v, (int, float)) and not isinstance(v, bool))", "v", None),
@@ -699,6 +737,7 @@ def _compile(rules: tuple[Rule, ...]) -> _Plan:
     _check(rules)
     src = _Source()
     env: dict[str, Any] = {"ip_version": ip_version, "is_number": is_number, "_ATOMS": _ATOMS, "_MISSING": _MISSING,
+                           "_LONG_FRACTION": _LONG_FRACTION, "_utc": _utc,
                            "_copy": _copy, "_STR": _STR, "_copy_unwalked": _copy_unwalked, "_rest_items": _rest_items}
     taken: dict[str, Any] = {}
     forward: list[tuple[tuple[str, ...], list[str]]] = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import json
-from datetime import datetime
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +24,10 @@ from refdata import ECS
 REFERENCE = ECS
 EVENTS = all_events()
 STRINGS = {"keyword", "wildcard", "match_only_text", "text", "constant_keyword"}
+#: Elasticsearch's strict_date_optional_time, as its docs and DateFormatters define it: a date, optionally
+#: `T` and a time (hours, then optional minutes, seconds and 1-9 fraction digits), optionally an offset.
+#: Case matters: a lower-case t or z is refused (elastic/elasticsearch#77432).
+ES_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}(:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,9})?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?")
 
 
 @lru_cache(maxsize=None)
@@ -73,18 +77,8 @@ def type_ok(ecs_type: str, value: Any) -> bool:
         except (ValueError, TypeError):
             return False
     if ecs_type == "date":
-        if not isinstance(value, str):
-            return False
-        try:
-            datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-            return True
-        except ValueError:
-            from wia_security.timeutil import parse_iso
-            try:
-                parse_iso(value)
-                return True
-            except ValueError:
-                return False
+        # what Elasticsearch's default date format reads (strict_date_optional_time; epoch_millis aside)
+        return isinstance(value, str) and ES_DATE.fullmatch(value) is not None
     if ecs_type == "geo_point":
         return isinstance(value, dict) and set(value) == {"lat", "lon"} and all(isinstance(v, (int, float)) for v in value.values())
     if ecs_type in ("object", "flattened"):
