@@ -203,6 +203,22 @@ async def _collect(request: Request, gw: Any, reservation: BodyReservation) -> R
         # `[]` (an empty array of HEC objects): no event at all. It was answered Success, with an ackId.
         gw.metrics.refuse("hec", "empty")
         return reply(5)
+    refused = await _ingest(request, gw, verdicts)
+    if refused is not None:
+        return refused
+    gw.metrics.count_verdicts("hec", verdicts.results, hec_refused)
+    if failure is not None:
+        code, index = failure
+        return reply(code, **{"invalid-event-number": index})
+    extra: dict[str, Any] = {}
+    channel = _channel(request)
+    if channel:
+        extra["ackId"] = gw.hec_acks.issue(channel)
+    return reply(0, **extra)
+
+
+async def _ingest(request: Request, gw: Any, verdicts: Verdicts) -> Response | None:
+    """Store and hand on `verdicts` (the event and raw endpoints); the HEC answer when that was refused, else None."""
     denied = _auth(request)       # again: the token may have been removed while the body arrived (no time limit)
     if denied is not None:
         return denied
@@ -214,15 +230,7 @@ async def _collect(request: Request, gw: Any, reservation: BodyReservation) -> R
     except StoreUnavailable:
         gw.metrics.refuse("hec", "unavailable")
         return reply(9, {"Retry-After": "5"})
-    gw.metrics.count_verdicts("hec", verdicts.results, hec_refused)
-    if failure is not None:
-        code, index = failure
-        return reply(code, **{"invalid-event-number": index})
-    extra: dict[str, Any] = {}
-    channel = _channel(request)
-    if channel:
-        extra["ackId"] = gw.hec_acks.issue(channel)
-    return reply(0, **extra)
+    return None
 
 
 async def raw(request: Request) -> Response:
@@ -258,17 +266,9 @@ async def _collect_raw(request: Request, gw: Any, reservation: BodyReservation) 
     if not verdicts.results:
         gw.metrics.refuse("hec", "empty")
         return reply(5)
-    denied = _auth(request)       # again: the token may have been removed while the body arrived
-    if denied is not None:
-        return denied
-    try:
-        await gw.ingest(verdicts)
-    except Busy:
-        gw.metrics.refuse("hec", "busy")
-        return reply(9, {"Retry-After": "1"})
-    except StoreUnavailable:
-        gw.metrics.refuse("hec", "unavailable")
-        return reply(9, {"Retry-After": "5"})
+    refused = await _ingest(request, gw, verdicts)
+    if refused is not None:
+        return refused
     gw.metrics.count_verdicts("hec", verdicts.results)
     invalid = next((r["index"] for r in verdicts.results if r["status"] == "rejected"), None)
     if invalid is not None:
