@@ -256,7 +256,13 @@ class Writer:
         if not _is_hostname(value):     # domain-name `value` has format idn-hostname
             self.fail(path, f"{value!r} is not a host name")
             return None
-        return self.sco("domain-name", value=value, resolves_to_refs=resolves_to or None)
+        oid = self.sco("domain-name", value=value, resolves_to_refs=resolves_to or None)
+        if resolves_to:
+            # One name for two addresses (a source and a destination named alike) is one object, its id being its
+            # value (section 6.4): it resolves to both, or the second end would come back without its name.
+            refs = next(o for o in self.objects if o["id"] == oid).setdefault("resolves_to_refs", [])
+            refs.extend(r for r in resolves_to if r not in refs)
+        return oid
 
     def hashes(self, hashes: dict[str, str] | None, path: str) -> dict[str, str] | None:
         out = {}

@@ -176,3 +176,15 @@ def test_unusable_documents_raise_with_where(doc: dict, path: str) -> None:
     with pytest.raises(ConversionError) as info:
         STIX.to_wia(doc)
     assert info.value.path == path
+
+
+def test_a_source_and_destination_with_one_host_name_both_keep_it() -> None:
+    """A domain-name's id is its value (section 6.4): a source and a destination named alike are one object. It
+    resolved to the first address only, so plain STIX gave the destination back without its name (Hypothesis)."""
+    event = event_dicts(1, seed=7, event_type="network_event")[0]
+    event["data"] = {k: v for k, v in event["data"].items() if k in ("event_type", "protocol", "direction", "action")}
+    event["data"]["source"] = {"ip": "198.51.100.7", "port": 4000, "hostname": "same.example.com"}
+    event["data"]["destination"] = {"ip": "2001:db8::1", "port": 443, "hostname": "same.example.com"}
+    back = plain(event)
+    assert back["data"]["source"]["hostname"] == back["data"]["destination"]["hostname"] == "same.example.com"
+    assert [back["data"][end]["ip"] for end in ("source", "destination")] == ["198.51.100.7", "2001:db8::1"]
