@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet and args.format == "json":
         return fail("validate: --quiet applies to --format text only")
     if missing := missing_inputs(args.paths):
-        if len(missing) == len(args.paths):
+        # Nothing left to read (every input missing, or `- -`): a usage error, not a run of 0 events.
+        if all(path in missing for path in args.paths):
             return 2
     validator = Validator(lenient=args.lenient, warnings=not args.no_warnings)
     totals: Counter[str] = Counter()

@@ -191,6 +191,7 @@ def test_a_path_that_is_not_a_readable_file_is_named_with_exit_2(cli, tmp_path, 
 def test_standard_input_twice_is_a_usage_error(cli, tmp_path, command):
     r = cli(*COMMANDS[command], "-", "-")
     assert r.code == 2 and "standard input can be read only once" in r.err
+    assert "0 events" not in r.err + r.out      # nothing was read: no summary of a run that did not happen
 
 
 @pytest.mark.parametrize("command", COMMANDS)
