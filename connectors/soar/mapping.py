@@ -77,6 +77,26 @@ def xsoar_occurred(timestamp: Any) -> Any:
             f"{moment.second:02d}.{moment.microsecond:06d}Z")
 
 
+#: A date-time Splunk SOAR reads as written, in every version: its models parse times as Django does (upper-case T,
+#: up to 6 fraction digits read, Z upper case or an offset). Its own answers spell them 2015-03-21T19:28:13.759000Z.
+SOAR_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
+
+
+def soar_time(timestamp: Any) -> Any:
+    """A container's or artifact's `start_time`: the event's timestamp as given when SOAR reads it as it is, else the
+    same instant in UTC with microseconds. RFC 3339 (and so WIA) also allows a lower-case t or z and any number of
+    fraction digits; SOAR refuses a z, and a t or more than 12 digits in some versions (HTTP 400: the container
+    was never made). Digits past the microsecond are dropped (SOAR keeps microseconds)."""
+    if not isinstance(timestamp, str) or SOAR_DATETIME.fullmatch(timestamp):
+        return timestamp
+    try:
+        moment = parse_iso(timestamp).astimezone(timezone.utc)
+    except (ValueError, OverflowError):      # not a time this reader takes: left as it is
+        return timestamp
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond:06d}Z")
+
+
 def event_cef(event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """(cef, cef_types) for the event artifact: CIM-derived fields plus the WIA envelope."""
     fields = convert(event, to="cim")["fields"]

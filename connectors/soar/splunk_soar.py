@@ -124,19 +124,20 @@ class SplunkSoarSink(BatchingSink):
         event = dict(event)
         severity = mapping.soar_severity(event)
         cef, cef_types = mapping.event_cef(event)
+        start_time = mapping.soar_time(event["timestamp"])
         artifacts = [{"name": f"WIA {event['type']}", "label": "event", "severity": severity,
                       "source_data_identifier": f"{event['id']}:event", "cef": cef, "cef_types": cef_types,
-                      "data": event, "start_time": event["timestamp"]}]
+                      "data": event, "start_time": start_time}]
         for n, (kind, value, context) in enumerate(mapping.indicators(event)):
             ind_cef, ind_types = mapping.indicator_cef(kind, value)
             artifacts.append({"name": context or f"{kind} indicator", "label": "indicator", "severity": severity,
                               "source_data_identifier": f"{event['id']}:indicator:{n}", "cef": ind_cef,
-                              "cef_types": ind_types, "start_time": event["timestamp"]})
+                              "cef_types": ind_types, "start_time": start_time})
         tags = [t for t in (event.get("meta") or {}).get("tags") or [] if isinstance(t, str)]
         container = {"name": view.title(event)[:SOAR_MAX_NAME_CHARS], "label": self.label,
                      "description": view.description(event), "severity": severity, "status": "new",
                      "sensitivity": self.sensitivity, "source_data_identifier": event["id"],
-                     "start_time": event["timestamp"], "data": {"wia_event": event}, "tags": tags,
+                     "start_time": start_time, "data": {"wia_event": event}, "tags": tags,
                      "artifacts": artifacts}
         # SOAR's kill_chain field is Lockheed Martin's kill chain, not ATT&CK: ATT&CK goes in the CEF.
         return container

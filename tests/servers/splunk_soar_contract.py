@@ -10,6 +10,11 @@ Artifact", "REST Run Playbook", "Query for Data"):
     already used by a container -> the first is kept and the answer carries
     {"existing_container_id": N, "failed": true, "message": "duplicate"}. Success -> 200
     {"id": N, "success": true}.
+  - Times (`start_time`, `end_time`, `due_time` of containers and artifacts): read as SOAR's Django models read
+    a date-time (django.utils.dateparse.parse_datetime: upper-case T or a space, 1-6 fraction digits and up to
+    6 more dropped, Z upper case or an offset [+-]hh[[:]mm]); anything else -> 400 {"failed": true, "message":
+    Django's "... value has an invalid format ..."}. Reference examples and SOAR's own answers spell them
+    2015-03-21T19:28:13.759000Z.
   - Artifacts: `cef` an object, every `cef_types` key present in `cef` with a list of strings as
     value, `label` non-empty, `severity` an existing severity. (SOAR does not de-duplicate
     artifacts by source_data_identifier.) The artifacts of a container POST are created one by one
@@ -35,6 +40,8 @@ the next artifacts created inside a container POST fail with (a database refusal
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from intel_http import ContractServer, Fault, Request  # noqa: F401 - re-exported for tests
@@ -44,6 +51,40 @@ SEVERITIES = {"low", "medium", "high"}
 STATUSES = {"new", "open", "closed"}
 SENSITIVITIES = {"white", "green", "amber", "red"}
 PLAYBOOKS = {1: "local/wia_triage", 2: "community/investigate"}
+
+
+#: django.utils.dateparse.datetime_re, the reader of every Django version (4.0+ try datetime.fromisoformat first,
+#: which reads each string this reads as the same instant; before 4.0 only this).
+DJANGO_DATETIME = re.compile(
+    r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})[T ](?P<hour>\d{1,2}):(?P<minute>\d{1,2})"
+    r"(?::(?P<second>\d{1,2})(?:[.,](?P<microsecond>\d{1,6})\d{0,6})?)?\s*(?P<tzinfo>Z|[+-]\d{2}(?::?\d{2})?)?$")
+TIME_FIELDS = ("start_time", "end_time", "due_time")
+
+
+def read_datetime(value: Any) -> datetime | None:
+    """A SOAR time field as SOAR stores it (aware, UTC), or None when Django would refuse it."""
+    m = DJANGO_DATETIME.match(value) if isinstance(value, str) else None
+    if m is None:
+        return None
+    parts = m.groupdict()
+    zone = parts.pop("tzinfo")
+    fields = {k: int(v.ljust(6, "0") if k == "microsecond" else v) for k, v in parts.items() if v is not None}
+    offset = timezone.utc
+    if zone and zone != "Z":
+        minutes = int(zone[1:3]) * 60 + (int(zone[-2:]) if len(zone) > 3 else 0)
+        offset = timezone(timedelta(minutes=-minutes if zone[0] == "-" else minutes))
+    try:
+        return datetime(tzinfo=offset, **fields).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _time_problem(body: dict[str, Any]) -> str | None:
+    for key in TIME_FIELDS:
+        if body.get(key) not in (None, "") and read_datetime(body[key]) is None:
+            return (f"{key}: \u201c{body[key]}\u201d value has an invalid format. It must be in "
+                    "YYYY-MM-DD HH:MM[:ss[.uuuuuu]][TZ] format.")
+    return None
 
 
 def _fail(status: int, message: str, **extra: Any) -> tuple[int, Any, dict]:
@@ -107,6 +148,8 @@ class SplunkSoarServer(ContractServer):
         for key, allowed in (("severity", SEVERITIES), ("status", STATUSES), ("sensitivity", SENSITIVITIES)):
             if key in body and body[key] not in allowed:
                 return _fail(400, f"Invalid {key}: {body[key]!r}")
+        if problem := _time_problem(body):
+            return _fail(400, problem)
         sdi = body.get("source_data_identifier")
         if sdi is not None:
             for cid, existing in self.containers.items():
@@ -137,6 +180,8 @@ class SplunkSoarServer(ContractServer):
                 return _fail(400, f"Invalid {key}: {body[key]!r}")
         if "artifacts" in body or "id" in body:
             return _fail(400, "artifacts and id cannot be updated")
+        if problem := _time_problem(body):
+            return _fail(400, problem)
         self.containers[cid].update(body)
         return 200, {"id": cid, "success": True}, {}
 
@@ -196,6 +241,8 @@ def _artifact_problem(artifact: Any) -> str | None:
         return "label is required"
     if "severity" in artifact and artifact["severity"] not in SEVERITIES:
         return f"Invalid severity {artifact['severity']!r}"
+    if problem := _time_problem(artifact):
+        return problem
     cef = artifact.get("cef", {})
     if not isinstance(cef, dict):
         return "cef must be an object"
