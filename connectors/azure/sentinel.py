@@ -20,8 +20,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import time
 import uuid
+from datetime import timezone
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -30,7 +32,7 @@ from wia_security.errors import ConfigError, DeliveryError, ParseError, WiaError
 from wia_security.redact import remember, remember_proxy_credentials
 from wia_security.reader import Item
 from wia_security.severity import band
-from wia_security.timeutil import now_iso
+from wia_security.timeutil import now_iso, parse_iso
 
 from .. import _eventview as view
 from ..base import BaseSink, DeliveryReport, Rejected
@@ -108,15 +110,40 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: Log Analytics datetime values are 100-nanosecond ticks, years 0001-9999, always UTC (KQL "The datetime data
+#: type"). The one spelling Microsoft documents for an ingested datetime is UTC with a Z (YYYY-MM-DDThh:mm:ssZ);
+#: what the service makes of a lower-case t/z, an offset or more than 7 fraction digits is not documented.
+DATETIME_FRACTION_DIGITS = 7
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def column_datetime(value: Any) -> str:
+    """An RFC 3339 time as a datetime column takes it: the same instant in UTC, upper-case T and Z, the fraction as
+    written up to 7 digits (ticks; more is cut, never rounded into the next second). ValueError says why not."""
+    # one trailing newline: the standard's validator takes it, as the reference's `$` does
+    m = _RFC3339.fullmatch(value.removesuffix("\n")) if isinstance(value, str) else None
+    if m is None:
+        raise ValueError(f"timestamp {str(value)[:60]!r} is not an RFC 3339 date-time")
+    date, clock, fraction, offset = m.groups()
+    try:
+        # the offset is whole minutes, so only the seconds part moves; the fraction is kept digit for digit
+        utc = parse_iso(f"{date}T{clock}{offset}").astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise ValueError(f"timestamp {value[:60]!r} is not an instant Log Analytics holds (UTC years 0001-9999)") from None
+    digits = f".{fraction[:DATETIME_FRACTION_DIGITS]}" if fraction else ""
+    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}{digits}Z"
+
+
 def to_row(event: dict[str, Any], *, ingested_at: str | None = None) -> dict[str, Any]:
-    """One `WIASecurity_CL` row (empty columns left out) for a WIA event dict."""
+    """One `WIASecurity_CL` row (empty columns left out) for a WIA event dict. EventTime is the event's timestamp
+    as `column_datetime` spells it (ValueError when it is no RFC 3339 time); `Event` keeps it as written."""
     source = event.get("source") or {}
     mitre = event.get("mitre") or {}
     cloud = (event.get("context") or {}).get("cloud") or {}
     src, dst = view.endpoints(event)
     row = {
         "TimeGenerated": ingested_at or now_iso(),
-        "EventTime": event.get("timestamp"),
+        "EventTime": None if event.get("timestamp") is None else column_datetime(event["timestamp"]),
         "EventId": event.get("id"),
         "EventType": event.get("type"),
         "WiaVersion": event.get("version"),

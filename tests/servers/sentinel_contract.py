@@ -8,6 +8,10 @@ No Azure emulator exists for these APIs, so this is a *contract* server, driven 
   bearer token required (401 otherwise), `Content-Encoding: gzip` honoured, a body over 1 MiB
   (compressed or not) answered 413 `ContentLengthLimitExceeded`, a body that is not a JSON array
   400 `InvalidContent`, an unknown DCR 404, an unknown stream 400 `InvalidStream`, success 204.
+  The stream's datetime columns (`datetime_columns`, the project's DCR declares TimeGenerated and EventTime)
+  are read as Log Analytics holds them (UTC, 100-ns ticks): only the spelling Microsoft documents for an
+  ingested datetime, YYYY-MM-DDThh:mm:ss[.fffffff]Z, is read; any other value is stored empty (null, as the
+  service stores a value it cannot read: the call still answers 204) and listed in `unread_datetimes`.
 - SecurityInsights incidents (ARM, api-version 2021-10-01 as the 1.0.0 client sends it):
   PUT (201 create / 200 update, 400 for a missing title/severity/status or a Closed incident without
   a classification), GET, LIST (with `$top` paging through `nextLink`).
@@ -25,6 +29,7 @@ import datetime as dt
 import gzip
 import ipaddress
 import json
+import re
 import secrets
 import ssl
 import threading
@@ -40,6 +45,8 @@ MAX_INGESTION_REQUEST_BYTES = 1024 * 1024
 INGESTION_API_VERSION = "2023-01-01"
 MONITOR_SCOPE = "https://monitor.azure.com"
 MANAGEMENT_SCOPE = "https://management.azure.com"
+#: The documented spelling of an ingested datetime value: UTC with Z; up to 7 fraction digits (ticks).
+DOCUMENTED_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?Z")
 
 
 def throwaway_certificate(directory: Path, hostname: str = "localhost") -> tuple[Path, Path]:
@@ -99,6 +106,10 @@ class SentinelState:
     ingestion_audience: str = MONITOR_SCOPE
     #: the audience the management endpoint's cloud takes tokens for (https://management.usgovcloudapi.net ...)
     management_audience: str = MANAGEMENT_SCOPE
+    #: the input stream's columns of type datetime (azure_function/deploy/sentinel.json's DCR)
+    datetime_columns: tuple[str, ...] = ("TimeGenerated", "EventTime")
+    #: (column, value) of every datetime value not read (stored as null)
+    unread_datetimes: list[tuple[str, Any]] = field(default_factory=list)
 
     def fail_next(self, status: int, times: int = 1, *, retry_after: str | None = None,
                   code: str = "ServiceUnavailable") -> None:
@@ -231,6 +242,12 @@ class _Handler(BaseHTTPRequestHandler):
             state.requests.append(IngestionRequest(dcr, stream, len(raw), len(body), 0, 400))
             return self._error(400, "InvalidContent", "The request body must be a JSON array of objects.")
         with state.lock:
+            for row in rows:
+                for column in state.datetime_columns:
+                    value = row.get(column)
+                    if value is not None and not (isinstance(value, str) and DOCUMENTED_DATETIME.fullmatch(value)):
+                        state.unread_datetimes.append((column, value))
+                        row[column] = None
             state.rows.setdefault((dcr, stream), []).extend(rows)
             state.requests.append(IngestionRequest(dcr, stream, len(raw), len(body), len(rows), 204))
         self._reply(204)
