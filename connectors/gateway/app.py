@@ -33,7 +33,7 @@ from .origin import RefuseCrossSite
 from .settings import GatewaySettings
 from .stream import (CHANNELS, CLOSE_GOING_AWAY, CLOSE_RATE_LIMITED, CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_REVOKED, E_INTERNAL,
                      E_INVALID_MESSAGE, E_RATE_LIMITED, E_UNAVAILABLE, PROTOCOL_VERSION, Client, FilterError, Hub,
-                     RateLimiter, check_keys, parse_message, sdk_to_action)
+                     RateLimiter, check_keys, owner_of, parse_message, sdk_to_action)
 from . import stream as stream_limits
 
 log = logging.getLogger("wia_security.gateway")
@@ -67,7 +67,8 @@ class Gateway:
         self.hub = Hub(replay_events=settings.replay_events, client_queue=settings.client_queue,
                        client_queue_bytes=settings.client_queue_bytes,
                        slow_consumer=settings.slow_consumer, max_subscriptions=settings.max_subscriptions,
-                       max_client_subscriptions=settings.max_client_subscriptions)
+                       max_client_subscriptions=settings.max_client_subscriptions,
+                       max_token_subscriptions=settings.max_token_subscriptions)
         self.dispatcher: Dispatcher | None = None
         self.store: Any = None
         self.taxii: Any = None
@@ -523,6 +524,7 @@ async def stats(request: Request) -> Response:
         "stream": {"clients": len(gw.hub.clients), "max_clients": gw.settings.max_stream_clients,
                    "handshakes": gw.handshakes,
                    "subscriptions": gw.hub.subscriptions, "max_subscriptions": gw.settings.max_subscriptions,
+                   "max_token_subscriptions": gw.settings.max_token_subscriptions,
                    "sequence": gw.hub.sequence, "stream_id": gw.hub.stream_id,
                    "published": gw.hub.published, "deliveries": gw.hub.deliveries,
                    "slow_disconnects": gw.hub.slow_disconnects, "dropped": gw.hub.dropped},
@@ -566,7 +568,8 @@ async def _serve_stream(gw: Gateway, ws: WebSocket, token: str | None) -> None:
 
     async def send_text(text: str) -> None:
         await asgi_send({"type": "websocket.send", "text": text})
-    client = Client(gw.hub, send_text, client_id=ws.headers.get("x-wia-client-id"))
+    client = Client(gw.hub, send_text, client_id=ws.headers.get("x-wia-client-id"),
+                    owner=owner_of(token, ws.client.host if ws.client else None, anonymous=gw.tokens.allow_anonymous))
     client.credential = token             # checked again when the token file changes
     gw.hub.clients.add(client)
     if not gw.tokens.check(token):        # revoked while the handshake was being answered
@@ -783,6 +786,7 @@ async def _handle(gw: Gateway, client: Client, doc: dict[str, Any]) -> None:
                                           "slow_consumer": gw.settings.slow_consumer,
                                           "replay_events": gw.settings.replay_events,
                                           "max_subscriptions_per_connection": gw.settings.max_client_subscriptions,
+                                          "max_subscriptions_per_token": gw.settings.max_token_subscriptions,
                                           "channels": list(CHANNELS)}))
         if replay is not None:
             client.enqueue(replay)

@@ -245,9 +245,15 @@ def render(gw: Any) -> str:
     out.family("wia_gateway_stream_max_subscriptions", "gauge",
                "Subscriptions all stream connections together may hold (--max-subscriptions).",
                [({}, gw.settings.max_subscriptions)])
+    out.family("wia_gateway_stream_max_token_subscriptions", "gauge",
+               "Subscriptions the stream connections of one token (anonymous: of one peer address) may hold together "
+               "(--max-token-subscriptions).", [({}, gw.settings.max_token_subscriptions)])
+    out.family("wia_gateway_stream_token_subscriptions_most", "gauge",
+               "The most subscriptions one token (anonymous: one peer address) holds now; near the maximum, that "
+               "token's next subscribe is refused.", [({}, max(hub.owner_subscriptions.values(), default=0))])
     out.family("wia_gateway_stream_subscribes_refused_total", "counter",
                "Stream subscribe messages refused for a limit, by reason: connection_limit (--max-client-subscriptions, "
-               "E1001), gateway_limit (--max-subscriptions, E3003).",
+               "E1001), token_limit (--max-token-subscriptions, E3003), gateway_limit (--max-subscriptions, E3003).",
                [({"reason": r}, v) for r, v in sorted(hub.subscribes_refused.items())])
     out.family("wia_gateway_stream_token_revoked_disconnects_total", "counter",
                "Stream connections closed (code 4001) because their token was removed from the token file.",

@@ -40,6 +40,11 @@ DEFAULT_MAX_CLIENT_SUBSCRIPTIONS = 100
 #: fails early, one that matches and builds the message), and ingest waits for it: 1,000 connections of 100 would
 #: be 20 to 90 ms per event. 10,000 keeps that under 10 ms and still allows 1,000 connections of 10 or 100 of 100.
 DEFAULT_MAX_SUBSCRIPTIONS = 10_000
+#: Subscriptions the stream connections of one token may hold together (anonymous mode: of one peer address); a
+#: `subscribe` past it is error E3003, as past the gateway-wide maximum. Without it one token (a tenant, a leaked
+#: credential, a client reconnecting in a loop) could take all DEFAULT_MAX_SUBSCRIPTIONS and starve every other
+#: client. A tenth of the gateway's: 10 connections of 100, or 1,000 of one, per token, and ten tokens to fill it.
+DEFAULT_MAX_TOKEN_SUBSCRIPTIONS = 1_000
 #: Events kept for resume after a reconnect.
 DEFAULT_REPLAY_EVENTS = 10_000
 #: Application heartbeat on the stream (the Phase-3 example's `heartbeat_interval_seconds`).
@@ -81,6 +86,7 @@ class GatewaySettings:
     max_stream_clients: int = DEFAULT_MAX_STREAM_CLIENTS
     max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS               # all stream connections together
     max_client_subscriptions: int = DEFAULT_MAX_CLIENT_SUBSCRIPTIONS  # one stream connection
+    max_token_subscriptions: int = DEFAULT_MAX_TOKEN_SUBSCRIPTIONS    # one token's connections (anonymous: one peer)
     replay_events: int = DEFAULT_REPLAY_EVENTS
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     ping_interval_seconds: float = DEFAULT_PING_INTERVAL_SECONDS    # WebSocket pings on the stream (liveness)
@@ -114,7 +120,7 @@ class GatewaySettings:
         for key in ("max_body_bytes", "max_request_events", "max_inflight_body_bytes", "max_message_bytes",
                     "client_queue", "client_queue_bytes", "replay_events", "client_rate",
                     "max_pending_events", "delivery_batch", "max_stream_clients", "max_subscriptions",
-                    "max_client_subscriptions"):
+                    "max_client_subscriptions", "max_token_subscriptions"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be at least 1", key=key)
         for key in ("heartbeat_seconds", "ping_interval_seconds", "ping_timeout_seconds", "body_idle_seconds"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import logging
 import time
 import uuid
@@ -27,7 +28,8 @@ from wia_security.errors import ParseError
 from wia_security.severity import BAND_NAMES, band
 from wia_security.timeutil import now_iso
 
-from .settings import DEFAULT_CLIENT_QUEUE_BYTES, DEFAULT_MAX_CLIENT_SUBSCRIPTIONS, DEFAULT_MAX_SUBSCRIPTIONS
+from .settings import (DEFAULT_CLIENT_QUEUE_BYTES, DEFAULT_MAX_CLIENT_SUBSCRIPTIONS, DEFAULT_MAX_SUBSCRIPTIONS,
+                       DEFAULT_MAX_TOKEN_SUBSCRIPTIONS)
 
 log = logging.getLogger("wia_security.gateway.stream")
 
@@ -235,7 +237,8 @@ class Hub:
     def __init__(self, *, replay_events: int, client_queue: int, slow_consumer: str,
                  client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES, replay_bytes: int | None = None,
                  max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
-                 max_client_subscriptions: int = DEFAULT_MAX_CLIENT_SUBSCRIPTIONS) -> None:
+                 max_client_subscriptions: int = DEFAULT_MAX_CLIENT_SUBSCRIPTIONS,
+                 max_token_subscriptions: int = DEFAULT_MAX_TOKEN_SUBSCRIPTIONS) -> None:
         self.stream_id = uuid.uuid4().hex        # a new id per gateway process: sequences restart
         self.sequence = 0
         self.replay: collections.deque[Record] = collections.deque(maxlen=replay_events)
@@ -246,9 +249,12 @@ class Hub:
         self.slow_consumer = slow_consumer
         self.max_subscriptions = max_subscriptions
         self.max_client_subscriptions = max_client_subscriptions
+        self.max_token_subscriptions = max_token_subscriptions
         self.subscriptions = 0                   # held by the connections not yet ended (Client.release)
-        # `subscribe` messages refused: reason -> count (connection_limit: E1001, gateway_limit: E3003)
-        self.subscribes_refused = collections.Counter({"connection_limit": 0, "gateway_limit": 0})
+        # ... per owner (Client.owner: a token's digest, or an anonymous peer's address); no key at 0
+        self.owner_subscriptions: collections.Counter[str] = collections.Counter()
+        # `subscribe` messages refused: reason -> count (connection_limit: E1001, token_limit and gateway_limit: E3003)
+        self.subscribes_refused = collections.Counter({"connection_limit": 0, "token_limit": 0, "gateway_limit": 0})
         self.clients: set[Client] = set()
         self.published = 0
         self.deliveries = 0
@@ -312,10 +318,13 @@ class Hub:
 class Client:
     """One WebSocket connection: its subscriptions, its bounded queue, its dialect."""
 
-    def __init__(self, hub: Hub, send_text: Callable[[str], Awaitable[None]], *, client_id: str | None) -> None:
+    def __init__(self, hub: Hub, send_text: Callable[[str], Awaitable[None]], *, client_id: str | None,
+                 owner: str | None = None) -> None:
         self.hub = hub
         self.send_text = send_text
         self.id = client_id or f"client-{uuid.uuid4().hex[:12]}"
+        # Whose subscriptions these are, for --max-token-subscriptions (owner_of); by default this connection alone.
+        self.owner = owner or f"connection {uuid.uuid4().hex}"
         self.dialect = "action"                  # or "sdk" (upstream SDK's type/payload messages)
         self.subscriptions: dict[str, Subscription] = {}
         self.queue: collections.deque[str | Backlog] = collections.deque()
@@ -507,6 +516,12 @@ class Client:
             hub.subscribes_refused["connection_limit"] += 1
             raise FilterError(f"at most {hub.max_client_subscriptions} subscriptions per connection "
                               f"(this one has {len(self.subscriptions)}; unsubscribe first)")
+        held = hub.owner_subscriptions[self.owner]
+        if held + count > hub.max_token_subscriptions:
+            hub.subscribes_refused["token_limit"] += 1
+            raise FilterError(f"the stream connections of this token (or, without tokens, of this address) hold "
+                              f"{held} subscriptions; at most {hub.max_token_subscriptions} together: retry later "
+                              "or unsubscribe some", code=E_UNAVAILABLE)
         if hub.subscriptions + count > hub.max_subscriptions:
             hub.subscribes_refused["gateway_limit"] += 1
             raise FilterError(f"the gateway has its maximum of {hub.max_subscriptions} subscriptions across all "
@@ -514,9 +529,19 @@ class Client:
                               code=E_UNAVAILABLE)
 
     def release(self) -> None:
-        """The connection ended: its subscriptions no longer count against the gateway's maximum."""
-        self.hub.subscriptions -= len(self.subscriptions)
+        """The connection ended: its subscriptions no longer count against the gateway's or its token's maximum."""
+        self._count(-len(self.subscriptions))
         self.subscriptions.clear()
+
+    def _count(self, change: int) -> None:
+        """Subscriptions taken (> 0) or given back (< 0), in the gateway's and the owner's totals."""
+        hub = self.hub
+        hub.subscriptions += change
+        held = hub.owner_subscriptions[self.owner] + change
+        if held > 0:
+            hub.owner_subscriptions[self.owner] = held
+        else:
+            del hub.owner_subscriptions[self.owner]      # owners come and go: no key left behind
 
     def _parse_subscriptions(self, specs: list[dict[str, Any]]) -> list[Subscription]:
         # Before parsing them: a megabyte of `{}` (350,000 subscriptions) took 2 s of the event loop.
@@ -565,7 +590,7 @@ class Client:
         self._check_room(len(new))               # again: a resume yields, and other connections subscribe meanwhile
         for sub in new:
             self.subscriptions[sub.id] = sub
-        self.hub.subscriptions += len(new)
+        self._count(len(new))
         reply.update({
             "subscription_id": new[0].id if len(new) == 1 else None,
             "subscription_ids": [s.id for s in new],
@@ -628,7 +653,7 @@ class Client:
             if everything or sub.id in wanted_ids or sub.channel in wanted_channels:
                 del self.subscriptions[sub.id]
                 removed.append(sub.id)
-        self.hub.subscriptions -= len(removed)
+        self._count(-len(removed))
         if removed:
             self._forget_in_backlogs()
         return removed
@@ -654,6 +679,15 @@ class _ResumePlan:
     upto: int
     records: list[Record]
     complete: bool
+
+
+def owner_of(token: str | None, peer: str | None, *, anonymous: bool) -> str:
+    """Whose a stream connection's subscriptions are, for --max-token-subscriptions: its token's digest (the token
+    itself is not kept twice, and the digest never leaves the process), or in anonymous mode, where any token or
+    none is taken, the peer's address (behind a proxy, every client is the proxy's)."""
+    if anonymous or not token:
+        return f"peer {peer or '?'}"
+    return "token " + hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class RateLimiter:

@@ -27,6 +27,7 @@ FLAG_OF_SETTING = {
     "client_queue": "--client-queue", "client_queue_bytes": "--client-queue-bytes",
     "max_stream_clients": "--max-stream-clients",
     "max_subscriptions": "--max-subscriptions", "max_client_subscriptions": "--max-client-subscriptions",
+    "max_token_subscriptions": "--max-token-subscriptions",
     "replay_events": "--replay-events", "heartbeat_seconds": "--heartbeat",
     "ping_interval_seconds": "--ping-interval", "ping_timeout_seconds": "--ping-timeout",
 }
@@ -78,6 +79,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-client-subscriptions", type=int, metavar="N",
                    help="stream subscriptions one connection may hold (default 100); a subscribe beyond gets "
                         "error E1001")
+    p.add_argument("--max-token-subscriptions", type=int, metavar="N",
+                   help="stream subscriptions the connections of one token may hold together (default 1000; with "
+                        "--allow-anonymous, of one peer address); a subscribe beyond gets error E3003")
     p.add_argument("--slow-consumer", choices=("disconnect", "drop_oldest"), default="disconnect",
                    help="what to do with a stream client whose queue is full (default disconnect, close code 4008)")
     p.add_argument("--replay-events", type=int, metavar="N", help="events kept for stream resume (default 10000)")
@@ -116,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         "client_queue": args.client_queue,
         "client_queue_bytes": args.client_queue_bytes, "max_stream_clients": args.max_stream_clients,
         "max_subscriptions": args.max_subscriptions, "max_client_subscriptions": args.max_client_subscriptions,
+        "max_token_subscriptions": args.max_token_subscriptions,
         "replay_events": args.replay_events, "heartbeat_seconds": args.heartbeat,
         "ping_interval_seconds": args.ping_interval, "ping_timeout_seconds": args.ping_timeout}.items() if v is not None}
     try:

@@ -109,7 +109,7 @@ def test_a_resume_cannot_pass_the_gateway_wide_maximum_while_it_yields(make_gate
 
 def test_serve_checks_the_subscription_limits():
     env = {**os.environ, "WIA_GATEWAY_TOKENS": TOKEN}
-    for flag in ("--max-subscriptions", "--max-client-subscriptions"):
+    for flag in ("--max-subscriptions", "--max-client-subscriptions", "--max-token-subscriptions"):
         r = subprocess.run([sys.executable, "-m", "wia_security", "serve", "--port", "1", flag, "0"],
                            env=env, capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and f"{flag}: must be at least 1" in r.stderr, r.stderr
