@@ -303,8 +303,10 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
         for note in dict.fromkeys(getattr(source, "notes", ())):     # e.g. the SASL mechanism chosen, once
             log(f"INFO wia_events input={name}: {note}")
         # e.g. SASL PLAIN without TLS that verifies the broker: a security warning, not a note
-        for warning in dict.fromkeys(getattr(source, "warnings", ())):
+        for warning in dict.fromkeys([*getattr(source, "warnings", ()), *getattr(source, "offset_warnings", ())]):
             log(f"WARNING wia_events input={name}: {warning}")
+        for error in dict.fromkeys(getattr(source, "errors", ())):     # e.g. Kafka messages lost to retention
+            log(f"ERROR wia_events input={name}: {error}")
         log(f"INFO wia_events input={name} emitted={counts['emitted']} invalid={counts['invalid']} "
             f"duplicates={counts['duplicates']} skipped={counts['skipped']}"
             # gateway events with a timestamp before start_time's cutoff, passed over on a new input's first walk

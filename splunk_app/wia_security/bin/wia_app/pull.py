@@ -384,9 +384,12 @@ class KafkaSource:
         if not self.brokers or not self.topic or parts.username or parts.password:
             raise SourceError("expected kafka://host:port[,host:port]/TOPIC (credentials go in 'credential')", url=_redact(url))
         query = dict(urllib.parse.parse_qsl(parts.query))
+        # auto_offset_reset: where kafka-python goes from an offset the broker does not hold that the check of
+        # _offsets_in_range did not see (retention deleting between the two): its default, "latest", skipped all the
+        # partition held
         self.config: dict[str, Any] = {"bootstrap_servers": self.brokers, "security_protocol": self._PROTOCOLS[scheme],
                                        "enable_auto_commit": False, "group_id": None, "request_timeout_ms": int(timeout * 1000) + 5000,
-                                       "client_id": "wia-security-splunk-app"}
+                                       "client_id": "wia-security-splunk-app", "auto_offset_reset": "earliest"}
         self._tls: ssl.SSLContext | None = None
         if "ssl" in scheme:
             # one context for the pre-flight handshake and for kafka-python, so both judge the broker alike
@@ -410,6 +413,11 @@ class KafkaSource:
         #: verifies the broker, or assumed because the pre-flight could not ask (WARNING)
         self.notes: list[str] = []
         self.warnings: list[str] = []
+        #: a checkpointed offset the broker no longer holds, moved to the partition's first (_offsets_in_range): kept
+        #: across the run's attempts (the pre-flight starts notes and warnings again), as WARNING (a recreated topic)
+        #: and ERROR (messages deleted by retention before the input read them) lines
+        self.offset_warnings: list[str] = []
+        self.errors: list[str] = []
         if "sasl" in scheme:
             # None until the pre-flight settles it (_check_reachable): kafka-python never starts without one
             self.config.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=username,
@@ -684,6 +692,10 @@ class KafkaSource:
                 raise SourceError(f"topic {self.topic!r} does not exist or has no partitions", url=self._where)
             assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
             consumer.assign(assigned)
+            moved = self._offsets_in_range(consumer, [tp for tp in assigned if str(tp.partition) in offsets], offsets)
+            if moved:
+                offsets.update(moved)
+                yield Page([], {"offsets": dict(offsets)})      # checkpointed at once: said once
             if cutoff is not None:
                 # a new input with start_time: each partition from its first message stamped at or after the cutoff,
                 # checkpointed at once (an empty page) whether a message is read there or not
@@ -727,6 +739,66 @@ class KafkaSource:
         finally:
             consumer.close()
             kafka_log.removeHandler(last_error)
+
+    def _offsets_in_range(self, consumer: Any, partitions: list[Any], offsets: dict[str, int]) -> dict[str, int]:
+        """The checkpoint's offsets of `partitions` the broker does not hold (not from the partition's first offset to
+        its end), each moved to the partition's first offset and said. Past the end: the topic was deleted and created
+        again (or emptied), so its offsets started over and what it holds now is new; kafka-python's default reset
+        ("latest") skipped it all and the offset stayed past the end, so every message until the partition grew past it
+        was never read (a broker that answers a fetch there with nothing, as tansu does, never resets at all). Before
+        the first offset: the broker deleted messages (retention) before the input read them; they are gone, and the
+        input goes on from the oldest left. A broker that cannot list offsets leaves them to kafka-python's reset,
+        "earliest" here."""
+        from kafka.errors import KafkaError
+        if not partitions:
+            return {}
+        try:
+            starts, ends = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+        except KafkaError:
+            return {}
+        moved: dict[str, int] = {}
+        for tp in partitions:
+            stored, start, end = offsets[str(tp.partition)], starts.get(tp), ends.get(tp)
+            if start is None or end is None or start <= stored <= end:
+                continue
+            where = f"Kafka {tp.topic}/{tp.partition}"
+            if stored > end:
+                # tansu lists as the end one past the first offset of the last record batch: a batch of several
+                # messages read to its end looks past it. The message before the offset, still there, tells it is not.
+                if self._holds_from(consumer, tp, stored - 1, partitions):
+                    continue
+                self.offset_warnings.append(
+                    f"{where}: the checkpoint's offset {stored} is past the partition's end {end} (the topic was deleted "
+                    f"and created again, or emptied): reading it from its first offset {start}")
+            else:
+                self.errors.append(
+                    f"{where}: messages {stored} to {start - 1} were deleted by the broker (retention) before the input "
+                    f"read them; reading from the oldest left, offset {start}. Run the input more often (interval), "
+                    "raise max_events, or raise the topic's retention")
+            moved[str(tp.partition)] = start
+        return moved
+
+    #: Seconds _holds_from waits for a message at most.
+    PROBE_SECONDS = 3.0
+
+    def _holds_from(self, consumer: Any, tp: Any, offset: int, assigned: list[Any]) -> bool:
+        """Whether partition `tp` holds a message at `offset` or later: one read from there with the other partitions
+        paused. A broker that finds the offset out of range makes kafka-python go back to the partition's first offset
+        ("earliest"), and a message below `offset` tells that at once."""
+        others = [p for p in assigned if p != tp]
+        if others:
+            consumer.pause(*others)
+        try:
+            consumer.seek(tp, offset)
+            deadline = time.monotonic() + self.PROBE_SECONDS
+            while time.monotonic() < deadline:
+                records = consumer.poll(timeout_ms=1000, max_records=1).get(tp) or []
+                if records:
+                    return records[0].offset >= offset
+            return False
+        finally:
+            if others:
+                consumer.resume(*others)
 
     def _start_offsets(self, consumer: Any, partitions: list[Any], since: datetime) -> dict[str, int]:
         """Where a new input starts reading with a start_time (wia_security.start_time.kafka_start_offsets)."""
