@@ -117,19 +117,19 @@ DATETIME_FRACTION_DIGITS = 7
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})")
 
 
-def column_datetime(value: Any) -> str:
+def column_datetime(value: Any, name: str = "timestamp") -> str:
     """An RFC 3339 time as a datetime column takes it: the same instant in UTC, upper-case T and Z, the fraction as
     written up to 7 digits (ticks; more is cut, never rounded into the next second). ValueError says why not."""
     # one trailing newline: the standard's validator takes it, as the reference's `$` does
     m = _RFC3339.fullmatch(value.removesuffix("\n")) if isinstance(value, str) else None
     if m is None:
-        raise ValueError(f"timestamp {str(value)[:60]!r} is not an RFC 3339 date-time")
+        raise ValueError(f"{name} {str(value)[:60]!r} is not an RFC 3339 date-time")
     date, clock, fraction, offset = m.groups()
     try:
         # the offset is whole minutes, so only the seconds part moves; the fraction is kept digit for digit
         utc = parse_iso(f"{date}T{clock}{offset}").astimezone(timezone.utc)
     except (ValueError, OverflowError):
-        raise ValueError(f"timestamp {value[:60]!r} is not an instant Log Analytics holds (UTC years 0001-9999)") from None
+        raise ValueError(f"{name} {value[:60]!r} is not an instant Log Analytics holds (UTC years 0001-9999)") from None
     digits = f".{fraction[:DATETIME_FRACTION_DIGITS]}" if fraction else ""
     return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}{digits}Z"
 
@@ -450,9 +450,13 @@ def to_incident_properties(event: dict[str, Any]) -> dict[str, Any]:
         "severity": SEVERITY_BY_BAND[band(event.get("severity"))],
         "status": status,
         "labels": [{"labelName": label} for label in labels],
-        "firstActivityTimeUtc": d.get("first_seen") or d.get("created_at") or event.get("timestamp"),
-        "lastActivityTimeUtc": d.get("last_seen") or d.get("updated_at") or event.get("timestamp"),
     }
+    # in UTC as the rows' EventTime: the SDK's own ISO 8601 reader refuses some spellings the standard takes
+    # (a trailing newline), and the incident failed with a DeserializationError before any request
+    for prop, keys in (("firstActivityTimeUtc", ("first_seen", "created_at")),
+                       ("lastActivityTimeUtc", ("last_seen", "updated_at"))):
+        key = next((k for k in keys if d.get(k)), None)
+        props[prop] = column_datetime(d[key], f"data.{key}") if key else column_datetime(event.get("timestamp"))
     if classification:
         props["classification"] = classification
     owner = d.get("lead_analyst") or d.get("assignee")

@@ -88,3 +88,25 @@ def test_contract_an_event_whose_time_is_no_rfc3339_time_is_dead_lettered_with_t
         assert "timestamp" in failure.reason and failure.event["timestamp"][:20] in failure.reason
         assert not failure.retryable
     assert [row["EventId"] for row in sentinel.state.all_rows()] == [good["id"]]
+
+
+def test_contract_incident_activity_times_of_every_spelling_land_as_their_instants(sentinel, samples):
+    """The incidents API (azure-mgmt-securityinsight): first/last activity in UTC. The SDK's ISO 8601 reader refused
+    a time with the trailing newline the standard's validator takes, so such an incident was dead-lettered."""
+    ws = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-sec/providers/" \
+         "Microsoft.OperationalInsights/workspaces/ws-sec"
+    client = open_sink(f"sentinel-incidents://{ws}?base_url={sentinel.endpoint}&ca_file={sentinel.ca_file}")
+    events = []
+    for written in SPELLINGS:
+        event = timed(samples["alert-sample"], written)
+        event["data"]["first_seen"] = written
+        event["data"].pop("last_seen", None)
+        assert validate_event(event).valid, (written, validate_event(event).errors)
+        events.append(event)
+    report = client.send(events)
+    assert report.delivered == len(events) and not report.failed, [f.reason for f in report.failed]
+    for event in events:
+        props = sentinel.state.incidents[event["id"]]["properties"]
+        for prop in ("firstActivityTimeUtc", "lastActivityTimeUtc"):
+            assert parse_iso(props[prop]) == parse_iso(event["timestamp"]), (prop, event["timestamp"], props[prop])
+    client.close()
