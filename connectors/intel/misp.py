@@ -31,7 +31,7 @@ from wia_security.redact import redact, remember
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
-from .records import RecordRejecter, over_budget, refuse_user_info
+from .records import RecordRejecter, over_budget, refuse_user_info, server_key
 
 #: Namespace of the deterministic WIA ids given to pulled MISP events (uuid5 of url, uuid and version).
 WIA_MISP_NAMESPACE = uuid.UUID("5b4f2a4e-1f0e-4b7a-9a53-7f1f2f6b1c01")
@@ -715,7 +715,7 @@ class MispCheckpoint:
         if doc["search"] != search or sorted(doc["tags"]) != tags:
             raise ConfigError(f"the checkpoint belongs to another pull ({doc['search']}, tags {sorted(doc['tags'])}), "
                               f"not ({search}, tags {tags}); give another --state file", key="state", source=path)
-        if server is not None and stored_server is not None and _server_key(stored_server) != _server_key(server):
+        if server is not None and stored_server is not None and server_key(stored_server) != server_key(server):
             raise ConfigError(f"the checkpoint belongs to another MISP ({stored_server}), not {server}: its timestamp "
                               f"would skip what that MISP changed before it; give another --state file", key="state",
                               source=path)
@@ -729,12 +729,6 @@ class MispCheckpoint:
         """Crash-safe: the old or the new checkpoint survives a power cut, never half of one."""
         replace_durably(path, json.dumps({"search": self.search, "tags": self.tags, "timestamp": self.timestamp}
                                          | ({"server": self.server} if self.server else {})))
-
-
-def _server_key(url: str) -> tuple[str, str, str]:
-    """One MISP base URL in two spellings: scheme and host in any case, with or without the final slash."""
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")
 
 
 # -- sink ------------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 `GET /api/v1/pulses/subscribed?limit=N&modified_since=T` (header `X-OTX-API-KEY`) answers
 `{"count", "next", "previous", "results": [pulse, ...]}`; the client follows `next` until it is null,
 refusing a `next` that points at another host (the key must never leave for it). The cursor (the
-newest `modified` seen) is kept in a small JSON state file and only advanced by `commit()`, which
+newest `modified` seen) is kept in a small JSON state file, with the server and a fingerprint of the API key it
+belongs to (another account's or server's pull refuses it), and only advanced by `commit()`, which
 the caller runs after the events were delivered, so a crash re-reads rather than skips. A re-read
 pulse revision gets the same WIA id (uuid5 of pulse id and modified), so stores de-duplicate it.
 There is no well-kept official Python client (OTXv2 is unmaintained), so this speaks HTTP on requests
@@ -12,6 +13,7 @@ API: https://otx.alienvault.com/api (DirectConnect API v1).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -30,7 +32,7 @@ from wia_security.redact import remember
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
-from .records import RecordRejecter, over_budget, refuse_user_info
+from .records import RecordRejecter, over_budget, refuse_user_info, server_key
 
 DEFAULT_BASE_URL = "https://otx.alienvault.com"
 SUBSCRIBED_PATH = "/api/v1/pulses/subscribed"
@@ -207,6 +209,7 @@ class OtxSource:
         verification = tls_verification(f"otx:{self._origin[1]}", *tls_options(
             {"tls_verify": tls_verify, "ca_file": ca_file, "verify_tls": verify_tls}))
         self.session = new_session(verify=verification, headers={"X-OTX-API-KEY": api_key.strip(), "Accept": "application/json"})
+        self._account = account_fingerprint(api_key.strip())
         self.cursor: str | None = self._load_cursor()
         self._pending: str | None = None
         self.pages = 0
@@ -223,10 +226,23 @@ class OtxSource:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"unreadable OTX state file: {exc}", key="state_path", source=self.state_path) from None
         cursor = state.get("modified_since") if isinstance(state, dict) else None
-        if not isinstance(state, dict) or (cursor is not None and (not isinstance(cursor, str) or _utc(cursor) is None)):
+        server, account = (state.get("server"), state.get("account")) if isinstance(state, dict) else (None, None)
+        if not isinstance(state, dict) or (cursor is not None and (not isinstance(cursor, str) or _utc(cursor) is None)) \
+                or not all(v is None or (isinstance(v, str) and v) for v in (server, account)):
             # a damaged cursor must stop the pull: guessing would re-read everything or skip pulses
-            raise ConfigError("the OTX state file must be {\"modified_since\": \"<ISO 8601 time>\"}", key="state_path",
-                              source=self.state_path)
+            raise ConfigError('the OTX state file must be {"modified_since": "<ISO 8601 time>", "server": "<OTX URL>", '
+                              '"account": "<key fingerprint>"}', key="state_path", source=self.state_path)
+        # The cursor is a position in one account's subscriptions on one server: another's pull from it would skip
+        # every pulse that account has not read from before it. A state written before they were recorded is taken.
+        if server is not None and server_key(server) != server_key(self.base_url):
+            raise ConfigError(f"the OTX state file holds the cursor of another server ({server}), not {self.base_url}: "
+                              f"it would skip what this server's pulses changed before {cursor}; give another state "
+                              "file", key="state_path", source=self.state_path)
+        if account is not None and account != self._account:
+            raise ConfigError(f"the OTX state file holds the cursor of another API key (account {account}, this key "
+                              f"is {self._account}): it would skip the pulses this account subscribes to from before "
+                              f"{cursor}; give another state file (for the same account with a new key, remove its "
+                              '"account" member)', key="state_path", source=self.state_path)
         return cursor
 
     def _get(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
@@ -339,10 +355,17 @@ class OtxSource:
         if self.state_path:
             # crash-safe: fsynced temporary file renamed over the state, then the folder fsynced; a power cut
             # leaves the old or the new cursor, never an empty file or one older than what was delivered
-            replace_durably(self.state_path, json.dumps({"modified_since": self.cursor}))
+            replace_durably(self.state_path, json.dumps({"modified_since": self.cursor, "server": self.base_url,
+                                                         "account": self._account}))
 
     def close(self) -> None:
         self.session.close()
+
+
+def account_fingerprint(api_key: str) -> str:
+    """What the state file records of the API key: enough to tell two keys apart, never the key. A slow hash (PBKDF2,
+    100,000 rounds, 72 bits kept), so that a short key cannot be found from the file by trying keys."""
+    return hashlib.pbkdf2_hmac("sha256", api_key.encode(), b"wia-security OTX state account", 100_000, 9).hex()
 
 
 def _no_query(url: str) -> str:

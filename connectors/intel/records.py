@@ -75,3 +75,11 @@ def refuse_user_info(url: str, product: str) -> None:
     if "@" in urlsplit(url).netloc:
         raise ConfigError(f"a {product} URL carries no user name or password; the API key goes in its own "
                           "variable or option", key="url", source=_redact(url))
+
+
+def server_key(url: str) -> tuple[str, str, str]:
+    """One base URL in two spellings: scheme and host in any case, with or without the final slash (a checkpoint
+    names the server its position belongs to; another server's pull must not take it)."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")

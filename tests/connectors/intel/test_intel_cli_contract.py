@@ -60,7 +60,7 @@ def test_intel_pull_otx_moves_the_cursor(tmp_path, monkeypatch, capsys):
         state, db = tmp_path / "state.json", tmp_path / "intel.db"
         args = ["intel", "pull", "otx", "--url", otx.url, "--state", str(state), "--to", f"sqlite:///{db}"]
         assert main(args) == 0
-        assert json.loads(state.read_text()) == {"modified_since": "2026-02-02T00:00:00"}
+        assert json.loads(state.read_text())["modified_since"] == "2026-02-02T00:00:00"
         otx.pulses.append({"id": "p3", "name": "Pulse 3", "modified": "2026-02-03T00:00:00", "indicators": []})
         assert main(args) == 0
         assert otx.calls()[-1].query["modified_since"] == ["2026-02-02T00:00:00"]
@@ -114,4 +114,4 @@ def test_intel_pull_dead_letters_pulses_it_cannot_map_and_still_moves_the_cursor
     records = [json.loads(line) for line in dead.read_text().splitlines()]
     assert [r["where"].rsplit(" ", 1)[1] for r in records] == ["1", "2"]
     assert all(r["reason"].startswith("not an OTX pulse") for r in records)
-    assert json.loads(state.read_text()) == {"modified_since": "2026-02-01T00:00:00"}   # all settled: cursor moves
+    assert json.loads(state.read_text())["modified_since"] == "2026-02-01T00:00:00"   # all settled: cursor moves

@@ -8,7 +8,7 @@ import json
 import os
 
 from otx_contract import OtxServer
-from wia_security.connectors.intel.otx import OtxSource
+from wia_security.connectors.intel.otx import OtxSource, account_fingerprint
 
 KEY = "otx-test-key"
 PULSE = {"id": "65a1b2c3d4e5f6a7b8c9d001", "name": "Pulse 1", "author_name": "AlienVault", "tlp": "white",
@@ -36,7 +36,8 @@ def test_commit_fsyncs_the_new_state_then_renames_it_then_fsyncs_the_folder(tmp_
         monkeypatch.setattr(os, "fsync", fsync)
         monkeypatch.setattr(os, "replace", replace)
         source.commit()
-    assert json.loads(state.read_text()) == {"modified_since": "2026-02-07T10:00:00.000000"}
+    assert json.loads(state.read_text()) == {"modified_since": "2026-02-07T10:00:00.000000", "server": otx.url,
+                                             "account": account_fingerprint(KEY)}
     assert len(steps) == 3, steps
     (sync_file, temp), (rename, moved), (sync_dir, folder) = steps
     assert (sync_file, rename, sync_dir) == ("fsync", "rename", "fsync")
