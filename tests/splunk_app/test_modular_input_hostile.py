@@ -298,3 +298,31 @@ print(_redact("svc:hunter2-secret@b1.example:9093/t?token=hunter2-secret"))
     assert "credentials go in 'credential'" in lines[1] and "(kafka+sasl_ssl://b1.example:9093/wia-events)" in lines[1]
     assert lines[2:] == ["taxii+https://intel.example/api1/", "b1.example:9093/t"]
     assert "hunter2" not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("url,position,why", [
+    # docs: a TAXII position stored past the server's clock is moved back by hand; a typo ended every run with a
+    # traceback (ValueError: Invalid isoformat string) instead of naming the file
+    ("taxii+http://127.0.0.1:9/api1/collections/c/", {"added_after": "1 Dec 2026"},
+     "\"added_after\" is '1 Dec 2026', not an RFC 3339 date-time"),
+    ("taxii+http://127.0.0.1:9/api1/collections/c/", {"added_after": 5}, "\"added_after\" is '5'"),
+    ("kafka://127.0.0.1:9/topic", {"offsets": {"0": "42"}}, "\"offsets\" is \"{'0': '42'}\", not partition numbers"),
+    ("kafka://127.0.0.1:9/topic", {"offsets": [42]}, "\"offsets\" is '[42]'"),
+    ("gateway+http://127.0.0.1:9", {"cursor": {"after": 3}}, "\"cursor\" is \"{'after': 3}\""),
+    ("gateway+http://127.0.0.1:9", {"start_cutoff": "3 days"}, "'start_cutoff' is '3 days', not an RFC 3339"),
+])
+def test_a_checkpoint_position_edited_by_hand_is_named_not_a_traceback(built_app, splunkd, tmp_path, url, position, why):
+    """Refused before any request, exit 2 (a configuration error), naming the file and the key."""
+    import hashlib
+    import json
+    app, _ = built_app
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    path = folder / f"wia_events_{hashlib.sha256(b'wia_events://hand').hexdigest()[:32]}.json"   # checkpoint.py's name
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump({"position": position, "recent_ids": []}, fh)
+    run = run_input(app, [], input_xml(splunkd, folder, "hand", {"source_url": url, "retries": "0"}))
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr and "<event" not in run.stdout
+    assert f"checkpoint {path} is unusable for {url.split('://')[0]}:// sources: {why}" in run.stderr, run.stderr
+    assert "fix or delete it" in run.stderr

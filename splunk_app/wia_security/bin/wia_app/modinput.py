@@ -250,6 +250,11 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
                              page_size=int(params.get("page_size") or 500), stix_content=params.get("stix_content") or "wia",
                              **options)
         checkpoint = Checkpoint(checkpoint_dir, name)
+        problem = source.position_problem(checkpoint.position)
+        if problem:     # a value edited by hand (the docs say how to move a TAXII position back)
+            raise CheckpointError(f"checkpoint {checkpoint.path} is unusable for {params['source_url'].split('://', 1)[0]}:// "
+                                  f"sources: {problem}; fix or delete it (deleting restarts from the source's beginning, "
+                                  "or from start_time)")
         if not checkpoint.found:
             # a new input: start_time is read now, and only now; its cutoff stays in the position until the source
             # has a position of its own, so it does not move on with the clock (an existing checkpoint: never read)

@@ -176,6 +176,11 @@ class HttpSource:
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def position_problem(self, position: dict[str, Any]) -> str | None:
+        """Why a checkpointed position cannot be read by this source (a value edited by hand, another source's), or
+        None. Checked before the first request: read on, such a value ended every run with a traceback."""
+        return _cutoff_problem(position)
+
 
 class TaxiiSource(HttpSource):
     scheme = "taxii"
@@ -284,6 +289,17 @@ class TaxiiSource(HttpSource):
             if settled.done or not body.get("more") or not objects or not next_token:
                 return
 
+    def position_problem(self, position: dict[str, Any]) -> str | None:
+        after = position.get("added_after")
+        if after:
+            try:
+                if not isinstance(after, str):
+                    raise ValueError
+                _step_back(after)
+            except (ValueError, OverflowError):
+                return f"\"added_after\" is {str(after)[:60]!r}, not an RFC 3339 date-time such as 2026-01-31T12:00:00Z"
+        return _cutoff_problem(position)
+
     def _reset(self) -> str:
         """How to move a checkpoint stored past the server's clock back by hand (the Checkpoint file's format)."""
         where = self.checkpoint_file or "the input's checkpoint file in $SPLUNK_HOME/var/lib/splunk/modinputs/wia_events/"
@@ -338,6 +354,12 @@ class GatewaySource(HttpSource):
     #: Past the cursor the feed serves an id already served only as a newer version of it (the gateway's store
     #: gives a newer version a new position): a bare id an earlier checkpoint remembers does not hide it.
     serves_an_id_again_only_when_newer = True
+
+    def position_problem(self, position: dict[str, Any]) -> str | None:
+        cursor = position.get("cursor")
+        if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, (str, int))):
+            return f"\"cursor\" is {str(cursor)[:60]!r}, not a gateway feed's cursor (a string)"
+        return _cutoff_problem(position)
 
     def pages(self, position: dict[str, Any]) -> Iterator[Page]:
         cursor = position.get("cursor") or "0"
@@ -740,6 +762,14 @@ class KafkaSource:
             consumer.close()
             kafka_log.removeHandler(last_error)
 
+    def position_problem(self, position: dict[str, Any]) -> str | None:
+        offsets = position.get("offsets")
+        if offsets is not None and not (isinstance(offsets, dict) and all(
+                str(k).isdigit() and isinstance(v, int) and not isinstance(v, bool) and v >= 0 for k, v in offsets.items())):
+            return (f"\"offsets\" is {str(offsets)[:60]!r}, not partition numbers with the next offset of each "
+                    "(such as {\"0\": 42})")
+        return _cutoff_problem(position)
+
     def _offsets_in_range(self, consumer: Any, partitions: list[Any], offsets: dict[str, int]) -> dict[str, int]:
         """The checkpoint's offsets of `partitions` the broker does not hold (not from the partition's first offset to
         its end), each moved to the partition's first offset and said. Past the end: the topic was deleted and created
@@ -889,6 +919,14 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def _cutoff_problem(position: dict[str, Any]) -> str | None:
+    """Why the position's start_time cutoff is not an instant, or None (none is fine)."""
+    cutoff = position.get(START_CUTOFF)
+    if cutoff is not None and instant(cutoff) is None:
+        return f"{START_CUTOFF!r} is {str(cutoff)[:60]!r}, not an RFC 3339 date-time such as 2026-01-31T12:00:00Z"
+    return None
 
 
 def _step_back(timestamp: str) -> str | None:
