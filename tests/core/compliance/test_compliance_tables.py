@@ -86,3 +86,70 @@ def test_ctid_rows_expand_as_the_source_says():
     assert {"CP-9", "CP-10", "SI-3"} <= by_tech["T1486"]
     # the corrected typo: T1537 maps to SC-28 (not the nonexistent AC-28)
     assert "SC-28" in by_tech["T1537"]
+
+
+#: The CSF 2.0 Core's own statements (NIST CSWP 29, Appendix A, final of February 26, 2024), transcribed apart
+#: from the data file for every subcategory the file states. The initial public draft (August 2023) worded some
+#: differently; the page shows these statements beside the evidence, so a draft wording reads to an auditor as
+#: a subcategory CSF 2.0 does not have.
+CSF_2_0_STATEMENTS = {
+    "ID.AM-01": "Inventories of hardware managed by the organization are maintained",
+    "ID.AM-02": "Inventories of software, services, and systems managed by the organization are maintained",
+    "ID.RA-01": "Vulnerabilities in assets are identified, validated, and recorded",
+    "ID.RA-02": "Cyber threat intelligence is received from information sharing forums and sources",
+    "ID.RA-03": "Internal and external threats to the organization are identified and recorded",
+    "ID.RA-05": "Threats, vulnerabilities, likelihoods, and impacts are used to understand inherent risk and inform "
+                "risk response prioritization",
+    "ID.RA-08": "Processes for receiving, analyzing, and responding to vulnerability disclosures are established",
+    "ID.IM-03": "Improvements are identified from execution of operational processes, procedures, and activities",
+    "PR.AA-01": "Identities and credentials for authorized users, services, and hardware are managed by the organization",
+    "PR.AA-03": "Users, services, and hardware are authenticated",
+    "PR.AA-05": "Access permissions, entitlements, and authorizations are defined in a policy, managed, enforced, and "
+                "reviewed, and incorporate the principles of least privilege and separation of duties",
+    "PR.DS-01": "The confidentiality, integrity, and availability of data-at-rest are protected",
+    "PR.DS-02": "The confidentiality, integrity, and availability of data-in-transit are protected",
+    "PR.PS-01": "Configuration management practices are established and applied",
+    "PR.PS-02": "Software is maintained, replaced, and removed commensurate with risk",
+    "PR.PS-04": "Log records are generated and made available for continuous monitoring",
+    "PR.PS-05": "Installation and execution of unauthorized software are prevented",
+    "PR.IR-01": "Networks and environments are protected from unauthorized logical access and usage",
+    "PR.IR-04": "Adequate resource capacity to ensure availability is maintained",
+    "DE.CM-01": "Networks and network services are monitored to find potentially adverse events",
+    "DE.CM-03": "Personnel activity and technology usage are monitored to find potentially adverse events",
+    "DE.CM-06": "External service provider activities and services are monitored to find potentially adverse events",
+    "DE.CM-09": "Computing hardware and software, runtime environments, and their data are monitored to find "
+                "potentially adverse events",
+    "DE.AE-02": "Potentially adverse events are analyzed to better understand associated activities",
+    "DE.AE-03": "Information is correlated from multiple sources",
+    "DE.AE-04": "The estimated impact and scope of adverse events are understood",
+    "DE.AE-06": "Information on adverse events is provided to authorized staff and tools",
+    "DE.AE-07": "Cyber threat intelligence and other contextual information are integrated into the analysis",
+    "DE.AE-08": "Incidents are declared when adverse events meet the defined incident criteria",
+    "RS.MA-01": "The incident response plan is executed in coordination with relevant third parties once an incident "
+                "is declared",
+    "RS.MA-02": "Incident reports are triaged and validated",
+    "RS.MA-03": "Incidents are categorized and prioritized",
+    "RS.MA-04": "Incidents are escalated or elevated as needed",
+    "RS.AN-03": "Analysis is performed to establish what has taken place during an incident and the root cause of the "
+                "incident",
+    "RS.AN-06": "Actions performed during an investigation are recorded, and the records' integrity and provenance "
+                "are preserved",
+    "RS.AN-07": "Incident data and metadata are collected, and their integrity and provenance are preserved",
+    "RS.AN-08": "An incident's magnitude is estimated and validated",
+    "RS.CO-02": "Internal and external stakeholders are notified of incidents",
+    "RS.MI-01": "Incidents are contained",
+    "RS.MI-02": "Incidents are eradicated",
+    "RC.RP-01": "The recovery portion of the incident response plan is executed once initiated from the incident "
+                "response process",
+}
+
+
+def test_csf_statements_are_the_final_csf_2_0_wording():
+    """ID.IM-03 held the draft's 'Improvements to organizational cybersecurity risk management processes, procedures
+    and activities are identified across all CSF Functions', shown as the control evidenced by lessons learned."""
+    stated = json.loads(DATA.joinpath("nist-csf-2.0.json").read_text())["statements"]
+    assert stated == CSF_2_0_STATEMENTS
+    csf = framework("nist-csf-2.0")
+    for rule in event_rules():
+        for cid in rule.controls.get("nist-csf-2.0", ()):
+            assert csf.controls[cid] == CSF_2_0_STATEMENTS[cid], cid     # every evidenced control shows its statement
