@@ -316,7 +316,7 @@ def test_validate_prints_what_the_validation_page_says(tmp_path):
     summary_keys = set(re.findall(r'"([a-z_]+)"', json_part.split("a last line", 1)[1])) - {"summary"}
     samples = sorted(ROOT.joinpath("samples").glob("*.json"))
     (tmp_path / "events.ndjson").write_text("".join(json.dumps(json.loads(p.read_text())) + "\n" for p in samples))
-    (tmp_path / "cut.ndjson").write_text('{"a": \n')
+    (tmp_path / "cut.ndjson").write_text('{"a":}\n{"a": \n')
     (tmp_path / "empty.ndjson").write_text("")
     run = [sys.executable, "-m", "wia_security", "validate"]
     answer = subprocess.run([*run, "--format", "json", "events.ndjson", "cut.ndjson", "empty.ndjson"], cwd=tmp_path,
@@ -327,7 +327,7 @@ def test_validate_prints_what_the_validation_page_says(tmp_path):
     assert set().union(*(set(r) for r in lines[:-1])) == result_keys
     issues = [i for r in lines[:-1] for i in r["errors"] + r["warnings"]]
     assert set().union(*(set(i) for i in issues)) == issue_keys
-    shapes = [_shape_of(quoted) for quoted in re.findall(r"`(FILE:LINE: [^`]+)`", section)]
+    shapes = [_shape_of(quoted) for quoted in re.findall(r"`(FILE:LINE(?::COLUMN)?: [^`]+)`", section)]
     summary_line = re.search(r"summary goes to standard error: `([^`]+)`", " ".join(section.split())).group(1)
     text_run = subprocess.run([*run, "events.ndjson", "cut.ndjson"], cwd=tmp_path, capture_output=True, text=True,
                               timeout=120)
@@ -338,7 +338,7 @@ def test_validate_prints_what_the_validation_page_says(tmp_path):
 
 def _shape_of(quoted: str) -> str:
     pattern = re.escape(quoted)
-    for placeholder, meaning in ((r"FILE:LINE", r"\S+:\d+"), (r"TYPE", r"[a-z_]+"), (r"ID", r"\S+"),
+    for placeholder, meaning in ((r"FILE:LINE:COLUMN", r"\S+:\d+:\d+"), (r"FILE:LINE", r"\S+:\d+"), (r"TYPE", r"[a-z_]+"), (r"ID", r"\S+"),
                                  (r"/json/path", r"/\S*"), (r"message", r".+"), (r"reason", r".+"),
                                  (r"\[code\]", r"\[[a-z_]+\]"), (r"7", r"\d+"), (r"5", r"\d+"), (r"2", r"\d+"),
                                  (r"0", r"\d+"), (r"1\\ warning", r"\d+\\ warnings?")):

@@ -139,14 +139,20 @@ def report(item: Item, validator: Validator, args: argparse.Namespace, totals: C
     totals["events"] += 1
     if item.error is not None:
         totals["unparseable"] += 1
+        line = item.error.line or item.line
+        # The column (from 1) where the parser stopped, when it knows: it points into a long line.
+        column = item.error.column if item.error.line else None
         if args.format == "json":
-            out.write(jsonio.dumps({"source": item.source, "line": item.line, "valid": False, "errors": [
-                {"path": "", "code": "parse_error", "message": item.error.reason,
-                 "line": item.error.line or item.line}], "warnings": []}) + "\n")
+            issue: dict[str, Any] = {"path": "", "code": "parse_error", "message": item.error.reason, "line": line}
+            if column is not None:
+                issue["column"] = column
+            out.write(jsonio.dumps({"source": item.source, "line": item.line, "valid": False, "errors": [issue],
+                                    "warnings": []}) + "\n")
         else:
-            line = item.error.line or item.line
             # line 0: the reader could not say where (a gzip stream that ends early)
             where = f"{item.error.source or item.source}:{line}" if line else f"{item.error.source or item.source}"
+            if line and column is not None:
+                where += f":{column}"
             out.write(f"{where}: error: {item.error.reason} [parse_error]\n")
         return
     result = validator.validate(item.value)

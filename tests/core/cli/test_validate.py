@@ -53,8 +53,20 @@ def test_ndjson_lines_are_numbered_and_a_bad_line_does_not_stop_the_rest(cli, tm
     r = cli("validate", "mixed.ndjson")
     assert r.code == 1
     assert "mixed.ndjson:2: error: /severity: 11 is greater than the maximum of 10 [maximum]" in r.out
-    assert "mixed.ndjson:3: error:" in r.out and "[parse_error]" in r.out
+    assert "mixed.ndjson:3:2: error:" in r.out and "[parse_error]" in r.out
     assert "4 events: 2 valid, 1 invalid, 1 unparseable" in r.err
+
+
+def test_a_parse_error_names_its_column(cli, tmp_path):
+    # On a long line the line number alone does not say where: the column (from 1) of the parser's stop does.
+    (tmp_path / "cols.ndjson").write_bytes(b'{"a":}\n' + valid_line() + b' x\n')
+    r = cli("validate", "cols.ndjson")
+    assert "cols.ndjson:1:6: error: Expecting value [parse_error]" in r.out
+    extra = len(valid_line()) + 2
+    assert f"cols.ndjson:2:{extra}: error:" in r.out
+    r = cli("validate", "--format", "json", "cols.ndjson")
+    first = json.loads(r.out.splitlines()[0])
+    assert first["errors"] == [{"path": "", "code": "parse_error", "message": "Expecting value", "line": 1, "column": 6}]
 
 
 def test_gzip_and_json_array_inputs(cli, tmp_path):
