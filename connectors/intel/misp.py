@@ -30,7 +30,6 @@ from wia_security.outputs import replace_durably
 from wia_security.redact import redact, remember
 from wia_security.timeutil import parse_iso, to_iso
 
-from .indicators import normalize
 from .records import RecordRejecter, over_budget, refuse_user_info, server_key
 
 #: Namespace of the deterministic WIA ids given to pulled MISP events (uuid5 of url, uuid and version).
@@ -362,16 +361,72 @@ def threat_level(severity: Any) -> int:
     return 1 if sev >= 7 else 2 if sev >= 4 else 3 if sev >= 1 else 4
 
 
+#: Hex digits of each hash type pushed (MISP's AttributeValidationTool::HASH_HEX_LENGTH).
+MISP_HASH_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64}
+_MISP_DOMAIN = re.compile(r"[A-Z0-9.\-_]+\.[A-Z0-9\-]{2,}", re.IGNORECASE)
+_MISP_EMAIL = re.compile(r"^.[^\s]*@.*\..*$")          # MISP's own pattern (partial addresses allowed)
+
+
+def misp_value_problem(misp_type: str, value: str) -> str | None:
+    """Why MISP would refuse `value` for `misp_type`, or None. MISP saves an event and then each attribute, and
+    drops one that fails its validation with only a log entry (AttributeValidationTool::validate, after
+    modifyBeforeValidation): the event is created without it and the answer is a success."""
+    if not value.strip():
+        return "the value is empty"
+    if misp_type in MISP_HASH_LENGTH:
+        if len(value) != MISP_HASH_LENGTH[misp_type] or not _HEX_DIGITS.fullmatch(value):
+            return f"{misp_type} is {MISP_HASH_LENGTH[misp_type]} hexadecimal digits, not {len(value)} characters"
+        return None
+    if misp_type == "ip-dst":
+        return None if _misp_ip(value) else "not an IP address or CIDR range MISP reads"
+    if misp_type == "domain":
+        name = value.lower().strip(".")
+        if not _MISP_DOMAIN.fullmatch(name):
+            try:
+                name = name.encode("idna").decode("ascii")      # MISP tries the punycode form too
+            except UnicodeError:
+                pass
+        return None if _MISP_DOMAIN.fullmatch(name) else "not a domain name MISP reads (labels, then a dot and a " \
+                                                          "top-level name of 2 or more letters, digits or dashes)"
+    if misp_type == "email-src":
+        return None if _MISP_EMAIL.match(value.lower()) else "not an e-mail address (name@domain.tld)"
+    if misp_type == "link":
+        parts = urlsplit(value) if value.isascii() and value.isprintable() and " " not in value else None
+        return None if parts and parts.scheme and (parts.netloc or parts.scheme not in ("http", "https")) \
+            else "not an absolute URL MISP reads (ASCII, a scheme, a host)"
+    if misp_type in ("url", "regkey") and "\n" in value:
+        return "MISP takes no line break in this type"
+    return None
+
+
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
+
+
+def _misp_ip(value: str) -> bool:
+    """An address PHP's FILTER_VALIDATE_IP takes (no zone, no leading zeros), or one with a /prefix in range."""
+    import ipaddress
+    address, slash, prefix = value.partition("/")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if "%" in address:
+        return False
+    return not slash or (prefix.isascii() and prefix.isdigit() and int(prefix) <= ip.max_prefixlen)
+
+
 def _attribute(event_id: str, wia_type: str, value: str, comment: str | None = None,
-               first_seen: str | None = None, last_seen: str | None = None) -> dict[str, Any] | None:
+               first_seen: str | None = None, last_seen: str | None = None) -> dict[str, Any] | str:
+    """The MISP attribute for one indicator or IOC, or why MISP cannot store it."""
     if wia_type == "hash":
         wia_type = HASH_BY_LENGTH.get(len(value), "")
+        if not wia_type:
+            return f"a hash of {len(value)} characters is none of md5, sha1, sha256"
     if wia_type not in WIA_TO_MISP_TYPE:
-        return None
-    kind = {"ip": "ip", "domain": "domain", "url": "url"}.get(wia_type, "file" if wia_type.startswith("file_hash") else "")
-    if kind and normalize(kind, value) is None and kind != "ip":
-        return None
+        return f"type {wia_type!r} has no MISP attribute type"
     misp_type, category = WIA_TO_MISP_TYPE[wia_type]
+    if problem := misp_value_problem(misp_type, value):
+        return f"{misp_type}: {problem}"
     attr: dict[str, Any] = {"uuid": str(uuid.uuid5(uuid.UUID(event_id), f"{misp_type}|{value}")), "type": misp_type,
                             "category": category, "value": value, "to_ids": True}
     if comment:
@@ -387,6 +442,33 @@ def galaxy_tag(technique_id: str) -> str | None:
     return f'misp-galaxy:mitre-attack-pattern="{tech.name} - {tech.id}"' if tech else None
 
 
+def misp_attributes(event: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The MISP attributes of a threat_intel or incident event (indicators or IOCs, then references as links), each
+    once, and what MISP cannot store, each as "<WIA path> (<type> <value>): why"."""
+    eid, data = str(event["id"]), event.get("data") or {}
+    attributes: dict[str, dict[str, Any]] = {}          # by uuid: one indicator listed twice is one attribute
+    left_out: list[str] = []
+    key = "indicators" if event.get("type") == "threat_intel" else "iocs"
+    for n, item in enumerate(data.get(key) or []):
+        ctx = item.get("context") if isinstance(item.get("context"), dict) else {}
+        comment = ctx.get("description") if key == "indicators" else item.get("description")
+        value = str(item.get("value", ""))
+        attr = _attribute(eid, item.get("type", ""), value, comment, item.get("first_seen"),
+                          item.get("last_seen") if key == "indicators" else None)
+        if isinstance(attr, str):
+            left_out.append(f"/data/{key}/{n} ({item.get('type')} {value[:80]!r}): {attr}")
+        else:
+            attributes.setdefault(attr["uuid"], attr)
+    for n, ref in enumerate(data.get("references") or [] if key == "indicators" else []):
+        if problem := misp_value_problem("link", str(ref)):
+            left_out.append(f"/data/references/{n} ({str(ref)[:80]!r}): link: {problem}")
+            continue
+        link = {"uuid": str(uuid.uuid5(uuid.UUID(eid), f"link|{ref}")), "type": "link",
+                "category": "External analysis", "value": ref, "to_ids": False}
+        attributes.setdefault(link["uuid"], link)
+    return list(attributes.values()), left_out
+
+
 def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTION,
                 extra_tags: Sequence[str] = ()) -> dict[str, Any]:
     """A WIA threat_intel or incident event as a MISP event body for /events/add (`{"Event": {...}}`).
@@ -394,39 +476,24 @@ def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTI
     etype, data = event.get("type"), event.get("data") or {}
     if etype not in ("threat_intel", "incident"):
         raise ValueError(f"MISP push takes threat_intel and incident events, not {etype!r}")
-    eid = str(event["id"])
-    attributes: list[dict[str, Any]] = []
+    attributes, left_out = misp_attributes(event)
     techniques: list[str] = []
     if etype == "threat_intel":
         info = data.get("threat_name") or "WIA threat intelligence"
         if data.get("threat_family") and data["threat_family"] not in info:
             info = f"{info} ({data['threat_family']})"
-        for ind in data.get("indicators") or []:
-            ctx = ind.get("context") if isinstance(ind.get("context"), dict) else {}
-            attr = _attribute(eid, ind.get("type", ""), str(ind.get("value", "")), ctx.get("description"),
-                              ind.get("first_seen"), ind.get("last_seen"))
-            if attr:
-                attributes.append(attr)
         techniques += [t["technique"] for t in data.get("ttps") or [] if isinstance(t, dict) and t.get("technique")]
-        for ref in data.get("references") or []:
-            attributes.append({"uuid": str(uuid.uuid5(uuid.UUID(eid), f"link|{ref}")), "type": "link",
-                               "category": "External analysis", "value": ref, "to_ids": False})
         analysis = ANALYSIS_FOR_STATUS.get(str(data.get("status")), 0)
         first = data.get("first_seen")
     else:
         info = f"{data.get('incident_id', '')} {data.get('title', '')}".strip() or "WIA incident"
-        for ioc in data.get("iocs") or []:
-            attr = _attribute(eid, ioc.get("type", ""), str(ioc.get("value", "")), ioc.get("description"),
-                              ioc.get("first_seen"))
-            if attr:
-                attributes.append(attr)
         analysis = 2 if data.get("status") == "closed" else 1
         first = data.get("created_at")
     mitre = event.get("mitre") or {}
     if mitre.get("sub_technique") or mitre.get("technique"):
         techniques.insert(0, mitre.get("sub_technique") or mitre["technique"])
     if not attributes:
-        raise ValueError("the event has no indicator MISP can store")
+        raise ValueError("the event has no indicator MISP can store" + (": " + "; ".join(left_out[:20]) if left_out else ""))
     tags = [f'wia-security:event-type="{etype}"', *extra_tags, *((event.get("meta") or {}).get("tags") or [])]
     restricted = next((t for t in tags if isinstance(t, str) and t.strip().lower() in ORG_ONLY_TLP), None)
     if restricted is not None and distribution != 0:
@@ -436,7 +503,7 @@ def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTI
         tags += [f'wia-security:incident-category="{data.get("category")}"']
     tags += [t for t in (galaxy_tag(tid) for tid in dict.fromkeys(techniques)) if t]
     when = first or event["timestamp"]
-    body = {"uuid": eid, "info": info[:1000], "date": parse_iso(when).date().isoformat(),
+    body = {"uuid": str(event["id"]), "info": info[:1000], "date": parse_iso(when).date().isoformat(),
             "threat_level_id": str(threat_level(event.get("severity"))), "analysis": str(analysis),
             "distribution": str(distribution), "published": False,
             "Attribute": attributes, "Tag": [{"name": t} for t in dict.fromkeys(tags)]}
@@ -830,7 +897,26 @@ class MispSink(BatchingSink):
             if isinstance(status, int) and (status == 429 or status >= 500):
                 return [Outcome.retry(f"MISP HTTP {status}: {_message(detail)}", retry_after=self._retry_after.seconds())]
             return [Outcome.failed(f"MISP refused the event: HTTP {status}: {_message(detail)}", details=detail)]
+        missing = _not_stored(body["Event"]["Attribute"], result)
+        left_out = misp_attributes(batch.events[0])[1] + [
+            f"{a['type']} {str(a['value'])[:80]!r}: dropped by MISP's validation (its log says why)" for a in missing]
+        if left_out:
+            # The event is in MISP without them: failed with what is missing, so that it reaches the dead letter
+            # (as a Splunk SOAR container without its artifacts does); a re-send is a duplicate.
+            return [Outcome.failed(f"MISP event {event_uuid} created without {len(left_out)} of its indicators: "
+                                   + "; ".join(left_out[:20]) + ("; …" if len(left_out) > 20 else ""))]
         return None
 
     def __repr__(self) -> str:
         return f"<MispSink {self.url}>"
+
+
+def _not_stored(sent: list[dict[str, Any]], answer: Any) -> list[dict[str, Any]]:
+    """The attributes sent that the /events/add answer does not hold (by uuid). An answer without an Attribute list
+    says nothing about them: taken as stored."""
+    event = answer.get("Event", answer) if isinstance(answer, dict) else None
+    stored = event.get("Attribute") if isinstance(event, dict) else None
+    if not isinstance(stored, list):
+        return []
+    uuids = {a.get("uuid") for a in stored if isinstance(a, dict)}
+    return [a for a in sent if a["uuid"] not in uuids]

@@ -16,9 +16,12 @@ What it follows:
     "Event" summary {id, uuid, info, orgc_id}; event tags only with includeEventTags).
   - HEAD /events/view/{id|uuid}: 200 or 404.
   - POST /events/add with `{"Event": {...}}`: validates info (non-empty), threat_level_id 1-4, analysis 0-2,
-    distribution 0-5, uuid, attribute types/categories (a subset of describeTypes), duplicate event uuid;
-    failures are 403 `{"saved": false, "name": "Could not add Event", "message": "Could not add Event",
-    "url": "/events/add", "errors": {...}}`; success returns the stored `{"Event": {...}}` with ids.
+    distribution 0-5, uuid, duplicate event uuid; failures are 403 `{"saved": false, "name": "Could not add
+    Event", "message": "Could not add Event", "url": "/events/add", "errors": {...}}`. Then each attribute is
+    saved on its own, as MISP's Event::_add does: one whose type, category (a subset of describeTypes) or value
+    (AttributeValidationTool::validate after modifyBeforeValidation, for the types below) fails, or whose uuid is
+    taken, is dropped with a log entry only ("Attribute dropped due to validation for Event N failed"; kept in
+    `dropped` here); success returns the stored `{"Event": {...}}` with ids and the attributes saved.
 Fault injection: `faults` (see intel_http.Fault).
 """
 from __future__ import annotations
@@ -51,6 +54,58 @@ TYPE_CATEGORIES = {
 }
 
 
+_HASH_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64}
+
+
+def _php_ip(text: str) -> bool:
+    """PHP's filter_var(FILTER_VALIDATE_IP): dotted-quad IPv4 without leading zeros, or IPv6 without a zone."""
+    import ipaddress
+    if "%" in text:
+        return False
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _value_problem(kind: str, value: Any) -> str | None:
+    """AttributeValidationTool::validate for the types this server knows, after modifyBeforeValidation."""
+    if not isinstance(value, str) or not value.strip():
+        return "Value cannot be empty."
+    if kind in _HASH_LENGTH:
+        value = value.lower()
+        if len(value) == _HASH_LENGTH[kind] and re.fullmatch(r"[0-9a-f]+", value):
+            return None
+        return f"Checksum has an invalid length or format (expected: {_HASH_LENGTH[kind]} hexadecimal characters)."
+    if kind in ("ip-src", "ip-dst"):
+        if "/" in value:
+            address, prefix = value.split("/", 1)
+            if not prefix.isdigit() or not _php_ip(address):
+                return "Invalid CIDR notation value found."
+            return None if int(prefix) <= (32 if "." in address and ":" not in address else 128) else \
+                "Invalid CIDR notation value found."
+        return None if _php_ip(value) else "IP address has an invalid format."
+    if kind in ("domain", "hostname"):
+        value = value.lower().strip(".")
+        if not re.fullmatch(r"[a-z0-9.\-_]+\.[a-z0-9\-]{2,}", value):
+            try:
+                value = value.encode("idna").decode("ascii")
+            except UnicodeError:
+                pass
+        return None if re.fullmatch(r"[a-z0-9.\-_]+\.[a-z0-9\-]{2,}", value) else f"{kind.title()} has an invalid format."
+    if kind == "email-src":
+        return None if re.match(r"^.[^\s]*@.*\..*$", value.lower()) else "Email address has an invalid format."
+    if kind == "link":
+        from urllib.parse import urlsplit
+        ok = value.isascii() and value.isprintable() and " " not in value and urlsplit(value).scheme
+        return None if ok and (urlsplit(value).netloc or urlsplit(value).scheme not in ("http", "https")) else \
+            "Link is not a valid URL."
+    if kind in ("url", "regkey") and "\n" in value:
+        return "Value must not contain new line character."
+    return None
+
+
 def _forbidden(path: str, errors: Any = None, name: str = "Could not add Event") -> tuple[int, Any, dict]:
     body: dict[str, Any] = {"name": name, "message": name, "url": path}
     if errors is not None:
@@ -81,6 +136,8 @@ class MispServer(ContractServer):
         super().__init__()
         self.key = key
         self.events: list[dict[str, Any]] = []       # stored inner Event objects
+        #: attributes /events/add dropped (MISP logs them, and says nothing in the answer), with why
+        self.dropped: list[dict[str, Any]] = []
         self._next_event = 1
         self._next_attr = 1
 
@@ -211,18 +268,20 @@ class MispServer(ContractServer):
             else:
                 if self._find(str(ev["uuid"])):
                     errors.setdefault("uuid", []).append("An event with this uuid already exists.")
-        attr_errors = []
-        for i, attr in enumerate(ev.get("Attribute") or []):
-            allowed = TYPE_CATEGORIES.get(attr.get("type"))
-            if allowed is None:
-                attr_errors.append(f"Attribute {i}: type {attr.get('type')!r} is not a valid type")
-            elif attr.get("category") not in allowed:
-                attr_errors.append(f"Attribute {i}: category {attr.get('category')!r} is not valid for {attr['type']}")
-            if not str(attr.get("value") or "").strip():
-                attr_errors.append(f"Attribute {i}: value cannot be empty")
-        if attr_errors:
-            errors["Attribute"] = attr_errors
         if errors:
             return _forbidden(req.path, {"Event": errors})
-        stored = self.add_event({k: v for k, v in ev.items() if k not in ("id",)} | {"published": bool(ev.get("published"))})
+        saved, taken = [], {a.get("uuid") for e in self.events for a in e.get("Attribute", [])}
+        for attr in ev.get("Attribute") or []:
+            allowed = TYPE_CATEGORIES.get(attr.get("type")) if isinstance(attr, dict) else None
+            problem = ("Invalid type." if allowed is None else
+                       "Invalid category." if attr.get("category") not in allowed else
+                       "An attribute with this uuid already exists." if attr.get("uuid") in taken else
+                       _value_problem(attr["type"], attr.get("value")))
+            if problem:      # MISP: "Attribute dropped due to validation for Event N failed" in its log, nothing else
+                self.dropped.append({"attribute": attr, "why": problem})
+                continue
+            taken.add(attr.get("uuid"))
+            saved.append(attr)
+        stored = self.add_event({k: v for k, v in ev.items() if k not in ("id",)}
+                                | {"published": bool(ev.get("published")), "Attribute": saved})
         return 200, {"Event": stored}, {}
