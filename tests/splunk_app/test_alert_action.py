@@ -185,3 +185,94 @@ def test_contract_cim_filler_values_in_address_and_port_fields_do_not_cost_the_a
     assert event["context"]["network"]["source"] == {"ip": "203.0.113.9"}          # the multivalue field's address
     assert "70000" not in json.dumps(event["context"]) and "-1" not in json.dumps(event["context"]["network"])
     assert {(i["type"], i["value"]) for i in event["data"]["indicators"] if i["type"] == "ip"} == {("ip", "203.0.113.9")}
+
+
+def _results_csv_gz(path: Path, rows: list[dict]) -> Path:
+    """A results file as Splunk writes one for an alert's action (results.csv.gz in the search's dispatch folder):
+    a multivalue field's values newline-joined in its column and as $v1$;$v2$ ("$" doubled) in __mv_<field>."""
+    import csv
+    import gzip
+    import io
+    fields = sorted({k for row in rows for k in row})
+    header = [c for f in fields for c in (f, f"__mv_{f}")]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        line = []
+        for f in fields:
+            value = row.get(f, "")
+            values = value if isinstance(value, list) else None
+            line += ["\n".join(values) if values else value,
+                     ";".join("$" + v.replace("$", "$$") + "$" for v in values) if values else ""]
+        writer.writerow(line)
+    path.write_bytes(gzip.compress(text.getvalue().encode("utf-8")))
+    return path
+
+
+def test_contract_an_alert_triggered_once_sends_every_result(built_app, splunkd, splunk_home, tmp_path):
+    """An alert triggered once (Splunk Web's default trigger) gets all its results in results_file and only the first
+    in `result`: the action sent that first row alone and the rest were lost, unsaid."""
+    app, _ = built_app
+    rows = [dict(RESULT, dest="WS-17", _raw="x" * 200_000),      # over csv's 128 KiB field limit
+            dict(RESULT, dest="WS-18", src_ip=["203.0.113.9", "198.51.100.7"], url="http://evil.example/$1"),
+            dict(RESULT, dest="WS-19", signature="Mimikatz", category="intrusion")]
+    body = payload(splunkd, "soar", result=rows[0])
+    body["results_file"] = str(_results_csv_gz(tmp_path / "results.csv.gz", rows))
+    with SplunkSoarServer() as soar:
+        splunkd.confs["wia_security"] = {"destination:soar": {"url": soar.url.replace("http://", "phantom+http://"),
+                                                             "credential": "soar_token"}}
+        splunkd.passwords[("wia_security", "soar_token")] = soar.token
+        run = run_action(app, body, splunk_home)
+        again = run_action(app, body, splunk_home)
+        events = [c["data"]["wia_event"] for c in soar.containers.values()]
+    assert run.returncode == 0, run.stderr
+    assert "results=3 delivered=3 duplicates=0" in run.stderr
+    by_host = {e["context"]["host"]["hostname"]: e for e in events}
+    assert sorted(by_host) == ["WS-17", "WS-18", "WS-19"]
+    assert by_host["WS-17"]["meta"]["raw"] == "x" * 200_000
+    assert {i["value"] for i in by_host["WS-18"]["data"]["indicators"] if i["type"] in ("ip", "url")} == {
+        "203.0.113.9", "198.51.100.7", "10.1.2.3", "http://evil.example/$1"}
+    assert by_host["WS-18"]["context"]["network"]["source"]["ip"] == "203.0.113.9"     # a multivalue's first value
+    assert by_host["WS-19"]["data"]["title"] == "Mimikatz" and by_host["WS-19"]["data"]["category"] == "intrusion"
+    # the same alert run again: the same three ids, SOAR keeps three containers
+    assert again.returncode == 0 and "results=3 delivered=0 duplicates=3" in again.stderr and len(events) == 3
+
+
+@pytest.mark.parametrize("content", [None, b"\x1f\x8b not gzip"])
+def test_contract_an_unreadable_results_file_sends_the_first_result_and_says_so(built_app, splunkd, splunk_home,
+                                                                                 tmp_path, content):
+    app, _ = built_app
+    path = tmp_path / "results.csv.gz"
+    if content is not None:
+        path.write_bytes(content)
+    body = dict(payload(splunkd, "soar"), results_file=str(path))
+    with SplunkSoarServer() as soar:
+        splunkd.confs["wia_security"] = {"destination:soar": {"url": soar.url.replace("http://", "phantom+http://"),
+                                                             "credential": "soar_token"}}
+        splunkd.passwords[("wia_security", "soar_token")] = soar.token
+        run = run_action(app, body, splunk_home)
+        titles = [c["data"]["wia_event"]["data"]["title"] for c in soar.containers.values()]
+    assert titles == ["Encoded PowerShell"]
+    assert run.returncode == 2, run.stderr
+    assert f"the results file {path} cannot be read" in run.stderr and "only the payload's first result is sent" in run.stderr
+
+
+@pytest.mark.parametrize("where,extra", [("per_result_alert/tmp_0.csv.gz", {}), ("results.csv.gz", {"result_id": "0"})])
+def test_contract_an_alert_for_each_result_sends_its_result_as_before(built_app, splunkd, splunk_home, tmp_path,
+                                                                       where, extra):
+    """Triggered for each result, Splunk runs the action once per result (its results_file in per_result_alert/, or
+    a result_id from newer Splunk): the payload's result alone, with the event id it always had."""
+    app, _ = built_app
+    (tmp_path / "per_result_alert").mkdir()
+    other = dict(RESULT, dest="WS-99")
+    body = dict(payload(splunkd, "soar"), results_file=str(_results_csv_gz(tmp_path / where, [RESULT, other])), **extra)
+    with SplunkSoarServer() as soar:
+        splunkd.confs["wia_security"] = {"destination:soar": {"url": soar.url.replace("http://", "phantom+http://"),
+                                                             "credential": "soar_token"}}
+        splunkd.passwords[("wia_security", "soar_token")] = soar.token
+        run = run_action(app, body, splunk_home)
+        plain = run_action(app, payload(splunkd, "soar"), splunk_home)       # no results_file: the same event
+        hosts = [c["data"]["wia_event"]["context"]["host"]["hostname"] for c in soar.containers.values()]
+    assert run.returncode == 0 and "results=1 delivered=1" in run.stderr, run.stderr
+    assert plain.returncode == 0 and "duplicates=1" in plain.stderr and hosts == ["WS-17"]

@@ -1,21 +1,26 @@
 """The "Send as WIA event" custom alert action.
 
 Splunk runs `bin/wia_send_event.py --execute` with the alert payload as JSON on stdin
-(configuration = the action's param.*, result = the triggering result row, plus sid, search_name,
-server_uri, session_key). The result becomes one WIA alert (id derived from the search id and the
-row, so a re-run of the same alert does not create a second incident where the destination
-de-duplicates by event id) and goes to the destination named in wia_security.conf through the
-vendored wia_security.connectors sink for its URL scheme. Exit 0 = delivered (or already there);
-exit 2 = not delivered: the reason goes to stderr (splunkd.log) and the event to the dead-letter
-log, so nothing is lost silently.
+(configuration = the action's param.*, result = the first result row, results_file = the gzipped CSV
+of every result row the action is given, plus sid, search_name, server_uri, session_key). Each row of
+results_file (an alert triggered once: all its results; for each result: that one) becomes one WIA alert
+(id derived from the search id and the row, so a re-run of the same alert does not create a second
+incident where the destination de-duplicates by event id) and goes to the destination named in
+wia_security.conf through the vendored wia_security.connectors sink for its URL scheme. Without a
+readable results_file, `result` alone. Exit 0 = every row delivered (or already there); exit 2 = not:
+the reason goes to stderr (splunkd.log) and the event to the dead-letter log, so nothing is lost silently.
 """
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import ipaddress
 import json
 import re
 import sys
 import uuid
+import zlib
 from typing import Any, Callable, TextIO
 
 from .dead_letter import dead_letter as write_dead_letter
@@ -29,6 +34,11 @@ RESULT_NAMESPACE = uuid.UUID("8d3c1c62-4f7e-4a55-9a53-2b1f0f2e7a10")
 SEVERITY_WORDS = {"informational": 0, "info": 0, "low": 2, "medium": 4, "high": 6, "critical": 8}
 CATEGORIES = ("malware", "intrusion", "policy", "reconnaissance", "other")
 _HASH = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
+#: Splunk's results CSV keeps a multivalue field's values in the column __mv_<field> as $v1$;$v2$ ("$" doubled).
+_MV_PREFIX = "__mv_"
+_MV_VALUE = re.compile(r"\$((?:[^$]|\$\$)*)\$")
+#: Largest CSV field read from results_file (a long _raw): Python's csv stops at 128 KiB by default.
+MAX_CSV_FIELD = 64 * 1024 * 1024
 
 
 def main(argv: list[str], stdin: TextIO = sys.stdin, stderr: TextIO = sys.stderr) -> int:
@@ -67,12 +77,20 @@ def execute(payload: Any, stderr: TextIO) -> int:
             return 2
     config = payload.get("configuration") or {}
     destination = str(config.get("destination") or "default").strip()
-    try:
-        event = result_to_alert(payload)
-    except (WiaError, ValueError, TypeError, OverflowError) as exc:
-        reason = f"the result does not make a valid WIA alert: {exc}"
-        log(f"ERROR wia_send_event sid={sid}: {reason}")
-        dead_letter({"reason": reason, "result": payload.get("result")}, log, redact)
+    rows, unread = result_rows(payload)
+    if unread:      # the rows past the first cannot be known, so not kept: said, and the run is not a success
+        log(f"ERROR wia_send_event sid={sid}: {unread}; only the payload's first result is sent")
+    events: list[dict[str, Any]] = []
+    refused = 0
+    for row in rows:
+        try:
+            events.append(result_to_alert({**payload, "result": row}))
+        except (WiaError, ValueError, TypeError, OverflowError) as exc:
+            reason = f"the result does not make a valid WIA alert: {exc}"
+            log(f"ERROR wia_send_event sid={sid}: {reason}")
+            dead_letter({"reason": reason, "result": row}, log, redact)
+            refused += 1
+    if not events:
         return 2
     try:
         splunkd = Splunkd(str(payload["server_uri"]), str(payload["session_key"]))
@@ -90,7 +108,8 @@ def execute(payload: Any, stderr: TextIO) -> int:
         secret = splunkd.password(settings["credential"]) if settings.get("credential") else None
     except (SplunkdError, KeyError) as exc:
         log(f"ERROR wia_send_event sid={sid} destination={destination}: {exc}")
-        dead_letter({"reason": f"destination {destination!r} not usable: {exc}", "event": event}, log, redact)
+        for event in events:
+            dead_letter({"reason": f"destination {destination!r} not usable: {exc}", "event": event}, log, redact)
         return 2
     redact.add(secret)
     options: dict[str, Any] = {"tls_verify": verify_tls(settings)}
@@ -98,21 +117,76 @@ def execute(payload: Any, stderr: TextIO) -> int:
         options["token"] = secret
     try:
         with open_sink(url, **options) as sink:
-            report = sink.send([event])
+            report = sink.send(events)
             report.merge(sink.flush())
-    except Exception as exc:   # noqa: BLE001 - whatever the connector raises, the event goes to the dead letters
+    except Exception as exc:   # noqa: BLE001 - whatever the connector raises, the events go to the dead letters
         reason = str(exc) if isinstance(exc, WiaError) else f"{type(exc).__name__}: {exc}"
-        log(f"ERROR wia_send_event event_id={event['id']} destination={destination}: {reason}")
-        dead_letter({"reason": reason, "event": event}, log, redact)
+        for event in events:
+            log(f"ERROR wia_send_event event_id={event['id']} destination={destination}: {reason}")
+            dead_letter({"reason": reason, "event": event}, log, redact)
         return 2
-    if report.failed:
-        for rejected in report.failed:
-            log(f"ERROR wia_send_event event_id={event['id']} destination={destination}: {rejected.reason}")
-            dead_letter({"reason": rejected.reason, "event": event}, log, redact)
-        return 2
-    log(f"INFO wia_send_event event_id={event['id']} destination={destination} "
-        f"delivered={report.delivered} duplicates={report.duplicates}")
-    return 0
+    for rejected in report.failed:
+        event = rejected.event if isinstance(rejected.event, dict) else events[0] if len(events) == 1 else rejected.event
+        event_id = event.get("id") if isinstance(event, dict) else "?"
+        log(f"ERROR wia_send_event event_id={event_id} destination={destination}: {rejected.reason}")
+        dead_letter({"reason": rejected.reason, "event": event}, log, redact)
+    ids = events[0]["id"] if len(events) == 1 else f"{events[0]['id']} and {len(events) - 1} more"
+    log(f"{'ERROR' if report.failed or refused or unread else 'INFO'} wia_send_event event_id={ids} "
+        f"destination={destination} results={len(rows)} delivered={report.delivered} duplicates={report.duplicates}"
+        f" failed={len(report.failed)} refused={refused}")
+    return 2 if report.failed or refused or unread else 0
+
+
+def result_rows(payload: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The result rows the action was given: every row of `results_file` (Splunk's gzipped results CSV; an alert
+    triggered once gets all its results there and only the first in `result`), else `[result]`. An alert triggered
+    for each result runs the action once per result, its results_file (per_result_alert/tmp_<n>.csv.gz; a
+    `result_id` from newer Splunk) holding that one: `[result]`, as before. With a results_file that cannot be
+    read, `[result]` and why."""
+    first = payload.get("result") or {}
+    path = payload.get("results_file")
+    if not isinstance(path, str) or not path or _per_result(payload, path):
+        return [first], None
+    try:
+        rows = read_results_file(path)
+    except (OSError, EOFError, zlib.error, csv.Error, UnicodeDecodeError) as exc:
+        return [first], f"the results file {path} cannot be read ({type(exc).__name__}: {exc})"
+    return (rows or [first]), None
+
+
+def _per_result(payload: dict[str, Any], path: str) -> bool:
+    """Whether Splunk ran the action for one result of an alert triggered for each result."""
+    folder = path.replace("\\", "/").rstrip("/").rsplit("/", 2)[-2:-1]
+    return folder == ["per_result_alert"] or payload.get("result_id") not in (None, "")
+
+
+def read_results_file(path: str) -> list[dict[str, Any]]:
+    """The rows of a Splunk results CSV (gzipped, or plain), each a dict as the payload's `result` gives one: a
+    multivalue field as a list of its values (from its __mv_ column), empty fields and __mv_ columns left out."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    previous = csv.field_size_limit(MAX_CSV_FIELD)
+    try:
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+        rows: list[dict[str, Any]] = []
+        for record in reader:
+            row: dict[str, Any] = {}
+            for key, value in record.items():
+                if key is None or key.startswith(_MV_PREFIX) or value in (None, ""):
+                    continue            # None: values past the header's columns (a ragged line)
+                values = _mv_values(record.get(_MV_PREFIX + key))
+                row[key] = values if len(values) > 1 else value
+            rows.append(row)
+        return rows
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _mv_values(encoded: str | None) -> list[str]:
+    """The values of a results CSV __mv_ column ($a$;$b$, "$" doubled inside a value)."""
+    return [v.replace("$$", "$") for v in _MV_VALUE.findall(encoded or "")]
 
 
 def result_to_alert(payload: dict[str, Any]) -> dict[str, Any]:
