@@ -372,8 +372,10 @@ def run(args: argparse.Namespace) -> int:
             f"; {counts['rejected']:,} rejected, {recorded:,} of them written to {args.dead_letter}")
         if counts["empty_inputs"]:         # as validate says it
             extra += f"; {counted(counts['empty_inputs'], 'input')} with no event"
-        written = counted(counts["written"], "document" if direction == "to" else "event")
-        print(f"{counted(counts['read'], 'input')}: {written} written "
+        # WIA -> format reads events and writes documents; format -> WIA the other way round (a STIX bundle or an
+        # ASFF batch is one document holding several events).
+        read, made = ("event", "document") if direction == "to" else ("document", "event")
+        print(f"{counted(counts['read'], read)} read: {counted(counts['written'], made)} written "
               f"({name}, {'WIA -> ' + name if direction == 'to' else name + ' -> WIA'}){extra}", file=sys.stderr)
     if stop.received is not None:
         print(stop.note(), file=sys.stderr)

@@ -56,7 +56,7 @@ def test_every_format_converts_to_and_back(name, events_file, tmp_path, capsys):
     parsed = [json.loads(line) for line in back.read_text().splitlines()]
     assert len(parsed) >= 7
     assert all(validate_event(e).valid for e in parsed)
-    assert "7 inputs" in err
+    assert "7 documents read: " in err
 
 
 def test_rejects_are_reported_with_file_and_line_and_dead_lettered(events_file, tmp_path, capsys):
@@ -255,7 +255,7 @@ def test_one_bad_hit_of_a_search_response_is_dead_lettered_alone(tmp_path, capsy
     assert f"{src}:1: cannot convert from ecs: ecs at /hits/hits/1: a search hit without a _source object" in err
     (record,) = [json.loads(line) for line in dead.read_text().splitlines()]
     assert record["event"] == hits[1] and record["errors"][0]["path"] == "/hits/hits/1"
-    assert "1 input: 2 events written (ecs, ecs -> WIA); 1 rejected" in err
+    assert "1 document read: 2 events written (ecs, ecs -> WIA); 1 rejected" in err
 
 
 @pytest.mark.parametrize("option, shape", [

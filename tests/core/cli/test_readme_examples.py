@@ -69,7 +69,7 @@ def test_every_offline_example_runs_on_the_samples(tmp_path, argv):
     assert "Traceback" not in err
     assert r.returncode in (0, 1), (argv, err)
     if argv[0] == "convert":                         # the five valid samples convert, whatever the format
-        assert "7 inputs: 5 documents written" in err, err
+        assert "7 events read: 5 documents written" in err, err
 
 
 def test_urls_with_shell_metacharacters_are_quoted():
