@@ -6,7 +6,9 @@ BatchUpdateFindings, and checks none of BatchImportFindings' documented rules. `
 is an HTTP proxy for the securityhub endpoint only (boto3 reaches it through
 `AWS_ENDPOINT_URL_SECURITYHUB`); it forwards to moto and adds, following the API reference:
 
-- BatchImportFindings: at most 100 findings (InvalidInputException, 400); a finding over 240 KB or
+- BatchImportFindings: at most 100 findings (InvalidInputException, 400) and 6 MB per request ("up to 6 MB
+  per batch", partner guide; the request body as sent, over it 413 RequestEntityTooLargeException: the
+  guide names no error, this is the contract's assumption); a finding over 240 KB or
   whose account does not match the caller's with the account's default product ARN comes back in
   `FailedFindings` (the reference does not enumerate ErrorCode values; the contract uses
   `InvalidInput` and `AccessDeniedException`); on a finding that exists, the customer-managed
@@ -41,6 +43,7 @@ from .ports import free_port  # noqa: F401 - re-exported for the tests that impo
 MOTO_ACCOUNT = "123456789012"
 MAX_IMPORT_FINDINGS = 100
 MAX_FINDING_BYTES = 240 * 1024
+MAX_IMPORT_REQUEST_BYTES = 6 * 1024 * 1024
 MANAGED_BY_CUSTOMER = ("Note", "UserDefinedFields", "VerificationState", "Workflow")
 WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
 
@@ -113,6 +116,7 @@ class SecurityHubState:
     throttles: int = 0
     finding_faults: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     import_calls: list[int] = field(default_factory=list)       # findings per BatchImportFindings
+    import_bytes: list[int] = field(default_factory=list)       # request body bytes per BatchImportFindings
     update_calls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -198,6 +202,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(429, "LimitExceededException", "Rate exceeded")
         findings = json.loads(raw or b"{}").get("Findings") or []
         state.import_calls.append(len(findings))
+        state.import_bytes.append(len(raw))
+        if len(raw) > MAX_IMPORT_REQUEST_BYTES:
+            return self._error(413, "RequestEntityTooLargeException",
+                               f"Request of {len(raw)} bytes exceeds the {MAX_IMPORT_REQUEST_BYTES} byte limit")
         if not findings or len(findings) > MAX_IMPORT_FINDINGS:
             return self._error(400, "InvalidInputException",
                                f"Findings must contain between 1 and {MAX_IMPORT_FINDINGS} findings")
