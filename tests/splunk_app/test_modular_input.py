@@ -91,6 +91,12 @@ def test_scheme_describes_every_argument(built_app):
     ({"source_url": "kafka+ssl://b:9093/t", "client_key_passphrase_credential": "p"}, False,
      "set client_certificate_credential too"),
     ({"source_url": "kafka+ssl://b:9093/t", "passphrase": "s3cret"}, False, "storage/passwords"),
+    # names that end in a secret's word: an exact list of names let them into inputs.conf in clear
+    ({"source_url": "kafka+sasl://b:9092/t", "username": "u", "sasl_password": "s3cret"}, False, "storage/passwords"),
+    ({"source_url": "gateway+https://gw.example", "access_token": "s3cret"}, False, "'access_token' would store a secret"),
+    ({"source_url": "gateway+https://gw.example", "HEC-Token": "s3cret"}, False, "storage/passwords"),
+    ({"source_url": "kafka+ssl://b:9093/t", "ssl_key_password": "s3cret"}, False, "storage/passwords"),
+    ({"source_url": "gateway+https://gw.example", "secret_key": "s3cret"}, False, "storage/passwords"),
     ({"source_url": "kafka+ssl://b:9093/t", "client_certificate_credential": "-----BEGIN PRIVATE KEY-----s3cret"},
      False, "parameter 'client_certificate_credential' holds PEM text"),
 ])

@@ -109,8 +109,10 @@ SCHEME = """<scheme>
 </scheme>
 """
 
-_SECRET_PARAMS = ("password", "token", "api_key", "apikey", "secret", "passphrase", "private_key", "client_key",
-                  "ssl_key_password")
+#: Parameter names that say they hold a secret: the word alone or at the end of the name (sasl_password, hec_token,
+#: access_token, secret_key), which an exact list of names missed. Such a value would sit in inputs.conf in clear.
+_SECRET_PARAM = re.compile(r"(?:^|[._-])(?:pass(?:word|wd|phrase)?|secret(?:_?key)?|token|api_?key|private_?key|client_key)$",
+                           re.IGNORECASE)
 #: The source schemes a client certificate is presented on (a TLS handshake).
 _CLIENT_CERTIFICATE_SCHEMES = ("kafka+ssl", "kafka+sasl_ssl")
 #: props.conf TRUNCATE of every wia:security:* sourcetype (bytes): Splunk cuts a longer event there,
@@ -166,7 +168,7 @@ def validate(params: dict[str, str]) -> str | None:
     if "://" not in url or scheme.split("+", 1)[0] not in ("taxii", "gateway", "kafka"):
         return "source_url must start with taxii+https://, gateway+https:// or kafka:// (kafka+ssl://, kafka+sasl_ssl://)"
     for key in params:
-        if key.lower() in _SECRET_PARAMS:
+        if _SECRET_PARAM.search(key):
             return f"parameter {key!r} would store a secret in inputs.conf; store it in storage/passwords and name it in 'credential'"
     for key, value in params.items():
         if "-----BEGIN" in value:       # named only: the value may be a private key
