@@ -445,6 +445,8 @@ class KafkaSink(BaseSink):
         settings["error_cb"] = self._watch
         self._sasl = _sasl_login(settings)
         self._sasl_discovery = sasl_discovery
+        self._settings = settings
+        self._fatal: KafkaError | None = None       # librdkafka's fatal error: the producer refuses all from then on
         self._producer = _client(Producer, settings, self.name)
 
     @classmethod
@@ -475,8 +477,29 @@ class KafkaSink(BaseSink):
 
     def send(self, events: Sequence[dict[str, Any]]) -> DeliveryReport:
         report = DeliveryReport(self.name)
+        outcomes, undelivered = self._attempt(events)
+        if self._fatal is not None:
+            # librdkafka refuses every message after a fatal error (an idempotent producer whose state the broker
+            # lost or expired: retrying could duplicate or reorder), for good. A new producer, with a new producer
+            # id, takes over, and sends once more what the old one did not deliver: at least once, keyed by id.
+            self._renew_producer()
+            retried, _ = self._attempt([events[n] for n in undelivered])
+            for n, outcome in zip(undelivered, retried):
+                outcomes[n] = outcome
+            if self._fatal is not None:         # the new one too (its failures say so, retryable): the next send()
+                self._renew_producer()          # gets another
+        for outcome in outcomes:
+            if outcome is _OK:
+                report.delivered += 1
+            else:
+                report.failed.append(outcome)
+        return report
+
+    def _attempt(self, events: Sequence[dict[str, Any]]) -> tuple[list[Any], list[int]]:
+        """Produces `events` and waits for their reports: per event _OK or its Rejected, and the indices of those
+        the producer took and did not deliver (sent again by a new producer after a fatal error)."""
         # Per event: _PENDING until its delivery report arrives, then _OK or the KafkaError;
-        # _FAILED when it never reached the producer (already in report.failed).
+        # a Rejected when it never reached the producer.
         outcomes: list[Any] = [_PENDING] * len(events)
         waiting = [0]
         self._watch.forget_problem()
@@ -492,64 +515,100 @@ class KafkaSink(BaseSink):
         for index, event in enumerate(events):
             if not isinstance(event.get("id"), str) or not event["id"]:
                 # the key; sinks take validated events, but a library caller may pass any dict
-                outcomes[index] = _FAILED
-                report.failed.append(unencodable(self.name, event, ValueError(
-                    f"the event's id is {event.get('id')!r}: a non-empty string is needed (it is the message key)")))
+                outcomes[index] = unencodable(self.name, event, ValueError(
+                    f"the event's id is {event.get('id')!r}: a non-empty string is needed (it is the message key)"))
                 continue
             try:
                 value = self._encode(event)
             except Exception as exc:  # noqa: BLE001 - one bad event fails alone, with its reason
-                outcomes[index] = _FAILED
-                report.failed.append(unencodable(self.name, event, exc, f"{self.format.name} conversion failed"))
+                outcomes[index] = unencodable(self.name, event, exc, f"{self.format.name} conversion failed")
                 continue
-            if self._produce(event, value, on_delivery(index), report):
+            refusal = self._produce(event, value, on_delivery(index))
+            if refusal is None:
                 waiting[0] += 1
             else:
-                outcomes[index] = _FAILED
+                outcomes[index] = refusal
         refused = self._await_reports(waiting)
         last_problem = f" (last connection error: {self._watch.problem})" if self._watch.problem else ""
-        for event, outcome in zip(events, outcomes):
+        if self._fatal is not None:
+            last_problem += (f"; librdkafka stopped the producer for good (fatal error {self._fatal.name()}: "
+                             f"{self._fatal.str()}) and a new one takes over")
+        undelivered: list[int] = []
+        for index, (event, outcome) in enumerate(zip(events, outcomes)):
             if outcome is _OK:
-                report.delivered += 1
-            elif outcome is _PENDING:
-                report.failed.append(Rejected(
+                continue
+            if outcome is _PENDING or isinstance(outcome, (KafkaError, _FatalRefusal)):
+                undelivered.append(index)
+            if outcome is _PENDING:
+                outcomes[index] = Rejected(
                     f"kafka: no delivery report within {self.delivery_timeout + 5:g}s{last_problem}", event=event,
-                    sink=self.name, retryable=True))
+                    sink=self.name, retryable=True)
             elif refused is not None and isinstance(outcome, KafkaError) and outcome.code() in _PURGED_CODES:
                 # not retryable: the same settings meet the same certificate or credentials again
-                report.failed.append(Rejected(
+                outcomes[index] = Rejected(
                     "kafka: no broker accepted the connection: "
                     f"{explain_handshake_failure(refused, self._sasl, self._sasl_discovery)}",
-                    event=event, sink=self.name, retryable=False))
+                    event=event, sink=self.name, retryable=False)
             elif isinstance(outcome, KafkaError):
-                report.failed.append(Rejected(
+                outcomes[index] = Rejected(
                     f"kafka delivery failed: {outcome.name()}: {outcome.str()}{last_problem}", event=event,
-                    sink=self.name, retryable=bool(outcome.retriable()) or outcome.code() in _RETRYABLE_CODES))
-        return report
+                    sink=self.name, retryable=bool(outcome.retriable()) or outcome.code() in _RETRYABLE_CODES
+                    or self._fatal is not None)
+            elif isinstance(outcome, _FatalRefusal):
+                outcomes[index] = Rejected(f"kafka refused the message: {outcome.error.str()}{last_problem}",
+                                           event=event, sink=self.name, retryable=True)
+        return outcomes, undelivered
+
+    def _renew_producer(self) -> None:
+        """Replaces a producer librdkafka stopped for good (a fatal error) with a new one."""
+        fatal, self._fatal = self._fatal, None
+        log.warning("%s: librdkafka stopped the producer for good after a fatal error (%s: %s); a new producer "
+                    "takes over", self.name, fatal.name() if fatal else "?", redact(fatal.str()) if fatal else "")
+        old, self._producer = self._producer, _client(Producer, self._settings, self.name)
+        old.purge()                 # nothing of it is waited for any more
+        try:
+            old.flush(0)
+        except KafkaException:
+            pass
 
     def _encode(self, event: dict[str, Any]) -> bytes:
         doc = self.format.from_wia(event)
         return doc.encode("utf-8") if self.format.text else jsonio.dumpb(doc)
 
-    def _produce(self, event: dict[str, Any], value: bytes, callback: Callable[..., None], report: DeliveryReport) -> bool:
+    def _produce(self, event: dict[str, Any], value: bytes, callback: Callable[..., None]) -> Any:
+        """None when the producer took the message, else the Rejected (or a _FatalRefusal: the producer stopped)."""
         headers = [(TYPE_HEADER, str(event.get("type", "")).encode())]
         while True:
             try:
                 self._producer.produce(self.topic, value=value, key=str(event["id"]).encode(),
                                        headers=headers, on_delivery=callback)
-                return True
+                return None
             except BufferError:
-                self._producer.poll(0.1)        # local queue full: let reports drain, then retry
+                self._serve(self._producer.poll, 0.1)        # local queue full: let reports drain, then retry
             except KafkaException as exc:
                 err = exc.args[0]
+                if err.code() == KafkaError._FATAL:
+                    self._fatal = self._fatal or err
+                    return _FatalRefusal(err)
                 why = ""
                 if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
                     why = (f": the event is {len(value):,} bytes encoded, over librdkafka's message.max.bytes "
                            f"{int(self._max_message_bytes):,} (a larger one, ?message.max.bytes=, must stay within "
                            "the broker's message.max.bytes and the topic's max.message.bytes)")
-                report.failed.append(Rejected(f"kafka refused the message: {err.name()}: {err.str()}{why}",
-                                              event=event, sink=self.name, retryable=bool(err.retriable())))
-                return False
+                return Rejected(f"kafka refused the message: {err.name()}: {err.str()}{why}",
+                                event=event, sink=self.name, retryable=bool(err.retriable()))
+
+    def _serve(self, call: Callable[[float], int], timeout: float) -> int:
+        """producer.flush / poll: a fatal error they raise (once: the reports are served all the same) is kept in
+        self._fatal for send() to replace the producer."""
+        try:
+            return call(timeout)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not (isinstance(err, KafkaError) and err.fatal()):
+                raise
+            self._fatal = self._fatal or err
+            return len(self._producer)
 
     def _await_reports(self, waiting: list[int]) -> str | None:
         """Waits for every report; returns the TLS/authentication failure for which the waiting messages
@@ -557,26 +616,33 @@ class KafkaSink(BaseSink):
         # Every produced message gets a report by message.timeout.ms; wait a little longer than that.
         deadline = time.monotonic() + self.delivery_timeout + 5
         while waiting[0] > 0 and time.monotonic() < deadline:
-            self._producer.flush(min(0.2, max(0.0, deadline - time.monotonic())))
+            self._serve(self._producer.flush, min(0.2, max(0.0, deadline - time.monotonic())))
             refused = self._watch.refused
             if refused is not None and waiting[0] > 0:
                 # queued messages only: with no broker connected none is in flight, and purging in-flight
                 # requests of the idempotent producer could break its sequence numbers
                 self._producer.purge(in_queue=True, in_flight=False)
-                self._producer.flush(5)        # serves the purged messages' reports
+                self._serve(self._producer.flush, 5)        # serves the purged messages' reports
                 return refused
         return None
 
     def close(self) -> None:
-        remaining = self._producer.flush(self.delivery_timeout + 5)
+        remaining = self._serve(self._producer.flush, self.delivery_timeout + 5)
         if remaining:
             log.warning("%s: %d messages without a delivery report at close", self.name, remaining)
 
 
-_PENDING, _OK, _FAILED = object(), object(), object()
+_PENDING, _OK = object(), object()
 _PURGED_CODES = {KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT}
 _RETRYABLE_CODES = {KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
                     KafkaError.REQUEST_TIMED_OUT, KafkaError.NOT_ENOUGH_REPLICAS, KafkaError.LEADER_NOT_AVAILABLE}
+
+
+@dataclass(frozen=True)
+class _FatalRefusal:
+    """produce() refused a message because librdkafka had stopped the producer (a fatal error)."""
+
+    error: KafkaError
 
 
 @dataclass
