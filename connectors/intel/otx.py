@@ -283,6 +283,16 @@ class OtxSource:
     def poll(self, modified_since: str | None = None) -> Iterator[dict[str, Any]]:
         """Every subscribed pulse modified since the cursor (or `modified_since`), oldest page first as OTX
         sends them, as WIA threat_intel events. The new cursor is pending until `commit()`."""
+        if modified_since is not None:
+            # Given by the caller (`--since`), it becomes the cursor when no pulse is newer: one that is not a time
+            # would be saved as a state no later run can load, and one far ahead of the clock (2062 for 2026)
+            # would make every later poll ask for pulses modified after it, and read nothing, silently.
+            if not isinstance(modified_since, str) or _utc(modified_since) is None:
+                raise ConfigError(f"modified_since {str(modified_since)[:40]!r} is not an ISO 8601 time "
+                                  "(e.g. 2026-02-01T00:00:00)", key="modified_since")
+            if _key(modified_since) > datetime.now(timezone.utc) + timedelta(seconds=CURSOR_FUTURE_SLACK):
+                raise ConfigError(f"modified_since {modified_since} is in the future: nothing would be read until "
+                                  "then, nor by the polls after it", key="modified_since")
         since = modified_since or self.cursor
         params: dict[str, Any] | None = {"limit": self.page_size}
         if since:
