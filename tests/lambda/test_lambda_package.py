@@ -99,6 +99,23 @@ def test_template_wires_partial_batch_responses_dead_letters_and_alarms():
     assert resources["StreamFailureQueue"]["Properties"]["VisibilityTimeout"] >= 6 * function["Timeout"]
 
 
+def test_the_ingest_queue_runs_a_bounded_number_of_invocations():
+    """Security Hub takes 10 BatchImportFindings a second per account and Region (burst 30). Without a bound the
+    SQS event source scaled up on a backlog, most imports were throttled past the retry budget, and messages used
+    up MaxReceiveCount receives and were dead-lettered. MaximumConcurrency holds the backlog in the queue,
+    unreceived; reserved concurrency would not (Lambda receives, then throttles, and each receive counts)."""
+    parsed = template()
+    queue = parsed["Resources"]["Forwarder"]["Properties"]["Events"]["Queue"]["Properties"]
+    assert queue["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaxConcurrency"}}
+    assert "ReservedConcurrentExecutions" not in parsed["Resources"]["Forwarder"]["Properties"]
+    parameter = parsed["Parameters"]["MaxConcurrency"]
+    assert (parameter["MinValue"], parameter["MaxValue"]) == (2, 1000)        # what an SQS event source takes
+    # one import at a time per invocation, each a few hundred milliseconds: 3 stay about Security Hub's 10 a second
+    assert parameter["Default"] == 3
+    groups = parsed["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    assert any("MaxConcurrency" in group["Parameters"] for group in groups)
+
+
 def test_template_default_config_is_one_the_forwarder_accepts():
     import tomllib
 
