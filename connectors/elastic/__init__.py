@@ -326,7 +326,17 @@ class ElasticSink(BatchingSink):
                 return DeliveryError(f"bulk response could not be read: {_short(str(exc))}", sink=self.name,
                                      retryable=True)
             from ..delivery.batching import classify_exception
-            return classify_exception(exc)
+            error = classify_exception(exc)
+            cause = exc.__cause__
+            if cause is not None and str(cause) not in str(exc):
+                # elastic-transport's ConnectionError / TlsError read only "Connection error" / "TLS error": what
+                # happened (a refused connection, a certificate not trusted) is the urllib3 error it was raised from
+                why = classify_exception(cause)
+                if not why.retryable and why.reason.startswith("TLS verification failed"):
+                    return why                  # a certificate retrying cannot fix
+                return DeliveryError(f"{error.reason} ({type(cause).__name__}: {_short(str(cause))})",
+                                     retryable=error.retryable)
+            return error
         # opensearch-py keeps a body that is not JSON (an HTML error page) as the error's text, not its info.
         text = _error_text(info) or _error_text(getattr(exc, "error", None)) or type(exc).__name__
         retry_after = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
