@@ -269,7 +269,13 @@ class ElasticSink(BatchingSink):
                 self.install_index_template()
                 self.template_installed = True
         except Exception as exc:  # noqa: BLE001 - turned into a DeliveryError the machinery understands
-            raise self.as_delivery_error(exc) from None
+            # said as the template's: a key without the template privileges (403) or an operator's template with
+            # overlapping patterns (400) reads as if the documents had been refused
+            error = self.as_delivery_error(exc)
+            raise DeliveryError(f"installing the index template {self.template_name()!r} failed "
+                                f"(install_template=false leaves templates to you): {error.reason}", sink=self.name,
+                                retryable=error.retryable, retry_after=error.retry_after, status=error.status,
+                                details=error.details) from None
         return self._post_items(batch.items, whole=True)
 
     def _post_items(self, items: list[BatchItem], *, whole: bool) -> list[Outcome] | None:

@@ -105,3 +105,20 @@ def test_a_changed_template_comes_with_a_new_version() -> None:
     digest = hashlib.sha256(json.dumps(bodies, sort_keys=True).encode()).hexdigest()[:16]
     assert TEMPLATE_DIGESTS.get(template.TEMPLATE_VERSION) == digest, (
         f"the template changed: raise TEMPLATE_VERSION and record {template.TEMPLATE_VERSION + 1}: {digest!r}")
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+def test_emulator_a_template_the_server_refuses_is_named_in_the_reason(kind: str, osmem: str) -> None:
+    # an operator's template over the same indices at the same priority: the server refuses ours (400), and each
+    # event was dead-lettered with only "HTTP 400: illegal_argument_exception: index template [wia-security] ...",
+    # cut at 200 characters, as if the documents had been refused; a key without the template privileges (403)
+    # read the same way
+    reader(osmem).indices.put_index_template(name="ops-own", body={
+        "index_patterns": ["wia-*"], "priority": template.TEMPLATE_PRIORITY, "template": {"settings": {}}})
+    report = deliver(make_sink(kind, osmem), unique_events(2, seed=55))
+    assert report.delivered == 0 and len(report.failed) == 2
+    for rejected in report.failed:
+        assert rejected.reason.startswith("installing the index template 'wia-security' failed "
+                                          "(install_template=false leaves templates to you): HTTP 400: "), rejected.reason
+        assert "ops-own" in rejected.reason and not rejected.retryable
+    assert deliver(make_sink(kind, osmem, install_template=False), unique_events(2, seed=55)).delivered == 2
