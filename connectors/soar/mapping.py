@@ -51,6 +51,22 @@ INDICATOR_CEF: dict[str, tuple[str, list[str]]] = {
 _UNKNOWN = "unknown"
 
 
+#: TLP marking (a meta.tags entry, any case; TLP 2.0 and 1.0 names) -> Splunk SOAR container sensitivity, which has
+#: TLP 1.0's four. AMBER+STRICT (the recipient's organisation only) has no SOAR level of its own: red, the one
+#: that does not share it more widely.
+TLP_SENSITIVITY = {"tlp:clear": "white", "tlp:white": "white", "tlp:green": "green", "tlp:amber": "amber",
+                   "tlp:amber+strict": "red", "tlp:red": "red"}
+_SENSITIVITY_ORDER = ("white", "green", "amber", "red")
+
+
+def soar_sensitivity(event: dict[str, Any]) -> str | None:
+    """The container sensitivity the event's own TLP marking asks for (the strictest, when it has several), or None
+    when it carries none."""
+    tags = (event.get("meta") or {}).get("tags") or []
+    levels = [TLP_SENSITIVITY[t.strip().lower()] for t in tags if isinstance(t, str) and t.strip().lower() in TLP_SENSITIVITY]
+    return max(levels, key=_SENSITIVITY_ORDER.index) if levels else None
+
+
 def soar_severity(event: dict[str, Any]) -> str:
     return SOAR_SEVERITY.get(band(event.get("severity")), "medium")
 

@@ -26,7 +26,7 @@ reference: "REST Containers", "REST Artifact", "REST Run Playbook", "Query for D
 
 URL: `phantom+https://soar.example.com` (or `splunksoar+https://...`); options: `token` (secret:
 token_env / token_file in config files), `label` (default "events"; labels must exist in SOAR),
-`playbook` (run after each new container), `scope` ("new"), `sensitivity` ("amber"),
+`playbook` (run after each new container), `scope` ("new"), `sensitivity` ("amber"; for events without a TLP tag),
 `tls_verify`, `ca_file`, delivery keys.
 """
 from __future__ import annotations
@@ -136,7 +136,8 @@ class SplunkSoarSink(BatchingSink):
         tags = [t for t in (event.get("meta") or {}).get("tags") or [] if isinstance(t, str)]
         container = {"name": view.title(event)[:SOAR_MAX_NAME_CHARS], "label": self.label,
                      "description": view.description(event), "severity": severity, "status": "new",
-                     "sensitivity": self.sensitivity, "source_data_identifier": event["id"],
+                     "sensitivity": mapping.soar_sensitivity(event) or self.sensitivity,
+                     "source_data_identifier": event["id"],
                      "start_time": start_time, "data": {"wia_event": event}, "tags": tags,
                      "artifacts": artifacts}
         # SOAR's kill_chain field is Lockheed Martin's kill chain, not ATT&CK: ATT&CK goes in the CEF.
@@ -223,8 +224,9 @@ class SplunkSoarSink(BatchingSink):
         positions = [0] + [1 + n for n, (kind, value, _) in enumerate(mapping.indicators(event)) if (kind, value) not in known]
         for position in positions:
             self._add_artifact({**container["artifacts"][position], "container_id": container_id, "run_automation": False})
+        marked = ("sensitivity",) if mapping.soar_sensitivity(event) else ()    # else an analyst's choice stays
         self._request("POST", f"/rest/container/{container_id}",
-                      {key: container[key] for key in ("name", "description", "severity", "tags", "data")})
+                      {key: container[key] for key in ("name", "description", "severity", "tags", "data", *marked)})
         return True
 
     def _say_unreadable(self, container_id: int, why: str) -> None:
