@@ -200,6 +200,20 @@ def organization_resource(source: str) -> str:
     return f"//cloudresourcemanager.googleapis.com/{source.split('/sources/', 1)[0]}"
 
 
+def event_time(timestamp: str) -> str:
+    """A WIA timestamp as Finding.event_time (a protobuf Timestamp: UTC, 0001-01-01 to 9999-12-31), to the millisecond.
+    One whose UTC instant is past 9999 (the year 9999 at a negative offset) is ahead of every clock: sent as now, as
+    `_upsert` sends any future time. One before 0001-01-01 UTC is a ValueError naming it (the event is dead-lettered)."""
+    moment = parse_iso(timestamp)
+    try:
+        return to_iso(moment)
+    except OverflowError:       # converting to UTC left datetime's range (Python's bare "date value out of range")
+        if moment.year == 9999:
+            return now_iso()
+        raise ValueError(f"timestamp {timestamp[:60]!r} is before 0001-01-01T00:00:00Z in UTC, the first instant "
+                         "SCC's event_time holds") from None
+
+
 def to_finding(event: dict[str, Any], *, default_resource: str | None = None) -> dict[str, Any]:
     """The v2 Finding (as a dict the client accepts) for a WIA event; `name`/`parent` are set by the sink, and
     `resource_name` (which SCC requires, 1 to 255 characters) by it when neither the event nor
@@ -224,7 +238,7 @@ def to_finding(event: dict[str, Any], *, default_resource: str | None = None) ->
     finding: dict[str, Any] = {
         "state": "INACTIVE" if (view.status(event) or "") in INACTIVE_STATUSES else "ACTIVE",
         "category": _category(event),
-        "event_time": to_iso(parse_iso(event["timestamp"])),
+        "event_time": event_time(event["timestamp"]),
         "severity": SEVERITY_BY_BAND[band(event.get("severity"))],
         "finding_class": CLASS_BY_TYPE.get(event.get("type", ""), "OBSERVATION"),
         "description": view.description(event),
