@@ -8,8 +8,8 @@ from typing import Any
 
 from .common import counted, fail, missing_inputs, repeated_inputs
 from .forward import DEFAULT_DESTINATION
-from .report import (RejectLog, add_progress_option, event_stream, sources_problem, start_progress, summary_line,
-                     window)
+from .report import (RejectLog, Versions, add_progress_option, event_stream, read_counts, sources_problem,
+                     start_progress, summary_line, window)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -62,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     progress, where = start_progress(args)
     problems = RejectLog(progress)
+    versions = Versions()
     try:
-        for event in event_stream(args, problems, in_window, where):
+        for event in event_stream(args, problems, in_window, where, versions, progress):
             if in_window.add(event):            # the same window rules as the dashboard
                 tracker.add(event)
-            progress.update(in_window.seen, problems.count)
-        progress.update(in_window.seen, problems.count, force=True)
+            progress.update(max(in_window.seen, versions.read), problems.count)
+        progress.update(max(in_window.seen, versions.read), problems.count, force=True)
     except FileNotFoundError as exc:
         return fail(str(exc))
     except OSError as exc:
@@ -75,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     report = tracker.report()
-    inputs = {"events_read": in_window.seen, "in_window": tracker.events, "outside_window": in_window.outside_window,
-              "without_timestamp": in_window.without_timestamp, "rejected": problems.count}
+    inputs = read_counts({"events_read": in_window.seen, "in_window": tracker.events,
+                          "outside_window": in_window.outside_window, "without_timestamp": in_window.without_timestamp},
+                         versions, problems)
     if args.format == "json":
         sys.stdout.write(dumps({"inputs": inputs, **report}, indent=2) + "\n")
     else:

@@ -7,9 +7,10 @@ import re
 import sqlite3
 import stat
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from .. import jsonio
@@ -287,6 +288,64 @@ def _file_events(paths: list[str], problems: RejectLog, lenient: bool = False,
             where.current = None
 
 
+#: Events put into the temporary store per transaction while input files are read.
+VERSIONS_BATCH = 1000
+
+
+class Versions:
+    """How many events the input files held (`read`) and how many of them were set aside as an older version
+    or a repeat of another event with the same id (`duplicates`)."""
+
+    def __init__(self) -> None:
+        self.read = 0
+        self.duplicates = 0
+
+
+def newest_versions(events: Iterator[dict[str, Any]], problems: RejectLog, counts: Versions,
+                    on_read: Callable[[int], None] = lambda n: None) -> Iterator[dict[str, Any]]:
+    """Each event once, as its newest version, by the store's own rule (connectors/sqlite.py: a later
+    timestamp, or the same instant with a later incident data.updated_at; a repeat changes nothing): the
+    events go through a temporary store, so an export holding an incident as opened and as closed, or two
+    exports that overlap, count as the store counts them. The store lies in a private temporary folder
+    (TMPDIR), about as large as the events, and is removed at the end; memory stays bounded. Oldest first."""
+    import sqlite3
+
+    from wia_security.connectors.sqlite import EventStore
+    with tempfile.TemporaryDirectory(prefix="wia-report-") as folder:
+        store = EventStore(os.path.join(folder, "versions.db"))
+        try:
+            batch: list[dict[str, Any]] = []
+            set_aside = 0
+            try:
+                for event in events:
+                    batch.append(event)
+                    counts.read += 1
+                    if len(batch) >= VERSIONS_BATCH:
+                        set_aside += _put(store, batch, problems)
+                        batch = []
+                    on_read(counts.read)
+                set_aside += _put(store, batch, problems)
+                counts.duplicates = counts.read - set_aside - store.count()
+                for stored in store.query(limit=None, newest_first=False):
+                    yield stored.event
+            except sqlite3.Error as exc:        # a full disk under TMPDIR
+                raise ConfigError(f"cannot keep the events' versions in a temporary store: {exc} (it needs about "
+                                  "as much room as the events; set TMPDIR to a folder with more)", source=folder) from None
+        finally:
+            store.close()
+
+
+def _put(store: Any, batch: list[dict[str, Any]], problems: RejectLog) -> int:
+    """Store a batch in the temporary store; each event it cannot hold is described -> how many."""
+    if not batch:
+        return 0
+    _, _, rejected = store.insert(batch)
+    for item in rejected:
+        event_id = item.event.get("id") if isinstance(item.event, dict) else None
+        problems.append(f"event {str(event_id)[:64]!r}: {item.reason} [store]")
+    return len(rejected)
+
+
 def sources_problem(args: argparse.Namespace) -> str | None:
     """Event files and --db together: the files would be read and the store left out without a word."""
     if args.paths and args.db is not None:
@@ -295,12 +354,15 @@ def sources_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-def event_stream(args: argparse.Namespace, problems: RejectLog, in_window: Any,
-                 where: FilePosition | None = None) -> Iterator[dict[str, Any]]:
-    """Events from the input files (validated; rejects described in `problems`) or from the store, read
-    for the window of `in_window` (the DashboardAggregator of `window(args)`: relative bounds resolved once)."""
+def event_stream(args: argparse.Namespace, problems: RejectLog, in_window: Any, where: FilePosition | None = None,
+                 versions: Versions | None = None, progress: Progress | None = None) -> Iterator[dict[str, Any]]:
+    """Events from the input files (validated, rejects described in `problems`; each id once, as its newest
+    version, counted in `versions`) or from the store (which holds one version per id), read for the window of
+    `in_window` (the DashboardAggregator of `window(args)`: relative bounds resolved once)."""
     if args.paths:
-        return _file_events(args.paths, problems, getattr(args, "lenient", False), where)
+        events = _file_events(args.paths, problems, getattr(args, "lenient", False), where)
+        on_read = (lambda n: progress.update(n, problems.count)) if progress is not None else (lambda n: None)
+        return newest_versions(events, problems, versions or Versions(), on_read)
     return _store_events(args.db or DEFAULT_DESTINATION, in_window.since_ms, in_window.until_ms, problems)
 
 
@@ -367,12 +429,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     progress, where = start_progress(args)
     problems = RejectLog(progress)
+    versions = Versions()
     try:
-        for event in event_stream(args, problems, aggregator, where):
+        for event in event_stream(args, problems, aggregator, where, versions, progress):
             if aggregator.add(event) and tracker is not None:
                 tracker.add(event)
-            progress.update(aggregator.seen, problems.count)
-        progress.update(aggregator.seen, problems.count, force=True)
+            progress.update(max(aggregator.seen, versions.read), problems.count)
+        progress.update(max(aggregator.seen, versions.read), problems.count, force=True)
     except FileNotFoundError as exc:
         return fail(str(exc))
     except OSError as exc:
@@ -382,7 +445,7 @@ def run(args: argparse.Namespace) -> int:
     report = aggregator.report()
     report["title"] = args.title
     report["tool_version"] = __version__       # as the page embeds it: the twin on stdout carries it too
-    report["inputs"]["rejected"] = problems.count
+    report["inputs"] = read_counts(report["inputs"], versions, problems)
     if tracker is not None:
         report["compliance"] = tracker.report()
     try:
@@ -424,6 +487,13 @@ def input_at(target: str, args: argparse.Namespace) -> str | None:
     return None
 
 
+def read_counts(inputs: dict[str, int], versions: Versions, problems: RejectLog) -> dict[str, int]:
+    """The aggregator's input counts with the events set aside as older versions or repeats (files only:
+    the store holds one version per id) and the rejected ones."""
+    return {**inputs, "events_read": inputs["events_read"] + versions.duplicates, "duplicates": versions.duplicates,
+            "rejected": problems.count}
+
+
 def summary_line(inputs: dict[str, int]) -> str:
     """"1,000 events read: 990 in window, 10 outside it; 2 rejected (listed above)" (zero counts left out)."""
     parts = [f"{inputs['in_window']:,} in window"]
@@ -431,5 +501,7 @@ def summary_line(inputs: dict[str, int]) -> str:
         parts.append(f"{inputs['outside_window']:,} outside it")
     if inputs.get("without_timestamp"):
         parts.append(f"{inputs['without_timestamp']:,} without a usable timestamp")
+    if inputs.get("duplicates"):
+        parts.append(f"{inputs['duplicates']:,} older versions or repeats of another event (same id)")
     line = f"{counted(inputs['events_read'], 'event')} read: " + ", ".join(parts)
     return line + (f"; {inputs['rejected']:,} rejected (listed above)" if inputs.get("rejected") else "")

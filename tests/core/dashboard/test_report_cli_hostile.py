@@ -92,7 +92,8 @@ def test_empty_input_gives_an_empty_report_and_exit_0(tmp_path, capsys):
     empty.write_text("")
     assert main(["report", str(empty), "-o", str(tmp_path / "r.html")]) == 0
     twin = json.loads((tmp_path / "r.json").read_text())
-    assert twin["inputs"] == {"events_read": 0, "in_window": 0, "outside_window": 0, "without_timestamp": 0, "rejected": 0}
+    assert twin["inputs"] == {"events_read": 0, "in_window": 0, "outside_window": 0, "without_timestamp": 0, "duplicates": 0,
+                            "rejected": 0}
     assert "0 events read: 0 in window" in capsys.readouterr().err
     assert main(["compliance", str(empty), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["events"] == 0
@@ -138,7 +139,7 @@ def test_outside_window_and_rejected_are_in_the_summary(tmp_path, capsys):
     assert main(["compliance", str(src), "--since", "2026-01-01T00:00:00Z", "--format", "json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["inputs"] == {"events_read": 3, "in_window": 2, "outside_window": 1,
-                                         "without_timestamp": 0, "rejected": 0}
+                                         "without_timestamp": 0, "duplicates": 0, "rejected": 0}
     assert "3 events read: 2 in window, 1 outside it" in err
     assert os.path.exists(src)
 

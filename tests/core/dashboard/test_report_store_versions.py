@@ -61,7 +61,7 @@ def test_the_dashboard_counts_each_event_once_as_its_newest_version(store, tmp_p
     twin = json.loads(out.with_suffix(".json").read_text("utf-8"))
     assert _embedded(out.read_text("utf-8")) == twin
     assert twin["inputs"] == {"events_read": 2, "in_window": 2, "outside_window": 0, "without_timestamp": 0,
-                              "rejected": 0}
+                              "duplicates": 0, "rejected": 0}
     assert twin["totals"]["by_type"] == {"alert": 1, "incident": 1}
     assert twin["totals"]["by_status"] == {"alert": {"resolved": 1}, "incident": {"closed": 1}}
     assert twin["totals"]["by_band"]["emergency"] == 1 and twin["totals"]["by_band"]["critical"] == 1
