@@ -126,9 +126,13 @@ def column_datetime(value: Any, name: str = "timestamp") -> str:
         raise ValueError(f"{name} {str(value)[:60]!r} is not an RFC 3339 date-time")
     date, clock, fraction, offset = m.groups()
     try:
+        moment = parse_iso(f"{date}T{clock}{offset}")
+    except ValueError:          # a month 13, a 25th hour: the shape without the calendar
+        raise ValueError(f"{name} {value[:60]!r} is not an RFC 3339 date-time") from None
+    try:
         # the offset is whole minutes, so only the seconds part moves; the fraction is kept digit for digit
-        utc = parse_iso(f"{date}T{clock}{offset}").astimezone(timezone.utc)
-    except (ValueError, OverflowError):
+        utc = moment.astimezone(timezone.utc)
+    except OverflowError:
         raise ValueError(f"{name} {value[:60]!r} is not an instant Log Analytics holds (UTC years 0001-9999)") from None
     digits = f".{fraction[:DATETIME_FRACTION_DIGITS]}" if fraction else ""
     return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}{digits}Z"

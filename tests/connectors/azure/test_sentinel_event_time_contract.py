@@ -87,7 +87,15 @@ def test_contract_an_event_whose_time_is_no_rfc3339_time_is_dead_lettered_with_t
     for failure in report.failed:
         assert "timestamp" in failure.reason and failure.event["timestamp"][:20] in failure.reason
         assert not failure.retryable
+    reasons = {f.event["timestamp"]: f.reason for f in report.failed}
+    assert reasons["0001-01-01T00:00:00+01:00"].endswith("is not an instant Log Analytics holds (UTC years 0001-9999)")
+    assert reasons["yesterday"].endswith("is not an RFC 3339 date-time")
     assert [row["EventId"] for row in sentinel.state.all_rows()] == [good["id"]]
+
+
+def test_a_time_of_rfc3339_shape_off_the_calendar_is_named_as_no_date_time():
+    with pytest.raises(ValueError, match=r"'2025-13-14T25:30:00Z' is not an RFC 3339 date-time"):
+        column_datetime("2025-13-14T25:30:00Z")
 
 
 def test_contract_incident_activity_times_of_every_spelling_land_as_their_instants(sentinel, samples):
