@@ -402,6 +402,34 @@ def misp_value_problem(misp_type: str, value: str) -> str | None:
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 
 
+def misp_stored_value(misp_type: str, value: str) -> str:
+    """`value` as MISP stores it (AttributeValidationTool::modifyBeforeValidation, for the types pushed): hashes and
+    e-mail addresses lower case, a domain lower case without end dots (in punycode when only that reads), an IPv6
+    address compressed, a /32 or /128 range as its address. Sent so, two spellings of one value are one attribute:
+    MISP drops the second ("A similar attribute already exists for this event")."""
+    import ipaddress
+    if misp_type in MISP_HASH_LENGTH or misp_type == "email-src":
+        return value.lower()
+    if misp_type == "domain":
+        name = value.lower().strip(".")
+        if not _MISP_DOMAIN.fullmatch(name):
+            try:
+                name = name.encode("idna").decode("ascii")
+            except UnicodeError:
+                pass
+        return name
+    if misp_type == "ip-dst":
+        address, slash, prefix = value.partition("/")
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return value                        # refused by misp_value_problem
+        if "%" in address or not slash:
+            return str(ip) if ip.version == 6 and "%" not in address else value
+        return str(ip) if prefix == str(ip.max_prefixlen) else f"{ip if ip.version == 6 else address}/{prefix}"
+    return value
+
+
 def _misp_ip(value: str) -> bool:
     """An address PHP's FILTER_VALIDATE_IP takes (no zone, no leading zeros), or one with a /prefix in range."""
     import ipaddress
@@ -425,6 +453,7 @@ def _attribute(event_id: str, wia_type: str, value: str, comment: str | None = N
     if wia_type not in WIA_TO_MISP_TYPE:
         return f"type {wia_type!r} has no MISP attribute type"
     misp_type, category = WIA_TO_MISP_TYPE[wia_type]
+    value = misp_stored_value(misp_type, value)
     if problem := misp_value_problem(misp_type, value):
         return f"{misp_type}: {problem}"
     attr: dict[str, Any] = {"uuid": str(uuid.uuid5(uuid.UUID(event_id), f"{misp_type}|{value}")), "type": misp_type,

@@ -19,8 +19,9 @@ What it follows:
     distribution 0-5, uuid, duplicate event uuid; failures are 403 `{"saved": false, "name": "Could not add
     Event", "message": "Could not add Event", "url": "/events/add", "errors": {...}}`. Then each attribute is
     saved on its own, as MISP's Event::_add does: one whose type, category (a subset of describeTypes) or value
-    (AttributeValidationTool::validate after modifyBeforeValidation, for the types below) fails, or whose uuid is
-    taken, is dropped with a log entry only ("Attribute dropped due to validation for Event N failed"; kept in
+    (AttributeValidationTool::validate after modifyBeforeValidation, for the types below) fails, whose uuid is
+    taken, or whose type, category and value (as modified) the event already has (valueIsUnique), is dropped with a
+    log entry only ("Attribute dropped due to validation for Event N failed"; kept in
     `dropped` here); success returns the stored `{"Event": {...}}` with ids and the attributes saved.
 Fault injection: `faults` (see intel_http.Fault).
 """
@@ -67,6 +68,34 @@ def _php_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _modified(kind: str, value: Any) -> Any:
+    """AttributeValidationTool::modifyBeforeValidation for the types this server knows (what MISP stores)."""
+    if not isinstance(value, str):
+        return value
+    if kind in _HASH_LENGTH or kind == "email-src":
+        return value.lower()
+    if kind in ("domain", "hostname"):
+        value = value.lower().strip(".")
+        if kind == "domain" and not re.fullmatch(r"[a-z0-9.\-_]+\.[a-z0-9\-]{2,}", value):
+            try:
+                value = value.encode("idna").decode("ascii")      # idn_to_ascii
+            except UnicodeError:
+                pass
+        return value
+    if kind in ("ip-src", "ip-dst"):
+        import ipaddress
+        address, _, prefix = value.partition("/")
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return value
+        if prefix and prefix == ("32" if ip.version == 4 else "128"):
+            return str(ip) if ":" in address else address
+        text = str(ip) if ":" in address and "%" not in address else address
+        return f"{text}/{prefix}" if prefix else text
+    return value
 
 
 def _value_problem(kind: str, value: Any) -> str | None:
@@ -271,16 +300,22 @@ class MispServer(ContractServer):
         if errors:
             return _forbidden(req.path, {"Event": errors})
         saved, taken = [], {a.get("uuid") for e in self.events for a in e.get("Attribute", [])}
+        values: set[tuple[Any, Any, Any]] = set()            # valueIsUnique: (type, category, value) in this event
         for attr in ev.get("Attribute") or []:
             allowed = TYPE_CATEGORIES.get(attr.get("type")) if isinstance(attr, dict) else None
+            if allowed is not None:
+                attr = {**attr, "value": _modified(attr["type"], attr.get("value"))}
+            same = (attr.get("type"), attr.get("category"), attr.get("value")) if allowed is not None else None
             problem = ("Invalid type." if allowed is None else
                        "Invalid category." if attr.get("category") not in allowed else
                        "An attribute with this uuid already exists." if attr.get("uuid") in taken else
-                       _value_problem(attr["type"], attr.get("value")))
+                       _value_problem(attr["type"], attr.get("value")) or
+                       ("A similar attribute already exists for this event." if same in values else None))
             if problem:      # MISP: "Attribute dropped due to validation for Event N failed" in its log, nothing else
                 self.dropped.append({"attribute": attr, "why": problem})
                 continue
             taken.add(attr.get("uuid"))
+            values.add(same)
             saved.append(attr)
         stored = self.add_event({k: v for k, v in ev.items() if k not in ("id",)}
                                 | {"published": bool(ev.get("published")), "Attribute": saved})

@@ -108,3 +108,18 @@ def test_contract_an_event_with_nothing_storable_names_why(misp):
     report = _push(misp, [_intel(("file_hash_md5", SHA256))])
     assert len(report.failed) == 1 and misp.events == []
     assert "no indicator MISP can store: /data/indicators/0 (file_hash_md5 " in report.failed[0].reason
+
+
+def test_contract_two_spellings_of_one_value_are_one_attribute(misp):
+    """MISP stores hashes, e-mail addresses and domains in lower case (a domain without its end dot), IPv6 compressed
+    and a /32 as its address, and drops a second attribute of one value ("A similar attribute already exists for
+    this event"): sent as two, the event would fail for a value MISP holds."""
+    event = _intel(("file_hash_md5", "44D88612FEA8A8F36DE82E1278ABB02F"), ("file_hash_md5", "44d88612fea8a8f36de82e1278abb02f"),
+                   ("domain", "Evil.Example.NET."), ("domain", "evil.example.net"), ("email", "Ops@Example.org"),
+                   ("email", "ops@example.org"), ("ip", "2001:DB8:0:0::5"), ("ip", "2001:db8::5"),
+                   ("ip", "203.0.113.9/32"), ("ip", "203.0.113.9"))
+    report = _push(misp, [event])
+    assert (report.delivered, report.failed) == (1, []), report.failed
+    assert misp.dropped == []
+    assert sorted(a["value"] for a in misp.events[0]["Attribute"]) == [
+        "2001:db8::5", "203.0.113.9", "44d88612fea8a8f36de82e1278abb02f", "evil.example.net", "ops@example.org"]
