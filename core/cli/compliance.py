@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--framework", dest="frameworks", action="append", default=[], metavar="ID",
                    help="nist-csf-2.0, nist-sp800-53r5, cis-v8 or iso27001-2022 (repeatable; default all)")
     p.add_argument("--lenient", action="store_true", help="files: treat null optional fields as absent")
-    p.add_argument("--controls", action="store_true", help="text format: list the evidenced and the relevant controls too")
+    p.add_argument("--controls", action="store_true", help="text format: list the evidenced controls, the in-scope ones with no evidence and the relevant ones too")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default): a table on standard output; json: the whole report, controls and evidence included")
     add_progress_option(p)
@@ -91,11 +91,13 @@ def run(args: argparse.Namespace) -> int:
                   f"{fw['controls_relevant']:>9}")
             if args.controls:
                 for c in fw["controls"]:
-                    print(f"    {c['id']:<10} {c['status']:<9} {c['evidence_count']:>6} events  "
+                    print(f"    {c['id']:<10} {c['status']:<11} {c['evidence_count']:>6} events  "
                           f"{(c['title'] or '')[:60]}  e.g. {', '.join(map(_shown, c['evidence'][:2]))}")
+                for c in fw["no_evidence"]:
+                    print(f"    {c['id']:<10} {'no evidence':<11} {0:>6} events  {(c['title'] or '')[:60]}")
                 for c in fw["relevant"]:
                     seen = ", ".join(map(_shown, c["techniques"][:3])) + (" ..." if len(c["techniques"]) > 3 else "")
-                    print(f"    {c['id']:<10} {'relevant':<9} {c['event_count']:>6} events  "
+                    print(f"    {c['id']:<10} {'relevant':<11} {c['event_count']:>6} events  "
                           f"{(c['title'] or '')[:60]}  techniques {seen or 'by tactic'}  "
                           f"e.g. {', '.join(map(_shown, c['events'][:2]))}")
         print("coverage and score count only controls an event-type rule evidenced; relevant = further controls "

@@ -163,6 +163,7 @@ class ComplianceTracker:
         evidenced = [cid for cid in evidence if cid in scope]
         attention = [cid for cid in evidenced if evidence[cid].open_findings]
         denominator = len(scope) or 1
+        gaps = _in_framework_order(scope - set(evidenced), fw.controls)
         controls = []
         for cid in sorted(evidenced, key=lambda c: (-evidence[c].evidence_count, c)):
             e = evidence[cid]
@@ -177,7 +178,10 @@ class ComplianceTracker:
             "coverage_percent": round(100 * len(evidenced) / denominator, 1),
             "score_percent": round(100 * (len(evidenced) - len(attention)) / denominator, 1),
             "controls": controls,
-            "gaps": _in_framework_order(scope - set(evidenced), fw.controls),
+            "gaps": gaps,
+            # The gaps again with their titles, for the page and --controls: a control event data could evidence
+            # and nothing did is shown as such, not left out of the list (the percentages alone do not name it).
+            "no_evidence": [{"id": cid, "title": fw.controls.get(cid), "status": "no evidence"} for cid in gaps],
             **self._relevant_report(fid, set(evidenced)),
         }
 

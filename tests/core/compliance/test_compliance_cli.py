@@ -30,6 +30,8 @@ def test_text_output_and_window(tmp_path, capsys):
     in_window = [e for e in events if e["timestamp"] >= "2026-03-07"]
     assert text.splitlines()[0] == f"{len(in_window):,} events"
     assert "ISO/IEC 27001:2022" in text and "A.8.15" in text
+    # an in-scope control no event evidenced is listed as such, not left out
+    assert "    RS.AN-07   no evidence      0 events  Incident data and metadata are collected, and their integrit" in text
     assert main(["compliance", str(src), "--framework", "pci"]) == 2
 
 

@@ -197,3 +197,16 @@ def test_gaps_are_listed_in_the_catalogue_order():
     for fw in report["frameworks"]:
         order = list(framework(fw["id"]).controls)
         assert fw["gaps"] == sorted(fw["gaps"], key=order.index), fw["id"]
+
+
+def test_controls_with_no_evidence_are_listed_as_such_with_their_titles():
+    """`gaps` gave the ids only, and neither the page nor `--controls` listed them: an auditor read '28 of 29'
+    without seeing which control had no evidence. `no_evidence` names each with its title, in catalogue order."""
+    report = ComplianceTracker().add_all(dataset.week()).report()
+    for fw in report["frameworks"]:
+        titles = framework(fw["id"]).controls
+        assert fw["no_evidence"] == [{"id": cid, "title": titles[cid], "status": "no evidence"} for cid in fw["gaps"]]
+        assert all(titles[cid] for cid in fw["gaps"])
+    assert [c["id"] for c in _fw(report, "nist-csf-2.0")["no_evidence"]] == ["RS.AN-07"]
+    empty = ComplianceTracker(["cis-v8"]).report()
+    assert [c["id"] for c in _fw(empty, "cis-v8")["no_evidence"]] == _fw(empty, "cis-v8")["gaps"] != []

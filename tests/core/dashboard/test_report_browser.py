@@ -29,10 +29,12 @@ COLLECT = """(() => {
   for (const tr of document.querySelectorAll('tr[data-control]')) controls[tr.dataset.control] = Number(tr.dataset.evidence);
   const relevant = {};
   for (const tr of document.querySelectorAll('tr[data-relevant-control]')) relevant[tr.dataset.relevantControl] = Number(tr.dataset.events);
+  const gaps = [...document.querySelectorAll('tr[data-gap-control]')].map(tr => [tr.dataset.gapControl,
+    [...tr.querySelectorAll('td')].map(td => td.textContent)]);
   const scopes = {};
   for (const el of document.querySelectorAll('[data-scope]')) scopes[el.dataset.scope] = el.textContent;
   const svgs = [...document.querySelectorAll('svg[data-chart-root]')].map(s => [s.dataset.chartRoot, s.getBoundingClientRect().width]);
-  return {rendered: document.body.dataset.rendered, bars, bands, kpis, controls, relevant, svgs, scopes,
+  return {rendered: document.body.dataset.rendered, bars, bands, kpis, controls, relevant, svgs, scopes, gaps,
           sources: [...document.querySelectorAll('[data-chart-root=by_source] text')].map(t => t.textContent)};
 })()"""
 
@@ -95,6 +97,12 @@ def test_dashboard_renders_and_matches_its_json_twin(browser, tmp_path):
     # the relevant controls are drawn apart from the evidenced ones, with the twin's event counts
     assert seen["relevant"] == {f"{f['id']}:{c['id']}": c["event_count"] for f in frameworks for c in f["relevant"][:8]}
     assert seen["relevant"] and not {k for k in seen["relevant"]} & set(seen["controls"])
+    # every in-scope control without evidence is listed as such, with its title (the bars and the scope line
+    # only said "28 of the 29"; which one had none was in the JSON twin's gaps alone)
+    assert seen["gaps"] == [[f"{f['id']}:{cid}", [f["name"], cid, f["no_evidence"][i]["title"], "no evidence"]]
+                            for f in frameworks for i, cid in enumerate(f["gaps"])]
+    assert ["nist-csf-2.0:RS.AN-07", ["NIST CSF 2.0", "RS.AN-07", "Incident data and metadata are collected, and their "
+            "integrity and provenance are preserved", "no evidence"]] in seen["gaps"]
 
 
 def test_hostile_event_text_is_shown_as_text_not_markup(browser, tmp_path):
