@@ -365,6 +365,7 @@ def threat_level(severity: Any) -> int:
 MISP_HASH_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64}
 _MISP_DOMAIN = re.compile(r"[A-Z0-9.\-_]+\.[A-Z0-9\-]{2,}", re.IGNORECASE)
 _MISP_EMAIL = re.compile(r"^.[^\s]*@.*\..*$")          # MISP's own pattern (partial addresses allowed)
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 
 
 def misp_value_problem(misp_type: str, value: str) -> str | None:
@@ -380,14 +381,8 @@ def misp_value_problem(misp_type: str, value: str) -> str | None:
     if misp_type == "ip-dst":
         return None if _misp_ip(value) else "not an IP address or CIDR range MISP reads"
     if misp_type == "domain":
-        name = value.lower().strip(".")
-        if not _MISP_DOMAIN.fullmatch(name):
-            try:
-                name = name.encode("idna").decode("ascii")      # MISP tries the punycode form too
-            except UnicodeError:
-                pass
-        return None if _MISP_DOMAIN.fullmatch(name) else "not a domain name MISP reads (labels, then a dot and a " \
-                                                          "top-level name of 2 or more letters, digits or dashes)"
+        return None if _MISP_DOMAIN.fullmatch(misp_stored_value("domain", value)) else \
+            "not a domain name MISP reads (labels, then a dot and a top-level name of 2 or more letters, digits or dashes)"
     if misp_type == "email-src":
         return None if _MISP_EMAIL.match(value.lower()) else "not an e-mail address (name@domain.tld)"
     if misp_type == "link":
@@ -398,8 +393,6 @@ def misp_value_problem(misp_type: str, value: str) -> str | None:
         return "MISP takes no line break in this type"
     return None
 
-
-_HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 
 
 def misp_stored_value(misp_type: str, value: str) -> str:
@@ -424,9 +417,10 @@ def misp_stored_value(misp_type: str, value: str) -> str:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return value                        # refused by misp_value_problem
-        if "%" in address or not slash:
-            return str(ip) if ip.version == 6 and "%" not in address else value
-        return str(ip) if prefix == str(ip.max_prefixlen) else f"{ip if ip.version == 6 else address}/{prefix}"
+        if "%" in address:
+            return value                        # a zone: refused by misp_value_problem
+        text = str(ip) if ip.version == 6 else address
+        return text if not slash or prefix == str(ip.max_prefixlen) else f"{text}/{prefix}"
     return value
 
 
