@@ -7,7 +7,9 @@ HTTP Event Collector"): `POST /services/collector/event` (and `/services/collect
 Each HEC object's `event` must be a WIA event (an object, or a string holding one). As Splunk
 does with a bad event in a batch, the reply is 400 code 6 with `invalid-event-number` (the first invalid
 one); unlike Splunk, the valid events after it are taken too (forwarders that treat a 400 as final would lose
-them; one that re-sends them sends events already stored, which are not stored or handed on twice). With a channel (`X-Splunk-Request-Channel` or `?channel=`) a reply carries an
+them; one that re-sends them sends events already stored, which are not stored or handed on twice), and so are the
+objects after one HEC's own rules refuse, even one that does not parse (hec_pieces finds where the next begins).
+With a channel (`X-Splunk-Request-Channel` or `?channel=`) a reply carries an
 `ackId`; since the gateway answers only after storing, every issued ackId is already true at
 `POST /services/collector/ack`.
 
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import collections
 import io
+import json
+import re
 import threading
-from typing import Any
+from typing import Any, Iterator
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -178,21 +182,21 @@ async def _collect(request: Request, gw: Any, reservation: BodyReservation) -> R
         return reply(5)
     where = f"hec:{request.client.host if request.client else '?'}"
 
-    hec_refused = 0           # a HEC object refused by HEC's own rules (not in the results)
+    hec_refused = 0           # HEC objects refused by HEC's own rules (not in the results)
 
     def validate() -> tuple[Verdicts, tuple[int, int] | None]:
         nonlocal hec_refused
         items, refused, failure = unwrap(body, where, gw.settings.max_request_events)
         verdicts = validate_items(items, gw.validator, "array")     # dead letter: `hec:<client>[event number]`
-        if refused is not None:
-            verdicts.rejected.append(refused)     # the HEC object itself was refused: dead-letter it too
-            hec_refused = 1
-        invalid = next((r["index"] for r in verdicts.results if r["status"] == "rejected"), None)
-        if invalid is not None:
-            # Answered as Splunk does (400 code 6 naming the first bad event), but the valid events after it are
-            # taken too: Fluent Bit, the OTel exporter and kafka-connect take a 400 as final and never send them
-            # again; a forwarder that does re-sends events the store then holds (not stored or handed on twice).
-            return verdicts, (6, invalid)         # earlier than any failure unwrap() found
+        verdicts.rejected.extend(refused)         # the HEC objects themselves were refused: dead-letter them too
+        hec_refused = len(refused)
+        # Answered as Splunk does (400, the code and number of the first bad event), but the valid events after it
+        # are taken too: Fluent Bit, the OTel exporter and kafka-connect take a 400 as final and never send them
+        # again; a forwarder that does re-send events the store then holds (not stored or handed on twice).
+        # A result's index is its place among the items; its HEC event number is the item's `line`.
+        invalid = next((items[r["index"]].line for r in verdicts.results if r["status"] == "rejected"), None)
+        if invalid is not None and (failure is None or invalid < failure[1]):
+            return verdicts, (6, invalid)
         return verdicts, failure
     try:
         verdicts, failure = await run_in_threadpool(validate)
@@ -276,16 +280,145 @@ async def _collect_raw(request: Request, gw: Any, reservation: BodyReservation) 
     return reply(0, ackId=gw.hec_acks.issue(_channel(request) or ""))
 
 
-def unwrap(body: bytes, where: str, limit: int | None = None) -> tuple[list[Item], Rejected | None,
-                                                                     tuple[int, int] | None]:
-    """HEC objects -> Items holding their `event` values, up to the first object HEC itself refuses.
+_DECODER = json.JSONDecoder()
+_BLANKS = " \t\r\n"
+#: Where a HEC object may begin: `{` and one of HEC's keys (forwarders put `time`, `host`, `source` ... or `event`
+#: first). Only these places are tried after a piece that does not parse.
+_HEC_START = re.compile(r'\{[ \t\r\n]*"(?:event|time|host|source|sourcetype|index|fields)"[ \t\r\n]*:')
+#: Places tried (in the whole body) before the rest of it is one piece: each costs ~15 us, and a body of nothing but
+#: `{"event":1` has a million. Real broken objects hold a few (an inner object whose first key is `source`).
+MAX_RESYNC_TRIES = 100_000
+#: Characters of the body read at first by a try at one of those places (doubled while the value goes on).
+_FIRST_WINDOW = 256
 
-    Returns the items, that refused object as a Rejected (for the dead letter) and its (HEC code, number).
+
+class _TooDeep(Exception):
+    """Nested deeper than Python's parser goes."""
+
+
+def _decode_at(text: str, start: int, windowed: bool) -> tuple[bool, Any, int]:
+    """(True, value, end) for the JSON value at text[start:], (False, None, where it failed) when there is none;
+    raises _TooDeep.
+
+    `windowed`: reads a window of the text that doubles while the value goes on past it. A JSONDecodeError works out
+    its line and column from the start of the string it was given, so a failed try on the whole body cost the length
+    of all the text before it: quadratic in a body of many broken pieces (400 KB of `{"event":` took 15 s)."""
+    size = _FIRST_WINDOW if windowed else len(text)
+    while True:
+        window = text[start:start + size] if windowed else text
+        offset = start if windowed else 0
+        whole = start + size >= len(text)            # the window reaches the end of the body
+        try:
+            value, end = _DECODER.raw_decode(window, 0 if windowed else start)
+        except json.JSONDecodeError as exc:
+            # cut by the window (at its end, inside an escape near it, or a string it does not close): read more
+            if whole or not (exc.pos >= len(window) - 8 or exc.msg.startswith("Unterminated string")):
+                return False, None, offset + exc.pos
+        except RecursionError:
+            raise _TooDeep from None
+        else:
+            if whole or end < len(window):           # a number at the window's end may go on past it
+                return True, value, offset + end
+        size *= 2
+
+
+def hec_pieces(text: str) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, whole) for each value of a body of concatenated HEC objects, in order: `whole` when
+    text[start:end] is one JSON value, else a piece that does not parse, ending where the next HEC object begins.
+
+    HEC objects need no separator (`{..}{..}`), so one that is cut short (`{"event": {"a": 1}` then the next) would
+    swallow every object after it when values are told apart by bracket depth, and text between two objects
+    (`garbage {..}`) the object after it. After a value that does not parse, the piece ends at the first place at or
+    after the point where parsing failed that opens a HEC object (`{` and a HEC key, _HEC_START) and parses as an
+    object with an `event` key: a fragment of the broken one, such as its inner `{"a": 1}`, does not. Nothing
+    matching: the rest is the piece, as it is after nesting deeper than Python's parser goes or MAX_RESYNC_TRIES
+    places tried in the body. Each try is read from where the last one stopped, so the work stays linear in the
+    body's size."""
+    end_of_text = len(text)
+    pos = 0
+    # One object a line (NDJSON) is found by orjson, several times faster than the standard parser, while every line
+    # so far was one value; a line that is not (objects concatenated on one line, a broken one) turns it off: it
+    # would otherwise copy and read the rest of a long line again for each object on it.
+    line_fast = jsonio.fast_loads
+    windowed = False                                 # after the first failure: see _decode_at
+    tries = 0
+    while True:
+        while pos < end_of_text and text[pos] in _BLANKS:
+            pos += 1
+        if pos >= end_of_text:
+            return
+        if line_fast is not None:
+            line_end = text.find("\n", pos)
+            line_end = end_of_text if line_end < 0 else line_end
+            try:
+                line_fast(text[pos:line_end])
+                yield pos, line_end, True
+                pos = line_end
+                continue
+            except ValueError:
+                line_fast = None
+        try:
+            parsed, _, pos_end = _decode_at(text, pos, windowed)
+        except _TooDeep:
+            yield pos, end_of_text, False
+            return
+        if parsed:
+            yield pos, pos_end, True
+            pos = pos_end
+            continue
+        failed_at = max(pos_end, pos + 1)
+        windowed = True
+        start = pos
+        while True:
+            found = _HEC_START.search(text, failed_at) if tries < MAX_RESYNC_TRIES else None
+            if found is None:
+                yield start, end_of_text, False
+                return
+            tries += 1
+            candidate = found.start()
+            try:
+                parsed, value, value_end = _decode_at(text, candidate, windowed)
+            except _TooDeep:
+                yield start, end_of_text, False
+                return
+            if parsed and isinstance(value, dict) and "event" in value:
+                yield start, candidate, False
+                pos = candidate
+                break
+            # not a value, or a whole object but no HEC one (a piece of the broken one): go on after it
+            failed_at = max(value_end, candidate + 1)
+
+
+def _hec_items(body: bytes, where: str) -> Iterator[Item]:
+    """Items for the HEC objects of `body` (their value, or the error of a piece that does not parse), each with its
+    raw text. A body that is a JSON array is read as before (iter_items: its elements are the objects)."""
+    text = body.decode("utf-8", "surrogateescape")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if text.lstrip(_BLANKS)[:1] == "[":
+        yield from iter_items(io.BytesIO(body), where)
+        return
+    for start, end, _whole in hec_pieces(text):
+        raw = text[start:end].rstrip(_BLANKS).encode("utf-8", "surrogateescape")
+        try:   # parsed again by the project's parser: its verdicts (number limits, depth, UTF-8) are the ones kept
+            yield Item(where, 1, jsonio.loads(raw, source=where), raw=raw)
+        except ParseError as exc:
+            yield Item(where, 1, error=exc, raw=raw)
+
+
+def unwrap(body: bytes, where: str, limit: int | None = None) -> tuple[list[Item], list[Rejected],
+                                                                     tuple[int, int] | None]:
+    """HEC objects -> Items holding their `event` values; every object HEC itself refuses is set aside and the
+    objects after it are still read.
+
+    Returns the items, the refused objects as Rejected (for the dead letter) and the first one's (HEC code, number).
     An Item's `line` is its HEC event number (zero-based, as `invalid-event-number`), and a dead-letter record's
     `where` is `hec:<client>[number]`: forwarders send a batch on one line, where every line number is 1.
     Raises TooManyValues at object number `limit` (more than `limit` objects), before any is validated."""
     items: list[Item] = []
-    for index, item in enumerate(iter_items(io.BytesIO(body), where)):
+    refused: list[Rejected] = []
+    first: tuple[int, int] | None = None
+    for index, item in enumerate(_hec_items(body, where)):
         if limit is not None and index >= limit:
             raise TooManyValues(limit, "lines")
         code, why = 0, ""
@@ -298,9 +431,11 @@ def unwrap(body: bytes, where: str, limit: int | None = None) -> tuple[list[Item
         elif item.value["event"] is None or item.value["event"] == "" or item.value["event"] == {}:
             code, why = 13, "the HEC object's event field is blank"
         if code:
-            return items, Rejected(f"HEC code {code}: {why}", event=item.value, where=f"{where}[{index}]",
-                                   raw=item.raw, errors=[{"path": "", "code": f"hec_{code}", "message": why}]), \
-                (code, index)
+            refused.append(Rejected(f"HEC code {code}: {why}", event=item.value, where=f"{where}[{index}]",
+                                    raw=item.raw,
+                                    errors=[{"path": "", "code": f"hec_{code}", "message": why}]))
+            first = first or (code, index)
+            continue
         value = item.value["event"]
         if isinstance(value, str):
             try:
@@ -309,7 +444,7 @@ def unwrap(body: bytes, where: str, limit: int | None = None) -> tuple[list[Item
                 items.append(Item(item.source, index, error=exc, raw=value.encode("utf-8", "replace")))
                 continue
         items.append(Item(item.source, index, value))
-    return items, None, None
+    return items, refused, first
 
 
 async def ack(request: Request) -> Response:
