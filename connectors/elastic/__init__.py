@@ -449,14 +449,17 @@ _DAY_TURNS: dict[str, str] = {}     # -HH:MM offset -> the local time from which
 
 
 #: An RFC 3339 date-time as Elasticsearch's default `date` format (strict_date_optional_time) reads it: upper-case T
-#: and Z, at most nine fraction digits, nothing after the offset.
-_ES_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})")
+#: and Z, at most nine fraction digits, an offset within +-18:00 (Java's ZoneOffset; RFC 3339 allows up to +-23:59,
+#: elastic/elasticsearch#108672), nothing after the offset.
+_ES_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+                      r"(?:Z|[+-](?:(?:0[0-9]|1[0-7]):[0-5][0-9]|18:00))")
 
 
 def es_date(timestamp: Any) -> Any:
     """`timestamp` as given when Elasticsearch reads it, else the same instant in UTC with microseconds. The schema
     checks date-times as JSON Schema does (t/z in either case, a trailing line break, any number of fraction
-    digits); Elasticsearch refuses those spellings (mapper_parsing_exception), which dead-lettered valid events.
+    digits, offsets up to +-23:59); Elasticsearch refuses those spellings (mapper_parsing_exception), which
+    dead-lettered valid events.
     What parse_iso cannot read is left as it is (the server's refusal then names it)."""
     if not isinstance(timestamp, str) or _ES_DATE.fullmatch(timestamp):
         return timestamp

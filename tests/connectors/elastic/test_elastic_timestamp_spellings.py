@@ -3,7 +3,8 @@ osmem-server ("emulator" tests). The schema checks date-times as JSON Schema doe
 trailing line break, any number of fraction digits. Elasticsearch's `date` (strict_date_optional_time, as the
 template maps `@timestamp`) refuses those spellings with mapper_parsing_exception, and osmem does as it does: the
 sink copied the timestamp as given, so such valid events were dead-lettered instead of indexed. Now `@timestamp`
-is the same instant in UTC when Elasticsearch would not read it as written."""
+is the same instant in UTC when Elasticsearch would not read it as written. The same for an offset past +-18:00:
+RFC 3339 allows up to +-23:59, Java's ZoneOffset (and so Elasticsearch, elastic/elasticsearch#108672) refuses it."""
 from __future__ import annotations
 
 import copy
@@ -21,7 +22,13 @@ def test_emulator_every_schema_spelling_of_a_time_is_indexed_at_its_instant(kind
     stamps = {"2026-01-31t12:00:00.5z": datetime(2026, 1, 31, 12, 0, 0, 500000, timezone.utc),
               "2026-01-31T21:00:00+09:00\n": datetime(2026, 1, 31, 12, 0, 0, tzinfo=timezone.utc),
               "2026-01-31T12:00:00.1234567891Z": datetime(2026, 1, 31, 12, 0, 0, 123456, timezone.utc),
-              "2026-01-31T21:00:00.250+09:00": datetime(2026, 1, 31, 12, 0, 0, 250000, timezone.utc)}
+              "2026-01-31T21:00:00.250+09:00": datetime(2026, 1, 31, 12, 0, 0, 250000, timezone.utc),
+              # on the same UTC day: in a new index osmem's dynamic date detection takes the documents' own
+              # time string (WIA's timestamp, OCSF's time_dt) for a date and then refuses it; Elasticsearch detects
+              # only what strict_date_optional_time reads
+              "2026-01-31T23:00:00+18:00": datetime(2026, 1, 31, 5, 0, 0, tzinfo=timezone.utc),
+              "2026-01-31T23:00:00+18:30": datetime(2026, 1, 31, 4, 30, 0, tzinfo=timezone.utc),
+              "2026-01-31T00:00:00.75-23:59": datetime(2026, 1, 31, 23, 59, 0, 750000, timezone.utc)}
     events = []
     for stamp, event in zip(stamps, event_dicts(len(stamps), seed=1499, event_type="alert")):
         event = copy.deepcopy(event)
