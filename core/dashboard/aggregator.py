@@ -238,19 +238,29 @@ def first_action_time(event: dict[str, Any]) -> int | None:
     return min((t for t in times if t is not None), default=None)
 
 
+def attack_id(value: Any) -> str | None:
+    """An ATT&CK id as an event writes it, as the table spells it: blanks around it dropped, upper case; None
+    for anything else or nothing. The schemas' patterns end in `$`, which (as the reference validator reads
+    them) also takes one trailing newline: "T1110\n" is valid and is T1110, not a technique of its own."""
+    if not isinstance(value, str):
+        return None
+    return value.strip().upper() or None
+
+
 def event_techniques(event: dict[str, Any]) -> set[str]:
     """ATT&CK technique ids an event carries: mitre.sub_technique or mitre.technique, plus threat_intel ttps."""
     found: set[str] = set()
     mitre = event.get("mitre")
     if isinstance(mitre, dict):
-        tech = mitre.get("sub_technique") or mitre.get("technique")
-        if isinstance(tech, str) and tech:
-            found.add(tech.upper())
+        tech = attack_id(mitre.get("sub_technique")) or attack_id(mitre.get("technique"))
+        if tech:
+            found.add(tech)
     data = event.get("data")
     if event.get("type") == "threat_intel" and isinstance(data, dict):
         for ttp in _items(data.get("ttps")):
-            if isinstance(ttp, dict) and isinstance(ttp.get("technique"), str) and ttp["technique"]:
-                found.add(ttp["technique"].upper())
+            tech = attack_id(ttp.get("technique")) if isinstance(ttp, dict) else None
+            if tech:
+                found.add(tech)
     return found
 
 
@@ -258,13 +268,15 @@ def named_tactics(event: dict[str, Any]) -> set[str]:
     """ATT&CK tactic ids the event names itself: mitre.tactic and threat_intel data.ttps[].tactic."""
     found: set[str] = set()
     mitre = event.get("mitre")
-    if isinstance(mitre, dict) and isinstance(mitre.get("tactic"), str) and mitre["tactic"]:
-        found.add(mitre["tactic"].upper())
+    tactic = attack_id(mitre.get("tactic")) if isinstance(mitre, dict) else None
+    if tactic:
+        found.add(tactic)
     data = event.get("data")
     if event.get("type") == "threat_intel" and isinstance(data, dict):
         for ttp in _items(data.get("ttps")):
-            if isinstance(ttp, dict) and isinstance(ttp.get("tactic"), str) and ttp["tactic"]:
-                found.add(ttp["tactic"].upper())
+            tactic = attack_id(ttp.get("tactic")) if isinstance(ttp, dict) else None
+            if tactic:
+                found.add(tactic)
     return found
 
 

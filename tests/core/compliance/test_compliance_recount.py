@@ -94,26 +94,26 @@ def _rule_hits(event: dict) -> list[dict]:
 def _techniques(event: dict) -> set[str]:
     out = set()
     m = event.get("mitre")
-    if isinstance(m, dict):
-        t = m.get("sub_technique") or m.get("technique")
-        if isinstance(t, str) and t:
-            out.add(t.upper())
+    if isinstance(m, dict):                 # ids as ATT&CK spells them: blanks around dropped (a trailing "\n" is valid)
+        usable = [t.strip() for t in (m.get("sub_technique"), m.get("technique")) if isinstance(t, str) and t.strip()]
+        if usable:
+            out.add(usable[0].upper())
     ttps = _get(event, "data.ttps") if event.get("type") == "threat_intel" else None
     for ttp in ttps if isinstance(ttps, list) else []:
-        if isinstance(ttp, dict) and isinstance(ttp.get("technique"), str) and ttp["technique"]:
-            out.add(ttp["technique"].upper())
+        if isinstance(ttp, dict) and isinstance(ttp.get("technique"), str) and ttp["technique"].strip():
+            out.add(ttp["technique"].strip().upper())
     return out
 
 
 def _tactics(event: dict) -> set[str]:
     out = set()
     m = event.get("mitre")
-    if isinstance(m, dict) and isinstance(m.get("tactic"), str) and m["tactic"]:
-        out.add(m["tactic"].upper())
+    if isinstance(m, dict) and isinstance(m.get("tactic"), str) and m["tactic"].strip():
+        out.add(m["tactic"].strip().upper())
     ttps = _get(event, "data.ttps") if event.get("type") == "threat_intel" else None
     for ttp in ttps if isinstance(ttps, list) else []:
-        if isinstance(ttp, dict) and isinstance(ttp.get("tactic"), str) and ttp["tactic"]:
-            out.add(ttp["tactic"].upper())
+        if isinstance(ttp, dict) and isinstance(ttp.get("tactic"), str) and ttp["tactic"].strip():
+            out.add(ttp["tactic"].strip().upper())
     if not out:
         for t in _techniques(event):
             if table().technique(t) is not None:

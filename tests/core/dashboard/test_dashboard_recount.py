@@ -76,24 +76,24 @@ def iso(ms: int) -> str:
 def techniques_of(e: dict) -> set[str]:
     out = set()
     m = e.get("mitre")
-    if isinstance(m, dict):
-        t = m.get("sub_technique") or m.get("technique")
-        if isinstance(t, str) and t:
-            out.add(t.upper())
+    if isinstance(m, dict):                 # ids as ATT&CK spells them: blanks around dropped (a trailing "\n" is valid)
+        usable = [t.strip() for t in (m.get("sub_technique"), m.get("technique")) if isinstance(t, str) and t.strip()]
+        if usable:
+            out.add(usable[0].upper())
     if e.get("type") == "threat_intel" and isinstance(e.get("data"), dict) and isinstance(e["data"].get("ttps"), list):
-        out |= {t["technique"].upper() for t in e["data"]["ttps"] if isinstance(t, dict)
-                and isinstance(t.get("technique"), str) and t["technique"]}
+        out |= {t["technique"].strip().upper() for t in e["data"]["ttps"] if isinstance(t, dict)
+                and isinstance(t.get("technique"), str) and t["technique"].strip()}
     return out
 
 
 def tactics_of(e: dict) -> set[str]:
     out = set()
     m = e.get("mitre")
-    if isinstance(m, dict) and isinstance(m.get("tactic"), str) and m["tactic"]:
-        out.add(m["tactic"].upper())
+    if isinstance(m, dict) and isinstance(m.get("tactic"), str) and m["tactic"].strip():
+        out.add(m["tactic"].strip().upper())
     if e.get("type") == "threat_intel" and isinstance(e.get("data"), dict) and isinstance(e["data"].get("ttps"), list):
-        out |= {t["tactic"].upper() for t in e["data"]["ttps"] if isinstance(t, dict)
-                and isinstance(t.get("tactic"), str) and t["tactic"]}
+        out |= {t["tactic"].strip().upper() for t in e["data"]["ttps"] if isinstance(t, dict)
+                and isinstance(t.get("tactic"), str) and t["tactic"].strip()}
     if not out:
         for tech in techniques_of(e):
             found = table().technique(tech)
