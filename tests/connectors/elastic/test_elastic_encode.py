@@ -11,7 +11,7 @@ import pytest
 
 from strategies import event_dicts
 from wia_security import convert, jsonio
-from wia_security.connectors.elastic import ElasticSink, OpenSearchSink, event_version, utc_day
+from wia_security.connectors.elastic import ElasticSink, OpenSearchSink, es_date, event_version, utc_day
 from wia_security.errors import ConfigError
 
 
@@ -53,7 +53,7 @@ def test_action_line_is_the_dumped_action_for_any_id_and_type(naming: str) -> No
                                   "version": event_version(event), "version_type": "external"}}
         assert action == jsonio.dumpb(expected)
         assert next(iter(json.loads(action).values()))["_id"] == event["id"] and end == b""
-        assert doc == jsonio.dumpb({"@timestamp": event["timestamp"], **convert(event, to="wia")})
+        assert doc == jsonio.dumpb({"@timestamp": es_date(event["timestamp"]), **convert(event, to="wia")})
 
 
 def test_an_id_json_cannot_hold_fails_as_dumping_the_action_does() -> None:
@@ -86,7 +86,8 @@ def test_documents_are_what_convert_gives_and_follow_a_changed_format() -> None:
     events = event_dicts(30, seed=5)
     assert [s.document(e) for e in events] == [convert(e, to="ecs") for e in events]
     s.format = "ocsf"                       # the converter is looked up again
-    assert [s.document(e) for e in events] == [{"@timestamp": e["timestamp"], **convert(e, to="ocsf")} for e in events]
+    assert [s.document(e) for e in events] == [{"@timestamp": es_date(e["timestamp"]), **convert(e, to="ocsf")}
+                                               for e in events]
 
 
 def test_utc_day_of_offset_timestamps_is_the_full_parse_s_answer_or_error() -> None:
