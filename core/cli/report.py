@@ -20,7 +20,7 @@ from ..progress import Progress
 from ..reader import InputSource
 from ..timeutil import time_or_relative, to_epoch_ms as time_to_ms, to_iso
 from ..validation import Validator
-from .common import counted, fail, missing_inputs, repeated_inputs
+from .common import counted, fail, missing_inputs, printable, repeated_inputs
 from .forward import DEFAULT_DESTINATION
 
 
@@ -225,7 +225,7 @@ def _special_kind(path: str) -> str | None:
 
 class RejectLog:
     """Each input that is not a valid event, printed on stderr as soon as it is met (file:line: /json/path:
-    message [code]) and counted; nothing is kept per reject, so a million bad lines cost no memory."""
+    message [code], control characters and bidi overrides escaped) and counted; nothing is kept per reject, so a million bad lines cost no memory."""
 
     def __init__(self, progress: Progress | None = None) -> None:
         self.count = 0
@@ -235,7 +235,9 @@ class RejectLog:
         self.count += 1
         if self.progress is not None:
             self.progress.clear()           # on a line of its own, not into the bar
-        print(f"wia-security: {line}", file=sys.stderr)
+        # Event text (a meta.labels key in the JSON path, a stored id) reaches the terminal escaped: an ESC
+        # sequence would recolour or retitle it, a line break forge a line of output.
+        print(printable(f"wia-security: {line}"), file=sys.stderr)
 
 
 class FilePosition:
