@@ -199,6 +199,19 @@ def _ttp(technique_id: str) -> dict[str, str]:
     return ttp
 
 
+def attribute_to_indicators(attr: dict[str, Any], event_tags: Sequence[str]) -> list[dict[str, Any]]:
+    """The indicators of one attribute: one, or two for a `domain|ip` (the domain and the address it resolved to,
+    both indicators; the other composites' second parts, a port, a file name, a registry value, are not); none
+    when its type is not mapped or its value is not a string."""
+    indicator = attribute_to_indicator(attr, event_tags)
+    if indicator is None:
+        return []
+    if attr.get("type") != "domain|ip":
+        return [indicator]
+    address = str(attr["value"]).partition("|")[2].strip()
+    return [indicator, {**indicator, "type": "ip", "value": address}] if address else [indicator]
+
+
 def attribute_to_indicator(attr: dict[str, Any], event_tags: Sequence[str]) -> dict[str, Any] | None:
     wia_type = MISP_TO_WIA_TYPE.get(str(attr.get("type")))
     if wia_type is None:
@@ -262,12 +275,12 @@ def event_to_wia(event: dict[str, Any], *, base_url: str = "", attributes: Seque
         if attr.get("type") == "link" and isinstance(link, str) and _URI.fullmatch(link):
             references.append(link)
             continue
-        ind = attribute_to_indicator(attr, tags)
-        if ind is None:
-            unmapped += 1
-        elif (ind["type"], ind["value"]) not in seen:
-            seen.add((ind["type"], ind["value"]))
-            indicators.append(ind)
+        found = attribute_to_indicators(attr, tags)
+        unmapped += not found
+        for ind in found:
+            if (ind["type"], ind["value"]) not in seen:
+                seen.add((ind["type"], ind["value"]))
+                indicators.append(ind)
     clusters = _galaxy_clusters(ev)
     threat_type, family, aliases, sectors, countries, ttps = "campaign", None, [], [], [], []
     for gtype, _ in clusters:
