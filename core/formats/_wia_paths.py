@@ -12,8 +12,10 @@ import ipaddress
 import json
 import math
 import re
+from datetime import timezone
 from typing import Any, Callable
 
+from ..errors import ConversionError
 from ..timeutil import parse_iso, to_iso
 from ..validation.formats import fast_date_time
 
@@ -217,10 +219,14 @@ def canonical_times(node: Any) -> Any:
     the validator. Changes the event in place and returns it."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in TIME_KEYS and isinstance(value, str) and not _CANONICAL_TIME.match(value):
+            # fullmatch: `$` would take "...Z\n" (valid, one trailing newline) as already canonical; a leap
+            # second (:60, which Security Hub's syntax and RFC 3339 allow, WIA's schema not) is utc_ms's
+            if key in TIME_KEYS and isinstance(value, str) and not (
+                    _CANONICAL_TIME.fullmatch(value) and value[17:19] != "60"):
                 try:
-                    node[key] = to_iso(parse_iso(value)) if re.match(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d", value) else value
-                except ValueError:
+                    node[key] = utc_ms(value) or (
+                        to_iso(parse_iso(value)) if re.match(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d", value) else value)
+                except (ValueError, OverflowError):     # no time, or its UTC instant is outside years 1-9999
                     pass
             elif key != "custom":          # meta.custom keeps the product's own values verbatim
                 canonical_times(value)
@@ -243,6 +249,8 @@ def utc_ms(value: Any) -> str | None:
         return None
     if len(value) == 24 and value[19] == "." and value[23] == "Z" and fast_date_time(value):
         return value                        # already the canonical spelling (every document we write)
+    if value[-1:] == "\n":                  # the one trailing newline the date-time format takes
+        value = value[:-1]
     m = _RFC3339_TIME.fullmatch(value)
     if m is None:
         return None
@@ -255,3 +263,36 @@ def utc_ms(value: Any) -> str | None:
         return to_iso(moment)
     except (ValueError, OverflowError):     # no such day, hour 24, a year beyond 1-9999 in UTC
         return None
+
+
+def time_out_of_range(event: Any) -> tuple[str, str] | None:
+    """(JSON pointer, value) of the first date-time in a WIA event that is valid RFC 3339 but names an instant a
+    UTC time cannot spell in four digits (9999-12-31T23:30:00-01:00 is in year 10000 in UTC, 0001-01-01T00:30:00+01:00
+    in year 0): for a writer whose format holds times only in UTC to say which member it cannot write."""
+    todo: list[tuple[str, Any]] = [("", event)]
+    while todo:
+        pointer, node = todo.pop(0)
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            at = f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}"
+            if key in TIME_KEYS and isinstance(value, str):
+                try:
+                    parse_iso(value).astimezone(timezone.utc)
+                except OverflowError:
+                    return at, value
+                except ValueError:
+                    pass
+            elif isinstance(value, (dict, list)):
+                todo.append((at, value))
+    return None
+
+
+def out_of_range_error(format_name: str, event: Any, holds: str) -> ConversionError | None:
+    """The ConversionError for a writer that met a time outside years 1-9999 in UTC (OverflowError): it names
+    the member and says what `holds` (the format's time fields) cannot spell; None if there is no such time."""
+    found = time_out_of_range(event)
+    if found is None:
+        return None
+    pointer, value = found
+    return ConversionError(format_name, f"{value!r} is valid RFC 3339, but in UTC it falls outside the years "
+                           f"0001-9999, which {holds} cannot spell", path=pointer)

@@ -224,12 +224,19 @@ def _drop_rank(path: str, event_type: Any) -> int:
 def _timestamp(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
-    if TIMESTAMP.match(value):
+    if TIMESTAMP.fullmatch(value):     # not match: `$` takes a trailing newline, which Security Hub does not
         return value
     try:
         return to_iso(parse_iso(value))
     except ValueError:
         return None
+    except OverflowError:
+        # in UTC before year 1 or after 9999 (9999-12-31t23:30:00-01:00): the same instant at its own offset, in
+        # Security Hub's syntax (upper-case T and Z, at most nine fraction digits, no newline)
+        head, dot, rest = value.rstrip("\n").upper().partition(".")
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        kept = f"{head}.{rest[:min(digits, 9)]}{rest[digits:]}" if dot else head
+        return kept if TIMESTAMP.fullmatch(kept) else None
 
 
 def _event_id(finding: dict[str, Any]) -> str:

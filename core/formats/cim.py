@@ -19,7 +19,8 @@ import copy
 import json
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -148,7 +149,7 @@ class CimFormat(Format):
             raise ConversionError(self.name, f"no CIM mapping for event type {etype!r}", path="/type")
         src = event.get("source") or {}
         fields: dict[str, Any] = {
-            "_time": round(parse_iso(event["timestamp"]).timestamp(), 6),
+            "_time": _epoch_seconds(event["timestamp"]),
             "wia_id": event.get("id"), "wia_type": etype, "wia_severity": event.get("severity"),
             "severity": SEVERITY[band(event["severity"])], "severity_id": event.get("severity"),
             "vendor_product": " ".join(v for v in (src.get("vendor"), src.get("name")) if nonblank(v)) or UNKNOWN,
@@ -801,11 +802,41 @@ def _field_of(fields: dict[str, Any], event: dict[str, Any], at: str, pointer: s
     return f"{at}/" + holders[0].replace("~", "~0").replace("/", "~1")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+#: The whole microseconds since the epoch of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z.
+_FIRST_MICROS = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // _MICROSECOND
+_LAST_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc) - _EPOCH) // _MICROSECOND
+#: Within this many seconds of the epoch (1697-2242) a float holds every microsecond.
+_FLOAT_HOLDS_MICROS = 2.0 ** 33
+
+
+def _micros(seconds: float) -> int:
+    """Epoch seconds as whole microseconds, a float read as the shortest decimal that names it (its repr), which
+    is what was written: round(seconds, 6) of the float itself misses by some microseconds before 1697 and after
+    2242, where a float's step is more than one (and in years 1 and 9999 printed a millisecond off)."""
+    return int((Decimal(repr(seconds)) * 1_000_000).to_integral_value(ROUND_HALF_EVEN))
+
+
+def _epoch_seconds(timestamp: str) -> float:
+    """A WIA date-time as `_time`: epoch seconds to the microsecond, or to the millisecond where a float cannot
+    hold the microseconds so that `_iso` reads them back within the same millisecond. ConversionError (naming
+    /timestamp) when the instant is outside the years 1-9999 in UTC, which the way back cannot spell."""
+    micros = (parse_iso(timestamp) - _EPOCH) // _MICROSECOND
+    if not _FIRST_MICROS <= micros <= _LAST_MICROS:
+        raise ConversionError("cim", f"{timestamp!r} is valid RFC 3339, but in UTC it falls outside the years "
+                              "0001-9999, which a WIA event read back from _time cannot spell", path="/timestamp")
+    seconds = micros / 1_000_000            # correctly rounded: the same float as round(timestamp(), 6)
+    if -_FLOAT_HOLDS_MICROS <= seconds <= _FLOAT_HOLDS_MICROS or _micros(seconds) // 1000 == micros // 1000:
+        return seconds
+    return micros // 1000 / 1000
+
+
 def _iso(seconds: float) -> str:
     """Epoch seconds as RFC 3339 UTC: milliseconds as the builders write them, microseconds when there are any."""
-    moment = datetime.fromtimestamp(round(seconds, 6), tz=timezone.utc)
-    if moment.microsecond % 1000:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = _EPOCH + timedelta(microseconds=_micros(seconds))
+    if moment.microsecond % 1000:          # not strftime: it writes the year 1 as "1"
+        return f"{to_iso(moment)[:-1]}{moment.microsecond % 1000:03d}Z"
     return to_iso(moment)
 
 

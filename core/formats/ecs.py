@@ -71,12 +71,18 @@ def _date(v: Any) -> Any:
     """A WIA date-time as an ECS `date` field, when Elasticsearch's default date format
     (strict_date_optional_time) reads it: not an RFC 3339 spelling it refuses, a lower-case `t` or `z`
     (elastic/elasticsearch#77432: mapper_parsing_exception) or more than nine fraction digits. Those
-    stay in `wia.*` (and @timestamp is written from them in UTC: `_timestamp`). Checked cheaply,
-    for a valid date-time: no letter but T and Z can be in one, and with nine fraction digits or fewer it
-    has at most 30 characters with `Z`, 35 with an offset."""
+    stay in `wia.*` (and @timestamp is written from them in UTC: `_timestamp`), as does one with the
+    trailing newline the date-time format takes (`$`). Checked cheaply, for a valid date-time: no letter but
+    T and Z can be in one, and with nine fraction digits or fewer it has at most 30 characters with `Z`, 35
+    with an offset."""
     if not isinstance(v, str):
         return None
-    return v if 't' not in v and 'z' not in v and (len(v) <= 30 or not _LONG_FRACTION(v)) else None
+    return v if _readable(v) else None
+
+
+def _readable(v: str) -> bool:
+    """Whether strict_date_optional_time reads a valid WIA date-time `v` as it is (see `_date`)."""
+    return 't' not in v and 'z' not in v and v[-1:] != "\n" and (len(v) <= 30 or not _LONG_FRACTION(v))
 
 
 def _utc(v: str) -> str:
@@ -85,6 +91,12 @@ def _utc(v: str) -> str:
         return to_iso(parse_iso(v))
     except ValueError:
         return v
+    except OverflowError:
+        # in UTC before year 1 or after 9999 (9999-12-31t23:30:00-01:00): the same instant at its own offset,
+        # spelled as Elasticsearch reads it (which takes years past 9999 in UTC)
+        head, dot, rest = v.rstrip("\n").upper().partition(".")
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        return f"{head}.{rest[:min(digits, 9)]}{rest[digits:]}" if dot else head
 
 
 def _timestamp(v: Any) -> Any:
@@ -93,7 +105,7 @@ def _timestamp(v: Any) -> Any:
     stays in wia.timestamp too."""
     if not isinstance(v, str):
         return None
-    return v if 't' not in v and 'z' not in v and (len(v) <= 30 or not _LONG_FRACTION(v)) else _utc(v)
+    return v if _readable(v) else _utc(v)
 
 
 def _strs(v: Any) -> Any:
@@ -509,9 +521,11 @@ def rules_for(event_type: str, direction: str | None = None) -> tuple[Rule, ...]
 _INLINE: dict[tuple[Fn, Fn], tuple[str, str, str | None]] = {
     (_str, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))", "v", None),
     (_date, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))"
-                     " and 't' not in v and 'z' not in v and (len(v) <= 30 or not _LONG_FRACTION(v))", "v", None),
+                     " and 't' not in v and 'z' not in v and v[-1:] != '\\n' and (len(v) <= 30 or not _LONG_FRACTION(v))",
+                     "v", None),
     (_timestamp, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))",
-                          "v if 't' not in v and 'z' not in v and (len(v) <= 30 or not _LONG_FRACTION(v)) else _utc(v)",
+                          "v if 't' not in v and 'z' not in v and v[-1:] != '\\n' and (len(v) <= 30 or not _LONG_FRACTION(v))"
+                          " else _utc(v)",
                           "o is v"),
     (_int, _same): ("v is not None and (v.__class__ is int or isinstance(v, int) and not isinstance(v, bool))", "v", None),
     (_num, _same): ("v is not None and (v.__class__ is float or v.__class__ is int"
@@ -1324,6 +1338,8 @@ class EcsFormat(Format):
             moment = to_iso(parse_iso(event["timestamp"]))
         except (TypeError, ValueError):
             raise ConversionError(self.name, f"@timestamp {event['timestamp']!r} is not an ISO 8601 time", path="/@timestamp") from None
+        except OverflowError:           # in UTC past 9999 or before 1 (9999-12-31T23:30:00-01:00): no UTC spelling,
+            moment = event["timestamp"]     # but valid RFC 3339 as it is, and Elasticsearch stores it
         if moment != event["timestamp"] and "@timestamp" not in kept:
             # WIA writes UTC with milliseconds (what every WIA SDK accepts); the exact original stays.
             kept["@timestamp"], event["timestamp"] = event["timestamp"], moment

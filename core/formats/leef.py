@@ -102,7 +102,7 @@ def _dev_time(value: Any) -> str | None:
         return None
     try:
         moment = parse_iso(value).astimezone(timezone.utc)
-    except ValueError:
+    except (ValueError, OverflowError):     # OverflowError: in UTC before year 1 or after 9999; wia.* keeps it
         return None
     return iso_ms(moment) + "+0000"
 

@@ -119,8 +119,8 @@ def derived_id(stix_type: str, *parts: str) -> str:
 def stix_time(value: str) -> str:
     """An RFC 3339 timestamp in the form STIX requires (UTC, `Z`, at least milliseconds); kept as is when
     already in that form."""
-    if _STIX_TIME_MS.match(value):
-        return value
+    if _STIX_TIME_MS.fullmatch(value):     # not match: `$` would keep the one trailing newline RFC 3339 parsers
+        return value                       # (and WIA's date-time format) take, which STIX's syntax does not
     moment = parse_iso(value).astimezone(timezone.utc)
     if moment.microsecond % 1000:      # keep every digit the source had, not just milliseconds
         return f"{to_iso(moment)[:-1]}{moment.microsecond % 1000:03d}Z"     # not strftime: year 232 is "232"

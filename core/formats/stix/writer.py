@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from ...attack import table as attack_table
 from ...errors import ConversionError
+from .._wia_paths import out_of_range_error
 from .ids import derived_id, later, stix_time, typed_sco_id
 from .patterns import PatternValueError, expand_hive, hash_algorithm, ip_kind, pattern_for
 
@@ -620,4 +621,12 @@ def event_objects(event: dict[str, Any], *, wia_extension: bool = True) -> list[
     writer_fn = WRITERS.get(event.get("type"))
     if writer_fn is None:
         raise ConversionError("stix", f"no STIX mapping for event type {event.get('type')!r}", path="/type")
-    return writer_fn(Writer(event, wia_extension=wia_extension))
+    try:
+        return writer_fn(Writer(event, wia_extension=wia_extension))
+    except OverflowError:
+        # A STIX timestamp is UTC with a four-digit year (section 3.2): a valid WIA time whose UTC instant leaves
+        # the years 1-9999 (9999-12-31T23:30:00-01:00) has no STIX spelling. Refused, naming the member.
+        error = out_of_range_error("stix", event, "a STIX timestamp (UTC, section 3.2)")
+        if error is None:
+            raise
+        raise error from None
