@@ -142,3 +142,20 @@ def test_the_time_axis_says_its_times_are_utc(browser, tmp_path):
                                 ".map(t => t.textContent).find(t => /\\d\\d-\\d\\d/.test(t))")
     start = twin["time_series"]["buckets"][0]["start"]                       # 2026-02-28T00:00:00.000Z
     assert first_label in (start[:10], start[5:16].replace("T", " "))
+
+
+def test_bidi_controls_in_event_text_do_not_reorder_the_counts(browser, tmp_path):
+    """A tooltip reads "name: count". A source named with U+202E (RIGHT-TO-LEFT OVERRIDE) reversed everything
+    after it, the count included ("\u202eabc: 12" shows as "21 :cba"), so a reader hovering a bar read another
+    number; event text in such a line is now isolated (U+2068 ... U+2069), its own bidi controls kept inside."""
+    evil = "\u202eabc"
+    events = [AlertBuilder().title("x").source("custom", evil).build().to_dict() for _ in range(12)]
+    events.append(AlertBuilder().title("x").source("custom", "plain").build().to_dict())
+    html, twin = _report(tmp_path, events)
+    page = browser.open(html.as_uri())
+    tips = page.evaluate("[...document.querySelectorAll('rect[data-chart=by_source] > title')].map(t => t.textContent)")
+    assert page.console_problems() == []
+    assert tips == ["\u2068\u202eabc\u2069: 12", "\u2068plain\u2069: 1"]
+    status = page.evaluate("[...document.querySelectorAll('[data-chart-root=by_status] > text')]"
+                           ".map(t => t.firstChild.nodeValue).filter(t => t.startsWith('alert'))")
+    assert status == ["alert: \u2068new\u2069"]
