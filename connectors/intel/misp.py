@@ -451,7 +451,7 @@ def _misp_ip(value: str) -> bool:
 
 
 def _attribute(event_id: str, wia_type: str, value: str, comment: str | None = None,
-               first_seen: str | None = None, last_seen: str | None = None) -> dict[str, Any] | str:
+               first_seen: str | None = None, last_seen: str | None = None, to_ids: bool = True) -> dict[str, Any] | str:
     """The MISP attribute for one indicator or IOC, or why MISP cannot store it."""
     if wia_type == "hash":
         wia_type = HASH_BY_LENGTH.get(len(value), "")
@@ -464,7 +464,7 @@ def _attribute(event_id: str, wia_type: str, value: str, comment: str | None = N
     if problem := misp_value_problem(misp_type, value):
         return f"{misp_type}: {problem}"
     attr: dict[str, Any] = {"uuid": str(uuid.uuid5(uuid.UUID(event_id), f"{misp_type}|{value}")), "type": misp_type,
-                            "category": category, "value": value, "to_ids": True}
+                            "category": category, "value": value, "to_ids": to_ids}
     if comment:
         attr["comment"] = comment[:1000]
     for key, val in (("first_seen", first_seen), ("last_seen", last_seen)):
@@ -490,7 +490,7 @@ def misp_attributes(event: dict[str, Any]) -> tuple[list[dict[str, Any]], list[s
         comment = ctx.get("description") if key == "indicators" else item.get("description")
         value = str(item.get("value", ""))
         attr = _attribute(eid, item.get("type", ""), value, comment, item.get("first_seen"),
-                          item.get("last_seen") if key == "indicators" else None)
+                          item.get("last_seen") if key == "indicators" else None, to_ids=_for_ids(event, item))
         if isinstance(attr, str):
             left_out.append(f"/data/{key}/{n} ({item.get('type')} {value[:80]!r}): {attr}")
         else:
@@ -503,6 +503,17 @@ def misp_attributes(event: dict[str, Any]) -> tuple[list[dict[str, Any]], list[s
                 "category": "External analysis", "value": ref, "to_ids": False}
         attributes.setdefault(link["uuid"], link)
     return list(attributes.values()), left_out
+
+
+def _for_ids(event: dict[str, Any], item: dict[str, Any]) -> bool:
+    """Whether an indicator goes to MISP with `to_ids` (MISP exports those as IDS rules and blocklists): not one of
+    intelligence marked inactive, nor one whose confidence is at most CONFIDENCE_CONTEXT (what the pull gives an
+    attribute without to_ids), so that a pushed and pulled indicator keeps its flag."""
+    if event.get("type") == "threat_intel" and (event.get("data") or {}).get("status") == "inactive":
+        return False
+    confidence = item.get("confidence")
+    return not (isinstance(confidence, (int, float)) and not isinstance(confidence, bool)
+                and confidence <= CONFIDENCE_CONTEXT)
 
 
 def wia_to_misp(event: dict[str, Any], *, distribution: int = DEFAULT_DISTRIBUTION,

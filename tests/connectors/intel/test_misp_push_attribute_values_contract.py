@@ -123,3 +123,22 @@ def test_contract_two_spellings_of_one_value_are_one_attribute(misp):
     assert misp.dropped == []
     assert sorted(a["value"] for a in misp.events[0]["Attribute"]) == [
         "2001:db8::5", "203.0.113.9", "44d88612fea8a8f36de82e1278abb02f", "evil.example.net", "ops@example.org"]
+
+
+def test_contract_to_ids_only_for_confident_live_intelligence(misp):
+    """MISP turns to_ids attributes into IDS rules and blocklists. Every pushed attribute had to_ids, so intelligence
+    marked inactive, or an indicator its producer gave confidence 0.1, was exported for blocking. Now those go without
+    it; an indicator pulled from a MISP attribute without to_ids (confidence 0.5) goes back without it too."""
+    live = _intel(("domain", "sure.example.net"), ("domain", "unsure.example.net"), ("domain", "context.example.net"),
+                  ("domain", "unrated.example.net"))
+    for indicator, confidence in zip(live["data"]["indicators"], (0.9, 0.1, 0.5)):
+        indicator["confidence"] = confidence
+    stale = _intel(("domain", "old.example.net"))
+    stale["data"]["status"] = "inactive"
+    stale["data"]["indicators"][0]["confidence"] = 1.0
+    assert validate_event(live).valid and validate_event(stale).valid
+    report = _push(misp, [live, stale])
+    assert (report.delivered, report.failed) == (2, [])
+    flags = {a["value"]: a["to_ids"] for e in misp.events for a in e["Attribute"]}
+    assert flags == {"sure.example.net": True, "unsure.example.net": False, "context.example.net": False,
+                     "unrated.example.net": True, "old.example.net": False}
