@@ -326,3 +326,34 @@ def test_a_checkpoint_position_edited_by_hand_is_named_not_a_traceback(built_app
     assert "Traceback" not in run.stderr and "<event" not in run.stdout
     assert f"checkpoint {path} is unusable for {url.split('://')[0]}:// sources: {why}" in run.stderr, run.stderr
     assert "fix or delete it" in run.stderr
+
+
+def test_a_second_run_of_an_input_while_one_is_going_reads_nothing(built_app, splunkd, feed, tmp_path):
+    """Two runs of one input at once (an orphan of a killed splunkd, a run started by hand to debug) read the same
+    position and indexed the same events twice, and the slower saved an older position over the newer. The second
+    now ends at once naming the process that holds the input's checkpoint; once that ends, runs go on as before."""
+    import hashlib
+    app, _ = built_app
+    feed.events.extend(alerts(3))
+    conf = gateway_conf(splunkd, feed, tmp_path)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    checkpoint = folder / f"wia_events_{hashlib.sha256(b'wia_events://gw').hexdigest()[:32]}.json"   # checkpoint.py's name
+    holder = subprocess.Popen([sys.executable, "-I", "-S", "-c",
+                               "import sys; sys.path[:0] = [sys.argv[1]]\n"
+                               "from wia_security.outputs import held_exclusively\n"
+                               "with held_exclusively(sys.argv[2], 'run'):\n"
+                               "    print('held', flush=True); sys.stdin.read()",
+                               str(app / "bin" / "lib"), str(checkpoint)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        second = run_input(app, [], conf)
+    finally:
+        holder.communicate("", timeout=30)
+    assert second.returncode == 0, second.stderr
+    assert "<event" not in second.stdout and not checkpoint.exists()
+    assert (f"WARNING wia_events input=wia_events://gw: another run of the input wia_events://gw is running from this "
+            f"checkpoint (lock {checkpoint}.lock held by process {holder.pid}); wait for it to end") in second.stderr
+    after = run_input(app, [], conf)
+    assert after.returncode == 0 and len(streamed(after.stdout)) == 3 and checkpoint.exists()

@@ -28,10 +28,15 @@ class CheckpointError(Exception):
     which would index everything the source still holds a second time."""
 
 
+def checkpoint_path(directory: str, input_name: str) -> str:
+    """The checkpoint file of an input (its stanza name): wia_events_<sha-256 of the name, 32 hex digits>.json."""
+    digest = hashlib.sha256(input_name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return os.path.join(directory, f"wia_events_{digest}.json")
+
+
 class Checkpoint:
     def __init__(self, directory: str, input_name: str) -> None:
-        digest = hashlib.sha256(input_name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        self.path = os.path.join(directory, f"wia_events_{digest}.json")
+        self.path = checkpoint_path(directory, input_name)
         self.position: dict[str, Any] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
         #: whether the input has a checkpoint (it has run before): start_time is read only when it has not

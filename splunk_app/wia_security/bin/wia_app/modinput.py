@@ -10,7 +10,9 @@ with the validation errors, counted, and written whole with the reason to the de
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import random
 import re
 import sys
@@ -22,7 +24,7 @@ from xml.sax.saxutils import escape
 from wia_security.start_time import start_cutoff
 from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, iso_micro, settle_seconds
 
-from .checkpoint import Checkpoint, CheckpointError
+from .checkpoint import Checkpoint, CheckpointError, checkpoint_path
 from .client_cert import secret_fragments
 from .dead_letter import dead_letter
 from .pull import START_CUTOFF, SourceError, open_source
@@ -210,6 +212,31 @@ def validate(params: dict[str, str]) -> str | None:
 
 def run(name: str, params: dict[str, str], server_uri: str, session_key: str, checkpoint_dir: str,
         stdout: TextIO, stderr: TextIO) -> int:
+    """One run of the input, holding its checkpoint's lock (wia_security.outputs.held_exclusively): a second run of
+    the same input while one is going (an orphan of a splunkd that was killed, a run started by hand to debug) read
+    the same position, indexed the same events a second time, and the slower saved an older position over the
+    newer, so the next run indexed them again. The second run now ends at once, saying which process holds it."""
+    from wia_security.errors import ConfigError
+    from wia_security.outputs import held_exclusively
+
+    with contextlib.ExitStack() as held:
+        try:
+            os.makedirs(checkpoint_dir, exist_ok=True)
+            held.enter_context(held_exclusively(checkpoint_path(checkpoint_dir, name), f"run of the input {name}"))
+        except ConfigError as exc:
+            stderr.write(Redactor(session_key)(f"WARNING wia_events input={name}: {exc.reason}; this run reads nothing")
+                         + "\n")
+            return 0
+        except ImportError:     # no fcntl (Windows): one run of an input at a time is splunkd's own rule there
+            pass
+        except OSError as exc:  # the checkpoint folder cannot be made: the run cannot checkpoint either
+            stderr.write(f"ERROR wia_events input={name}: cannot use the checkpoint folder {checkpoint_dir}: {exc}\n")
+            return 2
+        return _run(name, params, server_uri, session_key, checkpoint_dir, stdout, stderr)
+
+
+def _run(name: str, params: dict[str, str], server_uri: str, session_key: str, checkpoint_dir: str,
+         stdout: TextIO, stderr: TextIO) -> int:
     redact = Redactor(session_key)
 
     def log(line: str) -> None:     # stderr goes to splunkd.log: never a secret there
