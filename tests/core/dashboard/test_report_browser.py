@@ -31,10 +31,12 @@ COLLECT = """(() => {
   for (const tr of document.querySelectorAll('tr[data-relevant-control]')) relevant[tr.dataset.relevantControl] = Number(tr.dataset.events);
   const gaps = [...document.querySelectorAll('tr[data-gap-control]')].map(tr => [tr.dataset.gapControl,
     [...tr.querySelectorAll('td')].map(td => td.textContent)]);
+  const more = {};
+  for (const el of document.querySelectorAll('[data-more]')) more[el.dataset.more + ':' + el.dataset.framework] = Number(el.dataset.value);
   const scopes = {};
   for (const el of document.querySelectorAll('[data-scope]')) scopes[el.dataset.scope] = el.textContent;
   const svgs = [...document.querySelectorAll('svg[data-chart-root]')].map(s => [s.dataset.chartRoot, s.getBoundingClientRect().width]);
-  return {rendered: document.body.dataset.rendered, bars, bands, kpis, controls, relevant, svgs, scopes, gaps,
+  return {rendered: document.body.dataset.rendered, bars, bands, kpis, controls, relevant, svgs, scopes, gaps, more,
           sources: [...document.querySelectorAll('[data-chart-root=by_source] text')].map(t => t.textContent)};
 })()"""
 
@@ -101,6 +103,13 @@ def test_dashboard_renders_and_matches_its_json_twin(browser, tmp_path):
     # only said "28 of the 29"; which one had none was in the JSON twin's gaps alone)
     assert seen["gaps"] == [[f"{f['id']}:{cid}", [f["name"], cid, f["no_evidence"][i]["title"], "no evidence"]]
                             for f in frameworks for i, cid in enumerate(f["gaps"])]
+    # the tables list 8 controls per framework: each says how many more it leaves out (a control missing from the
+    # evidenced table was read as one without evidence)
+    assert seen["more"] == {**{f"evidenced:{f['id']}": f["controls_evidenced"] - 8 for f in frameworks
+                               if f["controls_evidenced"] > 8},
+                            **{f"relevant:{f['id']}": f["controls_relevant"] - 8 for f in frameworks
+                               if f["controls_relevant"] > 8}}
+    assert seen["more"]["evidenced:nist-sp800-53r5"] == 14 and seen["more"]["relevant:nist-sp800-53r5"] == 46
     assert ["nist-csf-2.0:RS.AN-07", ["NIST CSF 2.0", "RS.AN-07", "Incident data and metadata are collected, and their "
             "integrity and provenance are preserved", "no evidence"]] in seen["gaps"]
 
