@@ -81,3 +81,30 @@ def test_the_current_python_runs_the_app(built_app):
     out = subprocess.run([sys.executable, str(app / "bin" / "wia_events.py"), "--scheme"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("<scheme>"), out.stderr
+
+
+@pytest.mark.parametrize("python", OLD, ids=lambda p: Path(p[0]).name)
+def test_on_an_older_splunk_python_an_alert_triggered_once_dead_letters_every_result(built_app, python, tmp_path):
+    """An alert triggered once has all its results in results_file and only the first in `result`: the dead-letter
+    record kept the first alone."""
+    import csv
+    import gzip
+    import io
+    app, _ = built_app
+    (tmp_path / "var" / "log" / "splunk").mkdir(parents=True)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerows([["src_ip", "__mv_src_ip", "user", "_raw"], ["203.0.113.9", "", "alice", "r" * 200_000],
+                      ["198.51.100.7", "", "bob", "raw 2"], ["192.0.2.1", "", "carol", "raw 3"]])
+    results = tmp_path / "results.csv.gz"
+    results.write_bytes(gzip.compress(text.getvalue().encode("utf-8")))
+    payload = {"session_key": "s3ss10n-k3y-never-logged", "sid": "scheduler__admin_search_1", "search_name": "Brute force",
+               "configuration": {"destination": "soar"}, "result": {"src_ip": "203.0.113.9", "user": "alice"},
+               "results_file": str(results)}
+    out = _run(python, app / "bin" / "wia_send_event.py", "--execute", stdin=json.dumps(payload),
+               env={"SPLUNK_HOME": str(tmp_path)})
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    (line,) = (tmp_path / "var" / "log" / "splunk" / "wia_security_dead_letter.log").read_text().splitlines()
+    record = json.loads(line)
+    assert [(r["user"], len(r["_raw"])) for r in record["results"]] == [("alice", 200_000), ("bob", 5), ("carol", 5)]
+    assert "s3ss10n" not in line

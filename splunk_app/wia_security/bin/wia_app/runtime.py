@@ -53,6 +53,9 @@ def refuse_old_action(stdin=None, stderr=None):
         payload.pop("session_key", None)
         record = {"reason": why, "sid": payload.get("sid"), "search_name": payload.get("search_name"),
                   "configuration": payload.get("configuration"), "result": payload.get("result")}
+        results = _all_results(payload)
+        if results is not None:     # an alert triggered once: `result` is its first result only
+            record["results"] = results
     else:
         record = {"reason": why, "payload": None if "session_key" in text else text}
     line = json.dumps(record, separators=(",", ":"), default=str)
@@ -67,3 +70,28 @@ def refuse_old_action(stdin=None, stderr=None):
             stderr.write("ERROR wia_send_event: cannot write the dead-letter log %s: %s\n" % (path, exc.strerror))
     stderr.write("ERROR wia_send_event dead_letter=%s\n" % line)
     return True
+
+
+def _all_results(payload):
+    """Every row of an alert triggered once, from its results_file (Splunk's gzipped results CSV), as the CSV has
+    them; None for an alert triggered for each result (per_result_alert/, result_id: `result` is all of it) or a
+    file that cannot be read."""
+    import csv
+    import gzip
+    import io
+    import zlib
+    path = payload.get("results_file")
+    if not isinstance(path, str) or not path:
+        return None
+    if path.replace("\\", "/").split("/")[-2:-1] == ["per_result_alert"] or payload.get("result_id") not in (None, ""):
+        return None
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        csv.field_size_limit(64 * 1024 * 1024)      # a long _raw
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+        return [dict((key, value) for key, value in row.items() if key and value) for row in reader]
+    except (OSError, EOFError, ValueError, zlib.error, csv.Error):
+        return None
