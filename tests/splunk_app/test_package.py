@@ -187,7 +187,9 @@ def test_dashboard_and_setup_views():
     queries = [q.text for q in overview.iter("query")]
     macros = read_conf(APP_SRC / "default" / "macros.conf")
     assert macros["wia_security_events"]["definition"] == 'sourcetype="wia:security:*"'
-    assert all("`wia_security_events`" in q for q in queries[:3]) and 'sourcetype="wia:security:incident"' in queries[3]
+    # every panel through the macro, which an admin overrides to choose the indexes (docs/splunk_app.md): the open
+    # incidents panel searched sourcetype="wia:security:incident" alone, so it stayed empty, or showed other indexes
+    assert all(q.startswith("`wia_security_events`") for q in queries) and 'sourcetype="wia:security:incident"' in queries[3]
     assert "by severity" in queries[1] and "mitre.technique" in queries[2] and 'status!="closed"' in queries[3]
     assert read_conf(APP_SRC / "default" / "app.conf")["ui"]["setup_view"] == "wia_setup"
     setup = ET.parse(views / "wia_setup.xml").getroot()
