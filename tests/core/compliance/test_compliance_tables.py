@@ -18,9 +18,12 @@ ID_SHAPES = {"nist-csf-2.0": r"(GV|ID|PR|DE|RS|RC)\.[A-Z]{2}-\d{2}", "nist-sp800
 
 def test_framework_lists_have_the_official_sizes():
     # CSF 2.0 Core: 106 subcategories; CIS v8: 153 safeguards; ISO/IEC 27001:2022 Annex A: 93 controls;
-    # SP 800-53 Rev. 5.1.1: 323 base controls of which 24 are withdrawn.
+    # SP 800-53 Rev. 5, catalog release 5.2.0 (August 2025, the current one; 5.1.1 had 323): 324 base controls of
+    # which 24 are withdrawn. 5.2.0 added SA-24 Design for Cyber Resiliency; a list of 5.1.1 lacked it.
     sizes = {fid: len(framework(fid).controls) for fid in FRAMEWORK_IDS}
-    assert sizes == {"nist-csf-2.0": 106, "nist-sp800-53r5": 299, "cis-v8": 153, "iso27001-2022": 93}
+    assert sizes == {"nist-csf-2.0": 106, "nist-sp800-53r5": 300, "cis-v8": 153, "iso27001-2022": 93}
+    assert framework("nist-sp800-53r5").controls["SA-24"] == "Design for Cyber Resiliency"
+    assert framework("nist-sp800-53r5").version == "Rev. 5 (5.2.0)"
     for fid in FRAMEWORK_IDS:
         assert all(re.fullmatch(ID_SHAPES[fid], cid) for cid in framework(fid).controls), fid
 
