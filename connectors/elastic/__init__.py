@@ -16,8 +16,9 @@ one object per action with `status` and, on failure, `error.type`/`error.reason`
 201/200 delivered; 409 duplicate; 429 and `es_rejected_execution_exception` (the write queue is
 full) and 5xx retried with backoff; anything else (`mapper_parsing_exception`,
 `illegal_argument_exception`, ...) dead-lettered with the server's reason. Whole-request errors:
-429/5xx/timeouts/connection failures are retried (honouring `Retry-After` where the client exposes
-the header), others fail the batch. The clients' own retries are off: the delivery machinery
+429/5xx/timeouts/connection failures, and the error types retried per item (a cluster-wide write block
+answers the whole request: 403 `cluster_block_exception`), are retried (honouring `Retry-After` where the
+client exposes the header), others fail the batch. The clients' own retries are off: the delivery machinery
 (docs/connectors/delivery.md) does it once, with jitter, for both.
 """
 from __future__ import annotations
@@ -346,7 +347,9 @@ class ElasticSink(BatchingSink):
         # opensearch-py keeps a body that is not JSON (an HTML error page) as the error's text, not its info.
         text = _error_text(info) or _error_text(getattr(exc, "error", None)) or type(exc).__name__
         retry_after = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
-        return DeliveryError(f"HTTP {status}: {_short(text)}", sink=self.name, retryable=is_retryable_status(status),
+        # an error the bulk items retry (a cluster-wide write block answers the whole request, 403) retries here too
+        retryable = is_retryable_status(status) or _error_type(info) in RETRYABLE_ITEM_ERRORS
+        return DeliveryError(f"HTTP {status}: {_short(text)}", sink=self.name, retryable=retryable,
                              status=status, retry_after=parse_retry_after(retry_after), details=info)
 
     def close_transport(self) -> None:
@@ -593,6 +596,13 @@ def _error_text(error: Any) -> str:
             text += f" (caused by {cause.get('type')}: {cause.get('reason')})"
         return text
     return str(error) if error else ""
+
+
+def _error_type(body: Any) -> str | None:
+    """`error.type` of an Elasticsearch error body ({"error": {"type": ...}, "status": N})."""
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def _status_of(exc: Exception) -> tuple[int | None, dict[str, str] | None, Any]:
