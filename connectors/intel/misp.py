@@ -375,7 +375,9 @@ def threat_level(severity: Any) -> int:
 
 
 #: Hex digits of each hash type pushed (MISP's AttributeValidationTool::HASH_HEX_LENGTH).
-MISP_HASH_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64}
+MISP_HASH_LENGTH = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+#: An untyped `hash` IOC of a length no WIA file_hash type has goes as the SHA-2 hash of that length.
+OTHER_HASH_BY_LENGTH = {56: "sha224", 96: "sha384", 128: "sha512"}
 _MISP_DOMAIN = re.compile(r"[A-Z0-9.\-_]+\.[A-Z0-9\-]{2,}", re.IGNORECASE)
 _MISP_EMAIL = re.compile(r"^.[^\s]*@.*\..*$")          # MISP's own pattern (partial addresses allowed)
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
@@ -453,13 +455,16 @@ def _misp_ip(value: str) -> bool:
 def _attribute(event_id: str, wia_type: str, value: str, comment: str | None = None,
                first_seen: str | None = None, last_seen: str | None = None, to_ids: bool = True) -> dict[str, Any] | str:
     """The MISP attribute for one indicator or IOC, or why MISP cannot store it."""
-    if wia_type == "hash":
-        wia_type = HASH_BY_LENGTH.get(len(value), "")
-        if not wia_type:
-            return f"a hash of {len(value)} characters is none of md5, sha1, sha256"
-    if wia_type not in WIA_TO_MISP_TYPE:
-        return f"type {wia_type!r} has no MISP attribute type"
-    misp_type, category = WIA_TO_MISP_TYPE[wia_type]
+    if wia_type == "hash" and len(value) in OTHER_HASH_BY_LENGTH:
+        misp_type, category = OTHER_HASH_BY_LENGTH[len(value)], "Payload delivery"
+    else:
+        if wia_type == "hash":
+            wia_type = HASH_BY_LENGTH.get(len(value), "")
+            if not wia_type:
+                return f"a hash of {len(value)} characters is none of md5, sha1, sha224, sha256, sha384, sha512"
+        if wia_type not in WIA_TO_MISP_TYPE:
+            return f"type {wia_type!r} has no MISP attribute type"
+        misp_type, category = WIA_TO_MISP_TYPE[wia_type]
     value = misp_stored_value(misp_type, value)
     if problem := misp_value_problem(misp_type, value):
         return f"{misp_type}: {problem}"

@@ -47,6 +47,9 @@ TYPE_CATEGORIES = {
     "md5": {"Payload delivery", "Artifacts dropped", "Payload installation", "External analysis"},
     "sha1": {"Payload delivery", "Artifacts dropped", "Payload installation", "External analysis"},
     "sha256": {"Payload delivery", "Artifacts dropped", "Payload installation", "External analysis"},
+    "sha224": {"Payload delivery", "Artifacts dropped", "Payload installation", "External analysis"},
+    "sha384": {"Payload delivery", "Artifacts dropped", "Payload installation", "External analysis"},
+    "sha512": {"Payload delivery", "Artifacts dropped", "Payload installation", "External analysis"},
     "email-src": {"Payload delivery", "Network activity", "Social network"},
     "mutex": {"Artifacts dropped"},
     "regkey": {"Persistence mechanism", "Artifacts dropped"},
@@ -55,7 +58,7 @@ TYPE_CATEGORIES = {
 }
 
 
-_HASH_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64}
+_HASH_LENGTH = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
 
 
 def _php_ip(text: str) -> bool:

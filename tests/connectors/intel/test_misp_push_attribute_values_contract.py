@@ -142,3 +142,15 @@ def test_contract_to_ids_only_for_confident_live_intelligence(misp):
     flags = {a["value"]: a["to_ids"] for e in misp.events for a in e["Attribute"]}
     assert flags == {"sure.example.net": True, "unsure.example.net": False, "context.example.net": False,
                      "unrated.example.net": True, "old.example.net": False}
+
+
+def test_contract_an_untyped_sha2_hash_of_another_length_is_pushed(misp):
+    """An incident's `hash` IOC of 56, 96 or 128 hex digits (SHA-224/384/512, as some EDRs report) was left out without
+    a word; MISP has those types."""
+    hashes = {"sha224": "a" * 56, "sha384": "b" * 96, "sha512": "c" * 128}
+    builder = IncidentBuilder().title("Dropper").category("malware").severity(7)
+    for value in hashes.values():
+        builder = builder.ioc("hash", value)
+    report = _push(misp, [builder.build().to_dict()])
+    assert (report.delivered, report.failed) == (1, [])
+    assert {a["type"]: a["value"] for a in misp.events[0]["Attribute"]} == hashes
