@@ -230,12 +230,12 @@ class ElasticSink(BatchingSink):
 
     def install_index_template(self) -> None:
         """PUT the template unless one of its name has a version at least TEMPLATE_VERSION (an operator's own,
-        or a newer release's: left as it is). The shared `wia-security` template an older release wrote for
+        or a newer release's: left as it is; but this package's own written for the other naming is replaced). The shared `wia-security` template an older release wrote for
         this prefix (its patterns exactly this prefix's, its description ours) is deleted first: Elasticsearch
         refuses a second template with overlapping patterns and the same priority."""
         installed = self.get_template(self.template_name())
         version = installed.get("version") if installed is not None else None
-        if version.__class__ is int and version >= template.TEMPLATE_VERSION:
+        if version.__class__ is int and version >= template.TEMPLATE_VERSION and not self._other_naming(installed):
             return
         if self.template_name() != template.TEMPLATE_NAME:
             shared = self.get_template(template.TEMPLATE_NAME)
@@ -244,6 +244,14 @@ class ElasticSink(BatchingSink):
                     and isinstance(meta, dict) and meta.get("description") == template.DESCRIPTION):
                 self.client.indices.delete_index_template(name=template.TEMPLATE_NAME)
         self.put_template()
+
+    def _other_naming(self, installed: dict[str, Any]) -> bool:
+        """Whether `installed` is this package's template written for the other naming: one declaring data streams
+        under a `daily` sink makes each daily index a data stream, which takes no `index` action (every event was
+        refused), and one without under a `datastream` sink makes plain indices instead of data streams."""
+        meta = installed.get("_meta")
+        ours = isinstance(meta, dict) and meta.get("description") == template.DESCRIPTION
+        return ours and ("data_stream" in installed) != (self.naming == "datastream")
 
     def get_template(self, name: str) -> dict[str, Any] | None:
         """The composable template `name` as the server holds it; None when there is none."""

@@ -122,3 +122,18 @@ def test_emulator_a_template_the_server_refuses_is_named_in_the_reason(kind: str
                                           "(install_template=false leaves templates to you): HTTP 400: "), rejected.reason
         assert "ops-own" in rejected.reason and not rejected.retryable
     assert deliver(make_sink(kind, osmem, install_template=False), unique_events(2, seed=55)).delivered == 2
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+def test_emulator_the_template_of_the_other_naming_is_replaced(kind: str, osmem: str) -> None:
+    # A sink with naming=datastream installs the prefix's template declaring data streams; a daily sink with the
+    # same prefix found it current (same version) and kept it, so each of its daily indices was to be a data
+    # stream, which takes no `index` action: every event refused (osmem: "data streams are not supported").
+    deliver(make_sink(kind, osmem, naming="datastream"), unique_events(2, seed=56))    # osmem has no data streams
+    assert "data_stream" in templates(osmem)["wia-security"]
+    report = deliver(make_sink(kind, osmem), on_day(unique_events(2, seed=57), "2025-12-14"))
+    assert (report.delivered, [r.reason for r in report.failed]) == (2, [])
+    assert "data_stream" not in templates(osmem)["wia-security"]
+    # and back: the datastream sink puts its own again
+    deliver(make_sink(kind, osmem, naming="datastream"), unique_events(1, seed=58))
+    assert "data_stream" in templates(osmem)["wia-security"]
