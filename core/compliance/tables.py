@@ -176,6 +176,15 @@ def event_rules() -> tuple[Rule, ...]:
     return tuple(Rule(r["when"], {fw: tuple(ids) for fw, ids in r["controls"].items()}, r["why"]) for r in raw["rules"])
 
 
+@lru_cache(maxsize=1)
+def rule_reasons() -> dict[str, str]:
+    """Rule label -> the rule's `why` (rules with one label: their whys joined), to say why a control is evidenced."""
+    out: dict[str, str] = {}
+    for rule in event_rules():
+        out[rule.label()] = f"{out[rule.label()]}; {rule.why}" if rule.label() in out else rule.why
+    return out
+
+
 @lru_cache(maxsize=None)
 def rules_for_type(event_type: Any) -> tuple[Rule, ...]:
     """The event-type rules that can match an event of this type (index over `event_rules()`)."""

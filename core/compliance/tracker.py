@@ -164,13 +164,15 @@ class ComplianceTracker:
         attention = [cid for cid in evidenced if evidence[cid].open_findings]
         denominator = len(scope) or 1
         gaps = _in_framework_order(scope - set(evidenced), fw.controls)
+        reasons = tables.rule_reasons()         # each rule's own words: why its events evidence the control
         controls = []
         for cid in sorted(evidenced, key=lambda c: (-evidence[c].evidence_count, c)):
             e = evidence[cid]
             controls.append({"id": cid, "title": fw.controls.get(cid),
                              "status": "attention" if e.open_findings else "evidenced",
                              "evidence_count": e.evidence_count, "open_findings": e.open_findings,
-                             "max_severity": e.max_severity, "evidence": e.evidence, "via": sorted(e.via)})
+                             "max_severity": e.max_severity, "evidence": e.evidence, "via": sorted(e.via),
+                             "why": [reasons[label] for label in sorted(e.via)]})
         return {
             "id": fid, "name": fw.name, "version": fw.version, "source": fw.source.get("url"),
             "controls_total": len(fw.controls), "controls_in_scope": len(scope),

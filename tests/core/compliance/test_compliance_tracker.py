@@ -210,3 +210,16 @@ def test_controls_with_no_evidence_are_listed_as_such_with_their_titles():
     assert [c["id"] for c in _fw(report, "nist-csf-2.0")["no_evidence"]] == ["RS.AN-07"]
     empty = ComplianceTracker(["cis-v8"]).report()
     assert [c["id"] for c in _fw(empty, "cis-v8")["no_evidence"]] == _fw(empty, "cis-v8")["gaps"] != []
+
+
+def test_each_evidenced_control_says_why_in_its_rules_words():
+    """`via` named the matching rules by their conditions ('event:alert data.status=...'); the page showed
+    neither, so a reader of the HTML alone could not tell why a control counted. `why` gives each rule's own
+    reason from the data file, in the order of `via`."""
+    whys = {rule.label(): rule.why for rule in event_rules()}
+    report = ComplianceTracker().add_all(dataset.week()).report()
+    for fw in report["frameworks"]:
+        for control in fw["controls"]:
+            assert control["why"] == [whys[label] for label in control["via"]] and control["why"]
+    sp = {c["id"]: c for c in _fw(report, "nist-sp800-53r5")["controls"]}
+    assert "an alert is a monitored, analysed adverse event" in sp["SI-4"]["why"]

@@ -26,7 +26,11 @@ COLLECT = """(() => {
   const kpis = {};
   for (const el of document.querySelectorAll('[data-kpi]')) kpis[el.dataset.kpi] = el.dataset.value;
   const controls = {};
-  for (const tr of document.querySelectorAll('tr[data-control]')) controls[tr.dataset.control] = Number(tr.dataset.evidence);
+  const whys = {};
+  for (const tr of document.querySelectorAll('tr[data-control]')) {
+    controls[tr.dataset.control] = Number(tr.dataset.evidence);
+    whys[tr.dataset.control] = tr.querySelector('td[data-why]').textContent;
+  }
   const relevant = {};
   for (const tr of document.querySelectorAll('tr[data-relevant-control]')) relevant[tr.dataset.relevantControl] = Number(tr.dataset.events);
   const gaps = [...document.querySelectorAll('tr[data-gap-control]')].map(tr => [tr.dataset.gapControl,
@@ -36,7 +40,7 @@ COLLECT = """(() => {
   const scopes = {};
   for (const el of document.querySelectorAll('[data-scope]')) scopes[el.dataset.scope] = el.textContent;
   const svgs = [...document.querySelectorAll('svg[data-chart-root]')].map(s => [s.dataset.chartRoot, s.getBoundingClientRect().width]);
-  return {rendered: document.body.dataset.rendered, bars, bands, kpis, controls, relevant, svgs, scopes, gaps, more,
+  return {rendered: document.body.dataset.rendered, bars, bands, kpis, controls, relevant, svgs, scopes, gaps, more, whys,
           sources: [...document.querySelectorAll('[data-chart-root=by_source] text')].map(t => t.textContent)};
 })()"""
 
@@ -90,6 +94,9 @@ def test_dashboard_renders_and_matches_its_json_twin(browser, tmp_path):
         fid, cid = key.split(":", 1)
         assert count == next(c for f in frameworks if f["id"] == fid for c in f["controls"] if c["id"] == cid)["evidence_count"]
     assert len(seen["controls"]) == sum(min(8, f["controls_evidenced"]) for f in frameworks)
+    # each evidenced row says why, in its rules' own words (the twin's why)
+    assert seen["whys"] == {f"{f['id']}:{c['id']}": "; ".join(c["why"]) for f in frameworks for c in f["controls"][:8]}
+    assert seen["whys"]["nist-sp800-53r5:SI-4"].startswith("an alert is a monitored, analysed adverse event")
     # each percentage says what it is of: the assessable controls, not the whole framework; and how many more
     # controls are only relevant (ATT&CK techniques seen), not counted
     assert seen["scopes"] == {f["id"]: f"{f['name']}: {f['controls_evidenced']} of the {f['controls_in_scope']} controls "
