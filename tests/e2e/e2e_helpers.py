@@ -46,3 +46,38 @@ def store_rows(db: Path) -> dict[str, list[dict[str, Any]]]:
         for event_id, body in conn.execute("SELECT id, body FROM events"):
             rows.setdefault(event_id, []).append(json.loads(body))
     return rows
+
+
+def time_spellings() -> list[str]:
+    """Every kind of RFC 3339 date-time the schema's date-time format takes (valid WIA timestamps): `Z`/`z`/`t`,
+    `-00:00`, no fraction and 1-12 fraction digits, offsets up to +-23:59 (past Java's +-18:00), years 0001 and 9999
+    with offsets that cross the year in UTC, a trailing line break (the validator takes it, as jsonschema does)."""
+    base = "2026-03-14T15:09:26"
+    spellings = [base + "Z", base + "z", "2026-03-14t15:09:26Z", "2026-03-14t15:09:26.25z", base + "-00:00",
+                 base + "+00:00"]
+    spellings += [f"{base}.{'123456789012'[:n]}Z" for n in range(1, 13)]
+    spellings += [base + ".999999999999Z", "2026-12-31T23:59:59.9999Z", "2026-12-31T23:59:59.9995z"]
+    spellings += [f"{base}.5{offset}" for offset in ("+23:59", "-23:59", "+18:00", "-18:00", "+18:01", "-19:22",
+                                                     "+14:00", "-12:00", "+05:45", "-09:30")]
+    spellings += ["0001-01-01T00:00:00Z", "0001-01-01T23:00:00+23:00", "0001-01-01T00:00:00.001-23:59",
+                  "0001-12-31T23:30:00-01:00", "9998-12-31T23:00:00-01:00", "9999-12-31T23:59:59.999Z",
+                  "9999-12-31T00:30:00+23:59", "9999-12-31T00:00:00-00:00", base + "Z\n",
+                  "2026-03-14t15:09:26.5-19:22\n"]
+    return spellings
+
+
+#: Valid WIA timestamps whose instant in UTC is outside the years 0001-9999 that most products hold.
+OUT_OF_RANGE_SPELLINGS = ["0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-00:01"]
+
+
+def with_times(events: list[dict[str, Any]], spellings: list[str]) -> list[dict[str, Any]]:
+    """`events` (as many as `spellings`), each with the next spelling as its timestamp."""
+    assert len(events) >= len(spellings)
+    for event, spelling in zip(events, spellings):
+        event["timestamp"] = spelling
+    return events[:len(spellings)]
+
+
+def instant(text: str) -> datetime:
+    from wia_security.timeutil import parse_iso
+    return parse_iso(text)
