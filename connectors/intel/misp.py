@@ -30,7 +30,7 @@ from wia_security.outputs import replace_durably
 from wia_security.redact import redact, remember
 from wia_security.timeutil import parse_iso, to_iso
 
-from .records import RecordRejecter, over_budget, refuse_user_info, server_key
+from .records import RecordRejecter, key_fingerprint, over_budget, refuse_user_info, server_key
 
 #: Namespace of the deterministic WIA ids given to pulled MISP events (uuid5 of url, uuid and version).
 WIA_MISP_NAMESPACE = uuid.UUID("5b4f2a4e-1f0e-4b7a-9a53-7f1f2f6b1c01")
@@ -808,16 +808,21 @@ class MispCheckpoint:
     timestamp: int | None = None
     #: the MISP base URL the position belongs to (None in a checkpoint written before it was recorded)
     server: str | None = None
+    #: a fingerprint of the API key (`account_fingerprint`): MISP shows each organisation and user its own events
+    #: (distribution, sharing groups), so another key's position would skip what only that key can see
+    account: str | None = None
 
     @classmethod
-    def load(cls, path: str, search: str, tags: Sequence[str], server: str | None = None) -> "MispCheckpoint":
-        """The checkpoint at `path` for this search and tags (and MISP `server`, when given); a new one when there
-        is no file. A file that is not a checkpoint, or belongs to another search, tag set or server, is a
-        ConfigError naming it (using it would skip what this search has not read, or read everything again). A
-        checkpoint that names no server (written before servers were recorded) is taken."""
+    def load(cls, path: str, search: str, tags: Sequence[str], server: str | None = None,
+             account: str | None = None) -> "MispCheckpoint":
+        """The checkpoint at `path` for this search and tags (and MISP `server` and API key fingerprint `account`,
+        when given); a new one when there is no file. A file that is not a checkpoint, or belongs to another
+        search, tag set, server or key, is a ConfigError naming it (using it would skip what this search has not
+        read, or read everything again). A checkpoint that names no server or key (written before they were
+        recorded) is taken."""
         tags = sorted(tags)
         if not os.path.exists(path):
-            return cls(search, tags, None, server)
+            return cls(search, tags, None, server, account)
         try:
             with open(path, encoding="utf-8") as fh:
                 doc = json.load(fh)
@@ -825,12 +830,14 @@ class MispCheckpoint:
             raise ConfigError(f"unreadable MISP checkpoint: {exc}", key="state", source=path) from None
         stamp = doc.get("timestamp") if isinstance(doc, dict) else None
         stored_server = doc.get("server") if isinstance(doc, dict) else None
+        stored_account = doc.get("account") if isinstance(doc, dict) else None
         if not isinstance(doc, dict) or not isinstance(doc.get("search"), str) or \
                 not isinstance(doc.get("tags"), list) or not all(isinstance(t, str) for t in doc["tags"]) or \
                 not (stamp is None or (type(stamp) is int and stamp >= 0)) or \
-                not (stored_server is None or (isinstance(stored_server, str) and stored_server)):
+                not all(v is None or (isinstance(v, str) and v) for v in (stored_server, stored_account)):
             raise ConfigError('a MISP checkpoint is {"search": "events"|"attributes", "tags": [...], '
-                              '"timestamp": <epoch seconds>, "server": <MISP URL>}', key="state", source=path)
+                              '"timestamp": <epoch seconds>, "server": <MISP URL>, "account": <key fingerprint>}',
+                              key="state", source=path)
         if doc["search"] != search or sorted(doc["tags"]) != tags:
             raise ConfigError(f"the checkpoint belongs to another pull ({doc['search']}, tags {sorted(doc['tags'])}), "
                               f"not ({search}, tags {tags}); give another --state file", key="state", source=path)
@@ -838,7 +845,12 @@ class MispCheckpoint:
             raise ConfigError(f"the checkpoint belongs to another MISP ({stored_server}), not {server}: its timestamp "
                               f"would skip what that MISP changed before it; give another --state file", key="state",
                               source=path)
-        return cls(search, tags, stamp, server or stored_server)
+        if account is not None and stored_account is not None and stored_account != account:
+            raise ConfigError(f"the checkpoint belongs to another MISP API key (account {stored_account}, this key is "
+                              f"{account}): MISP shows each key's user its own events, and its timestamp would skip "
+                              "what this key sees from before it; give another --state file (for the same user with "
+                              'a new key, remove its "account" member)', key="state", source=path)
+        return cls(search, tags, stamp, server or stored_server, account or stored_account)
 
     def advance(self, newest: int | None) -> None:
         if newest is not None and (self.timestamp is None or newest > self.timestamp):
@@ -847,7 +859,13 @@ class MispCheckpoint:
     def save(self, path: str) -> None:
         """Crash-safe: the old or the new checkpoint survives a power cut, never half of one."""
         replace_durably(path, json.dumps({"search": self.search, "tags": self.tags, "timestamp": self.timestamp}
-                                         | ({"server": self.server} if self.server else {})))
+                                         | ({"server": self.server} if self.server else {})
+                                         | ({"account": self.account} if self.account else {})))
+
+
+def account_fingerprint(api_key: str) -> str:
+    """What the checkpoint records of the API key (`records.key_fingerprint`), never the key."""
+    return key_fingerprint(api_key.strip(), b"wia-security MISP checkpoint account")
 
 
 # -- sink ------------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ API: https://otx.alienvault.com/api (DirectConnect API v1).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -32,7 +31,7 @@ from wia_security.redact import remember
 from wia_security.timeutil import parse_iso, to_iso
 
 from .indicators import normalize
-from .records import RecordRejecter, over_budget, refuse_user_info, server_key
+from .records import RecordRejecter, key_fingerprint, over_budget, refuse_user_info, server_key
 
 DEFAULT_BASE_URL = "https://otx.alienvault.com"
 SUBSCRIBED_PATH = "/api/v1/pulses/subscribed"
@@ -373,9 +372,8 @@ class OtxSource:
 
 
 def account_fingerprint(api_key: str) -> str:
-    """What the state file records of the API key: enough to tell two keys apart, never the key. A slow hash (PBKDF2,
-    100,000 rounds, 72 bits kept), so that a short key cannot be found from the file by trying keys."""
-    return hashlib.pbkdf2_hmac("sha256", api_key.encode(), b"wia-security OTX state account", 100_000, 9).hex()
+    """What the state file records of the API key (`records.key_fingerprint`), never the key."""
+    return key_fingerprint(api_key, b"wia-security OTX state account")
 
 
 def _no_query(url: str) -> str:

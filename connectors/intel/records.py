@@ -77,6 +77,14 @@ def refuse_user_info(url: str, product: str) -> None:
                           "variable or option", key="url", source=_redact(url))
 
 
+def key_fingerprint(api_key: str, purpose: bytes) -> str:
+    """What a state file records of an API key (`purpose` salts it per file kind): enough to tell two keys apart,
+    never the key. A slow hash (PBKDF2, 100,000 rounds, 72 bits kept), so that a short key cannot be found from the
+    file by trying keys."""
+    import hashlib
+    return hashlib.pbkdf2_hmac("sha256", api_key.encode(), purpose, 100_000, 9).hex()
+
+
 def server_key(url: str) -> tuple[str, str, str]:
     """One base URL in two spellings: scheme and host in any case, with or without the final slash (a checkpoint
     names the server its position belongs to; another server's pull must not take it)."""

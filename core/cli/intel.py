@@ -79,13 +79,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         dead_letter = open_dead_letter(args.dead_letter)
         if args.feed == "misp":
-            from wia_security.connectors.intel.misp import MispCheckpoint, MispSource
+            from wia_security.connectors.intel.misp import MispCheckpoint, MispSource, account_fingerprint
             filters: dict[str, Any] = {}
             if args.state:
                 from wia_security.outputs import held_exclusively
                 held.enter_context(held_exclusively(args.state, "MISP pull"))     # one pull per checkpoint
                 checkpoint = MispCheckpoint.load(args.state, "attributes" if args.attributes else "events", args.tags,
-                                                 server=args.url)
+                                                 server=args.url, account=account_fingerprint(key))
                 if checkpoint.timestamp is not None:
                     filters["timestamp"] = checkpoint.timestamp
             source: Any = MispSource(args.url, key, tls_verify=not args.no_verify_tls, ca_file=args.ca_file,

@@ -12,7 +12,7 @@ import pytest
 
 from misp_contract import MispServer
 from wia_security.cli import main
-from wia_security.connectors.intel.misp import MispCheckpoint
+from wia_security.connectors.intel.misp import MispCheckpoint, account_fingerprint
 from wia_security.connectors.sqlite import EventStore
 from wia_security.errors import ConfigError
 
@@ -48,7 +48,7 @@ def test_contract_the_checkpoint_moves_after_a_whole_pull_and_is_asked_for_next_
     args = ["intel", "pull", "misp", "--url", misp.url, "--state", str(state), "--to", f"sqlite:///{db}"]
     assert main(args) == 0
     assert json.loads(state.read_text()) == {"search": "events", "tags": [], "timestamp": 1767312000,
-                                             "server": misp.url}
+                                             "server": misp.url, "account": account_fingerprint(KEY)}
     assert "timestamp" not in misp.calls("/events/restSearch")[0].body
     _event(misp, 3, 1767398400)
     assert main(args) == 0
@@ -179,4 +179,27 @@ def test_contract_a_checkpoint_written_before_servers_were_recorded_is_taken_and
     assert main(["intel", "pull", "misp", "--url", misp.url, "--state", str(state), "--to", f"sqlite:///{db}"]) == 0
     assert misp.calls("/events/restSearch")[0].body["timestamp"] == 1767000000
     assert json.loads(state.read_text()) == {"search": "events", "tags": [], "timestamp": 1767225600,
-                                             "server": misp.url}
+                                             "server": misp.url, "account": account_fingerprint(KEY)}
+
+
+def test_contract_a_checkpoint_of_another_api_key_is_refused(misp, tmp_path, monkeypatch, capsys):
+    """MISP shows each user its own events (distribution, sharing groups): a checkpoint written with one key, taken by
+    a pull with another key of the same MISP, asked for `timestamp` >= the first key's newest and never read what
+    only the second key sees from before it (exit 0). The checkpoint records a fingerprint of the key (never the
+    key) and another key's pull is refused before any request, naming both fingerprints."""
+    _event(misp, 1, 1767225600)
+    state, db = tmp_path / "misp.json", tmp_path / "intel.db"
+    args = ["intel", "pull", "misp", "--url", misp.url, "--state", str(state), "--to", f"sqlite:///{db}"]
+    assert main(args) == 0
+    saved = state.read_text()
+    assert json.loads(saved)["account"] == account_fingerprint(KEY) and KEY not in saved
+    calls = len(misp.calls("/events/restSearch"))
+    monkeypatch.setenv("MISP_KEY", "another-users-key")
+    assert main(args) == 2                                    # before: exit 0 from the first key's position
+    assert len(misp.calls("/events/restSearch")) == calls
+    err = capsys.readouterr().err
+    assert f"another MISP API key (account {account_fingerprint(KEY)}, this key is " \
+           f"{account_fingerprint('another-users-key')})" in err and "another-users-key" not in err
+    assert state.read_text() == saved
+    monkeypatch.setenv("MISP_KEY", f" {KEY}\n")                # the same key read from a file with a newline
+    assert main(args) == 0
