@@ -9,7 +9,7 @@ from typing import Any
 from .common import counted, fail, missing_inputs, repeated_inputs
 from .forward import DEFAULT_DESTINATION
 from .report import (RejectLog, Versions, add_progress_option, event_stream, read_counts, sources_problem,
-                     start_progress, summary_line, window)
+                     start_progress, stopped_by_sigterm, summary_line, window)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -64,10 +64,11 @@ def run(args: argparse.Namespace) -> int:
     problems = RejectLog(progress)
     versions = Versions()
     try:
-        for event in event_stream(args, problems, in_window, where, versions, progress):
-            if in_window.add(event):            # the same window rules as the dashboard
-                tracker.add(event)
-            progress.update(max(in_window.seen, versions.read), problems.count)
+        with stopped_by_sigterm():
+            for event in event_stream(args, problems, in_window, where, versions, progress):
+                if in_window.add(event):            # the same window rules as the dashboard
+                    tracker.add(event)
+                progress.update(max(in_window.seen, versions.read), problems.count)
         progress.update(max(in_window.seen, versions.read), problems.count, force=True)
     except FileNotFoundError as exc:
         return fail(str(exc))

@@ -4,12 +4,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sqlite3
 import stat
 import sys
 import tempfile
+import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from types import FrameType
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
@@ -337,6 +341,25 @@ def newest_versions(events: Iterator[dict[str, Any]], problems: RejectLog, count
             store.close()
 
 
+@contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM (a `timeout`, a service stop) ends the run as an exception does, so the temporary store of
+    event copies is removed; its default action killed the process and left it under TMPDIR. No report is
+    written (exit 143, as a process killed by it). A SIGTERM ignored from the start (nohup) stays ignored."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _put(store: Any, batch: list[dict[str, Any]], problems: RejectLog) -> int:
     """Store a batch in the temporary store; each event it cannot hold is described -> how many."""
     if not batch:
@@ -433,10 +456,11 @@ def run(args: argparse.Namespace) -> int:
     problems = RejectLog(progress)
     versions = Versions()
     try:
-        for event in event_stream(args, problems, aggregator, where, versions, progress):
-            if aggregator.add(event) and tracker is not None:
-                tracker.add(event)
-            progress.update(max(aggregator.seen, versions.read), problems.count)
+        with stopped_by_sigterm():
+            for event in event_stream(args, problems, aggregator, where, versions, progress):
+                if aggregator.add(event) and tracker is not None:
+                    tracker.add(event)
+                progress.update(max(aggregator.seen, versions.read), problems.count)
         progress.update(max(aggregator.seen, versions.read), problems.count, force=True)
     except FileNotFoundError as exc:
         return fail(str(exc))
