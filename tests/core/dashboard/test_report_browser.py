@@ -175,3 +175,18 @@ def test_bidi_controls_in_event_text_do_not_reorder_the_counts(browser, tmp_path
     status = page.evaluate("[...document.querySelectorAll('[data-chart-root=by_status] > text')]"
                            ".map(t => t.firstChild.nodeValue).filter(t => t.startsWith('alert'))")
     assert status == ["alert: \u2068new\u2069"]
+
+
+def test_the_page_says_how_many_versions_were_set_aside(browser, tmp_path):
+    """Events read from files count once per id, as the newest version: the page's '3 events read' beside
+    '1' event needs the difference said."""
+    event = AlertBuilder().title("x").timestamp("2026-03-01T10:00:00Z").status("new").build().to_dict()
+    later = {**event, "timestamp": "2026-03-01T11:00:00Z", "data": {**event["data"], "status": "resolved"}}
+    html, twin = _report(tmp_path, [event, later, event])
+    assert twin["inputs"]["duplicates"] == 2 and twin["totals"]["events"] == 1
+    page = browser.open(html.as_uri())
+    meta = page.evaluate("document.getElementById('meta').textContent")
+    assert meta.endswith(" 3 events read (2 of them older versions or repeats of another event with the same id, "
+                         "counted once as its newest)")
+    html, twin = _report(tmp_path, [event])
+    assert browser.open(html.as_uri()).evaluate("document.getElementById('meta').textContent").endswith(" 1 events read")
