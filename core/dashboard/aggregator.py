@@ -355,7 +355,8 @@ class DashboardAggregator:
 
     `since`/`until` (RFC 3339, `until` exclusive) bound the window; without them the window is the
     span of the events seen. Memory is bounded (see the module docstring), not proportional to the
-    number of events; events are not de-duplicated by id (each one read is counted).
+    number of events; events are not de-duplicated by id (each one given is counted: the CLI passes each id once,
+    as its newest version, through `wia_security.cli.report.newest_versions` or the store).
     """
 
     def __init__(self, since: str | None = None, until: str | None = None, top_n: int = TOP_N) -> None:
