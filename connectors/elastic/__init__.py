@@ -300,7 +300,7 @@ class ElasticSink(BatchingSink):
                 if error.status == 413:
                     return self._split(items, len(body), error)
                 raise error from None
-            return self._outcomes(response, len(items))
+            return self._outcomes(response, items)
         except DeliveryError as error:
             if whole:
                 raise
@@ -315,10 +315,11 @@ class ElasticSink(BatchingSink):
         return [*(self._post_items(items[:half], whole=False) or [Outcome.delivered()] * half),
                 *(self._post_items(items[half:], whole=False) or [Outcome.delivered()] * (len(items) - half))]
 
-    def _outcomes(self, response: Any, count: int) -> list[Outcome] | None:
+    def _outcomes(self, response: Any, actions: list[BatchItem]) -> list[Outcome] | None:
         """Per-item outcomes of a bulk response (None: all delivered). A body that is not a bulk
         response (a proxy's page answered with 200, a cut-off body) retries: indexing by `_id` and version
         makes re-sending safe, whatever the server did with the first try."""
+        count = len(actions)
         if not isinstance(response, dict):
             raise DeliveryError(f"bulk response is not a JSON object: {_short(response)}", sink=self.name,
                                 retryable=True)
@@ -330,6 +331,16 @@ class ElasticSink(BatchingSink):
             raise DeliveryError(f"bulk response has {found} for {count} action(s)", sink=self.name, retryable=True)
         if response.get("errors") is False:
             return None
+        # Items are read by position (item n answers action n), so each must name its action's _id: an answer in
+        # another order put one event's refusal on another (the refused one counted delivered).
+        for n, (item, action) in enumerate(zip(items, actions)):
+            result = next(iter(item.values()), None) if isinstance(item, dict) and len(item) == 1 else None
+            if not isinstance(result, dict) or result.get("status").__class__ is not int:
+                continue                    # malformed: item_outcome names it
+            answered = result.get("_id")
+            if answered is not None and answered != action.event.get("id"):
+                raise DeliveryError(f"bulk response item #{n} is for _id {_short(answered, 80)}, not the _id of action "
+                                    f"#{n}: the items do not follow the actions", sink=self.name, retryable=True)
         return [item_outcome(item, n) for n, item in enumerate(items)]
 
     def as_delivery_error(self, exc: Exception) -> DeliveryError:
