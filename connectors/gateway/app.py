@@ -30,7 +30,7 @@ from .ingest import (BadEncoding, BodiesInFlight, BodyBudget, BodyReservation, B
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import GatewayMetrics, destination_name, endpoint_of, method_of, status_class
 from .origin import RefuseCrossSite
-from .settings import GatewaySettings
+from .settings import GatewaySettings, fit_connections, open_files_limit
 from .stream import (CHANNELS, CLOSE_GOING_AWAY, CLOSE_RATE_LIMITED, CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_REVOKED, E_INTERNAL,
                      E_INVALID_MESSAGE, E_RATE_LIMITED, E_UNAVAILABLE, PROTOCOL_VERSION, Client, FilterError, Hub,
                      RateLimiter, check_keys, owner_of, parse_message, sdk_to_action)
@@ -48,6 +48,8 @@ class Gateway:
 
     def __init__(self, settings: GatewaySettings) -> None:
         settings.check()
+        for note in fit_connections(settings, open_files_limit()):
+            log.warning("%s", note)
         self.settings = settings
         # Read now (a bad file stops the start); re-read when they change (watch_token_files, SIGHUP).
         self.token_file = TokenFile(settings.token_file) if settings.token_file else None
@@ -80,6 +82,10 @@ class Gateway:
         self._ingesting = 0                      # ingest calls between their check of `closing` and their publish
         self.open_streams = 0                    # stream connections past the handshake checks, until they end
         self.handshakes = 0                      # stream handshakes whose request head is still arriving (server.py)
+        # uvicorn's set of open connections (HTTP and stream), known once one is made (server.py), and the ones in it
+        # refused beyond --max-connections whose 503 is being read, oldest first
+        self.connections: set[Any] = set()
+        self.lingering_refusals: dict[Any, None] = {}
 
     # --- lifecycle ---
     def open(self) -> None:
@@ -521,6 +527,8 @@ async def stats(request: Request) -> Response:
         "uptime_seconds": round(time.time() - gw.started, 1),
         "delivery": d.stats.to_dict() if d else None,
         "pending": d.pending if d else 0,
+        "connections": {"open": max(0, len(gw.connections) - len(gw.lingering_refusals)),
+                        "max": gw.settings.max_connections},
         "stream": {"clients": len(gw.hub.clients), "max_clients": gw.settings.max_stream_clients,
                    "handshakes": gw.handshakes,
                    "subscriptions": gw.hub.subscriptions, "max_subscriptions": gw.settings.max_subscriptions,

@@ -63,6 +63,8 @@ class GatewayMetrics:
         self.stream_token_revoked = 0            # stream connections closed with 4001
         self.stream_ping_timeouts = 0            # stream connections closed with 1011: no pong in time
         self.connections_aborted = 0             # connections reset: the peer took nothing of the close (server.py)
+        # connections refused beyond --max-connections (server.py): answered 503, or closed early while lingering
+        self.connections_refused = collections.Counter({"answered": 0, "cut_short": 0})
 
     def count_verdicts(self, source: str, results: Iterable[dict[str, Any]], hec_refused: int = 0) -> None:
         """Count one request's per-event results once they are final (after the store answered)."""
@@ -172,6 +174,15 @@ def render(gw: Any) -> str:
                [({"method": k[0], "endpoint": k[1], "status_class": k[2]}, v) for k, v in sorted(m.requests.items())])
     out.family("wia_gateway_http_requests_in_flight", "gauge", "HTTP requests being handled now.",
                [({}, m.in_flight)])
+    out.family("wia_gateway_connections", "gauge", "Connections open now (HTTP and stream), refused ones not counted.",
+               [({}, max(0, len(gw.connections) - len(gw.lingering_refusals)))])
+    out.family("wia_gateway_max_connections", "gauge",
+               "Connections open at once beyond which a new one is answered 503 (--max-connections).",
+               [({}, gw.settings.max_connections or 0)])
+    out.family("wia_gateway_connections_refused_total", "counter",
+               "Connections refused beyond --max-connections, by outcome: answered (503 written, closed once read), "
+               "cut_short (closed before its client closed: more than MAX_LINGERING_REFUSALS refused at once).",
+               [({"outcome": k}, v) for k, v in sorted(m.connections_refused.items())])
     out.family("wia_gateway_events_accepted_total", "counter",
                "Events accepted (validated and stored), by ingest source.",
                [({"source": s}, v) for s, v in sorted(m.events_accepted.items())])

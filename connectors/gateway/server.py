@@ -28,7 +28,8 @@ from . import stream as stream_limits
 from .app import Gateway, create_app, error
 from .metrics import GatewayMetrics
 from .stream import E_UNAVAILABLE
-from .settings import METRICS_TOKEN_ENV, GatewaySettings, load_tokens
+from .settings import (DEFAULT_MAX_CONNECTIONS, FD_RESERVE, MAX_LINGERING_REFUSALS, METRICS_TOKEN_ENV, GatewaySettings,
+                       load_tokens, raise_open_files_limit)
 
 log = logging.getLogger("wia_security.gateway")
 access_log = logging.getLogger("wia_security.gateway.access")
@@ -61,6 +62,9 @@ REFUSED_LINGER_SECONDS = 5.0
 #: The end of a request head as h11 finds it (a blank line, CRLF or bare LF).
 _HEAD_END = re.compile(rb"\n\r?\n")
 STREAM_PATH = "/v1/stream"
+#: Retry-After (seconds) of the 503 that refuses a connection beyond --max-connections: idle connections are closed
+#: after 5 s (keep-alive) or 10 s (no request head), so places come free within seconds.
+CONNECTIONS_FULL_RETRY_AFTER_SECONDS = 2
 
 if sys.platform.startswith("linux"):
     import fcntl
@@ -215,7 +219,9 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
     - every request head must arrive within REQUEST_HEAD_TIMEOUT_SECONDS, or the connection is closed;
     - a stream handshake (`GET /v1/stream`) counts in `Gateway.handshakes` from its request line until its
       head is complete: one that starts while open streams plus such handshakes reach --max-stream-clients
-      gets the app's answer beyond the limit (HTTP 503, Retry-After) at once, and the connection closes.
+      gets the app's answer beyond the limit (HTTP 503, Retry-After) at once, and the connection closes;
+    - a connection made while --max-connections others (HTTP and stream) are open is answered 503 at once and
+      closed once its client has read it (_refuse_connection).
     A subclass per server sets `gateway`."""
 
     gateway: Gateway  # type: ignore[assignment]
@@ -230,8 +236,31 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
         self._linger_timer: asyncio.TimerHandle | None = None
         self._refused = False                    # answered and lingering: what arrives is dropped
         self._peer_done = False                  # the peer half-closed after a whole request (eof_received)
+        gw = self.gateway
+        gw.connections = self.connections        # uvicorn's set: HTTP connections, and streams once upgraded
+        if len(self.connections) - len(gw.lingering_refusals) > (gw.settings.max_connections or 0):
+            self._refuse_connection()
+            return
         self._start_head()
         self._arm_head_timer()                   # a peer that sends nothing at all
+
+    def _refuse_connection(self) -> None:
+        """Beyond --max-connections: 503 E3003 with Retry-After before the request has arrived (the client reads it
+        once it has sent its request), then closed when the client closes, or after REFUSED_LINGER_SECONDS. Refused
+        connections still open are bounded (MAX_LINGERING_REFUSALS; the oldest is closed), so a flood of connections
+        that never send anything holds no more descriptors than that beyond the maximum."""
+        gw = self.gateway
+        lingering = gw.lingering_refusals
+        if len(lingering) >= MAX_LINGERING_REFUSALS:
+            oldest = next(iter(lingering))
+            del lingering[oldest]
+            gw.metrics.connections_refused["cut_short"] += 1
+            oldest.transport.abort()
+        lingering[self] = None
+        gw.metrics.connections_refused["answered"] += 1
+        limit = gw.settings.max_connections
+        self._refuse(error(503, E_UNAVAILABLE, f"the gateway has its maximum of {limit} connections open; retry "
+                           "later", {"Retry-After": str(CONNECTIONS_FULL_RETRY_AFTER_SECONDS)}))
 
     def _start_head(self) -> None:
         self._in_head, self._line, self._line_read = True, b"", False
@@ -334,6 +363,7 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
             self.transport.close()               # the peer sends nothing more: no keep-alive
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.gateway.lingering_refusals.pop(self, None)
         self._end_head()
         if self._linger_timer is not None:
             self._linger_timer.cancel()
@@ -477,6 +507,10 @@ def uvicorn_config(app: Any, settings: GatewaySettings, host: str, port: int, *,
         ws_per_message_deflate=settings.ws_compression,
         ws_ping_interval=settings.ping_interval_seconds, ws_ping_timeout=settings.ping_timeout_seconds,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # Not uvicorn's limit_concurrency: it counts stream connections too (1,000 idle streams would turn every HTTP
+        # request away), answers text/plain only once a request has arrived, and lets connections in meanwhile.
+        # The gateway's own bound is --max-connections (_HttpProtocol._refuse_connection).
+        backlog=settings.backlog,
         ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     _quiet_not_utf8(logging.getLogger("uvicorn.error"))  # after Config, which (re)configures uvicorn's loggers
     return config
@@ -487,6 +521,9 @@ def run(settings: GatewaySettings, host: str = "127.0.0.1", port: int = 8088, **
     unless the settings name some (the command line has no flag for them)."""
     if not settings.metrics_tokens:
         settings.metrics_tokens = load_tokens(env=METRICS_TOKEN_ENV)
+    raised = raise_open_files_limit((settings.max_connections or DEFAULT_MAX_CONNECTIONS) + FD_RESERVE)
+    if raised:
+        log.info("open files limit (ulimit -n) raised from %d to %d for the connection maximum", *raised)
     gateway = Gateway(settings)
     # Before uvicorn starts: a store or destination that will not open is an error the caller reports (serve: one
     # line, exit status 2), not a traceback in the lifespan and uvicorn's status 3. The lifespan finds them open.

@@ -33,6 +33,23 @@ DEFAULT_CLIENT_QUEUE_BYTES = 16 * 1024 * 1024
 #: Stream connections open at once; a handshake beyond it is HTTP 503 with Retry-After (the client retries).
 #: Each connection may queue up to `client_queue_bytes`, so this bounds the stream's memory with it.
 DEFAULT_MAX_STREAM_CLIENTS = 1_000
+#: Connections (HTTP and stream together) open at once when `ulimit -n` allows it; a connection beyond is answered
+#: HTTP 503 E3003 with Retry-After at once and closed. Without a bound a flood of idle or slow connections took
+#: every file descriptor: then accept() fails (clients hang in the backlog) and so does every file the gateway opens
+#: (the store, the dead letter, a destination's socket). An idle connection costs ~10-20 KB of memory, so 4,096
+#: stay under 100 MB; 1,000 of them may be streams (DEFAULT_MAX_STREAM_CLIENTS), the rest HTTP.
+DEFAULT_MAX_CONNECTIONS = 4_096
+#: File descriptors kept out of `max_connections` when it is derived from `ulimit -n`: the store, the dead letter,
+#: destinations' sockets, token files, logging, worker threads' files, and connections refused beyond the maximum
+#: while their 503 is read (at most MAX_LINGERING_REFUSALS).
+FD_RESERVE = 256
+#: Connections refused beyond `max_connections` kept open at once so their client can read the 503 (until it closes,
+#: at most REFUSED_LINGER_SECONDS): beyond, the oldest of them is closed (its answer was written long ago).
+MAX_LINGERING_REFUSALS = 128
+#: The listening socket's queue of connections not yet accepted (uvicorn's default; the kernel caps it at
+#: net.core.somaxconn). The gateway accepts at once and answers 503 beyond `max_connections`, so it fills only when
+#: the event loop is stalled.
+DEFAULT_BACKLOG = 2048
 #: Subscriptions one stream connection may hold (a `subscribe` past it is error E1001).
 DEFAULT_MAX_CLIENT_SUBSCRIPTIONS = 100
 #: Subscriptions all stream connections together may hold (a `subscribe` past it is error E3003). Every published
@@ -84,6 +101,9 @@ class GatewaySettings:
     client_queue_bytes: int = DEFAULT_CLIENT_QUEUE_BYTES
     slow_consumer: str = "disconnect"
     max_stream_clients: int = DEFAULT_MAX_STREAM_CLIENTS
+    # HTTP and stream connections together; None: DEFAULT_MAX_CONNECTIONS or what `ulimit -n` allows (fit_connections)
+    max_connections: int | None = None
+    backlog: int = DEFAULT_BACKLOG
     max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS               # all stream connections together
     max_client_subscriptions: int = DEFAULT_MAX_CLIENT_SUBSCRIPTIONS  # one stream connection
     max_token_subscriptions: int = DEFAULT_MAX_TOKEN_SUBSCRIPTIONS    # one token's connections (anonymous: one peer)
@@ -120,9 +140,17 @@ class GatewaySettings:
         for key in ("max_body_bytes", "max_request_events", "max_inflight_body_bytes", "max_message_bytes",
                     "client_queue", "client_queue_bytes", "replay_events", "client_rate",
                     "max_pending_events", "delivery_batch", "max_stream_clients", "max_subscriptions",
-                    "max_client_subscriptions", "max_token_subscriptions"):
+                    "max_client_subscriptions", "max_token_subscriptions", "backlog"):
             if getattr(self, key) < 1:
                 raise ConfigError("must be at least 1", key=key)
+        if self.max_connections is not None:
+            if self.max_connections < 2:
+                raise ConfigError("must be at least 2 (a stream and an HTTP request)", key="max_connections")
+            # (the default stream maximum is lowered to fit instead: fit_connections)
+            if self.max_stream_clients >= self.max_connections and self.max_stream_clients != DEFAULT_MAX_STREAM_CLIENTS:
+                raise ConfigError(f"must be below the connection maximum ({self.max_connections}): the difference is "
+                                  "what HTTP requests (ingest, queries, health checks) always have",
+                                  key="max_stream_clients")
         for key in ("heartbeat_seconds", "ping_interval_seconds", "ping_timeout_seconds", "body_idle_seconds"):
             value = getattr(self, key)
             # No way to turn it off: without it a vanished peer holds its place until TCP gives up (or for ever).
@@ -130,6 +158,66 @@ class GatewaySettings:
                 raise ConfigError("must be a number of seconds above 0", key=key)
         if any(len(t) < MIN_TOKEN_CHARS for t in [*self.tokens, *self.metrics_tokens]):
             raise ConfigError(f"tokens must be at least {MIN_TOKEN_CHARS} characters", key="tokens")
+
+
+def fit_connections(settings: GatewaySettings, open_files: int | None) -> list[str]:
+    """Sets `max_connections` when it is None (DEFAULT_MAX_CONNECTIONS, or `open_files` - FD_RESERVE when that is
+    less) and lowers the default `max_stream_clients` to three quarters of it when it would leave HTTP no room.
+    `open_files`: the process's soft RLIMIT_NOFILE (None: unknown). Returns what it changed, to log; raises ConfigError
+    when a maximum given explicitly does not fit."""
+    notes: list[str] = []
+    room = None if open_files is None else open_files - FD_RESERVE
+    if settings.max_connections is None:
+        if room is not None and room < 2 * 16:
+            raise ConfigError(f"the process may open only {open_files} files (ulimit -n), {FD_RESERVE} of them kept "
+                              "for the store, destinations and refused connections: raise ulimit -n to at least "
+                              f"{FD_RESERVE + 32}", key="max_connections")
+        settings.max_connections = DEFAULT_MAX_CONNECTIONS if room is None else min(DEFAULT_MAX_CONNECTIONS, room)
+        if settings.max_connections < DEFAULT_MAX_CONNECTIONS:
+            notes.append(f"at most {settings.max_connections} connections at once: the process may open {open_files} "
+                         f"files (ulimit -n) and keeps {FD_RESERVE} for itself; raise ulimit -n for more")
+    elif room is not None and settings.max_connections > room:
+        raise ConfigError(f"{settings.max_connections} connections need more files than the process may open "
+                          f"({open_files}, ulimit -n; {FD_RESERVE} are kept for the store, destinations and refused "
+                          f"connections): at most {room}, or raise ulimit -n", key="max_connections")
+    if settings.max_stream_clients >= settings.max_connections:
+        if settings.max_stream_clients != DEFAULT_MAX_STREAM_CLIENTS:
+            raise ConfigError(f"must be below the connection maximum ({settings.max_connections}): the difference is "
+                              "what HTTP requests (ingest, queries, health checks) always have",
+                              key="max_stream_clients")
+        settings.max_stream_clients = max(1, settings.max_connections * 3 // 4)
+        notes.append(f"at most {settings.max_stream_clients} stream connections (not {DEFAULT_MAX_STREAM_CLIENTS}): "
+                     f"the rest of the {settings.max_connections} connections is kept for HTTP requests")
+    return notes
+
+
+def open_files_limit() -> int | None:
+    """The soft RLIMIT_NOFILE (`ulimit -n`), or None where there is none (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def raise_open_files_limit(needed: int) -> tuple[int, int] | None:
+    """Raises the soft RLIMIT_NOFILE towards `needed` (at most the hard limit), as servers do: the soft limit is 1,024
+    by default on most Linux systems, below what the gateway's defaults need. Not further: a library calling select()
+    fails on descriptors above 1,023. Returns (before, after) when it changed."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return None
+        return soft, target
+    return None
 
 
 #: Shortest token accepted (from any source).

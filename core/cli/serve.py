@@ -25,7 +25,7 @@ FLAG_OF_SETTING = {
     "max_body_bytes": "--max-body-bytes", "max_request_events": "--max-request-events",
     "max_inflight_body_bytes": "--max-inflight-body-bytes",
     "client_queue": "--client-queue", "client_queue_bytes": "--client-queue-bytes",
-    "max_stream_clients": "--max-stream-clients",
+    "max_stream_clients": "--max-stream-clients", "max_connections": "--max-connections", "backlog": "--backlog",
     "max_subscriptions": "--max-subscriptions", "max_client_subscriptions": "--max-client-subscriptions",
     "max_token_subscriptions": "--max-token-subscriptions",
     "replay_events": "--replay-events", "heartbeat_seconds": "--heartbeat",
@@ -73,6 +73,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-stream-clients", type=int, metavar="N",
                    help="stream connections open at once (default 1000); beyond, the handshake is HTTP 503 "
                         "with Retry-After")
+    p.add_argument("--max-connections", type=int, metavar="N",
+                   help="HTTP and stream connections open at once (default 4096, or fewer when ulimit -n is low); "
+                        "a connection beyond is answered HTTP 503 with Retry-After; must be above --max-stream-clients")
+    p.add_argument("--backlog", type=int, metavar="N",
+                   help="connections the listening socket queues before they are accepted (default 2048)")
     p.add_argument("--max-subscriptions", type=int, metavar="N",
                    help="stream subscriptions all connections together may hold (default 10000); a subscribe "
                         "beyond gets error E3003")
@@ -119,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         "max_inflight_body_bytes": args.max_inflight_body_bytes,
         "client_queue": args.client_queue,
         "client_queue_bytes": args.client_queue_bytes, "max_stream_clients": args.max_stream_clients,
+        "max_connections": args.max_connections, "backlog": args.backlog,
         "max_subscriptions": args.max_subscriptions, "max_client_subscriptions": args.max_client_subscriptions,
         "max_token_subscriptions": args.max_token_subscriptions,
         "replay_events": args.replay_events, "heartbeat_seconds": args.heartbeat,
@@ -133,8 +139,7 @@ def run(args: argparse.Namespace) -> int:
             metrics_anonymous=args.metrics_anonymous, **overrides)
         settings.check()
     except ConfigError as exc:
-        flag = FLAG_OF_SETTING.get(exc.key or "")
-        return fail(f"{flag}: {exc.reason}" if flag and not exc.source else exc)
+        return _config_failure(exc)
     except (WiaError, OSError) as exc:
         return fail(exc)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -152,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
     except ssl.SSLError as exc:          # OpenSSL's reason alone ('[SSL] PEM lib') names neither file
         return fail(f"--tls-cert {args.tls_cert}, --tls-key {args.tls_key}: not a PEM certificate chain and its "
                     f"private key ({exc})")
+    except ConfigError as exc:           # a connection maximum the open files limit does not allow (fit_connections)
+        return _config_failure(exc)
     except (WiaError, OSError) as exc:
         return fail(exc)
     except SystemExit as exc:
@@ -161,6 +168,11 @@ def run(args: argparse.Namespace) -> int:
         # this command does not document: a usage or I/O error is 2
         return fail("the gateway did not start (the reason is logged above)")
     return 0
+
+
+def _config_failure(exc: ConfigError) -> int:
+    flag = FLAG_OF_SETTING.get(exc.key or "")
+    return fail(f"{flag}: {exc.reason}" if flag and not exc.source else exc)
 
 
 def _startup_problem(args: argparse.Namespace, dead_letter: str) -> str | None:
