@@ -407,7 +407,13 @@ class _HttpProtocol(_BoundedClose, H11Protocol):
         self._refused = True
         answered = self.cycle is None or self.cycle.response_complete    # else the app is still writing its answer
         if answered and self.transport.can_write_eof():
-            self.transport.write_eof()           # a FIN after the answer, for a client that reads to the end
+            try:
+                self.transport.write_eof()       # a FIN after the answer, for a client that reads to the end
+            except OSError:
+                # The peer reset meanwhile (ENOTCONN from shutdown()): nobody to answer. Raised here it was an
+                # "Exception in callback" traceback at ERROR, and the refusal never armed its close timer.
+                self.transport.abort()
+                return
         self.transport.resume_reading()
         self._linger_timer = self.loop.call_later(REFUSED_LINGER_SECONDS, self.transport.close)
 

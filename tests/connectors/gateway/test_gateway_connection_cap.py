@@ -175,3 +175,36 @@ def test_serve_raises_the_soft_open_files_limit_to_what_the_maximum_needs():
         resource.setrlimit(resource.RLIMIT_NOFILE, (512, 8192))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=limit)
     assert out.stdout.split() == ["(512,", "5256)", "None", "(5256,", "8192)"], out.stderr
+
+
+def test_a_refused_connection_whose_peer_reset_meanwhile_is_closed_quietly(make_gateway, monkeypatch):
+    """A client that resets its connection before the gateway writes its FIN (seen once in 300 connections closed with
+    SO_LINGER 0 while the maximum was open): shutdown() raises ENOTCONN. Fault injected here, since the race is rare:
+    it was an `Exception in callback` traceback at ERROR and the refused connection kept its place."""
+    import errno
+    import logging
+    from asyncio import selector_events
+
+    def write_eof(self) -> None:
+        raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("asyncio").addHandler(handler)
+    try:
+        gw = make_gateway(max_connections=3, max_stream_clients=1)
+        held = idle_sockets(gw, 3)
+        monkeypatch.setattr(selector_events._SelectorSocketTransport, "write_eof", write_eof)
+        refused = idle_sockets(gw, 5)
+        got = answers(refused, 10, held=0)
+        assert got["nothing"] == 0, got                   # answered (or closed), none left waiting
+        monkeypatch.undo()
+        for sock in held + refused:
+            sock.close()
+        deadline = time.monotonic() + 15
+        while gw.gateway.lingering_refusals and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not gw.gateway.lingering_refusals
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+    assert not [r for r in records if r.levelno >= logging.ERROR], [r.getMessage() for r in records]
