@@ -15,7 +15,7 @@ from __future__ import annotations
 import gzip as _gzip
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -48,6 +48,8 @@ HEC_MAX_CONTENT_LENGTH_CEILING = 838_860_800
 #: inputs.conf [http] `maxEventSize` default (5 MB): a larger single event is a parsing error at HEC.
 HEC_MAX_EVENT_SIZE = 5 * 1024 * 1024
 GZIP_LEVEL = 5
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND = timedelta(milliseconds=1)
 #: Indexer-acknowledgement polling: first wait, cap of the doubling wait, and how long to wait in all.
 ACK_POLL_INITIAL = 0.1
 ACK_POLL_MAX = 2.0
@@ -328,14 +330,17 @@ def _cim_converter() -> Any:
 
 
 def _epoch_seconds(timestamp: str) -> float:
-    """Epoch seconds with millisecond precision (HEC `time`); the C fast path for the usual spellings."""
+    """Epoch seconds with millisecond precision (HEC `time`), the milliseconds cut, not rounded: rounding put
+    23:59:59.9995 in the next second, day or year of `_time` (Splunk keeps milliseconds, the LEEF/CEF times and
+    every other sink cut). Exact integer milliseconds: a float product can land one below. The C fast path for
+    the usual spellings."""
     try:
         moment = datetime.fromisoformat(timestamp)
         if moment.tzinfo is None:
             raise ValueError
-        return round(moment.timestamp(), 3)
-    except (ValueError, TypeError):
-        return round(to_epoch_ms(timestamp) / 1000, 3)
+        return ((moment - _EPOCH) // _MILLISECOND) / 1000
+    except (ValueError, TypeError, OverflowError):
+        return to_epoch_ms(timestamp) / 1000
 
 
 def _hostname(event: Mapping[str, Any]) -> str | None:
