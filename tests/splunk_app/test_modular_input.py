@@ -97,6 +97,17 @@ def test_scheme_describes_every_argument(built_app):
     ({"source_url": "gateway+https://gw.example", "HEC-Token": "s3cret"}, False, "storage/passwords"),
     ({"source_url": "kafka+ssl://b:9093/t", "ssl_key_password": "s3cret"}, False, "storage/passwords"),
     ({"source_url": "gateway+https://gw.example", "secret_key": "s3cret"}, False, "storage/passwords"),
+    # addresses no request can use: read on, a traceback (the bracket), "source sent invalid JSON" before any request
+    # (a character outside ASCII), an unreachable host retried as if temporary (the ports)
+    ({"source_url": "gateway+https://[::1"}, False, "source_url's '[::1' is not host[:port]"),
+    ({"source_url": "gateway+https://例え.jp"}, False, "source_url holds '例' (U+4F8B), which a request cannot carry"),
+    ({"source_url": "taxii+https://t.example/api1/collections/a b/"}, False, "source_url holds ' ' (U+0020)"),
+    ({"source_url": "gateway+https://gw.example:99999"}, False, "source_url's 'gw.example:99999' is not host[:port]"),
+    ({"source_url": "kafka://b1:9092,b2:x/t"}, False, "source_url's 'b2:x' is not host[:port]"),
+    ({"source_url": "kafka://b1:9092,:9093/t"}, False, "source_url's ':9093' names no host"),
+    ({"source_url": "kafka://b1:9092,,b2/t"}, True, ""),            # an empty entry is skipped, as the source does
+    ({"source_url": "gateway+https://xn--r8jz45g.jp:8443/feed"}, True, ""),
+    ({"source_url": "kafka://[::1]:9092,b2/t"}, True, ""),
     ({"source_url": "kafka+ssl://b:9093/t", "client_certificate_credential": "-----BEGIN PRIVATE KEY-----s3cret"},
      False, "parameter 'client_certificate_credential' holds PEM text"),
 ])

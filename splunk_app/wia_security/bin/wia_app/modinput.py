@@ -17,6 +17,7 @@ import random
 import re
 import sys
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 from typing import Any, Iterator, TextIO
 from xml.sax.saxutils import escape
@@ -184,6 +185,9 @@ def validate(params: dict[str, str]) -> str | None:
                 "client_certificate_credential")
     if carries_userinfo(url):
         return "source_url must not carry user:password; use the 'credential' parameter"
+    problem = _address_problem(url, kafka=scheme.split("+", 1)[0].lower() == "kafka")
+    if problem:
+        return problem
     problem = tls_verify_problem(params)
     if problem:
         return problem
@@ -207,6 +211,27 @@ def validate(params: dict[str, str]) -> str | None:
     if params.get("retry_backoff") and not (_SECONDS.fullmatch(params["retry_backoff"])
                                             and float(params["retry_backoff"]) <= MAX_RETRY_WAIT):
         return f"retry_backoff must be seconds from 0 to {MAX_RETRY_WAIT:.0f} (e.g. 2 or 0.5), not {params['retry_backoff'][:40]!r}"
+    return None
+
+
+def _address_problem(url: str, *, kafka: bool) -> str | None:
+    """Why source_url's host (each Kafka broker's) cannot be used, or None. Checked here: read on, a character no
+    request can carry was reported as "source sent invalid JSON" before any request went out, an unclosed IPv6
+    bracket ended the run with a traceback, and a port that is no number or over 65535 as a host nobody can reach,
+    retried as if temporary."""
+    odd = next((c for c in url if not 33 <= ord(c) <= 126), None)
+    if odd is not None:
+        return (f"source_url holds {odd!r} (U+{ord(odd):04X}), which a request cannot carry: write the host name in "
+                "its ASCII form (xn--...) and %-encode other characters")
+    authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    for host in [b for b in authority.split(",") if b] or [""] if kafka else [authority]:   # as KafkaSource reads them
+        try:
+            parts = urllib.parse.urlsplit("scheme://" + host)
+            parts.port                      # raises ValueError for a port that is no number or out of range
+        except ValueError as exc:
+            return f"source_url's {host[:80]!r} is not host[:port] ({exc})"
+        if not parts.hostname:
+            return f"source_url's {host[:80]!r} names no host"
     return None
 
 
