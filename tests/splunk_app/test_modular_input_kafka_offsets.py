@@ -10,6 +10,8 @@ DeleteRecords, so the retention case, an offset before the partition's first, is
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -74,3 +76,38 @@ def test_a_recreated_topic_is_read_from_its_beginning(built_app, splunkd, tmp_pa
     # and the message at 1 is there: not a recreated topic) and says nothing
     assert third.returncode == 0, third.stderr
     assert streamed(third.stdout) == [] and after_third == {"0": 2} and PAST_THE_END not in third.stderr
+
+
+RETENTION_PROBE = """import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[1] + "/lib"]
+from kafka import TopicPartition
+from wia_app.pull import KafkaSource
+
+class Listed:
+    '''The first and end offsets a broker lists (ListOffsets), as kafka-python's consumer returns them.'''
+    def __init__(self, starts, ends):
+        self.starts, self.ends = starts, ends
+    def beginning_offsets(self, partitions):
+        return {tp: self.starts[tp.partition] for tp in partitions}
+    def end_offsets(self, partitions):
+        return {tp: self.ends[tp.partition] for tp in partitions}
+
+source = KafkaSource("kafka://b1:9092/wia")
+partitions = [TopicPartition("wia", 0), TopicPartition("wia", 1)]
+moved = source._offsets_in_range(Listed({0: 10, 1: 0}, {0: 20, 1: 7}), partitions, {"0": 4, "1": 7})
+print(json.dumps([moved, source.errors, source.offset_warnings]))
+"""
+
+
+def test_an_offset_retention_passed_moves_to_the_first_offset_with_an_error_line(built_app):
+    """tansu has no DeleteRecords: the decision alone, on the offsets a broker lists (partition 0 kept from 10 on, its
+    checkpointed 4 gone; partition 1 read to its end, 7, which is in range)."""
+    app, _ = built_app
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", RETENTION_PROBE, str(app / "bin")], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    moved, errors, warnings = json.loads(run.stdout)
+    assert moved == {"0": 10} and warnings == []
+    assert errors == ["Kafka wia/0: messages 4 to 9 were deleted by the broker (retention) before the input read them; "
+                      "reading from the oldest left, offset 10. Run the input more often (interval), raise max_events, "
+                      "or raise the topic's retention"]
