@@ -69,6 +69,15 @@ def time_spellings() -> list[str]:
 #: Valid WIA timestamps whose instant in UTC is outside the years 0001-9999 that most products hold.
 OUT_OF_RANGE_SPELLINGS = ["0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-00:01"]
 
+#: (older, newer) timestamps of one event: the newer instant sorts first as a string (+14:00 against Z, more
+#: fraction digits against Z, T against t, +23:59 against a day earlier in Z)
+VERSION_PAIRS = [("2026-03-15T09:00:00.000+14:00", "2026-03-14T20:00:00Z"),
+                 ("2026-03-14T20:00:00.5Z", "2026-03-14T20:00:00.50001-00:00"),
+                 ("2026-03-14T20:00:00.9Z", "2026-03-14T20:00:00.91Z"),
+                 ("2026-03-14t20:00:00z", "2026-03-14T20:00:00.001Z"),
+                 ("2026-03-15T03:00:00+23:59", "2026-03-14T03:02:00-00:00"),
+                 ("2026-03-14T23:59:59.999+23:59", "2026-03-14T00:01:00.0001Z")]
+
 
 def with_times(events: list[dict[str, Any]], spellings: list[str]) -> list[dict[str, Any]]:
     """`events` (as many as `spellings`), each with the next spelling as its timestamp."""

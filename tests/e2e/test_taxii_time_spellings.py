@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from e2e_helpers import (OUT_OF_RANGE_SPELLINGS, expected, instant, read_ndjson, store_rows, time_spellings,
-                         with_times, write_ndjson)
+from e2e_helpers import (OUT_OF_RANGE_SPELLINGS, VERSION_PAIRS, expected, instant, read_ndjson, store_rows,
+                         time_spellings, with_times, write_ndjson)
 from strategies import event_dicts
 
 from wia_security.cli import main
@@ -32,12 +32,6 @@ def same_but_time(got: dict, sent: dict) -> None:
     assert {**got, "timestamp": None} == {**want, "timestamp": None}
 
 
-#: (older, newer) spellings: the newer instant sorts first as a string
-VERSION_PAIRS = [("2026-03-15T09:00:00.000+14:00", "2026-03-14T20:00:00Z"),
-                 ("2026-03-14T20:00:00.5Z", "2026-03-14T20:00:00.6-00:00"),
-                 ("2026-03-14T20:00:00.123Z", "2026-03-14T20:00:00.1235Z"),
-                 ("2026-03-14T20:00:00Z", "2026-03-14t20:00:00.001z"),
-                 ("2026-03-14T12:00:00-19:22", "2026-03-15T07:23:00Z")]
 
 
 def test_every_time_spelling_comes_back_as_the_same_instant(medallion, tmp_path, monkeypatch, capsys):
