@@ -166,7 +166,8 @@ class ComplianceTracker:
         gaps = _in_framework_order(scope - set(evidenced), fw.controls)
         reasons = tables.rule_reasons()         # each rule's own words: why its events evidence the control
         controls = []
-        for cid in sorted(evidenced, key=lambda c: (-evidence[c].evidence_count, c)):
+        order = _catalogue_order(fw.controls)
+        for cid in sorted(evidenced, key=lambda c: (-evidence[c].evidence_count, order(c))):
             e = evidence[cid]
             controls.append({"id": cid, "title": fw.controls.get(cid),
                              "status": "attention" if e.open_findings else "evidenced",
@@ -194,7 +195,8 @@ class ComplianceTracker:
         rows = [{"id": cid, "title": fw.controls.get(cid), "event_count": e.evidence_count, "events": e.evidence,
                  "open_findings": e.open_findings, "max_severity": e.max_severity,
                  "techniques": sorted(e.techniques), "via": sorted(e.via)}
-                for cid, e in sorted(relevant.items(), key=lambda item: (-item[1].evidence_count, item[0]))]
+                for cid, e in sorted(relevant.items(),
+                                     key=lambda item: (-item[1].evidence_count, _catalogue_order(fw.controls)(item[0])))]
         return {"controls_relevant": len(rows), "relevant": rows}
 
     def report(self) -> dict[str, Any]:
@@ -215,6 +217,13 @@ class ComplianceTracker:
             },
             "frameworks": [self.framework_report(fid) for fid in self.framework_ids],
         }
+
+
+def _catalogue_order(controls: dict[str, Any]) -> Any:
+    """A sort key putting control ids in the framework's own order (AU-6 before AU-12, ID before DE in CSF),
+    ids the catalogue does not list after them by text: ties in a count list as the catalogue does."""
+    index = {cid: i for i, cid in enumerate(controls)}
+    return lambda cid: (index.get(cid, len(index)), cid)
 
 
 def _in_framework_order(ids: set[str], controls: dict[str, Any]) -> list[str]:

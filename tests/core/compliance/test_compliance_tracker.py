@@ -223,3 +223,27 @@ def test_each_evidenced_control_says_why_in_its_rules_words():
             assert control["why"] == [whys[label] for label in control["via"]] and control["why"]
     sp = {c["id"]: c for c in _fw(report, "nist-sp800-53r5")["controls"]}
     assert "an alert is a monitored, analysed adverse event" in sp["SI-4"]["why"]
+
+
+def test_controls_with_equal_counts_list_in_the_catalogue_order():
+    """Ties were broken by the id as text: AU-12 before AU-6, CSF's DE.* before ID.*; gaps already follow the
+    catalogue, and now so do the evidenced and relevant lists within one count."""
+    alert = AlertBuilder().title("x").build().to_dict()                  # SI-4, AU-6 (and more)
+    network = dataset.week()
+    network = next(e for e in network if e["type"] == "network_event" and e["data"].get("action") not in
+                   ("blocked", "dropped", "reset") and e["data"].get("event_type") not in ("dns", "http", "tls"))
+    report = ComplianceTracker(["nist-sp800-53r5", "nist-csf-2.0"]).add_all([alert, network]).report()
+    sp = [c["id"] for c in _fw(report, "nist-sp800-53r5")["controls"]]
+    assert sp[0] == "SI-4" and sp.index("AU-6") < sp.index("AU-12")       # SI-4: 2 events; AU-6, AU-12: 1 each
+    order = list(framework("nist-sp800-53r5").controls)
+    counts = {c["id"]: c["evidence_count"] for c in _fw(report, "nist-sp800-53r5")["controls"]}
+    assert sp == sorted(counts, key=lambda c: (-counts[c], order.index(c)))
+    csf = _fw(report, "nist-csf-2.0")["controls"]
+    order = list(framework("nist-csf-2.0").controls)
+    assert [c["id"] for c in csf] == sorted((c["id"] for c in csf), key=lambda c: (-[x["evidence_count"] for x in csf
+                                                                                     if x["id"] == c][0], order.index(c)))
+    incident = IncidentBuilder().title("i").mitre("T1486").build().to_dict()
+    relevant = _fw(ComplianceTracker(["nist-sp800-53r5"]).add_all([incident]).report(), "nist-sp800-53r5")["relevant"]
+    ids = [c["id"] for c in relevant]                                     # one event each: the catalogue order
+    assert len(ids) > 3
+    assert ids == sorted(ids, key=lambda c: list(framework("nist-sp800-53r5").controls).index(c))
