@@ -7,13 +7,12 @@ is the same instant in UTC when Elasticsearch would not read it as written. The 
 RFC 3339 allows up to +-23:59, Java's ZoneOffset (and so Elasticsearch, elastic/elasticsearch#108672) refuses it."""
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timezone
 
 import pytest
 
-from strategies import event_dicts
 from test_elastic_sink import CLIENTS, deliver, make_sink, reader
+from wia_security.builders import AlertBuilder
 
 
 @pytest.mark.parametrize("kind", CLIENTS)
@@ -30,8 +29,10 @@ def test_emulator_every_schema_spelling_of_a_time_is_indexed_at_its_instant(kind
               "2026-01-31T23:00:00+18:30": datetime(2026, 1, 31, 4, 30, 0, tzinfo=timezone.utc),
               "2026-01-31T00:00:00.75-23:59": datetime(2026, 1, 31, 23, 59, 0, 750000, timezone.utc)}
     events = []
-    for stamp, event in zip(stamps, event_dicts(len(stamps), seed=1499, event_type="alert")):
-        event = copy.deepcopy(event)
+    for stamp in stamps:
+        # built, not generated: a generated event's other times (data.first_seen, ...) come in any spelling too, and
+        # in a non-ECS document the server's dynamic mapping refuses those it cannot read as a date it detected
+        event = AlertBuilder().title("time spellings").indicator("domain", "c2.example.net").build().to_dict()
         event["timestamp"] = stamp
         events.append(event)
     report = deliver(make_sink(kind, osmem, format=fmt), events)
