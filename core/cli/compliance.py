@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(exc)
     except ValueError as exc:
         return fail(f"bad time window: {exc}")
-    if args.paths and (missing_inputs(args.paths) or repeated_inputs(args.paths)):
+    if args.paths and (missing_inputs(args.paths) or repeated_inputs(args.paths, "read twice")):
         return 2
     progress, where = start_progress(args)
     problems = RejectLog(progress)

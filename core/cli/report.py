@@ -450,7 +450,7 @@ def run(args: argparse.Namespace) -> int:
         if replaced:
             return fail(OutputError(target, f"it is the input {replaced}, which the report would replace: give "
                                             f"{flag} another path"))
-    if args.paths and (missing_inputs(args.paths) or repeated_inputs(args.paths)):
+    if args.paths and (missing_inputs(args.paths) or repeated_inputs(args.paths, "read twice")):
         return 2
     progress, where = start_progress(args)
     problems = RejectLog(progress)

@@ -289,7 +289,7 @@ def test_the_same_file_given_twice_is_refused_not_counted_twice(command, good, t
     for second in (str(good), str(alias), f"{tmp_path}/./good.ndjson"):
         assert main([command, str(good), second, *extra]) == 2
         err = capsys.readouterr().err
-        assert f"wia-security: {second}: the same file as {good}, given before: its events would be counted twice" in err
+        assert f"wia-security: {second}: the same file as {good}, given before: its events would be read twice" in err
     assert not (tmp_path / "r.html").exists()
 
 
