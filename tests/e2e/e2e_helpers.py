@@ -16,9 +16,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 def newer(event: dict[str, Any], minutes: int, **changes: Any) -> dict[str, Any]:
     """A newer version of `event`: the same id, `timestamp` `minutes` later, top-level fields changed."""
+    from wia_security.timeutil import parse_iso, to_iso
     version = copy.deepcopy(event)
-    instant = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")) + timedelta(minutes=minutes)
-    version["timestamp"] = instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # any spelling the schema takes (t/z, 7-12 fraction digits, a trailing line break): the builders' one back
+    version["timestamp"] = to_iso(parse_iso(event["timestamp"]) + timedelta(minutes=minutes))
     version.update(changes)
     return version
 

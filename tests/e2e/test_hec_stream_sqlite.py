@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from e2e_helpers import AUTH, TOKEN, expected, newer, read_ndjson, store_rows, write_ndjson
+from e2e_helpers import AUTH, TOKEN, expected, instant, newer, read_ndjson, store_rows, write_ndjson
 from strategies import event_dicts
 
 from wia_security.cli import main
@@ -116,7 +116,9 @@ def test_newest_version_once_through_hec_store_stream_and_sqlite(wild, tmp_path,
     last: dict[str, dict] = {}
     for event in streamed:
         previous = last.get(event["id"])
-        assert previous is None or event["timestamp"] > previous["timestamp"], f"{event['id']} went back in time"
+        # instants, not strings: '...T14:46:09.000-15:28' is later than '...t14:36:09-15:28' but sorts first
+        assert previous is None or instant(event["timestamp"]) > instant(previous["timestamp"]), \
+            f"{event['id']} went back in time"
         last[event["id"]] = event
     assert last == {i: expected(e) for i, e in newest.items()}
 
