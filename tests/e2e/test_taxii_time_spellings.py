@@ -44,6 +44,10 @@ def test_every_time_spelling_comes_back_as_the_same_instant(medallion, tmp_path,
                      f"taxii+{collection}?{auth}&max_wait=0", "--dead-letter", str(tmp_path / "dead.ndjson"),
                      "--no-progress"], capsys)
     dead = read_ndjson(tmp_path / "dead.ndjson")
+    again = run(["forward", str(tmp_path / "intel.ndjson"), "--to", f"taxii+{collection}?{auth}&max_wait=0",
+                 "--dead-letter", str(tmp_path / "dead-again.ndjson"), "--no-progress"], capsys)
+    # a re-send: every object is held with that version (the cut time is the version the collection holds)
+    assert again["duplicates"] == forwarded["delivered"], again
     pulled = run(["pull", f"taxii+{collection}?{auth}&settle=0", "--to", f"file://{tmp_path}/back.ndjson",
                   "--checkpoint", str(tmp_path / "cp.json"), "--dead-letter", str(tmp_path / "pull-dead.ndjson")],
                  capsys)
