@@ -1,4 +1,4 @@
-"""`forward` -> the QRadar syslog sink (LEEF 2.0 and CEF, over TCP and TLS) -> the suite's real rsyslog -> the lines it
+"""`forward` -> the QRadar syslog sink (LEEF 2.0 and CEF, over TCP and TLS, octet-counted or LF-framed) -> the suite's real rsyslog -> the lines it
 wrote -> `convert --from leef|cef` -> WIA. Events timed in every valid spelling and holding arbitrary unicode (pipes,
 carets, backslashes, `=`, line breaks, emoji, bidi marks) come back exactly, as docs/formats/leef.md and cef.md
 claim; what a SIEM reads as the event's time (LEEF `devTime`, CEF `rt`) is the event's instant to the millisecond;
@@ -28,14 +28,17 @@ def without_nul(node: Any) -> Any:
     return node.replace("\x00", "") if isinstance(node, str) else node
 
 
-@pytest.mark.parametrize("fmt,transport", [("leef", "tcp"), ("leef", "tls"), ("cef", "tcp"), ("cef", "tls")])
-def test_syslog_lines_convert_back_to_the_events_sent(fmt: str, transport: str, rsyslog: Rsyslog, tmp_path, capsys):
+@pytest.mark.parametrize("fmt,transport,framing", [("leef", "tcp", "octet"), ("leef", "tls", "octet"),
+                                                   ("cef", "tcp", "octet"), ("cef", "tls", "octet"),
+                                                   ("leef", "tcp", "lf"), ("cef", "tls", "lf")])
+def test_syslog_lines_convert_back_to_the_events_sent(fmt: str, transport: str, framing: str, rsyslog: Rsyslog,
+                                                      tmp_path, capsys):
     rsyslog.clear()
     spellings = time_spellings() + OUT_OF_RANGE_SPELLINGS
     events = [without_nul(e) for e in with_times(event_dicts(len(spellings), seed=1494, wild=True), spellings)]
     port, tls = (rsyslog.tcp, "") if transport == "tcp" else (rsyslog.tls, f"&ca_file={rsyslog.ca}")
     code = main(["forward", str(write_ndjson(tmp_path / "in.ndjson", events)), "--to",
-                 f"qradar+{transport}://127.0.0.1:{port}?format={fmt}{tls}", "--dead-letter",
+                 f"qradar+{transport}://127.0.0.1:{port}?format={fmt}&framing={framing}{tls}", "--dead-letter",
                  str(tmp_path / "dead.ndjson"), "--no-progress", "--summary", "json"])
     forwarded = json.loads(capsys.readouterr().out)
     assert (code, forwarded["delivered"]) == (0, len(events)) and not read_ndjson(tmp_path / "dead.ndjson")
