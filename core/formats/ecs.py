@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -81,8 +82,11 @@ def _date(v: Any) -> Any:
 
 
 def _readable(v: str) -> bool:
-    """Whether strict_date_optional_time reads a valid WIA date-time `v` as it is (see `_date`)."""
-    return 't' not in v and 'z' not in v and v[-1:] != "\n" and (len(v) <= 30 or not _LONG_FRACTION(v))
+    """Whether strict_date_optional_time reads a valid WIA date-time `v` as it is (see `_date`). An offset
+    beyond 18:00 is valid RFC 3339 (up to 23:59) but not a Java ZoneOffset, so Elasticsearch refuses it too
+    (mapper_parsing_exception); in a valid time the offset is the last six characters."""
+    return ('t' not in v and 'z' not in v and v[-1:] != "\n" and (len(v) <= 30 or not _LONG_FRACTION(v))
+            and (v[-6:-5] not in "+-" or v[-5:-3] < "18" or v[-5:] == "18:00"))
 
 
 def _utc(v: str) -> str:
@@ -96,7 +100,20 @@ def _utc(v: str) -> str:
         # spelled as Elasticsearch reads it (which takes years past 9999 in UTC)
         head, dot, rest = v.rstrip("\n").upper().partition(".")
         digits = len(rest) - len(rest.lstrip("0123456789"))
-        return f"{head}.{rest[:min(digits, 9)]}{rest[digits:]}" if dot else head
+        kept = f"{head}.{rest[:min(digits, 9)]}{rest[digits:]}" if dot else head
+        if _readable(kept):
+            return kept
+        # and an offset beyond 18:00, which Elasticsearch does not read: the same instant at 18:00 if that
+        # still has a four-digit year, else nothing Elasticsearch reads spells it
+        moment = parse_iso(v)
+        offset = moment.utcoffset() or timedelta(0)
+        at_18 = timedelta(hours=18 if offset > timedelta(0) else -18)
+        try:        # not astimezone: it goes through UTC, which is what has no spelling
+            return (moment.replace(tzinfo=None) + (at_18 - offset)).replace(tzinfo=timezone(at_18)).isoformat()
+        except OverflowError:
+            raise ConversionError("ecs", f"{v!r} is valid RFC 3339, but Elasticsearch reads neither its offset "
+                                  "(beyond 18:00) nor its instant in UTC (outside the years 0001-9999)",
+                                  path="/timestamp") from None
 
 
 def _timestamp(v: Any) -> Any:
@@ -521,11 +538,11 @@ def rules_for(event_type: str, direction: str | None = None) -> tuple[Rule, ...]
 _INLINE: dict[tuple[Fn, Fn], tuple[str, str, str | None]] = {
     (_str, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))", "v", None),
     (_date, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))"
-                     " and 't' not in v and 'z' not in v and v[-1:] != '\\n' and (len(v) <= 30 or not _LONG_FRACTION(v))",
-                     "v", None),
+                     " and 't' not in v and 'z' not in v and v[-1:] != '\\n' and (len(v) <= 30 or not _LONG_FRACTION(v))"
+                     " and (v[-6:-5] not in '+-' or v[-5:-3] < '18' or v[-5:] == '18:00')", "v", None),
     (_timestamp, _same): ("v is not None and (v.__class__ is str or isinstance(v, str))",
                           "v if 't' not in v and 'z' not in v and v[-1:] != '\\n' and (len(v) <= 30 or not _LONG_FRACTION(v))"
-                          " else _utc(v)",
+                          " and (v[-6:-5] not in '+-' or v[-5:-3] < '18' or v[-5:] == '18:00') else _utc(v)",
                           "o is v"),
     (_int, _same): ("v is not None and (v.__class__ is int or isinstance(v, int) and not isinstance(v, bool))", "v", None),
     (_num, _same): ("v is not None and (v.__class__ is float or v.__class__ is int"

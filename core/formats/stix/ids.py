@@ -57,8 +57,10 @@ _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 _STIX_TIME = re.compile(r"^\d{4}-(0[1-9]|1[012])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?Z$")
 #: What stix_time() keeps as it is: `Z` and at least milliseconds (section 3.2: `created` and `modified`
-#: MUST be precise to the millisecond; "...:00Z" and "...:00.5Z" are written out as "...:00.000Z", "...:00.500Z").
-_STIX_TIME_MS = re.compile(r"^\d{4}-(0[1-9]|1[012])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)\.\d{3,}Z$")
+#: MUST be precise to the millisecond; "...:00Z" and "...:00.5Z" are written out as "...:00.000Z", "...:00.500Z"),
+#: at most microseconds: the OASIS reference TAXII server (medallion) reads `modified` with strptime's %f, and one
+#: object with more digits made every Get Objects of its collection fail (500), so they are cut to microseconds.
+_STIX_TIME_MS = re.compile(r"^\d{4}-(0[1-9]|1[012])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)\.\d{3,6}Z$")
 
 
 # One encoder for all calls: json.dumps with these options would build a new JSONEncoder every time.
@@ -117,12 +119,12 @@ def derived_id(stix_type: str, *parts: str) -> str:
 
 
 def stix_time(value: str) -> str:
-    """An RFC 3339 timestamp in the form STIX requires (UTC, `Z`, at least milliseconds); kept as is when
-    already in that form."""
+    """An RFC 3339 timestamp in the form STIX requires (UTC, `Z`, at least milliseconds, at most microseconds);
+    kept as is when already in that form."""
     if _STIX_TIME_MS.fullmatch(value):     # not match: `$` would keep the one trailing newline RFC 3339 parsers
         return value                       # (and WIA's date-time format) take, which STIX's syntax does not
     moment = parse_iso(value).astimezone(timezone.utc)
-    if moment.microsecond % 1000:      # keep every digit the source had, not just milliseconds
+    if moment.microsecond % 1000:      # keep every digit the source had down to the microsecond
         return f"{to_iso(moment)[:-1]}{moment.microsecond % 1000:03d}Z"     # not strftime: year 232 is "232"
     return to_iso(moment)
 

@@ -26,8 +26,10 @@ EVENTS = all_events()
 STRINGS = {"keyword", "wildcard", "match_only_text", "text", "constant_keyword"}
 #: Elasticsearch's strict_date_optional_time, as its docs and DateFormatters define it: a date, optionally
 #: `T` and a time (hours, then optional minutes, seconds and 1-9 fraction digits), optionally an offset.
-#: Case matters: a lower-case t or z is refused (elastic/elasticsearch#77432).
-ES_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}(:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,9})?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?")
+#: Case matters: a lower-case t or z is refused (elastic/elasticsearch#77432). The offset is a Java ZoneOffset:
+#: at most 18:00 either way (RFC 3339 allows up to 23:59).
+ES_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}(:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,9})?)?)?"
+                     r"(Z|[+-](?:(?:0[0-9]|1[0-7])(:?[0-9]{2})?|18(:?00)?))?)?")
 
 
 @lru_cache(maxsize=None)

@@ -19,9 +19,11 @@ from wia_security.timeutil import parse_iso
 CANONICAL = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 #: valid RFC 3339 spellings Elasticsearch refuses, and ones it reads (which ECS keeps as they are)
 REFUSED = ("2025-12-14t09:30:00.000Z", "2025-12-14T09:30:00.000z", "2025-12-14t09:30:00z",
-           "2025-12-14T09:30:00.1234567891Z", "2025-12-14T11:30:00.123456789012+02:00")
+           "2025-12-14T09:30:00.1234567891Z", "2025-12-14T11:30:00.123456789012+02:00",
+           "2025-12-14T09:30:00.000Z\n", "2025-12-15T04:54:00+19:24", "2025-12-13T14:29:00-19:01",
+           "2025-12-15T03:31:00.5+18:01")
 READ = ("2025-12-14T09:30:00Z", "2025-12-14T09:30:00.123456789Z", "2025-12-14T15:00:00.5+05:30",
-        "2025-12-14T09:30:00-00:00")
+        "2025-12-14T09:30:00-00:00", "2025-12-15T03:30:00+18:00", "2025-12-13T15:30:00.25-18:00")
 #: one event of each corpus event-type variant that has date fields besides @timestamp
 EVENTS = [(n, e) for n, e in builder_events() if n.split("/")[0] in ("alert", "incident", "threat_intel", "endpoint_event",
                                                                       "network_event")][::4]
