@@ -2,6 +2,9 @@
 
     events()                 valid, realistic events of any type (IPs are IPs, hashes are hex, ...)
     events("alert")          of one type
+    events(times="canonical") date-times only as builders write them (UTC, ms, "Z"); the default draws every
+                             spelling the date-time format accepts (offsets, fractions, t/z, years 1 and 9999);
+                             event_dicts() keeps its seeded corpora ("legacy") unless given times="any"
     events(wild=True)        valid per the schema but with arbitrary unicode strings everywhere a
                              plain string is allowed (pipes, quotes, newlines, RTL marks, ...)
     event_dicts(n, seed)     a deterministic list of n events without hypothesis (for benchmarks)
@@ -111,12 +114,75 @@ def hexes(n: int) -> Leaf:
 
 md5, sha1, sha256 = hexes(32), hexes(40), hexes(64)
 _EPOCH = datetime(2015, 1, 1, tzinfo=timezone.utc)
+_FIRST = datetime(1, 1, 1, tzinfo=timezone.utc)
+_LAST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+_DAY = 86400
+
+#: How a generated event spells its date-times: "any" (every spelling the schemas' date-time format accepts,
+#: below), "canonical" (UTC, milliseconds, "Z": what builders write) or "legacy" (the mix generated before
+#: the widening: mostly canonical, some offsets; the same values from the same seed, for benchmarks that compare
+#: numbers over time and for callers held back from "any" by a bug named where they ask for it).
+TIME_SPELLINGS = ("any", "canonical", "legacy")
 
 
-def timestamp(c: Any, canonical: bool = False) -> str:
-    """RFC 3339 date-times; canonical ones are UTC with milliseconds and "Z" (what builders write)."""
+def timestamp(c: Any, canonical: bool = False, *, times: str = "any") -> str:
+    """An RFC 3339 date-time that the schemas' `date-time` format accepts (docs/validation.md); canonical ones
+    (or times="canonical") are UTC with milliseconds and "Z" (what builders write).
+
+    "any" draws every valid spelling: "Z" with no fraction or 1-12 fraction digits, lower-case "t" and "z",
+    "+00:00" and "-00:00", any offset from -23:59 to +23:59, years 0001 and 9999, times around New Year that an
+    offset moves into the other year, and one trailing newline (the reference validator's `$` takes it). The
+    instant is always one a datetime holds in UTC and at its offset (years 1-9999); a valid time whose instant
+    leaves that range (9999-12-31T23:30:00-01:00) is for hand-written tests. Seconds 60 are not drawn: the
+    validator refuses a leap second."""
+    if times not in TIME_SPELLINGS:
+        raise ValueError(f"times must be one of {TIME_SPELLINGS}, not {times!r}")
+    if canonical or times == "canonical":
+        moment = _EPOCH + timedelta(seconds=c.integer(0, 12 * 365 * 86400), milliseconds=c.integer(0, 999))
+        return _canonical(moment)
+    if times == "legacy":
+        return _legacy_timestamp(c)
+    moment = _any_moment(c)
+    if c.integer(0, 2) == 0:            # the builders' spelling stays the most common one
+        return _canonical(moment)
+    zone = c.integer(0, 5)
+    minutes = {0: 0, 1: 0, 2: 0}.get(zone, c.integer(-(23 * 60 + 59), 23 * 60 + 59))
+    try:
+        local = moment.astimezone(timezone(timedelta(minutes=minutes)))
+    except OverflowError:               # year 1 or 9999 moved out of range by the offset: keep it in UTC
+        local, minutes, zone = moment, 0, 0
+    offset = ("Z", "z", c.choice(["+00:00", "-00:00"]))[zone] if zone < 3 else (
+        f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}")
+    digits = c.integer(0, 12)
+    fraction = f"{local.microsecond:06d}" + "".join(str(c.integer(0, 9)) for _ in range(digits - 6))
+    text = (f"{local.year:04d}-{local.month:02d}-{local.day:02d}{c.choice('Tt')}"
+            f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
+            + (f".{fraction[:digits]}" if digits else "") + offset)
+    return text + "\n" if c.integer(0, 19) == 0 else text
+
+
+def _canonical(moment: datetime) -> str:
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
+
+
+def _any_moment(c: Any) -> datetime:
+    """An instant, mostly in recent years, sometimes in the first or last days of years 1 and 9999 or near a New
+    Year (where an offset puts the written date in the other year); microseconds, for the fraction digits."""
+    near = c.integer(0, 9)
+    if near == 0:
+        return _FIRST + timedelta(seconds=c.integer(0, 2 * _DAY), microseconds=c.integer(0, 999_999))
+    if near == 1:
+        return _LAST - timedelta(seconds=c.integer(0, 2 * _DAY), microseconds=c.integer(0, 999_999))
+    if near == 2:
+        new_year = datetime(c.integer(1970, 2099), 1, 1, tzinfo=timezone.utc)
+        return new_year + timedelta(seconds=c.integer(-_DAY, _DAY), microseconds=c.integer(0, 999_999))
+    return _EPOCH + timedelta(seconds=c.integer(0, 12 * 365 * _DAY), microseconds=c.integer(0, 999_999))
+
+
+def _legacy_timestamp(c: Any) -> str:
     moment = _EPOCH + timedelta(seconds=c.integer(0, 12 * 365 * 86400), milliseconds=c.integer(0, 999))
-    if canonical or c.integer(0, 3):
+    if c.integer(0, 3):
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     offset = c.choice([0, 60, -300, 330, 540, -720])
     local = moment.astimezone(timezone(timedelta(minutes=offset)))
@@ -198,8 +264,8 @@ def _parts(node: Node) -> list[Node]:
 
 
 class _Gen:
-    def __init__(self, c: Any, wild: bool, optional_rate: float) -> None:
-        self.c, self.wild, self.rate = c, wild, optional_rate
+    def __init__(self, c: Any, wild: bool, optional_rate: float, times: str = "any") -> None:
+        self.c, self.wild, self.rate, self.times = c, wild, optional_rate, times
 
     def value(self, parts: list[Node], name: str, path: tuple[str, ...]) -> Any:
         c = self.c
@@ -235,7 +301,7 @@ class _Gen:
         fmt = next((p.format for p in parts if p.format), None)
         pattern = next((p.pattern for p in parts if p.pattern), None)
         if fmt == "date-time":
-            return timestamp(c)
+            return timestamp(c, times=self.times)
         if fmt == "uuid":
             return str(uuid.UUID(int=c.integer(0, 2**128 - 1), version=4))
         if fmt == "email":
@@ -273,25 +339,33 @@ def _root_parts(event_type: str) -> tuple[Node, ...]:
     return tuple(_parts(load_node(schemas.schema_uri(event_type))))
 
 
-def _event(c: Any, event_type: str | None, wild: bool, optional_rate: float) -> dict[str, Any]:
+def _event(c: Any, event_type: str | None, wild: bool, optional_rate: float, times: str = "any") -> dict[str, Any]:
+    if times not in TIME_SPELLINGS:
+        raise ValueError(f"times must be one of {TIME_SPELLINGS}, not {times!r}")
     etype = event_type or c.choice(EVENT_TYPES)
-    event = _Gen(c, wild, optional_rate).obj(list(_root_parts(etype)), ())
+    event = _Gen(c, wild, optional_rate, times).obj(list(_root_parts(etype)), ())
     event["type"] = etype
     event["$schema"] = "https://wia.live/security/v1/schema.json"
     return event
 
 
 @st.composite
-def events(draw: Any, event_type: str | None = None, *, wild: bool = False, optional_rate: float = 0.5) -> dict[str, Any]:
-    """A valid WIA event dict (of `event_type`, or any type)."""
-    return _event(HypothesisChooser(draw), event_type, wild, optional_rate)
+def events(draw: Any, event_type: str | None = None, *, wild: bool = False, optional_rate: float = 0.5,
+           times: str = "any") -> dict[str, Any]:
+    """A valid WIA event dict (of `event_type`, or any type); `times` as TIME_SPELLINGS says."""
+    return _event(HypothesisChooser(draw), event_type, wild, optional_rate, times)
 
 
 def event_dicts(n: int, seed: int = 0, *, event_type: str | None = None, wild: bool = False,
-                optional_rate: float = 0.5) -> list[dict[str, Any]]:
-    """n valid events, reproducible from `seed`, without Hypothesis (benchmarks, parity corpora)."""
+                optional_rate: float = 0.5, times: str = "legacy") -> list[dict[str, Any]]:
+    """n valid events, reproducible from `seed`, without Hypothesis (benchmarks, parity corpora); `times` as
+    TIME_SPELLINGS says. The default, "legacy", gives the events this gave before every spelling was drawn:
+    callers picked seeds for the shapes they give (an indicator among them, seven STIX objects per event) and
+    benchmarks compare numbers over time; times="any" draws every spelling. events() draws every one by default.
+    Under "any", tests/e2e/test_hec_stream_sqlite.py's check compares timestamps as strings (a lower-case t or an
+    offset sorts wrong) and the TAXII settle/refusal tests' seeds stop giving the shapes they assume."""
     c = RandomChooser(random.Random(seed))
-    return [_event(c, event_type, wild, optional_rate) for _ in range(n)]
+    return [_event(c, event_type, wild, optional_rate, times) for _ in range(n)]
 
 
 # --- mutation ---------------------------------------------------------------------------------
