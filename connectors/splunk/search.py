@@ -375,7 +375,8 @@ def index_start(text: str, now: float) -> int:
     if text.isdigit():
         return int(text)
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # upper(): RFC 3339 takes t and z in either case ('2026-03-14t15:09:26z' was refused as having no offset)
+        parsed = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
