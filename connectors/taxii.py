@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -85,13 +84,6 @@ DEFAULT_TIMEOUT = 60.0
 ANSWER_TIMEOUTS = 10
 #: The largest answer read (decoded bytes): a server ignoring `limit`, or a compressed bomb, must not exhaust memory.
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
-#: The STIX 2.1 timestamp properties the STIX converter writes at the top level of an object.
-TIMESTAMP_PROPERTIES = frozenset({"created", "modified", "valid_from", "valid_until", "first_seen", "last_seen",
-                                  "first_observed", "last_observed", "published", "start_time", "stop_time",
-                                  "created_time", "ctime", "mtime", "atime", "validity_not_before",
-                                  "validity_not_after", "start", "end"})
-#: A STIX timestamp with more fraction digits than a microsecond (group 1: it cut to microseconds).
-_PAST_MICROSECONDS = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})\d+Z")
 
 
 class TaxiiError(WiaError):
@@ -502,7 +494,7 @@ class TaxiiSink(BatchingSink):
             # mistakes for the object's version (Get Objects then fails with 500 for the whole
             # collection). The objects still carry the extension by its id.
             objects = [o for o in objects if o["type"] != "extension-definition"]
-        return b",".join(jsonio.dumpb(_microsecond_times(o)) for o in objects)
+        return b",".join(jsonio.dumpb(o) for o in objects)
 
     def post(self, batch: Batch) -> Sequence[Outcome] | None:
         body = batch.body()
@@ -604,19 +596,6 @@ class TaxiiSink(BatchingSink):
 #: Characters of ids (with their URL-encoded commas) in one Get Manifest's match[id]: its URL stays under the
 #: 8 KiB request line nginx and Apache take by default.
 MANIFEST_ID_CHARS = 4000
-
-
-def _microsecond_times(obj: dict[str, Any]) -> dict[str, Any]:
-    """`obj` with its timestamps cut to microseconds. STIX allows any number of fraction digits (the converter keeps
-    an event's `...:26.1234567890Z` as it is), but Python's datetime reads at most 6: medallion stored such an object
-    and then answered 500 to every Get Objects of the collection (its sort parses `modified`), and the OASIS stix2
-    library refuses the object. Cut, not rounded: never later than the event (the extension keeps its own time)."""
-    for key, value in obj.items():
-        if key in TIMESTAMP_PROPERTIES and type(value) is str and len(value) > 27:   # 27: six fraction digits
-            cut = _PAST_MICROSECONDS.fullmatch(value)
-            if cut:
-                obj[key] = cut[1] + "Z"
-    return obj
 
 
 def _id_chunks(ids: list[str]) -> Iterator[list[str]]:
