@@ -1,9 +1,10 @@
-"""`forward` -> the QRadar syslog sink (LEEF 2.0 and CEF, over TCP and TLS, octet-counted or LF-framed) -> the suite's real rsyslog -> the lines it
-wrote -> `convert --from leef|cef` -> WIA. Events timed in every valid spelling and holding arbitrary unicode (pipes,
-carets, backslashes, `=`, line breaks, emoji, bidi marks) come back exactly, as docs/formats/leef.md and cef.md
-claim; what a SIEM reads as the event's time (LEEF `devTime`, CEF `rt`) is the event's instant to the millisecond;
-the two events whose UTC instant leaves 0001-9999 travel without a devTime (LEEF) and come back all the same.
-U+0000 is left out: rsyslog writes it as `#000` (docs/connectors/qradar.md, Limits)."""
+"""`forward` -> the QRadar syslog sink (LEEF 2.0 and CEF, over TCP and TLS, octet-counted or LF-framed) -> the
+suite's real rsyslog -> the lines it wrote -> `convert --from leef|cef` -> WIA. Events timed in every valid spelling
+and holding arbitrary unicode (pipes, carets, backslashes, `=`, line breaks, emoji, bidi marks) come back exactly,
+as docs/formats/leef.md and cef.md claim; what a SIEM reads as the event's time (LEEF `devTime`, CEF `rt`) is the
+event's instant to the millisecond; the two events whose UTC instant leaves 0001-9999 travel without a devTime
+(LEEF) and come back all the same. U+0000 is left out: rsyslog writes it as `#000` (docs/connectors/qradar.md,
+Limits)."""
 from __future__ import annotations
 
 import json

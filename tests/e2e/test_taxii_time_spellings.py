@@ -71,7 +71,8 @@ def test_newer_versions_stay_newer_whatever_their_spelling(medallion, tmp_path, 
     older = event_dicts(len(VERSION_PAIRS), seed=1492, event_type="threat_intel")
     for event, (old, _) in zip(older, VERSION_PAIRS):
         event["timestamp"] = old
-    newer = [{**e, "timestamp": new, "severity": (int(e["severity"]) + 1) % 10} for e, (_, new) in zip(older, VERSION_PAIRS)]
+    newer = [{**e, "timestamp": new, "severity": (int(e["severity"]) + 1) % 10}
+             for e, (_, new) in zip(older, VERSION_PAIRS)]
     for name, events in (("older", older), ("newer", newer), ("late", older)):
         summary = run(["forward", str(write_ndjson(tmp_path / f"{name}.ndjson", events)), "--to",
                        f"taxii+{collection}?{auth}&max_wait=0", "--dead-letter", str(tmp_path / "dead.ndjson"),
