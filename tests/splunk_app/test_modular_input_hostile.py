@@ -357,3 +357,95 @@ def test_a_second_run_of_an_input_while_one_is_going_reads_nothing(built_app, sp
             f"checkpoint (lock {checkpoint}.lock held by process {holder.pid}); wait for it to end") in second.stderr
     after = run_input(app, [], conf)
     assert after.returncode == 0 and len(streamed(after.stdout)) == 3 and checkpoint.exists()
+
+
+def test_a_run_stopped_by_splunkd_mid_page_ends_its_stream_and_the_next_indexes_the_rest_once(built_app, splunkd,
+                                                                                              feed, tmp_path):
+    """splunkd stops a run with SIGTERM (the input disabled or edited, splunkd stopping). Python's default ended it
+    wherever it was: in the middle of an <event>, and after events of the page were written but before the page's
+    checkpoint, so the next run indexed them again. Here the run is stopped while it writes a page (splunkd not
+    reading: the pipe is full): the event being written is finished, the stream closed, and the next run indexes
+    exactly the rest."""
+    import os
+    import signal
+    import time
+    app, _ = built_app
+    events = [AlertBuilder().title(f"alert {i}").description("x" * 5000).build().to_dict() for i in range(60)]
+    feed.events.extend(events)                  # ~300 KB in one page: far more than a pipe holds
+    conf = gateway_conf(splunkd, feed, tmp_path, page_size="100")
+    process = subprocess.Popen([sys.executable, "-I", "-S", str(app / "bin" / "wia_events.py")], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdin.write(conf.encode("utf-8"))
+    process.stdin.close()
+    process.stdin = None                        # closed: communicate() must not flush it
+    # it is writing the page; the pipe fills up behind this read (unbuffered: communicate() reads the fd itself)
+    head = os.read(process.stdout.fileno(), 200)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    rest, err = process.communicate(timeout=60)
+    first = (head + rest).decode("utf-8")
+    assert process.returncode == 0, err.decode()
+    written = streamed(first)                   # a whole <stream>: no event cut
+    assert 0 < len(written) < 60, len(written)
+    assert "stopped by splunkd (SIGTERM); the next run resumes from the checkpoint" in err.decode()
+    second = run_input(app, [], conf)
+    assert second.returncode == 0, second.stderr
+    ids = [e["event"]["id"] for e in written + streamed(second.stdout)]
+    assert sorted(ids) == sorted(e["id"] for e in events) and len(ids) == len(set(ids)) == 60
+    assert counts(second.stderr)["duplicates"] == len(written)     # read again with the page, skipped by their ids
+
+
+def test_a_run_stopped_by_splunkd_while_waiting_for_the_source_ends_at_once(built_app, splunkd, feed, tmp_path):
+    """Stopped while the next page is on its way (a slow source): the run ends at once, not when the answer comes,
+    with the pages before checkpointed; the next run reads on from there."""
+    import signal
+    import time
+    app, _ = built_app
+    events = alerts(4)
+    feed.events.extend(events)
+    feed.faults += [Fault(200, {"events": events[:2], "next": "2"}, path_prefix="/v1/events"),
+                    Fault(200, {"events": events[2:], "next": "4"}, delay=60, path_prefix="/v1/events")]
+    conf = gateway_conf(splunkd, feed, tmp_path, page_size="2")
+    process = subprocess.Popen([sys.executable, "-I", "-S", str(app / "bin" / "wia_events.py")], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdin.write(conf)
+    process.stdin.close()
+    process.stdin = None
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "ckpt").glob("wia_events_*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)                          # the first page is checkpointed: the second is being waited for
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert time.monotonic() - stopped < 30, "waited for the delayed answer"
+    assert [e["event"]["id"] for e in streamed(out)] == [e["id"] for e in events[:2]]
+    assert "stopped by splunkd (SIGTERM)" in err
+    feed.faults.clear()
+    rest = run_input(app, [], conf)
+    assert [e["event"]["id"] for e in streamed(rest.stdout)] == [e["id"] for e in events[2:]]
+
+
+def test_a_run_stopped_while_splunkd_reads_nothing_more_ends_within_its_grace(built_app, splunkd, feed, tmp_path):
+    """The event being written is finished before a stop, but a splunkd that stopped reading would leave that write
+    (and the stream's end) waiting for ever: after GRACE_SECONDS (10) the process ends as Python's default ended it
+    (143), the checkpoint where it was."""
+    import os
+    import signal
+    import time
+    app, _ = built_app
+    feed.events.extend(AlertBuilder().title(f"alert {i}").description("x" * 5000).build().to_dict() for i in range(60))
+    conf = gateway_conf(splunkd, feed, tmp_path, page_size="100")
+    process = subprocess.Popen([sys.executable, "-I", "-S", str(app / "bin" / "wia_events.py")], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process.stdin.write(conf.encode("utf-8"))
+    process.stdin.close()
+    os.read(process.stdout.fileno(), 200)        # writing the page; nothing more is read
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    assert process.wait(timeout=60) == 143
+    assert time.monotonic() - stopped < 30
+    assert not list((tmp_path / "ckpt").glob("wia_events_*.json"))      # no page was whole: none checkpointed
+    process.stdout.close()

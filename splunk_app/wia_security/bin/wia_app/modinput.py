@@ -15,6 +15,7 @@ import math
 import os
 import random
 import re
+import signal
 import sys
 import time
 import urllib.parse
@@ -257,11 +258,60 @@ def run(name: str, params: dict[str, str], server_uri: str, session_key: str, ch
         except OSError as exc:  # the checkpoint folder cannot be made: the run cannot checkpoint either
             stderr.write(f"ERROR wia_events input={name}: cannot use the checkpoint folder {checkpoint_dir}: {exc}\n")
             return 2
-        return _run(name, params, server_uri, session_key, checkpoint_dir, stdout, stderr)
+        stop = _StopRequest()
+        try:
+            previous = signal.signal(signal.SIGTERM, stop)
+        except ValueError:      # not the main thread (an in-process caller): no handler, the default applies
+            previous = None
+        try:
+            return _run(name, params, server_uri, session_key, checkpoint_dir, stdout, stderr, stop)
+        except _Stopped:        # before anything was read (the credentials, the source's setup)
+            stderr.write(f"INFO wia_events input={name}: stopped by splunkd (SIGTERM) before reading\n")
+            return 0
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+class _Stopped(BaseException):
+    """splunkd asked the run to stop (SIGTERM: the input disabled or edited, splunkd stopping). A BaseException, so
+    that no `except Exception` on the way (a library's) takes it for an error of its own."""
+
+
+class _StopRequest:
+    """The SIGTERM handler. Python's default ended the process wherever it was: in the middle of an <event> (a cut
+    element in the stream) or after events of a page were written but before its checkpoint, which the next run then
+    indexed again. Now an event being written is finished first; otherwise the run stops at once (a network wait
+    included). The run then saves the checkpoint at its position with the ids written since (_run), so the next run,
+    reading that page again, skips them."""
+
+    #: Seconds a run has to stop once asked: to finish the event it is writing, flush, save the checkpoint and close
+    #: the stream. splunkd may have stopped reading, and then a write waits for ever: past this the process ends where
+    #: it is, as Python's default did on SIGTERM (exit 143; the checkpoint at the last whole page), writing nothing more.
+    GRACE_SECONDS = 10
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.writing = False        # an event is being written: stop after it
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.requested:          # asked again while stopping: the stop is under way
+            return
+        self.requested = True
+        if hasattr(signal, "alarm"):    # POSIX
+            signal.signal(signal.SIGALRM, self._give_up)
+            signal.alarm(self.GRACE_SECONDS)
+        if not self.writing:
+            raise _Stopped
+
+    @staticmethod
+    def _give_up(signum: int, frame: Any) -> None:
+        os._exit(128 + signal.SIGTERM)
 
 
 def _run(name: str, params: dict[str, str], server_uri: str, session_key: str, checkpoint_dir: str,
-         stdout: TextIO, stderr: TextIO) -> int:
+         stdout: TextIO, stderr: TextIO, stop: _StopRequest | None = None) -> int:
+    stop = stop or _StopRequest()
     redact = Redactor(session_key)
 
     def log(line: str) -> None:     # stderr goes to splunkd.log: never a secret there
@@ -332,8 +382,16 @@ def _run(name: str, params: dict[str, str], server_uri: str, session_key: str, c
         while True:
             try:
                 # every attempt starts from the checkpoint: nothing unread is skipped, nothing checkpointed twice
-                for _ in _index_pages(source, checkpoint, name, max_events, counts, stdout, log, reject):
+                for _ in _index_pages(source, checkpoint, name, max_events, counts, stdout, log, reject, stop):
                     failures = 0                # progress: a later failure gets the full retries again
+                return 0
+            except _Stopped:
+                stop.requested = True           # a second SIGTERM while saving is ignored
+                stdout.flush()
+                # the position stays; the ids written since it are remembered, so the page read again skips them
+                checkpoint.save(checkpoint.position)
+                log(f"INFO wia_events input={name}: stopped by splunkd (SIGTERM); the next run resumes from the "
+                    "checkpoint")
                 return 0
             except SourceError as exc:
                 failures += 1
@@ -379,12 +437,21 @@ _sleep = time.sleep
 
 
 def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int, counts: dict[str, int],
-                 stdout: TextIO, log: Any, reject: Any) -> Iterator[None]:
+                 stdout: TextIO, log: Any, reject: Any, stop: _StopRequest | None = None) -> Iterator[None]:
     """Writes the source's pages from the checkpoint on to Splunk, checkpointing after each; yields once per page
     (so the caller sees progress). What cannot be indexed goes to `reject` (the dead-letter log) with why, before
-    the checkpoint moves past it. Raises SourceError as the source does."""
-    from wia_security import validate_event
+    the checkpoint moves past it. Raises SourceError as the source does, _Stopped after the event being written when
+    `stop` was requested."""
+    stop = stop or _StopRequest()
+    for page in _index_pages_within(source, checkpoint, name, counts, stdout, log, reject, stop):
+        yield page
+        if counts["emitted"] >= max_events:
+            return
 
+
+def _index_pages_within(source: Any, checkpoint: Checkpoint, name: str, counts: dict[str, int], stdout: TextIO,
+                        log: Any, reject: Any, stop: _StopRequest) -> Iterator[None]:
+    """_index_pages without max_events: page by page, each item through _index_one, the page checkpointed after."""
     bare_ids = not getattr(source, "serves_an_id_again_only_when_newer", False)
     for page in source.pages(checkpoint.position):
         counts["before_start"] += getattr(page, "before_start", 0)
@@ -395,35 +462,49 @@ def _index_pages(source: Any, checkpoint: Checkpoint, name: str, max_events: int
         for record in getattr(page, "unreadable", ()):      # e.g. a Kafka message that is no JSON object: its value
             reject(record)
         for index, event in enumerate(page.events):
-            if not isinstance(event, dict):
-                counts["invalid"] += 1
-                why = f"a JSON {type(event).__name__}, not a WIA event object"
-                log(f"ERROR wia_events input={name} event #{index} of the page rejected: {why}")
-                reject({"reason": why, "item": event})
-                continue
-            event_id = str(event.get("id", ""))
-            if event_id and checkpoint.seen(event, bare_ids=bare_ids):
-                counts["duplicates"] += 1
-                continue
-            result = validate_event(event)
-            rendered = _event_xml(event, name) if result.valid else None
-            if isinstance(rendered, str):
-                stdout.write(rendered)
-                counts["emitted"] += 1
-            else:
-                counts["invalid"] += 1
-                why = rendered or "; ".join(f"{e.path}: {e.message}" for e in result.errors[:5])
-                log(f"ERROR wia_events input={name} event_id={event_id or '?'} rejected: {why}")
-                reject({"reason": str(why), "event": event})
-            if event_id:
-                checkpoint.remember(event)
+            if stop.requested:
+                raise _Stopped
+            stop.writing = True
+            try:
+                _index_one(index, event, checkpoint, name, bare_ids, counts, stdout, log, reject)
+            finally:
+                stop.writing = False
         stdout.flush()                      # Splunk has the page before the checkpoint moves
         checkpoint.save(page.position)
+        if stop.requested:                  # asked during the page's last event: the page is whole and checkpointed
+            raise _Stopped
         # a TAXII walk ends at the page holding objects, which counts what the walk holds in all (later pages too)
         counts["held"], counts["held_more"] = page.held, int(getattr(page, "held_more", False))
         yield None
-        if counts["emitted"] >= max_events:
-            return
+
+
+def _index_one(index: int, event: Any, checkpoint: Checkpoint, name: str, bare_ids: bool, counts: dict[str, int],
+               stdout: TextIO, log: Any, reject: Any) -> None:
+    """One item of a page: written to Splunk, or rejected with why (the dead-letter log); remembered by its id."""
+    from wia_security import validate_event
+
+    if not isinstance(event, dict):
+        counts["invalid"] += 1
+        why = f"a JSON {type(event).__name__}, not a WIA event object"
+        log(f"ERROR wia_events input={name} event #{index} of the page rejected: {why}")
+        reject({"reason": why, "item": event})
+        return
+    event_id = str(event.get("id", ""))
+    if event_id and checkpoint.seen(event, bare_ids=bare_ids):
+        counts["duplicates"] += 1
+        return
+    result = validate_event(event)
+    rendered = _event_xml(event, name) if result.valid else None
+    if isinstance(rendered, str):
+        stdout.write(rendered)
+        counts["emitted"] += 1
+    else:
+        counts["invalid"] += 1
+        why = rendered or "; ".join(f"{e.path}: {e.message}" for e in result.errors[:5])
+        log(f"ERROR wia_events input={name} event_id={event_id or '?'} rejected: {why}")
+        reject({"reason": str(why), "event": event})
+    if event_id:
+        checkpoint.remember(event)
 
 
 def _event_xml(event: dict[str, Any], name: str) -> str | ValueError:
