@@ -51,7 +51,13 @@ OPTIONS = ("token", "tls_verify", "ca_file", "app", "owner", "timeout")
 CHECKPOINT_FORMAT = "wia-security/splunk-search-checkpoint"
 DEFAULT_START = "-24h"          # a first run (no checkpoint yet) reads what was indexed this long ago
 DEFAULT_LAG = 60                # seconds: the newest index time read is now - LAG (see pull())
-DEFAULT_WINDOW = 3600           # seconds of index time per export search
+DEFAULT_WINDOW = 3600           # seconds of index time of the first export search, and the smallest
+#: A window that read fewer events than this makes the next one twice as long (up to MAX_WINDOW), one that read
+#: more than DENSE_WINDOW_EVENTS half as long (down to the configured window): each export search scans every
+#: bucket of all event time, so a start months back read hour by hour ran thousands of searches.
+SPARSE_WINDOW_EVENTS = 1_000
+DENSE_WINDOW_EVENTS = 20_000
+MAX_WINDOW = 7 * 86400
 DEFAULT_MAX_EVENTS = 100_000    # per run; checked between windows (a window is always finished)
 
 
@@ -273,8 +279,8 @@ class SplunkSearchSource:
                              retryable=error.retryable)
 
     def pull(self, sink: Any, dead_letter: Any, checkpoint_path: str, **options: Any) -> "PullResult":
-        """One incremental run by index time (module docstring): windows of at most `window` seconds
-        from the checkpoint (or `start` on a first run) up to now - `lag`, each delivered (rejects
+        """One incremental run by index time (module docstring): windows of `window` seconds at first (longer
+        after sparse ones, SPARSE_WINDOW_EVENTS) from the checkpoint (or `start` on a first run) up to now - `lag`, each delivered (rejects
         dead-lettered) before the checkpoint moves past it; stops between windows once `max_events`
         were read. Options: query, start, earliest (an event-time floor; default all time), lag,
         window, max_events, lenient, progress (a callable given one line per window), now (the
@@ -309,6 +315,15 @@ class SplunkSearchSource:
 
 
 # ---------------------------------------------------------------------------------------------
+def next_window(size: int, read: int, smallest: int) -> int:
+    """The next window's seconds after one of `size` seconds that read `read` events (SPARSE_WINDOW_EVENTS)."""
+    if read < SPARSE_WINDOW_EVENTS:
+        return max(min(size * 2, MAX_WINDOW), size)
+    if read > DENSE_WINDOW_EVENTS:
+        return max(size // 2, smallest)
+    return size
+
+
 @dataclass
 class SearchCheckpoint:
     """How far an incremental pull has read: every event with `_indextime` < `index_time` (epoch
@@ -444,12 +459,13 @@ def _pull(source: SplunkSearchSource, sink: Any, dead_letter: Any, checkpoint_pa
         summary = forwarder.summary
         result = PullResult(summary, checkpoint.index_time, checkpoint.index_time, checkpoint=checkpoint_path)
         started = time.monotonic()
+        size = window
         try:
             while checkpoint.index_time < until:
                 if summary.read >= max_events:
                     result.caught_up = False
                     break
-                begin, end = checkpoint.index_time, min(checkpoint.index_time + window, until)
+                begin, end = checkpoint.index_time, min(checkpoint.index_time + size, until)
                 before = (summary.read, summary.delivered, summary.duplicates, summary.dead_lettered)
                 finished: list[bool] = []
 
@@ -469,6 +485,7 @@ def _pull(source: SplunkSearchSource, sink: Any, dead_letter: Any, checkpoint_pa
                 checkpoint = SearchCheckpoint(splunk, query, end)
                 checkpoint.save(checkpoint_path)        # only after the window was delivered or dead-lettered
                 result.index_to, result.windows = end, result.windows + 1
+                size = next_window(size, summary.read - before[0], window)
                 if progress is not None:
                     read, delivered, duplicates, dead = (a - b for a, b in zip(
                         (summary.read, summary.delivered, summary.duplicates, summary.dead_lettered), before))

@@ -25,7 +25,8 @@ from strategies import event_dicts
 from wia_security import jsonio
 from wia_security.cli import main
 from wia_security.connectors.dead_letter import DeadLetterFile
-from wia_security.connectors.splunk.search import CHECKPOINT_FORMAT, SplunkSearchSource
+from wia_security.connectors.splunk.search import (CHECKPOINT_FORMAT, DENSE_WINDOW_EVENTS, MAX_WINDOW,
+                                                   SPARSE_WINDOW_EVENTS, SplunkSearchSource, next_window)
 from wia_security.connectors.sqlite import SqliteSink
 from wia_security.errors import ConfigError, DeliveryError
 
@@ -95,7 +96,8 @@ def test_contract_runs_in_sequence_read_late_events_once(tmp_path):
     windows = [(int(s["index_earliest"]), int(s["index_latest"])) for s in searches]
     assert all(b == c for (_, b), (c, _) in zip(windows, windows[1:]))      # no gap, no overlap
     assert windows[0][0] == T0 - 7200 and windows[-1][1] == T0 + 940
-    assert all(b - a <= 900 for a, b in windows)
+    # sparse windows (fewer than SPARSE_WINDOW_EVENTS) make the next one twice as long; a run starts at --window
+    assert [b - a for a, b in windows] == [900, 1800, 3600, 840, 300, 700]
     assert not any("earliest_time" in s or "latest_time" in s for s in searches)   # all event time
     assert not {e["id"] for e in one_shot} & {e["id"] for e in events[81:]}
     assert [r.summary.read for r in runs] == [82, 45, 5, 0]
@@ -154,13 +156,14 @@ def test_contract_max_events_bounds_a_run_and_the_next_continues(tmp_path):
             with SqliteSink(str(db)) as sink, DeadLetterFile(str(dl)) as dead:
                 results.append(source.pull(sink, dead, checkpoint, start=str(T0 - 2700), lag=0, window=300, max_events=25,
                                            now=lambda: T0, progress=lines.append))
-    # a window is finished before the count is checked: 30 per run (three windows of 10)
+    # a window is finished before the count is checked: 30 per run (a window of 300 s, 10 events, then a sparse
+    # window's successor of 600 s, 20 events)
     assert [r.summary.read for r in results] == [30, 30, 30, 0]
     assert [r.caught_up for r in results] == [False, False, True, True]
     assert results[0].index_from == T0 - 2700 and results[1].index_from == T0 - 1800 and results[2].index_to == T0
     assert "not caught up" in results[0].render() and "index time: " in results[0].render()
     assert stored_ids(db) == {e["id"] for e in events} and not _dead(dl)
-    assert len(lines) == 9 and "read 10, delivered 10" in lines[-1]
+    assert len(lines) == 6 and "read 20, delivered 20" in lines[-1]
 
 
 def test_contract_the_checkpoint_is_refused_when_damaged_or_foreign(tmp_path):
@@ -217,7 +220,7 @@ def test_contract_cli_incremental_pull_says_which_index_times_it_read(tmp_path, 
         assert main(_cli(rest, tmp_path, "--checkpoint", "ck.json", "--latest", "now")) == 2
     assert code == 1 and first["delivered"] == 30 and first["dead_lettered"] == 1
     assert now - 7200 <= first["index_earliest"] <= after - 7200           # -2h of the run's clock
-    assert now - 60 <= first["index_latest"] <= after - 60 and first["windows"] == 4
+    assert now - 60 <= first["index_latest"] <= after - 60 and first["windows"] == 3
     assert first["index_time_from"].endswith("Z") and TOKEN not in json.dumps(first)
     assert code2 == 0
     assert f"index time: {first['index_time_to']} .. " in captured.out
@@ -356,3 +359,37 @@ def test_contract_a_second_pull_from_one_checkpoint_stops_until_the_first_ends(t
         holder.stdout.close()
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout)["delivered"] == 5 and os.path.exists(f"{checkpoint}.lock")
+
+
+def test_contract_a_start_years_back_reads_in_growing_windows(tmp_path):
+    """A first pull with --index-start three years back read hour by hour: 26,280 export searches, each scanning
+    every bucket of all event time (over 5 minutes against this contract server, hours against a real one).
+    Sparse windows now double the next one (up to MAX_WINDOW): every event is read once, with no gap or overlap,
+    in a few hundred searches."""
+    years = 3 * 365 * 86400
+    events = _unique(40, seed=21)
+    rng = random.Random(21)
+    indexed = sorted(rng.randrange(T0 - years, T0 - 60) for _ in events)
+    db, checkpoint, dl = tmp_path / "s.db", str(tmp_path / "ck.json"), tmp_path / "dl.ndjson"
+    with SplunkRestContractServer({TOKEN}) as rest:
+        _index(rest, events, indexed, [t - 5 for t in indexed])
+        source = SplunkSearchSource(f"http://127.0.0.1:{rest.port}", token=TOKEN)
+        with SqliteSink(str(db)) as sink, DeadLetterFile(str(dl)) as dead:
+            result = source.pull(sink, dead, checkpoint, start=str(T0 - years), lag=60, window=3600,
+                                 now=lambda: T0)
+        searches = [s for s in rest.searches if "index_earliest" in s]
+    windows = [(int(s["index_earliest"]), int(s["index_latest"])) for s in searches]
+    assert windows[0] == (T0 - years, T0 - years + 3600) and windows[-1][1] == T0 - 60
+    assert all(b == c for (_, b), (c, _) in zip(windows, windows[1:]))      # no gap, no overlap
+    assert max(b - a for a, b in windows) == MAX_WINDOW
+    assert result.windows == len(windows) < 200                              # was 26,280
+    assert result.summary.read == result.summary.delivered == 40 and stored_ids(db) == {e["id"] for e in events}
+
+
+def test_window_sizes_follow_what_each_window_read():
+    assert next_window(3600, 0, 3600) == 7200
+    assert next_window(MAX_WINDOW, 0, 3600) == MAX_WINDOW                    # never past the cap
+    assert next_window(2 * MAX_WINDOW, 0, 2 * MAX_WINDOW) == 2 * MAX_WINDOW   # nor below a longer --window
+    assert next_window(7200, SPARSE_WINDOW_EVENTS, 3600) == 7200             # enough: kept
+    assert next_window(28800, DENSE_WINDOW_EVENTS + 1, 3600) == 14400        # too many: halved
+    assert next_window(3600, DENSE_WINDOW_EVENTS + 1, 3600) == 3600          # never below --window
