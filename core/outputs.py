@@ -46,13 +46,12 @@ def open_append(path: str, mode: int = 0o666) -> IO[bytes]:
 
 def _last_byte(path: str, size: int) -> bytes | None:
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fh = open(path, "rb", buffering=0)       # noqa: SIM115 - closed below; seek + read, not os.pread (POSIX only)
     except OSError:
         return None                              # a write-only file: nothing to check it with
-    try:
-        return os.pread(fd, 1, size - 1)
-    finally:
-        os.close(fd)
+    with fh:
+        fh.seek(size - 1)
+        return fh.read(1)
 
 
 def sync(fd: int) -> None:
@@ -81,11 +80,14 @@ def replace_durably(path: str, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        sync(folder_fd)                      # a file system without directory sync: the rename stands
-    finally:
-        os.close(folder_fd)
+    if hasattr(os, "O_DIRECTORY"):
+        folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            sync(folder_fd)                  # a file system without directory sync: the rename stands
+        finally:
+            os.close(folder_fd)
+    # else Windows (a Splunk app's checkpoints there): a folder cannot be opened to sync it (os.open answers
+    # PermissionError, which failed every save), and NTFS journals the rename itself
     for name in os.listdir(folder):          # leftovers of saves a kill interrupted
         if name.startswith(prefix) and name.endswith(".tmp"):
             with contextlib.suppress(OSError):
