@@ -44,7 +44,7 @@ def start_cutoff(value: Any, now: datetime | None = None) -> datetime | None:
     if moment is None:
         raise ValueError(f"must be {FORMS}; not {text[:40]!r}")
     if moment > now:
-        raise ValueError(f"{text[:40]!r} is in the future: the first fetch would skip everything until then; "
+        raise ValueError(f"{text[:40]!r} is in the future: the first read would skip everything until then; "
                          f"use {FORMS}")
     return moment
 
