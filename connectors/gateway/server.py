@@ -28,7 +28,7 @@ from . import stream as stream_limits
 from .app import Gateway, create_app, error
 from .metrics import GatewayMetrics
 from .stream import E_UNAVAILABLE
-from .settings import (DEFAULT_MAX_CONNECTIONS, FD_RESERVE, MAX_LINGERING_REFUSALS, METRICS_TOKEN_ENV, GatewaySettings,
+from .settings import (DEFAULT_BACKLOG, DEFAULT_MAX_CONNECTIONS, FD_RESERVE, MAX_LINGERING_REFUSALS, METRICS_TOKEN_ENV, GatewaySettings,
                        load_tokens, raise_open_files_limit)
 
 log = logging.getLogger("wia_security.gateway")
@@ -527,7 +527,8 @@ def run(settings: GatewaySettings, host: str = "127.0.0.1", port: int = 8088, **
     unless the settings name some (the command line has no flag for them)."""
     if not settings.metrics_tokens:
         settings.metrics_tokens = load_tokens(env=METRICS_TOKEN_ENV)
-    raised = raise_open_files_limit((settings.max_connections or DEFAULT_MAX_CONNECTIONS) + FD_RESERVE)
+    raised = raise_open_files_limit((settings.max_connections or DEFAULT_MAX_CONNECTIONS) + FD_RESERVE
+                                    + max(0, settings.backlog - DEFAULT_BACKLOG))
     if raised:
         log.info("open files limit (ulimit -n) raised from %d to %d for the connection maximum", *raised)
     gateway = Gateway(settings)

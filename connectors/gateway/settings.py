@@ -39,17 +39,19 @@ DEFAULT_MAX_STREAM_CLIENTS = 1_000
 #: (the store, the dead letter, a destination's socket). An idle connection costs ~10-20 KB of memory, so 4,096
 #: stay under 100 MB; 1,000 of them may be streams (DEFAULT_MAX_STREAM_CLIENTS), the rest HTTP.
 DEFAULT_MAX_CONNECTIONS = 4_096
-#: File descriptors kept out of `max_connections` when it is derived from `ulimit -n`: the store, the dead letter,
-#: destinations' sockets, token files, logging, worker threads' files, and connections refused beyond the maximum
-#: while their 503 is read (at most MAX_LINGERING_REFUSALS).
-FD_RESERVE = 256
+#: File descriptors kept out of `max_connections` when it is derived from `ulimit -n`: 128 for the store, the dead
+#: letter, destinations' sockets, token files and logging; MAX_LINGERING_REFUSALS for connections refused beyond the
+#: maximum while their 503 is read; DEFAULT_BACKLOG for a burst of connections accepted before the gateway sees them.
+FD_RESERVE = 384
 #: Connections refused beyond `max_connections` kept open at once so their client can read the 503 (until it closes,
 #: at most REFUSED_LINGER_SECONDS): beyond, the oldest of them is closed (its answer was written long ago).
 MAX_LINGERING_REFUSALS = 128
-#: The listening socket's queue of connections not yet accepted (uvicorn's default; the kernel caps it at
-#: net.core.somaxconn). The gateway accepts at once and answers 503 beyond `max_connections`, so it fills only when
-#: the event loop is stalled.
-DEFAULT_BACKLOG = 2048
+#: The listening socket's queue of connections not yet accepted (the kernel caps it at net.core.somaxconn), which is
+#: also how many asyncio accepts in one go before the gateway sees any of them: at uvicorn's 2,048, a burst of 400
+#: connections against ulimit -n 300 took every descriptor at once (accept() failed with EMFILE 1,868 times, each an
+#: ERROR traceback, accepting paused for a second each time) although the maximum was 44. The gateway accepts at
+#: once and answers 503 beyond `max_connections`, so the queue fills only while the event loop is stalled.
+DEFAULT_BACKLOG = 128
 #: Subscriptions one stream connection may hold (a `subscribe` past it is error E1001).
 DEFAULT_MAX_CLIENT_SUBSCRIPTIONS = 100
 #: Subscriptions all stream connections together may hold (a `subscribe` past it is error E3003). Every published
@@ -166,20 +168,22 @@ def fit_connections(settings: GatewaySettings, open_files: int | None) -> list[s
     `open_files`: the process's soft RLIMIT_NOFILE (None: unknown). Returns what it changed, to log; raises ConfigError
     when a maximum given explicitly does not fit."""
     notes: list[str] = []
-    room = None if open_files is None else open_files - FD_RESERVE
+    # a backlog above the default takes its excess out of the room too (asyncio accepts that many at once)
+    reserve = FD_RESERVE + max(0, settings.backlog - DEFAULT_BACKLOG)
+    room = None if open_files is None else open_files - reserve
     if settings.max_connections is None:
         if room is not None and room < 2 * 16:
-            raise ConfigError(f"the process may open only {open_files} files (ulimit -n), {FD_RESERVE} of them kept "
-                              "for the store, destinations and refused connections: raise ulimit -n to at least "
-                              f"{FD_RESERVE + 32}", key="max_connections")
+            raise ConfigError(f"the process may open only {open_files} files (ulimit -n), {reserve} of them kept "
+                              "for the store, destinations, refused connections and the backlog: raise ulimit -n to "
+                              f"at least {reserve + 32}", key="max_connections")
         settings.max_connections = DEFAULT_MAX_CONNECTIONS if room is None else min(DEFAULT_MAX_CONNECTIONS, room)
         if settings.max_connections < DEFAULT_MAX_CONNECTIONS:
             notes.append(f"at most {settings.max_connections} connections at once: the process may open {open_files} "
-                         f"files (ulimit -n) and keeps {FD_RESERVE} for itself; raise ulimit -n for more")
+                         f"files (ulimit -n) and keeps {reserve} for itself; raise ulimit -n for more")
     elif room is not None and settings.max_connections > room:
         raise ConfigError(f"{settings.max_connections} connections need more files than the process may open "
-                          f"({open_files}, ulimit -n; {FD_RESERVE} are kept for the store, destinations and refused "
-                          f"connections): at most {room}, or raise ulimit -n", key="max_connections")
+                          f"({open_files}, ulimit -n; {reserve} are kept for the store, destinations, refused "
+                          f"connections and the backlog): at most {room}, or raise ulimit -n", key="max_connections")
     if settings.max_stream_clients >= settings.max_connections:
         if settings.max_stream_clients != DEFAULT_MAX_STREAM_CLIENTS:
             raise ConfigError(f"must be below the connection maximum ({settings.max_connections}): the difference is "
