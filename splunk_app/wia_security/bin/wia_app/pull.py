@@ -53,6 +53,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from wia_security import kafka_sasl
+from wia_security.kafka_offsets import offsets_out_of_range
 from wia_security.start_time import event_before, kafka_start_offsets
 from wia_security.taxii_settle import DEFAULT_SETTLE_SECONDS, SettleWindow, instant, iso_micro, just_before, settle_seconds
 
@@ -771,64 +772,27 @@ class KafkaSource:
         return _cutoff_problem(position)
 
     def _offsets_in_range(self, consumer: Any, partitions: list[Any], offsets: dict[str, int]) -> dict[str, int]:
-        """The checkpoint's offsets of `partitions` the broker does not hold (not from the partition's first offset to
-        its end), each moved to the partition's first offset and said. Past the end: the topic was deleted and created
-        again (or emptied), so its offsets started over and what it holds now is new; kafka-python's default reset
-        ("latest") skipped it all and the offset stayed past the end, so every message until the partition grew past it
-        was never read (a broker that answers a fetch there with nothing, as tansu does, never resets at all). Before
-        the first offset: the broker deleted messages (retention) before the input read them; they are gone, and the
-        input goes on from the oldest left. A broker that cannot list offsets leaves them to kafka-python's reset,
-        "earliest" here."""
+        """The checkpoint's offsets of `partitions` the broker does not hold (wia_security.kafka_offsets), each moved
+        to the partition's first offset and said: past the end, the topic was deleted and created again (or emptied),
+        and what it holds now is new; before the first offset, the broker deleted messages (retention) before the
+        input read them. A broker that cannot list offsets leaves them to kafka-python's reset, "earliest" here."""
         from kafka.errors import KafkaError
-        if not partitions:
-            return {}
         try:
-            starts, ends = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+            moves = offsets_out_of_range(consumer, partitions, offsets)
         except KafkaError:
             return {}
-        moved: dict[str, int] = {}
-        for tp in partitions:
-            stored, start, end = offsets[str(tp.partition)], starts.get(tp), ends.get(tp)
-            if start is None or end is None or start <= stored <= end:
-                continue
-            where = f"Kafka {tp.topic}/{tp.partition}"
-            if stored > end:
-                # tansu lists as the end one past the first offset of the last record batch: a batch of several
-                # messages read to its end looks past it. The message before the offset, still there, tells it is not.
-                if self._holds_from(consumer, tp, stored - 1, partitions):
-                    continue
+        for move in moves:
+            where = f"Kafka {move.topic}/{move.partition}"
+            if move.recreated:
                 self.offset_warnings.append(
-                    f"{where}: the checkpoint's offset {stored} is past the partition's end {end} (the topic was deleted "
-                    f"and created again, or emptied): reading it from its first offset {start}")
+                    f"{where}: the checkpoint's offset {move.stored} is past the partition's end {move.end} (the topic "
+                    f"was deleted and created again, or emptied): reading it from its first offset {move.start}")
             else:
                 self.errors.append(
-                    f"{where}: messages {stored} to {start - 1} were deleted by the broker (retention) before the input "
-                    f"read them; reading from the oldest left, offset {start}. Run the input more often (interval), "
-                    "raise max_events, or raise the topic's retention")
-            moved[str(tp.partition)] = start
-        return moved
-
-    #: Seconds _holds_from waits for a message at most.
-    PROBE_SECONDS = 3.0
-
-    def _holds_from(self, consumer: Any, tp: Any, offset: int, assigned: list[Any]) -> bool:
-        """Whether partition `tp` holds a message at `offset` or later: one read from there with the other partitions
-        paused. A broker that finds the offset out of range makes kafka-python go back to the partition's first offset
-        ("earliest"), and a message below `offset` tells that at once."""
-        others = [p for p in assigned if p != tp]
-        if others:
-            consumer.pause(*others)
-        try:
-            consumer.seek(tp, offset)
-            deadline = time.monotonic() + self.PROBE_SECONDS
-            while time.monotonic() < deadline:
-                records = consumer.poll(timeout_ms=1000, max_records=1).get(tp) or []
-                if records:
-                    return records[0].offset >= offset
-            return False
-        finally:
-            if others:
-                consumer.resume(*others)
+                    f"{where}: messages {move.stored} to {move.start - 1} were deleted by the broker (retention) before "
+                    f"the input read them; reading from the oldest left, offset {move.start}. Run the input more often "
+                    "(interval), raise max_events, or raise the topic's retention")
+        return {move.partition: move.start for move in moves}
 
     def _start_offsets(self, consumer: Any, partitions: list[Any], since: datetime) -> dict[str, int]:
         """Where a new input starts reading with a start_time (wia_security.start_time.kafka_start_offsets)."""

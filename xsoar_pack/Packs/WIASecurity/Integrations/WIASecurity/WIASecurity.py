@@ -122,6 +122,7 @@ _load_core()
 import wia_security  # noqa: E402
 from wia_security import kafka_sasl  # noqa: E402
 from wia_security.attack import table as attack_table  # noqa: E402
+from wia_security.kafka_offsets import offsets_out_of_range  # noqa: E402
 from wia_security.pem import PRIVATE_KEY_LABELS, blocks, private_pem_files  # noqa: E402
 from wia_security.redact import proxy_credentials  # noqa: E402
 from wia_security.severity import band  # noqa: E402
@@ -505,66 +506,27 @@ def kafka_start_offsets(consumer: Any, partitions: list[Any], since: datetime) -
 
 
 def kafka_offsets_in_range(consumer: Any, partitions: list[Any], offsets: dict[str, int]) -> dict[str, int]:
-    """The last run's offsets of `partitions` the broker does not hold (not from the partition's first offset to its
-    end), each moved to the partition's first offset and said. Past the end: the topic was deleted and created again
-    (or emptied), so its offsets started over and what it holds now is new; kafka-python's reset ("latest") skipped
-    it all, and the offset stayed past the end, so every message until the partition grew past it was never fetched
-    (a broker that answers a fetch there with nothing, as tansu does, never triggers a reset at all). Before the first
-    offset: the broker deleted messages (retention) before a fetch read them; they are gone, and the fetch goes on
-    from the oldest message left. A broker that cannot list offsets leaves them to kafka-python's reset, "earliest"
-    here (logged at debug)."""
+    """The last run's offsets of `partitions` the broker does not hold (wia_security.kafka_offsets), each moved to the
+    partition's first offset and logged: past the end, the topic was deleted and created again (or emptied), and what
+    it holds now is new; before the first offset, the broker deleted messages (retention) before a fetch read them.
+    A broker that cannot list offsets leaves them to kafka-python's reset, "earliest" here (logged at debug)."""
     from kafka.errors import KafkaError
-    if not partitions:
-        return {}
     try:
-        starts, ends = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+        moves = offsets_out_of_range(consumer, partitions, offsets)
     except KafkaError as exc:
         demisto.debug(f"{INTEGRATION_NAME}: the Kafka broker did not list the partitions' first and end offsets ({exc}); "
                       "an offset it no longer holds is read from the partition's first offset")
         return {}
-    moved: dict[str, int] = {}
-    for tp in partitions:
-        stored, start, end = offsets[str(tp.partition)], starts.get(tp), ends.get(tp)
-        if start is None or end is None or start <= stored <= end:
-            continue
-        if stored > end:
-            # tansu lists as the end one past the first offset of the last record batch: a batch of several messages
-            # read to its end looks past it. The message before the offset, still there, tells that it is not.
-            if kafka_holds_from(consumer, tp, stored - 1, partitions):
-                continue
-            demisto.info(f"{INTEGRATION_NAME}: Kafka {tp.topic}/{tp.partition}: the last run's offset {stored} is past the "
-                         f"partition's end {end} (the topic was deleted and created again, or emptied): reading it from "
-                         f"its first offset {start}")
+    for move in moves:
+        where = f"{INTEGRATION_NAME}: Kafka {move.topic}/{move.partition}"
+        if move.recreated:
+            demisto.info(f"{where}: the last run's offset {move.stored} is past the partition's end {move.end} (the topic "
+                         f"was deleted and created again, or emptied): reading it from its first offset {move.start}")
         else:
-            demisto.error(f"{INTEGRATION_NAME}: Kafka {tp.topic}/{tp.partition}: messages {stored} to {start - 1} were "
-                          f"deleted by the broker (retention) before a fetch read them; reading from the oldest left, "
-                          f"offset {start}. Fetch more often, or raise max_fetch or the topic's retention")
-        moved[str(tp.partition)] = start
-    return moved
-
-
-#: Seconds kafka_holds_from waits for a message at most.
-KAFKA_PROBE_SECONDS = 3
-
-
-def kafka_holds_from(consumer: Any, tp: Any, offset: int, assigned: list[Any]) -> bool:
-    """Whether partition `tp` holds a message at `offset` or later (compaction may have removed that one): one read
-    from there with the other partitions paused. A broker that finds the offset out of range makes kafka-python go
-    back to the partition's first offset ("earliest"), and a message below `offset` tells that at once."""
-    others = [p for p in assigned if p != tp]
-    if others:
-        consumer.pause(*others)
-    try:
-        consumer.seek(tp, offset)
-        deadline = time.monotonic() + KAFKA_PROBE_SECONDS
-        while time.monotonic() < deadline:
-            records = consumer.poll(timeout_ms=1000, max_records=1).get(tp) or []
-            if records:
-                return records[0].offset >= offset
-        return False
-    finally:
-        if others:
-            consumer.resume(*others)
+            demisto.error(f"{where}: messages {move.stored} to {move.start - 1} were deleted by the broker (retention) "
+                          f"before a fetch read them; reading from the oldest left, offset {move.start}. Fetch more "
+                          "often, or raise max_fetch or the topic's retention")
+    return {move.partition: move.start for move in moves}
 
 
 def kafka_sasl_check(servers: list[str], config: dict[str, Any], unasked: list[str] | None = None,
