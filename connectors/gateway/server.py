@@ -528,7 +528,7 @@ def run(settings: GatewaySettings, host: str = "127.0.0.1", port: int = 8088, **
     if not settings.metrics_tokens:
         settings.metrics_tokens = load_tokens(env=METRICS_TOKEN_ENV)
     raised = raise_open_files_limit((settings.max_connections or DEFAULT_MAX_CONNECTIONS) + FD_RESERVE
-                                    + max(0, settings.backlog - DEFAULT_BACKLOG))
+                                    + 3 * max(0, settings.backlog - DEFAULT_BACKLOG))
     if raised:
         log.info("open files limit (ulimit -n) raised from %d to %d for the connection maximum", *raised)
     gateway = Gateway(settings)

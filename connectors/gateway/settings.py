@@ -41,17 +41,19 @@ DEFAULT_MAX_STREAM_CLIENTS = 1_000
 DEFAULT_MAX_CONNECTIONS = 4_096
 #: File descriptors kept out of `max_connections` when it is derived from `ulimit -n`: 128 for the store, the dead
 #: letter, destinations' sockets, token files and logging; MAX_LINGERING_REFUSALS for connections refused beyond the
-#: maximum while their 503 is read; DEFAULT_BACKLOG for a burst of connections accepted before the gateway sees them.
+#: maximum while their 503 is read; 3 x DEFAULT_BACKLOG for bursts of connections accepted before the gateway sees
+#: them (asyncio accepts a backlog's worth per wakeup, and the gateway's check runs two wakeups later).
 FD_RESERVE = 384
 #: Connections refused beyond `max_connections` kept open at once so their client can read the 503 (until it closes,
 #: at most REFUSED_LINGER_SECONDS): beyond, the oldest of them is closed (its answer was written long ago).
-MAX_LINGERING_REFUSALS = 128
+MAX_LINGERING_REFUSALS = 64
 #: The listening socket's queue of connections not yet accepted (the kernel caps it at net.core.somaxconn), which is
 #: also how many asyncio accepts in one go before the gateway sees any of them: at uvicorn's 2,048, a burst of 400
 #: connections against ulimit -n 300 took every descriptor at once (accept() failed with EMFILE 1,868 times, each an
-#: ERROR traceback, accepting paused for a second each time) although the maximum was 44. The gateway accepts at
-#: once and answers 503 beyond `max_connections`, so the queue fills only while the event loop is stalled.
-DEFAULT_BACKLOG = 128
+#: ERROR traceback, accepting paused for a second each time) although the maximum was 44; at 128, still some under
+#: load (three batches in flight). The gateway accepts at once and answers 503 beyond `max_connections`, so the
+#: queue fills only while the event loop is stalled.
+DEFAULT_BACKLOG = 64
 #: Subscriptions one stream connection may hold (a `subscribe` past it is error E1001).
 DEFAULT_MAX_CLIENT_SUBSCRIPTIONS = 100
 #: Subscriptions all stream connections together may hold (a `subscribe` past it is error E3003). Every published
@@ -169,7 +171,7 @@ def fit_connections(settings: GatewaySettings, open_files: int | None) -> list[s
     when a maximum given explicitly does not fit."""
     notes: list[str] = []
     # a backlog above the default takes its excess out of the room too (asyncio accepts that many at once)
-    reserve = FD_RESERVE + max(0, settings.backlog - DEFAULT_BACKLOG)
+    reserve = FD_RESERVE + 3 * max(0, settings.backlog - DEFAULT_BACKLOG)
     room = None if open_files is None else open_files - reserve
     if settings.max_connections is None:
         if room is not None and room < 2 * 16:

@@ -77,7 +77,7 @@ def add_parser(subparsers: Any) -> None:
                    help="HTTP and stream connections open at once (default 4096, or fewer when ulimit -n is low); "
                         "a connection beyond is answered HTTP 503 with Retry-After; must be above --max-stream-clients")
     p.add_argument("--backlog", type=int, metavar="N",
-                   help="connections the listening socket queues before they are accepted, and accepts at once (default 128)")
+                   help="connections the listening socket queues before they are accepted, and accepts at once (default 64)")
     p.add_argument("--max-subscriptions", type=int, metavar="N",
                    help="stream subscriptions all connections together may hold (default 10000); a subscribe "
                         "beyond gets error E3003")
