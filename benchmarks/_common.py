@@ -16,7 +16,7 @@ def corpus(n: int, seed: int = 42, invalid_share: float = 0.0) -> list[dict[str,
     import random
 
     from strategies import event_dicts, mutations
-    events = event_dicts(n, seed=seed)
+    events = event_dicts(n, seed=seed, times="legacy")
     if invalid_share:
         rnd = random.Random(seed)
         for i in range(0, n, max(1, int(1 / invalid_share))):

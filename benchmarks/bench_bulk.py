@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--osmem-events", type=int, default=1000,
                         help="events for the osmem run (it indexes slowly; 0 skips it)")
     args = parser.parse_args()
-    events = event_dicts(args.events, seed=1)
+    events = event_dicts(args.events, seed=1, times="legacy")
     url, process = start_contract(args.latency_ms / 1000)
     latency = f", answers after {args.latency_ms:g} ms" if args.latency_ms else ""
     try:

@@ -3,7 +3,7 @@
 Idea measured: cache, per event shape, straight-line code for the whole conversion (no presence
 checks, no type branches), with the generic converter for shapes not seen often enough. Its best
 case needs two things: shapes that repeat, and a shape key that costs little. This prints, for
-bench_bulk.py's events (`event_dicts(n, seed=1)`) and two single-producer-like streams:
+bench_bulk.py's events (`event_dicts(n, seed=1, times="legacy")`) and two single-producer-like streams:
 
   * distinct shapes under three keys, and the hit rate of a cache that specializes a shape after
     `--threshold` sightings (counted in stream order: the first sightings run the generic path):
@@ -166,12 +166,12 @@ def main() -> None:
     parser.add_argument("--literal-events", type=int, default=3000, help="events given a literal function each")
     args = parser.parse_args()
     fmt = ecs.EcsFormat()
-    corpus = event_dicts(args.events, seed=1)
+    corpus = event_dicts(args.events, seed=1, times="legacy")
     streams = [("bench_bulk corpus event_dicts(seed=1)", corpus),
                ("one producer: network_event, every optional field",
-                event_dicts(args.events // 4, seed=2, event_type="network_event", optional_rate=1.0)),
+                event_dicts(args.events // 4, seed=2, event_type="network_event", optional_rate=1.0, times="legacy")),
                ("one producer: network_event, required fields only",
-                event_dicts(args.events // 4, seed=3, event_type="network_event", optional_rate=0.0))]
+                event_dicts(args.events // 4, seed=3, event_type="network_event", optional_rate=0.0, times="legacy"))]
     for label, events in streams:
         report(fmt, label, events, args.threshold)
 

@@ -79,7 +79,7 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 def make_events(n: int) -> list[dict]:
     from strategies import event_dicts
-    events = event_dicts(n, seed=2024)
+    events = event_dicts(n, seed=2024, times="legacy")
     for i, e in enumerate(events):
         e.setdefault("meta", {}).setdefault("custom", {})["bench_seq"] = i
     return events

@@ -357,13 +357,12 @@ def events(draw: Any, event_type: str | None = None, *, wild: bool = False, opti
 
 
 def event_dicts(n: int, seed: int = 0, *, event_type: str | None = None, wild: bool = False,
-                optional_rate: float = 0.5, times: str = "legacy") -> list[dict[str, Any]]:
+                optional_rate: float = 0.5, times: str = "any") -> list[dict[str, Any]]:
     """n valid events, reproducible from `seed`, without Hypothesis (benchmarks, parity corpora); `times` as
-    TIME_SPELLINGS says. The default, "legacy", gives the events this gave before every spelling was drawn:
-    callers picked seeds for the shapes they give (an indicator among them, seven STIX objects per event) and
-    benchmarks compare numbers over time; times="any" draws every spelling. events() draws every one by default.
-    Under "any", tests/e2e/test_hec_stream_sqlite.py's check compares timestamps as strings (a lower-case t or an
-    offset sorts wrong) and the TAXII settle/refusal tests' seeds stop giving the shapes they assume."""
+    TIME_SPELLINGS says, every valid spelling by default, like events(). "legacy" gives the events this gave before
+    every spelling was drawn, value for value: the benchmarks (numbers compared across sessions) and the few tests
+    whose seeds were picked for the shapes they give (an indicator among them, seven STIX objects per event) ask for
+    it by name."""
     c = RandomChooser(random.Random(seed))
     return [_event(c, event_type, wild, optional_rate, times) for _ in range(n)]
 

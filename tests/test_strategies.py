@@ -102,7 +102,9 @@ def test_event_dicts_times_choose_the_spellings():
     times = [v for e in canonical for v in _times(e)]
     assert times and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", v) for v in times)
     assert all(validate_event(e).valid for e in event_dicts(200, seed=5, times="any"))
-    assert event_dicts(50, seed=5) == event_dicts(50, seed=5, times="legacy")
+    assert event_dicts(50, seed=5) == event_dicts(50, seed=5, times="any")      # the default: every spelling
+    spelled = {v for e in event_dicts(300, seed=5) for v in _times(e)}
+    assert any("z" in v or "t" in v for v in spelled) and any(v.endswith("\n") for v in spelled)
     with pytest.raises(ValueError, match="times must be one of"):
         event_dicts(1, times="utc")
 

@@ -72,7 +72,7 @@ def test_a_run_overlapping_an_add_indexes_no_partial_event_and_a_later_run_index
     # stix_content=stix reads STIX natively: the visible part of the Add (indicators without the malware that
     # carries the WIA event) would be indexed as events of their own, under derived ids.
     app, _ = built_app
-    events = event_dicts(4, seed=6701, event_type="threat_intel")
+    events = event_dicts(4, seed=6701, event_type="threat_intel", times="legacy")
     source = Input(app, splunkd, medallion, tmp_path / "a", stix_content="stix")
     with add_in_progress(medallion, events) as visible:
         overlapping, log = source.run()
@@ -96,7 +96,7 @@ def test_a_quiet_collection_is_read_at_once_and_a_fresh_add_in_the_same_walk_is_
     # not JSON: a server stalls no run by its manifest), the checkpoint kept before `newer`, from scratch and
     # from a checkpoint.
     app, _ = built_app
-    older, newer = event_dicts(10, seed=6702, event_type="threat_intel"), event_dicts(3, seed=6703, event_type="threat_intel")
+    older, newer = event_dicts(10, seed=6702, event_type="threat_intel", times="legacy"), event_dicts(3, seed=6703, event_type="threat_intel", times="legacy")
     assert len(stix_objects(older)) % 7
     add(medallion, older)
     medallion.clock_offset = SETTLED                          # a quiet collection: its last Add is older than the window
@@ -130,9 +130,9 @@ def test_held_counts_every_object_the_run_holds_not_only_its_last_pages(built_ap
     # (7 of a fresh Add of more), where the page was wholly past the cutoff or split after a quiet collection's
     # settled objects. Get Manifest of what was added after the cutoff counts those of later pages too.
     app, _ = built_app
-    newer = event_dicts(6, seed=6720, event_type="threat_intel")
+    newer = event_dicts(6, seed=6720, event_type="threat_intel", times="legacy")
     assert len(stix_objects(newer)) > 2 * 7
-    older = event_dicts(2, seed=6721, event_type="threat_intel") if quiet_before else []
+    older = event_dicts(2, seed=6721, event_type="threat_intel", times="legacy") if quiet_before else []
     if older:
         add(medallion, older)
         medallion.clock_offset = SETTLED
@@ -164,7 +164,7 @@ def test_an_object_stamped_ahead_of_the_servers_clock_is_indexed_and_objects_add
     warned = [line for line in log.splitlines() if line.startswith("WARNING") and "later than the server's clock" in line]
     assert len(warned) == 1 and "1 TAXII object(s)" in warned[0], log
     assert asked                                               # told apart by the manifest (or Get Objects)
-    newer = event_dicts(2, seed=6723, event_type="threat_intel")
+    newer = event_dicts(2, seed=6723, event_type="threat_intel", times="legacy")
     answering, medallion.server.app.app = medallion.server.app.app, served      # the sink's Add asks the manifest
     add(medallion, newer)                                      # medallion stamps them by its clock
     medallion.server.app.app = answering
@@ -199,7 +199,7 @@ def test_the_window_is_measured_on_the_servers_clock_an_hour_off_ours(built_app,
     # Behind ours, a fresh Add would look an hour old by our clock (read at once); ahead, an hour in the future
     # (held an hour). The server's Date header measures it.
     app, _ = built_app
-    events = event_dicts(3, seed=6704, event_type="threat_intel")
+    events = event_dicts(3, seed=6704, event_type="threat_intel", times="legacy")
     medallion.clock_offset = skew
     add(medallion, events)
     source = Input(app, splunkd, medallion, tmp_path / "a")
@@ -211,7 +211,7 @@ def test_the_window_is_measured_on_the_servers_clock_an_hour_off_ours(built_app,
 
 def test_settle_zero_reads_at_once_and_a_shorter_window_sooner(built_app, splunkd, medallion, tmp_path):
     app, _ = built_app
-    events = event_dicts(3, seed=6705, event_type="threat_intel")
+    events = event_dicts(3, seed=6705, event_type="threat_intel", times="legacy")
     add(medallion, events)
     assert ids(Input(app, splunkd, medallion, tmp_path / "zero", settle="0").run()[0]) == ids(events)
     medallion.clock_offset = 31

@@ -50,7 +50,7 @@ def test_a_fetch_overlapping_an_add_makes_no_partial_incident_and_a_later_fetch_
                                                                                               medallion):
     # TAXII content stix reads STIX natively: the visible part of the Add (indicators without the malware that
     # carries the WIA event) would become incidents of their own, under derived ids.
-    events = event_dicts(4, seed=6701, event_type="threat_intel")
+    events = event_dicts(4, seed=6701, event_type="threat_intel", times="legacy")
     fetcher = Fetcher(integration, demisto, medallion, stix_content="stix", max_fetch="100")
     with add_in_progress(medallion, events) as visible:
         overlapping, held = fetcher.fetch()
@@ -72,7 +72,7 @@ def test_a_quiet_collection_is_fetched_at_once_and_a_fresh_add_in_the_same_walk_
     # Pages of 7 objects (max_fetch): one page holds the end of `older` (settled) and the start of `newer`
     # (not). It is split by Get Manifest (by Get Objects where the server answers the manifest with 404
     # or a page that is not JSON: a server stalls no fetch by its manifest).
-    older, newer = event_dicts(10, seed=6712, event_type="threat_intel"), event_dicts(3, seed=6713, event_type="threat_intel")
+    older, newer = event_dicts(10, seed=6712, event_type="threat_intel", times="legacy"), event_dicts(3, seed=6713, event_type="threat_intel", times="legacy")
     assert len(stix_objects(older)) % 7
     add(medallion, older)
     medallion.clock_offset = SETTLED                          # a quiet collection: its last Add is older than the window
@@ -103,7 +103,7 @@ def test_a_quiet_collection_is_fetched_at_once_and_a_fresh_add_in_the_same_walk_
 
 @pytest.mark.parametrize("skew", [-3600, 3600])
 def test_the_window_is_measured_on_the_servers_clock_an_hour_off_ours(integration, demisto, medallion, skew):
-    events = event_dicts(3, seed=6714, event_type="threat_intel")
+    events = event_dicts(3, seed=6714, event_type="threat_intel", times="legacy")
     medallion.clock_offset = skew
     add(medallion, events)
     fetcher = Fetcher(integration, demisto, medallion, max_fetch="100")
@@ -114,7 +114,7 @@ def test_the_window_is_measured_on_the_servers_clock_an_hour_off_ours(integratio
 
 
 def test_settle_zero_fetches_at_once_and_get_events_holds_as_fetch_does(integration, demisto, medallion):
-    events = event_dicts(3, seed=6715, event_type="threat_intel")
+    events = event_dicts(3, seed=6715, event_type="threat_intel", times="legacy")
     add(medallion, events)
     assert ids(Fetcher(integration, demisto, medallion, max_fetch="100", settle="0").fetch()[0]) == ids(events)
     assert Fetcher(integration, demisto, medallion, max_fetch="100", settle="").fetch()[0] == []   # empty: 60 s
@@ -219,7 +219,7 @@ def test_a_last_run_without_ids_at_its_instant_resumes_and_gets_past_it(integrat
 def test_get_events_says_how_many_objects_the_settle_window_held(integration, demisto, medallion):
     """A user who just added objects and runs wia-get-events used to get an empty table and no reason (a debug line
     only): the war-room entry now says how many were held and that a later call reads them."""
-    events = event_dicts(3, seed=6716, event_type="threat_intel")
+    events = event_dicts(3, seed=6716, event_type="threat_intel", times="legacy")
     add(medallion, events)
     count = len(stix_objects(events))
     params = {"url": medallion.collection_url(), "source_type": "taxii",
@@ -249,10 +249,10 @@ def test_get_events_says_how_many_objects_the_settle_window_held(integration, de
 def test_the_held_count_takes_in_the_later_pages_after_a_split(integration, demisto, medallion):
     # A page split at the settle cutoff after a settled Add: the held objects of the later pages are counted too, in
     # wia-get-events' note and fetch-incidents' debug line (the split page's alone before).
-    older = event_dicts(2, seed=6721, event_type="threat_intel")
+    older = event_dicts(2, seed=6721, event_type="threat_intel", times="legacy")
     add(medallion, older)
     medallion.clock_offset = SETTLED
-    newer = event_dicts(3, seed=6722, event_type="threat_intel")
+    newer = event_dicts(3, seed=6722, event_type="threat_intel", times="legacy")
     add(medallion, newer)
     added = len({o["id"] for o in stix_objects(newer)} - {o["id"] for o in stix_objects(older)})   # not shared ones
     params = {"url": medallion.collection_url(), "source_type": "taxii",
@@ -287,7 +287,7 @@ def test_an_object_stamped_ahead_of_the_servers_clock_is_fetched_and_objects_add
         <= parse_iso(medallion.now())
     warned = [m for level, m in demisto.logs if level == "info" and "later than the server's clock" in m]
     assert len(warned) == 1 and "1 TAXII object(s)" in warned[0]
-    newer = event_dicts(2, seed=6723, event_type="threat_intel")
+    newer = event_dicts(2, seed=6723, event_type="threat_intel", times="legacy")
     assert asked                                              # told apart by the manifest (or Get Objects)
     answering, medallion.server.app.app = medallion.server.app.app, served     # the sink's Add asks the manifest
     add(medallion, newer)                                     # medallion stamps them by its clock

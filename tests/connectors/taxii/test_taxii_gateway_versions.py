@@ -39,7 +39,7 @@ def gateway(tmp_path):
 
 
 def intel_versions() -> tuple[dict, dict]:
-    [first] = event_dicts(1, seed=90, event_type="threat_intel")
+    [first] = event_dicts(1, seed=90, event_type="threat_intel", times="legacy")
     first["timestamp"] = FIRST
     second = copy.deepcopy(first)
     second["timestamp"] = SECOND
@@ -96,7 +96,7 @@ def test_an_event_replaced_before_this_version_is_served_in_its_newest_version(t
     """A store the previous gateway (0.1.0) wrote: it replaced the event in place and never converted it again
     (it kept no row numbers). The next gateway adds the newer version, once."""
     first, second = intel_versions()
-    [unchanged] = event_dicts(1, seed=91, event_type="threat_intel")
+    [unchanged] = event_dicts(1, seed=91, event_type="threat_intel", times="legacy")
     gateway = start(tmp_path)
     try:
         post(gateway, [first, unchanged])
@@ -229,7 +229,7 @@ def test_a_0_1_0_gateway_on_the_same_file_still_syncs_and_its_events_are_served_
     ('table taxii_synced has 4 columns but 3 values were supplied'), so its TAXII requests all failed. An event it
     converted is then served by this version once, in the version it holds."""
     first, second = intel_versions()
-    [other] = event_dicts(1, seed=92, event_type="threat_intel")
+    [other] = event_dicts(1, seed=92, event_type="threat_intel", times="legacy")
     gateway = start(tmp_path)
     try:
         post(gateway, [first])

@@ -115,7 +115,7 @@ def add_paused_after_first_indicator(medallion):
 
 
 def test_a_poll_overlapping_an_add_stores_no_partial_event_and_a_later_poll_reads_it_whole(medallion, poller):
-    events = event_dicts(4, seed=5701, event_type="threat_intel")
+    events = event_dicts(4, seed=5701, event_type="threat_intel", times="legacy")
     total = len(stix_objects(events))
     sink = TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD)     # reads the API root first
     p = poller()
@@ -146,7 +146,7 @@ def test_a_poll_overlapping_an_add_stores_no_partial_event_and_a_later_poll_read
 
 
 def test_a_one_shot_pull_reads_what_settled_at_once_and_holds_only_the_recent_add(medallion, poller):
-    older, newer = event_dicts(10, seed=5702, event_type="threat_intel"), event_dicts(3, seed=5703, event_type="threat_intel")
+    older, newer = event_dicts(10, seed=5702, event_type="threat_intel", times="legacy"), event_dicts(3, seed=5703, event_type="threat_intel", times="legacy")
     add(medallion, older)
     medallion.clock_offset = SETTLED                         # a quiet collection: its last Add is older than the window
     page = 7
@@ -175,7 +175,7 @@ def test_a_one_shot_pull_reads_what_settled_at_once_and_holds_only_the_recent_ad
 def test_a_server_adding_at_one_instant_all_along_is_read_once_the_instant_settles(medallion, poller):
     # No livelock: whatever keeps arriving under one date_added, the instant ages on the server's
     # clock; once it is older than the window, what is there is read, and later arrivals after it.
-    events = event_dicts(6, seed=5704, event_type="threat_intel")
+    events = event_dicts(6, seed=5704, event_type="threat_intel", times="legacy")
     instant, step = medallion.now(), 25
     p = poller()
     for round_, event in enumerate(events):
@@ -188,7 +188,7 @@ def test_a_server_adding_at_one_instant_all_along_is_read_once_the_instant_settl
 
 def test_a_server_adding_all_along_has_what_settled_read_at_each_poll(medallion, poller):
     # No livelock either when every poll meets a new, unsettled instant: older ones are read.
-    events = event_dicts(7, seed=5705, event_type="threat_intel")
+    events = event_dicts(7, seed=5705, event_type="threat_intel", times="legacy")
     step = 25
     p = poller()
     for i, event in enumerate(events):
@@ -207,7 +207,7 @@ def test_a_slow_answer_does_not_shorten_the_window(medallion, poller):
     # The server lists the objects, then takes 3 s to answer: its Date header is 3 s later than the
     # listing. Measured from that Date, part of an Add that began 3.2 s before the listing would look
     # older than a 5 s window and be read; the request's round trip is taken off the Date.
-    events = event_dicts(4, seed=5708, event_type="threat_intel")
+    events = event_dicts(4, seed=5708, event_type="threat_intel", times="legacy")
     objects = stix_objects(events)
     cut = next(i for i, o in enumerate(objects) if o["type"] == "indicator") + 1   # its malware comes later
     backend = medallion.app.medallion_backend
@@ -233,7 +233,7 @@ def test_a_slow_answer_does_not_shorten_the_window(medallion, poller):
 def test_the_window_is_measured_on_the_servers_clock_not_ours(medallion, poller, skew):
     # Behind ours, a fresh Add would look an hour old by our clock (read partial); ahead, it would
     # look an hour in the future (held an hour). The server's Date header measures it.
-    events = event_dicts(3, seed=5706, event_type="threat_intel")
+    events = event_dicts(3, seed=5706, event_type="threat_intel", times="legacy")
     medallion.clock_offset = skew
     add(medallion, events)
     p = poller()
@@ -244,7 +244,7 @@ def test_the_window_is_measured_on_the_servers_clock_not_ours(medallion, poller,
 
 def test_pull_takes_the_settle_window_from_the_url_and_says_what_it_held(medallion, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("WIA_TAXII_PASSWORD", PASSWORD)
-    events = event_dicts(3, seed=5707, event_type="threat_intel")
+    events = event_dicts(3, seed=5707, event_type="threat_intel", times="legacy")
     add(medallion, events)
     base = "taxii+" + medallion.collection_url() + f"?user={USER}&password_env=WIA_TAXII_PASSWORD"
 
@@ -294,7 +294,7 @@ def test_a_straddling_page_is_split_by_a_manifest_that_is_missing_or_ignores_add
             query = [q for q in environ["QUERY_STRING"].split("&") if not q.startswith("added_after=")]
             environ = {**environ, "QUERY_STRING": "&".join(query)}
         return flask_app(environ, start_response)
-    older, newer = event_dicts(10, seed=5709, event_type="threat_intel"), event_dicts(3, seed=5710, event_type="threat_intel")
+    older, newer = event_dicts(10, seed=5709, event_type="threat_intel", times="legacy"), event_dicts(3, seed=5710, event_type="threat_intel", times="legacy")
     add(medallion, older)
     medallion.clock_offset = SETTLED
     page = 7
@@ -367,7 +367,7 @@ def test_a_date_header_that_is_no_usable_instant_measures_the_window_by_our_cloc
                                                                                    date):
     # The last of the year 9999 in a western time zone is past what datetime holds in UTC: OverflowError
     # ended the poll (a traceback from pull). Unusable, like an unparsable one: our clock measures the window.
-    events = event_dicts(3, seed=5711, event_type="threat_intel")
+    events = event_dicts(3, seed=5711, event_type="threat_intel", times="legacy")
     add(medallion, events)
     handler = medallion.server.RequestHandlerClass
     monkeypatch.setattr(handler, "date_time_string", lambda self, timestamp=None: date)   # its Date header
@@ -379,7 +379,7 @@ def test_a_date_header_that_is_no_usable_instant_measures_the_window_by_our_cloc
 def test_a_checkpoint_at_the_first_instant_of_the_year_1_reads_from_the_beginning(medallion, poller):
     # One microsecond before it is no datetime: _just_before raised OverflowError, so loading that checkpoint
     # and every poll from it ended in a traceback. Nothing is earlier: the poll asks without added_after.
-    events = event_dicts(3, seed=5712, event_type="threat_intel")
+    events = event_dicts(3, seed=5712, event_type="threat_intel", times="legacy")
     add(medallion, events)
     medallion.clock_offset = SETTLED
     p = poller()
@@ -407,7 +407,7 @@ def test_an_object_stamped_ahead_of_the_servers_clock_is_read_and_objects_added_
         kept = parse_iso(json.load(fh)["added_after"])
     assert parse_iso(now) - timedelta(seconds=settle + 1) <= kept <= parse_iso(medallion.now())    # not 2999
     assert [r for r in caplog.records if "1 TAXII object(s) carry a date_added later" in r.getMessage()]
-    newer = event_dicts(2, seed=6723, event_type="threat_intel")
+    newer = event_dicts(2, seed=6723, event_type="threat_intel", times="legacy")
     assert asked                                              # told apart by the manifest (or Get Objects)
     answering, medallion.server.app.app = medallion.server.app.app, served     # the sink's Add asks the manifest
     add(medallion, newer)                                     # medallion stamps them by its clock

@@ -35,7 +35,7 @@ STAMP = "2025-03-01T12:00:00.000000Z"
 def test_medallion_a_large_resend_is_all_duplicates(medallion):
     """300 threat-intel events are ~1,500 objects: re-sent, each is refused as held, and the sink asked which in one
     Get Manifest whose match[id] made a 76 KB URL: medallion answered 414 and most events failed after retries."""
-    events = event_dicts(300, seed=1251, event_type="threat_intel")
+    events = event_dicts(300, seed=1251, event_type="threat_intel", times="legacy")
     with TaxiiSink(medallion.collection_url(), user=USER, password=PASSWORD, delivery=FAST) as sink:
         first = sink.send(events).merge(sink.flush())
         again = sink.send(events).merge(sink.flush())
@@ -96,7 +96,7 @@ def newer(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_contract_a_new_version_the_server_refuses_fails_with_its_reason_though_an_older_one_is_held(tmp_path):
-    [event] = event_dicts(1, seed=1252, event_type="threat_intel")
+    [event] = event_dicts(1, seed=1252, event_type="threat_intel", times="legacy")
     update = newer(event)
     v1 = {o["id"]: o for o in convert(event, to="stix")["objects"]}
     v2 = {o["id"]: o for o in convert(update, to="stix")["objects"]}
@@ -120,7 +120,7 @@ def test_contract_a_new_version_the_server_refuses_fails_with_its_reason_though_
 
 
 def test_contract_the_same_version_refused_again_is_a_duplicate():
-    [event] = event_dicts(1, seed=1253, event_type="threat_intel")
+    [event] = event_dicts(1, seed=1253, event_type="threat_intel", times="legacy")
     with RefusingCollection({}) as server, TaxiiSink(server.collection_url, delivery=FAST) as sink:
         first = sink.send([event]).merge(sink.flush())
         again = sink.send([event]).merge(sink.flush())
@@ -134,7 +134,7 @@ def refuse_bodies_over(medallion, limit: int) -> None:
 
 
 def test_medallion_a_413_splits_the_batch_and_later_batches_are_smaller(medallion, tmp_path, caplog):
-    events = event_dicts(24, seed=1254, event_type="threat_intel")
+    events = event_dicts(24, seed=1254, event_type="threat_intel", times="legacy")
     sizes = [len(json.dumps([o for o in convert(e, to="stix")["objects"] if o["type"] != "extension-definition"]))
              for e in events]
     limit = 3 * max(sizes)
@@ -151,7 +151,7 @@ def test_medallion_a_413_splits_the_batch_and_later_batches_are_smaller(medallio
 
 
 def test_medallion_one_event_over_the_limit_fails_alone_with_the_reason(medallion):
-    events = event_dicts(6, seed=1255, event_type="threat_intel")
+    events = event_dicts(6, seed=1255, event_type="threat_intel", times="legacy")
     sizes = [len(json.dumps([o for o in convert(e, to="stix")["objects"] if o["type"] != "extension-definition"]))
              for e in events]
     big = sizes.index(max(sizes))
@@ -177,7 +177,7 @@ class RefusingWithoutManifest(RefusingCollection):
 
 
 def test_contract_without_a_manifest_a_resend_is_still_a_duplicate_and_a_refused_update_still_fails(caplog):
-    [event] = event_dicts(1, seed=1259, event_type="threat_intel")
+    [event] = event_dicts(1, seed=1259, event_type="threat_intel", times="legacy")
     update = newer(event)
     v1 = {o["id"]: o for o in convert(event, to="stix")["objects"]}
     changed = sorted(o["id"] for o in convert(update, to="stix")["objects"] if o["id"] in v1

@@ -88,7 +88,9 @@ def test_lossless_round_trip_of_generated_events(event: dict) -> None:
 def test_plain_stix_survival_list_is_exact() -> None:
     pairs = []
     corpus = [e for _, e in CORPUS]
-    for event in corpus + event_dicts(400, seed=7):
+    # SURVIVES lists what survives in this corpus (a field some event loses is not listed): the legacy spellings'
+    # corpus it was written for; the time spellings themselves are tests/core/formats/test_time_spellings.py's
+    for event in corpus + event_dicts(400, seed=7, times="legacy"):
         back = plain(event)
         if back is not None:
             assert validate_event(back, warnings=False).valid, back
