@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 
+import pytest
 import requests
 from gateway_helpers import AUTH, recv_json
 from strategies import event_dicts
@@ -17,13 +19,29 @@ from websockets.asyncio.client import connect
 NO_MATCH = [{"channel": "events", "filters": {"tags": [f"no-such-tag-{i}"]}} for i in range(100)]
 
 
+@pytest.fixture
+def slow_matches(monkeypatch):
+    """Each filter match made to take 2 us more: the matching then lasts seconds on any machine, so the test shows the
+    loop being yielded during it. Without it a quiet machine matched everything before the other connection's ping
+    was sent, and the test failed although the gateway yields (an ordering that depended on the machine's speed)."""
+    from wia_security.connectors.gateway import stream
+    plain = stream.Subscription.matches
+
+    def slow(self, rec):  # type: ignore[no-untyped-def]
+        until = time.perf_counter() + 2e-6
+        while time.perf_counter() < until:
+            pass
+        return plain(self, rec)
+    monkeypatch.setattr(stream.Subscription, "matches", slow)
+
+
 def post_all(gw, events, batch: int = 2500) -> None:
     for i in range(0, len(events), batch):
         r = requests.post(gw.url + "/v1/events", json=events[i:i + batch], headers=AUTH)
         assert r.status_code == 200, r.text
 
 
-def test_other_connections_are_served_while_a_large_resume_is_matched(make_gateway):
+def test_other_connections_are_served_while_a_large_resume_is_matched(make_gateway, slow_matches):
     gw = make_gateway()
     post_all(gw, event_dicts(5_000, seed=1280))
     stream_id = gw.gateway.hub.stream_id
