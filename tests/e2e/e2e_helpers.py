@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sqlite3
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable
@@ -91,3 +93,33 @@ def with_times(events: list[dict[str, Any]], spellings: list[str]) -> list[dict[
 def instant(text: str) -> datetime:
     from wia_security.timeutil import parse_iso
     return parse_iso(text)
+
+
+# -- the XSOAR pack's fetch, run as XSOAR runs it (its integration file, the pack tests' demistomock stand-in) --------
+ROOT = Path(__file__).resolve().parents[2]
+XSOAR_PACK = ROOT / "xsoar_pack" / "Packs" / "WIASecurity"
+#: RFC 3339 date-time as Go's time.Parse(time.RFC3339, ...) takes it (upper-case T and Z, at most 9 fraction digits)
+GO_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)")
+
+
+def demistomock() -> Any:
+    """The pack tests' demistomock stand-in (importable once their stubs folder is on sys.path)."""
+    stubs = str(ROOT / "tests" / "xsoar_pack" / "stubs")
+    if stubs not in sys.path:
+        sys.path.append(stubs)
+    import demistomock as mock
+    return mock
+
+
+def xsoar_fetch(integration: Any, params: dict[str, Any], last_run: dict[str, Any] | None
+                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One fetch-incidents of the loaded `integration`: its incidents and its last run (no error entry allowed)."""
+    mock = demistomock()
+    mock.reset(params=params, args={}, command="fetch-incidents", last=last_run)
+    try:
+        integration.main()
+    except SystemExit:
+        pass
+    errors = [r for r in mock.results_log if isinstance(r, dict) and r.get("Type") == 4]
+    assert not errors, errors
+    return mock.incidents_out[-1], mock.last_run

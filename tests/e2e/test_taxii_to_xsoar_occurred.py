@@ -6,39 +6,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
-import sys
-from pathlib import Path
 
 import pytest
-from e2e_helpers import expected, instant, read_ndjson, time_spellings, with_times, write_ndjson
+from e2e_helpers import (GO_RFC3339, XSOAR_PACK, expected, instant, read_ndjson, time_spellings, with_times,
+                         write_ndjson, xsoar_fetch)
 from strategies import event_dicts
 
 from wia_security.cli import main
 
 pytest.importorskip("taxii2client", reason="the taxii extra is not installed")
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "tests" / "xsoar_pack" / "stubs") not in sys.path:
-    sys.path.append(str(ROOT / "tests" / "xsoar_pack" / "stubs"))
-
-import demistomock  # noqa: E402
-
 from servers.medallion import PASSWORD, USER  # noqa: E402
-
-PACK = ROOT / "xsoar_pack" / "Packs" / "WIASecurity"
-STRICT_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)")
-
-
-def fetch(integration, params: dict, last_run: dict | None) -> tuple[list[dict], dict]:
-    demistomock.reset(params=params, args={}, command="fetch-incidents", last=last_run)
-    try:
-        integration.main()
-    except SystemExit:
-        pass
-    errors = [r for r in demistomock.results_log if isinstance(r, dict) and r.get("Type") == 4]
-    assert not errors, errors
-    return demistomock.incidents_out[-1], demistomock.last_run
 
 
 def test_taxii_sink_to_xsoar_fetch_every_spelling(medallion, tmp_path, monkeypatch, capsys):
@@ -52,18 +30,18 @@ def test_taxii_sink_to_xsoar_fetch_every_spelling(medallion, tmp_path, monkeypat
     forwarded = json.loads(capsys.readouterr().out)
     assert (code, forwarded["delivered"]) == (0, len(intel)) and not read_ndjson(tmp_path / "dead.ndjson")
     spec = importlib.util.spec_from_file_location("WIASecurityTaxiiE2E",
-                                                  PACK / "Integrations" / "WIASecurity" / "WIASecurity.py")
+                                                  XSOAR_PACK / "Integrations" / "WIASecurity" / "WIASecurity.py")
     integration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(integration)
     params = {"url": collection, "source_type": "taxii", "credentials": {"identifier": USER, "password": PASSWORD},
               "max_fetch": "200", "first_fetch": "", "settle": "0", "incidentType": "WIA Security Event"}
-    incidents, state = fetch(integration, params, {})
-    again, _ = fetch(integration, params, state)
+    incidents, state = xsoar_fetch(integration, params, {})
+    again, _ = xsoar_fetch(integration, params, state)
     assert again == []
     by_id = {json.loads(i["rawJSON"])["id"]: i for i in incidents}
     assert len(incidents) == len(by_id) == len(intel)
     for event in intel:
         incident = by_id[event["id"]]
         assert json.loads(incident["rawJSON"]) == expected(event)
-        assert STRICT_RFC3339.fullmatch(incident["occurred"]), (event["timestamp"], incident["occurred"])
+        assert GO_RFC3339.fullmatch(incident["occurred"]), (event["timestamp"], incident["occurred"])
         assert instant(incident["occurred"]) == instant(event["timestamp"]), (event["timestamp"], incident["occurred"])

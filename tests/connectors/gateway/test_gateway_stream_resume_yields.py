@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 
-import pytest
 import requests
 from gateway_helpers import AUTH, recv_json
 from strategies import event_dicts
@@ -17,22 +15,6 @@ from websockets.asyncio.client import connect
 
 #: 100 subscriptions that match nothing: each replayed record is matched against every one of them
 NO_MATCH = [{"channel": "events", "filters": {"tags": [f"no-such-tag-{i}"]}} for i in range(100)]
-
-
-@pytest.fixture
-def slow_matches(monkeypatch):
-    """Each filter match made to take 2 us more: the matching then lasts seconds on any machine, so the test shows the
-    loop being yielded during it. Without it a quiet machine matched everything before the other connection's ping
-    was sent, and the test failed although the gateway yields (an ordering that depended on the machine's speed)."""
-    from wia_security.connectors.gateway import stream
-    plain = stream.Subscription.matches
-
-    def slow(self, rec):  # type: ignore[no-untyped-def]
-        until = time.perf_counter() + 2e-6
-        while time.perf_counter() < until:
-            pass
-        return plain(self, rec)
-    monkeypatch.setattr(stream.Subscription, "matches", slow)
 
 
 def post_all(gw, events, batch: int = 2500) -> None:
