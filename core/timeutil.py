@@ -35,6 +35,15 @@ def parse_iso(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def at_own_offset(value: str) -> str:
+    """An RFC 3339 date-time as written, in the strict spelling most products read (upper-case T and Z, at most nine
+    fraction digits, no trailing newline): for a time whose instant in UTC leaves the years 1-9999, which `to_iso`
+    cannot write (9999-12-31t23:30:00-01:00)."""
+    head, dot, rest = value.rstrip("\n").upper().partition(".")
+    digits = len(rest) - len(rest.lstrip("0123456789"))
+    return f"{head}.{rest[:min(digits, 9)]}{rest[digits:]}" if dot else head
+
+
 def parse_iso_or_none(value: object) -> datetime | None:
     """parse_iso's instant, or None when `value` is absent, not a string, or no timestamp (a header, a stored
     position, an event's field read without failing on it)."""

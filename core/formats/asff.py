@@ -27,7 +27,7 @@ from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
 from ..schemas import EVENT_SCHEMA_FILES, load_schema
 from ..severity import BAND_PRIORITY, band
-from ..timeutil import parse_iso, to_iso
+from ..timeutil import at_own_offset, parse_iso, to_iso
 from ._own_event import checked, holds
 from ._wia_paths import Remainder, canonical_times, clean, compact_json, ip_version, is_int, is_mac, is_number, merge, nonblank
 from ..validation.formats import is_uri
@@ -233,9 +233,7 @@ def _timestamp(value: Any) -> str | None:
     except OverflowError:
         # in UTC before year 1 or after 9999 (9999-12-31t23:30:00-01:00): the same instant at its own offset, in
         # Security Hub's syntax (upper-case T and Z, at most nine fraction digits, no newline)
-        head, dot, rest = value.rstrip("\n").upper().partition(".")
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        kept = f"{head}.{rest[:min(digits, 9)]}{rest[digits:]}" if dot else head
+        kept = at_own_offset(value)
         return kept if TIMESTAMP.fullmatch(kept) else None
 
 

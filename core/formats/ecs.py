@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from .._version import WIA_SCHEMA_URI, WIA_VERSION
 from ..errors import ConversionError
-from ..timeutil import from_epoch_ms, parse_iso, to_iso
+from ..timeutil import at_own_offset, from_epoch_ms, parse_iso, to_iso
 from ._own_event import checked, holds
 from ._wia_paths import canonical_times, clean, ip_version, is_int, is_number, merge, nonblank
 from .base import Format, MemberOutcome, all_or_nothing, guarded_members, read_member
@@ -98,9 +98,7 @@ def _utc(v: str) -> str:
     except OverflowError:
         # in UTC before year 1 or after 9999 (9999-12-31t23:30:00-01:00): the same instant at its own offset,
         # spelled as Elasticsearch reads it (which takes years past 9999 in UTC)
-        head, dot, rest = v.rstrip("\n").upper().partition(".")
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        kept = f"{head}.{rest[:min(digits, 9)]}{rest[digits:]}" if dot else head
+        kept = at_own_offset(v)
         if _readable(kept):
             return kept
         # and an offset beyond 18:00, which Elasticsearch does not read: the same instant at 18:00 if that
