@@ -195,7 +195,12 @@ def test_a_refused_connection_whose_peer_reset_meanwhile_is_closed_quietly(make_
         gw = make_gateway(max_connections=3, max_stream_clients=1)
         held = idle_sockets(gw, 3)
         monkeypatch.setattr(selector_events._SelectorSocketTransport, "write_eof", write_eof)
-        refused = idle_sockets(gw, 5)
+        refused = []
+        for _ in range(5):
+            try:
+                refused += idle_sockets(gw, 1)
+            except ConnectionResetError:
+                pass        # refused and reset before connect() returned (seen on 3.13): closed, as it should be
         got = answers(refused, 10, held=0)
         assert got["nothing"] == 0, got                   # answered (or closed), none left waiting
         monkeypatch.undo()
