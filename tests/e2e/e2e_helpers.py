@@ -123,3 +123,21 @@ def xsoar_fetch(integration: Any, params: dict[str, Any], last_run: dict[str, An
     errors = [r for r in mock.results_log if isinstance(r, dict) and r.get("Type") == 4]
     assert not errors, errors
     return mock.incidents_out[-1], mock.last_run
+
+
+# -- the CLI as a test runs it ----------------------------------------------------------------------------------------
+def cli_summary(args: list[str], capsys: Any) -> dict[str, Any]:
+    """`wia-security ARGS --summary json` in process: its summary, with its exit code as `exit`."""
+    from wia_security.cli import main
+    code = main([*args, "--summary", "json"])
+    summary = json.loads(capsys.readouterr().out)
+    summary["exit"] = code
+    return summary
+
+
+def pull_summary(source: str, to: str, checkpoint: Path, dead_letter: Path, capsys: Any) -> dict[str, Any]:
+    """`pull SOURCE --to TO` with a checkpoint and a dead letter: its summary (exit 0 required)."""
+    summary = cli_summary(["pull", source, "--to", to, "--checkpoint", str(checkpoint),
+                           "--dead-letter", str(dead_letter)], capsys)
+    assert summary.pop("exit") == 0, summary
+    return summary

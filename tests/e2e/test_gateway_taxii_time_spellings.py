@@ -4,14 +4,13 @@ sorts first as a string (`e2e_helpers.VERSION_PAIRS`), and the older versions re
 of each event in the pulled store, and a reader from the start reads each event once, in its newest version."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import requests
-from e2e_helpers import AUTH, TOKEN, VERSION_PAIRS, expected, read_ndjson, store_rows, time_spellings, with_times
+from e2e_helpers import (AUTH, TOKEN, VERSION_PAIRS, expected, pull_summary, read_ndjson, store_rows, time_spellings,
+                         with_times)
 from strategies import event_dicts
 
-from wia_security.cli import main
 
 pytest.importorskip("starlette", reason="the server extra is not installed")
 pytest.importorskip("taxii2client", reason="the taxii extra is not installed")
@@ -35,11 +34,7 @@ def test_gateway_collection_serves_every_spelling_and_the_newest_version(tmp_pat
     source = f"taxii+{gw.url}/taxii2/wia/collections/{COLLECTION_ID}/?token_env=E2E_TAXII_TOKEN&settle=0"
 
     def pull(to: str, checkpoint: str) -> dict:
-        code = main(["pull", source, "--to", to, "--checkpoint", str(tmp_path / checkpoint),
-                     "--dead-letter", str(tmp_path / "pull-dead.ndjson"), "--summary", "json"])
-        summary = json.loads(capsys.readouterr().out)
-        assert code == 0, summary
-        return summary
+        return pull_summary(source, to, tmp_path / checkpoint, tmp_path / "pull-dead.ndjson", capsys)
 
     try:
         for batch in ([*intel, *older], newer, older):

@@ -4,13 +4,11 @@ re-send of the older one): the pulled store ends with the newest version of each
 nothing, and every event is counted."""
 from __future__ import annotations
 
-import json
 
 import pytest
-from e2e_helpers import expected, newer, read_ndjson, store_rows, write_ndjson
+from e2e_helpers import cli_summary, expected, newer, read_ndjson, store_rows, write_ndjson
 from strategies import event_dicts
 
-from wia_security.cli import main
 
 pytest.importorskip("taxii2client", reason="the taxii extra is not installed")
 
@@ -18,10 +16,7 @@ from servers.medallion import PASSWORD, USER  # noqa: E402
 
 
 def run(args: list[str], capsys) -> dict:
-    code = main([*args, "--summary", "json"])
-    summary = json.loads(capsys.readouterr().out)
-    summary["exit"] = code
-    return summary
+    return cli_summary(args, capsys)
 
 
 def test_taxii_sink_to_medallion_to_pull_keeps_the_newest_version(medallion, tmp_path, monkeypatch, capsys):

@@ -5,14 +5,12 @@ event unchanged, and a newer version whose time sorts before the older one's as 
 fewer fraction digits) is still the newer one in the pulled store."""
 from __future__ import annotations
 
-import json
 
 import pytest
-from e2e_helpers import (OUT_OF_RANGE_SPELLINGS, VERSION_PAIRS, expected, instant, read_ndjson, store_rows,
-                         time_spellings, with_times, write_ndjson)
+from e2e_helpers import (OUT_OF_RANGE_SPELLINGS, VERSION_PAIRS, cli_summary, expected, instant, read_ndjson,
+                         store_rows, time_spellings, with_times, write_ndjson)
 from strategies import event_dicts
 
-from wia_security.cli import main
 
 pytest.importorskip("taxii2client", reason="the taxii extra is not installed")
 
@@ -20,10 +18,7 @@ from servers.medallion import PASSWORD, USER  # noqa: E402
 
 
 def run(args: list[str], capsys) -> dict:
-    code = main([*args, "--summary", "json"])
-    summary = json.loads(capsys.readouterr().out)
-    summary["exit"] = code
-    return summary
+    return cli_summary(args, capsys)
 
 
 def same_but_time(got: dict, sent: dict) -> None:

@@ -4,15 +4,13 @@ through STIX both ways into the same ECS document it would have been sent direct
 a newer version replaces its document, and the WIA events the pull reads are the ones the gateway stored."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import requests
-from e2e_helpers import AUTH, TOKEN, expected, newer, store_rows
+from e2e_helpers import AUTH, TOKEN, expected, newer, pull_summary, store_rows
 from strategies import event_dicts
 
 from wia_security import convert
-from wia_security.cli import main
 
 pytest.importorskip("starlette", reason="the server extra is not installed")
 pytest.importorskip("taxii2client", reason="the taxii extra is not installed")
@@ -50,11 +48,7 @@ def test_threat_intel_from_the_gateways_taxii_into_opensearch(osmem, tmp_path, m
     source = f"taxii+{gw.url}/taxii2/wia/collections/{COLLECTION_ID}/?token_env=E2E_TAXII_TOKEN&settle=0"
 
     def pull(to: str, checkpoint: str) -> dict:
-        code = main(["pull", source, "--to", to, "--checkpoint", str(tmp_path / checkpoint),
-                     "--dead-letter", str(tmp_path / "pull-dead.ndjson"), "--summary", "json"])
-        summary = json.loads(capsys.readouterr().out)
-        assert code == 0, summary
-        return summary
+        return pull_summary(source, to, tmp_path / checkpoint, tmp_path / "pull-dead.ndjson", capsys)
 
     opensearch = "opensearch+" + osmem + "?max_wait=0"
     try:
